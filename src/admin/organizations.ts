@@ -1,0 +1,54 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Store } from '../store/index.js';
+import type { Organization } from '../store/types.js';
+import { notFound } from '../http/problem.js';
+import { operatorOnly, resolveOrg } from './auth.js';
+import { withConflicts } from './conflicts.js';
+import { domain, jsonBody, pageQuery, parse, slug, text } from './validation.js';
+
+const createSchema = z.strictObject({
+  slug,
+  name: text(),
+  domains: z.array(domain).max(100).default([]),
+  sso_policy: z.enum(['optional', 'enforced']).default('optional'),
+});
+const patchSchema = createSchema.partial();
+
+export const orgView = (o: Organization) => ({
+  id: o.id,
+  slug: o.slug,
+  name: o.name,
+  domains: o.domains,
+  sso_policy: o.sso_policy,
+  created_at: o.created_at,
+});
+
+export function organizationRoutes(store: Store): Router {
+  const r = Router();
+  r.post('/organizations', operatorOnly, async (req, res) => {
+    const input = parse(createSchema, jsonBody(req));
+    const org = await withConflicts(() => store.organizations.create(input));
+    res.status(201).json(orgView(org));
+  });
+  r.get('/organizations', async (req, res) => {
+    const page = await store.organizations.list(pageQuery(req), req.admin?.organizationId ?? undefined);
+    res.json({ data: page.data.map(orgView), next_cursor: page.next_cursor });
+  });
+  r.get('/organizations/:org', async (req, res) => {
+    res.json(orgView(await resolveOrg(store, req)));
+  });
+  r.patch('/organizations/:org', async (req, res) => {
+    const org = await resolveOrg(store, req);
+    const patch = parse(patchSchema, jsonBody(req));
+    const updated = await withConflicts(() => store.organizations.update(org.id, patch));
+    if (!updated) throw notFound('organization');
+    res.json(orgView(updated));
+  });
+  r.delete('/organizations/:org', operatorOnly, async (req, res) => {
+    const org = await resolveOrg(store, req);
+    await store.organizations.delete(org.id);
+    res.status(204).end();
+  });
+  return r;
+}

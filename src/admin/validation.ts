@@ -1,0 +1,53 @@
+import type { Request } from 'express';
+import { z } from 'zod';
+import { HttpProblem } from '../http/problem.js';
+
+/** Validates a body against a strict schema; the error names the first offending field. */
+export function parse<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const errors = r.error.issues.map((i) => ({
+    field: i.path.join('.') || (i.code === 'unrecognized_keys' ? (i as { keys?: string[] }).keys?.join(',') : '') || 'body',
+    message: i.message,
+  }));
+  const first = errors[0]!;
+  throw new HttpProblem(400, 'validation_failed', `${first.field}: ${first.message}`, { errors });
+}
+
+/** JSON bodies only: a wrong Content-Type is a 415, not a silently empty body. */
+export function jsonBody(req: Request): unknown {
+  if (!req.is('application/json')) throw new HttpProblem(415, 'unsupported_media_type', 'Content-Type must be application/json');
+  return req.body;
+}
+
+const pageSchema = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().min(1).max(100).optional(),
+});
+
+export function pageQuery(req: Request) {
+  const { limit, cursor } = parse(pageSchema, { limit: req.query.limit, cursor: req.query.cursor });
+  return { limit, cursor };
+}
+
+export const slug = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'lowercase letters, digits and dashes');
+export const domain = z
+  .string()
+  .max(253)
+  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'must be a domain name such as example.com')
+  .transform((d) => d.toLowerCase());
+export const httpUrl = z.string().max(2048).refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && !u.hash;
+  } catch {
+    return false;
+  }
+}, 'must be an absolute http(s) URL without a fragment');
+export const text = (max = 200) => z.string().trim().min(1).max(max);
+export const queryString = (req: Request, name: string): string | undefined => {
+  const v = req.query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length > 320) throw new HttpProblem(400, 'validation_failed', `${name}: must be a single string`);
+  return v;
+};

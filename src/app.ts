@@ -1,0 +1,42 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import type { Registry } from 'prom-client';
+import { adminRoutes } from './admin/index.js';
+import { createMetricsRegistry, healthRoutes } from './http/health.js';
+import { stripQuery } from './http/logging.js';
+import { problemHandler, sendProblem } from './http/problem.js';
+import type { Runtime } from './runtime.js';
+
+export interface App {
+  express: Express;
+  metrics: Registry;
+}
+
+/**
+ * The composition root: wires stores, adapters and routes for one process. No module-level
+ * singletons, so tests build an app from the runtime pieces they choose.
+ */
+export function createApp(rt: Runtime): App {
+  const { config, logger, store, ephemeral } = rt;
+  const metrics = createMetricsRegistry();
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.use(helmet());
+  app.use(
+    pinoHttp({
+      logger,
+      serializers: {
+        req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: stripQuery(req.url) }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
+    }),
+  );
+  app.use(healthRoutes(store.db, ephemeral, metrics));
+  app.use('/api/v1', express.json({ limit: config.bodyLimit, strict: true }), adminRoutes(rt));
+  app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
+  app.use(problemHandler(logger));
+  return { express: app, metrics };
+}

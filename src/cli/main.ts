@@ -1,0 +1,90 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { createStore, openDatabase } from '../store/index.js';
+import { loadSecret } from '../runtime.js';
+import { SecretBox } from '../store/secrets.js';
+import { startServer } from '../server.js';
+
+/** Opens the configured database (migrating it) for one-shot commands. */
+async function withStore<T>(fn: (store: ReturnType<typeof createStore>) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    return await fn(createStore(db, new SecretBox(loadSecret(config))));
+  } finally {
+    await db.close();
+  }
+}
+
+export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
+  const program = new Command('portico')
+    .description('Portico: single-sign-on federation gateway (SAML 2.0 / OIDC upstream, OpenID Provider downstream)')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: out });
+
+  program
+    .command('serve')
+    .description('start the gateway (configured by environment variables, see README)')
+    .action(async () => {
+      const running = await startServer(loadConfig());
+      const shutdown = (signal: string) => {
+        running.runtime.logger.info({ signal }, 'shutting down');
+        running.stop().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      await new Promise(() => undefined); // serve until a signal
+    });
+
+  program
+    .command('migrate')
+    .description('apply database migrations (also done at start)')
+    .action(async () => {
+      await withStore(async () => undefined);
+      out('migrations applied\n');
+    });
+
+  const apiKeys = program.command('api-keys').description('admin API keys');
+  apiKeys
+    .command('create')
+    .description('create an API key and print it once')
+    .option('--org <org>', 'scope the key to one organization (id or slug)')
+    .option('--name <name>', 'a name to recognise the key by', 'cli')
+    .action(async (opts: { org?: string; name: string }) => {
+      await withStore(async (store) => {
+        let orgId: string | null = null;
+        if (opts.org) {
+          const org = await store.organizations.get(opts.org);
+          if (!org) throw new UsageError(`--org: no organization ${opts.org}`);
+          orgId = org.id;
+        }
+        const { key, apiKey } = await store.apiKeys.create(opts.name, orgId);
+        out(`${JSON.stringify({ id: apiKey.id, name: apiKey.name, organization: orgId, key })}\n`);
+      });
+    });
+
+  return program;
+}
+
+export class UsageError extends Error {}
+
+/** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 usage). */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  if (argv.length === 0) {
+    program.outputHelp();
+    return 2;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof ConfigError || e instanceof UsageError) {
+      process.stderr.write(`portico: ${e.message}\n`);
+      return e instanceof UsageError ? 2 : 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,39 @@
+import { Router } from 'express';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Database } from '../store/database.js';
+import type { EphemeralStore } from '../store/ephemeral.js';
+
+/** /healthz (process is up), /readyz (database and ephemeral store answer), /metrics (Prometheus). */
+export function healthRoutes(db: Database, ephemeral: EphemeralStore, registry: Registry): Router {
+  const r = Router();
+  r.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  r.get('/readyz', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    const probe = async (name: string, f: () => Promise<void>) => {
+      try {
+        await withTimeout(f(), 2000);
+        checks[name] = 'ok';
+      } catch {
+        checks[name] = 'unavailable';
+      }
+    };
+    await Promise.all([probe('database', () => db.ping()), probe(ephemeral.kind === 'redis' ? 'redis' : 'ephemeral', () => ephemeral.ping())]);
+    const ok = Object.values(checks).every((v) => v === 'ok');
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'unavailable', checks });
+  });
+  r.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+  return r;
+}
+
+export function createMetricsRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error('timeout')), ms)))]).finally(() => clearTimeout(t));
+}

@@ -1,0 +1,46 @@
+import type { Database } from '../database.js';
+import { newId } from '../ids.js';
+import { hashToken, randomToken } from '../secrets.js';
+import type { ApiKey, Page } from '../types.js';
+import { toPage, type PageQuery } from './page.js';
+
+const COLS = 'id, name, organization_id, created_at, last_used_at';
+
+/** API keys are shown once and stored only as SHA-256 hashes. */
+export class ApiKeyRepo {
+  constructor(private readonly db: Database) {}
+
+  async create(name: string, organizationId: string | null): Promise<{ key: string; apiKey: ApiKey }> {
+    const key = randomToken('pk_');
+    const [apiKey] = await this.db.query<ApiKey>(
+      `insert into api_keys (id, name, organization_id, key_hash) values ($1, $2, $3, $4) returning ${COLS}`,
+      [newId('key'), name, organizationId, hashToken(key)],
+    );
+    return { key, apiKey: apiKey! };
+  }
+
+  /** Looks a presented key up by hash and stamps last_used_at (at most once a minute). */
+  async authenticate(key: string): Promise<ApiKey | undefined> {
+    const [row] = await this.db.query<ApiKey>(`select ${COLS} from api_keys where key_hash = $1`, [hashToken(key)]);
+    if (row && (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000)) {
+      await this.db.query('update api_keys set last_used_at = now() where id = $1', [row.id]);
+    }
+    return row;
+  }
+
+  async list(q: PageQuery, organizationId?: string): Promise<Page<ApiKey>> {
+    const rows = await this.db.query<ApiKey>(
+      `select ${COLS} from api_keys where ($1::text is null or id > $1) and ($2::text is null or organization_id = $2) order by id limit $3`,
+      [q.cursor ?? null, organizationId ?? null, q.limit + 1],
+    );
+    return toPage(rows, q.limit, (k) => k.id);
+  }
+
+  async delete(id: string, organizationId?: string): Promise<boolean> {
+    const rows = await this.db.query('delete from api_keys where id = $1 and ($2::text is null or organization_id = $2) returning id', [
+      id,
+      organizationId ?? null,
+    ]);
+    return rows.length > 0;
+  }
+}

@@ -1,0 +1,86 @@
+import type { Database } from '../database.js';
+import type { Application, AppType, Page, SigningAlg } from '../types.js';
+import { toPage, type PageQuery } from './page.js';
+
+export interface ApplicationInput {
+  client_id: string;
+  client_secret_hash: string | null;
+  name: string;
+  type: AppType;
+  redirect_uris: string[];
+  post_logout_redirect_uris?: string[];
+  allowed_origins?: string[];
+  initiate_login_uri?: string | null;
+  id_token_signed_response_alg?: SigningAlg;
+}
+
+const COLS =
+  'client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris, allowed_origins, initiate_login_uri, id_token_signed_response_alg, created_at';
+
+const UPDATABLE = new Set([
+  'client_secret_hash',
+  'name',
+  'type',
+  'redirect_uris',
+  'post_logout_redirect_uris',
+  'allowed_origins',
+  'initiate_login_uri',
+  'id_token_signed_response_alg',
+]);
+
+export class ApplicationRepo {
+  constructor(private readonly db: Database) {}
+
+  async create(a: ApplicationInput): Promise<Application> {
+    const [row] = await this.db.query<Application>(
+      `insert into applications (client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris,
+         allowed_origins, initiate_login_uri, id_token_signed_response_alg)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning ${COLS}`,
+      [
+        a.client_id,
+        a.client_secret_hash,
+        a.name,
+        a.type,
+        JSON.stringify(a.redirect_uris),
+        JSON.stringify(a.post_logout_redirect_uris ?? []),
+        JSON.stringify(a.allowed_origins ?? []),
+        a.initiate_login_uri ?? null,
+        a.id_token_signed_response_alg ?? 'RS256',
+      ],
+    );
+    return row!;
+  }
+
+  async get(clientId: string): Promise<Application | undefined> {
+    const [row] = await this.db.query<Application>(`select ${COLS} from applications where client_id = $1`, [clientId]);
+    return row;
+  }
+
+  async list(q: PageQuery): Promise<Page<Application>> {
+    const rows = await this.db.query<Application>(
+      `select ${COLS} from applications where ($1::text is null or client_id > $1) order by client_id limit $2`,
+      [q.cursor ?? null, q.limit + 1],
+    );
+    return toPage(rows, q.limit, (a) => a.client_id);
+  }
+
+  async update(clientId: string, patch: Partial<Omit<ApplicationInput, 'client_id'>>): Promise<Application | undefined> {
+    const sets: string[] = [];
+    const params: unknown[] = [clientId];
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined || !UPDATABLE.has(k)) continue;
+      params.push(Array.isArray(v) ? JSON.stringify(v) : v);
+      sets.push(`${k} = $${params.length}`);
+    }
+    if (!sets.length) return this.get(clientId);
+    const [row] = await this.db.query<Application>(
+      `update applications set ${sets.join(', ')}, updated_at = now() where client_id = $1 returning ${COLS}`,
+      params,
+    );
+    return row;
+  }
+
+  async delete(clientId: string): Promise<boolean> {
+    return (await this.db.query('delete from applications where client_id = $1 returning client_id', [clientId])).length > 0;
+  }
+}

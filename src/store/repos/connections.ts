@@ -1,0 +1,121 @@
+import type { Database } from '../database.js';
+import { newId } from '../ids.js';
+import type { SecretBox } from '../secrets.js';
+import type { Connection, ConnectionType, Page, Provider } from '../types.js';
+import { toPage, type PageQuery } from './page.js';
+
+interface Row extends Omit<Connection, 'secrets'> {
+  secrets_enc: string | null;
+}
+
+export interface ConnectionInput {
+  type: ConnectionType;
+  provider?: Provider;
+  name: string;
+  enabled?: boolean;
+  user_matching?: 'jit' | 'existing';
+  attribute_mapping?: Record<string, string>;
+  default_client_id?: string | null;
+  config?: Record<string, unknown>;
+  secrets?: Record<string, string>;
+}
+
+const COLS =
+  'id, organization_id, type, provider, name, enabled, user_matching, attribute_mapping, default_client_id, config, secrets_enc, created_at';
+
+/** Connections with their secrets sealed at rest (SecretBox) and opened only when loaded. */
+export class ConnectionRepo {
+  constructor(
+    private readonly db: Database,
+    private readonly box: SecretBox,
+  ) {}
+
+  #toConnection = (r: Row): Connection => {
+    const { secrets_enc, ...rest } = r;
+    return { ...rest, secrets: secrets_enc ? (JSON.parse(this.box.open(secrets_enc)) as Record<string, string>) : {} };
+  };
+
+  #seal(secrets: Record<string, string> | undefined): string | null {
+    return secrets && Object.keys(secrets).length ? this.box.seal(JSON.stringify(secrets)) : null;
+  }
+
+  async create(organizationId: string, c: ConnectionInput): Promise<Connection> {
+    const [row] = await this.db.query<Row>(
+      `insert into connections (id, organization_id, type, provider, name, enabled, user_matching, attribute_mapping,
+         default_client_id, config, secrets_enc)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning ${COLS}`,
+      [
+        newId('con'),
+        organizationId,
+        c.type,
+        c.provider ?? 'generic',
+        c.name,
+        c.enabled ?? true,
+        c.user_matching ?? 'jit',
+        JSON.stringify(c.attribute_mapping ?? {}),
+        c.default_client_id ?? null,
+        JSON.stringify(c.config ?? {}),
+        this.#seal(c.secrets),
+      ],
+    );
+    return this.#toConnection(row!);
+  }
+
+  /** Any organization's connection by id (login routes); admin routes pass organizationId. */
+  async get(id: string, organizationId?: string): Promise<Connection | undefined> {
+    const [row] = await this.db.query<Row>(
+      `select ${COLS} from connections where id = $1 and ($2::text is null or organization_id = $2)`,
+      [id, organizationId ?? null],
+    );
+    return row && this.#toConnection(row);
+  }
+
+  async list(organizationId: string, q: PageQuery): Promise<Page<Connection>> {
+    const rows = await this.db.query<Row>(
+      `select ${COLS} from connections where organization_id = $1 and ($2::text is null or id > $2) order by id limit $3`,
+      [organizationId, q.cursor ?? null, q.limit + 1],
+    );
+    return toPage(rows.map(this.#toConnection), q.limit, (c) => c.id);
+  }
+
+  async listEnabled(organizationId: string): Promise<Connection[]> {
+    const rows = await this.db.query<Row>(
+      `select ${COLS} from connections where organization_id = $1 and enabled order by id`,
+      [organizationId],
+    );
+    return rows.map(this.#toConnection);
+  }
+
+  /** Replaces the given fields; `config` and `secrets` are replaced whole (callers merge). */
+  async update(id: string, organizationId: string, patch: Partial<Omit<ConnectionInput, 'type'>>): Promise<Connection | undefined> {
+    const [row] = await this.db.query<Row>(
+      `update connections set
+         provider = coalesce($3, provider), name = coalesce($4, name), enabled = coalesce($5, enabled),
+         user_matching = coalesce($6, user_matching), attribute_mapping = coalesce($7, attribute_mapping),
+         default_client_id = case when $8::boolean then $9 else default_client_id end,
+         config = coalesce($10, config),
+         secrets_enc = case when $11::boolean then $12 else secrets_enc end,
+         updated_at = now()
+       where id = $1 and organization_id = $2 returning ${COLS}`,
+      [
+        id,
+        organizationId,
+        patch.provider ?? null,
+        patch.name ?? null,
+        patch.enabled ?? null,
+        patch.user_matching ?? null,
+        patch.attribute_mapping ? JSON.stringify(patch.attribute_mapping) : null,
+        patch.default_client_id !== undefined,
+        patch.default_client_id ?? null,
+        patch.config ? JSON.stringify(patch.config) : null,
+        patch.secrets !== undefined,
+        this.#seal(patch.secrets),
+      ],
+    );
+    return row && this.#toConnection(row);
+  }
+
+  async delete(id: string, organizationId: string): Promise<boolean> {
+    return (await this.db.query('delete from connections where id = $1 and organization_id = $2 returning id', [id, organizationId])).length > 0;
+  }
+}

@@ -1,0 +1,33 @@
+import type { Database } from '../database.js';
+import { newId } from '../ids.js';
+import type { LoginEvent, Page } from '../types.js';
+import { toPage, type PageQuery } from './page.js';
+
+export type EventInput = Omit<LoginEvent, 'id' | 'at' | 'detail'> & { detail?: Record<string, unknown> };
+
+export class EventRepo {
+  constructor(private readonly db: Database) {}
+
+  async append(e: EventInput): Promise<LoginEvent> {
+    const [row] = await this.db.query<LoginEvent>(
+      `insert into events (id, organization_id, type, reason, connection_id, user_id, ip, detail)
+       values ($1,$2,$3,$4,$5,$6,$7,$8) returning *`,
+      [newId('evt'), e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify(e.detail ?? {})],
+    );
+    return row!;
+  }
+
+  /** Newest first; the cursor is the last id seen. */
+  async list(
+    organizationId: string,
+    q: PageQuery & { type?: string; user_id?: string; connection_id?: string },
+  ): Promise<Page<LoginEvent>> {
+    const rows = await this.db.query<LoginEvent>(
+      `select * from events where organization_id = $1 and ($2::text is null or id < $2)
+         and ($3::text is null or type = $3) and ($4::text is null or user_id = $4) and ($5::text is null or connection_id = $5)
+       order by id desc limit $6`,
+      [organizationId, q.cursor ?? null, q.type ?? null, q.user_id ?? null, q.connection_id ?? null, q.limit + 1],
+    );
+    return toPage(rows, q.limit, (e) => e.id);
+  }
+}

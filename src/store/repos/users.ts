@@ -1,0 +1,132 @@
+import type { Database, Sql } from '../database.js';
+import { newId } from '../ids.js';
+import type { Page, User } from '../types.js';
+import { toPage, type PageQuery } from './page.js';
+
+export interface UserInput {
+  email?: string | null;
+  email_verified?: boolean;
+  name?: string | null;
+  given_name?: string | null;
+  family_name?: string | null;
+  phone_number?: string | null;
+  external_id?: string | null;
+  roles?: string[];
+  status?: 'active' | 'suspended';
+}
+
+const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
+  u.phone_number, u.external_id, u.roles, u.status, u.created_at, u.last_login_at,
+  (select coalesce(jsonb_agg(jsonb_build_object('connection_id', i.connection_id, 'subject', i.subject) order by i.created_at), '[]'::jsonb)
+     from identities i where i.user_id = u.id) as identities
+  from users u`;
+
+const FIELDS = ['email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'external_id', 'roles', 'status'] as const;
+
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+export class UserRepo {
+  constructor(private readonly db: Database) {}
+
+  async create(organizationId: string, u: UserInput, identity?: { connection_id: string; subject: string }, tx: Sql = this.db): Promise<User> {
+    const id = newId('usr');
+    const insert = async (q: Sql) => {
+      await q.query(
+        `insert into users (id, organization_id, email, email_normalized, email_verified, name, given_name, family_name,
+           phone_number, external_id, roles, status) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+        [
+          id,
+          organizationId,
+          u.email ?? null,
+          u.email ? normalizeEmail(u.email) : null,
+          u.email_verified ?? false,
+          u.name ?? null,
+          u.given_name ?? null,
+          u.family_name ?? null,
+          u.phone_number ?? null,
+          u.external_id ?? null,
+          JSON.stringify(u.roles ?? []),
+          u.status ?? 'active',
+        ],
+      );
+      if (identity) {
+        await q.query('insert into identities (connection_id, subject, user_id) values ($1, $2, $3)', [identity.connection_id, identity.subject, id]);
+      }
+    };
+    if (tx === this.db && identity) await this.db.transaction(insert);
+    else await insert(tx);
+    return (await this.get(id, organizationId, tx))!;
+  }
+
+  async get(id: string, organizationId?: string, q: Sql = this.db): Promise<User | undefined> {
+    const [row] = await q.query<User>(`${SELECT} where u.id = $1 and ($2::text is null or u.organization_id = $2)`, [id, organizationId ?? null]);
+    return row;
+  }
+
+  async findByEmail(organizationId: string, email: string): Promise<User | undefined> {
+    const [row] = await this.db.query<User>(`${SELECT} where u.organization_id = $1 and u.email_normalized = $2`, [organizationId, normalizeEmail(email)]);
+    return row;
+  }
+
+  async findByExternalId(organizationId: string, externalId: string): Promise<User | undefined> {
+    const [row] = await this.db.query<User>(`${SELECT} where u.organization_id = $1 and u.external_id = $2`, [organizationId, externalId]);
+    return row;
+  }
+
+  async findByIdentity(connectionId: string, subject: string): Promise<User | undefined> {
+    const [row] = await this.db.query<User>(
+      `${SELECT} where u.id = (select user_id from identities where connection_id = $1 and subject = $2)`,
+      [connectionId, subject],
+    );
+    return row;
+  }
+
+  /** Links an identity to a user; false when that (connection, subject) already belongs to someone. */
+  async linkIdentity(userId: string, connectionId: string, subject: string): Promise<boolean> {
+    const rows = await this.db.query(
+      'insert into identities (connection_id, subject, user_id) values ($1, $2, $3) on conflict do nothing returning user_id',
+      [connectionId, subject, userId],
+    );
+    return rows.length > 0;
+  }
+
+  async list(organizationId: string, q: PageQuery & { email?: string }): Promise<Page<User>> {
+    const rows = await this.db.query<User>(
+      `${SELECT} where u.organization_id = $1 and ($2::text is null or u.id > $2) and ($3::text is null or u.email_normalized = $3)
+       order by u.id limit $4`,
+      [organizationId, q.cursor ?? null, q.email ? normalizeEmail(q.email) : null, q.limit + 1],
+    );
+    return toPage(rows, q.limit, (u) => u.id);
+  }
+
+  async update(id: string, organizationId: string, patch: UserInput): Promise<User | undefined> {
+    const sets: string[] = [];
+    const params: unknown[] = [id, organizationId];
+    for (const f of FIELDS) {
+      const v = patch[f];
+      if (v === undefined) continue;
+      params.push(f === 'roles' ? JSON.stringify(v) : v);
+      sets.push(`${f} = $${params.length}`);
+      if (f === 'email') {
+        params.push(typeof v === 'string' ? normalizeEmail(v) : null);
+        sets.push(`email_normalized = $${params.length}`);
+      }
+    }
+    if (sets.length) {
+      const rows = await this.db.query(
+        `update users set ${sets.join(', ')}, updated_at = now() where id = $1 and organization_id = $2 returning id`,
+        params,
+      );
+      if (!rows.length) return undefined;
+    }
+    return this.get(id, organizationId);
+  }
+
+  async recordLogin(id: string): Promise<void> {
+    await this.db.query('update users set last_login_at = now() where id = $1', [id]);
+  }
+
+  async delete(id: string, organizationId: string): Promise<boolean> {
+    return (await this.db.query('delete from users where id = $1 and organization_id = $2 returning id', [id, organizationId])).length > 0;
+  }
+}

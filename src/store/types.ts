@@ -1,0 +1,88 @@
+/** Rows as the rest of Portico sees them (dates as Date, arrays decoded). */
+
+export type SsoPolicy = 'optional' | 'enforced';
+export interface Organization {
+  id: string;
+  slug: string;
+  name: string;
+  domains: string[];
+  sso_policy: SsoPolicy;
+  created_at: Date;
+}
+
+export type AppType = 'confidential' | 'public';
+export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA';
+export interface Application {
+  client_id: string;
+  client_secret_hash: string | null;
+  name: string;
+  type: AppType;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  allowed_origins: string[];
+  initiate_login_uri: string | null;
+  id_token_signed_response_alg: SigningAlg;
+  created_at: Date;
+}
+
+export type ConnectionType = 'oidc' | 'saml' | 'jwt';
+export const PROVIDERS = ['azure', 'adfs', 'okta', 'google', 'ping-federate', 'ping-one', 'onelogin', 'keycloak', 'generic'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+export interface Connection {
+  id: string;
+  organization_id: string;
+  type: ConnectionType;
+  provider: Provider;
+  name: string;
+  enabled: boolean;
+  user_matching: 'jit' | 'existing';
+  attribute_mapping: Record<string, string>;
+  default_client_id: string | null;
+  /** Type-specific, non-secret settings. */
+  config: Record<string, unknown>;
+  /** Type-specific write-only secrets, decrypted. Never serialised to a client. */
+  secrets: Record<string, string>;
+  created_at: Date;
+}
+
+export interface User {
+  id: string;
+  organization_id: string;
+  email: string | null;
+  email_verified: boolean;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  phone_number: string | null;
+  external_id: string | null;
+  roles: string[];
+  status: 'active' | 'suspended';
+  created_at: Date;
+  last_login_at: Date | null;
+  identities: { connection_id: string; subject: string }[];
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  organization_id: string | null;
+  created_at: Date;
+  last_used_at: Date | null;
+}
+
+export interface LoginEvent {
+  id: string;
+  organization_id: string | null;
+  type: string;
+  reason: string | null;
+  connection_id: string | null;
+  user_id: string | null;
+  ip: string | null;
+  at: Date;
+  detail: Record<string, unknown>;
+}
+
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}

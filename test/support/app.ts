@@ -1,0 +1,56 @@
+/** Builds a Portico app in-process for tests, on the backends a test chooses. */
+import { pino } from 'pino';
+import { createApp, type App } from '../../src/app.js';
+import type { Config } from '../../src/config/index.js';
+import { MemoryStore, type EphemeralStore } from '../../src/store/ephemeral.js';
+import { createStore } from '../../src/store/index.js';
+import { SecretBox } from '../../src/store/secrets.js';
+import type { Runtime } from '../../src/runtime.js';
+import { pgliteBackend, type DbBackend } from './backends.js';
+
+export const ADMIN_KEY = 'test-operator-key-0123456789abcdef0123456789';
+export const SECRET = 'test-master-secret-0123456789abcdef0123456789';
+
+export function testConfig(over: Partial<Config> = {}): Config {
+  return {
+    port: 0,
+    issuer: 'http://localhost:8080',
+    dataDir: '/nonexistent',
+    certsDir: '/nonexistent',
+    adminApiKey: ADMIN_KEY,
+    secret: SECRET,
+    allowPrivateUrls: true,
+    bodyLimit: '1mb',
+    logLevel: 'silent',
+    trustProxy: false,
+    ...over,
+  };
+}
+
+export interface TestApp extends App {
+  runtime: Runtime;
+  close(): Promise<void>;
+}
+
+export async function buildTestApp(
+  opts: { backend?: DbBackend; ephemeral?: EphemeralStore; config?: Partial<Config> } = {},
+): Promise<TestApp> {
+  const { db, cleanup } = await (opts.backend ?? pgliteBackend).open();
+  const ephemeral = opts.ephemeral ?? new MemoryStore();
+  const config = testConfig(opts.config);
+  const runtime: Runtime = {
+    config,
+    logger: pino({ level: 'silent' }),
+    store: createStore(db, new SecretBox(config.secret!)),
+    ephemeral,
+    secret: config.secret!,
+    close: async () => {
+      await ephemeral.close();
+      await cleanup();
+    },
+  };
+  const app = createApp(runtime);
+  return { ...app, runtime, close: runtime.close };
+}
+
+export const bearer = (key = ADMIN_KEY) => ({ Authorization: `Bearer ${key}` });

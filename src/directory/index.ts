@@ -1,0 +1,80 @@
+import { uniqueViolation } from '../store/database.js';
+import type { UserInput } from '../store/repos/users.js';
+import type { Store } from '../store/index.js';
+import type { Connection, User } from '../store/types.js';
+import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
+import { mapRoles } from './roles.js';
+
+/**
+ * Resolves an ExternalIdentity to a user of the connection's organization (never across orgs),
+ * by the connection's policy:
+ *  1. a Portico user id or partner external id named by the upstream (links, partner JWTs);
+ *  2. the identity already linked (connection + subject);
+ *  3. the same email, case-insensitively, unless the IdP says it is unverified — then linked;
+ *  4. `user_matching: jit` creates the user; `existing` refuses (`user_not_found`).
+ * Suspended users are refused (`user_suspended`). Profile fields the IdP sends are synced.
+ */
+export class Directory {
+  constructor(private readonly store: Store) {}
+
+  async resolve(connection: Connection, identity: ExternalIdentity, opts: { createUser?: boolean } = {}): Promise<User> {
+    const orgId = connection.organization_id;
+    const profile = this.#profile(connection, identity);
+    let user = await this.#find(connection, identity);
+    if (!user) {
+      const create = opts.createUser ?? connection.user_matching === 'jit';
+      if (!create) throw new UpstreamError('user_not_found', 'no matching user in the organization', { subject_present: Boolean(identity.subject) });
+      user = await this.#create(connection, identity, profile);
+    } else if (user.organization_id !== orgId) {
+      throw new UpstreamError('organization_mismatch', 'identity belongs to another organization');
+    }
+    if (user.status === 'suspended') throw new UpstreamError('user_suspended', 'the user is suspended', { user_id: user.id });
+    const changed = Object.entries(profile).some(([k, v]) => JSON.stringify((user as unknown as Record<string, unknown>)[k]) !== JSON.stringify(v));
+    if (changed) user = (await this.store.users.update(user.id, orgId, profile)) ?? user;
+    await this.store.users.recordLogin(user.id);
+    return user;
+  }
+
+  async #find(connection: Connection, identity: ExternalIdentity): Promise<User | undefined> {
+    const orgId = connection.organization_id;
+    const users = this.store.users;
+    if (identity.user_id) return users.get(identity.user_id, orgId);
+    if (identity.external_id) return users.findByExternalId(orgId, identity.external_id);
+    const linked = await users.findByIdentity(connection.id, identity.subject);
+    if (linked) return linked;
+    if (identity.email && identity.email_verified !== false) {
+      const byEmail = await users.findByEmail(orgId, identity.email);
+      if (byEmail) {
+        // Link for next time; a concurrent login may have linked it already, which is fine.
+        await users.linkIdentity(byEmail.id, connection.id, identity.subject);
+        return byEmail;
+      }
+    }
+    return undefined;
+  }
+
+  /** Two first logins of the same person at once: one insert wins, the loser finds the winner. */
+  async #create(connection: Connection, identity: ExternalIdentity, profile: UserInput): Promise<User> {
+    const withIdentity = identity.user_id || identity.external_id ? undefined : { connection_id: connection.id, subject: identity.subject };
+    try {
+      return await this.store.users.create(connection.organization_id, { ...profile, external_id: identity.external_id ?? null }, withIdentity);
+    } catch (e) {
+      if (!uniqueViolation(e)) throw e;
+      const winner = await this.#find(connection, identity);
+      if (!winner) throw new UpstreamError('user_conflict', 'a user with this email or id already exists and cannot be linked');
+      return winner;
+    }
+  }
+
+  #profile(connection: Connection, identity: ExternalIdentity): UserInput {
+    const p: UserInput = {};
+    if (identity.email) {
+      p.email = identity.email;
+      p.email_verified = identity.email_verified ?? connection.type !== 'oidc';
+    }
+    for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];
+    const roles = mapRoles(identity.roles, identity.groups, connection.attribute_mapping);
+    if (roles.length) p.roles = roles;
+    return p;
+  }
+}

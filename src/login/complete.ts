@@ -1,0 +1,99 @@
+import type { Request, Response } from 'express';
+import type { Directory } from '../directory/index.js';
+import type { LoginEvents } from '../events/index.js';
+import type { Store } from '../store/index.js';
+import type { Connection } from '../store/types.js';
+import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
+import { errorPage } from './html.js';
+import { regenerate, saveSession } from './session.js';
+
+export interface PipelineDeps {
+  store: Store;
+  directory: Directory;
+  events: LoginEvents;
+  issuer: string;
+}
+
+/** Where a login without a pending authorization request lands (DESIGN §1). */
+export interface LoginTarget {
+  clientId?: string;
+  targetLinkUri?: string;
+}
+
+/**
+ * The end of every way in (DESIGN §1): directory match, a fresh gateway session (new id: no
+ * fixation), one `login.succeeded` event, then either the pending authorization request or the
+ * target application's initiate_login_uri (OIDC Core §4). Never issues unsolicited codes.
+ */
+export async function completeLogin(
+  deps: PipelineDeps,
+  req: Request,
+  res: Response,
+  input: { connection: Connection; identity: ExternalIdentity; createUser?: boolean; target?: LoginTarget; useInteraction?: boolean },
+): Promise<void> {
+  const { connection, identity } = input;
+  const user = await deps.directory.resolve(connection, identity, { createUser: input.createUser });
+  const interactionUid = input.useInteraction === false ? undefined : req.session.interactionUid;
+  await regenerate(req);
+  req.session.login = {
+    userId: user.id,
+    organizationId: user.organization_id,
+    connectionId: connection.id,
+    amr: identity.amr,
+    authTime: Math.floor(Date.now() / 1000),
+  };
+  if (interactionUid) req.session.interactionUid = interactionUid;
+  await saveSession(req);
+  await deps.events.succeeded({ organization_id: connection.organization_id, connection_id: connection.id, user_id: user.id, ip: req.ip });
+
+  if (interactionUid) return res.redirect(303, `/interaction/${encodeURIComponent(interactionUid)}/complete`);
+
+  // No pending request: third-party-initiated login at the application, which starts a normal code flow.
+  const clientId = input.target?.clientId ?? connection.default_client_id;
+  const app = clientId ? await deps.store.applications.get(clientId) : undefined;
+  if (!app?.initiate_login_uri) throw new UpstreamError('no_pending_request', 'no application to continue to (set default_client_id and its initiate_login_uri)');
+  const u = new URL(app.initiate_login_uri);
+  u.searchParams.set('iss', deps.issuer);
+  if (user.email) u.searchParams.set('login_hint', user.email);
+  if (input.target?.targetLinkUri) u.searchParams.set('target_link_uri', input.target.targetLinkUri);
+  res.redirect(303, u.toString());
+}
+
+const STATUS: Partial<Record<string, number>> = {
+  user_not_found: 403,
+  user_suspended: 403,
+  connection_disabled: 403,
+  sso_required: 403,
+  connection_not_found: 404,
+  application_not_found: 404,
+  rate_limited: 429,
+};
+
+const TITLES: Partial<Record<string, string>> = {
+  user_not_found: 'Your account is not set up here',
+  user_suspended: 'Your account is suspended',
+  connection_disabled: 'This sign-in method is disabled',
+  idp_error: 'Your identity provider refused the sign-in',
+};
+
+/** Records the failure (one event, stable reason) and shows a page with the reason code. */
+export async function failLogin(
+  deps: PipelineDeps,
+  req: Request,
+  res: Response,
+  err: unknown,
+  ctx: { connection?: Connection; organizationId?: string | null },
+): Promise<void> {
+  if (!(err instanceof UpstreamError)) throw err;
+  await deps.events.failed(err.reason, {
+    organization_id: ctx.connection?.organization_id ?? ctx.organizationId ?? null,
+    connection_id: ctx.connection?.id ?? null,
+    user_id: typeof err.detail.user_id === 'string' ? err.detail.user_id : null,
+    ip: req.ip,
+    detail: { message: err.message, ...err.detail },
+  });
+  res
+    .status(STATUS[err.reason] ?? 400)
+    .type('html')
+    .send(errorPage(TITLES[err.reason] ?? 'Sign-in failed', err.message, err.reason));
+}

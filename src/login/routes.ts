@@ -1,0 +1,144 @@
+import express, { Router, type Request, type Response } from 'express';
+import type { Store } from '../store/index.js';
+import type { Connection, ConnectionType } from '../store/types.js';
+import { UpstreamError } from '../upstream/identity.js';
+import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
+import { PAGE_CSP, chooserPage, emailPage, errorPage } from './html.js';
+import { routeLogin, type RoutingHints } from './routing.js';
+import type { BrowserUpstream, ProviderSeam } from './seams.js';
+import { saveSession } from './session.js';
+import type { LoginTransactions } from './transactions.js';
+
+export interface LoginDeps extends PipelineDeps {
+  provider: ProviderSeam;
+  upstreams: Partial<Record<ConnectionType, BrowserUpstream>>;
+  transactions: LoginTransactions;
+}
+
+const str = (v: unknown) => (typeof v === 'string' && v.length <= 320 ? v : undefined);
+
+function page(res: Response, status: number, html: string) {
+  res.status(status).set('Content-Security-Policy', PAGE_CSP).set('Cache-Control', 'no-store').type('html').send(html);
+}
+
+/**
+ * The browser side of signing in: the interaction that oidc-provider hands us for a pending
+ * authorization request, the hosted home-realm discovery page, and the jump to the upstream IdP.
+ */
+export function loginRoutes(deps: LoginDeps): Router {
+  const r = Router();
+  const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+
+  /** Sends the browser to the connection's IdP, binding the transaction to this session. */
+  async function startUpstream(req: Request, res: Response, connection: Connection, loginHint?: string) {
+    const upstream = deps.upstreams[connection.type];
+    if (!upstream) throw new UpstreamError('connection_not_found', `${connection.type} connections cannot start a browser login`);
+    if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
+    const started = await upstream.begin(connection, { loginHint });
+    await deps.transactions.put(started.key, {
+      connectionId: connection.id,
+      interactionUid: req.session.interactionUid,
+      transaction: started.transaction,
+      createdAt: Date.now(),
+    });
+    req.session.upstream = { connectionId: connection.id, key: started.key, startedAt: Date.now() };
+    await saveSession(req);
+    res.redirect(303, started.url);
+  }
+
+  async function dispatch(req: Request, res: Response, hints: RoutingHints, emailTyped?: string) {
+    let connection: Connection | undefined;
+    try {
+      const route = await routeLogin(deps.store, hints);
+      switch (route.kind) {
+        case 'ask_email':
+          return page(res, emailTyped ? 404 : 200, emailPage({ action: '/login', error: route.error, email: emailTyped }));
+        case 'no_connection':
+          return page(res, 404, errorPage('No sign-in method', `${route.organization.name} has no sign-in method enabled yet. Contact your IT administrator.`, 'connection_not_found'));
+        case 'chooser':
+          return page(res, 200, chooserPage({ action: '/login', organization: route.organization.name, connections: route.connections }));
+        case 'connection':
+          connection = route.connection;
+          return await startUpstream(req, res, route.connection, hints.login_hint);
+      }
+    } catch (e) {
+      await failLogin(deps, req, res, e, { connection });
+    }
+  }
+
+  // oidc-provider sends the browser here for every authorization request that needs a login.
+  r.get('/interaction/:uid', async (req, res) => {
+    const details = await deps.provider.interactionDetails(req, res);
+    const p = details.params;
+    const hints: RoutingHints = {
+      connection: str(p.connection),
+      organization: str(p.organization),
+      login_hint: str(p.login_hint),
+      domain_hint: str(p.domain_hint),
+    };
+    const login = req.session.login;
+    // Single sign-on across applications: reuse the gateway login unless a fresh one is demanded
+    // or the application asked for another organization/connection.
+    if (login && !details.freshLoginRequired && (await sessionFits(deps.store, login, hints))) {
+      return deps.provider.finishLogin(req, res, {
+        accountId: login.userId,
+        connectionId: login.connectionId,
+        amr: login.amr,
+        authTime: new Date(login.authTime * 1000),
+      });
+    }
+    req.session.interactionUid = details.uid;
+    await saveSession(req);
+    await dispatch(req, res, hints);
+  });
+
+  // After the upstream callback: the gateway session holds the login; finish the authorization request.
+  r.get('/interaction/:uid/complete', async (req, res) => {
+    const login = req.session.login;
+    if (!login || req.session.interactionUid !== req.params.uid) {
+      return page(res, 400, errorPage('Sign-in expired', 'This sign-in is no longer pending. Start again from your application.', 'no_pending_request'));
+    }
+    delete req.session.interactionUid;
+    await saveSession(req);
+    await deps.provider.finishLogin(req, res, {
+      accountId: login.userId,
+      connectionId: login.connectionId,
+      amr: login.amr,
+      authTime: new Date(login.authTime * 1000),
+    });
+  });
+
+  r.get('/login', (req, res) => {
+    if (!req.session.interactionUid) {
+      return page(res, 400, errorPage('Start from your application', 'Open the application you want to use; it will bring you here to sign in.', 'no_pending_request'));
+    }
+    page(res, 200, emailPage({ action: '/login' }));
+  });
+
+  // The hosted page: an email (home-realm discovery) or a choice from the chooser.
+  r.post('/login', form, async (req, res) => {
+    if (!req.session.interactionUid) {
+      return page(res, 400, errorPage('Start from your application', 'Open the application you want to use; it will bring you here to sign in.', 'no_pending_request'));
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const connection = str(body.connection);
+    if (connection) return dispatch(req, res, { connection });
+    const email = str(body.email)?.trim();
+    if (!email || !email.includes('@')) return page(res, 400, emailPage({ action: '/login', error: 'Enter your work email address.', email }));
+    await dispatch(req, res, { login_hint: email }, email);
+  });
+
+  return r;
+}
+
+/** The existing gateway login serves this request unless the app pinned another org or connection. */
+async function sessionFits(store: Store, login: { organizationId: string; connectionId: string }, hints: RoutingHints): Promise<boolean> {
+  if (hints.connection && hints.connection !== login.connectionId) return false;
+  if (hints.organization) {
+    const org = await store.organizations.get(hints.organization);
+    if (!org || org.id !== login.organizationId) return false;
+  }
+  return true;
+}
+
+export { completeLogin, failLogin };

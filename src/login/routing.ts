@@ -1,0 +1,56 @@
+import type { Store } from '../store/index.js';
+import type { Connection, Organization } from '../store/types.js';
+import { UpstreamError } from '../upstream/identity.js';
+
+/** Routing hints an application may send on /oauth/authorize (DESIGN §4). */
+export interface RoutingHints {
+  connection?: string;
+  organization?: string;
+  login_hint?: string;
+  domain_hint?: string;
+}
+
+export type Route =
+  | { kind: 'connection'; organization: Organization; connection: Connection }
+  | { kind: 'chooser'; organization: Organization; connections: Connection[] }
+  | { kind: 'no_connection'; organization: Organization }
+  | { kind: 'ask_email'; error?: string };
+
+/** Connection types a browser can be sent to; `jwt` connections are partner endpoints only. */
+const BROWSER_TYPES = new Set(['oidc', 'saml']);
+
+export const emailDomain = (email: string | undefined): string | undefined => {
+  const m = /^[^@\s]+@([^@\s]+\.[^@\s]+)$/.exec((email ?? '').trim());
+  return m?.[1]?.toLowerCase();
+};
+
+/**
+ * Home-realm discovery: connection id, then organization (id or slug), then the domain of
+ * login_hint / domain_hint; without any, the hosted page asks for the email.
+ */
+export async function routeLogin(store: Store, hints: RoutingHints): Promise<Route> {
+  if (hints.connection) {
+    const connection = await store.connections.get(hints.connection);
+    if (!connection || !BROWSER_TYPES.has(connection.type)) throw new UpstreamError('connection_not_found', 'unknown connection');
+    const organization = (await store.organizations.get(connection.organization_id))!;
+    if (hints.organization && hints.organization !== organization.id && hints.organization !== organization.slug) {
+      throw new UpstreamError('organization_mismatch', 'the connection does not belong to that organization');
+    }
+    if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
+    return { kind: 'connection', organization, connection };
+  }
+  let organization: Organization | undefined;
+  if (hints.organization) {
+    organization = await store.organizations.get(hints.organization);
+    if (!organization) return { kind: 'ask_email', error: 'Unknown organization. Enter your work email instead.' };
+  } else {
+    const domain = emailDomain(hints.login_hint) ?? hints.domain_hint?.trim().toLowerCase();
+    if (!domain) return { kind: 'ask_email' };
+    organization = await store.organizations.findByDomain(domain);
+    if (!organization) return { kind: 'ask_email', error: `No organization signs in with ${domain}. Check the address or ask your administrator.` };
+  }
+  const connections = (await store.connections.listEnabled(organization.id)).filter((c) => BROWSER_TYPES.has(c.type));
+  if (connections.length === 0) return { kind: 'no_connection', organization };
+  if (connections.length === 1) return { kind: 'connection', organization, connection: connections[0]! };
+  return { kind: 'chooser', organization, connections };
+}

@@ -1,0 +1,28 @@
+import type { Request, Response } from 'express';
+import type { Connection } from '../store/types.js';
+
+/** What the login flow needs from the OpenID Provider side (src/provider). */
+export interface ProviderSeam {
+  interactionDetails(req: Request, res: Response): Promise<{
+    uid: string;
+    params: Record<string, unknown>;
+    /** prompt=login or max_age exceeded: the gateway session must not be reused. */
+    freshLoginRequired: boolean;
+  }>;
+  finishLogin(
+    req: Request,
+    res: Response,
+    login: { accountId: string; connectionId: string; amr: string[]; authTime: Date },
+  ): Promise<void>;
+}
+
+/** Starting a browser login at an upstream IdP (OIDC authorization request, SAML AuthnRequest). */
+export interface BrowserUpstream {
+  begin(connection: Connection, opts: { loginHint?: string; forceAuthn?: boolean }): Promise<{
+    url: string;
+    /** The value that comes back with the response (OIDC state, SAML request id) and binds it to this browser. */
+    key: string;
+    /** Protocol-specific data the callback needs (nonce, PKCE verifier, ...), JSON-serialisable. */
+    transaction: unknown;
+  }>;
+}

@@ -1,0 +1,78 @@
+import { hkdfSync } from 'node:crypto';
+import session, { Store, type SessionData } from 'express-session';
+import ConnectRedisStore from 'connect-redis';
+import type { RequestHandler } from 'express';
+import { RedisStore, type EphemeralStore } from '../store/ephemeral.js';
+
+/** What the gateway session holds. The login transaction lives here until the callback. */
+export interface GatewayLogin {
+  userId: string;
+  organizationId: string;
+  connectionId: string;
+  amr: string[];
+  authTime: number; // epoch seconds
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    /** The authorization request (oidc-provider interaction) this browser is signing in for. */
+    interactionUid?: string;
+    /** Browser binding of the upstream login in flight: the state/request id we sent upstream. */
+    upstream?: { connectionId: string; key: string; startedAt: number };
+    login?: GatewayLogin;
+  }
+}
+
+export const SESSION_COOKIE = 'portico.sid';
+const SESSION_TTL_SECONDS = 8 * 3600;
+
+/** express-session store over the bounded in-process EphemeralStore (no unbounded MemoryStore). */
+class EphemeralSessionStore extends Store {
+  constructor(private readonly store: EphemeralStore) {
+    super();
+  }
+  override get(sid: string, cb: (err: unknown, s?: SessionData | null) => void) {
+    this.store.get(`sess:${sid}`).then((v) => cb(null, v ? (JSON.parse(v) as SessionData) : null), cb);
+  }
+  override set(sid: string, s: SessionData, cb?: (err?: unknown) => void) {
+    const ttl = s.cookie?.expires ? Math.max(1, Math.ceil((new Date(s.cookie.expires).getTime() - Date.now()) / 1000)) : SESSION_TTL_SECONDS;
+    this.store.set(`sess:${sid}`, JSON.stringify(s), ttl).then(() => cb?.(), (e) => cb?.(e));
+  }
+  override destroy(sid: string, cb?: (err?: unknown) => void) {
+    this.store.delete(`sess:${sid}`).then(() => cb?.(), (e) => cb?.(e));
+  }
+  override touch(sid: string, s: SessionData, cb?: () => void) {
+    this.set(sid, s, () => cb?.());
+  }
+}
+
+/**
+ * The gateway session: connect-redis on the shared ioredis client when REDIS_URL is set, the bounded
+ * in-process store otherwise. HttpOnly, SameSite=Lax, Secure when the issuer is https.
+ */
+export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean }): RequestHandler {
+  const store =
+    opts.ephemeral instanceof RedisStore
+      ? new ConnectRedisStore({ client: opts.ephemeral.client, prefix: 'portico:sess:', ttl: SESSION_TTL_SECONDS })
+      : new EphemeralSessionStore(opts.ephemeral);
+  const cookieSecret = Buffer.from(hkdfSync('sha256', opts.secret, 'portico', 'portico/session-cookie/v1', 32)).toString('base64url');
+  return session({
+    name: SESSION_COOKIE,
+    secret: cookieSecret,
+    store,
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    proxy: undefined,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: opts.secure, maxAge: SESSION_TTL_SECONDS * 1000, path: '/' },
+  });
+}
+
+/** Rotates the session id (no fixation) and keeps the given data. */
+export function regenerate(req: Express.Request & { session: session.Session & Partial<SessionData> }): Promise<void> {
+  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+}
+
+export function saveSession(req: { session: session.Session }): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+}

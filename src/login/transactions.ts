@@ -1,0 +1,24 @@
+import type { EphemeralStore } from '../store/ephemeral.js';
+
+/** An upstream login in flight, kept in the ephemeral store (shared by all nodes) until its callback. */
+export interface LoginTransaction {
+  connectionId: string;
+  interactionUid?: string;
+  transaction: unknown;
+  createdAt: number;
+}
+
+const TTL_SECONDS = 600;
+const key = (k: string) => `login-tx:${k}`;
+
+export class LoginTransactions {
+  constructor(private readonly store: EphemeralStore) {}
+  async put(k: string, t: LoginTransaction): Promise<void> {
+    await this.store.set(key(k), JSON.stringify(t), TTL_SECONDS);
+  }
+  /** Single use: a replayed callback finds nothing. */
+  async take(k: string): Promise<LoginTransaction | undefined> {
+    const v = await this.store.take(key(k));
+    return v ? (JSON.parse(v) as LoginTransaction) : undefined;
+  }
+}

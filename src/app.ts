@@ -35,7 +35,7 @@ export function createApp(rt: Runtime): App {
     }),
   );
   app.use(healthRoutes(store.db, ephemeral, metrics));
-  app.use('/api/v1', express.json({ limit: config.bodyLimit, strict: true }), adminRoutes(rt));
+  app.use('/api/v1', adminRoutes(rt));
   app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
   return { express: app, metrics };

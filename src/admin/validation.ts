@@ -51,3 +51,21 @@ export const queryString = (req: Request, name: string): string | undefined => {
   if (typeof v !== 'string' || v.length > 320) throw new HttpProblem(400, 'validation_failed', `${name}: must be a single string`);
   return v;
 };
+
+/**
+ * Keeps only the fields the client actually sent. A PATCH parsed with `.partial()` still fills
+ * in schema defaults, which would silently reset fields the client did not mention.
+ */
+export function presentKeys<T extends Record<string, unknown>>(parsed: T, raw: unknown): Partial<T> {
+  const sent = raw && typeof raw === 'object' ? new Set(Object.keys(raw)) : new Set<string>();
+  return Object.fromEntries(Object.entries(parsed).filter(([k]) => sent.has(k))) as Partial<T>;
+}
+
+/** A JSON object body (not an array, not a scalar), for routes that split one body across schemas. */
+export function jsonObject(req: Request): Record<string, unknown> {
+  const body = jsonBody(req);
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new HttpProblem(400, 'validation_failed', 'body: must be a JSON object', { errors: [{ field: 'body', message: 'must be a JSON object' }] });
+  }
+  return body as Record<string, unknown>;
+}

@@ -9,6 +9,8 @@ interface Row extends Omit<Connection, 'secrets'> {
 }
 
 export interface ConnectionInput {
+  /** Chosen by the caller when settings need the id before the row exists (redirect/ACS URLs). */
+  id?: string;
   type: ConnectionType;
   provider?: Provider;
   name: string;
@@ -45,7 +47,7 @@ export class ConnectionRepo {
          default_client_id, config, secrets_enc)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning ${COLS}`,
       [
-        newId('con'),
+        c.id ?? newId('con'),
         organizationId,
         c.type,
         c.provider ?? 'generic',

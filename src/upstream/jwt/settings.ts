@@ -1,10 +1,31 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { HttpProblem } from '../../http/problem.js';
 import type { ConnectionSettings } from '../settings.js';
 
+const KEY_KINDS = ['secret', 'public_key', 'jwks_url'] as const;
+
+const invalid = (field: string, message: string) =>
+  new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] });
+
+/** A PEM public key usable for RS256 (RSA ≥ 2048 bits) or ES256 (EC P-256); returns the alg it implies. */
+function publicKeyAlg(pem: string): 'RS256' | 'ES256' {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: pem, format: 'pem' });
+  } catch {
+    throw invalid('public_key', 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
+  }
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048) return 'RS256';
+  if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') return 'ES256';
+  throw invalid('public_key', 'must be an RSA key of at least 2048 bits (RS256) or an EC P-256 key (ES256)');
+}
+
 /**
  * Partner-signed JWT connection (DESIGN §5): HS256 `secret` (write-only, sealed, ≥ 32 bytes)
- * or an RS256/ES256 `public_key` (PEM) / `jwks_url`.
+ * or an RS256/ES256 `public_key` (PEM) / `jwks_url`. Exactly one of the three is kept: sending
+ * one on PATCH replaces whichever was there (a partner moving from a shared secret to a key pair).
  */
 export const jwtSettings: ConnectionSettings = {
   schema: z.strictObject({
@@ -15,19 +36,36 @@ export const jwtSettings: ConnectionSettings = {
     max_token_age_seconds: z.number().int().min(10).max(3600).default(600),
   }),
   async store(input, existing) {
-    const { secret, ...config } = input as { secret?: string } & Record<string, unknown>;
-    const secrets = { ...(existing?.secrets ?? {}) };
+    const sent = KEY_KINDS.filter((k) => input[k] !== undefined);
+    if (sent.length > 1) throw invalid(sent[1]!, `send only one of ${KEY_KINDS.join(', ')}`);
+    const { secret, ...rest } = input as { secret?: string } & Record<string, unknown>;
+    let secrets: Record<string, string> = { ...(existing?.secrets ?? {}) };
+    let config: Record<string, unknown> = { ...(existing?.config ?? {}) };
+    if (sent.length === 1) {
+      // A new key material replaces the old kind entirely.
+      const { secret: _s, ...otherSecrets } = secrets;
+      secrets = otherSecrets;
+      delete config.public_key;
+      delete config.jwks_url;
+      delete config.alg; // derived again below unless the body names one
+    }
     if (secret !== undefined) secrets.secret = secret;
-    const merged: Record<string, unknown> = { ...(existing?.config ?? {}), ...config };
-    const kinds = [secrets.secret ? 'secret' : null, merged.public_key ? 'public_key' : null, merged.jwks_url ? 'jwks_url' : null].filter(Boolean);
-    if (kinds.length !== 1) {
-      throw new HttpProblem(400, 'validation_failed', 'secret: exactly one of secret, public_key or jwks_url is required');
+    config = { ...config, ...rest };
+    if (!secrets.secret && !config.public_key && !config.jwks_url) {
+      throw invalid('secret', 'one of secret, public_key or jwks_url is required');
     }
-    if (merged.public_key && !/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----\s*$/.test(String(merged.public_key).trim())) {
-      throw new HttpProblem(400, 'validation_failed', 'public_key: must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
+    if (secrets.secret) {
+      if (config.alg !== undefined && config.alg !== 'HS256') throw invalid('alg', 'a shared secret signs with HS256');
+      config.alg = 'HS256';
+    } else if (config.public_key) {
+      const implied = publicKeyAlg(String(config.public_key));
+      if (config.alg !== undefined && config.alg !== implied) throw invalid('alg', `this public key signs with ${implied}`);
+      config.alg = implied;
+    } else {
+      if (config.alg === 'HS256') throw invalid('alg', 'a JWKS URL needs RS256 or ES256');
+      config.alg ??= 'RS256';
     }
-    merged.alg = secrets.secret ? 'HS256' : (merged.alg === 'HS256' ? undefined : merged.alg) ?? 'RS256';
-    return { config: merged, secrets };
+    return { config, secrets };
   },
   view(c, issuer) {
     const { public_key, jwks_url, alg, max_token_age_seconds } = c.config as Record<string, unknown>;

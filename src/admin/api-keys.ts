@@ -1,0 +1,65 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { notFound } from '../http/problem.js';
+import type { Store } from '../store/index.js';
+import type { ApiKey } from '../store/types.js';
+import { jsonBody, pageQuery, parse, queryString, text } from './validation.js';
+
+const createSchema = z.strictObject({
+  name: text(),
+  organization: z.string().min(1).max(100).optional(),
+});
+
+export const apiKeyView = (k: ApiKey) => ({
+  id: k.id,
+  name: k.name,
+  organization: k.organization_id,
+  created_at: k.created_at,
+  last_used_at: k.last_used_at,
+});
+
+/**
+ * Admin API keys (DESIGN §5). An operator key manages every key. An organization-scoped key manages
+ * only keys of its own organization: it can never mint an operator key or reach another
+ * organization's keys, and such attempts get the same 404 as a missing resource.
+ */
+export function apiKeyRoutes(store: Store): Router {
+  const r = Router();
+
+  /** `organization` (id or slug) -> its id, within the caller's scope; undefined means operator scope. */
+  async function scope(req: Request, ref: string | undefined): Promise<string | null> {
+    const callerOrg = req.admin?.organizationId ?? null;
+    if (ref === undefined) {
+      if (callerOrg) throw notFound('organization');
+      return null;
+    }
+    const org = await store.organizations.get(ref);
+    if (!org || (callerOrg && callerOrg !== org.id)) throw notFound('organization');
+    return org.id;
+  }
+
+  r.post('/api-keys', async (req, res) => {
+    const input = parse(createSchema, jsonBody(req));
+    const organizationId = await scope(req, input.organization);
+    const { key, apiKey } = await store.apiKeys.create(input.name, organizationId);
+    res.status(201).json({ ...apiKeyView(apiKey), key });
+  });
+
+  r.get('/api-keys', async (req, res) => {
+    // An organization-scoped caller always sees its own keys only; `?organization=` narrows an operator's list.
+    const filter = queryString(req, 'organization');
+    let orgId = req.admin?.organizationId ?? undefined;
+    if (filter !== undefined) orgId = (await scope(req, filter)) ?? undefined;
+    const page = await store.apiKeys.list(pageQuery(req), orgId ?? undefined);
+    res.json({ data: page.data.map(apiKeyView), next_cursor: page.next_cursor });
+  });
+
+  r.delete('/api-keys/:id', async (req, res) => {
+    const id = String(req.params.id);
+    const callerOrg = req.admin?.organizationId ?? undefined;
+    if (id.length > 100 || !(await store.apiKeys.delete(id, callerOrg))) throw notFound('API key');
+    res.status(204).end();
+  });
+
+  return r;
+}

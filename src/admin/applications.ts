@@ -1,0 +1,140 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { HttpProblem, notFound } from '../http/problem.js';
+import { newId } from '../store/ids.js';
+import type { Store } from '../store/index.js';
+import { hashToken, randomToken } from '../store/secrets.js';
+import type { Application } from '../store/types.js';
+import { operatorOnly } from './auth.js';
+import { withConflicts } from './conflicts.js';
+import { jsonBody, pageQuery, parse, presentKeys, text } from './validation.js';
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** https everywhere; plain http only to the developer's own machine (OAuth 2.0 Security BCP §4.1). */
+const secureUrl = (what: string) =>
+  z
+    .string()
+    .max(2048)
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        if (u.hash || v.includes('#')) return false;
+        return u.protocol === 'https:' || (u.protocol === 'http:' && LOOPBACK.has(u.hostname));
+      } catch {
+        return false;
+      }
+    }, `${what} must be an absolute https URL (http only for localhost) without a fragment`);
+
+/** An origin is scheme://host[:port] and nothing else (CORS compares it byte for byte). */
+const origin = z
+  .string()
+  .max(2048)
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      const secure = u.protocol === 'https:' || (u.protocol === 'http:' && LOOPBACK.has(u.hostname));
+      return secure && u.origin === v;
+    } catch {
+      return false;
+    }
+  }, 'must be an origin such as https://app.example.com (no path, no trailing slash)');
+
+const uris = (what: string) => z.array(secureUrl(what)).max(50);
+
+const createSchema = z.strictObject({
+  name: text(),
+  type: z.enum(['confidential', 'public']).default('confidential'),
+  redirect_uris: uris('redirect_uri').min(1, 'at least one redirect_uri is required'),
+  post_logout_redirect_uris: uris('post_logout_redirect_uri').default([]),
+  allowed_origins: z.array(origin).max(50).default([]),
+  initiate_login_uri: secureUrl('initiate_login_uri').nullable().default(null),
+  id_token_signed_response_alg: z.enum(['RS256', 'ES256', 'EdDSA']).default('RS256'),
+});
+const patchSchema = createSchema.partial();
+
+export const appView = (a: Application) => ({
+  client_id: a.client_id,
+  name: a.name,
+  type: a.type,
+  redirect_uris: a.redirect_uris,
+  post_logout_redirect_uris: a.post_logout_redirect_uris,
+  allowed_origins: a.allowed_origins,
+  initiate_login_uri: a.initiate_login_uri,
+  id_token_signed_response_alg: a.id_token_signed_response_alg,
+  created_at: a.created_at,
+});
+
+/** Client secrets are 256-bit random values, returned once and kept only as a SHA-256 hash. */
+const newSecret = () => randomToken('pcs_');
+
+/** Applications are the operator's own relying parties: organization-scoped keys never see them. */
+export function applicationRoutes(store: Store): Router {
+  const r = Router();
+  r.use('/applications', operatorOnly);
+
+  const load = async (clientId: string) => {
+    const app = clientId.length <= 100 ? await store.applications.get(clientId) : undefined;
+    if (!app) throw notFound('application');
+    return app;
+  };
+
+  r.post('/applications', async (req, res) => {
+    const input = parse(createSchema, jsonBody(req));
+    const secret = input.type === 'confidential' ? newSecret() : undefined;
+    const app = await withConflicts(() =>
+      store.applications.create({ ...input, client_id: newId('app'), client_secret_hash: secret ? hashToken(secret) : null }),
+    );
+    res.status(201).json({ ...appView(app), ...(secret ? { client_secret: secret } : {}) });
+  });
+
+  r.get('/applications', async (req, res) => {
+    const page = await store.applications.list(pageQuery(req));
+    res.json({ data: page.data.map(appView), next_cursor: page.next_cursor });
+  });
+
+  r.get('/applications/:client_id', async (req, res) => {
+    res.json(appView(await load(req.params.client_id)));
+  });
+
+  r.patch('/applications/:client_id', async (req, res) => {
+    const body = jsonBody(req);
+    const existing = await load(req.params.client_id);
+    const patch = presentKeys(parse(patchSchema, body), body);
+    // Becoming confidential issues a secret (shown once); becoming public drops it.
+    let secret: string | undefined;
+    let client_secret_hash: string | null | undefined;
+    if (patch.type === 'confidential' && existing.type === 'public') {
+      secret = newSecret();
+      client_secret_hash = hashToken(secret);
+    } else if (patch.type === 'public' && existing.type === 'confidential') {
+      client_secret_hash = null;
+    }
+    if (patch.redirect_uris && patch.redirect_uris.length === 0) {
+      throw new HttpProblem(400, 'validation_failed', 'redirect_uris: at least one redirect_uri is required');
+    }
+    const updated = await store.applications.update(existing.client_id, {
+      ...patch,
+      ...(client_secret_hash !== undefined ? { client_secret_hash } : {}),
+    });
+    if (!updated) throw notFound('application');
+    res.json({ ...appView(updated), ...(secret ? { client_secret: secret } : {}) });
+  });
+
+  r.delete('/applications/:client_id', async (req, res) => {
+    if (!(await store.applications.delete((await load(req.params.client_id)).client_id))) throw notFound('application');
+    res.status(204).end();
+  });
+
+  r.post('/applications/:client_id/rotate-secret', async (req, res) => {
+    const app = await load(req.params.client_id);
+    if (app.type !== 'confidential') {
+      throw new HttpProblem(400, 'public_client', 'a public application has no client secret to rotate');
+    }
+    const secret = newSecret();
+    const updated = await store.applications.update(app.client_id, { client_secret_hash: hashToken(secret) });
+    if (!updated) throw notFound('application');
+    res.json({ ...appView(updated), client_secret: secret });
+  });
+  return r;
+}

@@ -1,0 +1,113 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { HttpProblem, notFound } from '../http/problem.js';
+import type { Store } from '../store/index.js';
+import type { User } from '../store/types.js';
+import { resolveOrg } from './auth.js';
+import { withConflicts } from './conflicts.js';
+import { jsonBody, pageQuery, parse, presentKeys, queryString } from './validation.js';
+
+const email = z.email('must be an email address').max(320);
+const optionalText = (max: number) => z.string().trim().min(1).max(max).nullable();
+
+const fields = {
+  email: email.nullable(),
+  email_verified: z.boolean(),
+  name: optionalText(200),
+  given_name: optionalText(100),
+  family_name: optionalText(100),
+  phone_number: z
+    .string()
+    .regex(/^\+?[0-9 ().-]{3,32}$/, 'must be a phone number such as +1 555 0100')
+    .nullable(),
+  external_id: optionalText(255),
+  roles: z.array(z.string().trim().min(1).max(100)).max(100),
+  status: z.enum(['active', 'suspended']),
+};
+const createSchema = z
+  .strictObject({
+    ...fields,
+    email: fields.email.optional(),
+    email_verified: fields.email_verified.default(false),
+    name: fields.name.optional(),
+    given_name: fields.given_name.optional(),
+    family_name: fields.family_name.optional(),
+    phone_number: fields.phone_number.optional(),
+    external_id: fields.external_id.optional(),
+    roles: fields.roles.default([]),
+    status: fields.status.default('active'),
+  })
+  // A user nobody can find is useless: identities are linked later, but one handle is needed now.
+  .refine((u) => u.email || u.external_id, { message: 'email or external_id is required', path: ['email'] });
+const patchSchema = z.strictObject(fields).partial();
+
+export const userView = (u: User) => ({
+  id: u.id,
+  email: u.email,
+  email_verified: u.email_verified,
+  name: u.name,
+  given_name: u.given_name,
+  family_name: u.family_name,
+  phone_number: u.phone_number,
+  external_id: u.external_id,
+  roles: u.roles,
+  status: u.status,
+  identities: u.identities,
+  created_at: u.created_at,
+  last_login_at: u.last_login_at,
+});
+
+/** The per-organization directory (DESIGN §5 users). Identities are read-only here: logins link them. */
+export function userRoutes(store: Store): Router {
+  const r = Router();
+
+  async function load(req: Request) {
+    const org = await resolveOrg(store, req);
+    const id = String(req.params.id ?? '');
+    const user = id.length <= 100 ? await store.users.get(id, org.id) : undefined;
+    if (!user) throw notFound('user');
+    return { org, user };
+  }
+
+  r.post('/organizations/:org/users', async (req, res) => {
+    const body = jsonBody(req);
+    const org = await resolveOrg(store, req);
+    const input = parse(createSchema, body);
+    const user = await withConflicts(() => store.users.create(org.id, input));
+    res.status(201).json(userView(user));
+  });
+
+  r.get('/organizations/:org/users', async (req, res) => {
+    const org = await resolveOrg(store, req);
+    const byEmail = queryString(req, 'email');
+    const page = await store.users.list(org.id, { ...pageQuery(req), ...(byEmail ? { email: byEmail } : {}) });
+    res.json({ data: page.data.map(userView), next_cursor: page.next_cursor });
+  });
+
+  r.get('/organizations/:org/users/:id', async (req, res) => {
+    res.json(userView((await load(req)).user));
+  });
+
+  r.patch('/organizations/:org/users/:id', async (req, res) => {
+    const body = jsonBody(req);
+    const { org, user } = await load(req);
+    const patch = presentKeys(parse(patchSchema, body), body);
+    const next = { ...user, ...patch };
+    if (!next.email && !next.external_id) {
+      throw new HttpProblem(400, 'validation_failed', 'email: email or external_id is required', {
+        errors: [{ field: 'email', message: 'email or external_id is required' }],
+      });
+    }
+    const updated = await withConflicts(() => store.users.update(user.id, org.id, patch));
+    if (!updated) throw notFound('user');
+    res.json(userView(updated));
+  });
+
+  r.delete('/organizations/:org/users/:id', async (req, res) => {
+    const { org, user } = await load(req);
+    if (!(await store.users.delete(user.id, org.id))) throw notFound('user');
+    res.status(204).end();
+  });
+
+  return r;
+}

@@ -1,0 +1,205 @@
+import { dbBackends } from '../support/backends.js';
+import { bearer, buildTestApp, type TestApp } from '../support/app.js';
+import { api, createApp, createOrg, isProblem, orgKey } from './helpers.js';
+import { idpMetadata, publicKeyPem, selfSignedCert, startOidcIdp, type OidcIdp } from './upstream-fixtures.js';
+
+const ISSUER = 'http://localhost:8080';
+
+describe.each(dbBackends)('connections admin API ($name)', (backend) => {
+  let t: TestApp;
+  let idp: OidcIdp;
+  let cert: string;
+  let org: { id: string; slug: string };
+  beforeAll(async () => {
+    [t, idp, cert] = await Promise.all([buildTestApp({ backend }), startOidcIdp(), selfSignedCert()]);
+    org = await createOrg(t);
+  });
+  afterAll(async () => {
+    await idp.close();
+    await t.close();
+  });
+
+  const base = () => `/api/v1/organizations/${org.slug}/connections`;
+  const oidcBody = (over: Record<string, unknown> = {}) => ({
+    type: 'oidc',
+    provider: 'keycloak',
+    name: 'Corporate IdP',
+    discovery_url: idp.discoveryUrl,
+    client_id: 'portico',
+    client_secret: 'upstream-client-secret-value',
+    ...over,
+  });
+  const count = async () => (await api(t).get(`${base()}?limit=200`).set(bearer()).expect(200)).body.data.length as number;
+
+  it('creates an OIDC connection: common + type fields, read-only redirect_uri, no secret echoed', async () => {
+    const res = await api(t).post(base()).set(bearer()).send(oidcBody({ attribute_mapping: { department: 'dept' } })).expect(201);
+    expect(res.body).toMatchObject({
+      type: 'oidc',
+      provider: 'keycloak',
+      name: 'Corporate IdP',
+      enabled: true,
+      user_matching: 'jit',
+      attribute_mapping: { department: 'dept' },
+      default_client_id: null,
+      discovery_url: idp.discoveryUrl,
+      client_id: 'portico',
+      scopes: ['openid', 'email', 'profile'],
+      response_mode: 'query',
+      redirect_uri: `${ISSUER}/oidc/${res.body.id}/callback`,
+    });
+    expect(res.body.id).toMatch(/^con_/);
+    expect(JSON.stringify(res.body)).not.toContain('upstream-client-secret-value');
+    expect(res.body).not.toHaveProperty('client_secret');
+    const read = await api(t).get(`${base()}/${res.body.id}`).set(bearer()).expect(200);
+    expect(read.body).toEqual(res.body);
+    // The id works under the organization id as well as the slug.
+    await api(t).get(`/api/v1/organizations/${org.id}/connections/${res.body.id}`).set(bearer()).expect(200);
+  });
+
+  it('patches only what is sent: scopes and the sealed secret survive a rename', async () => {
+    const created = await api(t).post(base()).set(bearer()).send(oidcBody({ scopes: ['openid', 'email'] })).expect(201);
+    const id = created.body.id as string;
+    const renamed = await api(t).patch(`${base()}/${id}`).set(bearer()).send({ name: 'Renamed', enabled: false }).expect(200);
+    expect(renamed.body).toMatchObject({ name: 'Renamed', enabled: false, scopes: ['openid', 'email'], response_mode: 'query' });
+    const stored = await t.runtime.store.connections.get(id, org.id);
+    expect(stored?.secrets.client_secret).toBe('upstream-client-secret-value');
+    await api(t).patch(`${base()}/${id}`).set(bearer()).send({ client_secret: 'rotated-upstream-secret' }).expect(200);
+    expect((await t.runtime.store.connections.get(id, org.id))?.secrets.client_secret).toBe('rotated-upstream-secret');
+    const typeChange = await api(t).patch(`${base()}/${id}`).set(bearer()).send({ type: 'saml' });
+    isProblem(typeChange, 400, 'validation_failed');
+    expect(typeChange.body.detail).toMatch(/^type/);
+    expect((await api(t).get(`${base()}/${id}`).set(bearer()).expect(200)).body.type).toBe('oidc');
+  });
+
+  it.each([
+    ['an unknown field', { colour: 'blue' }, 'colour'],
+    ['a field of another type', { secret: 'x'.repeat(40) }, 'secret'],
+    ['a read-only field', { redirect_uri: 'https://evil.example/cb' }, 'redirect_uri'],
+    ['a bad provider', { provider: 'myspace' }, 'provider'],
+    ['a bad type', { type: 'ldap' }, 'type'],
+    ['a wrong type for a field', { enabled: 'yes' }, 'enabled'],
+    ['a bad discovery_url', { discovery_url: 'ftp://idp.example.com/' }, 'discovery_url'],
+    ['a missing type field', { client_id: undefined }, 'client_id'],
+    ['an unknown default_client_id', { default_client_id: 'app_nope' }, 'default_client_id'],
+  ])('refuses %s with 400 naming the field, writing nothing', async (_what, over, field) => {
+    const before = await count();
+    const res = await api(t).post(base()).set(bearer()).send(oidcBody(over));
+    isProblem(res, 400, 'validation_failed');
+    expect(res.body.detail.startsWith(`${field}:`)).toBe(true);
+    expect(await count()).toBe(before);
+  });
+
+  it('links a default application, which must exist; deleting the application unlinks it', async () => {
+    const app = await createApp(t);
+    const res = await api(t).post(base()).set(bearer()).send(oidcBody({ default_client_id: app.client_id })).expect(201);
+    expect(res.body.default_client_id).toBe(app.client_id);
+    isProblem(await api(t).patch(`${base()}/${res.body.id}`).set(bearer()).send({ default_client_id: 'app_missing' }), 400, 'validation_failed');
+    await api(t).delete(`/api/v1/applications/${app.client_id}`).set(bearer()).expect(204);
+    expect((await api(t).get(`${base()}/${res.body.id}`).set(bearer()).expect(200)).body.default_client_id).toBeNull();
+  });
+
+  it('creates a JWT connection with an HS256 secret and switches it to a public key', async () => {
+    const res = await api(t)
+      .post(base())
+      .set(bearer())
+      .send({ type: 'jwt', name: 'Partner', secret: 'partner-shared-secret-0123456789abcdef', max_token_age_seconds: 120 })
+      .expect(201);
+    expect(res.body).toMatchObject({ alg: 'HS256', has_secret: true, max_token_age_seconds: 120, login_url: `${ISSUER}/jwt/${res.body.id}/login` });
+    expect(JSON.stringify(res.body)).not.toContain('partner-shared-secret');
+    const rsa = publicKeyPem('rsa');
+    const switched = await api(t).patch(`${base()}/${res.body.id}`).set(bearer()).send({ public_key: rsa }).expect(200);
+    expect(switched.body).toMatchObject({ alg: 'RS256', has_secret: false, public_key: rsa, max_token_age_seconds: 120 });
+    expect((await t.runtime.store.connections.get(res.body.id, org.id))?.secrets).toEqual({});
+    const ec = await api(t).patch(`${base()}/${res.body.id}`).set(bearer()).send({ public_key: publicKeyPem('ec') }).expect(200);
+    expect(ec.body.alg).toBe('ES256');
+  });
+
+  it.each([
+    ['no key material', {}, 'secret'],
+    ['a short secret', { secret: 'short' }, 'secret'],
+    ['two kinds of key', { secret: 'partner-shared-secret-0123456789abcdef', jwks_url: 'https://partner.example/jwks' }, 'jwks_url'],
+    ['a PEM that is not a key', { public_key: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----' }, 'public_key'],
+    ['an alg that does not fit the key', { secret: 'partner-shared-secret-0123456789abcdef', alg: 'RS256' }, 'alg'],
+  ])('refuses a JWT connection with %s', async (_what, over, field) => {
+    const before = await count();
+    const res = await api(t).post(base()).set(bearer()).send({ type: 'jwt', name: 'Partner', ...over });
+    isProblem(res, 400, 'validation_failed');
+    expect(res.body.detail.startsWith(`${field}:`)).toBe(true);
+    expect(await count()).toBe(before);
+  });
+
+  it('creates a SAML connection, takes uploaded metadata XML and extra certificates', async () => {
+    const res = await api(t)
+      .post(base())
+      .set(bearer())
+      .send({ type: 'saml', provider: 'okta', name: 'Okta', idp_entity_id: 'http://www.okta.com/exk1', idp_sso_url: 'https://acme.okta.com/app/sso/saml', idp_certificates: [cert] })
+      .expect(201);
+    const id = res.body.id as string;
+    expect(res.body).toMatchObject({
+      type: 'saml',
+      allow_idp_initiated: false,
+      allow_sha1: false,
+      acs_url: `${ISSUER}/saml/${id}/acs`,
+      sp_metadata_url: `${ISSUER}/saml/${id}/metadata`,
+    });
+    expect(res.body.sp_entity_id).toEqual(expect.any(String));
+    expect(res.body.idp_certificates).toHaveLength(1);
+
+    const xml = idpMetadata('https://idp.example.com/saml', 'https://idp.example.com/sso', await selfSignedCert('rollover.example.com'));
+    const wrongType = await api(t).put(`${base()}/${id}/metadata`).set(bearer()).set('Content-Type', 'application/json').send(JSON.stringify({ xml }));
+    isProblem(wrongType, 415, 'unsupported_media_type');
+    const uploaded = await api(t).put(`${base()}/${id}/metadata`).set(bearer()).set('Content-Type', 'application/xml').send(xml).expect(200);
+    expect(uploaded.body).not.toHaveProperty('metadata_xml');
+    expect(JSON.stringify(uploaded.body)).not.toContain('EntityDescriptor');
+    expect(uploaded.body.acs_url).toBe(`${ISSUER}/saml/${id}/acs`);
+
+    const before = (await api(t).get(`${base()}/${id}`).set(bearer()).expect(200)).body.idp_certificates?.length ?? 0;
+    const second = await selfSignedCert('second.example.com');
+    const added = await api(t).post(`${base()}/${id}/certificates`).set(bearer()).set('Content-Type', 'application/x-pem-file').send(second).expect(201);
+    expect(added.body.idp_certificates).toHaveLength(before + 1);
+    isProblem(await api(t).post(`${base()}/${id}/certificates`).set(bearer()).set('Content-Type', 'application/json').send('{}'), 415, 'unsupported_media_type');
+    isProblem(await api(t).post(`${base()}/${id}/certificates`).set(bearer()).set('Content-Type', 'text/plain').send(''), 400, 'validation_failed');
+    expect((await api(t).get(`${base()}/${id}`).set(bearer()).expect(200)).body.idp_certificates).toHaveLength(before + 1);
+  });
+
+  it('refuses metadata and certificates for a connection that is not SAML', async () => {
+    const oidc = await api(t).post(base()).set(bearer()).send(oidcBody()).expect(201);
+    isProblem(await api(t).put(`${base()}/${oidc.body.id}/metadata`).set(bearer()).set('Content-Type', 'text/xml').send('<x/>'), 400, 'wrong_connection_type');
+    isProblem(await api(t).post(`${base()}/${oidc.body.id}/certificates`).set(bearer()).set('Content-Type', 'text/plain').send(cert), 400, 'wrong_connection_type');
+  });
+
+  it('lists with cursor pagination and deletes', async () => {
+    const other = await createOrg(t);
+    const path = `/api/v1/organizations/${other.id}/connections`;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await api(t).post(path).set(bearer()).send(oidcBody({ name: `C${i}` })).expect(201)).body.id);
+    const page1 = await api(t).get(`${path}?limit=2`).set(bearer()).expect(200);
+    const page2 = await api(t).get(`${path}?limit=2&cursor=${page1.body.next_cursor}`).set(bearer()).expect(200);
+    expect([...page1.body.data, ...page2.body.data].map((c: { id: string }) => c.id)).toEqual(ids);
+    expect(page2.body.next_cursor).toBeNull();
+    await api(t).delete(`${path}/${ids[0]}`).set(bearer()).expect(204);
+    isProblem(await api(t).get(`${path}/${ids[0]}`).set(bearer()), 404, 'not_found');
+  });
+
+  it("keeps an organization-scoped key inside its organization", async () => {
+    const mine = await createOrg(t);
+    const theirs = await createOrg(t);
+    const key = await orgKey(t, mine.id);
+    const own = await api(t).post(`/api/v1/organizations/${mine.slug}/connections`).set(bearer(key)).send(oidcBody()).expect(201);
+    await api(t).get(`/api/v1/organizations/${mine.slug}/connections/${own.body.id}`).set(bearer(key)).expect(200);
+    const foreign = await api(t).post(`/api/v1/organizations/${theirs.slug}/connections`).set(bearer()).send(oidcBody()).expect(201);
+    for (const res of [
+      await api(t).get(`/api/v1/organizations/${theirs.slug}/connections`).set(bearer(key)),
+      await api(t).get(`/api/v1/organizations/${theirs.slug}/connections/${foreign.body.id}`).set(bearer(key)),
+      await api(t).get(`/api/v1/organizations/${mine.slug}/connections/${foreign.body.id}`).set(bearer(key)),
+      await api(t).patch(`/api/v1/organizations/${mine.slug}/connections/${foreign.body.id}`).set(bearer(key)).send({ name: 'Mine now' }),
+      await api(t).delete(`/api/v1/organizations/${mine.slug}/connections/${foreign.body.id}`).set(bearer(key)),
+      await api(t).post(`/api/v1/organizations/${theirs.slug}/connections`).set(bearer(key)).send(oidcBody()),
+    ]) {
+      isProblem(res, 404, 'not_found');
+    }
+    const still = await api(t).get(`/api/v1/organizations/${theirs.slug}/connections/${foreign.body.id}`).set(bearer()).expect(200);
+    expect(still.body.name).toBe('Corporate IdP');
+    expect((await api(t).get(`/api/v1/organizations/${theirs.slug}/connections`).set(bearer()).expect(200)).body.data).toHaveLength(1);
+  });
+});

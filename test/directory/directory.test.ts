@@ -1,0 +1,105 @@
+import { Directory } from '../../src/directory/index.js';
+import { createStore, type Store } from '../../src/store/index.js';
+import { SecretBox } from '../../src/store/secrets.js';
+import type { Connection } from '../../src/store/types.js';
+import type { ExternalIdentity } from '../../src/upstream/identity.js';
+import { dbBackends, postgresBackend, hasPostgres } from '../support/backends.js';
+
+const identity = (over: Partial<ExternalIdentity> = {}): ExternalIdentity => ({
+  connection: '',
+  subject: 'idp-sub-1',
+  email: 'Ada@Acme.test',
+  email_verified: true,
+  name: 'Ada Lovelace',
+  groups: [],
+  roles: [],
+  raw: {},
+  amr: ['pwd'],
+  ...over,
+});
+
+async function setup(store: Store, matching: 'jit' | 'existing' = 'jit') {
+  const org = await store.organizations.create({ slug: `o${Math.random().toString(36).slice(2, 8)}`, name: 'Acme' });
+  const connection = await store.connections.create(org.id, {
+    type: 'oidc',
+    name: 'IdP',
+    user_matching: matching,
+    attribute_mapping: { 'group:Engineering': 'engineer' },
+    config: {},
+  });
+  return { org, connection };
+}
+
+describe.each(dbBackends)('directory ($name)', (backend) => {
+  let store: Store;
+  let cleanup: () => Promise<void>;
+  let dir: Directory;
+  beforeAll(async () => {
+    const opened = await backend.open();
+    cleanup = opened.cleanup;
+    store = createStore(opened.db, new SecretBox('x'.repeat(32)));
+    dir = new Directory(store);
+  });
+  afterAll(() => cleanup());
+
+  it('creates a user just in time, then finds the same one by identity on the next login', async () => {
+    const { connection } = await setup(store);
+    const first = await dir.resolve(connection, identity({ connection: connection.id, groups: ['Engineering', 'Other'] }));
+    expect(first).toMatchObject({ email: 'Ada@Acme.test', name: 'Ada Lovelace', roles: ['engineer'], identities: [{ connection_id: connection.id, subject: 'idp-sub-1' }] });
+    const again = await dir.resolve(connection, identity({ connection: connection.id, email: 'renamed@acme.test' }));
+    expect(again.id).toBe(first.id);
+    expect(again.email).toBe('renamed@acme.test');
+    expect(again.last_login_at).not.toBeNull();
+  });
+
+  it('links by email case-insensitively, but not an email the IdP marks unverified', async () => {
+    const { org, connection } = await setup(store);
+    const existing = await store.users.create(org.id, { email: 'grace@acme.test' });
+    const linked = await dir.resolve(connection, identity({ connection: connection.id, subject: 's-grace', email: 'GRACE@acme.test' }));
+    expect(linked.id).toBe(existing.id);
+    expect(linked.identities).toEqual([{ connection_id: connection.id, subject: 's-grace' }]);
+
+    const other = await store.users.create(org.id, { email: 'linus@acme.test' });
+    await expect(dir.resolve(connection, identity({ connection: connection.id, subject: 's-linus', email: 'linus@acme.test', email_verified: false }))).rejects.toMatchObject({
+      reason: 'user_conflict',
+    });
+    expect((await store.users.get(other.id))!.identities).toEqual([]);
+  });
+
+  it('refuses unknown users under `existing` and suspended users always, writing nothing', async () => {
+    const { org, connection } = await setup(store, 'existing');
+    await expect(dir.resolve(connection, identity({ connection: connection.id }))).rejects.toMatchObject({ reason: 'user_not_found' });
+    expect((await store.users.list(org.id, { limit: 10 })).data).toHaveLength(0);
+    const u = await store.users.create(org.id, { email: 'ada@acme.test', status: 'suspended' });
+    await expect(dir.resolve(connection, identity({ connection: connection.id }))).rejects.toMatchObject({ reason: 'user_suspended' });
+    expect((await store.users.get(u.id))!.last_login_at).toBeNull();
+  });
+
+  it('never matches a user of another organization', async () => {
+    const a = await setup(store);
+    const b = await setup(store);
+    const inA = await store.users.create(a.org.id, { email: 'ada@acme.test' });
+    const inB = await dir.resolve(b.connection, identity({ connection: b.connection.id }));
+    expect(inB.id).not.toBe(inA.id);
+    expect(inB.organization_id).toBe(b.org.id);
+    // A partner naming a user id of another organization finds nobody.
+    await expect(dir.resolve(b.connection, identity({ user_id: inA.id }), { createUser: false })).rejects.toMatchObject({ reason: 'user_not_found' });
+  });
+});
+
+// Two first logins of the same new person at the same moment, on real PostgreSQL connections.
+(hasPostgres ? describe : describe.skip)('directory concurrency (postgres) — skipped without DATABASE_URL', () => {
+  it('creates exactly one user for 10 simultaneous first logins', async () => {
+    const { db, cleanup } = await postgresBackend.open();
+    try {
+      const store = createStore(db, new SecretBox('x'.repeat(32)));
+      const dir = new Directory(store);
+      const { org, connection } = await setup(store);
+      const results = await Promise.all(Array.from({ length: 10 }, () => dir.resolve(connection as Connection, identity({ connection: connection.id }))));
+      expect(new Set(results.map((u) => u.id)).size).toBe(1);
+      expect((await store.users.list(org.id, { limit: 50 })).data).toHaveLength(1);
+    } finally {
+      await cleanup();
+    }
+  });
+});

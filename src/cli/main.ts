@@ -3,7 +3,6 @@ import { ConfigError, loadConfig } from '../config/index.js';
 import { createStore, openDatabase } from '../store/index.js';
 import { loadSecret } from '../runtime.js';
 import { SecretBox } from '../store/secrets.js';
-import { startServer } from '../server.js';
 
 /** Opens the configured database (migrating it) for one-shot commands. */
 async function withStore<T>(fn: (store: ReturnType<typeof createStore>) => Promise<T>): Promise<T> {
@@ -27,7 +26,10 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .command('serve')
     .description('start the gateway (configured by environment variables, see README)')
     .action(async () => {
-      const running = await startServer(loadConfig());
+      const config = loadConfig();
+      // Imported only now: a bad variable is reported (one line) before the server's dependencies load and talk.
+      const { startServer } = await import('../server.js');
+      const running = await startServer(config);
       const shutdown = (signal: string) => {
         running.runtime.logger.info({ signal }, 'shutting down');
         running.stop().then(() => process.exit(0), () => process.exit(1));

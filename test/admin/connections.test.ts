@@ -175,7 +175,7 @@ describe.each(dbBackends)('connections admin API ($name)', (backend) => {
     for (let i = 0; i < 3; i++) ids.push((await api(t).post(path).set(bearer()).send(oidcBody({ name: `C${i}` })).expect(201)).body.id);
     const page1 = await api(t).get(`${path}?limit=2`).set(bearer()).expect(200);
     const page2 = await api(t).get(`${path}?limit=2&cursor=${page1.body.next_cursor}`).set(bearer()).expect(200);
-    expect([...page1.body.data, ...page2.body.data].map((c: { id: string }) => c.id)).toEqual(ids);
+    expect([...page1.body.data, ...page2.body.data].map((c: { id: string }) => c.id)).toEqual([...ids].sort());
     expect(page2.body.next_cursor).toBeNull();
     await api(t).delete(`${path}/${ids[0]}`).set(bearer()).expect(204);
     isProblem(await api(t).get(`${path}/${ids[0]}`).set(bearer()), 404, 'not_found');

@@ -1,0 +1,137 @@
+/** DESIGN §3: defaults, file < environment, and one clear line naming the variable on bad configuration. */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { ensureBuilt } from '../support/processes.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const KEY = 'k'.repeat(32);
+
+/** loadConfig that must fail; returns the ConfigError's message. */
+function configError(env: NodeJS.ProcessEnv, cwd: string): string {
+  try {
+    loadConfig(env, cwd);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  let cwd: string;
+  beforeEach(() => {
+    cwd = mkdtempSync(join(tmpdir(), 'portico-config-'));
+  });
+  afterEach(() => rmSync(cwd, { recursive: true, force: true }));
+
+  it('has the documented defaults', () => {
+    expect(loadConfig({}, cwd)).toEqual({
+      port: 8080,
+      issuer: 'http://localhost:8080',
+      databaseUrl: undefined,
+      dataDir: './data',
+      redisUrl: undefined,
+      adminApiKey: undefined,
+      secret: undefined,
+      certsDir: './certs',
+      allowPrivateUrls: false,
+      bodyLimit: '1mb',
+      logLevel: 'info',
+      trustProxy: false,
+    });
+  });
+
+  it('derives the issuer from PORT and drops a trailing slash from PORTICO_ISSUER', () => {
+    expect(loadConfig({ PORT: '9090' }, cwd).issuer).toBe('http://localhost:9090');
+    expect(loadConfig({ PORTICO_ISSUER: 'https://sso.example.com/' }, cwd).issuer).toBe('https://sso.example.com');
+  });
+
+  it('reads config/portico.json, and the environment wins over it', () => {
+    mkdirSync(join(cwd, 'config'));
+    writeFileSync(join(cwd, 'config/portico.json'), JSON.stringify({ PORT: 9000, PORTICO_DATA_DIR: '/var/lib/portico', PORTICO_LOG_LEVEL: 'warn' }));
+    const fromFile = loadConfig({}, cwd);
+    expect(fromFile).toMatchObject({ port: 9000, dataDir: '/var/lib/portico', logLevel: 'warn' });
+    const envWins = loadConfig({ PORT: '9100', PORTICO_LOG_LEVEL: 'debug' }, cwd);
+    expect(envWins).toMatchObject({ port: 9100, dataDir: '/var/lib/portico', logLevel: 'debug' });
+  });
+
+  it('reads the file named by PORTICO_CONFIG_FILE and refuses unknown keys in it', () => {
+    const file = join(cwd, 'other.json');
+    writeFileSync(file, JSON.stringify({ PORTICO_ALLOW_PRIVATE_URLS: true, PORTICO_TRUST_PROXY: 'true' }));
+    expect(loadConfig({ PORTICO_CONFIG_FILE: file }, cwd)).toMatchObject({ allowPrivateUrls: true, trustProxy: true });
+    writeFileSync(file, JSON.stringify({ PROT: 8080 }));
+    expect(configError({ PORTICO_CONFIG_FILE: file }, cwd)).toMatch(/^PROT: unknown setting/);
+    writeFileSync(file, '{ not json');
+    expect(configError({ PORTICO_CONFIG_FILE: file }, cwd)).toMatch(/^PORTICO_CONFIG_FILE: /);
+  });
+
+  it.each([
+    ['PORT', { PORT: 'eighty' }],
+    ['PORT', { PORT: '70000' }],
+    ['PORT', { PORT: '80.5' }],
+    ['PORTICO_ADMIN_API_KEY', { PORTICO_ADMIN_API_KEY: 'short' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://db.example/portico' }],
+    ['DATABASE_URL', { DATABASE_URL: 'not a url' }],
+    ['REDIS_URL', { REDIS_URL: 'http://redis:6379' }],
+    ['PORTICO_ISSUER', { PORTICO_ISSUER: 'sso.example.com' }],
+    ['PORTICO_SECRET', { PORTICO_SECRET: 'too-short' }],
+    ['PORTICO_SECRET', { DATABASE_URL: 'postgres://db/portico' }],
+    ['PORTICO_SECRET', { REDIS_URL: 'redis://redis:6379' }],
+    ['PORTICO_LOG_LEVEL', { PORTICO_LOG_LEVEL: 'loud' }],
+    ['PORTICO_BODY_LIMIT', { PORTICO_BODY_LIMIT: 'lots' }],
+    ['PORTICO_ALLOW_PRIVATE_URLS', { PORTICO_ALLOW_PRIVATE_URLS: 'maybe' }],
+  ])('refuses a bad %s with a ConfigError naming it first', (name, env) => {
+    const message = configError(env, cwd);
+    expect(message.startsWith(`${name}: `)).toBe(true);
+    expect(message).not.toContain('\n');
+  });
+
+  it('accepts the legitimate twins', () => {
+    const c = loadConfig(
+      { PORT: '0', PORTICO_ADMIN_API_KEY: KEY, DATABASE_URL: 'postgresql://u@db/p', REDIS_URL: 'rediss://r:6380', PORTICO_SECRET: 's'.repeat(32) },
+      cwd,
+    );
+    expect(c).toMatchObject({ port: 0, adminApiKey: KEY, databaseUrl: 'postgresql://u@db/p', redisUrl: 'rediss://r:6380' });
+  });
+});
+
+describe('portico serve with bad configuration', () => {
+  beforeAll(() => ensureBuilt(), 120_000);
+
+  const serve = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const cwd = mkdtempSync(join(tmpdir(), 'portico-badconf-'));
+      const child = spawn(process.execPath, [join(ROOT, 'bin/portico.js'), 'serve'], {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', PORTICO_DATA_DIR: join(cwd, 'data'), PORTICO_CERTS_DIR: join(cwd, 'certs'), ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        rmSync(cwd, { recursive: true, force: true });
+        resolve({ code, stdout, stderr });
+      });
+    });
+
+  it.each([
+    ['PORT', { PORT: 'not-a-port' }],
+    ['PORTICO_ADMIN_API_KEY', { PORTICO_ADMIN_API_KEY: 'too-short' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://localhost/x' }],
+  ])('exits non-zero with one line naming %s', async (name, env) => {
+    const { code, stdout, stderr } = await serve(env);
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+    expect(stdout).toBe('');
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^portico: ${name}: `));
+  });
+});

@@ -1,0 +1,142 @@
+/** The durable store on PGlite and PostgreSQL: migrations, the constraints the domain relies on, cascades, paging. */
+import { dbBackends, type DbBackend } from '../support/backends.js';
+import { SECRET } from '../support/app.js';
+import type { Database } from '../../src/store/database.js';
+import { uniqueViolation } from '../../src/store/database.js';
+import { createStore, type Store } from '../../src/store/index.js';
+import { migrate, MIGRATIONS } from '../../src/store/migrations.js';
+import { SecretBox } from '../../src/store/secrets.js';
+
+/** Runs a write that must hit a unique constraint and returns the constraint's name. */
+async function violated(write: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await write();
+  } catch (e) {
+    return uniqueViolation(e) ?? `not a unique violation: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+describe.each(dbBackends)('storage ($name)', (backend: DbBackend) => {
+  let db: Database;
+  let store: Store;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ db, cleanup } = await backend.open());
+    store = createStore(db, new SecretBox(SECRET));
+  });
+  afterAll(() => cleanup());
+
+  it('migrations are idempotent: a second and a concurrent run apply nothing and change nothing', async () => {
+    const tablesBefore = await db.query("select table_name from information_schema.tables where table_schema = 'public' order by 1");
+    expect(await migrate(db)).toEqual([]);
+    expect(await Promise.all([migrate(db), migrate(db)])).toEqual([[], []]);
+    const versions = await db.query<{ version: number }>('select version from schema_migrations order by version');
+    expect(versions.map((v) => v.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(await db.query("select table_name from information_schema.tables where table_schema = 'public' order by 1")).toEqual(tablesBefore);
+  });
+
+  it('a fresh database migrates from nothing, and concurrent starters do not collide', async () => {
+    const fresh = await backend.open(); // already migrated once by open(); drop and redo from scratch
+    try {
+      for (const t of ['signing_keys', 'events', 'api_keys', 'identities', 'users', 'connections', 'applications', 'organization_domains', 'organizations', 'schema_migrations']) {
+        await fresh.db.query(`drop table if exists ${t} cascade`);
+      }
+      const runs = await Promise.all([migrate(fresh.db), migrate(fresh.db)]);
+      expect(runs.flat()).toEqual(MIGRATIONS.map((m) => m.version));
+    } finally {
+      await fresh.cleanup();
+    }
+  });
+
+  it('organization slugs are unique', async () => {
+    await store.organizations.create({ slug: 'unique-slug', name: 'A' });
+    expect(await violated(() => store.organizations.create({ slug: 'unique-slug', name: 'B' }))).toBe('organizations_slug_key');
+  });
+
+  it('a domain belongs to one organization, and a refused create leaves no half-written organization', async () => {
+    await store.organizations.create({ slug: 'dom-a', name: 'A', domains: ['shared.example'] });
+    expect(await violated(() => store.organizations.create({ slug: 'dom-b', name: 'B', domains: ['Shared.Example'] }))).toBe('organization_domains_pkey');
+    expect(await store.organizations.get('dom-b')).toBeUndefined();
+    expect((await store.organizations.findByDomain('SHARED.example'))?.slug).toBe('dom-a');
+    const c = await store.organizations.create({ slug: 'dom-c', name: 'C', domains: ['c.example'] });
+    expect(await violated(() => store.organizations.update(c.id, { name: 'Changed', domains: ['c.example', 'shared.example'] }))).toBe('organization_domains_pkey');
+    expect(await store.organizations.get(c.id)).toMatchObject({ name: 'C', domains: ['c.example'] });
+  });
+
+  it('user emails are unique per organization, case-insensitively; the same email may live in two organizations', async () => {
+    const a = await store.organizations.create({ slug: 'mail-a', name: 'A' });
+    const b = await store.organizations.create({ slug: 'mail-b', name: 'B' });
+    await store.users.create(a.id, { email: 'Grace@Example.com' });
+    expect(await violated(() => store.users.create(a.id, { email: 'grace@EXAMPLE.COM' }))).toBe('users_org_email_key');
+    await expect(store.users.create(b.id, { email: 'grace@example.com' })).resolves.toMatchObject({ email: 'grace@example.com' });
+    expect((await store.users.findByEmail(a.id, 'GRACE@example.com'))?.email).toBe('Grace@Example.com');
+    // Users without an email do not collide with each other.
+    await store.users.create(a.id, { external_id: 'e1' });
+    await store.users.create(a.id, { external_id: 'e2' });
+    expect(await violated(() => store.users.create(a.id, { external_id: 'e1' }))).toBe('users_org_external_id_key');
+  });
+
+  it('one identity per (connection, subject): a second user cannot claim it', async () => {
+    const o = await store.organizations.create({ slug: 'ident', name: 'I' });
+    const conn = await store.connections.create(o.id, { type: 'oidc', name: 'IdP', config: { discovery_url: 'https://idp.example/' } });
+    const u1 = await store.users.create(o.id, { email: 'one@example.com' }, { connection_id: conn.id, subject: 'sub-1' });
+    const u2 = await store.users.create(o.id, { email: 'two@example.com' });
+    expect(await store.users.linkIdentity(u2.id, conn.id, 'sub-1')).toBe(false);
+    expect(await violated(() => store.users.create(o.id, { email: 'three@example.com' }, { connection_id: conn.id, subject: 'sub-1' }))).toBe('identities_pkey');
+    // The failed create was one transaction: no user row without its identity.
+    expect(await store.users.findByEmail(o.id, 'three@example.com')).toBeUndefined();
+    expect((await store.users.findByIdentity(conn.id, 'sub-1'))?.id).toBe(u1.id);
+    expect(await store.users.linkIdentity(u2.id, conn.id, 'sub-2')).toBe(true);
+  });
+
+  it('deleting an organization removes its domains, connections, users, identities and API keys', async () => {
+    const o = await store.organizations.create({ slug: 'doomed', name: 'Doomed', domains: ['doomed.example'] });
+    const keep = await store.organizations.create({ slug: 'kept', name: 'Kept', domains: ['kept.example'] });
+    const conn = await store.connections.create(o.id, { type: 'jwt', name: 'P', secrets: { secret: 'x'.repeat(32) } });
+    await store.users.create(o.id, { email: 'a@doomed.example' }, { connection_id: conn.id, subject: 's' });
+    await store.apiKeys.create('scoped', o.id);
+    const keptUser = await store.users.create(keep.id, { email: 'a@kept.example' });
+    const count = async (sql: string) => Number((await db.query<{ n: number }>(sql, [o.id]))[0]!.n);
+    expect(await count('select count(*)::int as n from users where organization_id = $1')).toBe(1);
+    expect(await store.organizations.delete(o.id)).toBe(true);
+    for (const sql of [
+      'select count(*)::int as n from organization_domains where organization_id = $1',
+      'select count(*)::int as n from connections where organization_id = $1',
+      'select count(*)::int as n from users where organization_id = $1',
+      'select count(*)::int as n from api_keys where organization_id = $1',
+      "select count(*)::int as n from identities where subject = 's' and $1::text is not null",
+    ]) {
+      expect(await count(sql)).toBe(0);
+    }
+    expect(await store.organizations.findByDomain('doomed.example')).toBeUndefined();
+    expect(await store.users.get(keptUser.id)).toBeDefined();
+    expect((await store.organizations.get('kept'))?.domains).toEqual(['kept.example']);
+  });
+
+  it('cursor pagination visits every row once, in id order, with a null cursor at the end', async () => {
+    const o = await store.organizations.create({ slug: 'paging', name: 'P' });
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push((await store.users.create(o.id, { email: `u${i}@paging.example` })).id);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await store.users.list(o.id, { limit: 3, cursor });
+      seen.push(...page.data.map((u) => u.id));
+      if (!page.next_cursor) break;
+      cursor = page.next_cursor;
+    }
+    expect(seen).toEqual([...ids].sort()); // id order: creation order to the millisecond
+    const exact = await store.users.list(o.id, { limit: 7 });
+    expect(exact.next_cursor).toBeNull();
+    const evIds: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      evIds.push((await store.events.append({ organization_id: o.id, type: 'login.failed', reason: 'expired', connection_id: null, user_id: null, ip: null })).id);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const e1 = await store.events.list(o.id, { limit: 3 });
+    const e2 = await store.events.list(o.id, { limit: 3, cursor: e1.next_cursor! });
+    expect([...e1.data, ...e2.data].map((e) => e.id)).toEqual([...evIds].reverse());
+    expect(e2.next_cursor).toBeNull();
+  });
+});

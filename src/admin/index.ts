@@ -5,6 +5,7 @@ import { applicationRoutes } from './applications.js';
 import { requireApiKey } from './auth.js';
 import { connectionRoutes } from './connections.js';
 import { eventRoutes } from './events.js';
+import { loginLinkRoutes } from './login-links.js';
 import { organizationRoutes } from './organizations.js';
 import { userRoutes } from './users.js';
 
@@ -20,5 +21,6 @@ export function adminRoutes(rt: Runtime): Router {
   r.use(userRoutes(rt.store));
   r.use(apiKeyRoutes(rt.store));
   r.use(eventRoutes(rt.store));
+  r.use(loginLinkRoutes(rt));
   return r;
 }

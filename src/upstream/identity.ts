@@ -80,6 +80,7 @@ export const REASON_CODES = [
   'link_expired',
   'link_used',
   'ambiguous_identifier',
+  'keys_unavailable',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 

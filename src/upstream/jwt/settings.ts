@@ -34,6 +34,9 @@ export const jwtSettings: ConnectionSettings = {
     jwks_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
     alg: z.enum(['HS256', 'RS256', 'ES256']).optional(),
     max_token_age_seconds: z.number().int().min(10).max(3600).default(600),
+    // Optional claim checks (README "Partner sign-in"): when set, `iss` must equal / `aud` must contain it; null clears.
+    issuer: z.string().min(1).max(2048).nullable().optional(),
+    audience: z.string().min(1).max(2048).nullable().optional(),
   }),
   async store(input, existing) {
     const sent = KEY_KINDS.filter((k) => input[k] !== undefined);
@@ -68,13 +71,15 @@ export const jwtSettings: ConnectionSettings = {
     return { config, secrets };
   },
   view(c, issuer) {
-    const { public_key, jwks_url, alg, max_token_age_seconds } = c.config as Record<string, unknown>;
+    const { public_key, jwks_url, alg, max_token_age_seconds, issuer: tokenIssuer, audience } = c.config as Record<string, unknown>;
     return {
       alg,
       public_key: public_key ?? null,
       jwks_url: jwks_url ?? null,
       has_secret: Boolean(c.secrets.secret),
       max_token_age_seconds: max_token_age_seconds ?? 600,
+      issuer: tokenIssuer ?? null,
+      audience: audience ?? null,
       login_url: `${issuer}/jwt/${c.id}/login`,
     };
   },

@@ -1,0 +1,71 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { HttpProblem } from '../http/problem.js';
+import { checkTarget } from '../login/target.js';
+import type { Runtime } from '../runtime.js';
+import { UpstreamError } from '../upstream/identity.js';
+import { LoginLinkStore, MAX_LINK_TTL_SECONDS, type LinkIdentifier } from '../upstream/link/store.js';
+import { resolveOrg } from './auth.js';
+import { jsonObject, parse } from './validation.js';
+
+const schema = z.strictObject({
+  email: z.email('must be an email address').max(320).optional(),
+  external_id: z.string().trim().min(1).max(255).optional(),
+  user_id: z.string().min(1).max(100).optional(),
+  client_id: z.string().min(1).max(100),
+  target_link_uri: z.string().max(2048).nullable().optional(),
+  create_user: z.boolean().default(false),
+  ttl_seconds: z.number().int().min(1).max(MAX_LINK_TTL_SECONDS).default(120),
+});
+
+const fieldError = (field: string, message: string, code = 'validation_failed') =>
+  new HttpProblem(400, code, `${field}: ${message}`, { errors: [{ field, message }] });
+
+/**
+ * `POST /organizations/{org}/login-links` (DESIGN §5): a one-time URL that signs one user of the
+ * organization in and lands in an application. Operator key or that organization's key.
+ * The user is NOT looked up here: whether it exists (or is created, with create_user) is decided
+ * when the link is opened, so creation does not reveal users and a user provisioned in between
+ * still works. The link is refused then, with a `login.failed` event, if the user is missing.
+ */
+export function loginLinkRoutes(rt: Runtime, links = new LoginLinkStore(rt.ephemeral)): Router {
+  const { store, config } = rt;
+  const r = Router();
+
+  r.post('/organizations/:org/login-links', async (req, res) => {
+    const body = jsonObject(req);
+    const org = await resolveOrg(store, req);
+    const input = parse(schema, body);
+
+    const ids = (['email', 'external_id', 'user_id'] as const).filter((k) => input[k] !== undefined);
+    if (ids.length !== 1) throw fieldError(ids[1] ?? 'email', 'send exactly one of email, external_id, user_id');
+    const kind = ids[0]!;
+    // A user id names an existing user; there is nothing to create from it.
+    if (kind === 'user_id' && input.create_user) throw fieldError('create_user', 'needs email or external_id, not user_id');
+    const identifier: LinkIdentifier = { kind, value: input[kind]! };
+
+    const app = await store.applications.get(input.client_id);
+    if (!app) throw fieldError('client_id', 'no such application');
+    try {
+      checkTarget(app, input.target_link_uri);
+    } catch (e) {
+      if (!(e instanceof UpstreamError)) throw e;
+      if (e.reason === 'invalid_target') throw fieldError('target_link_uri', 'must be on an origin the application registered', 'invalid_target');
+      throw fieldError('client_id', 'the application has no initiate_login_uri to land in');
+    }
+
+    const { token, expiresAt } = await links.create(
+      {
+        organization_id: org.id,
+        identifier,
+        client_id: app.client_id,
+        target_link_uri: input.target_link_uri ?? null,
+        create_user: input.create_user,
+        issued_by: { key_id: req.admin?.keyId ?? null, organization_id: req.admin?.organizationId ?? null },
+      },
+      input.ttl_seconds,
+    );
+    res.status(201).set('Cache-Control', 'no-store').json({ login_url: `${config.issuer}/link/${token}`, expires_at: expiresAt.toISOString() });
+  });
+  return r;
+}

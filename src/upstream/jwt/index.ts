@@ -1,0 +1,50 @@
+import type { EphemeralStore } from '../../store/ephemeral.js';
+import { hashToken } from '../../store/secrets.js';
+import type { Connection } from '../../store/types.js';
+import { UpstreamError, type ExternalIdentity } from '../identity.js';
+import { connectionAlg, type PartnerKeys } from './keys.js';
+import { verifyPartnerJwt, type PartnerJwtPolicy } from './verify.js';
+
+export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 600;
+
+/** The validation policy of a jwt connection (settings stored by jwtSettings). */
+export function partnerPolicy(c: Connection): PartnerJwtPolicy {
+  const cfg = c.config;
+  const maxAge = typeof cfg.max_token_age_seconds === 'number' ? cfg.max_token_age_seconds : DEFAULT_MAX_TOKEN_AGE_SECONDS;
+  return {
+    connectionId: c.id,
+    alg: connectionAlg(c),
+    maxTokenAgeSeconds: maxAge,
+    ...(typeof cfg.issuer === 'string' ? { issuer: cfg.issuer } : {}),
+    ...(typeof cfg.audience === 'string' ? { audience: cfg.audience } : {}),
+    attributeMapping: c.attribute_mapping,
+  };
+}
+
+/**
+ * The partner-JWT upstream adapter: token -> ExternalIdentity, or an UpstreamError. Verification
+ * is the pure verifyPartnerJwt; this adds the key lookup and the jti replay cache, kept in the
+ * ephemeral store (Redis with REDIS_URL, so a token used on one node is refused on every other)
+ * until the token's exp, after which the token is refused as expired anyway.
+ */
+export class JwtUpstream {
+  constructor(
+    private readonly ephemeral: EphemeralStore,
+    private readonly keys: PartnerKeys,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async verify(connection: Connection, token: string): Promise<ExternalIdentity> {
+    const key = await this.keys.keyFor(connection);
+    const nowMs = this.now();
+    const t = await verifyPartnerJwt(token, partnerPolicy(connection), key, nowMs);
+    const ttl = Math.max(1, t.exp - Math.floor(nowMs / 1000) + 1);
+    // Per connection: two partners may well use the same jti scheme.
+    const first = await this.ephemeral.setIfAbsent(`jwt-jti:${connection.id}:${hashToken(t.jti)}`, '1', ttl);
+    if (!first) throw new UpstreamError('token_replayed', 'this token has already been used');
+    return t.identity;
+  }
+}
+
+export { PartnerKeys } from './keys.js';
+export { verifyPartnerJwt } from './verify.js';

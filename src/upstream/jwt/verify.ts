@@ -1,0 +1,184 @@
+import { compactVerify, errors, type CompactVerifyGetKey, type CryptoKey, type KeyObject } from 'jose';
+import { UpstreamError, type ExternalIdentity } from '../identity.js';
+
+export type PartnerJwtAlg = 'HS256' | 'RS256' | 'ES256';
+
+/** What validating a partner token needs from its connection (no user, no application). */
+export interface PartnerJwtPolicy {
+  connectionId: string;
+  /** The one algorithm this connection accepts; anything else (none, HS256 against an RSA key, ...) is refused. */
+  alg: PartnerJwtAlg;
+  /** A token's `exp` may be at most this far in the future, and its `iat` at most this far in the past. */
+  maxTokenAgeSeconds: number;
+  /** When set, `iss` must equal it. */
+  issuer?: string;
+  /** When set, `aud` must be or contain it. */
+  audience?: string;
+  /** `role:<value>` / `profile:<value>` → Portico role (connection attribute_mapping). */
+  attributeMapping: Record<string, string>;
+  /** Allowed clock difference for `iat`/`nbf` in the future (DESIGN §7: at most 3 minutes). */
+  clockSkewSeconds?: number;
+}
+
+export type PartnerKey = Uint8Array | CryptoKey | KeyObject | CompactVerifyGetKey;
+
+export interface PartnerToken {
+  identity: ExternalIdentity;
+  jti: string;
+  /** Epoch seconds; the jti is remembered until then. */
+  exp: number;
+}
+
+export const MAX_TOKEN_LENGTH = 8192;
+export const DEFAULT_CLOCK_SKEW_SECONDS = 180;
+
+/** Identifier claims; `vendorUserId` is an accepted alias of `external_id`. Exactly one kind per token. */
+const IDENTIFIERS = ['user_id', 'external_id', 'email', 'phone_number'] as const;
+type IdentifierKind = (typeof IDENTIFIERS)[number];
+
+const EMAIL = /^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$/;
+const PHONE = /^\+?[0-9 ().-]{3,32}$/; // as the users API accepts
+
+const invalid = (message: string, detail: Record<string, unknown> = {}) => new UpstreamError('token_invalid', message, detail);
+
+/**
+ * Validates a partner-signed JWT for one connection: signature with the pinned algorithm, then
+ * claims against `nowMs`. Pure apart from the key resolver (a JWKS may be fetched); the jti replay
+ * check is the caller's (it needs shared state).
+ *
+ * Rules (README "Partner sign-in"): `exp` required, in the future, and at most max_token_age
+ * ahead (missing or too far: token_invalid; past: token_expired; no grace on exp — RFC 7519
+ * §4.1.4 "on or after"); `iat`/`nbf` not in the future beyond the skew; an `iat` older than
+ * max_token_age: token_expired; `jti` required; exactly one identifier (else ambiguous_identifier).
+ *
+ * @throws UpstreamError token_invalid | token_expired | wrong_issuer | wrong_audience |
+ *   ambiguous_identifier | keys_unavailable (from the key resolver)
+ */
+export async function verifyPartnerJwt(token: string, policy: PartnerJwtPolicy, key: PartnerKey, nowMs: number): Promise<PartnerToken> {
+  if (typeof token !== 'string' || token.length === 0) throw invalid('no token');
+  if (token.length > MAX_TOKEN_LENGTH) throw invalid('token too large');
+
+  let payloadBytes: Uint8Array;
+  try {
+    // `algorithms` pins the connection's algorithm: alg "none" and HS256-signed-with-the-public-key are refused here.
+    const verified = await compactVerify(token, key as CompactVerifyGetKey, { algorithms: [policy.alg] });
+    payloadBytes = verified.payload;
+  } catch (e) {
+    if (e instanceof UpstreamError) throw e;
+    if (e instanceof errors.JOSEAlgNotAllowed) throw invalid(`the token must be signed with ${policy.alg}`);
+    if (e instanceof errors.JWSSignatureVerificationFailed) throw invalid('signature verification failed');
+    if (e instanceof errors.JWKSNoMatchingKey) throw invalid('no key of the partner matches the token');
+    throw invalid('the token is not a valid signed JWT');
+  }
+
+  let claims: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+    claims = parsed as Record<string, unknown>;
+  } catch {
+    throw invalid('the token payload is not a JSON object');
+  }
+
+  const now = Math.floor(nowMs / 1000);
+  const skew = Math.min(policy.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_CLOCK_SKEW_SECONDS);
+  const maxAge = policy.maxTokenAgeSeconds;
+
+  const exp = numericDate(claims, 'exp');
+  if (exp === undefined) throw invalid('exp is required');
+  if (exp > now + maxAge + skew) throw invalid(`exp is more than ${maxAge} seconds in the future`, { max_token_age_seconds: maxAge });
+  if (now >= exp) throw new UpstreamError('token_expired', 'the token has expired');
+  const iat = numericDate(claims, 'iat');
+  if (iat !== undefined && iat > now + skew) throw invalid('iat is in the future');
+  if (iat !== undefined && now - iat > maxAge + skew) throw new UpstreamError('token_expired', `the token was issued more than ${maxAge} seconds ago`);
+  const nbf = numericDate(claims, 'nbf');
+  if (nbf !== undefined && nbf > now + skew) throw invalid('the token is not valid yet (nbf)');
+
+  if (policy.issuer !== undefined && claims.iss !== policy.issuer) throw new UpstreamError('wrong_issuer', 'iss does not match the connection');
+  if (policy.audience !== undefined) {
+    const aud = claims.aud;
+    const ok = aud === policy.audience || (Array.isArray(aud) && aud.includes(policy.audience));
+    if (!ok) throw new UpstreamError('wrong_audience', 'aud does not name this connection');
+  }
+
+  const jti = claims.jti;
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw invalid('jti is required (a unique string of at most 256 characters)');
+
+  const { kind, value } = identifier(claims);
+  const identity: ExternalIdentity = {
+    connection: policy.connectionId,
+    subject: `${kind}:${kind === 'email' ? value.toLowerCase() : value}`,
+    groups: [],
+    roles: mapRoles(claims, policy.attributeMapping),
+    raw: claims,
+    amr: amr(claims),
+  };
+  identity[kind] = value;
+  // The partner names the user by this email: it vouches for it.
+  if (kind === 'email') identity.email_verified = true;
+  for (const k of ['name', 'given_name', 'family_name'] as const) {
+    const v = claims[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string' || v.length > 200) throw invalid(`${k} must be a string of at most 200 characters`);
+    if (v.trim()) identity[k] = v.trim();
+  }
+  return { identity, jti, exp };
+}
+
+function numericDate(claims: Record<string, unknown>, name: string): number | undefined {
+  const v = claims[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw invalid(`${name} must be a NumericDate`);
+  return Math.floor(v);
+}
+
+/** Exactly one of user_id, external_id (alias vendorUserId), email, phone_number. */
+function identifier(claims: Record<string, unknown>): { kind: IdentifierKind; value: string } {
+  const present = (k: string) => claims[k] !== undefined && claims[k] !== null;
+  const found: { kind: IdentifierKind; value: unknown }[] = [];
+  for (const kind of IDENTIFIERS) if (present(kind)) found.push({ kind, value: claims[kind] });
+  if (present('vendorUserId')) {
+    const same = present('external_id') && claims.external_id === claims.vendorUserId;
+    if (!same) found.push({ kind: 'external_id', value: claims.vendorUserId });
+  }
+  if (found.length !== 1) {
+    throw new UpstreamError('ambiguous_identifier', 'the token must name the user by exactly one of user_id, external_id (vendorUserId), email, phone_number', {
+      identifiers: found.map((f) => f.kind),
+    });
+  }
+  const { kind, value } = found[0]!;
+  if (typeof value !== 'string' || !value.trim() || value.length > 320) throw invalid(`${kind} must be a non-empty string`);
+  const v = value.trim();
+  if (kind === 'email' && !EMAIL.test(v)) throw invalid('email is not an email address');
+  if (kind === 'phone_number' && !PHONE.test(v)) throw invalid('phone_number is not a phone number (E.164 recommended)');
+  return { kind, value: v };
+}
+
+/**
+ * Roles come only through the connection's attribute_mapping: `role` (string or array), `roles`
+ * (array) and `profile` (string) values are looked up as `role:<value>` / `profile:<value>`;
+ * unmapped values grant nothing, so a partner cannot mint arbitrary roles.
+ */
+function mapRoles(claims: Record<string, unknown>, mapping: Record<string, string>): string[] {
+  const strings = (v: unknown): string[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  const roles = new Set<string>();
+  for (const v of [...strings(claims.role), ...strings(claims.roles)]) {
+    const r = mapping[`role:${v}`];
+    if (r) roles.add(r);
+  }
+  for (const v of strings(claims.profile)) {
+    const r = mapping[`profile:${v}`];
+    if (r) roles.add(r);
+  }
+  return [...roles].sort();
+}
+
+/** The partner's own `amr` (RFC 8176 values, strings only) if it sends one; otherwise "partner". */
+function amr(claims: Record<string, unknown>): string[] {
+  const a = claims.amr;
+  if (Array.isArray(a)) {
+    const values = a.filter((x): x is string => typeof x === 'string' && x.length > 0 && x.length <= 32).slice(0, 10);
+    if (values.length) return values;
+  }
+  return ['partner'];
+}

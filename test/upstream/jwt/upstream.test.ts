@@ -1,0 +1,156 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
+import { createSafeFetch } from '../../../src/http/safe-fetch.js';
+import { RedisStore, type EphemeralStore } from '../../../src/store/ephemeral.js';
+import type { Connection } from '../../../src/store/types.js';
+import { UpstreamError } from '../../../src/upstream/identity.js';
+import { JwtUpstream, PartnerKeys } from '../../../src/upstream/jwt/index.js';
+import { REDIS_URL, ephemeralBackends } from '../../support/backends.js';
+
+const SECRET = 'partner-shared-secret-0123456789abcdef';
+
+const connection = (over: Partial<Connection> = {}): Connection => ({
+  id: `con_${Math.random().toString(36).slice(2, 10)}`,
+  organization_id: 'org_a',
+  type: 'jwt',
+  provider: 'generic',
+  name: 'Partner',
+  enabled: true,
+  user_matching: 'existing',
+  attribute_mapping: {},
+  default_client_id: null,
+  config: { alg: 'HS256', max_token_age_seconds: 600 },
+  secrets: { secret: SECRET },
+  created_at: new Date(),
+  ...over,
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+const claims = (over: JWTPayload = {}): JWTPayload => ({ jti: `j-${Math.random()}`, exp: now() + 60, iat: now(), external_id: 'v-1', ...over });
+const hs = (p: JWTPayload, secret = SECRET) => new SignJWT(p).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(secret));
+
+async function reason(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'accepted';
+  } catch (e) {
+    if (e instanceof UpstreamError) return e.reason;
+    throw e;
+  }
+}
+
+describe.each(ephemeralBackends)('partner JWT upstream, replay cache ($name)', (backend) => {
+  let ephemeral: EphemeralStore;
+  beforeAll(async () => {
+    ephemeral = await backend.open();
+  });
+  afterAll(() => ephemeral.close());
+  const upstream = (store: EphemeralStore) => new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })));
+
+  it('accepts a jti once; the replay is token_replayed', async () => {
+    const c = connection();
+    const token = await hs(claims());
+    await expect(upstream(ephemeral).verify(c, token)).resolves.toMatchObject({ external_id: 'v-1', connection: c.id });
+    await expect(reason(upstream(ephemeral).verify(c, token))).resolves.toBe('token_replayed');
+    // The same jti in a new token (re-signed) is still a replay.
+    const p = claims();
+    await upstream(ephemeral).verify(c, await hs(p));
+    await expect(reason(upstream(ephemeral).verify(c, await hs({ ...p, iat: now() - 1 })))).resolves.toBe('token_replayed');
+  });
+
+  it('lets exactly one of ten concurrent uses of a token through', async () => {
+    const c = connection();
+    const token = await hs(claims());
+    const u = upstream(ephemeral);
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => reason(u.verify(c, token))));
+    expect(outcomes.filter((o) => o === 'accepted')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'token_replayed')).toHaveLength(9);
+  });
+
+  it('keeps jtis per connection: the same jti at another connection is not a replay', async () => {
+    const jti = `shared-${Math.random()}`;
+    await upstream(ephemeral).verify(connection(), await hs(claims({ jti })));
+    await expect(reason(upstream(ephemeral).verify(connection(), await hs(claims({ jti }))))).resolves.toBe('accepted');
+  });
+
+  it('does not spend the jti of a refused token', async () => {
+    const c = connection();
+    const p = claims();
+    await expect(reason(upstream(ephemeral).verify(c, await hs(p, 'a-wrong-secret-of-sufficient-length-000')))).resolves.toBe('token_invalid');
+    await expect(reason(upstream(ephemeral).verify(c, await hs(p)))).resolves.toBe('accepted');
+  });
+
+  if (backend.name === 'redis') {
+    it('refuses on one node a token already used on another (shared Redis)', async () => {
+      // Two processes: two clients on the same Redis and key prefix.
+      const prefix = `portico-test:${Math.random().toString(36).slice(2)}:`;
+      const a = await RedisStore.connect(REDIS_URL!, prefix);
+      const b = await RedisStore.connect(REDIS_URL!, prefix);
+      const c = connection();
+      const token = await hs(claims());
+      await upstream(a).verify(c, token);
+      await expect(reason(upstream(b).verify(c, token))).resolves.toBe('token_replayed');
+      await a.close();
+      await b.close();
+    });
+  }
+});
+
+describe('partner JWT upstream, keys', () => {
+  let server: Server;
+  let jwksUrl: string;
+  let key: CryptoKey;
+  let served = 0;
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    key = pair.privateKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'p-1', alg: 'ES256', use: 'sig' };
+    server = createServer((req, res) => {
+      served++;
+      if (req.url === '/jwks') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+      else res.writeHead(500).end('broken');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const ephemeralStore = () => ephemeralBackends[0]!.open();
+
+  it('verifies ES256 tokens against a jwks_url, fetching the set once and caching it', async () => {
+    const store = await ephemeralStore();
+    const u = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })));
+    const c = connection({ config: { alg: 'ES256', jwks_url: jwksUrl, max_token_age_seconds: 600 }, secrets: {} });
+    const before = served;
+    for (let i = 0; i < 3; i++) {
+      const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', kid: 'p-1' }).sign(key);
+      await expect(u.verify(c, token)).resolves.toMatchObject({ external_id: 'v-1' });
+    }
+    expect(served - before).toBe(1);
+    // An HS256 token at this ES256 connection is refused, whatever the secret.
+    await expect(reason(u.verify(c, await hs(claims())))).resolves.toBe('token_invalid');
+    await store.close();
+  });
+
+  it('refuses a private jwks_url unless private URLs are allowed (url_refused), and reports an unusable JWKS as keys_unavailable', async () => {
+    const store = await ephemeralStore();
+    const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', kid: 'p-1' }).sign(key);
+    const strict = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: false })));
+    const c = connection({ config: { alg: 'ES256', jwks_url: jwksUrl, max_token_age_seconds: 600 }, secrets: {} });
+    await expect(reason(strict.verify(c, token))).resolves.toBe('url_refused');
+    const lax = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })));
+    const broken = connection({ config: { alg: 'ES256', jwks_url: jwksUrl.replace('/jwks', '/broken'), max_token_age_seconds: 600 }, secrets: {} });
+    await expect(reason(lax.verify(broken, token))).resolves.toBe('keys_unavailable');
+    // Refused for key reasons: its jti is not spent.
+    await expect(reason(lax.verify(c, token))).resolves.toBe('accepted');
+    await store.close();
+  });
+
+  it('a connection without key material is keys_unavailable, not a crash', async () => {
+    const store = await ephemeralStore();
+    const u = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })));
+    await expect(reason(u.verify(connection({ secrets: {} }), await hs(claims())))).resolves.toBe('keys_unavailable');
+    await store.close();
+  });
+});

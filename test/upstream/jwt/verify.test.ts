@@ -1,0 +1,174 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { SignJWT, base64url, importSPKI, type JWTPayload } from 'jose';
+import { UpstreamError } from '../../../src/upstream/identity.js';
+import { verifyPartnerJwt, type PartnerJwtPolicy, type PartnerKey } from '../../../src/upstream/jwt/verify.js';
+
+const NOW = 1_800_000_000; // seconds
+const SECRET = 'partner-shared-secret-0123456789abcdef';
+const secretKey = new TextEncoder().encode(SECRET);
+
+const policy = (over: Partial<PartnerJwtPolicy> = {}): PartnerJwtPolicy => ({
+  connectionId: 'con_partner',
+  alg: 'HS256',
+  maxTokenAgeSeconds: 600,
+  attributeMapping: { 'role:admin': 'admin', 'profile:support': 'support-agent' },
+  ...over,
+});
+
+const claims = (over: Record<string, unknown> = {}): JWTPayload => ({ jti: 'jti-1', exp: NOW + 120, iat: NOW, email: 'ada@acme.test', ...over });
+
+async function hs(payload: JWTPayload, key: Uint8Array = secretKey): Promise<string> {
+  return new SignJWT(payload).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(key);
+}
+
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const rsaPem = rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const ecPem = ec.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+async function outcome(token: string, p: PartnerJwtPolicy = policy(), key: PartnerKey = secretKey, now = NOW) {
+  try {
+    return { ok: true as const, ...(await verifyPartnerJwt(token, p, key, now * 1000)) };
+  } catch (e) {
+    if (e instanceof UpstreamError) return { ok: false as const, reason: e.reason, message: e.message };
+    throw e;
+  }
+}
+
+describe('verifyPartnerJwt', () => {
+  it('accepts a well-formed HS256 token and normalises it to an ExternalIdentity', async () => {
+    const r = await outcome(await hs(claims({ name: 'Ada Lovelace', given_name: 'Ada', family_name: 'Lovelace', role: 'admin' })));
+    expect(r).toEqual({
+      ok: true,
+      jti: 'jti-1',
+      exp: NOW + 120,
+      identity: expect.objectContaining({
+        connection: 'con_partner',
+        subject: 'email:ada@acme.test',
+        email: 'ada@acme.test',
+        email_verified: true,
+        name: 'Ada Lovelace',
+        given_name: 'Ada',
+        family_name: 'Lovelace',
+        roles: ['admin'],
+        groups: [],
+        amr: ['partner'],
+      }),
+    });
+  });
+
+  it('accepts RS256 and ES256 tokens with the connection key', async () => {
+    const rs = await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256' }).sign(rsa.privateKey);
+    expect(await outcome(rs, policy({ alg: 'RS256' }), await importSPKI(rsaPem, 'RS256'))).toMatchObject({ ok: true });
+    const es = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256' }).sign(ec.privateKey);
+    expect(await outcome(es, policy({ alg: 'ES256' }), await importSPKI(ecPem, 'ES256'))).toMatchObject({ ok: true });
+  });
+
+  it('refuses alg "none" (token_invalid), while the same claims signed are accepted', async () => {
+    const unsigned = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${base64url.encode(JSON.stringify(claims()))}.`;
+    expect(await outcome(unsigned)).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims()))).toMatchObject({ ok: true });
+  });
+
+  it('refuses an HS256 token "signed" with the RSA public key of an RS256 connection (key confusion)', async () => {
+    const forged = await hs(claims(), new TextEncoder().encode(rsaPem));
+    const key = await importSPKI(rsaPem, 'RS256');
+    expect(await outcome(forged, policy({ alg: 'RS256' }), key)).toMatchObject({ ok: false, reason: 'token_invalid' });
+    // Even if a key resolver handed back the PEM bytes, the pinned algorithm still refuses HS256.
+    expect(await outcome(forged, policy({ alg: 'RS256' }), new TextEncoder().encode(rsaPem))).toMatchObject({ ok: false, reason: 'token_invalid' });
+  });
+
+  it('refuses an RS256 token at an ES256 connection and vice versa', async () => {
+    const rs = await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256' }).sign(rsa.privateKey);
+    expect(await outcome(rs, policy({ alg: 'ES256' }), await importSPKI(ecPem, 'ES256'))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    const es = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256' }).sign(ec.privateKey);
+    expect(await outcome(es, policy({ alg: 'RS256' }), await importSPKI(rsaPem, 'RS256'))).toMatchObject({ ok: false, reason: 'token_invalid' });
+  });
+
+  it('refuses a token signed with another secret, or tampered with', async () => {
+    expect(await outcome(await hs(claims(), new TextEncoder().encode('another-secret-of-the-same-size-012345')))).toMatchObject({
+      ok: false,
+      reason: 'token_invalid',
+    });
+    const good = await hs(claims());
+    const [h, , s] = good.split('.');
+    const tampered = `${h}.${base64url.encode(JSON.stringify(claims({ email: 'root@acme.test' })))}.${s}`;
+    expect(await outcome(tampered)).toMatchObject({ ok: false, reason: 'token_invalid' });
+    for (const junk of ['', 'a.b.c', 'not a jwt', 'x'.repeat(9000)]) expect(await outcome(junk)).toMatchObject({ ok: false, reason: 'token_invalid' });
+  });
+
+  it('requires exp, refuses one beyond max_token_age (token_invalid) and an expired one (token_expired)', async () => {
+    expect(await outcome(await hs(claims({ exp: undefined })))).toMatchObject({ ok: false, reason: 'token_invalid', message: 'exp is required' });
+    expect(await outcome(await hs(claims({ exp: NOW + 3600 })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims({ exp: 'tomorrow' })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims({ exp: NOW })))).toMatchObject({ ok: false, reason: 'token_expired' });
+    expect(await outcome(await hs(claims({ exp: NOW - 30, iat: NOW - 90 })))).toMatchObject({ ok: false, reason: 'token_expired' });
+    // The edges: max_token_age ahead (plus skew) is fine; one second left is fine.
+    expect(await outcome(await hs(claims({ exp: NOW + 600 })))).toMatchObject({ ok: true });
+    expect(await outcome(await hs(claims({ exp: NOW + 1 })))).toMatchObject({ ok: true });
+    expect(await outcome(await hs(claims({ exp: NOW + 60 })), policy({ maxTokenAgeSeconds: 30 }))).toMatchObject({ ok: true });
+    expect(await outcome(await hs(claims({ exp: NOW + 300 })), policy({ maxTokenAgeSeconds: 30 }))).toMatchObject({ ok: false, reason: 'token_invalid' });
+  });
+
+  it('tolerates iat up to 3 minutes in the future, not more; an iat older than max_token_age is token_expired', async () => {
+    expect(await outcome(await hs(claims({ iat: NOW + 170 })))).toMatchObject({ ok: true });
+    expect(await outcome(await hs(claims({ iat: NOW + 400 })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims({ iat: NOW - 2000 })))).toMatchObject({ ok: false, reason: 'token_expired' });
+    expect(await outcome(await hs(claims({ nbf: NOW + 400 })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims({ iat: undefined })))).toMatchObject({ ok: true });
+  });
+
+  it('requires a jti', async () => {
+    expect(await outcome(await hs(claims({ jti: undefined })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims({ jti: '' })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims({ jti: 42 })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+  });
+
+  it('takes exactly one identifier: two or none are ambiguous_identifier', async () => {
+    expect(await outcome(await hs(claims({ external_id: 'v-1' })))).toMatchObject({ ok: false, reason: 'ambiguous_identifier' });
+    expect(await outcome(await hs(claims({ email: undefined, user_id: 'usr_1', phone_number: '+15550100' })))).toMatchObject({
+      ok: false,
+      reason: 'ambiguous_identifier',
+    });
+    expect(await outcome(await hs(claims({ email: undefined })))).toMatchObject({ ok: false, reason: 'ambiguous_identifier' });
+    expect(await outcome(await hs(claims({ email: undefined, external_id: 'v-1', vendorUserId: 'v-2' })))).toMatchObject({
+      ok: false,
+      reason: 'ambiguous_identifier',
+    });
+    // Each single identifier works; vendorUserId is external_id (and may repeat it).
+    for (const [c, expected] of [
+      [{ user_id: 'usr_1' }, { user_id: 'usr_1', subject: 'user_id:usr_1' }],
+      [{ external_id: 'v-1' }, { external_id: 'v-1' }],
+      [{ vendorUserId: 'v-1' }, { external_id: 'v-1', subject: 'external_id:v-1' }],
+      [{ vendorUserId: 'v-1', external_id: 'v-1' }, { external_id: 'v-1' }],
+      [{ phone_number: '+1 555 0100' }, { phone_number: '+1 555 0100' }],
+    ] as const) {
+      const r = await outcome(await hs(claims({ email: undefined, ...c })));
+      expect(r).toMatchObject({ ok: true, identity: expected });
+      if (r.ok) expect(r.identity.email).toBeUndefined();
+    }
+    expect(await outcome(await hs(claims({ email: 'not-an-email' })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims({ email: undefined, user_id: 7 })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+  });
+
+  it('maps role/roles/profile only through attribute_mapping: unmapped values grant nothing', async () => {
+    const r = await outcome(await hs(claims({ role: ['admin', 'superuser'], profile: 'support', roles: ['owner'] })));
+    expect(r).toMatchObject({ ok: true, identity: { roles: ['admin', 'support-agent'] } });
+    const none = await outcome(await hs(claims({ role: 'superuser' })));
+    expect(none).toMatchObject({ ok: true, identity: { roles: [] } });
+  });
+
+  it('checks iss and aud when the connection names them', async () => {
+    const p = policy({ issuer: 'https://partner.example', audience: 'portico' });
+    expect(await outcome(await hs(claims({ iss: 'https://partner.example', aud: ['other', 'portico'] })), p)).toMatchObject({ ok: true });
+    expect(await outcome(await hs(claims({ iss: 'https://evil.example', aud: 'portico' })), p)).toMatchObject({ ok: false, reason: 'wrong_issuer' });
+    expect(await outcome(await hs(claims({ iss: 'https://partner.example', aud: 'other' })), p)).toMatchObject({ ok: false, reason: 'wrong_audience' });
+    expect(await outcome(await hs(claims({ iss: 'https://partner.example' })), p)).toMatchObject({ ok: false, reason: 'wrong_audience' });
+    // Not configured: not checked.
+    expect(await outcome(await hs(claims({ iss: 'anything', aud: 'anyone' })))).toMatchObject({ ok: true });
+  });
+
+  it('refuses profile claims of the wrong type', async () => {
+    expect(await outcome(await hs(claims({ name: { first: 'Ada' } })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+  });
+});

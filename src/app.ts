@@ -6,18 +6,28 @@ import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { stripQuery } from './http/logging.js';
 import { problemHandler, sendProblem } from './http/problem.js';
+import { createProvider, type PorticoProvider } from './provider/index.js';
+import { KEY_RETENTION_SECONDS } from './provider/configuration.js';
+import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
 import type { Runtime } from './runtime.js';
 
 export interface App {
   express: Express;
   metrics: Registry;
+  provider: PorticoProvider;
+}
+
+/** Parts a caller may build itself (tests, several app instances sharing one certs dir). */
+export interface AppParts {
+  /** JWT signing keys; default: loaded (generated on first start) from config.certsDir. */
+  keys?: SigningKeys;
 }
 
 /**
  * The composition root: wires stores, adapters and routes for one process. No module-level
  * singletons, so tests build an app from the runtime pieces they choose.
  */
-export function createApp(rt: Runtime): App {
+export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const { config, logger, store, ephemeral } = rt;
   const metrics = createMetricsRegistry();
   const app = express();
@@ -36,7 +46,9 @@ export function createApp(rt: Runtime): App {
   );
   app.use(healthRoutes(store.db, ephemeral, metrics));
   app.use('/api/v1', adminRoutes(rt));
+  const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }));
+  provider.mount(app);
   app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
-  return { express: app, metrics };
+  return { express: app, metrics, provider };
 }

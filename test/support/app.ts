@@ -1,4 +1,7 @@
 /** Builds a Portico app in-process for tests, on the backends a test chooses. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { createApp, type App } from '../../src/app.js';
 import type { Config } from '../../src/config/index.js';
@@ -37,7 +40,9 @@ export async function buildTestApp(
 ): Promise<TestApp> {
   const { db, cleanup } = await (opts.backend ?? pgliteBackend).open();
   const ephemeral = opts.ephemeral ?? new MemoryStore();
-  const config = testConfig(opts.config);
+  // JWT signing keys are generated into a temporary certs dir unless the test names one.
+  const ownCerts = opts.config?.certsDir ? undefined : mkdtempSync(join(tmpdir(), 'portico-certs-'));
+  const config = testConfig({ ...opts.config, ...(ownCerts ? { certsDir: ownCerts } : {}) });
   const runtime: Runtime = {
     config,
     logger: pino({ level: 'silent' }),
@@ -47,6 +52,7 @@ export async function buildTestApp(
     close: async () => {
       await ephemeral.close();
       await cleanup();
+      if (ownCerts) rmSync(ownCerts, { recursive: true, force: true });
     },
   };
   const app = createApp(runtime);

@@ -1,0 +1,115 @@
+/**
+ * oidc-provider storage adapter on top of Portico's EphemeralStore (memory, or Redis when
+ * REDIS_URL is set, so every gateway process sees the same codes, tokens, sessions and grants).
+ *
+ * - `Client` is read from the applications table instead (see clients.ts).
+ * - Authorization codes and rotated refresh tokens are single use across processes: `consume`
+ *   claims a marker with setIfAbsent, and a loser gets invalid_grant (RFC 6749 §4.1.2, §10.5).
+ * - `revokeByGrantId` writes a "grant revoked" marker instead of walking an index: every find checks
+ *   it, so tokens of a revoked grant die everywhere at once without a per-grant key list.
+ * - `AccessToken` values are JWTs (access-token.ts); `find` maps a JWT to its stored record after
+ *   verifying our own signature, so a forged JWT carrying a real jti finds nothing.
+ */
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import type { EphemeralStore } from '../store/ephemeral.js';
+
+export interface AdapterOptions {
+  ephemeral: EphemeralStore;
+  /** Longest lifetime of anything tied to a grant; a revocation marker lives this long. */
+  grantLifetimeSeconds: number;
+  /** Maps an access-token value (a JWT) to its jti, or undefined when it is not one of ours. */
+  accessTokenId(value: string): Promise<string | undefined>;
+  /** Reads an application as oidc-provider client metadata. */
+  findClient(clientId: string): Promise<AdapterPayload | undefined>;
+  now?: () => number;
+}
+
+const PREFIX = 'op:';
+const FALLBACK_TTL = 3600;
+
+/** Single-use models: consuming twice is refused even when two processes race. */
+const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
+
+export function createAdapterFactory(opts: AdapterOptions): (name: string) => Adapter {
+  const { ephemeral } = opts;
+  const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  const key = (model: string, id: string) => `${PREFIX}${model}:${id}`;
+  const revokedKey = (grantId: string) => `${PREFIX}revoked-grant:${grantId}`;
+  const remaining = (payload: AdapterPayload) => (typeof payload.exp === 'number' ? Math.max(payload.exp - now(), 1) : FALLBACK_TTL);
+
+  return (name: string): Adapter => {
+    if (name === 'Client') {
+      return {
+        find: (id) => opts.findClient(id),
+        upsert: async () => {
+          throw new Error('clients are managed through the admin API');
+        },
+        findByUid: async () => undefined,
+        findByUserCode: async () => undefined,
+        consume: async () => undefined,
+        destroy: async () => undefined,
+        revokeByGrantId: async () => undefined,
+      };
+    }
+
+    const read = async (id: string): Promise<AdapterPayload | undefined> => {
+      const raw = await ephemeral.get(key(name, id));
+      if (!raw) return undefined;
+      const payload = JSON.parse(raw) as AdapterPayload;
+      if (payload.grantId && name !== 'Grant' && (await ephemeral.get(revokedKey(payload.grantId)))) return undefined;
+      return payload;
+    };
+
+    return {
+      async upsert(id, payload, expiresIn) {
+        const ttl = expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL;
+        await ephemeral.set(key(name, id), JSON.stringify(payload), ttl);
+        if (name === 'Session' && payload.uid) await ephemeral.set(key('SessionUid', payload.uid), id, ttl);
+      },
+
+      async find(id) {
+        if (typeof id !== 'string' || !id || id.length > 8192) return undefined;
+        if (name === 'AccessToken') {
+          const jti = await opts.accessTokenId(id);
+          return jti ? read(jti) : undefined;
+        }
+        return read(id);
+      },
+
+      async findByUid(uid) {
+        const id = await ephemeral.get(key('SessionUid', uid));
+        return id ? read(id) : undefined;
+      },
+
+      async findByUserCode() {
+        return undefined; // device flow is not enabled
+      },
+
+      async consume(id) {
+        const payload = await read(id);
+        if (!payload) return;
+        const ttl = remaining(payload);
+        if (SINGLE_USE.has(name) && !(await ephemeral.setIfAbsent(key(`${name}:consumed`, id), '1', ttl))) {
+          // Another request (possibly on another process) consumed it first: treat as a replay.
+          if (payload.grantId) await ephemeral.set(revokedKey(payload.grantId), '1', opts.grantLifetimeSeconds);
+          throw new errors.InvalidGrant('grant already consumed');
+        }
+        payload.consumed = now();
+        await ephemeral.set(key(name, id), JSON.stringify(payload), ttl);
+      },
+
+      async destroy(id) {
+        if (name === 'Session') {
+          const payload = await read(id);
+          if (payload?.uid) await ephemeral.delete(key('SessionUid', payload.uid));
+        }
+        await ephemeral.delete(key(name, id));
+      },
+
+      async revokeByGrantId(grantId) {
+        await ephemeral.set(revokedKey(grantId), '1', opts.grantLifetimeSeconds);
+      },
+    };
+  };
+}

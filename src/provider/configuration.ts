@@ -1,0 +1,168 @@
+/**
+ * oidc-provider configuration for Portico's side facing the operator's own applications
+ * (DESIGN §4). Only what Portico decides lives here; the protocol is oidc-provider's.
+ */
+import { hkdfSync } from 'node:crypto';
+import type { Configuration, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
+import { interactionPolicy } from 'oidc-provider';
+import { SCOPE_CLAIMS, SCOPES } from './account.js';
+import { allowedOrigin } from './clients.js';
+import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
+
+/** Lifetimes in seconds. */
+export const TTL = {
+  AuthorizationCode: 60,
+  AccessToken: 3600,
+  IdToken: 3600,
+  RefreshToken: 14 * 24 * 3600,
+  Grant: 14 * 24 * 3600,
+  Session: 24 * 3600,
+  Interaction: 30 * 60,
+} as const;
+
+/** A retired signing key stays published this long: the longest signed token's lifetime plus clock skew. */
+export const KEY_RETENTION_SECONDS = Math.max(TTL.AccessToken, TTL.IdToken) + 600;
+
+/** Anything tied to a grant (refresh tokens, grants) is gone after this. */
+export const GRANT_LIFETIME_SECONDS = Math.max(TTL.RefreshToken, TTL.Grant, TTL.Session);
+
+export const ROUTES = {
+  authorization: '/oauth/authorize',
+  token: '/oauth/token',
+  userinfo: '/oauth/userinfo',
+  introspection: '/oauth/introspect',
+  revocation: '/oauth/revoke',
+  end_session: '/oauth/logout',
+  jwks: '/oauth/jwks',
+} as const;
+
+/** Every path oidc-provider answers; mount() forwards only these, so our other routes and 404 stay ours. */
+export const PROVIDER_PATHS = [
+  ROUTES.authorization,
+  `${ROUTES.authorization}/:uid`,
+  ROUTES.token,
+  ROUTES.userinfo,
+  ROUTES.introspection,
+  ROUTES.revocation,
+  ROUTES.end_session,
+  `${ROUTES.end_session}/confirm`,
+  `${ROUTES.end_session}/success`,
+  ROUTES.jwks,
+  '/.well-known/openid-configuration',
+  '/.well-known/oauth-authorization-server',
+];
+
+/** Routing hints the hosted login uses (DESIGN §4), passed through to the interaction. */
+export const EXTRA_PARAMS = ['organization', 'connection', 'domain_hint'] as const;
+
+export const COOKIE_NAMES = { session: 'portico_op_session', interaction: 'portico_op_interaction', resume: 'portico_op_resume' };
+
+/** Cookie signing keys for oidc-provider, derived from the master secret (HKDF, own label). */
+export function cookieKeys(secret: string): string[] {
+  return [Buffer.from(hkdfSync('sha256', secret, 'portico', 'portico/oidc-provider/cookies/v1', 32)).toString('base64url')];
+}
+
+/**
+ * The interaction policy: the base `login` prompt plus one check (a session whose user was deleted
+ * or suspended must log in again instead of getting a code), and `consent` with no checks: these
+ * are the operator's first-party apps, so finishLogin and loadExistingGrant grant what is asked.
+ * `prompt=consent` stays accepted (OIDC requires it for offline_access) and resolves silently.
+ */
+function policy() {
+  const { Check, base } = interactionPolicy;
+  const prompts = base();
+  const login = prompts.get('login')!;
+  login.checks.add(
+    new Check('account_unavailable', 'the signed-in account is no longer active', 'login_required', (ctx: KoaContextWithOIDC) =>
+      ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
+    ),
+  );
+  prompts.get('consent')!.checks.clear();
+  return prompts;
+}
+
+/**
+ * Finds (or creates) the grant for this session and app and makes sure it covers what is asked now:
+ * auto-consent for first-party apps, without a consent interaction.
+ */
+async function loadExistingGrant(ctx: KoaContextWithOIDC) {
+  const { oidc } = ctx;
+  const accountId = oidc.session?.accountId;
+  const client = oidc.client;
+  if (!accountId || !client) return undefined;
+  const grantId = (oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? oidc.session.grantIdFor(client.clientId);
+  let grant = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+  if (grant && (grant.accountId !== accountId || grant.clientId !== client.clientId)) grant = undefined;
+  const isNew = !grant;
+  grant ??= new oidc.provider.Grant({ accountId, clientId: client.clientId });
+  const have = new Set((grant.getOIDCScope() || '').split(' '));
+  const missing = [...oidc.requestParamOIDCScopes].filter((s) => !have.has(s));
+  const claims = [...oidc.requestParamClaims].filter((c) => !grant!.getOIDCClaims().includes(c));
+  if (missing.length) grant.addOIDCScope(missing.join(' '));
+  if (claims.length) grant.addOIDCClaims(claims);
+  if (isNew || missing.length || claims.length) await grant.save();
+  return grant;
+}
+
+export interface ConfigurationDeps {
+  secure: boolean;
+  secret: string;
+  adapter: NonNullable<Configuration['adapter']>;
+  findAccount: FindAccount;
+}
+
+export function buildConfiguration(deps: ConfigurationDeps): Configuration {
+  const cookie = { httpOnly: true, sameSite: 'lax' as const, secure: deps.secure };
+  return {
+    adapter: deps.adapter,
+    findAccount: deps.findAccount,
+    clients: [],
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    responseTypes: ['code'],
+    scopes: SCOPES,
+    claims: { ...SCOPE_CLAIMS, acr: null, sid: null, auth_time: null, iss: null },
+    // Apps read the id_token: it carries the claims of every granted scope, not only `sub`.
+    conformIdTokenClaims: false,
+    // PKCE (S256 only in v9) is required for public clients and honoured whenever a confidential one sends it.
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    // Exact redirect_uri match, always sent (OIDC Core §3.1.2.1).
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      introspectionSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      // No HS256 / client_secret_jwt anywhere: client secrets exist only as hashes.
+      clientAuthSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      requestObjectSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+    },
+    extraParams: [...EXTRA_PARAMS],
+    extraClientMetadata: { properties: ['allowed_origins'] },
+    clientBasedCORS: (_ctx, origin, client) => allowedOrigin(origin, client),
+    features: {
+      devInteractions: { enabled: false },
+      dPoP: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      resourceIndicators: { enabled: false },
+      claimsParameter: { enabled: false },
+      registration: { enabled: false },
+      userinfo: { enabled: true },
+      // An app may introspect and revoke only its own tokens.
+      introspection: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+    },
+    routes: { ...ROUTES },
+    ttl: { ...TTL },
+    cookies: { names: COOKIE_NAMES, keys: cookieKeys(deps.secret), long: cookie, short: cookie },
+    interactions: { policy: policy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    loadExistingGrant,
+    renderError,
+  };
+}

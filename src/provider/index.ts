@@ -1,0 +1,260 @@
+/**
+ * Portico as an OpenID Provider to the operator's applications (DESIGN §1, §4), on oidc-provider v9.
+ *
+ * ─── The seam with the login module (src/login) ───────────────────────────────────────────────
+ * 1. An app sends the browser to GET /oauth/authorize. When nobody is signed in (or prompt=login,
+ *    max_age, a suspended account…), oidc-provider creates an interaction and redirects to
+ *    GET /interaction/:uid — served by src/login, not here. The `portico_op_interaction` cookie is
+ *    scoped to that exact path, so:
+ * 2. In GET /interaction/:uid call `interactionDetails(req, res)`: uid, client_id, the routing
+ *    hints (login_hint, organization, connection, domain_hint), prompt, max_age, and
+ *    `freshLoginRequired` (prompt=login or max_age: do not reuse an earlier sign-in, force
+ *    re-authentication upstream). Keep `uid` in your own server-side session: the cookie is NOT sent
+ *    to /login, /oidc/…/callback or /saml/…/acs.
+ * 3. When the directory has resolved the user: `finishLogin(req, res, { uid, accountId,
+ *    connectionId, amr, authTime })`. It grants the requested scopes (first-party apps: no consent
+ *    screen), stores the result and answers 303 to /oauth/authorize/:uid; the browser's
+ *    `portico_op_resume` cookie (SameSite=Lax, path /oauth/authorize/:uid) binds that step to the
+ *    browser that started the request, and oidc-provider then redirects to the app with the code.
+ *    Call it from a top-level navigation response (a redirect or a form POST handler).
+ * 4. To refuse (directory refused the user, user cancelled): `abortInteraction(req, res, error,
+ *    description, uid)`: the app gets `error` (default access_denied) at its registered redirect_uri.
+ * 5. No pending request (IdP-initiated SAML, login link, partner JWT): do not call this module;
+ *    redirect to the app's initiate_login_uri. The app starts a code flow; it lands on step 2 and
+ *    your still-fresh gateway session lets you call finishLogin at once (silent completion).
+ * Pages whose form POST ends in a redirect to the app must allow that in their CSP form-action
+ * (browsers check form-action on the redirects after a submission): the app-wide helmet CSP has
+ * `form-action 'self'`, which blocks the 303 from finishLogin → /oauth/authorize/:uid → app.
+ * ──────────────────────────────────────────────────────────────────────────────────────────────
+ *
+ * Signing keys are read once at start (keys.ts): after `portico keys rotate`, restart every process.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Router, type Express, type RequestHandler } from 'express';
+import Provider, { type Interaction, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Runtime } from '../runtime.js';
+import { findAccountFor, loadAccount, loginRecords, type LoginRecords } from './account.js';
+import { installJwtAccessTokens, jwtAccessTokenVerifier } from './access-token.js';
+import { createAdapterFactory } from './adapter.js';
+import { clientMetadata, useHashedClientSecrets } from './clients.js';
+import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES } from './configuration.js';
+import type { SigningKeys } from './keys.js';
+import { acceptJwtTokens, allowFormTargets, recordLogin } from './middleware.js';
+
+export type { SigningKeys } from './keys.js';
+
+export interface InteractionInfo {
+  uid: string;
+  /** Always 'login' (consent is automatic). */
+  prompt: string;
+  /** oidc-provider's reasons, e.g. no_session, login_prompt, max_age, id_token_hint, account_unavailable. */
+  reasons: string[];
+  clientId: string;
+  params: {
+    client_id: string;
+    redirect_uri?: string;
+    scope?: string;
+    login_hint?: string;
+    prompt?: string;
+    max_age?: number;
+    ui_locales?: string;
+    organization?: string;
+    connection?: string;
+    domain_hint?: string;
+  };
+  /** prompt=login or max_age demands a new authentication: do not reuse an earlier sign-in. */
+  freshLoginRequired: boolean;
+  /** The user already signed in to this provider session, if any (e.g. when max_age expired). */
+  sessionAccountId?: string;
+  expiresAt: Date;
+}
+
+export interface FinishedLogin {
+  /** Portico user id (`usr_…`): becomes `sub`. */
+  accountId: string;
+  /** Connection id of THIS login: becomes `idp`. */
+  connectionId: string;
+  /** Authentication methods of this login (from the upstream IdP, e.g. ["pwd","mfa"]). */
+  amr: string[];
+  /** When the user authenticated (upstream): becomes `auth_time`. */
+  authTime: Date;
+  /** Interaction uid; when omitted, read from the interaction cookie (only sent to /interaction/<uid>). */
+  uid?: string;
+}
+
+/** The interaction is unknown or expired (the user must start again from the application). */
+export class InteractionNotFound extends Error {
+  readonly code = 'interaction_not_found';
+  override name = 'InteractionNotFound';
+}
+
+export type InteractionError = 'access_denied' | 'login_required' | 'interaction_required' | 'temporarily_unavailable';
+
+export interface PorticoProvider {
+  provider: Provider;
+  /** Forwards only the provider's own paths (ROUTES + discovery) into oidc-provider. Call before the 404 handler. */
+  mount(app: Express): void;
+  interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionInfo>;
+  /** Same, by uid (for callbacks, where the interaction cookie is not sent). */
+  interactionByUid(uid: string): Promise<InteractionInfo>;
+  finishLogin(req: IncomingMessage, res: ServerResponse, login: FinishedLogin): Promise<void>;
+  abortInteraction(req: IncomingMessage, res: ServerResponse, error?: InteractionError, description?: string, uid?: string): Promise<void>;
+  /** Per-login records (idp, amr, auth_time) by provider session uid; exposed for tests. */
+  logins: LoginRecords;
+}
+
+const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
+
+function info(i: Interaction): InteractionInfo {
+  const p = i.params as Record<string, unknown>;
+  const str = (k: string) => (typeof p[k] === 'string' ? (p[k] as string) : undefined);
+  const maxAge = p.max_age === undefined ? undefined : Number(p.max_age);
+  const reasons = [...(i.prompt?.reasons ?? [])];
+  const params: InteractionInfo['params'] = {
+    client_id: String(p.client_id),
+    redirect_uri: str('redirect_uri'),
+    scope: str('scope'),
+    login_hint: str('login_hint'),
+    prompt: str('prompt'),
+    max_age: Number.isFinite(maxAge) ? maxAge : undefined,
+    ui_locales: str('ui_locales'),
+  };
+  for (const k of EXTRA_PARAMS) params[k] = str(k);
+  return {
+    uid: i.uid,
+    prompt: i.prompt?.name ?? 'login',
+    reasons,
+    clientId: params.client_id,
+    params,
+    freshLoginRequired: reasons.includes('login_prompt') || reasons.includes('max_age'),
+    sessionAccountId: i.session?.accountId,
+    expiresAt: new Date((i.exp ?? 0) * 1000),
+  };
+}
+
+function redirect(res: ServerResponse, location: string) {
+  res.statusCode = 303;
+  res.setHeader('Location', location);
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Length', '0');
+  res.end();
+}
+
+export function createProvider(rt: Runtime, keys: SigningKeys): PorticoProvider {
+  const { config, store, ephemeral, logger } = rt;
+  const issuerUrl = new URL(config.issuer);
+  if (issuerUrl.pathname !== '/' || issuerUrl.search) throw new Error('PORTICO_ISSUER: must be an origin without a path (e.g. https://sso.example.com)');
+  const secure = issuerUrl.protocol === 'https:';
+  const logins = loginRecords(ephemeral, GRANT_LIFETIME_SECONDS);
+  const accessTokenId = jwtAccessTokenVerifier(config.issuer, keys);
+
+  const adapter = createAdapterFactory({
+    ephemeral,
+    grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
+    accessTokenId,
+    findClient: async (clientId) => {
+      if (clientId.length > 100) return undefined;
+      const app = await store.applications.get(clientId);
+      return app ? clientMetadata(app) : undefined;
+    },
+  });
+
+  const provider = new Provider(config.issuer, {
+    ...buildConfiguration({ secure, secret: rt.secret, adapter, findAccount: findAccountFor(store, logins) }),
+    jwks: keys.privateJwks() as unknown as { keys: [] },
+  });
+  // Behind a TLS-terminating proxy the socket is plain http although the issuer is https (see mount).
+  provider.proxy = secure;
+
+  useHashedClientSecrets(provider.Client);
+  // Always bind id_tokens to the provider session (`sid`), not only for back-channel logout clients.
+  provider.Client.prototype.includeSid = () => true;
+  installJwtAccessTokens(provider, {
+    issuer: config.issuer,
+    keys,
+    loadAccount: (accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid),
+  });
+
+  provider.use(recordLogin(logins));
+  provider.use(acceptJwtTokens([ROUTES.introspection, ROUTES.revocation]));
+  provider.use(allowFormTargets());
+
+  // Outcomes only: never tokens, codes or secrets.
+  provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => logger.error({ err, route: ctx.oidc?.route }, 'oidc-provider error'));
+  for (const ev of ['authorization.error', 'grant.error', 'userinfo.error', 'introspection.error', 'revocation.error', 'end_session.error']) {
+    (provider as unknown as NodeJS.EventEmitter).on(ev, (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string }) =>
+      logger.info({ event: ev, error: err.error, description: err.error_description, client_id: ctx.oidc?.client?.clientId }, 'oidc request refused'),
+    );
+  }
+
+  const loadInteraction = async (req: IncomingMessage, res: ServerResponse, uid?: string): Promise<Interaction> => {
+    try {
+      const i = uid ? await provider.Interaction.find(uid) : await provider.interactionDetails(req, res);
+      if (!i) throw new InteractionNotFound('interaction not found or expired');
+      return i;
+    } catch (e) {
+      if (e instanceof InteractionNotFound) throw e;
+      throw new InteractionNotFound('interaction not found or expired');
+    }
+  };
+
+  const complete = async (res: ServerResponse, i: Interaction, result: Record<string, unknown>) => {
+    i.result = result;
+    await i.save(Math.max((i.exp ?? 0) - epoch(new Date()), 1));
+    redirect(res, i.returnTo);
+  };
+
+  const abortInteraction: PorticoProvider['abortInteraction'] = async (req, res, error = 'access_denied', description, uid) => {
+    const i = await loadInteraction(req, res, uid);
+    await complete(res, i, { error, ...(description ? { error_description: description } : {}) });
+  };
+
+  return {
+    provider,
+    logins,
+    mount(app) {
+      const handle = provider.callback();
+      const forward: RequestHandler = (req, res, next) => {
+        if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'OPTIONS') return next();
+        // oidc-provider builds endpoint URLs from the request: pin them to the issuer, whatever
+        // Host a client sends (no poisoned discovery documents or redirects).
+        req.headers.host = issuerUrl.host;
+        delete req.headers['x-forwarded-host'];
+        if (secure) req.headers['x-forwarded-proto'] = 'https';
+        void handle(req, res);
+      };
+      const router = Router();
+      for (const path of PROVIDER_PATHS) router.all(path, forward);
+      app.use(router);
+    },
+    interactionDetails: async (req, res) => info(await loadInteraction(req, res)),
+    interactionByUid: async (uid) => info(await loadInteraction(undefined as never, undefined as never, uid)),
+    async finishLogin(req, res, login) {
+      if (typeof login.accountId !== 'string' || typeof login.connectionId !== 'string' || !Array.isArray(login.amr)) {
+        throw new TypeError('finishLogin: accountId, connectionId and amr are required');
+      }
+      if (!(login.authTime instanceof Date) || Number.isNaN(login.authTime.getTime())) throw new TypeError('finishLogin: authTime must be a Date');
+      const i = await loadInteraction(req, res, login.uid);
+      const clientId = String((i.params as { client_id?: unknown }).client_id);
+      if (!(await loadAccount(store, logins, login.accountId))) {
+        await complete(res, i, { error: 'access_denied', error_description: 'the account is not active' });
+        return;
+      }
+      let grant = i.grantId ? await provider.Grant.find(i.grantId) : undefined;
+      if (grant && (grant.accountId !== login.accountId || grant.clientId !== clientId)) grant = undefined;
+      grant ??= new provider.Grant({ accountId: login.accountId, clientId });
+      const scope = (i.params as { scope?: unknown }).scope;
+      if (typeof scope === 'string' && scope) grant.addOIDCScope(scope);
+      const grantId = await grant.save();
+      // auth_time may not lie in the future (a skewed upstream clock) — it would confuse max_age.
+      const authTime = Math.min(epoch(login.authTime), epoch(new Date()));
+      const amr = login.amr.filter((m) => typeof m === 'string' && m.length > 0 && m.length <= 64).slice(0, 16);
+      await complete(res, i, {
+        login: { accountId: login.accountId, amr: amr.length ? amr : undefined, ts: authTime, remember: true },
+        consent: { grantId },
+        portico: { idp: login.connectionId, amr, auth_time: authTime },
+      });
+    },
+    abortInteraction,
+  };
+}

@@ -1,0 +1,241 @@
+/**
+ * JWT signing keys for the tokens Portico issues to applications (DESIGN §4): one current key
+ * per algorithm (RS256, ES256, EdDSA) plus retired keys that stay published until every token
+ * they signed has expired.
+ *
+ * Source of truth: `<certsDir>/jwks.json` (private JWKs, mode 0600). Every process pointing at the
+ * same directory reads the same file, so they sign with the same kids. The file is created on first
+ * start (development convenience) with an atomic link(2), so two processes starting at once agree
+ * on one set; rotation rewrites it under a lock file with an atomic rename.
+ *
+ * A running process reads the file once, at start: after `portico keys rotate`, restart every
+ * gateway process to sign with the new keys (old tokens keep verifying — retired keys stay in the JWKS).
+ */
+import { createHash, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SigningAlg } from '../store/types.js';
+
+export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
+const FILE = 'jwks.json';
+
+export interface KeyRecord {
+  kid: string;
+  alg: SigningAlg;
+  created_at: string;
+  retired_at: string | null;
+  /** Private JWK (with kid, alg, use). Never leaves this module except to the provider's keystore. */
+  jwk: JsonWebKey & { kid: string; alg: SigningAlg; use: 'sig' };
+}
+
+interface KeyFile {
+  version: 1;
+  keys: KeyRecord[];
+}
+
+export interface KeySummary {
+  kid: string;
+  alg: SigningAlg;
+  created_at: string;
+  retired_at: string | null;
+  status: 'current' | 'retired';
+}
+
+export class KeyFileError extends Error {
+  override name = 'KeyFileError';
+}
+
+/** The keys one process signs and verifies with, as loaded at start. */
+export interface SigningKeys {
+  readonly dir: string;
+  /** Keys still valid for verification: current ones first, then retired ones, newest first. */
+  readonly records: readonly KeyRecord[];
+  /** Private JWKS for oidc-provider's keystore (it signs with the first key matching an alg). */
+  privateJwks(): { keys: KeyRecord['jwk'][] };
+  /** Public JWKS (what /oauth/jwks serves). */
+  publicJwks(): { keys: JsonWebKey[] };
+  current(alg: SigningAlg): KeyRecord;
+}
+
+export interface KeyOptions {
+  now?: Date;
+  /**
+   * How long a retired key stays published: longer than the longest lifetime of a token it signed
+   * (plus clock skew). After that it is dropped from the JWKS and, at the next rotation, from the file.
+   */
+  retentionSeconds: number;
+}
+
+const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv']);
+export function publicJwk(jwk: JsonWebKey): JsonWebKey {
+  return Object.fromEntries(Object.entries(jwk).filter(([k]) => !PRIVATE_MEMBERS.has(k))) as JsonWebKey;
+}
+
+/** RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order. */
+export function jwkThumbprint(jwk: JsonWebKey): string {
+  const required: Record<string, string[]> = { RSA: ['e', 'kty', 'n'], EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'] };
+  const members = required[jwk.kty ?? ''];
+  if (!members) throw new KeyFileError(`unsupported key type ${jwk.kty}`);
+  const canonical = `{${members.map((m) => `${JSON.stringify(m)}:${JSON.stringify((jwk as Record<string, unknown>)[m])}`).join(',')}}`;
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+export function generateKey(alg: SigningAlg, now: Date): KeyRecord {
+  const pair =
+    alg === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : alg === 'ES256'
+        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        : generateKeyPairSync('ed25519');
+  const raw = pair.privateKey.export({ format: 'jwk' });
+  const kid = jwkThumbprint(raw);
+  return { kid, alg, created_at: now.toISOString(), retired_at: null, jwk: { ...raw, kid, alg, use: 'sig' } };
+}
+
+function parseFile(path: string): KeyFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new KeyFileError(`PORTICO_CERTS_DIR: ${path} is not readable JSON (${(e as Error).message})`);
+  }
+  const f = parsed as Partial<KeyFile>;
+  if (!f || f.version !== 1 || !Array.isArray(f.keys)) throw new KeyFileError(`PORTICO_CERTS_DIR: ${path} is not a Portico key file`);
+  for (const k of f.keys) {
+    if (!k || typeof k.kid !== 'string' || !SIGNING_ALGS.includes(k.alg) || !k.jwk || typeof k.jwk !== 'object' || k.jwk.kid !== k.kid) {
+      throw new KeyFileError(`PORTICO_CERTS_DIR: ${path} has a malformed key entry`);
+    }
+  }
+  return f as KeyFile;
+}
+
+/** Writes a complete file next to the target first, so readers never see half a file. */
+function writeTemp(dir: string, content: KeyFile): string {
+  const tmp = join(dir, `.${FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  writeFileSync(tmp, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  return tmp;
+}
+
+/** A lock file held for the duration of `fn`; a lock older than 30 s is a crashed writer's and is broken. */
+function withLock<T>(dir: string, fn: () => T): T {
+  const lock = join(dir, `${FILE}.lock`);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx', 0o600));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 30_000) unlinkSync(lock);
+      } catch {
+        /* someone else removed it */
+      }
+      if (Date.now() > deadline) throw new KeyFileError(`PORTICO_CERTS_DIR: ${lock} is held by another process`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    try {
+      unlinkSync(lock);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function ensureDir(dir: string) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Reads the key file, creating it (one key per algorithm) when absent. Safe against concurrent starts. */
+function readOrCreate(dir: string, now: Date): KeyFile {
+  ensureDir(dir);
+  const path = join(dir, FILE);
+  if (!existsSync(path)) {
+    const tmp = writeTemp(dir, { version: 1, keys: SIGNING_ALGS.map((alg) => generateKey(alg, now)) });
+    try {
+      linkSync(tmp, path); // fails with EEXIST when another process won the race: then we read theirs
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      unlinkSync(tmp);
+    }
+  }
+  const file = parseFile(path);
+  if (SIGNING_ALGS.some((alg) => !file.keys.some((k) => k.alg === alg && !k.retired_at))) {
+    // A file from an older set-up lacks an algorithm: add the missing current key under the lock.
+    return withLock(dir, () => {
+      const latest = parseFile(path);
+      const missing = SIGNING_ALGS.filter((alg) => !latest.keys.some((k) => k.alg === alg && !k.retired_at));
+      if (!missing.length) return latest;
+      const next: KeyFile = { version: 1, keys: [...latest.keys, ...missing.map((alg) => generateKey(alg, now))] };
+      renameSync(writeTemp(dir, next), path);
+      return next;
+    });
+  }
+  return file;
+}
+
+const expired = (k: KeyRecord, now: Date, retentionSeconds: number) =>
+  k.retired_at !== null && Date.parse(k.retired_at) + retentionSeconds * 1000 <= now.getTime();
+
+function order(keys: KeyRecord[]): KeyRecord[] {
+  const rank = (k: KeyRecord) => (k.retired_at ? 1 : 0);
+  return [...keys].sort((a, b) => rank(a) - rank(b) || b.created_at.localeCompare(a.created_at));
+}
+
+export function loadSigningKeys(dir: string, opts: KeyOptions): SigningKeys {
+  const now = opts.now ?? new Date();
+  const file = readOrCreate(dir, now);
+  const records = order(file.keys.filter((k) => !expired(k, now, opts.retentionSeconds)));
+  const current = new Map<SigningAlg, KeyRecord>();
+  for (const k of records) if (!k.retired_at && !current.has(k.alg)) current.set(k.alg, k);
+  return {
+    dir,
+    records,
+    privateJwks: () => ({ keys: records.map((k) => ({ ...k.jwk })) }),
+    publicJwks: () => ({ keys: records.map((k) => publicJwk(k.jwk)) }),
+    current(alg) {
+      const k = current.get(alg);
+      if (!k) throw new KeyFileError(`no current ${alg} signing key`);
+      return k;
+    },
+  };
+}
+
+export function summarize(k: KeyRecord): KeySummary {
+  return { kid: k.kid, alg: k.alg, created_at: k.created_at, retired_at: k.retired_at, status: k.retired_at ? 'retired' : 'current' };
+}
+
+export function listSigningKeys(dir: string, opts: KeyOptions): KeySummary[] {
+  return loadSigningKeys(dir, opts).records.map(summarize);
+}
+
+/**
+ * Adds a new current key per algorithm, retires the previous current ones (still published and
+ * accepted until `retentionSeconds` after now) and drops retired keys past their retention.
+ */
+export function rotateSigningKeys(dir: string, opts: KeyOptions): { added: KeySummary[]; retired: KeySummary[]; dropped: string[] } {
+  const now = opts.now ?? new Date();
+  readOrCreate(dir, now);
+  const path = join(dir, FILE);
+  return withLock(dir, () => {
+    const file = parseFile(path);
+    const dropped = file.keys.filter((k) => expired(k, now, opts.retentionSeconds)).map((k) => k.kid);
+    const kept = file.keys.filter((k) => !expired(k, now, opts.retentionSeconds));
+    const retired: KeyRecord[] = [];
+    for (const k of kept) {
+      if (!k.retired_at) {
+        k.retired_at = now.toISOString();
+        retired.push(k);
+      }
+    }
+    const added = SIGNING_ALGS.map((alg) => generateKey(alg, now));
+    renameSync(writeTemp(dir, { version: 1, keys: [...added, ...kept] }), path);
+    return { added: added.map(summarize), retired: retired.map(summarize), dropped };
+  });
+}

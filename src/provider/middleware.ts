@@ -1,0 +1,123 @@
+/**
+ * Koa middleware run inside oidc-provider (provider.use), for the three things Portico adds around
+ * the protocol. Each is small and keyed on oidc-provider's route name.
+ */
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { LoginRecord, LoginRecords } from './account.js';
+import { STRUCTURED_MARK } from './access-token.js';
+
+type Next = () => Promise<unknown>;
+type Ctx = KoaContextWithOIDC;
+const oidcOf = (ctx: Ctx) => ('oidc' in ctx ? ctx.oidc : undefined);
+
+/** The per-login facts finishLogin puts next to `login` in the interaction result. */
+export interface PorticoResult {
+  portico?: LoginRecord;
+  login?: { accountId?: string };
+}
+
+/**
+ * After the authorization request resumes from a finished login, remember that login (connection
+ * id, amr, auth_time) under the browser session's uid, before the response with the code leaves.
+ */
+export function recordLogin(logins: LoginRecords) {
+  return async (ctx: Ctx, next: Next) => {
+    await next();
+    const oidc = oidcOf(ctx);
+    if (oidc?.route !== 'resume') return;
+    const result = oidc.result as PorticoResult | undefined;
+    const session = oidc.entities.Session;
+    if (result?.portico && session?.uid && session.accountId && session.accountId === result.login?.accountId) {
+      await logins.put(session.uid, result.portico);
+    }
+  };
+}
+
+const LIMIT = 56 * 1024; // oidc-provider's own body limit
+
+/**
+ * oidc-provider refuses any JWT at introspection and revocation ("structured tokens"), but our
+ * access tokens are JWTs backed by a stored record. Prefix the presented token with a mark the
+ * adapter strips again, so the request reaches the stored record. Only the `token` field changes;
+ * the body is handed back to oidc-provider's own parser as a readable stream.
+ */
+export function acceptJwtTokens(paths: string[]) {
+  return async (ctx: Ctx, next: Next) => {
+    const length = Number(ctx.get('content-length'));
+    if (
+      ctx.method !== 'POST' ||
+      !paths.includes(ctx.path) ||
+      !ctx.is('application/x-www-form-urlencoded') ||
+      !Number.isInteger(length) ||
+      length <= 0 ||
+      length > LIMIT
+    ) {
+      return next();
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of ctx.req) {
+      size += (chunk as Buffer).length;
+      if (size > LIMIT) {
+        ctx.status = 413;
+        ctx.body = { error: 'invalid_request', error_description: 'request body too large' };
+        return;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    let body = Buffer.concat(chunks);
+    const params = new URLSearchParams(body.toString('utf8'));
+    const tokens = params.getAll('token');
+    if (tokens.length === 1 && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(tokens[0]!)) {
+      params.set('token', STRUCTURED_MARK + tokens[0]);
+      body = Buffer.from(params.toString(), 'utf8');
+    }
+    const req = ctx.req as unknown as Record<string, unknown>;
+    ctx.req.headers['content-length'] = String(body.length);
+    Object.defineProperty(req, 'readable', { value: true, configurable: true });
+    req.iterator = async function* replay() {
+      yield body;
+    };
+    return next();
+  };
+}
+
+function originOf(uri: unknown): string | undefined {
+  try {
+    return typeof uri === 'string' ? new URL(uri).origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The app-wide CSP allows forms to post only to ourselves, and browsers apply form-action to the
+ * redirects that follow a form submission too. Two provider pages legitimately end at the app:
+ * the logout confirmation (redirects to the registered post_logout_redirect_uri) and the
+ * form_post response mode (posts to the registered redirect_uri). Allow exactly that origin.
+ */
+export function allowFormTargets() {
+  return async (ctx: Ctx, next: Next) => {
+    await next();
+    const oidc = oidcOf(ctx);
+    const csp = ctx.response.get('content-security-policy');
+    if (!oidc || !csp || !ctx.response.is('html') || !/form-action/.test(csp)) return;
+    let target: string | undefined;
+    const client = oidc.entities.Client;
+    if (oidc.route === 'end_session') {
+      const uri = oidc.params?.post_logout_redirect_uri;
+      if (client && typeof uri === 'string' && client.postLogoutRedirectUriAllowed(uri)) target = originOf(uri);
+    } else if (oidc.route === 'authorization' || oidc.route === 'resume') {
+      const uri = oidc.params?.redirect_uri;
+      if (client && typeof uri === 'string' && client.redirectUriAllowed(uri)) target = originOf(uri);
+    }
+    if (!target) return;
+    ctx.set(
+      'content-security-policy',
+      csp
+        .split(';')
+        .map((d) => (d.trim().startsWith('form-action') ? `${d.trim()} ${target}` : d.trim()))
+        .join(';'),
+    );
+  };
+}

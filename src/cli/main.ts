@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config/index.js';
 import { createStore, openDatabase } from '../store/index.js';
 import { loadSecret } from '../runtime.js';
 import { SecretBox } from '../store/secrets.js';
+import { registerOidcCommands } from './oidc.js';
 
 /** Opens the configured database (migrating it) for one-shot commands. */
 async function withStore<T>(fn: (store: ReturnType<typeof createStore>) => Promise<T>): Promise<T> {
@@ -65,6 +66,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         out(`${JSON.stringify({ id: apiKey.id, name: apiKey.name, organization: orgId, key })}\n`);
       });
     });
+
+  registerOidcCommands(program, out);
 
   return program;
 }

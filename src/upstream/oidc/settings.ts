@@ -1,9 +1,20 @@
 import { z } from 'zod';
+import { HttpProblem } from '../../http/problem.js';
 import type { ConnectionSettings } from '../settings.js';
+import { DiscoveryError, discoveryDocumentUrl, fetchJson, supportsResponseMode, validateDiscovery } from './discovery.js';
 
 const url = z.url({ protocol: /^https?$/ }).max(2048);
 
-/** OIDC connection fields (DESIGN §5). `client_secret` is write-only and sealed at rest. */
+const invalid = (message: string, field = 'discovery_url') =>
+  new HttpProblem(400, 'invalid_discovery', `${field}: ${message}`, { errors: [{ field, message }] });
+
+/**
+ * OIDC connection fields (DESIGN §5). `client_secret` is write-only and sealed at rest.
+ * Storing fetches the discovery document (SSRF-safe fetch from the context) and requires an
+ * `issuer` consistent with the URL (Discovery §4.3; Entra ID tenant exception), and the
+ * authorization, token and JWKS endpoints. A `discovery_url` given as the issuer identifier is
+ * stored completed with `/.well-known/openid-configuration`.
+ */
 export const oidcSettings: ConnectionSettings = {
   schema: z.strictObject({
     discovery_url: url,
@@ -12,11 +23,36 @@ export const oidcSettings: ConnectionSettings = {
     scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'invalid scope')).max(50).default(['openid', 'email', 'profile']),
     response_mode: z.enum(['query', 'form_post']).default('query'),
   }),
-  async store(input, existing) {
+  async store(input, existing, ctx) {
     const { client_secret, ...config } = input as { client_secret?: string } & Record<string, unknown>;
     const secrets = { ...(existing?.secrets ?? {}) };
     if (client_secret !== undefined) secrets.client_secret = client_secret;
-    return { config: { ...(existing?.config ?? {}), ...config }, secrets };
+    const merged: Record<string, unknown> = { ...(existing?.config ?? {}), ...config };
+    if (typeof merged.discovery_url !== 'string' || typeof merged.client_id !== 'string') {
+      throw new HttpProblem(400, 'validation_failed', 'discovery_url: discovery_url and client_id are required', {
+        errors: [{ field: 'discovery_url', message: 'required' }],
+      });
+    }
+    const documentUrl = discoveryDocumentUrl(merged.discovery_url);
+    let doc: Record<string, unknown>;
+    try {
+      doc = (await fetchJson(ctx.fetch, documentUrl)) as Record<string, unknown>;
+      validateDiscovery(documentUrl, doc);
+    } catch (e) {
+      if (e instanceof DiscoveryError) throw invalid(e.message);
+      throw e;
+    }
+    const mode = merged.response_mode === 'form_post' ? 'form_post' : 'query';
+    if (!supportsResponseMode(doc, mode)) {
+      throw new HttpProblem(400, 'validation_failed', `response_mode: the IdP does not list ${mode} in response_modes_supported`, {
+        errors: [{ field: 'response_mode', message: `not supported by the IdP` }],
+      });
+    }
+    merged.discovery_url = documentUrl;
+    merged.response_mode = mode;
+    if (!Array.isArray(merged.scopes) || !merged.scopes.length) merged.scopes = ['openid', 'email', 'profile'];
+    if (!(merged.scopes as string[]).includes('openid')) merged.scopes = ['openid', ...(merged.scopes as string[])];
+    return { config: merged, secrets };
   },
   view(c, issuer) {
     const { discovery_url, client_id, scopes, response_mode } = c.config as Record<string, unknown>;

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config/index.js';
 import { createStore, openDatabase } from '../store/index.js';
 import { loadSecret } from '../runtime.js';
 import { SecretBox } from '../store/secrets.js';
+import { registerKeyCommands } from './keys.js';
 import { registerOidcCommands } from './oidc.js';
 
 /** Opens the configured database (migrating it) for one-shot commands. */
@@ -68,6 +69,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     });
 
   registerOidcCommands(program, out);
+
+  registerKeyCommands(program, out);
 
   return program;
 }

@@ -1,0 +1,129 @@
+/**
+ * More than one gateway process: two app instances share the database, the ephemeral store (a
+ * second Redis connection with the same prefix when REDIS_URL is set) and the certs dir, but not
+ * their oidc-provider instances. Codes are single use across them; key rotation is picked up at restart.
+ */
+import { randomBytes } from 'node:crypto';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createApp, type App } from '../../src/app.js';
+import { KEY_RETENTION_SECONDS } from '../../src/provider/configuration.js';
+import { loadSigningKeys, rotateSigningKeys } from '../../src/provider/keys.js';
+import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
+import type { Runtime } from '../../src/runtime.js';
+import type { User } from '../../src/store/types.js';
+import { buildTestApp, type TestApp } from '../support/app.js';
+import { ephemeralBackends, REDIS_URL } from '../support/backends.js';
+import { exchangeCode, listen, loginForCode, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
+
+/** Two handles on one shared ephemeral store, as two processes would have. */
+async function sharedPair(name: 'memory' | 'redis'): Promise<[EphemeralStore, EphemeralStore]> {
+  if (name === 'memory') {
+    const m = new MemoryStore();
+    return [m, m];
+  }
+  const prefix = `portico-test:${randomBytes(4).toString('hex')}:`;
+  return [await RedisStore.connect(REDIS_URL!, prefix), await RedisStore.connect(REDIS_URL!, prefix)];
+}
+
+describe.each(ephemeralBackends.map((b) => b.name))('two instances sharing %s', (name) => {
+  let a: TestApp;
+  let b: App;
+  let bEphemeral: EphemeralStore;
+  let srvA: Running;
+  let srvB: Running;
+  let user: User;
+  let secret: string;
+  let issuer: string;
+
+  beforeAll(async () => {
+    const [ea, eb] = await sharedPair(name);
+    bEphemeral = eb;
+    a = await buildTestApp({ ephemeral: ea });
+    issuer = a.runtime.config.issuer;
+    const rtB: Runtime = { ...a.runtime, ephemeral: eb };
+    b = createApp(rtB); // same db, same certs dir, its own provider
+    srvA = await listen(withTestLogin(a));
+    srvB = await listen(withTestLogin(b));
+    ({ user } = await seedUser(a.runtime.store));
+    secret = (await seedApp(a.runtime.store, 'web')).secret!;
+  });
+  afterAll(async () => {
+    await srvA?.close();
+    await srvB?.close();
+    if (bEphemeral && bEphemeral !== a?.runtime.ephemeral) await bEphemeral.close();
+    await a?.close();
+  });
+
+  const code = async () =>
+    (await loginForCode(srvA.url, issuer, { client_id: 'web', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', nonce: 'n', login_hint: user.id })).code;
+
+  test('a code redeemed on instance A is refused on instance B', async () => {
+    const c = await code();
+    const first = await exchangeCode(srvA.url, { code: c, clientId: 'web', secret });
+    expect(first.status).toBe(200);
+    const replay = await exchangeCode(srvB.url, { code: c, clientId: 'web', secret });
+    expect(replay.status).toBe(400);
+    expect(replay.json.error).toBe('invalid_grant');
+  });
+
+  test('a code issued on A is redeemable once on B (shared state), and the access token works on either', async () => {
+    const c = await code();
+    const onB = await exchangeCode(srvB.url, { code: c, clientId: 'web', secret });
+    expect(onB.status).toBe(200);
+    for (const base of [srvA.url, srvB.url]) {
+      const ui = await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${onB.json.access_token as string}` } });
+      expect(ui.status).toBe(200);
+    }
+  });
+
+  test('the same code sent to A and B at once: exactly one exchange succeeds', async () => {
+    for (let i = 0; i < 5; i++) {
+      const c = await code();
+      const results = await Promise.all([
+        exchangeCode(srvA.url, { code: c, clientId: 'web', secret }),
+        exchangeCode(srvB.url, { code: c, clientId: 'web', secret }),
+        exchangeCode(srvA.url, { code: c, clientId: 'web', secret }),
+      ]);
+      expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+      expect(results.filter((r) => r.json.error === 'invalid_grant')).toHaveLength(2);
+    }
+  });
+});
+
+test('key rotation: after a restart on the same certs dir, old tokens still verify and new ones carry the new kid', async () => {
+  const t = await buildTestApp();
+  const issuer = t.runtime.config.issuer;
+  const { user } = await seedUser(t.runtime.store);
+  const secret = (await seedApp(t.runtime.store, 'web')).secret!;
+  let srv = await listen(withTestLogin(t));
+  try {
+    const params = { client_id: 'web', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', nonce: 'n', login_hint: user.id };
+    const before = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, params)).code, clientId: 'web', secret });
+    const oldKid = decodeProtectedHeader(before.json.id_token as string).kid;
+
+    rotateSigningKeys(t.runtime.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
+    // A process that has not restarted keeps signing with the key it loaded.
+    const stale = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, params)).code, clientId: 'web', secret });
+    expect(decodeProtectedHeader(stale.json.id_token as string).kid).toBe(oldKid);
+
+    // "Restart": a new app instance on the same runtime and certs dir.
+    await srv.close();
+    const restarted = createApp(t.runtime, { keys: loadSigningKeys(t.runtime.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }) });
+    srv = await listen(withTestLogin(restarted));
+    const jwks = createLocalJWKSet((await (await fetch(`${srv.url}/oauth/jwks`)).json()) as JSONWebKeySet);
+
+    const old = await jwtVerify(before.json.id_token as string, jwks, { issuer, audience: 'web' });
+    expect(old.protectedHeader.kid).toBe(oldKid);
+    await jwtVerify(before.json.access_token as string, jwks, { issuer, audience: 'web' });
+    const ui = await fetch(`${srv.url}/oauth/userinfo`, { headers: { authorization: `Bearer ${before.json.access_token as string}` } });
+    expect(ui.status).toBe(200);
+
+    const after = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, params)).code, clientId: 'web', secret });
+    const fresh = await jwtVerify(after.json.id_token as string, jwks, { issuer, audience: 'web' });
+    expect(fresh.protectedHeader.kid).not.toBe(oldKid);
+    expect(decodeProtectedHeader(after.json.access_token as string).kid).toBe(fresh.protectedHeader.kid);
+  } finally {
+    await srv.close();
+    await t.close();
+  }
+});

@@ -5,6 +5,7 @@ import { loadSecret } from '../runtime.js';
 import { SecretBox } from '../store/secrets.js';
 import { registerKeyCommands } from './keys.js';
 import { registerOidcCommands } from './oidc.js';
+import { registerSamlCommands } from './saml.js';
 
 /** Opens the configured database (migrating it) for one-shot commands. */
 async function withStore<T>(fn: (store: ReturnType<typeof createStore>) => Promise<T>): Promise<T> {
@@ -67,6 +68,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         out(`${JSON.stringify({ id: apiKey.id, name: apiKey.name, organization: orgId, key })}\n`);
       });
     });
+
+  registerSamlCommands(program, out);
 
   registerOidcCommands(program, out);
 

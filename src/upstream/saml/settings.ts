@@ -1,36 +1,184 @@
+/**
+ * SAML connection fields of the admin API (DESIGN §5): validation, storage and the read view.
+ *
+ *   samlSettings: ConnectionSettings                     { schema, store(input, existing, ctx), view(connection, issuer) }
+ *   refreshMetadata(existing: StoredSettings, ctx: SettingsContext, now?: Date): Promise<StoredSettings>
+ *       re-fetches metadata_url and re-parses it (for a periodic job); returns `existing` unchanged
+ *       for connections not configured by URL; throws HttpProblem like store() on failure (keep the
+ *       old settings then).
+ *   metadataRefreshDue(config: Record<string, unknown>, now: Date, maxAgeSeconds = 86400): boolean
+ *
+ * Three ways to configure the IdP, exactly one per request:
+ *   - metadata_xml (write-only; parsed, kept, never returned; also what `PUT …/{id}/metadata` sends:
+ *     call store({ metadata_xml: body }, existing, ctx)),
+ *   - metadata_url (fetched with ctx.fetch, the SSRF-safe fetch; parsed result and fetch time kept),
+ *   - idp_entity_id + idp_sso_url + idp_certificates[] (PEM; `POST …/{id}/certificates` can call
+ *     store({ idp_certificates: [...current PEMs, body] }, existing, ctx)). On PATCH, missing
+ *     manual fields are taken from the current settings.
+ * Flags sign_authn_requests, allow_idp_initiated, allow_sha1 default to false and survive PATCHes
+ * that do not name them (no zod defaults in the schema: `.partial()` would re-apply them).
+ * Errors: 400 validation_failed (names the field), 400 invalid_metadata, 400 url_refused.
+ */
 import { z } from 'zod';
 import { HttpProblem } from '../../http/problem.js';
-import type { ConnectionSettings } from '../settings.js';
+import { UrlRefusedError } from '../../http/safe-fetch.js';
+import type { ConnectionSettings, SettingsContext, StoredSettings } from '../settings.js';
+import { CertificateError, describeCertificate, splitCertificates, type CertificateInfo } from './certificates.js';
+import { readSamlConfig, samlEndpoints, type StoredSamlConfig } from './config.js';
+import { METADATA_MAX_BYTES, MetadataError, parseIdpMetadata, type IdpMetadata } from './metadata.js';
 
-/**
- * SAML connection fields (DESIGN §5). PLACEHOLDER shape: metadata parsing (metadata_xml /
- * metadata_url -> idp_entity_id, idp_sso_url, idp_certificates) belongs to src/upstream/saml.
- */
-export const samlSettings: ConnectionSettings = {
-  schema: z.strictObject({
-    metadata_xml: z.string().max(1_000_000).optional(),
-    metadata_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
-    idp_entity_id: z.string().min(1).max(1024).optional(),
-    idp_sso_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
-    idp_certificates: z.array(z.string().max(20_000)).max(10).optional(),
-    sign_authn_requests: z.boolean().default(false),
-    allow_idp_initiated: z.boolean().default(false),
-    allow_sha1: z.boolean().default(false),
-  }),
-  async store(input, existing) {
-    const merged: Record<string, unknown> = { ...(existing?.config ?? {}), ...input };
-    if (!merged.metadata_xml && !merged.metadata_url && !(merged.idp_entity_id && merged.idp_sso_url)) {
-      throw new HttpProblem(400, 'validation_failed', 'metadata_xml: one of metadata_xml, metadata_url, or idp_entity_id + idp_sso_url + idp_certificates is required');
+const url = z.url({ protocol: /^https?$/ }).max(2048);
+
+const schema = z.strictObject({
+  metadata_xml: z.string().min(1).max(METADATA_MAX_BYTES).optional(),
+  metadata_url: url.optional(),
+  idp_entity_id: z.string().trim().min(1).max(1024).optional(),
+  idp_sso_url: url.optional(),
+  idp_certificates: z.array(z.string().min(1).max(20_000)).min(1).max(10).optional(),
+  sign_authn_requests: z.boolean().optional(),
+  allow_idp_initiated: z.boolean().optional(),
+  allow_sha1: z.boolean().optional(),
+});
+
+const invalid = (field: string, message: string) =>
+  new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] });
+
+function metadataProblem(e: unknown, where: string): HttpProblem {
+  if (e instanceof HttpProblem) return e;
+  if (e instanceof MetadataError) return new HttpProblem(400, 'invalid_metadata', `${where}: ${e.message}`);
+  if (e instanceof UrlRefusedError) return new HttpProblem(400, 'url_refused', `metadata_url: ${e.message}`);
+  return new HttpProblem(400, 'invalid_metadata', `${where}: the metadata could not be read`);
+}
+
+function parseMetadata(xml: string, where: string): IdpMetadata {
+  try {
+    return parseIdpMetadata(xml);
+  } catch (e) {
+    throw metadataProblem(e, where);
+  }
+}
+
+async function fetchMetadata(metadataUrl: string, ctx: SettingsContext): Promise<IdpMetadata> {
+  let res: Response;
+  try {
+    res = await ctx.fetch(metadataUrl, { headers: { accept: 'application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1' } });
+  } catch (e) {
+    if (e instanceof UrlRefusedError) throw metadataProblem(e, 'metadata_url');
+    throw new HttpProblem(400, 'invalid_metadata', `metadata_url: could not fetch the metadata (${e instanceof Error ? e.message.slice(0, 200) : 'network error'})`);
+  }
+  if (res.status !== 200) throw new HttpProblem(400, 'invalid_metadata', `metadata_url: the server answered HTTP ${res.status}`);
+  return parseMetadata(await res.text(), 'metadata_url');
+}
+
+function fromMetadata(md: IdpMetadata): Pick<StoredSamlConfig, 'idp_entity_id' | 'idp_sso_url' | 'idp_sso_binding' | 'idp_certificates'> {
+  return { idp_entity_id: md.entity_id, idp_sso_url: md.sso_url, idp_sso_binding: md.sso_binding, idp_certificates: md.certificates };
+}
+
+function parseCertificateInput(list: string[]): string[] {
+  const out: string[] = [];
+  list.forEach((entry, i) => {
+    let pems: string[];
+    try {
+      pems = splitCertificates(entry);
+    } catch (e) {
+      throw invalid(`idp_certificates.${i}`, e instanceof CertificateError ? e.message : 'not an X.509 certificate');
     }
-    return { config: merged, secrets: existing?.secrets ?? {} };
-  },
+    for (const p of pems) if (!out.includes(p)) out.push(p);
+  });
+  if (out.length > 10) throw invalid('idp_certificates', 'at most 10 certificates');
+  return out;
+}
+
+type Input = z.infer<typeof schema>;
+
+async function store(raw: Record<string, unknown>, existing: StoredSettings | undefined, ctx: SettingsContext, now = new Date()): Promise<StoredSettings> {
+  const input = raw as Input;
+  const prev = existing && existing.config.idp_entity_id ? readSamlConfig(existing.config) : undefined;
+  const manualGiven = input.idp_entity_id !== undefined || input.idp_sso_url !== undefined || input.idp_certificates !== undefined;
+  const given = [input.metadata_xml !== undefined, input.metadata_url !== undefined, manualGiven].filter(Boolean).length;
+  if (given > 1) {
+    throw invalid('metadata_xml', 'give only one of metadata_xml, metadata_url, or idp_entity_id + idp_sso_url + idp_certificates');
+  }
+
+  let idp: Omit<StoredSamlConfig, 'sign_authn_requests' | 'allow_idp_initiated' | 'allow_sha1'>;
+  if (input.metadata_xml !== undefined) {
+    idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml')) };
+  } else if (input.metadata_url !== undefined) {
+    const md = await fetchMetadata(input.metadata_url, ctx);
+    idp = { source: 'metadata_url', metadata_url: input.metadata_url, metadata_fetched_at: now.toISOString(), ...fromMetadata(md) };
+  } else if (manualGiven) {
+    const entityId = input.idp_entity_id ?? prev?.idp_entity_id;
+    const ssoUrl = input.idp_sso_url ?? prev?.idp_sso_url;
+    const certs = input.idp_certificates !== undefined ? parseCertificateInput(input.idp_certificates) : prev?.idp_certificates ?? [];
+    if (!entityId) throw invalid('idp_entity_id', 'required with idp_sso_url and idp_certificates');
+    if (!ssoUrl) throw invalid('idp_sso_url', 'required with idp_entity_id and idp_certificates');
+    if (certs.length === 0) throw invalid('idp_certificates', 'at least one PEM certificate is required');
+    idp = {
+      source: 'manual',
+      metadata_url: null,
+      metadata_fetched_at: null,
+      idp_entity_id: entityId,
+      idp_sso_url: ssoUrl,
+      idp_sso_binding: input.idp_sso_url !== undefined ? 'HTTP-Redirect' : prev?.idp_sso_binding ?? 'HTTP-Redirect',
+      idp_certificates: certs,
+    };
+  } else if (prev) {
+    const { sign_authn_requests: _a, allow_idp_initiated: _b, allow_sha1: _c, ...rest } = prev;
+    idp = rest;
+  } else {
+    throw invalid('metadata_xml', 'one of metadata_xml, metadata_url, or idp_entity_id + idp_sso_url + idp_certificates is required');
+  }
+
+  const config: StoredSamlConfig = {
+    ...idp,
+    sign_authn_requests: input.sign_authn_requests ?? prev?.sign_authn_requests ?? false,
+    allow_idp_initiated: input.allow_idp_initiated ?? prev?.allow_idp_initiated ?? false,
+    allow_sha1: input.allow_sha1 ?? prev?.allow_sha1 ?? false,
+  };
+  if (config.metadata_xml === undefined) delete config.metadata_xml;
+  return { config: { ...config }, secrets: existing?.secrets ?? {} };
+}
+
+function certificateView(pems: string[]): (CertificateInfo | { pem: string; error: string })[] {
+  return pems.map((pem) => {
+    try {
+      return describeCertificate(pem);
+    } catch {
+      return { pem, error: 'unreadable certificate' };
+    }
+  });
+}
+
+export const samlSettings: ConnectionSettings = {
+  schema,
+  store: (input, existing, ctx) => store(input, existing, ctx),
   view(c, issuer) {
-    const { metadata_xml: _writeOnly, ...rest } = c.config as Record<string, unknown>;
+    const cfg = readSamlConfig(c.config);
     return {
-      ...rest,
-      sp_entity_id: `${issuer}/saml/${c.id}/metadata`,
-      acs_url: `${issuer}/saml/${c.id}/acs`,
-      sp_metadata_url: `${issuer}/saml/${c.id}/metadata`,
+      ...samlEndpoints(issuer, c.id),
+      metadata_source: cfg.source,
+      metadata_url: cfg.metadata_url,
+      metadata_fetched_at: cfg.metadata_fetched_at,
+      idp_entity_id: cfg.idp_entity_id,
+      idp_sso_url: cfg.idp_sso_url,
+      idp_sso_binding: cfg.idp_sso_binding,
+      idp_certificates: certificateView(cfg.idp_certificates),
+      sign_authn_requests: cfg.sign_authn_requests,
+      allow_idp_initiated: cfg.allow_idp_initiated,
+      allow_sha1: cfg.allow_sha1,
     };
   },
 };
+
+export async function refreshMetadata(existing: StoredSettings, ctx: SettingsContext, now = new Date()): Promise<StoredSettings> {
+  const cfg = readSamlConfig(existing.config);
+  if (cfg.source !== 'metadata_url' || !cfg.metadata_url) return existing;
+  return store({ metadata_url: cfg.metadata_url }, existing, ctx, now);
+}
+
+export function metadataRefreshDue(config: Record<string, unknown>, now: Date, maxAgeSeconds = 86_400): boolean {
+  const cfg = readSamlConfig(config);
+  if (cfg.source !== 'metadata_url') return false;
+  const at = cfg.metadata_fetched_at ? Date.parse(cfg.metadata_fetched_at) : NaN;
+  return !Number.isFinite(at) || now.getTime() - at >= maxAgeSeconds * 1000;
+}

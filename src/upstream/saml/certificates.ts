@@ -1,0 +1,110 @@
+/**
+ * IdP certificates: PEM normalisation, description for the admin API, and verification keys.
+ *
+ *   splitCertificates(input: string): string[]            PEM bundle or bare base64 DER -> PEM strings (throws CertificateError)
+ *   toPem(base64Der: string): string
+ *   describeCertificate(pem: string): CertificateInfo    { pem, fingerprint_sha256, subject, not_after (ISO) }
+ *   prepareVerificationKeys(pems: string[], now: Date): VerificationKey[]   usable keys first, expired ones last
+ */
+import { X509Certificate, type KeyObject } from 'node:crypto';
+
+export class CertificateError extends Error {
+  override name = 'CertificateError';
+}
+
+export interface CertificateInfo {
+  pem: string;
+  /** Colon-separated upper-case hex, as `openssl x509 -fingerprint -sha256` prints it. */
+  fingerprint_sha256: string;
+  subject: string;
+  /** ISO-8601. */
+  not_after: string;
+}
+
+export interface VerificationKey {
+  pem: string;
+  key: KeyObject;
+  keyType: 'rsa' | 'ec' | 'other';
+  fingerprint_sha256: string;
+  notAfter: number;
+  /** Past its notAfter at the validation time: tried only to tell certificate_expired from signature_invalid. */
+  expired: boolean;
+}
+
+export function toPem(base64Der: string): string {
+  const b64 = base64Der.replace(/\s+/g, '');
+  return `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----\n`;
+}
+
+function parse(pem: string): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch {
+    throw new CertificateError('not a PEM or base64 DER X.509 certificate');
+  }
+}
+
+/** Accepts one PEM, a bundle of several, or the bare base64 of a DER certificate (as in metadata). */
+export function splitCertificates(input: string): string[] {
+  const text = input.trim();
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  const candidates = blocks ?? (/^[A-Za-z0-9+/=\s]+$/.test(text) && text.length > 0 ? [toPem(text)] : []);
+  if (candidates.length === 0) throw new CertificateError('not a PEM or base64 DER X.509 certificate');
+  return candidates.map((c) => {
+    const cert = parse(c);
+    return toPem(cert.raw.toString('base64'));
+  });
+}
+
+export function notAfterOf(cert: X509Certificate): number {
+  const t = Date.parse(cert.validTo);
+  if (!Number.isFinite(t)) throw new CertificateError('certificate has an unreadable notAfter');
+  return t;
+}
+
+export function describeCertificate(pem: string): CertificateInfo {
+  const cert = parse(pem);
+  return {
+    pem: toPem(cert.raw.toString('base64')),
+    fingerprint_sha256: cert.fingerprint256,
+    subject: cert.subject.replace(/\n/g, ', '),
+    not_after: new Date(notAfterOf(cert)).toISOString(),
+  };
+}
+
+/**
+ * Keys to verify signatures with: only the configured certificates, never one from KeyInfo.
+ * Unparseable entries are skipped (the admin API refuses them on input). Several may be valid at
+ * once (rotation); a certificate past its notAfter is kept last and only used to name the failure.
+ */
+export function prepareVerificationKeys(pems: readonly string[], now: Date): VerificationKey[] {
+  const keys: VerificationKey[] = [];
+  const seen = new Set<string>();
+  for (const pem of pems) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(pem.includes('-----BEGIN') ? pem : toPem(pem));
+    } catch {
+      continue;
+    }
+    if (seen.has(cert.fingerprint256)) continue;
+    seen.add(cert.fingerprint256);
+    let notAfter: number;
+    try {
+      notAfter = notAfterOf(cert);
+    } catch {
+      continue;
+    }
+    const key = cert.publicKey;
+    const t = key.asymmetricKeyType;
+    keys.push({
+      pem,
+      key,
+      keyType: t === 'rsa' ? 'rsa' : t === 'ec' ? 'ec' : 'other',
+      fingerprint_sha256: cert.fingerprint256,
+      notAfter,
+      expired: now.getTime() > notAfter,
+    });
+  }
+  return [...keys.filter((k) => !k.expired), ...keys.filter((k) => k.expired)];
+}

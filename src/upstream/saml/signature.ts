@@ -1,0 +1,223 @@
+/**
+ * Enveloped XML signatures of SAML messages, verified with xml-crypto v6 under Portico's rules.
+ *
+ *   inspectSignature(signature: Element, parent: Element): SignatureShape
+ *       structure only: one SignedInfo, exactly one Reference whose URI is `#<parent ID>` (the
+ *       signature must sign the element that holds it); throws signature_invalid.
+ *   checkAlgorithms(shape: SignatureShape, allowSha1: boolean): void
+ *       exclusive c14n only; RSA-SHA256/384/512 and ECDSA-SHA256/384/512; SHA-1 signature or digest
+ *       only with allowSha1; throws unsupported_algorithm.
+ *   verifyEnvelopedSignature(signature, parent, documentXml, keys): VerifiedSignature
+ *       cryptographic check with the configured keys only (KeyInfo is ignored); returns the signed
+ *       element RE-PARSED FROM THE CANONICAL BYTES THE SIGNATURE COVERS (xml-crypto's
+ *       getSignedReferences()), so everything read from it was signed. Throws signature_invalid or
+ *       certificate_expired (the only key that verifies is past its notAfter).
+ */
+import { createHash, verify as cryptoVerify } from 'node:crypto';
+import type { Element } from '@xmldom/xmldom';
+import { SignedXml } from 'xml-crypto';
+import { UpstreamError } from '../identity.js';
+import type { VerificationKey } from './certificates.js';
+import { NS, attr, childElements, is, parseStrictXml } from './xml.js';
+
+export const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+export const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
+
+interface SignatureMethod {
+  hash: 'sha1' | 'sha256' | 'sha384' | 'sha512';
+  family: 'rsa' | 'ec';
+}
+export const SIGNATURE_METHODS: Record<string, SignatureMethod> = {
+  'http://www.w3.org/2000/09/xmldsig#rsa-sha1': { hash: 'sha1', family: 'rsa' },
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256': { hash: 'sha256', family: 'rsa' },
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha384': { hash: 'sha384', family: 'rsa' },
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512': { hash: 'sha512', family: 'rsa' },
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1': { hash: 'sha1', family: 'ec' },
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256': { hash: 'sha256', family: 'ec' },
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384': { hash: 'sha384', family: 'ec' },
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512': { hash: 'sha512', family: 'ec' },
+};
+export const DIGEST_METHODS: Record<string, SignatureMethod['hash']> = {
+  'http://www.w3.org/2000/09/xmldsig#sha1': 'sha1',
+  'http://www.w3.org/2001/04/xmlenc#sha256': 'sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#sha384': 'sha384',
+  'http://www.w3.org/2001/04/xmlenc#sha512': 'sha512',
+};
+
+export interface SignatureShape {
+  /** ID of the element the signature signs (its parent). */
+  id: string;
+  canonicalization: string;
+  signatureMethod: string;
+  digestMethod: string;
+  transforms: string[];
+}
+
+export interface VerifiedSignature {
+  /** The signed element, parsed from the canonical bytes the signature covers (enveloped signature removed). */
+  element: Element;
+  key: VerificationKey;
+  signatureMethod: string;
+  digestMethod: string;
+}
+
+const invalid = (message: string) => new UpstreamError('signature_invalid', message);
+
+function one(parent: Element, local: string, what: string): Element {
+  const found = childElements(parent, NS.ds, local);
+  if (found.length !== 1) throw invalid(`${what}: expected exactly one ds:${local}, found ${found.length}`);
+  return found[0]!;
+}
+
+function algorithmOf(el: Element, what: string): string {
+  const a = attr(el, 'Algorithm');
+  if (!a) throw invalid(`${what} has no Algorithm`);
+  return a;
+}
+
+export function inspectSignature(signature: Element, parent: Element): SignatureShape {
+  const where = `signature on ${parent.localName}`;
+  const kids = childElements(signature);
+  // SignedInfo first and SignatureValue second (xmldsig schema): xml-crypto reads the first
+  // SignatureMethod/CanonicalizationMethod below Signature, which must be SignedInfo's own.
+  if (!kids[0] || !is(kids[0], NS.ds, 'SignedInfo') || !kids[1] || !is(kids[1], NS.ds, 'SignatureValue')) {
+    throw invalid(`${where}: SignedInfo and SignatureValue must come first`);
+  }
+  const signedInfo = one(signature, 'SignedInfo', where);
+  one(signature, 'SignatureValue', where);
+  const canonicalization = algorithmOf(one(signedInfo, 'CanonicalizationMethod', where), 'CanonicalizationMethod');
+  const signatureMethod = algorithmOf(one(signedInfo, 'SignatureMethod', where), 'SignatureMethod');
+  const references = childElements(signedInfo, NS.ds, 'Reference');
+  if (references.length !== 1) throw invalid(`${where}: expected exactly one Reference, found ${references.length}`);
+  const reference = references[0]!;
+  const id = attr(parent, 'ID');
+  if (!id) throw invalid(`${where}: the signed ${parent.localName} has no ID`);
+  const uri = attr(reference, 'URI');
+  if (uri !== `#${id}`) {
+    // The signature must sign the element that holds it: a signature over some other element
+    // (XSW: the signed original moved elsewhere) does not vouch for this one.
+    throw invalid(`${where}: Reference URI ${JSON.stringify(uri ?? '')} does not point at its ${parent.localName} (#${id})`);
+  }
+  const transformsEl = childElements(reference, NS.ds, 'Transforms');
+  if (transformsEl.length > 1) throw invalid(`${where}: more than one Transforms`);
+  const transforms = transformsEl[0] ? childElements(transformsEl[0], NS.ds, 'Transform').map((t) => algorithmOf(t, 'Transform')) : [];
+  const digestMethod = algorithmOf(one(reference, 'DigestMethod', where), 'DigestMethod');
+  one(reference, 'DigestValue', where);
+  return { id, canonicalization, signatureMethod, digestMethod, transforms };
+}
+
+export function checkAlgorithms(shape: SignatureShape, allowSha1: boolean): void {
+  const unsupported = (m: string) => new UpstreamError('unsupported_algorithm', m);
+  if (shape.canonicalization !== EXC_C14N) throw unsupported(`canonicalization ${shape.canonicalization} is not supported (exclusive c14n only)`);
+  const method = SIGNATURE_METHODS[shape.signatureMethod];
+  if (!method) throw unsupported(`signature algorithm ${shape.signatureMethod} is not supported`);
+  if (method.hash === 'sha1' && !allowSha1) throw unsupported('SHA-1 signatures are refused (enable allow_sha1 for this connection)');
+  const digest = DIGEST_METHODS[shape.digestMethod];
+  if (!digest) throw unsupported(`digest algorithm ${shape.digestMethod} is not supported`);
+  if (digest === 'sha1' && !allowSha1) throw unsupported('SHA-1 digests are refused (enable allow_sha1 for this connection)');
+  for (const t of shape.transforms) {
+    if (t !== ENVELOPED && t !== EXC_C14N) throw unsupported(`transform ${t} is not supported (enveloped signature + exclusive c14n only)`);
+  }
+  if (shape.transforms.length !== 2 || shape.transforms[0] !== ENVELOPED || shape.transforms[1] !== EXC_C14N) {
+    throw unsupported('Reference transforms must be exactly enveloped-signature then exclusive c14n');
+  }
+}
+
+class Sha384 {
+  getHash(xml: string) {
+    return createHash('sha384').update(xml, 'utf8').digest('base64');
+  }
+  getAlgorithmName() {
+    return 'http://www.w3.org/2001/04/xmldsig-more#sha384';
+  }
+}
+
+export function verifyEnvelopedSignature(
+  signature: Element,
+  parent: Element,
+  documentXml: string,
+  keys: readonly VerificationKey[],
+): VerifiedSignature {
+  const shape = inspectSignature(signature, parent);
+  const method = SIGNATURE_METHODS[shape.signatureMethod];
+  if (!method) throw new UpstreamError('unsupported_algorithm', `signature algorithm ${shape.signatureMethod} is not supported`);
+  let matched: VerificationKey | undefined;
+
+  // One verifier class per call, closed over the configured keys: xml-crypto hands it the
+  // canonical SignedInfo and we try each configured certificate (usable ones first).
+  class ConfiguredKeysVerifier {
+    getAlgorithmName() {
+      return shape.signatureMethod;
+    }
+    getSignature(): string {
+      throw new Error('verification only');
+    }
+    verifySignature(material: string, _ignoredKey: unknown, signatureValue: string): boolean {
+      const value = Buffer.from(String(signatureValue).replace(/\s+/g, ''), 'base64');
+      const data = Buffer.from(material, 'utf8');
+      for (const k of keys) {
+        if (k.keyType !== method!.family) continue;
+        try {
+          const key = method!.family === 'ec' ? { key: k.key, dsaEncoding: 'ieee-p1363' as const } : k.key;
+          if (cryptoVerify(method!.hash, data, key, value)) {
+            matched = k;
+            return true;
+          }
+        } catch {
+          /* wrong key shape for this signature: try the next one */
+        }
+      }
+      return false;
+    }
+  }
+
+  const sx = new SignedXml({
+    // Never the certificate from KeyInfo: our verifier ignores the key xml-crypto passes.
+    getCertFromKeyInfo: () => null,
+    publicCert: 'configured-certificates-only',
+  });
+  sx.SignatureAlgorithms = { [shape.signatureMethod]: ConfiguredKeysVerifier } as unknown as typeof sx.SignatureAlgorithms;
+  sx.HashAlgorithms = { ...sx.HashAlgorithms, 'http://www.w3.org/2001/04/xmldsig-more#sha384': Sha384 };
+
+  let ok: boolean;
+  try {
+    sx.loadSignature(signature as unknown as globalThis.Node);
+    ok = sx.checkSignature(documentXml);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : '';
+    if (msg.startsWith('invalid signature: the signature value')) {
+      throw invalid(`signature on ${parent.localName} does not verify with any configured IdP certificate`);
+    }
+    if (/multiple elements with the same value|multiple Signature elements/.test(msg)) {
+      throw invalid('duplicate IDs or signatures in the document (signature wrapping)');
+    }
+    throw invalid(`signature on ${parent.localName} could not be verified`);
+  }
+  if (!ok) throw invalid(`signed content of ${parent.localName} was modified after signing (digest mismatch)`);
+  if (!matched) throw invalid(`signature on ${parent.localName} does not verify with any configured IdP certificate`);
+
+  // Re-check what the *verified* SignedInfo says (xml-crypto rebuilt the references from it).
+  const refs = sx.getReferences();
+  if (refs.length !== 1 || refs[0]!.uri !== `#${shape.id}`) throw invalid('verified SignedInfo does not reference the signed element');
+  const verifiedTransforms = [...refs[0]!.transforms];
+  if (verifiedTransforms.length !== 2 || verifiedTransforms[0] !== ENVELOPED || verifiedTransforms[1] !== EXC_C14N) {
+    throw new UpstreamError('unsupported_algorithm', 'Reference transforms must be exactly enveloped-signature then exclusive c14n');
+  }
+  if (refs[0]!.digestAlgorithm !== shape.digestMethod) throw invalid('verified digest algorithm differs from the inspected one');
+
+  const signed = sx.getSignedReferences();
+  if (signed.length !== 1) throw invalid('signature covers an unexpected number of elements');
+  // Identity is read only from these bytes: re-parse the canonical form the digest was computed over.
+  const element = parseStrictXml(signed[0]!, 'signed element').documentElement!;
+  if (element.namespaceURI !== parent.namespaceURI || element.localName !== parent.localName || attr(element, 'ID') !== shape.id) {
+    throw invalid(`signature does not cover the ${parent.localName} it is attached to`);
+  }
+  if (matched.expired) {
+    throw new UpstreamError(
+      'certificate_expired',
+      `the response is signed by a configured IdP certificate that expired on ${new Date(matched.notAfter).toISOString()}`,
+      { fingerprint_sha256: matched.fingerprint_sha256 },
+    );
+  }
+  return { element, key: matched, signatureMethod: shape.signatureMethod, digestMethod: shape.digestMethod };
+}

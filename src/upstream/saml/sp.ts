@@ -1,0 +1,78 @@
+/**
+ * The SP side of a connection, wrapping @node-saml/node-saml.
+ *
+ *   newRequestId(): string                                         xs:ID-safe random id ("_" + 40 hex)
+ *   buildAuthnRequestRedirectUrl(cfg: AuthnRequestConfig, { requestId, relayState?, signingKey? }): Promise<string>
+ *       HTTP-Redirect binding (SAML bindings §3.4): deflate + base64 SAMLRequest, RelayState, and
+ *       SigAlg + Signature query parameters (RSA-SHA256) when signingKey (PEM) is given, i.e. when
+ *       the connection has sign_authn_requests. Keep requestId (ephemeral store) and pass it as
+ *       expectedInResponseTo when the response comes back.
+ *   buildSpMetadata({ spEntityId, acsUrl, signingCertPem?, encryptionCertPem?, wantAssertionsSigned? }): string
+ *       md:EntityDescriptor for GET /saml/{connection}/metadata. Include signingCertPem only for
+ *       connections that sign AuthnRequests; encryptionCertPem advertises the key that
+ *       EncryptedAssertions are decrypted with (spPrivateKey in SamlValidationConfig).
+ */
+import { randomBytes } from 'node:crypto';
+import { SAML, ValidateInResponseTo, generateServiceProviderMetadata } from '@node-saml/node-saml';
+
+export interface AuthnRequestConfig {
+  spEntityId: string;
+  acsUrl: string;
+  /** The IdP's SingleSignOnService (HTTP-Redirect) URL. */
+  idpSsoUrl: string;
+  /** Ask the IdP to re-authenticate the user. */
+  forceAuthn?: boolean;
+  /** NameIDPolicy Format; omitted by default so the IdP sends what it is configured to. */
+  nameIdFormat?: string;
+  signatureAlgorithm?: 'sha256' | 'sha512';
+}
+
+const XS_ID = /^[A-Za-z_][A-Za-z0-9._-]*$/;
+
+export function newRequestId(): string {
+  return `_${randomBytes(20).toString('hex')}`;
+}
+
+export async function buildAuthnRequestRedirectUrl(
+  cfg: AuthnRequestConfig,
+  req: { requestId: string; relayState?: string; signingKey?: string },
+): Promise<string> {
+  if (!XS_ID.test(req.requestId)) throw new TypeError('requestId must be an xs:ID (letter or underscore first)');
+  const saml = new SAML({
+    entryPoint: cfg.idpSsoUrl,
+    issuer: cfg.spEntityId,
+    callbackUrl: cfg.acsUrl,
+    // node-saml insists on an IdP certificate even though building a request never uses it.
+    idpCert: 'unused-for-authn-requests',
+    authnRequestBinding: 'HTTP-Redirect',
+    generateUniqueId: () => req.requestId,
+    identifierFormat: cfg.nameIdFormat ?? null,
+    // Requesting PasswordProtectedTransport with exact comparison makes Entra/ADFS refuse MFA,
+    // Kerberos or certificate logins: let the IdP choose.
+    disableRequestedAuthnContext: true,
+    forceAuthn: cfg.forceAuthn ?? false,
+    privateKey: req.signingKey,
+    signatureAlgorithm: cfg.signatureAlgorithm ?? 'sha256',
+    validateInResponseTo: ValidateInResponseTo.never,
+  });
+  return saml.getAuthorizeUrlAsync(req.relayState ?? '', undefined, {});
+}
+
+export function buildSpMetadata(opts: {
+  spEntityId: string;
+  acsUrl: string;
+  signingCertPem?: string;
+  encryptionCertPem?: string;
+  wantAssertionsSigned?: boolean;
+}): string {
+  return generateServiceProviderMetadata({
+    issuer: opts.spEntityId,
+    callbackUrl: opts.acsUrl,
+    identifierFormat: null,
+    wantAssertionsSigned: opts.wantAssertionsSigned ?? true,
+    // node-saml only publishes a certificate when it is given the matching private key; metadata
+    // is not signed here (signMetadata false), so a placeholder stands in for the key.
+    ...(opts.signingCertPem ? { publicCerts: opts.signingCertPem, privateKey: 'not-used-metadata-is-unsigned' } : {}),
+    ...(opts.encryptionCertPem ? { decryptionCert: opts.encryptionCertPem, decryptionPvk: 'not-used-metadata-is-unsigned' } : {}),
+  });
+}

@@ -1,0 +1,387 @@
+/**
+ * The one SAML Response validation path, shared by the ACS route and `portico saml verify`.
+ *
+ *   validateSamlResponse(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult
+ *
+ * SYNCHRONOUS and pure: no I/O, clock passed in. `input` is the base64 `SAMLResponse` form value or
+ * the raw XML. Returns the validated assertion or THROWS an UpstreamError whose `reason` is one of
+ * DESIGN §6's codes (plus certificate_expired). Replay protection is not here: see replay.ts
+ * (`checkReplay`), which keeps `assertion_id` until `not_on_or_after`.
+ *
+ *   samlFailure(e: unknown): { ok: false, code, message }     for CLIs/pages; non-UpstreamErrors -> malformed
+ *
+ * Order of checks (first failure wins):
+ *   size (too_large) -> DTD (dtd_forbidden) -> parse (malformed) -> duplicate IDs, signature
+ *   placement and Reference binding (signature_invalid) -> Status (status_not_success) -> exactly one
+ *   Assertion/EncryptedAssertion (multiple_assertions) -> algorithms (unsupported_algorithm) ->
+ *   Response signature -> decryption (decryption_failed) -> Assertion signature (signature_invalid,
+ *   certificate_expired, signature_missing) -> issuer (wrong_issuer) -> Destination
+ *   (wrong_destination) -> AudienceRestriction (wrong_audience) -> bearer Recipient (wrong_recipient)
+ *   -> InResponseTo (in_response_to_mismatch) -> NotBefore/NotOnOrAfter (not_yet_valid/expired).
+ *
+ * Trust model: signatures are verified only with cfg.idpCertificates (never KeyInfo); a valid
+ * signature on the Response or on the Assertion suffices, any signature present that fails is
+ * signature_invalid. Every identity field, condition and InResponseTo is read from the element
+ * re-parsed from the canonical bytes the verified signature covers; unsigned parts (an unsigned
+ * Response's Destination/Issuer/InResponseTo) are only ever used to refuse, never to accept.
+ */
+import type { Document, Element } from '@xmldom/xmldom';
+import { UpstreamError } from '../identity.js';
+import { prepareVerificationKeys, type VerificationKey } from './certificates.js';
+import { decryptAssertion } from './decrypt.js';
+import { checkAlgorithms, inspectSignature, verifyEnvelopedSignature } from './signature.js';
+import {
+  DEFAULT_MAX_BYTES,
+  NS,
+  allElements,
+  attr,
+  childElements,
+  decodeSamlInput,
+  deepTextOf,
+  descendants,
+  is,
+  optionalChild,
+  parseSamlTime,
+  parseStrictXml,
+  requiredChild,
+  textOf,
+} from './xml.js';
+
+export const MAX_SERVER_CLOCK_SKEW_SECONDS = 180;
+export const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+
+export interface SamlValidationConfig {
+  /** Expected Issuer of Response and Assertion; null = not checked (CLI given only a certificate). */
+  idpEntityId: string | null;
+  /** PEM (or bare base64 DER) certificates; several may be valid at once (rotation). */
+  idpCertificates: readonly string[];
+  /** Must appear in every AudienceRestriction. */
+  spEntityId: string;
+  /** Must equal Response@Destination (when present) and the bearer SubjectConfirmationData@Recipient. */
+  acsUrl: string;
+  /** The AuthnRequest ID. undefined = not checked; given = the response must carry exactly it. */
+  expectedInResponseTo?: string;
+  /** Accept SHA-1 signature/digest algorithms (default false). */
+  allowSha1?: boolean;
+  /** PEM private key for EncryptedAssertion. */
+  spPrivateKey?: string;
+  /** Default 180; the server passes at most 180 (MAX_SERVER_CLOCK_SKEW_SECONDS). */
+  clockSkewSeconds?: number;
+  /** Default 1 MiB, on the encoded and on the decoded size. */
+  maxBytes?: number;
+}
+
+export interface SamlAssertionResult {
+  ok: true;
+  /** Assertion Issuer. */
+  issuer: string;
+  name_id: string;
+  name_id_format: string | null;
+  session_index: string | null;
+  attributes: Record<string, string[]>;
+  /** ISO-8601: the earliest of the bearer SubjectConfirmationData and Conditions NotOnOrAfter. */
+  not_on_or_after: string;
+  assertion_id: string;
+  response_id: string;
+  /** From the signed Response or the signed SubjectConfirmationData; null when unsolicited. */
+  in_response_to: string | null;
+  authn_context_class_ref: string | null;
+  authn_instant: string | null;
+  session_not_on_or_after: string | null;
+  /** Which parts carried a verified signature. */
+  signed: { response: boolean; assertion: boolean };
+  encrypted: boolean;
+  /** SHA-256 fingerprint of the configured certificate that verified. */
+  certificate_sha256: string;
+}
+
+export interface SamlFailure {
+  ok: false;
+  code: UpstreamError['reason'];
+  message: string;
+}
+
+export function samlFailure(e: unknown): SamlFailure {
+  if (e instanceof UpstreamError) return { ok: false, code: e.reason, message: e.message };
+  return { ok: false, code: 'malformed', message: 'the SAML response could not be processed' };
+}
+
+const fail = (reason: UpstreamError['reason'], message: string, detail?: Record<string, unknown>) =>
+  new UpstreamError(reason, message, detail);
+
+export function validateSamlResponse(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult {
+  try {
+    return validate(input, cfg, now);
+  } catch (e) {
+    if (e instanceof UpstreamError) throw e;
+    // A library threw on input we did not anticipate: still a refusal with a code, never a 500.
+    throw fail('malformed', 'the SAML response could not be processed');
+  }
+}
+
+/** ID-typed attributes as xml-crypto resolves them: unique across the document, or it is an attack. */
+function refuseDuplicateIds(root: Element | Document): void {
+  const seen = new Set<string>();
+  for (const el of allElements(root)) {
+    const attrs = el.attributes;
+    for (let i = 0; i < attrs.length; i++) {
+      const a = attrs.item(i)!;
+      if (a.localName !== 'ID' && a.localName !== 'Id' && a.localName !== 'id') continue;
+      if (seen.has(a.value)) throw fail('signature_invalid', `duplicate ID attribute value ${JSON.stringify(a.value.slice(0, 80))} (signature wrapping)`);
+      seen.add(a.value);
+    }
+  }
+}
+
+/**
+ * Signatures may only sit directly in the Response or directly in an Assertion that is a child of
+ * the Response, and each must reference its own parent. Anything else (a signature inside
+ * Extensions, an Object, an evil wrapper element) is refused before any cryptography.
+ */
+function placeSignatures(doc: Element, allowedParents: Element[]): Map<Element, Element> {
+  const byParent = new Map<Element, Element>();
+  for (const sig of descendants(doc, NS.ds, 'Signature')) {
+    const parent = sig.parentNode as Element | null;
+    if (!parent || !allowedParents.includes(parent)) {
+      throw fail('signature_invalid', `signature in an unexpected place (inside ${parent?.localName ?? 'nothing'})`);
+    }
+    if (byParent.has(parent)) throw fail('signature_invalid', `more than one signature on ${parent.localName}`);
+    inspectSignature(sig, parent);
+    byParent.set(parent, sig);
+  }
+  return byParent;
+}
+
+function checkStatus(response: Element): void {
+  const status = optionalChild(response, NS.samlp, 'Status', 'samlp:Status');
+  if (!status) throw fail('malformed', 'Response has no Status');
+  const code = optionalChild(status, NS.samlp, 'StatusCode', 'samlp:StatusCode');
+  const value = code ? attr(code, 'Value') : undefined;
+  if (value !== STATUS_SUCCESS) {
+    const sub = code ? optionalChild(code, NS.samlp, 'StatusCode', 'nested StatusCode') : undefined;
+    const subValue = sub ? attr(sub, 'Value') : undefined;
+    const msgEl = optionalChild(status, NS.samlp, 'StatusMessage', 'StatusMessage');
+    const short = (s?: string) => s?.replace(/^urn:oasis:names:tc:SAML:2\.0:status:/, '');
+    const statusMessage = msgEl ? textOf(msgEl, 'StatusMessage').slice(0, 200) : undefined;
+    throw fail(
+      'status_not_success',
+      `IdP returned status ${short(value) ?? '(none)'}${subValue ? `/${short(subValue)}` : ''}${statusMessage ? `: ${statusMessage}` : ''}`,
+      { status: value ?? null, sub_status: subValue ?? null },
+    );
+  }
+}
+
+function checkVersion(el: Element, what: string): void {
+  if (attr(el, 'Version') !== '2.0') throw fail('malformed', `${what} Version must be 2.0`);
+}
+
+function issuerOf(el: Element, what: string, required: boolean): string | undefined {
+  const issuer = optionalChild(el, NS.saml, 'Issuer', `${what} Issuer`);
+  if (!issuer) {
+    if (required) throw fail('wrong_issuer', `${what} has no Issuer`);
+    return undefined;
+  }
+  return textOf(issuer, `${what} Issuer`);
+}
+
+function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult {
+  const maxBytes = cfg.maxBytes ?? DEFAULT_MAX_BYTES;
+  const skewMs = Math.max(0, cfg.clockSkewSeconds ?? MAX_SERVER_CLOCK_SKEW_SECONDS) * 1000;
+  const allowSha1 = cfg.allowSha1 === true;
+  const t = now.getTime();
+
+  // 1. bytes -> XML -> DOM
+  const xml = decodeSamlInput(input, maxBytes);
+  const doc = parseStrictXml(xml, 'SAML response');
+  const response = doc.documentElement!;
+  if (!is(response, NS.samlp, 'Response')) throw fail('malformed', `expected a samlp:Response, got ${response.localName}`);
+  checkVersion(response, 'Response');
+  const responseId = attr(response, 'ID');
+  if (!responseId) throw fail('malformed', 'Response has no ID');
+
+  // 2. structure that decides what a signature can vouch for
+  refuseDuplicateIds(doc);
+  const directAssertions = childElements(response, NS.saml, 'Assertion');
+  const signatures = placeSignatures(response, [response, ...directAssertions]);
+
+  // 3. an IdP error is reported as such (refusing on unsigned data is safe)
+  checkStatus(response);
+
+  // 4. exactly one assertion, anywhere in the document
+  const assertions = [...descendants(response, NS.saml, 'Assertion'), ...descendants(response, NS.saml, 'EncryptedAssertion')];
+  if (assertions.length > 1) throw fail('multiple_assertions', `the response holds ${assertions.length} assertions; exactly one is accepted`);
+  const outerAssertion = assertions[0];
+  if (!outerAssertion) throw fail('malformed', 'the response holds no assertion');
+  if (outerAssertion.parentNode !== response) throw fail('malformed', 'the assertion is not a direct child of the Response');
+  const encrypted = outerAssertion.localName === 'EncryptedAssertion';
+
+  for (const [parent, sig] of signatures) checkAlgorithms(inspectSignature(sig, parent), allowSha1);
+
+  // 5. signatures: Response first (it may cover an EncryptedAssertion's ciphertext)
+  const keys: VerificationKey[] = prepareVerificationKeys(cfg.idpCertificates, now);
+  const responseSig = signatures.get(response);
+  const signedResponse = responseSig ? verifyEnvelopedSignature(responseSig, response, xml, keys) : undefined;
+
+  let assertionEl: Element;
+  let assertionXml: string;
+  let assertionSig: Element | undefined;
+  if (encrypted) {
+    // Decrypt what the signature covered when the Response is signed.
+    const enc = signedResponse ? childElements(signedResponse.element, NS.saml, 'EncryptedAssertion')[0] : outerAssertion;
+    if (!enc) throw fail('signature_invalid', 'the signed Response does not contain the EncryptedAssertion');
+    assertionXml = decryptAssertion(enc, cfg.spPrivateKey, maxBytes);
+    let plainDoc: Document;
+    try {
+      plainDoc = parseStrictXml(assertionXml, 'decrypted assertion');
+    } catch (e) {
+      if (e instanceof UpstreamError && e.reason === 'dtd_forbidden') throw e;
+      throw fail('decryption_failed', 'the decrypted assertion is not well-formed XML');
+    }
+    assertionEl = plainDoc.documentElement!;
+    if (!is(assertionEl, NS.saml, 'Assertion')) throw fail('decryption_failed', 'the encrypted content is not a saml:Assertion');
+    refuseDuplicateIds(plainDoc);
+    if (descendants(assertionEl, NS.saml, 'Assertion').length + descendants(assertionEl, NS.saml, 'EncryptedAssertion').length > 0) {
+      throw fail('multiple_assertions', 'the encrypted assertion contains further assertions');
+    }
+    const inner = placeSignatures(assertionEl, [assertionEl]);
+    assertionSig = inner.get(assertionEl);
+    if (assertionSig) checkAlgorithms(inspectSignature(assertionSig, assertionEl), allowSha1);
+  } else {
+    assertionEl = outerAssertion;
+    assertionXml = xml;
+    assertionSig = signatures.get(outerAssertion);
+  }
+
+  const signedAssertion = assertionSig ? verifyEnvelopedSignature(assertionSig, assertionEl, assertionXml, keys) : undefined;
+  if (!signedResponse && !signedAssertion) throw fail('signature_missing', 'neither the Response nor the Assertion is signed');
+
+  // The assertion we read: from its own verified signature, else from the verified Response.
+  let assertion: Element;
+  if (signedAssertion) assertion = signedAssertion.element;
+  else if (encrypted) assertion = assertionEl; // decrypted from ciphertext the Response signature covered
+  else {
+    const inSigned = childElements(signedResponse!.element, NS.saml, 'Assertion');
+    if (inSigned.length !== 1) throw fail('multiple_assertions', 'the signed Response must hold exactly one Assertion');
+    assertion = inSigned[0]!;
+  }
+  const trustedResponse = signedResponse?.element;
+  const responseView = trustedResponse ?? response; // unsigned view: used only to refuse
+  if (trustedResponse) checkStatus(trustedResponse);
+
+  // 6. issuer
+  checkVersion(assertion, 'Assertion');
+  const assertionId = attr(assertion, 'ID');
+  if (!assertionId) throw fail('malformed', 'Assertion has no ID');
+  const assertionIssuer = issuerOf(assertion, 'Assertion', true)!;
+  const responseIssuer = issuerOf(responseView, 'Response', false);
+  if (cfg.idpEntityId !== null) {
+    if (assertionIssuer !== cfg.idpEntityId) {
+      throw fail('wrong_issuer', `Assertion Issuer ${JSON.stringify(assertionIssuer.slice(0, 200))} is not the configured IdP ${JSON.stringify(cfg.idpEntityId)}`);
+    }
+    if (responseIssuer !== undefined && responseIssuer !== cfg.idpEntityId) {
+      throw fail('wrong_issuer', `Response Issuer ${JSON.stringify(responseIssuer.slice(0, 200))} is not the configured IdP ${JSON.stringify(cfg.idpEntityId)}`);
+    }
+  }
+
+  // 7. Destination: must match when present; required on a signed Response (SAML bindings §3.5.5.2)
+  const destination = attr(responseView, 'Destination');
+  if (destination !== undefined && destination !== cfg.acsUrl) {
+    throw fail('wrong_destination', `Response Destination ${JSON.stringify(destination.slice(0, 300))} is not this ACS (${cfg.acsUrl})`);
+  }
+  if (destination === undefined && trustedResponse) throw fail('wrong_destination', 'a signed Response must carry a Destination');
+
+  // 8. Conditions / audience
+  const conditions = optionalChild(assertion, NS.saml, 'Conditions', 'saml:Conditions');
+  const restrictions = conditions ? childElements(conditions, NS.saml, 'AudienceRestriction') : [];
+  if (restrictions.length === 0) throw fail('wrong_audience', 'the assertion has no AudienceRestriction');
+  for (const r of restrictions) {
+    const audiences = childElements(r, NS.saml, 'Audience').map((a) => textOf(a, 'Audience'));
+    if (!audiences.includes(cfg.spEntityId)) {
+      throw fail('wrong_audience', `AudienceRestriction ${JSON.stringify(audiences.slice(0, 5).map((a) => a.slice(0, 200)))} does not name this SP (${cfg.spEntityId})`);
+    }
+  }
+
+  // 9. Subject: NameID and a bearer confirmation for this ACS
+  const subject = requiredChild(assertion, NS.saml, 'Subject', 'saml:Subject');
+  const nameIdEl = optionalChild(subject, NS.saml, 'NameID', 'saml:NameID');
+  if (!nameIdEl) throw fail('malformed', 'the assertion Subject has no NameID');
+  const nameId = textOf(nameIdEl, 'NameID');
+  if (!nameId) throw fail('malformed', 'NameID is empty');
+  const bearers = childElements(subject, NS.saml, 'SubjectConfirmation').filter((sc) => attr(sc, 'Method') === BEARER);
+  if (bearers.length === 0) throw fail('malformed', 'the assertion has no bearer SubjectConfirmation');
+  const scds = bearers.map((b) => optionalChild(b, NS.saml, 'SubjectConfirmationData', 'SubjectConfirmationData'));
+  const scd = scds.find((d) => d && attr(d, 'Recipient') === cfg.acsUrl);
+  if (!scd) {
+    const got = scds.map((d) => (d ? attr(d, 'Recipient') : undefined)).find((r) => r !== undefined);
+    throw fail('wrong_recipient', got === undefined ? 'bearer SubjectConfirmationData has no Recipient' : `bearer Recipient ${JSON.stringify(got.slice(0, 300))} is not this ACS (${cfg.acsUrl})`);
+  }
+
+  // 10. InResponseTo, from signed data only (an unsigned Response's value can only refuse)
+  const scdInResponseTo = attr(scd, 'InResponseTo');
+  const responseInResponseTo = attr(responseView, 'InResponseTo');
+  const trustedInResponseTo = scdInResponseTo ?? (trustedResponse ? responseInResponseTo : undefined);
+  if (cfg.expectedInResponseTo !== undefined) {
+    const expected = cfg.expectedInResponseTo;
+    if (trustedInResponseTo === undefined) throw fail('in_response_to_mismatch', `expected a response to request ${expected}, got an unsolicited one`);
+    for (const v of [scdInResponseTo, responseInResponseTo]) {
+      if (v !== undefined && v !== expected) throw fail('in_response_to_mismatch', `InResponseTo ${JSON.stringify(v.slice(0, 200))} is not the pending request ${expected}`);
+    }
+  }
+
+  // 11. time windows, with skew
+  const notYet = (v: string | undefined, what: string) => {
+    if (v !== undefined && parseSamlTime(v, what) - skewMs > t) throw fail('not_yet_valid', `${what} ${v} is in the future`);
+  };
+  const expiry = (v: string | undefined, what: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const at = parseSamlTime(v, what);
+    if (t >= at + skewMs) throw fail('expired', `${what} ${v} has passed`);
+    return at;
+  };
+  notYet(conditions ? attr(conditions, 'NotBefore') : undefined, 'Conditions NotBefore');
+  notYet(attr(scd, 'NotBefore'), 'SubjectConfirmationData NotBefore');
+  const scdExpiry = expiry(attr(scd, 'NotOnOrAfter'), 'SubjectConfirmationData NotOnOrAfter');
+  if (scdExpiry === undefined) throw fail('malformed', 'bearer SubjectConfirmationData has no NotOnOrAfter');
+  const conditionsExpiry = expiry(conditions ? attr(conditions, 'NotOnOrAfter') : undefined, 'Conditions NotOnOrAfter');
+
+  // 12. AuthnStatement (optional pieces) and attributes
+  const authn = childElements(assertion, NS.saml, 'AuthnStatement')[0];
+  const sessionNotOnOrAfter = authn ? attr(authn, 'SessionNotOnOrAfter') : undefined;
+  expiry(sessionNotOnOrAfter, 'AuthnStatement SessionNotOnOrAfter');
+  const authnInstant = authn ? attr(authn, 'AuthnInstant') : undefined;
+  const classRefEl = authn ? descendants(authn, NS.saml, 'AuthnContextClassRef')[0] : undefined;
+
+  const attributes: Record<string, string[]> = Object.create(null);
+  for (const statement of childElements(assertion, NS.saml, 'AttributeStatement')) {
+    for (const a of childElements(statement, NS.saml, 'Attribute')) {
+      const name = attr(a, 'Name');
+      if (!name) continue;
+      const values = (attributes[name] ??= []);
+      for (const v of childElements(a, NS.saml, 'AttributeValue')) {
+        if (v.getAttributeNS(NS.xsi, 'nil') === 'true') continue;
+        values.push(deepTextOf(v));
+      }
+    }
+  }
+
+  const notOnOrAfter = Math.min(scdExpiry, conditionsExpiry ?? Infinity);
+  return {
+    ok: true,
+    issuer: assertionIssuer,
+    name_id: nameId,
+    name_id_format: attr(nameIdEl, 'Format') ?? null,
+    session_index: authn ? attr(authn, 'SessionIndex') ?? null : null,
+    attributes: { ...attributes },
+    not_on_or_after: new Date(notOnOrAfter).toISOString(),
+    assertion_id: assertionId,
+    response_id: trustedResponse ? attr(trustedResponse, 'ID') ?? responseId : responseId,
+    in_response_to: trustedInResponseTo ?? null,
+    authn_context_class_ref: classRefEl ? textOf(classRefEl, 'AuthnContextClassRef') : null,
+    authn_instant: authnInstant !== undefined ? new Date(parseSamlTime(authnInstant, 'AuthnInstant')).toISOString() : null,
+    session_not_on_or_after: sessionNotOnOrAfter !== undefined ? new Date(parseSamlTime(sessionNotOnOrAfter, 'SessionNotOnOrAfter')).toISOString() : null,
+    signed: { response: Boolean(signedResponse), assertion: Boolean(signedAssertion) },
+    encrypted,
+    certificate_sha256: (signedAssertion ?? signedResponse)!.key.fingerprint_sha256,
+  };
+}

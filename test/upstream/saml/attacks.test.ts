@@ -1,0 +1,468 @@
+/**
+ * Attack suite for validateSamlResponse: every attack is refused with its reason code, and its
+ * legitimate twin (the same response, untouched or built honestly) is accepted.
+ * XSW1–XSW8 follow Somorovsky et al., "On Breaking SAML: Be Whoever You Want to Be" (USENIX Sec 2012)
+ * as catalogued by SAML Raider.
+ */
+import type { Document, Element } from '@xmldom/xmldom';
+import { MemoryStore } from '../../../src/store/ephemeral.js';
+import { UpstreamError } from '../../../src/upstream/identity.js';
+import { checkReplay } from '../../../src/upstream/saml/replay.js';
+import { validateSamlResponse, type SamlValidationConfig } from '../../../src/upstream/saml/validate.js';
+import {
+  ALG,
+  IDP_ENTITY_ID,
+  KEYS,
+  NOW,
+  SP_A,
+  SP_B,
+  TEST_CFG,
+  b64,
+  buildEncryptedResponse,
+  buildResponse,
+  signElement,
+  type BuildOptions,
+} from './builder.js';
+import { DS, SAML, SAMLP, childOf, first, mutate, setNameId } from './dom.js';
+
+function refusal(input: string, cfg: SamlValidationConfig = TEST_CFG, now: Date = NOW): string {
+  try {
+    validateSamlResponse(input, cfg, now);
+  } catch (e) {
+    if (e instanceof UpstreamError) return e.reason;
+    throw e;
+  }
+  throw new Error('the response was accepted');
+}
+const accept = (input: string, cfg: SamlValidationConfig = TEST_CFG, now: Date = NOW) => validateSamlResponse(input, cfg, now);
+
+const assertionOf = (root: Element) => childOf(root, SAML, 'Assertion')!;
+const withoutSignature = (el: Element): Element => {
+  const copy = el.cloneNode(true) as Element;
+  const sig = childOf(copy, DS, 'Signature');
+  if (sig) copy.removeChild(sig);
+  return copy;
+};
+const evilCopy = (orig: Element, doc: Document, keepSignature: boolean, id = '_evil-assertion'): Element => {
+  const evil = keepSignature ? (orig.cloneNode(true) as Element) : withoutSignature(orig);
+  evil.setAttribute('ID', id);
+  setNameId(evil, 'admin@acme.test');
+  void doc;
+  return evil;
+};
+
+describe('XML signature wrapping (XSW1–XSW8)', () => {
+  const signedResponse = buildResponse({ sign: 'response' });
+  const signedAssertion = buildResponse({ sign: 'assertion' });
+
+  test('the legitimate twins are accepted', () => {
+    expect(accept(b64(signedResponse)).name_id).toBe('jane.doe@acme.test');
+    expect(accept(b64(signedAssertion)).name_id).toBe('jane.doe@acme.test');
+  });
+
+  const cases: [string, string, (doc: Document, root: Element) => void, string][] = [
+    [
+      'XSW1: evil Response root, signed original Response copied into the Signature',
+      signedResponse,
+      (_doc, root) => {
+        const sig = childOf(root, DS, 'Signature')!;
+        sig.appendChild(withoutSignature(root));
+        root.setAttribute('ID', '_evil-response');
+        const a = assertionOf(root);
+        a.setAttribute('ID', '_evil-assertion');
+        setNameId(a, 'admin@acme.test');
+      },
+      'signature_invalid',
+    ],
+    [
+      'XSW2: evil Response root, signed original Response as a sibling before the Signature',
+      signedResponse,
+      (_doc, root) => {
+        const sig = childOf(root, DS, 'Signature')!;
+        root.insertBefore(withoutSignature(root), sig);
+        root.setAttribute('ID', '_evil-response');
+        const a = assertionOf(root);
+        a.setAttribute('ID', '_evil-assertion');
+        setNameId(a, 'admin@acme.test');
+      },
+      'signature_invalid',
+    ],
+    [
+      'XSW3: unsigned evil Assertion inserted before the signed original',
+      signedAssertion,
+      (doc, root) => {
+        const orig = assertionOf(root);
+        root.insertBefore(evilCopy(orig, doc, false), orig);
+      },
+      'multiple_assertions',
+    ],
+    [
+      'XSW4: evil Assertion wraps the signed original',
+      signedAssertion,
+      (doc, root) => {
+        const orig = assertionOf(root);
+        const evil = evilCopy(orig, doc, false);
+        root.replaceChild(evil, orig);
+        evil.appendChild(orig);
+      },
+      'signature_invalid',
+    ],
+    [
+      'XSW5: signature moved into the evil Assertion, original appended to the Response',
+      signedAssertion,
+      (doc, root) => {
+        const orig = assertionOf(root);
+        const evil = evilCopy(orig, doc, true);
+        root.replaceChild(evil, orig);
+        root.appendChild(withoutSignature(orig));
+      },
+      'signature_invalid',
+    ],
+    [
+      'XSW6: signature in the evil Assertion, original inside that Signature',
+      signedAssertion,
+      (doc, root) => {
+        const orig = assertionOf(root);
+        const evil = evilCopy(orig, doc, true);
+        childOf(evil, DS, 'Signature')!.appendChild(withoutSignature(orig));
+        root.replaceChild(evil, orig);
+      },
+      'signature_invalid',
+    ],
+    [
+      'XSW7: signed original hidden in samlp:Extensions, evil Assertion in its place',
+      signedAssertion,
+      (doc, root) => {
+        const orig = assertionOf(root);
+        const evil = evilCopy(orig, doc, false);
+        const ext = doc.createElementNS(SAMLP, 'samlp:Extensions');
+        root.replaceChild(evil, orig);
+        ext.appendChild(orig);
+        root.insertBefore(ext, first(root, SAMLP, 'Status'));
+      },
+      'signature_invalid',
+    ],
+    [
+      'XSW8: signature in the evil Assertion, original inside a ds:Object of it',
+      signedAssertion,
+      (doc, root) => {
+        const orig = assertionOf(root);
+        const evil = evilCopy(orig, doc, true);
+        const object = doc.createElementNS(DS, 'ds:Object');
+        object.appendChild(withoutSignature(orig));
+        childOf(evil, DS, 'Signature')!.appendChild(object);
+        root.replaceChild(evil, orig);
+      },
+      'signature_invalid',
+    ],
+  ];
+
+  test.each(cases)('%s', (_name, signed, attack, code) => {
+    const evil = mutate(signed, attack);
+    expect(evil).toContain('admin@acme.test');
+    expect(refusal(b64(evil))).toBe(code);
+  });
+
+  test.each(cases.filter(([, signed]) => signed === signedAssertion))('%s — with the evil Assertion reusing the original ID', (_name, signed, attack) => {
+    const evil = mutate(signed, (doc, root) => {
+      const id = assertionOf(root).getAttribute('ID')!;
+      attack(doc, root);
+      for (const a of Array.from(root.getElementsByTagNameNS(SAML, 'Assertion'))) if (a.getAttribute('ID') === '_evil-assertion') a.setAttribute('ID', id);
+    });
+    expect(refusal(b64(evil))).toBe('signature_invalid');
+  });
+});
+
+describe('NameID truncation through comments and processing instructions', () => {
+  test('a comment inserted after signing neither breaks the signature nor truncates the NameID', () => {
+    const signed = buildResponse({ nameIdXml: 'admin@acme.test.evil.test' });
+    const injected = mutate(signed, (doc) => {
+      const nameId = first(doc, SAML, 'NameID');
+      while (nameId.firstChild) nameId.removeChild(nameId.firstChild);
+      nameId.appendChild(doc.createTextNode('admin@acme.test'));
+      nameId.appendChild(doc.createComment(''));
+      nameId.appendChild(doc.createTextNode('.evil.test'));
+    });
+    expect(injected).toContain('admin@acme.test<!---->.evil.test');
+    expect(accept(b64(injected)).name_id).toBe('admin@acme.test.evil.test');
+    expect(accept(b64(signed)).name_id).toBe('admin@acme.test.evil.test');
+  });
+
+  test('a comment the IdP signed yields the whole value', () => {
+    const signed = buildResponse({ nameIdXml: 'admin@acme.test<!---->.evil.test' });
+    expect(accept(b64(signed)).name_id).toBe('admin@acme.test.evil.test');
+  });
+
+  test('a processing instruction in a signed NameID is refused, never read as a truncated value', () => {
+    const signed = buildResponse({ nameIdXml: 'admin@acme.test.evil.test' });
+    const injected = signed.replace('admin@acme.test.evil.test', 'admin@acme.test<?x ?>.evil.test');
+    expect(injected).toContain('<?x ?>');
+    expect(refusal(b64(injected))).toBe('signature_invalid');
+    // same for a signed Response
+    const signedResponse = buildResponse({ sign: 'response', nameIdXml: 'admin@acme.test.evil.test' });
+    expect(refusal(b64(signedResponse.replace('admin@acme.test.evil.test', 'admin@acme.test<?x ?>.evil.test')))).toBe('signature_invalid');
+    expect(accept(b64(signed)).name_id).toBe('admin@acme.test.evil.test');
+    expect(accept(b64(signedResponse)).name_id).toBe('admin@acme.test.evil.test');
+  });
+});
+
+describe('signatures', () => {
+  test('an unsigned response is signature_missing; the signed twin passes', () => {
+    expect(refusal(b64(buildResponse({ sign: 'none' })))).toBe('signature_missing');
+    expect(accept(b64(buildResponse({ sign: 'assertion' }))).ok).toBe(true);
+  });
+
+  test('partly signed: a valid signature over samlp:Extensions vouches for nothing', () => {
+    const unsigned = buildResponse({ sign: 'none' });
+    const withExt = mutate(unsigned, (doc, root) => {
+      const ext = doc.createElementNS(SAMLP, 'samlp:Extensions');
+      ext.setAttribute('ID', '_ext-1');
+      const issuer = doc.createElementNS(SAML, 'saml:Issuer');
+      issuer.appendChild(doc.createTextNode(IDP_ENTITY_ID));
+      ext.appendChild(issuer);
+      root.insertBefore(ext, first(root, SAMLP, 'Status'));
+    });
+    const signedExt = signElement(withExt, "//*[local-name(.)='Extensions']");
+    expect(refusal(b64(signedExt))).toBe('signature_invalid');
+    expect(accept(b64(signElement(unsigned, "/*/*[local-name(.)='Assertion']"))).ok).toBe(true);
+  });
+
+  test('partly signed: a Response-level signature whose Reference points at the Assertion', () => {
+    const unsigned = buildResponse({ sign: 'none' });
+    const sigOnAssertion = signElement(unsigned, "/*/*[local-name(.)='Assertion']");
+    const moved = mutate(sigOnAssertion, (_doc, root) => {
+      const sig = childOf(assertionOf(root), DS, 'Signature')!;
+      root.insertBefore(sig, first(root, SAMLP, 'Status'));
+    });
+    expect(refusal(b64(moved))).toBe('signature_invalid');
+    expect(accept(b64(sigOnAssertion)).ok).toBe(true);
+  });
+
+  test("an attacker's key with its own certificate in KeyInfo is not trusted", () => {
+    const forged = buildResponse({ signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert, nameIdXml: 'admin@acme.test' });
+    expect(forged).toContain(KEYS.attacker.cert.split('\n')[1]!);
+    expect(refusal(b64(forged))).toBe('signature_invalid');
+    expect(accept(b64(buildResponse({ nameIdXml: 'admin@acme.test' }))).name_id).toBe('admin@acme.test');
+  });
+
+  test('an attribute modified after signing is refused', () => {
+    const signed = buildResponse();
+    const modified = signed.replace('<AttributeValue xsi:type="xs:string">Finance-Readers</AttributeValue>', '<AttributeValue xsi:type="xs:string">Domain Admins</AttributeValue>');
+    expect(modified).not.toBe(signed);
+    expect(refusal(b64(modified))).toBe('signature_invalid');
+    expect(accept(b64(signed)).attributes['http://schemas.microsoft.com/ws/2008/06/identity/claims/role']).toEqual(['Portico-Admins', 'Finance-Readers']);
+  });
+
+  test('any signature present that fails is signature_invalid, even when the other one verifies', () => {
+    const both = buildResponse({ sign: 'both' });
+    const tampered = both.replace('Consent="urn:oasis:names:tc:SAML:2.0:consent:unspecified"', 'Consent="urn:oasis:names:tc:SAML:2.0:consent:obtained"');
+    expect(tampered).not.toBe(both);
+    expect(refusal(b64(tampered))).toBe('signature_invalid');
+    expect(accept(b64(both)).signed).toEqual({ response: true, assertion: true });
+  });
+
+  test('duplicate ID attributes are refused', () => {
+    const signed = buildResponse();
+    const dup = mutate(signed, (doc, root) => {
+      const ext = doc.createElementNS(SAMLP, 'samlp:Extensions');
+      ext.setAttribute('ID', assertionOf(root).getAttribute('ID')!);
+      root.insertBefore(ext, first(root, SAMLP, 'Status'));
+    });
+    expect(refusal(b64(dup))).toBe('signature_invalid');
+    expect(accept(b64(signed)).ok).toBe(true);
+  });
+
+  test('two assertions are refused, one is accepted', () => {
+    expect(refusal(b64(buildResponse({ sign: 'both', secondAssertion: true })))).toBe('multiple_assertions');
+    expect(accept(b64(buildResponse({ sign: 'both' }))).ok).toBe(true);
+  });
+
+  test('SHA-1 signatures and digests are refused unless allow_sha1', () => {
+    const sha1 = buildResponse({ signatureAlgorithm: ALG.rsaSha1, digestAlgorithm: ALG.sha1 });
+    expect(refusal(b64(sha1))).toBe('unsupported_algorithm');
+    expect(accept(b64(sha1), { ...TEST_CFG, allowSha1: true }).ok).toBe(true);
+    const sha1Digest = buildResponse({ digestAlgorithm: ALG.sha1 });
+    expect(refusal(b64(sha1Digest))).toBe('unsupported_algorithm');
+    expect(accept(b64(sha1Digest), { ...TEST_CFG, allowSha1: true }).ok).toBe(true);
+  });
+
+  test('a signature by an expired configured certificate is certificate_expired', () => {
+    const cfg = { ...TEST_CFG, idpCertificates: [KEYS.idpExpired.cert, KEYS.idp.cert] };
+    const old = buildResponse({ signingKey: KEYS.idpExpired.key, signingCert: KEYS.idpExpired.cert });
+    expect(refusal(b64(old), cfg)).toBe('certificate_expired');
+    // the same key before its notAfter (2025-12-31) was fine
+    expect(accept(b64(buildResponse({ signingKey: KEYS.idpExpired.key, signingCert: KEYS.idpExpired.cert, now: new Date('2025-06-01T12:00:00Z') })), cfg, new Date('2025-06-01T12:00:00Z')).ok).toBe(true);
+    expect(accept(b64(buildResponse()), cfg).ok).toBe(true);
+  });
+});
+
+describe('audience, destination, recipient, issuer', () => {
+  test.each<[string, BuildOptions, string]>([
+    ['wrong audience', { audiences: [['https://other-sp.test/metadata']] }, 'wrong_audience'],
+    ['one of two AudienceRestrictions lacks this SP', { audiences: [[SP_A.entityId], ['https://other-sp.test/metadata']] }, 'wrong_audience'],
+    ['missing AudienceRestriction', { audiences: null }, 'wrong_audience'],
+    ['wrong destination', { destination: 'https://evil.test/acs' }, 'wrong_destination'],
+    ['wrong recipient', { recipient: 'https://evil.test/acs' }, 'wrong_recipient'],
+    ['missing recipient', { recipient: null }, 'wrong_recipient'],
+    ['wrong assertion issuer', { assertionIssuer: 'https://evil-idp.test/' }, 'wrong_issuer'],
+    ['wrong response issuer', { responseIssuer: 'https://evil-idp.test/' }, 'wrong_issuer'],
+  ])('%s', (_name, opts, code) => {
+    expect(refusal(b64(buildResponse(opts)))).toBe(code);
+  });
+
+  test('the twins pass: several audiences naming this SP, no Destination on an unsigned Response', () => {
+    expect(accept(b64(buildResponse({ audiences: [[SP_A.entityId, 'urn:other'], [SP_A.entityId]] }))).ok).toBe(true);
+    expect(accept(b64(buildResponse({ destination: null }))).ok).toBe(true);
+  });
+
+  test('a signed Response must carry Destination (SAML bindings §3.5.5.2)', () => {
+    expect(refusal(b64(buildResponse({ sign: 'response', destination: null })))).toBe('wrong_destination');
+    expect(accept(b64(buildResponse({ sign: 'response' }))).ok).toBe(true);
+  });
+
+  test("cross-connection replay: connection A's response is refused under connection B's config", () => {
+    const cfgB = { ...TEST_CFG, spEntityId: SP_B.entityId, acsUrl: SP_B.acsUrl };
+    const forA = buildResponse();
+    expect(accept(b64(forA)).ok).toBe(true);
+    expect(refusal(b64(forA), cfgB)).toBe('wrong_destination');
+    expect(refusal(b64(buildResponse({ destination: null })), cfgB)).toBe('wrong_audience');
+    // even an assertion naming both audiences is bound to A's ACS by its Recipient
+    expect(refusal(b64(buildResponse({ destination: null, audiences: [[SP_A.entityId, SP_B.entityId]] })), cfgB)).toBe('wrong_recipient');
+    const forB = buildResponse({ destination: SP_B.acsUrl, recipient: SP_B.acsUrl, audiences: [[SP_B.entityId]] });
+    expect(accept(b64(forB), cfgB).ok).toBe(true);
+  });
+});
+
+describe('time windows', () => {
+  const minutes = (n: number) => new Date(NOW.getTime() + n * 60_000);
+  test('expired and not yet valid are refused', () => {
+    expect(refusal(b64(buildResponse({ now: minutes(-120) })))).toBe('expired');
+    expect(refusal(b64(buildResponse({ now: minutes(60) })))).toBe('not_yet_valid');
+    expect(refusal(b64(buildResponse({ notOnOrAfter: minutes(-10) })))).toBe('expired');
+  });
+
+  test('within the clock skew they pass; with no skew they do not', () => {
+    const lateByOneMinute = buildResponse({ scdNotOnOrAfter: minutes(-1) });
+    const earlyByOneMinute = buildResponse({ notBefore: minutes(1) });
+    expect(accept(b64(lateByOneMinute)).ok).toBe(true);
+    expect(accept(b64(earlyByOneMinute)).ok).toBe(true);
+    expect(refusal(b64(lateByOneMinute), { ...TEST_CFG, clockSkewSeconds: 0 })).toBe('expired');
+    expect(refusal(b64(earlyByOneMinute), { ...TEST_CFG, clockSkewSeconds: 0 })).toBe('not_yet_valid');
+    expect(refusal(b64(buildResponse({ scdNotOnOrAfter: minutes(-4) })))).toBe('expired');
+  });
+});
+
+describe('InResponseTo and status', () => {
+  test('wrong and missing InResponseTo are refused when a request is pending; the right one passes', () => {
+    const cfg = { ...TEST_CFG, expectedInResponseTo: '_req-1' };
+    expect(refusal(b64(buildResponse({ inResponseTo: '_req-2' })), cfg)).toBe('in_response_to_mismatch');
+    expect(refusal(b64(buildResponse({ inResponseTo: null })), cfg)).toBe('in_response_to_mismatch');
+    // an unsigned Response's InResponseTo does not count as a signed answer to the request
+    expect(refusal(b64(buildResponse({ responseInResponseTo: '_req-1', scdInResponseTo: null })), cfg)).toBe('in_response_to_mismatch');
+    expect(accept(b64(buildResponse({ inResponseTo: '_req-1' })), cfg).in_response_to).toBe('_req-1');
+    expect(accept(b64(buildResponse({ sign: 'response', responseInResponseTo: '_req-1', scdInResponseTo: null })), cfg).in_response_to).toBe('_req-1');
+    // without an expected id nothing is checked
+    expect(accept(b64(buildResponse({ inResponseTo: '_req-2' }))).in_response_to).toBe('_req-2');
+  });
+
+  test('a non-success status is refused', () => {
+    const failed = mutate(buildResponse({ sign: 'none', status: 'urn:oasis:names:tc:SAML:2.0:status:Responder', subStatus: 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed', statusMessage: 'MSIS7070' }), (_d, root) => {
+      root.removeChild(assertionOf(root));
+    });
+    let err: UpstreamError | undefined;
+    try {
+      accept(b64(failed));
+    } catch (e) {
+      err = e as UpstreamError;
+    }
+    expect(err?.reason).toBe('status_not_success');
+    expect(err?.message).toContain('Responder/AuthnFailed');
+    expect(refusal(b64(buildResponse({ status: 'urn:oasis:names:tc:SAML:2.0:status:Requester' })))).toBe('status_not_success');
+    expect(accept(b64(buildResponse())).ok).toBe(true);
+  });
+});
+
+describe('replay', () => {
+  test('the same assertion is accepted once per connection; a fresh one passes', async () => {
+    const store = new MemoryStore(1000, () => NOW.getTime());
+    try {
+      const input = b64(buildResponse());
+      await checkReplay(store, 'conn_a', accept(input), NOW);
+      await expect(checkReplay(store, 'conn_a', accept(input), NOW)).rejects.toMatchObject({ reason: 'replayed' });
+      await checkReplay(store, 'conn_a', accept(b64(buildResponse({ assertionId: '_assert-fresh' }))), NOW);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('DTDs, size, encoding', () => {
+  const signed = buildResponse();
+  const withDoctype = (doctype: string, entityRef: string) =>
+    `<?xml version="1.0"?>${doctype}${signed.replace('jane.doe@acme.test</NameID>', `${entityRef}</NameID>`)}`;
+
+  test.each([
+    ['XXE', withDoctype('<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', '&xxe;')],
+    [
+      'billion laughs',
+      withDoctype(
+        '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>',
+        '&lol4;',
+      ),
+    ],
+    ['bare DOCTYPE', withDoctype('<!DOCTYPE samlp:Response>', '')],
+  ])('%s is dtd_forbidden (raw and base64)', (_name, xml) => {
+    expect(refusal(xml)).toBe('dtd_forbidden');
+    expect(refusal(b64(xml))).toBe('dtd_forbidden');
+  });
+
+  test('over 1 MB is too_large; the normal size passes', () => {
+    const huge = buildResponse({ attributes: { blob: ['x'.repeat(1_100_000)] } });
+    expect(refusal(b64(huge))).toBe('too_large');
+    expect(refusal(huge)).toBe('too_large');
+    expect(refusal('A'.repeat(10 * 1024 * 1024))).toBe('too_large');
+    expect(accept(b64(signed)).ok).toBe(true);
+  });
+
+  test('truncated base64 and truncated XML are malformed', () => {
+    const input = b64(signed);
+    expect(refusal(input.slice(0, -3))).toBe('malformed');
+    const cut = input.slice(0, input.length - (input.length % 4) - 400);
+    expect(refusal(cut)).toBe('malformed');
+    expect(refusal('%%%not-base64%%%')).toBe('malformed');
+    expect(refusal(signed.slice(0, -20))).toBe('malformed');
+    expect(accept(input).ok).toBe(true);
+  });
+});
+
+describe('encrypted assertions', () => {
+  const cfg = { ...TEST_CFG, spPrivateKey: KEYS.spEncryption.key };
+
+  test('decrypted with the right key and validated like a plain one', async () => {
+    const r = accept(await buildEncryptedResponse(), cfg);
+    expect(r).toMatchObject({ encrypted: true, name_id: 'jane.doe@acme.test', signed: { response: false, assertion: true } });
+  });
+
+  test('encrypted to another key, garbage ciphertext or no key configured is decryption_failed', async () => {
+    expect(refusal(b64(await buildEncryptedResponse({ encryptTo: KEYS.spOther.cert })), cfg)).toBe('decryption_failed');
+    const good = await buildEncryptedResponse();
+    const at = good.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
+    const garbage = good.slice(0, at) + 'A'.repeat(64) + good.slice(good.indexOf('</xenc:CipherValue>', at));
+    expect(garbage).not.toBe(good);
+    expect(refusal(b64(garbage), cfg)).toBe('decryption_failed');
+    expect(refusal(b64(good), TEST_CFG)).toBe('decryption_failed');
+    expect(accept(b64(good), cfg).ok).toBe(true);
+  });
+
+  test('an unsigned encrypted assertion in an unsigned Response is signature_missing; a signed outer Response suffices', async () => {
+    expect(refusal(await buildEncryptedResponse({ signInner: false }), cfg)).toBe('signature_missing');
+    const outer = accept(await buildEncryptedResponse({ signInner: false, signOuter: true }), cfg);
+    expect(outer.signed).toEqual({ response: true, assertion: false });
+    expect(outer.name_id).toBe('jane.doe@acme.test');
+  });
+
+  test('an encrypted assertion signed by an attacker is refused', async () => {
+    const forged = await buildEncryptedResponse({ signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert });
+    expect(refusal(forged, cfg)).toBe('signature_invalid');
+  });
+});

@@ -158,7 +158,7 @@ export async function startOidcIdp(opts: StartOidcIdpOptions = {}): Promise<Oidc
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
     claims: {
       // Entra-, Google- and Keycloak-style claims ride on `openid` so every login releases them when present.
-      openid: ['sub', 'amr', 'oid', 'tid', 'upn', 'preferred_username', 'hd', 'roles', 'realm_access'],
+      openid: ['sub', 'amr', 'oid', 'tid', 'upn', 'preferred_username', 'xms_edov', 'hd', 'roles', 'realm_access'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'phone_number'],
       groups: ['groups'],
@@ -212,6 +212,9 @@ export async function startOidcIdp(opts: StartOidcIdpOptions = {}): Promise<Oidc
         }
         if (typeof ctx.body === 'string' && ctx.body.includes('name="iss"')) {
           ctx.body = ctx.body.replace(/<input type="hidden" name="iss" value="[^"]*"\/>\n?/, '');
+        }
+        if (ctx.path.endsWith('/.well-known/openid-configuration') && ctx.body && typeof ctx.body === 'object') {
+          delete (ctx.body as Record<string, unknown>).authorization_response_iss_parameter_supported;
         }
       });
     }

@@ -407,6 +407,10 @@ export function createOidcUpstream(options: OidcUpstreamOptions): OidcUpstream {
 
       const { tokens, cfg } = result;
       let claims = { ...(tokens.claims() ?? {}) } as Record<string, unknown>;
+      if (entry.tenantTemplate && claims.tid !== tenantFromIssuer(entry.server.issuer, String(claims.iss))) {
+        // Whichever way the tenant was learnt, the issuer must be the template with the token's own tid.
+        throw new UpstreamError('id_token_invalid', 'the id_token tenant does not match its issuer', { check: 'iss' });
+      }
       if (needsUserinfo(claims, c.provider, c.attribute_mapping) && server.userinfo_endpoint) {
         try {
           const info = await client.fetchUserInfo(cfg, tokens.access_token, String(claims.sub));

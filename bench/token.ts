@@ -1,0 +1,122 @@
+/**
+ * Token endpoint throughput: authorization-code exchange + id_token and JWT access-token issuance
+ * per second, for an RS256 app and an ES256 app (and EdDSA for comparison).
+ *
+ *   npm run bench:token            # embedded PGlite + in-process store
+ *   DATABASE_URL=… REDIS_URL=… PORTICO_SECRET=… npm run bench:token   # PostgreSQL + Redis
+ *   BENCH_CODES=3000 BENCH_CONCURRENCY=32 npm run bench:token
+ *
+ * One in-process gateway on an ephemeral port. Codes are pre-issued by driving the real code flow
+ * (one login, then SSO: each further /oauth/authorize answers with a code), then every code is
+ * exchanged exactly once at POST /oauth/token by a tight concurrent loop (undici, keep-alive).
+ * Codes live 60 s, so each batch is issued right before it is measured.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Agent, request } from 'undici';
+import { createApp } from '../src/app.js';
+import { MemoryStore, RedisStore } from '../src/store/ephemeral.js';
+import { createStore } from '../src/store/index.js';
+import { SecretBox } from '../src/store/secrets.js';
+import type { SigningAlg } from '../src/store/types.js';
+import type { Runtime } from '../src/runtime.js';
+import { testConfig } from '../test/support/app.js';
+import { pgliteBackend, postgresBackend } from '../test/support/backends.js';
+import { authorizeUrl, CookieJar, follow, listen, REDIRECT, seedApp, seedUser, withTestLogin } from '../test/support/provider.js';
+
+const N = Number(process.env.BENCH_CODES ?? 2000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const ALGS: SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
+
+async function pool<T>(count: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      for (let i = next++; i < count; i = next++) out[i] = await fn(i);
+    }),
+  );
+  return out;
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+async function main() {
+  const certsDir = mkdtempSync(join(tmpdir(), 'portico-bench-'));
+  const backend = process.env.DATABASE_URL ? postgresBackend : pgliteBackend;
+  const { db, cleanup } = await backend.open();
+  const ephemeral = process.env.REDIS_URL ? await RedisStore.connect(process.env.REDIS_URL, `portico-bench:${process.pid}:`) : new MemoryStore(1_000_000);
+  const config = testConfig({ certsDir });
+  const rt: Runtime = {
+    config,
+    logger: pino({ level: 'silent' }),
+    store: createStore(db, new SecretBox(config.secret!)),
+    ephemeral,
+    secret: config.secret!,
+    close: async () => {
+      await ephemeral.close();
+      await cleanup();
+    },
+  };
+  const app = createApp(rt);
+  const srv = await listen(withTestLogin(app));
+  const dispatcher = new Agent({ connections: CONCURRENCY * 2, pipelining: 1 });
+  const { user } = await seedUser(rt.store);
+  console.log(`token endpoint benchmark: ${N} codes per app, concurrency ${CONCURRENCY}, ${backend.name} + ${ephemeral.kind}, node ${process.version}`);
+
+  try {
+    for (const alg of ALGS) {
+      const clientId = `bench-${alg.toLowerCase()}`;
+      const secret = (await seedApp(rt.store, clientId, { alg })).secret!;
+      const basic = `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
+      const params = { client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid email profile', nonce: 'n', login_hint: user.id };
+
+      // One login establishes the provider session; every further authorize is answered with a code.
+      const jar = new CookieJar();
+      await follow(srv.url, config.issuer, authorizeUrl(srv.url, params), jar);
+      const cookie = jar.header();
+      const t0 = performance.now();
+      const codes = await pool(N, CONCURRENCY, async () => {
+        const res = await request(authorizeUrl(srv.url, params), { headers: { cookie }, dispatcher });
+        await res.body.dump();
+        const code = new URL(String(res.headers.location)).searchParams.get('code');
+        if (!code) throw new Error(`authorize did not return a code (status ${res.statusCode})`);
+        return code;
+      });
+      const issueSecs = (performance.now() - t0) / 1000;
+
+      const latencies: number[] = [];
+      let failures = 0;
+      const t1 = performance.now();
+      await pool(N, CONCURRENCY, async (i) => {
+        const s = performance.now();
+        const res = await request(`${srv.url}/oauth/token`, {
+          method: 'POST',
+          dispatcher,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+          body: new URLSearchParams({ grant_type: 'authorization_code', code: codes[i]!, redirect_uri: REDIRECT }).toString(),
+        });
+        const body = (await res.body.json()) as { id_token?: string; access_token?: string };
+        latencies.push(performance.now() - s);
+        if (res.statusCode !== 200 || !body.id_token || !body.access_token) failures++;
+      });
+      const secs = (performance.now() - t1) / 1000;
+      latencies.sort((a, b) => a - b);
+      console.log(
+        `${alg.padEnd(6)} exchange: ${(N / secs).toFixed(0).padStart(5)} tokens/s  ` +
+          `p50 ${pct(latencies, 50).toFixed(1)} ms  p95 ${pct(latencies, 95).toFixed(1)} ms  p99 ${pct(latencies, 99).toFixed(1)} ms  ` +
+          `failures ${failures}/${N}   (code issuance via SSO authorize: ${(N / issueSecs).toFixed(0)}/s)`,
+      );
+      if (failures) process.exitCode = 1;
+    }
+  } finally {
+    await dispatcher.close();
+    await srv.close();
+    await rt.close();
+    rmSync(certsDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 
@@ -21,9 +22,66 @@ export function uniqueViolation(err: unknown): string | undefined {
   return e && e.code === '23505' ? (e.constraint ?? 'unique') : undefined;
 }
 
+/**
+ * One process per embedded data dir: PGlite has no cross-process locking, so a second process
+ * (say `portico api-keys create` next to a running server) would neither see the other's writes
+ * nor be safe from corrupting them. A pid file refuses that with a clear message; a stale one
+ * (its process is gone) is replaced.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = join(dataDir, 'portico.pid');
+  const release = () => {
+    try {
+      if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
+    } catch {
+      /* already gone */
+    }
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return release;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (pid === process.pid) return () => undefined;
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      throw new Error(
+        `PORTICO_DATA_DIR: ${dataDir} is in use by another Portico process (pid ${pid}); stop it first, or use the admin API while it runs`,
+      );
+    }
+    try {
+      unlinkSync(file);
+    } catch {
+      /* another starter removed it first */
+    }
+  }
+  throw new Error(`PORTICO_DATA_DIR: could not lock ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function openPglite(dataDir: string | undefined): Promise<Database> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir);
+  let unlock = () => undefined as void;
+  if (dataDir) {
+    mkdirSync(dataDir, { recursive: true });
+    unlock = lockDataDir(dataDir);
+  }
+  let db: PGlite;
+  try {
+    db = await PGlite.create(dataDir);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
   const run = async <T>(q: { query: PGlite['query'] }, text: string, params?: unknown[]) =>
     (await q.query<T>(text, params)).rows;
   return {
@@ -33,7 +91,13 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
     ping: async () => {
       await db.query('select 1');
     },
-    close: () => db.close(),
+    close: async () => {
+      try {
+        await db.close();
+      } finally {
+        unlock();
+      }
+    },
   };
 }
 

@@ -77,34 +77,50 @@ export function describeCertificate(pem: string): CertificateInfo {
  * Unparseable entries are skipped (the admin API refuses them on input). Several may be valid at
  * once (rotation); a certificate past its notAfter is kept last and only used to name the failure.
  */
+interface ParsedCertificate {
+  key: KeyObject;
+  keyType: VerificationKey['keyType'];
+  fingerprint_sha256: string;
+  notAfter: number;
+}
+
+/**
+ * Parsing X.509 costs more than an RSA verification, and a connection's certificates rarely
+ * change: parsed ones are memoised by their PEM text (bounded; a pure function of the text).
+ */
+const parsedCache = new Map<string, ParsedCertificate | null>();
+const PARSED_CACHE_MAX = 512;
+
+function parseForVerification(pem: string): ParsedCertificate | null {
+  const hit = parsedCache.get(pem);
+  if (hit !== undefined) return hit;
+  let parsed: ParsedCertificate | null = null;
+  try {
+    const cert = new X509Certificate(pem.includes('-----BEGIN') ? pem : toPem(pem));
+    const key = cert.publicKey;
+    const t = key.asymmetricKeyType;
+    parsed = { key, keyType: t === 'rsa' ? 'rsa' : t === 'ec' ? 'ec' : 'other', fingerprint_sha256: cert.fingerprint256, notAfter: notAfterOf(cert) };
+  } catch {
+    parsed = null;
+  }
+  if (parsedCache.size >= PARSED_CACHE_MAX) parsedCache.delete(parsedCache.keys().next().value as string);
+  parsedCache.set(pem, parsed);
+  return parsed;
+}
+
+/**
+ * Keys to verify signatures with: only the configured certificates, never one from KeyInfo.
+ * Unparseable entries are skipped (the admin API refuses them on input). Several may be valid at
+ * once (rotation); a certificate past its notAfter is kept last and only used to name the failure.
+ */
 export function prepareVerificationKeys(pems: readonly string[], now: Date): VerificationKey[] {
   const keys: VerificationKey[] = [];
   const seen = new Set<string>();
   for (const pem of pems) {
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(pem.includes('-----BEGIN') ? pem : toPem(pem));
-    } catch {
-      continue;
-    }
-    if (seen.has(cert.fingerprint256)) continue;
-    seen.add(cert.fingerprint256);
-    let notAfter: number;
-    try {
-      notAfter = notAfterOf(cert);
-    } catch {
-      continue;
-    }
-    const key = cert.publicKey;
-    const t = key.asymmetricKeyType;
-    keys.push({
-      pem,
-      key,
-      keyType: t === 'rsa' ? 'rsa' : t === 'ec' ? 'ec' : 'other',
-      fingerprint_sha256: cert.fingerprint256,
-      notAfter,
-      expired: now.getTime() > notAfter,
-    });
+    const p = parseForVerification(pem);
+    if (!p || seen.has(p.fingerprint_sha256)) continue;
+    seen.add(p.fingerprint_sha256);
+    keys.push({ pem, ...p, expired: now.getTime() > p.notAfter });
   }
   return [...keys.filter((k) => !k.expired), ...keys.filter((k) => k.expired)];
 }

@@ -10,7 +10,8 @@
  *
  * Three ways to configure the IdP, exactly one per request:
  *   - metadata_xml (write-only; parsed, kept, never returned; also what `PUT …/{id}/metadata` sends:
- *     call store({ metadata_xml: body }, existing, ctx)),
+ *     call store({ metadata_xml: body }, existing, ctx)); with idp_entity_id, that entity is picked
+ *     from an EntitiesDescriptor holding several IdPs (same for metadata_url),
  *   - metadata_url (fetched with ctx.fetch, the SSRF-safe fetch; parsed result and fetch time kept),
  *   - idp_entity_id + idp_sso_url + idp_certificates[] (PEM; `POST …/{id}/certificates` can call
  *     store({ idp_certificates: [...current PEMs, body] }, existing, ctx)). On PATCH, missing
@@ -50,15 +51,15 @@ function metadataProblem(e: unknown, where: string): HttpProblem {
   return new HttpProblem(400, 'invalid_metadata', `${where}: the metadata could not be read`);
 }
 
-function parseMetadata(xml: string, where: string): IdpMetadata {
+function parseMetadata(xml: string, where: string, entityId?: string): IdpMetadata {
   try {
-    return parseIdpMetadata(xml);
+    return parseIdpMetadata(xml, { entityId });
   } catch (e) {
     throw metadataProblem(e, where);
   }
 }
 
-async function fetchMetadata(metadataUrl: string, ctx: SettingsContext): Promise<IdpMetadata> {
+async function fetchMetadata(metadataUrl: string, ctx: SettingsContext, entityId?: string): Promise<IdpMetadata> {
   let res: Response;
   try {
     res = await ctx.fetch(metadataUrl, { headers: { accept: 'application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1' } });
@@ -67,7 +68,7 @@ async function fetchMetadata(metadataUrl: string, ctx: SettingsContext): Promise
     throw new HttpProblem(400, 'invalid_metadata', `metadata_url: could not fetch the metadata (${e instanceof Error ? e.message.slice(0, 200) : 'network error'})`);
   }
   if (res.status !== 200) throw new HttpProblem(400, 'invalid_metadata', `metadata_url: the server answered HTTP ${res.status}`);
-  return parseMetadata(await res.text(), 'metadata_url');
+  return parseMetadata(await res.text(), 'metadata_url', entityId);
 }
 
 function fromMetadata(md: IdpMetadata): Pick<StoredSamlConfig, 'idp_entity_id' | 'idp_sso_url' | 'idp_sso_binding' | 'idp_certificates'> {
@@ -94,7 +95,9 @@ type Input = z.infer<typeof schema>;
 async function store(raw: Record<string, unknown>, existing: StoredSettings | undefined, ctx: SettingsContext, now = new Date()): Promise<StoredSettings> {
   const input = raw as Input;
   const prev = existing && existing.config.idp_entity_id ? readSamlConfig(existing.config) : undefined;
-  const manualGiven = input.idp_entity_id !== undefined || input.idp_sso_url !== undefined || input.idp_certificates !== undefined;
+  const metadataGiven = input.metadata_xml !== undefined || input.metadata_url !== undefined;
+  // With metadata, idp_entity_id only selects the IdP in an EntitiesDescriptor holding several.
+  const manualGiven = input.idp_sso_url !== undefined || input.idp_certificates !== undefined || (input.idp_entity_id !== undefined && !metadataGiven);
   const given = [input.metadata_xml !== undefined, input.metadata_url !== undefined, manualGiven].filter(Boolean).length;
   if (given > 1) {
     throw invalid('metadata_xml', 'give only one of metadata_xml, metadata_url, or idp_entity_id + idp_sso_url + idp_certificates');
@@ -102,9 +105,9 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
 
   let idp: Omit<StoredSamlConfig, 'sign_authn_requests' | 'allow_idp_initiated' | 'allow_sha1'>;
   if (input.metadata_xml !== undefined) {
-    idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml')) };
+    idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml', input.idp_entity_id)) };
   } else if (input.metadata_url !== undefined) {
-    const md = await fetchMetadata(input.metadata_url, ctx);
+    const md = await fetchMetadata(input.metadata_url, ctx, input.idp_entity_id);
     idp = { source: 'metadata_url', metadata_url: input.metadata_url, metadata_fetched_at: now.toISOString(), ...fromMetadata(md) };
   } else if (manualGiven) {
     const entityId = input.idp_entity_id ?? prev?.idp_entity_id;
@@ -173,7 +176,8 @@ export const samlSettings: ConnectionSettings = {
 export async function refreshMetadata(existing: StoredSettings, ctx: SettingsContext, now = new Date()): Promise<StoredSettings> {
   const cfg = readSamlConfig(existing.config);
   if (cfg.source !== 'metadata_url' || !cfg.metadata_url) return existing;
-  return store({ metadata_url: cfg.metadata_url }, existing, ctx, now);
+  // The stored entity id selects the IdP again: a changed entity id needs the admin, not a cron job.
+  return store({ metadata_url: cfg.metadata_url, idp_entity_id: cfg.idp_entity_id }, existing, ctx, now);
 }
 
 export function metadataRefreshDue(config: Record<string, unknown>, now: Date, maxAgeSeconds = 86_400): boolean {

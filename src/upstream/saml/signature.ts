@@ -178,6 +178,9 @@ export function verifyEnvelopedSignature(
   });
   sx.SignatureAlgorithms = { [shape.signatureMethod]: ConfiguredKeysVerifier } as unknown as typeof sx.SignatureAlgorithms;
   sx.HashAlgorithms = { ...sx.HashAlgorithms, 'http://www.w3.org/2001/04/xmldsig-more#sha384': Sha384 };
+  // SAML's ID attribute only (saves two whole-document XPath scans per signature); duplicates of
+  // ID/Id/id anywhere were already refused by the caller.
+  sx.idAttributes = ['ID'];
 
   let ok: boolean;
   try {

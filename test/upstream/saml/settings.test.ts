@@ -1,0 +1,198 @@
+/**
+ * SAML connection settings (DESIGN §5): metadata import for each vendor's real shape, metadata_url
+ * through the SSRF-safe fetch against a real local HTTP server, manual certificates, PATCH merges,
+ * and the read view.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { HttpProblem } from '../../../src/http/problem.js';
+import { createSafeFetch } from '../../../src/http/safe-fetch.js';
+import type { Connection } from '../../../src/store/types.js';
+import type { SettingsContext, StoredSettings } from '../../../src/upstream/settings.js';
+import { metadataRefreshDue, refreshMetadata, samlSettings } from '../../../src/upstream/saml/settings.js';
+import { FIXTURES, KEYS } from './builder.js';
+
+const ISSUER = 'https://portico.example';
+const ctx = (fetch = createSafeFetch({ allowPrivate: true, timeoutMs: 3000 })): SettingsContext => ({ issuer: ISSUER, connectionId: 'conn_1', fetch });
+const metadata = (name: string) => readFileSync(join(FIXTURES, 'metadata', `${name}.xml`), 'utf8');
+const connection = (stored: StoredSettings): Connection => ({
+  id: 'conn_1',
+  organization_id: 'org_1',
+  type: 'saml',
+  provider: 'generic',
+  name: 'SAML',
+  enabled: true,
+  user_matching: 'jit',
+  attribute_mapping: {},
+  default_client_id: null,
+  config: stored.config,
+  secrets: stored.secrets,
+  created_at: new Date(),
+});
+async function problem(p: Promise<unknown>): Promise<HttpProblem> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof HttpProblem) return e;
+    throw e;
+  }
+  throw new Error('no problem raised');
+}
+const store = (input: Record<string, unknown>, existing?: StoredSettings, c = ctx()) => samlSettings.store(samlSettings.schema.parse(input), existing, c);
+
+describe('metadata import through samlSettings.store', () => {
+  test.each<[string, string, string, string[]]>([
+    ['entra', 'https://sts.windows.net/9f3c2a51-7b1e-4d0a-8c6e-2f4b5d7a9e13/', 'https://login.microsoftonline.com/9f3c2a51-7b1e-4d0a-8c6e-2f4b5d7a9e13/saml2', ['2029-03-15T09:12:44.000Z']],
+    ['adfs', 'http://adfs.contoso.test/adfs/services/trust', 'https://adfs.contoso.test/adfs/ls/', ['2027-06-30T08:00:00.000Z', '2028-06-01T08:00:00.000Z']],
+    ['okta', 'http://www.okta.com/exk1a2b3c4d5E6F7g8h9', 'https://acme.okta.test/app/acme_portico_1/exk1a2b3c4d5E6F7g8h9/sso/saml?redirect=1', ['2035-08-01T00:00:00.000Z']],
+    ['google', 'https://accounts.google.com/o/saml2?idpid=C03abc123', 'https://accounts.google.com/o/saml2/idp?idpid=C03abc123', ['2031-02-10T12:00:00.000Z']],
+    ['ping-federate', 'https://sso.fabrikam.test:9031', 'https://sso.fabrikam.test:9031/idp/SSO.saml2', ['2030-11-20T00:00:00.000Z']],
+    ['onelogin', 'https://app.onelogin.com/saml/metadata/5b0e8f2c-1a2b-4c3d-8e9f-0a1b2c3d4e5f', 'https://northwind.onelogin.test/trust/saml2/http-redirect/sso/5b0e8f2c-1a2b-4c3d-8e9f-0a1b2c3d4e5f', ['2030-04-01T17:30:00.000Z']],
+    ['keycloak', 'https://keycloak.acme.test/realms/acme', 'https://keycloak.acme.test/realms/acme/protocol/saml', ['2036-01-05T10:00:00.000Z']],
+    ['simplesamlphp', 'https://idp.northwind.test/simplesaml/module.php/saml/idp/metadata', 'https://idp.northwind.test/simplesaml/module.php/saml/idp/singleSignOnService', ['2035-09-01T00:00:00.000Z', '2036-02-01T00:00:00.000Z']],
+  ])('%s', async (name, entityId, ssoUrl, notAfters) => {
+    const stored = await store({ metadata_xml: metadata(name) });
+    expect(stored.config).toMatchObject({ source: 'metadata_xml', idp_entity_id: entityId, idp_sso_url: ssoUrl, allow_sha1: false, sign_authn_requests: false, allow_idp_initiated: false });
+    expect(stored.config.idp_certificates).toHaveLength(notAfters.length);
+    const view = samlSettings.view(connection(stored), ISSUER);
+    expect(view).not.toHaveProperty('metadata_xml');
+    expect(JSON.stringify(view)).not.toContain('EntityDescriptor');
+    expect(view).toMatchObject({
+      sp_entity_id: `${ISSUER}/saml/conn_1/metadata`,
+      acs_url: `${ISSUER}/saml/conn_1/acs`,
+      sp_metadata_url: `${ISSUER}/saml/conn_1/metadata`,
+      idp_entity_id: entityId,
+      idp_sso_url: ssoUrl,
+      metadata_url: null,
+    });
+    const certs = view.idp_certificates as { not_after: string; fingerprint_sha256: string; subject: string; pem: string }[];
+    expect(certs.map((c) => c.not_after)).toEqual(notAfters);
+    for (const c of certs) {
+      expect(c.fingerprint_sha256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      expect(c.subject).toContain('CN=');
+      expect(c.pem).toContain('-----BEGIN CERTIFICATE-----');
+    }
+  });
+
+  test('bad metadata is a 400 invalid_metadata with a clear message', async () => {
+    const cases: [string, RegExp][] = [
+      ['<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/></md:EntityDescriptor>', /no SAML 2.0 IDPSSODescriptor/],
+      ['<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>', /DTD/],
+      ['<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><unclosed>', /not well-formed/],
+      ['not xml at all', /not well-formed/],
+      ['<html><body>login</body></html>', /expected an md:EntityDescriptor/],
+      [metadata('okta').replace(/<ds:X509Certificate>[^<]+</, '<ds:X509Certificate>bm90IGEgY2VydA==<'), /certificate in the metadata is unreadable/],
+      [metadata('okta').replace(/<md:KeyDescriptor[\s\S]*<\/md:KeyDescriptor>/, ''), /no signing certificate/],
+      [metadata('okta').replace(/<md:SingleSignOnService[^>]*\/>/g, ''), /no HTTP-Redirect or HTTP-POST SingleSignOnService/],
+      [`<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">${metadata('okta').replace(/<\?xml[^>]*\?>/, '')}${metadata('onelogin').replace(/<\?xml[^>]*\?>/, '')}</md:EntitiesDescriptor>`, /holds 2 identity providers/],
+    ];
+    for (const [xml, message] of cases) {
+      const p = await problem(store({ metadata_xml: xml }));
+      expect({ status: p.status, code: p.code }).toEqual({ status: 400, code: 'invalid_metadata' });
+      expect(p.message).toMatch(message);
+    }
+  });
+});
+
+test('idp_entity_id picks one IdP out of an EntitiesDescriptor holding several', async () => {
+  const both = `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">${metadata('okta').replace(/<\?xml[^>]*\?>/, '')}${metadata('onelogin').replace(/<\?xml[^>]*\?>/, '')}</md:EntitiesDescriptor>`;
+  const stored = await store({ metadata_xml: both, idp_entity_id: 'http://www.okta.com/exk1a2b3c4d5E6F7g8h9' });
+  expect(stored.config).toMatchObject({ source: 'metadata_xml', idp_entity_id: 'http://www.okta.com/exk1a2b3c4d5E6F7g8h9' });
+  const missing = await problem(store({ metadata_xml: both, idp_entity_id: 'https://nobody.test' }));
+  expect({ code: missing.code, message: missing.message }).toEqual({ code: 'invalid_metadata', message: 'metadata_xml: metadata has no SAML 2.0 IdP with entityID https://nobody.test' });
+});
+
+describe('manual certificates and PATCH', () => {
+  const manual = { idp_entity_id: 'https://idp.acme.test/saml', idp_sso_url: 'https://idp.acme.test/sso', idp_certificates: [KEYS.idp.cert] };
+
+  test('entity id + SSO URL + PEM certificates, flags defaulting to false', async () => {
+    const stored = await store(manual);
+    expect(stored.config).toMatchObject({ source: 'manual', idp_entity_id: manual.idp_entity_id, idp_sso_url: manual.idp_sso_url, allow_sha1: false });
+    const view = samlSettings.view(connection(stored), ISSUER);
+    expect((view.idp_certificates as { not_after: string }[])[0]!.not_after).toBe('2036-01-01T00:00:00.000Z');
+  });
+
+  test('a certificate that is not X.509 is 400 validation_failed naming idp_certificates', async () => {
+    const p = await problem(store({ ...manual, idp_certificates: [KEYS.idp.cert, '-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----'] }));
+    expect({ status: p.status, code: p.code }).toEqual({ status: 400, code: 'validation_failed' });
+    expect(p.message).toMatch(/^idp_certificates\.1:/);
+    const key = await problem(store({ ...manual, idp_certificates: [KEYS.idp.key] }));
+    expect(key.message).toMatch(/^idp_certificates\.0:/);
+  });
+
+  test('missing pieces and mixed modes are refused by field', async () => {
+    expect((await problem(store({ idp_entity_id: 'x', idp_certificates: [KEYS.idp.cert] }))).message).toMatch(/^idp_sso_url:/);
+    expect((await problem(store({ idp_entity_id: 'x', idp_sso_url: 'https://idp.test/sso' }))).message).toMatch(/^idp_certificates:/);
+    expect((await problem(store({}))).message).toMatch(/^metadata_xml:/);
+    const mixed = await problem(store({ ...manual, metadata_xml: metadata('okta') }));
+    expect({ code: mixed.code, message: mixed.message }).toMatchObject({ code: 'validation_failed', message: expect.stringMatching(/only one of/) });
+  });
+
+  test('PATCH keeps what it does not name: flags, IdP settings, and switches source cleanly', async () => {
+    const patchSchema = samlSettings.schema.partial();
+    const created = await store({ metadata_xml: metadata('adfs'), allow_sha1: true, sign_authn_requests: true });
+    // zod .partial() must not re-apply defaults that would reset the flags
+    expect(patchSchema.parse({ allow_idp_initiated: true })).toEqual({ allow_idp_initiated: true });
+    const flagOnly = await samlSettings.store(patchSchema.parse({ allow_idp_initiated: true }), created, ctx());
+    expect(flagOnly.config).toMatchObject({ source: 'metadata_xml', allow_sha1: true, sign_authn_requests: true, allow_idp_initiated: true, idp_entity_id: 'http://adfs.contoso.test/adfs/services/trust' });
+    // adding a rotated certificate by hand switches to manual, keeping entity id and SSO URL
+    const rotated = await samlSettings.store(patchSchema.parse({ idp_certificates: [KEYS.idpNext.cert] }), flagOnly, ctx());
+    expect(rotated.config).toMatchObject({ source: 'manual', idp_entity_id: 'http://adfs.contoso.test/adfs/services/trust', idp_sso_url: 'https://adfs.contoso.test/adfs/ls/', allow_sha1: true });
+    expect(rotated.config).not.toHaveProperty('metadata_xml');
+    expect(rotated.config.idp_certificates).toHaveLength(1);
+    const back = await samlSettings.store(patchSchema.parse({ metadata_xml: metadata('okta') }), rotated, ctx());
+    expect(back.config).toMatchObject({ source: 'metadata_xml', idp_entity_id: 'http://www.okta.com/exk1a2b3c4d5E6F7g8h9', allow_idp_initiated: true });
+  });
+});
+
+describe('metadata_url through the SSRF-safe fetch (real local HTTP server)', () => {
+  let server: Server;
+  let base: string;
+  let body = metadata('keycloak');
+  let status = 200;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      res.writeHead(status, { 'content-type': 'application/samlmetadata+xml' });
+      res.end(req.url === '/metadata' ? body : 'nope');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise((r) => server.close(r)));
+
+  test('fetched, parsed, fetch time kept; refreshMetadata picks up a rotated certificate', async () => {
+    body = metadata('keycloak');
+    status = 200;
+    const t0 = new Date('2026-03-01T00:00:00Z');
+    const stored = await samlSettings.store(samlSettings.schema.parse({ metadata_url: `${base}/metadata` }), undefined, ctx());
+    expect(stored.config).toMatchObject({ source: 'metadata_url', metadata_url: `${base}/metadata`, idp_entity_id: 'https://keycloak.acme.test/realms/acme' });
+    const view = samlSettings.view(connection(stored), ISSUER);
+    expect(view.metadata_url).toBe(`${base}/metadata`);
+    expect(typeof view.metadata_fetched_at).toBe('string');
+
+    expect(metadataRefreshDue({ ...stored.config, metadata_fetched_at: t0.toISOString() }, new Date(t0.getTime() + 3600_000))).toBe(false);
+    expect(metadataRefreshDue({ ...stored.config, metadata_fetched_at: t0.toISOString() }, new Date(t0.getTime() + 86_400_000))).toBe(true);
+    expect(metadataRefreshDue((await store({ metadata_xml: metadata('okta') })).config, new Date())).toBe(false);
+
+    const rotatedCert = KEYS.idpNext.cert.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+    body = metadata('keycloak').replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${rotatedCert}</ds:X509Certificate>`);
+    const refreshed = await refreshMetadata({ ...stored, config: { ...stored.config, allow_sha1: true } }, ctx(), new Date('2026-03-02T00:00:00Z'));
+    expect(refreshed.config).toMatchObject({ metadata_fetched_at: '2026-03-02T00:00:00.000Z', allow_sha1: true });
+    expect((samlSettings.view(connection(refreshed), ISSUER).idp_certificates as { not_after: string }[])[0]!.not_after).toBe('2037-01-01T00:00:00.000Z');
+  });
+
+  test('HTTP errors, bad bodies and private addresses are refused with a code', async () => {
+    status = 404;
+    expect((await problem(store({ metadata_url: `${base}/metadata` }))).code).toBe('invalid_metadata');
+    status = 200;
+    expect((await problem(store({ metadata_url: `${base}/other` }))).code).toBe('invalid_metadata');
+    const strict = ctx(createSafeFetch({ allowPrivate: false }));
+    const refused = await problem(store({ metadata_url: `${base}/metadata` }, undefined, strict));
+    expect({ status: refused.status, code: refused.code }).toEqual({ status: 400, code: 'url_refused' });
+    // a connection configured from XML is left alone by refresh
+    const fromXml = await store({ metadata_xml: metadata('okta') });
+    expect(await refreshMetadata(fromXml, strict)).toBe(fromXml);
+  });
+});

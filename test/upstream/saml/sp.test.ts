@@ -1,0 +1,85 @@
+/** AuthnRequest (HTTP-Redirect binding) and SP metadata, checked independently of node-saml. */
+import { createVerify } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
+import { DOMParser } from '@xmldom/xmldom';
+import { buildAuthnRequestRedirectUrl, buildSpMetadata, newRequestId } from '../../../src/upstream/saml/sp.js';
+import { parseIdpMetadata } from '../../../src/upstream/saml/metadata.js';
+import { KEYS, SP_A } from './builder.js';
+
+const SAMLP = 'urn:oasis:names:tc:SAML:2.0:protocol';
+const SAML = 'urn:oasis:names:tc:SAML:2.0:assertion';
+const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
+const cfg = { spEntityId: SP_A.entityId, acsUrl: SP_A.acsUrl, idpSsoUrl: 'https://login.microsoftonline.com/tenant/saml2?x=1' };
+
+function decodeRequest(url: string) {
+  const u = new URL(url);
+  const xml = inflateRawSync(Buffer.from(u.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
+  const doc = new DOMParser().parseFromString(xml, 'text/xml');
+  return { u, xml, req: doc.documentElement! };
+}
+
+describe('buildAuthnRequestRedirectUrl', () => {
+  test('unsigned: deflated AuthnRequest with our ID, ACS, issuer, and RelayState', async () => {
+    const requestId = newRequestId();
+    expect(requestId).toMatch(/^_[0-9a-f]{40}$/);
+    const url = await buildAuthnRequestRedirectUrl(cfg, { requestId, relayState: 'state-123' });
+    const { u, req } = decodeRequest(url);
+    expect(`${u.origin}${u.pathname}`).toBe('https://login.microsoftonline.com/tenant/saml2');
+    expect(u.searchParams.get('x')).toBe('1');
+    expect(u.searchParams.get('RelayState')).toBe('state-123');
+    expect(u.searchParams.has('Signature')).toBe(false);
+    expect(req.namespaceURI).toBe(SAMLP);
+    expect(req.localName).toBe('AuthnRequest');
+    expect(req.getAttribute('ID')).toBe(requestId);
+    expect(req.getAttribute('Destination')).toBe(cfg.idpSsoUrl);
+    expect(req.getAttribute('AssertionConsumerServiceURL')).toBe(SP_A.acsUrl);
+    expect(req.getAttribute('ProtocolBinding')).toBe('urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST');
+    expect(req.getElementsByTagNameNS(SAML, 'Issuer')[0]!.textContent).toBe(SP_A.entityId);
+    // no RequestedAuthnContext: MFA / Windows logins must not be refused by the IdP
+    expect(req.getElementsByTagNameNS(SAMLP, 'RequestedAuthnContext').length).toBe(0);
+  });
+
+  test('signed: SigAlg RSA-SHA256 and a Signature over SAMLRequest&RelayState&SigAlg that verifies with the SP certificate', async () => {
+    const url = await buildAuthnRequestRedirectUrl(cfg, { requestId: '_req-42', relayState: 'rs', signingKey: KEYS.spEncryption.key });
+    const u = new URL(url);
+    expect(u.searchParams.get('SigAlg')).toBe('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256');
+    // SAML bindings §3.4.4.1: the signed octets are the URL-encoded parameters in this order
+    const raw = u.search.slice(1).split('&');
+    const get = (k: string) => raw.find((p) => p.startsWith(`${k}=`))!;
+    const signed = [get('SAMLRequest'), get('RelayState'), get('SigAlg')].join('&');
+    const ok = createVerify('RSA-SHA256').update(signed).verify(KEYS.spEncryption.cert, u.searchParams.get('Signature')!, 'base64');
+    expect(ok).toBe(true);
+    expect(createVerify('RSA-SHA256').update(signed).verify(KEYS.idp.cert, u.searchParams.get('Signature')!, 'base64')).toBe(false);
+    expect(decodeRequest(url).req.getAttribute('ID')).toBe('_req-42');
+  });
+
+  test('refuses a request id that is not an xs:ID', async () => {
+    await expect(buildAuthnRequestRedirectUrl(cfg, { requestId: '1-starts-with-digit' })).rejects.toThrow(TypeError);
+  });
+});
+
+describe('buildSpMetadata', () => {
+  test('entity id, POST ACS, signing and encryption certificates', () => {
+    const xml = buildSpMetadata({ spEntityId: SP_A.entityId, acsUrl: SP_A.acsUrl, signingCertPem: KEYS.spEncryption.cert, encryptionCertPem: KEYS.spOther.cert });
+    const doc = new DOMParser().parseFromString(xml, 'text/xml');
+    const ed = doc.documentElement!;
+    expect(ed.getAttribute('entityID')).toBe(SP_A.entityId);
+    const sp = ed.getElementsByTagNameNS(MD, 'SPSSODescriptor')[0]!;
+    expect(sp.getAttribute('WantAssertionsSigned')).toBe('true');
+    const acs = sp.getElementsByTagNameNS(MD, 'AssertionConsumerService')[0]!;
+    expect(acs.getAttribute('Location')).toBe(SP_A.acsUrl);
+    expect(acs.getAttribute('Binding')).toBe('urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST');
+    const kds = Array.from(sp.getElementsByTagNameNS(MD, 'KeyDescriptor')).map((k) => k.getAttribute('use'));
+    expect(kds.sort()).toEqual(['encryption', 'signing']);
+    expect(xml).toContain(KEYS.spOther.cert.split('\n')[1]!);
+    expect(xml).not.toMatch(/not-used/);
+    // and it is not an IdP: our own metadata parser refuses it as IdP metadata
+    expect(() => parseIdpMetadata(xml)).toThrow(/no SAML 2.0 IDPSSODescriptor/);
+  });
+
+  test('without certificates: no KeyDescriptor', () => {
+    const xml = buildSpMetadata({ spEntityId: SP_A.entityId, acsUrl: SP_A.acsUrl });
+    expect(xml).not.toContain('KeyDescriptor');
+    expect(xml).toContain(`entityID="${SP_A.entityId}"`);
+  });
+});

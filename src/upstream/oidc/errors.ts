@@ -39,6 +39,10 @@ export function failedClaim(err: unknown): { claim?: string; claims?: Record<str
   return {};
 }
 
+/** The SSRF refusal behind an error, if that is what it is. */
+export const refusedCause = (err: unknown): UrlRefusedError | undefined =>
+  causes(err).find((c): c is UrlRefusedError => c instanceof UrlRefusedError);
+
 const codeOf = (err: unknown): string | undefined => {
   for (const c of causes(err)) {
     const code = (c as { code?: unknown })?.code;
@@ -68,8 +72,8 @@ export function toUpstreamError(err: unknown, phase: Phase): UpstreamError {
       ...(err.cause.get('error_uri') ? { error_uri: clip(err.cause.get('error_uri')) } : {}),
     });
   }
-  if (causes(err).some((c) => c instanceof UrlRefusedError)) {
-    const refused = causes(err).find((c) => c instanceof UrlRefusedError) as UrlRefusedError;
+  const refused = refusedCause(err);
+  if (refused) {
     return new UpstreamError('url_refused', `an IdP endpoint was refused: ${refused.message}`, base);
   }
   if (phase === 'userinfo') {

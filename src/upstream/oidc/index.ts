@@ -57,7 +57,7 @@ import type { FetchLike } from '../../http/safe-fetch.js';
 import type { Connection } from '../../store/types.js';
 import { UpstreamError, type ExternalIdentity } from '../identity.js';
 import { DiscoveryError, discoveryDocumentUrl, isTenantId, tenantFromIssuer, validateDiscovery, TENANT_PLACEHOLDER } from './discovery.js';
-import { failedClaim, toUpstreamError, type Phase } from './errors.js';
+import { failedClaim, refusedCause, toUpstreamError, type Phase } from './errors.js';
 import { needsUserinfo, scopesFor, toExternalIdentity } from './presets.js';
 
 export const OIDC_TRANSACTION_TTL_SECONDS = 600;
@@ -131,6 +131,17 @@ interface RecordedResponse {
   body: ArrayBuffer;
 }
 
+/** An authorization code grant that threw, with the step it was at (see errors.ts) and the token response if one came. */
+class GrantFailure extends Error {
+  constructor(
+    readonly err: unknown,
+    readonly phase: Phase,
+    readonly recorded: RecordedResponse | undefined,
+  ) {
+    super('authorization code grant failed');
+  }
+}
+
 const MAX_CACHED = 10_000;
 const PROMPTS = new Set(['none', 'login', 'consent', 'select_account']);
 
@@ -190,8 +201,8 @@ export function createOidcUpstream(options: OidcUpstreamOptions): OidcUpstream {
         });
         server = discovered.serverMetadata();
       } catch (e) {
-        const mapped = toUpstreamError(e, 'token_request');
-        if (mapped.reason === 'url_refused') throw mapped;
+        const refused = refusedCause(e);
+        if (refused) throw new UpstreamError('url_refused', `the discovery URL was refused: ${refused.message}`, {});
         throw new UpstreamError('discovery_failed', 'the IdP discovery document could not be fetched', {
           ...(e instanceof Error ? { message: e.message.slice(0, 300) } : {}),
           ...(typeof (e as { code?: unknown }).code === 'string' ? { code: (e as { code: string }).code } : {}),
@@ -305,7 +316,7 @@ export function createOidcUpstream(options: OidcUpstreamOptions): OidcUpstream {
       });
       return { tokens, cfg, track };
     } catch (err) {
-      throw Object.assign(new Error('grant failed'), { err, phase: track.phase, recorded: track.recorded });
+      throw new GrantFailure(err, track.phase, track.recorded);
     } finally {
       saveJwks();
     }
@@ -386,7 +397,8 @@ export function createOidcUpstream(options: OidcUpstreamOptions): OidcUpstream {
       try {
         result = await exchange(c, server, currentUrl, tx);
       } catch (e) {
-        const { err, phase, recorded } = e as { err: unknown; phase: Phase; recorded?: RecordedResponse };
+        if (!(e instanceof GrantFailure)) throw e;
+        const { err, phase, recorded } = e;
         const { claim, claims } = failedClaim(err);
         const tid = claims?.tid;
         if (!(server.issuer.includes(TENANT_PLACEHOLDER) && phase === 'token_response' && claim === 'iss' && recorded)) {
@@ -400,8 +412,8 @@ export function createOidcUpstream(options: OidcUpstreamOptions): OidcUpstream {
         try {
           result = await exchange(c, server, currentUrl, tx, recorded);
         } catch (e2) {
-          const f = e2 as { err: unknown; phase: Phase };
-          throw toUpstreamError(f.err, f.phase);
+          if (!(e2 instanceof GrantFailure)) throw e2;
+          throw toUpstreamError(e2.err, e2.phase);
         }
       }
 

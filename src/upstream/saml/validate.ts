@@ -43,6 +43,7 @@ import {
   optionalChild,
   parseSamlTime,
   parseStrictXml,
+  refuseDtd,
   requiredChild,
   textOf,
 } from './xml.js';
@@ -185,6 +186,50 @@ function issuerOf(el: Element, what: string, required: boolean): string | undefi
   return textOf(issuer, `${what} Issuer`);
 }
 
+/** In-scope namespace declarations at `el` (nearest wins), as attributes for a wrapper element. */
+function inScopeNamespaces(el: Element): string {
+  const decls = new Map<string, string>();
+  for (let n: Element | null = el; n && n.nodeType === 1; n = n.parentNode as Element | null) {
+    const attrs = n.attributes;
+    for (let i = 0; i < attrs.length; i++) {
+      const a = attrs.item(i)!;
+      if ((a.name === 'xmlns' || a.name.startsWith('xmlns:')) && !decls.has(a.name)) decls.set(a.name, a.value);
+    }
+  }
+  return [...decls].map(([k, v]) => `${k}="${v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')}"`).join(' ');
+}
+
+/**
+ * The plaintext of an EncryptedAssertion, parsed strictly. Most IdPs declare the assertion
+ * namespace on the Assertion itself; when the plaintext relies on prefixes declared around the
+ * EncryptedAssertion, it is parsed inside a wrapper carrying those declarations (exclusive c14n of
+ * the Assertion is the same either way).
+ */
+function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { xml: string; assertion: Element } {
+  refuseDtd(plain, 'decrypted assertion');
+  let xml = plain;
+  let root: Element;
+  try {
+    root = parseStrictXml(xml, 'decrypted assertion').documentElement!;
+  } catch {
+    xml = `<portico-decrypted ${inScopeNamespaces(encryptedAssertion)}>${plain.replace(/^\s*<\?xml[^>]*\?>/, '')}</portico-decrypted>`;
+    try {
+      const wrapper = parseStrictXml(xml, 'decrypted assertion').documentElement!;
+      const kids = childElements(wrapper);
+      if (kids.length !== 1) throw new Error('not one element');
+      root = kids[0]!;
+    } catch {
+      throw fail('decryption_failed', 'the decrypted assertion is not well-formed XML');
+    }
+  }
+  if (!is(root, NS.saml, 'Assertion')) throw fail('decryption_failed', 'the encrypted content is not a saml:Assertion');
+  refuseDuplicateIds(root.ownerDocument!);
+  if (descendants(root, NS.saml, 'Assertion').length + descendants(root, NS.saml, 'EncryptedAssertion').length > 0) {
+    throw fail('multiple_assertions', 'the encrypted assertion contains further assertions');
+  }
+  return { xml, assertion: root };
+}
+
 function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult {
   const maxBytes = cfg.maxBytes ?? DEFAULT_MAX_BYTES;
   const skewMs = Math.max(0, cfg.clockSkewSeconds ?? MAX_SERVER_CLOCK_SKEW_SECONDS) * 1000;
@@ -226,24 +271,18 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
   let assertionEl: Element;
   let assertionXml: string;
   let assertionSig: Element | undefined;
+  if (signedResponse) {
+    // What the signature covers must have the same shape as what we inspected (parser differential guard).
+    const inSigned = [...descendants(signedResponse.element, NS.saml, 'Assertion'), ...descendants(signedResponse.element, NS.saml, 'EncryptedAssertion')];
+    if (inSigned.length !== 1 || inSigned[0]!.parentNode !== signedResponse.element || inSigned[0]!.localName !== outerAssertion.localName) {
+      throw fail('multiple_assertions', 'the signed Response must hold exactly one assertion');
+    }
+  }
   if (encrypted) {
     // Decrypt what the signature covered when the Response is signed.
-    const enc = signedResponse ? childElements(signedResponse.element, NS.saml, 'EncryptedAssertion')[0] : outerAssertion;
-    if (!enc) throw fail('signature_invalid', 'the signed Response does not contain the EncryptedAssertion');
-    assertionXml = decryptAssertion(enc, cfg.spPrivateKey, maxBytes);
-    let plainDoc: Document;
-    try {
-      plainDoc = parseStrictXml(assertionXml, 'decrypted assertion');
-    } catch (e) {
-      if (e instanceof UpstreamError && e.reason === 'dtd_forbidden') throw e;
-      throw fail('decryption_failed', 'the decrypted assertion is not well-formed XML');
-    }
-    assertionEl = plainDoc.documentElement!;
-    if (!is(assertionEl, NS.saml, 'Assertion')) throw fail('decryption_failed', 'the encrypted content is not a saml:Assertion');
-    refuseDuplicateIds(plainDoc);
-    if (descendants(assertionEl, NS.saml, 'Assertion').length + descendants(assertionEl, NS.saml, 'EncryptedAssertion').length > 0) {
-      throw fail('multiple_assertions', 'the encrypted assertion contains further assertions');
-    }
+    const enc = signedResponse ? childElements(signedResponse.element, NS.saml, 'EncryptedAssertion')[0]! : outerAssertion;
+    const plain = decryptAssertion(enc, cfg.spPrivateKey, maxBytes);
+    ({ xml: assertionXml, assertion: assertionEl } = parseDecryptedAssertion(plain, outerAssertion));
     const inner = placeSignatures(assertionEl, [assertionEl]);
     assertionSig = inner.get(assertionEl);
     if (assertionSig) checkAlgorithms(inspectSignature(assertionSig, assertionEl), allowSha1);
@@ -260,10 +299,9 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
   let assertion: Element;
   if (signedAssertion) assertion = signedAssertion.element;
   else if (encrypted) assertion = assertionEl; // decrypted from ciphertext the Response signature covered
-  else {
-    const inSigned = childElements(signedResponse!.element, NS.saml, 'Assertion');
-    if (inSigned.length !== 1) throw fail('multiple_assertions', 'the signed Response must hold exactly one Assertion');
-    assertion = inSigned[0]!;
+  else assertion = childElements(signedResponse!.element, NS.saml, 'Assertion')[0]!;
+  if (descendants(assertion, NS.saml, 'Assertion').length + descendants(assertion, NS.saml, 'EncryptedAssertion').length > 0) {
+    throw fail('multiple_assertions', 'the assertion contains further assertions');
   }
   const trustedResponse = signedResponse?.element;
   const responseView = trustedResponse ?? response; // unsigned view: used only to refuse

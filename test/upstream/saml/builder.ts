@@ -178,7 +178,7 @@ export function assertionXml(o: BuildOptions = {}, idOverride?: string): string 
   );
 }
 
-function responseXml(o: BuildOptions, assertions: string): string {
+export function responseXml(o: BuildOptions, assertions: string): string {
   const d = defaults(o);
   const status =
     `<samlp:Status><samlp:StatusCode Value="${d.status}">${o.subStatus ? `<samlp:StatusCode Value="${o.subStatus}"/>` : ''}</samlp:StatusCode>` +
@@ -254,14 +254,11 @@ export interface EncryptOptions extends BuildOptions {
   signOuter?: boolean;
 }
 
-/** A Response carrying an EncryptedAssertion (AES-256-GCM content, RSA-OAEP key transport). */
-export async function buildEncryptedResponse(o: EncryptOptions = {}): Promise<string> {
-  let assertion = assertionXml(o);
-  if (o.signInner ?? true) assertion = signElement(assertion, "/*[local-name(.)='Assertion']", o);
-  const cert = o.encryptTo ?? KEYS.spEncryption.cert;
-  const encrypted = await new Promise<string>((resolve, reject) =>
+/** xenc:EncryptedData of `plaintext` (AES-256-GCM content, RSA-OAEP key transport) to `cert`. */
+export function encryptXml(plaintext: string, cert: string = KEYS.spEncryption.cert): Promise<string> {
+  return new Promise<string>((resolve, reject) =>
     xmlenc.encrypt(
-      assertion,
+      plaintext,
       {
         rsa_pub: cert,
         pem: cert,
@@ -271,6 +268,13 @@ export async function buildEncryptedResponse(o: EncryptOptions = {}): Promise<st
       (err, result) => (err ? reject(err) : resolve(result)),
     ),
   );
+}
+
+/** A Response carrying an EncryptedAssertion. */
+export async function buildEncryptedResponse(o: EncryptOptions = {}): Promise<string> {
+  let assertion = assertionXml(o);
+  if (o.signInner ?? true) assertion = signElement(assertion, "/*[local-name(.)='Assertion']", o);
+  const encrypted = await encryptXml(assertion, o.encryptTo ?? KEYS.spEncryption.cert);
   let xml = responseXml(o, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${encrypted}</saml:EncryptedAssertion>`);
   if (o.signOuter) xml = signElement(xml, RESPONSE_XPATH, o);
   return xml;

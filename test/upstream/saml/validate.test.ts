@@ -2,7 +2,7 @@
 import { UpstreamError } from '../../../src/upstream/identity.js';
 import { samlFailure, validateSamlResponse, type SamlValidationConfig } from '../../../src/upstream/saml/validate.js';
 import { parseSamlTime } from '../../../src/upstream/saml/xml.js';
-import { ADFS_ATTRIBUTES, ALG, KEYS, NOW, SP_A, TEST_CFG, b64, buildResponse, iso } from './builder.js';
+import { ADFS_ATTRIBUTES, ALG, KEYS, NOW, SP_A, TEST_CFG, assertionXml, b64, buildResponse, encryptXml, iso, responseXml, signElement } from './builder.js';
 
 function refusal(input: string, cfg: SamlValidationConfig = TEST_CFG, now: Date = NOW): UpstreamError {
   try {
@@ -118,6 +118,23 @@ describe('validateSamlResponse', () => {
     });
     const r = validateSamlResponse(b64(xml), TEST_CFG, NOW);
     expect(r.attributes).toEqual({ groups: ['a', 'b', 'c'], empty: [], nil: ['kept'], 'urn:oid:1.3.6.1.4.1.5923.1.1.1.10': ['tid-1'] });
+  });
+
+  test('an encrypted assertion relying on namespace prefixes declared on the Response is read', async () => {
+    // saml: prefixed assertion whose xmlns:saml lives on the (unsigned) Response only
+    const prefixed = assertionXml().replace(/<(\/?)(?!\/)/g, '<$1saml:').replace(/<saml:\//g, '</saml:').replace(' xmlns="urn:oasis:names:tc:SAML:2.0:assertion"', '');
+    const wrapped = `<w xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${prefixed}</w>`;
+    const signed = signElement(wrapped, "/*/*[local-name(.)='Assertion']");
+    const plaintext = signed.slice(signed.indexOf('<saml:Assertion'), signed.lastIndexOf('</w>'));
+    expect(plaintext).not.toContain('xmlns:saml=');
+    const enc = await encryptXml(plaintext);
+    const xml = responseXml({}, `<saml:EncryptedAssertion>${enc}</saml:EncryptedAssertion>`).replace('<samlp:Response ', '<samlp:Response xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ');
+    const r = validateSamlResponse(b64(xml), { ...TEST_CFG, spPrivateKey: KEYS.spEncryption.key }, NOW);
+    expect(r).toMatchObject({ name_id: 'jane.doe@acme.test', encrypted: true, signed: { response: false, assertion: true } });
+    // tampering inside the plaintext before encryption still breaks the signature
+    const tampered = await encryptXml(plaintext.replace('jane.doe@acme.test</saml:NameID>', 'admin@acme.test</saml:NameID>'));
+    const bad = responseXml({}, `<saml:EncryptedAssertion>${tampered}</saml:EncryptedAssertion>`).replace('<samlp:Response ', '<samlp:Response xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ');
+    expect(refusal(b64(bad), { ...TEST_CFG, spPrivateKey: KEYS.spEncryption.key }).reason).toBe('signature_invalid');
   });
 
   test('samlFailure gives the CLI shape', () => {

@@ -23,7 +23,9 @@ export function clientMetadata(app: Application): AdapterPayload | undefined {
     response_types: ['code'],
     grant_types: ['authorization_code', 'refresh_token'],
     id_token_signed_response_alg: app.id_token_signed_response_alg,
-    ...(app.initiate_login_uri ? { initiate_login_uri: app.initiate_login_uri } : {}),
+    // oidc-provider only accepts https here, while the admin API allows http://localhost; Portico itself
+    // reads initiate_login_uri from the applications table (src/login/complete.ts), not from this metadata.
+    ...(app.initiate_login_uri?.startsWith('https:') ? { initiate_login_uri: app.initiate_login_uri } : {}),
     // Apps read auth_time from every id_token, not only when they sent max_age.
     require_auth_time: true,
     allowed_origins: app.allowed_origins,

@@ -24,6 +24,12 @@
  * signature_invalid. Every identity field, condition and InResponseTo is read from the element
  * re-parsed from the canonical bytes the verified signature covers; unsigned parts (an unsigned
  * Response's Destination/Issuer/InResponseTo) are only ever used to refuse, never to accept.
+ *
+ * Why not @node-saml/node-saml's validatePostResponseAsync: it cannot tell most of the reason codes
+ * apart (one generic error for many failures), has no certificate_expired, takes the clock from
+ * the machine and keeps InResponseTo state itself. node-saml is used for AuthnRequests and SP
+ * metadata (sp.ts); here xml-crypto v6 verifies, xmldom 0.9 parses strictly, and Portico adds the
+ * structural rules (signature placement, one assertion, unique IDs, algorithms, SAML conditions).
  */
 import type { Document, Element } from '@xmldom/xmldom';
 import { UpstreamError } from '../identity.js';

@@ -9,6 +9,7 @@ import { problemHandler, sendProblem } from './http/problem.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
 import { KEY_RETENTION_SECONDS } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
+import { browserLogin } from './login/index.js';
 import type { Runtime } from './runtime.js';
 
 export interface App {
@@ -48,6 +49,8 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.use('/api/v1', adminRoutes(rt));
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }));
   provider.mount(app);
+  const login = browserLogin(rt, provider, metrics);
+  app.use(login.router);
   app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
   return { express: app, metrics, provider };

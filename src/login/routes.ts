@@ -52,6 +52,7 @@ export function loginRoutes(deps: LoginDeps): Router {
       const route = await routeLogin(deps.store, hints);
       switch (route.kind) {
         case 'ask_email':
+          if (!emailTyped && !route.error) return res.redirect(303, '/login');
           return page(res, emailTyped ? 404 : 200, emailPage({ action: '/login', error: route.error, email: emailTyped }));
         case 'no_connection':
           return page(res, 404, errorPage('No sign-in method', `${route.organization.name} has no sign-in method enabled yet. Contact your IT administrator.`, 'connection_not_found'));
@@ -68,7 +69,12 @@ export function loginRoutes(deps: LoginDeps): Router {
 
   // oidc-provider sends the browser here for every authorization request that needs a login.
   r.get('/interaction/:uid', async (req, res) => {
-    const details = await deps.provider.interactionDetails(req, res);
+    let details: Awaited<ReturnType<ProviderSeam['interactionDetails']>>;
+    try {
+      details = await deps.provider.interactionDetails(req, res);
+    } catch {
+      return page(res, 400, errorPage('Sign-in expired', 'This sign-in request is unknown or has expired. Start again from your application.', 'no_pending_request'));
+    }
     const p = details.params;
     const hints: RoutingHints = {
       connection: str(p.connection),
@@ -81,6 +87,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     // or the application asked for another organization/connection.
     if (login && !details.freshLoginRequired && (await sessionFits(deps.store, login, hints))) {
       return deps.provider.finishLogin(req, res, {
+        uid: details.uid,
         accountId: login.userId,
         connectionId: login.connectionId,
         amr: login.amr,
@@ -100,12 +107,17 @@ export function loginRoutes(deps: LoginDeps): Router {
     }
     delete req.session.interactionUid;
     await saveSession(req);
-    await deps.provider.finishLogin(req, res, {
-      accountId: login.userId,
-      connectionId: login.connectionId,
-      amr: login.amr,
-      authTime: new Date(login.authTime * 1000),
-    });
+    try {
+      await deps.provider.finishLogin(req, res, {
+        uid: req.params.uid,
+        accountId: login.userId,
+        connectionId: login.connectionId,
+        amr: login.amr,
+        authTime: new Date(login.authTime * 1000),
+      });
+    } catch {
+      return page(res, 400, errorPage('Sign-in expired', 'This sign-in request has expired. Start again from your application.', 'no_pending_request'));
+    }
   });
 
   r.get('/login', (req, res) => {

@@ -24,7 +24,7 @@ async function setup(store: Store, matching: 'jit' | 'existing' = 'jit') {
     type: 'oidc',
     name: 'IdP',
     user_matching: matching,
-    attribute_mapping: { 'group:Engineering': 'engineer' },
+    attribute_mapping: { 'role:engineer': 'Engineering' },
     config: {},
   });
   return { org, connection };

@@ -76,6 +76,8 @@ export interface OidcIdp {
   publishDecoyKey(on: boolean): Promise<void>;
   /** Serve `body` as JSON at `path` on this origin. */
   serveJson(path: string, body: unknown): void;
+  /** Register one more redirect URI on the default client (e.g. Portico's callback once the connection id is known). */
+  addRedirectUri(uri: string): void;
   close(): Promise<void>;
 }
 
@@ -303,6 +305,11 @@ export async function startOidcIdp(opts: StartOidcIdpOptions = {}): Promise<Oidc
     },
     serveJson(path, body) {
       documents.set(path, JSON.stringify(body));
+    },
+    addRedirectUri(uri) {
+      const c = clients[0]!;
+      c.redirect_uris = [...(c.redirect_uris ?? []), uri];
+      current = makeProvider(key);
     },
     close: () =>
       new Promise<void>((resolve) => {

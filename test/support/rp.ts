@@ -26,12 +26,24 @@ export interface Rp {
   nextLogin(): Promise<RpLogin>;
   logins: RpLogin[];
   errors: string[];
+  /** Set the client registration once Portico has issued it (its redirect_uri is this RP's). */
+  setClient(clientId: string, clientSecret?: string): void;
+  clientId(): string | undefined;
   close(): Promise<void>;
 }
 
 const b64url = (b: Buffer) => b.toString('base64url');
 
-export async function startRp(opts: { issuer: string; fetchBase?: string; clientId: string; clientSecret?: string; extraAuthorizeParams?: Record<string, string> }): Promise<Rp> {
+export interface RpOptions {
+  issuer: string;
+  /** Where the RP's back channel reaches Portico (default: the issuer). */
+  fetchBase?: string;
+  clientId?: string;
+  clientSecret?: string;
+  extraAuthorizeParams?: Record<string, string>;
+}
+
+export async function startRp(opts: RpOptions): Promise<Rp> {
   const pending = new Map<string, { verifier: string; nonce: string }>();
   const logins: RpLogin[] = [];
   const errors: string[] = [];
@@ -48,7 +60,7 @@ export async function startRp(opts: { issuer: string; fetchBase?: string; client
     const u = new URL(`${opts.issuer}/oauth/authorize`);
     u.search = new URLSearchParams({
       response_type: 'code',
-      client_id: opts.clientId,
+      client_id: opts.clientId!,
       redirect_uri: `${self}/callback`,
       scope: 'openid email profile',
       state,
@@ -95,7 +107,7 @@ export async function startRp(opts: { issuer: string; fetchBase?: string; client
           headers: {
             'content-type': 'application/x-www-form-urlencoded',
             ...(opts.clientSecret
-              ? { authorization: `Basic ${Buffer.from(`${encodeURIComponent(opts.clientId)}:${encodeURIComponent(opts.clientSecret)}`).toString('base64')}` }
+              ? { authorization: `Basic ${Buffer.from(`${encodeURIComponent(opts.clientId!)}:${encodeURIComponent(opts.clientSecret)}`).toString('base64')}` }
               : {}),
           },
           body: new URLSearchParams({
@@ -103,12 +115,12 @@ export async function startRp(opts: { issuer: string; fetchBase?: string; client
             code: u.searchParams.get('code') ?? '',
             redirect_uri: `${self}/callback`,
             code_verifier: p.verifier,
-            ...(opts.clientSecret ? {} : { client_id: opts.clientId }),
+            ...(opts.clientSecret ? {} : { client_id: opts.clientId! }),
           }),
         });
         const body = (await tokenRes.json()) as Record<string, string>;
         if (!tokenRes.ok) throw new Error(`token error: ${JSON.stringify(body)}`);
-        const { payload } = await jwtVerify(body.id_token!, jwks, { issuer: opts.issuer, audience: opts.clientId });
+        const { payload } = await jwtVerify(body.id_token!, jwks, { issuer: opts.issuer, audience: opts.clientId! });
         if (payload.nonce !== p.nonce) throw new Error('nonce mismatch');
         const login = { idToken: body.id_token!, claims: payload as RpLogin['claims'], accessToken: body.access_token!, nonce: p.nonce };
         logins.push(login);
@@ -134,6 +146,11 @@ export async function startRp(opts: { issuer: string; fetchBase?: string; client
     nextLogin: () => new Promise((resolve, reject) => waiters.push({ resolve, reject })),
     logins,
     errors,
+    clientId: () => opts.clientId,
+    setClient: (clientId, clientSecret) => {
+      opts.clientId = clientId;
+      opts.clientSecret = clientSecret;
+    },
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

@@ -11,11 +11,9 @@ import { UpstreamError, type ExternalIdentity } from '../identity.js';
  * Keys: subject, email, email_verified, name, given_name, family_name, phone_number, groups, roles,
  * external_id. Unknown keys are ignored.
  *
- * Group/role value mapping: keys `role:<portico role>` with the IdP value(s) that grant it,
- * comma-separated, matched against the identity's groups and roles:
- *   { "role:admin": "Portico-Admins", "role:viewer": "3f2a…guid, Readers" }
- * When any `role:` key is present, `roles` is exactly the Portico roles so granted (an allow-list:
- * an IdP cannot hand out a role nobody mapped); without one, `roles` is the IdP's roles as sent.
+ * Groups and roles are passed on as the IdP sent them; turning them into Portico roles
+ * (`role:<portico role>` keys) is the directory's job, the same for every protocol
+ * (src/directory/roles.ts).
  *
  * `amr`: the id_token's `amr` (RFC 8176 values as the IdP sent them) when it is a non-empty list of
  * strings, else ["ext"] ("authenticated at an external IdP, method not stated"): Portico never
@@ -132,19 +130,6 @@ export const firstEmail = (claims: Record<string, unknown>, paths: string[]) =>
     return s && isEmail(s) ? s : undefined;
   });
 
-function mappedRoles(mapping: Record<string, string>, values: Set<string>): string[] | undefined {
-  const entries = Object.entries(mapping).filter(([k]) => k.startsWith('role:') && k.length > 5);
-  if (!entries.length) return undefined;
-  const roles: string[] = [];
-  for (const [k, v] of entries) {
-    const wanted = String(v)
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-    if (wanted.some((w) => values.has(w))) roles.push(k.slice(5));
-  }
-  return roles;
-}
 
 export interface MapContext {
   connectionId: string;
@@ -178,7 +163,7 @@ export function toExternalIdentity(claims: Record<string, unknown>, ctx: MapCont
   const verified = first(claims, src('email_verified'), (v) => (v === true || v === 'true' ? true : v === false || v === 'false' ? false : undefined));
   const groups = first(claims, src('groups'), asStrings) ?? [];
   const idpRoles = first(claims, src('roles'), asStrings) ?? [];
-  const roles = mappedRoles(mapping, new Set([...groups, ...idpRoles])) ?? idpRoles;
+  const roles = idpRoles;
   const given = first(claims, src('given_name'), asString);
   const family = first(claims, src('family_name'), asString);
   const name = first(claims, src('name'), asString) ?? ([given, family].filter(Boolean).join(' ') || undefined);

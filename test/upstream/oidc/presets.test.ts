@@ -8,6 +8,7 @@ import { createOidcUpstream, type OidcUpstream } from '../../../src/upstream/oid
 import { scopesFor, toExternalIdentity } from '../../../src/upstream/oidc/presets.js';
 import { loginThroughIdp, startOidcIdp, type OidcIdp } from '../../support/oidc-idp.js';
 import { oidcConnection, REDIRECT_URI, upstreamError } from './support.js';
+import { mapRoles } from '../../../src/directory/roles.js';
 
 const fetch = createSafeFetch({ allowPrivate: true });
 const newUpstream = () => createOidcUpstream({ fetch, allowHttp: true });
@@ -160,7 +161,7 @@ describe('userinfo, keycloak roles, okta scopes, attribute_mapping', () => {
     expect(new URL(url).searchParams.get('scope')!.split(' ')).toEqual(['openid', 'email', 'profile', 'groups']);
   });
 
-  test('attribute_mapping overrides the preset; role: entries map group values to Portico roles', async () => {
+  test('attribute_mapping overrides the preset; groups reach the directory, whose role: entries map them to Portico roles', async () => {
     const full = await startOidcIdp({ accounts: { kim: { sub: 'kc-1', email: 'kim@acme.test', groups: ['/eng', 'Portico-Admins'], upn: 'kim.upn@acme.test' } } });
     onTeardown(() => full.close());
     const conn = oidcConnection(full.discoveryUrl, {
@@ -169,7 +170,8 @@ describe('userinfo, keycloak roles, okta scopes, attribute_mapping', () => {
     });
     const id = await signIn(newUpstream(), conn, 'kim');
     expect(id.email).toBe('kim.upn@acme.test');
-    expect(id.roles).toEqual(['admin', 'auditor']);
+    expect(id.groups).toEqual(['/eng', 'Portico-Admins']);
+    expect(mapRoles(id.roles, id.groups, conn.attribute_mapping)).toEqual(['admin', 'auditor']);
   });
 });
 
@@ -192,10 +194,9 @@ describe('pure mapping', () => {
     expect(id.email).toBeUndefined();
   });
 
-  test('role: mapping is an allow-list (IdP roles not mapped are dropped)', () => {
+  test('roles pass through as the IdP sent them (mapping is the directory\'s)', () => {
     const id = toExternalIdentity({ sub: 's', roles: ['admin', 'viewer'] }, { ...ctx, attributeMapping: { 'role:reader': 'viewer' } });
-    expect(id.roles).toEqual(['reader']);
-    expect(toExternalIdentity({ sub: 's', roles: ['admin'] }, ctx).roles).toEqual(['admin']);
+    expect(id.roles).toEqual(['admin', 'viewer']);
   });
 
   test('scopes: openid always first, preset extras only when offered', () => {

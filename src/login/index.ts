@@ -1,0 +1,49 @@
+import express, { Router } from 'express';
+import { fileURLToPath } from 'node:url';
+import type { Registry } from 'prom-client';
+import { Directory } from '../directory/index.js';
+import { LoginEvents } from '../events/index.js';
+import { createSafeFetch } from '../http/safe-fetch.js';
+import type { Runtime } from '../runtime.js';
+import { createOidcUpstream } from '../upstream/oidc/index.js';
+import type { PipelineDeps } from './complete.js';
+import { oidcCallbackRoutes } from './oidc-callback.js';
+import { loginRoutes } from './routes.js';
+import type { BrowserUpstream, ProviderSeam } from './seams.js';
+import { gatewaySession } from './session.js';
+import { LoginTransactions } from './transactions.js';
+
+const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+
+/**
+ * Everything a browser touches while signing in, behind the gateway session: the interaction
+ * (routing + hosted pages) and each upstream protocol's callback. Built once per app.
+ */
+export function browserLogin(rt: Runtime, provider: ProviderSeam, metrics: Registry): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions } {
+  const { config, store, ephemeral, logger } = rt;
+  const pipeline: PipelineDeps = {
+    store,
+    directory: new Directory(store),
+    events: new LoginEvents(store.events, logger, metrics),
+    issuer: config.issuer,
+  };
+  const transactions = new LoginTransactions(ephemeral);
+  const oidc = createOidcUpstream({ fetch: createSafeFetch({ allowPrivate: config.allowPrivateUrls }), allowHttp: config.allowPrivateUrls });
+  const oidcBrowser: BrowserUpstream = {
+    async begin(connection, opts) {
+      const { url, transaction } = await oidc.begin(connection, {
+        redirectUri: `${config.issuer}/oidc/${connection.id}/callback`,
+        loginHint: opts.loginHint,
+        prompt: opts.forceAuthn ? 'login' : undefined,
+      });
+      return { url, key: transaction.state, transaction };
+    },
+  };
+
+  const router = Router();
+  router.use('/assets', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
+  router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt'], gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') }));
+  router.use(loginRoutes({ ...pipeline, provider, upstreams: { oidc: oidcBrowser }, transactions }));
+  router.use(oidcCallbackRoutes({ ...pipeline, oidc, transactions, ephemeral }));
+  return { router, pipeline, transactions };
+}

@@ -118,6 +118,8 @@ const fail = (reason: UpstreamError['reason'], message: string, detail?: Record<
   new UpstreamError(reason, message, detail);
 
 export function validateSamlResponse(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult {
+  // A broken clock would make every time comparison false, i.e. accept expired assertions: fail loudly.
+  if (!(now instanceof Date) || !Number.isFinite(now.getTime())) throw new TypeError('validateSamlResponse: now must be a valid Date');
   try {
     return validate(input, cfg, now);
   } catch (e) {
@@ -237,8 +239,9 @@ function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { 
 }
 
 function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult {
-  const maxBytes = cfg.maxBytes ?? DEFAULT_MAX_BYTES;
-  const skewMs = Math.max(0, cfg.clockSkewSeconds ?? MAX_SERVER_CLOCK_SKEW_SECONDS) * 1000;
+  // NaN would disable the size cap or the time checks: anything not a finite number means the default.
+  const maxBytes = Number.isFinite(cfg.maxBytes) && cfg.maxBytes! > 0 ? cfg.maxBytes! : DEFAULT_MAX_BYTES;
+  const skewMs = (Number.isFinite(cfg.clockSkewSeconds) ? Math.max(0, cfg.clockSkewSeconds!) : MAX_SERVER_CLOCK_SKEW_SECONDS) * 1000;
   const allowSha1 = cfg.allowSha1 === true;
   const t = now.getTime();
 

@@ -137,6 +137,14 @@ describe('validateSamlResponse', () => {
     expect(refusal(b64(bad), { ...TEST_CFG, spPrivateKey: KEYS.spEncryption.key }).reason).toBe('signature_invalid');
   });
 
+  test('fails closed on a broken clock or NaN settings', () => {
+    const late = b64(buildResponse({ now: new Date(NOW.getTime() - 3 * 3600_000) }));
+    expect(() => validateSamlResponse(late, TEST_CFG, new Date('not a date'))).toThrow(TypeError);
+    expect(refusal(late, { ...TEST_CFG, clockSkewSeconds: Number.NaN }).reason).toBe('expired');
+    const huge = b64(buildResponse({ attributes: { blob: ['x'.repeat(1_100_000)] } }));
+    expect(refusal(huge, { ...TEST_CFG, maxBytes: Number.NaN }).reason).toBe('too_large');
+  });
+
   test('samlFailure gives the CLI shape', () => {
     expect(samlFailure(new UpstreamError('expired', 'late'))).toEqual({ ok: false, code: 'expired', message: 'late' });
     expect(samlFailure(new Error('boom'))).toEqual({ ok: false, code: 'malformed', message: 'the SAML response could not be processed' });

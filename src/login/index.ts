@@ -7,6 +7,8 @@ import { createSafeFetch } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { createOidcUpstream } from '../upstream/oidc/index.js';
 import type { PipelineDeps } from './complete.js';
+import { jwtLoginRoutes } from './jwt-route.js';
+import { linkLoginRoutes } from './link-route.js';
 import { oidcCallbackRoutes } from './oidc-callback.js';
 import { loginRoutes } from './routes.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
@@ -45,5 +47,7 @@ export function browserLogin(rt: Runtime, provider: ProviderSeam, metrics: Regis
   router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt'], gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') }));
   router.use(loginRoutes({ ...pipeline, provider, upstreams: { oidc: oidcBrowser }, transactions }));
   router.use(oidcCallbackRoutes({ ...pipeline, oidc, transactions, ephemeral }));
+  router.use(linkLoginRoutes({ ...pipeline, ephemeral }));
+  router.use(jwtLoginRoutes({ ...pipeline, ephemeral, allowPrivateUrls: config.allowPrivateUrls }));
   return { router, pipeline, transactions };
 }

@@ -1,41 +1,14 @@
 /** Shared set-up of the partner sign-in suites (login links, partner JWTs). */
-import express, { type Express } from 'express';
+import type { Express } from 'express';
 import { SignJWT, type JWTPayload } from 'jose';
 import request from 'supertest';
-import { Directory } from '../../src/directory/index.js';
-import { LoginEvents } from '../../src/events/index.js';
-import { jwtLoginRoutes } from '../../src/login/jwt-route.js';
-import { linkLoginRoutes } from '../../src/login/link-route.js';
-import { loginRoutes } from '../../src/login/routes.js';
-import { gatewaySession } from '../../src/login/session.js';
-import { LoginTransactions } from '../../src/login/transactions.js';
 import { bearer, type TestApp } from '../support/app.js';
 
-/**
- * The app's HTTP handler with the partner routes and the interaction routes they end in. While
- * src/app.ts does not mount these yet (they go in with the gateway session, next to the
- * provider), the missing ones are put in front here the way the composition root will; whatever
- * the app already serves (HEAD /link/… answers 405; /interaction/… is not the 404 handler) is
- * used as is.
- */
+/** The app's HTTP handler, after checking that it serves the partner routes (src/login/index.ts mounts them). */
 export async function partnerHttp(t: TestApp): Promise<Express> {
-  const hasPartner = (await request(t.express).head('/link/lnk_probe')).status === 405;
-  const hasInteraction = (await request(t.express).get('/interaction/probe')).body?.code !== 'not_found';
-  if (hasPartner && hasInteraction) return t.express;
-  const rt = t.runtime;
-  const pipeline = { store: rt.store, directory: new Directory(rt.store), events: new LoginEvents(rt.store.events, rt.logger), issuer: rt.config.issuer };
-  const outer = express();
-  outer.set('trust proxy', rt.config.trustProxy);
-  outer.use(gatewaySession({ ephemeral: rt.ephemeral, secret: rt.secret, secure: rt.config.issuer.startsWith('https:') }));
-  if (!hasInteraction) {
-    outer.use(loginRoutes({ ...pipeline, provider: t.provider, upstreams: {}, transactions: new LoginTransactions(rt.ephemeral) }));
-  }
-  if (!hasPartner) {
-    outer.use(linkLoginRoutes({ ...pipeline, ephemeral: rt.ephemeral }));
-    outer.use(jwtLoginRoutes({ ...pipeline, ephemeral: rt.ephemeral, allowPrivateUrls: rt.config.allowPrivateUrls }));
-  }
-  outer.use(t.express);
-  return outer;
+  const probe = await request(t.express).head('/link/lnk_probe');
+  if (probe.status !== 405) throw new Error(`the app does not serve GET /link/{token} (HEAD answered ${probe.status})`);
+  return t.express;
 }
 
 export const PARTNER_SECRET = 'partner-shared-secret-0123456789abcdef';

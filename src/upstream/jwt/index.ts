@@ -17,7 +17,6 @@ export function partnerPolicy(c: Connection): PartnerJwtPolicy {
     maxTokenAgeSeconds: maxAge,
     ...(typeof cfg.issuer === 'string' ? { issuer: cfg.issuer } : {}),
     ...(typeof cfg.audience === 'string' ? { audience: cfg.audience } : {}),
-    attributeMapping: c.attribute_mapping,
   };
 }
 

@@ -14,8 +14,6 @@ export interface PartnerJwtPolicy {
   issuer?: string;
   /** When set, `aud` must be or contain it. */
   audience?: string;
-  /** `role:<value>` / `profile:<value>` → Portico role (connection attribute_mapping). */
-  attributeMapping: Record<string, string>;
   /** Allowed clock difference for `iat`/`nbf` in the future (DESIGN §7: at most 3 minutes). */
   clockSkewSeconds?: number;
 }
@@ -108,8 +106,7 @@ export async function verifyPartnerJwt(token: string, policy: PartnerJwtPolicy, 
   const identity: ExternalIdentity = {
     connection: policy.connectionId,
     subject: `${kind}:${kind === 'email' ? value.toLowerCase() : value}`,
-    groups: [],
-    roles: mapRoles(claims, policy.attributeMapping),
+    ...upstreamRoles(claims),
     raw: claims,
     amr: amr(claims),
   };
@@ -154,23 +151,19 @@ function identifier(claims: Record<string, unknown>): { kind: IdentifierKind; va
   return { kind, value: v };
 }
 
+const strings = (v: unknown): string[] =>
+  (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []).map((x) => x.trim()).filter((x) => x && x.length <= 200);
+
 /**
- * Roles come only through the connection's attribute_mapping: `role` (string or array), `roles`
- * (array) and `profile` (string) values are looked up as `role:<value>` / `profile:<value>`;
- * unmapped values grant nothing, so a partner cannot mint arbitrary roles.
+ * The partner's `role` (string or array) and `roles` (array) claims become the identity's roles,
+ * its `profile` (string or array) its groups — as received. The directory maps both to Portico
+ * roles by the connection's attribute_mapping, the same way for every protocol (src/directory/roles.ts).
  */
-function mapRoles(claims: Record<string, unknown>, mapping: Record<string, string>): string[] {
-  const strings = (v: unknown): string[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
-  const roles = new Set<string>();
-  for (const v of [...strings(claims.role), ...strings(claims.roles)]) {
-    const r = mapping[`role:${v}`];
-    if (r) roles.add(r);
-  }
-  for (const v of strings(claims.profile)) {
-    const r = mapping[`profile:${v}`];
-    if (r) roles.add(r);
-  }
-  return [...roles].sort();
+function upstreamRoles(claims: Record<string, unknown>): { roles: string[]; groups: string[] } {
+  return {
+    roles: [...new Set([...strings(claims.role), ...strings(claims.roles)])].slice(0, 100),
+    groups: [...new Set(strings(claims.profile))].slice(0, 100),
+  };
 }
 
 /** The partner's own `amr` (RFC 8176 values, strings only) if it sends one; otherwise "partner". */

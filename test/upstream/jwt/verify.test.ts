@@ -11,7 +11,6 @@ const policy = (over: Partial<PartnerJwtPolicy> = {}): PartnerJwtPolicy => ({
   connectionId: 'con_partner',
   alg: 'HS256',
   maxTokenAgeSeconds: 600,
-  attributeMapping: { 'role:admin': 'admin', 'profile:support': 'support-agent' },
   ...over,
 });
 
@@ -151,11 +150,10 @@ describe('verifyPartnerJwt', () => {
     expect(await outcome(await hs(claims({ email: undefined, user_id: 7 })))).toMatchObject({ ok: false, reason: 'token_invalid' });
   });
 
-  it('maps role/roles/profile only through attribute_mapping: unmapped values grant nothing', async () => {
-    const r = await outcome(await hs(claims({ role: ['admin', 'superuser'], profile: 'support', roles: ['owner'] })));
-    expect(r).toMatchObject({ ok: true, identity: { roles: ['admin', 'support-agent'] } });
-    const none = await outcome(await hs(claims({ role: 'superuser' })));
-    expect(none).toMatchObject({ ok: true, identity: { roles: [] } });
+  it('hands role/roles to the directory as roles and profile as groups, as received', async () => {
+    const r = await outcome(await hs(claims({ role: ['admin', 'superuser'], profile: 'support', roles: ['owner', 'admin', 7] })));
+    expect(r).toMatchObject({ ok: true, identity: { roles: ['admin', 'superuser', 'owner'], groups: ['support'] } });
+    expect(await outcome(await hs(claims()))).toMatchObject({ ok: true, identity: { roles: [], groups: [] } });
   });
 
   it('checks iss and aud when the connection names them', async () => {

@@ -266,6 +266,14 @@ describe.each(ephemeralBackends)('partner sign-in refusals over HTTP (ephemeral:
       await refused(org.id, async () => login(hs, token), 'token_replayed');
     });
 
+    it('maps role/profile values to Portico roles only through attribute_mapping (unmapped values grant nothing)', async () => {
+      const { org, hs } = await partnerOrg({ attribute_mapping: { 'role:admin': 'partner-admin, owner', 'role:support': 'helpdesk' } });
+      const user = await admin.user(org.id, { email: 'roles@acme.test' });
+      expectLanded(await login(hs, await signHs256(partnerClaims({ email: 'roles@acme.test', role: ['owner', 'superuser'], profile: 'helpdesk' }))));
+      const after = (await request(http).get(`/api/v1/organizations/${org.id}/users/${user.id}`).set(bearer()).expect(200)).body;
+      expect(after.roles).toEqual(['admin', 'support']);
+    });
+
     it('refuses alg none (token_invalid)', async () => {
       const { org, hs } = await partnerOrg();
       await admin.user(org.id, { email: 'a@acme.test' });

@@ -6,6 +6,8 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
 import { startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
+import { hasPostgres, hasRedis, postgresBackend, REDIS_URL } from '../support/backends.js';
+import { RedisStore } from '../../src/store/ephemeral.js';
 import { startRp, type Rp } from '../support/rp.js';
 
 interface Conn {
@@ -13,7 +15,15 @@ interface Conn {
   redirect_uri: string;
 }
 
-describe('OIDC login end to end (chromium, oidc-provider upstream)', () => {
+/** Embedded defaults, and PostgreSQL + Redis when they are configured (always in CI). */
+const setups = [
+  { name: 'PGlite + memory', open: () => startPortico() },
+  ...(hasPostgres && hasRedis
+    ? [{ name: 'PostgreSQL + Redis', open: async () => startPortico({ backend: postgresBackend, ephemeral: await RedisStore.connect(REDIS_URL!, `portico-e2e:${Date.now()}:`) }) }]
+    : []),
+];
+
+describe.each(setups)('OIDC login end to end (chromium, oidc-provider upstream) on $name', (setup) => {
   let browser: Browser;
   let portico: RunningPortico;
   let idp: OidcIdp;
@@ -24,7 +34,7 @@ describe('OIDC login end to end (chromium, oidc-provider upstream)', () => {
 
   beforeAll(async () => {
     browser = await launchBrowser();
-    portico = await startPortico();
+    portico = await setup.open();
     idp = await startOidcIdp({
       redirectUris: [],
       accounts: {

@@ -76,12 +76,15 @@ export interface Balancer {
   close(): Promise<void>;
 }
 
-/** Strict round-robin: request n goes to targets[n % targets.length]. */
-export async function roundRobin(targets: string[], port?: number): Promise<Balancer> {
+/**
+ * Round-robin: request n goes to targets[n % targets.length], unless `pin` names a backend for
+ * a path (a test can force "the callback lands on the other process").
+ */
+export async function roundRobin(targets: string[], opts: { port?: number; pin?: (path: string) => number | undefined } = {}): Promise<Balancer> {
   let n = 0;
   const hits: Balancer['hits'] = [];
   const server: Server = createServer((req, res) => {
-    const backend = n++ % targets.length;
+    const backend = opts.pin?.((req.url ?? '').split('?')[0]!) ?? n++ % targets.length;
     hits.push({ path: (req.url ?? '').split('?')[0]!, backend });
     const target = new URL(targets[backend]!);
     const upstream = httpRequest(
@@ -94,7 +97,7 @@ export async function roundRobin(targets: string[], port?: number): Promise<Bala
     upstream.on('error', () => res.writeHead(502).end());
     req.pipe(upstream);
   });
-  await new Promise<void>((r) => server.listen(port ?? 0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, r));
   return {
     port: (server.address() as AddressInfo).port,
     hits,

@@ -1,0 +1,108 @@
+/**
+ * Issue "First end-to-end login", what it must show (3): two real Portico processes sharing one
+ * PostgreSQL and one Redis behind a load balancer; the login starts on one process and the IdP's
+ * callback lands on the other, and the app still gets verified tokens.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { launchBrowser } from '../support/browser.js';
+import { freshPostgresDatabase, hasPostgres, hasRedis, REDIS_URL } from '../support/backends.js';
+import { startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+import { ensureBuilt, roundRobin, spawnPortico, type Balancer, type PorticoProcess } from '../support/processes.js';
+import { startRp, type Rp } from '../support/rp.js';
+
+const ADMIN = 'two-process-operator-key-0123456789abcdef';
+
+(hasPostgres && hasRedis ? describe : describe.skip)('two Portico processes behind a balancer (needs DATABASE_URL and REDIS_URL)', () => {
+  let browser: Browser;
+  let balancer: Balancer;
+  let procs: PorticoProcess[] = [];
+  let idp: OidcIdp;
+  let rp: Rp;
+  let drop: () => Promise<void>;
+  let certs: string;
+  let issuer: string;
+  const targets: string[] = [];
+
+  beforeAll(async () => {
+    ensureBuilt();
+    const pg = await freshPostgresDatabase();
+    drop = pg.drop;
+    certs = mkdtempSync(join(tmpdir(), 'portico-two-'));
+    // The IdP's callback always goes to process 1; the interaction (where the login starts) to process 0.
+    balancer = await roundRobin(targets, { pin: (path) => (path.startsWith('/oidc/') ? 1 : path.startsWith('/interaction/') ? 0 : undefined) });
+    issuer = `http://localhost:${balancer.port}`;
+    const env = {
+      DATABASE_URL: pg.url,
+      REDIS_URL: REDIS_URL!,
+      PORTICO_SECRET: 'two-process-shared-secret-0123456789abcdef',
+      PORTICO_ISSUER: issuer,
+      PORTICO_CERTS_DIR: certs,
+      PORTICO_DATA_DIR: join(certs, 'data'),
+      PORTICO_ADMIN_API_KEY: ADMIN,
+      PORTICO_ALLOW_PRIVATE_URLS: 'true',
+    };
+    // Start one first so it generates the signing keys; the second reads the same files.
+    procs.push(await spawnPortico(env));
+    procs.push(await spawnPortico(env));
+    targets.push(...procs.map((p) => p.url));
+    browser = await launchBrowser();
+    idp = await startOidcIdp({ redirectUris: [], accounts: { ada: { sub: 'ada-sub', email: 'ada@acme.test', email_verified: true, name: 'Ada' } } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await rp?.close();
+    await idp?.close();
+    await Promise.all(procs.map((p) => p.stop()));
+    await balancer?.close();
+    await drop?.();
+    if (certs) rmSync(certs, { recursive: true, force: true });
+  });
+
+  const admin = async <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${issuer.replace('localhost', '127.0.0.1')}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as T };
+  };
+
+  it('starts the login on one process and finishes it on the other', async () => {
+    expect((await admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
+    const conn = await admin<{ id: string; redirect_uri: string }>('POST', '/organizations/acme/connections', {
+      type: 'oidc',
+      name: 'IdP',
+      discovery_url: idp.discoveryUrl,
+      client_id: TEST_CLIENT_ID,
+      client_secret: TEST_CLIENT_SECRET,
+    });
+    expect(conn.status).toBe(201);
+    idp.addRedirectUri(conn.body.redirect_uri);
+    rp = await startRp({ issuer, fetchBase: issuer.replace('localhost', '127.0.0.1') });
+    const app = await admin<{ client_id: string; client_secret: string }>('POST', '/applications', { name: 'App', type: 'confidential', redirect_uris: [rp.redirectUri] });
+    rp.setClient(app.body.client_id, app.body.client_secret);
+
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const done = rp.nextLogin();
+    await page.goto(rp.loginUrl({ login_hint: 'ada@acme.test' }));
+    await page.waitForSelector('#login-form');
+    await page.fill('input[name="login"]', 'ada');
+    await page.click('button#submit');
+    const login = await done;
+    expect(login.claims).toMatchObject({ iss: issuer, aud: app.body.client_id, email: 'ada@acme.test', org: 'acme', idp: conn.body.id });
+
+    const interaction = balancer.hits.find((h) => h.path.startsWith('/interaction/') && !h.path.endsWith('/complete'));
+    const callback = balancer.hits.find((h) => h.path.startsWith('/oidc/'));
+    expect(interaction?.backend).toBe(0);
+    expect(callback?.backend).toBe(1);
+    // The rest of the traffic really was spread over both processes.
+    const others = new Set(balancer.hits.filter((h) => !h.path.startsWith('/oidc/') && !h.path.startsWith('/interaction/')).map((h) => h.backend));
+    expect(others).toEqual(new Set([0, 1]));
+    await context.close();
+  });
+});

@@ -9,6 +9,7 @@ import { problemHandler, sendProblem } from './http/problem.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
 import { KEY_RETENTION_SECONDS } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
+import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
 import type { Runtime } from './runtime.js';
 
@@ -46,6 +47,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     }),
   );
   app.use(healthRoutes(store.db, ephemeral, metrics));
+  app.use(discoveryApi(store));
   app.use('/api/v1', adminRoutes(rt));
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }));
   provider.mount(app);

@@ -42,7 +42,7 @@ describe.each(setups)('OIDC login end to end (chromium, oidc-provider upstream) 
         grace: { sub: 'grace-sub', email: 'grace@globex.test', email_verified: true, name: 'Grace Hopper' },
       },
     });
-    for (const [slug, domain] of [['acme', 'acme.test'], ['globex', 'globex.test']]) {
+    for (const [slug, domain] of [['acme', 'acme.test'], ['globex', 'globex.test']] as const) {
       const org = await portico.admin('POST', '/organizations', { slug, name: slug.toUpperCase(), domains: [domain] });
       expect(org.status).toBe(201);
     }

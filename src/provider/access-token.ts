@@ -11,7 +11,8 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
 import type { AccessToken, Client, KoaContextWithOIDC } from 'oidc-provider';
-import Provider from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import { Provider as ProviderClass } from './oidc.js';
 import type { SigningAlg } from '../store/types.js';
 import { claimsForScope, type PorticoAccount } from './account.js';
 import { SIGNING_ALGS, type SigningKeys } from './keys.js';
@@ -48,7 +49,7 @@ export function installJwtAccessTokens(provider: Provider, deps: Deps): void {
     const client: Client | undefined = this.client ?? (await provider.Client.find(clientId));
     const alg = (client?.idTokenSignedResponseAlg ?? 'RS256') as SigningAlg;
     const signer = signingKeys.get(alg) ?? signingKeys.get('RS256')!;
-    const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
+    const ctx = ProviderClass.ctx as KoaContextWithOIDC | undefined;
     let account = ctx?.oidc.account as PorticoAccount | undefined;
     if (!account?.portico || account.accountId !== this.accountId) account = this.accountId ? await deps.loadAccount(this.accountId, this.sessionUid) : undefined;
     const claims = account ? claimsForScope(account.portico, this.scope) : {};

@@ -11,7 +11,7 @@
  *   verifying our own signature, so a forged JWT carrying a real jti finds nothing.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { errors } from 'oidc-provider';
+import { errors } from './oidc.js';
 import type { EphemeralStore } from '../store/ephemeral.js';
 
 export interface AdapterOptions {

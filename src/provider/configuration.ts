@@ -4,7 +4,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 import type { Configuration, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
-import { interactionPolicy } from 'oidc-provider';
+import { interactionPolicy } from './oidc.js';
 import { SCOPE_CLAIMS, SCOPES } from './account.js';
 import { allowedOrigin } from './clients.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';

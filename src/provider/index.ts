@@ -31,7 +31,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type Express, type RequestHandler } from 'express';
-import Provider, { type Interaction, type KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { Interaction, KoaContextWithOIDC } from 'oidc-provider';
+import { Provider as ProviderClass } from './oidc.js';
 import type { Runtime } from '../runtime.js';
 import { findAccountFor, loadAccount, loginRecords, type LoginRecords } from './account.js';
 import { installJwtAccessTokens, jwtAccessTokenVerifier } from './access-token.js';
@@ -159,7 +161,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys): PorticoProvider 
     },
   });
 
-  const provider = new Provider(config.issuer, {
+  const provider = new ProviderClass(config.issuer, {
     ...buildConfiguration({ secure, secret: rt.secret, adapter, findAccount: findAccountFor(store, logins) }),
     jwks: keys.privateJwks() as unknown as { keys: [] },
   });

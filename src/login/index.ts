@@ -6,11 +6,14 @@ import { LoginEvents } from '../events/index.js';
 import { createSafeFetch } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { createOidcUpstream } from '../upstream/oidc/index.js';
+import { spKeySource } from '../upstream/saml/sp-keys.js';
 import type { PipelineDeps } from './complete.js';
 import { jwtLoginRoutes } from './jwt-route.js';
 import { linkLoginRoutes } from './link-route.js';
 import { oidcCallbackRoutes } from './oidc-callback.js';
 import { loginRoutes } from './routes.js';
+import { samlAcsRoutes } from './saml-acs.js';
+import { samlBrowserUpstream } from './saml-upstream.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
 import { gatewaySession } from './session.js';
 import { LoginTransactions } from './transactions.js';
@@ -42,11 +45,16 @@ export function browserLogin(rt: Runtime, provider: ProviderSeam, metrics: Regis
     },
   };
 
+  // SAML SP keys: read now when present (bad files stop start-up), else generated on first use.
+  const spKeys = spKeySource(config.certsDir);
+  const samlBrowser = samlBrowserUpstream({ issuer: config.issuer, spKeys });
+
   const router = Router();
   router.use('/assets', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt'], gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') }));
-  router.use(loginRoutes({ ...pipeline, provider, upstreams: { oidc: oidcBrowser }, transactions }));
+  router.use(loginRoutes({ ...pipeline, provider, upstreams: { oidc: oidcBrowser, saml: samlBrowser }, transactions }));
   router.use(oidcCallbackRoutes({ ...pipeline, oidc, transactions, ephemeral }));
+  router.use(samlAcsRoutes({ ...pipeline, transactions, ephemeral, spKeys }));
   router.use(linkLoginRoutes({ ...pipeline, ephemeral }));
   router.use(jwtLoginRoutes({ ...pipeline, ephemeral, allowPrivateUrls: config.allowPrivateUrls }));
   return { router, pipeline, transactions };

@@ -71,7 +71,6 @@ export const REASON_CODES = [
   'multiple_assertions',
   'decryption_failed',
   'replayed',
-  'unsolicited_response',
   // partner jwt / links
   'token_invalid',
   'token_expired',

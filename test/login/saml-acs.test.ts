@@ -1,0 +1,436 @@
+/**
+ * Issue "SAML 2.0 connections", the ACS over HTTP: hand-built, really signed responses
+ * (test/upstream/saml/builder.ts) posted to POST /saml/{connection}/acs of a running Portico,
+ * headless (cookie jar). Every refusal shows its reason code on the page and on exactly one
+ * `login.failed` event, and its legitimate twin signs in. Also the SP metadata endpoint and the
+ * SAML leg of /oauth/authorize (the AuthnRequest).
+ */
+import { randomUUID } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
+import { DOMParser } from '@xmldom/xmldom';
+import { ephemeralBackends } from '../support/backends.js';
+import { startPortico, type RunningPortico } from '../support/portico.js';
+import { CookieJar, follow, pkce, type FlowResult } from '../support/provider.js';
+import { IDP_ENTITY_ID, KEYS, b64, buildEncryptedResponse, buildResponse, type BuildOptions } from '../upstream/saml/builder.js';
+
+const APP_REDIRECT = 'https://app.example.test/callback';
+const APP_INITIATE = 'https://app.example.test/initiate';
+const IDP_SSO = 'https://idp.acme.test/adfs/ls/';
+
+interface SamlConn {
+  id: string;
+  sp_entity_id: string;
+  acs_url: string;
+  sp_metadata_url: string;
+}
+
+interface EventRow {
+  type: string;
+  reason: string | null;
+  connection_id: string | null;
+  user_id: string | null;
+  detail: Record<string, unknown>;
+}
+
+const uid = () => `_${randomUUID()}`;
+
+describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) => {
+  let portico: RunningPortico;
+  let app: { client_id: string };
+  const conns: Record<string, SamlConn> = {};
+
+  beforeAll(async () => {
+    portico = await startPortico({ ephemeral: await eph.open() });
+    expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
+    const a = await portico.admin<{ client_id: string }>('POST', '/applications', {
+      name: 'App',
+      type: 'confidential',
+      redirect_uris: [APP_REDIRECT],
+      initiate_login_uri: APP_INITIATE,
+    });
+    expect(a.status).toBe(201);
+    app = a.body;
+    const mk = async (name: string, extra: Record<string, unknown> = {}) => {
+      const r = await portico.admin<SamlConn>('POST', '/organizations/acme/connections', {
+        type: 'saml',
+        provider: 'adfs',
+        name,
+        idp_entity_id: IDP_ENTITY_ID,
+        idp_sso_url: IDP_SSO,
+        idp_certificates: [KEYS.idp.cert],
+        ...extra,
+      });
+      expect(r.status).toBe(201);
+      conns[name] = r.body;
+    };
+    await mk('sp-only');
+    await mk('idp-init', { allow_idp_initiated: true, default_client_id: app.client_id });
+    await mk('idp-init-b', { allow_idp_initiated: true, default_client_id: app.client_id });
+    await mk('disabled', { enabled: false, allow_idp_initiated: true, default_client_id: app.client_id });
+    await mk('signed-requests', { sign_authn_requests: true });
+  });
+  afterAll(async () => {
+    await portico?.close();
+  });
+
+  /** A response for `conn` (its Destination, Recipient, Audience), signed by the IdP, valid now. */
+  const responseFor = (conn: SamlConn, o: BuildOptions = {}) =>
+    b64(
+      buildResponse({
+        now: new Date(),
+        destination: conn.acs_url,
+        recipient: conn.acs_url,
+        audiences: [[conn.sp_entity_id]],
+        responseId: uid(),
+        assertionId: uid(),
+        ...o,
+      }),
+    );
+
+  /** Starts an authorization request pinned to `conn`; returns the browser's jar and the AuthnRequest id. */
+  async function start(conn: SamlConn, jar = new CookieJar()) {
+    const { challenge } = pkce();
+    const u = new URL(`${portico.base}/oauth/authorize`);
+    u.search = new URLSearchParams({
+      client_id: app.client_id,
+      response_type: 'code',
+      redirect_uri: APP_REDIRECT,
+      scope: 'openid email',
+      state: 'app-state',
+      nonce: 'app-nonce',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      connection: conn.id,
+    }).toString();
+    const r = await follow(portico.base, portico.issuer, u.href, jar);
+    expect(r.location?.href.startsWith(IDP_SSO)).toBe(true);
+    const request = inflateRawSync(Buffer.from(r.location!.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
+    const requestId = /\sID="([^"]+)"/.exec(request)![1]!;
+    return { jar, requestId, idpUrl: r.location!, request };
+  }
+
+  const acsPath = (conn: SamlConn) => `${portico.base}/saml/${conn.id}/acs`;
+
+  /** The IdP's auto-submitted form, followed through the bounce like a browser does. */
+  function post(jar: CookieJar, conn: SamlConn, fields: Record<string, string>): Promise<FlowResult> {
+    return follow(portico.base, portico.issuer, acsPath(conn), jar, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    });
+  }
+
+  async function failures(conn: SamlConn): Promise<EventRow[]> {
+    const ev = await portico.admin<{ data: EventRow[] }>('GET', `/organizations/acme/events?type=login.failed&connection_id=${conn.id}&limit=100`);
+    return ev.body.data;
+  }
+
+  /** Runs `act`, expects a refusal page with `reason` and exactly one new login.failed event with it. */
+  async function expectRefused(conn: SamlConn, reason: string, act: () => Promise<FlowResult>, status = 400): Promise<EventRow> {
+    const before = (await failures(conn)).length;
+    const r = await act();
+    expect(r.location).toBeUndefined();
+    expect(r.status).toBe(status);
+    expect(r.body).toContain(`<code>${reason}</code>`);
+    const after = await failures(conn);
+    expect(after).toHaveLength(before + 1);
+    expect(after[0]).toMatchObject({ type: 'login.failed', reason, connection_id: conn.id });
+    return after[0]!;
+  }
+
+  const expectCode = (r: FlowResult) => {
+    expect(r.location?.href.startsWith(APP_REDIRECT)).toBe(true);
+    expect(r.location!.searchParams.get('code')).toBeTruthy();
+    expect(r.location!.searchParams.get('state')).toBe('app-state');
+  };
+  const expectInitiate = (r: FlowResult) => {
+    expect(r.location?.href.startsWith(APP_INITIATE)).toBe(true);
+    expect(r.location!.searchParams.get('iss')).toBe(portico.issuer);
+    expect(r.location!.searchParams.get('login_hint')).toBe('jane.doe@acme.test');
+  };
+
+  describe('SP metadata', () => {
+    it('serves entity id, ACS and both certificates for a SAML connection', async () => {
+      const conn = conns['sp-only']!;
+      const res = await fetch(`${portico.base}/saml/${conn.id}/metadata`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/samlmetadata\+xml/);
+      const xml = await res.text();
+      const doc = new DOMParser().parseFromString(xml, 'text/xml');
+      const md = 'urn:oasis:names:tc:SAML:2.0:metadata';
+      expect(doc.documentElement!.getAttribute('entityID')).toBe(conn.sp_entity_id);
+      expect(conn.sp_entity_id).toBe(`${portico.issuer}/saml/${conn.id}/metadata`);
+      const acs = Array.from(doc.getElementsByTagNameNS(md, 'AssertionConsumerService'));
+      expect(acs.map((a) => [a.getAttribute('Binding'), a.getAttribute('Location')])).toContainEqual([
+        'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST',
+        `${portico.issuer}/saml/${conn.id}/acs`,
+      ]);
+      const uses = Array.from(doc.getElementsByTagNameNS(md, 'KeyDescriptor')).map((k) => k.getAttribute('use'));
+      expect(uses.sort()).toEqual(['encryption', 'signing']);
+      // Every connection publishes the same SP keys.
+      const other = await (await fetch(`${portico.base}/saml/${conns['idp-init']!.id}/metadata`)).text();
+      const certs = (x: string) => [...x.matchAll(/<(?:ds:)?X509Certificate>([^<]+)</g)].map((m) => m[1]!.replace(/\s+/g, ''));
+      expect(certs(other)).toEqual(certs(xml));
+      expect(new Set(certs(xml)).size).toBe(2);
+    });
+
+    it('404 for an unknown connection and for a connection that is not SAML', async () => {
+      expect((await fetch(`${portico.base}/saml/con_doesnotexist/metadata`)).status).toBe(404);
+      const jwt = await portico.admin<{ id: string }>('POST', '/organizations/acme/connections', { type: 'jwt', name: 'partner', secret: 'x'.repeat(40) });
+      expect(jwt.status).toBe(201);
+      const res = await fetch(`${portico.base}/saml/${jwt.body.id}/metadata`);
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { code: string }).code).toBe('connection_not_found');
+    });
+  });
+
+  describe('SP-initiated', () => {
+    it('authorize -> AuthnRequest to the IdP -> signed response at the ACS -> code at the app', async () => {
+      const conn = conns['sp-only']!;
+      const { jar, requestId, request, idpUrl } = await start(conn);
+      expect(requestId).toMatch(/^_[0-9a-f]{40}$/);
+      expect(request).toContain(`AssertionConsumerServiceURL="${conn.acs_url}"`);
+      expect(request).toContain(`<saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${conn.sp_entity_id}</saml:Issuer>`);
+      expect(idpUrl.searchParams.get('Signature')).toBeNull();
+      const done = await post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) });
+      expectCode(done);
+      const ok = await portico.admin<{ data: EventRow[] }>('GET', `/organizations/acme/events?type=login.succeeded&connection_id=${conn.id}&limit=1`);
+      expect(ok.body.data[0]).toMatchObject({ type: 'login.succeeded', connection_id: conn.id });
+      expect(ok.body.data[0]!.user_id).toMatch(/^usr_/);
+    });
+
+    it('sign_authn_requests: the AuthnRequest carries an RSA-SHA256 signature by the SP signing key', async () => {
+      const { idpUrl } = await start(conns['signed-requests']!);
+      expect(idpUrl.searchParams.get('SigAlg')).toBe('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256');
+      const { createVerify } = await import('node:crypto');
+      const raw = idpUrl.search.slice(1).split('&').filter((p) => !p.startsWith('Signature='));
+      const signed = ['SAMLRequest', 'RelayState', 'SigAlg'].map((k) => raw.find((p) => p.startsWith(`${k}=`))).filter(Boolean).join('&');
+      const metadata = await (await fetch(`${portico.base}/saml/${conns['signed-requests']!.id}/metadata`)).text();
+      const signingCert = /use="signing"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
+      const pem = `-----BEGIN CERTIFICATE-----\n${signingCert.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const ok = createVerify('RSA-SHA256').update(signed).verify(pem, idpUrl.searchParams.get('Signature')!, 'base64');
+      expect(ok).toBe(true);
+    });
+
+    it('an encrypted assertion (to the SP encryption certificate from the metadata) signs in; one to another key is decryption_failed', async () => {
+      const conn = conns['sp-only']!;
+      const metadata = await (await fetch(`${portico.base}/saml/${conn.id}/metadata`)).text();
+      const encCert = /use="encryption"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
+      const pem = `-----BEGIN CERTIFICATE-----\n${encCert.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const enc = (requestId: string, encryptTo: string) =>
+        buildEncryptedResponse({
+          now: new Date(),
+          destination: conn.acs_url,
+          recipient: conn.acs_url,
+          audiences: [[conn.sp_entity_id]],
+          responseId: uid(),
+          assertionId: uid(),
+          inResponseTo: requestId,
+          encryptTo,
+        });
+      const bad = await start(conn);
+      await expectRefused(conn, 'decryption_failed', async () => post(bad.jar, conn, { SAMLResponse: b64(await enc(bad.requestId, KEYS.spOther.cert)) }));
+      const good = await start(conn);
+      expectCode(await post(good.jar, conn, { SAMLResponse: b64(await enc(good.requestId, pem)) }));
+    });
+
+    it("a response carrying another browser's InResponseTo -> in_response_to_mismatch; in its own browser it signs in", async () => {
+      const conn = conns['sp-only']!;
+      const alice = await start(conn);
+      const bob = await start(conn);
+      const forAlice = responseFor(conn, { inResponseTo: alice.requestId });
+      // Bob's browser is waiting on its own request.
+      await expectRefused(conn, 'in_response_to_mismatch', () => post(bob.jar, conn, { SAMLResponse: forAlice }));
+      // A browser with nothing pending, at a connection that does accept unsolicited responses.
+      const idpInit = conns['idp-init']!;
+      const carol = await start(idpInit);
+      const forCarol = responseFor(idpInit, { inResponseTo: carol.requestId });
+      await expectRefused(idpInit, 'in_response_to_mismatch', () => post(new CookieJar(), idpInit, { SAMLResponse: forCarol }));
+      expectCode(await post(alice.jar, conn, { SAMLResponse: forAlice }));
+      expectCode(await post(carol.jar, idpInit, { SAMLResponse: forCarol }));
+    });
+
+    it('a second use of the same pending request id is refused (in_response_to_mismatch)', async () => {
+      for (const conn of [conns['sp-only']!, conns['idp-init']!]) {
+        const { jar, requestId } = await start(conn);
+        expectCode(await post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }));
+        // Another, distinct assertion answering the same request: the request id is spent.
+        await expectRefused(conn, 'in_response_to_mismatch', () => post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }));
+      }
+    });
+
+    it('a response to a request that is no longer stored (expired) -> in_response_to_mismatch', async () => {
+      const conn = conns['sp-only']!;
+      const { jar, requestId } = await start(conn);
+      await portico.t.runtime.ephemeral.delete(`login-tx:${requestId}`);
+      await expectRefused(conn, 'in_response_to_mismatch', () => post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }));
+    });
+
+    it('an unsolicited response while a request is pending -> in_response_to_mismatch', async () => {
+      const conn = conns['idp-init']!;
+      const { jar } = await start(conn);
+      await expectRefused(conn, 'in_response_to_mismatch', () => post(jar, conn, { SAMLResponse: responseFor(conn) }));
+    });
+  });
+
+  describe('IdP-initiated', () => {
+    it('unsolicited where IdP-initiated is off -> in_response_to_mismatch; where it is on -> the app initiate_login_uri', async () => {
+      const off = conns['sp-only']!;
+      const ev = await expectRefused(off, 'in_response_to_mismatch', () => post(new CookieJar(), off, { SAMLResponse: responseFor(off) }));
+      expect(String(ev.detail.message)).toMatch(/unsolicited.*not allowed for this connection/);
+      const on = conns['idp-init']!;
+      const r = await post(new CookieJar(), on, { SAMLResponse: responseFor(on) });
+      expectInitiate(r);
+      expect(r.location!.searchParams.get('target_link_uri')).toBeNull();
+    });
+
+    it('RelayState on a registered origin becomes target_link_uri; any other is ignored', async () => {
+      const on = conns['idp-init']!;
+      const r = await post(new CookieJar(), on, { SAMLResponse: responseFor(on), RelayState: 'https://app.example.test/reports?id=7' });
+      expectInitiate(r);
+      expect(r.location!.searchParams.get('target_link_uri')).toBe('https://app.example.test/reports?id=7');
+      for (const relay of ['https://evil.example/steal', '/relative/path', 'opaque-token-123', 'javascript:alert(1)']) {
+        const x = await post(new CookieJar(), on, { SAMLResponse: responseFor(on), RelayState: relay });
+        expectInitiate(x);
+        expect(x.location!.searchParams.get('target_link_uri')).toBeNull();
+      }
+    });
+
+    it('the session it creates is the gateway login: a later authorize signs in without the IdP', async () => {
+      const on = conns['idp-init']!;
+      const jar = new CookieJar();
+      expectInitiate(await post(jar, on, { SAMLResponse: responseFor(on) }));
+      const { challenge } = pkce();
+      const u = new URL(`${portico.base}/oauth/authorize`);
+      u.search = new URLSearchParams({
+        client_id: app.client_id,
+        response_type: 'code',
+        redirect_uri: APP_REDIRECT,
+        scope: 'openid email',
+        state: 'app-state',
+        nonce: 'n',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        login_hint: 'jane.doe@acme.test',
+      }).toString();
+      expectCode(await follow(portico.base, portico.issuer, u.href, jar));
+    });
+
+    it('replay of the same assertion at the same ACS -> replayed; a fresh assertion passes', async () => {
+      const on = conns['idp-init']!;
+      const response = responseFor(on);
+      expectInitiate(await post(new CookieJar(), on, { SAMLResponse: response }));
+      const ev = await expectRefused(on, 'replayed', () => post(new CookieJar(), on, { SAMLResponse: response }));
+      expect(JSON.stringify(ev)).not.toContain(response.slice(0, 40));
+      expectInitiate(await post(new CookieJar(), on, { SAMLResponse: responseFor(on) }));
+    });
+
+    it("cross-connection: A's response at B's ACS is refused; at A it signs in", async () => {
+      const a = conns['idp-init']!;
+      const b = conns['idp-init-b']!;
+      // Same IdP, same certificate: only the SP entity id / ACS URL tell the connections apart.
+      await expectRefused(b, 'wrong_destination', () => post(new CookieJar(), b, { SAMLResponse: responseFor(a) }));
+      await expectRefused(b, 'wrong_audience', () => post(new CookieJar(), b, { SAMLResponse: responseFor(a, { destination: null }) }));
+      await expectRefused(b, 'wrong_recipient', () =>
+        post(new CookieJar(), b, { SAMLResponse: responseFor(a, { destination: null, audiences: [[b.sp_entity_id]] }) }),
+      );
+      expectInitiate(await post(new CookieJar(), a, { SAMLResponse: responseFor(a) }));
+      expectInitiate(await post(new CookieJar(), b, { SAMLResponse: responseFor(b) }));
+    });
+
+    it('SP-initiated at B, answered with a response made for A -> refused', async () => {
+      const a = conns['idp-init']!;
+      const b = conns['idp-init-b']!;
+      const { jar, requestId } = await start(b);
+      await expectRefused(b, 'wrong_destination', () => post(jar, b, { SAMLResponse: responseFor(a, { inResponseTo: requestId }) }));
+    });
+  });
+
+  describe('refusals before validation', () => {
+    it('disabled connection -> connection_disabled (403); enabled again it signs in', async () => {
+      const conn = conns.disabled!;
+      await expectRefused(conn, 'connection_disabled', () => post(new CookieJar(), conn, { SAMLResponse: responseFor(conn) }), 403);
+      expect((await portico.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: true })).status).toBe(200);
+      expectInitiate(await post(new CookieJar(), conn, { SAMLResponse: responseFor(conn) }));
+      expect((await portico.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: false })).status).toBe(200);
+    });
+
+    it('oversize body -> too_large page and event, never a 500', async () => {
+      const conn = conns['idp-init']!;
+      // Over the body limit (refused while reading the body) ...
+      const huge = 'A'.repeat(3 * 1024 * 1024);
+      await expectRefused(conn, 'too_large', () => post(new CookieJar(), conn, { SAMLResponse: huge }));
+      // ... and under it but over what the validator would ever decode.
+      await expectRefused(conn, 'too_large', () => post(new CookieJar(), conn, { SAMLResponse: 'A'.repeat(1_600_000) }));
+      // An oversize body at an unknown connection is still a page, not a crash.
+      const r = await follow(portico.base, portico.issuer, `${portico.base}/saml/con_nope/acs`, new CookieJar(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `SAMLResponse=${huge}`,
+      });
+      expect(r.status).toBe(400);
+      expect(r.body).toContain('too_large');
+      // The twin: a normal-size response passes.
+      expectInitiate(await post(new CookieJar(), conn, { SAMLResponse: responseFor(conn) }));
+    });
+
+    it('malformed / truncated base64 -> malformed; the complete value passes', async () => {
+      const conn = conns['idp-init']!;
+      const full = responseFor(conn);
+      await expectRefused(conn, 'malformed', () => post(new CookieJar(), conn, { SAMLResponse: full.slice(0, full.length - 7) }));
+      await expectRefused(conn, 'malformed', () => post(new CookieJar(), conn, { SAMLResponse: '!!!not base64!!!' }));
+      await expectRefused(conn, 'malformed', () => post(new CookieJar(), conn, { SAMLResponse: b64('<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"') }));
+      await expectRefused(conn, 'malformed', () => post(new CookieJar(), conn, {}));
+      // JSON is not the HTTP-POST binding.
+      await expectRefused(conn, 'malformed', () =>
+        follow(portico.base, portico.issuer, acsPath(conn), new CookieJar(), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ SAMLResponse: full }),
+        }),
+      );
+      expectInitiate(await post(new CookieJar(), conn, { SAMLResponse: full }));
+    });
+
+    it('the 303 bounce is used once only (replayed); its first use signed in', async () => {
+      const conn = conns['idp-init']!;
+      const jar = new CookieJar();
+      const res = await fetch(acsPath(conn), {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ SAMLResponse: responseFor(conn) }).toString(),
+      });
+      expect(res.status).toBe(303);
+      const bounce = new URL(res.headers.get('location')!, portico.base);
+      expect(bounce.pathname).toBe(`/saml/${conn.id}/acs`);
+      expect(bounce.searchParams.get('bounce')).toBeTruthy();
+      expectInitiate(await follow(portico.base, portico.issuer, bounce.href.replace(portico.issuer, portico.base), jar));
+      await expectRefused(conn, 'replayed', () => follow(portico.base, portico.issuer, bounce.href.replace(portico.issuer, portico.base), jar));
+      // A GET without a bounce is not the binding either.
+      await expectRefused(conn, 'malformed', () => follow(portico.base, portico.issuer, acsPath(conn), jar));
+    });
+
+    it('unknown connection -> 404 connection_not_found', async () => {
+      const r = await post(new CookieJar(), { id: 'con_unknown' } as SamlConn, { SAMLResponse: 'PHg+' });
+      expect(r.status).toBe(404);
+      expect(r.body).toContain('connection_not_found');
+    });
+
+    it('events and pages never hold the assertion', async () => {
+      const conn = conns['idp-init']!;
+      const attributes = { secretAttr: ['TOP-SECRET-VALUE'], email: ['jane.doe@acme.test'] };
+      const refused = responseFor(conn, { attributes, recipient: 'https://elsewhere.example/acs' });
+      const r = await post(new CookieJar(), conn, { SAMLResponse: refused });
+      expect(r.body).toContain('wrong_recipient');
+      const accepted = responseFor(conn, { attributes });
+      expectInitiate(await post(new CookieJar(), conn, { SAMLResponse: accepted }));
+      const ev = await portico.admin<{ data: EventRow[] }>('GET', `/organizations/acme/events?connection_id=${conn.id}&limit=100`);
+      const all = JSON.stringify(ev.body.data);
+      expect(all).toContain('wrong_recipient');
+      expect(all).not.toContain('TOP-SECRET-VALUE');
+      for (const resp of [refused, accepted]) expect(all).not.toContain(resp.slice(0, 40));
+      expect(r.body).not.toContain('TOP-SECRET-VALUE');
+    });
+  });
+});

@@ -7,6 +7,7 @@ import type { Response } from 'supertest';
 import { dbBackends } from '../support/backends.js';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { api, createApp, isProblem, orgKey } from './helpers.js';
+import { selfSignedCert } from './upstream-fixtures.js';
 
 const TABLES: Record<string, string> = {
   organizations: 'select id, slug, name, sso_policy from organizations order by id',
@@ -44,7 +45,13 @@ describe.each(dbBackends)('bad input changes nothing ($name)', (backend) => {
       await api(t)
         .post(`/api/v1/organizations/globex/connections`)
         .set(bearer())
-        .send({ type: 'saml', name: 'Globex IdP', idp_entity_id: 'https://idp.globex.test', idp_sso_url: 'https://idp.globex.test/sso' })
+        .send({
+          type: 'saml',
+          name: 'Globex IdP',
+          idp_entity_id: 'https://idp.globex.test',
+          idp_sso_url: 'https://idp.globex.test/sso',
+          idp_certificates: [await selfSignedCert('idp.globex.test')],
+        })
         .expect(201)
     ).body.id;
     userId = (await api(t).post('/api/v1/organizations/globex/users').set(bearer()).send({ email: 'hank@globex.test', name: 'Hank' }).expect(201)).body.id;

@@ -87,14 +87,18 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       },
 
       async consume(id) {
-        const payload = await read(id);
-        if (!payload) return;
+        // Read without the revocation filter: a revoked grant must make this fail, not look like a no-op.
+        const raw = await ephemeral.get(key(name, id));
+        if (!raw) throw new errors.InvalidGrant('grant not found');
+        const payload = JSON.parse(raw) as AdapterPayload;
         const ttl = remaining(payload);
         if (SINGLE_USE.has(name) && !(await ephemeral.setIfAbsent(key(`${name}:consumed`, id), '1', ttl))) {
-          // Another request (possibly on another process) consumed it first: treat as a replay.
+          // Another request (possibly on another process) consumed it first: a replay. Revoke the grant.
           if (payload.grantId) await ephemeral.set(revokedKey(payload.grantId), '1', opts.grantLifetimeSeconds);
           throw new errors.InvalidGrant('grant already consumed');
         }
+        // Won the claim, but a replay may already have revoked the grant: issue nothing then.
+        if (payload.grantId && (await ephemeral.get(revokedKey(payload.grantId)))) throw new errors.InvalidGrant('grant revoked');
         payload.consumed = now();
         await ephemeral.set(key(name, id), JSON.stringify(payload), ttl);
       },

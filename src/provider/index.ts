@@ -189,9 +189,10 @@ export function createProvider(rt: Runtime, keys: SigningKeys): PorticoProvider 
     );
   }
 
-  const loadInteraction = async (req: IncomingMessage, res: ServerResponse, uid?: string): Promise<Interaction> => {
+  /** By uid when given (callbacks), else by the interaction cookie (only sent under /interaction/<uid>). */
+  const loadInteraction = async (from: { uid: string } | { req: IncomingMessage; res: ServerResponse }): Promise<Interaction> => {
     try {
-      const i = uid ? await provider.Interaction.find(uid) : await provider.interactionDetails(req, res);
+      const i = 'uid' in from ? await provider.Interaction.find(from.uid) : await provider.interactionDetails(from.req, from.res);
       if (!i) throw new InteractionNotFound('interaction not found or expired');
       return i;
     } catch (e) {
@@ -207,7 +208,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys): PorticoProvider 
   };
 
   const abortInteraction: PorticoProvider['abortInteraction'] = async (req, res, error = 'access_denied', description, uid) => {
-    const i = await loadInteraction(req, res, uid);
+    const i = await loadInteraction(uid ? { uid } : { req, res });
     await complete(res, i, { error, ...(description ? { error_description: description } : {}) });
   };
 
@@ -229,14 +230,14 @@ export function createProvider(rt: Runtime, keys: SigningKeys): PorticoProvider 
       for (const path of PROVIDER_PATHS) router.all(path, forward);
       app.use(router);
     },
-    interactionDetails: async (req, res) => info(await loadInteraction(req, res)),
-    interactionByUid: async (uid) => info(await loadInteraction(undefined as never, undefined as never, uid)),
+    interactionDetails: async (req, res) => info(await loadInteraction({ req, res })),
+    interactionByUid: async (uid) => info(await loadInteraction({ uid })),
     async finishLogin(req, res, login) {
       if (typeof login.accountId !== 'string' || typeof login.connectionId !== 'string' || !Array.isArray(login.amr)) {
         throw new TypeError('finishLogin: accountId, connectionId and amr are required');
       }
       if (!(login.authTime instanceof Date) || Number.isNaN(login.authTime.getTime())) throw new TypeError('finishLogin: authTime must be a Date');
-      const i = await loadInteraction(req, res, login.uid);
+      const i = await loadInteraction(login.uid ? { uid: login.uid } : { req, res });
       const clientId = String((i.params as { client_id?: unknown }).client_id);
       if (!(await loadAccount(store, logins, login.accountId))) {
         await complete(res, i, { error: 'access_denied', error_description: 'the account is not active' });

@@ -391,6 +391,51 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     expect(payload).toMatchObject({ sub: user.id, idp: TEST_CONNECTION, nonce: 'n2' });
   });
 
+  test('interaction details carry the routing hints; finishLogin by uid works where the interaction cookie is not sent', async () => {
+    const jar = new CookieJar();
+    const start = await fetch(
+      authorizeUrl(base, {
+        client_id: 'web-rs',
+        response_type: 'code',
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        state: 'hint',
+        login_hint: user.id,
+        organization: 'acme',
+        connection: 'con_fromhint',
+        domain_hint: 'acme.example.test',
+        prompt: 'login',
+        max_age: '300',
+      }),
+      { redirect: 'manual' },
+    );
+    jar.store(start);
+    const uid = /\/interaction\/([^/?]+)/.exec(start.headers.get('location')!)![1]!;
+    const d = await t.provider.interactionByUid(uid);
+    expect(d).toMatchObject({
+      uid,
+      prompt: 'login',
+      clientId: 'web-rs',
+      freshLoginRequired: true,
+      params: { client_id: 'web-rs', login_hint: user.id, organization: 'acme', connection: 'con_fromhint', domain_hint: 'acme.example.test', prompt: 'login', max_age: 300 },
+    });
+    await expect(t.provider.interactionByUid('nope')).rejects.toMatchObject({ code: 'interaction_not_found' });
+
+    const r = await follow(base, issuer, `${base}/test-complete/${uid}`, jar);
+    const code = r.location?.searchParams.get('code');
+    expect(r.location?.searchParams.get('state')).toBe('hint');
+    const tok = await exchangeCode(base, { code: code!, clientId: 'web-rs', secret: secrets['web-rs'] });
+    const { payload } = await jwtVerify(tok.json.id_token as string, jwks, { issuer, audience: 'web-rs' });
+    expect(payload).toMatchObject({ sub: user.id, idp: 'con_fromhint', amr: ['otp'] });
+
+    // Without the browser's resume cookie the finished login cannot be picked up by someone else.
+    const start2 = await fetch(authorizeUrl(base, { client_id: 'web-rs', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', login_hint: user.id }), { redirect: 'manual' });
+    const uid2 = /\/interaction\/([^/?]+)/.exec(start2.headers.get('location')!)![1]!;
+    const stolen = await follow(base, issuer, `${base}/test-complete/${uid2}`, new CookieJar());
+    expect(stolen.location).toBeUndefined();
+    expect(stolen.status).toBe(400);
+  });
+
   test('refusal from the login module reaches the app as access_denied with state', async () => {
     const r = await follow(
       base,

@@ -36,6 +36,21 @@ export function withTestLogin(app: App): express.Express {
       next(e);
     }
   });
+  // Completion by uid from a path the interaction cookie is not sent to (like an upstream callback).
+  outer.get('/test-complete/:uid', async (req, res, next) => {
+    try {
+      const details = await app.provider.interactionByUid(req.params.uid);
+      await app.provider.finishLogin(req, res, {
+        uid: details.uid,
+        accountId: details.params.login_hint ?? '',
+        connectionId: details.params.connection ?? TEST_CONNECTION,
+        amr: ['otp'],
+        authTime: new Date(),
+      });
+    } catch (e) {
+      next(e);
+    }
+  });
   outer.use(app.express);
   return outer;
 }

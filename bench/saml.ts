@@ -1,11 +1,21 @@
 /**
  * SAML benchmark (`npm run bench:saml`): validations per second of the shared
- * validateSamlResponse on one core, for a realistic ~6 KB signed ADFS-style response.
+ * validateSamlResponse on one core, for a realistic ~6 KB signed ADFS-style response, then full
+ * ACS logins per second against a running server (see acsLoginsPerSecond).
  *
  * Options (env): BENCH_SECONDS (default 5 per case).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
 import { validateSamlResponse } from '../src/upstream/saml/validate.js';
-import { ADFS_ATTRIBUTES, NOW, TEST_CFG, b64, buildResponse, type BuildOptions } from '../test/upstream/saml/builder.js';
+import { ADFS_ATTRIBUTES, IDP_ENTITY_ID, KEYS, NOW, TEST_CFG, b64, buildResponse, type BuildOptions } from '../test/upstream/saml/builder.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -36,15 +46,207 @@ function measure(name: string, opts: BuildOptions): void {
 }
 
 /**
- * TODO(ACS): full ACS logins per second — POST /saml/{connection}/acs through the HTTP stack,
- * replay cache, directory match/JIT and session, against a running app. The ACS route does not
- * exist yet; whoever wires it fills this in (build the app with test/support/app.ts, create a SAML
- * connection whose idp_certificates = [KEYS.idp.cert], post b64(buildResponse({...unique
- * assertionId per request, destination/recipient/audience = the connection's URLs})) with
- * autocannon, report logins/s).
+ * Full ACS logins per second (IdP-initiated, the connection allows it): the real server
+ * (src/cli serve, from the sources via tsx) in its own process on embedded PGlite and the
+ * in-process ephemeral store — and, when DATABASE_URL and REDIS_URL are both set, again on a fresh
+ * PostgreSQL database and Redis. Each login is what a browser does: POST /saml/{connection}/acs
+ * with a pre-built signed response (its own assertion id, one of 200 users) -> 303 to the bounce
+ * -> GET it -> 303 to the application's initiate_login_uri; only that last 303 counts. That covers
+ * the HTTP stack, bounce, validation, replay cache, directory match, session and event write.
+ * Env: BENCH_ACS_LOGINS (pre-built responses per backend, default 1500), BENCH_ACS_CONCURRENCY
+ * (default 8), BENCH_SECONDS (time cap per backend), BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" to profile the server).
  */
+const ACS_LOGINS = Number(process.env.BENCH_ACS_LOGINS ?? 1500);
+const ACS_CONCURRENCY = Number(process.env.BENCH_ACS_CONCURRENCY ?? 8);
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** `portico serve` from the sources, in a child process, until stop(). */
+async function servePortico(env: Record<string, string>) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'portico-bench-saml-'));
+  const url = `http://127.0.0.1:${port}`;
+  const adminKey = `bench-${randomBytes(24).toString('hex')}`;
+  const cli = pathToFileURL(join(ROOT, 'src/cli/main.ts')).href;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', '--input-type=module', '-e', `const { main } = await import(${JSON.stringify(cli)}); process.exitCode = await main(['serve']);`],
+    {
+      cwd: ROOT, // where `--import tsx` resolves; everything the server writes goes to `dir`
+      env: {
+        PORTICO_CONFIG_FILE: join(dir, 'no-config-file.json'),
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        PORTICO_ISSUER: url,
+        PORTICO_DATA_DIR: join(dir, 'data'),
+        PORTICO_CERTS_DIR: join(dir, 'certs'),
+        PORTICO_ADMIN_API_KEY: adminKey,
+        PORTICO_SECRET: randomBytes(32).toString('base64url'),
+        PORTICO_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`portico exited with ${child.exitCode}`);
+    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) throw new Error('portico did not start within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+  const stop = async () => {
+    if (child.exitCode === null) {
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      });
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  /** CPU seconds the server process has used so far (Linux /proc; fields 14-15 are utime, stime in ticks). */
+  const cpuSeconds = (): number | undefined => {
+    try {
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return undefined;
+    }
+  };
+  return { url, admin, stop, cpuSeconds };
+}
+
+async function acsRun(label: string, env: Record<string, string>): Promise<string> {
+  const portico = await servePortico(env);
+  try {
+    await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] });
+    const app = await portico.admin<{ client_id: string }>('POST', '/applications', {
+      name: 'Bench app',
+      type: 'confidential',
+      redirect_uris: ['https://app.bench.test/callback'],
+      initiate_login_uri: 'https://app.bench.test/initiate',
+    });
+    const conn = await portico.admin<{ id: string; sp_entity_id: string; acs_url: string }>('POST', '/organizations/acme/connections', {
+      type: 'saml',
+      provider: 'adfs',
+      name: 'Bench IdP',
+      idp_entity_id: IDP_ENTITY_ID,
+      idp_sso_url: 'https://idp.acme.test/adfs/ls/',
+      idp_certificates: [KEYS.idp.cert],
+      allow_idp_initiated: true,
+      default_client_id: app.client_id,
+    });
+
+    const t0 = Date.now();
+    const bodies: string[] = [];
+    for (let i = 0; i < ACS_LOGINS; i++) {
+      const email = `user${i % 200}@acme.test`;
+      const xml = buildResponse({
+        now: new Date(),
+        responseId: `_r${i}-${randomBytes(8).toString('hex')}`,
+        assertionId: `_a${i}-${randomBytes(8).toString('hex')}`,
+        destination: conn.acs_url,
+        recipient: conn.acs_url,
+        audiences: [[conn.sp_entity_id]],
+        nameIdXml: email,
+        attributes: { ...ADFS_ATTRIBUTES, 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress': [email] },
+      });
+      bodies.push(new URLSearchParams({ SAMLResponse: b64(xml) }).toString());
+    }
+    const buildSecs = (Date.now() - t0) / 1000;
+    const acs = `${portico.url}/saml/${conn.id}/acs`;
+
+    const login = async (body: string): Promise<boolean> => {
+      const post = await fetch(acs, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      await post.arrayBuffer();
+      const bounce = post.headers.get('location');
+      if (post.status !== 303 || !bounce) return false;
+      const get = await fetch(new URL(bounce, portico.url), { redirect: 'manual' });
+      await get.arrayBuffer();
+      const to = get.headers.get('location') ?? '';
+      return get.status === 303 && (to.startsWith('https://app.bench.test/initiate?') || /\/interaction\/[^/]+\/complete$/.test(to));
+    };
+    // Warm-up (JIT-creates the users, JIT-compiles the code paths); not counted.
+    const warm = bodies.splice(0, Math.min(200, Math.floor(bodies.length / 5)));
+    for (const b of warm) await login(b);
+
+    let next = 0;
+    let ok = 0;
+    let failed = 0;
+    const cpu0 = portico.cpuSeconds();
+    const started = process.hrtime.bigint();
+    const until = started + BigInt(Math.round(SECONDS * 1e9));
+    await Promise.all(
+      Array.from({ length: ACS_CONCURRENCY }, async () => {
+        while (next < bodies.length && process.hrtime.bigint() < until) {
+          const body = bodies[next++]!;
+          if (await login(body)) ok++;
+          else failed++;
+        }
+      }),
+    );
+    const secs = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu1 = portico.cpuSeconds();
+    const perCpu = cpu0 !== undefined && cpu1 !== undefined && cpu1 > cpu0 ? `, ${(ok / (cpu1 - cpu0)).toFixed(0)} per server CPU-second` : '';
+    if (ok === 0) throw new Error(`${label}: no login completed (${failed} failed)`);
+    return (
+      `full ACS logins/s (${label}): ${(ok / secs).toFixed(0)} completed logins/s wall-clock${perCpu} ` +
+      `(${ok} logins in ${secs.toFixed(1)} s, ${failed} failed, ${ACS_CONCURRENCY} concurrent browsers, 2 HTTP requests each; ` +
+      `${bodies.length + warm.length} responses pre-built in ${buildSecs.toFixed(1)} s, not timed)`
+    );
+  } finally {
+    await portico.stop();
+  }
+}
+
+async function freshPostgres(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `portico_bench_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
 async function acsLoginsPerSecond(): Promise<string | undefined> {
-  return undefined;
+  const lines = [await acsRun('embedded PGlite + in-process store', {})];
+  const { DATABASE_URL, REDIS_URL } = process.env;
+  if (DATABASE_URL && REDIS_URL) {
+    const db = await freshPostgres(DATABASE_URL);
+    try {
+      lines.push(await acsRun('PostgreSQL + Redis', { DATABASE_URL: db.url, REDIS_URL }));
+    } finally {
+      await db.drop();
+    }
+  }
+  return lines.join('\n');
 }
 
 const extra = {
@@ -56,4 +258,4 @@ console.log(`node ${process.version}, ${SECONDS}s per case, single thread`);
 measure('assertion signed (RSA-SHA256)', { sign: 'assertion', attributes: extra });
 measure('response + assertion signed', { sign: 'both' });
 const acs = await acsLoginsPerSecond();
-console.log(acs ?? 'full ACS logins/s: not measured — the ACS route is not wired yet (see TODO(ACS) in bench/saml.ts)');
+console.log(acs);

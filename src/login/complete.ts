@@ -67,6 +67,7 @@ const STATUS: Partial<Record<string, number>> = {
   connection_not_found: 404,
   application_not_found: 404,
   rate_limited: 429,
+  too_large: 413,
 };
 
 const TITLES: Partial<Record<string, string>> = {

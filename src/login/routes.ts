@@ -34,7 +34,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     const upstream = deps.upstreams[connection.type];
     if (!upstream) throw new UpstreamError('connection_not_found', `${connection.type} connections cannot start a browser login`);
     if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
-    const started = await upstream.begin(connection, { loginHint });
+    const started = await upstream.begin(connection, { loginHint, forceAuthn: req.session.forceAuthn === true });
     await deps.transactions.put(started.key, {
       connectionId: connection.id,
       interactionUid: req.session.interactionUid,
@@ -95,6 +95,7 @@ export function loginRoutes(deps: LoginDeps): Router {
       });
     }
     req.session.interactionUid = details.uid;
+    req.session.forceAuthn = details.freshLoginRequired;
     await saveSession(req);
     await dispatch(req, res, hints);
   });

@@ -17,6 +17,8 @@ declare module 'express-session' {
   interface SessionData {
     /** The authorization request (oidc-provider interaction) this browser is signing in for. */
     interactionUid?: string;
+    /** The application asked for a new authentication (prompt=login, max_age): ask the IdP for one too. */
+    forceAuthn?: boolean;
     /** Browser binding of the upstream login in flight: the state/request id we sent upstream. */
     upstream?: { connectionId: string; key: string; startedAt: number };
     login?: GatewayLogin;

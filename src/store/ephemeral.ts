@@ -33,37 +33,51 @@ export class MemoryStore implements EphemeralStore {
   readonly kind = 'memory' as const;
   readonly #entries = new Map<string, { value: string; expires: number }>();
   readonly #sweep: NodeJS.Timeout;
+  #bytes = 0;
+  /**
+   * @param maxEntries most entries kept
+   * @param now clock (tests)
+   * @param maxBytes most characters of keys + values kept (parked SAML responses are large)
+   */
   constructor(
     readonly maxEntries = 100_000,
     private readonly now: () => number = Date.now,
+    readonly maxBytes = 64 * 1024 * 1024,
   ) {
     this.#sweep = setInterval(() => this.#purge(), 30_000);
     this.#sweep.unref();
+  }
+  #remove(key: string) {
+    const e = this.#entries.get(key);
+    if (!e) return;
+    this.#bytes -= key.length + e.value.length;
+    this.#entries.delete(key);
   }
   #live(key: string) {
     const e = this.#entries.get(key);
     if (!e) return undefined;
     if (e.expires <= this.now()) {
-      this.#entries.delete(key);
+      this.#remove(key);
       return undefined;
     }
     return e;
   }
   #purge() {
     const t = this.now();
-    for (const [k, e] of this.#entries) if (e.expires <= t) this.#entries.delete(k);
+    for (const [k, e] of this.#entries) if (e.expires <= t) this.#remove(k);
   }
   #put(key: string, value: string, ttlSeconds: number) {
     const expires = this.now() + ttlMs(ttlSeconds);
-    this.#entries.delete(key);
-    if (this.#entries.size >= this.maxEntries) {
+    const size = key.length + value.length;
+    this.#remove(key);
+    if (this.#entries.size >= this.maxEntries || this.#bytes + size > this.maxBytes) {
       this.#purge();
-      while (this.#entries.size >= this.maxEntries) {
-        const oldest = this.#entries.keys().next().value as string;
-        this.#entries.delete(oldest);
+      while (this.#entries.size && (this.#entries.size >= this.maxEntries || this.#bytes + size > this.maxBytes)) {
+        this.#remove(this.#entries.keys().next().value as string);
       }
     }
     this.#entries.set(key, { value, expires });
+    this.#bytes += size;
   }
   get size() {
     return this.#entries.size;
@@ -80,11 +94,11 @@ export class MemoryStore implements EphemeralStore {
     return true;
   }
   async delete(key: string) {
-    this.#entries.delete(key);
+    this.#remove(key);
   }
   async take(key: string) {
     const e = this.#live(key);
-    this.#entries.delete(key);
+    this.#remove(key);
     return e?.value;
   }
   async increment(key: string, ttlSeconds: number) {
@@ -93,13 +107,16 @@ export class MemoryStore implements EphemeralStore {
       this.#put(key, '1', ttlSeconds);
       return 1;
     }
-    e.value = String(Number(e.value) + 1);
-    return Number(e.value);
+    const next = String(Number(e.value) + 1);
+    this.#bytes += next.length - e.value.length;
+    e.value = next;
+    return Number(next);
   }
   async ping() {}
   async close() {
     clearInterval(this.#sweep);
     this.#entries.clear();
+    this.#bytes = 0;
   }
 }
 

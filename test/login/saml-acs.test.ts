@@ -359,16 +359,16 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       const conn = conns['idp-init']!;
       // Over the body limit (refused while reading the body) ...
       const huge = 'A'.repeat(3 * 1024 * 1024);
-      await expectRefused(conn, 'too_large', () => post(new CookieJar(), conn, { SAMLResponse: huge }));
+      await expectRefused(conn, 'too_large', () => post(new CookieJar(), conn, { SAMLResponse: huge }), 413);
       // ... and under it but over what the validator would ever decode.
-      await expectRefused(conn, 'too_large', () => post(new CookieJar(), conn, { SAMLResponse: 'A'.repeat(1_600_000) }));
+      await expectRefused(conn, 'too_large', () => post(new CookieJar(), conn, { SAMLResponse: 'A'.repeat(1_600_000) }), 413);
       // An oversize body at an unknown connection is still a page, not a crash.
       const r = await follow(portico.base, portico.issuer, `${portico.base}/saml/con_nope/acs`, new CookieJar(), {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: `SAMLResponse=${huge}`,
       });
-      expect(r.status).toBe(400);
+      expect(r.status).toBe(413);
       expect(r.body).toContain('too_large');
       // The twin: a normal-size response passes.
       expectInitiate(await post(new CookieJar(), conn, { SAMLResponse: responseFor(conn) }));

@@ -92,6 +92,20 @@ describe('memory store bound', () => {
     expect(s.size).toBe(3);
     await s.close();
   });
+
+  it('also bounds the bytes kept: large values push out the oldest', async () => {
+    const s = new MemoryStore(1000, Date.now, 10_000);
+    await s.set('small', 'x', 60);
+    for (let i = 0; i < 10; i++) await s.set(`big-${i}`, 'y'.repeat(3_000), 60);
+    expect(await s.get('small')).toBeUndefined();
+    expect(await s.get('big-9')).toHaveLength(3_000);
+    expect(s.size).toBeLessThanOrEqual(3);
+    // Replacing and taking keep the count right: the store can fill up again.
+    await s.take('big-9');
+    await s.set('after', 'z'.repeat(3_000), 60);
+    expect(await s.get('after')).toHaveLength(3_000);
+    await s.close();
+  });
 });
 
 // Several gateway processes share one Redis: single use must hold across separate connections.

@@ -103,6 +103,13 @@ describe('OIDC login refusals', () => {
     expect(done.location!.searchParams.get('state')).toBe('app-state');
   });
 
+  it('prompt=login from the app asks the IdP for a fresh authentication too', async () => {
+    const fresh = await start(conns.main!.id, { prompt: 'login' });
+    expect(fresh.r.location!.searchParams.get('prompt')).toBe('login');
+    const normal = await start(conns.main!.id);
+    expect(normal.r.location!.searchParams.get('prompt')).toBeNull();
+  });
+
   it.each([
     ['wrong state', (u: URL) => u.searchParams.set('state', 'forged')],
     ['missing state', (u: URL) => u.searchParams.delete('state')],

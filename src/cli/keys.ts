@@ -7,10 +7,8 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
 import { listSigningKeys, rotateSigningKeys } from '../provider/keys.js';
-
-// Loaded on use: provider/configuration.js pulls in oidc-provider, which prints a runtime warning on
-// import; every other command (and `serve`'s one-line configuration errors) must stay quiet.
-const retentionSeconds = async () => (await import('../provider/configuration.js')).KEY_RETENTION_SECONDS;
+// ttl.js does not load oidc-provider: the other commands and `serve`'s one-line errors stay quiet.
+import { KEY_RETENTION_SECONDS } from '../provider/ttl.js';
 
 export function registerKeyCommands(program: Command, out: (s: string) => void = (s) => process.stdout.write(s)): void {
   const keys = program.command('keys').description('JWT signing keys for the tokens issued to applications');
@@ -20,7 +18,6 @@ export function registerKeyCommands(program: Command, out: (s: string) => void =
     .description('list signing keys (kid, alg, created_at, status); generates the first set when none exist')
     .action(async () => {
       const { certsDir } = loadConfig();
-      const KEY_RETENTION_SECONDS = await retentionSeconds();
       out(`${JSON.stringify({ keys: listSigningKeys(certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }) }, null, 2)}\n`);
     });
 
@@ -29,7 +26,6 @@ export function registerKeyCommands(program: Command, out: (s: string) => void =
     .description('add a new current key per algorithm and retire the old ones (restart the gateway to use them)')
     .action(async () => {
       const { certsDir } = loadConfig();
-      const KEY_RETENTION_SECONDS = await retentionSeconds();
       const result = rotateSigningKeys(certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
       out(
         `${JSON.stringify(

@@ -1,0 +1,18 @@
+/** Token and session lifetimes (no oidc-provider import: the keys CLI reads these too). */
+
+/** Lifetimes in seconds. */
+export const TTL = {
+  AuthorizationCode: 60,
+  AccessToken: 3600,
+  IdToken: 3600,
+  RefreshToken: 14 * 24 * 3600,
+  Grant: 14 * 24 * 3600,
+  Session: 24 * 3600,
+  Interaction: 30 * 60,
+} as const;
+
+/** A retired signing key stays published this long: the longest signed token's lifetime plus clock skew. */
+export const KEY_RETENTION_SECONDS = Math.max(TTL.AccessToken, TTL.IdToken) + 600;
+
+/** Anything tied to a grant (refresh tokens, grants) is gone after this. */
+export const GRANT_LIFETIME_SECONDS = Math.max(TTL.RefreshToken, TTL.Grant, TTL.Session);

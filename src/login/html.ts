@@ -1,30 +1,8 @@
-/** Server-rendered pages: every interpolated value goes through `esc`; no inline script or style. */
+import { esc, layout } from '../http/html.js';
 
-const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ENTITIES[c]!);
+export { PAGE_CSP } from '../http/html.js';
 
-/** A strict policy: nothing but our stylesheet; no scripts at all; not framable. */
-export const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
-
-export function layout(title: string, body: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${esc(title)} · Portico</title>
-<link rel="stylesheet" href="/assets/portico.css">
-</head>
-<body>
-<main class="card">
-<h1>${esc(title)}</h1>
-${body}
-</main>
-</body>
-</html>`;
-}
-
+/** The hosted login pages (home-realm discovery, chooser, errors), built on the shared shell. */
 export function emailPage(opts: { action: string; error?: string; email?: string }): string {
   return layout(
     'Sign in',

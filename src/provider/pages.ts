@@ -4,26 +4,9 @@
  * RP-initiated logout confirmation, and the signed-out page. Every dynamic value is escaped.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { esc as escapeHtml, layout } from '../http/html.js';
 
-export function escapeHtml(v: unknown): string {
-  return String(v ?? '').replace(/[&<>"'`=/]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function page(title: string, body: string): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}code{background:#f3f3f3;padding:0 .2rem}button{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}</style>
-</head>
-<body>
-${body}
-</body>
-</html>`;
-}
+const page = (title: string, heading: string, body: string) => layout(title, body, heading);
 
 /** Error out of oidc-provider: `out` is {error, error_description, state?}. No redirect, escaped text. */
 export async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): Promise<void> {
@@ -31,8 +14,8 @@ export async function renderError(ctx: KoaContextWithOIDC, out: { error: string;
   ctx.set('cache-control', 'no-store');
   ctx.body = page(
     'Sign-in error',
-    `<h1>Sign-in could not continue</h1>
-<p>The application sent a request that Portico cannot accept.</p>
+    'Sign-in could not continue',
+    `<p>The application sent a request that Portico cannot accept.</p>
 <p>Error: <code id="error">${escapeHtml(out.error)}</code></p>
 ${out.error_description ? `<p id="error_description">${escapeHtml(out.error_description)}</p>` : ''}
 <p>Return to the application and try again. If this keeps happening, contact its administrator.</p>`,
@@ -45,8 +28,8 @@ export async function logoutSource(ctx: KoaContextWithOIDC, form: string): Promi
   ctx.type = 'html';
   ctx.body = page(
     'Sign out',
-    `<h1>Sign out${app ? ` of ${escapeHtml(app)}` : ''}?</h1>
-${form}
+    `Sign out${app ? ` of ${app}` : ''}?`,
+    `${form}
 <button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Sign out</button>
 <button type="submit" form="op.logoutForm">Stay signed in</button>`,
   );
@@ -54,5 +37,5 @@ ${form}
 
 export async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
   ctx.type = 'html';
-  ctx.body = page('Signed out', '<h1>You are signed out</h1><p>You can close this window.</p>');
+  ctx.body = page('Signed out', 'You are signed out', '<p>You can close this window.</p>');
 }

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { startMetadataRefresh } from './admin/metadata-refresh.js';
 import { createApp } from './app.js';
 import type { Config } from './config/index.js';
 import { openRuntime, type Runtime } from './runtime.js';
@@ -21,9 +22,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
   server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  const stopRefresh = startMetadataRefresh(runtime);
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      stopRefresh();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

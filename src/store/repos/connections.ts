@@ -80,6 +80,12 @@ export class ConnectionRepo {
     return toPage(rows.map(this.#toConnection), q.limit, (c) => c.id);
   }
 
+  /** Every organization's connections of one type (background jobs such as metadata refresh). */
+  async listByType(type: ConnectionType): Promise<Connection[]> {
+    const rows = await this.db.query<Row>(`select ${COLS} from connections where type = $1 order by id`, [type]);
+    return rows.map(this.#toConnection);
+  }
+
   async listEnabled(organizationId: string): Promise<Connection[]> {
     const rows = await this.db.query<Row>(
       `select ${COLS} from connections where organization_id = $1 and enabled order by id`,

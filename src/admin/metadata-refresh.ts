@@ -1,0 +1,52 @@
+import { createSafeFetch } from '../http/safe-fetch.js';
+import type { Runtime } from '../runtime.js';
+import { metadataRefreshDue, refreshMetadata } from '../upstream/saml/index.js';
+
+export interface RefreshReport {
+  refreshed: string[];
+  failed: { id: string; error: string }[];
+}
+
+/**
+ * SAML connections configured by `metadata_url` are re-fetched once their metadata is older than
+ * `maxAgeSeconds` (IdPs publish rotated certificates there first). One node refreshes a given
+ * connection at a time (a short lock in the shared ephemeral store); a failed fetch keeps the
+ * metadata the connection already has, so logins go on, and is logged.
+ */
+export async function refreshDueMetadata(rt: Runtime, now = new Date(), maxAgeSeconds = 86_400): Promise<RefreshReport> {
+  const report: RefreshReport = { refreshed: [], failed: [] };
+  const fetch = createSafeFetch({ allowPrivate: rt.config.allowPrivateUrls });
+  for (const c of await rt.store.connections.listByType('saml')) {
+    if (!metadataRefreshDue(c.config, now, maxAgeSeconds)) continue;
+    if (!(await rt.ephemeral.setIfAbsent(`saml-metadata-refresh:${c.id}`, '1', 300))) continue;
+    try {
+      const next = await refreshMetadata({ config: c.config, secrets: c.secrets }, { issuer: rt.config.issuer, connectionId: c.id, fetch }, now);
+      await rt.store.connections.update(c.id, c.organization_id, { config: next.config });
+      report.refreshed.push(c.id);
+    } catch (e) {
+      const error = e instanceof Error ? e.message.slice(0, 300) : 'refresh failed';
+      report.failed.push({ id: c.id, error });
+      rt.logger.warn({ connection: c.id, error }, 'SAML metadata refresh failed; keeping the current metadata');
+    }
+  }
+  return report;
+}
+
+/** Runs refreshDueMetadata every `intervalMs` until the returned stop function is called. */
+export function startMetadataRefresh(rt: Runtime, intervalMs = 15 * 60_000): () => void {
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await refreshDueMetadata(rt);
+    } catch (e) {
+      rt.logger.warn({ err: e }, 'SAML metadata refresh run failed');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
 import { freshPostgresDatabase, hasPostgres, hasRedis, REDIS_URL } from '../support/backends.js';
@@ -16,6 +17,7 @@ import { startRp, type Rp } from '../support/rp.js';
 const ADMIN = 'two-process-operator-key-0123456789abcdef';
 
 (hasPostgres && hasRedis ? describe : describe.skip)('two Portico processes behind a balancer (needs DATABASE_URL and REDIS_URL)', () => {
+  // The tests share one organization, application and processes, in order.
   let browser: Browser;
   let balancer: Balancer;
   let procs: PorticoProcess[] = [];
@@ -25,6 +27,7 @@ const ADMIN = 'two-process-operator-key-0123456789abcdef';
   let certs: string;
   let issuer: string;
   const targets: string[] = [];
+  let clientId: string;
 
   beforeAll(async () => {
     ensureBuilt();
@@ -32,7 +35,11 @@ const ADMIN = 'two-process-operator-key-0123456789abcdef';
     drop = pg.drop;
     certs = mkdtempSync(join(tmpdir(), 'portico-two-'));
     // The IdP's callback always goes to process 1; the interaction (where the login starts) to process 0.
-    balancer = await roundRobin(targets, { pin: (path) => (path.startsWith('/oidc/') ? 1 : path.startsWith('/interaction/') ? 0 : undefined) });
+    // Partner sign-in: the login link is made on process 0 and opened on process 1.
+    balancer = await roundRobin(targets, {
+      pin: (path) =>
+        path.startsWith('/oidc/') || path.startsWith('/link/') ? 1 : path.startsWith('/interaction/') || path.startsWith('/api/') ? 0 : undefined,
+    });
     issuer = `http://localhost:${balancer.port}`;
     const env = {
       DATABASE_URL: pg.url,
@@ -83,7 +90,13 @@ const ADMIN = 'two-process-operator-key-0123456789abcdef';
     expect(conn.status).toBe(201);
     idp.addRedirectUri(conn.body.redirect_uri);
     rp = await startRp({ issuer, fetchBase: issuer.replace('localhost', '127.0.0.1') });
-    const app = await admin<{ client_id: string; client_secret: string }>('POST', '/applications', { name: 'App', type: 'confidential', redirect_uris: [rp.redirectUri] });
+    const app = await admin<{ client_id: string; client_secret: string }>('POST', '/applications', {
+      name: 'App',
+      type: 'confidential',
+      redirect_uris: [rp.redirectUri],
+      initiate_login_uri: rp.initiateLoginUri,
+    });
+    clientId = app.body.client_id;
     rp.setClient(app.body.client_id, app.body.client_secret);
 
     const context = await browser.newContext();
@@ -104,5 +117,45 @@ const ADMIN = 'two-process-operator-key-0123456789abcdef';
     const others = new Set(balancer.hits.filter((h) => !h.path.startsWith('/oidc/') && !h.path.startsWith('/interaction/')).map((h) => h.backend));
     expect(others).toEqual(new Set([0, 1]));
     await context.close();
+  });
+
+  it('a login link made on one process signs the user in on the other, once', async () => {
+    const link = await admin<{ login_url: string }>('POST', '/organizations/acme/login-links', { email: 'ada@acme.test', client_id: clientId });
+    expect(link.status).toBe(201);
+    expect(link.body.login_url.startsWith(`${issuer}/link/`)).toBe(true);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const done = rp.nextLogin();
+    await page.goto(link.body.login_url);
+    const login = await done;
+    expect(login.claims).toMatchObject({ iss: issuer, aud: clientId, email: 'ada@acme.test', org: 'acme' });
+    const opened = balancer.hits.filter((h) => h.path.startsWith('/link/'));
+    expect(opened.map((h) => h.backend)).toEqual([1]);
+    // Opened again (on either process): refused.
+    for (const proc of procs) {
+      const again = await fetch(link.body.login_url.replace(issuer, proc.url), { redirect: 'manual' });
+      expect(again.status).toBeGreaterThanOrEqual(400);
+      expect(await again.text()).toContain('link_used');
+    }
+    await context.close();
+  });
+
+  it('a partner JWT used on one process is refused as a replay on the other', async () => {
+    const secret = 'two-process-partner-secret-0123456789abcdef';
+    const conn = await admin<{ id: string }>('POST', '/organizations/acme/connections', { type: 'jwt', name: 'Partner', secret, default_client_id: clientId });
+    expect(conn.status).toBe(201);
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ email: 'ada@acme.test' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuedAt(now)
+      .setExpirationTime(now + 120)
+      .setJti(`jti-${now}-${Math.random()}`)
+      .sign(new TextEncoder().encode(secret));
+    const first = await fetch(`${procs[0]!.url}/jwt/${conn.body.id}/login?token=${token}`, { redirect: 'manual' });
+    expect(first.status).toBe(303);
+    expect(first.headers.get('location')!.startsWith(rp.initiateLoginUri)).toBe(true);
+    const replay = await fetch(`${procs[1]!.url}/jwt/${conn.body.id}/login?token=${token}`, { redirect: 'manual' });
+    expect(replay.status).toBeGreaterThanOrEqual(400);
+    expect(await replay.text()).toContain('token_replayed');
   });
 });

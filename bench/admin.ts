@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import pg from 'pg';
+import { createScratchDatabase, type ScratchDatabase } from '../test/support/scratch-db.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -120,28 +120,13 @@ async function benchBackend(backend: string, env: Record<string, string>): Promi
   }
 }
 
-async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
-  const name = `portico_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+async function freshPostgres(): Promise<ScratchDatabase | undefined> {
   try {
-    await admin.connect();
+    return await createScratchDatabase(PG_URL, 'portico_bench');
   } catch (e) {
     process.stderr.write(`PostgreSQL at ${PG_URL} not reachable (${(e as Error).message}); skipping it.\n`);
     return undefined;
   }
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(PG_URL);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
 }
 
 async function main() {

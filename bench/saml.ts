@@ -13,9 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import pg from 'pg';
 import { validateSamlResponse } from '../src/upstream/saml/validate.js';
 import { ADFS_ATTRIBUTES, IDP_ENTITY_ID, KEYS, NOW, TEST_CFG, b64, buildResponse, type BuildOptions } from '../test/upstream/saml/builder.js';
+import { createScratchDatabase } from '../test/support/scratch-db.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -216,30 +216,12 @@ async function acsRun(label: string, env: Record<string, string>): Promise<strin
   }
 }
 
-async function freshPostgres(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `portico_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
 
 async function acsLoginsPerSecond(): Promise<string | undefined> {
   const lines = [await acsRun('embedded PGlite + in-process store', {})];
   const { DATABASE_URL, REDIS_URL } = process.env;
   if (DATABASE_URL && REDIS_URL) {
-    const db = await freshPostgres(DATABASE_URL);
+    const db = await createScratchDatabase(DATABASE_URL, 'portico_bench');
     try {
       lines.push(await acsRun('PostgreSQL + Redis', { DATABASE_URL: db.url, REDIS_URL }));
     } finally {

@@ -1,32 +1,14 @@
 /** DESIGN §6: the `portico` command — help, migrate, api-keys create — as a user runs it (a real process). */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStore, openDatabase } from '../../src/store/index.js';
 import { SecretBox } from '../../src/store/secrets.js';
+import { runPortico } from '../support/cli.js';
 import { ensureBuilt, spawnPortico, type PorticoProcess } from '../support/processes.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
+const portico = (args: string[], env: Record<string, string> = {}) => runPortico(args, { env });
 const ADMIN = 'cli-test-bootstrap-key-0123456789abcdef';
-
-function portico(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/portico.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '', PORTICO_LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('portico CLI', () => {
   let dir: string;

@@ -3,36 +3,17 @@
  * {"ok":false,"code","message"} for an invalid one, exit 2 for usage errors. A few cases spawn the
  * real command (node bin/portico.js); the rest call main() in-process and capture stdout.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
+import { runPortico } from '../support/cli.js';
 import { ensureBuilt } from '../support/processes.js';
 import { ALG, IDP_ENTITY_ID, KEYS, NOW, SP_A, b64, buildEncryptedResponse, buildResponse } from '../upstream/saml/builder.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const KEYS_DIR = join(ROOT, 'test/fixtures/saml/keys');
 const AT = NOW.toISOString();
-
-function spawnPortico(args: string[], stdin?: string) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/portico.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '', PORTICO_LOG_LEVEL: 'warn' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin ?? '');
-  });
-}
 
 /** main() in-process, stdout captured; process.exitCode restored afterwards. */
 async function runInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -77,7 +58,7 @@ describe('portico saml verify', () => {
   describe('as a real process', () => {
     test('a valid base64 response: exit 0 and exactly the documented JSON object', async () => {
       const input = file('valid.b64', b64(buildResponse()));
-      const r = await spawnPortico(['saml', 'verify', input, ...byCert(), ...common()]);
+      const r = await runPortico(['saml', 'verify', input, ...byCert(), ...common()]);
       expect(r.code).toBe(0);
       const lines = r.stdout.trim().split('\n');
       expect(lines).toHaveLength(1);
@@ -88,14 +69,14 @@ describe('portico saml verify', () => {
     });
 
     test('raw XML on stdin with --idp-metadata', async () => {
-      const r = await spawnPortico(['saml', 'verify', '-', '--idp-metadata', metadataFile, ...common()], buildResponse({ sign: 'both' }));
+      const r = await runPortico(['saml', 'verify', '-', '--idp-metadata', metadataFile, ...common()], { stdin: buildResponse({ sign: 'both' }) });
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout).ok).toBe(true);
     });
 
     test('an invalid response: exit 1 and {ok:false, code, message}', async () => {
       const input = file('forged.b64', b64(buildResponse({ signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert })));
-      const r = await spawnPortico(['saml', 'verify', input, ...byCert(), ...common()]);
+      const r = await runPortico(['saml', 'verify', input, ...byCert(), ...common()]);
       expect(r.code).toBe(1);
       const out = JSON.parse(r.stdout.trim());
       expect(Object.keys(out)).toEqual(['ok', 'code', 'message']);
@@ -104,8 +85,8 @@ describe('portico saml verify', () => {
 
     test('usage errors exit 2', async () => {
       const input = file('u.b64', b64(buildResponse()));
-      expect((await spawnPortico(['saml', 'verify', input, ...byCert(), '--sp-entity-id', SP_A.entityId])).code).toBe(2);
-      const both = await spawnPortico(['saml', 'verify', input, ...byCert(), '--idp-metadata', metadataFile, ...common()]);
+      expect((await runPortico(['saml', 'verify', input, ...byCert(), '--sp-entity-id', SP_A.entityId])).code).toBe(2);
+      const both = await runPortico(['saml', 'verify', input, ...byCert(), '--idp-metadata', metadataFile, ...common()]);
       expect(both.code).toBe(2);
       expect(both.stderr).toContain('either --idp-metadata or --idp-cert');
       expect(both.stdout).toBe('');

@@ -4,7 +4,7 @@
  * them those suites are skipped with a printed reason.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { createScratchDatabase, type ScratchDatabase } from './scratch-db.js';
 import { openPglite, openPostgres, type Database } from '../../src/store/database.js';
 import { migrate } from '../../src/store/migrations.js';
 import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
@@ -23,24 +23,7 @@ export const hasPostgres = requireService('PostgreSQL', PG_URL);
 export const hasRedis = requireService('Redis', REDIS_URL);
 
 /** Creates a fresh, empty PostgreSQL database for one suite and returns its URL and a drop function. */
-export async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `portico_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(PG_URL!);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
+export const freshPostgresDatabase = (): Promise<ScratchDatabase> => createScratchDatabase(PG_URL!);
 
 export interface DbBackend {
   name: 'pglite' | 'postgres';

@@ -2,33 +2,14 @@
  * `portico oidc check` (DESIGN §6): the real command (node bin/portico.js) against the test IdP
  * (exit 0) and a bad URL (exit 1); usage errors exit 2; report details in-process.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { main } from '../../../src/cli/main.js';
 import { checkOidcProvider, type OidcCheckReport } from '../../../src/upstream/oidc/check.js';
 import { createSafeFetch } from '../../../src/http/safe-fetch.js';
+import { runPortico } from '../../support/cli.js';
 import { ensureBuilt } from '../../support/processes.js';
 import { startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../../support/oidc-idp.js';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
-
-function portico(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/portico.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '', PORTICO_LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const portico = (args: string[], env: Record<string, string> = {}) => runPortico(args, { env });
 
 /** main() in-process with stdout/stderr captured; process.exitCode restored. */
 async function inProcess(args: string[]) {

@@ -14,15 +14,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { Agent, request } from 'undici';
-import { createApp } from '../src/app.js';
 import { MemoryStore, RedisStore } from '../src/store/ephemeral.js';
-import { createStore } from '../src/store/index.js';
-import { SecretBox } from '../src/store/secrets.js';
 import type { SigningAlg } from '../src/store/types.js';
-import type { Runtime } from '../src/runtime.js';
-import { testConfig } from '../test/support/app.js';
+import { buildTestApp } from '../test/support/app.js';
 import { pgliteBackend, postgresBackend } from '../test/support/backends.js';
 import { authorizeUrl, CookieJar, follow, listen, REDIRECT, seedApp, seedUser, withTestLogin } from '../test/support/provider.js';
 
@@ -46,22 +41,11 @@ const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, 
 async function main() {
   const certsDir = mkdtempSync(join(tmpdir(), 'portico-bench-'));
   const backend = process.env.DATABASE_URL ? postgresBackend : pgliteBackend;
-  const { db, cleanup } = await backend.open();
   const ephemeral = process.env.REDIS_URL ? await RedisStore.connect(process.env.REDIS_URL, `portico-bench:${process.pid}:`) : new MemoryStore(1_000_000);
-  const config = testConfig({ certsDir });
-  const rt: Runtime = {
-    config,
-    logger: pino({ level: 'silent' }),
-    store: createStore(db, new SecretBox(config.secret!)),
-    ephemeral,
-    secret: config.secret!,
-    close: async () => {
-      await ephemeral.close();
-      await cleanup();
-    },
-  };
-  const app = createApp(rt);
-  const srv = await listen(withTestLogin(app));
+  const t = await buildTestApp({ backend, ephemeral, config: { certsDir } });
+  const rt = t.runtime;
+  const config = rt.config;
+  const srv = await listen(withTestLogin(t));
   const dispatcher = new Agent({ connections: CONCURRENCY * 2, pipelining: 1 });
   const { user } = await seedUser(rt.store);
   console.log(`token endpoint benchmark: ${N} codes per app, concurrency ${CONCURRENCY}, ${backend.name} + ${ephemeral.kind}, node ${process.version}`);

@@ -1,9 +1,14 @@
 import { uniqueViolation } from '../store/database.js';
-import type { UserInput } from '../store/repos/users.js';
+import { normalizeEmail, type UserInput } from '../store/repos/users.js';
 import type { Store } from '../store/index.js';
 import type { Connection, User } from '../store/types.js';
 import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
 import { mapRoles } from './roles.js';
+
+export interface ResolveOptions {
+  createUser?: boolean;
+  recordIdentity?: boolean;
+}
 
 /**
  * Resolves an ExternalIdentity to a user of the connection's organization (never across orgs),
@@ -17,50 +22,57 @@ import { mapRoles } from './roles.js';
 export class Directory {
   constructor(private readonly store: Store) {}
 
-  async resolve(connection: Connection, identity: ExternalIdentity, opts: { createUser?: boolean } = {}): Promise<User> {
+  /**
+   * @param opts.createUser overrides the connection's user_matching (partner links and JWTs decide per login)
+   * @param opts.recordIdentity false for ways in without a connection row (login links): match by
+   *   user id, external id or email only, and never write an identity.
+   */
+  async resolve(connection: Connection, identity: ExternalIdentity, opts: ResolveOptions = {}): Promise<User> {
     const orgId = connection.organization_id;
     const profile = this.#profile(connection, identity);
-    let user = await this.#find(connection, identity);
+    let user = await this.#find(connection, identity, opts);
     if (!user) {
       const create = opts.createUser ?? connection.user_matching === 'jit';
       if (!create) throw new UpstreamError('user_not_found', 'no matching user in the organization', { subject_present: Boolean(identity.subject) });
-      user = await this.#create(connection, identity, profile);
+      user = await this.#create(connection, identity, profile, opts);
     } else if (user.organization_id !== orgId) {
       throw new UpstreamError('organization_mismatch', 'identity belongs to another organization');
     }
     if (user.status === 'suspended') throw new UpstreamError('user_suspended', 'the user is suspended', { user_id: user.id });
+    // Emails match case-insensitively: a different casing from the upstream is not a change.
+    if (profile.email && user.email && normalizeEmail(profile.email) === normalizeEmail(user.email)) delete profile.email;
     const changed = Object.entries(profile).some(([k, v]) => JSON.stringify((user as unknown as Record<string, unknown>)[k]) !== JSON.stringify(v));
     if (changed) user = (await this.store.users.update(user.id, orgId, profile)) ?? user;
     await this.store.users.recordLogin(user.id);
     return user;
   }
 
-  async #find(connection: Connection, identity: ExternalIdentity): Promise<User | undefined> {
+  async #find(connection: Connection, identity: ExternalIdentity, opts: ResolveOptions): Promise<User | undefined> {
     const orgId = connection.organization_id;
     const users = this.store.users;
+    const record = opts.recordIdentity !== false;
     if (identity.user_id) return users.get(identity.user_id, orgId);
     if (identity.external_id) return users.findByExternalId(orgId, identity.external_id);
-    const linked = await users.findByIdentity(connection.id, identity.subject);
+    const linked = record ? await users.findByIdentity(connection.id, identity.subject) : undefined;
     if (linked) return linked;
     if (identity.email && identity.email_verified !== false) {
       const byEmail = await users.findByEmail(orgId, identity.email);
-      if (byEmail) {
-        // Link for next time; a concurrent login may have linked it already, which is fine.
-        await users.linkIdentity(byEmail.id, connection.id, identity.subject);
-        return byEmail;
-      }
+      // Link for next time; a concurrent login may have linked it already, which is fine.
+      if (byEmail && record) await users.linkIdentity(byEmail.id, connection.id, identity.subject);
+      if (byEmail) return byEmail;
     }
     return undefined;
   }
 
   /** Two first logins of the same person at once: one insert wins, the loser finds the winner. */
-  async #create(connection: Connection, identity: ExternalIdentity, profile: UserInput): Promise<User> {
-    const withIdentity = identity.user_id || identity.external_id ? undefined : { connection_id: connection.id, subject: identity.subject };
+  async #create(connection: Connection, identity: ExternalIdentity, profile: UserInput, opts: ResolveOptions): Promise<User> {
+    const withIdentity =
+      identity.user_id || identity.external_id || opts.recordIdentity === false ? undefined : { connection_id: connection.id, subject: identity.subject };
     try {
       return await this.store.users.create(connection.organization_id, { ...profile, external_id: identity.external_id ?? null }, withIdentity);
     } catch (e) {
       if (!uniqueViolation(e)) throw e;
-      const winner = await this.#find(connection, identity);
+      const winner = await this.#find(connection, identity, opts);
       if (!winner) throw new UpstreamError('user_conflict', 'a user with this email or id already exists and cannot be linked');
       return winner;
     }

@@ -29,10 +29,19 @@ export async function completeLogin(
   deps: PipelineDeps,
   req: Request,
   res: Response,
-  input: { connection: Connection; identity: ExternalIdentity; createUser?: boolean; target?: LoginTarget; useInteraction?: boolean },
+  input: {
+    connection: Connection;
+    identity: ExternalIdentity;
+    /** Overrides the connection's user_matching. */
+    createUser?: boolean;
+    /** false: the way in has no connection row (login links), so no identity is written. */
+    recordIdentity?: boolean;
+    target?: LoginTarget;
+    useInteraction?: boolean;
+  },
 ): Promise<void> {
   const { connection, identity } = input;
-  const user = await deps.directory.resolve(connection, identity, { createUser: input.createUser });
+  const user = await deps.directory.resolve(connection, identity, { createUser: input.createUser, recordIdentity: input.recordIdentity });
   const interactionUid = input.useInteraction === false ? undefined : req.session.interactionUid;
   await regenerate(req);
   req.session.login = {

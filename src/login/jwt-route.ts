@@ -79,10 +79,7 @@ export function jwtLoginRoutes(deps: JwtRouteDeps): Router {
  */
 async function byPhone(store: Store, connection: Connection, identity: ExternalIdentity): Promise<ExternalIdentity> {
   if (!identity.phone_number) return identity;
-  const rows = await store.db.query<{ id: string }>('select id from users where organization_id = $1 and phone_number = $2 order by id limit 2', [
-    connection.organization_id,
-    identity.phone_number,
-  ]);
+  const rows = await store.users.findByPhone(connection.organization_id, identity.phone_number);
   if (rows.length > 1) throw new UpstreamError('ambiguous_identifier', 'more than one user of the organization has this phone number');
   return rows.length === 1 ? { ...identity, user_id: rows[0]!.id } : identity;
 }

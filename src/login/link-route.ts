@@ -1,11 +1,9 @@
 import { Router } from 'express';
-import { uniqueViolation } from '../store/database.js';
 import type { EphemeralStore } from '../store/ephemeral.js';
-import type { Store } from '../store/index.js';
 import type { Connection } from '../store/types.js';
-import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
+import { UpstreamError } from '../upstream/identity.js';
 import { linkConnection, linkIdentity } from '../upstream/link/identity.js';
-import { LoginLinkStore, type LoginLink } from '../upstream/link/store.js';
+import { LoginLinkStore } from '../upstream/link/store.js';
 import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
 import { checkTarget } from './target.js';
 
@@ -47,12 +45,12 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
       if (!app) throw new UpstreamError('application_not_found', 'the application of this link no longer exists', { client_id: link.client_id });
       // Registered origins may have changed since the link was issued.
       checkTarget(app, link.target_link_uri);
-      const identity = await resolveLinkUser(deps.store, link);
       await completeLogin(deps, req, res, {
         connection,
-        identity,
-        // The user exists by now (or the link was refused above); never JIT-create through the stand-in connection.
-        createUser: link.identifier.kind === 'external_id' ? link.create_user : false,
+        identity: linkIdentity(link),
+        // The link decides whether an unknown user is created (never for a user id); links have no connection row.
+        createUser: link.identifier.kind !== 'user_id' && link.create_user,
+        recordIdentity: false,
         target: { clientId: app.client_id, ...(link.target_link_uri ? { targetLinkUri: link.target_link_uri } : {}) },
         // A link is its own way in: it never completes some other pending authorization request in this browser.
         useInteraction: false,
@@ -63,31 +61,4 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
     }
   });
   return r;
-}
-
-/**
- * The link's identity, for the directory, always within the link's organization. Email links are
- * turned into the user's id here (creating the user first when the link allows it), so nothing is
- * linked to the stand-in connection; external ids go to the directory, which matches (and with
- * create_user creates) by external id; user ids are matched as they are — a user since deleted
- * from the organization, or recreated in another one, is `user_not_found`.
- */
-async function resolveLinkUser(store: Store, link: LoginLink): Promise<ExternalIdentity> {
-  const identity = linkIdentity(link);
-  if (link.identifier.kind !== 'email') return identity;
-  const email = link.identifier.value;
-  const orgId = link.organization_id;
-  let user = await store.users.findByEmail(orgId, email);
-  if (!user && link.create_user) {
-    try {
-      user = await store.users.create(orgId, { email, email_verified: true });
-    } catch (e) {
-      // A concurrent login created the same user: use it.
-      if (!uniqueViolation(e)) throw e;
-      user = await store.users.findByEmail(orgId, email);
-    }
-  }
-  if (!user) throw new UpstreamError('user_not_found', 'no matching user in the organization');
-  const { email: _email, email_verified: _verified, ...rest } = identity;
-  return { ...rest, user_id: user.id };
 }

@@ -73,6 +73,11 @@ export class UserRepo {
     return row;
   }
 
+  /** Users of the organization with exactly this phone number (at most `limit`; callers refuse ambiguity). */
+  async findByPhone(organizationId: string, phone: string, limit = 2): Promise<User[]> {
+    return this.db.query<User>(`${SELECT} where u.organization_id = $1 and u.phone_number = $2 order by u.id limit $3`, [organizationId, phone, limit]);
+  }
+
   async findByIdentity(connectionId: string, subject: string): Promise<User | undefined> {
     const [row] = await this.db.query<User>(
       `${SELECT} where u.id = (select user_id from identities where connection_id = $1 and subject = $2)`,

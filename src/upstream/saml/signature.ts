@@ -7,15 +7,16 @@
  *   checkAlgorithms(shape: SignatureShape, allowSha1: boolean): void
  *       exclusive c14n only; RSA-SHA256/384/512 and ECDSA-SHA256/384/512; SHA-1 signature or digest
  *       only with allowSha1; throws unsupported_algorithm.
- *   verifyEnvelopedSignature(signature, parent, documentXml, keys): VerifiedSignature
- *       cryptographic check with the configured keys only (KeyInfo is ignored); returns the signed
+ *   verifyEnvelopedSignature(signature, parent, documentXml, keys, ids): VerifiedSignature
+ *       cryptographic check with the configured keys only (KeyInfo is ignored), the reference
+ *       resolved through `ids` (the caller's duplicate-checked ID index); returns the signed
  *       element RE-PARSED FROM THE CANONICAL BYTES THE SIGNATURE COVERS (xml-crypto's
  *       getSignedReferences()), so everything read from it was signed. Throws signature_invalid or
  *       certificate_expired (the only key that verifies is past its notAfter).
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
 import type { Element } from '@xmldom/xmldom';
-import { SignedXml } from 'xml-crypto';
+import { SignedXml, findAncestorNs, type Reference } from 'xml-crypto';
 import { UpstreamError } from '../identity.js';
 import type { VerificationKey } from './certificates.js';
 import { NS, attr, childElements, is, parseStrictXml } from './xml.js';
@@ -52,6 +53,9 @@ export interface SignatureShape {
   digestMethod: string;
   transforms: string[];
 }
+
+/** SAML `ID` value -> element, for one document; built by the caller's duplicate-ID walk (validate.ts). */
+export type IdIndex = ReadonlyMap<string, Element>;
 
 export interface VerifiedSignature {
   /** The signed element, parsed from the canonical bytes the signature covers (enveloped signature removed). */
@@ -123,6 +127,70 @@ export function checkAlgorithms(shape: SignatureShape, allowSha1: boolean): void
   }
 }
 
+/**
+ * Members of xml-crypto 6.3's SignedXml (private in its typings): the two lookups checkSignature()
+ * calls to find what it canonicalises, replaced per instance by resolveInOwnDocument, and what
+ * they use.
+ */
+interface SignedXmlLookups {
+  canonicalizationAlgorithm?: string;
+  getCanonSignedInfoXml(doc: unknown): string;
+  validateReference(ref: Reference, doc: unknown): string | undefined;
+  findHashAlgorithm(name: string): { getHash(xml: string): string };
+}
+const LOOKUPS = ['getCanonSignedInfoXml', 'validateReference', 'findHashAlgorithm'] as const;
+// Loud at import time if an xml-crypto upgrade renames them (the overrides would silently go unused).
+for (const m of LOOKUPS) {
+  if (typeof (SignedXml.prototype as unknown as Record<string, unknown>)[m] !== 'function') {
+    throw new Error(`xml-crypto's SignedXml no longer has ${m}(): review src/upstream/saml/signature.ts`);
+  }
+}
+
+/**
+ * xml-crypto's checkSignature(xml) re-parses the document and then finds SignedInfo's ancestors and
+ * the referenced element with XPath searches over the whole document (`//*[local-name()=
+ * 'SignedInfo']`, twice `//*[@*[local-name(.)='ID']='…']`, `//ds:Signature`, `.//comment()`):
+ * about 70% of a validation. Here those two lookups are answered from the document we parsed
+ * strictly and inspected, which is also where the signature node handed to loadSignature() lives:
+ *   - SignedInfo: the one child of *this* signature, with its own ancestors' namespaces;
+ *   - the Reference (read by checkSignature from the canonical SignedInfo): its URI must be
+ *     `#<id of the signature's parent>` and that ID must name the parent in `ids`, the
+ *     caller's index whose walk refused duplicate ID/Id/id values. The parent is canonicalised
+ *     with xml-crypto's getCanonXml and the Reference's own transforms (enveloped-signature +
+ *     exclusive c14n, the only ones registered: comments are not part of exclusive c14n, so
+ *     xml-crypto's comment-stripping pass has nothing to do) and hashed with its HashAlgorithms;
+ *     the digest is compared as xml-crypto's validateReference does.
+ * Reading the References from the canonical SignedInfo, the SignatureValue check (our
+ * ConfiguredKeysVerifier) and getSignedReferences() stay xml-crypto's checkSignature().
+ */
+function resolveInOwnDocument(sx: SignedXml, signature: Element, parent: Element, id: string, ids: IdIndex): void {
+  const x = sx as unknown as SignedXmlLookups;
+  const ancestorNamespaces = (el: Element) => findAncestorNs(el as unknown as globalThis.Document, '.');
+  x.getCanonSignedInfoXml = () => {
+    const signedInfo = childElements(signature, NS.ds, 'SignedInfo');
+    if (signedInfo.length !== 1 || typeof x.canonicalizationAlgorithm !== 'string') throw new Error('could not find SignedInfo element in the message');
+    return sx.getCanonXml([x.canonicalizationAlgorithm], signedInfo[0] as unknown as globalThis.Node, { ancestorNamespaces: ancestorNamespaces(signedInfo[0]!) });
+  };
+  x.validateReference = (ref) => {
+    const target = ref.uri === `#${id}` ? ids.get(id) : undefined;
+    if (target !== parent || target.ownerDocument !== signature.ownerDocument) {
+      ref.validationError = new Error(`invalid signature: the reference ${ref.uri} does not name the signed element`);
+      return undefined;
+    }
+    ref.ancestorNamespaces = ancestorNamespaces(target);
+    const canonXml = sx.getCanonXml(ref.transforms, target as unknown as globalThis.Node, {
+      inclusiveNamespacesPrefixList: ref.inclusiveNamespacesPrefixList,
+      ancestorNamespaces: ref.ancestorNamespaces,
+    });
+    const digest = x.findHashAlgorithm(ref.digestAlgorithm).getHash(canonXml);
+    if (!Buffer.from(digest, 'base64').equals(Buffer.from(String(ref.digestValue), 'base64'))) {
+      ref.validationError = new Error(`invalid signature: for uri ${ref.uri} the calculated digest differs`);
+      return undefined;
+    }
+    return canonXml;
+  };
+}
+
 class Sha384 {
   getHash(xml: string) {
     return createHash('sha384').update(xml, 'utf8').digest('base64');
@@ -137,6 +205,7 @@ export function verifyEnvelopedSignature(
   parent: Element,
   documentXml: string,
   keys: readonly VerificationKey[],
+  ids: IdIndex,
 ): VerifiedSignature {
   const shape = inspectSignature(signature, parent);
   const method = SIGNATURE_METHODS[shape.signatureMethod];
@@ -178,10 +247,13 @@ export function verifyEnvelopedSignature(
   });
   sx.SignatureAlgorithms = { [shape.signatureMethod]: ConfiguredKeysVerifier } as unknown as typeof sx.SignatureAlgorithms;
   sx.HashAlgorithms = { ...sx.HashAlgorithms, 'http://www.w3.org/2001/04/xmldsig-more#sha384': Sha384 };
-  // SAML's ID attribute only (saves two whole-document XPath scans per signature); duplicates of
-  // ID/Id/id anywhere were already refused by the caller.
+  // Only the two transforms checkAlgorithms allows can run at all (defence in depth).
+  sx.CanonicalizationAlgorithms = {
+    [EXC_C14N]: sx.CanonicalizationAlgorithms[EXC_C14N],
+    [ENVELOPED]: sx.CanonicalizationAlgorithms[ENVELOPED],
+  } as typeof sx.CanonicalizationAlgorithms;
   sx.idAttributes = ['ID'];
-
+  resolveInOwnDocument(sx, signature, parent, shape.id, ids);
   let ok: boolean;
   try {
     sx.loadSignature(signature as unknown as globalThis.Node);

@@ -35,7 +35,7 @@ import type { Document, Element } from '@xmldom/xmldom';
 import { UpstreamError } from '../identity.js';
 import { prepareVerificationKeys, type VerificationKey } from './certificates.js';
 import { decryptAssertion } from './decrypt.js';
-import { checkAlgorithms, inspectSignature, verifyEnvelopedSignature } from './signature.js';
+import { checkAlgorithms, inspectSignature, verifyEnvelopedSignature, type IdIndex } from './signature.js';
 import {
   DEFAULT_MAX_BYTES,
   NS,
@@ -129,9 +129,14 @@ export function validateSamlResponse(input: string, cfg: SamlValidationConfig, n
   }
 }
 
-/** ID-typed attributes as xml-crypto resolves them: unique across the document, or it is an attack. */
-function refuseDuplicateIds(root: Element | Document): void {
+/**
+ * ID-typed attributes as xml-crypto resolves them: unique across the document, or it is an attack.
+ * Returns the `ID` values (any namespace, as xml-crypto matches local-name() = 'ID') -> element:
+ * signature references are resolved from this index, so the duplicate check and the lookup are one walk.
+ */
+function refuseDuplicateIds(root: Element | Document): IdIndex {
   const seen = new Set<string>();
+  const ids = new Map<string, Element>();
   for (const el of allElements(root)) {
     const attrs = el.attributes;
     for (let i = 0; i < attrs.length; i++) {
@@ -139,8 +144,10 @@ function refuseDuplicateIds(root: Element | Document): void {
       if (a.localName !== 'ID' && a.localName !== 'Id' && a.localName !== 'id') continue;
       if (seen.has(a.value)) throw fail('signature_invalid', `duplicate ID attribute value ${JSON.stringify(a.value.slice(0, 80))} (signature wrapping)`);
       seen.add(a.value);
+      if (a.localName === 'ID') ids.set(a.value, el);
     }
   }
+  return ids;
 }
 
 /**
@@ -213,7 +220,7 @@ function inScopeNamespaces(el: Element): string {
  * EncryptedAssertion, it is parsed inside a wrapper carrying those declarations (exclusive c14n of
  * the Assertion is the same either way).
  */
-function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { xml: string; assertion: Element } {
+function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { xml: string; assertion: Element; ids: IdIndex } {
   refuseDtd(plain, 'decrypted assertion');
   let xml = plain;
   let root: Element;
@@ -231,11 +238,11 @@ function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { 
     }
   }
   if (!is(root, NS.saml, 'Assertion')) throw fail('decryption_failed', 'the encrypted content is not a saml:Assertion');
-  refuseDuplicateIds(root.ownerDocument!);
+  const ids = refuseDuplicateIds(root.ownerDocument!);
   if (descendants(root, NS.saml, 'Assertion').length + descendants(root, NS.saml, 'EncryptedAssertion').length > 0) {
     throw fail('multiple_assertions', 'the encrypted assertion contains further assertions');
   }
-  return { xml, assertion: root };
+  return { xml, assertion: root, ids };
 }
 
 function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult {
@@ -255,7 +262,7 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
   if (!responseId) throw fail('malformed', 'Response has no ID');
 
   // 2. structure that decides what a signature can vouch for
-  refuseDuplicateIds(doc);
+  const ids = refuseDuplicateIds(doc);
   const directAssertions = childElements(response, NS.saml, 'Assertion');
   const signatures = placeSignatures(response, [response, ...directAssertions]);
 
@@ -275,11 +282,12 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
   // 5. signatures: Response first (it may cover an EncryptedAssertion's ciphertext)
   const keys: VerificationKey[] = prepareVerificationKeys(cfg.idpCertificates, now);
   const responseSig = signatures.get(response);
-  const signedResponse = responseSig ? verifyEnvelopedSignature(responseSig, response, xml, keys) : undefined;
+  const signedResponse = responseSig ? verifyEnvelopedSignature(responseSig, response, xml, keys, ids) : undefined;
 
   let assertionEl: Element;
   let assertionXml: string;
   let assertionSig: Element | undefined;
+  let assertionIds: IdIndex;
   if (signedResponse) {
     // What the signature covers must have the same shape as what we inspected (parser differential guard).
     const inSigned = [...descendants(signedResponse.element, NS.saml, 'Assertion'), ...descendants(signedResponse.element, NS.saml, 'EncryptedAssertion')];
@@ -291,17 +299,18 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
     // Decrypt what the signature covered when the Response is signed.
     const enc = signedResponse ? childElements(signedResponse.element, NS.saml, 'EncryptedAssertion')[0]! : outerAssertion;
     const plain = decryptAssertion(enc, cfg.spPrivateKey, maxBytes);
-    ({ xml: assertionXml, assertion: assertionEl } = parseDecryptedAssertion(plain, outerAssertion));
+    ({ xml: assertionXml, assertion: assertionEl, ids: assertionIds } = parseDecryptedAssertion(plain, outerAssertion));
     const inner = placeSignatures(assertionEl, [assertionEl]);
     assertionSig = inner.get(assertionEl);
     if (assertionSig) checkAlgorithms(inspectSignature(assertionSig, assertionEl), allowSha1);
   } else {
     assertionEl = outerAssertion;
     assertionXml = xml;
+    assertionIds = ids;
     assertionSig = signatures.get(outerAssertion);
   }
 
-  const signedAssertion = assertionSig ? verifyEnvelopedSignature(assertionSig, assertionEl, assertionXml, keys) : undefined;
+  const signedAssertion = assertionSig ? verifyEnvelopedSignature(assertionSig, assertionEl, assertionXml, keys, assertionIds) : undefined;
   if (!signedResponse && !signedAssertion) throw fail('signature_missing', 'neither the Response nor the Assertion is signed');
 
   // The assertion we read: from its own verified signature, else from the verified Response.

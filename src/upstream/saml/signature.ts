@@ -178,10 +178,8 @@ function resolveInOwnDocument(sx: SignedXml, signature: Element, parent: Element
       return undefined;
     }
     ref.ancestorNamespaces = ancestorNamespaces(target);
-    const canonXml = sx.getCanonXml(ref.transforms, target as unknown as globalThis.Node, {
-      inclusiveNamespacesPrefixList: ref.inclusiveNamespacesPrefixList,
-      ancestorNamespaces: ref.ancestorNamespaces,
-    });
+    const options = { inclusiveNamespacesPrefixList: ref.inclusiveNamespacesPrefixList, ancestorNamespaces: ref.ancestorNamespaces };
+    const canonXml = canonicaliseInPlace(sx, ref, signature, target) ?? sx.getCanonXml(ref.transforms, target as unknown as globalThis.Node, options);
     const digest = x.findHashAlgorithm(ref.digestAlgorithm).getHash(canonXml);
     if (!Buffer.from(digest, 'base64').equals(Buffer.from(String(ref.digestValue), 'base64'))) {
       ref.validationError = new Error(`invalid signature: for uri ${ref.uri} the calculated digest differs`);
@@ -189,6 +187,38 @@ function resolveInOwnDocument(sx: SignedXml, signature: Element, parent: Element
     }
     return canonXml;
   };
+}
+
+/**
+ * getCanonXml deep-clones the element before applying the transforms, so that the enveloped-
+ * signature transform can remove the Signature from the copy; with xmldom 0.9 that clone costs ten
+ * times the canonicalisation itself (~0.7 ms for a 6 KB assertion). For the one Reference shape
+ * checkAlgorithms admits, the same two xml-crypto transforms run on the element itself instead:
+ * EnvelopedSignature detaches the Signature (a direct child: placeSignatures), ExclusiveCanonicalization
+ * serialises what is left, and the Signature is put back where it was, whatever happens.
+ * Returns undefined (caller falls back to getCanonXml) when exclusive c14n would write to the
+ * element: with an InclusiveNamespaces PrefixList it adds the listed ancestor declarations to it
+ * (from the Reference, or from a CanonicalizationMethod child of the element, as xml-crypto looks).
+ */
+function canonicaliseInPlace(sx: SignedXml, ref: Reference, signature: Element, target: Element): string | undefined {
+  if (ref.transforms.length !== 2 || ref.transforms[0] !== ENVELOPED || ref.transforms[1] !== EXC_C14N) return undefined;
+  if (ref.inclusiveNamespacesPrefixList.length > 0 || childElements(target).some((c) => c.localName === 'CanonicalizationMethod')) return undefined;
+  if (signature.parentNode !== target) return undefined;
+  const Enveloped = sx.CanonicalizationAlgorithms[ENVELOPED];
+  const ExcC14n = sx.CanonicalizationAlgorithms[EXC_C14N];
+  if (!Enveloped || !ExcC14n) return undefined;
+  const node = target as unknown as globalThis.Node;
+  const options = { ancestorNamespaces: ref.ancestorNamespaces, defaultNsForPrefix: SignedXml.defaultNsForPrefix, signatureNode: signature as unknown as globalThis.Node };
+  const next = signature.nextSibling;
+  try {
+    const detached = new Enveloped().process(node, options);
+    if (detached !== node || signature.parentNode !== null) throw new Error('enveloped-signature transform did not detach the signature');
+    const canon = new ExcC14n().process(node, { ...options, inclusiveNamespacesPrefixList: [] });
+    if (typeof canon !== 'string') throw new Error('exclusive c14n did not produce octets');
+    return canon;
+  } finally {
+    if (signature.parentNode === null) target.insertBefore(signature, next);
+  }
 }
 
 class Sha384 {

@@ -220,7 +220,7 @@ function inScopeNamespaces(el: Element): string {
  * EncryptedAssertion, it is parsed inside a wrapper carrying those declarations (exclusive c14n of
  * the Assertion is the same either way).
  */
-function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { xml: string; assertion: Element; ids: IdIndex } {
+function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { assertion: Element; ids: IdIndex } {
   refuseDtd(plain, 'decrypted assertion');
   let xml = plain;
   let root: Element;
@@ -242,7 +242,7 @@ function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { 
   if (descendants(root, NS.saml, 'Assertion').length + descendants(root, NS.saml, 'EncryptedAssertion').length > 0) {
     throw fail('multiple_assertions', 'the encrypted assertion contains further assertions');
   }
-  return { xml, assertion: root, ids };
+  return { assertion: root, ids };
 }
 
 function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult {
@@ -282,10 +282,9 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
   // 5. signatures: Response first (it may cover an EncryptedAssertion's ciphertext)
   const keys: VerificationKey[] = prepareVerificationKeys(cfg.idpCertificates, now);
   const responseSig = signatures.get(response);
-  const signedResponse = responseSig ? verifyEnvelopedSignature(responseSig, response, xml, keys, ids) : undefined;
+  const signedResponse = responseSig ? verifyEnvelopedSignature(responseSig, response, keys, ids) : undefined;
 
   let assertionEl: Element;
-  let assertionXml: string;
   let assertionSig: Element | undefined;
   let assertionIds: IdIndex;
   if (signedResponse) {
@@ -299,18 +298,17 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
     // Decrypt what the signature covered when the Response is signed.
     const enc = signedResponse ? childElements(signedResponse.element, NS.saml, 'EncryptedAssertion')[0]! : outerAssertion;
     const plain = decryptAssertion(enc, cfg.spPrivateKey, maxBytes);
-    ({ xml: assertionXml, assertion: assertionEl, ids: assertionIds } = parseDecryptedAssertion(plain, outerAssertion));
+    ({ assertion: assertionEl, ids: assertionIds } = parseDecryptedAssertion(plain, outerAssertion));
     const inner = placeSignatures(assertionEl, [assertionEl]);
     assertionSig = inner.get(assertionEl);
     if (assertionSig) checkAlgorithms(inspectSignature(assertionSig, assertionEl), allowSha1);
   } else {
     assertionEl = outerAssertion;
-    assertionXml = xml;
     assertionIds = ids;
     assertionSig = signatures.get(outerAssertion);
   }
 
-  const signedAssertion = assertionSig ? verifyEnvelopedSignature(assertionSig, assertionEl, assertionXml, keys, assertionIds) : undefined;
+  const signedAssertion = assertionSig ? verifyEnvelopedSignature(assertionSig, assertionEl, keys, assertionIds) : undefined;
   if (!signedResponse && !signedAssertion) throw fail('signature_missing', 'neither the Response nor the Assertion is signed');
 
   // The assertion we read: from its own verified signature, else from the verified Response.

@@ -15,7 +15,7 @@
  *       certificate_expired (the only key that verifies is past its notAfter).
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
-import type { Element } from '@xmldom/xmldom';
+import type { Attr, Element } from '@xmldom/xmldom';
 import { SignedXml, findAncestorNs, type Reference } from 'xml-crypto';
 import { UpstreamError } from '../identity.js';
 import type { VerificationKey } from './certificates.js';
@@ -169,7 +169,9 @@ function resolveInOwnDocument(sx: SignedXml, signature: Element, parent: Element
   x.getCanonSignedInfoXml = () => {
     const signedInfo = childElements(signature, NS.ds, 'SignedInfo');
     if (signedInfo.length !== 1 || typeof x.canonicalizationAlgorithm !== 'string') throw new Error('could not find SignedInfo element in the message');
-    return sx.getCanonXml([x.canonicalizationAlgorithm], signedInfo[0] as unknown as globalThis.Node, { ancestorNamespaces: ancestorNamespaces(signedInfo[0]!) });
+    const transforms = [x.canonicalizationAlgorithm];
+    const options = { ancestorNamespaces: ancestorNamespaces(signedInfo[0]!) };
+    return canonicaliseInPlace(sx, signedInfo[0]!, transforms, options, signature) ?? sx.getCanonXml(transforms, signedInfo[0] as unknown as globalThis.Node, options);
   };
   x.validateReference = (ref) => {
     const target = ref.uri === `#${id}` ? ids.get(id) : undefined;
@@ -179,7 +181,7 @@ function resolveInOwnDocument(sx: SignedXml, signature: Element, parent: Element
     }
     ref.ancestorNamespaces = ancestorNamespaces(target);
     const options = { inclusiveNamespacesPrefixList: ref.inclusiveNamespacesPrefixList, ancestorNamespaces: ref.ancestorNamespaces };
-    const canonXml = canonicaliseInPlace(sx, ref, signature, target) ?? sx.getCanonXml(ref.transforms, target as unknown as globalThis.Node, options);
+    const canonXml = canonicaliseInPlace(sx, target, ref.transforms, options, signature) ?? sx.getCanonXml(ref.transforms, target as unknown as globalThis.Node, options);
     const digest = x.findHashAlgorithm(ref.digestAlgorithm).getHash(canonXml);
     if (!Buffer.from(digest, 'base64').equals(Buffer.from(String(ref.digestValue), 'base64'))) {
       ref.validationError = new Error(`invalid signature: for uri ${ref.uri} the calculated digest differs`);
@@ -190,34 +192,51 @@ function resolveInOwnDocument(sx: SignedXml, signature: Element, parent: Element
 }
 
 /**
- * getCanonXml deep-clones the element before applying the transforms, so that the enveloped-
- * signature transform can remove the Signature from the copy; with xmldom 0.9 that clone costs ten
- * times the canonicalisation itself (~0.7 ms for a 6 KB assertion). For the one Reference shape
- * checkAlgorithms admits, the same two xml-crypto transforms run on the element itself instead:
- * EnvelopedSignature detaches the Signature (a direct child: placeSignatures), ExclusiveCanonicalization
- * serialises what is left, and the Signature is put back where it was, whatever happens.
- * Returns undefined (caller falls back to getCanonXml) when exclusive c14n would write to the
- * element: with an InclusiveNamespaces PrefixList it adds the listed ancestor declarations to it
- * (from the Reference, or from a CanonicalizationMethod child of the element, as xml-crypto looks).
+ * getCanonXml deep-clones the element before applying the transforms, so that they cannot touch the
+ * document: the enveloped-signature transform removes the Signature from the copy, and exclusive
+ * c14n with an InclusiveNamespaces PrefixList adds the listed ancestor declarations to the copy's
+ * root. With xmldom 0.9 that clone costs ten times the canonicalisation itself (~0.7 ms for a 6 KB
+ * assertion). For the two shapes Portico admits (SignedInfo: exclusive c14n; the Reference:
+ * enveloped-signature then exclusive c14n) the same xml-crypto transforms run on the element
+ * itself, and both writes are undone whatever happens: the Signature (a direct child, see
+ * placeSignatures) goes back where it was, and attributes the c14n added are removed.
+ * Returns undefined for any other shape (the caller then uses getCanonXml).
  */
-function canonicaliseInPlace(sx: SignedXml, ref: Reference, signature: Element, target: Element): string | undefined {
-  if (ref.transforms.length !== 2 || ref.transforms[0] !== ENVELOPED || ref.transforms[1] !== EXC_C14N) return undefined;
-  if (ref.inclusiveNamespacesPrefixList.length > 0 || childElements(target).some((c) => c.localName === 'CanonicalizationMethod')) return undefined;
-  if (signature.parentNode !== target) return undefined;
+function canonicaliseInPlace(
+  sx: SignedXml,
+  target: Element,
+  transforms: readonly string[],
+  options: { inclusiveNamespacesPrefixList?: string[]; ancestorNamespaces?: Reference['ancestorNamespaces'] },
+  signature: Element,
+): string | undefined {
+  const enveloped = transforms.length === 2 && transforms[0] === ENVELOPED && transforms[1] === EXC_C14N;
+  if (!enveloped && !(transforms.length === 1 && transforms[0] === EXC_C14N)) return undefined;
+  if (enveloped && signature.parentNode !== target) return undefined;
   const Enveloped = sx.CanonicalizationAlgorithms[ENVELOPED];
   const ExcC14n = sx.CanonicalizationAlgorithms[EXC_C14N];
   if (!Enveloped || !ExcC14n) return undefined;
   const node = target as unknown as globalThis.Node;
-  const options = { ancestorNamespaces: ref.ancestorNamespaces, defaultNsForPrefix: SignedXml.defaultNsForPrefix, signatureNode: signature as unknown as globalThis.Node };
+  const opts = { ...options, defaultNsForPrefix: SignedXml.defaultNsForPrefix, signatureNode: signature as unknown as globalThis.Node };
+  const attributesBefore = new Set<Attr>();
+  for (let i = 0; i < target.attributes.length; i++) attributesBefore.add(target.attributes.item(i)!);
   const next = signature.nextSibling;
   try {
-    const detached = new Enveloped().process(node, options);
-    if (detached !== node || signature.parentNode !== null) throw new Error('enveloped-signature transform did not detach the signature');
-    const canon = new ExcC14n().process(node, { ...options, inclusiveNamespacesPrefixList: [] });
+    if (enveloped) {
+      const detached = new Enveloped().process(node, opts);
+      if (detached !== node || signature.parentNode !== null) throw new Error('enveloped-signature transform did not detach the signature');
+    }
+    const canon = new ExcC14n().process(node, opts);
     if (typeof canon !== 'string') throw new Error('exclusive c14n did not produce octets');
     return canon;
   } finally {
-    if (signature.parentNode === null) target.insertBefore(signature, next);
+    if (enveloped && signature.parentNode === null) target.insertBefore(signature, next);
+    const attributesAfter = new Set<unknown>();
+    for (let i = target.attributes.length - 1; i >= 0; i--) {
+      const a = target.attributes.item(i)!;
+      attributesAfter.add(a);
+      if (!attributesBefore.has(a)) target.removeAttributeNode(a);
+    }
+    for (const a of attributesBefore) if (!attributesAfter.has(a)) target.setAttributeNodeNS(a);
   }
 }
 

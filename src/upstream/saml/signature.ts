@@ -147,24 +147,27 @@ for (const m of LOOKUPS) {
 }
 
 /**
- * xml-crypto's checkSignature(xml) re-parses the document and then finds SignedInfo's ancestors and
- * the referenced element with XPath searches over the whole document (`//*[local-name()=
- * 'SignedInfo']`, twice `//*[@*[local-name(.)='ID']='…']`, `//ds:Signature`, `.//comment()`):
- * about 70% of a validation. Here those two lookups are answered from the document we parsed
- * strictly and inspected, which is also where the signature node handed to loadSignature() lives:
- *   - SignedInfo: the one child of *this* signature, with its own ancestors' namespaces;
- *   - the Reference (read by checkSignature from the canonical SignedInfo): its URI must be
- *     `#<id of the signature's parent>` and that ID must name the parent in `ids`, the
- *     caller's index whose walk refused duplicate ID/Id/id values. The parent is canonicalised
- *     with xml-crypto's getCanonXml and the Reference's own transforms (enveloped-signature +
- *     exclusive c14n, the only ones registered: comments are not part of exclusive c14n, so
- *     xml-crypto's comment-stripping pass has nothing to do) and hashed with its HashAlgorithms;
- *     the digest is compared as xml-crypto's validateReference does.
- * Reading the References from the canonical SignedInfo, the SignatureValue check (our
- * ConfiguredKeysVerifier) and getSignedReferences() stay xml-crypto's checkSignature().
+ * xml-crypto's checkSignature(xml) parses `xml` again and finds what it canonicalises with XPath
+ * searches over the whole document (`//*[local-name()='SignedInfo']` for SignedInfo's ancestors,
+ * twice `//*[@*[local-name(.)='ID']='…']` for the referenced element, `//ds:Signature`, then
+ * `.//comment()` over it): most of a validation before these overrides. Its two lookups are
+ * replaced, per instance, by answers from the document we parsed strictly and inspected, where
+ * the signature node lives:
+ *   - SignedInfo: the one child of *this* signature, with its own ancestors' namespaces (xml-crypto
+ *     took the first SignedInfo in the document, the Response's when both are signed);
+ *   - the Reference (which checkSignature reads from the canonical SignedInfo): its URI must be
+ *     `#<ID of the signature's parent>` and that ID must name the parent in `ids`, the caller's
+ *     index whose walk refused duplicate ID/Id/id values. The parent goes through the Reference's
+ *     own transforms (canonicaliseInPlace, else getCanonXml), is hashed with the instance's
+ *     HashAlgorithms, and the digest is compared as xml-crypto's validateReference compares it.
+ *     Exclusive c14n leaves comments out by itself, so xml-crypto's comment-stripping pass over a
+ *     copy had nothing to do.
+ * Loading the References from the canonical SignedInfo, the SignatureValue check (through our
+ * ConfiguredKeysVerifier) and getSignedReferences() stay checkSignature()'s.
  */
 function resolveInOwnDocument(sx: SignedXml, signature: Element, parent: Element, id: string, ids: IdIndex): void {
   const x = sx as unknown as SignedXmlLookups;
+  // xml-crypto's own helper, given the element itself as the XPath context ('.' selects it).
   const ancestorNamespaces = (el: Element) => findAncestorNs(el as unknown as globalThis.Document, '.');
   x.getCanonSignedInfoXml = () => {
     const signedInfo = childElements(signature, NS.ds, 'SignedInfo');
@@ -344,7 +347,6 @@ export function verifyEnvelopedSignature(
     [EXC_C14N]: sx.CanonicalizationAlgorithms[EXC_C14N],
     [ENVELOPED]: sx.CanonicalizationAlgorithms[ENVELOPED],
   } as typeof sx.CanonicalizationAlgorithms;
-  sx.idAttributes = ['ID'];
   resolveInOwnDocument(sx, signature, parent, shape.id, ids);
   let ok: boolean;
   try {

@@ -9,6 +9,8 @@ import { problemHandler, sendProblem } from './http/problem.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
 import { KEY_RETENTION_SECONDS } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
+import { LoginEvents } from './events/index.js';
+import { authorizationRefusalRecorder } from './login/authorize-refusals.js';
 import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
 import type { Runtime } from './runtime.js';
@@ -49,9 +51,12 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.use(healthRoutes(store.db, ephemeral, metrics));
   app.use(discoveryApi(store));
   app.use('/api/v1', adminRoutes(rt));
-  const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }));
+  const events = new LoginEvents(store.events, logger, metrics);
+  const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
+    onAuthorizationRefused: authorizationRefusalRecorder(store, events),
+  });
   provider.mount(app);
-  const login = browserLogin(rt, provider, metrics);
+  const login = browserLogin(rt, provider, events);
   app.use(login.router);
   app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));

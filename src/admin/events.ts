@@ -1,11 +1,12 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Store } from '../store/index.js';
 import type { LoginEvent } from '../store/types.js';
-import { resolveOrg } from './auth.js';
+import { operatorOnly, resolveOrg } from './auth.js';
 import { pageQuery, queryString } from './validation.js';
 
 export const eventView = (e: LoginEvent) => ({
   id: e.id,
+  organization_id: e.organization_id,
   type: e.type,
   reason: e.reason,
   connection_id: e.connection_id,
@@ -15,18 +16,23 @@ export const eventView = (e: LoginEvent) => ({
   detail: e.detail,
 });
 
-/** The login audit trail of one organization, newest first (DESIGN §5 events). Read-only. */
+/**
+ * The login audit trail of one organization, newest first (DESIGN §5 events). Read-only.
+ * Operators also get `GET /events`: every organization's, plus refusals that could not be tied to
+ * one (an unregistered redirect_uri sent without routing hints, a login link that matches nothing).
+ */
 export function eventRoutes(store: Store): Router {
   const r = Router();
-  r.get('/organizations/:org/events', async (req, res) => {
-    const org = await resolveOrg(store, req);
+  const list = async (organizationId: string | null, req: Request, res: Response) => {
     const filters: { type?: string; user_id?: string; connection_id?: string } = {};
     for (const name of ['type', 'user_id', 'connection_id'] as const) {
       const v = queryString(req, name);
       if (v !== undefined) filters[name] = v;
     }
-    const page = await store.events.list(org.id, { ...pageQuery(req), ...filters });
+    const page = await store.events.list(organizationId, { ...pageQuery(req), ...filters });
     res.json({ data: page.data.map(eventView), next_cursor: page.next_cursor });
-  });
+  };
+  r.get('/organizations/:org/events', async (req, res) => list((await resolveOrg(store, req)).id, req, res));
+  r.get('/events', operatorOnly, async (req, res) => list(null, req, res));
   return r;
 }

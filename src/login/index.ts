@@ -1,8 +1,7 @@
 import express, { Router } from 'express';
 import { fileURLToPath } from 'node:url';
-import type { Registry } from 'prom-client';
 import { Directory } from '../directory/index.js';
-import { LoginEvents } from '../events/index.js';
+import type { LoginEvents } from '../events/index.js';
 import { createSafeFetch } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { createOidcUpstream } from '../upstream/oidc/index.js';
@@ -24,12 +23,12 @@ const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
  * Everything a browser touches while signing in, behind the gateway session: the interaction
  * (routing + hosted pages) and each upstream protocol's callback. Built once per app.
  */
-export function browserLogin(rt: Runtime, provider: ProviderSeam, metrics: Registry): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions } {
-  const { config, store, ephemeral, logger } = rt;
+export function browserLogin(rt: Runtime, provider: ProviderSeam, events: LoginEvents): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions } {
+  const { config, store, ephemeral } = rt;
   const pipeline: PipelineDeps = {
     store,
     directory: new Directory(store),
-    events: new LoginEvents(store.events, logger, metrics),
+    events,
     issuer: config.issuer,
   };
   const transactions = new LoginTransactions(ephemeral);

@@ -24,6 +24,10 @@ export const emailDomain = (email: string | undefined): string | undefined => {
   return m?.[1]?.toLowerCase();
 };
 
+/** The email domain the hints point at: login_hint's, else domain_hint. */
+export const hintedDomain = (hints: RoutingHints): string | undefined =>
+  emailDomain(hints.login_hint) ?? (hints.domain_hint?.trim().toLowerCase() || undefined);
+
 /**
  * Home-realm discovery: connection id, then organization (id or slug), then the domain of
  * login_hint / domain_hint; without any, the hosted page asks for the email.
@@ -44,7 +48,7 @@ export async function routeLogin(store: Store, hints: RoutingHints): Promise<Rou
     organization = await store.organizations.get(hints.organization);
     if (!organization) return { kind: 'ask_email', error: 'Unknown organization. Enter your work email instead.' };
   } else {
-    const domain = emailDomain(hints.login_hint) ?? hints.domain_hint?.trim().toLowerCase();
+    const domain = hintedDomain(hints);
     if (!domain) return { kind: 'ask_email' };
     organization = await store.organizations.findByDomain(domain);
     if (!organization) return { kind: 'ask_email', error: `No organization signs in with ${domain}. Check the address or ask your administrator.` };

@@ -92,6 +92,22 @@ export class InteractionNotFound extends Error {
 
 export type InteractionError = 'access_denied' | 'login_required' | 'interaction_required' | 'temporarily_unavailable';
 
+/**
+ * An authorization request oidc-provider refused before any login began, for which an admin
+ * needs an event: an unregistered redirect_uri (answered with an error page) or a public client
+ * without PKCE. `params` are the request's routing hints, so the listener can find the organization.
+ */
+export interface AuthorizationRefusal {
+  reason: 'redirect_uri_mismatch' | 'pkce_required';
+  clientId: string | undefined;
+  hints: { connection?: string; organization?: string; login_hint?: string; domain_hint?: string };
+  ip: string | undefined;
+}
+
+export interface ProviderOptions {
+  onAuthorizationRefused?: (refusal: AuthorizationRefusal) => Promise<void>;
+}
+
 export interface PorticoProvider {
   provider: Provider;
   /** Forwards only the provider's own paths (ROUTES + discovery) into oidc-provider. Call before the 404 handler. */
@@ -142,7 +158,14 @@ function redirect(res: ServerResponse, location: string) {
   res.end();
 }
 
-export function createProvider(rt: Runtime, keys: SigningKeys): PorticoProvider {
+/** Which authorization errors become events; every other one is the app's own bug, only logged. */
+function refusalReason(err: { error?: string; error_description?: string }): AuthorizationRefusal['reason'] | undefined {
+  if (err.error === 'invalid_redirect_uri') return 'redirect_uri_mismatch';
+  if (err.error === 'invalid_request' && /\bPKCE\b|code_challenge/.test(err.error_description ?? '')) return 'pkce_required';
+  return undefined;
+}
+
+export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOptions = {}): PorticoProvider {
   const { config, store, ephemeral, logger } = rt;
   const issuerUrl = new URL(config.issuer);
   if (issuerUrl.pathname !== '/' || issuerUrl.search) throw new Error('PORTICO_ISSUER: must be an origin without a path (e.g. https://sso.example.com)');
@@ -187,6 +210,25 @@ export function createProvider(rt: Runtime, keys: SigningKeys): PorticoProvider 
     (provider as unknown as NodeJS.EventEmitter).on(ev, (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string }) =>
       logger.info({ event: ev, error: err.error, description: err.error_description, client_id: ctx.oidc?.client?.clientId }, 'oidc request refused'),
     );
+  }
+
+  const onRefused = opts.onAuthorizationRefused;
+  if (onRefused) {
+    (provider as unknown as NodeJS.EventEmitter).on('authorization.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string }) => {
+      const reason = refusalReason(err);
+      if (!reason) return;
+      const params = (ctx.oidc?.params ?? {}) as Record<string, unknown>;
+      const raw = ctx.query as Record<string, unknown>;
+      const hint = (k: string) => {
+        const v = params[k] ?? raw[k];
+        return typeof v === 'string' && v.length <= 320 ? v : undefined;
+      };
+      const clientId = ctx.oidc?.client?.clientId ?? hint('client_id');
+      // Express set req.ip (trust proxy rules) on this same request object before forwarding.
+      const ip = (ctx.req as { ip?: string }).ip;
+      const hints = { connection: hint('connection'), organization: hint('organization'), login_hint: hint('login_hint'), domain_hint: hint('domain_hint') };
+      onRefused({ reason, clientId, hints, ip }).catch((e: unknown) => logger.error({ err: e }, 'recording a refused authorization failed'));
+    });
   }
 
   /** By uid when given (callbacks), else by the interaction cookie (only sent under /interaction/<uid>). */

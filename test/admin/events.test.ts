@@ -23,6 +23,7 @@ describe.each(dbBackends)('events admin API ($name)', (backend) => {
       await new Promise((resolve) => setTimeout(resolve, 3)); // ids order by millisecond
     }
     await ev.append({ organization_id: other.id, type: 'login.failed', reason: 'expired', connection_id: 'con_x', user_id: null, ip: null });
+    await ev.append({ organization_id: null, type: 'login.failed', reason: 'redirect_uri_mismatch', connection_id: null, user_id: null, ip: null });
   });
   afterAll(() => t.close());
   const base = () => `/api/v1/organizations/${org.slug}/events`;
@@ -33,6 +34,7 @@ describe.each(dbBackends)('events admin API ($name)', (backend) => {
     expect(res.body.next_cursor).toBeNull();
     expect(res.body.data[2]).toEqual({
       id: ids[1],
+      organization_id: org.id,
       type: 'login.failed',
       reason: 'signature_invalid',
       connection_id: 'con_a',
@@ -68,5 +70,12 @@ describe.each(dbBackends)('events admin API ($name)', (backend) => {
     isProblem(await api(t).get(`/api/v1/organizations/${other.slug}/events`).set(bearer(key)), 404, 'not_found');
     const theirs = await api(t).get(`/api/v1/organizations/${other.slug}/events`).set(bearer()).expect(200);
     expect(theirs.body.data.map((e: { connection_id: string }) => e.connection_id)).toEqual(['con_x']);
+  });
+
+  it('GET /events: the operator sees every organization and unattributed refusals; an org key gets 404', async () => {
+    const all = await api(t).get('/api/v1/events?type=login.failed').set(bearer()).expect(200);
+    const reasons = all.body.data.map((e: { organization_id: string | null; reason: string }) => [e.organization_id, e.reason]);
+    expect(reasons).toEqual(expect.arrayContaining([[null, 'redirect_uri_mismatch'], [other.id, 'expired'], [org.id, 'signature_invalid']]));
+    isProblem(await api(t).get('/api/v1/events').set(bearer(await orgKey(t, org.id))), 404, 'not_found');
   });
 });

@@ -230,11 +230,35 @@ describe('OIDC login refusals', () => {
     }
   });
 
-  it('an unregistered redirect_uri gets an error page, never a redirect', async () => {
+  /** The provider records its refusals after answering: poll briefly for the event. */
+  async function eventually<T>(probe: () => Promise<T | undefined>): Promise<T | undefined> {
+    for (let i = 0; i < 40; i++) {
+      const v = await probe();
+      if (v !== undefined) return v;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return undefined;
+  }
+
+  it('an unregistered redirect_uri gets an error page, never a redirect, and a redirect_uri_mismatch event', async () => {
     const { r } = await start(conns.main!.id, { redirect_uri: 'https://evil.example/callback' });
     expect(r.status).toBe(400);
     expect(r.location).toBeUndefined();
     expect(r.body).toMatch(/redirect_uri/);
+    const ev = await eventually(async () => {
+      const e = await lastFailure(conns.main!.id);
+      return e?.reason === 'redirect_uri_mismatch' ? e : undefined;
+    });
+    expect(ev).toMatchObject({ reason: 'redirect_uri_mismatch', detail: { client_id: app.client_id } });
+    // Nothing in the request names an organization: the operator's event list still has it.
+    await start(conns.main!.id, { redirect_uri: 'https://evil.example/other', connection: '' });
+    const all = await eventually(async () => {
+      const list = await portico.admin<{ data: { reason: string; organization_id: string | null }[] }>('GET', '/events?type=login.failed&limit=5');
+      return list.body.data.find((e) => e.reason === 'redirect_uri_mismatch' && e.organization_id === null);
+    });
+    expect(all).toBeDefined();
+    // The legitimate twin: the registered redirect_uri goes on to the IdP.
+    expect((await start(conns.main!.id)).r.location!.origin).toBe(idp.url);
   });
 
   it('a public client without PKCE is refused (invalid_request), with PKCE it proceeds', async () => {
@@ -243,6 +267,11 @@ describe('OIDC login refusals', () => {
     const without = await follow(portico.base, portico.issuer, `${portico.base}/oauth/authorize?${new URLSearchParams(base)}`, jar);
     expect(without.location!.href.startsWith(APP_REDIRECT)).toBe(true);
     expect(without.location!.searchParams.get('error')).toBe('invalid_request');
+    const ev = await eventually(async () => {
+      const e = await lastFailure(conns.main!.id);
+      return e?.reason === 'pkce_required' ? e : undefined;
+    });
+    expect(ev).toMatchObject({ reason: 'pkce_required', detail: { client_id: publicApp.client_id } });
     const withPkce = await follow(portico.base, portico.issuer, `${portico.base}/oauth/authorize?${new URLSearchParams({ ...base, code_challenge: pkce().challenge, code_challenge_method: 'S256' })}`, jar);
     expect(withPkce.location!.origin).toBe(idp.url);
   });

@@ -17,13 +17,13 @@ export class EventRepo {
     return row!;
   }
 
-  /** Newest first; the cursor is the last id seen. */
+  /** Newest first; the cursor is the last id seen. `organizationId` null: every organization's and none's. */
   async list(
-    organizationId: string,
+    organizationId: string | null,
     q: PageQuery & { type?: string; user_id?: string; connection_id?: string },
   ): Promise<Page<LoginEvent>> {
     const rows = await this.db.query<LoginEvent>(
-      `select * from events where organization_id = $1 and ($2::text is null or id < $2)
+      `select * from events where ($1::text is null or organization_id = $1) and ($2::text is null or id < $2)
          and ($3::text is null or type = $3) and ($4::text is null or user_id = $4) and ($5::text is null or connection_id = $5)
        order by id desc limit $6`,
       [organizationId, q.cursor ?? null, q.type ?? null, q.user_id ?? null, q.connection_id ?? null, q.limit + 1],

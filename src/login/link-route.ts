@@ -17,7 +17,7 @@ export interface LinkRouteDeps extends PipelineDeps {
  * `GET /link/{token}` (DESIGN §4): spends a one-time login link, signs its user in with a fresh
  * gateway session, and lands at the application's initiate_login_uri. Every refusal is one
  * `login.failed` event with its reason (link_invalid, link_expired, link_used, user_not_found,
- * user_suspended, application_not_found, invalid_target, ...) and creates nothing.
+ * user_suspended, application_not_found, invalid_target, link_revoked, ...) and creates nothing.
  */
 export function linkLoginRoutes(deps: LinkRouteDeps): Router {
   const links = deps.links ?? new LoginLinkStore(deps.ephemeral);
@@ -41,6 +41,10 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
         throw new UpstreamError('link_invalid', 'this sign-in link is not valid');
       }
       if (!(await deps.store.organizations.get(link.organization_id))) throw new UpstreamError('link_invalid', 'the organization no longer exists');
+      // Deleting a partner's API key (a leaked key, an ended partnership) also stops the links it already issued.
+      if (link.issued_by.key_id !== null && !(await deps.store.apiKeys.get(link.issued_by.key_id))) {
+        throw new UpstreamError('link_revoked', 'the API key that issued this link has been revoked');
+      }
       const app = await deps.store.applications.get(link.client_id);
       if (!app) throw new UpstreamError('application_not_found', 'the application of this link no longer exists', { client_id: link.client_id });
       // Registered origins may have changed since the link was issued.

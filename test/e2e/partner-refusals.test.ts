@@ -241,6 +241,17 @@ describe.each(ephemeralBackends)('partner sign-in refusals over HTTP (ephemeral:
       expectLanded(await open((await admin.link(org.id, { email: 'sso@acme.test', client_id: clientId }, keyA)).login_url));
       expectLanded(await open((await admin.link(org.id, { email: 'sso@acme.test', client_id: clientId })).login_url));
     });
+
+    it('refuses links issued by an API key that has since been deleted (link_revoked); a live key\'s link works', async () => {
+      const org = await admin.org();
+      await admin.user(org.id, { email: 'rev@acme.test' });
+      const made = (await request(http).post('/api/v1/api-keys').set(bearer()).send({ name: 'leaked', organization: org.id }).expect(201)).body;
+      const doomed = await admin.link(org.id, { email: 'rev@acme.test', client_id: clientId }, made.key);
+      const kept = await admin.link(org.id, { email: 'rev@acme.test', client_id: clientId }, made.key);
+      expectLanded(await open(kept.login_url));
+      await request(http).delete(`/api/v1/api-keys/${made.id}`).set(bearer()).expect(204);
+      await refused(org.id, async () => open(doomed.login_url), 'link_revoked');
+    });
   });
 
   describe('partner JWTs', () => {

@@ -28,6 +28,11 @@ export class ApiKeyRepo {
     return row;
   }
 
+  async get(id: string): Promise<ApiKey | undefined> {
+    const [row] = await this.db.query<ApiKey>(`select ${COLS} from api_keys where id = $1`, [id]);
+    return row;
+  }
+
   async list(q: PageQuery, organizationId?: string): Promise<Page<ApiKey>> {
     const rows = await this.db.query<ApiKey>(
       `select ${COLS} from api_keys where ($1::text is null or id > $1) and ($2::text is null or organization_id = $2) order by id limit $3`,

@@ -44,6 +44,9 @@ export const REASON_CODES = [
   'invalid_target',
   'rate_limited',
   'sso_required',
+  // the application's authorization request (refused by the provider)
+  'redirect_uri_mismatch',
+  'pkce_required',
   // oidc upstream
   'state_mismatch',
   'nonce_mismatch',
@@ -54,6 +57,7 @@ export const REASON_CODES = [
   'missing_claim',
   'domain_mismatch',
   'url_refused',
+  'tenant_not_allowed',
   // saml upstream (DESIGN §6)
   'dtd_forbidden',
   'signature_missing',
@@ -78,6 +82,7 @@ export const REASON_CODES = [
   'link_invalid',
   'link_expired',
   'link_used',
+  'link_revoked',
   'ambiguous_identifier',
   'keys_unavailable',
 ] as const;

@@ -170,7 +170,7 @@ export function createOidcUpstream(options: OidcUpstreamOptions): OidcUpstream {
 
   const settingsOf = (c: Connection) => {
     if (c.type !== 'oidc') throw new TypeError(`connection ${c.id} is not an oidc connection`);
-    const cfg = c.config as { discovery_url?: unknown; client_id?: unknown; scopes?: unknown; response_mode?: unknown };
+    const cfg = c.config as { discovery_url?: unknown; client_id?: unknown; scopes?: unknown; response_mode?: unknown; allowed_tenants?: unknown };
     if (typeof cfg.discovery_url !== 'string' || typeof cfg.client_id !== 'string' || !cfg.client_id) {
       throw new UpstreamError('discovery_failed', 'the connection has no discovery_url or client_id', {});
     }
@@ -179,6 +179,7 @@ export function createOidcUpstream(options: OidcUpstreamOptions): OidcUpstream {
       clientId: cfg.client_id,
       scopes: cfg.scopes,
       responseMode: cfg.response_mode === 'form_post' ? ('form_post' as const) : ('query' as const),
+      allowedTenants: Array.isArray(cfg.allowed_tenants) ? cfg.allowed_tenants.filter((t): t is string => typeof t === 'string').map((t) => t.toLowerCase()) : [],
     };
   };
 
@@ -422,6 +423,10 @@ export function createOidcUpstream(options: OidcUpstreamOptions): OidcUpstream {
       if (entry.tenantTemplate && claims.tid !== tenantFromIssuer(entry.server.issuer, String(claims.iss))) {
         // Whichever way the tenant was learnt, the issuer must be the template with the token's own tid.
         throw new UpstreamError('id_token_invalid', 'the id_token tenant does not match its issuer', { check: 'iss' });
+      }
+      // A multi-tenant document signs in every Entra tenant: only the connection's own get through.
+      if (entry.tenantTemplate && !settingsOf(c).allowedTenants.includes(String(claims.tid).toLowerCase())) {
+        throw new UpstreamError('tenant_not_allowed', 'the user belongs to a tenant this connection does not accept', { tenant: String(claims.tid) });
       }
       if (needsUserinfo(claims, c.provider, c.attribute_mapping) && server.userinfo_endpoint) {
         try {

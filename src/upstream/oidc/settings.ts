@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { HttpProblem } from '../../http/problem.js';
 import type { ConnectionSettings } from '../settings.js';
-import { DiscoveryError, discoveryDocumentUrl, fetchJson, supportsResponseMode, validateDiscovery } from './discovery.js';
+import { DiscoveryError, discoveryDocumentUrl, fetchJson, isTenantId, supportsResponseMode, validateDiscovery } from './discovery.js';
 
 const url = z.url({ protocol: /^https?$/ }).max(2048);
 
@@ -22,6 +22,13 @@ export const oidcSettings: ConnectionSettings = {
     client_secret: z.string().min(1).max(2000).optional(),
     scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'invalid scope')).max(50).default(['openid', 'email', 'profile']),
     response_mode: z.enum(['query', 'form_post']).default('query'),
+    // Entra ID multi-tenant documents (`/common`, `/organizations`) let any tenant's users sign
+    // in: the connection must name the tenants (directory ids) it accepts.
+    allowed_tenants: z
+      .array(z.string().refine(isTenantId, 'not a tenant id'))
+      .max(100)
+      .transform((ids) => [...new Set(ids.map((id) => id.toLowerCase()))])
+      .optional(),
   }),
   async store(input, existing, ctx) {
     const { client_secret, ...config } = input as { client_secret?: string } & Record<string, unknown>;
@@ -35,12 +42,17 @@ export const oidcSettings: ConnectionSettings = {
     }
     const documentUrl = discoveryDocumentUrl(merged.discovery_url);
     let doc: Record<string, unknown>;
+    let multiTenant: boolean;
     try {
       doc = (await fetchJson(ctx.fetch, documentUrl)) as Record<string, unknown>;
-      validateDiscovery(documentUrl, doc);
+      multiTenant = validateDiscovery(documentUrl, doc).tenantTemplate;
     } catch (e) {
       if (e instanceof DiscoveryError) throw invalid(e.message);
       throw e;
+    }
+    if (multiTenant && !(Array.isArray(merged.allowed_tenants) && merged.allowed_tenants.length)) {
+      const message = 'this discovery document is multi-tenant ({tenantid} issuer): list the tenant ids allowed to sign in';
+      throw new HttpProblem(400, 'validation_failed', `allowed_tenants: ${message}`, { errors: [{ field: 'allowed_tenants', message }] });
     }
     const mode = merged.response_mode === 'form_post' ? 'form_post' : 'query';
     if (!supportsResponseMode(doc, mode)) {
@@ -55,12 +67,13 @@ export const oidcSettings: ConnectionSettings = {
     return { config: merged, secrets };
   },
   view(c, issuer) {
-    const { discovery_url, client_id, scopes, response_mode } = c.config as Record<string, unknown>;
+    const { discovery_url, client_id, scopes, response_mode, allowed_tenants } = c.config as Record<string, unknown>;
     return {
       discovery_url,
       client_id,
       scopes,
       response_mode,
+      ...(allowed_tenants ? { allowed_tenants } : {}),
       has_client_secret: Boolean(c.secrets.client_secret),
       redirect_uri: `${issuer}/oidc/${c.id}/callback`,
     };

@@ -71,7 +71,7 @@ describe('azure (Entra ID)', () => {
 
   test('multi-tenant document ({tenantid}) without iss parameter: issuer validated with the token tid', async () => {
     const oidc = newUpstream();
-    const conn = oidcConnection(`${tenantIdp.url}/common/v2.0/.well-known/openid-configuration`, { provider: 'azure' });
+    const conn = oidcConnection(`${tenantIdp.url}/common/v2.0/.well-known/openid-configuration`, { provider: 'azure', config: { allowed_tenants: [TENANT] } });
     const id = await signIn(oidc, conn, 'ada');
     expect(id.subject).toBe('oid-ada');
     expect(id.raw.iss).toBe(tenantIdp.issuer);
@@ -83,10 +83,29 @@ describe('azure (Entra ID)', () => {
 
   test('multi-tenant document with an RFC 9207 iss parameter: the tenant comes from iss', async () => {
     const oidc = newUpstream();
-    const conn = oidcConnection(`${chattyIdp.url}/common/v2.0/.well-known/openid-configuration`, { provider: 'azure' });
+    const conn = oidcConnection(`${chattyIdp.url}/common/v2.0/.well-known/openid-configuration`, { provider: 'azure', config: { allowed_tenants: [TENANT] } });
     expect((await signIn(oidc, conn, 'ada')).subject).toBe('oid-ada');
     const e = await upstreamError(signIn(oidc, conn, 'stranger'));
     expect(e.reason).toBe('id_token_invalid');
+  });
+
+  test('multi-tenant: a valid token from a tenant the connection does not list is tenant_not_allowed', async () => {
+    const oidc = newUpstream();
+    const common = `${tenantIdp.url}/common/v2.0/.well-known/openid-configuration`;
+    const other = oidcConnection(common, { provider: 'azure', config: { allowed_tenants: ['72f988bf-86f1-41af-91ab-2d7cd011db47'] } });
+    const e = await upstreamError(signIn(oidc, other, 'ada'));
+    expect(e.reason).toBe('tenant_not_allowed');
+    expect(e.detail.tenant).toBe(TENANT);
+    // No list at all (a connection stored before the rule) lets nobody in either.
+    expect((await upstreamError(signIn(oidc, oidcConnection(common, { provider: 'azure' }), 'ada'))).reason).toBe('tenant_not_allowed');
+    // The twin: the same login with its tenant listed (ids compare case-insensitively).
+    const own = oidcConnection(common, { provider: 'azure', config: { allowed_tenants: [TENANT.toUpperCase()] } });
+    expect((await signIn(oidc, own, 'ada')).subject).toBe('oid-ada');
+  });
+
+  test('a tenant-specific document ignores allowed_tenants (the issuer already pins the tenant)', async () => {
+    const conn = oidcConnection(tenantIdp.discoveryUrl, { provider: 'azure', config: { allowed_tenants: ['someone-else'] } });
+    expect((await signIn(newUpstream(), conn, 'ada')).subject).toBe('oid-ada');
   });
 });
 

@@ -131,11 +131,18 @@ describe('store', () => {
     await expect(oidcSettings.store(input({ discovery_url: url }), undefined, ctx())).resolves.toBeDefined();
   });
 
-  test('an Entra multi-tenant document ({tenantid} issuer) is accepted', async () => {
+  test('an Entra multi-tenant document ({tenantid} issuer) is accepted with allowed_tenants, refused without', async () => {
     const doc = await idp.discovery();
     idp.serveJson('/common/v2.0/.well-known/openid-configuration', { ...doc, issuer: `${idp.url}/{tenantid}/v2.0` });
-    const stored = await oidcSettings.store(input({ discovery_url: `${idp.url}/common/v2.0/.well-known/openid-configuration` }), undefined, ctx());
-    expect(stored.config.discovery_url).toBe(`${idp.url}/common/v2.0/.well-known/openid-configuration`);
+    const url = `${idp.url}/common/v2.0/.well-known/openid-configuration`;
+    const p = await problem(oidcSettings.store(input({ discovery_url: url }), undefined, ctx()));
+    expect(p).toMatchObject({ status: 400, code: 'validation_failed' });
+    expect(p.message).toMatch(/^allowed_tenants:/);
+    const tenant = '9188040D-6C67-4C5B-B112-36A304B66DAD';
+    const stored = await oidcSettings.store(input({ discovery_url: url, allowed_tenants: [tenant, tenant.toLowerCase()] }), undefined, ctx());
+    expect(stored.config.discovery_url).toBe(url);
+    expect(stored.config.allowed_tenants).toEqual([tenant.toLowerCase()]);
+    expect(oidcSettings.schema.safeParse({ discovery_url: url, client_id: 'x', allowed_tenants: ['../evil'] }).success).toBe(false);
   });
 });
 

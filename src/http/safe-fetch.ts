@@ -6,7 +6,9 @@ import { Agent, fetch as undiciFetch } from 'undici';
  * Fetching admin-supplied URLs (OIDC discovery, JWKS, SAML metadata) without becoming an SSRF
  * proxy: private, loopback, link-local and other non-public addresses are refused at connect
  * time (checked on the resolved address, so DNS rebinding cannot slip past), with a timeout and
- * a size cap. PORTICO_ALLOW_PRIVATE_URLS=true lifts the address rule (tests, on-prem IdPs).
+ * a size cap. Plain http is refused too: these documents carry the keys and certificates logins
+ * are verified with, and nobody on the path may swap them. PORTICO_ALLOW_PRIVATE_URLS=true lifts
+ * both rules (tests, on-prem IdPs).
  */
 export class UrlRefusedError extends Error {
   override name = 'UrlRefusedError';
@@ -50,6 +52,8 @@ export function isPrivateAddress(address: string): boolean {
 
 export interface SafeFetchOptions {
   allowPrivate: boolean;
+  /** Fetch plain-http URLs; default: as allowPrivate. */
+  allowHttp?: boolean;
   timeoutMs?: number;
   maxBytes?: number;
 }
@@ -60,6 +64,11 @@ export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Res
 export function createSafeFetch(opts: SafeFetchOptions): FetchLike {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxBytes = opts.maxBytes ?? 1024 * 1024;
+  const allowHttp = opts.allowHttp ?? opts.allowPrivate;
+  const checkScheme = (url: URL) => {
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UrlRefusedError(`${url.protocol} URLs are not fetched`);
+    if (url.protocol === 'http:' && !allowHttp) throw new UrlRefusedError(`${url.host}: plain http is not fetched, use https`);
+  };
   const dispatcher = new Agent({
     connect: {
       timeout: timeoutMs,
@@ -79,12 +88,28 @@ export function createSafeFetch(opts: SafeFetchOptions): FetchLike {
   });
   return async (input, init = {}) => {
     const url = new URL(String(input));
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UrlRefusedError(`${url.protocol} URLs are not fetched`);
-    if (!opts.allowPrivate && isIP(url.hostname.replace(/^\[|\]$/g, '')) && isPrivateAddress(url.hostname.replace(/^\[|\]$/g, ''))) {
-      throw new UrlRefusedError(`${url.hostname} is a private address`);
-    }
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    // The address rule first: its message names the setting that lifts it.
+    if (!opts.allowPrivate && isIP(host) && isPrivateAddress(host)) throw new UrlRefusedError(`${url.hostname} is a private address`);
+    checkScheme(url);
     const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
-    const res = await undiciFetch(url, { ...(init as object), signal, dispatcher, redirect: 'follow' } as Parameters<typeof undiciFetch>[1]);
+    let res: Awaited<ReturnType<typeof undiciFetch>>;
+    try {
+      res = await undiciFetch(url, { ...(init as object), signal, dispatcher, redirect: 'follow' } as Parameters<typeof undiciFetch>[1]);
+    } catch (e) {
+      // undici wraps the lookup's refusal (a name resolving to a private address) in "fetch failed".
+      if ((e as { cause?: unknown }).cause instanceof UrlRefusedError) throw (e as { cause: UrlRefusedError }).cause;
+      throw e;
+    }
+    // A redirect may have led to plain http: nothing read from there is used.
+    if (res.url) {
+      try {
+        checkScheme(new URL(res.url));
+      } catch (e) {
+        await res.body?.cancel();
+        throw e;
+      }
+    }
     // Read at most maxBytes, then hand back an ordinary Response over the buffered body.
     const declared = Number(res.headers.get('content-length') ?? '0');
     if (declared > maxBytes) {

@@ -139,7 +139,7 @@ export async function fetchJson(fetch: FetchLike, url: string): Promise<unknown>
     res = await fetch(url, { headers: { accept: 'application/json' } });
   } catch (e) {
     if (e instanceof UrlRefusedError) {
-      const hint = /private/.test(e.message) ? ' (private addresses need PORTICO_ALLOW_PRIVATE_URLS=true)' : '';
+      const hint = /private|plain http/.test(e.message) ? ' (private addresses and plain http need PORTICO_ALLOW_PRIVATE_URLS=true)' : '';
       throw new DiscoveryError(`${url} is refused: ${e.message}${hint}`);
     }
     const name = (e as Error)?.name;

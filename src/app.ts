@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
@@ -25,6 +26,8 @@ export interface App {
 export interface AppParts {
   /** JWT signing keys; default: loaded (generated on first start) from config.certsDir. */
   keys?: SigningKeys;
+  /** Metrics registry; default: a new one. Pass the previous app's to keep counting across a reload. */
+  metrics?: Registry;
 }
 
 /**
@@ -33,7 +36,7 @@ export interface AppParts {
  */
 export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const { config, logger, store, ephemeral } = rt;
-  const metrics = createMetricsRegistry();
+  const metrics = parts.metrics ?? createMetricsRegistry();
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -61,4 +64,49 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
   return { express: app, metrics, provider };
+}
+
+export interface ReloadingApp {
+  /** The request handler to serve: always the newest app. */
+  handler(req: IncomingMessage, res: ServerResponse): void;
+  current(): App;
+  /** Re-reads the certs dir; true when the published key set changed and a fresh app now serves. */
+  reloadKeys(): boolean;
+}
+
+/** Identity of a key set: which keys are published and which of them sign. */
+const keySetId = (keys: SigningKeys) => keys.records.map((k) => `${k.kid}:${k.retired_at ?? ''}`).join(',');
+
+/**
+ * An app that picks up `portico keys rotate` without a restart. `reloadKeys()` (the server calls it
+ * every minute) re-reads the certs dir and, when the key set changed — a rotation, or a retired
+ * key past its retention — builds a fresh app on the same runtime and sends new requests to it.
+ * oidc-provider takes its keys only at construction, hence a new app rather than a patched one.
+ * Every piece of login state (sessions, interactions, codes, grants) lives in the runtime's
+ * stores, so requests in flight on the old app finish normally and nothing is lost in between.
+ */
+export function createReloadingApp(rt: Runtime): ReloadingApp {
+  const metrics = createMetricsRegistry();
+  const load = () => loadSigningKeys(rt.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
+  let keys = load();
+  let app = createApp(rt, { keys, metrics });
+  return {
+    handler: (req, res) => app.express(req, res),
+    current: () => app,
+    reloadKeys() {
+      let next: SigningKeys;
+      try {
+        next = load();
+      } catch (err) {
+        // A damaged key file must not take a serving process down: keep signing with what it has.
+        rt.logger.error({ err }, 'signing keys could not be reloaded; keeping the current ones');
+        return false;
+      }
+      if (keySetId(next) === keySetId(keys)) return false;
+      keys = next;
+      app = createApp(rt, { keys, metrics });
+      rt.logger.info({ kids: keys.records.map((k) => ({ kid: k.kid, alg: k.alg, retired: k.retired_at !== null })) }, 'signing keys reloaded');
+      return true;
+    },
+  };
 }

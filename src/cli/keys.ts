@@ -1,8 +1,8 @@
 /**
  * `portico keys list` / `portico keys rotate` (DESIGN §6): the JWT signing keys in PORTICO_CERTS_DIR.
- * Output is JSON without private material. A running gateway reads the keys at start: after a
- * rotation, restart every gateway process (tokens signed before keep verifying — the retired keys
- * stay in /oauth/jwks until every token they signed has expired).
+ * Output is JSON without private material. Running gateways re-read the certs dir every minute and
+ * sign with the new keys from then on (tokens signed before keep verifying — the retired keys stay
+ * in /oauth/jwks until every token they signed has expired).
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
@@ -23,7 +23,7 @@ export function registerKeyCommands(program: Command, out: (s: string) => void =
 
   keys
     .command('rotate')
-    .description('add a new current key per algorithm and retire the old ones (restart the gateway to use them)')
+    .description('add a new current key per algorithm and retire the old ones (running gateways pick them up within a minute)')
     .action(async () => {
       const { certsDir } = loadConfig();
       const result = rotateSigningKeys(certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
@@ -32,7 +32,7 @@ export function registerKeyCommands(program: Command, out: (s: string) => void =
           {
             ...result,
             retired_keys_published_for_seconds: KEY_RETENTION_SECONDS,
-            note: 'restart every gateway process to sign with the new keys',
+            note: 'running gateway processes sign with the new keys within a minute (they re-read the certs dir); no restart needed',
           },
           null,
           2,

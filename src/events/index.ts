@@ -15,6 +15,8 @@ export interface LoginAttempt {
  * Every login attempt writes exactly one event (`login.succeeded` or `login.failed` with a stable
  * reason code) so an admin can see why a login failed; also counted in Prometheus and logged.
  */
+const LOGINS_METRIC = 'portico_logins_total';
+
 export class LoginEvents {
   readonly #counter?: Counter<'outcome' | 'reason'>;
   constructor(
@@ -23,12 +25,16 @@ export class LoginEvents {
     registry?: Registry,
   ) {
     if (registry) {
-      this.#counter = new Counter({
-        name: 'portico_logins_total',
-        help: 'Login attempts by outcome and reason code',
-        labelNames: ['outcome', 'reason'],
-        registers: [registry],
-      });
+      // A reloaded app (new signing keys) shares the registry: keep counting on the same metric.
+      const existing = registry.getSingleMetric(LOGINS_METRIC) as Counter<'outcome' | 'reason'> | undefined;
+      this.#counter =
+        existing ??
+        new Counter({
+          name: LOGINS_METRIC,
+          help: 'Login attempts by outcome and reason code',
+          labelNames: ['outcome', 'reason'],
+          registers: [registry],
+        });
     }
   }
 

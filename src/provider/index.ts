@@ -27,7 +27,8 @@
  * `form-action 'self'`, which blocks the 303 from finishLogin → /oauth/authorize/:uid → app.
  * ──────────────────────────────────────────────────────────────────────────────────────────────
  *
- * Signing keys are read once at start (keys.ts): after `portico keys rotate`, restart every process.
+ * Signing keys are fixed for the life of this provider: after `portico keys rotate` the server builds
+ * a fresh app with the new keys (createReloadingApp in app.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type Express, type RequestHandler } from 'express';

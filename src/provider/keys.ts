@@ -8,8 +8,8 @@
  * start (development convenience) with an atomic link(2), so two processes starting at once agree
  * on one set; rotation rewrites it under a lock file with an atomic rename.
  *
- * A running process reads the file once, at start: after `portico keys rotate`, restart every
- * gateway process to sign with the new keys (old tokens keep verifying — retired keys stay in the JWKS).
+ * A running server re-reads the file every minute (createReloadingApp in app.ts) and signs with the
+ * new keys after `portico keys rotate` (old tokens keep verifying — retired keys stay in the JWKS).
  */
 import { createHash, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';

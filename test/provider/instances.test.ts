@@ -1,11 +1,15 @@
 /**
  * More than one gateway process: two app instances share the database, the ephemeral store (a
  * second Redis connection with the same prefix when REDIS_URL is set) and the certs dir, but not
- * their oidc-provider instances. Codes are single use across them; key rotation is picked up at restart.
+ * their oidc-provider instances. Codes are single use across them; key rotation is picked up at restart,
+ * and by a running server's reloading app without one.
  */
 import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { createApp, type App } from '../../src/app.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import express from 'express';
+import { createApp, createReloadingApp, type App } from '../../src/app.js';
 import { KEY_RETENTION_SECONDS } from '../../src/provider/configuration.js';
 import { loadSigningKeys, rotateSigningKeys } from '../../src/provider/keys.js';
 import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
@@ -130,6 +134,57 @@ test('key rotation: after a restart on the same certs dir, old tokens still veri
     const fresh = await jwtVerify(after.json.id_token as string, jwks, { issuer, audience: 'web' });
     expect(fresh.protectedHeader.kid).not.toBe(oldKid);
     expect(decodeProtectedHeader(after.json.access_token as string).kid).toBe(fresh.protectedHeader.kid);
+  } finally {
+    await srv.close();
+    await t.close();
+  }
+});
+
+test('key rotation without a restart: the reloading app signs with the new kid, old tokens still verify, sessions survive', async () => {
+  const t = await buildTestApp();
+  const issuer = t.runtime.config.issuer;
+  const { user } = await seedUser(t.runtime.store);
+  const secret = (await seedApp(t.runtime.store, 'web')).secret!;
+  const reloading = createReloadingApp(t.runtime);
+  // The test login page wraps whichever app is current, as the server's handler does.
+  const wrapped = new WeakMap<App, express.Express>();
+  const outer = express();
+  outer.use((req, res) => {
+    const app = reloading.current();
+    if (!wrapped.has(app)) wrapped.set(app, withTestLogin(app));
+    wrapped.get(app)!(req, res);
+  });
+  const srv = await listen(outer);
+  try {
+    const params = { client_id: 'web', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', nonce: 'n', login_hint: user.id };
+    const before = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, params)).code, clientId: 'web', secret });
+    const oldKid = decodeProtectedHeader(before.json.id_token as string).kid;
+    expect(reloading.reloadKeys()).toBe(false); // nothing changed: the same app keeps serving
+    const first = reloading.current();
+
+    rotateSigningKeys(t.runtime.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
+    // A code issued before the reload is redeemed after it (state lives in the stores, not the app).
+    const pending = (await loginForCode(srv.url, issuer, params)).code;
+    expect(reloading.reloadKeys()).toBe(true);
+    expect(reloading.current()).not.toBe(first);
+    const redeemed = await exchangeCode(srv.url, { code: pending, clientId: 'web', secret });
+    expect(redeemed.status).toBe(200);
+
+    const jwks = createLocalJWKSet((await (await fetch(`${srv.url}/oauth/jwks`)).json()) as JSONWebKeySet);
+    expect((await jwtVerify(before.json.id_token as string, jwks, { issuer, audience: 'web' })).protectedHeader.kid).toBe(oldKid);
+    const ui = await fetch(`${srv.url}/oauth/userinfo`, { headers: { authorization: `Bearer ${before.json.access_token as string}` } });
+    expect(ui.status).toBe(200);
+    const after = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, params)).code, clientId: 'web', secret });
+    const fresh = await jwtVerify(after.json.id_token as string, jwks, { issuer, audience: 'web' });
+    expect(fresh.protectedHeader.kid).not.toBe(oldKid);
+
+    // A damaged key file never takes the serving app down: it keeps the keys it has.
+    const serving = reloading.current();
+    writeFileSync(join(t.runtime.config.certsDir, 'jwks.json'), '{ not json');
+    expect(reloading.reloadKeys()).toBe(false);
+    expect(reloading.current()).toBe(serving);
+    const still = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, params)).code, clientId: 'web', secret });
+    expect(decodeProtectedHeader(still.json.id_token as string).kid).toBe(fresh.protectedHeader.kid);
   } finally {
     await srv.close();
     await t.close();

@@ -107,7 +107,7 @@ describe('portico keys list / rotate', () => {
     const rotated = JSON.parse(out) as { added: { kid: string }[]; retired: { kid: string }[]; note: string };
     expect(rotated.added).toHaveLength(3);
     expect(rotated.retired.map((k) => k.kid).sort()).toEqual(listed.keys.map((k) => k.kid as string).sort());
-    expect(rotated.note).toMatch(/restart/);
+    expect(rotated.note).toMatch(/within a minute/);
     expect(out).not.toMatch(/"d"/);
 
     out = '';

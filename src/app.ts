@@ -74,8 +74,8 @@ export interface ReloadingApp {
   reloadKeys(): boolean;
 }
 
-/** Identity of a key set: which keys are published and which of them sign. */
-const keySetId = (keys: SigningKeys) => keys.records.map((k) => `${k.kid}:${k.retired_at ?? ''}`).join(',');
+/** Identity of a key set: which keys are published and which of them sign (a staged key activating changes it). */
+const keySetId = (keys: SigningKeys) => keys.records.map((k) => `${k.kid}:${keys.status(k)}`).join(',');
 
 /**
  * An app that picks up `portico keys rotate` without a restart. `reloadKeys()` (the server calls it
@@ -105,7 +105,7 @@ export function createReloadingApp(rt: Runtime): ReloadingApp {
       if (keySetId(next) === keySetId(keys)) return false;
       keys = next;
       app = createApp(rt, { keys, metrics });
-      rt.logger.info({ kids: keys.records.map((k) => ({ kid: k.kid, alg: k.alg, retired: k.retired_at !== null })) }, 'signing keys reloaded');
+      rt.logger.info({ kids: keys.records.map((k) => ({ kid: k.kid, alg: k.alg, status: keys.status(k) })) }, 'signing keys reloaded');
       return true;
     },
   };

@@ -2,10 +2,8 @@ import { createServer, type Server } from 'node:http';
 import { startMetadataRefresh } from './admin/metadata-refresh.js';
 import { createReloadingApp, type ReloadingApp } from './app.js';
 import type { Config } from './config/index.js';
+import { KEY_RELOAD_SECONDS } from './provider/ttl.js';
 import { openRuntime, type Runtime } from './runtime.js';
-
-/** How often a running server re-reads the certs dir for rotated signing keys. */
-export const KEY_RELOAD_INTERVAL_MS = 60_000;
 
 export interface RunningServer {
   server: Server;
@@ -29,7 +27,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const stopRefresh = startMetadataRefresh(runtime);
   // `portico keys rotate` on the shared certs dir reaches every process within a minute.
-  const keyTimer = setInterval(() => app.reloadKeys(), KEY_RELOAD_INTERVAL_MS).unref();
+  const keyTimer = setInterval(() => app.reloadKeys(), KEY_RELOAD_SECONDS * 1000).unref();
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {

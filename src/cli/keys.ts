@@ -1,14 +1,19 @@
 /**
  * `portico keys list` / `portico keys rotate` (DESIGN §6): the JWT signing keys in PORTICO_CERTS_DIR.
- * Output is JSON without private material. Running gateways re-read the certs dir every minute and
- * sign with the new keys from then on (tokens signed before keep verifying — the retired keys stay
- * in /oauth/jwks until every token they signed has expired).
+ * Output is JSON without private material. Running gateways re-read the certs dir every minute; a
+ * rotation is staged (new keys published first, signing from `activates_at`). Tokens signed before
+ * keep verifying: the retired keys stay in /oauth/jwks until every token they signed has expired.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config/index.js';
 import { listSigningKeys, rotateSigningKeys } from '../provider/keys.js';
 // ttl.js does not load oidc-provider: the other commands and `serve`'s one-line errors stay quiet.
-import { KEY_RETENTION_SECONDS } from '../provider/ttl.js';
+import { KEY_ACTIVATION_DELAY_SECONDS, KEY_RELOAD_SECONDS, KEY_RETENTION_SECONDS } from '../provider/ttl.js';
+
+function parseActivation(v: string): number {
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 86_400) throw new InvalidArgumentError('a whole number of seconds, at most 86400');
+  return Number(v);
+}
 
 export function registerKeyCommands(program: Command, out: (s: string) => void = (s) => process.stdout.write(s)): void {
   const keys = program.command('keys').description('JWT signing keys for the tokens issued to applications');
@@ -23,16 +28,23 @@ export function registerKeyCommands(program: Command, out: (s: string) => void =
 
   keys
     .command('rotate')
-    .description('add a new current key per algorithm and retire the old ones (running gateways pick them up within a minute)')
-    .action(async () => {
+    .description('add a new key per algorithm that signs from --activate-in seconds on, retiring the old ones then')
+    .option(
+      '--activate-in <seconds>',
+      `seconds until the new keys sign (running gateways re-read the keys every ${KEY_RELOAD_SECONDS} s; 0 with a single process or when restarting them all)`,
+      parseActivation,
+      KEY_ACTIVATION_DELAY_SECONDS,
+    )
+    .action(async (opts: { activateIn: number }) => {
+      const activateAfterSeconds = opts.activateIn;
       const { certsDir } = loadConfig();
-      const result = rotateSigningKeys(certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
+      const result = rotateSigningKeys(certsDir, { retentionSeconds: KEY_RETENTION_SECONDS, activateAfterSeconds });
       out(
         `${JSON.stringify(
           {
             ...result,
             retired_keys_published_for_seconds: KEY_RETENTION_SECONDS,
-            note: 'running gateway processes sign with the new keys within a minute (they re-read the certs dir); no restart needed',
+            note: `the new keys are published by every running gateway within ${KEY_RELOAD_SECONDS} s and sign from activates_at on; no restart needed`,
           },
           null,
           2,

@@ -8,8 +8,10 @@
  * start (development convenience) with an atomic link(2), so two processes starting at once agree
  * on one set; rotation rewrites it under a lock file with an atomic rename.
  *
- * A running server re-reads the file every minute (createReloadingApp in app.ts) and signs with the
- * new keys after `portico keys rotate` (old tokens keep verifying — retired keys stay in the JWKS).
+ * A running server re-reads the file every minute (createReloadingApp in app.ts). A rotation is
+ * staged so that a cluster never signs with a key some of its processes do not publish yet: the new
+ * keys are `pending` (published, not signing) until `activates_at`, when they become current and
+ * the previous keys retire (old tokens keep verifying — retired keys stay in the JWKS).
  */
 import { createHash, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -23,7 +25,10 @@ export interface KeyRecord {
   kid: string;
   alg: SigningAlg;
   created_at: string;
+  /** Stops signing at this time (may lie in the future: a staged rotation); null = not retiring. */
   retired_at: string | null;
+  /** Signs from this time on (a staged rotation); absent or null = since created_at. */
+  activates_at?: string | null;
   /** Private JWK (with kid, alg, use). Never leaves this module except to the provider's keystore. */
   jwk: JsonWebKey & { kid: string; alg: SigningAlg; use: 'sig' };
 }
@@ -38,8 +43,12 @@ export interface KeySummary {
   alg: SigningAlg;
   created_at: string;
   retired_at: string | null;
-  status: 'current' | 'retired';
+  activates_at: string | null;
+  /** pending: published, not signing yet; current: signs; retired: published until tokens expire. */
+  status: KeyStatus;
 }
+
+export type KeyStatus = 'pending' | 'current' | 'retired';
 
 export class KeyFileError extends Error {
   override name = 'KeyFileError';
@@ -48,8 +57,10 @@ export class KeyFileError extends Error {
 /** The keys one process signs and verifies with, as loaded at start. */
 export interface SigningKeys {
   readonly dir: string;
-  /** Keys still valid for verification: current ones first, then retired ones, newest first. */
+  /** Published keys: current ones first, then pending, then retired, newest first within each. */
   readonly records: readonly KeyRecord[];
+  /** Each record's status at load time. */
+  status(k: KeyRecord): KeyStatus;
   /** Private JWKS for oidc-provider's keystore (it signs with the first key matching an alg). */
   privateJwks(): { keys: KeyRecord['jwk'][] };
   /** Public JWKS (what /oauth/jwks serves). */
@@ -183,20 +194,31 @@ function readOrCreate(dir: string, now: Date): KeyFile {
 const expired = (k: KeyRecord, now: Date, retentionSeconds: number) =>
   k.retired_at !== null && Date.parse(k.retired_at) + retentionSeconds * 1000 <= now.getTime();
 
-function order(keys: KeyRecord[]): KeyRecord[] {
-  const rank = (k: KeyRecord) => (k.retired_at ? 1 : 0);
-  return [...keys].sort((a, b) => rank(a) - rank(b) || b.created_at.localeCompare(a.created_at));
+export function keyStatus(k: KeyRecord, now: Date): KeyStatus {
+  if (k.retired_at !== null && Date.parse(k.retired_at) <= now.getTime()) return 'retired';
+  if (k.activates_at && Date.parse(k.activates_at) > now.getTime()) return 'pending';
+  return 'current';
+}
+
+/** oidc-provider signs with the first key of an alg in its keystore: current keys must come first. */
+function order(keys: KeyRecord[], now: Date): KeyRecord[] {
+  const rank = { current: 0, pending: 1, retired: 2 } as const;
+  return [...keys].sort((a, b) => rank[keyStatus(a, now)] - rank[keyStatus(b, now)] || b.created_at.localeCompare(a.created_at));
 }
 
 export function loadSigningKeys(dir: string, opts: KeyOptions): SigningKeys {
   const now = opts.now ?? new Date();
   const file = readOrCreate(dir, now);
-  const records = order(file.keys.filter((k) => !expired(k, now, opts.retentionSeconds)));
+  const records = order(
+    file.keys.filter((k) => !expired(k, now, opts.retentionSeconds)),
+    now,
+  );
   const current = new Map<SigningAlg, KeyRecord>();
-  for (const k of records) if (!k.retired_at && !current.has(k.alg)) current.set(k.alg, k);
+  for (const k of records) if (keyStatus(k, now) === 'current' && !current.has(k.alg)) current.set(k.alg, k);
   return {
     dir,
     records,
+    status: (k) => keyStatus(k, now),
     privateJwks: () => ({ keys: records.map((k) => ({ ...k.jwk })) }),
     publicJwks: () => ({ keys: records.map((k) => publicJwk(k.jwk)) }),
     current(alg) {
@@ -207,20 +229,27 @@ export function loadSigningKeys(dir: string, opts: KeyOptions): SigningKeys {
   };
 }
 
-export function summarize(k: KeyRecord): KeySummary {
-  return { kid: k.kid, alg: k.alg, created_at: k.created_at, retired_at: k.retired_at, status: k.retired_at ? 'retired' : 'current' };
+export function summarize(k: KeyRecord, now: Date = new Date()): KeySummary {
+  return { kid: k.kid, alg: k.alg, created_at: k.created_at, retired_at: k.retired_at, activates_at: k.activates_at ?? null, status: keyStatus(k, now) };
 }
 
 export function listSigningKeys(dir: string, opts: KeyOptions): KeySummary[] {
-  return loadSigningKeys(dir, opts).records.map(summarize);
+  const now = opts.now ?? new Date();
+  return loadSigningKeys(dir, { ...opts, now }).records.map((k) => summarize(k, now));
 }
 
 /**
- * Adds a new current key per algorithm, retires the previous current ones (still published and
- * accepted until `retentionSeconds` after now) and drops retired keys past their retention.
+ * Adds a new key per algorithm that starts signing `activateAfterSeconds` from now (default 0:
+ * at once), retires the previous ones at that same moment (still published and accepted until
+ * `retentionSeconds` after it) and drops retired keys past their retention. With a delay longer
+ * than the servers' reload interval, every process publishes the new keys before any signs with them.
  */
-export function rotateSigningKeys(dir: string, opts: KeyOptions): { added: KeySummary[]; retired: KeySummary[]; dropped: string[] } {
+export function rotateSigningKeys(
+  dir: string,
+  opts: KeyOptions & { activateAfterSeconds?: number },
+): { added: KeySummary[]; retired: KeySummary[]; dropped: string[]; activates_at: string } {
   const now = opts.now ?? new Date();
+  const activation = new Date(now.getTime() + Math.max(0, opts.activateAfterSeconds ?? 0) * 1000);
   readOrCreate(dir, now);
   const path = join(dir, FILE);
   return withLock(dir, () => {
@@ -230,12 +259,13 @@ export function rotateSigningKeys(dir: string, opts: KeyOptions): { added: KeySu
     const retired: KeyRecord[] = [];
     for (const k of kept) {
       if (!k.retired_at) {
-        k.retired_at = now.toISOString();
+        k.retired_at = activation.toISOString();
         retired.push(k);
       }
     }
-    const added = SIGNING_ALGS.map((alg) => generateKey(alg, now));
+    const added = SIGNING_ALGS.map((alg) => ({ ...generateKey(alg, now), activates_at: activation.toISOString() }));
     renameSync(writeTemp(dir, { version: 1, keys: [...added, ...kept] }), path);
-    return { added: added.map(summarize), retired: retired.map(summarize), dropped };
+    const view = (k: KeyRecord) => summarize(k, now);
+    return { added: added.map(view), retired: retired.map(view), dropped, activates_at: activation.toISOString() };
   });
 }

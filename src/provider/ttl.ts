@@ -14,5 +14,14 @@ export const TTL = {
 /** A retired signing key stays published this long: the longest signed token's lifetime plus clock skew. */
 export const KEY_RETENTION_SECONDS = Math.max(TTL.AccessToken, TTL.IdToken) + 600;
 
+/** How often a running server re-reads the certs dir for rotated signing keys. */
+export const KEY_RELOAD_SECONDS = 60;
+
+/**
+ * Default delay between `portico keys rotate` and the new keys signing: two reload intervals, so
+ * every process publishes them first. The retention margin above covers the reload lag at the end.
+ */
+export const KEY_ACTIVATION_DELAY_SECONDS = 2 * KEY_RELOAD_SECONDS;
+
 /** Anything tied to a grant (refresh tokens, grants) is gone after this. */
 export const GRANT_LIFETIME_SECONDS = Math.max(TTL.RefreshToken, TTL.Grant, TTL.Session);

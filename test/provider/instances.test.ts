@@ -162,21 +162,28 @@ test('key rotation without a restart: the reloading app signs with the new kid, 
     expect(reloading.reloadKeys()).toBe(false); // nothing changed: the same app keeps serving
     const first = reloading.current();
 
-    rotateSigningKeys(t.runtime.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
+    // A staged rotation: the new keys are published at the next reload but sign only from activates_at.
+    const rotation = rotateSigningKeys(t.runtime.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS, activateAfterSeconds: 2 });
+    const newRs = rotation.added.find((k) => k.alg === 'RS256')!.kid;
     // A code issued before the reload is redeemed after it (state lives in the stores, not the app).
     const pending = (await loginForCode(srv.url, issuer, params)).code;
     expect(reloading.reloadKeys()).toBe(true);
     expect(reloading.current()).not.toBe(first);
     const redeemed = await exchangeCode(srv.url, { code: pending, clientId: 'web', secret });
     expect(redeemed.status).toBe(200);
+    const published = (await (await fetch(`${srv.url}/oauth/jwks`)).json()) as JSONWebKeySet;
+    expect(published.keys.map((k) => k.kid)).toEqual(expect.arrayContaining([oldKid, newRs]));
+    expect(decodeProtectedHeader(redeemed.json.id_token as string).kid).toBe(oldKid);
 
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(rotation.activates_at) - Date.now()) + 50));
+    expect(reloading.reloadKeys()).toBe(true); // the pending keys became current
     const jwks = createLocalJWKSet((await (await fetch(`${srv.url}/oauth/jwks`)).json()) as JSONWebKeySet);
     expect((await jwtVerify(before.json.id_token as string, jwks, { issuer, audience: 'web' })).protectedHeader.kid).toBe(oldKid);
     const ui = await fetch(`${srv.url}/oauth/userinfo`, { headers: { authorization: `Bearer ${before.json.access_token as string}` } });
     expect(ui.status).toBe(200);
     const after = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, params)).code, clientId: 'web', secret });
     const fresh = await jwtVerify(after.json.id_token as string, jwks, { issuer, audience: 'web' });
-    expect(fresh.protectedHeader.kid).not.toBe(oldKid);
+    expect(fresh.protectedHeader.kid).toBe(newRs);
 
     // A damaged key file never takes the serving app down: it keeps the keys it has.
     const serving = reloading.current();

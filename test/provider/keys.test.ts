@@ -75,6 +75,34 @@ test('rotation: new current key per alg, old keys retired but published until re
   expect(file.keys).toHaveLength(6);
 });
 
+test('a staged rotation publishes the new keys first, signs with them from activates_at, and retires the old ones then', () => {
+  const dir = tempDir();
+  const t0 = new Date('2030-01-01T00:00:00Z');
+  const at = (s: number) => new Date(t0.getTime() + s * 1000);
+  const before = loadSigningKeys(dir, { retentionSeconds: RETENTION, now: t0 });
+  const oldRs = before.current('RS256').kid;
+  const r = rotateSigningKeys(dir, { retentionSeconds: RETENTION, now: at(1), activateAfterSeconds: 120 });
+  expect(r.activates_at).toBe(at(121).toISOString());
+  expect(r.added.map((k) => k.status)).toEqual(['pending', 'pending', 'pending']);
+  const newRs = r.added.find((k) => k.alg === 'RS256')!.kid;
+
+  // Before activation: both published, the old key still signs and comes first for oidc-provider.
+  const staged = loadSigningKeys(dir, { retentionSeconds: RETENTION, now: at(60) });
+  expect(staged.current('RS256').kid).toBe(oldRs);
+  expect(staged.publicJwks().keys.map((k) => (k as { kid: string }).kid)).toEqual(expect.arrayContaining([oldRs, newRs]));
+  expect(staged.privateJwks().keys.find((k) => k.alg === 'RS256')!.kid).toBe(oldRs);
+  expect(staged.records.map((k) => staged.status(k)).sort()).toEqual(['current', 'current', 'current', 'pending', 'pending', 'pending']);
+
+  // From activation: the new key signs, the old one is retired but still published.
+  const live = loadSigningKeys(dir, { retentionSeconds: RETENTION, now: at(121) });
+  expect(live.current('RS256').kid).toBe(newRs);
+  expect(live.privateJwks().keys.find((k) => k.alg === 'RS256')!.kid).toBe(newRs);
+  expect(live.status(live.records.find((k) => k.kid === oldRs)!)).toBe('retired');
+  // Retention counts from the retirement, not from the rotate command.
+  expect(loadSigningKeys(dir, { retentionSeconds: RETENTION, now: at(121 + RETENTION - 1) }).publicJwks().keys).toHaveLength(6);
+  expect(loadSigningKeys(dir, { retentionSeconds: RETENTION, now: at(121 + RETENTION) }).publicJwks().keys).toHaveLength(3);
+});
+
 test('a corrupt key file stops start-up with a message naming PORTICO_CERTS_DIR', () => {
   const dir = tempDir();
   loadSigningKeys(dir, { retentionSeconds: RETENTION });
@@ -88,7 +116,7 @@ describe('portico keys list / rotate', () => {
     process.env = { ...saved };
   });
 
-  test('list prints kid, alg, created_at, status and no private material; rotate adds current keys', async () => {
+  test('list prints kid, alg, created_at, status and no private material; rotate stages new keys, --activate-in 0 makes them current', async () => {
     const dir = tempDir();
     process.env.PORTICO_CERTS_DIR = dir;
     process.env.PORTICO_SECRET = 'cli-test-secret-0123456789abcdef0123456789';
@@ -97,22 +125,33 @@ describe('portico keys list / rotate', () => {
     const listed = JSON.parse(out) as { keys: Record<string, unknown>[] };
     expect(listed.keys).toHaveLength(3);
     for (const k of listed.keys) {
-      expect(Object.keys(k).sort()).toEqual(['alg', 'created_at', 'kid', 'retired_at', 'status']);
+      expect(Object.keys(k).sort()).toEqual(['activates_at', 'alg', 'created_at', 'kid', 'retired_at', 'status']);
       expect(k.status).toBe('current');
     }
     expect(out).not.toMatch(/"d"|"p"|"q"/);
 
     out = '';
     await buildProgram((s) => (out += s)).parseAsync(['keys', 'rotate'], { from: 'user' });
-    const rotated = JSON.parse(out) as { added: { kid: string }[]; retired: { kid: string }[]; note: string };
+    const rotated = JSON.parse(out) as { added: { kid: string; status: string }[]; retired: { kid: string }[]; note: string; activates_at: string };
     expect(rotated.added).toHaveLength(3);
+    expect(rotated.added.every((k) => k.status === 'pending')).toBe(true);
+    const delay = Date.parse(rotated.activates_at) - Date.now();
+    expect(delay).toBeGreaterThan(100_000);
+    expect(delay).toBeLessThanOrEqual(120_000);
     expect(rotated.retired.map((k) => k.kid).sort()).toEqual(listed.keys.map((k) => k.kid as string).sort());
-    expect(rotated.note).toMatch(/within a minute/);
+    expect(rotated.note).toMatch(/no restart needed/);
     expect(out).not.toMatch(/"d"/);
 
     out = '';
     await buildProgram((s) => (out += s)).parseAsync(['keys', 'list'], { from: 'user' });
-    const after = JSON.parse(out) as { keys: { kid: string; status: string }[] };
-    expect(after.keys.filter((k) => k.status === 'current').map((k) => k.kid).sort()).toEqual(rotated.added.map((k) => k.kid).sort());
+    const staged = JSON.parse(out) as { keys: { kid: string; status: string }[] };
+    expect(staged.keys.filter((k) => k.status === 'current').map((k) => k.kid).sort()).toEqual(listed.keys.map((k) => k.kid as string).sort());
+    expect(staged.keys.filter((k) => k.status === 'pending').map((k) => k.kid).sort()).toEqual(rotated.added.map((k) => k.kid).sort());
+
+    out = '';
+    await buildProgram((s) => (out += s)).parseAsync(['keys', 'rotate', '--activate-in', '0'], { from: 'user' });
+    const now = JSON.parse(out) as { added: { kid: string; status: string }[] };
+    expect(now.added.every((k) => k.status === 'current')).toBe(true);
+    await expect(buildProgram(() => undefined).exitOverride().parseAsync(['keys', 'rotate', '--activate-in', 'soon'], { from: 'user' })).rejects.toThrow(/whole number/);
   });
 });

@@ -95,6 +95,9 @@ describe.each(ephemeralBackends)('partner sign-in refusals over HTTP (ephemeral:
       expect(res.text).toContain('link_invalid');
       expect(await snapshot(org.id)).toEqual(before);
       expect((await request(http).get('/link/not-a-token').redirects(0)).text).toContain('link_invalid');
+      // No organization can be named for it: the operator's event list has it.
+      const all = await request(http).get('/api/v1/events?type=login.failed&limit=5').set(bearer()).expect(200);
+      expect(all.body.data[0]).toMatchObject({ organization_id: null, reason: 'link_invalid' });
     });
 
     it('lets exactly one of several browsers racing the same link in', async () => {

@@ -3,7 +3,7 @@
  * each with its reason code on a `login.failed` event — and the legitimate twin signing in.
  * Driven headlessly (cookie jar) through Portico and a real oidc-provider IdP.
  */
-import { CookieJar, follow, pkce, type FlowResult } from '../support/provider.js';
+import { appAuthorizeUrl, CookieJar, follow, pkce, type FlowResult } from '../support/provider.js';
 import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type IdpCallback, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 
@@ -55,21 +55,7 @@ describe('OIDC login refusals', () => {
   /** Starts an authorization request at Portico for `connection`; returns the jar and the IdP URL. */
   async function start(connection: string, extra: Record<string, string> = {}) {
     const jar = new CookieJar();
-    const { challenge } = pkce();
-    const u = new URL(`${portico.issuer}/oauth/authorize`);
-    u.search = new URLSearchParams({
-      client_id: app.client_id,
-      response_type: 'code',
-      redirect_uri: APP_REDIRECT,
-      scope: 'openid email',
-      state: 'app-state',
-      nonce: 'app-nonce',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      connection,
-      ...extra,
-    }).toString();
-    const r = await follow(portico.base, portico.issuer, u.href.replace(portico.issuer, portico.base), jar);
+    const r = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.client_id, APP_REDIRECT, { connection, ...extra }), jar);
     return { jar, r };
   }
 

@@ -10,7 +10,7 @@ import { inflateRawSync } from 'node:zlib';
 import { DOMParser } from '@xmldom/xmldom';
 import { ephemeralBackends } from '../support/backends.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
-import { CookieJar, follow, pkce, type FlowResult } from '../support/provider.js';
+import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/provider.js';
 import { IDP_ENTITY_ID, KEYS, b64, buildEncryptedResponse, buildResponse, type BuildOptions } from '../upstream/saml/builder.js';
 
 const APP_REDIRECT = 'https://app.example.test/callback';
@@ -89,20 +89,7 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
 
   /** Starts an authorization request pinned to `conn`; returns the browser's jar and the AuthnRequest id. */
   async function start(conn: SamlConn, jar = new CookieJar()) {
-    const { challenge } = pkce();
-    const u = new URL(`${portico.base}/oauth/authorize`);
-    u.search = new URLSearchParams({
-      client_id: app.client_id,
-      response_type: 'code',
-      redirect_uri: APP_REDIRECT,
-      scope: 'openid email',
-      state: 'app-state',
-      nonce: 'app-nonce',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      connection: conn.id,
-    }).toString();
-    const r = await follow(portico.base, portico.issuer, u.href, jar);
+    const r = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.client_id, APP_REDIRECT, { connection: conn.id }), jar);
     expect(r.location?.href.startsWith(IDP_SSO)).toBe(true);
     const request = inflateRawSync(Buffer.from(r.location!.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
     const requestId = /\sID="([^"]+)"/.exec(request)![1]!;
@@ -300,20 +287,8 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       const on = conns['idp-init']!;
       const jar = new CookieJar();
       expectInitiate(await post(jar, on, { SAMLResponse: responseFor(on) }));
-      const { challenge } = pkce();
-      const u = new URL(`${portico.base}/oauth/authorize`);
-      u.search = new URLSearchParams({
-        client_id: app.client_id,
-        response_type: 'code',
-        redirect_uri: APP_REDIRECT,
-        scope: 'openid email',
-        state: 'app-state',
-        nonce: 'n',
-        code_challenge: challenge,
-        code_challenge_method: 'S256',
-        login_hint: 'jane.doe@acme.test',
-      }).toString();
-      expectCode(await follow(portico.base, portico.issuer, u.href, jar));
+      const url = appAuthorizeUrl(portico.base, app.client_id, APP_REDIRECT, { nonce: 'n', login_hint: 'jane.doe@acme.test' });
+      expectCode(await follow(portico.base, portico.issuer, url, jar));
     });
 
     it('replay of the same assertion at the same ACS -> replayed; a fresh assertion passes', async () => {

@@ -144,6 +144,21 @@ export function authorizeUrl(base: string, params: Record<string, string | undef
   return u.href;
 }
 
+/** What an application sends the browser to: code flow with S256 PKCE, fixed state and nonce, plus `extra`. */
+export function appAuthorizeUrl(base: string, clientId: string, redirectUri: string, extra: Record<string, string | undefined> = {}): string {
+  return authorizeUrl(base, {
+    client_id: clientId,
+    response_type: 'code',
+    redirect_uri: redirectUri,
+    scope: 'openid email',
+    state: 'app-state',
+    nonce: 'app-nonce',
+    code_challenge: pkce().challenge,
+    code_challenge_method: 'S256',
+    ...extra,
+  });
+}
+
 export interface Seeded {
   org: Organization;
   user: User;

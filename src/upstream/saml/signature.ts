@@ -1,5 +1,8 @@
 /**
- * Enveloped XML signatures of SAML messages, verified with xml-crypto v6 under Portico's rules.
+ * Enveloped XML signatures of SAML messages: Portico's own narrow XML-DSig verifier. It admits one
+ * shape only — one Reference to the parent's ID; enveloped-signature then exclusive c14n;
+ * RSA/ECDSA with SHA-256/384/512 (SHA-1 only when allowed) — and verifies it itself, using only
+ * xml-crypto's public ExclusiveCanonicalization for c14n and node:crypto for the signature.
  *
  *   inspectSignature(signature: Element, parent: Element): SignatureShape
  *       structure only: one SignedInfo, exactly one Reference whose URI is `#<parent ID>` (the
@@ -8,15 +11,19 @@
  *       exclusive c14n only; RSA-SHA256/384/512 and ECDSA-SHA256/384/512; SHA-1 signature or digest
  *       only with allowSha1; throws unsupported_algorithm.
  *   verifyEnvelopedSignature(signature, parent, keys, ids): VerifiedSignature
- *       cryptographic check with the configured keys only (KeyInfo is ignored), the reference
- *       resolved through `ids` (the caller's duplicate-checked ID index); returns the signed
- *       element RE-PARSED FROM THE CANONICAL BYTES THE SIGNATURE COVERS (xml-crypto's
- *       getSignedReferences()), so everything read from it was signed. Throws signature_invalid or
- *       certificate_expired (the only key that verifies is past its notAfter).
+ *       cryptographic check with the configured keys only (KeyInfo is never read), what is checked
+ *       read from the canonical SignedInfo bytes the SignatureValue covers, the reference resolved
+ *       through `ids` (the caller's duplicate-checked ID index); returns the signed element
+ *       RE-PARSED FROM THE CANONICAL BYTES THE DIGEST COVERS, so everything read from it was
+ *       signed. Throws signature_invalid, unsupported_algorithm or certificate_expired (the only
+ *       key that verifies is past its notAfter). The document is never modified.
+ *
+ * test/upstream/saml/signature-differential.test.ts checks it against stock xml-crypto
+ * SignedXml.checkSignature on every signed fixture and attack case.
  */
-import { createHash, verify as cryptoVerify } from 'node:crypto';
-import type { Attr, Element } from '@xmldom/xmldom';
-import { SignedXml, findAncestorNs, type Reference } from 'xml-crypto';
+import { createHash, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
+import type { Element, Node } from '@xmldom/xmldom';
+import { ExclusiveCanonicalization } from 'xml-crypto';
 import { UpstreamError } from '../identity.js';
 import type { VerificationKey } from './certificates.js';
 import { NS, attr, childElements, is, parseStrictXml } from './xml.js';
@@ -127,261 +134,201 @@ export function checkAlgorithms(shape: SignatureShape, allowSha1: boolean): void
   }
 }
 
-/**
- * Members of xml-crypto 6.3's SignedXml (private in its typings): the two lookups checkSignature()
- * calls to find what it canonicalises, replaced per instance by resolveInOwnDocument, and what
- * they use.
- */
-interface SignedXmlLookups {
-  canonicalizationAlgorithm?: string;
-  getCanonSignedInfoXml(doc: unknown): string;
-  validateReference(ref: Reference, doc: unknown): string | undefined;
-  findHashAlgorithm(name: string): { getHash(xml: string): string };
+/** The PrefixList of an exclusive-c14n InclusiveNamespaces child of `el` (a Transform or CanonicalizationMethod). */
+function inclusivePrefixes(el: Element): string[] {
+  const inc = childElements(el).find((c) => c.localName === 'InclusiveNamespaces' && c.namespaceURI === EXC_C14N);
+  return (inc?.getAttribute('PrefixList') ?? '').split(/\s+/).filter(Boolean);
 }
-const LOOKUPS = ['getCanonSignedInfoXml', 'validateReference', 'findHashAlgorithm'] as const;
-// Loud at import time if an xml-crypto upgrade renames them (the overrides would silently go unused).
-for (const m of LOOKUPS) {
-  if (typeof (SignedXml.prototype as unknown as Record<string, unknown>)[m] !== 'function') {
-    throw new Error(`xml-crypto's SignedXml no longer has ${m}(): review src/upstream/saml/signature.ts`);
+
+/** A namespace-declaration attribute as exclusive c14n's renderNs reads it. */
+interface NsDeclaration {
+  name: string;
+  prefix: 'xmlns';
+  localName: string;
+  value: string;
+  namespaceURI: string;
+}
+
+/**
+ * Declarations of `prefixes` that `el` inherits from its ancestors (nearest wins) and does not make
+ * itself: Exclusive XML Canonicalization §3 renders an InclusiveNamespaces PrefixList prefix that is
+ * in scope at the apex as if it were declared there.
+ */
+function inheritedDeclarations(el: Element, prefixes: readonly string[]): NsDeclaration[] {
+  if (!prefixes.length) return [];
+  const own = new Set<string>();
+  for (let i = 0; i < el.attributes.length; i++) {
+    const a = el.attributes.item(i)!;
+    if (a.prefix === 'xmlns') own.add(a.localName!);
+  }
+  const found = new Map<string, string>();
+  for (let n = el.parentNode; n && n.nodeType === 1; n = n.parentNode) {
+    const e = n as Element;
+    for (let i = 0; i < e.attributes.length; i++) {
+      const a = e.attributes.item(i)!;
+      const p = a.localName!;
+      if (a.prefix === 'xmlns' && prefixes.includes(p) && !own.has(p) && !found.has(p)) found.set(p, a.value);
+    }
+  }
+  return [...found].map(([p, uri]) => ({ name: `xmlns:${p}`, prefix: 'xmlns', localName: p, value: uri, namespaceURI: 'http://www.w3.org/2000/xmlns/' }));
+}
+
+/**
+ * Exclusive c14n (without comments) of `el` — minus its direct child `without`, the enveloped
+ * signature — through xml-crypto's public ExclusiveCanonicalization methods, without touching the
+ * document: the apex element is rendered from a read-only view (its own attributes plus the
+ * inherited PrefixList declarations), its children by processInner. xml-crypto's own process()
+ * would write those declarations onto the element, and its enveloped-signature transform removes
+ * the signature from the element: both need a copy of the document, which costs ten times the
+ * canonicalisation itself, or a mutate-and-undo on the document the identity is later read from.
+ */
+export function canonicalise(el: Element, opts: { prefixList?: readonly string[]; without?: Element } = {}): string {
+  const prefixList = [...(opts.prefixList ?? [])];
+  refuseProcessingInstructions(el);
+  const c14n = new ExclusiveCanonicalization();
+  const attributes: unknown[] = [];
+  for (let i = 0; i < el.attributes.length; i++) attributes.push(el.attributes.item(i));
+  attributes.push(...inheritedDeclarations(el, prefixList));
+  const apex = { nodeType: 1, prefix: el.prefix, namespaceURI: el.namespaceURI, localName: el.localName, tagName: el.tagName, attributes };
+  const inScope: unknown[] = [];
+  const ns = c14n.renderNs(apex, inScope, '', DEFAULT_NS_FOR_PREFIX, prefixList);
+  const out = [`<${el.tagName}`, ns.rendered, c14n.renderAttrs(apex), '>'];
+  for (let n = el.firstChild; n; n = n.nextSibling) {
+    if (n === opts.without) continue;
+    out.push(c14n.processInner(n, inScope.slice(), ns.newDefaultNs, DEFAULT_NS_FOR_PREFIX, prefixList));
+  }
+  out.push(`</${el.tagName}>`);
+  return out.join('');
+}
+
+/**
+ * SAML messages carry no processing instructions, and the c14n above would render one's data as
+ * text (so `a<?x b?>` and `ab` would digest alike): refuse them in anything we canonicalise.
+ */
+function refuseProcessingInstructions(root: Element): void {
+  const stack: Node[] = [root as unknown as Node];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (n.nodeType === 7 /* PROCESSING_INSTRUCTION_NODE */) throw invalid('signed content holds a processing instruction');
+    for (let c = n.firstChild; c; c = c.nextSibling) stack.push(c);
   }
 }
+/** As xml-crypto's SignedXml.defaultNsForPrefix: only used for a prefix without a namespace, which our parser refuses. */
+const DEFAULT_NS_FOR_PREFIX = { ds: NS.ds };
 
-/**
- * xml-crypto's checkSignature(xml) parses `xml` again and finds what it canonicalises with XPath
- * searches over the whole document (`//*[local-name()='SignedInfo']` for SignedInfo's ancestors,
- * twice `//*[@*[local-name(.)='ID']='…']` for the referenced element, `//ds:Signature`, then
- * `.//comment()` over it): most of a validation before these overrides. Its two lookups are
- * replaced, per instance, by answers from the document we parsed strictly and inspected, where
- * the signature node lives:
- *   - SignedInfo: the one child of *this* signature, with its own ancestors' namespaces (xml-crypto
- *     took the first SignedInfo in the document, the Response's when both are signed);
- *   - the Reference (which checkSignature reads from the canonical SignedInfo): its URI must be
- *     `#<ID of the signature's parent>` and that ID must name the parent in `ids`, the caller's
- *     index whose walk refused duplicate ID/Id/id values. The parent goes through the Reference's
- *     own transforms (canonicaliseInPlace, else getCanonXml), is hashed with the instance's
- *     HashAlgorithms, and the digest is compared as xml-crypto's validateReference compares it.
- *     Exclusive c14n leaves comments out by itself, so xml-crypto's comment-stripping pass over a
- *     copy had nothing to do.
- * Loading the References from the canonical SignedInfo, the SignatureValue check (through our
- * ConfiguredKeysVerifier) and getSignedReferences() stay checkSignature()'s.
- */
-function resolveInOwnDocument(sx: SignedXml, signature: Element, parent: Element, id: string, ids: IdIndex): void {
-  const x = sx as unknown as SignedXmlLookups;
-  // xml-crypto's own helper, given the element itself as the XPath context ('.' selects it).
-  const ancestorNamespaces = (el: Element) => findAncestorNs(el as unknown as globalThis.Document, '.');
-  x.getCanonSignedInfoXml = () => {
-    const signedInfo = childElements(signature, NS.ds, 'SignedInfo');
-    if (signedInfo.length !== 1 || typeof x.canonicalizationAlgorithm !== 'string') throw new Error('could not find SignedInfo element in the message');
-    const transforms = [x.canonicalizationAlgorithm];
-    const options = { ancestorNamespaces: ancestorNamespaces(signedInfo[0]!) };
-    return canonicaliseInPlace(sx, signedInfo[0]!, transforms, options, signature) ?? sx.getCanonXml(transforms, signedInfo[0] as unknown as globalThis.Node, options);
-  };
-  x.validateReference = (ref) => {
-    const target = ref.uri === `#${id}` ? ids.get(id) : undefined;
-    if (target !== parent || target.ownerDocument !== signature.ownerDocument) {
-      ref.validationError = new Error(`invalid signature: the reference ${ref.uri} does not name the signed element`);
-      return undefined;
-    }
-    ref.ancestorNamespaces = ancestorNamespaces(target);
-    const options = { inclusiveNamespacesPrefixList: ref.inclusiveNamespacesPrefixList, ancestorNamespaces: ref.ancestorNamespaces };
-    const canonXml = canonicaliseInPlace(sx, target, ref.transforms, options, signature) ?? sx.getCanonXml(ref.transforms, target as unknown as globalThis.Node, options);
-    const digest = x.findHashAlgorithm(ref.digestAlgorithm).getHash(canonXml);
-    if (!Buffer.from(digest, 'base64').equals(Buffer.from(String(ref.digestValue), 'base64'))) {
-      ref.validationError = new Error(`invalid signature: for uri ${ref.uri} the calculated digest differs`);
-      return undefined;
-    }
-    return canonXml;
-  };
-}
-
-/**
- * getCanonXml deep-clones the element before applying the transforms, so that they cannot touch the
- * document: the enveloped-signature transform removes the Signature from the copy, and exclusive
- * c14n with an InclusiveNamespaces PrefixList adds the listed ancestor declarations to the copy's
- * root. With xmldom 0.9 that clone costs ten times the canonicalisation itself (~0.7 ms for a 6 KB
- * assertion). For the two shapes Portico admits (SignedInfo: exclusive c14n; the Reference:
- * enveloped-signature then exclusive c14n) the same xml-crypto transforms run on the element
- * itself, and both writes are undone whatever happens: the Signature (a direct child, see
- * placeSignatures) goes back where it was, and attributes the c14n added are removed.
- * Returns undefined for any other shape (the caller then uses getCanonXml).
- */
-function canonicaliseInPlace(
-  sx: SignedXml,
-  target: Element,
-  transforms: readonly string[],
-  options: { inclusiveNamespacesPrefixList?: string[]; ancestorNamespaces?: Reference['ancestorNamespaces'] },
-  signature: Element,
-): string | undefined {
-  const enveloped = transforms.length === 2 && transforms[0] === ENVELOPED && transforms[1] === EXC_C14N;
-  if (!enveloped && !(transforms.length === 1 && transforms[0] === EXC_C14N)) return undefined;
-  if (enveloped && signature.parentNode !== target) return undefined;
-  const Enveloped = sx.CanonicalizationAlgorithms[ENVELOPED];
-  const ExcC14n = sx.CanonicalizationAlgorithms[EXC_C14N];
-  if (!Enveloped || !ExcC14n) return undefined;
-  const node = target as unknown as globalThis.Node;
-  const opts = { ...options, defaultNsForPrefix: SignedXml.defaultNsForPrefix, signatureNode: signature as unknown as globalThis.Node };
-  const attributesBefore = new Set<Attr>();
-  for (let i = 0; i < target.attributes.length; i++) attributesBefore.add(target.attributes.item(i)!);
-  const next = signature.nextSibling;
+/** canonicalise(), with anything it cannot render (a node type c14n has no form for) refused as signature_invalid. */
+function canonicalOrRefuse(el: Element, prefixList: readonly string[], without?: Element): string {
   try {
-    if (enveloped) {
-      const detached = new Enveloped().process(node, opts);
-      if (detached !== node || signature.parentNode !== null) throw new Error('enveloped-signature transform did not detach the signature');
-    }
-    const canon = new ExcC14n().process(node, opts);
-    if (typeof canon !== 'string') throw new Error('exclusive c14n did not produce octets');
-    return canon;
-  } finally {
-    if (enveloped && signature.parentNode === null) target.insertBefore(signature, next);
-    const attributesAfter = new Set<unknown>();
-    for (let i = target.attributes.length - 1; i >= 0; i--) {
-      const a = target.attributes.item(i)!;
-      attributesAfter.add(a);
-      if (!attributesBefore.has(a)) target.removeAttributeNode(a);
-    }
-    for (const a of attributesBefore) if (!attributesAfter.has(a)) target.setAttributeNodeNS(a);
-  }
-}
-
-/** The two fields of xml-crypto 6.3's SignedXml that loadSignature() sets and checkSignature() reads (private in its typings). */
-interface SignedXmlLoadedSignature {
-  signatureNode: unknown;
-  signatureValue: string;
-}
-{
-  const probe = new SignedXml() as unknown as Record<string, unknown>;
-  if (!Object.hasOwn(probe, 'signatureNode') || !Object.hasOwn(probe, 'signatureValue')) {
-    throw new Error("xml-crypto's SignedXml no longer has signatureNode/signatureValue: review src/upstream/saml/signature.ts");
-  }
-}
-
-/**
- * What sx.loadSignature(signature) would leave for checkSignature(), without its cost (~0.4 ms
- * per signature, a third of a validation): it finds the CanonicalizationMethod, SignatureMethod,
- * SignatureValue and KeyInfo with XPath `.//*[local-name(.)='…']` searches, serialises the
- * Signature, and canonicalises and parses SignedInfo to load References that checkSignature()
- * discards and reloads from its own canonical SignedInfo. inspectSignature has read the same
- * things from their exact places (SignedInfo first, its own ds:CanonicalizationMethod and
- * ds:SignatureMethod, then ds:SignatureValue), so the algorithms go in as constructor options and
- * this sets the node and the value as loadSignature does (first text node, line breaks removed).
- * KeyInfo is not loaded: it is never used (getCertFromKeyInfo returns null).
- */
-function loadInspectedSignature(sx: SignedXml, signature: Element): void {
-  // loadSignature's own structural refusal, which inspectSignature (ds namespace only) does not make.
-  if (childElements(signature).filter((c) => c.localName === 'SignedInfo').length !== 1) {
-    throw new Error('could not load signature that contains multiple SignedInfo nodes');
-  }
-  const signatureValue = childElements(signature, NS.ds, 'SignatureValue')[0];
-  // XPath text() yields the first Text or CDATA child; loadSignature keeps it only when it is Text.
-  let first: { nodeType: number; data?: string } | undefined;
-  for (let n = signatureValue?.firstChild; n && !first; n = n.nextSibling) {
-    if (n.nodeType === 3 /* TEXT_NODE */ || n.nodeType === 4 /* CDATA_SECTION_NODE */) first = n as unknown as { nodeType: number; data: string };
-  }
-  const x = sx as unknown as SignedXmlLoadedSignature;
-  x.signatureNode = signature;
-  if (first?.nodeType === 3) x.signatureValue = (first.data ?? '').replace(/\r?\n/g, '');
-}
-
-const RESOLVED_IN_OWN_DOCUMENT = '<portico-resolves-references-in-the-signature-document/>';
-
-class Sha384 {
-  getHash(xml: string) {
-    return createHash('sha384').update(xml, 'utf8').digest('base64');
-  }
-  getAlgorithmName() {
-    return 'http://www.w3.org/2001/04/xmldsig-more#sha384';
-  }
-}
-
-export function verifyEnvelopedSignature(
-  signature: Element,
-  parent: Element,
-  keys: readonly VerificationKey[],
-  ids: IdIndex,
-): VerifiedSignature {
-  const shape = inspectSignature(signature, parent);
-  const method = SIGNATURE_METHODS[shape.signatureMethod];
-  if (!method) throw new UpstreamError('unsupported_algorithm', `signature algorithm ${shape.signatureMethod} is not supported`);
-  let matched: VerificationKey | undefined;
-
-  // One verifier class per call, closed over the configured keys: xml-crypto hands it the
-  // canonical SignedInfo and we try each configured certificate (usable ones first).
-  class ConfiguredKeysVerifier {
-    getAlgorithmName() {
-      return shape.signatureMethod;
-    }
-    getSignature(): string {
-      throw new Error('verification only');
-    }
-    verifySignature(material: string, _ignoredKey: unknown, signatureValue: string): boolean {
-      const value = Buffer.from(String(signatureValue).replace(/\s+/g, ''), 'base64');
-      const data = Buffer.from(material, 'utf8');
-      for (const k of keys) {
-        if (k.keyType !== method!.family) continue;
-        try {
-          const key = method!.family === 'ec' ? { key: k.key, dsaEncoding: 'ieee-p1363' as const } : k.key;
-          if (cryptoVerify(method!.hash, data, key, value)) {
-            matched = k;
-            return true;
-          }
-        } catch {
-          /* wrong key shape for this signature: try the next one */
-        }
-      }
-      return false;
-    }
-  }
-
-  const sx = new SignedXml({
-    // Never the certificate from KeyInfo: our verifier ignores the key xml-crypto passes.
-    getCertFromKeyInfo: () => null,
-    publicCert: 'configured-certificates-only',
-    // As inspected: SignedInfo's own ds:CanonicalizationMethod and ds:SignatureMethod (see loadInspectedSignature).
-    canonicalizationAlgorithm: shape.canonicalization,
-    signatureAlgorithm: shape.signatureMethod,
-  });
-  sx.SignatureAlgorithms = { [shape.signatureMethod]: ConfiguredKeysVerifier } as unknown as typeof sx.SignatureAlgorithms;
-  sx.HashAlgorithms = { ...sx.HashAlgorithms, 'http://www.w3.org/2001/04/xmldsig-more#sha384': Sha384 };
-  // Only the two transforms checkAlgorithms allows can run at all (defence in depth).
-  sx.CanonicalizationAlgorithms = {
-    [EXC_C14N]: sx.CanonicalizationAlgorithms[EXC_C14N],
-    [ENVELOPED]: sx.CanonicalizationAlgorithms[ENVELOPED],
-  } as typeof sx.CanonicalizationAlgorithms;
-  resolveInOwnDocument(sx, signature, parent, shape.id, ids);
-  let ok: boolean;
-  try {
-    loadInspectedSignature(sx, signature);
-    // checkSignature(xml) parses `xml` only to hand that document to the two lookups replaced by
-    // resolveInOwnDocument, which answer from the signature's own, strictly parsed document: a
-    // second parse of the whole response would cost as much as ours and be read by nothing. (Were
-    // the lookups not replaced, nothing in this stand-in could verify: it fails closed.)
-    ok = sx.checkSignature(RESOLVED_IN_OWN_DOCUMENT);
+    return canonicalise(el, { prefixList, without });
   } catch (e) {
-    const msg = e instanceof Error ? e.message : '';
-    if (msg.startsWith('invalid signature: the signature value')) {
-      throw invalid(`signature on ${parent.localName} does not verify with any configured IdP certificate`);
-    }
-    if (/multiple elements with the same value|multiple Signature elements/.test(msg)) {
-      throw invalid('duplicate IDs or signatures in the document (signature wrapping)');
-    }
-    throw invalid(`signature on ${parent.localName} could not be verified`);
+    if (e instanceof UpstreamError) throw e;
+    throw invalid(`${el.localName} could not be canonicalised`);
   }
-  if (!ok) throw invalid(`signed content of ${parent.localName} was modified after signing (digest mismatch)`);
-  if (!matched) throw invalid(`signature on ${parent.localName} does not verify with any configured IdP certificate`);
+}
 
-  // Re-check what the *verified* SignedInfo says (xml-crypto rebuilt the references from it).
-  const refs = sx.getReferences();
-  if (refs.length !== 1 || refs[0]!.uri !== `#${shape.id}`) throw invalid('verified SignedInfo does not reference the signed element');
-  const verifiedTransforms = [...refs[0]!.transforms];
-  if (verifiedTransforms.length !== 2 || verifiedTransforms[0] !== ENVELOPED || verifiedTransforms[1] !== EXC_C14N) {
+/** What the canonical, signed SignedInfo says, read from its own bytes. */
+interface SignedInfoContent {
+  canonicalization: string;
+  signatureMethod: string;
+  uri: string;
+  transforms: string[];
+  prefixList: string[];
+  digestMethod: string;
+  digestValue: Buffer;
+}
+
+function readSignedInfo(canonical: string): SignedInfoContent {
+  const si = parseStrictXml(canonical, 'SignedInfo').documentElement!;
+  if (!is(si, NS.ds, 'SignedInfo')) throw invalid('SignedInfo did not canonicalise to a SignedInfo');
+  const canonicalization = algorithmOf(one(si, 'CanonicalizationMethod', 'SignedInfo'), 'CanonicalizationMethod');
+  const signatureMethod = algorithmOf(one(si, 'SignatureMethod', 'SignedInfo'), 'SignatureMethod');
+  const reference = one(si, 'Reference', 'SignedInfo');
+  const transformsEl = childElements(reference, NS.ds, 'Transforms');
+  if (transformsEl.length !== 1) throw new UpstreamError('unsupported_algorithm', 'Reference transforms must be exactly enveloped-signature then exclusive c14n');
+  const transformEls = childElements(transformsEl[0]!, NS.ds, 'Transform');
+  const transforms = transformEls.map((t) => algorithmOf(t, 'Transform'));
+  const excC14n = transformEls.find((t) => attr(t, 'Algorithm') === EXC_C14N);
+  return {
+    canonicalization,
+    signatureMethod,
+    uri: attr(reference, 'URI') ?? '',
+    transforms,
+    prefixList: excC14n ? inclusivePrefixes(excC14n) : [],
+    digestMethod: algorithmOf(one(reference, 'DigestMethod', 'Reference'), 'DigestMethod'),
+    digestValue: Buffer.from(base64Text(one(reference, 'DigestValue', 'Reference')), 'base64'),
+  };
+}
+
+/** Text content of a base64 element (DigestValue, SignatureValue), whitespace removed. */
+function base64Text(el: Element): string {
+  let s = '';
+  for (let n = el.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType === 3 /* TEXT_NODE */) s += (n as unknown as { data: string }).data;
+    else throw invalid(`${el.localName} must hold only base64 text`);
+  }
+  return s.replace(/\s+/g, '');
+}
+
+/** The configured key whose signature over `data` is `value`, else undefined. KeyInfo is never read. */
+function keyThatSigned(data: Buffer, value: Buffer, method: SignatureMethod, keys: readonly VerificationKey[]): VerificationKey | undefined {
+  for (const k of keys) {
+    if (k.keyType !== method.family) continue;
+    try {
+      const key = method.family === 'ec' ? { key: k.key, dsaEncoding: 'ieee-p1363' as const } : k.key;
+      if (cryptoVerify(method.hash, data, key, value)) return k;
+    } catch {
+      /* wrong key shape for this signature: try the next one */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The one signature shape Portico admits, verified step by step:
+ *  1. structure (inspectSignature): SignedInfo first, one Reference to `#<parent ID>`;
+ *  2. SignedInfo canonicalised (exclusive c14n, its own PrefixList) and RE-PARSED: the algorithms,
+ *     Reference URI, transforms, PrefixList and DigestValue are read from those bytes — the bytes
+ *     the SignatureValue covers — and must match what was inspected;
+ *  3. the referenced element, found through `ids` (the caller's duplicate-checked index), must be
+ *     the signature's parent; it is canonicalised without its direct-child Signature (the
+ *     enveloped-signature transform) and the digest compared in constant time;
+ *  4. the SignatureValue verified with node:crypto against the configured keys only;
+ *  5. the signed element returned re-parsed from its canonical bytes.
+ */
+export function verifyEnvelopedSignature(signature: Element, parent: Element, keys: readonly VerificationKey[], ids: IdIndex): VerifiedSignature {
+  const shape = inspectSignature(signature, parent);
+  const where = `signature on ${parent.localName}`;
+  const signedInfoEl = one(signature, 'SignedInfo', where);
+  const canonicalSignedInfo = canonicalOrRefuse(signedInfoEl, inclusivePrefixes(one(signedInfoEl, 'CanonicalizationMethod', where)));
+  const si = readSignedInfo(canonicalSignedInfo);
+  if (si.canonicalization !== shape.canonicalization || si.signatureMethod !== shape.signatureMethod || si.digestMethod !== shape.digestMethod) {
+    throw invalid(`${where}: canonical SignedInfo differs from the inspected one`);
+  }
+  if (si.uri !== `#${shape.id}`) throw invalid('verified SignedInfo does not reference the signed element');
+  if (si.transforms.length !== 2 || si.transforms[0] !== ENVELOPED || si.transforms[1] !== EXC_C14N) {
     throw new UpstreamError('unsupported_algorithm', 'Reference transforms must be exactly enveloped-signature then exclusive c14n');
   }
-  if (refs[0]!.digestAlgorithm !== shape.digestMethod) throw invalid('verified digest algorithm differs from the inspected one');
+  const method = SIGNATURE_METHODS[si.signatureMethod];
+  const digestHash = DIGEST_METHODS[si.digestMethod];
+  if (!method) throw new UpstreamError('unsupported_algorithm', `signature algorithm ${si.signatureMethod} is not supported`);
+  if (!digestHash) throw new UpstreamError('unsupported_algorithm', `digest algorithm ${si.digestMethod} is not supported`);
 
-  const signed = sx.getSignedReferences();
-  if (signed.length !== 1) throw invalid('signature covers an unexpected number of elements');
+  const target = ids.get(shape.id);
+  if (target !== parent || target.ownerDocument !== signature.ownerDocument || signature.parentNode !== target) {
+    throw invalid(`${where}: the reference does not name the signed element`);
+  }
+  const canonicalTarget = canonicalOrRefuse(target, si.prefixList, signature);
+  const digest = createHash(digestHash).update(canonicalTarget, 'utf8').digest();
+  if (digest.length !== si.digestValue.length || !timingSafeEqual(digest, si.digestValue)) {
+    throw invalid(`signed content of ${parent.localName} was modified after signing (digest mismatch)`);
+  }
+
+  const signatureValue = Buffer.from(base64Text(one(signature, 'SignatureValue', where)), 'base64');
+  const matched = keyThatSigned(Buffer.from(canonicalSignedInfo, 'utf8'), signatureValue, method, keys);
+  if (!matched) throw invalid(`signature on ${parent.localName} does not verify with any configured IdP certificate`);
+
   // Identity is read only from these bytes: re-parse the canonical form the digest was computed over.
-  const element = parseStrictXml(signed[0]!, 'signed element').documentElement!;
+  const element = parseStrictXml(canonicalTarget, 'signed element').documentElement!;
   if (element.namespaceURI !== parent.namespaceURI || element.localName !== parent.localName || attr(element, 'ID') !== shape.id) {
     throw invalid(`signature does not cover the ${parent.localName} it is attached to`);
   }
@@ -392,5 +339,5 @@ export function verifyEnvelopedSignature(
       { fingerprint_sha256: matched.fingerprint_sha256 },
     );
   }
-  return { element, key: matched, signatureMethod: shape.signatureMethod, digestMethod: shape.digestMethod };
+  return { element, key: matched, signatureMethod: si.signatureMethod, digestMethod: si.digestMethod };
 }

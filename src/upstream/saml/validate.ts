@@ -134,7 +134,7 @@ export function validateSamlResponse(input: string, cfg: SamlValidationConfig, n
  * Returns the `ID` values (any namespace, as xml-crypto matches local-name() = 'ID') -> element:
  * signature references are resolved from this index, so the duplicate check and the lookup are one walk.
  */
-function refuseDuplicateIds(root: Element | Document): IdIndex {
+export function refuseDuplicateIds(root: Element | Document): IdIndex {
   const seen = new Set<string>();
   const ids = new Map<string, Element>();
   for (const el of allElements(root)) {

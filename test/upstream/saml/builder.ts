@@ -110,6 +110,10 @@ export interface BuildOptions {
   keyInfo?: boolean;
   /** Emit a second, complete assertion (signed like the first) after the first one. */
   secondAssertion?: boolean;
+  /** InclusiveNamespaces PrefixList of the Reference's exclusive c14n transform. */
+  prefixList?: string[];
+  /** Declare xs/xsi on the Response instead of the Assertion (a PrefixList then names inherited prefixes). */
+  namespacesOnResponse?: boolean;
 }
 
 export const iso = (d: Date) => d.toISOString().replace(/\.000Z$/, 'Z');
@@ -206,7 +210,7 @@ export function signElement(xml: string, xpath: string, o: BuildOptions = {}): s
   if (d.signatureAlgorithm === ALG.ecdsaSha256) {
     sig.SignatureAlgorithms = { ...sig.SignatureAlgorithms, [ALG.ecdsaSha256]: EcdsaSha256 } as typeof sig.SignatureAlgorithms;
   }
-  sig.addReference({ xpath, transforms: d.transforms, digestAlgorithm: d.digestAlgorithm });
+  sig.addReference({ xpath, transforms: d.transforms, digestAlgorithm: d.digestAlgorithm, ...(o.prefixList ? { inclusiveNamespacesPrefixList: o.prefixList } : {}) });
   sig.computeSignature(xml, {
     prefix: 'ds',
     location: { reference: `${xpath}/*[local-name(.)='Issuer']`, action: 'after' },
@@ -235,6 +239,10 @@ export function buildResponse(o: BuildOptions = {}): string {
   let assertions = assertionXml(o);
   if (o.secondAssertion) assertions += assertionXml({ ...o, nameIdXml: 'second@acme.test' }, `${d.assertionId}-2`);
   let xml = responseXml(o, assertions);
+  if (o.namespacesOnResponse) {
+    const decls = ' xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"';
+    xml = xml.split(decls).join('').replace('<samlp:Response ', `<samlp:Response${decls} `);
+  }
   if (d.sign === 'assertion' || d.sign === 'both') {
     xml = signElement(xml, `${ASSERTION_XPATH}[@ID='${d.assertionId}']`, o);
     if (o.secondAssertion) xml = signElement(xml, `${ASSERTION_XPATH}[@ID='${d.assertionId}-2']`, o);

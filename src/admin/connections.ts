@@ -74,7 +74,12 @@ export function connectionRoutes(rt: Runtime): Router {
   const r = Router();
   // Admin-supplied URLs (discovery, metadata, JWKS) are fetched with the SSRF rules.
   const safeFetch = createSafeFetch({ allowPrivate: config.allowPrivateUrls });
-  const ctx = (connectionId: string): SettingsContext => ({ issuer: config.issuer, connectionId, fetch: safeFetch });
+  const ctx = (connectionId: string): SettingsContext => ({
+    issuer: config.issuer,
+    connectionId,
+    fetch: safeFetch,
+    allowPrivateUrls: config.allowPrivateUrls,
+  });
   const show = (c: Connection) => connectionView(c, config.issuer);
 
   /** Runs a settings `store`, turning fetch failures of admin-supplied URLs into 400s. */

@@ -1,53 +1,51 @@
 import { lookup as dnsLookup } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import ipaddr from 'ipaddr.js';
 import { Agent, fetch as undiciFetch } from 'undici';
 
 /**
  * Fetching admin-supplied URLs (OIDC discovery, JWKS, SAML metadata) without becoming an SSRF
- * proxy: private, loopback, link-local and other non-public addresses are refused at connect
- * time (checked on the resolved address, so DNS rebinding cannot slip past), with a timeout and
- * a size cap. Plain http is refused too: these documents carry the keys and certificates logins
- * are verified with, and nobody on the path may swap them. PORTICO_ALLOW_PRIVATE_URLS=true lifts
- * both rules (tests, on-prem IdPs).
+ * proxy: only public unicast addresses are connected to (isPrivateAddress), with a timeout and a
+ * size cap. Plain http is refused too: these documents carry the keys and certificates logins are
+ * verified with, and nobody on the path may swap them. PORTICO_ALLOW_PRIVATE_URLS=true lifts both
+ * rules (tests, on-prem IdPs).
+ *
+ * Every hop is checked before it is connected to: redirects are followed here, one at a time
+ * (at most MAX_REDIRECTS), and each URL's scheme and IP literal are checked first; a host name is
+ * checked on what it resolves to, in the connect-time DNS lookup, so DNS rebinding cannot slip
+ * past (Node does not call that lookup for IP literals, hence the literal check per hop).
  */
 export class UrlRefusedError extends Error {
   override name = 'UrlRefusedError';
 }
 
-const blocked = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const)
-  blocked.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['::ffff:0:0', 96],
-  ['64:ff9b::', 96],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const)
-  blocked.addSubnet(net, prefix, 'ipv6');
+const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** IANA's global unicast block: IPv6 outside it (IPv4-compatible ::/96, 100::/64, fec0::/10, …) is never public. */
+const GLOBAL_UNICAST_V6 = ipaddr.IPv6.parseCIDR('2000::/3');
 
+/**
+ * True for every address a fetch of an admin-supplied URL must not reach — anything but public
+ * unicast, by ipaddr.js's range(): loopback, RFC 1918, link-local (169.254.169.254), CGNAT,
+ * 0.0.0.0/8, multicast, broadcast, reserved/documentation/benchmarking ranges, ULA, site-local.
+ * IPv4-mapped IPv6 (::ffff:a.b.c.d) is judged by the IPv4 address it carries. Addresses that
+ * embed an IPv4 address for a translator or tunnel — NAT64 64:ff9b::/96 and 64:ff9b:1::/48,
+ * 6to4 2002::/16, Teredo 2001::/32, IPv4-translated ::ffff:0:0:0/96 and the deprecated
+ * IPv4-compatible ::/96 — are refused whatever they embed (no IdP needs them; the gateway on the
+ * path could reach anything). Anything that is not an IP address is refused.
+ */
 export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 0) return true;
-  if (family === 6 && address.toLowerCase().startsWith('::ffff:')) {
-    const v4 = address.slice(7);
-    if (isIP(v4) === 4) return blocked.check(v4, 'ipv4');
+  if (isIP(address) === 0) return true;
+  let ip: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    ip = ipaddr.parse(address);
+  } catch {
+    return true;
   }
-  return blocked.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
+  if (ip.range() !== 'unicast') return true;
+  return ip.kind() === 'ipv6' && !ip.match(GLOBAL_UNICAST_V6);
 }
 
 export interface SafeFetchOptions {
@@ -56,27 +54,55 @@ export interface SafeFetchOptions {
   allowHttp?: boolean;
   timeoutMs?: number;
   maxBytes?: number;
+  /** Which addresses are refused when allowPrivate is false; default isPrivateAddress. A test seam. */
+  isRefusedAddress?: (address: string) => boolean;
+  /** Extra trusted CA certificates (PEM), added to Node's roots. A test seam (local https servers). */
+  ca?: string | string[];
 }
 
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+/**
+ * Throws UrlRefusedError unless the URL may be fetched under the rules above, as far as can be
+ * told without resolving it: http(s) only, no plain http unless allowed, no credentials, and no IP
+ * literal that is refused. Also used on admin-saved URLs (a jwt connection's jwks_url).
+ */
+export function checkFetchableUrl(
+  input: string | URL,
+  opts: Pick<SafeFetchOptions, 'allowPrivate' | 'allowHttp' | 'isRefusedAddress'>,
+): URL {
+  let url: URL;
+  try {
+    url = new URL(String(input));
+  } catch {
+    throw new UrlRefusedError('not a valid URL');
+  }
+  const refused = opts.isRefusedAddress ?? isPrivateAddress;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  // The address rule first: its message names the setting that lifts it.
+  if (!opts.allowPrivate && isIP(host) && refused(host)) throw new UrlRefusedError(`${url.hostname} is a private address`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UrlRefusedError(`${url.protocol} URLs are not fetched`);
+  if (url.protocol === 'http:' && !(opts.allowHttp ?? opts.allowPrivate)) throw new UrlRefusedError(`${url.host}: plain http is not fetched, use https`);
+  if (url.username || url.password) throw new UrlRefusedError(`${url.host}: URLs with credentials are not fetched`);
+  return url;
+}
 
 /** Returns a fetch-compatible function with the rules above (usable as openid-client's customFetch). */
 export function createSafeFetch(opts: SafeFetchOptions): FetchLike {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxBytes = opts.maxBytes ?? 1024 * 1024;
-  const allowHttp = opts.allowHttp ?? opts.allowPrivate;
-  const checkScheme = (url: URL) => {
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UrlRefusedError(`${url.protocol} URLs are not fetched`);
-    if (url.protocol === 'http:' && !allowHttp) throw new UrlRefusedError(`${url.host}: plain http is not fetched, use https`);
-  };
+  const refused = opts.isRefusedAddress ?? isPrivateAddress;
+  const extraCa = opts.ca === undefined ? [] : Array.isArray(opts.ca) ? opts.ca : [opts.ca];
   const dispatcher = new Agent({
     connect: {
       timeout: timeoutMs,
+      ...(extraCa.length ? { ca: [...rootCertificates, ...extraCa] } : {}),
+      // Host names: checked on every address they resolve to, at connect time (DNS rebinding).
       lookup: (hostname, options, callback) => {
         dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
           if (err) return callback(err, '', 0);
           const list = addresses as unknown as { address: string; family: number }[];
-          if (!opts.allowPrivate && list.some((a) => isPrivateAddress(a.address))) {
+          if (!opts.allowPrivate && list.some((a) => refused(a.address))) {
             return callback(new UrlRefusedError(`${hostname} resolves to a private address`), '', 0);
           }
           const first = list[0]!;
@@ -87,28 +113,35 @@ export function createSafeFetch(opts: SafeFetchOptions): FetchLike {
     },
   });
   return async (input, init = {}) => {
-    const url = new URL(String(input));
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    // The address rule first: its message names the setting that lifts it.
-    if (!opts.allowPrivate && isIP(host) && isPrivateAddress(host)) throw new UrlRefusedError(`${url.hostname} is a private address`);
-    checkScheme(url);
+    let url = checkFetchableUrl(input, opts);
     const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
+    const method = (init.method ?? 'GET').toUpperCase();
+    // Only reads are followed; a redirected POST (a token request) is handed back as it is, never re-sent elsewhere.
+    const follow = method === 'GET' || method === 'HEAD';
+    const headers = new Headers(init.headers);
     let res: Awaited<ReturnType<typeof undiciFetch>>;
-    try {
-      res = await undiciFetch(url, { ...(init as object), signal, dispatcher, redirect: 'follow' } as Parameters<typeof undiciFetch>[1]);
-    } catch (e) {
-      // undici wraps the lookup's refusal (a name resolving to a private address) in "fetch failed".
-      if ((e as { cause?: unknown }).cause instanceof UrlRefusedError) throw (e as { cause: UrlRefusedError }).cause;
-      throw e;
-    }
-    // A redirect may have led to plain http: nothing read from there is used.
-    if (res.url) {
+    for (let hop = 0; ; hop++) {
       try {
-        checkScheme(new URL(res.url));
+        res = await undiciFetch(url, { ...(init as object), headers: Object.fromEntries(headers), signal, dispatcher, redirect: 'manual' } as Parameters<typeof undiciFetch>[1]);
       } catch (e) {
-        await res.body?.cancel();
+        // undici wraps the lookup's refusal (a name resolving to a private address) in "fetch failed".
+        if ((e as { cause?: unknown }).cause instanceof UrlRefusedError) throw (e as { cause: UrlRefusedError }).cause;
         throw e;
       }
+      const location = res.headers.get('location');
+      if (!follow || !REDIRECT_STATUSES.has(res.status) || location === null) break;
+      await res.body?.cancel();
+      if (hop >= MAX_REDIRECTS) throw new UrlRefusedError(`${url.host}: too many redirects (more than ${MAX_REDIRECTS})`);
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new UrlRefusedError(`${url.host}: redirect to an invalid URL`);
+      }
+      next = checkFetchableUrl(next, opts);
+      // As browsers do: credentials go to the origin they were given for, not to where it redirects.
+      if (next.origin !== url.origin) for (const h of ['authorization', 'cookie', 'proxy-authorization']) headers.delete(h);
+      url = next;
     }
     // Read at most maxBytes, then hand back an ordinary Response over the buffered body.
     const declared = Number(res.headers.get('content-length') ?? '0');

@@ -14,6 +14,8 @@ export interface SettingsContext {
   connectionId: string;
   /** Fetch for admin-supplied URLs (SSRF rules, timeout, size cap). */
   fetch: FetchLike;
+  /** PORTICO_ALLOW_PRIVATE_URLS, for URLs checked when saved but fetched later (jwks_url); unset = false. */
+  allowPrivateUrls?: boolean;
 }
 
 /**

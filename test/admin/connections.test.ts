@@ -203,3 +203,59 @@ describe.each(dbBackends)('connections admin API ($name)', (backend) => {
     expect((await api(t).get(`/api/v1/organizations/${theirs.slug}/connections`).set(bearer()).expect(200)).body.data).toHaveLength(1);
   });
 });
+
+/** ISSUE9 item 7: a partner's jwks_url is checked when the connection is saved, not only at the first login. */
+describe('jwt connections: jwks_url is checked when saved', () => {
+  let strict: TestApp;
+  let lax: TestApp;
+  let org: { id: string; slug: string };
+  let laxOrg: { id: string; slug: string };
+  beforeAll(async () => {
+    [strict, lax] = await Promise.all([buildTestApp({ config: { allowPrivateUrls: false } }), buildTestApp()]);
+    [org, laxOrg] = await Promise.all([createOrg(strict), createOrg(lax)]);
+  });
+  afterAll(async () => {
+    await strict.close();
+    await lax.close();
+  });
+  const path = (o: { slug: string }) => `/api/v1/organizations/${o.slug}/connections`;
+  const jwt = (jwks_url: string) => ({ type: 'jwt', name: 'Partner', jwks_url, alg: 'ES256' });
+  const count = async () => (await api(strict).get(`${path(org)}?limit=200`).set(bearer()).expect(200)).body.data.length as number;
+
+  it.each([
+    ['plain http', 'http://partner.example/jwks.json'],
+    ['a loopback literal', 'https://127.0.0.1/jwks.json'],
+    ['a loopback literal as an integer', 'https://2130706433/jwks.json'],
+    ['a loopback literal in hex', 'https://0x7f.1/jwks.json'],
+    ['IPv6 loopback', 'https://[::1]/jwks.json'],
+    ['IPv4-mapped loopback', 'https://[::ffff:127.0.0.1]/jwks.json'],
+    ['the cloud metadata address', 'https://169.254.169.254/latest/meta-data/'],
+    ['an RFC 1918 address', 'https://10.0.0.5/jwks.json'],
+    ['credentials in the URL', 'https://user:pw@partner.example/jwks.json'],
+  ])('refuses %s with 400 url_refused and stores nothing', async (_what, url) => {
+    const before = await count();
+    const res = await api(strict).post(path(org)).set(bearer()).send(jwt(url));
+    isProblem(res, 400, 'url_refused');
+    expect(res.body.detail).toMatch(/^jwks_url: /);
+    expect(await count()).toBe(before);
+  });
+
+  it('refuses the same on PATCH and keeps the stored URL', async () => {
+    const created = await api(strict).post(path(org)).set(bearer()).send(jwt('https://partner.example/jwks.json')).expect(201);
+    const res = await api(strict).patch(`${path(org)}/${created.body.id}`).set(bearer()).send({ jwks_url: 'https://192.168.1.10/jwks.json' });
+    isProblem(res, 400, 'url_refused');
+    const read = await api(strict).get(`${path(org)}/${created.body.id}`).set(bearer()).expect(200);
+    expect(read.body.jwks_url).toBe('https://partner.example/jwks.json');
+  });
+
+  it('accepts public https URLs (nothing is fetched at save time), and private or http ones when PORTICO_ALLOW_PRIVATE_URLS=true', async () => {
+    for (const url of ['https://partner.example/jwks.json', 'https://8.8.8.8/jwks.json', 'https://[2606:4700::1111]/.well-known/jwks.json']) {
+      const res = await api(strict).post(path(org)).set(bearer()).send(jwt(url)).expect(201);
+      expect(res.body.jwks_url).toBe(url);
+    }
+    for (const url of ['http://127.0.0.1:9/jwks.json', 'https://10.0.0.5/jwks.json']) {
+      const res = await api(lax).post(path(laxOrg)).set(bearer()).send(jwt(url)).expect(201);
+      expect(res.body.jwks_url).toBe(url);
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { HttpProblem } from '../../http/problem.js';
+import { checkFetchableUrl, UrlRefusedError } from '../../http/safe-fetch.js';
 import type { ConnectionSettings } from '../settings.js';
 
 const KEY_KINDS = ['secret', 'public_key', 'jwks_url'] as const;
@@ -23,6 +24,21 @@ function publicKeyAlg(pem: string): 'RS256' | 'ES256' {
 }
 
 /**
+ * A jwks_url is fetched at login, not when saved; the SSRF rules that can be told from the URL
+ * alone (https, no credentials, no private IP literal) are applied now, so a bad one is a 400
+ * here rather than a url_refused at the partner's first login. Names are checked when fetched.
+ */
+function checkJwksUrl(url: string, allowPrivate: boolean) {
+  try {
+    checkFetchableUrl(url, { allowPrivate });
+  } catch (e) {
+    if (!(e instanceof UrlRefusedError)) throw e;
+    const hint = allowPrivate ? '' : ' (private addresses and plain http need PORTICO_ALLOW_PRIVATE_URLS=true)';
+    throw new HttpProblem(400, 'url_refused', `jwks_url: ${e.message}${hint}`, { errors: [{ field: 'jwks_url', message: e.message }] });
+  }
+}
+
+/**
  * Partner-signed JWT connection (DESIGN §5): HS256 `secret` (write-only, sealed, ≥ 32 bytes)
  * or an RS256/ES256 `public_key` (PEM) / `jwks_url`. Exactly one of the three is kept: sending
  * one on PATCH replaces whichever was there (a partner moving from a shared secret to a key pair).
@@ -38,9 +54,10 @@ export const jwtSettings: ConnectionSettings = {
     issuer: z.string().min(1).max(2048).nullable().optional(),
     audience: z.string().min(1).max(2048).nullable().optional(),
   }),
-  async store(input, existing) {
+  async store(input, existing, ctx) {
     const sent = KEY_KINDS.filter((k) => input[k] !== undefined);
     if (sent.length > 1) throw invalid(sent[1]!, `send only one of ${KEY_KINDS.join(', ')}`);
+    if (typeof input.jwks_url === 'string') checkJwksUrl(input.jwks_url, ctx.allowPrivateUrls ?? false);
     const { secret, ...rest } = input as { secret?: string } & Record<string, unknown>;
     let secrets: Record<string, string> = { ...(existing?.secrets ?? {}) };
     let config: Record<string, unknown> = { ...(existing?.config ?? {}) };

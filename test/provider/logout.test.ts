@@ -5,6 +5,7 @@
  * Driven headlessly through the real login module, a real oidc-provider upstream IdP and the real
  * session stores (memory and Redis). The browser test against a started server is test/e2e/logout.test.ts.
  */
+import { MemoryStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { ephemeralBackends } from '../support/backends.js';
 import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
@@ -14,13 +15,24 @@ const APP_REDIRECT = 'https://app.example.test/callback';
 const APP_SIGNED_OUT = 'https://app.example.test/signed-out';
 const SESSION_COOKIE = 'portico.sid';
 
-describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session ($name sessions)', (eph) => {
+const codeOf = (r: FlowResult) => (r.location?.href.startsWith(APP_REDIRECT) ? r.location.searchParams.get('code') : null);
+
+/** The signed-out browser meets Portico's hosted login page, and the app got no code. */
+function expectLoginPage(r: FlowResult) {
+  expect(codeOf(r)).toBeNull();
+  expect(r.location).toBeUndefined();
+  expect(r.status).toBe(200);
+  expect(r.body).toContain('name="email"');
+}
+
+/** A Portico with one OIDC connection to a real upstream IdP and one app, on the given session store; registers beforeAll/afterAll. */
+function harness(open: () => Promise<EphemeralStore>) {
   let portico: RunningPortico;
   let idp: OidcIdp;
   let app: { client_id: string; client_secret: string };
 
   beforeAll(async () => {
-    portico = await startPortico({ ephemeral: await eph.open() });
+    portico = await startPortico({ ephemeral: await open() });
     idp = await startOidcIdp({ redirectUris: [], accounts: { ada: { sub: 'ada-sub', email: 'ada@acme.test', email_verified: true, name: 'Ada' } } });
     expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
     const conn = await portico.admin<{ id: string; redirect_uri: string }>('POST', '/organizations/acme/connections', {
@@ -63,8 +75,6 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     return { verifier: p.verifier, result: follow(portico.base, portico.issuer, url, jar) };
   }
 
-  const codeOf = (r: FlowResult) => (r.location?.href.startsWith(APP_REDIRECT) ? r.location.searchParams.get('code') : null);
-
   /** A full sign-in through the upstream IdP; returns the browser's jar and the app's id_token. */
   async function signIn(): Promise<{ jar: CookieJar; idToken: string }> {
     const jar = new CookieJar();
@@ -101,13 +111,16 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     return { page: html, res, setCookies: res.headers.getSetCookie() };
   }
 
-  /** The signed-out browser meets Portico's hosted login page, and the app got no code. */
-  function expectLoginPage(r: FlowResult) {
-    expect(codeOf(r)).toBeNull();
-    expect(r.location).toBeUndefined();
-    expect(r.status).toBe(200);
-    expect(r.body).toContain('name="email"');
-  }
+  return {
+    base: () => portico.base,
+    authorize,
+    signIn,
+    logout,
+  };
+}
+
+describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session ($name sessions)', (eph) => {
+  const { base, authorize, signIn, logout } = harness(() => eph.open());
 
   it('without logout, the next authorization request is answered at once (single sign-on)', async () => {
     const { jar } = await signIn();
@@ -124,13 +137,13 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     const loc = new URL(res.headers.get('location')!);
     expect(loc.origin + loc.pathname).toBe(APP_SIGNED_OUT);
     expect(loc.searchParams.get('state')).toBe('bye');
-
-    expectLoginPage(await authorize(jar).result);
-    // The gateway cookie was cleared with the attributes it was set with (path=/), in the same response.
+    // The gateway cookie is cleared with the attributes it was set with (path=/), in the same response.
     const cleared = setCookies.find((c) => c.startsWith(`${SESSION_COOKIE}=;`));
     expect(cleared).toMatch(/Path=\//);
     expect(cleared).toMatch(/Expires=Thu, 01 Jan 1970/);
     expect(jar.cookies.has(SESSION_COOKIE)).toBe(false);
+
+    expectLoginPage(await authorize(jar).result);
     // prompt=none: the app is told login_required instead of getting a code.
     const silent = await authorize(jar, { prompt: 'none' }).result;
     expect(silent.location!.href.startsWith(APP_REDIRECT)).toBe(true);
@@ -148,9 +161,9 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     const sid = jar.cookies.get(SESSION_COOKIE)!;
     const { res } = await logout(jar, {});
     expect(res.status).toBe(303);
-    expect(new URL(res.headers.get('location')!, portico.base).pathname).toBe('/oauth/logout/success');
-    expectLoginPage(await authorize(jar).result);
+    expect(new URL(res.headers.get('location')!, base()).pathname).toBe('/oauth/logout/success');
     expect(jar.cookies.has(SESSION_COOKIE)).toBe(false);
+    expectLoginPage(await authorize(jar).result);
     const replay = new CookieJar();
     replay.cookies.set(SESSION_COOKIE, sid);
     expectLoginPage(await authorize(replay).result);
@@ -160,14 +173,14 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     const { jar } = await signIn();
     // The provider session is gone (expired, or its cookie lost); the gateway session is not.
     jar.cookies.delete('portico_op_session');
-    const page = await fetch(`${portico.base}/oauth/logout`, { headers: { cookie: jar.header() } });
+    const page = await fetch(`${base()}/oauth/logout`, { headers: { cookie: jar.header() } });
     jar.store(page);
     const html = await page.text();
     expect(html).toContain('<title>Submitting Callback</title>');
     const body = new URLSearchParams();
     for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)) body.set(m[1]!, m[2]!);
     expect(body.get('logout')).toBe('yes');
-    const res = await fetch(`${portico.base}/oauth/logout/confirm`, {
+    const res = await fetch(`${base()}/oauth/logout/confirm`, {
       method: 'POST',
       redirect: 'manual',
       headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
@@ -175,8 +188,8 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     });
     jar.store(res);
     expect(res.status).toBe(303);
-    expectLoginPage(await authorize(jar).result);
     expect(jar.cookies.has(SESSION_COOKIE)).toBe(false);
+    expectLoginPage(await authorize(jar).result);
   });
 
   it('"Stay signed in" keeps the gateway session: the user is still signed in', async () => {
@@ -194,8 +207,8 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
 
   it('a refused confirmation (bad xsrf) ends nothing', async () => {
     const { jar } = await signIn();
-    await fetch(`${portico.base}/oauth/logout`, { headers: { cookie: jar.header() } }).then((r) => jar.store(r));
-    const res = await fetch(`${portico.base}/oauth/logout/confirm`, {
+    await fetch(`${base()}/oauth/logout`, { headers: { cookie: jar.header() } }).then((r) => jar.store(r));
+    const res = await fetch(`${base()}/oauth/logout/confirm`, {
       method: 'POST',
       redirect: 'manual',
       headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
@@ -204,5 +217,49 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     expect(res.status).toBe(400);
     expect(res.headers.getSetCookie().some((c) => c.startsWith(`${SESSION_COOKIE}=`))).toBe(false);
     expect(codeOf(await authorize(jar).result)).toBeTruthy();
+  });
+});
+
+/** A session store whose deletes fail, as an unreachable Redis would (a fault that cannot be caused for real without losing every other store too). */
+class SessionDeletesFail extends MemoryStore {
+  failing = false;
+  override async delete(key: string) {
+    if (this.failing && key.startsWith('sess:')) throw new Error('session store unavailable');
+    return super.delete(key);
+  }
+}
+
+describe('RP-initiated logout when the gateway session cannot be ended', () => {
+  const store = new SessionDeletesFail();
+  const { base, authorize, signIn, logout } = harness(async () => store);
+
+  it('answers an error page (logout_failed) instead of claiming success; signing out again then works', async () => {
+    const { jar, idToken } = await signIn();
+    store.failing = true;
+    const failed = await logout(jar, { id_token_hint: idToken, post_logout_redirect_uri: APP_SIGNED_OUT, state: 'bye' });
+    expect(failed.res.status).toBe(500);
+    expect(failed.res.headers.get('location')).toBeNull();
+    expect(failed.res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await failed.res.text()).toContain('logout_failed');
+    expect(jar.cookies.has(SESSION_COOKIE)).toBe(true);
+
+    store.failing = false;
+    // The provider session is gone already: the logout page submits itself, and this time the gateway session ends.
+    const page = await fetch(`${base()}/oauth/logout`, { headers: { cookie: jar.header() } });
+    jar.store(page);
+    const html = await page.text();
+    const form = new URLSearchParams();
+    for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)) form.set(m[1]!, m[2]!);
+    expect(form.get('logout')).toBe('yes');
+    const res = await fetch(`${base()}/oauth/logout/confirm`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: form,
+    });
+    jar.store(res);
+    expect(res.status).toBe(303);
+    expect(jar.cookies.has(SESSION_COOKIE)).toBe(false);
+    expectLoginPage(await authorize(jar).result);
   });
 });

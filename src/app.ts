@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Express } from 'express';
+import express, { type Express, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Registry } from 'prom-client';
@@ -8,12 +8,13 @@ import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { stripQuery } from './http/logging.js';
 import { problemHandler, sendProblem } from './http/problem.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
-import { KEY_RETENTION_SECONDS } from './provider/configuration.js';
+import { KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
 import { LoginEvents } from './events/index.js';
 import { authorizationRefusalRecorder } from './login/authorize-refusals.js';
 import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
+import { endGatewaySession } from './login/session.js';
 import type { Runtime } from './runtime.js';
 
 export interface App {
@@ -57,9 +58,13 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const events = new LoginEvents(store.events, logger, metrics);
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),
+    // RP-initiated logout signs the browser out of the gateway too, not only out of oidc-provider.
+    onLogout: (req, res) => endGatewaySession(req as Request, res as Response),
   });
-  provider.mount(app);
   const login = browserLogin(rt, provider, events);
+  // ...so the logout confirmation loads the gateway session (its cookie has path /) before oidc-provider answers it.
+  app.post(`${ROUTES.end_session}/confirm`, login.session);
+  provider.mount(app);
   app.use(login.router);
   app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));

@@ -1,4 +1,4 @@
-import express, { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { fileURLToPath } from 'node:url';
 import { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
@@ -23,7 +23,11 @@ const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
  * Everything a browser touches while signing in, behind the gateway session: the interaction
  * (routing + hosted pages) and each upstream protocol's callback. Built once per app.
  */
-export function browserLogin(rt: Runtime, provider: ProviderSeam, events: LoginEvents): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions } {
+export function browserLogin(
+  rt: Runtime,
+  provider: ProviderSeam,
+  events: LoginEvents,
+): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions; session: RequestHandler } {
   const { config, store, ephemeral } = rt;
   const pipeline: PipelineDeps = {
     store,
@@ -50,11 +54,12 @@ export function browserLogin(rt: Runtime, provider: ProviderSeam, events: LoginE
 
   const router = Router();
   router.use('/assets', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
-  router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt'], gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') }));
+  const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') });
+  router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt'], session);
   router.use(loginRoutes({ ...pipeline, provider, upstreams: { oidc: oidcBrowser, saml: samlBrowser }, transactions }));
   router.use(oidcCallbackRoutes({ ...pipeline, oidc, transactions, ephemeral }));
   router.use(samlAcsRoutes({ ...pipeline, transactions, ephemeral, spKeys }));
   router.use(linkLoginRoutes({ ...pipeline, ephemeral }));
   router.use(jwtLoginRoutes({ ...pipeline, ephemeral, allowPrivateUrls: config.allowPrivateUrls }));
-  return { router, pipeline, transactions };
+  return { router, pipeline, transactions, session };
 }

@@ -1,7 +1,7 @@
 import { hkdfSync } from 'node:crypto';
 import session, { Store, type SessionData } from 'express-session';
 import ConnectRedisStore from 'connect-redis';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { RedisStore, type EphemeralStore } from '../store/ephemeral.js';
 
 /** What the gateway session holds. The login transaction lives here until the callback. */
@@ -49,14 +49,20 @@ class EphemeralSessionStore extends Store {
 }
 
 /**
- * The gateway session: connect-redis on the shared ioredis client when REDIS_URL is set, the bounded
- * in-process store otherwise. HttpOnly, SameSite=Lax, Secure when the issuer is https.
+ * Where gateway sessions are kept: connect-redis on the shared ioredis client when REDIS_URL is set,
+ * the bounded in-process store otherwise. `destroy(sid)` on it ends one session wherever it was made.
+ */
+export function gatewaySessionStore(ephemeral: EphemeralStore): Store {
+  return ephemeral instanceof RedisStore
+    ? new ConnectRedisStore({ client: ephemeral.client, prefix: 'portico:sess:', ttl: SESSION_TTL_SECONDS })
+    : new EphemeralSessionStore(ephemeral);
+}
+
+/**
+ * The gateway session, on gatewaySessionStore. HttpOnly, SameSite=Lax, Secure when the issuer is https.
  */
 export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean }): RequestHandler {
-  const store =
-    opts.ephemeral instanceof RedisStore
-      ? new ConnectRedisStore({ client: opts.ephemeral.client, prefix: 'portico:sess:', ttl: SESSION_TTL_SECONDS })
-      : new EphemeralSessionStore(opts.ephemeral);
+  const store = gatewaySessionStore(opts.ephemeral);
   const cookieSecret = Buffer.from(hkdfSync('sha256', opts.secret, 'portico', 'portico/session-cookie/v1', 32)).toString('base64url');
   return session({
     name: SESSION_COOKIE,
@@ -77,4 +83,19 @@ export function regenerate(req: Express.Request & { session: session.Session & P
 
 export function saveSession(req: { session: session.Session }): Promise<void> {
   return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+}
+
+/**
+ * Signs this browser out of the gateway: its session record leaves the store (a kept copy of the
+ * cookie is then worthless, on every process) and the cookie is cleared with the attributes it was
+ * set with. The one place a gateway session ends (RP-initiated logout; reuse it for any other
+ * browser-facing sign-out). Needs gatewaySession to have run on this request; a request that carried
+ * no session cookie has nothing stored, and only the (absent) cookie is cleared.
+ */
+export async function endGatewaySession(req: Request, res: Response): Promise<void> {
+  const current = req.session as (session.Session & Partial<SessionData>) | undefined;
+  if (!current) throw new Error('endGatewaySession: the gateway session middleware did not run on this request');
+  const { secure, path } = current.cookie;
+  await new Promise<void>((resolve, reject) => current.destroy((err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())));
+  res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: secure === true, path: path ?? '/' });
 }

@@ -42,7 +42,7 @@ import { createAdapterFactory } from './adapter.js';
 import { clientMetadata, useHashedClientSecrets } from './clients.js';
 import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES } from './configuration.js';
 import type { SigningKeys } from './keys.js';
-import { acceptJwtTokens, allowFormTargets, recordLogin } from './middleware.js';
+import { acceptJwtTokens, afterLogout, allowFormTargets, recordLogin } from './middleware.js';
 
 export type { SigningKeys } from './keys.js';
 
@@ -107,6 +107,12 @@ export interface AuthorizationRefusal {
 
 export interface ProviderOptions {
   onAuthorizationRefused?: (refusal: AuthorizationRefusal) => Promise<void>;
+  /**
+   * The browser confirmed RP-initiated logout and oidc-provider's session is gone: end everything
+   * else that signs this browser in (the gateway session). Runs before the redirect is sent; a
+   * failure answers 500 (`logout_failed` page) instead of pretending the user is signed out.
+   */
+  onLogout?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
 
 export interface PorticoProvider {
@@ -204,6 +210,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   provider.use(recordLogin(logins));
   provider.use(acceptJwtTokens([ROUTES.introspection, ROUTES.revocation]));
   provider.use(allowFormTargets());
+  if (opts.onLogout) provider.use(afterLogout(opts.onLogout, (err) => logger.error({ err }, 'logout: ending the gateway session failed')));
 
   // Outcomes only: never tokens, codes or secrets.
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => logger.error({ err, route: ctx.oidc?.route }, 'oidc-provider error'));

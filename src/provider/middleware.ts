@@ -1,10 +1,12 @@
 /**
- * Koa middleware run inside oidc-provider (provider.use), for the three things Portico adds around
+ * Koa middleware run inside oidc-provider (provider.use), for the things Portico adds around
  * the protocol. Each is small and keyed on oidc-provider's route name.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { LoginRecord, LoginRecords } from './account.js';
 import { STRUCTURED_MARK } from './access-token.js';
+import { renderLogoutFailed } from './pages.js';
 
 type Next = () => Promise<unknown>;
 type Ctx = KoaContextWithOIDC;
@@ -119,5 +121,27 @@ export function allowFormTargets() {
         .map((d) => (d.trim().startsWith('form-action') ? `${d.trim()} ${target}` : d.trim()))
         .join(';'),
     );
+  };
+}
+
+/**
+ * RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2) ends the user's whole sign-in at Portico for
+ * this browser, not only oidc-provider's session: when the confirmation ended that session (the
+ * "Sign out" button, or the self-submitting form when no user was signed in to it), `ended` runs
+ * with the same request and response before the redirect leaves, so it can add its own Set-Cookie.
+ * "Stay signed in" and refused confirmations (bad xsrf…) end nothing. When `ended` fails the browser
+ * gets an error page (reason `logout_failed`) instead of the redirect that would claim success.
+ */
+export function afterLogout(ended: (req: IncomingMessage, res: ServerResponse) => Promise<void>, failed: (err: unknown) => void) {
+  return async (ctx: Ctx, next: Next) => {
+    await next();
+    const oidc = oidcOf(ctx);
+    if (oidc?.route !== 'end_session_confirm' || ctx.status !== 303 || !oidc.params?.logout) return;
+    try {
+      await ended(ctx.req, ctx.res);
+    } catch (err) {
+      failed(err);
+      renderLogoutFailed(ctx);
+    }
   };
 }

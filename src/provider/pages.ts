@@ -1,7 +1,8 @@
 /**
  * The few HTML pages the OpenID Provider itself renders: an error page for requests that cannot
  * be answered by redirect (unknown client, unregistered redirect_uri: never redirect there), the
- * RP-initiated logout confirmation, and the signed-out page. Every dynamic value is escaped.
+ * RP-initiated logout confirmation, the signed-out page, and the page for a sign-out that could not
+ * finish. Every dynamic value is escaped.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { esc as escapeHtml, layout } from '../http/html.js';
@@ -38,4 +39,22 @@ export async function logoutSource(ctx: KoaContextWithOIDC, form: string): Promi
 export async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
   ctx.type = 'html';
   ctx.body = page('Signed out', 'You are signed out', '<p>You can close this window.</p>');
+}
+
+/**
+ * The gateway session could not be ended (its store failed): say so rather than show "signed out".
+ * Trying again from the app works: the gateway cookie is kept, and with no provider session left
+ * the logout page submits itself.
+ */
+export function renderLogoutFailed(ctx: KoaContextWithOIDC): void {
+  ctx.remove('location');
+  ctx.type = 'html';
+  ctx.set('cache-control', 'no-store');
+  ctx.body = page(
+    'Sign-out failed',
+    'Sign-out could not finish',
+    `<p>You may still be signed in. Sign out again from your application in a moment.</p>
+<p>Error: <code id="error">logout_failed</code></p>`,
+  );
+  ctx.status = 500;
 }

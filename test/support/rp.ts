@@ -2,7 +2,8 @@
  * A relying-party application started by tests: it sends the browser to Portico's authorize
  * endpoint (PKCE S256, state, nonce), takes the code at its redirect_uri, exchanges it with
  * client_secret_basic, and verifies the id_token with jose against Portico's JWKS.
- * It also serves an initiate_login_uri (OIDC Core §4) that starts a normal code flow.
+ * It also serves an initiate_login_uri (OIDC Core §4) that starts a normal code flow, and a
+ * post_logout_redirect_uri.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -20,6 +21,8 @@ export interface Rp {
   url: string;
   redirectUri: string;
   initiateLoginUri: string;
+  /** A post_logout_redirect_uri to register: answers a page with `#signed-out`. */
+  postLogoutRedirectUri: string;
   /** URL that starts a login at Portico with extra authorize parameters. */
   loginUrl(params?: Record<string, string>): string;
   /** Resolves with the next completed login (or rejects with the error the RP got). */
@@ -95,6 +98,10 @@ export async function startRp(opts: RpOptions): Promise<Rp> {
         res.writeHead(302, { Location: authorizeUrl(extra) }).end();
         return;
       }
+      if (u.pathname === '/signed-out') {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<h1 id="signed-out">Signed out of the app</h1>');
+        return;
+      }
       if (u.pathname === '/callback') {
         const error = u.searchParams.get('error');
         if (error) throw new Error(`authorize error: ${error} ${u.searchParams.get('error_description') ?? ''}`);
@@ -142,6 +149,7 @@ export async function startRp(opts: RpOptions): Promise<Rp> {
     url: self,
     redirectUri: `${self}/callback`,
     initiateLoginUri: `${self}/initiate`,
+    postLogoutRedirectUri: `${self}/signed-out`,
     loginUrl: (params) => `${self}/start?${new URLSearchParams(params ?? {})}`,
     nextLogin: () => new Promise((resolve, reject) => waiters.push({ resolve, reject })),
     logins,

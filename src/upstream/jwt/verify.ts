@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compactVerify, errors, type CompactVerifyGetKey, type CryptoKey, type KeyObject } from 'jose';
+import { isEmailAddress } from '../../directory/email.js';
 import { UpstreamError, type ExternalIdentity } from '../identity.js';
 
 export type PartnerJwtAlg = 'HS256' | 'RS256' | 'ES256';
@@ -49,7 +50,6 @@ const ALIASES: [alias: string, kind: IdentifierKind][] = [
   ['phoneNumber', 'phone_number'],
 ];
 
-const EMAIL = /^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$/;
 const PHONE = /^\+?[0-9 ().-]{3,32}$/; // as the users API accepts
 
 const invalid = (message: string, detail: Record<string, unknown> = {}) => new UpstreamError('token_invalid', message, detail);
@@ -165,7 +165,7 @@ function identifier(claims: Record<string, unknown>): { kind: IdentifierKind; va
   const { kind, value } = found[0]!;
   if (typeof value !== 'string' || !value.trim() || value.length > 320) throw invalid(`${kind} must be a non-empty string`);
   const v = value.trim();
-  if (kind === 'email' && !EMAIL.test(v)) throw invalid('email is not an email address');
+  if (kind === 'email' && !isEmailAddress(v)) throw invalid('email is not an email address');
   if (kind === 'phone_number' && !PHONE.test(v)) throw invalid('phone_number is not a phone number (E.164 recommended)');
   return { kind, value: v };
 }

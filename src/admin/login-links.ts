@@ -6,10 +6,10 @@ import type { Runtime } from '../runtime.js';
 import { UpstreamError } from '../upstream/identity.js';
 import { LoginLinkStore, MAX_LINK_TTL_SECONDS, type LinkIdentifier } from '../upstream/link/store.js';
 import { resolveOrg } from './auth.js';
-import { jsonObject, parse } from './validation.js';
+import { emailAddress, jsonObject, parse } from './validation.js';
 
 const schema = z.strictObject({
-  email: z.email('must be an email address').max(320).optional(),
+  email: emailAddress.optional(),
   external_id: z.string().trim().min(1).max(255).optional(),
   user_id: z.string().min(1).max(100).optional(),
   client_id: z.string().min(1).max(100),

@@ -1,13 +1,14 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
+import { isEmailAddress } from '../directory/email.js';
 import { HttpProblem, notFound } from '../http/problem.js';
 import type { Store } from '../store/index.js';
 import type { User } from '../store/types.js';
 import { resolveOrg } from './auth.js';
 import { withConflicts } from './conflicts.js';
-import { jsonBody, pageQuery, parse, presentKeys, queryString } from './validation.js';
+import { emailAddress, jsonBody, pageQuery, parse, presentKeys, queryString } from './validation.js';
 
-const email = z.email('must be an email address').max(320);
+const email = emailAddress;
 const optionalText = (max: number) => z.string().trim().min(1).max(max).nullable();
 
 const fields = {
@@ -80,6 +81,9 @@ export function userRoutes(store: Store): Router {
   r.get('/organizations/:org/users', async (req, res) => {
     const org = await resolveOrg(store, req);
     const byEmail = queryString(req, 'email');
+    if (byEmail && !isEmailAddress(byEmail.trim())) {
+      throw new HttpProblem(400, 'validation_failed', 'email: must be an email address', { errors: [{ field: 'email', message: 'must be an email address' }] });
+    }
     const page = await store.users.list(org.id, { ...pageQuery(req), ...(byEmail ? { email: byEmail } : {}) });
     res.json({ data: page.data.map(userView), next_cursor: page.next_cursor });
   });

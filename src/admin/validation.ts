@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import { z } from 'zod';
+import { isEmailAddress } from '../directory/email.js';
 import { HttpProblem } from '../http/problem.js';
 
 /** Validates a body against a strict schema; the error names the first offending field. */
@@ -30,6 +31,11 @@ export function pageQuery(req: Request) {
   return { limit, cursor };
 }
 
+/** zod's email syntax and Portico's one rule that every way in applies (src/directory/email.ts: no trailing dot). */
+export const emailAddress = z
+  .email({ message: 'must be an email address', abort: true })
+  .max(320)
+  .refine(isEmailAddress, 'must be an email address');
 export const slug = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'lowercase letters, digits and dashes');
 export const domain = z
   .string()

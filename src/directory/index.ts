@@ -3,7 +3,7 @@ import { normalizeEmail, type UserInput } from '../store/repos/users.js';
 import type { Store } from '../store/index.js';
 import type { Connection, User } from '../store/types.js';
 import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
-import { mapRoles } from './roles.js';
+import { rolesForLogin } from './roles.js';
 
 export interface ResolveOptions {
   createUser?: boolean;
@@ -85,8 +85,8 @@ export class Directory {
       p.email_verified = identity.email_verified ?? connection.type !== 'oidc';
     }
     for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];
-    const roles = mapRoles(identity.roles, identity.groups, connection.attribute_mapping);
-    if (roles.length) p.roles = roles;
+    const roles = rolesForLogin(identity.roles, identity.groups, connection.attribute_mapping);
+    if (roles) p.roles = roles;
     return p;
   }
 }

@@ -1,4 +1,5 @@
 import express, { Router, type Request, type Response } from 'express';
+import { isEmailAddress } from '../directory/email.js';
 import type { Store } from '../store/index.js';
 import type { Connection, ConnectionType } from '../store/types.js';
 import { UpstreamError } from '../upstream/identity.js';
@@ -137,7 +138,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     const connection = str(body.connection);
     if (connection) return dispatch(req, res, { connection });
     const email = str(body.email)?.trim();
-    if (!email || !email.includes('@')) return page(res, 400, emailPage({ action: '/login', error: 'Enter your work email address.', email }));
+    if (!email || !isEmailAddress(email)) return page(res, 400, emailPage({ action: '/login', error: 'Enter your work email address.', email }));
     await dispatch(req, res, { login_hint: email }, email);
   });
 

@@ -1,3 +1,4 @@
+import { emailDomain } from '../directory/email.js';
 import type { Store } from '../store/index.js';
 import type { Connection, Organization } from '../store/types.js';
 import { UpstreamError } from '../upstream/identity.js';
@@ -19,10 +20,8 @@ export type Route =
 /** Connection types a browser can be sent to; `jwt` connections are partner endpoints only. */
 const BROWSER_TYPES = new Set(['oidc', 'saml']);
 
-export const emailDomain = (email: string | undefined): string | undefined => {
-  const m = /^[^@\s]+@([^@\s]+\.[^@\s]+)$/.exec((email ?? '').trim());
-  return m?.[1]?.toLowerCase();
-};
+/** The domain of an email address by Portico's one rule (a trailing-dot address is none). */
+export { emailDomain };
 
 /** The email domain the hints point at: login_hint's, else domain_hint. */
 export const hintedDomain = (hints: RoutingHints): string | undefined =>

@@ -1,4 +1,4 @@
-import { mapRoles } from '../../src/directory/roles.js';
+import { mapRoles, rolesForLogin } from '../../src/directory/roles.js';
 
 describe('mapRoles', () => {
   it('without role: rules keeps the upstream roles as sent', () => {
@@ -9,5 +9,19 @@ describe('mapRoles', () => {
     expect(mapRoles(['superuser'], ['/eng', 'Portico-Admins'], mapping)).toEqual(['admin', 'auditor']);
     expect(mapRoles(['Auditors'], [], mapping)).toEqual(['auditor']);
     expect(mapRoles(['superuser'], ['Other'], mapping)).toEqual([]);
+  });
+});
+
+describe('rolesForLogin (what a login writes; undefined = leave the roles as they are)', () => {
+  const mapping = { 'role:admin': 'Portico-Admins' };
+  it('with role: rules every login writes the granted set, including the empty one (the group is gone)', () => {
+    expect(rolesForLogin([], ['Portico-Admins'], mapping)).toEqual(['admin']);
+    expect(rolesForLogin([], ['Staff'], mapping)).toEqual([]);
+    expect(rolesForLogin([], [], mapping)).toEqual([]);
+  });
+  it('without role: rules the upstream roles replace when sent; none sent leaves them', () => {
+    expect(rolesForLogin(['viewer'], [], { email: 'upn' })).toEqual(['viewer']);
+    expect(rolesForLogin([], ['Staff'], {})).toBeUndefined();
+    expect(rolesForLogin([], [], { 'role:': 'x' })).toBeUndefined();
   });
 });

@@ -280,6 +280,36 @@ describe.each(ephemeralBackends)('partner sign-in refusals over HTTP (ephemeral:
       await refused(org.id, async () => login(hs, token), 'token_replayed');
     });
 
+    it("accepts a token shaped like Wise's (HS256, {email, name, profile:{…}, exp}, no jti) once; the replay is token_replayed; require_jti: true refuses it", async () => {
+      const { org, hs } = await partnerOrg({ user_matching: 'jit' });
+      expect((await request(http).get(`/api/v1/organizations/${org.id}/connections/${hs.id}`).set(bearer()).expect(200)).body.require_jti).toBe(false);
+      const wise = (email: string) =>
+        new SignJWT({ email, name: 'John Doe', profile: { type: 'PERSONAL', firstName: 'John', lastName: 'Doe' }, exp: nowSeconds() + 120 })
+          .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+          .sign(new TextEncoder().encode(PARTNER_SECRET));
+      const token = await wise('john.doe@acme.test');
+      expectLanded(await login(hs, token), 'john.doe@acme.test');
+      expect((await admin.users(org.id)).map((u) => u.email)).toEqual(['john.doe@acme.test']);
+      await refused(org.id, async () => login(hs, token), 'token_replayed');
+
+      const patched = await request(http).patch(`/api/v1/organizations/${org.id}/connections/${hs.id}`).set(bearer()).send({ require_jti: true }).expect(200);
+      expect(patched.body.require_jti).toBe(true);
+      await refused(org.id, async () => login(hs, await wise('jane.roe@acme.test')), 'token_invalid');
+      // The same partner with a jti still signs in.
+      expectLanded(await login(hs, await signHs256(partnerClaims({ email: 'jane.roe@acme.test' }))), 'jane.roe@acme.test');
+      await request(http).patch(`/api/v1/organizations/${org.id}/connections/${hs.id}`).set(bearer()).send({ require_jti: 'yes' }).expect(400);
+    });
+
+    it('finds users by Wise\'s userId (external_id) and phoneNumber (phone_number)', async () => {
+      const { org, hs } = await partnerOrg();
+      const byId = await admin.user(org.id, { external_id: 'w-42' });
+      const byPhone = await admin.user(org.id, { email: 'phone@acme.test', phone_number: '+442079460000' });
+      expectLanded(await login(hs, await signHs256({ userId: 'w-42', exp: nowSeconds() + 60 })));
+      expect((await admin.events(org.id))[0]).toMatchObject({ type: 'login.succeeded', user_id: byId.id });
+      expectLanded(await login(hs, await signHs256({ phoneNumber: '+442079460000', exp: nowSeconds() + 60 })));
+      expect((await admin.events(org.id))[0]).toMatchObject({ type: 'login.succeeded', user_id: byPhone.id });
+    });
+
     it('maps role/profile values to Portico roles only through attribute_mapping (unmapped values grant nothing)', async () => {
       const { org, hs } = await partnerOrg({ attribute_mapping: { 'role:admin': 'partner-admin, owner', 'role:support': 'helpdesk' } });
       const user = await admin.user(org.id, { email: 'roles@acme.test' });

@@ -17,14 +17,16 @@ export function partnerPolicy(c: Connection): PartnerJwtPolicy {
     maxTokenAgeSeconds: maxAge,
     ...(typeof cfg.issuer === 'string' ? { issuer: cfg.issuer } : {}),
     ...(typeof cfg.audience === 'string' ? { audience: cfg.audience } : {}),
+    requireJti: cfg.require_jti === true,
   };
 }
 
 /**
  * The partner-JWT upstream adapter: token -> ExternalIdentity, or an UpstreamError. Verification
- * is the pure verifyPartnerJwt; this adds the key lookup and the jti replay cache, kept in the
+ * is the pure verifyPartnerJwt; this adds the key lookup and the replay cache, kept in the
  * ephemeral store (Redis with REDIS_URL, so a token used on one node is refused on every other)
- * until the token's exp, after which the token is refused as expired anyway.
+ * until the token's exp, after which the token is refused as expired anyway. The single-use key
+ * is the `jti`, or for a token without one (as Wise issues them) the hash of its signed part.
  */
 export class JwtUpstream {
   constructor(
@@ -39,7 +41,8 @@ export class JwtUpstream {
     const t = await verifyPartnerJwt(token, partnerPolicy(connection), key, nowMs);
     const ttl = Math.max(1, t.exp - Math.floor(nowMs / 1000) + 1);
     // Per connection: two partners may well use the same jti scheme.
-    const first = await this.ephemeral.setIfAbsent(`jwt-jti:${connection.id}:${hashToken(t.jti)}`, '1', ttl);
+    const once = t.jti !== undefined ? `jwt-jti:${connection.id}:${hashToken(t.jti)}` : `jwt-tok:${connection.id}:${t.digest}`;
+    const first = await this.ephemeral.setIfAbsent(once, '1', ttl);
     if (!first) throw new UpstreamError('token_replayed', 'this token has already been used');
     return t.identity;
   }

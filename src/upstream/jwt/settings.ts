@@ -53,6 +53,8 @@ export const jwtSettings: ConnectionSettings = {
     // Optional claim checks (README "Partner sign-in"): when set, `iss` must equal / `aud` must contain it; null clears.
     issuer: z.string().min(1).max(2048).nullable().optional(),
     audience: z.string().min(1).max(2048).nullable().optional(),
+    // true: refuse tokens without a `jti`; false (default): such a token is single-use by the hash of its signed part.
+    require_jti: z.boolean().optional(),
   }),
   async store(input, existing, ctx) {
     const sent = KEY_KINDS.filter((k) => input[k] !== undefined);
@@ -88,7 +90,7 @@ export const jwtSettings: ConnectionSettings = {
     return { config, secrets };
   },
   view(c, issuer) {
-    const { public_key, jwks_url, alg, max_token_age_seconds, issuer: tokenIssuer, audience } = c.config as Record<string, unknown>;
+    const { public_key, jwks_url, alg, max_token_age_seconds, issuer: tokenIssuer, audience, require_jti } = c.config as Record<string, unknown>;
     return {
       alg,
       public_key: public_key ?? null,
@@ -97,6 +99,7 @@ export const jwtSettings: ConnectionSettings = {
       max_token_age_seconds: max_token_age_seconds ?? 600,
       issuer: tokenIssuer ?? null,
       audience: audience ?? null,
+      require_jti: require_jti === true,
       login_url: `${issuer}/jwt/${c.id}/login`,
     };
   },

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { compactVerify, errors, type CompactVerifyGetKey, type CryptoKey, type KeyObject } from 'jose';
+import { isEmailAddress } from '../../directory/email.js';
 import { UpstreamError, type ExternalIdentity } from '../identity.js';
 
 export type PartnerJwtAlg = 'HS256' | 'RS256' | 'ES256';
@@ -16,25 +18,38 @@ export interface PartnerJwtPolicy {
   audience?: string;
   /** Allowed clock difference for `iat`/`nbf` in the future (DESIGN §7: at most 3 minutes). */
   clockSkewSeconds?: number;
+  /** Refuse tokens without a `jti` (the connection's `require_jti`); otherwise such a token is single-use by its own hash. */
+  requireJti?: boolean;
 }
 
 export type PartnerKey = Uint8Array | CryptoKey | KeyObject | CompactVerifyGetKey;
 
 export interface PartnerToken {
   identity: ExternalIdentity;
-  jti: string;
-  /** Epoch seconds; the jti is remembered until then. */
+  /** The token's `jti`, when it has one. */
+  jti?: string;
+  /**
+   * SHA-256 (hex) of the signed part of the token (`header.payload`): the single-use key of a token
+   * without a `jti`. Not of the whole token: the signature segment can be re-encoded (spare
+   * base64url bits, ECDSA (r, n-s)) by anyone without the key, and would then count as new.
+   */
+  digest: string;
+  /** Epoch seconds; the jti (or digest) is remembered until then. */
   exp: number;
 }
 
 export const MAX_TOKEN_LENGTH = 8192;
 export const DEFAULT_CLOCK_SKEW_SECONDS = 180;
 
-/** Identifier claims; `vendorUserId` is an accepted alias of `external_id`. Exactly one kind per token. */
+/** Identifier claims; aliases (Wise's names): `vendorUserId`, `userId` -> external_id, `phoneNumber` -> phone_number. Exactly one kind per token. */
 const IDENTIFIERS = ['user_id', 'external_id', 'email', 'phone_number'] as const;
 type IdentifierKind = (typeof IDENTIFIERS)[number];
+const ALIASES: [alias: string, kind: IdentifierKind][] = [
+  ['vendorUserId', 'external_id'],
+  ['userId', 'external_id'],
+  ['phoneNumber', 'phone_number'],
+];
 
-const EMAIL = /^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$/;
 const PHONE = /^\+?[0-9 ().-]{3,32}$/; // as the users API accepts
 
 const invalid = (message: string, detail: Record<string, unknown> = {}) => new UpstreamError('token_invalid', message, detail);
@@ -47,7 +62,8 @@ const invalid = (message: string, detail: Record<string, unknown> = {}) => new U
  * Rules (README "Partner sign-in"): `exp` required, in the future, and at most max_token_age
  * ahead (missing or too far: token_invalid; past: token_expired; no grace on exp — RFC 7519
  * §4.1.4 "on or after"); `iat`/`nbf` not in the future beyond the skew; an `iat` older than
- * max_token_age: token_expired; `jti` required; exactly one identifier (else ambiguous_identifier).
+ * max_token_age: token_expired; `jti` optional (a string of at most 256 characters when present;
+ * required with policy.requireJti); exactly one identifier (else ambiguous_identifier).
  *
  * @throws UpstreamError token_invalid | token_expired | wrong_issuer | wrong_audience |
  *   ambiguous_identifier | keys_unavailable (from the key resolver)
@@ -100,7 +116,8 @@ export async function verifyPartnerJwt(token: string, policy: PartnerJwtPolicy, 
   }
 
   const jti = claims.jti;
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw invalid('jti is required (a unique string of at most 256 characters)');
+  if (jti === undefined && policy.requireJti) throw invalid('jti is required by this connection (require_jti)');
+  if (jti !== undefined && (typeof jti !== 'string' || jti.length === 0 || jti.length > 256)) throw invalid('jti must be a unique string of at most 256 characters');
 
   const { kind, value } = identifier(claims);
   const identity: ExternalIdentity = {
@@ -119,7 +136,9 @@ export async function verifyPartnerJwt(token: string, policy: PartnerJwtPolicy, 
     if (typeof v !== 'string' || v.length > 200) throw invalid(`${k} must be a string of at most 200 characters`);
     if (v.trim()) identity[k] = v.trim();
   }
-  return { identity, jti, exp };
+  const signed = token.slice(0, token.lastIndexOf('.'));
+  const digest = createHash('sha256').update(signed).digest('hex');
+  return { identity, ...(typeof jti === 'string' ? { jti } : {}), digest, exp };
 }
 
 function numericDate(claims: Record<string, unknown>, name: string): number | undefined {
@@ -129,24 +148,24 @@ function numericDate(claims: Record<string, unknown>, name: string): number | un
   return Math.floor(v);
 }
 
-/** Exactly one of user_id, external_id (alias vendorUserId), email, phone_number. */
+/** Exactly one of user_id, external_id (aliases vendorUserId, userId), email, phone_number (alias phoneNumber). */
 function identifier(claims: Record<string, unknown>): { kind: IdentifierKind; value: string } {
   const present = (k: string) => claims[k] !== undefined && claims[k] !== null;
   const found: { kind: IdentifierKind; value: unknown }[] = [];
   for (const kind of IDENTIFIERS) if (present(kind)) found.push({ kind, value: claims[kind] });
-  if (present('vendorUserId')) {
-    const same = present('external_id') && claims.external_id === claims.vendorUserId;
-    if (!same) found.push({ kind: 'external_id', value: claims.vendorUserId });
+  // An alias repeating the same value as its claim (or another alias) names the same identifier once.
+  for (const [alias, kind] of ALIASES) {
+    if (present(alias) && !found.some((f) => f.kind === kind && f.value === claims[alias])) found.push({ kind, value: claims[alias] });
   }
   if (found.length !== 1) {
-    throw new UpstreamError('ambiguous_identifier', 'the token must name the user by exactly one of user_id, external_id (vendorUserId), email, phone_number', {
+    throw new UpstreamError('ambiguous_identifier', 'the token must name the user by exactly one of user_id, external_id (vendorUserId, userId), email, phone_number (phoneNumber)', {
       identifiers: found.map((f) => f.kind),
     });
   }
   const { kind, value } = found[0]!;
   if (typeof value !== 'string' || !value.trim() || value.length > 320) throw invalid(`${kind} must be a non-empty string`);
   const v = value.trim();
-  if (kind === 'email' && !EMAIL.test(v)) throw invalid('email is not an email address');
+  if (kind === 'email' && !isEmailAddress(v)) throw invalid('email is not an email address');
   if (kind === 'phone_number' && !PHONE.test(v)) throw invalid('phone_number is not a phone number (E.164 recommended)');
   return { kind, value: v };
 }

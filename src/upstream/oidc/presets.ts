@@ -1,3 +1,4 @@
+import { isEmailAddress } from '../../directory/email.js';
 import type { Provider } from '../../store/types.js';
 import { UpstreamError, type ExternalIdentity } from '../identity.js';
 
@@ -108,7 +109,6 @@ const asString = (v: unknown): string | undefined => {
   const s = v.trim();
   return s && s.length <= MAX_STRING ? s : undefined;
 };
-const isEmail = (s: string) => s.length <= 320 && /^[^\s@]+@[^\s@]+$/.test(s);
 const asStrings = (v: unknown): string[] | undefined => {
   if (typeof v === 'string') return asString(v) ? [v.trim()] : undefined;
   if (!Array.isArray(v)) return undefined;
@@ -127,7 +127,7 @@ function first<T>(claims: Record<string, unknown>, paths: string[], read: (v: un
 export const firstEmail = (claims: Record<string, unknown>, paths: string[]) =>
   first(claims, paths, (v) => {
     const s = asString(v);
-    return s && isEmail(s) ? s : undefined;
+    return s && isEmailAddress(s) ? s : undefined;
   });
 
 

@@ -9,9 +9,11 @@
  * only that attribute (exact name, else case-insensitive). Unmapped fields use the provider preset
  * (presets.ts). subject: mapped/preset attribute, else the NameID (for a transient NameID, which
  * changes every login, the email when there is one). email: attribute, else an emailAddress-format
- * (or e-mail-shaped unspecified) NameID. amr: ["saml"] plus what AuthnContextClassRef and Entra's
+ * (or e-mail-shaped unspecified) NameID — only a value that is an email address by Portico's rule
+ * (src/directory/email.ts: no trailing dot). amr: ["saml"] plus what AuthnContextClassRef and Entra's
  * authnmethodsreferences imply ("pwd", "mfa", "wia", "hwk").
  */
+import { isEmailAddress } from '../../directory/email.js';
 import type { Provider } from '../../store/types.js';
 import type { ExternalIdentity } from '../identity.js';
 import { MAPPABLE_FIELDS, presetFor, type MappableField } from './presets.js';
@@ -20,7 +22,6 @@ import type { SamlAssertionResult } from './validate.js';
 const NAMEID_EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
 const NAMEID_UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
 const NAMEID_TRANSIENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient';
-const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 function valuesOf(attributes: Record<string, string[]>, name: string): string[] {
   const exact = attributes[name];
@@ -63,10 +64,9 @@ export function toExternalIdentity(
   const mapping = attributeMapping ?? {};
   const one = (f: MappableField) => pick(result, f, provider, mapping)[0];
 
-  let email = one('email');
-  if (!email && (result.name_id_format === NAMEID_EMAIL || ((result.name_id_format ?? NAMEID_UNSPECIFIED) === NAMEID_UNSPECIFIED && EMAIL_SHAPE.test(result.name_id)))) {
-    email = result.name_id;
-  }
+  let email = pick(result, 'email', provider, mapping).find(isEmailAddress);
+  const nameIdMayBeEmail = result.name_id_format === NAMEID_EMAIL || (result.name_id_format ?? NAMEID_UNSPECIFIED) === NAMEID_UNSPECIFIED;
+  if (!email && nameIdMayBeEmail && isEmailAddress(result.name_id)) email = result.name_id;
   let subject = one('subject');
   if (!subject) subject = result.name_id_format === NAMEID_TRANSIENT && email ? email : result.name_id;
 

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
+import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
 import { createSafeFetch } from '../../../src/http/safe-fetch.js';
 import { RedisStore, type EphemeralStore } from '../../../src/store/ephemeral.js';
 import type { Connection } from '../../../src/store/types.js';
@@ -59,13 +59,57 @@ describe.each(ephemeralBackends)('partner JWT upstream, replay cache ($name)', (
     await expect(reason(upstream(ephemeral).verify(c, await hs({ ...p, iat: now() - 1 })))).resolves.toBe('token_replayed');
   });
 
+  it('accepts a token without jti once (a Wise-shaped one); its replay, even with a re-encoded signature, is token_replayed', async () => {
+    const c = connection();
+    const wise = { email: 'john.doe@acme.test', name: 'John Doe', profile: { type: 'PERSONAL', firstName: 'John' }, exp: now() + 120 };
+    const token = await new SignJWT(wise).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(new TextEncoder().encode(SECRET));
+    await expect(upstream(ephemeral).verify(c, token)).resolves.toMatchObject({ email: 'john.doe@acme.test', name: 'John Doe' });
+    await expect(reason(upstream(ephemeral).verify(c, token))).resolves.toBe('token_replayed');
+    // The last base64url character of a 32-byte signature has 2 spare bits: 3 other spellings decode
+    // to the same signature and verify — they are the same token, not new ones.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(token.at(-1)!);
+    for (let i = 0; i < 4; i++) {
+      const variant = token.slice(0, -1) + alphabet[(last & ~3) | i];
+      if (variant !== token) await expect(reason(upstream(ephemeral).verify(c, variant))).resolves.toBe('token_replayed');
+    }
+    // Another token of the same user (other claims) is a new token.
+    const next = await new SignJWT({ ...wise, exp: wise.exp + 1 }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(new TextEncoder().encode(SECRET));
+    await expect(reason(upstream(ephemeral).verify(c, next))).resolves.toBe('accepted');
+  });
+
+  it('an ES256 token without jti re-signed as (r, n-s) by someone without the key is still a replay', async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    const c = connection({ config: { alg: 'ES256', public_key: await exportSPKI(pair.publicKey), max_token_age_seconds: 600 }, secrets: {} });
+    const token = await new SignJWT({ userId: 'w-42', exp: now() + 120 }).setProtectedHeader({ alg: 'ES256' }).sign(pair.privateKey);
+    await expect(upstream(ephemeral).verify(c, token)).resolves.toMatchObject({ external_id: 'w-42' });
+    const [h, p, sig] = token.split('.') as [string, string, string];
+    const raw = Buffer.from(sig, 'base64url');
+    const n = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
+    const s = BigInt(`0x${raw.subarray(32).toString('hex')}`);
+    const flipped = Buffer.concat([raw.subarray(0, 32), Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex')]).toString('base64url');
+    await expect(reason(upstream(ephemeral).verify(c, `${h}.${p}.${flipped}`))).resolves.toBe('token_replayed');
+  });
+
+  it('require_jti: true refuses a token without jti (token_invalid) and does not spend it; false accepts it', async () => {
+    const strict = connection({ config: { alg: 'HS256', max_token_age_seconds: 600, require_jti: true } });
+    const token = await hs(claims({ jti: undefined }));
+    await expect(reason(upstream(ephemeral).verify(strict, token))).resolves.toBe('token_invalid');
+    await expect(reason(upstream(ephemeral).verify(strict, await hs(claims())))).resolves.toBe('accepted');
+    const lax = { ...strict, config: { ...strict.config, require_jti: false } };
+    await expect(reason(upstream(ephemeral).verify(lax, token))).resolves.toBe('accepted');
+    await expect(reason(upstream(ephemeral).verify(lax, token))).resolves.toBe('token_replayed');
+  });
+
   it('lets exactly one of ten concurrent uses of a token through', async () => {
     const c = connection();
-    const token = await hs(claims());
     const u = upstream(ephemeral);
-    const outcomes = await Promise.all(Array.from({ length: 10 }, () => reason(u.verify(c, token))));
-    expect(outcomes.filter((o) => o === 'accepted')).toHaveLength(1);
-    expect(outcomes.filter((o) => o === 'token_replayed')).toHaveLength(9);
+    // With a jti, and without one (single use by the token's digest).
+    for (const token of [await hs(claims()), await hs(claims({ jti: undefined }))]) {
+      const outcomes = await Promise.all(Array.from({ length: 10 }, () => reason(u.verify(c, token))));
+      expect(outcomes.filter((o) => o === 'accepted')).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'token_replayed')).toHaveLength(9);
+    }
   });
 
   it('keeps jtis per connection: the same jti at another connection is not a replay', async () => {

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { SignJWT, base64url, importSPKI, type JWTPayload } from 'jose';
 import { UpstreamError } from '../../../src/upstream/identity.js';
 import { verifyPartnerJwt, type PartnerJwtPolicy, type PartnerKey } from '../../../src/upstream/jwt/verify.js';
@@ -40,6 +40,7 @@ describe('verifyPartnerJwt', () => {
     expect(r).toEqual({
       ok: true,
       jti: 'jti-1',
+      digest: expect.stringMatching(/^[0-9a-f]{64}$/),
       exp: NOW + 120,
       identity: expect.objectContaining({
         connection: 'con_partner',
@@ -117,10 +118,59 @@ describe('verifyPartnerJwt', () => {
     expect(await outcome(await hs(claims({ iat: undefined })))).toMatchObject({ ok: true });
   });
 
-  it('requires a jti', async () => {
-    expect(await outcome(await hs(claims({ jti: undefined })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+  it('takes a token without jti (its digest is the single-use key); require_jti refuses it; a malformed jti is refused', async () => {
+    const token = await hs(claims({ jti: undefined }));
+    const r = await outcome(token);
+    expect(r).toMatchObject({ ok: true, identity: { email: 'ada@acme.test' } });
+    if (!r.ok) throw new Error('refused');
+    expect(r.jti).toBeUndefined();
+    // The digest is of the signed part (header.payload), not of the re-encodable signature.
+    expect(r.digest).toBe(createHash('sha256').update(token.split('.').slice(0, 2).join('.')).digest('hex'));
+    expect(await outcome(token, policy({ requireJti: true }))).toMatchObject({ ok: false, reason: 'token_invalid', message: expect.stringContaining('require_jti') });
+    expect(await outcome(await hs(claims()), policy({ requireJti: true }))).toMatchObject({ ok: true, jti: 'jti-1' });
     expect(await outcome(await hs(claims({ jti: '' })))).toMatchObject({ ok: false, reason: 'token_invalid' });
     expect(await outcome(await hs(claims({ jti: 42 })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims({ jti: 'x'.repeat(257) })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+  });
+
+  it("reads Wise's identifier names: userId and vendorUserId are external_id, phoneNumber is phone_number", async () => {
+    for (const [c, expected] of [
+      [{ userId: 'w-42' }, { external_id: 'w-42', subject: 'external_id:w-42' }],
+      [{ userId: 'w-42', vendorUserId: 'w-42' }, { external_id: 'w-42' }],
+      [{ userId: 'w-42', external_id: 'w-42' }, { external_id: 'w-42' }],
+      [{ phoneNumber: '+44 20 7946 0000' }, { phone_number: '+44 20 7946 0000', subject: 'phone_number:+44 20 7946 0000' }],
+      [{ phoneNumber: '+442079460000', phone_number: '+442079460000' }, { phone_number: '+442079460000' }],
+    ] as const) {
+      const r = await outcome(await hs(claims({ email: undefined, ...c })));
+      expect(r).toMatchObject({ ok: true, identity: expected });
+      if (r.ok) expect(r.identity.email).toBeUndefined();
+    }
+    for (const c of [
+      { userId: 'w-42', vendorUserId: 'v-7' },
+      { userId: 'w-42', email: 'ada@acme.test' },
+      { phoneNumber: '+442079460000', email: 'ada@acme.test' },
+      { phoneNumber: '+442079460000', userId: 'w-42' },
+    ]) {
+      expect(await outcome(await hs(claims({ email: undefined, ...c })))).toMatchObject({ ok: false, reason: 'ambiguous_identifier' });
+    }
+    expect(await outcome(await hs(claims({ email: undefined, phoneNumber: 'call me' })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(await outcome(await hs(claims({ email: undefined, userId: 42 })))).toMatchObject({ ok: false, reason: 'token_invalid' });
+  });
+
+  it("accepts a token shaped exactly like Wise's example: HS256, {email, name, profile:{…}, exp}, no jti or iat", async () => {
+    const wise = await new SignJWT({
+      email: 'john.doe@acme.test',
+      name: 'John Doe',
+      profile: { type: 'PERSONAL', firstName: 'John', lastName: 'Doe', dateOfBirth: '1990-01-01' },
+      exp: NOW + 300,
+    })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .sign(secretKey);
+    expect(await outcome(wise)).toMatchObject({
+      ok: true,
+      exp: NOW + 300,
+      identity: { email: 'john.doe@acme.test', name: 'John Doe', subject: 'email:john.doe@acme.test', groups: [], roles: [] },
+    });
   });
 
   it('takes exactly one identifier: two or none are ambiguous_identifier', async () => {

@@ -1,0 +1,33 @@
+/**
+ * The one email-address rule of Portico, applied everywhere an email enters: the admin API (users,
+ * `?email=` filters, login links), the hosted login page and `login_hint` routing, the discovery
+ * API, and every upstream adapter (OIDC claims, SAML attributes and NameID, partner JWTs).
+ *
+ * An address is a local part (1–64 characters), one `@`, and a domain of at least two non-empty,
+ * dot-separated labels — no whitespace or control characters, at most 320 characters in all. So a
+ * trailing dot (`mallory@acme.example.`, a fully-qualified DNS name), a leading dot or `..` in the
+ * domain make it NOT an email address (RFC 5321 §4.1.2 has no trailing dot either). Portico never
+ * rewrites one into another: applications compare emails as strings, and a silently "fixed"
+ * address would be a second spelling of someone else's. Where it arrives:
+ *   - admin API and discovery API: 400 `validation_failed` on the field;
+ *   - login_hint / the hosted page: not an email (no routing by it; the page asks again);
+ *   - OIDC / SAML: the claim or attribute is not used as the user's email;
+ *   - partner JWT naming the user by it: `token_invalid`.
+ */
+const LOCAL = /^[^\s@\p{Cc}]{1,64}$/u;
+const LABEL = /^[^\s@.\p{Cc}]+$/u;
+
+export function isEmailAddress(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length > 320) return false;
+  const at = value.lastIndexOf('@');
+  if (at < 1) return false;
+  const local = value.slice(0, at);
+  const labels = value.slice(at + 1).split('.');
+  return LOCAL.test(local) && labels.length >= 2 && labels.every((l) => LABEL.test(l));
+}
+
+/** The lower-cased domain of an email address, or undefined when `value` is not one (after trimming). */
+export function emailDomain(value: string | undefined): string | undefined {
+  const v = (value ?? '').trim();
+  return isEmailAddress(v) ? v.slice(v.lastIndexOf('@') + 1).toLowerCase() : undefined;
+}

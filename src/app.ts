@@ -7,8 +7,9 @@ import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { stripQuery } from './http/logging.js';
 import { problemHandler, sendProblem } from './http/problem.js';
+import { countClientAuthFailures, failureGate, rateLimitsFor } from './http/rate-limit.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
-import { KEY_RETENTION_SECONDS } from './provider/configuration.js';
+import { KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
 import { LoginEvents } from './events/index.js';
 import { authorizationRefusalRecorder } from './login/authorize-refusals.js';
@@ -53,13 +54,18 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   );
   app.use(healthRoutes(store.db, ephemeral, metrics));
   app.use(discoveryApi(store));
-  app.use('/api/v1', adminRoutes(rt));
-  const events = new LoginEvents(store.events, logger, metrics);
+  // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
+  const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
+  app.use('/api/v1', adminRoutes(rt, limits));
+  const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),
   });
+  // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
+  countClientAuthFailures(provider.provider, limits);
+  app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation], failureGate(limits, 'clientAuth'));
   provider.mount(app);
-  const login = browserLogin(rt, provider, events);
+  const login = browserLogin(rt, provider, events, limits);
   app.use(login.router);
   app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import express, { Router } from 'express';
 import { HttpProblem } from '../http/problem.js';
 import { countFailures, failureGate, perKeyRateLimit, type RateLimits } from '../http/rate-limit.js';
@@ -20,7 +21,9 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
     // An IP that sent too many wrong keys is refused before any key is looked up; then a budget per key.
     r.use(failureGate(limits, 'adminAuth'));
     r.use(countFailures(requireApiKey(rt.store, rt.config.adminApiKey), limits, 'adminAuth', wrongKey));
-    r.use(perKeyRateLimit(limits, (req) => req.admin?.keyId ?? 'operator'));
+    // The bootstrap key has no id: its bucket is named by a digest of it (a new key, a new budget).
+    const bootstrap = `bootstrap:${createHash('sha256').update(rt.config.adminApiKey ?? '').digest('hex').slice(0, 16)}`;
+    r.use(perKeyRateLimit(limits, (req) => req.admin?.keyId ?? bootstrap));
   } else r.use(requireApiKey(rt.store, rt.config.adminApiKey));
   // Bodies are parsed only after the key is checked: anonymous callers cannot make us read them.
   r.use(express.json({ limit: rt.config.bodyLimit, strict: true }));

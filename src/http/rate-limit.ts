@@ -250,7 +250,7 @@ export function countFailures(handler: RequestHandler, limits: RateLimits, name:
     });
 }
 
-/** Admin API: counts every request per API key (`req.admin.keyId`; the bootstrap key is `operator`). */
+/** Admin API: counts every request per API key (`keyOf`: the key's id). */
 export function perKeyRateLimit(limits: RateLimits, keyOf: (req: Request) => string): RequestHandler {
   return (req, res, next) => {
     limits.consume('admin', keyOf(req)).then((v) => {

@@ -82,6 +82,13 @@ describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => 
       await other.arrayBuffer();
     });
 
+    test('without PORTICO_TRUST_PROXY a client cannot escape its budget by rotating X-Forwarded-For', async () => {
+      const a = client();
+      const as = (i: number) => a.fetch(`${server.url}/link/lnk_spoof${i}`, { headers: { 'x-forwarded-for': `198.51.100.${i}` } });
+      for (let i = 0; i < 6; i++) expect((await as(i)).status).toBe(400);
+      await expectLimitedPage(await as(6));
+    });
+
     test('the endpoints share one budget per IP', async () => {
       const a = client();
       for (const path of ['/link/lnk_a', '/link/lnk_b', '/jwt/con_x/login', '/jwt/con_y/login', '/oidc/con_z/callback', '/setup/x']) {

@@ -141,11 +141,6 @@ export class RateLimits {
       new Counter({ name: METRIC, help: 'Requests refused by a rate limit', labelNames: ['limit'], registers: [registry] });
   }
 
-  /** The limit's settings, or undefined when it is off. */
-  setting(name: LimitName): RateLimit | undefined {
-    return this.#limits[name]?.limit;
-  }
-
   /** Counts one request under `name` for `key`. A limit that is off always allows. */
   async consume(name: LimitName, key: string): Promise<Verdict> {
     const l = this.#limits[name];

@@ -46,7 +46,8 @@ async function freePort(): Promise<number> {
 async function serve(env: Record<string, string>): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(ROOT, 'bin/portico.js'), 'serve'], {
-    env: { PATH: process.env.PATH ?? '', PORTICO_LOG_LEVEL: 'warn', PORTICO_ADMIN_API_KEY: KEY, ...env, PORT: String(port) },
+    // Throughput, not the per-key rate limit (one key sends every request here).
+    env: { PATH: process.env.PATH ?? '', PORTICO_LOG_LEVEL: 'warn', PORTICO_ADMIN_API_KEY: KEY, PORTICO_RATE_LIMIT_ADMIN: 'off', ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

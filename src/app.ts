@@ -7,6 +7,7 @@ import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { stripQuery } from './http/logging.js';
 import { problemHandler, sendProblem } from './http/problem.js';
+import { countClientAuthFailures, failureGate, rateLimitsFor } from './http/rate-limit.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
 import { KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
@@ -54,14 +55,19 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   );
   app.use(healthRoutes(store.db, ephemeral, metrics));
   app.use(discoveryApi(store));
-  app.use('/api/v1', adminRoutes(rt));
-  const events = new LoginEvents(store.events, logger, metrics);
+  // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
+  const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
+  app.use('/api/v1', adminRoutes(rt, limits));
+  const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),
     // RP-initiated logout signs the browser out of the gateway too, not only out of oidc-provider.
     onLogout: (req, res) => endGatewaySession(req as Request, res as Response),
   });
-  const login = browserLogin(rt, provider, events);
+  // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
+  countClientAuthFailures(provider.provider, limits);
+  app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation], failureGate(limits, 'clientAuth'));
+  const login = browserLogin(rt, provider, events, limits);
   // ...so the logout confirmation loads the gateway session (its cookie has path /) before oidc-provider answers it.
   app.post(`${ROUTES.end_session}/confirm`, login.session);
   provider.mount(app);

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import express, { Router } from 'express';
+import { HttpProblem } from '../http/problem.js';
+import { countFailures, failureGate, perKeyRateLimit, type RateLimits } from '../http/rate-limit.js';
 import type { Runtime } from '../runtime.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { applicationRoutes } from './applications.js';
@@ -9,10 +12,19 @@ import { loginLinkRoutes } from './login-links.js';
 import { organizationRoutes } from './organizations.js';
 import { userRoutes } from './users.js';
 
+const wrongKey = (err: unknown) => err instanceof HttpProblem && err.code === 'invalid_api_key';
+
 /** The admin API (DESIGN §5), mounted at /api/v1. */
-export function adminRoutes(rt: Runtime): Router {
+export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
   const r = Router();
-  r.use(requireApiKey(rt.store, rt.config.adminApiKey));
+  if (limits) {
+    // An IP that sent too many wrong keys is refused before any key is looked up; then a budget per key.
+    r.use(failureGate(limits, 'adminAuth'));
+    r.use(countFailures(requireApiKey(rt.store, rt.config.adminApiKey), limits, 'adminAuth', wrongKey));
+    // The bootstrap key has no id: its bucket is named by a digest of it (a new key, a new budget).
+    const bootstrap = `bootstrap:${createHash('sha256').update(rt.config.adminApiKey ?? '').digest('hex').slice(0, 16)}`;
+    r.use(perKeyRateLimit(limits, (req) => req.admin?.keyId ?? bootstrap));
+  } else r.use(requireApiKey(rt.store, rt.config.adminApiKey));
   // Bodies are parsed only after the key is checked: anonymous callers cannot make us read them.
   r.use(express.json({ limit: rt.config.bodyLimit, strict: true }));
   r.use(organizationRoutes(rt.store));

@@ -20,6 +20,37 @@ const url = (protocols: string[]) =>
     }
   }, `must be a URL (${protocols.join(' or ')})`);
 
+/** A rate limit: at most `points` requests (or failures) per `durationSeconds`; null = off. */
+export interface RateLimit {
+  points: number;
+  durationSeconds: number;
+}
+
+/** PORTICO_RATE_LIMIT_* (README "Rate limits"). */
+export interface RateLimitSettings {
+  /** Per client IP, over the browser sign-in endpoints together. */
+  login: RateLimit | null;
+  /** Per client IP: failed client authentications at the token, introspection and revocation endpoints. */
+  clientAuth: RateLimit | null;
+  /** Per client IP: admin API requests with a wrong API key. */
+  adminAuth: RateLimit | null;
+  /** Per API key: admin API requests. */
+  admin: RateLimit | null;
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600 };
+
+/** `<points>/<duration>` with a unit s, m or h (seconds when omitted), e.g. `120/60s`, `20/5m`; or `off`. */
+const rateLimit = z
+  .string()
+  .trim()
+  .regex(/^(off|[1-9]\d{0,8}\/[1-9]\d{0,6}[smh]?)$/i, 'must be <points>/<duration> such as 120/60s or 20/5m, or off')
+  .transform((v): RateLimit | null => {
+    if (v.toLowerCase() === 'off') return null;
+    const [, points, n, unit] = /^(\d+)\/(\d+)([smh]?)$/i.exec(v)!;
+    return { points: Number(points), durationSeconds: Number(n) * UNIT_SECONDS[(unit || 's').toLowerCase()]! };
+  });
+
 /** DESIGN.md §3. Keys are the environment variable names. */
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -31,6 +62,10 @@ const schema = z.object({
   PORTICO_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   PORTICO_CERTS_DIR: z.string().min(1).default('./certs'),
   PORTICO_ALLOW_PRIVATE_URLS: bool.default(false),
+  PORTICO_RATE_LIMIT_LOGIN: rateLimit.prefault('120/60s'),
+  PORTICO_RATE_LIMIT_CLIENT_AUTH: rateLimit.prefault('20/60s'),
+  PORTICO_RATE_LIMIT_ADMIN_AUTH: rateLimit.prefault('20/60s'),
+  PORTICO_RATE_LIMIT_ADMIN: rateLimit.prefault('1200/60s'),
   PORTICO_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)?$/i, 'must be a size such as 1mb').default('1mb'),
   PORTICO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORTICO_TRUST_PROXY: bool.default(false),
@@ -47,6 +82,8 @@ export interface Config {
   secret?: string;
   certsDir: string;
   allowPrivateUrls: boolean;
+  /** Absent (hand-built configs, tests): the defaults of src/http/rate-limit.ts. */
+  rateLimits?: RateLimitSettings;
   bodyLimit: string;
   logLevel: string;
   trustProxy: boolean;
@@ -97,6 +134,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     secret: c.PORTICO_SECRET,
     certsDir: c.PORTICO_CERTS_DIR,
     allowPrivateUrls: c.PORTICO_ALLOW_PRIVATE_URLS,
+    rateLimits: {
+      login: c.PORTICO_RATE_LIMIT_LOGIN,
+      clientAuth: c.PORTICO_RATE_LIMIT_CLIENT_AUTH,
+      adminAuth: c.PORTICO_RATE_LIMIT_ADMIN_AUTH,
+      admin: c.PORTICO_RATE_LIMIT_ADMIN,
+    },
     bodyLimit: c.PORTICO_BODY_LIMIT,
     logLevel: c.PORTICO_LOG_LEVEL,
     trustProxy: c.PORTICO_TRUST_PROXY,

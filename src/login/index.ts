@@ -2,6 +2,7 @@ import express, { Router, type RequestHandler } from 'express';
 import { fileURLToPath } from 'node:url';
 import { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
+import { loginRateLimit, type RateLimits } from '../http/rate-limit.js';
 import { createSafeFetch } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { createOidcUpstream } from '../upstream/oidc/index.js';
@@ -27,6 +28,7 @@ export function browserLogin(
   rt: Runtime,
   provider: ProviderSeam,
   events: LoginEvents,
+  limits?: RateLimits,
 ): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions; session: RequestHandler } {
   const { config, store, ephemeral } = rt;
   const pipeline: PipelineDeps = {
@@ -54,6 +56,18 @@ export function browserLogin(
 
   const router = Router();
   router.use('/assets', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
+  if (limits) {
+    // Per client IP over every way in together, before a session or an event is written.
+    // The first refusal of a window is one unattributed login.failed (rate_limited) for the operator.
+    const limited = loginRateLimit(limits, (req, v) => {
+      events
+        .failed('rate_limited', { organization_id: null, connection_id: null, ip: req.ip, detail: { limit: 'login', retry_after: v.retryAfterSeconds } })
+        .catch((err: unknown) => rt.logger.error({ err }, 'recording a rate-limit refusal failed'));
+    });
+    router.post('/login', limited);
+    router.use(['/link', '/setup'], limited);
+    router.all(['/jwt/:connection/login', '/saml/:connection/acs', '/oidc/:connection/callback'], limited);
+  }
   const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') });
   router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt'], session);
   router.use(loginRoutes({ ...pipeline, provider, upstreams: { oidc: oidcBrowser, saml: samlBrowser }, transactions }));

@@ -124,7 +124,7 @@ export class RedisStore implements EphemeralStore {
   readonly kind = 'redis' as const;
   constructor(
     readonly client: Redis,
-    private readonly prefix = 'portico:',
+    readonly prefix = 'portico:',
   ) {}
   static async connect(url: string, prefix?: string): Promise<RedisStore> {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });

@@ -38,6 +38,12 @@ describe('configuration', () => {
       secret: undefined,
       certsDir: './certs',
       allowPrivateUrls: false,
+      rateLimits: {
+        login: { points: 120, durationSeconds: 60 },
+        clientAuth: { points: 20, durationSeconds: 60 },
+        adminAuth: { points: 20, durationSeconds: 60 },
+        admin: { points: 1200, durationSeconds: 60 },
+      },
       bodyLimit: '1mb',
       logLevel: 'info',
       trustProxy: false,

@@ -52,7 +52,7 @@ export function adminApi(http: Express | string) {
     async link(org: string, body: Record<string, unknown>, key?: string): Promise<{ login_url: string; expires_at: string }> {
       return (await api().post(`/api/v1/organizations/${org}/login-links`).set(bearer(key)).send(body).expect(201)).body;
     },
-    async events(org: string, query = ''): Promise<{ type: string; reason: string | null; connection_id: string | null; user_id: string | null; detail: Record<string, unknown> }[]> {
+    async events(org: string, query = ''): Promise<{ id: string; type: string; reason: string | null; connection_id: string | null; user_id: string | null; ip: string | null; detail: Record<string, unknown> }[]> {
       return (await api().get(`/api/v1/organizations/${org}/events?limit=200${query}`).set(bearer()).expect(200)).body.data;
     },
   };

@@ -25,6 +25,7 @@ interface SamlConn {
 }
 
 interface EventRow {
+  id: string;
   type: string;
   reason: string | null;
   connection_id: string | null;
@@ -112,17 +113,24 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
     return ev.body.data;
   }
 
-  /** Runs `act`, expects a refusal page with `reason` and exactly one new login.failed event with it. */
+  /**
+   * Runs `act`, expects a refusal page with `reason` and exactly one more login.failed recorded with
+   * it: a new row, or one more in the `detail.count` of an identical refusal's row (same window).
+   */
   async function expectRefused(conn: SamlConn, reason: string, act: () => Promise<FlowResult>, status = 400): Promise<EventRow> {
-    const before = (await failures(conn)).length;
+    const count = (e: EventRow) => Number(e.detail.count ?? 1);
+    const before = await failures(conn);
     const r = await act();
     expect(r.location).toBeUndefined();
     expect(r.status).toBe(status);
     expect(r.body).toContain(`<code>${reason}</code>`);
     const after = await failures(conn);
-    expect(after).toHaveLength(before + 1);
-    expect(after[0]).toMatchObject({ type: 'login.failed', reason, connection_id: conn.id });
-    return after[0]!;
+    const total = (rows: EventRow[]) => rows.reduce((n, e) => n + count(e), 0);
+    expect(total(after)).toBe(total(before) + 1);
+    const changed = after.filter((e) => count(e) !== count(before.find((b) => b.id === e.id) ?? { ...e, detail: { count: 0 } }));
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatchObject({ type: 'login.failed', reason, connection_id: conn.id });
+    return changed[0]!;
   }
 
   const expectCode = (r: FlowResult) => {

@@ -17,6 +17,25 @@ export class EventRepo {
     return row!;
   }
 
+  /**
+   * Writes the event under `id`, or, when a row with that id exists (an identical refusal within
+   * the aggregation window, see LoginEvents), adds 1 to its `detail.count`, sets `detail.last_at`
+   * and takes this event's other detail (the latest refusal's message); `at` stays the first's.
+   * Concurrent callers with the same id all count: the upsert is atomic.
+   */
+  async appendOrCount(id: string, e: EventInput): Promise<LoginEvent> {
+    const [row] = await this.db.query<LoginEvent>(
+      `insert into events (id, organization_id, type, reason, connection_id, user_id, ip, detail)
+       values ($1,$2,$3,$4,$5,$6,$7,$8)
+       on conflict (id) do update set detail = events.detail || excluded.detail || jsonb_build_object(
+         'count', coalesce((events.detail->>'count')::int, 1) + 1,
+         'last_at', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+       returning *`,
+      [id, e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify({ ...(e.detail ?? {}), count: 1 })],
+    );
+    return row!;
+  }
+
   /** Newest first; the cursor is the last id seen. `organizationId` null: every organization's and none's. */
   async list(
     organizationId: string | null,

@@ -1,0 +1,282 @@
+/**
+ * Rate limits (README "Rate limits"), on rate-limiter-flexible: in-process counters by default,
+ * Redis counters shared by every process when REDIS_URL is set (the ioredis client of the
+ * ephemeral RedisStore), with in-process counters standing in while Redis does not answer.
+ *
+ * - `login`: per client IP, every request to the browser sign-in endpoints together.
+ * - `clientAuth`: per client IP, failed client authentications (`invalid_client`) at the token,
+ *   introspection and revocation endpoints; once over, that IP's requests there are refused.
+ * - `adminAuth`: per client IP, admin API requests with a wrong API key; once over, that IP's
+ *   admin API requests are refused before any key is looked up.
+ * - `admin`: per API key, admin API requests.
+ *
+ * A refusal is `429` with `Retry-After` (seconds) and the reason `rate_limited`: problem+json on
+ * APIs, an HTML error page on browser routes. The client IP is `req.ip` (PORTICO_TRUST_PROXY
+ * decides whether X-Forwarded-For is believed); an IPv6 client is counted by its /64.
+ */
+import { isIP } from 'node:net';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimit, RateLimitSettings } from '../config/index.js';
+import type { EphemeralStore } from '../store/ephemeral.js';
+import { RedisStore } from '../store/ephemeral.js';
+import { esc, layout } from './html.js';
+import { sendProblem } from './problem.js';
+
+export type LimitName = keyof RateLimitSettings;
+
+/** Defaults of PORTICO_RATE_LIMIT_* (also used for configurations built by hand without `rateLimits`). */
+export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
+  login: { points: 120, durationSeconds: 60 },
+  clientAuth: { points: 20, durationSeconds: 60 },
+  adminAuth: { points: 20, durationSeconds: 60 },
+  admin: { points: 1200, durationSeconds: 60 },
+};
+
+const NAMES: LimitName[] = ['login', 'clientAuth', 'adminAuth', 'admin'];
+
+/** The outcome of one check: allowed, or refused until `retryAfterSeconds` have passed. */
+export type Verdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; first: boolean };
+
+/**
+ * The counter key of a client address: an IPv4 address (also when IPv4-mapped) as it is; an IPv6
+ * address by its /64, since one client usually holds a whole /64. Unknown: one shared bucket.
+ */
+export function clientKey(ip: string | undefined): string {
+  if (!ip) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (isIP(ip) !== 6) return ip;
+  const [head, tail = ''] = ip.toLowerCase().split('::') as [string, string?];
+  const left = head ? head.split(':') : [];
+  const right = ip.includes('::') && tail ? tail.split(':') : [];
+  // A trailing embedded IPv4 (::1.2.3.4) only affects the last 32 bits, which the /64 ignores.
+  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (parseInt(g, 16) || 0).toString(16))
+    .join(':')}::/64`;
+}
+
+const retryAfter = (r: RateLimiterRes) => Math.max(1, Math.ceil(r.msBeforeNext / 1000));
+
+/** One named limit. */
+class Limit {
+  constructor(
+    readonly name: LimitName,
+    readonly limit: RateLimit,
+    private readonly limiter: RateLimiterAbstract,
+  ) {}
+
+  /** Counts one request; refused once more than `points` were counted in the window. */
+  async consume(key: string): Promise<Verdict> {
+    try {
+      await this.limiter.consume(key);
+      return { allowed: true };
+    } catch (e) {
+      if (!(e instanceof RateLimiterRes)) throw e;
+      return { allowed: false, retryAfterSeconds: retryAfter(e), first: e.consumedPoints === this.limit.points + 1 };
+    }
+  }
+
+  /** Counts one failure without refusing it (the failure itself is answered as usual); true when this one used up the budget. */
+  async penalty(key: string): Promise<boolean> {
+    return (await this.limiter.penalty(key)).consumedPoints === this.limit.points;
+  }
+
+  /** Refused when `points` failures were counted in the current window. */
+  async check(key: string): Promise<Verdict> {
+    const r = await this.limiter.get(key);
+    if (!r || r.consumedPoints < this.limit.points) return { allowed: true };
+    return { allowed: false, retryAfterSeconds: retryAfter(r), first: false };
+  }
+}
+
+export interface RateLimiterDeps {
+  ephemeral: EphemeralStore;
+  settings?: RateLimitSettings;
+  logger: Logger;
+  metrics?: Registry;
+}
+
+const METRIC = 'portico_rate_limited_total';
+
+/** Every limit of one process (or, with Redis, of the whole deployment). */
+export class RateLimits {
+  readonly #limits: Partial<Record<LimitName, Limit>> = {};
+  readonly #logger: Logger;
+  #counter?: Counter<'limit'>;
+
+  constructor(deps: RateLimiterDeps) {
+    this.#logger = deps.logger;
+    const settings = deps.settings ?? DEFAULT_RATE_LIMITS;
+    const redis = deps.ephemeral instanceof RedisStore ? deps.ephemeral : undefined;
+    for (const name of NAMES) {
+      const limit = settings[name];
+      if (!limit) continue;
+      const opts = { points: limit.points, duration: limit.durationSeconds };
+      const memory = new RateLimiterMemory({ ...opts, keyPrefix: `rl:${name}` });
+      const limiter = redis
+        ? new RateLimiterRedis({
+            ...opts,
+            storeClient: redis.client,
+            keyPrefix: `${redis.prefix}rl:${name}`,
+            // Redis down: count in this process rather than refuse or wave everyone through.
+            rejectIfRedisNotReady: true,
+            insuranceLimiter: memory,
+          })
+        : memory;
+      this.#limits[name] = new Limit(name, limit, limiter);
+    }
+    this.useMetrics(deps.metrics);
+  }
+
+  /** Counts refusals on `portico_rate_limited_total{limit}` (a reloaded app passes the same registry). */
+  useMetrics(registry: Registry | undefined): void {
+    if (!registry) return;
+    this.#counter =
+      (registry.getSingleMetric(METRIC) as Counter<'limit'> | undefined) ??
+      new Counter({ name: METRIC, help: 'Requests refused by a rate limit', labelNames: ['limit'], registers: [registry] });
+  }
+
+  /** Counts one request under `name` for `key`. A limit that is off always allows. */
+  async consume(name: LimitName, key: string): Promise<Verdict> {
+    const l = this.#limits[name];
+    return l ? this.#guard(l, key, () => l.consume(key)) : { allowed: true };
+  }
+
+  /** Whether `key` is over its failure budget under `name`, without counting. */
+  async check(name: LimitName, key: string): Promise<Verdict> {
+    const l = this.#limits[name];
+    return l ? this.#guard(l, key, () => l.check(key)) : { allowed: true };
+  }
+
+  /** Counts one failure under `name` for `key`. */
+  async fail(name: LimitName, key: string): Promise<void> {
+    const l = this.#limits[name];
+    if (!l) return;
+    try {
+      if (await l.penalty(key)) this.#logger.warn({ limit: name, key, points: l.limit.points, duration_s: l.limit.durationSeconds }, 'rate limit reached');
+    } catch (err) {
+      this.#logger.warn({ err, limit: name }, 'rate limit: a failure could not be counted');
+    }
+  }
+
+  async #guard(l: Limit, key: string, run: () => Promise<Verdict>): Promise<Verdict> {
+    let v: Verdict;
+    try {
+      v = await run();
+    } catch (err) {
+      // A broken counter store must not take sign-in down: allow, and say so.
+      this.#logger.warn({ err, limit: l.name }, 'rate limit could not be checked; allowing the request');
+      return { allowed: true };
+    }
+    if (!v.allowed) {
+      this.#counter?.inc({ limit: l.name });
+      if (v.first) this.#logger.warn({ limit: l.name, key, points: l.limit.points, duration_s: l.limit.durationSeconds }, 'rate limit reached');
+    }
+    return v;
+  }
+}
+
+const DETAIL = 'too many requests from this client; try again later';
+
+/** `429` problem+json with Retry-After (APIs). */
+export function sendRateLimited(res: Response, retryAfterSeconds: number, extra: Record<string, unknown> = {}): void {
+  res.set('Retry-After', String(retryAfterSeconds)).set('Cache-Control', 'no-store');
+  sendProblem(res, 429, 'rate_limited', DETAIL, { retry_after: retryAfterSeconds, ...extra });
+}
+
+/** `429` HTML page with Retry-After (browser routes). */
+export function sendRateLimitedPage(res: Response, retryAfterSeconds: number): void {
+  const minutes = Math.ceil(retryAfterSeconds / 60);
+  const wait = retryAfterSeconds < 60 ? `${retryAfterSeconds} seconds` : `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  res
+    .status(429)
+    .set('Retry-After', String(retryAfterSeconds))
+    .set('Cache-Control', 'no-store')
+    .type('html')
+    .send(
+      layout(
+        'Too many sign-in attempts',
+        `<p>${esc(`There were too many sign-in requests from your network. Please wait ${wait} and try again.`)}</p>
+<p class="code">Reason: <code>rate_limited</code></p>
+<p class="hint">If this keeps happening, contact your IT administrator and mention the reason above.</p>`,
+      ),
+    );
+}
+
+/**
+ * Browser sign-in endpoints: counts every request per client IP under `login`; over the limit the
+ * request is answered with the HTML 429 page and goes no further (no session, no event row).
+ * `onLimited` hears about the first refused request of a window (to record one event).
+ */
+export function loginRateLimit(limits: RateLimits, onLimited?: (req: Request, v: Verdict & { allowed: false }) => void): RequestHandler {
+  return (req, res, next) => {
+    limits.consume('login', clientKey(req.ip)).then((v) => {
+      if (v.allowed) return next();
+      if (v.first) onLimited?.(req, v);
+      sendRateLimitedPage(res, v.retryAfterSeconds);
+    }, next);
+  };
+}
+
+/** Refuses, before anything else runs, a client IP that is over its failure budget under `name` (APIs). */
+export function failureGate(limits: RateLimits, name: 'clientAuth' | 'adminAuth'): RequestHandler {
+  return (req, res, next) => {
+    limits.check(name, clientKey(req.ip)).then((v) => {
+      if (v.allowed) return next();
+      sendRateLimited(res, v.retryAfterSeconds);
+    }, next);
+  };
+}
+
+/**
+ * Wraps a middleware (the admin API key check) so that each error it passes on that
+ * `isFailure` accepts is counted under `name` for the client IP before it is answered.
+ */
+export function countFailures(handler: RequestHandler, limits: RateLimits, name: 'clientAuth' | 'adminAuth', isFailure: (err: unknown) => boolean): RequestHandler {
+  return (req, res, next) =>
+    handler(req, res, (err?: unknown) => {
+      if (err === undefined || err === null || !isFailure(err)) return next(err);
+      void limits.fail(name, clientKey(req.ip)).then(() => next(err));
+    });
+}
+
+/** Admin API: counts every request per API key (`keyOf`: the key's id). */
+export function perKeyRateLimit(limits: RateLimits, keyOf: (req: Request) => string): RequestHandler {
+  return (req, res, next) => {
+    limits.consume('admin', keyOf(req)).then((v) => {
+      if (v.allowed) return next();
+      sendRateLimited(res, v.retryAfterSeconds);
+    }, next);
+  };
+}
+
+/**
+ * Token, introspection and revocation endpoints: counts each `invalid_client` refusal (unknown
+ * client, wrong secret or assertion) per client IP, from oidc-provider's documented error events.
+ * Pair with `failureGate(limits, 'clientAuth')` in front of those endpoints.
+ */
+export function countClientAuthFailures(provider: { on(event: string, listener: (...args: never[]) => void): unknown }, limits: RateLimits): void {
+  for (const event of ['grant.error', 'introspection.error', 'revocation.error']) {
+    provider.on(event, (ctx: { req: { ip?: string } }, err: { error?: string } | undefined) => {
+      if (err?.error === 'invalid_client') void limits.fail('clientAuth', clientKey(ctx.req.ip));
+    });
+  }
+}
+
+/** Where rate limits are kept for a runtime, so a reloaded app (new signing keys) keeps counting. */
+const byOwner = new WeakMap<object, RateLimits>();
+
+/** The runtime's limits, made on first use. */
+export function rateLimitsFor(owner: object, deps: RateLimiterDeps): RateLimits {
+  let l = byOwner.get(owner);
+  if (!l) {
+    l = new RateLimits(deps);
+    byOwner.set(owner, l);
+  } else l.useMetrics(deps.metrics);
+  return l;
+}

@@ -1,0 +1,263 @@
+/**
+ * ISSUE9 item 9: rate limits, in-process on memory and on Redis. Each client connects from its own
+ * loopback address (127.x.y.z), so the server's req.ip differs without trusting X-Forwarded-For.
+ * Every limit is shown three ways: requests below it pass, the one over it is 429 with Retry-After
+ * and the reason `rate_limited`, and another client (IP or API key) is not affected.
+ */
+import request from 'supertest';
+import { loadConfig, type RateLimitSettings } from '../../src/config/index.js';
+import { clientKey } from '../../src/http/rate-limit.js';
+import { ADMIN_KEY, bearer, buildTestApp, type TestApp } from '../support/app.js';
+import { ephemeralBackends } from '../support/backends.js';
+import { clientAt, listenLoopback, type IpClient } from '../support/client-ip.js';
+import { adminApi, pathOf } from '../e2e/partner-support.js';
+import type { RequestInit } from 'undici';
+
+const minute = (points: number) => ({ points, durationSeconds: 60 });
+type Res = Awaited<ReturnType<IpClient['fetch']>>;
+
+async function expectLimitedPage(res: Res) {
+  expect(res.status).toBe(429);
+  const retry = Number(res.headers.get('retry-after'));
+  expect(retry).toBeGreaterThanOrEqual(1);
+  expect(retry).toBeLessThanOrEqual(60);
+  expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  const html = await res.text();
+  expect(html).toContain('<code>rate_limited</code>');
+  expect(html).toContain('Too many sign-in attempts');
+}
+
+async function expectLimitedProblem(res: Res) {
+  expect(res.status).toBe(429);
+  const retry = Number(res.headers.get('retry-after'));
+  expect(retry).toBeGreaterThanOrEqual(1);
+  expect(retry).toBeLessThanOrEqual(60);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(await res.json()).toMatchObject({ status: 429, code: 'rate_limited' });
+}
+
+describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => {
+  const LIMITS: RateLimitSettings = { login: minute(6), clientAuth: minute(3), adminAuth: minute(3), admin: minute(1000) };
+  let t: TestApp;
+  let server: { url: string; close(): Promise<void> };
+  const clients: IpClient[] = [];
+  const client = () => {
+    const c = clientAt();
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    t = await buildTestApp({ ephemeral: await backend.open(), config: { rateLimits: LIMITS } });
+    server = await listenLoopback(t.express);
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await server?.close();
+    await t?.close();
+  });
+
+  describe('browser sign-in endpoints: per client IP', () => {
+    const garbage: [string, RequestInit & { path: string }][] = [
+      ['POST /login', { path: '/login', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'email=a%40b.test' }],
+      ['GET /link/{token}', { path: '/link/lnk_garbage' }],
+      ['GET /jwt/{conn}/login', { path: '/jwt/con_nothing/login?token=x.y.z' }],
+      ['POST /saml/{conn}/acs', { path: '/saml/con_nothing/acs', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'SAMLResponse=PHg%2B' }],
+      ['GET /oidc/{conn}/callback', { path: '/oidc/con_nothing/callback?code=c&state=s' }],
+      ['GET /setup/{token}', { path: '/setup/stp_garbage' }],
+    ];
+
+    test.each(garbage)('%s: 6 requests answered as usual, the 7th is 429 with Retry-After; another IP is unaffected', async (_name, { path, ...init }) => {
+      const a = client();
+      for (let i = 0; i < 6; i++) {
+        const res = await a.fetch(server.url + path, init);
+        expect(res.status).not.toBe(429);
+        await res.arrayBuffer();
+      }
+      await expectLimitedPage(await a.fetch(server.url + path, init));
+      await expectLimitedPage(await a.fetch(server.url + path, init));
+      const b = client();
+      const other = await b.fetch(server.url + path, init);
+      expect(other.status).not.toBe(429);
+      await other.arrayBuffer();
+    });
+
+    test('without PORTICO_TRUST_PROXY a client cannot escape its budget by rotating X-Forwarded-For', async () => {
+      const a = client();
+      const as = (i: number) => a.fetch(`${server.url}/link/lnk_spoof${i}`, { headers: { 'x-forwarded-for': `198.51.100.${i}` } });
+      for (let i = 0; i < 6; i++) expect((await as(i)).status).toBe(400);
+      await expectLimitedPage(await as(6));
+    });
+
+    test('the endpoints share one budget per IP', async () => {
+      const a = client();
+      for (const path of ['/link/lnk_a', '/link/lnk_b', '/jwt/con_x/login', '/jwt/con_y/login', '/oidc/con_z/callback', '/setup/x']) {
+        expect((await a.fetch(server.url + path)).status).not.toBe(429);
+      }
+      await expectLimitedPage(await a.fetch(server.url + '/saml/con_q/acs', { method: 'POST', body: new URLSearchParams({ SAMLResponse: 'eA==' }) }));
+    });
+
+    test('a real login link below the limit signs in; over it even a valid link waits; another IP signs in', async () => {
+      const admin = adminApi(t.express);
+      const app = await admin.app();
+      const org = await admin.org();
+      const user = await admin.user(org.id, { email: 'ratelimited@acme.test' });
+      const link = async () => pathOf((await admin.link(org.id, { user_id: user.id, client_id: app.client_id })).login_url);
+
+      const a = client();
+      for (let i = 0; i < 5; i++) expect((await a.fetch(`${server.url}/link/lnk_garbage${i}`)).status).toBe(400);
+      const ok = await a.fetch(server.url + (await link()));
+      expect(ok.status).toBe(303);
+      expect(ok.headers.get('set-cookie')).toMatch(/portico\.sid=/);
+
+      const valid = await link();
+      await expectLimitedPage(await a.fetch(server.url + valid));
+      // The refused request did not spend the link: another client (another IP) can still use it.
+      const b = client();
+      const okB = await b.fetch(server.url + valid);
+      expect(okB.status).toBe(303);
+      expect(new URL(okB.headers.get('location')!).origin).toBe('https://app.example.com');
+    });
+
+    test('the first refusal of a window is one unattributed rate_limited event, not one per refused request', async () => {
+      const a = client();
+      for (let i = 0; i < 6; i++) await (await a.fetch(`${server.url}/link/lnk_x${i}`)).arrayBuffer();
+      for (let i = 0; i < 5; i++) expect((await a.fetch(`${server.url}/link/lnk_y${i}`)).status).toBe(429);
+      const all = (await request(t.express).get('/api/v1/events?type=login.failed&limit=200').set(bearer()).expect(200)).body.data as {
+        reason: string;
+        ip: string;
+        organization_id: string | null;
+        detail: Record<string, unknown>;
+      }[];
+      const limited = all.filter((e) => e.reason === 'rate_limited' && e.ip === a.ip);
+      expect(limited).toHaveLength(1);
+      expect(limited[0]).toMatchObject({ organization_id: null, detail: { limit: 'login' } });
+    });
+  });
+
+  describe('token endpoint client authentication failures: per client IP', () => {
+    let app: { client_id: string; client_secret?: string };
+    beforeAll(async () => {
+      app = await adminApi(t.express).app();
+    });
+    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+    const post = (c: IpClient, path: string, secret: string, body: Record<string, string>) =>
+      c.fetch(server.url + path, {
+        method: 'POST',
+        headers: { authorization: basic(app.client_id, secret), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams(body).toString(),
+      });
+    const exchange = (c: IpClient, secret: string) =>
+      post(c, '/oauth/token', secret, { grant_type: 'authorization_code', code: 'bogus-code', redirect_uri: 'https://app.example.com/callback' });
+
+    test('successful client authentication is never limited', async () => {
+      const a = client();
+      for (let i = 0; i < 8; i++) {
+        const res = await exchange(a, app.client_secret!);
+        expect(res.status).toBe(400);
+        expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
+      }
+    });
+
+    test('3 invalid_client answers, then that IP is refused (even with the right secret); another IP is not', async () => {
+      const a = client();
+      for (let i = 0; i < 3; i++) {
+        const res = await exchange(a, 'wrong-secret');
+        expect(res.status).toBe(401);
+        expect(await res.json()).toMatchObject({ error: 'invalid_client' });
+      }
+      await expectLimitedProblem(await exchange(a, app.client_secret!));
+      await expectLimitedProblem(await post(a, '/oauth/introspect', app.client_secret!, { token: 'x' }));
+      await expectLimitedProblem(await post(a, '/oauth/revoke', app.client_secret!, { token: 'x' }));
+
+      const b = client();
+      const res = await exchange(b, app.client_secret!);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
+    });
+
+    test('failures at introspection and revocation (and an unknown client) count too', async () => {
+      const a = client();
+      expect((await post(a, '/oauth/introspect', 'wrong', { token: 'x' })).status).toBe(401);
+      expect((await post(a, '/oauth/revoke', 'wrong', { token: 'x' })).status).toBe(401);
+      const unknown = await a.fetch(`${server.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'app_nosuchclient', client_secret: 'x' }).toString(),
+      });
+      expect(await unknown.json()).toMatchObject({ error: 'invalid_client' });
+      await expectLimitedProblem(await exchange(a, app.client_secret!));
+    });
+  });
+
+  describe('admin API', () => {
+    const get = (c: IpClient, key: string) => c.fetch(`${server.url}/api/v1/organizations?limit=1`, { headers: { authorization: `Bearer ${key}` } });
+
+    test('3 wrong API keys, then that IP is refused even with the right key; another IP is not; right keys do not count', async () => {
+      const ok = client();
+      for (let i = 0; i < 6; i++) expect((await get(ok, ADMIN_KEY)).status).toBe(200);
+
+      const a = client();
+      for (let i = 0; i < 3; i++) {
+        const res = await get(a, `wrong-key-${i}-0123456789abcdef0123456789`);
+        expect(res.status).toBe(401);
+        expect(await res.json()).toMatchObject({ code: 'invalid_api_key' });
+      }
+      await expectLimitedProblem(await get(a, ADMIN_KEY));
+      expect((await get(client(), ADMIN_KEY)).status).toBe(200);
+    });
+  });
+});
+
+describe.each(ephemeralBackends)('admin API per API key (ephemeral: $name)', (backend) => {
+  let t: TestApp;
+  let server: { url: string; close(): Promise<void> };
+  const clients: IpClient[] = [];
+  beforeAll(async () => {
+    t = await buildTestApp({ ephemeral: await backend.open(), config: { rateLimits: { login: minute(100), clientAuth: minute(100), adminAuth: minute(100), admin: minute(10) } } });
+    server = await listenLoopback(t.express);
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await server?.close();
+    await t?.close();
+  });
+
+  test('10 requests per key pass, the 11th is 429 from any IP; another key is unaffected', async () => {
+    const org = (await request(t.express).post('/api/v1/organizations').set(bearer()).send({ slug: 'per-key', name: 'Per key' }).expect(201)).body;
+    const key = (await request(t.express).post('/api/v1/api-keys').set(bearer()).send({ organization: org.id, name: 'k' }).expect(201)).body.key as string;
+    const [a, b] = [clientAt(), clientAt()];
+    clients.push(a, b);
+    const get = (c: IpClient, k: string) => c.fetch(`${server.url}/api/v1/organizations/${org.id}`, { headers: { authorization: `Bearer ${k}` } });
+    for (let i = 0; i < 10; i++) expect((await get(i % 2 ? a : b, key)).status).toBe(200);
+    const limited = await get(a, key);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await limited.json()).toMatchObject({ status: 429, code: 'rate_limited' });
+    expect((await get(b, key)).status).toBe(429);
+    // The operator key has its own budget (2 requests used above).
+    expect((await get(a, ADMIN_KEY)).status).toBe(200);
+  });
+});
+
+describe('configuration and client keys', () => {
+  test('PORTICO_RATE_LIMIT_* take <points>/<duration> or off; anything else is one clear line', () => {
+    const c = loadConfig({ PORTICO_RATE_LIMIT_LOGIN: '30/5m', PORTICO_RATE_LIMIT_ADMIN: 'off', PORTICO_RATE_LIMIT_CLIENT_AUTH: '5/30' }, '/nonexistent');
+    expect(c.rateLimits).toEqual({ login: { points: 30, durationSeconds: 300 }, clientAuth: { points: 5, durationSeconds: 30 }, adminAuth: { points: 20, durationSeconds: 60 }, admin: null });
+    expect(loadConfig({}, '/nonexistent').rateLimits!.login).toEqual({ points: 120, durationSeconds: 60 });
+    for (const bad of ['0/60s', '10', '10/0', 'ten/60s', '10/60d', '-1/60s']) {
+      expect(() => loadConfig({ PORTICO_RATE_LIMIT_LOGIN: bad }, '/nonexistent')).toThrow(/^PORTICO_RATE_LIMIT_LOGIN: must be <points>\/<duration>/);
+    }
+  });
+
+  test('an IPv4 client is counted by its address, an IPv6 client by its /64', () => {
+    expect(clientKey('203.0.113.9')).toBe('203.0.113.9');
+    expect(clientKey('::ffff:203.0.113.9')).toBe('203.0.113.9');
+    expect(clientKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('2001:db8:1:2::9')).toBe(clientKey('2001:0db8:0001:0002:ffff::1'));
+    expect(clientKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(clientKey('::1')).toBe('0:0:0:0::/64');
+    expect(clientKey('2001:db8:1:3::1')).not.toBe(clientKey('2001:db8:1:2::1'));
+    expect(clientKey(undefined)).toBe('unknown');
+  });
+});

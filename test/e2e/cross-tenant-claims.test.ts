@@ -14,6 +14,8 @@ import { inflateRawSync } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { ADMIN_KEY } from '../support/app.js';
+import { launchBrowser } from '../support/browser.js';
+import { startRp } from '../support/rp.js';
 import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { CookieJar, authorizeUrl, exchangeCode, follow, pkce, type FlowResult } from '../support/provider.js';
@@ -197,6 +199,56 @@ describe('cross-tenant identity claims: what the application sees in the id_toke
     expect(hank).toMatchObject({ email: 'hank@globex.example', email_verified: false, idp: oidcConn, amr: ['pwd'] });
     const ada = await appSignIn(new CookieJar(), { connection: oidcConn }, viaIdp('ada'));
     expect(ada).toMatchObject({ email: 'ada@acme.example', email_verified: true, idp: oidcConn, amr: ['mfa', 'hwk'] });
+  });
+
+  it('in a real browser, the application (a relying party verifying the id_token) sees the forged partner claims refused and the legitimate ones kept', async () => {
+    const rpApp = await ok<{ client_id: string; client_secret: string }>(ADMIN_KEY, 'POST', '/applications', {
+      name: 'RP',
+      type: 'confidential',
+      redirect_uris: ['http://127.0.0.1/placeholder'],
+    });
+    const rp = await startRp({ issuer: portico.issuer, fetchBase: portico.base, clientId: rpApp.client_id, clientSecret: rpApp.client_secret });
+    const browser = await launchBrowser();
+    try {
+      await ok(ADMIN_KEY, 'PATCH', `/applications/${rpApp.client_id}`, { redirect_uris: [rp.redirectUri], initiate_login_uri: rp.initiateLoginUri });
+      const conn = (await ok<{ id: string }>(acmeKey, 'POST', '/organizations/acme/connections', {
+        type: 'jwt',
+        name: 'Partner (browser)',
+        secret: PARTNER_SECRET,
+        default_client_id: rpApp.client_id,
+        user_matching: 'jit',
+      })).id;
+      const signIn = async (claims: Record<string, unknown>) => {
+        const context = await browser.newContext();
+        try {
+          const landed = rp.nextLogin();
+          const page = await context.newPage();
+          await page.goto(`${portico.issuer}/jwt/${conn}/login?token=${await partnerToken(claims)}`);
+          const login = await landed;
+          expect(await page.textContent('#signed-in')).toContain(String(claims.email));
+          return login.claims;
+        } finally {
+          await context.close();
+        }
+      };
+      expect(await signIn({ email: 'hank.browser@globex.example', email_verified: true, amr: ['mfa', 'hwk'] })).toMatchObject({
+        email: 'hank.browser@globex.example',
+        email_verified: false,
+        org: 'acme',
+        idp: conn,
+        amr: ['partner'],
+      });
+      expect(await signIn({ email: 'ada.browser@acme.example', amr: ['mfa', 'hwk'] })).toMatchObject({
+        email: 'ada.browser@acme.example',
+        email_verified: true,
+        org: 'acme',
+        idp: conn,
+        amr: ['partner'],
+      });
+    } finally {
+      await browser.close();
+      await rp.close();
+    }
   });
 
   it('SAML: an assertion for a globex address is unverified, one for an acme address verified; amr from AuthnContextClassRef', async () => {

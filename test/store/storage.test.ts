@@ -81,6 +81,10 @@ describe.each(dbBackends)('storage ($name)', (backend: DbBackend) => {
     const verifiedRows = await db.query("select organization_id from organization_domains where domain = 'raced.example' and verified");
     expect(verifiedRows).toEqual([{ organization_id: winner!.id }]);
     expect(await store.organizations.markDomainVerified(x.id, 'unclaimed.example')).toBeUndefined();
+    // Not claimed by z: nothing to verify there, whoever owns it.
+    const z = await store.organizations.create({ slug: 'race-z', name: 'Z' });
+    expect(await store.organizations.markDomainVerified(z.id, 'raced.example')).toBeUndefined();
+    expect(await store.organizations.listDomains(z.id)).toEqual([]);
   });
 
   it('migration 2 keeps the domains of an older database verified (they routed logins before), with a record each', async () => {

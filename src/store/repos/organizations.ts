@@ -130,6 +130,8 @@ export class OrganizationRepo {
   async markDomainVerified(orgId: string, domain: string): Promise<OrganizationDomain | undefined> {
     const d = domain.toLowerCase();
     return this.db.transaction(async (tx) => {
+      const claimed = await tx.query('select 1 from organization_domains where organization_id = $1 and domain = $2', [orgId, d]);
+      if (!claimed.length) return undefined;
       await assertNotVerifiedElsewhere(tx, orgId, d);
       await tx.query('update organization_domains set verified = true, verified_at = now() where organization_id = $1 and domain = $2 and not verified', [orgId, d]);
       const [row] = await tx.query<OrganizationDomain>(`${DOMAIN_SELECT} where organization_id = $1 and domain = $2`, [orgId, d]);

@@ -5,6 +5,7 @@ import { uniqueViolation } from '../store/database.js';
 const CONFLICTS: Record<string, [code: string, message: string]> = {
   organizations_slug_key: ['slug_taken', 'an organization with this slug already exists'],
   organization_domains_pkey: ['domain_taken', 'this domain already belongs to an organization'],
+  organization_domains_verified_key: ['domain_taken', 'this domain is verified by another organization'],
   users_org_email_key: ['email_taken', 'a user with this email already exists in the organization'],
   users_org_external_id_key: ['external_id_taken', 'a user with this external_id already exists in the organization'],
   identities_pkey: ['identity_taken', 'this identity is already linked to a user'],

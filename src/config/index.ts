@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -51,6 +52,13 @@ const rateLimit = z
     return { points: Number(points), durationSeconds: Number(n) * UNIT_SECONDS[(unit || 's').toLowerCase()]! };
   });
 
+/** `1.2.3.4`, `1.2.3.4:5353`, `::1` or `[::1]:5353`: what node:dns setServers takes (an IP, not a host name). */
+function isDnsServer(v: string): boolean {
+  if (isIP(v) !== 0) return true;
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(v) ?? /^([^:[\]]+):(\d{1,5})$/.exec(v);
+  return !!m && isIP(m[1]!) !== 0 && (m[2] === undefined || (Number(m[2]) >= 1 && Number(m[2]) <= 65535));
+}
+
 /** DESIGN.md §3. Keys are the environment variable names. */
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -69,6 +77,7 @@ const schema = z.object({
   PORTICO_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)?$/i, 'must be a size such as 1mb').default('1mb'),
   PORTICO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORTICO_TRUST_PROXY: bool.default(false),
+  PORTICO_DNS_SERVER: z.string().refine(isDnsServer, 'must be an IP address with an optional port, such as 10.0.0.2:53 or [::1]:5353').optional(),
 });
 
 export interface Config {
@@ -87,6 +96,8 @@ export interface Config {
   bodyLimit: string;
   logLevel: string;
   trustProxy: boolean;
+  /** Resolver for domain verification TXT lookups (`host:port`); unset: the system resolver. */
+  dnsServer?: string;
 }
 
 const KNOWN = Object.keys(schema.shape);
@@ -143,5 +154,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     bodyLimit: c.PORTICO_BODY_LIMIT,
     logLevel: c.PORTICO_LOG_LEVEL,
     trustProxy: c.PORTICO_TRUST_PROXY,
+    dnsServer: c.PORTICO_DNS_SERVER,
   };
 }

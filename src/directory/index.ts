@@ -3,6 +3,7 @@ import { normalizeEmail, type UserInput } from '../store/repos/users.js';
 import type { Store } from '../store/index.js';
 import type { Connection, User } from '../store/types.js';
 import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
+import { emailVerified } from './email-verified.js';
 import { rolesForLogin } from './roles.js';
 
 export interface ResolveOptions {
@@ -29,7 +30,8 @@ export class Directory {
    */
   async resolve(connection: Connection, identity: ExternalIdentity, opts: ResolveOptions = {}): Promise<User> {
     const orgId = connection.organization_id;
-    const profile = this.#profile(connection, identity);
+    const verifiedDomains = (await this.store.organizations.get(orgId))?.verified_domains ?? [];
+    const profile = this.#profile(connection, identity, verifiedDomains);
     let user = await this.#find(connection, identity, opts);
     if (!user) {
       const create = opts.createUser ?? connection.user_matching === 'jit';
@@ -78,11 +80,12 @@ export class Directory {
     }
   }
 
-  #profile(connection: Connection, identity: ExternalIdentity): UserInput {
+  #profile(connection: Connection, identity: ExternalIdentity, verifiedDomains: readonly string[]): UserInput {
     const p: UserInput = {};
     if (identity.email) {
       p.email = identity.email;
-      p.email_verified = identity.email_verified ?? connection.type !== 'oidc';
+      // Recomputed on every login: only an email of a verified domain of the organization counts (DESIGN §8).
+      p.email_verified = emailVerified(identity, connection, verifiedDomains);
     }
     for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];
     const roles = rolesForLogin(identity.roles, identity.groups, connection.attribute_mapping);

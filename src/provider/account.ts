@@ -10,6 +10,7 @@
 import type { Account, FindAccount } from 'oidc-provider';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import type { Store } from '../store/index.js';
+import { inVerifiedDomain } from '../directory/email-verified.js';
 
 export interface LoginRecord {
   /** Connection id of the login. */
@@ -67,7 +68,8 @@ export async function loadAccount(store: Store, logins: LoginRecords, userId: st
   const all: Record<string, unknown> = {
     sub: user.id,
     email: user.email ?? undefined,
-    email_verified: user.email ? user.email_verified : undefined,
+    // DESIGN §8: never true for an address outside the organization's verified domains, whoever set it.
+    email_verified: user.email ? user.email_verified && inVerifiedDomain(user.email, org.verified_domains) : undefined,
     name: user.name ?? undefined,
     given_name: user.given_name ?? undefined,
     family_name: user.family_name ?? undefined,

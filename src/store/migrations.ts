@@ -123,6 +123,27 @@ create table signing_keys (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'domain_verification',
+    sql: `
+-- A domain is claimed by an organization, and verified (by the operator, or by a DNS TXT record
+-- portico-verification=<token>) before it routes logins or makes emails count as verified.
+-- Several organizations may claim a domain; at most one may have it verified.
+alter table organization_domains add column verified boolean not null default false;
+alter table organization_domains add column verified_at timestamptz;
+alter table organization_domains add column verification_token text;
+alter table organization_domains add column created_at timestamptz not null default now();
+
+-- Domains from before verification existed routed logins already: they stay verified.
+update organization_domains set verified = true, verified_at = now(), verification_token = replace(gen_random_uuid()::text, '-', '');
+alter table organization_domains alter column verification_token set not null;
+
+alter table organization_domains drop constraint organization_domains_pkey;
+alter table organization_domains add constraint organization_domains_pkey primary key (domain, organization_id);
+create unique index organization_domains_verified_key on organization_domains(domain) where verified;
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

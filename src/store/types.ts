@@ -5,8 +5,21 @@ export interface Organization {
   id: string;
   slug: string;
   name: string;
+  /** Every domain the organization claims, verified or not (the API's `domains[]`). */
   domains: string[];
+  /** The claimed domains that are verified: only these route logins and make emails count as verified. */
+  verified_domains: string[];
   sso_policy: SsoPolicy;
+  created_at: Date;
+}
+
+/** A domain an organization claims, and whether (and when) it was proven. */
+export interface OrganizationDomain {
+  domain: string;
+  verified: boolean;
+  verified_at: Date | null;
+  /** Published as the TXT record `portico-verification=<token>` at the domain. */
+  verification_token: string;
   created_at: Date;
 }
 

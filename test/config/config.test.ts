@@ -102,6 +102,15 @@ describe('configuration', () => {
     );
     expect(c).toMatchObject({ port: 0, adminApiKey: KEY, databaseUrl: 'postgresql://u@db/p', redisUrl: 'rediss://r:6380' });
   });
+
+  it('PORTICO_DNS_SERVER: an IP address with an optional port (what node:dns takes); anything else is refused naming it', () => {
+    expect(loadConfig({}, cwd).dnsServer).toBeUndefined();
+    for (const ok of ['10.0.0.2', '127.0.0.1:5353', '::1', '[::1]:5353', '[2001:db8::53]']) expect(loadConfig({ PORTICO_DNS_SERVER: ok }, cwd).dnsServer).toBe(ok);
+    for (const bad of ['dns.example.com', 'dns.example.com:53', '127.0.0.1:0', '127.0.0.1:70000', '127.0.0.1:', '1.2.3', '[::1', 'udp://1.1.1.1']) {
+      const message = configError({ PORTICO_DNS_SERVER: bad }, cwd);
+      expect(message.startsWith('PORTICO_DNS_SERVER: ')).toBe(true);
+    }
+  });
 });
 
 describe('portico serve with bad configuration', () => {

@@ -149,7 +149,8 @@ describe.each(ephemeralBackends)('partner sign-in refusals over HTTP (ephemeral:
       const created = await admin.link(org.id, { email: 'new@acme.test', client_id: clientId, create_user: true });
       expectLanded(await open(created.login_url), 'new@acme.test');
       const users = await admin.users(org.id);
-      expect(users).toEqual([expect.objectContaining({ email: 'new@acme.test', email_verified: true })]);
+      // Not verified: acme.test is no verified domain of this organization (DESIGN §8; test/e2e/cross-tenant-claims.test.ts).
+      expect(users).toEqual([expect.objectContaining({ email: 'new@acme.test', email_verified: false })]);
       const byExternal = await admin.link(org.id, { external_id: 'ext-9', client_id: clientId, create_user: true });
       expectLanded(await open(byExternal.login_url));
       expect((await admin.users(org.id)).map((u) => u.external_id ?? '-').sort()).toEqual(['-', 'ext-9']);

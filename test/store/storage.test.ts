@@ -54,14 +54,60 @@ describe.each(dbBackends)('storage ($name)', (backend: DbBackend) => {
     expect(await violated(() => store.organizations.create({ slug: 'unique-slug', name: 'B' }))).toBe('organizations_slug_key');
   });
 
-  it('a domain belongs to one organization, and a refused create leaves no half-written organization', async () => {
+  it('a verified domain belongs to one organization, and a refused create leaves no half-written organization', async () => {
     await store.organizations.create({ slug: 'dom-a', name: 'A', domains: ['shared.example'] });
-    expect(await violated(() => store.organizations.create({ slug: 'dom-b', name: 'B', domains: ['Shared.Example'] }))).toBe('organization_domains_pkey');
+    expect(await violated(() => store.organizations.create({ slug: 'dom-b', name: 'B', domains: ['Shared.Example'] }))).toBe('organization_domains_verified_key');
+    expect(await violated(() => store.organizations.create({ slug: 'dom-b', name: 'B', domains: ['Shared.Example'] }, { verified: false }))).toBe(
+      'organization_domains_verified_key',
+    );
     expect(await store.organizations.get('dom-b')).toBeUndefined();
     expect((await store.organizations.findByDomain('SHARED.example'))?.slug).toBe('dom-a');
     const c = await store.organizations.create({ slug: 'dom-c', name: 'C', domains: ['c.example'] });
-    expect(await violated(() => store.organizations.update(c.id, { name: 'Changed', domains: ['c.example', 'shared.example'] }))).toBe('organization_domains_pkey');
-    expect(await store.organizations.get(c.id)).toMatchObject({ name: 'C', domains: ['c.example'] });
+    expect(await violated(() => store.organizations.update(c.id, { name: 'Changed', domains: ['c.example', 'shared.example'] }))).toBe('organization_domains_verified_key');
+    expect(await store.organizations.get(c.id)).toMatchObject({ name: 'C', domains: ['c.example'], verified_domains: ['c.example'] });
+  });
+
+  it('at most one organization has a domain verified, even when two verify it at once; pending claims route nothing', async () => {
+    const x = await store.organizations.create({ slug: 'race-x', name: 'X', domains: ['raced.example'] }, { verified: false });
+    const y = await store.organizations.create({ slug: 'race-y', name: 'Y', domains: ['raced.example'] }, { verified: false });
+    expect(x.verified_domains).toEqual([]);
+    expect(await store.organizations.findByDomain('raced.example')).toBeUndefined();
+    const outcomes = await Promise.allSettled([store.organizations.markDomainVerified(x.id, 'raced.example'), store.organizations.markDomainVerified(y.id, 'raced.example')]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    const refusal = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+    expect(uniqueViolation(refusal.reason)).toBe('organization_domains_verified_key');
+    const winner = await store.organizations.findByDomain('raced.example');
+    expect([x.id, y.id]).toContain(winner?.id);
+    const verifiedRows = await db.query("select organization_id from organization_domains where domain = 'raced.example' and verified");
+    expect(verifiedRows).toEqual([{ organization_id: winner!.id }]);
+    expect(await store.organizations.markDomainVerified(x.id, 'unclaimed.example')).toBeUndefined();
+    // Not claimed by z: nothing to verify there, whoever owns it.
+    const z = await store.organizations.create({ slug: 'race-z', name: 'Z' });
+    expect(await store.organizations.markDomainVerified(z.id, 'raced.example')).toBeUndefined();
+    expect(await store.organizations.listDomains(z.id)).toEqual([]);
+  });
+
+  it('migration 2 keeps the domains of an older database verified (they routed logins before), with a record each', async () => {
+    const old = await backend.open();
+    try {
+      // A fresh database of its own: start from nothing, then the schema as version 1 left it, with a domain in it.
+      await old.db.query('drop schema public cascade');
+      await old.db.query('create schema public');
+      await old.db.query('create table schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())');
+      for (const stmt of MIGRATIONS[0]!.sql.split(/;\s*$/m).map((x) => x.replace(/^\s*--.*$/gm, '').trim()).filter(Boolean)) await old.db.query(stmt);
+      await old.db.query("insert into schema_migrations (version, name) values (1, 'core')");
+      await old.db.query("insert into organizations (id, slug, name) values ('org_old', 'old', 'Old')");
+      await old.db.query("insert into organization_domains (domain, organization_id) values ('old.example', 'org_old')");
+
+      expect(await migrate(old.db)).toEqual(MIGRATIONS.slice(1).map((m) => m.version));
+      const oldStore = createStore(old.db, new SecretBox(SECRET));
+      expect((await oldStore.organizations.findByDomain('old.example'))?.id).toBe('org_old');
+      expect(await oldStore.organizations.listDomains('org_old')).toEqual([
+        { domain: 'old.example', verified: true, verified_at: expect.any(Date), verification_token: expect.stringMatching(/^[0-9a-f]{32}$/), created_at: expect.any(Date) },
+      ]);
+    } finally {
+      await old.cleanup();
+    }
   });
 
   it('user emails are unique per organization, case-insensitively; the same email may live in two organizations', async () => {

@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { Database, Sql } from '../database.js';
 import { newId } from '../ids.js';
-import type { Organization, Page, SsoPolicy } from '../types.js';
+import type { Organization, OrganizationDomain, Page, SsoPolicy } from '../types.js';
 import { toPage, type PageQuery } from './page.js';
 
 interface Row {
@@ -10,13 +11,39 @@ interface Row {
   sso_policy: SsoPolicy;
   created_at: Date;
   domains: string[] | null;
+  verified_domains: string[] | null;
 }
 
 const SELECT = `select o.id, o.slug, o.name, o.sso_policy, o.created_at,
-  (select coalesce(jsonb_agg(d.domain order by d.domain), '[]'::jsonb) from organization_domains d where d.organization_id = o.id) as domains
+  (select coalesce(jsonb_agg(d.domain order by d.domain), '[]'::jsonb) from organization_domains d where d.organization_id = o.id) as domains,
+  (select coalesce(jsonb_agg(d.domain order by d.domain), '[]'::jsonb) from organization_domains d where d.organization_id = o.id and d.verified) as verified_domains
   from organizations o`;
 
-const toOrg = (r: Row): Organization => ({ ...r, domains: r.domains ?? [] });
+const toOrg = (r: Row): Organization => ({ ...r, domains: r.domains ?? [], verified_domains: r.verified_domains ?? [] });
+
+const DOMAIN_SELECT = 'select domain, verified, verified_at, verification_token, created_at from organization_domains';
+
+/**
+ * A domain another organization has verified. Shaped like the unique violation of
+ * `organization_domains_verified_key` (which a verified write racing it hits), so callers map
+ * both the same way (409 domain_taken on the admin API).
+ */
+export class DomainTakenError extends Error {
+  readonly code = '23505';
+  readonly constraint = 'organization_domains_verified_key';
+  constructor(readonly domain: string) {
+    super(`${domain} is verified by another organization`);
+  }
+}
+
+/**
+ * Who vouches for the domains a write adds: `true` (the operator, or trusted code) verifies them at
+ * once; `false` (an organization-scoped key) leaves them pending until a DNS TXT record proves them.
+ * Domains the organization already has keep their state either way.
+ */
+export interface DomainWriteOptions {
+  verified: boolean;
+}
 
 export interface OrganizationInput {
   slug: string;
@@ -28,7 +55,7 @@ export interface OrganizationInput {
 export class OrganizationRepo {
   constructor(private readonly db: Database) {}
 
-  async create(input: OrganizationInput): Promise<Organization> {
+  async create(input: OrganizationInput, opts: DomainWriteOptions = { verified: true }): Promise<Organization> {
     const id = newId('org');
     await this.db.transaction(async (tx) => {
       await tx.query('insert into organizations (id, slug, name, sso_policy) values ($1, $2, $3, $4)', [
@@ -37,7 +64,7 @@ export class OrganizationRepo {
         input.name,
         input.sso_policy ?? 'optional',
       ]);
-      await setDomains(tx, id, input.domains ?? []);
+      await syncDomains(tx, id, input.domains ?? [], opts.verified);
     });
     return (await this.get(id))!;
   }
@@ -49,9 +76,10 @@ export class OrganizationRepo {
     return row && toOrg(row);
   }
 
+  /** The organization that has `domain` verified; claims still pending route nothing. */
   async findByDomain(domain: string): Promise<Organization | undefined> {
     const [row] = await this.db.query<Row>(
-      `${SELECT} where o.id = (select organization_id from organization_domains where domain = $1)`,
+      `${SELECT} where o.id = (select organization_id from organization_domains where domain = $1 and verified)`,
       [domain.toLowerCase()],
     );
     return row && toOrg(row);
@@ -65,7 +93,8 @@ export class OrganizationRepo {
     return toPage(rows.map(toOrg), q.limit, (o) => o.id);
   }
 
-  async update(id: string, patch: Partial<OrganizationInput>): Promise<Organization | undefined> {
+  /** `patch.domains`, when sent, is the new list: new ones are added per `opts`, unchanged ones keep their state. */
+  async update(id: string, patch: Partial<OrganizationInput>, opts: DomainWriteOptions = { verified: true }): Promise<Organization | undefined> {
     const found = await this.db.transaction(async (tx) => {
       const rows = await tx.query(
         `update organizations set slug = coalesce($2, slug), name = coalesce($3, name),
@@ -73,10 +102,7 @@ export class OrganizationRepo {
         [id, patch.slug ?? null, patch.name ?? null, patch.sso_policy ?? null],
       );
       if (!rows.length) return false;
-      if (patch.domains) {
-        await tx.query('delete from organization_domains where organization_id = $1', [id]);
-        await setDomains(tx, id, patch.domains);
-      }
+      if (patch.domains) await syncDomains(tx, id, patch.domains, opts.verified);
       return true;
     });
     return found ? this.get(id) : undefined;
@@ -85,10 +111,54 @@ export class OrganizationRepo {
   async delete(id: string): Promise<boolean> {
     return (await this.db.query('delete from organizations where id = $1 returning id', [id])).length > 0;
   }
+
+  /** The organization's domains with their verification state, by name. */
+  async listDomains(orgId: string): Promise<OrganizationDomain[]> {
+    return this.db.query<OrganizationDomain>(`${DOMAIN_SELECT} where organization_id = $1 order by domain`, [orgId]);
+  }
+
+  async getDomain(orgId: string, domain: string): Promise<OrganizationDomain | undefined> {
+    const [row] = await this.db.query<OrganizationDomain>(`${DOMAIN_SELECT} where organization_id = $1 and domain = $2`, [orgId, domain.toLowerCase()]);
+    return row;
+  }
+
+  /**
+   * Marks a claimed domain verified (a no-op when it already is). Undefined when the organization
+   * does not claim it; DomainTakenError (or the unique violation of a racing verification) when
+   * another organization has it verified.
+   */
+  async markDomainVerified(orgId: string, domain: string): Promise<OrganizationDomain | undefined> {
+    const d = domain.toLowerCase();
+    return this.db.transaction(async (tx) => {
+      const claimed = await tx.query('select 1 from organization_domains where organization_id = $1 and domain = $2', [orgId, d]);
+      if (!claimed.length) return undefined;
+      await assertNotVerifiedElsewhere(tx, orgId, d);
+      await tx.query('update organization_domains set verified = true, verified_at = now() where organization_id = $1 and domain = $2 and not verified', [orgId, d]);
+      const [row] = await tx.query<OrganizationDomain>(`${DOMAIN_SELECT} where organization_id = $1 and domain = $2`, [orgId, d]);
+      return row;
+    });
+  }
 }
 
-async function setDomains(tx: Sql, orgId: string, domains: string[]) {
-  for (const d of new Set(domains.map((x) => x.toLowerCase()))) {
-    await tx.query('insert into organization_domains (domain, organization_id) values ($1, $2)', [d, orgId]);
+async function assertNotVerifiedElsewhere(tx: Sql, orgId: string, domain: string): Promise<void> {
+  const taken = await tx.query('select 1 from organization_domains where domain = $1 and verified and organization_id <> $2', [domain, orgId]);
+  if (taken.length) throw new DomainTakenError(domain);
+}
+
+/** Makes the organization's domains exactly `domains`: removed ones go, unchanged ones keep their state, new ones are added. */
+async function syncDomains(tx: Sql, orgId: string, domains: string[], verified: boolean) {
+  const wanted = new Set(domains.map((x) => x.toLowerCase()));
+  const have = new Set((await tx.query<{ domain: string }>('select domain from organization_domains where organization_id = $1', [orgId])).map((r) => r.domain));
+  for (const d of have) {
+    if (!wanted.has(d)) await tx.query('delete from organization_domains where organization_id = $1 and domain = $2', [orgId, d]);
+  }
+  for (const d of wanted) {
+    if (have.has(d)) continue;
+    await assertNotVerifiedElsewhere(tx, orgId, d);
+    await tx.query(
+      `insert into organization_domains (domain, organization_id, verified, verified_at, verification_token)
+       values ($1, $2, $3::boolean, case when $3::boolean then now() end, $4)`,
+      [d, orgId, verified, randomBytes(16).toString('hex')],
+    );
   }
 }

@@ -185,12 +185,11 @@ function upstreamRoles(claims: Record<string, unknown>): { roles: string[]; grou
   };
 }
 
-/** The partner's own `amr` (RFC 8176 values, strings only) if it sends one; otherwise "partner". */
-function amr(claims: Record<string, unknown>): string[] {
-  const a = claims.amr;
-  if (Array.isArray(a)) {
-    const values = a.filter((x): x is string => typeof x === 'string' && x.length > 0 && x.length <= 32).slice(0, 10);
-    if (values.length) return values;
-  }
+/**
+ * Portico states how the user got in, not the partner: always ["partner"]. A partner's own `amr`
+ * claim (say ["mfa","hwk"]) is not passed on — applications that step up on `amr` must not
+ * take a method on a partner's word (DESIGN §8). The claim stays in the identity's raw claims.
+ */
+function amr(_claims: Record<string, unknown>): string[] {
   return ['partner'];
 }

@@ -57,6 +57,13 @@ describe('verifyPartnerJwt', () => {
     });
   });
 
+  it("does not pass a partner's own amr through: the identity's amr is always Portico's [\"partner\"]", async () => {
+    const r = await outcome(await hs(claims({ amr: ['mfa', 'hwk'], email_verified: true })));
+    expect(r).toMatchObject({ ok: true, identity: { amr: ['partner'] } });
+    const plain = await outcome(await hs(claims()));
+    expect(plain).toMatchObject({ ok: true, identity: { amr: ['partner'] } });
+  });
+
   it('accepts RS256 and ES256 tokens with the connection key', async () => {
     const rs = await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256' }).sign(rsa.privateKey);
     expect(await outcome(rs, policy({ alg: 'RS256' }), await importSPKI(rsaPem, 'RS256'))).toMatchObject({ ok: true });

@@ -1,0 +1,28 @@
+import type { Connection } from '../store/types.js';
+import type { ExternalIdentity } from '../upstream/identity.js';
+
+/** The domain of an email address, lower-case; undefined when it is not shaped like one. */
+export function emailDomainOf(email: string | null | undefined): string | undefined {
+  const m = /^[^@\s]+@([^@\s]+)$/.exec((email ?? '').trim());
+  return m?.[1]?.toLowerCase();
+}
+
+/** Whether an email's domain is one of `verifiedDomains` (exact match: a subdomain is not its parent). */
+export function inVerifiedDomain(email: string | null | undefined, verifiedDomains: readonly string[]): boolean {
+  const domain = emailDomainOf(email);
+  return domain !== undefined && verifiedDomains.some((d) => d.toLowerCase() === domain);
+}
+
+/**
+ * DESIGN §8 email verification rule: an upstream's email counts as verified only when its domain is
+ * one of the organization's verified domains AND the upstream vouches for it — an OIDC IdP's
+ * `email_verified` claim (absent: not vouched), a SAML assertion from the organization's own IdP,
+ * a partner JWT or login link that names the user by this email. Nothing an upstream says makes
+ * an address in someone else's domain verified: a partner token asserting `hank@globex.example`
+ * with `email_verified: true` for the acme organization yields false.
+ */
+export function emailVerified(identity: ExternalIdentity, connection: Connection, verifiedDomains: readonly string[]): boolean {
+  if (!identity.email) return false;
+  const vouched = identity.email_verified ?? connection.type !== 'oidc';
+  return vouched && inVerifiedDomain(identity.email, verifiedDomains);
+}

@@ -46,8 +46,9 @@ export function loginLinkRoutes(rt: Runtime, links = new LoginLinkStore(rt.ephem
 
     const app = await store.applications.get(input.client_id);
     if (!app) throw fieldError('client_id', 'no such application');
+    let target: string | undefined;
     try {
-      checkTarget(app, input.target_link_uri);
+      target = checkTarget(app, input.target_link_uri);
     } catch (e) {
       if (!(e instanceof UpstreamError)) throw e;
       if (e.reason === 'invalid_target') throw fieldError('target_link_uri', 'must be on an origin the application registered', 'invalid_target');
@@ -59,7 +60,8 @@ export function loginLinkRoutes(rt: Runtime, links = new LoginLinkStore(rt.ephem
         organization_id: org.id,
         identifier,
         client_id: app.client_id,
-        target_link_uri: input.target_link_uri ?? null,
+        // The normalised URL that was checked, never the raw string (the application may parse it differently).
+        target_link_uri: target ?? null,
         create_user: input.create_user,
         issued_by: { key_id: req.admin?.keyId ?? null, organization_id: req.admin?.organizationId ?? null },
       },

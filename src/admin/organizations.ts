@@ -5,7 +5,7 @@ import type { Organization } from '../store/types.js';
 import { notFound } from '../http/problem.js';
 import { operatorOnly, resolveOrg } from './auth.js';
 import { withConflicts } from './conflicts.js';
-import { domain, jsonBody, pageQuery, parse, slug, text } from './validation.js';
+import { domain, jsonBody, pageQuery, parse, presentKeys, slug, text } from './validation.js';
 
 const createSchema = z.strictObject({
   slug,
@@ -13,6 +13,7 @@ const createSchema = z.strictObject({
   domains: z.array(domain).max(100).default([]),
   sso_policy: z.enum(['optional', 'enforced']).default('optional'),
 });
+// `.partial()` keeps the create defaults (domains [], sso_policy optional): PATCH keeps only what was sent.
 const patchSchema = createSchema.partial();
 
 export const orgView = (o: Organization) => ({
@@ -41,7 +42,8 @@ export function organizationRoutes(store: Store): Router {
   });
   r.patch('/organizations/:org', async (req, res) => {
     const org = await resolveOrg(store, req);
-    const patch = parse(patchSchema, jsonBody(req));
+    const body = jsonBody(req);
+    const patch = presentKeys(parse(patchSchema, body), body);
     // Domains an organization-scoped key adds stay pending until a DNS TXT record proves them (admin/domains.ts).
     const updated = await withConflicts(() => store.organizations.update(org.id, patch, { verified: !req.admin?.organizationId }));
     if (!updated) throw notFound('organization');

@@ -53,7 +53,7 @@ export function jwtLoginRoutes(deps: JwtRouteDeps): Router {
       if (!app) throw new UpstreamError('application_not_found', 'no such application', { client_id: clientId });
       const targetLinkUri = req.query.target_link_uri;
       if (targetLinkUri !== undefined && !param(targetLinkUri, 2048)) throw new UpstreamError('invalid_target', 'target_link_uri is not valid');
-      checkTarget(app, targetLinkUri as string | undefined);
+      const target = checkTarget(app, targetLinkUri as string | undefined);
 
       const resolved = await byPhone(deps.store, connection, identity);
       await completeLogin(deps, req, res, {
@@ -61,7 +61,7 @@ export function jwtLoginRoutes(deps: JwtRouteDeps): Router {
         identity: resolved,
         // A Portico user id names an existing user; it can never be created from a token.
         ...(resolved.user_id ? { createUser: false } : {}),
-        target: { clientId: app.client_id, ...(targetLinkUri ? { targetLinkUri: targetLinkUri as string } : {}) },
+        target: { clientId: app.client_id, ...(target ? { targetLinkUri: target } : {}) },
         // A partner JWT is its own way in: it never completes another pending authorization request.
         useInteraction: false,
       });

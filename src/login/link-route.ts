@@ -48,14 +48,14 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
       const app = await deps.store.applications.get(link.client_id);
       if (!app) throw new UpstreamError('application_not_found', 'the application of this link no longer exists', { client_id: link.client_id });
       // Registered origins may have changed since the link was issued.
-      checkTarget(app, link.target_link_uri);
+      const target = checkTarget(app, link.target_link_uri);
       await completeLogin(deps, req, res, {
         connection,
         identity: linkIdentity(link),
         // The link decides whether an unknown user is created (never for a user id); links have no connection row.
         createUser: link.identifier.kind !== 'user_id' && link.create_user,
         recordIdentity: false,
-        target: { clientId: app.client_id, ...(link.target_link_uri ? { targetLinkUri: link.target_link_uri } : {}) },
+        target: { clientId: app.client_id, ...(target ? { targetLinkUri: target } : {}) },
         // A link is its own way in: it never completes some other pending authorization request in this browser.
         useInteraction: false,
       });

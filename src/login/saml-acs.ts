@@ -167,17 +167,20 @@ async function takePendingRequest(deps: SamlAcsDeps, req: Request, connection: C
 
 /**
  * IdP-initiated logins land at the connection's default application (completeLogin). A RelayState
- * that is an absolute URL on an origin that application registered becomes target_link_uri;
+ * that is an absolute URL on an origin that application registered becomes target_link_uri, in
+ * its normalised form (checkTarget);
  * anything else is ignored (IdPs put all sorts of opaque values there), never followed.
  */
 async function relayTarget(deps: SamlAcsDeps, connection: Connection, relayState: string | undefined): Promise<LoginTarget | undefined> {
   if (!relayState || !connection.default_client_id) return undefined;
   const app = await deps.store.applications.get(connection.default_client_id);
   if (!app) return undefined;
+  let target: string | undefined;
   try {
-    checkTarget(app, relayState);
+    target = checkTarget(app, relayState);
   } catch {
     return undefined;
   }
-  return { clientId: app.client_id, targetLinkUri: relayState };
+  // Forward the normalised URL that was checked, never the raw RelayState.
+  return target ? { clientId: app.client_id, targetLinkUri: target } : undefined;
 }

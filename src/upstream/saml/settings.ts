@@ -16,6 +16,10 @@
  *   - idp_entity_id + idp_sso_url + idp_certificates[] (PEM; `POST …/{id}/certificates` can call
  *     store({ idp_certificates: [...current PEMs, body] }, existing, ctx)). On PATCH, missing
  *     manual fields are taken from the current settings.
+ * PATCH changes only what it names: idp_entity_id alone on a connection configured by metadata
+ * picks that IdP from the same metadata (re-fetched / re-parsed; the source stays); new metadata
+ * without idp_entity_id keeps the IdP chosen before when the document still holds it. Sending
+ * idp_sso_url or idp_certificates switches to manual settings (a metadata_url would overwrite them).
  * Flags sign_authn_requests, allow_idp_initiated, allow_sha1 default to false and survive PATCHes
  * that do not name them (no zod defaults in the schema: `.partial()` would re-apply them).
  * Errors: 400 validation_failed (names the field), 400 invalid_metadata, 400 url_refused.
@@ -51,15 +55,26 @@ function metadataProblem(e: unknown, where: string): HttpProblem {
   return new HttpProblem(400, 'invalid_metadata', `${where}: the metadata could not be read`);
 }
 
-function parseMetadata(xml: string, where: string, entityId?: string): IdpMetadata {
+/**
+ * `entityId` must be in the document; `keepEntityId` (the IdP chosen before) is picked when the
+ * document holds it, else the document is read as if none was chosen.
+ */
+function parseMetadata(xml: string, where: string, entityId?: string, keepEntityId?: string): IdpMetadata {
   try {
+    if (entityId === undefined && keepEntityId) {
+      try {
+        return parseIdpMetadata(xml, { entityId: keepEntityId });
+      } catch {
+        /* not (or no longer) in this document: read it without a choice */
+      }
+    }
     return parseIdpMetadata(xml, { entityId });
   } catch (e) {
     throw metadataProblem(e, where);
   }
 }
 
-async function fetchMetadata(metadataUrl: string, ctx: SettingsContext, entityId?: string): Promise<IdpMetadata> {
+async function fetchMetadata(metadataUrl: string, ctx: SettingsContext, entityId?: string, keepEntityId?: string): Promise<IdpMetadata> {
   let res: Response;
   try {
     res = await ctx.fetch(metadataUrl, { headers: { accept: 'application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1' } });
@@ -68,7 +83,7 @@ async function fetchMetadata(metadataUrl: string, ctx: SettingsContext, entityId
     throw new HttpProblem(400, 'invalid_metadata', `metadata_url: could not fetch the metadata (${e instanceof Error ? e.message.slice(0, 200) : 'network error'})`);
   }
   if (res.status !== 200) throw new HttpProblem(400, 'invalid_metadata', `metadata_url: the server answered HTTP ${res.status}`);
-  return parseMetadata(await res.text(), 'metadata_url', entityId);
+  return parseMetadata(await res.text(), 'metadata_url', entityId, keepEntityId);
 }
 
 function fromMetadata(md: IdpMetadata): Pick<StoredSamlConfig, 'idp_entity_id' | 'idp_sso_url' | 'idp_sso_binding' | 'idp_certificates'> {
@@ -93,8 +108,22 @@ function parseCertificateInput(list: string[]): string[] {
 type Input = z.infer<typeof schema>;
 
 async function store(raw: Record<string, unknown>, existing: StoredSettings | undefined, ctx: SettingsContext, now = new Date()): Promise<StoredSettings> {
-  const input = raw as Input;
   const prev = existing && existing.config.idp_entity_id ? readSamlConfig(existing.config) : undefined;
+  let input = raw as Input;
+  // idp_entity_id alone on a metadata-configured connection re-selects the IdP from that metadata.
+  if (
+    prev &&
+    input.idp_entity_id !== undefined &&
+    input.metadata_xml === undefined &&
+    input.metadata_url === undefined &&
+    input.idp_sso_url === undefined &&
+    input.idp_certificates === undefined
+  ) {
+    if (prev.source === 'metadata_url' && prev.metadata_url) input = { ...input, metadata_url: prev.metadata_url };
+    else if (prev.source === 'metadata_xml' && prev.metadata_xml) input = { ...input, metadata_xml: prev.metadata_xml };
+  }
+  // New metadata without idp_entity_id keeps the IdP chosen before, if the document still holds it.
+  const keepEntityId = input.idp_entity_id === undefined ? prev?.idp_entity_id : undefined;
   const metadataGiven = input.metadata_xml !== undefined || input.metadata_url !== undefined;
   // With metadata, idp_entity_id only selects the IdP in an EntitiesDescriptor holding several.
   const manualGiven = input.idp_sso_url !== undefined || input.idp_certificates !== undefined || (input.idp_entity_id !== undefined && !metadataGiven);
@@ -105,9 +134,9 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
 
   let idp: Omit<StoredSamlConfig, 'sign_authn_requests' | 'allow_idp_initiated' | 'allow_sha1'>;
   if (input.metadata_xml !== undefined) {
-    idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml', input.idp_entity_id)) };
+    idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml', input.idp_entity_id, keepEntityId)) };
   } else if (input.metadata_url !== undefined) {
-    const md = await fetchMetadata(input.metadata_url, ctx, input.idp_entity_id);
+    const md = await fetchMetadata(input.metadata_url, ctx, input.idp_entity_id, keepEntityId);
     idp = { source: 'metadata_url', metadata_url: input.metadata_url, metadata_fetched_at: now.toISOString(), ...fromMetadata(md) };
   } else if (manualGiven) {
     const entityId = input.idp_entity_id ?? prev?.idp_entity_id;

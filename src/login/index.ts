@@ -16,6 +16,7 @@ import { samlBrowserUpstream } from './saml-upstream.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
 import { gatewaySession } from './session.js';
 import { LoginTransactions } from './transactions.js';
+import { requireSecureTransport } from './transport.js';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
@@ -50,6 +51,8 @@ export function browserLogin(rt: Runtime, provider: ProviderSeam, events: LoginE
 
   const router = Router();
   router.use('/assets', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
+  // Before the session and every route behind it: nothing is spent when the cookie cannot be set.
+  router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt', '/setup'], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
   router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt'], gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') }));
   router.use(loginRoutes({ ...pipeline, provider, upstreams: { oidc: oidcBrowser, saml: samlBrowser }, transactions }));
   router.use(oidcCallbackRoutes({ ...pipeline, oidc, transactions, ephemeral }));

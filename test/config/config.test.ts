@@ -165,10 +165,11 @@ describe('portico serve with bad configuration', () => {
     expect(lines[0]).toMatch(new RegExp(`^portico: ${name}: `));
   });
 
-  /** One line on stderr, exit 1, nothing on stdout. */
+  /** One line on stderr, exit 1; stdout holds at most the start-up progress (info) lines, no stack. */
   const expectOneLine = ({ code, stdout, stderr }: { code: number | null; stdout: string; stderr: string }, pattern: RegExp) => {
-    expect({ code, stdout, lines: stderr.trim().split('\n').length }).toEqual({ code: 1, stdout: '', lines: 1 });
+    expect({ code, lines: stderr.trim().split('\n').length }).toEqual({ code: 1, lines: 1 });
     expect(stderr.trim()).toMatch(pattern);
+    for (const line of stdout.split('\n').filter(Boolean)) expect(JSON.parse(line)).toMatchObject({ level: 30 });
   };
 
   it('a data dir that is a file: one line naming PORTICO_DATA_DIR and the path', async () => {

@@ -51,7 +51,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
     }),
   );
-  app.use(healthRoutes(store.db, ephemeral, metrics));
+  app.use(healthRoutes(store.db, ephemeral, metrics, { metricsToken: config.metricsToken }));
   app.use(discoveryApi(store));
   app.use('/api/v1', adminRoutes(rt));
   const events = new LoginEvents(store.events, logger, metrics);

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { stripQuery } from './http/logging.js';
-import { problemHandler, sendProblem } from './http/problem.js';
+import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
 import { KEY_RETENTION_SECONDS } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
@@ -51,6 +51,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
     }),
   );
+  app.use(refuseNulInUrl());
   app.use(healthRoutes(store.db, ephemeral, metrics, { metricsToken: config.metricsToken }));
   app.use(discoveryApi(store));
   app.use('/api/v1', adminRoutes(rt));
@@ -61,7 +62,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   provider.mount(app);
   const login = browserLogin(rt, provider, events);
   app.use(login.router);
-  app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
+  app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
   return { express: app, metrics, provider };
 }

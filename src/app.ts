@@ -5,7 +5,7 @@ import { pinoHttp } from 'pino-http';
 import type { Registry } from 'prom-client';
 import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
-import { stripQuery } from './http/logging.js';
+import { redactUrl } from './http/logging.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
 import { KEY_RETENTION_SECONDS } from './provider/configuration.js';
@@ -45,7 +45,8 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     pinoHttp({
       logger,
       serializers: {
-        req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: stripQuery(req.url) }),
+        // originalUrl: a router mounted at a prefix (e.g. /link) strips it from req.url while it handles the request.
+        req: (req: { method: string; url: string; originalUrl?: string; id: unknown }) => ({ id: req.id, method: req.method, url: redactUrl(req.originalUrl ?? req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },

@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import type { Logger } from 'pino';
 import { errorPage } from '../login/html.js';
 import { PAGE_CSP } from './html.js';
+import { redactUrl } from './logging.js';
 import { urlHasNul } from './text.js';
 
 /**
@@ -81,7 +82,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     const p = err instanceof HttpProblem ? err : (fromDatabase(err ?? {}) ?? fromFramework(err ?? {}));
     if (res.headersSent) return void res.end();
     if (p) return sendError(req, res, p.status, p.code, p.message, p.extra);
-    logger.error({ err, path: req.path }, 'unhandled error');
+    logger.error({ err, path: redactUrl(req.originalUrl ?? req.path) }, 'unhandled error');
     sendError(req, res, 500, 'internal_error', 'internal error');
   };
 }

@@ -41,7 +41,8 @@ export function sendErrorPage(res: Response, status: number, code: string, detai
 
 /** Answers with an HTML page on browser routes and problem+json elsewhere. */
 export function sendError(req: Request, res: Response, status: number, code: string, detail: string, extra: Record<string, unknown> = {}) {
-  if (isBrowserPath(req.path)) return sendErrorPage(res, status, code, detail);
+  // originalUrl: inside a router mounted at a prefix, req.path lacks that prefix.
+  if (isBrowserPath((req.originalUrl ?? req.url).split('?')[0]!)) return sendErrorPage(res, status, code, detail);
   sendProblem(res, status, code, detail, extra);
 }
 

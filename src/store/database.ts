@@ -95,14 +95,33 @@ function prepareDataDir(dataDir: string): void {
  * after it opens and again when it closes: directories 0700, files 0600.
  */
 export function restrictDataDir(dir: string): void {
+  // Best effort: a file this user may not chmod (another owner, a read-only mount) is left as it is.
+  const chmod = (path: string, mode: number) => {
+    try {
+      chmodSync(path, mode);
+    } catch {
+      /* not ours to change */
+    }
+  };
   const walk = (path: string) => {
-    const st = lstatSync(path);
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return; // removed meanwhile (a temporary file)
+    }
     if (st.isSymbolicLink()) return;
     if (st.isDirectory()) {
-      if ((st.mode & 0o777) !== 0o700) chmodSync(path, 0o700);
-      for (const name of readdirSync(path)) walk(join(path, name));
+      if ((st.mode & 0o777) !== 0o700) chmod(path, 0o700);
+      let names: string[] = [];
+      try {
+        names = readdirSync(path);
+      } catch {
+        /* removed meanwhile */
+      }
+      for (const name of names) walk(join(path, name));
     } else if ((st.mode & 0o077) !== 0) {
-      chmodSync(path, st.mode & 0o600);
+      chmod(path, st.mode & 0o600);
     }
   };
   walk(dir);

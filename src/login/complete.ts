@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import type { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
 import type { Store } from '../store/index.js';
+import { findNul } from '../http/text.js';
 import type { Connection } from '../store/types.js';
 import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
 import { errorPage } from './html.js';
@@ -41,6 +42,10 @@ export async function completeLogin(
   },
 ): Promise<void> {
   const { connection, identity } = input;
+  // Names, emails and ids are stored: PostgreSQL cannot hold a NUL, and no real one contains it.
+  const { raw: _raw, ...stored } = identity;
+  const nul = findNul(stored);
+  if (nul) throw new UpstreamError('malformed', `the sign-in carried a value with a NUL character (${nul})`, { field: nul });
   const user = await deps.directory.resolve(connection, identity, { createUser: input.createUser, recordIdentity: input.recordIdentity });
   const interactionUid = input.useInteraction === false ? undefined : req.session.interactionUid;
   await regenerate(req);

@@ -17,6 +17,7 @@ import { samlBrowserUpstream } from './saml-upstream.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
 import { gatewaySession } from './session.js';
 import { LoginTransactions } from './transactions.js';
+import { requireSecureTransport } from './transport.js';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
@@ -68,6 +69,8 @@ export function browserLogin(
     router.use(['/link', '/setup'], limited);
     router.all(['/jwt/:connection/login', '/saml/:connection/acs', '/oidc/:connection/callback'], limited);
   }
+  // Before the session and every route behind it: nothing is spent when the cookie cannot be set.
+  router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt', '/setup'], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
   const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') });
   router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt'], session);
   router.use(loginRoutes({ ...pipeline, provider, upstreams: { oidc: oidcBrowser, saml: samlBrowser }, transactions }));

@@ -20,6 +20,8 @@ import type { SigningAlg } from '../store/types.js';
 
 export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
 const FILE = 'jwks.json';
+/** The signing-key file in the certs dir (created, with one key per algorithm, on first start). */
+export const SIGNING_KEYS_FILE = FILE;
 
 export interface KeyRecord {
   kid: string;

@@ -1,5 +1,5 @@
 /** Entries a per-connection cache keeps at most; the oldest entry makes room. */
-export const MAX_CACHED = 10_000;
+const MAX_CACHED = 10_000;
 
 /** Sets `key` as the newest entry of `map`, dropping the oldest when `max` entries are already held. */
 export function setBounded<V>(map: Map<string, V>, key: string, value: V, max = MAX_CACHED): void {

@@ -17,9 +17,9 @@ import { createHash, generateKeyPairSync, type JsonWebKey } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { publishFileOnce, replaceFile } from '../store/files.js';
-import type { SigningAlg } from '../store/types.js';
+import { SIGNING_ALGS, type SigningAlg } from '../store/types.js';
 
-export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
+export { SIGNING_ALGS };
 const FILE = 'jwks.json';
 
 export interface KeyRecord {

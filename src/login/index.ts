@@ -2,7 +2,6 @@ import express, { Router } from 'express';
 import { fileURLToPath } from 'node:url';
 import { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
-import { createSafeFetch } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { createOidcUpstream } from '../upstream/oidc/index.js';
 import { spKeySource } from '../upstream/saml/sp-keys.js';
@@ -32,7 +31,7 @@ export function browserLogin(rt: Runtime, provider: ProviderSeam, events: LoginE
     issuer: config.issuer,
   };
   const transactions = new LoginTransactions(ephemeral);
-  const oidc = createOidcUpstream({ fetch: createSafeFetch({ allowPrivate: config.allowPrivateUrls }), allowHttp: config.allowPrivateUrls });
+  const oidc = createOidcUpstream({ fetch: rt.fetch, allowHttp: config.allowPrivateUrls });
   const oidcBrowser: BrowserUpstream = {
     async begin(connection, opts) {
       const { url, transaction } = await oidc.begin(connection, {
@@ -55,6 +54,6 @@ export function browserLogin(rt: Runtime, provider: ProviderSeam, events: LoginE
   router.use(oidcCallbackRoutes({ ...pipeline, oidc, transactions, ephemeral }));
   router.use(samlAcsRoutes({ ...pipeline, transactions, ephemeral, spKeys }));
   router.use(linkLoginRoutes({ ...pipeline, ephemeral }));
-  router.use(jwtLoginRoutes({ ...pipeline, ephemeral, allowPrivateUrls: config.allowPrivateUrls }));
+  router.use(jwtLoginRoutes({ ...pipeline, ephemeral, fetch: rt.fetch }));
   return { router, pipeline, transactions };
 }

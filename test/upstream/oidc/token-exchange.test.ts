@@ -1,72 +1,55 @@
 /**
- * The code grant against a real token endpoint and JWKS on loopback (id_tokens signed here), so the
- * step a failure happened at and the recorded response are the real ones.
+ * The code grant against the real test IdP (oidc-provider, test/support/oidc-idp.ts; Entra-like: no
+ * RFC 9207 `iss` parameter), so the step a failure happened at and the recorded token response
+ * are the real ones.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import type * as client from 'openid-client';
-import { createSafeFetch } from '../../../src/http/safe-fetch.js';
-import { createDiscoveryCache } from '../../../src/upstream/oidc/discovery-cache.js';
-import { createJwksCache } from '../../../src/upstream/oidc/jwks-cache.js';
+import { createSafeFetch, type FetchLike } from '../../../src/http/safe-fetch.js';
+import { begin } from '../../../src/upstream/oidc/authorize.js';
 import { CLOCK_TOLERANCE_SECONDS } from '../../../src/upstream/oidc/client-config.js';
+import { createDiscoveryCache } from '../../../src/upstream/oidc/discovery-cache.js';
 import { failedClaim } from '../../../src/upstream/oidc/errors.js';
+import { createJwksCache } from '../../../src/upstream/oidc/jwks-cache.js';
 import { GrantFailure, exchangeCode } from '../../../src/upstream/oidc/token-exchange.js';
-import { newTransaction } from '../../../src/upstream/oidc/transaction.js';
 import type { OidcContext, OidcTransaction } from '../../../src/upstream/oidc/types.js';
-import { TEST_CLIENT_ID } from '../../support/oidc-idp.js';
+import { loginThroughIdp, startOidcIdp, type OidcIdp } from '../../support/oidc-idp.js';
 import { oidcConnection, REDIRECT_URI } from './support.js';
 
-let server: Server;
-let iss: string;
-let key: { privateKey: CryptoKey; jwk: JWK };
+const ID_TOKEN_TTL_SECONDS = 3600; // the test IdP's
+let idp: OidcIdp;
+let server: client.ServerMetadata;
 let tokenRequests = 0;
-let answer: (body: URLSearchParams) => Promise<{ status: number; body: unknown }>;
+const conn = () => oidcConnection(idp.discoveryUrl);
 
-beforeAll(async () => {
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  key = { privateKey, jwk: { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' } };
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c: Buffer) => (raw += c.toString()));
-    req.on('end', async () => {
-      const send = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-      if (req.url === '/jwks') return send(200, { keys: [key.jwk] });
-      if (req.url === '/token') {
-        tokenRequests++;
-        const a = await answer(new URLSearchParams(raw));
-        return send(a.status, a.body);
-      }
-      send(404, {});
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  iss = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-
-const metadata = (): client.ServerMetadata => ({
-  issuer: iss,
-  authorization_endpoint: `${iss}/auth`,
-  token_endpoint: `${iss}/token`,
-  jwks_uri: `${iss}/jwks`,
-  id_token_signing_alg_values_supported: ['ES256'],
-});
+const safe = createSafeFetch({ allowPrivate: true });
+const counting: FetchLike = (input, init) => {
+  if (String(input) === server?.token_endpoint) tokenRequests++;
+  return safe(input, init);
+};
 
 function context(clock: () => number = Date.now): OidcContext {
-  const fetch = createSafeFetch({ allowPrivate: true });
-  return { fetch, clock, allowHttp: true, timeoutSeconds: 5, jwks: createJwksCache(clock), discovery: createDiscoveryCache({ fetch, clock, allowHttp: true, timeoutSeconds: 5 }) };
+  return {
+    fetch: counting,
+    clock,
+    allowHttp: true,
+    timeoutSeconds: 5,
+    jwks: createJwksCache(clock),
+    discovery: createDiscoveryCache({ fetch: counting, clock, allowHttp: true, timeoutSeconds: 5 }),
+  };
 }
 
-async function idToken(tx: OidcTransaction, claims: Record<string, unknown> = {}, signer: CryptoKey = key.privateKey): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss, aud: TEST_CLIENT_ID, sub: 'user-1', nonce: tx.nonce, iat: now, exp: now + 300, ...claims })
-    .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-    .sign(signer);
-}
+beforeAll(async () => {
+  idp = await startOidcIdp({ omitIssParameter: true, accounts: { alice: { sub: 'alice-sub', email: 'alice@acme.test' } } });
+  server = (await context().discovery.get(conn())).server;
+});
+afterAll(() => idp.close());
 
-const callbackUrl = (tx: OidcTransaction, state = tx.state) => new URL(`${REDIRECT_URI}?code=code-1&state=${state}`);
-const conn = oidcConnection('http://127.0.0.1/');
+/** A real authorization response for alice: the transaction and the callback URL. */
+async function authorized(ctx: OidcContext): Promise<{ tx: OidcTransaction; url: URL }> {
+  const { url, transaction } = await begin(ctx, conn(), { redirectUri: REDIRECT_URI });
+  const callback = await loginThroughIdp(url, 'alice');
+  return { tx: transaction, url: new URL(callback.url) };
+}
 
 async function failure(p: Promise<unknown>): Promise<GrantFailure> {
   try {
@@ -78,71 +61,68 @@ async function failure(p: Promise<unknown>): Promise<GrantFailure> {
   throw new Error('expected a GrantFailure');
 }
 
-test('a valid grant: PKCE verifier and code sent, the id_token validated, tokens returned', async () => {
-  const tx = newTransaction(conn.id, Date.now());
-  let sent: URLSearchParams | undefined;
-  answer = async (body) => {
-    sent = body;
-    return { status: 200, body: { access_token: 'at', token_type: 'Bearer', id_token: await idToken(tx) } };
-  };
-  const { tokens } = await exchangeCode(context(), conn, metadata(), callbackUrl(tx), tx);
-  expect(tokens.claims()).toMatchObject({ sub: 'user-1', iss });
-  expect([sent!.get('code'), sent!.get('code_verifier')]).toEqual(['code-1', tx.code_verifier]);
-});
-
-test('replay: a recorded token response answers the token request without the network', async () => {
-  const tx = newTransaction(conn.id, Date.now());
-  const idt = await idToken(tx, { iss: `${iss}/tenant-a` });
-  answer = async () => ({ status: 200, body: { access_token: 'at', token_type: 'Bearer', id_token: idt } });
+test('a valid grant: one token request, the id_token validated, tokens returned', async () => {
+  const ctx = context();
+  const { tx, url } = await authorized(ctx);
   const before = tokenRequests;
-  const first = await failure(exchangeCode(context(), conn, metadata(), callbackUrl(tx), tx));
-  expect([first.phase, tokenRequests - before]).toEqual(['token_response', 1]);
-  expect(first.recorded?.status).toBe(200);
-  // Against the issuer the token names, the recorded response validates; the code is not sent again.
-  const { tokens } = await exchangeCode(context(), conn, { ...metadata(), issuer: `${iss}/tenant-a` }, callbackUrl(tx), tx, first.recorded);
-  expect(tokens.claims()?.iss).toBe(`${iss}/tenant-a`);
+  const { tokens } = await exchangeCode(ctx, conn(), server, url, tx);
+  expect(tokens.claims()).toMatchObject({ sub: 'alice-sub', iss: idp.issuer, nonce: tx.nonce });
   expect(tokenRequests - before).toBe(1);
 });
 
-test.each<[string, (tx: OidcTransaction) => Promise<{ status: number; body: unknown }>, string]>([
-  ['an OAuth error from the token endpoint', async () => ({ status: 400, body: { error: 'invalid_grant' } }), 'token_response'],
-  ['an id_token for another nonce', async (tx) => ({ status: 200, body: { access_token: 'at', token_type: 'Bearer', id_token: await idToken({ ...tx, nonce: 'other' }) } }), 'token_response'],
-  [
-    'an id_token signed by a key other than the published one',
-    async (tx) => ({ status: 200, body: { access_token: 'at', token_type: 'Bearer', id_token: await idToken(tx, {}, (await generateKeyPair('ES256')).privateKey) } }),
-    'signature',
-  ],
-])('%s: GrantFailure at its step, with the token response recorded', async (_name, respond, phase) => {
-  const tx = newTransaction(conn.id, Date.now());
-  answer = () => respond(tx);
-  const e = await failure(exchangeCode(context(), conn, metadata(), callbackUrl(tx), tx));
-  expect(e.phase).toBe(phase);
-  expect(e.recorded).toBeDefined();
+test('replay: a recorded token response answers the token request again without the network', async () => {
+  const ctx = context();
+  const { tx, url } = await authorized(ctx);
+  const before = tokenRequests;
+  const first = await failure(exchangeCode(ctx, conn(), { ...server, issuer: `${idp.issuer}/elsewhere` }, url, tx));
+  expect([first.phase, failedClaim(first.err).claim, first.recorded?.status]).toEqual(['token_response', 'iss', 200]);
+  // The code is single use: only the recorded response can still validate.
+  const { tokens } = await exchangeCode(ctx, conn(), server, url, tx, first.recorded);
+  expect(tokens.claims()?.sub).toBe('alice-sub');
+  expect(tokenRequests - before).toBe(1);
+  // Without the recording, the spent code is refused by the IdP (token_response, its 400 recorded).
+  const spent = await failure(exchangeCode(ctx, conn(), server, url, tx));
+  expect([spent.phase, spent.recorded?.status]).toEqual(['token_response', 400]);
 });
 
 test('a wrong state fails before any request (authorization_response); an unreachable token endpoint at token_request', async () => {
-  const tx = newTransaction(conn.id, Date.now());
+  const ctx = context();
+  const { tx, url } = await authorized(ctx);
   const before = tokenRequests;
-  const early = await failure(exchangeCode(context(), conn, metadata(), callbackUrl(tx, 'forged'), tx));
+  const forged = new URL(url);
+  forged.searchParams.set('state', 'forged');
+  const early = await failure(exchangeCode(ctx, conn(), server, forged, tx));
   expect([early.phase, early.recorded, tokenRequests - before]).toEqual(['authorization_response', undefined, 0]);
-  const closed = await failure(exchangeCode(context(), conn, { ...metadata(), token_endpoint: 'http://127.0.0.1:9/token' }, callbackUrl(tx), tx));
+  const closed = await failure(exchangeCode(ctx, conn(), { ...server, token_endpoint: 'http://127.0.0.1:9/token' }, url, tx));
   expect([closed.phase, closed.recorded]).toEqual(['token_request', undefined]);
 });
 
+test('an id_token for another nonce fails at token_response; one signed by an unpublished key at signature', async () => {
+  const ctx = context();
+  const a = await authorized(ctx);
+  const nonce = await failure(exchangeCode(ctx, conn(), server, a.url, { ...a.tx, nonce: 'another-nonce' }));
+  expect([nonce.phase, failedClaim(nonce.err).claim, nonce.recorded?.status]).toEqual(['token_response', 'nonce', 200]);
+
+  const b = await authorized(ctx);
+  await idp.publishDecoyKey(true);
+  try {
+    const forged = await failure(exchangeCode(context(), conn(), server, b.url, b.tx));
+    expect([forged.phase, forged.recorded?.status]).toEqual(['signature', 200]);
+  } finally {
+    await idp.publishDecoyKey(false);
+  }
+});
+
 test('id_token times are judged by the adapter clock, with CLOCK_TOLERANCE_SECONDS', async () => {
-  const clock = () => Date.now() - 3_600_000; // the adapter clock runs an hour behind the machine
-  const at = (offsetSeconds: number) => Math.floor(clock() / 1000) + offsetSeconds;
-  const grant = async (exp: number) => {
-    const tx = newTransaction(conn.id, clock());
-    const id_token = await idToken(tx, { iat: exp - 300, exp });
-    answer = async () => ({ status: 200, body: { access_token: 'at', token_type: 'Bearer', id_token } });
-    return exchangeCode(context(clock), conn, metadata(), callbackUrl(tx), tx);
+  // The adapter clock runs ahead of the machine (and the IdP): the id_token expires earlier by it.
+  const grant = async (aheadSeconds: number) => {
+    const ctx = context(() => Date.now() + aheadSeconds * 1000);
+    const { tx, url } = await authorized(ctx);
+    return exchangeCode(ctx, conn(), server, url, tx);
   };
-  // Expired an hour ago by the machine, valid by the adapter clock.
-  expect((await grant(at(300))).tokens.claims()?.sub).toBe('user-1');
-  // Expired by the adapter clock, within the tolerance: accepted; beyond it: refused.
-  expect((await grant(at(-(CLOCK_TOLERANCE_SECONDS - 10)))).tokens.claims()?.sub).toBe('user-1');
-  const late = await failure(grant(at(-(CLOCK_TOLERANCE_SECONDS + 10))));
-  expect(late.phase).toBe('token_response');
-  expect(failedClaim(late.err).claim).toBe('exp');
+  expect((await grant(ID_TOKEN_TTL_SECONDS - 30)).tokens.claims()?.sub).toBe('alice-sub');
+  // Expired by the adapter clock, within the tolerance: accepted; beyond it: refused on exp.
+  expect((await grant(ID_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS - 20)).tokens.claims()?.sub).toBe('alice-sub');
+  const late = await failure(grant(ID_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS + 20));
+  expect([late.phase, failedClaim(late.err).claim]).toEqual(['token_response', 'exp']);
 });

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ConfigError, type Config } from './config/index.js';
 import { createLogger } from './http/logging.js';
 import type { Database } from './store/database.js';
+import { createSafeFetch, type FetchLike } from './http/safe-fetch.js';
 import { MemoryStore, RedisStore, type EphemeralStore } from './store/ephemeral.js';
 import { createStore, openDatabase, type Store } from './store/index.js';
 import { checkSecret } from './store/secret-check.js';
@@ -17,7 +18,18 @@ export interface Runtime {
   store: Store;
   ephemeral: EphemeralStore;
   secret: string;
+  /** The one fetch for admin-supplied URLs (discovery, JWKS, SAML metadata): upstreamFetch(config). */
+  fetch: FetchLike;
   close(): Promise<void>;
+}
+
+/**
+ * The fetch every upstream document goes through (OIDC discovery and token/userinfo requests, JWKS,
+ * SAML metadata): the SSRF rules of http/safe-fetch.ts, lifted by PORTICO_ALLOW_PRIVATE_URLS.
+ * Built once per process (openRuntime; the CLI without a runtime calls it itself) and passed down.
+ */
+export function upstreamFetch(config: Pick<Config, 'allowPrivateUrls'>): FetchLike {
+  return createSafeFetch({ allowPrivate: config.allowPrivateUrls });
 }
 
 /**
@@ -82,6 +94,7 @@ export async function openRuntime(config: Config, logger: Logger = createLogger(
     store,
     ephemeral,
     secret,
+    fetch: upstreamFetch(config),
     close: async () => {
       await Promise.allSettled([ephemeral.close(), db.close()]);
     },

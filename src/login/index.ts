@@ -3,7 +3,6 @@ import { fileURLToPath } from 'node:url';
 import { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
 import { loginRateLimit, type RateLimits } from '../http/rate-limit.js';
-import { createSafeFetch } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { createOidcUpstream } from '../upstream/oidc/index.js';
 import { spKeySource } from '../upstream/saml/sp-keys.js';
@@ -39,7 +38,7 @@ export function browserLogin(
     issuer: config.issuer,
   };
   const transactions = new LoginTransactions(ephemeral);
-  const oidc = createOidcUpstream({ fetch: createSafeFetch({ allowPrivate: config.allowPrivateUrls }), allowHttp: config.allowPrivateUrls });
+  const oidc = createOidcUpstream({ fetch: rt.fetch, allowHttp: config.allowPrivateUrls });
   const oidcBrowser: BrowserUpstream = {
     async begin(connection, opts) {
       const { url, transaction } = await oidc.begin(connection, {
@@ -77,6 +76,6 @@ export function browserLogin(
   router.use(oidcCallbackRoutes({ ...pipeline, oidc, transactions, ephemeral }));
   router.use(samlAcsRoutes({ ...pipeline, transactions, ephemeral, spKeys }));
   router.use(linkLoginRoutes({ ...pipeline, ephemeral }));
-  router.use(jwtLoginRoutes({ ...pipeline, ephemeral, allowPrivateUrls: config.allowPrivateUrls }));
+  router.use(jwtLoginRoutes({ ...pipeline, ephemeral, fetch: rt.fetch }));
   return { router, pipeline, transactions, session };
 }

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import type { Store } from '../store/index.js';
 import type { Connection } from '../store/types.js';
-import { createSafeFetch } from '../http/safe-fetch.js';
+import type { FetchLike } from '../http/safe-fetch.js';
 import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
 import { JwtUpstream, PartnerKeys } from '../upstream/jwt/index.js';
 import { MAX_TOKEN_LENGTH } from '../upstream/jwt/verify.js';
@@ -11,8 +11,8 @@ import { checkTarget } from './target.js';
 
 export interface JwtRouteDeps extends PipelineDeps {
   ephemeral: EphemeralStore;
-  /** PORTICO_ALLOW_PRIVATE_URLS, for fetching jwks_url. */
-  allowPrivateUrls: boolean;
+  /** The runtime's fetch (SSRF rules), for jwks_url. */
+  fetch: FetchLike;
   /** Built from the above when not given. */
   jwt?: JwtUpstream;
 }
@@ -27,7 +27,7 @@ const param = (v: unknown, max: number): string | undefined => (typeof v === 'st
  * Every refusal is one `login.failed` event with its reason and creates nothing.
  */
 export function jwtLoginRoutes(deps: JwtRouteDeps): Router {
-  const jwt = deps.jwt ?? new JwtUpstream(deps.ephemeral, new PartnerKeys(createSafeFetch({ allowPrivate: deps.allowPrivateUrls })));
+  const jwt = deps.jwt ?? new JwtUpstream(deps.ephemeral, new PartnerKeys(deps.fetch));
   const r = Router();
 
   r.get('/jwt/:connection/login', async (req, res) => {

@@ -100,4 +100,3 @@ export class UpstreamError extends Error {
   }
 }
 
-export const isUpstreamError = (e: unknown): e is UpstreamError => e instanceof UpstreamError;

@@ -8,7 +8,7 @@ import type { Config } from '../../src/config/index.js';
 import { MemoryStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { createStore } from '../../src/store/index.js';
 import { SecretBox } from '../../src/store/secrets.js';
-import type { Runtime } from '../../src/runtime.js';
+import { upstreamFetch, type Runtime } from '../../src/runtime.js';
 import { pgliteBackend, type DbBackend } from './backends.js';
 
 export const ADMIN_KEY = 'test-operator-key-0123456789abcdef0123456789';
@@ -49,6 +49,7 @@ export async function buildTestApp(
     store: createStore(db, new SecretBox(config.secret!)),
     ephemeral,
     secret: config.secret!,
+    fetch: upstreamFetch(config),
     close: async () => {
       await ephemeral.close();
       await cleanup();

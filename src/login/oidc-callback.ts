@@ -39,7 +39,8 @@ export function oidcCallbackRoutes(deps: OidcCallbackDeps): Router {
         connection,
         bounced ? { method: 'POST', url: redirectUri, body: bounced } : { method: 'GET', url: `${redirectUri}?${new URLSearchParams(params)}` },
         tx?.transaction as Parameters<OidcUpstream['complete']>[2],
-        { redirectUri, organizationDomains: org?.domains ?? [] },
+        // Only verified domains count (a pending claim proves nothing): Google's `hd` must be one of them.
+        { redirectUri, organizationDomains: org?.verified_domains ?? [] },
       );
       await completeLogin(deps, req, res, { connection, identity });
     } catch (e) {

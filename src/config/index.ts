@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { SPACE_NAMES, type EphemeralLimits, type SpaceName } from '../store/ephemeral.js';
 
 /** Thrown when configuration is invalid; the message is one line naming the variable. */
 export class ConfigError extends Error {
@@ -10,6 +11,29 @@ export class ConfigError extends Error {
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+/** A size in MB (whole or decimal), as a number in the JSON file or a string in the environment. */
+const megabytes = z
+  .union([z.number(), z.string().regex(/^\d+(\.\d+)?$/, 'must be a size in MB such as 64')])
+  .transform(Number)
+  .pipe(z.number().positive('must be more than 0').max(1_048_576, 'must be at most 1048576 (1 TB)'));
+
+/** The memory-mode spaces an operator may size (bounce is PORTICO_PARKED_TOTAL_MB). */
+const SIZED_SPACES: readonly SpaceName[] = SPACE_NAMES.filter((s) => s !== 'bounce');
+/** `space=MB,space=MB`, e.g. `sessions=512,replay=128`. */
+const spaceSizes = z.string().transform((v, ctx) => {
+  const out: Partial<Record<SpaceName, number>> = {};
+  for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z]+)=(\d+(?:\.\d+)?)$/.exec(part);
+    const name = m?.[1] as SpaceName | undefined;
+    if (!m || !name || !SIZED_SPACES.includes(name) || !(Number(m[2]) > 0)) {
+      ctx.addIssue({ code: 'custom', message: `"${part.slice(0, 40)}" is not space=MB with space one of ${SIZED_SPACES.join(', ')}` });
+      return z.NEVER;
+    }
+    out[name] = Number(m[2]);
+  }
+  return out;
+});
 
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
@@ -34,6 +58,9 @@ const schema = z.object({
   PORTICO_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)?$/i, 'must be a size such as 1mb').default('1mb'),
   PORTICO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORTICO_TRUST_PROXY: bool.default(false),
+  PORTICO_PARKED_CLIENT_MB: megabytes.default(8),
+  PORTICO_PARKED_TOTAL_MB: megabytes.default(64),
+  PORTICO_MEMORY_SPACES_MB: spaceSizes.optional(),
 });
 
 export interface Config {
@@ -50,9 +77,14 @@ export interface Config {
   bodyLimit: string;
   logLevel: string;
   trustProxy: boolean;
+  /** Parked POST bodies: per client per minute and in total (memory and Redis). Default 8 MB / 64 MB. */
+  ephemeralLimits?: EphemeralLimits;
+  /** Memory mode: MB of each space (over DEFAULT_SPACE_BOUNDS). */
+  memorySpacesMb?: Partial<Record<SpaceName, number>>;
 }
 
 const KNOWN = Object.keys(schema.shape);
+const MB = 1024 * 1024;
 
 /**
  * Reads configuration from an optional JSON file (`config/portico.json` or PORTICO_CONFIG_FILE)
@@ -100,5 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     bodyLimit: c.PORTICO_BODY_LIMIT,
     logLevel: c.PORTICO_LOG_LEVEL,
     trustProxy: c.PORTICO_TRUST_PROXY,
+    ephemeralLimits: { parkedClientBytes: Math.round(c.PORTICO_PARKED_CLIENT_MB * MB), parkedTotalBytes: Math.round(c.PORTICO_PARKED_TOTAL_MB * MB) },
+    ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),
   };
 }

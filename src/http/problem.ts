@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { isCapacityError } from '../store/ephemeral.js';
 
 /**
  * An error with a stable, machine-readable `code` that becomes an RFC 9457
@@ -48,6 +49,11 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     const p = err instanceof HttpProblem ? err : fromFramework(err ?? {});
     if (res.headersSent) return void res.end();
     if (p) return sendProblem(res, p.status, p.code, p.message, p.extra);
+    // A full bounded store refuses the write rather than evicting (DESIGN §8): 503, try again later.
+    if (isCapacityError(err)) {
+      res.set('Retry-After', '60');
+      return sendProblem(res, 503, 'capacity_exceeded', 'the short-lived store is full; try again in a minute');
+    }
     logger.error({ err, path: req.path }, 'unhandled error');
     sendProblem(res, 500, 'internal_error', 'internal error');
   };

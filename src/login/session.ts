@@ -28,7 +28,7 @@ declare module 'express-session' {
 export const SESSION_COOKIE = 'portico.sid';
 const SESSION_TTL_SECONDS = 8 * 3600;
 
-/** express-session store over the bounded in-process EphemeralStore (no unbounded MemoryStore). */
+/** express-session store over the bounded in-process `sessions` space (no unbounded MemoryStore; full: refused, never evicted). */
 class EphemeralSessionStore extends Store {
   constructor(private readonly store: EphemeralStore) {
     super();
@@ -56,7 +56,7 @@ export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string
   const store =
     opts.ephemeral instanceof RedisStore
       ? new ConnectRedisStore({ client: opts.ephemeral.client, prefix: 'portico:sess:', ttl: SESSION_TTL_SECONDS })
-      : new EphemeralSessionStore(opts.ephemeral);
+      : new EphemeralSessionStore(opts.ephemeral.space('sessions'));
   const cookieSecret = Buffer.from(hkdfSync('sha256', opts.secret, 'portico', 'portico/session-cookie/v1', 32)).toString('base64url');
   return session({
     name: SESSION_COOKIE,

@@ -41,7 +41,17 @@ describe('configuration', () => {
       bodyLimit: '1mb',
       logLevel: 'info',
       trustProxy: false,
+      ephemeralLimits: { parkedClientBytes: 8 * 1024 * 1024, parkedTotalBytes: 64 * 1024 * 1024 },
     });
+  });
+
+  it('reads the parked-body budgets and memory space sizes (issue 9: bounded ephemeral spaces)', () => {
+    const c = loadConfig({ PORTICO_PARKED_CLIENT_MB: '2', PORTICO_PARKED_TOTAL_MB: '0.5', PORTICO_MEMORY_SPACES_MB: 'sessions=512, replay=128' }, cwd);
+    expect(c.ephemeralLimits).toEqual({ parkedClientBytes: 2 * 1024 * 1024, parkedTotalBytes: 512 * 1024 });
+    expect(c.memorySpacesMb).toEqual({ sessions: 512, replay: 128 });
+    mkdirSync(join(cwd, 'config'));
+    writeFileSync(join(cwd, 'config/portico.json'), JSON.stringify({ PORTICO_PARKED_TOTAL_MB: 32 }));
+    expect(loadConfig({}, cwd).ephemeralLimits?.parkedTotalBytes).toBe(32 * 1024 * 1024);
   });
 
   it('derives the issuer from PORT and drops a trailing slash from PORTICO_ISSUER', () => {
@@ -83,6 +93,11 @@ describe('configuration', () => {
     ['PORTICO_LOG_LEVEL', { PORTICO_LOG_LEVEL: 'loud' }],
     ['PORTICO_BODY_LIMIT', { PORTICO_BODY_LIMIT: 'lots' }],
     ['PORTICO_ALLOW_PRIVATE_URLS', { PORTICO_ALLOW_PRIVATE_URLS: 'maybe' }],
+    ['PORTICO_PARKED_CLIENT_MB', { PORTICO_PARKED_CLIENT_MB: '0' }],
+    ['PORTICO_PARKED_TOTAL_MB', { PORTICO_PARKED_TOTAL_MB: '0x40' }],
+    ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'bounce=64' }],
+    ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'sessions' }],
+    ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'sessions=-1' }],
   ])('refuses a bad %s with a ConfigError naming it first', (name, env) => {
     const message = configError(env, cwd);
     expect(message.startsWith(`${name}: `)).toBe(true);

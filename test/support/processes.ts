@@ -45,7 +45,7 @@ export async function spawnPortico(env: Record<string, string>, port?: number): 
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const url = `http://127.0.0.1:${p}`;
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`portico exited (${child.exitCode}): ${out}`);
     try {

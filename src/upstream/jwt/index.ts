@@ -39,7 +39,8 @@ export class JwtUpstream {
     const t = await verifyPartnerJwt(token, partnerPolicy(connection), key, nowMs);
     const ttl = Math.max(1, t.exp - Math.floor(nowMs / 1000) + 1);
     // Per connection: two partners may well use the same jti scheme.
-    const first = await this.ephemeral.setIfAbsent(`jwt-jti:${connection.id}:${hashToken(t.jti)}`, '1', ttl);
+    // The `replay` space: never evicted before expiry, whatever anonymous clients send (DESIGN §8).
+    const first = await this.ephemeral.space('replay').setIfAbsent(`jwt-jti:${connection.id}:${hashToken(t.jti)}`, '1', ttl);
     if (!first) throw new UpstreamError('token_replayed', 'this token has already been used');
     return t.identity;
   }

@@ -386,6 +386,7 @@ end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), KEYS[4])
 redis.call('HSET', KEYS[2], KEYS[4], size)
 redis.call('INCRBY', KEYS[3], size)
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return 1
 `;
 /** ARGV: 1 'take' or 'delete'. */
@@ -405,7 +406,8 @@ type BoundedClient = Redis & {
  * A space bounded in total in Redis, dropping its entry closest to expiry (for a fixed TTL: the
  * oldest) to make room, as the in-memory `bounce` space does. The books (an index of keys by expiry,
  * their sizes and the total) are kept by Lua scripts, atomically with each write, so several nodes
- * share one bound. Entries keep their usual keys; expired ones leave the books on later writes.
+ * share one bound. Entries keep their usual keys; expired ones leave the books on later writes, and
+ * the books themselves expire with the last entry written (the space's TTL is fixed: bounce).
  */
 class RedisBoundedSpace implements EphemeralStore {
   readonly kind = 'redis' as const;

@@ -11,7 +11,9 @@
  *   verifying our own signature, so a forged JWT carrying a real jti finds nothing.
  * - Records live in the `sessions` space, the single-use and revocation markers in `replay`
  *   (DESIGN §8): neither is evicted early; a full space refuses, and the request gets
- *   `temporarily_unavailable` (503) instead of a record silently lost.
+ *   `temporarily_unavailable` (503) instead of a record silently lost. Interactions (sign-ins not
+ *   finished, which any anonymous request starts) are in `interactions`, which drops the oldest
+ *   when full, so a flood of authorization requests cannot fill `sessions`.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from './oidc.js';
@@ -52,7 +54,8 @@ async function guarded<T>(f: () => Promise<T>): Promise<T> {
 }
 
 export function createAdapterFactory(opts: AdapterOptions): (name: string) => Adapter {
-  const ephemeral = opts.ephemeral.space('sessions');
+  const sessions = opts.ephemeral.space('sessions');
+  const interactions = opts.ephemeral.space('interactions');
   const markers = opts.ephemeral.space('replay');
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const key = (model: string, id: string) => `${PREFIX}${model}:${id}`;
@@ -74,6 +77,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       };
     }
 
+    const ephemeral = name === 'Interaction' ? interactions : sessions;
     const read = async (id: string): Promise<AdapterPayload | undefined> => {
       const raw = await ephemeral.get(key(name, id));
       if (!raw) return undefined;

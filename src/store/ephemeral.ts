@@ -13,8 +13,10 @@ import { Redis } from 'ioredis';
  * | `replay`       | SAML assertion ids, partner-JWT jtis, login links (live and spent),    | refuses (CapacityError)|
  * |                | single-use markers of codes/refresh tokens, revoked-grant markers      |                        |
  * | `transactions` | upstream logins in flight (OIDC state/nonce/PKCE, SAML request ids)    | refuses                |
- * | `sessions`     | gateway sessions, oidc-provider records (sessions, interactions,       | refuses                |
- * |                | codes, tokens, grants), login records                                  |                        |
+ * | `sessions`     | signed-in gateway sessions, oidc-provider records (sessions, codes,    | refuses                |
+ * |                | tokens, grants), login records                                         |                        |
+ * | `interactions` | sign-ins not finished yet: oidc-provider interactions, gateway         | drops the oldest       |
+ * |                | sessions of browsers not signed in (anyone can start these)            |                        |
  * | `bounce`       | POST bodies parked for the POST→GET bounce (login/bounce.ts)           | drops the oldest body  |
  * | `counters`     | per-client counters (parked bytes per client)                          | refuses                |
  * | `general`      | anything else (locks); the store itself                                | refuses                |
@@ -46,7 +48,7 @@ export interface EphemeralStore {
   close(): Promise<void>;
 }
 
-export const SPACE_NAMES = ['general', 'replay', 'transactions', 'sessions', 'bounce', 'counters'] as const;
+export const SPACE_NAMES = ['general', 'replay', 'transactions', 'sessions', 'interactions', 'bounce', 'counters'] as const;
 export type SpaceName = (typeof SPACE_NAMES)[number];
 
 export interface SpaceBounds {
@@ -74,6 +76,7 @@ export const DEFAULT_SPACE_BOUNDS: Record<SpaceName, SpaceBounds> = {
   replay: { maxEntries: 250_000, maxBytes: 64 * MiB, onFull: 'refuse' },
   transactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'refuse' },
   sessions: { maxEntries: 250_000, maxBytes: 256 * MiB, onFull: 'refuse' },
+  interactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'evict' },
   bounce: { maxEntries: 20_000, maxBytes: DEFAULT_LIMITS.parkedTotalBytes, onFull: 'evict' },
   counters: { maxEntries: 200_000, maxBytes: 16 * MiB, onFull: 'refuse' },
 };

@@ -6,7 +6,7 @@ import { ConfigError, type Config } from './config/index.js';
 import { createLogger } from './http/logging.js';
 import type { Database } from './store/database.js';
 import { createSafeFetch, type FetchLike } from './http/safe-fetch.js';
-import { MemoryStore, RedisStore, type EphemeralStore } from './store/ephemeral.js';
+import { DEFAULT_SPACE_BOUNDS, MemoryStore, RedisStore, type EphemeralStore, type MemoryStoreOptions, type SpaceName } from './store/ephemeral.js';
 import { createStore, openDatabase, type Store } from './store/index.js';
 import { checkSecret } from './store/secret-check.js';
 import { SecretBox } from './store/secrets.js';
@@ -76,13 +76,39 @@ export async function openSecret(config: Config, db: Database, logger?: Pick<Log
   return secret;
 }
 
+/** Memory-mode space bounds from PORTICO_MEMORY_SPACES_MB: the bytes given, entries in proportion. */
+function memorySpaces(mb: Config['memorySpacesMb'] = {}): MemoryStoreOptions['spaces'] {
+  const out: MemoryStoreOptions['spaces'] = {};
+  for (const [name, size] of Object.entries(mb) as [SpaceName, number][]) {
+    const d = DEFAULT_SPACE_BOUNDS[name];
+    const maxBytes = Math.round(size * 1024 * 1024);
+    out[name] = { maxBytes, maxEntries: Math.max(1000, Math.round((d.maxEntries * maxBytes) / d.maxBytes)) };
+  }
+  return out;
+}
+
+/** The ephemeral store: Redis with REDIS_URL, else in-process spaces with their bounds. */
+async function openEphemeral(config: Config, logger: Logger): Promise<EphemeralStore> {
+  const limits = config.ephemeralLimits;
+  if (!config.redisUrl) {
+    const spaces = memorySpaces(config.memorySpacesMb);
+    const general = spaces?.general;
+    return new MemoryStore(general?.maxEntries, Date.now, general?.maxBytes, { limits, spaces });
+  }
+  const redis = await RedisStore.connect(config.redisUrl, undefined, limits);
+  // Replay caches are only as safe as Redis's promise to keep keys until their TTL.
+  const risk = await redis.evictionRisk().catch(() => undefined);
+  if (risk) logger.warn(risk);
+  return redis;
+}
+
 export async function openRuntime(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Runtime> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   let secret: string;
   let ephemeral: EphemeralStore;
   try {
     secret = await openSecret(config, db, logger);
-    ephemeral = config.redisUrl ? await RedisStore.connect(config.redisUrl) : new MemoryStore();
+    ephemeral = await openEphemeral(config, logger);
   } catch (e) {
     await db.close();
     throw e;

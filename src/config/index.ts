@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { SPACE_NAMES, type EphemeralLimits, type SpaceName } from '../store/ephemeral.js';
 
 /** Thrown when configuration is invalid; the message is one line naming the variable. */
 export class ConfigError extends Error {
@@ -43,6 +44,29 @@ function proxyHops(v: unknown): { hops: number; legacy: boolean } | undefined {
 const trustProxy = z
   .custom<unknown>((v) => proxyHops(v) !== undefined, 'must be the number of reverse proxies in front of Portico (0, 1, 2, …)')
   .transform((v) => proxyHops(v)!);
+
+/** A size in MB (whole or decimal), as a number in the JSON file or a string in the environment. */
+const megabytes = z
+  .union([z.number(), z.string().regex(/^\d+(\.\d+)?$/, 'must be a size in MB such as 64')])
+  .transform(Number)
+  .pipe(z.number().positive('must be more than 0').max(1_048_576, 'must be at most 1048576 (1 TB)'));
+
+/** The memory-mode spaces an operator may size (bounce is PORTICO_PARKED_TOTAL_MB). */
+const SIZED_SPACES: readonly SpaceName[] = SPACE_NAMES.filter((s) => s !== 'bounce');
+/** `space=MB,space=MB`, e.g. `sessions=512,replay=128`. */
+const spaceSizes = z.string().transform((v, ctx) => {
+  const out: Partial<Record<SpaceName, number>> = {};
+  for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z]+)=(\d+(?:\.\d+)?)$/.exec(part);
+    const name = m?.[1] as SpaceName | undefined;
+    if (!m || !name || !SIZED_SPACES.includes(name) || !(Number(m[2]) > 0)) {
+      ctx.addIssue({ code: 'custom', message: `"${part.slice(0, 40)}" is not space=MB with space one of ${SIZED_SPACES.join(', ')}` });
+      return z.NEVER;
+    }
+    out[name] = Number(m[2]);
+  }
+  return out;
+});
 
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
@@ -111,6 +135,9 @@ const schema = z.object({
   PORTICO_TRUST_PROXY: trustProxy.default({ hops: 0, legacy: false }),
   PORTICO_METRICS_TOKEN: z.string().trim().min(16, 'must be at least 16 characters').optional(),
   PORTICO_DNS_SERVER: z.string().refine(isDnsServer, 'must be an IP address with an optional port, such as 10.0.0.2:53 or [::1]:5353').optional(),
+  PORTICO_PARKED_CLIENT_MB: megabytes.default(8),
+  PORTICO_PARKED_TOTAL_MB: megabytes.default(64),
+  PORTICO_MEMORY_SPACES_MB: spaceSizes.optional(),
 });
 
 export interface Config {
@@ -136,9 +163,14 @@ export interface Config {
   warnings?: string[];
   /** Resolver for domain verification TXT lookups (`host:port`); unset: the system resolver. */
   dnsServer?: string;
+  /** Parked POST bodies: per client per minute and in total (memory and Redis). Default 8 MB / 64 MB. */
+  ephemeralLimits?: EphemeralLimits;
+  /** Memory mode: MB of each space (over DEFAULT_SPACE_BOUNDS). */
+  memorySpacesMb?: Partial<Record<SpaceName, number>>;
 }
 
 const KNOWN = Object.keys(schema.shape);
+const MB = 1024 * 1024;
 
 /**
  * Reads configuration from an optional JSON file (`config/portico.json` or PORTICO_CONFIG_FILE)
@@ -216,5 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     trustProxy: c.PORTICO_TRUST_PROXY.hops,
     metricsToken: c.PORTICO_METRICS_TOKEN,
     ...(warnings.length ? { warnings } : {}),
+    ephemeralLimits: { parkedClientBytes: Math.round(c.PORTICO_PARKED_CLIENT_MB * MB), parkedTotalBytes: Math.round(c.PORTICO_PARKED_TOTAL_MB * MB) },
+    ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),
   };
 }

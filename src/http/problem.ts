@@ -4,6 +4,7 @@ import { errorPage } from '../login/html.js';
 import { PAGE_CSP } from './html.js';
 import { redactUrl } from './logging.js';
 import { urlHasNul } from './text.js';
+import { isCapacityError } from '../store/ephemeral.js';
 
 /**
  * An error with a stable, machine-readable `code` that becomes an RFC 9457
@@ -83,6 +84,11 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     const p = err instanceof HttpProblem ? err : (fromDatabase(err ?? {}) ?? fromFramework(err ?? {}));
     if (res.headersSent) return void res.end();
     if (p) return sendError(req, res, p.status, p.code, p.message, p.extra);
+    // A full bounded store refuses the write rather than evicting (DESIGN §8): 503, try again later.
+    if (isCapacityError(err)) {
+      res.set('Retry-After', '60');
+      return sendError(req, res, 503, 'capacity_exceeded', 'the short-lived store is full; try again in a minute');
+    }
     logger.error({ err, path: redactUrl(req.originalUrl ?? req.path) }, 'unhandled error');
     sendError(req, res, 500, 'internal_error', 'internal error');
   };

@@ -3,6 +3,7 @@ import type { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
 import type { Store } from '../store/index.js';
 import { findNul } from '../http/text.js';
+import { isCapacityError } from '../store/ephemeral.js';
 import type { Connection } from '../store/types.js';
 import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
 import { errorPage } from './html.js';
@@ -81,6 +82,7 @@ const STATUS: Partial<Record<string, number>> = {
   connection_not_found: 404,
   application_not_found: 404,
   rate_limited: 429,
+  capacity_exceeded: 503,
   too_large: 413,
 };
 
@@ -89,6 +91,8 @@ const TITLES: Partial<Record<string, string>> = {
   user_suspended: 'Your account is suspended',
   connection_disabled: 'This sign-in method is disabled',
   idp_error: 'Your identity provider refused the sign-in',
+  rate_limited: 'Too many sign-in attempts',
+  capacity_exceeded: 'Portico is busy',
 };
 
 /** Records the failure (one event, stable reason) and shows a page with the reason code. */
@@ -99,6 +103,8 @@ export async function failLogin(
   err: unknown,
   ctx: { connection?: Connection; organizationId?: string | null },
 ): Promise<void> {
+  // A full bounded store refuses instead of evicting (DESIGN §8): a 503 with its reason, not a 500.
+  if (isCapacityError(err)) err = new UpstreamError('capacity_exceeded', 'Portico cannot take more sign-ins right now; try again in a minute');
   if (!(err instanceof UpstreamError)) throw err;
   await deps.events.failed(err.reason, {
     organization_id: ctx.connection?.organization_id ?? ctx.organizationId ?? null,
@@ -107,6 +113,10 @@ export async function failLogin(
     ip: req.ip,
     detail: { message: err.message, ...err.detail },
   });
+  if (err.reason === 'rate_limited' || err.reason === 'capacity_exceeded') {
+    const after = err.detail.retry_after_seconds;
+    res.set('Retry-After', String(typeof after === 'number' && after > 0 ? Math.ceil(after) : 60));
+  }
   res
     .status(STATUS[err.reason] ?? 400)
     .type('html')

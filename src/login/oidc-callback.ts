@@ -21,7 +21,13 @@ export function oidcCallbackRoutes(deps: OidcCallbackDeps): Router {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const fields: Record<string, string> = {};
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string') fields[k] = v;
-    await bounceToGet(deps.ephemeral, req, res, fields);
+    try {
+      await bounceToGet(deps.ephemeral, req, res, fields);
+    } catch (e) {
+      // Refused parking (this client's budget, a full store): a page with the reason, never a 500.
+      const connection = await deps.store.connections.get(String(req.params.connection ?? '').slice(0, 100));
+      await failLogin(deps, req, res, e, { connection: connection?.type === 'oidc' ? connection : undefined });
+    }
   });
 
   r.get('/oidc/:connection/callback', async (req, res) => {

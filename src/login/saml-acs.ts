@@ -13,6 +13,7 @@ import {
   validationConfigFor,
 } from '../upstream/saml/index.js';
 import type { SpKeySource } from '../upstream/saml/sp-keys.js';
+import { DEFAULT_MAX_BYTES } from '../upstream/saml/xml.js';
 import { bounceToGet, takeBounced } from './bounce.js';
 import { completeLogin, failLogin, type LoginTarget, type PipelineDeps } from './complete.js';
 import type { SamlTransaction } from './saml-upstream.js';
@@ -33,7 +34,20 @@ export interface SamlAcsDeps extends PipelineDeps {
  */
 const BODY_LIMIT = '2mb';
 const MAX_SAML_RESPONSE_CHARS = 1_500_000;
+/** base64 of the validator's 1 MiB cap: a longer response (line breaks aside) is useless to park. */
+const MAX_SAML_BASE64_CHARS = Math.ceil(DEFAULT_MAX_BYTES / 3) * 4;
 const MAX_RELAY_STATE_CHARS = 2048;
+
+/** Whether the validator would refuse it as too_large anyway: then it is refused at the POST, never parked. */
+function tooLargeToValidate(samlResponse: string): boolean {
+  if (samlResponse.length > MAX_SAML_RESPONSE_CHARS) return true;
+  let spaces = 0;
+  for (let i = 0; i < samlResponse.length; i++) {
+    const c = samlResponse.charCodeAt(i);
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) spaces++;
+  }
+  return samlResponse.length - spaces > MAX_SAML_BASE64_CHARS;
+}
 
 const tooLarge = () => new UpstreamError('too_large', 'the SAML response is larger than 1 MB');
 
@@ -84,7 +98,7 @@ export function samlAcsRoutes(deps: SamlAcsDeps): Router {
       if (typeof samlResponse !== 'string' || samlResponse.length === 0) {
         throw new UpstreamError('malformed', 'the POST carries no SAMLResponse (HTTP-POST binding expected)');
       }
-      if (samlResponse.length > MAX_SAML_RESPONSE_CHARS) throw tooLarge();
+      if (tooLargeToValidate(samlResponse)) throw tooLarge();
       const fields: Record<string, string> = { SAMLResponse: samlResponse };
       if (typeof body.RelayState === 'string' && body.RelayState.length <= MAX_RELAY_STATE_CHARS) fields.RelayState = body.RelayState;
       await bounceToGet(deps.ephemeral, req, res, fields);

@@ -43,6 +43,8 @@ export const REASON_CODES = [
   'application_not_found',
   'invalid_target',
   'rate_limited',
+  /** A bounded ephemeral space (or Redis) is full: the write was refused rather than evicting anything (503). */
+  'capacity_exceeded',
   'sso_required',
   // the application's authorization request (refused by the provider)
   'redirect_uri_mismatch',

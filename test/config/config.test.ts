@@ -47,7 +47,17 @@ describe('configuration', () => {
       bodyLimit: '1mb',
       logLevel: 'info',
       trustProxy: 0,
+      ephemeralLimits: { parkedClientBytes: 8 * 1024 * 1024, parkedTotalBytes: 64 * 1024 * 1024 },
     });
+  });
+
+  it('reads the parked-body budgets and memory space sizes (issue 9: bounded ephemeral spaces)', () => {
+    const c = loadConfig({ PORTICO_PARKED_CLIENT_MB: '2', PORTICO_PARKED_TOTAL_MB: '0.5', PORTICO_MEMORY_SPACES_MB: 'sessions=512, replay=128' }, cwd);
+    expect(c.ephemeralLimits).toEqual({ parkedClientBytes: 2 * 1024 * 1024, parkedTotalBytes: 512 * 1024 });
+    expect(c.memorySpacesMb).toEqual({ sessions: 512, replay: 128 });
+    mkdirSync(join(cwd, 'config'));
+    writeFileSync(join(cwd, 'config/portico.json'), JSON.stringify({ PORTICO_PARKED_TOTAL_MB: 32 }));
+    expect(loadConfig({}, cwd).ephemeralLimits?.parkedTotalBytes).toBe(32 * 1024 * 1024);
   });
 
   it('derives the issuer from PORT and drops a trailing slash from PORTICO_ISSUER', () => {
@@ -96,6 +106,11 @@ describe('configuration', () => {
     ['PORTICO_TRUST_PROXY', { PORTICO_TRUST_PROXY: 'everything' }],
     ['PORTICO_METRICS_TOKEN', { PORTICO_METRICS_TOKEN: 'short' }],
     ['PORTICO_CONFIG_FILE', { PORTICO_CONFIG_FILE: '/nonexistent/portico.json' }],
+    ['PORTICO_PARKED_CLIENT_MB', { PORTICO_PARKED_CLIENT_MB: '0' }],
+    ['PORTICO_PARKED_TOTAL_MB', { PORTICO_PARKED_TOTAL_MB: '0x40' }],
+    ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'bounce=64' }],
+    ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'sessions' }],
+    ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'sessions=-1' }],
   ])('refuses a bad %s with a ConfigError naming it first', (name, env) => {
     const message = configError(env, cwd);
     expect(message.startsWith(`${name}: `)).toBe(true);

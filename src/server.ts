@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { startMetadataRefresh } from './admin/metadata-refresh.js';
-import { createReloadingApp, type ReloadingApp } from './app.js';
+import type { ReloadingApp } from './app.js';
 import { ConfigError, type Config } from './config/index.js';
 import { createLogger } from './http/logging.js';
 import { SIGNING_KEYS_FILE } from './provider/keys.js';
@@ -31,6 +31,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     if (!existsSync(join(config.certsDir, SIGNING_KEYS_FILE))) {
       logger.info({ certs_dir: config.certsDir }, `generating JWT signing keys in ${config.certsDir} (first start)`);
     }
+    // Loaded only once the database and the master secret are accepted: a refusal there is still the
+    // one line start-up prints, before any dependency of the app (oidc-provider warns on Node 20).
+    const { createReloadingApp } = await import('./app.js');
     app = createReloadingApp(runtime);
     server = await new Promise<Server>((resolve, reject) => {
       const s = createServer(app.handler);

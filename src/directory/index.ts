@@ -85,7 +85,7 @@ export class Directory {
     if (identity.email) {
       p.email = identity.email;
       // Recomputed on every login: only an email of a verified domain of the organization counts (DESIGN §8).
-      p.email_verified = emailVerified(identity, connection, verifiedDomains);
+      p.email_verified = emailVerified(identity, verifiedDomains);
     }
     for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];
     const roles = rolesForLogin(identity.roles, identity.groups, connection.attribute_mapping);

@@ -25,20 +25,30 @@ const WS = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
 
 describe('emailVerified (the rule)', () => {
   const base = { connection: 'con_x', subject: 's', groups: [], roles: [], raw: {}, amr: [] } satisfies ExternalIdentity;
-  const conn = (type: Connection['type']) => ({ type }) as Connection;
   it.each([
-    ['verified domain, vouched', { email: 'ada@acme.example', email_verified: true }, 'oidc', true],
-    ['verified domain, any case', { email: 'Ada@ACME.Example', email_verified: true }, 'oidc', true],
-    ['verified domain, OIDC IdP silent', { email: 'ada@acme.example' }, 'oidc', false],
-    ['verified domain, OIDC IdP says unverified', { email: 'ada@acme.example', email_verified: false }, 'oidc', false],
-    ['verified domain, SAML/partner default', { email: 'ada@acme.example' }, 'saml', true],
-    ["another organization's domain, vouched", { email: 'hank@globex.example', email_verified: true }, 'jwt', false],
-    ['a subdomain is not its parent', { email: 'x@eng.acme.example', email_verified: true }, 'saml', false],
-    ['a trailing dot is not the domain', { email: 'mallory@acme.example.', email_verified: true }, 'jwt', false],
-    ['look-alike suffix', { email: 'x@evilacme.example', email_verified: true }, 'jwt', false],
-    ['no email', {}, 'saml', false],
-  ] as const)('%s', (_name, over, type, expected) => {
-    expect(emailVerified({ ...base, ...over }, conn(type), ['acme.example'])).toBe(expected);
+    ['verified domain, vouched', { email: 'ada@acme.example', email_verified: true }, true],
+    ['verified domain, any case', { email: 'Ada@ACME.Example', email_verified: true }, true],
+    ['verified domain, upstream silent (the adapter did not vouch)', { email: 'ada@acme.example' }, false],
+    ['verified domain, upstream says unverified', { email: 'ada@acme.example', email_verified: false }, false],
+    ["another organization's domain, vouched", { email: 'hank@globex.example', email_verified: true }, false],
+    ['a subdomain is not its parent', { email: 'x@eng.acme.example', email_verified: true }, false],
+    ['a trailing dot is not the domain', { email: 'mallory@acme.example.', email_verified: true }, false],
+    ['look-alike suffix', { email: 'x@evilacme.example', email_verified: true }, false],
+    ['no email', {}, false],
+  ] as const)('%s', (_name, over, expected) => {
+    expect(emailVerified({ ...base, ...over }, ['acme.example'])).toBe(expected);
+  });
+  // The per-protocol default moved into the adapters: SAML and partner/link identities vouch for
+  // the email themselves; an OIDC IdP that says nothing does not.
+  it('adapters set email_verified as far as their protocol goes', async () => {
+    expect(samlIdentity('con_s', 'adfs', {}, samlResult('s-1', 'ada@acme.example'))).toMatchObject({ email: 'ada@acme.example', email_verified: true });
+    expect(oidcIdentity({ sub: 'o-1', email: 'ada@acme.example' }, { connectionId: 'con_o', provider: 'generic', attributeMapping: {}, organizationDomains: [] })).toMatchObject({
+      email_verified: false,
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ email: 'ada@acme.example', iat: now, exp: now + 60 }).setProtectedHeader({ alg: 'HS256' }).sign(SECRET);
+    const { identity } = await verifyPartnerJwt(token, { connectionId: 'con_j', alg: 'HS256', maxTokenAgeSeconds: 600 }, SECRET, Date.now());
+    expect(identity).toMatchObject({ email_verified: true });
   });
   it('inVerifiedDomain refuses what is not an address', () => {
     expect(inVerifiedDomain('acme.example', ['acme.example'])).toBe(false);

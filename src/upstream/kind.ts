@@ -9,7 +9,7 @@
 import type { FetchLike } from '../http/safe-fetch.js';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import type { Connection } from '../store/types.js';
-import type { ExternalIdentity } from './identity.js';
+import type { ExternalIdentity, ReasonCode } from './identity.js';
 import type { ConnectionSettings } from './settings.js';
 
 export interface UpstreamCapabilities {
@@ -54,6 +54,8 @@ export interface CallbackInput {
   params: Record<string, string>;
   /** true when the fields came by POST (parked and bounced to GET). */
   posted: boolean;
+  /** The connection's organization's domains (looked up by the pipeline; Google's `hd` check). */
+  organizationDomains: string[];
 }
 
 /** The transaction `begin` created for this browser, taken single use by the pipeline; undefined if none. */
@@ -79,22 +81,26 @@ export interface Completion {
 export interface CallbackSpec {
   path: string;
   /** Cross-site POST bindings: the body parser's limits and the fields parked for the bounce (throws UpstreamError). */
-  form?: { limit: string; parameterLimit: number; park(body: Record<string, unknown>): Record<string, string> };
+  form?: {
+    limit: string;
+    parameterLimit: number;
+    /** Message of the `too_large` refusal when the body is over `limit`. */
+    tooLarge: string;
+    park(body: Record<string, unknown>): Record<string, string>;
+  };
   /** 'required': the GET only answers a bounced POST. 'optional': query or bounced POST. 'none': query only. */
   bounce: 'required' | 'optional' | 'none';
   /** Reason when the GET is not a bounce although one is required. */
-  notBounced?: ExternalIdentityReason;
+  notBounced?: ReasonCode;
   /** Reason when `?bounce=` names nothing (used, expired). */
-  bounceGone?: ExternalIdentityReason;
+  bounceGone?: ReasonCode;
   /**
    * 'state': the response carries the transaction key (`params[stateParam]`); it must be this
    * browser's pending one, else `mismatch`. 'session': the key is the browser's pending one, if
    * any (a response without one is unsolicited, the adapter decides). 'none': partner-started.
    */
-  binding: { kind: 'state'; stateParam: string; mismatch: ExternalIdentityReason } | { kind: 'session'; mismatch: ExternalIdentityReason } | { kind: 'none' };
+  binding: { kind: 'state'; stateParam: string; mismatch: ReasonCode } | { kind: 'session'; mismatch: ReasonCode } | { kind: 'none' };
 }
-
-type ExternalIdentityReason = import('./identity.js').ReasonCode;
 
 export interface UpstreamAdapter {
   callback: CallbackSpec;
@@ -102,6 +108,8 @@ export interface UpstreamAdapter {
   begin?(connection: Connection, opts: BeginOptions): Promise<Begun>;
   /** The callback to an identity, or throws UpstreamError with a reason code. */
   complete(connection: Connection, input: CallbackInput, pending: PendingTransaction | undefined, clock: Clock): Promise<Completion>;
+  /** Public documents of a connection, served at `GET /{type}/:connection/{name}` (SAML SP metadata). */
+  documents?: Record<string, (connection: Connection) => Promise<{ contentType: string; body: string }>>;
 }
 
 export interface UpstreamKind<R extends string = string> {

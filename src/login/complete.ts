@@ -2,8 +2,7 @@ import type { Request, Response } from 'express';
 import type { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
 import type { Store } from '../store/index.js';
-import type { Connection } from '../store/types.js';
-import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
+import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
 import { errorPage } from './html.js';
 import { regenerate, saveSession } from './session.js';
 
@@ -30,7 +29,7 @@ export async function completeLogin(
   req: Request,
   res: Response,
   input: {
-    connection: Connection;
+    connection: IdentitySource;
     identity: ExternalIdentity;
     /** Overrides the connection's user_matching. */
     createUser?: boolean;
@@ -92,7 +91,7 @@ export async function failLogin(
   req: Request,
   res: Response,
   err: unknown,
-  ctx: { connection?: Connection; organizationId?: string | null },
+  ctx: { connection?: IdentitySource; organizationId?: string | null },
 ): Promise<void> {
   if (!(err instanceof UpstreamError)) throw err;
   await deps.events.failed(err.reason, {

@@ -48,8 +48,7 @@ export function browserLogin(
   };
   const adapters = new Map<ConnectionType, UpstreamAdapter>();
   for (const type of CONNECTION_TYPES) {
-    const adapter = UPSTREAMS[type].open?.(ctx);
-    if (adapter) adapters.set(type, adapter);
+    adapters.set(type, UPSTREAMS[type].open(ctx));
   }
   const upstreams: Partial<Record<ConnectionType, BrowserUpstream>> = {};
   for (const [type, adapter] of adapters) {

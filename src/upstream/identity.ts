@@ -28,6 +28,19 @@ export interface ExternalIdentity {
 }
 
 /**
+ * What an identity came through, as the directory and the end of the pipeline see it: a connection
+ * row (store/types.ts Connection has these fields), or a way in without one (login links,
+ * src/upstream/link). Nothing downstream of an adapter reads the upstream's kind.
+ */
+export interface IdentitySource {
+  id: string;
+  organization_id: string;
+  user_matching: 'jit' | 'existing';
+  attribute_mapping: Record<string, string>;
+  default_client_id: string | null;
+}
+
+/**
  * The pipeline's own reason codes (any kind may end with these). Each upstream kind exports its
  * protocol's codes (src/upstream/<kind>/reasons.ts); the full list, recorded on `login.failed`
  * events, returned by the CLI and shown on error pages, is REASON_CODES in ./registry.ts.

@@ -112,16 +112,21 @@ export interface UpstreamAdapter {
   documents?: Record<string, (connection: Connection) => Promise<{ contentType: string; body: string }>>;
 }
 
-export interface UpstreamKind<R extends string = string> {
+/** What every upstream kind declares, with or without connection rows. */
+export interface UpstreamKindInfo<R extends string = string> {
+  capabilities: UpstreamCapabilities;
+  /** The protocol's own reason codes (src/upstream/identity.ts PIPELINE_REASONS adds the pipeline's). */
+  reasons: readonly R[];
+}
+
+/** A kind configured as rows of `connections` (oidc, saml, jwt): settings and a runtime adapter. */
+export interface UpstreamKind<R extends string = string> extends UpstreamKindInfo<R> {
   /** Admin-side settings: schema, stored form, view. */
   settings: ConnectionSettings;
   /** Settings fields that are never returned by the API. */
   writeOnly: readonly string[];
-  capabilities: UpstreamCapabilities;
-  /** The protocol's own reason codes (src/upstream/identity.ts adds the pipeline's). */
-  reasons: readonly R[];
-  /** The runtime adapter; absent for kinds without a connection row (login links). */
-  open?(ctx: UpstreamContext): UpstreamAdapter;
+  /** The runtime adapter, built once per app. */
+  open(ctx: UpstreamContext): UpstreamAdapter;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -6,8 +6,8 @@
  */
 import { PIPELINE_REASONS } from './identity.js';
 import { jwtKind } from './jwt/kind.js';
-import type { UpstreamKind } from './kind.js';
-import { LINK_REASONS } from './link/reasons.js';
+import type { UpstreamKind, UpstreamKindInfo } from './kind.js';
+import { linkKind } from './link/kind.js';
 import { oidcKind } from './oidc/kind.js';
 import { samlKind } from './saml/kind.js';
 import type { SettingsRegistry } from './settings.js';
@@ -19,16 +19,21 @@ export const UPSTREAMS = {
   jwt: jwtKind,
 } as const;
 
+/** Kinds without connection rows. */
+export const OTHER_UPSTREAMS = {
+  link: linkKind,
+} as const;
+
 export type ConnectionType = keyof typeof UPSTREAMS;
 export const CONNECTION_TYPES = Object.keys(UPSTREAMS) as [ConnectionType, ...ConnectionType[]];
 
-type ReasonsOf<K> = K extends UpstreamKind<infer R> ? R : never;
-/** Every upstream's own reason codes; login links (no connection row, src/upstream/link) included. */
-export type UpstreamReason = ReasonsOf<(typeof UPSTREAMS)[ConnectionType]> | (typeof LINK_REASONS)[number];
+type ReasonsOf<K> = K extends UpstreamKindInfo<infer R> ? R : never;
+/** Every upstream kind's own reason codes. */
+export type UpstreamReason = ReasonsOf<(typeof UPSTREAMS)[ConnectionType] | (typeof OTHER_UPSTREAMS)[keyof typeof OTHER_UPSTREAMS]>;
 
 /** Stable reason codes recorded on `login.failed` events, returned by the CLI, and shown on error pages. */
 export const REASON_CODES: readonly string[] = [
-  ...new Set<string>([...PIPELINE_REASONS, ...CONNECTION_TYPES.flatMap((t) => UPSTREAMS[t].reasons), ...LINK_REASONS]),
+  ...new Set<string>([...PIPELINE_REASONS, ...[...Object.values(UPSTREAMS), ...Object.values(OTHER_UPSTREAMS)].flatMap((k) => k.reasons)]),
 ];
 
 export const kindOf = (type: ConnectionType): UpstreamKind => UPSTREAMS[type];

@@ -12,7 +12,7 @@ import { emailVerified, inVerifiedDomain } from '../../src/directory/email-verif
 import { createStore, type Store } from '../../src/store/index.js';
 import { SecretBox } from '../../src/store/secrets.js';
 import type { Connection, Organization } from '../../src/store/types.js';
-import type { ExternalIdentity } from '../../src/upstream/identity.js';
+import type { ExternalIdentity, IdentitySource } from '../../src/upstream/identity.js';
 import { linkConnection, linkIdentity } from '../../src/upstream/link/identity.js';
 import { verifyPartnerJwt } from '../../src/upstream/jwt/verify.js';
 import { toExternalIdentity as oidcIdentity } from '../../src/upstream/oidc/presets.js';
@@ -85,7 +85,7 @@ describe.each(dbBackends)('directory applies the email verification rule for eve
   afterAll(() => cleanup());
 
   /** The identity each real adapter makes of a message naming `email`, as vouched for as the protocol allows. */
-  const through: Record<'oidc' | 'saml' | 'jwt' | 'link', (email: string, subject: string) => Promise<{ connection: Connection; identity: ExternalIdentity }>> = {
+  const through: Record<'oidc' | 'saml' | 'jwt' | 'link', (email: string, subject: string) => Promise<{ connection: IdentitySource; identity: ExternalIdentity }>> = {
     oidc: async (email, subject) => ({
       connection: conns.oidc,
       identity: oidcIdentity({ sub: subject, email, email_verified: true, amr: ['pwd'] }, { connectionId: conns.oidc.id, provider: 'generic', attributeMapping: {}, organizationDomains: acme.domains }),

@@ -49,6 +49,16 @@ describe('emailVerified (the rule)', () => {
     const token = await new SignJWT({ email: 'ada@acme.example', iat: now, exp: now + 60 }).setProtectedHeader({ alg: 'HS256' }).sign(SECRET);
     const { identity } = await verifyPartnerJwt(token, { connectionId: 'con_j', alg: 'HS256', maxTokenAgeSeconds: 600 }, SECRET, Date.now());
     expect(identity).toMatchObject({ email_verified: true });
+    const byEmail = linkIdentity({
+      organization_id: 'org_1',
+      identifier: { kind: 'email', value: 'ada@acme.example' },
+      client_id: 'app',
+      target_link_uri: null,
+      create_user: true,
+      issued_by: { key_id: null, organization_id: 'org_1' },
+      expires_at: Date.now() + 60_000,
+    });
+    expect(byEmail).toMatchObject({ email: 'ada@acme.example', email_verified: true });
   });
   it('inVerifiedDomain refuses what is not an address', () => {
     expect(inVerifiedDomain('acme.example', ['acme.example'])).toBe(false);

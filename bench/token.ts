@@ -16,14 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { MemoryStore, RedisStore } from '../src/store/ephemeral.js';
-import type { SigningAlg } from '../src/store/types.js';
+import { SIGNING_ALGS } from '../src/store/types.js';
 import { buildTestApp } from '../test/support/app.js';
 import { pgliteBackend, postgresBackend } from '../test/support/backends.js';
 import { authorizeUrl, CookieJar, follow, listen, REDIRECT, seedApp, seedUser, withTestLogin } from '../test/support/provider.js';
 
 const N = Number(process.env.BENCH_CODES ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const ALGS: SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
 
 async function pool<T>(count: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array(count);
@@ -51,7 +50,7 @@ async function main() {
   console.log(`token endpoint benchmark: ${N} codes per app, concurrency ${CONCURRENCY}, ${backend.name} + ${ephemeral.kind}, node ${process.version}`);
 
   try {
-    for (const alg of ALGS) {
+    for (const alg of SIGNING_ALGS) {
       const clientId = `bench-${alg.toLowerCase()}`;
       const secret = (await seedApp(rt.store, clientId, { alg })).secret!;
       const basic = `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;

@@ -5,8 +5,8 @@ import { pinoHttp } from 'pino-http';
 import type { Registry } from 'prom-client';
 import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
-import { stripQuery } from './http/logging.js';
-import { problemHandler, sendProblem } from './http/problem.js';
+import { redactUrl } from './http/logging.js';
+import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
 import { countClientAuthFailures, failureGate, rateLimitsFor } from './http/rate-limit.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
 import { KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
@@ -47,13 +47,15 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     pinoHttp({
       logger,
       serializers: {
-        req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: stripQuery(req.url) }),
+        // originalUrl: a router mounted at a prefix (e.g. /link) strips it from req.url while it handles the request.
+        req: (req: { method: string; url: string; originalUrl?: string; id: unknown }) => ({ id: req.id, method: req.method, url: redactUrl(req.originalUrl ?? req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
     }),
   );
-  app.use(healthRoutes(store.db, ephemeral, metrics));
+  app.use(refuseNulInUrl());
+  app.use(healthRoutes(store.db, ephemeral, metrics, { metricsToken: config.metricsToken }));
   app.use(discoveryApi(store));
   // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
   const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
@@ -72,7 +74,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.post(`${ROUTES.end_session}/confirm`, login.session);
   provider.mount(app);
   app.use(login.router);
-  app.use((_req, res) => sendProblem(res, 404, 'not_found', 'no such endpoint'));
+  app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
   return { express: app, metrics, provider };
 }

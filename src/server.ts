@@ -1,7 +1,12 @@
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { startMetadataRefresh } from './admin/metadata-refresh.js';
 import { createReloadingApp, type ReloadingApp } from './app.js';
-import type { Config } from './config/index.js';
+import { ConfigError, type Config } from './config/index.js';
+import { createLogger } from './http/logging.js';
+import { SIGNING_KEYS_FILE } from './provider/keys.js';
 import { KEY_RELOAD_SECONDS } from './provider/ttl.js';
 import { openRuntime, type Runtime } from './runtime.js';
 
@@ -13,15 +18,35 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Opens the runtime, serves the app, and stops cleanly (drains connections, closes stores). */
-export async function startServer(config: Config): Promise<RunningServer> {
-  const runtime = await openRuntime(config);
-  const app = createReloadingApp(runtime);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = createServer(app.handler);
-    s.once('error', reject);
-    s.listen(config.port, () => resolve(s));
-  });
+/**
+ * Opens the runtime, serves the app, and stops cleanly (drains connections, closes stores). Says
+ * what it is doing on the way (a first start creates a database and keys) and where it is ready.
+ */
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  for (const warning of config.warnings ?? []) logger.warn(warning);
+  const runtime = await openRuntime(config, logger);
+  let app: ReloadingApp;
+  let server: Server;
+  try {
+    if (!existsSync(join(config.certsDir, SIGNING_KEYS_FILE))) {
+      logger.info({ certs_dir: config.certsDir }, `generating JWT signing keys in ${config.certsDir} (first start)`);
+    }
+    app = createReloadingApp(runtime);
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = createServer(app.handler);
+      s.once('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          e.code === 'EADDRINUSE' || e.code === 'EACCES'
+            ? new ConfigError(`PORT: ${config.port} ${e.code === 'EADDRINUSE' ? 'is already in use' : 'may not be used by this user (EACCES)'}`)
+            : e,
+        ),
+      );
+      s.listen(config.port, () => resolve(s));
+    });
+  } catch (e) {
+    await runtime.close();
+    throw e;
+  }
   server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -40,6 +65,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
       });
       await runtime.close();
     })());
-  runtime.logger.info({ port, issuer: config.issuer, database: runtime.store.db.kind, ephemeral: runtime.ephemeral.kind }, 'portico listening');
+  runtime.logger.info(
+    { port, issuer: config.issuer, database: runtime.store.db.kind, ephemeral: runtime.ephemeral.kind },
+    `portico listening on http://localhost:${port} — ready (issuer ${config.issuer})`,
+  );
   return { server, runtime, app, url: `http://127.0.0.1:${port}`, stop };
 }

@@ -4,7 +4,7 @@ import { HttpProblem, notFound } from '../http/problem.js';
 import { newId } from '../store/ids.js';
 import type { Store } from '../store/index.js';
 import { hashToken, randomToken } from '../store/secrets.js';
-import type { Application } from '../store/types.js';
+import { SIGNING_ALGS, type Application } from '../store/types.js';
 import { operatorOnly } from './auth.js';
 import { withConflicts } from './conflicts.js';
 import { jsonBody, pageQuery, parse, presentKeys, text } from './validation.js';
@@ -49,7 +49,7 @@ const createSchema = z.strictObject({
   post_logout_redirect_uris: uris('post_logout_redirect_uri').default([]),
   allowed_origins: z.array(origin).max(50).default([]),
   initiate_login_uri: secureUrl('initiate_login_uri').nullable().default(null),
-  id_token_signed_response_alg: z.enum(['RS256', 'ES256', 'EdDSA']).default('RS256'),
+  id_token_signed_response_alg: z.enum(SIGNING_ALGS).default('RS256'),
 });
 const patchSchema = createSchema.partial();
 

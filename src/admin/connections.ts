@@ -1,7 +1,7 @@
 import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import { HttpProblem, notFound } from '../http/problem.js';
-import { createSafeFetch, UrlRefusedError } from '../http/safe-fetch.js';
+import { UrlRefusedError } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { newId } from '../store/ids.js';
 import { PROVIDERS, type Connection, type ConnectionType } from '../store/types.js';
@@ -72,12 +72,11 @@ export function connectionView(c: Connection, issuer: string): Record<string, un
 export function connectionRoutes(rt: Runtime): Router {
   const { store, config } = rt;
   const r = Router();
-  // Admin-supplied URLs (discovery, metadata, JWKS) are fetched with the SSRF rules.
-  const safeFetch = createSafeFetch({ allowPrivate: config.allowPrivateUrls });
+  // Admin-supplied URLs (discovery, metadata, JWKS) are fetched with the SSRF rules (rt.fetch).
   const ctx = (connectionId: string): SettingsContext => ({
     issuer: config.issuer,
     connectionId,
-    fetch: safeFetch,
+    fetch: rt.fetch,
     allowPrivateUrls: config.allowPrivateUrls,
   });
   const show = (c: Connection) => connectionView(c, config.issuer);

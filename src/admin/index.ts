@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import express, { Router } from 'express';
 import { HttpProblem } from '../http/problem.js';
 import { countFailures, failureGate, perKeyRateLimit, type RateLimits } from '../http/rate-limit.js';
+import { findNul } from '../http/text.js';
 import type { Runtime } from '../runtime.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { applicationRoutes } from './applications.js';
@@ -29,6 +30,13 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
   } else r.use(requireApiKey(rt.store, rt.config.adminApiKey));
   // Bodies are parsed only after the key is checked: anonymous callers cannot make us read them.
   r.use(express.json({ limit: rt.config.bodyLimit, strict: true }));
+  // No field of any resource may hold a NUL (PostgreSQL cannot store one): refused before any route reads it.
+  r.use((req, _res, next) => {
+    const field = findNul(req.body);
+    if (!field) return next();
+    const message = 'must not contain NUL characters';
+    next(new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] }));
+  });
   r.use(organizationRoutes(rt.store));
   r.use(domainRoutes(rt.store, new DnsDomainVerifier(rt.config.dnsServer)));
   r.use(applicationRoutes(rt.store));

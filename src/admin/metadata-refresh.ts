@@ -1,4 +1,3 @@
-import { createSafeFetch } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { metadataRefreshDue, refreshMetadata } from '../upstream/saml/index.js';
 
@@ -15,12 +14,11 @@ export interface RefreshReport {
  */
 export async function refreshDueMetadata(rt: Runtime, now = new Date(), maxAgeSeconds = 86_400): Promise<RefreshReport> {
   const report: RefreshReport = { refreshed: [], failed: [] };
-  const fetch = createSafeFetch({ allowPrivate: rt.config.allowPrivateUrls });
   for (const c of await rt.store.connections.listByType('saml')) {
     if (!metadataRefreshDue(c.config, now, maxAgeSeconds)) continue;
     if (!(await rt.ephemeral.setIfAbsent(`saml-metadata-refresh:${c.id}`, '1', 300))) continue;
     try {
-      const next = await refreshMetadata({ config: c.config, secrets: c.secrets }, { issuer: rt.config.issuer, connectionId: c.id, fetch }, now);
+      const next = await refreshMetadata({ config: c.config, secrets: c.secrets }, { issuer: rt.config.issuer, connectionId: c.id, fetch: rt.fetch }, now);
       await rt.store.connections.update(c.id, c.organization_id, { config: next.config });
       report.refreshed.push(c.id);
     } catch (e) {

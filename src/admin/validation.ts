@@ -42,14 +42,6 @@ export const domain = z
   .max(253)
   .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'must be a domain name such as example.com')
   .transform((d) => d.toLowerCase());
-export const httpUrl = z.string().max(2048).refine((v) => {
-  try {
-    const u = new URL(v);
-    return (u.protocol === 'https:' || u.protocol === 'http:') && !u.hash;
-  } catch {
-    return false;
-  }
-}, 'must be an absolute http(s) URL without a fragment');
 export const text = (max = 200) => z.string().trim().min(1).max(max);
 export const queryString = (req: Request, name: string): string | undefined => {
   const v = req.query[name];

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { createStore, openDatabase } from '../store/index.js';
-import { loadSecret } from '../runtime.js';
+import { openSecret } from '../runtime.js';
 import { SecretBox } from '../store/secrets.js';
 import { registerKeyCommands } from './keys.js';
 import { registerOidcCommands } from './oidc.js';
@@ -12,7 +12,7 @@ async function withStore<T>(fn: (store: ReturnType<typeof createStore>) => Promi
   const config = loadConfig();
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    return await fn(createStore(db, new SecretBox(loadSecret(config))));
+    return await fn(createStore(db, new SecretBox(await openSecret(config, db))));
   } finally {
     await db.close();
   }

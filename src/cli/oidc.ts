@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
-import { createSafeFetch } from '../http/safe-fetch.js';
+import { upstreamFetch } from '../runtime.js';
 import { checkOidcProvider } from '../upstream/oidc/check.js';
 
 /**
@@ -34,7 +34,7 @@ export function registerOidcCommands(program: Command, out: (s: string) => void 
         discoveryUrl: url!.href,
         clientId: opts.clientId,
         clientSecret: opts.clientSecret,
-        fetch: createSafeFetch({ allowPrivate: config.allowPrivateUrls }),
+        fetch: upstreamFetch(config),
         allowHttp: config.allowPrivateUrls,
       });
       out(`${JSON.stringify(report, null, 2)}\n`);

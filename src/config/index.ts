@@ -2,15 +2,71 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { SPACE_NAMES, type EphemeralLimits, type SpaceName } from '../store/ephemeral.js';
 
 /** Thrown when configuration is invalid; the message is one line naming the variable. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+const BOOLEANS: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, yes: true, no: false, on: true, off: false };
+const boolWord = (v: unknown) => (typeof v === 'string' ? BOOLEANS[v.trim().toLowerCase()] : undefined);
+
+/** true/false, any case (also 1/0, yes/no, on/off). */
 const bool = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
-  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+  .custom<boolean | string>((v) => typeof v === 'boolean' || boolWord(v) !== undefined, 'must be true or false')
+  .transform((v) => (typeof v === 'boolean' ? v : boolWord(v)!));
+
+/** A decimal integer (digits only: no hex, exponent, sign or fraction), from the environment or a JSON number. */
+const decimal = (v: unknown): number | undefined => {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,10}$/.test(v.trim()) ? Number(v.trim()) : NaN;
+  return Number.isInteger(n) ? n : undefined;
+};
+const integer = (min: number, max: number, message: string) =>
+  z
+    .custom<number | string>((v) => {
+      const n = decimal(v);
+      return n !== undefined && n >= min && n <= max;
+    }, message)
+    .transform((v) => decimal(v)!);
+
+/**
+ * PORTICO_TRUST_PROXY: how many reverse proxies in front of Portico may set X-Forwarded-*. A hop
+ * count, never "trust every hop" (that would let any client choose its X-Forwarded-For address).
+ * `true` (accepted from earlier versions) means one proxy, `false` none.
+ */
+function proxyHops(v: unknown): { hops: number; legacy: boolean } | undefined {
+  const n = decimal(v);
+  if (n !== undefined) return n <= 100 ? { hops: n, legacy: false } : undefined;
+  const b = typeof v === 'boolean' ? v : boolWord(v);
+  return b === undefined ? undefined : { hops: b ? 1 : 0, legacy: true };
+}
+const trustProxy = z
+  .custom<unknown>((v) => proxyHops(v) !== undefined, 'must be the number of reverse proxies in front of Portico (0, 1, 2, …)')
+  .transform((v) => proxyHops(v)!);
+
+/** A size in MB (whole or decimal), as a number in the JSON file or a string in the environment. */
+const megabytes = z
+  .union([z.number(), z.string().regex(/^\d+(\.\d+)?$/, 'must be a size in MB such as 64')])
+  .transform(Number)
+  .pipe(z.number().positive('must be more than 0').max(1_048_576, 'must be at most 1048576 (1 TB)'));
+
+/** The memory-mode spaces an operator may size (bounce is PORTICO_PARKED_TOTAL_MB). */
+const SIZED_SPACES: readonly SpaceName[] = SPACE_NAMES.filter((s) => s !== 'bounce');
+/** `space=MB,space=MB`, e.g. `sessions=512,replay=128`. */
+const spaceSizes = z.string().transform((v, ctx) => {
+  const out: Partial<Record<SpaceName, number>> = {};
+  for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z]+)=(\d+(?:\.\d+)?)$/.exec(part);
+    const name = m?.[1] as SpaceName | undefined;
+    if (!m || !name || !SIZED_SPACES.includes(name) || !(Number(m[2]) > 0)) {
+      ctx.addIssue({ code: 'custom', message: `"${part.slice(0, 40)}" is not space=MB with space one of ${SIZED_SPACES.join(', ')}` });
+      return z.NEVER;
+    }
+    out[name] = Number(m[2]);
+  }
+  return out;
+});
 
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
@@ -61,7 +117,7 @@ function isDnsServer(v: string): boolean {
 
 /** DESIGN.md §3. Keys are the environment variable names. */
 const schema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  PORT: integer(0, 65535, 'must be a port number from 0 to 65535 (decimal digits)').default(8080),
   PORTICO_ISSUER: url(['http:', 'https:']).optional(),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   PORTICO_DATA_DIR: z.string().min(1).default('./data'),
@@ -76,8 +132,12 @@ const schema = z.object({
   PORTICO_RATE_LIMIT_ADMIN: rateLimit.prefault('1200/60s'),
   PORTICO_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)?$/i, 'must be a size such as 1mb').default('1mb'),
   PORTICO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  PORTICO_TRUST_PROXY: bool.default(false),
+  PORTICO_TRUST_PROXY: trustProxy.default({ hops: 0, legacy: false }),
+  PORTICO_METRICS_TOKEN: z.string().trim().min(16, 'must be at least 16 characters').optional(),
   PORTICO_DNS_SERVER: z.string().refine(isDnsServer, 'must be an IP address with an optional port, such as 10.0.0.2:53 or [::1]:5353').optional(),
+  PORTICO_PARKED_CLIENT_MB: megabytes.default(8),
+  PORTICO_PARKED_TOTAL_MB: megabytes.default(64),
+  PORTICO_MEMORY_SPACES_MB: spaceSizes.optional(),
 });
 
 export interface Config {
@@ -95,25 +155,47 @@ export interface Config {
   rateLimits?: RateLimitSettings;
   bodyLimit: string;
   logLevel: string;
-  trustProxy: boolean;
+  /** Number of reverse proxies trusted for X-Forwarded-For/-Proto (express `trust proxy` hop count); 0 = none. */
+  trustProxy: number;
+  /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
+  /** Configuration that works but deserves a warning at start-up (logged by the server). */
+  warnings?: string[];
   /** Resolver for domain verification TXT lookups (`host:port`); unset: the system resolver. */
   dnsServer?: string;
+  /** Parked POST bodies: per client per minute and in total (memory and Redis). Default 8 MB / 64 MB. */
+  ephemeralLimits?: EphemeralLimits;
+  /** Memory mode: MB of each space (over DEFAULT_SPACE_BOUNDS). */
+  memorySpacesMb?: Partial<Record<SpaceName, number>>;
 }
 
 const KNOWN = Object.keys(schema.shape);
+const MB = 1024 * 1024;
 
 /**
  * Reads configuration from an optional JSON file (`config/portico.json` or PORTICO_CONFIG_FILE)
  * and the environment; environment wins. Unknown keys in the file are refused so a typo is not silent.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
-  const file = env.PORTICO_CONFIG_FILE ?? resolve(cwd, 'config/portico.json');
+  const named = env.PORTICO_CONFIG_FILE ? resolve(cwd, env.PORTICO_CONFIG_FILE) : undefined;
+  const file = named ?? resolve(cwd, 'config/portico.json');
   let fromFile: Record<string, unknown> = {};
+  // The default file is optional; a file named explicitly must exist (a typo in the name is not silent).
+  if (named && !existsSync(named)) throw new ConfigError(`PORTICO_CONFIG_FILE: ${named} does not exist`);
   if (existsSync(file)) {
+    let text: string;
     try {
-      fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`PORTICO_CONFIG_FILE: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    try {
+      fromFile = JSON.parse(text) as Record<string, unknown>;
     } catch (e) {
       throw new ConfigError(`PORTICO_CONFIG_FILE: ${file} is not valid JSON (${(e as Error).message})`);
+    }
+    if (!fromFile || typeof fromFile !== 'object' || Array.isArray(fromFile)) {
+      throw new ConfigError(`PORTICO_CONFIG_FILE: ${file} must hold a JSON object of settings`);
     }
     for (const key of Object.keys(fromFile)) {
       if (!KNOWN.includes(key)) throw new ConfigError(`${key}: unknown setting in ${file}`);
@@ -135,6 +217,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     throw new ConfigError('PORTICO_SECRET: required when DATABASE_URL or REDIS_URL is set (all nodes must share it)');
   }
   const issuer = (c.PORTICO_ISSUER ?? `http://localhost:${c.PORT}`).replace(/\/+$/, '');
+  const warnings: string[] = [];
+  if (c.PORTICO_TRUST_PROXY.legacy && c.PORTICO_TRUST_PROXY.hops > 0) {
+    warnings.push('PORTICO_TRUST_PROXY=true is read as 1 (one reverse proxy in front); set the number of proxies instead');
+  }
+  if (issuer.startsWith('https:') && c.PORTICO_TRUST_PROXY.hops === 0) {
+    warnings.push(
+      'PORTICO_ISSUER is https but PORTICO_TRUST_PROXY is 0: behind a TLS-terminating proxy requests arrive as plain http and browser sign-ins are refused (no Secure session cookie can be set); set PORTICO_TRUST_PROXY to the number of proxies in front (usually 1)',
+    );
+  }
   return {
     port: c.PORT,
     issuer,
@@ -153,7 +244,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     bodyLimit: c.PORTICO_BODY_LIMIT,
     logLevel: c.PORTICO_LOG_LEVEL,
-    trustProxy: c.PORTICO_TRUST_PROXY,
     dnsServer: c.PORTICO_DNS_SERVER,
+    trustProxy: c.PORTICO_TRUST_PROXY.hops,
+    metricsToken: c.PORTICO_METRICS_TOKEN,
+    ...(warnings.length ? { warnings } : {}),
+    ephemeralLimits: { parkedClientBytes: Math.round(c.PORTICO_PARKED_CLIENT_MB * MB), parkedTotalBytes: Math.round(c.PORTICO_PARKED_TOTAL_MB * MB) },
+    ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),
   };
 }

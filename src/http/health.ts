@@ -1,10 +1,17 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router } from 'express';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { sendProblem } from './problem.js';
 import type { Database } from '../store/database.js';
 import type { EphemeralStore } from '../store/ephemeral.js';
 
-/** /healthz (process is up), /readyz (database and ephemeral store answer), /metrics (Prometheus). */
-export function healthRoutes(db: Database, ephemeral: EphemeralStore, registry: Registry): Router {
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/**
+ * /healthz (process is up), /readyz (database and ephemeral store answer), /metrics (Prometheus).
+ * With `metricsToken` (PORTICO_METRICS_TOKEN), /metrics answers only `Authorization: Bearer <token>`.
+ */
+export function healthRoutes(db: Database, ephemeral: EphemeralStore, registry: Registry, opts: { metricsToken?: string } = {}): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   r.get('/readyz', async (_req, res) => {
@@ -21,7 +28,15 @@ export function healthRoutes(db: Database, ephemeral: EphemeralStore, registry: 
     const ok = Object.values(checks).every((v) => v === 'ok');
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'unavailable', checks });
   });
-  r.get('/metrics', async (_req, res) => {
+  const expected = opts.metricsToken ? digest(opts.metricsToken) : undefined;
+  r.get('/metrics', async (req, res) => {
+    if (expected) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+      if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
+        res.set('WWW-Authenticate', 'Bearer realm="metrics"');
+        return sendProblem(res, 401, 'unauthorized', 'metrics require Authorization: Bearer <PORTICO_METRICS_TOKEN>');
+      }
+    }
     res.type(registry.contentType).send(await registry.metrics());
   });
   return r;

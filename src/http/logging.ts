@@ -1,8 +1,9 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 /**
- * Paths never logged in full: credentials, cookies, tokens, SAML messages. Query strings are dropped
- * from logged URLs because they can carry codes, tokens (`/jwt/..?token=`) and SAMLRequest/SAMLResponse.
+ * Paths never logged in full: credentials, cookies, tokens, SAML messages. Logged URLs go through
+ * `redactUrl`: query values can carry codes, tokens (`/jwt/..?token=`) and SAMLRequest/SAMLResponse,
+ * and some paths are themselves credentials (`/link/{token}`, `/setup/{token}`).
  */
 export const REDACT = [
   'req.headers.authorization',
@@ -15,10 +16,41 @@ export const REDACT = [
   '*.key',
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' } });
+/** JSON lines on stdout, or on `destination` (tests read what would have been written). */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = { level, redact: { paths: REDACT, censor: '[redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
 }
 
+/**
+ * Path segments that are bearer credentials or equal a cookie value: the login-link and setup-link
+ * tokens, and oidc-provider's interaction / resume uids (the value of its interaction cookie).
+ */
+const SECRET_SEGMENT = /^(\/(?:link|setup|interaction|oauth\/authorize)\/)[^/?#]+/;
+
+/**
+ * A URL as it may be logged: secret path segments and every query value replaced by `[redacted]`
+ * (the parameter names stay, which is what a reader debugging a request needs).
+ */
+export function redactUrl(url: string | undefined): string {
+  if (!url) return '';
+  const q = url.indexOf('?');
+  const path = (q < 0 ? url : url.slice(0, q)).replace(SECRET_SEGMENT, '$1[redacted]');
+  if (q < 0) return path;
+  const names = url
+    .slice(q + 1)
+    .split('&')
+    .filter(Boolean)
+    .map((pair) => {
+      // Only a short, plain parameter name is kept: a bare value (`?<token>`) or an odd name may itself be a secret.
+      const i = pair.indexOf('=');
+      const name = i < 0 ? '' : pair.slice(0, i);
+      return /^[A-Za-z_][\w.\-[\]]{0,31}$/.test(name) ? `${name}=[redacted]` : '[redacted]';
+    });
+  return `${path}?${names.join('&')}`;
+}
+
+/** @deprecated use redactUrl (kept for callers that only drop the query). */
 export function stripQuery(url: string | undefined): string {
   if (!url) return '';
   const i = url.indexOf('?');

@@ -1,5 +1,10 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { errorPage } from '../login/html.js';
+import { PAGE_CSP } from './html.js';
+import { redactUrl } from './logging.js';
+import { urlHasNul } from './text.js';
+import { isCapacityError } from '../store/ephemeral.js';
 
 /**
  * An error with a stable, machine-readable `code` that becomes an RFC 9457
@@ -25,6 +30,37 @@ export function sendProblem(res: Response, status: number, code: string, detail:
     .send(JSON.stringify({ type: `about:blank`, title: code, status, code, detail, ...extra }));
 }
 
+/** Paths a browser navigates to: their errors are HTML pages, never JSON. */
+const BROWSER_PATHS = /^\/(?:oauth\/authorize|oauth\/logout|interaction|login|oidc|saml|link|jwt|setup|console)(?:\/|$)/;
+export const isBrowserPath = (path: string): boolean => BROWSER_PATHS.test(path);
+
+/** An error page for a browser route, with the same stable code a problem+json answer would carry. */
+export function sendErrorPage(res: Response, status: number, code: string, detail: string) {
+  const title = status >= 500 ? 'Something went wrong' : 'This request cannot be handled';
+  res.status(status).set('Content-Security-Policy', PAGE_CSP).set('Cache-Control', 'no-store').type('html').send(errorPage(title, detail, code));
+}
+
+/** Answers with an HTML page on browser routes and problem+json elsewhere. */
+export function sendError(req: Request, res: Response, status: number, code: string, detail: string, extra: Record<string, unknown> = {}) {
+  // originalUrl: inside a router mounted at a prefix, req.path lacks that prefix.
+  if (isBrowserPath((req.originalUrl ?? req.url).split('?')[0]!)) return sendErrorPage(res, status, code, detail);
+  sendProblem(res, status, code, detail, extra);
+}
+
+/** Refuses a URL carrying an encoded NUL before any route (or oidc-provider) reads it. */
+export function refuseNulInUrl(): RequestHandler {
+  return (req, res, next) => {
+    if (!urlHasNul(req.url)) return next();
+    sendError(req, res, 400, 'invalid_request', 'the URL contains a NUL character (%00)');
+  };
+}
+
+/** PostgreSQL's refusal of text it cannot store (a NUL, an invalid byte sequence): the client's input, not our failure. */
+function fromDatabase(err: { code?: unknown }): HttpProblem | undefined {
+  if (err.code === '22021' || err.code === '22P05') return new HttpProblem(400, 'invalid_request', 'the request contains a character that cannot be stored (NUL)');
+  return undefined;
+}
+
 /** Maps body-parser and other framework errors to stable codes. */
 function fromFramework(err: { type?: string; status?: number; statusCode?: number }): HttpProblem | undefined {
   switch (err.type) {
@@ -45,10 +81,15 @@ function fromFramework(err: { type?: string; status?: number; statusCode?: numbe
 
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const p = err instanceof HttpProblem ? err : fromFramework(err ?? {});
+    const p = err instanceof HttpProblem ? err : (fromDatabase(err ?? {}) ?? fromFramework(err ?? {}));
     if (res.headersSent) return void res.end();
-    if (p) return sendProblem(res, p.status, p.code, p.message, p.extra);
-    logger.error({ err, path: req.path }, 'unhandled error');
-    sendProblem(res, 500, 'internal_error', 'internal error');
+    if (p) return sendError(req, res, p.status, p.code, p.message, p.extra);
+    // A full bounded store refuses the write rather than evicting (DESIGN §8): 503, try again later.
+    if (isCapacityError(err)) {
+      res.set('Retry-After', '60');
+      return sendError(req, res, 503, 'capacity_exceeded', 'the short-lived store is full; try again in a minute');
+    }
+    logger.error({ err, path: redactUrl(req.originalUrl ?? req.path) }, 'unhandled error');
+    sendError(req, res, 500, 'internal_error', 'internal error');
   };
 }

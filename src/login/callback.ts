@@ -88,7 +88,7 @@ export function callbackRoutes(deps: CallbackDeps, type: ConnectionType, adapter
       const pending = await takePending(deps, req, connection, spec, params);
       if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
       const org = await deps.store.organizations.get(connection.organization_id);
-      const input = { url: `${deps.issuer}/${type}/${connection.id}/${spec.path}`, params, posted, organizationDomains: org?.domains ?? [] };
+      const input = { url: `${deps.issuer}/${type}/${connection.id}/${spec.path}`, params, posted, organizationDomains: org?.verified_domains ?? [] };
       const completion = await adapter.complete(connection, input, pending, systemClock);
       const landing = land ? await land(req, connection, completion, params) : {};
       await completeLogin(deps, req, res, {

@@ -2,6 +2,8 @@ import type { Request, Response } from 'express';
 import type { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
 import type { Store } from '../store/index.js';
+import { findNul } from '../http/text.js';
+import { isCapacityError } from '../store/ephemeral.js';
 import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
 import { errorPage } from './html.js';
 import { regenerate, saveSession } from './session.js';
@@ -40,6 +42,10 @@ export async function completeLogin(
   },
 ): Promise<void> {
   const { connection, identity } = input;
+  // Names, emails and ids are stored: PostgreSQL cannot hold a NUL, and no real one contains it.
+  const { raw: _raw, ...stored } = identity;
+  const nul = findNul(stored);
+  if (nul) throw new UpstreamError('malformed', `the sign-in carried a value with a NUL character (${nul})`, { field: nul });
   const user = await deps.directory.resolve(connection, identity, { createUser: input.createUser, recordIdentity: input.recordIdentity });
   const interactionUid = input.useInteraction === false ? undefined : req.session.interactionUid;
   await regenerate(req);
@@ -75,6 +81,7 @@ const STATUS: Partial<Record<string, number>> = {
   connection_not_found: 404,
   application_not_found: 404,
   rate_limited: 429,
+  capacity_exceeded: 503,
   too_large: 413,
 };
 
@@ -83,6 +90,8 @@ const TITLES: Partial<Record<string, string>> = {
   user_suspended: 'Your account is suspended',
   connection_disabled: 'This sign-in method is disabled',
   idp_error: 'Your identity provider refused the sign-in',
+  rate_limited: 'Too many sign-in attempts',
+  capacity_exceeded: 'Portico is busy',
 };
 
 /** Records the failure (one event, stable reason) and shows a page with the reason code. */
@@ -93,6 +102,8 @@ export async function failLogin(
   err: unknown,
   ctx: { connection?: IdentitySource; organizationId?: string | null },
 ): Promise<void> {
+  // A full bounded store refuses instead of evicting (DESIGN §8): a 503 with its reason, not a 500.
+  if (isCapacityError(err)) err = new UpstreamError('capacity_exceeded', 'Portico cannot take more sign-ins right now; try again in a minute');
   if (!(err instanceof UpstreamError)) throw err;
   await deps.events.failed(err.reason, {
     organization_id: ctx.connection?.organization_id ?? ctx.organizationId ?? null,
@@ -101,6 +112,10 @@ export async function failLogin(
     ip: req.ip,
     detail: { message: err.message, ...err.detail },
   });
+  if (err.reason === 'rate_limited' || err.reason === 'capacity_exceeded') {
+    const after = err.detail.retry_after_seconds;
+    res.set('Retry-After', String(typeof after === 'number' && after > 0 ? Math.ceil(after) : 60));
+  }
   res
     .status(STATUS[err.reason] ?? 400)
     .type('html')

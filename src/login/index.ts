@@ -3,7 +3,6 @@ import { fileURLToPath } from 'node:url';
 import { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
 import { loginRateLimit, type RateLimits } from '../http/rate-limit.js';
-import { createSafeFetch } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import type { UpstreamAdapter, UpstreamContext } from '../upstream/kind.js';
 import { CONNECTION_TYPES, UPSTREAMS, type ConnectionType } from '../upstream/registry.js';
@@ -17,6 +16,7 @@ import { samlAcsRoutes } from './saml-acs.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
 import { gatewaySession } from './session.js';
 import { LoginTransactions } from './transactions.js';
+import { requireSecureTransport } from './transport.js';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
@@ -42,7 +42,7 @@ export function browserLogin(
   const ctx: UpstreamContext = {
     issuer: config.issuer,
     ephemeral,
-    fetch: createSafeFetch({ allowPrivate: config.allowPrivateUrls }),
+    fetch: rt.fetch,
     allowPrivateUrls: config.allowPrivateUrls,
     certsDir: config.certsDir,
   };
@@ -72,6 +72,8 @@ export function browserLogin(
       limited,
     );
   }
+  // Before the session and every route behind it: nothing is spent when the cookie cannot be set.
+  router.use(['/interaction', '/login', '/link', '/setup', ...CONNECTION_TYPES.map((t) => `/${t}`)], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
   const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') });
   router.use(['/interaction', '/login', '/link', ...CONNECTION_TYPES.map((t) => `/${t}`)], session);
   router.use(loginRoutes({ ...pipeline, provider, upstreams, transactions }));

@@ -2,6 +2,7 @@ import express, { Router, type Request, type Response } from 'express';
 import { isEmailAddress } from '../directory/email.js';
 import type { Store } from '../store/index.js';
 import type { Connection, ConnectionType } from '../store/types.js';
+import { findNul } from '../http/text.js';
 import { UpstreamError } from '../upstream/identity.js';
 import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
 import { PAGE_CSP, chooserPage, emailPage, errorPage } from './html.js';
@@ -21,6 +22,10 @@ const str = (v: unknown) => (typeof v === 'string' && v.length <= 320 ? v : unde
 function page(res: Response, status: number, html: string) {
   res.status(status).set('Content-Security-Policy', PAGE_CSP).set('Cache-Control', 'no-store').type('html').send(html);
 }
+
+/** A NUL in a hint or a form field is no email, id or slug (and PostgreSQL cannot look it up). */
+const refuseNul = (res: Response, what: string) =>
+  page(res, 400, errorPage('Invalid sign-in request', `The ${what} contains a NUL character. Start again from your application.`, 'invalid_request'));
 
 /**
  * The browser side of signing in: the interaction that oidc-provider hands us for a pending
@@ -77,6 +82,8 @@ export function loginRoutes(deps: LoginDeps): Router {
       return page(res, 400, errorPage('Sign-in expired', 'This sign-in request is unknown or has expired. Start again from your application.', 'no_pending_request'));
     }
     const p = details.params;
+    const nul = findNul({ login_hint: p.login_hint, domain_hint: p.domain_hint, organization: p.organization, connection: p.connection });
+    if (nul) return refuseNul(res, nul);
     const hints: RoutingHints = {
       connection: str(p.connection),
       organization: str(p.organization),
@@ -135,6 +142,8 @@ export function loginRoutes(deps: LoginDeps): Router {
       return page(res, 400, errorPage('Start from your application', 'Open the application you want to use; it will bring you here to sign in.', 'no_pending_request'));
     }
     const body = (req.body ?? {}) as Record<string, unknown>;
+    const nul = findNul(body);
+    if (nul) return refuseNul(res, nul);
     const connection = str(body.connection);
     if (connection) return dispatch(req, res, { connection });
     const email = str(body.email)?.trim();

@@ -28,20 +28,33 @@ declare module 'express-session' {
 export const SESSION_COOKIE = 'portico.sid';
 const SESSION_TTL_SECONDS = 8 * 3600;
 
-/** express-session store over the bounded in-process EphemeralStore (no unbounded MemoryStore). */
+/**
+ * express-session store over the bounded in-process spaces (no unbounded MemoryStore): a signed-in
+ * session in `sessions` (full: refused, never evicted), one of a browser that has only started
+ * signing in — anyone can make those — in `interactions`, which drops its oldest when full.
+ */
 class EphemeralSessionStore extends Store {
-  constructor(private readonly store: EphemeralStore) {
+  private readonly signedIn: EphemeralStore;
+  private readonly pending: EphemeralStore;
+  constructor(store: EphemeralStore) {
     super();
+    this.signedIn = store.space('sessions');
+    this.pending = store.space('interactions');
   }
   override get(sid: string, cb: (err: unknown, s?: SessionData | null) => void) {
-    this.store.get(`sess:${sid}`).then((v) => cb(null, v ? (JSON.parse(v) as SessionData) : null), cb);
+    const k = `sess:${sid}`;
+    (async () => (await this.signedIn.get(k)) ?? (await this.pending.get(k)))().then((v) => cb(null, v ? (JSON.parse(v) as SessionData) : null), cb);
   }
   override set(sid: string, s: SessionData, cb?: (err?: unknown) => void) {
     const ttl = s.cookie?.expires ? Math.max(1, Math.ceil((new Date(s.cookie.expires).getTime() - Date.now()) / 1000)) : SESSION_TTL_SECONDS;
-    this.store.set(`sess:${sid}`, JSON.stringify(s), ttl).then(() => cb?.(), (e) => cb?.(e));
+    const [to, from] = s.login ? [this.signedIn, this.pending] : [this.pending, this.signedIn];
+    (async () => {
+      await to.set(`sess:${sid}`, JSON.stringify(s), ttl);
+      await from.delete(`sess:${sid}`);
+    })().then(() => cb?.(), (e) => cb?.(e));
   }
   override destroy(sid: string, cb?: (err?: unknown) => void) {
-    this.store.delete(`sess:${sid}`).then(() => cb?.(), (e) => cb?.(e));
+    Promise.all([this.signedIn.delete(`sess:${sid}`), this.pending.delete(`sess:${sid}`)]).then(() => cb?.(), (e) => cb?.(e));
   }
   override touch(sid: string, s: SessionData, cb?: () => void) {
     this.set(sid, s, () => cb?.());

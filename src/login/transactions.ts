@@ -12,7 +12,11 @@ const TTL_SECONDS = 600;
 const key = (k: string) => `login-tx:${k}`;
 
 export class LoginTransactions {
-  constructor(private readonly store: EphemeralStore) {}
+  private readonly store: EphemeralStore;
+  /** Kept in the `transactions` space: refused when full, never evicted (request ids are security state). */
+  constructor(store: EphemeralStore) {
+    this.store = store.space('transactions');
+  }
   async put(k: string, t: LoginTransaction): Promise<void> {
     await this.store.set(key(k), JSON.stringify(t), TTL_SECONDS);
   }

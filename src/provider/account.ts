@@ -42,7 +42,8 @@ export interface LoginRecords {
   get(sessionUid: string): Promise<LoginRecord | undefined>;
 }
 
-export function loginRecords(ephemeral: EphemeralStore, ttlSeconds: number): LoginRecords {
+export function loginRecords(store: EphemeralStore, ttlSeconds: number): LoginRecords {
+  const ephemeral = store.space('sessions');
   const key = (uid: string) => `op:login:${uid}`;
   return {
     put: (uid, login) => ephemeral.set(key(uid), JSON.stringify(login), ttlSeconds),

@@ -9,10 +9,15 @@
  *   it, so tokens of a revoked grant die everywhere at once without a per-grant key list.
  * - `AccessToken` values are JWTs (access-token.ts); `find` maps a JWT to its stored record after
  *   verifying our own signature, so a forged JWT carrying a real jti finds nothing.
+ * - Records live in the `sessions` space, the single-use and revocation markers in `replay`
+ *   (DESIGN §8): neither is evicted early; a full space refuses, and the request gets
+ *   `temporarily_unavailable` (503) instead of a record silently lost. Interactions (sign-ins not
+ *   finished, which any anonymous request starts) are in `interactions`, which drops the oldest
+ *   when full, so a flood of authorization requests cannot fill `sessions`.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from './oidc.js';
-import type { EphemeralStore } from '../store/ephemeral.js';
+import { isCapacityError, type EphemeralStore } from '../store/ephemeral.js';
 
 export interface AdapterOptions {
   ephemeral: EphemeralStore;
@@ -31,8 +36,27 @@ const FALLBACK_TTL = 3600;
 /** Single-use models: consuming twice is refused even when two processes race. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
 
+/** A full store: oidc-provider answers temporarily_unavailable with 503 (RFC 6749 §4.1.2.1) rather than a 500. */
+async function guarded<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (!isCapacityError(e)) throw e;
+    const err = new errors.TemporarilyUnavailable('Portico cannot take more sign-ins right now; try again in a minute') as InstanceType<typeof errors.TemporarilyUnavailable> & {
+      status: number;
+      statusCode: number;
+      expose: boolean;
+    };
+    err.status = err.statusCode = 503;
+    err.expose = true;
+    throw err;
+  }
+}
+
 export function createAdapterFactory(opts: AdapterOptions): (name: string) => Adapter {
-  const { ephemeral } = opts;
+  const sessions = opts.ephemeral.space('sessions');
+  const interactions = opts.ephemeral.space('interactions');
+  const markers = opts.ephemeral.space('replay');
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const key = (model: string, id: string) => `${PREFIX}${model}:${id}`;
   const revokedKey = (grantId: string) => `${PREFIX}revoked-grant:${grantId}`;
@@ -53,19 +77,22 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       };
     }
 
+    const ephemeral = name === 'Interaction' ? interactions : sessions;
     const read = async (id: string): Promise<AdapterPayload | undefined> => {
       const raw = await ephemeral.get(key(name, id));
       if (!raw) return undefined;
       const payload = JSON.parse(raw) as AdapterPayload;
-      if (payload.grantId && name !== 'Grant' && (await ephemeral.get(revokedKey(payload.grantId)))) return undefined;
+      if (payload.grantId && name !== 'Grant' && (await markers.get(revokedKey(payload.grantId)))) return undefined;
       return payload;
     };
 
     return {
       async upsert(id, payload, expiresIn) {
         const ttl = expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL;
-        await ephemeral.set(key(name, id), JSON.stringify(payload), ttl);
-        if (name === 'Session' && payload.uid) await ephemeral.set(key('SessionUid', payload.uid), id, ttl);
+        await guarded(async () => {
+          await ephemeral.set(key(name, id), JSON.stringify(payload), ttl);
+          if (name === 'Session' && payload.uid) await ephemeral.set(key('SessionUid', payload.uid), id, ttl);
+        });
       },
 
       async find(id) {
@@ -92,15 +119,15 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         if (!raw) throw new errors.InvalidGrant('grant not found');
         const payload = JSON.parse(raw) as AdapterPayload;
         const ttl = remaining(payload);
-        if (SINGLE_USE.has(name) && !(await ephemeral.setIfAbsent(key(`${name}:consumed`, id), '1', ttl))) {
+        if (SINGLE_USE.has(name) && !(await guarded(() => markers.setIfAbsent(key(`${name}:consumed`, id), '1', ttl)))) {
           // Another request (possibly on another process) consumed it first: a replay. Revoke the grant.
-          if (payload.grantId) await ephemeral.set(revokedKey(payload.grantId), '1', opts.grantLifetimeSeconds);
+          if (payload.grantId) await guarded(() => markers.set(revokedKey(payload.grantId!), '1', opts.grantLifetimeSeconds));
           throw new errors.InvalidGrant('grant already consumed');
         }
         // Won the claim, but a replay may already have revoked the grant: issue nothing then.
-        if (payload.grantId && (await ephemeral.get(revokedKey(payload.grantId)))) throw new errors.InvalidGrant('grant revoked');
+        if (payload.grantId && (await markers.get(revokedKey(payload.grantId)))) throw new errors.InvalidGrant('grant revoked');
         payload.consumed = now();
-        await ephemeral.set(key(name, id), JSON.stringify(payload), ttl);
+        await guarded(() => ephemeral.set(key(name, id), JSON.stringify(payload), ttl));
       },
 
       async destroy(id) {
@@ -112,7 +139,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       },
 
       async revokeByGrantId(grantId) {
-        await ephemeral.set(revokedKey(grantId), '1', opts.grantLifetimeSeconds);
+        await guarded(() => markers.set(revokedKey(grantId), '1', opts.grantLifetimeSeconds));
       },
     };
   };

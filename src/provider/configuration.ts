@@ -8,6 +8,7 @@ import { interactionPolicy } from './oidc.js';
 import { SCOPE_CLAIMS, SCOPES } from './account.js';
 import { allowedOrigin } from './clients.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
+import { SIGNING_ALGS } from './keys.js';
 import { TTL } from './ttl.js';
 
 export { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, TTL } from './ttl.js';
@@ -120,13 +121,13 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     allowOmittingSingleRegisteredRedirectUri: false,
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     enabledJWA: {
-      idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
-      userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
-      introspectionSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
-      authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      idTokenSigningAlgValues: [...SIGNING_ALGS],
+      userinfoSigningAlgValues: [...SIGNING_ALGS],
+      introspectionSigningAlgValues: [...SIGNING_ALGS],
+      authorizationSigningAlgValues: [...SIGNING_ALGS],
       // No HS256 / client_secret_jwt anywhere: client secrets exist only as hashes.
-      clientAuthSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
-      requestObjectSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      clientAuthSigningAlgValues: [...SIGNING_ALGS],
+      requestObjectSigningAlgValues: [...SIGNING_ALGS],
     },
     extraParams: [...EXTRA_PARAMS],
     extraClientMetadata: { properties: ['allowed_origins'] },

@@ -6,20 +6,23 @@
  * Source of truth: `<certsDir>/jwks.json` (private JWKs, mode 0600). Every process pointing at the
  * same directory reads the same file, so they sign with the same kids. The file is created on first
  * start (development convenience) with an atomic link(2), so two processes starting at once agree
- * on one set; rotation rewrites it under a lock file with an atomic rename.
+ * on one set; rotation rewrites it under a lock file with an atomic rename (src/store/files.ts).
  *
  * A running server re-reads the file every minute (createReloadingApp in app.ts). A rotation is
  * staged so that a cluster never signs with a key some of its processes do not publish yet: the new
  * keys are `pending` (published, not signing) until `activates_at`, when they become current and
  * the previous keys retire (old tokens keep verifying — retired keys stay in the JWKS).
  */
-import { createHash, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash, generateKeyPairSync, type JsonWebKey } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SigningAlg } from '../store/types.js';
+import { publishFileOnce, replaceFile } from '../store/files.js';
+import { SIGNING_ALGS, type SigningAlg } from '../store/types.js';
 
-export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
+export { SIGNING_ALGS };
 const FILE = 'jwks.json';
+/** The signing-key file in the certs dir (created, with one key per algorithm, on first start). */
+export const SIGNING_KEYS_FILE = FILE;
 
 export interface KeyRecord {
   kid: string;
@@ -120,13 +123,7 @@ function parseFile(path: string): KeyFile {
   return f as KeyFile;
 }
 
-/** Writes a complete file next to the target first, so readers never see half a file. */
-function writeTemp(dir: string, content: KeyFile): string {
-  const tmp = join(dir, `.${FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
-  writeFileSync(tmp, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  return tmp;
-}
+const serialize = (content: KeyFile) => `${JSON.stringify(content, null, 2)}\n`;
 
 /** A lock file held for the duration of `fn`; a lock older than 30 s is a crashed writer's and is broken. */
 function withLock<T>(dir: string, fn: () => T): T {
@@ -166,16 +163,8 @@ function ensureDir(dir: string) {
 function readOrCreate(dir: string, now: Date): KeyFile {
   ensureDir(dir);
   const path = join(dir, FILE);
-  if (!existsSync(path)) {
-    const tmp = writeTemp(dir, { version: 1, keys: SIGNING_ALGS.map((alg) => generateKey(alg, now)) });
-    try {
-      linkSync(tmp, path); // fails with EEXIST when another process won the race: then we read theirs
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      unlinkSync(tmp);
-    }
-  }
+  // When another process won the race, its file stands and is read below.
+  if (!existsSync(path)) publishFileOnce(path, serialize({ version: 1, keys: SIGNING_ALGS.map((alg) => generateKey(alg, now)) }), 0o600);
   const file = parseFile(path);
   if (SIGNING_ALGS.some((alg) => !file.keys.some((k) => k.alg === alg && !k.retired_at))) {
     // A file from an older set-up lacks an algorithm: add the missing current key under the lock.
@@ -184,7 +173,7 @@ function readOrCreate(dir: string, now: Date): KeyFile {
       const missing = SIGNING_ALGS.filter((alg) => !latest.keys.some((k) => k.alg === alg && !k.retired_at));
       if (!missing.length) return latest;
       const next: KeyFile = { version: 1, keys: [...latest.keys, ...missing.map((alg) => generateKey(alg, now))] };
-      renameSync(writeTemp(dir, next), path);
+      replaceFile(path, serialize(next), 0o600);
       return next;
     });
   }
@@ -264,7 +253,7 @@ export function rotateSigningKeys(
       }
     }
     const added = SIGNING_ALGS.map((alg) => ({ ...generateKey(alg, now), activates_at: activation.toISOString() }));
-    renameSync(writeTemp(dir, { version: 1, keys: [...added, ...kept] }), path);
+    replaceFile(path, serialize({ version: 1, keys: [...added, ...kept] }), 0o600);
     const view = (k: KeyRecord) => summarize(k, now);
     return { added: added.map(view), retired: retired.map(view), dropped, activates_at: activation.toISOString() };
   });

@@ -1,7 +1,8 @@
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
+import { ConfigError } from '../config/index.js';
 
 /** What the repositories need from SQL: one dialect (PostgreSQL), positional parameters. */
 export interface Sql {
@@ -69,18 +70,93 @@ function isAlive(pid: number): boolean {
   }
 }
 
+const errorCode = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
+/** The data dir exists and is a directory (created 0700 when absent); anything else is one clear line. */
+function prepareDataDir(dataDir: string): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(dataDir).isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`PORTICO_DATA_DIR: ${dataDir} cannot be read (${errorCode(e)})`);
+    try {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new ConfigError(`PORTICO_DATA_DIR: ${dataDir} cannot be created (${errorCode(err)})`);
+    }
+    isDir = true;
+  }
+  if (!isDir) throw new ConfigError(`PORTICO_DATA_DIR: ${dataDir} is not a directory`);
+}
+
+/**
+ * The embedded database holds every user and (sealed) connection secret: only its owner may read
+ * it. PGlite creates its files world-readable (0666), whatever the umask, so they are tightened
+ * after it opens and again when it closes: directories 0700, files 0600.
+ */
+export function restrictDataDir(dir: string): void {
+  // Best effort: a file this user may not chmod (another owner, a read-only mount) is left as it is.
+  const chmod = (path: string, mode: number) => {
+    try {
+      chmodSync(path, mode);
+    } catch {
+      /* not ours to change */
+    }
+  };
+  const walk = (path: string) => {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return; // removed meanwhile (a temporary file)
+    }
+    if (st.isSymbolicLink()) return;
+    if (st.isDirectory()) {
+      if ((st.mode & 0o777) !== 0o700) chmod(path, 0o700);
+      let names: string[] = [];
+      try {
+        names = readdirSync(path);
+      } catch {
+        /* removed meanwhile */
+      }
+      for (const name of names) walk(join(path, name));
+    } else if ((st.mode & 0o077) !== 0) {
+      chmod(path, st.mode & 0o600);
+    }
+  };
+  walk(dir);
+}
+
 export async function openPglite(dataDir: string | undefined): Promise<Database> {
   let unlock = () => undefined as void;
+  // While an embedded database is open, files this process creates are private to its owner.
+  let previousUmask: number | undefined;
+  const restoreUmask = () => {
+    if (previousUmask !== undefined) process.umask(previousUmask);
+    previousUmask = undefined;
+  };
   if (dataDir) {
-    mkdirSync(dataDir, { recursive: true });
-    unlock = lockDataDir(dataDir);
+    prepareDataDir(dataDir);
+    previousUmask = process.umask(0o077);
+    try {
+      unlock = lockDataDir(dataDir);
+    } catch (e) {
+      restoreUmask();
+      throw e;
+    }
   }
   let db: PGlite;
   try {
     db = await PGlite.create(dataDir);
+    if (dataDir) restrictDataDir(dataDir);
   } catch (e) {
     unlock();
-    throw e;
+    restoreUmask();
+    if (!dataDir || e instanceof ConfigError) throw e;
+    const what = existsSync(join(dataDir, 'PG_VERSION')) ? 'holds a damaged or unreadable database' : 'cannot hold a database';
+    throw new ConfigError(
+      `PORTICO_DATA_DIR: ${dataDir} ${what} (${String((e as Error).message ?? e).split('\n')[0]!.slice(0, 120)}); restore it from a backup, or point PORTICO_DATA_DIR at an empty folder to start afresh`,
+    );
   }
   const run = async <T>(q: { query: PGlite['query'] }, text: string, params?: unknown[]) =>
     (await q.query<T>(text, params)).rows;
@@ -94,8 +170,10 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
     close: async () => {
       try {
         await db.close();
+        if (dataDir) restrictDataDir(dataDir);
       } finally {
         unlock();
+        restoreUmask();
       }
     },
   };

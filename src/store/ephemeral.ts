@@ -2,22 +2,102 @@ import { Redis } from 'ioredis';
 
 /**
  * Short-lived shared state: sessions, authorization codes, pending requests, SAML request ids,
- * replay caches, login-link tokens, rate-limit counters. In-process by default, Redis with REDIS_URL.
- * Values are strings (callers serialise); TTLs are in seconds and always required.
+ * replay caches, login-link tokens, parked POST bodies, counters. In-process by default, Redis with
+ * REDIS_URL. Values are strings (callers serialise); TTLs are in seconds and always required.
+ *
+ * State is kept in separate bounded **spaces**, one per kind (DESIGN §8 "Ephemeral state"), so that
+ * what an anonymous client can write never pushes out what stops replay:
+ *
+ * | space          | holds                                                                  | when full              |
+ * |----------------|------------------------------------------------------------------------|------------------------|
+ * | `replay`       | SAML assertion ids, partner-JWT jtis, login links (live and spent),    | refuses (CapacityError)|
+ * |                | single-use markers of codes/refresh tokens, revoked-grant markers      |                        |
+ * | `transactions` | upstream logins in flight (OIDC state/nonce/PKCE, SAML request ids)    | refuses                |
+ * | `sessions`     | signed-in gateway sessions, oidc-provider records (sessions, codes,    | refuses                |
+ * |                | tokens, grants), login records                                         |                        |
+ * | `interactions` | sign-ins not finished yet: oidc-provider interactions, gateway         | drops the oldest       |
+ * |                | sessions of browsers not signed in (anyone can start these)            |                        |
+ * | `bounce`       | POST bodies parked for the POST→GET bounce (login/bounce.ts)           | drops the oldest body  |
+ * | `counters`     | per-client counters (parked bytes per client)                          | refuses                |
+ * | `general`      | anything else (locks); the store itself                                | refuses                |
+ *
+ * A refusal is a CapacityError, which the HTTP layer answers with 503 `capacity_exceeded`: nothing
+ * in a refusing space is ever evicted before it expires. In memory every space has its own entry
+ * and byte bounds. In Redis the spaces share the keyspace (same key prefixes as before); only
+ * `bounce` keeps an index so that it too is bounded in total and drops its oldest body. Redis must
+ * not evict on its own (`maxmemory-policy noeviction`); a full Redis answers OOM, also a
+ * CapacityError.
  */
 export interface EphemeralStore {
   readonly kind: 'memory' | 'redis';
+  /** Per-client and total budgets for parked bodies (login/bounce.ts). */
+  readonly limits: EphemeralLimits;
+  /** The bounded space for one kind of state. A space's space(x) is the store's space(x). */
+  space(name: SpaceName): EphemeralStore;
   get(key: string): Promise<string | undefined>;
+  /** @throws CapacityError when the space is full and refuses. */
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** Stores only when the key is absent; true when this call stored it (replay caches). */
   setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   delete(key: string): Promise<void>;
   /** Atomically reads and deletes: of several concurrent callers exactly one gets the value. */
   take(key: string): Promise<string | undefined>;
-  /** Adds 1 and returns the new count; the window starts with the first increment. */
-  increment(key: string, ttlSeconds: number): Promise<number>;
+  /** Adds `by` (default 1) and returns the new count; the window starts with the first increment. */
+  increment(key: string, ttlSeconds: number, by?: number): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export const SPACE_NAMES = ['general', 'replay', 'transactions', 'sessions', 'interactions', 'bounce', 'counters'] as const;
+export type SpaceName = (typeof SPACE_NAMES)[number];
+
+export interface SpaceBounds {
+  maxEntries: number;
+  /** Characters of keys + values. */
+  maxBytes: number;
+  /** `refuse`: a write to a full space throws CapacityError. `evict`: the oldest entries make room. */
+  onFull: 'refuse' | 'evict';
+}
+
+export interface EphemeralLimits {
+  /** Bytes of POST bodies one client (an IPv4 address, an IPv6 /64) may park per minute. */
+  parkedClientBytes: number;
+  /** Bytes of parked POST bodies kept at once, all clients together (the `bounce` space's bound). */
+  parkedTotalBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_LIMITS: EphemeralLimits = { parkedClientBytes: 8 * MiB, parkedTotalBytes: 64 * MiB };
+
+/** In-memory bounds of each space (bounce: maxBytes is limits.parkedTotalBytes). */
+export const DEFAULT_SPACE_BOUNDS: Record<SpaceName, SpaceBounds> = {
+  general: { maxEntries: 100_000, maxBytes: 16 * MiB, onFull: 'refuse' },
+  replay: { maxEntries: 250_000, maxBytes: 64 * MiB, onFull: 'refuse' },
+  transactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'refuse' },
+  sessions: { maxEntries: 250_000, maxBytes: 256 * MiB, onFull: 'refuse' },
+  interactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'evict' },
+  bounce: { maxEntries: 20_000, maxBytes: DEFAULT_LIMITS.parkedTotalBytes, onFull: 'evict' },
+  counters: { maxEntries: 200_000, maxBytes: 16 * MiB, onFull: 'refuse' },
+};
+
+/** A space (or Redis) is full: the write was refused and nothing was evicted. HTTP: 503 `capacity_exceeded`. */
+export class CapacityError extends Error {
+  override name = 'CapacityError';
+  readonly code = 'capacity_exceeded';
+  constructor(
+    readonly space: string,
+    readonly retryAfterSeconds = 60,
+  ) {
+    super(`the ${space} store is full`);
+  }
+}
+
+const isOom = (e: unknown) => e instanceof Error && /^OOM\b/.test(e.message);
+
+/** A CapacityError, or Redis refusing a write (or a MULTI holding one) because it reached maxmemory (noeviction). */
+export function isCapacityError(e: unknown): e is Error {
+  return e instanceof CapacityError || isOom(e) || (e instanceof Error && ((e as { previousErrors?: unknown[] }).previousErrors ?? []).some(isOom));
 }
 
 function ttlMs(ttlSeconds: number): number {
@@ -25,28 +105,70 @@ function ttlMs(ttlSeconds: number): number {
   return Math.ceil(ttlSeconds * 1000);
 }
 
+function limitsOf(l: Partial<EphemeralLimits> = {}): EphemeralLimits {
+  return { ...DEFAULT_LIMITS, ...l };
+}
+
+export interface MemoryStoreOptions {
+  /** When the store's own (`general`) space is full; default refuse. */
+  onFull?: SpaceBounds['onFull'];
+  /** Bounds of the other spaces, over DEFAULT_SPACE_BOUNDS. */
+  spaces?: Partial<Record<SpaceName, Partial<SpaceBounds>>>;
+  limits?: Partial<EphemeralLimits>;
+}
+
+/** Expired entries are swept at most this often when a space is full (a sweep walks the space). */
+const PURGE_INTERVAL_MS = 1000;
+
 /**
- * Bounded in-process store. A Map keeps insertion order, so when it is full the oldest entry
- * is evicted first; expired entries are dropped on read and by a periodic sweep.
+ * Bounded in-process store: itself the `general` space, and the root of the other spaces, each a
+ * MemoryStore with its own bounds. A Map keeps insertion order, so an evicting space drops its
+ * oldest entry first; expired entries are dropped on read and by a periodic sweep.
  */
 export class MemoryStore implements EphemeralStore {
   readonly kind = 'memory' as const;
+  readonly limits: EphemeralLimits;
+  readonly name: SpaceName;
+  readonly onFull: SpaceBounds['onFull'];
   readonly #entries = new Map<string, { value: string; expires: number }>();
   readonly #sweep: NodeJS.Timeout;
+  readonly #spaces = new Map<SpaceName, MemoryStore>();
+  readonly #options: MemoryStoreOptions;
+  #root: MemoryStore = this;
   #bytes = 0;
+  #lastPurge = 0;
   /**
-   * @param maxEntries most entries kept
-   * @param now clock (tests)
-   * @param maxBytes most characters of keys + values kept (parked SAML responses are large)
+   * @param maxEntries most entries kept in the `general` space
+   * @param now clock (tests); shared by every space
+   * @param maxBytes most characters of keys + values kept in the `general` space
    */
   constructor(
-    readonly maxEntries = 100_000,
+    readonly maxEntries = DEFAULT_SPACE_BOUNDS.general.maxEntries,
     private readonly now: () => number = Date.now,
-    readonly maxBytes = 64 * 1024 * 1024,
+    readonly maxBytes = DEFAULT_SPACE_BOUNDS.general.maxBytes,
+    options: MemoryStoreOptions & { name?: SpaceName } = {},
   ) {
+    this.#options = options;
+    this.name = options.name ?? 'general';
+    this.onFull = options.onFull ?? 'refuse';
+    this.limits = limitsOf(options.limits);
     this.#sweep = setInterval(() => this.#purge(), 30_000);
     this.#sweep.unref();
   }
+
+  space(name: SpaceName): MemoryStore {
+    const root = this.#root;
+    if (name === 'general') return root;
+    let s = root.#spaces.get(name);
+    if (!s) {
+      const b = { ...DEFAULT_SPACE_BOUNDS[name], ...(name === 'bounce' ? { maxBytes: root.limits.parkedTotalBytes } : {}), ...root.#options.spaces?.[name] };
+      s = new MemoryStore(b.maxEntries, root.now, b.maxBytes, { name, onFull: b.onFull, limits: root.limits });
+      s.#root = root;
+      root.#spaces.set(name, s);
+    }
+    return s;
+  }
+
   #remove(key: string) {
     const e = this.#entries.get(key);
     if (!e) return;
@@ -64,23 +186,39 @@ export class MemoryStore implements EphemeralStore {
   }
   #purge() {
     const t = this.now();
+    this.#lastPurge = t;
     for (const [k, e] of this.#entries) if (e.expires <= t) this.#remove(k);
+  }
+  /** Whether `key` with `size` characters fits, counting out the entry it would replace. */
+  #fits(key: string, size: number) {
+    const old = this.#entries.get(key);
+    const entries = this.#entries.size - (old ? 1 : 0);
+    const bytes = this.#bytes - (old ? key.length + old.value.length : 0);
+    return entries < this.maxEntries && bytes + size <= this.maxBytes;
   }
   #put(key: string, value: string, ttlSeconds: number) {
     const expires = this.now() + ttlMs(ttlSeconds);
     const size = key.length + value.length;
-    this.#remove(key);
-    if (this.#entries.size >= this.maxEntries || this.#bytes + size > this.maxBytes) {
-      this.#purge();
-      while (this.#entries.size && (this.#entries.size >= this.maxEntries || this.#bytes + size > this.maxBytes)) {
-        this.#remove(this.#entries.keys().next().value as string);
+    if (!this.#fits(key, size)) {
+      // A full space sweeps expired entries (at most once a second: a sweep walks the whole space).
+      if (this.now() - this.#lastPurge >= PURGE_INTERVAL_MS) this.#purge();
+      // Evicting never empties a space for one value that could not fit anyway.
+      if (this.onFull === 'evict' && size <= this.maxBytes && this.maxEntries > 0) {
+        this.#remove(key);
+        while (this.#entries.size && !this.#fits(key, size)) this.#remove(this.#entries.keys().next().value as string);
       }
+      if (!this.#fits(key, size)) throw new CapacityError(this.name);
     }
+    this.#remove(key);
     this.#entries.set(key, { value, expires });
     this.#bytes += size;
   }
   get size() {
     return this.#entries.size;
+  }
+  /** Characters of keys + values held in this space. */
+  get bytes() {
+    return this.#bytes;
   }
   async get(key: string) {
     return this.#live(key)?.value;
@@ -101,13 +239,13 @@ export class MemoryStore implements EphemeralStore {
     this.#remove(key);
     return e?.value;
   }
-  async increment(key: string, ttlSeconds: number) {
+  async increment(key: string, ttlSeconds: number, by = 1) {
     const e = this.#live(key);
     if (!e) {
-      this.#put(key, '1', ttlSeconds);
-      return 1;
+      this.#put(key, String(by), ttlSeconds);
+      return by;
     }
-    const next = String(Number(e.value) + 1);
+    const next = String(Number(e.value) + by);
     this.#bytes += next.length - e.value.length;
     e.value = next;
     return Number(next);
@@ -117,31 +255,77 @@ export class MemoryStore implements EphemeralStore {
     clearInterval(this.#sweep);
     this.#entries.clear();
     this.#bytes = 0;
+    if (this.#root === this) {
+      for (const s of this.#spaces.values()) await s.close();
+      this.#spaces.clear();
+    }
+  }
+}
+
+/** A Redis write refused for lack of memory (maxmemory with noeviction) is a CapacityError. */
+async function writing<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (isCapacityError(e) && !(e instanceof CapacityError)) throw new CapacityError('redis');
+    throw e;
   }
 }
 
 export class RedisStore implements EphemeralStore {
   readonly kind = 'redis' as const;
+  readonly limits: EphemeralLimits;
+  #bounce: RedisBoundedSpace | undefined;
   constructor(
     readonly client: Redis,
     readonly prefix = 'portico:',
-  ) {}
-  static async connect(url: string, prefix?: string): Promise<RedisStore> {
+    limits: Partial<EphemeralLimits> = {},
+  ) {
+    this.limits = limitsOf(limits);
+  }
+  static async connect(url: string, prefix?: string, limits?: Partial<EphemeralLimits>): Promise<RedisStore> {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
     client.on('error', () => {
       /* reconnects by itself; callers see errors on their commands; /readyz reports it */
     });
-    await client.connect();
-    return new RedisStore(client, prefix);
+    try {
+      await client.connect();
+    } catch (e) {
+      client.disconnect(); // no reconnecting in the background of a start-up that failed
+      throw e;
+    }
+    return new RedisStore(client, prefix, limits);
+  }
+  /**
+   * Every space shares the keyspace (keys keep their prefixes): Redis holds each key until its TTL
+   * as long as it is not configured to evict. `bounce` is bounded in total (RedisBoundedSpace).
+   */
+  space(name: SpaceName): EphemeralStore {
+    if (name !== 'bounce') return this;
+    return (this.#bounce ??= new RedisBoundedSpace(this, this.prefix, 'bounce', this.limits.parkedTotalBytes));
+  }
+  /**
+   * Why replay protection could still be lost on this Redis: one line when it is configured to evict
+   * keys at maxmemory (any policy but noeviction evicts keys with a TTL, i.e. all of Portico's).
+   */
+  async evictionRisk(): Promise<string | undefined> {
+    const info = await this.client.info('memory');
+    const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+    const max = Number(field('maxmemory') ?? 0);
+    const policy = field('maxmemory_policy') ?? 'noeviction';
+    if (max > 0 && policy !== 'noeviction') {
+      return `Redis has maxmemory ${max} with maxmemory-policy ${policy}: when it fills up it evicts keys, replay caches included; run it with maxmemory-policy noeviction`;
+    }
+    return undefined;
   }
   async get(key: string) {
     return (await this.client.get(this.prefix + key)) ?? undefined;
   }
   async set(key: string, value: string, ttlSeconds: number) {
-    await this.client.set(this.prefix + key, value, 'PX', ttlMs(ttlSeconds));
+    await writing(() => this.client.set(this.prefix + key, value, 'PX', ttlMs(ttlSeconds)));
   }
   async setIfAbsent(key: string, value: string, ttlSeconds: number) {
-    return (await this.client.set(this.prefix + key, value, 'PX', ttlMs(ttlSeconds), 'NX')) === 'OK';
+    return (await writing(() => this.client.set(this.prefix + key, value, 'PX', ttlMs(ttlSeconds), 'NX'))) === 'OK';
   }
   async delete(key: string) {
     await this.client.del(this.prefix + key);
@@ -150,9 +334,9 @@ export class RedisStore implements EphemeralStore {
     // GETDEL (Redis >= 6.2) is atomic: two racing callers cannot both read the value.
     return (await this.client.getdel(this.prefix + key)) ?? undefined;
   }
-  async increment(key: string, ttlSeconds: number) {
+  async increment(key: string, ttlSeconds: number, by = 1) {
     const k = this.prefix + key;
-    const [[, n]] = (await this.client.multi().incr(k).pexpire(k, ttlMs(ttlSeconds), 'NX').exec()) as [[null, number]];
+    const [[, n]] = (await writing(() => this.client.multi().incrby(k, by).pexpire(k, ttlMs(ttlSeconds), 'NX').exec())) as [[null, number]];
     return n;
   }
   async ping() {
@@ -161,4 +345,125 @@ export class RedisStore implements EphemeralStore {
   async close() {
     await this.client.quit().catch(() => this.client.disconnect());
   }
+}
+
+/**
+ * Lua shared by the bounded space's scripts. KEYS: 1 index (zset: key -> expiry ms), 2 sizes (hash:
+ * key -> characters), 3 total (string), 4 the entry's key. `forget` drops an entry from the books.
+ */
+const BOOKS = `
+local function forget(k)
+  local s = tonumber(redis.call('HGET', KEYS[2], k) or '0')
+  redis.call('HDEL', KEYS[2], k)
+  redis.call('ZREM', KEYS[1], k)
+  if s > 0 then redis.call('DECRBY', KEYS[3], s) end
+end
+`;
+/**
+ * ARGV: 1 value, 2 ttl ms, 3 bound (characters), 4 'nx' or ''. Returns 1 stored, 0 present (nx), -1
+ * larger than the bound. The first write is the value itself: a Redis at maxmemory (noeviction)
+ * refuses a script's first memory-growing write with OOM, before anything has changed.
+ */
+const BOUNDED_SET = `${BOOKS}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[4] == 'nx' and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+local size = string.len(KEYS[4]) + string.len(ARGV[1])
+local bound = tonumber(ARGV[3])
+if size > bound then return -1 end
+redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[2])
+forget(KEYS[4])
+for _, k in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 500)) do forget(k) end
+local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+while total + size > bound do
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)
+  if #oldest == 0 then
+    redis.call('SET', KEYS[3], 0)
+    total = 0
+  else
+    forget(oldest[1])
+    redis.call('DEL', oldest[1])
+    total = tonumber(redis.call('GET', KEYS[3]) or '0')
+  end
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), KEYS[4])
+redis.call('HSET', KEYS[2], KEYS[4], size)
+redis.call('INCRBY', KEYS[3], size)
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+return 1
+`;
+/** ARGV: 1 'take' or 'delete'. */
+const BOUNDED_REMOVE = `${BOOKS}
+local v = false
+if ARGV[1] == 'take' then v = redis.call('GETDEL', KEYS[4]) else redis.call('DEL', KEYS[4]) end
+forget(KEYS[4])
+return v
+`;
+
+type BoundedClient = Redis & {
+  porticoBoundedSet(index: string, sizes: string, total: string, key: string, value: string, ttlMs: number, bound: number, nx: string): Promise<number>;
+  porticoBoundedRemove(index: string, sizes: string, total: string, key: string, mode: 'take' | 'delete'): Promise<string | null>;
+};
+
+/**
+ * A space bounded in total in Redis, dropping its entry closest to expiry (for a fixed TTL: the
+ * oldest) to make room, as the in-memory `bounce` space does. The books (an index of keys by expiry,
+ * their sizes and the total) are kept by Lua scripts, atomically with each write, so several nodes
+ * share one bound. Entries keep their usual keys; expired ones leave the books on later writes, and
+ * the books themselves expire with the last entry written (the space's TTL is fixed: bounce).
+ */
+class RedisBoundedSpace implements EphemeralStore {
+  readonly kind = 'redis' as const;
+  readonly #books: [string, string, string];
+  readonly #client: BoundedClient;
+  constructor(
+    private readonly store: RedisStore,
+    private readonly prefix: string,
+    private readonly name: SpaceName,
+    private readonly maxBytes: number,
+  ) {
+    const c = store.client as BoundedClient;
+    if (typeof c.porticoBoundedSet !== 'function') {
+      c.defineCommand('porticoBoundedSet', { numberOfKeys: 4, lua: BOUNDED_SET });
+      c.defineCommand('porticoBoundedRemove', { numberOfKeys: 4, lua: BOUNDED_REMOVE });
+    }
+    this.#client = c;
+    const base = `${prefix}space:${name}:`;
+    this.#books = [`${base}index`, `${base}sizes`, `${base}total`];
+  }
+  get limits() {
+    return this.store.limits;
+  }
+  space(name: SpaceName) {
+    return this.store.space(name);
+  }
+  async #set(key: string, value: string, ttlSeconds: number, nx: boolean): Promise<boolean> {
+    const r = await writing(() => this.#client.porticoBoundedSet(...this.#books, this.prefix + key, value, ttlMs(ttlSeconds), this.maxBytes, nx ? 'nx' : ''));
+    if (r === -1) throw new CapacityError(this.name);
+    return r === 1;
+  }
+  get(key: string) {
+    return this.store.get(key);
+  }
+  async set(key: string, value: string, ttlSeconds: number) {
+    await this.#set(key, value, ttlSeconds, false);
+  }
+  setIfAbsent(key: string, value: string, ttlSeconds: number) {
+    return this.#set(key, value, ttlSeconds, true);
+  }
+  async delete(key: string) {
+    await this.#client.porticoBoundedRemove(...this.#books, this.prefix + key, 'delete');
+  }
+  async take(key: string) {
+    return (await this.#client.porticoBoundedRemove(...this.#books, this.prefix + key, 'take')) ?? undefined;
+  }
+  /** Counters are not parked bodies: not counted against the bound. */
+  increment(key: string, ttlSeconds: number, by?: number) {
+    return this.store.increment(key, ttlSeconds, by);
+  }
+  ping() {
+    return this.store.ping();
+  }
+  /** The connection belongs to the store. */
+  async close() {}
 }

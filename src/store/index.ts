@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { openPglite, openPostgres, type Database } from './database.js';
 import { migrate } from './migrations.js';
 import { ApiKeyRepo } from './repos/api-keys.js';
@@ -33,9 +36,27 @@ export function createStore(db: Database, box: SecretBox): Store {
   };
 }
 
-/** PostgreSQL when a URL is given, else embedded PGlite in dataDir (undefined = in memory, for tests). Migrates. */
-export async function openDatabase(opts: { databaseUrl?: string; dataDir?: string }): Promise<Database> {
+/**
+ * PostgreSQL when a URL is given, else embedded PGlite in dataDir (undefined = in memory, for tests).
+ * Migrates. With a logger, says what it is doing: creating an embedded database takes a while.
+ */
+export async function openDatabase(opts: { databaseUrl?: string; dataDir?: string; logger?: Pick<Logger, 'info'> }): Promise<Database> {
+  const log = opts.logger;
+  if (opts.databaseUrl) log?.info('connecting to PostgreSQL (DATABASE_URL)');
+  else if (opts.dataDir) {
+    const fresh = !existsSync(join(opts.dataDir, 'PG_VERSION'));
+    log?.info(
+      { data_dir: opts.dataDir },
+      fresh ? `creating the embedded database in ${opts.dataDir} (first start; this takes a while)` : `opening the embedded database in ${opts.dataDir}`,
+    );
+  }
   const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(opts.dataDir);
-  await migrate(db);
+  try {
+    const applied = await migrate(db);
+    if (applied.length) log?.info({ versions: applied }, `database migrations applied: ${applied.join(', ')}`);
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
   return db;
 }

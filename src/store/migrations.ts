@@ -144,6 +144,19 @@ alter table organization_domains add constraint organization_domains_pkey primar
 create unique index organization_domains_verified_key on organization_domains(domain) where verified;
 `,
   },
+  {
+    version: 3,
+    name: 'settings',
+    sql: `
+-- Facts about this installation. 'secret_check': a known text sealed under PORTICO_SECRET, so a
+-- process started with another secret (or without data/secret) refuses instead of failing later.
+create table settings (
+  key text primary key,
+  value text not null,
+  updated_at timestamptz not null default now()
+);
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

@@ -24,7 +24,9 @@ export interface OrganizationDomain {
 }
 
 export type AppType = 'confidential' | 'public';
-export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA';
+/** The algorithms Portico signs tokens with, one current key each (provider/keys.ts); an application picks one for its id_tokens. */
+export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
 export interface Application {
   client_id: string;
   client_secret_hash: string | null;

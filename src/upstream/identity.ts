@@ -58,6 +58,8 @@ export const PIPELINE_REASONS = [
   'application_not_found',
   'invalid_target',
   'rate_limited',
+  /** A bounded ephemeral space (or Redis) is full: the write was refused rather than evicting anything (503). */
+  'capacity_exceeded',
   'sso_required',
   // the application's authorization request (refused by the provider)
   'redirect_uri_mismatch',
@@ -77,4 +79,3 @@ export class UpstreamError extends Error {
   }
 }
 
-export const isUpstreamError = (e: unknown): e is UpstreamError => e instanceof UpstreamError;

@@ -54,7 +54,7 @@ export interface CallbackInput {
   params: Record<string, string>;
   /** true when the fields came by POST (parked and bounced to GET). */
   posted: boolean;
-  /** The connection's organization's domains (looked up by the pipeline; Google's `hd` check). */
+  /** The connection's organization's VERIFIED domains (looked up by the pipeline; Google's `hd` must be one: a pending claim proves nothing). */
   organizationDomains: string[];
 }
 

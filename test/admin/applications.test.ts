@@ -2,7 +2,7 @@ import type { Response } from 'supertest';
 import { dbBackends } from '../support/backends.js';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { hashToken } from '../../src/store/secrets.js';
-import { api, createApp, createOrg, isProblem, orgKey } from './helpers.js';
+import { api, createApplication, createOrg, isProblem, orgKey } from './helpers.js';
 
 describe.each(dbBackends)('applications admin API ($name)', (backend) => {
   let t: TestApp;
@@ -84,7 +84,7 @@ describe.each(dbBackends)('applications admin API ($name)', (backend) => {
   });
 
   it('patches only the fields sent, and rotates the secret', async () => {
-    const app = await createApp(t, { id_token_signed_response_alg: 'EdDSA', allowed_origins: ['https://a.example.com'] });
+    const app = await createApplication(t, { id_token_signed_response_alg: 'EdDSA', allowed_origins: ['https://a.example.com'] });
     const patched = await api(t).patch(`/api/v1/applications/${app.client_id}`).set(bearer()).send({ name: 'Renamed' }).expect(200);
     expect(patched.body).toMatchObject({ name: 'Renamed', id_token_signed_response_alg: 'EdDSA', allowed_origins: ['https://a.example.com'] });
     expect(patched.body).not.toHaveProperty('client_secret');
@@ -98,7 +98,7 @@ describe.each(dbBackends)('applications admin API ($name)', (backend) => {
   });
 
   it('issues a secret when an application becomes confidential and drops it when it becomes public', async () => {
-    const app = await createApp(t, { type: 'public' });
+    const app = await createApplication(t, { type: 'public' });
     const conf = await api(t).patch(`/api/v1/applications/${app.client_id}`).set(bearer()).send({ type: 'confidential' }).expect(200);
     expect((await rawRow(app.client_id))?.client_secret_hash).toBe(hashToken(conf.body.client_secret));
     const pub = await api(t).patch(`/api/v1/applications/${app.client_id}`).set(bearer()).send({ type: 'public' }).expect(200);
@@ -107,7 +107,7 @@ describe.each(dbBackends)('applications admin API ($name)', (backend) => {
   });
 
   it('lists with cursor pagination', async () => {
-    for (let i = 0; i < 3; i++) await createApp(t, { name: `Paged ${i}` });
+    for (let i = 0; i < 3; i++) await createApplication(t, { name: `Paged ${i}` });
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
@@ -125,7 +125,7 @@ describe.each(dbBackends)('applications admin API ($name)', (backend) => {
   });
 
   it('deletes, after which the application is gone', async () => {
-    const app = await createApp(t);
+    const app = await createApplication(t);
     await api(t).delete(`/api/v1/applications/${app.client_id}`).set(bearer()).expect(204);
     isProblem(await api(t).get(`/api/v1/applications/${app.client_id}`).set(bearer()), 404, 'not_found');
     isProblem(await api(t).delete(`/api/v1/applications/${app.client_id}`).set(bearer()), 404, 'not_found');
@@ -134,7 +134,7 @@ describe.each(dbBackends)('applications admin API ($name)', (backend) => {
   it('is invisible to organization-scoped keys (404) while the operator sees it', async () => {
     const org = await createOrg(t);
     const key = await orgKey(t, org.id);
-    const app = await createApp(t);
+    const app = await createApplication(t);
     await api(t).get(`/api/v1/applications/${app.client_id}`).set(bearer()).expect(200);
     isProblem(await api(t).get('/api/v1/applications').set(bearer(key)), 404, 'not_found');
     isProblem(await api(t).get(`/api/v1/applications/${app.client_id}`).set(bearer(key)), 404, 'not_found');

@@ -6,7 +6,7 @@
 import type { Response } from 'supertest';
 import { dbBackends } from '../support/backends.js';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
-import { api, createApp, isProblem, orgKey } from './helpers.js';
+import { api, createApplication, isProblem, orgKey } from './helpers.js';
 import { selfSignedCert } from './upstream-fixtures.js';
 
 const TABLES: Record<string, string> = {
@@ -40,7 +40,7 @@ describe.each(dbBackends)('bad input changes nothing ($name)', (backend) => {
     acme = (await api(t).post('/api/v1/organizations').set(bearer()).send({ slug: 'acme', name: 'Acme', domains: ['acme.test'] }).expect(201)).body;
     globex = (await api(t).post('/api/v1/organizations').set(bearer()).send({ slug: 'globex', name: 'Globex', domains: ['globex.test'] }).expect(201)).body;
     acmeKey = await orgKey(t, acme.id);
-    clientId = (await createApp(t)).client_id;
+    clientId = (await createApplication(t)).client_id;
     connId = (
       await api(t)
         .post(`/api/v1/organizations/globex/connections`)

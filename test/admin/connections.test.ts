@@ -1,7 +1,8 @@
 import { dbBackends } from '../support/backends.js';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
-import { api, createApp, createOrg, isProblem, orgKey } from './helpers.js';
-import { idpMetadata, publicKeyPem, selfSignedCert, startOidcIdp, type OidcIdp } from './upstream-fixtures.js';
+import { api, createApplication, createOrg, isProblem, orgKey } from './helpers.js';
+import { startOidcIdp, type OidcIdp } from '../support/oidc-idp.js';
+import { idpMetadata, publicKeyPem, selfSignedCert } from './upstream-fixtures.js';
 
 const ISSUER = 'http://localhost:8080';
 
@@ -90,7 +91,7 @@ describe.each(dbBackends)('connections admin API ($name)', (backend) => {
   });
 
   it('links a default application, which must exist; deleting the application unlinks it', async () => {
-    const app = await createApp(t);
+    const app = await createApplication(t);
     const res = await api(t).post(base()).set(bearer()).send(oidcBody({ default_client_id: app.client_id })).expect(201);
     expect(res.body.default_client_id).toBe(app.client_id);
     isProblem(await api(t).patch(`${base()}/${res.body.id}`).set(bearer()).send({ default_client_id: 'app_missing' }), 400, 'validation_failed');

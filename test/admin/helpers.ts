@@ -20,7 +20,7 @@ export async function orgKey(t: TestApp, org: string): Promise<string> {
   return res.body.key as string;
 }
 
-export async function createApp(t: TestApp, over: Record<string, unknown> = {}): Promise<{ client_id: string; client_secret?: string }> {
+export async function createApplication(t: TestApp, over: Record<string, unknown> = {}): Promise<{ client_id: string; client_secret?: string }> {
   const res = await api(t)
     .post('/api/v1/applications')
     .set(bearer())

@@ -23,7 +23,8 @@ import { ADMIN_KEY } from '../support/app.js';
 import { dbBackends } from '../support/backends.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { ensureBuilt, spawnPortico, type PorticoProcess } from '../support/processes.js';
-import { idpMetadata, publicKeyPem, selfSignedCert, startOidcIdp, type OidcIdp } from './upstream-fixtures.js';
+import { startOidcIdp, type OidcIdp } from '../support/oidc-idp.js';
+import { idpMetadata, publicKeyPem, selfSignedCert } from './upstream-fixtures.js';
 
 type Json = Record<string, any>;
 
@@ -397,7 +398,7 @@ const jwt: Resource = {
     { field: 'audience', label: 'audience: null', value: null },
     // Documented: exactly one kind of key material is kept; a new kind replaces the secret.
     { field: 'public_key', value: RSA_PUBLIC, derives: ['alg', 'has_secret'], writeOnlyAfter: null },
-    { field: 'jwks_url', value: (c: Ctx) => `${c.idpA.issuer}/jwks`, derives: ['alg', 'has_secret'], writeOnlyAfter: null },
+    { field: 'jwks_url', value: (c: Ctx) => c.idpA.jwksUrl, derives: ['alg', 'has_secret'], writeOnlyAfter: null },
   ],
   // alg follows the key material: a contradicting one is refused and changes nothing.
   refused: [...commonRefused, ['type', 'oidc'], ['alg', 'RS256'], ['login_url', 'https://evil.example/login'], ['has_secret', false]],

@@ -1,39 +1,9 @@
-/** Real upstream peers for the connections suites: an oidc-provider IdP, a self-signed SAML cert, JWT keys. */
+/**
+ * Real upstream material for the connections suites: a self-signed SAML cert, IdP metadata, JWT
+ * keys. The OpenID Provider they fetch discovery from is test/support/oidc-idp.ts's.
+ */
 import { generateKeyPairSync } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair } from 'jose';
-import Provider from 'oidc-provider';
 import { generate } from 'selfsigned';
-
-export interface OidcIdp {
-  issuer: string;
-  discoveryUrl: string;
-  close(): Promise<void>;
-}
-
-/** A real OpenID Provider on 127.0.0.1:<ephemeral>, so settings that fetch discovery find a live one. */
-export async function startOidcIdp(): Promise<OidcIdp> {
-  const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-  const provider = new Provider(issuer, {
-    jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' }] },
-    features: { devInteractions: { enabled: false } },
-    clients: [{ client_id: 'portico', client_secret: 'upstream-client-secret-value', redirect_uris: ['http://localhost:8080/cb'] }],
-  });
-  server.on('request', provider.callback());
-  return {
-    issuer,
-    discoveryUrl: `${issuer}/.well-known/openid-configuration`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
 
 export async function selfSignedCert(cn = 'idp.example.com'): Promise<string> {
   const pems = await generate([{ name: 'commonName', value: cn }], { keySize: 2048, algorithm: 'sha256' });

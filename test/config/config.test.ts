@@ -46,8 +46,18 @@ describe('configuration', () => {
       },
       bodyLimit: '1mb',
       logLevel: 'info',
-      trustProxy: false,
+      trustProxy: 0,
+      ephemeralLimits: { parkedClientBytes: 8 * 1024 * 1024, parkedTotalBytes: 64 * 1024 * 1024 },
     });
+  });
+
+  it('reads the parked-body budgets and memory space sizes (issue 9: bounded ephemeral spaces)', () => {
+    const c = loadConfig({ PORTICO_PARKED_CLIENT_MB: '2', PORTICO_PARKED_TOTAL_MB: '0.5', PORTICO_MEMORY_SPACES_MB: 'sessions=512, replay=128' }, cwd);
+    expect(c.ephemeralLimits).toEqual({ parkedClientBytes: 2 * 1024 * 1024, parkedTotalBytes: 512 * 1024 });
+    expect(c.memorySpacesMb).toEqual({ sessions: 512, replay: 128 });
+    mkdirSync(join(cwd, 'config'));
+    writeFileSync(join(cwd, 'config/portico.json'), JSON.stringify({ PORTICO_PARKED_TOTAL_MB: 32 }));
+    expect(loadConfig({}, cwd).ephemeralLimits?.parkedTotalBytes).toBe(32 * 1024 * 1024);
   });
 
   it('derives the issuer from PORT and drops a trailing slash from PORTICO_ISSUER', () => {
@@ -67,7 +77,7 @@ describe('configuration', () => {
   it('reads the file named by PORTICO_CONFIG_FILE and refuses unknown keys in it', () => {
     const file = join(cwd, 'other.json');
     writeFileSync(file, JSON.stringify({ PORTICO_ALLOW_PRIVATE_URLS: true, PORTICO_TRUST_PROXY: 'true' }));
-    expect(loadConfig({ PORTICO_CONFIG_FILE: file }, cwd)).toMatchObject({ allowPrivateUrls: true, trustProxy: true });
+    expect(loadConfig({ PORTICO_CONFIG_FILE: file }, cwd)).toMatchObject({ allowPrivateUrls: true, trustProxy: 1 });
     writeFileSync(file, JSON.stringify({ PROT: 8080 }));
     expect(configError({ PORTICO_CONFIG_FILE: file }, cwd)).toMatch(/^PROT: unknown setting/);
     writeFileSync(file, '{ not json');
@@ -89,10 +99,41 @@ describe('configuration', () => {
     ['PORTICO_LOG_LEVEL', { PORTICO_LOG_LEVEL: 'loud' }],
     ['PORTICO_BODY_LIMIT', { PORTICO_BODY_LIMIT: 'lots' }],
     ['PORTICO_ALLOW_PRIVATE_URLS', { PORTICO_ALLOW_PRIVATE_URLS: 'maybe' }],
+    ['PORT', { PORT: '0x1F90' }],
+    ['PORT', { PORT: '8e3' }],
+    ['PORT', { PORT: '-1' }],
+    ['PORT', { PORT: '+8080' }],
+    ['PORTICO_TRUST_PROXY', { PORTICO_TRUST_PROXY: 'everything' }],
+    ['PORTICO_METRICS_TOKEN', { PORTICO_METRICS_TOKEN: 'short' }],
+    ['PORTICO_CONFIG_FILE', { PORTICO_CONFIG_FILE: '/nonexistent/portico.json' }],
+    ['PORTICO_PARKED_CLIENT_MB', { PORTICO_PARKED_CLIENT_MB: '0' }],
+    ['PORTICO_PARKED_TOTAL_MB', { PORTICO_PARKED_TOTAL_MB: '0x40' }],
+    ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'bounce=64' }],
+    ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'sessions' }],
+    ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'sessions=-1' }],
   ])('refuses a bad %s with a ConfigError naming it first', (name, env) => {
     const message = configError(env, cwd);
     expect(message.startsWith(`${name}: `)).toBe(true);
     expect(message).not.toContain('\n');
+  });
+
+  it('says what is wrong in words, not "Invalid input"', () => {
+    expect(configError({ PORT: '0x1F90' }, cwd)).toBe('PORT: must be a port number from 0 to 65535 (decimal digits)');
+    expect(configError({ PORTICO_ALLOW_PRIVATE_URLS: 'maybe' }, cwd)).toBe('PORTICO_ALLOW_PRIVATE_URLS: must be true or false');
+    expect(configError({ PORTICO_CONFIG_FILE: 'missing.json' }, cwd)).toBe(`PORTICO_CONFIG_FILE: ${join(cwd, 'missing.json')} does not exist`);
+    mkdirSync(join(cwd, 'a-directory'));
+    expect(configError({ PORTICO_CONFIG_FILE: 'a-directory' }, cwd)).toMatch(/^PORTICO_CONFIG_FILE: .*a-directory cannot be read \(EISDIR\)$/);
+    writeFileSync(join(cwd, 'null.json'), 'null');
+    expect(configError({ PORTICO_CONFIG_FILE: 'null.json' }, cwd)).toMatch(/^PORTICO_CONFIG_FILE: .* must hold a JSON object/);
+  });
+
+  it('reads booleans in any case, and a decimal PORT from a file or the environment', () => {
+    expect(loadConfig({ PORTICO_ALLOW_PRIVATE_URLS: 'TRUE' }, cwd).allowPrivateUrls).toBe(true);
+    expect(loadConfig({ PORTICO_ALLOW_PRIVATE_URLS: 'True' }, cwd).allowPrivateUrls).toBe(true);
+    expect(loadConfig({ PORTICO_ALLOW_PRIVATE_URLS: 'FALSE' }, cwd).allowPrivateUrls).toBe(false);
+    expect(loadConfig({ PORT: '8080' }, cwd).port).toBe(8080);
+    expect(loadConfig({ PORT: '08080' }, cwd).port).toBe(8080);
+    expect(loadConfig({ PORTICO_METRICS_TOKEN: 'm'.repeat(16) }, cwd).metricsToken).toBe('m'.repeat(16));
   });
 
   it('accepts the legitimate twins', () => {
@@ -116,9 +157,10 @@ describe('configuration', () => {
 describe('portico serve with bad configuration', () => {
   beforeAll(() => ensureBuilt(), 120_000);
 
-  const serve = (env: Record<string, string>) =>
+  const serve = (env: Record<string, string>, prepare?: (cwd: string) => void) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const cwd = mkdtempSync(join(tmpdir(), 'portico-badconf-'));
+      prepare?.(cwd);
       const child = spawn(process.execPath, [join(ROOT, 'bin/portico.js'), 'serve'], {
         cwd,
         env: { PATH: process.env.PATH ?? '', PORTICO_DATA_DIR: join(cwd, 'data'), PORTICO_CERTS_DIR: join(cwd, 'certs'), ...env },
@@ -140,6 +182,9 @@ describe('portico serve with bad configuration', () => {
     ['PORT', { PORT: 'not-a-port' }],
     ['PORTICO_ADMIN_API_KEY', { PORTICO_ADMIN_API_KEY: 'too-short' }],
     ['DATABASE_URL', { DATABASE_URL: 'mysql://localhost/x' }],
+    ['PORT', { PORT: '0x1F90' }],
+    ['PORTICO_CONFIG_FILE', { PORTICO_CONFIG_FILE: '/nonexistent/portico.json' }],
+    ['PORTICO_ALLOW_PRIVATE_URLS', { PORTICO_ALLOW_PRIVATE_URLS: 'maybe' }],
   ])('exits non-zero with one line naming %s', async (name, env) => {
     const { code, stdout, stderr } = await serve(env);
     expect(code).not.toBe(0);
@@ -148,5 +193,30 @@ describe('portico serve with bad configuration', () => {
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^portico: ${name}: `));
+  });
+
+  /** One line on stderr, exit 1; stdout holds at most the start-up progress (info) lines, no stack. */
+  const expectOneLine = ({ code, stdout, stderr }: { code: number | null; stdout: string; stderr: string }, pattern: RegExp) => {
+    expect({ code, lines: stderr.trim().split('\n').length }).toEqual({ code: 1, lines: 1 });
+    expect(stderr.trim()).toMatch(pattern);
+    for (const line of stdout.split('\n').filter(Boolean)) expect(JSON.parse(line)).toMatchObject({ level: 30 });
+  };
+
+  it('a data dir that is a file: one line naming PORTICO_DATA_DIR and the path', async () => {
+    const run = await serve({ PORTICO_DATA_DIR: 'data-file' }, (cwd) => writeFileSync(join(cwd, 'data-file'), 'not a directory'));
+    expectOneLine(run, /^portico: PORTICO_DATA_DIR: data-file is not a directory$/);
+  });
+
+  it('a damaged database in the data dir: one line naming PORTICO_DATA_DIR', async () => {
+    const run = await serve({ PORTICO_DATA_DIR: 'damaged' }, (cwd) => {
+      mkdirSync(join(cwd, 'damaged'));
+      writeFileSync(join(cwd, 'damaged/PG_VERSION'), 'garbage\n');
+    });
+    expectOneLine(run, /^portico: PORTICO_DATA_DIR: damaged holds a damaged or unreadable database \(.+\); restore it from a backup/);
+  });
+
+  it('a data dir that cannot be created: one line naming PORTICO_DATA_DIR', async () => {
+    const run = await serve({ PORTICO_DATA_DIR: 'blocker/data' }, (cwd) => writeFileSync(join(cwd, 'blocker'), 'a file where a folder should be'));
+    expectOneLine(run, /^portico: PORTICO_DATA_DIR: blocker\/data cannot (be created|be read) \(ENOTDIR\)$/);
   });
 });

@@ -135,9 +135,10 @@ describe('OIDC login refusals', () => {
     const state = new URL(r.location!).searchParams.get('state')!;
     // The id_token's nonce is the one sent upstream; make the kept transaction expect another.
     const key = `login-tx:${state}`;
-    const tx = JSON.parse((await portico.t.runtime.ephemeral.get(key))!);
+    const transactions = portico.t.runtime.ephemeral.space('transactions');
+    const tx = JSON.parse((await transactions.get(key))!);
     tx.transaction.nonce = 'not-the-nonce-that-was-sent';
-    await portico.t.runtime.ephemeral.set(key, JSON.stringify(tx), 600);
+    await transactions.set(key, JSON.stringify(tx), 600);
     const res = await deliver(jar, await loginThroughIdp(r.location!.href, 'ada'));
     expect(res.status).toBe(400);
     expect(await lastFailure(conns.main!.id)).toMatchObject({ reason: 'nonce_mismatch' });

@@ -257,7 +257,7 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
     it('a response to a request that is no longer stored (expired) -> in_response_to_mismatch', async () => {
       const conn = conns['sp-only']!;
       const { jar, requestId } = await start(conn);
-      await portico.t.runtime.ephemeral.delete(`login-tx:${requestId}`);
+      await portico.t.runtime.ephemeral.space('transactions').delete(`login-tx:${requestId}`);
       await expectRefused(conn, 'in_response_to_mismatch', () => post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }));
     });
 

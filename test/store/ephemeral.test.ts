@@ -1,7 +1,9 @@
 /** The short-lived store on memory and Redis: the semantics logins rely on (expiry, single use, replay, counters). */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { ephemeralBackends, hasRedis, REDIS_URL } from '../support/backends.js';
-import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
+import { CapacityError, MemoryStore, RedisStore, type EphemeralLimits, type EphemeralStore } from '../../src/store/ephemeral.js';
+import { freePort } from '../support/processes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -71,10 +73,77 @@ describe.each(ephemeralBackends)('ephemeral store ($name)', (backend) => {
   });
 });
 
-describe('memory store bound', () => {
-  it('evicts the oldest entries when full, and expired ones first', async () => {
+describe('memory store bounds (DESIGN §8: a full space refuses, it does not evict)', () => {
+  it('a full refusing space throws CapacityError and keeps every entry; expired entries make room', async () => {
     let now = 1_000_000;
     const s = new MemoryStore(3, () => now);
+    await s.set('a', '1', 60);
+    await s.set('b', '2', 60);
+    await s.set('short', '3', 1);
+    await expect(s.set('d', '4', 60)).rejects.toThrow(CapacityError);
+    await expect(s.setIfAbsent('d', '4', 60)).rejects.toMatchObject({ code: 'capacity_exceeded', space: 'general' });
+    await expect(s.increment('n', 60)).rejects.toThrow(CapacityError);
+    for (let i = 0; i < 1000; i++) await expect(s.set(`flood-${i}`, 'x', 60)).rejects.toThrow(CapacityError);
+    expect([await s.get('a'), await s.get('b'), await s.get('short')]).toEqual(['1', '2', '3']);
+    // Overwriting a key that is there needs no room.
+    await s.set('a', 'one', 60);
+    expect(await s.get('a')).toBe('one');
+    now += 2_000; // "short" has expired: its room is reused, nothing live goes
+    await s.set('e', '5', 60);
+    expect([await s.get('a'), await s.get('b'), await s.get('e')]).toEqual(['one', '2', '5']);
+    expect(s.size).toBe(3);
+    await s.close();
+  });
+
+  it('bounds the bytes of a space too: a large value is refused, not made room for', async () => {
+    const s = new MemoryStore(1000, Date.now, 10_000);
+    await s.set('small', 'x', 60);
+    for (let i = 0; i < 3; i++) await s.set(`big-${i}`, 'y'.repeat(3_000), 60);
+    await expect(s.set('big-3', 'y'.repeat(3_000), 60)).rejects.toThrow(CapacityError);
+    expect(await s.get('small')).toBe('x');
+    expect(s.bytes).toBeLessThanOrEqual(10_000);
+    // Taking and deleting keep the count right: the space has room again.
+    await s.take('big-2');
+    await s.delete('big-1');
+    await s.set('after', 'z'.repeat(3_000), 60);
+    expect(await s.get('after')).toHaveLength(3_000);
+    await s.close();
+  });
+
+  it('keeps each space apart, with its own bounds: filling one touches no other', async () => {
+    const s = new MemoryStore(undefined, Date.now, undefined, {
+      spaces: { replay: { maxEntries: 5 }, sessions: { maxEntries: 5 }, transactions: { maxEntries: 5 } },
+      limits: { parkedTotalBytes: 10_000 },
+    });
+    const replay = s.space('replay');
+    expect(s.space('general')).toBe(s);
+    expect(replay.space('general')).toBe(s);
+    expect(replay.space('sessions')).toBe(s.space('sessions'));
+    await replay.setIfAbsent('jwt-jti:c:1', '1', 60);
+    await s.space('sessions').set('sess:1', '{}', 60);
+    await s.space('transactions').set('login-tx:1', '{}', 60);
+    await s.set('lock', '1', 60);
+    // The same key in two spaces is two entries.
+    expect(await s.get('jwt-jti:c:1')).toBeUndefined();
+    for (const name of ['replay', 'sessions', 'transactions'] as const) {
+      for (let i = 2; i <= 5; i++) await s.space(name).set(`k${i}`, 'v', 60);
+      await expect(s.space(name).set('k6', 'v', 60)).rejects.toMatchObject({ code: 'capacity_exceeded', space: name });
+    }
+    // A flood of parked bodies: the bounce space drops its own oldest, nothing else.
+    for (let i = 0; i < 100; i++) await s.space('bounce').set(`bounce:${i}`, 'A'.repeat(3_000), 60);
+    expect(s.space('bounce').bytes).toBeLessThanOrEqual(10_000);
+    expect(await s.space('bounce').get('bounce:0')).toBeUndefined();
+    expect(await s.space('bounce').get('bounce:99')).toHaveLength(3_000);
+    expect(await replay.setIfAbsent('jwt-jti:c:1', '1', 60)).toBe(false);
+    expect(await s.space('sessions').get('sess:1')).toBe('{}');
+    expect(await s.space('transactions').get('login-tx:1')).toBe('{}');
+    expect(await s.get('lock')).toBe('1');
+    await s.close();
+  });
+
+  it('an explicitly evicting space drops its oldest entries, expired ones first', async () => {
+    let now = 1_000_000;
+    const s = new MemoryStore(3, () => now, undefined, { onFull: 'evict' });
     await s.set('a', '1', 60);
     await s.set('b', '2', 60);
     await s.set('c', '3', 60);
@@ -87,24 +156,12 @@ describe('memory store bound', () => {
     await s.set('e', '6', 60); // room is made by dropping the expired entry, not c
     expect(await s.get('c')).toBe('3');
     expect(await s.get('e')).toBe('6');
-    expect(s.size).toBe(3);
-    for (let i = 0; i < 1000; i++) await s.set(`flood-${i}`, 'x', 60);
-    expect(s.size).toBe(3);
-    await s.close();
-  });
-
-  it('also bounds the bytes kept: large values push out the oldest', async () => {
-    const s = new MemoryStore(1000, Date.now, 10_000);
-    await s.set('small', 'x', 60);
-    for (let i = 0; i < 10; i++) await s.set(`big-${i}`, 'y'.repeat(3_000), 60);
-    expect(await s.get('small')).toBeUndefined();
-    expect(await s.get('big-9')).toHaveLength(3_000);
-    expect(s.size).toBeLessThanOrEqual(3);
-    // Replacing and taking keep the count right: the store can fill up again.
-    await s.take('big-9');
-    await s.set('after', 'z'.repeat(3_000), 60);
-    expect(await s.get('after')).toHaveLength(3_000);
-    await s.close();
+    // One value larger than the whole space is refused rather than emptying it.
+    const small = new MemoryStore(10, Date.now, 100, { onFull: 'evict' });
+    await small.set('kept', 'x', 60);
+    await expect(small.set('huge', 'y'.repeat(200), 60)).rejects.toThrow(CapacityError);
+    expect(await small.get('kept')).toBe('x');
+    await Promise.all([s.close(), small.close()]);
   });
 });
 
@@ -126,6 +183,164 @@ describe('memory store bound', () => {
       expect(pttl).toBeLessThanOrEqual(30_000);
     } finally {
       await Promise.all([...stores, other].map((s) => s.close()));
+    }
+  });
+});
+
+/** Stores with small parked-body budgets, on each backend. */
+const limitedBackends = [
+  { name: 'memory', open: async (limits: Partial<EphemeralLimits>) => new MemoryStore(undefined, Date.now, undefined, { limits }) as EphemeralStore },
+  ...(hasRedis
+    ? [{ name: 'redis', open: (limits: Partial<EphemeralLimits>, prefix = `portico-test:${randomBytes(4).toString('hex')}:`) => RedisStore.connect(REDIS_URL!, prefix, limits) as Promise<EphemeralStore> }]
+    : []),
+];
+
+describe.each(limitedBackends)('spaces ($name)', (backend) => {
+  it('parked bodies are bounded in total: the bounce space drops its oldest, replay/sessions/transactions keep everything', async () => {
+    const s = await backend.open({ parkedTotalBytes: 10_000 });
+    try {
+      expect(s.limits.parkedTotalBytes).toBe(10_000);
+      expect(await s.space('replay').setIfAbsent('jwt-jti:c:1', '1', 60)).toBe(true);
+      await s.space('replay').set('link:h1', 'link', 60);
+      await s.space('sessions').set('sess:s1', '{"login":1}', 60);
+      await s.space('transactions').set('login-tx:r1', '{"requestId":"_1"}', 60);
+      const bounce = s.space('bounce');
+      for (let i = 0; i < 100; i++) await bounce.set(`bounce:${i}`, 'A'.repeat(3_000), 60);
+      const present: number[] = [];
+      for (let i = 0; i < 100; i++) if ((await bounce.get(`bounce:${i}`)) !== undefined) present.push(i);
+      expect(present.length).toBeGreaterThanOrEqual(2);
+      expect(present.length * 3_000).toBeLessThanOrEqual(10_000);
+      // The newest survive.
+      expect(present).toEqual(Array.from({ length: present.length }, (_, i) => 100 - present.length + i));
+      expect(await s.space('replay').setIfAbsent('jwt-jti:c:1', '1', 60)).toBe(false);
+      expect(await s.space('replay').get('link:h1')).toBe('link');
+      expect(await s.space('sessions').get('sess:s1')).toBe('{"login":1}');
+      expect(await s.space('transactions').get('login-tx:r1')).toBe('{"requestId":"_1"}');
+      // Taking and deleting free their room: three fresh bodies fit again, none of them dropped.
+      for (const i of present) await (i % 2 ? bounce.take(`bounce:${i}`) : bounce.delete(`bounce:${i}`));
+      for (let i = 0; i < 3; i++) await bounce.set(`fresh:${i}`, 'B'.repeat(3_000), 60);
+      expect(await Promise.all([0, 1, 2].map((i) => bounce.take(`fresh:${i}`)))).toEqual(['B'.repeat(3_000), 'B'.repeat(3_000), 'B'.repeat(3_000)]);
+      // A single body larger than the whole budget is refused, and drops nothing.
+      await bounce.set('keep', 'k', 60);
+      await expect(bounce.set('huge', 'C'.repeat(20_000), 60)).rejects.toMatchObject({ code: 'capacity_exceeded', space: 'bounce' });
+      expect(await bounce.get('keep')).toBe('k');
+      expect(await bounce.setIfAbsent('keep', 'other', 60)).toBe(false);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('counters add by any amount within their window', async () => {
+    const s = await backend.open({});
+    try {
+      const c = s.space('counters');
+      expect(await c.increment('bounce-client:1.2.3.4', 60, 1_400_000)).toBe(1_400_000);
+      expect(await c.increment('bounce-client:1.2.3.4', 60, 600)).toBe(1_400_600);
+      expect(await c.increment('bounce-client:1.2.3.4', 60)).toBe(1_400_601);
+      expect(await c.increment('bounce-client:5.6.7.8', 60, 10)).toBe(10);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+(hasRedis ? describe : describe.skip)('Redis bounce space shared by several connections', () => {
+  it('keeps one total bound across 5 connections racing 100 writes', async () => {
+    const prefix = `portico-test:${randomBytes(4).toString('hex')}:`;
+    const stores = await Promise.all(Array.from({ length: 5 }, () => RedisStore.connect(REDIS_URL!, prefix, { parkedTotalBytes: 10_000 })));
+    try {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => stores[i % 5]!.space('bounce').set(`bounce:${i}`, 'A'.repeat(3_000), 60)));
+      const keys = await stores[0]!.client.keys(`${prefix}bounce:*`);
+      expect(keys.length).toBeGreaterThanOrEqual(2);
+      expect(keys.length * 3_000).toBeLessThanOrEqual(10_000);
+      // The books agree with what is there.
+      expect(Number(await stores[0]!.client.get(`${prefix}space:bounce:total`))).toBe(keys.reduce((n, k) => n + k.length + 3_000, 0));
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+});
+
+/**
+ * A Redis of our own (redis-server on a free loopback port), configured as an operator might: to
+ * see what a full Redis does. Needs the redis-server binary (CI starts one from it).
+ */
+const redisServer = (() => {
+  try {
+    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+})();
+if (!redisServer) {
+  if (process.env.CI === 'true') throw new Error('redis-server is required in CI');
+  console.warn('SKIPPED: full-Redis suite (no redis-server binary on PATH)');
+}
+
+(redisServer ? describe : describe.skip)('a full Redis (own redis-server with maxmemory)', () => {
+  let child: ChildProcess;
+  let url: string;
+  beforeAll(async () => {
+    const port = await freePort();
+    child = spawn(redisServer!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory', '3mb', '--maxmemory-policy', 'noeviction'], {
+      stdio: 'ignore',
+    });
+    url = `redis://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      try {
+        const probe = await RedisStore.connect(url);
+        await probe.close();
+        break;
+      } catch (e) {
+        if (i > 50) throw e;
+        await sleep(100);
+      }
+    }
+  });
+  afterAll(async () => {
+    if (!child || child.exitCode !== null) return;
+    await new Promise((r) => {
+      child.once('exit', r);
+      child.kill('SIGTERM');
+    });
+  });
+
+  it('with noeviction: writes are refused as CapacityError once full, and no replay key is lost', async () => {
+    const s = await RedisStore.connect(url, 'portico:');
+    try {
+      expect(await s.evictionRisk()).toBeUndefined();
+      for (let i = 0; i < 20; i++) expect(await s.space('replay').setIfAbsent(`jwt-jti:c:${i}`, '1', 600)).toBe(true);
+      // Fill it (large values, then small ones: Redis counts a command's own size when it checks).
+      let refused: unknown;
+      for (const size of [100_000, 1_000, 10]) {
+        refused = undefined;
+        for (let i = 0; i < 5_000 && !refused; i++) {
+          await s.space('sessions').set(`sess:${size}:${i}`, 'S'.repeat(size), 600).catch((e: unknown) => (refused = e));
+        }
+      }
+      expect(refused).toBeInstanceOf(CapacityError);
+      expect(refused).toMatchObject({ code: 'capacity_exceeded', space: 'redis' });
+      await expect(s.space('bounce').set('bounce:x', 'B'.repeat(1_000), 60)).rejects.toThrow(CapacityError);
+      await expect(s.space('counters').increment('bounce-client:1.2.3.4', 60, 5)).rejects.toThrow(CapacityError);
+      // Every replay key is still there; a replay is refused either way (a full Redis refuses even SET NX).
+      for (let i = 0; i < 20; i++) expect(await s.space('replay').get(`jwt-jti:c:${i}`)).toBe('1');
+      await expect(s.space('replay').setIfAbsent('jwt-jti:c:0', '1', 600)).rejects.toThrow(CapacityError);
+      await s.client.flushall();
+      expect(await s.space('replay').setIfAbsent('jwt-jti:c:new', '1', 600)).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('names the risk when Redis is set to evict keys at maxmemory (volatile-*/allkeys-* policies)', async () => {
+    const s = await RedisStore.connect(url);
+    try {
+      await s.client.config('SET', 'maxmemory-policy', 'volatile-lru');
+      expect(await s.evictionRisk()).toMatch(/maxmemory-policy volatile-lru.*noeviction/);
+      await s.client.config('SET', 'maxmemory', '0');
+      expect(await s.evictionRisk()).toBeUndefined();
+    } finally {
+      await s.close();
     }
   });
 });

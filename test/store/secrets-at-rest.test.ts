@@ -7,7 +7,7 @@ import { dbBackends } from '../support/backends.js';
 import { bearer, buildTestApp, SECRET, type TestApp } from '../support/app.js';
 import { SecretBox } from '../../src/store/secrets.js';
 import { api, createOrg } from '../admin/helpers.js';
-import { startOidcIdp, type OidcIdp } from '../admin/upstream-fixtures.js';
+import { startOidcIdp, type OidcIdp } from '../support/oidc-idp.js';
 
 const OIDC_SECRET = 'oidc-upstream-client-secret-4f1c9a0e7b';
 const JWT_SECRET = 'partner-hs256-shared-secret-93b0d6a2c4e8f1';

@@ -2,13 +2,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createApp, type App } from '../../src/app.js';
 import type { Config } from '../../src/config/index.js';
 import { MemoryStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { createStore } from '../../src/store/index.js';
 import { SecretBox } from '../../src/store/secrets.js';
-import type { Runtime } from '../../src/runtime.js';
+import { upstreamFetch, type Runtime } from '../../src/runtime.js';
 import { pgliteBackend, type DbBackend } from './backends.js';
 
 export const ADMIN_KEY = 'test-operator-key-0123456789abcdef0123456789';
@@ -25,7 +25,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     allowPrivateUrls: true,
     bodyLimit: '1mb',
     logLevel: 'silent',
-    trustProxy: false,
+    trustProxy: 0,
     ...over,
   };
 }
@@ -36,7 +36,7 @@ export interface TestApp extends App {
 }
 
 export async function buildTestApp(
-  opts: { backend?: DbBackend; ephemeral?: EphemeralStore; config?: Partial<Config> } = {},
+  opts: { backend?: DbBackend; ephemeral?: EphemeralStore; config?: Partial<Config>; logger?: Logger } = {},
 ): Promise<TestApp> {
   const { db, cleanup } = await (opts.backend ?? pgliteBackend).open();
   const ephemeral = opts.ephemeral ?? new MemoryStore();
@@ -45,10 +45,11 @@ export async function buildTestApp(
   const config = testConfig({ ...opts.config, ...(ownCerts ? { certsDir: ownCerts } : {}) });
   const runtime: Runtime = {
     config,
-    logger: pino({ level: 'silent' }),
+    logger: opts.logger ?? pino({ level: 'silent' }),
     store: createStore(db, new SecretBox(config.secret!)),
     ephemeral,
     secret: config.secret!,
+    fetch: upstreamFetch(config),
     close: async () => {
       await ephemeral.close();
       await cleanup();

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
 import type { Config } from '../../src/config/index.js';
 import type { EphemeralStore } from '../../src/store/ephemeral.js';
 import { ADMIN_KEY, buildTestApp, type TestApp } from './app.js';
@@ -19,7 +20,9 @@ export interface RunningPortico {
   close(): Promise<void>;
 }
 
-export async function startPortico(opts: { backend?: DbBackend; ephemeral?: EphemeralStore; config?: Partial<Config> } = {}): Promise<RunningPortico> {
+export async function startPortico(
+  opts: { backend?: DbBackend; ephemeral?: EphemeralStore; config?: Partial<Config>; logger?: Logger } = {},
+): Promise<RunningPortico> {
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, r));
   const port = (server.address() as AddressInfo).port;

@@ -1,3 +1,4 @@
+import { withoutNul } from '../../http/text.js';
 import type { Database } from '../database.js';
 import { newId } from '../ids.js';
 import type { LoginEvent, Page } from '../types.js';
@@ -12,7 +13,8 @@ export class EventRepo {
     const [row] = await this.db.query<LoginEvent>(
       `insert into events (id, organization_id, type, reason, connection_id, user_id, ip, detail)
        values ($1,$2,$3,$4,$5,$6,$7,$8) returning *`,
-      [newId('evt'), e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify(e.detail ?? {})],
+      // A refused input may be recorded in the detail: PostgreSQL cannot store its NULs, so they are dropped.
+      [newId('evt'), e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify(withoutNul(e.detail ?? {}))],
     );
     return row!;
   }

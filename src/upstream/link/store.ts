@@ -49,10 +49,14 @@ const TOKEN_FORMAT = /^lnk_[A-Za-z0-9_-]{43}$/;
  *    (or long forgotten) `link_invalid` — without ever storing the plaintext.
  */
 export class LoginLinkStore {
+  private readonly ephemeral: EphemeralStore;
   constructor(
-    private readonly ephemeral: EphemeralStore,
+    ephemeral: EphemeralStore,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // Live and spent links are security state: the `replay` space never evicts them early (DESIGN §8).
+    this.ephemeral = ephemeral.space('replay');
+  }
 
   async create(link: Omit<LoginLink, 'expires_at'>, ttlSeconds: number): Promise<{ token: string; expiresAt: Date }> {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_LINK_TTL_SECONDS) {

@@ -8,6 +8,7 @@ import { samlSettings } from './settings.js';
 import { buildAuthnRequestRedirectUrl, buildSpMetadata, newRequestId } from './sp.js';
 import { spKeySource } from './sp-keys.js';
 import { validateSamlResponse } from './validate.js';
+import { DEFAULT_MAX_BYTES } from './xml.js';
 
 /** What the ACS needs back from a SP-initiated login (the pipeline keeps it under the request id). */
 export interface SamlTransaction {
@@ -21,8 +22,21 @@ export interface SamlTransaction {
  */
 const BODY_LIMIT = '2mb';
 const MAX_SAML_RESPONSE_CHARS = 1_500_000;
+/** base64 of the validator's 1 MiB cap: a longer response (line breaks aside) is useless to park. */
+const MAX_SAML_BASE64_CHARS = Math.ceil(DEFAULT_MAX_BYTES / 3) * 4;
 const MAX_RELAY_STATE_CHARS = 2048;
 const TOO_LARGE = 'the SAML response is larger than 1 MB';
+
+/** Whether the validator would refuse it as too_large anyway: then it is refused at the POST, never parked. */
+function tooLargeToValidate(samlResponse: string): boolean {
+  if (samlResponse.length > MAX_SAML_RESPONSE_CHARS) return true;
+  let spaces = 0;
+  for (let i = 0; i < samlResponse.length; i++) {
+    const c = samlResponse.charCodeAt(i);
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) spaces++;
+  }
+  return samlResponse.length - spaces > MAX_SAML_BASE64_CHARS;
+}
 
 /**
  * SAML 2.0 upstream kind: Portico as service provider to the organization's IdP.
@@ -62,7 +76,7 @@ export const samlKind: UpstreamKind<SamlReason> = {
             if (typeof samlResponse !== 'string' || samlResponse.length === 0) {
               throw new UpstreamError('malformed', 'the POST carries no SAMLResponse (HTTP-POST binding expected)');
             }
-            if (samlResponse.length > MAX_SAML_RESPONSE_CHARS) throw new UpstreamError('too_large', TOO_LARGE);
+            if (tooLargeToValidate(samlResponse)) throw new UpstreamError('too_large', TOO_LARGE);
             const fields: Record<string, string> = { SAMLResponse: samlResponse };
             if (typeof body.RelayState === 'string' && body.RelayState.length <= MAX_RELAY_STATE_CHARS) fields.RelayState = body.RelayState;
             return fields;

@@ -21,6 +21,8 @@ export const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redir
 export const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
 const SAML2_PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
 export const METADATA_MAX_BYTES = 1024 * 1024;
+/** Tags metadata may hold (an ADFS federation document has about a thousand): bounds the parse, which blocks the process (xml.ts). */
+export const MAX_METADATA_MARKUP = 20_000;
 
 export class MetadataError extends Error {
   override name = 'MetadataError';
@@ -70,7 +72,7 @@ export function parseIdpMetadata(xml: string, opts: { entityId?: string; maxByte
   if (Buffer.byteLength(xml, 'utf8') > (opts.maxBytes ?? METADATA_MAX_BYTES)) throw new MetadataError('metadata is larger than 1 MB');
   let root: Element;
   try {
-    root = parseStrictXml(xml.replace(/^\uFEFF/, '').trim(), 'metadata').documentElement!;
+    root = parseStrictXml(xml.replace(/^\uFEFF/, '').trim(), 'metadata', MAX_METADATA_MARKUP).documentElement!;
   } catch (e) {
     throw new MetadataError(e instanceof UpstreamError ? e.message : 'metadata is not well-formed XML');
   }

@@ -28,6 +28,7 @@ export async function checkReplay(
 ): Promise<void> {
   const until = Date.parse(result.not_on_or_after);
   const ttlSeconds = Math.max(1, Math.ceil((until - now.getTime()) / 1000) + clockSkewSeconds);
-  const stored = await store.setIfAbsent(replayKey(connectionId, result.assertion_id), now.toISOString(), ttlSeconds);
+  // The `replay` space: never evicted before expiry, whatever anonymous clients send (DESIGN §8).
+  const stored = await store.space('replay').setIfAbsent(replayKey(connectionId, result.assertion_id), now.toISOString(), ttlSeconds);
   if (!stored) throw new UpstreamError('replayed', 'this assertion was already used', { assertion_id: result.assertion_id.slice(0, 100) });
 }

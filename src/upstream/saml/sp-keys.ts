@@ -14,15 +14,17 @@
  *   SpKeyError                                   message names the file and PORTICO_CERTS_DIR
  *
  * Several processes on one certs dir agree: each file is written to a temporary name and then
- * hard-linked into place, which (unlike rename) never replaces a file another process published
- * first; the loser reads the winner's file. The key is settled before its certificate, and any
- * certificate is generated for the settled key, so a pair always matches.
+ * hard-linked into place (publishFileOnce, src/store/files.ts), which (unlike rename) never
+ * replaces a file another process published first; the loser reads the winner's file. The key is
+ * settled before its certificate, and any certificate is generated for the settled key, so a pair
+ * always matches.
  */
-import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generate } from 'selfsigned';
+import { publishFileOnce } from '../../store/files.js';
 
 export interface SpKeyPair {
   /** PKCS#8 PEM private key. */
@@ -84,28 +86,13 @@ export function readSpKeys(dir: string): SpKeys | undefined {
   return { signing: loadPair(files[0]!), encryption: loadPair(files[1]!) };
 }
 
-/** Publishes `content` at `file` unless someone already did; returns what is there now. */
-function publish(file: string, content: string, mode: number): string {
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  writeFileSync(tmp, content, { mode });
-  chmodSync(tmp, mode); // the umask may have narrowed or (for 0600) not applied
-  try {
-    linkSync(tmp, file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  } finally {
-    unlinkSync(tmp);
-  }
-  return readFileSync(file, 'utf8');
-}
-
 const generateRsa = promisify(generateKeyPair);
 
 async function ensurePair(dir: string, use: Use): Promise<SpKeyPair> {
   const files = spKeyFiles(dir, use);
   if (!existsSync(files.key)) {
     const { privateKey } = await generateRsa('rsa', { modulusLength: MIN_RSA_BITS });
-    publish(files.key, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
+    publishFileOnce(files.key, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
   }
   const key = loadKey(files.key);
   if (!existsSync(files.cert)) {
@@ -125,7 +112,7 @@ async function ensurePair(dir: string, use: Use): Promise<SpKeyPair> {
         use === 'signing' ? { name: 'keyUsage', digitalSignature: true } : { name: 'keyUsage', keyEncipherment: true, dataEncipherment: true },
       ],
     });
-    publish(files.cert, pems.cert, 0o644);
+    publishFileOnce(files.cert, pems.cert, 0o644);
   }
   return loadPair(files);
 }

@@ -10,14 +10,29 @@
  *
  *   samlFailure(e: unknown): { ok: false, code, message }     for CLIs/pages; non-UpstreamErrors -> malformed
  *
- * Order of checks (first failure wins):
- *   size (too_large) -> DTD (dtd_forbidden) -> parse (malformed) -> duplicate IDs, signature
- *   placement and Reference binding (signature_invalid) -> Status (status_not_success) -> exactly one
- *   Assertion/EncryptedAssertion (multiple_assertions) -> algorithms (unsupported_algorithm) ->
- *   Response signature -> decryption (decryption_failed) -> Assertion signature (signature_invalid,
- *   certificate_expired, signature_missing) -> issuer (wrong_issuer) -> Destination
- *   (wrong_destination) -> AudienceRestriction (wrong_audience) -> bearer Recipient (wrong_recipient)
- *   -> InResponseTo (in_response_to_mismatch) -> NotBefore/NotOnOrAfter (not_yet_valid/expired).
+ * Order of checks: CHECKS below, each a named function over one Ctx, run in this order (first
+ * failure wins; test/upstream/saml/validate.test.ts keeps this list and CHECKS the same):
+ *   checkSize                 too_large; malformed (empty, neither XML nor base64, not UTF-8)
+ *   checkNoDtd                dtd_forbidden
+ *   parseResponse             malformed (not well-formed; not a samlp:Response, Version 2.0, with an ID)
+ *   checkUniqueIds            signature_invalid (an ID value twice: signature wrapping)
+ *   checkSignaturePlacement   signature_invalid (placement, shape, Reference binding to the parent)
+ *   checkStatus               status_not_success; malformed (no Status)
+ *   checkOneAssertion         multiple_assertions; malformed (none, not a direct child)
+ *   checkSignatureAlgorithms  unsupported_algorithm
+ *   verifyResponseSignature   signature_invalid, certificate_expired; multiple_assertions (signed shape)
+ *   decryptAssertion          decryption_failed; multiple_assertions; the inner signature's placement
+ *                             (signature_invalid) and algorithms (unsupported_algorithm)
+ *   verifyAssertionSignature  signature_invalid, certificate_expired; signature_missing (neither signed)
+ *   readSignedAssertion       multiple_assertions (nested); status_not_success (signed Response's Status)
+ *   checkIssuer               wrong_issuer; malformed (Assertion Version, ID)
+ *   checkDestination          wrong_destination
+ *   checkAudience             wrong_audience
+ *   checkSubject              malformed (no NameID, no bearer confirmation); wrong_recipient
+ *   checkInResponseTo         in_response_to_mismatch
+ *   checkTimes                not_yet_valid, expired (Conditions, SubjectConfirmationData); malformed
+ *   checkSession              expired (AuthnStatement SessionNotOnOrAfter)
+ * then readResult reads the SamlAssertionResult from the signed elements.
  *
  * Trust model: signatures are verified only with cfg.idpCertificates (never KeyInfo); a valid
  * signature on the Response or on the Assertion suffices, any signature present that fails is
@@ -28,14 +43,15 @@
  * Why not @node-saml/node-saml's validatePostResponseAsync: it cannot tell most of the reason codes
  * apart (one generic error for many failures), has no certificate_expired, takes the clock from
  * the machine and keeps InResponseTo state itself. node-saml is used for AuthnRequests and SP
- * metadata (sp.ts); here xml-crypto v6 verifies, xmldom 0.9 parses strictly, and Portico adds the
- * structural rules (signature placement, one assertion, unique IDs, algorithms, SAML conditions).
+ * metadata (sp.ts); here signature.ts verifies (Portico's narrow XML-DSig profile), xmldom 0.9 parses
+ * strictly, and Portico adds the structural rules (signature placement, one assertion, unique IDs,
+ * algorithms, SAML conditions).
  */
 import type { Document, Element } from '@xmldom/xmldom';
 import { UpstreamError } from '../identity.js';
 import { prepareVerificationKeys, type VerificationKey } from './certificates.js';
-import { decryptAssertion } from './decrypt.js';
-import { checkAlgorithms, inspectSignature, verifyEnvelopedSignature, type IdIndex } from './signature.js';
+import { decryptAssertion as decryptToXml } from './decrypt.js';
+import { checkAlgorithms, inspectSignature, verifyEnvelopedSignature, type IdIndex, type VerifiedSignature } from './signature.js';
 import {
   DEFAULT_MAX_BYTES,
   NS,
@@ -121,7 +137,9 @@ export function validateSamlResponse(input: string, cfg: SamlValidationConfig, n
   // A broken clock would make every time comparison false, i.e. accept expired assertions: fail loudly.
   if (!(now instanceof Date) || !Number.isFinite(now.getTime())) throw new TypeError('validateSamlResponse: now must be a valid Date');
   try {
-    return validate(input, cfg, now);
+    const ctx = newContext(input, cfg, now);
+    for (const check of CHECKS) check(ctx);
+    return readResult(ctx);
   } catch (e) {
     if (e instanceof UpstreamError) throw e;
     // A library threw on input we did not anticipate: still a refusal with a code, never a 500.
@@ -169,7 +187,7 @@ function placeSignatures(doc: Element, allowedParents: Element[]): Map<Element, 
   return byParent;
 }
 
-function checkStatus(response: Element): void {
+function refuseUnsuccessfulStatus(response: Element): void {
   const status = optionalChild(response, NS.samlp, 'Status', 'samlp:Status');
   if (!status) throw fail('malformed', 'Response has no Status');
   const code = optionalChild(status, NS.samlp, 'StatusCode', 'samlp:StatusCode');
@@ -245,90 +263,186 @@ function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { 
   return { assertion: root, ids };
 }
 
-function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult {
-  // NaN would disable the size cap or the time checks: anything not a finite number means the default.
-  const maxBytes = Number.isFinite(cfg.maxBytes) && cfg.maxBytes! > 0 ? cfg.maxBytes! : DEFAULT_MAX_BYTES;
-  const skewMs = (Number.isFinite(cfg.clockSkewSeconds) ? Math.max(0, cfg.clockSkewSeconds!) : MAX_SERVER_CLOCK_SKEW_SECONDS) * 1000;
-  const allowSha1 = cfg.allowSha1 === true;
-  const t = now.getTime();
+/**
+ * What the checks share. The settings are fixed at the start; every other field is set by the
+ * check named beside it and only read by later checks.
+ */
+interface Ctx {
+  readonly input: string;
+  readonly cfg: SamlValidationConfig;
+  /** ms since the epoch. */
+  readonly t: number;
+  readonly now: Date;
+  readonly maxBytes: number;
+  readonly skewMs: number;
+  readonly allowSha1: boolean;
+  /** checkSize */
+  xml: string;
+  /** parseResponse: the document and its Response as received (unsigned: used only to refuse). */
+  doc: Document;
+  response: Element;
+  responseId: string;
+  /** checkUniqueIds */
+  ids: IdIndex;
+  /** checkSignaturePlacement: signed parent -> its ds:Signature. */
+  signatures: Map<Element, Element>;
+  /** checkOneAssertion: the one Assertion or EncryptedAssertion, as received. */
+  outerAssertion: Element;
+  encrypted: boolean;
+  /** verifyResponseSignature */
+  keys: VerificationKey[];
+  signedResponse: VerifiedSignature | undefined;
+  /** decryptAssertion: the assertion whose signature is checked next, its ID index and signature. */
+  assertionEl: Element;
+  assertionIds: IdIndex;
+  assertionSig: Element | undefined;
+  /** verifyAssertionSignature */
+  signedAssertion: VerifiedSignature | undefined;
+  /** readSignedAssertion: the assertion read from signed bytes; the Response, signed or (to refuse only) not. */
+  assertion: Element;
+  trustedResponse: Element | undefined;
+  responseView: Element;
+  /** checkIssuer */
+  assertionId: string;
+  assertionIssuer: string;
+  /** checkAudience */
+  conditions: Element | undefined;
+  /** checkSubject: the NameID and the bearer SubjectConfirmationData for this ACS. */
+  nameIdEl: Element;
+  nameId: string;
+  scd: Element;
+  /** checkInResponseTo */
+  trustedInResponseTo: string | undefined;
+  /** checkTimes */
+  notOnOrAfter: number;
+  /** checkSession */
+  authn: Element | undefined;
+  sessionNotOnOrAfter: string | undefined;
+}
 
-  // 1. bytes -> XML -> DOM
-  const xml = decodeSamlInput(input, maxBytes);
-  const doc = parseStrictXml(xml, 'SAML response');
-  const response = doc.documentElement!;
+type Check = (ctx: Ctx) => void;
+
+function newContext(input: string, cfg: SamlValidationConfig, now: Date): Ctx {
+  return {
+    input,
+    cfg,
+    t: now.getTime(),
+    now,
+    // NaN would disable the size cap or the time checks: anything not a finite number means the default.
+    maxBytes: Number.isFinite(cfg.maxBytes) && cfg.maxBytes! > 0 ? cfg.maxBytes! : DEFAULT_MAX_BYTES,
+    skewMs: (Number.isFinite(cfg.clockSkewSeconds) ? Math.max(0, cfg.clockSkewSeconds!) : MAX_SERVER_CLOCK_SKEW_SECONDS) * 1000,
+    allowSha1: cfg.allowSha1 === true,
+  } as Ctx;
+}
+
+const assertionsIn = (el: Element) => [...descendants(el, NS.saml, 'Assertion'), ...descendants(el, NS.saml, 'EncryptedAssertion')];
+
+function checkSize(ctx: Ctx): void {
+  ctx.xml = decodeSamlInput(ctx.input, ctx.maxBytes);
+}
+
+function checkNoDtd(ctx: Ctx): void {
+  refuseDtd(ctx.xml, 'SAML response');
+}
+
+function parseResponse(ctx: Ctx): void {
+  ctx.doc = parseStrictXml(ctx.xml, 'SAML response');
+  const response = ctx.doc.documentElement!;
   if (!is(response, NS.samlp, 'Response')) throw fail('malformed', `expected a samlp:Response, got ${response.localName}`);
   checkVersion(response, 'Response');
   const responseId = attr(response, 'ID');
   if (!responseId) throw fail('malformed', 'Response has no ID');
+  ctx.response = response;
+  ctx.responseId = responseId;
+}
 
-  // 2. structure that decides what a signature can vouch for
-  const ids = refuseDuplicateIds(doc);
-  const directAssertions = childElements(response, NS.saml, 'Assertion');
-  const signatures = placeSignatures(response, [response, ...directAssertions]);
+/** Structure that decides what a signature can vouch for: unique IDs, then where signatures sit. */
+function checkUniqueIds(ctx: Ctx): void {
+  ctx.ids = refuseDuplicateIds(ctx.doc);
+}
 
-  // 3. an IdP error is reported as such (refusing on unsigned data is safe)
-  checkStatus(response);
+function checkSignaturePlacement(ctx: Ctx): void {
+  ctx.signatures = placeSignatures(ctx.response, [ctx.response, ...childElements(ctx.response, NS.saml, 'Assertion')]);
+}
 
-  // 4. exactly one assertion, anywhere in the document
-  const assertions = [...descendants(response, NS.saml, 'Assertion'), ...descendants(response, NS.saml, 'EncryptedAssertion')];
+/** An IdP error is reported as such (refusing on unsigned data is safe). */
+function checkStatus(ctx: Ctx): void {
+  refuseUnsuccessfulStatus(ctx.response);
+}
+
+/** Exactly one assertion, anywhere in the document, directly in the Response. */
+function checkOneAssertion(ctx: Ctx): void {
+  const assertions = assertionsIn(ctx.response);
   if (assertions.length > 1) throw fail('multiple_assertions', `the response holds ${assertions.length} assertions; exactly one is accepted`);
-  const outerAssertion = assertions[0];
-  if (!outerAssertion) throw fail('malformed', 'the response holds no assertion');
-  if (outerAssertion.parentNode !== response) throw fail('malformed', 'the assertion is not a direct child of the Response');
-  const encrypted = outerAssertion.localName === 'EncryptedAssertion';
+  const outer = assertions[0];
+  if (!outer) throw fail('malformed', 'the response holds no assertion');
+  if (outer.parentNode !== ctx.response) throw fail('malformed', 'the assertion is not a direct child of the Response');
+  ctx.outerAssertion = outer;
+  ctx.encrypted = outer.localName === 'EncryptedAssertion';
+}
 
-  for (const [parent, sig] of signatures) checkAlgorithms(inspectSignature(sig, parent), allowSha1);
+function checkSignatureAlgorithms(ctx: Ctx): void {
+  for (const [parent, sig] of ctx.signatures) checkAlgorithms(inspectSignature(sig, parent), ctx.allowSha1);
+}
 
-  // 5. signatures: Response first (it may cover an EncryptedAssertion's ciphertext)
-  const keys: VerificationKey[] = prepareVerificationKeys(cfg.idpCertificates, now);
-  const responseSig = signatures.get(response);
-  const signedResponse = responseSig ? verifyEnvelopedSignature(responseSig, response, keys, ids) : undefined;
-
-  let assertionEl: Element;
-  let assertionSig: Element | undefined;
-  let assertionIds: IdIndex;
-  if (signedResponse) {
+/** The Response signature first: it may cover an EncryptedAssertion's ciphertext. */
+function verifyResponseSignature(ctx: Ctx): void {
+  ctx.keys = prepareVerificationKeys(ctx.cfg.idpCertificates, ctx.now);
+  const sig = ctx.signatures.get(ctx.response);
+  const signed = sig ? verifyEnvelopedSignature(sig, ctx.response, ctx.keys, ctx.ids) : undefined;
+  if (signed) {
     // What the signature covers must have the same shape as what we inspected (parser differential guard).
-    const inSigned = [...descendants(signedResponse.element, NS.saml, 'Assertion'), ...descendants(signedResponse.element, NS.saml, 'EncryptedAssertion')];
-    if (inSigned.length !== 1 || inSigned[0]!.parentNode !== signedResponse.element || inSigned[0]!.localName !== outerAssertion.localName) {
+    const inSigned = assertionsIn(signed.element);
+    if (inSigned.length !== 1 || inSigned[0]!.parentNode !== signed.element || inSigned[0]!.localName !== ctx.outerAssertion.localName) {
       throw fail('multiple_assertions', 'the signed Response must hold exactly one assertion');
     }
   }
-  if (encrypted) {
-    // Decrypt what the signature covered when the Response is signed.
-    const enc = signedResponse ? childElements(signedResponse.element, NS.saml, 'EncryptedAssertion')[0]! : outerAssertion;
-    const plain = decryptAssertion(enc, cfg.spPrivateKey, maxBytes);
-    ({ assertion: assertionEl, ids: assertionIds } = parseDecryptedAssertion(plain, outerAssertion));
-    const inner = placeSignatures(assertionEl, [assertionEl]);
-    assertionSig = inner.get(assertionEl);
-    if (assertionSig) checkAlgorithms(inspectSignature(assertionSig, assertionEl), allowSha1);
-  } else {
-    assertionEl = outerAssertion;
-    assertionIds = ids;
-    assertionSig = signatures.get(outerAssertion);
+  ctx.signedResponse = signed;
+}
+
+/** An EncryptedAssertion is decrypted (what the Response signature covered, when signed) and its own signature placed. */
+function decryptAssertion(ctx: Ctx): void {
+  if (!ctx.encrypted) {
+    ctx.assertionEl = ctx.outerAssertion;
+    ctx.assertionIds = ctx.ids;
+    ctx.assertionSig = ctx.signatures.get(ctx.outerAssertion);
+    return;
   }
+  const enc = ctx.signedResponse ? childElements(ctx.signedResponse.element, NS.saml, 'EncryptedAssertion')[0]! : ctx.outerAssertion;
+  const plain = decryptToXml(enc, ctx.cfg.spPrivateKey, ctx.maxBytes);
+  const { assertion, ids } = parseDecryptedAssertion(plain, ctx.outerAssertion);
+  const sig = placeSignatures(assertion, [assertion]).get(assertion);
+  if (sig) checkAlgorithms(inspectSignature(sig, assertion), ctx.allowSha1);
+  ctx.assertionEl = assertion;
+  ctx.assertionIds = ids;
+  ctx.assertionSig = sig;
+}
 
-  const signedAssertion = assertionSig ? verifyEnvelopedSignature(assertionSig, assertionEl, keys, assertionIds) : undefined;
-  if (!signedResponse && !signedAssertion) throw fail('signature_missing', 'neither the Response nor the Assertion is signed');
+function verifyAssertionSignature(ctx: Ctx): void {
+  ctx.signedAssertion = ctx.assertionSig ? verifyEnvelopedSignature(ctx.assertionSig, ctx.assertionEl, ctx.keys, ctx.assertionIds) : undefined;
+  if (!ctx.signedResponse && !ctx.signedAssertion) throw fail('signature_missing', 'neither the Response nor the Assertion is signed');
+}
 
-  // The assertion we read: from its own verified signature, else from the verified Response.
+/** The assertion we read: from its own verified signature, else from the verified Response. */
+function readSignedAssertion(ctx: Ctx): void {
   let assertion: Element;
-  if (signedAssertion) assertion = signedAssertion.element;
-  else if (encrypted) assertion = assertionEl; // decrypted from ciphertext the Response signature covered
-  else assertion = childElements(signedResponse!.element, NS.saml, 'Assertion')[0]!;
-  if (descendants(assertion, NS.saml, 'Assertion').length + descendants(assertion, NS.saml, 'EncryptedAssertion').length > 0) {
-    throw fail('multiple_assertions', 'the assertion contains further assertions');
-  }
-  const trustedResponse = signedResponse?.element;
-  const responseView = trustedResponse ?? response; // unsigned view: used only to refuse
-  if (trustedResponse) checkStatus(trustedResponse);
+  if (ctx.signedAssertion) assertion = ctx.signedAssertion.element;
+  else if (ctx.encrypted) assertion = ctx.assertionEl; // decrypted from ciphertext the Response signature covered
+  else assertion = childElements(ctx.signedResponse!.element, NS.saml, 'Assertion')[0]!;
+  if (assertionsIn(assertion).length > 0) throw fail('multiple_assertions', 'the assertion contains further assertions');
+  ctx.assertion = assertion;
+  ctx.trustedResponse = ctx.signedResponse?.element;
+  ctx.responseView = ctx.trustedResponse ?? ctx.response; // unsigned view: used only to refuse
+  if (ctx.trustedResponse) refuseUnsuccessfulStatus(ctx.trustedResponse);
+}
 
-  // 6. issuer
+function checkIssuer(ctx: Ctx): void {
+  const { assertion, cfg } = ctx;
   checkVersion(assertion, 'Assertion');
   const assertionId = attr(assertion, 'ID');
   if (!assertionId) throw fail('malformed', 'Assertion has no ID');
   const assertionIssuer = issuerOf(assertion, 'Assertion', true)!;
-  const responseIssuer = issuerOf(responseView, 'Response', false);
+  const responseIssuer = issuerOf(ctx.responseView, 'Response', false);
   if (cfg.idpEntityId !== null) {
     if (assertionIssuer !== cfg.idpEntityId) {
       throw fail('wrong_issuer', `Assertion Issuer ${JSON.stringify(assertionIssuer.slice(0, 200))} is not the configured IdP ${JSON.stringify(cfg.idpEntityId)}`);
@@ -337,27 +451,36 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
       throw fail('wrong_issuer', `Response Issuer ${JSON.stringify(responseIssuer.slice(0, 200))} is not the configured IdP ${JSON.stringify(cfg.idpEntityId)}`);
     }
   }
+  ctx.assertionId = assertionId;
+  ctx.assertionIssuer = assertionIssuer;
+}
 
-  // 7. Destination: must match when present; required on a signed Response (SAML bindings §3.5.5.2)
-  const destination = attr(responseView, 'Destination');
-  if (destination !== undefined && destination !== cfg.acsUrl) {
-    throw fail('wrong_destination', `Response Destination ${JSON.stringify(destination.slice(0, 300))} is not this ACS (${cfg.acsUrl})`);
+/** Destination must match when present; it is required on a signed Response (SAML bindings §3.5.5.2). */
+function checkDestination(ctx: Ctx): void {
+  const destination = attr(ctx.responseView, 'Destination');
+  if (destination !== undefined && destination !== ctx.cfg.acsUrl) {
+    throw fail('wrong_destination', `Response Destination ${JSON.stringify(destination.slice(0, 300))} is not this ACS (${ctx.cfg.acsUrl})`);
   }
-  if (destination === undefined && trustedResponse) throw fail('wrong_destination', 'a signed Response must carry a Destination');
+  if (destination === undefined && ctx.trustedResponse) throw fail('wrong_destination', 'a signed Response must carry a Destination');
+}
 
-  // 8. Conditions / audience
-  const conditions = optionalChild(assertion, NS.saml, 'Conditions', 'saml:Conditions');
+/** Every AudienceRestriction names this SP, and there is at least one. */
+function checkAudience(ctx: Ctx): void {
+  const conditions = optionalChild(ctx.assertion, NS.saml, 'Conditions', 'saml:Conditions');
   const restrictions = conditions ? childElements(conditions, NS.saml, 'AudienceRestriction') : [];
   if (restrictions.length === 0) throw fail('wrong_audience', 'the assertion has no AudienceRestriction');
   for (const r of restrictions) {
     const audiences = childElements(r, NS.saml, 'Audience').map((a) => textOf(a, 'Audience'));
-    if (!audiences.includes(cfg.spEntityId)) {
-      throw fail('wrong_audience', `AudienceRestriction ${JSON.stringify(audiences.slice(0, 5).map((a) => a.slice(0, 200)))} does not name this SP (${cfg.spEntityId})`);
+    if (!audiences.includes(ctx.cfg.spEntityId)) {
+      throw fail('wrong_audience', `AudienceRestriction ${JSON.stringify(audiences.slice(0, 5).map((a) => a.slice(0, 200)))} does not name this SP (${ctx.cfg.spEntityId})`);
     }
   }
+  ctx.conditions = conditions;
+}
 
-  // 9. Subject: NameID and a bearer confirmation for this ACS
-  const subject = requiredChild(assertion, NS.saml, 'Subject', 'saml:Subject');
+/** Subject: a NameID and a bearer confirmation for this ACS. */
+function checkSubject(ctx: Ctx): void {
+  const subject = requiredChild(ctx.assertion, NS.saml, 'Subject', 'saml:Subject');
   const nameIdEl = optionalChild(subject, NS.saml, 'NameID', 'saml:NameID');
   if (!nameIdEl) throw fail('malformed', 'the assertion Subject has no NameID');
   const nameId = textOf(nameIdEl, 'NameID');
@@ -365,44 +488,90 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
   const bearers = childElements(subject, NS.saml, 'SubjectConfirmation').filter((sc) => attr(sc, 'Method') === BEARER);
   if (bearers.length === 0) throw fail('malformed', 'the assertion has no bearer SubjectConfirmation');
   const scds = bearers.map((b) => optionalChild(b, NS.saml, 'SubjectConfirmationData', 'SubjectConfirmationData'));
-  const scd = scds.find((d) => d && attr(d, 'Recipient') === cfg.acsUrl);
+  const scd = scds.find((d) => d && attr(d, 'Recipient') === ctx.cfg.acsUrl);
   if (!scd) {
     const got = scds.map((d) => (d ? attr(d, 'Recipient') : undefined)).find((r) => r !== undefined);
-    throw fail('wrong_recipient', got === undefined ? 'bearer SubjectConfirmationData has no Recipient' : `bearer Recipient ${JSON.stringify(got.slice(0, 300))} is not this ACS (${cfg.acsUrl})`);
+    throw fail('wrong_recipient', got === undefined ? 'bearer SubjectConfirmationData has no Recipient' : `bearer Recipient ${JSON.stringify(got.slice(0, 300))} is not this ACS (${ctx.cfg.acsUrl})`);
   }
+  ctx.nameIdEl = nameIdEl;
+  ctx.nameId = nameId;
+  ctx.scd = scd;
+}
 
-  // 10. InResponseTo, from signed data only (an unsigned Response's value can only refuse)
-  const scdInResponseTo = attr(scd, 'InResponseTo');
-  const responseInResponseTo = attr(responseView, 'InResponseTo');
-  const trustedInResponseTo = scdInResponseTo ?? (trustedResponse ? responseInResponseTo : undefined);
-  if (cfg.expectedInResponseTo !== undefined) {
-    const expected = cfg.expectedInResponseTo;
-    if (trustedInResponseTo === undefined) throw fail('in_response_to_mismatch', `expected a response to request ${expected}, got an unsolicited one`);
+/** InResponseTo, from signed data only (an unsigned Response's value can only refuse). */
+function checkInResponseTo(ctx: Ctx): void {
+  const scdInResponseTo = attr(ctx.scd, 'InResponseTo');
+  const responseInResponseTo = attr(ctx.responseView, 'InResponseTo');
+  const trusted = scdInResponseTo ?? (ctx.trustedResponse ? responseInResponseTo : undefined);
+  const expected = ctx.cfg.expectedInResponseTo;
+  if (expected !== undefined) {
+    if (trusted === undefined) throw fail('in_response_to_mismatch', `expected a response to request ${expected}, got an unsolicited one`);
     for (const v of [scdInResponseTo, responseInResponseTo]) {
       if (v !== undefined && v !== expected) throw fail('in_response_to_mismatch', `InResponseTo ${JSON.stringify(v.slice(0, 200))} is not the pending request ${expected}`);
     }
   }
+  ctx.trustedInResponseTo = trusted;
+}
 
-  // 11. time windows, with skew
-  const notYet = (v: string | undefined, what: string) => {
-    if (v !== undefined && parseSamlTime(v, what) - skewMs > t) throw fail('not_yet_valid', `${what} ${v} is in the future`);
-  };
-  const expiry = (v: string | undefined, what: string): number | undefined => {
-    if (v === undefined) return undefined;
-    const at = parseSamlTime(v, what);
-    if (t >= at + skewMs) throw fail('expired', `${what} ${v} has passed`);
-    return at;
-  };
-  notYet(conditions ? attr(conditions, 'NotBefore') : undefined, 'Conditions NotBefore');
-  notYet(attr(scd, 'NotBefore'), 'SubjectConfirmationData NotBefore');
-  const scdExpiry = expiry(attr(scd, 'NotOnOrAfter'), 'SubjectConfirmationData NotOnOrAfter');
+function refuseNotYet(ctx: Ctx, v: string | undefined, what: string): void {
+  if (v !== undefined && parseSamlTime(v, what) - ctx.skewMs > ctx.t) throw fail('not_yet_valid', `${what} ${v} is in the future`);
+}
+
+function refuseExpired(ctx: Ctx, v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const at = parseSamlTime(v, what);
+  if (ctx.t >= at + ctx.skewMs) throw fail('expired', `${what} ${v} has passed`);
+  return at;
+}
+
+/** Time windows, with the configured skew; the bearer confirmation must expire. */
+function checkTimes(ctx: Ctx): void {
+  const { conditions, scd } = ctx;
+  refuseNotYet(ctx, conditions ? attr(conditions, 'NotBefore') : undefined, 'Conditions NotBefore');
+  refuseNotYet(ctx, attr(scd, 'NotBefore'), 'SubjectConfirmationData NotBefore');
+  const scdExpiry = refuseExpired(ctx, attr(scd, 'NotOnOrAfter'), 'SubjectConfirmationData NotOnOrAfter');
   if (scdExpiry === undefined) throw fail('malformed', 'bearer SubjectConfirmationData has no NotOnOrAfter');
-  const conditionsExpiry = expiry(conditions ? attr(conditions, 'NotOnOrAfter') : undefined, 'Conditions NotOnOrAfter');
+  const conditionsExpiry = refuseExpired(ctx, conditions ? attr(conditions, 'NotOnOrAfter') : undefined, 'Conditions NotOnOrAfter');
+  ctx.notOnOrAfter = Math.min(scdExpiry, conditionsExpiry ?? Infinity);
+}
 
-  // 12. AuthnStatement (optional pieces) and attributes
-  const authn = childElements(assertion, NS.saml, 'AuthnStatement')[0];
+function checkSession(ctx: Ctx): void {
+  const authn = childElements(ctx.assertion, NS.saml, 'AuthnStatement')[0];
   const sessionNotOnOrAfter = authn ? attr(authn, 'SessionNotOnOrAfter') : undefined;
-  expiry(sessionNotOnOrAfter, 'AuthnStatement SessionNotOnOrAfter');
+  refuseExpired(ctx, sessionNotOnOrAfter, 'AuthnStatement SessionNotOnOrAfter');
+  ctx.authn = authn;
+  ctx.sessionNotOnOrAfter = sessionNotOnOrAfter;
+}
+
+/** The checks, in the order of the header comment. Each reads what the ones before it set on ctx. */
+const CHECKS: readonly Check[] = [
+  checkSize,
+  checkNoDtd,
+  parseResponse,
+  checkUniqueIds,
+  checkSignaturePlacement,
+  checkStatus,
+  checkOneAssertion,
+  checkSignatureAlgorithms,
+  verifyResponseSignature,
+  decryptAssertion,
+  verifyAssertionSignature,
+  readSignedAssertion,
+  checkIssuer,
+  checkDestination,
+  checkAudience,
+  checkSubject,
+  checkInResponseTo,
+  checkTimes,
+  checkSession,
+];
+
+/** The names of CHECKS in order (the header comment lists the same). */
+export const SAML_CHECK_ORDER: readonly string[] = CHECKS.map((c) => c.name);
+
+/** The result, read from the signed elements once every check has passed. */
+function readResult(ctx: Ctx): SamlAssertionResult {
+  const { assertion, authn, sessionNotOnOrAfter, trustedResponse } = ctx;
   const authnInstant = authn ? attr(authn, 'AuthnInstant') : undefined;
   const classRefEl = authn ? descendants(authn, NS.saml, 'AuthnContextClassRef')[0] : undefined;
 
@@ -419,23 +588,22 @@ function validate(input: string, cfg: SamlValidationConfig, now: Date): SamlAsse
     }
   }
 
-  const notOnOrAfter = Math.min(scdExpiry, conditionsExpiry ?? Infinity);
   return {
     ok: true,
-    issuer: assertionIssuer,
-    name_id: nameId,
-    name_id_format: attr(nameIdEl, 'Format') ?? null,
+    issuer: ctx.assertionIssuer,
+    name_id: ctx.nameId,
+    name_id_format: attr(ctx.nameIdEl, 'Format') ?? null,
     session_index: authn ? attr(authn, 'SessionIndex') ?? null : null,
     attributes: { ...attributes },
-    not_on_or_after: new Date(notOnOrAfter).toISOString(),
-    assertion_id: assertionId,
-    response_id: trustedResponse ? attr(trustedResponse, 'ID') ?? responseId : responseId,
-    in_response_to: trustedInResponseTo ?? null,
+    not_on_or_after: new Date(ctx.notOnOrAfter).toISOString(),
+    assertion_id: ctx.assertionId,
+    response_id: trustedResponse ? attr(trustedResponse, 'ID') ?? ctx.responseId : ctx.responseId,
+    in_response_to: ctx.trustedInResponseTo ?? null,
     authn_context_class_ref: classRefEl ? textOf(classRefEl, 'AuthnContextClassRef') : null,
     authn_instant: authnInstant !== undefined ? new Date(parseSamlTime(authnInstant, 'AuthnInstant')).toISOString() : null,
     session_not_on_or_after: sessionNotOnOrAfter !== undefined ? new Date(parseSamlTime(sessionNotOnOrAfter, 'SessionNotOnOrAfter')).toISOString() : null,
-    signed: { response: Boolean(signedResponse), assertion: Boolean(signedAssertion) },
-    encrypted,
-    certificate_sha256: (signedAssertion ?? signedResponse)!.key.fingerprint_sha256,
+    signed: { response: Boolean(ctx.signedResponse), assertion: Boolean(ctx.signedAssertion) },
+    encrypted: ctx.encrypted,
+    certificate_sha256: (ctx.signedAssertion ?? ctx.signedResponse)!.key.fingerprint_sha256,
   };
 }

@@ -3,7 +3,7 @@
  *
  *   decodeSamlInput(input: string, maxBytes: number): string            base64 form value or raw XML -> XML text
  *   refuseDtd(xml: string): void                                          throws dtd_forbidden on DOCTYPE / ENTITY
- *   parseStrictXml(xml: string, what?: string): Document                 xmldom 0.9, any warning or error -> malformed
+ *   parseStrictXml(xml, what?, maxMarkup?): Document                     xmldom 0.9, any warning or error -> malformed; too many tags -> too_large
  *   childElements(el, ns?, local?): Element[]                             direct element children
  *   optionalChild(el, ns, local, what): Element | undefined               at most one, else malformed
  *   textOf(el, what): string                                              text + CDATA only, trimmed; element children refused
@@ -78,9 +78,22 @@ export function refuseDtd(xml: string, what = 'SAML message'): void {
   }
 }
 
+/**
+ * Most markup (`<`: tags, closing tags, comments, CDATA) a document may hold before it is parsed.
+ * xmldom builds about 50,000 nodes a second and blocks the event loop while it does, so a 1 MB
+ * SAMLResponse of 250,000 empty elements — which anyone can POST to an ACS after starting a login —
+ * froze every request of the process for ~6 s. A real response has a few hundred tags (2,000 group
+ * values are about 4,000); metadata may be larger (MAX_METADATA_MARKUP).
+ */
+export const MAX_XML_MARKUP = 10_000;
+
 /** Parses with xmldom 0.9; every warning, error and fatal error stops parsing (no lenient recovery). */
-export function parseStrictXml(xml: string, what = 'SAML message'): Document {
+export function parseStrictXml(xml: string, what = 'SAML message', maxMarkup = MAX_XML_MARKUP): Document {
   refuseDtd(xml, what);
+  let markup = 0;
+  for (let i = xml.indexOf('<'); i !== -1; i = xml.indexOf('<', i + 1)) {
+    if (++markup > maxMarkup) throw new UpstreamError('too_large', `${what} has more than ${maxMarkup} tags`);
+  }
   let problem: string | undefined;
   const parser = new DOMParser({
     locator: false,

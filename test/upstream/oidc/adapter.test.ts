@@ -321,7 +321,7 @@ describe('JWKS cache', () => {
     }
   });
 
-  test('discovery is cached per connection for an hour', async () => {
+  test('discovery is cached per connection for an hour; an edited connection is fetched anew', async () => {
     let discoveries = 0;
     const counting = async (input: string | URL, init?: RequestInit) => {
       if (String(input).endsWith('/.well-known/openid-configuration')) discoveries++;
@@ -336,8 +336,10 @@ describe('JWKS cache', () => {
     now += 3601_000;
     await oidc.begin(conn, { redirectUri: REDIRECT_URI });
     expect(discoveries).toBe(2);
-    oidc.forget(conn.id);
-    await oidc.begin(conn, { redirectUri: REDIRECT_URI });
+    // An admin edit of the discovery URL or provider needs no cache flush: the next login fetches.
+    await oidc.begin({ ...conn, provider: 'keycloak' }, { redirectUri: REDIRECT_URI });
+    expect(discoveries).toBe(3);
+    await oidc.begin({ ...conn, provider: 'keycloak' }, { redirectUri: REDIRECT_URI });
     expect(discoveries).toBe(3);
   });
 

@@ -1,6 +1,8 @@
 /** Functional behaviour of validateSamlResponse on responses shaped like real IdPs send them. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { UpstreamError } from '../../../src/upstream/identity.js';
-import { samlFailure, validateSamlResponse, type SamlValidationConfig } from '../../../src/upstream/saml/validate.js';
+import { SAML_CHECK_ORDER, samlFailure, validateSamlResponse, type SamlValidationConfig } from '../../../src/upstream/saml/validate.js';
 import { parseSamlTime } from '../../../src/upstream/saml/xml.js';
 import { ADFS_ATTRIBUTES, ALG, KEYS, NOW, SP_A, TEST_CFG, assertionXml, b64, buildResponse, encryptXml, iso, responseXml, signElement } from './builder.js';
 
@@ -154,5 +156,24 @@ describe('validateSamlResponse', () => {
     const input = b64(buildResponse());
     expect(validateSamlResponse(input, TEST_CFG, NOW)).toEqual(validateSamlResponse(input, TEST_CFG, NOW));
     expect(refusal(input, { ...TEST_CFG, acsUrl: `${SP_A.acsUrl}/` }).reason).toBe('wrong_destination');
+  });
+
+  test('the order of checks in the header comment is the order of CHECKS', () => {
+    const source = readFileSync(fileURLToPath(new URL('../../../src/upstream/saml/validate.ts', import.meta.url)), 'utf8');
+    const header = source.slice(source.indexOf(' * Order of checks'), source.indexOf(' * then readResult'));
+    const listed = [...header.matchAll(/^ \*   ([A-Za-z]+) /gm)].map((m) => m[1]);
+    expect(listed).toEqual([...SAML_CHECK_ORDER]);
+    expect(SAML_CHECK_ORDER.length).toBeGreaterThan(15);
+  });
+
+  test('the earlier check wins when a response breaks several rules', () => {
+    const late = NOW.getTime() - 3 * 3600_000;
+    // wrong issuer (checkIssuer) before wrong audience (checkAudience) before expired (checkTimes)
+    expect(refusal(b64(buildResponse({ issuer: 'https://evil.test', audiences: [['https://other.test']], now: new Date(late) }))).reason).toBe('wrong_issuer');
+    expect(refusal(b64(buildResponse({ audiences: [['https://other.test']], now: new Date(late) }))).reason).toBe('wrong_audience');
+    // an IdP error status (checkStatus) before a missing signature (verifyAssertionSignature)
+    expect(refusal(b64(buildResponse({ sign: 'none', status: 'urn:oasis:names:tc:SAML:2.0:status:Responder' }))).reason).toBe('status_not_success');
+    // a DTD (checkNoDtd) before anything is parsed
+    expect(refusal(`<!DOCTYPE x><samlp:Response/>`).reason).toBe('dtd_forbidden');
   });
 });

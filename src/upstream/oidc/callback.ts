@@ -1,0 +1,91 @@
+import * as client from 'openid-client';
+import type { Connection } from '../../store/types.js';
+import { UpstreamError, type ExternalIdentity } from '../identity.js';
+import { oidcConfigOf } from './connection-config.js';
+import { checkTenant, serverForIssParameter, tenantRetryServer } from './entra-tenants.js';
+import { toUpstreamError } from './errors.js';
+import { needsUserinfo, toExternalIdentity } from './presets.js';
+import { GrantFailure, exchangeCode } from './token-exchange.js';
+import { checkTransaction } from './transaction.js';
+import type { OidcCallback, OidcCompleteOptions, OidcContext, OidcTransaction } from './types.js';
+
+/**
+ * The authorization response parameters: from the query for response_mode=query (GET), from the
+ * form fields for form_post (POST). The other method, or unreadable parameters, is `malformed`.
+ */
+export function callbackParams(responseMode: 'query' | 'form_post', callback: OidcCallback): URLSearchParams {
+  const expected = responseMode === 'form_post' ? 'POST' : 'GET';
+  if (callback.method !== expected) {
+    throw new UpstreamError('malformed', `this connection expects its response by ${expected} (response_mode=${responseMode})`, {
+      method: callback.method,
+    });
+  }
+  try {
+    if (callback.method === 'GET') return new URL(callback.url).searchParams;
+    const body = callback.body ?? {};
+    if (Object.values(body).some((v) => typeof v !== 'string')) throw new TypeError('non-string form field');
+    return new URLSearchParams(body);
+  } catch {
+    throw new UpstreamError('malformed', 'the response parameters are unreadable', {});
+  }
+}
+
+/**
+ * The callback, in order: parameters -> pending transaction and state -> discovery -> code grant
+ * (with the Entra tenant rules) -> tenant checks -> userinfo when the claims need it -> identity.
+ * Throws UpstreamError (reasons in index.ts).
+ */
+export async function complete(
+  ctx: OidcContext,
+  c: Connection,
+  callback: OidcCallback,
+  transaction: OidcTransaction | undefined,
+  opts: OidcCompleteOptions,
+): Promise<ExternalIdentity> {
+  const params = callbackParams(oidcConfigOf(c).responseMode, callback);
+  const tx = checkTransaction(c.id, params, transaction, ctx.clock());
+  const entry = await ctx.discovery.get(c);
+
+  // The code is redeemed at the registered redirect_uri, whatever host the callback reached.
+  const currentUrl = new URL(opts.redirectUri);
+  currentUrl.search = '';
+  currentUrl.hash = '';
+  for (const [k, v] of params) currentUrl.searchParams.append(k, v);
+
+  let server = serverForIssParameter(entry.server, entry.tenantTemplate, params.get('iss'));
+  let result: Awaited<ReturnType<typeof exchangeCode>>;
+  try {
+    result = await exchangeCode(ctx, c, server, currentUrl, tx);
+  } catch (e) {
+    if (!(e instanceof GrantFailure)) throw e;
+    const retry = tenantRetryServer(server, e);
+    if (!retry) throw toUpstreamError(e.err, e.phase);
+    // Validate everything again (signature included) against the tenant's issuer, answering the
+    // token request with the response already received (the code is single use).
+    server = retry;
+    try {
+      result = await exchangeCode(ctx, c, server, currentUrl, tx, e.recorded);
+    } catch (e2) {
+      if (!(e2 instanceof GrantFailure)) throw e2;
+      throw toUpstreamError(e2.err, e2.phase);
+    }
+  }
+
+  const { tokens, cfg } = result;
+  let claims = { ...(tokens.claims() ?? {}) } as Record<string, unknown>;
+  if (entry.tenantTemplate) checkTenant(entry.server.issuer, claims, oidcConfigOf(c).allowedTenants);
+  if (needsUserinfo(claims, c.provider, c.attribute_mapping) && server.userinfo_endpoint) {
+    try {
+      const info = await client.fetchUserInfo(cfg, tokens.access_token, String(claims.sub));
+      claims = { ...info, ...claims };
+    } catch (err) {
+      throw toUpstreamError(err, 'userinfo');
+    }
+  }
+  return toExternalIdentity(claims, {
+    connectionId: c.id,
+    provider: c.provider,
+    attributeMapping: c.attribute_mapping ?? {},
+    organizationDomains: opts.organizationDomains,
+  });
+}

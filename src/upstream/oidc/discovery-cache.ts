@@ -1,0 +1,91 @@
+import * as client from 'openid-client';
+import type { FetchLike } from '../../http/safe-fetch.js';
+import type { Connection } from '../../store/types.js';
+import { UpstreamError } from '../identity.js';
+import { setBounded } from './bounded-map.js';
+import { oidcConfigOf } from './connection-config.js';
+import { DiscoveryError, discoveryDocumentUrl, validateDiscovery } from './discovery.js';
+import { refusedCause } from './errors.js';
+
+/**
+ * Each connection's discovery document, fetched with openid-client and checked by
+ * validateDiscovery (discovery.ts), kept DISCOVERY_TTL_SECONDS by the adapter's clock. The entry is
+ * keyed by document URL and provider, so an admin's edit of either is fetched anew at once.
+ * Concurrent requests for one connection share one fetch; a failure is not kept.
+ */
+export const DISCOVERY_TTL_SECONDS = 3600;
+
+export interface DiscoveredServer {
+  /** `<document URL>|<provider>`: what the entry was fetched for. */
+  key: string;
+  /** When it was fetched, by the adapter's clock. */
+  at: number;
+  server: client.ServerMetadata;
+  /** Entra multi-tenant document: the issuer contains `{tenantid}` (see entra-tenants.ts). */
+  tenantTemplate: boolean;
+}
+
+export interface DiscoveryCacheOptions {
+  fetch: FetchLike;
+  clock: () => number;
+  allowHttp: boolean;
+  timeoutSeconds: number;
+}
+
+export interface DiscoveryCache {
+  /** The connection's server metadata; throws UpstreamError url_refused or discovery_failed. */
+  get(c: Connection): Promise<DiscoveredServer>;
+}
+
+export function createDiscoveryCache(options: DiscoveryCacheOptions): DiscoveryCache {
+  const { clock } = options;
+  const servers = new Map<string, Promise<DiscoveredServer> | DiscoveredServer>();
+
+  async function fetchServer(c: Connection, url: string, key: string): Promise<DiscoveredServer> {
+    const { clientId } = oidcConfigOf(c);
+    let server: client.ServerMetadata;
+    try {
+      const discovered = await client.discovery(new URL(url), clientId, undefined, client.None(), {
+        [client.customFetch]: options.fetch as client.CustomFetch,
+        execute: options.allowHttp ? [client.allowInsecureRequests] : [],
+        timeout: options.timeoutSeconds,
+      });
+      server = discovered.serverMetadata();
+    } catch (e) {
+      const refused = refusedCause(e);
+      if (refused) throw new UpstreamError('url_refused', `the discovery URL was refused: ${refused.message}`, {});
+      throw new UpstreamError('discovery_failed', 'the IdP discovery document could not be fetched', {
+        ...(e instanceof Error ? { message: e.message.slice(0, 300) } : {}),
+        ...(typeof (e as { code?: unknown }).code === 'string' ? { code: (e as { code: string }).code } : {}),
+      });
+    }
+    try {
+      const verdict = validateDiscovery(url, server, c.provider);
+      return { key, at: clock(), server, tenantTemplate: verdict.tenantTemplate };
+    } catch (e) {
+      throw new UpstreamError('discovery_failed', e instanceof DiscoveryError ? e.message : 'the discovery document is unusable', {});
+    }
+  }
+
+  return {
+    async get(c) {
+      const url = discoveryDocumentUrl(oidcConfigOf(c).discoveryUrl);
+      const key = `${url}|${c.provider}`;
+      const cached = servers.get(c.id);
+      if (cached) {
+        const entry = await Promise.resolve(cached).catch(() => undefined);
+        if (entry && entry.key === key && clock() - entry.at < DISCOVERY_TTL_SECONDS * 1000) return entry;
+      }
+      const pending = fetchServer(c, url, key);
+      setBounded(servers, c.id, pending);
+      try {
+        const entry = await pending;
+        setBounded(servers, c.id, entry);
+        return entry;
+      } catch (e) {
+        servers.delete(c.id);
+        throw e;
+      }
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Issue 9 item 17: GET /metrics can be protected with PORTICO_METRICS_TOKEN (a Bearer token), so a
+ * gateway reachable from the internet does not hand its internals to anyone. Without the setting
+ * it stays open (a scraper on a private network); /healthz and /readyz are always open.
+ */
+import request from 'supertest';
+import { buildTestApp, type TestApp } from '../support/app.js';
+
+const TOKEN = 'metrics-token-0123456789abcdef';
+
+describe('/metrics with PORTICO_METRICS_TOKEN', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({ config: { metricsToken: TOKEN } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it.each([
+    ['no Authorization', undefined],
+    ['a wrong token', `Bearer ${TOKEN}x`],
+    ['a prefix of the token', `Bearer ${TOKEN.slice(0, 10)}`],
+    ['the token as Basic', `Basic ${TOKEN}`],
+  ])('%s -> 401 problem+json with WWW-Authenticate, no metrics', async (_name, authorization) => {
+    const res = await request(t.express).get('/metrics').set(authorization ? { authorization } : {});
+    expect(res.status).toBe(401);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer /);
+    expect(JSON.parse(res.text)).toMatchObject({ code: 'unauthorized' });
+    expect(res.text).not.toContain('process_cpu');
+  });
+
+  it('the right Bearer token -> the Prometheus text', async () => {
+    const res = await request(t.express).get('/metrics').set('authorization', `Bearer ${TOKEN}`);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    expect(res.text).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('/healthz and /readyz stay open', async () => {
+    expect((await request(t.express).get('/healthz')).status).toBe(200);
+    expect((await request(t.express).get('/readyz')).status).toBe(200);
+  });
+});
+
+describe('/metrics without PORTICO_METRICS_TOKEN', () => {
+  it('is open, as before', async () => {
+    const t = await buildTestApp();
+    try {
+      const res = await request(t.express).get('/metrics');
+      expect(res.status).toBe(200);
+      expect(res.text).toContain('process_cpu_user_seconds_total');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,0 +1,63 @@
+/**
+ * The oidc-provider adapter keeps its records in bounded spaces (issue 9 item 1, DESIGN §8):
+ * interactions (anyone can start one) apart from sessions, codes and tokens; single-use and
+ * revocation markers in `replay`. A flood of interactions drops old interactions only; a full
+ * `sessions` space refuses with temporarily_unavailable (503) and loses nothing.
+ */
+import type { AdapterPayload } from 'oidc-provider';
+import { createAdapterFactory } from '../../src/provider/adapter.js';
+import { MemoryStore } from '../../src/store/ephemeral.js';
+
+const exp = (seconds: number) => Math.floor(Date.now() / 1000) + seconds;
+
+function adapters(store: MemoryStore) {
+  const factory = createAdapterFactory({
+    ephemeral: store,
+    grantLifetimeSeconds: 3600,
+    accessTokenId: async (v) => v,
+    findClient: async () => undefined,
+  });
+  return { interaction: factory('Interaction'), session: factory('Session'), code: factory('AuthorizationCode'), token: factory('AccessToken') };
+}
+
+describe('oidc-provider adapter spaces', () => {
+  it('a flood of interactions drops the oldest interactions, never a session, code or token', async () => {
+    const store = new MemoryStore(undefined, Date.now, undefined, { spaces: { interactions: { maxEntries: 10 }, sessions: { maxEntries: 50 } } });
+    const a = adapters(store);
+    await a.session.upsert('sess-1', { uid: 'uid-1', accountId: 'usr_1', exp: exp(600) } as AdapterPayload, 600);
+    await a.code.upsert('code-1', { grantId: 'g1', exp: exp(60) } as AdapterPayload, 60);
+    await a.token.upsert('at-1', { grantId: 'g1', exp: exp(600) } as AdapterPayload, 600);
+    for (let i = 0; i < 200; i++) await a.interaction.upsert(`int-${i}`, { exp: exp(1800) } as AdapterPayload, 1800);
+    expect(await a.interaction.find('int-0')).toBeUndefined();
+    expect(await a.interaction.find('int-199')).toBeDefined();
+    expect(store.space('interactions').size).toBe(10);
+    expect(await a.session.find('sess-1')).toMatchObject({ accountId: 'usr_1' });
+    expect(await a.session.findByUid('uid-1')).toMatchObject({ accountId: 'usr_1' });
+    expect(await a.code.find('code-1')).toMatchObject({ grantId: 'g1' });
+    expect(await a.token.find('at-1')).toMatchObject({ grantId: 'g1' });
+    await store.close();
+  });
+
+  it('a full sessions space refuses a new record with temporarily_unavailable (503); nothing stored is lost', async () => {
+    const store = new MemoryStore(undefined, Date.now, undefined, { spaces: { sessions: { maxEntries: 3 } } });
+    const a = adapters(store);
+    for (let i = 0; i < 3; i++) await a.token.upsert(`at-${i}`, { grantId: `g${i}`, exp: exp(600) } as AdapterPayload, 600);
+    const refused = await a.token.upsert('at-3', { grantId: 'g3', exp: exp(600) } as AdapterPayload, 600).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ error: 'temporarily_unavailable', status: 503, statusCode: 503 });
+    for (let i = 0; i < 3; i++) expect(await a.token.find(`at-${i}`)).toMatchObject({ grantId: `g${i}` });
+    await store.close();
+  });
+
+  it('codes are single use through a marker in the replay space: a second consume revokes the grant', async () => {
+    const store = new MemoryStore();
+    const a = adapters(store);
+    await a.code.upsert('code-1', { grantId: 'g1', exp: exp(60) } as AdapterPayload, 60);
+    await a.token.upsert('at-1', { grantId: 'g1', exp: exp(600) } as AdapterPayload, 600);
+    await a.code.consume('code-1');
+    await expect(a.code.consume('code-1')).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await store.space('replay').get('op:AuthorizationCode:consumed:code-1')).toBe('1');
+    expect(await store.space('replay').get('op:revoked-grant:g1')).toBe('1');
+    expect(await a.token.find('at-1')).toBeUndefined();
+    await store.close();
+  });
+});

@@ -5,12 +5,12 @@ import { UrlRefusedError } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { newId } from '../store/ids.js';
 import { PROVIDERS, type Connection, type ConnectionType } from '../store/types.js';
-import { connectionSettings } from '../upstream/registry.js';
+import { CONNECTION_TYPES, WRITE_ONLY_FIELDS, connectionSettings } from '../upstream/registry.js';
 import type { SettingsContext, StoredSettings } from '../upstream/settings.js';
 import { resolveOrg } from './auth.js';
 import { jsonObject, pageQuery, parse, presentKeys, text } from './validation.js';
 
-const TYPES = ['oidc', 'saml', 'jwt'] as const;
+const TYPES = CONNECTION_TYPES;
 
 /** Fields every connection has (DESIGN §5); the rest of a body belongs to the type's settings. */
 const commonSchema = z.strictObject({
@@ -29,7 +29,7 @@ const commonPatchSchema = commonSchema.omit({ type: true }).partial();
 const COMMON_KEYS = new Set(Object.keys(commonSchema.shape));
 
 /** Never returned, whatever a settings view does by mistake. */
-const WRITE_ONLY = ['client_secret', 'secret', 'metadata_xml'];
+const WRITE_ONLY = WRITE_ONLY_FIELDS;
 
 /** XML metadata and PEM certificates arrive as raw bodies, not JSON. */
 const XML_TYPES = ['application/xml', 'text/xml', 'application/samlmetadata+xml'];

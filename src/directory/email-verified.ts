@@ -1,4 +1,3 @@
-import type { Connection } from '../store/types.js';
 import type { ExternalIdentity } from '../upstream/identity.js';
 
 /** The domain of an email address, lower-case; undefined when it is not shaped like one. */
@@ -14,15 +13,15 @@ export function inVerifiedDomain(email: string | null | undefined, verifiedDomai
 }
 
 /**
- * DESIGN §8 email verification rule: an upstream's email counts as verified only when its domain is
- * one of the organization's verified domains AND the upstream vouches for it — an OIDC IdP's
- * `email_verified` claim (absent: not vouched), a SAML assertion from the organization's own IdP,
- * a partner JWT or login link that names the user by this email. Nothing an upstream says makes
- * an address in someone else's domain verified: a partner token asserting `hank@globex.example`
- * with `email_verified: true` for the acme organization yields false.
+ * DESIGN §8 email verification rule: an upstream's email counts as verified only when the upstream
+ * vouches for it — `email_verified: true`, which each adapter sets as far as its protocol goes (an
+ * OIDC IdP's claim, absent: not vouched; a SAML assertion from the organization's own IdP; a partner
+ * JWT or login link that names the user by this email) — AND its domain is one of the organization's
+ * verified domains. Nothing an upstream says makes an address in someone else's domain verified: a
+ * partner token asserting `hank@globex.example` with `email_verified: true` for the acme
+ * organization yields false.
  */
-export function emailVerified(identity: ExternalIdentity, connection: Connection, verifiedDomains: readonly string[]): boolean {
+export function emailVerified(identity: ExternalIdentity, verifiedDomains: readonly string[]): boolean {
   if (!identity.email) return false;
-  const vouched = identity.email_verified ?? connection.type !== 'oidc';
-  return vouched && inVerifiedDomain(identity.email, verifiedDomains);
+  return identity.email_verified === true && inVerifiedDomain(identity.email, verifiedDomains);
 }

@@ -1,8 +1,8 @@
 import { uniqueViolation } from '../store/database.js';
 import { normalizeEmail, type UserInput } from '../store/repos/users.js';
 import type { Store } from '../store/index.js';
-import type { Connection, User } from '../store/types.js';
-import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
+import type { User } from '../store/types.js';
+import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
 import { emailVerified } from './email-verified.js';
 import { rolesForLogin } from './roles.js';
 
@@ -28,7 +28,7 @@ export class Directory {
    * @param opts.recordIdentity false for ways in without a connection row (login links): match by
    *   user id, external id or email only, and never write an identity.
    */
-  async resolve(connection: Connection, identity: ExternalIdentity, opts: ResolveOptions = {}): Promise<User> {
+  async resolve(connection: IdentitySource, identity: ExternalIdentity, opts: ResolveOptions = {}): Promise<User> {
     const orgId = connection.organization_id;
     const verifiedDomains = (await this.store.organizations.get(orgId))?.verified_domains ?? [];
     const profile = this.#profile(connection, identity, verifiedDomains);
@@ -49,7 +49,7 @@ export class Directory {
     return user;
   }
 
-  async #find(connection: Connection, identity: ExternalIdentity, opts: ResolveOptions): Promise<User | undefined> {
+  async #find(connection: IdentitySource, identity: ExternalIdentity, opts: ResolveOptions): Promise<User | undefined> {
     const orgId = connection.organization_id;
     const users = this.store.users;
     const record = opts.recordIdentity !== false;
@@ -67,7 +67,7 @@ export class Directory {
   }
 
   /** Two first logins of the same person at once: one insert wins, the loser finds the winner. */
-  async #create(connection: Connection, identity: ExternalIdentity, profile: UserInput, opts: ResolveOptions): Promise<User> {
+  async #create(connection: IdentitySource, identity: ExternalIdentity, profile: UserInput, opts: ResolveOptions): Promise<User> {
     const withIdentity =
       identity.user_id || identity.external_id || opts.recordIdentity === false ? undefined : { connection_id: connection.id, subject: identity.subject };
     try {
@@ -80,12 +80,12 @@ export class Directory {
     }
   }
 
-  #profile(connection: Connection, identity: ExternalIdentity, verifiedDomains: readonly string[]): UserInput {
+  #profile(connection: IdentitySource, identity: ExternalIdentity, verifiedDomains: readonly string[]): UserInput {
     const p: UserInput = {};
     if (identity.email) {
       p.email = identity.email;
       // Recomputed on every login: only an email of a verified domain of the organization counts (DESIGN §8).
-      p.email_verified = emailVerified(identity, connection, verifiedDomains);
+      p.email_verified = emailVerified(identity, verifiedDomains);
     }
     for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];
     const roles = rolesForLogin(identity.roles, identity.groups, connection.attribute_mapping);

@@ -4,8 +4,7 @@ import type { LoginEvents } from '../events/index.js';
 import type { Store } from '../store/index.js';
 import { findNul } from '../http/text.js';
 import { isCapacityError } from '../store/ephemeral.js';
-import type { Connection } from '../store/types.js';
-import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
+import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
 import { errorPage } from './html.js';
 import { regenerate, saveSession } from './session.js';
 
@@ -32,7 +31,7 @@ export async function completeLogin(
   req: Request,
   res: Response,
   input: {
-    connection: Connection;
+    connection: IdentitySource;
     identity: ExternalIdentity;
     /** Overrides the connection's user_matching. */
     createUser?: boolean;
@@ -101,7 +100,7 @@ export async function failLogin(
   req: Request,
   res: Response,
   err: unknown,
-  ctx: { connection?: Connection; organizationId?: string | null },
+  ctx: { connection?: IdentitySource; organizationId?: string | null },
 ): Promise<void> {
   // A full bounded store refuses instead of evicting (DESIGN §8): a 503 with its reason, not a 500.
   if (isCapacityError(err)) err = new UpstreamError('capacity_exceeded', 'Portico cannot take more sign-ins right now; try again in a minute');

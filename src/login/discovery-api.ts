@@ -2,6 +2,7 @@ import { Router, type Request } from 'express';
 import { HttpProblem } from '../http/problem.js';
 import type { Store } from '../store/index.js';
 import { hashToken, safeEqual } from '../store/secrets.js';
+import { typesWith } from '../upstream/registry.js';
 import { emailDomain } from './routing.js';
 
 /**
@@ -11,6 +12,7 @@ import { emailDomain } from './routing.js';
  */
 export function discoveryApi(store: Store): Router {
   const r = Router();
+  const discoverable = new Set<string>(typesWith('discoverable'));
   r.get('/api/v1/discovery', async (req, res) => {
     await authenticateClient(store, req);
     const email = typeof req.query.email === 'string' ? req.query.email.trim() : '';
@@ -18,7 +20,7 @@ export function discoveryApi(store: Store): Router {
     if (!domain) throw new HttpProblem(400, 'validation_failed', 'email: must be an email address');
     const org = await store.organizations.findByDomain(domain);
     if (!org) return void res.json({ email, organization: null, sso_policy: null, sso_required: false, connections: [] });
-    const connections = (await store.connections.listEnabled(org.id)).filter((c) => c.type !== 'jwt');
+    const connections = (await store.connections.listEnabled(org.id)).filter((c) => discoverable.has(c.type));
     res.json({
       email,
       organization: { id: org.id, slug: org.slug, name: org.name },

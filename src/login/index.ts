@@ -4,15 +4,15 @@ import { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
 import { loginRateLimit, type RateLimits } from '../http/rate-limit.js';
 import type { Runtime } from '../runtime.js';
-import { createOidcUpstream } from '../upstream/oidc/index.js';
-import { spKeySource } from '../upstream/saml/sp-keys.js';
+import type { UpstreamAdapter, UpstreamContext } from '../upstream/kind.js';
+import { CONNECTION_TYPES, UPSTREAMS, type ConnectionType } from '../upstream/registry.js';
+import { callbackRoutes, type CallbackDeps } from './callback.js';
 import type { PipelineDeps } from './complete.js';
 import { jwtLoginRoutes } from './jwt-route.js';
 import { linkLoginRoutes } from './link-route.js';
 import { oidcCallbackRoutes } from './oidc-callback.js';
 import { loginRoutes } from './routes.js';
 import { samlAcsRoutes } from './saml-acs.js';
-import { samlBrowserUpstream } from './saml-upstream.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
 import { gatewaySession } from './session.js';
 import { LoginTransactions } from './transactions.js';
@@ -38,21 +38,22 @@ export function browserLogin(
     issuer: config.issuer,
   };
   const transactions = new LoginTransactions(ephemeral);
-  const oidc = createOidcUpstream({ fetch: rt.fetch, allowHttp: config.allowPrivateUrls });
-  const oidcBrowser: BrowserUpstream = {
-    async begin(connection, opts) {
-      const { url, transaction } = await oidc.begin(connection, {
-        redirectUri: `${config.issuer}/oidc/${connection.id}/callback`,
-        loginHint: opts.loginHint,
-        prompt: opts.forceAuthn ? 'login' : undefined,
-      });
-      return { url, key: transaction.state, transaction };
-    },
+  // Every upstream kind of the registry, opened once: its adapter sends browsers out and completes callbacks.
+  const ctx: UpstreamContext = {
+    issuer: config.issuer,
+    ephemeral,
+    fetch: rt.fetch,
+    allowPrivateUrls: config.allowPrivateUrls,
+    certsDir: config.certsDir,
   };
-
-  // SAML SP keys: read now when present (bad files stop start-up), else generated on first use.
-  const spKeys = spKeySource(config.certsDir);
-  const samlBrowser = samlBrowserUpstream({ issuer: config.issuer, spKeys });
+  const adapters = new Map<ConnectionType, UpstreamAdapter>();
+  for (const type of CONNECTION_TYPES) {
+    adapters.set(type, UPSTREAMS[type].open(ctx));
+  }
+  const upstreams: Partial<Record<ConnectionType, BrowserUpstream>> = {};
+  for (const [type, adapter] of adapters) {
+    if (UPSTREAMS[type].capabilities.browserStarted && adapter.begin) upstreams[type] = { begin: adapter.begin.bind(adapter) };
+  }
 
   const router = Router();
   router.use('/assets', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
@@ -66,16 +67,26 @@ export function browserLogin(
     });
     router.post('/login', limited);
     router.use(['/link', '/setup'], limited);
-    router.all(['/jwt/:connection/login', '/saml/:connection/acs', '/oidc/:connection/callback'], limited);
+    router.all(
+      [...adapters].map(([type, a]) => `/${type}/:connection/${a.callback.path}`),
+      limited,
+    );
   }
   // Before the session and every route behind it: nothing is spent when the cookie cannot be set.
-  router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt', '/setup'], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
+  router.use(['/interaction', '/login', '/link', '/setup', ...CONNECTION_TYPES.map((t) => `/${t}`)], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
   const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') });
-  router.use(['/interaction', '/login', '/oidc', '/saml', '/link', '/jwt'], session);
-  router.use(loginRoutes({ ...pipeline, provider, upstreams: { oidc: oidcBrowser, saml: samlBrowser }, transactions }));
-  router.use(oidcCallbackRoutes({ ...pipeline, oidc, transactions, ephemeral }));
-  router.use(samlAcsRoutes({ ...pipeline, transactions, ephemeral, spKeys }));
+  router.use(['/interaction', '/login', '/link', ...CONNECTION_TYPES.map((t) => `/${t}`)], session);
+  router.use(loginRoutes({ ...pipeline, provider, upstreams, transactions }));
+  // Each kind's callback through the one skeleton (callback.ts); a kind may add its login-side landing.
+  const callbackDeps: CallbackDeps = { ...pipeline, transactions, ephemeral };
+  const routesFor: Partial<Record<ConnectionType, (deps: CallbackDeps, adapter: UpstreamAdapter) => Router>> = {
+    oidc: oidcCallbackRoutes,
+    saml: samlAcsRoutes,
+    jwt: jwtLoginRoutes,
+  };
+  for (const [type, adapter] of adapters) {
+    router.use((routesFor[type] ?? ((d: CallbackDeps, a: UpstreamAdapter) => callbackRoutes(d, type, a)))(callbackDeps, adapter));
+  }
   router.use(linkLoginRoutes({ ...pipeline, ephemeral }));
-  router.use(jwtLoginRoutes({ ...pipeline, ephemeral, fetch: rt.fetch }));
   return { router, pipeline, transactions, session };
 }

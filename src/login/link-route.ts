@@ -1,8 +1,7 @@
 import { Router } from 'express';
 import type { EphemeralStore } from '../store/ephemeral.js';
-import type { Connection } from '../store/types.js';
 import { UpstreamError } from '../upstream/identity.js';
-import { linkConnection, linkIdentity } from '../upstream/link/identity.js';
+import { linkConnection, linkIdentity, type LinkSource } from '../upstream/link/identity.js';
 import { LoginLinkStore } from '../upstream/link/store.js';
 import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
 import { checkTarget } from './target.js';
@@ -31,7 +30,7 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
   r.get('/link/:token', async (req, res) => {
     res.set('Cache-Control', 'no-store');
     let organizationId: string | null = null;
-    let connection: Connection | undefined;
+    let connection: LinkSource | undefined;
     try {
       const link = await links.redeem(String(req.params.token ?? ''));
       organizationId = link.organization_id;

@@ -2,6 +2,7 @@ import { emailDomain } from '../directory/email.js';
 import type { Store } from '../store/index.js';
 import type { Connection, Organization } from '../store/types.js';
 import { UpstreamError } from '../upstream/identity.js';
+import { typesWith } from '../upstream/registry.js';
 
 /** Routing hints an application may send on /oauth/authorize (DESIGN §4). */
 export interface RoutingHints {
@@ -17,8 +18,8 @@ export type Route =
   | { kind: 'no_connection'; organization: Organization }
   | { kind: 'ask_email'; error?: string };
 
-/** Connection types a browser can be sent to; `jwt` connections are partner endpoints only. */
-const BROWSER_TYPES = new Set(['oidc', 'saml']);
+/** Connection types a browser can be sent to (partner-started kinds are not). */
+const BROWSER_TYPES = new Set<string>(typesWith('browserStarted'));
 
 /** The domain of an email address by Portico's one rule (a trailing-dot address is none). */
 export { emailDomain };

@@ -40,7 +40,9 @@ export interface Application {
   created_at: Date;
 }
 
-export type ConnectionType = 'oidc' | 'saml' | 'jwt';
+/** The kinds of src/upstream/registry.ts that have connection rows (type only: store stays below upstream at run time). */
+export type { ConnectionType } from '../upstream/registry.js';
+import type { ConnectionType } from '../upstream/registry.js';
 export const PROVIDERS = ['azure', 'adfs', 'okta', 'google', 'ping-federate', 'ping-one', 'onelogin', 'keycloak', 'generic'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 export interface Connection {

@@ -1,3 +1,5 @@
+import type { UpstreamReason } from './registry.js';
+
 /**
  * What every upstream adapter (oidc, saml, jwt, link) produces: a normalised identity, or an
  * UpstreamError with a stable reason code. Adapters know nothing of users or applications (DESIGN §1).
@@ -26,11 +28,24 @@ export interface ExternalIdentity {
 }
 
 /**
- * Stable reason codes recorded on `login.failed` events, returned by the CLI, and shown on error pages.
- * SAML codes are those of DESIGN §6.
+ * What an identity came through, as the directory and the end of the pipeline see it: a connection
+ * row (store/types.ts Connection has these fields), or a way in without one (login links,
+ * src/upstream/link). Nothing downstream of an adapter reads the upstream's kind.
  */
-export const REASON_CODES = [
-  // generic / pipeline
+export interface IdentitySource {
+  id: string;
+  organization_id: string;
+  user_matching: 'jit' | 'existing';
+  attribute_mapping: Record<string, string>;
+  default_client_id: string | null;
+}
+
+/**
+ * The pipeline's own reason codes (any kind may end with these). Each upstream kind exports its
+ * protocol's codes (src/upstream/<kind>/reasons.ts); the full list, recorded on `login.failed`
+ * events, returned by the CLI and shown on error pages, is REASON_CODES in ./registry.ts.
+ */
+export const PIPELINE_REASONS = [
   'malformed',
   'too_large',
   'connection_not_found',
@@ -49,46 +64,8 @@ export const REASON_CODES = [
   // the application's authorization request (refused by the provider)
   'redirect_uri_mismatch',
   'pkce_required',
-  // oidc upstream
-  'state_mismatch',
-  'nonce_mismatch',
-  'idp_error',
-  'id_token_invalid',
-  'discovery_failed',
-  'token_exchange_failed',
-  'missing_claim',
-  'domain_mismatch',
-  'url_refused',
-  'tenant_not_allowed',
-  // saml upstream (DESIGN §6)
-  'dtd_forbidden',
-  'signature_missing',
-  'signature_invalid',
-  'unsupported_algorithm',
-  'certificate_expired',
-  'wrong_issuer',
-  'wrong_audience',
-  'wrong_destination',
-  'wrong_recipient',
-  'expired',
-  'not_yet_valid',
-  'in_response_to_mismatch',
-  'status_not_success',
-  'multiple_assertions',
-  'decryption_failed',
-  'replayed',
-  // partner jwt / links
-  'token_invalid',
-  'token_expired',
-  'token_replayed',
-  'link_invalid',
-  'link_expired',
-  'link_used',
-  'link_revoked',
-  'ambiguous_identifier',
-  'keys_unavailable',
 ] as const;
-export type ReasonCode = (typeof REASON_CODES)[number];
+export type ReasonCode = (typeof PIPELINE_REASONS)[number] | UpstreamReason;
 
 export class UpstreamError extends Error {
   override name = 'UpstreamError';

@@ -12,7 +12,7 @@ import { emailVerified, inVerifiedDomain } from '../../src/directory/email-verif
 import { createStore, type Store } from '../../src/store/index.js';
 import { SecretBox } from '../../src/store/secrets.js';
 import type { Connection, Organization } from '../../src/store/types.js';
-import type { ExternalIdentity } from '../../src/upstream/identity.js';
+import type { ExternalIdentity, IdentitySource } from '../../src/upstream/identity.js';
 import { linkConnection, linkIdentity } from '../../src/upstream/link/identity.js';
 import { verifyPartnerJwt } from '../../src/upstream/jwt/verify.js';
 import { toExternalIdentity as oidcIdentity } from '../../src/upstream/oidc/presets.js';
@@ -25,20 +25,40 @@ const WS = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
 
 describe('emailVerified (the rule)', () => {
   const base = { connection: 'con_x', subject: 's', groups: [], roles: [], raw: {}, amr: [] } satisfies ExternalIdentity;
-  const conn = (type: Connection['type']) => ({ type }) as Connection;
   it.each([
-    ['verified domain, vouched', { email: 'ada@acme.example', email_verified: true }, 'oidc', true],
-    ['verified domain, any case', { email: 'Ada@ACME.Example', email_verified: true }, 'oidc', true],
-    ['verified domain, OIDC IdP silent', { email: 'ada@acme.example' }, 'oidc', false],
-    ['verified domain, OIDC IdP says unverified', { email: 'ada@acme.example', email_verified: false }, 'oidc', false],
-    ['verified domain, SAML/partner default', { email: 'ada@acme.example' }, 'saml', true],
-    ["another organization's domain, vouched", { email: 'hank@globex.example', email_verified: true }, 'jwt', false],
-    ['a subdomain is not its parent', { email: 'x@eng.acme.example', email_verified: true }, 'saml', false],
-    ['a trailing dot is not the domain', { email: 'mallory@acme.example.', email_verified: true }, 'jwt', false],
-    ['look-alike suffix', { email: 'x@evilacme.example', email_verified: true }, 'jwt', false],
-    ['no email', {}, 'saml', false],
-  ] as const)('%s', (_name, over, type, expected) => {
-    expect(emailVerified({ ...base, ...over }, conn(type), ['acme.example'])).toBe(expected);
+    ['verified domain, vouched', { email: 'ada@acme.example', email_verified: true }, true],
+    ['verified domain, any case', { email: 'Ada@ACME.Example', email_verified: true }, true],
+    ['verified domain, upstream silent (the adapter did not vouch)', { email: 'ada@acme.example' }, false],
+    ['verified domain, upstream says unverified', { email: 'ada@acme.example', email_verified: false }, false],
+    ["another organization's domain, vouched", { email: 'hank@globex.example', email_verified: true }, false],
+    ['a subdomain is not its parent', { email: 'x@eng.acme.example', email_verified: true }, false],
+    ['a trailing dot is not the domain', { email: 'mallory@acme.example.', email_verified: true }, false],
+    ['look-alike suffix', { email: 'x@evilacme.example', email_verified: true }, false],
+    ['no email', {}, false],
+  ] as const)('%s', (_name, over, expected) => {
+    expect(emailVerified({ ...base, ...over }, ['acme.example'])).toBe(expected);
+  });
+  // The per-protocol default moved into the adapters: SAML and partner/link identities vouch for
+  // the email themselves; an OIDC IdP that says nothing does not.
+  it('adapters set email_verified as far as their protocol goes', async () => {
+    expect(samlIdentity('con_s', 'adfs', {}, samlResult('s-1', 'ada@acme.example'))).toMatchObject({ email: 'ada@acme.example', email_verified: true });
+    expect(oidcIdentity({ sub: 'o-1', email: 'ada@acme.example' }, { connectionId: 'con_o', provider: 'generic', attributeMapping: {}, organizationDomains: [] })).toMatchObject({
+      email_verified: false,
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ email: 'ada@acme.example', iat: now, exp: now + 60 }).setProtectedHeader({ alg: 'HS256' }).sign(SECRET);
+    const { identity } = await verifyPartnerJwt(token, { connectionId: 'con_j', alg: 'HS256', maxTokenAgeSeconds: 600 }, SECRET, Date.now());
+    expect(identity).toMatchObject({ email_verified: true });
+    const byEmail = linkIdentity({
+      organization_id: 'org_1',
+      identifier: { kind: 'email', value: 'ada@acme.example' },
+      client_id: 'app',
+      target_link_uri: null,
+      create_user: true,
+      issued_by: { key_id: null, organization_id: 'org_1' },
+      expires_at: Date.now() + 60_000,
+    });
+    expect(byEmail).toMatchObject({ email: 'ada@acme.example', email_verified: true });
   });
   it('inVerifiedDomain refuses what is not an address', () => {
     expect(inVerifiedDomain('acme.example', ['acme.example'])).toBe(false);
@@ -75,7 +95,7 @@ describe.each(dbBackends)('directory applies the email verification rule for eve
   afterAll(() => cleanup());
 
   /** The identity each real adapter makes of a message naming `email`, as vouched for as the protocol allows. */
-  const through: Record<'oidc' | 'saml' | 'jwt' | 'link', (email: string, subject: string) => Promise<{ connection: Connection; identity: ExternalIdentity }>> = {
+  const through: Record<'oidc' | 'saml' | 'jwt' | 'link', (email: string, subject: string) => Promise<{ connection: IdentitySource; identity: ExternalIdentity }>> = {
     oidc: async (email, subject) => ({
       connection: conns.oidc,
       identity: oidcIdentity({ sub: subject, email, email_verified: true, amr: ['pwd'] }, { connectionId: conns.oidc.id, provider: 'generic', attributeMapping: {}, organizationDomains: acme.domains }),

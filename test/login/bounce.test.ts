@@ -71,8 +71,24 @@ describe('clientBucket: whose budget a POST counts against', () => {
 describe.each(backends)('parked POST bodies are bounded (ephemeral: $name)', (backend) => {
   let portico: RunningPortico;
   let store: EphemeralStore;
-  const formPost = (from: string, size: number, conn = 'con_any') =>
-    raw(`${portico.base}/oidc/${conn}/callback`, { method: 'POST', body: `code=${'c'.repeat(size)}&state=s`, from });
+  // The callback skeleton parks only for a known connection of its kind (an unknown one is a
+  // connection_not_found page at the POST), so the parked forms go to a real SAML ACS.
+  let acsId: string;
+  const formPost = (from: string, size: number) =>
+    raw(`${portico.base}/saml/${acsId}/acs`, { method: 'POST', body: `SAMLResponse=${'c'.repeat(size)}&RelayState=s`, from });
+  async function samlConnection(): Promise<string> {
+    expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme' })).status).toBe(201);
+    const conn = await portico.admin<{ id: string }>('POST', '/organizations/acme/connections', {
+      type: 'saml',
+      name: 'IdP',
+      idp_entity_id: IDP_ENTITY_ID,
+      idp_sso_url: 'https://idp.acme.test/sso',
+      idp_certificates: [KEYS.idp.cert],
+      allow_idp_initiated: true,
+    });
+    expect(conn.status).toBe(201);
+    return conn.body.id;
+  }
 
   afterEach(async () => {
     await portico?.close();
@@ -81,6 +97,7 @@ describe.each(backends)('parked POST bodies are bounded (ephemeral: $name)', (ba
   it('per client: over its budget a client gets 429 rate_limited with Retry-After; other clients still park', async () => {
     store = await backend.open({ parkedClientBytes: 10_000 });
     portico = await startPortico({ ephemeral: store });
+    acsId = await samlConnection();
     const first = await Promise.all([0, 1, 2].map(() => formPost('127.0.0.11', 3_000)));
     expect(first.map((r) => r.status)).toEqual([303, 303, 303]);
     const over = await formPost('127.0.0.11', 3_000);
@@ -96,13 +113,14 @@ describe.each(backends)('parked POST bodies are bounded (ephemeral: $name)', (ba
     // What was parked before is still there for its browser.
     for (const r of first) {
       const k = new URL(String(r.headers.location), portico.base).searchParams.get('bounce');
-      expect(await store.space('bounce').get(`bounce:${k}`)).toContain('"state":"s"');
+      expect(await store.space('bounce').get(`bounce:${k}`)).toContain('"RelayState":"s"');
     }
   });
 
   it('in total: the oldest parked body makes room, nothing is refused for it', async () => {
     store = await backend.open({ parkedTotalBytes: 10_000, parkedClientBytes: 1_000_000 });
     portico = await startPortico({ ephemeral: store });
+    acsId = await samlConnection();
     const posted: Raw[] = [];
     for (let i = 1; i <= 10; i++) posted.push(await formPost(`127.0.0.${20 + i}`, 3_000));
     expect(posted.map((r) => r.status)).toEqual(posted.map(() => 303));

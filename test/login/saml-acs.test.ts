@@ -338,6 +338,25 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       expect((await portico.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: false })).status).toBe(200);
     });
 
+    // One skeleton for every kind (src/login/callback.ts): the pending transaction is taken before
+    // the enabled check, as for OIDC, so a login that met a disabled connection is spent, not left pending.
+    it('connection disabled after the AuthnRequest -> connection_disabled; the request is spent, enabled again it is not answered twice', async () => {
+      const conn = conns['sp-only']!;
+      const { jar, requestId } = await start(conn);
+      const answer = responseFor(conn, { inResponseTo: requestId });
+      expect((await portico.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: false })).status).toBe(200);
+      try {
+        await expectRefused(conn, 'connection_disabled', () => post(jar, conn, { SAMLResponse: answer }), 403);
+      } finally {
+        expect((await portico.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: true })).status).toBe(200);
+      }
+      await expectRefused(conn, 'in_response_to_mismatch', () => post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }));
+      // The legitimate twin: a fresh login on the enabled connection signs in.
+      const fresh = await start(conn);
+      const ok = await post(fresh.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: fresh.requestId }) });
+      expectCode(ok);
+    });
+
     it('oversize body -> too_large page and event, never a 500', async () => {
       const conn = conns['idp-init']!;
       // Over the body limit (refused while reading the body) ...

@@ -1,32 +1,34 @@
-import type { Connection } from '../../store/types.js';
-import type { ExternalIdentity } from '../identity.js';
+import type { ExternalIdentity, IdentitySource } from '../identity.js';
 import type { LoginLink } from './store.js';
 
 /**
- * Login links have no connection row: the organization's API key (or the operator) vouches for the
- * user directly. The pipeline still needs a connection, so links use this reserved id — it appears
+ * Login links are their own upstream kind (./kind.ts) without a connection row: the organization's
+ * API key (or the operator) vouches for the user directly. Their IdentitySource has this reserved id — it appears
  * as `connection_id` on their events and as the `idp` of the session. Real connection ids are
  * `con_…`, so it cannot collide; it is never stored in `connections` nor written to `identities`.
  */
 export const LINK_CONNECTION_ID = 'link';
 
-/** The in-memory stand-in connection for links of one organization (never persisted). */
-export function linkConnection(organizationId: string): Connection {
+/** Where a link's identity comes from, for the directory and the pipeline's end (never persisted). */
+export interface LinkSource extends IdentitySource {
+  kind: 'link';
+  name: string;
+  enabled: true;
+}
+
+/** The identity source of links of one organization. */
+export function linkConnection(organizationId: string): LinkSource {
   return {
+    kind: 'link',
     id: LINK_CONNECTION_ID,
     organization_id: organizationId,
-    // Login links are a partner (server-to-server) way in, like partner JWTs; nothing reads settings for it.
-    type: 'jwt',
-    provider: 'generic',
     name: 'Login link',
+    // Links cannot be disabled one by one: deleting the issuing API key revokes them.
     enabled: true,
     // The link says whether to create; never create otherwise.
     user_matching: 'existing',
     attribute_mapping: {},
     default_client_id: null,
-    config: {},
-    secrets: {},
-    created_at: new Date(0),
   };
 }
 

@@ -25,7 +25,7 @@
  *     connection,
  *     { method: 'GET', url: fullCurrentUrl } | { method: 'POST', url, body: formFields },
  *     transactionTakenFromTheStore,       // undefined when none (replayed, expired, other browser)
- *     { redirectUri, organizationDomains: org.domains },
+ *     { redirectUri, organizationDomains: org.verified_domains },
  *   );
  *
  * `complete` throws UpstreamError (src/upstream/identity.ts) with reason:

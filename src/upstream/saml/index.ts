@@ -1,10 +1,11 @@
 /**
- * SAML 2.0 upstream: the public surface for the ACS route, the SP metadata endpoint and the admin
- * API. Each file documents its functions at the top; the usual ACS sequence is:
+ * SAML 2.0 upstream: the public surface for the SAML kind (./kind.ts: begin, complete, SP metadata),
+ * the CLI (`portico saml verify`) and the admin API. Each file documents its functions at the top;
+ * the sequence `complete` runs for the ACS (after the pipeline took this browser's transaction) is:
  *
  *   const cfg = validationConfigFor(connection, issuer, { expectedInResponseTo, spPrivateKey });
- *   const result = validateSamlResponse(req.body.SAMLResponse, cfg, new Date());   // throws UpstreamError
- *   await checkReplay(runtime.ephemeral, connection.id, result, new Date());         // throws 'replayed'
+ *   const result = validateSamlResponse(fields.SAMLResponse, cfg, clock.now());   // throws UpstreamError
+ *   await checkReplay(ephemeral, connection.id, result, now);                       // throws 'replayed'
  *   const identity = toExternalIdentity(connection.id, connection.provider, connection.attribute_mapping, result);
  */
 export { validateSamlResponse, samlFailure, MAX_SERVER_CLOCK_SKEW_SECONDS, type SamlValidationConfig, type SamlAssertionResult, type SamlFailure } from './validate.js';
@@ -16,3 +17,4 @@ export { samlSettings, refreshMetadata, metadataRefreshDue } from './settings.js
 export { parseIdpMetadata, MetadataError, type IdpMetadata } from './metadata.js';
 export { buildAuthnRequestRedirectUrl, buildSpMetadata, newRequestId, type AuthnRequestConfig } from './sp.js';
 export { describeCertificate, type CertificateInfo } from './certificates.js';
+export { samlKind, type SamlTransaction } from './kind.js';

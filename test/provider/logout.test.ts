@@ -5,7 +5,7 @@
  * Driven headlessly through the real login module, a real oidc-provider upstream IdP and the real
  * session stores (memory and Redis). The browser test against a started server is test/e2e/logout.test.ts.
  */
-import { MemoryStore, type EphemeralStore } from '../../src/store/ephemeral.js';
+import { MemoryStore, type EphemeralStore, type SpaceName } from '../../src/store/ephemeral.js';
 import { ephemeralBackends } from '../support/backends.js';
 import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
@@ -223,6 +223,20 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
 /** A session store whose deletes fail, as an unreachable Redis would (a fault that cannot be caused for real without losing every other store too). */
 class SessionDeletesFail extends MemoryStore {
   failing = false;
+  readonly #wrapped = new Set<MemoryStore>();
+  /** Sessions live in their own spaces (store/ephemeral.ts): their deletes fail while `failing`. */
+  override space(name: SpaceName): MemoryStore {
+    const s = super.space(name);
+    if ((name === 'sessions' || name === 'interactions') && !this.#wrapped.has(s)) {
+      this.#wrapped.add(s);
+      const del = s.delete.bind(s);
+      s.delete = async (key: string) => {
+        if (this.failing && key.startsWith('sess:')) throw new Error('session store unavailable');
+        return del(key);
+      };
+    }
+    return s;
+  }
   override async delete(key: string) {
     if (this.failing && key.startsWith('sess:')) throw new Error('session store unavailable');
     return super.delete(key);

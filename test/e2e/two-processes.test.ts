@@ -10,7 +10,7 @@ import { SignJWT } from 'jose';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
 import { freshPostgresDatabase, hasPostgres, hasRedis, REDIS_URL } from '../support/backends.js';
-import { startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+import { startOidcIdp, type OidcIdp, connectToIdp } from '../support/oidc-idp.js';
 import { ensureBuilt, roundRobin, spawnPortico, type Balancer, type PorticoProcess } from '../support/processes.js';
 import { startRp, type Rp } from '../support/rp.js';
 
@@ -80,15 +80,7 @@ const ADMIN = 'two-process-operator-key-0123456789abcdef';
 
   it('starts the login on one process and finishes it on the other', async () => {
     expect((await admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
-    const conn = await admin<{ id: string; redirect_uri: string }>('POST', '/organizations/acme/connections', {
-      type: 'oidc',
-      name: 'IdP',
-      discovery_url: idp.discoveryUrl,
-      client_id: TEST_CLIENT_ID,
-      client_secret: TEST_CLIENT_SECRET,
-    });
-    expect(conn.status).toBe(201);
-    idp.addRedirectUri(conn.body.redirect_uri);
+    const conn = { body: await connectToIdp(admin, idp) };
     rp = await startRp({ issuer, fetchBase: issuer.replace('localhost', '127.0.0.1') });
     const app = await admin<{ client_id: string; client_secret: string }>('POST', '/applications', {
       name: 'App',

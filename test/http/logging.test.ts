@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { createLogger } from '../../src/http/logging.js';
 import { ADMIN_KEY } from '../support/app.js';
-import { startOidcIdp, loginThroughIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+import { startOidcIdp, loginThroughIdp, TEST_CLIENT_SECRET, type OidcIdp, connectToIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { appAuthorizeUrl, CookieJar, exchangeCode, follow, pkce } from '../support/provider.js';
 import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
@@ -74,15 +74,7 @@ describe('logs hold no secrets after a full login of every kind', () => {
   };
 
   it('OIDC', async () => {
-    const conn = await portico.admin<{ id: string; redirect_uri: string }>('POST', '/organizations/acme/connections', {
-      type: 'oidc',
-      name: 'IdP',
-      discovery_url: idp.discoveryUrl,
-      client_id: TEST_CLIENT_ID,
-      client_secret: TEST_CLIENT_SECRET,
-    });
-    expect(conn.status).toBe(201);
-    idp.addRedirectUri(conn.body.redirect_uri);
+    const conn = { body: await connectToIdp(portico.admin, idp) };
     const jar = new CookieJar();
     const { verifier, run } = authorize(jar, { connection: conn.body.id });
     const toIdp = await run();

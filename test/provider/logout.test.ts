@@ -7,7 +7,7 @@
  */
 import { MemoryStore, type EphemeralStore, type SpaceName } from '../../src/store/ephemeral.js';
 import { ephemeralBackends } from '../support/backends.js';
-import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+import { loginThroughIdp, startOidcIdp, type OidcIdp, connectToIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { authorizeUrl, CookieJar, exchangeCode, follow, pkce, type FlowResult } from '../support/provider.js';
 
@@ -35,15 +35,7 @@ function harness(open: () => Promise<EphemeralStore>) {
     portico = await startPortico({ ephemeral: await open() });
     idp = await startOidcIdp({ redirectUris: [], accounts: { ada: { sub: 'ada-sub', email: 'ada@acme.test', email_verified: true, name: 'Ada' } } });
     expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
-    const conn = await portico.admin<{ id: string; redirect_uri: string }>('POST', '/organizations/acme/connections', {
-      type: 'oidc',
-      name: 'IdP',
-      discovery_url: idp.discoveryUrl,
-      client_id: TEST_CLIENT_ID,
-      client_secret: TEST_CLIENT_SECRET,
-    });
-    expect(conn.status).toBe(201);
-    idp.addRedirectUri(conn.body.redirect_uri);
+    await connectToIdp(portico.admin, idp);
     const created = await portico.admin<typeof app>('POST', '/applications', {
       name: 'App',
       type: 'confidential',

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Registry } from 'prom-client';
@@ -17,11 +17,16 @@ import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
 import { endGatewaySession } from './login/session.js';
 import type { Runtime } from './runtime.js';
+import type { TestSignIn } from './setup/test-sign-in.js';
 
 export interface App {
   express: Express;
   metrics: Registry;
   provider: PorticoProvider;
+  /** Test sign-ins for the self-service setup portal (src/setup/test-sign-in.ts). */
+  testSignIn: TestSignIn;
+  /** The gateway session middleware (test harnesses mounting their own browser routes). */
+  session: RequestHandler;
 }
 
 /** Parts a caller may build itself (tests, several app instances sharing one certs dir). */
@@ -76,7 +81,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.use(login.router);
   app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
-  return { express: app, metrics, provider };
+  return { express: app, metrics, provider, testSignIn: login.testSignIn, session: login.session };
 }
 
 export interface ReloadingApp {

@@ -58,6 +58,7 @@ describe('explain', () => {
       'could not fetch the discovery document at “https://idp.test/.well-known/openid-configuration”',
     );
     expect(explain('discovery_failed', { discovery_url: 'https://idp.test/x', message: 'no jwks_uri' }).cause).toContain('is not usable: no jwks_uri');
+    expect(explain('discovery_failed', { discovery_url: 'https://idp.test/x', status: 404 }).cause).toBe('The discovery URL “https://idp.test/x” answered HTTP 404 instead of a discovery document.');
   });
 
   it('missing_claim lists what was received instead', () => {

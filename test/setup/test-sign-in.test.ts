@@ -227,6 +227,17 @@ describe('test sign-in (setup): outcomes explained, nothing created', () => {
     expect(body).toContain('<th scope="row">email_verified</th><td>true</td>');
   });
 
+  it('OIDC, an existing user with that email: shown as the one to be linked, but nothing is linked or updated', async () => {
+    const user = await portico.admin<{ id: string }>('POST', '/organizations/acme/users', { email: 'alice@acme.test', name: 'Old Name' });
+    expect(user.status).toBe(201);
+    const conn = await connectToIdp(portico.admin.bind(portico), idp);
+    expect((await portico.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: false })).status).toBe(200);
+    const body = await expectTest(conn.id, () => oidcTest(conn.id), true);
+    expect(body).toContain('the existing user with this email (will be linked)');
+    const after = await portico.admin<{ name: string; identities: unknown[]; last_login_at: string | null }>('GET', `/organizations/acme/users/${user.body.id}`);
+    expect(after.body).toMatchObject({ name: 'Old Name', identities: [], last_login_at: null });
+  });
+
   it('OIDC wrong client secret: the token endpoint refused the client credentials', async () => {
     const conn = await connectToIdp(portico.admin.bind(portico), idp);
     expect((await portico.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: false, client_secret: 'not-the-secret-0123456789' })).status).toBe(200);

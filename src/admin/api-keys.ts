@@ -3,11 +3,20 @@ import { z } from 'zod';
 import { notFound } from '../http/problem.js';
 import type { Store } from '../store/index.js';
 import type { ApiKey } from '../store/types.js';
-import { jsonBody, pageQuery, parse, queryString, text } from './validation.js';
+import { jsonBody, pageQuery, parse, queryString, text, timestamp } from './validation.js';
 
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   name: text(),
   organization: z.string().min(1).max(100).optional(),
+});
+
+export const apiKeyResponse = z.strictObject({
+  id: z.string(),
+  name: z.string(),
+  organization: z.string().nullable().describe('the organization id the key is limited to; null for an operator key'),
+  created_at: timestamp,
+  last_used_at: timestamp.nullable(),
+  key: z.string().optional().describe('only in the response that creates it'),
 });
 
 export const apiKeyView = (k: ApiKey) => ({

@@ -1,11 +1,19 @@
 import { Router } from 'express';
+import { z } from 'zod';
 import { HttpProblem, notFound } from '../http/problem.js';
 import { verificationRecord, type DomainVerifier } from '../directory/domains.js';
 import type { Store } from '../store/index.js';
 import type { OrganizationDomain } from '../store/types.js';
 import { resolveOrg } from './auth.js';
 import { withConflicts } from './conflicts.js';
-import { domain as domainName } from './validation.js';
+import { domain as domainName, timestamp } from './validation.js';
+
+export const domainResponse = z.strictObject({
+  domain: z.string(),
+  verified: z.boolean(),
+  verified_at: timestamp.nullable(),
+  verification_record: z.string().describe('publish as a TXT record at the domain: portico-verification=<token>'),
+});
 
 export const domainView = (d: OrganizationDomain) => ({
   domain: d.domain,

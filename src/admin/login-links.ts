@@ -8,7 +8,7 @@ import { LoginLinkStore, MAX_LINK_TTL_SECONDS, type LinkIdentifier } from '../up
 import { resolveOrg } from './auth.js';
 import { emailAddress, jsonObject, parse } from './validation.js';
 
-const schema = z.strictObject({
+export const createSchema = z.strictObject({
   email: emailAddress.optional(),
   external_id: z.string().trim().min(1).max(255).optional(),
   user_id: z.string().min(1).max(100).optional(),
@@ -17,6 +17,8 @@ const schema = z.strictObject({
   create_user: z.boolean().default(false),
   ttl_seconds: z.number().int().min(1).max(MAX_LINK_TTL_SECONDS).default(120),
 });
+
+export const loginLinkResponse = z.strictObject({ login_url: z.string(), expires_at: z.iso.datetime() });
 
 const fieldError = (field: string, message: string, code = 'validation_failed') =>
   new HttpProblem(400, code, `${field}: ${message}`, { errors: [{ field, message }] });
@@ -35,7 +37,7 @@ export function loginLinkRoutes(rt: Runtime, links = new LoginLinkStore(rt.ephem
   r.post('/organizations/:org/login-links', async (req, res) => {
     const body = jsonObject(req);
     const org = await resolveOrg(store, req);
-    const input = parse(schema, body);
+    const input = parse(createSchema, body);
 
     const ids = (['email', 'external_id', 'user_id'] as const).filter((k) => input[k] !== undefined);
     if (ids.length !== 1) throw fieldError(ids[1] ?? 'email', 'send exactly one of email, external_id, user_id');

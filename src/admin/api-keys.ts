@@ -28,7 +28,7 @@ export const apiKeyView = (k: ApiKey) => ({
 });
 
 /**
- * Admin API keys (DESIGN §5). An operator key manages every key. An organization-scoped key manages
+ * Admin API keys (docs/reference.md "Admin API"). An operator key manages every key. An organization-scoped key manages
  * only keys of its own organization: it can never mint an operator key or reach another
  * organization's keys, and such attempts get the same 404 as a missing resource.
  */

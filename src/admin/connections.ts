@@ -12,7 +12,7 @@ import { jsonObject, pageQuery, parse, presentKeys, text, timestamp } from './va
 
 const TYPES = CONNECTION_TYPES;
 
-/** Fields every connection has (DESIGN §5); the rest of a body belongs to the type's settings. */
+/** Fields every connection has (docs/reference.md "Admin API"); the rest of a body belongs to the type's settings. */
 const commonSchema = z.strictObject({
   type: z.enum(TYPES),
   provider: z.enum(PROVIDERS).default('generic'),

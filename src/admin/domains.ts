@@ -23,7 +23,7 @@ export const domainView = (d: OrganizationDomain) => ({
 });
 
 /**
- * An organization's domains and their proof (DESIGN §5 domains). Domains are added and removed
+ * An organization's domains and their proof (docs/reference.md "Admin API" domains). Domains are added and removed
  * through the organization's `domains[]`; one an organization-scoped key adds is pending until
  * `POST …/domains/{domain}/verify` finds its TXT record `portico-verification=<token>` at the domain.
  */

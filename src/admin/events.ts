@@ -30,7 +30,7 @@ export const eventView = (e: LoginEvent) => ({
 });
 
 /**
- * The login audit trail of one organization, newest first (DESIGN §5 events). Read-only.
+ * The login audit trail of one organization, newest first (docs/reference.md "Admin API" events). Read-only.
  * Operators also get `GET /events`: every organization's, plus refusals that could not be tied to
  * one (an unregistered redirect_uri sent without routing hints, a login link that matches nothing).
  */

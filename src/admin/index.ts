@@ -18,7 +18,7 @@ import { userRoutes } from './users.js';
 
 const wrongKey = (err: unknown) => err instanceof HttpProblem && err.code === 'invalid_api_key';
 
-/** The admin API (DESIGN §5), mounted at /api/v1. */
+/** The admin API (docs/reference.md "Admin API"), mounted at /api/v1. */
 export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
   const r = Router();
   // The API's description is public: it holds no data, and clients generate code from it.

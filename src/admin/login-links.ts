@@ -24,7 +24,7 @@ const fieldError = (field: string, message: string, code = 'validation_failed') 
   new HttpProblem(400, code, `${field}: ${message}`, { errors: [{ field, message }] });
 
 /**
- * `POST /organizations/{org}/login-links` (DESIGN §5): a one-time URL that signs one user of the
+ * `POST /organizations/{org}/login-links` (docs/reference.md "Admin API"): a one-time URL that signs one user of the
  * organization in and lands in an application. Operator key or that organization's key.
  * The user is NOT looked up here: whether it exists (or is created, with create_user) is decided
  * when the link is opened, so creation does not reveal users and a user provisioned in between

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ADMIN_ROUTES, type AdminRoute } from './api-routes.js';
 import { pageSchema } from './validation.js';
 
-/** Problem codes any route may answer (DESIGN §5, §7), by status. */
+/** Problem codes any route may answer (docs/reference.md "Admin API"), by status. */
 const AUTHENTICATED_ERRORS: Record<number, string[]> = {
   // Bodies are parsed (and checked for NUL characters) before any route runs.
   400: ['invalid_json', 'validation_failed', 'request_aborted', 'invalid_request'],

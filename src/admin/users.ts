@@ -73,7 +73,7 @@ export const userView = (u: User) => ({
   last_login_at: u.last_login_at,
 });
 
-/** The per-organization directory (DESIGN §5 users). Identities are read-only here: logins link them. */
+/** The per-organization directory (docs/reference.md "Admin API" users). Identities are read-only here: logins link them. */
 export function userRoutes(store: Store): Router {
   const r = Router();
 

@@ -9,32 +9,16 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { Router } from 'express';
 import request from 'supertest';
 import { adminRoutes } from '../../src/admin/index.js';
 import { ADMIN_ROUTES, type Method } from '../../src/admin/api-routes.js';
 import { ADMIN_PROBLEM_CODES } from '../../src/admin/openapi.js';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
+import { routeKey, routerRoutes } from '../support/routes.js';
 import { uniqueSlug } from './helpers.js';
 import { idpMetadata, selfSignedCert } from './upstream-fixtures.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
-const routeKey = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
-
-/** The routes an Express router answers, as `METHOD /path/{param}` (sub-routers mounted without a path). */
-function routerRoutes(router: Router): string[] {
-  const out: string[] = [];
-  const walk = (stack: unknown[]) => {
-    for (const layer of stack as { route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: unknown[] } }[]) {
-      if (layer.route) {
-        for (const m of Object.keys(layer.route.methods)) out.push(routeKey(m, layer.route.path.replace(/:(\w+)/g, '{$1}')));
-      } else if (layer.handle?.stack) walk(layer.handle.stack);
-    }
-  };
-  walk((router as unknown as { stack: unknown[] }).stack);
-  return out;
-}
-
 describe('the admin API described (GET /api/v1/openapi.json)', () => {
   let t: TestApp;
   let doc: { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>> };
@@ -234,7 +218,7 @@ describe('the admin API described (GET /api/v1/openapi.json)', () => {
 
   it('describes exactly the routes the admin router answers', () => {
     const router = adminRoutes(t.runtime);
-    const answered = [...new Set(routerRoutes(router))].sort();
+    const answered = routerRoutes(router).sort();
     const described = ADMIN_ROUTES.map((r) => routeKey(r.method, r.path)).sort();
     expect({ undescribed: answered.filter((r) => !described.includes(r)), notAnswered: described.filter((r) => !answered.includes(r)) }).toEqual({ undescribed: [], notAnswered: [] });
   });

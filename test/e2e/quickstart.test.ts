@@ -10,9 +10,11 @@
  * and two blocks are not run — `npm test` (this is it) and `npx portico api-keys create` (it needs
  * the server stopped; test/cli covers it).
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
 import { ensureBuilt, freePort } from '../support/processes.js';
@@ -28,6 +30,25 @@ describe('README quick start: from npm start to signed in at the example applica
   let portico: string;
   let app: string;
   let servers: ServerBlock[];
+
+  /** Runs README blocks in order (the README's origins replaced by the test's); each must succeed. */
+  async function runBlocks(blocks: string[]): Promise<string[]> {
+    const outputs: string[] = [];
+    for (const original of blocks) {
+      const block = original
+        .replace(/^npm ci && /m, '') // installed already
+        .replaceAll('http://localhost:8080', portico)
+        .replaceAll('http://localhost:3000', app);
+      const run = await shell.run(block, servers);
+      const context = `README block:\n${original}\n--- output:\n${run.output}`;
+      if (run.code !== null) expect({ code: run.code, context }).toEqual({ code: 0, context });
+      // curl -s exits 0 on a 4xx too: no command may answer a problem.
+      expect({ problem: /"status":\s*[45]\d\d/.test(run.output), context }).toEqual({ problem: false, context });
+      outputs.push(run.output);
+    }
+    return outputs;
+  }
+  const lastLoginUrl = (outputs: string[]) => outputs.flatMap((o) => [...o.matchAll(/"login_url":"([^"]+)"/g)].map((m) => m[1]!)).at(-1);
 
   beforeAll(async () => {
     ensureBuilt();
@@ -58,19 +79,7 @@ describe('README quick start: from npm start to signed in at the example applica
     expect(blocks.length - runnable.length).toBe(NOT_RUN.length);
     expect(runnable.some((b) => b.includes('/login-links'))).toBe(true);
 
-    let loginUrl: string | undefined;
-    for (const original of runnable) {
-      const block = original
-        .replace(/^npm ci && /m, '') // installed already
-        .replaceAll('http://localhost:8080', portico)
-        .replaceAll('http://localhost:3000', app);
-      const run = await shell.run(block, servers);
-      const context = `README block:\n${original}\n--- output:\n${run.output}`;
-      if (run.code !== null) expect({ code: run.code, context }).toEqual({ code: 0, context });
-      // curl -s exits 0 on a 4xx too: no command of the walk-through may answer a problem.
-      expect({ problem: /"status":\s*[45]\d\d/.test(run.output), context }).toEqual({ problem: false, context });
-      loginUrl = /"login_url":"([^"]+)"/.exec(run.output)?.[1] ?? loginUrl;
-    }
+    const loginUrl = lastLoginUrl(await runBlocks(runnable));
     expect(loginUrl).toMatch(new RegExp(`^${portico}/link/lnk_`));
 
     const page = await browser.newPage();
@@ -114,4 +123,36 @@ describe('README quick start: from npm start to signed in at the example applica
     expect(await page.locator('input[type="email"], input[name="email"]').count()).toBeGreaterThan(0);
     await page.close();
   }, 300_000);
+
+  it("the README's partner sign-in examples land in the example app as pasted: a login link, a partner JWT", async () => {
+    const links = readmeShellBlocks(`${ROOT}README.md`, '### One-time login links');
+    expect(links).toHaveLength(1);
+    const linkUrl = lastLoginUrl(await runBlocks(links));
+    expect(linkUrl).toMatch(new RegExp(`^${portico}/link/lnk_`));
+    const page = await browser.newPage();
+    await page.goto(linkUrl!);
+    await page.waitForURL(`${app}/reports/7`);
+    expect(await page.textContent('#email')).toBe('jane@acme.example');
+    await page.close();
+
+    const jwt = readmeShellBlocks(`${ROOT}README.md`, '### Partner-signed JWTs');
+    expect(jwt).toHaveLength(1);
+    const [created] = await runBlocks(jwt);
+    const connection = JSON.parse(created!.slice(created!.indexOf('{'))) as { id: string; login_url: string };
+    // What the README's partner back-end signs (its `jose` snippet), with the secret the README made.
+    const secret = new TextEncoder().encode(await shell.variable('PORTICO_JWT_SECRET'));
+    const token = await new SignJWT({ email: 'jane@acme.example', name: 'Jane Doe' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .setJti(randomUUID())
+      .sign(secret);
+    expect(connection.login_url).toBe(`${portico}/jwt/${connection.id}/login`);
+    const fresh = await browser.newPage();
+    await fresh.goto(`${connection.login_url}?token=${token}`);
+    await fresh.waitForURL(`${app}/`);
+    expect(await fresh.textContent('#email')).toBe('jane@acme.example');
+    expect(JSON.parse((await fresh.textContent('#claims pre'))!)).toMatchObject({ amr: ['partner'], idp: connection.id });
+    await fresh.close();
+  }, 120_000);
 });

@@ -9,15 +9,21 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The ```sh blocks of the README section that starts with `heading` (up to the next heading of the same level). */
+/** The ```sh blocks of the README section that starts with `heading` (up to the next heading of the same or a higher level). */
 export function readmeShellBlocks(readmePath: string, heading: string): string[] {
   const text = readFileSync(readmePath, 'utf8');
   const start = text.indexOf(`\n${heading}\n`);
   if (start < 0) throw new Error(`${readmePath} has no section "${heading}"`);
-  const level = heading.split(' ')[0]!;
-  const rest = text.slice(start + heading.length + 2);
-  const end = rest.search(new RegExp(`^${level} `, 'm'));
-  const section = end < 0 ? rest : rest.slice(0, end);
+  const level = heading.split(' ')[0]!.length;
+  const lines = text.slice(start + heading.length + 2).split('\n');
+  // The section ends at the next heading of the same or a higher level; `# …` inside a code block is a comment.
+  let fenced = false;
+  const end = lines.findIndex((line) => {
+    if (line.startsWith('```')) fenced = !fenced;
+    const m = /^(#+) /.exec(line);
+    return !fenced && !!m && m[1]!.length <= level;
+  });
+  const section = (end < 0 ? lines : lines.slice(0, end)).join('\n');
   return [...section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
 }
 
@@ -77,6 +83,12 @@ export class ReadmeShell {
         child.stderr!.on('data', watch);
       }
     });
+  }
+
+  /** A variable the blocks run so far have set. */
+  async variable(name: string): Promise<string> {
+    const run = await this.run(`printf %s "$${name}"`, []);
+    return run.output;
   }
 
   async stop(): Promise<void> {

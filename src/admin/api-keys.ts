@@ -3,11 +3,20 @@ import { z } from 'zod';
 import { notFound } from '../http/problem.js';
 import type { Store } from '../store/index.js';
 import type { ApiKey } from '../store/types.js';
-import { jsonBody, pageQuery, parse, queryString, text } from './validation.js';
+import { jsonBody, pageQuery, parse, queryString, text, timestamp } from './validation.js';
 
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   name: text(),
   organization: z.string().min(1).max(100).optional(),
+});
+
+export const apiKeyResponse = z.strictObject({
+  id: z.string(),
+  name: z.string(),
+  organization: z.string().nullable().describe('the organization id the key is limited to; null for an operator key'),
+  created_at: timestamp,
+  last_used_at: timestamp.nullable(),
+  key: z.string().optional().describe('only in the response that creates it'),
 });
 
 export const apiKeyView = (k: ApiKey) => ({
@@ -19,7 +28,7 @@ export const apiKeyView = (k: ApiKey) => ({
 });
 
 /**
- * Admin API keys (DESIGN §5). An operator key manages every key. An organization-scoped key manages
+ * Admin API keys (docs/reference.md "Admin API"). An operator key manages every key. An organization-scoped key manages
  * only keys of its own organization: it can never mint an operator key or reach another
  * organization's keys, and such attempts get the same 404 as a missing resource.
  */

@@ -7,7 +7,7 @@ import { hashToken, randomToken } from '../store/secrets.js';
 import { SIGNING_ALGS, type Application } from '../store/types.js';
 import { operatorOnly } from './auth.js';
 import { withConflicts } from './conflicts.js';
-import { jsonBody, pageQuery, parse, presentKeys, text } from './validation.js';
+import { jsonBody, pageQuery, parse, presentKeys, text, timestamp } from './validation.js';
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -42,7 +42,7 @@ const origin = z
 
 const uris = (what: string) => z.array(secureUrl(what)).max(50);
 
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   name: text(),
   type: z.enum(['confidential', 'public']).default('confidential'),
   redirect_uris: uris('redirect_uri').min(1, 'at least one redirect_uri is required'),
@@ -51,7 +51,19 @@ const createSchema = z.strictObject({
   initiate_login_uri: secureUrl('initiate_login_uri').nullable().default(null),
   id_token_signed_response_alg: z.enum(SIGNING_ALGS).default('RS256'),
 });
-const patchSchema = createSchema.partial();
+export const patchSchema = createSchema.partial();
+export const applicationResponse = z.strictObject({
+  client_id: z.string(),
+  name: z.string(),
+  type: z.enum(['confidential', 'public']),
+  redirect_uris: z.array(z.string()),
+  post_logout_redirect_uris: z.array(z.string()),
+  allowed_origins: z.array(z.string()),
+  initiate_login_uri: z.string().nullable(),
+  id_token_signed_response_alg: z.enum(SIGNING_ALGS),
+  created_at: timestamp,
+  client_secret: z.string().optional().describe('only in the response that creates or rotates it'),
+});
 
 export const appView = (a: Application) => ({
   client_id: a.client_id,

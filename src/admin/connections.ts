@@ -8,11 +8,11 @@ import { PROVIDERS, type Connection, type ConnectionType } from '../store/types.
 import { CONNECTION_TYPES, WRITE_ONLY_FIELDS, connectionSettings } from '../upstream/registry.js';
 import type { SettingsContext, StoredSettings } from '../upstream/settings.js';
 import { resolveOrg } from './auth.js';
-import { jsonObject, pageQuery, parse, presentKeys, text } from './validation.js';
+import { jsonObject, pageQuery, parse, presentKeys, text, timestamp } from './validation.js';
 
 const TYPES = CONNECTION_TYPES;
 
-/** Fields every connection has (DESIGN §5); the rest of a body belongs to the type's settings. */
+/** Fields every connection has (docs/reference.md "Admin API"); the rest of a body belongs to the type's settings. */
 const commonSchema = z.strictObject({
   type: z.enum(TYPES),
   provider: z.enum(PROVIDERS).default('generic'),
@@ -26,14 +26,33 @@ const commonSchema = z.strictObject({
   default_client_id: z.string().min(1).max(100).nullable().default(null),
 });
 const commonPatchSchema = commonSchema.omit({ type: true }).partial();
+
+/** The flat body of each type (common fields + the type's settings), for the API description. */
+export const createSchemas = () =>
+  TYPES.map((type) => commonSchema.extend({ type: z.literal(type) }).extend(connectionSettings[type].schema.shape));
+export const patchSchemas = () =>
+  TYPES.map((type) => commonPatchSchema.extend({ type: z.literal(type).optional() }).extend(connectionSettings[type].schema.partial().shape));
+/** Common fields are described exactly; each type adds its own (never its write-only ones). */
+export const connectionResponse = z.looseObject({
+  id: z.string(),
+  type: z.enum(TYPES),
+  provider: z.enum(PROVIDERS),
+  name: z.string(),
+  enabled: z.boolean(),
+  user_matching: z.enum(['jit', 'existing']),
+  attribute_mapping: z.record(z.string(), z.string()),
+  default_client_id: z.string().nullable(),
+  created_at: timestamp,
+  ...Object.fromEntries(WRITE_ONLY_FIELDS.map((f) => [f, z.never().optional()])),
+});
 const COMMON_KEYS = new Set(Object.keys(commonSchema.shape));
 
 /** Never returned, whatever a settings view does by mistake. */
 const WRITE_ONLY = WRITE_ONLY_FIELDS;
 
 /** XML metadata and PEM certificates arrive as raw bodies, not JSON. */
-const XML_TYPES = ['application/xml', 'text/xml', 'application/samlmetadata+xml'];
-const PEM_TYPES = ['text/plain', 'application/x-pem-file'];
+export const XML_TYPES = ['application/xml', 'text/xml', 'application/samlmetadata+xml'];
+export const PEM_TYPES = ['text/plain', 'application/x-pem-file'];
 
 function unknownField(field: string): HttpProblem {
   return new HttpProblem(400, 'validation_failed', `${field}: unknown field`, { errors: [{ field, message: 'unknown field' }] });

@@ -1,11 +1,19 @@
 import { Router } from 'express';
+import { z } from 'zod';
 import { HttpProblem, notFound } from '../http/problem.js';
 import { verificationRecord, type DomainVerifier } from '../directory/domains.js';
 import type { Store } from '../store/index.js';
 import type { OrganizationDomain } from '../store/types.js';
 import { resolveOrg } from './auth.js';
 import { withConflicts } from './conflicts.js';
-import { domain as domainName } from './validation.js';
+import { domain as domainName, timestamp } from './validation.js';
+
+export const domainResponse = z.strictObject({
+  domain: z.string(),
+  verified: z.boolean(),
+  verified_at: timestamp.nullable(),
+  verification_record: z.string().describe('publish as a TXT record at the domain: portico-verification=<token>'),
+});
 
 export const domainView = (d: OrganizationDomain) => ({
   domain: d.domain,
@@ -15,7 +23,7 @@ export const domainView = (d: OrganizationDomain) => ({
 });
 
 /**
- * An organization's domains and their proof (DESIGN §5 domains). Domains are added and removed
+ * An organization's domains and their proof (docs/reference.md "Admin API" domains). Domains are added and removed
  * through the organization's `domains[]`; one an organization-scoped key adds is pending until
  * `POST …/domains/{domain}/verify` finds its TXT record `portico-verification=<token>` at the domain.
  */

@@ -1,8 +1,21 @@
 import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
 import type { Store } from '../store/index.js';
 import type { LoginEvent } from '../store/types.js';
 import { operatorOnly, resolveOrg } from './auth.js';
-import { pageQuery, queryString } from './validation.js';
+import { pageQuery, queryString, timestamp } from './validation.js';
+
+export const eventResponse = z.strictObject({
+  id: z.string(),
+  organization_id: z.string().nullable(),
+  type: z.string().describe('login.succeeded, login.failed, …'),
+  reason: z.string().nullable().describe('a stable reason code (docs/reference.md)'),
+  connection_id: z.string().nullable(),
+  user_id: z.string().nullable(),
+  ip: z.string().nullable(),
+  at: timestamp,
+  detail: z.record(z.string(), z.unknown()),
+});
 
 export const eventView = (e: LoginEvent) => ({
   id: e.id,
@@ -17,7 +30,7 @@ export const eventView = (e: LoginEvent) => ({
 });
 
 /**
- * The login audit trail of one organization, newest first (DESIGN §5 events). Read-only.
+ * The login audit trail of one organization, newest first (docs/reference.md "Admin API" events). Read-only.
  * Operators also get `GET /events`: every organization's, plus refusals that could not be tied to
  * one (an unregistered redirect_uri sent without routing hints, a login link that matches nothing).
  */

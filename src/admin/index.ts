@@ -12,14 +12,18 @@ import { domainRoutes } from './domains.js';
 import { DnsDomainVerifier } from '../directory/domains.js';
 import { eventRoutes } from './events.js';
 import { loginLinkRoutes } from './login-links.js';
+import { openApiDocument } from './openapi.js';
 import { organizationRoutes } from './organizations.js';
 import { userRoutes } from './users.js';
 
 const wrongKey = (err: unknown) => err instanceof HttpProblem && err.code === 'invalid_api_key';
 
-/** The admin API (DESIGN §5), mounted at /api/v1. */
+/** The admin API (docs/reference.md "Admin API"), mounted at /api/v1. */
 export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
   const r = Router();
+  // The API's description is public: it holds no data, and clients generate code from it.
+  const description = JSON.stringify(openApiDocument(rt.config.issuer));
+  r.get('/openapi.json', (_req, res) => void res.type('application/json').send(description));
   if (limits) {
     // An IP that sent too many wrong keys is refused before any key is looked up; then a budget per key.
     r.use(failureGate(limits, 'adminAuth'));

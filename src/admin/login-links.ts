@@ -8,7 +8,7 @@ import { LoginLinkStore, MAX_LINK_TTL_SECONDS, type LinkIdentifier } from '../up
 import { resolveOrg } from './auth.js';
 import { emailAddress, jsonObject, parse } from './validation.js';
 
-const schema = z.strictObject({
+export const createSchema = z.strictObject({
   email: emailAddress.optional(),
   external_id: z.string().trim().min(1).max(255).optional(),
   user_id: z.string().min(1).max(100).optional(),
@@ -18,11 +18,13 @@ const schema = z.strictObject({
   ttl_seconds: z.number().int().min(1).max(MAX_LINK_TTL_SECONDS).default(120),
 });
 
+export const loginLinkResponse = z.strictObject({ login_url: z.string(), expires_at: z.iso.datetime() });
+
 const fieldError = (field: string, message: string, code = 'validation_failed') =>
   new HttpProblem(400, code, `${field}: ${message}`, { errors: [{ field, message }] });
 
 /**
- * `POST /organizations/{org}/login-links` (DESIGN §5): a one-time URL that signs one user of the
+ * `POST /organizations/{org}/login-links` (docs/reference.md "Admin API"): a one-time URL that signs one user of the
  * organization in and lands in an application. Operator key or that organization's key.
  * The user is NOT looked up here: whether it exists (or is created, with create_user) is decided
  * when the link is opened, so creation does not reveal users and a user provisioned in between
@@ -35,7 +37,7 @@ export function loginLinkRoutes(rt: Runtime, links = new LoginLinkStore(rt.ephem
   r.post('/organizations/:org/login-links', async (req, res) => {
     const body = jsonObject(req);
     const org = await resolveOrg(store, req);
-    const input = parse(schema, body);
+    const input = parse(createSchema, body);
 
     const ids = (['email', 'external_id', 'user_id'] as const).filter((k) => input[k] !== undefined);
     if (ids.length !== 1) throw fieldError(ids[1] ?? 'email', 'send exactly one of email, external_id, user_id');

@@ -5,16 +5,24 @@ import type { Organization } from '../store/types.js';
 import { notFound } from '../http/problem.js';
 import { operatorOnly, resolveOrg } from './auth.js';
 import { withConflicts } from './conflicts.js';
-import { domain, jsonBody, pageQuery, parse, presentKeys, slug, text } from './validation.js';
+import { domain, jsonBody, pageQuery, parse, presentKeys, slug, text, timestamp } from './validation.js';
 
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   slug,
   name: text(),
   domains: z.array(domain).max(100).default([]),
   sso_policy: z.enum(['optional', 'enforced']).default('optional'),
 });
 // `.partial()` keeps the create defaults (domains [], sso_policy optional): PATCH keeps only what was sent.
-const patchSchema = createSchema.partial();
+export const patchSchema = createSchema.partial();
+export const organizationResponse = z.strictObject({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  domains: z.array(z.string()),
+  sso_policy: z.enum(['optional', 'enforced']),
+  created_at: timestamp,
+});
 
 export const orgView = (o: Organization) => ({
   id: o.id,

@@ -6,7 +6,7 @@ import type { Store } from '../store/index.js';
 import type { User } from '../store/types.js';
 import { resolveOrg } from './auth.js';
 import { withConflicts } from './conflicts.js';
-import { emailAddress, jsonBody, pageQuery, parse, presentKeys, queryString } from './validation.js';
+import { emailAddress, jsonBody, pageQuery, parse, presentKeys, queryString, timestamp } from './validation.js';
 
 const email = emailAddress;
 const optionalText = (max: number) => z.string().trim().min(1).max(max).nullable();
@@ -25,7 +25,7 @@ const fields = {
   roles: z.array(z.string().trim().min(1).max(100)).max(100),
   status: z.enum(['active', 'suspended']),
 };
-const createSchema = z
+export const createSchema = z
   .strictObject({
     ...fields,
     email: fields.email.optional(),
@@ -40,7 +40,22 @@ const createSchema = z
   })
   // A user nobody can find is useless: identities are linked later, but one handle is needed now.
   .refine((u) => u.email || u.external_id, { message: 'email or external_id is required', path: ['email'] });
-const patchSchema = z.strictObject(fields).partial();
+export const patchSchema = z.strictObject(fields).partial();
+export const userResponse = z.strictObject({
+  id: z.string(),
+  email: z.string().nullable(),
+  email_verified: z.boolean(),
+  name: z.string().nullable(),
+  given_name: z.string().nullable(),
+  family_name: z.string().nullable(),
+  phone_number: z.string().nullable(),
+  external_id: z.string().nullable(),
+  roles: z.array(z.string()),
+  status: z.enum(['active', 'suspended']),
+  identities: z.array(z.strictObject({ connection_id: z.string(), subject: z.string() })),
+  created_at: timestamp,
+  last_login_at: timestamp.nullable(),
+});
 
 export const userView = (u: User) => ({
   id: u.id,
@@ -58,7 +73,7 @@ export const userView = (u: User) => ({
   last_login_at: u.last_login_at,
 });
 
-/** The per-organization directory (DESIGN §5 users). Identities are read-only here: logins link them. */
+/** The per-organization directory (docs/reference.md "Admin API" users). Identities are read-only here: logins link them. */
 export function userRoutes(store: Store): Router {
   const r = Router();
 

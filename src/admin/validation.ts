@@ -21,10 +21,14 @@ export function jsonBody(req: Request): unknown {
   return req.body;
 }
 
-const pageSchema = z.object({
+export const pageSchema = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().min(1).max(100).optional(),
 });
+
+/** Response schemas (GET /openapi.json): a timestamp as JSON writes a Date, and a page of a list. */
+export const timestamp = z.iso.datetime({ offset: true });
+export const listOf = <T extends z.ZodType>(item: T) => z.strictObject({ data: z.array(item), next_cursor: z.string().nullable() });
 
 export function pageQuery(req: Request) {
   const { limit, cursor } = parse(pageSchema, { limit: req.query.limit, cursor: req.query.cursor });

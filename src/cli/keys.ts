@@ -1,5 +1,5 @@
 /**
- * `portico keys list` / `portico keys rotate` (DESIGN §6): the JWT signing keys in PORTICO_CERTS_DIR.
+ * `portico keys list` / `portico keys rotate` (docs/reference.md "Command line"): the JWT signing keys in PORTICO_CERTS_DIR.
  * Output is JSON without private material. Running gateways re-read the certs dir every minute; a
  * rotation is staged (new keys published first, signing from `activates_at`). Tokens signed before
  * keep verifying: the retired keys stay in /oauth/jwks until every token they signed has expired.

@@ -4,7 +4,7 @@ import { upstreamFetch } from '../runtime.js';
 import { checkOidcProvider } from '../upstream/oidc/check.js';
 
 /**
- * `portico oidc check --discovery-url <url> [--client-id <id> --client-secret <secret>]` (DESIGN §6):
+ * `portico oidc check --discovery-url <url> [--client-id <id> --client-secret <secret>]` (docs/reference.md "Command line"):
  * prints one JSON report; exit 0 when nothing is wrong, 1 with problems, 2 on usage errors.
  * Fetches with the same SSRF rules as the server (PORTICO_ALLOW_PRIVATE_URLS lifts them).
  */

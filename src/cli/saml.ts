@@ -1,5 +1,5 @@
 /**
- * `portico saml verify` (DESIGN §6): validate one SAML response offline with the server's own code
+ * `portico saml verify` (docs/reference.md "Command line"): validate one SAML response offline with the server's own code
  * path (validateSamlResponse), for admins debugging a failed login.
  *
  *   registerSamlCommands(program: Command, out?: (s: string) => void): void

@@ -115,7 +115,7 @@ function isDnsServer(v: string): boolean {
   return !!m && isIP(m[1]!) !== 0 && (m[2] === undefined || (Number(m[2]) >= 1 && Number(m[2]) <= 65535));
 }
 
-/** DESIGN.md §3. Keys are the environment variable names. */
+/** docs/reference.md "Environment variables". Keys are the environment variable names. */
 const schema = z.object({
   PORT: integer(0, 65535, 'must be a port number from 0 to 65535 (decimal digits)').default(8080),
   PORTICO_ISSUER: url(['http:', 'https:']).optional(),
@@ -170,6 +170,8 @@ export interface Config {
 }
 
 const KNOWN = Object.keys(schema.shape);
+/** Every environment variable Portico reads (docs/reference.md lists each; test/docs/reference.test.ts checks). */
+export const ENV_VARIABLES: readonly string[] = [...KNOWN, 'PORTICO_CONFIG_FILE'];
 const MB = 1024 * 1024;
 
 /**

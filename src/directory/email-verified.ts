@@ -13,7 +13,7 @@ export function inVerifiedDomain(email: string | null | undefined, verifiedDomai
 }
 
 /**
- * DESIGN §8 email verification rule: an upstream's email counts as verified only when the upstream
+ * The email verification rule (docs/reference.md "Rules every part keeps"): an upstream's email counts as verified only when the upstream
  * vouches for it — `email_verified: true`, which each adapter sets as far as its protocol goes (an
  * OIDC IdP's claim, absent: not vouched; a SAML assertion from the organization's own IdP; a partner
  * JWT or login link that names the user by this email) — AND its domain is one of the organization's

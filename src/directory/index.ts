@@ -110,7 +110,7 @@ export class Directory {
     const p: UserInput = {};
     if (identity.email) {
       p.email = identity.email;
-      // Recomputed on every login: only an email of a verified domain of the organization counts (DESIGN §8).
+      // Recomputed on every login: only an email of a verified domain of the organization counts (docs/reference.md "Rules every part keeps").
       p.email_verified = emailVerified(identity, verifiedDomains);
     }
     for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];

@@ -84,7 +84,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     const p = err instanceof HttpProblem ? err : (fromDatabase(err ?? {}) ?? fromFramework(err ?? {}));
     if (res.headersSent) return void res.end();
     if (p) return sendError(req, res, p.status, p.code, p.message, p.extra);
-    // A full bounded store refuses the write rather than evicting (DESIGN §8): 503, try again later.
+    // A full bounded store refuses the write rather than evicting (docs/reference.md "Rules every part keeps"): 503, try again later.
     if (isCapacityError(err)) {
       res.set('Retry-After', '60');
       return sendError(req, res, 503, 'capacity_exceeded', 'the short-lived store is full; try again in a minute');

@@ -10,7 +10,7 @@ import { UpstreamError } from '../upstream/identity.js';
  * for 60 s under a single-use random key and the browser is sent (303) to the same path with GET,
  * a top-level navigation that does carry Lax cookies; there the browser binding is checked.
  *
- * Anyone can POST there, so parking is bounded (issue 9, DESIGN §8 "Ephemeral state"):
+ * Anyone can POST there, so parking is bounded (issue 9, docs/reference.md "Rules every part keeps"):
  *  - a body larger than any sign-in response worth validating is refused (`too_large`);
  *  - each client (an IPv4 address, an IPv6 /64) may park `limits.parkedClientBytes` per minute,
  *    then gets 429 `rate_limited` with Retry-After;

@@ -15,14 +15,14 @@ export interface PipelineDeps {
   issuer: string;
 }
 
-/** Where a login without a pending authorization request lands (DESIGN §1). */
+/** Where a login without a pending authorization request lands (docs/architecture.md "The pipeline"). */
 export interface LoginTarget {
   clientId?: string;
   targetLinkUri?: string;
 }
 
 /**
- * The end of every way in (DESIGN §1): directory match, a fresh gateway session (new id: no
+ * The end of every way in (docs/architecture.md "The pipeline"): directory match, a fresh gateway session (new id: no
  * fixation), one `login.succeeded` event, then either the pending authorization request or the
  * target application's initiate_login_uri (OIDC Core §4). Never issues unsolicited codes.
  */
@@ -102,7 +102,7 @@ export async function failLogin(
   err: unknown,
   ctx: { connection?: IdentitySource; organizationId?: string | null },
 ): Promise<void> {
-  // A full bounded store refuses instead of evicting (DESIGN §8): a 503 with its reason, not a 500.
+  // A full bounded store refuses instead of evicting (docs/reference.md "Rules every part keeps"): a 503 with its reason, not a 500.
   if (isCapacityError(err)) err = new UpstreamError('capacity_exceeded', 'Portico cannot take more sign-ins right now; try again in a minute');
   if (!(err instanceof UpstreamError)) throw err;
   await deps.events.failed(err.reason, {

@@ -13,7 +13,7 @@ export interface LinkRouteDeps extends PipelineDeps {
 }
 
 /**
- * `GET /link/{token}` (DESIGN §4): spends a one-time login link, signs its user in with a fresh
+ * `GET /link/{token}` (docs/reference.md "Endpoints"): spends a one-time login link, signs its user in with a fresh
  * gateway session, and lands at the application's initiate_login_uri. Every refusal is one
  * `login.failed` event with its reason (link_invalid, link_expired, link_used, user_not_found,
  * user_suspended, application_not_found, invalid_target, link_revoked, ...) and creates nothing.

@@ -4,7 +4,7 @@ import type { Connection, Organization } from '../store/types.js';
 import { UpstreamError } from '../upstream/identity.js';
 import { typesWith } from '../upstream/registry.js';
 
-/** Routing hints an application may send on /oauth/authorize (DESIGN §4). */
+/** Routing hints an application may send on /oauth/authorize (docs/reference.md "Endpoints"). */
 export interface RoutingHints {
   connection?: string;
   organization?: string;

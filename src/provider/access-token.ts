@@ -1,5 +1,5 @@
 /**
- * Access tokens as JWTs (DESIGN §4: aud = the application's client id, kid in the header, signed
+ * Access tokens as JWTs (docs/reference.md "Endpoints": aud = the application's client id, kid in the header, signed
  * with the app's algorithm) that still work at userinfo, introspection and revocation.
  *
  * oidc-provider v9 has two formats: opaque (stored, usable at userinfo) and jwt (not stored, bound

@@ -69,7 +69,7 @@ export async function loadAccount(store: Store, logins: LoginRecords, userId: st
   const all: Record<string, unknown> = {
     sub: user.id,
     email: user.email ?? undefined,
-    // DESIGN §8: never true for an address outside the organization's verified domains, whoever set it.
+    // docs/reference.md "Rules every part keeps": never true for an address outside the organization's verified domains, whoever set it.
     email_verified: user.email ? user.email_verified && inVerifiedDomain(user.email, org.verified_domains) : undefined,
     name: user.name ?? undefined,
     given_name: user.given_name ?? undefined,

@@ -10,7 +10,7 @@
  * - `AccessToken` values are JWTs (access-token.ts); `find` maps a JWT to its stored record after
  *   verifying our own signature, so a forged JWT carrying a real jti finds nothing.
  * - Records live in the `sessions` space, the single-use and revocation markers in `replay`
- *   (DESIGN §8): neither is evicted early; a full space refuses, and the request gets
+ *   (docs/reference.md "Rules every part keeps"): neither is evicted early; a full space refuses, and the request gets
  *   `temporarily_unavailable` (503) instead of a record silently lost. Interactions (sign-ins not
  *   finished, which any anonymous request starts) are in `interactions`, which drops the oldest
  *   when full, so a flood of authorization requests cannot fill `sessions`.

@@ -1,5 +1,5 @@
 /**
- * Applications (DESIGN §5) as oidc-provider clients. The applications table is the only client
+ * Applications (docs/reference.md "Admin API") as oidc-provider clients. The applications table is the only client
  * registry: no dynamic registration, no static client list.
  */
 import type { AdapterPayload, Client } from 'oidc-provider';

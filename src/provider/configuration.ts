@@ -1,6 +1,6 @@
 /**
  * oidc-provider configuration for Portico's side facing the operator's own applications
- * (DESIGN §4). Only what Portico decides lives here; the protocol is oidc-provider's.
+ * (docs/reference.md "Endpoints"). Only what Portico decides lives here; the protocol is oidc-provider's.
  */
 import { hkdfSync } from 'node:crypto';
 import type { Configuration, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
@@ -39,7 +39,7 @@ export const PROVIDER_PATHS = [
   '/.well-known/oauth-authorization-server',
 ];
 
-/** Routing hints the hosted login uses (DESIGN §4), passed through to the interaction. */
+/** Routing hints the hosted login uses (docs/reference.md "Endpoints"), passed through to the interaction. */
 export const EXTRA_PARAMS = ['organization', 'connection', 'domain_hint'] as const;
 
 export const COOKIE_NAMES = { session: 'portico_op_session', interaction: 'portico_op_interaction', resume: 'portico_op_resume' };

@@ -1,5 +1,5 @@
 /**
- * Portico as an OpenID Provider to the operator's applications (DESIGN §1, §4), on oidc-provider v9.
+ * Portico as an OpenID Provider to the operator's applications (docs/architecture.md, docs/reference.md "Endpoints"), on oidc-provider v9.
  *
  * ─── The seam with the login module (src/login) ───────────────────────────────────────────────
  * 1. An app sends the browser to GET /oauth/authorize. When nobody is signed in (or prompt=login,

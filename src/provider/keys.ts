@@ -1,5 +1,5 @@
 /**
- * JWT signing keys for the tokens Portico issues to applications (DESIGN §4): one current key
+ * JWT signing keys for the tokens Portico issues to applications (docs/reference.md "Endpoints"): one current key
  * per algorithm (RS256, ES256, EdDSA) plus retired keys that stay published until every token
  * they signed has expired.
  *

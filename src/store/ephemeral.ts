@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
  * replay caches, login-link tokens, parked POST bodies, counters. In-process by default, Redis with
  * REDIS_URL. Values are strings (callers serialise); TTLs are in seconds and always required.
  *
- * State is kept in separate bounded **spaces**, one per kind (DESIGN §8 "Ephemeral state"), so that
+ * State is kept in separate bounded **spaces**, one per kind (docs/reference.md "Rules every part keeps"), so that
  * what an anonymous client can write never pushes out what stops replay:
  *
  * | space          | holds                                                                  | when full              |

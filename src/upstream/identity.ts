@@ -2,7 +2,7 @@ import type { UpstreamReason } from './registry.js';
 
 /**
  * What every upstream adapter (oidc, saml, jwt, link) produces: a normalised identity, or an
- * UpstreamError with a stable reason code. Adapters know nothing of users or applications (DESIGN §1).
+ * UpstreamError with a stable reason code. Adapters know nothing of users or applications (docs/architecture.md "The pipeline").
  */
 export interface ExternalIdentity {
   /** Connection id the identity came through. */

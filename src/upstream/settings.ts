@@ -20,7 +20,7 @@ export interface SettingsContext {
 
 /**
  * One per connection type (oidc, saml, jwt): how the admin API validates, stores and shows the
- * type-specific fields of DESIGN §5. Each upstream folder owns its own.
+ * type-specific fields of docs/reference.md "Admin API". Each upstream folder owns its own.
  */
 export interface ConnectionSettings {
   /** Strict zod object of the type-specific input fields (create). PATCH uses `.partial()` of it. */

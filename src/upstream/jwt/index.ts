@@ -42,7 +42,7 @@ export class JwtUpstream {
     const ttl = Math.max(1, t.exp - Math.floor(nowMs / 1000) + 1);
     // Per connection: two partners may well use the same jti scheme.
     const once = t.jti !== undefined ? `jwt-jti:${connection.id}:${hashToken(t.jti)}` : `jwt-tok:${connection.id}:${t.digest}`;
-    // The `replay` space: never evicted before expiry, whatever anonymous clients send (DESIGN §8).
+    // The `replay` space: never evicted before expiry, whatever anonymous clients send (docs/reference.md "Rules every part keeps").
     const first = await this.ephemeral.space('replay').setIfAbsent(once, '1', ttl);
     if (!first) throw new UpstreamError('token_replayed', 'this token has already been used');
     return t.identity;

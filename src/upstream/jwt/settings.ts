@@ -39,7 +39,7 @@ function checkJwksUrl(url: string, allowPrivate: boolean) {
 }
 
 /**
- * Partner-signed JWT connection (DESIGN §5): HS256 `secret` (write-only, sealed, ≥ 32 bytes)
+ * Partner-signed JWT connection (docs/reference.md "Admin API"): HS256 `secret` (write-only, sealed, ≥ 32 bytes)
  * or an RS256/ES256 `public_key` (PEM) / `jwks_url`. Exactly one of the three is kept: sending
  * one on PATCH replaces whichever was there (a partner moving from a shared secret to a key pair).
  */

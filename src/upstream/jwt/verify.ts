@@ -16,7 +16,7 @@ export interface PartnerJwtPolicy {
   issuer?: string;
   /** When set, `aud` must be or contain it. */
   audience?: string;
-  /** Allowed clock difference for `iat`/`nbf` in the future (DESIGN §7: at most 3 minutes). */
+  /** Allowed clock difference for `iat`/`nbf` in the future (docs/reference.md "Rules every part keeps": at most 3 minutes). */
   clockSkewSeconds?: number;
   /** Refuse tokens without a `jti` (the connection's `require_jti`); otherwise such a token is single-use by its own hash. */
   requireJti?: boolean;
@@ -188,7 +188,7 @@ function upstreamRoles(claims: Record<string, unknown>): { roles: string[]; grou
 /**
  * Portico states how the user got in, not the partner: always ["partner"]. A partner's own `amr`
  * claim (say ["mfa","hwk"]) is not passed on — applications that step up on `amr` must not
- * take a method on a partner's word (DESIGN §8). The claim stays in the identity's raw claims.
+ * take a method on a partner's word (docs/reference.md "Rules every part keeps"). The claim stays in the identity's raw claims.
  */
 function amr(_claims: Record<string, unknown>): string[] {
   return ['partner'];

@@ -54,7 +54,7 @@ export class LoginLinkStore {
     ephemeral: EphemeralStore,
     private readonly now: () => number = Date.now,
   ) {
-    // Live and spent links are security state: the `replay` space never evicts them early (DESIGN §8).
+    // Live and spent links are security state: the `replay` space never evicts them early (docs/reference.md "Rules every part keeps").
     this.ephemeral = ephemeral.space('replay');
   }
 

@@ -3,7 +3,7 @@ import type { Connection } from '../../store/types.js';
 import { oidcConfigOf } from './connection-config.js';
 import type { OidcContext } from './types.js';
 
-/** id_token time checks tolerate this much clock difference with the IdP (DESIGN §7: at most 3 minutes). */
+/** id_token time checks tolerate this much clock difference with the IdP (docs/reference.md "Rules every part keeps": at most 3 minutes). */
 export const CLOCK_TOLERANCE_SECONDS = 60;
 
 export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';

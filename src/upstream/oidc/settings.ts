@@ -9,7 +9,7 @@ const invalid = (message: string, field = 'discovery_url') =>
   new HttpProblem(400, 'invalid_discovery', `${field}: ${message}`, { errors: [{ field, message }] });
 
 /**
- * OIDC connection fields (DESIGN §5). `client_secret` is write-only and sealed at rest.
+ * OIDC connection fields (docs/reference.md "Admin API"). `client_secret` is write-only and sealed at rest.
  * Storing fetches the discovery document (SSRF-safe fetch from the context) and requires an
  * `issuer` consistent with the URL (Discovery §4.3; Entra ID tenant exception), and the
  * authorization, token and JWKS endpoints. A `discovery_url` given as the issuer identifier is

@@ -6,7 +6,7 @@
  *   validationConfigFor(connection: { id, config }, issuer: string, opts?: {
  *       expectedInResponseTo?: string; spPrivateKey?: string; clockSkewSeconds?: number }): SamlValidationConfig
  *       -> pass to validateSamlResponse(form.SAMLResponse, cfg, new Date()). clockSkewSeconds is
- *          capped at 180 (DESIGN §7).
+ *          capped at 180 (docs/reference.md "Rules every part keeps").
  */
 import type { Connection } from '../../store/types.js';
 import { MAX_SERVER_CLOCK_SKEW_SECONDS, type SamlValidationConfig } from './validate.js';

@@ -1,5 +1,5 @@
 /**
- * A validated SAML assertion -> the normalised ExternalIdentity of DESIGN §1.
+ * A validated SAML assertion -> the normalised ExternalIdentity of docs/architecture.md "The pipeline".
  *
  *   toExternalIdentity(connectionId: string, provider: Provider, attributeMapping: Record<string, string>,
  *                      result: SamlAssertionResult): ExternalIdentity

@@ -1,5 +1,5 @@
 /**
- * Assertion replay cache (DESIGN §7: assertion ids kept until expiry).
+ * Assertion replay cache (docs/reference.md "Rules every part keeps": assertion ids kept until expiry).
  *
  *   checkReplay(store: EphemeralStore, connectionId: string, result: Pick<SamlAssertionResult,
  *               'assertion_id' | 'not_on_or_after'>, now: Date, clockSkewSeconds = 180): Promise<void>
@@ -28,7 +28,7 @@ export async function checkReplay(
 ): Promise<void> {
   const until = Date.parse(result.not_on_or_after);
   const ttlSeconds = Math.max(1, Math.ceil((until - now.getTime()) / 1000) + clockSkewSeconds);
-  // The `replay` space: never evicted before expiry, whatever anonymous clients send (DESIGN §8).
+  // The `replay` space: never evicted before expiry, whatever anonymous clients send (docs/reference.md "Rules every part keeps").
   const stored = await store.space('replay').setIfAbsent(replayKey(connectionId, result.assertion_id), now.toISOString(), ttlSeconds);
   if (!stored) throw new UpstreamError('replayed', 'this assertion was already used', { assertion_id: result.assertion_id.slice(0, 100) });
 }

@@ -1,5 +1,5 @@
 /**
- * SAML connection fields of the admin API (DESIGN §5): validation, storage and the read view.
+ * SAML connection fields of the admin API (docs/reference.md "Admin API"): validation, storage and the read view.
  *
  *   samlSettings: ConnectionSettings                     { schema, store(input, existing, ctx), view(connection, issuer) }
  *   refreshMetadata(existing: StoredSettings, ctx: SettingsContext, now?: Date): Promise<StoredSettings>

@@ -1,5 +1,5 @@
 /**
- * Portico's own SAML SP key material in PORTICO_CERTS_DIR (DESIGN §3), shared by every SAML
+ * Portico's own SAML SP key material in PORTICO_CERTS_DIR (docs/reference.md "Environment variables"), shared by every SAML
  * connection and published in each connection's SP metadata:
  *
  *   saml-sp-signing.key / .crt        signs AuthnRequests (connections with sign_authn_requests)

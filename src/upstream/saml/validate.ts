@@ -5,7 +5,7 @@
  *
  * SYNCHRONOUS and pure: no I/O, clock passed in. `input` is the base64 `SAMLResponse` form value or
  * the raw XML. Returns the validated assertion or THROWS an UpstreamError whose `reason` is one of
- * DESIGN §6's codes (plus certificate_expired). Replay protection is not here: see replay.ts
+ * the SAML reason codes of docs/reference.md (plus certificate_expired). Replay protection is not here: see replay.ts
  * (`checkReplay`), which keeps `assertion_id` until `not_on_or_after`.
  *
  *   samlFailure(e: unknown): { ok: false, code, message }     for CLIs/pages; non-UpstreamErrors -> malformed

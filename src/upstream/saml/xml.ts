@@ -9,7 +9,7 @@
  *   textOf(el, what): string                                              text + CDATA only, trimmed; element children refused
  *   parseSamlTime(value, what): number                                    xs:dateTime (any fraction digits, Z or offset) -> epoch ms
  *
- * Every failure is an UpstreamError with a DESIGN §6 reason code.
+ * Every failure is an UpstreamError with a SAML reason code (docs/reference.md "Reason codes").
  */
 import { DOMParser, type Document, type Element, type Node } from '@xmldom/xmldom';
 import { UpstreamError } from '../identity.js';

@@ -14,11 +14,12 @@ import { eventRoutes } from './events.js';
 import { loginLinkRoutes } from './login-links.js';
 import { organizationRoutes } from './organizations.js';
 import { userRoutes } from './users.js';
+import type { UserAccess } from '../login/user-access.js';
 
 const wrongKey = (err: unknown) => err instanceof HttpProblem && err.code === 'invalid_api_key';
 
 /** The admin API (DESIGN §5), mounted at /api/v1. */
-export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
+export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAccess): Router {
   const r = Router();
   if (limits) {
     // An IP that sent too many wrong keys is refused before any key is looked up; then a budget per key.
@@ -41,7 +42,7 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
   r.use(domainRoutes(rt.store, new DnsDomainVerifier(rt.config.dnsServer)));
   r.use(applicationRoutes(rt.store));
   r.use(connectionRoutes(rt));
-  r.use(userRoutes(rt.store));
+  r.use(userRoutes(rt.store, access));
   r.use(apiKeyRoutes(rt.store));
   r.use(eventRoutes(rt.store));
   r.use(loginLinkRoutes(rt));

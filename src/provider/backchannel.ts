@@ -189,31 +189,60 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
 
 type Next = () => Promise<unknown>;
 
+export interface LogoutHookDeps {
+  provider: Provider;
+  /** The path of the logout confirmation (POST), where oidc-provider ends the session. */
+  confirmPath: string;
+  queue: BackchannelQueue;
+  organizationOf(userId: string): Promise<string | null>;
+  /** Revokes a grant with its access and refresh tokens. */
+  revokeGrant(grantId: string): Promise<void>;
+  logger: Logger;
+}
+
+interface SessionSnapshot {
+  accountId: string;
+  requestingClient?: string;
+  authorizations: Record<string, { sid?: string; grantId?: string }>;
+}
+
 /**
- * RP-initiated logout (route end_session_confirm, answered 303): after oidc-provider ended the
- * session, notify each application it signed into — all of them when the user chose to sign out
- * everywhere (`logout` param), else only the requesting one — with the session's per-application sid.
- * The ended Session is still on ctx.oidc (destroyed in the store, not in memory).
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2, confirmed with a 303): for each
+ * application the ended session had signed into — all of them on "Sign out" (`logout` param),
+ * else only the requesting one — revoke its grant and queue a logout token with that
+ * application's `sid`. The session is read before oidc-provider changes it. Portico's refresh
+ * tokens do not expire with the session (refresh.ts), which makes oidc-provider keep their grants
+ * on logout; a user who signs out means those tokens too, hence the revocation here.
  */
-export function backchannelOnLogout(queue: BackchannelQueue, organizationOf: (userId: string) => Promise<string | null>, logger: Logger) {
+export function endOnLogout(deps: LogoutHookDeps) {
   return async (ctx: KoaContextWithOIDC, next: Next) => {
+    if (ctx.method !== 'POST' || ctx.path !== deps.confirmPath) return next();
+    let before: SessionSnapshot | undefined;
+    try {
+      const session = await deps.provider.Session.get(ctx);
+      if (session.accountId) {
+        before = {
+          accountId: session.accountId,
+          requestingClient: (session.state as { clientId?: string } | undefined)?.clientId,
+          authorizations: { ...((session.authorizations ?? {}) as SessionSnapshot['authorizations']) },
+        };
+      }
+    } catch (err) {
+      deps.logger.warn({ err }, 'logout: the session could not be read before the logout');
+    }
     await next();
     const oidc = 'oidc' in ctx ? ctx.oidc : undefined;
-    if (oidc?.route !== 'end_session_confirm' || ctx.status !== 303) return;
-    const session = oidc.entities.Session;
-    const accountId = session?.accountId;
-    if (!session || !accountId) return;
+    if (!before || oidc?.route !== 'end_session_confirm' || ctx.status !== 303) return;
     const all = Boolean(oidc.params?.logout);
-    const only = (session.state as { clientId?: string } | undefined)?.clientId;
-    const authorizations = (session.authorizations ?? {}) as Record<string, { sid?: string }>;
-    const targets = Object.entries(authorizations).filter(([clientId]) => all || clientId === only);
+    const targets = Object.entries(before.authorizations).filter(([clientId]) => all || clientId === before.requestingClient);
     if (!targets.length) return;
+    for (const [, a] of targets) if (a.grantId) await deps.revokeGrant(a.grantId);
     let organizationId: string | null = null;
     try {
-      organizationId = await organizationOf(accountId);
+      organizationId = await deps.organizationOf(before.accountId);
     } catch (err) {
-      logger.warn({ err }, 'back-channel logout: organization lookup failed');
+      deps.logger.warn({ err }, 'back-channel logout: organization lookup failed');
     }
-    for (const [clientId, a] of targets) queue.enqueue({ clientId, sub: accountId, sid: a.sid, organizationId, trigger: 'rp_logout' });
+    for (const [clientId, a] of targets) deps.queue.enqueue({ clientId, sub: before.accountId, sid: a.sid, organizationId, trigger: 'rp_logout' });
   };
 }

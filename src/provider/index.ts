@@ -224,7 +224,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   provider.use(recordLogin(logins));
   provider.use(acceptJwtTokens([ROUTES.introspection, ROUTES.revocation]));
   provider.use(allowFormTargets());
-  const logout = providerLogout(rt, provider, adapter, opts.backchannel);
+  const logout = providerLogout(rt, provider, adapter, `${ROUTES.end_session}/confirm`, opts.backchannel);
   recordRefreshRefusals(provider, store, logger);
   if (opts.onLogout) provider.use(afterLogout(opts.onLogout, (err) => logger.error({ err }, 'logout: ending the gateway session failed')));
 

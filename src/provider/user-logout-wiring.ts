@@ -6,7 +6,7 @@ import type Provider from 'oidc-provider';
 import type { Adapter } from 'oidc-provider';
 import type { Runtime } from '../runtime.js';
 import type { UserSessionIds } from '../store/user-sessions.js';
-import { backchannelOnLogout, backchannelQueue, logoutTokenSigner, type BackchannelOptions, type BackchannelQueue } from './backchannel.js';
+import { endOnLogout, backchannelQueue, logoutTokenSigner, type BackchannelOptions, type BackchannelQueue } from './backchannel.js';
 import { providerUserLogout, type EndedAuthorization } from './user-logout.js';
 
 export interface ProviderLogout {
@@ -15,7 +15,7 @@ export interface ProviderLogout {
   endUser(userId: string, ids: Pick<UserSessionIds, 'provider' | 'grant'>): Promise<EndedAuthorization[]>;
 }
 
-export function providerLogout(rt: Runtime, provider: Provider, adapterFor: (model: string) => Adapter, opts: BackchannelOptions = {}): ProviderLogout {
+export function providerLogout(rt: Runtime, provider: Provider, adapterFor: (model: string) => Adapter, confirmPath: string, opts: BackchannelOptions = {}): ProviderLogout {
   const { store, logger } = rt;
   const queue = backchannelQueue(
     {
@@ -28,6 +28,10 @@ export function providerLogout(rt: Runtime, provider: Provider, adapterFor: (mod
     opts,
   );
   const organizationOf = async (userId: string) => (await store.users.get(userId))?.organization_id ?? null;
-  provider.use(backchannelOnLogout(queue, organizationOf, logger));
+  const revokeGrant = async (grantId: string) => {
+    await adapterFor('RefreshToken').revokeByGrantId(grantId);
+    await adapterFor('Grant').destroy(grantId);
+  };
+  provider.use(endOnLogout({ provider, confirmPath, queue, organizationOf, revokeGrant, logger }));
   return { queue, endUser: providerUserLogout(adapterFor) };
 }

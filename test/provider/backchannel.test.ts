@@ -164,6 +164,16 @@ describe('back-channel logout', () => {
     await waitFor(async () => (await events('logout.backchannel_delivered', cy.id)).length === 3);
   });
 
+  it('admin deletion: the app gets a logout token (trigger deleted) and the refresh token is dead', async () => {
+    const fay = await newUser('fay');
+    const { tokens } = await signIn(fay, ['bc-b']);
+    expect((await admin('DELETE', `/organizations/${org.id}/users/${fay.id}`)).status).toBe(204);
+    const [r] = await rx.waitFor(1);
+    expect(r).toMatchObject({ clientId: 'bc-b', claims: { sub: fay.id, sid: tokens['bc-b']!.sid } });
+    expect(await refreshStatus('bc-b', tokens['bc-b']!.refreshToken)).toBe(400);
+    await waitFor(async () => (await events('logout.backchannel_delivered', fay.id)).some((e) => e.detail.trigger === 'deleted'));
+  });
+
   it('sessions/revoke of an unknown user is 404 and changes nothing', async () => {
     const res = await admin('POST', `/organizations/${org.id}/users/usr_doesnotexist/sessions/revoke`);
     expect(res.status).toBe(404);

@@ -9,13 +9,17 @@ import { redactUrl } from './http/logging.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
 import { countClientAuthFailures, failureGate, rateLimitsFor } from './http/rate-limit.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
-import { KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
+import { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
 import { LoginEvents } from './events/index.js';
 import { authorizationRefusalRecorder } from './login/authorize-refusals.js';
 import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
-import { endGatewaySession } from './login/session.js';
+import { endGatewaySession, gatewaySessionStore } from './login/session.js';
+import { userAccess, type UserAccess } from './login/user-access.js';
+import type { BackchannelOptions } from './provider/backchannel.js';
+import { PAR_ROUTE } from './provider/par-dpop.js';
+import { userSessionIndex } from './store/user-sessions.js';
 import type { Runtime } from './runtime.js';
 import type { TestSignIn } from './setup/test-sign-in.js';
 
@@ -27,6 +31,8 @@ export interface App {
   testSignIn: TestSignIn;
   /** The gateway session middleware (test harnesses mounting their own browser routes). */
   session: RequestHandler;
+  /** Ends a user's sessions, grants and refresh tokens everywhere (SCIM deprovisioning calls this too). */
+  userAccess: UserAccess;
 }
 
 /** Parts a caller may build itself (tests, several app instances sharing one certs dir). */
@@ -35,6 +41,10 @@ export interface AppParts {
   keys?: SigningKeys;
   /** Metrics registry; default: a new one. Pass the previous app's to keep counting across a reload. */
   metrics?: Registry;
+  /** Back-channel logout delivery settings (tests shorten the retries). */
+  backchannel?: BackchannelOptions;
+  /** Clock (ms) for refresh-token idle/absolute checks (tests move it). */
+  clock?: () => number;
 }
 
 /**
@@ -64,24 +74,30 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.use(discoveryApi(store));
   // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
   const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
-  app.use('/api/v1', adminRoutes(rt, limits));
   const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
+  // Each user's gateway sessions, provider sessions and grants, so they can be ended at once.
+  const userSessions = userSessionIndex(ephemeral, GRANT_LIFETIME_SECONDS);
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),
     // RP-initiated logout signs the browser out of the gateway too, not only out of oidc-provider.
     onLogout: (req, res) => endGatewaySession(req as Request, res as Response),
+    userSessions,
+    backchannel: parts.backchannel,
+    clock: parts.clock,
   });
+  const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
+  app.use('/api/v1', adminRoutes(rt, limits, access));
   // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
   countClientAuthFailures(provider.provider, limits);
-  app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation], failureGate(limits, 'clientAuth'));
-  const login = browserLogin(rt, provider, events, limits);
+  app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation, PAR_ROUTE], failureGate(limits, 'clientAuth'));
+  const login = browserLogin(rt, provider, events, limits, userSessions);
   // ...so the logout confirmation loads the gateway session (its cookie has path /) before oidc-provider answers it.
   app.post(`${ROUTES.end_session}/confirm`, login.session);
   provider.mount(app);
   app.use(login.router);
   app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
-  return { express: app, metrics, provider, testSignIn: login.testSignIn, session: login.session };
+  return { express: app, metrics, provider, testSignIn: login.testSignIn, session: login.session, userAccess: access };
 }
 
 export interface ReloadingApp {

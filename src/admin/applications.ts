@@ -4,7 +4,8 @@ import { HttpProblem, notFound } from '../http/problem.js';
 import { newId } from '../store/ids.js';
 import type { Store } from '../store/index.js';
 import { hashToken, randomToken } from '../store/secrets.js';
-import { SIGNING_ALGS, type Application } from '../store/types.js';
+import { REFRESH_DEFAULTS } from '../store/repos/applications.js';
+import { REFRESH_TOKEN_POLICIES, SIGNING_ALGS, type Application } from '../store/types.js';
 import { operatorOnly } from './auth.js';
 import { withConflicts } from './conflicts.js';
 import { jsonBody, pageQuery, parse, presentKeys, text, timestamp } from './validation.js';
@@ -42,6 +43,17 @@ const origin = z
 
 const uris = (what: string) => z.array(secureUrl(what)).max(50);
 
+/** Refresh tokens, back-channel logout, PAR and DPoP per application (migration 6). */
+const seconds = (min: number) => z.number().int().min(min).max(REFRESH_DEFAULTS.max);
+const tokenSettings = {
+  refresh_tokens: z.enum(REFRESH_TOKEN_POLICIES).default('rotating'),
+  refresh_token_absolute_ttl_seconds: seconds(300).default(REFRESH_DEFAULTS.absolute),
+  refresh_token_idle_ttl_seconds: seconds(60).default(REFRESH_DEFAULTS.idle),
+  backchannel_logout_uri: secureUrl('backchannel_logout_uri').nullable().default(null),
+  require_pushed_authorization_requests: z.boolean().default(false),
+  dpop_bound_access_tokens: z.boolean().default(false),
+};
+
 export const createSchema = z.strictObject({
   name: text(),
   type: z.enum(['confidential', 'public']).default('confidential'),
@@ -50,6 +62,7 @@ export const createSchema = z.strictObject({
   allowed_origins: z.array(origin).max(50).default([]),
   initiate_login_uri: secureUrl('initiate_login_uri').nullable().default(null),
   id_token_signed_response_alg: z.enum(SIGNING_ALGS).default('RS256'),
+  ...tokenSettings,
 });
 export const patchSchema = createSchema.partial();
 export const applicationResponse = z.strictObject({
@@ -61,6 +74,12 @@ export const applicationResponse = z.strictObject({
   allowed_origins: z.array(z.string()),
   initiate_login_uri: z.string().nullable(),
   id_token_signed_response_alg: z.enum(SIGNING_ALGS),
+  refresh_tokens: z.enum(REFRESH_TOKEN_POLICIES),
+  refresh_token_absolute_ttl_seconds: z.number().int(),
+  refresh_token_idle_ttl_seconds: z.number().int(),
+  backchannel_logout_uri: z.string().nullable(),
+  require_pushed_authorization_requests: z.boolean(),
+  dpop_bound_access_tokens: z.boolean(),
   created_at: timestamp,
   client_secret: z.string().optional().describe('only in the response that creates or rotates it'),
 });
@@ -74,8 +93,24 @@ export const appView = (a: Application) => ({
   allowed_origins: a.allowed_origins,
   initiate_login_uri: a.initiate_login_uri,
   id_token_signed_response_alg: a.id_token_signed_response_alg,
+  refresh_tokens: a.refresh_tokens,
+  refresh_token_absolute_ttl_seconds: a.refresh_token_absolute_ttl_seconds,
+  refresh_token_idle_ttl_seconds: a.refresh_token_idle_ttl_seconds,
+  backchannel_logout_uri: a.backchannel_logout_uri,
+  require_pushed_authorization_requests: a.require_pushed_authorization_requests,
+  dpop_bound_access_tokens: a.dpop_bound_access_tokens,
   created_at: a.created_at,
 });
+
+/** An idle lifetime longer than the absolute one would never apply: refuse it rather than ignore it. */
+function checkRefreshLifetimes(a: { refresh_token_absolute_ttl_seconds: number; refresh_token_idle_ttl_seconds: number }) {
+  if (a.refresh_token_idle_ttl_seconds > a.refresh_token_absolute_ttl_seconds) {
+    const message = 'must not exceed refresh_token_absolute_ttl_seconds';
+    throw new HttpProblem(400, 'validation_failed', `refresh_token_idle_ttl_seconds: ${message}`, {
+      errors: [{ field: 'refresh_token_idle_ttl_seconds', message }],
+    });
+  }
+}
 
 /** Client secrets are 256-bit random values, returned once and kept only as a SHA-256 hash. */
 const newSecret = () => randomToken('pcs_');
@@ -93,6 +128,7 @@ export function applicationRoutes(store: Store): Router {
 
   r.post('/applications', async (req, res) => {
     const input = parse(createSchema, jsonBody(req));
+    checkRefreshLifetimes(input);
     const secret = input.type === 'confidential' ? newSecret() : undefined;
     const app = await withConflicts(() =>
       store.applications.create({ ...input, client_id: newId('app'), client_secret_hash: secret ? hashToken(secret) : null }),
@@ -122,6 +158,7 @@ export function applicationRoutes(store: Store): Router {
     } else if (patch.type === 'public' && existing.type === 'confidential') {
       client_secret_hash = null;
     }
+    checkRefreshLifetimes({ ...existing, ...patch });
     if (patch.redirect_uris && patch.redirect_uris.length === 0) {
       throw new HttpProblem(400, 'validation_failed', 'redirect_uris: at least one redirect_uri is required');
     }

@@ -15,11 +15,12 @@ import { loginLinkRoutes } from './login-links.js';
 import { openApiDocument } from './openapi.js';
 import { organizationRoutes } from './organizations.js';
 import { userRoutes } from './users.js';
+import type { UserAccess } from '../login/user-access.js';
 
 const wrongKey = (err: unknown) => err instanceof HttpProblem && err.code === 'invalid_api_key';
 
 /** The admin API (docs/reference.md "Admin API"), mounted at /api/v1. */
-export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
+export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAccess): Router {
   const r = Router();
   // The API's description is public: it holds no data, and clients generate code from it.
   const description = JSON.stringify(openApiDocument(rt.config.issuer));
@@ -45,7 +46,7 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
   r.use(domainRoutes(rt.store, new DnsDomainVerifier(rt.config.dnsServer)));
   r.use(applicationRoutes(rt.store));
   r.use(connectionRoutes(rt));
-  r.use(userRoutes(rt.store));
+  r.use(userRoutes(rt.store, access));
   r.use(apiKeyRoutes(rt.store));
   r.use(eventRoutes(rt.store));
   r.use(loginLinkRoutes(rt));

@@ -5,6 +5,7 @@ import { HttpProblem, notFound } from '../http/problem.js';
 import type { Store } from '../store/index.js';
 import type { User } from '../store/types.js';
 import { resolveOrg } from './auth.js';
+import type { UserAccess } from '../login/user-access.js';
 import { withConflicts } from './conflicts.js';
 import { emailAddress, jsonBody, pageQuery, parse, presentKeys, queryString, timestamp } from './validation.js';
 
@@ -74,7 +75,7 @@ export const userView = (u: User) => ({
 });
 
 /** The per-organization directory (docs/reference.md "Admin API" users). Identities are read-only here: logins link them. */
-export function userRoutes(store: Store): Router {
+export function userRoutes(store: Store, access?: UserAccess): Router {
   const r = Router();
 
   async function load(req: Request) {
@@ -119,12 +120,23 @@ export function userRoutes(store: Store): Router {
     }
     const updated = await withConflicts(() => store.users.update(user.id, org.id, patch));
     if (!updated) throw notFound('user');
+    // A suspended user is signed out everywhere now, not when the sessions expire.
+    if (user.status !== 'suspended' && updated.status === 'suspended') await access?.end(org.id, user.id, 'suspended');
     res.json(userView(updated));
   });
 
   r.delete('/organizations/:org/users/:id', async (req, res) => {
     const { org, user } = await load(req);
     if (!(await store.users.delete(user.id, org.id))) throw notFound('user');
+    await access?.end(org.id, user.id, 'deleted');
+    res.status(204).end();
+  });
+
+  // docs/reference.md "Admin API" user sessions: end every gateway session, grant and refresh token; back-channel logout.
+  r.post('/organizations/:org/users/:id/sessions/revoke', async (req, res) => {
+    const { org, user } = await load(req);
+    if (!access) throw new HttpProblem(503, 'unavailable', 'session revocation is not available in this process');
+    await access.end(org.id, user.id, 'sessions_revoked');
     res.status(204).end();
   });
 

@@ -7,12 +7,15 @@ import { isCapacityError } from '../store/ephemeral.js';
 import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
 import { errorPage } from './html.js';
 import { regenerate, saveSession } from './session.js';
+import type { UserSessionIndex } from '../store/user-sessions.js';
 
 export interface PipelineDeps {
   store: Store;
   directory: Directory;
   events: LoginEvents;
   issuer: string;
+  /** Indexes the new gateway session under its user, so UserAccess can end it (user-access.ts). */
+  userSessions?: UserSessionIndex;
 }
 
 /** Where a login without a pending authorization request lands (docs/architecture.md "The pipeline"). */
@@ -58,6 +61,7 @@ export async function completeLogin(
   };
   if (interactionUid) req.session.interactionUid = interactionUid;
   await saveSession(req);
+  await deps.userSessions?.add(user.id, 'gateway', req.sessionID);
   await deps.events.succeeded({ organization_id: connection.organization_id, connection_id: connection.id, user_id: user.id, ip: req.ip });
 
   if (interactionUid) return res.redirect(303, `/interaction/${encodeURIComponent(interactionUid)}/complete`);

@@ -18,6 +18,7 @@ import type { BrowserUpstream, ProviderSeam } from './seams.js';
 import { gatewaySession } from './session.js';
 import { LoginTransactions } from './transactions.js';
 import { requireSecureTransport } from './transport.js';
+import type { UserSessionIndex } from '../store/user-sessions.js';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
@@ -30,6 +31,7 @@ export function browserLogin(
   provider: ProviderSeam,
   events: LoginEvents,
   limits?: RateLimits,
+  userSessions?: UserSessionIndex,
 ): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions; session: RequestHandler; testSignIn: TestSignIn } {
   const { config, store, ephemeral } = rt;
   const pipeline: PipelineDeps = {
@@ -37,6 +39,7 @@ export function browserLogin(
     directory: new Directory(store),
     events,
     issuer: config.issuer,
+    userSessions,
   };
   const transactions = new LoginTransactions(ephemeral);
   // Every upstream kind of the registry, opened once: its adapter sends browsers out and completes callbacks.

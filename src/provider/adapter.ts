@@ -28,6 +28,8 @@ export interface AdapterOptions {
   /** Reads an application as oidc-provider client metadata. */
   findClient(clientId: string): Promise<AdapterPayload | undefined>;
   now?: () => number;
+  /** Told of every saved Session and Grant (the per-user index of user-sessions.ts). */
+  onSaved?: (model: 'Session' | 'Grant', id: string, payload: AdapterPayload) => Promise<void>;
 }
 
 const PREFIX = 'op:';
@@ -92,6 +94,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         await guarded(async () => {
           await ephemeral.set(key(name, id), JSON.stringify(payload), ttl);
           if (name === 'Session' && payload.uid) await ephemeral.set(key('SessionUid', payload.uid), id, ttl);
+          if ((name === 'Session' || name === 'Grant') && payload.accountId) await opts.onSaved?.(name, id, payload);
         });
       },
 

@@ -5,6 +5,7 @@
 import type { AdapterPayload, Client } from 'oidc-provider';
 import { hashToken, safeEqual } from '../store/secrets.js';
 import type { Application } from '../store/types.js';
+import { tokenClientMetadata } from './token-settings.js';
 
 /** Client metadata for one application; undefined when the row cannot authenticate (confidential without a secret). */
 export function clientMetadata(app: Application): AdapterPayload | undefined {
@@ -21,7 +22,6 @@ export function clientMetadata(app: Application): AdapterPayload | undefined {
     redirect_uris: app.redirect_uris,
     post_logout_redirect_uris: app.post_logout_redirect_uris,
     response_types: ['code'],
-    grant_types: ['authorization_code', 'refresh_token'],
     id_token_signed_response_alg: app.id_token_signed_response_alg,
     // oidc-provider only accepts https here, while the admin API allows http://localhost; Portico itself
     // reads initiate_login_uri from the applications table (src/login/complete.ts), not from this metadata.
@@ -29,6 +29,7 @@ export function clientMetadata(app: Application): AdapterPayload | undefined {
     // Apps read auth_time from every id_token, not only when they sent max_age.
     require_auth_time: true,
     allowed_origins: app.allowed_origins,
+    ...tokenClientMetadata(app),
   };
 }
 

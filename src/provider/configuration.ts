@@ -10,6 +10,7 @@ import { allowedOrigin } from './clients.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
 import { SIGNING_ALGS } from './keys.js';
 import { TTL } from './ttl.js';
+import { PAR_ROUTE } from './par-dpop.js';
 
 export { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, TTL } from './ttl.js';
 
@@ -37,6 +38,7 @@ export const PROVIDER_PATHS = [
   ROUTES.jwks,
   '/.well-known/openid-configuration',
   '/.well-known/oauth-authorization-server',
+  PAR_ROUTE,
 ];
 
 /** Routing hints the hosted login uses (docs/reference.md "Endpoints"), passed through to the interaction. */
@@ -134,8 +136,6 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     clientBasedCORS: (_ctx, origin, client) => allowedOrigin(origin, client),
     features: {
       devInteractions: { enabled: false },
-      dPoP: { enabled: false },
-      pushedAuthorizationRequests: { enabled: false },
       resourceIndicators: { enabled: false },
       claimsParameter: { enabled: false },
       registration: { enabled: false },

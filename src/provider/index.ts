@@ -43,6 +43,11 @@ import { clientMetadata, useHashedClientSecrets } from './clients.js';
 import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES } from './configuration.js';
 import type { SigningKeys } from './keys.js';
 import { acceptJwtTokens, afterLogout, allowFormTargets, recordLogin } from './middleware.js';
+import type { BackchannelOptions } from './backchannel.js';
+import { recordRefreshRefusals, type Clock } from './refresh.js';
+import { withTokenFeatures } from './token-features.js';
+import { providerLogout, type ProviderLogout } from './user-logout-wiring.js';
+import type { UserSessionIndex } from '../store/user-sessions.js';
 
 export type { SigningKeys } from './keys.js';
 
@@ -113,6 +118,12 @@ export interface ProviderOptions {
    * failure answers 500 (`logout_failed` page) instead of pretending the user is signed out.
    */
   onLogout?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** Where each user's sessions and grants are indexed (for ending them all). */
+  userSessions?: UserSessionIndex;
+  /** Back-channel logout delivery (attempts, backoff, timeout, bound). */
+  backchannel?: BackchannelOptions;
+  /** Clock (ms) for the refresh-token idle/absolute checks; tests move it. */
+  clock?: Clock;
 }
 
 export interface PorticoProvider {
@@ -126,6 +137,8 @@ export interface PorticoProvider {
   abortInteraction(req: IncomingMessage, res: ServerResponse, error?: InteractionError, description?: string, uid?: string): Promise<void>;
   /** Per-login records (idp, amr, auth_time) by provider session uid; exposed for tests. */
   logins: LoginRecords;
+  /** Ending a user's provider sessions and grants, and the back-channel logout queue. */
+  logout: ProviderLogout;
 }
 
 const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -184,6 +197,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     ephemeral,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
     accessTokenId,
+    onSaved: opts.userSessions ? (model, id, p) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id) : undefined,
     findClient: async (clientId) => {
       if (clientId.length > 100) return undefined;
       const app = await store.applications.get(clientId);
@@ -192,7 +206,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   });
 
   const provider = new ProviderClass(config.issuer, {
-    ...buildConfiguration({ secure, secret: rt.secret, adapter, findAccount: findAccountFor(store, logins) }),
+    ...withTokenFeatures(buildConfiguration({ secure, secret: rt.secret, adapter, findAccount: findAccountFor(store, logins) }), { clock: opts.clock }),
     jwks: keys.privateJwks() as unknown as { keys: [] },
   });
   // Behind a TLS-terminating proxy the socket is plain http although the issuer is https (see mount).
@@ -210,6 +224,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   provider.use(recordLogin(logins));
   provider.use(acceptJwtTokens([ROUTES.introspection, ROUTES.revocation]));
   provider.use(allowFormTargets());
+  const logout = providerLogout(rt, provider, adapter, `${ROUTES.end_session}/confirm`, opts.backchannel);
+  recordRefreshRefusals(provider, store, logger);
   if (opts.onLogout) provider.use(afterLogout(opts.onLogout, (err) => logger.error({ err }, 'logout: ending the gateway session failed')));
 
   // Outcomes only: never tokens, codes or secrets.
@@ -265,6 +281,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   return {
     provider,
     logins,
+    logout,
     mount(app) {
       const handle = provider.callback();
       const forward: RequestHandler = (req, res, next) => {

@@ -1,4 +1,5 @@
 /** Token and session lifetimes (no oidc-provider import: the keys CLI reads these too). */
+import { REFRESH_DEFAULTS } from '../store/repos/applications.js';
 
 /** Lifetimes in seconds. */
 export const TTL = {
@@ -24,4 +25,4 @@ export const KEY_RELOAD_SECONDS = 60;
 export const KEY_ACTIVATION_DELAY_SECONDS = 2 * KEY_RELOAD_SECONDS;
 
 /** Anything tied to a grant (refresh tokens, grants) is gone after this. */
-export const GRANT_LIFETIME_SECONDS = Math.max(TTL.RefreshToken, TTL.Grant, TTL.Session);
+export const GRANT_LIFETIME_SECONDS = Math.max(TTL.RefreshToken, TTL.Grant, TTL.Session, REFRESH_DEFAULTS.max);

@@ -157,6 +157,19 @@ create table settings (
 );
 `,
   },
+  {
+    version: 6,
+    name: 'application token settings',
+    sql: `
+-- Per-application refresh tokens, back-channel logout, PAR and DPoP (issue: apps, refresh tokens).
+alter table applications add column refresh_tokens text not null default 'rotating' check (refresh_tokens in ('none','rotating'));
+alter table applications add column refresh_token_absolute_ttl_seconds integer not null default 2592000 check (refresh_token_absolute_ttl_seconds between 300 and 7776000);
+alter table applications add column refresh_token_idle_ttl_seconds integer not null default 604800 check (refresh_token_idle_ttl_seconds between 60 and 7776000);
+alter table applications add column backchannel_logout_uri text;
+alter table applications add column require_pushed_authorization_requests boolean not null default false;
+alter table applications add column dpop_bound_access_tokens boolean not null default false;
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

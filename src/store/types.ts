@@ -37,8 +37,17 @@ export interface Application {
   allowed_origins: string[];
   initiate_login_uri: string | null;
   id_token_signed_response_alg: SigningAlg;
+  // Token settings (migration 6): refresh tokens, back-channel logout, PAR, DPoP.
+  refresh_tokens: RefreshTokenPolicy;
+  refresh_token_absolute_ttl_seconds: number;
+  refresh_token_idle_ttl_seconds: number;
+  backchannel_logout_uri: string | null;
+  require_pushed_authorization_requests: boolean;
+  dpop_bound_access_tokens: boolean;
   created_at: Date;
 }
+export const REFRESH_TOKEN_POLICIES = ['none', 'rotating'] as const;
+export type RefreshTokenPolicy = (typeof REFRESH_TOKEN_POLICIES)[number];
 
 /** The kinds of src/upstream/registry.ts that have connection rows (type only: store stays below upstream at run time). */
 export type { ConnectionType } from '../upstream/registry.js';

@@ -115,7 +115,8 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     const tok = await exchangeCode(base, { code, clientId: 'web-rs', secret: secrets['web-rs'], method });
     expect(tok.status).toBe(200);
     expect(tok.json.token_type).toBe('Bearer');
-    expect(tok.json.refresh_token).toBeUndefined(); // no offline_access asked
+    // refresh_tokens: rotating (the default): a refresh token without offline_access or prompt=consent.
+    expect(typeof tok.json.refresh_token).toBe('string');
 
     const idToken = tok.json.id_token as string;
     expect(decodeProtectedHeader(idToken)).toMatchObject({ alg: 'RS256', kid: expect.any(String) });

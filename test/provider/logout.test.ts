@@ -105,6 +105,7 @@ function harness(open: () => Promise<EphemeralStore>) {
 
   return {
     base: () => portico.base,
+    admin: () => portico.admin,
     authorize,
     signIn,
     logout,
@@ -112,7 +113,24 @@ function harness(open: () => Promise<EphemeralStore>) {
 }
 
 describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session ($name sessions)', (eph) => {
-  const { base, authorize, signIn, logout } = harness(() => eph.open());
+  const { base, admin, authorize, signIn, logout } = harness(() => eph.open());
+
+  it('sessions/revoke ends the gateway session too: neither the browser nor a kept copy of its gateway cookie signs in any more', async () => {
+    const { jar } = await signIn();
+    const sid = jar.cookies.get(SESSION_COOKIE)!;
+    // Before: the gateway session alone signs a browser in (single sign-on through the gateway).
+    const gatewayOnly = new CookieJar();
+    gatewayOnly.cookies.set(SESSION_COOKIE, sid);
+    expect(codeOf(await authorize(gatewayOnly).result)).toBeTruthy();
+
+    const users = await admin()<{ data: { id: string }[] }>('GET', '/organizations/acme/users?email=ada@acme.test');
+    expect((await admin()('POST', `/organizations/acme/users/${users.body.data[0]!.id}/sessions/revoke`)).status).toBe(204);
+
+    expectLoginPage(await authorize(jar).result);
+    const replay = new CookieJar();
+    replay.cookies.set(SESSION_COOKIE, sid);
+    expectLoginPage(await authorize(replay).result);
+  });
 
   it('without logout, the next authorization request is answered at once (single sign-on)', async () => {
     const { jar } = await signIn();

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { createApp, type App } from '../../src/app.js';
+import { createApp, type App, type AppParts } from '../../src/app.js';
 import type { Config } from '../../src/config/index.js';
 import { MemoryStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { createStore } from '../../src/store/index.js';
@@ -36,7 +36,7 @@ export interface TestApp extends App {
 }
 
 export async function buildTestApp(
-  opts: { backend?: DbBackend; ephemeral?: EphemeralStore; config?: Partial<Config>; logger?: Logger } = {},
+  opts: { backend?: DbBackend; ephemeral?: EphemeralStore; config?: Partial<Config>; logger?: Logger; parts?: AppParts } = {},
 ): Promise<TestApp> {
   const { db, cleanup } = await (opts.backend ?? pgliteBackend).open();
   const ephemeral = opts.ephemeral ?? new MemoryStore();
@@ -56,7 +56,7 @@ export async function buildTestApp(
       if (ownCerts) rmSync(ownCerts, { recursive: true, force: true });
     },
   };
-  const app = createApp(runtime);
+  const app = createApp(runtime, opts.parts);
   return { ...app, runtime, close: runtime.close };
 }
 

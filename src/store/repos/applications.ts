@@ -1,6 +1,9 @@
 import type { Database } from '../database.js';
-import type { Application, AppType, Page, SigningAlg } from '../types.js';
+import type { Application, AppType, Page, RefreshTokenPolicy, SigningAlg } from '../types.js';
 import { toPage, type PageQuery } from './page.js';
+
+/** Refresh-token lifetimes when an application names none (the migration 6 column defaults). */
+export const REFRESH_DEFAULTS = { absolute: 30 * 24 * 3600, idle: 7 * 24 * 3600, max: 90 * 24 * 3600 } as const;
 
 export interface ApplicationInput {
   client_id: string;
@@ -12,10 +15,18 @@ export interface ApplicationInput {
   allowed_origins?: string[];
   initiate_login_uri?: string | null;
   id_token_signed_response_alg?: SigningAlg;
+  refresh_tokens?: RefreshTokenPolicy;
+  refresh_token_absolute_ttl_seconds?: number;
+  refresh_token_idle_ttl_seconds?: number;
+  backchannel_logout_uri?: string | null;
+  require_pushed_authorization_requests?: boolean;
+  dpop_bound_access_tokens?: boolean;
 }
 
 const COLS =
-  'client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris, allowed_origins, initiate_login_uri, id_token_signed_response_alg, created_at';
+  'client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris, allowed_origins, initiate_login_uri, id_token_signed_response_alg, created_at' +
+  // migration 6
+  ', refresh_tokens, refresh_token_absolute_ttl_seconds, refresh_token_idle_ttl_seconds, backchannel_logout_uri, require_pushed_authorization_requests, dpop_bound_access_tokens';
 
 const UPDATABLE = new Set([
   'client_secret_hash',
@@ -26,6 +37,12 @@ const UPDATABLE = new Set([
   'allowed_origins',
   'initiate_login_uri',
   'id_token_signed_response_alg',
+  'refresh_tokens',
+  'refresh_token_absolute_ttl_seconds',
+  'refresh_token_idle_ttl_seconds',
+  'backchannel_logout_uri',
+  'require_pushed_authorization_requests',
+  'dpop_bound_access_tokens',
 ]);
 
 export class ApplicationRepo {
@@ -34,8 +51,10 @@ export class ApplicationRepo {
   async create(a: ApplicationInput): Promise<Application> {
     const [row] = await this.db.query<Application>(
       `insert into applications (client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris,
-         allowed_origins, initiate_login_uri, id_token_signed_response_alg)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning ${COLS}`,
+         allowed_origins, initiate_login_uri, id_token_signed_response_alg,
+         refresh_tokens, refresh_token_absolute_ttl_seconds, refresh_token_idle_ttl_seconds, backchannel_logout_uri,
+         require_pushed_authorization_requests, dpop_bound_access_tokens)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning ${COLS}`,
       [
         a.client_id,
         a.client_secret_hash,
@@ -46,6 +65,12 @@ export class ApplicationRepo {
         JSON.stringify(a.allowed_origins ?? []),
         a.initiate_login_uri ?? null,
         a.id_token_signed_response_alg ?? 'RS256',
+        a.refresh_tokens ?? 'rotating',
+        a.refresh_token_absolute_ttl_seconds ?? REFRESH_DEFAULTS.absolute,
+        a.refresh_token_idle_ttl_seconds ?? REFRESH_DEFAULTS.idle,
+        a.backchannel_logout_uri ?? null,
+        a.require_pushed_authorization_requests ?? false,
+        a.dpop_bound_access_tokens ?? false,
       ],
     );
     return row!;

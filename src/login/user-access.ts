@@ -1,0 +1,52 @@
+/**
+ * Ends a user's access everywhere at once (docs/reference.md "Admin API", user sessions): every gateway session
+ * (express-session, memory or Redis), every oidc-provider session and grant with their access and
+ * refresh tokens, and a back-channel logout token queued for each application those sessions
+ * signed into. Called on suspension and deletion (admin API, SCIM), by
+ * `POST /api/v1/organizations/{org}/users/{id}/sessions/revoke`, and whenever a user leaves an
+ * organization. Writes one `user.sessions_ended` event (reason: why) per call; the deliveries
+ * write their own events later.
+ */
+import type { Store as SessionStore } from 'express-session';
+import type { Logger } from 'pino';
+import type { ProviderLogout } from '../provider/user-logout-wiring.js';
+import type { EventRepo } from '../store/repos/events.js';
+import type { UserSessionIndex } from '../store/user-sessions.js';
+
+export type UserAccessEndReason = 'suspended' | 'deleted' | 'sessions_revoked' | 'deprovisioned' | 'removed';
+
+export interface UserAccess {
+  end(organizationId: string, userId: string, reason: UserAccessEndReason): Promise<void>;
+}
+
+export interface UserAccessDeps {
+  index: UserSessionIndex;
+  gatewaySessions: SessionStore;
+  provider: ProviderLogout;
+  events: EventRepo;
+  logger: Logger;
+}
+
+const destroy = (store: SessionStore, sid: string) =>
+  new Promise<void>((resolve, reject) => store.destroy(sid, (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())));
+
+export function userAccess(deps: UserAccessDeps): UserAccess {
+  return {
+    async end(organizationId, userId, reason) {
+      const ids = await deps.index.take(userId);
+      for (const sid of ids.gateway) await destroy(deps.gatewaySessions, sid);
+      const ended = await deps.provider.endUser(userId, ids);
+      for (const a of ended) deps.provider.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId, trigger: reason });
+      await deps.events.append({
+        type: 'user.sessions_ended',
+        reason,
+        organization_id: organizationId,
+        connection_id: null,
+        user_id: userId,
+        ip: null,
+        detail: { gateway_sessions: ids.gateway.length, applications: [...new Set(ended.map((a) => a.clientId))] },
+      });
+      deps.logger.info({ user: userId, reason, gateway_sessions: ids.gateway.length, authorizations: ended.length }, 'user sessions ended');
+    },
+  };
+}

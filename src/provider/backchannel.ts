@@ -1,0 +1,248 @@
+/**
+ * OpenID Connect Back-Channel Logout 1.0 towards the operator's applications.
+ *
+ * - One logout-token builder (`logoutTokenSigner`): oidc-provider's own IdToken model with
+ *   `use: 'logout'` — the same code oidc-provider's Client#backchannelLogout runs — so the token is
+ *   signed with the provider's keys and the application's id_token algorithm, `typ: logout+jwt`,
+ *   `iss`, `aud`, `iat`, `exp`, `jti`, `events`, `sub` and `sid`, and never a `nonce` (§2.4).
+ * - One delivery queue for every trigger (RP-initiated logout, suspension/deletion, session
+ *   revocation): asynchronous (the logout that caused it never waits), retried with exponential
+ *   backoff, bounded, and one event per outcome: `logout.backchannel_delivered` or
+ *   `logout.backchannel_failed` (reason `delivery_failed` after the last attempt, `queue_full`
+ *   when the bound refused it, `token_failed` when no token could be built).
+ *   oidc-provider's own delivery in end_session awaits every receiver before answering the
+ *   browser, so it is not used: `backchannel_logout_uri` is read from the applications table,
+ *   never handed to oidc-provider as client metadata.
+ * - The queue lives in this process: a crash loses deliveries still waiting for a retry.
+ */
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { randomUUID } from 'node:crypto';
+import type { FetchLike } from '../http/safe-fetch.js';
+import type { EventRepo } from '../store/repos/events.js';
+
+/** §2.6: the event member that makes a JWT a logout token. */
+export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+/** Why the user's sessions at an application ended (detail.trigger of the delivery events). */
+export type LogoutTrigger = 'rp_logout' | 'suspended' | 'deleted' | 'sessions_revoked' | 'deprovisioned' | 'removed';
+
+export interface LogoutNotice {
+  clientId: string;
+  /** The user (`sub`). */
+  sub: string;
+  /** The `sid` the application saw in its id_token for this session, when known. */
+  sid?: string;
+  organizationId: string | null;
+  trigger: LogoutTrigger;
+}
+
+export type LogoutTokenSigner = (clientId: string, sub: string, sid: string | undefined) => Promise<string | undefined>;
+
+/** Builds and signs a logout token for one application (undefined when the application is gone). */
+export function logoutTokenSigner(provider: Provider): LogoutTokenSigner {
+  return async (clientId, sub, sid) => {
+    const client = await provider.Client.find(clientId);
+    if (!client) return undefined;
+    const token = new provider.IdToken({ sub }, { client, ctx: undefined } as unknown as ConstructorParameters<typeof provider.IdToken>[1]);
+    // The IdToken model filters claims by scope; `sub` is released unconditionally here.
+    (token as unknown as { mask: Record<string, null> }).mask = { sub: null };
+    token.set('events', { [BACKCHANNEL_LOGOUT_EVENT]: {} });
+    token.set('jti', randomUUID());
+    if (sid) token.set('sid', sid);
+    return token.issue({ use: 'logout' });
+  };
+}
+
+export interface BackchannelOptions {
+  /** Delivery attempts per notice, the first included (default 4). */
+  attempts?: number;
+  /** Wait before the second attempt; doubles each time (default 2000 ms). */
+  backoffMs?: number;
+  /** Per attempt (default 5000 ms). */
+  timeoutMs?: number;
+  /** Notices waiting or in flight, over all applications; more are refused with an event (default 1000). */
+  maxPending?: number;
+}
+
+export interface BackchannelDeps {
+  sign: LogoutTokenSigner;
+  /** The application's registered backchannel_logout_uri, if any. */
+  uriFor(clientId: string): Promise<string | null | undefined>;
+  fetch: FetchLike;
+  events: EventRepo;
+  logger: Logger;
+}
+
+export interface BackchannelQueue {
+  /** Queues one notice; returns at once and never throws. */
+  enqueue(notice: LogoutNotice): void;
+  /** Resolves when nothing is waiting or in flight (tests, graceful shutdown). */
+  idle(): Promise<void>;
+  /** Notices waiting or in flight now. */
+  pending(): number;
+}
+
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions = {}): BackchannelQueue {
+  const attempts = Math.max(1, opts.attempts ?? 4);
+  const backoffMs = opts.backoffMs ?? 2000;
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const maxPending = opts.maxPending ?? 1000;
+  let inFlight = 0;
+  let waiters: (() => void)[] = [];
+
+  const record = async (n: LogoutNotice, type: 'logout.backchannel_delivered' | 'logout.backchannel_failed', reason: string | null, detail: Record<string, unknown>) => {
+    try {
+      await deps.events.append({
+        type,
+        reason,
+        organization_id: n.organizationId,
+        connection_id: null,
+        user_id: n.sub,
+        ip: null,
+        detail: { client_id: n.clientId, trigger: n.trigger, ...(n.sid ? { sid: n.sid } : {}), ...detail },
+      });
+    } catch (err) {
+      deps.logger.error({ err, client_id: n.clientId }, 'back-channel logout: recording the outcome failed');
+    }
+  };
+
+  /** One POST (§2.5): 200 or 204 is delivered; anything else, a timeout or a refused URL is a failure. */
+  const post = async (uri: string, token: string): Promise<string | undefined> => {
+    try {
+      const res = await deps.fetch(uri, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: token }).toString(),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await res.body?.cancel().catch(() => undefined);
+      return res.status === 200 || res.status === 204 ? undefined : `status ${res.status}`;
+    } catch (err) {
+      const e = err as Error;
+      return e.name === 'TimeoutError' || e.name === 'AbortError' ? 'timeout' : e.message.slice(0, 200);
+    }
+  };
+
+  const deliver = async (n: LogoutNotice) => {
+    const uri = await deps.uriFor(n.clientId);
+    if (!uri) return;
+    let lastError = '';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      // A fresh token per attempt: each has its own jti and a 2-minute exp (receivers may refuse replays).
+      let token: string | undefined;
+      try {
+        token = await deps.sign(n.clientId, n.sub, n.sid);
+      } catch (err) {
+        deps.logger.error({ err, client_id: n.clientId }, 'back-channel logout: the logout token could not be built');
+        await record(n, 'logout.backchannel_failed', 'token_failed', { attempts: attempt });
+        return;
+      }
+      if (!token) return; // the application was deleted meanwhile
+      const error = await post(uri, token);
+      if (!error) {
+        await record(n, 'logout.backchannel_delivered', null, { attempts: attempt });
+        return;
+      }
+      lastError = error;
+      deps.logger.info({ client_id: n.clientId, attempt, error }, 'back-channel logout delivery failed');
+      if (attempt < attempts) await sleep(backoffMs * 2 ** (attempt - 1));
+    }
+    await record(n, 'logout.backchannel_failed', 'delivery_failed', { attempts, error: lastError });
+  };
+
+  const done = () => {
+    inFlight--;
+    if (inFlight === 0) {
+      const ws = waiters;
+      waiters = [];
+      for (const w of ws) w();
+    }
+  };
+
+  return {
+    enqueue(n) {
+      if (inFlight >= maxPending) {
+        deps.logger.warn({ client_id: n.clientId }, 'back-channel logout queue full; notice dropped');
+        void record(n, 'logout.backchannel_failed', 'queue_full', { attempts: 0 });
+        return;
+      }
+      inFlight++;
+      // Next macrotask: nothing of the delivery runs on the logout's own request.
+      setImmediate(() => {
+        deliver(n)
+          .catch((err: unknown) => deps.logger.error({ err }, 'back-channel logout delivery crashed'))
+          .finally(done);
+      });
+    },
+    idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
+    pending: () => inFlight,
+  };
+}
+
+type Next = () => Promise<unknown>;
+
+export interface LogoutHookDeps {
+  provider: Provider;
+  /** The path of the logout confirmation (POST), where oidc-provider ends the session. */
+  confirmPath: string;
+  queue: BackchannelQueue;
+  organizationOf(userId: string): Promise<string | null>;
+  /** Revokes a grant with its access and refresh tokens. */
+  revokeGrant(grantId: string): Promise<void>;
+  logger: Logger;
+}
+
+interface SessionSnapshot {
+  accountId: string;
+  requestingClient?: string;
+  authorizations: Record<string, { sid?: string; grantId?: string }>;
+}
+
+/**
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2, confirmed with a 303): for each
+ * application the ended session had signed into — all of them on "Sign out" (`logout` param),
+ * else only the requesting one — revoke its grant and queue a logout token with that
+ * application's `sid`. The session is read before oidc-provider changes it. Portico's refresh
+ * tokens do not expire with the session (refresh.ts), which makes oidc-provider keep their grants
+ * on logout; a user who signs out means those tokens too, hence the revocation here.
+ */
+export function endOnLogout(deps: LogoutHookDeps) {
+  return async (ctx: KoaContextWithOIDC, next: Next) => {
+    if (ctx.method !== 'POST' || ctx.path !== deps.confirmPath) return next();
+    let before: SessionSnapshot | undefined;
+    try {
+      const session = await deps.provider.Session.get(ctx);
+      if (session.accountId) {
+        before = {
+          accountId: session.accountId,
+          requestingClient: (session.state as { clientId?: string } | undefined)?.clientId,
+          authorizations: { ...((session.authorizations ?? {}) as SessionSnapshot['authorizations']) },
+        };
+      }
+    } catch (err) {
+      deps.logger.warn({ err }, 'logout: the session could not be read before the logout');
+    }
+    await next();
+    const oidc = 'oidc' in ctx ? ctx.oidc : undefined;
+    if (!before || oidc?.route !== 'end_session_confirm' || ctx.status !== 303) return;
+    const all = Boolean(oidc.params?.logout);
+    const targets = Object.entries(before.authorizations).filter(([clientId]) => all || clientId === before.requestingClient);
+    if (!targets.length) return;
+    for (const [, a] of targets) if (a.grantId) await deps.revokeGrant(a.grantId);
+    let organizationId: string | null = null;
+    try {
+      organizationId = await deps.organizationOf(before.accountId);
+    } catch (err) {
+      deps.logger.warn({ err }, 'back-channel logout: organization lookup failed');
+    }
+    for (const [clientId, a] of targets) deps.queue.enqueue({ clientId, sub: before.accountId, sid: a.sid, organizationId, trigger: 'rp_logout' });
+  };
+}

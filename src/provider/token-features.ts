@@ -1,0 +1,28 @@
+/**
+ * Adds the token features of the apps issue to the base configuration (configuration.ts):
+ * refresh tokens per application (refresh.ts), back-channel logout (backchannel.ts; advertised,
+ * delivered by Portico), PAR and DPoP (par-dpop.ts). Kept apart so the base stays about the
+ * protocol Portico always speaks.
+ */
+import type { Configuration } from 'oidc-provider';
+import { parAndDpopFeatures, PAR_ROUTE } from './par-dpop.js';
+import { refreshTokenConfiguration, REFRESH_METADATA, type Clock } from './refresh.js';
+
+export function withTokenFeatures(base: Configuration, opts: { clock?: Clock } = {}): Configuration {
+  const { ttl: refreshTtl, ...refresh } = refreshTokenConfiguration(opts.clock);
+  const extra = base.extraClientMetadata ?? {};
+  return {
+    ...base,
+    ...refresh,
+    ttl: { ...base.ttl, ...refreshTtl },
+    extraClientMetadata: { ...extra, properties: [...(extra.properties ?? []), ...REFRESH_METADATA] },
+    features: {
+      ...base.features,
+      ...parAndDpopFeatures(),
+      // Advertised in discovery (backchannel_logout_supported, backchannel_logout_session_supported);
+      // the tokens are sent by backchannel.ts, as oidc-provider's own sending would hold up the logout.
+      backchannelLogout: { enabled: true },
+    },
+    routes: { ...base.routes, pushed_authorization_request: PAR_ROUTE },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The provider's half of ending a user: its sessions and grants (user-logout.ts) and the
+ * back-channel logout queue (backchannel.ts), built once per provider.
+ */
+import type Provider from 'oidc-provider';
+import type { Adapter } from 'oidc-provider';
+import type { Runtime } from '../runtime.js';
+import type { UserSessionIds } from '../store/user-sessions.js';
+import { endOnLogout, backchannelQueue, logoutTokenSigner, type BackchannelOptions, type BackchannelQueue } from './backchannel.js';
+import { providerUserLogout, type EndedAuthorization } from './user-logout.js';
+
+export interface ProviderLogout {
+  queue: BackchannelQueue;
+  /** Ends the user's oidc-provider sessions and grants; returns what each application must be told. */
+  endUser(userId: string, ids: Pick<UserSessionIds, 'provider' | 'grant'>): Promise<EndedAuthorization[]>;
+}
+
+export function providerLogout(rt: Runtime, provider: Provider, adapterFor: (model: string) => Adapter, confirmPath: string, opts: BackchannelOptions = {}): ProviderLogout {
+  const { store, logger } = rt;
+  const queue = backchannelQueue(
+    {
+      sign: logoutTokenSigner(provider),
+      uriFor: async (clientId) => (await store.applications.get(clientId))?.backchannel_logout_uri,
+      fetch: rt.fetch,
+      events: store.events,
+      logger,
+    },
+    opts,
+  );
+  const organizationOf = async (userId: string) => (await store.users.get(userId))?.organization_id ?? null;
+  const revokeGrant = async (grantId: string) => {
+    await adapterFor('RefreshToken').revokeByGrantId(grantId);
+    await adapterFor('Grant').destroy(grantId);
+  };
+  provider.use(endOnLogout({ provider, confirmPath, queue, organizationOf, revokeGrant, logger }));
+  return { queue, endUser: providerUserLogout(adapterFor) };
+}

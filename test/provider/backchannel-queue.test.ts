@@ -1,0 +1,81 @@
+/**
+ * The back-channel logout delivery queue on its own, over real HTTP and a real event table:
+ * a receiver that fails once is retried after the backoff and delivered (one event, attempts 2);
+ * the bound refuses a notice beyond it at once with `queue_full`, while the queued ones still run.
+ */
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { buildTestApp, type TestApp } from '../support/app.js';
+import { backchannelQueue, type LogoutNotice } from '../../src/provider/backchannel.js';
+
+describe('back-channel logout queue', () => {
+  let t: TestApp;
+  let server: Server;
+  let url = '';
+  const calls: { path: string; at: number; token: string | null }[] = [];
+  const held: ServerResponse[] = [];
+
+  beforeAll(async () => {
+    t = await buildTestApp();
+    server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const path = req.url ?? '/';
+      calls.push({ path, at: Date.now(), token: new URLSearchParams(Buffer.concat(chunks).toString()).get('logout_token') });
+      if (path === '/flaky' && calls.filter((c) => c.path === '/flaky').length === 1) return void res.writeHead(503).end();
+      if (path === '/hang') return void held.push(res);
+      res.writeHead(200).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const r of held) r.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+    await t?.close();
+  });
+
+  const queueTo = (path: string, opts: Parameters<typeof backchannelQueue>[1]) => {
+    let n = 0;
+    return backchannelQueue(
+      {
+        sign: async () => `token-${++n}`,
+        uriFor: async () => url + path,
+        fetch: (u, init) => fetch(u, init),
+        events: t.runtime.store.events,
+        logger: pino({ level: 'silent' }),
+      },
+      opts,
+    );
+  };
+  const notice = (sub: string): LogoutNotice => ({ clientId: 'app-q', sub, sid: 'sid-1', organizationId: null, trigger: 'sessions_revoked' });
+  const eventsOf = async (sub: string) => (await t.runtime.store.events.list(null, { limit: 20, user_id: sub })).data;
+
+  it('retries a failed delivery after the backoff with a fresh token, then records it delivered', async () => {
+    const q = queueTo('/flaky', { attempts: 3, backoffMs: 300, timeoutMs: 2000 });
+    q.enqueue(notice('usr_flaky'));
+    expect(q.pending()).toBe(1);
+    await q.idle();
+    const flaky = calls.filter((c) => c.path === '/flaky');
+    expect(flaky).toHaveLength(2);
+    expect(flaky[1]!.at - flaky[0]!.at).toBeGreaterThanOrEqual(290);
+    expect(flaky[0]!.token).not.toBe(flaky[1]!.token);
+    const evs = await eventsOf('usr_flaky');
+    expect(evs).toHaveLength(1);
+    expect(evs[0]).toMatchObject({ type: 'logout.backchannel_delivered', reason: null, detail: { client_id: 'app-q', attempts: 2, trigger: 'sessions_revoked', sid: 'sid-1' } });
+  });
+
+  it('is bounded: beyond maxPending a notice is refused at once (queue_full); the queued ones still end with an outcome', async () => {
+    const q = queueTo('/hang', { attempts: 1, timeoutMs: 400, maxPending: 2 });
+    q.enqueue(notice('usr_q1'));
+    q.enqueue(notice('usr_q2'));
+    q.enqueue(notice('usr_q3'));
+    expect(q.pending()).toBe(2);
+    await q.idle();
+    expect((await eventsOf('usr_q3'))[0]).toMatchObject({ type: 'logout.backchannel_failed', reason: 'queue_full' });
+    for (const sub of ['usr_q1', 'usr_q2']) {
+      expect((await eventsOf(sub))[0]).toMatchObject({ type: 'logout.backchannel_failed', reason: 'delivery_failed', detail: { attempts: 1, error: 'timeout' } });
+    }
+  });
+});

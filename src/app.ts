@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { redactUrl } from './http/logging.js';
+import { smtpMailer } from './http/mail.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
 import { countClientAuthFailures, failureGate, rateLimitsFor } from './http/rate-limit.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
@@ -59,7 +60,9 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.use(discoveryApi(store));
   // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
   const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
-  app.use('/api/v1', adminRoutes(rt, limits));
+  // Outgoing mail (setup-link invitations) only when PORTICO_SMTP_URL is set.
+  const mailer = config.smtp ? smtpMailer(config.smtp) : undefined;
+  app.use('/api/v1', adminRoutes(rt, limits, mailer));
   const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),

@@ -13,12 +13,14 @@ import { DnsDomainVerifier } from '../directory/domains.js';
 import { eventRoutes } from './events.js';
 import { loginLinkRoutes } from './login-links.js';
 import { organizationRoutes } from './organizations.js';
+import { setupLinkRoutes } from './setup-links.js';
+import type { Mailer } from '../http/mail.js';
 import { userRoutes } from './users.js';
 
 const wrongKey = (err: unknown) => err instanceof HttpProblem && err.code === 'invalid_api_key';
 
 /** The admin API (DESIGN §5), mounted at /api/v1. */
-export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
+export function adminRoutes(rt: Runtime, limits?: RateLimits, mailer?: Mailer): Router {
   const r = Router();
   if (limits) {
     // An IP that sent too many wrong keys is refused before any key is looked up; then a budget per key.
@@ -45,5 +47,6 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
   r.use(apiKeyRoutes(rt.store));
   r.use(eventRoutes(rt.store));
   r.use(loginLinkRoutes(rt));
+  r.use(setupLinkRoutes(rt, mailer));
   return r;
 }

@@ -18,6 +18,7 @@ import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
 import { endGatewaySession } from './login/session.js';
 import type { Runtime } from './runtime.js';
+import { setupPortal } from './setup/index.js';
 
 export interface App {
   express: Express;
@@ -77,6 +78,8 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.post(`${ROUTES.end_session}/confirm`, login.session);
   provider.mount(app);
   app.use(login.router);
+  // After the login router: its rate limit and secure-transport check cover /setup too.
+  app.use(setupPortal(rt, { session: login.session }));
   app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
   return { express: app, metrics, provider };

@@ -120,6 +120,16 @@ export class SetupLinkRepo {
     return row;
   }
 
+  /** New IdP settings were saved: idp_configured now, and an earlier successful test no longer counts. */
+  async configured(id: string): Promise<SetupLink | undefined> {
+    const [row] = await this.db.query<SetupLink>(
+      `update setup_links set progress = (progress - 'test_succeeded') || jsonb_build_object('idp_configured', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+       where id = $1 returning ${COLS}`,
+      [id],
+    );
+    return row;
+  }
+
   /** The IT admin's choice of IdP (and the connection made for it). */
   async choose(id: string, choice: { connection_type: 'saml' | 'oidc'; provider: string; connection_id: string }): Promise<SetupLink | undefined> {
     const [row] = await this.db.query<SetupLink>(

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Registry } from 'prom-client';
@@ -19,11 +19,16 @@ import { browserLogin } from './login/index.js';
 import { endGatewaySession } from './login/session.js';
 import type { Runtime } from './runtime.js';
 import { setupPortal } from './setup/index.js';
+import type { TestSignIn } from './setup/test-sign-in.js';
 
 export interface App {
   express: Express;
   metrics: Registry;
   provider: PorticoProvider;
+  /** Test sign-ins for the self-service setup portal (src/setup/test-sign-in.ts). */
+  testSignIn: TestSignIn;
+  /** The gateway session middleware (test harnesses mounting their own browser routes). */
+  session: RequestHandler;
 }
 
 /** Parts a caller may build itself (tests, several app instances sharing one certs dir). */
@@ -79,10 +84,10 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   provider.mount(app);
   app.use(login.router);
   // After the login router: its rate limit and secure-transport check cover /setup too.
-  app.use(setupPortal(rt, { session: login.session }));
+  app.use(setupPortal(rt, { session: login.session, testSignIn: login.testSignIn }));
   app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
-  return { express: app, metrics, provider };
+  return { express: app, metrics, provider, testSignIn: login.testSignIn, session: login.session };
 }
 
 export interface ReloadingApp {

@@ -11,6 +11,13 @@ export interface ResolveOptions {
   recordIdentity?: boolean;
 }
 
+/** How `resolve` would find the user of an identity (Directory.preview). */
+export interface ResolvePreview {
+  profile: UserInput;
+  match: 'identity' | 'email' | 'new' | 'none';
+  userId?: string;
+}
+
 /**
  * Resolves an ExternalIdentity to a user of the connection's organization (never across orgs),
  * by the connection's policy:
@@ -47,6 +54,25 @@ export class Directory {
     if (changed) user = (await this.store.users.update(user.id, orgId, profile)) ?? user;
     await this.store.users.recordLogin(user.id);
     return user;
+  }
+
+  /**
+   * What `resolve` would do with this identity, reading only (a test sign-in writes nothing): the
+   * profile it would write (the email-verified rule, roles by attribute_mapping) and how the user
+   * would be found — the identity already linked, the same email, a new user (jit), or none
+   * (`existing` matching: the login would be user_not_found).
+   */
+  async preview(connection: IdentitySource, identity: ExternalIdentity): Promise<ResolvePreview> {
+    const orgId = connection.organization_id;
+    const verifiedDomains = (await this.store.organizations.get(orgId))?.verified_domains ?? [];
+    const profile = this.#profile(connection, identity, verifiedDomains);
+    const linked = await this.store.users.findByIdentity(connection.id, identity.subject);
+    if (linked) return { profile, match: 'identity', userId: linked.id };
+    if (identity.email && identity.email_verified !== false) {
+      const byEmail = await this.store.users.findByEmail(orgId, identity.email);
+      if (byEmail) return { profile, match: 'email', userId: byEmail.id };
+    }
+    return { profile, match: connection.user_matching === 'jit' ? 'new' : 'none' };
   }
 
   async #find(connection: IdentitySource, identity: ExternalIdentity, opts: ResolveOptions): Promise<User | undefined> {

@@ -7,11 +7,21 @@ import { systemClock, type CallbackSpec, type Completion, type PendingTransactio
 import { bounceToGet, takeBounced } from './bounce.js';
 import { completeLogin, failLogin, type LoginTarget, type PipelineDeps } from './complete.js';
 import { saveSession } from './session.js';
-import type { LoginTransactions } from './transactions.js';
+import type { LoginTransactions, TestMark } from './transactions.js';
+
+/**
+ * Where a test sign-in ends instead of a login (src/setup/test-sign-in.ts): it runs the adapter's
+ * `complete` itself and reports the outcome; nothing is written to the directory or the session.
+ */
+export interface TestSignInCallback {
+  finish(req: Request, res: Response, connection: Connection, test: TestMark, complete: () => Promise<Completion>): Promise<void>;
+}
 
 export interface CallbackDeps extends PipelineDeps {
   transactions: LoginTransactions;
   ephemeral: EphemeralStore;
+  /** Test sign-ins of self-service setup; without it a test transaction is refused like an expired one. */
+  tests?: TestSignInCallback;
 }
 
 /**
@@ -33,6 +43,8 @@ const MAX_ID = 100;
  *   1. look up the connection (of this kind; unknown: `connection_not_found`);
  *   2. the bounce where the kind's response arrives by cross-site POST (bounce.ts);
  *   3. take the pending transaction this browser started, single use (binding: state / session / none);
+ *      a test sign-in's (self-service setup) goes to `deps.tests` instead: the adapter's `complete`
+ *      runs there, the connection may still be disabled, and nothing below happens;
  *   4. the enabled check (`connection_disabled`);
  *   5. the adapter's `complete` -> ExternalIdentity, or an UpstreamError with its reason;
  *   6. the kind's landing (optional), then the directory and the session (completeLogin).
@@ -85,11 +97,18 @@ export function callbackRoutes(deps: CallbackDeps, type: ConnectionType, adapter
     try {
       if (!connection) throw new UpstreamError('connection_not_found', 'unknown connection');
       const { params, posted } = await callbackParams(deps, req, spec);
-      const pending = await takePending(deps, req, connection, spec, params);
+      const { pending, test } = await takePending(deps, req, connection, spec, params);
+      const complete = async () => {
+        const org = await deps.store.organizations.get(connection.organization_id);
+        const input = { url: `${deps.issuer}/${type}/${connection.id}/${spec.path}`, params, posted, organizationDomains: org?.verified_domains ?? [] };
+        return adapter.complete(connection, input, pending, systemClock);
+      };
+      if (test) {
+        if (!deps.tests) throw new UpstreamError(spec.binding.kind === 'none' ? 'no_pending_request' : spec.binding.mismatch, 'this test sign-in cannot be completed here');
+        return await deps.tests.finish(req, res, connection, test, complete);
+      }
       if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
-      const org = await deps.store.organizations.get(connection.organization_id);
-      const input = { url: `${deps.issuer}/${type}/${connection.id}/${spec.path}`, params, posted, organizationDomains: org?.verified_domains ?? [] };
-      const completion = await adapter.complete(connection, input, pending, systemClock);
+      const completion = await complete();
       const landing = land ? await land(req, connection, completion, params) : {};
       await completeLogin(deps, req, res, {
         connection,
@@ -128,7 +147,7 @@ async function callbackParams(deps: CallbackDeps, req: Request, spec: CallbackSp
 
 /**
  * The transaction this browser started for this connection, single use (the session binding and
- * the stored transaction both go):
+ * the stored transaction both go), and its test mark when it is a test sign-in:
  *  - binding `state`: the response names it; it must be this browser's pending one, else the
  *    kind's mismatch reason (a callback replayed, forged or carried to another browser);
  *  - binding `session`: this browser's pending one for the connection if any, else undefined (an
@@ -141,9 +160,9 @@ async function takePending(
   connection: Connection,
   spec: CallbackSpec,
   params: Record<string, string>,
-): Promise<PendingTransaction | undefined> {
+): Promise<{ pending?: PendingTransaction; test?: TestMark }> {
   const binding = spec.binding;
-  if (binding.kind === 'none') return undefined;
+  if (binding.kind === 'none') return {};
   const pending = req.session.upstream;
   if (binding.kind === 'state') {
     const state = params[binding.stateParam];
@@ -151,7 +170,7 @@ async function takePending(
       throw new UpstreamError(binding.mismatch, 'the sign-in response does not match a sign-in started in this browser');
     }
   } else if (!pending || pending.connectionId !== connection.id) {
-    return undefined;
+    return {};
   }
   delete req.session.upstream;
   await saveSession(req);
@@ -159,7 +178,7 @@ async function takePending(
   if (!tx || tx.connectionId !== connection.id) {
     throw new UpstreamError(binding.mismatch, 'this sign-in request was already answered or has expired; start again from your application');
   }
-  return { key: pending.key, transaction: tx.transaction };
+  return { pending: { key: pending.key, transaction: tx.transaction }, ...(tx.test ? { test: tx.test } : {}) };
 }
 
 export type { Response };

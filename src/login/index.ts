@@ -4,6 +4,7 @@ import { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
 import { loginRateLimit, type RateLimits } from '../http/rate-limit.js';
 import type { Runtime } from '../runtime.js';
+import { createTestSignIn, type TestSignIn } from '../setup/test-sign-in.js';
 import type { UpstreamAdapter, UpstreamContext } from '../upstream/kind.js';
 import { CONNECTION_TYPES, UPSTREAMS, type ConnectionType } from '../upstream/registry.js';
 import { callbackRoutes, type CallbackDeps } from './callback.js';
@@ -29,7 +30,7 @@ export function browserLogin(
   provider: ProviderSeam,
   events: LoginEvents,
   limits?: RateLimits,
-): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions; session: RequestHandler } {
+): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions; session: RequestHandler; testSignIn: TestSignIn } {
   const { config, store, ephemeral } = rt;
   const pipeline: PipelineDeps = {
     store,
@@ -75,10 +76,12 @@ export function browserLogin(
   // Before the session and every route behind it: nothing is spent when the cookie cannot be set.
   router.use(['/interaction', '/login', '/link', '/setup', ...CONNECTION_TYPES.map((t) => `/${t}`)], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
   const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') });
-  router.use(['/interaction', '/login', '/link', ...CONNECTION_TYPES.map((t) => `/${t}`)], session);
+  router.use(['/interaction', '/login', '/link', '/setup', ...CONNECTION_TYPES.map((t) => `/${t}`)], session);
   router.use(loginRoutes({ ...pipeline, provider, upstreams, transactions }));
   // Each kind's callback through the one skeleton (callback.ts); a kind may add its login-side landing.
-  const callbackDeps: CallbackDeps = { ...pipeline, transactions, ephemeral };
+  // Test sign-ins of self-service setup (the setup portal's pages call it): the same adapters, nothing written to the directory.
+  const testSignIn = createTestSignIn({ store, directory: pipeline.directory, ephemeral, transactions, adapters, logger: rt.logger });
+  const callbackDeps: CallbackDeps = { ...pipeline, transactions, ephemeral, tests: testSignIn };
   const routesFor: Partial<Record<ConnectionType, (deps: CallbackDeps, adapter: UpstreamAdapter) => Router>> = {
     oidc: oidcCallbackRoutes,
     saml: samlAcsRoutes,
@@ -88,5 +91,5 @@ export function browserLogin(
     router.use((routesFor[type] ?? ((d: CallbackDeps, a: UpstreamAdapter) => callbackRoutes(d, type, a)))(callbackDeps, adapter));
   }
   router.use(linkLoginRoutes({ ...pipeline, ephemeral }));
-  return { router, pipeline, transactions, session };
+  return { router, pipeline, transactions, session, testSignIn };
 }

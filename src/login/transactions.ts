@@ -6,6 +6,14 @@ export interface LoginTransaction {
   interactionUid?: string;
   transaction: unknown;
   createdAt: number;
+  /** A test sign-in of self-service setup (src/setup/test-sign-in.ts): the callback reports instead of signing in. */
+  test?: TestMark;
+}
+
+/** Which setup link a test sign-in belongs to and where the browser goes back to with its result. */
+export interface TestMark {
+  linkId: string;
+  returnTo: string;
 }
 
 const TTL_SECONDS = 600;

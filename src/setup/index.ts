@@ -197,7 +197,7 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const { link } = req.setup!;
     const conn = await connectionOf(link);
     if (!conn || !link.progress.idp_configured || !deps.testSignIn) return void res.redirect(303, base(req));
-    const url = await deps.testSignIn.begin(req, conn, { linkId: link.id, returnTo: `${config.issuer}${base(req)}/test` });
+    const url = await deps.testSignIn.begin(req, conn, { linkId: link.id, returnTo: `${base(req)}/test` });
     res.redirect(303, url);
   });
 

@@ -4,9 +4,28 @@
  * and mapping), but nothing is written to the directory: no user, no identity, no gateway session,
  * no code. One `connection.tested` event per test. The connection under test may still be
  * disabled (it is enabled only after a successful test).
+ *
+ * Flow: `begin` stores the login transaction marked as a test (src/login/transactions.ts TestMark)
+ * and binds it to the gateway session as a login does; the one callback skeleton
+ * (src/login/callback.ts) sees the mark and hands over to `finish`, which stores the outcome
+ * (ephemeral `general` space, OUTCOME_TTL_SECONDS) and sends the browser to `returnTo?result=<id>`.
  */
-import type { Request } from 'express';
-import type { Connection } from '../store/types.js';
+import { randomBytes } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
+import type { Directory } from '../directory/index.js';
+import { findNul } from '../http/text.js';
+import type { TestSignInCallback } from '../login/callback.js';
+import { saveSession } from '../login/session.js';
+import type { LoginTransactions, TestMark } from '../login/transactions.js';
+import { isCapacityError, type EphemeralStore } from '../store/ephemeral.js';
+import type { Store } from '../store/index.js';
+import type { Connection, ConnectionType } from '../store/types.js';
+import { UpstreamError } from '../upstream/identity.js';
+import type { Completion, UpstreamAdapter } from '../upstream/kind.js';
+import { explain } from './explain.js';
+import { describeIdentity } from './outcome.js';
+import { renderOutcome } from './render.js';
 
 /** What a test sign-in found, kept in the ephemeral store (`general` space) for OUTCOME_TTL_SECONDS. */
 export interface TestOutcome {
@@ -50,10 +69,114 @@ export interface TestSignIn {
   render(outcome: TestOutcome): string;
 }
 
+/** The engine: TestSignIn for the portal, and the callback's hand-over (login/callback.ts). */
+export type TestSignInEngine = TestSignIn & TestSignInCallback;
+
 /** How long an outcome can be read back. */
 export const OUTCOME_TTL_SECONDS = 30 * 60;
 
-/** Built once per app in the composition root (src/login/index.ts browserLogin); deps are internal to the wiring. */
-export function createTestSignIn(_deps: unknown): TestSignIn {
-  throw new Error('not ready');
+export interface TestSignInDeps {
+  store: Store;
+  directory: Directory;
+  ephemeral: EphemeralStore;
+  transactions: LoginTransactions;
+  /** The app's opened adapters (src/login/index.ts). */
+  adapters: ReadonlyMap<ConnectionType, UpstreamAdapter>;
+  logger?: Logger;
+}
+
+const ID_SHAPE = /^[A-Za-z0-9_-]{1,100}$/;
+const outcomeKey = (linkId: string, id: string) => `setup-test:${linkId}:${id}`;
+
+/** returnTo is Portico's own page: a path on this origin, never another site (no open redirect). */
+function checkReturnTo(returnTo: string): void {
+  if (!returnTo.startsWith('/') || returnTo.startsWith('//') || returnTo.startsWith('/\\') || /[\u0000-\u001f]/.test(returnTo)) {
+    throw new TypeError('test sign-in: returnTo must be a path on this origin');
+  }
+}
+
+function withResult(returnTo: string, id: string): string {
+  const u = new URL(returnTo, 'http://portico.invalid');
+  u.searchParams.set('result', id);
+  return `${u.pathname}${u.search}`;
+}
+
+export function createTestSignIn(deps: TestSignInDeps): TestSignInEngine {
+  const space = deps.ephemeral.space('general');
+
+  /** Stores the outcome and writes the one `connection.tested` event; returns where the browser goes. */
+  async function report(req: Request, connection: Connection, test: TestMark, found: Omit<TestOutcome, 'id' | 'linkId' | 'connectionId' | 'at'>): Promise<string> {
+    const outcome: TestOutcome = {
+      id: `tst_${randomBytes(16).toString('hex')}`,
+      linkId: test.linkId,
+      connectionId: connection.id,
+      at: new Date().toISOString(),
+      ...found,
+    };
+    await space.set(outcomeKey(test.linkId, outcome.id), JSON.stringify(outcome), OUTCOME_TTL_SECONDS);
+    await deps.store.events.append({
+      type: 'connection.tested',
+      reason: outcome.ok ? null : (outcome.reason ?? null),
+      organization_id: connection.organization_id,
+      connection_id: connection.id,
+      user_id: null,
+      ip: req.ip ?? null,
+      detail: { link_id: test.linkId, result_id: outcome.id, ok: outcome.ok, ...(outcome.reason ? { reason: outcome.reason } : {}) },
+    });
+    deps.logger?.info({ connection: connection.id, link: test.linkId, ok: outcome.ok, reason: outcome.reason }, 'connection tested');
+    return withResult(test.returnTo, outcome.id);
+  }
+
+  /** A refusal as an outcome; anything that is not a refusal is a bug and propagates. */
+  function failure(err: unknown, partial: Partial<TestOutcome> = {}): Omit<TestOutcome, 'id' | 'linkId' | 'connectionId' | 'at'> {
+    if (isCapacityError(err)) err = new UpstreamError('capacity_exceeded', 'Portico cannot take more sign-ins right now');
+    if (!(err instanceof UpstreamError)) throw err;
+    const detail = { message: err.message, ...err.detail, ...(partial.raw ? { received_names: Object.keys(partial.raw).slice(0, 30) } : {}) };
+    return { warnings: [], ...partial, ok: false, reason: err.reason, explanation: explain(err.reason, detail) };
+  }
+
+  return {
+    async begin(req, connection, opts) {
+      checkReturnTo(opts.returnTo);
+      if (!ID_SHAPE.test(opts.linkId)) throw new TypeError('test sign-in: linkId has an unexpected shape');
+      const test: TestMark = { linkId: opts.linkId, returnTo: opts.returnTo };
+      const adapter = deps.adapters.get(connection.type);
+      try {
+        if (!adapter?.begin) throw new UpstreamError('connection_not_found', `${connection.type} connections cannot be tested from a browser`);
+        const started = await adapter.begin(connection, {});
+        await deps.transactions.put(started.key, { connectionId: connection.id, transaction: started.transaction, createdAt: Date.now(), test });
+        req.session.upstream = { connectionId: connection.id, key: started.key, startedAt: Date.now() };
+        await saveSession(req);
+        return started.url;
+      } catch (e) {
+        return report(req, connection, test, failure(e));
+      }
+    },
+
+    async finish(req: Request, res: Response, connection: Connection, test: TestMark, complete: () => Promise<Completion>) {
+      let found: Omit<TestOutcome, 'id' | 'linkId' | 'connectionId' | 'at'>;
+      try {
+        const { identity } = await complete();
+        const described = describeIdentity(connection, identity, await deps.directory.preview(connection, identity));
+        // What the login would refuse next (completeLogin), and an identity without an email, fail the test too.
+        const nul = findNul((({ raw: _raw, ...stored }) => stored)(identity));
+        if (nul) found = failure(new UpstreamError('malformed', `the sign-in carried a value with a NUL character (${nul})`, { field: nul }), described);
+        else if (!identity.email) found = failure(new UpstreamError('missing_claim', 'the IdP did not send a usable email address', { claim: 'email' }), described);
+        else found = { ...described, ok: true };
+      } catch (e) {
+        found = failure(e);
+      }
+      res.redirect(303, await report(req, connection, test, found));
+    },
+
+    async outcome(linkId, resultId) {
+      if (!ID_SHAPE.test(linkId) || !ID_SHAPE.test(resultId)) return undefined;
+      const v = await space.get(outcomeKey(linkId, resultId));
+      if (!v) return undefined;
+      const o = JSON.parse(v) as TestOutcome;
+      return o.linkId === linkId && o.id === resultId ? o : undefined;
+    },
+
+    render: renderOutcome,
+  };
 }

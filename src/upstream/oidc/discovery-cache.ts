@@ -37,6 +37,18 @@ export interface DiscoveryCache {
   get(c: Connection): Promise<DiscoveredServer>;
 }
 
+/** The discovery URL as a refusal may show it: without any user:password part, bounded. */
+function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().slice(0, 300);
+  } catch {
+    return '(unreadable URL)';
+  }
+}
+
 export function createDiscoveryCache(options: DiscoveryCacheOptions): DiscoveryCache {
   const { clock } = options;
   const servers = new Map<string, Promise<DiscoveredServer> | DiscoveredServer>();
@@ -55,6 +67,8 @@ export function createDiscoveryCache(options: DiscoveryCacheOptions): DiscoveryC
       const refused = refusedCause(e);
       if (refused) throw new UpstreamError('url_refused', `the discovery URL was refused: ${refused.message}`, {});
       throw new UpstreamError('discovery_failed', 'the IdP discovery document could not be fetched', {
+        discovery_url: shownUrl(url),
+        unreachable: true,
         ...(e instanceof Error ? { message: e.message.slice(0, 300) } : {}),
         ...(typeof (e as { code?: unknown }).code === 'string' ? { code: (e as { code: string }).code } : {}),
       });
@@ -63,7 +77,7 @@ export function createDiscoveryCache(options: DiscoveryCacheOptions): DiscoveryC
       const verdict = validateDiscovery(url, server, c.provider);
       return { key, at: clock(), server, tenantTemplate: verdict.tenantTemplate };
     } catch (e) {
-      throw new UpstreamError('discovery_failed', e instanceof DiscoveryError ? e.message : 'the discovery document is unusable', {});
+      throw new UpstreamError('discovery_failed', e instanceof DiscoveryError ? e.message : 'the discovery document is unusable', { discovery_url: shownUrl(url) });
     }
   }
 

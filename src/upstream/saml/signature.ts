@@ -21,7 +21,7 @@
  * test/upstream/saml/signature-differential.test.ts checks it against stock xml-crypto
  * SignedXml.checkSignature on every signed fixture and attack case.
  */
-import { createHash, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
+import { X509Certificate, createHash, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
 import type { Element, Node } from '@xmldom/xmldom';
 import { ExclusiveCanonicalization } from 'xml-crypto';
 import { UpstreamError } from '../identity.js';
@@ -269,6 +269,28 @@ function base64Text(el: Element): string {
   return s.replace(/\s+/g, '');
 }
 
+/** Longest KeyInfo certificate text described in a refusal (a real certificate is a few KB). */
+const MAX_KEYINFO_CERT_CHARS = 16_384;
+
+/**
+ * The certificate a failed signature's KeyInfo names, described (SHA-256 fingerprint, subject) so
+ * the refusal can say which certificate the IdP signs with. Only to explain a failure: KeyInfo is
+ * never used to verify anything.
+ */
+function keyInfoCertificate(signature: Element): { received_sha256?: string; received_subject?: string } {
+  const keyInfo = childElements(signature, NS.ds, 'KeyInfo')[0];
+  const data = keyInfo ? childElements(keyInfo, NS.ds, 'X509Data')[0] : undefined;
+  const certEl = data ? childElements(data, NS.ds, 'X509Certificate')[0] : undefined;
+  const text = (certEl?.textContent ?? '').replace(/\s+/g, '');
+  if (!text || text.length > MAX_KEYINFO_CERT_CHARS) return {};
+  try {
+    const cert = new X509Certificate(Buffer.from(text, 'base64'));
+    return { received_sha256: cert.fingerprint256, received_subject: cert.subject.replace(/\n/g, ', ').slice(0, 200) };
+  } catch {
+    return {};
+  }
+}
+
 /** The configured key whose signature over `data` is `value`, else undefined. KeyInfo is never read. */
 function keyThatSigned(data: Buffer, value: Buffer, method: SignatureMethod, keys: readonly VerificationKey[]): VerificationKey | undefined {
   for (const k of keys) {
@@ -325,7 +347,12 @@ export function verifyEnvelopedSignature(signature: Element, parent: Element, ke
 
   const signatureValue = Buffer.from(base64Text(one(signature, 'SignatureValue', where)), 'base64');
   const matched = keyThatSigned(Buffer.from(canonicalSignedInfo, 'utf8'), signatureValue, method, keys);
-  if (!matched) throw invalid(`signature on ${parent.localName} does not verify with any configured IdP certificate`);
+  if (!matched) {
+    throw new UpstreamError('signature_invalid', `signature on ${parent.localName} does not verify with any configured IdP certificate`, {
+      configured_sha256: keys.map((k) => k.fingerprint_sha256),
+      ...keyInfoCertificate(signature),
+    });
+  }
 
   // Identity is read only from these bytes: re-parse the canonical form the digest was computed over.
   const element = parseStrictXml(canonicalTarget, 'signed element').documentElement!;

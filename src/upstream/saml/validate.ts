@@ -445,10 +445,18 @@ function checkIssuer(ctx: Ctx): void {
   const responseIssuer = issuerOf(ctx.responseView, 'Response', false);
   if (cfg.idpEntityId !== null) {
     if (assertionIssuer !== cfg.idpEntityId) {
-      throw fail('wrong_issuer', `Assertion Issuer ${JSON.stringify(assertionIssuer.slice(0, 200))} is not the configured IdP ${JSON.stringify(cfg.idpEntityId)}`);
+      throw fail('wrong_issuer', `Assertion Issuer ${JSON.stringify(assertionIssuer.slice(0, 200))} is not the configured IdP ${JSON.stringify(cfg.idpEntityId)}`, {
+        element: 'Assertion',
+        received: assertionIssuer.slice(0, 200),
+        expected: cfg.idpEntityId,
+      });
     }
     if (responseIssuer !== undefined && responseIssuer !== cfg.idpEntityId) {
-      throw fail('wrong_issuer', `Response Issuer ${JSON.stringify(responseIssuer.slice(0, 200))} is not the configured IdP ${JSON.stringify(cfg.idpEntityId)}`);
+      throw fail('wrong_issuer', `Response Issuer ${JSON.stringify(responseIssuer.slice(0, 200))} is not the configured IdP ${JSON.stringify(cfg.idpEntityId)}`, {
+        element: 'Response',
+        received: responseIssuer.slice(0, 200),
+        expected: cfg.idpEntityId,
+      });
     }
   }
   ctx.assertionId = assertionId;
@@ -459,20 +467,27 @@ function checkIssuer(ctx: Ctx): void {
 function checkDestination(ctx: Ctx): void {
   const destination = attr(ctx.responseView, 'Destination');
   if (destination !== undefined && destination !== ctx.cfg.acsUrl) {
-    throw fail('wrong_destination', `Response Destination ${JSON.stringify(destination.slice(0, 300))} is not this ACS (${ctx.cfg.acsUrl})`);
+    throw fail('wrong_destination', `Response Destination ${JSON.stringify(destination.slice(0, 300))} is not this ACS (${ctx.cfg.acsUrl})`, {
+      received: destination.slice(0, 300),
+      expected: ctx.cfg.acsUrl,
+    });
   }
-  if (destination === undefined && ctx.trustedResponse) throw fail('wrong_destination', 'a signed Response must carry a Destination');
+  if (destination === undefined && ctx.trustedResponse) throw fail('wrong_destination', 'a signed Response must carry a Destination', { received: null, expected: ctx.cfg.acsUrl });
 }
 
 /** Every AudienceRestriction names this SP, and there is at least one. */
 function checkAudience(ctx: Ctx): void {
   const conditions = optionalChild(ctx.assertion, NS.saml, 'Conditions', 'saml:Conditions');
   const restrictions = conditions ? childElements(conditions, NS.saml, 'AudienceRestriction') : [];
-  if (restrictions.length === 0) throw fail('wrong_audience', 'the assertion has no AudienceRestriction');
+  if (restrictions.length === 0) throw fail('wrong_audience', 'the assertion has no AudienceRestriction', { received: [], expected: ctx.cfg.spEntityId });
   for (const r of restrictions) {
     const audiences = childElements(r, NS.saml, 'Audience').map((a) => textOf(a, 'Audience'));
     if (!audiences.includes(ctx.cfg.spEntityId)) {
-      throw fail('wrong_audience', `AudienceRestriction ${JSON.stringify(audiences.slice(0, 5).map((a) => a.slice(0, 200)))} does not name this SP (${ctx.cfg.spEntityId})`);
+      const received = audiences.slice(0, 5).map((a) => a.slice(0, 200));
+      throw fail('wrong_audience', `AudienceRestriction ${JSON.stringify(received)} does not name this SP (${ctx.cfg.spEntityId})`, {
+        received,
+        expected: ctx.cfg.spEntityId,
+      });
     }
   }
   ctx.conditions = conditions;
@@ -491,7 +506,11 @@ function checkSubject(ctx: Ctx): void {
   const scd = scds.find((d) => d && attr(d, 'Recipient') === ctx.cfg.acsUrl);
   if (!scd) {
     const got = scds.map((d) => (d ? attr(d, 'Recipient') : undefined)).find((r) => r !== undefined);
-    throw fail('wrong_recipient', got === undefined ? 'bearer SubjectConfirmationData has no Recipient' : `bearer Recipient ${JSON.stringify(got.slice(0, 300))} is not this ACS (${ctx.cfg.acsUrl})`);
+    throw fail(
+      'wrong_recipient',
+      got === undefined ? 'bearer SubjectConfirmationData has no Recipient' : `bearer Recipient ${JSON.stringify(got.slice(0, 300))} is not this ACS (${ctx.cfg.acsUrl})`,
+      { received: got?.slice(0, 300) ?? null, expected: ctx.cfg.acsUrl },
+    );
   }
   ctx.nameIdEl = nameIdEl;
   ctx.nameId = nameId;
@@ -513,14 +532,28 @@ function checkInResponseTo(ctx: Ctx): void {
   ctx.trustedInResponseTo = trusted;
 }
 
+/**
+ * What a time refusal carries for an explanation: the check, the value received, Portico's clock,
+ * how far apart they are (seconds; positive: the value is ahead of Portico's clock) and the skew allowed.
+ */
+const timeDetail = (ctx: Ctx, what: string, v: string, at: number) => ({
+  check: what,
+  received: v.slice(0, 64),
+  now: ctx.now.toISOString(),
+  difference_seconds: Math.round((at - ctx.t) / 1000),
+  allowed_skew_seconds: Math.round(ctx.skewMs / 1000),
+});
+
 function refuseNotYet(ctx: Ctx, v: string | undefined, what: string): void {
-  if (v !== undefined && parseSamlTime(v, what) - ctx.skewMs > ctx.t) throw fail('not_yet_valid', `${what} ${v} is in the future`);
+  if (v === undefined) return;
+  const at = parseSamlTime(v, what);
+  if (at - ctx.skewMs > ctx.t) throw fail('not_yet_valid', `${what} ${v} is in the future`, timeDetail(ctx, what, v, at));
 }
 
 function refuseExpired(ctx: Ctx, v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   const at = parseSamlTime(v, what);
-  if (ctx.t >= at + ctx.skewMs) throw fail('expired', `${what} ${v} has passed`);
+  if (ctx.t >= at + ctx.skewMs) throw fail('expired', `${what} ${v} has passed`, timeDetail(ctx, what, v, at));
   return at;
 }
 

@@ -34,6 +34,8 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
   const base = (req: Request) => `/setup/${req.setup!.token}`;
   const spKeys = spKeySource(config.certsDir);
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+  // The configure step also takes a plain urlencoded form (no files), up to the same 1 MB.
+  const bigForm = express.urlencoded({ extended: false, limit: UPLOAD_MAX_BYTES + 64 * 1024, parameterLimit: 20 });
   const uploads = multer({
     storage: multer.memoryStorage(),
     limits: { fileSize: UPLOAD_MAX_BYTES, fieldSize: UPLOAD_MAX_BYTES, files: 2, fields: 20, parts: 24 },
@@ -145,10 +147,11 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
   });
 
   r.post('/setup/:token/configure', (req, res, next) => {
-    uploads(req, res, (err: unknown) => {
+    const parse = req.is('multipart/form-data') ? uploads : bigForm;
+    parse(req, res, (err: unknown) => {
       if (!err) return next();
-      const code = (err as { code?: string }).code ?? '';
-      if (/^LIMIT_/.test(code)) {
+      const code = (err as { code?: string; type?: string }).code ?? (err as { type?: string }).type ?? '';
+      if (/^LIMIT_|too.large/.test(code)) {
         return void sendPage(res, messagePage('File too large', 'Uploads and pasted metadata are limited to 1 MB. Upload the metadata of this one application, not a whole federation.'), 413);
       }
       sendPage(res, messagePage('The form could not be read', 'Reload the page and submit it again.'), 400);

@@ -182,17 +182,15 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const conn = await connectionOf(link);
     if (!conn || !link.progress.idp_configured) return void res.redirect(303, base(req));
     let outcomeHtml: string | undefined;
-    let ok: boolean | undefined;
     const resultId = typeof req.query.result === 'string' && req.query.result.length <= 100 ? req.query.result : undefined;
     if (resultId && deps.testSignIn) {
       const outcome = await deps.testSignIn.outcome(link.id, resultId);
       if (outcome && outcome.connectionId === conn.id) {
         outcomeHtml = deps.testSignIn.render(outcome);
-        ok = outcome.ok;
         if (outcome.ok) link = (await store.setupLinks.reach(link.id, 'test_succeeded')) ?? link;
       }
     }
-    sendPage(res, testPage({ ...req.setup!, link, action: `${base(req)}/test`, outcomeHtml, ok, activateUrl: `${base(req)}/activate`, back: `${base(req)}/configure`, unavailable: !deps.testSignIn }));
+    sendPage(res, testPage({ ...req.setup!, link, action: `${base(req)}/test`, outcomeHtml, activateUrl: `${base(req)}/activate`, back: `${base(req)}/configure`, unavailable: !deps.testSignIn }));
   });
 
   r.post('/setup/:token/test', form, deps.session, async (req, res) => {

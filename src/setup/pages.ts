@@ -223,8 +223,8 @@ export function testPage(p: {
   link: SetupLink;
   csrf: string;
   action: string;
+  /** The engine's escaped fragment (src/setup/render.ts), with its own heading. */
   outcomeHtml?: string;
-  ok?: boolean;
   activateUrl: string;
   back: string;
   unavailable?: boolean;
@@ -235,7 +235,7 @@ export function testPage(p: {
   return shell(
     'Test sign-in',
     `${header(p.org, p.link, 'test_succeeded', 'Test sign-in')}
-${p.outcomeHtml ? `<section aria-labelledby="result-h" class="outcome ${p.ok ? 'ok' : 'failed'}"><h2 id="result-h">${p.ok ? 'The test sign-in worked' : 'The test sign-in did not work'}</h2>${p.outcomeHtml}</section>` : ''}
+${p.outcomeHtml ?? ''}
 ${activate}
 ${
   p.unavailable

@@ -51,7 +51,7 @@ describe('self-service setup end to end (chromium)', () => {
     });
     expect(app.status).toBe(201);
     rp.setClient(app.body.client_id, app.body.client_secret);
-  });
+  }, 180_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -164,7 +164,7 @@ describe('self-service setup end to end (chromium)', () => {
       await context.close();
       await idp.close();
     }
-  });
+  }, 240_000);
 
   it('OIDC: from the link alone (keyboard only on the first step), against oidc-provider, test, activate; then an employee signs in', async () => {
     const link = await setupLink('oidcco', 'oidc.test', 'oidc');
@@ -229,5 +229,5 @@ describe('self-service setup end to end (chromium)', () => {
       await context.close();
       await idp.close();
     }
-  });
+  }, 240_000);
 });

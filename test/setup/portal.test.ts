@@ -202,4 +202,64 @@ describe('setup portal over HTTP', () => {
     const again = await b.get(`${link.path}/configure`);
     expect(again.html).not.toContain(TEST_CLIENT_SECRET);
   });
+
+  it("a link never reaches another organization's connection, even if its row named one", async () => {
+    const a = await newLink();
+    const b = await newLink();
+    const theirs = await p.admin<{ id: string }>('POST', `/organizations/${b.slug}/connections`, {
+      type: 'saml',
+      name: 'B',
+      idp_entity_id: 'https://idp.b.test',
+      idp_sso_url: 'https://idp.b.test/sso',
+      idp_certificates: [fixture('keys/idp.crt')],
+    });
+    expect(theirs.status).toBe(201);
+    // The API refuses it (admin test); here the row is forced, as a bug or a tampered database would.
+    await p.t.runtime.store.db.query('update setup_links set connection_id = $1 where id = $2', [theirs.body.id, a.id]);
+    const browser = new PortalBrowser(p.base);
+    const page = await browser.get(a.path);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('Which identity provider');
+    const conf = await browser.get(`${a.path}/configure`);
+    expect(conf.status).toBe(303);
+    const fd = new FormData();
+    fd.set('csrf', csrfOf(page.html));
+    fd.set('idp_certificate', fixture('keys/attacker.crt'));
+    await browser.post(`${a.path}/configure`, fd);
+    await browser.post(`${a.path}/activate`, new URLSearchParams({ csrf: csrfOf(page.html) }));
+    const after = await p.admin<{ idp_certificates: { pem: string }[]; name: string }>('GET', `/organizations/${b.slug}/connections/${theirs.body.id}`);
+    expect(after.body.name).toBe('B');
+    expect(after.body.idp_certificates.map((c) => c.pem.trim())).toEqual([fixture('keys/idp.crt').trim()]);
+  });
+
+  it('a connection_id link shows the current settings and certificate expiry and adds a new certificate next to the old one', async () => {
+    const slug = `roll-${process.pid}`;
+    expect((await p.admin('POST', '/organizations', { slug, name: 'Roll Corp' })).status).toBe(201);
+    const conn = await p.admin<{ id: string }>('POST', `/organizations/${slug}/connections`, {
+      type: 'saml',
+      provider: 'okta',
+      name: 'Okta',
+      idp_entity_id: 'https://idp.roll.test',
+      idp_sso_url: 'https://idp.roll.test/sso',
+      idp_certificates: [fixture('keys/idp.crt')],
+    });
+    const link = await p.admin<{ url: string; connection_type: string }>('POST', `/organizations/${slug}/setup-links`, { connection_id: conn.body.id });
+    expect(link.body.connection_type).toBe('saml');
+    const b = new PortalBrowser(p.base);
+    const path = new URL(link.body.url).pathname;
+    // Nothing to choose: straight to the configure step of that connection.
+    expect(await b.get(path)).toMatchObject({ status: 303, location: `${path}/configure` });
+    const page = await b.get(`${path}/configure`);
+    expect(page.html).toContain('Current configuration');
+    expect(page.html).toContain('https://idp.roll.test/sso');
+    expect(page.html).toMatch(/valid until \d{4}-\d\d-\d\d/);
+    const fd = new FormData();
+    fd.set('csrf', csrfOf(page.html));
+    fd.set('keep_certificates', 'yes');
+    fd.set('certificate_file', new Blob([fixture('keys/idp-next.crt')], { type: 'application/x-pem-file' }), 'next.cer');
+    expect((await b.post(`${path}/configure`, fd)).status).toBe(303);
+    const after = await p.admin<{ idp_certificates: { pem: string }[]; enabled: boolean }>('GET', `/organizations/${slug}/connections/${conn.body.id}`);
+    expect(after.body.idp_certificates.map((c) => c.pem.trim())).toEqual([fixture('keys/idp.crt').trim(), fixture('keys/idp-next.crt').trim()]);
+    expect(after.body.enabled).toBe(true);
+  });
 });

@@ -217,7 +217,9 @@ const EXPLAINERS: Record<string, Explainer> = {
   discovery_failed: (d) => ({
     cause: d.unreachable
       ? `Portico could not fetch the discovery document at ${quoted(text(d.discovery_url) ?? 'the discovery URL')}${text(d.message) ? ` (${text(d.message)})` : ''}: the URL is unreachable from Portico.`
-      : `The discovery document at ${quoted(text(d.discovery_url) ?? 'the discovery URL')} is not usable${text(d.message) ? `: ${text(d.message)}` : ''}.`,
+      : num(d.status) !== undefined
+        ? `The discovery URL ${quoted(text(d.discovery_url) ?? '')} answered HTTP ${num(d.status)} instead of a discovery document.`
+        : `The discovery document at ${quoted(text(d.discovery_url) ?? 'the discovery URL')} is not usable${text(d.message) ? `: ${text(d.message)}` : ''}.`,
     fix: 'Check the discovery URL (it ends in /.well-known/openid-configuration), and that it is reachable from the internet, then test again.',
   }),
   token_exchange_failed: (d) => {

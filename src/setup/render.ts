@@ -23,8 +23,9 @@ const FIELD_LABELS: Record<string, string> = {
 const show = (v: unknown): string =>
   v === undefined || v === null || v === '' ? '<em>(none)</em>' : Array.isArray(v) ? (v.length ? v.map((x) => esc(x)).join('<br>') : '<em>(none)</em>') : esc(v === true ? 'yes' : v === false ? 'no' : v);
 
-function table(caption: string, rows: [string, unknown][], cls: string): string {
-  const body = rows.map(([k, v]) => `<tr><th scope="row">${esc(FIELD_LABELS[k] ?? k)}</th><td>${show(v)}</td></tr>`).join('\n');
+/** `labelled`: Portico's own field names get their labels; received attribute names are shown as they came. */
+function table(caption: string, rows: [string, unknown][], cls: string, labelled = true): string {
+  const body = rows.map(([k, v]) => `<tr><th scope="row">${esc((labelled && FIELD_LABELS[k]) || k)}</th><td>${show(v)}</td></tr>`).join('\n');
   return `<table class="${cls}">\n<caption>${esc(caption)}</caption>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
@@ -45,7 +46,7 @@ export function renderOutcome(o: TestOutcome): string {
   if (o.mapped) parts.push(table('Portico user fields', Object.entries(o.mapped), 'mapped'));
   if (o.raw) {
     const rows = Object.entries(o.raw);
-    parts.push(rows.length ? table('Every attribute received', rows, 'raw') : '<p class="raw">No attributes were received.</p>');
+    parts.push(rows.length ? table('Every attribute received', rows, 'raw', false) : '<p class="raw">No attributes were received.</p>');
   }
   return `<section class="test-outcome ${o.ok ? 'ok' : 'failed'}">\n${parts.join('\n')}\n</section>`;
 }

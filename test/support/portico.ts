@@ -3,7 +3,7 @@
  * while IdPs and relying parties run on 127.0.0.1, so the IdP -> Portico hops are cross-site,
  * as they are in production.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config/index.js';
@@ -21,14 +21,21 @@ export interface RunningPortico {
 }
 
 export async function startPortico(
-  opts: { backend?: DbBackend; ephemeral?: EphemeralStore; config?: Partial<Config>; logger?: Logger } = {},
+  opts: {
+    backend?: DbBackend;
+    ephemeral?: EphemeralStore;
+    config?: Partial<Config>;
+    logger?: Logger;
+    /** Serve this instead of the app (a test harness mounting its own routes in front of `t.express`). */
+    wrap?: (t: TestApp) => RequestListener;
+  } = {},
 ): Promise<RunningPortico> {
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, r));
   const port = (server.address() as AddressInfo).port;
   const issuer = `http://localhost:${port}`;
   const t = await buildTestApp({ ...opts, config: { issuer, ...opts.config } });
-  server.on('request', t.express);
+  server.on('request', opts.wrap ? opts.wrap(t) : t.express);
   const base = `http://127.0.0.1:${port}`;
   return {
     t,

@@ -37,6 +37,15 @@ export interface DiscoveryCache {
   get(c: Connection): Promise<DiscoveredServer>;
 }
 
+/** The HTTP status of the response behind a discovery failure, when there was one (openid-client keeps it on the error or its cause). */
+function httpStatusOf(e: unknown): number | undefined {
+  for (let c: unknown = e, i = 0; c && typeof c === 'object' && i < 4; c = (c as { cause?: unknown }).cause, i++) {
+    const status = (c as { status?: unknown }).status;
+    if (typeof status === 'number') return status;
+  }
+  return undefined;
+}
+
 /** The discovery URL as a refusal may show it: without any user:password part, bounded. */
 function shownUrl(url: string): string {
   try {
@@ -68,7 +77,8 @@ export function createDiscoveryCache(options: DiscoveryCacheOptions): DiscoveryC
       if (refused) throw new UpstreamError('url_refused', `the discovery URL was refused: ${refused.message}`, {});
       throw new UpstreamError('discovery_failed', 'the IdP discovery document could not be fetched', {
         discovery_url: shownUrl(url),
-        unreachable: true,
+        // No HTTP answer at all (refused, DNS, timeout) vs an answer that is not a discovery document.
+        ...(httpStatusOf(e) === undefined ? { unreachable: true } : { status: httpStatusOf(e) }),
         ...(e instanceof Error ? { message: e.message.slice(0, 300) } : {}),
         ...(typeof (e as { code?: unknown }).code === 'string' ? { code: (e as { code: string }).code } : {}),
       });

@@ -87,7 +87,11 @@ test('a failure is not kept: the next login fetches again and succeeds once the 
   const later = issuer(doc, false);
   const cache = cacheAt(() => 0);
   const conn = oidcConnection(later.discoveryUrl);
-  expect((await upstreamError(cache.get(conn))).reason).toBe('discovery_failed');
+  const first = await upstreamError(cache.get(conn));
+  expect(first.reason).toBe('discovery_failed');
+  // The setup portal explains it with the URL it could not fetch (src/setup/explain.ts).
+  expect(first.detail).toMatchObject({ discovery_url: later.discoveryUrl, status: 404 });
+  expect(first.detail.unreachable).toBeUndefined();
   later.serve();
   expect((await cache.get(conn)).server.issuer).toBe(later.issuer);
   expect(later.fetches()).toBe(2);
@@ -97,6 +101,7 @@ test('an unusable document -> discovery_failed naming the problem', async () => 
   const impostor = issuer((iss) => ({ ...doc(iss), issuer: 'https://evil.test' }));
   const e = await upstreamError(cacheAt(() => 0).get(oidcConnection(impostor.discoveryUrl)));
   expect(e.reason).toBe('discovery_failed');
+  expect(e.detail).toEqual({ discovery_url: impostor.discoveryUrl });
   const noJwks = issuer((iss) => ({ ...doc(iss), jwks_uri: undefined }));
   expect((await upstreamError(cacheAt(() => 0).get(oidcConnection(noJwks.discoveryUrl)))).message).toMatch(/jwks_uri/);
 });

@@ -1,4 +1,5 @@
 /** Functional behaviour of validateSamlResponse on responses shaped like real IdPs send them. */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UpstreamError } from '../../../src/upstream/identity.js';
@@ -175,5 +176,38 @@ describe('validateSamlResponse', () => {
     expect(refusal(b64(buildResponse({ sign: 'none', status: 'urn:oasis:names:tc:SAML:2.0:status:Responder' }))).reason).toBe('status_not_success');
     // a DTD (checkNoDtd) before anything is parsed
     expect(refusal(`<!DOCTYPE x><samlp:Response/>`).reason).toBe('dtd_forbidden');
+  });
+});
+
+/** What a refusal's detail carries for the setup portal's explanations (src/setup/explain.ts): what was received vs expected, never the assertion. */
+describe('validateSamlResponse refusal details', () => {
+  const plus = (s: number) => new Date(NOW.getTime() + s * 1000);
+
+  test('wrong_audience, wrong_issuer, wrong_destination, wrong_recipient: received and expected', () => {
+    expect(refusal(b64(buildResponse({ audiences: [['https://x']] }))).detail).toEqual({ received: ['https://x'], expected: SP_A.entityId });
+    expect(refusal(b64(buildResponse({ audiences: null }))).detail).toEqual({ received: [], expected: SP_A.entityId });
+    expect(refusal(b64(buildResponse({ issuer: 'https://other-idp' }))).detail).toEqual({ element: 'Assertion', received: 'https://other-idp', expected: TEST_CFG.idpEntityId });
+    expect(refusal(b64(buildResponse({ destination: 'https://elsewhere/acs' }))).detail).toEqual({ received: 'https://elsewhere/acs', expected: SP_A.acsUrl });
+    expect(refusal(b64(buildResponse({ recipient: 'https://elsewhere/acs' }))).detail).toEqual({ received: 'https://elsewhere/acs', expected: SP_A.acsUrl });
+  });
+
+  test('not_yet_valid and expired: the value, Portico\'s clock and how far apart, in seconds', () => {
+    const ahead = refusal(b64(buildResponse({ notBefore: plus(420) })));
+    expect(ahead.reason).toBe('not_yet_valid');
+    expect(ahead.detail).toMatchObject({ check: 'Conditions NotBefore', now: NOW.toISOString(), difference_seconds: 420, allowed_skew_seconds: 180 });
+    const late = refusal(b64(buildResponse({ now: plus(-900) })));
+    expect(late.reason).toBe('expired');
+    expect(late.detail).toMatchObject({ check: 'SubjectConfirmationData NotOnOrAfter', difference_seconds: -600 });
+  });
+
+  test('signature_invalid by another key: the fingerprints configured and the KeyInfo certificate (named, never trusted)', () => {
+    const e = refusal(b64(buildResponse({ signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert })));
+    expect(e.reason).toBe('signature_invalid');
+    expect(e.detail.configured_sha256).toEqual([new X509Certificate(KEYS.idp.cert).fingerprint256]);
+    expect(e.detail.received_sha256).toBe(new X509Certificate(KEYS.attacker.cert).fingerprint256);
+    expect(e.detail.received_subject).toEqual(expect.any(String));
+    // Without KeyInfo only the configured side is known.
+    const bare = refusal(b64(buildResponse({ signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert, keyInfo: false })));
+    expect(bare.detail).toEqual({ configured_sha256: [new X509Certificate(KEYS.idp.cert).fingerprint256] });
   });
 });

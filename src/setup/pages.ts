@@ -198,9 +198,9 @@ ${
 </fieldset>`;
   return shell(
     `Connect ${idp.label}`,
-    `${header(p.org, p.link, 'idp_configured', `Connect ${idp.label}`)}
+    `${header(p.org, p.link, 'idp_configured', 'Connect your identity provider')}
 ${current}
-<section aria-labelledby="steps-h"><h2 id="steps-h">At ${esc(idp.label)}</h2>
+<section aria-labelledby="steps-h"><h2 id="steps-h">In ${esc(idp.label)}</h2>
 <ol class="instructions">${idp.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol>
 <h3>Values to enter there</h3>
 ${given.join('\n')}

@@ -82,8 +82,13 @@ describe('setup portal over HTTP', () => {
     await p.t.runtime.store.db.query("update setup_links set expires_at = now() - interval '1 second' where id = $1", [expired.id]);
     const revoked = await newLink();
     expect((await p.admin('DELETE', `/organizations/${revoked.slug}/setup-links/${revoked.id}`)).status).toBe(204);
+    // Completed: usable for an hour (the IT admin sees the result), then not.
+    const done = await newLink();
+    await p.t.runtime.store.db.query("update setup_links set completed_at = now() - interval '59 minutes' where id = $1", [done.id]);
+    expect((await b.get(done.path)).status).not.toBe(404);
+    await p.t.runtime.store.db.query("update setup_links set completed_at = now() - interval '61 minutes' where id = $1", [done.id]);
     const unknown = `/setup/${'A'.repeat(43)}`;
-    const pages = await Promise.all([expired.path, revoked.path, unknown, '/setup/short'].map((u) => b.get(u)));
+    const pages = await Promise.all([expired.path, revoked.path, done.path, unknown, '/setup/short'].map((u) => b.get(u)));
     for (const pg of pages) expect(pg.status).toBe(404);
     expect(new Set(pages.map((pg) => pg.html)).size).toBe(1);
     expect(pages[0]!.html).toContain('This setup link cannot be used');

@@ -267,4 +267,34 @@ describe('setup portal over HTTP', () => {
     expect(after.body.idp_certificates.map((c) => c.pem.trim())).toEqual([fixture('keys/idp.crt').trim(), fixture('keys/idp-next.crt').trim()]);
     expect(after.body.enabled).toBe(true);
   });
+
+  it('a failed test sign-in is shown with its reason; it does not count, and activation stays closed', async () => {
+    const link = await newLink({ connection_type: 'saml' });
+    const b = new PortalBrowser(p.base);
+    const page = await chooseIdp(b, link.path, 'saml');
+    const csrf = csrfOf(page.html);
+    const fd = new FormData();
+    fd.set('csrf', csrf);
+    fd.set('idp_entity_id', 'https://idp.acme.test');
+    fd.set('idp_sso_url', 'https://idp.acme.test/sso');
+    fd.set('idp_certificate', fixture('keys/idp.crt'));
+    expect((await b.post(`${link.path}/configure`, fd)).status).toBe(303);
+    const started = await b.post(`${link.path}/test`, new URLSearchParams({ csrf }));
+    expect(started.status).toBe(303);
+    expect(started.location).toMatch(/^https:\/\/idp\.acme\.test\/sso\?SAMLRequest=/);
+    // The "IdP" answers with something that is not a SAML response; the browser carries it back.
+    const got = await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    let res = await b.post(`/saml/${got.body.connection_id}/acs`, new URLSearchParams({ SAMLResponse: Buffer.from('<not-saml/>').toString('base64') }));
+    for (let hop = 0; hop < 5 && res.status >= 300 && res.status < 400 && res.location; hop++) {
+      res = await b.get(new URL(res.location, p.base).pathname + new URL(res.location, p.base).search);
+    }
+    expect(res.status).toBe(200);
+    expect(res.html).toContain('test-outcome failed');
+    expect(res.html).toMatch(/Reason: <code>[a-z_]+<\/code>/);
+    expect(res.html).not.toContain('Continue to activation');
+    const state = await p.admin<{ progress: { step: string }[] }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    expect(state.body.progress.map((s) => s.step)).not.toContain('test_succeeded');
+    await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }));
+    expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${got.body.connection_id}`)).body.enabled).toBe(false);
+  });
 });

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { redactUrl } from './http/logging.js';
+import { smtpMailer } from './http/mail.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
 import { countClientAuthFailures, failureGate, rateLimitsFor } from './http/rate-limit.js';
 import { createProvider, type PorticoProvider } from './provider/index.js';
@@ -21,6 +22,7 @@ import type { BackchannelOptions } from './provider/backchannel.js';
 import { PAR_ROUTE } from './provider/par-dpop.js';
 import { userSessionIndex } from './store/user-sessions.js';
 import type { Runtime } from './runtime.js';
+import { setupPortal } from './setup/index.js';
 import type { TestSignIn } from './setup/test-sign-in.js';
 
 export interface App {
@@ -74,6 +76,8 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.use(discoveryApi(store));
   // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
   const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
+  // Outgoing mail (setup-link invitations) only when PORTICO_SMTP_URL is set.
+  const mailer = config.smtp ? smtpMailer(config.smtp) : undefined;
   const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
   // Each user's gateway sessions, provider sessions and grants, so they can be ended at once.
   const userSessions = userSessionIndex(ephemeral, GRANT_LIFETIME_SECONDS);
@@ -86,7 +90,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     clock: parts.clock,
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
-  app.use('/api/v1', adminRoutes(rt, limits, access));
+  app.use('/api/v1', adminRoutes(rt, limits, access, mailer));
   // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
   countClientAuthFailures(provider.provider, limits);
   app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation, PAR_ROUTE], failureGate(limits, 'clientAuth'));
@@ -95,6 +99,8 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.post(`${ROUTES.end_session}/confirm`, login.session);
   provider.mount(app);
   app.use(login.router);
+  // After the login router: its rate limit and secure-transport check cover /setup too.
+  app.use(setupPortal(rt, { session: login.session, testSignIn: login.testSignIn }));
   app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
   return { express: app, metrics, provider, testSignIn: login.testSignIn, session: login.session, userAccess: access };

@@ -1,12 +1,12 @@
 import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import { HttpProblem, notFound } from '../http/problem.js';
-import { UrlRefusedError } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import { newId } from '../store/ids.js';
 import { PROVIDERS, type Connection, type ConnectionType } from '../store/types.js';
 import { CONNECTION_TYPES, WRITE_ONLY_FIELDS, connectionSettings } from '../upstream/registry.js';
 import type { SettingsContext, StoredSettings } from '../upstream/settings.js';
+import { storeSettings } from '../upstream/store-settings.js';
 import { resolveOrg } from './auth.js';
 import { jsonObject, pageQuery, parse, presentKeys, text, timestamp } from './validation.js';
 
@@ -100,25 +100,9 @@ export function connectionRoutes(rt: Runtime): Router {
   });
   const show = (c: Connection) => connectionView(c, config.issuer);
 
-  /** Runs a settings `store`, turning fetch failures of admin-supplied URLs into 400s. */
-  async function toStored(
-    type: ConnectionType,
-    input: Record<string, unknown>,
-    existing: StoredSettings | undefined,
-    connectionId: string,
-  ): Promise<StoredSettings> {
-    try {
-      return await connectionSettings[type].store(input, existing, ctx(connectionId));
-    } catch (e) {
-      if (e instanceof HttpProblem) throw e;
-      if (e instanceof UrlRefusedError) throw new HttpProblem(400, 'url_refused', e.message);
-      const name = (e as Error)?.name;
-      if (name === 'TimeoutError' || name === 'AbortError' || (e instanceof TypeError && /fetch failed/.test(e.message))) {
-        throw new HttpProblem(400, 'fetch_failed', 'the URL could not be fetched');
-      }
-      throw e;
-    }
-  }
+  /** The settings `store` shared with the setup portal (fetch failures of admin-supplied URLs become 400s). */
+  const toStored = (type: ConnectionType, input: Record<string, unknown>, existing: StoredSettings | undefined, connectionId: string) =>
+    storeSettings(type, input, existing, ctx(connectionId));
 
   async function checkClient(clientId: string | null | undefined) {
     if (clientId && !(await store.applications.get(clientId))) {

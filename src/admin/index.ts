@@ -14,13 +14,15 @@ import { eventRoutes } from './events.js';
 import { loginLinkRoutes } from './login-links.js';
 import { openApiDocument } from './openapi.js';
 import { organizationRoutes } from './organizations.js';
+import { setupLinkRoutes } from './setup-links.js';
+import type { Mailer } from '../http/mail.js';
 import { userRoutes } from './users.js';
 import type { UserAccess } from '../login/user-access.js';
 
 const wrongKey = (err: unknown) => err instanceof HttpProblem && err.code === 'invalid_api_key';
 
 /** The admin API (docs/reference.md "Admin API"), mounted at /api/v1. */
-export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAccess): Router {
+export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAccess, mailer?: Mailer): Router {
   const r = Router();
   // The API's description is public: it holds no data, and clients generate code from it.
   const description = JSON.stringify(openApiDocument(rt.config.issuer));
@@ -50,5 +52,6 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAcces
   r.use(apiKeyRoutes(rt.store));
   r.use(eventRoutes(rt.store));
   r.use(loginLinkRoutes(rt));
+  r.use(setupLinkRoutes(rt, mailer));
   return r;
 }

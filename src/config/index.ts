@@ -138,6 +138,8 @@ const schema = z.object({
   PORTICO_PARKED_CLIENT_MB: megabytes.default(8),
   PORTICO_PARKED_TOTAL_MB: megabytes.default(64),
   PORTICO_MEMORY_SPACES_MB: spaceSizes.optional(),
+  PORTICO_SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  PORTICO_MAIL_FROM: z.string().trim().min(3).max(320).optional(),
 });
 
 export interface Config {
@@ -167,6 +169,8 @@ export interface Config {
   ephemeralLimits?: EphemeralLimits;
   /** Memory mode: MB of each space (over DEFAULT_SPACE_BOUNDS). */
   memorySpacesMb?: Partial<Record<SpaceName, number>>;
+  /** Outgoing mail (setup-link invitations): PORTICO_SMTP_URL and PORTICO_MAIL_FROM, both or neither. */
+  smtp?: { url: string; from: string };
 }
 
 const KNOWN = Object.keys(schema.shape);
@@ -218,6 +222,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if ((c.DATABASE_URL || c.REDIS_URL) && !c.PORTICO_SECRET) {
     throw new ConfigError('PORTICO_SECRET: required when DATABASE_URL or REDIS_URL is set (all nodes must share it)');
   }
+  if (Boolean(c.PORTICO_SMTP_URL) !== Boolean(c.PORTICO_MAIL_FROM)) {
+    throw new ConfigError(c.PORTICO_SMTP_URL ? 'PORTICO_MAIL_FROM: required with PORTICO_SMTP_URL (the sender address)' : 'PORTICO_SMTP_URL: required with PORTICO_MAIL_FROM');
+  }
   const issuer = (c.PORTICO_ISSUER ?? `http://localhost:${c.PORT}`).replace(/\/+$/, '');
   const warnings: string[] = [];
   if (c.PORTICO_TRUST_PROXY.legacy && c.PORTICO_TRUST_PROXY.hops > 0) {
@@ -252,5 +259,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     ...(warnings.length ? { warnings } : {}),
     ephemeralLimits: { parkedClientBytes: Math.round(c.PORTICO_PARKED_CLIENT_MB * MB), parkedTotalBytes: Math.round(c.PORTICO_PARKED_TOTAL_MB * MB) },
     ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),
+    ...(c.PORTICO_SMTP_URL && c.PORTICO_MAIL_FROM ? { smtp: { url: c.PORTICO_SMTP_URL, from: c.PORTICO_MAIL_FROM } } : {}),
   };
 }

@@ -8,6 +8,7 @@ import { ApplicationRepo } from './repos/applications.js';
 import { ConnectionRepo } from './repos/connections.js';
 import { EventRepo } from './repos/events.js';
 import { OrganizationRepo } from './repos/organizations.js';
+import { SetupLinkRepo } from './repos/setup-links.js';
 import { UserRepo } from './repos/users.js';
 import { SecretBox } from './secrets.js';
 
@@ -20,6 +21,7 @@ export interface Store {
   users: UserRepo;
   apiKeys: ApiKeyRepo;
   events: EventRepo;
+  setupLinks: SetupLinkRepo;
   box: SecretBox;
 }
 
@@ -33,6 +35,7 @@ export function createStore(db: Database, box: SecretBox): Store {
     users: new UserRepo(db),
     apiKeys: new ApiKeyRepo(db),
     events: new EventRepo(db),
+    setupLinks: new SetupLinkRepo(db),
   };
 }
 

@@ -158,6 +158,33 @@ create table settings (
 `,
   },
   {
+    version: 5,
+    name: 'setup_links',
+    sql: `
+-- Self-service setup links (docs/reference.md "Admin API", setup links): a customer's IT admin configures one connection of one
+-- organization. Only the SHA-256 of the 256-bit token is kept. progress: {step key: ISO time}.
+-- connection_id: the connection the link was made for (reconfigure) or the one it created.
+create table setup_links (
+  id text primary key,
+  organization_id text not null references organizations(id) on delete cascade,
+  token_hash text not null,
+  admin_email text,
+  connection_type text check (connection_type in ('saml','oidc')),
+  provider text,
+  connection_id text,
+  reconfigure boolean not null default false,
+  progress jsonb not null default '{}',
+  emailed boolean not null default false,
+  expires_at timestamptz not null,
+  completed_at timestamptz,
+  revoked_at timestamptz,
+  created_at timestamptz not null default now(),
+  constraint setup_links_token_key unique (token_hash)
+);
+create index setup_links_org on setup_links(organization_id, id);
+`,
+  },
+  {
     version: 6,
     name: 'application token settings',
     sql: `

@@ -152,6 +152,17 @@ describe('configuration', () => {
       expect(message.startsWith('PORTICO_DNS_SERVER: ')).toBe(true);
     }
   });
+
+  it('PORTICO_SMTP_URL and PORTICO_MAIL_FROM: both or neither; smtp: or smtps: only', () => {
+    expect(loadConfig({}, cwd).smtp).toBeUndefined();
+    expect(loadConfig({ PORTICO_SMTP_URL: 'smtps://u:p@mail.example.com:465', PORTICO_MAIL_FROM: 'Portico <sso@example.com>' }, cwd).smtp).toEqual({
+      url: 'smtps://u:p@mail.example.com:465',
+      from: 'Portico <sso@example.com>',
+    });
+    expect(configError({ PORTICO_SMTP_URL: 'smtp://mail.example.com:25' }, cwd).startsWith('PORTICO_MAIL_FROM: ')).toBe(true);
+    expect(configError({ PORTICO_MAIL_FROM: 'sso@example.com' }, cwd).startsWith('PORTICO_SMTP_URL: ')).toBe(true);
+    expect(configError({ PORTICO_SMTP_URL: 'http://mail.example.com', PORTICO_MAIL_FROM: 'sso@example.com' }, cwd).startsWith('PORTICO_SMTP_URL: ')).toBe(true);
+  });
 });
 
 describe('portico serve with bad configuration', () => {

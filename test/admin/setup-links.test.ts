@@ -1,0 +1,176 @@
+/**
+ * Setup links through the admin API: creation (token only in the URL, hash in the database),
+ * list/get/revoke, validation, organization scope, and the invitation e-mail received by a real
+ * SMTP server (smtp-server) started here.
+ */
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { bearer, buildTestApp, type TestApp } from '../support/app.js';
+import { api, createOrg, isProblem, orgKey } from './helpers.js';
+import { hashToken } from '../../src/store/secrets.js';
+
+interface Received {
+  from?: string;
+  to: string[];
+  data: string;
+}
+
+/** A real SMTP server on 127.0.0.1 that keeps what it receives (no auth, no TLS); `refuse` rejects every recipient. */
+async function startSmtp(opts: { refuse?: boolean } = {}) {
+  const received: Received[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    disableReverseLookup: true,
+    logger: false,
+    onRcptTo(address, _session, cb) {
+      if (opts.refuse) return cb(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 }));
+      cb();
+    },
+    onData(stream, session, cb) {
+      let data = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => (data += c));
+      stream.on('end', () => {
+        received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined, to: session.envelope.rcptTo.map((r) => r.address), data });
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.server.address() as AddressInfo).port;
+  return { url: `smtp://127.0.0.1:${port}`, received, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe('setup links (admin API)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('creates a link: a /setup/{token} URL with 256 random bits, stored only as a hash; list newest first, get, status and progress', async () => {
+    const org = await createOrg(t);
+    const before = Date.now();
+    const res = await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).send({ admin_email: 'it@acme.test', connection_type: 'saml' }).expect(201);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.body).toMatchObject({ status: 'pending', progress: [], emailed: false, connection_type: 'saml', admin_email: 'it@acme.test' });
+    const token = /^http:\/\/localhost:8080\/setup\/([A-Za-z0-9_-]{43})$/.exec(res.body.url)?.[1];
+    expect(token).toBeDefined();
+    expect(Buffer.from(token!, 'base64url')).toHaveLength(32);
+    // Default lifetime: 7 days.
+    const ttl = Date.parse(res.body.expires_at) - before;
+    expect(ttl).toBeGreaterThan(7 * 86400_000 - 60_000);
+    expect(ttl).toBeLessThan(7 * 86400_000 + 60_000);
+    // The database holds the hash, never the token.
+    const rows = await t.runtime.store.db.query<Record<string, unknown>>('select * from setup_links where id = $1', [res.body.id]);
+    expect(rows[0]!.token_hash).toBe(hashToken(token!));
+    expect(JSON.stringify(rows)).not.toContain(token);
+
+    const second = await api(t).post(`/api/v1/organizations/${org.id}/setup-links`).set(bearer()).send({}).expect(201);
+    const list = await api(t).get(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).expect(200);
+    expect(list.body.data.map((l: { id: string }) => l.id)).toEqual([second.body.id, res.body.id]);
+    expect(list.body.data[0]).not.toHaveProperty('url');
+    const one = await api(t).get(`/api/v1/organizations/${org.slug}/setup-links/${res.body.id}`).set(bearer()).expect(200);
+    expect(one.body).toMatchObject({ id: res.body.id, status: 'pending' });
+  });
+
+  it('revokes: status revoked, 404 for an unknown id', async () => {
+    const org = await createOrg(t);
+    const res = await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).send({}).expect(201);
+    await api(t).delete(`/api/v1/organizations/${org.slug}/setup-links/${res.body.id}`).set(bearer()).expect(204);
+    const one = await api(t).get(`/api/v1/organizations/${org.slug}/setup-links/${res.body.id}`).set(bearer()).expect(200);
+    expect(one.body.status).toBe('revoked');
+    isProblem(await api(t).delete(`/api/v1/organizations/${org.slug}/setup-links/sul_nope`).set(bearer()), 404, 'not_found');
+  });
+
+  it('validates: ttl at most 30 days, known providers, provider and type agree, connection_id of this organization only', async () => {
+    const org = await createOrg(t);
+    const other = await createOrg(t);
+    const url = `/api/v1/organizations/${org.slug}/setup-links`;
+    isProblem(await api(t).post(url).set(bearer()).send({ ttl_seconds: 30 * 86400 + 1 }), 400, 'validation_failed');
+    await api(t).post(url).set(bearer()).send({ ttl_seconds: 30 * 86400 }).expect(201);
+    isProblem(await api(t).post(url).set(bearer()).send({ provider: 'nope' }), 400, 'validation_failed');
+    isProblem(await api(t).post(url).set(bearer()).send({ provider: 'okta-oidc', connection_type: 'saml' }), 400, 'validation_failed');
+    isProblem(await api(t).post(url).set(bearer()).send({ unknown: 1 }), 400, 'validation_failed');
+    const theirs = await api(t)
+      .post(`/api/v1/organizations/${other.slug}/connections`)
+      .set(bearer())
+      .send({ type: 'saml', name: 'B', idp_entity_id: 'https://idp.b.test', idp_sso_url: 'https://idp.b.test/sso', idp_certificates: [await idpCert()] })
+      .expect(201);
+    isProblem(await api(t).post(url).set(bearer()).send({ connection_id: theirs.body.id }), 400, 'validation_failed');
+    const own = await api(t).post(`/api/v1/organizations/${other.slug}/setup-links`).set(bearer()).send({ connection_id: theirs.body.id }).expect(201);
+    expect(own.body).toMatchObject({ connection_id: theirs.body.id, connection_type: 'saml' });
+  });
+
+  it("an organization-scoped key manages its own organization's links only", async () => {
+    const a = await createOrg(t);
+    const b = await createOrg(t);
+    const keyB = await orgKey(t, b.id);
+    const linkA = await api(t).post(`/api/v1/organizations/${a.slug}/setup-links`).set(bearer()).send({}).expect(201);
+    isProblem(await api(t).get(`/api/v1/organizations/${a.slug}/setup-links`).set(bearer(keyB)), 404, 'not_found');
+    isProblem(await api(t).get(`/api/v1/organizations/${a.slug}/setup-links/${linkA.body.id}`).set(bearer(keyB)), 404, 'not_found');
+    isProblem(await api(t).delete(`/api/v1/organizations/${b.slug}/setup-links/${linkA.body.id}`).set(bearer(keyB)), 404, 'not_found');
+    isProblem(await api(t).post(`/api/v1/organizations/${a.slug}/setup-links`).set(bearer(keyB)).send({}), 404, 'not_found');
+    // Its own organization: allowed.
+    await api(t).post(`/api/v1/organizations/${b.slug}/setup-links`).set(bearer(keyB)).send({}).expect(201);
+    expect((await api(t).get(`/api/v1/organizations/${b.slug}/setup-links`).set(bearer(keyB)).expect(200)).body.data).toHaveLength(1);
+  });
+
+  it('send_email without SMTP configured is 400 smtp_not_configured and creates nothing', async () => {
+    const org = await createOrg(t);
+    isProblem(await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).send({ admin_email: 'it@acme.test', send_email: true }), 400, 'smtp_not_configured');
+    expect((await api(t).get(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).expect(200)).body.data).toHaveLength(0);
+  });
+});
+
+async function idpCert(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  return readFile(new URL('../fixtures/saml/keys/idp.crt', import.meta.url), 'utf8');
+}
+
+describe('setup link invitation e-mail (real SMTP server)', () => {
+  it('e-mails the link to admin_email with a plain-text and an HTML part', async () => {
+    const smtp = await startSmtp();
+    const t = await buildTestApp({ config: { smtp: { url: smtp.url, from: 'Portico <sso@portico.test>' } } });
+    try {
+      const org = await createOrg(t, { name: 'Acme Corp' });
+      const res = await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).send({ admin_email: 'it@acme.test', send_email: true }).expect(201);
+      expect(res.body.emailed).toBe(true);
+      expect(smtp.received).toHaveLength(1);
+      const mail = smtp.received[0]!;
+      expect(mail.to).toEqual(['it@acme.test']);
+      expect(mail.from).toBe('sso@portico.test');
+      expect(mail.data).toMatch(/^Subject: Set up single sign-on for Acme Corp/m);
+      expect(mail.data).toMatch(/Content-Type: text\/plain/);
+      expect(mail.data).toMatch(/Content-Type: text\/html/);
+      // The URL as created (quoted-printable may wrap it: compare without soft line breaks).
+      expect(mail.data.replace(/=\r?\n/g, '')).toContain(res.body.url);
+      const got = await api(t).get(`/api/v1/organizations/${org.slug}/setup-links/${res.body.id}`).set(bearer()).expect(200);
+      expect(got.body.emailed).toBe(true);
+      const events = await api(t).get(`/api/v1/organizations/${org.slug}/events?type=setup.emailed`).set(bearer()).expect(200);
+      expect(events.body.data).toHaveLength(1);
+    } finally {
+      await t.close();
+      await smtp.close();
+    }
+  });
+
+  it('a refused delivery is reported (emailed false, reason, event) and the link still exists', async () => {
+    const smtp = await startSmtp({ refuse: true });
+    const t = await buildTestApp({ config: { smtp: { url: smtp.url, from: 'sso@portico.test' } } });
+    try {
+      const org = await createOrg(t);
+      const res = await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).send({ admin_email: 'it@acme.test', send_email: true }).expect(201);
+      expect(res.body).toMatchObject({ emailed: false, email_error: { code: 'smtp_failed' }, status: 'pending' });
+      expect(res.body.url).toMatch(/\/setup\//);
+      const events = await api(t).get(`/api/v1/organizations/${org.slug}/events?type=setup.email_failed`).set(bearer()).expect(200);
+      expect(events.body.data).toHaveLength(1);
+      expect(events.body.data[0].reason).toBe('smtp_failed');
+      await api(t).get(`/api/v1/organizations/${org.slug}/setup-links/${res.body.id}`).set(bearer()).expect(200);
+    } finally {
+      await t.close();
+      await smtp.close();
+    }
+  });
+});

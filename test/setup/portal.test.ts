@@ -1,0 +1,300 @@
+/**
+ * The setup portal over real HTTP (no browser): the neutral page, CSRF, headers, the configure step
+ * through the admin API's validation (SAML metadata upload, DTD and oversized uploads, an expired
+ * certificate; OIDC against a real oidc-provider IdP, with the secret write-only), and activation
+ * only after a successful test.
+ */
+import { readFileSync } from 'node:fs';
+import { startPortico, type RunningPortico } from '../support/portico.js';
+import { startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+
+const fixture = (p: string) => readFileSync(new URL(`../fixtures/saml/${p}`, import.meta.url), 'utf8');
+
+/** One browser: a cookie jar over fetch, never following redirects. */
+export class PortalBrowser {
+  readonly cookies = new Map<string, string>();
+  constructor(private readonly base: string) {}
+  async request(path: string, init: RequestInit = {}): Promise<{ status: number; html: string; location: string | null; headers: Headers }> {
+    const res = await fetch(`${this.base}${path}`, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers as Record<string, string>), cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair!.indexOf('=');
+      this.cookies.set(pair!.slice(0, i), pair!.slice(i + 1));
+    }
+    return { status: res.status, html: await res.text(), location: res.headers.get('location'), headers: res.headers };
+  }
+  get(path: string) {
+    return this.request(path);
+  }
+  post(path: string, body: URLSearchParams | FormData) {
+    return this.request(path, { method: 'POST', body });
+  }
+}
+
+export const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+
+describe('setup portal over HTTP', () => {
+  let p: RunningPortico;
+  let idp: OidcIdp;
+  beforeAll(async () => {
+    p = await startPortico();
+    idp = await startOidcIdp({ redirectUris: [] });
+  });
+  afterAll(async () => {
+    await p.close();
+    await idp.close();
+  });
+
+  let n = 0;
+  async function newLink(body: Record<string, unknown> = {}) {
+    const slug = `acme-${process.pid}-${++n}`;
+    expect((await p.admin('POST', '/organizations', { slug, name: 'Acme Corp' })).status).toBe(201);
+    const link = await p.admin<{ id: string; url: string }>('POST', `/organizations/${slug}/setup-links`, body);
+    expect(link.status).toBe(201);
+    return { slug, id: link.body.id, path: new URL(link.body.url).pathname };
+  }
+
+  async function chooseIdp(b: PortalBrowser, path: string, idpKey: string) {
+    const page = await b.get(path);
+    expect(page.status).toBe(200);
+    const res = await b.post(`${path}/provider`, new URLSearchParams({ csrf: csrfOf(page.html), idp: idpKey }));
+    expect(res.status).toBe(303);
+    return b.get(`${path}/configure`);
+  }
+
+  it('unknown, expired and revoked links get one identical neutral page; a good link opens with strict headers', async () => {
+    const b = new PortalBrowser(p.base);
+    const good = await newLink();
+    const page = await b.get(good.path);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('Which identity provider does your company use?');
+    expect(page.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    expect(page.headers.get('content-security-policy')).not.toMatch(/unsafe-inline/);
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(page.html).not.toMatch(/<script>|\son\w+=/);
+
+    const expired = await newLink({ ttl_seconds: 60 });
+    await p.t.runtime.store.db.query("update setup_links set expires_at = now() - interval '1 second' where id = $1", [expired.id]);
+    const revoked = await newLink();
+    expect((await p.admin('DELETE', `/organizations/${revoked.slug}/setup-links/${revoked.id}`)).status).toBe(204);
+    // Completed: usable for an hour (the IT admin sees the result), then not.
+    const done = await newLink();
+    await p.t.runtime.store.db.query("update setup_links set completed_at = now() - interval '59 minutes' where id = $1", [done.id]);
+    expect((await b.get(done.path)).status).not.toBe(404);
+    await p.t.runtime.store.db.query("update setup_links set completed_at = now() - interval '61 minutes' where id = $1", [done.id]);
+    const unknown = `/setup/${'A'.repeat(43)}`;
+    const pages = await Promise.all([expired.path, revoked.path, done.path, unknown, '/setup/short'].map((u) => b.get(u)));
+    for (const pg of pages) expect(pg.status).toBe(404);
+    expect(new Set(pages.map((pg) => pg.html)).size).toBe(1);
+    expect(pages[0]!.html).toContain('This setup link cannot be used');
+    // A POST to a dead link is the same page and changes nothing.
+    expect((await b.post(`${revoked.path}/provider`, new URLSearchParams({ idp: 'okta-saml' }))).status).toBe(404);
+    const status = await p.admin<{ status: string; progress: unknown[] }>('GET', `/organizations/${revoked.slug}/setup-links/${revoked.id}`);
+    expect(status.body).toMatchObject({ status: 'revoked', progress: [] });
+  });
+
+  it('refuses a POST without the CSRF token, or with the token of another browser; accepts its own', async () => {
+    const link = await newLink();
+    const mine = new PortalBrowser(p.base);
+    const other = new PortalBrowser(p.base);
+    const page = await mine.get(link.path);
+    const otherPage = await other.get(link.path);
+    expect(csrfOf(page.html)).not.toBe(csrfOf(otherPage.html));
+    expect((await mine.post(`${link.path}/provider`, new URLSearchParams({ idp: 'okta-saml' }))).status).toBe(403);
+    expect((await mine.post(`${link.path}/provider`, new URLSearchParams({ idp: 'okta-saml', csrf: csrfOf(otherPage.html) }))).status).toBe(403);
+    // A forged cross-site POST from a browser that never opened the page (no cookie).
+    expect((await new PortalBrowser(p.base).post(`${link.path}/provider`, new URLSearchParams({ idp: 'okta-saml', csrf: csrfOf(page.html) }))).status).toBe(403);
+    let got = await p.admin<{ progress: { step: string }[]; connection_id: string | null }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    expect(got.body.connection_id).toBeNull();
+    expect((await p.admin<{ data: unknown[] }>('GET', `/organizations/${link.slug}/connections`)).body.data).toHaveLength(0);
+
+    const ok = await mine.post(`${link.path}/provider`, new URLSearchParams({ idp: 'okta-saml', csrf: csrfOf(page.html) }));
+    expect(ok).toMatchObject({ status: 303, location: `${link.path}/configure` });
+    got = await p.admin('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    expect(got.body.progress.map((s) => s.step)).toEqual(['opened', 'provider_selected']);
+    const conn = await p.admin<{ type: string; enabled: boolean; provider: string }>('GET', `/organizations/${link.slug}/connections/${got.body.connection_id}`);
+    expect(conn.body).toMatchObject({ type: 'saml', enabled: false, provider: 'okta' });
+  });
+
+  it('SAML: instructions in Okta words with the values to paste; DTD and oversized uploads refused; good metadata saved; activation waits for a test', async () => {
+    const link = await newLink({ connection_type: 'saml' });
+    const b = new PortalBrowser(p.base);
+    const page = await chooseIdp(b, link.path, 'okta-saml');
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('Single sign-on URL');
+    expect(page.html).toContain('Audience URI (SP Entity ID)');
+    const got = await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    const conn = got.body.connection_id;
+    expect(page.html).toContain(`${p.issuer}/saml/${conn}/acs`);
+    expect(page.html).toContain(`/saml/${conn}/metadata`);
+    expect(page.html).toContain('BEGIN CERTIFICATE');
+    const csrf = csrfOf(page.html);
+    const upload = (xml: string | Buffer, name = 'idp.xml') => {
+      const fd = new FormData();
+      fd.set('csrf', csrf);
+      fd.set('metadata_file', new Blob([typeof xml === 'string' ? xml : new Uint8Array(xml)], { type: 'application/xml' }), name);
+      return b.post(`${link.path}/configure`, fd);
+    };
+
+    const dtd = `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]>${fixture('metadata/okta.xml').replace(/^<\?xml[^>]*\?>/, '')}`;
+    const refused = await upload(dtd);
+    expect(refused.status).toBe(400);
+    expect(refused.html).toMatch(/role="alert"/);
+    expect(refused.html).toMatch(/DTD|DOCTYPE/i);
+    const big = await upload(Buffer.alloc(1024 * 1024 + 10, 'a'));
+    expect(big.status).toBe(413);
+    expect(big.html).toContain('1 MB');
+    const expiredCert = new FormData();
+    expiredCert.set('csrf', csrf);
+    expiredCert.set('idp_entity_id', 'https://idp.acme.test');
+    expiredCert.set('idp_sso_url', 'https://idp.acme.test/sso');
+    expiredCert.set('idp_certificate', fixture('keys/idp-expired.crt'));
+    const expired = await b.post(`${link.path}/configure`, expiredCert);
+    expect(expired.status).toBe(400);
+    expect(expired.html).toMatch(/certificate expired on \d{4}-\d\d-\d\d/);
+    // What was typed is kept.
+    expect(expired.html).toContain('value="https://idp.acme.test/sso"');
+    let state = await p.admin<{ progress: { step: string }[] }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    expect(state.body.progress.map((s) => s.step)).not.toContain('idp_configured');
+
+    const saved = await upload(fixture('metadata/okta.xml'));
+    expect(saved).toMatchObject({ status: 303, location: `${link.path}/test` });
+    const c = await p.admin<{ enabled: boolean; metadata_source: string; idp_entity_id: string }>('GET', `/organizations/${link.slug}/connections/${conn}`);
+    expect(c.body).toMatchObject({ enabled: false, metadata_source: 'metadata_xml' });
+    expect(c.body.idp_entity_id).toMatch(/okta/);
+    state = await p.admin('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    expect(state.body.progress.map((s) => s.step)).toEqual(['opened', 'provider_selected', 'idp_configured']);
+
+    // No successful test yet: activation is not offered and a forced POST changes nothing.
+    const act = await b.get(`${link.path}/activate`);
+    expect(act.html).toContain('Run a successful test sign-in first');
+    expect(act.html).toContain('Single sign-on is enabled (optional)');
+    await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }));
+    expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${conn}`)).body.enabled).toBe(false);
+    const test = await b.get(`${link.path}/test`);
+    expect(test.html).toContain('Start the test sign-in');
+  });
+
+  it('OIDC: the issuer URL form is accepted; an unreachable discovery URL is explained and keeps the input; the secret is write-only', async () => {
+    const link = await newLink();
+    const b = new PortalBrowser(p.base);
+    const page = await chooseIdp(b, link.path, 'oidc');
+    const got = await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    expect(page.html).toContain(`${p.issuer}/oidc/${got.body.connection_id}/callback`);
+    const csrf = csrfOf(page.html);
+    const bad = await b.post(
+      `${link.path}/configure`,
+      new URLSearchParams({ csrf, discovery_url: 'http://127.0.0.1:1/nothing', client_id: 'cid-typed', client_secret: 'typed-secret', response_mode: 'query' }),
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.html).toMatch(/role="alert"/);
+    expect(bad.html).toContain('The discovery URL');
+    expect(bad.html).toContain('value="cid-typed"');
+    expect(bad.html).not.toContain('typed-secret');
+
+    const ok = await b.post(
+      `${link.path}/configure`,
+      new URLSearchParams({ csrf, discovery_url: idp.issuer, client_id: TEST_CLIENT_ID, client_secret: TEST_CLIENT_SECRET, response_mode: 'form_post' }),
+    );
+    expect(ok).toMatchObject({ status: 303, location: `${link.path}/test` });
+    const conn = await p.admin<Record<string, unknown>>('GET', `/organizations/${link.slug}/connections/${got.body.connection_id}`);
+    expect(conn.body).toMatchObject({ discovery_url: idp.discoveryUrl, client_id: TEST_CLIENT_ID, response_mode: 'form_post', has_client_secret: true, enabled: false });
+    const again = await b.get(`${link.path}/configure`);
+    expect(again.html).not.toContain(TEST_CLIENT_SECRET);
+  });
+
+  it("a link never reaches another organization's connection, even if its row named one", async () => {
+    const a = await newLink();
+    const b = await newLink();
+    const theirs = await p.admin<{ id: string }>('POST', `/organizations/${b.slug}/connections`, {
+      type: 'saml',
+      name: 'B',
+      idp_entity_id: 'https://idp.b.test',
+      idp_sso_url: 'https://idp.b.test/sso',
+      idp_certificates: [fixture('keys/idp.crt')],
+    });
+    expect(theirs.status).toBe(201);
+    // The API refuses it (admin test); here the row is forced, as a bug or a tampered database would.
+    await p.t.runtime.store.db.query('update setup_links set connection_id = $1 where id = $2', [theirs.body.id, a.id]);
+    const browser = new PortalBrowser(p.base);
+    const page = await browser.get(a.path);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('Which identity provider');
+    const conf = await browser.get(`${a.path}/configure`);
+    expect(conf.status).toBe(303);
+    const fd = new FormData();
+    fd.set('csrf', csrfOf(page.html));
+    fd.set('idp_certificate', fixture('keys/attacker.crt'));
+    await browser.post(`${a.path}/configure`, fd);
+    await browser.post(`${a.path}/activate`, new URLSearchParams({ csrf: csrfOf(page.html) }));
+    const after = await p.admin<{ idp_certificates: { pem: string }[]; name: string }>('GET', `/organizations/${b.slug}/connections/${theirs.body.id}`);
+    expect(after.body.name).toBe('B');
+    expect(after.body.idp_certificates.map((c) => c.pem.trim())).toEqual([fixture('keys/idp.crt').trim()]);
+  });
+
+  it('a connection_id link shows the current settings and certificate expiry and adds a new certificate next to the old one', async () => {
+    const slug = `roll-${process.pid}`;
+    expect((await p.admin('POST', '/organizations', { slug, name: 'Roll Corp' })).status).toBe(201);
+    const conn = await p.admin<{ id: string }>('POST', `/organizations/${slug}/connections`, {
+      type: 'saml',
+      provider: 'okta',
+      name: 'Okta',
+      idp_entity_id: 'https://idp.roll.test',
+      idp_sso_url: 'https://idp.roll.test/sso',
+      idp_certificates: [fixture('keys/idp.crt')],
+    });
+    const link = await p.admin<{ url: string; connection_type: string }>('POST', `/organizations/${slug}/setup-links`, { connection_id: conn.body.id });
+    expect(link.body.connection_type).toBe('saml');
+    const b = new PortalBrowser(p.base);
+    const path = new URL(link.body.url).pathname;
+    // Nothing to choose: straight to the configure step of that connection.
+    expect(await b.get(path)).toMatchObject({ status: 303, location: `${path}/configure` });
+    const page = await b.get(`${path}/configure`);
+    expect(page.html).toContain('Current configuration');
+    expect(page.html).toContain('https://idp.roll.test/sso');
+    expect(page.html).toMatch(/valid until \d{4}-\d\d-\d\d/);
+    const fd = new FormData();
+    fd.set('csrf', csrfOf(page.html));
+    fd.set('keep_certificates', 'yes');
+    fd.set('certificate_file', new Blob([fixture('keys/idp-next.crt')], { type: 'application/x-pem-file' }), 'next.cer');
+    expect((await b.post(`${path}/configure`, fd)).status).toBe(303);
+    const after = await p.admin<{ idp_certificates: { pem: string }[]; enabled: boolean }>('GET', `/organizations/${slug}/connections/${conn.body.id}`);
+    expect(after.body.idp_certificates.map((c) => c.pem.trim())).toEqual([fixture('keys/idp.crt').trim(), fixture('keys/idp-next.crt').trim()]);
+    expect(after.body.enabled).toBe(true);
+  });
+
+  it('a failed test sign-in is shown with its reason; it does not count, and activation stays closed', async () => {
+    const link = await newLink({ connection_type: 'saml' });
+    const b = new PortalBrowser(p.base);
+    const page = await chooseIdp(b, link.path, 'saml');
+    const csrf = csrfOf(page.html);
+    const fd = new FormData();
+    fd.set('csrf', csrf);
+    fd.set('idp_entity_id', 'https://idp.acme.test');
+    fd.set('idp_sso_url', 'https://idp.acme.test/sso');
+    fd.set('idp_certificate', fixture('keys/idp.crt'));
+    expect((await b.post(`${link.path}/configure`, fd)).status).toBe(303);
+    const started = await b.post(`${link.path}/test`, new URLSearchParams({ csrf }));
+    expect(started.status).toBe(303);
+    expect(started.location).toMatch(/^https:\/\/idp\.acme\.test\/sso\?SAMLRequest=/);
+    // The "IdP" answers with something that is not a SAML response; the browser carries it back.
+    const got = await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    let res = await b.post(`/saml/${got.body.connection_id}/acs`, new URLSearchParams({ SAMLResponse: Buffer.from('<not-saml/>').toString('base64') }));
+    for (let hop = 0; hop < 5 && res.status >= 300 && res.status < 400 && res.location; hop++) {
+      res = await b.get(new URL(res.location, p.base).pathname + new URL(res.location, p.base).search);
+    }
+    expect(res.status).toBe(200);
+    expect(res.html).toContain('test-outcome failed');
+    expect(res.html).toMatch(/Reason: <code>[a-z_]+<\/code>/);
+    expect(res.html).not.toContain('Continue to activation');
+    const state = await p.admin<{ progress: { step: string }[] }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    expect(state.body.progress.map((s) => s.step)).not.toContain('test_succeeded');
+    await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }));
+    expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${got.body.connection_id}`)).body.enabled).toBe(false);
+  });
+});

@@ -50,6 +50,9 @@ const createSchema = z.strictObject({
   allowed_origins: z.array(origin).max(50).default([]),
   initiate_login_uri: secureUrl('initiate_login_uri').nullable().default(null),
   id_token_signed_response_alg: z.enum(SIGNING_ALGS).default('RS256'),
+  // APIs (resource servers) this application may ask access tokens for; see src/admin/apis.ts.
+  allowed_apis: z.array(z.string().max(2048)).max(50).default([]),
+  default_api: z.string().max(2048).nullable().default(null),
 });
 const patchSchema = createSchema.partial();
 
@@ -62,8 +65,24 @@ export const appView = (a: Application) => ({
   allowed_origins: a.allowed_origins,
   initiate_login_uri: a.initiate_login_uri,
   id_token_signed_response_alg: a.id_token_signed_response_alg,
+  allowed_apis: a.allowed_apis,
+  default_api: a.default_api,
   created_at: a.created_at,
 });
+
+/**
+ * allowed_apis must name existing APIs (by identifier), and default_api must be one of them: the
+ * default is the API whose access tokens the application gets when it sends no resource=.
+ */
+async function checkApis(store: Store, allowed: string[], defaultApi: string | null): Promise<void> {
+  const known = await store.apis.existing(allowed);
+  const unknown = allowed.filter((i) => !known.has(i));
+  if (unknown.length) throw new HttpProblem(400, 'unknown_api', `allowed_apis: no API with identifier ${unknown.join(', ')}`);
+  if (new Set(allowed).size !== allowed.length) throw new HttpProblem(400, 'validation_failed', 'allowed_apis: identifiers must not repeat');
+  if (defaultApi !== null && !allowed.includes(defaultApi)) {
+    throw new HttpProblem(400, 'validation_failed', 'default_api: must be one of allowed_apis');
+  }
+}
 
 /** Client secrets are 256-bit random values, returned once and kept only as a SHA-256 hash. */
 const newSecret = () => randomToken('pcs_');
@@ -81,6 +100,7 @@ export function applicationRoutes(store: Store): Router {
 
   r.post('/applications', async (req, res) => {
     const input = parse(createSchema, jsonBody(req));
+    await checkApis(store, input.allowed_apis, input.default_api);
     const secret = input.type === 'confidential' ? newSecret() : undefined;
     const app = await withConflicts(() =>
       store.applications.create({ ...input, client_id: newId('app'), client_secret_hash: secret ? hashToken(secret) : null }),
@@ -101,6 +121,9 @@ export function applicationRoutes(store: Store): Router {
     const body = jsonBody(req);
     const existing = await load(req.params.client_id);
     const patch = presentKeys(parse(patchSchema, body), body);
+    if (patch.allowed_apis !== undefined || patch.default_api !== undefined) {
+      await checkApis(store, patch.allowed_apis ?? existing.allowed_apis, patch.default_api !== undefined ? patch.default_api : existing.default_api);
+    }
     // Becoming confidential issues a secret (shown once); becoming public drops it.
     let secret: string | undefined;
     let client_secret_hash: string | null | undefined;

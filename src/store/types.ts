@@ -37,6 +37,21 @@ export interface Application {
   allowed_origins: string[];
   initiate_login_uri: string | null;
   id_token_signed_response_alg: SigningAlg;
+  /** API identifiers this application may request (resource=); see apis. */
+  allowed_apis: string[];
+  /** The API its access tokens are for when it sends no resource= (one of allowed_apis), or null. */
+  default_api: string | null;
+  created_at: Date;
+}
+
+/** An API (resource server, RFC 8707): the audience of the access tokens issued for it. */
+export interface Api {
+  id: string;
+  identifier: string;
+  name: string;
+  scopes: string[];
+  access_token_ttl_seconds: number;
+  signing_alg: SigningAlg;
   created_at: Date;
 }
 

@@ -12,10 +12,13 @@ export interface ApplicationInput {
   allowed_origins?: string[];
   initiate_login_uri?: string | null;
   id_token_signed_response_alg?: SigningAlg;
+  allowed_apis?: string[];
+  default_api?: string | null;
 }
 
 const COLS =
-  'client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris, allowed_origins, initiate_login_uri, id_token_signed_response_alg, created_at';
+  'client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris, allowed_origins, initiate_login_uri, id_token_signed_response_alg, created_at' +
+  ', allowed_apis, default_api';
 
 const UPDATABLE = new Set([
   'client_secret_hash',
@@ -26,6 +29,8 @@ const UPDATABLE = new Set([
   'allowed_origins',
   'initiate_login_uri',
   'id_token_signed_response_alg',
+  'allowed_apis',
+  'default_api',
 ]);
 
 export class ApplicationRepo {
@@ -34,8 +39,8 @@ export class ApplicationRepo {
   async create(a: ApplicationInput): Promise<Application> {
     const [row] = await this.db.query<Application>(
       `insert into applications (client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris,
-         allowed_origins, initiate_login_uri, id_token_signed_response_alg)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning ${COLS}`,
+         allowed_origins, initiate_login_uri, id_token_signed_response_alg, allowed_apis, default_api)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning ${COLS}`,
       [
         a.client_id,
         a.client_secret_hash,
@@ -46,6 +51,8 @@ export class ApplicationRepo {
         JSON.stringify(a.allowed_origins ?? []),
         a.initiate_login_uri ?? null,
         a.id_token_signed_response_alg ?? 'RS256',
+        JSON.stringify(a.allowed_apis ?? []),
+        a.default_api ?? null,
       ],
     );
     return row!;
@@ -78,6 +85,15 @@ export class ApplicationRepo {
       params,
     );
     return row;
+  }
+
+  /** Applications that name this API identifier in allowed_apis (an API in use is not deleted). */
+  async usingApi(identifier: string): Promise<string[]> {
+    const rows = await this.db.query<{ client_id: string }>(
+      'select client_id from applications where allowed_apis @> jsonb_build_array($1::text) order by client_id limit 10',
+      [identifier],
+    );
+    return rows.map((r) => r.client_id);
   }
 
   async delete(clientId: string): Promise<boolean> {

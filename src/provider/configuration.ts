@@ -10,6 +10,7 @@ import { allowedOrigin } from './clients.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
 import { SIGNING_ALGS } from './keys.js';
 import { TTL } from './ttl.js';
+import { API_CLIENT_METADATA, grantResourceScopes } from './resources.js';
 
 export { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, TTL } from './ttl.js';
 
@@ -87,7 +88,8 @@ async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   const claims = [...oidc.requestParamClaims].filter((c) => !grant!.getOIDCClaims().includes(c));
   if (missing.length) grant.addOIDCScope(missing.join(' '));
   if (claims.length) grant.addOIDCClaims(claims);
-  if (isNew || missing.length || claims.length) await grant.save();
+  const resourcesChanged = grantResourceScopes(ctx, grant);
+  if (isNew || missing.length || claims.length || resourcesChanged) await grant.save();
   return grant;
 }
 
@@ -96,6 +98,9 @@ export interface ConfigurationDeps {
   secret: string;
   adapter: NonNullable<Configuration['adapter']>;
   findAccount: FindAccount;
+  /** APIs as resource servers (resources.ts). */
+  resourceIndicators: NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
+  extraTokenClaims: NonNullable<Configuration['extraTokenClaims']>;
 }
 
 export function buildConfiguration(deps: ConfigurationDeps): Configuration {
@@ -112,7 +117,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     },
     responseTypes: ['code'],
     scopes: SCOPES,
-    claims: { ...SCOPE_CLAIMS, acr: null, sid: null, auth_time: null, iss: null },
+    // sid rides with openid: every id_token carries it (account.ts releases it for the id_token only).
+    claims: { ...SCOPE_CLAIMS, openid: [...SCOPE_CLAIMS.openid!, 'sid'], acr: null, auth_time: null, iss: null },
     // Apps read the id_token: it carries the claims of every granted scope, not only `sub`.
     conformIdTokenClaims: false,
     // PKCE (S256 only in v9) is required for public clients and honoured whenever a confidential one sends it.
@@ -130,13 +136,14 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       requestObjectSigningAlgValues: [...SIGNING_ALGS],
     },
     extraParams: [...EXTRA_PARAMS],
-    extraClientMetadata: { properties: ['allowed_origins'] },
+    extraClientMetadata: { properties: ['allowed_origins', ...API_CLIENT_METADATA] },
+    extraTokenClaims: deps.extraTokenClaims,
     clientBasedCORS: (_ctx, origin, client) => allowedOrigin(origin, client),
     features: {
       devInteractions: { enabled: false },
       dPoP: { enabled: false },
       pushedAuthorizationRequests: { enabled: false },
-      resourceIndicators: { enabled: false },
+      resourceIndicators: deps.resourceIndicators,
       claimsParameter: { enabled: false },
       registration: { enabled: false },
       userinfo: { enabled: true },

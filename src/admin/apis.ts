@@ -39,6 +39,7 @@ const scopes = z
 const fields = {
   name: text(),
   scopes: scopes.default([]),
+  // At most a day: signing keys stay published that long after rotation (API_ACCESS_TOKEN_MAX_TTL, provider/ttl.ts).
   access_token_ttl_seconds: z.number().int().min(60).max(86400).default(3600),
   signing_alg: z.enum(SIGNING_ALGS).default('RS256'),
 };

@@ -10,7 +10,7 @@ import { allowedOrigin } from './clients.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
 import { SIGNING_ALGS } from './keys.js';
 import { TTL } from './ttl.js';
-import { API_CLIENT_METADATA, grantResourceScopes } from './resources.js';
+import { accessTokenTTL, API_CLIENT_METADATA, grantResourceScopes } from './resources.js';
 
 export { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, TTL } from './ttl.js';
 
@@ -153,7 +153,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
     routes: { ...ROUTES },
-    ttl: { ...TTL },
+    ttl: { ...TTL, AccessToken: accessTokenTTL },
     cookies: { names: COOKIE_NAMES, keys: cookieKeys(deps.secret), long: cookie, short: cookie },
     interactions: { policy: policy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     loadExistingGrant,

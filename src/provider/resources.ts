@@ -18,6 +18,7 @@ import type { Client, Configuration, Grant, KoaContextWithOIDC, ResourceServer }
 import type { Store } from '../store/index.js';
 import { errors } from './oidc.js';
 import type { PorticoAccount } from './account.js';
+import { TTL } from './ttl.js';
 
 /** The application fields (client metadata, see clients.ts) that decide which APIs it may ask for. */
 export const API_CLIENT_METADATA = ['allowed_apis', 'default_api'] as const;
@@ -58,6 +59,11 @@ export function resourceIndicators(store: Store): ResourceIndicators {
       };
     },
   };
+}
+
+/** An access token for an API lives as the API says; the userinfo token as TTL.AccessToken. */
+export function accessTokenTTL(_ctx: KoaContextWithOIDC, token: { resourceServer?: { accessTokenTTL?: number } }): number {
+  return token.resourceServer?.accessTokenTTL ?? TTL.AccessToken;
 }
 
 /**

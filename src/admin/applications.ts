@@ -63,6 +63,9 @@ export const createSchema = z.strictObject({
   initiate_login_uri: secureUrl('initiate_login_uri').nullable().default(null),
   id_token_signed_response_alg: z.enum(SIGNING_ALGS).default('RS256'),
   ...tokenSettings,
+  // APIs (resource servers) this application may ask access tokens for; see src/admin/apis.ts.
+  allowed_apis: z.array(z.string().max(2048)).max(50).default([]),
+  default_api: z.string().max(2048).nullable().default(null),
 });
 export const patchSchema = createSchema.partial();
 export const applicationResponse = z.strictObject({
@@ -80,6 +83,8 @@ export const applicationResponse = z.strictObject({
   backchannel_logout_uri: z.string().nullable(),
   require_pushed_authorization_requests: z.boolean(),
   dpop_bound_access_tokens: z.boolean(),
+  allowed_apis: z.array(z.string()),
+  default_api: z.string().nullable(),
   created_at: timestamp,
   client_secret: z.string().optional().describe('only in the response that creates or rotates it'),
 });
@@ -99,6 +104,8 @@ export const appView = (a: Application) => ({
   backchannel_logout_uri: a.backchannel_logout_uri,
   require_pushed_authorization_requests: a.require_pushed_authorization_requests,
   dpop_bound_access_tokens: a.dpop_bound_access_tokens,
+  allowed_apis: a.allowed_apis,
+  default_api: a.default_api,
   created_at: a.created_at,
 });
 
@@ -109,6 +116,20 @@ function checkRefreshLifetimes(a: { refresh_token_absolute_ttl_seconds: number; 
     throw new HttpProblem(400, 'validation_failed', `refresh_token_idle_ttl_seconds: ${message}`, {
       errors: [{ field: 'refresh_token_idle_ttl_seconds', message }],
     });
+  }
+}
+
+/**
+ * allowed_apis must name existing APIs (by identifier), and default_api must be one of them: the
+ * default is the API whose access tokens the application gets when it sends no resource=.
+ */
+async function checkApis(store: Store, allowed: string[], defaultApi: string | null): Promise<void> {
+  const known = await store.apis.existing(allowed);
+  const unknown = allowed.filter((i) => !known.has(i));
+  if (unknown.length) throw new HttpProblem(400, 'unknown_api', `allowed_apis: no API with identifier ${unknown.join(', ')}`);
+  if (new Set(allowed).size !== allowed.length) throw new HttpProblem(400, 'validation_failed', 'allowed_apis: identifiers must not repeat');
+  if (defaultApi !== null && !allowed.includes(defaultApi)) {
+    throw new HttpProblem(400, 'validation_failed', 'default_api: must be one of allowed_apis');
   }
 }
 
@@ -129,6 +150,7 @@ export function applicationRoutes(store: Store): Router {
   r.post('/applications', async (req, res) => {
     const input = parse(createSchema, jsonBody(req));
     checkRefreshLifetimes(input);
+    await checkApis(store, input.allowed_apis, input.default_api);
     const secret = input.type === 'confidential' ? newSecret() : undefined;
     const app = await withConflicts(() =>
       store.applications.create({ ...input, client_id: newId('app'), client_secret_hash: secret ? hashToken(secret) : null }),
@@ -149,6 +171,9 @@ export function applicationRoutes(store: Store): Router {
     const body = jsonBody(req);
     const existing = await load(req.params.client_id);
     const patch = presentKeys(parse(patchSchema, body), body);
+    if (patch.allowed_apis !== undefined || patch.default_api !== undefined) {
+      await checkApis(store, patch.allowed_apis ?? existing.allowed_apis, patch.default_api !== undefined ? patch.default_api : existing.default_api);
+    }
     // Becoming confidential issues a secret (shown once); becoming public drops it.
     let secret: string | undefined;
     let client_secret_hash: string | null | undefined;

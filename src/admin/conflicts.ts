@@ -10,6 +10,7 @@ const CONFLICTS: Record<string, [code: string, message: string]> = {
   users_org_external_id_key: ['external_id_taken', 'a user with this external_id already exists in the organization'],
   identities_pkey: ['identity_taken', 'this identity is already linked to a user'],
   applications_pkey: ['client_id_taken', 'an application with this client_id already exists'],
+  apis_identifier_key: ['identifier_taken', 'an API with this identifier already exists'],
 };
 
 /** Runs a write and turns a unique-constraint violation into a 409 with a stable code. */

@@ -5,6 +5,7 @@ import { countFailures, failureGate, perKeyRateLimit, type RateLimits } from '..
 import { findNul } from '../http/text.js';
 import type { Runtime } from '../runtime.js';
 import { apiKeyRoutes } from './api-keys.js';
+import { apiRoutes } from './apis.js';
 import { applicationRoutes } from './applications.js';
 import { requireApiKey } from './auth.js';
 import { connectionRoutes } from './connections.js';
@@ -47,6 +48,7 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAcces
   r.use(organizationRoutes(rt.store));
   r.use(domainRoutes(rt.store, new DnsDomainVerifier(rt.config.dnsServer)));
   r.use(applicationRoutes(rt.store));
+  r.use(apiRoutes(rt.store));
   r.use(connectionRoutes(rt));
   r.use(userRoutes(rt.store, access));
   r.use(apiKeyRoutes(rt.store));

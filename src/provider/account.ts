@@ -7,7 +7,7 @@
  * browser session's uid (`login:<sessionUid>`), which every code, access token and refresh token
  * of that session carries as `sessionUid`. A re-login in the same session overwrites the record.
  */
-import type { Account, FindAccount } from 'oidc-provider';
+import type { Account, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import type { Store } from '../store/index.js';
 import { inVerifiedDomain } from '../directory/email-verified.js';
@@ -20,7 +20,7 @@ export interface LoginRecord {
   auth_time: number;
 }
 
-/** Which claims each scope releases (id_token, userinfo and the access token use the same map). */
+/** Which claims each scope releases (id_token and userinfo use the same map). */
 export const SCOPE_CLAIMS: Record<string, string[]> = {
   openid: ['sub', 'org_id', 'org', 'roles', 'idp', 'amr', 'auth_time'],
   email: ['email', 'email_verified'],
@@ -28,14 +28,6 @@ export const SCOPE_CLAIMS: Record<string, string[]> = {
 };
 
 export const SCOPES = ['openid', 'email', 'profile', 'offline_access'];
-
-export function claimsForScope(all: Record<string, unknown>, scope: string | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const s of (scope ?? '').split(' ')) {
-    for (const c of SCOPE_CLAIMS[s] ?? []) if (all[c] !== undefined) out[c] = all[c];
-  }
-  return out;
-}
 
 export interface LoginRecords {
   put(sessionUid: string, login: LoginRecord): Promise<void>;
@@ -91,6 +83,39 @@ export async function loadAccount(store: Store, logins: LoginRecords, userId: st
   };
 }
 
+/**
+ * `sid` in every id_token (DESIGN §4), not only for clients with back-channel logout: the value is
+ * oidc-provider's own per-client session id (the one its logout features send), released through
+ * the account's claims for the id_token — the documented `findAccount` route. oidc-provider puts
+ * the code's `sid` there itself only for back-channel logout clients (Client#includeSid); when it
+ * does, the token's value is the same one. Looked up only when an id_token is being made.
+ */
+async function sessionSid(ctx: KoaContextWithOIDC, token: TokenRef | undefined): Promise<string | undefined> {
+  if (token?.sid) return token.sid;
+  if (!token?.sessionUid || !token.clientId) return undefined;
+  const session = await ctx.oidc.provider.Session.findByUid(token.sessionUid);
+  return session?.sidFor(token.clientId);
+}
+
+interface TokenRef {
+  sessionUid?: string;
+  sid?: string;
+  clientId?: string;
+}
+
 export function findAccountFor(store: Store, logins: LoginRecords): FindAccount {
-  return (_ctx, sub, token) => loadAccount(store, logins, sub, (token as { sessionUid?: string } | undefined)?.sessionUid);
+  return async (ctx, sub, token) => {
+    const ref = token as TokenRef | undefined;
+    const account = await loadAccount(store, logins, sub, ref?.sessionUid);
+    if (!account) return undefined;
+    const plain = account.claims;
+    return {
+      ...account,
+      claims: async (use, scope, claims, rejected) => {
+        const base = await plain(use, scope, claims, rejected);
+        const sid = use === 'id_token' ? await sessionSid(ctx, ref) : undefined;
+        return sid ? { ...base, sid } : base;
+      },
+    };
+  };
 }

@@ -7,8 +7,8 @@
  *   claims a marker with setIfAbsent, and a loser gets invalid_grant (RFC 6749 §4.1.2, §10.5).
  * - `revokeByGrantId` writes a "grant revoked" marker instead of walking an index: every find checks
  *   it, so tokens of a revoked grant die everywhere at once without a per-grant key list.
- * - `AccessToken` values are JWTs (access-token.ts); `find` maps a JWT to its stored record after
- *   verifying our own signature, so a forged JWT carrying a real jti finds nothing.
+ * - Access tokens for APIs are JWTs that oidc-provider does not store (resources.ts); the
+ *   userinfo-only access token is its opaque, stored token, found by its value like any other.
  * - Records live in the `sessions` space, the single-use and revocation markers in `replay`
  *   (docs/reference.md "Rules every part keeps"): neither is evicted early; a full space refuses, and the request gets
  *   `temporarily_unavailable` (503) instead of a record silently lost. Interactions (sign-ins not
@@ -23,8 +23,6 @@ export interface AdapterOptions {
   ephemeral: EphemeralStore;
   /** Longest lifetime of anything tied to a grant; a revocation marker lives this long. */
   grantLifetimeSeconds: number;
-  /** Maps an access-token value (a JWT) to its jti, or undefined when it is not one of ours. */
-  accessTokenId(value: string): Promise<string | undefined>;
   /** Reads an application as oidc-provider client metadata. */
   findClient(clientId: string): Promise<AdapterPayload | undefined>;
   now?: () => number;
@@ -100,10 +98,6 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
 
       async find(id) {
         if (typeof id !== 'string' || !id || id.length > 8192) return undefined;
-        if (name === 'AccessToken') {
-          const jti = await opts.accessTokenId(id);
-          return jti ? read(jti) : undefined;
-        }
         return read(id);
       },
 

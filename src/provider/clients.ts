@@ -2,22 +2,51 @@
  * Applications (docs/reference.md "Admin API") as oidc-provider clients. The applications table is the only client
  * registry: no dynamic registration, no static client list.
  */
-import type { AdapterPayload, Client } from 'oidc-provider';
+import type { AdapterPayload, Client, KoaContextWithOIDC } from 'oidc-provider';
 import { hashToken, safeEqual } from '../store/secrets.js';
 import type { Application } from '../store/types.js';
 import { tokenClientMetadata } from './token-settings.js';
 
-/** Client metadata for one application; undefined when the row cannot authenticate (confidential without a secret). */
-export function clientMetadata(app: Application): AdapterPayload | undefined {
+/**
+ * The client secret this request presents (client_secret_post, else client_secret_basic), parsed as
+ * oidc-provider's client authentication does (RFC 6749 §2.3.1: form-urlencoded parts), or undefined.
+ */
+export function presentedClientSecret(ctx: KoaContextWithOIDC | undefined): string | undefined {
+  if (!ctx) return undefined;
+  const posted = (ctx.oidc?.params as { client_secret?: unknown } | undefined)?.client_secret;
+  if (typeof posted === 'string' && posted) return posted;
+  const [scheme, value, ...rest] = (ctx.headers.authorization ?? '').split(' ');
+  if (rest.length || scheme?.toLowerCase() !== 'basic' || !value) return undefined;
+  const basic = Buffer.from(value, 'base64').toString('utf8');
+  const i = basic.indexOf(':');
+  if (i === -1) return undefined;
+  try {
+    return decodeURIComponent(basic.slice(i + 1).replace(/\+/g, '%20')) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Client metadata for one application; undefined when the row cannot authenticate (confidential
+ * without a secret).
+ *
+ * Client secrets exist only as SHA-256 hashes (DESIGN §2), and oidc-provider compares the presented
+ * secret with the metadata's `client_secret` (constant time). So the Client adapter — the documented
+ * place that supplies client metadata — hands oidc-provider the secret the request presents when
+ * its hash matches the stored hash, and otherwise `unmatchable`, a random value of this process that
+ * no client knows. No request ever sees another request's secret: metadata is built per request.
+ */
+export function clientMetadata(app: Application, presentedSecret: string | undefined, unmatchable: string): AdapterPayload | undefined {
   const confidential = app.type === 'confidential';
   if (confidential && !app.client_secret_hash) return undefined;
+  const matches = !!presentedSecret && safeEqual(hashToken(presentedSecret), app.client_secret_hash ?? '');
   return {
     client_id: app.client_id,
     client_name: app.name,
     application_type: 'web',
-    // The hash, never the secret: compareClientSecret below hashes what the client presents.
     ...(confidential
-      ? { client_secret: app.client_secret_hash!, token_endpoint_auth_method: 'client_secret_basic' }
+      ? { client_secret: matches ? presentedSecret : unmatchable, token_endpoint_auth_method: 'client_secret_basic' }
       : { token_endpoint_auth_method: 'none' }),
     redirect_uris: app.redirect_uris,
     post_logout_redirect_uris: app.post_logout_redirect_uris,
@@ -30,19 +59,9 @@ export function clientMetadata(app: Application): AdapterPayload | undefined {
     require_auth_time: true,
     allowed_origins: app.allowed_origins,
     ...tokenClientMetadata(app),
-  };
-}
-
-/**
- * Client secrets are stored only as SHA-256 hashes (client_secret_hash), and the metadata carries
- * that hash as `client_secret`; a presented secret matches when its hash equals it (constant time).
- * v9 accepts client_secret_basic and client_secret_post for a client registered with either.
- */
-export function useHashedClientSecrets(ClientClass: typeof Client): void {
-  ClientClass.prototype.compareClientSecret = function compareClientSecret(this: Client, actual: string) {
-    const stored = this.clientSecret;
-    if (typeof stored !== 'string' || typeof actual !== 'string' || !actual) return false;
-    return safeEqual(hashToken(actual), stored);
+    // APIs (resources.ts).
+    allowed_apis: app.allowed_apis,
+    default_api: app.default_api ?? undefined,
   };
 }
 

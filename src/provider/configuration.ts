@@ -11,6 +11,7 @@ import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
 import { SIGNING_ALGS } from './keys.js';
 import { TTL } from './ttl.js';
 import { PAR_ROUTE } from './par-dpop.js';
+import { accessTokenTTL, API_CLIENT_METADATA, grantResourceScopes } from './resources.js';
 
 export { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, TTL } from './ttl.js';
 
@@ -89,7 +90,8 @@ async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   const claims = [...oidc.requestParamClaims].filter((c) => !grant!.getOIDCClaims().includes(c));
   if (missing.length) grant.addOIDCScope(missing.join(' '));
   if (claims.length) grant.addOIDCClaims(claims);
-  if (isNew || missing.length || claims.length) await grant.save();
+  const resourcesChanged = grantResourceScopes(ctx, grant);
+  if (isNew || missing.length || claims.length || resourcesChanged) await grant.save();
   return grant;
 }
 
@@ -98,6 +100,9 @@ export interface ConfigurationDeps {
   secret: string;
   adapter: NonNullable<Configuration['adapter']>;
   findAccount: FindAccount;
+  /** APIs as resource servers (resources.ts). */
+  resourceIndicators: NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
+  extraTokenClaims: NonNullable<Configuration['extraTokenClaims']>;
 }
 
 export function buildConfiguration(deps: ConfigurationDeps): Configuration {
@@ -114,7 +119,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     },
     responseTypes: ['code'],
     scopes: SCOPES,
-    claims: { ...SCOPE_CLAIMS, acr: null, sid: null, auth_time: null, iss: null },
+    // sid rides with openid: every id_token carries it (account.ts releases it for the id_token only).
+    claims: { ...SCOPE_CLAIMS, openid: [...SCOPE_CLAIMS.openid!, 'sid'], acr: null, auth_time: null, iss: null },
     // Apps read the id_token: it carries the claims of every granted scope, not only `sub`.
     conformIdTokenClaims: false,
     // PKCE (S256 only in v9) is required for public clients and honoured whenever a confidential one sends it.
@@ -132,11 +138,12 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       requestObjectSigningAlgValues: [...SIGNING_ALGS],
     },
     extraParams: [...EXTRA_PARAMS],
-    extraClientMetadata: { properties: ['allowed_origins'] },
+    extraClientMetadata: { properties: ['allowed_origins', ...API_CLIENT_METADATA] },
+    extraTokenClaims: deps.extraTokenClaims,
     clientBasedCORS: (_ctx, origin, client) => allowedOrigin(origin, client),
     features: {
       devInteractions: { enabled: false },
-      resourceIndicators: { enabled: false },
+      resourceIndicators: deps.resourceIndicators,
       claimsParameter: { enabled: false },
       registration: { enabled: false },
       userinfo: { enabled: true },
@@ -146,7 +153,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
     routes: { ...ROUTES },
-    ttl: { ...TTL },
+    ttl: { ...TTL, AccessToken: accessTokenTTL },
     cookies: { names: COOKIE_NAMES, keys: cookieKeys(deps.secret), long: cookie, short: cookie },
     interactions: { policy: policy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     loadExistingGrant,

@@ -37,16 +37,17 @@ import type { Interaction, KoaContextWithOIDC } from 'oidc-provider';
 import { Provider as ProviderClass } from './oidc.js';
 import type { Runtime } from '../runtime.js';
 import { findAccountFor, loadAccount, loginRecords, type LoginRecords } from './account.js';
-import { installJwtAccessTokens, jwtAccessTokenVerifier } from './access-token.js';
 import { createAdapterFactory } from './adapter.js';
-import { clientMetadata, useHashedClientSecrets } from './clients.js';
-import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES } from './configuration.js';
+import { clientMetadata, presentedClientSecret } from './clients.js';
+import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES as PROVIDER_ROUTES } from './configuration.js';
 import type { SigningKeys } from './keys.js';
-import { acceptJwtTokens, afterLogout, allowFormTargets, recordLogin } from './middleware.js';
+import { afterLogout, allowFormTargets, recordLogin } from './middleware.js';
 import type { BackchannelOptions } from './backchannel.js';
 import { recordRefreshRefusals, type Clock } from './refresh.js';
+import { extraTokenClaims, resourceIndicators } from './resources.js';
 import { withTokenFeatures } from './token-features.js';
 import { providerLogout, type ProviderLogout } from './user-logout-wiring.js';
+import { randomToken } from '../store/secrets.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
 
 export type { SigningKeys } from './keys.js';
@@ -191,40 +192,41 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   if (issuerUrl.pathname !== '/' || issuerUrl.search) throw new Error('PORTICO_ISSUER: must be an origin without a path (e.g. https://sso.example.com)');
   const secure = issuerUrl.protocol === 'https:';
   const logins = loginRecords(ephemeral, GRANT_LIFETIME_SECONDS);
-  const accessTokenId = jwtAccessTokenVerifier(config.issuer, keys);
+  // The client_secret of a request whose secret does not match (see clientMetadata): known to no one.
+  const unmatchableSecret = randomToken('unmatchable_');
 
   const adapter = createAdapterFactory({
     ephemeral,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
-    accessTokenId,
     onSaved: opts.userSessions ? (model, id, p) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id) : undefined,
     findClient: async (clientId) => {
       if (clientId.length > 100) return undefined;
       const app = await store.applications.get(clientId);
-      return app ? clientMetadata(app) : undefined;
+      // Provider.ctx: the request being served (oidc-provider's AsyncLocalStorage, a public static).
+      return app ? clientMetadata(app, presentedClientSecret(ProviderClass.ctx), unmatchableSecret) : undefined;
     },
   });
 
   const provider = new ProviderClass(config.issuer, {
-    ...withTokenFeatures(buildConfiguration({ secure, secret: rt.secret, adapter, findAccount: findAccountFor(store, logins) }), { clock: opts.clock }),
+    ...withTokenFeatures(
+      buildConfiguration({
+        secure,
+        secret: rt.secret,
+        adapter,
+        findAccount: findAccountFor(store, logins),
+        resourceIndicators: resourceIndicators(store),
+        extraTokenClaims: extraTokenClaims((accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid)),
+      }),
+      { clock: opts.clock },
+    ),
     jwks: keys.privateJwks() as unknown as { keys: [] },
   });
   // Behind a TLS-terminating proxy the socket is plain http although the issuer is https (see mount).
   provider.proxy = secure;
 
-  useHashedClientSecrets(provider.Client);
-  // Always bind id_tokens to the provider session (`sid`), not only for back-channel logout clients.
-  provider.Client.prototype.includeSid = () => true;
-  installJwtAccessTokens(provider, {
-    issuer: config.issuer,
-    keys,
-    loadAccount: (accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid),
-  });
-
   provider.use(recordLogin(logins));
-  provider.use(acceptJwtTokens([ROUTES.introspection, ROUTES.revocation]));
   provider.use(allowFormTargets());
-  const logout = providerLogout(rt, provider, adapter, `${ROUTES.end_session}/confirm`, opts.backchannel);
+  const logout = providerLogout(rt, provider, adapter, `${PROVIDER_ROUTES.end_session}/confirm`, opts.backchannel);
   recordRefreshRefusals(provider, store, logger);
   if (opts.onLogout) provider.use(afterLogout(opts.onLogout, (err) => logger.error({ err }, 'logout: ending the gateway session failed')));
 

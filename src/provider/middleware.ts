@@ -5,7 +5,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { LoginRecord, LoginRecords } from './account.js';
-import { STRUCTURED_MARK } from './access-token.js';
 import { renderLogoutFailed } from './pages.js';
 
 type Next = () => Promise<unknown>;
@@ -32,55 +31,6 @@ export function recordLogin(logins: LoginRecords) {
     if (result?.portico && session?.uid && session.accountId && session.accountId === result.login?.accountId) {
       await logins.put(session.uid, result.portico);
     }
-  };
-}
-
-const LIMIT = 56 * 1024; // oidc-provider's own body limit
-
-/**
- * oidc-provider refuses any JWT at introspection and revocation ("structured tokens"), but our
- * access tokens are JWTs backed by a stored record. Prefix the presented token with a mark the
- * adapter strips again, so the request reaches the stored record. Only the `token` field changes;
- * the body is handed back to oidc-provider's own parser as a readable stream.
- */
-export function acceptJwtTokens(paths: string[]) {
-  return async (ctx: Ctx, next: Next) => {
-    const length = Number(ctx.get('content-length'));
-    if (
-      ctx.method !== 'POST' ||
-      !paths.includes(ctx.path) ||
-      !ctx.is('application/x-www-form-urlencoded') ||
-      !Number.isInteger(length) ||
-      length <= 0 ||
-      length > LIMIT
-    ) {
-      return next();
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of ctx.req) {
-      size += (chunk as Buffer).length;
-      if (size > LIMIT) {
-        ctx.status = 413;
-        ctx.body = { error: 'invalid_request', error_description: 'request body too large' };
-        return;
-      }
-      chunks.push(chunk as Buffer);
-    }
-    let body = Buffer.concat(chunks);
-    const params = new URLSearchParams(body.toString('utf8'));
-    const tokens = params.getAll('token');
-    if (tokens.length === 1 && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(tokens[0]!)) {
-      params.set('token', STRUCTURED_MARK + tokens[0]);
-      body = Buffer.from(params.toString(), 'utf8');
-    }
-    const req = ctx.req as unknown as Record<string, unknown>;
-    ctx.req.headers['content-length'] = String(body.length);
-    Object.defineProperty(req, 'readable', { value: true, configurable: true });
-    req.iterator = async function* replay() {
-      yield body;
-    };
-    return next();
   };
 }
 

@@ -12,8 +12,11 @@ export const TTL = {
   Interaction: 30 * 60,
 } as const;
 
+/** The longest access_token_ttl_seconds an API may set (admin API; the apis table CHECK says the same). */
+export const API_ACCESS_TOKEN_MAX_TTL = 24 * 3600;
+
 /** A retired signing key stays published this long: the longest signed token's lifetime plus clock skew. */
-export const KEY_RETENTION_SECONDS = Math.max(TTL.AccessToken, TTL.IdToken) + 600;
+export const KEY_RETENTION_SECONDS = Math.max(TTL.AccessToken, TTL.IdToken, API_ACCESS_TOKEN_MAX_TTL) + 600;
 
 /** How often a running server re-reads the certs dir for rotated signing keys. */
 export const KEY_RELOAD_SECONDS = 60;

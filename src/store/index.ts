@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { openPglite, openPostgres, type Database } from './database.js';
 import { migrate } from './migrations.js';
 import { ApiKeyRepo } from './repos/api-keys.js';
+import { ApiRepo } from './repos/apis.js';
 import { ApplicationRepo } from './repos/applications.js';
 import { ConnectionRepo } from './repos/connections.js';
 import { EventRepo } from './repos/events.js';
@@ -17,6 +18,7 @@ export interface Store {
   db: Database;
   organizations: OrganizationRepo;
   applications: ApplicationRepo;
+  apis: ApiRepo;
   connections: ConnectionRepo;
   users: UserRepo;
   apiKeys: ApiKeyRepo;
@@ -31,6 +33,7 @@ export function createStore(db: Database, box: SecretBox): Store {
     box,
     organizations: new OrganizationRepo(db),
     applications: new ApplicationRepo(db),
+    apis: new ApiRepo(db),
     connections: new ConnectionRepo(db, box),
     users: new UserRepo(db),
     apiKeys: new ApiKeyRepo(db),

@@ -158,6 +158,29 @@ create table settings (
 `,
   },
   {
+    version: 4,
+    name: 'apis',
+    sql: `
+-- APIs (resource servers, RFC 8707): an access token requested with resource=<identifier> is a JWT
+-- for that API (aud = identifier, RFC 9068). The identifier is immutable once created.
+create table apis (
+  id text primary key,
+  identifier text not null,
+  name text not null,
+  scopes jsonb not null default '[]',
+  access_token_ttl_seconds integer not null default 3600 check (access_token_ttl_seconds between 60 and 86400),
+  signing_alg text not null default 'RS256' check (signing_alg in ('RS256','ES256','EdDSA')),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint apis_identifier_key unique (identifier)
+);
+
+-- Which APIs an application may ask for (identifiers), and the one it gets without resource=.
+alter table applications add column allowed_apis jsonb not null default '[]';
+alter table applications add column default_api text;
+`,
+  },
+  {
     version: 5,
     name: 'setup_links',
     sql: `

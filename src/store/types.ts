@@ -44,6 +44,21 @@ export interface Application {
   backchannel_logout_uri: string | null;
   require_pushed_authorization_requests: boolean;
   dpop_bound_access_tokens: boolean;
+  /** API identifiers this application may request (resource=); see apis. */
+  allowed_apis: string[];
+  /** The API its access tokens are for when it sends no resource= (one of allowed_apis), or null. */
+  default_api: string | null;
+  created_at: Date;
+}
+
+/** An API (resource server, RFC 8707): the audience of the access tokens issued for it. */
+export interface Api {
+  id: string;
+  identifier: string;
+  name: string;
+  scopes: string[];
+  access_token_ttl_seconds: number;
+  signing_alg: SigningAlg;
   created_at: Date;
 }
 export const REFRESH_TOKEN_POLICIES = ['none', 'rotating'] as const;

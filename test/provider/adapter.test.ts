@@ -14,7 +14,6 @@ function adapters(store: MemoryStore) {
   const factory = createAdapterFactory({
     ephemeral: store,
     grantLifetimeSeconds: 3600,
-    accessTokenId: async (v) => v,
     findClient: async () => undefined,
   });
   return { interaction: factory('Interaction'), session: factory('Session'), code: factory('AuthorizationCode'), token: factory('AccessToken') };

@@ -1,7 +1,8 @@
 /**
  * The OpenID Provider end to end over real HTTP: discovery, JWKS, the code flow for confidential
- * and public apps, id_token and access-token contents verified with jose against /oauth/jwks,
- * userinfo, introspection, revocation, refresh tokens, logout. Runs on every available backend pair.
+ * and public apps, id_token and API access-token contents verified with jose against /oauth/jwks,
+ * the userinfo-only access token (opaque) at userinfo and introspection, revocation, refresh
+ * tokens, logout. Runs on every available backend pair. APIs in depth: resources.test.ts.
  */
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { buildTestApp, type TestApp } from '../support/app.js';
@@ -25,6 +26,9 @@ import {
 } from '../support/provider.js';
 import type { Organization, User } from '../../src/store/types.js';
 
+/** Base of the API identifiers this suite creates (one per signing algorithm). */
+const API = 'https://api.flow.example.test';
+
 const combos = [
   { db: dbBackends[0]!, eph: ephemeralBackends[0]! },
   ...(dbBackends.length > 1 || ephemeralBackends.length > 1 ? [{ db: dbBackends[dbBackends.length - 1]!, eph: ephemeralBackends[ephemeralBackends.length - 1]! }] : []),
@@ -47,7 +51,9 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     base = srv.url;
     ({ org, user } = await seedUser(t.runtime.store));
     for (const [id, alg] of [['web-rs', 'RS256'], ['web-es', 'ES256'], ['web-ed', 'EdDSA']] as const) {
-      secrets[id] = (await seedApp(t.runtime.store, id, { alg })).secret!;
+      // One API per algorithm: each app may ask for the API signed like its id_tokens.
+      await t.runtime.store.apis.create({ id: `api_flow${alg}`, identifier: `${API}/${alg}`, name: alg, scopes: ['read'], signing_alg: alg });
+      secrets[id] = (await seedApp(t.runtime.store, id, { alg, apis: [`${API}/${alg}`] })).secret!;
     }
     await seedApp(t.runtime.store, 'spa', { type: 'public' });
     const keys = (await (await fetch(`${base}/oauth/jwks`)).json()) as JSONWebKeySet;
@@ -109,7 +115,7 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
   test.each([
     ['client_secret_basic', 'basic'],
     ['client_secret_post', 'post'],
-  ] as const)('confidential app, %s: code -> verified id_token and a JWT access token accepted at userinfo', async (_n, method) => {
+  ] as const)('confidential app, %s: code -> verified id_token and a userinfo access token accepted at userinfo', async (_n, method) => {
     const { code, state } = await login('web-rs');
     expect(state).toBe('st-123');
     const tok = await exchangeCode(base, { code, clientId: 'web-rs', secret: secrets['web-rs'], method });
@@ -139,10 +145,13 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     expect(id.auth_time).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) - 4);
     expect(id.exp! - id.iat!).toBe(3600);
 
+    // Without resource= the access token is oidc-provider's opaque userinfo token (README "Access
+    // tokens"): no JWT, so no resource server can take it, or the id_token, for one of its own.
     const at = tok.json.access_token as string;
-    expect(decodeProtectedHeader(at)).toMatchObject({ alg: 'RS256', typ: 'at+jwt', kid: expect.any(String) });
-    const { payload: atc } = await jwtVerify(at, jwks, { issuer, audience: 'web-rs', typ: 'at+jwt' });
-    expect(atc).toMatchObject({ sub: user.id, client_id: 'web-rs', org_id: org.id, idp: TEST_CONNECTION, roles: ['admin', 'billing'] });
+    expect(at.split('.')).toHaveLength(1);
+    const atc = (await postForm(base, '/oauth/introspect', new URLSearchParams({ token: at }), 'web-rs', secrets['web-rs'])).json;
+    expect(atc).toMatchObject({ active: true, sub: user.id, client_id: 'web-rs', org_id: org.id, idp: TEST_CONNECTION, roles: ['admin', 'billing'] });
+    expect(atc.aud).toBeUndefined();
     expect(String(atc.scope).split(' ').sort()).toEqual(['email', 'openid', 'profile']);
 
     const ui = await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${at}` } });
@@ -156,17 +165,21 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     expect(uiPost.status).toBe(200);
   });
 
-  test('a forged access token (our jti, attacker key) is refused at userinfo', async () => {
+  test('userinfo refuses a forged or altered token, an id_token and an API access token; the userinfo token passes', async () => {
     const { code } = await login('web-rs');
     const tok = await exchangeCode(base, { code, clientId: 'web-rs', secret: secrets['web-rs'] });
     const at = tok.json.access_token as string;
-    const [h, p] = at.split('.');
-    const tampered = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), roles: ['root'] })).toString('base64url')}.${at.split('.')[2]}`;
-    const bad = await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${tampered}` } });
+    const altered = `${at.slice(0, -1)}${at.endsWith('A') ? 'B' : 'A'}`;
+    const bad = await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${altered}` } });
     expect(bad.status).toBe(401);
-    const jti = JSON.parse(Buffer.from(p!, 'base64url').toString()).jti as string;
-    const bare = await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${jti}` } });
-    expect(bare.status).toBe(401);
+    const idToken = await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${tok.json.id_token as string}` } });
+    expect(idToken.status).toBe(401);
+    // An access token for an API (aud = the API) is for that API only (oidc-provider: "token audience
+    // prevents accessing the userinfo endpoint").
+    const { code: apiCode } = await login('web-rs', { resource: `${API}/RS256`, scope: 'openid read' });
+    const apiTok = await exchangeCode(base, { code: apiCode, clientId: 'web-rs', secret: secrets['web-rs'] });
+    const forApi = await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${apiTok.json.access_token as string}` } });
+    expect(forApi.status).toBe(401);
     const good = await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${at}` } });
     expect(good.status).toBe(200);
   });
@@ -174,13 +187,16 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
   test.each([
     ['web-es', 'ES256'],
     ['web-ed', 'EdDSA'],
-  ])('%s signs its id_token and access token with %s', async (clientId, alg) => {
-    const { code } = await login(clientId);
+  ])('%s signs its id_token with %s, and an API set to %s signs its access token so', async (clientId, alg) => {
+    const { code } = await login(clientId, { resource: `${API}/${alg}`, scope: 'openid email profile read' });
     const tok = await exchangeCode(base, { code, clientId, secret: secrets[clientId] });
     expect(tok.status).toBe(200);
-    for (const jwt of [tok.json.id_token as string, tok.json.access_token as string]) {
+    for (const [jwt, audience] of [
+      [tok.json.id_token as string, clientId],
+      [tok.json.access_token as string, `${API}/${alg}`],
+    ] as const) {
       expect(decodeProtectedHeader(jwt).alg).toBe(alg);
-      const { payload } = await jwtVerify(jwt, jwks, { issuer, audience: clientId, algorithms: [alg] });
+      const { payload } = await jwtVerify(jwt, jwks, { issuer, audience, algorithms: [alg] });
       expect(payload.sub).toBe(user.id);
     }
   });
@@ -295,7 +311,7 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     expect(ok.status).toBe(200);
   });
 
-  test('introspection and revocation of the JWT access token and of a refresh token', async () => {
+  test('introspection and revocation of the userinfo access token and of a refresh token', async () => {
     const { code } = await login('web-rs', { scope: 'openid email offline_access', prompt: 'consent' });
     const tok = await exchangeCode(base, { code, clientId: 'web-rs', secret: secrets['web-rs'] });
     expect(tok.status).toBe(200);
@@ -312,11 +328,11 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     const rtIntro = await postForm(base, '/oauth/introspect', new URLSearchParams({ token: rt, token_type_hint: 'refresh_token' }), 'web-rs', secrets['web-rs']);
     expect(rtIntro.json.active).toBe(true);
 
-    // Refresh: new JWT access token, rotated or not, still for the same user.
+    // Refresh: a new access token, rotated or not, still for the same user and login.
     const refreshed = await postForm(base, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt }), 'web-rs', secrets['web-rs']);
     expect(refreshed.status).toBe(200);
-    const { payload } = await jwtVerify(refreshed.json.access_token as string, jwks, { issuer, audience: 'web-rs' });
-    expect(payload).toMatchObject({ sub: user.id, idp: TEST_CONNECTION });
+    const payload = (await postForm(base, '/oauth/introspect', new URLSearchParams({ token: refreshed.json.access_token as string }), 'web-rs', secrets['web-rs'])).json;
+    expect(payload).toMatchObject({ active: true, sub: user.id, idp: TEST_CONNECTION });
 
     const rev = await postForm(base, '/oauth/revoke', new URLSearchParams({ token: at }), 'web-rs', secrets['web-rs']);
     expect(rev.status).toBe(200);

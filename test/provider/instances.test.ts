@@ -19,6 +19,9 @@ import { buildTestApp, type TestApp } from '../support/app.js';
 import { ephemeralBackends, REDIS_URL } from '../support/backends.js';
 import { exchangeCode, listen, loginForCode, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
 
+/** The API the key-rotation tests ask access tokens for. */
+const API = 'https://api.rotation.example.test';
+
 /** Two handles on one shared ephemeral store, as two processes would have. */
 async function sharedPair(name: 'memory' | 'redis'): Promise<[EphemeralStore, EphemeralStore]> {
   if (name === 'memory') {
@@ -106,11 +109,14 @@ test('key rotation: after a restart on the same certs dir, old tokens still veri
   const t = await buildTestApp();
   const issuer = t.runtime.config.issuer;
   const { user } = await seedUser(t.runtime.store);
-  const secret = (await seedApp(t.runtime.store, 'web')).secret!;
+  await t.runtime.store.apis.create({ id: 'api_rotation', identifier: API, name: 'Rotation API', scopes: ['read'] });
+  const secret = (await seedApp(t.runtime.store, 'web', { apis: [API] })).secret!;
   let srv = await listen(withTestLogin(t));
   try {
     const params = { client_id: 'web', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', nonce: 'n', login_hint: user.id };
+    const apiParams = { ...params, scope: 'openid read', resource: API };
     const before = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, params)).code, clientId: 'web', secret });
+    const beforeApi = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, apiParams)).code, clientId: 'web', secret });
     const oldKid = decodeProtectedHeader(before.json.id_token as string).kid;
 
     rotateSigningKeys(t.runtime.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
@@ -126,14 +132,15 @@ test('key rotation: after a restart on the same certs dir, old tokens still veri
 
     const old = await jwtVerify(before.json.id_token as string, jwks, { issuer, audience: 'web' });
     expect(old.protectedHeader.kid).toBe(oldKid);
-    await jwtVerify(before.json.access_token as string, jwks, { issuer, audience: 'web' });
+    expect((await jwtVerify(beforeApi.json.access_token as string, jwks, { issuer, audience: API })).protectedHeader.kid).toBe(oldKid);
     const ui = await fetch(`${srv.url}/oauth/userinfo`, { headers: { authorization: `Bearer ${before.json.access_token as string}` } });
     expect(ui.status).toBe(200);
 
     const after = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, params)).code, clientId: 'web', secret });
     const fresh = await jwtVerify(after.json.id_token as string, jwks, { issuer, audience: 'web' });
     expect(fresh.protectedHeader.kid).not.toBe(oldKid);
-    expect(decodeProtectedHeader(after.json.access_token as string).kid).toBe(fresh.protectedHeader.kid);
+    const afterApi = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, apiParams)).code, clientId: 'web', secret });
+    expect(decodeProtectedHeader(afterApi.json.access_token as string).kid).toBe(fresh.protectedHeader.kid);
   } finally {
     await srv.close();
     await t.close();

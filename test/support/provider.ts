@@ -171,7 +171,7 @@ export const POST_LOGOUT = 'https://app.example.test/signed-out';
 export async function seedApp(
   store: Store,
   clientId: string,
-  opts: { type?: 'confidential' | 'public'; alg?: SigningAlg; redirect?: string } = {},
+  opts: { type?: 'confidential' | 'public'; alg?: SigningAlg; redirect?: string; apis?: string[]; defaultApi?: string } = {},
 ): Promise<{ app: Application; secret?: string }> {
   const type = opts.type ?? 'confidential';
   const secret = type === 'confidential' ? randomToken('pcs_') : undefined;
@@ -184,6 +184,8 @@ export async function seedApp(
     post_logout_redirect_uris: [POST_LOGOUT],
     initiate_login_uri: 'https://app.example.test/start',
     id_token_signed_response_alg: opts.alg ?? 'RS256',
+    allowed_apis: opts.apis ?? [],
+    default_api: opts.defaultApi ?? null,
   });
   return { app, secret };
 }

@@ -21,12 +21,16 @@ export interface ApplicationInput {
   backchannel_logout_uri?: string | null;
   require_pushed_authorization_requests?: boolean;
   dpop_bound_access_tokens?: boolean;
+  allowed_apis?: string[];
+  default_api?: string | null;
 }
 
 const COLS =
   'client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris, allowed_origins, initiate_login_uri, id_token_signed_response_alg, created_at' +
   // migration 6
-  ', refresh_tokens, refresh_token_absolute_ttl_seconds, refresh_token_idle_ttl_seconds, backchannel_logout_uri, require_pushed_authorization_requests, dpop_bound_access_tokens';
+  ', refresh_tokens, refresh_token_absolute_ttl_seconds, refresh_token_idle_ttl_seconds, backchannel_logout_uri, require_pushed_authorization_requests, dpop_bound_access_tokens' +
+  // migration 4
+  ', allowed_apis, default_api';
 
 const UPDATABLE = new Set([
   'client_secret_hash',
@@ -43,6 +47,8 @@ const UPDATABLE = new Set([
   'backchannel_logout_uri',
   'require_pushed_authorization_requests',
   'dpop_bound_access_tokens',
+  'allowed_apis',
+  'default_api',
 ]);
 
 export class ApplicationRepo {
@@ -53,8 +59,8 @@ export class ApplicationRepo {
       `insert into applications (client_id, client_secret_hash, name, type, redirect_uris, post_logout_redirect_uris,
          allowed_origins, initiate_login_uri, id_token_signed_response_alg,
          refresh_tokens, refresh_token_absolute_ttl_seconds, refresh_token_idle_ttl_seconds, backchannel_logout_uri,
-         require_pushed_authorization_requests, dpop_bound_access_tokens)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning ${COLS}`,
+         require_pushed_authorization_requests, dpop_bound_access_tokens, allowed_apis, default_api)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning ${COLS}`,
       [
         a.client_id,
         a.client_secret_hash,
@@ -71,6 +77,8 @@ export class ApplicationRepo {
         a.backchannel_logout_uri ?? null,
         a.require_pushed_authorization_requests ?? false,
         a.dpop_bound_access_tokens ?? false,
+        JSON.stringify(a.allowed_apis ?? []),
+        a.default_api ?? null,
       ],
     );
     return row!;
@@ -103,6 +111,15 @@ export class ApplicationRepo {
       params,
     );
     return row;
+  }
+
+  /** Applications that name this API identifier in allowed_apis (an API in use is not deleted). */
+  async usingApi(identifier: string): Promise<string[]> {
+    const rows = await this.db.query<{ client_id: string }>(
+      'select client_id from applications where allowed_apis @> jsonb_build_array($1::text) order by client_id limit 10',
+      [identifier],
+    );
+    return rows.map((r) => r.client_id);
   }
 
   async delete(clientId: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 /**
- * APIs (DESIGN §5): resource servers an application may ask an access token for with
+ * APIs (docs/reference.md "Admin API"): resource servers an application may ask an access token for with
  * `resource=<identifier>` (RFC 8707). The token is a JWT whose `aud` is the identifier (RFC 9068);
  * see src/provider/resources.ts. Operator keys only: organization-scoped keys get 404.
  */

@@ -84,7 +84,7 @@ export async function loadAccount(store: Store, logins: LoginRecords, userId: st
 }
 
 /**
- * `sid` in every id_token (DESIGN §4), not only for clients with back-channel logout: the value is
+ * `sid` in every id_token (docs/reference.md "Tokens"), not only for clients with back-channel logout: the value is
  * oidc-provider's own per-client session id (the one its logout features send), released through
  * the account's claims for the id_token — the documented `findAccount` route. oidc-provider puts
  * the code's `sid` there itself only for back-channel logout clients (Client#includeSid); when it

@@ -31,7 +31,7 @@ export function presentedClientSecret(ctx: KoaContextWithOIDC | undefined): stri
  * Client metadata for one application; undefined when the row cannot authenticate (confidential
  * without a secret).
  *
- * Client secrets exist only as SHA-256 hashes (DESIGN §2), and oidc-provider compares the presented
+ * Client secrets exist only as SHA-256 hashes (docs/architecture.md, storage), and oidc-provider compares the presented
  * secret with the metadata's `client_secret` (constant time). So the Client adapter — the documented
  * place that supplies client metadata — hands oidc-provider the secret the request presents when
  * its hash matches the stored hash, and otherwise `unmatchable`, a random value of this process that

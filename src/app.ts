@@ -17,6 +17,7 @@ import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
 import { endGatewaySession } from './login/session.js';
 import type { Runtime } from './runtime.js';
+import { scimRoutes, type OnAccessEnded } from './scim/routes.js';
 
 export interface App {
   express: Express;
@@ -30,7 +31,19 @@ export interface AppParts {
   keys?: SigningKeys;
   /** Metrics registry; default: a new one. Pass the previous app's to keep counting across a reload. */
   metrics?: Registry;
+  /** What ends a deprovisioned user's access (SCIM); default: suspensionOnly. */
+  onAccessEnded?: OnAccessEnded;
 }
+
+/**
+ * What ending a user's access is today, as for the admin API's suspension: the user is already
+ * suspended when this runs, and that alone refuses them — their next authorization request
+ * (provider/configuration.ts `account_unavailable`: a session whose account is no longer active
+ * must log in again, and the directory refuses `user_suspended`) and their refresh tokens
+ * (provider/account.ts: no account for a suspended user, so no token is issued). Gateway sessions
+ * are not destroyed nor back-channel logouts sent here: the lead wires UserAccess.end in its place.
+ */
+const suspensionOnly: OnAccessEnded = async () => undefined;
 
 /**
  * The composition root: wires stores, adapters and routes for one process. No module-level
@@ -60,6 +73,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
   const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
   app.use('/api/v1', adminRoutes(rt, limits));
+  app.use('/scim/v2/:directory', scimRoutes({ store, logger, issuer: config.issuer, onAccessEnded: parts.onAccessEnded ?? suspensionOnly }));
   const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),

@@ -8,6 +8,7 @@ import { apiKeyRoutes } from './api-keys.js';
 import { applicationRoutes } from './applications.js';
 import { requireApiKey } from './auth.js';
 import { connectionRoutes } from './connections.js';
+import { directoryRoutes } from './directories.js';
 import { domainRoutes } from './domains.js';
 import { DnsDomainVerifier } from '../directory/domains.js';
 import { eventRoutes } from './events.js';
@@ -42,6 +43,7 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
   r.use(applicationRoutes(rt.store));
   r.use(connectionRoutes(rt));
   r.use(userRoutes(rt.store));
+  r.use(directoryRoutes(rt.store, rt.config.issuer));
   r.use(apiKeyRoutes(rt.store));
   r.use(eventRoutes(rt.store));
   r.use(loginLinkRoutes(rt));

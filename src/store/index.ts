@@ -6,6 +6,9 @@ import { migrate } from './migrations.js';
 import { ApiKeyRepo } from './repos/api-keys.js';
 import { ApplicationRepo } from './repos/applications.js';
 import { ConnectionRepo } from './repos/connections.js';
+import { DirectoryRepo } from './repos/directories.js';
+import { DirectoryGroupRepo } from './repos/directory-groups.js';
+import { DirectoryUserRepo } from './repos/directory-users.js';
 import { EventRepo } from './repos/events.js';
 import { OrganizationRepo } from './repos/organizations.js';
 import { UserRepo } from './repos/users.js';
@@ -20,6 +23,9 @@ export interface Store {
   users: UserRepo;
   apiKeys: ApiKeyRepo;
   events: EventRepo;
+  directories: DirectoryRepo;
+  directoryUsers: DirectoryUserRepo;
+  directoryGroups: DirectoryGroupRepo;
   box: SecretBox;
 }
 
@@ -33,6 +39,9 @@ export function createStore(db: Database, box: SecretBox): Store {
     users: new UserRepo(db),
     apiKeys: new ApiKeyRepo(db),
     events: new EventRepo(db),
+    directories: new DirectoryRepo(db),
+    directoryUsers: new DirectoryUserRepo(db),
+    directoryGroups: new DirectoryGroupRepo(db),
   };
 }
 

@@ -16,6 +16,8 @@ interface Column {
   type: 'string' | 'boolean' | 'date';
   /** RFC 7643 caseExact: false compares lower-cased. */
   caseExact?: boolean;
+  /** The column holds the lower-cased value already: compared as it is, so its index serves the lookup. */
+  lowered?: boolean;
 }
 /** A multi-valued attribute filtered element by element: `exists (… where <sub-filter over elem>)`. */
 interface ValuePathSource {
@@ -44,13 +46,13 @@ const USER_TARGET: Target = {
     const p = plainPath(path, USER_SCHEMA);
     const fixed: Record<string, Column> = {
       id: { sql: 'u.id', type: 'string', caseExact: true },
-      username: { sql: 'du.user_name_normalized', type: 'string' },
+      username: { sql: 'du.user_name_normalized', type: 'string', lowered: true },
       externalid: { sql: 'du.external_id', type: 'string', caseExact: true },
       displayname: { sql: 'du.display_name', type: 'string' },
       active: { sql: "(u.status = 'active')", type: 'boolean' },
       // The user's preferred (primary, else work) address: indexed per organization.
-      'emails.value': { sql: 'u.email_normalized', type: 'string' },
-      emails: { sql: 'u.email_normalized', type: 'string' },
+      'emails.value': { sql: 'u.email_normalized', type: 'string', lowered: true },
+      emails: { sql: 'u.email_normalized', type: 'string', lowered: true },
       'name.givenname': { sql: 'u.given_name', type: 'string' },
       'name.familyname': { sql: 'u.family_name', type: 'string' },
       'meta.created': { sql: 'du.created_at', type: 'date' },
@@ -118,7 +120,7 @@ function compare(col: Column, op: string, value: unknown, bind: (v: unknown) => 
     if (!ops[op]) throw invalidFilter(`${op} does not apply to ${path}`);
     return `${col.sql} ${ops[op]} ${bind(value)}::timestamptz`;
   }
-  const lhs = col.caseExact ? col.sql : `lower(${col.sql})`;
+  const lhs = col.caseExact || col.lowered ? col.sql : `lower(${col.sql})`;
   const v = col.caseExact ? value : value.toLowerCase();
   switch (op) {
     case 'eq':

@@ -16,7 +16,7 @@ describe('SCIM filter to SQL', () => {
     expect(compile('userName eq "Bjensen@Example.com"')).toEqual({ sql: 'du.user_name_normalized = $1', params: ['bjensen@example.com'] });
     expect(compile('externalId eq "AbC"')).toEqual({ sql: 'du.external_id = $1', params: ['AbC'] });
     expect(compile('userName eq "a" or (externalId eq "b" and not (active eq false))')).toEqual({
-      sql: "(du.user_name_normalized = $1 or (du.external_id = $2 and (not (u.status = 'active')) = $3))",
+      sql: "(du.user_name_normalized = $1 or (du.external_id = $2 and (not ((u.status = 'active')) = $3)))",
       params: ['a', 'b', false],
     });
   });
@@ -24,7 +24,7 @@ describe('SCIM filter to SQL', () => {
   test('emails[type eq "work"].value eq and value filters over multi-valued attributes', () => {
     const { sql, params } = compile('emails[type eq "work"].value eq "A@x.example"');
     expect(sql).toContain('u.email_normalized = $2');
-    expect(sql).toContain("exists (select 1 from jsonb_array_elements(coalesce(du.resource->'emails', '[]'::jsonb)) as elem where (elem->>'type') = $1)");
+    expect(sql).toContain("exists (select 1 from jsonb_array_elements(coalesce(du.resource->'emails', '[]'::jsonb)) as elem where lower((elem->>'type')) = $1)");
     expect(params).toEqual(['work', 'a@x.example']);
     expect(compile('members[value eq "usr_1"]', 'Group').sql).toBe('exists (select 1 from directory_group_members elem where elem.group_id = g.id and elem.user_id = $1)');
   });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventRepo } from '../store/repos/events.js';
 
@@ -38,11 +39,17 @@ export class DirectoryEvents {
     });
   }
 
-  /** Never lets the failure of writing the event change the answer to the request. */
-  async failed(reason: string, ctx: DirectoryEventContext, detail: Record<string, unknown> = {}): Promise<void> {
+  /**
+   * Never lets the failure of writing the event change the answer to the request. `aggregate`
+   * (refusals of anonymous callers: a missing or wrong token) makes identical refusals from one IP
+   * within a minute one row with `detail.count`, so nobody can flood the organization's event log
+   * by knowing a directory id.
+   */
+  async failed(reason: string, ctx: DirectoryEventContext, detail: Record<string, unknown> = {}, aggregate = false): Promise<void> {
     this.logger.info({ org: ctx.organization_id, directory: ctx.directory_id, reason }, 'SCIM request refused');
     try {
-      await this.repo.append({
+      const write = aggregate ? (e: Parameters<EventRepo['append']>[0]) => this.repo.appendOrCount(windowId(ctx, reason), e) : (e: Parameters<EventRepo['append']>[0]) => this.repo.append(e);
+      await write({
         type: DIRECTORY_REQUEST_FAILED,
         reason,
         organization_id: ctx.organization_id,
@@ -55,4 +62,13 @@ export class DirectoryEvents {
       this.logger.error({ err }, 'could not record a refused SCIM request');
     }
   }
+}
+
+const WINDOW_MS = 60_000;
+
+/** The id of the row counting this minute's identical refusals: time-ordered like every event id (store/ids.ts). */
+function windowId(ctx: DirectoryEventContext, reason: string): string {
+  const start = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS;
+  const key = createHash('sha256').update(`${ctx.directory_id}\n${reason}\n${ctx.ip ?? ''}`).digest('hex').slice(0, 16);
+  return `evt_${start.toString(36).padStart(9, '0')}${key}`;
 }

@@ -75,7 +75,7 @@ export function userRoutes(): Router {
     const where = filter ? filterToSql(filter, 'User') : undefined;
     const { startIndex, count } = pagination(req);
     const p = projectionOf(req.query);
-    const page = await ctx.store.directoryUsers.list(ctx.directory.id, where, startIndex - 1, count);
+    const page = await ctx.store.directoryUsers.list(ctx.directory.id, ctx.directory.organization_id, where, startIndex - 1, count);
     const resources = await Promise.all(page.rows.map((u) => view(ctx, req, u)));
     sendScim(res, 200, listOf(resources.map((x) => project(x, p)), page.total, startIndex));
   });

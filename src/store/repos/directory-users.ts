@@ -30,14 +30,21 @@ export class DirectoryUserRepo {
   }
 
   /** One page in creation order (SCIM startIndex is 1-based; `offset` is 0-based) and the total matching. */
-  async list(directoryId: string, where: WhereBuilder | undefined, offset: number, limit: number): Promise<{ total: number; rows: DirectoryUser[] }> {
-    const params: unknown[] = [directoryId];
+  /** `organizationId` (the directory's) lets a filter on the user's email use the users (organization, email) index. */
+  async list(
+    directoryId: string,
+    organizationId: string,
+    where: WhereBuilder | undefined,
+    offset: number,
+    limit: number,
+  ): Promise<{ total: number; rows: DirectoryUser[] }> {
+    const params: unknown[] = [directoryId, organizationId];
     const bind = (v: unknown) => {
       params.push(v);
       return `$${params.length}`;
     };
     const cond = where ? `and (${where(bind)})` : '';
-    const base = `from directory_users du join users u on u.id = du.user_id where du.directory_id = $1 ${cond}`;
+    const base = `from directory_users du join users u on u.id = du.user_id where du.directory_id = $1 and u.organization_id = $2 ${cond}`;
     const [{ total } = { total: 0 }] = await this.db.query<{ total: number }>(`select count(*)::int as total ${base}`, params);
     if (limit === 0 || total <= offset) return { total, rows: [] };
     const rows = await this.db.query<DirectoryUser>(

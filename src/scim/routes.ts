@@ -42,9 +42,9 @@ export function scimRoutes(opts: ScimOptions): Router {
       const directory = m && directoryId.length <= 100 ? await store.directories.authenticate(directoryId, m[1]!) : undefined;
       if (!directory) {
         const reason = m ? 'invalid_token' : 'missing_token';
-        const known = directoryId.length <= 100 ? await store.directories.get(directoryId) : undefined;
+        const orgId = directoryId.length <= 100 ? await store.directories.organizationOf(directoryId) : undefined;
         // Recorded only against a directory that exists: ids made up by strangers write nothing.
-        if (known) await events.failed(reason, { organization_id: known.organization_id, directory_id: known.id, ip: req.ip ?? null }, { method: req.method }, true);
+        if (orgId) await events.failed(reason, { organization_id: orgId, directory_id: directoryId, ip: req.ip ?? null }, { method: req.method }, true);
         res.set('WWW-Authenticate', 'Bearer realm="scim"');
         sendScimError(res, new ScimError(401, reason, m ? 'the bearer token is not valid for this directory' : 'a bearer token is required'));
         return;

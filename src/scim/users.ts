@@ -26,9 +26,9 @@ async function load(ctx: ScimContext, id: string): Promise<DirectoryUser> {
   return user;
 }
 
-async function view(ctx: ScimContext, req: Request, u: DirectoryUser): Promise<Json> {
+async function view(ctx: ScimContext, req: Request, u: DirectoryUser, knownGroups?: { id: string; display_name: string }[]): Promise<Json> {
   const p = projectionOf(req.query);
-  const groups = wants(p, 'groups') ? await ctx.store.directoryGroups.groupsOf(u.user_id) : undefined;
+  const groups = wants(p, 'groups') ? (knownGroups ?? (await ctx.store.directoryGroups.groupsOf(u.user_id))) : undefined;
   return project(userView(ctx.baseUrl, u, groups), p);
 }
 
@@ -66,7 +66,8 @@ export function userRoutes(): Router {
     await ctx.events.record('user.provisioned', { organization_id: ctx.directory.organization_id, directory_id: ctx.directory.id, ip: req.ip ?? null }, userId, {
       adopted,
     });
-    sendScim(res, 201, await view(ctx, req, user), `${ctx.baseUrl}/Users/${userId}`);
+    // Just provisioned: in no group of this directory yet.
+    sendScim(res, 201, await view(ctx, req, user, []), `${ctx.baseUrl}/Users/${userId}`);
   });
 
   r.get('/Users', async (req, res) => {

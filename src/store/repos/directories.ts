@@ -35,6 +35,12 @@ export class DirectoryRepo {
     return row;
   }
 
+  /** The organization a directory belongs to (no counts: cheap enough for every refused request). */
+  async organizationOf(id: string): Promise<string | undefined> {
+    const [row] = await this.db.query<{ organization_id: string }>('select organization_id from directories where id = $1', [id]);
+    return row?.organization_id;
+  }
+
   async list(organizationId: string, q: PageQuery): Promise<Page<DirectoryRow>> {
     const rows = await this.db.query<DirectoryRow>(
       `${SELECT} where d.organization_id = $1 and ($2::text is null or d.id > $2) order by d.id limit $3`,
@@ -79,8 +85,9 @@ export class DirectoryRepo {
    * Stamps last_request_at (at most every 10 seconds).
    */
   async authenticate(id: string, token: string): Promise<DirectoryRow | undefined> {
-    const [row] = await this.db.query<{ token_hash: string; last_request_at: Date | null }>(
-      'select token_hash, last_request_at from directories where id = $1',
+    const [row] = await this.db.query<DirectoryRow & { token_hash: string }>(
+      `select d.id, d.organization_id, d.provider, d.name, d.user_deletion, d.attribute_mapping, d.last_request_at, d.created_at,
+         0 as user_count, 0 as group_count, d.token_hash from directories d where d.id = $1`,
       [id],
     );
     // Hash even when there is no such directory, so the answer takes the same time either way.
@@ -89,11 +96,7 @@ export class DirectoryRepo {
     if (!row.last_request_at || Date.now() - row.last_request_at.getTime() > 10_000) {
       await this.db.query('update directories set last_request_at = now() where id = $1', [id]);
     }
-    const [d] = await this.db.query<DirectoryRow>(
-      `select d.id, d.organization_id, d.provider, d.name, d.user_deletion, d.attribute_mapping, d.last_request_at, d.created_at, 0 as user_count, 0 as group_count
-       from directories d where d.id = $1`,
-      [id],
-    );
-    return d;
+    const { token_hash: _hash, ...directory } = row;
+    return directory;
   }
 }

@@ -24,6 +24,7 @@ import { userSessionIndex } from './store/user-sessions.js';
 import type { Runtime } from './runtime.js';
 import { setupPortal } from './setup/index.js';
 import type { TestSignIn } from './setup/test-sign-in.js';
+import { scimRoutes, type OnAccessEnded } from './scim/routes.js';
 
 export interface App {
   express: Express;
@@ -47,6 +48,8 @@ export interface AppParts {
   backchannel?: BackchannelOptions;
   /** Clock (ms) for refresh-token idle/absolute checks (tests move it). */
   clock?: () => number;
+  /** What ends a deprovisioned user's access (SCIM); default: UserAccess.end (sessions, grants, refresh tokens, back-channel logout). */
+  onAccessEnded?: OnAccessEnded;
 }
 
 /**
@@ -91,6 +94,9 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
   app.use('/api/v1', adminRoutes(rt, limits, access, mailer));
+  // SCIM deprovisioning ends the user's access everywhere, as an admin suspension does.
+  const onAccessEnded: OnAccessEnded = parts.onAccessEnded ?? ((organizationId, userId, reason) => access.end(organizationId, userId, reason));
+  app.use('/scim/v2/:directory', scimRoutes({ store, logger, issuer: config.issuer, onAccessEnded }));
   // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
   countClientAuthFailures(provider.provider, limits);
   app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation, PAR_ROUTE], failureGate(limits, 'clientAuth'));

@@ -9,6 +9,7 @@ import { apiRoutes } from './apis.js';
 import { applicationRoutes } from './applications.js';
 import { requireApiKey } from './auth.js';
 import { connectionRoutes } from './connections.js';
+import { directoryRoutes } from './directories.js';
 import { domainRoutes } from './domains.js';
 import { DnsDomainVerifier } from '../directory/domains.js';
 import { eventRoutes } from './events.js';
@@ -51,6 +52,7 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAcces
   r.use(apiRoutes(rt.store));
   r.use(connectionRoutes(rt));
   r.use(userRoutes(rt.store, access));
+  r.use(directoryRoutes(rt.store, rt.config.issuer));
   r.use(apiKeyRoutes(rt.store));
   r.use(eventRoutes(rt.store));
   r.use(loginLinkRoutes(rt));

@@ -7,6 +7,9 @@ import { ApiKeyRepo } from './repos/api-keys.js';
 import { ApiRepo } from './repos/apis.js';
 import { ApplicationRepo } from './repos/applications.js';
 import { ConnectionRepo } from './repos/connections.js';
+import { DirectoryRepo } from './repos/directories.js';
+import { DirectoryGroupRepo } from './repos/directory-groups.js';
+import { DirectoryUserRepo } from './repos/directory-users.js';
 import { EventRepo } from './repos/events.js';
 import { OrganizationRepo } from './repos/organizations.js';
 import { SetupLinkRepo } from './repos/setup-links.js';
@@ -24,6 +27,9 @@ export interface Store {
   apiKeys: ApiKeyRepo;
   events: EventRepo;
   setupLinks: SetupLinkRepo;
+  directories: DirectoryRepo;
+  directoryUsers: DirectoryUserRepo;
+  directoryGroups: DirectoryGroupRepo;
   box: SecretBox;
 }
 
@@ -39,6 +45,9 @@ export function createStore(db: Database, box: SecretBox): Store {
     apiKeys: new ApiKeyRepo(db),
     events: new EventRepo(db),
     setupLinks: new SetupLinkRepo(db),
+    directories: new DirectoryRepo(db),
+    directoryUsers: new DirectoryUserRepo(db),
+    directoryGroups: new DirectoryGroupRepo(db),
   };
 }
 

@@ -220,6 +220,65 @@ alter table applications add column require_pushed_authorization_requests boolea
 alter table applications add column dpop_bound_access_tokens boolean not null default false;
 `,
   },
+  {
+    version: 7,
+    name: 'directories',
+    sql: `
+-- SCIM 2.0 directories (RFC 7643/7644): an IdP pushes an organization's users and groups here.
+-- The bearer token is stored only as a SHA-256 hash.
+create table directories (
+  id text primary key,
+  organization_id text not null references organizations(id) on delete cascade,
+  provider text not null default 'generic' check (provider in ('azure','okta','onelogin','jumpcloud','google','generic')),
+  name text not null,
+  user_deletion text not null default 'suspend' check (user_deletion in ('suspend','delete')),
+  attribute_mapping jsonb not null default '{}',
+  token_hash text not null,
+  last_request_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create index directories_org on directories(organization_id, id);
+
+-- A provisioned user: the Portico user (the SCIM id is the user id) plus the SCIM resource as the
+-- IdP keeps it. One directory per user.
+create table directory_users (
+  directory_id text not null references directories(id) on delete cascade,
+  user_id text not null references users(id) on delete cascade,
+  user_name text not null,
+  user_name_normalized text not null,
+  external_id text,
+  display_name text,
+  resource jsonb not null default '{}',
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (directory_id, user_id),
+  constraint directory_users_user_name_key unique (directory_id, user_name_normalized),
+  constraint directory_users_user_key unique (user_id)
+);
+create index directory_users_external_id on directory_users(directory_id, external_id);
+create index directory_users_display_name on directory_users(directory_id, display_name);
+create index directory_users_created on directory_users(directory_id, created_at, user_id);
+
+create table directory_groups (
+  id text primary key,
+  directory_id text not null references directories(id) on delete cascade,
+  display_name text not null,
+  external_id text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create index directory_groups_dir on directory_groups(directory_id, id);
+create index directory_groups_display_name on directory_groups(directory_id, display_name);
+
+create table directory_group_members (
+  group_id text not null references directory_groups(id) on delete cascade,
+  user_id text not null references users(id) on delete cascade,
+  primary key (group_id, user_id)
+);
+create index directory_group_members_user on directory_group_members(user_id);
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

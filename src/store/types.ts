@@ -127,3 +127,41 @@ export interface Page<T> {
   data: T[];
   next_cursor: string | null;
 }
+
+/** SCIM directories (docs/reference.md "Admin API", directories (SCIM)): where an IdP provisions an organization's users and groups. */
+export const DIRECTORY_PROVIDERS = ['azure', 'okta', 'onelogin', 'jumpcloud', 'google', 'generic'] as const;
+export type DirectoryProvider = (typeof DIRECTORY_PROVIDERS)[number];
+export interface DirectoryRow {
+  id: string;
+  organization_id: string;
+  provider: DirectoryProvider;
+  name: string;
+  user_deletion: 'suspend' | 'delete';
+  attribute_mapping: Record<string, string>;
+  last_request_at: Date | null;
+  created_at: Date;
+  user_count: number;
+  group_count: number;
+}
+
+/** A provisioned user: the SCIM resource as the IdP keeps it, and the Portico user's status. */
+export interface DirectoryUser {
+  directory_id: string;
+  user_id: string;
+  user_name: string;
+  external_id: string | null;
+  display_name: string | null;
+  resource: Record<string, unknown>;
+  status: 'active' | 'suspended';
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface DirectoryGroup {
+  id: string;
+  directory_id: string;
+  display_name: string;
+  external_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}

@@ -14,6 +14,8 @@ export interface RpLogin {
   idToken: string;
   claims: JWTPayload & Record<string, unknown>;
   accessToken: string;
+  /** Present when the app asked for offline_access (and prompt=consent). */
+  refreshToken?: string;
   nonce: string;
 }
 
@@ -129,7 +131,7 @@ export async function startRp(opts: RpOptions): Promise<Rp> {
         if (!tokenRes.ok) throw new Error(`token error: ${JSON.stringify(body)}`);
         const { payload } = await jwtVerify(body.id_token!, jwks, { issuer: opts.issuer, audience: opts.clientId! });
         if (payload.nonce !== p.nonce) throw new Error('nonce mismatch');
-        const login = { idToken: body.id_token!, claims: payload as RpLogin['claims'], accessToken: body.access_token!, nonce: p.nonce };
+        const login = { idToken: body.id_token!, claims: payload as RpLogin['claims'], accessToken: body.access_token!, ...(body.refresh_token ? { refreshToken: body.refresh_token } : {}), nonce: p.nonce };
         logins.push(login);
         settle(login);
         res.writeHead(200, { 'content-type': 'text/html' }).end(`<h1 id="signed-in">Signed in as ${String(payload.email ?? payload.sub)}</h1>`);

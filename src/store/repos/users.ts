@@ -104,7 +104,7 @@ export class UserRepo {
     return toPage(rows, q.limit, (u) => u.id);
   }
 
-  async update(id: string, organizationId: string, patch: UserInput): Promise<User | undefined> {
+  async update(id: string, organizationId: string, patch: UserInput, q: Sql = this.db): Promise<User | undefined> {
     const sets: string[] = [];
     const params: unknown[] = [id, organizationId];
     for (const f of FIELDS) {
@@ -118,20 +118,20 @@ export class UserRepo {
       }
     }
     if (sets.length) {
-      const rows = await this.db.query(
+      const rows = await q.query(
         `update users set ${sets.join(', ')}, updated_at = now() where id = $1 and organization_id = $2 returning id`,
         params,
       );
       if (!rows.length) return undefined;
     }
-    return this.get(id, organizationId);
+    return this.get(id, organizationId, q);
   }
 
   async recordLogin(id: string): Promise<void> {
     await this.db.query('update users set last_login_at = now() where id = $1', [id]);
   }
 
-  async delete(id: string, organizationId: string): Promise<boolean> {
-    return (await this.db.query('delete from users where id = $1 and organization_id = $2 returning id', [id, organizationId])).length > 0;
+  async delete(id: string, organizationId: string, q: Sql = this.db): Promise<boolean> {
+    return (await q.query('delete from users where id = $1 and organization_id = $2 returning id', [id, organizationId])).length > 0;
   }
 }

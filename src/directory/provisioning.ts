@@ -1,0 +1,209 @@
+/**
+ * Users and groups pushed by a SCIM directory, written to the organization's directory.
+ * The matching rule (an existing user is adopted by `externalId`, then by email,
+ * case-insensitively) lives here, next to the login-side rules of index.ts, so a person
+ * provisioned first and signing in later (or the other way round) is one user.
+ * Every write is one transaction: a refused one leaves nothing behind.
+ */
+import { uniqueViolation, type Sql } from '../store/database.js';
+import type { Store } from '../store/index.js';
+import type { DirectoryRow, User } from '../store/types.js';
+import { inVerifiedDomain } from './email-verified.js';
+import { hasRoleRules, mapRoles } from './roles.js';
+
+/** What of a provisioned user Portico keeps on the user itself. */
+export interface ProvisionedProfile {
+  user_name: string;
+  external_id: string | null;
+  display_name: string | null;
+  email: string | null;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  phone_number: string | null;
+  active: boolean;
+}
+
+/** A unique constraint refused the write (the SCIM answer is 409 uniqueness). */
+export class ProvisioningConflict extends Error {
+  constructor(readonly constraint: string) {
+    super(
+      {
+        directory_users_user_name_key: 'a user with this userName already exists in the directory',
+        directory_users_user_key: 'this person is already provisioned (by this or another directory)',
+        users_org_email_key: 'a user with this email already exists in the organization',
+        users_org_external_id_key: 'a user with this externalId already exists in the organization',
+      }[constraint] ?? 'conflicts with an existing resource',
+    );
+  }
+}
+
+export interface GroupWrite {
+  displayName: string;
+  externalId: string | null;
+  members: string[];
+}
+
+async function conflicts<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (e) {
+    const c = uniqueViolation(e);
+    if (c) throw new ProvisioningConflict(c);
+    throw e;
+  }
+}
+
+export class Provisioning {
+  constructor(private readonly store: Store) {}
+
+  /** An existing user of the organization this SCIM user is: by externalId, then by email (case-insensitively). */
+  async match(organizationId: string, p: ProvisionedProfile): Promise<User | undefined> {
+    if (p.external_id) {
+      const byExternalId = await this.store.users.findByExternalId(organizationId, p.external_id);
+      if (byExternalId) return byExternalId;
+    }
+    return p.email ? this.store.users.findByEmail(organizationId, p.email) : undefined;
+  }
+
+  async #userFields(dir: DirectoryRow, p: ProvisionedProfile) {
+    const verified = (await this.store.organizations.get(dir.organization_id))?.verified_domains ?? [];
+    return {
+      email: p.email,
+      // docs/reference.md "Events": an address counts as verified only in a verified domain of the organization.
+      email_verified: inVerifiedDomain(p.email, verified),
+      name: p.name,
+      given_name: p.given_name,
+      family_name: p.family_name,
+      phone_number: p.phone_number,
+      external_id: p.external_id,
+      status: p.active ? ('active' as const) : ('suspended' as const),
+    };
+  }
+
+  /** Creates (or adopts) the user; returns its id and whether an existing user was adopted. */
+  async createUser(dir: DirectoryRow, p: ProvisionedProfile, resource: Record<string, unknown>): Promise<{ userId: string; adopted: boolean }> {
+    const existing = await this.match(dir.organization_id, p);
+    const fields = await this.#userFields(dir, p);
+    const rules = hasRoleRules(dir.attribute_mapping);
+    return conflicts(() =>
+      this.store.db.transaction(async (tx) => {
+        // A new provisioned user is in no group yet: with role rules, it has no role yet either.
+        const withRoles = rules ? { ...fields, roles: [] as string[] } : fields;
+        const user = existing
+          ? await this.store.users.update(existing.id, dir.organization_id, withRoles, tx)
+          : await this.store.users.create(dir.organization_id, withRoles, undefined, tx);
+        if (!user) throw new ProvisioningConflict('users_pkey');
+        await this.store.directoryUsers.insert(tx, dir.id, user.id, { ...p, resource });
+        return { userId: user.id, adopted: Boolean(existing) };
+      }),
+    );
+  }
+
+  async replaceUser(dir: DirectoryRow, userId: string, p: ProvisionedProfile, resource: Record<string, unknown>): Promise<void> {
+    const fields = await this.#userFields(dir, p);
+    await conflicts(() =>
+      this.store.db.transaction(async (tx) => {
+        await this.store.users.update(userId, dir.organization_id, fields, tx);
+        await this.store.directoryUsers.update(tx, dir.id, userId, { ...p, resource });
+      }),
+    );
+  }
+
+  /**
+   * `user_deletion: suspend`: the SCIM resource and the directory's memberships go, the Portico user
+   * stays, suspended (a later create with the same externalId or email adopts and reactivates it).
+   */
+  async detachUser(dir: DirectoryRow, userId: string): Promise<void> {
+    await this.store.db.transaction(async (tx) => {
+      await this.store.users.update(userId, dir.organization_id, { status: 'suspended' }, tx);
+      await this.store.directoryGroups.removeFromAll(tx, dir.id, userId);
+      await this.store.directoryUsers.delete(tx, dir.id, userId);
+      await this.#recomputeRoles(tx, dir, [userId]);
+    });
+  }
+
+  /** `user_deletion: delete`: the user, its identities and memberships go. */
+  async deleteUser(dir: DirectoryRow, userId: string): Promise<void> {
+    await this.store.users.delete(userId, dir.organization_id);
+  }
+
+  async createGroup(dir: DirectoryRow, g: GroupWrite): Promise<string> {
+    return conflicts(() =>
+      this.store.db.transaction(async (tx) => {
+        await this.#checkMembers(tx, dir, g.members);
+        const id = await this.store.directoryGroups.create(tx, dir.id, { display_name: g.displayName, external_id: g.externalId });
+        await this.store.directoryGroups.addMembers(tx, id, g.members);
+        await this.#recomputeRoles(tx, dir, g.members);
+        return id;
+      }),
+    );
+  }
+
+  /** Writes the group as given; only the member changes touch the database (a 10,000-member group stays cheap to patch). */
+  async replaceGroup(dir: DirectoryRow, groupId: string, g: GroupWrite): Promise<{ added: string[]; removed: string[]; renamed: boolean }> {
+    return conflicts(() =>
+      this.store.db.transaction(async (tx) => {
+        const before = await this.store.directoryGroups.get(dir.id, groupId, tx);
+        const current = new Set((await this.store.directoryGroups.members(groupId, tx)).map((m) => m.user_id));
+        const next = new Set(g.members);
+        const added = g.members.filter((m) => !current.has(m));
+        const removed = [...current].filter((m) => !next.has(m));
+        await this.#checkMembers(tx, dir, added);
+        const renamed = before?.display_name !== g.displayName || before?.external_id !== g.externalId;
+        if (renamed) await this.store.directoryGroups.update(tx, groupId, { display_name: g.displayName, external_id: g.externalId });
+        else if (added.length || removed.length) await this.store.directoryGroups.touch(tx, groupId);
+        await this.store.directoryGroups.addMembers(tx, groupId, added);
+        await this.store.directoryGroups.removeMembers(tx, groupId, removed);
+        // A rename can grant or take away a role from every member.
+        await this.#recomputeRoles(tx, dir, renamed ? [...new Set([...current, ...added])] : [...added, ...removed]);
+        return { added, removed, renamed };
+      }),
+    );
+  }
+
+  async deleteGroup(dir: DirectoryRow, groupId: string): Promise<void> {
+    await this.store.db.transaction(async (tx) => {
+      const members = (await this.store.directoryGroups.members(groupId, tx)).map((m) => m.user_id);
+      await this.store.directoryGroups.delete(tx, groupId);
+      await this.#recomputeRoles(tx, dir, members);
+    });
+  }
+
+  /** After the directory's attribute_mapping changed: every provisioned user's roles, in batches. */
+  async recomputeAllRoles(dir: DirectoryRow): Promise<void> {
+    if (!hasRoleRules(dir.attribute_mapping)) return;
+    for (let after = ''; ; ) {
+      const ids = await this.store.directoryUsers.idsAfter(dir.id, after, 1000);
+      if (!ids.length) return;
+      await this.store.db.transaction((tx) => this.#recomputeRoles(tx, dir, ids));
+      after = ids[ids.length - 1]!;
+    }
+  }
+
+  /** Members must be users of this directory; anything else refuses the whole write. */
+  async #checkMembers(tx: Sql, dir: DirectoryRow, userIds: string[]): Promise<void> {
+    if (!userIds.length) return;
+    const known = await this.store.directoryUsers.existing(dir.id, userIds, tx);
+    const unknown = userIds.find((id) => !known.has(id));
+    if (unknown) throw new UnknownMember(unknown);
+  }
+
+  /**
+   * With `role:` keys in the directory's attribute_mapping, a user's roles are exactly those its
+   * groups' names (display name, id or externalId) are mapped to (roles.ts, as for connections).
+   */
+  async #recomputeRoles(tx: Sql, dir: DirectoryRow, userIds: string[]): Promise<void> {
+    if (!userIds.length || !hasRoleRules(dir.attribute_mapping)) return;
+    const keys = await this.store.directoryGroups.groupKeysOf(tx, dir.id, userIds);
+    const roles = new Map([...keys].map(([id, groups]) => [id, mapRoles([], groups, dir.attribute_mapping)]));
+    await this.store.directoryUsers.setRoles(tx, roles);
+  }
+}
+
+/** A group member that is not a user of the directory. */
+export class UnknownMember extends Error {
+  constructor(readonly memberId: string) {
+    super(`member ${memberId} is not a user of this directory`);
+  }
+}

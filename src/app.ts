@@ -3,6 +3,7 @@ import express, { type Express, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Registry } from 'prom-client';
+import { AuditTrail } from './admin/audit.js';
 import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { redactUrl } from './http/logging.js';
@@ -17,6 +18,7 @@ import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
 import { endGatewaySession } from './login/session.js';
 import type { Runtime } from './runtime.js';
+import { registerCertificateGauge } from './signals/certificate-gauge.js';
 
 export interface App {
   express: Express;
@@ -55,11 +57,15 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     }),
   );
   app.use(refuseNulInUrl());
+  registerCertificateGauge(metrics, { store, certsDir: config.certsDir });
   app.use(healthRoutes(store.db, ephemeral, metrics, { metricsToken: config.metricsToken }));
   app.use(discoveryApi(store));
   // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
   const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
-  app.use('/api/v1', adminRoutes(rt, limits));
+  const audit = new AuditTrail(store, logger);
+  // The audit trail reads a created object's id from the JSON answer (src/admin/audit.ts).
+  app.set('json replacer', audit.jsonReplacer);
+  app.use('/api/v1', adminRoutes(rt, audit, limits));
   const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),

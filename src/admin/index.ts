@@ -5,6 +5,7 @@ import { countFailures, failureGate, perKeyRateLimit, type RateLimits } from '..
 import { findNul } from '../http/text.js';
 import type { Runtime } from '../runtime.js';
 import { apiKeyRoutes } from './api-keys.js';
+import type { AuditTrail } from './audit.js';
 import { applicationRoutes } from './applications.js';
 import { requireApiKey } from './auth.js';
 import { connectionRoutes } from './connections.js';
@@ -14,11 +15,12 @@ import { eventRoutes } from './events.js';
 import { loginLinkRoutes } from './login-links.js';
 import { organizationRoutes } from './organizations.js';
 import { userRoutes } from './users.js';
+import { webhookRoutes } from './webhooks.js';
 
 const wrongKey = (err: unknown) => err instanceof HttpProblem && err.code === 'invalid_api_key';
 
-/** The admin API (DESIGN §5), mounted at /api/v1. */
-export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
+/** The admin API (DESIGN §5), mounted at /api/v1. Every change it makes is written to the audit trail. */
+export function adminRoutes(rt: Runtime, audit: AuditTrail, limits?: RateLimits): Router {
   const r = Router();
   if (limits) {
     // An IP that sent too many wrong keys is refused before any key is looked up; then a budget per key.
@@ -37,6 +39,7 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
     const message = 'must not contain NUL characters';
     next(new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] }));
   });
+  r.use(audit.middleware);
   r.use(organizationRoutes(rt.store));
   r.use(domainRoutes(rt.store, new DnsDomainVerifier(rt.config.dnsServer)));
   r.use(applicationRoutes(rt.store));
@@ -45,5 +48,6 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits): Router {
   r.use(apiKeyRoutes(rt.store));
   r.use(eventRoutes(rt.store));
   r.use(loginLinkRoutes(rt));
+  r.use(webhookRoutes(rt));
   return r;
 }

@@ -9,6 +9,7 @@ import { ConnectionRepo } from './repos/connections.js';
 import { EventRepo } from './repos/events.js';
 import { OrganizationRepo } from './repos/organizations.js';
 import { UserRepo } from './repos/users.js';
+import { WebhookRepo } from './repos/webhooks.js';
 import { SecretBox } from './secrets.js';
 
 /** The durable store: one database, one repository per table family. */
@@ -20,6 +21,7 @@ export interface Store {
   users: UserRepo;
   apiKeys: ApiKeyRepo;
   events: EventRepo;
+  webhooks: WebhookRepo;
   box: SecretBox;
 }
 
@@ -33,6 +35,7 @@ export function createStore(db: Database, box: SecretBox): Store {
     users: new UserRepo(db),
     apiKeys: new ApiKeyRepo(db),
     events: new EventRepo(db),
+    webhooks: new WebhookRepo(db, box),
   };
 }
 

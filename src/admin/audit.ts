@@ -58,31 +58,35 @@ export function auditName(method: string, routePath: string): AuditName | null {
   const segments = routePath.split('/').filter(Boolean);
   const isParam = (s: string | undefined) => s !== undefined && s.startsWith(':');
   const last = segments.length - 1;
+  let lastParam = last;
+  while (lastParam >= 0 && !isParam(segments[lastParam])) lastParam--;
+  const param = lastParam >= 0 ? segments[lastParam]!.slice(1) : undefined;
   let object: string;
   let action: string;
-  let param: string | undefined;
-  if (isParam(segments[last])) {
+  if (lastParam === last) {
     // An item: /things/:id
     object = singular(segments[last - 1] ?? 'object');
-    param = segments[last]!.slice(1);
     action = method === 'DELETE' ? 'deleted' : 'updated';
-  } else if (isParam(segments[last - 1])) {
-    // An action on an item: /things/:id/do-something
-    object = singular(segments[last - 2] ?? 'object');
-    param = segments[last - 1]!.slice(1);
-    action = method === 'DELETE' ? `${segments[last]!.replace(/-/g, '_')}_deleted` : segments[last]!.replace(/-/g, '_');
-  } else {
-    // A collection: POST /things creates, PUT replaces, DELETE empties.
-    object = singular(segments[last] ?? 'object');
+  } else if (/[^s]s$/.test(segments[last] ?? '')) {
+    // A collection (a plural name), possibly within an item: POST /things creates, PUT replaces, DELETE empties.
+    object = singular(segments[last]!);
     action = method === 'POST' ? 'created' : method === 'DELETE' ? 'deleted' : 'updated';
+    return finish(method, routePath, { type: `admin.${object}.${action}`, object });
+  } else {
+    // An action on an item: /things/:id/do-something -> thing.do_something
+    object = singular(segments[lastParam - 1] ?? 'object');
+    action = segments.slice(lastParam + 1).join('_').replace(/-/g, '_');
   }
+  return finish(method, routePath, { type: `admin.${object}.${action}`, object, ...(param ? { param } : {}) });
+}
+
+/** AUDIT_NAMES wins over the generic name; the object's parameter stays the route's. */
+function finish(method: string, routePath: string, generic: AuditName): AuditName | null {
   const key = `${method} ${routePath}`;
-  if (key in AUDIT_NAMES) {
-    const named = AUDIT_NAMES[key];
-    if (named === null) return null;
-    return { object: named!.type.split('.')[1]!, param, type: named!.type, ...(named!.fields ? { fields: named!.fields } : {}) };
-  }
-  return { type: `admin.${object}.${action}`, object, param };
+  if (!(key in AUDIT_NAMES)) return generic;
+  const named = AUDIT_NAMES[key];
+  if (!named) return null;
+  return { ...generic, type: named.type, object: named.type.split('.')[1]!, ...(named.fields ? { fields: named.fields } : {}) };
 }
 
 interface Pending {

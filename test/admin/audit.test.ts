@@ -161,7 +161,8 @@ describe('audit names from the route (the generic rule and its table)', () => {
     ['POST', '/applications/:client_id/rotate-secret', 'admin.application.secret_rotated', 'client_id'],
     ['POST', '/things/:id/archive', 'admin.thing.archive', 'id'],
   ])('%s %s -> %s', (method, path, type, param) => {
-    expect(auditName(method, path)).toMatchObject({ type, param });
+    const name = auditName(method, path);
+    expect({ type: name?.type, param: name?.param }).toEqual({ type, param });
   });
 
   it('login links are logins, not changes', () => {

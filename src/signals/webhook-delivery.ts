@@ -73,7 +73,9 @@ export class WebhookDelivery {
       }
       error = `receiver answered ${res.status}`;
     } catch (e) {
-      error = e instanceof Error ? `${e.name}: ${e.message}` : 'delivery failed';
+      // undici says only "fetch failed"; the reason (refused, timed out, connection refused) is its cause.
+      const cause = e instanceof Error && e.cause instanceof Error ? ` (${e.cause.message})` : '';
+      error = e instanceof Error ? `${e.name}: ${e.message}${cause}` : 'delivery failed';
     }
     const now = this.#clock();
     const next = new Date(now.getTime() + backoffMs(d.attempts));

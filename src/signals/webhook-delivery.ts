@@ -41,11 +41,15 @@ export class WebhookDelivery {
     this.#clock = opts.clock ?? (() => new Date());
   }
 
-  /** One round: claims the due deliveries and sends them concurrently. Returns how many were tried. */
+  /** One round: claims the due deliveries, sends them concurrently and waits for them. Returns how many were tried. */
   async runOnce(): Promise<number> {
-    const claimed = await this.opts.repo.claim(this.#clock(), this.opts.batch ?? 20, this.opts.leaseSeconds ?? 120);
+    const claimed = await this.#claim(this.opts.batch ?? 20);
     await Promise.all(claimed.map((d) => this.#send(d)));
     return claimed.length;
+  }
+
+  #claim(limit: number): Promise<ClaimedDelivery[]> {
+    return this.opts.repo.claim(this.#clock(), limit, this.opts.leaseSeconds ?? 120);
   }
 
   async #send(d: ClaimedDelivery): Promise<void> {
@@ -85,31 +89,43 @@ export class WebhookDelivery {
   }
 
   /**
-   * Runs a round every `intervalMs` (and at once) until the returned stop function is called; stop
-   * resolves when the round in flight has finished, so a closing process does not leak it.
+   * Claims due deliveries every `intervalMs` (and at once) until the returned stop function is
+   * called. Sends are not waited for between claims, so a receiver that hangs until the timeout
+   * holds up only its own deliveries, never the others'; at most `maxInFlight` are open at a time.
+   * Stop resolves once the sends in flight have finished, so a closing process does not leak them.
    */
-  start(intervalMs = 1000): () => Promise<void> {
+  start(intervalMs = 1000, maxInFlight = 100): () => Promise<void> {
     let stopped = false;
-    let running: Promise<void> = Promise.resolve();
+    let claiming: Promise<void> = Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
+    const inFlight = new Set<Promise<void>>();
     const tick = () => {
-      running = (async () => {
+      claiming = (async () => {
         try {
-          // A full batch means more are due: go on at once.
-          while (!stopped && (await this.runOnce()) >= (this.opts.batch ?? 20));
+          for (;;) {
+            const room = Math.min(this.opts.batch ?? 20, maxInFlight - inFlight.size);
+            if (stopped || room <= 0) break;
+            const claimed = await this.#claim(room);
+            for (const d of claimed) {
+              const sending = this.#send(d).catch((err: unknown) => this.opts.logger.warn({ err }, 'webhook delivery could not be recorded'));
+              inFlight.add(sending);
+              void sending.finally(() => inFlight.delete(sending));
+            }
+            // A full claim means more may be due: claim again at once.
+            if (claimed.length < room) break;
+          }
         } catch (err) {
           this.opts.logger.warn({ err }, 'webhook delivery round failed');
         }
-      })();
-      void running.then(() => {
         if (!stopped) timer = setTimeout(tick, intervalMs).unref();
-      });
+      })();
     };
     tick();
     return async () => {
       stopped = true;
       clearTimeout(timer);
-      await running;
+      await claiming;
+      await Promise.all(inFlight);
     };
   }
 }

@@ -21,7 +21,9 @@ export function registerCertificateGauge(registry: Registry, src: CertificateSou
     async collect() {
       this.reset();
       const latest = new Map<string, { organization: string; seconds: number }>();
-      for (const c of await watchedCertificates(src)) {
+      // A database that does not answer leaves the gauge empty for this scrape; /metrics still answers.
+      const certificates = await watchedCertificates(src).catch(() => []);
+      for (const c of certificates) {
         const seconds = Math.floor(c.notAfter.getTime() / 1000);
         const prev = latest.get(c.holder);
         if (!prev || prev.seconds < seconds) latest.set(c.holder, { organization: c.organization_id ?? '', seconds });

@@ -12,6 +12,8 @@ export interface ReceivedDelivery {
   /** The verified payload, or undefined when verification failed. */
   payload?: { type: string; timestamp: string; data: Record<string, unknown> };
   error?: string;
+  /** The status the receiver answered (none while hanging). */
+  answered?: number;
 }
 
 export type ReceiverBehaviour = 'ok' | 'fail' | 'hang';
@@ -50,6 +52,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       receiver.received.push(entry);
       if (receiver.behaviour === 'hang') return void hanging.push(res);
       res.statusCode = entry.error ? 400 : receiver.behaviour === 'ok' ? 204 : 503;
+      entry.answered = res.statusCode;
       res.end();
     });
   });

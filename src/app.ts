@@ -3,6 +3,7 @@ import express, { type Express, type Request, type RequestHandler, type Response
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Registry } from 'prom-client';
+import { AuditTrail } from './admin/audit.js';
 import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { redactUrl } from './http/logging.js';
@@ -25,6 +26,7 @@ import type { Runtime } from './runtime.js';
 import { setupPortal } from './setup/index.js';
 import type { TestSignIn } from './setup/test-sign-in.js';
 import { scimRoutes, type OnAccessEnded } from './scim/routes.js';
+import { registerCertificateGauge } from './signals/certificate-gauge.js';
 
 export interface App {
   express: Express;
@@ -75,12 +77,16 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     }),
   );
   app.use(refuseNulInUrl());
+  registerCertificateGauge(metrics, { store, certsDir: config.certsDir });
   app.use(healthRoutes(store.db, ephemeral, metrics, { metricsToken: config.metricsToken }));
   app.use(discoveryApi(store));
   // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
   const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
   // Outgoing mail (setup-link invitations) only when PORTICO_SMTP_URL is set.
   const mailer = config.smtp ? smtpMailer(config.smtp) : undefined;
+  const audit = new AuditTrail(store, logger);
+  // The audit trail reads a created object's id from the JSON answer (src/admin/audit.ts).
+  app.set('json replacer', audit.jsonReplacer);
   const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
   // Each user's gateway sessions, provider sessions and grants, so they can be ended at once.
   const userSessions = userSessionIndex(ephemeral, GRANT_LIFETIME_SECONDS);
@@ -93,7 +99,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     clock: parts.clock,
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
-  app.use('/api/v1', adminRoutes(rt, limits, access, mailer));
+  app.use('/api/v1', adminRoutes(rt, audit, limits, access, mailer));
   // SCIM deprovisioning ends the user's access everywhere, as an admin suspension does.
   const onAccessEnded: OnAccessEnded = parts.onAccessEnded ?? ((organizationId, userId, reason) => access.end(organizationId, userId, reason));
   app.use('/scim/v2/:directory', scimRoutes({ store, logger, issuer: config.issuer, onAccessEnded }));

@@ -9,6 +9,7 @@ import { createLogger } from './http/logging.js';
 import { SIGNING_KEYS_FILE } from './provider/keys.js';
 import { KEY_RELOAD_SECONDS } from './provider/ttl.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { startSignals } from './signals/index.js';
 
 export interface RunningServer {
   server: Server;
@@ -54,6 +55,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const stopRefresh = startMetadataRefresh(runtime);
+  const stopSignals = startSignals(runtime);
   // `portico keys rotate` on the shared certs dir reaches every process within a minute.
   const keyTimer = setInterval(() => app.reloadKeys(), KEY_RELOAD_SECONDS * 1000).unref();
   let stopping: Promise<void> | undefined;
@@ -66,6 +68,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 5_000).unref();
       });
+      await stopSignals();
       await runtime.close();
     })());
   runtime.logger.info(

@@ -3,11 +3,14 @@ import { HttpProblem, notFound } from '../http/problem.js';
 import { safeEqual } from '../store/secrets.js';
 import type { Store } from '../store/index.js';
 import type { Organization } from '../store/types.js';
+import type { Actor } from './audit.js';
 
 /** Who is calling the admin API: the operator (all organizations) or one organization. */
 export interface AdminPrincipal {
   keyId: string | null;
   organizationId: string | null;
+  /** Who the audit log names; absent: the API key (audit.ts actorOf). The console sets its signed-in user. */
+  actor?: Actor;
 }
 
 declare module 'express-serve-static-core' {

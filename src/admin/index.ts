@@ -6,6 +6,7 @@ import { findNul } from '../http/text.js';
 import type { Runtime } from '../runtime.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { apiRoutes } from './apis.js';
+import type { AuditTrail } from './audit.js';
 import { applicationRoutes } from './applications.js';
 import { requireApiKey } from './auth.js';
 import { connectionRoutes } from './connections.js';
@@ -20,11 +21,12 @@ import { setupLinkRoutes } from './setup-links.js';
 import type { Mailer } from '../http/mail.js';
 import { userRoutes } from './users.js';
 import type { UserAccess } from '../login/user-access.js';
+import { webhookRoutes } from './webhooks.js';
 
 const wrongKey = (err: unknown) => err instanceof HttpProblem && err.code === 'invalid_api_key';
 
-/** The admin API (docs/reference.md "Admin API"), mounted at /api/v1. */
-export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAccess, mailer?: Mailer): Router {
+/** The admin API (docs/reference.md "Admin API"), mounted at /api/v1. Every change it makes is written to the audit trail. */
+export function adminRoutes(rt: Runtime, audit: AuditTrail, limits?: RateLimits, access?: UserAccess, mailer?: Mailer): Router {
   const r = Router();
   // The API's description is public: it holds no data, and clients generate code from it.
   const description = JSON.stringify(openApiDocument(rt.config.issuer));
@@ -46,6 +48,7 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAcces
     const message = 'must not contain NUL characters';
     next(new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] }));
   });
+  r.use(audit.middleware);
   r.use(organizationRoutes(rt.store));
   r.use(domainRoutes(rt.store, new DnsDomainVerifier(rt.config.dnsServer)));
   r.use(applicationRoutes(rt.store));
@@ -57,5 +60,6 @@ export function adminRoutes(rt: Runtime, limits?: RateLimits, access?: UserAcces
   r.use(eventRoutes(rt.store));
   r.use(loginLinkRoutes(rt));
   r.use(setupLinkRoutes(rt, mailer));
+  r.use(webhookRoutes(rt));
   return r;
 }

@@ -14,6 +14,7 @@ import { EventRepo } from './repos/events.js';
 import { OrganizationRepo } from './repos/organizations.js';
 import { SetupLinkRepo } from './repos/setup-links.js';
 import { UserRepo } from './repos/users.js';
+import { WebhookRepo } from './repos/webhooks.js';
 import { SecretBox } from './secrets.js';
 
 /** The durable store: one database, one repository per table family. */
@@ -30,6 +31,7 @@ export interface Store {
   directories: DirectoryRepo;
   directoryUsers: DirectoryUserRepo;
   directoryGroups: DirectoryGroupRepo;
+  webhooks: WebhookRepo;
   box: SecretBox;
 }
 
@@ -48,6 +50,7 @@ export function createStore(db: Database, box: SecretBox): Store {
     directories: new DirectoryRepo(db),
     directoryUsers: new DirectoryUserRepo(db),
     directoryGroups: new DirectoryGroupRepo(db),
+    webhooks: new WebhookRepo(db, box),
   };
 }
 

@@ -279,6 +279,52 @@ create table directory_group_members (
 create index directory_group_members_user on directory_group_members(user_id);
 `,
   },
+  {
+    version: 8,
+    name: 'signals',
+    sql: `
+-- Webhooks (docs/reference.md "Admin API"): the signing secret sealed under PORTICO_SECRET; organization null = every event.
+create table webhooks (
+  id text primary key,
+  organization_id text references organizations(id) on delete cascade,
+  url text not null,
+  events jsonb not null,
+  secret_enc text not null,
+  created_at timestamptz not null default now()
+);
+create index webhooks_org on webhooks(organization_id);
+
+-- The outbox and delivery log: one row per (webhook, event), written in the same statement as the
+-- event, so an event committed is an event delivered even if the process stops before sending.
+create table webhook_deliveries (
+  webhook_id text not null references webhooks(id) on delete cascade,
+  event_id text not null,
+  status text not null default 'pending' check (status in ('pending','delivered','failed')),
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null,
+  last_attempt_at timestamptz,
+  last_status integer,
+  last_error text,
+  created_at timestamptz not null default now(),
+  delivered_at timestamptz,
+  primary key (webhook_id, event_id)
+);
+create index webhook_deliveries_due on webhook_deliveries(next_attempt_at) where status = 'pending';
+
+-- Certificate expiry notices already written: one per (certificate holder, certificate, threshold),
+-- so every process may run the hourly check and each notice is still written once.
+create table certificate_notices (
+  holder text not null,
+  fingerprint text not null,
+  threshold text not null,
+  created_at timestamptz not null default now(),
+  primary key (holder, fingerprint, threshold)
+);
+
+-- GET /events?type=admin.* lists by type prefix.
+create index events_type on events(type, id);
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

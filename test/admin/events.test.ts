@@ -27,9 +27,11 @@ describe.each(dbBackends)('events admin API ($name)', (backend) => {
   });
   afterAll(() => t.close());
   const base = () => `/api/v1/organizations/${org.slug}/events`;
+  // The organization's log also holds the audit events of its creation: these tests read its logins.
+  const logins = () => `${base()}?type=login.*`;
 
   it('lists newest first with every field', async () => {
-    const res = await api(t).get(base()).set(bearer()).expect(200);
+    const res = await api(t).get(logins()).set(bearer()).expect(200);
     expect(res.body.data.map((e: { id: string }) => e.id)).toEqual([...ids].reverse());
     expect(res.body.next_cursor).toBeNull();
     expect(res.body.data[2]).toEqual({
@@ -56,19 +58,19 @@ describe.each(dbBackends)('events admin API ($name)', (backend) => {
   });
 
   it('pages newest first with a cursor', async () => {
-    const p1 = await api(t).get(`${base()}?limit=3`).set(bearer()).expect(200);
+    const p1 = await api(t).get(`${logins()}&limit=3`).set(bearer()).expect(200);
     expect(p1.body.data.map((e: { id: string }) => e.id)).toEqual([ids[3], ids[2], ids[1]]);
-    const p2 = await api(t).get(`${base()}?limit=3&cursor=${p1.body.next_cursor}`).set(bearer()).expect(200);
+    const p2 = await api(t).get(`${logins()}&limit=3&cursor=${p1.body.next_cursor}`).set(bearer()).expect(200);
     expect(p2.body.data.map((e: { id: string }) => e.id)).toEqual([ids[0]]);
     expect(p2.body.next_cursor).toBeNull();
   });
 
   it("never shows another organization's events", async () => {
     const key = await orgKey(t, org.id);
-    const own = await api(t).get(base()).set(bearer(key)).expect(200);
+    const own = await api(t).get(logins()).set(bearer(key)).expect(200);
     expect(own.body.data).toHaveLength(4);
     isProblem(await api(t).get(`/api/v1/organizations/${other.slug}/events`).set(bearer(key)), 404, 'not_found');
-    const theirs = await api(t).get(`/api/v1/organizations/${other.slug}/events`).set(bearer()).expect(200);
+    const theirs = await api(t).get(`/api/v1/organizations/${other.slug}/events?type=login.*`).set(bearer()).expect(200);
     expect(theirs.body.data.map((e: { connection_id: string }) => e.connection_id)).toEqual(['con_x']);
   });
 

@@ -10,6 +10,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import request from 'supertest';
+import { AuditTrail } from '../../src/admin/audit.js';
 import { adminRoutes } from '../../src/admin/index.js';
 import { ADMIN_ROUTES, type Method } from '../../src/admin/api-routes.js';
 import { ADMIN_PROBLEM_CODES } from '../../src/admin/openapi.js';
@@ -217,7 +218,7 @@ describe('the admin API described (GET /api/v1/openapi.json)', () => {
   });
 
   it('describes exactly the routes the admin router answers', () => {
-    const router = adminRoutes(t.runtime);
+    const router = adminRoutes(t.runtime, new AuditTrail(t.runtime.store, t.runtime.logger));
     const answered = routerRoutes(router).sort();
     const described = ADMIN_ROUTES.map((r) => routeKey(r.method, r.path)).sort();
     expect({ undescribed: answered.filter((r) => !described.includes(r)), notAnswered: described.filter((r) => !answered.includes(r)) }).toEqual({ undescribed: [], notAnswered: [] });

@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
+import { AuditTrail } from '../../src/admin/audit.js';
 import { adminRoutes } from '../../src/admin/index.js';
 import { ENV_VARIABLES } from '../../src/config/index.js';
 import { REASON_CODES } from '../../src/upstream/registry.js';
@@ -50,7 +51,7 @@ describe('docs/reference.md', () => {
 
     it('lists every route the server answers', async () => {
       const endpoints = section('Endpoints');
-      const admin = new Set(routerRoutes(adminRoutes(t.runtime)));
+      const admin = new Set(routerRoutes(adminRoutes(t.runtime, new AuditTrail(t.runtime.store, t.runtime.logger))));
       const paths = new Set(routerRoutes(t.express).filter((r) => !admin.has(r)).map((r) => r.split(' ')[1]!));
       // oidc-provider's own routes, from the discovery document applications read.
       const discovery = (await request(t.express).get('/.well-known/openid-configuration').expect(200)).body as Record<string, unknown>;

@@ -52,8 +52,10 @@ export function adminApi(http: Express | string) {
     async link(org: string, body: Record<string, unknown>, key?: string): Promise<{ login_url: string; expires_at: string }> {
       return (await api().post(`/api/v1/organizations/${org}/login-links`).set(bearer(key)).send(body).expect(201)).body;
     },
+    /** The organization's login events (its audit events too when `query` names another `type`). */
     async events(org: string, query = ''): Promise<{ id: string; type: string; reason: string | null; connection_id: string | null; user_id: string | null; ip: string | null; detail: Record<string, unknown> }[]> {
-      return (await api().get(`/api/v1/organizations/${org}/events?limit=200${query}`).set(bearer()).expect(200)).body.data;
+      const type = query.includes('type=') ? '' : '&type=login.*';
+      return (await api().get(`/api/v1/organizations/${org}/events?limit=200${type}${query}`).set(bearer()).expect(200)).body.data;
     },
   };
 }

@@ -1,0 +1,131 @@
+/**
+ * Delivers the webhook outbox (webhook_deliveries, written with each event by EventRepo) in the
+ * background, by the Standard Webhooks convention (https://www.standardwebhooks.com/): a JSON body
+ * `{type, timestamp, data}` and the headers `webhook-id` (the event id: the same on every retry, so
+ * a receiver can drop a repeat), `webhook-timestamp` (Unix seconds) and `webhook-signature`
+ * (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, signed by the `standardwebhooks` library).
+ *
+ * A 2xx answer delivers; anything else (an error, a timeout, a redirect) is retried with exponential
+ * backoff until 24 h after the event, then the delivery is `failed`. Sending goes through the
+ * runtime's safe fetch (the SSRF rules of admin-supplied URLs, a timeout). Nothing here runs on a
+ * login's path: a login only inserts the outbox row with its event.
+ */
+import type { Logger } from 'pino';
+import { Webhook } from 'standardwebhooks';
+import type { FetchLike } from '../http/safe-fetch.js';
+import type { ClaimedDelivery, WebhookRepo } from '../store/repos/webhooks.js';
+import { eventPayload } from './payload.js';
+
+export const RETRY_WINDOW_MS = 24 * 3600_000;
+const FIRST_RETRY_MS = 5_000;
+const MAX_RETRY_MS = 3600_000;
+
+/** Exponential backoff after the n-th failed attempt (1-based): 5 s, 10 s, 20 s, … at most 1 h. */
+export const backoffMs = (attempts: number) => Math.min(FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1), MAX_RETRY_MS);
+
+export interface WebhookDeliveryOptions {
+  repo: WebhookRepo;
+  fetch: FetchLike;
+  logger: Logger;
+  /** Injected in tests; default the system clock. */
+  clock?: () => Date;
+  /** Deliveries sent at once per round (default 20). */
+  batch?: number;
+  /** How long a claimed delivery is left to its sender before another may retry it (default 120 s). */
+  leaseSeconds?: number;
+}
+
+export class WebhookDelivery {
+  readonly #clock: () => Date;
+  constructor(private readonly opts: WebhookDeliveryOptions) {
+    this.#clock = opts.clock ?? (() => new Date());
+  }
+
+  /** One round: claims the due deliveries, sends them concurrently and waits for them. Returns how many were tried. */
+  async runOnce(): Promise<number> {
+    const claimed = await this.#claim(this.opts.batch ?? 20);
+    await Promise.all(claimed.map((d) => this.#send(d)));
+    return claimed.length;
+  }
+
+  #claim(limit: number): Promise<ClaimedDelivery[]> {
+    return this.opts.repo.claim(this.#clock(), limit, this.opts.leaseSeconds ?? 120);
+  }
+
+  async #send(d: ClaimedDelivery): Promise<void> {
+    const sentAt = this.#clock();
+    const body = JSON.stringify(eventPayload(d.event));
+    let status: number | null = null;
+    let error: string;
+    try {
+      const signature = new Webhook(d.secret).sign(d.event_id, sentAt, body);
+      const res = await this.opts.fetch(d.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Portico-Webhooks',
+          'webhook-id': d.event_id,
+          'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
+          'webhook-signature': signature,
+        },
+        body,
+      });
+      status = res.status;
+      if (res.ok) {
+        await this.opts.repo.delivered(d, this.#clock(), res.status);
+        return;
+      }
+      error = `receiver answered ${res.status}`;
+    } catch (e) {
+      // undici says only "fetch failed"; the reason (refused, timed out, connection refused) is its cause.
+      const cause = e instanceof Error && e.cause instanceof Error ? ` (${e.cause.message})` : '';
+      error = e instanceof Error ? `${e.name}: ${e.message}${cause}` : 'delivery failed';
+    }
+    const now = this.#clock();
+    const next = new Date(now.getTime() + backoffMs(d.attempts));
+    const retryAt = next.getTime() - d.created_at.getTime() <= RETRY_WINDOW_MS ? next : null;
+    this.opts.logger.warn({ webhook: d.webhook_id, event: d.event_id, attempts: d.attempts, status, error, retry_at: retryAt }, 'webhook delivery failed');
+    await this.opts.repo.attemptFailed(d, { status, error, retryAt });
+  }
+
+  /**
+   * Claims due deliveries every `intervalMs` (and at once) until the returned stop function is
+   * called. Sends are not waited for between claims, so a receiver that hangs until the timeout
+   * holds up only its own deliveries, never the others'; at most `maxInFlight` are open at a time.
+   * Stop resolves once the sends in flight have finished, so a closing process does not leak them.
+   */
+  start(intervalMs = 1000, maxInFlight = 100): () => Promise<void> {
+    let stopped = false;
+    let claiming: Promise<void> = Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const inFlight = new Set<Promise<void>>();
+    const tick = () => {
+      claiming = (async () => {
+        try {
+          for (;;) {
+            const room = Math.min(this.opts.batch ?? 20, maxInFlight - inFlight.size);
+            if (stopped || room <= 0) break;
+            const claimed = await this.#claim(room);
+            for (const d of claimed) {
+              const sending = this.#send(d).catch((err: unknown) => this.opts.logger.warn({ err }, 'webhook delivery could not be recorded'));
+              inFlight.add(sending);
+              void sending.finally(() => inFlight.delete(sending));
+            }
+            // A full claim means more may be due: claim again at once.
+            if (claimed.length < room) break;
+          }
+        } catch (err) {
+          this.opts.logger.warn({ err }, 'webhook delivery round failed');
+        }
+        if (!stopped) timer = setTimeout(tick, intervalMs).unref();
+      })();
+    };
+    tick();
+    return async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await claiming;
+      await Promise.all(inFlight);
+    };
+  }
+}

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -76,13 +76,16 @@ async function servePortico(env: Record<string, string>) {
   const url = `http://127.0.0.1:${port}`;
   const adminKey = `bench-${randomBytes(24).toString('hex')}`;
   const cli = pathToFileURL(join(ROOT, 'src/cli/main.ts')).href;
+  // An empty settings file of its own, so a config/portico.json in the checkout is not read.
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, '{}');
   const child: ChildProcess = spawn(
     process.execPath,
     [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', '--input-type=module', '-e', `const { main } = await import(${JSON.stringify(cli)}); process.exitCode = await main(['serve']);`],
     {
       cwd: ROOT, // where `--import tsx` resolves; everything the server writes goes to `dir`
       env: {
-        PORTICO_CONFIG_FILE: join(dir, 'no-config-file.json'),
+        PORTICO_CONFIG_FILE: configFile,
         PATH: process.env.PATH ?? '',
         PORT: String(port),
         PORTICO_ISSUER: url,

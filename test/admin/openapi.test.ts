@@ -318,7 +318,9 @@ describe('the admin API described (GET /api/v1/openapi.json)', () => {
     expect(doc).toMatchObject({ openapi: '3.1.0' });
     const problem = (doc as unknown as { components: { schemas: { Problem: { properties: { code: { enum: string[] } } } } } }).components.schemas.Problem;
     expect(problem.properties.code.enum).toEqual(ADMIN_PROBLEM_CODES);
-    expect(ADMIN_PROBLEM_CODES).toEqual(expect.arrayContaining(['validation_failed', 'not_found', 'invalid_api_key', 'slug_taken', 'domain_unverified', 'rate_limited']));
+    expect(ADMIN_PROBLEM_CODES).toEqual(
+      expect.arrayContaining(['validation_failed', 'not_found', 'invalid_api_key', 'slug_taken', 'domain_unverified', 'rate_limited', 'unknown_api', 'identifier_taken', 'api_in_use', 'smtp_not_configured', 'unavailable']),
+    );
   });
 
   it('describes exactly the routes the admin router answers', () => {

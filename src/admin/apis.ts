@@ -11,7 +11,7 @@ import type { Store } from '../store/index.js';
 import { SIGNING_ALGS, type Api } from '../store/types.js';
 import { operatorOnly } from './auth.js';
 import { withConflicts } from './conflicts.js';
-import { jsonBody, pageQuery, parse, presentKeys, text } from './validation.js';
+import { jsonBody, pageQuery, parse, presentKeys, text, timestamp } from './validation.js';
 
 /** Scopes the OpenID Provider itself answers; an API cannot claim them. */
 const RESERVED_SCOPES = new Set(['openid', 'email', 'profile', 'offline_access']);
@@ -43,9 +43,20 @@ const fields = {
   access_token_ttl_seconds: z.number().int().min(60).max(86400).default(3600),
   signing_alg: z.enum(SIGNING_ALGS).default('RS256'),
 };
-const createSchema = z.strictObject({ identifier, ...fields });
+export const createSchema = z.strictObject({ identifier, ...fields });
 /** The identifier is the `aud` of tokens already issued and the name applications use: it never changes. */
-const patchSchema = z.strictObject(fields).partial();
+export const patchSchema = z.strictObject(fields).partial();
+
+/** What apiView answers (GET /openapi.json). */
+export const apiResponse = z.strictObject({
+  id: z.string(),
+  identifier: z.string(),
+  name: z.string(),
+  scopes: z.array(z.string()),
+  access_token_ttl_seconds: z.number().int(),
+  signing_alg: z.enum(SIGNING_ALGS),
+  created_at: timestamp,
+});
 
 export const apiView = (a: Api) => ({
   id: a.id,

@@ -5,10 +5,10 @@ import { notFound } from '../http/problem.js';
 import type { Store } from '../store/index.js';
 import { DIRECTORY_PROVIDERS, type DirectoryRow } from '../store/types.js';
 import { resolveOrg } from './auth.js';
-import { jsonObject, pageQuery, parse, presentKeys, text } from './validation.js';
+import { jsonObject, pageQuery, parse, presentKeys, text, timestamp } from './validation.js';
 
 /** docs/reference.md "Admin API", directories (SCIM). attribute_mapping: `role:<role>` keys, as for connections (directory/roles.ts). */
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   provider: z.enum(DIRECTORY_PROVIDERS).default('generic'),
   name: text(),
   user_deletion: z.enum(['suspend', 'delete']).default('suspend'),
@@ -17,7 +17,23 @@ const createSchema = z.strictObject({
     .refine((m) => Object.keys(m).length <= 100, 'at most 100 entries')
     .default({}),
 });
-const patchSchema = createSchema.partial();
+export const patchSchema = createSchema.partial();
+
+/** What directoryView answers (GET /openapi.json). */
+export const directoryResponse = z.strictObject({
+  id: z.string(),
+  provider: z.enum(DIRECTORY_PROVIDERS),
+  name: z.string(),
+  user_deletion: z.enum(['suspend', 'delete']),
+  attribute_mapping: z.record(z.string(), z.string()),
+  scim_base_url: z.string(),
+  users: z.number().int(),
+  groups: z.number().int(),
+  last_request_at: timestamp.nullable(),
+  created_at: timestamp,
+});
+/** Creation and rotate-token: the SCIM bearer token, shown this once. */
+export const directoryWithTokenResponse = directoryResponse.extend({ bearer_token: z.string() });
 
 export function directoryView(d: DirectoryRow, issuer: string): Record<string, unknown> {
   return {

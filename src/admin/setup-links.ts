@@ -8,10 +8,10 @@ import { SETUP_STEPS, setupLinkStatus, type SetupLink } from '../store/repos/set
 import type { Organization } from '../store/types.js';
 import { SETUP_IDP_KEYS, setupIdp } from '../setup/idps.js';
 import { resolveOrg } from './auth.js';
-import { emailAddress, jsonObject, pageQuery, parse } from './validation.js';
+import { emailAddress, jsonObject, pageQuery, parse, timestamp } from './validation.js';
 
 const DAY = 86_400;
-const schema = z.strictObject({
+export const createSchema = z.strictObject({
   admin_email: emailAddress.optional(),
   connection_type: z.enum(['saml', 'oidc']).optional(),
   provider: z.enum(SETUP_IDP_KEYS).optional(),
@@ -22,6 +22,26 @@ const schema = z.strictObject({
 
 const fieldError = (field: string, message: string, code = 'validation_failed') =>
   new HttpProblem(400, code, `${field}: ${message}`, { errors: [{ field, message }] });
+
+/** What GET answers (GET /openapi.json). */
+export const setupLinkResponse = z.strictObject({
+  id: z.string(),
+  organization_id: z.string(),
+  admin_email: z.string().nullable(),
+  connection_type: z.enum(['saml', 'oidc']).nullable(),
+  provider: z.string().nullable(),
+  connection_id: z.string().nullable(),
+  expires_at: timestamp,
+  status: z.enum(['pending', 'in_progress', 'completed', 'expired', 'revoked']),
+  progress: z.array(z.strictObject({ step: z.enum(SETUP_STEPS), at: timestamp })),
+  emailed: z.boolean(),
+  created_at: timestamp,
+});
+/** Creation: the URL (its token shown this once) and, when the invitation could not be sent, why. */
+export const createdSetupLinkResponse = setupLinkResponse.extend({
+  url: z.string(),
+  email_error: z.strictObject({ code: z.literal('smtp_failed'), message: z.string() }).optional(),
+});
 
 export function setupLinkView(l: SetupLink, now = new Date()): Record<string, unknown> {
   return {
@@ -61,7 +81,7 @@ export function setupLinkRoutes(rt: Runtime, mailer: Mailer | undefined): Router
   r.post('/organizations/:org/setup-links', async (req, res) => {
     const body = jsonObject(req);
     const org = await resolveOrg(store, req);
-    const input = parse(schema, body);
+    const input = parse(createSchema, body);
     const idp = input.provider ? setupIdp(input.provider)! : undefined;
     let type = input.connection_type ?? idp?.protocol ?? null;
     if (idp && input.connection_type && idp.protocol !== input.connection_type) {

@@ -4,7 +4,7 @@ import { HttpProblem, notFound } from '../http/problem.js';
 import { checkFetchableUrl, UrlRefusedError } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
 import type { Webhook, WebhookDelivery } from '../store/repos/webhooks.js';
-import { jsonBody, pageQuery, parse } from './validation.js';
+import { jsonBody, pageQuery, parse, timestamp } from './validation.js';
 
 /** `*`, an event type (`login.failed`), or a prefix of dot-separated names ending in `.*` (`login.*`). */
 const eventPattern = z
@@ -12,10 +12,32 @@ const eventPattern = z
   .max(100)
   .regex(/^(?:\*|[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*(?:\.\*)?)$/, 'an event type, or a prefix ending in .* (login.*), or *');
 
-const createSchema = z.strictObject({
+export const createSchema = z.strictObject({
   url: z.string().min(1).max(2000),
   events: z.array(eventPattern).min(1).max(50),
   organization: z.string().min(1).max(100).optional(),
+});
+
+/** What webhookView and deliveryView answer (GET /openapi.json). */
+export const webhookResponse = z.strictObject({
+  id: z.string(),
+  url: z.string(),
+  events: z.array(z.string()),
+  organization: z.string().nullable(),
+  created_at: timestamp,
+});
+/** Creation: the signing secret, shown this once. */
+export const createdWebhookResponse = webhookResponse.extend({ secret: z.string() });
+export const deliveryResponse = z.strictObject({
+  event_id: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.number().int(),
+  last_attempt_at: timestamp.nullable(),
+  last_status: z.number().int().nullable(),
+  last_error: z.string().nullable(),
+  next_attempt_at: timestamp.nullable(),
+  delivered_at: timestamp.nullable(),
+  created_at: timestamp,
 });
 
 export const webhookView = (w: Webhook) => ({

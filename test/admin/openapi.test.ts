@@ -27,7 +27,20 @@ describe('the admin API described (GET /api/v1/openapi.json)', () => {
   addFormats(ajv);
   /** What was validated, per route: a 2xx and a 4xx. */
   const seen = new Map<string, { success: number; error: number }>();
-  const fx = {} as { org: string; otherOrg: string; clientId: string; userId: string; jwt: string; saml: string; keyId: string; cert: string };
+  const fx = {} as {
+    org: string;
+    otherOrg: string;
+    clientId: string;
+    userId: string;
+    jwt: string;
+    saml: string;
+    keyId: string;
+    cert: string;
+    apiId: string;
+    directoryId: string;
+    setupLinkId: string;
+    webhookId: string;
+  };
 
   const pointer = (...tokens: string[]) => tokens.map((s) => encodeURIComponent(s.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/');
 
@@ -169,6 +182,97 @@ describe('the admin API described (GET /api/v1/openapi.json)', () => {
       await call(201, 'post', `${O}/login-links`, { body: { email: 'ada@described.example', client_id: fx.clientId } });
       await call(400, 'post', `${O}/login-links`, { body: { email: 'ada@described.example', client_id: fx.clientId, target_link_uri: 'https://elsewhere.example/' } });
     },
+    'POST /apis': async () => {
+      const identifier = `https://${uniqueSlug('api')}.described.example/orders`;
+      fx.apiId = (await call(201, 'post', '/apis', { body: { identifier, name: 'Orders', scopes: ['orders:read'] } })).body.id;
+      await call(409, 'post', '/apis', { body: { identifier, name: 'Again' } });
+      await call(400, 'post', '/apis', { body: { identifier: 'not a uri', name: 'Bad' } });
+    },
+    'GET /apis': async () => void (await call(200, 'get', '/apis')),
+    'GET /apis/{id}': async () => {
+      await call(200, 'get', '/apis/{id}', { params: { id: fx.apiId } });
+      await call(404, 'get', '/apis/{id}', { params: { id: 'api_none' } });
+    },
+    'PATCH /apis/{id}': async () => {
+      await call(200, 'patch', '/apis/{id}', { params: { id: fx.apiId }, body: { access_token_ttl_seconds: 600, signing_alg: 'ES256' } });
+      await call(400, 'patch', '/apis/{id}', { params: { id: fx.apiId }, body: { identifier: 'https://other.example/' } });
+    },
+    'DELETE /apis/{id}': async () => {
+      const identifier = `https://${uniqueSlug('api')}.described.example/`;
+      const id = (await call(201, 'post', '/apis', { body: { identifier, name: 'Victim' } })).body.id;
+      const app = (await call(201, 'post', '/applications', { body: { name: 'Uses the API', redirect_uris: ['https://api-user.example.com/cb'], allowed_apis: [identifier], default_api: identifier } })).body.client_id;
+      await call(400, 'patch', '/applications/{client_id}', { params: { client_id: app }, body: { allowed_apis: ['https://no-such-api.example/'] } });
+      await call(409, 'delete', '/apis/{id}', { params: { id } });
+      await call(200, 'patch', '/applications/{client_id}', { params: { client_id: app }, body: { allowed_apis: [], default_api: null } });
+      await call(204, 'delete', '/apis/{id}', { params: { id } });
+      await call(404, 'delete', '/apis/{id}', { params: { id } });
+    },
+    [`POST ${O}/users/{id}/sessions/revoke`]: async () => {
+      await call(204, 'post', `${O}/users/{id}/sessions/revoke`, { params: { id: fx.userId } });
+      await call(404, 'post', `${O}/users/{id}/sessions/revoke`, { params: { id: 'usr_none' } });
+    },
+    [`POST ${O}/directories`]: async () => {
+      fx.directoryId = (await call(201, 'post', `${O}/directories`, { body: { provider: 'okta', name: 'Okta', attribute_mapping: { 'role:admin': 'Admins' } } })).body.id;
+      await call(400, 'post', `${O}/directories`, { body: { provider: 'nope', name: 'Bad' } });
+    },
+    [`GET ${O}/directories`]: async () => void (await call(200, 'get', `${O}/directories`)),
+    [`GET ${O}/directories/{id}`]: async () => {
+      await call(200, 'get', `${O}/directories/{id}`, { params: { id: fx.directoryId } });
+      await call(404, 'get', `${O}/directories/{id}`, { params: { id: 'dir_none' } });
+    },
+    [`PATCH ${O}/directories/{id}`]: async () => {
+      await call(200, 'patch', `${O}/directories/{id}`, { params: { id: fx.directoryId }, body: { user_deletion: 'delete', attribute_mapping: {} } });
+      await call(400, 'patch', `${O}/directories/{id}`, { params: { id: fx.directoryId }, body: { user_deletion: 'shred' } });
+    },
+    [`POST ${O}/directories/{id}/rotate-token`]: async () => {
+      await call(200, 'post', `${O}/directories/{id}/rotate-token`, { params: { id: fx.directoryId } });
+      await call(404, 'post', `${O}/directories/{id}/rotate-token`, { params: { id: 'dir_none' } });
+    },
+    [`DELETE ${O}/directories/{id}`]: async () => {
+      const id = (await call(201, 'post', `${O}/directories`, { body: { name: 'Victim' } })).body.id;
+      await call(204, 'delete', `${O}/directories/{id}`, { params: { id } });
+      await call(404, 'delete', `${O}/directories/{id}`, { params: { id } });
+    },
+    [`POST ${O}/setup-links`]: async () => {
+      const created = await call(201, 'post', `${O}/setup-links`, { body: { admin_email: 'it@described.example', provider: 'okta-saml', connection_id: fx.saml } });
+      fx.setupLinkId = created.body.id;
+      // Opening the page records the first step, so the link read back below has progress.
+      await request(t.express).get(new URL(created.body.url).pathname).expect(303);
+      // The test app has no SMTP server: nothing can be mailed, and nothing is created.
+      await call(400, 'post', `${O}/setup-links`, { body: { admin_email: 'it@described.example', send_email: true } });
+      await call(400, 'post', `${O}/setup-links`, { body: { connection_type: 'jwt' } });
+    },
+    [`GET ${O}/setup-links`]: async () => void (await call(200, 'get', `${O}/setup-links`)),
+    [`GET ${O}/setup-links/{id}`]: async () => {
+      const link = await call(200, 'get', `${O}/setup-links/{id}`, { params: { id: fx.setupLinkId } });
+      expect(link.body.progress).toEqual([{ step: 'opened', at: expect.any(String) }]);
+      await call(404, 'get', `${O}/setup-links/{id}`, { params: { id: 'sul_none' } });
+    },
+    [`DELETE ${O}/setup-links/{id}`]: async () => {
+      await call(204, 'delete', `${O}/setup-links/{id}`, { params: { id: fx.setupLinkId } });
+      await call(404, 'delete', `${O}/setup-links/{id}`, { params: { id: 'sul_none' } });
+    },
+    'POST /webhooks': async () => {
+      fx.webhookId = (await call(201, 'post', '/webhooks', { body: { url: 'https://hooks.described.example/portico', events: ['*'], organization: fx.org } })).body.id;
+      await call(400, 'post', '/webhooks', { body: { url: 'https://hooks.described.example/x', events: ['Not An Event'] } });
+      await call(404, 'post', '/webhooks', { body: { url: 'https://hooks.described.example/x', events: ['*'], organization: 'no-such-org' } });
+    },
+    'GET /webhooks': async () => void (await call(200, 'get', '/webhooks')),
+    'GET /webhooks/{id}': async () => {
+      await call(200, 'get', '/webhooks/{id}', { params: { id: fx.webhookId } });
+      await call(404, 'get', '/webhooks/{id}', { params: { id: 'whk_none' } });
+    },
+    'GET /webhooks/{id}/deliveries': async () => {
+      // An event of the organization after the webhook exists is queued for it.
+      await call(201, 'post', `${O}/users`, { body: { email: `hooked-${uniqueSlug()}@described.example` } });
+      const deliveries = await call(200, 'get', '/webhooks/{id}/deliveries', { params: { id: fx.webhookId } });
+      expect(deliveries.body.data.length).toBeGreaterThan(0);
+      await call(404, 'get', '/webhooks/{id}/deliveries', { params: { id: 'whk_none' } });
+    },
+    'DELETE /webhooks/{id}': async () => {
+      await call(204, 'delete', '/webhooks/{id}', { params: { id: fx.webhookId } });
+      await call(404, 'delete', '/webhooks/{id}', { params: { id: fx.webhookId } });
+    },
     'POST /api-keys': async () => {
       await call(201, 'post', '/api-keys', { body: { name: 'described', organization: fx.org } });
       await call(404, 'post', '/api-keys', { body: { name: 'nowhere', organization: 'no-such-org' } });
@@ -214,7 +318,9 @@ describe('the admin API described (GET /api/v1/openapi.json)', () => {
     expect(doc).toMatchObject({ openapi: '3.1.0' });
     const problem = (doc as unknown as { components: { schemas: { Problem: { properties: { code: { enum: string[] } } } } } }).components.schemas.Problem;
     expect(problem.properties.code.enum).toEqual(ADMIN_PROBLEM_CODES);
-    expect(ADMIN_PROBLEM_CODES).toEqual(expect.arrayContaining(['validation_failed', 'not_found', 'invalid_api_key', 'slug_taken', 'domain_unverified', 'rate_limited']));
+    expect(ADMIN_PROBLEM_CODES).toEqual(
+      expect.arrayContaining(['validation_failed', 'not_found', 'invalid_api_key', 'slug_taken', 'domain_unverified', 'rate_limited', 'unknown_api', 'identifier_taken', 'api_in_use', 'smtp_not_configured', 'unavailable']),
+    );
   });
 
   it('describes exactly the routes the admin router answers', () => {

@@ -82,6 +82,17 @@ describe('SCIM bad input', () => {
     expect((await fx.scim('GET', `/Users?filter=${encodeURIComponent('userName eq "a" or (externalId eq "b" and active eq true)')}`)).status).toBe(200);
   }, 60_000);
 
+  test('a date JavaScript reads but the database does not ("2020", "May 5") is invalidFilter, never a 500; an xsd:dateTime works', async () => {
+    for (const f of ['meta.created gt "2020"', 'meta.lastModified ge "May 5"', 'meta.created lt "1"', 'meta.created gt "2020-02-30T00:00:00Z"', 'meta.created gt "0000-01-01T00:00:00Z"']) {
+      expectError(await fx.scim('GET', `/Users?filter=${encodeURIComponent(f)}`), 400, 'invalidFilter');
+    }
+    expectError(await fx.scim('GET', `/Groups?filter=${encodeURIComponent('meta.created gt "2020"')}`), 400, 'invalidFilter');
+    for (const f of ['meta.created gt "2020-01-01T00:00:00Z"', 'meta.lastModified le "2099-12-31T23:59:59.5+02:00"']) {
+      const ok = await fx.scim('GET', `/Users?filter=${encodeURIComponent(f)}`);
+      expect(ok.status).toBe(200);
+    }
+  }, 60_000);
+
   test('a duplicate userName is 409 uniqueness, and the failed create leaves no row', async () => {
     const first = await fx.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'dup@acme.example', emails: [{ value: 'dup@acme.example' }] });
     expect(first.status).toBe(201);

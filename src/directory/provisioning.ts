@@ -57,13 +57,19 @@ async function conflicts<T>(write: () => Promise<T>): Promise<T> {
 export class Provisioning {
   constructor(private readonly store: Store) {}
 
-  /** An existing user of the organization this SCIM user is: by externalId, then by email (case-insensitively). */
+  /**
+   * An existing user of the organization this SCIM user is: by externalId, then by email
+   * (case-insensitively). A user the email names but who already carries another externalId is
+   * someone else (or known to another system): not adopted, so the create is a 409 uniqueness
+   * instead of a take-over that would rewrite their externalId and profile.
+   */
   async match(organizationId: string, p: ProvisionedProfile): Promise<User | undefined> {
     if (p.external_id) {
       const byExternalId = await this.store.users.findByExternalId(organizationId, p.external_id);
       if (byExternalId) return byExternalId;
     }
-    return p.email ? this.store.users.findByEmail(organizationId, p.email) : undefined;
+    const byEmail = p.email ? await this.store.users.findByEmail(organizationId, p.email) : undefined;
+    return byEmail && (byEmail.external_id === null || byEmail.external_id === p.external_id) ? byEmail : undefined;
   }
 
   async #userFields(dir: DirectoryRow, p: ProvisionedProfile) {

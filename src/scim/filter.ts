@@ -100,6 +100,16 @@ const GROUP_TARGET: Target = {
   },
 };
 
+const XSD_DATE_TIME = /^(\d{4})-(\d\d)-(\d\d)T\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
+
+/** A real calendar date-time: Date.parse also rolls "2020-02-30" over into March, which the database refuses. */
+function isDateTime(value: string): boolean {
+  const m = XSD_DATE_TIME.exec(value);
+  if (!m || Number.isNaN(Date.parse(value))) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return y >= 1 && mo >= 1 && mo <= 12 && new Date(Date.UTC(y, mo - 1, d)).getUTCDate() === d;
+}
+
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function compare(col: Column, op: string, value: unknown, bind: (v: unknown) => string, path: string): string {
@@ -115,7 +125,8 @@ function compare(col: Column, op: string, value: unknown, bind: (v: unknown) => 
   }
   if (typeof value !== 'string') throw invalidFilter(`${path} compares with a string`);
   if (col.type === 'date') {
-    if (Number.isNaN(Date.parse(value))) throw invalidFilter(`${path} compares with a date-time`);
+    // RFC 7643 §2.3.5 dateTime (xsd:dateTime): Date.parse alone also takes "2020" or "May 5", which the database refuses (a 500).
+    if (!isDateTime(value)) throw invalidFilter(`${path} compares with a date-time (e.g. 2024-01-31T12:00:00Z)`);
     const ops: Record<string, string> = { eq: '=', ne: '<>', gt: '>', ge: '>=', lt: '<', le: '<=' };
     if (!ops[op]) throw invalidFilter(`${op} does not apply to ${path}`);
     return `${col.sql} ${ops[op]} ${bind(value)}::timestamptz`;

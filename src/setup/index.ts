@@ -16,7 +16,7 @@ import { configure, currentConfig, formValues, SetupInputError, type Uploads } f
 import { checkCsrf, loadLink, securityHeaders } from './guard.js';
 import { SETUP_IDPS, setupIdp, type SetupIdp } from './idps.js';
 import { activatePage, choosePage, configurePage, messagePage, testPage, type ConfigureForm } from './pages.js';
-import type { TestSignIn } from './test-sign-in.js';
+import { settingsFingerprint, type TestSignIn } from './test-sign-in.js';
 
 /** Uploads and pasted metadata are capped at 1 MB (the metadata parser's own bound). */
 export const UPLOAD_MAX_BYTES = 1024 * 1024;
@@ -185,7 +185,8 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const resultId = typeof req.query.result === 'string' && req.query.result.length <= 100 ? req.query.result : undefined;
     if (resultId && deps.testSignIn) {
       const outcome = await deps.testSignIn.outcome(link.id, resultId);
-      if (outcome && outcome.connectionId === conn.id) {
+      // Only an outcome of the settings saved now: one from before a reconfiguration tested other settings.
+      if (outcome && outcome.connectionId === conn.id && outcome.settings === settingsFingerprint(conn)) {
         outcomeHtml = deps.testSignIn.render(outcome);
         if (outcome.ok) link = (await store.setupLinks.reach(link.id, 'test_succeeded')) ?? link;
       }

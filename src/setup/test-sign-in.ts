@@ -10,7 +10,7 @@
  * (src/login/callback.ts) sees the mark and hands over to `finish`, which stores the outcome
  * (ephemeral `general` space, OUTCOME_TTL_SECONDS) and sends the browser to `returnTo?result=<id>`.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
@@ -32,6 +32,8 @@ export interface TestOutcome {
   id: string;
   linkId: string;
   connectionId: string;
+  /** The connection's settings the test ran against (settingsFingerprint): an outcome counts only for those settings. */
+  settings: string;
   /** ISO 8601. */
   at: string;
   ok: boolean;
@@ -86,6 +88,17 @@ export interface TestSignInDeps {
 }
 
 const ID_SHAPE = /^[A-Za-z0-9_-]{1,100}$/;
+
+/**
+ * A digest of what decides a sign-in's outcome on this connection. A successful test counts for the
+ * settings it ran against only: after the IT admin saves new settings, an earlier result read back
+ * by its `?result=` id must not open activation for settings nobody tested.
+ */
+export function settingsFingerprint(c: Connection): string {
+  return createHash('sha256')
+    .update(JSON.stringify([c.type, c.config, c.secrets, c.attribute_mapping, c.user_matching]))
+    .digest('base64url');
+}
 const outcomeKey = (linkId: string, id: string) => `setup-test:${linkId}:${id}`;
 
 /** returnTo is Portico's own page: a path on this origin, never another site (no open redirect). */
@@ -105,11 +118,12 @@ export function createTestSignIn(deps: TestSignInDeps): TestSignInEngine {
   const space = deps.ephemeral.space('general');
 
   /** Stores the outcome and writes the one `connection.tested` event; returns where the browser goes. */
-  async function report(req: Request, connection: Connection, test: TestMark, found: Omit<TestOutcome, 'id' | 'linkId' | 'connectionId' | 'at'>): Promise<string> {
+  async function report(req: Request, connection: Connection, test: TestMark, found: Omit<TestOutcome, 'id' | 'linkId' | 'connectionId' | 'settings' | 'at'>): Promise<string> {
     const outcome: TestOutcome = {
       id: `tst_${randomBytes(16).toString('hex')}`,
       linkId: test.linkId,
       connectionId: connection.id,
+      settings: settingsFingerprint(connection),
       at: new Date().toISOString(),
       ...found,
     };
@@ -128,7 +142,7 @@ export function createTestSignIn(deps: TestSignInDeps): TestSignInEngine {
   }
 
   /** A refusal as an outcome; anything that is not a refusal is a bug and propagates. */
-  function failure(err: unknown, partial: Partial<TestOutcome> = {}): Omit<TestOutcome, 'id' | 'linkId' | 'connectionId' | 'at'> {
+  function failure(err: unknown, partial: Partial<TestOutcome> = {}): Omit<TestOutcome, 'id' | 'linkId' | 'connectionId' | 'settings' | 'at'> {
     if (isCapacityError(err)) err = new UpstreamError('capacity_exceeded', 'Portico cannot take more sign-ins right now');
     if (!(err instanceof UpstreamError)) throw err;
     const detail = { message: err.message, ...err.detail, ...(partial.raw ? { received_names: Object.keys(partial.raw).slice(0, 30) } : {}) };
@@ -154,7 +168,7 @@ export function createTestSignIn(deps: TestSignInDeps): TestSignInEngine {
     },
 
     async finish(req: Request, res: Response, connection: Connection, test: TestMark, complete: () => Promise<Completion>) {
-      let found: Omit<TestOutcome, 'id' | 'linkId' | 'connectionId' | 'at'>;
+      let found: Omit<TestOutcome, 'id' | 'linkId' | 'connectionId' | 'settings' | 'at'>;
       try {
         const { identity } = await complete();
         const described = describeIdentity(connection, identity, await deps.directory.preview(connection, identity));

@@ -82,6 +82,33 @@ describe('SCIM bad input', () => {
     expect((await fx.scim('GET', `/Users?filter=${encodeURIComponent('userName eq "a" or (externalId eq "b" and active eq true)')}`)).status).toBe(200);
   }, 60_000);
 
+  test('a date JavaScript reads but the database does not ("2020", "May 5") is invalidFilter, never a 500; an xsd:dateTime works', async () => {
+    for (const f of ['meta.created gt "2020"', 'meta.lastModified ge "May 5"', 'meta.created lt "1"', 'meta.created gt "2020-02-30T00:00:00Z"', 'meta.created gt "0000-01-01T00:00:00Z"']) {
+      expectError(await fx.scim('GET', `/Users?filter=${encodeURIComponent(f)}`), 400, 'invalidFilter');
+    }
+    expectError(await fx.scim('GET', `/Groups?filter=${encodeURIComponent('meta.created gt "2020"')}`), 400, 'invalidFilter');
+    for (const f of ['meta.created gt "2020-01-01T00:00:00Z"', 'meta.lastModified le "2099-12-31T23:59:59.5+02:00"']) {
+      const ok = await fx.scim('GET', `/Users?filter=${encodeURIComponent(f)}`);
+      expect(ok.status).toBe(200);
+    }
+  }, 60_000);
+
+  test('text the database cannot store (a NUL in a member id or a key, an unpaired surrogate) is 400 invalidValue, never a 500, and writes nothing', async () => {
+    const before = await userCount();
+    const group = await fx.scim('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Storable' });
+    expect(group.status).toBe(201);
+    expectError(await fx.scim('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Nul member', members: [{ value: 'usr_a\u0000b' }] }), 400, 'invalidValue');
+    const patch = { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: 'usr_a\u0000b' }] }] };
+    expectError(await fx.scim('PATCH', `/Groups/${group.body.id}`, patch), 400, 'invalidValue');
+    expectError(await fx.scim('POST', '/Users', { ...valid, userName: 'nulkey@acme.example', emails: [{ value: 'nulkey@acme.example', 'x\u0000': 'y' }] }), 400, 'invalidValue');
+    expectError(await fx.scim('POST', '/Users', { ...valid, userName: 'lone\ud800@acme.example' }), 400, 'invalidValue');
+    expect(await userCount()).toBe(before);
+    // Legitimate text, astral characters (a well-formed surrogate pair) included, is stored.
+    const ok = await fx.scim('POST', '/Users', { ...valid, userName: 'emoji@acme.example', emails: [{ value: 'emoji@acme.example' }], displayName: 'Zoë \ud83d\ude00' });
+    expect(ok.status).toBe(201);
+    expect(ok.body.displayName).toBe('Zoë \ud83d\ude00');
+  }, 60_000);
+
   test('a duplicate userName is 409 uniqueness, and the failed create leaves no row', async () => {
     const first = await fx.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'dup@acme.example', emails: [{ value: 'dup@acme.example' }] });
     expect(first.status).toBe(201);

@@ -242,4 +242,18 @@ describe.each(dbBackends)('SCIM sequences on $name', (backend) => {
     expect((await fx.p.admin('GET', `/organizations/${fx.orgId}/users/${existing.body.id}`)).status).toBe(404);
     await fx.p.admin('PATCH', `/organizations/${fx.orgId}/directories/${fx.directory.id}`, { user_deletion: 'suspend' });
   }, 120_000);
+
+  test('a user the email names who already has another externalId is not taken over: 409, nothing changes; the same externalId still adopts', async () => {
+    const victim = await fx.p.admin<{ id: string }>('POST', `/organizations/${fx.orgId}/users`, { email: 'bob@acme.example', name: 'Bob', external_id: 'hr-bob' });
+    expect(victim.status).toBe(201);
+    const takeOver = await fx.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'mallory', emails: [{ value: 'BOB@acme.example' }], externalId: 'ext-mallory', name: { givenName: 'Mallory' } });
+    expect(takeOver.status).toBe(409);
+    expect(takeOver.body).toMatchObject({ schemas: [ERROR], status: '409', scimType: 'uniqueness' });
+    expect(await adminUser(victim.body.id)).toMatchObject({ email: 'bob@acme.example', name: 'Bob', external_id: 'hr-bob', status: 'active' });
+    expect((await fx.scim('GET', `/Users?filter=${q('userName eq "mallory"')}`)).body.totalResults).toBe(0);
+    // The legitimate case: the same person (same externalId) is adopted.
+    const same = await fx.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'bob', emails: [{ value: 'bob@acme.example' }], externalId: 'hr-bob' });
+    expect(same.status).toBe(201);
+    expect(same.body.id).toBe(victim.body.id);
+  }, 120_000);
 });

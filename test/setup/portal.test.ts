@@ -7,6 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+import { randomUUID } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
+import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/saml/${p}`, import.meta.url), 'utf8');
 
@@ -296,5 +299,65 @@ describe('setup portal over HTTP', () => {
     expect(state.body.progress.map((s) => s.step)).not.toContain('test_succeeded');
     await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }));
     expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${got.body.connection_id}`)).body.enabled).toBe(false);
+  });
+  it('a successful test counts only for the settings it tested: after a reconfiguration its old result no longer opens activation', async () => {
+    const link = await newLink({ connection_type: 'saml' });
+    const b = new PortalBrowser(p.base);
+    const csrf = csrfOf((await chooseIdp(b, link.path, 'saml')).html);
+    const configure = async (ssoUrl: string) => {
+      const fd = new FormData();
+      fd.set('csrf', csrf);
+      fd.set('idp_entity_id', IDP_ENTITY_ID);
+      fd.set('idp_sso_url', ssoUrl);
+      fd.set('idp_certificate', KEYS.idp.cert);
+      expect((await b.post(`${link.path}/configure`, fd)).status).toBe(303);
+    };
+    const connId = (await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`)).body.connection_id;
+    const conn = (await p.admin<{ acs_url: string; sp_entity_id: string }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body;
+    const steps = async () => (await p.admin<{ progress: { step: string }[] }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`)).body.progress.map((s) => s.step);
+    /** A whole successful test sign-in (signed response to this test's AuthnRequest); returns the result page's path. */
+    const testSignIn = async (): Promise<string> => {
+      const started = await b.post(`${link.path}/test`, new URLSearchParams({ csrf }));
+      const request = inflateRawSync(Buffer.from(new URL(started.location!).searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
+      const xml = buildResponse({
+        now: new Date(),
+        destination: conn.acs_url,
+        recipient: conn.acs_url,
+        audiences: [[conn.sp_entity_id]],
+        inResponseTo: /\sID="([^"]+)"/.exec(request)![1]!,
+        responseId: `_${randomUUID()}`,
+        assertionId: `_${randomUUID()}`,
+      });
+      let res = await b.post(`/saml/${connId}/acs`, new URLSearchParams({ SAMLResponse: b64(xml) }));
+      let at = '';
+      for (let hop = 0; hop < 5 && res.status >= 300 && res.status < 400 && res.location; hop++) {
+        const u = new URL(res.location, p.base);
+        at = u.pathname + u.search;
+        res = await b.get(at);
+      }
+      expect(res.html).toContain('test-outcome ok');
+      return at;
+    };
+
+    await configure('https://idp.acme.test/sso');
+    const oldResult = await testSignIn();
+    expect(oldResult).toMatch(new RegExp(`^${link.path}/test\\?result=tst_`));
+    expect(await steps()).toContain('test_succeeded');
+
+    // New settings, never tested; the old result is read back by its id.
+    await configure('https://idp.acme.test/other-sso');
+    expect(await steps()).not.toContain('test_succeeded');
+    const replay = await b.get(oldResult);
+    expect(replay.status).toBe(200);
+    expect(replay.html).not.toContain('test-outcome ok');
+    expect(await steps()).not.toContain('test_succeeded');
+    await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }));
+    expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body.enabled).toBe(false);
+
+    // Testing the new settings counts, and activation opens.
+    await testSignIn();
+    expect(await steps()).toContain('test_succeeded');
+    expect((await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }))).status).toBe(303);
+    expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body.enabled).toBe(true);
   });
 });

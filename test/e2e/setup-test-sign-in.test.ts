@@ -92,7 +92,7 @@ describe('test sign-in end to end (chromium, SimpleSAMLphp)', () => {
   async function testedEvents(conn: SamlConn) {
     const r = await portico.admin<{ data: { type: string; reason: string | null; detail: Record<string, unknown> }[] }>(
       'GET',
-      `/organizations/example/events?connection_id=${conn.id}`,
+      `/organizations/example/events?type=connection.tested&connection_id=${conn.id}`,
     );
     return r.body.data;
   }

@@ -361,6 +361,11 @@ describe('setup portal over HTTP', () => {
     await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }));
     expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body.enabled).toBe(false);
 
+    // A disabled connection (first-time setup) takes the settings at once: nothing is kept pending.
+    const [row] = await p.t.runtime.store.db.query<{ pending: unknown }>('select pending from setup_links where id = $1', [link.id]);
+    expect(row!.pending).toBeNull();
+    expect((await p.admin<{ idp_sso_url: string }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body.idp_sso_url).toBe('https://idp.acme.test/other-sso');
+
     // Testing the new settings counts, and activation opens.
     await testSignIn();
     expect(await steps()).toContain('test_succeeded');

@@ -544,5 +544,33 @@ describe('setup portal over HTTP', () => {
       expect(await normalLogin(l, KEYS.attacker.key)).toEqual({ type: 'login.failed', reason: 'signature_invalid' });
       expect(await normalLogin(l, KEYS.idp.key)).toEqual({ type: 'login.succeeded', reason: null });
     });
-  });
+  
+    it('OIDC: a new client secret for a live connection is kept pending sealed, never in clear, and the live secret stays', async () => {
+      const slug = `live-oidc-${process.pid}`;
+      expect((await p.admin('POST', '/organizations', { slug, name: 'Live OIDC' })).status).toBe(201);
+      const conn = await p.admin<{ id: string }>('POST', `/organizations/${slug}/connections`, {
+        type: 'oidc',
+        name: 'OIDC',
+        discovery_url: idp.issuer,
+        client_id: TEST_CLIENT_ID,
+        client_secret: TEST_CLIENT_SECRET,
+      });
+      expect(conn.status).toBe(201);
+      const link = await p.admin<{ id: string; url: string }>('POST', `/organizations/${slug}/setup-links`, { connection_id: conn.body.id });
+      const b = new PortalBrowser(p.base);
+      const path = new URL(link.body.url).pathname;
+      const page = await b.get(`${path}/configure`);
+      expect(page.html).toContain('This connection is live');
+      const newSecret = `new-secret-${randomUUID()}`;
+      const res = await b.post(`${path}/configure`, new URLSearchParams({ csrf: csrfOf(page.html), discovery_url: idp.issuer, client_id: 'rotated-client', client_secret: newSecret, response_mode: 'query' }));
+      expect(res).toMatchObject({ status: 303, location: `${path}/test` });
+      const [row] = await p.t.runtime.store.db.query<{ pending: { config: { client_id: string }; secrets_enc: string } }>('select pending from setup_links where id = $1', [link.body.id]);
+      expect(row!.pending.config.client_id).toBe('rotated-client');
+      expect(JSON.stringify(row)).not.toContain(newSecret);
+      expect(typeof row!.pending.secrets_enc).toBe('string');
+      const live = await p.t.runtime.store.connections.get(conn.body.id);
+      expect(live).toMatchObject({ enabled: true, config: expect.objectContaining({ client_id: TEST_CLIENT_ID }), secrets: { client_secret: TEST_CLIENT_SECRET } });
+      expect((await p.t.runtime.store.setupLinks.get(link.body.id, live!.organization_id))!.pending!.secrets).toEqual({ client_secret: newSecret });
+    });
+});
 });

@@ -14,6 +14,11 @@ import type { LoginTransactions, TestMark } from './transactions.js';
  * `complete` itself and reports the outcome; nothing is written to the directory or the session.
  */
 export interface TestSignInCallback {
+  /**
+   * The connection a test sign-in runs against: for a live connection whose new settings are still
+   * pending on the setup link, those settings in place of the live ones (normal logins never see them).
+   */
+  underTest(connection: Connection, test: TestMark): Promise<Connection>;
   finish(req: Request, res: Response, connection: Connection, test: TestMark, complete: () => Promise<Completion>): Promise<void>;
 }
 
@@ -44,7 +49,8 @@ const MAX_ID = 100;
  *   2. the bounce where the kind's response arrives by cross-site POST (bounce.ts);
  *   3. take the pending transaction this browser started, single use (binding: state / session / none);
  *      a test sign-in's (self-service setup) goes to `deps.tests` instead: the adapter's `complete`
- *      runs there, the connection may still be disabled, and nothing below happens;
+ *      runs there (against the link's pending settings when a live connection has some), the
+ *      connection may still be disabled, and nothing below happens;
  *   4. the enabled check (`connection_disabled`);
  *   5. the adapter's `complete` -> ExternalIdentity, or an UpstreamError with its reason;
  *   6. the kind's landing (optional), then the directory and the session (completeLogin).
@@ -98,14 +104,15 @@ export function callbackRoutes(deps: CallbackDeps, type: ConnectionType, adapter
       if (!connection) throw new UpstreamError('connection_not_found', 'unknown connection');
       const { params, posted } = await callbackParams(deps, req, spec);
       const { pending, test } = await takePending(deps, req, connection, spec, params);
-      const complete = async () => {
+      const complete = async (settings: Connection = connection) => {
         const org = await deps.store.organizations.get(connection.organization_id);
         const input = { url: `${deps.issuer}/${type}/${connection.id}/${spec.path}`, params, posted, organizationDomains: org?.verified_domains ?? [] };
-        return adapter.complete(connection, input, pending, systemClock);
+        return adapter.complete(settings, input, pending, systemClock);
       };
       if (test) {
         if (!deps.tests) throw new UpstreamError(spec.binding.kind === 'none' ? 'no_pending_request' : spec.binding.mismatch, 'this test sign-in cannot be completed here');
-        return await deps.tests.finish(req, res, connection, test, complete);
+        const tested = await deps.tests.underTest(connection, test);
+        return await deps.tests.finish(req, res, tested, test, () => complete(tested));
       }
       if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
       const completion = await complete();

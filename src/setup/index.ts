@@ -16,7 +16,7 @@ import { configure, currentConfig, formValues, SetupInputError, type Uploads } f
 import { checkCsrf, loadLink, securityHeaders } from './guard.js';
 import { SETUP_IDPS, setupIdp, type SetupIdp } from './idps.js';
 import { activatePage, choosePage, configurePage, messagePage, testPage, type ConfigureForm } from './pages.js';
-import { settingsFingerprint, type TestSignIn } from './test-sign-in.js';
+import { settingsFingerprint, settingsUnderTest, type TestSignIn } from './test-sign-in.js';
 
 /** Uploads and pasted metadata are capped at 1 MB (the metadata parser's own bound). */
 export const UPLOAD_MAX_BYTES = 1024 * 1024;
@@ -132,6 +132,8 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
         metadataDownload: conn.type === 'saml' ? `/saml/${conn.id}/metadata` : undefined,
         form: formIn,
         current: link.reconfigure ? currentConfig(conn) : undefined,
+        live: conn.enabled,
+        pending: Boolean(link.pending),
         error: error ? { message: error.message, fix: error.fix } : undefined,
       }),
       status,
@@ -171,9 +173,16 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
       if (!(e instanceof SetupInputError)) throw e;
       return void (await renderConfigure(req, res, conn, formValues(body), e, 400));
     }
-    await store.connections.update(conn.id, org.id, stored);
-    await store.setupLinks.configured(link.id);
-    await event(link, 'connection.updated', conn.id, req, { source: conn.type === 'saml' ? stored.config.source : 'discovery_url' });
+    const source = conn.type === 'saml' ? stored.config.source : 'discovery_url';
+    if (conn.enabled) {
+      // A live connection keeps its settings: the new ones wait on the link until tested and switched.
+      await store.setupLinks.configured(link.id, stored);
+      await event(link, 'setup.settings_pending', conn.id, req, { source });
+    } else {
+      await store.connections.update(conn.id, org.id, stored);
+      await store.setupLinks.configured(link.id);
+      await event(link, 'connection.updated', conn.id, req, { source });
+    }
     res.redirect(303, `${base(req)}/test`);
   });
 
@@ -185,13 +194,17 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const resultId = typeof req.query.result === 'string' && req.query.result.length <= 100 ? req.query.result : undefined;
     if (resultId && deps.testSignIn) {
       const outcome = await deps.testSignIn.outcome(link.id, resultId);
-      // Only an outcome of the settings saved now: one from before a reconfiguration tested other settings.
-      if (outcome && outcome.connectionId === conn.id && outcome.settings === settingsFingerprint(conn)) {
+      // Only an outcome of the settings entered now (pending ones on a live connection): one from
+      // before a reconfiguration tested other settings.
+      if (outcome && outcome.connectionId === conn.id && outcome.settings === settingsFingerprint(settingsUnderTest(conn, link))) {
         outcomeHtml = deps.testSignIn.render(outcome);
-        if (outcome.ok) link = (await store.setupLinks.reach(link.id, 'test_succeeded')) ?? link;
+        if (outcome.ok) link = (await store.setupLinks.testSucceeded(link.id, outcome.settings)) ?? link;
       }
     }
-    sendPage(res, testPage({ ...req.setup!, link, action: `${base(req)}/test`, outcomeHtml, activateUrl: `${base(req)}/activate`, back: `${base(req)}/configure`, unavailable: !deps.testSignIn }));
+    sendPage(
+      res,
+      testPage({ ...req.setup!, link, action: `${base(req)}/test`, outcomeHtml, activateUrl: `${base(req)}/activate`, back: `${base(req)}/configure`, unavailable: !deps.testSignIn, pending: Boolean(link.pending) }),
+    );
   });
 
   r.post('/setup/:token/test', form, deps.session, async (req, res) => {
@@ -199,7 +212,7 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const { link } = req.setup!;
     const conn = await connectionOf(link);
     if (!conn || !link.progress.idp_configured || !deps.testSignIn) return void res.redirect(303, base(req));
-    const url = await deps.testSignIn.begin(req, conn, { linkId: link.id, returnTo: `${base(req)}/test` });
+    const url = await deps.testSignIn.begin(req, settingsUnderTest(conn, link), { linkId: link.id, returnTo: `${base(req)}/test` });
     res.redirect(303, url);
   });
 
@@ -207,7 +220,10 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const { link } = req.setup!;
     const conn = await connectionOf(link);
     if (!conn) return void res.redirect(303, base(req));
-    sendPage(res, activatePage({ ...req.setup!, action: `${base(req)}/activate`, enabled: conn.enabled, canActivate: Boolean(link.progress.test_succeeded), back: `${base(req)}/test` }));
+    sendPage(
+      res,
+      activatePage({ ...req.setup!, action: `${base(req)}/activate`, enabled: conn.enabled, pending: Boolean(link.pending), canActivate: Boolean(link.progress.test_succeeded), back: `${base(req)}/test` }),
+    );
   });
 
   r.post('/setup/:token/activate', form, async (req, res) => {
@@ -215,11 +231,14 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const { link, org } = req.setup!;
     const conn = await connectionOf(link);
     if (!conn) return void res.redirect(303, base(req));
-    // Only a connection whose current settings passed a test sign-in is switched on.
-    if (!link.progress.test_succeeded) return void res.redirect(303, `${base(req)}/activate`);
-    await store.connections.update(conn.id, org.id, { enabled: true });
-    await store.setupLinks.reach(link.id, 'activated');
-    await event(link, 'connection.activated', conn.id, req, { sso_policy: org.sso_policy });
+    // Only settings that passed a test sign-in go live: checked and written in one transaction, so a
+    // reconfiguration racing this request cannot slip untested settings in (applyTested).
+    const applied = await store.setupLinks.applyTested(link.id, org.id, settingsFingerprint);
+    if (!applied) {
+      return void sendPage(res, messagePage('Test the new settings first', 'These settings have not passed a test sign-in (or were changed since). Run the test sign-in again, then switch.'), 409);
+    }
+    if (link.pending) await event(link, 'connection.updated', conn.id, req, { switched_pending: true });
+    if (!conn.enabled) await event(link, 'connection.activated', conn.id, req, { sso_policy: org.sso_policy });
     res.redirect(303, `${base(req)}/activate`);
   });
 

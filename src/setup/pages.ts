@@ -131,6 +131,10 @@ export function configurePage(p: {
   metadataDownload?: string;
   form: ConfigureForm;
   current?: CurrentConfig;
+  /** The connection is live: what is entered here is kept pending, the current settings stay in force. */
+  live?: boolean;
+  /** New settings already wait for their test and switch. */
+  pending?: boolean;
   error?: { message: string; fix: string };
 }): string {
   const { idp, values: v } = p;
@@ -199,6 +203,12 @@ ${
   return shell(
     `Connect ${idp.label}`,
     `${header(p.org, p.link, 'idp_configured', 'Connect your identity provider')}
+${p.pending ? PENDING_NOTICE : ''}
+${
+  p.live
+    ? '<p class="notice" id="live">This connection is live. New settings you save here are kept as <strong>pending</strong>: your users keep signing in with the current settings until a test sign-in with the new ones succeeds and you switch to them.</p>'
+    : ''
+}
 ${current}
 <section aria-labelledby="steps-h"><h2 id="steps-h">In ${esc(idp.label)}</h2>
 <ol class="instructions">${idp.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol>
@@ -218,6 +228,10 @@ ${idp.protocol === 'saml' ? samlForm : oidcForm}
   );
 }
 
+/** Shown while a live connection's new settings wait for their test and the switch. */
+const PENDING_NOTICE =
+  '<p class="notice" role="status" id="pending">Your new settings are <strong>pending</strong>. Your users keep signing in with the current settings, which stay in force until a test sign-in with the new settings succeeds and you switch to them.</p>';
+
 export function testPage(p: {
   org: Organization;
   link: SetupLink;
@@ -228,13 +242,16 @@ export function testPage(p: {
   activateUrl: string;
   back: string;
   unavailable?: boolean;
+  /** The settings under test are pending on a live connection (not yet switched). */
+  pending?: boolean;
 }): string {
   const activate = p.link.progress.test_succeeded
-    ? `<p><a class="button" href="${esc(p.activateUrl)}">Continue to activation</a></p>`
+    ? `<p><a class="button" href="${esc(p.activateUrl)}">${p.pending ? 'Continue to the switch' : 'Continue to activation'}</a></p>`
     : '';
   return shell(
     'Test sign-in',
     `${header(p.org, p.link, 'test_succeeded', 'Test sign-in')}
+${p.pending ? PENDING_NOTICE : ''}
 ${p.outcomeHtml ?? ''}
 ${activate}
 ${
@@ -256,6 +273,8 @@ export function activatePage(p: {
   csrf: string;
   action: string;
   enabled: boolean;
+  /** The connection is live and new settings wait on the link: the step switches to them. */
+  pending?: boolean;
   canActivate: boolean;
   back: string;
 }): string {
@@ -264,7 +283,14 @@ export function activatePage(p: {
       ? 'Single sign-on is enforced for your organization: once active, your users sign in only through this connection.'
       : 'Single sign-on is enabled (optional) for your organization. Your provider decides whether it is enforced.';
   let body: string;
-  if (p.enabled && p.link.progress.activated) body = '<p class="success" role="status">The connection is active. Your users can now sign in with single sign-on.</p>';
+  if (p.enabled && p.pending) {
+    body = p.canActivate
+      ? `${PENDING_NOTICE}<p>The test sign-in with the new settings succeeded.</p><form method="post" action="${esc(p.action)}">
+${csrfField(p.csrf)}
+<button type="submit">Switch to the new settings</button>
+</form>`
+      : `${PENDING_NOTICE}<p>Run a successful test sign-in with the new settings first.</p><p><a href="${esc(p.back)}">Back to the test sign-in</a></p>`;
+  } else if (p.enabled && p.link.progress.activated) body = '<p class="success" role="status">The connection is active. Your users can now sign in with single sign-on.</p>';
   else if (!p.canActivate) body = `<p>Run a successful test sign-in first.</p><p><a href="${esc(p.back)}">Back to the test sign-in</a></p>`;
   else
     body = `<form method="post" action="${esc(p.action)}">

@@ -20,6 +20,7 @@ import { saveSession } from '../login/session.js';
 import type { LoginTransactions, TestMark } from '../login/transactions.js';
 import { isCapacityError, type EphemeralStore } from '../store/ephemeral.js';
 import type { Store } from '../store/index.js';
+import type { FingerprintedSettings, SetupLink } from '../store/repos/setup-links.js';
 import type { Connection, ConnectionType } from '../store/types.js';
 import { UpstreamError } from '../upstream/identity.js';
 import type { Completion, UpstreamAdapter } from '../upstream/kind.js';
@@ -94,11 +95,20 @@ const ID_SHAPE = /^[A-Za-z0-9_-]{1,100}$/;
  * settings it ran against only: after the IT admin saves new settings, an earlier result read back
  * by its `?result=` id must not open activation for settings nobody tested.
  */
-export function settingsFingerprint(c: Connection): string {
+export function settingsFingerprint(c: FingerprintedSettings): string {
   return createHash('sha256')
     .update(JSON.stringify([c.type, c.config, c.secrets, c.attribute_mapping, c.user_matching]))
     .digest('base64url');
 }
+/**
+ * The connection a setup link tests: a live connection's pending settings (configured on the link,
+ * not yet switched) in place of its own; the connection itself otherwise.
+ */
+export function settingsUnderTest(connection: Connection, link: Pick<SetupLink, 'connection_id' | 'pending'> | undefined): Connection {
+  if (!link?.pending || link.connection_id !== connection.id) return connection;
+  return { ...connection, config: link.pending.config, secrets: link.pending.secrets };
+}
+
 const outcomeKey = (linkId: string, id: string) => `setup-test:${linkId}:${id}`;
 
 /** returnTo is Portico's own page: a path on this origin, never another site (no open redirect). */
@@ -165,6 +175,11 @@ export function createTestSignIn(deps: TestSignInDeps): TestSignInEngine {
       } catch (e) {
         return report(req, connection, test, failure(e));
       }
+    },
+
+    async underTest(connection: Connection, test: TestMark) {
+      if (!ID_SHAPE.test(test.linkId)) return connection;
+      return settingsUnderTest(connection, await deps.store.setupLinks.get(test.linkId, connection.organization_id));
     },
 
     async finish(req: Request, res: Response, connection: Connection, test: TestMark, complete: () => Promise<Completion>) {

@@ -46,7 +46,7 @@ export function createStore(db: Database, box: SecretBox): Store {
     users: new UserRepo(db),
     apiKeys: new ApiKeyRepo(db),
     events: new EventRepo(db),
-    setupLinks: new SetupLinkRepo(db),
+    setupLinks: new SetupLinkRepo(db, box),
     directories: new DirectoryRepo(db),
     directoryUsers: new DirectoryUserRepo(db),
     directoryGroups: new DirectoryGroupRepo(db),

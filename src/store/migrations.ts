@@ -187,6 +187,9 @@ alter table applications add column default_api text;
 -- Self-service setup links (docs/reference.md "Admin API", setup links): a customer's IT admin configures one connection of one
 -- organization. Only the SHA-256 of the 256-bit token is kept. progress: {step key: ISO time}.
 -- connection_id: the connection the link was made for (reconfigure) or the one it created.
+-- pending: new IdP settings for a connection that is live ({config, secrets_enc}, secrets sealed as
+-- on connections), kept apart until tested and switched; tested_settings: the settings fingerprint
+-- of the last successful test sign-in (src/setup/test-sign-in.ts settingsFingerprint).
 create table setup_links (
   id text primary key,
   organization_id text not null references organizations(id) on delete cascade,
@@ -197,6 +200,8 @@ create table setup_links (
   connection_id text,
   reconfigure boolean not null default false,
   progress jsonb not null default '{}',
+  pending jsonb,
+  tested_settings text,
   emailed boolean not null default false,
   expires_at timestamptz not null,
   completed_at timestamptz,

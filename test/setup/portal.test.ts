@@ -240,7 +240,7 @@ describe('setup portal over HTTP', () => {
     expect(after.body.idp_certificates.map((c) => c.pem.trim())).toEqual([fixture('keys/idp.crt').trim()]);
   });
 
-  it('a connection_id link shows the current settings and certificate expiry and adds a new certificate next to the old one', async () => {
+  it('a connection_id link shows the current settings and certificate expiry; a new certificate next to the old one waits as pending, the live settings unchanged', async () => {
     const slug = `roll-${process.pid}`;
     expect((await p.admin('POST', '/organizations', { slug, name: 'Roll Corp' })).status).toBe(201);
     const conn = await p.admin<{ id: string }>('POST', `/organizations/${slug}/connections`, {
@@ -266,9 +266,16 @@ describe('setup portal over HTTP', () => {
     fd.set('keep_certificates', 'yes');
     fd.set('certificate_file', new Blob([fixture('keys/idp-next.crt')], { type: 'application/x-pem-file' }), 'next.cer');
     expect((await b.post(`${path}/configure`, fd)).status).toBe(303);
+    // The connection is live: its settings are untouched until the new ones are tested and switched.
     const after = await p.admin<{ idp_certificates: { pem: string }[]; enabled: boolean }>('GET', `/organizations/${slug}/connections/${conn.body.id}`);
-    expect(after.body.idp_certificates.map((c) => c.pem.trim())).toEqual([fixture('keys/idp.crt').trim(), fixture('keys/idp-next.crt').trim()]);
+    expect(after.body.idp_certificates.map((c) => c.pem.trim())).toEqual([fixture('keys/idp.crt').trim()]);
     expect(after.body.enabled).toBe(true);
+    const [row] = await p.t.runtime.store.db.query<{ pending: { config: { idp_certificates: string[] } } }>('select pending from setup_links where connection_id = $1', [conn.body.id]);
+    expect(row!.pending.config.idp_certificates.map((c) => c.trim())).toEqual([fixture('keys/idp.crt').trim(), fixture('keys/idp-next.crt').trim()]);
+    const test = await b.get(`${path}/test`);
+    expect(test.html).toContain('Your new settings are <strong>pending</strong>');
+    const again = await b.get(`${path}/configure`);
+    expect(again.html).toContain('This connection is live');
   });
 
   it('a failed test sign-in is shown with its reason; it does not count, and activation stays closed', async () => {
@@ -354,10 +361,216 @@ describe('setup portal over HTTP', () => {
     await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }));
     expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body.enabled).toBe(false);
 
+    // A disabled connection (first-time setup) takes the settings at once: nothing is kept pending.
+    const [row] = await p.t.runtime.store.db.query<{ pending: unknown }>('select pending from setup_links where id = $1', [link.id]);
+    expect(row!.pending).toBeNull();
+    expect((await p.admin<{ idp_sso_url: string }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body.idp_sso_url).toBe('https://idp.acme.test/other-sso');
+
     // Testing the new settings counts, and activation opens.
     await testSignIn();
     expect(await steps()).toContain('test_succeeded');
     expect((await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }))).status).toBe(303);
     expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body.enabled).toBe(true);
   });
+
+  describe('a live connection: new settings stay pending until tested and switched', () => {
+    type Conn = { id: string; acs_url: string; sp_entity_id: string; idp_certificates: { pem: string }[]; enabled: boolean };
+    let m = 0;
+    /** A live SAML connection (IdP-initiated logins on, so a "normal login" is one POST) and a connection_id link for it. */
+    async function liveConnection() {
+      const slug = `live-${process.pid}-${++m}`;
+      expect((await p.admin('POST', '/organizations', { slug, name: 'Live Corp', domains: [`live${m}.test`] })).status).toBe(201);
+      const app = await p.admin<{ client_id: string }>('POST', '/applications', {
+        name: `App ${slug}`,
+        type: 'confidential',
+        redirect_uris: ['https://app.example.test/cb'],
+        initiate_login_uri: 'https://app.example.test/login',
+      });
+      expect(app.status).toBe(201);
+      const conn = await p.admin<Conn>('POST', `/organizations/${slug}/connections`, {
+        type: 'saml',
+        name: 'IdP',
+        idp_entity_id: IDP_ENTITY_ID,
+        idp_sso_url: 'https://idp.acme.test/sso',
+        idp_certificates: [KEYS.idp.cert],
+        allow_idp_initiated: true,
+        default_client_id: app.body.client_id,
+      });
+      expect(conn.status).toBe(201);
+      const link = await p.admin<{ id: string; url: string }>('POST', `/organizations/${slug}/setup-links`, { connection_id: conn.body.id });
+      expect(link.status).toBe(201);
+      const b = new PortalBrowser(p.base);
+      const path = new URL(link.body.url).pathname;
+      const page = await b.get(`${path}/configure`);
+      return { slug, conn: conn.body, email: `jane@live${m}.test`, b, path, csrf: csrfOf(page.html), linkId: link.body.id };
+    }
+    type Live = Awaited<ReturnType<typeof liveConnection>>;
+
+    /** New IdP settings by hand: only the next signing certificate (the old one is not kept). */
+    async function configureNextKey(l: Live) {
+      const fd = new FormData();
+      fd.set('csrf', l.csrf);
+      fd.set('idp_entity_id', IDP_ENTITY_ID);
+      fd.set('idp_sso_url', 'https://idp.acme.test/sso-next');
+      fd.set('idp_certificate', KEYS.idpNext.cert);
+      expect(await l.b.post(`${l.path}/configure`, fd)).toMatchObject({ status: 303, location: `${l.path}/test` });
+    }
+
+    const response = (l: Live, signingKey: string, inResponseTo?: string) =>
+      b64(
+        buildResponse({
+          now: new Date(),
+          destination: l.conn.acs_url,
+          recipient: l.conn.acs_url,
+          audiences: [[l.conn.sp_entity_id]],
+          inResponseTo: inResponseTo ?? null,
+          responseId: `_${randomUUID()}`,
+          assertionId: `_${randomUUID()}`,
+          nameIdXml: l.email,
+          signingKey,
+        }),
+      );
+
+    /** Follows Portico's own redirects (stops at another origin); returns the last response and the last path on Portico. */
+    async function follow(b: PortalBrowser, first: Awaited<ReturnType<PortalBrowser['get']>>) {
+      let res = first;
+      let at = '';
+      for (let hop = 0; hop < 6 && res.status >= 300 && res.status < 400 && res.location; hop++) {
+        const u = new URL(res.location, p.base);
+        if (u.origin !== new URL(p.base).origin) break;
+        at = u.pathname + u.search;
+        res = await b.get(at);
+      }
+      return { res, at };
+    }
+
+    /** A normal (IdP-initiated) login from a fresh browser; the outcome is its event (a repeated failure is counted on the first one's row: last_at). */
+    async function normalLogin(l: Live, signingKey: string): Promise<{ type: string; reason: string | null }> {
+      const b = new PortalBrowser(p.base);
+      const before = new Date();
+      await follow(b, await b.post(`/saml/${l.conn.id}/acs`, new URLSearchParams({ SAMLResponse: response(l, signingKey) })));
+      const rows = await p.t.runtime.store.db.query<{ type: string; reason: string | null }>(
+        "select type, reason from events where connection_id = $1 and type in ('login.succeeded', 'login.failed') and coalesce((detail->>'last_at')::timestamptz, at) >= $2",
+        [l.conn.id, before],
+      );
+      expect(rows).toHaveLength(1);
+      return rows[0]!;
+    }
+
+    /** A whole test sign-in from the portal, answered with a response signed by `signingKey`; returns the result page. */
+    async function testSignIn(l: Live, signingKey: string) {
+      const started = await l.b.post(`${l.path}/test`, new URLSearchParams({ csrf: l.csrf }));
+      expect(started.status).toBe(303);
+      const idpUrl = new URL(started.location!);
+      const request = inflateRawSync(Buffer.from(idpUrl.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
+      const done = await follow(l.b, await l.b.post(`/saml/${l.conn.id}/acs`, new URLSearchParams({ SAMLResponse: response(l, signingKey, /\sID="([^"]+)"/.exec(request)![1]!) })));
+      return { idpUrl, html: done.res.html, at: done.at };
+    }
+
+    const stored = async (l: Live) => (await p.admin<Conn & { idp_sso_url: string }>('GET', `/organizations/${l.slug}/connections/${l.conn.id}`)).body;
+    const steps = async (l: Live) => (await p.admin<{ progress: { step: string }[] }>('GET', `/organizations/${l.slug}/setup-links/${l.linkId}`)).body.progress.map((s) => s.step);
+
+    it('configure keeps the live settings: a normal login still takes the old key and refuses the new one', async () => {
+      const l = await liveConnection();
+      expect(await normalLogin(l, KEYS.idp.key)).toEqual({ type: 'login.succeeded', reason: null });
+      await configureNextKey(l);
+      const c = await stored(l);
+      expect(c.enabled).toBe(true);
+      expect(c.idp_sso_url).toBe('https://idp.acme.test/sso');
+      expect(c.idp_certificates.map((x) => x.pem.trim())).toEqual([KEYS.idp.cert.trim()]);
+      expect(await normalLogin(l, KEYS.idp.key)).toEqual({ type: 'login.succeeded', reason: null });
+      expect(await normalLogin(l, KEYS.idpNext.key)).toEqual({ type: 'login.failed', reason: 'signature_invalid' });
+      const act = await l.b.get(`${l.path}/activate`);
+      expect(act.html).toContain('Your new settings are <strong>pending</strong>');
+      expect(act.html).not.toContain('Switch to the new settings');
+    });
+
+    it('the test sign-in runs against the pending settings; Switch then applies them and the new key logs in normally', async () => {
+      const l = await liveConnection();
+      await configureNextKey(l);
+      // Signed with the live (old) key: the pending settings do not trust it, so the test fails.
+      const old = await testSignIn(l, KEYS.idp.key);
+      expect(old.idpUrl.origin + old.idpUrl.pathname).toBe('https://idp.acme.test/sso-next');
+      expect(old.html).toContain('test-outcome failed');
+      expect(await steps(l)).not.toContain('test_succeeded');
+      const ok = await testSignIn(l, KEYS.idpNext.key);
+      expect(ok.html).toContain('test-outcome ok');
+      expect(ok.html).toContain('Continue to the switch');
+      expect(await steps(l)).toContain('test_succeeded');
+      // Tested, not yet switched: still the old settings for everyone else.
+      expect(await normalLogin(l, KEYS.idpNext.key)).toEqual({ type: 'login.failed', reason: 'signature_invalid' });
+      const act = await l.b.get(`${l.path}/activate`);
+      expect(act.html).toContain('Switch to the new settings');
+
+      expect(await l.b.post(`${l.path}/activate`, new URLSearchParams({ csrf: l.csrf }))).toMatchObject({ status: 303 });
+      const c = await stored(l);
+      expect(c).toMatchObject({ enabled: true, idp_sso_url: 'https://idp.acme.test/sso-next' });
+      expect(c.idp_certificates.map((x) => x.pem.trim())).toEqual([KEYS.idpNext.cert.trim()]);
+      expect(await normalLogin(l, KEYS.idpNext.key)).toEqual({ type: 'login.succeeded', reason: null });
+      expect(await normalLogin(l, KEYS.idp.key)).toEqual({ type: 'login.failed', reason: 'signature_invalid' });
+      const [row] = await p.t.runtime.store.db.query<{ pending: unknown }>('select pending from setup_links where id = $1', [l.linkId]);
+      expect(row!.pending).toBeNull();
+    });
+
+    it('Switch is refused without a successful test of exactly these pending settings, and for a replayed older result', async () => {
+      const l = await liveConnection();
+      await configureNextKey(l);
+      const refused = await l.b.post(`${l.path}/activate`, new URLSearchParams({ csrf: l.csrf }));
+      expect(refused.status).toBe(409);
+      expect((await stored(l)).idp_sso_url).toBe('https://idp.acme.test/sso');
+
+      // A successful test, then other pending settings: neither the switch nor the old result applies them.
+      const first = await testSignIn(l, KEYS.idpNext.key);
+      expect(first.html).toContain('test-outcome ok');
+      const fd = new FormData();
+      fd.set('csrf', l.csrf);
+      fd.set('idp_entity_id', IDP_ENTITY_ID);
+      fd.set('idp_sso_url', 'https://idp.acme.test/sso-other');
+      fd.set('idp_certificate', KEYS.attacker.cert);
+      expect((await l.b.post(`${l.path}/configure`, fd)).status).toBe(303);
+      expect(await steps(l)).not.toContain('test_succeeded');
+      const replay = await l.b.get(first.at);
+      expect(replay.html).not.toContain('test-outcome ok');
+      expect(await steps(l)).not.toContain('test_succeeded');
+      expect((await l.b.post(`${l.path}/activate`, new URLSearchParams({ csrf: l.csrf }))).status).toBe(409);
+
+      // The race: a test passed, then the pending settings were replaced while the progress row still
+      // said test_succeeded (forced here). The switch checks the fingerprint, not the step.
+      await p.t.runtime.store.db.query(`update setup_links set progress = progress || '{"test_succeeded":"2026-01-01T00:00:00.000Z"}' where id = $1`, [l.linkId]);
+      expect((await l.b.post(`${l.path}/activate`, new URLSearchParams({ csrf: l.csrf }))).status).toBe(409);
+      const c = await stored(l);
+      expect(c.idp_sso_url).toBe('https://idp.acme.test/sso');
+      expect(c.idp_certificates.map((x) => x.pem.trim())).toEqual([KEYS.idp.cert.trim()]);
+      expect(await normalLogin(l, KEYS.attacker.key)).toEqual({ type: 'login.failed', reason: 'signature_invalid' });
+      expect(await normalLogin(l, KEYS.idp.key)).toEqual({ type: 'login.succeeded', reason: null });
+    });
+  
+    it('OIDC: a new client secret for a live connection is kept pending sealed, never in clear, and the live secret stays', async () => {
+      const slug = `live-oidc-${process.pid}`;
+      expect((await p.admin('POST', '/organizations', { slug, name: 'Live OIDC' })).status).toBe(201);
+      const conn = await p.admin<{ id: string }>('POST', `/organizations/${slug}/connections`, {
+        type: 'oidc',
+        name: 'OIDC',
+        discovery_url: idp.issuer,
+        client_id: TEST_CLIENT_ID,
+        client_secret: TEST_CLIENT_SECRET,
+      });
+      expect(conn.status).toBe(201);
+      const link = await p.admin<{ id: string; url: string }>('POST', `/organizations/${slug}/setup-links`, { connection_id: conn.body.id });
+      const b = new PortalBrowser(p.base);
+      const path = new URL(link.body.url).pathname;
+      const page = await b.get(`${path}/configure`);
+      expect(page.html).toContain('This connection is live');
+      const newSecret = `new-secret-${randomUUID()}`;
+      const res = await b.post(`${path}/configure`, new URLSearchParams({ csrf: csrfOf(page.html), discovery_url: idp.issuer, client_id: 'rotated-client', client_secret: newSecret, response_mode: 'query' }));
+      expect(res).toMatchObject({ status: 303, location: `${path}/test` });
+      const [row] = await p.t.runtime.store.db.query<{ pending: { config: { client_id: string }; secrets_enc: string } }>('select pending from setup_links where id = $1', [link.body.id]);
+      expect(row!.pending.config.client_id).toBe('rotated-client');
+      expect(JSON.stringify(row)).not.toContain(newSecret);
+      expect(typeof row!.pending.secrets_enc).toBe('string');
+      const live = await p.t.runtime.store.connections.get(conn.body.id);
+      expect(live).toMatchObject({ enabled: true, config: expect.objectContaining({ client_id: TEST_CLIENT_ID }), secrets: { client_secret: TEST_CLIENT_SECRET } });
+      expect((await p.t.runtime.store.setupLinks.get(link.body.id, live!.organization_id))!.pending!.secrets).toEqual({ client_secret: newSecret });
+    });
+});
 });

@@ -27,6 +27,8 @@ import { setupPortal } from './setup/index.js';
 import type { TestSignIn } from './setup/test-sign-in.js';
 import { scimRoutes, type OnAccessEnded } from './scim/routes.js';
 import { registerCertificateGauge } from './signals/certificate-gauge.js';
+import { consoleRoutes, type ConsoleShell } from './console/index.js';
+import { organizationPages } from './console/organizations.js';
 
 export interface App {
   express: Express;
@@ -38,6 +40,8 @@ export interface App {
   session: RequestHandler;
   /** Ends a user's sessions, grants and refresh tokens everywhere (SCIM deprovisioning calls this too). */
   userAccess: UserAccess;
+  /** The operator console at /console (its page modules' routers, for tests). */
+  console: ConsoleShell;
 }
 
 /** Parts a caller may build itself (tests, several app instances sharing one certs dir). */
@@ -52,6 +56,8 @@ export interface AppParts {
   clock?: () => number;
   /** What ends a deprovisioned user's access (SCIM); default: UserAccess.end (sessions, grants, refresh tokens, back-channel logout). */
   onAccessEnded?: OnAccessEnded;
+  /** Clock (ms) for console sessions and console links; default `clock`, else Date.now. */
+  consoleClock?: () => number;
 }
 
 /**
@@ -113,9 +119,20 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.use(login.router);
   // After the login router: its rate limit and secure-transport check cover /setup too.
   app.use(setupPortal(rt, { session: login.session, testSignIn: login.testSignIn }));
+  // The operator console: its shell signs in through Portico itself; page modules, one line each.
+  const consoleShell = consoleRoutes({
+    rt,
+    audit,
+    access,
+    mailer,
+    provider: provider.provider,
+    now: parts.consoleClock ?? parts.clock,
+    pages: [organizationPages],
+  });
+  app.use('/console', consoleShell.router);
   app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));
   app.use(problemHandler(logger));
-  return { express: app, metrics, provider, testSignIn: login.testSignIn, session: login.session, userAccess: access };
+  return { express: app, metrics, provider, testSignIn: login.testSignIn, session: login.session, userAccess: access, console: consoleShell };
 }
 
 export interface ReloadingApp {

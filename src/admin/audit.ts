@@ -131,41 +131,88 @@ export class AuditTrail {
 
   async #organizationOf(req: Request): Promise<string | undefined> {
     const ref = /^\/organizations\/([^/]+)/.exec(req.path)?.[1];
-    if (!ref || ref.length > 100) return req.admin?.organizationId ?? undefined;
+    if (!ref) return req.admin?.organizationId ?? undefined;
     let decoded: string;
     try {
       decoded = decodeURIComponent(ref);
     } catch {
       return undefined;
     }
-    return (await this.store.organizations.get(decoded))?.id;
+    return this.organizationIdOf(decoded, req.admin);
+  }
+
+  /** The id of the organization `{org}` (id or slug) names; the caller's own without one. */
+  async organizationIdOf(ref: string | undefined, principal?: AdminPrincipalLike): Promise<string | undefined> {
+    if (ref === undefined || ref.length > 100) return principal?.organizationId ?? undefined;
+    return (await this.store.organizations.get(ref))?.id;
   }
 
   async #record(req: Request, pending: Pending): Promise<void> {
     const routePath = (req.route as { path?: unknown } | undefined)?.path;
-    if (typeof routePath !== 'string') return;
-    const name = auditName(req.method, routePath);
-    if (!name) return;
+    if (typeof routePath !== 'string' || !req.admin) return;
     const answer = pending.answer && typeof pending.answer === 'object' ? (pending.answer as Record<string, unknown>) : {};
-    const params = req.params as Record<string, string>;
+    const body = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? Object.keys(req.body as object) : [];
+    await this.recordChange(req.admin, {
+      method: req.method,
+      routePath,
+      params: req.params as Record<string, string>,
+      fields: body,
+      answer,
+      organizationId: pending.organizationId,
+      ip: req.ip ?? null,
+    });
+  }
+
+  /**
+   * Writes the audit event of one change, named by the admin route that makes it. The admin API's
+   * middleware calls it for every route; the console calls it for the same operations (named by
+   * the same method and route path), so a change is the same event whichever client made it —
+   * only the actor differs (src/console/context.ts `ConsoleDeps.adminAction`).
+   * `organizationId`: resolved BEFORE the change (after a DELETE the organization is gone).
+   */
+  async recordChange(principal: AdminPrincipalLike, change: RecordedChange): Promise<void> {
+    const name = auditName(change.method, change.routePath);
+    if (!name) return;
+    const answer = change.answer ?? {};
+    const params = change.params ?? {};
     let objectId: string | null;
-    if (name.param === 'org' && name.object === 'organization') objectId = pending.organizationId ?? params.org ?? null;
+    if (name.param === 'org' && name.object === 'organization') objectId = change.organizationId ?? params.org ?? null;
     else if (name.param) objectId = params[name.param] ?? null;
     else objectId = typeof answer.id === 'string' ? answer.id : typeof answer.client_id === 'string' ? answer.client_id : null;
-    const organizationId = name.object === 'organization' && !pending.organizationId ? objectId : (pending.organizationId ?? null);
-    const body = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? Object.keys(req.body as object).sort() : [];
+    const organizationId = name.object === 'organization' && !change.organizationId ? objectId : (change.organizationId ?? null);
     await this.store.events.append({
       type: name.type,
       reason: null,
       organization_id: organizationId,
       connection_id: name.object === 'connection' ? objectId : null,
       user_id: name.object === 'user' ? objectId : null,
-      ip: req.ip ?? null,
+      ip: change.ip ?? null,
       detail: {
-        actor: actorOf(req.admin!),
+        actor: actorOf(principal),
         object: { type: name.object, id: objectId },
-        fields: name.fields ?? body,
+        fields: name.fields ?? [...change.fields].sort(),
       },
     });
   }
+}
+
+/** The parts of an AdminPrincipal (src/admin/auth.ts) the audit trail reads. */
+export interface AdminPrincipalLike {
+  keyId: string | null;
+  organizationId: string | null;
+  actor?: Actor;
+}
+
+/** One change, named by its admin route (`POST /organizations`, `PATCH /organizations/:org`, …). */
+export interface RecordedChange {
+  method: string;
+  routePath: string;
+  /** The route's parameters (`{ org: 'acme' }`). */
+  params?: Record<string, string>;
+  /** The names of the fields the change set (never their values). */
+  fields: string[];
+  /** The answer (for a created object's `id` / `client_id`). */
+  answer?: Record<string, unknown>;
+  organizationId?: string;
+  ip?: string | null;
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Store } from '../store/index.js';
 import type { Organization } from '../store/types.js';
 import { notFound } from '../http/problem.js';
-import { operatorOnly, resolveOrg } from './auth.js';
+import { operatorOnly, resolveOrg, type AdminPrincipal } from './auth.js';
 import { withConflicts } from './conflicts.js';
 import { domain, jsonBody, pageQuery, parse, presentKeys, slug, text, timestamp } from './validation.js';
 
@@ -33,12 +33,32 @@ export const orgView = (o: Organization) => ({
   created_at: o.created_at,
 });
 
+/**
+ * The operations behind the organization routes, shared by the admin API and the console
+ * (src/console/organizations.ts): same schemas, same authorization, same store calls. The console
+ * sends the same JSON-shaped body it built from its form; the audit event is written by whichever
+ * client called (admin: audit middleware; console: ConsoleDeps.adminAction), named by the route.
+ */
+export async function createOrganization(store: Store, principal: AdminPrincipal, body: unknown): Promise<Organization> {
+  // Operator-only: an organization-scoped key sees no such route (404, as operatorOnly answers).
+  if (principal.organizationId) throw notFound();
+  const input = parse(createSchema, body);
+  // The operator vouches for the domains it adds: they are verified at once.
+  return withConflicts(() => store.organizations.create(input, { verified: true }));
+}
+
+export async function updateOrganization(store: Store, principal: AdminPrincipal, org: Organization, body: unknown): Promise<Organization> {
+  const patch = presentKeys(parse(patchSchema, body), body);
+  // Domains an organization-scoped key adds stay pending until a DNS TXT record proves them (admin/domains.ts).
+  const updated = await withConflicts(() => store.organizations.update(org.id, patch, { verified: !principal.organizationId }));
+  if (!updated) throw notFound('organization');
+  return updated;
+}
+
 export function organizationRoutes(store: Store): Router {
   const r = Router();
   r.post('/organizations', operatorOnly, async (req, res) => {
-    const input = parse(createSchema, jsonBody(req));
-    // The operator vouches for the domains it adds: they are verified at once.
-    const org = await withConflicts(() => store.organizations.create(input, { verified: true }));
+    const org = await createOrganization(store, req.admin!, jsonBody(req));
     res.status(201).json(orgView(org));
   });
   r.get('/organizations', async (req, res) => {
@@ -50,12 +70,7 @@ export function organizationRoutes(store: Store): Router {
   });
   r.patch('/organizations/:org', async (req, res) => {
     const org = await resolveOrg(store, req);
-    const body = jsonBody(req);
-    const patch = presentKeys(parse(patchSchema, body), body);
-    // Domains an organization-scoped key adds stay pending until a DNS TXT record proves them (admin/domains.ts).
-    const updated = await withConflicts(() => store.organizations.update(org.id, patch, { verified: !req.admin?.organizationId }));
-    if (!updated) throw notFound('organization');
-    res.json(orgView(updated));
+    res.json(orgView(await updateOrganization(store, req.admin!, org, jsonBody(req))));
   });
   r.delete('/organizations/:org', operatorOnly, async (req, res) => {
     const org = await resolveOrg(store, req);

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config/index.js';
 import { createStore, openDatabase } from '../store/index.js';
 import { openSecret } from '../runtime.js';
 import { SecretBox } from '../store/secrets.js';
+import { ConsoleLinkError, registerConsoleCommands } from './console-link.js';
 import { registerKeyCommands } from './keys.js';
 import { registerOidcCommands } from './oidc.js';
 import { registerSamlCommands } from './saml.js';
@@ -75,6 +76,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 
   registerKeyCommands(program, out);
 
+  registerConsoleCommands(program, out);
+
   return program;
 }
 
@@ -92,6 +95,10 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof ConsoleLinkError) {
+      process.stderr.write(`portico: ${e.message}\n`);
+      return 1;
+    }
     if (e instanceof ConfigError || e instanceof UsageError) {
       process.stderr.write(`portico: ${e.message}\n`);
       return e instanceof UsageError ? 2 : 1;

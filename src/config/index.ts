@@ -140,6 +140,8 @@ const schema = z.object({
   PORTICO_MEMORY_SPACES_MB: spaceSizes.optional(),
   PORTICO_SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   PORTICO_MAIL_FROM: z.string().trim().min(3).max(320).optional(),
+  // The organization whose users sign in to /console (an id or slug; created by `portico console-link`).
+  PORTICO_CONSOLE_ORG: z.string().trim().regex(/^(org_[A-Za-z0-9_-]{1,96}|[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$/, 'must be an organization slug (lowercase letters, digits, dashes) or id').default('portico-console'),
 });
 
 export interface Config {
@@ -171,6 +173,8 @@ export interface Config {
   memorySpacesMb?: Partial<Record<SpaceName, number>>;
   /** Outgoing mail (setup-link invitations): PORTICO_SMTP_URL and PORTICO_MAIL_FROM, both or neither. */
   smtp?: { url: string; from: string };
+  /** PORTICO_CONSOLE_ORG: the organization (slug or id) whose `operator`/`viewer` users sign in to /console. Default `portico-console`. */
+  consoleOrg?: string;
 }
 
 const KNOWN = Object.keys(schema.shape);
@@ -259,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     ...(warnings.length ? { warnings } : {}),
     ephemeralLimits: { parkedClientBytes: Math.round(c.PORTICO_PARKED_CLIENT_MB * MB), parkedTotalBytes: Math.round(c.PORTICO_PARKED_TOTAL_MB * MB) },
     ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),
+    consoleOrg: c.PORTICO_CONSOLE_ORG,
     ...(c.PORTICO_SMTP_URL && c.PORTICO_MAIL_FROM ? { smtp: { url: c.PORTICO_SMTP_URL, from: c.PORTICO_MAIL_FROM } } : {}),
   };
 }

@@ -70,14 +70,14 @@ export function browserLogin(
         .catch((err: unknown) => rt.logger.error({ err }, 'recording a rate-limit refusal failed'));
     });
     router.post('/login', limited);
-    router.use(['/link', '/setup'], limited);
+    router.use(['/link', '/setup', '/console/link'], limited);
     router.all(
       [...adapters].map(([type, a]) => `/${type}/:connection/${a.callback.path}`),
       limited,
     );
   }
   // Before the session and every route behind it: nothing is spent when the cookie cannot be set.
-  router.use(['/interaction', '/login', '/link', '/setup', ...CONNECTION_TYPES.map((t) => `/${t}`)], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
+  router.use(['/interaction', '/login', '/link', '/setup', '/console', ...CONNECTION_TYPES.map((t) => `/${t}`)], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
   const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') });
   router.use(['/interaction', '/login', '/link', '/setup', ...CONNECTION_TYPES.map((t) => `/${t}`)], session);
   router.use(loginRoutes({ ...pipeline, provider, upstreams, transactions }));

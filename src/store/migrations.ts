@@ -330,6 +330,20 @@ create table certificate_notices (
 create index events_type on events(type, id);
 `,
   },
+  {
+    version: 9,
+    name: 'console_search',
+    sql: `
+-- The console's organization search (OrganizationRepo.search): prefix matches on name, slug and
+-- domain, each served by an index (text_pattern_ops: LIKE 'x%' uses it whatever the collation).
+create index organizations_name_prefix on organizations (lower(name) text_pattern_ops);
+create index organizations_slug_prefix on organizations (slug text_pattern_ops);
+create index organization_domains_prefix on organization_domains (domain text_pattern_ops);
+
+-- The console's health line per organization: last successful login, failures in the last 24 h.
+create index events_org_type_at on events(organization_id, type, at);
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

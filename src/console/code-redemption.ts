@@ -1,0 +1,46 @@
+/**
+ * Redeems the console's own authorization code inside the process, through oidc-provider's
+ * documented model API (`provider.AuthorizationCode.find` / `consume`, `provider.Grant.find`).
+ *
+ * Why not POST /oauth/token like any application: the server would have to reach its own public
+ * URL over the network (PORTICO_ISSUER), which behind a load balancer, a TLS terminator or split
+ * DNS often does not resolve to it from inside — and the answer would be tokens we only parse
+ * again. The checks are the token endpoint's for a public client: the code exists, is unexpired and
+ * unused, was issued to the console for this redirect URI, PKCE S256 matches, the nonce is this
+ * sign-in's, its grant is the same account's; then the code is consumed (single use).
+ */
+import { createHash } from 'node:crypto';
+import type Provider from 'oidc-provider';
+
+export class CodeRedemptionError extends Error {}
+
+export interface CodeCheck {
+  code: string;
+  clientId: string;
+  redirectUri: string;
+  codeVerifier: string;
+  nonce: string;
+}
+
+const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
+
+/** @returns the account id (gateway user id) the code was issued for. */
+export async function redeemCode(provider: Provider, check: CodeCheck): Promise<string> {
+  if (!check.code || check.code.length > 512) throw new CodeRedemptionError('no usable code');
+  let code: InstanceType<Provider['AuthorizationCode']> | undefined;
+  try {
+    code = await provider.AuthorizationCode.find(check.code);
+  } catch {
+    code = undefined;
+  }
+  if (!code) throw new CodeRedemptionError('unknown code');
+  if (code.isExpired || (code as unknown as { consumed?: unknown }).consumed) throw new CodeRedemptionError('code expired or used');
+  if (code.clientId !== check.clientId || code.redirectUri !== check.redirectUri) throw new CodeRedemptionError('code of another client or redirect URI');
+  if (code.codeChallengeMethod !== 'S256' || code.codeChallenge !== s256(check.codeVerifier)) throw new CodeRedemptionError('PKCE verifier does not match');
+  if (code.nonce !== check.nonce) throw new CodeRedemptionError('nonce mismatch');
+  const accountId = code.accountId;
+  const grant = code.grantId ? await provider.Grant.find(code.grantId) : undefined;
+  if (!accountId || !grant || grant.accountId !== accountId || grant.clientId !== check.clientId) throw new CodeRedemptionError('grant missing');
+  await code.consume();
+  return accountId;
+}

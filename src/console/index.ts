@@ -1,0 +1,286 @@
+/**
+ * The operator console's shell (docs/reference.md "Console"), mounted at /console: sign-in through
+ * Portico itself, the console session, CSRF and role checks, headers and layout. Pages come from
+ * page modules (src/console/context.ts is their contract), each mounted after these checks, so a
+ * page module cannot forget one: every non-GET request below the shell has a valid CSRF token and
+ * comes from an `operator` (a `viewer` is refused here, before any module sees the request).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import multer from 'multer';
+import type Provider from 'oidc-provider';
+import type { AdminPrincipal } from '../admin/auth.js';
+import type { AuditTrail } from '../admin/audit.js';
+import { PAGE_CSP, esc } from '../http/html.js';
+import type { Mailer } from '../http/mail.js';
+import type { UserAccess } from '../login/user-access.js';
+import type { Runtime } from '../runtime.js';
+import { safeEqual } from '../store/secrets.js';
+import { LoginLinkStore } from '../upstream/link/store.js';
+import { consoleAccess, REFUSAL_TEXT, type ConsoleRefusal } from './access.js';
+import { CONSOLE_CLIENT_ID, consoleUrls, ensureConsoleApplication } from './application.js';
+import { CodeRedemptionError, redeemCode } from './code-redemption.js';
+import { checkConsoleLink } from './console-link.js';
+import type { ConsoleDeps, ConsoleLocals, ConsolePage, ConsolePageModule } from './context.js';
+import { consoleUserOf } from './context.js';
+import { consoleDocument } from './layout.js';
+import { CONSOLE_ABSOLUTE_MS, CONSOLE_COOKIE, ConsoleSessions, readCookie } from './session.js';
+
+export const SIGNIN_COOKIE = 'portico_console_signin';
+const SIGNIN_TTL_SECONDS = 600;
+/** How long the login link a console link turns into lives: it is followed at once. */
+const HANDOFF_LINK_TTL_SECONDS = 60;
+/** Uploads a page module may take (metadata, certificates). */
+export const CONSOLE_UPLOAD_MAX_BYTES = 1024 * 1024;
+
+export interface ConsoleShellDeps {
+  rt: Runtime;
+  audit: AuditTrail;
+  access: UserAccess;
+  mailer?: Mailer;
+  /** oidc-provider, whose model API redeems the console's own authorization codes (code-redemption.ts). */
+  provider: Provider;
+  /** Clock (ms) for session expiry and console links; tests move it. */
+  now?: () => number;
+  /** The page modules, in order (src/app.ts lists them). */
+  pages: ConsolePageModule[];
+}
+
+export interface ConsoleShell {
+  router: Router;
+  /** The page modules' routers as mounted (tests enumerate their routes). */
+  pages: Router[];
+}
+
+interface SignInRecord {
+  verifier: string;
+  nonce: string;
+  next: string | null;
+}
+
+/** Where a sign-in may return to: a console page of this origin, nothing else (no open redirect). */
+const safeNext = (v: unknown): string | null =>
+  typeof v === 'string' && v.length <= 2000 && /^\/console\/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*$/.test(v) && !v.includes('//') && !v.includes('\\') ? v : null;
+
+export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
+  const { rt, audit } = deps;
+  const { store, config, ephemeral, logger } = rt;
+  const now = deps.now ?? Date.now;
+  const secure = config.issuer.startsWith('https:');
+  const urls = consoleUrls(config.issuer);
+  const sessions = new ConsoleSessions(ephemeral, now);
+  const signins = ephemeral.space('transactions');
+  const spent = ephemeral.space('replay');
+  const links = new LoginLinkStore(ephemeral);
+  const consoleOrgRef = config.consoleOrg ?? 'portico-console';
+  const consoleOrg = () => store.organizations.get(consoleOrgRef);
+  const r = Router();
+
+  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure, path: '/console' };
+
+  /** A page outside a session (sign-in steps, refusals): no navigation. */
+  const bare = (res: Response, status: number, title: string, message: string, code?: string) =>
+    res
+      .status(status)
+      .type('html')
+      .send(consoleDocument({ title, body: `<p>${esc(message)}</p>${code ? `<p class="muted">Reason: <code>${esc(code)}</code></p>` : ''}<p><a href="/console/login">Sign in to the console</a></p>` }));
+  const refuse = (res: Response, reason: ConsoleRefusal) => bare(res, 403, 'No access to the console', REFUSAL_TEXT[reason], reason);
+
+  const principal = (res: Response): AdminPrincipal => ({ keyId: null, organizationId: null, actor: { type: 'console_user', id: consoleUserOf(res).id } });
+
+  // Every console answer: our strict page policy, never cached, never framed, no Referer leaving.
+  r.use((_req, res, next) => {
+    res.set('Content-Security-Policy', PAGE_CSP).set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').set('X-Frame-Options', 'DENY');
+    next();
+  });
+
+  // --- Signing in (no session yet) -----------------------------------------------------------
+
+  // The console's initiate_login_uri (OIDC Core §4): a login link lands here too. Starts a code flow with PKCE.
+  r.get('/login', async (req, res) => {
+    const iss = req.query.iss;
+    if (iss !== undefined && iss !== config.issuer) return void bare(res, 400, 'Sign-in refused', 'This sign-in was started by another issuer.', 'invalid_request');
+    const org = await consoleOrg();
+    if (!org) return void refuse(res, 'console_not_set_up');
+    await ensureConsoleApplication(store, config.issuer);
+    const state = randomBytes(32).toString('base64url');
+    const record: SignInRecord = { verifier: randomBytes(32).toString('base64url'), nonce: randomBytes(16).toString('base64url'), next: safeNext(req.query.next) };
+    await signins.set(`console-signin:${state}`, JSON.stringify(record), SIGNIN_TTL_SECONDS);
+    res.cookie(SIGNIN_COOKIE, state, { ...cookieOptions, maxAge: SIGNIN_TTL_SECONDS * 1000 });
+    const q = new URLSearchParams({
+      client_id: CONSOLE_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: urls.callback,
+      state,
+      nonce: record.nonce,
+      code_challenge: createHash('sha256').update(record.verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+      // Any connection of the console organization; never another organization's.
+      organization: org.slug,
+    });
+    const hint = req.query.login_hint;
+    if (typeof hint === 'string' && hint.length <= 320) q.set('login_hint', hint);
+    res.redirect(303, `/oauth/authorize?${q.toString()}`);
+  });
+
+  r.get('/callback', async (req, res) => {
+    const state = typeof req.query.state === 'string' ? req.query.state : '';
+    const cookie = readCookie(req.get('cookie'), SIGNIN_COOKIE);
+    res.clearCookie(SIGNIN_COOKIE, cookieOptions);
+    // The state must be this browser's (its cookie) and is spent on first use.
+    const raw = state && cookie && state.length <= 100 && safeEqual(state, cookie) ? await signins.take(`console-signin:${state}`) : undefined;
+    if (!raw) return void bare(res, 400, 'Sign-in expired', 'This sign-in is unknown, expired or was started in another browser. Start again.', 'state_mismatch');
+    const record = JSON.parse(raw) as SignInRecord;
+    if (typeof req.query.error === 'string') {
+      return void bare(res, 403, 'Sign-in refused', 'Portico refused the sign-in.', req.query.error.slice(0, 64));
+    }
+    let accountId: string;
+    try {
+      accountId = await redeemCode(deps.provider, {
+        code: typeof req.query.code === 'string' ? req.query.code : '',
+        clientId: CONSOLE_CLIENT_ID,
+        redirectUri: urls.callback,
+        codeVerifier: record.verifier,
+        nonce: record.nonce,
+      });
+    } catch (e) {
+      if (!(e instanceof CodeRedemptionError)) throw e;
+      logger.info({ reason: e.message }, 'console sign-in: authorization code refused');
+      return void bare(res, 400, 'Sign-in failed', 'The sign-in could not be completed. Start again.', 'invalid_grant');
+    }
+    const verdict = consoleAccess(await store.users.get(accountId), await consoleOrg());
+    if ('refused' in verdict) {
+      logger.info({ user_id: accountId, reason: verdict.refused }, 'console sign-in refused');
+      return void refuse(res, verdict.refused);
+    }
+    const { id } = await sessions.create(verdict.user);
+    res.cookie(CONSOLE_COOKIE, id, { ...cookieOptions, maxAge: CONSOLE_ABSOLUTE_MS });
+    res.redirect(303, record.next ?? '/console/organizations');
+  });
+
+  // `portico console-link`: a signed one-time token -> a login link for the console (console-link.ts).
+  r.get('/link/:token', async (req, res) => {
+    const checked = checkConsoleLink(rt.secret, String(req.params.token ?? ''), now());
+    if ('refused' in checked) {
+      const expired = checked.refused === 'link_expired';
+      return void bare(res, expired ? 410 : 404, expired ? 'Link expired' : 'Link not valid', expired ? 'This console link has expired. Run `npx portico console-link` again.' : 'This console link is not valid.', checked.refused);
+    }
+    const { claims } = checked;
+    const org = await consoleOrg();
+    if (!org || org.id !== claims.org) return void bare(res, 404, 'Link not valid', 'This console link is not for this console.', 'link_invalid');
+    const ttl = Math.max(1, Math.ceil((claims.exp - now()) / 1000)) + 60;
+    if (!(await spent.setIfAbsent(`console-link:${claims.jti}`, '1', ttl))) {
+      return void bare(res, 410, 'Link already used', 'This console link has already been used. Run `npx portico console-link` again.', 'link_used');
+    }
+    await ensureConsoleApplication(store, config.issuer);
+    const { token } = await links.create(
+      {
+        organization_id: org.id,
+        identifier: { kind: 'user_id', value: claims.user },
+        client_id: CONSOLE_CLIENT_ID,
+        target_link_uri: null,
+        create_user: false,
+        issued_by: { key_id: null, organization_id: org.id },
+      },
+      HANDOFF_LINK_TTL_SECONDS,
+    );
+    res.redirect(303, `/link/${token}`);
+  });
+
+  r.get('/signed-out', (_req, res) => void bare(res, 200, 'Signed out', 'You are signed out of the console.'));
+
+  // --- The session ---------------------------------------------------------------------------
+
+  r.use(async (req, res, next) => {
+    const id = readCookie(req.get('cookie'), CONSOLE_COOKIE);
+    const session = await sessions.touch(id);
+    if (!session) {
+      if (id) res.clearCookie(CONSOLE_COOKIE, cookieOptions);
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        const next = safeNext(req.originalUrl);
+        return void res.redirect(303, `/console/login${next ? `?next=${encodeURIComponent(next)}` : ''}`);
+      }
+      return void bare(res, 401, 'Signed out', 'Your console session has ended. Sign in again.', 'session_expired');
+    }
+    // The person's row decides on every request: a suspension or a removed role ends access at once.
+    const verdict = consoleAccess(await store.users.get(session.userId), await consoleOrg());
+    if ('refused' in verdict) {
+      await sessions.end(id);
+      res.clearCookie(CONSOLE_COOKIE, cookieOptions);
+      return void refuse(res, verdict.refused);
+    }
+    const locals: ConsoleLocals = { consoleUser: verdict.user, csrfToken: session.csrf };
+    Object.assign(res.locals, locals, { consoleSessionId: id });
+    next();
+  });
+
+  // Every non-GET: its body parsed here, then CSRF, then the operator role — before any page module.
+  const form = express.urlencoded({ extended: false, limit: CONSOLE_UPLOAD_MAX_BYTES + 64 * 1024, parameterLimit: 200 });
+  const uploads = multer({ storage: multer.memoryStorage(), limits: { fileSize: CONSOLE_UPLOAD_MAX_BYTES, fieldSize: CONSOLE_UPLOAD_MAX_BYTES, files: 4, fields: 100, parts: 104 } }).any();
+  r.use((req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return next();
+    const parse = req.is('multipart/form-data') ? uploads : form;
+    parse(req, res, (err: unknown) => {
+      if (err) {
+        const code = String((err as { code?: string }).code ?? (err as { type?: string }).type ?? '');
+        if (/^LIMIT_|too.large/.test(code)) return void bare(res, 413, 'Too large', 'The form or a file in it is too large (1 MB at most).', 'payload_too_large');
+        return void bare(res, 400, 'The form could not be read', 'Reload the page and submit it again.', 'invalid_request');
+      }
+      guard(req, res, next);
+    });
+  });
+  function guard(req: Request, res: Response, next: NextFunction) {
+    const sent = (req.body as Record<string, unknown> | undefined)?.csrf;
+    if (typeof sent !== 'string' || !safeEqual(sent, (res.locals as ConsoleLocals).csrfToken)) {
+      return void bare(res, 403, 'Please try again', 'This form has expired or was sent from another page. Reload the page and submit it again.', 'csrf_failed');
+    }
+    // Signing out is the one change a viewer may make.
+    if (req.path !== '/logout' && consoleUserOf(res).role !== 'operator') {
+      return void render(res, { title: 'Read-only access', body: '<p>Your role is <strong>viewer</strong>: you can look, not change. Ask an operator to make this change.</p><p class="muted">Reason: <code>operator_required</code></p>' }, 403);
+    }
+    next();
+  }
+
+  function render(res: Response, page: ConsolePage, status = 200) {
+    const { consoleUser, csrfToken } = res.locals as ConsoleLocals;
+    res.status(status).type('html').send(consoleDocument(page, { user: consoleUser, csrf: csrfToken }));
+  }
+
+  // Ends the console session here, then Portico's own sign-in (RP-initiated logout, confirmed by the user).
+  r.post('/logout', async (_req, res) => {
+    await sessions.end((res.locals as { consoleSessionId?: string }).consoleSessionId);
+    res.clearCookie(CONSOLE_COOKIE, cookieOptions);
+    const q = new URLSearchParams({ client_id: CONSOLE_CLIENT_ID, post_logout_redirect_uri: urls.signedOut });
+    res.redirect(303, `/oauth/logout?${q.toString()}`);
+  });
+
+  r.get('/', (_req, res) => res.redirect(303, '/console/organizations'));
+
+  const pageDeps: ConsoleDeps = {
+    rt,
+    audit,
+    access: deps.access,
+    mailer: deps.mailer,
+    render,
+    csrfField: (res) => `<input type="hidden" name="csrf" value="${esc((res.locals as ConsoleLocals).csrfToken)}">`,
+    now,
+    principal,
+    issuer: config.issuer,
+    async adminAction(req, res, change, operation) {
+      const who = principal(res);
+      // Resolved before the change, as the admin API's audit does (after a DELETE the organization is gone).
+      const organizationId = await audit.organizationIdOf(change.params?.org, who);
+      const result = await operation(who);
+      const obj = result && typeof result === 'object' ? (result as Record<string, unknown>) : {};
+      const answer = { ...(typeof obj.id === 'string' ? { id: obj.id } : {}), ...(typeof obj.client_id === 'string' ? { client_id: obj.client_id } : {}) };
+      await audit
+        .recordChange(who, { method: change.method, routePath: change.route, params: change.params, fields: change.fields, answer, organizationId, ip: req.ip ?? null })
+        .catch((err: unknown) => logger.error({ err, route: change.route }, 'audit event could not be written'));
+      return result;
+    },
+  };
+  const pages = deps.pages.map((make) => make(pageDeps));
+  for (const p of pages) r.use(p);
+  return { router: r, pages };
+}

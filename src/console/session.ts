@@ -1,0 +1,84 @@
+/**
+ * Console sessions: separate from the gateway session and from admin API keys. The browser holds a
+ * random id (cookie `portico_console`, path /console); the ephemeral store (Redis with REDIS_URL,
+ * so every process sees it) holds the rest under the id's hash. A session ends 8 hours after sign-in
+ * (absolute) or 30 minutes after its last request (idle), by the injected clock, or at sign-out.
+ */
+import { randomBytes } from 'node:crypto';
+import type { EphemeralStore } from '../store/ephemeral.js';
+import { hashToken } from '../store/secrets.js';
+
+export const CONSOLE_COOKIE = 'portico_console';
+export const CONSOLE_ABSOLUTE_MS = 8 * 3600 * 1000;
+export const CONSOLE_IDLE_MS = 30 * 60 * 1000;
+
+export interface ConsoleSessionRecord {
+  userId: string;
+  organizationId: string;
+  /** The CSRF token every form of this session carries. */
+  csrf: string;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+/** 43 base64url characters (256 bits); anything else is not looked up. */
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+const key = (id: string) => `console-session:${hashToken(id)}`;
+
+export class ConsoleSessions {
+  private readonly space: EphemeralStore;
+  constructor(
+    ephemeral: EphemeralStore,
+    private readonly now: () => number,
+  ) {
+    this.space = ephemeral.space('sessions');
+  }
+
+  /** Seconds the record must outlive its last write (the store's own expiry backs the clock's). */
+  private ttlSeconds(r: ConsoleSessionRecord): number {
+    const until = Math.min(r.createdAt + CONSOLE_ABSOLUTE_MS, r.lastSeenAt + CONSOLE_IDLE_MS);
+    return Math.max(1, Math.ceil((until - this.now()) / 1000));
+  }
+
+  async create(user: { id: string; organization_id: string }): Promise<{ id: string; record: ConsoleSessionRecord }> {
+    const id = randomBytes(32).toString('base64url');
+    const at = this.now();
+    const record: ConsoleSessionRecord = { userId: user.id, organizationId: user.organization_id, csrf: randomBytes(32).toString('base64url'), createdAt: at, lastSeenAt: at };
+    await this.space.set(key(id), JSON.stringify(record), this.ttlSeconds(record));
+    return { id, record };
+  }
+
+  /** The live session for this id, its idle clock restarted; undefined (and forgotten) when expired. */
+  async touch(id: string | undefined): Promise<ConsoleSessionRecord | undefined> {
+    if (!id || !SESSION_ID.test(id)) return undefined;
+    const raw = await this.space.get(key(id));
+    if (!raw) return undefined;
+    let r: ConsoleSessionRecord;
+    try {
+      r = JSON.parse(raw) as ConsoleSessionRecord;
+    } catch {
+      return undefined;
+    }
+    const at = this.now();
+    if (at >= r.createdAt + CONSOLE_ABSOLUTE_MS || at >= r.lastSeenAt + CONSOLE_IDLE_MS) {
+      await this.space.delete(key(id));
+      return undefined;
+    }
+    const next = { ...r, lastSeenAt: at };
+    await this.space.set(key(id), JSON.stringify(next), this.ttlSeconds(next));
+    return next;
+  }
+
+  async end(id: string | undefined): Promise<void> {
+    if (id && SESSION_ID.test(id)) await this.space.delete(key(id));
+  }
+}
+
+/** One cookie's value from the Cookie header (no cookie-parser in the app). */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}

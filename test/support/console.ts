@@ -64,7 +64,10 @@ export async function consoleSignIn(t: TestApp, role: RoleSpec = 'operator', opt
   const who = await consoleUser(t, role, opts);
   const agent = request.agent(t.express);
   const { res, path } = await follow(agent, consoleLinkPath(t, who));
-  if (res.status !== 200 || !path.startsWith('/console/')) throw new Error(`console sign-in ended at ${path} (${res.status}): ${res.text.slice(0, 400)}`);
+  if (res.status !== 200 || !path.startsWith('/console/')) {
+    const reason = /Reason: <code>([^<]+)<\/code>/.exec(res.text)?.[1] ?? 'no reason shown';
+    throw new Error(`console sign-in ended at ${path.split('?')[0]} (${res.status}, ${reason})`);
+  }
   const cookies = ([] as string[]).concat((res.headers['set-cookie'] as string[] | string | undefined) ?? []);
   const jar = (agent as unknown as { jar: { getCookie(name: string, access: unknown): { value: string } | undefined } }).jar;
   const access = { domain: '127.0.0.1', path: '/console', secure: false, script: false };

@@ -37,6 +37,7 @@ describe('configuration', () => {
       adminApiKey: undefined,
       secret: undefined,
       certsDir: './certs',
+      consoleOrg: 'portico-console',
       allowPrivateUrls: false,
       rateLimits: {
         login: { points: 120, durationSeconds: 60 },
@@ -111,6 +112,7 @@ describe('configuration', () => {
     ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'bounce=64' }],
     ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'sessions' }],
     ['PORTICO_MEMORY_SPACES_MB', { PORTICO_MEMORY_SPACES_MB: 'sessions=-1' }],
+    ['PORTICO_CONSOLE_ORG', { PORTICO_CONSOLE_ORG: 'Not A Slug' }],
   ])('refuses a bad %s with a ConfigError naming it first', (name, env) => {
     const message = configError(env, cwd);
     expect(message.startsWith(`${name}: `)).toBe(true);

@@ -140,6 +140,7 @@ const schema = z.object({
   PORTICO_MEMORY_SPACES_MB: spaceSizes.optional(),
   PORTICO_SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   PORTICO_MAIL_FROM: z.string().trim().min(3).max(320).optional(),
+  PORTICO_TRACE_RETENTION_DAYS: integer(1, 3650, 'must be a number of days from 1 to 3650').default(30),
 });
 
 export interface Config {
@@ -171,6 +172,8 @@ export interface Config {
   memorySpacesMb?: Partial<Record<SpaceName, number>>;
   /** Outgoing mail (setup-link invitations): PORTICO_SMTP_URL and PORTICO_MAIL_FROM, both or neither. */
   smtp?: { url: string; from: string };
+  /** Days a refused login's evidence is kept on its trace (PORTICO_TRACE_RETENTION_DAYS); absent: 30. */
+  traceRetentionDays?: number;
 }
 
 const KNOWN = Object.keys(schema.shape);
@@ -256,6 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dnsServer: c.PORTICO_DNS_SERVER,
     trustProxy: c.PORTICO_TRUST_PROXY.hops,
     metricsToken: c.PORTICO_METRICS_TOKEN,
+    traceRetentionDays: c.PORTICO_TRACE_RETENTION_DAYS,
     ...(warnings.length ? { warnings } : {}),
     ephemeralLimits: { parkedClientBytes: Math.round(c.PORTICO_PARKED_CLIENT_MB * MB), parkedTotalBytes: Math.round(c.PORTICO_PARKED_TOTAL_MB * MB) },
     ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),

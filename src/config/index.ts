@@ -142,6 +142,7 @@ const schema = z.object({
   PORTICO_MAIL_FROM: z.string().trim().min(3).max(320).optional(),
   // The organization whose users sign in to /console (an id or slug; created by `portico console-link`).
   PORTICO_CONSOLE_ORG: z.string().trim().regex(/^(org_[A-Za-z0-9_-]{1,96}|[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$/, 'must be an organization slug (lowercase letters, digits, dashes) or id').default('portico-console'),
+  PORTICO_TRACE_RETENTION_DAYS: integer(1, 3650, 'must be a number of days from 1 to 3650').default(30),
 });
 
 export interface Config {
@@ -175,6 +176,8 @@ export interface Config {
   smtp?: { url: string; from: string };
   /** PORTICO_CONSOLE_ORG: the organization (slug or id) whose `operator`/`viewer` users sign in to /console. Default `portico-console`. */
   consoleOrg?: string;
+  /** Days a refused login's evidence is kept on its trace (PORTICO_TRACE_RETENTION_DAYS); absent: 30. */
+  traceRetentionDays?: number;
 }
 
 const KNOWN = Object.keys(schema.shape);
@@ -260,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dnsServer: c.PORTICO_DNS_SERVER,
     trustProxy: c.PORTICO_TRUST_PROXY.hops,
     metricsToken: c.PORTICO_METRICS_TOKEN,
+    traceRetentionDays: c.PORTICO_TRACE_RETENTION_DAYS,
     ...(warnings.length ? { warnings } : {}),
     ephemeralLimits: { parkedClientBytes: Math.round(c.PORTICO_PARKED_CLIENT_MB * MB), parkedTotalBytes: Math.round(c.PORTICO_PARKED_TOTAL_MB * MB) },
     ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),

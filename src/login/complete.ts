@@ -4,6 +4,7 @@ import type { LoginEvents } from '../events/index.js';
 import type { Store } from '../store/index.js';
 import { findNul } from '../http/text.js';
 import { isCapacityError } from '../store/ephemeral.js';
+import { clip, withEvidence } from '../upstream/evidence.js';
 import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
 import { errorPage } from './html.js';
 import { regenerate, saveSession } from './session.js';
@@ -49,7 +50,13 @@ export async function completeLogin(
   const { raw: _raw, ...stored } = identity;
   const nul = findNul(stored);
   if (nul) throw new UpstreamError('malformed', `the sign-in carried a value with a NUL character (${nul})`, { field: nul });
-  const user = await deps.directory.resolve(connection, identity, { createUser: input.createUser, recordIdentity: input.recordIdentity });
+  let user: Awaited<ReturnType<Directory['resolve']>>;
+  try {
+    user = await deps.directory.resolve(connection, identity, { createUser: input.createUser, recordIdentity: input.recordIdentity });
+  } catch (e) {
+    // The login trace names who tried (the email or the IdP's subject), never other claims' values.
+    throw e instanceof UpstreamError ? withEvidence(e, { identifier: clip(identity.email ?? identity.subject) }) : e;
+  }
   const interactionUid = input.useInteraction === false ? undefined : req.session.interactionUid;
   await regenerate(req);
   req.session.login = {

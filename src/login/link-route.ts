@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { EphemeralStore } from '../store/ephemeral.js';
+import { withEvidence } from '../upstream/evidence.js';
 import { UpstreamError } from '../upstream/identity.js';
 import { linkConnection, linkIdentity, type LinkSource } from '../upstream/link/identity.js';
 import { LoginLinkStore } from '../upstream/link/store.js';
@@ -31,23 +32,31 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
     res.set('Cache-Control', 'no-store');
     let organizationId: string | null = null;
     let connection: LinkSource | undefined;
+    // Which check refused, for the login trace: link, issuer_scope, organization, issuing_key, application, target, user.
+    let check = 'link';
     try {
       const link = await links.redeem(String(req.params.token ?? ''));
       organizationId = link.organization_id;
       connection = linkConnection(link.organization_id);
+      check = 'issuer_scope';
       // Bound to the issuing key's scope: an organization key only ever issues links for its own organization.
       if (link.issued_by.organization_id !== null && link.issued_by.organization_id !== link.organization_id) {
         throw new UpstreamError('link_invalid', 'this sign-in link is not valid');
       }
+      check = 'organization';
       if (!(await deps.store.organizations.get(link.organization_id))) throw new UpstreamError('link_invalid', 'the organization no longer exists');
+      check = 'issuing_key';
       // Deleting a partner's API key (a leaked key, an ended partnership) also stops the links it already issued.
       if (link.issued_by.key_id !== null && !(await deps.store.apiKeys.get(link.issued_by.key_id))) {
         throw new UpstreamError('link_revoked', 'the API key that issued this link has been revoked');
       }
+      check = 'application';
       const app = await deps.store.applications.get(link.client_id);
       if (!app) throw new UpstreamError('application_not_found', 'the application of this link no longer exists', { client_id: link.client_id });
+      check = 'target';
       // Registered origins may have changed since the link was issued.
       const target = checkTarget(app, link.target_link_uri);
+      check = 'user';
       await completeLogin(deps, req, res, {
         connection,
         identity: linkIdentity(link),
@@ -60,7 +69,8 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
       });
     } catch (e) {
       const org = organizationId ?? (e instanceof UpstreamError && typeof e.detail.organization_id === 'string' ? e.detail.organization_id : null);
-      await failLogin(deps, req, res, e, { connection: connection ?? (org ? linkConnection(org) : undefined), organizationId: org });
+      const refusal = e instanceof UpstreamError ? withEvidence(e, { protocol: 'link', check }) : e;
+      await failLogin(deps, req, res, refusal, { connection: connection ?? (org ? linkConnection(org) : undefined), organizationId: org });
     }
   });
   return r;

@@ -1,16 +1,22 @@
 import type { Runtime } from '../runtime.js';
 import { startCertificateExpiryChecks } from './certificate-expiry.js';
+import { DEFAULT_TRACE_RETENTION_DAYS, startTraceRetention } from './trace-retention.js';
 import { WebhookDelivery } from './webhook-delivery.js';
 
 /**
- * The background work of one server process: webhook delivery (every second) and the certificate
- * expiry check (at start, then hourly). Every process runs both; the database keeps them from
- * doing a piece of work twice. The returned stop waits for rounds in flight.
+ * The background work of one server process: webhook delivery (every second), the certificate
+ * expiry check and the login-trace evidence purge (at start, then hourly). Every process runs all
+ * three; the database keeps them from doing a piece of work twice. The returned stop waits for rounds in flight.
  */
 export function startSignals(rt: Runtime): () => Promise<void> {
   const stopDelivery = new WebhookDelivery({ repo: rt.store.webhooks, fetch: rt.fetch, logger: rt.logger }).start();
   const stopExpiry = startCertificateExpiryChecks({ store: rt.store, certsDir: rt.config.certsDir, logger: rt.logger });
+  const stopRetention = startTraceRetention({
+    traces: rt.store.traces,
+    logger: rt.logger,
+    retentionDays: rt.config.traceRetentionDays ?? DEFAULT_TRACE_RETENTION_DAYS,
+  });
   return async () => {
-    await Promise.all([stopDelivery(), stopExpiry()]);
+    await Promise.all([stopDelivery(), stopExpiry(), stopRetention()]);
   };
 }

@@ -13,6 +13,7 @@ import { DirectoryUserRepo } from './repos/directory-users.js';
 import { EventRepo } from './repos/events.js';
 import { OrganizationRepo } from './repos/organizations.js';
 import { SetupLinkRepo } from './repos/setup-links.js';
+import { TraceRepo } from './repos/traces.js';
 import { UserRepo } from './repos/users.js';
 import { WebhookRepo } from './repos/webhooks.js';
 import { SecretBox } from './secrets.js';
@@ -27,6 +28,8 @@ export interface Store {
   users: UserRepo;
   apiKeys: ApiKeyRepo;
   events: EventRepo;
+  /** Login traces: the login.* events with their evidence (console). */
+  traces: TraceRepo;
   setupLinks: SetupLinkRepo;
   directories: DirectoryRepo;
   directoryUsers: DirectoryUserRepo;
@@ -46,6 +49,7 @@ export function createStore(db: Database, box: SecretBox): Store {
     users: new UserRepo(db),
     apiKeys: new ApiKeyRepo(db),
     events: new EventRepo(db),
+    traces: new TraceRepo(db),
     setupLinks: new SetupLinkRepo(db, box),
     directories: new DirectoryRepo(db),
     directoryUsers: new DirectoryUserRepo(db),

@@ -344,6 +344,21 @@ create index organization_domains_prefix on organization_domains (domain text_pa
 create index events_org_type_at on events(organization_id, type, at);
 `,
   },
+  {
+    version: 10,
+    name: 'login_traces',
+    sql: `
+-- Login traces (console, src/store/repos/traces.ts): login.* events newest first (by id, which is
+-- time-ordered) by connection, user or reason; by organization events_org serves.
+create index events_traces on events(id) where type in ('login.succeeded','login.failed');
+create index events_traces_connection on events(connection_id, id) where type in ('login.succeeded','login.failed');
+create index events_traces_user on events(user_id, id) where type in ('login.succeeded','login.failed');
+create index events_traces_reason on events(reason, id) where type = 'login.failed';
+
+-- Evidence still to purge (PORTICO_TRACE_RETENTION_DAYS): only the rows that still carry some.
+create index events_evidence on events(at) where detail ? 'evidence';
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

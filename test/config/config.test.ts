@@ -48,8 +48,16 @@ describe('configuration', () => {
       bodyLimit: '1mb',
       logLevel: 'info',
       trustProxy: 0,
+      traceRetentionDays: 30,
       ephemeralLimits: { parkedClientBytes: 8 * 1024 * 1024, parkedTotalBytes: 64 * 1024 * 1024 },
     });
+  });
+
+  it('PORTICO_TRACE_RETENTION_DAYS: whole days from 1 to 3650', () => {
+    expect(loadConfig({ PORTICO_TRACE_RETENTION_DAYS: '7' }, cwd).traceRetentionDays).toBe(7);
+    for (const bad of ['0', '3651', '-1', '1.5', '7d', 'forever']) {
+      expect(configError({ PORTICO_TRACE_RETENTION_DAYS: bad }, cwd).startsWith('PORTICO_TRACE_RETENTION_DAYS: ')).toBe(true);
+    }
   });
 
   it('reads the parked-body budgets and memory space sizes (issue 9: bounded ephemeral spaces)', () => {

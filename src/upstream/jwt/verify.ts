@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { compactVerify, errors, type CompactVerifyGetKey, type CryptoKey, type KeyObject } from 'jose';
 import { isEmailAddress } from '../../directory/email.js';
+import { names, withEvidence } from '../evidence.js';
 import { UpstreamError, type ExternalIdentity } from '../identity.js';
 
 export type PartnerJwtAlg = 'HS256' | 'RS256' | 'ES256';
@@ -69,10 +70,29 @@ const invalid = (message: string, detail: Record<string, unknown> = {}) => new U
  *   ambiguous_identifier | keys_unavailable (from the key resolver)
  */
 export async function verifyPartnerJwt(token: string, policy: PartnerJwtPolicy, key: PartnerKey, nowMs: number): Promise<PartnerToken> {
+  const at: Step = { check: 'token' };
+  try {
+    return await verifySteps(token, policy, key, nowMs, at);
+  } catch (e) {
+    // The login trace says which check refused, and the claim names once the payload was read (never values).
+    throw e instanceof UpstreamError
+      ? withEvidence(e, { protocol: 'jwt', check: at.check, ...(at.claims ? { claim_names: names(Object.keys(at.claims)) } : {}) })
+      : e;
+  }
+}
+
+/** The check in progress, for the trace: token, signature, payload, exp, iat, nbf, iss, aud, jti, identifier, profile. */
+interface Step {
+  check: string;
+  claims?: Record<string, unknown>;
+}
+
+async function verifySteps(token: string, policy: PartnerJwtPolicy, key: PartnerKey, nowMs: number, at: Step): Promise<PartnerToken> {
   if (typeof token !== 'string' || token.length === 0) throw invalid('no token');
   if (token.length > MAX_TOKEN_LENGTH) throw invalid('token too large');
 
   let payloadBytes: Uint8Array;
+  at.check = 'signature';
   try {
     // `algorithms` pins the connection's algorithm: alg "none" and HS256-signed-with-the-public-key are refused here.
     const verified = await compactVerify(token, key as CompactVerifyGetKey, { algorithms: [policy.alg] });
@@ -86,10 +106,12 @@ export async function verifyPartnerJwt(token: string, policy: PartnerJwtPolicy, 
   }
 
   let claims: Record<string, unknown>;
+  at.check = 'payload';
   try {
     const parsed: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
     claims = parsed as Record<string, unknown>;
+    at.claims = claims;
   } catch {
     throw invalid('the token payload is not a JSON object');
   }
@@ -98,27 +120,34 @@ export async function verifyPartnerJwt(token: string, policy: PartnerJwtPolicy, 
   const skew = Math.min(policy.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_CLOCK_SKEW_SECONDS);
   const maxAge = policy.maxTokenAgeSeconds;
 
+  at.check = 'exp';
   const exp = numericDate(claims, 'exp');
   if (exp === undefined) throw invalid('exp is required');
   if (exp > now + maxAge + skew) throw invalid(`exp is more than ${maxAge} seconds in the future`, { max_token_age_seconds: maxAge });
   if (now >= exp) throw new UpstreamError('token_expired', 'the token has expired');
+  at.check = 'iat';
   const iat = numericDate(claims, 'iat');
   if (iat !== undefined && iat > now + skew) throw invalid('iat is in the future');
   if (iat !== undefined && now - iat > maxAge + skew) throw new UpstreamError('token_expired', `the token was issued more than ${maxAge} seconds ago`);
+  at.check = 'nbf';
   const nbf = numericDate(claims, 'nbf');
   if (nbf !== undefined && nbf > now + skew) throw invalid('the token is not valid yet (nbf)');
 
+  at.check = 'iss';
   if (policy.issuer !== undefined && claims.iss !== policy.issuer) throw new UpstreamError('wrong_issuer', 'iss does not match the connection');
+  at.check = 'aud';
   if (policy.audience !== undefined) {
     const aud = claims.aud;
     const ok = aud === policy.audience || (Array.isArray(aud) && aud.includes(policy.audience));
     if (!ok) throw new UpstreamError('wrong_audience', 'aud does not name this connection');
   }
 
+  at.check = 'jti';
   const jti = claims.jti;
   if (jti === undefined && policy.requireJti) throw invalid('jti is required by this connection (require_jti)');
   if (jti !== undefined && (typeof jti !== 'string' || jti.length === 0 || jti.length > 256)) throw invalid('jti must be a unique string of at most 256 characters');
 
+  at.check = 'identifier';
   const { kind, value } = identifier(claims);
   const identity: ExternalIdentity = {
     connection: policy.connectionId,
@@ -130,6 +159,7 @@ export async function verifyPartnerJwt(token: string, policy: PartnerJwtPolicy, 
   identity[kind] = value;
   // The partner names the user by this email: it vouches for it.
   if (kind === 'email') identity.email_verified = true;
+  at.check = 'profile';
   for (const k of ['name', 'given_name', 'family_name'] as const) {
     const v = claims[k];
     if (v === undefined || v === null) continue;

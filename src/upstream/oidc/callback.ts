@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import type { Connection } from '../../store/types.js';
+import { clip, names, withEvidence } from '../evidence.js';
 import { UpstreamError, type ExternalIdentity } from '../identity.js';
 import { oidcConfigOf } from './connection-config.js';
 import { checkTenant, serverForIssParameter, tenantRetryServer } from './entra-tenants.js';
@@ -42,6 +43,39 @@ export async function complete(
   transaction: OidcTransaction | undefined,
   opts: OidcCompleteOptions,
 ): Promise<ExternalIdentity> {
+  const seen: { claims?: Record<string, unknown> } = {};
+  try {
+    return await completeSteps(ctx, c, callback, transaction, opts, seen);
+  } catch (e) {
+    throw e instanceof UpstreamError ? withEvidence(e, oidcEvidence(e, seen.claims)) : e;
+  }
+}
+
+/**
+ * The login trace's evidence of an OIDC refusal: the IdP's error and error_description (bounded),
+ * which check refused and at which step, and the NAMES of the claims received when the refusal
+ * came after them (never their values or the tokens).
+ */
+function oidcEvidence(e: UpstreamError, claims: Record<string, unknown> | undefined) {
+  const d = e.detail;
+  return {
+    protocol: 'oidc',
+    ...(d.error !== undefined ? { error: clip(d.error, 200) } : {}),
+    ...(d.error_description !== undefined ? { error_description: clip(d.error_description, 500) } : {}),
+    ...(d.phase !== undefined ? { phase: clip(d.phase, 40) } : {}),
+    ...(d.check !== undefined || d.why !== undefined || d.claim !== undefined ? { check: clip(d.check ?? d.why ?? d.claim, 100) } : {}),
+    ...(claims ? { claim_names: names(Object.keys(claims)) } : {}),
+  };
+}
+
+async function completeSteps(
+  ctx: OidcContext,
+  c: Connection,
+  callback: OidcCallback,
+  transaction: OidcTransaction | undefined,
+  opts: OidcCompleteOptions,
+  seen: { claims?: Record<string, unknown> },
+): Promise<ExternalIdentity> {
   const params = callbackParams(oidcConfigOf(c).responseMode, callback);
   const tx = checkTransaction(c.id, params, transaction, ctx.clock());
   const entry = await ctx.discovery.get(c);
@@ -73,11 +107,13 @@ export async function complete(
 
   const { tokens, cfg } = result;
   let claims = { ...(tokens.claims() ?? {}) } as Record<string, unknown>;
+  seen.claims = claims;
   if (entry.tenantTemplate) checkTenant(entry.server.issuer, claims, oidcConfigOf(c).allowedTenants);
   if (needsUserinfo(claims, c.provider, c.attribute_mapping) && server.userinfo_endpoint) {
     try {
       const info = await client.fetchUserInfo(cfg, tokens.access_token, String(claims.sub));
       claims = { ...info, ...claims };
+      seen.claims = claims;
     } catch (err) {
       throw toUpstreamError(err, 'userinfo');
     }

@@ -7,7 +7,9 @@ import { checkReplay } from './replay.js';
 import { samlSettings } from './settings.js';
 import { buildAuthnRequestRedirectUrl, buildSpMetadata, newRequestId } from './sp.js';
 import { spKeySource } from './sp-keys.js';
-import { validateSamlResponse } from './validate.js';
+import { validateSamlResponse, type SamlAssertionResult } from './validate.js';
+import { samlEvidence } from './evidence.js';
+import { withEvidence } from '../evidence.js';
 import { DEFAULT_MAX_BYTES } from './xml.js';
 
 /** What the ACS needs back from a SP-initiated login (the pipeline keeps it under the request id). */
@@ -118,18 +120,25 @@ export const samlKind: UpstreamKind<SamlReason> = {
           expectedInResponseTo = requestId;
         }
         const spInitiated = expectedInResponseTo !== undefined;
-        if (!spInitiated && !readSamlConfig(connection.config).allow_idp_initiated) {
-          throw new UpstreamError('in_response_to_mismatch', 'unsolicited responses (sign-in started at the identity provider) are not allowed for this connection');
-        }
         const { encryption } = await spKeys.get();
         const now = clock.now();
-        const result = validateSamlResponse(samlResponse, validationConfigFor(connection, ctx.issuer, { expectedInResponseTo, spPrivateKey: encryption.keyPem }), now);
-        // IdP-initiated means no request at all: one that answers somebody's AuthnRequest, not this
-        // browser's, is a response carried (or stolen) from another browser.
-        if (!spInitiated && result.in_response_to !== null) {
-          throw new UpstreamError('in_response_to_mismatch', 'the response answers a sign-in request that was not started in this browser');
+        const cfg = validationConfigFor(connection, ctx.issuer, { expectedInResponseTo, spPrivateKey: encryption.keyPem });
+        let result: SamlAssertionResult;
+        try {
+          if (!spInitiated && !readSamlConfig(connection.config).allow_idp_initiated) {
+            throw new UpstreamError('in_response_to_mismatch', 'unsolicited responses (sign-in started at the identity provider) are not allowed for this connection');
+          }
+          result = validateSamlResponse(samlResponse, cfg, now);
+          // IdP-initiated means no request at all: one that answers somebody's AuthnRequest, not this
+          // browser's, is a response carried (or stolen) from another browser.
+          if (!spInitiated && result.in_response_to !== null) {
+            throw new UpstreamError('in_response_to_mismatch', 'the response answers a sign-in request that was not started in this browser');
+          }
+          await checkReplay(ctx.ephemeral, connection.id, result, now);
+        } catch (e) {
+          // The login trace keeps what the response said beside what was expected (never the assertion).
+          throw e instanceof UpstreamError ? withEvidence(e, samlEvidence(samlResponse, cfg, now)) : e;
         }
-        await checkReplay(ctx.ephemeral, connection.id, result, now);
         return { identity: toExternalIdentity(connection.id, connection.provider, connection.attribute_mapping, result), solicited: spInitiated };
       },
 

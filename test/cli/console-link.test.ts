@@ -22,7 +22,6 @@ describe('portico console-link', () => {
     ({ db, cleanup } = await pgliteBackend.open());
     store = createStore(db, new SecretBox('s'.repeat(40)));
   }, 240_000);
-  }, 240_000);
   afterAll(() => cleanup());
 
   it('creates the console organization and an operator once, then reuses them', async () => {

@@ -13,7 +13,15 @@ import type { User } from '../store/types.js';
 import { consoleRoleOf } from '../console/access.js';
 import { CONSOLE_LINK_TTL_SECONDS, mintConsoleLink } from '../console/console-link.js';
 
-export class ConsoleLinkError extends Error {}
+/** A refusal of the command: exit code 2 for bad usage, 1 otherwise. */
+export class ConsoleLinkError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 1,
+  ) {
+    super(message);
+  }
+}
 
 /** The address of the operator made when none is named: a reserved domain (RFC 2606), never mailed. */
 export const DEFAULT_OPERATOR_EMAIL = 'operator@portico-console.invalid';
@@ -53,7 +61,7 @@ export function registerConsoleCommands(program: Command, out: (s: string) => vo
     .description('print a one-time URL that signs you in to the operator console (creates the console organization and an operator when absent)')
     .option('--email <email>', 'the console user to sign in as (created with the operator role when absent)')
     .action(async (opts: { email?: string }) => {
-      if (opts.email !== undefined && !isEmailAddress(opts.email)) throw new ConsoleLinkError('--email: must be an email address');
+      if (opts.email !== undefined && !isEmailAddress(opts.email)) throw new ConsoleLinkError('--email: must be an email address', 2);
       const config = loadConfig();
       const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
       try {

@@ -97,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (e instanceof ConsoleLinkError) {
       process.stderr.write(`portico: ${e.message}\n`);
-      return 1;
+      return e.exitCode;
     }
     if (e instanceof ConfigError || e instanceof UsageError) {
       process.stderr.write(`portico: ${e.message}\n`);

@@ -23,10 +23,10 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 }
 
 /**
- * Path segments that are bearer credentials or equal a cookie value: the login-link and setup-link
+ * Path segments that are bearer credentials or equal a cookie value: the login-link, console-link and setup-link
  * tokens, and oidc-provider's interaction / resume uids (the value of its interaction cookie).
  */
-const SECRET_SEGMENT = /^(\/(?:link|setup|interaction|oauth\/authorize)\/)[^/?#]+/;
+const SECRET_SEGMENT = /^(\/(?:link|setup|interaction|oauth\/authorize|console\/link)\/)[^/?#]+/;
 
 /**
  * A URL as it may be logged: secret path segments and every query value replaced by `[redacted]`

@@ -105,6 +105,20 @@ describe('console organization pages', () => {
     expect((byName.text.match(/<tr><td>/g) ?? []).length).toBe(3);
   });
 
+  it('takes a multipart form (the shell parses it before its CSRF check) and refuses an oversized one', async () => {
+    const slug = `multipart-${Date.now()}`;
+    const noToken = await op.agent.post('/console/organizations').field('name', 'Multi').field('slug', slug).field('sso_policy', 'optional');
+    expect(noToken.status).toBe(403);
+    const ok = await op.agent.post('/console/organizations').field('csrf', op.csrf).field('name', 'Multi').field('slug', slug).field('domains', '').field('sso_policy', 'optional');
+    expect(ok.status).toBe(303);
+    expect(await t.runtime.store.organizations.get(slug)).toBeDefined();
+    const big = await op.agent
+      .post('/console/organizations')
+      .field('csrf', op.csrf)
+      .attach('metadata_file', Buffer.alloc(1024 * 1024 + 10, 'a'), 'big.xml');
+    expect(big.status).toBe(413);
+  });
+
   it('shows a viewer the organization without the edit form, and escapes what it shows', async () => {
     const viewer = await consoleSignIn(t, 'viewer');
     const org = await t.runtime.store.organizations.create({ slug: `xss-${Date.now()}`, name: '<script>alert(1)</script>' });

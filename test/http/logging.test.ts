@@ -15,6 +15,7 @@ import { startPortico, type RunningPortico } from '../support/portico.js';
 import { appAuthorizeUrl, CookieJar, exchangeCode, follow, pkce } from '../support/provider.js';
 import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
 import { PARTNER_SECRET, partnerClaims, signHs256 } from '../e2e/partner-support.js';
+import { consoleLinkPath, consoleUser } from '../support/console.js';
 
 const REDIRECT = 'https://app.example.test/callback';
 const INITIATE = 'https://app.example.test/initiate';
@@ -137,6 +138,17 @@ describe('logs hold no secrets after a full login of every kind', () => {
     expect(r.location?.href.startsWith(INITIATE)).toBe(true);
   });
 
+  it('console link and console sign-in', async () => {
+    const who = await consoleUser(portico.t, 'operator');
+    const path = consoleLinkPath(portico.t, who);
+    keep('console link token', path.split('/').pop());
+    const jar = new CookieJar();
+    jars.push(jar);
+    const r = await follow(portico.base, portico.issuer, `${portico.base}${path}`, jar);
+    expect(r.status).toBe(200);
+    expect(jar.cookies.get('portico_console')).toBeDefined();
+  });
+
   it('partner JWT', async () => {
     const conn = await portico.admin<{ id: string }>('POST', '/organizations/acme/connections', {
       type: 'jwt',
@@ -165,6 +177,8 @@ describe('logs hold no secrets after a full login of every kind', () => {
     expect(secrets.size).toBeGreaterThan(20);
     // The logger really was on: request lines for each way in are there (paths redacted).
     expect(text).toContain('"url":"/link/[redacted]"');
+    expect(text).toContain('"url":"/console/link/[redacted]"');
+    expect(text).toMatch(/"url":"\/console\/callback\?code=\[redacted\]&state=\[redacted\]/);
     expect(text).toMatch(/"url":"\/jwt\/con_[^/"]+\/login\?token=\[redacted\]"/);
     expect(text).toMatch(/"url":"\/oidc\/con_[^/"]+\/callback\?[^"]*code=\[redacted\]/);
     expect(text).toMatch(/"url":"\/saml\/con_[^/"]+\/acs"/);

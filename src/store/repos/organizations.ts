@@ -104,11 +104,15 @@ export class OrganizationRepo {
     // LIKE's own wildcards in the query are literal characters.
     const prefix = `${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const rows = await this.db.query<Row>(
+      // Each branch keeps only its first limit+1 ids after the cursor: the page's ids are among
+      // them, so a short query matching thousands never joins them all. `id || ''` sorts the
+      // prefix index's matches (top-N) instead of walking the primary key in id order and
+      // filtering, which reads every row when few match.
       `${SELECT} where o.id in (
-         select id from organizations where lower(name) like $1
-         union select id from organizations where slug like $1
-         union select organization_id from organization_domains where domain like $1)
-       and ($2::text is null or o.id > $2) order by o.id limit $3`,
+         (select id from organizations where lower(name) like $1 and ($2::text is null or id > $2) order by id || '' limit $3)
+         union (select id from organizations where slug like $1 and ($2::text is null or id > $2) order by id || '' limit $3)
+         union (select organization_id from organization_domains where domain like $1 and ($2::text is null or organization_id > $2) order by organization_id || '' limit $3))
+       order by o.id limit $3`,
       [prefix, page.cursor ?? null, page.limit + 1],
     );
     return toPage(rows.map(toOrg), page.limit, (o) => o.id);

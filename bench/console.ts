@@ -42,7 +42,7 @@ async function seed(db: Database): Promise<void> {
     await tx.query(BASE36);
     await tx.query(
       `insert into organizations (id, slug, name)
-       select 'org_' || lpad(g::text, 25, '0'), 'company-' || g, 'Company ' || g || ' ' || (array['Holdings','Labs','Systems','Partners','Group'])[1 + g % 5]
+       select 'org_' || lpad(g::text, 25, '0'), 'company-' || g, 'Company ' || g || ' ' || (array['Holdings','Labs','Systems','Partners','Group'])[(1 + g % 5)::int]
        from generate_series(1, $1::int) g`,
       [ORGS],
     );
@@ -69,11 +69,11 @@ async function seed(db: Database): Promise<void> {
       `with s as (
          select g, (extract(epoch from now()) * 1000)::bigint - ($1::bigint - g) * (2592000000 / $1::bigint) as ms,
                 case when g % 10 = 0 then 1 else 1 + (g * 7919) % $2::int end as org, g % 10 < 3 as failed
-         from generate_series(1, $1::int) g)
+         from generate_series(1, $1::bigint) g)
        insert into events (id, organization_id, type, reason, connection_id, user_id, ip, at, detail)
        select 'evt_' || pg_temp.b36(ms) || substr(md5(g::text), 1, 16), 'org_' || lpad(org::text, 25, '0'),
               case when failed then 'login.failed' else 'login.succeeded' end,
-              case when failed then ($3::text[])[1 + g % 8] end,
+              case when failed then ($3::text[])[(1 + g % 8)::int] end,
               'con_' || lpad(org::text, 25, '0'),
               case when not failed or g % 8 = 4 then 'usr_' || lpad((org + $2::int * (g % 9))::text, 25, '0') end,
               '192.0.2.' || (g % 250), to_timestamp(ms / 1000.0),

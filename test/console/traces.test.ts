@@ -70,7 +70,7 @@ describe('console: login traces pages', () => {
     await add('oidc', { reason: 'idp_error', connection_id: 'con_oidcconn1', detail: { message: 'the IdP returned an error', evidence: { protocol: 'oidc', error: 'access_denied', error_description: '<b>nope</b>' } } });
     await add('admin', { type: 'admin.organization.updated', reason: null });
     browser = await launchBrowser();
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await browser?.close();
     await portico?.close();
@@ -194,5 +194,5 @@ describe('console: login traces pages', () => {
     } finally {
       await context.close();
     }
-  }, 60_000);
+  }, 240_000);
 });

@@ -227,3 +227,31 @@ describe('verifyPartnerJwt', () => {
     expect(await outcome(await hs(claims({ name: { first: 'Ada' } })))).toMatchObject({ ok: false, reason: 'token_invalid' });
   });
 });
+
+describe('verifyPartnerJwt: login-trace evidence', () => {
+  async function evidence(token: string, p: PartnerJwtPolicy = policy()) {
+    try {
+      await verifyPartnerJwt(token, p, secretKey, NOW * 1000);
+    } catch (e) {
+      if (e instanceof UpstreamError) return { reason: e.reason, evidence: e.detail.evidence };
+      throw e;
+    }
+    throw new Error('accepted');
+  }
+
+  it('names the check that refused, and the claim names once the payload was read (never their values)', async () => {
+    expect(await evidence(await hs(claims(), new TextEncoder().encode('another-secret-0123456789abcdef0123')))).toEqual({
+      reason: 'token_invalid',
+      evidence: { protocol: 'jwt', check: 'signature' },
+    });
+    expect(await evidence(await hs(claims({ exp: NOW - 10 })))).toEqual({
+      reason: 'token_expired',
+      evidence: { protocol: 'jwt', check: 'exp', claim_names: ['jti', 'exp', 'iat', 'email'] },
+    });
+    const wrongAud = await evidence(await hs(claims({ aud: 'someone-else' })), policy({ audience: 'portico' }));
+    expect(wrongAud).toEqual({ reason: 'wrong_audience', evidence: { protocol: 'jwt', check: 'aud', claim_names: ['jti', 'exp', 'iat', 'email', 'aud'] } });
+    expect(JSON.stringify(wrongAud)).not.toContain('someone-else');
+    expect((await evidence(await hs(claims({ user_id: 'usr_1' })))).evidence).toMatchObject({ check: 'identifier' });
+    expect((await evidence('not-a-jwt')).evidence).toEqual({ protocol: 'jwt', check: 'signature' });
+  });
+});

@@ -154,18 +154,47 @@ export class AuditTrail {
     else objectId = typeof answer.id === 'string' ? answer.id : typeof answer.client_id === 'string' ? answer.client_id : null;
     const organizationId = name.object === 'organization' && !pending.organizationId ? objectId : (pending.organizationId ?? null);
     const body = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? Object.keys(req.body as object).sort() : [];
+    await this.#write(name, { actor: actorOf(req.admin!), organizationId, objectId, fields: name.fields ?? body, ip: req.ip ?? null });
+  }
+
+  /**
+   * A change made through another client of the admin API's operations (the console): the same
+   * event the admin route would write, named from that route (`POST /organizations/:org/connections`).
+   * Awaited by the caller, so the change and its record are both done when the page answers.
+   */
+  async recordChange(change: AuditChange): Promise<void> {
+    const [method, routePath] = change.route.split(' ');
+    const name = auditName(method ?? '', routePath ?? '');
+    if (!name) return;
+    await this.#write(name, { ...change, fields: name.fields ?? [...change.fields].sort() });
+  }
+
+  async #write(name: AuditName, c: Omit<AuditChange, 'route'>): Promise<void> {
     await this.store.events.append({
       type: name.type,
       reason: null,
-      organization_id: organizationId,
-      connection_id: name.object === 'connection' ? objectId : null,
-      user_id: name.object === 'user' ? objectId : null,
-      ip: req.ip ?? null,
+      organization_id: c.organizationId,
+      connection_id: name.object === 'connection' ? c.objectId : null,
+      user_id: name.object === 'user' ? c.objectId : null,
+      ip: c.ip,
       detail: {
-        actor: actorOf(req.admin!),
-        object: { type: name.object, id: objectId },
-        fields: name.fields ?? body,
+        actor: c.actor,
+        object: { type: name.object, id: c.objectId },
+        fields: c.fields,
       },
     });
   }
+}
+
+/** A change to record, as `AuditTrail.recordChange` takes it: never field values, only their names. */
+export interface AuditChange {
+  /** The admin API route making the same change: `METHOD /path/:params` as mounted under /api/v1. */
+  route: string;
+  actor: Actor;
+  organizationId: string | null;
+  /** The changed object's id (the route's last parameter, or the created object's id). */
+  objectId: string | null;
+  /** Names of the fields set (ignored when the route names its own, e.g. metadata uploads). */
+  fields: string[];
+  ip: string | null;
 }

@@ -27,7 +27,7 @@ export function certificateExpiry(notAfterIso: string, nowMs: number): Certifica
   const daysLeft = Math.floor(leftMs / DAY_MS);
   if (leftMs <= 0) {
     const ago = Math.floor(-leftMs / DAY_MS);
-    return { level: 'expired', daysLeft: -ago, badge: 'Expired', text: ago === 0 ? 'Expired today' : `Expired ${plural(ago)} ago` };
+    return { level: 'expired', daysLeft: ago === 0 ? 0 : -ago, badge: 'Expired', text: ago === 0 ? 'Expired today' : `Expired ${plural(ago)} ago` };
   }
   const text = daysLeft === 0 ? 'Expires within a day' : `Expires in ${plural(daysLeft)}`;
   if (leftMs <= CRITICAL_DAYS * DAY_MS) return { level: 'critical', daysLeft, badge: 'Expires within 7 days', text };

@@ -18,7 +18,7 @@ import { CONNECTION_TYPES } from '../upstream/registry.js';
 import { METADATA_MAX_BYTES } from '../upstream/saml/metadata.js';
 import { chooseTypePage, connectionDetailPage, connectionListPage, createConnectionPage, type ConnectionRow, type CreateForm } from './connection-views.js';
 import { consoleUserOf, type ConsoleDeps } from './context.js';
-import { problemPages, problemText } from './page-kit.js';
+import { operatorsChangeOnly, problemPages, problemText } from './page-kit.js';
 
 /** The admin API's caps: metadata as its parser's bound (1 MB), a PEM certificate as PUT …/certificates (64 KB). */
 export const METADATA_UPLOAD_MAX_BYTES = METADATA_MAX_BYTES;
@@ -65,6 +65,7 @@ export function connectionPages(deps: ConsoleDeps): Router {
   const { store, config } = rt;
   const ops = connectionOperations(rt);
   const r = Router();
+  r.use('/organizations/:org/connections', operatorsChangeOnly(deps));
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
   const canWrite = (res: Response) => consoleUserOf(res).role === 'operator';
   const actor = (res: Response) => ({ type: 'console_user' as const, id: consoleUserOf(res).id });
@@ -157,7 +158,11 @@ export function connectionPages(deps: ConsoleDeps): Router {
       const body: Record<string, unknown> = { type, name: field(req, 'name'), provider: field(req, 'provider') || 'generic', enabled: field(req, 'enabled') === 'on' };
       for (const k of CREATE_FIELDS[type]) if (field(req, k).trim()) body[k] = field(req, k);
       const file = fileText(req);
-      if (type === 'saml' && file !== undefined && file.trim()) body.metadata_xml = file;
+      if (type === 'saml' && file !== undefined && file.trim()) {
+        // A file and pasted XML: which one was meant cannot be guessed.
+        if (body.metadata_xml !== undefined) return renderCreate(res, org, type, createForm(req), 'metadata_xml: give either a metadata file or pasted XML, not both', 400);
+        body.metadata_xml = file;
+      }
       let conn: Connection;
       try {
         conn = await ops.create(org, body);

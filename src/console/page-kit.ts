@@ -2,10 +2,10 @@
  * Small HTML pieces the connections and setup-link pages share (every value through `esc`), and
  * how an admin operation's refusal (HttpProblem) becomes a console page.
  */
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { esc } from '../http/html.js';
 import { HttpProblem } from '../http/problem.js';
-import type { ConsoleDeps } from './context.js';
+import { consoleUserOf, type ConsoleDeps } from './context.js';
 
 /** A read-only field to copy from (the copy button appears only where a script adds it: `data-copy`). */
 export function copyField(id: string, label: string, value: string, multiline = false): string {
@@ -51,4 +51,15 @@ export function renderProblem(deps: ConsoleDeps, res: Response, err: HttpProblem
 export function nextPageLink(path: string, cursor: string | null, limit: number): string {
   if (!cursor) return '';
   return `<nav aria-label="Pagination"><a href="${esc(`${path}?limit=${limit}&cursor=${encodeURIComponent(cursor)}`)}">Next page</a></nav>`;
+}
+
+/**
+ * Defence in depth behind the shell's role check: a page module's own routes refuse every change
+ * from anyone but an `operator` (403), whatever the order the shell mounts things in.
+ */
+export function operatorsChangeOnly(deps: ConsoleDeps): RequestHandler {
+  return (req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || consoleUserOf(res).role === 'operator') return next();
+    deps.render(res, { title: 'Not allowed', body: `<h1>Not allowed</h1>${errorBox('Your console role (viewer) can look but not change anything.')}<p class="code">Code: forbidden</p>` }, 403);
+  };
 }

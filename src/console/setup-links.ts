@@ -12,7 +12,7 @@ import { pageQuery } from '../admin/validation.js';
 import { HttpProblem } from '../http/problem.js';
 import type { Organization } from '../store/types.js';
 import { consoleUserOf, type ConsoleDeps } from './context.js';
-import { problemPages, problemText } from './page-kit.js';
+import { operatorsChangeOnly, problemPages, problemText } from './page-kit.js';
 import { allSetupLinksPage, createdLinkPage, orgSetupLinksPage, type CreateLinkForm, type LinkRow } from './setup-link-views.js';
 
 const DAY = 86_400;
@@ -43,6 +43,7 @@ export function setupLinkPages(deps: ConsoleDeps): Router {
   const { store } = rt;
   const ops = setupLinkOperations(rt, deps.mailer);
   const r = Router();
+  r.use(['/organizations/:org/setup-links', '/setup-links'], operatorsChangeOnly(deps));
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
   const canWrite = (res: Response) => consoleUserOf(res).role === 'operator';
   const actor = (res: Response) => ({ type: 'console_user' as const, id: consoleUserOf(res).id });

@@ -152,6 +152,8 @@ describe.each(dbBackends)('console connection pages ($name)', (backend) => {
     const weak = await web().post(base(org)).field('csrf', HARNESS_CSRF).field('type', 'jwt').field('name', 'Weak').field('secret', secret).expect(400);
     expect(weak.text).toContain('secret: must be at least 32 bytes');
     expect(weak.text).not.toContain(secret);
+    const both = await web().post(base(org)).field('csrf', HARNESS_CSRF).field('type', 'saml').field('name', 'Both').field('metadata_xml', '<x/>').attach('metadata_file', Buffer.from('<y/>'), 'idp.xml').expect(400);
+    expect(both.text).toContain('metadata_xml: give either a metadata file or pasted XML, not both');
     const noType = await web().post(base(org)).field('csrf', HARNESS_CSRF).field('type', 'ldap').field('name', 'X').expect(400);
     expect(noType.text).toContain('type: must be one of saml, oidc, jwt');
     expect((await store().connections.list(org.id, { limit: 10 })).data).toEqual([]);

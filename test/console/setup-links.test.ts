@@ -214,3 +214,43 @@ describe('console setup-link pages', () => {
     expect(mainOf((await request(h.express).get('/console/setup-links').expect(200)).text)).not.toContain('<form');
   });
 });
+
+describe('the page modules refuse a viewer\'s changes themselves (behind the shell\'s own check)', () => {
+  let h: ConsoleHarness;
+  beforeAll(async () => {
+    const { connectionPages } = await import('../../src/console/connections.js');
+    h = await startConsoleHarness({ pages: [connectionPages, setupLinkPages], enforceRoles: false });
+  });
+  afterAll(() => h.close());
+
+  it('every mutating route answers 403 to a viewer and changes nothing; an operator passes', async () => {
+    const store = h.t.runtime.store;
+    const org = await store.organizations.create({ slug: uniqueSlug('viewer'), name: 'Viewer Corp', domains: [], sso_policy: 'optional' });
+    const conn = await store.connections.create(org.id, { type: 'jwt', name: 'Partner', config: { jwks_url: 'https://partner.example/jwks', alg: 'RS256' } });
+    const { link } = await store.setupLinks.create(org.id, { admin_email: null, connection_type: null, provider: null, connection_id: null, ttlSeconds: 3600 });
+    const o = `/console/organizations/${org.slug}`;
+    const form = { csrf: HARNESS_CSRF };
+    h.user.role = 'viewer';
+    const attempts = [
+      request(h.express).post(`${o}/connections`).type('form').send({ ...form, type: 'jwt', name: 'X', jwks_url: 'https://x.example/jwks' }),
+      request(h.express).post(`${o}/connections/${conn.id}/enabled`).type('form').send({ ...form, enabled: 'false' }),
+      request(h.express).post(`${o}/connections/${conn.id}/metadata`).field('csrf', HARNESS_CSRF).attach('metadata_file', Buffer.from('<x/>'), 'x.xml'),
+      request(h.express).post(`${o}/connections/${conn.id}/certificates`).field('csrf', HARNESS_CSRF).attach('certificate_file', Buffer.from('x'), 'x.pem'),
+      request(h.express).post(`${o}/setup-links`).type('form').send({ ...form }),
+      request(h.express).post(`${o}/setup-links/${link.id}/revoke`).type('form').send(form),
+    ];
+    for (const a of attempts) {
+      const res = await a;
+      expect(res.status).toBe(403);
+      expect(res.text).toContain('Code: forbidden');
+    }
+    expect((await store.connections.get(conn.id, org.id))!.enabled).toBe(true);
+    expect((await store.connections.list(org.id, { limit: 10 })).data).toHaveLength(1);
+    expect((await store.setupLinks.list(org.id, { limit: 10 })).data).toHaveLength(1);
+    expect((await store.setupLinks.get(link.id, org.id))!.revoked_at).toBeNull();
+    expect((await store.events.list(org.id, { limit: 10 })).data).toEqual([]);
+    h.user.role = 'operator';
+    await request(h.express).post(`${o}/connections/${conn.id}/enabled`).type('form').send({ ...form, enabled: 'false' }).expect(303);
+    await request(h.express).post(`${o}/setup-links/${link.id}/revoke`).type('form').send(form).expect(303);
+  });
+});

@@ -72,6 +72,8 @@ export async function startConsoleHarness(opts: {
   config?: Partial<Config>;
   mailer?: Mailer;
   now?: () => number;
+  /** false: let a viewer's changes through to the page modules (to test their own refusal). Default true, as the shell. */
+  enforceRoles?: boolean;
 }): Promise<ConsoleHarness> {
   const t = await buildTestApp({ ...(opts.backend ? { backend: opts.backend } : {}), ...(opts.config ? { config: opts.config } : {}) });
   const user: ConsoleUser = { id: 'usr_console_operator', organization_id: 'org_console', email: 'operator@console.example', name: 'Olive Operator', role: 'operator' };
@@ -92,7 +94,7 @@ export async function startConsoleHarness(opts: {
     locals.consoleUser = { ...user };
     locals.csrfToken = HARNESS_CSRF;
     if (req.method === 'GET' || req.method === 'HEAD') return next();
-    if (user.role !== 'operator') return void harnessRender(res, { title: 'Not allowed', body: '<h1>Not allowed</h1><p>Viewers cannot change anything.</p>' }, 403);
+    if (user.role !== 'operator' && opts.enforceRoles !== false) return void harnessRender(res, { title: 'Not allowed', body: '<h1>Not allowed</h1><p>Viewers cannot change anything.</p>' }, 403);
     if (req.is('multipart/form-data')) return next();
     csrfForm(req, res, (err?: unknown) => {
       if (err) return next(err);

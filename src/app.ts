@@ -29,6 +29,9 @@ import { scimRoutes, type OnAccessEnded } from './scim/routes.js';
 import { registerCertificateGauge } from './signals/certificate-gauge.js';
 import { consoleRoutes, type ConsoleShell } from './console/index.js';
 import { organizationPages } from './console/organizations.js';
+import { connectionPages } from './console/connections.js';
+import { setupLinkPages } from './console/setup-links.js';
+import { tracePages } from './console/traces.js';
 
 export interface App {
   express: Express;
@@ -127,7 +130,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     mailer,
     provider: provider.provider,
     now: parts.consoleClock ?? parts.clock,
-    pages: [organizationPages],
+    pages: [organizationPages, connectionPages, setupLinkPages, tracePages],
   });
   app.use('/console', consoleShell.router);
   app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));

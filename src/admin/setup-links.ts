@@ -1,27 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { esc } from '../http/html.js';
 import type { Mailer } from '../http/mail.js';
-import { HttpProblem, notFound } from '../http/problem.js';
 import type { Runtime } from '../runtime.js';
 import { SETUP_STEPS, setupLinkStatus, type SetupLink } from '../store/repos/setup-links.js';
-import type { Organization } from '../store/types.js';
-import { SETUP_IDP_KEYS, setupIdp } from '../setup/idps.js';
 import { resolveOrg } from './auth.js';
-import { emailAddress, jsonObject, pageQuery, parse, timestamp } from './validation.js';
+import { setupLinkOperations } from './setup-link-operations.js';
+import { jsonObject, pageQuery, timestamp } from './validation.js';
 
-const DAY = 86_400;
-export const createSchema = z.strictObject({
-  admin_email: emailAddress.optional(),
-  connection_type: z.enum(['saml', 'oidc']).optional(),
-  provider: z.enum(SETUP_IDP_KEYS).optional(),
-  connection_id: z.string().min(1).max(100).optional(),
-  ttl_seconds: z.number().int().min(60).max(30 * DAY).default(7 * DAY),
-  send_email: z.boolean().default(false),
-});
-
-const fieldError = (field: string, message: string, code = 'validation_failed') =>
-  new HttpProblem(400, code, `${field}: ${message}`, { errors: [{ field, message }] });
+export { createSchema } from './setup-link-operations.js';
 
 /** What GET answers (GET /openapi.json). */
 export const setupLinkResponse = z.strictObject({
@@ -60,74 +46,29 @@ export function setupLinkView(l: SetupLink, now = new Date()): Record<string, un
   };
 }
 
-function invitation(org: Organization, url: string, expiresAt: Date) {
-  const until = expiresAt.toUTCString();
-  return {
-    subject: `Set up single sign-on for ${org.name}`,
-    text: `Hello,\n\nyou have been asked to connect ${org.name}'s identity provider for single sign-on.\n\nOpen this link to start (it works until ${until}):\n${url}\n\nThe page walks you through every step. Do not forward this link: anyone with it can configure the connection.\n`,
-    html: `<p>Hello,</p><p>you have been asked to connect ${esc(org.name)}'s identity provider for single sign-on.</p><p><a href="${esc(url)}">Open the setup page</a> (it works until ${esc(until)}).</p><p>Do not forward this link: anyone with it can configure the connection.</p>`,
-  };
-}
-
 /**
  * Setup links (docs/reference.md "Admin API", setup links): the operator (or the organization's own key) hands a customer's IT admin
  * a URL that configures one connection of that organization. The token is in the URL only once,
  * in the creation response (and the invitation e-mail); the database keeps its hash.
+ * What the routes do is in setupLinkOperations (src/admin/setup-link-operations.ts), shared with the console.
  */
 export function setupLinkRoutes(rt: Runtime, mailer: Mailer | undefined): Router {
-  const { store, config } = rt;
+  const { store } = rt;
   const r = Router();
+  const ops = setupLinkOperations(rt, mailer);
 
   r.post('/organizations/:org/setup-links', async (req, res) => {
     const body = jsonObject(req);
     const org = await resolveOrg(store, req);
-    const input = parse(createSchema, body);
-    const idp = input.provider ? setupIdp(input.provider)! : undefined;
-    let type = input.connection_type ?? idp?.protocol ?? null;
-    if (idp && input.connection_type && idp.protocol !== input.connection_type) {
-      throw fieldError('provider', `${input.provider} is a ${idp.protocol} provider, not ${input.connection_type}`);
-    }
-    if (input.connection_id) {
-      const conn = await store.connections.get(input.connection_id, org.id);
-      if (!conn) throw fieldError('connection_id', 'no such connection in this organization');
-      if (conn.type !== 'saml' && conn.type !== 'oidc') throw fieldError('connection_id', 'only SAML and OIDC connections can be set up through a link');
-      if (type && type !== conn.type) throw fieldError('connection_type', `the connection is ${conn.type}`);
-      type = conn.type;
-    }
-    if (input.send_email) {
-      if (!input.admin_email) throw fieldError('admin_email', 'required with send_email');
-      // Nothing is created when the invitation cannot be sent at all.
-      if (!mailer) throw new HttpProblem(400, 'smtp_not_configured', 'send_email: no SMTP server is configured (PORTICO_SMTP_URL and PORTICO_MAIL_FROM)');
-    }
-    const { token, link } = await store.setupLinks.create(org.id, {
-      admin_email: input.admin_email ?? null,
-      connection_type: type,
-      provider: input.provider ?? null,
-      connection_id: input.connection_id ?? null,
-      ttlSeconds: input.ttl_seconds,
-    });
-    const url = `${config.issuer}/setup/${token}`;
-    const event = { organization_id: org.id, connection_id: link.connection_id, user_id: null, ip: req.ip ?? null };
-    await store.events.append({ ...event, type: 'setup.link_created', reason: null, detail: { setup_link_id: link.id, key_id: req.admin?.keyId ?? null } });
-    let emailed = false;
-    let emailError: string | undefined;
-    if (input.send_email && mailer) {
-      try {
-        await mailer.send({ to: input.admin_email!, ...invitation(org, url, link.expires_at) });
-        emailed = true;
-        await store.setupLinks.markEmailed(link.id);
-        await store.events.append({ ...event, type: 'setup.emailed', reason: null, detail: { setup_link_id: link.id } });
-      } catch (e) {
-        // The link still works: the operator can pass it on another way.
-        emailError = (e as Error)?.message?.slice(0, 200) ?? 'delivery failed';
-        rt.logger.warn({ setup_link: link.id, err: emailError }, 'setup link invitation could not be sent');
-        await store.events.append({ ...event, type: 'setup.email_failed', reason: 'smtp_failed', detail: { setup_link_id: link.id, error: emailError } });
-      }
-    }
+    const created = await ops.create(org, body, { keyId: req.admin?.keyId ?? null, ip: req.ip ?? null });
     res
       .status(201)
       .set('Cache-Control', 'no-store')
-      .json({ ...setupLinkView({ ...link, emailed }), url, ...(emailError ? { email_error: { code: 'smtp_failed', message: emailError } } : {}) });
+      .json({
+        ...setupLinkView(created.link),
+        url: created.url,
+        ...(created.emailError ? { email_error: { code: 'smtp_failed', message: created.emailError } } : {}),
+      });
   });
 
   r.get('/organizations/:org/setup-links', async (req, res) => {
@@ -136,30 +77,14 @@ export function setupLinkRoutes(rt: Runtime, mailer: Mailer | undefined): Router
     res.json({ data: page.data.map((l) => setupLinkView(l)), next_cursor: page.next_cursor });
   });
 
-  const load = async (org: Organization, id: string) => {
-    const link = id.length <= 100 ? await store.setupLinks.get(id, org.id) : undefined;
-    if (!link) throw notFound('setup link');
-    return link;
-  };
-
   r.get('/organizations/:org/setup-links/:id', async (req, res) => {
     const org = await resolveOrg(store, req);
-    res.json(setupLinkView(await load(org, String(req.params.id))));
+    res.json(setupLinkView(await ops.load(org, String(req.params.id))));
   });
 
   r.delete('/organizations/:org/setup-links/:id', async (req, res) => {
     const org = await resolveOrg(store, req);
-    const link = await load(org, String(req.params.id));
-    await store.setupLinks.revoke(link.id, org.id);
-    await store.events.append({
-      organization_id: org.id,
-      connection_id: link.connection_id,
-      user_id: null,
-      ip: req.ip ?? null,
-      type: 'setup.revoked',
-      reason: null,
-      detail: { setup_link_id: link.id },
-    });
+    await ops.revoke(org, String(req.params.id), { ip: req.ip ?? null });
     res.status(204).end();
   });
   return r;

@@ -25,6 +25,7 @@ import type { ConsoleDeps, ConsoleLocals, ConsolePage, ConsolePageModule } from 
 import { consoleUserOf } from './context.js';
 import { consoleDocument } from './layout.js';
 import { CONSOLE_ABSOLUTE_MS, CONSOLE_COOKIE, ConsoleSessions, readCookie } from './session.js';
+import { consoleAdminAction, consolePrincipal } from './admin-action.js';
 
 export const SIGNIN_COOKIE = 'portico_console_signin';
 const SIGNIN_TTL_SECONDS = 600;
@@ -86,7 +87,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       .send(consoleDocument({ title, body: `<p>${esc(message)}</p>${code ? `<p class="muted">Reason: <code>${esc(code)}</code></p>` : ''}<p><a href="/console/login">Sign in to the console</a></p>` }));
   const refuse = (res: Response, reason: ConsoleRefusal) => bare(res, 403, 'No access to the console', REFUSAL_TEXT[reason], reason);
 
-  const principal = (res: Response): AdminPrincipal => ({ keyId: null, organizationId: null, actor: { type: 'console_user', id: consoleUserOf(res).id } });
+  const principal = consolePrincipal;
 
   // Every console answer: our strict page policy, never cached, never framed, no Referer leaving.
   r.use((_req, res, next) => {
@@ -267,18 +268,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
     now,
     principal,
     issuer: config.issuer,
-    async adminAction(req, res, change, operation) {
-      const who = principal(res);
-      // Resolved before the change, as the admin API's audit does (after a DELETE the organization is gone).
-      const organizationId = await audit.organizationIdOf(change.params?.org, who);
-      const result = await operation(who);
-      const obj = result && typeof result === 'object' ? (result as Record<string, unknown>) : {};
-      const answer = { ...(typeof obj.id === 'string' ? { id: obj.id } : {}), ...(typeof obj.client_id === 'string' ? { client_id: obj.client_id } : {}) };
-      await audit
-        .recordChange(who, { method: change.method, routePath: change.route, params: change.params, fields: change.fields, answer, organizationId, ip: req.ip ?? null })
-        .catch((err: unknown) => logger.error({ err, route: change.route }, 'audit event could not be written'));
-      return result;
-    },
+    adminAction: consoleAdminAction(audit, logger, principal),
   };
   const pages = deps.pages.map((make) => make(pageDeps));
   for (const p of pages) r.use(p);

@@ -359,6 +359,15 @@ create index events_traces_reason on events(reason, id) where type = 'login.fail
 create index events_evidence on events(at) where detail ? 'evidence';
 `,
   },
+  {
+    version: 11,
+    name: 'console_connections',
+    sql: `
+-- The console's connections page: each connection's last successful and last failed login, one
+-- index probe each (newest event of a type for a connection), whatever the size of the event log.
+create index events_connection_type on events(connection_id, type, id) where connection_id is not null;
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

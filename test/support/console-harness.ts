@@ -8,6 +8,7 @@
 import express, { type Response, type Router } from 'express';
 import type { RequestListener } from 'node:http';
 import { AuditTrail } from '../../src/admin/audit.js';
+import { consoleAdminAction, consolePrincipal } from '../../src/console/admin-action.js';
 import type { ConsoleDeps, ConsoleLocals, ConsolePage, ConsoleUser } from '../../src/console/context.js';
 import { PAGE_CSP, esc } from '../../src/http/html.js';
 import type { TestApp } from './app.js';
@@ -56,13 +57,17 @@ ${page.body}
 }
 
 export function consoleDeps(t: TestApp): ConsoleDeps {
+  const audit = new AuditTrail(t.runtime.store, t.runtime.logger);
   return {
     rt: t.runtime,
-    audit: new AuditTrail(t.runtime.store, t.runtime.logger),
+    audit,
     access: t.userAccess,
     render,
     csrfField: (res) => `<input type="hidden" name="csrf" value="${esc((res.locals as ConsoleLocals).csrfToken)}">`,
     now: Date.now,
+    principal: consolePrincipal,
+    adminAction: consoleAdminAction(audit, t.runtime.logger),
+    issuer: t.runtime.config.issuer,
   };
 }
 

@@ -80,6 +80,21 @@ export class EventRepo {
   }
 
   /**
+   * Per connection, the time of its newest event of each of `types` (the console's "last successful /
+   * last failed login"): one index probe per (connection, type), events_connection_type. For an
+   * aggregated refusal (LoginEvents) the time is its `detail.last_at`, the latest one it counts.
+   */
+  async lastOfTypes(connectionIds: string[], types: string[]): Promise<{ connection_id: string; type: string; at: Date; reason: string | null }[]> {
+    if (!connectionIds.length || !types.length) return [];
+    return this.db.query<{ connection_id: string; type: string; at: Date; reason: string | null }>(
+      `select c.id as connection_id, t.type, e.reason, greatest(e.at, (e.detail->>'last_at')::timestamptz) as at
+         from unnest($1::text[]) c(id) cross join unnest($2::text[]) t(type)
+         cross join lateral (select at, reason, detail from events where connection_id = c.id and type = t.type order by id desc limit 1) e`,
+      [connectionIds, types],
+    );
+  }
+
+  /**
    * Newest first; the cursor is the last id seen. `organizationId` null: every organization's and
    * none's. `type` is exact, or a prefix ending in `.*` (`admin.*`).
    */

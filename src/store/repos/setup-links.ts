@@ -141,6 +141,15 @@ export class SetupLinkRepo {
     return toPage(rows.map((r) => this.#toLink(r)!), q.limit, (l) => l.id);
   }
 
+  /** Every organization's links, newest first (the console's "setup links" page); the primary key orders them. */
+  async listAll(q: PageQuery): Promise<Page<SetupLink>> {
+    const rows = await this.db.query<Row>(
+      `select ${COLS} from setup_links where ($1::text is null or id < $1) order by id desc limit $2`,
+      [q.cursor ?? null, q.limit + 1],
+    );
+    return toPage(rows.map((r) => this.#toLink(r)!), q.limit, (l) => l.id);
+  }
+
   async revoke(id: string, organizationId: string): Promise<boolean> {
     const rows = await this.db.query(
       'update setup_links set revoked_at = coalesce(revoked_at, now()) where id = $1 and organization_id = $2 returning id',

@@ -154,18 +154,40 @@ export class AuditTrail {
     else objectId = typeof answer.id === 'string' ? answer.id : typeof answer.client_id === 'string' ? answer.client_id : null;
     const organizationId = name.object === 'organization' && !pending.organizationId ? objectId : (pending.organizationId ?? null);
     const body = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? Object.keys(req.body as object).sort() : [];
-    await this.store.events.append({
+    await this.record({
       type: name.type,
-      reason: null,
-      organization_id: organizationId,
-      connection_id: name.object === 'connection' ? objectId : null,
-      user_id: name.object === 'user' ? objectId : null,
+      organizationId,
+      object: { type: name.object, id: objectId },
+      fields: name.fields ?? body,
+      actor: actorOf(req.admin!),
       ip: req.ip ?? null,
-      detail: {
-        actor: actorOf(req.admin!),
-        object: { type: name.object, id: objectId },
-        fields: name.fields ?? body,
-      },
     });
   }
+
+  /**
+   * Writes one audit event for a change made outside the admin API's routes (the console calls the
+   * same operations, then this, so both write the same `admin.*` event with their own actor).
+   */
+  async record(change: AuditChange): Promise<void> {
+    const { type, object } = change;
+    await this.store.events.append({
+      type,
+      reason: null,
+      organization_id: change.organizationId,
+      connection_id: object.type === 'connection' ? object.id : null,
+      user_id: object.type === 'user' ? object.id : null,
+      ip: change.ip,
+      detail: { actor: change.actor, object, fields: [...change.fields].sort() },
+    });
+  }
+}
+
+/** One change for the audit log: field NAMES only, never values. */
+export interface AuditChange {
+  type: string;
+  organizationId: string | null;
+  object: { type: string; id: string | null };
+  fields: string[];
+  actor: Actor;
+  ip: string | null;
 }

@@ -1,0 +1,105 @@
+/**
+ * What the console's page modules share for forms: parsing a form body, turning an admin
+ * operation's 4xx into a message on the form (the change did not happen), writing the audit event
+ * an admin route would have written with the console user as actor, and small HTML pieces.
+ */
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import { auditName } from '../admin/audit.js';
+import { esc } from '../http/html.js';
+import { HttpProblem } from '../http/problem.js';
+import { findNul } from '../http/text.js';
+import { consoleUserOf, type ConsoleDeps } from './context.js';
+
+/** Form bodies (urlencoded, flat); a NUL anywhere is refused before any operation reads it (PostgreSQL cannot store it). */
+export function formBody(limit: string): RequestHandler {
+  const r = Router();
+  r.use(express.urlencoded({ extended: false, limit }), (req, _res, next) => {
+    const field = findNul(req.body);
+    next(field ? new HttpProblem(400, 'validation_failed', `${field}: must not contain NUL characters`) : undefined);
+  });
+  return r;
+}
+
+/** A single text field of a form ('' when absent); a repeated field is a client's mistake (400). */
+export function field(req: Request, name: string): string {
+  const v = (req.body as Record<string, unknown> | undefined)?.[name];
+  if (v === undefined) return '';
+  if (typeof v !== 'string') throw new HttpProblem(400, 'validation_failed', `${name}: must be a single value`);
+  return v;
+}
+
+/** A textarea of one value per line (blank lines ignored). */
+export const lines = (text: string): string[] =>
+  text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+
+/** A query parameter as one short string, or undefined; anything else is a 400. */
+export function queryText(req: Request, name: string, max: number): string | undefined {
+  const v = req.query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length > max) throw new HttpProblem(400, 'validation_failed', `${name}: must be a single string of at most ${max} characters`);
+  return v;
+}
+
+/**
+ * Runs an admin operation for a form. A 4xx it throws (validation, conflict) becomes the form's
+ * error — the operation changed nothing — and anything else (a 404, a 500) goes on to the error page.
+ */
+export async function attempt<T>(op: () => Promise<T>): Promise<{ ok: T } | { problem: HttpProblem }> {
+  try {
+    return { ok: await op() };
+  } catch (e) {
+    if (e instanceof HttpProblem && e.status >= 400 && e.status < 500 && e.status !== 404) return { problem: e };
+    throw e;
+  }
+}
+
+/** The error box above a form: the stable code and the message that names the field. */
+export const problemBox = (p: HttpProblem | undefined): string =>
+  p ? `<div class="error" role="alert"><p>${esc(p.message)}</p><p class="code">${esc(p.code)}</p></div>` : '';
+
+/**
+ * Writes the audit event the admin route `route` ("PATCH /organizations/:org/users/:id") writes,
+ * named by the same rule (src/admin/audit.ts auditName), with the signed-in console user as actor.
+ */
+export async function auditAs(
+  deps: ConsoleDeps,
+  req: Request,
+  res: Response,
+  route: string,
+  change: { organizationId: string | null; objectId: string; fields: string[] },
+): Promise<void> {
+  const [method, path] = route.split(' ') as [string, string];
+  const name = auditName(method, path);
+  if (!name) return;
+  await deps.audit.record({
+    type: name.type,
+    organizationId: change.organizationId,
+    object: { type: name.object, id: change.objectId },
+    fields: name.fields ?? change.fields,
+    actor: { type: 'console_user', id: consoleUserOf(res).id },
+    ip: req.ip ?? null,
+  });
+}
+
+/** A time for a table cell, or a dash. */
+export const when = (d: Date | null | undefined): string =>
+  d ? `<time datetime="${esc(d.toISOString())}">${esc(d.toISOString().replace('T', ' ').slice(0, 16))} UTC</time>` : '—';
+
+/** Links to the first and next page of a list (cursor paging, as the admin API). */
+export function pager(base: string, params: Record<string, string | undefined>, hadCursor: boolean, next: string | null): string {
+  const href = (cursor?: string) => {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+    if (cursor) q.set('cursor', cursor);
+    const s = q.toString();
+    return esc(s ? `${base}?${s}` : base);
+  };
+  const links = [hadCursor ? `<a href="${href()}">First page</a>` : '', next ? `<a href="${href(next)}" rel="next">Next page</a>` : ''].filter(Boolean);
+  return links.length ? `<nav class="pager" aria-label="Pages">${links.join(' ')}</nav>` : '';
+}
+
+/** Secret answers must not be kept by a browser cache or a proxy. */
+export const noStore = (res: Response) => void res.set('Cache-Control', 'no-store');

@@ -32,7 +32,8 @@ export function apiKeyPages(deps: ConsoleDeps): Router {
   r.post('/api-keys', form, async (req, res) => {
     const organization = field(req, 'organization').trim();
     const input = { name: field(req, 'name'), ...(organization ? { organization } : {}) };
-    const result = await attempt(() => createApiKey(store, OPERATOR, input));
+    // An unknown organization is a mistake in the form's field: shown on the form (404, as the API answers).
+    const result = await attempt(() => createApiKey(store, OPERATOR, input), { notFoundIsInput: true });
     if ('problem' in result) return renderList(res, { problem: result.problem, input });
     const { key, apiKey } = result.ok;
     await auditAs(deps, req, res, 'POST /api-keys', { organizationId: null, objectId: apiKey.id, fields: Object.keys(input) });

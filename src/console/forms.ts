@@ -45,13 +45,14 @@ export function queryText(req: Request, name: string, max: number): string | und
 
 /**
  * Runs an admin operation for a form. A 4xx it throws (validation, conflict) becomes the form's
- * error — the operation changed nothing — and anything else (a 404, a 500) goes on to the error page.
+ * error — the operation changed nothing — and anything else goes on to the error page: a 500, and a
+ * 404 (the page's own object is gone) unless `notFoundIsInput` (a form field named something unknown).
  */
-export async function attempt<T>(op: () => Promise<T>): Promise<{ ok: T } | { problem: HttpProblem }> {
+export async function attempt<T>(op: () => Promise<T>, opts: { notFoundIsInput?: boolean } = {}): Promise<{ ok: T } | { problem: HttpProblem }> {
   try {
     return { ok: await op() };
   } catch (e) {
-    if (e instanceof HttpProblem && e.status >= 400 && e.status < 500 && e.status !== 404) return { problem: e };
+    if (e instanceof HttpProblem && e.status >= 400 && e.status < 500 && (e.status !== 404 || opts.notFoundIsInput)) return { problem: e };
     throw e;
   }
 }

@@ -46,7 +46,7 @@ describe('console pages in Chromium', () => {
         .expect(201)
     ).body.id;
     browser = await launchBrowser();
-    page = await browser.newPage();
+    page = await (await browser.newContext()).newPage();
     page.on('dialog', (d) => {
       dialogs.push(d.message());
       void d.dismiss();

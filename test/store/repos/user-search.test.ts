@@ -49,11 +49,11 @@ describe.each(dbBackends)('UserRepo.search ($name)', (backend) => {
     const first = await users.search('org_a', 'bulk', { limit: 4 });
     expect(first.data).toHaveLength(4);
     const second = await users.search('org_a', 'bulk', { limit: 4, cursor: first.next_cursor! });
-    const third = await users.search('org_a', 'bulk', { limit: 4, cursor: second.next_cursor! });
-    const all = [...first.data, ...second.data, ...third.data].map((u) => u.id);
+    const all = [...first.data, ...second.data].map((u) => u.id);
     expect(all).toHaveLength(7);
+    expect(new Set(all).size).toBe(7);
     expect([...all].sort()).toEqual(all);
-    expect(third.next_cursor).toBeNull();
+    expect(second.next_cursor).toBeNull();
   });
 
   it('has the search indexes of migration 12', async () => {

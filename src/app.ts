@@ -32,6 +32,9 @@ import { organizationPages } from './console/organizations.js';
 import { connectionPages } from './console/connections.js';
 import { setupLinkPages } from './console/setup-links.js';
 import { tracePages } from './console/traces.js';
+import { userPages } from './console/users.js';
+import { applicationPages } from './console/applications.js';
+import { apiKeyPages } from './console/api-keys.js';
 
 export interface App {
   express: Express;
@@ -130,7 +133,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     mailer,
     provider: provider.provider,
     now: parts.consoleClock ?? parts.clock,
-    pages: [organizationPages, connectionPages, setupLinkPages, tracePages],
+    pages: [organizationPages, connectionPages, setupLinkPages, userPages, applicationPages, apiKeyPages, tracePages],
   });
   app.use('/console', consoleShell.router);
   app.use((req, res) => sendError(req, res, 404, 'not_found', 'no such endpoint'));

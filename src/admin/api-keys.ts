@@ -28,29 +28,42 @@ export const apiKeyView = (k: ApiKey) => ({
 });
 
 /**
+ * `organization` (id or slug) -> its id, within the caller's scope (`callerOrg`: the organization an
+ * organization-scoped caller is limited to; null for the operator); undefined means operator scope.
+ */
+async function scope(store: Store, callerOrg: string | null, ref: string | undefined): Promise<string | null> {
+  if (ref === undefined) {
+    if (callerOrg) throw notFound('organization');
+    return null;
+  }
+  const org = await store.organizations.get(ref);
+  if (!org || (callerOrg && callerOrg !== org.id)) throw notFound('organization');
+  return org.id;
+}
+
+/** `POST /api-keys` for the admin API and the console: the key is in the answer once, then only its hash is kept. */
+export async function createApiKey(store: Store, callerOrg: string | null, body: unknown): Promise<{ key: string; apiKey: ApiKey }> {
+  const input = parse(createSchema, body);
+  const organizationId = await scope(store, callerOrg, input.organization);
+  return store.apiKeys.create(input.name, organizationId);
+}
+
+/** `DELETE /api-keys/{id}`: a key outside the caller's scope is as unknown as a missing one. */
+export async function revokeApiKey(store: Store, callerOrg: string | null, id: string): Promise<void> {
+  if (id.length > 100 || !(await store.apiKeys.delete(id, callerOrg ?? undefined))) throw notFound('API key');
+}
+
+/**
  * Admin API keys (docs/reference.md "Admin API"). An operator key manages every key. An organization-scoped key manages
  * only keys of its own organization: it can never mint an operator key or reach another
  * organization's keys, and such attempts get the same 404 as a missing resource.
  */
 export function apiKeyRoutes(store: Store): Router {
   const r = Router();
-
-  /** `organization` (id or slug) -> its id, within the caller's scope; undefined means operator scope. */
-  async function scope(req: Request, ref: string | undefined): Promise<string | null> {
-    const callerOrg = req.admin?.organizationId ?? null;
-    if (ref === undefined) {
-      if (callerOrg) throw notFound('organization');
-      return null;
-    }
-    const org = await store.organizations.get(ref);
-    if (!org || (callerOrg && callerOrg !== org.id)) throw notFound('organization');
-    return org.id;
-  }
+  const callerOrg = (req: Request) => req.admin?.organizationId ?? null;
 
   r.post('/api-keys', async (req, res) => {
-    const input = parse(createSchema, jsonBody(req));
-    const organizationId = await scope(req, input.organization);
-    const { key, apiKey } = await store.apiKeys.create(input.name, organizationId);
+    const { key, apiKey } = await createApiKey(store, callerOrg(req), jsonBody(req));
     res.status(201).json({ ...apiKeyView(apiKey), key });
   });
 
@@ -58,15 +71,13 @@ export function apiKeyRoutes(store: Store): Router {
     // An organization-scoped caller always sees its own keys only; `?organization=` narrows an operator's list.
     const filter = queryString(req, 'organization');
     let orgId = req.admin?.organizationId ?? undefined;
-    if (filter !== undefined) orgId = (await scope(req, filter)) ?? undefined;
+    if (filter !== undefined) orgId = (await scope(store, callerOrg(req), filter)) ?? undefined;
     const page = await store.apiKeys.list(pageQuery(req), orgId ?? undefined);
     res.json({ data: page.data.map(apiKeyView), next_cursor: page.next_cursor });
   });
 
   r.delete('/api-keys/:id', async (req, res) => {
-    const id = String(req.params.id);
-    const callerOrg = req.admin?.organizationId ?? undefined;
-    if (id.length > 100 || !(await store.apiKeys.delete(id, callerOrg))) throw notFound('API key');
+    await revokeApiKey(store, callerOrg(req), String(req.params.id));
     res.status(204).end();
   });
 

@@ -136,26 +136,81 @@ async function checkApis(store: Store, allowed: string[], defaultApi: string | n
 /** Client secrets are 256-bit random values, returned once and kept only as a SHA-256 hash. */
 const newSecret = () => randomToken('pcs_');
 
+/** An application by client_id, or 404. */
+export async function loadApplication(store: Store, clientId: string): Promise<Application> {
+  const app = clientId.length <= 100 ? await store.applications.get(clientId) : undefined;
+  if (!app) throw notFound('application');
+  return app;
+}
+
+/** What a change answers: the application, and its new client secret when this change issued one (shown once). */
+export interface ApplicationChange {
+  app: Application;
+  secret?: string;
+}
+
+/** `POST /applications` for the admin API and the console: `body` validated by createSchema. */
+export async function createApplication(store: Store, body: unknown): Promise<ApplicationChange> {
+  const input = parse(createSchema, body);
+  checkRefreshLifetimes(input);
+  await checkApis(store, input.allowed_apis, input.default_api);
+  const secret = input.type === 'confidential' ? newSecret() : undefined;
+  const app = await withConflicts(() => store.applications.create({ ...input, client_id: newId('app'), client_secret_hash: secret ? hashToken(secret) : null }));
+  return { app, ...(secret ? { secret } : {}) };
+}
+
+/** `PATCH /applications/{client_id}`: only the fields sent change (patchSchema). */
+export async function updateApplication(store: Store, existing: Application, body: unknown): Promise<ApplicationChange> {
+  const patch = presentKeys(parse(patchSchema, body), body);
+  if (patch.allowed_apis !== undefined || patch.default_api !== undefined) {
+    await checkApis(store, patch.allowed_apis ?? existing.allowed_apis, patch.default_api !== undefined ? patch.default_api : existing.default_api);
+  }
+  // Becoming confidential issues a secret (shown once); becoming public drops it.
+  let secret: string | undefined;
+  let client_secret_hash: string | null | undefined;
+  if (patch.type === 'confidential' && existing.type === 'public') {
+    secret = newSecret();
+    client_secret_hash = hashToken(secret);
+  } else if (patch.type === 'public' && existing.type === 'confidential') {
+    client_secret_hash = null;
+  }
+  checkRefreshLifetimes({ ...existing, ...patch });
+  if (patch.redirect_uris && patch.redirect_uris.length === 0) {
+    throw new HttpProblem(400, 'validation_failed', 'redirect_uris: at least one redirect_uri is required');
+  }
+  const updated = await store.applications.update(existing.client_id, {
+    ...patch,
+    ...(client_secret_hash !== undefined ? { client_secret_hash } : {}),
+  });
+  if (!updated) throw notFound('application');
+  return { app: updated, ...(secret ? { secret } : {}) };
+}
+
+/** `POST /applications/{client_id}/rotate-secret`: a new secret (shown once); the old one stops working now. */
+export async function rotateApplicationSecret(store: Store, app: Application): Promise<Required<ApplicationChange>> {
+  if (app.type !== 'confidential') {
+    throw new HttpProblem(400, 'public_client', 'a public application has no client secret to rotate');
+  }
+  const secret = newSecret();
+  const updated = await store.applications.update(app.client_id, { client_secret_hash: hashToken(secret) });
+  if (!updated) throw notFound('application');
+  return { app: updated, secret };
+}
+
+/** `DELETE /applications/{client_id}`. */
+export async function deleteApplication(store: Store, app: Application): Promise<void> {
+  if (!(await store.applications.delete(app.client_id))) throw notFound('application');
+}
+
+const withSecret = ({ app, secret }: ApplicationChange) => ({ ...appView(app), ...(secret ? { client_secret: secret } : {}) });
+
 /** Applications are the operator's own relying parties: organization-scoped keys never see them. */
 export function applicationRoutes(store: Store): Router {
   const r = Router();
   r.use('/applications', operatorOnly);
 
-  const load = async (clientId: string) => {
-    const app = clientId.length <= 100 ? await store.applications.get(clientId) : undefined;
-    if (!app) throw notFound('application');
-    return app;
-  };
-
   r.post('/applications', async (req, res) => {
-    const input = parse(createSchema, jsonBody(req));
-    checkRefreshLifetimes(input);
-    await checkApis(store, input.allowed_apis, input.default_api);
-    const secret = input.type === 'confidential' ? newSecret() : undefined;
-    const app = await withConflicts(() =>
-      store.applications.create({ ...input, client_id: newId('app'), client_secret_hash: secret ? hashToken(secret) : null }),
-    );
-    res.status(201).json({ ...appView(app), ...(secret ? { client_secret: secret } : {}) });
+    res.status(201).json(withSecret(await createApplication(store, jsonBody(req))));
   });
 
   r.get('/applications', async (req, res) => {
@@ -164,51 +219,21 @@ export function applicationRoutes(store: Store): Router {
   });
 
   r.get('/applications/:client_id', async (req, res) => {
-    res.json(appView(await load(req.params.client_id)));
+    res.json(appView(await loadApplication(store, req.params.client_id)));
   });
 
   r.patch('/applications/:client_id', async (req, res) => {
     const body = jsonBody(req);
-    const existing = await load(req.params.client_id);
-    const patch = presentKeys(parse(patchSchema, body), body);
-    if (patch.allowed_apis !== undefined || patch.default_api !== undefined) {
-      await checkApis(store, patch.allowed_apis ?? existing.allowed_apis, patch.default_api !== undefined ? patch.default_api : existing.default_api);
-    }
-    // Becoming confidential issues a secret (shown once); becoming public drops it.
-    let secret: string | undefined;
-    let client_secret_hash: string | null | undefined;
-    if (patch.type === 'confidential' && existing.type === 'public') {
-      secret = newSecret();
-      client_secret_hash = hashToken(secret);
-    } else if (patch.type === 'public' && existing.type === 'confidential') {
-      client_secret_hash = null;
-    }
-    checkRefreshLifetimes({ ...existing, ...patch });
-    if (patch.redirect_uris && patch.redirect_uris.length === 0) {
-      throw new HttpProblem(400, 'validation_failed', 'redirect_uris: at least one redirect_uri is required');
-    }
-    const updated = await store.applications.update(existing.client_id, {
-      ...patch,
-      ...(client_secret_hash !== undefined ? { client_secret_hash } : {}),
-    });
-    if (!updated) throw notFound('application');
-    res.json({ ...appView(updated), ...(secret ? { client_secret: secret } : {}) });
+    res.json(withSecret(await updateApplication(store, await loadApplication(store, req.params.client_id), body)));
   });
 
   r.delete('/applications/:client_id', async (req, res) => {
-    if (!(await store.applications.delete((await load(req.params.client_id)).client_id))) throw notFound('application');
+    await deleteApplication(store, await loadApplication(store, req.params.client_id));
     res.status(204).end();
   });
 
   r.post('/applications/:client_id/rotate-secret', async (req, res) => {
-    const app = await load(req.params.client_id);
-    if (app.type !== 'confidential') {
-      throw new HttpProblem(400, 'public_client', 'a public application has no client secret to rotate');
-    }
-    const secret = newSecret();
-    const updated = await store.applications.update(app.client_id, { client_secret_hash: hashToken(secret) });
-    if (!updated) throw notFound('application');
-    res.json({ ...appView(updated), client_secret: secret });
+    res.json(withSecret(await rotateApplicationSecret(store, await loadApplication(store, req.params.client_id))));
   });
   return r;
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isEmailAddress } from '../directory/email.js';
 import { HttpProblem, notFound } from '../http/problem.js';
 import type { Store } from '../store/index.js';
-import type { User } from '../store/types.js';
+import type { Organization, User } from '../store/types.js';
 import { resolveOrg } from './auth.js';
 import type { UserAccess } from '../login/user-access.js';
 import { withConflicts } from './conflicts.js';
@@ -74,16 +74,40 @@ export const userView = (u: User) => ({
   last_login_at: u.last_login_at,
 });
 
+/** A user of this organization; a user of another one is as unknown as a missing one (404). */
+export async function loadUser(store: Store, org: Organization, id: string): Promise<User> {
+  const user = id.length <= 100 ? await store.users.get(id, org.id) : undefined;
+  if (!user) throw notFound('user');
+  return user;
+}
+
+/**
+ * `PATCH /organizations/{org}/users/{id}`, for the admin API and the console alike: validates the
+ * fields sent (`body`, a JSON object) with patchSchema, changes only those, and on suspension ends
+ * the user's access everywhere. Throws HttpProblem (4xx) having changed nothing.
+ */
+export async function updateUser(store: Store, access: UserAccess | undefined, org: Organization, user: User, body: unknown): Promise<User> {
+  const patch = presentKeys(parse(patchSchema, body), body);
+  const next = { ...user, ...patch };
+  if (!next.email && !next.external_id) {
+    throw new HttpProblem(400, 'validation_failed', 'email: email or external_id is required', {
+      errors: [{ field: 'email', message: 'email or external_id is required' }],
+    });
+  }
+  const updated = await withConflicts(() => store.users.update(user.id, org.id, patch));
+  if (!updated) throw notFound('user');
+  // A suspended user is signed out everywhere now, not when the sessions expire.
+  if (user.status !== 'suspended' && updated.status === 'suspended') await access?.end(org.id, user.id, 'suspended');
+  return updated;
+}
+
 /** The per-organization directory (docs/reference.md "Admin API" users). Identities are read-only here: logins link them. */
 export function userRoutes(store: Store, access?: UserAccess): Router {
   const r = Router();
 
   async function load(req: Request) {
     const org = await resolveOrg(store, req);
-    const id = String(req.params.id ?? '');
-    const user = id.length <= 100 ? await store.users.get(id, org.id) : undefined;
-    if (!user) throw notFound('user');
-    return { org, user };
+    return { org, user: await loadUser(store, org, String(req.params.id ?? '')) };
   }
 
   r.post('/organizations/:org/users', async (req, res) => {
@@ -111,18 +135,7 @@ export function userRoutes(store: Store, access?: UserAccess): Router {
   r.patch('/organizations/:org/users/:id', async (req, res) => {
     const body = jsonBody(req);
     const { org, user } = await load(req);
-    const patch = presentKeys(parse(patchSchema, body), body);
-    const next = { ...user, ...patch };
-    if (!next.email && !next.external_id) {
-      throw new HttpProblem(400, 'validation_failed', 'email: email or external_id is required', {
-        errors: [{ field: 'email', message: 'email or external_id is required' }],
-      });
-    }
-    const updated = await withConflicts(() => store.users.update(user.id, org.id, patch));
-    if (!updated) throw notFound('user');
-    // A suspended user is signed out everywhere now, not when the sessions expire.
-    if (user.status !== 'suspended' && updated.status === 'suspended') await access?.end(org.id, user.id, 'suspended');
-    res.json(userView(updated));
+    res.json(userView(await updateUser(store, access, org, user, body)));
   });
 
   r.delete('/organizations/:org/users/:id', async (req, res) => {

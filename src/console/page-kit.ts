@@ -73,10 +73,18 @@ export function recordRouteChange(
   deps: Pick<ConsoleDeps, 'audit' | 'principal'>,
   req: Request,
   res: Response,
-  c: { route: string; organizationId: string; objectId: string; fields: string[] },
+  c: { route: string; organizationId: string | null; objectId: string; fields: string[] },
 ): Promise<void> {
   const [method = '', routePath = ''] = c.route.split(' ');
-  const params: Record<string, string> = { org: c.organizationId };
+  const params: Record<string, string> = c.organizationId ? { org: c.organizationId } : {};
   for (const m of routePath.matchAll(/:(\w+)/g)) if (m[1] !== 'org') params[m[1]!] = c.objectId;
-  return deps.audit.recordChange(deps.principal(res), { method, routePath, params, fields: c.fields, answer: { id: c.objectId }, organizationId: c.organizationId, ip: req.ip ?? null });
+  return deps.audit.recordChange(deps.principal(res), {
+    method,
+    routePath,
+    params,
+    fields: c.fields,
+    answer: { id: c.objectId },
+    ...(c.organizationId ? { organizationId: c.organizationId } : {}),
+    ip: req.ip ?? null,
+  });
 }

@@ -368,6 +368,19 @@ create index events_evidence on events(at) where detail ? 'evidence';
 create index events_connection_type on events(connection_id, type, id) where connection_id is not null;
 `,
   },
+  {
+    version: 12,
+    name: 'console user search',
+    sql: `
+-- The console's user search (UserRepo.search): a prefix of the email, the name, the family name or
+-- the external id, within one organization. text_pattern_ops so LIKE 'prefix%' uses the index
+-- whatever the database's collation; lower() so the search ignores case (emails are stored lowered).
+create index users_search_email on users(organization_id, email_normalized text_pattern_ops);
+create index users_search_name on users(organization_id, lower(name) text_pattern_ops);
+create index users_search_family_name on users(organization_id, lower(family_name) text_pattern_ops);
+create index users_search_external_id on users(organization_id, external_id text_pattern_ops);
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

@@ -23,6 +23,9 @@ const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.nam
 
 const FIELDS = ['email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'external_id', 'roles', 'status'] as const;
 
+/** A LIKE pattern matching `s` literally (backslash is LIKE's default escape). */
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 export class UserRepo {
@@ -100,6 +103,24 @@ export class UserRepo {
       `${SELECT} where u.organization_id = $1 and ($2::text is null or u.id > $2) and ($3::text is null or u.email_normalized = $3)
        order by u.id limit $4`,
       [organizationId, q.cursor ?? null, q.email ? normalizeEmail(q.email) : null, q.limit + 1],
+    );
+    return toPage(rows, q.limit, (u) => u.id);
+  }
+
+  /**
+   * The console's search: users of the organization whose email, name, family name or external id
+   * starts with `query` (case-insensitive except the external id, which is matched as given), or
+   * whose id is `query`; paged by id like list(). Each branch is an indexed prefix range (migration 12).
+   */
+  async search(organizationId: string, query: string, q: PageQuery): Promise<Page<User>> {
+    const text = query.trim();
+    if (!text) return this.list(organizationId, q);
+    const prefix = `${escapeLike(text)}%`;
+    const rows = await this.db.query<User>(
+      `${SELECT} where u.organization_id = $1 and ($2::text is null or u.id > $2)
+         and (u.email_normalized like $3 or lower(u.name) like $3 or lower(u.family_name) like $3 or u.external_id like $4 or u.id = $5)
+       order by u.id limit $6`,
+      [organizationId, q.cursor ?? null, prefix.toLowerCase(), prefix, text, q.limit + 1],
     );
     return toPage(rows, q.limit, (u) => u.id);
   }

@@ -20,12 +20,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { createScratchDatabase, type ScratchDatabase } from '../test/support/scratch-db.js';
-import { startScript, type ChildServer } from './support/child.js';
+import { startAll, startScript, type ChildServer } from './support/child.js';
 import { closedLoop, pct, type LoadResult } from './support/load.js';
 import { backends, machineLine, numberOption } from './support/options.js';
 import { serveHasWorkersFlag, startPortico, type PorticoServer } from './support/portico.js';
-import { jacksonSamlTarget, porticoSamlTarget, type SamlLoginTarget } from './support/saml-login.js';
-import { bareTokens, porticoTokens, type TokenTarget } from './support/token-exchange.js';
+import { Browser } from './support/browser.js';
+import { jacksonSamlTarget, porticoApp, porticoSamlTarget, type SamlLoginTarget } from './support/saml-login.js';
+import { bareTokens, tokenTarget, type TokenTarget } from './support/token-exchange.js';
 
 const ROUNDS = numberOption('rounds', 3);
 const SECONDS = numberOption('seconds', 8);
@@ -128,43 +129,42 @@ async function main(): Promise<void> {
       for (let i = 0; i < 2; i++) scratch.push(await createScratchDatabase(pg.databaseUrl, 'portico_bench'));
       stops.push(async () => void (await Promise.all(scratch.map((d) => d.drop()))));
     }
-    const started = <T extends { stop(): Promise<void> }>(p: Promise<T>) =>
-      p.then((s) => {
-        stops.push(() => s.stop());
-        return s;
-      });
     const t0 = Date.now();
-    const [embedded, jacksonMem, bare, clustered, jacksonPg] = await Promise.all([
-      started(startPortico()),
-      started(startScript('bench/support/jackson-server.ts', { JACKSON_DB: 'mem' })),
-      started(startScript('bench/support/bare-provider.ts')),
-      pg ? started(startPortico({ env: { DATABASE_URL: scratch[0]!.url, REDIS_URL: pg.redisUrl }, workers: workersFlag ? WORKERS : undefined })) : undefined,
-      pg ? started(startScript('bench/support/jackson-server.ts', { JACKSON_DB: scratch[1]!.url })) : undefined,
+    const [embedded, jacksonMem, bare, clustered, jacksonPg] = await startAll(stops, [
+      startPortico(),
+      startScript('bench/support/jackson-server.ts', { JACKSON_DB: 'mem' }),
+      startScript('bench/support/bare-provider.ts'),
+      pg ? startPortico({ env: { DATABASE_URL: scratch[0]!.url, REDIS_URL: pg.redisUrl }, workers: workersFlag ? WORKERS : undefined }) : undefined,
+      pg ? startScript('bench/support/jackson-server.ts', { JACKSON_DB: scratch[1]!.url }) : undefined,
     ] as const);
     console.error(`servers up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
     const pairs: Pair[] = [];
-    const saml = async (p: PorticoServer, j: ChildServer, title: string) => {
-      const pt = await porticoSamlTarget(p);
-      const jt = await jacksonSamlTarget(j.url);
-      pairs.push({ title, unit: 'logins/s', portico: loginSubject(`${title}: Portico`, p, pt), peer: loginSubject(`${title}: Jackson`, j, jt) });
-      return { pt, jt };
-    };
     const procs = clustered && workersFlag ? `--workers ${WORKERS}` : 'one process';
-    const embeddedTargets = await saml(embedded, jacksonMem, `SAML login: Portico embedded (PGlite) vs Jackson memory, ${CONCURRENCY} in flight`);
-    const clusteredTargets = clustered && jacksonPg ? await saml(clustered, jacksonPg, `SAML login: Portico PostgreSQL+Redis (${procs}) vs Jackson postgres (one process), ${CONCURRENCY} in flight`) : undefined;
     const bareTarget = await bareTokens(bare.url);
-    const tokenPair = async (p: PorticoServer, targets: { pt: Awaited<ReturnType<typeof porticoSamlTarget>> }, mode: string) => {
-      const title = `code → token, Portico ${mode} vs bare oidc-provider 9, ${TOKEN_CONCURRENCY} in flight`;
-      const signedIn = await targets.pt.signedIn!();
-      pairs.push({ title, unit: 'tokens/s', portico: tokenSubject(`${title}: Portico`, p, porticoTokens(p.url, targets.pt.app, signedIn)), peer: tokenSubject(`${title}: bare`, bare, bareTarget) });
-    };
-    await tokenPair(embedded, embeddedTargets, 'embedded');
-    if (clustered && clusteredTargets) await tokenPair(clustered, clusteredTargets, `PostgreSQL+Redis (${procs})`);
-
+    /** The SAML pair, and the token pair on the same Portico (its browser signed in by a SAML login). */
+    const modes: { portico: PorticoServer; jackson: ChildServer; mode: string; jacksonMode: string }[] = [
+      { portico: embedded, jackson: jacksonMem, mode: 'embedded (PGlite)', jacksonMode: 'memory' },
+      ...(clustered && jacksonPg ? [{ portico: clustered, jackson: jacksonPg, mode: `PostgreSQL+Redis (${procs})`, jacksonMode: 'postgres (one process)' }] : []),
+    ];
+    let requests = '';
+    const tokenPairs: Pair[] = [];
+    for (const m of modes) {
+      const client = await porticoApp(m.portico);
+      const pt = await porticoSamlTarget(m.portico, client);
+      const jt = await jacksonSamlTarget(m.jackson.url);
+      const title = `SAML login: Portico ${m.mode} vs Jackson ${m.jacksonMode}, ${CONCURRENCY} in flight`;
+      pairs.push({ title, unit: 'logins/s', portico: loginSubject(`${title}: Portico`, m.portico, pt), peer: loginSubject(`${title}: Jackson`, m.jackson, jt) });
+      const signedIn = new Browser();
+      await pt.login(0, signedIn);
+      await jt.login(0);
+      requests ||= `HTTP requests per login: Portico ${pt.requestsPerLogin()}, Jackson ${jt.requestsPerLogin()}`;
+      const tokens = `code → token: Portico ${m.mode} vs bare oidc-provider 9, ${TOKEN_CONCURRENCY} in flight`;
+      tokenPairs.push({ title: tokens, unit: 'tokens/s', portico: tokenSubject(`${tokens}: Portico`, m.portico, tokenTarget(client, signedIn)), peer: tokenSubject(`${tokens}: bare`, bare, bareTarget) });
+    }
+    pairs.push(...tokenPairs);
     console.error('warming up (not counted)…');
     for (const p of pairs) for (const s of [p.portico, p.peer]) await s.warm();
-    const requests = `HTTP requests per login: Portico ${embeddedTargets.pt.requestsPerLogin()}, Jackson ${embeddedTargets.jt.requestsPerLogin()}`;
 
     const tallies = new Map<Subject, Tally>();
     for (const p of pairs) for (const s of [p.portico, p.peer]) tallies.set(s, { rates: [], latencies: [], ok: 0, serverCpu: 0, clientCpu: 0 });

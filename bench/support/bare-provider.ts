@@ -4,7 +4,7 @@
  * baseline for the token endpoint in bench/compare.ts. Prints "listening <url>" when ready.
  */
 import { startOidcIdp } from '../../test/support/oidc-idp.js';
-import { APP_REDIRECT } from './saml-login.js';
+import { APP_REDIRECT } from './app-flow.js';
 
 export const BARE_CLIENT = { id: 'bench-app', secret: 'bench-app-secret-0123456789abcdef' };
 

@@ -23,7 +23,10 @@ export async function startScript(script: string, env: Record<string, string> = 
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start within 120 s: ${output}`)), 120_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not start within 300 s: ${output}`));
+    }, 300_000);
     const seen = (d: Buffer) => {
       output = (output + d.toString()).slice(-4000);
       const m = /listening (http:\/\/\S+)/.exec(output);
@@ -49,4 +52,19 @@ export async function startScript(script: string, env: Record<string, string> = 
         child.kill('SIGTERM');
       }),
   };
+}
+
+/**
+ * Waits for servers started together; each one that came up gets its stop() in `stops`, so a
+ * failure of one still stops the others.
+ */
+export async function startAll<T extends readonly (Promise<{ stop(): Promise<void> }> | undefined)[]>(
+  stops: (() => Promise<void>)[],
+  starting: T,
+): Promise<{ [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(starting.map((p) => p ?? Promise.resolve(undefined)));
+  for (const s of settled) if (s.status === 'fulfilled' && s.value) stops.push(() => s.value!.stop());
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as never;
 }

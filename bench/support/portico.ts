@@ -28,6 +28,9 @@ export interface PorticoServer {
   pid: number;
   /** The command line's extra arguments (e.g. --workers 2), for the report. */
   args: string[];
+  /** An admin API call: status and JSON body. */
+  api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** An admin API call that must succeed: its JSON body. */
   admin<T>(method: string, path: string, body?: unknown): Promise<T>;
   /** /metrics as text. */
   metrics(): Promise<string>;
@@ -72,11 +75,15 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const deadline = Date.now() + 120_000;
+  // A first start (PGlite, migrations, keys) takes minutes when the machine is busy.
+  const deadline = Date.now() + 300_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`portico exited with ${child.exitCode}: ${output}`);
     if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
-    if (Date.now() > deadline) throw new Error(`portico did not start within 120 s: ${output}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`portico did not start within 300 s: ${output}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   const pid = child.pid!;
@@ -85,6 +92,7 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
     url,
     pid,
     args,
+    api: (method, path, body) => jsonRequest(method, `${url}/api/v1${path}`, body, auth),
     async admin<T>(method: string, path: string, body?: unknown) {
       const res = await jsonRequest<T>(method, `${url}/api/v1${path}`, body, auth);
       if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);

@@ -108,7 +108,7 @@ function row(p: Pair, a: Tally, b: Tally): string {
     return `${fmt(pct(s, 50))} / ${fmt(pct(s, 99))}`;
   };
   const cpu = (t: Tally) => (1000 * t.serverCpu) / t.ok;
-  const rounds = (t: Tally) => t.rates.map((r) => r.toFixed(0)).join(' · ');
+  const rounds = (t: Tally) => t.rates.map(fmt).join(' · ');
   return (
     `| ${p.title} | **${fmt(rate(a))}** (${rounds(a)}) | ${lat(a)} | ${fmt(cpu(a))} | ` +
     `**${fmt(rate(b))}** (${rounds(b)}) | ${lat(b)} | ${fmt(cpu(b))} | **${(rate(a) / rate(b)).toFixed(2)}** | ${(cpu(b) / cpu(a)).toFixed(2)} |`

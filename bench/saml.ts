@@ -5,17 +5,11 @@
  *
  * Options (env): BENCH_SECONDS (default 5 per case).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { validateSamlResponse } from '../src/upstream/saml/validate.js';
 import { ADFS_ATTRIBUTES, IDP_ENTITY_ID, KEYS, NOW, TEST_CFG, b64, buildResponse, type BuildOptions } from '../test/upstream/saml/builder.js';
 import { createScratchDatabase } from '../test/support/scratch-db.js';
+import { startPortico } from './support/portico.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -47,7 +41,7 @@ function measure(name: string, opts: BuildOptions): void {
 
 /**
  * Full ACS logins per second (IdP-initiated, the connection allows it): the real server
- * (src/cli serve, from the sources via tsx) in its own process on embedded PGlite and the
+ * (`portico serve`, bench/support/portico.ts) in its own process on embedded PGlite and the
  * in-process ephemeral store — and, when DATABASE_URL and REDIS_URL are both set, again on a fresh
  * PostgreSQL database and Redis. Each login is what a browser does: POST /saml/{connection}/acs
  * with a pre-built signed response (its own assertion id, one of 200 users) -> 303 to the bounce
@@ -59,87 +53,8 @@ function measure(name: string, opts: BuildOptions): void {
  */
 const ACS_LOGINS = Number(process.env.BENCH_ACS_LOGINS ?? 1500);
 const ACS_CONCURRENCY = Number(process.env.BENCH_ACS_CONCURRENCY ?? 8);
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** `portico serve` from the sources, in a child process, until stop(). */
-async function servePortico(env: Record<string, string>) {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'portico-bench-saml-'));
-  const url = `http://127.0.0.1:${port}`;
-  const adminKey = `bench-${randomBytes(24).toString('hex')}`;
-  const cli = pathToFileURL(join(ROOT, 'src/cli/main.ts')).href;
-  // An empty settings file of its own, so a config/portico.json in the checkout is not read.
-  const configFile = join(dir, 'config.json');
-  writeFileSync(configFile, '{}');
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', '--input-type=module', '-e', `const { main } = await import(${JSON.stringify(cli)}); process.exitCode = await main(['serve']);`],
-    {
-      cwd: ROOT, // where `--import tsx` resolves; everything the server writes goes to `dir`
-      env: {
-        PORTICO_CONFIG_FILE: configFile,
-        PATH: process.env.PATH ?? '',
-        PORT: String(port),
-        PORTICO_ISSUER: url,
-        PORTICO_DATA_DIR: join(dir, 'data'),
-        PORTICO_CERTS_DIR: join(dir, 'certs'),
-        PORTICO_ADMIN_API_KEY: adminKey,
-        PORTICO_SECRET: randomBytes(32).toString('base64url'),
-        PORTICO_LOG_LEVEL: 'warn',
-        // Every ACS login comes from one address here: measure throughput, not the per-IP limit.
-        PORTICO_RATE_LIMIT_LOGIN: 'off',
-        ...env,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`portico exited with ${child.exitCode}`);
-    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
-    if (Date.now() > deadline) throw new Error('portico did not start within 60 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  };
-  const stop = async () => {
-    if (child.exitCode === null) {
-      await new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      });
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  /** CPU seconds the server process has used so far (Linux /proc; fields 14-15 are utime, stime in ticks). */
-  const cpuSeconds = (): number | undefined => {
-    try {
-      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      return undefined;
-    }
-  };
-  return { url, admin, stop, cpuSeconds };
-}
-
 async function acsRun(label: string, env: Record<string, string>): Promise<string> {
-  const portico = await servePortico(env);
+  const portico = await startPortico({ env });
   try {
     await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] });
     const app = await portico.admin<{ client_id: string }>('POST', '/applications', {

@@ -19,23 +19,11 @@ import { MemoryStore, RedisStore } from '../src/store/ephemeral.js';
 import { SIGNING_ALGS } from '../src/store/types.js';
 import { buildTestApp } from '../test/support/app.js';
 import { pgliteBackend, postgresBackend } from '../test/support/backends.js';
+import { pool, pct } from './support/load.js';
 import { authorizeUrl, CookieJar, follow, listen, REDIRECT, seedApp, seedUser, withTestLogin } from '../test/support/provider.js';
 
 const N = Number(process.env.BENCH_CODES ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-
-async function pool<T>(count: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(count);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, count) }, async () => {
-      for (let i = next++; i < count; i = next++) out[i] = await fn(i);
-    }),
-  );
-  return out;
-}
-
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 async function main() {
   const certsDir = mkdtempSync(join(tmpdir(), 'portico-bench-'));

@@ -1,0 +1,195 @@
+/**
+ * `npm run bench:compare`: Portico side by side with BoxyHQ SAML Jackson (devDependency) and a bare
+ * oidc-provider 9, in interleaved rounds of one run, printed as a markdown table.
+ *
+ * - Full SP-initiated SAML login (bench/support/saml-login.ts, the same ~6 KB signed response):
+ *   Portico embedded (PGlite) vs Jackson's memory engine; Portico on PostgreSQL + Redis (with
+ *   `--workers N` when this build's `portico serve` has the flag) vs Jackson's postgres engine on
+ *   a scratch database. The second pair needs DATABASE_URL and REDIS_URL.
+ * - Code -> token exchange (bench/support/token-exchange.ts): Portico (each mode) vs the bare
+ *   provider doing the same work.
+ *
+ * Every server is its own process; the load generator is this process. Options (flag or env):
+ *   --rounds 3 (BENCH_ROUNDS)            interleaved rounds
+ *   --seconds 8 (BENCH_SECONDS)          login load per target per round
+ *   --concurrency 8 (BENCH_CONCURRENCY)  logins in flight
+ *   --token-seconds 4                    exchanges per target per round (about; sized from the last round)
+ *   --token-concurrency 32               exchanges in flight
+ *   --workers N                          Portico workers on PostgreSQL + Redis (default: cores)
+ *   --redis-db 12                        Redis database used by the PostgreSQL + Redis servers
+ */
+import { availableParallelism } from 'node:os';
+import { createScratchDatabase, type ScratchDatabase } from '../test/support/scratch-db.js';
+import { startAll, startScript, type ChildServer } from './support/child.js';
+import { closedLoop, pct, type LoadResult } from './support/load.js';
+import { backends, machineLine, numberOption } from './support/options.js';
+import { serveHasWorkersFlag, startPortico, type PorticoServer } from './support/portico.js';
+import { Browser } from './support/browser.js';
+import { jacksonSamlTarget, porticoApp, porticoSamlTarget, type SamlLoginTarget } from './support/saml-login.js';
+import { bareTokens, tokenTarget, type TokenTarget } from './support/token-exchange.js';
+
+const ROUNDS = numberOption('rounds', 3);
+const SECONDS = numberOption('seconds', 8);
+const CONCURRENCY = numberOption('concurrency', 8);
+const TOKEN_SECONDS = numberOption('token-seconds', 4);
+const TOKEN_CONCURRENCY = numberOption('token-concurrency', 32);
+const WORKERS = numberOption('workers', availableParallelism());
+
+/** Anything measured: runs one timed batch. */
+interface Subject {
+  label: string;
+  server: { cpuSeconds(): number };
+  run(): Promise<LoadResult>;
+  warm(): Promise<void>;
+}
+
+interface Tally {
+  rates: number[];
+  latencies: number[];
+  ok: number;
+  serverCpu: number;
+  clientCpu: number;
+}
+
+async function measure(s: Subject, tally: Tally): Promise<void> {
+  const cpu0 = s.server.cpuSeconds();
+  const me0 = process.cpuUsage();
+  const r = await s.run();
+  const me = process.cpuUsage(me0);
+  if (r.ok === 0) throw new Error(`${s.label}: nothing completed (${r.failed} failed: ${r.firstError})`);
+  tally.rates.push(r.ok / r.seconds);
+  tally.latencies.push(...r.latencies);
+  tally.ok += r.ok;
+  tally.serverCpu += s.server.cpuSeconds() - cpu0;
+  tally.clientCpu += (me.user + me.system) / 1e6;
+  if (r.failed) console.error(`${s.label}: ${r.failed} failed (${r.firstError})`);
+}
+
+function loginSubject(label: string, server: { cpuSeconds(): number }, t: SamlLoginTarget): Subject {
+  let i = 0;
+  const once = () => t.login(i++);
+  return {
+    label,
+    server,
+    run: () => closedLoop(SECONDS, CONCURRENCY, once),
+    warm: async () => {
+      const r = await closedLoop(3, CONCURRENCY, once);
+      if (r.ok === 0) throw new Error(`${label}: no login completed (${r.failed} failed: ${r.firstError})`);
+    },
+  };
+}
+
+function tokenSubject(label: string, server: { cpuSeconds(): number }, t: TokenTarget): Subject {
+  let batch = 500;
+  const exchangeAll = async (): Promise<LoadResult> => {
+    const codes = await t.issue(batch);
+    let next = 0;
+    const r = await closedLoop(600, TOKEN_CONCURRENCY, () => t.exchange(codes[next++]!), codes.length);
+    // Size the next batch to last about TOKEN_SECONDS (codes live 60 s).
+    batch = Math.max(200, Math.min(20_000, Math.round((r.ok / r.seconds) * TOKEN_SECONDS)));
+    return r;
+  };
+  return { label, server, run: exchangeAll, warm: async () => void (await exchangeAll()) };
+}
+
+interface Pair {
+  title: string;
+  portico: Subject;
+  peer: Subject;
+  unit: string;
+}
+
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toPrecision(2));
+
+function row(p: Pair, a: Tally, b: Tally): string {
+  const rate = (t: Tally) => t.rates.reduce((x, y) => x + y, 0) / t.rates.length;
+  const lat = (t: Tally) => {
+    const s = [...t.latencies].sort((x, y) => x - y);
+    return `${fmt(pct(s, 50))} / ${fmt(pct(s, 99))}`;
+  };
+  const cpu = (t: Tally) => (1000 * t.serverCpu) / t.ok;
+  const rounds = (t: Tally) => t.rates.map(fmt).join(' · ');
+  return (
+    `| ${p.title} | **${fmt(rate(a))}** (${rounds(a)}) | ${lat(a)} | ${fmt(cpu(a))} | ` +
+    `**${fmt(rate(b))}** (${rounds(b)}) | ${lat(b)} | ${fmt(cpu(b))} | **${(rate(a) / rate(b)).toFixed(2)}** | ${(cpu(b) / cpu(a)).toFixed(2)} |`
+  );
+}
+
+async function main(): Promise<void> {
+  const pg = backends();
+  const workersFlag = serveHasWorkersFlag();
+  const stops: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const s of stops.reverse()) await s().catch((e: unknown) => console.error(`cleanup: ${String(e)}`));
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  try {
+    const scratch: ScratchDatabase[] = [];
+    if (pg) {
+      for (let i = 0; i < 2; i++) scratch.push(await createScratchDatabase(pg.databaseUrl, 'portico_bench'));
+      stops.push(async () => void (await Promise.all(scratch.map((d) => d.drop()))));
+    }
+    const t0 = Date.now();
+    const [embedded, jacksonMem, bare, clustered, jacksonPg] = await startAll(stops, [
+      startPortico(),
+      startScript('bench/support/jackson-server.ts', { JACKSON_DB: 'mem' }),
+      startScript('bench/support/bare-provider.ts'),
+      pg ? startPortico({ env: { DATABASE_URL: scratch[0]!.url, REDIS_URL: pg.redisUrl }, workers: workersFlag ? WORKERS : undefined }) : undefined,
+      pg ? startScript('bench/support/jackson-server.ts', { JACKSON_DB: scratch[1]!.url }) : undefined,
+    ] as const);
+    console.error(`servers up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
+    const pairs: Pair[] = [];
+    const procs = clustered && workersFlag ? `--workers ${WORKERS}` : 'one process';
+    const bareTarget = await bareTokens(bare.url);
+    /** The SAML pair, and the token pair on the same Portico (its browser signed in by a SAML login). */
+    const modes: { portico: PorticoServer; jackson: ChildServer; mode: string; jacksonMode: string }[] = [
+      { portico: embedded, jackson: jacksonMem, mode: 'embedded (PGlite)', jacksonMode: 'memory' },
+      ...(clustered && jacksonPg ? [{ portico: clustered, jackson: jacksonPg, mode: `PostgreSQL+Redis (${procs})`, jacksonMode: 'postgres (one process)' }] : []),
+    ];
+    let requests = '';
+    const tokenPairs: Pair[] = [];
+    for (const m of modes) {
+      const client = await porticoApp(m.portico);
+      const pt = await porticoSamlTarget(m.portico, client);
+      const jt = await jacksonSamlTarget(m.jackson.url);
+      const title = `SAML login: Portico ${m.mode} vs Jackson ${m.jacksonMode}, ${CONCURRENCY} in flight`;
+      pairs.push({ title, unit: 'logins/s', portico: loginSubject(`${title}: Portico`, m.portico, pt), peer: loginSubject(`${title}: Jackson`, m.jackson, jt) });
+      const signedIn = new Browser();
+      await pt.login(0, signedIn);
+      await jt.login(0);
+      requests ||= `HTTP requests per login: Portico ${pt.requestsPerLogin()}, Jackson ${jt.requestsPerLogin()}`;
+      const tokens = `code → token: Portico ${m.mode} vs bare oidc-provider 9, ${TOKEN_CONCURRENCY} in flight`;
+      tokenPairs.push({ title: tokens, unit: 'tokens/s', portico: tokenSubject(`${tokens}: Portico`, m.portico, tokenTarget(client, signedIn)), peer: tokenSubject(`${tokens}: bare`, bare, bareTarget) });
+    }
+    pairs.push(...tokenPairs);
+    console.error('warming up (not counted)…');
+    for (const p of pairs) for (const s of [p.portico, p.peer]) await s.warm();
+
+    const tallies = new Map<Subject, Tally>();
+    for (const p of pairs) for (const s of [p.portico, p.peer]) tallies.set(s, { rates: [], latencies: [], ok: 0, serverCpu: 0, clientCpu: 0 });
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Interleaved: every subject once per round, the order within a pair alternating.
+      for (const p of pairs) {
+        const order = round % 2 ? [p.portico, p.peer] : [p.peer, p.portico];
+        for (const s of order) {
+          await measure(s, tallies.get(s)!);
+          console.error(`round ${round}: ${s.label}: ${tallies.get(s)!.rates.at(-1)!.toFixed(0)} ${p.unit}`);
+        }
+      }
+    }
+
+    console.log(`\n${machineLine()}; ${ROUNDS} interleaved rounds; logins ${SECONDS} s per target per round, tokens ~${TOKEN_SECONDS} s`);
+    console.log(`Portico PostgreSQL+Redis: ${clustered ? procs : 'not run (set DATABASE_URL and REDIS_URL)'}; ${requests}\n`);
+    console.log('| pair | Portico /s (per round) | p50 / p99 ms | server CPU ms/op | peer /s (per round) | p50 / p99 ms | server CPU ms/op | ratio /s | ratio per CPU |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    for (const p of pairs) console.log(row(p, tallies.get(p.portico)!, tallies.get(p.peer)!));
+    console.log(`\nratio /s = Portico's rate / the peer's; ratio per CPU = the peer's server CPU per operation / Portico's (>1: Portico does it with less CPU).`);
+    const client = (s: Subject) => fmt((1000 * tallies.get(s)!.clientCpu) / tallies.get(s)!.ok);
+    for (const p of pairs) console.log(`Load generator CPU ms/op (it shares the cores), ${p.title}: Portico ${client(p.portico)}, peer ${client(p.peer)}`);
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();

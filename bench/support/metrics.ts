@@ -1,0 +1,19 @@
+/** Reading prom-client's default metrics (Prometheus text) as the server exposes them at /metrics. */
+
+/** The value of the first sample of `name` (any labels), or undefined. */
+export function sample(text: string, name: string): number | undefined {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+|NaN)$`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Event-loop delay since the previous scrape, ms (prom-client resets its monitorEventLoopDelay
+ * histogram at every scrape; over several workers /metrics averages p50/p99 and keeps the max).
+ */
+export function eventLoopDelay(text: string): { p50?: number; p99?: number; max?: number } {
+  const ms = (name: string) => {
+    const v = sample(text, name);
+    return v === undefined || Number.isNaN(v) ? undefined : v * 1000;
+  };
+  return { p50: ms('nodejs_eventloop_lag_p50_seconds'), p99: ms('nodejs_eventloop_lag_p99_seconds'), max: ms('nodejs_eventloop_lag_max_seconds') };
+}

@@ -1,0 +1,119 @@
+/**
+ * `portico serve` (the built dist/, as production runs it) in a child process for the benchmarks:
+ * embedded defaults, or PostgreSQL + Redis with `--workers N` when this build has that flag.
+ * Measurement hooks: CPU seconds and RSS of the whole process tree (primary + workers), and the
+ * Prometheus text of /metrics.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureBuilt, freePort } from '../../test/support/processes.js';
+import { jsonRequest } from './browser.js';
+import { processTree, treeCpuSeconds, treeRssBytes } from './proc.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const BIN = join(ROOT, 'bin/portico.js');
+
+/** Whether this build's `portico serve` takes --workers (it does once the workers change is merged). */
+export function serveHasWorkersFlag(): boolean {
+  ensureBuilt();
+  const help = execFileSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+  return /--workers\b/.test(help);
+}
+
+export interface PorticoServer {
+  url: string;
+  pid: number;
+  /** The command line's extra arguments (e.g. --workers 2), for the report. */
+  args: string[];
+  /** An admin API call: status and JSON body. */
+  api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** An admin API call that must succeed: its JSON body. */
+  admin<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** /metrics as text. */
+  metrics(): Promise<string>;
+  cpuSeconds(): number;
+  rssBytes(): number;
+  processes(): number;
+  stop(): Promise<void>;
+}
+
+export async function startPortico(opts: { env?: Record<string, string>; workers?: number } = {}): Promise<PorticoServer> {
+  ensureBuilt();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'portico-bench-'));
+  const url = `http://127.0.0.1:${port}`;
+  const adminKey = `bench-${randomBytes(24).toString('hex')}`;
+  // An empty settings file of its own, so a config/portico.json in the checkout is not read.
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, '{}');
+  const args = opts.workers && opts.workers > 1 ? ['--workers', String(opts.workers)] : [];
+  let output = '';
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), BIN, 'serve', ...args], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORTICO_CONFIG_FILE: configFile,
+      PORT: String(port),
+      PORTICO_ISSUER: url,
+      PORTICO_DATA_DIR: join(dir, 'data'),
+      PORTICO_CERTS_DIR: join(dir, 'certs'),
+      PORTICO_ADMIN_API_KEY: adminKey,
+      PORTICO_SECRET: randomBytes(32).toString('base64url'),
+      PORTICO_LOG_LEVEL: 'warn',
+      NODE_ENV: 'production', // as the Dockerfile runs it
+      // All load comes from one address: measure throughput, not the per-IP and per-key limits.
+      PORTICO_RATE_LIMIT_LOGIN: 'off',
+      PORTICO_RATE_LIMIT_CLIENT_AUTH: 'off',
+      PORTICO_RATE_LIMIT_ADMIN: 'off',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  // A first start (PGlite, migrations, keys) takes minutes when the machine is busy.
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`portico exited with ${child.exitCode}: ${output}`);
+    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`portico did not start within 300 s: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const pid = child.pid!;
+  const auth = { authorization: `Bearer ${adminKey}` };
+  return {
+    url,
+    pid,
+    args,
+    api: (method, path, body) => jsonRequest(method, `${url}/api/v1${path}`, body, auth),
+    async admin<T>(method: string, path: string, body?: unknown) {
+      const res = await jsonRequest<T>(method, `${url}/api/v1${path}`, body, auth);
+      if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
+    metrics: async () => (await fetch(`${url}/metrics`)).text(),
+    cpuSeconds: () => treeCpuSeconds(pid),
+    rssBytes: () => treeRssBytes(pid),
+    processes: () => processTree(pid).length,
+    async stop() {
+      if (child.exitCode === null) {
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
+          child.once('exit', () => {
+            clearTimeout(force);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -6,6 +6,7 @@
 import type { Express } from 'express';
 import { pino } from 'pino';
 import request from 'supertest';
+import { esc } from '../../src/http/html.js';
 import { hashToken } from '../../src/store/secrets.js';
 import { bearer } from '../support/app.js';
 import { consolePagesHarness, type ConsolePagesHarness } from '../support/console-pages-harness.js';
@@ -81,7 +82,7 @@ describe('console: applications', () => {
     ['no redirect URI', { redirect_uris: '' }, 'redirect_uris: at least one redirect_uri is required'],
     ['an empty name', { name: '  ' }, 'name:'],
     ['an unknown type', { type: 'root' }, 'type:'],
-  ])('refuses %s on the form with a 400, the values kept, and creates nothing', async (_what, fields, message) => {
+  ])('refuses %s on the form with a 400, the values kept, and creates nothing', async (_what, fields: Record<string, string>, message) => {
     const before = (await h.t.runtime.store.applications.list({ limit: 200 })).data.length;
     const events = (await auditEvents(h.t)).length;
     const res = await submit(http, '/console/applications', { name: 'Bad <app>', type: 'confidential', redirect_uris: 'https://ok.example.com/cb', ...fields });
@@ -90,7 +91,7 @@ describe('console: applications', () => {
     expect(res.text).toContain(message);
     expect(res.text).toContain('validation_failed');
     expect(res.text).not.toContain('Bad <app>');
-    expect(res.text).toContain('value="Bad &lt;app&gt;"');
+    expect(res.text).toContain(`value="${esc(fields.name ?? 'Bad <app>')}"`);
     expect((await h.t.runtime.store.applications.list({ limit: 200 })).data.length).toBe(before);
     expect((await auditEvents(h.t)).length).toBe(events);
   });

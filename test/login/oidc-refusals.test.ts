@@ -149,7 +149,11 @@ describe('OIDC login refusals', () => {
     const res = await deliver(jar, await loginThroughIdp(r.location!.href, 'ada', { abort: true }));
     expect(res.status).toBe(400);
     expect(res.body).toContain('idp_error');
-    expect(await lastFailure(conns.main!.id)).toMatchObject({ reason: 'idp_error' });
+    const ev = await lastFailure(conns.main!.id);
+    expect(ev).toMatchObject({ reason: 'idp_error' });
+    // The login trace's evidence: the IdP's own error, as it sent it.
+    expect(ev!.detail.evidence).toEqual({ protocol: 'oidc', error: ev!.detail.error, ...(ev!.detail.error_description ? { error_description: ev!.detail.error_description } : {}) });
+    expect(typeof ev!.detail.error).toBe('string');
   });
 
   it('an id_token signed by another key -> id_token_invalid', async () => {

@@ -115,6 +115,14 @@ function isDnsServer(v: string): boolean {
   return !!m && isIP(m[1]!) !== 0 && (m[2] === undefined || (Number(m[2]) >= 1 && Number(m[2]) <= 65535));
 }
 
+/** More processes than this is a typo, not a deployment (each one holds its own connections and caches). */
+export const MAX_WORKERS = 64;
+
+/** PORTICO_WORKERS: `auto` or a number of worker processes (src/cluster/workers.ts decides what `auto` means). */
+const workerCount = z
+  .custom<number | string>((v) => (typeof v === 'string' && v.trim().toLowerCase() === 'auto') || ((decimal(v) ?? 0) >= 1 && decimal(v)! <= MAX_WORKERS), `must be auto or a number of processes from 1 to ${MAX_WORKERS}`)
+  .transform((v): number | 'auto' => (typeof v === 'string' && v.trim().toLowerCase() === 'auto' ? 'auto' : decimal(v)!));
+
 /** docs/reference.md "Environment variables". Keys are the environment variable names. */
 const schema = z.object({
   PORT: integer(0, 65535, 'must be a port number from 0 to 65535 (decimal digits)').default(8080),
@@ -140,6 +148,7 @@ const schema = z.object({
   PORTICO_MEMORY_SPACES_MB: spaceSizes.optional(),
   PORTICO_SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   PORTICO_MAIL_FROM: z.string().trim().min(3).max(320).optional(),
+  PORTICO_WORKERS: workerCount.default('auto'),
 });
 
 export interface Config {
@@ -171,6 +180,8 @@ export interface Config {
   memorySpacesMb?: Partial<Record<SpaceName, number>>;
   /** Outgoing mail (setup-link invitations): PORTICO_SMTP_URL and PORTICO_MAIL_FROM, both or neither. */
   smtp?: { url: string; from: string };
+  /** `portico serve` processes (PORTICO_WORKERS; `--workers` wins): a number, or `auto` (src/cluster/workers.ts). Absent: `auto`. */
+  workers?: number | 'auto';
 }
 
 const KNOWN = Object.keys(schema.shape);
@@ -260,5 +271,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     ephemeralLimits: { parkedClientBytes: Math.round(c.PORTICO_PARKED_CLIENT_MB * MB), parkedTotalBytes: Math.round(c.PORTICO_PARKED_TOTAL_MB * MB) },
     ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),
     ...(c.PORTICO_SMTP_URL && c.PORTICO_MAIL_FROM ? { smtp: { url: c.PORTICO_SMTP_URL, from: c.PORTICO_MAIL_FROM } } : {}),
+    workers: c.PORTICO_WORKERS,
   };
 }

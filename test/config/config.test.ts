@@ -48,7 +48,17 @@ describe('configuration', () => {
       logLevel: 'info',
       trustProxy: 0,
       ephemeralLimits: { parkedClientBytes: 8 * 1024 * 1024, parkedTotalBytes: 64 * 1024 * 1024 },
+      workers: 'auto',
     });
+  });
+
+  it('reads PORTICO_WORKERS: auto (any case) or 1 to 64 processes; anything else is refused naming the variable', () => {
+    expect(loadConfig({ PORTICO_WORKERS: 'AUTO' }, cwd).workers).toBe('auto');
+    expect(loadConfig({ PORTICO_WORKERS: '3' }, cwd).workers).toBe(3);
+    expect(loadConfig({ PORTICO_WORKERS: '64' }, cwd).workers).toBe(64);
+    for (const bad of ['0', '65', '-1', '2.5', '0x2', 'many']) {
+      expect(() => loadConfig({ PORTICO_WORKERS: bad }, cwd)).toThrow(/^PORTICO_WORKERS: must be auto or a number of processes from 1 to 64$/);
+    }
   });
 
   it('reads the parked-body budgets and memory space sizes (issue 9: bounded ephemeral spaces)', () => {

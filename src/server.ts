@@ -71,6 +71,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const port = typeof address === 'object' && address ? address.port : config.port;
   // Background jobs are safe to run in every process (the database and short locks keep them from
   // doing a piece of work twice); a cluster runs them in one worker only, to spare the others the polling.
+  let stopping: Promise<void> | undefined;
   let jobs: { stopRefresh: () => void; stopSignals: () => Promise<void> } | undefined;
   const startJobs = () => {
     if (jobs || stopping) return;
@@ -79,7 +80,6 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   if (opts.jobs ?? true) startJobs();
   // `portico keys rotate` on the shared certs dir reaches every process within a minute.
   const keyTimer = setInterval(() => app.reloadKeys(), KEY_RELOAD_SECONDS * 1000).unref();
-  let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       draining = true;

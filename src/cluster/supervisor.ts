@@ -90,7 +90,7 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
       const t = tracked.get(w);
       if (!t) return;
       t.listening = true;
-      logger.info({ worker: w.id, pid: w.process.pid, slot: slot.index }, 'worker listening');
+      logger.info({ worker: w.id, worker_pid: w.process.pid, slot: slot.index }, 'worker listening');
       if (!jobsWorker && !t.candidate && !t.retiring) giveJobs(w);
     });
     w.once('exit', (code, signal) => onExit(w, code, signal));
@@ -112,7 +112,7 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
     }
     slot.failures = Date.now() - slot.startedAt >= stableMs ? 1 : slot.failures + 1;
     const delay = backoff(slot.failures);
-    logger.error({ worker: w.id, pid: w.process.pid, code, signal, restart_in_ms: delay, failures: slot.failures }, 'worker died; replacing it');
+    logger.error({ worker: w.id, worker_pid: w.process.pid, code, signal, restart_in_ms: delay, failures: slot.failures }, 'worker died; replacing it');
     slot.restart = setTimeout(() => {
       slot.restart = undefined;
       if (!stopping) fork(slot);
@@ -142,7 +142,7 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
     if (w.isDead()) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const kill = setTimeout(() => {
-        logger.warn({ worker: w.id, pid: w.process.pid }, `worker did not stop within ${stopTimeoutMs} ms; killing it`);
+        logger.warn({ worker: w.id, worker_pid: w.process.pid }, `worker did not stop within ${stopTimeoutMs} ms; killing it`);
         w.process.kill('SIGKILL');
       }, stopTimeoutMs);
       w.once('exit', () => {
@@ -150,6 +150,8 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
         resolve();
       });
       send(w, { type: STOP });
+      // Still starting, it may not listen for messages yet: SIGTERM stops it either way.
+      if (!t?.listening) w.process.kill('SIGTERM');
     });
   }
 
@@ -184,6 +186,9 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
       const t = tracked.get(fresh);
       if (!t) return;
       t.candidate = false;
+      // The old worker may have died meanwhile: its replacement is this one, not another.
+      clearTimeout(slot.restart);
+      slot.restart = undefined;
       slot.worker = fresh;
       slot.startedAt = Date.now();
       slot.failures = 0;

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { createLogger } from '../http/logging.js';
-import { startServer } from '../server.js';
+import { startServer, type RunningServer } from '../server.js';
 import { askPrimaryForMetrics, offerMetrics } from './metrics.js';
 import { isPrimaryMessage, RUN_JOBS, STOP } from './protocol.js';
 
@@ -14,13 +14,15 @@ import { isPrimaryMessage, RUN_JOBS, STOP } from './protocol.js';
  */
 export async function runWorker(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<void> {
   const log = logger.child({ worker: cluster.worker?.id });
-  const running = await startServer(config, log, { jobs: false, metricsText: askPrimaryForMetrics() });
-  offerMetrics(running.app.current().metrics);
+  let running: RunningServer | undefined;
+  let jobs = false;
   let stopping = false;
   const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ why }, 'worker stopping');
+    // Still starting: nothing is served yet, so nothing is left to finish.
+    if (!running) process.exit(0);
     running.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -29,9 +31,13 @@ export async function runWorker(config: Config, logger: Logger = createLogger(co
       },
     );
   };
+  // Listening before the server starts: the primary's word may come while it does.
   process.on('message', (m: unknown) => {
     if (!isPrimaryMessage(m)) return;
-    if (m.type === RUN_JOBS) running.startJobs();
+    if (m.type === RUN_JOBS) {
+      jobs = true;
+      running?.startJobs();
+    }
     if (m.type === STOP) stop('primary');
   });
   process.once('SIGTERM', () => stop('SIGTERM'));
@@ -40,4 +46,7 @@ export async function runWorker(config: Config, logger: Logger = createLogger(co
   process.on('SIGHUP', () => undefined);
   // A primary that died (kill -9) leaves no one to hand out connections: stop rather than linger.
   process.once('disconnect', () => stop('primary gone'));
+  running = await startServer(config, log, { jobs: false, metricsText: askPrimaryForMetrics() });
+  offerMetrics(running.app.current().metrics);
+  if (jobs) running.startJobs();
 }

@@ -34,8 +34,9 @@ export async function runWorker(config: Config, logger: Logger = createLogger(co
   // Listening before the server starts: the primary's word may come while it does.
   process.on('message', (m: unknown) => {
     if (!isPrimaryMessage(m)) return;
-    if (m.type === RUN_JOBS) {
+    if (m.type === RUN_JOBS && !jobs) {
       jobs = true;
+      log.info('this worker runs the background jobs');
       running?.startJobs();
     }
     if (m.type === STOP) stop('primary');

@@ -12,9 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freshPostgresDatabase, hasPostgres, hasRedis, REDIS_URL } from '../support/backends.js';
 import { ensureBuilt, spawnPortico, type PorticoProcess } from '../support/processes.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const METRICS_TOKEN = 'cluster-metrics-token-0123456789';
+const ADMIN = 'cluster-operator-key-0123456789abcdef0123';
 
 interface LogLine {
   pid: number;
@@ -73,6 +75,16 @@ const sampleSum = (text: string, name: string, labels = '') =>
   let proc: PorticoProcess;
   let drop: () => Promise<void>;
   let dir: string;
+  let rx: WebhookReceiver;
+  const jobsRunners = () => lines(proc.output()).filter((l) => l.msg === 'this worker runs the background jobs').map((l) => l.pid);
+  const createOrg = async (slug: string) => {
+    const res = await fetch(`${proc.url}/api/v1/organizations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ slug, name: slug }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
   const listening = () => lines(proc.output()).filter((l) => l.msg === 'worker listening').map((l) => l.worker_pid!);
   /** The pids whose log says they served a request for `path`. */
   const servedBy = (path: string) => new Set(lines(proc.output()).filter((l) => l.req?.url === path).map((l) => l.pid));
@@ -82,6 +94,7 @@ const sampleSum = (text: string, name: string, labels = '') =>
     const pg = await freshPostgresDatabase();
     drop = pg.drop;
     dir = mkdtempSync(join(tmpdir(), 'portico-workers-'));
+    rx = await startWebhookReceiver();
     proc = await spawnPortico(
       {
         DATABASE_URL: pg.url,
@@ -92,6 +105,8 @@ const sampleSum = (text: string, name: string, labels = '') =>
         PORTICO_LOG_LEVEL: 'info',
         PORTICO_METRICS_TOKEN: METRICS_TOKEN,
         PORTICO_RATE_LIMIT_LOGIN: 'off',
+        PORTICO_ADMIN_API_KEY: ADMIN,
+        PORTICO_ALLOW_PRIVATE_URLS: 'true',
       },
       undefined,
       ['--workers', '2'],
@@ -102,6 +117,7 @@ const sampleSum = (text: string, name: string, labels = '') =>
 
   afterAll(async () => {
     await proc?.stop();
+    await rx?.close();
     await drop?.();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -142,16 +158,42 @@ const sampleSum = (text: string, name: string, labels = '') =>
     expect((await get(`${proc.url}/metrics`, { authorization: 'Bearer wrong-token-0123456789abcdef' })).status).toBe(401);
   });
 
-  it('replaces a killed worker while the other keeps serving', async () => {
-    const [victim, survivor] = listening().slice(-2) as [number, number];
+  it('runs the background jobs in one worker; killed, it is replaced, the other takes the jobs over, and webhooks are still delivered once', async () => {
+    const hook = await fetch(`${proc.url}/api/v1/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: rx.url('/cluster'), events: ['admin.organization.*'] }),
+    });
+    expect(hook.status).toBe(201);
+    rx.secret('/cluster', String(((await hook.json()) as { secret: string }).secret));
+    const first = await createOrg('before-kill');
+    expect(first.status).toBe(201);
+    await until('the first delivery', () => rx.received.some((r) => r.answered === 204 && r.payload?.data.organization_id === first.body.id) && true, 30_000);
+
+    const runners = jobsRunners();
+    expect(runners).toHaveLength(1);
+    const [victim] = runners as [number];
+    const survivor = listening().find((p) => p !== victim && alive(p))!;
+    expect(survivor).toBeDefined();
     process.kill(victim, 'SIGKILL');
     await until('the victim gone', () => !alive(victim));
-    // Meanwhile every request is answered (by the survivor).
+    // Meanwhile every request is answered (by the survivor), and the survivor now runs the jobs.
     for (let i = 0; i < 4; i++) expect((await get(`${proc.url}/readyz`)).status).toBe(200);
+    await until('the survivor to take the jobs over', () => jobsRunners().includes(survivor), 10_000);
+    const second = await createOrg('after-kill');
+    expect(second.status).toBe(201);
+    await until('the second delivery', () => rx.received.some((r) => r.answered === 204 && r.payload?.data.organization_id === second.body.id) && true, 30_000);
+
     expect(lines(proc.output()).some((l) => l.msg === 'worker died; replacing it')).toBe(true);
     const replacement = await until('a replacement', () => listening().find((p) => p !== victim && p !== survivor));
     expect(alive(replacement)).toBe(true);
     expect(alive(survivor)).toBe(true);
+    // One runner at a time: the replacement does not start a second copy of the jobs.
+    expect(jobsRunners()).toEqual([victim, survivor]);
+    await new Promise((r) => setTimeout(r, 1500)); // a delivery round or so: nothing is sent twice
+    const delivered = rx.received.filter((r) => r.answered === 204).map((r) => r.id);
+    expect(new Set(delivered).size).toBe(delivered.length);
+    expect(delivered).toHaveLength(2);
   }, 120_000);
 
   it('SIGHUP replaces every worker one at a time; requests sent all along never fail', async () => {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { startMetadataRefresh } from './admin/metadata-refresh.js';
@@ -10,6 +11,11 @@ import { SIGNING_KEYS_FILE } from './provider/keys.js';
 import { KEY_RELOAD_SECONDS } from './provider/ttl.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { startSignals } from './signals/index.js';
+
+/** How long a stopping server leaves idle keep-alive connections to send a last request (answered `Connection: close`). */
+const IDLE_GRACE_MS = 1_000;
+/** How long a stopping server waits for requests in flight before cutting their connections. */
+const FORCE_CLOSE_MS = 10_000;
 
 export interface RunningServer {
   server: Server;
@@ -86,9 +92,14 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       jobs?.stopRefresh();
       clearInterval(keyTimer);
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 5_000).unref();
+        // Stop accepting connections, but not through http's close(), which also drops idle
+        // keep-alive connections at once: a client may be sending its next request on one right
+        // then, and would see a reset. Instead each request that still arrives is answered with
+        // `Connection: close` (above); only the connections that stayed idle are closed, after
+        // IDLE_GRACE_MS; anything still open after FORCE_CLOSE_MS is cut.
+        net.Server.prototype.close.call(server, () => resolve());
+        setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+        setTimeout(() => server.closeAllConnections(), FORCE_CLOSE_MS).unref();
       });
       await jobs?.stopSignals();
       await runtime.close();

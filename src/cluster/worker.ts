@@ -23,8 +23,12 @@ export async function runWorker(config: Config, logger: Logger = createLogger(co
     log.info({ why }, 'worker stopping');
     // Still starting: nothing is served yet, so nothing is left to finish.
     if (!running) process.exit(0);
+    const since = Date.now();
     running.stop().then(
-      () => process.exit(0),
+      () => {
+        log.info({ ms: Date.now() - since }, 'worker stopped');
+        process.exit(0);
+      },
       (err: unknown) => {
         log.error({ err }, 'worker did not stop cleanly');
         process.exit(1);

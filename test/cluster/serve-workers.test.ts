@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { freshPostgresDatabase, hasPostgres, hasRedis, REDIS_URL } from '../support/backends.js';
 import { ensureBuilt, spawnPortico, type PorticoProcess } from '../support/processes.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
@@ -210,10 +211,20 @@ const sampleSum = (text: string, name: string, labels = '') =>
         );
       }
     })();
-    // Two clients at once, so a request is in flight whenever a worker is told to stop.
-    const load2 = (async () => {
-      while (!stop) await get(`${proc.url}/.well-known/openid-configuration`).then((r) => results.push(r.status), (e: Error) => failures.push(e.message));
-    })();
+    // And clients that keep their connections alive (as browsers and proxies do): a stopping worker
+    // answers their next request with `Connection: close` rather than dropping the connection under them.
+    const keepAlive = new Agent({ keepAliveTimeout: 60_000 });
+    const loadKeepAlive = Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        await undiciFetch(`${proc.url}/.well-known/openid-configuration`, { dispatcher: keepAlive }).then(
+          async (r) => {
+            await r.arrayBuffer();
+            results.push(r.status);
+          },
+          (e: Error) => failures.push(`${e.message} ${(e.cause as Error | undefined)?.message ?? ''}`),
+        );
+      }
+    });
     await until('requests flowing', () => results.length > 5 && true, 10_000);
     process.kill(proc.child.pid!, 'SIGHUP');
     await until('the rolling restart', () => lines(proc.output()).some((l) => l.msg === 'rolling restart done'), 150_000);
@@ -221,10 +232,12 @@ const sampleSum = (text: string, name: string, labels = '') =>
     const after = results.length;
     await until('more requests', () => results.length > after + 5 && true, 10_000);
     stop = true;
-    await Promise.all([load, load2]);
+    await Promise.all([load, ...loadKeepAlive]);
+    await keepAlive.close();
     expect(failures).toEqual([]);
     expect(results.filter((s) => s !== 200)).toEqual([]);
     expect(results.length).toBeGreaterThan(20);
+    expect(lines(proc.output()).filter((l) => l.msg === 'worker stopped')).toHaveLength(2);
     // Two new workers serve; the old ones are gone.
     for (const old of before) await until(`old worker ${old} gone`, () => !alive(old), 35_000);
     const now = listening().filter(alive);

@@ -58,6 +58,8 @@ export interface AppParts {
   metrics?: Registry;
   /** Back-channel logout delivery settings (tests shorten the retries). */
   backchannel?: BackchannelOptions;
+  /** What GET /metrics serves instead of `metrics` (a cluster worker: every worker's registry, aggregated by the primary). */
+  metricsText?: () => Promise<string>;
   /** Clock (ms) for refresh-token idle/absolute checks (tests move it). */
   clock?: () => number;
   /** What ends a deprovisioned user's access (SCIM); default: UserAccess.end (sessions, grants, refresh tokens, back-channel logout). */
@@ -90,7 +92,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   );
   app.use(refuseNulInUrl());
   registerCertificateGauge(metrics, { store, certsDir: config.certsDir });
-  app.use(healthRoutes(store.db, ephemeral, metrics, { metricsToken: config.metricsToken }));
+  app.use(healthRoutes(store.db, ephemeral, metrics, { metricsToken: config.metricsToken, metricsText: parts.metricsText }));
   app.use(discoveryApi(store));
   // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.
   const limits = rateLimitsFor(rt, { ephemeral, settings: config.rateLimits, logger, metrics });
@@ -160,11 +162,11 @@ const keySetId = (keys: SigningKeys) => keys.records.map((k) => `${k.kid}:${keys
  * Every piece of login state (sessions, interactions, codes, grants) lives in the runtime's
  * stores, so requests in flight on the old app finish normally and nothing is lost in between.
  */
-export function createReloadingApp(rt: Runtime): ReloadingApp {
+export function createReloadingApp(rt: Runtime, parts: Pick<AppParts, 'metricsText'> = {}): ReloadingApp {
   const metrics = createMetricsRegistry();
   const load = () => loadSigningKeys(rt.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
   let keys = load();
-  let app = createApp(rt, { keys, metrics });
+  let app = createApp(rt, { keys, metrics, ...parts });
   return {
     handler: (req, res) => app.express(req, res),
     current: () => app,
@@ -179,7 +181,7 @@ export function createReloadingApp(rt: Runtime): ReloadingApp {
       }
       if (keySetId(next) === keySetId(keys)) return false;
       keys = next;
-      app = createApp(rt, { keys, metrics });
+      app = createApp(rt, { keys, metrics, ...parts });
       rt.logger.info({ kids: keys.records.map((k) => ({ kid: k.kid, alg: k.alg, status: keys.status(k) })) }, 'signing keys reloaded');
       return true;
     },

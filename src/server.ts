@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { startMetadataRefresh } from './admin/metadata-refresh.js';
@@ -11,23 +12,38 @@ import { KEY_RELOAD_SECONDS } from './provider/ttl.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { startSignals } from './signals/index.js';
 
+/** How long a stopping server leaves idle keep-alive connections to send a last request (answered `Connection: close`). */
+const IDLE_GRACE_MS = 1_000;
+/** How long a stopping server waits for requests in flight before cutting their connections. */
+const FORCE_CLOSE_MS = 10_000;
+
 export interface RunningServer {
   server: Server;
   runtime: Runtime;
   app: ReloadingApp;
   url: string;
+  /** Starts the background jobs if they are not running yet (a cluster worker is told by the primary). */
+  startJobs(): void;
   stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  /** Start the background jobs (webhook delivery, certificate expiry, SAML metadata refresh) at once. Default true. */
+  jobs?: boolean;
+  /** What GET /metrics serves instead of this process's own registry (a cluster worker: every worker's, aggregated). */
+  metricsText?: () => Promise<string>;
 }
 
 /**
  * Opens the runtime, serves the app, and stops cleanly (drains connections, closes stores). Says
  * what it is doing on the way (a first start creates a database and keys) and where it is ready.
  */
-export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel), opts: ServerOptions = {}): Promise<RunningServer> {
   for (const warning of config.warnings ?? []) logger.warn(warning);
   const runtime = await openRuntime(config, logger);
   let app: ReloadingApp;
   let server: Server;
+  let draining = false;
   try {
     if (!existsSync(join(config.certsDir, SIGNING_KEYS_FILE))) {
       logger.info({ certs_dir: config.certsDir }, `generating JWT signing keys in ${config.certsDir} (first start)`);
@@ -35,9 +51,14 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     // Loaded only once the database and the master secret are accepted: a refusal there is still the
     // one line start-up prints, before any dependency of the app (oidc-provider warns on Node 20).
     const { createReloadingApp } = await import('./app.js');
-    app = createReloadingApp(runtime);
+    app = createReloadingApp(runtime, { metricsText: opts.metricsText });
     server = await new Promise<Server>((resolve, reject) => {
-      const s = createServer(app.handler);
+      const s = createServer((req, res) => {
+        // Once stopping, every answer closes its connection, so a keep-alive client reconnects
+        // (to another worker, or to the process that replaces this one) instead of reusing it.
+        if (draining) res.setHeader('connection', 'close');
+        app.handler(req, res);
+      });
       s.once('error', (e: NodeJS.ErrnoException) =>
         reject(
           e.code === 'EADDRINUSE' || e.code === 'EACCES'
@@ -54,26 +75,38 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const stopRefresh = startMetadataRefresh(runtime);
-  const stopSignals = startSignals(runtime);
+  // Background jobs are safe to run in every process (the database and short locks keep them from
+  // doing a piece of work twice); a cluster runs them in one worker only, to spare the others the polling.
+  let stopping: Promise<void> | undefined;
+  let jobs: { stopRefresh: () => void; stopSignals: () => Promise<void> } | undefined;
+  const startJobs = () => {
+    if (jobs || stopping) return;
+    jobs = { stopRefresh: startMetadataRefresh(runtime), stopSignals: startSignals(runtime) };
+  };
+  if (opts.jobs ?? true) startJobs();
   // `portico keys rotate` on the shared certs dir reaches every process within a minute.
   const keyTimer = setInterval(() => app.reloadKeys(), KEY_RELOAD_SECONDS * 1000).unref();
-  let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      stopRefresh();
+      draining = true;
+      jobs?.stopRefresh();
       clearInterval(keyTimer);
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 5_000).unref();
+        // Stop accepting connections, but not through http's close(), which also drops idle
+        // keep-alive connections at once: a client may be sending its next request on one right
+        // then, and would see a reset. Instead each request that still arrives is answered with
+        // `Connection: close` (above); only the connections that stayed idle are closed, after
+        // IDLE_GRACE_MS; anything still open after FORCE_CLOSE_MS is cut.
+        net.Server.prototype.close.call(server, () => resolve());
+        setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+        setTimeout(() => server.closeAllConnections(), FORCE_CLOSE_MS).unref();
       });
-      await stopSignals();
+      await jobs?.stopSignals();
       await runtime.close();
     })());
   runtime.logger.info(
     { port, issuer: config.issuer, database: runtime.store.db.kind, ephemeral: runtime.ephemeral.kind },
     `portico listening on http://localhost:${port} — ready (issuer ${config.issuer})`,
   );
-  return { server, runtime, app, url: `http://127.0.0.1:${port}`, stop };
+  return { server, runtime, app, url: `http://127.0.0.1:${port}`, startJobs, stop };
 }

@@ -1,5 +1,9 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { parseWorkersFlag, resolveWorkers } from '../cluster/workers.js';
+import { ConfigError, loadConfig, MAX_WORKERS } from '../config/index.js';
+import { createLogger } from '../http/logging.js';
 import { createStore, openDatabase } from '../store/index.js';
 import { openSecret } from '../runtime.js';
 import { SecretBox } from '../store/secrets.js';
@@ -29,8 +33,19 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   program
     .command('serve')
     .description('start the gateway (configured by environment variables, see README)')
-    .action(async () => {
+    .option('--workers <n>', 'worker processes: a number, or auto (one per core with DATABASE_URL and REDIS_URL, else 1); default PORTICO_WORKERS')
+    .action(async (opts: { workers?: string }) => {
       const config = loadConfig();
+      // A cluster worker runs the same command line; the primary has checked it already.
+      if (cluster.isWorker) return serveAsWorker(config);
+      const flag = opts.workers === undefined ? undefined : parseWorkersFlag(opts.workers);
+      if (opts.workers !== undefined && flag === undefined) throw new UsageError(`--workers: must be auto or a number of processes from 1 to ${MAX_WORKERS}`);
+      const count = resolveWorkers(flag ?? config.workers, config, availableParallelism(), flag === undefined ? 'PORTICO_WORKERS' : '--workers');
+      if (count > 1) {
+        const { runPrimary } = await import('../cluster/primary.js');
+        await runPrimary(config, count, createLogger(config.logLevel));
+        await new Promise(() => undefined); // serve until a signal
+      }
       // Imported only now: a bad variable is reported (one line) before the server's dependencies load and talk.
       const { startServer } = await import('../server.js');
       const running = await startServer(config);
@@ -79,6 +94,21 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerConsoleCommands(program, out);
 
   return program;
+}
+
+/**
+ * A cluster worker: a start-up failure is its one line and exit code 1 (the primary reports it
+ * and stops); once serving, it runs until the primary or a signal stops it.
+ */
+async function serveAsWorker(config: ReturnType<typeof loadConfig>): Promise<never> {
+  const { runWorker } = await import('../cluster/worker.js');
+  try {
+    await runWorker(config);
+  } catch (e) {
+    process.stderr.write(`portico: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
+  return new Promise<never>(() => undefined);
 }
 
 export class UsageError extends Error {}

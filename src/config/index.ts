@@ -115,6 +115,14 @@ function isDnsServer(v: string): boolean {
   return !!m && isIP(m[1]!) !== 0 && (m[2] === undefined || (Number(m[2]) >= 1 && Number(m[2]) <= 65535));
 }
 
+/** More processes than this is a typo, not a deployment (each one holds its own connections and caches). */
+export const MAX_WORKERS = 64;
+
+/** PORTICO_WORKERS: `auto` or a number of worker processes (src/cluster/workers.ts decides what `auto` means). */
+const workerCount = z
+  .custom<number | string>((v) => (typeof v === 'string' && v.trim().toLowerCase() === 'auto') || ((decimal(v) ?? 0) >= 1 && decimal(v)! <= MAX_WORKERS), `must be auto or a number of processes from 1 to ${MAX_WORKERS}`)
+  .transform((v): number | 'auto' => (typeof v === 'string' && v.trim().toLowerCase() === 'auto' ? 'auto' : decimal(v)!));
+
 /** docs/reference.md "Environment variables". Keys are the environment variable names. */
 const schema = z.object({
   PORT: integer(0, 65535, 'must be a port number from 0 to 65535 (decimal digits)').default(8080),
@@ -143,6 +151,7 @@ const schema = z.object({
   // The organization whose users sign in to /console (an id or slug; created by `portico console-link`).
   PORTICO_CONSOLE_ORG: z.string().trim().regex(/^(org_[A-Za-z0-9_-]{1,96}|[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$/, 'must be an organization slug (lowercase letters, digits, dashes) or id').default('portico-console'),
   PORTICO_TRACE_RETENTION_DAYS: integer(1, 3650, 'must be a number of days from 1 to 3650').default(30),
+  PORTICO_WORKERS: workerCount.default('auto'),
 });
 
 export interface Config {
@@ -178,6 +187,8 @@ export interface Config {
   consoleOrg?: string;
   /** Days a refused login's evidence is kept on its trace (PORTICO_TRACE_RETENTION_DAYS); absent: 30. */
   traceRetentionDays?: number;
+  /** `portico serve` processes (PORTICO_WORKERS; `--workers` wins): a number, or `auto` (src/cluster/workers.ts). Absent: `auto`. */
+  workers?: number | 'auto';
 }
 
 const KNOWN = Object.keys(schema.shape);
@@ -269,5 +280,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),
     consoleOrg: c.PORTICO_CONSOLE_ORG,
     ...(c.PORTICO_SMTP_URL && c.PORTICO_MAIL_FROM ? { smtp: { url: c.PORTICO_SMTP_URL, from: c.PORTICO_MAIL_FROM } } : {}),
+    workers: c.PORTICO_WORKERS,
   };
 }

@@ -10,8 +10,14 @@ const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 /**
  * /healthz (process is up), /readyz (database and ephemeral store answer), /metrics (Prometheus).
  * With `metricsToken` (PORTICO_METRICS_TOKEN), /metrics answers only `Authorization: Bearer <token>`.
+ * With `metricsText` (a cluster worker), /metrics serves what it returns: every worker's figures.
  */
-export function healthRoutes(db: Database, ephemeral: EphemeralStore, registry: Registry, opts: { metricsToken?: string } = {}): Router {
+export function healthRoutes(
+  db: Database,
+  ephemeral: EphemeralStore,
+  registry: Registry,
+  opts: { metricsToken?: string; metricsText?: () => Promise<string> } = {},
+): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   r.get('/readyz', async (_req, res) => {
@@ -37,7 +43,14 @@ export function healthRoutes(db: Database, ephemeral: EphemeralStore, registry: 
         return sendProblem(res, 401, 'unauthorized', 'metrics require Authorization: Bearer <PORTICO_METRICS_TOKEN>');
       }
     }
-    res.type(registry.contentType).send(await registry.metrics());
+    let text: string;
+    try {
+      text = await (opts.metricsText ?? (() => registry.metrics()))();
+    } catch {
+      // A cluster whose primary did not gather every worker's figures in time: say so, never half a scrape.
+      return sendProblem(res, 503, 'metrics_unavailable', 'the worker processes did not all answer for metrics; try again');
+    }
+    res.type(registry.contentType).send(text);
   });
   return r;
 }

@@ -18,6 +18,8 @@ export function registerCertificateGauge(registry: Registry, src: CertificateSou
     help: 'notAfter of IdP and SP certificates, Unix seconds (latest per connection)',
     labelNames: ['organization', 'connection'],
     registers: [registry],
+    // Every worker of a cluster reads the same rows: the aggregate is the value, not N times it.
+    aggregator: 'max',
     async collect() {
       this.reset();
       const latest = new Map<string, { organization: string; seconds: number }>();

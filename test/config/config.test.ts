@@ -50,6 +50,7 @@ describe('configuration', () => {
       trustProxy: 0,
       traceRetentionDays: 30,
       ephemeralLimits: { parkedClientBytes: 8 * 1024 * 1024, parkedTotalBytes: 64 * 1024 * 1024 },
+      workers: 'auto',
     });
   });
 
@@ -57,6 +58,15 @@ describe('configuration', () => {
     expect(loadConfig({ PORTICO_TRACE_RETENTION_DAYS: '7' }, cwd).traceRetentionDays).toBe(7);
     for (const bad of ['0', '3651', '-1', '1.5', '7d', 'forever']) {
       expect(configError({ PORTICO_TRACE_RETENTION_DAYS: bad }, cwd).startsWith('PORTICO_TRACE_RETENTION_DAYS: ')).toBe(true);
+    }
+  });
+
+  it('reads PORTICO_WORKERS: auto (any case) or 1 to 64 processes; anything else is refused naming the variable', () => {
+    expect(loadConfig({ PORTICO_WORKERS: 'AUTO' }, cwd).workers).toBe('auto');
+    expect(loadConfig({ PORTICO_WORKERS: '3' }, cwd).workers).toBe(3);
+    expect(loadConfig({ PORTICO_WORKERS: '64' }, cwd).workers).toBe(64);
+    for (const bad of ['0', '65', '-1', '2.5', '0x2', 'many']) {
+      expect(() => loadConfig({ PORTICO_WORKERS: bad }, cwd)).toThrow(/^PORTICO_WORKERS: must be auto or a number of processes from 1 to 64$/);
     }
   });
 

@@ -3,7 +3,11 @@
  * gateway reachable from the internet does not hand its internals to anyone. Without the setting
  * it stays open (a scraper on a private network); /healthz and /readyz are always open.
  */
+import express from 'express';
 import request from 'supertest';
+import { createMetricsRegistry, healthRoutes } from '../../src/http/health.js';
+import type { Database } from '../../src/store/database.js';
+import { MemoryStore } from '../../src/store/ephemeral.js';
 import { buildTestApp, type TestApp } from '../support/app.js';
 
 const TOKEN = 'metrics-token-0123456789abcdef';
@@ -54,5 +58,36 @@ describe('/metrics without PORTICO_METRICS_TOKEN', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('/metrics in a cluster worker (metricsText: every worker aggregated by the primary)', () => {
+  const serve = (metricsText: () => Promise<string>) => {
+    const app = express();
+    app.use(healthRoutes({} as Database, new MemoryStore(), createMetricsRegistry(), { metricsToken: TOKEN, metricsText }));
+    return app;
+  };
+
+  it('serves what the primary aggregated, only with the token (the primary is not even asked without it)', async () => {
+    let asked = 0;
+    const app = serve(async () => {
+      asked++;
+      return 'portico_logins_total{outcome="failed",reason="link_invalid"} 6\n';
+    });
+    expect((await request(app).get('/metrics')).status).toBe(401);
+    expect(asked).toBe(0);
+    const res = await request(app).get('/metrics').set('authorization', `Bearer ${TOKEN}`);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    expect(res.text).toBe('portico_logins_total{outcome="failed",reason="link_invalid"} 6\n');
+    expect(asked).toBe(1);
+  });
+
+  it('a primary that does not gather every worker in time -> 503 metrics_unavailable, never half a scrape', async () => {
+    const res = await request(serve(() => Promise.reject(new Error('Operation timed out.')))).get('/metrics').set('authorization', `Bearer ${TOKEN}`);
+    expect(res.status).toBe(503);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(res.text)).toMatchObject({ code: 'metrics_unavailable' });
+    expect(res.text).not.toContain('timed out');
   });
 });

@@ -16,8 +16,9 @@ export interface IpClient {
   close(): Promise<void>;
 }
 
-export function clientAt(ip = randomLoopback()): IpClient {
-  const agent = new Agent({ localAddress: ip });
+/** `fresh`: a new connection per request (no keep-alive), so a cluster hands consecutive requests to different workers. */
+export function clientAt(ip = randomLoopback(), opts: { fresh?: boolean } = {}): IpClient {
+  const agent = new Agent({ localAddress: ip, ...(opts.fresh ? { pipelining: 0 } : {}) });
   return {
     ip,
     fetch: (url, init = {}) => fetch(url, { redirect: 'manual', ...init, dispatcher: agent }),

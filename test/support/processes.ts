@@ -35,11 +35,21 @@ export interface PorticoProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnPortico(env: Record<string, string>, port?: number): Promise<PorticoProcess> {
+/**
+ * How many worker processes a spawned server runs when the test does not say (PORTICO_WORKERS in
+ * its env): PORTICO_TEST_WORKERS (e.g. 2, to run every end-to-end test against a cluster) when the
+ * server has PostgreSQL and Redis, else 1 — not `auto`, so a test's process count does not depend
+ * on the machine's cores.
+ */
+export function testWorkers(env: Record<string, string>): string {
+  return env.DATABASE_URL && env.REDIS_URL ? (process.env.PORTICO_TEST_WORKERS ?? '1') : '1';
+}
+
+export async function spawnPortico(env: Record<string, string>, port?: number, args: string[] = []): Promise<PorticoProcess> {
   const p = port ?? (await freePort());
   let out = '';
-  const child = spawn(process.execPath, [`${ROOT}bin/portico.js`, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', PORTICO_LOG_LEVEL: 'warn', ...env, PORT: String(p) },
+  const child = spawn(process.execPath, [`${ROOT}bin/portico.js`, 'serve', ...args], {
+    env: { PATH: process.env.PATH ?? '', PORTICO_LOG_LEVEL: 'warn', PORTICO_WORKERS: testWorkers(env), ...env, PORT: String(p) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (out += d));
@@ -81,7 +91,15 @@ export interface Balancer {
  * Round-robin: request n goes to targets[n % targets.length], unless `pin` names a backend for
  * a path (a test can force "the callback lands on the other process").
  */
-export async function roundRobin(targets: string[], opts: { port?: number; pin?: (path: string) => number | undefined } = {}): Promise<Balancer> {
+export async function roundRobin(
+  targets: string[],
+  opts: {
+    port?: number;
+    pin?: (path: string) => number | undefined;
+    /** A new connection to the backend per request (a cluster behind it hands each to its next worker). */
+    freshConnections?: boolean;
+  } = {},
+): Promise<Balancer> {
   let n = 0;
   const hits: Balancer['hits'] = [];
   const server: Server = createServer((req, res) => {
@@ -89,7 +107,7 @@ export async function roundRobin(targets: string[], opts: { port?: number; pin?:
     hits.push({ path: (req.url ?? '').split('?')[0]!, backend });
     const target = new URL(targets[backend]!);
     const upstream = httpRequest(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, ...(opts.freshConnections ? { agent: false } : {}) },
       (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
         r.pipe(res);

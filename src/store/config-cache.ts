@@ -18,6 +18,10 @@
  *  - PostgreSQL without Redis: nowhere — another process (a second server) could write unseen, so
  *    nothing is cached (configVersionFor returns undefined).
  *
+ * A version that cannot be read (Redis unreachable) serves nothing from memory; a version that
+ * cannot be written fails the write's caller (its change is committed, other processes may keep
+ * the old row until MAX_AGE_MS).
+ *
  * Rows are handed out as copies (callers may change what they get), entries live at most
  * MAX_AGE_MS as a second line of defence (a version write that failed after its commit), misses
  * are never cached (unknown ids cost a query, not memory) and each kind holds at most MAX_ENTRIES.
@@ -47,10 +51,12 @@ export function redisConfigVersion(redis: RedisStore): ConfigVersion {
   const key = `${redis.prefix}config-version`;
   return {
     async read() {
-      const v = await client.get(key);
+      // Redis unreachable: read the database (as without a cache) rather than fail the request.
+      const v = await client.get(key).catch(() => undefined);
+      if (v === undefined) return undefined;
       if (v) return v;
       // First use (or a flushed Redis): start a version; this read itself is not cached.
-      await client.set(key, newVersion(), 'NX');
+      await client.set(key, newVersion(), 'NX').catch(() => undefined);
       return undefined;
     },
     async bump() {

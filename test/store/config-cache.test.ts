@@ -5,7 +5,7 @@
  * at once, with the other's cache warm. Plus the version rules themselves.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { configVersionFor, localConfigVersion, MAX_AGE_MS, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
+import { configVersionFor, localConfigVersion, MAX_AGE_MS, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
 import { openPostgres, type Database } from '../../src/store/database.js';
 import { RedisStore } from '../../src/store/ephemeral.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -242,6 +242,15 @@ const both = hasPostgres && hasRedis;
     expect((await storeB.organizations.get('acme'))?.verified_domains).toEqual(['acme.example']);
     expect((await a.admin('PATCH', '/organizations/acme', { domains: ['acme.test'] })).status).toBe(200);
     expect((await storeB.organizations.findByDomain('acme.test'))?.slug).toBe('acme');
+  });
+
+  it('a Redis that cannot be reached serves nothing from memory (reads go to the database) and fails a version write', async () => {
+    const down = await RedisStore.connect(REDIS_URL!, prefix);
+    const version = redisConfigVersion(down);
+    expect(await version.read()).toBeDefined();
+    down.client.disconnect();
+    expect(await version.read()).toBeUndefined();
+    await expect(version.bump()).rejects.toThrow();
   });
 
   it('a Redis that lost the version key (flushed, restarted) serves nothing stale: reads go to the database', async () => {

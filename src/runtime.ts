@@ -8,6 +8,7 @@ import type { Database } from './store/database.js';
 import { createSafeFetch, type FetchLike } from './http/safe-fetch.js';
 import { DEFAULT_SPACE_BOUNDS, MemoryStore, RedisStore, type EphemeralStore, type MemoryStoreOptions, type SpaceName } from './store/ephemeral.js';
 import { createStore, openDatabase, type Store } from './store/index.js';
+import { configVersionFor } from './store/config-cache.js';
 import { checkSecret } from './store/secret-check.js';
 import { SecretBox } from './store/secrets.js';
 
@@ -113,7 +114,7 @@ export async function openRuntime(config: Config, logger: Logger = createLogger(
     await db.close();
     throw e;
   }
-  const store = createStore(db, new SecretBox(secret));
+  const store = createStore(db, new SecretBox(secret), { configVersion: configVersionFor(db, ephemeral) });
   return {
     config,
     logger,

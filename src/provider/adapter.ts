@@ -4,7 +4,8 @@
  *
  * - `Client` is read from the applications table instead (see clients.ts).
  * - Authorization codes and rotated refresh tokens are single use across processes: `consume`
- *   claims a marker with setIfAbsent, and a loser gets invalid_grant (RFC 6749 §4.1.2, §10.5).
+ *   claims a marker with setIfAbsent, and a loser gets invalid_grant (RFC 6749 §4.1.2, §10.5). On
+ *   Redis the claim, the revocation check and the consumed write are one script (adapter-redis.ts).
  * - `revokeByGrantId` writes a "grant revoked" marker instead of walking an index: every find checks
  *   it, so tokens of a revoked grant die everywhere at once without a per-grant key list.
  * - Access tokens for APIs are JWTs that oidc-provider does not store (resources.ts); the
@@ -17,7 +18,8 @@
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from './oidc.js';
-import { isCapacityError, type EphemeralStore } from '../store/ephemeral.js';
+import { isCapacityError, RedisStore, type EphemeralStore } from '../store/ephemeral.js';
+import { redisGrantOps } from './adapter-redis.js';
 
 export interface AdapterOptions {
   ephemeral: EphemeralStore;
@@ -61,6 +63,8 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
   const key = (model: string, id: string) => `${PREFIX}${model}:${id}`;
   const revokedKey = (grantId: string) => `${PREFIX}revoked-grant:${grantId}`;
   const remaining = (payload: AdapterPayload) => (typeof payload.exp === 'number' ? Math.max(payload.exp - now(), 1) : FALLBACK_TTL);
+  // On Redis, the record + revocation read and the single-use claim are one round trip each (adapter-redis.ts).
+  const redis = opts.ephemeral instanceof RedisStore ? redisGrantOps(opts.ephemeral) : undefined;
 
   return (name: string): Adapter => {
     if (name === 'Client') {
@@ -79,6 +83,10 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
 
     const ephemeral = name === 'Interaction' ? interactions : sessions;
     const read = async (id: string): Promise<AdapterPayload | undefined> => {
+      if (redis && name !== 'Grant') {
+        const raw = await redis.readUnlessRevoked(key(name, id), revokedKey(''));
+        return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
+      }
       const raw = await ephemeral.get(key(name, id));
       if (!raw) return undefined;
       const payload = JSON.parse(raw) as AdapterPayload;
@@ -116,6 +124,22 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         if (!raw) throw new errors.InvalidGrant('grant not found');
         const payload = JSON.parse(raw) as AdapterPayload;
         const ttl = remaining(payload);
+        if (redis) {
+          const outcome = await guarded(() =>
+            redis.claim({
+              key: key(name, id),
+              marker: key(`${name}:consumed`, id),
+              value: JSON.stringify({ ...payload, consumed: now() }),
+              ttlSeconds: ttl,
+              ...(payload.grantId ? { revokedKey: revokedKey(payload.grantId) } : {}),
+              revokedTtlSeconds: opts.grantLifetimeSeconds,
+              singleUse: SINGLE_USE.has(name),
+            }),
+          );
+          if (outcome === 'consumed') throw new errors.InvalidGrant('grant already consumed');
+          if (outcome === 'revoked') throw new errors.InvalidGrant('grant revoked');
+          return;
+        }
         if (SINGLE_USE.has(name) && !(await guarded(() => markers.setIfAbsent(key(`${name}:consumed`, id), '1', ttl)))) {
           // Another request (possibly on another process) consumed it first: a replay. Revoke the grant.
           if (payload.grantId) await guarded(() => markers.set(revokedKey(payload.grantId!), '1', opts.grantLifetimeSeconds));

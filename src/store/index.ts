@@ -17,6 +17,8 @@ import { TraceRepo } from './repos/traces.js';
 import { UserRepo } from './repos/users.js';
 import { WebhookRepo } from './repos/webhooks.js';
 import { SecretBox } from './secrets.js';
+import { VersionedRows, withVersionedWrites, type ConfigVersion } from './config-cache.js';
+import type { Application, Connection, Organization } from './types.js';
 
 /** The durable store: one database, one repository per table family. */
 export interface Store {
@@ -38,8 +40,8 @@ export interface Store {
   box: SecretBox;
 }
 
-export function createStore(db: Database, box: SecretBox): Store {
-  return {
+export function createStore(db: Database, box: SecretBox, opts: { configVersion?: ConfigVersion } = {}): Store {
+  const store: Store = {
     db,
     box,
     organizations: new OrganizationRepo(db),
@@ -55,6 +57,47 @@ export function createStore(db: Database, box: SecretBox): Store {
     directoryUsers: new DirectoryUserRepo(db),
     directoryGroups: new DirectoryGroupRepo(db),
     webhooks: new WebhookRepo(db, box),
+  };
+  return opts.configVersion ? withConfigCache(store, opts.configVersion) : store;
+}
+
+/**
+ * The configuration rows every login reads (organizations by id, slug and verified domain,
+ * connections, applications) served from memory under the shared version (config-cache.ts); every
+ * write to their tables — these repositories' writers and the setup link's activation, which
+ * writes a connection — makes a new version.
+ */
+function withConfigCache(store: Store, version: ConfigVersion): Store {
+  const orgs = store.organizations;
+  const orgRows = new VersionedRows<Organization>(version);
+  const orgByDomain = new VersionedRows<Organization>(version);
+  const conns = store.connections;
+  const connRows = new VersionedRows<Connection>(version);
+  const apps = store.applications;
+  const appRows = new VersionedRows<Application>(version);
+  return {
+    ...store,
+    organizations: withVersionedWrites(orgs, version, {
+      cached: {
+        get: (idOrSlug: string) => orgRows.get(idOrSlug, () => orgs.get(idOrSlug)),
+        findByDomain: (domain: string) => orgByDomain.get(domain.toLowerCase(), () => orgs.findByDomain(domain)),
+      },
+      reads: ['list', 'listDomains', 'getDomain'],
+    }),
+    connections: withVersionedWrites(conns, version, {
+      cached: {
+        get: async (id: string, organizationId?: string) => {
+          const c = await connRows.get(id, () => conns.get(id));
+          return c && (organizationId === undefined || c.organization_id === organizationId) ? c : undefined;
+        },
+      },
+      reads: ['list', 'listByType', 'listEnabled'],
+    }),
+    applications: withVersionedWrites(apps, version, {
+      cached: { get: (clientId: string) => appRows.get(clientId, () => apps.get(clientId)) },
+      reads: ['list', 'usingApi'],
+    }),
+    setupLinks: withVersionedWrites(store.setupLinks, version, { writes: ['applyTested'] }),
   };
 }
 

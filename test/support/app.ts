@@ -7,6 +7,7 @@ import { createApp, type App, type AppParts } from '../../src/app.js';
 import type { Config } from '../../src/config/index.js';
 import { MemoryStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { createStore } from '../../src/store/index.js';
+import { configVersionFor } from '../../src/store/config-cache.js';
 import { SecretBox } from '../../src/store/secrets.js';
 import { upstreamFetch, type Runtime } from '../../src/runtime.js';
 import { pgliteBackend, type DbBackend } from './backends.js';
@@ -46,7 +47,8 @@ export async function buildTestApp(
   const runtime: Runtime = {
     config,
     logger: opts.logger ?? pino({ level: 'silent' }),
-    store: createStore(db, new SecretBox(config.secret!)),
+    // The configuration cache as the server has it (src/runtime.ts), shared through Redis when the test uses one.
+    store: createStore(db, new SecretBox(config.secret!), { configVersion: configVersionFor(db, ephemeral) }),
     ephemeral,
     secret: config.secret!,
     fetch: upstreamFetch(config),

@@ -99,7 +99,7 @@ export const samlKind: UpstreamKind<SamlReason> = {
         }
         const sp = samlEndpoints(ctx.issuer, connection.id);
         const requestId = newRequestId();
-        const signingKey = cfg.sign_authn_requests ? (await spKeys.get()).signing.keyPem : undefined;
+        const signingKey = cfg.sign_authn_requests ? (await spKeys.get()).signing.key : undefined;
         const url = await buildAuthnRequestRedirectUrl(
           { spEntityId: sp.sp_entity_id, acsUrl: sp.acs_url, idpSsoUrl: cfg.idp_sso_url, forceAuthn: forceAuthn === true },
           { requestId, signingKey },

@@ -29,6 +29,8 @@ import { publishFileOnce } from '../../store/files.js';
 export interface SpKeyPair {
   /** PKCS#8 PEM private key. */
   keyPem: string;
+  /** The same key, parsed once (signing with it skips parsing the PEM on every request). */
+  key: KeyObject;
   /** PEM X.509 certificate of that key. */
   certPem: string;
 }
@@ -77,7 +79,7 @@ function loadPair(files: { key: string; cert: string }): SpKeyPair {
     throw new SpKeyError(`PORTICO_CERTS_DIR: ${files.cert} is not a PEM X.509 certificate (${(e as Error).message.slice(0, 120)})`);
   }
   if (!cert.checkPrivateKey(key)) throw new SpKeyError(`PORTICO_CERTS_DIR: ${files.cert} is not the certificate of ${files.key}`);
-  return { keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), certPem };
+  return { keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), key, certPem };
 }
 
 export function readSpKeys(dir: string): SpKeys | undefined {

@@ -1,5 +1,7 @@
 /** AuthnRequest (HTTP-Redirect binding) and SP metadata, checked independently of node-saml. */
-import { createVerify } from 'node:crypto';
+import { createPrivateKey, createVerify } from 'node:crypto';
+import { jest } from '@jest/globals';
+import { SAML as NodeSaml, ValidateInResponseTo } from '@node-saml/node-saml';
 import { inflateRawSync } from 'node:zlib';
 import { DOMParser } from '@xmldom/xmldom';
 import { buildAuthnRequestRedirectUrl, buildSpMetadata, newRequestId } from '../../../src/upstream/saml/sp.js';
@@ -51,6 +53,33 @@ describe('buildAuthnRequestRedirectUrl', () => {
     expect(ok).toBe(true);
     expect(createVerify('RSA-SHA256').update(signed).verify(KEYS.idp.cert, u.searchParams.get('Signature')!, 'base64')).toBe(false);
     expect(decodeRequest(url).req.getAttribute('ID')).toBe('_req-42');
+  });
+
+  test('signed with the parsed KeyObject, with and without RelayState: the same URL, byte for byte, as node-saml signing it from PEM', async () => {
+    // RSA PKCS#1 v1.5 signatures are deterministic: one instant, one request id, one URL.
+    jest.useFakeTimers({ now: new Date('2026-05-01T10:00:00Z'), doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      for (const relayState of ['rs with spaces & symbols=/?', '']) {
+        const ours = await buildAuthnRequestRedirectUrl(cfg, { requestId: '_req-43', relayState, signingKey: createPrivateKey(KEYS.spEncryption.key) });
+        const theirs = await new NodeSaml({
+          entryPoint: cfg.idpSsoUrl,
+          issuer: cfg.spEntityId,
+          callbackUrl: cfg.acsUrl,
+          idpCert: 'unused',
+          authnRequestBinding: 'HTTP-Redirect',
+          generateUniqueId: () => '_req-43',
+          identifierFormat: null,
+          disableRequestedAuthnContext: true,
+          privateKey: KEYS.spEncryption.key,
+          signatureAlgorithm: 'sha256',
+          validateInResponseTo: ValidateInResponseTo.never,
+        }).getAuthorizeUrlAsync(relayState, undefined, {});
+        expect(ours).toBe(theirs);
+        expect(new URL(ours).searchParams.has('RelayState')).toBe(relayState !== '');
+      }
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   test('refuses a request id that is not an xs:ID', async () => {

@@ -1,0 +1,144 @@
+/**
+ * In-process cache of configuration rows (organizations, their domains, connections, applications)
+ * that every login reads several times, with invalidation that holds across processes.
+ *
+ * Correctness first (a disabled connection, a removed domain, a deleted application must be refused
+ * at once by every process): every cached read first reads the shared **configuration version** —
+ * one Redis GET instead of one SQL statement — and serves from memory only rows it loaded under that
+ * same version. Every write to those tables, through the repositories of a store built with this
+ * cache, gives the version a new random value after the write has committed (createStore wraps the
+ * writers: any method of those repositories that is not a known read). A row loaded while a write
+ * was in flight is tagged with the version read before loading, so the next read after the write's
+ * new version discards it. A random value (not a counter) cannot come back: a Redis flushed or
+ * restarted without the key disables caching (reads go to the database) until the next write.
+ *
+ * Where the version lives:
+ *  - Redis (REDIS_URL): shared by every process and worker on that Redis;
+ *  - embedded PGlite without Redis: in this process — the data dir is locked to one process;
+ *  - PostgreSQL without Redis: nowhere — another process (a second server) could write unseen, so
+ *    nothing is cached (configVersionFor returns undefined).
+ *
+ * A version that cannot be read (Redis unreachable) serves nothing from memory; a version that
+ * cannot be written fails the write's caller (its change is committed, other processes may keep
+ * the old row until MAX_AGE_MS).
+ *
+ * Rows are handed out as copies (callers may change what they get), entries live at most
+ * MAX_AGE_MS as a second line of defence (a version write that failed after its commit), misses
+ * are never cached (unknown ids cost a query, not memory) and each kind holds at most MAX_ENTRIES.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Database } from './database.js';
+import { RedisStore, type EphemeralStore } from './ephemeral.js';
+
+export interface ConfigVersion {
+  /** The current version; undefined when unknown (then nothing may be served from memory). */
+  read(): Promise<string | undefined>;
+  /** A new version: every cached row of every process is stale from now on. */
+  bump(): Promise<void>;
+}
+
+const newVersion = () => randomBytes(12).toString('base64url');
+
+/** Where this process's configuration version lives (see above); undefined: nothing is cached. */
+export function configVersionFor(db: Pick<Database, 'kind'>, ephemeral: EphemeralStore): ConfigVersion | undefined {
+  if (ephemeral instanceof RedisStore) return redisConfigVersion(ephemeral);
+  return db.kind === 'pglite' ? localConfigVersion() : undefined;
+}
+
+/** The version in Redis, under the store's prefix. */
+export function redisConfigVersion(redis: RedisStore): ConfigVersion {
+  const { client } = redis;
+  const key = `${redis.prefix}config-version`;
+  return {
+    async read() {
+      // Redis unreachable: read the database (as without a cache) rather than fail the request.
+      const v = await client.get(key).catch(() => undefined);
+      if (v === undefined) return undefined;
+      if (v) return v;
+      // First use (or a flushed Redis): start a version; this read itself is not cached.
+      await client.set(key, newVersion(), 'NX').catch(() => undefined);
+      return undefined;
+    },
+    async bump() {
+      await client.set(key, newVersion());
+    },
+  };
+}
+
+/** The version of one process (embedded mode: the data dir is locked to this process). */
+export function localConfigVersion(): ConfigVersion {
+  let v = newVersion();
+  return {
+    read: async () => v,
+    bump: async () => {
+      v = newVersion();
+    },
+  };
+}
+
+export const MAX_ENTRIES = 10_000;
+export const MAX_AGE_MS = 60_000;
+
+/** One kind of row (say connections by id), cached under the shared version. */
+export class VersionedRows<T> {
+  #version: string | undefined;
+  readonly #rows = new Map<string, { row: T; at: number }>();
+  constructor(
+    private readonly version: ConfigVersion,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async get(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+    const v = await this.version.read();
+    if (v === undefined) return load();
+    if (v !== this.#version) {
+      this.#rows.clear();
+      this.#version = v;
+    }
+    const hit = this.#rows.get(key);
+    if (hit && this.now() - hit.at < MAX_AGE_MS) return structuredClone(hit.row);
+    const row = await load();
+    // Kept only if no newer version was seen meanwhile (the row may predate that write).
+    if (row !== undefined && this.#version === v) {
+      if (this.#rows.size >= MAX_ENTRIES) this.#rows.clear();
+      this.#rows.set(key, { row: structuredClone(row), at: this.now() });
+    }
+    return row;
+  }
+}
+
+/** How a repository is wrapped: which methods are served from the cache, which only read, which write. */
+export interface VersionedRepoSpec<R> {
+  /** Replacements for cached reads. */
+  cached?: Partial<Record<keyof R, unknown>>;
+  /** Methods that only read: passed through, no bump. */
+  reads?: (keyof R)[];
+  /** Methods that write the cached tables; when absent, every method not named above. */
+  writes?: (keyof R)[];
+}
+
+/**
+ * `repo` with the spec's cached reads, and each writing method followed by a version bump (also
+ * when it throws: part of it may have committed). Methods run on the repository itself.
+ */
+export function withVersionedWrites<R extends object>(repo: R, version: ConfigVersion, spec: VersionedRepoSpec<R>): R {
+  const cached = (spec.cached ?? {}) as Record<string | symbol, unknown>;
+  const reads = new Set<string | symbol>((spec.reads ?? []) as (string | symbol)[]);
+  const writes = spec.writes ? new Set<string | symbol>(spec.writes as (string | symbol)[]) : undefined;
+  return new Proxy(repo, {
+    get(target, name) {
+      if (name in cached) return cached[name];
+      const member = Reflect.get(target, name, target) as unknown;
+      if (typeof member !== 'function' || name === 'constructor') return member;
+      const bound = (member as (...a: unknown[]) => unknown).bind(target);
+      if (reads.has(name) || (writes && !writes.has(name))) return bound;
+      return async (...args: unknown[]) => {
+        try {
+          return await bound(...args);
+        } finally {
+          await version.bump();
+        }
+      };
+    },
+  });
+}

@@ -1,0 +1,267 @@
+/**
+ * The configuration cache (src/store/config-cache.ts): rows served from memory must never outlive
+ * a write made by any process. Two gateway instances share one PostgreSQL database and one Redis,
+ * as two processes (or workers) do; every change made on one is refused or honoured by the other
+ * at once, with the other's cache warm. Plus the version rules themselves.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { configVersionFor, localConfigVersion, MAX_AGE_MS, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
+import { openPostgres, type Database } from '../../src/store/database.js';
+import { RedisStore } from '../../src/store/ephemeral.js';
+import { migrate } from '../../src/store/migrations.js';
+import { hasPostgres, hasRedis, PG_URL, REDIS_URL, type DbBackend } from '../support/backends.js';
+import { startPortico, type RunningPortico } from '../support/portico.js';
+import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-db.js';
+import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/provider.js';
+import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
+
+/** A version whose reads and bumps are counted. */
+function countingVersion(): ConfigVersion & { reads: number; bumps: number } {
+  const inner = localConfigVersion();
+  const v = {
+    reads: 0,
+    bumps: 0,
+    read: () => {
+      v.reads++;
+      return inner.read();
+    },
+    bump: () => {
+      v.bumps++;
+      return inner.bump();
+    },
+  };
+  return v;
+}
+
+describe('VersionedRows', () => {
+  it('serves a row from memory until the version changes, then loads it again', async () => {
+    const version = countingVersion();
+    const rows = new VersionedRows<{ n: number }>(version);
+    let loads = 0;
+    const load = async () => ({ n: ++loads });
+    expect(await rows.get('a', load)).toEqual({ n: 1 });
+    expect(await rows.get('a', load)).toEqual({ n: 1 });
+    expect(loads).toBe(1);
+    await version.bump();
+    expect(await rows.get('a', load)).toEqual({ n: 2 });
+    expect(version.reads).toBe(3);
+  });
+
+  it('hands out copies: a caller changing its row does not change the cached one', async () => {
+    const rows = new VersionedRows<{ list: string[] }>(localConfigVersion());
+    const first = await rows.get('a', async () => ({ list: ['x'] }));
+    first!.list.push('changed');
+    expect(await rows.get('a', async () => ({ list: ['never loaded'] }))).toEqual({ list: ['x'] });
+  });
+
+  it('keeps no row loaded while a newer version was seen (a write committed during the load)', async () => {
+    const version = localConfigVersion();
+    const rows = new VersionedRows<string>(version);
+    let release!: () => void;
+    const slow = rows.get('a', () => new Promise<string>((r) => (release = () => r('old'))));
+    await new Promise((r) => setImmediate(r));
+    await version.bump();
+    expect(await rows.get('b', async () => 'b')).toBe('b'); // sees the new version
+    release();
+    expect(await slow).toBe('old');
+    expect(await rows.get('a', async () => 'new')).toBe('new');
+  });
+
+  it('never caches a miss, and reads through when the version is unknown', async () => {
+    const rows = new VersionedRows<string>(localConfigVersion());
+    expect(await rows.get('nope', async () => undefined)).toBeUndefined();
+    expect(await rows.get('nope', async () => 'now there')).toBe('now there');
+    const unknown = new VersionedRows<string>({ read: async () => undefined, bump: async () => undefined });
+    expect(await unknown.get('a', async () => 'one')).toBe('one');
+    expect(await unknown.get('a', async () => 'two')).toBe('two');
+  });
+
+  it('drops an entry older than MAX_AGE_MS even without a new version', async () => {
+    let now = 1_000_000;
+    const rows = new VersionedRows<string>(localConfigVersion(), () => now);
+    await rows.get('a', async () => 'one');
+    now += MAX_AGE_MS;
+    expect(await rows.get('a', async () => 'two')).toBe('two');
+  });
+});
+
+describe('withVersionedWrites', () => {
+  class Repo {
+    #n = 0;
+    async get() {
+      return this.#n;
+    }
+    async list() {
+      return [this.#n];
+    }
+    async write() {
+      this.#n++;
+    }
+    async fail() {
+      this.#n++;
+      throw new Error('after a partial write');
+    }
+  }
+
+  it('bumps after every writer (also one that throws), never after a read; methods keep their private state', async () => {
+    const version = countingVersion();
+    const repo = withVersionedWrites(new Repo(), version, { reads: ['get', 'list'] });
+    expect(await repo.get()).toBe(0);
+    expect(await repo.list()).toEqual([0]);
+    expect(version.bumps).toBe(0);
+    await repo.write();
+    expect(version.bumps).toBe(1);
+    await expect(repo.fail()).rejects.toThrow('after a partial write');
+    expect(version.bumps).toBe(2);
+    expect(await repo.get()).toBe(2);
+  });
+
+  it('with `writes`, only those bump', async () => {
+    const version = countingVersion();
+    const repo = withVersionedWrites(new Repo(), version, { writes: ['write'] });
+    await repo.fail().catch(() => undefined);
+    expect(version.bumps).toBe(0);
+    await repo.write();
+    expect(version.bumps).toBe(1);
+  });
+});
+
+describe('configVersionFor', () => {
+  it('caches with Redis or embedded PGlite, never with PostgreSQL alone (another process could write unseen)', () => {
+    const memory = { kind: 'memory' } as never;
+    expect(configVersionFor({ kind: 'pglite' }, memory)).toBeDefined();
+    expect(configVersionFor({ kind: 'postgres' }, memory)).toBeUndefined();
+  });
+});
+
+const both = hasPostgres && hasRedis;
+(both ? describe : describe.skip)('two gateway instances on one PostgreSQL and one Redis', () => {
+  const APP_INITIATE = 'https://app.example.test/initiate';
+  const APP_REDIRECT = 'https://app.example.test/callback';
+  let scratch: ScratchDatabase;
+  let a: RunningPortico;
+  let b: RunningPortico;
+  let prefix: string;
+  let app: { client_id: string };
+  let conn: { id: string; sp_entity_id: string; acs_url: string };
+
+  /** A backend on the shared scratch database (each instance its own pool, as each process has). */
+  const shared = (url: string): DbBackend => ({
+    name: 'postgres',
+    async open() {
+      const db: Database = await openPostgres(url);
+      return { db, cleanup: () => db.close() };
+    },
+  });
+
+  beforeAll(async () => {
+    scratch = await createScratchDatabase(PG_URL!);
+    const db = await openPostgres(scratch.url);
+    await migrate(db);
+    await db.close();
+    prefix = `portico-test:${randomBytes(4).toString('hex')}:`;
+    a = await startPortico({ backend: shared(scratch.url), ephemeral: await RedisStore.connect(REDIS_URL!, prefix) });
+    // One issuer for both, as behind one load balancer.
+    b = await startPortico({ backend: shared(scratch.url), ephemeral: await RedisStore.connect(REDIS_URL!, prefix), config: { issuer: a.issuer } });
+    expect((await a.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
+    const created = await a.admin<{ client_id: string }>('POST', '/applications', {
+      name: 'App',
+      type: 'confidential',
+      redirect_uris: [APP_REDIRECT],
+      initiate_login_uri: APP_INITIATE,
+    });
+    expect(created.status).toBe(201);
+    app = created.body;
+    const c = await a.admin<typeof conn>('POST', '/organizations/acme/connections', {
+      type: 'saml',
+      provider: 'adfs',
+      name: 'IdP',
+      idp_entity_id: IDP_ENTITY_ID,
+      idp_sso_url: 'https://idp.acme.test/adfs/ls/',
+      idp_certificates: [KEYS.idp.cert],
+      allow_idp_initiated: true,
+      default_client_id: app.client_id,
+    });
+    expect(c.status).toBe(201);
+    conn = c.body;
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await scratch?.drop();
+  });
+
+  /** An IdP-initiated login at `at`'s ACS, followed through the bounce. */
+  function idpLogin(at: RunningPortico): Promise<FlowResult> {
+    const xml = buildResponse({
+      now: new Date(),
+      destination: conn.acs_url,
+      recipient: conn.acs_url,
+      audiences: [[conn.sp_entity_id]],
+      responseId: `_${randomUUID()}`,
+      assertionId: `_${randomUUID()}`,
+    });
+    return follow(at.base, a.issuer, `${at.base}/saml/${conn.id}/acs`, new CookieJar(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ SAMLResponse: b64(xml) }).toString(),
+    });
+  }
+  const signedIn = (r: FlowResult) => expect(r.location?.href.startsWith(APP_INITIATE)).toBe(true);
+
+  it('a connection disabled on one instance is refused by the other at once, and accepted again once re-enabled', async () => {
+    signedIn(await idpLogin(b)); // b's cache holds the connection, its organization and the app
+    signedIn(await idpLogin(b));
+    expect((await a.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: false })).status).toBe(200);
+    const refused = await idpLogin(b);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('<code>connection_disabled</code>');
+    expect((await a.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: true })).status).toBe(200);
+    signedIn(await idpLogin(b));
+  });
+
+  it('an application deleted on one instance is unknown to the other at once', async () => {
+    const extra = await a.admin<{ client_id: string }>('POST', '/applications', { name: 'Gone soon', type: 'confidential', redirect_uris: [APP_REDIRECT] });
+    const authorize = () => follow(b.base, a.issuer, appAuthorizeUrl(b.base, extra.body.client_id, APP_REDIRECT), new CookieJar());
+    const before = await authorize();
+    // On to the login page (b now has the application in its cache), not an error.
+    expect(before.status).toBe(200);
+    expect(before.body).not.toContain('invalid_client');
+    expect((await a.admin('DELETE', `/applications/${extra.body.client_id}`)).status).toBe(204);
+    const after = await authorize();
+    expect(after.status).toBe(400);
+    expect(after.body).toContain('invalid_client');
+  });
+
+  it('an organization domain removed on one instance no longer routes on the other; the rows follow every change', async () => {
+    const storeB = b.t.runtime.store;
+    expect((await storeB.organizations.findByDomain('acme.test'))?.slug).toBe('acme');
+    expect((await storeB.organizations.get('acme'))?.verified_domains).toEqual(['acme.test']);
+    expect((await a.admin('PATCH', '/organizations/acme', { domains: ['acme.example'] })).status).toBe(200);
+    expect(await storeB.organizations.findByDomain('acme.test')).toBeUndefined();
+    expect((await storeB.organizations.get('acme'))?.verified_domains).toEqual(['acme.example']);
+    expect((await a.admin('PATCH', '/organizations/acme', { domains: ['acme.test'] })).status).toBe(200);
+    expect((await storeB.organizations.findByDomain('acme.test'))?.slug).toBe('acme');
+  });
+
+  it('a Redis that cannot be reached serves nothing from memory (reads go to the database) and fails a version write', async () => {
+    const down = await RedisStore.connect(REDIS_URL!, prefix);
+    const version = redisConfigVersion(down);
+    expect(await version.read()).toBeDefined();
+    down.client.disconnect();
+    expect(await version.read()).toBeUndefined();
+    await expect(version.bump()).rejects.toThrow();
+  });
+
+  it('a Redis that lost the version key (flushed, restarted) serves nothing stale: reads go to the database', async () => {
+    const storeB = b.t.runtime.store;
+    const redis = (b.t.runtime.ephemeral as RedisStore).client;
+    expect((await storeB.connections.get(conn.id))?.name).toBe('IdP');
+    // A write that could not tell anyone (the key is gone and the row changed behind the cache's back).
+    await redis.del(`${prefix}config-version`);
+    await storeB.db.query('update connections set name = $2 where id = $1', [conn.id, 'Renamed unseen']);
+    expect((await storeB.connections.get(conn.id))?.name).toBe('Renamed unseen');
+    await a.t.runtime.store.connections.update(conn.id, (await storeB.connections.get(conn.id))!.organization_id, { name: 'IdP' });
+    expect((await storeB.connections.get(conn.id))?.name).toBe('IdP');
+  });
+});

@@ -8,16 +8,17 @@
  * eight reasons, with evidence), then ANALYZEd; every query below runs BENCH_RUNS times (default
  * 200) with varying parameters and its p50/p99 are printed. The database is dropped afterwards.
  *
- * Trace listing goes through the real TraceRepo.list (migration 10's indexes). Organization search
- * and user search by email are EQUIVALENT QUERIES written here (marked "[bench query]") with the
- * indexes they need created here, until the console's own `store.organizations.search(query, page)`
- * is merged: the lead swaps them for the real calls (SEARCH below).
+ * Every query goes through the repository the console calls: TraceRepo.list / get (migration 10's
+ * indexes), OrganizationRepo.search (migration 9) and UserRepo.search (migration 12; its scale in
+ * one 1M-user organization is `npm run bench:console-users`).
  * Env: BENCH_ORGS, BENCH_USERS, BENCH_EVENTS (defaults 100000 / 1000000 / 1000000), BENCH_RUNS.
  */
 import { performance } from 'node:perf_hooks';
 import { openPostgres, type Database } from '../src/store/database.js';
 import { migrate } from '../src/store/migrations.js';
+import { OrganizationRepo } from '../src/store/repos/organizations.js';
 import { TraceRepo, type TraceQuery } from '../src/store/repos/traces.js';
+import { UserRepo } from '../src/store/repos/users.js';
 import { createScratchDatabase } from '../test/support/scratch-db.js';
 
 const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -87,31 +88,6 @@ async function seed(db: Database): Promise<void> {
   console.log(`seeded ${ORGS} organizations, ${USERS} users, ${EVENTS} events in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-/**
- * [bench query] Organization search by name, slug or domain (prefix, case-insensitive) and user
- * search by email (prefix), with the indexes they need. SWAP for store.organizations.search(query,
- * page) / the console's user search once merged.
- */
-const SEARCH = {
-  indexes: [
-    'create index bench_org_name on organizations (lower(name) text_pattern_ops, id)',
-    'create index bench_org_slug on organizations (slug text_pattern_ops)',
-    'create index bench_domain on organization_domains (domain text_pattern_ops)',
-    'create index bench_user_email on users (email_normalized text_pattern_ops)',
-  ],
-  organizations: (db: Database, q: string) =>
-    db.query(
-      `select o.* from organizations o where o.id in (
-         (select id from organizations where lower(name) like $1 || '%' order by lower(name) limit 51)
-         union (select id from organizations where slug like $1 || '%' order by slug limit 51)
-         union (select organization_id from organization_domains where domain like $1 || '%' order by domain limit 51))
-       order by o.name limit 51`,
-      [q.toLowerCase().replace(/[\\%_]/g, '\\$&')],
-    ),
-  usersByEmail: (db: Database, q: string) =>
-    db.query(`select * from users where email_normalized like $1 || '%' order by email_normalized limit 51`, [q.toLowerCase().replace(/[\\%_]/g, '\\$&')]),
-};
-
 async function measure(name: string, run: (i: number) => Promise<unknown>): Promise<{ name: string; p50: number; p99: number; max: number }> {
   for (let i = 0; i < 5; i++) await run(i); // warm the cache and the plans
   const times: number[] = [];
@@ -131,9 +107,9 @@ async function main(): Promise<void> {
   try {
     await migrate(db);
     await seed(db);
-    for (const sql of SEARCH.indexes) await db.query(sql);
-    await db.query('analyze');
     const traces = new TraceRepo(db);
+    const organizations = new OrganizationRepo(db);
+    const users = new UserRepo(db);
     const org = (i: number) => `org_${String(i === 0 ? 1 : 1 + ((i * 7919) % ORGS)).padStart(25, '0')}`;
     const con = (i: number) => `con_${String(1 + ((i * 7919) % ORGS)).padStart(25, '0')}`;
     const usr = (i: number) => `usr_${String(1 + ((i * 104729) % USERS)).padStart(25, '0')}`;
@@ -151,8 +127,8 @@ async function main(): Promise<void> {
       await measure('traces: time range (1 h, 1-29 days ago)', list((i) => ({ from: new Date(Date.now() - (1 + (i % 28)) * day), to: new Date(Date.now() - (1 + (i % 28)) * day + 3600_000) }))),
       await measure('traces: organization + reason', list((i) => ({ organization_id: org(i % 4 === 0 ? 0 : i), reason: REASONS[i % REASONS.length]! }))),
       await measure('traces: detail (get by id)', () => traces.get(deep)),
-      await measure('[bench query] organization search (name/slug/domain prefix)', (i) => SEARCH.organizations(db, ['company-4', 'Company 77', 'company9123', 'acme', 'Company 1'][i % 5]!)),
-      await measure('[bench query] user search by email prefix', (i) => SEARCH.usersByEmail(db, [`user${1 + ((i * 7919) % USERS)}@`, 'user12', 'nobody@'][i % 3]!)),
+      await measure('organization search (name/slug/domain prefix)', (i) => organizations.search(['company-4', 'Company 77', 'company9123', 'acme', 'Company 1'][i % 5]!, { limit: 50 })),
+      await measure('user search in an organization (email prefix)', (i) => users.search(org(1 + i), ['user', `user${1 + i}`, 'nobody'][i % 3]!, { limit: 50 })),
     ];
     console.log(`\n${'query'.padEnd(64)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)}`);
     for (const r of results) console.log(`${r.name.padEnd(64)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.max.toFixed(2).padStart(8)}`);

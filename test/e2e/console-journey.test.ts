@@ -3,16 +3,18 @@
  * shell of a spawned `portico serve` (no page harness): `portico console-link` -> the printed URL
  * -> signed in on /console; create an organization and an application in the console's forms (the
  * client secret shown once); create a setup link there and walk the setup portal in another
- * browser (choose SAML, upload the IdP's metadata) while the console's setup-link page shows the
- * progress advance; enable the connection the portal made; a SAML response with the wrong audience
- * (hand-built, really signed by the IdP key of the metadata) is listed on /console/traces on the
- * first load after the refusal, explained, with the audience received beside the one expected; the
- * user a legitimate login provisioned is suspended in the console and their next login is refused
- * with `user_suspended`, on the refusal page and in the traces. Console pages are scanned with
- * axe-core (no serious or critical violation).
+ * browser (choose SAML, upload the IdP's metadata, test sign-in answered by a stand-in IdP with a
+ * hand-built signed response, activate) while the console's setup-link page shows each progress
+ * step arrive; a SAML response with the wrong audience (hand-built, really signed by the IdP key of
+ * the metadata) is listed on /console/traces on the first load after the refusal, explained, with
+ * the audience received beside the one expected; the user a legitimate login provisioned is
+ * suspended in the console and their next login is refused with `user_suspended`, on the refusal
+ * page and in the traces; the audit log names the console user for every console change. Console
+ * pages are scanned with axe-core (no serious or critical violation).
  */
 import AxeBuilder from '@axe-core/playwright';
 import { randomUUID } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,21 +169,40 @@ describe('console journey (chromium, spawned portico): console-link -> organizat
     await it.setInputFiles('#metadata_file', file);
     await it.click('button:has-text("Save and continue")');
     await it.waitForURL(/\/test$/);
-    await itCtx.close();
     const afterUpload = await progress();
     expect(afterUpload.map((s) => s.split(':')[0])).toEqual(['Opened', 'Provider selected', 'IdP configured']);
     expect(afterUpload.every((s) => /\d{4}-\d{2}-\d{2}/.test(s))).toBe(true);
     await expectAccessible(page);
 
-    // The connection the portal made, enabled from the console. IdP-initiated sign-in into the new
-    // application is an admin API setting (the console has no form for it; the lead's call).
+    // The test sign-in: the IdP's SSO URL (the metadata's, not a real host) is answered in the
+    // browser as the IdP would, with a response signed by its key to the AuthnRequest it carries.
+    await it.route('https://idp.acme.test/**', async (route) => {
+      const request = new URL(route.request().url()).searchParams.get('SAMLRequest') ?? '';
+      const authnRequestId = /ID="([^"]+)"/.exec(inflateRawSync(Buffer.from(request, 'base64')).toString('utf8'))?.[1] ?? '';
+      const response = b64(buildResponse({ now: new Date(), destination: acsUrl, recipient: acsUrl, audiences: [[spEntityId]], inResponseTo: authnRequestId, responseId: `_${randomUUID()}`, assertionId: `_${randomUUID()}` }));
+      await route.fulfill({
+        contentType: 'text/html',
+        body: `<form method="post" action="${acsUrl}"><input type="hidden" name="SAMLResponse" value="${response}"></form><script>document.forms[0].submit()</script>`,
+      });
+    });
+    await it.click('button:has-text("Start the test sign-in")');
+    await it.waitForURL(/\/test\?result=/);
+    expect(await it.textContent('.test-outcome.ok')).toContain(JANE);
+    expect((await progress()).map((s) => s.split(':')[0])).toEqual(['Opened', 'Provider selected', 'IdP configured', 'Test sign-in succeeded']);
+    await it.click('a:has-text("Continue to activation")');
+    await it.click('button:has-text("Activate the connection")');
+    await it.waitForSelector('.success');
+    await itCtx.close();
+    expect((await progress()).map((s) => s.split(':')[0])).toEqual(['Opened', 'Provider selected', 'IdP configured', 'Test sign-in succeeded', 'Activated']);
+    expect(await page.textContent('tbody')).toContain('Completed');
+
+    // The connection the portal made and activated, in the console: enabled (it offers to disable it).
     await go('/console/organizations/acme-journey/connections');
     await page.locator(`a[href$="/connections/${connId}"]`).first().click();
     await page.waitForURL(new RegExp(`/connections/${connId}$`));
-    await page.getByRole('button', { name: 'Enable the connection' }).click();
-    await page.waitForURL(/\?saved=enabled$/);
-    expect((await page.locator('main').innerText())).toContain('The connection is enabled.');
+    expect(await page.getByRole('button', { name: 'Disable the connection' }).count()).toBe(1);
     await expectAccessible(page);
+    // IdP-initiated sign-in into the new application is an admin API setting (the console has no form for it).
     expect((await api('PATCH', `/applications/${encodeURIComponent(clientId)}`, { initiate_login_uri: `${issuer}/healthz` })).status).toBe(200);
     const patched = await api<{ enabled: boolean; idp_entity_id: string }>('PATCH', `/organizations/acme-journey/connections/${connId}`, { allow_idp_initiated: true, default_client_id: clientId });
     expect(patched.status).toBe(200);
@@ -269,6 +290,19 @@ describe('console journey (chromium, spawned portico): console-link -> organizat
     await expectAccessible(page);
     // Jane's own trace list in the console: the success and the refusal.
     expect(await traceIds(`user=${userId}`)).toHaveLength(2);
+
+    // Every change made in the console is in the audit log under the signed-in operator (the
+    // admin API key made only the two PATCHes).
+    const me = (await api<{ data: { id: string }[] }>('GET', '/organizations/portico-console/users?email=ops%40journey.test')).body.data[0]!.id;
+    type Audit = { type: string; detail: { actor: { type: string; id: string }; fields: string[] } };
+    const audit = [
+      ...(await api<{ data: Audit[] }>('GET', `/organizations/${org.id}/events?type=admin.*`)).body.data,
+      ...(await api<{ data: Audit[] }>('GET', '/events?type=admin.application.*')).body.data,
+    ];
+    const byConsole = audit.filter((e) => e.detail.actor.type === 'console_user').map((e) => e.type);
+    expect(new Set(audit.filter((e) => e.detail.actor.type === 'console_user').map((e) => e.detail.actor.id))).toEqual(new Set([me]));
+    expect(byConsole.sort()).toEqual(['admin.application.created', 'admin.organization.created', 'admin.setup_link.created', 'admin.user.updated']);
+    expect(audit.find((e) => e.type === 'admin.user.updated')?.detail.fields).toEqual(['status']);
 
     await consoleCtx.close();
     console.log(`console journey: whole journey ${Date.now() - started} ms`);

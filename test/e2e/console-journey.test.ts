@@ -291,6 +291,14 @@ describe('console journey (chromium, spawned portico): console-link -> organizat
     // Jane's own trace list in the console: the success and the refusal.
     expect(await traceIds(`user=${userId}`)).toHaveLength(2);
 
+    // The organization's health line and the connection's last logins tell the same story.
+    await go('/console/organizations/acme-journey');
+    expect(await page.textContent('.health')).toMatch(/1 connection enabled · last successful login .*\d{4}-\d{2}-\d{2}.* · 2 failed logins in the last 24 h/);
+    await go('/console/organizations/acme-journey/connections');
+    const row = await page.locator('tbody tr', { has: page.locator(`a[href$="/connections/${connId}"]`) }).innerText();
+    expect(row).toContain('user_suspended'); // the last failed login's reason
+    expect(row).not.toMatch(/\bnever\b/);
+
     // Every change made in the console is in the audit log under the signed-in operator (the
     // admin API key made only the two PATCHes).
     const me = (await api<{ data: { id: string }[] }>('GET', '/organizations/portico-console/users?email=ops%40journey.test')).body.data[0]!.id;

@@ -56,6 +56,8 @@ export interface StartOidcIdpOptions {
   claimsInIdToken?: boolean;
   /** Leave out the RFC 9207 `iss` authorization response parameter (as Entra ID does). */
   omitIssParameter?: boolean;
+  /** oidc-provider storage adapter; default its in-memory one (an LRU of 1,000 entries). */
+  adapter?: Configuration['adapter'];
 }
 
 export interface OidcIdp {
@@ -153,6 +155,7 @@ export async function startOidcIdp(opts: StartOidcIdpOptions = {}): Promise<Oidc
   let jwksFetches = 0;
 
   const config = (jwk: JWK): Configuration => ({
+    ...(opts.adapter ? { adapter: opts.adapter } : {}),
     clients,
     jwks: { keys: [jwk as never] },
     cookies: { keys: cookieKeys },

@@ -6,19 +6,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import AxeBuilder from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
 import { bearer } from '../support/app.js';
 import { launchBrowser } from '../support/browser.js';
 import { consolePagesHarness, type ConsolePagesHarness } from '../support/console-pages-harness.js';
 import { uniqueSlug } from '../admin/helpers.js';
-
-async function expectAccessible(page: Page) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
-}
+import { expectAccessible } from '../support/accessibility.js';
 
 // Real Chromium and axe on a shared 2-core machine: generous per-test time.
 const SLOW = 180_000;

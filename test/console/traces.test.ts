@@ -4,23 +4,17 @@
  * pages, refusals of bad filters, the detail page's explanation and evidence, escaping of
  * attacker-controlled evidence (proved inert in Chromium), and axe-core on each page.
  */
-import AxeBuilder from '@axe-core/playwright';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { tracePages } from '../../src/console/traces.js';
 import type { EventInput } from '../../src/store/repos/events.js';
 import { launchBrowser } from '../support/browser.js';
 import { consoleHarness } from '../support/console-harness.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
+import { expectAccessible } from '../support/accessibility.js';
 
 const XSS_ISSUER = '<script>window.__pwned=1</script>https://evil.test/';
 const XSS_ATTRIBUTE = '"><img src=x onerror="window.__pwned=2">';
 const XSS_IDENTIFIER = "<svg onload='window.__pwned=3'>";
-
-async function expectAccessible(page: Page) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
-}
 
 describe('console: login traces pages', () => {
   let portico: RunningPortico;

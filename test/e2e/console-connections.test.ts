@@ -9,22 +9,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import AxeBuilder from '@axe-core/playwright';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { generate } from 'selfsigned';
 import { connectionPages } from '../../src/console/connections.js';
 import { setupLinkPages } from '../../src/console/setup-links.js';
 import { idpMetadata } from '../admin/upstream-fixtures.js';
 import { launchBrowser } from '../support/browser.js';
 import { startConsoleHarness, type ConsoleHarness } from '../support/console-connections-harness.js';
+import { expectAccessible } from '../support/accessibility.js';
 
 const DAY = 86_400_000;
-
-async function expectAccessible(page: Page) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
-}
 
 describe('console connections and setup links (chromium)', () => {
   let browser: Browser;

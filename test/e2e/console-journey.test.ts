@@ -12,17 +12,17 @@
  * page and in the traces; the audit log names the console user for every console change. Console
  * pages are scanned with axe-core (no serious or critical violation).
  */
-import AxeBuilder from '@axe-core/playwright';
 import { randomUUID } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
 import { runPortico } from '../support/cli.js';
 import { ensureBuilt, freePort, spawnPortico, type PorticoProcess } from '../support/processes.js';
 import { IDP_ENTITY_ID, KEYS, b64, buildResponse, type BuildOptions } from '../upstream/saml/builder.js';
+import { expectAccessible } from '../support/accessibility.js';
 
 const ADMIN = 'e2e-console-journey-admin-key-0123456789abcdef';
 const WRONG_AUDIENCE = 'https://wrong-sp.example.test/metadata';
@@ -38,12 +38,6 @@ function idpMetadata(): string {
     <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.acme.test/adfs/ls/"/>
   </IDPSSODescriptor>
 </EntityDescriptor>`;
-}
-
-async function expectAccessible(page: Page) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
 }
 
 describe('console journey (chromium, spawned portico): console-link -> organization, application, setup link, traces, suspension', () => {

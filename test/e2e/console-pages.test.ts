@@ -4,17 +4,11 @@
  * list, an organization, the create form, the read-only refusal and the "No access" page; a
  * viewer sees no form that changes anything.
  */
-import AxeBuilder from '@axe-core/playwright';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
 import { consoleBrowserPage, consoleLinkPath, consoleUser } from '../support/console.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
-
-async function expectAccessible(page: Page) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
-}
+import { expectAccessible } from '../support/accessibility.js';
 
 describe('console pages (chromium, axe)', () => {
   let browser: Browser;

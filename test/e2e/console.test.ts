@@ -5,22 +5,16 @@
  * search, sign out. Every page is scanned with axe-core (no serious or critical violation); the
  * changes are checked through the admin API, with the audit log naming the console user.
  */
-import AxeBuilder from '@axe-core/playwright';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
 import { runPortico } from '../support/cli.js';
 import { ensureBuilt, freePort, spawnPortico, type PorticoProcess } from '../support/processes.js';
+import { expectAccessible } from '../support/accessibility.js';
 
 const ADMIN = 'e2e-console-admin-key-0123456789abcdef0123';
-
-async function expectAccessible(page: Page) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
-}
 
 describe('console end to end (chromium): portico console-link -> console -> create and edit an organization', () => {
   let dir: string;

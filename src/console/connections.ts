@@ -225,36 +225,21 @@ export function connectionPages(deps: ConsoleDeps): Router {
     );
   });
 
-  const tooLarge = (what: string) => async (req: Request, res: Response) => {
-    const { org, conn } = await loadConn(req);
-    await renderDetail(req, res, org, conn, { error: `The ${what} file is larger than ${what === 'metadata' ? MAX_LABEL.metadata : MAX_LABEL.certificate}.` }, 413);
-  };
-
-  r.post('/organizations/:org/connections/:id/metadata', upload('metadata_file', METADATA_UPLOAD_MAX_BYTES, tooLarge('metadata')), async (req, res) => {
-    const { org, conn } = await loadConn(req);
-    await change(
-      req,
-      res,
-      org,
-      conn,
-      () => ops.replaceMetadata(conn, fileText(req) ?? ''),
-      () => record(req, res, 'PUT /organizations/:org/connections/:id/metadata', org, conn.id, ['metadata_xml']),
-      'metadata',
-    );
-  });
-
-  r.post('/organizations/:org/connections/:id/certificates', upload('certificate_file', CERTIFICATE_UPLOAD_MAX_BYTES, tooLarge('certificate')), async (req, res) => {
-    const { org, conn } = await loadConn(req);
-    await change(
-      req,
-      res,
-      org,
-      conn,
-      () => ops.addCertificate(conn, fileText(req) ?? ''),
-      () => record(req, res, 'POST /organizations/:org/connections/:id/certificates', org, conn.id, ['idp_certificates']),
-      'certificate',
-    );
-  });
+  // The two uploads differ only in their field, cap and operation; each is the admin route's change.
+  const uploads = [
+    { path: 'metadata', what: 'metadata' as const, file: 'metadata_file', maxBytes: METADATA_UPLOAD_MAX_BYTES, route: 'PUT /organizations/:org/connections/:id/metadata', fields: ['metadata_xml'], apply: (conn: Connection, text: string) => ops.replaceMetadata(conn, text) },
+    { path: 'certificates', what: 'certificate' as const, file: 'certificate_file', maxBytes: CERTIFICATE_UPLOAD_MAX_BYTES, route: 'POST /organizations/:org/connections/:id/certificates', fields: ['idp_certificates'], apply: (conn: Connection, text: string) => ops.addCertificate(conn, text) },
+  ];
+  for (const u of uploads) {
+    const tooLarge = async (req: Request, res: Response) => {
+      const { org, conn } = await loadConn(req);
+      await renderDetail(req, res, org, conn, { error: `The ${u.what} file is larger than ${MAX_LABEL[u.what]}.` }, 413);
+    };
+    r.post(`/organizations/:org/connections/:id/${u.path}`, upload(u.file, u.maxBytes, tooLarge), async (req, res) => {
+      const { org, conn } = await loadConn(req);
+      await change(req, res, org, conn, () => u.apply(conn, fileText(req) ?? ''), () => record(req, res, u.route, org, conn.id, u.fields), u.what);
+    });
+  }
 
   r.use(problemPages(deps));
   return r;

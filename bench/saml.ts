@@ -101,7 +101,7 @@ async function acsRun(label: string, env: Record<string, string>): Promise<strin
       const get = await fetch(new URL(bounce, portico.url), { redirect: 'manual' });
       await get.arrayBuffer();
       const to = get.headers.get('location') ?? '';
-      return get.status === 303 && (to.startsWith('https://app.bench.test/initiate?') || /\/interaction\/[^/]+\/complete$/.test(to));
+      return get.status === 303 && (to.startsWith('https://app.bench.test/initiate?') || /\/oauth\/authorize\/[^/]+$/.test(to));
     };
     // Warm-up (JIT-creates the users, JIT-compiles the code paths); not counted.
     const warm = bodies.splice(0, Math.min(200, Math.floor(bodies.length / 5)));

@@ -40,6 +40,7 @@ export function browserLogin(
     events,
     issuer: config.issuer,
     userSessions,
+    provider,
   };
   const transactions = new LoginTransactions(ephemeral);
   // Every upstream kind of the registry, opened once: its adapter sends browsers out and completes callbacks.

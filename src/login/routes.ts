@@ -108,27 +108,6 @@ export function loginRoutes(deps: LoginDeps): Router {
     await dispatch(req, res, hints);
   });
 
-  // After the upstream callback: the gateway session holds the login; finish the authorization request.
-  r.get('/interaction/:uid/complete', async (req, res) => {
-    const login = req.session.login;
-    if (!login || req.session.interactionUid !== req.params.uid) {
-      return page(res, 400, errorPage('Sign-in expired', 'This sign-in is no longer pending. Start again from your application.', 'no_pending_request'));
-    }
-    delete req.session.interactionUid;
-    await saveSession(req);
-    try {
-      await deps.provider.finishLogin(req, res, {
-        uid: req.params.uid,
-        accountId: login.userId,
-        connectionId: login.connectionId,
-        amr: login.amr,
-        authTime: new Date(login.authTime * 1000),
-      });
-    } catch {
-      return page(res, 400, errorPage('Sign-in expired', 'This sign-in request has expired. Start again from your application.', 'no_pending_request'));
-    }
-  });
-
   r.get('/login', (req, res) => {
     if (!req.session.interactionUid) {
       return page(res, 400, errorPage('Start from your application', 'Open the application you want to use; it will bring you here to sign in.', 'no_pending_request'));

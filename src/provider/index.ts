@@ -5,7 +5,7 @@
  * 1. An app sends the browser to GET /oauth/authorize. When nobody is signed in (or prompt=login,
  *    max_age, a suspended account…), oidc-provider creates an interaction and redirects to
  *    GET /interaction/:uid — served by src/login, not here. The `portico_op_interaction` cookie is
- *    scoped to that path (and below it, e.g. /interaction/:uid/complete), so:
+ *    scoped to that path, so:
  * 2. In GET /interaction/:uid call `interactionDetails(req, res)`: uid, client_id, the routing
  *    hints (login_hint, organization, connection, domain_hint), prompt, max_age, and
  *    `freshLoginRequired` (prompt=login or max_age: do not reuse an earlier sign-in, force

@@ -94,7 +94,7 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
     expect(r.location?.href.startsWith(IDP_SSO)).toBe(true);
     const request = inflateRawSync(Buffer.from(r.location!.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
     const requestId = /\sID="([^"]+)"/.exec(request)![1]!;
-    return { jar, requestId, idpUrl: r.location!, request };
+    return { jar, requestId, idpUrl: r.location!, request, requests: r.requests };
   }
 
   const acsPath = (conn: SamlConn) => `${portico.base}/saml/${conn.id}/acs`;
@@ -182,13 +182,24 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
   describe('SP-initiated', () => {
     it('authorize -> AuthnRequest to the IdP -> signed response at the ACS -> code at the app', async () => {
       const conn = conns['sp-only']!;
-      const { jar, requestId, request, idpUrl } = await start(conn);
+      const started = await start(conn);
+      const { jar, requestId, request, idpUrl } = started;
       expect(requestId).toMatch(/^_[0-9a-f]{40}$/);
       expect(request).toContain(`AssertionConsumerServiceURL="${conn.acs_url}"`);
       expect(request).toContain(`<saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${conn.sp_entity_id}</saml:Issuer>`);
       expect(idpUrl.searchParams.get('Signature')).toBeNull();
       const done = await post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) });
       expectCode(done);
+      // Five requests at Portico before the code (then the token request): the bounce's GET finishes
+      // the authorization itself instead of redirecting through /interaction/<uid> once more.
+      const uidPath = expect.stringMatching(/^GET \/oauth\/authorize\/[\w-]+$/);
+      expect([...started.requests, ...done.requests]).toEqual([
+        'GET /oauth/authorize',
+        expect.stringMatching(/^GET \/interaction\/[\w-]+$/),
+        `POST /saml/${conn.id}/acs`,
+        `GET /saml/${conn.id}/acs`,
+        uidPath,
+      ]);
       const ok = await portico.admin<{ data: EventRow[] }>('GET', `/organizations/acme/events?type=login.succeeded&connection_id=${conn.id}&limit=1`);
       expect(ok.body.data[0]).toMatchObject({ type: 'login.succeeded', connection_id: conn.id });
       expect(ok.body.data[0]!.user_id).toMatch(/^usr_/);

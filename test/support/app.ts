@@ -1,5 +1,6 @@
 /** Builds a Portico app in-process for tests, on the backends a test chooses. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -11,6 +12,8 @@ import { configVersionFor } from '../../src/store/config-cache.js';
 import { SecretBox } from '../../src/store/secrets.js';
 import { upstreamFetch, type Runtime } from '../../src/runtime.js';
 import { pgliteBackend, type DbBackend } from './backends.js';
+import { KEY_RETENTION_SECONDS } from '../../src/provider/configuration.js';
+import { loadSigningKeys, SIGNING_KEYS_FILE } from '../../src/provider/keys.js';
 
 export const ADMIN_KEY = 'test-operator-key-0123456789abcdef0123456789';
 export const SECRET = 'test-master-secret-0123456789abcdef0123456789';
@@ -31,6 +34,28 @@ export function testConfig(over: Partial<Config> = {}): Config {
   };
 }
 
+/**
+ * A temporary certs dir holding signing keys made once per machine (keyed by src/provider/keys.ts,
+ * so a change to the key file's format makes new ones): generating the RSA, EC and EdDSA keys costs
+ * ~0.5 s of CPU, and the suite builds hundreds of apps. Each app still gets its own copy, so a test
+ * that rotates or breaks its keys touches nobody else's. Tests about key files name their own dir.
+ */
+function certsDirWithKeys(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-certs-'));
+  const source = readFileSync(new URL('../../src/provider/keys.ts', import.meta.url));
+  const cached = join(tmpdir(), `portico-test-keys-${createHash('sha256').update(source).digest('hex').slice(0, 16)}.json`);
+  try {
+    copyFileSync(cached, join(dir, SIGNING_KEYS_FILE));
+  } catch {
+    loadSigningKeys(dir, { retentionSeconds: KEY_RETENTION_SECONDS });
+    // Copied under a unique name, then renamed: a parallel test process never reads half a file.
+    const partial = `${cached}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    copyFileSync(join(dir, SIGNING_KEYS_FILE), partial);
+    renameSync(partial, cached);
+  }
+  return dir;
+}
+
 export interface TestApp extends App {
   runtime: Runtime;
   close(): Promise<void>;
@@ -42,7 +67,7 @@ export async function buildTestApp(
   const { db, cleanup } = await (opts.backend ?? pgliteBackend).open();
   const ephemeral = opts.ephemeral ?? new MemoryStore();
   // JWT signing keys are generated into a temporary certs dir unless the test names one.
-  const ownCerts = opts.config?.certsDir ? undefined : mkdtempSync(join(tmpdir(), 'portico-certs-'));
+  const ownCerts = opts.config?.certsDir ? undefined : certsDirWithKeys();
   const config = testConfig({ ...opts.config, ...(ownCerts ? { certsDir: ownCerts } : {}) });
   const runtime: Runtime = {
     config,

@@ -3,10 +3,13 @@
  * (.ci/run exports them). In CI a missing service is a failure; on a developer machine without
  * them those suites are skipped with a printed reason.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-db.js';
-import { openPglite, openPostgres, type Database } from '../../src/store/database.js';
-import { migrate } from '../../src/store/migrations.js';
+import { dumpPgliteSnapshot, openPglite, openPostgres, type Database } from '../../src/store/database.js';
+import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 
 export const PG_URL = process.env.DATABASE_URL;
@@ -30,10 +33,37 @@ export interface DbBackend {
   open(): Promise<{ db: Database; url?: string; cleanup: () => Promise<void> }>;
 }
 
+/**
+ * A freshly migrated empty database, as a PGlite tarball shared by every test process (keyed by the
+ * migrations' text). Opening from it takes ~1.4 s instead of initdb's ~4 s plus the migrations, and
+ * a suite opens hundreds of databases. Each database is still a separate, empty one.
+ */
+let snapshot: Promise<Blob> | undefined;
+function migratedSnapshot(): Promise<Blob> {
+  snapshot ??= (async () => {
+    const key = createHash('sha256').update(JSON.stringify(MIGRATIONS)).digest('hex').slice(0, 16);
+    const file = join(tmpdir(), `portico-test-pglite-${key}.tar`);
+    try {
+      return new Blob([readFileSync(file)]);
+    } catch {
+      const db = await openPglite(undefined);
+      await migrate(db);
+      const blob = await dumpPgliteSnapshot(db);
+      await db.close();
+      // Written under a unique name, then renamed: parallel test processes never read half a file.
+      const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+      writeFileSync(partial, Buffer.from(await blob.arrayBuffer()));
+      renameSync(partial, file);
+      return blob;
+    }
+  })();
+  return snapshot;
+}
+
 export const pgliteBackend: DbBackend = {
   name: 'pglite',
   async open() {
-    const db = await openPglite(undefined);
+    const db = await openPglite(undefined, { snapshot: await migratedSnapshot() });
     await migrate(db);
     return { db, cleanup: () => db.close() };
   },

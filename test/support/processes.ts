@@ -20,12 +20,29 @@ export function ensureBuilt(): void {
   }
 }
 
+/**
+ * A port for a server a test starts in another process. Not the OS's listen(0): that hands out
+ * ports from the ephemeral range (32768–60999 here), which every other socket on the machine draws
+ * from too, so with jest's parallel workers another test's server or connection could take the port
+ * between this probe and the child's bind (and the test would then talk to the wrong process).
+ * Each jest worker draws from its own block below that range instead, probing that the port is free.
+ */
 export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
+  const worker = Number(process.env.JEST_WORKER_ID ?? 0) % 8;
+  const base = 20_000 + worker * 1500;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = base + Math.floor(Math.random() * 1500);
+    const s = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      s.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) {
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${base}–${base + 1499}`);
 }
 
 export interface PorticoProcess {

@@ -104,14 +104,18 @@ export interface FlowResult {
   location?: URL;
   body: string;
   setCookies: string[];
+  /** Every request made at Portico, in order: method and path (no query). */
+  requests: string[];
 }
 
 /** Follows redirects inside Portico (issuer URLs are mapped to `base`), stopping at the app or at a page. */
 export async function follow(base: string, issuer: string, start: string, jar: CookieJar, init: RequestInit = {}): Promise<FlowResult> {
   let url = start;
   const setCookies: string[] = [];
+  const requests: string[] = [];
   let req: RequestInit = init;
   for (let hops = 0; hops < 10; hops++) {
+    requests.push(`${req.method ?? 'GET'} ${new URL(url).pathname}`);
     const res = await fetch(url, { ...req, redirect: 'manual', headers: { ...(req.headers as Record<string, string>), cookie: jar.header() } });
     jar.store(res);
     setCookies.push(...res.headers.getSetCookie());
@@ -119,12 +123,12 @@ export async function follow(base: string, issuer: string, start: string, jar: C
     if (res.status >= 300 && res.status < 400 && loc) {
       const next = new URL(loc, url);
       const mapped = next.href.startsWith(issuer) ? base + next.href.slice(issuer.length) : next.href;
-      if (!mapped.startsWith(base)) return { status: res.status, location: next, body: await res.text(), setCookies };
+      if (!mapped.startsWith(base)) return { status: res.status, location: next, body: await res.text(), setCookies, requests };
       url = mapped;
       req = {};
       continue;
     }
-    return { status: res.status, body: await res.text(), setCookies };
+    return { status: res.status, body: await res.text(), setCookies, requests };
   }
   throw new Error('too many redirects');
 }

@@ -5,7 +5,7 @@
  * at once, with the other's cache warm. Plus the version rules themselves.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { configVersionFor, localConfigVersion, MAX_AGE_MS, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
+import { configVersionFor, copyRow, localConfigVersion, MAX_AGE_MS, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
 import { openPostgres, type Database } from '../../src/store/database.js';
 import { RedisStore } from '../../src/store/ephemeral.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -263,5 +263,18 @@ const both = hasPostgres && hasRedis;
     expect((await storeB.connections.get(conn.id))?.name).toBe('Renamed unseen');
     await a.t.runtime.store.connections.update(conn.id, (await storeB.connections.get(conn.id))!.organization_id, { name: 'IdP' });
     expect((await storeB.connections.get(conn.id))?.name).toBe('IdP');
+  });
+});
+
+describe('copyRow (what a cached read hands out)', () => {
+  it('is a deep copy: changing it, its arrays, objects or dates leaves the cached row as it was', () => {
+    const row = { id: 'org_1', domains: ['a.example'], settings: { nested: { list: [1, 2] } }, created_at: new Date(1_000), secret: new Uint8Array([1, 2]), none: null };
+    const copy = copyRow(row);
+    expect(copy).toEqual(row);
+    copy.domains.push('b.example');
+    copy.settings.nested.list[0] = 9;
+    copy.created_at.setTime(5);
+    copy.secret[0] = 7;
+    expect(row).toEqual({ id: 'org_1', domains: ['a.example'], settings: { nested: { list: [1, 2] } }, created_at: new Date(1_000), secret: new Uint8Array([1, 2]), none: null });
   });
 });

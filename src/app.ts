@@ -78,6 +78,8 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
+  // Each request reads the configuration cache's version once (src/store/config-cache.ts).
+  app.use((_req, _res, next) => store.readScope(next));
   app.use(helmet());
   app.use(
     pinoHttp({

@@ -26,6 +26,7 @@
  * MAX_AGE_MS as a second line of defence (a version write that failed after its commit), misses
  * are never cached (unknown ids cost a query, not memory) and each kind holds at most MAX_ENTRIES.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import type { Database } from './database.js';
 import { RedisStore, type EphemeralStore } from './ephemeral.js';
@@ -43,6 +44,34 @@ const newVersion = () => randomBytes(12).toString('base64url');
 export function configVersionFor(db: Pick<Database, 'kind'>, ephemeral: EphemeralStore): ConfigVersion | undefined {
   if (ephemeral instanceof RedisStore) return redisConfigVersion(ephemeral);
   return db.kind === 'pglite' ? localConfigVersion() : undefined;
+}
+
+/**
+ * `version` read at most once per scope (one HTTP request, see Store.readScope) instead of once per
+ * cached row: a login reads a dozen rows, each of which cost a Redis GET. A write in the scope
+ * forgets the scope's version, so the request reads its own writes. Outside a scope (background
+ * jobs) every read goes to `version`. A request is thereby served from one configuration as of its
+ * first read; a write by another process is seen by every request that starts after it.
+ */
+export function requestScopedVersion(version: ConfigVersion): ConfigVersion & { scope<T>(fn: () => T): T } {
+  const scopes = new AsyncLocalStorage<{ v?: Promise<string | undefined> }>();
+  return {
+    read() {
+      const s = scopes.getStore();
+      if (!s) return version.read();
+      return (s.v ??= version.read());
+    },
+    async bump() {
+      const s = scopes.getStore();
+      if (s) s.v = undefined;
+      try {
+        await version.bump();
+      } finally {
+        if (s) s.v = undefined;
+      }
+    },
+    scope: (fn) => scopes.run({}, fn),
+  };
 }
 
 /** The version in Redis, under the store's prefix. */

@@ -17,7 +17,7 @@ import { TraceRepo } from './repos/traces.js';
 import { UserRepo } from './repos/users.js';
 import { WebhookRepo } from './repos/webhooks.js';
 import { SecretBox } from './secrets.js';
-import { VersionedRows, withVersionedWrites, type ConfigVersion } from './config-cache.js';
+import { requestScopedVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from './config-cache.js';
 import type { Application, Connection, Organization } from './types.js';
 
 /** The durable store: one database, one repository per table family. */
@@ -38,6 +38,8 @@ export interface Store {
   directoryGroups: DirectoryGroupRepo;
   webhooks: WebhookRepo;
   box: SecretBox;
+  /** Runs fn (the handling of one HTTP request) reading the configuration cache's version once (config-cache.ts). */
+  readScope<T>(fn: () => T): T;
 }
 
 export function createStore(db: Database, box: SecretBox, opts: { configVersion?: ConfigVersion } = {}): Store {
@@ -57,6 +59,7 @@ export function createStore(db: Database, box: SecretBox, opts: { configVersion?
     directoryUsers: new DirectoryUserRepo(db),
     directoryGroups: new DirectoryGroupRepo(db),
     webhooks: new WebhookRepo(db, box),
+    readScope: (fn) => fn(),
   };
   return opts.configVersion ? withConfigCache(store, opts.configVersion) : store;
 }
@@ -67,7 +70,8 @@ export function createStore(db: Database, box: SecretBox, opts: { configVersion?
  * write to their tables — these repositories' writers and the setup link's activation, which
  * writes a connection — makes a new version.
  */
-function withConfigCache(store: Store, version: ConfigVersion): Store {
+function withConfigCache(store: Store, shared: ConfigVersion): Store {
+  const version = requestScopedVersion(shared);
   const orgs = store.organizations;
   const orgRows = new VersionedRows<Organization>(version);
   const orgByDomain = new VersionedRows<Organization>(version);
@@ -77,6 +81,7 @@ function withConfigCache(store: Store, version: ConfigVersion): Store {
   const appRows = new VersionedRows<Application>(version);
   return {
     ...store,
+    readScope: version.scope,
     organizations: withVersionedWrites(orgs, version, {
       cached: {
         get: (idOrSlug: string) => orgRows.get(idOrSlug, () => orgs.get(idOrSlug)),

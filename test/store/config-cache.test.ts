@@ -5,7 +5,7 @@
  * at once, with the other's cache warm. Plus the version rules themselves.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { configVersionFor, copyRow, localConfigVersion, MAX_AGE_MS, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
+import { configVersionFor, copyRow, localConfigVersion, MAX_AGE_MS, requestScopedVersion, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
 import { openPostgres, type Database } from '../../src/store/database.js';
 import { RedisStore } from '../../src/store/ephemeral.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -276,5 +276,62 @@ describe('copyRow (what a cached read hands out)', () => {
     copy.created_at.setTime(5);
     copy.secret[0] = 7;
     expect(row).toEqual({ id: 'org_1', domains: ['a.example'], settings: { nested: { list: [1, 2] } }, created_at: new Date(1_000), secret: new Uint8Array([1, 2]), none: null });
+  });
+});
+
+describe('requestScopedVersion (one version read per request)', () => {
+  function counting() {
+    let v = 'v1';
+    let reads = 0;
+    const inner: ConfigVersion = {
+      read: async () => {
+        reads++;
+        return v;
+      },
+      bump: async () => {
+        v = `v${Number(v.slice(1)) + 1}`;
+      },
+    };
+    return { inner, reads: () => reads };
+  }
+
+  it('reads the shared version once per scope, re-reads after a write in the scope, and every time outside a scope', async () => {
+    const { inner, reads } = counting();
+    const scoped = requestScopedVersion(inner);
+    await scoped.scope(async () => {
+      expect(await Promise.all([scoped.read(), scoped.read()])).toEqual(['v1', 'v1']);
+      expect(await scoped.read()).toBe('v1');
+      expect(reads()).toBe(1);
+      await scoped.bump();
+      // The request reads its own write.
+      expect(await scoped.read()).toBe('v2');
+      expect(reads()).toBe(2);
+    });
+    // Another request (scope) sees the new version at its first read.
+    await scoped.scope(async () => expect(await scoped.read()).toBe('v2'));
+    expect(reads()).toBe(3);
+    await scoped.read();
+    await scoped.read();
+    expect(reads()).toBe(5);
+  });
+
+  it("a scope does not see another scope's cached version: a write elsewhere is seen by the next request", async () => {
+    const { inner } = counting();
+    const scoped = requestScopedVersion(inner);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const slow = scoped.scope(async () => {
+      const first = await scoped.read();
+      await held;
+      return [first, await scoped.read()];
+    });
+    await scoped.scope(async () => {
+      await scoped.read();
+      await scoped.bump();
+    });
+    expect(await scoped.scope(() => scoped.read())).toBe('v2');
+    release();
+    // The request that began before the write keeps the configuration it started with.
+    expect(await slow).toEqual(['v1', 'v1']);
   });
 });

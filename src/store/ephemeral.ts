@@ -44,6 +44,14 @@ export interface EphemeralStore {
   take(key: string): Promise<string | undefined>;
   /** Adds `by` (default 1) and returns the new count; the window starts with the first increment. */
   increment(key: string, ttlSeconds: number, by?: number): Promise<number>;
+  /**
+   * Adds `member` to the set at `key` in one atomic step (no read-modify-write race between
+   * processes), keeping its `maxMembers` most recently added members; the set lives `ttlSeconds`
+   * from this write. @throws CapacityError when the space is full and refuses.
+   */
+  addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number): Promise<void>;
+  /** Atomically returns and deletes the set's members (oldest first); [] when there is none. */
+  takeSet(key: string): Promise<string[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -250,6 +258,15 @@ export class MemoryStore implements EphemeralStore {
     e.value = next;
     return Number(next);
   }
+  // A set is one entry holding a JSON array, oldest first (one process: every call is atomic).
+  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number) {
+    const members = parseMembers(this.#live(key)?.value).filter((m) => m !== member);
+    members.push(member);
+    this.#put(key, JSON.stringify(members.slice(-maxMembers)), ttlSeconds);
+  }
+  async takeSet(key: string) {
+    return parseMembers(await this.take(key));
+  }
   async ping() {}
   async close() {
     clearInterval(this.#sweep);
@@ -259,6 +276,16 @@ export class MemoryStore implements EphemeralStore {
       for (const s of this.#spaces.values()) await s.close();
       this.#spaces.clear();
     }
+  }
+}
+
+function parseMembers(raw: string | undefined): string[] {
+  if (!raw) return [];
+  try {
+    const v = JSON.parse(raw) as unknown;
+    return Array.isArray(v) ? v.filter((m): m is string => typeof m === 'string') : [];
+  } catch {
+    return [];
   }
 }
 
@@ -340,6 +367,26 @@ export class RedisStore implements EphemeralStore {
     const k = this.prefix + key;
     const [[, n]] = (await writing(() => this.client.multi().incrby(k, by).pexpire(k, ttlMs(ttlSeconds), 'NX').exec())) as [[null, number]];
     return n;
+  }
+  // A sorted set scored by the time of the add: re-adding a member moves it to the newest end.
+  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number) {
+    const k = this.prefix + key;
+    const results = await writing(() =>
+      this.client
+        .multi()
+        .zadd(k, String(Date.now()), member)
+        .zremrangebyrank(k, 0, -(maxMembers + 1))
+        .pexpire(k, ttlMs(ttlSeconds))
+        .exec(),
+    );
+    const failed = results?.find(([err]) => err)?.[0];
+    if (failed) throw isCapacityError(failed) ? new CapacityError('redis') : failed;
+  }
+  async takeSet(key: string) {
+    const k = this.prefix + key;
+    const results = (await this.client.multi().zrange(k, '0', '-1').del(k).exec()) as [Error | null, unknown][] | null;
+    const members = results?.[0]?.[1];
+    return Array.isArray(members) ? (members as string[]) : [];
   }
   async ping() {
     await this.client.ping();
@@ -462,6 +509,13 @@ class RedisBoundedSpace implements EphemeralStore {
   /** Counters are not parked bodies: not counted against the bound. */
   increment(key: string, ttlSeconds: number, by?: number) {
     return this.store.increment(key, ttlSeconds, by);
+  }
+  /** Parked bodies are single values, never sets. */
+  addToSet(): Promise<void> {
+    return Promise.reject(new Error(`the ${this.name} space holds no sets`));
+  }
+  takeSet(): Promise<string[]> {
+    return Promise.reject(new Error(`the ${this.name} space holds no sets`));
   }
   ping() {
     return this.store.ping();

@@ -2,12 +2,12 @@
  * Which sessions and grants a user has, so they can all be ended at once (suspension, deletion,
  * `POST …/users/{id}/sessions/revoke`): the gateway's express-session ids, oidc-provider's session
  * ids and grant ids. Kept next to the records themselves (the `sessions` space, memory or Redis),
- * one JSON list per user, newest last and bounded; ids whose record already expired are skipped
- * when the user is ended.
+ * one set per user of `<kind>:<id>`, bounded to the newest; ids whose record already expired are
+ * skipped when the user is ended.
  *
- * The list is read-modified-written: two logins of the same user at the same instant on two
- * processes may lose one id. The grant revocation at refresh time (user status check) and the
- * sessions' own expiry are the backstop.
+ * Each add is one atomic set operation (EphemeralStore.addToSet), not a read-modify-write of a
+ * list: two logins of the same user at the same instant on two processes both stay indexed, so a
+ * suspension that follows ends both.
  */
 import type { EphemeralStore } from './ephemeral.js';
 
@@ -19,7 +19,9 @@ export interface UserSessionIds {
   grant: string[];
 }
 
-const MAX_PER_KIND = 100;
+const KINDS: readonly UserSessionKind[] = ['gateway', 'provider', 'grant'];
+/** Newest ids kept per user, all kinds together (the list before kept 100 per kind). */
+const MAX_IDS = 300;
 
 export interface UserSessionIndex {
   add(userId: string, kind: UserSessionKind, id: string): Promise<void>;
@@ -30,24 +32,16 @@ export interface UserSessionIndex {
 export function userSessionIndex(ephemeral: EphemeralStore, ttlSeconds: number): UserSessionIndex {
   const space = ephemeral.space('sessions');
   const key = (userId: string) => `user-sessions:${userId}`;
-  const empty = (): UserSessionIds => ({ gateway: [], provider: [], grant: [] });
-  const parse = (raw: string | undefined): UserSessionIds => {
-    if (!raw) return empty();
-    try {
-      return { ...empty(), ...(JSON.parse(raw) as Partial<UserSessionIds>) };
-    } catch {
-      return empty();
-    }
-  };
   return {
-    async add(userId, kind, id) {
-      const ids = parse(await space.get(key(userId)));
-      if (ids[kind].includes(id)) return;
-      ids[kind] = [...ids[kind], id].slice(-MAX_PER_KIND);
-      await space.set(key(userId), JSON.stringify(ids), ttlSeconds);
-    },
+    add: (userId, kind, id) => space.addToSet(key(userId), `${kind}:${id}`, ttlSeconds, MAX_IDS),
     async take(userId) {
-      return parse(await space.take(key(userId)));
+      const ids: UserSessionIds = { gateway: [], provider: [], grant: [] };
+      for (const member of await space.takeSet(key(userId))) {
+        const i = member.indexOf(':');
+        const kind = member.slice(0, i) as UserSessionKind;
+        if (i > 0 && KINDS.includes(kind)) ids[kind].push(member.slice(i + 1));
+      }
+      return ids;
     },
   };
 }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { ephemeralBackends, hasRedis, REDIS_URL } from '../support/backends.js';
 import { CapacityError, MemoryStore, RedisStore, type EphemeralLimits, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { freePort } from '../support/processes.js';
+import { userSessionIndex } from '../../src/store/user-sessions.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -66,6 +67,23 @@ describe.each(ephemeralBackends)('ephemeral store ($name)', (backend) => {
     expect(await s.increment('rl:ip', 0.3)).toBe(1);
     const counts = await Promise.all(Array.from({ length: 20 }, () => s.increment('rl:burst', 60)));
     expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('addToSet keeps each member once, the newest maxMembers, for its TTL; takeSet returns them once', async () => {
+    await s.addToSet('set:1', 'a', 60, 3);
+    await s.addToSet('set:1', 'b', 60, 3);
+    await s.addToSet('set:1', 'a', 60, 3);
+    await s.addToSet('set:1', 'c', 60, 3);
+    await s.addToSet('set:1', 'd', 60, 3);
+    // 'b' was the oldest add: dropped for the bound; 'a' was re-added after it, so it stays.
+    expect((await s.takeSet('set:1')).sort()).toEqual(['a', 'c', 'd']);
+    expect(await s.takeSet('set:1')).toEqual([]);
+    await s.addToSet('set:short', 'x', 0.2, 10);
+    await sleep(500);
+    expect(await s.takeSet('set:short')).toEqual([]);
+    // 50 concurrent adds of distinct members (two logins at the same instant): none is lost.
+    await Promise.all(Array.from({ length: 50 }, (_, i) => s.addToSet('set:race', `m${i}`, 60, 100)));
+    expect(await s.takeSet('set:race')).toHaveLength(50);
   });
 
   it('answers ping', async () => {
@@ -177,6 +195,17 @@ describe('memory store bounds (DESIGN §8: a full space refuses, it does not evi
       expect(await other.get('link:1')).toBeUndefined();
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 5]!.take('link:1')));
       expect(results.filter((r) => r === 'token')).toHaveLength(1);
+      // Set members added over five connections at once all stay (no read-modify-write).
+      await Promise.all(Array.from({ length: 40 }, (_, i) => stores[i % 5]!.addToSet('user-sessions:u', `gateway:s${i}`, 60, 300)));
+      expect(await stores[3]!.takeSet('user-sessions:u')).toHaveLength(40);
+      // The per-user session index on top of it: logins at the same instant on five processes are all indexed.
+      const indexes = stores.map((st) => userSessionIndex(st, 60));
+      await Promise.all(Array.from({ length: 30 }, (_, i) => indexes[i % 5]!.add('usr_1', i % 3 ? 'gateway' : 'grant', `id${i}`)));
+      const taken = await indexes[0]!.take('usr_1');
+      expect(taken.gateway).toHaveLength(20);
+      expect(taken.grant).toHaveLength(10);
+      expect(taken.provider).toEqual([]);
+      expect(await indexes[1]!.take('usr_1')).toEqual({ gateway: [], provider: [], grant: [] });
       await stores[1]!.set('ttl', 'x', 30);
       const pttl = await stores[2]!.client.pttl(`${prefix}ttl`);
       expect(pttl).toBeGreaterThan(25_000);

@@ -3,20 +3,42 @@
  * several of them, as a load balancer would be: consecutive requests land on different processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-/** dist/ is built by `npm ci` (prepare); rebuilt here when any file under src/ is newer. */
+/**
+ * dist/ is built by `npm ci` (prepare); rebuilt here when any file under src/ is newer. Jest's
+ * workers may get here at once: a lock directory (mkdir is atomic) lets one compiler run at a time,
+ * and the others find dist/ fresh when they get the lock.
+ */
 export function ensureBuilt(): void {
   const built = `${ROOT}dist/cli/main.js`;
   const newest = (dir: string): number =>
     Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(`${dir}/${e.name}`) : statSync(`${dir}/${e.name}`).mtimeMs)));
-  if (!existsSync(built) || newest(`${ROOT}src`) > statSync(built).mtimeMs) {
-    execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}tsconfig.build.json`], { stdio: 'inherit' });
+  const stale = () => !existsSync(built) || newest(`${ROOT}src`) > statSync(built).mtimeMs;
+  if (!stale()) return;
+  const lock = `${ROOT}.dist-build.lock`;
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // A lock older than the compiler could ever take is a killed run's: break it.
+      const held = statSync(lock, { throwIfNoEntry: false });
+      if (held && Date.now() - held.mtimeMs > 120_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`${lock} is held; remove it if no test run is building dist/`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  try {
+    if (stale()) execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}tsconfig.build.json`], { stdio: 'inherit' });
+  } finally {
+    rmdirSync(lock);
   }
 }
 

@@ -368,19 +368,13 @@ export class RedisStore implements EphemeralStore {
     const [[, n]] = (await writing(() => this.client.multi().incrby(k, by).pexpire(k, ttlMs(ttlSeconds), 'NX').exec())) as [[null, number]];
     return n;
   }
-  // A sorted set scored by the time of the add: re-adding a member moves it to the newest end.
+  // A sorted set scored by the time of the add: re-adding a member moves it to the newest end. One
+  // script, so one command and one round trip (ZADD is its first write: a Redis at maxmemory refuses
+  // it with OOM before anything changed).
   async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number) {
-    const k = this.prefix + key;
-    const results = await writing(() =>
-      this.client
-        .multi()
-        .zadd(k, String(Date.now()), member)
-        .zremrangebyrank(k, 0, -(maxMembers + 1))
-        .pexpire(k, ttlMs(ttlSeconds))
-        .exec(),
-    );
-    const failed = results?.find(([err]) => err)?.[0];
-    if (failed) throw isCapacityError(failed) ? new CapacityError('redis') : failed;
+    const client = this.client as Redis & { porticoSetAdd(key: string, score: number, member: string, keep: number, ttlMs: number): Promise<number> };
+    if (typeof client.porticoSetAdd !== 'function') client.defineCommand('porticoSetAdd', { numberOfKeys: 1, lua: SET_ADD });
+    await writing(() => client.porticoSetAdd(this.prefix + key, Date.now(), member, maxMembers, ttlMs(ttlSeconds)));
   }
   async takeSet(key: string) {
     const k = this.prefix + key;
@@ -395,6 +389,14 @@ export class RedisStore implements EphemeralStore {
     await this.client.quit().catch(() => this.client.disconnect());
   }
 }
+
+/** KEYS: 1 the set. ARGV: 1 score, 2 member, 3 members kept, 4 ttl ms. */
+const SET_ADD = `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`;
 
 /**
  * Lua shared by the bounded space's scripts. KEYS: 1 index (zset: key -> expiry ms), 2 sizes (hash:

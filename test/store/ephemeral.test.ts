@@ -351,6 +351,7 @@ if (!redisServer) {
       expect(refused).toMatchObject({ code: 'capacity_exceeded', space: 'redis' });
       await expect(s.space('bounce').set('bounce:x', 'B'.repeat(1_000), 60)).rejects.toThrow(CapacityError);
       await expect(s.space('counters').increment('bounce-client:1.2.3.4', 60, 5)).rejects.toThrow(CapacityError);
+      await expect(s.space('sessions').addToSet('user-sessions:usr_1', 'gateway:s1', 60, 300)).rejects.toThrow(CapacityError);
       // Every replay key is still there; a replay is refused either way (a full Redis refuses even SET NX).
       for (let i = 0; i < 20; i++) expect(await s.space('replay').get(`jwt-jti:c:${i}`)).toBe('1');
       await expect(s.space('replay').setIfAbsent('jwt-jti:c:0', '1', 600)).rejects.toThrow(CapacityError);

@@ -41,6 +41,12 @@ export async function redeemCode(provider: Provider, check: CodeCheck): Promise<
   const accountId = code.accountId;
   const grant = code.grantId ? await provider.Grant.find(code.grantId) : undefined;
   if (!accountId || !grant || grant.accountId !== accountId || grant.clientId !== check.clientId) throw new CodeRedemptionError('grant missing');
-  await code.consume();
+  // The check above is a fast path; this is the single-use guarantee: the adapter's consume is one
+  // atomic claim, and the loser of two concurrent redemptions gets invalid_grant from it.
+  try {
+    await code.consume();
+  } catch {
+    throw new CodeRedemptionError('code already used');
+  }
   return accountId;
 }

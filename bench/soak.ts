@@ -22,7 +22,7 @@ import { connectToIdp, loginThroughIdp, startOidcIdp, type IdpAccount, type Oidc
 import { createScratchDatabase } from '../test/support/scratch-db.js';
 import { APP_INITIATE, signIn, type AppClient } from './support/app-flow.js';
 import { Browser } from './support/browser.js';
-import { eventLoopDelay } from './support/metrics.js';
+import { eventLoopDelay, memoryParts } from './support/metrics.js';
 import { backends, machineLine, numberOption } from './support/options.js';
 import { serveHasWorkersFlag, startPortico, type PorticoServer } from './support/portico.js';
 import { treeRss } from './support/proc.js';
@@ -126,8 +126,8 @@ async function soak(mode: string, p: PorticoServer, upstream: OidcIdp): Promise<
   ];
 
   console.log(`\n### ${mode}: ${p.processes()} process(es), ${CONCURRENCY} logins in flight + admin calls, ${MINUTES} min\n`);
-  console.log('| min | SAML | OIDC | link | JWT | admin | failed | RSS MiB (per process) | RSS total MiB | loop delay p50 / p99 / max ms |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| min | SAML | OIDC | link | JWT | admin | failed | RSS MiB (per process) | RSS total MiB | heap used / external / in-process store MiB | loop delay p50 / p99 / max ms |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   await p.metrics(); // resets the delay histograms: each minute's figures are that minute's
   const rssByMinute: number[] = [];
   const t0 = Date.now();
@@ -135,13 +135,15 @@ async function soak(mode: string, p: PorticoServer, upstream: OidcIdp): Promise<
     await sleep(t0 + minute * 60_000 - Date.now());
     const before = { ...counts };
     const failedBefore = failures;
-    const delay = eventLoopDelay(await p.metrics());
+    const text = await p.metrics();
+    const delay = eventLoopDelay(text);
+    const mem = memoryParts(text);
     const rss = treeRss(p.pid);
     const total = rss.reduce((a, b) => a + b, 0);
     rssByMinute.push(total);
     const f = (v?: number) => (v === undefined ? '?' : v.toFixed(v < 10 ? 1 : 0));
     console.log(
-      `| ${minute} | ${counts.saml} | ${counts.oidc} | ${counts.link} | ${counts.jwt} | ${counts.admin} | ${failures} | ${rss.map(MiB).join(' + ')} | ${MiB(total)} | ${f(delay.p50)} / ${f(delay.p99)} / ${f(delay.max)} |`,
+      `| ${minute} | ${counts.saml} | ${counts.oidc} | ${counts.link} | ${counts.jwt} | ${counts.admin} | ${failures} | ${rss.map(MiB).join(' + ')} | ${MiB(total)} | ${[mem.heapUsed, mem.external, mem.storeChars].map((v) => (v === undefined ? '–' : MiB(v))).join(' / ')} | ${f(delay.p50)} / ${f(delay.p99)} / ${f(delay.max)} |`,
     );
     for (const k of KINDS) counts[k] -= before[k];
     failures -= failedBefore;

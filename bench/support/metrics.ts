@@ -17,3 +17,18 @@ export function eventLoopDelay(text: string): { p50?: number; p99?: number; max?
   };
   return { p50: ms('nodejs_eventloop_lag_p50_seconds'), p99: ms('nodejs_eventloop_lag_p99_seconds'), max: ms('nodejs_eventloop_lag_max_seconds') };
 }
+
+/** The sum of every sample of `name` (all label sets), or undefined when there is none. */
+export function sampleSum(text: string, name: string): number | undefined {
+  const values = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'gm'))].map((m) => Number(m[1]));
+  return values.length ? values.reduce((a, b) => a + b, 0) : undefined;
+}
+
+/** Where a server's memory is, from its /metrics: V8 heap used, memory outside the heap (PGlite's WASM memory, buffers), and the in-process store's characters. */
+export function memoryParts(text: string): { heapUsed?: number; external?: number; storeChars?: number } {
+  return {
+    heapUsed: sample(text, 'nodejs_heap_size_used_bytes'),
+    external: sample(text, 'nodejs_external_memory_bytes'),
+    storeChars: sampleSum(text, 'portico_ephemeral_characters'),
+  };
+}

@@ -224,6 +224,11 @@ export class MemoryStore implements EphemeralStore {
   get size() {
     return this.#entries.size;
   }
+  /** Entries and characters (keys + values) held in each space of this store (metrics). */
+  stats(): { space: SpaceName; entries: number; characters: number }[] {
+    const root = this.#root;
+    return [root, ...root.#spaces.values()].map((s) => ({ space: s.name, entries: s.#entries.size, characters: s.#bytes }));
+  }
   /** Characters of keys + values held in this space. */
   get bytes() {
     return this.#bytes;

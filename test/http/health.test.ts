@@ -59,6 +59,23 @@ describe('/metrics without PORTICO_METRICS_TOKEN', () => {
       await t.close();
     }
   });
+
+  it('reports what the in-process short-lived store holds, per space (entries and characters)', async () => {
+    const t = await buildTestApp();
+    try {
+      const read = async (name: string, space: string) => {
+        const text = (await request(t.express).get('/metrics').expect(200)).text;
+        return Number(new RegExp(`^${name}\\{space="${space}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+      };
+      const before = { entries: await read('portico_ephemeral_entries', 'sessions'), chars: await read('portico_ephemeral_characters', 'sessions') };
+      await t.runtime.ephemeral.space('sessions').set('k'.repeat(10), 'v'.repeat(990), 60);
+      expect(await read('portico_ephemeral_entries', 'sessions')).toBe(before.entries + 1);
+      expect(await read('portico_ephemeral_characters', 'sessions')).toBe(before.chars + 1000);
+      expect(await read('portico_ephemeral_entries', 'general')).toBeGreaterThanOrEqual(0);
+    } finally {
+      await t.close();
+    }
+  });
 });
 
 describe('/metrics in a cluster worker (metricsText: every worker aggregated by the primary)', () => {

@@ -205,6 +205,19 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       expect(ok.body.data[0]!.user_id).toMatch(/^usr_/);
     });
 
+    it('an authorization request that expired while the user was at the IdP: a no_pending_request page, no code', async () => {
+      const conn = conns['sp-only']!;
+      const started = await start(conn);
+      const uid = /^GET \/interaction\/([\w-]+)$/.exec(started.requests[1]!)![1]!;
+      // oidc-provider's record of the pending request is gone (expired, or dropped from a full store).
+      await portico.t.runtime.ephemeral.space('interactions').delete(`op:Interaction:${uid}`);
+      const done = await post(started.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: started.requestId }) });
+      expect(done.location).toBeUndefined();
+      expect(done.status).toBe(400);
+      expect(done.body).toContain('no_pending_request');
+      expect(done.requests.at(-1)).toBe(`GET /saml/${conn.id}/acs`);
+    });
+
     it('sign_authn_requests: the AuthnRequest carries an RSA-SHA256 signature by the SP signing key', async () => {
       const { idpUrl } = await start(conns['signed-requests']!);
       expect(idpUrl.searchParams.get('SigAlg')).toBe('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256');

@@ -24,10 +24,14 @@ export function sampleSum(text: string, name: string): number | undefined {
   return values.length ? values.reduce((a, b) => a + b, 0) : undefined;
 }
 
-/** Where a server's memory is, from its /metrics: V8 heap used, memory outside the heap (PGlite's WASM memory, buffers), and the in-process store's characters. */
-export function memoryParts(text: string): { heapUsed?: number; external?: number; storeChars?: number } {
+/**
+ * Where a server's memory is, from its /metrics: V8 heap used and reserved (total), memory outside
+ * the heap (PGlite's WASM memory, buffers), and the in-process store's characters.
+ */
+export function memoryParts(text: string): { heapUsed?: number; heapTotal?: number; external?: number; storeChars?: number } {
   return {
     heapUsed: sample(text, 'nodejs_heap_size_used_bytes'),
+    heapTotal: sample(text, 'nodejs_heap_size_total_bytes'),
     external: sample(text, 'nodejs_external_memory_bytes'),
     storeChars: sampleSum(text, 'portico_ephemeral_characters'),
   };

@@ -6,7 +6,7 @@ import { findNul } from '../http/text.js';
 import { isCapacityError } from '../store/ephemeral.js';
 import { clip, withEvidence } from '../upstream/evidence.js';
 import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
-import { PAGE_CSP, errorPage } from './html.js';
+import { errorPage, sendPage } from './html.js';
 import { regenerate, saveSession } from './session.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
 import type { ProviderSeam } from './seams.js';
@@ -82,12 +82,7 @@ export async function completeLogin(
     try {
       await deps.provider.finishLogin(req, res, { uid: interactionUid, accountId: user.id, connectionId: connection.id, amr: identity.amr, authTime: new Date(authTime * 1000) });
     } catch {
-      res
-        .status(400)
-        .set('Content-Security-Policy', PAGE_CSP)
-        .set('Cache-Control', 'no-store')
-        .type('html')
-        .send(errorPage('Sign-in expired', 'This sign-in request has expired. Start again from your application.', 'no_pending_request'));
+      sendPage(res, 400, errorPage('Sign-in expired', 'This sign-in request has expired. Start again from your application.', 'no_pending_request'));
     }
     return;
   }

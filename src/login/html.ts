@@ -1,6 +1,12 @@
-import { esc, layout } from '../http/html.js';
+import type { Response } from 'express';
+import { esc, layout, PAGE_CSP } from '../http/html.js';
 
-export { PAGE_CSP } from '../http/html.js';
+export { PAGE_CSP };
+
+/** Sends one of these pages with the login pages' CSP, never cached. */
+export function sendPage(res: Response, status: number, html: string): void {
+  res.status(status).set('Content-Security-Policy', PAGE_CSP).set('Cache-Control', 'no-store').type('html').send(html);
+}
 
 /** The hosted login pages (home-realm discovery, chooser, errors), built on the shared shell. */
 export function emailPage(opts: { action: string; error?: string; email?: string }): string {

@@ -5,7 +5,7 @@ import type { Connection, ConnectionType } from '../store/types.js';
 import { findNul } from '../http/text.js';
 import { UpstreamError } from '../upstream/identity.js';
 import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
-import { PAGE_CSP, chooserPage, emailPage, errorPage } from './html.js';
+import { chooserPage, emailPage, errorPage, sendPage } from './html.js';
 import { routeLogin, type RoutingHints } from './routing.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
 import { saveSession } from './session.js';
@@ -19,13 +19,10 @@ export interface LoginDeps extends PipelineDeps {
 
 const str = (v: unknown) => (typeof v === 'string' && v.length <= 320 ? v : undefined);
 
-function page(res: Response, status: number, html: string) {
-  res.status(status).set('Content-Security-Policy', PAGE_CSP).set('Cache-Control', 'no-store').type('html').send(html);
-}
 
 /** A NUL in a hint or a form field is no email, id or slug (and PostgreSQL cannot look it up). */
 const refuseNul = (res: Response, what: string) =>
-  page(res, 400, errorPage('Invalid sign-in request', `The ${what} contains a NUL character. Start again from your application.`, 'invalid_request'));
+  sendPage(res, 400, errorPage('Invalid sign-in request', `The ${what} contains a NUL character. Start again from your application.`, 'invalid_request'));
 
 /**
  * The browser side of signing in: the interaction that oidc-provider hands us for a pending
@@ -59,11 +56,11 @@ export function loginRoutes(deps: LoginDeps): Router {
       switch (route.kind) {
         case 'ask_email':
           if (!emailTyped && !route.error) return res.redirect(303, '/login');
-          return page(res, emailTyped ? 404 : 200, emailPage({ action: '/login', error: route.error, email: emailTyped }));
+          return sendPage(res, emailTyped ? 404 : 200, emailPage({ action: '/login', error: route.error, email: emailTyped }));
         case 'no_connection':
-          return page(res, 404, errorPage('No sign-in method', `${route.organization.name} has no sign-in method enabled yet. Contact your IT administrator.`, 'connection_not_found'));
+          return sendPage(res, 404, errorPage('No sign-in method', `${route.organization.name} has no sign-in method enabled yet. Contact your IT administrator.`, 'connection_not_found'));
         case 'chooser':
-          return page(res, 200, chooserPage({ action: '/login', organization: route.organization.name, connections: route.connections }));
+          return sendPage(res, 200, chooserPage({ action: '/login', organization: route.organization.name, connections: route.connections }));
         case 'connection':
           connection = route.connection;
           return await startUpstream(req, res, route.connection, hints.login_hint);
@@ -79,7 +76,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     try {
       details = await deps.provider.interactionDetails(req, res);
     } catch {
-      return page(res, 400, errorPage('Sign-in expired', 'This sign-in request is unknown or has expired. Start again from your application.', 'no_pending_request'));
+      return sendPage(res, 400, errorPage('Sign-in expired', 'This sign-in request is unknown or has expired. Start again from your application.', 'no_pending_request'));
     }
     const p = details.params;
     const nul = findNul({ login_hint: p.login_hint, domain_hint: p.domain_hint, organization: p.organization, connection: p.connection });
@@ -110,15 +107,15 @@ export function loginRoutes(deps: LoginDeps): Router {
 
   r.get('/login', (req, res) => {
     if (!req.session.interactionUid) {
-      return page(res, 400, errorPage('Start from your application', 'Open the application you want to use; it will bring you here to sign in.', 'no_pending_request'));
+      return sendPage(res, 400, errorPage('Start from your application', 'Open the application you want to use; it will bring you here to sign in.', 'no_pending_request'));
     }
-    page(res, 200, emailPage({ action: '/login' }));
+    sendPage(res, 200, emailPage({ action: '/login' }));
   });
 
   // The hosted page: an email (home-realm discovery) or a choice from the chooser.
   r.post('/login', form, async (req, res) => {
     if (!req.session.interactionUid) {
-      return page(res, 400, errorPage('Start from your application', 'Open the application you want to use; it will bring you here to sign in.', 'no_pending_request'));
+      return sendPage(res, 400, errorPage('Start from your application', 'Open the application you want to use; it will bring you here to sign in.', 'no_pending_request'));
     }
     const body = (req.body ?? {}) as Record<string, unknown>;
     const nul = findNul(body);
@@ -126,7 +123,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     const connection = str(body.connection);
     if (connection) return dispatch(req, res, { connection });
     const email = str(body.email)?.trim();
-    if (!email || !isEmailAddress(email)) return page(res, 400, emailPage({ action: '/login', error: 'Enter your work email address.', email }));
+    if (!email || !isEmailAddress(email)) return sendPage(res, 400, emailPage({ action: '/login', error: 'Enter your work email address.', email }));
     await dispatch(req, res, { login_hint: email }, email);
   });
 

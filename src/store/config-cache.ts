@@ -62,11 +62,10 @@ export function requestScopedVersion(version: ConfigVersion): ConfigVersion & { 
       return (s.v ??= version.read());
     },
     async bump() {
-      const s = scopes.getStore();
-      if (s) s.v = undefined;
       try {
         await version.bump();
       } finally {
+        const s = scopes.getStore();
         if (s) s.v = undefined;
       }
     },

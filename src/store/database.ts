@@ -163,22 +163,6 @@ export async function openPglite(dataDir: string | undefined, opts: { snapshot?:
       `PORTICO_DATA_DIR: ${dataDir} ${what} (${String((e as Error).message ?? e).split('\n')[0]!.slice(0, 120)}); restore it from a backup, or point PORTICO_DATA_DIR at an empty folder to start afresh`,
     );
   }
-  return wrapPglite(db, dataDir, () => {
-    unlock();
-    restoreUmask();
-  });
-}
-
-/** A snapshot of an open in-memory database, for `openPglite(undefined, { snapshot })`. */
-export async function dumpPgliteSnapshot(db: Database): Promise<Blob> {
-  const raw = pgliteOf.get(db);
-  if (!raw) throw new Error('dumpPgliteSnapshot: not an embedded database');
-  return raw.dumpDataDir('none');
-}
-
-const pgliteOf = new WeakMap<Database, PGlite>();
-
-function wrapPglite(db: PGlite, dataDir: string | undefined, release: () => void): Database {
   const run = async <T>(q: { query: PGlite['query'] }, text: string, params?: unknown[]) =>
     (await q.query<T>(text, params)).rows;
   const wrapped: Database = {
@@ -193,12 +177,22 @@ function wrapPglite(db: PGlite, dataDir: string | undefined, release: () => void
         await db.close();
         if (dataDir) restrictDataDir(dataDir);
       } finally {
-        release();
+        unlock();
+        restoreUmask();
       }
     },
   };
   pgliteOf.set(wrapped, db);
   return wrapped;
+}
+
+const pgliteOf = new WeakMap<Database, PGlite>();
+
+/** A snapshot of an open in-memory database, for `openPglite(undefined, { snapshot })`. */
+export async function dumpPgliteSnapshot(db: Database): Promise<Blob> {
+  const raw = pgliteOf.get(db);
+  if (!raw) throw new Error('dumpPgliteSnapshot: not an embedded database');
+  return raw.dumpDataDir('none');
 }
 
 // Return timestamps as Date and int8 counters as numbers, the same as PGlite does.

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, linkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-function writeBeside(file: string, content: string, mode: number): string {
+function writeBeside(file: string, content: string | Uint8Array, mode: number): string {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   writeFileSync(tmp, content, { mode });
   chmodSync(tmp, mode); // the umask may have narrowed it, or (for an existing name) not applied
@@ -22,7 +22,7 @@ function writeBeside(file: string, content: string, mode: number): string {
 }
 
 /** Publishes `content` at `file` unless it exists; returns whether this call's content was published. */
-export function publishFileOnce(file: string, content: string, mode: number): boolean {
+export function publishFileOnce(file: string, content: string | Uint8Array, mode: number): boolean {
   const tmp = writeBeside(file, content, mode);
   try {
     linkSync(tmp, file);

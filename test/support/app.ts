@@ -1,6 +1,6 @@
 /** Builds a Portico app in-process for tests, on the backends a test chooses. */
-import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -14,6 +14,7 @@ import { upstreamFetch, type Runtime } from '../../src/runtime.js';
 import { pgliteBackend, type DbBackend } from './backends.js';
 import { KEY_RETENTION_SECONDS } from '../../src/provider/configuration.js';
 import { loadSigningKeys, SIGNING_KEYS_FILE } from '../../src/provider/keys.js';
+import { publishFileOnce } from '../../src/store/files.js';
 
 export const ADMIN_KEY = 'test-operator-key-0123456789abcdef0123456789';
 export const SECRET = 'test-master-secret-0123456789abcdef0123456789';
@@ -48,10 +49,8 @@ function certsDirWithKeys(): string {
     copyFileSync(cached, join(dir, SIGNING_KEYS_FILE));
   } catch {
     loadSigningKeys(dir, { retentionSeconds: KEY_RETENTION_SECONDS });
-    // Copied under a unique name, then renamed: a parallel test process never reads half a file.
-    const partial = `${cached}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    copyFileSync(join(dir, SIGNING_KEYS_FILE), partial);
-    renameSync(partial, cached);
+    // Parallel test processes never read half a file; the first one published wins.
+    publishFileOnce(cached, readFileSync(join(dir, SIGNING_KEYS_FILE)), 0o600);
   }
   return dir;
 }

@@ -4,12 +4,13 @@
  * them those suites are skipped with a printed reason.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-db.js';
 import { dumpPgliteSnapshot, openPglite, openPostgres, type Database } from '../../src/store/database.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
+import { publishFileOnce } from '../../src/store/files.js';
 import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 
 export const PG_URL = process.env.DATABASE_URL;
@@ -50,10 +51,8 @@ function migratedSnapshot(): Promise<Blob> {
       await migrate(db);
       const blob = await dumpPgliteSnapshot(db);
       await db.close();
-      // Written under a unique name, then renamed: parallel test processes never read half a file.
-      const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-      writeFileSync(partial, Buffer.from(await blob.arrayBuffer()));
-      renameSync(partial, file);
+      // Parallel test processes never read half a file; the first one published wins.
+      publishFileOnce(file, new Uint8Array(await blob.arrayBuffer()), 0o600);
       return blob;
     }
   })();

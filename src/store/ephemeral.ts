@@ -373,13 +373,13 @@ export class RedisStore implements EphemeralStore {
     const [[, n]] = (await writing(() => this.client.multi().incrby(k, by).pexpire(k, ttlMs(ttlSeconds), 'NX').exec())) as [[null, number]];
     return n;
   }
-  // A sorted set scored by the time of the add: re-adding a member moves it to the newest end. One
+  // A sorted set scored in the order of the adds: re-adding a member moves it to the newest end. One
   // script, so one command and one round trip (ZADD is its first write: a Redis at maxmemory refuses
   // it with OOM before anything changed).
   async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number) {
-    const client = this.client as Redis & { porticoSetAdd(key: string, score: number, member: string, keep: number, ttlMs: number): Promise<number> };
+    const client = this.client as Redis & { porticoSetAdd(key: string, member: string, keep: number, ttlMs: number): Promise<number> };
     if (typeof client.porticoSetAdd !== 'function') client.defineCommand('porticoSetAdd', { numberOfKeys: 1, lua: SET_ADD });
-    await writing(() => client.porticoSetAdd(this.prefix + key, Date.now(), member, maxMembers, ttlMs(ttlSeconds)));
+    await writing(() => client.porticoSetAdd(this.prefix + key, member, maxMembers, ttlMs(ttlSeconds)));
   }
   async takeSet(key: string) {
     const k = this.prefix + key;
@@ -395,11 +395,18 @@ export class RedisStore implements EphemeralStore {
   }
 }
 
-/** KEYS: 1 the set. ARGV: 1 score, 2 member, 3 members kept, 4 ttl ms. */
+/**
+ * KEYS: 1 the set. ARGV: 1 member, 2 members kept, 3 ttl ms. The score is one more than the newest
+ * member's, so "newest" is the order of the adds even for adds in the same millisecond (a clock
+ * score ties, and ties fall back to the members' byte order).
+ */
 const SET_ADD = `
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local score = 0
+if newest[2] then score = tonumber(newest[2]) + 1 end
+redis.call('ZADD', KEYS[1], score, ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[2]) + 1))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `;
 

@@ -5,13 +5,15 @@
  *   npm run bench:token            # embedded PGlite + in-process store
  *   DATABASE_URL=… REDIS_URL=… PORTICO_SECRET=… npm run bench:token   # PostgreSQL + Redis
  *   BENCH_CODES=3000 BENCH_CONCURRENCY=32 npm run bench:token
+ *   BENCH_CPU_PROFILE=/tmp/token npm run bench:token   # a V8 CPU profile of each exchange phase only
  *
  * One in-process gateway on an ephemeral port. Codes are pre-issued by driving the real code flow
  * (one login, then SSO: each further /oauth/authorize answers with a code), then every code is
  * exchanged exactly once at POST /oauth/token by a tight concurrent loop (undici, keep-alive).
  * Codes live 60 s, so each batch is issued right before it is measured.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -60,6 +62,12 @@ async function main() {
 
       const latencies: number[] = [];
       let failures = 0;
+      const profiler = process.env.BENCH_CPU_PROFILE ? new Session() : undefined;
+      if (profiler) {
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+      }
       const t1 = performance.now();
       await pool(N, CONCURRENCY, async (i) => {
         const s = performance.now();
@@ -74,6 +82,11 @@ async function main() {
         if (res.statusCode !== 200 || !body.id_token || !body.access_token) failures++;
       });
       const secs = (performance.now() - t1) / 1000;
+      if (profiler) {
+        const { profile } = await profiler.post('Profiler.stop');
+        writeFileSync(`${process.env.BENCH_CPU_PROFILE}-${alg}.cpuprofile`, JSON.stringify(profile));
+        profiler.disconnect();
+      }
       latencies.sort((a, b) => a - b);
       console.log(
         `${alg.padEnd(6)} exchange: ${(N / secs).toFixed(0).padStart(5)} tokens/s  ` +

@@ -76,12 +76,13 @@ export interface PorticoProcess {
 
 /**
  * How many worker processes a spawned server runs when the test does not say (PORTICO_WORKERS in
- * its env): PORTICO_TEST_WORKERS (e.g. 2, to run every end-to-end test against a cluster) when the
- * server has PostgreSQL and Redis, else 1 — not `auto`, so a test's process count does not depend
- * on the machine's cores.
+ * its env): with PostgreSQL and Redis, 2 (so every end-to-end test of such a server, in CI too, runs
+ * against a cluster: requests of one flow land on different workers), or PORTICO_TEST_WORKERS;
+ * embedded, 1 (PGlite belongs to one process). Never `auto`, so a test's process count does not
+ * depend on the machine's cores.
  */
 export function testWorkers(env: Record<string, string>): string {
-  return env.DATABASE_URL && env.REDIS_URL ? (process.env.PORTICO_TEST_WORKERS ?? '1') : '1';
+  return env.DATABASE_URL && env.REDIS_URL ? (process.env.PORTICO_TEST_WORKERS ?? '2') : '1';
 }
 
 export async function spawnPortico(env: Record<string, string>, port?: number, args: string[] = []): Promise<PorticoProcess> {

@@ -68,6 +68,8 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
       PORTICO_RATE_LIMIT_LOGIN: 'off',
       PORTICO_RATE_LIMIT_CLIENT_AUTH: 'off',
       PORTICO_RATE_LIMIT_ADMIN: 'off',
+      // ...and the per-address budget of parked SAML POSTs (8 MB a minute ≈ 1,300 logins of ~6 KB).
+      PORTICO_PARKED_CLIENT_MB: '256',
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -54,7 +54,7 @@ export interface PorticoAccount extends Account {
 /** Claims of an active user; undefined for a missing or suspended user (so no tokens are issued). */
 export async function loadAccount(store: Store, logins: LoginRecords, userId: string, sessionUid?: string): Promise<PorticoAccount | undefined> {
   if (typeof userId !== 'string' || !userId.startsWith('usr_') || userId.length > 100) return undefined;
-  const user = await store.users.get(userId);
+  const user = await store.users.getWithoutIdentities(userId);
   if (!user || user.status !== 'active') return undefined;
   const [org, login] = await Promise.all([store.organizations.get(user.organization_id), sessionUid ? logins.get(sessionUid) : undefined]);
   if (!org) return undefined;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { ConfigError } from '../config/index.js';
+import { startPgliteThread } from './pglite-thread.js';
 
 /** What the repositories need from SQL: one dialect (PostgreSQL), positional parameters. */
 export interface Sql {
@@ -130,9 +131,11 @@ export function restrictDataDir(dir: string): void {
 /**
  * Opens embedded PostgreSQL in dataDir, or in memory when dataDir is undefined. An in-memory
  * database may start from `snapshot`, a tarball from `dumpPgliteSnapshot` (tests use one migrated
- * snapshot instead of running initdb, ~4 s of CPU, for every database they open).
+ * snapshot instead of running initdb, ~4 s of CPU, for every database they open). With `thread`,
+ * PGlite runs on a worker thread of its own (pglite-thread.ts), off the event loop; `openDatabase`
+ * does that for the server and the CLI.
  */
-export async function openPglite(dataDir: string | undefined, opts: { snapshot?: Blob } = {}): Promise<Database> {
+export async function openPglite(dataDir: string | undefined, opts: { snapshot?: Blob; thread?: boolean } = {}): Promise<Database> {
   let unlock = () => undefined as void;
   // While an embedded database is open, files this process creates are private to its owner.
   let previousUmask: number | undefined;
@@ -150,9 +153,9 @@ export async function openPglite(dataDir: string | undefined, opts: { snapshot?:
       throw e;
     }
   }
-  let db: PGlite;
+  let engine: Engine;
   try {
-    db = dataDir || !opts.snapshot ? await PGlite.create(dataDir) : await PGlite.create({ loadDataDir: opts.snapshot });
+    engine = opts.thread ? await threadEngine(dataDir, opts.snapshot) : await inProcessEngine(dataDir, opts.snapshot);
     if (dataDir) restrictDataDir(dataDir);
   } catch (e) {
     unlock();
@@ -163,18 +166,16 @@ export async function openPglite(dataDir: string | undefined, opts: { snapshot?:
       `PORTICO_DATA_DIR: ${dataDir} ${what} (${String((e as Error).message ?? e).split('\n')[0]!.slice(0, 120)}); restore it from a backup, or point PORTICO_DATA_DIR at an empty folder to start afresh`,
     );
   }
-  const run = async <T>(q: { query: PGlite['query'] }, text: string, params?: unknown[]) =>
-    (await q.query<T>(text, params)).rows;
   const wrapped: Database = {
     kind: 'pglite',
-    query: (text, params) => run(db, text, params),
-    transaction: (fn) => db.transaction((tx) => fn({ query: (text, params) => run(tx, text, params) })),
+    query: engine.query,
+    transaction: engine.transaction,
     ping: async () => {
-      await db.query('select 1');
+      await engine.query('select 1');
     },
     close: async () => {
       try {
-        await db.close();
+        await engine.close();
         if (dataDir) restrictDataDir(dataDir);
       } finally {
         unlock();
@@ -182,17 +183,43 @@ export async function openPglite(dataDir: string | undefined, opts: { snapshot?:
       }
     },
   };
-  pgliteOf.set(wrapped, db);
+  dumpOf.set(wrapped, engine.dump);
   return wrapped;
 }
 
-const pgliteOf = new WeakMap<Database, PGlite>();
+/** One open PGlite, in this thread or on its own. */
+interface Engine extends Pick<Database, 'query' | 'transaction' | 'close'> {
+  dump(): Promise<Blob>;
+}
+
+async function inProcessEngine(dataDir: string | undefined, snapshot: Blob | undefined): Promise<Engine> {
+  const db = dataDir || !snapshot ? await PGlite.create(dataDir) : await PGlite.create({ loadDataDir: snapshot });
+  const run = async <T>(q: { query: PGlite['query'] }, text: string, params?: unknown[]) => (await q.query<T>(text, params)).rows;
+  return {
+    query: (text, params) => run(db, text, params),
+    transaction: (fn) => db.transaction((tx) => fn({ query: (text, params) => run(tx, text, params) })),
+    close: () => db.close(),
+    dump: () => db.dumpDataDir('none'),
+  };
+}
+
+async function threadEngine(dataDir: string | undefined, snapshot: Blob | undefined): Promise<Engine> {
+  const t = await startPgliteThread(dataDir, snapshot && new Uint8Array(await snapshot.arrayBuffer()));
+  return {
+    query: (text, params) => t.query(text, params),
+    transaction: (fn) => t.transaction((query) => fn({ query })),
+    close: () => t.close(),
+    dump: async () => new Blob([(await t.dump()) as Uint8Array<ArrayBuffer>]),
+  };
+}
+
+const dumpOf = new WeakMap<Database, () => Promise<Blob>>();
 
 /** A snapshot of an open in-memory database, for `openPglite(undefined, { snapshot })`. */
 export async function dumpPgliteSnapshot(db: Database): Promise<Blob> {
-  const raw = pgliteOf.get(db);
-  if (!raw) throw new Error('dumpPgliteSnapshot: not an embedded database');
-  return raw.dumpDataDir('none');
+  const dump = dumpOf.get(db);
+  if (!dump) throw new Error('dumpPgliteSnapshot: not an embedded database');
+  return dump();
 }
 
 // Return timestamps as Date and int8 counters as numbers, the same as PGlite does.

@@ -21,6 +21,10 @@ const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.nam
      from identities i where i.user_id = u.id) as identities
   from users u`;
 
+/** The user row alone: what tokens and claims need, without the identities subquery. */
+const SELECT_ROW = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
+  u.phone_number, u.external_id, u.roles, u.status, u.created_at, u.last_login_at from users u`;
+
 const FIELDS = ['email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'external_id', 'roles', 'status'] as const;
 
 /** A LIKE pattern matching `s` literally (backslash is LIKE's default escape). */
@@ -63,6 +67,15 @@ export class UserRepo {
 
   async get(id: string, organizationId?: string, q: Sql = this.db): Promise<User | undefined> {
     const [row] = await q.query<User>(`${SELECT} where u.id = $1 and ($2::text is null or u.organization_id = $2)`, [id, organizationId ?? null]);
+    return row;
+  }
+
+  /**
+   * One user without `identities`, for the token endpoint and the OpenID Provider's account
+   * lookups (every login and token exchange): one index probe, no subquery to plan.
+   */
+  async getWithoutIdentities(id: string): Promise<Omit<User, 'identities'> | undefined> {
+    const [row] = await this.db.query<Omit<User, 'identities'>>(`${SELECT_ROW} where u.id = $1`, [id]);
     return row;
   }
 

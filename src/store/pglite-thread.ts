@@ -1,0 +1,165 @@
+/**
+ * Embedded PostgreSQL (PGlite) on a thread of its own.
+ *
+ * PGlite is PostgreSQL compiled to WebAssembly: every statement runs on the thread that owns it.
+ * In one process it took ~40% of the main thread's CPU during logins (issue 13's profile), time
+ * the event loop could not spend on HTTP, XML or tokens, while the machine's other cores idled.
+ * Here a `worker_threads` Worker owns the PGlite instance and the main thread sends it messages.
+ *
+ * Same meaning as PGlite in process (database.ts `Database`): statements run one at a time, in the
+ * order they arrive; a transaction is PGlite's own `transaction()` inside the worker, so a statement
+ * sent outside it waits until it ends, as PGlite makes it wait in process. Values cross by
+ * structured clone (Date, Uint8Array, arrays, objects as they are). A failed statement's error
+ * keeps its PostgreSQL fields (`code`, `constraint`, `detail`, …), so `uniqueViolation` still works.
+ *
+ * The worker's code is inline (run with `eval`) and loads PGlite's CommonJS build by the path this
+ * module resolves, so it runs the same from `dist/`, from tsx and under jest, with no build step.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { PGlite } = require(workerData.pglite);
+const errorOf = (e) => {
+  const out = { message: String((e && e.message) || e), name: (e && e.name) || 'Error' };
+  if (e && typeof e === 'object') for (const [k, v] of Object.entries(e)) if (['string', 'number', 'boolean'].includes(typeof v)) out[k] = v;
+  return out;
+};
+const reply = (id, body) => parentPort.postMessage({ id, ...body });
+const txs = new Map();
+let db;
+const handlers = {
+  async query(m) {
+    const target = m.tx ? txs.get(m.tx) && txs.get(m.tx).tx : db;
+    if (!target) throw new Error('no such transaction');
+    return (await target.query(m.text, m.params)).rows;
+  },
+  begin(m) {
+    return new Promise((ready, fail) => {
+      const entry = {};
+      entry.finished = db.transaction((tx) => new Promise((commit, rollback) => {
+        Object.assign(entry, { tx, commit, rollback });
+        ready(true);
+      }));
+      entry.finished.catch((e) => { if (!entry.tx) fail(e); });
+      txs.set(m.tx, entry);
+    });
+  },
+  async commit(m) {
+    const entry = txs.get(m.tx);
+    txs.delete(m.tx);
+    entry.commit();
+    await entry.finished;
+    return true;
+  },
+  async rollback(m) {
+    const entry = txs.get(m.tx);
+    txs.delete(m.tx);
+    if (!entry) return true;
+    entry.rollback(new Error('rolled back'));
+    await entry.finished.catch(() => undefined);
+    return true;
+  },
+  async dump() {
+    const blob = await db.dumpDataDir('none');
+    return new Uint8Array(await blob.arrayBuffer());
+  },
+  async close() {
+    await db.close();
+    return true;
+  },
+};
+parentPort.on('message', (m) => {
+  handlers[m.op](m).then((result) => reply(m.id, { result }), (e) => reply(m.id, { error: errorOf(e) }));
+});
+(async () => {
+  try {
+    db = workerData.dataDir
+      ? await PGlite.create(workerData.dataDir)
+      : workerData.snapshot ? await PGlite.create({ loadDataDir: new Blob([workerData.snapshot]) }) : await PGlite.create();
+    reply(0, { result: true });
+  } catch (e) {
+    reply(0, { error: errorOf(e) });
+  }
+})();
+`;
+
+/** An error from the worker, with the PostgreSQL fields it carried (code, constraint, detail, …). */
+class ThreadError extends Error {
+  constructor(fields: Record<string, unknown>) {
+    super(String(fields.message));
+    Object.assign(this, fields);
+    this.name = String(fields.name ?? 'Error');
+  }
+}
+
+export interface PgliteThread {
+  query<T>(text: string, params: unknown[] | undefined, tx?: number): Promise<T[]>;
+  /** Runs fn in one transaction inside the worker; rolls back if it throws. */
+  transaction<T>(fn: (query: <R>(text: string, params?: unknown[]) => Promise<R[]>) => Promise<T>): Promise<T>;
+  dump(): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Starts the worker and opens PGlite in it (dataDir, else in memory, from `snapshot` when given). */
+export async function startPgliteThread(dataDir: string | undefined, snapshot?: Uint8Array): Promise<PgliteThread> {
+  const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pglite, dataDir, snapshot } });
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let next = 1;
+  let dead: Error | undefined;
+  const fail = (e: Error) => {
+    dead ??= e;
+    for (const p of pending.values()) p.reject(dead);
+    pending.clear();
+  };
+  worker.on('message', (m: { id: number; result?: unknown; error?: Record<string, unknown> }) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.error) p.reject(new ThreadError(m.error));
+    else p.resolve(m.result);
+  });
+  worker.on('error', (e) => fail(e));
+  worker.on('exit', (code) => fail(new Error(`the embedded database thread stopped (exit code ${code})`)));
+  const call = <T>(msg: Record<string, unknown>, id = next++): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (dead) return reject(dead);
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      if (id !== 0) worker.postMessage({ ...msg, id });
+    });
+  try {
+    await call({}, 0);
+  } catch (e) {
+    await worker.terminate();
+    throw e;
+  }
+  let txs = 0;
+  const thread: PgliteThread & { worker: Worker } = {
+    worker, // for the tests that stop it as a crash would
+    query: (text, params, tx) => call({ op: 'query', text, params, tx }),
+    async transaction(fn) {
+      const tx = ++txs;
+      await call({ op: 'begin', tx });
+      let result;
+      try {
+        result = await fn((text, params) => call({ op: 'query', text, params, tx }));
+      } catch (e) {
+        await call({ op: 'rollback', tx }).catch(() => undefined);
+        throw e;
+      }
+      await call({ op: 'commit', tx });
+      return result;
+    },
+    dump: () => call({ op: 'dump' }),
+    async close() {
+      try {
+        if (!dead) await call({ op: 'close' });
+      } finally {
+        await worker.terminate();
+      }
+    },
+  };
+  return thread;
+}

@@ -1,0 +1,143 @@
+/**
+ * Embedded PostgreSQL on its own thread (src/store/pglite-thread.ts): the server's embedded
+ * database. Same meaning as PGlite in process — values, errors, transactions, ordering — checked
+ * side by side, plus what only the thread can do wrong (a statement outside a transaction slipping
+ * into it, a crashed thread hanging its callers).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dumpPgliteSnapshot, openPglite, uniqueViolation, type Database } from '../../src/store/database.js';
+import { startPgliteThread } from '../../src/store/pglite-thread.js';
+
+
+const SCHEMA = 'create table t (k text primary key, v jsonb, b bytea, n int8, at timestamptz)';
+
+describe.each([
+  ['in process', false],
+  ['on its own thread', true],
+])('embedded database %s', (_name, thread) => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await openPglite(undefined, { thread });
+    await db.query(SCHEMA);
+  });
+  afterAll(() => db.close());
+  beforeEach(() => db.query('delete from t'));
+
+  it('round-trips values: jsonb, bytea, int8 as a number, timestamptz as a Date', async () => {
+    const at = new Date('2026-01-02T03:04:05.678Z');
+    await db.query('insert into t values ($1, $2, $3, $4, $5)', ['a', { x: [1, 'two'] }, new Uint8Array([0, 255, 7]), 42, at]);
+    const [row] = await db.query<{ k: string; v: unknown; b: Uint8Array; n: number; at: Date }>('select * from t');
+    expect(row!.v).toEqual({ x: [1, 'two'] });
+    expect([...row!.b]).toEqual([0, 255, 7]);
+    expect(row!.n).toBe(42);
+    // (A Date from the thread belongs to Node's own realm, not jest's: check its kind, not its class.)
+    expect(Object.prototype.toString.call(row!.at)).toBe('[object Date]');
+    expect(row!.at.toISOString()).toBe(at.toISOString());
+  });
+
+  it('keeps PostgreSQL error fields (a unique violation is recognised)', async () => {
+    await db.query('insert into t (k) values ($1)', ['dup']);
+    const err = await db.query('insert into t (k) values ($1)', ['dup']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as { code?: string }).code).toBe('23505');
+    expect(uniqueViolation(err)).toBe('t_pkey');
+    const syntax = await db.query('selec 1').catch((e: unknown) => e);
+    expect((syntax as { code?: string }).code).toBe('42601');
+    // The database is still usable after both.
+    expect(await db.query('select count(*)::int as c from t')).toEqual([{ c: 1 }]);
+  });
+
+  it('commits a transaction, and rolls back one that throws', async () => {
+    const out = await db.transaction(async (tx) => {
+      await tx.query('insert into t (k) values ($1)', ['kept']);
+      return (await tx.query<{ c: number }>('select count(*)::int as c from t'))[0]!.c;
+    });
+    expect(out).toBe(1);
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.query('insert into t (k) values ($1)', ['lost']);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    // A failed statement inside also rolls back everything before it.
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.query('insert into t (k) values ($1)', ['lost2']);
+        await tx.query('insert into t (k) values ($1)', ['kept']);
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect((await db.query<{ k: string }>('select k from t order by k')).map((r) => r.k)).toEqual(['kept']);
+  });
+
+  it('a statement sent outside an open transaction waits for it and does not join it', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const order: string[] = [];
+    const tx = db.transaction(async (q) => {
+      await q.query('insert into t (k) values ($1)', ['in-tx']);
+      await gate;
+      order.push('tx-end');
+      throw new Error('roll back'); // if the outside insert had joined the transaction, it would be lost too
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const outside = db.query('insert into t (k) values ($1)', ['outside']).then(() => order.push('outside'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(order).toEqual([]);
+    release();
+    await expect(tx).rejects.toThrow('roll back');
+    await outside;
+    expect(order).toEqual(['tx-end', 'outside']);
+    expect((await db.query<{ k: string }>('select k from t')).map((r) => r.k)).toEqual(['outside']);
+  });
+
+  it('answers many statements in flight, each with its own result', async () => {
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => db.query<{ x: number }>('select $1::int * 2 as x', [i])));
+    expect(results.map((r) => r[0]!.x)).toEqual(Array.from({ length: 200 }, (_, i) => i * 2));
+  });
+
+  it('makes a snapshot another database opens from', async () => {
+    await db.query('insert into t (k) values ($1)', ['snap']);
+    const snapshot = await dumpPgliteSnapshot(db);
+    const copy = await openPglite(undefined, { snapshot, thread });
+    try {
+      expect(await copy.query('select k from t')).toEqual([{ k: 'snap' }]);
+    } finally {
+      await copy.close();
+    }
+  });
+});
+
+describe('embedded database on its own thread, in a data dir', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'portico-pglite-thread-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps what it wrote across a close and a reopen', async () => {
+    const data = join(dir, 'data');
+    const db = await openPglite(data, { thread: true });
+    await db.query(SCHEMA);
+    await db.query('insert into t (k) values ($1)', ['durable']);
+    await db.close();
+    const again = await openPglite(data, { thread: true });
+    try {
+      expect(await again.query('select k from t')).toEqual([{ k: 'durable' }]);
+    } finally {
+      await again.close();
+    }
+  });
+});
+
+describe('the database thread stopping', () => {
+  it('fails statements in flight and later ones with an error instead of hanging', async () => {
+    const t = await startPgliteThread(undefined);
+    await t.query('create table x (a int)', undefined);
+    const inFlight = t.query('select pg_sleep(0.5)', undefined);
+    // The thread ends as a crash would end it (terminate() is what an uncaught error or an OOM in it amounts to).
+    await (t as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await expect(inFlight).rejects.toThrow(/embedded database thread stopped/);
+    await expect(t.query('select 1', undefined)).rejects.toThrow(/embedded database thread stopped/);
+    await expect(t.close()).resolves.toBeUndefined();
+  });
+});

@@ -10,7 +10,7 @@ import { redactUrl } from './http/logging.js';
 import { smtpMailer } from './http/mail.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
 import { countClientAuthFailures, failureGate, rateLimitsFor } from './http/rate-limit.js';
-import { createProvider, type PorticoProvider } from './provider/index.js';
+import { createProvider, type InteractionStarter, type PorticoProvider } from './provider/index.js';
 import { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
 import { LoginEvents } from './events/index.js';
@@ -108,6 +108,8 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
   // Each user's gateway sessions, provider sessions and grants, so they can be ended at once.
   const userSessions = userSessionIndex(ephemeral, GRANT_LIFETIME_SECONDS);
+  // Filled once the login side exists (below): it begins upstream sign-ins inside /oauth/authorize.
+  const interactionStarter: { start?: InteractionStarter } = {};
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),
     // RP-initiated logout signs the browser out of the gateway too, not only out of oidc-provider.
@@ -115,6 +117,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     userSessions,
     backchannel: parts.backchannel,
     clock: parts.clock,
+    interactionStarter,
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
   app.use('/api/v1', adminRoutes(rt, audit, limits, access, mailer));
@@ -127,6 +130,10 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const login = browserLogin(rt, provider, events, limits, userSessions);
   // ...so the logout confirmation loads the gateway session (its cookie has path /) before oidc-provider answers it.
   app.post(`${ROUTES.end_session}/confirm`, login.session);
+  // ...and the authorization request, so a new sign-in can begin there (login/routes.ts startFromAuthorize).
+  app.get(ROUTES.authorization, login.session);
+  app.post(ROUTES.authorization, login.session);
+  interactionStarter.start = (req, _res, interaction) => login.startFromAuthorize(req as Request, interaction);
   provider.mount(app);
   app.use(login.router);
   // After the login router: its rate limit and secure-transport check cover /setup too.

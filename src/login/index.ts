@@ -12,7 +12,7 @@ import type { PipelineDeps } from './complete.js';
 import { jwtLoginRoutes } from './jwt-route.js';
 import { linkLoginRoutes } from './link-route.js';
 import { oidcCallbackRoutes } from './oidc-callback.js';
-import { loginRoutes } from './routes.js';
+import { loginRoutes, startFromAuthorize } from './routes.js';
 import { samlAcsRoutes } from './saml-acs.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
 import { gatewaySession } from './session.js';
@@ -32,7 +32,15 @@ export function browserLogin(
   events: LoginEvents,
   limits?: RateLimits,
   userSessions?: UserSessionIndex,
-): { router: Router; pipeline: PipelineDeps; transactions: LoginTransactions; session: RequestHandler; testSignIn: TestSignIn } {
+): {
+  router: Router;
+  pipeline: PipelineDeps;
+  transactions: LoginTransactions;
+  session: RequestHandler;
+  testSignIn: TestSignIn;
+  /** Begins a new sign-in inside the authorization request when the hints name one connection (routes.ts). */
+  startFromAuthorize: ReturnType<typeof startFromAuthorize>;
+} {
   const { config, store, ephemeral } = rt;
   const pipeline: PipelineDeps = {
     store,
@@ -95,5 +103,7 @@ export function browserLogin(
     router.use((routesFor[type] ?? ((d: CallbackDeps, a: UpstreamAdapter) => callbackRoutes(d, type, a)))(callbackDeps, adapter));
   }
   router.use(linkLoginRoutes({ ...pipeline, ephemeral }));
-  return { router, pipeline, transactions, session, testSignIn };
+  // The interaction page's first decision, run inside the authorization request (app.ts wires it).
+  const startInAuthorize = startFromAuthorize({ ...pipeline, provider, upstreams, transactions }, { secureCookies: config.issuer.startsWith('https:') });
+  return { router, pipeline, transactions, session, testSignIn, startFromAuthorize: startInAuthorize };
 }

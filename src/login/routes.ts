@@ -34,19 +34,7 @@ export function loginRoutes(deps: LoginDeps): Router {
 
   /** Sends the browser to the connection's IdP, binding the transaction to this session. */
   async function startUpstream(req: Request, res: Response, connection: Connection, loginHint?: string) {
-    const upstream = deps.upstreams[connection.type];
-    if (!upstream) throw new UpstreamError('connection_not_found', `${connection.type} connections cannot start a browser login`);
-    if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
-    const started = await upstream.begin(connection, { loginHint, forceAuthn: req.session.forceAuthn === true });
-    await deps.transactions.put(started.key, {
-      connectionId: connection.id,
-      interactionUid: req.session.interactionUid,
-      transaction: started.transaction,
-      createdAt: Date.now(),
-    });
-    req.session.upstream = { connectionId: connection.id, key: started.key, startedAt: Date.now() };
-    await saveSession(req);
-    res.redirect(303, started.url);
+    res.redirect(303, await beginUpstream(deps, req, connection, loginHint));
   }
 
   async function dispatch(req: Request, res: Response, hints: RoutingHints, emailTyped?: string) {
@@ -70,7 +58,8 @@ export function loginRoutes(deps: LoginDeps): Router {
     }
   }
 
-  // oidc-provider sends the browser here for every authorization request that needs a login.
+  // oidc-provider sends the browser here for every authorization request that needs a login
+  // (unless startFromAuthorize already sent it to the IdP).
   r.get('/interaction/:uid', async (req, res) => {
     let details: Awaited<ReturnType<ProviderSeam['interactionDetails']>>;
     try {
@@ -78,15 +67,9 @@ export function loginRoutes(deps: LoginDeps): Router {
     } catch {
       return sendPage(res, 400, errorPage('Sign-in expired', 'This sign-in request is unknown or has expired. Start again from your application.', 'no_pending_request'));
     }
-    const p = details.params;
-    const nul = findNul({ login_hint: p.login_hint, domain_hint: p.domain_hint, organization: p.organization, connection: p.connection });
+    const nul = nulInHints(details.params);
     if (nul) return refuseNul(res, nul);
-    const hints: RoutingHints = {
-      connection: str(p.connection),
-      organization: str(p.organization),
-      login_hint: str(p.login_hint),
-      domain_hint: str(p.domain_hint),
-    };
+    const hints = routingHints(details.params);
     const login = req.session.login;
     // Single sign-on across applications: reuse the gateway login unless a fresh one is demanded
     // or the application asked for another organization/connection.
@@ -128,6 +111,54 @@ export function loginRoutes(deps: LoginDeps): Router {
   });
 
   return r;
+}
+
+const nulInHints = (p: Record<string, unknown>) => findNul({ login_hint: p.login_hint, domain_hint: p.domain_hint, organization: p.organization, connection: p.connection });
+
+const routingHints = (p: Record<string, unknown>): RoutingHints => ({
+  connection: str(p.connection),
+  organization: str(p.organization),
+  login_hint: str(p.login_hint),
+  domain_hint: str(p.domain_hint),
+});
+
+/** Begins the upstream sign-in, binds its transaction to this session and returns the IdP URL. */
+async function beginUpstream(deps: LoginDeps, req: Request, connection: Connection, loginHint?: string): Promise<string> {
+  const upstream = deps.upstreams[connection.type];
+  if (!upstream) throw new UpstreamError('connection_not_found', `${connection.type} connections cannot start a browser login`);
+  if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
+  const started = await upstream.begin(connection, { loginHint, forceAuthn: req.session.forceAuthn === true });
+  await deps.transactions.put(started.key, {
+    connectionId: connection.id,
+    interactionUid: req.session.interactionUid,
+    transaction: started.transaction,
+    createdAt: Date.now(),
+  });
+  req.session.upstream = { connectionId: connection.id, key: started.key, startedAt: Date.now() };
+  await saveSession(req);
+  return started.url;
+}
+
+/**
+ * The interaction page's decision, taken inside the authorization request (one HTTP hop fewer):
+ * when the browser has no gateway login yet and the request's hints name exactly one connection,
+ * the sign-in at that IdP begins here and the authorization response sends the browser straight
+ * there. Everything else — a gateway login to reuse, a page to show (email, chooser, an error), a
+ * request that cannot get a Secure cookie — is left to GET /interaction/<uid> (undefined), which
+ * decides it as before. The session, transaction and binding written are the ones that page
+ * writes: the callback cannot tell which of the two began the sign-in.
+ */
+export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boolean }) {
+  return async (req: Request, info: { uid: string; params: Record<string, unknown>; freshLoginRequired: boolean }): Promise<string | undefined> => {
+    if (!req.session || (opts.secureCookies && !req.secure)) return undefined;
+    if (req.session.login || nulInHints(info.params)) return undefined;
+    const hints = routingHints(info.params);
+    const route = await routeLogin(deps.store, hints);
+    if (route.kind !== 'connection' || !route.connection.enabled || !deps.upstreams[route.connection.type]) return undefined;
+    req.session.interactionUid = info.uid;
+    req.session.forceAuthn = info.freshLoginRequired;
+    return beginUpstream(deps, req, route.connection, hints.login_hint);
+  };
 }
 
 /** The existing gateway login serves this request unless the app pinned another org or connection. */

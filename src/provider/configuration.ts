@@ -103,6 +103,8 @@ export interface ConfigurationDeps {
   /** APIs as resource servers (resources.ts). */
   resourceIndicators: NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
   extraTokenClaims: NonNullable<Configuration['extraTokenClaims']>;
+  /** Where oidc-provider sends the browser for a new interaction; default `/interaction/<uid>`. */
+  interactionUrl?: NonNullable<NonNullable<Configuration['interactions']>['url']>;
 }
 
 export function buildConfiguration(deps: ConfigurationDeps): Configuration {
@@ -155,7 +157,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     routes: { ...ROUTES },
     ttl: { ...TTL, AccessToken: accessTokenTTL },
     cookies: { names: COOKIE_NAMES, keys: cookieKeys(deps.secret), long: cookie, short: cookie },
-    interactions: { policy: policy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: policy(), url: deps.interactionUrl ?? ((_ctx, interaction) => `/interaction/${interaction.uid}`) },
     loadExistingGrant,
     renderError,
   };

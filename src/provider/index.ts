@@ -125,7 +125,16 @@ export interface ProviderOptions {
   backchannel?: BackchannelOptions;
   /** Clock (ms) for the refresh-token idle/absolute checks; tests move it. */
   clock?: Clock;
+  /**
+   * Starts a new interaction's upstream sign-in inside the authorization request itself (one HTTP
+   * hop fewer): given the request (with its gateway session) and the interaction, the URL to send
+   * the browser to, or undefined for the interaction page. Late-bound: the login side is built
+   * after the provider, so it fills the slot (app.ts).
+   */
+  interactionStarter?: { start?: InteractionStarter };
 }
+
+export type InteractionStarter = (req: IncomingMessage, res: ServerResponse, interaction: InteractionInfo) => Promise<string | undefined>;
 
 export interface PorticoProvider {
   provider: Provider;
@@ -216,6 +225,21 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         findAccount: findAccountFor(store, logins),
         resourceIndicators: resourceIndicators(store),
         extraTokenClaims: extraTokenClaims((accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid)),
+        // When the starter answers with the IdP's URL, oidc-provider still sets its interaction cookie,
+        // with that URL's path: a cookie of this host for a path it never serves, so never sent back.
+        // Nothing reads it: the login finds its interaction by the uid the gateway session holds.
+        interactionUrl: async (ctx, interaction) => {
+          const page = `/interaction/${interaction.uid}`;
+          const start = opts.interactionStarter?.start;
+          if (!start) return page;
+          try {
+            return (await start(ctx.req, ctx.res, info(interaction))) ?? page;
+          } catch (err) {
+            // The interaction page runs the same decision again and shows (and records) what failed.
+            logger.warn({ err }, 'starting the sign-in from the authorization request failed; the interaction page takes over');
+            return page;
+          }
+        },
       }),
       { clock: opts.clock },
     ),

@@ -16,6 +16,9 @@ import { startRp, type Rp } from '../support/rp.js';
 
 const ADMIN = 'two-process-operator-key-0123456789abcdef';
 
+/** The app's authorization request (not its resume at /oauth/authorize/<uid>). */
+const isStart = (path: string) => path === '/oauth/authorize' || path.startsWith('/oauth/authorize?');
+
 (hasPostgres && hasRedis ? describe : describe.skip)('two Portico processes behind a balancer (needs DATABASE_URL and REDIS_URL)', () => {
   // The tests share one organization, application and processes, in order.
   let browser: Browser;
@@ -34,11 +37,12 @@ const ADMIN = 'two-process-operator-key-0123456789abcdef';
     const pg = await freshPostgresDatabase();
     drop = pg.drop;
     certs = mkdtempSync(join(tmpdir(), 'portico-two-'));
-    // The IdP's callback always goes to process 1; the interaction (where the login starts) to process 0.
+    // The IdP's callback always goes to process 1; the authorization request (where the login starts:
+    // it sends the browser to the IdP itself) to process 0.
     // Partner sign-in: the login link is made on process 0 and opened on process 1.
     balancer = await roundRobin(targets, {
       pin: (path) =>
-        path.startsWith('/oidc/') || path.startsWith('/link/') ? 1 : path.startsWith('/interaction/') || path.startsWith('/api/') ? 0 : undefined,
+        path.startsWith('/oidc/') || path.startsWith('/link/') ? 1 : isStart(path) || path.startsWith('/api/') ? 0 : undefined,
     });
     issuer = `http://localhost:${balancer.port}`;
     const env = {
@@ -101,12 +105,12 @@ const ADMIN = 'two-process-operator-key-0123456789abcdef';
     const login = await done;
     expect(login.claims).toMatchObject({ iss: issuer, aud: app.body.client_id, email: 'ada@acme.test', org: 'acme', idp: conn.body.id });
 
-    const interaction = balancer.hits.find((h) => h.path.startsWith('/interaction/') && !h.path.endsWith('/complete'));
+    const start = balancer.hits.filter((h) => isStart(h.path));
     const callback = balancer.hits.find((h) => h.path.startsWith('/oidc/'));
-    expect(interaction?.backend).toBe(0);
+    expect(start.map((h) => h.backend)).toEqual([0]);
     expect(callback?.backend).toBe(1);
     // The rest of the traffic really was spread over both processes.
-    const others = new Set(balancer.hits.filter((h) => !h.path.startsWith('/oidc/') && !h.path.startsWith('/interaction/')).map((h) => h.backend));
+    const others = new Set(balancer.hits.filter((h) => !h.path.startsWith('/oidc/') && !isStart(h.path)).map((h) => h.backend));
     expect(others).toEqual(new Set([0, 1]));
     await context.close();
   });

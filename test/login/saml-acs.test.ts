@@ -11,6 +11,7 @@ import { DOMParser } from '@xmldom/xmldom';
 import { ephemeralBackends } from '../support/backends.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/provider.js';
+import { SESSION_COOKIE } from '../../src/login/session.js';
 import { IDP_ENTITY_ID, KEYS, b64, buildEncryptedResponse, buildResponse, type BuildOptions } from '../upstream/saml/builder.js';
 
 const APP_REDIRECT = 'https://app.example.test/callback';
@@ -179,6 +180,72 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
     });
   });
 
+  /**
+   * The authorization request begins the upstream sign-in itself when the app's hints name exactly
+   * one connection and the browser has no gateway login (login/routes.ts startFromAuthorize); every
+   * other case goes to the interaction page as before.
+   */
+  describe('the authorization request sends the browser straight to the IdP', () => {
+    const authorize = (extra: Record<string, string>, jar = new CookieJar()) =>
+      fetch(appAuthorizeUrl(portico.base, app.client_id, APP_REDIRECT, extra), { redirect: 'manual', headers: { cookie: jar.header() } }).then((res) => {
+        jar.store(res);
+        return { res, jar, location: res.headers.get('location') ?? '' };
+      });
+
+    it('connection= names one enabled connection: 303 to the IdP with the AuthnRequest, bound to a new gateway session', async () => {
+      const { res, location } = await authorize({ connection: conns['sp-only']!.id });
+      expect(res.status).toBe(303);
+      expect(location.startsWith(`${IDP_SSO}?SAMLRequest=`)).toBe(true);
+      // The gateway session cookie (the binding the ACS checks) comes with that same response.
+      const session = res.headers.getSetCookie().find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+      expect(session).toMatch(/; HttpOnly/i);
+      expect(session).toMatch(/; SameSite=Lax/i);
+    });
+
+    it('the response of the IdP is refused in another browser (no session), and signs in the browser that started it', async () => {
+      const conn = conns['sp-only']!;
+      const { jar, location } = await authorize({ connection: conn.id });
+      const requestId = /\sID="([^"]+)"/.exec(inflateRawSync(Buffer.from(new URL(location).searchParams.get('SAMLRequest')!, 'base64')).toString('utf8'))![1]!;
+      const stranger = await post(new CookieJar(), conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) });
+      expect(stranger.location).toBeUndefined();
+      expect(stranger.status).toBeGreaterThanOrEqual(400);
+      const mine = await post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) });
+      expectCode(mine);
+    });
+
+    it('a disabled connection, a NUL in a hint, or no hint at all: the interaction page decides, as before', async () => {
+      const disabled = await authorize({ connection: conns['disabled']!.id });
+      expect(disabled.location).toMatch(/^\/interaction\/[\w-]+$/);
+      const page = await fetch(`${portico.base}${disabled.location}`, { redirect: 'manual', headers: { cookie: disabled.jar.header() } });
+      expect(await page.text()).toContain('connection_disabled');
+
+      // (A NUL in a hint never gets as far: oidc-provider refuses the request itself.)
+      const nul = await authorize({ connection: `${conns['sp-only']!.id}\u0000` });
+      expect(nul.location.startsWith(IDP_SSO)).toBe(false);
+
+      const none = await authorize({});
+      expect(none.location).toMatch(/^\/interaction\/[\w-]+$/);
+      // The organization has several connections: organization= alone asks the person to choose.
+      const several = await authorize({ organization: 'acme' });
+      expect(several.location).toMatch(/^\/interaction\/[\w-]+$/);
+    });
+
+    it('a browser already signed in: no IdP, the code comes from the existing sessions (SSO); prompt=login goes to the IdP again', async () => {
+      const conn = conns['sp-only']!;
+      const first = await start(conn);
+      expectCode(await post(first.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: first.requestId }) }));
+      const again = await authorize({ connection: conn.id }, first.jar);
+      expect(again.location.startsWith(`${APP_REDIRECT}?code=`)).toBe(true);
+      // A fresh login demanded: the interaction page (it knows the gateway login) sends the browser to the IdP with ForceAuthn.
+      const fresh = await authorize({ connection: conn.id, prompt: 'login' }, first.jar);
+      expect(fresh.location).toMatch(/^\/interaction\/[\w-]+$/);
+      const page = await follow(portico.base, portico.issuer, `${portico.base}${fresh.location}`, first.jar);
+      expect(page.location?.href.startsWith(IDP_SSO)).toBe(true);
+      const request = inflateRawSync(Buffer.from(page.location!.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
+      expect(request).toContain('ForceAuthn="true"');
+    });
+  });
+
   describe('SP-initiated', () => {
     it('authorize -> AuthnRequest to the IdP -> signed response at the ACS -> code at the app', async () => {
       const conn = conns['sp-only']!;
@@ -190,12 +257,12 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       expect(idpUrl.searchParams.get('Signature')).toBeNull();
       const done = await post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) });
       expectCode(done);
-      // Five requests at Portico before the code (then the token request): the bounce's GET finishes
-      // the authorization itself instead of redirecting through /interaction/<uid> once more.
+      // Four requests at Portico before the code (then the token request): the authorization request
+      // itself sends the browser to the IdP (the app named the connection: no page to show), and the
+      // bounce's GET finishes the authorization instead of redirecting through /interaction/<uid>.
       const uidPath = expect.stringMatching(/^GET \/oauth\/authorize\/[\w-]+$/);
       expect([...started.requests, ...done.requests]).toEqual([
         'GET /oauth/authorize',
-        expect.stringMatching(/^GET \/interaction\/[\w-]+$/),
         `POST /saml/${conn.id}/acs`,
         `GET /saml/${conn.id}/acs`,
         uidPath,
@@ -208,7 +275,9 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
     it('an authorization request that expired while the user was at the IdP: a no_pending_request page, no code', async () => {
       const conn = conns['sp-only']!;
       const started = await start(conn);
-      const uid = /^GET \/interaction\/([\w-]+)$/.exec(started.requests[1]!)![1]!;
+      // The pending request's uid: oidc-provider's resume cookie holds it.
+      const uid = started.jar.cookies.get('portico_op_resume')!;
+      expect(uid).toMatch(/^[\w-]{20,}$/);
       // oidc-provider's record of the pending request is gone (expired, or dropped from a full store).
       await portico.t.runtime.ephemeral.space('interactions').delete(`op:Interaction:${uid}`);
       const done = await post(started.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: started.requestId }) });

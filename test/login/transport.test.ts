@@ -73,6 +73,28 @@ describe.each(ephemeralBackends)('https issuer behind a proxy (ephemeral: $name)
     expect(interaction.text).toContain('<code>proxy_not_trusted</code>');
   });
 
+  it('an authorization request naming a connection does not begin the IdP sign-in when no Secure cookie can be set; trusted, it does', async () => {
+    const saml = await request(t.express)
+      .post(`/api/v1/organizations/${org.id}/connections`)
+      .set(bearer())
+      .send({ type: 'saml', name: 'Straight', idp_entity_id: IDP_ENTITY_ID, idp_sso_url: 'https://idp.example.test/sso', idp_certificates: [KEYS.idp.cert] })
+      .expect(201);
+    const authorize = `/oauth/authorize?client_id=${clientId}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('https://app.example.com/callback')}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256&connection=${saml.body.id}`;
+    const start = await request(t.express).get(authorize).set('X-Forwarded-Proto', 'https');
+    expect(start.status).toBe(303);
+    expect(start.headers.location).toMatch(/^\/interaction\//);
+    expect(((start.headers['set-cookie'] ?? []) as unknown as string[]).some((c) => c.startsWith(`${SESSION_COOKIE}=`))).toBe(false);
+    const interaction = await request(t.express).get(start.headers.location!).set('Cookie', start.headers['set-cookie'] as unknown as string[]);
+    expect(interaction.status).toBe(503);
+    expect(interaction.text).toContain('<code>proxy_not_trusted</code>');
+
+    const trusted = await request(appWith(1)).get(authorize).set('X-Forwarded-Proto', 'https');
+    expect(trusted.status).toBe(303);
+    expect(trusted.headers.location).toMatch(/^https:\/\/idp\.example\.test\/sso\?SAMLRequest=/);
+    const session = ((trusted.headers['set-cookie'] ?? []) as unknown as string[]).find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+    expect(session).toMatch(/; Secure/i);
+  });
+
   it('trusted proxy without X-Forwarded-Proto: https is refused too; SP metadata is still served', async () => {
     const path = await newLink();
     const refused = await request(appWith(1)).get(path);

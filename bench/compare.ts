@@ -15,13 +15,14 @@
  *   --concurrency 8 (BENCH_CONCURRENCY)  logins in flight
  *   --token-seconds 4                    exchanges per target per round (about; sized from the last round)
  *   --token-concurrency 32               exchanges in flight
+ *   --half-load-seconds 10               then each login target at half of its measured peak, open loop
  *   --workers N                          Portico workers on PostgreSQL + Redis (default: cores)
  *   --redis-db 12                        Redis database used by the PostgreSQL + Redis servers
  */
 import { availableParallelism } from 'node:os';
 import { createScratchDatabase, type ScratchDatabase } from '../test/support/scratch-db.js';
 import { startAll, startScript, type ChildServer } from './support/child.js';
-import { closedLoop, pct, type LoadResult } from './support/load.js';
+import { closedLoop, openLoop, pct, type LoadResult } from './support/load.js';
 import { backends, machineLine, numberOption } from './support/options.js';
 import { serveHasWorkersFlag, startPortico, type PorticoServer } from './support/portico.js';
 import { Browser } from './support/browser.js';
@@ -34,6 +35,7 @@ const CONCURRENCY = numberOption('concurrency', 8);
 const TOKEN_SECONDS = numberOption('token-seconds', 4);
 const TOKEN_CONCURRENCY = numberOption('token-concurrency', 32);
 const WORKERS = numberOption('workers', availableParallelism());
+const HALF_LOAD_SECONDS = numberOption('half-load-seconds', 10);
 
 /** Anything measured: runs one timed batch. */
 interface Subject {
@@ -41,6 +43,8 @@ interface Subject {
   server: { cpuSeconds(): number };
   run(): Promise<LoadResult>;
   warm(): Promise<void>;
+  /** Logins only: `perSecond` started at fixed intervals (the issue's "p99 at half of peak load"). */
+  atRate?(seconds: number, perSecond: number): Promise<LoadResult>;
 }
 
 interface Tally {
@@ -72,6 +76,7 @@ function loginSubject(label: string, server: { cpuSeconds(): number }, t: SamlLo
     label,
     server,
     run: () => closedLoop(SECONDS, CONCURRENCY, once),
+    atRate: (seconds, perSecond) => openLoop(seconds, perSecond, once),
     warm: async () => {
       const r = await closedLoop(3, CONCURRENCY, once);
       if (r.ok === 0) throw new Error(`${label}: no login completed (${r.failed} failed: ${r.firstError})`);
@@ -187,6 +192,27 @@ async function main(): Promise<void> {
     console.log(`\nratio /s = Portico's rate / the peer's; ratio per CPU = the peer's server CPU per operation / Portico's (>1: Portico does it with less CPU).`);
     const client = (s: Subject) => fmt((1000 * tallies.get(s)!.clientCpu) / tallies.get(s)!.ok);
     for (const p of pairs) console.log(`Load generator CPU ms/op (it shares the cores), ${p.title}: Portico ${client(p.portico)}, peer ${client(p.peer)}`);
+
+    // Latency at half of peak: each login target, open loop, at half of the rate it reached above.
+    const half: string[] = [];
+    for (const p of pairs) {
+      const cells: string[] = [];
+      for (const s of [p.portico, p.peer]) {
+        if (!s.atRate) continue;
+        const t = tallies.get(s)!;
+        const target = t.rates.reduce((x, y) => x + y, 0) / t.rates.length / 2;
+        const r = await s.atRate(HALF_LOAD_SECONDS, target);
+        console.error(`half load: ${s.label}: ${fmt(target)}/s offered, ${r.ok} ok, ${r.failed} failed`);
+        cells.push(`${fmt(target)} / ${fmt(r.ok / HALF_LOAD_SECONDS)}`, `${fmt(pct(r.latencies, 50))} / ${fmt(pct(r.latencies, 99))}`, String(r.failed));
+      }
+      if (cells.length) half.push(`| ${p.title.replace(/, \d+ in flight$/, '')} | ${cells.join(' | ')} |`);
+    }
+    if (half.length) {
+      console.log(`\nAt half of each target's peak above, open loop (arrivals at fixed intervals, latency from the scheduled start), ${HALF_LOAD_SECONDS} s each:\n`);
+      console.log('| pair | Portico /s offered / done | p50 / p99 ms | failed | peer /s offered / done | p50 / p99 ms | failed |');
+      console.log('|---|---|---|---|---|---|---|');
+      for (const line of half) console.log(line);
+    }
   } finally {
     await cleanup();
   }

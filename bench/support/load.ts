@@ -54,5 +54,40 @@ export async function closedLoop(seconds: number, concurrency: number, fn: () =>
   return { ok: latencies.length, failed, seconds: (performance.now() - t0) / 1000, latencies, firstError };
 }
 
+/**
+ * Open loop: starts fn() every 1/perSecond s for `seconds`, whether or not earlier calls have
+ * returned, as independent users arrive. Latency counts from the call's scheduled start, so a
+ * server that falls behind shows it in the percentiles (no coordinated omission).
+ */
+export async function openLoop(seconds: number, perSecond: number, fn: () => Promise<boolean>): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let failed = 0;
+  let firstError: string | undefined;
+  const interval = 1000 / perSecond;
+  const count = Math.max(1, Math.round(seconds * perSecond));
+  const t0 = performance.now();
+  const calls: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const due = t0 + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    calls.push(
+      fn().then(
+        (ok) => {
+          if (ok) latencies.push(performance.now() - due);
+          else failed++;
+        },
+        (e: unknown) => {
+          firstError ??= e instanceof Error ? e.message : String(e);
+          failed++;
+        },
+      ),
+    );
+  }
+  await Promise.all(calls);
+  latencies.sort((a, b) => a - b);
+  return { ok: latencies.length, failed, seconds: (performance.now() - t0) / 1000, latencies, firstError };
+}
+
 export const rate = (r: LoadResult) => r.ok / r.seconds;
 export const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);

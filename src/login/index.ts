@@ -38,7 +38,7 @@ export function browserLogin(
   transactions: LoginTransactions;
   session: RequestHandler;
   testSignIn: TestSignIn;
-  /** Begins a new sign-in inside the authorization request when the hints name one connection (routes.ts). */
+  /** Begins a new sign-in inside the authorization request when the hints name one connection (routes.ts): run `noteTransport` before the provider's mount. */
   startFromAuthorize: ReturnType<typeof startFromAuthorize>;
 } {
   const { config, store, ephemeral } = rt;

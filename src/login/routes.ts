@@ -1,4 +1,4 @@
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { isEmailAddress } from '../directory/email.js';
 import type { Store } from '../store/index.js';
 import type { Connection, ConnectionType } from '../store/types.js';
@@ -149,8 +149,15 @@ async function beginUpstream(deps: LoginDeps, req: Request, connection: Connecti
  * writes: the callback cannot tell which of the two began the sign-in.
  */
 export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boolean }) {
-  return async (req: Request, info: { uid: string; params: Record<string, unknown>; freshLoginRequired: boolean }): Promise<string | undefined> => {
-    if (!req.session || (opts.secureCookies && !req.secure)) return undefined;
+  // Whether each request arrived over https, noted before oidc-provider's mount rewrites
+  // X-Forwarded-Proto (provider/index.ts mount): inside the provider every request looks secure.
+  const arrivedSecure = new WeakSet<object>();
+  const noteTransport: RequestHandler = (req, _res, next) => {
+    if (req.secure) arrivedSecure.add(req);
+    next();
+  };
+  const start = async (req: Request, info: { uid: string; params: Record<string, unknown>; freshLoginRequired: boolean }): Promise<string | undefined> => {
+    if (!req.session || (opts.secureCookies && !arrivedSecure.has(req))) return undefined;
     if (req.session.login || nulInHints(info.params)) return undefined;
     const hints = routingHints(info.params);
     const route = await routeLogin(deps.store, hints);
@@ -159,6 +166,7 @@ export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boole
     req.session.forceAuthn = info.freshLoginRequired;
     return beginUpstream(deps, req, route.connection, hints.login_hint);
   };
+  return { noteTransport, start };
 }
 
 /** The existing gateway login serves this request unless the app pinned another org or connection. */

@@ -201,6 +201,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   if (issuerUrl.pathname !== '/' || issuerUrl.search) throw new Error('PORTICO_ISSUER: must be an origin without a path (e.g. https://sso.example.com)');
   const secure = issuerUrl.protocol === 'https:';
   const logins = loginRecords(ephemeral, GRANT_LIFETIME_SECONDS);
+  /** Authorization requests whose upstream sign-in the interaction starter began: request → the IdP's URL. */
+  const upstreamOf = new WeakMap<object, string>();
   // The client_secret of a request whose secret does not match (see clientMetadata): known to no one.
   const unmatchableSecret = randomToken('unmatchable_');
 
@@ -225,20 +227,22 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         findAccount: findAccountFor(store, logins),
         resourceIndicators: resourceIndicators(store),
         extraTokenClaims: extraTokenClaims((accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid)),
-        // When the starter answers with the IdP's URL, oidc-provider still sets its interaction cookie,
-        // with that URL's path: a cookie of this host for a path it never serves, so never sent back.
-        // Nothing reads it: the login finds its interaction by the uid the gateway session holds.
+        // The interaction page's URL stays what oidc-provider sees, so its cookies keep their own
+        // path (an IdP's URL path is not a cookie path: `;` in it made `cookies` throw, `/` made the
+        // cookie ride on every request). Where the starter began the sign-in, sendToUpstream below
+        // points the finished 303 at the IdP instead.
         interactionUrl: async (ctx, interaction) => {
-          const page = `/interaction/${interaction.uid}`;
           const start = opts.interactionStarter?.start;
-          if (!start) return page;
-          try {
-            return (await start(ctx.req, ctx.res, info(interaction))) ?? page;
-          } catch (err) {
-            // The interaction page runs the same decision again and shows (and records) what failed.
-            logger.warn({ err }, 'starting the sign-in from the authorization request failed; the interaction page takes over');
-            return page;
+          if (start) {
+            try {
+              const url = await start(ctx.req, ctx.res, info(interaction));
+              if (url) upstreamOf.set(ctx.req, url);
+            } catch (err) {
+              // The interaction page runs the same decision again and shows (and records) what failed.
+              logger.warn({ err }, 'starting the sign-in from the authorization request failed; the interaction page takes over');
+            }
           }
+          return `/interaction/${interaction.uid}`;
         },
       }),
       { clock: opts.clock },
@@ -247,6 +251,13 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   });
   // Behind a TLS-terminating proxy the socket is plain http although the issuer is https (see mount).
   provider.proxy = secure;
+
+  // An authorization request whose sign-in the starter began: its 303 goes to the IdP directly.
+  provider.use(async (ctx, next) => {
+    await next();
+    const upstream = upstreamOf.get(ctx.req);
+    if (upstream && ctx.status === 303) ctx.redirect(upstream);
+  });
 
   provider.use(recordLogin(logins));
   provider.use(allowFormTargets());

@@ -16,17 +16,30 @@
  * module resolves, so it runs the same from `dist/`, from tsx and under jest, with no build step.
  */
 import { createRequire } from 'node:module';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const v8 = require('node:v8');
 const { PGlite } = require(workerData.pglite);
 const errorOf = (e) => {
   const out = { message: String((e && e.message) || e), name: (e && e.name) || 'Error' };
   if (e && typeof e === 'object') for (const [k, v] of Object.entries(e)) if (['string', 'number', 'boolean'].includes(typeof v)) out[k] = v;
   return out;
 };
-const reply = (id, body) => parentPort.postMessage({ id, ...body });
+// Serialized here rather than by postMessage: a value the main thread cannot read back (a jsonb
+// nested thousands deep overflows the deserializer's stack) is then an error of this call there,
+// not a message dropped without a word, which left the call, and any transaction, hanging.
+const reply = (id, body) => {
+  let bytes;
+  try {
+    bytes = v8.serialize(body);
+  } catch (e) {
+    bytes = v8.serialize({ error: errorOf(e) });
+  }
+  parentPort.postMessage({ id, bytes });
+};
 const txs = new Map();
 let db;
 const handlers = {
@@ -114,12 +127,18 @@ export async function startPgliteThread(dataDir: string | undefined, snapshot?: 
     for (const p of pending.values()) p.reject(dead);
     pending.clear();
   };
-  worker.on('message', (m: { id: number; result?: unknown; error?: Record<string, unknown> }) => {
+  worker.on('message', (m: { id: number; bytes: Uint8Array }) => {
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
-    if (m.error) p.reject(new ThreadError(m.error));
-    else p.resolve(m.result);
+    let body: { result?: unknown; error?: Record<string, unknown> };
+    try {
+      body = v8.deserialize(m.bytes) as typeof body;
+    } catch (e) {
+      return p.reject(new Error(`the database's answer could not be read (${(e as Error).message})`));
+    }
+    if (body.error) p.reject(new ThreadError(body.error));
+    else p.resolve(body.result);
   });
   worker.on('error', (e) => fail(e));
   worker.on('exit', (code) => fail(new Error(`the embedded database thread stopped (exit code ${code})`)));
@@ -127,7 +146,14 @@ export async function startPgliteThread(dataDir: string | undefined, snapshot?: 
     new Promise<T>((resolve, reject) => {
       if (dead) return reject(dead);
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      if (id !== 0) worker.postMessage({ ...msg, id });
+      if (id === 0) return;
+      try {
+        worker.postMessage({ ...msg, id });
+      } catch (e) {
+        // A parameter that cannot be copied to the thread (a function, a symbol): this call fails, nothing else.
+        pending.delete(id);
+        reject(e as Error);
+      }
     });
   try {
     await call({}, 0);

@@ -129,6 +129,40 @@ describe('embedded database on its own thread, in a data dir', () => {
   });
 });
 
+describe('answers and parameters that cannot cross between the threads', () => {
+  // A jsonb value nested 10,000 deep (20 KB of JSON; a SCIM client can send one) overflows the
+  // stack of the side that reads it back. It once made the thread's answer vanish: the call never
+  // settled, and inside a transaction every later statement waited forever.
+  const deep = '['.repeat(10_000) + ']'.repeat(10_000);
+  const settles = <T>(p: Promise<T>, ms = 10_000) =>
+    Promise.race([p.then(() => 'resolved', () => 'rejected'), new Promise<string>((r) => setTimeout(() => r('hung'), ms))]);
+  let db: Database;
+  beforeAll(async () => {
+    db = await openPglite(undefined, { thread: true });
+    await db.query('create table j (v jsonb)');
+    await db.query('insert into j values ($1::jsonb)', [deep]);
+  });
+  afterAll(() => db.close());
+
+  it('a result the main thread cannot read fails that statement, and the next one works', async () => {
+    expect(await settles(db.query('select v from j'))).toBe('rejected');
+    await expect(db.query('select v from j')).rejects.toThrow(/could not be read/);
+    // The legitimate twin: the same value, shallow enough, comes back.
+    expect(await db.query<{ d: number }>("select jsonb_array_length('[[1],[2]]'::jsonb) as d")).toEqual([{ d: 2 }]);
+  });
+
+  it('inside a transaction it ends the transaction, and statements after it run', async () => {
+    const tx = db.transaction((q) => q.query('select v from j'));
+    expect(await settles(tx)).toBe('rejected');
+    expect(await settles(db.query('select 1 as one'))).toBe('resolved');
+  });
+
+  it('a parameter that cannot be copied to the thread fails that call only', async () => {
+    await expect(db.query('select $1::text as x', [() => 'no'])).rejects.toThrow();
+    expect(await db.query('select $1::text as x', ['yes'])).toEqual([{ x: 'yes' }]);
+  });
+});
+
 describe('the database thread stopping', () => {
   it('fails statements in flight and later ones with an error instead of hanging', async () => {
     const t = await startPgliteThread(undefined);

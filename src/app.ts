@@ -130,10 +130,10 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const login = browserLogin(rt, provider, events, limits, userSessions);
   // ...so the logout confirmation loads the gateway session (its cookie has path /) before oidc-provider answers it.
   app.post(`${ROUTES.end_session}/confirm`, login.session);
-  // ...and the authorization request, so a new sign-in can begin there (login/routes.ts startFromAuthorize;
-  // oidc-provider serves the authorization endpoint on GET only).
-  app.get(ROUTES.authorization, login.session, login.startFromAuthorize.noteTransport);
-  interactionStarter.start = (req, _res, interaction) => login.startFromAuthorize.start(req as Request, interaction);
+  // A new sign-in can begin inside the authorization request (login/routes.ts startFromAuthorize;
+  // oidc-provider serves that endpoint on GET only): its transport is noted before the mount.
+  app.get(ROUTES.authorization, login.startFromAuthorize.noteTransport);
+  interactionStarter.start = (req, res, interaction) => login.startFromAuthorize.start(req as Request, res as Response, interaction);
   provider.mount(app);
   app.use(login.router);
   // After the login router: its rate limit and secure-transport check cover /setup too.

@@ -38,7 +38,7 @@ export function browserLogin(
   transactions: LoginTransactions;
   session: RequestHandler;
   testSignIn: TestSignIn;
-  /** Begins a new sign-in inside the authorization request when the hints name one connection (routes.ts): run `noteTransport` before the provider's mount. */
+  /** Begins a new sign-in inside the authorization request when the hints name one connection (routes.ts): run `noteTransport` before the provider's mount; it loads the gateway session itself. */
   startFromAuthorize: ReturnType<typeof startFromAuthorize>;
 } {
   const { config, store, ephemeral } = rt;
@@ -104,6 +104,6 @@ export function browserLogin(
   }
   router.use(linkLoginRoutes({ ...pipeline, ephemeral }));
   // The interaction page's first decision, run inside the authorization request (app.ts wires it).
-  const startInAuthorize = startFromAuthorize({ ...pipeline, provider, upstreams, transactions }, { secureCookies: config.issuer.startsWith('https:') });
+  const startInAuthorize = startFromAuthorize({ ...pipeline, provider, upstreams, transactions }, { secureCookies: config.issuer.startsWith('https:'), session });
   return { router, pipeline, transactions, session, testSignIn, startFromAuthorize: startInAuthorize };
 }

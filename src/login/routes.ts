@@ -148,7 +148,7 @@ async function beginUpstream(deps: LoginDeps, req: Request, connection: Connecti
  * decides it as before. The session, transaction and binding written are the ones that page
  * writes: the callback cannot tell which of the two began the sign-in.
  */
-export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boolean }) {
+export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boolean; session: RequestHandler }) {
   // Whether each request arrived over https, noted before oidc-provider's mount rewrites
   // X-Forwarded-Proto (provider/index.ts mount): inside the provider every request looks secure.
   const arrivedSecure = new WeakSet<object>();
@@ -156,9 +156,15 @@ export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boole
     if (req.secure) arrivedSecure.add(req);
     next();
   };
-  const start = async (req: Request, info: { uid: string; params: Record<string, unknown>; freshLoginRequired: boolean }): Promise<string | undefined> => {
-    if (!req.session || (opts.secureCookies && !arrivedSecure.has(req))) return undefined;
-    if (req.session.login || nulInHints(info.params)) return undefined;
+  // The gateway session is loaded here, only for a request that starts an interaction, not for
+  // every authorization request (an SSO one needs none).
+  const loadSession = (req: Request, res: Response) =>
+    new Promise<void>((resolve, reject) => opts.session(req, res, (err?: unknown) => (err ? reject(err as Error) : resolve())));
+  const start = async (req: Request, res: Response, info: { uid: string; params: Record<string, unknown>; freshLoginRequired: boolean }): Promise<string | undefined> => {
+    if (opts.secureCookies && !arrivedSecure.has(req)) return undefined;
+    if (nulInHints(info.params)) return undefined;
+    if (!req.session) await loadSession(req, res);
+    if (req.session.login) return undefined;
     const hints = routingHints(info.params);
     const route = await routeLogin(deps.store, hints);
     if (route.kind !== 'connection' || !route.connection.enabled || !deps.upstreams[route.connection.type]) return undefined;

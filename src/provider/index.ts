@@ -229,8 +229,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         extraTokenClaims: extraTokenClaims((accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid)),
         // The interaction page's URL stays what oidc-provider sees, so its cookies keep their own
         // path (an IdP's URL path is not a cookie path: `;` in it made `cookies` throw, `/` made the
-        // cookie ride on every request). Where the starter began the sign-in, sendToUpstream below
-        // points the finished 303 at the IdP instead.
+        // cookie ride on every request). Where the starter began the sign-in, the middleware after
+        // `provider.proxy` below points the finished 303 at the IdP instead.
         interactionUrl: async (ctx, interaction) => {
           const start = opts.interactionStarter?.start;
           if (start) {

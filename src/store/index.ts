@@ -107,10 +107,10 @@ function withConfigCache(store: Store, shared: ConfigVersion): Store {
 }
 
 /**
- * PostgreSQL when a URL is given, else embedded PGlite in dataDir (undefined = in memory, for tests).
+ * PostgreSQL when a URL is given, else embedded PGlite in dataDir (undefined = in memory, for tests), on a thread of its own.
  * Migrates. With a logger, says what it is doing: creating an embedded database takes a while.
  */
-export async function openDatabase(opts: { databaseUrl?: string; dataDir?: string; logger?: Pick<Logger, 'info'>; pgliteThread?: boolean }): Promise<Database> {
+export async function openDatabase(opts: { databaseUrl?: string; dataDir?: string; logger?: Pick<Logger, 'info'> }): Promise<Database> {
   const log = opts.logger;
   if (opts.databaseUrl) log?.info('connecting to PostgreSQL (DATABASE_URL)');
   else if (opts.dataDir) {
@@ -120,7 +120,7 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir?: strin
       fresh ? `creating the embedded database in ${opts.dataDir} (first start; this takes a while)` : `opening the embedded database in ${opts.dataDir}`,
     );
   }
-  const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(opts.dataDir, { thread: opts.pgliteThread ?? true });
+  const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(opts.dataDir, { thread: true });
   try {
     const applied = await migrate(db);
     if (applied.length) log?.info({ versions: applied }, `database migrations applied: ${applied.join(', ')}`);

@@ -28,6 +28,7 @@ import type { TestSignIn } from './setup/test-sign-in.js';
 import { scimRoutes, type OnAccessEnded } from './scim/routes.js';
 import { registerCertificateGauge } from './signals/certificate-gauge.js';
 import { registerEphemeralGauges } from './signals/ephemeral-gauge.js';
+import { registerDatabaseGauge } from './signals/database-gauge.js';
 import { consoleRoutes, type ConsoleShell } from './console/index.js';
 import { organizationPages } from './console/organizations.js';
 import { connectionPages } from './console/connections.js';
@@ -96,6 +97,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.use(refuseNulInUrl());
   registerCertificateGauge(metrics, { store, certsDir: config.certsDir });
   registerEphemeralGauges(metrics, ephemeral);
+  registerDatabaseGauge(metrics, store.db);
   app.use(healthRoutes(store.db, ephemeral, metrics, { metricsToken: config.metricsToken, metricsText: parts.metricsText }));
   app.use(discoveryApi(store));
   // One set of counters per runtime: a reloaded app (new signing keys) keeps counting.

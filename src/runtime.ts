@@ -104,7 +104,7 @@ async function openEphemeral(config: Config, logger: Logger): Promise<EphemeralS
 }
 
 export async function openRuntime(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Runtime> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, dataCacheMb: config.dataCacheMb, logger });
   let secret: string;
   let ephemeral: EphemeralStore;
   try {

@@ -71,6 +71,8 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
       // ...and the per-address budget of parked SAML POSTs (8 MB a minute ≈ 1,300 logins of ~6 KB).
       PORTICO_PARKED_CLIENT_MB: '256',
       ...opts.env,
+      // BENCH_SERVER_ENV="K=V K=V": more for the server's environment (e.g. PORTICO_DATA_CACHE_MB=128).
+      ...Object.fromEntries((process.env.BENCH_SERVER_ENV ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

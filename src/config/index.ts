@@ -129,6 +129,7 @@ const schema = z.object({
   PORTICO_ISSUER: url(['http:', 'https:']).optional(),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   PORTICO_DATA_DIR: z.string().min(1).default('./data'),
+  PORTICO_DATA_CACHE_MB: integer(16, 16384, 'must be a number of MB from 16 to 16384').optional(),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   PORTICO_ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   PORTICO_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -159,6 +160,8 @@ export interface Config {
   issuer: string;
   databaseUrl?: string;
   dataDir: string;
+  /** Embedded database only: its page cache (shared_buffers), MB; absent: store/index.ts DEFAULT_DATA_CACHE_MB. */
+  dataCacheMb?: number;
   redisUrl?: string;
   adminApiKey?: string;
   /** Master secret; when absent here, the composition root loads or generates it in the data dir. */
@@ -258,6 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     issuer,
     databaseUrl: c.DATABASE_URL,
     dataDir: c.PORTICO_DATA_DIR,
+    ...(c.PORTICO_DATA_CACHE_MB ? { dataCacheMb: c.PORTICO_DATA_CACHE_MB } : {}),
     redisUrl: c.REDIS_URL,
     adminApiKey: c.PORTICO_ADMIN_API_KEY,
     secret: c.PORTICO_SECRET,

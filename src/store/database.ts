@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { ConfigError } from '../config/index.js';
-import { startPgliteThread } from './pglite-thread.js';
+import { startPgliteThread, type DatabaseMemory } from './pglite-thread.js';
 
 /** What the repositories need from SQL: one dialect (PostgreSQL), positional parameters. */
 export interface Sql {
@@ -16,6 +16,8 @@ export interface Database extends Sql {
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Embedded PGlite on its thread: the memory that thread holds (for /metrics). */
+  memory?(): Promise<DatabaseMemory>;
 }
 
 /** PostgreSQL unique violation, as both pg and PGlite report it. */
@@ -135,7 +137,7 @@ export function restrictDataDir(dir: string): void {
  * PGlite runs on a worker thread of its own (pglite-thread.ts), off the event loop; `openDatabase`
  * does that for the server and the CLI.
  */
-export async function openPglite(dataDir: string | undefined, opts: { snapshot?: Blob; thread?: boolean } = {}): Promise<Database> {
+export async function openPglite(dataDir: string | undefined, opts: { snapshot?: Blob; thread?: boolean; cacheMb?: number } = {}): Promise<Database> {
   let unlock = () => undefined as void;
   // While an embedded database is open, files this process creates are private to its owner.
   let previousUmask: number | undefined;
@@ -155,7 +157,7 @@ export async function openPglite(dataDir: string | undefined, opts: { snapshot?:
   }
   let engine: Engine;
   try {
-    engine = opts.thread ? await threadEngine(dataDir, opts.snapshot) : await inProcessEngine(dataDir, opts.snapshot);
+    engine = opts.thread ? await threadEngine(dataDir, opts.snapshot, opts.cacheMb) : await inProcessEngine(dataDir, opts.snapshot);
     if (dataDir) restrictDataDir(dataDir);
   } catch (e) {
     unlock();
@@ -173,6 +175,7 @@ export async function openPglite(dataDir: string | undefined, opts: { snapshot?:
     ping: async () => {
       await engine.query('select 1');
     },
+    ...(engine.memory ? { memory: engine.memory } : {}),
     close: async () => {
       try {
         await engine.close();
@@ -188,7 +191,7 @@ export async function openPglite(dataDir: string | undefined, opts: { snapshot?:
 }
 
 /** One open PGlite, in this thread or on its own. */
-interface Engine extends Pick<Database, 'query' | 'transaction' | 'close'> {
+interface Engine extends Pick<Database, 'query' | 'transaction' | 'close' | 'memory'> {
   dump(): Promise<Blob>;
 }
 
@@ -203,16 +206,17 @@ async function inProcessEngine(dataDir: string | undefined, snapshot: Blob | und
   };
 }
 
-async function threadEngine(dataDir: string | undefined, snapshot: Blob | undefined): Promise<Engine> {
+async function threadEngine(dataDir: string | undefined, snapshot: Blob | undefined, cacheMb: number | undefined): Promise<Engine> {
   if (dataDir && !existsSync(join(dataDir, 'PG_VERSION'))) {
     // A first start: initdb leaves PGlite's WebAssembly memory at ~630 MB, which it never gives
     // back, where an existing database opens in ~200 MB. Create it on a thread of its own, end that
     // thread (its memory goes with it), then open the new database afresh.
     await (await startPgliteThread(dataDir)).close();
   }
-  const t = await startPgliteThread(dataDir, snapshot && new Uint8Array(await snapshot.arrayBuffer()));
+  const t = await startPgliteThread(dataDir, { snapshot: snapshot && new Uint8Array(await snapshot.arrayBuffer()), cacheMb });
   return {
     query: (text, params) => t.query(text, params),
+    memory: () => t.memory(),
     transaction: (fn) => t.transaction((query) => fn({ query })),
     close: () => t.close(),
     dump: async () => new Blob([(await t.dump()) as Uint8Array<ArrayBuffer>]),

@@ -107,10 +107,17 @@ function withConfigCache(store: Store, shared: ConfigVersion): Store {
 }
 
 /**
+ * The embedded database's page cache (PostgreSQL shared_buffers), MiB. PGlite's own default, 128,
+ * holds ~60 MiB more WebAssembly memory (never given back) and ~130 MiB more RSS at start, with no
+ * login or token throughput to show for it at the sizes bench/ measures (issue 13's notes).
+ */
+export const DEFAULT_DATA_CACHE_MB = 32;
+
+/**
  * PostgreSQL when a URL is given, else embedded PGlite in dataDir (undefined = in memory, for tests), on a thread of its own.
  * Migrates. With a logger, says what it is doing: creating an embedded database takes a while.
  */
-export async function openDatabase(opts: { databaseUrl?: string; dataDir?: string; logger?: Pick<Logger, 'info'> }): Promise<Database> {
+export async function openDatabase(opts: { databaseUrl?: string; dataDir?: string; dataCacheMb?: number; logger?: Pick<Logger, 'info'> }): Promise<Database> {
   const log = opts.logger;
   if (opts.databaseUrl) log?.info('connecting to PostgreSQL (DATABASE_URL)');
   else if (opts.dataDir) {
@@ -120,7 +127,7 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir?: strin
       fresh ? `creating the embedded database in ${opts.dataDir} (first start; this takes a while)` : `opening the embedded database in ${opts.dataDir}`,
     );
   }
-  const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(opts.dataDir, { thread: true });
+  const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(opts.dataDir, { thread: true, cacheMb: opts.dataCacheMb ?? DEFAULT_DATA_CACHE_MB });
   try {
     const applied = await migrate(db);
     if (applied.length) log?.info({ versions: applied }, `database migrations applied: ${applied.join(', ')}`);

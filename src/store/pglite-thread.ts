@@ -82,15 +82,22 @@ const handlers = {
     await db.close();
     return true;
   },
+  memory() {
+    return { wasm: db.mod.HEAPU8.length, heap: v8.getHeapStatistics().total_heap_size };
+  },
 };
 parentPort.on('message', (m) => {
-  handlers[m.op](m).then((result) => reply(m.id, { result }), (e) => reply(m.id, { error: errorOf(e) }));
+  // Through a promise, so that a handler throwing at once (or an unknown op) fails its call and not the thread.
+  Promise.resolve(m)
+    .then((msg) => handlers[msg.op](msg))
+    .then((result) => reply(m.id, { result }), (e) => reply(m.id, { error: errorOf(e) }));
 });
 (async () => {
   try {
+    const options = workerData.cacheMb ? { startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=' + workerData.cacheMb + 'MB'] } : {};
     db = workerData.dataDir
-      ? await PGlite.create(workerData.dataDir)
-      : workerData.snapshot ? await PGlite.create({ loadDataDir: new Blob([workerData.snapshot]) }) : await PGlite.create();
+      ? await PGlite.create(workerData.dataDir, options)
+      : await PGlite.create({ ...options, ...(workerData.snapshot ? { loadDataDir: new Blob([workerData.snapshot]) } : {}) });
     reply(0, { result: true });
   } catch (e) {
     reply(0, { error: errorOf(e) });
@@ -112,13 +119,23 @@ export interface PgliteThread {
   /** Runs fn in one transaction inside the worker; rolls back if it throws. */
   transaction<T>(fn: (query: <R>(text: string, params?: unknown[]) => Promise<R[]>) => Promise<T>): Promise<T>;
   dump(): Promise<Uint8Array>;
+  /** Bytes of the thread's WebAssembly memory (PostgreSQL's, never given back) and of its V8 heap. */
+  memory(): Promise<DatabaseMemory>;
   close(): Promise<void>;
 }
 
-/** Starts the worker and opens PGlite in it (dataDir, else in memory, from `snapshot` when given). */
-export async function startPgliteThread(dataDir: string | undefined, snapshot?: Uint8Array): Promise<PgliteThread> {
+export interface DatabaseMemory {
+  wasm: number;
+  heap: number;
+}
+
+/**
+ * Starts the worker and opens PGlite in it (dataDir, else in memory, from `snapshot` when given).
+ * `cacheMb` is PostgreSQL's shared_buffers (PGlite's default: 128 MB).
+ */
+export async function startPgliteThread(dataDir: string | undefined, opts: { snapshot?: Uint8Array; cacheMb?: number } = {}): Promise<PgliteThread> {
   const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pglite, dataDir, snapshot } });
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pglite, dataDir, snapshot: opts.snapshot, cacheMb: opts.cacheMb } });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let next = 1;
   let dead: Error | undefined;
@@ -179,6 +196,7 @@ export async function startPgliteThread(dataDir: string | undefined, snapshot?: 
       return result;
     },
     dump: () => call({ op: 'dump' }),
+    memory: () => call({ op: 'memory' }),
     async close() {
       try {
         if (!dead) await call({ op: 'close' });

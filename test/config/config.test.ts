@@ -61,6 +61,14 @@ describe('configuration', () => {
     }
   });
 
+  it('PORTICO_DATA_CACHE_MB: the embedded page cache in whole MB from 16 to 16384, absent by default', () => {
+    expect(loadConfig({}, cwd).dataCacheMb).toBeUndefined();
+    expect(loadConfig({ PORTICO_DATA_CACHE_MB: '256' }, cwd).dataCacheMb).toBe(256);
+    for (const bad of ['0', '15', '16385', '1.5', '64MB', 'lots']) {
+      expect(configError({ PORTICO_DATA_CACHE_MB: bad }, cwd)).toBe('PORTICO_DATA_CACHE_MB: must be a number of MB from 16 to 16384');
+    }
+  });
+
   it('reads PORTICO_WORKERS: auto (any case) or 1 to 64 processes; anything else is refused naming the variable', () => {
     expect(loadConfig({ PORTICO_WORKERS: 'AUTO' }, cwd).workers).toBe('auto');
     expect(loadConfig({ PORTICO_WORKERS: '3' }, cwd).workers).toBe(3);

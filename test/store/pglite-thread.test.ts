@@ -175,3 +175,41 @@ describe('the database thread stopping', () => {
     await expect(t.close()).resolves.toBeUndefined();
   });
 });
+
+describe('the database thread: settings and memory', () => {
+  it('sets the page cache (shared_buffers) it is given and reports its memory; an unknown message fails alone', async () => {
+    const t = await startPgliteThread(undefined, { cacheMb: 24 });
+    try {
+      expect(await t.query('show shared_buffers', undefined)).toEqual([{ shared_buffers: '24MB' }]);
+      const m = await t.memory();
+      // PGlite's WebAssembly memory starts at 128 MiB and only grows; the thread has a V8 heap of its own.
+      expect(m.wasm).toBeGreaterThanOrEqual(128 * 1024 * 1024);
+      expect(m.heap).toBeGreaterThan(1024 * 1024);
+      // A message the thread has no handler for (it threw synchronously and ended the thread, which
+      // stopped every statement after it: a /metrics scrape did that once) leaves the thread serving.
+      (t as unknown as { worker: { postMessage(m: unknown): void } }).worker.postMessage({ op: 'no-such-op', id: 99_999 });
+      expect(await t.query('select 2 as n', undefined)).toEqual([{ n: 2 }]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('keeps PGlite\'s own page cache when none is given', async () => {
+    const t = await startPgliteThread(undefined);
+    try {
+      expect(await t.query('show shared_buffers', undefined)).toEqual([{ shared_buffers: '128MB' }]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('openPglite passes the page cache to the thread and exposes memory()', async () => {
+    const db = await openPglite(undefined, { thread: true, cacheMb: 16 });
+    try {
+      expect(await db.query('show shared_buffers')).toEqual([{ shared_buffers: '16MB' }]);
+      expect((await db.memory!()).wasm).toBeGreaterThan(0);
+    } finally {
+      await db.close();
+    }
+  });
+});

@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+import { heapWarning } from './cluster/heap.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -94,7 +96,10 @@ async function openEphemeral(config: Config, logger: Logger): Promise<EphemeralS
   if (!config.redisUrl) {
     const spaces = memorySpaces(config.memorySpacesMb);
     const general = spaces?.general;
-    return new MemoryStore(general?.maxEntries, Date.now, general?.maxBytes, { limits, spaces });
+    const store = new MemoryStore(general?.maxEntries, Date.now, general?.maxBytes, { limits, spaces });
+    const warning = heapWarning(store.capacity(), v8.getHeapStatistics().heap_size_limit);
+    if (warning) logger.warn(warning);
+    return store;
   }
   const redis = await RedisStore.connect(config.redisUrl, undefined, limits);
   // Replay caches are only as safe as Redis's promise to keep keys until their TTL.

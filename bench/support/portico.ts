@@ -5,6 +5,7 @@
  * Prometheus text of /metrics.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { workerExecArgv } from '../../src/cluster/heap.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,7 +52,9 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
   writeFileSync(configFile, '{}');
   const args = opts.workers && opts.workers > 1 ? ['--workers', String(opts.workers)] : [];
   let output = '';
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), BIN, 'serve', ...args], {
+  // Node flags as `npm start` and the Dockerfile give them (a bounded heap: src/cluster/heap.ts), then BENCH_SERVER_NODE_ARGS.
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...workerExecArgv(nodeArgs), BIN, 'serve', ...args], {
     cwd: dir,
     env: {
       PATH: process.env.PATH ?? '',

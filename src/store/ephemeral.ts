@@ -224,6 +224,10 @@ export class MemoryStore implements EphemeralStore {
   get size() {
     return this.#entries.size;
   }
+  /** The most characters all spaces together may hold (their maxBytes summed). */
+  capacity(): number {
+    return SPACE_NAMES.reduce((n, name) => n + this.space(name).maxBytes, 0);
+  }
   /** Entries and characters (keys + values) held in each space of this store (metrics). */
   stats(): { space: SpaceName; entries: number; characters: number }[] {
     const root = this.#root;

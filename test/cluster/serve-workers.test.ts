@@ -6,7 +6,7 @@
  * cleanly. Which process served a request is read from its own log line (pino writes the pid).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +131,9 @@ const sampleSum = (text: string, name: string, labels = '') =>
     const workers = listening();
     expect(new Set(workers).size).toBe(2);
     expect(workers).not.toContain(primary);
+    // Each worker runs with a bounded heap (src/cluster/heap.ts); the primary was started without one.
+    for (const pid of workers) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-old-space-size=1536');
+    expect(readFileSync(`/proc/${primary}/cmdline`, 'utf8')).not.toContain('--max-old-space-size');
     for (let i = 0; i < 8; i++) expect((await get(`${proc.url}/readyz`)).status).toBe(200);
     await until('request logs', () => servedBy('/readyz').size === 2 && true, 5_000);
     expect(servedBy('/readyz')).toEqual(new Set(workers));

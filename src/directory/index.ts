@@ -52,7 +52,7 @@ export class Directory {
     if (profile.email && user.email && normalizeEmail(profile.email) === normalizeEmail(user.email)) delete profile.email;
     const changed = Object.entries(profile).some(([k, v]) => JSON.stringify((user as unknown as Record<string, unknown>)[k]) !== JSON.stringify(v));
     if (changed) user = (await this.store.users.update(user.id, orgId, profile)) ?? user;
-    await this.store.users.recordLogin(user.id);
+    // last_login_at is stamped with the login.succeeded event (EventRepo.appendLoginSucceeded).
     return user;
   }
 

@@ -62,7 +62,10 @@ export class LoginEvents {
   async succeeded(a: LoginAttempt): Promise<void> {
     this.#counter?.inc({ outcome: 'succeeded', reason: '' });
     this.logger.info({ org: a.organization_id, connection: a.connection_id, user: a.user_id }, 'login succeeded');
-    await this.repo.append({ type: 'login.succeeded', reason: null, ...this.#common(a) });
+    const common = this.#common(a);
+    // With a user (always, from completeLogin), its last_login_at is stamped by the same statement.
+    if (common.user_id) await this.repo.appendLoginSucceeded({ ...common, user_id: common.user_id });
+    else await this.repo.append({ type: 'login.succeeded', reason: null, ...common });
   }
 
   async failed(reason: string, a: LoginAttempt): Promise<void> {

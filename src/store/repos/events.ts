@@ -45,6 +45,20 @@ export class EventRepo {
   }
 
   /**
+   * A `login.succeeded` event, and its user's `last_login_at` set to the event's time in the same
+   * statement: they commit together (a login that fails after the directory matched the user
+   * leaves last_login_at alone), and a login costs one round trip fewer than a separate update.
+   */
+  async appendLoginSucceeded(e: Omit<EventInput, 'type' | 'reason'> & { user_id: string }): Promise<LoginEvent> {
+    const [row] = await this.db.query<LoginEvent>(
+      `with touched as (update users set last_login_at = now() where id = $6),
+            e as (${INSERT} values ${VALUES} returning *) ${FAN_OUT}`,
+      [newId('evt'), e.organization_id, 'login.succeeded', null, e.connection_id, e.user_id, e.ip, JSON.stringify(withoutNul(e.detail ?? {}))],
+    );
+    return row!;
+  }
+
+  /**
    * Writes the event only if `marker` was never written before (one statement: the marker row and
    * the event commit together); undefined when it was. Safe with any number of processes.
    */

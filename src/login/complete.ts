@@ -80,7 +80,14 @@ export async function completeLogin(
     // per login. The uid comes from this browser's gateway session, and the resume step that follows
     // still needs the browser's own portico_op_resume cookie, so the binding is the same.
     try {
-      await deps.provider.finishLogin(req, res, { uid: interactionUid, accountId: user.id, connectionId: connection.id, amr: identity.amr, authTime: new Date(authTime * 1000) });
+      await deps.provider.finishLogin(req, res, {
+        uid: interactionUid,
+        accountId: user.id,
+        connectionId: connection.id,
+        amr: identity.amr,
+        authTime: new Date(authTime * 1000),
+        activeJustChecked: true, // resolve() above refused a suspended user
+      });
     } catch {
       sendPage(res, 400, errorPage('Sign-in expired', 'This sign-in request has expired. Start again from your application.', 'no_pending_request'));
     }

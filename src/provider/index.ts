@@ -89,6 +89,12 @@ export interface FinishedLogin {
   authTime: Date;
   /** Interaction uid; when omitted, read from the interaction cookie (only sent to /interaction/<uid>). */
   uid?: string;
+  /**
+   * The caller read this user as active in this same request (Directory.resolve refuses suspended
+   * users), so finishLogin does not read the row again. The resume step that follows reads it anyway
+   * (findAccount), and a user suspended in between is sent back to sign in.
+   */
+  activeJustChecked?: boolean;
 }
 
 /** The interaction is unknown or expired (the user must start again from the application). */
@@ -343,7 +349,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       if (!(login.authTime instanceof Date) || Number.isNaN(login.authTime.getTime())) throw new TypeError('finishLogin: authTime must be a Date');
       const i = await loadInteraction(login.uid ? { uid: login.uid } : { req, res });
       const clientId = String((i.params as { client_id?: unknown }).client_id);
-      if (!(await loadAccount(store, logins, login.accountId))) {
+      if (!login.activeJustChecked && !(await loadAccount(store, logins, login.accountId))) {
         await complete(res, i, { error: 'access_denied', error_description: 'the account is not active' });
         return;
       }

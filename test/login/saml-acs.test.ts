@@ -272,6 +272,43 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       expect(ok.body.data[0]!.user_id).toMatch(/^usr_/);
     });
 
+    it('a user suspended after the ACS matched them and before the resume step gets no code; active again, the next login does', async () => {
+      const conn = conns['sp-only']!;
+      const first = await start(conn);
+      expectCode(await post(first.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: first.requestId }) }));
+      const ok = await portico.admin<{ data: EventRow[] }>('GET', `/organizations/acme/events?type=login.succeeded&connection_id=${conn.id}&limit=1`);
+      const userId = ok.body.data[0]!.user_id!;
+
+      // Step by step: the IdP's POST, the bounce's GET (the user is matched, active), and its 303 to the resume step.
+      const { jar, requestId } = await start(conn);
+      const posted = await fetch(acsPath(conn), {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+        body: new URLSearchParams({ SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }).toString(),
+      });
+      jar.store(posted);
+      expect(posted.status).toBe(303);
+      const bounced = await fetch(new URL(posted.headers.get('location')!, acsPath(conn)), { redirect: 'manual', headers: { cookie: jar.header() } });
+      jar.store(bounced);
+      expect(bounced.status).toBe(303);
+      const resume = new URL(bounced.headers.get('location')!, portico.issuer);
+      expect(resume.pathname).toMatch(/^\/oauth\/authorize\/[\w-]+$/);
+
+      // finishLogin trusted the match made in that request; the resume step reads the user again.
+      expect((await portico.admin('PATCH', `/organizations/acme/users/${userId}`, { status: 'suspended' })).status).toBe(200);
+      try {
+        const done = await follow(portico.base, portico.issuer, portico.base + resume.pathname, jar);
+        // No code: the browser is sent to sign in again (where the directory refuses the suspended user).
+        expect(done.location?.searchParams.get('code') ?? null).toBeNull();
+        expect(done.location?.href.startsWith(IDP_SSO)).toBe(true);
+      } finally {
+        expect((await portico.admin('PATCH', `/organizations/acme/users/${userId}`, { status: 'active' })).status).toBe(200);
+      }
+      const again = await start(conn);
+      expectCode(await post(again.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: again.requestId }) }));
+    });
+
     it('an authorization request that expired while the user was at the IdP: a no_pending_request page, no code', async () => {
       const conn = conns['sp-only']!;
       const started = await start(conn);

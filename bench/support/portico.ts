@@ -7,7 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { workerExecArgv } from '../../src/cluster/heap.js';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, freePort } from '../../test/support/processes.js';
@@ -79,7 +79,12 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  // BENCH_SERVER_LOG=<file>: every line the server writes is appended there too (e.g. with --trace-gc).
+  const log = process.env.BENCH_SERVER_LOG;
+  const keep = (d: Buffer) => {
+    if (log) appendFileSync(log, d);
+    output = (output + d.toString()).slice(-4000);
+  };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   // A first start (PGlite, migrations, keys) takes minutes when the machine is busy.

@@ -1,10 +1,10 @@
-import v8 from 'node:v8';
-import { heapWarning } from './cluster/heap.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import v8 from 'node:v8';
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from './config/index.js';
+import { heapWarning } from './cluster/heap.js';
 import { createLogger } from './http/logging.js';
 import type { Database } from './store/database.js';
 import { createSafeFetch, type FetchLike } from './http/safe-fetch.js';

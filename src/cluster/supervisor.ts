@@ -59,9 +59,9 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
   const backoff = opts.backoffMs ?? defaultBackoffMs;
   const stableMs = opts.stableMs ?? 60_000;
   const startTimeoutMs = opts.startTimeoutMs ?? 90_000;
+  const stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
   // Workers run with a bounded heap unless the operator gave a limit (heap.ts: why).
   cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
-  const stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
   const tracked = new Map<Worker, Tracked>();
   const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, startedAt: 0, failures: 0 }));
   const metrics = serveClusterMetrics();

@@ -108,8 +108,9 @@ function withConfigCache(store: Store, shared: ConfigVersion): Store {
 
 /**
  * The embedded database's page cache (PostgreSQL shared_buffers), MiB. PGlite's own default, 128,
- * holds ~60 MiB more WebAssembly memory (never given back) and ~130 MiB more RSS at start, with no
- * login or token throughput to show for it at the sizes bench/ measures (issue 13's notes).
+ * holds ~60 MiB more WebAssembly memory (never given back) and ~130 MiB more RSS at start; with 16
+ * the same 92,000 statements took the same time, and bench:compare's login and token figures
+ * stayed within their noise (issue 13's notes). A large directory may want more.
  */
 export const DEFAULT_DATA_CACHE_MB = 32;
 

@@ -9,7 +9,7 @@ import type { Database } from '../store/database.js';
  * Not registered for PostgreSQL.
  */
 export function registerDatabaseGauge(registry: Registry, db: Database): void {
-  const memory = db.memory?.bind(db);
+  const memory = db.memory;
   if (!memory || registry.getSingleMetric('portico_embedded_database_bytes')) return;
   new Gauge({
     name: 'portico_embedded_database_bytes',

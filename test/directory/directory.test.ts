@@ -1,9 +1,8 @@
 import { Directory } from '../../src/directory/index.js';
-import { createStore, type Store } from '../../src/store/index.js';
-import { SecretBox } from '../../src/store/secrets.js';
+import type { Store } from '../../src/store/index.js';
 import type { Connection } from '../../src/store/types.js';
 import type { ExternalIdentity } from '../../src/upstream/identity.js';
-import { dbBackends, postgresBackend, hasPostgres } from '../support/backends.js';
+import { dbBackends, openTestStore, postgresBackend, hasPostgres } from '../support/backends.js';
 
 const identity = (over: Partial<ExternalIdentity> = {}): ExternalIdentity => ({
   connection: '',
@@ -35,9 +34,7 @@ describe.each(dbBackends)('directory ($name)', (backend) => {
   let cleanup: () => Promise<void>;
   let dir: Directory;
   beforeAll(async () => {
-    const opened = await backend.open();
-    cleanup = opened.cleanup;
-    store = createStore(opened.db, new SecretBox('x'.repeat(32)));
+    ({ store, cleanup } = await openTestStore(backend));
     dir = new Directory(store);
   });
   afterAll(() => cleanup());
@@ -91,9 +88,8 @@ describe.each(dbBackends)('directory ($name)', (backend) => {
 // Two first logins of the same new person at the same moment, on real PostgreSQL connections.
 (hasPostgres ? describe : describe.skip)('directory concurrency (postgres) — skipped without DATABASE_URL', () => {
   it('creates exactly one user for 10 simultaneous first logins', async () => {
-    const { db, cleanup } = await postgresBackend.open();
+    const { store, cleanup } = await openTestStore(postgresBackend);
     try {
-      const store = createStore(db, new SecretBox('x'.repeat(32)));
       const dir = new Directory(store);
       const { org, connection } = await setup(store);
       const results = await Promise.all(Array.from({ length: 10 }, () => dir.resolve(connection as Connection, identity({ connection: connection.id }))));

@@ -9,8 +9,7 @@
 import { SignJWT } from 'jose';
 import { Directory } from '../../src/directory/index.js';
 import { emailVerified, inVerifiedDomain } from '../../src/directory/email-verified.js';
-import { createStore, type Store } from '../../src/store/index.js';
-import { SecretBox } from '../../src/store/secrets.js';
+import type { Store } from '../../src/store/index.js';
 import type { Connection, Organization } from '../../src/store/types.js';
 import type { ExternalIdentity, IdentitySource } from '../../src/upstream/identity.js';
 import { linkConnection, linkIdentity } from '../../src/upstream/link/identity.js';
@@ -18,7 +17,7 @@ import { verifyPartnerJwt } from '../../src/upstream/jwt/verify.js';
 import { toExternalIdentity as oidcIdentity } from '../../src/upstream/oidc/presets.js';
 import { toExternalIdentity as samlIdentity } from '../../src/upstream/saml/identity.js';
 import type { SamlAssertionResult } from '../../src/upstream/saml/validate.js';
-import { dbBackends } from '../support/backends.js';
+import { dbBackends, openTestStore } from '../support/backends.js';
 
 const SECRET = new TextEncoder().encode('partner-shared-secret-0123456789abcdef');
 const WS = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
@@ -79,9 +78,7 @@ describe.each(dbBackends)('directory applies the email verification rule for eve
   const conns: Record<'oidc' | 'saml' | 'jwt', Connection> = {} as never;
 
   beforeAll(async () => {
-    const opened = await backend.open();
-    cleanup = opened.cleanup;
-    store = createStore(opened.db, new SecretBox('x'.repeat(32)));
+    ({ store, cleanup } = await openTestStore(backend));
     dir = new Directory(store);
     // globex owns (has verified) its domain; acme has its own verified and one merely claimed.
     await store.organizations.create({ slug: `globex-${tag}`, name: 'Globex', domains: [GLOBEX] });

@@ -5,18 +5,15 @@
  */
 import { pino } from 'pino';
 import { LoginEvents } from '../../src/events/index.js';
-import { createStore, type Store } from '../../src/store/index.js';
-import { SecretBox } from '../../src/store/secrets.js';
-import { dbBackends } from '../support/backends.js';
+import type { Store } from '../../src/store/index.js';
+import { dbBackends, openTestStore } from '../support/backends.js';
 
 describe.each(dbBackends)('login.succeeded and last_login_at ($name)', (backend) => {
   let store: Store;
   let cleanup: () => Promise<void>;
   let events: LoginEvents;
   beforeAll(async () => {
-    const opened = await backend.open();
-    cleanup = opened.cleanup;
-    store = createStore(opened.db, new SecretBox('x'.repeat(32)));
+    ({ store, cleanup } = await openTestStore(backend));
     events = new LoginEvents(store.events, pino({ level: 'silent' }));
   });
   afterAll(() => cleanup());

@@ -12,6 +12,8 @@ import { dumpPgliteSnapshot, openPglite, openPostgres, type Database } from '../
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import { publishFileOnce } from '../../src/store/files.js';
 import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
+import { createStore, type Store } from '../../src/store/index.js';
+import { SecretBox } from '../../src/store/secrets.js';
 
 export const PG_URL = process.env.DATABASE_URL;
 export const REDIS_URL = process.env.REDIS_URL;
@@ -84,6 +86,12 @@ export const postgresBackend: DbBackend = {
     };
   },
 };
+
+/** A fresh database of `backend` with the repositories on it (a fixed test master secret). */
+export async function openTestStore(backend: DbBackend): Promise<{ store: Store; cleanup: () => Promise<void> }> {
+  const { db, cleanup } = await backend.open();
+  return { store: createStore(db, new SecretBox('x'.repeat(32))), cleanup };
+}
 
 /** The database backends available here: PGlite always, PostgreSQL when configured. */
 export const dbBackends: DbBackend[] = hasPostgres ? [pgliteBackend, postgresBackend] : [pgliteBackend];

@@ -6,7 +6,8 @@
 import express from 'express';
 import request from 'supertest';
 import { createMetricsRegistry, healthRoutes } from '../../src/http/health.js';
-import type { Database } from '../../src/store/database.js';
+import { openPglite, type Database } from '../../src/store/database.js';
+import { migrate } from '../../src/store/migrations.js';
 import { MemoryStore } from '../../src/store/ephemeral.js';
 import { buildTestApp, type TestApp } from '../support/app.js';
 
@@ -74,6 +75,35 @@ describe('/metrics without PORTICO_METRICS_TOKEN', () => {
       expect(await read('portico_ephemeral_entries', 'general')).toBeGreaterThanOrEqual(0);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('/metrics on the embedded database thread', () => {
+  it("reports the thread's WebAssembly memory and heap; an in-process database (tests) reports none", async () => {
+    const threaded = await buildTestApp({
+      backend: {
+        name: 'pglite',
+        async open() {
+          const db = await openPglite(undefined, { thread: true, cacheMb: 16 });
+          await migrate(db);
+          return { db, cleanup: () => db.close() };
+        },
+      },
+    });
+    try {
+      const text = (await request(threaded.express).get('/metrics').expect(200)).text;
+      const part = (p: string) => Number(new RegExp(`^portico_embedded_database_bytes\\{part="${p}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+      expect(part('wasm')).toBeGreaterThanOrEqual(128 * 1024 * 1024);
+      expect(part('heap')).toBeGreaterThan(0);
+    } finally {
+      await threaded.close();
+    }
+    const inProcess = await buildTestApp();
+    try {
+      expect((await request(inProcess.express).get('/metrics').expect(200)).text).not.toContain('portico_embedded_database_bytes{');
+    } finally {
+      await inProcess.close();
     }
   });
 });

@@ -12,7 +12,8 @@ import { startLogoutReceiver, type LogoutReceiver } from '../support/backchannel
 import { authorizeUrl, CookieJar, exchangeCode, loginForCode, listen, pkce, POST_LOGOUT, postForm, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
 import type { Organization, User } from '../../src/store/types.js';
 
-const TIMEOUT_MS = 1500;
+// Long enough that "answered before one delivery attempt could have timed out" is not a race on a loaded machine.
+const TIMEOUT_MS = 3000;
 
 describe('back-channel logout', () => {
   let t: TestApp;
@@ -184,19 +185,19 @@ describe('back-channel logout', () => {
     const eve = await newUser('eve');
     const { jar, tokens } = await signIn(eve, ['bc-dead']);
     const ms = await rpLogout(jar, tokens['bc-dead']!.idToken);
-    // One attempt alone would hold a blocking logout for TIMEOUT_MS; the browser got its redirect well before.
-    expect(ms).toBeLessThan(TIMEOUT_MS / 2);
+    // One attempt alone would hold a blocking logout for TIMEOUT_MS; the browser got its redirect before that.
+    expect(ms).toBeLessThan(TIMEOUT_MS);
     await waitFor(async () => rx.hanging() >= 1, 2000);
     // Admin revocation is not held up by the dead receiver either.
     const second = await signIn(eve, ['bc-dead']);
     const started = performance.now();
     expect((await admin('POST', `/organizations/${org.id}/users/${eve.id}/sessions/revoke`)).status).toBe(204);
-    expect(performance.now() - started).toBeLessThan(TIMEOUT_MS / 2);
+    expect(performance.now() - started).toBeLessThan(TIMEOUT_MS);
     expect(await refreshStatus('bc-dead', second.tokens['bc-dead']!.refreshToken)).toBe(400);
     await waitFor(async () => (await events('logout.backchannel_failed', eve.id)).length === 2, 4 * TIMEOUT_MS + 2000);
     const [failed] = await events('logout.backchannel_failed', eve.id);
     expect(failed).toMatchObject({ reason: 'delivery_failed', detail: { client_id: 'bc-dead', attempts: 2, error: 'timeout' } });
-  }, 20_000);
+  }, 30_000);
 });
 
 async function waitFor(check: () => Promise<boolean>, ms = 5000) {

@@ -29,16 +29,29 @@ export const SCOPE_CLAIMS: Record<string, string[]> = {
 
 export const SCOPES = ['openid', 'email', 'profile', 'offline_access'];
 
+/**
+ * The last login of each browser session (oidc-provider's session uid), read for the claims of every
+ * token issued in that session (`idp`, `amr`, `auth_time`), refreshes included. A record is needed as
+ * long as the longest grant issued from its session (ttl.ts): every write and every grant save asks
+ * for its own time, and the record keeps the longest of them (never shortened).
+ */
 export interface LoginRecords {
-  put(sessionUid: string, login: LoginRecord): Promise<void>;
+  put(sessionUid: string, login: LoginRecord, seconds: number): Promise<void>;
+  /** Keeps an existing record at least `seconds`. */
+  keep(sessionUid: string, seconds: number): Promise<void>;
   get(sessionUid: string): Promise<LoginRecord | undefined>;
 }
 
-export function loginRecords(store: EphemeralStore, ttlSeconds: number): LoginRecords {
+export function loginRecords(store: EphemeralStore): LoginRecords {
   const ephemeral = store.space('sessions');
   const key = (uid: string) => `op:login:${uid}`;
   return {
-    put: (uid, login) => ephemeral.set(key(uid), JSON.stringify(login), ttlSeconds),
+    put: async (uid, login, seconds) => {
+      await ephemeral.keepAtLeast(key(uid), Math.max(1, seconds), JSON.stringify(login));
+    },
+    keep: async (uid, seconds) => {
+      await ephemeral.keepAtLeast(key(uid), Math.max(1, seconds));
+    },
     async get(uid) {
       const raw = await ephemeral.get(key(uid));
       return raw ? (JSON.parse(raw) as LoginRecord) : undefined;

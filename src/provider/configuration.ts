@@ -9,7 +9,8 @@ import { SCOPE_CLAIMS, SCOPES } from './account.js';
 import { allowedOrigin } from './clients.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
 import { SIGNING_ALGS } from './keys.js';
-import { TTL } from './ttl.js';
+import { grantNeedSeconds, grantTtlSeconds, TTL } from './ttl.js';
+import { grantRefreshLifetime } from './refresh.js';
 import { PAR_ROUTE } from './par-dpop.js';
 import { accessTokenTTL, API_CLIENT_METADATA, grantResourceScopes } from './resources.js';
 
@@ -71,28 +72,47 @@ function policy() {
   return prompts;
 }
 
+export type GrantLike = { exp?: number; expiresIn?: number; readonly expiration: number };
+/** Seconds the grant has left: a grant saved in this request has no `exp` yet, only its lifetime. */
+export const grantLeft = (grant: GrantLike, now: number) => (typeof grant.exp === 'number' ? grant.exp - now : grant.expiration);
+
 /**
  * Finds (or creates) the grant for this session and app and makes sure it covers what is asked now:
- * auto-consent for first-party apps, without a consent interaction.
+ * auto-consent for first-party apps, without a consent interaction. A grant with less left than
+ * what is issued now needs (ttl.ts) is saved again with a full lifetime, and the browser session's
+ * login record is kept as long as the grant (`keepLogin`): tokens of this grant read it.
  */
-async function loadExistingGrant(ctx: KoaContextWithOIDC) {
-  const { oidc } = ctx;
-  const accountId = oidc.session?.accountId;
-  const client = oidc.client;
-  if (!accountId || !client) return undefined;
-  const grantId = (oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? oidc.session.grantIdFor(client.clientId);
-  let grant = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
-  if (grant && (grant.accountId !== accountId || grant.clientId !== client.clientId)) grant = undefined;
-  const isNew = !grant;
-  grant ??= new oidc.provider.Grant({ accountId, clientId: client.clientId });
-  const have = new Set((grant.getOIDCScope() || '').split(' '));
-  const missing = [...oidc.requestParamOIDCScopes].filter((s) => !have.has(s));
-  const claims = [...oidc.requestParamClaims].filter((c) => !grant!.getOIDCClaims().includes(c));
-  if (missing.length) grant.addOIDCScope(missing.join(' '));
-  if (claims.length) grant.addOIDCClaims(claims);
-  const resourcesChanged = grantResourceScopes(ctx, grant);
-  if (isNew || missing.length || claims.length || resourcesChanged) await grant.save();
-  return grant;
+function loadExistingGrantWith(keepLogin: ConfigurationDeps['keepLogin'], clock: () => number) {
+  return async function loadExistingGrant(ctx: KoaContextWithOIDC) {
+    const { oidc } = ctx;
+    const accountId = oidc.session?.accountId;
+    const client = oidc.client;
+    if (!accountId || !client) return undefined;
+    const grantId = (oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? oidc.session.grantIdFor(client.clientId);
+    let grant = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+    if (grant && (grant.accountId !== accountId || grant.clientId !== client.clientId)) grant = undefined;
+    const isNew = !grant;
+    grant ??= new oidc.provider.Grant({ accountId, clientId: client.clientId });
+    const have = new Set((grant.getOIDCScope() || '').split(' '));
+    const missing = [...oidc.requestParamOIDCScopes].filter((s) => !have.has(s));
+    const claims = [...oidc.requestParamClaims].filter((c) => !grant!.getOIDCClaims().includes(c));
+    if (missing.length) grant.addOIDCScope(missing.join(' '));
+    if (claims.length) grant.addOIDCClaims(claims);
+    const resourcesChanged = grantResourceScopes(ctx, grant);
+    const now = Math.floor(clock() / 1000);
+    const g = grant as unknown as GrantLike;
+    const expiring = !isNew && grantLeft(g, now) < grantNeedSeconds(grantRefreshLifetime(client as never));
+    if (expiring) {
+      // Saved again from now: oidc-provider keeps a found token's exp on save unless it is unset.
+      delete g.exp;
+      delete g.expiresIn;
+    }
+    if (isNew || missing.length || claims.length || resourcesChanged || expiring) {
+      await grant.save();
+      if (oidc.session.uid) await keepLogin?.(oidc.session.uid, grantLeft(g, now));
+    }
+    return grant;
+  };
 }
 
 export interface ConfigurationDeps {
@@ -105,6 +125,10 @@ export interface ConfigurationDeps {
   extraTokenClaims: NonNullable<Configuration['extraTokenClaims']>;
   /** Where oidc-provider sends the browser for a new interaction; default `/interaction/<uid>`. */
   interactionUrl?: NonNullable<NonNullable<Configuration['interactions']>['url']>;
+  /** Keeps the browser session's login record (account.ts) at least this many seconds. */
+  keepLogin?: (sessionUid: string, seconds: number) => Promise<unknown>;
+  /** Milliseconds since the epoch (tests move it); default Date.now. */
+  clock?: () => number;
 }
 
 export function buildConfiguration(deps: ConfigurationDeps): Configuration {
@@ -155,10 +179,11 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
     routes: { ...ROUTES },
-    ttl: { ...TTL, AccessToken: accessTokenTTL },
+    // A grant outlives what is issued under it (ttl.ts): the token family too for an app with refresh tokens.
+    ttl: { ...TTL, AccessToken: accessTokenTTL, Grant: (ctx) => grantTtlSeconds(grantRefreshLifetime(ctx?.oidc?.client as never)) },
     cookies: { names: COOKIE_NAMES, keys: cookieKeys(deps.secret), long: cookie, short: cookie },
     interactions: { policy: policy(), url: deps.interactionUrl ?? ((_ctx, interaction) => `/interaction/${interaction.uid}`) },
-    loadExistingGrant,
+    loadExistingGrant: loadExistingGrantWith(deps.keepLogin, deps.clock ?? Date.now),
     renderError,
   };
 }

@@ -37,6 +37,8 @@ import type { Interaction, KoaContextWithOIDC } from 'oidc-provider';
 import { Provider as ProviderClass } from './oidc.js';
 import type { Runtime } from '../runtime.js';
 import { findAccountFor, loadAccount, loginRecords, type LoginRecords } from './account.js';
+import { grantTtlSeconds } from './ttl.js';
+import { refreshLifetimeOf } from './token-settings.js';
 import { createAdapterFactory } from './adapter.js';
 import { clientMetadata, presentedClientSecret } from './clients.js';
 import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES as PROVIDER_ROUTES } from './configuration.js';
@@ -206,7 +208,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   const issuerUrl = new URL(config.issuer);
   if (issuerUrl.pathname !== '/' || issuerUrl.search) throw new Error('PORTICO_ISSUER: must be an origin without a path (e.g. https://sso.example.com)');
   const secure = issuerUrl.protocol === 'https:';
-  const logins = loginRecords(ephemeral, GRANT_LIFETIME_SECONDS);
+  const logins = loginRecords(ephemeral);
   /** Authorization requests whose upstream sign-in the interaction starter began: request → the IdP's URL. */
   const upstreamOf = new WeakMap<object, string>();
   // The client_secret of a request whose secret does not match (see clientMetadata): known to no one.
@@ -231,6 +233,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         secret: rt.secret,
         adapter,
         findAccount: findAccountFor(store, logins),
+        keepLogin: (sessionUid, seconds) => logins.keep(sessionUid, seconds),
+        clock: opts.clock,
         resourceIndicators: resourceIndicators(store),
         extraTokenClaims: extraTokenClaims((accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid)),
         // The interaction page's URL stays what oidc-provider sees, so its cookies keep their own
@@ -265,7 +269,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     if (upstream && ctx.status === 303) ctx.redirect(upstream);
   });
 
-  provider.use(recordLogin(logins));
+  provider.use(recordLogin(logins, opts.clock));
   provider.use(allowFormTargets());
   const logout = providerLogout(rt, provider, adapter, `${PROVIDER_ROUTES.end_session}/confirm`, opts.backchannel);
   recordRefreshRefusals(provider, store, logger);
@@ -355,7 +359,13 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       }
       let grant = i.grantId ? await provider.Grant.find(i.grantId) : undefined;
       if (grant && (grant.accountId !== login.accountId || grant.clientId !== clientId)) grant = undefined;
-      grant ??= new provider.Grant({ accountId: login.accountId, clientId });
+      if (!grant) {
+        // Saved here, outside oidc-provider's request, where its ttl.Grant does not see the client: the lifetime is given.
+        const app = await store.applications.get(clientId);
+        const expiresIn = grantTtlSeconds(app ? refreshLifetimeOf(app) : undefined);
+        // BaseToken takes expiresIn (oidc-provider's types leave it out for Grant).
+        grant = new provider.Grant({ accountId: login.accountId, clientId, expiresIn } as ConstructorParameters<typeof provider.Grant>[0]);
+      }
       const scope = (i.params as { scope?: unknown }).scope;
       if (typeof scope === 'string' && scope) grant.addOIDCScope(scope);
       const grantId = await grant.save();

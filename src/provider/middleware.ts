@@ -5,6 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { LoginRecord, LoginRecords } from './account.js';
+import { grantLeft } from './configuration.js';
+import { grantTtlSeconds } from './ttl.js';
 import { renderLogoutFailed } from './pages.js';
 
 type Next = () => Promise<unknown>;
@@ -19,9 +21,10 @@ export interface PorticoResult {
 
 /**
  * After the authorization request resumes from a finished login, remember that login (connection
- * id, amr, auth_time) under the browser session's uid, before the response with the code leaves.
+ * id, amr, auth_time) under the browser session's uid, before the response with the code leaves,
+ * for as long as the grant the code belongs to.
  */
-export function recordLogin(logins: LoginRecords) {
+export function recordLogin(logins: LoginRecords, clock: () => number = Date.now) {
   return async (ctx: Ctx, next: Next) => {
     await next();
     const oidc = oidcOf(ctx);
@@ -29,7 +32,9 @@ export function recordLogin(logins: LoginRecords) {
     const result = oidc.result as PorticoResult | undefined;
     const session = oidc.entities.Session;
     if (result?.portico && session?.uid && session.accountId && session.accountId === result.login?.accountId) {
-      await logins.put(session.uid, result.portico);
+      const grant = oidc.entities.Grant as Parameters<typeof grantLeft>[0] | undefined;
+      const seconds = grant ? grantLeft(grant, Math.floor(clock() / 1000)) : grantTtlSeconds(undefined);
+      await logins.put(session.uid, result.portico, seconds);
     }
   };
 }

@@ -21,7 +21,6 @@ import type { Logger } from 'pino';
 import { errors } from './oidc.js';
 import type { Store } from '../store/index.js';
 import { REFRESH_DEFAULTS } from '../store/repos/applications.js';
-import { TTL } from './ttl.js';
 
 /** Client metadata names carrying the lifetimes (extraClientMetadata). */
 export const REFRESH_METADATA = ['refresh_token_absolute_ttl_seconds', 'refresh_token_idle_ttl_seconds'] as const;
@@ -40,13 +39,18 @@ function lifetimesOf(client: { metadata(): Record<string, unknown> } | undefined
   return { absolute: n(m.refresh_token_absolute_ttl_seconds, REFRESH_DEFAULTS.absolute), idle: n(m.refresh_token_idle_ttl_seconds, REFRESH_DEFAULTS.idle) };
 }
 
+/** The refresh family's absolute lifetime for a client allowed refresh tokens; undefined otherwise. */
+export function grantRefreshLifetime(client: { metadata(): Record<string, unknown>; grantTypeAllowed(type: string): boolean } | undefined): number | undefined {
+  return client?.grantTypeAllowed('refresh_token') ? lifetimesOf(client).absolute : undefined;
+}
+
 type RefreshTokenLike = { iat?: number; iiat?: number };
 
 /** Seconds since the epoch, from an injectable clock in milliseconds. */
 export type Clock = () => number;
 
 export function refreshTokenConfiguration(clock: Clock = Date.now): Pick<Configuration, 'issueRefreshToken' | 'rotateRefreshToken' | 'expiresWithSession'> & {
-  ttl: { RefreshToken: NonNullable<NonNullable<Configuration['ttl']>['RefreshToken']>; Grant: NonNullable<NonNullable<Configuration['ttl']>['Grant']> };
+  ttl: { RefreshToken: NonNullable<NonNullable<Configuration['ttl']>['RefreshToken']> };
 } {
   const nowSeconds = () => Math.floor(clock() / 1000);
   return {
@@ -68,8 +72,6 @@ export function refreshTokenConfiguration(clock: Clock = Date.now): Pick<Configu
         const started = (token as unknown as RefreshTokenLike).iiat ?? now;
         return Math.max(1, Math.min(idle, started + absolute - now));
       },
-      // The grant (the token family) must outlive its longest refresh token.
-      Grant: (ctx) => Math.max(TTL.Grant, lifetimesOf(ctx?.oidc?.client as never).absolute),
     },
   };
 }

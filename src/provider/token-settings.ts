@@ -16,3 +16,8 @@ export function tokenClientMetadata(app: Application): AdapterPayload {
     dpop_bound_access_tokens: app.dpop_bound_access_tokens,
   };
 }
+
+/** The token family's absolute lifetime for an app that gets refresh tokens; its grants must outlive it (ttl.ts). */
+export function refreshLifetimeOf(app: Application): number | undefined {
+  return app.refresh_tokens === 'rotating' ? app.refresh_token_absolute_ttl_seconds : undefined;
+}

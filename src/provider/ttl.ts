@@ -7,7 +7,6 @@ export const TTL = {
   AccessToken: 3600,
   IdToken: 3600,
   RefreshToken: 14 * 24 * 3600,
-  Grant: 14 * 24 * 3600,
   Session: 24 * 3600,
   Interaction: 30 * 60,
 } as const;
@@ -27,5 +26,33 @@ export const KEY_RELOAD_SECONDS = 60;
  */
 export const KEY_ACTIVATION_DELAY_SECONDS = 2 * KEY_RELOAD_SECONDS;
 
-/** Anything tied to a grant (refresh tokens, grants) is gone after this. */
-export const GRANT_LIFETIME_SECONDS = Math.max(TTL.RefreshToken, TTL.Grant, TTL.Session, REFRESH_DEFAULTS.max);
+/**
+ * How long a grant is kept. A grant (oidc-provider's record of what an app may have for a user) must
+ * outlive everything issued under it, or those die early ("grant not found"): an authorization code
+ * (TTL.AuthorizationCode), the access tokens exchanged for it (at most API_ACCESS_TOKEN_MAX_TTL)
+ * and, for an app with refresh tokens, the token family (its absolute lifetime, plus the access
+ * token of its last refresh). What is issued *now* needs the grant this long: `grantNeedSeconds`.
+ *
+ * A grant is saved with its need plus GRANT_RENEWAL_SLACK and saved again (loadExistingGrant) when a
+ * browser session that is still signed in reuses it with less than its need left, so a grant is
+ * rewritten at most about once per slack, not on every sign-in.
+ *
+ * Until this rule every grant lived 14 days or its app's absolute refresh lifetime (30 days by
+ * default), even for apps that never get a refresh token: in the in-process store the `sessions`
+ * space then filled with grants of long-gone sign-ins (bench:soak refused logins after ~35,000).
+ */
+export const GRANT_RENEWAL_SLACK = 24 * 3600;
+
+/** Seconds a grant must still live for what is issued under it now (see above). */
+export function grantNeedSeconds(refreshAbsoluteSeconds: number | undefined): number {
+  const accessToken = Math.max(TTL.AccessToken, API_ACCESS_TOKEN_MAX_TTL);
+  return TTL.AuthorizationCode + accessToken + (refreshAbsoluteSeconds ?? 0);
+}
+
+/** The lifetime a grant is saved with. */
+export function grantTtlSeconds(refreshAbsoluteSeconds: number | undefined): number {
+  return grantNeedSeconds(refreshAbsoluteSeconds) + GRANT_RENEWAL_SLACK;
+}
+
+/** Anything tied to a grant (refresh tokens, grants, login records) is gone after this. */
+export const GRANT_LIFETIME_SECONDS = Math.max(TTL.RefreshToken, TTL.Session, grantTtlSeconds(REFRESH_DEFAULTS.max));

@@ -40,6 +40,14 @@ export interface EphemeralStore {
   /** Stores only when the key is absent; true when this call stored it (replay caches). */
   setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   delete(key: string): Promise<void>;
+  /**
+   * Makes `key` live at least `ttlSeconds` from now and never shortens it: a record several things
+   * rely on, each for its own time (login records, see provider/account.ts). With `value` the value
+   * is written too (the key is created if absent) and the longer of the two lifetimes kept; without,
+   * only an existing key is kept, and false says there was none. One atomic step.
+   * @throws CapacityError when a write is refused for lack of room.
+   */
+  keepAtLeast(key: string, ttlSeconds: number, value?: string): Promise<boolean>;
   /** Atomically reads and deletes: of several concurrent callers exactly one gets the value. */
   take(key: string): Promise<string | undefined>;
   /** Adds `by` (default 1) and returns the new count; the window starts with the first increment. */
@@ -83,7 +91,9 @@ export const DEFAULT_SPACE_BOUNDS: Record<SpaceName, SpaceBounds> = {
   general: { maxEntries: 100_000, maxBytes: 16 * MiB, onFull: 'refuse' },
   replay: { maxEntries: 250_000, maxBytes: 64 * MiB, onFull: 'refuse' },
   transactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'refuse' },
-  sessions: { maxEntries: 250_000, maxBytes: 256 * MiB, onFull: 'refuse' },
+  // ~300 bytes of heap per entry besides its characters (measured): 500,000 entries and 256 MB bind at about
+  // the same time for the records a sign-in keeps (~530 characters each).
+  sessions: { maxEntries: 500_000, maxBytes: 256 * MiB, onFull: 'refuse' },
   interactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'evict' },
   bounce: { maxEntries: 20_000, maxBytes: DEFAULT_LIMITS.parkedTotalBytes, onFull: 'evict' },
   counters: { maxEntries: 200_000, maxBytes: 16 * MiB, onFull: 'refuse' },
@@ -251,6 +261,17 @@ export class MemoryStore implements EphemeralStore {
   async delete(key: string) {
     this.#remove(key);
   }
+  async keepAtLeast(key: string, ttlSeconds: number, value?: string) {
+    const e = this.#live(key);
+    const until = this.now() + ttlMs(ttlSeconds);
+    if (value === undefined) {
+      if (!e) return false;
+      e.expires = Math.max(e.expires, until);
+      return true;
+    }
+    this.#put(key, value, (Math.max(until, e?.expires ?? 0) - this.now()) / 1000);
+    return true;
+  }
   async take(key: string) {
     const e = this.#live(key);
     this.#remove(key);
@@ -368,6 +389,12 @@ export class RedisStore implements EphemeralStore {
   async delete(key: string) {
     await this.client.del(this.prefix + key);
   }
+  async keepAtLeast(key: string, ttlSeconds: number, value?: string) {
+    const client = this.client as Redis & { porticoKeepAtLeast(key: string, ttlMs: number, ...value: string[]): Promise<number> };
+    if (typeof client.porticoKeepAtLeast !== 'function') client.defineCommand('porticoKeepAtLeast', { numberOfKeys: 1, lua: KEEP_AT_LEAST });
+    const args = value === undefined ? [] : [value];
+    return (await writing(() => client.porticoKeepAtLeast(this.prefix + key, ttlMs(ttlSeconds), ...args))) === 1;
+  }
   async take(key: string) {
     // GETDEL (Redis >= 6.2) is atomic: two racing callers cannot both read the value.
     return (await this.client.getdel(this.prefix + key)) ?? undefined;
@@ -398,6 +425,24 @@ export class RedisStore implements EphemeralStore {
     await this.client.quit().catch(() => this.client.disconnect());
   }
 }
+
+/**
+ * KEYS: 1 the key. ARGV: 1 ttl ms, 2 (optional) the value. PTTL is -2 for a missing key and -1 for
+ * one without expiry (left as it is). SET is the only write when a value is given, so a Redis at
+ * maxmemory refuses it with OOM before anything changed.
+ */
+const KEEP_AT_LEAST = `
+local left = redis.call('PTTL', KEYS[1])
+local ms = tonumber(ARGV[1])
+if ARGV[2] then
+  if left > ms then ms = left end
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ms)
+  return 1
+end
+if left == -2 then return 0 end
+if left >= 0 and left < ms then redis.call('PEXPIRE', KEYS[1], ms) end
+return 1
+`;
 
 /**
  * KEYS: 1 the set. ARGV: 1 member, 2 members kept, 3 ttl ms. The score is one more than the newest
@@ -527,6 +572,10 @@ class RedisBoundedSpace implements EphemeralStore {
   /** Counters are not parked bodies: not counted against the bound. */
   increment(key: string, ttlSeconds: number, by?: number) {
     return this.store.increment(key, ttlSeconds, by);
+  }
+  /** Parked bodies are written once and taken; their lifetime is never extended. */
+  keepAtLeast(): Promise<boolean> {
+    return Promise.reject(new Error(`the ${this.name} space does not extend lifetimes`));
   }
   /** Parked bodies are single values, never sets. */
   addToSet(): Promise<void> {

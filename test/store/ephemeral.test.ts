@@ -36,6 +36,32 @@ describe.each(ephemeralBackends)('ephemeral store ($name)', (backend) => {
     await expect(s.set('bad', 'x', 0)).rejects.toThrow(RangeError);
   });
 
+  it('keepAtLeast lengthens a lifetime and never shortens it; with a value it writes and keeps the longer lifetime', async () => {
+    // Without a value: an absent key stays absent.
+    expect(await s.keepAtLeast('keep:none', 60)).toBe(false);
+    expect(await s.get('keep:none')).toBeUndefined();
+    // A short entry lengthened outlives its first TTL.
+    await s.set('keep:a', 'a', 0.3);
+    expect(await s.keepAtLeast('keep:a', 60)).toBe(true);
+    // A long entry is not shortened by a shorter ask, with or without a new value.
+    await s.set('keep:b', 'b', 60);
+    expect(await s.keepAtLeast('keep:b', 0.3)).toBe(true);
+    await s.set('keep:c', 'c1', 60);
+    expect(await s.keepAtLeast('keep:c', 0.3, 'c2')).toBe(true);
+    // With a value the key is created, with the asked lifetime.
+    expect(await s.keepAtLeast('keep:d', 0.3, 'd')).toBe(true);
+    // A short entry rewritten with a longer ask lives the longer one.
+    await s.set('keep:e', 'e1', 0.3);
+    expect(await s.keepAtLeast('keep:e', 60, 'e2')).toBe(true);
+    await sleep(600);
+    expect(await s.get('keep:a')).toBe('a');
+    expect(await s.get('keep:b')).toBe('b');
+    expect(await s.get('keep:c')).toBe('c2');
+    expect(await s.get('keep:d')).toBeUndefined();
+    expect(await s.get('keep:e')).toBe('e2');
+    await expect(s.keepAtLeast('keep:bad', 0)).rejects.toThrow(RangeError);
+  });
+
   it('setIfAbsent stores once (replay cache) and again after delete or expiry', async () => {
     expect(await s.setIfAbsent('jti:1', 'a', 60)).toBe(true);
     expect(await s.setIfAbsent('jti:1', 'b', 60)).toBe(false);

@@ -1,0 +1,137 @@
+/**
+ * How long a sign-in's grant and login record are kept (provider/ttl.ts): as long as what was issued
+ * under them can still be used, not a fixed 14–90 days. Until this rule the in-process `sessions`
+ * space filled with grants and login records of long-gone sign-ins and refused new logins
+ * (bench:soak, after ~35,000). Only `Date` is faked here, so that oidc-provider's own clock, the
+ * app's and the in-process store's move together; timers run for real.
+ */
+import { jest } from '@jest/globals';
+import { MemoryStore } from '../../src/store/ephemeral.js';
+import { grantNeedSeconds, grantTtlSeconds } from '../../src/provider/ttl.js';
+import { buildTestApp, type TestApp } from '../support/app.js';
+import { CookieJar, exchangeCode, listen, loginForCode, pkce, postForm, REDIRECT, seedApp, seedUser, TEST_CONNECTION, withTestLogin, type Running } from '../support/provider.js';
+import type { User } from '../../src/store/types.js';
+
+const HOUR = 3600;
+const DAY = 24 * HOUR;
+
+describe('grant and login record lifetimes', () => {
+  let t: TestApp;
+  let srv: Running;
+  let user: User;
+  let store: MemoryStore;
+  const secrets: Record<string, string> = {};
+  const start = Date.now();
+  const at = (seconds: number) => jest.setSystemTime(start + seconds * 1000);
+
+  beforeAll(async () => {
+    jest.useFakeTimers({ doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'requestAnimationFrame', 'cancelAnimationFrame', 'requestIdleCallback', 'cancelIdleCallback', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'], now: start });
+    store = new MemoryStore();
+    t = await buildTestApp({ ephemeral: store });
+    srv = await listen(withTestLogin(t));
+    ({ user } = await seedUser(t.runtime.store));
+    for (const id of ['off', 'rot']) secrets[id] = (await seedApp(t.runtime.store, id)).secret!;
+    await t.runtime.store.applications.update('off', { refresh_tokens: 'none' });
+    await t.runtime.store.applications.update('rot', { refresh_token_absolute_ttl_seconds: 3 * DAY, refresh_token_idle_ttl_seconds: 2 * DAY });
+  });
+  afterAll(async () => {
+    jest.useRealTimers();
+    await srv?.close();
+    await t?.close();
+  });
+  beforeEach(() => at(0));
+
+  const sessions = () => store.space('sessions');
+  const record = async (key: string) => {
+    const raw = await sessions().get(key);
+    return raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
+  };
+
+  /** A sign-in (or, with the jar of an earlier one, a silent authorization) and the code exchange. */
+  async function signIn(clientId: string, jar = new CookieJar()) {
+    const p = pkce();
+    const { code } = await loginForCode(
+      srv.url,
+      t.runtime.config.issuer,
+      { client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid email', state: 's', nonce: 'n', code_challenge: p.challenge, code_challenge_method: 'S256', login_hint: user.id },
+      jar,
+    );
+    const res = await exchangeCode(srv.url, { code, clientId, secret: secrets[clientId], verifier: p.verifier });
+    expect(res.status).toBe(200);
+    const accessToken = res.json.access_token as string;
+    const stored = (await record(`op:AccessToken:${accessToken}`))!;
+    return { jar, accessToken, refreshToken: res.json.refresh_token as string | undefined, idToken: res.json.id_token as string, grantId: stored.grantId as string, sessionUid: stored.sessionUid as string };
+  }
+
+  const claimsOf = (idToken: string) => JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+  const userinfo = async (token: string) => (await fetch(`${srv.url}/oauth/userinfo`, { headers: { authorization: `Bearer ${token}` } })).status;
+  const refresh = (clientId: string, token: string) => postForm(srv.url, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }), clientId, secrets[clientId]);
+
+  it('an app without refresh tokens: grant and login record live the longest access token plus a day of slack, then are gone', async () => {
+    const s = await signIn('off');
+    expect(grantTtlSeconds(undefined)).toBeLessThan(2 * DAY + 5 * 60);
+    at(grantNeedSeconds(undefined));
+    expect(await record(`op:Grant:${s.grantId}`)).toBeDefined();
+    expect(await record(`op:login:${s.sessionUid}`)).toMatchObject({ idp: TEST_CONNECTION });
+    at(grantTtlSeconds(undefined) + 5);
+    // Before: a grant lived 30 days and a login record 90 days, whatever the app.
+    expect(await record(`op:Grant:${s.grantId}`)).toBeUndefined();
+    expect(await record(`op:login:${s.sessionUid}`)).toBeUndefined();
+  });
+
+  it('an app with refresh tokens: the grant and login record outlive the token family, so a late refresh still works with its claims', async () => {
+    const writes = jest.spyOn(sessions(), 'set');
+    const s = await signIn('rot');
+    // One grant write per sign-in, with the family's lifetime from the start (not a short one renewed at once).
+    expect(writes.mock.calls.filter(([key]) => key === `op:Grant:${s.grantId}`).map(([, , ttl]) => ttl)).toEqual([grantTtlSeconds(3 * DAY)]);
+    writes.mockRestore();
+    expect(s.refreshToken).toBeTruthy();
+    at(1.9 * DAY);
+    const first = await refresh('rot', s.refreshToken!);
+    expect(first.status).toBe(200);
+    at(2.9 * DAY);
+    const second = await refresh('rot', first.json.refresh_token as string);
+    expect(second.status).toBe(200);
+    // The refreshed id_token still carries the login's facts: the login record was kept.
+    expect(claimsOf(second.json.id_token as string)).toMatchObject({ sub: user.id, idp: TEST_CONNECTION, amr: ['pwd', 'mfa'] });
+    expect(await userinfo(second.json.access_token as string)).toBe(200);
+    at(3.1 * DAY);
+    // The family ends at its absolute lifetime (3 days): refused on time, not by a vanished grant.
+    const late = await refresh('rot', second.json.refresh_token as string);
+    expect(late).toMatchObject({ status: 400, json: { error: 'invalid_grant' } });
+    at(grantTtlSeconds(3 * DAY) + 5);
+    expect(await record(`op:Grant:${s.grantId}`)).toBeUndefined();
+    expect(await record(`op:login:${s.sessionUid}`)).toBeUndefined();
+  });
+
+  it('a browser session still signed in renews its grant and login record when little is left, so tokens issued late keep working', async () => {
+    const s = await signIn('off');
+    const grantWrites = jest.spyOn(sessions(), 'set');
+    const writesOfGrant = () => grantWrites.mock.calls.filter(([key]) => key === `op:Grant:${s.grantId}`).length;
+    try {
+      // Plenty left: the silent sign-in reuses the grant and does not write it.
+      at(20 * HOUR);
+      expect((await signIn('off', s.jar)).grantId).toBe(s.grantId);
+      expect(writesOfGrant()).toBe(0);
+      // Less left than what is issued now needs: saved again with a full lifetime (the same grant), once.
+      at(40 * HOUR);
+      expect((await signIn('off', s.jar)).grantId).toBe(s.grantId);
+      expect(writesOfGrant()).toBe(1);
+      expect(grantWrites.mock.calls.find(([key]) => key === `op:Grant:${s.grantId}`)![2]).toBeGreaterThanOrEqual(grantTtlSeconds(undefined) - 5);
+      // An access token issued shortly before the first lifetime would have ended.
+      at(47.5 * HOUR);
+      const late = await signIn('off', s.jar);
+      expect(late.grantId).toBe(s.grantId);
+      expect(writesOfGrant()).toBe(1);
+      // Past the first lifetime: the late access token still works, and a new code's id_token has the login's idp.
+      at(48 * HOUR + 10 * 60);
+      expect(await record(`op:Grant:${s.grantId}`)).toBeDefined();
+      expect(await userinfo(late.accessToken)).toBe(200);
+      const after = await signIn('off', s.jar);
+      expect(after.grantId).toBe(s.grantId);
+      expect(claimsOf(after.idToken)).toMatchObject({ sub: user.id, idp: TEST_CONNECTION });
+    } finally {
+      grantWrites.mockRestore();
+    }
+  });
+});

@@ -11,6 +11,7 @@ import { createSafeFetch, type FetchLike } from './http/safe-fetch.js';
 import { DEFAULT_SPACE_BOUNDS, MemoryStore, RedisStore, type EphemeralStore, type MemoryStoreOptions, type SpaceName } from './store/ephemeral.js';
 import { createStore, openDatabase, type Store } from './store/index.js';
 import { configVersionFor } from './store/config-cache.js';
+import { directoryVersionFor } from './store/user-cache.js';
 import { checkSecret } from './store/secret-check.js';
 import { SecretBox } from './store/secrets.js';
 
@@ -119,7 +120,7 @@ export async function openRuntime(config: Config, logger: Logger = createLogger(
     await db.close();
     throw e;
   }
-  const store = createStore(db, new SecretBox(secret), { configVersion: configVersionFor(db, ephemeral) });
+  const store = createStore(db, new SecretBox(secret), { configVersion: configVersionFor(db, ephemeral), directoryVersion: directoryVersionFor(db, ephemeral) });
   return {
     config,
     logger,

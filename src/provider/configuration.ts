@@ -9,8 +9,9 @@ import { SCOPE_CLAIMS, SCOPES } from './account.js';
 import { allowedOrigin } from './clients.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
 import { SIGNING_ALGS } from './keys.js';
-import { grantNeedSeconds, grantTtlSeconds, TTL } from './ttl.js';
-import { grantRefreshLifetime } from './refresh.js';
+import { grantTtlSeconds, TTL } from './ttl.js';
+import { refreshWindow } from './refresh.js';
+import { grantLeft, startOverIfShort, type GrantLike } from './grant-lifetime.js';
 import { PAR_ROUTE } from './par-dpop.js';
 import { accessTokenTTL, API_CLIENT_METADATA, grantResourceScopes } from './resources.js';
 
@@ -72,10 +73,6 @@ function policy() {
   return prompts;
 }
 
-export type GrantLike = { exp?: number; expiresIn?: number; readonly expiration: number };
-/** Seconds the grant has left: a grant saved in this request has no `exp` yet, only its lifetime. */
-export const grantLeft = (grant: GrantLike, now: number) => (typeof grant.exp === 'number' ? grant.exp - now : grant.expiration);
-
 /**
  * Finds (or creates) the grant for this session and app and makes sure it covers what is asked now:
  * auto-consent for first-party apps, without a consent interaction. A grant with less left than
@@ -101,12 +98,7 @@ function loadExistingGrantWith(keepLogin: ConfigurationDeps['keepLogin'], clock:
     const resourcesChanged = grantResourceScopes(ctx, grant);
     const now = Math.floor(clock() / 1000);
     const g = grant as unknown as GrantLike;
-    const expiring = !isNew && grantLeft(g, now) < grantNeedSeconds(grantRefreshLifetime(client as never));
-    if (expiring) {
-      // Saved again from now: oidc-provider keeps a found token's exp on save unless it is unset.
-      delete g.exp;
-      delete g.expiresIn;
-    }
+    const expiring = !isNew && startOverIfShort(g, client as never, now);
     if (isNew || missing.length || claims.length || resourcesChanged || expiring) {
       await grant.save();
       if (oidc.session.uid) await keepLogin?.(oidc.session.uid, grantLeft(g, now));
@@ -180,7 +172,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     },
     routes: { ...ROUTES },
     // A grant outlives what is issued under it (ttl.ts): the token family too for an app with refresh tokens.
-    ttl: { ...TTL, AccessToken: accessTokenTTL, Grant: (ctx) => grantTtlSeconds(grantRefreshLifetime(ctx?.oidc?.client as never)) },
+    ttl: { ...TTL, AccessToken: accessTokenTTL, Grant: (ctx) => grantTtlSeconds(refreshWindow(ctx?.oidc?.client as never)) },
     cookies: { names: COOKIE_NAMES, keys: cookieKeys(deps.secret), long: cookie, short: cookie },
     interactions: { policy: policy(), url: deps.interactionUrl ?? ((_ctx, interaction) => `/interaction/${interaction.uid}`) },
     loadExistingGrant: loadExistingGrantWith(deps.keepLogin, deps.clock ?? Date.now),

@@ -38,7 +38,8 @@ import { Provider as ProviderClass } from './oidc.js';
 import type { Runtime } from '../runtime.js';
 import { findAccountFor, loadAccount, loginRecords, type LoginRecords } from './account.js';
 import { grantTtlSeconds } from './ttl.js';
-import { refreshLifetimeOf } from './token-settings.js';
+import { keepGrantOnRefresh } from './grant-lifetime.js';
+import { refreshWindowOf } from './token-settings.js';
 import { createAdapterFactory } from './adapter.js';
 import { clientMetadata, presentedClientSecret } from './clients.js';
 import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES as PROVIDER_ROUTES } from './configuration.js';
@@ -270,6 +271,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   });
 
   provider.use(recordLogin(logins, opts.clock));
+  provider.use(keepGrantOnRefresh((sessionUid, seconds) => logins.keep(sessionUid, seconds), opts.clock));
   provider.use(allowFormTargets());
   const logout = providerLogout(rt, provider, adapter, `${PROVIDER_ROUTES.end_session}/confirm`, opts.backchannel);
   recordRefreshRefusals(provider, store, logger);
@@ -362,7 +364,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       if (!grant) {
         // Saved here, outside oidc-provider's request, where its ttl.Grant does not see the client: the lifetime is given.
         const app = await store.applications.get(clientId);
-        const expiresIn = grantTtlSeconds(app ? refreshLifetimeOf(app) : undefined);
+        const expiresIn = grantTtlSeconds(app ? refreshWindowOf(app) : undefined);
         // BaseToken takes expiresIn (oidc-provider's types leave it out for Grant).
         grant = new provider.Grant({ accountId: login.accountId, clientId, expiresIn } as ConstructorParameters<typeof provider.Grant>[0]);
       }

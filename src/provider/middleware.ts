@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { LoginRecord, LoginRecords } from './account.js';
-import { grantLeft } from './configuration.js';
+import { grantLeft, type GrantLike } from './grant-lifetime.js';
 import { grantTtlSeconds } from './ttl.js';
 import { renderLogoutFailed } from './pages.js';
 
@@ -32,7 +32,7 @@ export function recordLogin(logins: LoginRecords, clock: () => number = Date.now
     const result = oidc.result as PorticoResult | undefined;
     const session = oidc.entities.Session;
     if (result?.portico && session?.uid && session.accountId && session.accountId === result.login?.accountId) {
-      const grant = oidc.entities.Grant as Parameters<typeof grantLeft>[0] | undefined;
+      const grant = oidc.entities.Grant as unknown as GrantLike | undefined;
       const seconds = grant ? grantLeft(grant, Math.floor(clock() / 1000)) : grantTtlSeconds(undefined);
       await logins.put(session.uid, result.portico, seconds);
     }

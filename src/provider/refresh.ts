@@ -39,9 +39,15 @@ function lifetimesOf(client: { metadata(): Record<string, unknown> } | undefined
   return { absolute: n(m.refresh_token_absolute_ttl_seconds, REFRESH_DEFAULTS.absolute), idle: n(m.refresh_token_idle_ttl_seconds, REFRESH_DEFAULTS.idle) };
 }
 
-/** The refresh family's absolute lifetime for a client allowed refresh tokens; undefined otherwise. */
-export function grantRefreshLifetime(client: { metadata(): Record<string, unknown>; grantTypeAllowed(type: string): boolean } | undefined): number | undefined {
-  return client?.grantTypeAllowed('refresh_token') ? lifetimesOf(client).absolute : undefined;
+/**
+ * How long a client's token family can go on from now without a refresh (its idle lifetime, or the
+ * absolute one when shorter); undefined for a client without refresh tokens. Its grants must cover
+ * that much beyond every refresh (ttl.ts).
+ */
+export function refreshWindow(client: { metadata(): Record<string, unknown>; grantTypeAllowed(type: string): boolean } | undefined): number | undefined {
+  if (!client?.grantTypeAllowed('refresh_token')) return undefined;
+  const { absolute, idle } = lifetimesOf(client);
+  return Math.min(absolute, idle);
 }
 
 type RefreshTokenLike = { iat?: number; iiat?: number };

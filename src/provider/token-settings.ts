@@ -17,7 +17,7 @@ export function tokenClientMetadata(app: Application): AdapterPayload {
   };
 }
 
-/** The token family's absolute lifetime for an app that gets refresh tokens; its grants must outlive it (ttl.ts). */
-export function refreshLifetimeOf(app: Application): number | undefined {
-  return app.refresh_tokens === 'rotating' ? app.refresh_token_absolute_ttl_seconds : undefined;
+/** refresh.ts refreshWindow, from the application row (finishLogin saves a grant outside oidc-provider's request). */
+export function refreshWindowOf(app: Application): number | undefined {
+  return app.refresh_tokens === 'rotating' ? Math.min(app.refresh_token_absolute_ttl_seconds, app.refresh_token_idle_ttl_seconds) : undefined;
 }

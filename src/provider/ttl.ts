@@ -30,12 +30,15 @@ export const KEY_ACTIVATION_DELAY_SECONDS = 2 * KEY_RELOAD_SECONDS;
  * How long a grant is kept. A grant (oidc-provider's record of what an app may have for a user) must
  * outlive everything issued under it, or those die early ("grant not found"): an authorization code
  * (TTL.AuthorizationCode), the access tokens exchanged for it (at most API_ACCESS_TOKEN_MAX_TTL)
- * and, for an app with refresh tokens, the token family (its absolute lifetime, plus the access
- * token of its last refresh). What is issued *now* needs the grant this long: `grantNeedSeconds`.
+ * and, for an app with refresh tokens, the token family: a refresh token issued now can be used
+ * until the family's *window* (its idle lifetime, or the absolute one when shorter: refresh.ts
+ * refreshWindow). What is issued now needs the grant this long: `grantNeedSeconds`.
  *
- * A grant is saved with its need plus GRANT_RENEWAL_SLACK and saved again (loadExistingGrant) when a
- * browser session that is still signed in reuses it with less than its need left, so a grant is
- * rewritten at most about once per slack, not on every sign-in.
+ * A grant is saved with its need plus GRANT_RENEWAL_SLACK, and saved again with a full lifetime
+ * when something is issued under it with less than its need left: a browser session still signed
+ * in reusing it (loadExistingGrant), a refresh (grant-lifetime.ts). So a family in use keeps its
+ * grant up to its absolute lifetime, an abandoned one lets it go after its idle lifetime, and a
+ * grant is rewritten at most about once per slack, not on every sign-in or refresh.
  *
  * Until this rule every grant lived 14 days or its app's absolute refresh lifetime (30 days by
  * default), even for apps that never get a refresh token: in the in-process store the `sessions`
@@ -43,15 +46,15 @@ export const KEY_ACTIVATION_DELAY_SECONDS = 2 * KEY_RELOAD_SECONDS;
  */
 export const GRANT_RENEWAL_SLACK = 24 * 3600;
 
-/** Seconds a grant must still live for what is issued under it now (see above). */
-export function grantNeedSeconds(refreshAbsoluteSeconds: number | undefined): number {
+/** Seconds a grant must still live for what is issued under it now (see above); the window of its refresh family, if any. */
+export function grantNeedSeconds(refreshWindowSeconds: number | undefined): number {
   const accessToken = Math.max(TTL.AccessToken, API_ACCESS_TOKEN_MAX_TTL);
-  return TTL.AuthorizationCode + accessToken + (refreshAbsoluteSeconds ?? 0);
+  return TTL.AuthorizationCode + accessToken + (refreshWindowSeconds ?? 0);
 }
 
 /** The lifetime a grant is saved with. */
-export function grantTtlSeconds(refreshAbsoluteSeconds: number | undefined): number {
-  return grantNeedSeconds(refreshAbsoluteSeconds) + GRANT_RENEWAL_SLACK;
+export function grantTtlSeconds(refreshWindowSeconds: number | undefined): number {
+  return grantNeedSeconds(refreshWindowSeconds) + GRANT_RENEWAL_SLACK;
 }
 
 /** Anything tied to a grant (refresh tokens, grants, login records) is gone after this. */

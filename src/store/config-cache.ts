@@ -73,10 +73,15 @@ export function requestScopedVersion(version: ConfigVersion): ConfigVersion & { 
   };
 }
 
-/** The version in Redis, under the store's prefix. */
+/** The configuration version in Redis, under the store's prefix. */
 export function redisConfigVersion(redis: RedisStore): ConfigVersion {
+  return redisVersion(redis, 'config-version');
+}
+
+/** A version in Redis under the store's prefix (the configuration's, the directory's: user-cache.ts). */
+export function redisVersion(redis: RedisStore, name: string): ConfigVersion {
   const { client } = redis;
-  const key = `${redis.prefix}config-version`;
+  const key = `${redis.prefix}${name}`;
   return {
     async read() {
       // Redis unreachable: read the database (as without a cache) rather than fail the request.

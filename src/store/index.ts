@@ -18,6 +18,7 @@ import { UserRepo } from './repos/users.js';
 import { WebhookRepo } from './repos/webhooks.js';
 import { SecretBox } from './secrets.js';
 import { requestScopedVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from './config-cache.js';
+import { withDirectoryBumps } from './user-cache.js';
 import type { Application, Connection, Organization } from './types.js';
 
 /** The durable store: one database, one repository per table family. */
@@ -42,8 +43,11 @@ export interface Store {
   readScope<T>(fn: () => T): T;
 }
 
-export function createStore(db: Database, box: SecretBox, opts: { configVersion?: ConfigVersion } = {}): Store {
-  const store: Store = {
+export function createStore(db: Database, box: SecretBox, opts: { configVersion?: ConfigVersion; directoryVersion?: ConfigVersion } = {}): Store {
+  // Every repository and transaction writes through this handle, so a change to users is seen by the user cache (user-cache.ts).
+  const directoryVersion = opts.directoryVersion && requestScopedVersion(opts.directoryVersion);
+  if (directoryVersion) db = withDirectoryBumps(db, directoryVersion);
+  let store: Store = {
     db,
     box,
     organizations: new OrganizationRepo(db),
@@ -61,7 +65,23 @@ export function createStore(db: Database, box: SecretBox, opts: { configVersion?
     webhooks: new WebhookRepo(db, box),
     readScope: (fn) => fn(),
   };
+  if (directoryVersion) store = withUserCache(store, directoryVersion);
   return opts.configVersion ? withConfigCache(store, opts.configVersion) : store;
+}
+
+/** The user row of every resume and token exchange, from memory under the directory version (user-cache.ts). */
+function withUserCache(store: Store, version: ConfigVersion & { scope<T>(fn: () => T): T }): Store {
+  const users = store.users;
+  const rows = new VersionedRows<Awaited<ReturnType<UserRepo['getWithoutIdentities']>>>(version);
+  const cached = new Proxy(users, {
+    get(target, name) {
+      if (name === 'getWithoutIdentities') return (id: string) => rows.get(id, () => target.getWithoutIdentities(id));
+      const member = Reflect.get(target, name, target) as unknown;
+      return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(target) : member;
+    },
+  });
+  const outer = store.readScope;
+  return { ...store, users: cached, readScope: (fn) => outer(() => version.scope(fn)) };
 }
 
 /**
@@ -81,7 +101,7 @@ function withConfigCache(store: Store, shared: ConfigVersion): Store {
   const appRows = new VersionedRows<Application>(version);
   return {
     ...store,
-    readScope: version.scope,
+    readScope: (fn) => version.scope(() => store.readScope(fn)),
     organizations: withVersionedWrites(orgs, version, {
       cached: {
         get: (idOrSlug: string) => orgRows.get(idOrSlug, () => orgs.get(idOrSlug)),

@@ -30,9 +30,9 @@ describe('grant and login record lifetimes', () => {
     t = await buildTestApp({ ephemeral: store });
     srv = await listen(withTestLogin(t));
     ({ user } = await seedUser(t.runtime.store));
-    for (const id of ['off', 'rot']) secrets[id] = (await seedApp(t.runtime.store, id)).secret!;
+    for (const id of ['off', 'long']) secrets[id] = (await seedApp(t.runtime.store, id)).secret!;
     await t.runtime.store.applications.update('off', { refresh_tokens: 'none' });
-    await t.runtime.store.applications.update('rot', { refresh_token_absolute_ttl_seconds: 3 * DAY, refresh_token_idle_ttl_seconds: 2 * DAY });
+    await t.runtime.store.applications.update('long', { refresh_token_absolute_ttl_seconds: 30 * DAY, refresh_token_idle_ttl_seconds: 2 * DAY });
   });
   afterAll(async () => {
     jest.useRealTimers();
@@ -79,27 +79,44 @@ describe('grant and login record lifetimes', () => {
     expect(await record(`op:login:${s.sessionUid}`)).toBeUndefined();
   });
 
-  it('an app with refresh tokens: the grant and login record outlive the token family, so a late refresh still works with its claims', async () => {
+  it('an app with refresh tokens: a family in use keeps its grant and login record past their first lifetime, with its claims', async () => {
     const writes = jest.spyOn(sessions(), 'set');
-    const s = await signIn('rot');
-    // One grant write per sign-in, with the family's lifetime from the start (not a short one renewed at once).
-    expect(writes.mock.calls.filter(([key]) => key === `op:Grant:${s.grantId}`).map(([, , ttl]) => ttl)).toEqual([grantTtlSeconds(3 * DAY)]);
-    writes.mockRestore();
-    expect(s.refreshToken).toBeTruthy();
-    at(1.9 * DAY);
-    const first = await refresh('rot', s.refreshToken!);
-    expect(first.status).toBe(200);
-    at(2.9 * DAY);
-    const second = await refresh('rot', first.json.refresh_token as string);
-    expect(second.status).toBe(200);
-    // The refreshed id_token still carries the login's facts: the login record was kept.
-    expect(claimsOf(second.json.id_token as string)).toMatchObject({ sub: user.id, idp: TEST_CONNECTION, amr: ['pwd', 'mfa'] });
-    expect(await userinfo(second.json.access_token as string)).toBe(200);
-    at(3.1 * DAY);
-    // The family ends at its absolute lifetime (3 days): refused on time, not by a vanished grant.
-    const late = await refresh('rot', second.json.refresh_token as string);
-    expect(late).toMatchObject({ status: 400, json: { error: 'invalid_grant' } });
-    at(grantTtlSeconds(3 * DAY) + 5);
+    try {
+      const s = await signIn('long');
+      const grantWrites = () => writes.mock.calls.filter(([key]) => key === `op:Grant:${s.grantId}`).map(([, , ttl]) => ttl);
+      // One grant write per sign-in, for the family's window (idle 2 days here, absolute 30) from the start.
+      expect(grantWrites()).toEqual([grantTtlSeconds(2 * DAY)]);
+      let token = s.refreshToken!;
+      let last: Awaited<ReturnType<typeof refresh>> | undefined;
+      for (const day of [1.9, 3.8, 5.7]) {
+        at(day * DAY);
+        last = await refresh('long', token);
+        expect(last.status).toBe(200);
+        token = last.json.refresh_token as string;
+      }
+      // Each refresh with less than a window left saved the grant again, for a window from then.
+      expect(grantWrites()).toEqual([grantTtlSeconds(2 * DAY), grantTtlSeconds(2 * DAY), grantTtlSeconds(2 * DAY), grantTtlSeconds(2 * DAY)]);
+      // 5.7 days is past the first lifetime (2 days + the longest access token + a day): the refreshed
+      // id_token still carries the login's facts (the login record was kept too), its access token works.
+      expect(5.7 * DAY).toBeGreaterThan(grantTtlSeconds(2 * DAY));
+      expect(claimsOf(last!.json.id_token as string)).toMatchObject({ sub: user.id, idp: TEST_CONNECTION, amr: ['pwd', 'mfa'] });
+      expect(await userinfo(last!.json.access_token as string)).toBe(200);
+      // Abandoned from then on: gone a lifetime after the last refresh.
+      at(5.7 * DAY + grantTtlSeconds(2 * DAY) + 5);
+      expect(await record(`op:Grant:${s.grantId}`)).toBeUndefined();
+      expect(await record(`op:login:${s.sessionUid}`)).toBeUndefined();
+    } finally {
+      writes.mockRestore();
+    }
+  });
+
+  it('an abandoned family lets its grant and login record go after its idle window, not its 30-day absolute lifetime', async () => {
+    const s = await signIn('long');
+    at(grantNeedSeconds(2 * DAY));
+    expect(await record(`op:Grant:${s.grantId}`)).toBeDefined();
+    at(grantTtlSeconds(2 * DAY) + 5);
+    // Its refresh token died with its idle lifetime (2 days) already; nothing can use the grant any more.
+    expect(await refresh('long', s.refreshToken!)).toMatchObject({ status: 400 });
     expect(await record(`op:Grant:${s.grantId}`)).toBeUndefined();
     expect(await record(`op:login:${s.sessionUid}`)).toBeUndefined();
   });

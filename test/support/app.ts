@@ -9,6 +9,7 @@ import type { Config } from '../../src/config/index.js';
 import { MemoryStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { createStore } from '../../src/store/index.js';
 import { configVersionFor } from '../../src/store/config-cache.js';
+import { directoryVersionFor } from '../../src/store/user-cache.js';
 import { SecretBox } from '../../src/store/secrets.js';
 import { upstreamFetch, type Runtime } from '../../src/runtime.js';
 import { pgliteBackend, type DbBackend } from './backends.js';
@@ -72,7 +73,7 @@ export async function buildTestApp(
     config,
     logger: opts.logger ?? pino({ level: 'silent' }),
     // The configuration cache as the server has it (src/runtime.ts), shared through Redis when the test uses one.
-    store: createStore(db, new SecretBox(config.secret!), { configVersion: configVersionFor(db, ephemeral) }),
+    store: createStore(db, new SecretBox(config.secret!), { configVersion: configVersionFor(db, ephemeral), directoryVersion: directoryVersionFor(db, ephemeral) }),
     ephemeral,
     secret: config.secret!,
     fetch: upstreamFetch(config),

@@ -1,6 +1,7 @@
 import { withoutNul } from '../../http/text.js';
 import type { Database } from '../database.js';
 import { newId } from '../ids.js';
+import { LAST_LOGIN_ONLY } from '../user-cache.js';
 import type { LoginEvent, Page } from '../types.js';
 import { toPage, type PageQuery } from './page.js';
 
@@ -51,7 +52,7 @@ export class EventRepo {
    */
   async appendLoginSucceeded(e: Omit<EventInput, 'type' | 'reason'> & { user_id: string }): Promise<LoginEvent> {
     const [row] = await this.db.query<LoginEvent>(
-      `with touched as (update users set last_login_at = now() where id = $6),
+      `${LAST_LOGIN_ONLY}with touched as (update users set last_login_at = now() where id = $6),
             e as (${INSERT} values ${VALUES} returning *) ${FAN_OUT}`,
       [newId('evt'), e.organization_id, 'login.succeeded', null, e.connection_id, e.user_id, e.ip, JSON.stringify(withoutNul(e.detail ?? {}))],
     );

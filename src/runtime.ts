@@ -120,7 +120,12 @@ export async function openRuntime(config: Config, logger: Logger = createLogger(
     await db.close();
     throw e;
   }
-  const store = createStore(db, new SecretBox(secret), { configVersion: configVersionFor(db, ephemeral), directoryVersion: directoryVersionFor(db, ephemeral) });
+  const store = createStore(db, new SecretBox(secret), {
+    configVersion: configVersionFor(db, ephemeral),
+    directoryVersion: directoryVersionFor(db, ephemeral),
+    // The write committed; cached user rows elsewhere may be served up to USER_MAX_AGE_MS (user-cache.ts).
+    onDirectoryVersionFailed: (err) => logger.error({ err }, 'could not publish a change to users (directory-version); other processes may serve the old row for up to 10 s'),
+  });
   return {
     config,
     logger,

@@ -134,6 +134,7 @@ export class VersionedRows<T> {
   constructor(
     private readonly version: ConfigVersion,
     private readonly now: () => number = Date.now,
+    private readonly maxAgeMs = MAX_AGE_MS,
   ) {}
 
   async get(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
@@ -144,7 +145,7 @@ export class VersionedRows<T> {
       this.#version = v;
     }
     const hit = this.#rows.get(key);
-    if (hit && this.now() - hit.at < MAX_AGE_MS) return copyRow(hit.row);
+    if (hit && this.now() - hit.at < this.maxAgeMs) return copyRow(hit.row);
     const row = await load();
     // Kept only if no newer version was seen meanwhile (the row may predate that write).
     if (row !== undefined && this.#version === v) {

@@ -18,7 +18,7 @@ import { UserRepo } from './repos/users.js';
 import { WebhookRepo } from './repos/webhooks.js';
 import { SecretBox } from './secrets.js';
 import { requestScopedVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from './config-cache.js';
-import { withDirectoryBumps } from './user-cache.js';
+import { USER_MAX_AGE_MS, withDirectoryBumps } from './user-cache.js';
 import type { Application, Connection, Organization } from './types.js';
 
 /** The durable store: one database, one repository per table family. */
@@ -43,10 +43,14 @@ export interface Store {
   readScope<T>(fn: () => T): T;
 }
 
-export function createStore(db: Database, box: SecretBox, opts: { configVersion?: ConfigVersion; directoryVersion?: ConfigVersion } = {}): Store {
+export function createStore(
+  db: Database,
+  box: SecretBox,
+  opts: { configVersion?: ConfigVersion; directoryVersion?: ConfigVersion; onDirectoryVersionFailed?: (err: unknown) => void } = {},
+): Store {
   // Every repository and transaction writes through this handle, so a change to users is seen by the user cache (user-cache.ts).
   const directoryVersion = opts.directoryVersion && requestScopedVersion(opts.directoryVersion);
-  if (directoryVersion) db = withDirectoryBumps(db, directoryVersion);
+  if (directoryVersion) db = withDirectoryBumps(db, directoryVersion, opts.onDirectoryVersionFailed);
   let store: Store = {
     db,
     box,
@@ -72,7 +76,7 @@ export function createStore(db: Database, box: SecretBox, opts: { configVersion?
 /** The user row of every resume and token exchange, from memory under the directory version (user-cache.ts). */
 function withUserCache(store: Store, version: ConfigVersion & { scope<T>(fn: () => T): T }): Store {
   const users = store.users;
-  const rows = new VersionedRows<Awaited<ReturnType<UserRepo['getWithoutIdentities']>>>(version);
+  const rows = new VersionedRows<Awaited<ReturnType<UserRepo['getWithoutIdentities']>>>(version, Date.now, USER_MAX_AGE_MS);
   const cached = new Proxy(users, {
     get(target, name) {
       if (name === 'getWithoutIdentities') return (id: string) => rows.get(id, () => target.getWithoutIdentities(id));

@@ -17,12 +17,19 @@
  * process's cache. A cached row's `last_login_at` may therefore be older than the table's; nothing
  * that reads this cache uses it.
  *
- * Writes from outside a Portico server (psql, a CLI without REDIS_URL) are not seen until the row's
- * MAX_AGE_MS (config-cache.ts) has passed.
+ * A version that cannot be written after a commit (Redis unreachable or full) does not fail the
+ * write: it has committed, and what its caller does next — ending the suspended user's sessions and
+ * grants — must still happen (a retry would find the user already suspended and skip it). The
+ * failure is reported (`onBumpFailed`), and a row is never served from memory longer than
+ * USER_MAX_AGE_MS, which also bounds what writes from outside a Portico server leave stale (psql,
+ * the `portico` CLI, which does not use Redis).
  */
 import type { Database, Sql } from './database.js';
 import { redisVersion, localConfigVersion, type ConfigVersion } from './config-cache.js';
 import { RedisStore, type EphemeralStore } from './ephemeral.js';
+
+/** The longest a cached user row is served without being read again, whatever the version says. */
+export const USER_MAX_AGE_MS = 10_000;
 
 /** Prefix of the one statement that writes `users` without changing what the cache serves. */
 export const LAST_LOGIN_ONLY = '/* users: last_login_at only */ ';
@@ -45,12 +52,13 @@ export function directoryVersionFor(db: Pick<Database, 'kind'>, ephemeral: Ephem
 }
 
 /** `db` whose statements and transactions that may change users bump `version` after they commit. */
-export function withDirectoryBumps(db: Database, version: ConfigVersion): Database {
+export function withDirectoryBumps(db: Database, version: ConfigVersion, onBumpFailed: (err: unknown) => void = () => undefined): Database {
+  const bump = () => version.bump().catch(onBumpFailed);
   const bumpAfter = async <T>(changes: boolean, run: () => Promise<T>): Promise<T> => {
     try {
       return await run();
     } finally {
-      if (changes) await version.bump();
+      if (changes) await bump();
     }
   };
   return {
@@ -69,7 +77,7 @@ export function withDirectoryBumps(db: Database, version: ConfigVersion): Databa
           } satisfies Sql),
         );
       } finally {
-        if (changed) await version.bump();
+        if (changed) await bump();
       }
     },
     ping: () => db.ping(),

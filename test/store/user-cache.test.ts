@@ -12,7 +12,8 @@ import { RedisStore } from '../../src/store/ephemeral.js';
 import { createStore, type Store } from '../../src/store/index.js';
 import { migrate } from '../../src/store/migrations.js';
 import { SecretBox } from '../../src/store/secrets.js';
-import { changesUsers, directoryVersionFor, LAST_LOGIN_ONLY } from '../../src/store/user-cache.js';
+import { changesUsers, directoryVersionFor, LAST_LOGIN_ONLY, USER_MAX_AGE_MS } from '../../src/store/user-cache.js';
+import { jest } from '@jest/globals';
 import { hasPostgres, hasRedis, pgliteBackend, PG_URL, REDIS_URL } from '../support/backends.js';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-db.js';
 
@@ -133,6 +134,38 @@ describe('user cache, embedded PGlite (the version in this process)', () => {
     const db = counting(raw);
     const store = createStore(db, new SecretBox('x'.repeat(32)), { directoryVersion: localConfigVersion() });
     return { store, db, close: cleanup };
+  });
+});
+
+describe('user cache, a directory version that cannot be written (Redis down or full after the commit)', () => {
+  const start = Date.now();
+  let close: () => Promise<void>;
+  afterAll(async () => {
+    jest.useRealTimers();
+    await close?.();
+  });
+
+  it('does not fail the committed write (its caller must still end the access), reports it, and serves a cached row at most USER_MAX_AGE_MS', async () => {
+    // Only Date is faked: the cache's clock moves, timers run for real.
+    jest.useFakeTimers({ doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'requestAnimationFrame', 'cancelAnimationFrame', 'requestIdleCallback', 'cancelIdleCallback', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'], now: start });
+    const { db: raw, cleanup } = await pgliteBackend.open();
+    close = cleanup;
+    const inner = localConfigVersion();
+    let failing = false;
+    const version = { read: () => inner.read(), bump: () => (failing ? Promise.reject(new Error('redis down')) : inner.bump()) };
+    const failures: unknown[] = [];
+    const store = createStore(counting(raw), new SecretBox('x'.repeat(32)), { directoryVersion: version, onDirectoryVersionFailed: (e) => failures.push(e) });
+    const { org, user } = await seed(store);
+    const read = () => store.readScope(() => store.users.getWithoutIdentities(user.id));
+    expect(await read()).toMatchObject({ status: 'active' });
+    failing = true;
+    await expect(store.users.update(user.id, org.id, { status: 'suspended' })).resolves.toMatchObject({ status: 'suspended' });
+    await expect(store.db.transaction((tx) => store.users.update(user.id, org.id, { name: 'Ann T' }, tx))).resolves.toBeDefined();
+    expect(failures).toHaveLength(2);
+    // The version did not move: the row cached before is what memory has, until it is too old.
+    expect(await read()).toMatchObject({ status: 'active' });
+    jest.setSystemTime(start + USER_MAX_AGE_MS + 1);
+    expect(await read()).toMatchObject({ status: 'suspended', name: 'Ann T' });
   });
 });
 

@@ -14,7 +14,7 @@
  * creating/deleting an organization, back to back with a pause (--admin-pause-ms).
  *
  * Options: --minutes 10, --concurrency 4 (logins in flight), --admin-pause-ms 100, --workers N,
- * --redis-db 12.
+ * --redis-db 12, --modes embedded,postgres (which of the two to run).
  */
 import { availableParallelism } from 'node:os';
 import { partnerClaims, signHs256, PARTNER_SECRET } from '../test/e2e/partner-support.js';
@@ -155,6 +155,16 @@ async function soak(mode: string, p: PorticoServer, upstream: OidcIdp): Promise<
   if (firstError) console.log(`first failure: ${firstError}`);
 }
 
+/** Which modes run (--modes embedded,postgres). */
+function modesOption(): string[] {
+  const i = process.argv.indexOf('--modes');
+  const modes = (i >= 0 ? process.argv[i + 1] ?? '' : 'embedded,postgres').split(',').filter(Boolean);
+  const unknown = modes.filter((m) => m !== 'embedded' && m !== 'postgres');
+  if (!modes.length || unknown.length) throw new Error(`--modes: a comma-separated list of embedded and postgres (got ${unknown.join(', ') || 'nothing'})`);
+  return modes;
+}
+const MODES = modesOption();
+
 async function main(): Promise<void> {
   const pg = backends();
   const workersFlag = serveHasWorkersFlag();
@@ -162,12 +172,15 @@ async function main(): Promise<void> {
   const allowPrivate = { PORTICO_ALLOW_PRIVATE_URLS: 'true' }; // the upstream IdP is on 127.0.0.1
   const upstream = await startUpstream();
   try {
-    const embedded = await startPortico({ env: allowPrivate });
-    try {
-      await soak('embedded (PGlite + in-process store)', embedded, upstream);
-    } finally {
-      await embedded.stop();
+    if (MODES.includes('embedded')) {
+      const embedded = await startPortico({ env: allowPrivate });
+      try {
+        await soak('embedded (PGlite + in-process store)', embedded, upstream);
+      } finally {
+        await embedded.stop();
+      }
     }
+    if (!MODES.includes('postgres')) return;
     if (!pg) {
       console.log('\nPostgreSQL + Redis: not run (set DATABASE_URL and REDIS_URL)');
       return;

@@ -234,7 +234,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         secret: rt.secret,
         adapter,
         findAccount: findAccountFor(store, logins),
-        keepLogin: (sessionUid, seconds) => logins.keep(sessionUid, seconds),
+        keepLogin: logins.keep,
         clock: opts.clock,
         resourceIndicators: resourceIndicators(store),
         extraTokenClaims: extraTokenClaims((accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid)),
@@ -271,7 +271,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   });
 
   provider.use(recordLogin(logins, opts.clock));
-  provider.use(keepGrantOnRefresh((sessionUid, seconds) => logins.keep(sessionUid, seconds), opts.clock));
+  provider.use(keepGrantOnRefresh(logins.keep, opts.clock));
   provider.use(allowFormTargets());
   const logout = providerLogout(rt, provider, adapter, `${PROVIDER_ROUTES.end_session}/confirm`, opts.backchannel);
   recordRefreshRefusals(provider, store, logger);

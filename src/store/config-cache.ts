@@ -40,9 +40,12 @@ export interface ConfigVersion {
 
 const newVersion = () => randomBytes(12).toString('base64url');
 
-/** Where this process's configuration version lives (see above); undefined: nothing is cached. */
-export function configVersionFor(db: Pick<Database, 'kind'>, ephemeral: EphemeralStore): ConfigVersion | undefined {
-  if (ephemeral instanceof RedisStore) return redisConfigVersion(ephemeral);
+/**
+ * Where this process's configuration version lives (see above); undefined: nothing is cached.
+ * `name` is its Redis key under the store's prefix (user-cache.ts keeps its own version the same way).
+ */
+export function configVersionFor(db: Pick<Database, 'kind'>, ephemeral: EphemeralStore, name = 'config-version'): ConfigVersion | undefined {
+  if (ephemeral instanceof RedisStore) return redisVersion(ephemeral, name);
   return db.kind === 'pglite' ? localConfigVersion() : undefined;
 }
 

@@ -77,13 +77,8 @@ export function createStore(
 function withUserCache(store: Store, version: ConfigVersion & { scope<T>(fn: () => T): T }): Store {
   const users = store.users;
   const rows = new VersionedRows<Awaited<ReturnType<UserRepo['getWithoutIdentities']>>>(version, Date.now, USER_MAX_AGE_MS);
-  const cached = new Proxy(users, {
-    get(target, name) {
-      if (name === 'getWithoutIdentities') return (id: string) => rows.get(id, () => target.getWithoutIdentities(id));
-      const member = Reflect.get(target, name, target) as unknown;
-      return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(target) : member;
-    },
-  });
+  // No method bumps here (`writes: []`): the database handle does (withDirectoryBumps).
+  const cached = withVersionedWrites(users, version, { cached: { getWithoutIdentities: (id: string) => rows.get(id, () => users.getWithoutIdentities(id)) }, writes: [] });
   const outer = store.readScope;
   return { ...store, users: cached, readScope: (fn) => outer(() => version.scope(fn)) };
 }

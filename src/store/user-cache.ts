@@ -25,8 +25,8 @@
  * the `portico` CLI, which does not use Redis).
  */
 import type { Database, Sql } from './database.js';
-import { redisVersion, localConfigVersion, type ConfigVersion } from './config-cache.js';
-import { RedisStore, type EphemeralStore } from './ephemeral.js';
+import { configVersionFor, type ConfigVersion } from './config-cache.js';
+import type { EphemeralStore } from './ephemeral.js';
 
 /** The longest a cached user row is served without being read again, whatever the version says. */
 export const USER_MAX_AGE_MS = 10_000;
@@ -45,11 +45,9 @@ export function changesUsers(text: string): boolean {
   return !(PLAIN_SELECT.test(text) && !WRITES.test(text));
 }
 
-/** Where this process's directory version lives: as the configuration version (config-cache.ts). */
-export function directoryVersionFor(db: Pick<Database, 'kind'>, ephemeral: EphemeralStore): ConfigVersion | undefined {
-  if (ephemeral instanceof RedisStore) return redisVersion(ephemeral, 'directory-version');
-  return db.kind === 'pglite' ? localConfigVersion() : undefined;
-}
+/** Where this process's directory version lives: as the configuration version does (config-cache.ts). */
+export const directoryVersionFor = (db: Pick<Database, 'kind'>, ephemeral: EphemeralStore): ConfigVersion | undefined =>
+  configVersionFor(db, ephemeral, 'directory-version');
 
 /** `db` whose statements and transactions that may change users bump `version` after they commit. */
 export function withDirectoryBumps(db: Database, version: ConfigVersion, onBumpFailed: (err: unknown) => void = () => undefined): Database {

@@ -11,6 +11,8 @@ import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 const LOGINS = 15;
+/** The runtime's safe fetch timeout (src/http/safe-fetch.ts), which a send to a hanging receiver waits out. */
+const FETCH_TIMEOUT_MS = 5000;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 describe('login latency with a dead webhook receiver', () => {
@@ -26,7 +28,7 @@ describe('login latency with a dead webhook receiver', () => {
     await t.close();
   });
 
-  it('is the same with and without a receiver that never answers', async () => {
+  it('never waits for a receiver that never answers', async () => {
     const admin = adminApi(t.express);
     const org = await admin.org();
     const app = await admin.app();
@@ -60,7 +62,9 @@ describe('login latency with a dead webhook receiver', () => {
       await rx.close(); // ends the hanging requests, so the round in flight finishes
       await stop();
     }
-    // Generous for a shared machine; a login that waited for the receiver would take the fetch timeout (5 s).
-    expect({ baseline: Math.round(baseline), withDeadReceiver: Math.round(withDeadReceiver), slower: withDeadReceiver > baseline * 2 + 30 }).toMatchObject({ slower: false });
+    // A login that waited for the receiver would take the delivery's fetch timeout (5 s) or more. No
+    // bound relative to the baseline: a loaded CI machine made a 2x-plus-30 ms bound fail once with
+    // no receiver involved. Half the timeout tells waiting apart from load on any machine.
+    expect({ baseline: Math.round(baseline), withDeadReceiver: Math.round(withDeadReceiver), waited: withDeadReceiver >= FETCH_TIMEOUT_MS / 2 }).toMatchObject({ waited: false });
   });
 });

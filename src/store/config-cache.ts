@@ -36,6 +36,8 @@ export interface ConfigVersion {
   read(): Promise<string | undefined>;
   /** A new version: every cached row of every process is stale from now on. */
   bump(): Promise<void>;
+  /** Where it lives in Redis: the versions one request reads are read together (requestScopedVersions). */
+  readonly redis?: { readonly client: RedisStore['client']; readonly key: string };
 }
 
 const newVersion = () => randomBytes(12).toString('base64url');
@@ -50,30 +52,58 @@ export function configVersionFor(db: Pick<Database, 'kind'>, ephemeral: Ephemera
 }
 
 /**
- * `version` read at most once per scope (one HTTP request, see Store.readScope) instead of once per
- * cached row: a login reads a dozen rows, each of which cost a Redis GET. A write in the scope
- * forgets the scope's version, so the request reads its own writes. Outside a scope (background
- * jobs) every read goes to `version`. A request is thereby served from one configuration as of its
+ * Versions read at most once per scope (one HTTP request, see Store.readScope) instead of once per
+ * cached row: a login reads a dozen rows, each of which cost a Redis GET. The versions that live on
+ * one Redis are read together, by one MGET at the first read of any of them (a token exchange reads
+ * the configuration's and the directory's). A write in the scope forgets the scope's copy of the
+ * version it bumped, so the request reads its own writes. Outside a scope (background jobs) every
+ * read goes to the version itself. A request is thereby served from one configuration as of its
  * first read; a write by another process is seen by every request that starts after it.
  */
-export function requestScopedVersion(version: ConfigVersion): ConfigVersion & { scope<T>(fn: () => T): T } {
-  const scopes = new AsyncLocalStorage<{ v?: Promise<string | undefined> }>();
-  return {
-    read() {
-      const s = scopes.getStore();
-      if (!s) return version.read();
-      return (s.v ??= version.read());
-    },
-    async bump() {
-      try {
-        await version.bump();
-      } finally {
-        const s = scopes.getStore();
-        if (s) s.v = undefined;
-      }
-    },
-    scope: (fn) => scopes.run({}, fn),
+export function requestScopedVersions<K extends string>(given: Partial<Record<K, ConfigVersion>>): { scope<T>(fn: () => T): T; version(name: K): ConfigVersion } {
+  const scopes = new AsyncLocalStorage<Map<K, Promise<string | undefined>>>();
+  const versions = given as Record<K, ConfigVersion>;
+  const names = (Object.keys(versions) as K[]).filter((n) => versions[n]);
+  const client = names.map((n) => versions[n].redis?.client).find(Boolean);
+  /** The names read by one MGET: those on the same Redis client. */
+  const together = names.filter((n) => client && versions[n].redis?.client === client);
+  const readInScope = (seen: Map<K, Promise<string | undefined>>, name: K): Promise<string | undefined> => {
+    const known = seen.get(name);
+    if (known) return known;
+    if (!together.includes(name) || !client) {
+      const v = versions[name].read();
+      seen.set(name, v);
+      return v;
+    }
+    const missing = together.filter((n) => !seen.has(n));
+    const values = client.mget(missing.map((n) => versions[n].redis!.key)).catch(() => undefined);
+    missing.forEach((n, i) => seen.set(n, values.then((vs) => (vs ? startIfAbsent(client, versions[n].redis!.key, vs[i]) : undefined))));
+    return seen.get(name)!;
   };
+  const version = (name: K): ConfigVersion => {
+    if (!names.includes(name)) throw new Error(`no version named ${name}`);
+    return {
+      read() {
+        const seen = scopes.getStore();
+        return seen ? readInScope(seen, name) : versions[name].read();
+      },
+      async bump() {
+        try {
+          await versions[name].bump();
+        } finally {
+          scopes.getStore()?.delete(name);
+        }
+      },
+    };
+  };
+  // Nothing cached: a request needs no scope.
+  return { scope: names.length ? (fn) => scopes.run(new Map(), fn) : (fn) => fn(), version };
+}
+
+/** One version read once per scope (requestScopedVersions with a single version). */
+export function requestScopedVersion(version: ConfigVersion): ConfigVersion & { scope<T>(fn: () => T): T } {
+  const scoped = requestScopedVersions({ v: version });
+  return { ...scoped.version('v'), scope: scoped.scope };
 }
 
 /** The configuration version in Redis, under the store's prefix. */
@@ -86,19 +116,26 @@ export function redisVersion(redis: RedisStore, name: string): ConfigVersion {
   const { client } = redis;
   const key = `${redis.prefix}${name}`;
   return {
+    redis: { client, key },
     async read() {
       // Redis unreachable: read the database (as without a cache) rather than fail the request.
       const v = await client.get(key).catch(() => undefined);
-      if (v === undefined) return undefined;
-      if (v) return v;
-      // First use (or a flushed Redis): start a version; this read itself is not cached.
-      await client.set(key, newVersion(), 'NX').catch(() => undefined);
-      return undefined;
+      return v === undefined ? undefined : startIfAbsent(client, key, v);
     },
     async bump() {
       await client.set(key, newVersion());
     },
   };
+}
+
+/**
+ * The version a Redis read found: the value, or, when the key is missing (first use, a flushed
+ * Redis), undefined after starting a version — that read itself is not served from memory.
+ */
+async function startIfAbsent(client: RedisStore['client'], key: string, found: string | null | undefined): Promise<string | undefined> {
+  if (found) return found;
+  await client.set(key, newVersion(), 'NX').catch(() => undefined);
+  return undefined;
 }
 
 /** The version of one process (embedded mode: the data dir is locked to this process). */

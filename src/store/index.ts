@@ -17,7 +17,7 @@ import { TraceRepo } from './repos/traces.js';
 import { UserRepo } from './repos/users.js';
 import { WebhookRepo } from './repos/webhooks.js';
 import { SecretBox } from './secrets.js';
-import { requestScopedVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from './config-cache.js';
+import { requestScopedVersions, VersionedRows, withVersionedWrites, type ConfigVersion } from './config-cache.js';
 import { USER_MAX_AGE_MS, withDirectoryBumps } from './user-cache.js';
 import type { Application, Connection, Organization } from './types.js';
 
@@ -49,7 +49,9 @@ export function createStore(
   opts: { configVersion?: ConfigVersion; directoryVersion?: ConfigVersion; onDirectoryVersionFailed?: (err: unknown) => void } = {},
 ): Store {
   // Every repository and transaction writes through this handle, so a change to users is seen by the user cache (user-cache.ts).
-  const directoryVersion = opts.directoryVersion && requestScopedVersion(opts.directoryVersion);
+  // Both versions are read once per request, together (one MGET on Redis).
+  const versions = requestScopedVersions({ config: opts.configVersion, directory: opts.directoryVersion });
+  const directoryVersion = opts.directoryVersion && versions.version('directory');
   if (directoryVersion) db = withDirectoryBumps(db, directoryVersion, opts.onDirectoryVersionFailed);
   let store: Store = {
     db,
@@ -67,20 +69,19 @@ export function createStore(
     directoryUsers: new DirectoryUserRepo(db),
     directoryGroups: new DirectoryGroupRepo(db),
     webhooks: new WebhookRepo(db, box),
-    readScope: (fn) => fn(),
+    readScope: (fn) => versions.scope(fn),
   };
   if (directoryVersion) store = withUserCache(store, directoryVersion);
-  return opts.configVersion ? withConfigCache(store, opts.configVersion) : store;
+  return opts.configVersion ? withConfigCache(store, versions.version('config')) : store;
 }
 
 /** The user row of every resume and token exchange, from memory under the directory version (user-cache.ts). */
-function withUserCache(store: Store, version: ConfigVersion & { scope<T>(fn: () => T): T }): Store {
+function withUserCache(store: Store, version: ConfigVersion): Store {
   const users = store.users;
   const rows = new VersionedRows<Awaited<ReturnType<UserRepo['getWithoutIdentities']>>>(version, Date.now, USER_MAX_AGE_MS);
   // No method bumps here (`writes: []`): the database handle does (withDirectoryBumps).
   const cached = withVersionedWrites(users, version, { cached: { getWithoutIdentities: (id: string) => rows.get(id, () => users.getWithoutIdentities(id)) }, writes: [] });
-  const outer = store.readScope;
-  return { ...store, users: cached, readScope: (fn) => outer(() => version.scope(fn)) };
+  return { ...store, users: cached };
 }
 
 /**
@@ -89,8 +90,7 @@ function withUserCache(store: Store, version: ConfigVersion & { scope<T>(fn: () 
  * write to their tables — these repositories' writers and the setup link's activation, which
  * writes a connection — makes a new version.
  */
-function withConfigCache(store: Store, shared: ConfigVersion): Store {
-  const version = requestScopedVersion(shared);
+function withConfigCache(store: Store, version: ConfigVersion): Store {
   const orgs = store.organizations;
   const orgRows = new VersionedRows<Organization>(version);
   const orgByDomain = new VersionedRows<Organization>(version);
@@ -100,7 +100,6 @@ function withConfigCache(store: Store, shared: ConfigVersion): Store {
   const appRows = new VersionedRows<Application>(version);
   return {
     ...store,
-    readScope: (fn) => version.scope(() => store.readScope(fn)),
     organizations: withVersionedWrites(orgs, version, {
       cached: {
         get: (idOrSlug: string) => orgRows.get(idOrSlug, () => orgs.get(idOrSlug)),

@@ -5,7 +5,7 @@
  * at once, with the other's cache warm. Plus the version rules themselves.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { configVersionFor, copyRow, localConfigVersion, MAX_AGE_MS, requestScopedVersion, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
+import { configVersionFor, copyRow, localConfigVersion, MAX_AGE_MS, requestScopedVersion, requestScopedVersions, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
 import { openPostgres, type Database } from '../../src/store/database.js';
 import { RedisStore } from '../../src/store/ephemeral.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -333,5 +333,57 @@ describe('requestScopedVersion (one version read per request)', () => {
     release();
     // The request that began before the write keeps the configuration it started with.
     expect(await slow).toEqual(['v1', 'v1']);
+  });
+});
+
+(hasRedis ? describe : describe.skip)('requestScopedVersions on Redis (both versions of a request in one round trip)', () => {
+  let redis: RedisStore;
+  let sent: string[];
+  beforeAll(async () => {
+    redis = await RedisStore.connect(REDIS_URL!, `portico-test:${randomBytes(4).toString('hex')}:`);
+    const send = redis.client.sendCommand.bind(redis.client);
+    redis.client.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+      sent.push(command.name);
+      return (send as (...a: unknown[]) => unknown)(command, ...rest);
+    }) as typeof redis.client.sendCommand;
+  });
+  afterAll(() => redis.close());
+  beforeEach(() => (sent = []));
+
+  it('reads the configuration and directory versions with one MGET per request, each of its own, and a bumped one again', async () => {
+    const config = redisConfigVersion(redis);
+    const directory = configVersionFor({ kind: 'postgres' }, redis, 'directory-version')!;
+    const scoped = requestScopedVersions({ config, directory });
+    // First use: both keys are missing, so this request serves nothing from memory and starts both.
+    expect(await scoped.scope(() => Promise.all([scoped.version('config').read(), scoped.version('directory').read()]))).toEqual([undefined, undefined]);
+    expect(sent).toEqual(['mget', 'set', 'set']);
+    sent = [];
+    const [d1, c1] = await scoped.scope(async () => [await scoped.version('directory').read(), await scoped.version('config').read()]);
+    expect(sent).toEqual(['mget']);
+    expect(c1).toEqual(await config.read());
+    expect(d1).toEqual(await directory.read());
+    expect(c1).not.toEqual(d1);
+    sent = [];
+    await scoped.scope(async () => {
+      expect(await scoped.version('config').read()).toBe(c1);
+      await scoped.version('directory').bump();
+      // The request reads its own write; the other version is not read again.
+      const d2 = await scoped.version('directory').read();
+      expect(d2).not.toBe(d1);
+      expect(await scoped.version('config').read()).toBe(c1);
+    });
+    expect(sent).toEqual(['mget', 'set', 'mget']);
+    // Another process's write is seen by the next request.
+    await config.bump();
+    expect(await scoped.scope(() => scoped.version('config').read())).not.toBe(c1);
+  });
+
+  it('a Redis that cannot be reached serves nothing from memory for either version', async () => {
+    const down = await RedisStore.connect(REDIS_URL!, `portico-test:${randomBytes(4).toString('hex')}:`);
+    const scoped = requestScopedVersions({ config: redisConfigVersion(down), directory: configVersionFor({ kind: 'postgres' }, down, 'directory-version')! });
+    await scoped.scope(() => scoped.version('config').read());
+    expect(await scoped.scope(() => scoped.version('directory').read())).toBeDefined();
+    down.client.disconnect();
+    expect(await scoped.scope(() => Promise.all([scoped.version('config').read(), scoped.version('directory').read()]))).toEqual([undefined, undefined]);
   });
 });

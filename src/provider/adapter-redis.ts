@@ -1,59 +1,95 @@
 /**
- * The adapter's two grant-aware operations in one Redis round trip each (adapter.ts keeps their
+ * The adapter's grant-aware operations in one Redis round trip each (adapter.ts keeps their
  * meaning; this only saves round trips on the token endpoint):
  *
  *  - readUnlessRevoked: a record, or nothing when its grant carries the revocation marker — the
  *    record and the marker read by one script instead of two GETs;
+ *  - readByUid: the same for the record a uid index names (a session by its uid: the index and
+ *    the record in one script);
  *  - claim: the single-use claim of a code or refresh token, the revoked-grant check and the write
- *    of the consumed record, atomically: the marker is set only if absent (else: a replay, and the
- *    grant is revoked), a revoked grant issues nothing, else the record is rewritten as consumed.
+ *    of the consumed record, atomically: the record is read by the script itself, the marker is
+ *    set only if absent (else: a replay, and the grant is revoked), a revoked grant issues
+ *    nothing, else the record is rewritten as consumed, keeping its expiry.
  *
- * Keys are the store's (its prefix + the adapter's key); the scripts read the revocation marker by
- * a name built from the record, so this is for one Redis (not Redis Cluster), as the store is.
+ * Keys are the store's (its prefix + the adapter's key); the scripts read the revocation marker and
+ * the indexed record by names built from what they read, so this is for one Redis (not Redis
+ * Cluster), as the store is.
  */
 import type { Redis } from 'ioredis';
 import { CapacityError, isCapacityError, type RedisStore } from '../store/ephemeral.js';
 
+/** `read(key)`: the record at key, or false when absent or its grant (ARGV[1] .. grantId) is revoked. */
+const READ = `
+local function read(key)
+  local raw = redis.call('GET', key)
+  if not raw then return false end
+  local ok, p = pcall(cjson.decode, raw)
+  if ok and type(p) == 'table' and type(p.grantId) == 'string' and redis.call('EXISTS', ARGV[1] .. p.grantId) == 1 then return false end
+  return raw
+end
+`;
+
 /** KEYS: 1 record. ARGV: 1 the revocation marker's prefix. */
-const READ_UNLESS_REVOKED = `
-local raw = redis.call('GET', KEYS[1])
-if not raw then return false end
-local ok, p = pcall(cjson.decode, raw)
-if ok and type(p) == 'table' and type(p.grantId) == 'string' and redis.call('EXISTS', ARGV[1] .. p.grantId) == 1 then return false end
-return raw
+const READ_UNLESS_REVOKED = `${READ}
+return read(KEYS[1])
+`;
+
+/** KEYS: 1 the uid index (its value: the record's id). ARGV: 1 the revocation marker's prefix, 2 the record key's prefix. */
+const READ_BY_UID = `${READ}
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+return read(ARGV[2] .. id)
 `;
 
 /**
- * KEYS: 1 record, 2 single-use marker. ARGV: 1 the consumed record, 2 its ttl ms, 3 the revocation
- * marker of its grant ('' without a grant), 4 the marker's ttl ms, 5 '1' when single use.
- * Returns 'ok', 'consumed' (someone consumed it first: the grant is now revoked) or 'revoked'.
+ * KEYS: 1 record, 2 single-use marker. ARGV: 1 the revocation marker's prefix, 2 the marker's ttl
+ * ms, 3 '1' when single use, 4 now (seconds), 5 the ttl ms of a record without one.
+ * Returns 'ok', 'missing', 'consumed' (someone consumed it first: the grant is now revoked) or 'revoked'.
+ * The consumed record is the stored JSON object with "consumed" added (records are written by
+ * JSON.stringify: an object ending in '}'), not re-encoded: cjson would turn [] into {}.
  */
 const CLAIM = `
-if ARGV[5] == '1' and not redis.call('SET', KEYS[2], '1', 'PX', ARGV[2], 'NX') then
-  if ARGV[3] ~= '' then redis.call('SET', ARGV[3], '1', 'PX', ARGV[4]) end
+local raw = redis.call('GET', KEYS[1])
+if not raw or string.sub(raw, 1, 1) ~= '{' or string.sub(raw, -1) ~= '}' then return 'missing' end
+local ok, p = pcall(cjson.decode, raw)
+if not ok or type(p) ~= 'table' then return 'missing' end
+local revoked = ''
+if type(p.grantId) == 'string' then revoked = ARGV[1] .. p.grantId end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then ttl = tonumber(ARGV[5]) end
+if ARGV[3] == '1' and not redis.call('SET', KEYS[2], '1', 'PX', ttl, 'NX') then
+  if revoked ~= '' then redis.call('SET', revoked, '1', 'PX', ARGV[2]) end
   return 'consumed'
 end
-if ARGV[3] ~= '' and redis.call('EXISTS', ARGV[3]) == 1 then return 'revoked' end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if revoked ~= '' and redis.call('EXISTS', revoked) == 1 then return 'revoked' end
+if p.consumed == nil then
+  local sep = ','
+  if raw == '{}' then sep = '' end
+  redis.call('SET', KEYS[1], string.sub(raw, 1, -2) .. sep .. '"consumed":' .. ARGV[4] .. '}', 'KEEPTTL')
+end
 return 'ok'
 `;
 
 type ScriptedClient = Redis & {
-  porticoReadUnlessRevoked(record: string, markerPrefix: string): Promise<string | null>;
-  porticoClaim(record: string, marker: string, value: string, ttlMs: number, revoked: string, revokedTtlMs: number, singleUse: '1' | '0'): Promise<'ok' | 'consumed' | 'revoked'>;
+  porticoReadUnlessRevoked(record: string, revokedPrefix: string): Promise<string | null>;
+  porticoReadByUid(index: string, revokedPrefix: string, recordPrefix: string): Promise<string | null>;
+  porticoClaim(record: string, marker: string, revokedPrefix: string, revokedTtlMs: number, singleUse: '1' | '0', now: number, fallbackTtlMs: number): Promise<'ok' | 'missing' | 'consumed' | 'revoked'>;
 };
 
 export interface RedisGrantOps {
   readUnlessRevoked(key: string, revokedPrefix: string): Promise<string | undefined>;
-  claim(input: { key: string; marker: string; value: string; ttlSeconds: number; revokedKey?: string; revokedTtlSeconds: number; singleUse: boolean }): Promise<'ok' | 'consumed' | 'revoked'>;
+  /** The record `recordPrefix + (the value at indexKey)`, unless revoked. */
+  readByUid(indexKey: string, recordPrefix: string, revokedPrefix: string): Promise<string | undefined>;
+  claim(input: { key: string; marker: string; revokedPrefix: string; revokedTtlSeconds: number; singleUse: boolean; now: number; fallbackTtlSeconds: number }): Promise<'ok' | 'missing' | 'consumed' | 'revoked'>;
 }
 
 const ms = (seconds: number) => Math.max(1, Math.ceil(seconds * 1000));
 
 export function redisGrantOps(store: RedisStore): RedisGrantOps {
   const c = store.client as ScriptedClient;
-  if (typeof c.porticoClaim !== 'function') {
+  if (typeof c.porticoReadByUid !== 'function') {
     c.defineCommand('porticoReadUnlessRevoked', { numberOfKeys: 1, lua: READ_UNLESS_REVOKED });
+    c.defineCommand('porticoReadByUid', { numberOfKeys: 1, lua: READ_BY_UID });
     c.defineCommand('porticoClaim', { numberOfKeys: 2, lua: CLAIM });
   }
   const p = store.prefix;
@@ -61,9 +97,12 @@ export function redisGrantOps(store: RedisStore): RedisGrantOps {
     async readUnlessRevoked(key, revokedPrefix) {
       return (await c.porticoReadUnlessRevoked(p + key, p + revokedPrefix)) ?? undefined;
     },
+    async readByUid(indexKey, recordPrefix, revokedPrefix) {
+      return (await c.porticoReadByUid(p + indexKey, p + revokedPrefix, p + recordPrefix)) ?? undefined;
+    },
     async claim(i) {
       try {
-        return await c.porticoClaim(p + i.key, p + i.marker, i.value, ms(i.ttlSeconds), i.revokedKey ? p + i.revokedKey : '', ms(i.revokedTtlSeconds), i.singleUse ? '1' : '0');
+        return await c.porticoClaim(p + i.key, p + i.marker, p + i.revokedPrefix, ms(i.revokedTtlSeconds), i.singleUse ? '1' : '0', i.now, ms(i.fallbackTtlSeconds));
       } catch (e) {
         // Redis at maxmemory (noeviction) refuses the script's write: the same refusal as a full space.
         if (isCapacityError(e) && !(e instanceof CapacityError)) throw new CapacityError('redis');

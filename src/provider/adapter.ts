@@ -110,6 +110,10 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       },
 
       async findByUid(uid) {
+        if (redis) {
+          const raw = await redis.readByUid(key('SessionUid', uid), key(name, ''), revokedKey(''));
+          return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
+        }
         const id = await ephemeral.get(key('SessionUid', uid));
         return id ? read(id) : undefined;
       },
@@ -119,27 +123,29 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       },
 
       async consume(id) {
+        if (redis) {
+          // Read, claimed, checked and rewritten by one script (adapter-redis.ts).
+          const outcome = await guarded(() =>
+            redis.claim({
+              key: key(name, id),
+              marker: key(`${name}:consumed`, id),
+              revokedPrefix: revokedKey(''),
+              revokedTtlSeconds: opts.grantLifetimeSeconds,
+              singleUse: SINGLE_USE.has(name),
+              now: now(),
+              fallbackTtlSeconds: FALLBACK_TTL,
+            }),
+          );
+          if (outcome === 'missing') throw new errors.InvalidGrant('grant not found');
+          if (outcome === 'consumed') throw new errors.InvalidGrant('grant already consumed');
+          if (outcome === 'revoked') throw new errors.InvalidGrant('grant revoked');
+          return;
+        }
         // Read without the revocation filter: a revoked grant must make this fail, not look like a no-op.
         const raw = await ephemeral.get(key(name, id));
         if (!raw) throw new errors.InvalidGrant('grant not found');
         const payload = JSON.parse(raw) as AdapterPayload;
         const ttl = remaining(payload);
-        if (redis) {
-          const outcome = await guarded(() =>
-            redis.claim({
-              key: key(name, id),
-              marker: key(`${name}:consumed`, id),
-              value: JSON.stringify({ ...payload, consumed: now() }),
-              ttlSeconds: ttl,
-              ...(payload.grantId ? { revokedKey: revokedKey(payload.grantId) } : {}),
-              revokedTtlSeconds: opts.grantLifetimeSeconds,
-              singleUse: SINGLE_USE.has(name),
-            }),
-          );
-          if (outcome === 'consumed') throw new errors.InvalidGrant('grant already consumed');
-          if (outcome === 'revoked') throw new errors.InvalidGrant('grant revoked');
-          return;
-        }
         if (SINGLE_USE.has(name) && !(await guarded(() => markers.setIfAbsent(key(`${name}:consumed`, id), '1', ttl)))) {
           // Another request (possibly on another process) consumed it first: a replay. Revoke the grant.
           if (payload.grantId) await guarded(() => markers.set(revokedKey(payload.grantId!), '1', opts.grantLifetimeSeconds));

@@ -110,6 +110,37 @@ describe('oidc-provider adapter spaces', () => {
     await expect(a.code.consume('never-issued')).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it('a consumed code is the stored record, byte for byte, with "consumed" added (empty arrays stay arrays), and keeps its expiry', async () => {
+    const a = adapters(store);
+    const payload = { grantId: 'g4', exp: exp(60), scope: 'openid', claims: { id_token: {} }, resource: [], acr: null, nested: { list: [1, 'two'] } };
+    await a.code.upsert('code-4', payload as unknown as AdapterPayload, 60);
+    const before = (await store.client.pttl(`${prefix}op:AuthorizationCode:code-4`))!;
+    await a.code.consume('code-4');
+    const raw = (await store.get('op:AuthorizationCode:code-4'))!;
+    const consumed = JSON.parse(raw) as { consumed: number };
+    expect(raw).toBe(`${JSON.stringify(payload).slice(0, -1)},"consumed":${consumed.consumed}}`);
+    expect(Math.abs(consumed.consumed - Math.floor(Date.now() / 1000))).toBeLessThanOrEqual(2);
+    const after = (await store.client.pttl(`${prefix}op:AuthorizationCode:code-4`))!;
+    expect(after).toBeLessThanOrEqual(before);
+    expect(after).toBeGreaterThan(before - 5_000);
+    // The single-use marker lives as long as the code.
+    expect(await store.client.pttl(`${prefix}op:AuthorizationCode:consumed:code-4`)).toBeGreaterThan(50_000);
+    // A record that is not a JSON object is not a code.
+    await store.set('op:AuthorizationCode:odd', '"just a string"', 60);
+    await expect(a.code.consume('odd')).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('a session is found by its uid in one script: unknown uids, removed sessions and dangling indexes find nothing', async () => {
+    const a = adapters(store);
+    await a.session.upsert('sess-2', { uid: 'uid-2', accountId: 'usr_2', exp: exp(600) } as AdapterPayload, 600);
+    expect(await a.session.findByUid('uid-2')).toMatchObject({ accountId: 'usr_2', uid: 'uid-2' });
+    expect(await a.session.findByUid('uid-unknown')).toBeUndefined();
+    await store.set('op:SessionUid:uid-dangling', 'sess-gone', 60);
+    expect(await a.session.findByUid('uid-dangling')).toBeUndefined();
+    await a.session.destroy('sess-2');
+    expect(await a.session.findByUid('uid-2')).toBeUndefined();
+  });
+
   it('a record that is not JSON or names no grant is read as stored', async () => {
     const a = adapters(store);
     await a.session.upsert('sess-1', { uid: 'uid-1', accountId: 'usr_1', exp: exp(600) } as AdapterPayload, 600);

@@ -258,14 +258,25 @@ export function perKeyRateLimit(limits: RateLimits, keyOf: (req: Request) => str
 /**
  * Token, introspection and revocation endpoints: counts each `invalid_client` refusal (unknown
  * client, wrong secret or assertion) per client IP, from oidc-provider's documented error events.
+ * The count lands before the refusal is sent (a provider middleware waits for it): a client that
+ * fails and at once tries again, on this process or another, meets its own failure, whichever
+ * Redis connection the two requests take.
  * Pair with `failureGate(limits, 'clientAuth')` in front of those endpoints.
  */
-export function countClientAuthFailures(provider: { on(event: string, listener: (...args: never[]) => void): unknown }, limits: RateLimits): void {
+export function countClientAuthFailures(
+  provider: { on(event: string, listener: (...args: never[]) => void): unknown; use(middleware: (ctx: { req: object }, next: () => Promise<void>) => Promise<void>): unknown },
+  limits: RateLimits,
+): void {
+  const counting = new WeakMap<object, Promise<unknown>>();
   for (const event of ['grant.error', 'introspection.error', 'revocation.error']) {
     provider.on(event, (ctx: { req: { ip?: string } }, err: { error?: string } | undefined) => {
-      if (err?.error === 'invalid_client') void limits.fail('clientAuth', clientKey(ctx.req.ip));
+      if (err?.error === 'invalid_client') counting.set(ctx.req, limits.fail('clientAuth', clientKey(ctx.req.ip)).catch(() => undefined));
     });
   }
+  provider.use(async (ctx, next) => {
+    await next();
+    await counting.get(ctx.req);
+  });
 }
 
 /** Where rate limits are kept for a runtime, so a reloaded app (new signing keys) keeps counting. */

@@ -6,7 +6,7 @@
  */
 import request from 'supertest';
 import { loadConfig, type RateLimitSettings } from '../../src/config/index.js';
-import { clientKey } from '../../src/http/rate-limit.js';
+import { clientKey, rateLimitsFor } from '../../src/http/rate-limit.js';
 import { ADMIN_KEY, bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { ephemeralBackends } from '../support/backends.js';
 import { clientAt, listenLoopback, type IpClient } from '../support/client-ip.js';
@@ -174,6 +174,23 @@ describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => 
       const res = await exchange(b, app.client_secret!);
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
+    });
+
+    test('a failure is counted before its 401 is sent: retried at once, even while the count is slow to land, the next try is refused', async () => {
+      // A store round trip that takes 300 ms (a loaded Redis; cannot be caused on demand for real).
+      const limits = rateLimitsFor(t.runtime, {} as never);
+      const fail = limits.fail.bind(limits);
+      limits.fail = async (name, key) => {
+        await new Promise((r) => setTimeout(r, 300));
+        return fail(name, key);
+      };
+      try {
+        const a = client();
+        for (let i = 0; i < 3; i++) expect((await exchange(a, 'wrong-secret')).status).toBe(401);
+        await expectLimitedProblem(await exchange(a, app.client_secret!));
+      } finally {
+        limits.fail = fail;
+      }
     });
 
     test('failures at introspection and revocation (and an unknown client) count too', async () => {

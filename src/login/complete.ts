@@ -75,10 +75,10 @@ export async function completeLogin(
   await deps.events.succeeded({ organization_id: connection.organization_id, connection_id: connection.id, user_id: user.id, ip: req.ip });
 
   if (interactionUid) {
-    // The pending authorization request is finished in this same response (303 to
-    // /oauth/authorize/:uid), not by a further redirect through the interaction: one HTTP hop fewer
-    // per login. The uid comes from this browser's gateway session, and the resume step that follows
-    // still needs the browser's own portico_op_resume cookie, so the binding is the same.
+    // The pending authorization request is finished in this same response: its resume step runs
+    // inside this request (a GET: the bounce of a posted response, or a callback) and the browser
+    // goes from here to the application with its code. The uid comes from this browser's gateway
+    // session, which stands for the resume cookie: both were set for the browser that began it.
     try {
       await deps.provider.finishLogin(req, res, {
         uid: interactionUid,
@@ -87,8 +87,10 @@ export async function completeLogin(
         amr: identity.amr,
         authTime: new Date(authTime * 1000),
         activeJustChecked: true, // resolve() above refused a suspended user
+        resumeHere: true,
       });
     } catch {
+      if (res.headersSent) return;
       sendPage(res, 400, errorPage('Sign-in expired', 'This sign-in request has expired. Start again from your application.', 'no_pending_request'));
     }
     return;

@@ -80,6 +80,8 @@ export function loginRoutes(deps: LoginDeps): Router {
         connectionId: login.connectionId,
         amr: login.amr,
         authTime: new Date(login.authTime * 1000),
+        // The uid came with this browser's interaction cookie, set with its resume cookie.
+        resumeHere: true,
       });
     }
     req.session.interactionUid = details.uid;

@@ -12,7 +12,7 @@ export interface ProviderSeam {
   finishLogin(
     req: Request,
     res: Response,
-    login: { accountId: string; connectionId: string; amr: string[]; authTime: Date; uid?: string; activeJustChecked?: boolean },
+    login: { accountId: string; connectionId: string; amr: string[]; authTime: Date; uid?: string; activeJustChecked?: boolean; resumeHere?: boolean },
   ): Promise<void>;
 }
 

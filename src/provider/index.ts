@@ -98,6 +98,12 @@ export interface FinishedLogin {
    * (findAccount), and a user suspended in between is sent back to sign in.
    */
   activeJustChecked?: boolean;
+  /**
+   * Run the resume step inside this request (a GET) instead of answering 303 to it: the browser
+   * goes from this response straight to the application. Only with `uid` taken from the browser's
+   * own gateway session (which stands for the resume cookie this request does not carry).
+   */
+  resumeHere?: boolean;
 }
 
 /** The interaction is unknown or expired (the user must start again from the application). */
@@ -212,6 +218,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   const logins = loginRecords(ephemeral);
   /** Authorization requests whose upstream sign-in the interaction starter began: request → the IdP's URL. */
   const upstreamOf = new WeakMap<object, string>();
+  /** Requests whose resume step runs inside them, with the interaction uid (finishLogin `resumeHere`). */
+  const resumingUid = new WeakMap<object, string>();
   // The client_secret of a request whose secret does not match (see clientMetadata): known to no one.
   const unmatchableSecret = randomToken('unmatchable_');
 
@@ -262,6 +270,21 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   });
   // Behind a TLS-terminating proxy the socket is plain http although the issuer is https (see mount).
   provider.proxy = secure;
+
+  // A resume step run inside the request that finished the login (finishLogin `resumeHere`): the
+  // uid that request's gateway session bound stands for the browser's resume cookie, which is
+  // scoped to /oauth/authorize/<uid> and so is not sent to the callback. Only server code can mark
+  // a request (resumingUid, keyed by the request object); nothing a client sends can.
+  provider.use(async (ctx, next) => {
+    const uid = resumingUid.get(ctx.req);
+    if (uid) {
+      const cookies = ctx.cookies;
+      const get = cookies.get.bind(cookies);
+      const name = provider.cookieName('resume');
+      cookies.get = ((n: string, o?: Parameters<typeof get>[1]) => (n === name ? uid : get(n, o))) as typeof cookies.get;
+    }
+    await next();
+  });
 
   // An authorization request whose sign-in the starter began: its 303 goes to the IdP directly.
   provider.use(async (ctx, next) => {
@@ -316,15 +339,36 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     }
   };
 
-  const complete = async (res: ServerResponse, i: Interaction, result: Record<string, unknown>) => {
+  /** oidc-provider's request handler (built once every middleware is registered: mount or the first resume here). */
+  let handler: ReturnType<Provider['callback']> | undefined;
+  const toProvider = (req: IncomingMessage, res: ServerResponse) => {
+    handler ??= provider.callback();
+    // oidc-provider builds endpoint URLs from the request: pin them to the issuer, whatever
+    // Host a client sends (no poisoned discovery documents or redirects).
+    req.headers.host = issuerUrl.host;
+    delete req.headers['x-forwarded-host'];
+    if (secure) req.headers['x-forwarded-proto'] = 'https';
+    return handler(req, res);
+  };
+
+  /**
+   * Stores the interaction's result, then the resume step: by a 303 to /oauth/authorize/<uid>, or
+   * (`here`, a GET) inside this same request, one HTTP hop fewer per login. `here` is only for a
+   * request that found the uid in the browser's own gateway session: that binding stands for the
+   * resume cookie (see the middleware above).
+   */
+  const complete = async (req: IncomingMessage, res: ServerResponse, i: Interaction, result: Record<string, unknown>, here = false) => {
     i.result = result;
     await i.save(Math.max((i.exp ?? 0) - epoch(new Date()), 1));
-    redirect(res, i.returnTo);
+    if (!here || req.method !== 'GET') return redirect(res, i.returnTo);
+    resumingUid.set(req, i.uid);
+    req.url = `${PROVIDER_ROUTES.authorization}/${i.uid}`;
+    await toProvider(req, res);
   };
 
   const abortInteraction: PorticoProvider['abortInteraction'] = async (req, res, error = 'access_denied', description, uid) => {
     const i = await loadInteraction(uid ? { uid } : { req, res });
-    await complete(res, i, { error, ...(description ? { error_description: description } : {}) });
+    await complete(req, res, i, { error, ...(description ? { error_description: description } : {}) });
   };
 
   return {
@@ -332,15 +376,9 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     logins,
     logout,
     mount(app) {
-      const handle = provider.callback();
       const forward: RequestHandler = (req, res, next) => {
         if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'OPTIONS') return next();
-        // oidc-provider builds endpoint URLs from the request: pin them to the issuer, whatever
-        // Host a client sends (no poisoned discovery documents or redirects).
-        req.headers.host = issuerUrl.host;
-        delete req.headers['x-forwarded-host'];
-        if (secure) req.headers['x-forwarded-proto'] = 'https';
-        void handle(req, res);
+        void toProvider(req, res);
       };
       const router = Router();
       for (const path of PROVIDER_PATHS) router.all(path, forward);
@@ -356,7 +394,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       const i = await loadInteraction(login.uid ? { uid: login.uid } : { req, res });
       const clientId = String((i.params as { client_id?: unknown }).client_id);
       if (!login.activeJustChecked && !(await loadAccount(store, logins, login.accountId))) {
-        await complete(res, i, { error: 'access_denied', error_description: 'the account is not active' });
+        await complete(req, res, i, { error: 'access_denied', error_description: 'the account is not active' });
         return;
       }
       let grant = i.grantId ? await provider.Grant.find(i.grantId) : undefined;
@@ -374,11 +412,17 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       // auth_time may not lie in the future (a skewed upstream clock) — it would confuse max_age.
       const authTime = Math.min(epoch(login.authTime), epoch(new Date()));
       const amr = login.amr.filter((m) => typeof m === 'string' && m.length > 0 && m.length <= 64).slice(0, 16);
-      await complete(res, i, {
-        login: { accountId: login.accountId, amr: amr.length ? amr : undefined, ts: authTime, remember: true },
-        consent: { grantId },
-        portico: { idp: login.connectionId, amr, auth_time: authTime },
-      });
+      await complete(
+        req,
+        res,
+        i,
+        {
+          login: { accountId: login.accountId, amr: amr.length ? amr : undefined, ts: authTime, remember: true },
+          consent: { grantId },
+          portico: { idp: login.connectionId, amr, auth_time: authTime },
+        },
+        login.resumeHere === true && login.uid !== undefined,
+      );
     },
     abortInteraction,
   };

@@ -257,29 +257,56 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       expect(idpUrl.searchParams.get('Signature')).toBeNull();
       const done = await post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: requestId }) });
       expectCode(done);
-      // Four requests at Portico before the code (then the token request): the authorization request
+      // Three requests at Portico before the code (then the token request): the authorization request
       // itself sends the browser to the IdP (the app named the connection: no page to show), and the
-      // bounce's GET finishes the authorization instead of redirecting through /interaction/<uid>.
-      const uidPath = expect.stringMatching(/^GET \/oauth\/authorize\/[\w-]+$/);
-      expect([...started.requests, ...done.requests]).toEqual([
-        'GET /oauth/authorize',
-        `POST /saml/${conn.id}/acs`,
-        `GET /saml/${conn.id}/acs`,
-        uidPath,
-      ]);
+      // bounce's GET finishes the authorization inside itself (its resume step too): no redirect
+      // through /interaction/<uid> or /oauth/authorize/<uid>.
+      expect([...started.requests, ...done.requests]).toEqual(['GET /oauth/authorize', `POST /saml/${conn.id}/acs`, `GET /saml/${conn.id}/acs`]);
+      // oidc-provider's resume cookie was cleared by that response, and the finished request cannot be resumed again.
+      expect(jar.cookies.has('portico_op_resume')).toBe(false);
       const ok = await portico.admin<{ data: EventRow[] }>('GET', `/organizations/acme/events?type=login.succeeded&connection_id=${conn.id}&limit=1`);
       expect(ok.body.data[0]).toMatchObject({ type: 'login.succeeded', connection_id: conn.id });
       expect(ok.body.data[0]!.user_id).toMatch(/^usr_/);
     });
 
-    it('a user suspended after the ACS matched them and before the resume step gets no code; active again, the next login does', async () => {
+    it('the resume step runs only inside the GET of the browser that began the request: its uid cannot be resumed again, nor by another browser', async () => {
+      const conn = conns['sp-only']!;
+      const { jar, requestId } = await start(conn);
+      const uid = jar.cookies.get('portico_op_resume')!;
+      expect(uid).toMatch(/^[\w-]{20,}$/);
+      // Step by step: the IdP's POST parks the response; its GET, with this browser's cookies, answers with the code.
+      const posted = await fetch(acsPath(conn), {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+        body: new URLSearchParams({ SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }).toString(),
+      });
+      expect(posted.status).toBe(303);
+      const bounce = new URL(posted.headers.get('location')!, acsPath(conn));
+      // Another browser (no cookies of this one) with the bounce URL: refused, and the parked response stays unused by it.
+      const stranger = await follow(portico.base, portico.issuer, bounce.href, new CookieJar());
+      expect(stranger.location?.searchParams.get('code') ?? null).toBeNull();
+      const stolenResume = await follow(portico.base, portico.issuer, `${portico.base}/oauth/authorize/${uid}`, new CookieJar());
+      expect(stolenResume.location?.searchParams.get('code') ?? null).toBeNull();
+      // The legitimate browser's GET (re-posted: the stranger's GET used the parked body up).
+      const { requestId: again } = await start(conn, jar);
+      const done = await post(jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: again }) });
+      expectCode(done);
+      expect(done.requests.at(-1)).toBe(`GET /saml/${conn.id}/acs`);
+      // The resume cookie is gone, and a resume of that request with a copy of it finds nothing.
+      const resumed = jar.cookies.get('portico_op_resume');
+      expect(resumed).toBeUndefined();
+      const replay = await follow(portico.base, portico.issuer, `${portico.base}/oauth/authorize/${uid}`, jar);
+      expect(replay.location?.searchParams.get('code') ?? null).toBeNull();
+    });
+
+    it('a user suspended between the IdP\'s POST and its GET gets no code; active again, the next login does', async () => {
       const conn = conns['sp-only']!;
       const first = await start(conn);
       expectCode(await post(first.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: first.requestId }) }));
       const ok = await portico.admin<{ data: EventRow[] }>('GET', `/organizations/acme/events?type=login.succeeded&connection_id=${conn.id}&limit=1`);
       const userId = ok.body.data[0]!.user_id!;
 
-      // Step by step: the IdP's POST, the bounce's GET (the user is matched, active), and its 303 to the resume step.
       const { jar, requestId } = await start(conn);
       const posted = await fetch(acsPath(conn), {
         method: 'POST',
@@ -287,21 +314,12 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
         headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
         body: new URLSearchParams({ SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }).toString(),
       });
-      jar.store(posted);
       expect(posted.status).toBe(303);
-      const bounced = await fetch(new URL(posted.headers.get('location')!, acsPath(conn)), { redirect: 'manual', headers: { cookie: jar.header() } });
-      jar.store(bounced);
-      expect(bounced.status).toBe(303);
-      const resume = new URL(bounced.headers.get('location')!, portico.issuer);
-      expect(resume.pathname).toMatch(/^\/oauth\/authorize\/[\w-]+$/);
-
-      // finishLogin trusted the match made in that request; the resume step reads the user again.
       expect((await portico.admin('PATCH', `/organizations/acme/users/${userId}`, { status: 'suspended' })).status).toBe(200);
       try {
-        const done = await follow(portico.base, portico.issuer, portico.base + resume.pathname, jar);
-        // No code: the browser is sent to sign in again (where the directory refuses the suspended user).
+        const done = await follow(portico.base, portico.issuer, new URL(posted.headers.get('location')!, acsPath(conn)).href, jar);
         expect(done.location?.searchParams.get('code') ?? null).toBeNull();
-        expect(done.location?.href.startsWith(IDP_SSO)).toBe(true);
+        expect(done.body).toContain('user_suspended');
       } finally {
         expect((await portico.admin('PATCH', `/organizations/acme/users/${userId}`, { status: 'active' })).status).toBe(200);
       }

@@ -6,7 +6,6 @@ import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
 import { systemClock, type CallbackSpec, type Completion, type PendingTransaction, type UpstreamAdapter } from '../upstream/kind.js';
 import { bounceToGet, takeBounced } from './bounce.js';
 import { completeLogin, failLogin, type LoginTarget, type PipelineDeps } from './complete.js';
-import { saveSession } from './session.js';
 import type { LoginTransactions, TestMark } from './transactions.js';
 
 /**
@@ -179,8 +178,9 @@ async function takePending(
   } else if (!pending || pending.connectionId !== connection.id) {
     return {};
   }
+  // Single use is the transaction's atomic take below; the session forgets it too, saved with the
+  // response (a login replaces the session anyway: completeLogin regenerates it).
   delete req.session.upstream;
-  await saveSession(req);
   const tx = await deps.transactions.take(pending.key);
   if (!tx || tx.connectionId !== connection.id) {
     throw new UpstreamError(binding.mismatch, 'this sign-in request was already answered or has expired; start again from your application');

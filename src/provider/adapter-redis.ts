@@ -18,13 +18,21 @@
 import type { Redis } from 'ioredis';
 import { CapacityError, isCapacityError, type RedisStore } from '../store/ephemeral.js';
 
-/** `read(key)`: the record at key, or false when absent or its grant (ARGV[1] .. grantId) is revoked. */
+/**
+ * `read(key)`: the record at key, or false when absent or its grant (ARGV[1] .. grantId) is revoked.
+ * A record cjson cannot decode (it refuses some JSON that JSON.parse reads, e.g. a lone surrogate
+ * escape) is read as stored only when it names no grant: its revocation could not be checked.
+ */
 const READ = `
 local function read(key)
   local raw = redis.call('GET', key)
   if not raw then return false end
   local ok, p = pcall(cjson.decode, raw)
-  if ok and type(p) == 'table' and type(p.grantId) == 'string' and redis.call('EXISTS', ARGV[1] .. p.grantId) == 1 then return false end
+  if not ok then
+    if string.find(raw, '"grantId"', 1, true) then return false end
+    return raw
+  end
+  if type(p) == 'table' and type(p.grantId) == 'string' and redis.call('EXISTS', ARGV[1] .. p.grantId) == 1 then return false end
   return raw
 end
 `;

@@ -100,8 +100,11 @@ export interface FinishedLogin {
   activeJustChecked?: boolean;
   /**
    * Run the resume step inside this request (a GET) instead of answering 303 to it: the browser
-   * goes from this response straight to the application. Only with `uid` taken from the browser's
-   * own gateway session (which stands for the resume cookie this request does not carry).
+   * goes from this response straight to the application. SECURITY: `uid` then stands for the
+   * browser's resume cookie, which this request does not carry, so it must be a uid this browser
+   * proved it began: from its own gateway session (set by the authorization request or the
+   * interaction page it loaded) or from its verified interaction cookie. Never a uid from a URL,
+   * a form or a stored transaction: that would hand another browser's sign-in to this one.
    */
   resumeHere?: boolean;
 }
@@ -167,6 +170,7 @@ export interface PorticoProvider {
 }
 
 const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function info(i: Interaction): InteractionInfo {
   const p = i.params as Record<string, unknown>;
@@ -363,7 +367,11 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     if (!here || req.method !== 'GET') return redirect(res, i.returnTo);
     resumingUid.set(req, i.uid);
     req.url = `${PROVIDER_ROUTES.authorization}/${i.uid}`;
-    await toProvider(req, res);
+    try {
+      await toProvider(req, res);
+    } finally {
+      resumingUid.delete(req);
+    }
   };
 
   const abortInteraction: PorticoProvider['abortInteraction'] = async (req, res, error = 'access_denied', description, uid) => {
@@ -411,7 +419,9 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       const grantId = await grant.save();
       // auth_time may not lie in the future (a skewed upstream clock) — it would confuse max_age.
       const authTime = Math.min(epoch(login.authTime), epoch(new Date()));
-      const amr = login.amr.filter((m) => typeof m === 'string' && m.length > 0 && m.length <= 64).slice(0, 16);
+      // Well-formed strings only: a lone surrogate (which JSON.stringify writes as \ud800) is JSON
+      // that Redis's Lua cannot decode, and the stored session must stay readable there (adapter-redis.ts).
+      const amr = login.amr.filter((m) => typeof m === 'string' && m.length > 0 && m.length <= 64 && !LONE_SURROGATE.test(m)).slice(0, 16);
       await complete(
         req,
         res,

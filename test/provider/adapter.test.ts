@@ -141,6 +141,18 @@ describe('oidc-provider adapter spaces', () => {
     expect(await a.session.findByUid('uid-2')).toBeUndefined();
   });
 
+  it("a record Redis's Lua cannot decode (a lone surrogate escape) is never read past its grant's revocation check", async () => {
+    const a = adapters(store);
+    // JSON.stringify writes a lone surrogate as \ud800, which JSON.parse reads and cjson refuses.
+    await store.set('op:AccessToken:lone', JSON.stringify({ grantId: 'g-lone', exp: exp(600), amr: ['\ud800'] }), 600);
+    expect(await a.token.find('lone')).toBeUndefined();
+    await store.set('op:AccessToken:lone-nogrant', JSON.stringify({ exp: exp(600), amr: ['\ud800'] }), 600);
+    expect(await a.token.find('lone-nogrant')).toMatchObject({ amr: ['\ud800'] });
+    // A code like it is refused at its consume (invalid_grant), not issued unchecked.
+    await a.code.upsert('code-lone', { grantId: 'g-lone', exp: exp(60), amr: ['\ud800'] } as unknown as AdapterPayload, 60);
+    await expect(a.code.consume('code-lone')).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
   it('a record that is not JSON or names no grant is read as stored', async () => {
     const a = adapters(store);
     await a.session.upsert('sess-1', { uid: 'uid-1', accountId: 'usr_1', exp: exp(600) } as AdapterPayload, 600);

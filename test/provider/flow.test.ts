@@ -445,6 +445,18 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     const { payload } = await jwtVerify(tok.json.id_token as string, jwks, { issuer, audience: 'web-rs' });
     expect(payload).toMatchObject({ sub: user.id, idp: 'con_fromhint', amr: ['otp'] });
 
+    // An upstream amr value that is not a well-formed string (a lone surrogate) is dropped: the
+    // stored session must stay readable by Redis's Lua scripts (adapter-redis.ts); the others stay.
+    const start3 = await fetch(authorizeUrl(base, { client_id: 'web-rs', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', state: 's3', login_hint: user.id, prompt: 'login' }), {
+      redirect: 'manual',
+      headers: { cookie: jar.header() },
+    });
+    jar.store(start3);
+    const uid3 = /\/interaction\/([^/?]+)/.exec(start3.headers.get('location')!)![1]!;
+    const r3 = await follow(base, issuer, `${base}/test-complete/${uid3}?amr=${encodeURIComponent('["mfa","\\ud800"]')}`, jar);
+    const tok3 = await exchangeCode(base, { code: r3.location!.searchParams.get('code')!, clientId: 'web-rs', secret: secrets['web-rs'] });
+    expect((await jwtVerify(tok3.json.id_token as string, jwks, { issuer, audience: 'web-rs' })).payload.amr).toEqual(['mfa']);
+
     // Without the browser's resume cookie the finished login cannot be picked up by someone else.
     const start2 = await fetch(authorizeUrl(base, { client_id: 'web-rs', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', login_hint: user.id }), { redirect: 'manual' });
     const uid2 = /\/interaction\/([^/?]+)/.exec(start2.headers.get('location')!)![1]!;

@@ -44,7 +44,8 @@ export function withTestLogin(app: App): express.Express {
         uid: details.uid,
         accountId: details.params.login_hint ?? '',
         connectionId: details.params.connection ?? TEST_CONNECTION,
-        amr: ['otp'],
+        // ?amr=<JSON array>: what an upstream IdP claimed (JSON, so a test can send any string).
+        amr: typeof req.query.amr === 'string' ? (JSON.parse(req.query.amr) as string[]) : ['otp'],
         authTime: new Date(),
       });
     } catch (e) {

@@ -13,7 +13,9 @@
  *    to /login, /oidc/…/callback or /saml/…/acs.
  * 3. When the directory has resolved the user: `finishLogin(req, res, { uid, accountId,
  *    connectionId, amr, authTime })`. It grants the requested scopes (first-party apps: no consent
- *    screen), stores the result and answers 303 to /oauth/authorize/:uid; the browser's
+ *    screen), stores the result and answers 303 to /oauth/authorize/:uid (or, with `resumeHere` on
+ *    a GET whose uid the browser's own session or interaction cookie gave, runs that step inside
+ *    the request and answers with the redirect to the app); the browser's
  *    `portico_op_resume` cookie (SameSite=Lax, path /oauth/authorize/:uid) binds that step to the
  *    browser that started the request, and oidc-provider then redirects to the app with the code.
  *    Call it from a top-level navigation response (a redirect or a form POST handler).
@@ -276,8 +278,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   provider.proxy = secure;
 
   // A resume step run inside the request that finished the login (finishLogin `resumeHere`): the
-  // uid that request's gateway session bound stands for the browser's resume cookie, which is
-  // scoped to /oauth/authorize/<uid> and so is not sent to the callback. Only server code can mark
+  // uid that browser proved it began (its gateway session, or its interaction cookie) stands for
+  // its resume cookie, which is scoped to /oauth/authorize/<uid> and so is not sent there. Only server code can mark
   // a request (resumingUid, keyed by the request object); nothing a client sends can.
   provider.use(async (ctx, next) => {
     const uid = resumingUid.get(ctx.req);
@@ -358,8 +360,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   /**
    * Stores the interaction's result, then the resume step: by a 303 to /oauth/authorize/<uid>, or
    * (`here`, a GET) inside this same request, one HTTP hop fewer per login. `here` is only for a
-   * request that found the uid in the browser's own gateway session: that binding stands for the
-   * resume cookie (see the middleware above).
+   * uid the browser proved it began (FinishedLogin.resumeHere): that binding stands for the resume
+   * cookie (see the middleware above).
    */
   const complete = async (req: IncomingMessage, res: ServerResponse, i: Interaction, result: Record<string, unknown>, here = false) => {
     i.result = result;

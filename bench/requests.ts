@@ -12,13 +12,19 @@
  * CPU per login than bench:compare's 8 in flight (no batching of wake-ups): compare runs of this
  * benchmark with each other, not with bench:compare.
  */
+import { createScratchDatabase } from '../test/support/scratch-db.js';
 import { Browser } from './support/browser.js';
 import { startPortico } from './support/portico.js';
 import { porticoApp, porticoSamlTarget } from './support/saml-login.js';
 
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 600);
 const pg = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
-const server = await startPortico(pg ? { env: { DATABASE_URL: process.env.DATABASE_URL!, REDIS_URL: process.env.REDIS_URL! } } : {});
+// A database of its own (dropped after): the server seals secrets with a master secret of its own.
+const scratch = pg ? await createScratchDatabase(process.env.DATABASE_URL!, 'portico_bench') : undefined;
+const server = await startPortico(scratch ? { env: { DATABASE_URL: scratch.url, REDIS_URL: process.env.REDIS_URL! } } : {}).catch(async (e: unknown) => {
+  await scratch?.drop();
+  throw e;
+});
 try {
   const target = await porticoSamlTarget(server, await porticoApp(server));
   const perRequest = new Map<string, { cpu: number; n: number }>();
@@ -47,4 +53,5 @@ try {
   console.log(`  ${'whole login'.padEnd(36)} ${(((server.cpuSeconds() - before) * 1000) / LOGINS).toFixed(2).padStart(6)} ms   ${perRequest.size ? [...perRequest.values()].reduce((n, e) => n + e.n, 0) / LOGINS : 0} requests, ${(LOGINS / seconds).toFixed(0)} logins/s`);
 } finally {
   await server.stop();
+  await scratch?.drop();
 }

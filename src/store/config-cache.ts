@@ -66,11 +66,11 @@ export function requestScopedVersions<K extends string>(given: Partial<Record<K,
   const names = (Object.keys(versions) as K[]).filter((n) => versions[n]);
   const client = names.map((n) => versions[n].redis?.client).find(Boolean);
   /** The names read by one MGET: those on the same Redis client. */
-  const together = names.filter((n) => client && versions[n].redis?.client === client);
+  const together = client ? names.filter((n) => versions[n].redis?.client === client) : [];
   const readInScope = (seen: Map<K, Promise<string | undefined>>, name: K): Promise<string | undefined> => {
     const known = seen.get(name);
     if (known) return known;
-    if (!together.includes(name) || !client) {
+    if (!client || !together.includes(name)) {
       const v = versions[name].read();
       seen.set(name, v);
       return v;
@@ -98,12 +98,6 @@ export function requestScopedVersions<K extends string>(given: Partial<Record<K,
   };
   // Nothing cached: a request needs no scope.
   return { scope: names.length ? (fn) => scopes.run(new Map(), fn) : (fn) => fn(), version };
-}
-
-/** One version read once per scope (requestScopedVersions with a single version). */
-export function requestScopedVersion(version: ConfigVersion): ConfigVersion & { scope<T>(fn: () => T): T } {
-  const scoped = requestScopedVersions({ v: version });
-  return { ...scoped.version('v'), scope: scoped.scope };
 }
 
 /** The configuration version in Redis, under the store's prefix. */

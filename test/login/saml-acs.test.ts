@@ -109,6 +109,16 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
     });
   }
 
+  /** Only the IdP's POST (not followed): its 303 points at the bounce. */
+  function postOnly(jar: CookieJar, conn: SamlConn, inResponseTo: string): Promise<Response> {
+    return fetch(acsPath(conn), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+      body: new URLSearchParams({ SAMLResponse: responseFor(conn, { inResponseTo }) }).toString(),
+    });
+  }
+
   async function failures(conn: SamlConn): Promise<EventRow[]> {
     const ev = await portico.admin<{ data: EventRow[] }>('GET', `/organizations/acme/events?type=login.failed&connection_id=${conn.id}&limit=100`);
     return ev.body.data;
@@ -275,12 +285,7 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       const uid = jar.cookies.get('portico_op_resume')!;
       expect(uid).toMatch(/^[\w-]{20,}$/);
       // Step by step: the IdP's POST parks the response; its GET, with this browser's cookies, answers with the code.
-      const posted = await fetch(acsPath(conn), {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
-        body: new URLSearchParams({ SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }).toString(),
-      });
+      const posted = await postOnly(jar, conn, requestId);
       expect(posted.status).toBe(303);
       const bounce = new URL(posted.headers.get('location')!, acsPath(conn));
       // Another browser (no cookies of this one) with the bounce URL: refused, and the parked response stays unused by it.
@@ -308,12 +313,7 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       const userId = ok.body.data[0]!.user_id!;
 
       const { jar, requestId } = await start(conn);
-      const posted = await fetch(acsPath(conn), {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
-        body: new URLSearchParams({ SAMLResponse: responseFor(conn, { inResponseTo: requestId }) }).toString(),
-      });
+      const posted = await postOnly(jar, conn, requestId);
       expect(posted.status).toBe(303);
       expect((await portico.admin('PATCH', `/organizations/acme/users/${userId}`, { status: 'suspended' })).status).toBe(200);
       try {

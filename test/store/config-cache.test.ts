@@ -5,7 +5,7 @@
  * at once, with the other's cache warm. Plus the version rules themselves.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { configVersionFor, copyRow, localConfigVersion, MAX_AGE_MS, requestScopedVersion, requestScopedVersions, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
+import { configVersionFor, copyRow, localConfigVersion, MAX_AGE_MS, requestScopedVersions, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
 import { openPostgres, type Database } from '../../src/store/database.js';
 import { RedisStore } from '../../src/store/ephemeral.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -279,7 +279,13 @@ describe('copyRow (what a cached read hands out)', () => {
   });
 });
 
-describe('requestScopedVersion (one version read per request)', () => {
+describe('requestScopedVersions (one version read per request)', () => {
+  /** One version read once per scope. */
+  function requestScopedVersion(version: ConfigVersion): ConfigVersion & { scope<T>(fn: () => T): T } {
+    const scoped = requestScopedVersions({ v: version });
+    return { ...scoped.version('v'), scope: scoped.scope };
+  }
+
   function counting() {
     let v = 'v1';
     let reads = 0;

@@ -17,7 +17,7 @@ import { LoginEvents } from './events/index.js';
 import { authorizationRefusalRecorder } from './login/authorize-refusals.js';
 import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
-import { endGatewaySession, gatewaySessionStore } from './login/session.js';
+import { endGatewaySession, gatewaySessionStore, type InteractionAtLoad } from './login/session.js';
 import { userAccess, type UserAccess } from './login/user-access.js';
 import type { BackchannelOptions } from './provider/backchannel.js';
 import { PAR_ROUTE } from './provider/par-dpop.js';
@@ -112,6 +112,9 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const userSessions = userSessionIndex(ephemeral, GRANT_LIFETIME_SECONDS);
   // Filled once the login side exists (below): it begins upstream sign-ins inside /oauth/authorize.
   const interactionStarter: { start?: InteractionStarter } = {};
+  // The interaction uid each request's gateway session held as it loaded: the login side writes it,
+  // the provider reads it as the browser's proof for a resume step run in that request.
+  const interactionAtLoad: InteractionAtLoad = new WeakMap();
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),
     // RP-initiated logout signs the browser out of the gateway too, not only out of oidc-provider.
@@ -120,6 +123,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     backchannel: parts.backchannel,
     clock: parts.clock,
     interactionStarter,
+    boundInteractionUid: (req) => interactionAtLoad.get(req),
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
   app.use('/api/v1', adminRoutes(rt, audit, limits, access, mailer));
@@ -129,7 +133,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
   countClientAuthFailures(provider.provider, limits);
   app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation, PAR_ROUTE], failureGate(limits, 'clientAuth'));
-  const login = browserLogin(rt, provider, events, limits, userSessions);
+  const login = browserLogin(rt, provider, events, limits, userSessions, interactionAtLoad);
   // ...so the logout confirmation loads the gateway session (its cookie has path /) before oidc-provider answers it.
   app.post(`${ROUTES.end_session}/confirm`, login.session);
   // A new sign-in can begin inside the authorization request (login/routes.ts startFromAuthorize;

@@ -38,7 +38,12 @@ export class Browser {
     if (this.cookies.size) h.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (form) h['content-type'] = 'application/x-www-form-urlencoded';
     this.requests++;
-    const res = await request(url, { method: form ? 'POST' : 'GET', headers: h, body: form ? new URLSearchParams(form).toString() : undefined, dispatcher });
+    const method = form ? 'POST' : 'GET';
+    const res = await request(url, { method, headers: h, body: form ? new URLSearchParams(form).toString() : undefined, dispatcher }).catch((e: unknown) => {
+      // Which request failed, for the soak's "first failure" (the path only: a query may hold a code).
+      const where = new URL(url);
+      throw new Error(`${method} ${where.origin}${where.pathname}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    });
     this.store(res.headers['set-cookie']);
     const body = await res.body.text();
     const loc = res.headers.location;

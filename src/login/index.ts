@@ -15,7 +15,7 @@ import { oidcCallbackRoutes } from './oidc-callback.js';
 import { loginRoutes, startFromAuthorize } from './routes.js';
 import { samlAcsRoutes } from './saml-acs.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
-import { gatewaySession } from './session.js';
+import { gatewaySession, type InteractionAtLoad } from './session.js';
 import { LoginTransactions } from './transactions.js';
 import { requireSecureTransport } from './transport.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
@@ -32,6 +32,8 @@ export function browserLogin(
   events: LoginEvents,
   limits?: RateLimits,
   userSessions?: UserSessionIndex,
+  /** Filled by the gateway session as it loads (session.ts InteractionAtLoad); the provider reads it. */
+  interactionAtLoad?: InteractionAtLoad,
 ): {
   router: Router;
   pipeline: PipelineDeps;
@@ -87,7 +89,7 @@ export function browserLogin(
   }
   // Before the session and every route behind it: nothing is spent when the cookie cannot be set.
   router.use(['/interaction', '/login', '/link', '/setup', '/console', ...CONNECTION_TYPES.map((t) => `/${t}`)], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
-  const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:') });
+  const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:'), atLoad: interactionAtLoad });
   router.use(['/interaction', '/login', '/link', '/setup', ...CONNECTION_TYPES.map((t) => `/${t}`)], session);
   router.use(loginRoutes({ ...pipeline, provider, upstreams, transactions }));
   // Each kind's callback through the one skeleton (callback.ts); a kind may add its login-side landing.

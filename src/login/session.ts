@@ -72,9 +72,34 @@ export function gatewaySessionStore(ephemeral: EphemeralStore): Store {
 }
 
 /**
- * The gateway session, on gatewaySessionStore. HttpOnly, SameSite=Lax, Secure when the issuer is https.
+ * The interaction uid each request's gateway session held when that session was loaded from the
+ * store, before any handler ran (keyed by the request object). It is what the OpenID Provider
+ * accepts, besides the interaction cookie, as proof that this browser began that interaction
+ * (finishLogin `resumeHere`): a handler cannot put another uid there, and the session itself is
+ * rotated (regenerate) before the login finishes.
  */
-export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean }): RequestHandler {
+export type InteractionAtLoad = WeakMap<object, string>;
+
+/**
+ * The gateway session, on gatewaySessionStore. HttpOnly, SameSite=Lax, Secure when the issuer is https.
+ * With `atLoad`, each request that loads a session with a pending interaction is recorded there.
+ */
+export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean; atLoad?: InteractionAtLoad }): RequestHandler {
+  const middleware = expressSession(opts);
+  const atLoad = opts.atLoad;
+  if (!atLoad) return middleware;
+  return (req, res, next) => {
+    // express-session loads once per request; a later run finds req.session and changes nothing.
+    const loading = !req.session;
+    middleware(req, res, (err?: unknown) => {
+      const uid = loading && !err ? req.session?.interactionUid : undefined;
+      if (typeof uid === 'string') atLoad.set(req, uid);
+      next(err);
+    });
+  };
+}
+
+function expressSession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean }): RequestHandler {
   const store = gatewaySessionStore(opts.ephemeral);
   const cookieSecret = Buffer.from(hkdfSync('sha256', opts.secret, 'portico', 'portico/session-cookie/v1', 32)).toString('base64url');
   return session({

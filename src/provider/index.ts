@@ -102,11 +102,12 @@ export interface FinishedLogin {
   activeJustChecked?: boolean;
   /**
    * Run the resume step inside this request (a GET) instead of answering 303 to it: the browser
-   * goes from this response straight to the application. SECURITY: `uid` then stands for the
-   * browser's resume cookie, which this request does not carry, so it must be a uid this browser
-   * proved it began: from its own gateway session (set by the authorization request or the
-   * interaction page it loaded) or from its verified interaction cookie. Never a uid from a URL,
-   * a form or a stored transaction: that would hand another browser's sign-in to this one.
+   * goes from this response straight to the application. SECURITY: the interaction then stands for
+   * the browser's resume cookie, which this request does not carry, so finishLogin checks itself
+   * that this browser proved it began it: its interaction cookie was verified in this request
+   * (interactionDetails), or its gateway session held that uid when loaded
+   * (ProviderOptions.boundInteractionUid). Otherwise (a uid from a URL, a form or a stored
+   * transaction) it answers the 303, where oidc-provider checks the browser's own resume cookie.
    */
   resumeHere?: boolean;
 }
@@ -152,6 +153,13 @@ export interface ProviderOptions {
    * after the provider, so it fills the slot (app.ts).
    */
   interactionStarter?: { start?: InteractionStarter };
+  /**
+   * SECURITY: the interaction uid this browser's own server-side session held when this request
+   * loaded it (the login side records it before any handler runs: login/session.ts
+   * InteractionAtLoad). With the interaction cookie oidc-provider verified in this request, the only
+   * proofs finishLogin's `resumeHere` accepts that the browser began the interaction it finishes.
+   */
+  boundInteractionUid?: (req: IncomingMessage) => string | undefined;
 }
 
 export type InteractionStarter = (req: IncomingMessage, res: ServerResponse, interaction: InteractionInfo) => Promise<string | undefined>;
@@ -226,6 +234,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   const upstreamOf = new WeakMap<object, string>();
   /** Requests whose resume step runs inside them, with the interaction uid (finishLogin `resumeHere`). */
   const resumingUid = new WeakMap<object, string>();
+  /** Requests whose interaction cookie oidc-provider verified (interactionDetails), with its uid. */
+  const cookieProvenUid = new WeakMap<object, string>();
   // The client_secret of a request whose secret does not match (see clientMetadata): known to no one.
   const unmatchableSecret = randomToken('unmatchable_');
 
@@ -338,6 +348,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     try {
       const i = 'uid' in from ? await provider.Interaction.find(from.uid) : await provider.interactionDetails(from.req, from.res);
       if (!i) throw new InteractionNotFound('interaction not found or expired');
+      if (!('uid' in from)) cookieProvenUid.set(from.req, i.uid);
       return i;
     } catch (e) {
       if (e instanceof InteractionNotFound) throw e;
@@ -374,6 +385,14 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     } finally {
       resumingUid.delete(req);
     }
+  };
+
+  /** Whether this request proved its browser began interaction `uid` (finishLogin `resumeHere`). */
+  const boundToBrowser = (req: IncomingMessage, uid: string): boolean => {
+    if (cookieProvenUid.get(req) === uid || opts.boundInteractionUid?.(req) === uid) return true;
+    // A caller's mistake, and a safe one: the 303 that follows makes oidc-provider check the resume cookie.
+    logger.warn('finishLogin: the interaction is not bound to this browser; its resume step is left to the resume cookie');
+    return false;
   };
 
   const abortInteraction: PorticoProvider['abortInteraction'] = async (req, res, error = 'access_denied', description, uid) => {
@@ -433,7 +452,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
           consent: { grantId },
           portico: { idp: login.connectionId, amr, auth_time: authTime },
         },
-        login.resumeHere === true && login.uid !== undefined,
+        login.resumeHere === true && boundToBrowser(req, i.uid),
       );
     },
     abortInteraction,

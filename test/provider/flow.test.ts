@@ -463,6 +463,22 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     const stolen = await follow(base, issuer, `${base}/test-complete/${uid2}`, new CookieJar());
     expect(stolen.location).toBeUndefined();
     expect(stolen.status).toBe(400);
+
+    // The resume step run inside the finishing request (resumeHere) with a uid the request did not
+    // prove (here from a URL: no verified interaction cookie, no gateway session holding it):
+    // finishLogin answers the 303 instead, so another browser still gets no code...
+    const victim = new CookieJar();
+    const start4 = await fetch(authorizeUrl(base, { client_id: 'web-rs', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', state: 's4', login_hint: user.id }), { redirect: 'manual' });
+    victim.store(start4);
+    const uid4 = /\/interaction\/([^/?]+)/.exec(start4.headers.get('location')!)![1]!;
+    const attacker = await follow(base, issuer, `${base}/test-complete/${uid4}?here=1`, new CookieJar());
+    expect(attacker.requests).toEqual([`GET /test-complete/${uid4}`, `GET /oauth/authorize/${uid4}`]);
+    expect(attacker.location).toBeUndefined();
+    expect(attacker.status).toBe(400);
+    // ...and the browser that began it picks its code up with its own resume cookie.
+    const own = await follow(base, issuer, `${base}/oauth/authorize/${uid4}`, victim);
+    expect(own.location?.searchParams.get('state')).toBe('s4');
+    expect(own.location?.searchParams.get('code')).toBeTruthy();
   });
 
   test('refusal from the login module reaches the app as access_denied with state', async () => {

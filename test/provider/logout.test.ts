@@ -121,7 +121,11 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     // Before: the gateway session alone signs a browser in (single sign-on through the gateway).
     const gatewayOnly = new CookieJar();
     gatewayOnly.cookies.set(SESSION_COOKIE, sid);
-    expect(codeOf(await authorize(gatewayOnly).result)).toBeTruthy();
+    const reused = await authorize(gatewayOnly).result;
+    expect(codeOf(reused)).toBeTruthy();
+    // The interaction page finishes it with its resume step inside (its verified interaction cookie
+    // binds the uid to this browser): no hop to /oauth/authorize/<uid>.
+    expect(reused.requests.map((r) => r.replace(/\/[\w-]{10,}$/, '/{uid}'))).toEqual(['GET /oauth/authorize', 'GET /interaction/{uid}']);
 
     const users = await admin()<{ data: { id: string }[] }>('GET', '/organizations/acme/users?email=ada@acme.test');
     expect((await admin()('POST', `/organizations/acme/users/${users.body.data[0]!.id}/sessions/revoke`)).status).toBe(204);
@@ -212,7 +216,11 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     // And the gateway session alone (no provider session) still signs the browser in.
     const gatewayOnly = new CookieJar();
     gatewayOnly.cookies.set(SESSION_COOKIE, sid);
-    expect(codeOf(await authorize(gatewayOnly).result)).toBeTruthy();
+    const reused = await authorize(gatewayOnly).result;
+    expect(codeOf(reused)).toBeTruthy();
+    // The interaction page finishes it with its resume step inside (its verified interaction cookie
+    // binds the uid to this browser): no hop to /oauth/authorize/<uid>.
+    expect(reused.requests.map((r) => r.replace(/\/[\w-]{10,}$/, '/{uid}'))).toEqual(['GET /oauth/authorize', 'GET /interaction/{uid}']);
   });
 
   it('a refused confirmation (bad xsrf) ends nothing', async () => {

@@ -37,6 +37,8 @@ export function withTestLogin(app: App): express.Express {
     }
   });
   // Completion by uid from a path the interaction cookie is not sent to (like an upstream callback).
+  // ?here=1 asks for the resume step inside this request with that uid, which nothing here binds
+  // to the browser: finishLogin must answer the 303 instead (the uid came from a URL).
   outer.get('/test-complete/:uid', async (req, res, next) => {
     try {
       const details = await app.provider.interactionByUid(req.params.uid);
@@ -47,6 +49,7 @@ export function withTestLogin(app: App): express.Express {
         // ?amr=<JSON array>: what an upstream IdP claimed (JSON, so a test can send any string).
         amr: typeof req.query.amr === 'string' ? (JSON.parse(req.query.amr) as string[]) : ['otp'],
         authTime: new Date(),
+        resumeHere: req.query.here === '1',
       });
     } catch (e) {
       next(e);

@@ -5,7 +5,7 @@
  * Prometheus text of /metrics.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { serverExecArgv } from '../../src/cluster/heap.js';
+import { workerExecArgv } from '../../src/cluster/heap.js';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +54,7 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
   let output = '';
   // Node flags as `npm start` and the Dockerfile give them (a bounded heap: src/cluster/heap.ts), then BENCH_SERVER_NODE_ARGS.
   const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...serverExecArgv(nodeArgs), BIN, 'serve', ...args], {
+  const child = spawn(process.execPath, [...workerExecArgv(nodeArgs), BIN, 'serve', ...args], {
     cwd: dir,
     env: {
       PATH: process.env.PATH ?? '',

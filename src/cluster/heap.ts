@@ -13,46 +13,16 @@
  */
 export const SERVER_HEAP_MB = 1536;
 
-/** A node flag `--name` (with or without a value), spelled with `-` or `_`. */
-const flagPattern = (name: string) => new RegExp(`^--${name.replace(/-/g, '[-_]')}(=|$)`);
-const HEAP_LIMIT = flagPattern('max-old-space-size');
-
-/** True when node's own flags or NODE_OPTIONS already set the flag `pattern` matches. */
-function flagGiven(pattern: RegExp, execArgv: readonly string[], nodeOptions = ''): boolean {
-  return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => pattern.test(a));
-}
+const FLAG = /^--max[-_]old[-_]space[-_]size(=|$)/;
 
 /** True when node's own flags or NODE_OPTIONS already set the old-generation limit. */
 export function heapLimitGiven(execArgv: readonly string[], nodeOptions = ''): boolean {
-  return flagGiven(HEAP_LIMIT, execArgv, nodeOptions);
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => FLAG.test(a));
 }
 
-/**
- * What a `--workers` worker adds to node's defaults, each unless the operator set it: the limit
- * above, and a compact heap. A worker keeps no in-process store (sessions are in Redis), so what is
- * live is small (~40–60 MB under login load) and the heap it reserves is mostly slack:
- * - `--heap-growing-percent=20`: the old generation grows to 1.2× what is live after a major GC,
- *   not by the larger factor V8 derives from the limit (above). Major GCs come sooner, but mark little.
- * - `--max-semi-space-size=4`: a young generation of 2 × 4 MB instead of 2 × 16 MB.
- * bench:soak, PostgreSQL+Redis, --workers 2: ~200 MiB per worker before, 138–149 MiB with both;
- * bench:requests: server CPU per login within the run-to-run noise (30.6 → 31.7 ms). Dropping the
- * young generation to 1 MB saved ~10 MiB more but cost ~20% more CPU per login.
- */
-export const WORKER_HEAP_FLAGS = ['--heap-growing-percent=20', '--max-semi-space-size=4'];
-
-/** `flags` (each `--name=value`) that neither `execArgv` nor NODE_OPTIONS set already, after `execArgv`. */
-function withDefaults(flags: readonly string[], execArgv: readonly string[], nodeOptions: string): string[] {
-  return [...execArgv, ...flags.filter((f) => !flagGiven(flagPattern(f.slice(2, f.indexOf('='))), execArgv, nodeOptions))];
-}
-
-/** Node flags for a server process as `npm start` and the Dockerfile give them: SERVER_HEAP_MB unless a limit is given. */
-export function serverExecArgv(execArgv: readonly string[], nodeOptions = ''): string[] {
-  return withDefaults([`--max-old-space-size=${SERVER_HEAP_MB}`], execArgv, nodeOptions);
-}
-
-/** Node flags for a cluster worker: the primary's own, plus SERVER_HEAP_MB and WORKER_HEAP_FLAGS where not given already. */
+/** Node flags for a cluster worker: the primary's own, plus SERVER_HEAP_MB unless a limit is given already. */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions = ''): string[] {
-  return withDefaults([`--max-old-space-size=${SERVER_HEAP_MB}`, ...WORKER_HEAP_FLAGS], execArgv, nodeOptions);
+  return heapLimitGiven(execArgv, nodeOptions) ? [...execArgv] : [...execArgv, `--max-old-space-size=${SERVER_HEAP_MB}`];
 }
 
 /**

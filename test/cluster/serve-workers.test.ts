@@ -131,8 +131,8 @@ const sampleSum = (text: string, name: string, labels = '') =>
     const workers = listening();
     expect(new Set(workers).size).toBe(2);
     expect(workers).not.toContain(primary);
-    // Each worker runs with a bounded, compact heap (src/cluster/heap.ts); the primary was started without one.
-    for (const pid of workers) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['--max-old-space-size=1536', '--heap-growing-percent=20', '--max-semi-space-size=4']));
+    // Each worker runs with a bounded heap (src/cluster/heap.ts); the primary was started without one.
+    for (const pid of workers) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-old-space-size=1536');
     expect(readFileSync(`/proc/${primary}/cmdline`, 'utf8')).not.toContain('--max-old-space-size');
     for (let i = 0; i < 8; i++) expect((await get(`${proc.url}/readyz`)).status).toBe(200);
     await until('request logs', () => servedBy('/readyz').size === 2 && true, 5_000);

@@ -57,6 +57,21 @@ export async function bounceToGet(store: EphemeralStore, req: Request, res: Resp
   res.redirect(303, `${req.baseUrl}${req.path}?bounce=${k}`);
 }
 
+/**
+ * Which requests only park a form: a POST to one of `paths` (`/<type>/:connection/<callback>`).
+ * Such a request needs no gateway session — a real browser's cross-site POST does not carry the
+ * SameSite=Lax cookie, and the GET it is sent on to loads the session and decides — so none is
+ * loaded or made up for it (express-session would mint a fresh session id for every such POST).
+ */
+export function parkingRequest(paths: string[]): (req: Pick<Request, 'method' | 'baseUrl' | 'path'>) => boolean {
+  const shapes = new Set(paths.map((p) => p.split('/').filter((s) => !s.startsWith(':')).join('/')));
+  return (req) => {
+    if (req.method !== 'POST') return false;
+    const parts = `${req.baseUrl}${req.path}`.split('/');
+    return parts.length === 4 && parts[0] === '' && parts[2] !== '' && shapes.has(['', parts[1], parts[3]].join('/'));
+  };
+}
+
 /** The parked fields for `?bounce=`, once; undefined if absent, expired, dropped or already used. */
 export async function takeBounced(store: EphemeralStore, req: Request): Promise<Record<string, string> | undefined> {
   const k = req.query.bounce;

@@ -7,6 +7,7 @@ import type { Runtime } from '../runtime.js';
 import { createTestSignIn, type TestSignIn } from '../setup/test-sign-in.js';
 import type { UpstreamAdapter, UpstreamContext } from '../upstream/kind.js';
 import { CONNECTION_TYPES, UPSTREAMS, type ConnectionType } from '../upstream/registry.js';
+import { parkingRequest } from './bounce.js';
 import { callbackRoutes, type CallbackDeps } from './callback.js';
 import type { PipelineDeps } from './complete.js';
 import { jwtLoginRoutes } from './jwt-route.js';
@@ -90,7 +91,10 @@ export function browserLogin(
   // Before the session and every route behind it: nothing is spent when the cookie cannot be set.
   router.use(['/interaction', '/login', '/link', '/setup', '/console', ...CONNECTION_TYPES.map((t) => `/${t}`)], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
   const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:'), atLoad: interactionAtLoad });
-  router.use(['/interaction', '/login', '/link', '/setup', ...CONNECTION_TYPES.map((t) => `/${t}`)], session);
+  // The callbacks' cross-site POST only parks its form (bounce.ts): no session is loaded for it.
+  const parksOnly = parkingRequest([...adapters].filter(([, a]) => a.callback.form).map(([type, a]) => `/${type}/:connection/${a.callback.path}`));
+  const sessionUnlessParking: RequestHandler = (req, res, next) => (parksOnly(req) ? next() : session(req, res, next));
+  router.use(['/interaction', '/login', '/link', '/setup', ...CONNECTION_TYPES.map((t) => `/${t}`)], sessionUnlessParking);
   router.use(loginRoutes({ ...pipeline, provider, upstreams, transactions }));
   // Each kind's callback through the one skeleton (callback.ts); a kind may add its login-side landing.
   // Test sign-ins of self-service setup (the setup portal's pages call it): the same adapters, nothing written to the directory.

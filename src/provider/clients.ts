@@ -65,8 +65,21 @@ export function clientMetadata(app: Application, presentedSecret: string | undef
   };
 }
 
+/**
+ * A client's metadata as its registration gave it. oidc-provider's `metadata()` rebuilds the object
+ * on every call (every property name through a snake_case regex), and a token request asks several
+ * times; a Client is immutable and oidc-provider keeps one per distinct metadata, so one copy per
+ * Client serves. Frozen: callers only read it.
+ */
+const metadataByClient = new WeakMap<object, Readonly<Record<string, unknown>>>();
+export function metadataOf(client: { metadata(): object }): Readonly<Record<string, unknown>> {
+  let m = metadataByClient.get(client);
+  if (!m) metadataByClient.set(client, (m = Object.freeze(client.metadata() as Record<string, unknown>)));
+  return m;
+}
+
 /** CORS for the browser-facing endpoints (token, userinfo, revoke): only the app's registered origins. */
 export function allowedOrigin(origin: string, client: Client): boolean {
-  const origins = (client.metadata() as { allowed_origins?: unknown }).allowed_origins;
+  const origins = metadataOf(client).allowed_origins;
   return Array.isArray(origins) && origins.includes(origin);
 }

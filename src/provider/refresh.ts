@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { errors } from './oidc.js';
 import type { Store } from '../store/index.js';
 import { REFRESH_DEFAULTS } from '../store/repos/applications.js';
+import { metadataOf } from './clients.js';
 
 /** Client metadata names carrying the lifetimes (extraClientMetadata). */
 export const REFRESH_METADATA = ['refresh_token_absolute_ttl_seconds', 'refresh_token_idle_ttl_seconds'] as const;
@@ -34,7 +35,7 @@ interface Lifetimes {
 }
 
 function lifetimesOf(client: { metadata(): Record<string, unknown> } | undefined): Lifetimes {
-  const m = client?.metadata() ?? {};
+  const m = client ? metadataOf(client) : {};
   const n = (v: unknown, d: number) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : d);
   return { absolute: n(m.refresh_token_absolute_ttl_seconds, REFRESH_DEFAULTS.absolute), idle: n(m.refresh_token_idle_ttl_seconds, REFRESH_DEFAULTS.idle) };
 }

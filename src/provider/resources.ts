@@ -19,6 +19,7 @@ import type { Store } from '../store/index.js';
 import { errors } from './oidc.js';
 import type { PorticoAccount } from './account.js';
 import { TTL } from './ttl.js';
+import { metadataOf } from './clients.js';
 
 /** The application fields (client metadata, see clients.ts) that decide which APIs it may ask for. */
 export const API_CLIENT_METADATA = ['allowed_apis', 'default_api'] as const;
@@ -27,7 +28,7 @@ interface ApiMetadata {
   allowed_apis?: unknown;
   default_api?: unknown;
 }
-const apiMetadata = (client: Client) => client.metadata() as ApiMetadata;
+const apiMetadata = (client: Client) => metadataOf(client) as ApiMetadata;
 const allowedApis = (client: Client): string[] => {
   const a = apiMetadata(client).allowed_apis;
   return Array.isArray(a) ? a.filter((x): x is string => typeof x === 'string') : [];

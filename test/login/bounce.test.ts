@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { hasRedis, REDIS_URL } from '../support/backends.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { IDP_ENTITY_ID, KEYS } from '../upstream/saml/builder.js';
-import { clientBucket, MAX_PARKED_CHARS } from '../../src/login/bounce.js';
+import { clientBucket, MAX_PARKED_CHARS, parkingRequest } from '../../src/login/bounce.js';
 import { MemoryStore, RedisStore, type EphemeralLimits, type EphemeralStore } from '../../src/store/ephemeral.js';
 
 interface Raw {
@@ -47,6 +47,26 @@ const backends = [
     ? [{ name: 'redis', open: (limits: Partial<EphemeralLimits>): Promise<EphemeralStore> => RedisStore.connect(REDIS_URL!, `portico-test:${randomBytes(4).toString('hex')}:`, limits) }]
     : []),
 ];
+
+describe('parkingRequest: the POSTs that only park (no gateway session is loaded for them)', () => {
+  const parks = parkingRequest(['/saml/:connection/acs', '/oidc/:connection/callback']);
+  // As express presents it inside router.use('/saml', …): baseUrl is the mount, path the rest.
+  const req = (method: string, baseUrl: string, path: string) => ({ method, baseUrl, path });
+  it('is the IdP POST to an ACS or a form_post callback', () => {
+    expect(parks(req('POST', '/saml', '/con_1/acs'))).toBe(true);
+    expect(parks(req('POST', '/oidc', '/con_1/callback'))).toBe(true);
+    expect(parks(req('POST', '', '/saml/con_1/acs'))).toBe(true);
+  });
+  it('is not the GET that decides, another route, another kind, or a longer path', () => {
+    expect(parks(req('GET', '/saml', '/con_1/acs'))).toBe(false);
+    expect(parks(req('POST', '/saml', '/con_1/callback'))).toBe(false);
+    expect(parks(req('POST', '/jwt', '/con_1/login'))).toBe(false);
+    expect(parks(req('POST', '/saml', '/con_1/acs/x'))).toBe(false);
+    expect(parks(req('POST', '/saml', '//acs'))).toBe(false);
+    expect(parks(req('POST', '', '/login'))).toBe(false);
+    expect(parks(req('POST', '/setup', '/x/acs'))).toBe(false);
+  });
+});
 
 describe('clientBucket: whose budget a POST counts against', () => {
   it.each([

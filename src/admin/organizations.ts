@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Store } from '../store/index.js';
 import type { Organization } from '../store/types.js';
+import type { UserAccess } from '../login/user-access.js';
 import { notFound } from '../http/problem.js';
 import { operatorOnly, resolveOrg, type AdminPrincipal } from './auth.js';
 import { withConflicts } from './conflicts.js';
@@ -55,7 +56,7 @@ export async function updateOrganization(store: Store, principal: AdminPrincipal
   return updated;
 }
 
-export function organizationRoutes(store: Store): Router {
+export function organizationRoutes(store: Store, access?: UserAccess): Router {
   const r = Router();
   r.post('/organizations', operatorOnly, async (req, res) => {
     const org = await createOrganization(store, req.admin!, jsonBody(req));
@@ -74,7 +75,15 @@ export function organizationRoutes(store: Store): Router {
   });
   r.delete('/organizations/:org', operatorOnly, async (req, res) => {
     const org = await resolveOrg(store, req);
+    // Its users go with it (ON DELETE CASCADE), so each one's sessions, grants and tokens end and
+    // the applications get logout tokens (reason `removed`: the user's organization is gone). The
+    // ids are read before the delete (afterwards they are gone) and ended after it, so no sign-in
+    // of a listed user can add a session in between. (A user created in between is not listed; its
+    // sessions still fail closed: the provider finds no account for them.)
+    const users: string[] = [];
+    for (let page = await store.users.idsAfter(org.id, null, 1000); page.length; page = await store.users.idsAfter(org.id, page.at(-1)!, 1000)) users.push(...page);
     await store.organizations.delete(org.id);
+    await access?.endEach(org.id, users, 'removed');
     res.status(204).end();
   });
   return r;

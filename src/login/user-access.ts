@@ -11,12 +11,17 @@ import type { Store as SessionStore } from 'express-session';
 import type { Logger } from 'pino';
 import type { ProviderLogout } from '../provider/user-logout-wiring.js';
 import type { EventRepo } from '../store/repos/events.js';
-import type { UserSessionIndex } from '../store/user-sessions.js';
+import type { UserSessionIds, UserSessionIndex } from '../store/user-sessions.js';
 
 export type UserAccessEndReason = 'suspended' | 'deleted' | 'sessions_revoked' | 'deprovisioned' | 'removed';
 
 export interface UserAccess {
   end(organizationId: string, userId: string, reason: UserAccessEndReason): Promise<void>;
+  /**
+   * As `end` for each user, but only for those who hold a session or grant (an organization's
+   * deletion walks all its users; most have none, and they get no event). Returns how many had one.
+   */
+  endEach(organizationId: string, userIds: Iterable<string>, reason: UserAccessEndReason): Promise<number>;
 }
 
 export interface UserAccessDeps {
@@ -31,22 +36,34 @@ const destroy = (store: SessionStore, sid: string) =>
   new Promise<void>((resolve, reject) => store.destroy(sid, (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())));
 
 export function userAccess(deps: UserAccessDeps): UserAccess {
+  async function endTaken(organizationId: string, userId: string, reason: UserAccessEndReason, ids: UserSessionIds): Promise<void> {
+    for (const sid of ids.gateway) await destroy(deps.gatewaySessions, sid);
+    const ended = await deps.provider.endUser(userId, ids);
+    for (const a of ended) deps.provider.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId, trigger: reason });
+    await deps.events.append({
+      type: 'user.sessions_ended',
+      reason,
+      organization_id: organizationId,
+      connection_id: null,
+      user_id: userId,
+      ip: null,
+      detail: { gateway_sessions: ids.gateway.length, applications: [...new Set(ended.map((a) => a.clientId))] },
+    });
+    deps.logger.info({ user: userId, reason, gateway_sessions: ids.gateway.length, authorizations: ended.length }, 'user sessions ended');
+  }
   return {
     async end(organizationId, userId, reason) {
-      const ids = await deps.index.take(userId);
-      for (const sid of ids.gateway) await destroy(deps.gatewaySessions, sid);
-      const ended = await deps.provider.endUser(userId, ids);
-      for (const a of ended) deps.provider.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId, trigger: reason });
-      await deps.events.append({
-        type: 'user.sessions_ended',
-        reason,
-        organization_id: organizationId,
-        connection_id: null,
-        user_id: userId,
-        ip: null,
-        detail: { gateway_sessions: ids.gateway.length, applications: [...new Set(ended.map((a) => a.clientId))] },
-      });
-      deps.logger.info({ user: userId, reason, gateway_sessions: ids.gateway.length, authorizations: ended.length }, 'user sessions ended');
+      await endTaken(organizationId, userId, reason, await deps.index.take(userId));
+    },
+    async endEach(organizationId, userIds, reason) {
+      let ended = 0;
+      for (const userId of userIds) {
+        const ids = await deps.index.take(userId);
+        if (!ids.gateway.length && !ids.provider.length && !ids.grant.length) continue;
+        await endTaken(organizationId, userId, reason, ids);
+        ended++;
+      }
+      return ended;
     },
   };
 }

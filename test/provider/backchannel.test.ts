@@ -175,6 +175,32 @@ describe('back-channel logout', () => {
     await waitFor(async () => (await events('logout.backchannel_delivered', fay.id)).some((e) => e.detail.trigger === 'deleted'));
   });
 
+  it('organization deletion: each of its users with a session gets a logout token (trigger removed), tokens die; other organizations are untouched', async () => {
+    const made = await admin('POST', '/organizations', { slug: 'doomed', name: 'Doomed', domains: ['doomed.example.test'] });
+    expect(made.status).toBe(201);
+    const doomed = made.json as unknown as Organization;
+    const member = (name: string) => t.runtime.store.users.create(doomed.id, { email: `${name}@doomed.example.test`, email_verified: true, roles: [] });
+    const [gil, hal, idle] = [await member('gil'), await member('hal'), await member('idle')];
+    const gilIn = await signIn(gil, ['bc-a', 'bc-b']);
+    const halIn = await signIn(hal, ['bc-a']);
+    const bystander = await signIn(await newUser('ivy'), ['bc-a']);
+
+    expect((await admin('DELETE', '/organizations/doomed')).status).toBe(204);
+    const got = await rx.waitFor(3);
+    expect(got.every((r) => !r.error)).toBe(true);
+    expect(got.map((r) => `${r.clientId} ${r.claims!.sub} ${r.claims!.sid}`).sort()).toEqual(
+      [`bc-a ${gil.id} ${gilIn.tokens['bc-a']!.sid}`, `bc-b ${gil.id} ${gilIn.tokens['bc-b']!.sid}`, `bc-a ${hal.id} ${halIn.tokens['bc-a']!.sid}`].sort(),
+    );
+    for (const s of [gilIn.tokens['bc-a']!, gilIn.tokens['bc-b']!, halIn.tokens['bc-a']!]) expect(await refreshStatus(decodeJwt(s.idToken).aud as string, s.refreshToken)).toBe(400);
+    const ended = (await t.runtime.store.events.list(doomed.id, { limit: 50, type: 'user.sessions_ended' })).data;
+    expect(ended.map((e) => `${e.user_id} ${e.reason}`).sort()).toEqual([`${gil.id} removed`, `${hal.id} removed`].sort());
+    expect(ended.some((e) => e.user_id === idle.id)).toBe(false);
+    await waitFor(async () => (await t.runtime.store.events.list(doomed.id, { limit: 50, type: 'logout.backchannel_delivered' })).data.filter((e) => e.detail.trigger === 'removed').length === 3);
+    // The other organization's user keeps her session and tokens.
+    expect(await refreshStatus('bc-a', bystander.tokens['bc-a']!.refreshToken)).toBe(200);
+    expect(rx.received.length).toBe(3);
+  });
+
   it('sessions/revoke of an unknown user is 404 and changes nothing', async () => {
     const res = await admin('POST', `/organizations/${org.id}/users/usr_doesnotexist/sessions/revoke`);
     expect(res.status).toBe(404);

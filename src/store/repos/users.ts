@@ -111,6 +111,16 @@ export class UserRepo {
     return rows.length > 0;
   }
 
+  /** Ids of the organization's users after `afterId`, in id order (users_org index): a walk over a large organization. */
+  async idsAfter(organizationId: string, afterId: string | null, limit: number): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>('select id from users where organization_id = $1 and ($2::text is null or id > $2) order by id limit $3', [
+      organizationId,
+      afterId,
+      limit,
+    ]);
+    return rows.map((r) => r.id);
+  }
+
   async list(organizationId: string, q: PageQuery & { email?: string }): Promise<Page<User>> {
     const rows = await this.db.query<User>(
       `${SELECT} where u.organization_id = $1 and ($2::text is null or u.id > $2) and ($3::text is null or u.email_normalized = $3)

@@ -49,7 +49,7 @@ export function adminRoutes(rt: Runtime, audit: AuditTrail, limits?: RateLimits,
     next(new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] }));
   });
   r.use(audit.middleware);
-  r.use(organizationRoutes(rt.store, access));
+  r.use(organizationRoutes(rt.store, access, rt.logger));
   r.use(domainRoutes(rt.store, new DnsDomainVerifier(rt.config.dnsServer)));
   r.use(applicationRoutes(rt.store));
   r.use(apiRoutes(rt.store));

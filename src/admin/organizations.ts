@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Store } from '../store/index.js';
 import type { Organization } from '../store/types.js';
+import type { Logger } from 'pino';
 import type { UserAccess } from '../login/user-access.js';
 import { notFound } from '../http/problem.js';
 import { operatorOnly, resolveOrg, type AdminPrincipal } from './auth.js';
@@ -56,7 +57,7 @@ export async function updateOrganization(store: Store, principal: AdminPrincipal
   return updated;
 }
 
-export function organizationRoutes(store: Store, access?: UserAccess): Router {
+export function organizationRoutes(store: Store, access?: UserAccess, logger?: Logger): Router {
   const r = Router();
   r.post('/organizations', operatorOnly, async (req, res) => {
     const org = await createOrganization(store, req.admin!, jsonBody(req));
@@ -76,14 +77,18 @@ export function organizationRoutes(store: Store, access?: UserAccess): Router {
   r.delete('/organizations/:org', operatorOnly, async (req, res) => {
     const org = await resolveOrg(store, req);
     // Its users go with it (ON DELETE CASCADE), so each one's sessions, grants and tokens end and
-    // the applications get logout tokens (reason `removed`: the user's organization is gone). The
-    // ids are read before the delete (afterwards they are gone) and ended after it, so no sign-in
-    // of a listed user can add a session in between. (A user created in between is not listed; its
-    // sessions still fail closed: the provider finds no account for them.)
+    // the applications get logout tokens (reason `removed`: the user's organization is gone), as
+    // for a user's deletion. First while the organization still exists: if that fails (Redis), the
+    // DELETE fails, the organization stays (users already signed out stay so) and the DELETE can
+    // be retried; what a failed user held is still in the index. Then once more after the delete, for a
+    // session a listed user began in between (it would fail closed anyway — the provider finds no
+    // account — but its tokens could still be introspected as active until they expire). A user
+    // created in between is not listed: its sessions fail closed the same way.
     const users: string[] = [];
     for (let page = await store.users.idsAfter(org.id, null, 1000); page.length; page = await store.users.idsAfter(org.id, page.at(-1)!, 1000)) users.push(...page);
-    await store.organizations.delete(org.id);
     await access?.endEach(org.id, users, 'removed');
+    await store.organizations.delete(org.id);
+    await access?.endEach(org.id, users, 'removed').catch((err: unknown) => logger?.error({ err, organization: org.id }, 'ending sessions begun during an organization deletion failed'));
     res.status(204).end();
   });
   return r;

@@ -20,6 +20,8 @@ export interface UserAccess {
   /**
    * As `end` for each user, but only for those who hold a session or grant (an organization's
    * deletion walks all its users; most have none, and they get no event). Returns how many had one.
+   * Every user is tried; if any failed it throws after the others, and what a failed user held is
+   * still in the index (a second call ends it).
    */
   endEach(organizationId: string, userIds: Iterable<string>, reason: UserAccessEndReason): Promise<number>;
 }
@@ -51,25 +53,37 @@ export function userAccess(deps: UserAccessDeps): UserAccess {
     });
     deps.logger.info({ user: userId, reason, gateway_sessions: ids.gateway.length, authorizations: ended.length }, 'user sessions ended');
   }
+  /** Ends one user's sessions if any (false: none). When ending fails, the ids go back into the index, so a retry finds them. */
+  async function endIfAny(organizationId: string, userId: string, reason: UserAccessEndReason): Promise<boolean> {
+    const ids = await deps.index.take(userId);
+    if (!ids.gateway.length && !ids.provider.length && !ids.grant.length) return false;
+    try {
+      await endTaken(organizationId, userId, reason, ids);
+    } catch (err) {
+      for (const kind of ['gateway', 'provider', 'grant'] as const) for (const id of ids[kind]) await deps.index.add(userId, kind, id).catch(() => undefined);
+      throw err;
+    }
+    return true;
+  }
   return {
     async end(organizationId, userId, reason) {
       await endTaken(organizationId, userId, reason, await deps.index.take(userId));
     },
     async endEach(organizationId, userIds, reason) {
       let ended = 0;
+      const failed: unknown[] = [];
       const all = [...userIds];
-      // The index is read 50 users at a time, concurrently. Measured (PostgreSQL + Redis, ad hoc):
-      // deleting an organization of 20,000 users took 2.7-3.5 s, 0.5 s of it the delete itself;
-      // one user at a time it took 5 s.
+      // 50 users at a time, concurrently; one user's failure (Redis) stops no other user's ending.
+      // Measured (PostgreSQL + Redis, ad hoc): an organization of 20,000 users without sessions
+      // takes ~2.5 s per pass; one user at a time it took 4.5 s.
       for (let i = 0; i < all.length; i += 50) {
-        const chunk = all.slice(i, i + 50);
-        const taken = await Promise.all(chunk.map((userId) => deps.index.take(userId)));
-        for (const [j, ids] of taken.entries()) {
-          if (!ids.gateway.length && !ids.provider.length && !ids.grant.length) continue;
-          await endTaken(organizationId, chunk[j]!, reason, ids);
-          ended++;
+        const outcomes = await Promise.allSettled(all.slice(i, i + 50).map((userId) => endIfAny(organizationId, userId, reason)));
+        for (const o of outcomes) {
+          if (o.status === 'rejected') failed.push(o.reason);
+          else if (o.value) ended++;
         }
       }
+      if (failed.length) throw new AggregateError(failed, `the sessions of ${failed.length} of ${all.length} users could not be ended`);
       return ended;
     },
   };

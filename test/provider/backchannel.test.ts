@@ -201,6 +201,41 @@ describe('back-channel logout', () => {
     expect(rx.received.length).toBe(3);
   });
 
+  it('organization deletion when ending one user\'s sessions fails (a Redis error, injected): nothing is deleted, nothing is lost, and the retry ends every session', async () => {
+    const made = await admin('POST', '/organizations', { slug: 'shaky', name: 'Shaky', domains: ['shaky.example.test'] });
+    const shaky = made.json as unknown as Organization;
+    const member = (name: string) => t.runtime.store.users.create(shaky.id, { email: `${name}@shaky.example.test`, email_verified: true, roles: [] });
+    const [jo, kim] = [await member('jo'), await member('kim')];
+    const joIn = await signIn(jo, ['bc-a', 'bc-b']);
+    const kimIn = await signIn(kim, ['bc-a']);
+    // The one fault we cannot cause for real in this test: Redis failing on one user's read of the session index.
+    const sessions = t.runtime.ephemeral.space('sessions');
+    const takeSet = sessions.takeSet.bind(sessions);
+    let injected = 0;
+    sessions.takeSet = async (key: string) => {
+      if (key === `user-sessions:${kim.id}` && !injected++) throw new Error('ECONNRESET (injected)');
+      return takeSet(key);
+    };
+    try {
+      expect((await admin('DELETE', '/organizations/shaky')).status).toBe(500);
+      expect(injected).toBe(1);
+      expect(await t.runtime.store.organizations.get(shaky.id)).toBeDefined();
+      expect(await t.runtime.store.users.get(kim.id)).toBeDefined();
+      expect((await admin('DELETE', '/organizations/shaky')).status).toBe(204);
+    } finally {
+      sessions.takeSet = takeSet;
+    }
+    expect(await t.runtime.store.organizations.get(shaky.id)).toBeUndefined();
+    const got = await rx.waitFor(3);
+    expect(got.map((r) => `${r.clientId} ${r.claims!.sub}`).sort()).toEqual([`bc-a ${jo.id}`, `bc-b ${jo.id}`, `bc-a ${kim.id}`].sort());
+    for (const s of [joIn.tokens['bc-a']!, joIn.tokens['bc-b']!, kimIn.tokens['bc-a']!]) {
+      const clientId = decodeJwt(s.idToken).aud as string;
+      expect(await refreshStatus(clientId, s.refreshToken)).toBe(400);
+      const seen = await postForm(srv.url, '/oauth/introspect', new URLSearchParams({ token: s.accessToken }), clientId, secrets[clientId]);
+      expect(seen.json).toEqual({ active: false });
+    }
+  });
+
   it('sessions/revoke of an unknown user is 404 and changes nothing', async () => {
     const res = await admin('POST', `/organizations/${org.id}/users/usr_doesnotexist/sessions/revoke`);
     expect(res.status).toBe(404);

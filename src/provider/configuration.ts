@@ -165,8 +165,18 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       claimsParameter: { enabled: false },
       registration: { enabled: false },
       userinfo: { enabled: true },
-      // An app may introspect and revoke only its own tokens.
-      introspection: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
+      // An app may introspect and revoke only its own tokens. A token whose user is suspended or
+      // gone (deleted, its organization deleted) is not active (RFC 7662 §2.2), whatever removed
+      // the user and whether or not its grant was ended: the same account check as the token and
+      // userinfo endpoints (account.ts).
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (ctx, client, token) => {
+          if (token.clientId !== client.clientId) return false;
+          const accountId = 'accountId' in token ? token.accountId : undefined;
+          return !accountId || (await deps.findAccount(ctx, accountId, token as never)) !== undefined;
+        },
+      },
       revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },

@@ -525,6 +525,30 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     expect((await exchangeCode(base, { code: ok, clientId: 'web-rs', secret: secrets['web-rs'] })).status).toBe(200);
   });
 
+  test('introspection: a token of a user suspended or deleted without its grant being ended (a direct write) is not active', async () => {
+    const { org: o3, user: u3 } = await seedUser(t.runtime.store, `gone${Math.random().toString(36).slice(2, 8)}`);
+    const introspect = async (token: string) => (await postForm(base, '/oauth/introspect', new URLSearchParams({ token }), 'web-rs', secrets['web-rs'])).json;
+    const tokens = async () => {
+      const { code } = await login('web-rs', { login_hint: u3.id, scope: 'openid email offline_access', prompt: 'consent' });
+      const tok = await exchangeCode(base, { code, clientId: 'web-rs', secret: secrets['web-rs'] });
+      expect(tok.status).toBe(200);
+      return { at: tok.json.access_token as string, rt: tok.json.refresh_token as string };
+    };
+    const first = await tokens();
+    expect(await introspect(first.at)).toMatchObject({ active: true, sub: u3.id });
+    // Suspended by a plain repository write (no admin call, so no session or grant is ended).
+    await t.runtime.store.users.update(u3.id, o3.id, { status: 'suspended' });
+    expect(await introspect(first.at)).toEqual({ active: false });
+    expect(await introspect(first.rt)).toEqual({ active: false });
+    await t.runtime.store.users.update(u3.id, o3.id, { status: 'active' });
+    expect(await introspect(first.at)).toMatchObject({ active: true, sub: u3.id });
+    // Deleted with its organization by SQL, as psql would: the tokens are not active either.
+    const second = await tokens();
+    await t.runtime.store.db.query('delete from organizations where id = $1', [o3.id]);
+    expect(await introspect(second.at)).toEqual({ active: false });
+    expect(await introspect(second.rt)).toEqual({ active: false });
+  });
+
   test('interaction cookies are HttpOnly and SameSite=Lax; provider paths only, our 404 elsewhere', async () => {
     const res = await fetch(authorizeUrl(base, { client_id: 'web-rs', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid' }), { redirect: 'manual' });
     const cookies = res.headers.getSetCookie();

@@ -55,7 +55,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   { method: 'get', path: '/organizations', tag: 'organizations', summary: 'List organizations (an organization-scoped key sees its own)', paged: true, status: 200, response: listOf(organizations.organizationResponse) },
   { method: 'get', path: '/organizations/{org}', tag: 'organizations', summary: 'Get an organization by id or slug', status: 200, response: organizations.organizationResponse },
   { method: 'patch', path: '/organizations/{org}', tag: 'organizations', summary: 'Change the fields sent', body: organizations.patchSchema, status: 200, response: organizations.organizationResponse, errors: { 400: ['validation_failed'], ...conflictsOf('slug_taken', 'domain_taken') } },
-  { method: 'delete', path: '/organizations/{org}', tag: 'organizations', summary: 'Delete an organization and everything in it', operatorOnly: true, status: 204 },
+  { method: 'delete', path: '/organizations/{org}', tag: 'organizations', summary: 'Delete an organization and everything in it; each of its users who holds a session or grant has it ended, with a logout token to each application (`user.sessions_ended`, reason `removed`)', operatorOnly: true, status: 204 },
   // domains
   { method: 'get', path: '/organizations/{org}/domains', tag: 'domains', summary: "The organization's domains and the TXT record that proves each", status: 200, response: listOf(domainResponse) },
   { method: 'post', path: '/organizations/{org}/domains/{domain}/verify', tag: 'domains', summary: 'Look the TXT record up now and verify the domain', status: 200, response: domainResponse, errors: { 422: ['domain_unverified'], ...conflictsOf('domain_taken') } },

@@ -1,5 +1,5 @@
 # Portico gateway image. Build: docker build -t portico .   Run: see docker-compose.yml / README.
-FROM node:20-slim
+FROM node:22-slim
 
 WORKDIR /app
 

@@ -6,6 +6,7 @@
  *   DATABASE_URL=… REDIS_URL=… npm run bench:roundtrips      # PostgreSQL + Redis
  *   npm run bench:roundtrips                                  # embedded PGlite + in-process store
  *   BENCH_LOGINS=50 BENCH_VERBOSE=1 npm run bench:roundtrips  # and which statements/commands
+ *   BENCH_VERBOSE=order npm run bench:roundtrips              # one login's, in the order sent
  *
  * Phases of one login, as a browser does them: (1) GET /oauth/authorize -> … -> the signed
  * AuthnRequest to the IdP; (2) the IdP's POST to the ACS -> bounce -> interaction -> code at the
@@ -25,7 +26,7 @@ import { appAuthorizeUrl, CookieJar, exchangeCode, follow } from '../test/suppor
 import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../test/upstream/saml/builder.js';
 
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 30);
-const VERBOSE = Boolean(process.env.BENCH_VERBOSE);
+const VERBOSE = process.env.BENCH_VERBOSE;
 const REDIRECT = 'https://app.bench.test/callback';
 const IDP_SSO = 'https://idp.acme.test/adfs/ls/';
 
@@ -37,12 +38,17 @@ class Counter {
   redis = 0;
   redisTrips = 0;
   readonly what = new Map<string, number>();
+  /** The first login's statements and commands in the order they were sent (BENCH_VERBOSE=order). */
+  readonly order: string[] = [];
   note(kind: string, text: string) {
     const key = `${kind} ${text.replace(/\s+/g, ' ').trim().slice(0, 90)}`;
     this.what.set(key, (this.what.get(key) ?? 0) + 1);
+    if (ordering) this.order.push(key);
   }
 }
 let current = new Counter();
+/** True during the first counted login: its Counter records the order. */
+let ordering = false;
 let cpuMark = process.cpuUsage();
 /** Ends the current phase (its CPU time) and starts `next`. */
 function enter(next: Counter): void {
@@ -69,12 +75,20 @@ function countSql(db: Database): void {
   };
 }
 
+/** The name a script was defined under (ioredis's defineCommand), for an EVALSHA; else undefined. */
+function scriptName(client: Redis, command: { name: string; args: unknown[] }): string | undefined {
+  if (command.name !== 'evalsha') return undefined;
+  const scripts = (client as unknown as { scriptsSet: Record<string, { sha: string }> }).scriptsSet ?? {};
+  const name = Object.entries(scripts).find(([, s]) => s.sha === command.args[0])?.[0];
+  return name ? `(${name}) ${String(command.args[2] ?? '').replace(/[A-Za-z0-9_-]{16,}/g, '…')}` : undefined;
+}
+
 function countRedis(client: Redis): void {
   const send = client.sendCommand.bind(client);
   client.sendCommand = ((command: { name: string; args: unknown[] }, stream?: unknown) => {
     current.redis++;
     if (!stream) current.redisTrips++; // pipelined commands come with the pipeline's stream
-    current.note('redis', `${command.name} ${String(command.args[0] ?? '').replace(/[A-Za-z0-9_-]{16,}/g, '…')}`);
+    current.note('redis', `${command.name} ${scriptName(client, command) ?? String(command.args[0] ?? '').replace(/[A-Za-z0-9_-]{16,}/g, '…')}`);
     return send(command as never, stream as never);
   }) as Redis['sendCommand'];
   const pipeline = client.pipeline().constructor.prototype as { exec: (...a: unknown[]) => unknown };
@@ -148,7 +162,11 @@ async function run(): Promise<void> {
       enter(new Counter());
     };
     for (let i = 0; i < 10; i++) await login(false); // creates the user (the steady state is a returning user), warms the JIT
-    for (let i = 0; i < LOGINS; i++) await login(true);
+    for (let i = 0; i < LOGINS; i++) {
+      ordering = i === 0;
+      await login(true);
+    }
+    ordering = false;
     // Events and other writes the gateway may finish after the response.
     await new Promise((r) => setTimeout(r, 200));
 
@@ -159,7 +177,8 @@ async function run(): Promise<void> {
         `  ${name.padEnd(10)} SQL ${(c.sql / LOGINS).toFixed(1).padStart(5)}   Redis commands ${(c.redis / LOGINS).toFixed(1).padStart(5)}   Redis round trips ${(c.redisTrips / LOGINS).toFixed(1).padStart(5)}   CPU ${(c.cpu / LOGINS / 1000).toFixed(2).padStart(6)} ms`,
       );
       total = { sql: total.sql + c.sql, redis: total.redis + c.redis, trips: total.trips + c.redisTrips, cpu: total.cpu + c.cpu };
-      if (VERBOSE) for (const [k, n] of [...c.what].sort((a, b) => b[1] - a[1])) console.log(`      ${(n / LOGINS).toFixed(1).padStart(4)}  ${k}`);
+      if (VERBOSE === 'order') for (const k of c.order) console.log(`      ${k}`);
+      else if (VERBOSE) for (const [k, n] of [...c.what].sort((a, b) => b[1] - a[1])) console.log(`      ${(n / LOGINS).toFixed(1).padStart(4)}  ${k}`);
     }
     console.log(
       `  ${'total'.padEnd(10)} SQL ${(total.sql / LOGINS).toFixed(1).padStart(5)}   Redis commands ${(total.redis / LOGINS).toFixed(1).padStart(5)}   Redis round trips ${(total.trips / LOGINS).toFixed(1).padStart(5)}   CPU ${(total.cpu / LOGINS / 1000).toFixed(2).padStart(6)} ms`,

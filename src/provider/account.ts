@@ -11,6 +11,7 @@ import type { Account, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import type { Store } from '../store/index.js';
 import { inVerifiedDomain } from '../directory/email-verified.js';
+import type { RequestPrefetch } from './prefetch.js';
 
 export interface LoginRecord {
   /** Connection id of the login. */
@@ -42,18 +43,23 @@ export interface LoginRecords {
   get(sessionUid: string): Promise<LoginRecord | undefined>;
 }
 
-export function loginRecords(store: EphemeralStore): LoginRecords {
+/** `prefetch`: where the token endpoint's read of a code left the record (adapter.ts, on Redis). */
+export function loginRecords(store: EphemeralStore, prefetch?: RequestPrefetch): LoginRecords {
   const ephemeral = store.space('sessions');
+  // The adapter's key space (adapter.ts PREFIX): its read-ahead script builds the same key.
   const key = (uid: string) => `op:login:${uid}`;
   return {
     put: async (uid, login, seconds) => {
+      prefetch?.forget(key(uid));
       await ephemeral.keepAtLeast(key(uid), Math.max(1, seconds), JSON.stringify(login));
     },
     keep: async (uid, seconds) => {
+      prefetch?.forget(key(uid));
       await ephemeral.keepAtLeast(key(uid), Math.max(1, seconds));
     },
     async get(uid) {
-      const raw = await ephemeral.get(key(uid));
+      const hit = prefetch?.take(key(uid));
+      const raw = hit?.hit ? hit.value : await ephemeral.get(key(uid));
       return raw ? (JSON.parse(raw) as LoginRecord) : undefined;
     },
   };

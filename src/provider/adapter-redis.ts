@@ -50,6 +50,38 @@ return read(ARGV[2] .. id)
 `;
 
 /**
+ * KEYS: 1 a code or refresh token. ARGV: 1 the revocation marker's prefix, 2 the adapter's key
+ * prefix ('op:' under the store's). The record as READ_UNLESS_REVOKED reads it, followed by what
+ * the token endpoint reads next (prefetch.ts), as key/value pairs, each key as read here: its grant,
+ * the login record of its session and that session (under its SessionUid key); false for what is
+ * absent. Nothing follows when cjson cannot decode the record. false when the record is absent or
+ * revoked.
+ */
+const READ_WITH_COMPANIONS = `${READ}
+local raw = read(KEYS[1])
+if not raw then return false end
+local out = {raw}
+local ok, p = pcall(cjson.decode, raw)
+if not ok or type(p) ~= 'table' then return out end
+local function add(key, value)
+  out[#out + 1] = key
+  out[#out + 1] = value or false
+end
+if type(p.grantId) == 'string' then
+  local k = ARGV[2] .. 'Grant:' .. p.grantId
+  add(k, redis.call('GET', k))
+end
+if type(p.sessionUid) == 'string' then
+  local k = ARGV[2] .. 'login:' .. p.sessionUid
+  add(k, redis.call('GET', k))
+  local uidKey = ARGV[2] .. 'SessionUid:' .. p.sessionUid
+  local id = redis.call('GET', uidKey)
+  add(uidKey, id and read(ARGV[2] .. 'Session:' .. id))
+end
+return out
+`;
+
+/**
  * KEYS: 1 record, 2 single-use marker. ARGV: 1 the revocation marker's prefix, 2 the marker's ttl
  * ms, 3 '1' when single use, 4 now (seconds), 5 the ttl ms of a record without one.
  * Returns 'ok', 'missing', 'consumed' (someone consumed it first: the grant is now revoked) or 'revoked'.
@@ -81,6 +113,7 @@ return 'ok'
 type ScriptedClient = Redis & {
   porticoReadUnlessRevoked(record: string, revokedPrefix: string): Promise<string | null>;
   porticoReadByUid(index: string, revokedPrefix: string, recordPrefix: string): Promise<string | null>;
+  porticoReadWithCompanions(record: string, revokedPrefix: string, keyPrefix: string): Promise<(string | null)[] | null>;
   porticoClaim(record: string, marker: string, revokedPrefix: string, revokedTtlMs: number, singleUse: '1' | '0', now: number, fallbackTtlMs: number): Promise<'ok' | 'missing' | 'consumed' | 'revoked'>;
 };
 
@@ -88,6 +121,12 @@ export interface RedisGrantOps {
   readUnlessRevoked(key: string, revokedPrefix: string): Promise<string | undefined>;
   /** The record `recordPrefix + (the value at indexKey)`, unless revoked. */
   readByUid(indexKey: string, recordPrefix: string, revokedPrefix: string): Promise<string | undefined>;
+  /**
+   * A code or refresh token (as readUnlessRevoked) and what its exchange reads next, each under its
+   * key without the store's prefix (keyPrefix + `Grant:<grantId>`, `login:<sessionUid>`,
+   * `SessionUid:<sessionUid>` for the session record), undefined for what is absent.
+   */
+  readWithCompanions(key: string, revokedPrefix: string, keyPrefix: string): Promise<{ record: string; companions: [string, string | undefined][] } | undefined>;
   claim(input: { key: string; marker: string; revokedPrefix: string; revokedTtlSeconds: number; singleUse: boolean; now: number; fallbackTtlSeconds: number }): Promise<'ok' | 'missing' | 'consumed' | 'revoked'>;
 }
 
@@ -95,7 +134,8 @@ const ms = (seconds: number) => Math.max(1, Math.ceil(seconds * 1000));
 
 export function redisGrantOps(store: RedisStore): RedisGrantOps {
   const c = store.client as ScriptedClient;
-  if (typeof c.porticoReadByUid !== 'function') {
+  if (typeof c.porticoReadWithCompanions !== 'function') {
+    c.defineCommand('porticoReadWithCompanions', { numberOfKeys: 1, lua: READ_WITH_COMPANIONS });
     c.defineCommand('porticoReadUnlessRevoked', { numberOfKeys: 1, lua: READ_UNLESS_REVOKED });
     c.defineCommand('porticoReadByUid', { numberOfKeys: 1, lua: READ_BY_UID });
     c.defineCommand('porticoClaim', { numberOfKeys: 2, lua: CLAIM });
@@ -107,6 +147,16 @@ export function redisGrantOps(store: RedisStore): RedisGrantOps {
     },
     async readByUid(indexKey, recordPrefix, revokedPrefix) {
       return (await c.porticoReadByUid(p + indexKey, p + revokedPrefix, p + recordPrefix)) ?? undefined;
+    },
+    async readWithCompanions(key, revokedPrefix, keyPrefix) {
+      const r = await c.porticoReadWithCompanions(p + key, p + revokedPrefix, p + keyPrefix);
+      if (!r?.[0]) return undefined;
+      const companions: [string, string | undefined][] = [];
+      for (let i = 1; i + 1 < r.length; i += 2) {
+        const k = r[i];
+        if (typeof k === 'string' && k.startsWith(p)) companions.push([k.slice(p.length), r[i + 1] ?? undefined]);
+      }
+      return { record: r[0], companions };
     },
     async claim(i) {
       try {

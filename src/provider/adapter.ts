@@ -20,6 +20,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from './oidc.js';
 import { isCapacityError, RedisStore, type EphemeralStore } from '../store/ephemeral.js';
 import { redisGrantOps } from './adapter-redis.js';
+import type { RequestPrefetch } from './prefetch.js';
 
 export interface AdapterOptions {
   ephemeral: EphemeralStore;
@@ -30,10 +31,18 @@ export interface AdapterOptions {
   now?: () => number;
   /** Told of every saved Session and Grant (the per-user index of user-sessions.ts). */
   onSaved?: (model: 'Session' | 'Grant', id: string, payload: AdapterPayload) => Promise<void>;
+  /**
+   * On Redis, a code or refresh token is read with its grant, login record and session, which the
+   * rest of the same request then reads from here (prefetch.ts). Also told of every write.
+   */
+  prefetch?: RequestPrefetch;
 }
 
 const PREFIX = 'op:';
 const FALLBACK_TTL = 3600;
+
+/** Read with what their exchange at the token endpoint reads next (prefetch.ts). */
+const READ_AHEAD = new Set(['AuthorizationCode', 'RefreshToken']);
 
 /** Single-use models: consuming twice is refused even when two processes race. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
@@ -82,7 +91,27 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     }
 
     const ephemeral = name === 'Interaction' ? interactions : sessions;
+    const prefetch = opts.prefetch;
+    const prefetched = (k: string): AdapterPayload | undefined | false => {
+      const hit = prefetch?.take(k);
+      return hit?.hit ? (hit.value ? (JSON.parse(hit.value) as AdapterPayload) : undefined) : false;
+    };
+    /** A write of `k` (and of a session's uid index) in this request: not served from a prefetch. */
+    const written = (k: string, uid?: unknown) => {
+      prefetch?.forget(k);
+      if (typeof uid === 'string') prefetch?.forget(key('SessionUid', uid));
+    };
     const read = async (id: string): Promise<AdapterPayload | undefined> => {
+      if (redis && prefetch && READ_AHEAD.has(name)) {
+        const r = await redis.readWithCompanions(key(name, id), revokedKey(''), PREFIX);
+        if (!r) return undefined;
+        prefetch.put(r.companions);
+        return JSON.parse(r.record) as AdapterPayload;
+      }
+      if (name === 'Grant') {
+        const p = prefetched(key(name, id));
+        if (p !== false) return p;
+      }
       if (redis && name !== 'Grant') {
         const raw = await redis.readUnlessRevoked(key(name, id), revokedKey(''));
         return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
@@ -97,9 +126,16 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     return {
       async upsert(id, payload, expiresIn) {
         const ttl = expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL;
+        written(key(name, id), name === 'Session' ? payload.uid : undefined);
         await guarded(async () => {
-          await ephemeral.set(key(name, id), JSON.stringify(payload), ttl);
-          if (name === 'Session' && payload.uid) await ephemeral.set(key('SessionUid', payload.uid), id, ttl);
+          // The record and a session's uid index together (one round trip on Redis, whose client
+          // pipelines what is sent in one tick): a uid index without its record finds nothing.
+          await Promise.all([
+            ephemeral.set(key(name, id), JSON.stringify(payload), ttl),
+            name === 'Session' && payload.uid ? ephemeral.set(key('SessionUid', payload.uid), id, ttl) : undefined,
+          ]);
+          // The user's index only once the record exists: a suspension that takes the index between
+          // the two still leaves this id in the index a later one takes (user-sessions.ts).
           if ((name === 'Session' || name === 'Grant') && payload.accountId) await opts.onSaved?.(name, id, payload);
         });
       },
@@ -110,6 +146,8 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       },
 
       async findByUid(uid) {
+        const p = name === 'Session' && prefetched(key('SessionUid', uid));
+        if (p !== false) return p;
         if (redis) {
           const raw = await redis.readByUid(key('SessionUid', uid), key(name, ''), revokedKey(''));
           return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
@@ -123,6 +161,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       },
 
       async consume(id) {
+        written(key(name, id));
         if (redis) {
           // Read, claimed, checked and rewritten by one script (adapter-redis.ts).
           const outcome = await guarded(() =>
@@ -158,14 +197,17 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       },
 
       async destroy(id) {
+        written(key(name, id));
         if (name === 'Session') {
           const payload = await read(id);
+          written(key(name, id), payload?.uid);
           if (payload?.uid) await ephemeral.delete(key('SessionUid', payload.uid));
         }
         await ephemeral.delete(key(name, id));
       },
 
       async revokeByGrantId(grantId) {
+        written(key('Grant', grantId));
         await guarded(() => markers.set(revokedKey(grantId), '1', opts.grantLifetimeSeconds));
       },
     };

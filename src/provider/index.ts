@@ -43,6 +43,7 @@ import { grantTtlSeconds } from './ttl.js';
 import { keepGrantOnRefresh } from './grant-lifetime.js';
 import { refreshWindowOf } from './token-settings.js';
 import { createAdapterFactory } from './adapter.js';
+import { requestPrefetch } from './prefetch.js';
 import { clientMetadata, presentedClientSecret } from './clients.js';
 import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES as PROVIDER_ROUTES } from './configuration.js';
 import type { SigningKeys } from './keys.js';
@@ -229,7 +230,9 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   const issuerUrl = new URL(config.issuer);
   if (issuerUrl.pathname !== '/' || issuerUrl.search) throw new Error('PORTICO_ISSUER: must be an origin without a path (e.g. https://sso.example.com)');
   const secure = issuerUrl.protocol === 'https:';
-  const logins = loginRecords(ephemeral);
+  // Token endpoint reads ahead on Redis (prefetch.ts), scoped to oidc-provider's request.
+  const prefetch = ephemeral.kind === 'redis' ? requestPrefetch(() => ProviderClass.ctx) : undefined;
+  const logins = loginRecords(ephemeral, prefetch);
   /** Authorization requests whose upstream sign-in the interaction starter began: request → the IdP's URL. */
   const upstreamOf = new WeakMap<object, string>();
   /** Requests whose resume step runs inside them, with the interaction uid (finishLogin `resumeHere`). */
@@ -241,6 +244,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
 
   const adapter = createAdapterFactory({
     ephemeral,
+    prefetch,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
     onSaved: opts.userSessions ? (model, id, p) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id) : undefined,
     findClient: async (clientId) => {

@@ -6,19 +6,29 @@
  */
 import type { AdapterPayload } from 'oidc-provider';
 import { createAdapterFactory } from '../../src/provider/adapter.js';
+import { loginRecords } from '../../src/provider/account.js';
+import { requestPrefetch } from '../../src/provider/prefetch.js';
 import { randomBytes } from 'node:crypto';
 import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { hasRedis, REDIS_URL } from '../support/backends.js';
 
 const exp = (seconds: number) => Math.floor(Date.now() / 1000) + seconds;
 
-function adapters(store: EphemeralStore) {
+function adapters(store: EphemeralStore, prefetch?: ReturnType<typeof requestPrefetch>) {
   const factory = createAdapterFactory({
     ephemeral: store,
     grantLifetimeSeconds: 3600,
     findClient: async () => undefined,
+    prefetch,
   });
-  return { interaction: factory('Interaction'), session: factory('Session'), code: factory('AuthorizationCode'), token: factory('AccessToken') };
+  return {
+    interaction: factory('Interaction'),
+    session: factory('Session'),
+    code: factory('AuthorizationCode'),
+    token: factory('AccessToken'),
+    refresh: factory('RefreshToken'),
+    grant: factory('Grant'),
+  };
 }
 
 describe('oidc-provider adapter spaces', () => {
@@ -151,6 +161,75 @@ describe('oidc-provider adapter spaces', () => {
     // A code like it is refused at its consume (invalid_grant), not issued unchecked.
     await a.code.upsert('code-lone', { grantId: 'g-lone', exp: exp(60), amr: ['\ud800'] } as unknown as AdapterPayload, 60);
     await expect(a.code.consume('code-lone')).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it("a code is read with its grant, login record and session, which the rest of that request (and only it) reads once from there", async () => {
+    let current: object | undefined;
+    const prefetch = requestPrefetch(() => current);
+    const a = adapters(store, prefetch);
+    const logins = loginRecords(store, prefetch);
+    const grant = (v: number) => ({ accountId: 'usr_p', clientId: 'app', v, exp: exp(600) }) as unknown as AdapterPayload;
+    await a.grant.upsert('g-p', grant(1), 600);
+    await a.session.upsert('sess-p', { uid: 'uid-p', accountId: 'usr_p', v: 1, exp: exp(600) } as unknown as AdapterPayload, 600);
+    await logins.put('uid-p', { idp: 'con_1', amr: ['pwd'], auth_time: 1 }, 600);
+    await a.code.upsert('code-p', { grantId: 'g-p', sessionUid: 'uid-p', exp: exp(60) } as AdapterPayload, 60);
+    await a.refresh.upsert('rt-p', { grantId: 'g-p', sessionUid: 'uid-p', exp: exp(600) } as AdapterPayload, 600);
+    /** Changes the three records behind the adapter's back (what another process might do). */
+    const changeAll = async (v: number) => {
+      await store.set('op:Grant:g-p', JSON.stringify(grant(v)), 600);
+      await store.set('op:Session:sess-p', JSON.stringify({ uid: 'uid-p', accountId: 'usr_p', v, exp: exp(600) }), 600);
+      await store.set('op:login:uid-p', JSON.stringify({ idp: `con_${v}`, amr: ['pwd'], auth_time: v }), 600);
+    };
+
+    // Request 1 reads the code: the three records come with it and are served once each.
+    current = {};
+    expect(await a.code.find('code-p')).toMatchObject({ grantId: 'g-p' });
+    await changeAll(2);
+    expect(await a.grant.find('g-p')).toMatchObject({ v: 1 });
+    expect(await a.session.findByUid('uid-p')).toMatchObject({ v: 1 });
+    expect(await logins.get('uid-p')).toMatchObject({ idp: 'con_1' });
+    // Once: the next reads go to Redis.
+    expect(await a.grant.find('g-p')).toMatchObject({ v: 2 });
+    expect(await a.session.findByUid('uid-p')).toMatchObject({ v: 2 });
+    expect(await logins.get('uid-p')).toMatchObject({ idp: 'con_2' });
+
+    // Another request, and no request at all, never see request 1's records.
+    const first = (current = {});
+    await a.refresh.find('rt-p');
+    await changeAll(3);
+    current = {};
+    expect(await a.grant.find('g-p')).toMatchObject({ v: 3 });
+    current = undefined;
+    expect(await a.grant.find('g-p')).toMatchObject({ v: 3 });
+    expect(await logins.get('uid-p')).toMatchObject({ idp: 'con_3' });
+    current = first;
+    expect(await a.session.findByUid('uid-p')).toMatchObject({ v: 2 }); // still there for request `first`
+
+    // A write in the request is read back, not the record read ahead.
+    current = {};
+    await a.code.find('code-p');
+    await a.grant.upsert('g-p', grant(4), 600);
+    await logins.put('uid-p', { idp: 'con_4', amr: ['pwd'], auth_time: 4 }, 600);
+    await a.session.upsert('sess-p', { uid: 'uid-p', accountId: 'usr_p', v: 4, exp: exp(600) } as unknown as AdapterPayload, 600);
+    expect(await a.grant.find('g-p')).toMatchObject({ v: 4 });
+    expect(await logins.get('uid-p')).toMatchObject({ idp: 'con_4' });
+    expect(await a.session.findByUid('uid-p')).toMatchObject({ v: 4 });
+
+    // A revoked grant: the code is not found, and nothing is read ahead.
+    await a.code.revokeByGrantId('g-p');
+    current = {};
+    expect(await a.code.find('code-p')).toBeUndefined();
+    await changeAll(5);
+    expect(await a.grant.find('g-p')).toMatchObject({ v: 5 });
+    await expect(a.code.consume('code-p')).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    // What the code names but Redis does not hold is read as absent (as a read would).
+    current = {};
+    await a.code.upsert('code-q', { grantId: 'g-none', sessionUid: 'uid-none', exp: exp(60) } as AdapterPayload, 60);
+    expect(await a.code.find('code-q')).toMatchObject({ grantId: 'g-none' });
+    expect(await a.grant.find('g-none')).toBeUndefined();
+    expect(await a.session.findByUid('uid-none')).toBeUndefined();
+    expect(await logins.get('uid-none')).toBeUndefined();
   });
 
   it('a record that is not JSON or names no grant is read as stored', async () => {

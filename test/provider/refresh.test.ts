@@ -4,13 +4,23 @@
  * `none`; rotated on every use; a rotated-out token used again revokes the whole family and writes
  * `token.refresh_reused`; a suspended or deleted user is refused at refresh time with the reason in
  * `token.refresh_refused`; idle and absolute lifetimes, with the app's injected clock moved forward.
+ * In memory and on Redis, where a code or refresh token is read with its grant, login record and
+ * session in one script and the rest of the request reads them from there (src/provider/prefetch.ts).
  */
 import * as client from 'openid-client';
 import { buildTestApp, type TestApp } from '../support/app.js';
-import { CookieJar, listen, loginForCode, pkce, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
+import { randomBytes } from 'node:crypto';
+import { CookieJar, listen, loginForCode, pkce, REDIRECT, seedApp, seedUser, TEST_CONNECTION, withTestLogin, type Running } from '../support/provider.js';
+import { hasRedis, REDIS_URL } from '../support/backends.js';
+import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 import type { Organization, User } from '../../src/store/types.js';
 
-describe('refresh tokens (openid-client as the application)', () => {
+const stores: [string, () => Promise<EphemeralStore>][] = [
+  ['in memory', async () => new MemoryStore()],
+  ...(hasRedis ? [['on Redis', () => RedisStore.connect(REDIS_URL!, `portico-test:${randomBytes(4).toString('hex')}:`)] as [string, () => Promise<EphemeralStore>]] : []),
+];
+
+describe.each(stores)('refresh tokens (openid-client as the application), %s', (_name, makeStore) => {
   let t: TestApp;
   let srv: Running;
   let org: Organization;
@@ -20,7 +30,7 @@ describe('refresh tokens (openid-client as the application)', () => {
   let metadata: client.ServerMetadata;
 
   beforeAll(async () => {
-    t = await buildTestApp({ parts: { clock: () => Date.now() + offsetMs } });
+    t = await buildTestApp({ ephemeral: await makeStore(), parts: { clock: () => Date.now() + offsetMs } });
     srv = await listen(withTestLogin(t));
     ({ org, user } = await seedUser(t.runtime.store));
     const store = t.runtime.store;
@@ -35,6 +45,11 @@ describe('refresh tokens (openid-client as the application)', () => {
   });
   afterAll(async () => {
     await srv?.close();
+    const ephemeral = t?.runtime.ephemeral;
+    if (ephemeral instanceof RedisStore) {
+      const keys = await ephemeral.client.keys(`${ephemeral.prefix}*`);
+      if (keys.length) await ephemeral.client.del(...keys);
+    }
     await t?.close();
   });
   beforeEach(() => {
@@ -88,6 +103,12 @@ describe('refresh tokens (openid-client as the application)', () => {
     const tokens = await signIn('rot');
     expect(typeof tokens.refresh_token).toBe('string');
     expect(tokens.claims()?.sub).toBe(user.id);
+    // The claims of this login (idp, amr: its login record; sid: its session) in the id_token of the
+    // code exchange and again in the refreshed one.
+    const claims = tokens.claims()!;
+    expect(claims).toMatchObject({ idp: TEST_CONNECTION, amr: expect.any(Array), auth_time: expect.any(Number), sid: expect.any(String) });
+    const refreshed = (await refresh('rot', tokens.refresh_token!)).claims()!;
+    expect(refreshed).toMatchObject({ sub: user.id, idp: claims.idp, amr: claims.amr, auth_time: claims.auth_time, sid: claims.sid });
     const none = await signIn('off');
     expect(none.access_token).toBeTruthy();
     expect(none.refresh_token).toBeUndefined();

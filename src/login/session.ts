@@ -46,7 +46,7 @@ class EphemeralSessionStore extends Store {
     (async () => (await this.signedIn.get(k)) ?? (await this.pending.get(k)))().then((v) => cb(null, v ? (JSON.parse(v) as SessionData) : null), cb);
   }
   override set(sid: string, s: SessionData, cb?: (err?: unknown) => void) {
-    const ttl = s.cookie?.expires ? Math.max(1, Math.ceil((new Date(s.cookie.expires).getTime() - Date.now()) / 1000)) : SESSION_TTL_SECONDS;
+    const ttl = ttlOf(s);
     const [to, from] = s.login ? [this.signedIn, this.pending] : [this.pending, this.signedIn];
     (async () => {
       await to.set(`sess:${sid}`, JSON.stringify(s), ttl);
@@ -56,8 +56,60 @@ class EphemeralSessionStore extends Store {
   override destroy(sid: string, cb?: (err?: unknown) => void) {
     Promise.all([this.signedIn.delete(`sess:${sid}`), this.pending.delete(`sess:${sid}`)]).then(() => cb?.(), (e) => cb?.(e));
   }
+  /**
+   * Keeps the stored session longer (as connect-redis's EXPIRE does), never writes it: a request that
+   * loaded the session before a suspension or a sign-out ended it must not write it back at its end.
+   */
   override touch(sid: string, s: SessionData, cb?: () => void) {
-    this.set(sid, s, () => cb?.());
+    const k = `sess:${sid}`;
+    const ttl = ttlOf(s);
+    (async () => (await this.signedIn.keepAtLeast(k, ttl)) || (await this.pending.keepAtLeast(k, ttl)))().then(
+      () => cb?.(),
+      () => cb?.(),
+    );
+  }
+}
+
+/** Seconds until the session's cookie expires (the record lives as long). */
+function ttlOf(s: SessionData): number {
+  return s.cookie?.expires ? Math.max(1, Math.ceil((new Date(s.cookie.expires).getTime() - Date.now()) / 1000)) : SESSION_TTL_SECONDS;
+}
+
+/**
+ * The gateway session store as express-session uses it: a save whose session is the one this same
+ * request already saved (same id, same data; the cookie's expiry may have moved) is not written again. completeLogin regenerates the
+ * session and saves it before it indexes it under the user (user-access.ts); express-session then
+ * saves it a second time when the response ends (its id is not the one the request loaded). That
+ * second write cost a round trip per login and, had a suspension ended the session in between,
+ * would have written it back, no longer indexed. The request is the session's own (express-session
+ * gives every Session its `req`).
+ */
+class OneSavePerRequest extends Store {
+  readonly #saved = new WeakMap<object, string>();
+  constructor(private readonly inner: Store) {
+    super();
+  }
+  override get(sid: string, cb: (err: unknown, s?: SessionData | null) => void) {
+    this.inner.get(sid, cb);
+  }
+  override set(sid: string, s: SessionData, cb?: (err?: unknown) => void) {
+    const req = (s as { req?: object }).req;
+    // Without the cookie: express-session moves its expiry (by the milliseconds since) when it sends it.
+    const saved = `${sid}\n${JSON.stringify(s, function (this: unknown, k, v: unknown) {
+      return this === s && k === 'cookie' ? undefined : v;
+    })}`;
+    if (req && this.#saved.get(req) === saved) return void cb?.();
+    this.inner.set(sid, s, (err?: unknown) => {
+      if (!err && req) this.#saved.set(req, saved);
+      cb?.(err);
+    });
+  }
+  override destroy(sid: string, cb?: (err?: unknown) => void) {
+    this.inner.destroy(sid, cb);
+  }
+  override touch(sid: string, s: SessionData, cb?: () => void) {
+    if (this.inner.touch) this.inner.touch(sid, s, cb);
+    else cb?.();
   }
 }
 
@@ -100,7 +152,7 @@ export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string
 }
 
 function expressSession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean }): RequestHandler {
-  const store = gatewaySessionStore(opts.ephemeral);
+  const store = new OneSavePerRequest(gatewaySessionStore(opts.ephemeral));
   const cookieSecret = Buffer.from(hkdfSync('sha256', opts.secret, 'portico', 'portico/session-cookie/v1', 32)).toString('base64url');
   return session({
     name: SESSION_COOKIE,

@@ -56,38 +56,85 @@ class EphemeralSessionStore extends Store {
   override destroy(sid: string, cb?: (err?: unknown) => void) {
     Promise.all([this.signedIn.delete(`sess:${sid}`), this.pending.delete(`sess:${sid}`)]).then(() => cb?.(), (e) => cb?.(e));
   }
-  /**
-   * Keeps the stored session longer (as connect-redis's EXPIRE does), never writes it: a request that
-   * loaded the session before a suspension or a sign-out ended it must not write it back at its end.
-   */
-  override touch(sid: string, s: SessionData, cb?: () => void) {
+  /** Writes the session only where it still is (see SessionWrites). */
+  setIfPresent(sid: string, s: SessionData, cb: (err?: unknown) => void) {
     const k = `sess:${sid}`;
     const ttl = ttlOf(s);
-    (async () => (await this.signedIn.keepAtLeast(k, ttl)) || (await this.pending.keepAtLeast(k, ttl)))().then(
-      () => cb?.(),
-      () => cb?.(),
-    );
+    const json = JSON.stringify(s);
+    const [to, from] = s.login ? [this.signedIn, this.pending] : [this.pending, this.signedIn];
+    (async () => {
+      if (await to.replace(k, json, ttl)) return;
+      // Kept in the other space (signed in or not, as last written): moved only if it is still there.
+      if (await from.replace(k, json, ttl)) {
+        await to.set(k, json, ttl);
+        await from.delete(k);
+      }
+    })().then(() => cb(), cb);
+  }
+  /**
+   * Keeps the stored session longer and newest in its space, never writes back one that is gone: a
+   * request that loaded the session before a suspension or a sign-out ended it must not restore it.
+   */
+  override touch(sid: string, s: SessionData, cb?: () => void) {
+    this.setIfPresent(sid, s, () => cb?.());
   }
 }
 
-/** Seconds until the session's cookie expires (the record lives as long). */
-function ttlOf(s: SessionData): number {
-  return s.cookie?.expires ? Math.max(1, Math.ceil((new Date(s.cookie.expires).getTime() - Date.now()) / 1000)) : SESSION_TTL_SECONDS;
+/** connect-redis, plus the conditional write of SessionWrites (same key, serializer and lifetime). */
+class GatewayRedisStore extends ConnectRedisStore {
+  constructor(
+    private readonly redis: RedisStore['client'],
+    private readonly keyPrefix: string,
+  ) {
+    super({ client: redis, prefix: keyPrefix, ttl: SESSION_TTL_SECONDS });
+  }
+  setIfPresent(sid: string, s: SessionData, cb: (err?: unknown) => void) {
+    const key = this.keyPrefix + sid;
+    const ttl = secondsLeft(s);
+    const write = ttl > 0 ? this.redis.set(key, JSON.stringify(s), 'EX', ttl, 'XX') : this.redis.del(key);
+    write.then(() => cb(), cb);
+  }
 }
 
 /**
- * The gateway session store as express-session uses it: a save whose session is the one this same
- * request already saved (same id, same data; the cookie's expiry may have moved) is not written again. completeLogin regenerates the
- * session and saves it before it indexes it under the user (user-access.ts); express-session then
- * saves it a second time when the response ends (its id is not the one the request loaded). That
- * second write cost a round trip per login and, had a suspension ended the session in between,
- * would have written it back, no longer indexed. The request is the session's own (express-session
- * gives every Session its `req`).
+ * A gateway session store that can also write a session only if it still exists (SET … XX on
+ * Redis): how a request saves the session it loaded, so that a session ended while the request ran
+ * (UserAccess: suspension, revocation; a sign-out in another tab) stays ended.
  */
-class OneSavePerRequest extends Store {
+interface SessionWrites extends Store {
+  setIfPresent(sid: string, s: SessionData, cb: (err?: unknown) => void): void;
+}
+
+/** Seconds until the session's cookie expires (the record lives as long; connect-redis's rule). */
+function secondsLeft(s: SessionData): number {
+  return s.cookie?.expires ? Math.ceil((new Date(s.cookie.expires).getTime() - Date.now()) / 1000) : SESSION_TTL_SECONDS;
+}
+const ttlOf = (s: SessionData) => Math.max(1, secondsLeft(s));
+
+/**
+ * The gateway session store as express-session uses it, so that a session ended while a request of
+ * its browser runs (UserAccess: suspension, revocation; a sign-out in another tab) stays ended:
+ *  - a request that loaded its session writes it back only if it still exists (setIfPresent), so
+ *    its end-of-request save (or touch) cannot restore a session destroyed meanwhile; a session
+ *    made or regenerated in the request is written as usual;
+ *  - a save whose session is the one this same request already saved (same id, same data; the
+ *    cookie's expiry may have moved) is not written again: completeLogin regenerates the session
+ *    and saves it before it indexes it under the user, and express-session saves it a second time
+ *    when the response ends (its id is not the one the request loaded) — a round trip per login,
+ *    and a write that would have put back a session ended in between, no longer indexed.
+ * The request is the session's own (express-session gives every Session its `req`).
+ */
+class RequestSessionWrites extends Store {
   readonly #saved = new WeakMap<object, string>();
-  constructor(private readonly inner: Store) {
+  /** The request -> the id of the session it loaded from the store. */
+  readonly #loaded = new WeakMap<object, string>();
+  constructor(private readonly inner: SessionWrites) {
     super();
+  }
+  override createSession(req: Parameters<Store['createSession']>[0], s: SessionData) {
+    const session = super.createSession(req, s);
+    this.#loaded.set(req, req.sessionID);
+    return session;
   }
   override get(sid: string, cb: (err: unknown, s?: SessionData | null) => void) {
     this.inner.get(sid, cb);
@@ -99,10 +146,12 @@ class OneSavePerRequest extends Store {
       return this === s && k === 'cookie' ? undefined : v;
     })}`;
     if (req && this.#saved.get(req) === saved) return void cb?.();
-    this.inner.set(sid, s, (err?: unknown) => {
+    const done = (err?: unknown) => {
       if (!err && req) this.#saved.set(req, saved);
       cb?.(err);
-    });
+    };
+    if (req && this.#loaded.get(req) === sid) this.inner.setIfPresent(sid, s, done);
+    else this.inner.set(sid, s, done);
   }
   override destroy(sid: string, cb?: (err?: unknown) => void) {
     this.inner.destroy(sid, cb);
@@ -117,10 +166,8 @@ class OneSavePerRequest extends Store {
  * Where gateway sessions are kept: connect-redis on the shared ioredis client when REDIS_URL is set,
  * the bounded in-process store otherwise. `destroy(sid)` on it ends one session wherever it was made.
  */
-export function gatewaySessionStore(ephemeral: EphemeralStore): Store {
-  return ephemeral instanceof RedisStore
-    ? new ConnectRedisStore({ client: ephemeral.client, prefix: 'portico:sess:', ttl: SESSION_TTL_SECONDS })
-    : new EphemeralSessionStore(ephemeral);
+export function gatewaySessionStore(ephemeral: EphemeralStore): SessionWrites {
+  return ephemeral instanceof RedisStore ? new GatewayRedisStore(ephemeral.client, 'portico:sess:') : new EphemeralSessionStore(ephemeral);
 }
 
 /**
@@ -152,7 +199,7 @@ export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string
 }
 
 function expressSession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean }): RequestHandler {
-  const store = new OneSavePerRequest(gatewaySessionStore(opts.ephemeral));
+  const store = new RequestSessionWrites(gatewaySessionStore(opts.ephemeral));
   const cookieSecret = Buffer.from(hkdfSync('sha256', opts.secret, 'portico', 'portico/session-cookie/v1', 32)).toString('base64url');
   return session({
     name: SESSION_COOKIE,

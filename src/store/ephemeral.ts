@@ -48,6 +48,12 @@ export interface EphemeralStore {
    * @throws CapacityError when a write is refused for lack of room.
    */
   keepAtLeast(key: string, ttlSeconds: number, value?: string): Promise<boolean>;
+  /**
+   * Writes `value` only when `key` exists now (one atomic step): an update that must not bring back
+   * a record someone else removed (a gateway session ended while a request of its browser ran).
+   * True when written. @throws CapacityError when the write is refused for lack of room.
+   */
+  replace(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   /** Atomically reads and deletes: of several concurrent callers exactly one gets the value. */
   take(key: string): Promise<string | undefined>;
   /** Adds `by` (default 1) and returns the new count; the window starts with the first increment. */
@@ -272,6 +278,11 @@ export class MemoryStore implements EphemeralStore {
     this.#put(key, value, (Math.max(until, e?.expires ?? 0) - this.now()) / 1000);
     return true;
   }
+  async replace(key: string, value: string, ttlSeconds: number) {
+    if (!this.#live(key)) return false;
+    this.#put(key, value, ttlSeconds);
+    return true;
+  }
   async take(key: string) {
     const e = this.#live(key);
     this.#remove(key);
@@ -394,6 +405,9 @@ export class RedisStore implements EphemeralStore {
     if (typeof client.porticoKeepAtLeast !== 'function') client.defineCommand('porticoKeepAtLeast', { numberOfKeys: 1, lua: KEEP_AT_LEAST });
     const args = value === undefined ? [] : [value];
     return (await writing(() => client.porticoKeepAtLeast(this.prefix + key, ttlMs(ttlSeconds), ...args))) === 1;
+  }
+  async replace(key: string, value: string, ttlSeconds: number) {
+    return (await writing(() => this.client.set(this.prefix + key, value, 'PX', ttlMs(ttlSeconds), 'XX'))) === 'OK';
   }
   async take(key: string) {
     // GETDEL (Redis >= 6.2) is atomic: two racing callers cannot both read the value.
@@ -576,6 +590,10 @@ class RedisBoundedSpace implements EphemeralStore {
   /** Parked bodies are written once and taken; their lifetime is never extended. */
   keepAtLeast(): Promise<boolean> {
     return Promise.reject(new Error(`the ${this.name} space does not extend lifetimes`));
+  }
+  /** Parked bodies are written once and taken, never rewritten. */
+  replace(): Promise<boolean> {
+    return Promise.reject(new Error(`the ${this.name} space does not rewrite entries`));
   }
   /** Parked bodies are single values, never sets. */
   addToSet(): Promise<void> {

@@ -17,6 +17,33 @@ import { appAuthorizeUrl, CookieJar, follow } from '../support/provider.js';
 const REDIRECT = 'https://app.session.test/callback';
 const SECRET = 'session-partner-secret-0123456789abcdef';
 
+/** Organization acme, an application, ada, and a partner-JWT connection that signs ada in (a fresh browser each time). */
+async function acmeWithPartner(portico: RunningPortico) {
+  expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme' })).status).toBe(201);
+  const app = await portico.admin<{ client_id: string }>('POST', '/applications', { name: 'App', redirect_uris: [REDIRECT], initiate_login_uri: 'https://app.session.test/start' });
+  const ada = await portico.admin<{ id: string }>('POST', '/organizations/acme/users', { email: 'ada@acme.test' });
+  expect(ada.status).toBe(201);
+  const conn = await portico.admin<{ id: string }>('POST', '/organizations/acme/connections', {
+    type: 'jwt',
+    name: 'Partner',
+    secret: SECRET,
+    default_client_id: app.body.client_id,
+    user_matching: 'existing',
+  });
+  expect(conn.status).toBe(201);
+  const signIn = async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ email: 'ada@acme.test', jti: randomUUID(), iat: now, exp: now + 120 })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
+    const jar = new CookieJar();
+    const login = await follow(portico.base, portico.issuer, `${portico.base}/jwt/${conn.body.id}/login?token=${token}`, jar);
+    expect(login.location?.href).toMatch(/^https:\/\/app\.session\.test\/start\?/);
+    return jar;
+  };
+  return { clientId: app.body.client_id, userId: ada.body.id, signIn };
+}
+
 describe('gateway sessions under a flood of anonymous sign-in starts (memory)', () => {
   let portico: RunningPortico;
   let store: MemoryStore;
@@ -28,24 +55,9 @@ describe('gateway sessions under a flood of anonymous sign-in starts (memory)', 
     // Small bounds so that a flood is 40 requests (the old single store held 30 entries of anything).
     store = new MemoryStore(30, Date.now, undefined, { spaces: { interactions: { maxEntries: 12 } } });
     portico = await startPortico({ ephemeral: store });
-    expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme' })).status).toBe(201);
-    const app = await portico.admin<{ client_id: string }>('POST', '/applications', { name: 'App', redirect_uris: [REDIRECT], initiate_login_uri: 'https://app.session.test/start' });
-    expect((await portico.admin('POST', '/organizations/acme/users', { email: 'ada@acme.test' })).status).toBe(201);
-    const conn = await portico.admin<{ id: string }>('POST', '/organizations/acme/connections', {
-      type: 'jwt',
-      name: 'Partner',
-      secret: SECRET,
-      default_client_id: app.body.client_id,
-      user_matching: 'existing',
-    });
-    expect(conn.status).toBe(201);
-    const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ email: 'ada@acme.test', jti: randomUUID(), iat: now, exp: now + 120 })
-      .setProtectedHeader({ alg: 'HS256' })
-      .sign(new TextEncoder().encode(SECRET));
-    const signedIn = new CookieJar();
-    const login = await follow(portico.base, portico.issuer, `${portico.base}/jwt/${conn.body.id}/login?token=${token}`, signedIn);
-    expect(login.location?.href).toMatch(/^https:\/\/app\.session\.test\/start\?/);
+    const acme = await acmeWithPartner(portico);
+    const app = { body: { client_id: acme.clientId } };
+    const signedIn = await acme.signIn();
     expect(store.space('sessions').size).toBeGreaterThan(0);
 
     // 40 anonymous browsers start signing in and stop at the email page.
@@ -103,7 +115,15 @@ describe.each(stores)('a gateway session ended during a request of its browser (
       if (req.query.end) await destroy(req.sessionID);
       res.send(req.sessionID);
     });
-    app.get('/me', (req, res) => void res.json({ sid: req.sessionID, user: req.session.login?.userId ?? null }));
+    app.get('/me', (req, res) => void res.json({ sid: req.sessionID, user: req.session.login?.userId ?? null, forceAuthn: req.session.forceAuthn ?? null }));
+    // Reads the session, waits, then changes it (as /oauth/authorize and /login do): saved at the
+    // end of the response, or at once with `explicit=1` (saveSession).
+    app.get('/change', async (req, res) => {
+      await waiting;
+      req.session.forceAuthn = true;
+      if (req.query.explicit) await saveSession(req);
+      res.json({ user: req.session.login?.userId ?? null });
+    });
     // Reads the session, waits until the test has ended it, then answers without changing it.
     app.get('/wait', async (req, res) => {
       const user = req.session.login?.userId ?? null;
@@ -131,14 +151,18 @@ describe.each(stores)('a gateway session ended during a request of its browser (
     const fine = request.agent(app);
     const sid = (await fine.get('/login')).text;
     expect(await stored(sid)).toMatchObject({ login: { userId: 'usr_1' } });
-    expect((await fine.get('/me')).body).toEqual({ sid, user: 'usr_1' });
+    expect((await fine.get('/me')).body).toEqual({ sid, user: 'usr_1', forceAuthn: null });
   });
 
-  it('a request that only read the session does not bring it back when it ends; otherwise the session stays', async () => {
+  it.each([
+    ['only read the session', '/wait', {}],
+    ['changed the session (saved at the end of the response)', '/change', { forceAuthn: true }],
+    ['changed the session (saved by saveSession)', '/change?explicit=1', { forceAuthn: true }],
+  ])('a request that %s does not bring it back when it was ended meanwhile; otherwise it is kept', async (_what, path, kept) => {
     const agent = request.agent(app);
     const sid = (await agent.get('/login')).text;
     waiting = new Promise<void>((r) => (release = r));
-    const inFlight = agent.get('/wait').then((r) => r);
+    const inFlight = agent.get(path).then((r) => r);
     await new Promise((r) => setTimeout(r, 100)); // the request has loaded the session and waits
     await new Promise<void>((resolve, reject) => gatewaySessionStore(ephemeral).destroy(sid, (e) => (e ? reject(e) : resolve())));
     release();
@@ -146,11 +170,83 @@ describe.each(stores)('a gateway session ended during a request of its browser (
     expect(await stored(sid)).toBeNull();
     expect((await agent.get('/me')).body.user).toBeNull();
 
-    // Not ended: still there after a request that read it.
-    const kept = request.agent(app);
-    const keptSid = (await kept.get('/login')).text;
+    // Not ended: still there after the request, with what it changed.
+    const fine = request.agent(app);
+    const fineSid = (await fine.get('/login')).text;
     waiting = Promise.resolve();
-    expect((await kept.get('/wait')).body).toEqual({ user: 'usr_1' });
-    expect(await stored(keptSid)).toMatchObject({ login: { userId: 'usr_1' } });
+    expect((await fine.get(path)).body).toEqual({ user: 'usr_1' });
+    expect(await stored(fineSid)).toMatchObject({ login: { userId: 'usr_1' }, ...kept });
+    expect((await fine.get('/me')).body).toEqual({ sid: fineSid, user: 'usr_1', forceAuthn: null, ...kept });
+  });
+});
+
+describe('pending gateway sessions in memory', () => {
+  it('a browser that keeps signing in (its session touched) stays newer than idle ones when the space drops its oldest', async () => {
+    const ephemeral = new MemoryStore(100, Date.now, undefined, { spaces: { interactions: { maxEntries: 2 } } });
+    const sessions = gatewaySessionStore(ephemeral);
+    const cookie = { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000), httpOnly: true, path: '/' };
+    const put = (sid: string) => new Promise<void>((resolve, reject) => sessions.set(sid, { cookie } as never, (e) => (e ? reject(e) : resolve())));
+    const get = (sid: string) => new Promise<unknown>((resolve, reject) => sessions.get(sid, (e, v) => (e ? reject(e) : resolve(v ?? null))));
+    await put('a');
+    await put('b');
+    await new Promise<void>((resolve) => sessions.touch!('a', { cookie } as never, () => resolve()));
+    await put('c');
+    expect(await get('a')).not.toBeNull();
+    expect(await get('b')).toBeNull();
+    expect(await get('c')).not.toBeNull();
+    // A touch never makes a session that is gone.
+    await new Promise<void>((resolve) => sessions.touch!('b', { cookie } as never, () => resolve()));
+    expect(await get('b')).toBeNull();
+    await ephemeral.close();
+  });
+});
+
+/**
+ * The same through the whole gateway (found by an attacker review): a signed-in browser's
+ * authorization request with prompt=login stores the interaction in the gateway session mid-request;
+ * a revocation of the user's sessions that lands inside that request used to be undone by that write,
+ * leaving a signed-in session no index held, which SSO then used. The revocation is made to land
+ * there by running it right after the request's interactionDetails (timing cannot be caused otherwise).
+ */
+describe('sessions revoked while a signed-in browser starts another sign-in (memory)', () => {
+  let portico: RunningPortico;
+  afterAll(async () => {
+    await portico?.close();
+  });
+
+  it('stay revoked: the browser gets no code by SSO afterwards; without the revocation it does', async () => {
+    portico = await startPortico({ ephemeral: new MemoryStore() });
+    const { clientId, userId, signIn } = await acmeWithPartner(portico);
+    const sso = async (jar: CookieJar, extra: Record<string, string> = {}) =>
+      (await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, clientId, REDIRECT, extra), jar)).location?.searchParams.get('code') ?? null;
+    const revoke = async () => expect((await portico.admin('POST', `/organizations/acme/users/${userId}/sessions/revoke`)).status).toBe(204);
+
+    // The legitimate case: signed in, prompt=login asks again, SSO still answers with a code.
+    const kept = await signIn();
+    expect(await sso(kept)).toBeTruthy();
+    await sso(kept, { prompt: 'login' });
+    expect(await sso(kept)).toBeTruthy();
+
+    const jar = await signIn();
+    expect(await sso(jar)).toBeTruthy();
+    const provider = portico.t.provider;
+    const details = provider.interactionDetails.bind(provider);
+    let armed = true;
+    provider.interactionDetails = (async (req, res) => {
+      const r = await details(req, res);
+      if (armed) {
+        armed = false;
+        await revoke();
+      }
+      return r;
+    }) as typeof provider.interactionDetails;
+    try {
+      await sso(jar, { prompt: 'login' });
+    } finally {
+      provider.interactionDetails = details;
+    }
+    expect(armed).toBe(false);
+    await revoke(); // finds nothing more to end
+    expect(await sso(jar)).toBeNull();
   });
 });

@@ -36,6 +36,21 @@ describe.each(ephemeralBackends)('ephemeral store ($name)', (backend) => {
     await expect(s.set('bad', 'x', 0)).rejects.toThrow(RangeError);
   });
 
+  it('replace writes only a key that exists now: never one that expired or was deleted', async () => {
+    expect(await s.replace('rep:none', 'x', 60)).toBe(false);
+    expect(await s.get('rep:none')).toBeUndefined();
+    await s.set('rep:a', 'a1', 60);
+    expect(await s.replace('rep:a', 'a2', 60)).toBe(true);
+    expect(await s.get('rep:a')).toBe('a2');
+    await s.delete('rep:a');
+    expect(await s.replace('rep:a', 'a3', 60)).toBe(false);
+    expect(await s.get('rep:a')).toBeUndefined();
+    await s.set('rep:b', 'b1', 0.2);
+    await sleep(400);
+    expect(await s.replace('rep:b', 'b2', 60)).toBe(false);
+    expect(await s.get('rep:b')).toBeUndefined();
+  });
+
   it('keepAtLeast lengthens a lifetime and never shortens it; with a value it writes and keeps the longer lifetime', async () => {
     // Without a value: an absent key stays absent.
     expect(await s.keepAtLeast('keep:none', 60)).toBe(false);

@@ -11,7 +11,9 @@
  *  - entries belong to one request (oidc-provider's context, `Provider.ctx`): another request, or a
  *    call outside a request, never sees them;
  *  - an entry is served once, then gone: the next read of the key goes to Redis;
- *  - a write of the key in the same request (`forget`) drops it first: the request reads its writes.
+ *  - a write of the key in the same request (`forget`) drops it, and keeps it from being read ahead
+ *    again in that request (a read-ahead that was in flight while the write ran): the request reads
+ *    its own writes.
  * What an entry holds is then the record as of the request's first read, a few milliseconds
  * earlier, as if the request had been that much faster. The single-use claim and the grant's
  * revocation are still checked atomically at consume time (adapter-redis.ts CLAIM).
@@ -27,18 +29,23 @@ export interface RequestPrefetch {
 
 /** `current`: the request being served, or undefined outside one. */
 export function requestPrefetch(current: () => object | undefined): RequestPrefetch {
-  const byRequest = new WeakMap<object, Map<string, string | undefined>>();
+  /** Per request: the entries read ahead, and the keys it wrote (never read ahead after). */
+  const byRequest = new WeakMap<object, { entries: Map<string, string | undefined>; written: Set<string> }>();
+  const of = (ctx: object) => {
+    let r = byRequest.get(ctx);
+    if (!r) byRequest.set(ctx, (r = { entries: new Map(), written: new Set() }));
+    return r;
+  };
   return {
     put(entries) {
       const ctx = current();
       if (!ctx) return;
-      let m = byRequest.get(ctx);
-      if (!m) byRequest.set(ctx, (m = new Map()));
-      for (const [k, v] of entries) m.set(k, v);
+      const r = of(ctx);
+      for (const [k, v] of entries) if (!r.written.has(k)) r.entries.set(k, v);
     },
     take(key) {
       const ctx = current();
-      const m = ctx && byRequest.get(ctx);
+      const m = ctx && byRequest.get(ctx)?.entries;
       if (!m || !m.has(key)) return { hit: false };
       const value = m.get(key);
       m.delete(key);
@@ -46,7 +53,10 @@ export function requestPrefetch(current: () => object | undefined): RequestPrefe
     },
     forget(key) {
       const ctx = current();
-      if (ctx) byRequest.get(ctx)?.delete(key);
+      if (!ctx) return;
+      const r = of(ctx);
+      r.entries.delete(key);
+      r.written.add(key);
     },
   };
 }

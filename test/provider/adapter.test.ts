@@ -215,6 +215,11 @@ describe('oidc-provider adapter spaces', () => {
     expect(await logins.get('uid-p')).toMatchObject({ idp: 'con_4' });
     expect(await a.session.findByUid('uid-p')).toMatchObject({ v: 4 });
 
+    // A write that runs while the read-ahead is in flight is not overtaken by it (attacker review).
+    current = {};
+    await Promise.all([a.code.find('code-p'), a.grant.upsert('g-p', grant(6), 600)]);
+    expect(await a.grant.find('g-p')).toMatchObject({ v: 6 });
+
     // A revoked grant: the code is not found, and nothing is read ahead.
     await a.code.revokeByGrantId('g-p');
     current = {};

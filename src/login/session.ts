@@ -72,11 +72,17 @@ class EphemeralSessionStore extends Store {
     })().then(() => cb(), cb);
   }
   /**
-   * Keeps the stored session longer and newest in its space, never writes back one that is gone: a
-   * request that loaded the session before a suspension or a sign-out ended it must not restore it.
+   * Keeps the stored session longer and newest in its space (as connect-redis's EXPIRE, never a
+   * write): a request that loaded the session must neither restore it once a suspension or a
+   * sign-out ended it, nor put back its own copy over a change another request saved meanwhile.
    */
   override touch(sid: string, s: SessionData, cb?: () => void) {
-    this.setIfPresent(sid, s, () => cb?.());
+    const k = `sess:${sid}`;
+    const ttl = ttlOf(s);
+    (async () => (await this.signedIn.keepAtLeast(k, ttl)) || (await this.pending.keepAtLeast(k, ttl)))().then(
+      () => cb?.(),
+      () => cb?.(),
+    );
   }
 }
 

@@ -42,7 +42,8 @@ export interface EphemeralStore {
   delete(key: string): Promise<void>;
   /**
    * Makes `key` live at least `ttlSeconds` from now and never shortens it: a record several things
-   * rely on, each for its own time (login records, see provider/account.ts). With `value` the value
+   * rely on, each for its own time (login records, see provider/account.ts; in memory a kept entry
+   * also becomes the newest of its space, the last an evicting space drops). With `value` the value
    * is written too (the key is created if absent) and the longer of the two lifetimes kept; without,
    * only an existing key is kept, and false says there was none. One atomic step.
    * @throws CapacityError when a write is refused for lack of room.
@@ -273,6 +274,9 @@ export class MemoryStore implements EphemeralStore {
     if (value === undefined) {
       if (!e) return false;
       e.expires = Math.max(e.expires, until);
+      // Kept, so newest: an evicting space drops its oldest entries first (a Map keeps insertion order).
+      this.#entries.delete(key);
+      this.#entries.set(key, e);
       return true;
     }
     this.#put(key, value, (Math.max(until, e?.expires ?? 0) - this.now()) / 1000);

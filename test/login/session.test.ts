@@ -119,7 +119,7 @@ describe.each(stores)('a gateway session ended during a request of its browser (
     // Reads the session, waits, then changes it (as /oauth/authorize and /login do): saved at the
     // end of the response, or at once with `explicit=1` (saveSession).
     app.get('/change', async (req, res) => {
-      await waiting;
+      if (!req.query.now) await waiting;
       req.session.forceAuthn = true;
       if (req.query.explicit) await saveSession(req);
       res.json({ user: req.session.login?.userId ?? null });
@@ -177,6 +177,43 @@ describe.each(stores)('a gateway session ended during a request of its browser (
     expect((await fine.get(path)).body).toEqual({ user: 'usr_1' });
     expect(await stored(fineSid)).toMatchObject({ login: { userId: 'usr_1' }, ...kept });
     expect((await fine.get('/me')).body).toEqual({ sid: fineSid, user: 'usr_1', forceAuthn: null, ...kept });
+  });
+});
+
+describe.each(stores)('a gateway session changed by one request while another reads it (%s)', (_name, makeStore) => {
+  it('keeps the change: the reading request does not put back its own copy when it ends', async () => {
+    const ephemeral = await makeStore();
+    let release: () => void = () => undefined;
+    const waiting = new Promise<void>((r) => (release = r));
+    const app = express();
+    app.use(gatewaySession({ ephemeral, secret: 'test-secret-0123456789abcdef0123456789', secure: false }));
+    app.get('/login', async (req, res) => {
+      await regenerate(req);
+      req.session.login = { userId: 'usr_1', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: 1 };
+      await saveSession(req);
+      res.send(req.sessionID);
+    });
+    app.get('/read', async (req, res) => {
+      const forceAuthn = req.session.forceAuthn ?? null;
+      await waiting;
+      res.json({ forceAuthn });
+    });
+    app.get('/change', (req, res) => {
+      req.session.forceAuthn = true;
+      res.json({});
+    });
+    try {
+      const agent = request.agent(app);
+      await agent.get('/login');
+      const reading = agent.get('/read').then((r) => r);
+      await new Promise((r) => setTimeout(r, 100)); // /read has loaded the session and waits
+      await agent.get('/change');
+      release();
+      expect((await reading).body).toEqual({ forceAuthn: null });
+      expect((await agent.get('/read')).body).toEqual({ forceAuthn: true });
+    } finally {
+      await ephemeral.close();
+    }
   });
 });
 

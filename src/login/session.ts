@@ -90,12 +90,12 @@ class EphemeralSessionStore extends Store {
 class GatewayRedisStore extends ConnectRedisStore {
   constructor(
     private readonly redis: RedisStore['client'],
-    private readonly keyPrefix: string,
+    prefix: string,
   ) {
-    super({ client: redis, prefix: keyPrefix, ttl: SESSION_TTL_SECONDS });
+    super({ client: redis, prefix, ttl: SESSION_TTL_SECONDS });
   }
   setIfPresent(sid: string, s: SessionData, cb: (err?: unknown) => void) {
-    const key = this.keyPrefix + sid;
+    const key = this.prefix + sid;
     const ttl = secondsLeft(s);
     const write = ttl > 0 ? this.redis.set(key, JSON.stringify(s), 'EX', ttl, 'XX') : this.redis.del(key);
     write.then(() => cb(), cb);

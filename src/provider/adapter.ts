@@ -200,8 +200,10 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         written(key(name, id));
         if (name === 'Session') {
           const payload = await read(id);
-          written(key(name, id), payload?.uid);
-          if (payload?.uid) await ephemeral.delete(key('SessionUid', payload.uid));
+          if (payload?.uid) {
+            written(key('SessionUid', payload.uid));
+            await ephemeral.delete(key('SessionUid', payload.uid));
+          }
         }
         await ephemeral.delete(key(name, id));
       },

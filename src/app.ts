@@ -133,7 +133,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
   countClientAuthFailures(provider.provider, limits);
   app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation, PAR_ROUTE], failureGate(limits, 'clientAuth'));
-  const login = browserLogin(rt, provider, events, limits, userSessions, interactionAtLoad);
+  const login = browserLogin(rt, provider, events, limits, userSessions, interactionAtLoad, access);
   // ...so the logout confirmation loads the gateway session (its cookie has path /) before oidc-provider answers it.
   app.post(`${ROUTES.end_session}/confirm`, login.session);
   // A new sign-in can begin inside the authorization request (login/routes.ts startFromAuthorize;

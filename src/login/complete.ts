@@ -9,17 +9,15 @@ import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../up
 import { errorPage, sendPage } from './html.js';
 import { regenerate, saveSession } from './session.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
-import type { ProviderSeam } from './seams.js';
+import { finishAuthorization, type FinishDeps } from './finish.js';
 
-export interface PipelineDeps {
+export interface PipelineDeps extends FinishDeps {
   store: Store;
   directory: Directory;
   events: LoginEvents;
   issuer: string;
   /** Indexes the new gateway session under its user, so UserAccess can end it (user-access.ts). */
   userSessions?: UserSessionIndex;
-  /** Finishes the pending authorization request (src/provider). */
-  provider: Pick<ProviderSeam, 'finishLogin'>;
 }
 
 /** Where a login without a pending authorization request lands (docs/architecture.md "The pipeline"). */
@@ -80,7 +78,7 @@ export async function completeLogin(
     // goes from here to the application with its code. The uid comes from this browser's gateway
     // session, which stands for the resume cookie: both were set for the browser that began it.
     try {
-      await deps.provider.finishLogin(req, res, {
+      await finishAuthorization(deps, req, res, user.organization_id, {
         uid: interactionUid,
         accountId: user.id,
         connectionId: connection.id,

@@ -20,6 +20,7 @@ import { gatewaySession, type InteractionAtLoad } from './session.js';
 import { LoginTransactions } from './transactions.js';
 import { requireSecureTransport } from './transport.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
+import type { UserAccess } from './user-access.js';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
@@ -35,6 +36,8 @@ export function browserLogin(
   userSessions?: UserSessionIndex,
   /** Filled by the gateway session as it loads (session.ts InteractionAtLoad); the provider reads it. */
   interactionAtLoad?: InteractionAtLoad,
+  /** Ends what a login finished after its gateway session was ended (finish.ts). */
+  access?: Pick<UserAccess, 'endOrphaned'>,
 ): {
   router: Router;
   pipeline: PipelineDeps;
@@ -52,6 +55,7 @@ export function browserLogin(
     issuer: config.issuer,
     userSessions,
     provider,
+    access,
   };
   const transactions = new LoginTransactions(ephemeral);
   // Every upstream kind of the registry, opened once: its adapter sends browsers out and completes callbacks.

@@ -5,6 +5,7 @@ import type { Connection, ConnectionType } from '../store/types.js';
 import { findNul } from '../http/text.js';
 import { UpstreamError } from '../upstream/identity.js';
 import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
+import { finishAuthorization } from './finish.js';
 import { chooserPage, emailPage, errorPage, sendPage } from './html.js';
 import { routeLogin, type RoutingHints } from './routing.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
@@ -74,7 +75,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     // Single sign-on across applications: reuse the gateway login unless a fresh one is demanded
     // or the application asked for another organization/connection.
     if (login && !details.freshLoginRequired && (await sessionFits(deps.store, login, hints))) {
-      return deps.provider.finishLogin(req, res, {
+      return finishAuthorization(deps, req, res, login.organizationId, {
         uid: details.uid,
         accountId: login.userId,
         connectionId: login.connectionId,

@@ -12,7 +12,17 @@ export interface ProviderSeam {
   finishLogin(
     req: Request,
     res: Response,
-    login: { accountId: string; connectionId: string; amr: string[]; authTime: Date; uid?: string; activeJustChecked?: boolean; resumeHere?: boolean },
+    login: {
+      accountId: string;
+      connectionId: string;
+      amr: string[];
+      authTime: Date;
+      uid?: string;
+      activeJustChecked?: boolean;
+      resumeHere?: boolean;
+      /** Once its grant and provider session are saved (indexed under the user), before the response leaves. */
+      onSaved?: (saved: { grantId: string; sessionId?: string }) => Promise<void>;
+    },
   ): Promise<void>;
 }
 

@@ -24,6 +24,12 @@ export interface UserAccess {
    * still in the index (a second call ends it).
    */
   endEach(organizationId: string, userIds: Iterable<string>, reason: UserAccessEndReason): Promise<number>;
+  /**
+   * Ends a provider session and grant that a login saved after its gateway session had been ended
+   * (login/finish.ts), with a logout token to each application they signed into. Never throws: the
+   * response has gone; a failure is logged.
+   */
+  endOrphaned(organizationId: string, userId: string, ids: Pick<UserSessionIds, 'provider' | 'grant'>): Promise<void>;
 }
 
 export interface UserAccessDeps {
@@ -38,8 +44,33 @@ const destroy = (store: SessionStore, sid: string) =>
   new Promise<void>((resolve, reject) => store.destroy(sid, (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())));
 
 export function userAccess(deps: UserAccessDeps): UserAccess {
+  /**
+   * Takes the user's index and destroys its gateway sessions, then takes it again (and destroys
+   * those too). SECURITY: a login finished from one of those gateway sessions while this runs
+   * (login/finish.ts) indexes its provider session and grant, then checks its gateway session
+   * exists: if that check came before the destroy, they were indexed before the second take, which
+   * holds them; if after, the login ends them itself. One take left them to the browser.
+   */
+  async function takeAll(userId: string): Promise<UserSessionIds> {
+    const first = await deps.index.take(userId);
+    // With no gateway session in the index, no login can be finishing from one (it was indexed before it was used).
+    if (!first.gateway.length) return first;
+    const ids = { gateway: [...first.gateway], provider: [...first.provider], grant: [...first.grant] };
+    try {
+      for (const sid of first.gateway) await destroy(deps.gatewaySessions, sid);
+      const second = await deps.index.take(userId);
+      for (const sid of second.gateway) await destroy(deps.gatewaySessions, sid);
+      for (const kind of ['gateway', 'provider', 'grant'] as const) ids[kind].push(...second[kind]);
+    } catch (err) {
+      await putBack(userId, ids);
+      throw err;
+    }
+    return ids;
+  }
+  const putBack = async (userId: string, ids: UserSessionIds) => {
+    for (const kind of ['gateway', 'provider', 'grant'] as const) for (const id of ids[kind]) await deps.index.add(userId, kind, id).catch(() => undefined);
+  };
   async function endTaken(organizationId: string, userId: string, reason: UserAccessEndReason, ids: UserSessionIds): Promise<void> {
-    for (const sid of ids.gateway) await destroy(deps.gatewaySessions, sid);
     const ended = await deps.provider.endUser(userId, ids);
     for (const a of ended) deps.provider.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId, trigger: reason });
     await deps.events.append({
@@ -55,19 +86,28 @@ export function userAccess(deps: UserAccessDeps): UserAccess {
   }
   /** Ends one user's sessions if any (false: none). When ending fails, the ids go back into the index, so a retry finds them. */
   async function endIfAny(organizationId: string, userId: string, reason: UserAccessEndReason): Promise<boolean> {
-    const ids = await deps.index.take(userId);
+    const ids = await takeAll(userId);
     if (!ids.gateway.length && !ids.provider.length && !ids.grant.length) return false;
     try {
       await endTaken(organizationId, userId, reason, ids);
     } catch (err) {
-      for (const kind of ['gateway', 'provider', 'grant'] as const) for (const id of ids[kind]) await deps.index.add(userId, kind, id).catch(() => undefined);
+      await putBack(userId, ids);
       throw err;
     }
     return true;
   }
   return {
     async end(organizationId, userId, reason) {
-      await endTaken(organizationId, userId, reason, await deps.index.take(userId));
+      await endTaken(organizationId, userId, reason, await takeAll(userId));
+    },
+    async endOrphaned(organizationId, userId, ids) {
+      try {
+        const ended = await deps.provider.endUser(userId, ids);
+        for (const a of ended) deps.provider.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId, trigger: 'session_ended' });
+        deps.logger.warn({ user: userId, authorizations: ended.length }, 'a login finished after its gateway session was ended: what it created is ended');
+      } catch (err) {
+        deps.logger.error({ err, user: userId }, 'a login finished after its gateway session was ended, and what it created could not be ended');
+      }
     },
     async endEach(organizationId, userIds, reason) {
       let ended = 0;

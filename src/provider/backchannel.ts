@@ -25,8 +25,11 @@ import type { EventRepo } from '../store/repos/events.js';
 /** §2.6: the event member that makes a JWT a logout token. */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
-/** Why the user's sessions at an application ended (detail.trigger of the delivery events). */
-export type LogoutTrigger = 'rp_logout' | 'suspended' | 'deleted' | 'sessions_revoked' | 'deprovisioned' | 'removed';
+/**
+ * Why the user's sessions at an application ended (detail.trigger of the delivery events).
+ * `session_ended`: a login finished just after its gateway session was ended (login/finish.ts).
+ */
+export type LogoutTrigger = 'rp_logout' | 'suspended' | 'deleted' | 'sessions_revoked' | 'deprovisioned' | 'removed' | 'session_ended';
 
 export interface LogoutNotice {
   clientId: string;

@@ -111,6 +111,18 @@ export interface FinishedLogin {
    * transaction) it answers the 303, where oidc-provider checks the browser's own resume cookie.
    */
   resumeHere?: boolean;
+  /**
+   * Runs once the login's grant and (when the resume step runs in this request) its provider
+   * session are saved, and so indexed under the user, before the response leaves: what the
+   * application is sent then has not reached it yet (login/finish.ts). An error answers 500.
+   */
+  onSaved?: (saved: SavedAuthorization) => Promise<void>;
+}
+
+/** What finishLogin saved for a login: its grant, and its provider session (the adapter's key) when the resume step ran in the request. */
+export interface SavedAuthorization {
+  grantId: string;
+  sessionId?: string;
 }
 
 /** The interaction is unknown or expired (the user must start again from the application). */
@@ -235,8 +247,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   const logins = loginRecords(ephemeral, prefetch);
   /** Authorization requests whose upstream sign-in the interaction starter began: request → the IdP's URL. */
   const upstreamOf = new WeakMap<object, string>();
-  /** Requests whose resume step runs inside them, with the interaction uid (finishLogin `resumeHere`). */
-  const resumingUid = new WeakMap<object, string>();
+  /** Requests whose resume step runs inside them: the interaction uid (finishLogin `resumeHere`), and what runs once it saved. */
+  const resuming = new WeakMap<object, { uid: string; saved?: (sessionId: string | undefined) => Promise<void> }>();
   /** Requests whose interaction cookie oidc-provider verified (interactionDetails), with its uid. */
   const cookieProvenUid = new WeakMap<object, string>();
   // The client_secret of a request whose secret does not match (see clientMetadata): known to no one.
@@ -294,9 +306,10 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   // A resume step run inside the request that finished the login (finishLogin `resumeHere`): the
   // uid that browser proved it began (its gateway session, or its interaction cookie) stands for
   // its resume cookie, which is scoped to /oauth/authorize/<uid> and so is not sent there. Only server code can mark
-  // a request (resumingUid, keyed by the request object); nothing a client sends can.
+  // a request (resuming, keyed by the request object); nothing a client sends can.
   provider.use(async (ctx, next) => {
-    const uid = resumingUid.get(ctx.req);
+    const r = resuming.get(ctx.req);
+    const uid = r?.uid;
     if (uid) {
       const cookies = ctx.cookies;
       const get = cookies.get.bind(cookies);
@@ -304,6 +317,11 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       cookies.get = ((n: string, o?: Parameters<typeof get>[1]) => (n === name ? uid : get(n, o))) as typeof cookies.get;
     }
     await next();
+    // oidc-provider saved its session on the way out of its router (shared/session.js); Koa has not answered yet.
+    if (r?.saved) {
+      const session = (ctx as KoaContextWithOIDC).oidc?.session;
+      await r.saved(session?.accountId ? session.jti : undefined);
+    }
   });
 
   // An authorization request whose sign-in the starter began: its 303 goes to the IdP directly.
@@ -378,16 +396,26 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
    * uid the browser proved it began (FinishedLogin.resumeHere): that binding stands for the resume
    * cookie (see the middleware above).
    */
-  const complete = async (req: IncomingMessage, res: ServerResponse, i: Interaction, result: Record<string, unknown>, here = false) => {
+  const complete = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    i: Interaction,
+    result: Record<string, unknown>,
+    here = false,
+    saved?: (sessionId: string | undefined) => Promise<void>,
+  ) => {
     i.result = result;
     await i.save(Math.max((i.exp ?? 0) - epoch(new Date()), 1));
-    if (!here || req.method !== 'GET') return redirect(res, i.returnTo);
-    resumingUid.set(req, i.uid);
+    if (!here || req.method !== 'GET') {
+      await saved?.(undefined);
+      return redirect(res, i.returnTo);
+    }
+    resuming.set(req, { uid: i.uid, saved });
     req.url = `${PROVIDER_ROUTES.authorization}/${i.uid}`;
     try {
       await toProvider(req, res);
     } finally {
-      resumingUid.delete(req);
+      resuming.delete(req);
     }
   };
 
@@ -457,6 +485,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
           portico: { idp: login.connectionId, amr, auth_time: authTime },
         },
         login.resumeHere === true && boundToBrowser(req, i.uid),
+        login.onSaved && ((sessionId) => login.onSaved!({ grantId, ...(sessionId ? { sessionId } : {}) })),
       );
     },
     abortInteraction,

@@ -1,0 +1,41 @@
+import type { Request, Response } from 'express';
+import type { UserAccess } from './user-access.js';
+import type { ProviderSeam } from './seams.js';
+
+type FinishedLogin = Parameters<ProviderSeam['finishLogin']>[2];
+
+export interface FinishDeps {
+  provider: Pick<ProviderSeam, 'finishLogin'>;
+  /** Ends what a login finished after its gateway session was ended (user-access.ts). */
+  access?: Pick<UserAccess, 'endOrphaned'>;
+}
+
+/**
+ * Finishes the pending authorization request for the login this browser's gateway session holds:
+ * one made in this request (complete.ts) or one reused by single sign-on (routes.ts).
+ *
+ * SECURITY: UserAccess.end takes the user's index, destroys the gateway sessions in it, then takes
+ * the index again. A login finished here while that runs saves and indexes a provider session and a
+ * grant after the first take. So, once they are indexed and before the response leaves, this checks
+ * that the gateway session still exists. If it does, its destroy (and the second take) come later
+ * and end them. If it does not, it was ended meanwhile (a revocation, a suspension, a sign-out in
+ * another tab), and this ends what the login created: the code in the response is dead before the
+ * application has it. Before, the browser kept a provider session that no index held, and single
+ * sign-on answered with codes after the revocation had answered 204.
+ */
+export async function finishAuthorization(deps: FinishDeps, req: Request, res: Response, organizationId: string, login: FinishedLogin): Promise<void> {
+  const access = deps.access;
+  await deps.provider.finishLogin(req, res, {
+    ...login,
+    onSaved: access
+      ? async (saved) => {
+          // Fails closed: when the store cannot say, what this login created is ended.
+          if (await gatewaySessionExists(req).catch(() => false)) return;
+          await access.endOrphaned(organizationId, login.accountId, { provider: saved.sessionId ? [saved.sessionId] : [], grant: [saved.grantId] });
+        }
+      : undefined,
+  });
+}
+
+const gatewaySessionExists = (req: Request) =>
+  new Promise<boolean>((resolve, reject) => req.sessionStore.get(req.sessionID, (err, s) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(!!s))));

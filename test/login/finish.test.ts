@@ -1,0 +1,137 @@
+/**
+ * A revocation of a user's sessions that lands while a login of theirs is being finished
+ * (src/login/finish.ts, src/login/user-access.ts). Found by an attacker review: a single sign-on
+ * request already past loading its gateway session when `POST …/sessions/revoke` landed went on to
+ * save a new provider session and grant, after the revocation had taken the user's index. The
+ * browser then kept getting codes by SSO although the revocation had answered 204.
+ *
+ * The revocation is made to land there by running it just before the request's finishLogin (the
+ * timing cannot be caused otherwise). Real upstream OpenID Provider, memory and Redis sessions.
+ */
+import { ephemeralBackends } from '../support/backends.js';
+import { loginThroughIdp, startOidcIdp, type OidcIdp, connectToIdp } from '../support/oidc-idp.js';
+import { startPortico, type RunningPortico } from '../support/portico.js';
+import { authorizeUrl, CookieJar, exchangeCode, follow, pkce, type FlowResult } from '../support/provider.js';
+
+const APP_REDIRECT = 'https://app.example.test/callback';
+const SESSION_COOKIE = 'portico.sid';
+
+const codeOf = (r: FlowResult) => (r.location?.href.startsWith(APP_REDIRECT) ? r.location.searchParams.get('code') : null);
+
+describe.each(ephemeralBackends)('a revocation while a login is being finished ($name sessions)', (eph) => {
+  let portico: RunningPortico;
+  let idp: OidcIdp;
+  let app: { client_id: string; client_secret: string };
+
+  beforeAll(async () => {
+    portico = await startPortico({ ephemeral: await eph.open() });
+    idp = await startOidcIdp({ redirectUris: [], accounts: { ada: { sub: 'ada-sub', email: 'ada@acme.test', email_verified: true, name: 'Ada' } } });
+    expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
+    await connectToIdp(portico.admin, idp);
+    const created = await portico.admin<typeof app>('POST', '/applications', { name: 'App', type: 'confidential', redirect_uris: [APP_REDIRECT] });
+    expect(created.status).toBe(201);
+    app = created.body;
+  });
+  afterAll(async () => {
+    await idp?.close();
+    await portico?.close();
+  });
+
+  /** The token endpoint's status for the app redeeming `code` with its PKCE `verifier`. */
+  const redeem = async (code: string, verifier: string) =>
+    (await exchangeCode(portico.base, { code, clientId: app.client_id, secret: app.client_secret, redirectUri: APP_REDIRECT, verifier })).status;
+
+  /** The app's authorization request, followed through Portico: where it ended, the code if any, its PKCE verifier. */
+  async function authorize(jar: CookieJar, extra: Record<string, string> = {}) {
+    const p = pkce();
+    const url = authorizeUrl(portico.base, {
+      client_id: app.client_id,
+      response_type: 'code',
+      redirect_uri: APP_REDIRECT,
+      scope: 'openid email',
+      state: 'app-state',
+      nonce: 'app-nonce',
+      code_challenge: p.challenge,
+      code_challenge_method: 'S256',
+      ...extra,
+    });
+    const result = await follow(portico.base, portico.issuer, url, jar);
+    return { result, code: codeOf(result), verifier: p.verifier };
+  }
+
+  /** A sign-in through the upstream IdP, from the authorization request back to the app; `during` wraps the callback. */
+  async function signIn(during: <T>(run: () => Promise<T>) => Promise<T> = (run) => run()) {
+    const jar = new CookieJar();
+    const started = await authorize(jar, { login_hint: 'ada@acme.test' });
+    expect(started.result.location?.origin).toBe(idp.url);
+    const cb = await loginThroughIdp(started.result.location!.href, 'ada');
+    const done = await during(() => follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar));
+    return { jar, code: codeOf(done), verifier: started.verifier };
+  }
+
+  async function revoke() {
+    const users = await portico.admin<{ data: { id: string }[] }>('GET', '/organizations/acme/users?email=ada@acme.test');
+    expect((await portico.admin('POST', `/organizations/acme/users/${users.body.data[0]!.id}/sessions/revoke`)).status).toBe(204);
+  }
+
+  /** Runs the revocation inside the next login's finishing request, just before its finishLogin. */
+  async function withRevocationBeforeFinish<T>(run: () => Promise<T>): Promise<T> {
+    const provider = portico.t.provider;
+    const finish = provider.finishLogin.bind(provider);
+    let armed = true;
+    provider.finishLogin = (async (...args: Parameters<typeof finish>) => {
+      if (armed) {
+        armed = false;
+        await revoke();
+      }
+      return finish(...args);
+    }) as typeof provider.finishLogin;
+    try {
+      return await run();
+    } finally {
+      provider.finishLogin = finish;
+      expect(armed).toBe(false);
+    }
+  }
+
+  /** A browser holding only the gateway cookie of `jar`: its next authorization request goes through SSO at /interaction. */
+  const gatewayOnly = (jar: CookieJar) => {
+    const only = new CookieJar();
+    only.cookies.set(SESSION_COOKIE, jar.cookies.get(SESSION_COOKIE)!);
+    return only;
+  };
+
+  it('by single sign-on: the code it issued is dead and the browser signs in by SSO no more; without the revocation SSO goes on', async () => {
+    // The legitimate case: the gateway cookie alone signs the browser in, again and again.
+    const kept = await signIn();
+    expect(await redeem(kept.code!, kept.verifier)).toBe(200);
+    const sso = gatewayOnly(kept.jar);
+    for (let i = 0; i < 2; i++) {
+      const again = await authorize(sso);
+      expect(again.code).toBeTruthy();
+      expect(await redeem(again.code!, again.verifier)).toBe(200);
+    }
+
+    const { jar } = await signIn();
+    const browser = gatewayOnly(jar);
+    const inFlight = await withRevocationBeforeFinish(() => authorize(browser));
+    // The request was past loading its gateway session: it answers with a code, which must not work.
+    expect(inFlight.code).toBeTruthy();
+    expect(await redeem(inFlight.code!, inFlight.verifier)).toBe(400);
+    expect((await authorize(browser)).code).toBeNull();
+    expect((await authorize(browser, { prompt: 'none' })).code).toBeNull();
+    expect((await authorize(jar)).code).toBeNull();
+  });
+
+  it('by a fresh sign-in at the IdP: what it created is ended with its gateway session; without the revocation it stands', async () => {
+    const kept = await signIn();
+    expect(await redeem(kept.code!, kept.verifier)).toBe(200);
+    expect((await authorize(kept.jar)).code).toBeTruthy();
+
+    const raced = await signIn(withRevocationBeforeFinish);
+    expect(raced.code).toBeTruthy();
+    expect(await redeem(raced.code!, raced.verifier)).toBe(400);
+    expect((await authorize(raced.jar)).code).toBeNull();
+    expect((await authorize(gatewayOnly(raced.jar))).code).toBeNull();
+  });
+});

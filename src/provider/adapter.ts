@@ -36,6 +36,14 @@ export interface AdapterOptions {
    * rest of the same request then reads from here (prefetch.ts). Also told of every write.
    */
   prefetch?: RequestPrefetch;
+  /** The request being served (oidc-provider's context), if any: a session it loaded is rewritten only while it exists. */
+  currentRequest?: () => object | undefined;
+}
+
+/** What one request did with sessions and grants (see the Session upsert). */
+interface RequestWrites {
+  loadedSessions: Set<string>;
+  savedGrants: Set<string>;
 }
 
 const PREFIX = 'op:';
@@ -74,6 +82,21 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
   const remaining = (payload: AdapterPayload) => (typeof payload.exp === 'number' ? Math.max(payload.exp - now(), 1) : FALLBACK_TTL);
   // On Redis, the record + revocation read and the single-use claim are one round trip each (adapter-redis.ts).
   const redis = opts.ephemeral instanceof RedisStore ? redisGrantOps(opts.ephemeral) : undefined;
+  const perRequest = new WeakMap<object, RequestWrites>();
+  const requestWrites = (): RequestWrites | undefined => {
+    const req = opts.currentRequest?.();
+    if (!req) return undefined;
+    let w = perRequest.get(req);
+    if (!w) perRequest.set(req, (w = { loadedSessions: new Set(), savedGrants: new Set() }));
+    return w;
+  };
+  /** Revokes (the marker every find checks) and deletes grants. */
+  const endGrants = async (grantIds: Iterable<string>) => {
+    for (const grantId of grantIds) {
+      await guarded(() => markers.set(revokedKey(grantId), '1', opts.grantLifetimeSeconds));
+      await sessions.delete(key('Grant', grantId));
+    }
+  };
 
   return (name: string): Adapter => {
     if (name === 'Client') {
@@ -95,6 +118,11 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     const prefetched = (k: string): AdapterPayload | undefined | false => {
       const hit = prefetch?.take(k);
       return hit?.hit ? (hit.value ? (JSON.parse(hit.value) as AdapterPayload) : undefined) : false;
+    };
+    /** A session found in this request (see upsert). */
+    const loaded = (p: AdapterPayload | undefined) => {
+      if (name === 'Session' && typeof p?.jti === 'string') requestWrites()?.loadedSessions.add(p.jti);
+      return p;
     };
     /** A write of `k` (and of a session's uid index) in this request: not served from a prefetch. */
     const written = (k: string, uid?: unknown) => {
@@ -127,13 +155,27 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       async upsert(id, payload, expiresIn) {
         const ttl = expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL;
         written(key(name, id), name === 'Session' ? payload.uid : undefined);
+        const w = requestWrites();
+        if (name === 'Grant') w?.savedGrants.add(id);
         await guarded(async () => {
+          // SECURITY: oidc-provider saves the session it loaded at the end of every request. If the
+          // session was ended meanwhile (a revocation, a suspension, a logout in another tab), a
+          // plain write brought it back, signed in, after the ending had taken the user's index; and
+          // the grant this request made for it carried on. So a session this request loaded is
+          // rewritten only while it exists, and when it is gone the grants this request saved are
+          // ended too: the code in its response is dead before the application has it.
+          const rewrite = name === 'Session' && w?.loadedSessions.has(id);
           // The record and a session's uid index together (one round trip on Redis, whose client
           // pipelines what is sent in one tick): a uid index without its record finds nothing.
-          await Promise.all([
-            ephemeral.set(key(name, id), JSON.stringify(payload), ttl),
+          const [kept] = await Promise.all([
+            rewrite ? ephemeral.replace(key(name, id), JSON.stringify(payload), ttl) : ephemeral.set(key(name, id), JSON.stringify(payload), ttl).then(() => true),
             name === 'Session' && payload.uid ? ephemeral.set(key('SessionUid', payload.uid), id, ttl) : undefined,
           ]);
+          if (!kept) {
+            if (payload.uid) await ephemeral.delete(key('SessionUid', payload.uid));
+            await endGrants(w!.savedGrants);
+            return;
+          }
           // The user's index only once the record exists: a suspension that takes the index between
           // the two still leaves this id in the index a later one takes (user-sessions.ts).
           if ((name === 'Session' || name === 'Grant') && payload.accountId) await opts.onSaved?.(name, id, payload);
@@ -142,18 +184,18 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
 
       async find(id) {
         if (typeof id !== 'string' || !id || id.length > 8192) return undefined;
-        return read(id);
+        return loaded(await read(id));
       },
 
       async findByUid(uid) {
         const p = name === 'Session' && prefetched(key('SessionUid', uid));
-        if (p !== false) return p;
+        if (p !== false) return loaded(p);
         if (redis) {
           const raw = await redis.readByUid(key('SessionUid', uid), key(name, ''), revokedKey(''));
-          return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
+          return loaded(raw ? (JSON.parse(raw) as AdapterPayload) : undefined);
         }
         const id = await ephemeral.get(key('SessionUid', uid));
-        return id ? read(id) : undefined;
+        return id ? loaded(await read(id)) : undefined;
       },
 
       async findByUserCode() {

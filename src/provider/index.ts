@@ -257,6 +257,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   const adapter = createAdapterFactory({
     ephemeral,
     prefetch,
+    currentRequest: () => ProviderClass.ctx,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
     onSaved: opts.userSessions ? (model, id, p) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id) : undefined,
     findClient: async (clientId) => {

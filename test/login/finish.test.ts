@@ -134,4 +134,75 @@ describe.each(ephemeralBackends)('a revocation while a login is being finished (
     expect((await authorize(raced.jar)).code).toBeNull();
     expect((await authorize(gatewayOnly(raced.jar))).code).toBeNull();
   });
+
+  /** Runs `during` inside the next authorization request, once oidc-provider has loaded its session (at its grant lookup). */
+  async function atGrantLookup<T>(during: () => Promise<void>, run: () => Promise<T>): Promise<T> {
+    const Grant = portico.t.provider.provider.Grant as unknown as { find: (...a: unknown[]) => Promise<unknown> };
+    const find = Grant.find;
+    let armed = true;
+    Grant.find = async function (this: unknown, ...a: unknown[]) {
+      if (armed) {
+        armed = false;
+        await during();
+      }
+      return find.apply(this, a);
+    };
+    try {
+      return await run();
+    } finally {
+      Grant.find = find;
+      expect(armed).toBe(false);
+    }
+  }
+
+  /** prompt=none from `jar`, twice: what the app got each time (a redeemed code's status, or the error). */
+  const silently = async (jar: CookieJar) => {
+    const out: (number | string | null | undefined)[] = [];
+    for (let i = 0; i < 2; i++) {
+      const a = await authorize(jar, { prompt: 'none' });
+      out.push(a.code ? await redeem(a.code, a.verifier) : a.result.location?.searchParams.get('error'));
+    }
+    return out;
+  };
+
+  // Found by the attacker review of the fix above: oidc-provider saves the session it loaded at the
+  // end of every request, which brought an ended provider session back (provider/adapter.ts upsert).
+  it('by a request carrying the provider session: neither it nor its code outlives the revocation; without it, silent SSO goes on', async () => {
+    const kept = await signIn();
+    expect(await redeem(kept.code!, kept.verifier)).toBe(200);
+    expect(await silently(kept.jar)).toEqual([200, 200]);
+
+    const { jar, code, verifier } = await signIn();
+    expect(await redeem(code!, verifier)).toBe(200);
+    const inFlight = await atGrantLookup(revoke, () => authorize(jar, { prompt: 'none' }));
+    // It was past loading its session: it answers with a code, which must not work.
+    expect(inFlight.code).toBeTruthy();
+    expect(await redeem(inFlight.code!, inFlight.verifier)).toBe(400);
+    expect(await silently(jar)).toEqual(['login_required', 'login_required']);
+  });
+
+  it('by a request in flight while another tab signs out (RP-initiated logout): the browser stays signed out', async () => {
+    const { jar } = await signIn();
+    // The in-flight tab sends the cookies the browser had before the logout.
+    const tab = new CookieJar();
+    for (const [k, v] of jar.cookies) tab.cookies.set(k, v);
+    const signOut = async () => {
+      const page = await fetch(`${portico.base}/oauth/logout`, { headers: { cookie: jar.header() } });
+      jar.store(page);
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.text())?.[1];
+      const done = await fetch(`${portico.base}/oauth/logout/confirm`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ xsrf: xsrf!, logout: 'yes' }),
+      });
+      expect(done.status).toBe(303);
+    };
+    const inFlight = await atGrantLookup(signOut, () => authorize(tab, { prompt: 'none' }));
+    // It was past loading its session: it answers with a code, which must not work.
+    expect(inFlight.code).toBeTruthy();
+    expect(await redeem(inFlight.code!, inFlight.verifier)).toBe(400);
+    // What the in-flight response set is what the browser holds now.
+    expect(await silently(tab)).toEqual(['login_required', 'login_required']);
+  });
 });

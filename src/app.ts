@@ -21,7 +21,7 @@ import { endGatewaySession, gatewaySessionStore, type InteractionAtLoad } from '
 import { userAccess, type UserAccess } from './login/user-access.js';
 import type { BackchannelOptions } from './provider/backchannel.js';
 import { PAR_ROUTE } from './provider/par-dpop.js';
-import { userSessionIndex } from './store/user-sessions.js';
+import { userSessionIndex, type DroppedIds } from './store/user-sessions.js';
 import type { Runtime } from './runtime.js';
 import { setupPortal } from './setup/index.js';
 import type { TestSignIn } from './setup/test-sign-in.js';
@@ -109,7 +109,9 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   app.set('json replacer', audit.jsonReplacer);
   const events = new LoginEvents(store.events, logger, metrics, { ephemeral });
   // Each user's gateway sessions, provider sessions and grants, so they can be ended at once.
-  const userSessions = userSessionIndex(ephemeral, GRANT_LIFETIME_SECONDS);
+  // What the index drops past its bound is ended (by `access`, below).
+  const droppedIds: DroppedIds = {};
+  const userSessions = userSessionIndex(ephemeral, GRANT_LIFETIME_SECONDS, droppedIds);
   // Filled once the login side exists (below): it begins upstream sign-ins inside /oauth/authorize.
   const interactionStarter: { start?: InteractionStarter } = {};
   // The interaction uid each request's gateway session held as it loaded: the login side writes it,
@@ -126,6 +128,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     boundInteractionUid: (req) => interactionAtLoad.get(req),
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
+  droppedIds.end = (userId, ids) => access.endSome(null, userId, ids, 'session_limit');
   app.use('/api/v1', adminRoutes(rt, audit, limits, access, mailer));
   // SCIM deprovisioning ends the user's access everywhere, as an admin suspension does.
   const onAccessEnded: OnAccessEnded = parts.onAccessEnded ?? ((organizationId, userId, reason) => access.end(organizationId, userId, reason));

@@ -7,7 +7,7 @@ type FinishedLogin = Parameters<ProviderSeam['finishLogin']>[2];
 export interface FinishDeps {
   provider: Pick<ProviderSeam, 'finishLogin'>;
   /** Ends what a login finished after its gateway session was ended (user-access.ts). */
-  access?: Pick<UserAccess, 'endOrphaned'>;
+  access?: Pick<UserAccess, 'endSome'>;
 }
 
 /**
@@ -31,7 +31,7 @@ export async function finishAuthorization(deps: FinishDeps, req: Request, res: R
       ? async (saved) => {
           // Fails closed: when the store cannot say, what this login created is ended.
           if (await gatewaySessionExists(req).catch(() => false)) return;
-          await access.endOrphaned(organizationId, login.accountId, { provider: saved.sessionId ? [saved.sessionId] : [], grant: [saved.grantId] });
+          await access.endSome(organizationId, login.accountId, { provider: saved.sessionId ? [saved.sessionId] : [], grant: [saved.grantId] }, 'session_ended');
         }
       : undefined,
   });

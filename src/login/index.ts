@@ -37,7 +37,7 @@ export function browserLogin(
   /** Filled by the gateway session as it loads (session.ts InteractionAtLoad); the provider reads it. */
   interactionAtLoad?: InteractionAtLoad,
   /** Ends what a login finished after its gateway session was ended (finish.ts). */
-  access?: Pick<UserAccess, 'endOrphaned'>,
+  access?: Pick<UserAccess, 'endSome'>,
 ): {
   router: Router;
   pipeline: PipelineDeps;

@@ -25,11 +25,12 @@ export interface UserAccess {
    */
   endEach(organizationId: string, userIds: Iterable<string>, reason: UserAccessEndReason): Promise<number>;
   /**
-   * Ends a provider session and grant that a login saved after its gateway session had been ended
-   * (login/finish.ts), with a logout token to each application they signed into. Never throws: the
-   * response has gone; a failure is logged.
+   * Ends the given sessions and grants only, with a logout token to each application they signed
+   * into: what a login saved after its gateway session had been ended (login/finish.ts,
+   * `session_ended`), or what the index dropped past its bound (store/user-sessions.ts,
+   * `session_limit`). Never throws (the caller's response is on its way); a failure is logged.
    */
-  endOrphaned(organizationId: string, userId: string, ids: Pick<UserSessionIds, 'provider' | 'grant'>): Promise<void>;
+  endSome(organizationId: string | null, userId: string, ids: Partial<UserSessionIds>, why: 'session_ended' | 'session_limit'): Promise<void>;
 }
 
 export interface UserAccessDeps {
@@ -100,13 +101,14 @@ export function userAccess(deps: UserAccessDeps): UserAccess {
     async end(organizationId, userId, reason) {
       await endTaken(organizationId, userId, reason, await takeAll(userId));
     },
-    async endOrphaned(organizationId, userId, ids) {
+    async endSome(organizationId, userId, ids, why) {
       try {
-        const ended = await deps.provider.endUser(userId, ids);
-        for (const a of ended) deps.provider.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId, trigger: 'session_ended' });
-        deps.logger.warn({ user: userId, authorizations: ended.length }, 'a login finished after its gateway session was ended: what it created is ended');
+        for (const sid of ids.gateway ?? []) await destroy(deps.gatewaySessions, sid);
+        const ended = await deps.provider.endUser(userId, { provider: ids.provider ?? [], grant: ids.grant ?? [] });
+        for (const a of ended) deps.provider.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId, trigger: why });
+        deps.logger.warn({ user: userId, why, gateway_sessions: ids.gateway?.length ?? 0, authorizations: ended.length }, 'some of a user\'s sessions ended');
       } catch (err) {
-        deps.logger.error({ err, user: userId }, 'a login finished after its gateway session was ended, and what it created could not be ended');
+        deps.logger.error({ err, user: userId, why }, 'some of a user\'s sessions could not be ended');
       }
     },
     async endEach(organizationId, userIds, reason) {

@@ -62,9 +62,10 @@ export interface EphemeralStore {
   /**
    * Adds `member` to the set at `key` in one atomic step (no read-modify-write race between
    * processes), keeping its `maxMembers` most recently added members; the set lives `ttlSeconds`
-   * from this write. @throws CapacityError when the space is full and refuses.
+   * from this write. Returns the members this add dropped (oldest first).
+   * @throws CapacityError when the space is full and refuses.
    */
-  addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number): Promise<void>;
+  addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number): Promise<string[]>;
   /** Atomically returns and deletes the set's members (oldest first); [] when there is none. */
   takeSet(key: string): Promise<string[]>;
   ping(): Promise<void>;
@@ -307,7 +308,9 @@ export class MemoryStore implements EphemeralStore {
   async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number) {
     const members = parseMembers(this.#live(key)?.value).filter((m) => m !== member);
     members.push(member);
-    this.#put(key, JSON.stringify(members.slice(-maxMembers)), ttlSeconds);
+    const dropped = members.length > maxMembers ? members.splice(0, members.length - maxMembers) : [];
+    this.#put(key, JSON.stringify(members), ttlSeconds);
+    return dropped;
   }
   async takeSet(key: string) {
     return parseMembers(await this.take(key));
@@ -426,9 +429,10 @@ export class RedisStore implements EphemeralStore {
   // script, so one command and one round trip (ZADD is its first write: a Redis at maxmemory refuses
   // it with OOM before anything changed).
   async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number) {
-    const client = this.client as Redis & { porticoSetAdd(key: string, member: string, keep: number, ttlMs: number): Promise<number> };
+    const client = this.client as Redis & { porticoSetAdd(key: string, member: string, keep: number, ttlMs: number): Promise<string[]> };
     if (typeof client.porticoSetAdd !== 'function') client.defineCommand('porticoSetAdd', { numberOfKeys: 1, lua: SET_ADD });
-    await writing(() => client.porticoSetAdd(this.prefix + key, member, maxMembers, ttlMs(ttlSeconds)));
+    const dropped = await writing(() => client.porticoSetAdd(this.prefix + key, member, maxMembers, ttlMs(ttlSeconds)));
+    return Array.isArray(dropped) ? dropped : [];
   }
   async takeSet(key: string) {
     const k = this.prefix + key;
@@ -472,9 +476,10 @@ local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 local score = 0
 if newest[2] then score = tonumber(newest[2]) + 1 end
 redis.call('ZADD', KEYS[1], score, ARGV[1])
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[2]) + 1))
+local dropped = redis.call('ZRANGE', KEYS[1], 0, -(tonumber(ARGV[2]) + 1))
+if #dropped > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[2]) + 1)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
+return dropped
 `;
 
 /**
@@ -600,7 +605,7 @@ class RedisBoundedSpace implements EphemeralStore {
     return Promise.reject(new Error(`the ${this.name} space does not rewrite entries`));
   }
   /** Parked bodies are single values, never sets. */
-  addToSet(): Promise<void> {
+  addToSet(): Promise<string[]> {
     return Promise.reject(new Error(`the ${this.name} space holds no sets`));
   }
   takeSet(): Promise<string[]> {

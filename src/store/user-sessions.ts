@@ -29,19 +29,35 @@ export interface UserSessionIndex {
   take(userId: string): Promise<UserSessionIds>;
 }
 
-export function userSessionIndex(ephemeral: EphemeralStore, ttlSeconds: number): UserSessionIndex {
+/** Where the ids an add drops go (set once the code that ends them exists: app.ts). */
+export interface DroppedIds {
+  end?: (userId: string, ids: UserSessionIds) => Promise<void>;
+}
+
+const parse = (members: string[]): UserSessionIds => {
+  const ids: UserSessionIds = { gateway: [], provider: [], grant: [] };
+  for (const member of members) {
+    const i = member.indexOf(':');
+    const kind = member.slice(0, i) as UserSessionKind;
+    if (i > 0 && KINDS.includes(kind)) ids[kind].push(member.slice(i + 1));
+  }
+  return ids;
+};
+
+/**
+ * SECURITY: an id the bound drops is ended (`dropped.end`), not forgotten. Otherwise a holder of a
+ * stolen gateway cookie pushed its own session and grants out of the index with a few hundred
+ * single sign-ons, and a revocation no longer found them. So everything a user holds stays in the
+ * index; a user past the bound loses their oldest sessions.
+ */
+export function userSessionIndex(ephemeral: EphemeralStore, ttlSeconds: number, dropped: DroppedIds = {}): UserSessionIndex {
   const space = ephemeral.space('sessions');
   const key = (userId: string) => `user-sessions:${userId}`;
   return {
-    add: (userId, kind, id) => space.addToSet(key(userId), `${kind}:${id}`, ttlSeconds, MAX_IDS),
-    async take(userId) {
-      const ids: UserSessionIds = { gateway: [], provider: [], grant: [] };
-      for (const member of await space.takeSet(key(userId))) {
-        const i = member.indexOf(':');
-        const kind = member.slice(0, i) as UserSessionKind;
-        if (i > 0 && KINDS.includes(kind)) ids[kind].push(member.slice(i + 1));
-      }
-      return ids;
+    async add(userId, kind, id) {
+      const out = await space.addToSet(key(userId), `${kind}:${id}`, ttlSeconds, MAX_IDS);
+      if (out.length && dropped.end) await dropped.end(userId, parse(out));
     },
+    take: async (userId) => parse(await space.takeSet(key(userId))),
   };
 }

@@ -205,4 +205,29 @@ describe.each(ephemeralBackends)('a revocation while a login is being finished (
     // What the in-flight response set is what the browser holds now.
     expect(await silently(tab)).toEqual(['login_required', 'login_required']);
   });
+
+  // Found by the same review: the per-user index keeps a bounded number of ids, and a holder of a
+  // stolen gateway cookie pushed its own session out of it with SSO logins, out of a revocation's reach.
+  it('a browser cannot push its sessions out of the reach of a revocation by signing in by SSO hundreds of times', async () => {
+    const a = await signIn();
+    expect(await redeem(a.code!, a.verifier)).toBe(200);
+    const userinfo = async (token: string) => (await fetch(`${portico.base}/oauth/userinfo`, { headers: { authorization: `Bearer ${token}` } })).status;
+    const firstSso = await authorize(gatewayOnly(a.jar));
+    const first = await exchangeCode(portico.base, { code: firstSso.code!, clientId: app.client_id, secret: app.client_secret, redirectUri: APP_REDIRECT, verifier: firstSso.verifier });
+    const accessToken = first.json.access_token as string;
+    expect(await userinfo(accessToken)).toBe(200);
+    // Each SSO from the bare gateway cookie makes a provider session and a grant: 2 ids of the 300
+    // the index keeps per user. Past the bound the oldest are ended, the gateway session among them.
+    let codes = 0;
+    for (let i = 0; i < 160; i++) if ((await authorize(gatewayOnly(a.jar))).code) codes++;
+    // The legitimate side: the first 140 or so still sign in, and so does a fresh sign-in.
+    expect(codes).toBeGreaterThan(140);
+    const b = await signIn();
+    expect(await redeem(b.code!, b.verifier)).toBe(200);
+    await revoke();
+    // Nothing of the first browser outlives the revocation: its gateway session, and the grant of its first SSO.
+    expect((await authorize(gatewayOnly(a.jar))).code).toBeNull();
+    expect(await userinfo(accessToken)).toBe(401);
+    expect(await silently(b.jar)).toEqual(['login_required', 'login_required']);
+  }, 60_000);
 });

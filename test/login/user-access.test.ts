@@ -81,11 +81,15 @@ describe.each(ephemeralBackends)('UserAccess.end with a login finishing during i
     expect((await t.index.take('u2')).gateway).toEqual(['gw-other']);
   });
 
-  it('endOrphaned ends what it is given, queues a logout token per application, and never throws', async () => {
+  it('endSome ends what it is given, queues a logout token per application, and never throws', async () => {
     const t = await setUp();
-    await t.access.endOrphaned('org-1', 'u1', { provider: ['op-x'], grant: ['grant-x'] });
+    await t.save('gw-z');
+    await t.save('gw-kept');
+    await t.access.endSome('org-1', 'u1', { gateway: ['gw-z'], provider: ['op-x'], grant: ['grant-x'] }, 'session_ended');
     expect(t.endedCalls).toEqual([{ provider: ['op-x'], grant: ['grant-x'] }]);
     expect(t.notices).toEqual([{ clientId: 'app-of-op-x', sub: 'u1', sid: 'sid-op-x', organizationId: 'org-1', trigger: 'session_ended' }]);
+    expect(await t.exists('gw-z')).toBe(false);
+    expect(await t.exists('gw-kept')).toBe(true);
     const failing = userAccess({
       index: t.index,
       gatewaySessions: t.gatewaySessions,
@@ -93,6 +97,6 @@ describe.each(ephemeralBackends)('UserAccess.end with a login finishing during i
       events: { append: async () => undefined } as unknown as EventRepo,
       logger: pino({ level: 'silent' }),
     });
-    await expect(failing.endOrphaned('org-1', 'u1', { provider: ['op-y'], grant: [] })).resolves.toBeUndefined();
+    await expect(failing.endSome('org-1', 'u1', { provider: ['op-y'], grant: [] }, 'session_limit')).resolves.toBeUndefined();
   });
 });

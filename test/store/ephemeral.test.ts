@@ -111,12 +111,12 @@ describe.each(ephemeralBackends)('ephemeral store ($name)', (backend) => {
   });
 
   it('addToSet keeps each member once, the newest maxMembers, for its TTL; takeSet returns them once', async () => {
-    await s.addToSet('set:1', 'a', 60, 3);
+    expect(await s.addToSet('set:1', 'a', 60, 3)).toEqual([]);
     await s.addToSet('set:1', 'b', 60, 3);
     await s.addToSet('set:1', 'a', 60, 3);
-    await s.addToSet('set:1', 'c', 60, 3);
-    await s.addToSet('set:1', 'd', 60, 3);
-    // 'b' was the oldest add: dropped for the bound; 'a' was re-added after it, so it stays.
+    expect(await s.addToSet('set:1', 'c', 60, 3)).toEqual([]);
+    // 'b' was the oldest add: dropped for the bound, and named to the caller; 'a' was re-added after it, so it stays.
+    expect(await s.addToSet('set:1', 'd', 60, 3)).toEqual(['b']);
     expect((await s.takeSet('set:1')).sort()).toEqual(['a', 'c', 'd']);
     expect(await s.takeSet('set:1')).toEqual([]);
     await s.addToSet('set:short', 'x', 0.2, 10);

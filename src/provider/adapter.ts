@@ -43,6 +43,7 @@ export interface AdapterOptions {
 /** What one request did with sessions and grants (see the Session upsert). */
 interface RequestWrites {
   loadedSessions: Set<string>;
+  loadedGrants: Set<string>;
   savedGrants: Set<string>;
 }
 
@@ -87,7 +88,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     const req = opts.currentRequest?.();
     if (!req) return undefined;
     let w = perRequest.get(req);
-    if (!w) perRequest.set(req, (w = { loadedSessions: new Set(), savedGrants: new Set() }));
+    if (!w) perRequest.set(req, (w = { loadedSessions: new Set(), loadedGrants: new Set(), savedGrants: new Set() }));
     return w;
   };
   /** Revokes (the marker every find checks) and deletes grants. */
@@ -121,7 +122,9 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     };
     /** A session found in this request (see upsert). */
     const loaded = (p: AdapterPayload | undefined) => {
-      if (name === 'Session' && typeof p?.jti === 'string') requestWrites()?.loadedSessions.add(p.jti);
+      if (typeof p?.jti !== 'string') return p;
+      if (name === 'Session') requestWrites()?.loadedSessions.add(p.jti);
+      else if (name === 'Grant') requestWrites()?.loadedGrants.add(p.jti);
       return p;
     };
     /** A write of `k` (and of a session's uid index) in this request: not served from a prefetch. */
@@ -162,18 +165,21 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           // session was ended meanwhile (a revocation, a suspension, a logout in another tab), a
           // plain write brought it back, signed in, after the ending had taken the user's index; and
           // the grant this request made for it carried on. So a session this request loaded is
-          // rewritten only while it exists, and when it is gone the grants this request saved are
+          // rewritten only while it exists. When it is gone, the grants this request made (not
+          // those it found: another tab's login may have rotated the session id and share them) are
           // ended too: the code in its response is dead before the application has it.
           const rewrite = name === 'Session' && w?.loadedSessions.has(id);
           // The record and a session's uid index together (one round trip on Redis, whose client
-          // pipelines what is sent in one tick): a uid index without its record finds nothing.
+          // pipelines what is sent in one tick): a uid index without its record finds nothing. A
+          // rewrite only extends the uid index: it already names this session, or the session
+          // that replaced it under the same uid (oidc-provider's resetIdentifier), which it must keep.
+          const uidKey = name === 'Session' && payload.uid ? key('SessionUid', payload.uid) : undefined;
           const [kept] = await Promise.all([
             rewrite ? ephemeral.replace(key(name, id), JSON.stringify(payload), ttl) : ephemeral.set(key(name, id), JSON.stringify(payload), ttl).then(() => true),
-            name === 'Session' && payload.uid ? ephemeral.set(key('SessionUid', payload.uid), id, ttl) : undefined,
+            uidKey ? (rewrite ? ephemeral.keepAtLeast(uidKey, ttl) : ephemeral.set(uidKey, id, ttl)) : undefined,
           ]);
           if (!kept) {
-            if (payload.uid) await ephemeral.delete(key('SessionUid', payload.uid));
-            await endGrants(w!.savedGrants);
+            await endGrants([...w!.savedGrants].filter((g) => !w!.loadedGrants.has(g)));
             return;
           }
           // The user's index only once the record exists: a suspension that takes the index between

@@ -230,4 +230,30 @@ describe.each(ephemeralBackends)('a revocation while a login is being finished (
     expect(await userinfo(accessToken)).toBe(401);
     expect(await silently(b.jar)).toEqual(['login_required', 'login_required']);
   }, 60_000);
+
+  // Found by the second review: a session whose id another tab's login rotated (oidc-provider's
+  // resetIdentifier) is missing too, but nothing was ended: the grant both tabs share stays.
+  it('two tabs: a silent request while the other tab signs in again keeps every code and token working', async () => {
+    const a = await signIn();
+    const first = await exchangeCode(portico.base, { code: a.code!, clientId: app.client_id, secret: app.client_secret, redirectUri: APP_REDIRECT, verifier: a.verifier });
+    const accessToken = first.json.access_token as string;
+    const userinfo = async () => (await fetch(`${portico.base}/oauth/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).status;
+    const otherTab = new CookieJar();
+    for (const [k, v] of a.jar.cookies) otherTab.cookies.set(k, v);
+    let reLogin: { code: string | null; verifier: string } | undefined;
+    const signInAgain = async () => {
+      const started = await authorize(otherTab, { max_age: '0', login_hint: 'ada@acme.test' });
+      const cb = await loginThroughIdp(started.result.location!.href, 'ada');
+      reLogin = { code: codeOf(await follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), otherTab)), verifier: started.verifier };
+    };
+    // One more scope: the silent request saves the grant the tabs share.
+    const silent = await atGrantLookup(signInAgain, () => authorize(a.jar, { prompt: 'none', scope: 'openid email profile' }));
+    expect(silent.code).toBeTruthy();
+    expect(reLogin?.code).toBeTruthy();
+    expect(await redeem(reLogin!.code!, reLogin!.verifier)).toBe(200);
+    expect(await redeem(silent.code!, silent.verifier)).toBe(200);
+    expect(await userinfo()).toBe(200);
+    // The other tab's session (same uid, new id) is still found: silent SSO goes on there.
+    expect(await silently(otherTab)).toEqual([200, 200]);
+  });
 });

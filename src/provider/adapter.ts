@@ -42,7 +42,10 @@ export interface AdapterOptions {
 
 /** What one request did with sessions and grants (see the Session upsert). */
 interface RequestWrites {
-  loadedSessions: Set<string>;
+  /** Session id → its uid. */
+  loadedSessions: Map<string, string | undefined>;
+  /** Uids of sessions this request loaded and then found already ended when it came to replace them. */
+  endedUids: Set<string>;
   loadedGrants: Set<string>;
   savedGrants: Set<string>;
 }
@@ -88,7 +91,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     const req = opts.currentRequest?.();
     if (!req) return undefined;
     let w = perRequest.get(req);
-    if (!w) perRequest.set(req, (w = { loadedSessions: new Set(), loadedGrants: new Set(), savedGrants: new Set() }));
+    if (!w) perRequest.set(req, (w = { loadedSessions: new Map(), endedUids: new Set(), loadedGrants: new Set(), savedGrants: new Set() }));
     return w;
   };
   /** Revokes (the marker every find checks) and deletes grants. */
@@ -123,7 +126,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     /** A session found in this request (see upsert). */
     const loaded = (p: AdapterPayload | undefined) => {
       if (typeof p?.jti !== 'string') return p;
-      if (name === 'Session') requestWrites()?.loadedSessions.add(p.jti);
+      if (name === 'Session') requestWrites()?.loadedSessions.set(p.jti, typeof p.uid === 'string' ? p.uid : undefined);
       else if (name === 'Grant') requestWrites()?.loadedGrants.add(p.jti);
       return p;
     };
@@ -169,6 +172,12 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           // those it found: another tab's login may have rotated the session id and share them) are
           // ended too: the code in its response is dead before the application has it.
           const rewrite = name === 'Session' && w?.loadedSessions.has(id);
+          // A new id for a session this request loaded (resetIdentifier: a sign-out of one
+          // application) whose old record was already gone when the request deleted it: ended too.
+          if (name === 'Session' && typeof payload.uid === 'string' && w?.endedUids.has(payload.uid)) {
+            await endGrants([...w.savedGrants].filter((g) => !w.loadedGrants.has(g)));
+            return;
+          }
           // The record and a session's uid index together (one round trip on Redis, whose client
           // pipelines what is sent in one tick): a uid index without its record finds nothing. A
           // rewrite only extends the uid index: it already names this session, or the session
@@ -248,6 +257,9 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         written(key(name, id));
         if (name === 'Session') {
           const payload = await read(id);
+          const w = requestWrites();
+          const uid = w?.loadedSessions.get(id);
+          if (!payload && uid) w!.endedUids.add(uid);
           if (payload?.uid) {
             written(key('SessionUid', payload.uid));
             await ephemeral.delete(key('SessionUid', payload.uid));

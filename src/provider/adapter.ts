@@ -172,12 +172,10 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           // those it found: another tab's login may have rotated the session id and share them) are
           // ended too: the code in its response is dead before the application has it.
           const rewrite = name === 'Session' && w?.loadedSessions.has(id);
+          const endMadeGrants = () => endGrants([...w!.savedGrants].filter((g) => !w!.loadedGrants.has(g)));
           // A new id for a session this request loaded (resetIdentifier: a sign-out of one
           // application) whose old record was already gone when the request deleted it: ended too.
-          if (name === 'Session' && typeof payload.uid === 'string' && w?.endedUids.has(payload.uid)) {
-            await endGrants([...w.savedGrants].filter((g) => !w.loadedGrants.has(g)));
-            return;
-          }
+          if (name === 'Session' && typeof payload.uid === 'string' && w?.endedUids.has(payload.uid)) return endMadeGrants();
           // The record and a session's uid index together (one round trip on Redis, whose client
           // pipelines what is sent in one tick): a uid index without its record finds nothing. A
           // rewrite only extends the uid index: it already names this session, or the session
@@ -187,10 +185,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
             rewrite ? ephemeral.replace(key(name, id), JSON.stringify(payload), ttl) : ephemeral.set(key(name, id), JSON.stringify(payload), ttl).then(() => true),
             uidKey ? (rewrite ? ephemeral.keepAtLeast(uidKey, ttl) : ephemeral.set(uidKey, id, ttl)) : undefined,
           ]);
-          if (!kept) {
-            await endGrants([...w!.savedGrants].filter((g) => !w!.loadedGrants.has(g)));
-            return;
-          }
+          if (!kept) return endMadeGrants();
           // The user's index only once the record exists: a suspension that takes the index between
           // the two still leaves this id in the index a later one takes (user-sessions.ts).
           if ((name === 'Session' || name === 'Grant') && payload.accountId) await opts.onSaved?.(name, id, payload);

@@ -69,7 +69,9 @@ export async function completeLogin(
     authTime,
   };
   await saveSession(req);
-  await deps.userSessions?.add(user.id, 'gateway', req.sessionID);
+  // Gateway sessions are not rolling: this one lives what its cookie has left (session.ts).
+  const maxAge = req.session.cookie.maxAge;
+  await deps.userSessions?.add(user.id, 'gateway', req.sessionID, typeof maxAge === 'number' ? Math.ceil(maxAge / 1000) : undefined);
   await deps.events.succeeded({ organization_id: connection.organization_id, connection_id: connection.id, user_id: user.id, ip: req.ip });
 
   if (interactionUid) {

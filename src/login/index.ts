@@ -94,7 +94,13 @@ export function browserLogin(
   }
   // Before the session and every route behind it: nothing is spent when the cookie cannot be set.
   router.use(['/interaction', '/login', '/link', '/setup', '/console', ...CONNECTION_TYPES.map((t) => `/${t}`)], requireSecureTransport({ issuer: config.issuer, trustProxy: config.trustProxy, logger: rt.logger }));
-  const session = gatewaySession({ ephemeral, secret: rt.secret, secure: config.issuer.startsWith('https:'), atLoad: interactionAtLoad });
+  const session = gatewaySession({
+    ephemeral,
+    secret: rt.secret,
+    secure: config.issuer.startsWith('https:'),
+    atLoad: interactionAtLoad,
+    kept: userSessions && ((userId, sid, ttl) => userSessions.add(userId, 'gateway', sid, ttl)),
+  });
   // The callbacks' cross-site POST only parks its form (bounce.ts): no session is loaded for it.
   const parksOnly = parkingRequest([...adapters].filter(([, a]) => a.callback.form).map(([type, a]) => `/${type}/:connection/${a.callback.path}`));
   const sessionUnlessParking: RequestHandler = (req, res, next) => (parksOnly(req) ? next() : session(req, res, next));

@@ -107,6 +107,9 @@ class GatewayRedisStore extends ConnectRedisStore {
  * Redis): how a request saves the session it loaded, so that a session ended while the request ran
  * (UserAccess: suspension, revocation; a sign-out in another tab) stays ended.
  */
+/** Told that a signed-in gateway session `sid` of `userId` now lives `ttlSeconds` from now. */
+export type KeptSession = (userId: string, sid: string, ttlSeconds: number) => Promise<void>;
+
 interface SessionWrites extends Store {
   setIfPresent(sid: string, s: SessionData, cb: (err?: unknown) => void): void;
 }
@@ -129,13 +132,30 @@ const ttlOf = (s: SessionData) => Math.max(1, secondsLeft(s));
  *    when the response ends (its id is not the one the request loaded) — a round trip per login,
  *    and a write that would have put back a session ended in between, no longer indexed.
  * The request is the session's own (express-session gives every Session its `req`).
+ *
+ * Gateway sessions slide: every request's save or touch gives the record a full lifetime again. A
+ * signed-in session's new lifetime is also told to `kept` (the user's index keeps each id as long as
+ * its record lives: store/user-sessions.ts); a session made in the request is indexed by the login.
  */
 class RequestSessionWrites extends Store {
   readonly #saved = new WeakMap<object, string>();
   /** The request -> the id of the session it loaded from the store. */
   readonly #loaded = new WeakMap<object, string>();
-  constructor(private readonly inner: SessionWrites) {
+  constructor(
+    private readonly inner: SessionWrites,
+    private readonly kept?: KeptSession,
+  ) {
     super();
+  }
+  /** After a loaded signed-in session was written or touched (never before: the index must outlast the record). */
+  #kept(sid: string, s: SessionData, cb: (err?: unknown) => void): (err?: unknown) => void {
+    const req = (s as { req?: object }).req;
+    const userId = s.login?.userId;
+    if (!this.kept || !userId || !req || this.#loaded.get(req) !== sid) return cb;
+    return (err?: unknown) => {
+      if (err) return cb(err);
+      this.kept!(userId, sid, ttlOf(s)).then(() => cb(), (e: unknown) => cb(e));
+    };
   }
   override createSession(req: Parameters<Store['createSession']>[0], s: SessionData) {
     const session = super.createSession(req, s);
@@ -156,14 +176,14 @@ class RequestSessionWrites extends Store {
       if (!err && req) this.#saved.set(req, saved);
       cb?.(err);
     };
-    if (req && this.#loaded.get(req) === sid) this.inner.setIfPresent(sid, s, done);
+    if (req && this.#loaded.get(req) === sid) this.inner.setIfPresent(sid, s, this.#kept(sid, s, done));
     else this.inner.set(sid, s, done);
   }
   override destroy(sid: string, cb?: (err?: unknown) => void) {
     this.inner.destroy(sid, cb);
   }
-  override touch(sid: string, s: SessionData, cb?: () => void) {
-    if (this.inner.touch) this.inner.touch(sid, s, cb);
+  override touch(sid: string, s: SessionData, cb?: (err?: unknown) => void) {
+    if (this.inner.touch) this.inner.touch(sid, s, this.#kept(sid, s, (err) => cb?.(err)));
     else cb?.();
   }
 }
@@ -189,7 +209,7 @@ export type InteractionAtLoad = WeakMap<object, string>;
  * The gateway session, on gatewaySessionStore. HttpOnly, SameSite=Lax, Secure when the issuer is https.
  * With `atLoad`, each request that loads a session with a pending interaction is recorded there.
  */
-export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean; atLoad?: InteractionAtLoad }): RequestHandler {
+export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean; atLoad?: InteractionAtLoad; kept?: KeptSession }): RequestHandler {
   const middleware = expressSession(opts);
   const atLoad = opts.atLoad;
   if (!atLoad) return middleware;
@@ -204,8 +224,8 @@ export function gatewaySession(opts: { ephemeral: EphemeralStore; secret: string
   };
 }
 
-function expressSession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean }): RequestHandler {
-  const store = new RequestSessionWrites(gatewaySessionStore(opts.ephemeral));
+function expressSession(opts: { ephemeral: EphemeralStore; secret: string; secure: boolean; kept?: KeptSession }): RequestHandler {
+  const store = new RequestSessionWrites(gatewaySessionStore(opts.ephemeral), opts.kept);
   const cookieSecret = Buffer.from(hkdfSync('sha256', opts.secret, 'portico', 'portico/session-cookie/v1', 32)).toString('base64url');
   return session({
     name: SESSION_COOKIE,

@@ -29,8 +29,8 @@ export interface AdapterOptions {
   /** Reads an application as oidc-provider client metadata. */
   findClient(clientId: string): Promise<AdapterPayload | undefined>;
   now?: () => number;
-  /** Told of every saved Session and Grant (the per-user index of user-sessions.ts). */
-  onSaved?: (model: 'Session' | 'Grant', id: string, payload: AdapterPayload) => Promise<void>;
+  /** Told of every saved Session and Grant and how long it lives (the per-user index of user-sessions.ts). */
+  onSaved?: (model: 'Session' | 'Grant', id: string, payload: AdapterPayload, ttlSeconds: number) => Promise<void>;
   /**
    * On Redis, a code or refresh token is read with its grant, login record and session, which the
    * rest of the same request then reads from here (prefetch.ts). Also told of every write.
@@ -188,7 +188,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           if (!kept) return endMadeGrants();
           // The user's index only once the record exists: a suspension that takes the index between
           // the two still leaves this id in the index a later one takes (user-sessions.ts).
-          if ((name === 'Session' || name === 'Grant') && payload.accountId) await opts.onSaved?.(name, id, payload);
+          if ((name === 'Session' || name === 'Grant') && payload.accountId) await opts.onSaved?.(name, id, payload, ttl);
         });
       },
 

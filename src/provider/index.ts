@@ -259,7 +259,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     prefetch,
     currentRequest: () => ProviderClass.ctx,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
-    onSaved: opts.userSessions ? (model, id, p) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id) : undefined,
+    onSaved: opts.userSessions ? (model, id, p, ttl) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl) : undefined,
     findClient: async (clientId) => {
       if (clientId.length > 100) return undefined;
       const app = await store.applications.get(clientId);

@@ -61,11 +61,13 @@ export interface EphemeralStore {
   increment(key: string, ttlSeconds: number, by?: number): Promise<number>;
   /**
    * Adds `member` to the set at `key` in one atomic step (no read-modify-write race between
-   * processes), keeping its `maxMembers` most recently added members; the set lives `ttlSeconds`
-   * from this write. Returns the members this add dropped (oldest first).
+   * processes). A member is kept until its own lifetime ends (`memberTtlSeconds`, default
+   * `ttlSeconds`; re-adding keeps the later end), then dropped silently. Past `maxMembers`, the
+   * least recently added members are dropped and returned (oldest first). The set lives
+   * `ttlSeconds` from this write.
    * @throws CapacityError when the space is full and refuses.
    */
-  addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number): Promise<string[]>;
+  addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds?: number): Promise<string[]>;
   /** Atomically returns and deletes the set's members (oldest first); [] when there is none. */
   takeSet(key: string): Promise<string[]>;
   ping(): Promise<void>;
@@ -304,16 +306,19 @@ export class MemoryStore implements EphemeralStore {
     e.value = next;
     return Number(next);
   }
-  // A set is one entry holding a JSON array, oldest first (one process: every call is atomic).
-  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number) {
-    const members = parseMembers(this.#live(key)?.value).filter((m) => m !== member);
-    members.push(member);
-    const dropped = members.length > maxMembers ? members.splice(0, members.length - maxMembers) : [];
+  // A set is one entry holding a JSON array of [member, end of its lifetime in ms], oldest add first (one process: every call is atomic).
+  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds = ttlSeconds) {
+    const t = this.now();
+    const members = parseScored(this.#live(key)?.value).filter(([m, end]) => end > t || m === member);
+    const i = members.findIndex(([m]) => m === member);
+    const end = Math.max(i < 0 ? 0 : members.splice(i, 1)[0]![1], t + ttlMs(memberTtlSeconds));
+    members.push([member, end]);
+    const dropped = members.length > maxMembers ? members.splice(0, members.length - maxMembers).map(([m]) => m) : [];
     this.#put(key, JSON.stringify(members), ttlSeconds);
     return dropped;
   }
   async takeSet(key: string) {
-    return parseMembers(await this.take(key));
+    return parseScored(await this.take(key)).map(([m]) => m);
   }
   async ping() {}
   async close() {
@@ -327,11 +332,11 @@ export class MemoryStore implements EphemeralStore {
   }
 }
 
-function parseMembers(raw: string | undefined): string[] {
+function parseScored(raw: string | undefined): [string, number][] {
   if (!raw) return [];
   try {
     const v = JSON.parse(raw) as unknown;
-    return Array.isArray(v) ? v.filter((m): m is string => typeof m === 'string') : [];
+    return Array.isArray(v) ? v.filter((m): m is [string, number] => Array.isArray(m) && typeof m[0] === 'string' && typeof m[1] === 'number') : [];
   } catch {
     return [];
   }
@@ -425,18 +430,19 @@ export class RedisStore implements EphemeralStore {
     const [[, n]] = (await writing(() => this.client.multi().incrby(k, by).pexpire(k, ttlMs(ttlSeconds), 'NX').exec())) as [[null, number]];
     return n;
   }
-  // A sorted set scored in the order of the adds: re-adding a member moves it to the newest end. One
-  // script, so one command and one round trip (ZADD is its first write: a Redis at maxmemory refuses
-  // it with OOM before anything changed).
-  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number) {
-    const client = this.client as Redis & { porticoSetAdd(key: string, member: string, keep: number, ttlMs: number): Promise<string[]> };
-    if (typeof client.porticoSetAdd !== 'function') client.defineCommand('porticoSetAdd', { numberOfKeys: 1, lua: SET_ADD });
-    const dropped = await writing(() => client.porticoSetAdd(this.prefix + key, member, maxMembers, ttlMs(ttlSeconds)));
+  // Two sorted sets: the members scored in the order of the adds, and (`:ends`) by the end of each
+  // one's lifetime (ms, Redis's clock). One script, so one command and one round trip (ZADD is its
+  // first write: a Redis at maxmemory refuses it with OOM before anything changed).
+  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds = ttlSeconds) {
+    const client = this.client as Redis & { porticoSetAdd(key: string, ends: string, member: string, keep: number, ttlMs: number, memberTtlMs: number): Promise<string[]> };
+    if (typeof client.porticoSetAdd !== 'function') client.defineCommand('porticoSetAdd', { numberOfKeys: 2, lua: SET_ADD });
+    const k = this.prefix + key;
+    const dropped = await writing(() => client.porticoSetAdd(k, `${k}:ends`, member, maxMembers, ttlMs(ttlSeconds), ttlMs(memberTtlSeconds)));
     return Array.isArray(dropped) ? dropped : [];
   }
   async takeSet(key: string) {
     const k = this.prefix + key;
-    const results = (await this.client.multi().zrange(k, '0', '-1').del(k).exec()) as [Error | null, unknown][] | null;
+    const results = (await this.client.multi().zrange(k, '0', '-1').del(k, `${k}:ends`).exec()) as [Error | null, unknown][] | null;
     const members = results?.[0]?.[1];
     return Array.isArray(members) ? (members as string[]) : [];
   }
@@ -467,18 +473,34 @@ return 1
 `;
 
 /**
- * KEYS: 1 the set. ARGV: 1 member, 2 members kept, 3 ttl ms. The score is one more than the newest
- * member's, so "newest" is the order of the adds even for adds in the same millisecond (a clock
- * score ties, and ties fall back to the members' byte order).
+ * KEYS: 1 the set, scored in the order of the adds, 2 the same members scored by the end of their
+ * lifetimes. ARGV: 1 member, 2 members kept, 3 ttl ms of the set, 4 ttl ms of the member. The order
+ * score is one more than the newest member's, so "newest" is the order of the adds even within one
+ * millisecond. A lifetime ends on Redis's own clock (TIME: the clocks of the writing processes may
+ * differ; Redis's decides when the records themselves expire), and GT: a re-add never shortens it.
+ * Members whose lifetime ended go first (silently), then, past the bound, the oldest adds. A set
+ * written before lifetimes were kept has no second key: its members leave only past the bound.
  */
 const SET_ADD = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 local score = 0
 if newest[2] then score = tonumber(newest[2]) + 1 end
 redis.call('ZADD', KEYS[1], score, ARGV[1])
+redis.call('ZADD', KEYS[2], 'GT', now + tonumber(ARGV[4]), ARGV[1])
+local ended = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+if #ended > 0 then
+  redis.call('ZREM', KEYS[1], unpack(ended))
+  redis.call('ZREM', KEYS[2], unpack(ended))
+end
 local dropped = redis.call('ZRANGE', KEYS[1], 0, -(tonumber(ARGV[2]) + 1))
-if #dropped > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[2]) + 1)) end
+if #dropped > 0 then
+  redis.call('ZREM', KEYS[1], unpack(dropped))
+  redis.call('ZREM', KEYS[2], unpack(dropped))
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return dropped
 `;
 

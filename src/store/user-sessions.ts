@@ -2,8 +2,9 @@
  * Which sessions and grants a user has, so they can all be ended at once (suspension, deletion,
  * `POST …/users/{id}/sessions/revoke`): the gateway's express-session ids, oidc-provider's session
  * ids and grant ids. Kept next to the records themselves (the `sessions` space, memory or Redis),
- * one set per user of `<kind>:<id>`, bounded to the newest; ids whose record already expired are
- * skipped when the user is ended.
+ * one set per user of `<kind>:<id>`. Each id is kept as long as its record can live (the lifetime
+ * it was written with), so ids of expired records leave the index by themselves and do not count
+ * towards its bound.
  *
  * Each add is one atomic set operation (EphemeralStore.addToSet), not a read-modify-write of a
  * list: two logins of the same user at the same instant on two processes both stay indexed, so a
@@ -20,11 +21,13 @@ export interface UserSessionIds {
 }
 
 const KINDS: readonly UserSessionKind[] = ['gateway', 'provider', 'grant'];
-/** Newest ids kept per user, all kinds together (the list before kept 100 per kind). */
+/** Ids kept per user, all kinds together (the list before kept 100 per kind). */
 const MAX_IDS = 300;
+const LIFETIME_MARGIN_SECONDS = 60;
 
 export interface UserSessionIndex {
-  add(userId: string, kind: UserSessionKind, id: string): Promise<void>;
+  /** `ttlSeconds`: how long the record can live from now (default: the longest any record lives). */
+  add(userId: string, kind: UserSessionKind, id: string, ttlSeconds?: number): Promise<void>;
   /** Returns and forgets every id of the user. */
   take(userId: string): Promise<UserSessionIds>;
 }
@@ -49,13 +52,20 @@ const parse = (members: string[]): UserSessionIds => {
  * stolen gateway cookie pushed its own session and grants out of the index with a few hundred
  * single sign-ons, and a revocation no longer found them. So everything a user holds stays in the
  * index; a user past the bound loses their oldest sessions.
+ *
+ * Ids also leave when their record can no longer live: before, every re-login left its replaced
+ * ids behind for the index's whole lifetime (90 days), and after ~150 re-logins a user's oldest
+ * *live* sessions (another device, a long refresh grant) were dropped and ended. Now a replaced
+ * gateway id leaves within 8 hours, a provider session's within a day.
  */
 export function userSessionIndex(ephemeral: EphemeralStore, ttlSeconds: number, dropped: DroppedIds = {}): UserSessionIndex {
   const space = ephemeral.space('sessions');
   const key = (userId: string) => `user-sessions:${userId}`;
   return {
-    async add(userId, kind, id) {
-      const out = await space.addToSet(key(userId), `${kind}:${id}`, ttlSeconds, MAX_IDS);
+    async add(userId, kind, id, recordTtlSeconds) {
+      // A little over the record's lifetime: an id must never leave before its record.
+      const lifetime = Math.min(recordTtlSeconds === undefined ? ttlSeconds : recordTtlSeconds + LIFETIME_MARGIN_SECONDS, ttlSeconds);
+      const out = await space.addToSet(key(userId), `${kind}:${id}`, ttlSeconds, MAX_IDS, lifetime);
       if (out.length && dropped.end) await dropped.end(userId, parse(out));
     },
     take: async (userId) => parse(await space.takeSet(key(userId))),

@@ -239,6 +239,71 @@ describe('pending gateway sessions in memory', () => {
 });
 
 /**
+ * Gateway sessions slide (each request's save or touch gives the record a full lifetime again), and
+ * the user's index keeps an id only as long as its record lives (store/user-sessions.ts). So every
+ * write or touch of a loaded signed-in session tells the index its new lifetime; otherwise an
+ * active session outlived its index entry and a revocation no longer found it.
+ */
+describe.each(stores)('a signed-in gateway session kept alive is kept in its user\'s index (%s)', (_name, makeStore) => {
+  it('on touch and on save of a loaded signed-in session, after the write; not for a new or an anonymous one', async () => {
+    const ephemeral = await makeStore();
+    const told: { userId: string; sid: string; ttl: number; stored: boolean }[] = [];
+    const sessions = gatewaySessionStore(ephemeral);
+    const exists = (sid: string) => new Promise<boolean>((resolve, reject) => sessions.get(sid, (e, v) => (e ? reject(e) : resolve(!!v))));
+    const app = express();
+    app.use(
+      gatewaySession({
+        ephemeral,
+        secret: 'test-secret-0123456789abcdef0123456789',
+        secure: false,
+        kept: async (userId, sid, ttl) => void told.push({ userId, sid, ttl, stored: await exists(sid) }),
+      }),
+    );
+    app.get('/login', async (req, res) => {
+      await regenerate(req);
+      req.session.login = { userId: 'usr_1', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: 1 };
+      await saveSession(req);
+      res.send(req.sessionID);
+    });
+    app.get('/anonymous', (req, res) => {
+      req.session.forceAuthn = true;
+      res.send(req.sessionID);
+    });
+    app.get('/me', (req, res) => void res.send(req.sessionID));
+    app.get('/change', (req, res) => {
+      req.session.forceAuthn = true;
+      res.send(req.sessionID);
+    });
+    try {
+      const anonymous = request.agent(app);
+      await anonymous.get('/anonymous');
+      await anonymous.get('/me');
+      await anonymous.get('/change');
+      // The login's own session is indexed by the login (completeLogin), not here.
+      const agent = request.agent(app);
+      const sid = (await agent.get('/login')).text;
+      expect(told).toEqual([]);
+      expect((await agent.get('/me')).text).toBe(sid);
+      expect((await agent.get('/change')).text).toBe(sid);
+      expect(told.map((t) => [t.userId, t.sid, t.stored])).toEqual([
+        ['usr_1', sid, true],
+        ['usr_1', sid, true],
+      ]);
+      for (const t of told) {
+        expect(t.ttl).toBeGreaterThan(8 * 3600 - 60);
+        expect(t.ttl).toBeLessThanOrEqual(8 * 3600);
+      }
+    } finally {
+      if (ephemeral instanceof RedisStore) {
+        const keys = await ephemeral.client.keys(`${ephemeral.prefix}*`);
+        if (keys.length) await ephemeral.client.del(...keys);
+      }
+      await ephemeral.close();
+    }
+  });
+});
+
+/**
  * The same through the whole gateway (found by an attacker review): a signed-in browser's
  * authorization request with prompt=login stores the interaction in the gateway session mid-request;
  * a revocation of the user's sessions that lands inside that request used to be undone by that write,

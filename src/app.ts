@@ -23,6 +23,7 @@ import type { BackchannelOptions } from './provider/backchannel.js';
 import { PAR_ROUTE } from './provider/par-dpop.js';
 import { userSessionIndex, type DroppedIds } from './store/user-sessions.js';
 import type { Runtime } from './runtime.js';
+import { CONNECTION_TYPES } from './upstream/registry.js';
 import { setupPortal } from './setup/index.js';
 import type { TestSignIn } from './setup/test-sign-in.js';
 import { scimRoutes, type OnAccessEnded } from './scim/routes.js';
@@ -80,8 +81,10 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
-  // Each request reads the configuration cache's version once (src/store/config-cache.ts).
-  app.use((_req, _res, next) => store.readScope(next));
+  // Each request reads the configuration cache's version once (src/store/config-cache.ts); those
+  // that read configuration (the provider's and the sign-in routes) read it as they start.
+  const readsConfig = new RegExp(`^/(oauth|interaction|login|link|setup|${CONNECTION_TYPES.join('|')})/`);
+  app.use((req, _res, next) => store.readScope(next, readsConfig.test(req.path)));
   app.use(helmet());
   app.use(
     pinoHttp({

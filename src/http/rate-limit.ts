@@ -60,7 +60,7 @@ export function clientKey(ip: string | undefined): string {
     .join(':')}::/64`;
 }
 
-const retryAfter = (r: RateLimiterRes) => Math.max(1, Math.ceil(r.msBeforeNext / 1000));
+const retryAfter = (r: Pick<RateLimiterRes, 'msBeforeNext'>) => Math.max(1, Math.ceil(r.msBeforeNext / 1000));
 
 /** One named limit. */
 class Limit {
@@ -68,6 +68,8 @@ class Limit {
     readonly name: LimitName,
     readonly limit: RateLimit,
     private readonly limiter: RateLimiterAbstract,
+    /** How `check` reads a count when it has a cheaper way than the limiter's (Redis: see RateLimits). */
+    private readonly peek?: (key: string) => Promise<{ consumedPoints: number; msBeforeNext: number } | undefined>,
   ) {}
 
   /** Counts one request; refused once more than `points` were counted in the window. */
@@ -88,7 +90,7 @@ class Limit {
 
   /** Refused when `points` failures were counted in the current window. */
   async check(key: string): Promise<Verdict> {
-    const r = await this.limiter.get(key);
+    const r = (await this.peek?.(key).catch(() => undefined)) ?? (await this.limiter.get(key));
     if (!r || r.consumedPoints < this.limit.points) return { allowed: true };
     return { allowed: false, retryAfterSeconds: retryAfter(r), first: false };
   }
@@ -128,7 +130,20 @@ export class RateLimits {
             insuranceLimiter: memory,
           })
         : memory;
-      this.#limits[name] = new Limit(name, limit, limiter);
+      // A check (every token request passes one) reads the count and its lifetime as two plain
+      // commands, which the client sends in the same write as the request's first other ones (the
+      // configuration version): one round trip fewer than the limiter's MULTI, which leaves alone.
+      // Not ready, or failing: the limiter's own read, with its in-process stand-in.
+      const peek =
+        redis && limiter instanceof RateLimiterRedis
+          ? async (key: string) => {
+              if (redis.client.status !== 'ready') return undefined;
+              const k = limiter.getKey(key);
+              const [count, ttl] = await Promise.all([redis.client.get(k), redis.client.pttl(k)]);
+              return { consumedPoints: Number(count ?? 0) || 0, msBeforeNext: Math.max(0, ttl) };
+            }
+          : undefined;
+      this.#limits[name] = new Limit(name, limit, limiter, peek);
     }
     this.useMetrics(deps.metrics);
   }

@@ -60,7 +60,8 @@ export async function completeLogin(
   }
   const interactionUid = input.useInteraction === false ? undefined : req.session.interactionUid;
   const authTime = Math.floor(Date.now() / 1000);
-  await regenerate(req);
+  const oldDeleted = regenerate(req);
+  oldDeleted.catch(() => undefined); // awaited below; handled now, so a quick failure is no unhandled rejection
   req.session.login = {
     userId: user.id,
     organizationId: user.organization_id,
@@ -68,10 +69,19 @@ export async function completeLogin(
     amr: identity.amr,
     authTime,
   };
-  await saveSession(req);
-  // Gateway sessions are not rolling: this one lives what its cookie has left (session.ts).
+  // Indexed under the user once the record exists (user-sessions.ts: on Redis both leave together,
+  // in that order). It lives what its cookie has left (session.ts).
+  const sid = req.sessionID;
   const maxAge = req.session.cookie.maxAge;
-  await deps.userSessions?.add(user.id, 'gateway', req.sessionID, typeof maxAge === 'number' ? Math.ceil(maxAge / 1000) : undefined);
+  try {
+    const saved = saveSession(req);
+    if (!deps.userSessions?.sentInOrder) await saved;
+    await Promise.all([oldDeleted, saved, deps.userSessions?.add(user.id, 'gateway', sid, typeof maxAge === 'number' ? Math.ceil(maxAge / 1000) : undefined)]);
+  } catch (e) {
+    // Nothing of this login stays: not the new session (nor its cookie) when the old one's delete failed.
+    await new Promise<void>((resolve) => req.session.destroy(() => resolve()));
+    throw e;
+  }
   await deps.events.succeeded({ organization_id: connection.organization_id, connection_id: connection.id, user_id: user.id, ip: req.ip });
 
   if (interactionUid) {

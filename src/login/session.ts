@@ -240,8 +240,19 @@ function expressSession(opts: { ephemeral: EphemeralStore; secret: string; secur
 }
 
 /** Rotates the session id (no fixation) and keeps the given data. */
+/**
+ * A new session (new id, new cookie) for this browser at once, as express-session's regenerate
+ * makes it, while the old record's delete is under way: the returned promise settles with that
+ * delete. A login sends its new session's write without waiting for it (on Redis the delete, the
+ * write and the index's add leave in one socket write). The old id held no sign-in (a login is
+ * written only under the new one), so what it guards against, session fixation, does not depend
+ * on the order of the two.
+ */
 export function regenerate(req: Express.Request & { session: session.Session & Partial<SessionData> }): Promise<void> {
-  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+  const store = req.sessionStore;
+  const deleted = new Promise<void>((resolve, reject) => store.destroy(req.sessionID, (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())));
+  store.generate(req);
+  return deleted;
 }
 
 export function saveSession(req: { session: session.Session }): Promise<void> {

@@ -181,14 +181,22 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           // rewrite only extends the uid index: it already names this session, or the session
           // that replaced it under the same uid (oidc-provider's resetIdentifier), which it must keep.
           const uidKey = name === 'Session' && payload.uid ? key('SessionUid', payload.uid) : undefined;
-          const [kept] = await Promise.all([
+          const writes = Promise.all([
             rewrite ? ephemeral.replace(key(name, id), JSON.stringify(payload), ttl) : ephemeral.set(key(name, id), JSON.stringify(payload), ttl).then(() => true),
             uidKey ? (rewrite ? ephemeral.keepAtLeast(uidKey, ttl) : ephemeral.set(uidKey, id, ttl)) : undefined,
           ]);
-          if (!kept) return endMadeGrants();
           // The user's index only once the record exists: a suspension that takes the index between
-          // the two still leaves this id in the index a later one takes (user-sessions.ts).
-          if ((name === 'Session' || name === 'Grant') && payload.accountId) await opts.onSaved?.(name, id, payload, ttl);
+          // the two still leaves this id in the index a later one takes (user-sessions.ts). On Redis a
+          // plain write and the index's add are sent together: one connection runs its commands in
+          // the order sent, so the record is still written first, and the login saves a round trip.
+          const indexed = (name === 'Session' || name === 'Grant') && payload.accountId && opts.onSaved;
+          if (indexed && redis && !rewrite) {
+            await Promise.all([writes, opts.onSaved!(name, id, payload, ttl)]);
+            return;
+          }
+          const [kept] = await writes;
+          if (!kept) return endMadeGrants();
+          if (indexed) await opts.onSaved!(name as 'Session' | 'Grant', id, payload, ttl);
         });
       },
 

@@ -60,7 +60,7 @@ export function configVersionFor(db: Pick<Database, 'kind'>, ephemeral: Ephemera
  * read goes to the version itself. A request is thereby served from one configuration as of its
  * first read; a write by another process is seen by every request that starts after it.
  */
-export function requestScopedVersions<K extends string>(given: Partial<Record<K, ConfigVersion>>): { scope<T>(fn: () => T): T; version(name: K): ConfigVersion } {
+export function requestScopedVersions<K extends string>(given: Partial<Record<K, ConfigVersion>>): { scope<T>(fn: () => T, prefetch?: boolean): T; version(name: K): ConfigVersion } {
   const scopes = new AsyncLocalStorage<Map<K, Promise<string | undefined>>>();
   const versions = given as Record<K, ConfigVersion>;
   const names = (Object.keys(versions) as K[]).filter((n) => versions[n]);
@@ -96,8 +96,18 @@ export function requestScopedVersions<K extends string>(given: Partial<Record<K,
       },
     };
   };
+  /**
+   * `prefetch`: the versions are read as the scope starts, for a request that will read them anyway.
+   * The MGET then leaves in the same socket write as the request's first other Redis command (the
+   * client pipelines what is sent in one tick, e.g. a rate limit's count): one round trip fewer.
+   */
+  const scope = <T>(fn: () => T, prefetch = false): T =>
+    scopes.run(new Map(), () => {
+      if (prefetch && together.length) void readInScope(scopes.getStore()!, together[0]!);
+      return fn();
+    });
   // Nothing cached: a request needs no scope.
-  return { scope: names.length ? (fn) => scopes.run(new Map(), fn) : (fn) => fn(), version };
+  return { scope: names.length ? scope : (fn) => fn(), version };
 }
 
 /** The configuration version in Redis, under the store's prefix. */

@@ -352,6 +352,12 @@ async function writing<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The client with the scripts RedisStore defines. */
+type ScriptedRedis = Redis & {
+  porticoKeepAtLeast(key: string, ttlMs: number, ...value: string[]): Promise<number>;
+  porticoSetAdd(key: string, ends: string, member: string, keep: number, ttlMs: number, memberTtlMs: number): Promise<string[]>;
+};
+
 export class RedisStore implements EphemeralStore {
   readonly kind = 'redis' as const;
   readonly limits: EphemeralLimits;
@@ -362,6 +368,14 @@ export class RedisStore implements EphemeralStore {
     limits: Partial<EphemeralLimits> = {},
   ) {
     this.limits = limitsOf(limits);
+    // Scripts are defined before any command is sent, never at their first use: an auto-pipeline
+    // copies the client's scripts when a tick's first command creates it, so a script defined
+    // later in that tick is missing from it, and ioredis then fails the whole tick's batch with an
+    // uncaught TypeError (ioredis#1931) — the process dies.
+    const c = client as Redis & Partial<Record<'porticoKeepAtLeast' | 'porticoSetAdd', unknown>>;
+    if (typeof c.porticoKeepAtLeast !== 'function') client.defineCommand('porticoKeepAtLeast', { numberOfKeys: 1, lua: KEEP_AT_LEAST });
+    if (typeof c.porticoSetAdd !== 'function') client.defineCommand('porticoSetAdd', { numberOfKeys: 2, lua: SET_ADD });
+    defineBoundedScripts(client); // the bounce space is made at its first use
   }
   static async connect(url: string, prefix?: string, limits?: Partial<EphemeralLimits>): Promise<RedisStore> {
     // Auto-pipelining: the commands of every request issued in one tick of the event loop go out in
@@ -413,8 +427,7 @@ export class RedisStore implements EphemeralStore {
     await this.client.del(this.prefix + key);
   }
   async keepAtLeast(key: string, ttlSeconds: number, value?: string) {
-    const client = this.client as Redis & { porticoKeepAtLeast(key: string, ttlMs: number, ...value: string[]): Promise<number> };
-    if (typeof client.porticoKeepAtLeast !== 'function') client.defineCommand('porticoKeepAtLeast', { numberOfKeys: 1, lua: KEEP_AT_LEAST });
+    const client = this.client as ScriptedRedis;
     const args = value === undefined ? [] : [value];
     return (await writing(() => client.porticoKeepAtLeast(this.prefix + key, ttlMs(ttlSeconds), ...args))) === 1;
   }
@@ -434,8 +447,7 @@ export class RedisStore implements EphemeralStore {
   // one's lifetime (ms, Redis's clock). One script, so one command and one round trip (ZADD is its
   // first write: a Redis at maxmemory refuses it with OOM before anything changed).
   async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds = ttlSeconds) {
-    const client = this.client as Redis & { porticoSetAdd(key: string, ends: string, member: string, keep: number, ttlMs: number, memberTtlMs: number): Promise<string[]> };
-    if (typeof client.porticoSetAdd !== 'function') client.defineCommand('porticoSetAdd', { numberOfKeys: 2, lua: SET_ADD });
+    const client = this.client as ScriptedRedis;
     const k = this.prefix + key;
     const dropped = await writing(() => client.porticoSetAdd(k, `${k}:ends`, member, maxMembers, ttlMs(ttlSeconds), ttlMs(memberTtlSeconds)));
     return Array.isArray(dropped) ? dropped : [];
@@ -562,6 +574,16 @@ type BoundedClient = Redis & {
   porticoBoundedRemove(index: string, sizes: string, total: string, key: string, mode: 'take' | 'delete'): Promise<string | null>;
 };
 
+/** The bounded space's scripts on `client` (RedisStore defines them up front: see its constructor). */
+function defineBoundedScripts(client: Redis): BoundedClient {
+  const c = client as BoundedClient;
+  if (typeof c.porticoBoundedSet !== 'function') {
+    c.defineCommand('porticoBoundedSet', { numberOfKeys: 4, lua: BOUNDED_SET });
+    c.defineCommand('porticoBoundedRemove', { numberOfKeys: 4, lua: BOUNDED_REMOVE });
+  }
+  return c;
+}
+
 /**
  * A space bounded in total in Redis, dropping its entry closest to expiry (for a fixed TTL: the
  * oldest) to make room, as the in-memory `bounce` space does. The books (an index of keys by expiry,
@@ -579,12 +601,7 @@ class RedisBoundedSpace implements EphemeralStore {
     private readonly name: SpaceName,
     private readonly maxBytes: number,
   ) {
-    const c = store.client as BoundedClient;
-    if (typeof c.porticoBoundedSet !== 'function') {
-      c.defineCommand('porticoBoundedSet', { numberOfKeys: 4, lua: BOUNDED_SET });
-      c.defineCommand('porticoBoundedRemove', { numberOfKeys: 4, lua: BOUNDED_REMOVE });
-    }
-    this.#client = c;
+    this.#client = defineBoundedScripts(store.client);
     const base = `${prefix}space:${name}:`;
     this.#books = [`${base}index`, `${base}sizes`, `${base}total`];
   }

@@ -39,8 +39,11 @@ export interface Store {
   directoryGroups: DirectoryGroupRepo;
   webhooks: WebhookRepo;
   box: SecretBox;
-  /** Runs fn (the handling of one HTTP request) reading the configuration cache's version once (config-cache.ts). */
-  readScope<T>(fn: () => T): T;
+  /**
+   * Runs fn (the handling of one HTTP request) reading the configuration cache's version once
+   * (config-cache.ts); `prefetch`: read it at once, for a request that will read configuration.
+   */
+  readScope<T>(fn: () => T, prefetch?: boolean): T;
 }
 
 export function createStore(
@@ -69,7 +72,7 @@ export function createStore(
     directoryUsers: new DirectoryUserRepo(db),
     directoryGroups: new DirectoryGroupRepo(db),
     webhooks: new WebhookRepo(db, box),
-    readScope: (fn) => versions.scope(fn),
+    readScope: (fn, prefetch) => versions.scope(fn, prefetch),
   };
   if (directoryVersion) store = withUserCache(store, directoryVersion);
   return opts.configVersion ? withConfigCache(store, versions.version('config')) : store;

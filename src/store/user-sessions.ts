@@ -10,7 +10,7 @@
  * list: two logins of the same user at the same instant on two processes both stay indexed, so a
  * suspension that follows ends both.
  */
-import type { EphemeralStore } from './ephemeral.js';
+import { RedisStore, type EphemeralStore } from './ephemeral.js';
 
 export type UserSessionKind = 'gateway' | 'provider' | 'grant';
 
@@ -30,6 +30,12 @@ export interface UserSessionIndex {
   add(userId: string, kind: UserSessionKind, id: string, ttlSeconds?: number): Promise<void>;
   /** Returns and forgets every id of the user. */
   take(userId: string): Promise<UserSessionIds>;
+  /**
+   * True on Redis: an add called after a record's write was sent (both in one tick, on the one
+   * client) runs after that write, so a caller may send the two together instead of awaiting the
+   * write first (one round trip instead of two). False in process: wait for the write.
+   */
+  readonly sentInOrder: boolean;
 }
 
 /** Where the ids an add drops go (set once the code that ends them exists: app.ts). */
@@ -69,5 +75,6 @@ export function userSessionIndex(ephemeral: EphemeralStore, ttlSeconds: number, 
       if (out.length && dropped.end) await dropped.end(userId, parse(out));
     },
     take: async (userId) => parse(await space.takeSet(key(userId))),
+    sentInOrder: ephemeral instanceof RedisStore,
   };
 }

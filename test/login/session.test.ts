@@ -116,6 +116,15 @@ describe.each(stores)('a gateway session ended during a request of its browser (
       res.send(req.sessionID);
     });
     app.get('/me', (req, res) => void res.json({ sid: req.sessionID, user: req.session.login?.userId ?? null, forceAuthn: req.session.forceAuthn ?? null }));
+    // completeLogin's way: the new id at once, its save sent before the old record's delete has landed.
+    app.get('/rotate', async (req, res) => {
+      const old = req.sessionID;
+      const deleted = regenerate(req);
+      const fresh = req.sessionID;
+      req.session.login = { userId: 'usr_2', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: 1 };
+      await Promise.all([deleted, saveSession(req)]);
+      res.json({ old, fresh, rotatedAtOnce: fresh !== old });
+    });
     // Reads the session, waits, then changes it (as /oauth/authorize and /login do): saved at the
     // end of the response, or at once with `explicit=1` (saveSession).
     app.get('/change', async (req, res) => {
@@ -152,6 +161,23 @@ describe.each(stores)('a gateway session ended during a request of its browser (
     const sid = (await fine.get('/login')).text;
     expect(await stored(sid)).toMatchObject({ login: { userId: 'usr_1' } });
     expect((await fine.get('/me')).body).toEqual({ sid, user: 'usr_1', forceAuthn: null });
+  });
+
+  it('a login rotates the session id (session fixation): the old id ends up holding nothing, the new one the sign-in', async () => {
+    const agent = request.agent(app);
+    const first = await agent.get('/change?now=1'); // an anonymous session with something in it: stored
+    const oldCookie = String(first.headers['set-cookie']?.[0]).split(';')[0]!;
+    const before = (await agent.get('/me')).body.sid as string;
+    expect(await stored(before)).toMatchObject({ forceAuthn: true });
+    const r = (await agent.get('/rotate')).body as { old: string; fresh: string; rotatedAtOnce: boolean };
+    expect(r).toMatchObject({ old: before, rotatedAtOnce: true });
+    expect(await stored(before)).toBeNull();
+    expect(await stored(r.fresh)).toMatchObject({ login: { userId: 'usr_2' } });
+    expect((await agent.get('/me')).body).toMatchObject({ sid: r.fresh, user: 'usr_2' });
+    // Whoever kept the old cookie (a fixed session id) has no session at all.
+    const fixed = (await request(app).get('/me').set('cookie', oldCookie)).body as { sid: string; user: string | null };
+    expect(fixed.user).toBeNull();
+    expect(fixed.sid).not.toBe(r.fresh);
   });
 
   it.each([

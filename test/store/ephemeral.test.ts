@@ -265,6 +265,61 @@ describe('memory store bounds (DESIGN §8: a full space refuses, it does not evi
   });
 });
 
+(hasRedis ? describe : describe.skip)('Redis: commands sent in one tick', () => {
+  // ioredis#1931: an auto-pipeline copies the client's scripts when a tick's first command creates
+  // it; a script first defined later in that tick was missing from it, and the whole batch failed
+  // with an uncaught TypeError (a 500, or the process gone). Scripts are now defined up front.
+  it("a fresh client's first script commands share a tick with a plain command", async () => {
+    const prefix = `portico-test:${randomBytes(4).toString('hex')}:`;
+    const store = await RedisStore.connect(REDIS_URL!, prefix);
+    try {
+      const [, dropped, kept] = await Promise.all([
+        store.set('rec', 'v', 60),
+        store.addToSet('idx', 'm', 60, 10),
+        store.keepAtLeast('rec2', 60, 'w'),
+        store.space('bounce').set('bounce:k', 'parked', 60), // the bounce space is made at its first use
+      ]);
+      expect(dropped).toEqual([]);
+      expect(kept).toBe(true);
+      expect(await store.get('rec')).toBe('v');
+      expect(await store.space('bounce').take('bounce:k')).toBe('parked');
+      expect(await store.takeSet('idx')).toEqual(['m']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('run in the order they were called: a record before the index add sent with it (user-sessions.ts sentInOrder)', async () => {
+    const prefix = `portico-test:${randomBytes(4).toString('hex')}:`;
+    const store = await RedisStore.connect(REDIS_URL!, prefix);
+    const index = userSessionIndex(store, 60);
+    expect(index.sentInOrder).toBe(true);
+    expect(userSessionIndex(new MemoryStore(), 60).sentInOrder).toBe(false);
+    const monitor = await store.client.monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      // EVALSHA, or EVAL when the script was not yet loaded on this Redis.
+      if (args[0] === 'set' || args[0] === 'evalsha' || args[0] === 'eval') seen.push(args.join(' '));
+    });
+    const at = (command: string, part: string) => seen.findIndex((c) => c.startsWith(`${command}`) && c.includes(part));
+    try {
+      // As the adapter and the login send them: the record, then (same tick) its index add.
+      await Promise.all(Array.from({ length: 20 }, (_, i) => Promise.all([store.set(`rec:${i}`, 'v', 60), index.add('usr_1', 'grant', `g${i}`, 60)])));
+      // And the other way round, to show what the check below would see if the order were lost.
+      await Promise.all([index.add('usr_1', 'grant', 'late', 60), store.set('rec:late', 'v', 60)]);
+      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 20; i++) {
+        expect(at('set', `${prefix}rec:${i} `)).toBeGreaterThanOrEqual(0);
+        expect(at('eval', `grant:g${i} `)).toBeGreaterThan(at('set', `${prefix}rec:${i} `));
+      }
+      expect(at('eval', 'grant:late ')).toBeLessThan(at('set', `${prefix}rec:late `));
+    } finally {
+      monitor.disconnect();
+      await store.close();
+    }
+  });
+});
+
 /** Stores with small parked-body budgets, on each backend. */
 const limitedBackends = [
   { name: 'memory', open: async (limits: Partial<EphemeralLimits>) => new MemoryStore(undefined, Date.now, undefined, { limits }) as EphemeralStore },

@@ -31,6 +31,8 @@ export interface AdapterOptions {
   now?: () => number;
   /** Told of every saved Session and Grant and how long it lives (the per-user index of user-sessions.ts). */
   onSaved?: (model: 'Session' | 'Grant', id: string, payload: AdapterPayload, ttlSeconds: number) => Promise<void>;
+  /** True when onSaved, called after a record's write was sent, runs after it (user-sessions.ts sentInOrder). */
+  onSavedInOrder?: boolean;
   /**
    * On Redis, a code or refresh token is read with its grant, login record and session, which the
    * rest of the same request then reads from here (prefetch.ts). Also told of every write.
@@ -190,7 +192,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           // plain write and the index's add are sent together: one connection runs its commands in
           // the order sent, so the record is still written first, and the login saves a round trip.
           const indexed = (name === 'Session' || name === 'Grant') && payload.accountId && opts.onSaved;
-          if (indexed && redis && !rewrite) {
+          if (indexed && opts.onSavedInOrder && redis && !rewrite) {
             await Promise.all([writes, opts.onSaved!(name, id, payload, ttl)]);
             return;
           }

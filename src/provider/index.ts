@@ -260,6 +260,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     currentRequest: () => ProviderClass.ctx,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
     onSaved: opts.userSessions ? (model, id, p, ttl) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl) : undefined,
+    onSavedInOrder: opts.userSessions?.sentInOrder === true,
     findClient: async (clientId) => {
       if (clientId.length > 100) return undefined;
       const app = await store.applications.get(clientId);

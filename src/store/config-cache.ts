@@ -58,10 +58,15 @@ export function configVersionFor(db: Pick<Database, 'kind'>, ephemeral: Ephemera
  * the configuration's and the directory's). A write in the scope forgets the scope's copy of the
  * version it bumped, so the request reads its own writes. Outside a scope (background jobs) every
  * read goes to the version itself. A request is thereby served from one configuration as of its
- * first read; a write by another process is seen by every request that starts after it.
+ * first read (or of its start, when that was at most PREFETCH_FRESH_MS earlier); a write by another
+ * process is seen by every request that starts after it.
  */
-export function requestScopedVersions<K extends string>(given: Partial<Record<K, ConfigVersion>>): { scope<T>(fn: () => T, prefetch?: boolean): T; version(name: K): ConfigVersion } {
-  const scopes = new AsyncLocalStorage<Map<K, Promise<string | undefined>>>();
+export function requestScopedVersions<K extends string>(
+  given: Partial<Record<K, ConfigVersion>>,
+  clock: () => number = performance.now.bind(performance),
+): { scope<T>(fn: () => T, prefetch?: boolean): T; version(name: K): ConfigVersion } {
+  /** The versions a scope read; `prefetchedAt`: read as it started, and not yet used. */
+  const scopes = new AsyncLocalStorage<{ seen: Map<K, Promise<string | undefined>>; prefetchedAt?: number }>();
   const versions = given as Record<K, ConfigVersion>;
   const names = (Object.keys(versions) as K[]).filter((n) => versions[n]);
   const client = names.map((n) => versions[n].redis?.client).find(Boolean);
@@ -84,14 +89,22 @@ export function requestScopedVersions<K extends string>(given: Partial<Record<K,
     if (!names.includes(name)) throw new Error(`no version named ${name}`);
     return {
       read() {
-        const seen = scopes.getStore();
-        return seen ? readInScope(seen, name) : versions[name].read();
+        const s = scopes.getStore();
+        if (!s) return versions[name].read();
+        if (s.prefetchedAt !== undefined) {
+          // SECURITY: a request can be slow to reach its first read on purpose (a body sent a byte
+          // at a time). A prefetched version that old would serve it rows changed since it began —
+          // an application's old secret, a disabled connection — so it is read again.
+          if (clock() - s.prefetchedAt > PREFETCH_FRESH_MS) s.seen.clear();
+          s.prefetchedAt = undefined;
+        }
+        return readInScope(s.seen, name);
       },
       async bump() {
         try {
           await versions[name].bump();
         } finally {
-          scopes.getStore()?.delete(name);
+          scopes.getStore()?.seen.delete(name);
         }
       },
     };
@@ -100,15 +113,28 @@ export function requestScopedVersions<K extends string>(given: Partial<Record<K,
    * `prefetch`: the versions are read as the scope starts, for a request that will read them anyway.
    * The MGET then leaves in the same socket write as the request's first other Redis command (the
    * client pipelines what is sent in one tick, e.g. a rate limit's count): one round trip fewer.
+   * Used only if the request's first read comes within PREFETCH_FRESH_MS (see read()).
    */
-  const scope = <T>(fn: () => T, prefetch = false): T =>
-    scopes.run(new Map(), () => {
-      if (prefetch && together.length) void readInScope(scopes.getStore()!, together[0]!);
+  const scope = <T>(fn: () => T, prefetch = false): T => {
+    const s: { seen: Map<K, Promise<string | undefined>>; prefetchedAt?: number } = { seen: new Map() };
+    return scopes.run(s, () => {
+      if (prefetch && together.length) {
+        void readInScope(s.seen, together[0]!);
+        s.prefetchedAt = clock();
+      }
       return fn();
     });
+  };
   // Nothing cached: a request needs no scope.
   return { scope: names.length ? scope : (fn) => fn(), version };
 }
+
+/**
+ * How old a prefetched version may be at a request's first read (ms). Past it, the request reads the
+ * version again, as if nothing had been prefetched. It is shorter than a request spends in flight
+ * anyway: a request that read the version at once is served from that version for its whole run.
+ */
+export const PREFETCH_FRESH_MS = 50;
 
 /** The configuration version in Redis, under the store's prefix. */
 export function redisConfigVersion(redis: RedisStore): ConfigVersion {

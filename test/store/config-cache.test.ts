@@ -5,7 +5,7 @@
  * at once, with the other's cache warm. Plus the version rules themselves.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { configVersionFor, copyRow, localConfigVersion, MAX_AGE_MS, requestScopedVersions, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
+import { configVersionFor, copyRow, localConfigVersion, MAX_AGE_MS, PREFETCH_FRESH_MS, requestScopedVersions, redisConfigVersion, VersionedRows, withVersionedWrites, type ConfigVersion } from '../../src/store/config-cache.js';
 import { openPostgres, type Database } from '../../src/store/database.js';
 import { RedisStore } from '../../src/store/ephemeral.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -391,5 +391,58 @@ describe('requestScopedVersions (one version read per request)', () => {
     expect(await scoped.scope(() => scoped.version('directory').read())).toBeDefined();
     down.client.disconnect();
     expect(await scoped.scope(() => Promise.all([scoped.version('config').read(), scoped.version('directory').read()]))).toEqual([undefined, undefined]);
+  });
+});
+
+// Requests that read configuration read its version as they start (app.ts: one round trip fewer).
+// Attacker review of that change: a request slow to reach its first read on purpose (a body sent
+// a byte at a time) was served rows changed after it began — an application's old secret.
+(hasRedis ? describe : describe.skip)('a version read as the request starts (prefetch)', () => {
+  const setup = async (clock: () => number) => {
+    const prefix = `portico-test:${randomBytes(4).toString('hex')}:`;
+    const redis = await RedisStore.connect(REDIS_URL!, prefix);
+    const otherProcess = await RedisStore.connect(REDIS_URL!, prefix);
+    const versions = requestScopedVersions({ config: redisConfigVersion(redis), directory: configVersionFor({ kind: 'postgres' }, redis, 'directory-version')! }, clock);
+    const apps = new VersionedRows<{ secret: string }>(versions.version('config'));
+    const db = { secret: 'old-secret' };
+    const load = async () => ({ ...db });
+    await versions.scope(() => apps.get('app', load)); // starts the version
+    await versions.scope(() => apps.get('app', load)); // a warm process: cached under it
+    /** A request that starts now and reaches its first read after `gap` ms, while another process rotates the secret. */
+    const request = async (gap: number) => {
+      let release!: () => void;
+      const bodyArrived = new Promise<void>((r) => (release = r));
+      const served = versions.scope(async () => {
+        await bodyArrived;
+        return (await apps.get('app', load))!.secret;
+      }, true);
+      await new Promise((r) => setTimeout(r, 20)); // the prefetch has been answered
+      db.secret = db.secret === 'old-secret' ? 'new-secret' : 'old-secret';
+      await redisConfigVersion(otherProcess).bump(); // committed, then the version bumped
+      now += gap;
+      release();
+      return served;
+    };
+    const close = () => Promise.all([redis.close(), otherProcess.close()]);
+    return { request, close };
+  };
+  let now = 0;
+
+  it('a first read long after the start reads the version again: the rotated secret, not the old one', async () => {
+    const t = await setup(() => now);
+    try {
+      expect(await t.request(PREFETCH_FRESH_MS + 1)).toBe('new-secret');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a first read soon after the start uses the prefetched version (as a request that read it at once would)', async () => {
+    const t = await setup(() => now);
+    try {
+      expect(await t.request(PREFETCH_FRESH_MS - 10)).toBe('old-secret');
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -8,6 +8,10 @@
  *   BENCH_LOGINS=50 BENCH_VERBOSE=1 npm run bench:roundtrips  # and which statements/commands
  *   BENCH_VERBOSE=order npm run bench:roundtrips              # one login's, in the order sent
  *
+ * "Redis round trips" counts commands sent alone and pipelines/MULTIs as one each; "socket writes"
+ * counts the writes on the client's socket, which is what auto-pipelining (everything a tick sends
+ * goes out in one write) really costs: each write is a syscall here and a read + reply in Redis.
+ *
  * Phases of one login, as a browser does them: (1) GET /oauth/authorize -> … -> the signed
  * AuthnRequest to the IdP; (2) the IdP's POST to the ACS -> bounce -> interaction -> code at the
  * application; (3) the application's POST /oauth/token. The figures are averages over

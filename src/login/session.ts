@@ -239,7 +239,6 @@ function expressSession(opts: { ephemeral: EphemeralStore; secret: string; secur
   });
 }
 
-/** Rotates the session id (no fixation) and keeps the given data. */
 /**
  * A new session (new id, new cookie) for this browser at once, as express-session's regenerate
  * makes it, while the old record's delete is under way: the returned promise settles with that

@@ -372,10 +372,7 @@ export class RedisStore implements EphemeralStore {
     // copies the client's scripts when a tick's first command creates it, so a script defined
     // later in that tick is missing from it, and ioredis then fails the whole tick's batch with an
     // uncaught TypeError (ioredis#1931) — the process dies.
-    const c = client as Redis & Partial<Record<'porticoKeepAtLeast' | 'porticoSetAdd', unknown>>;
-    if (typeof c.porticoKeepAtLeast !== 'function') client.defineCommand('porticoKeepAtLeast', { numberOfKeys: 1, lua: KEEP_AT_LEAST });
-    if (typeof c.porticoSetAdd !== 'function') client.defineCommand('porticoSetAdd', { numberOfKeys: 2, lua: SET_ADD });
-    defineBoundedScripts(client); // the bounce space is made at its first use
+    defineScripts(client);
   }
   static async connect(url: string, prefix?: string, limits?: Partial<EphemeralLimits>): Promise<RedisStore> {
     // Auto-pipelining: the commands of every request issued in one tick of the event loop go out in
@@ -574,14 +571,17 @@ type BoundedClient = Redis & {
   porticoBoundedRemove(index: string, sizes: string, total: string, key: string, mode: 'take' | 'delete'): Promise<string | null>;
 };
 
-/** The bounded space's scripts on `client` (RedisStore defines them up front: see its constructor). */
-function defineBoundedScripts(client: Redis): BoundedClient {
-  const c = client as BoundedClient;
-  if (typeof c.porticoBoundedSet !== 'function') {
-    c.defineCommand('porticoBoundedSet', { numberOfKeys: 4, lua: BOUNDED_SET });
-    c.defineCommand('porticoBoundedRemove', { numberOfKeys: 4, lua: BOUNDED_REMOVE });
+/** Every script of RedisStore and its bounded space (the bounce space is made at its first use), on `client`, once. */
+function defineScripts(client: Redis): void {
+  const scripts = {
+    porticoKeepAtLeast: { numberOfKeys: 1, lua: KEEP_AT_LEAST },
+    porticoSetAdd: { numberOfKeys: 2, lua: SET_ADD },
+    porticoBoundedSet: { numberOfKeys: 4, lua: BOUNDED_SET },
+    porticoBoundedRemove: { numberOfKeys: 4, lua: BOUNDED_REMOVE },
+  };
+  for (const [name, definition] of Object.entries(scripts)) {
+    if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') client.defineCommand(name, definition);
   }
-  return c;
 }
 
 /**
@@ -601,7 +601,7 @@ class RedisBoundedSpace implements EphemeralStore {
     private readonly name: SpaceName,
     private readonly maxBytes: number,
   ) {
-    this.#client = defineBoundedScripts(store.client);
+    this.#client = store.client as BoundedClient; // its scripts: defineScripts
     const base = `${prefix}space:${name}:`;
     this.#books = [`${base}index`, `${base}sizes`, `${base}total`];
   }

@@ -53,6 +53,8 @@ export const userResponse = z.strictObject({
   external_id: z.string().nullable(),
   roles: z.array(z.string()),
   status: z.enum(['active', 'suspended']),
+  /** Who suspended the user (null while active); a SCIM directory cannot lift an admin's suspension. */
+  suspended_by: z.enum(['admin', 'directory']).nullable(),
   identities: z.array(z.strictObject({ connection_id: z.string(), subject: z.string() })),
   created_at: timestamp,
   last_login_at: timestamp.nullable(),
@@ -69,6 +71,7 @@ export const userView = (u: User) => ({
   external_id: u.external_id,
   roles: u.roles,
   status: u.status,
+  suspended_by: u.suspended_by,
   identities: u.identities,
   created_at: u.created_at,
   last_login_at: u.last_login_at,

@@ -106,7 +106,7 @@ ${problemBox(problem)}
 <dt>Email</dt><dd>${esc(u.email ?? '—')}${u.email && !u.email_verified ? ' (not verified)' : ''}</dd>
 <dt>Name</dt><dd>${esc(u.name ?? '—')}</dd>
 <dt>External id</dt><dd>${esc(u.external_id ?? '—')}</dd>
-<dt>Status</dt><dd>${esc(u.status)}</dd>
+<dt>Status</dt><dd>${esc(u.status)}${u.suspended_by === 'admin' ? ' (by an admin: a directory cannot reactivate the user)' : u.suspended_by === 'directory' ? ' (by a SCIM directory)' : ''}</dd>
 <dt>Created</dt><dd>${when(u.created_at)}</dd>
 <dt>Last login</dt><dd>${when(u.last_login_at)}</dd>
 </dl>

@@ -83,7 +83,8 @@ export class Provisioning {
       family_name: p.family_name,
       phone_number: p.phone_number,
       external_id: p.external_id,
-      status: p.active ? ('active' as const) : ('suspended' as const),
+      // The directory's own say: it cannot lift an admin's suspension (UserRepo.update).
+      directoryStatus: p.active ? ('active' as const) : ('suspended' as const),
     };
   }
 
@@ -118,11 +119,12 @@ export class Provisioning {
 
   /**
    * `user_deletion: suspend`: the SCIM resource and the directory's memberships go, the Portico user
-   * stays, suspended (a later create with the same externalId or email adopts and reactivates it).
+   * stays, suspended (a later create with the same externalId or email adopts and reactivates it,
+   * unless an admin suspended it too).
    */
   async detachUser(dir: DirectoryRow, userId: string): Promise<void> {
     await this.store.db.transaction(async (tx) => {
-      await this.store.users.update(userId, dir.organization_id, { status: 'suspended' }, tx);
+      await this.store.users.update(userId, dir.organization_id, { directoryStatus: 'suspended' }, tx);
       await this.store.directoryGroups.removeFromAll(tx, dir.id, userId);
       await this.store.directoryUsers.delete(tx, dir.id, userId);
       await this.#recomputeRoles(tx, dir, [userId]);

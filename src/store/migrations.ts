@@ -381,6 +381,21 @@ create index users_search_family_name on users(organization_id, lower(family_nam
 create index users_search_external_id on users(organization_id, external_id text_pattern_ops);
 `,
   },
+  {
+    version: 13,
+    name: 'who suspended a user',
+    sql: `
+-- Who suspended a user (null while active): 'admin' (admin API, console) or 'directory' (SCIM
+-- active:false, or a SCIM delete with user_deletion 'suspend'). A directory lifts only its own
+-- suspension: an Okta PUT carrying active:true must not undo an admin's suspension.
+alter table users add column suspended_by text check (suspended_by in ('admin','directory'));
+-- Suspended before this column: a user still provisioned by a directory (whose resource the
+-- directory may have set inactive) is taken as suspended by it; anyone else as by an admin.
+update users u set suspended_by = case when exists (select 1 from directory_users du where du.user_id = u.id)
+  then 'directory' else 'admin' end where u.status = 'suspended';
+alter table users add constraint users_suspended_by_status check ((status = 'suspended') = (suspended_by is not null));
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

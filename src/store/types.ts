@@ -98,6 +98,8 @@ export interface User {
   external_id: string | null;
   roles: string[];
   status: 'active' | 'suspended';
+  /** Who suspended the user: an admin (API, console) or a SCIM directory; null while active. */
+  suspended_by: 'admin' | 'directory' | null;
   created_at: Date;
   last_login_at: Date | null;
   identities: { connection_id: string; subject: string }[];

@@ -208,7 +208,7 @@ const users: Resource = {
     { field: 'external_id', label: 'external_id: null', value: null },
     { field: 'roles', value: ['viewer'] },
     { field: 'roles', label: 'roles: []', value: [] },
-    { field: 'status', value: 'active' },
+    { field: 'status', value: 'active', derives: ['suspended_by'] },
   ],
   refused: [
     ['id', 'usr_other'],

@@ -38,6 +38,7 @@ describe.each(dbBackends)('users admin API ($name)', (backend) => {
       external_id: 'hr-0001',
       roles: ['admin', 'billing'],
       status: 'active',
+      suspended_by: null,
       identities: [],
       created_at: expect.any(String),
       last_login_at: null,

@@ -216,7 +216,7 @@ describe('console: users of an organization', () => {
       expect(refused.status).toBe(403);
       expect(refused.text).toContain('user_suspended');
       const detail = await page(`/console/organizations/${org.slug}/users/${u.id}`).expect(200);
-      expect(detail.text).toContain('<dt>Status</dt><dd>suspended</dd>');
+      expect(detail.text).toContain('<dt>Status</dt><dd>suspended (by an admin: a directory cannot reactivate the user)</dd>');
       expect(detail.text).toContain('Reactivate user');
 
       expect((await submit(http, `/console/organizations/${org.slug}/users/${u.id}/reactivate`)).status).toBe(303);

@@ -12,18 +12,24 @@ export interface UserInput {
   phone_number?: string | null;
   external_id?: string | null;
   roles?: string[];
+  /** Set by an admin (API, console): a suspension by an admin, or lifting any suspension. */
   status?: 'active' | 'suspended';
+  /**
+   * Set by a SCIM directory: suspends the user as the directory's own doing, or lifts only a
+   * directory's suspension. A user an admin suspended stays suspended (see update()).
+   */
+  directoryStatus?: 'active' | 'suspended';
 }
 
 const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
-  u.phone_number, u.external_id, u.roles, u.status, u.created_at, u.last_login_at,
+  u.phone_number, u.external_id, u.roles, u.status, u.suspended_by, u.created_at, u.last_login_at,
   (select coalesce(jsonb_agg(jsonb_build_object('connection_id', i.connection_id, 'subject', i.subject) order by i.created_at), '[]'::jsonb)
      from identities i where i.user_id = u.id) as identities
   from users u`;
 
 /** The user row alone: what tokens and claims need, without the identities subquery. */
 const SELECT_ROW = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
-  u.phone_number, u.external_id, u.roles, u.status, u.created_at, u.last_login_at from users u`;
+  u.phone_number, u.external_id, u.roles, u.status, u.suspended_by, u.created_at, u.last_login_at from users u`;
 
 const FIELDS = ['email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'external_id', 'roles', 'status'] as const;
 
@@ -37,10 +43,11 @@ export class UserRepo {
 
   async create(organizationId: string, u: UserInput, identity?: { connection_id: string; subject: string }, tx: Sql = this.db): Promise<User> {
     const id = newId('usr');
+    const status = u.status ?? u.directoryStatus ?? 'active';
     const insert = async (q: Sql) => {
       await q.query(
         `insert into users (id, organization_id, email, email_normalized, email_verified, name, given_name, family_name,
-           phone_number, external_id, roles, status) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+           phone_number, external_id, roles, status, suspended_by) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
         [
           id,
           organizationId,
@@ -53,7 +60,8 @@ export class UserRepo {
           u.phone_number ?? null,
           u.external_id ?? null,
           JSON.stringify(u.roles ?? []),
-          u.status ?? 'active',
+          status,
+          status === 'active' ? null : u.status ? 'admin' : 'directory',
         ],
       );
       if (identity) {
@@ -160,6 +168,17 @@ export class UserRepo {
         params.push(typeof v === 'string' ? normalizeEmail(v) : null);
         sets.push(`email_normalized = $${params.length}`);
       }
+      if (f === 'status') sets.push(`suspended_by = case when $${params.length}::text = 'suspended' then 'admin' end`);
+    }
+    if (patch.directoryStatus && patch.status === undefined) {
+      // In one statement, so an admin's suspension landing at the same time is never lost:
+      // a directory's active:true does not lift it, its active:false does not take it over.
+      params.push(patch.directoryStatus);
+      const d = `$${params.length}::text`;
+      sets.push(
+        `status = case when suspended_by = 'admin' then 'suspended' else ${d} end`,
+        `suspended_by = case when suspended_by = 'admin' then 'admin' when ${d} = 'suspended' then 'directory' end`,
+      );
     }
     if (sets.length) {
       const rows = await q.query(

@@ -9,7 +9,7 @@ import { finishAuthorization } from './finish.js';
 import { chooserPage, emailPage, errorPage, sendPage } from './html.js';
 import { routeLogin, type RoutingHints } from './routing.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
-import { saveSession } from './session.js';
+import { currentLogin, saveSession } from './session.js';
 import type { LoginTransactions } from './transactions.js';
 
 export interface LoginDeps extends PipelineDeps {
@@ -71,7 +71,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     const nul = nulInHints(details.params);
     if (nul) return refuseNul(res, nul);
     const hints = routingHints(details.params);
-    const login = req.session.login;
+    const login = currentLogin(req.session);
     // Single sign-on across applications: reuse the gateway login unless a fresh one is demanded
     // or the application asked for another organization/connection.
     if (login && !details.freshLoginRequired && (await sessionFits(deps.store, login, hints))) {
@@ -167,7 +167,7 @@ export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boole
     if (opts.secureCookies && !arrivedSecure.has(req)) return undefined;
     if (nulInHints(info.params)) return undefined;
     if (!req.session) await loadSession(req, res);
-    if (req.session.login) return undefined;
+    if (currentLogin(req.session)) return undefined;
     const hints = routingHints(info.params);
     const route = await routeLogin(deps.store, hints);
     if (route.kind !== 'connection' || !route.connection.enabled || !deps.upstreams[route.connection.type]) return undefined;

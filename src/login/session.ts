@@ -3,6 +3,7 @@ import session, { Store, type SessionData } from 'express-session';
 import ConnectRedisStore from 'connect-redis';
 import type { Request, RequestHandler, Response } from 'express';
 import { RedisStore, type EphemeralStore } from '../store/ephemeral.js';
+import { sessionSecondsLeft } from '../provider/ttl.js';
 
 /** What the gateway session holds. The login transaction lives here until the callback. */
 export interface GatewayLogin {
@@ -26,7 +27,22 @@ declare module 'express-session' {
 }
 
 export const SESSION_COOKIE = 'portico.sid';
+/** Idle lifetime; a signed-in session also ends SESSION_MAX_AGE_SECONDS after its sign-in (provider/ttl.ts). */
 const SESSION_TTL_SECONDS = 8 * 3600;
+
+/**
+ * This browser's gateway login while it is within its absolute lifetime (SESSION_MAX_AGE_SECONDS
+ * from the IdP sign-in, however active the browser has been since). A login past it is dropped from
+ * the session, so the browser signs in at its IdP again. Its record has expired by then as well
+ * (secondsLeft); this is the check that does not depend on the store's expiry.
+ */
+export function currentLogin(s: Partial<SessionData>, nowMs = Date.now()): GatewayLogin | undefined {
+  const login = s.login;
+  if (!login) return undefined;
+  if (sessionSecondsLeft(login.authTime, 1, nowMs / 1000) > 0) return login;
+  delete s.login;
+  return undefined;
+}
 
 /**
  * express-session store over the bounded in-process spaces (no unbounded MemoryStore): a signed-in
@@ -92,7 +108,7 @@ class GatewayRedisStore extends ConnectRedisStore {
     private readonly redis: RedisStore['client'],
     prefix: string,
   ) {
-    super({ client: redis, prefix, ttl: SESSION_TTL_SECONDS });
+    super({ client: redis, prefix, ttl: (s: SessionData) => secondsLeft(s) });
   }
   setIfPresent(sid: string, s: SessionData, cb: (err?: unknown) => void) {
     const key = this.prefix + sid;
@@ -114,9 +130,14 @@ interface SessionWrites extends Store {
   setIfPresent(sid: string, s: SessionData, cb: (err?: unknown) => void): void;
 }
 
-/** Seconds until the session's cookie expires (the record lives as long; connect-redis's rule). */
+/**
+ * Seconds until the session's cookie expires (the record lives as long; connect-redis's rule), and
+ * for a signed-in session never past its absolute lifetime.
+ */
 function secondsLeft(s: SessionData): number {
-  return s.cookie?.expires ? Math.ceil((new Date(s.cookie.expires).getTime() - Date.now()) / 1000) : SESSION_TTL_SECONDS;
+  const now = Date.now();
+  const idle = s.cookie?.expires ? Math.ceil((new Date(s.cookie.expires).getTime() - now) / 1000) : SESSION_TTL_SECONDS;
+  return sessionSecondsLeft(s.login?.authTime, idle, now / 1000);
 }
 const ttlOf = (s: SessionData) => Math.max(1, secondsLeft(s));
 

@@ -9,7 +9,7 @@ import { SCOPE_CLAIMS, SCOPES } from './account.js';
 import { allowedOrigin } from './clients.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
 import { SIGNING_ALGS } from './keys.js';
-import { grantTtlSeconds, TTL } from './ttl.js';
+import { grantTtlSeconds, sessionSecondsLeft, TTL } from './ttl.js';
 import { refreshWindow } from './refresh.js';
 import { grantLeft, startOverIfShort, type GrantLike } from './grant-lifetime.js';
 import { PAR_ROUTE } from './par-dpop.js';
@@ -182,7 +182,13 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     },
     routes: { ...ROUTES },
     // A grant outlives what is issued under it (ttl.ts): the token family too for an app with refresh tokens.
-    ttl: { ...TTL, AccessToken: accessTokenTTL, Grant: (ctx) => grantTtlSeconds(refreshWindow(ctx?.oidc?.client as never)) },
+    ttl: {
+      ...TTL,
+      AccessToken: accessTokenTTL,
+      Grant: (ctx) => grantTtlSeconds(refreshWindow(ctx?.oidc?.client as never)),
+      // Slides with use, never past SESSION_MAX_AGE_SECONDS after the sign-in (oidc-provider's own clock: it checks `exp` with it).
+      Session: (_ctx, session) => Math.max(1, sessionSecondsLeft((session as { loginTs?: number }).loginTs, TTL.Session, Math.floor(Date.now() / 1000))),
+    },
     cookies: { names: COOKIE_NAMES, keys: cookieKeys(deps.secret), long: cookie, short: cookie },
     interactions: { policy: policy(), url: deps.interactionUrl ?? ((_ctx, interaction) => `/interaction/${interaction.uid}`) },
     loadExistingGrant: loadExistingGrantWith(deps.keepLogin, deps.clock ?? Date.now),

@@ -11,6 +11,19 @@ export const TTL = {
   Interaction: 30 * 60,
 } as const;
 
+/**
+ * A sign-in's absolute lifetime, counted from the IdP's authentication (auth_time). However active
+ * the browser, neither the OpenID Provider's session (sliding TTL.Session) nor the gateway session
+ * (8 h idle) outlives it: after it, the next authorization goes back to the IdP, which may have
+ * disabled the person meanwhile (a customer without SCIM has no other way to tell us).
+ */
+export const SESSION_MAX_AGE_SECONDS = 24 * 3600;
+
+/** Seconds a session signed in at `authTime` (epoch seconds; none: not signed in) may still be kept, at most `idleSeconds`; ≤ 0 when past. */
+export function sessionSecondsLeft(authTime: number | undefined, idleSeconds: number, nowSeconds: number): number {
+  return typeof authTime === 'number' ? Math.min(idleSeconds, Math.floor(authTime + SESSION_MAX_AGE_SECONDS - nowSeconds)) : idleSeconds;
+}
+
 /** The longest access_token_ttl_seconds an API may set (admin API; the apis table CHECK says the same). */
 export const API_ACCESS_TOKEN_MAX_TTL = 24 * 3600;
 

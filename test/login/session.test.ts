@@ -4,45 +4,15 @@
  * started signing in — anyone can make those, by the thousand — in `interactions`, which drops its
  * oldest when full. So a flood of anonymous authorization requests signs nobody out.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import express from 'express';
-import { SignJWT } from 'jose';
 import request from 'supertest';
 import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { gatewaySession, gatewaySessionStore, regenerate, saveSession } from '../../src/login/session.js';
 import { hasRedis, REDIS_URL } from '../support/backends.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { appAuthorizeUrl, CookieJar, follow } from '../support/provider.js';
-
-const REDIRECT = 'https://app.session.test/callback';
-const SECRET = 'session-partner-secret-0123456789abcdef';
-
-/** Organization acme, an application, ada, and a partner-JWT connection that signs ada in (a fresh browser each time). */
-async function acmeWithPartner(portico: RunningPortico) {
-  expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme' })).status).toBe(201);
-  const app = await portico.admin<{ client_id: string }>('POST', '/applications', { name: 'App', redirect_uris: [REDIRECT], initiate_login_uri: 'https://app.session.test/start' });
-  const ada = await portico.admin<{ id: string }>('POST', '/organizations/acme/users', { email: 'ada@acme.test' });
-  expect(ada.status).toBe(201);
-  const conn = await portico.admin<{ id: string }>('POST', '/organizations/acme/connections', {
-    type: 'jwt',
-    name: 'Partner',
-    secret: SECRET,
-    default_client_id: app.body.client_id,
-    user_matching: 'existing',
-  });
-  expect(conn.status).toBe(201);
-  const signIn = async () => {
-    const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ email: 'ada@acme.test', jti: randomUUID(), iat: now, exp: now + 120 })
-      .setProtectedHeader({ alg: 'HS256' })
-      .sign(new TextEncoder().encode(SECRET));
-    const jar = new CookieJar();
-    const login = await follow(portico.base, portico.issuer, `${portico.base}/jwt/${conn.body.id}/login?token=${token}`, jar);
-    expect(login.location?.href).toMatch(/^https:\/\/app\.session\.test\/start\?/);
-    return jar;
-  };
-  return { clientId: app.body.client_id, userId: ada.body.id, signIn };
-}
+import { acmeWithPartner, REDIRECT } from '../support/partner.js';
 
 describe('gateway sessions under a flood of anonymous sign-in starts (memory)', () => {
   let portico: RunningPortico;
@@ -110,7 +80,7 @@ describe.each(stores)('a gateway session ended during a request of its browser (
     // completeLogin's order: regenerate, save, (index), respond; `end=1` ends it after the save.
     app.get('/login', async (req, res) => {
       await regenerate(req);
-      req.session.login = { userId: 'usr_1', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: 1 };
+      req.session.login = { userId: 'usr_1', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: Math.floor(Date.now() / 1000) };
       await saveSession(req);
       if (req.query.end) await destroy(req.sessionID);
       res.send(req.sessionID);
@@ -121,7 +91,7 @@ describe.each(stores)('a gateway session ended during a request of its browser (
       const old = req.sessionID;
       const deleted = regenerate(req);
       const fresh = req.sessionID;
-      req.session.login = { userId: 'usr_2', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: 1 };
+      req.session.login = { userId: 'usr_2', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: Math.floor(Date.now() / 1000) };
       await Promise.all([deleted, saveSession(req)]);
       res.json({ old, fresh, rotatedAtOnce: fresh !== old });
     });
@@ -215,7 +185,7 @@ describe.each(stores)('a gateway session changed by one request while another re
     app.use(gatewaySession({ ephemeral, secret: 'test-secret-0123456789abcdef0123456789', secure: false }));
     app.get('/login', async (req, res) => {
       await regenerate(req);
-      req.session.login = { userId: 'usr_1', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: 1 };
+      req.session.login = { userId: 'usr_1', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: Math.floor(Date.now() / 1000) };
       await saveSession(req);
       res.send(req.sessionID);
     });
@@ -287,7 +257,7 @@ describe.each(stores)('a signed-in gateway session kept alive is kept in its use
     );
     app.get('/login', async (req, res) => {
       await regenerate(req);
-      req.session.login = { userId: 'usr_1', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: 1 };
+      req.session.login = { userId: 'usr_1', organizationId: 'org_1', connectionId: 'con_1', amr: ['pwd'], authTime: Math.floor(Date.now() / 1000) };
       await saveSession(req);
       res.send(req.sessionID);
     });

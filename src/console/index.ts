@@ -150,9 +150,20 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       logger.info({ reason: e.message }, 'console sign-in: authorization code refused');
       return void bare(res, 400, 'Sign-in failed', 'The sign-in could not be completed. Start again.', 'invalid_grant');
     }
-    const verdict = consoleAccess(await store.users.get(accountId), await consoleOrg());
+    const [user, org] = await Promise.all([store.users.get(accountId), consoleOrg()]);
+    const verdict = consoleAccess(user, org);
     if ('refused' in verdict) {
       logger.info({ user_id: accountId, reason: verdict.refused }, 'console sign-in refused');
+      // In the console organization's log. A user of another organization is not named there:
+      // their organization's admins see their login.succeeded, not the console's refusal.
+      await store.events.append({
+        type: 'console.sign_in_refused',
+        reason: verdict.refused,
+        organization_id: org?.id ?? null,
+        connection_id: null,
+        user_id: user && user.organization_id === org?.id ? user.id : null,
+        ip: req.ip ?? null,
+      });
       return void refuse(res, verdict.refused);
     }
     const { id } = await sessions.create(verdict.user);

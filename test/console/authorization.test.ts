@@ -24,6 +24,12 @@ describe('console authorization', () => {
     clock = Date.now();
   });
 
+  /** console.sign_in_refused events of an organization (default: the console's), newest first. */
+  const consoleRefusals = async (orgId?: string) => {
+    const id = orgId ?? (await t.runtime.store.organizations.get('portico-console'))?.id;
+    if (!id) return [];
+    return (await t.runtime.store.events.list(id, { type: 'console.sign_in_refused', limit: 100 })).data;
+  };
   const orgCount = async () => (await t.runtime.store.db.query<{ n: number }>('select count(*)::int as n from organizations'))[0]!.n;
 
   it('mounts page modules whose non-GET routes can be enumerated (the list below is not empty)', () => {
@@ -118,10 +124,25 @@ describe('console authorization', () => {
     const setCookies = ([] as string[]).concat(crafted.res.headers['set-cookie'] ?? []);
     expect(setCookies.filter((c) => /^portico_console=[^;]/.test(c))).toEqual([]);
     expect((await agent.get('/console/organizations')).status).toBe(303);
+    // Recorded in the console organization's log, without naming Acme's user there; nothing in Acme's.
+    const consoleOrg = (await t.runtime.store.organizations.get('portico-console'))!;
+    const refusals = await consoleRefusals(consoleOrg.id);
+    expect(refusals.filter((e) => e.reason === 'not_console_organization')).toEqual([
+      expect.objectContaining({ type: 'console.sign_in_refused', organization_id: consoleOrg.id, user_id: null }),
+    ]);
+    expect(await consoleRefusals(acme.id)).toEqual([]);
   });
 
   it('refuses a console-organization user without a console role, and a suspended one', async () => {
+    const before = (await consoleRefusals()).length;
     await expect(consoleSignIn(t, ['developer'])).rejects.toThrow(/no_console_role/);
+    const [refused] = await consoleRefusals();
+    expect((await consoleRefusals()).length).toBe(before + 1);
+    expect(refused).toMatchObject({ type: 'console.sign_in_refused', reason: 'no_console_role', user_id: expect.stringMatching(/^usr_/) });
+    expect((await t.runtime.store.users.get(refused!.user_id!))!.roles).toEqual(['developer']);
+    // The legitimate sign-in records no refusal.
+    await consoleSignIn(t, 'operator');
+    expect((await consoleRefusals()).length).toBe(before + 1);
     // Suspended after signing in: the next request refuses and ends the session.
     const op = await consoleSignIn(t, 'operator');
     await t.runtime.store.users.update(op.user.id, op.orgId, { status: 'suspended' });

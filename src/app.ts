@@ -131,7 +131,9 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     boundInteractionUid: (req) => interactionAtLoad.get(req),
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
-  droppedIds.end = (userId, ids) => access.endSome(null, userId, ids, 'session_limit');
+  // Logged by endSome. The dropped ids have left the index already: failing the save that pushed
+  // them out would not bring them back, only refuse a legitimate sign-in.
+  droppedIds.end = (userId, ids) => access.endSome(null, userId, ids, 'session_limit').catch(() => undefined);
   app.use('/api/v1', adminRoutes(rt, audit, limits, access, mailer));
   // SCIM deprovisioning ends the user's access everywhere, as an admin suspension does.
   const onAccessEnded: OnAccessEnded = parts.onAccessEnded ?? ((organizationId, userId, reason) => access.end(organizationId, userId, reason));

@@ -28,7 +28,8 @@ export interface UserAccess {
    * Ends the given sessions and grants only, with a logout token to each application they signed
    * into: what a login saved after its gateway session had been ended (login/finish.ts,
    * `session_ended`), or what the index dropped past its bound (store/user-sessions.ts,
-   * `session_limit`). Never throws (the caller's response is on its way); a failure is logged.
+   * `session_limit`). A failure is logged and thrown: a login finishing after its gateway session
+   * was ended must then answer an error, not send the application a code that still works.
    */
   endSome(organizationId: string | null, userId: string, ids: Partial<UserSessionIds>, why: 'session_ended' | 'session_limit'): Promise<void>;
 }
@@ -109,6 +110,7 @@ export function userAccess(deps: UserAccessDeps): UserAccess {
         deps.logger.warn({ user: userId, why, gateway_sessions: ids.gateway?.length ?? 0, authorizations: ended.length }, 'some of a user\'s sessions ended');
       } catch (err) {
         deps.logger.error({ err, user: userId, why }, 'some of a user\'s sessions could not be ended');
+        throw err;
       }
     },
     async endEach(organizationId, userIds, reason) {

@@ -123,6 +123,33 @@ describe.each(ephemeralBackends)('a revocation while a login is being finished (
     expect((await authorize(jar)).code).toBeNull();
   });
 
+  it('by single sign-on, when ending what the login created fails (Redis): no code is sent at all; without the fault a dead one is', async () => {
+    const { jar } = await signIn();
+    const browser = gatewayOnly(jar);
+    const logout = portico.t.provider.logout;
+    const endUser = logout.endUser.bind(logout);
+    // A store failure inside this one request, after the revocation's own ending (the first call)
+    // and before the login's (endSome): it cannot be caused for real at that point.
+    let calls = 0;
+    logout.endUser = async (...args: Parameters<typeof endUser>) => (++calls === 1 ? endUser(...args) : Promise.reject(new Error('redis: connection lost')));
+    let inFlight: Awaited<ReturnType<typeof authorize>>;
+    try {
+      inFlight = await withRevocationBeforeFinish(() => authorize(browser));
+    } finally {
+      logout.endUser = endUser;
+    }
+    expect(calls).toBe(2);
+    // Before: endSome swallowed the failure and the response carried a code that still worked.
+    expect(inFlight.code).toBeNull();
+    expect(inFlight.result.status).toBe(500);
+    expect(inFlight.result.setCookies.filter((c) => /^portico_op_session=[^;]/.test(c))).toEqual([]);
+    expect((await authorize(browser)).code).toBeNull();
+    expect((await authorize(jar)).code).toBeNull();
+    // The legitimate case on the same server: a sign-in still gets a working code.
+    const fresh = await signIn();
+    expect(await redeem(fresh.code!, fresh.verifier)).toBe(200);
+  });
+
   it('by a fresh sign-in at the IdP: what it created is ended with its gateway session; without the revocation it stands', async () => {
     const kept = await signIn();
     expect(await redeem(kept.code!, kept.verifier)).toBe(200);

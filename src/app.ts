@@ -133,7 +133,11 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
   // Logged by endSome. The dropped ids have left the index already: failing the save that pushed
   // them out would not bring them back, only refuse a legitimate sign-in.
-  droppedIds.end = (userId, ids) => access.endSome(null, userId, ids, 'session_limit').catch(() => undefined);
+  // The user's organization names the logout events (organization event lists, webhooks).
+  droppedIds.end = async (userId, ids) => {
+    const organizationId = (await store.users.getWithoutIdentities(userId).catch(() => undefined))?.organization_id ?? null;
+    await access.endSome(organizationId, userId, ids, 'session_limit').catch(() => undefined);
+  };
   app.use('/api/v1', adminRoutes(rt, audit, limits, access, mailer));
   // SCIM deprovisioning ends the user's access everywhere, as an admin suspension does.
   const onAccessEnded: OnAccessEnded = parts.onAccessEnded ?? ((organizationId, userId, reason) => access.end(organizationId, userId, reason));

@@ -242,6 +242,21 @@ describe('back-channel logout', () => {
     expect(res.json.code).toBe('not_found');
   });
 
+  it("sessions past the user's bound (session_limit): the oldest gets a logout token, and its event is in the user's organization", async () => {
+    const sam = await newUser('sam');
+    const first = await signIn(sam, ['bc-a']);
+    // Each sign-in from a new browser indexes a provider session and a grant: 2 of the 300 ids kept per user.
+    for (let i = 0; i < 150; i++) await signIn(sam, ['bc-none']);
+    const [r] = await rx.waitFor(1);
+    expect(r).toMatchObject({ clientId: 'bc-a', claims: { sub: sam.id, sid: first.tokens['bc-a']!.sid } });
+    // Before: organization_id null, so no organization's event list or webhook showed it.
+    await waitFor(async () => (await events('logout.backchannel_delivered', sam.id)).length === 1);
+    expect((await events('logout.backchannel_delivered', sam.id))[0]).toMatchObject({ organization_id: org.id, detail: { trigger: 'session_limit', client_id: 'bc-a' } });
+    // The newest sign-ins are untouched.
+    const last = await signIn(sam, ['bc-a']);
+    expect(await refreshStatus('bc-a', last.tokens['bc-a']!.refreshToken)).toBe(200);
+  }, 60_000);
+
   it('a dead receiver does not slow the logout: answered long before the delivery timeout; the failure is an event after retries', async () => {
     const eve = await newUser('eve');
     const { jar, tokens } = await signIn(eve, ['bc-dead']);

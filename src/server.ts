@@ -81,7 +81,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   let jobs: { stopRefresh: () => void; stopSignals: () => Promise<void> } | undefined;
   const startJobs = () => {
     if (jobs || stopping) return;
-    jobs = { stopRefresh: startMetadataRefresh(runtime), stopSignals: startSignals(runtime) };
+    jobs = { stopRefresh: startMetadataRefresh(runtime), stopSignals: startSignals(runtime, { backchannel: () => app.current().provider.logout.queue }) };
   };
   if (opts.jobs ?? true) startJobs();
   // `portico keys rotate` on the shared certs dir reaches every process within a minute.

@@ -13,7 +13,10 @@
  *   oidc-provider's own delivery in end_session awaits every receiver before answering the
  *   browser, so it is not used: `backchannel_logout_uri` is read from the applications table,
  *   never handed to oidc-provider as client metadata.
- * - The queue lives in this process: a crash loses deliveries still waiting for a retry.
+ * - Every notice is journaled in the database (store/repos/backchannel-journal.ts) until it has an
+ *   outcome, leased to the process delivering it. Notices a process left behind (stopped, crashed,
+ *   redeployed while a receiver was down) are taken over by any process once their lease ends
+ *   (`recover`, run by startBackchannelRecovery), so a restart loses no logout.
  */
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
@@ -21,6 +24,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { randomUUID } from 'node:crypto';
 import type { FetchLike } from '../http/safe-fetch.js';
 import type { EventRepo } from '../store/repos/events.js';
+import type { BackchannelJournal } from '../store/repos/backchannel-journal.js';
 
 /** §2.6: the event member that makes a JWT a logout token. */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -68,6 +72,8 @@ export interface BackchannelOptions {
   timeoutMs?: number;
   /** Notices waiting or in flight, over all applications; more are refused with an event (default 1000). */
   maxPending?: number;
+  /** How long a notice stays leased to the process delivering it (default: its whole retry schedule plus a minute). */
+  leaseSeconds?: number;
 }
 
 export interface BackchannelDeps {
@@ -77,11 +83,15 @@ export interface BackchannelDeps {
   fetch: FetchLike;
   events: EventRepo;
   logger: Logger;
+  /** Where notices wait for their outcome across restarts; without it they live in this process only. */
+  journal?: Pick<BackchannelJournal, 'add' | 'remove' | 'claimDue'>;
 }
 
 export interface BackchannelQueue {
   /** Queues one notice; returns at once and never throws. */
   enqueue(notice: LogoutNotice): void;
+  /** Takes over the journaled notices whose lease ended (their process stopped first) and delivers them; how many. */
+  recover(): Promise<number>;
   /** Resolves when nothing is waiting or in flight (tests, graceful shutdown). */
   idle(): Promise<void>;
   /** Notices waiting or in flight now. */
@@ -98,6 +108,9 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
   const backoffMs = opts.backoffMs ?? 2000;
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxPending = opts.maxPending ?? 1000;
+  // Longer than a delivery can take here: a notice is never taken over while its process still works on it.
+  const leaseSeconds = opts.leaseSeconds ?? Math.ceil((attempts * timeoutMs + backoffMs * (2 ** (attempts - 1) - 1)) / 1000) + 60;
+  const journal = deps.journal;
   let inFlight = 0;
   let waiters: (() => void)[] = [];
 
@@ -135,7 +148,7 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
     }
   };
 
-  const deliver = async (n: LogoutNotice) => {
+  const deliver = async (n: LogoutNotice, extra: Record<string, unknown>) => {
     const uri = await deps.uriFor(n.clientId);
     if (!uri) return;
     let lastError = '';
@@ -146,20 +159,44 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
         token = await deps.sign(n.clientId, n.sub, n.sid);
       } catch (err) {
         deps.logger.error({ err, client_id: n.clientId }, 'back-channel logout: the logout token could not be built');
-        await record(n, 'logout.backchannel_failed', 'token_failed', { attempts: attempt });
+        await record(n, 'logout.backchannel_failed', 'token_failed', { attempts: attempt, ...extra });
         return;
       }
       if (!token) return; // the application was deleted meanwhile
       const error = await post(uri, token);
       if (!error) {
-        await record(n, 'logout.backchannel_delivered', null, { attempts: attempt });
+        await record(n, 'logout.backchannel_delivered', null, { attempts: attempt, ...extra });
         return;
       }
       lastError = error;
       deps.logger.info({ client_id: n.clientId, attempt, error }, 'back-channel logout delivery failed');
       if (attempt < attempts) await sleep(backoffMs * 2 ** (attempt - 1));
     }
-    await record(n, 'logout.backchannel_failed', 'delivery_failed', { attempts, error: lastError });
+    await record(n, 'logout.backchannel_failed', 'delivery_failed', { attempts, error: lastError, ...extra });
+  };
+
+  /** Delivers one notice, journaled first (unless it came from the journal, as `journalId`) and removed once it has an outcome. */
+  const run = (n: LogoutNotice, journalId?: string, extra: Record<string, unknown> = {}) => {
+    inFlight++;
+    // Next macrotask: nothing of the delivery runs on the logout's own request.
+    setImmediate(() => {
+      (async () => {
+        let id = journalId;
+        if (!id && journal) {
+          id = await journal.add(n, leaseSeconds).catch((err: unknown) => {
+            deps.logger.error({ err, client_id: n.clientId }, 'back-channel logout: journaling the notice failed; delivering it from memory only');
+            return undefined;
+          });
+        }
+        try {
+          await deliver(n, extra);
+        } finally {
+          if (id) await journal!.remove(id).catch((err: unknown) => deps.logger.error({ err, client_id: n.clientId }, 'back-channel logout: clearing the journaled notice failed'));
+        }
+      })()
+        .catch((err: unknown) => deps.logger.error({ err }, 'back-channel logout delivery crashed'))
+        .finally(done);
+    });
   };
 
   const done = () => {
@@ -178,16 +215,44 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
         void record(n, 'logout.backchannel_failed', 'queue_full', { attempts: 0 });
         return;
       }
-      inFlight++;
-      // Next macrotask: nothing of the delivery runs on the logout's own request.
-      setImmediate(() => {
-        deliver(n)
-          .catch((err: unknown) => deps.logger.error({ err }, 'back-channel logout delivery crashed'))
-          .finally(done);
-      });
+      run(n);
+    },
+    async recover() {
+      const room = Math.min(maxPending - inFlight, 100);
+      if (!journal || room <= 0) return 0;
+      const claimed = await journal.claimDue(room, leaseSeconds);
+      for (const { id, claims, ...n } of claimed) run({ ...n, trigger: n.trigger as LogoutTrigger }, id, { recovered: true, claims });
+      return claimed.length;
     },
     idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
     pending: () => inFlight,
+  };
+}
+
+/**
+ * Runs `recover` on the current queue (an app reloaded for new signing keys has a new one) at
+ * start and every `intervalMs`, until the returned stop; stop waits for a round in flight.
+ */
+export function startBackchannelRecovery(queue: () => BackchannelQueue, logger: Logger, intervalMs = 30_000): () => Promise<void> {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> = Promise.resolve();
+  const tick = () => {
+    round = (async () => {
+      try {
+        const n = await queue().recover();
+        if (n) logger.info({ notices: n }, 'back-channel logout: took over notices a stopped process left');
+      } catch (err) {
+        logger.warn({ err }, 'back-channel logout: recovering journaled notices failed');
+      }
+      if (!stopped) timer = setTimeout(tick, intervalMs).unref();
+    })();
+  };
+  tick();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await round;
   };
 }
 

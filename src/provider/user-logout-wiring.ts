@@ -24,6 +24,7 @@ export function providerLogout(rt: Runtime, provider: Provider, adapterFor: (mod
       fetch: rt.fetch,
       events: store.events,
       logger,
+      journal: store.backchannel,
     },
     opts,
   );

@@ -2,13 +2,16 @@ import type { Runtime } from '../runtime.js';
 import { startCertificateExpiryChecks } from './certificate-expiry.js';
 import { DEFAULT_TRACE_RETENTION_DAYS, startTraceRetention } from './trace-retention.js';
 import { WebhookDelivery } from './webhook-delivery.js';
+import { startBackchannelRecovery, type BackchannelQueue } from '../provider/backchannel.js';
 
 /**
  * The background work of one server process: webhook delivery (every second), the certificate
- * expiry check and the login-trace evidence purge (at start, then hourly). Every process runs all
- * three; the database keeps them from doing a piece of work twice. The returned stop waits for rounds in flight.
+ * expiry check and the login-trace evidence purge (at start, then hourly), and with `backchannel`
+ * (the serving app's logout queue) the take-over of back-channel logouts a stopped process left
+ * (at start, then every 30 s). Every process runs them; the database keeps them from doing a
+ * piece of work twice. The returned stop waits for rounds in flight.
  */
-export function startSignals(rt: Runtime): () => Promise<void> {
+export function startSignals(rt: Runtime, opts: { backchannel?: () => BackchannelQueue } = {}): () => Promise<void> {
   const stopDelivery = new WebhookDelivery({ repo: rt.store.webhooks, fetch: rt.fetch, logger: rt.logger }).start();
   const stopExpiry = startCertificateExpiryChecks({ store: rt.store, certsDir: rt.config.certsDir, logger: rt.logger });
   const stopRetention = startTraceRetention({
@@ -16,7 +19,8 @@ export function startSignals(rt: Runtime): () => Promise<void> {
     logger: rt.logger,
     retentionDays: rt.config.traceRetentionDays ?? DEFAULT_TRACE_RETENTION_DAYS,
   });
+  const stopRecovery = opts.backchannel ? startBackchannelRecovery(opts.backchannel, rt.logger) : async () => undefined;
   return async () => {
-    await Promise.all([stopDelivery(), stopExpiry(), stopRetention()]);
+    await Promise.all([stopDelivery(), stopExpiry(), stopRetention(), stopRecovery()]);
   };
 }

@@ -6,6 +6,7 @@ import { migrate } from './migrations.js';
 import { ApiKeyRepo } from './repos/api-keys.js';
 import { ApiRepo } from './repos/apis.js';
 import { ApplicationRepo } from './repos/applications.js';
+import { BackchannelJournal } from './repos/backchannel-journal.js';
 import { ConnectionRepo } from './repos/connections.js';
 import { DirectoryRepo } from './repos/directories.js';
 import { DirectoryGroupRepo } from './repos/directory-groups.js';
@@ -38,6 +39,8 @@ export interface Store {
   directoryUsers: DirectoryUserRepo;
   directoryGroups: DirectoryGroupRepo;
   webhooks: WebhookRepo;
+  /** Back-channel logout notices not yet delivered. */
+  backchannel: BackchannelJournal;
   box: SecretBox;
   /**
    * Runs fn (the handling of one HTTP request) reading the configuration cache's version once
@@ -72,6 +75,7 @@ export function createStore(
     directoryUsers: new DirectoryUserRepo(db),
     directoryGroups: new DirectoryGroupRepo(db),
     webhooks: new WebhookRepo(db, box),
+    backchannel: new BackchannelJournal(db),
     readScope: (fn, prefetch) => versions.scope(fn, prefetch),
   };
   if (directoryVersion) store = withUserCache(store, directoryVersion);

@@ -396,6 +396,29 @@ update users u set suspended_by = case when exists (select 1 from directory_user
 alter table users add constraint users_suspended_by_status check ((status = 'suspended') = (suspended_by is not null));
 `,
   },
+  {
+    version: 14,
+    name: 'back-channel logout journal',
+    sql: `
+-- Back-channel logout notices not yet delivered (src/provider/backchannel.ts): a row per notice,
+-- leased to the process delivering it until next_attempt_at. A process that stops or dies before an
+-- outcome leaves its rows; once their lease ends any process claims them and delivers them.
+-- No foreign keys: a notice outlives the user, application or organization it is about (a deleted
+-- organization's users are logged out after it is gone).
+create table backchannel_deliveries (
+  id text primary key,
+  client_id text not null,
+  sub text not null,
+  sid text,
+  organization_id text,
+  trigger text not null,
+  claims integer not null default 1,
+  next_attempt_at timestamptz not null,
+  created_at timestamptz not null default now()
+);
+create index backchannel_deliveries_due on backchannel_deliveries(next_attempt_at);
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

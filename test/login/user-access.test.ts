@@ -31,7 +31,7 @@ describe.each(ephemeralBackends)('UserAccess.end with a login finishing during i
     const endedCalls: Pick<UserSessionIds, 'provider' | 'grant'>[] = [];
     const notices: LogoutNotice[] = [];
     const provider: ProviderLogout = {
-      queue: { enqueue: (n) => void notices.push(n), idle: async () => undefined, pending: () => 0 },
+      queue: { enqueue: (n) => void notices.push(n), recover: async () => 0, idle: async () => undefined, pending: () => 0 },
       endUser: async (_user, ids) => {
         endedCalls.push({ provider: [...ids.provider], grant: [...ids.grant] });
         return ids.provider.map((id) => ({ clientId: `app-of-${id}`, sid: `sid-${id}` }));
@@ -93,7 +93,7 @@ describe.each(ephemeralBackends)('UserAccess.end with a login finishing during i
     const failing = userAccess({
       index: t.index,
       gatewaySessions: t.gatewaySessions,
-      provider: { queue: { enqueue: () => undefined, idle: async () => undefined, pending: () => 0 }, endUser: async () => Promise.reject(new Error('redis down')) },
+      provider: { queue: { enqueue: () => undefined, recover: async () => 0, idle: async () => undefined, pending: () => 0 }, endUser: async () => Promise.reject(new Error('redis down')) },
       events: { append: async () => undefined } as unknown as EventRepo,
       logger: pino({ level: 'silent' }),
     });

@@ -1,15 +1,18 @@
 /**
  * The back-channel logout delivery queue on its own, over real HTTP and a real event table:
  * a receiver that fails once is retried after the backoff and delivered (one event, attempts 2);
- * the bound refuses a notice beyond it at once with `queue_full`, while the queued ones still run.
+ * the bound refuses a notice beyond it at once with `queue_full`, while the queued ones still run;
+ * every notice is journaled until its outcome, and one a stopped process left is taken over (once)
+ * when its lease ends — on PGlite and on PostgreSQL.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { buildTestApp, type TestApp } from '../support/app.js';
+import { dbBackends } from '../support/backends.js';
 import { backchannelQueue, type LogoutNotice } from '../../src/provider/backchannel.js';
 
-describe('back-channel logout queue', () => {
+describe.each(dbBackends)('back-channel logout queue ($name)', (backend) => {
   let t: TestApp;
   let server: Server;
   let url = '';
@@ -17,13 +20,14 @@ describe('back-channel logout queue', () => {
   const held: ServerResponse[] = [];
 
   beforeAll(async () => {
-    t = await buildTestApp();
+    t = await buildTestApp({ backend });
     server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       const path = req.url ?? '/';
       calls.push({ path, at: Date.now(), token: new URLSearchParams(Buffer.concat(chunks).toString()).get('logout_token') });
-      if (path === '/flaky' && calls.filter((c) => c.path === '/flaky').length === 1) return void res.writeHead(503).end();
+      // Each /flaky… path fails its first call.
+      if (path.startsWith('/flaky') && calls.filter((c) => c.path === path).length === 1) return void res.writeHead(503).end();
       if (path === '/hang') return void held.push(res);
       res.writeHead(200).end();
     });
@@ -36,7 +40,7 @@ describe('back-channel logout queue', () => {
     await t?.close();
   });
 
-  const queueTo = (path: string, opts: Parameters<typeof backchannelQueue>[1]) => {
+  const queueTo = (path: string, opts: Parameters<typeof backchannelQueue>[1], journaled = false) => {
     let n = 0;
     return backchannelQueue(
       {
@@ -45,10 +49,12 @@ describe('back-channel logout queue', () => {
         fetch: (u, init) => fetch(u, init),
         events: t.runtime.store.events,
         logger: pino({ level: 'silent' }),
+        ...(journaled ? { journal: t.runtime.store.backchannel } : {}),
       },
       opts,
     );
   };
+  const journaled = async () => (await t.runtime.store.db.query<{ sub: string }>('select sub from backchannel_deliveries order by sub')).map((r) => r.sub);
   const notice = (sub: string): LogoutNotice => ({ clientId: 'app-q', sub, sid: 'sid-1', organizationId: null, trigger: 'sessions_revoked' });
   const eventsOf = async (sub: string) => (await t.runtime.store.events.list(null, { limit: 20, user_id: sub })).data;
 
@@ -77,5 +83,38 @@ describe('back-channel logout queue', () => {
     for (const sub of ['usr_q1', 'usr_q2']) {
       expect((await eventsOf(sub))[0]).toMatchObject({ type: 'logout.backchannel_failed', reason: 'delivery_failed', detail: { attempts: 1, error: 'timeout' } });
     }
+  });
+
+  it('journals a notice until its outcome: while it is delivered (retries included) it is leased, after it the row is gone', async () => {
+    const q = queueTo('/flaky-j', { attempts: 2, backoffMs: 300, timeoutMs: 2000 }, true);
+    calls.length = 0;
+    q.enqueue(notice('usr_j1'));
+    await new Promise((r) => setTimeout(r, 150)); // between the failed first attempt and its retry
+    expect(await journaled()).toEqual(['usr_j1']);
+    expect(await q.recover()).toBe(0); // leased to this queue: not taken over
+    await q.idle();
+    expect(calls.map((c) => c.path)).toEqual(['/flaky-j', '/flaky-j']);
+    expect(await journaled()).toEqual([]);
+    expect((await eventsOf('usr_j1'))[0]).toMatchObject({ type: 'logout.backchannel_delivered', detail: { attempts: 2 } });
+  });
+
+  it('a notice a stopped process left is delivered by one other process once its lease ends, not before', async () => {
+    // What a process that stopped after journaling, before an outcome, leaves: a row leased for 1 s.
+    await t.runtime.store.backchannel.add(notice('usr_left'), 1);
+    const [b, c] = [queueTo('/left', { leaseSeconds: 30 }, true), queueTo('/left', { leaseSeconds: 30 }, true)];
+    expect(await b.recover()).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100));
+    calls.length = 0;
+    // Two processes look at once: one of them takes it.
+    expect((await Promise.all([b.recover(), c.recover()])).sort()).toEqual([0, 1]);
+    await Promise.all([b.idle(), c.idle()]);
+    expect(calls.map((x) => x.path)).toEqual(['/left']);
+    expect(await journaled()).toEqual([]);
+    expect(await eventsOf('usr_left')).toEqual([
+      expect.objectContaining({ type: 'logout.backchannel_delivered', user_id: 'usr_left', detail: expect.objectContaining({ recovered: true, claims: 2, attempts: 1, trigger: 'sessions_revoked', sid: 'sid-1' }) }),
+    ]);
+    // Nothing is left for a later round.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await b.recover()).toBe(0);
   });
 });

@@ -264,6 +264,9 @@ describe('back-channel logout', () => {
     // One attempt alone would hold a blocking logout for TIMEOUT_MS; the browser got its redirect before that.
     expect(ms).toBeLessThan(TIMEOUT_MS);
     await waitFor(async () => rx.hanging() >= 1, 2000);
+    // Journaled while it waits for an outcome: a restart now would not lose it (backchannel-queue.test.ts).
+    const journaled = async () => (await t.runtime.store.db.query('select id from backchannel_deliveries where sub = $1', [eve.id])).length;
+    expect(await journaled()).toBe(1);
     // Admin revocation is not held up by the dead receiver either.
     const second = await signIn(eve, ['bc-dead']);
     const started = performance.now();
@@ -273,6 +276,8 @@ describe('back-channel logout', () => {
     await waitFor(async () => (await events('logout.backchannel_failed', eve.id)).length === 2, 4 * TIMEOUT_MS + 2000);
     const [failed] = await events('logout.backchannel_failed', eve.id);
     expect(failed).toMatchObject({ reason: 'delivery_failed', detail: { client_id: 'bc-dead', attempts: 2, error: 'timeout' } });
+    // An outcome, even a failure for good, clears the journal.
+    await waitFor(async () => (await journaled()) === 0);
   }, 30_000);
 });
 

@@ -1,0 +1,75 @@
+/**
+ * The back-channel logout journal (migration 14): what the delivery queue (provider/backchannel.ts)
+ * still owes an application, so a restart or a crash loses no logout. Times come from the
+ * database's clock, so every process leases by the same one.
+ */
+import type { Database } from '../database.js';
+import { newId } from '../ids.js';
+
+/** What a journal row holds: a LogoutNotice (provider/backchannel.ts), without importing the provider. */
+export interface JournaledNotice {
+  clientId: string;
+  sub: string;
+  sid?: string;
+  organizationId: string | null;
+  trigger: string;
+}
+
+interface Row {
+  id: string;
+  client_id: string;
+  sub: string;
+  sid: string | null;
+  organization_id: string | null;
+  trigger: string;
+  claims: number;
+}
+
+/** A notice older than this is dropped unsent: whatever it was about has long expired. */
+export const JOURNAL_MAX_AGE_HOURS = 24;
+
+export class BackchannelJournal {
+  constructor(private readonly db: Database) {}
+
+  /** Writes a notice leased to the caller for `leaseSeconds`; its id. */
+  async add(n: JournaledNotice, leaseSeconds: number): Promise<string> {
+    const id = newId('bcl');
+    await this.db.query(
+      `insert into backchannel_deliveries (id, client_id, sub, sid, organization_id, trigger, next_attempt_at)
+       values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,
+      [id, n.clientId, n.sub, n.sid ?? null, n.organizationId, n.trigger, leaseSeconds],
+    );
+    return id;
+  }
+
+  /** The notice has an outcome (delivered, failed for good, its application gone). */
+  async remove(id: string): Promise<void> {
+    await this.db.query('delete from backchannel_deliveries where id = $1', [id]);
+  }
+
+  /**
+   * Claims up to `limit` notices whose lease has ended (their process stopped before an outcome),
+   * leasing them to the caller for `leaseSeconds`; drops those older than JOURNAL_MAX_AGE_HOURS.
+   * On PostgreSQL `for update skip locked` keeps two processes from claiming the same row.
+   */
+  async claimDue(limit: number, leaseSeconds: number): Promise<(JournaledNotice & { id: string; claims: number })[]> {
+    await this.db.query(`delete from backchannel_deliveries where created_at < now() - make_interval(hours => $1)`, [JOURNAL_MAX_AGE_HOURS]);
+    const rows = await this.db.query<Row>(
+      `with due as (
+         select id from backchannel_deliveries where next_attempt_at <= now() order by next_attempt_at limit $1 for update skip locked)
+       update backchannel_deliveries d set claims = d.claims + 1, next_attempt_at = now() + make_interval(secs => $2)
+       from due where d.id = due.id
+       returning d.id, d.client_id, d.sub, d.sid, d.organization_id, d.trigger, d.claims`,
+      [limit, leaseSeconds],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      clientId: r.client_id,
+      sub: r.sub,
+      ...(r.sid ? { sid: r.sid } : {}),
+      organizationId: r.organization_id,
+      trigger: r.trigger,
+      claims: r.claims,
+    }));
+  }
+}

@@ -123,17 +123,30 @@ export class Provisioning {
    * unless an admin suspended it too).
    */
   async detachUser(dir: DirectoryRow, userId: string): Promise<void> {
-    await this.store.db.transaction(async (tx) => {
-      await this.store.users.update(userId, dir.organization_id, { directoryStatus: 'suspended' }, tx);
-      await this.store.directoryGroups.removeFromAll(tx, dir.id, userId);
-      await this.store.directoryUsers.delete(tx, dir.id, userId);
-      await this.#recomputeRoles(tx, dir, [userId]);
-    });
+    await this.store.db.transaction((tx) => this.#detach(tx, dir, userId));
   }
 
-  /** `user_deletion: delete`: the user, its identities and memberships go. */
-  async deleteUser(dir: DirectoryRow, userId: string): Promise<void> {
-    await this.store.users.delete(userId, dir.organization_id);
+  async #detach(tx: Sql, dir: DirectoryRow, userId: string): Promise<void> {
+    await this.store.users.update(userId, dir.organization_id, { directoryStatus: 'suspended' }, tx);
+    await this.store.directoryGroups.removeFromAll(tx, dir.id, userId);
+    await this.store.directoryUsers.delete(tx, dir.id, userId);
+    await this.#recomputeRoles(tx, dir, [userId]);
+  }
+
+  /**
+   * `user_deletion: delete`: the user, its identities and memberships go; true. A user an admin
+   * suspended is detached instead (kept, still suspended; false): deleted, the person would come
+   * back active with the directory's next create by the same email or externalId.
+   */
+  async deleteUser(dir: DirectoryRow, userId: string): Promise<boolean> {
+    return this.store.db.transaction(async (tx) => {
+      if ((await this.store.users.suspendedByForUpdate(userId, dir.organization_id, tx)) === 'admin') {
+        await this.#detach(tx, dir, userId);
+        return false;
+      }
+      await this.store.users.delete(userId, dir.organization_id, tx);
+      return true;
+    });
   }
 
   async createGroup(dir: DirectoryRow, g: GroupWrite): Promise<string> {

@@ -107,8 +107,9 @@ export function userRoutes(): Router {
   r.delete('/Users/:id', async (req, res) => {
     const ctx = scimContext(res);
     const user = await load(ctx, req.params.id!);
-    const deleted = ctx.directory.user_deletion === 'delete';
-    if (deleted) await ctx.provisioning.deleteUser(ctx.directory, user.user_id);
+    // With user_deletion 'delete', an admin-suspended user is detached all the same (Provisioning.deleteUser).
+    let deleted = false;
+    if (ctx.directory.user_deletion === 'delete') deleted = await ctx.provisioning.deleteUser(ctx.directory, user.user_id);
     else await ctx.provisioning.detachUser(ctx.directory, user.user_id);
     await ctx.onAccessEnded(ctx.directory.organization_id, user.user_id, deleted ? 'deleted' : 'deprovisioned');
     await ctx.events.record(

@@ -389,10 +389,18 @@ create index users_search_external_id on users(organization_id, external_id text
 -- active:false, or a SCIM delete with user_deletion 'suspend'). A directory lifts only its own
 -- suspension: an Okta PUT carrying active:true must not undo an admin's suspension.
 alter table users add column suspended_by text check (suspended_by in ('admin','directory'));
--- Suspended before this column: a user still provisioned by a directory (whose resource the
--- directory may have set inactive) is taken as suspended by it; anyone else as by an admin.
-update users u set suspended_by = case when exists (select 1 from directory_users du where du.user_id = u.id)
-  then 'directory' else 'admin' end where u.status = 'suspended';
+-- Suspended before this column: by the directory when the directory itself said so — its stored
+-- resource is inactive, or it deprovisioned the user (a SCIM DELETE, user_deletion 'suspend') and
+-- no admin changed the status since; by an admin otherwise (fail closed: only an admin lifts it).
+-- Event ids sort by time (ids.ts).
+update users u set suspended_by = case
+  when exists (select 1 from directory_users du where du.user_id = u.id and du.resource->>'active' = 'false') then 'directory'
+  when not exists (select 1 from directory_users du where du.user_id = u.id)
+   and exists (select 1 from events e where e.user_id = u.id and e.type = 'user.deprovisioned' and e.detail->>'deleted' = 'false'
+     and not exists (select 1 from events a where a.user_id = u.id and a.type = 'admin.user.updated'
+       and a.detail->'fields' ? 'status' and a.id > e.id)) then 'directory'
+  else 'admin' end
+where u.status = 'suspended';
 alter table users add constraint users_suspended_by_status check ((status = 'suspended') = (suspended_by is not null));
 `,
   },

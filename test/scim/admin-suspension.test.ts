@@ -93,6 +93,31 @@ describe.each(dbBackends)('suspension by an admin vs a SCIM directory on $name',
     expect(await adminUser(id)).toMatchObject({ status: 'suspended', suspended_by: 'admin' });
   });
 
+  test("user_deletion 'delete' keeps an admin-suspended user (detached, suspended): a re-create cannot bring the person back active", async () => {
+    expect((await fx.p.admin('PATCH', `/organizations/${fx.orgId}/directories/${fx.directory.id}`, { user_deletion: 'delete' })).status).toBe(200);
+    try {
+      // The legitimate case: a user nobody suspended is deleted.
+      const gone = (await create('eve@acme.example')).body.id as string;
+      expect((await fx.scim('DELETE', `/Users/${gone}`)).status).toBe(204);
+      expect((await fx.p.admin('GET', `/organizations/${fx.orgId}/users/${gone}`)).status).toBe(404);
+      expect((await events('user.deprovisioned', gone))[0]).toMatchObject({ detail: { deleted: true } });
+
+      const id = (await create('fay@acme.example')).body.id as string;
+      await adminSet(id, 'suspended');
+      expect((await fx.scim('DELETE', `/Users/${id}`)).status).toBe(204);
+      expect(await adminUser(id)).toMatchObject({ status: 'suspended', suspended_by: 'admin' });
+      expect((await events('user.deprovisioned', id))[0]).toMatchObject({ detail: { deleted: false } });
+      expect((await fx.scim('GET', `/Users/${id}`)).status).toBe(404); // no longer the directory's
+      // Before: deleted, then re-created by email as a new, active user who could sign in.
+      const again = await create('fay@acme.example');
+      expect(again.status).toBe(201);
+      expect(again.body).toMatchObject({ id, active: false });
+      expect(await adminUser(id)).toMatchObject({ status: 'suspended', suspended_by: 'admin' });
+    } finally {
+      await fx.p.admin('PATCH', `/organizations/${fx.orgId}/directories/${fx.directory.id}`, { user_deletion: 'suspend' });
+    }
+  });
+
   test('an admin-created suspended user is suspended by an admin', async () => {
     const res = await fx.p.admin<Record<string, any>>('POST', `/organizations/${fx.orgId}/users`, { email: 'dee@acme.example', status: 'suspended' });
     expect(res.status).toBe(201);
@@ -101,7 +126,7 @@ describe.each(dbBackends)('suspension by an admin vs a SCIM directory on $name',
 });
 
 describe.each(dbBackends)('migration 13 (suspended_by) backfill on $name', (backend) => {
-  test('users suspended before it: by the directory when still provisioned, by an admin otherwise; active users null', async () => {
+  test('users suspended before it: by the directory only where the directory said so; by an admin otherwise; active users null', async () => {
     const { db, cleanup } = await backend.open();
     try {
       // Back to the schema before migration 13, with users of each kind.
@@ -112,21 +137,44 @@ describe.each(dbBackends)('migration 13 (suspended_by) backfill on $name', (back
       const org = await store.organizations.create({ slug: 'mig13', name: 'M', domains: [] });
       const { directory } = await store.directories.create(org.id, { name: 'D', provider: 'okta' });
       const ins = (id: string, status: string) =>
-        db.query("insert into users (id, organization_id, email, email_normalized, status) values ($1, $2, $3, $3, $4)", [id, org.id, `${id}@m.example`, status]);
+        db.query('insert into users (id, organization_id, email, email_normalized, status) values ($1, $2, $3, $3, $4)', [id, org.id, `${id}@m.example`, status]);
+      const provisioned = (id: string, active: boolean) =>
+        db.query('insert into directory_users (directory_id, user_id, user_name, user_name_normalized, resource) values ($1, $2, $2, $2, $3)', [
+          directory.id, id, JSON.stringify({ userName: id, active }),
+        ]);
+      // Event ids sort by millisecond: a pause keeps two in the order written.
+      const event = async (type: string, userId: string, detail: Record<string, unknown>) => {
+        await new Promise((r) => setTimeout(r, 3));
+        return store.events.append({ type, reason: null, organization_id: org.id, connection_id: null, user_id: userId, ip: null, detail });
+      };
       await ins('usr_active', 'active');
-      await ins('usr_by_admin', 'suspended');
-      await ins('usr_by_dir', 'suspended');
-      await db.query("insert into directory_users (directory_id, user_id, user_name, user_name_normalized) values ($1, 'usr_by_dir', 'd', 'd')", [directory.id]);
+      // An admin suspended these (review of 1b52ad9: the first was taken as the directory's, and Okta's next PUT lifted it).
+      await ins('usr_admin_provisioned', 'suspended');
+      await provisioned('usr_admin_provisioned', true);
+      await ins('usr_admin_plain', 'suspended');
+      // The directory deprovisioned this one (DELETE, user_deletion suspend), then an admin suspended it again.
+      await ins('usr_admin_after_detach', 'suspended');
+      await event('user.deprovisioned', 'usr_admin_after_detach', { deleted: false });
+      await event('admin.user.updated', 'usr_admin_after_detach', { fields: ['status'] });
+      // The directory suspended these: its resource says inactive; or it deprovisioned it (no row left).
+      await ins('usr_dir_inactive', 'suspended');
+      await provisioned('usr_dir_inactive', false);
+      await ins('usr_dir_detached', 'suspended');
+      await event('admin.user.updated', 'usr_dir_detached', { fields: ['roles'] });
+      await event('user.deprovisioned', 'usr_dir_detached', { deleted: false });
 
       expect(await migrate(db)).toEqual([13]);
-      const rows = await db.query<{ id: string; suspended_by: string | null }>("select id, suspended_by from users where organization_id = $1 order by id", [org.id]);
-      expect(rows).toEqual([
-        { id: 'usr_active', suspended_by: null },
-        { id: 'usr_by_admin', suspended_by: 'admin' },
-        { id: 'usr_by_dir', suspended_by: 'directory' },
-      ]);
+      const rows = await db.query<{ id: string; suspended_by: string | null }>('select id, suspended_by from users where organization_id = $1 order by id', [org.id]);
+      expect(Object.fromEntries(rows.map((r) => [r.id, r.suspended_by]))).toEqual({
+        usr_active: null,
+        usr_admin_provisioned: 'admin',
+        usr_admin_plain: 'admin',
+        usr_admin_after_detach: 'admin',
+        usr_dir_inactive: 'directory',
+        usr_dir_detached: 'directory',
+      });
       // The constraint holds the two columns together.
-      await expect(db.query("update users set status = 'active' where id = 'usr_by_admin'")).rejects.toThrow(/users_suspended_by_status/);
+      await expect(db.query("update users set status = 'active' where id = 'usr_admin_plain'")).rejects.toThrow(/users_suspended_by_status/);
     } finally {
       await cleanup();
     }

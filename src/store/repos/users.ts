@@ -190,6 +190,12 @@ export class UserRepo {
     return this.get(id, organizationId, q);
   }
 
+  /** Who suspended the user (null: active; undefined: no such user), its row locked until `q`'s transaction ends. */
+  async suspendedByForUpdate(id: string, organizationId: string, q: Sql): Promise<'admin' | 'directory' | null | undefined> {
+    const [row] = await q.query<{ suspended_by: 'admin' | 'directory' | null }>('select suspended_by from users where id = $1 and organization_id = $2 for update', [id, organizationId]);
+    return row ? row.suspended_by : undefined;
+  }
+
   async recordLogin(id: string): Promise<void> {
     await this.db.query('update users set last_login_at = now() where id = $1', [id]);
   }

@@ -162,6 +162,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     audit,
     access,
     mailer,
+    events,
     provider: provider.provider,
     now: parts.consoleClock ?? parts.clock,
     pages: [organizationPages, connectionPages, setupLinkPages, userPages, applicationPages, apiKeyPages, tracePages],

@@ -18,6 +18,7 @@ import type { Runtime } from '../runtime.js';
 import { safeEqual } from '../store/secrets.js';
 import { LoginLinkStore } from '../upstream/link/store.js';
 import { consoleAccess, REFUSAL_TEXT, type ConsoleRefusal } from './access.js';
+import type { LoginEvents } from '../events/index.js';
 import { CONSOLE_CLIENT_ID, consoleUrls, ensureConsoleApplication } from './application.js';
 import { CodeRedemptionError, redeemCode } from './code-redemption.js';
 import { checkConsoleLink } from './console-link.js';
@@ -41,6 +42,8 @@ export interface ConsoleShellDeps {
   mailer?: Mailer;
   /** oidc-provider, whose model API redeems the console's own authorization codes (code-redemption.ts). */
   provider: Provider;
+  /** Where sign-in refusals are recorded (console.sign_in_refused, counted per window). */
+  events: Pick<LoginEvents, 'appendCounted'>;
   /** Clock (ms) for session expiry and console links; tests move it. */
   now?: () => number;
   /** The page modules, in order (src/app.ts lists them). */
@@ -156,7 +159,8 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       logger.info({ user_id: accountId, reason: verdict.refused }, 'console sign-in refused');
       // In the console organization's log. A user of another organization is not named there:
       // their organization's admins see their login.succeeded, not the console's refusal.
-      await store.events.append({
+      // Counted per window (LoginEvents.appendCounted): anyone signed in anywhere can repeat this at will.
+      await deps.events.appendCounted({
         type: 'console.sign_in_refused',
         reason: verdict.refused,
         organization_id: org?.id ?? null,

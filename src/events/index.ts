@@ -71,7 +71,14 @@ export class LoginEvents {
   async failed(reason: string, a: LoginAttempt): Promise<void> {
     this.#counter?.inc({ outcome: 'failed', reason });
     this.logger.info({ org: a.organization_id, connection: a.connection_id, reason }, 'login failed');
-    const e: EventInput = { type: 'login.failed', reason, ...this.#common(a) };
+    await this.appendCounted({ type: 'login.failed', reason, ...this.#common(a) });
+  }
+
+  /**
+   * Appends a refusal anyone can cause at will (`login.failed`, `console.sign_in_refused`): with
+   * an EventAggregation, identical ones within the window are one row with a count.
+   */
+  async appendCounted(e: EventInput): Promise<void> {
     if (!this.aggregation) {
       await this.repo.append(e);
       return;

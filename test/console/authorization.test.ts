@@ -124,11 +124,19 @@ describe('console authorization', () => {
     const setCookies = ([] as string[]).concat(crafted.res.headers['set-cookie'] ?? []);
     expect(setCookies.filter((c) => /^portico_console=[^;]/.test(c))).toEqual([]);
     expect((await agent.get('/console/organizations')).status).toBe(303);
-    // Recorded in the console organization's log, without naming Acme's user there; nothing in Acme's.
+    // Repeated at will (Jane needs no IdP for it: her Acme login is reused): still refused each time.
+    for (let i = 0; i < 4; i++) {
+      const next = new URL((await agent.get('/console/login')).headers.location as string, 'http://localhost');
+      next.searchParams.delete('organization');
+      const again = await follow(agent, `${next.pathname}${next.search}`);
+      expect(again.res.text).toContain('not_console_organization');
+    }
+    // Recorded in the console organization's log, without naming Acme's user there, as one row
+    // with a count (a flood of them cannot fill the log or its webhooks); nothing in Acme's.
     const consoleOrg = (await t.runtime.store.organizations.get('portico-console'))!;
     const refusals = await consoleRefusals(consoleOrg.id);
     expect(refusals.filter((e) => e.reason === 'not_console_organization')).toEqual([
-      expect.objectContaining({ type: 'console.sign_in_refused', organization_id: consoleOrg.id, user_id: null }),
+      expect.objectContaining({ type: 'console.sign_in_refused', organization_id: consoleOrg.id, user_id: null, detail: expect.objectContaining({ count: 5 }) }),
     ]);
     expect(await consoleRefusals(acme.id)).toEqual([]);
   });

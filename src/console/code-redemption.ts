@@ -24,8 +24,13 @@ export interface CodeCheck {
 
 const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
 
-/** @returns the account id (gateway user id) the code was issued for. */
-export async function redeemCode(provider: Provider, check: CodeCheck): Promise<string> {
+/** Whom the code was issued for (gateway user id), and when their IdP authenticated them (epoch seconds, when known). */
+export interface RedeemedCode {
+  accountId: string;
+  authTime?: number;
+}
+
+export async function redeemCode(provider: Provider, check: CodeCheck): Promise<RedeemedCode> {
   if (!check.code || check.code.length > 512) throw new CodeRedemptionError('no usable code');
   let code: InstanceType<Provider['AuthorizationCode']> | undefined;
   try {
@@ -48,5 +53,6 @@ export async function redeemCode(provider: Provider, check: CodeCheck): Promise<
   } catch {
     throw new CodeRedemptionError('code already used');
   }
-  return accountId;
+  const authTime = (code as unknown as { authTime?: unknown }).authTime;
+  return { accountId, ...(typeof authTime === 'number' ? { authTime } : {}) };
 }

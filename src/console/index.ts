@@ -20,7 +20,7 @@ import { LoginLinkStore } from '../upstream/link/store.js';
 import { consoleAccess, REFUSAL_TEXT, type ConsoleRefusal } from './access.js';
 import type { LoginEvents } from '../events/index.js';
 import { CONSOLE_CLIENT_ID, consoleUrls, ensureConsoleApplication } from './application.js';
-import { CodeRedemptionError, redeemCode } from './code-redemption.js';
+import { CodeRedemptionError, redeemCode, type RedeemedCode } from './code-redemption.js';
 import { checkConsoleLink } from './console-link.js';
 import type { ConsoleDeps, ConsoleLocals, ConsolePage, ConsolePageModule } from './context.js';
 import { consoleUserOf } from './context.js';
@@ -139,9 +139,9 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
     if (typeof req.query.error === 'string') {
       return void bare(res, 403, 'Sign-in refused', 'Portico refused the sign-in.', req.query.error.slice(0, 64));
     }
-    let accountId: string;
+    let redeemed: RedeemedCode;
     try {
-      accountId = await redeemCode(deps.provider, {
+      redeemed = await redeemCode(deps.provider, {
         code: typeof req.query.code === 'string' ? req.query.code : '',
         clientId: CONSOLE_CLIENT_ID,
         redirectUri: urls.callback,
@@ -153,6 +153,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       logger.info({ reason: e.message }, 'console sign-in: authorization code refused');
       return void bare(res, 400, 'Sign-in failed', 'The sign-in could not be completed. Start again.', 'invalid_grant');
     }
+    const { accountId, authTime } = redeemed;
     const [user, org] = await Promise.all([store.users.get(accountId), consoleOrg()]);
     const verdict = consoleAccess(user, org);
     if ('refused' in verdict) {
@@ -170,7 +171,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       });
       return void refuse(res, verdict.refused);
     }
-    const { id } = await sessions.create(verdict.user);
+    const { id } = await sessions.create(verdict.user, authTime);
     res.cookie(CONSOLE_COOKIE, id, { ...cookieOptions, maxAge: CONSOLE_ABSOLUTE_MS });
     res.redirect(303, record.next ?? '/console/organizations');
   });

@@ -2,11 +2,14 @@
  * Console sessions: separate from the gateway session and from admin API keys. The browser holds a
  * random id (cookie `portico_console`, path /console); the ephemeral store (Redis with REDIS_URL,
  * so every process sees it) holds the rest under the id's hash. A session ends 8 hours after sign-in
- * (absolute) or 30 minutes after its last request (idle), by the injected clock, or at sign-out.
+ * (absolute) or 30 minutes after its last request (idle), by the injected clock, or at sign-out —
+ * and never later than the sign-in it came from (SESSION_MAX_AGE_SECONDS after the IdP
+ * authenticated the person: a console sign-in by SSO late in that day gets what is left of it).
  */
 import { randomBytes } from 'node:crypto';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import { hashToken } from '../store/secrets.js';
+import { SESSION_MAX_AGE_SECONDS } from '../provider/ttl.js';
 
 export const CONSOLE_COOKIE = 'portico_console';
 export const CONSOLE_ABSOLUTE_MS = 8 * 3600 * 1000;
@@ -19,7 +22,11 @@ export interface ConsoleSessionRecord {
   csrf: string;
   createdAt: number;
   lastSeenAt: number;
+  /** When it ends however active (ms): 8 h after sign-in, or the end of the IdP sign-in's lifetime if sooner. */
+  endsAt?: number;
 }
+
+const endOf = (r: ConsoleSessionRecord) => Math.min(r.createdAt + CONSOLE_ABSOLUTE_MS, r.endsAt ?? Infinity);
 
 /** 43 base64url characters (256 bits); anything else is not looked up. */
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
@@ -36,14 +43,16 @@ export class ConsoleSessions {
 
   /** Seconds the record must outlive its last write (the store's own expiry backs the clock's). */
   private ttlSeconds(r: ConsoleSessionRecord): number {
-    const until = Math.min(r.createdAt + CONSOLE_ABSOLUTE_MS, r.lastSeenAt + CONSOLE_IDLE_MS);
+    const until = Math.min(endOf(r), r.lastSeenAt + CONSOLE_IDLE_MS);
     return Math.max(1, Math.ceil((until - this.now()) / 1000));
   }
 
-  async create(user: { id: string; organization_id: string }): Promise<{ id: string; record: ConsoleSessionRecord }> {
+  /** `authTime`: when the IdP authenticated the person (epoch seconds), from the redeemed code. */
+  async create(user: { id: string; organization_id: string }, authTime?: number): Promise<{ id: string; record: ConsoleSessionRecord }> {
     const id = randomBytes(32).toString('base64url');
     const at = this.now();
-    const record: ConsoleSessionRecord = { userId: user.id, organizationId: user.organization_id, csrf: randomBytes(32).toString('base64url'), createdAt: at, lastSeenAt: at };
+    const endsAt = Math.min(at + CONSOLE_ABSOLUTE_MS, authTime === undefined ? Infinity : (authTime + SESSION_MAX_AGE_SECONDS) * 1000);
+    const record: ConsoleSessionRecord = { userId: user.id, organizationId: user.organization_id, csrf: randomBytes(32).toString('base64url'), createdAt: at, lastSeenAt: at, endsAt };
     await this.space.set(key(id), JSON.stringify(record), this.ttlSeconds(record));
     return { id, record };
   }
@@ -60,7 +69,7 @@ export class ConsoleSessions {
       return undefined;
     }
     const at = this.now();
-    if (at >= r.createdAt + CONSOLE_ABSOLUTE_MS || at >= r.lastSeenAt + CONSOLE_IDLE_MS) {
+    if (at >= endOf(r) || at >= r.lastSeenAt + CONSOLE_IDLE_MS) {
       await this.space.delete(key(id));
       return undefined;
     }

@@ -10,6 +10,8 @@ import { CONSOLE_CLIENT_ID } from '../../src/console/application.js';
 import { buildTestApp, type TestApp } from '../support/app.js';
 import { consoleLinkPath, consoleSignIn, consoleUser, csrfOf, follow } from '../support/console.js';
 import { routerRoutes } from '../support/routes.js';
+import { ConsoleSessions } from '../../src/console/session.js';
+import { SESSION_MAX_AGE_SECONDS } from '../../src/provider/ttl.js';
 
 const MIN = 60_000;
 
@@ -159,6 +161,27 @@ describe('console authorization', () => {
     expect(res.text).toContain('user_suspended');
     await t.runtime.store.users.update(op.user.id, op.orgId, { status: 'active' });
     expect((await op.agent.get('/console/organizations')).status).toBe(303);
+  });
+
+  it('never outlives the IdP sign-in it came from: a console sign-in by SSO 20 h after it lasts 4 h, not 8', async () => {
+    const sessions = new ConsoleSessions(t.runtime.ephemeral, () => clock);
+    const authTime = Math.floor(clock / 1000) - 20 * 3600;
+    const { id } = await sessions.create({ id: 'usr_sso', organization_id: 'org_x' }, authTime);
+    // Used every 25 minutes until a minute before the IdP sign-in is 24 h old.
+    const end = (authTime + SESSION_MAX_AGE_SECONDS) * 1000;
+    while (clock + 25 * MIN < end - MIN) {
+      clock += 25 * MIN;
+      expect(await sessions.touch(id)).toBeDefined();
+    }
+    clock = end;
+    expect(await sessions.touch(id)).toBeUndefined();
+    // The legitimate case: a fresh IdP sign-in keeps the console's own 8 h.
+    clock = Date.now();
+    const fresh = await sessions.create({ id: 'usr_sso', organization_id: 'org_x' }, Math.floor(clock / 1000));
+    for (let used = 0; used < 7 * 60 + 50; used += 25) {
+      clock += 25 * MIN;
+      expect(await sessions.touch(fresh.id)).toBeDefined();
+    }
   });
 
   it('ends a session after 30 idle minutes, and keeps an active one', async () => {

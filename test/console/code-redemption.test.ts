@@ -40,7 +40,7 @@ describe('console code redemption', () => {
     const c = await codeForConsole();
     const check = { code: c.code, clientId: CONSOLE_CLIENT_ID, redirectUri: `${t.runtime.config.issuer}/console/callback`, codeVerifier: c.verifier, nonce: c.nonce };
     const results = await Promise.allSettled([redeemCode(t.provider.provider, check), redeemCode(t.provider.provider, check)]);
-    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<string>).value)).toEqual([c.userId]);
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ accountId: string }>).value.accountId)).toEqual([c.userId]);
     const refused = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     expect(refused).toHaveLength(1);
     expect(refused[0]!.reason).toBeInstanceOf(CodeRedemptionError);
@@ -51,6 +51,6 @@ describe('console code redemption', () => {
     const c = await codeForConsole();
     const check = { code: c.code, clientId: CONSOLE_CLIENT_ID, redirectUri: `${t.runtime.config.issuer}/console/callback`, codeVerifier: c.verifier, nonce: c.nonce };
     await expect(redeemCode(t.provider.provider, { ...check, codeVerifier: `${c.verifier}x` })).rejects.toThrow(/PKCE/);
-    await expect(redeemCode(t.provider.provider, check)).resolves.toBe(c.userId);
+    await expect(redeemCode(t.provider.provider, check)).resolves.toMatchObject({ accountId: c.userId, authTime: expect.any(Number) });
   });
 });

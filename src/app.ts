@@ -131,11 +131,11 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     boundInteractionUid: (req) => interactionAtLoad.get(req),
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
-  // Logged by endSome. The dropped ids have left the index already: failing the save that pushed
-  // them out would not bring them back, only refuse a legitimate sign-in.
-  // The user's organization names the logout events (organization event lists, webhooks).
+  // The user's organization names the logout events (organization event lists, webhooks). A
+  // failure is logged by endSome and goes no further: the dropped ids have left the index already,
+  // and failing the save that pushed them out would only refuse a legitimate sign-in.
   droppedIds.end = async (userId, ids) => {
-    const organizationId = (await store.users.getWithoutIdentities(userId).catch(() => undefined))?.organization_id ?? null;
+    const organizationId = await provider.logout.organizationOf(userId).catch(() => null);
     await access.endSome(organizationId, userId, ids, 'session_limit').catch(() => undefined);
   };
   app.use('/api/v1', adminRoutes(rt, audit, limits, access, mailer));

@@ -26,7 +26,8 @@ export interface ConsoleSessionRecord {
   endsAt?: number;
 }
 
-const endOf = (r: ConsoleSessionRecord) => Math.min(r.createdAt + CONSOLE_ABSOLUTE_MS, r.endsAt ?? Infinity);
+/** A record written before `endsAt` existed ends 8 h after its sign-in. */
+const endOf = (r: ConsoleSessionRecord) => r.endsAt ?? r.createdAt + CONSOLE_ABSOLUTE_MS;
 
 /** 43 base64url characters (256 bits); anything else is not looked up. */
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;

@@ -37,7 +37,7 @@ export interface UserAccess {
 export interface UserAccessDeps {
   index: UserSessionIndex;
   gatewaySessions: SessionStore;
-  provider: ProviderLogout;
+  provider: Pick<ProviderLogout, 'queue' | 'endUser'>;
   events: EventRepo;
   logger: Logger;
 }

@@ -16,7 +16,7 @@
  * - Every notice is journaled in the database (store/repos/backchannel-journal.ts) until it has an
  *   outcome, leased to the process delivering it. Notices a process left behind (stopped, crashed,
  *   redeployed while a receiver was down) are taken over by any process once their lease ends
- *   (`recover`, run by startBackchannelRecovery), so a restart loses no logout.
+ *   (`recover`, run every 30 s by src/signals), so a restart loses no logout.
  */
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
@@ -226,33 +226,6 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
     },
     idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
     pending: () => inFlight,
-  };
-}
-
-/**
- * Runs `recover` on the current queue (an app reloaded for new signing keys has a new one) at
- * start and every `intervalMs`, until the returned stop; stop waits for a round in flight.
- */
-export function startBackchannelRecovery(queue: () => BackchannelQueue, logger: Logger, intervalMs = 30_000): () => Promise<void> {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> = Promise.resolve();
-  const tick = () => {
-    round = (async () => {
-      try {
-        const n = await queue().recover();
-        if (n) logger.info({ notices: n }, 'back-channel logout: took over notices a stopped process left');
-      } catch (err) {
-        logger.warn({ err }, 'back-channel logout: recovering journaled notices failed');
-      }
-      if (!stopped) timer = setTimeout(tick, intervalMs).unref();
-    })();
-  };
-  tick();
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await round;
   };
 }
 

@@ -11,6 +11,8 @@ import { providerUserLogout, type EndedAuthorization } from './user-logout.js';
 
 export interface ProviderLogout {
   queue: BackchannelQueue;
+  /** The user's organization (null when the user is gone): what names a logout's events. */
+  organizationOf(userId: string): Promise<string | null>;
   /** Ends the user's oidc-provider sessions and grants; returns what each application must be told. */
   endUser(userId: string, ids: Pick<UserSessionIds, 'provider' | 'grant'>): Promise<EndedAuthorization[]>;
 }
@@ -28,11 +30,11 @@ export function providerLogout(rt: Runtime, provider: Provider, adapterFor: (mod
     },
     opts,
   );
-  const organizationOf = async (userId: string) => (await store.users.get(userId))?.organization_id ?? null;
+  const organizationOf = async (userId: string) => (await store.users.getWithoutIdentities(userId))?.organization_id ?? null;
   const revokeGrant = async (grantId: string) => {
     await adapterFor('RefreshToken').revokeByGrantId(grantId);
     await adapterFor('Grant').destroy(grantId);
   };
   provider.use(endOnLogout({ provider, confirmPath, queue, organizationOf, revokeGrant, logger }));
-  return { queue, endUser: providerUserLogout(adapterFor) };
+  return { queue, organizationOf, endUser: providerUserLogout(adapterFor) };
 }

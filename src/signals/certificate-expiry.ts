@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { LoginEvent } from '../store/types.js';
 import { watchedCertificates, type CertificateSources, type WatchedCertificate } from './certificates.js';
+import { everyInterval } from './periodic.js';
 
 export const EXPIRING_THRESHOLDS_DAYS = [30, 7, 1] as const;
 const DAY_MS = 86_400_000;
@@ -63,17 +64,5 @@ const detailOf = (c: WatchedCertificate, threshold: 'expired' | number) => ({
  */
 export function startCertificateExpiryChecks(deps: ExpiryCheckDeps, opts: { intervalMs?: number; clock?: () => Date } = {}): () => Promise<void> {
   const clock = opts.clock ?? (() => new Date());
-  let running: Promise<unknown> = Promise.resolve();
-  const tick = () => {
-    running = running.then(() =>
-      checkCertificateExpiry(deps, clock()).catch((err: unknown) => deps.logger.warn({ err }, 'certificate expiry check failed')),
-    );
-  };
-  tick();
-  const timer = setInterval(tick, opts.intervalMs ?? 3600_000);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return everyInterval(() => checkCertificateExpiry(deps, clock()), opts.intervalMs ?? 3600_000, deps.logger, 'certificate expiry check');
 }

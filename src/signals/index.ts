@@ -2,7 +2,8 @@ import type { Runtime } from '../runtime.js';
 import { startCertificateExpiryChecks } from './certificate-expiry.js';
 import { DEFAULT_TRACE_RETENTION_DAYS, startTraceRetention } from './trace-retention.js';
 import { WebhookDelivery } from './webhook-delivery.js';
-import { startBackchannelRecovery, type BackchannelQueue } from '../provider/backchannel.js';
+import type { BackchannelQueue } from '../provider/backchannel.js';
+import { everyInterval } from './periodic.js';
 
 /**
  * The background work of one server process: webhook delivery (every second), the certificate
@@ -19,7 +20,12 @@ export function startSignals(rt: Runtime, opts: { backchannel?: () => Backchanne
     logger: rt.logger,
     retentionDays: rt.config.traceRetentionDays ?? DEFAULT_TRACE_RETENTION_DAYS,
   });
-  const stopRecovery = opts.backchannel ? startBackchannelRecovery(opts.backchannel, rt.logger) : async () => undefined;
+  // The current app's queue: an app reloaded for new signing keys has a new one.
+  const recoverLogouts = (queue: () => BackchannelQueue) => async () => {
+    const n = await queue().recover();
+    if (n) rt.logger.info({ notices: n }, 'back-channel logout: took over notices a stopped process left');
+  };
+  const stopRecovery = opts.backchannel ? everyInterval(recoverLogouts(opts.backchannel), 30_000, rt.logger, 'back-channel logout recovery') : async () => undefined;
   return async () => {
     await Promise.all([stopDelivery(), stopExpiry(), stopRetention(), stopRecovery()]);
   };

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { TraceRepo } from '../store/repos/traces.js';
+import { everyInterval } from './periodic.js';
 
 export const DEFAULT_TRACE_RETENTION_DAYS = 30;
 const DAY_MS = 86_400_000;
@@ -34,15 +35,5 @@ export async function purgeExpiredEvidence(deps: TraceRetentionDeps, now: Date):
 /** Purges at once and then every `intervalMs` (default hourly) until stopped; stop waits for a purge in flight. */
 export function startTraceRetention(deps: TraceRetentionDeps, opts: { intervalMs?: number; clock?: () => Date } = {}): () => Promise<void> {
   const clock = opts.clock ?? (() => new Date());
-  let running: Promise<unknown> = Promise.resolve();
-  const tick = () => {
-    running = running.then(() => purgeExpiredEvidence(deps, clock()).catch((err: unknown) => deps.logger.warn({ err }, 'login trace evidence purge failed')));
-  };
-  tick();
-  const timer = setInterval(tick, opts.intervalMs ?? 3600_000);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return everyInterval(() => purgeExpiredEvidence(deps, clock()), opts.intervalMs ?? 3600_000, deps.logger, 'login trace evidence purge');
 }

@@ -30,7 +30,7 @@ describe.each(ephemeralBackends)('UserAccess.end with a login finishing during i
     // What the provider was asked to end, and the notices queued: the provider side has its own tests (test/provider).
     const endedCalls: Pick<UserSessionIds, 'provider' | 'grant'>[] = [];
     const notices: LogoutNotice[] = [];
-    const provider: ProviderLogout = {
+    const provider: Pick<ProviderLogout, 'queue' | 'endUser'> = {
       queue: { enqueue: (n) => void notices.push(n), recover: async () => 0, idle: async () => undefined, pending: () => 0 },
       endUser: async (_user, ids) => {
         endedCalls.push({ provider: [...ids.provider], grant: [...ids.grant] });

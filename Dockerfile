@@ -13,7 +13,9 @@ RUN npm run build && npm prune --omit=dev && npm cache clean --force
 
 # Embedded database, generated secret and development keys live under /var/lib/portico
 # (mount a volume there); with DATABASE_URL set only the certs dir is used.
+# MALLOC_ARENA_MAX: see README "Memory of a server process".
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     PORT=8080 \
     PORTICO_DATA_DIR=/var/lib/portico/data \
     PORTICO_CERTS_DIR=/var/lib/portico/certs

@@ -67,6 +67,7 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
       PORTICO_SECRET: randomBytes(32).toString('base64url'),
       PORTICO_LOG_LEVEL: 'warn',
       NODE_ENV: 'production', // as the Dockerfile runs it
+      MALLOC_ARENA_MAX: '2', // as npm start and the Dockerfile run it (README: Memory of a server process)
       // All load comes from one address: measure throughput, not the per-IP and per-key limits.
       PORTICO_RATE_LIMIT_LOGIN: 'off',
       PORTICO_RATE_LIMIT_CLIENT_AUTH: 'off',

@@ -105,6 +105,9 @@ parentPort.on('message', (m) => {
 })();
 `;
 
+/** The database thread's young generation (V8's new space, for short-lived objects), MB. */
+export const DATABASE_THREAD_YOUNG_MB = 6;
+
 /** An error from the worker, with the PostgreSQL fields it carried (code, constraint, detail, …). */
 class ThreadError extends Error {
   constructor(fields: Record<string, unknown>) {
@@ -135,7 +138,14 @@ export interface DatabaseMemory {
  */
 export async function startPgliteThread(dataDir: string | undefined, opts: { snapshot?: Uint8Array; cacheMb?: number } = {}): Promise<PgliteThread> {
   const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pglite, dataDir, snapshot: opts.snapshot, cacheMb: opts.cacheMb } });
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { pglite, dataDir, snapshot: opts.snapshot, cacheMb: opts.cacheMb },
+    // The thread's JavaScript only passes statements and rows through: PostgreSQL's own memory is
+    // WebAssembly, outside this heap. With V8's default young generation (48 MB) its heap sat at
+    // ~50 MB under login load; with 6 MB, ~23 MB, at the same CPU (issue 13, bench:soak).
+    resourceLimits: { maxYoungGenerationSizeMb: DATABASE_THREAD_YOUNG_MB },
+  });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let next = 1;
   let dead: Error | undefined;

@@ -11,7 +11,7 @@
  * the server stopped; test/cli covers it).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -155,4 +155,20 @@ describe('README quick start: from npm start to signed in at the example applica
     expect(JSON.parse((await fresh.textContent('#claims pre'))!)).toMatchObject({ amr: ['partner'], idp: connection.id });
     await fresh.close();
   }, 120_000);
+
+  it('npm start runs the server with the memory settings the README gives (bounded heap, two malloc arenas)', () => {
+    // The server is the process under this working directory running bin/portico.js serve.
+    const servers = readdirSync('/proc').filter((pid) => {
+      try {
+        return realpathSync(`/proc/${pid}/cwd`) === realpathSync(dir) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('bin/portico.js\0serve');
+      } catch {
+        return false; // gone meanwhile, or not ours to read
+      }
+    });
+    expect(servers).toHaveLength(1);
+    const argv = readFileSync(`/proc/${servers[0]}/cmdline`, 'utf8').split('\0');
+    const env = readFileSync(`/proc/${servers[0]}/environ`, 'utf8').split('\0');
+    expect(argv).toContain('--max-old-space-size=1536');
+    expect(env).toContain('MALLOC_ARENA_MAX=2');
+  });
 });

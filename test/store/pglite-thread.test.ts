@@ -203,6 +203,19 @@ describe('the database thread: settings and memory', () => {
     }
   });
 
+  it('keeps its own heap small under a stream of statements (a bounded young generation)', async () => {
+    // With V8's default young generation (48 MB) this loop leaves the thread's heap at ~80 MB; with
+    // DATABASE_THREAD_YOUNG_MB, 26–37 MB. PostgreSQL's memory is the WebAssembly memory, not this heap.
+    const t = await startPgliteThread(undefined);
+    try {
+      for (let i = 0; i < 3000; i++) await t.query("select g, repeat('x', 200) as pad from generate_series(1, 100) g", undefined);
+      expect((await t.memory()).heap).toBeLessThan(48 * 1024 * 1024);
+      expect(await t.query('select 3 as n', undefined)).toEqual([{ n: 3 }]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('openPglite passes the page cache to the thread and exposes memory()', async () => {
     const db = await openPglite(undefined, { thread: true, cacheMb: 16 });
     try {

@@ -83,8 +83,8 @@ export class Provisioning {
       family_name: p.family_name,
       phone_number: p.phone_number,
       external_id: p.external_id,
-      // The directory's own say: it cannot lift an admin's suspension (UserRepo.update).
-      directoryStatus: p.active ? ('active' as const) : ('suspended' as const),
+      // The directory's own say: it cannot lift an admin's or another directory's suspension (UserRepo.update).
+      directoryStatus: { status: p.active ? ('active' as const) : ('suspended' as const), directoryId: dir.id },
     };
   }
 
@@ -119,28 +119,29 @@ export class Provisioning {
 
   /**
    * `user_deletion: suspend`: the SCIM resource and the directory's memberships go, the Portico user
-   * stays, suspended (a later create with the same externalId or email adopts and reactivates it,
-   * unless an admin suspended it too).
+   * stays, suspended (a later create by this directory with the same externalId or email adopts and
+   * reactivates it, unless an admin suspended it too; another directory's create adopts it suspended).
    */
   async detachUser(dir: DirectoryRow, userId: string): Promise<void> {
     await this.store.db.transaction((tx) => this.#detach(tx, dir, userId));
   }
 
   async #detach(tx: Sql, dir: DirectoryRow, userId: string): Promise<void> {
-    await this.store.users.update(userId, dir.organization_id, { directoryStatus: 'suspended' }, tx);
+    await this.store.users.update(userId, dir.organization_id, { directoryStatus: { status: 'suspended', directoryId: dir.id } }, tx);
     await this.store.directoryGroups.removeFromAll(tx, dir.id, userId);
     await this.store.directoryUsers.delete(tx, dir.id, userId);
     await this.#recomputeRoles(tx, dir, [userId]);
   }
 
   /**
-   * `user_deletion: delete`: the user, its identities and memberships go; true. A user an admin
-   * suspended is detached instead (kept, still suspended; false): deleted, the person would come
-   * back active with the directory's next create by the same email or externalId.
+   * `user_deletion: delete`: the user, its identities and memberships go; true. A user an admin or
+   * another directory suspended is detached instead (kept, still suspended; false): deleted, the
+   * person would come back active with this directory's next create by the same email or externalId.
    */
   async deleteUser(dir: DirectoryRow, userId: string): Promise<boolean> {
     return this.store.db.transaction(async (tx) => {
-      if ((await this.store.users.suspendedByForUpdate(userId, dir.organization_id, tx)) === 'admin') {
+      const suspension = await this.store.users.suspensionForUpdate(userId, dir.organization_id, tx);
+      if (suspension?.by === 'admin' || (suspension?.by === 'directory' && suspension.directoryId !== dir.id)) {
         await this.#detach(tx, dir, userId);
         return false;
       }

@@ -427,6 +427,27 @@ create table backchannel_deliveries (
 create index backchannel_deliveries_due on backchannel_deliveries(next_attempt_at);
 `,
   },
+  {
+    version: 15,
+    name: 'which directory suspended a user',
+    sql: `
+-- Which directory suspended a user (suspended_by 'directory'): only that one lifts it. Before, any
+-- directory of the organization did: a user one directory deprovisioned was adopted and
+-- reactivated by another's create. Null: the directory is unknown or was deleted; only an admin
+-- lifts such a suspension.
+alter table users add column suspended_by_directory text references directories(id) on delete set null;
+alter table users add constraint users_suspended_by_directory check (suspended_by_directory is null or suspended_by = 'directory');
+-- Suspended by a directory before this column: the directory whose stored resource is inactive,
+-- else the one whose deprovisioning (user.deprovisioned, detail.directory_id) came last.
+update users u set suspended_by_directory = coalesce(
+  (select du.directory_id from directory_users du where du.user_id = u.id and du.resource->>'active' = 'false' limit 1),
+  (select d.id from events e join directories d on d.id = e.detail->>'directory_id'
+    where e.user_id = u.id and e.type = 'user.deprovisioned' and e.detail->>'deleted' = 'false'
+    order by e.id desc limit 1))
+where u.suspended_by = 'directory';
+create index users_suspended_by_directory on users(suspended_by_directory) where suspended_by_directory is not null;
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

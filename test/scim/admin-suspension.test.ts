@@ -118,6 +118,71 @@ describe.each(dbBackends)('suspension by an admin vs a SCIM directory on $name',
     }
   });
 
+  /** Another SCIM directory of the same organization, with a SCIM client of its own. */
+  const otherDirectory = async (name: string) => {
+    const made = await fx.p.admin<{ id: string; bearer_token: string }>('POST', `/organizations/${fx.orgId}/directories`, { provider: 'azure', name });
+    expect(made.status).toBe(201);
+    const scim = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${fx.p.base}/scim/v2/${made.body.id}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${made.body.bearer_token}`, ...(body === undefined ? {} : { 'content-type': 'application/scim+json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, any> };
+    };
+    return {
+      id: made.body.id,
+      scim,
+      create: (userName: string) => scim('POST', '/Users', { schemas: [USER_SCHEMA], userName, active: true, emails: [{ primary: true, value: userName }] }),
+      patchActive: (id: string, value: unknown) => scim('PATCH', `/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value }] }),
+      set: async (fields: Record<string, unknown>) => expect((await fx.p.admin('PATCH', `/organizations/${fx.orgId}/directories/${made.body.id}`, fields)).status).toBe(200),
+      remove: async () => expect((await fx.p.admin('DELETE', `/organizations/${fx.orgId}/directories/${made.body.id}`)).status).toBe(204),
+    };
+  };
+
+  test("a directory does not lift another directory's suspension: adopted suspended, not deleted and re-created active; only an admin lifts it", async () => {
+    const okta = await otherDirectory('Okta (old)');
+    const entra = await otherDirectory('Entra (new)');
+    // The legitimate case: a directory lifts its own suspension (deactivate, reactivate).
+    const own = (await okta.create('hal@acme.example')).body.id as string;
+    expect((await okta.patchActive(own, false)).body.active).toBe(false);
+    expect((await okta.patchActive(own, true)).body.active).toBe(true);
+    expect(await adminUser(own)).toMatchObject({ status: 'active', suspended_by: null });
+
+    // Okta deprovisions Ida (DELETE, user_deletion suspend): detached, suspended by Okta.
+    const id = (await okta.create('ida@acme.example')).body.id as string;
+    expect((await okta.scim('DELETE', `/Users/${id}`)).status).toBe(204);
+    expect(await adminUser(id)).toMatchObject({ status: 'suspended', suspended_by: 'directory' });
+    // Entra pushes the same person, active. Before: adopted and reactivated; she could sign in again.
+    const adopted = await entra.create('ida@acme.example');
+    expect(adopted.status).toBe(201);
+    expect(adopted.body).toMatchObject({ id, active: false });
+    expect((await entra.patchActive(id, true)).body.active).toBe(false);
+    expect((await entra.scim('PUT', `/Users/${id}`, { schemas: [USER_SCHEMA], userName: 'ida@acme.example', active: true, emails: [{ primary: true, value: 'ida@acme.example' }] })).body.active).toBe(false);
+    // Entra's own deactivation does not take the suspension over either.
+    expect((await entra.patchActive(id, false)).status).toBe(200);
+    expect((await entra.patchActive(id, true)).body.active).toBe(false);
+    expect(await events('user.reactivated', id)).toEqual([]);
+
+    // With user_deletion 'delete', Entra cannot delete her and create her again, active.
+    await entra.set({ user_deletion: 'delete' });
+    expect((await entra.scim('DELETE', `/Users/${id}`)).status).toBe(204);
+    expect(await adminUser(id)).toMatchObject({ status: 'suspended', suspended_by: 'directory' });
+    expect((await entra.create('ida@acme.example')).body).toMatchObject({ id, active: false });
+
+    // Okta deleted: its suspension stays (nobody's but an admin's to lift).
+    await okta.remove();
+    expect((await entra.patchActive(id, true)).body.active).toBe(false);
+    expect(await adminUser(id)).toMatchObject({ status: 'suspended', suspended_by: 'directory' });
+    expect(await adminSet(id, 'active')).toMatchObject({ status: 'active', suspended_by: null });
+    expect((await entra.scim('GET', `/Users/${id}`)).body.active).toBe(true);
+    // From now on Entra's suspension is Entra's own, and Entra lifts it.
+    expect((await entra.patchActive(id, false)).body.active).toBe(false);
+    expect((await entra.patchActive(id, true)).body.active).toBe(true);
+    await entra.remove();
+  });
+
   test('an admin-created suspended user is suspended by an admin', async () => {
     const res = await fx.p.admin<Record<string, any>>('POST', `/organizations/${fx.orgId}/users`, { email: 'dee@acme.example', status: 'suspended' });
     expect(res.status).toBe(201);
@@ -175,6 +240,56 @@ describe.each(dbBackends)('migration 13 (suspended_by) backfill on $name', (back
       });
       // The constraint holds the two columns together.
       await expect(db.query("update users set status = 'active' where id = 'usr_admin_plain'")).rejects.toThrow(/users_suspended_by_status/);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe.each(dbBackends)('migration 15 (suspended_by_directory) backfill on $name', (backend) => {
+  test("users a directory suspended before it: the directory whose resource is inactive, else the last to deprovision them; unknown or deleted: null", async () => {
+    const { db, cleanup } = await backend.open();
+    try {
+      await db.query('alter table users drop column suspended_by_directory');
+      await db.query('delete from schema_migrations where version = 15');
+      const store = createStore(db, new SecretBox('x'.repeat(32)));
+      const org = await store.organizations.create({ slug: 'mig15', name: 'M', domains: [] });
+      const { directory: a } = await store.directories.create(org.id, { name: 'A', provider: 'okta' });
+      const { directory: b } = await store.directories.create(org.id, { name: 'B', provider: 'azure' });
+      const { directory: gone } = await store.directories.create(org.id, { name: 'Gone', provider: 'azure' });
+      const ins = (id: string, status: string, by: string | null) =>
+        db.query('insert into users (id, organization_id, email, email_normalized, status, suspended_by) values ($1, $2, $3, $3, $4, $5)', [id, org.id, `${id}@m.example`, status, by]);
+      const event = async (userId: string, directoryId: string) => {
+        await new Promise((r) => setTimeout(r, 3)); // event ids sort by millisecond
+        return store.events.append({ type: 'user.deprovisioned', reason: null, organization_id: org.id, connection_id: null, user_id: userId, ip: null, detail: { directory_id: directoryId, deleted: false } });
+      };
+      await ins('usr_inactive_in_a', 'suspended', 'directory');
+      await db.query('insert into directory_users (directory_id, user_id, user_name, user_name_normalized, resource) values ($1, $2, $2, $2, $3)', [a.id, 'usr_inactive_in_a', JSON.stringify({ active: false })]);
+      await ins('usr_detached_by_b', 'suspended', 'directory');
+      await event('usr_detached_by_b', a.id);
+      await event('usr_detached_by_b', b.id);
+      await ins('usr_detached_by_gone', 'suspended', 'directory');
+      await event('usr_detached_by_gone', gone.id);
+      await ins('usr_unknown', 'suspended', 'directory');
+      await ins('usr_admin', 'suspended', 'admin');
+      await event('usr_admin', a.id);
+      await ins('usr_active', 'active', null);
+      await store.directories.delete(gone.id, org.id);
+
+      expect(await migrate(db)).toEqual([15]);
+      const rows = await db.query<{ id: string; suspended_by_directory: string | null }>('select id, suspended_by_directory from users where organization_id = $1', [org.id]);
+      expect(Object.fromEntries(rows.map((r) => [r.id, r.suspended_by_directory]))).toEqual({
+        usr_inactive_in_a: a.id,
+        usr_detached_by_b: b.id,
+        usr_detached_by_gone: null,
+        usr_unknown: null,
+        usr_admin: null,
+        usr_active: null,
+      });
+      // Deleting a directory leaves its suspensions in place, owned by nobody.
+      await store.directories.delete(a.id, org.id);
+      expect((await db.query<{ s: string | null; status: string }>("select suspended_by_directory as s, status from users where id = 'usr_inactive_in_a'"))[0]).toEqual({ s: null, status: 'suspended' });
+      await expect(db.query("update users set suspended_by = 'admin' where id = 'usr_detached_by_b'")).rejects.toThrow(/users_suspended_by_directory/);
     } finally {
       await cleanup();
     }

@@ -15,10 +15,10 @@ export interface UserInput {
   /** Set by an admin (API, console): a suspension by an admin, or lifting any suspension. */
   status?: 'active' | 'suspended';
   /**
-   * Set by a SCIM directory: suspends the user as the directory's own doing, or lifts only a
-   * directory's suspension. A user an admin suspended stays suspended (see update()).
+   * Set by a SCIM directory: suspends the user as that directory's own doing, or lifts only that
+   * directory's suspension. A user an admin or another directory suspended stays suspended (see update()).
    */
-  directoryStatus?: 'active' | 'suspended';
+  directoryStatus?: { status: 'active' | 'suspended'; directoryId: string };
 }
 
 const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
@@ -43,11 +43,12 @@ export class UserRepo {
 
   async create(organizationId: string, u: UserInput, identity?: { connection_id: string; subject: string }, tx: Sql = this.db): Promise<User> {
     const id = newId('usr');
-    const status = u.status ?? u.directoryStatus ?? 'active';
+    const status = u.status ?? u.directoryStatus?.status ?? 'active';
+    const byDirectory = status === 'suspended' && !u.status ? u.directoryStatus!.directoryId : null;
     const insert = async (q: Sql) => {
       await q.query(
         `insert into users (id, organization_id, email, email_normalized, email_verified, name, given_name, family_name,
-           phone_number, external_id, roles, status, suspended_by) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+           phone_number, external_id, roles, status, suspended_by, suspended_by_directory) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
         [
           id,
           organizationId,
@@ -62,6 +63,7 @@ export class UserRepo {
           JSON.stringify(u.roles ?? []),
           status,
           status === 'active' ? null : u.status ? 'admin' : 'directory',
+          byDirectory,
         ],
       );
       if (identity) {
@@ -168,16 +170,20 @@ export class UserRepo {
         params.push(typeof v === 'string' ? normalizeEmail(v) : null);
         sets.push(`email_normalized = $${params.length}`);
       }
-      if (f === 'status') sets.push(`suspended_by = case when $${params.length}::text = 'suspended' then 'admin' end`);
+      if (f === 'status') sets.push(`suspended_by = case when $${params.length}::text = 'suspended' then 'admin' end`, 'suspended_by_directory = null');
     }
     if (patch.directoryStatus && patch.status === undefined) {
-      // In one statement, so an admin's suspension landing at the same time is never lost:
-      // a directory's active:true does not lift it, its active:false does not take it over.
-      params.push(patch.directoryStatus);
-      const d = `$${params.length}::text`;
+      // In one statement, so an admin's suspension landing at the same time is never lost: a
+      // directory's active:true does not lift an admin's suspension, nor another directory's (one
+      // that deprovisioned the person, or was deleted since: null), and its active:false does not
+      // take either over. Every right-hand side reads the row as it was before this update.
+      params.push(patch.directoryStatus.status, patch.directoryStatus.directoryId);
+      const [d, dir] = [`$${params.length - 1}::text`, `$${params.length}::text`];
+      const kept = `(suspended_by = 'admin' or (suspended_by = 'directory' and suspended_by_directory is distinct from ${dir}))`;
       sets.push(
-        `status = case when suspended_by = 'admin' then 'suspended' else ${d} end`,
-        `suspended_by = case when suspended_by = 'admin' then 'admin' when ${d} = 'suspended' then 'directory' end`,
+        `status = case when ${kept} then 'suspended' else ${d} end`,
+        `suspended_by = case when ${kept} then suspended_by when ${d} = 'suspended' then 'directory' end`,
+        `suspended_by_directory = case when ${kept} then suspended_by_directory when ${d} = 'suspended' then ${dir} end`,
       );
     }
     if (sets.length) {
@@ -190,10 +196,16 @@ export class UserRepo {
     return this.get(id, organizationId, q);
   }
 
-  /** Who suspended the user (null: active; undefined: no such user), its row locked until `q`'s transaction ends. */
-  async suspendedByForUpdate(id: string, organizationId: string, q: Sql): Promise<'admin' | 'directory' | null | undefined> {
-    const [row] = await q.query<{ suspended_by: 'admin' | 'directory' | null }>('select suspended_by from users where id = $1 and organization_id = $2 for update', [id, organizationId]);
-    return row ? row.suspended_by : undefined;
+  /**
+   * Who suspended the user (by: null while active; undefined: no such user) and, for a directory,
+   * which one (null: unknown, or deleted since), its row locked until `q`'s transaction ends.
+   */
+  async suspensionForUpdate(id: string, organizationId: string, q: Sql): Promise<{ by: 'admin' | 'directory' | null; directoryId: string | null } | undefined> {
+    const [row] = await q.query<{ suspended_by: 'admin' | 'directory' | null; suspended_by_directory: string | null }>(
+      'select suspended_by, suspended_by_directory from users where id = $1 and organization_id = $2 for update',
+      [id, organizationId],
+    );
+    return row ? { by: row.suspended_by, directoryId: row.suspended_by_directory } : undefined;
   }
 
   async recordLogin(id: string): Promise<void> {

@@ -438,12 +438,14 @@ create index backchannel_deliveries_due on backchannel_deliveries(next_attempt_a
 alter table users add column suspended_by_directory text references directories(id) on delete set null;
 alter table users add constraint users_suspended_by_directory check (suspended_by_directory is null or suspended_by = 'directory');
 -- Suspended by a directory before this column: the directory whose stored resource is inactive,
--- else the one whose deprovisioning (user.deprovisioned, detail.directory_id) came last.
+-- else the one whose deprovisioning (user.deprovisioned, detail.directory_id) came last, if that
+-- directory still exists (the last one, not the last of those left: review of this migration).
 update users u set suspended_by_directory = coalesce(
   (select du.directory_id from directory_users du where du.user_id = u.id and du.resource->>'active' = 'false' limit 1),
-  (select d.id from events e join directories d on d.id = e.detail->>'directory_id'
+  (select d.id from directories d where d.id = (
+    select e.detail->>'directory_id' from events e
     where e.user_id = u.id and e.type = 'user.deprovisioned' and e.detail->>'deleted' = 'false'
-    order by e.id desc limit 1))
+    order by e.id desc limit 1)))
 where u.suspended_by = 'directory';
 create index users_suspended_by_directory on users(suspended_by_directory) where suspended_by_directory is not null;
 `,

@@ -247,7 +247,7 @@ describe.each(dbBackends)('migration 13 (suspended_by) backfill on $name', (back
 });
 
 describe.each(dbBackends)('migration 15 (suspended_by_directory) backfill on $name', (backend) => {
-  test("users a directory suspended before it: the directory whose resource is inactive, else the last to deprovision them; unknown or deleted: null", async () => {
+  test("users a directory suspended before it: the directory whose resource is inactive, else the last to deprovision them; unknown, or that last one deleted: null", async () => {
     const { db, cleanup } = await backend.open();
     try {
       await db.query('alter table users drop column suspended_by_directory');
@@ -270,6 +270,10 @@ describe.each(dbBackends)('migration 15 (suspended_by_directory) backfill on $na
       await event('usr_detached_by_b', b.id);
       await ins('usr_detached_by_gone', 'suspended', 'directory');
       await event('usr_detached_by_gone', gone.id);
+      // Deprovisioned by B, reactivated, then by the directory since deleted: not B's (review of 15).
+      await ins('usr_last_by_gone', 'suspended', 'directory');
+      await event('usr_last_by_gone', b.id);
+      await event('usr_last_by_gone', gone.id);
       await ins('usr_unknown', 'suspended', 'directory');
       await ins('usr_admin', 'suspended', 'admin');
       await event('usr_admin', a.id);
@@ -282,6 +286,7 @@ describe.each(dbBackends)('migration 15 (suspended_by_directory) backfill on $na
         usr_inactive_in_a: a.id,
         usr_detached_by_b: b.id,
         usr_detached_by_gone: null,
+        usr_last_by_gone: null,
         usr_unknown: null,
         usr_admin: null,
         usr_active: null,

@@ -183,6 +183,50 @@ describe.each(dbBackends)('suspension by an admin vs a SCIM directory on $name',
     await entra.remove();
   });
 
+  test("while another party's suspension holds, a directory cannot move the person's email, externalId or phone to a new, active user", async () => {
+    const okta = await otherDirectory('Okta (renames)');
+    const entra = await otherDirectory('Entra (renames)');
+    const jo = { schemas: [USER_SCHEMA], externalId: 'okta-00u-jo', userName: 'jo@acme.example', active: true, emails: [{ primary: true, value: 'jo@acme.example' }], phoneNumbers: [{ primary: true, value: '+15550001111' }] };
+    const keys = { email: 'jo@acme.example', external_id: 'okta-00u-jo', phone_number: '+15550001111' };
+    const renamed = { userName: 'gone@acme.example', emails: [{ primary: true, value: 'gone@acme.example' }], phoneNumbers: [], active: true };
+    const id = (await okta.scim('POST', '/Users', jo)).body.id as string;
+    expect(await adminUser(id)).toMatchObject({ status: 'active', ...keys });
+    // Okta deprovisions Jo; Entra adopts her by externalId, suspended.
+    expect((await okta.scim('DELETE', `/Users/${id}`)).status).toBe(204);
+    expect((await entra.scim('POST', '/Users', jo)).body).toMatchObject({ id, active: false });
+
+    // The attack (attacker review of 9e1cf0f): rename her away (PUT, then PATCH), then create her keys again.
+    const { externalId: _x, ...withoutExternalId } = jo;
+    expect((await entra.scim('PUT', `/Users/${id}`, { ...withoutExternalId, ...renamed })).status).toBe(200);
+    expect(await adminUser(id)).toMatchObject({ status: 'suspended', ...keys });
+    const patched = await entra.scim('PATCH', `/Users/${id}`, {
+      schemas: [PATCH_OP],
+      Operations: [
+        { op: 'replace', path: 'externalId', value: 'other' },
+        { op: 'replace', path: 'emails', value: [{ primary: true, value: 'other@acme.example' }] },
+        { op: 'replace', path: 'userName', value: 'other@acme.example' },
+      ],
+    });
+    expect(patched.status).toBe(200);
+    expect(await adminUser(id)).toMatchObject({ status: 'suspended', ...keys });
+    // Before: a new user V, active, that logins by email, externalId (JIT, link, partner JWT) or phone resolved to.
+    expect((await entra.scim('POST', '/Users', jo)).status).toBe(409);
+    expect((await entra.scim('POST', '/Users', { ...jo, externalId: 'entra-new' })).status).toBe(409);
+    const users = (await fx.p.admin<{ data: Record<string, any>[] }>('GET', `/organizations/${fx.orgId}/users?email=jo@acme.example`)).body.data;
+    expect(users.map((u) => u.id)).toEqual([id]);
+
+    // An admin lifts the suspension: the directory's next write renames her (the legitimate case).
+    await adminSet(id, 'active');
+    expect((await entra.scim('PUT', `/Users/${id}`, { ...withoutExternalId, ...renamed })).status).toBe(200);
+    expect(await adminUser(id)).toMatchObject({ status: 'active', email: 'gone@acme.example', external_id: null, phone_number: null });
+    // And a directory renames a person it suspended itself.
+    expect((await entra.patchActive(id, false)).body.active).toBe(false);
+    expect((await entra.scim('PUT', `/Users/${id}`, { ...jo, active: false })).status).toBe(200);
+    expect(await adminUser(id)).toMatchObject({ status: 'suspended', suspended_by: 'directory', ...keys });
+    await okta.remove();
+    await entra.remove();
+  });
+
   test('an admin-created suspended user is suspended by an admin', async () => {
     const res = await fx.p.admin<Record<string, any>>('POST', `/organizations/${fx.orgId}/users`, { email: 'dee@acme.example', status: 'suspended' });
     expect(res.status).toBe(201);
@@ -295,6 +339,34 @@ describe.each(dbBackends)('migration 15 (suspended_by_directory) backfill on $na
       await store.directories.delete(a.id, org.id);
       expect((await db.query<{ s: string | null; status: string }>("select suspended_by_directory as s, status from users where id = 'usr_inactive_in_a'"))[0]).toEqual({ s: null, status: 'suspended' });
       await expect(db.query("update users set suspended_by = 'admin' where id = 'usr_detached_by_b'")).rejects.toThrow(/users_suspended_by_directory/);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe.each(dbBackends)("UserRepo.update: a directory's write under a suspension it does not own on $name", (backend) => {
+  test('email, email_verified, phone and externalId stay as they were; the rest of the profile lands; its own suspension changes them all', async () => {
+    const { db, cleanup } = await backend.open();
+    try {
+      const store = createStore(db, new SecretBox('x'.repeat(32)));
+      const org = await store.organizations.create({ slug: 'keys', name: 'K', domains: [] });
+      const { directory } = await store.directories.create(org.id, { name: 'D', provider: 'okta' });
+      const before = { email: 'kim@elsewhere.example', email_verified: false, phone_number: '+15550002222', external_id: 'x-kim' };
+      const user = await store.users.create(org.id, { ...before, name: 'Kim', status: 'suspended' });
+      // email_verified vouches for the email it came with: true for a new address in a verified
+      // domain must not land on the old one, which nothing verified.
+      const write = { email: 'kim@acme.example', email_verified: true, phone_number: null, external_id: null, name: 'Kim Lee' };
+      const kept = await store.users.update(user.id, org.id, { ...write, directoryStatus: { status: 'active', directoryId: directory.id } });
+      expect(kept).toMatchObject({ ...before, name: 'Kim Lee', status: 'suspended', suspended_by: 'admin' });
+      expect(await store.users.findByEmail(org.id, 'kim@acme.example')).toBeUndefined();
+
+      // The directory's own suspension: its write lands whole.
+      await store.users.update(user.id, org.id, { status: 'active' });
+      await store.users.update(user.id, org.id, { directoryStatus: { status: 'suspended', directoryId: directory.id } });
+      const own = await store.users.update(user.id, org.id, { ...write, directoryStatus: { status: 'suspended', directoryId: directory.id } });
+      expect(own).toMatchObject({ ...write, status: 'suspended', suspended_by: 'directory' });
+      expect((await store.users.findByEmail(org.id, 'KIM@acme.example'))?.id).toBe(user.id);
     } finally {
       await cleanup();
     }

@@ -31,6 +31,12 @@ const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.nam
 const SELECT_ROW = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
   u.phone_number, u.external_id, u.roles, u.status, u.suspended_by, u.created_at, u.last_login_at from users u`;
 
+/**
+ * What logins and provisioning find a person by (directory/index.ts, Provisioning.match, jwt-route.ts),
+ * and email_verified, which vouches for the email it was set with.
+ */
+const MATCH_KEYS = new Set(['email', 'email_verified', 'phone_number', 'external_id']);
+
 const FIELDS = ['email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'external_id', 'roles', 'status'] as const;
 
 /** A LIKE pattern matching `s` literally (backslash is LIKE's default escape). */
@@ -161,25 +167,28 @@ export class UserRepo {
   async update(id: string, organizationId: string, patch: UserInput, q: Sql = this.db): Promise<User | undefined> {
     const sets: string[] = [];
     const params: unknown[] = [id, organizationId];
+    const param = (v: unknown) => `$${params.push(v)}`;
+    // A directory's write while an admin's or another directory's suspension holds (null: one that
+    // deprovisioned the person, or was deleted since). Every right-hand side of the one UPDATE reads
+    // the row as it was before it, so an admin's suspension landing at the same time is never lost.
+    const byDirectory = patch.status === undefined ? patch.directoryStatus : undefined;
+    const dir = byDirectory && `${param(byDirectory.directoryId)}::text`;
+    const kept = dir && `(suspended_by = 'admin' or (suspended_by = 'directory' and suspended_by_directory is distinct from ${dir}))`;
+    // While it is kept, the keys logins match a person by stay too: renamed away, they would let the
+    // directory create a new, active user with them (the suspended person's email, externalId, phone).
+    // The directory's resource keeps what it sent; the user takes it at its next write once the suspension is lifted.
+    const unlessKept = (column: string, value: string) => (kept && MATCH_KEYS.has(column) ? `case when ${kept} then ${column} else ${value} end` : value);
     for (const f of FIELDS) {
       const v = patch[f];
       if (v === undefined) continue;
-      params.push(f === 'roles' ? JSON.stringify(v) : v);
-      sets.push(`${f} = $${params.length}`);
-      if (f === 'email') {
-        params.push(typeof v === 'string' ? normalizeEmail(v) : null);
-        sets.push(`email_normalized = $${params.length}`);
-      }
-      if (f === 'status') sets.push(`suspended_by = case when $${params.length}::text = 'suspended' then 'admin' end`, 'suspended_by_directory = null');
+      const value = param(f === 'roles' ? JSON.stringify(v) : v);
+      sets.push(`${f} = ${unlessKept(f, value)}`);
+      if (f === 'email') sets.push(`email_normalized = ${unlessKept(f, param(typeof v === 'string' ? normalizeEmail(v) : null))}`);
+      if (f === 'status') sets.push(`suspended_by = case when ${value}::text = 'suspended' then 'admin' end`, 'suspended_by_directory = null');
     }
-    if (patch.directoryStatus && patch.status === undefined) {
-      // In one statement, so an admin's suspension landing at the same time is never lost: a
-      // directory's active:true does not lift an admin's suspension, nor another directory's (one
-      // that deprovisioned the person, or was deleted since: null), and its active:false does not
-      // take either over. Every right-hand side reads the row as it was before this update.
-      params.push(patch.directoryStatus.status, patch.directoryStatus.directoryId);
-      const [d, dir] = [`$${params.length - 1}::text`, `$${params.length}::text`];
-      const kept = `(suspended_by = 'admin' or (suspended_by = 'directory' and suspended_by_directory is distinct from ${dir}))`;
+    if (byDirectory) {
+      // A directory's active:true does not lift a suspension it does not own, and its active:false does not take one over.
+      const d = `${param(byDirectory.status)}::text`;
       sets.push(
         `status = case when ${kept} then 'suspended' else ${d} end`,
         `suspended_by = case when ${kept} then suspended_by when ${d} = 'suspended' then 'directory' end`,

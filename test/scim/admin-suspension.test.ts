@@ -186,8 +186,9 @@ describe.each(dbBackends)('suspension by an admin vs a SCIM directory on $name',
   test("while another party's suspension holds, a directory cannot move the person's email, externalId or phone to a new, active user", async () => {
     const okta = await otherDirectory('Okta (renames)');
     const entra = await otherDirectory('Entra (renames)');
-    const jo = { schemas: [USER_SCHEMA], externalId: 'okta-00u-jo', userName: 'jo@acme.example', active: true, emails: [{ primary: true, value: 'jo@acme.example' }], phoneNumbers: [{ primary: true, value: '+15550001111' }] };
-    const keys = { email: 'jo@acme.example', external_id: 'okta-00u-jo', phone_number: '+15550001111' };
+    // Mixed case (attacker review of the first version: the kept email_normalized took the email as written, and no lookup found her).
+    const jo = { schemas: [USER_SCHEMA], externalId: 'okta-00u-jo', userName: 'Jo.Smith@acme.example', active: true, emails: [{ primary: true, value: 'Jo.Smith@acme.example' }], phoneNumbers: [{ primary: true, value: '+15550001111' }] };
+    const keys = { email: 'Jo.Smith@acme.example', external_id: 'okta-00u-jo', phone_number: '+15550001111' };
     const renamed = { userName: 'gone@acme.example', emails: [{ primary: true, value: 'gone@acme.example' }], phoneNumbers: [], active: true };
     const id = (await okta.scim('POST', '/Users', jo)).body.id as string;
     expect(await adminUser(id)).toMatchObject({ status: 'active', ...keys });
@@ -212,7 +213,9 @@ describe.each(dbBackends)('suspension by an admin vs a SCIM directory on $name',
     // Before: a new user V, active, that logins by email, externalId (JIT, link, partner JWT) or phone resolved to.
     expect((await entra.scim('POST', '/Users', jo)).status).toBe(409);
     expect((await entra.scim('POST', '/Users', { ...jo, externalId: 'entra-new' })).status).toBe(409);
-    const users = (await fx.p.admin<{ data: Record<string, any>[] }>('GET', `/organizations/${fx.orgId}/users?email=jo@acme.example`)).body.data;
+    const lower = { userName: 'v@acme.example', emails: [{ primary: true, value: 'jo.smith@acme.example' }] };
+    expect((await entra.scim('POST', '/Users', { schemas: [USER_SCHEMA], active: true, ...lower })).status).toBe(409);
+    const users = (await fx.p.admin<{ data: Record<string, any>[] }>('GET', `/organizations/${fx.orgId}/users?email=jo.smith@ACME.example`)).body.data;
     expect(users.map((u) => u.id)).toEqual([id]);
 
     // An admin lifts the suspension: the directory's next write renames her (the legitimate case).
@@ -352,7 +355,7 @@ describe.each(dbBackends)("UserRepo.update: a directory's write under a suspensi
       const store = createStore(db, new SecretBox('x'.repeat(32)));
       const org = await store.organizations.create({ slug: 'keys', name: 'K', domains: [] });
       const { directory } = await store.directories.create(org.id, { name: 'D', provider: 'okta' });
-      const before = { email: 'kim@elsewhere.example', email_verified: false, phone_number: '+15550002222', external_id: 'x-kim' };
+      const before = { email: 'Kim@Elsewhere.example', email_verified: false, phone_number: '+15550002222', external_id: 'x-kim' };
       const user = await store.users.create(org.id, { ...before, name: 'Kim', status: 'suspended' });
       // email_verified vouches for the email it came with: true for a new address in a verified
       // domain must not land on the old one, which nothing verified.
@@ -360,6 +363,8 @@ describe.each(dbBackends)("UserRepo.update: a directory's write under a suspensi
       const kept = await store.users.update(user.id, org.id, { ...write, directoryStatus: { status: 'active', directoryId: directory.id } });
       expect(kept).toMatchObject({ ...before, name: 'Kim Lee', status: 'suspended', suspended_by: 'admin' });
       expect(await store.users.findByEmail(org.id, 'kim@acme.example')).toBeUndefined();
+      // Still found by her email, in any case (the first version wrote the email as written into email_normalized).
+      expect((await store.users.findByEmail(org.id, 'KIM@elsewhere.EXAMPLE'))?.id).toBe(user.id);
 
       // The directory's own suspension: its write lands whole.
       await store.users.update(user.id, org.id, { status: 'active' });

@@ -35,7 +35,7 @@ const SELECT_ROW = `select u.id, u.organization_id, u.email, u.email_verified, u
  * What logins and provisioning find a person by (directory/index.ts, Provisioning.match, jwt-route.ts),
  * and email_verified, which vouches for the email it was set with.
  */
-const MATCH_KEYS = new Set(['email', 'email_verified', 'phone_number', 'external_id']);
+const MATCH_KEYS = new Set(['email', 'email_normalized', 'email_verified', 'phone_number', 'external_id']);
 
 const FIELDS = ['email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'external_id', 'roles', 'status'] as const;
 
@@ -183,7 +183,7 @@ export class UserRepo {
       if (v === undefined) continue;
       const value = param(f === 'roles' ? JSON.stringify(v) : v);
       sets.push(`${f} = ${unlessKept(f, value)}`);
-      if (f === 'email') sets.push(`email_normalized = ${unlessKept(f, param(typeof v === 'string' ? normalizeEmail(v) : null))}`);
+      if (f === 'email') sets.push(`email_normalized = ${unlessKept('email_normalized', param(typeof v === 'string' ? normalizeEmail(v) : null))}`);
       if (f === 'status') sets.push(`suspended_by = case when ${value}::text = 'suspended' then 'admin' end`, 'suspended_by_directory = null');
     }
     if (byDirectory) {

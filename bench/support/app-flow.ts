@@ -36,10 +36,11 @@ export function authorizeUrl(client: AppClient, challenge: string, extra: Record
 /** The code in a redirect to the app, if that is what `hop` is. */
 export const codeOf = (hop: Hop): string | null => (hop.location?.href.startsWith(APP_REDIRECT) ? hop.location.searchParams.get('code') : null);
 
-/** Exchanges `code`; throws unless the answer carries an id_token. */
-export async function redeem(b: Browser, client: AppClient, code: string, verifier: string): Promise<void> {
+/** Exchanges `code`; throws unless the answer carries an id_token; returns the answer's body. */
+export async function redeem(b: Browser, client: AppClient, code: string, verifier: string): Promise<string> {
   const res = await b.send(client.tokenUrl, { grant_type: 'authorization_code', code, redirect_uri: APP_REDIRECT, code_verifier: verifier }, { authorization: basic(client.clientId, client.secret) });
   if (res.status !== 200 || !res.body.includes('"id_token"')) throw new Error(`token exchange: HTTP ${res.status} ${res.body.slice(0, 200)}`);
+  return res.body;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * A bare oidc-provider 9 (test/support/oidc-idp.ts: its defaults, in-memory adapter, RS256 key,
- * opaque access token) in its own process, with one confidential client for the bench app: the
+ * opaque access token, a refresh token per exchange as Portico issues) in its own process, with one confidential client for the bench app: the
  * baseline for the token endpoint in bench/compare.ts. Prints "listening <url>" when ready.
  */
 import { startOidcIdp } from '../../test/support/oidc-idp.js';
@@ -48,7 +48,12 @@ class MapAdapter {
 if (process.argv[1]?.endsWith('bare-provider.ts')) {
   const idp = await startOidcIdp({
     adapter: MapAdapter as never,
-    clients: [{ client_id: BARE_CLIENT.id, client_secret: BARE_CLIENT.secret, redirect_uris: [APP_REDIRECT], grant_types: ['authorization_code'], response_types: ['code'] }],
+    clients: [
+      { client_id: BARE_CLIENT.id, client_secret: BARE_CLIENT.secret, redirect_uris: [APP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
+    ],
+    // The same work as Portico's token endpoint: a refresh token whenever the client may use one
+    // (src/provider/refresh.ts). Before, the bare provider issued none and Portico one per exchange.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
   });
   console.log(`listening ${idp.url}`);
 }

@@ -2,7 +2,8 @@
  * Authorization-code -> token exchanges (bench/token.ts's approach, over real HTTP to a server
  * process): a browser signs in once, every further authorization request is answered with a code
  * at once (SSO), and the codes are then exchanged at the token endpoint by concurrent callers
- * (client secret in Basic, PKCE S256, RS256 id_token). Only the exchanges are timed.
+ * (client secret in Basic, PKCE S256, RS256 id_token, opaque access token, refresh token). Only the
+ * exchanges are timed.
  */
 import { authorizeUrl, codeOf, pkce, redeem, type AppClient } from './app-flow.js';
 import { BARE_CLIENT } from './bare-provider.js';
@@ -28,7 +29,9 @@ export function tokenTarget(client: AppClient, signedIn: Browser): TokenTarget {
         return code;
       }),
     exchange: async (code) => {
-      await redeem(new Browser(), client, code, verifier);
+      const body = await redeem(new Browser(), client, code, verifier);
+      // Both sides issue id_token, access token and refresh token: the same work (bare-provider.ts).
+      if (!body.includes('"refresh_token"')) throw new Error('token exchange: no refresh_token in the answer (not the same work as the other side)');
       return true;
     },
   };

@@ -58,6 +58,8 @@ export interface StartOidcIdpOptions {
   omitIssParameter?: boolean;
   /** oidc-provider storage adapter; default its in-memory one (an LRU of 1,000 entries). */
   adapter?: Configuration['adapter'];
+  /** oidc-provider's issueRefreshToken; default its own (the client allows refresh_token and offline_access was granted). */
+  issueRefreshToken?: Configuration['issueRefreshToken'];
 }
 
 export interface OidcIdp {
@@ -156,6 +158,7 @@ export async function startOidcIdp(opts: StartOidcIdpOptions = {}): Promise<Oidc
 
   const config = (jwk: JWK): Configuration => ({
     ...(opts.adapter ? { adapter: opts.adapter } : {}),
+    ...(opts.issueRefreshToken ? { issueRefreshToken: opts.issueRefreshToken } : {}),
     clients,
     jwks: { keys: [jwk as never] },
     cookies: { keys: cookieKeys },

@@ -124,7 +124,7 @@ class GatewayRedisStore extends ConnectRedisStore {
  * (UserAccess: suspension, revocation; a sign-out in another tab) stays ended.
  */
 /** Told that a signed-in gateway session `sid` of `userId` now lives `ttlSeconds` from now. */
-export type KeptSession = (userId: string, sid: string, ttlSeconds: number) => Promise<void>;
+export type KeptSession = (userId: string, sid: string, ttlSeconds: number) => Promise<unknown>;
 
 interface SessionWrites extends Store {
   setIfPresent(sid: string, s: SessionData, cb: (err?: unknown) => void): void;

@@ -29,8 +29,11 @@ export interface AdapterOptions {
   /** Reads an application as oidc-provider client metadata. */
   findClient(clientId: string): Promise<AdapterPayload | undefined>;
   now?: () => number;
-  /** Told of every saved Session and Grant and how long it lives (the per-user index of user-sessions.ts). */
-  onSaved?: (model: 'Session' | 'Grant', id: string, payload: AdapterPayload, ttlSeconds: number) => Promise<void>;
+  /**
+   * Told of every saved Session and Grant and how long it lives (the per-user index of user-sessions.ts).
+   * `renamedFrom`: the session a new session id replaces (UserSessionIndex.add); false: not indexed, end it.
+   */
+  onSaved?: (model: 'Session' | 'Grant', id: string, payload: AdapterPayload, ttlSeconds: number, renamedFrom?: string) => Promise<boolean>;
   /** True when onSaved, called after a record's write was sent, runs after it (user-sessions.ts sentInOrder). */
   onSavedInOrder?: boolean;
   /**
@@ -44,8 +47,8 @@ export interface AdapterOptions {
 
 /** What one request did with sessions and grants (see the Session upsert). */
 interface RequestWrites {
-  /** Session id → its uid. */
-  loadedSessions: Map<string, string | undefined>;
+  /** Session id → its uid and account (signed in) as loaded. */
+  loadedSessions: Map<string, { uid?: string; accountId?: string }>;
   /** Uids of sessions this request loaded and then found already ended when it came to replace them. */
   endedUids: Set<string>;
   loadedGrants: Set<string>;
@@ -128,7 +131,11 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     /** A session found in this request (see upsert). */
     const loaded = (p: AdapterPayload | undefined) => {
       if (typeof p?.jti !== 'string') return p;
-      if (name === 'Session') requestWrites()?.loadedSessions.set(p.jti, typeof p.uid === 'string' ? p.uid : undefined);
+      if (name === 'Session')
+        requestWrites()?.loadedSessions.set(p.jti, {
+          ...(typeof p.uid === 'string' ? { uid: p.uid } : {}),
+          ...(typeof p.accountId === 'string' ? { accountId: p.accountId } : {}),
+        });
       else if (name === 'Grant') requestWrites()?.loadedGrants.add(p.jti);
       return p;
     };
@@ -192,13 +199,27 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           // plain write and the index's add are sent together: one connection runs its commands in
           // the order sent, so the record is still written first, and the login saves a round trip.
           const indexed = (name === 'Session' || name === 'Grant') && payload.accountId && opts.onSaved;
+          // SECURITY: a new id for a signed-in session this request loaded, same uid and account
+          // (resetIdentifier: a sign-out of one application). The old id was deleted a round trip
+          // before this write; a revocation landing in between found nothing to end and took the
+          // index, so this write would bring the session back. Indexed only while the old id still
+          // is (one atomic step): if not, an ending took the index since, and this id is ended too.
+          const renamedFrom =
+            name === 'Session' && !rewrite && typeof payload.uid === 'string' && typeof payload.accountId === 'string'
+              ? [...(w?.loadedSessions ?? [])].find(([old, l]) => old !== id && l.uid === payload.uid && l.accountId === payload.accountId)?.[0]
+              : undefined;
+          const endRenamed = async () => {
+            await Promise.all([ephemeral.delete(key(name, id)), uidKey ? ephemeral.delete(uidKey) : undefined]);
+            await endMadeGrants();
+          };
           if (indexed && opts.onSavedInOrder && redis && !rewrite) {
-            await Promise.all([writes, opts.onSaved!(name, id, payload, ttl)]);
+            const [, added] = await Promise.all([writes, opts.onSaved!(name, id, payload, ttl, renamedFrom)]);
+            if (!added) await endRenamed();
             return;
           }
           const [kept] = await writes;
           if (!kept) return endMadeGrants();
-          if (indexed) await opts.onSaved!(name as 'Session' | 'Grant', id, payload, ttl);
+          if (indexed && !(await opts.onSaved!(name as 'Session' | 'Grant', id, payload, ttl, renamedFrom))) await endRenamed();
         });
       },
 
@@ -263,7 +284,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         if (name === 'Session') {
           const payload = await read(id);
           const w = requestWrites();
-          const uid = w?.loadedSessions.get(id);
+          const uid = w?.loadedSessions.get(id)?.uid;
           if (!payload && uid) w!.endedUids.add(uid);
           if (payload?.uid) {
             written(key('SessionUid', payload.uid));

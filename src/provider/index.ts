@@ -259,7 +259,9 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     prefetch,
     currentRequest: () => ProviderClass.ctx,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
-    onSaved: opts.userSessions ? (model, id, p, ttl) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl) : undefined,
+    onSaved: opts.userSessions
+      ? (model, id, p, ttl, renamedFrom) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl, renamedFrom)
+      : undefined,
     onSavedInOrder: opts.userSessions?.sentInOrder === true,
     findClient: async (clientId) => {
       if (clientId.length > 100) return undefined;

@@ -64,10 +64,11 @@ export interface EphemeralStore {
    * processes). A member is kept until its own lifetime ends (`memberTtlSeconds`, default
    * `ttlSeconds`; re-adding keeps the later end), then dropped silently. Past `maxMembers`, the
    * least recently added members are dropped and returned (oldest first). The set lives
-   * `ttlSeconds` from this write.
+   * `ttlSeconds` from this write. With `beside`, the add happens only while `beside` is a member
+   * whose lifetime has not ended; otherwise nothing changes and the answer is null.
    * @throws CapacityError when the space is full and refuses.
    */
-  addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds?: number): Promise<string[]>;
+  addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds?: number, beside?: string): Promise<string[] | null>;
   /** Atomically returns and deletes the set's members (oldest first); [] when there is none. */
   takeSet(key: string): Promise<string[]>;
   ping(): Promise<void>;
@@ -307,9 +308,10 @@ export class MemoryStore implements EphemeralStore {
     return Number(next);
   }
   // A set is one entry holding a JSON array of [member, end of its lifetime in ms], oldest add first (one process: every call is atomic).
-  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds = ttlSeconds) {
+  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds = ttlSeconds, beside?: string) {
     const t = this.now();
     const members = parseScored(this.#live(key)?.value).filter(([m, end]) => end > t || m === member);
+    if (beside !== undefined && !members.some(([m, end]) => m === beside && end > t)) return null;
     const i = members.findIndex(([m]) => m === member);
     const end = Math.max(i < 0 ? 0 : members.splice(i, 1)[0]![1], t + ttlMs(memberTtlSeconds));
     members.push([member, end]);
@@ -355,7 +357,7 @@ async function writing<T>(f: () => Promise<T>): Promise<T> {
 /** The client with the scripts RedisStore defines. */
 type ScriptedRedis = Redis & {
   porticoKeepAtLeast(key: string, ttlMs: number, ...value: string[]): Promise<number>;
-  porticoSetAdd(key: string, ends: string, member: string, keep: number, ttlMs: number, memberTtlMs: number): Promise<string[]>;
+  porticoSetAdd(key: string, ends: string, member: string, keep: number, ttlMs: number, memberTtlMs: number, beside?: string): Promise<string[] | null>;
 };
 
 export class RedisStore implements EphemeralStore {
@@ -443,10 +445,12 @@ export class RedisStore implements EphemeralStore {
   // Two sorted sets: the members scored in the order of the adds, and (`:ends`) by the end of each
   // one's lifetime (ms, Redis's clock). One script, so one command and one round trip (ZADD is its
   // first write: a Redis at maxmemory refuses it with OOM before anything changed).
-  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds = ttlSeconds) {
+  async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds = ttlSeconds, beside?: string) {
     const client = this.client as ScriptedRedis;
     const k = this.prefix + key;
-    const dropped = await writing(() => client.porticoSetAdd(k, `${k}:ends`, member, maxMembers, ttlMs(ttlSeconds), ttlMs(memberTtlSeconds)));
+    const args = [member, maxMembers, ttlMs(ttlSeconds), ttlMs(memberTtlSeconds), ...(beside === undefined ? [] : [beside])] as const;
+    const dropped = await writing(() => client.porticoSetAdd(k, `${k}:ends`, ...args));
+    if (dropped === null) return null;
     return Array.isArray(dropped) ? dropped : [];
   }
   async takeSet(key: string) {
@@ -489,10 +493,17 @@ return 1
  * differ; Redis's decides when the records themselves expire), and GT: a re-add never shortens it.
  * Members whose lifetime ended go first (silently), then, past the bound, the oldest adds. A set
  * written before lifetimes were kept has no second key: its members leave only past the bound.
+ * ARGV[5], when given: add only while that member is in the set with its lifetime not ended (a nil
+ * reply otherwise, and nothing written).
  */
 const SET_ADD = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[5] then
+  if not redis.call('ZSCORE', KEYS[1], ARGV[5]) then return false end
+  local ends = redis.call('ZSCORE', KEYS[2], ARGV[5])
+  if ends and tonumber(ends) <= now then return false end
+end
 local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 local score = 0
 if newest[2] then score = tonumber(newest[2]) + 1 end

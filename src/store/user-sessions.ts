@@ -26,8 +26,13 @@ const MAX_IDS = 300;
 const LIFETIME_MARGIN_SECONDS = 60;
 
 export interface UserSessionIndex {
-  /** `ttlSeconds`: how long the record can live from now (default: the longest any record lives). */
-  add(userId: string, kind: UserSessionKind, id: string, ttlSeconds?: number): Promise<void>;
+  /**
+   * `ttlSeconds`: how long the record can live from now (default: the longest any record lives).
+   * With `renamedFrom` (the provider session this one replaces under the same uid), the id is added
+   * only while that one is still in the index, in one atomic step: false when it is not (an ending
+   * took the index since: the new id must be ended, not kept). Otherwise true.
+   */
+  add(userId: string, kind: UserSessionKind, id: string, ttlSeconds?: number, renamedFrom?: string): Promise<boolean>;
   /** Returns and forgets every id of the user. */
   take(userId: string): Promise<UserSessionIds>;
   /**
@@ -68,11 +73,14 @@ export function userSessionIndex(ephemeral: EphemeralStore, ttlSeconds: number, 
   const space = ephemeral.space('sessions');
   const key = (userId: string) => `user-sessions:${userId}`;
   return {
-    async add(userId, kind, id, recordTtlSeconds) {
+    async add(userId, kind, id, recordTtlSeconds, renamedFrom) {
       // A little over the record's lifetime: an id must never leave before its record.
       const lifetime = Math.min(recordTtlSeconds === undefined ? ttlSeconds : recordTtlSeconds + LIFETIME_MARGIN_SECONDS, ttlSeconds);
-      const out = await space.addToSet(key(userId), `${kind}:${id}`, ttlSeconds, MAX_IDS, lifetime);
+      const beside = renamedFrom === undefined ? undefined : `provider:${renamedFrom}`;
+      const out = await space.addToSet(key(userId), `${kind}:${id}`, ttlSeconds, MAX_IDS, lifetime, beside);
+      if (out === null) return false;
       if (out.length && dropped.end) await dropped.end(userId, parse(out));
+      return true;
     },
     take: async (userId) => parse(await space.takeSet(key(userId))),
     sentInOrder: ephemeral instanceof RedisStore,

@@ -284,39 +284,40 @@ describe.each(ephemeralBackends)('a revocation while a login is being finished (
     expect(await silently(otherTab)).toEqual([200, 200]);
   });
 
+  /** Signs `jar`'s browser out of the app only (the session stays, under a new id); `during` runs inside the confirm, as its client is read. */
+  const signOutOfApp = async (jar: CookieJar, during?: () => Promise<void>) => {
+    const page = await fetch(`${portico.base}/oauth/logout?client_id=${encodeURIComponent(app.client_id)}`, { headers: { cookie: jar.header() } });
+    jar.store(page);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.text())?.[1];
+    expect(xsrf).toBeTruthy();
+    const Client = portico.t.provider.provider.Client as unknown as { find: (...x: unknown[]) => Promise<unknown> };
+    const find = Client.find;
+    let armed = !!during;
+    Client.find = async function (this: unknown, ...x: unknown[]) {
+      if (armed) {
+        armed = false;
+        await during!();
+      }
+      return find.apply(this, x);
+    };
+    try {
+      // Without `logout`: the session stays, signed out of that application only.
+      const done = await fetch(`${portico.base}/oauth/logout/confirm`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ xsrf: xsrf! }),
+      });
+      jar.store(done);
+      expect(done.status).toBe(303);
+    } finally {
+      Client.find = find;
+    }
+    expect(armed).toBe(false);
+  };
   // Found by the second review: signing out of one application gives the session a new id
   // (oidc-provider's resetIdentifier) and saves it under that id, after deleting the old one.
   it('by a sign-out of one application in flight: the session it renames stays ended; without the revocation it goes on', async () => {
-    const signOutOfApp = async (jar: CookieJar, during?: () => Promise<void>) => {
-      const page = await fetch(`${portico.base}/oauth/logout?client_id=${encodeURIComponent(app.client_id)}`, { headers: { cookie: jar.header() } });
-      jar.store(page);
-      const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.text())?.[1];
-      expect(xsrf).toBeTruthy();
-      const Client = portico.t.provider.provider.Client as unknown as { find: (...x: unknown[]) => Promise<unknown> };
-      const find = Client.find;
-      let armed = !!during;
-      Client.find = async function (this: unknown, ...x: unknown[]) {
-        if (armed) {
-          armed = false;
-          await during!();
-        }
-        return find.apply(this, x);
-      };
-      try {
-        // Without `logout`: the session stays, signed out of that application only.
-        const done = await fetch(`${portico.base}/oauth/logout/confirm`, {
-          method: 'POST',
-          redirect: 'manual',
-          headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ xsrf: xsrf! }),
-        });
-        jar.store(done);
-        expect(done.status).toBe(303);
-      } finally {
-        Client.find = find;
-      }
-      expect(armed).toBe(false);
-    };
     const kept = await signIn();
     expect(await redeem(kept.code!, kept.verifier)).toBe(200);
     await signOutOfApp(kept.jar);
@@ -326,5 +327,29 @@ describe.each(ephemeralBackends)('a revocation while a login is being finished (
     expect(await redeem(a.code!, a.verifier)).toBe(200);
     await signOutOfApp(a.jar, revoke);
     expect(await silently(a.jar)).toEqual(['login_required', 'login_required']);
+  });
+
+  // The window the sign-out test above left open: a revocation landing after the sign-out deleted
+  // the old session id and before it wrote the new one found nothing to end, and the new id lived.
+  it('by a revocation between a sign-out of one application deleting the old session id and writing the new one: the new one is ended too', async () => {
+    const sessions = (portico.t.provider.provider as unknown as { Session: { adapter: { destroy: (id: string) => Promise<void> } } }).Session.adapter;
+    const destroy = sessions.destroy;
+    let armed = true;
+    sessions.destroy = async function (this: unknown, id: string) {
+      await destroy.call(this, id);
+      if (armed) {
+        armed = false;
+        await revoke();
+      }
+    };
+    try {
+      const a = await signIn();
+      expect(await redeem(a.code!, a.verifier)).toBe(200);
+      await signOutOfApp(a.jar);
+      expect(armed).toBe(false);
+      expect(await silently(a.jar)).toEqual(['login_required', 'login_required']);
+    } finally {
+      sessions.destroy = destroy;
+    }
   });
 });

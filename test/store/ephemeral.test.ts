@@ -110,6 +110,20 @@ describe.each(ephemeralBackends)('ephemeral store ($name)', (backend) => {
     expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
+  it('addToSet beside a member adds only while that member is in the set and alive (a renamed session: user-sessions.ts)', async () => {
+    await s.addToSet('set:beside', 'provider:old', 60, 10, 60);
+    expect(await s.addToSet('set:beside', 'provider:new', 60, 10, 60, 'provider:old')).toEqual([]);
+    expect(await s.addToSet('set:beside', 'provider:other', 60, 10, 60, 'provider:gone')).toBeNull();
+    // Taken by a revocation: nothing is beside any more, and nothing is written.
+    expect(await s.takeSet('set:beside')).toEqual(['provider:old', 'provider:new']);
+    expect(await s.addToSet('set:beside', 'provider:newer', 60, 10, 60, 'provider:new')).toBeNull();
+    expect(await s.takeSet('set:beside')).toEqual([]);
+    // A member whose own lifetime ended is not there either.
+    await s.addToSet('set:beside-life', 'provider:short', 60, 10, 0.2);
+    await sleep(400);
+    expect(await s.addToSet('set:beside-life', 'provider:next', 60, 10, 60, 'provider:short')).toBeNull();
+  });
+
   it('addToSet keeps each member once, for its own lifetime, past maxMembers the newest adds; takeSet returns them once', async () => {
     expect(await s.addToSet('set:1', 'a', 60, 3)).toEqual([]);
     await s.addToSet('set:1', 'b', 60, 3);

@@ -44,7 +44,7 @@ export interface AdminRoute {
   /** The success status and its body (none for 204). */
   status: 200 | 201 | 204;
   response?: z.ZodType;
-  errors?: Partial<Record<400 | 404 | 409 | 415 | 422 | 503, string[]>>;
+  errors?: Partial<Record<400 | 403 | 404 | 409 | 415 | 422 | 503, string[]>>;
 }
 
 const conflictsOf = (...codes: string[]) => ({ 409: codes });
@@ -54,7 +54,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   { method: 'post', path: '/organizations', tag: 'organizations', summary: 'Create an organization (its domains are verified: the operator vouches for them)', operatorOnly: true, body: organizations.createSchema, status: 201, response: organizations.organizationResponse, errors: { 400: ['validation_failed'], ...conflictsOf('slug_taken', 'domain_taken') } },
   { method: 'get', path: '/organizations', tag: 'organizations', summary: 'List organizations (an organization-scoped key sees its own)', paged: true, status: 200, response: listOf(organizations.organizationResponse) },
   { method: 'get', path: '/organizations/{org}', tag: 'organizations', summary: 'Get an organization by id or slug', status: 200, response: organizations.organizationResponse },
-  { method: 'patch', path: '/organizations/{org}', tag: 'organizations', summary: 'Change the fields sent', body: organizations.patchSchema, status: 200, response: organizations.organizationResponse, errors: { 400: ['validation_failed'], ...conflictsOf('slug_taken', 'domain_taken') } },
+  { method: 'patch', path: '/organizations/{org}', tag: 'organizations', summary: "Change the fields sent (the slug: operator keys only)", body: organizations.patchSchema, status: 200, response: organizations.organizationResponse, errors: { 400: ['validation_failed'], 403: ['operator_only'], ...conflictsOf('slug_taken', 'domain_taken') } },
   { method: 'delete', path: '/organizations/{org}', tag: 'organizations', summary: 'Delete an organization and everything in it; each of its users who holds a session or grant has it ended, with a logout token to each application (`user.sessions_ended`, reason `removed`)', operatorOnly: true, status: 204 },
   // domains
   { method: 'get', path: '/organizations/{org}/domains', tag: 'domains', summary: "The organization's domains and the TXT record that proves each", status: 200, response: listOf(domainResponse) },

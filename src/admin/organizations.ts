@@ -4,7 +4,7 @@ import type { Store } from '../store/index.js';
 import type { Organization } from '../store/types.js';
 import type { Logger } from 'pino';
 import type { UserAccess } from '../login/user-access.js';
-import { notFound } from '../http/problem.js';
+import { HttpProblem, notFound } from '../http/problem.js';
 import { operatorOnly, resolveOrg, type AdminPrincipal } from './auth.js';
 import { withConflicts } from './conflicts.js';
 import { domain, jsonBody, pageQuery, parse, presentKeys, slug, text, timestamp } from './validation.js';
@@ -51,6 +51,13 @@ export async function createOrganization(store: Store, principal: AdminPrincipal
 
 export async function updateOrganization(store: Store, principal: AdminPrincipal, org: Organization, body: unknown): Promise<Organization> {
   const patch = presentKeys(parse(patchSchema, body), body);
+  // SECURITY: the slug is the operator's name for the organization: the console's organization is
+  // found by it (PORTICO_CONSOLE_ORG), and so are sign-in hints and the `org` claim. A customer's
+  // organization-scoped key that took an unused one (before `portico console-link` first made
+  // `portico-console`) gave its own users the operator console (attacker review).
+  if (principal.organizationId && patch.slug !== undefined && patch.slug !== org.slug) {
+    throw new HttpProblem(403, 'operator_only', "only an operator key changes an organization's slug");
+  }
   // Domains an organization-scoped key adds stay pending until a DNS TXT record proves them (admin/domains.ts).
   const updated = await withConflicts(() => store.organizations.update(org.id, patch, { verified: !principal.organizationId }));
   if (!updated) throw notFound('organization');

@@ -3,7 +3,7 @@ import { hashToken } from '../../store/secrets.js';
 import type { Connection } from '../../store/types.js';
 import { UpstreamError, type ExternalIdentity } from '../identity.js';
 import { connectionAlg, type PartnerKeys } from './keys.js';
-import { verifyPartnerJwt, type PartnerJwtPolicy } from './verify.js';
+import { DEFAULT_CLOCK_SKEW_SECONDS, verifyPartnerJwt, type PartnerJwtPolicy } from './verify.js';
 
 export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 600;
 
@@ -25,7 +25,8 @@ export function partnerPolicy(c: Connection): PartnerJwtPolicy {
  * The partner-JWT upstream adapter: token -> ExternalIdentity, or an UpstreamError. Verification
  * is the pure verifyPartnerJwt; this adds the key lookup and the replay cache, kept in the
  * ephemeral store (Redis with REDIS_URL, so a token used on one node is refused on every other)
- * until the token's exp, after which the token is refused as expired anyway. The single-use key
+ * until the token's exp plus the clock skew allowed between nodes, after which every node refuses
+ * the token as expired anyway. The single-use key
  * is the `jti`, or for a token without one (as Wise issues them) the hash of its signed part.
  */
 export class JwtUpstream {
@@ -39,7 +40,10 @@ export class JwtUpstream {
     const key = await this.keys.keyFor(connection);
     const nowMs = this.now();
     const t = await verifyPartnerJwt(token, partnerPolicy(connection), key, nowMs);
-    const ttl = Math.max(1, t.exp - Math.floor(nowMs / 1000) + 1);
+    // Kept past exp by the clock skew allowed between nodes (DESIGN §7: ≤ 3 minutes): keyed only
+    // until this node's exp, a node whose clock runs behind took a spent token as new once the key
+    // had gone (attacker review). As the SAML assertion ids are (saml/replay.ts).
+    const ttl = Math.max(1, t.exp - Math.floor(nowMs / 1000) + 1 + DEFAULT_CLOCK_SKEW_SECONDS);
     // Per connection: two partners may well use the same jti scheme.
     const once = t.jti !== undefined ? `jwt-jti:${connection.id}:${hashToken(t.jti)}` : `jwt-tok:${connection.id}:${t.digest}`;
     // The `replay` space: never evicted before expiry, whatever anonymous clients send (docs/reference.md "Rules every part keeps").

@@ -125,6 +125,20 @@ describe.each(ephemeralBackends)('partner JWT upstream, replay cache ($name)', (
     await expect(reason(upstream(ephemeral).verify(c, await hs(p)))).resolves.toBe('accepted');
   });
 
+  // Attacker review: the key lived until this node's exp only, and a node whose clock runs behind
+  // (by less than the allowed skew) took the spent token as new once the key had gone.
+  it('keeps a spent token past its exp by the allowed clock skew: a node 60 s behind still refuses it', async () => {
+    const c = connection();
+    const behind = new JwtUpstream(ephemeral, new PartnerKeys(createSafeFetch({ allowPrivate: true })), () => Date.now() - 60_000);
+    const token = await hs(claims({ exp: now() + 1 }));
+    await expect(reason(upstream(ephemeral).verify(c, token))).resolves.toBe('accepted');
+    await new Promise((r) => setTimeout(r, 2500)); // past exp + 1 s on this node's clock
+    await expect(reason(upstream(ephemeral).verify(c, token))).resolves.toBe('token_expired');
+    await expect(reason(behind.verify(c, token))).resolves.toBe('token_replayed');
+    // The legitimate case on that node: a fresh token.
+    await expect(reason(behind.verify(c, await hs(claims({ exp: now() - 30 }))))).resolves.toBe('accepted');
+  });
+
   if (backend.name === 'redis') {
     it('refuses on one node a token already used on another (shared Redis)', async () => {
       // Two processes: two clients on the same Redis and key prefix.

@@ -91,6 +91,13 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     if (!idp || (link.connection_type && idp.protocol !== link.connection_type)) {
       return void sendPage(res, choosePage({ ...req.setup!, action: `${base(req)}/provider`, only: link.connection_type ?? undefined, error: 'Choose one of the identity providers listed.' }), 400);
     }
+    // A live connection's IdP preset (how the subject and email are read) changes only through a new
+    // test and activation: a completed link, in its grace hour, re-preset the live connection with no
+    // test at all (attacker review).
+    const current = await connectionOf(link);
+    if (link.progress.activated || current?.enabled) {
+      return void sendPage(res, messagePage('This connection is live', 'Its identity provider cannot be changed from this link. Ask for a new setup link to reconfigure it.'), 409);
+    }
     const conn = await chooseConnection(link, org, idp, req);
     await store.setupLinks.choose(link.id, { connection_type: idp.protocol, provider: idp.key, connection_id: conn.id });
     await store.setupLinks.reach(link.id, 'provider_selected');

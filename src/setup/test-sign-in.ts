@@ -97,7 +97,8 @@ const ID_SHAPE = /^[A-Za-z0-9_-]{1,100}$/;
  */
 export function settingsFingerprint(c: FingerprintedSettings): string {
   return createHash('sha256')
-    .update(JSON.stringify([c.type, c.config, c.secrets, c.attribute_mapping, c.user_matching]))
+    // The provider too: switching the IdP preset after a passed test changes how identities are read (attacker review).
+    .update(JSON.stringify([c.type, c.provider, c.config, c.secrets, c.attribute_mapping, c.user_matching]))
     .digest('base64url');
 }
 /**

@@ -369,8 +369,22 @@ describe('setup portal over HTTP', () => {
     // Testing the new settings counts, and activation opens.
     await testSignIn();
     expect(await steps()).toContain('test_succeeded');
+    // Attacker review: another IdP preset (how the subject and email are read) after the test is
+    // untested too. Before, activation took it.
+    const chosen = async (idpKey: string) => (await b.post(`${link.path}/provider`, new URLSearchParams({ csrf, idp: idpKey }))).status;
+    const provider = async () => (await p.admin<{ provider: string; enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body;
+    const tested = (await provider()).provider;
+    expect(await chosen('okta-saml')).toBe(303);
+    expect((await provider()).provider).not.toBe(tested);
+    expect((await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }))).status).toBe(409);
+    expect((await provider()).enabled).toBe(false);
+    // Back to the preset that was tested: activation opens.
+    expect(await chosen('saml')).toBe(303);
     expect((await b.post(`${link.path}/activate`, new URLSearchParams({ csrf }))).status).toBe(303);
     expect((await p.admin<{ enabled: boolean }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body.enabled).toBe(true);
+    // Live (and the link completed, in its grace hour): the preset no longer changes from the link.
+    expect(await chosen('okta-saml')).toBe(409);
+    expect(await provider()).toMatchObject({ provider: tested, enabled: true });
   });
 
   describe('a live connection: new settings stay pending until tested and switched', () => {

@@ -44,6 +44,8 @@ export interface PendingSettings {
 /** What a settings fingerprint covers (src/setup/test-sign-in.ts settingsFingerprint). */
 export interface FingerprintedSettings {
   type: ConnectionType;
+  /** The IdP preset: it picks how the subject, email and name are read from the IdP's answer. */
+  provider: string;
   config: Record<string, unknown>;
   secrets: Record<string, string>;
   attribute_mapping: Record<string, string>;
@@ -215,12 +217,12 @@ export class SetupLinkRepo {
       );
       if (!link?.connection_id || !link.tested_settings) return false;
       const [conn] = await tx.query<Omit<FingerprintedSettings, 'secrets'> & { secrets_enc: string | null }>(
-        'select type, config, secrets_enc, attribute_mapping, user_matching from connections where id = $1 and organization_id = $2 for update',
+        'select type, provider, config, secrets_enc, attribute_mapping, user_matching from connections where id = $1 and organization_id = $2 for update',
         [link.connection_id, organizationId],
       );
       if (!conn) return false;
       const next: SealedSettings = link.pending ?? { config: conn.config, secrets_enc: conn.secrets_enc };
-      const fp = fingerprint({ type: conn.type, config: next.config, secrets: this.#open(next.secrets_enc), attribute_mapping: conn.attribute_mapping, user_matching: conn.user_matching });
+      const fp = fingerprint({ type: conn.type, provider: conn.provider, config: next.config, secrets: this.#open(next.secrets_enc), attribute_mapping: conn.attribute_mapping, user_matching: conn.user_matching });
       if (fp !== link.tested_settings) return false;
       await tx.query('update connections set config = $3::jsonb, secrets_enc = $4, enabled = true, updated_at = now() where id = $1 and organization_id = $2', [
         link.connection_id,

@@ -35,6 +35,12 @@ describe('isEmailAddress / emailDomain', () => {
     ['a@b@acme.example', false],
     [`${'x'.repeat(65)}@acme.example`, false],
     [`x@${'a'.repeat(320)}.example`, false],
+    // Lower-cased, the Kelvin sign is `k`: a second spelling of kate@acme.example (attacker review).
+    ['\u212Aate@acme.example', false],
+    ['kate@\u212Acme.example', false],
+    // Non-ASCII that stays non-ASCII lower-cased is an address like any other.
+    ['\u0130lker@acme.example', true],
+    ['jos\u00E9@acme.example', true],
   ])('%s -> %s', (value, ok) => {
     expect(isEmailAddress(value)).toBe(ok);
   });
@@ -175,5 +181,10 @@ describe('over HTTP: API, discovery, login_hint, hosted page, partner JWT', () =
     expect(ev.body.data[0]).toMatchObject({ reason: 'token_invalid' });
     expect((await login(PLAIN)).status).toBe(303);
     expect((await users()).map((u) => u.email)).toContain('eve@acme.example');
+    // The Kelvin sign lower-cases to k: \u212Aate@ was kate@ to every lookup (attacker review); now token_invalid.
+    const kelvin = await fetch(`${portico.base}/jwt/${jwt.id}/login?token=${await signHs256(partnerClaims({ email: '\u212Aate@acme.example', jti: randomUUID() }))}`, { redirect: 'manual' });
+    expect(kelvin.status).toBe(400);
+    expect(await kelvin.text()).toContain('token_invalid');
+    expect((await users()).map((u) => u.email)).not.toContain('kate@acme.example');
   });
 });

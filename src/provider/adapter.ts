@@ -31,9 +31,10 @@ export interface AdapterOptions {
   now?: () => number;
   /**
    * Told of every saved Session and Grant and how long it lives (the per-user index of user-sessions.ts).
-   * `renamedFrom`: the session a new session id replaces (UserSessionIndex.add); false: not indexed, end it.
+   * `besideSession`: a provider session id that must still be in the index (the one a new id
+   * replaces, or the rewritten session itself: UserSessionIndex.add); false: not indexed, end it.
    */
-  onSaved?: (model: 'Session' | 'Grant', id: string, payload: AdapterPayload, ttlSeconds: number, renamedFrom?: string) => Promise<boolean>;
+  onSaved?: (model: 'Session' | 'Grant', id: string, payload: AdapterPayload, ttlSeconds: number, besideSession?: string) => Promise<boolean>;
   /** True when onSaved, called after a record's write was sent, runs after it (user-sessions.ts sentInOrder). */
   onSavedInOrder?: boolean;
   /**
@@ -208,18 +209,22 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
             name === 'Session' && !rewrite && typeof payload.uid === 'string' && typeof payload.accountId === 'string'
               ? [...(w?.loadedSessions ?? [])].find(([old, l]) => old !== id && l.uid === payload.uid && l.accountId === payload.accountId)?.[0]
               : undefined;
-          const endRenamed = async () => {
+          // And a rewrite extends the session's own entry only while it is still there: re-added
+          // after an ending took the index, it vouched for such a rename that the ending missed
+          // (review of 51465ca: a request saving the session back, racing the sign-out's rename).
+          const beside = renamedFrom ?? (rewrite ? id : undefined);
+          const endUnindexed = async () => {
             await Promise.all([ephemeral.delete(key(name, id)), uidKey ? ephemeral.delete(uidKey) : undefined]);
             await endMadeGrants();
           };
           if (indexed && opts.onSavedInOrder && redis && !rewrite) {
-            const [, added] = await Promise.all([writes, opts.onSaved!(name, id, payload, ttl, renamedFrom)]);
-            if (!added) await endRenamed();
+            const [, added] = await Promise.all([writes, opts.onSaved!(name, id, payload, ttl, beside)]);
+            if (!added) await endUnindexed();
             return;
           }
           const [kept] = await writes;
           if (!kept) return endMadeGrants();
-          if (indexed && !(await opts.onSaved!(name as 'Session' | 'Grant', id, payload, ttl, renamedFrom))) await endRenamed();
+          if (indexed && !(await opts.onSaved!(name as 'Session' | 'Grant', id, payload, ttl, beside))) await endUnindexed();
         });
       },
 

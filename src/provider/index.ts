@@ -260,7 +260,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     currentRequest: () => ProviderClass.ctx,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
     onSaved: opts.userSessions
-      ? (model, id, p, ttl, renamedFrom) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl, renamedFrom)
+      ? (model, id, p, ttl, besideSession) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl, besideSession)
       : undefined,
     onSavedInOrder: opts.userSessions?.sentInOrder === true,
     findClient: async (clientId) => {

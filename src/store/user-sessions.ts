@@ -28,11 +28,12 @@ const LIFETIME_MARGIN_SECONDS = 60;
 export interface UserSessionIndex {
   /**
    * `ttlSeconds`: how long the record can live from now (default: the longest any record lives).
-   * With `renamedFrom` (the provider session this one replaces under the same uid), the id is added
-   * only while that one is still in the index, in one atomic step: false when it is not (an ending
-   * took the index since: the new id must be ended, not kept). Otherwise true.
+   * With `besideSession` (a provider session id: the one this session replaces under the same uid,
+   * or this very session when it is rewritten), the id is added only while that one is still in the
+   * index, in one atomic step: false when it is not (an ending took the index since: the session
+   * must be ended, not kept). Otherwise true.
    */
-  add(userId: string, kind: UserSessionKind, id: string, ttlSeconds?: number, renamedFrom?: string): Promise<boolean>;
+  add(userId: string, kind: UserSessionKind, id: string, ttlSeconds?: number, besideSession?: string): Promise<boolean>;
   /** Returns and forgets every id of the user. */
   take(userId: string): Promise<UserSessionIds>;
   /**
@@ -73,10 +74,10 @@ export function userSessionIndex(ephemeral: EphemeralStore, ttlSeconds: number, 
   const space = ephemeral.space('sessions');
   const key = (userId: string) => `user-sessions:${userId}`;
   return {
-    async add(userId, kind, id, recordTtlSeconds, renamedFrom) {
+    async add(userId, kind, id, recordTtlSeconds, besideSession) {
       // A little over the record's lifetime: an id must never leave before its record.
       const lifetime = Math.min(recordTtlSeconds === undefined ? ttlSeconds : recordTtlSeconds + LIFETIME_MARGIN_SECONDS, ttlSeconds);
-      const beside = renamedFrom === undefined ? undefined : `provider:${renamedFrom}`;
+      const beside = besideSession === undefined ? undefined : `provider:${besideSession}`;
       const out = await space.addToSet(key(userId), `${kind}:${id}`, ttlSeconds, MAX_IDS, lifetime, beside);
       if (out === null) return false;
       if (out.length && dropped.end) await dropped.end(userId, parse(out));

@@ -95,10 +95,10 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     // test and activation: a completed link, in its grace hour, re-preset the live connection with no
     // test at all (attacker review).
     const current = await connectionOf(link);
-    if (link.progress.activated || current?.enabled) {
-      return void sendPage(res, messagePage('This connection is live', 'Its identity provider cannot be changed from this link. Ask for a new setup link to reconfigure it.'), 409);
-    }
+    const live = () => sendPage(res, messagePage('This connection is live', 'Its identity provider cannot be changed from this link. Ask for a new setup link to reconfigure it.'), 409);
+    if (link.progress.activated || current?.enabled) return void live();
     const conn = await chooseConnection(link, org, idp, req);
+    if (!conn) return void live();
     await store.setupLinks.choose(link.id, { connection_type: idp.protocol, provider: idp.key, connection_id: conn.id });
     await store.setupLinks.reach(link.id, 'provider_selected');
     await event(link, 'setup.provider_selected', conn.id, req, { provider: idp.key });
@@ -110,11 +110,11 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
    * the IT admin enters at the IdP). A later choice of the same protocol renames the one the link made;
    * of the other protocol, replaces it while it has never been activated.
    */
-  async function chooseConnection(link: SetupLink, org: Organization, idp: SetupIdp, req: Request): Promise<Connection> {
+  async function chooseConnection(link: SetupLink, org: Organization, idp: SetupIdp, req: Request): Promise<Connection | undefined> {
     const existing = await connectionOf(link);
     if (existing && existing.type === idp.protocol) {
-      const updated = await store.connections.update(existing.id, org.id, { provider: idp.provider, name: idp.label });
-      if (updated) return updated;
+      // undefined: it went live since the caller's check (an activation in between).
+      return store.connections.update(existing.id, org.id, { provider: idp.provider, name: idp.label }, { whileDisabled: true });
     }
     if (existing && !existing.enabled && !link.progress.activated) await store.connections.delete(existing.id, org.id);
     const conn = await store.connections.create(org.id, { id: newId('con'), type: idp.protocol, provider: idp.provider, name: idp.label, enabled: false, config: {} });
@@ -181,14 +181,15 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
       return void (await renderConfigure(req, res, conn, formValues(body), e, 400));
     }
     const source = conn.type === 'saml' ? stored.config.source : 'discovery_url';
-    if (conn.enabled) {
+    // Written to the connection only while it is not live, in the same statement: an activation
+    // landing after this request read it must not let untested settings onto it (review of 296b75b).
+    if (!conn.enabled && (await store.connections.update(conn.id, org.id, stored, { whileDisabled: true }))) {
+      await store.setupLinks.configured(link.id);
+      await event(link, 'connection.updated', conn.id, req, { source });
+    } else {
       // A live connection keeps its settings: the new ones wait on the link until tested and switched.
       await store.setupLinks.configured(link.id, stored);
       await event(link, 'setup.settings_pending', conn.id, req, { source });
-    } else {
-      await store.connections.update(conn.id, org.id, stored);
-      await store.setupLinks.configured(link.id);
-      await event(link, 'connection.updated', conn.id, req, { source });
     }
     res.redirect(303, `${base(req)}/test`);
   });

@@ -385,6 +385,11 @@ describe('setup portal over HTTP', () => {
     // Live (and the link completed, in its grace hour): the preset no longer changes from the link.
     expect(await chosen('okta-saml')).toBe(409);
     expect(await provider()).toMatchObject({ provider: tested, enabled: true });
+    // The portal's writes check "not live" in the statement itself (review: an activation landing
+    // between the page's check and its write let the untested preset or settings onto it).
+    const orgId = (await p.admin<{ id: string }>('GET', `/organizations/${link.slug}`)).body.id;
+    expect(await p.t.runtime.store.connections.update(connId, orgId, { provider: 'okta' }, { whileDisabled: true })).toBeUndefined();
+    expect(await provider()).toMatchObject({ provider: tested, enabled: true });
   });
 
   describe('a live connection: new settings stay pending until tested and switched', () => {

@@ -94,8 +94,12 @@ export class ConnectionRepo {
     return rows.map(this.#toConnection);
   }
 
-  /** Replaces the given fields; `config` and `secrets` are replaced whole (callers merge). */
-  async update(id: string, organizationId: string, patch: Partial<Omit<ConnectionInput, 'type'>>): Promise<Connection | undefined> {
+  /**
+   * Replaces the given fields; `config` and `secrets` are replaced whole (callers merge).
+   * `whileDisabled`: only if the connection is not live, checked in the same statement (the setup
+   * portal: an activation landing after its check must not let untested settings onto it).
+   */
+  async update(id: string, organizationId: string, patch: Partial<Omit<ConnectionInput, 'type'>>, opts: { whileDisabled?: boolean } = {}): Promise<Connection | undefined> {
     const [row] = await this.db.query<Row>(
       `update connections set
          provider = coalesce($3, provider), name = coalesce($4, name), enabled = coalesce($5, enabled),
@@ -104,7 +108,7 @@ export class ConnectionRepo {
          config = coalesce($10, config),
          secrets_enc = case when $11::boolean then $12 else secrets_enc end,
          updated_at = now()
-       where id = $1 and organization_id = $2 returning ${COLS}`,
+       where id = $1 and organization_id = $2${opts.whileDisabled ? ' and not enabled' : ''} returning ${COLS}`,
       [
         id,
         organizationId,

@@ -4,8 +4,8 @@
  * API, and every upstream adapter (OIDC claims, SAML attributes and NameID, partner JWTs).
  *
  * An address is a local part (1–64 characters), one `@`, and a domain of at least two non-empty,
- * dot-separated labels — no whitespace or control characters, no character that lower-cases into
- * ASCII (the Kelvin sign), at most 320 characters in all. So a
+ * dot-separated labels — no whitespace or control characters, no character that lower-casing merges
+ * into another (the Kelvin sign), at most 320 characters in all. So a
  * trailing dot (`mallory@acme.example.`, a fully-qualified DNS name), a leading dot or `..` in the
  * domain make it NOT an email address (RFC 5321 §4.1.2 has no trailing dot either). Portico never
  * rewrites one into another: applications compare emails as strings, and a silently "fixed"
@@ -19,11 +19,16 @@ const LOCAL = /^[^\s@\p{Cc}]{1,64}$/u;
 const LABEL = /^[^\s@.\p{Cc}]+$/u;
 
 /**
- * A character that is not ASCII but lower-cases to ASCII (today U+212A KELVIN SIGN -> `k`): emails
- * match case-insensitively (lower-cased), so `\u212Aate@acme.test` was `kate@acme.test` to every
- * lookup, a second spelling of someone else's address (attacker review).
+ * A character that lower-case matching merges into another one: its lower case does not upper-case
+ * back to it (U+212A KELVIN SIGN -> `k` -> `K`, U+212B ANGSTROM SIGN -> `å`, U+0130, U+1E9E, the
+ * titlecase digraphs, …). Emails match lower-cased, so `\u212Aate@acme.test` was `kate@acme.test`
+ * to every lookup, a second spelling of someone else's address (attacker reviews).
  */
-const foldsIntoAscii = (value: string) => [...value].some((ch) => ch > '\x7f' && /^[\x00-\x7f]+$/.test(ch.toLowerCase()));
+const mergesWhenLowerCased = (value: string) =>
+  [...value].some((ch) => {
+    const lower = ch.toLowerCase();
+    return lower !== ch && lower.toUpperCase() !== ch;
+  });
 
 export function isEmailAddress(value: unknown): value is string {
   if (typeof value !== 'string' || value.length > 320) return false;
@@ -31,7 +36,7 @@ export function isEmailAddress(value: unknown): value is string {
   if (at < 1) return false;
   const local = value.slice(0, at);
   const labels = value.slice(at + 1).split('.');
-  return LOCAL.test(local) && labels.length >= 2 && labels.every((l) => LABEL.test(l)) && !foldsIntoAscii(value);
+  return LOCAL.test(local) && labels.length >= 2 && labels.every((l) => LABEL.test(l)) && !mergesWhenLowerCased(value);
 }
 
 /** The lower-cased domain of an email address, or undefined when `value` is not one (after trimming). */

@@ -35,12 +35,16 @@ describe('isEmailAddress / emailDomain', () => {
     ['a@b@acme.example', false],
     [`${'x'.repeat(65)}@acme.example`, false],
     [`x@${'a'.repeat(320)}.example`, false],
-    // Lower-cased, the Kelvin sign is `k`: a second spelling of kate@acme.example (attacker review).
+    // Lower-cased, the Kelvin sign is `k`: a second spelling of kate@acme.example (attacker review);
+    // the Angstrom sign is å, the Latin Å's lower case; dotted İ is i + a combining dot.
     ['\u212Aate@acme.example', false],
     ['kate@\u212Acme.example', false],
-    // Non-ASCII that stays non-ASCII lower-cased is an address like any other.
-    ['\u0130lker@acme.example', true],
-    ['jos\u00E9@acme.example', true],
+    ['\u212Bsa@acme.example', false],
+    ['\u0130lker@acme.example', false],
+    // Upper and lower case that map to each other, ASCII or not, are an address like any other.
+    ['\u00C5sa@acme.example', true],
+    ['JOS\u00C9@acme.example', true],
+    ['\u03A3\u03C9\u03C2@acme.example', true],
   ])('%s -> %s', (value, ok) => {
     expect(isEmailAddress(value)).toBe(ok);
   });

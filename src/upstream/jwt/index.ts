@@ -40,7 +40,7 @@ export class JwtUpstream {
     const key = await this.keys.keyFor(connection);
     const nowMs = this.now();
     const t = await verifyPartnerJwt(token, partnerPolicy(connection), key, nowMs);
-    // Kept past exp by the clock skew allowed between nodes (DESIGN §7: ≤ 3 minutes): keyed only
+    // Kept past exp by the clock skew allowed between nodes (docs/reference.md "Rules every part keeps": ≤ 3 minutes): keyed only
     // until this node's exp, a node whose clock runs behind took a spent token as new once the key
     // had gone (attacker review). As the SAML assertion ids are (saml/replay.ts).
     const ttl = Math.max(1, t.exp - Math.floor(nowMs / 1000) + 1 + DEFAULT_CLOCK_SKEW_SECONDS);

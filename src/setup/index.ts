@@ -97,7 +97,7 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const current = await connectionOf(link);
     const live = () => sendPage(res, messagePage('This connection is live', 'Its identity provider cannot be changed from this link. Ask for a new setup link to reconfigure it.'), 409);
     if (link.progress.activated || current?.enabled) return void live();
-    const conn = await chooseConnection(link, org, idp, req);
+    const conn = await chooseConnection(link, org, idp, req, current);
     if (!conn) return void live();
     await store.setupLinks.choose(link.id, { connection_type: idp.protocol, provider: idp.key, connection_id: conn.id });
     await store.setupLinks.reach(link.id, 'provider_selected');
@@ -110,8 +110,7 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
    * the IT admin enters at the IdP). A later choice of the same protocol renames the one the link made;
    * of the other protocol, replaces it while it has never been activated.
    */
-  async function chooseConnection(link: SetupLink, org: Organization, idp: SetupIdp, req: Request): Promise<Connection | undefined> {
-    const existing = await connectionOf(link);
+  async function chooseConnection(link: SetupLink, org: Organization, idp: SetupIdp, req: Request, existing: Connection | undefined): Promise<Connection | undefined> {
     if (existing && existing.type === idp.protocol) {
       // undefined: it went live since the caller's check (an activation in between).
       return store.connections.update(existing.id, org.id, { provider: idp.provider, name: idp.label }, { whileDisabled: true });

@@ -26,6 +26,8 @@ export const connectionResponse = z.looseObject({
   attribute_mapping: z.record(z.string(), z.string()),
   default_client_id: z.string().nullable(),
   created_at: timestamp,
+  // Only in the answer to a create or PATCH, when the settings are allowed but risky (a jwt key another connection shares).
+  warnings: z.array(z.strictObject({ code: z.string(), message: z.string() })).optional(),
   ...Object.fromEntries(WRITE_ONLY_FIELDS.map((f) => [f, z.never().optional()])),
 });
 
@@ -58,6 +60,13 @@ export function connectionRoutes(rt: Runtime): Router {
   const r = Router();
   const ops = connectionOperations(rt);
   const show = (c: Connection) => connectionView(c, config.issuer);
+  /** A write's answer: the view, plus `warnings` when the settings are risky but allowed (a jwt key other connections share). */
+  const written = async (c: Connection) => {
+    const check = connectionSettings[c.type].warnings;
+    const warnings = check ? check(c, await store.connections.listByType(c.type)) : [];
+    if (warnings.length) rt.logger.warn({ connection_id: c.id, organization_id: c.organization_id, warnings: warnings.map((w) => w.code) }, 'connection saved with a warning');
+    return warnings.length ? { ...show(c), warnings } : show(c);
+  };
   const load = async (req: Request) => {
     const org = await resolveOrg(store, req);
     return ops.load(org, String(req.params.id ?? ''));
@@ -66,7 +75,7 @@ export function connectionRoutes(rt: Runtime): Router {
   r.post('/organizations/:org/connections', async (req, res) => {
     const body = jsonObject(req);
     const org = await resolveOrg(store, req);
-    res.status(201).json(show(await ops.create(org, body)));
+    res.status(201).json(await written(await ops.create(org, body)));
   });
 
   r.get('/organizations/:org/connections', async (req, res) => {
@@ -81,7 +90,7 @@ export function connectionRoutes(rt: Runtime): Router {
 
   r.patch('/organizations/:org/connections/:id', async (req, res) => {
     const body = jsonObject(req);
-    res.json(show(await ops.update(await load(req), body)));
+    res.json(await written(await ops.update(await load(req), body)));
   });
 
   r.delete('/organizations/:org/connections/:id', async (req, res) => {

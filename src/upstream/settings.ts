@@ -32,6 +32,16 @@ export interface ConnectionSettings {
   store(input: Record<string, unknown>, existing: StoredSettings | undefined, ctx: SettingsContext): Promise<StoredSettings>;
   /** The type-specific fields a client may read: never write-only ones; read-only computed ones included. */
   view(connection: Connection, issuer: string): Record<string, unknown>;
+  /**
+   * Settings that are allowed but risky, given every connection of the same type (any
+   * organization): the admin API adds them to a write's answer as `warnings`.
+   */
+  warnings?(connection: Connection, sameType: readonly Connection[]): SettingsWarning[];
+}
+
+export interface SettingsWarning {
+  code: string;
+  message: string;
 }
 
 export type SettingsRegistry = Record<ConnectionType, ConnectionSettings>;

@@ -115,6 +115,39 @@ describe.each(dbBackends)('connections admin API ($name)', (backend) => {
     expect(ec.body.alg).toBe('ES256');
   });
 
+  it("warns, and does not refuse, when a jwt connection's key is another connection's (another organization's) and neither sets audience", async () => {
+    // One partner may serve several organizations with one key; without aud its tokens fit every such connection.
+    const other = await createOrg(t);
+    const otherBase = `/api/v1/organizations/${other.slug}/connections`;
+    const secret = `shared-${Math.random().toString(36).slice(2)}-0123456789abcdefghij`;
+    const first = await api(t).post(otherBase).set(bearer()).send({ type: 'jwt', name: 'Partner', secret }).expect(201);
+    expect(first.body.warnings).toBeUndefined();
+    const key = await orgKey(t, org.slug);
+    const second = await api(t).post(base()).set(bearer(key)).send({ type: 'jwt', name: 'Partner', secret }).expect(201);
+    expect(second.body.warnings).toEqual([{ code: 'jwt_key_shared', message: expect.stringContaining('also the key of 1 other jwt connection') }]);
+    // Neither the other organization's connection nor the secret is named.
+    expect(JSON.stringify(second.body)).not.toContain(first.body.id);
+    expect(JSON.stringify(second.body)).not.toContain(secret);
+    // Reads do not carry it; the first connection's next write does.
+    expect((await api(t).get(`${base()}/${second.body.id}`).set(bearer()).expect(200)).body.warnings).toBeUndefined();
+    expect((await api(t).patch(`${otherBase}/${first.body.id}`).set(bearer()).send({ name: 'Partner (EU)' }).expect(200)).body.warnings).toHaveLength(1);
+    // An audience on either side ends it: tokens for that one must then name it in aud, and tokens naming it are refused elsewhere.
+    expect((await api(t).patch(`${base()}/${second.body.id}`).set(bearer(key)).send({ audience: 'https://partner.example/acme' }).expect(200)).body.warnings).toBeUndefined();
+    expect((await api(t).patch(`${otherBase}/${first.body.id}`).set(bearer()).send({ name: 'Partner' }).expect(200)).body.warnings).toBeUndefined();
+    // Another secret: no warning.
+    const own = await api(t).post(base()).set(bearer()).send({ type: 'jwt', name: 'Partner', secret: `${secret}-own` }).expect(201);
+    expect(own.body.warnings).toBeUndefined();
+    // The same public key in another PEM layout, and the same JWKS URL in another spelling, are the same key.
+    const pem = publicKeyPem('ec');
+    await api(t).post(otherBase).set(bearer()).send({ type: 'jwt', name: 'Partner', public_key: pem }).expect(201);
+    const crlf = await api(t).post(base()).set(bearer()).send({ type: 'jwt', name: 'Partner', public_key: pem.replace(/\n/g, '\r\n') }).expect(201);
+    expect(crlf.body.warnings).toEqual([expect.objectContaining({ code: 'jwt_key_shared' })]);
+    const jwks = `https://partner-${Math.random().toString(36).slice(2)}.example/jwks.json`;
+    await api(t).post(otherBase).set(bearer()).send({ type: 'jwt', name: 'Partner', jwks_url: jwks }).expect(201);
+    const upper = await api(t).post(base()).set(bearer()).send({ type: 'jwt', name: 'Partner', jwks_url: jwks.replace('https://partner', 'HTTPS://PARTNER') }).expect(201);
+    expect(upper.body.warnings).toEqual([expect.objectContaining({ code: 'jwt_key_shared' })]);
+  });
+
   it.each([
     ['no key material', {}, 'secret'],
     ['a short secret', { secret: 'short' }, 'secret'],

@@ -438,5 +438,23 @@ describe.each(ephemeralBackends)('partner sign-in refusals over HTTP (ephemeral:
       await refused(org.id, async () => login(b, token), 'token_invalid');
       expectLanded(await login(hs, token));
     });
+
+    it("refuses at organization B a token the partner made for organization A's connection with the same key (aud names A): wrong_audience, nobody created", async () => {
+      // One partner, one secret, two customer organizations: the partner names the connection it means in `aud`.
+      const a = await partnerOrg({ user_matching: 'jit' });
+      const b = await partnerOrg({ user_matching: 'jit' });
+      expect(a.hs.login_url).toBe(`${t.runtime.config.issuer}/jwt/${a.hs.id}/login`);
+      for (const aud of [a.hs.login_url, a.hs.id, [a.hs.id, 'https://partner.example']]) {
+        const forA = await signHs256(partnerClaims({ external_id: 'mallory', aud }));
+        await refused(b.org.id, async () => login(b.hs, forA), 'wrong_audience');
+        expect(await admin.users(b.org.id)).toEqual([]);
+        // Legitimate: the same token where it was meant.
+        expectLanded(await login(a.hs, forA));
+      }
+      // B's own tokens, with aud naming B or without aud (Wise-shaped), land at B.
+      expectLanded(await login(b.hs, await signHs256(partnerClaims({ external_id: 'bob', aud: b.hs.login_url }))));
+      expectLanded(await login(b.hs, await signHs256(partnerClaims({ external_id: 'bea' }))));
+      expect((await admin.users(b.org.id)).map((u) => u.external_id).sort()).toEqual(['bea', 'bob']);
+    });
   });
 });

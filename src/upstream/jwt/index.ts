@@ -7,8 +7,11 @@ import { DEFAULT_CLOCK_SKEW_SECONDS, verifyPartnerJwt, type PartnerJwtPolicy } f
 
 export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 600;
 
-/** The validation policy of a jwt connection (settings stored by jwtSettings). */
-export function partnerPolicy(c: Connection): PartnerJwtPolicy {
+/** The connection's `login_url` (read-only in the admin API): where partners send the browser, and a name its tokens' `aud` may use. */
+export const partnerLoginUrl = (issuer: string, connectionId: string): string => `${issuer}/jwt/${connectionId}/login`;
+
+/** The validation policy of a jwt connection (settings stored by jwtSettings) served at `issuer`. */
+export function partnerPolicy(c: Connection, issuer: string): PartnerJwtPolicy {
   const cfg = c.config;
   const maxAge = typeof cfg.max_token_age_seconds === 'number' ? cfg.max_token_age_seconds : DEFAULT_MAX_TOKEN_AGE_SECONDS;
   return {
@@ -17,6 +20,7 @@ export function partnerPolicy(c: Connection): PartnerJwtPolicy {
     maxTokenAgeSeconds: maxAge,
     ...(typeof cfg.issuer === 'string' ? { issuer: cfg.issuer } : {}),
     ...(typeof cfg.audience === 'string' ? { audience: cfg.audience } : {}),
+    recipients: [partnerLoginUrl(issuer, c.id), c.id],
     requireJti: cfg.require_jti === true,
   };
 }
@@ -33,13 +37,14 @@ export class JwtUpstream {
   constructor(
     private readonly ephemeral: EphemeralStore,
     private readonly keys: PartnerKeys,
+    private readonly issuer: string,
     private readonly now: () => number = Date.now,
   ) {}
 
   async verify(connection: Connection, token: string): Promise<ExternalIdentity> {
     const key = await this.keys.keyFor(connection);
     const nowMs = this.now();
-    const t = await verifyPartnerJwt(token, partnerPolicy(connection), key, nowMs);
+    const t = await verifyPartnerJwt(token, partnerPolicy(connection, this.issuer), key, nowMs);
     // Kept past exp by the clock skew allowed between nodes (docs/reference.md "Rules every part keeps": ≤ 3 minutes): keyed only
     // until this node's exp, a node whose clock runs behind took a spent token as new once the key
     // had gone (attacker review). As the SAML assertion ids are (saml/replay.ts).

@@ -15,7 +15,7 @@ export const jwtKind: UpstreamKind<JwtReason> = {
   capabilities: { browserStarted: false, partnerStarted: true, discoverable: false },
   reasons: JWT_REASONS,
   open(ctx) {
-    const jwt = new JwtUpstream(ctx.ephemeral, new PartnerKeys(ctx.fetch));
+    const jwt = new JwtUpstream(ctx.ephemeral, new PartnerKeys(ctx.fetch), ctx.issuer);
     return {
       callback: { path: 'login', bounce: 'none', binding: { kind: 'none' } },
       async complete(connection, input) {

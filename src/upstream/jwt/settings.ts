@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { HttpProblem } from '../../http/problem.js';
 import { checkFetchableUrl, UrlRefusedError } from '../../http/safe-fetch.js';
 import type { ConnectionSettings } from '../settings.js';
+import { partnerLoginUrl } from './index.js';
+import { sharedKeyWarnings } from './shared-key.js';
 
 const KEY_KINDS = ['secret', 'public_key', 'jwks_url'] as const;
 
@@ -100,7 +102,8 @@ export const jwtSettings: ConnectionSettings = {
       issuer: tokenIssuer ?? null,
       audience: audience ?? null,
       require_jti: require_jti === true,
-      login_url: `${issuer}/jwt/${c.id}/login`,
+      login_url: partnerLoginUrl(issuer, c.id),
     };
   },
+  warnings: sharedKeyWarnings,
 };

@@ -17,6 +17,12 @@ export interface PartnerJwtPolicy {
   issuer?: string;
   /** When set, `aud` must be or contain it. */
   audience?: string;
+  /**
+   * The names of this connection (its login_url and its id): without `audience`, a token that has an
+   * `aud` must name one of them, so a token a partner made for another connection (another
+   * organization's, signed with the same key) is not taken here (docs/reference.md "Rules every part keeps").
+   */
+  recipients?: string[];
   /** Allowed clock difference for `iat`/`nbf` in the future (docs/reference.md "Rules every part keeps": at most 3 minutes). */
   clockSkewSeconds?: number;
   /** Refuse tokens without a `jti` (the connection's `require_jti`); otherwise such a token is single-use by its own hash. */
@@ -136,10 +142,16 @@ async function verifySteps(token: string, policy: PartnerJwtPolicy, key: Partner
   at.check = 'iss';
   if (policy.issuer !== undefined && claims.iss !== policy.issuer) throw new UpstreamError('wrong_issuer', 'iss does not match the connection');
   at.check = 'aud';
-  if (policy.audience !== undefined) {
-    const aud = claims.aud;
-    const ok = aud === policy.audience || (Array.isArray(aud) && aud.includes(policy.audience));
-    if (!ok) throw new UpstreamError('wrong_audience', 'aud does not name this connection');
+  const aud = claims.aud;
+  if (policy.audience !== undefined || aud !== undefined) {
+    const named = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+    const expected = policy.audience !== undefined ? [policy.audience] : (policy.recipients ?? []);
+    if (!expected.some((x) => named.includes(x))) {
+      throw new UpstreamError(
+        'wrong_audience',
+        policy.audience !== undefined ? 'aud does not name this connection' : "aud names another recipient: it must name this connection (its login_url or id) or be left out",
+      );
+    }
   }
 
   at.check = 'jti';

@@ -9,6 +9,7 @@ import { JwtUpstream, PartnerKeys } from '../../../src/upstream/jwt/index.js';
 import { REDIS_URL, ephemeralBackends } from '../../support/backends.js';
 
 const SECRET = 'partner-shared-secret-0123456789abcdef';
+const ISSUER = 'https://portico.example';
 
 const connection = (over: Partial<Connection> = {}): Connection => ({
   id: `con_${Math.random().toString(36).slice(2, 10)}`,
@@ -46,7 +47,7 @@ describe.each(ephemeralBackends)('partner JWT upstream, replay cache ($name)', (
     ephemeral = await backend.open();
   });
   afterAll(() => ephemeral.close());
-  const upstream = (store: EphemeralStore) => new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })));
+  const upstream = (store: EphemeralStore) => new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })), ISSUER);
 
   it('accepts a jti once; the replay is token_replayed', async () => {
     const c = connection();
@@ -129,7 +130,7 @@ describe.each(ephemeralBackends)('partner JWT upstream, replay cache ($name)', (
   // (by less than the allowed skew) took the spent token as new once the key had gone.
   it('keeps a spent token past its exp by the allowed clock skew: a node 60 s behind still refuses it', async () => {
     const c = connection();
-    const behind = new JwtUpstream(ephemeral, new PartnerKeys(createSafeFetch({ allowPrivate: true })), () => Date.now() - 60_000);
+    const behind = new JwtUpstream(ephemeral, new PartnerKeys(createSafeFetch({ allowPrivate: true })), ISSUER, () => Date.now() - 60_000);
     const token = await hs(claims({ exp: now() + 1 }));
     await expect(reason(upstream(ephemeral).verify(c, token))).resolves.toBe('accepted');
     await new Promise((r) => setTimeout(r, 2500)); // past exp + 1 s on this node's clock
@@ -178,7 +179,7 @@ describe('partner JWT upstream, keys', () => {
 
   it('verifies ES256 tokens against a jwks_url, fetching the set once and caching it', async () => {
     const store = await ephemeralStore();
-    const u = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })));
+    const u = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })), ISSUER);
     const c = connection({ config: { alg: 'ES256', jwks_url: jwksUrl, max_token_age_seconds: 600 }, secrets: {} });
     const before = served;
     for (let i = 0; i < 3; i++) {
@@ -194,10 +195,10 @@ describe('partner JWT upstream, keys', () => {
   it('refuses a private jwks_url unless private URLs are allowed (url_refused), and reports an unusable JWKS as keys_unavailable', async () => {
     const store = await ephemeralStore();
     const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', kid: 'p-1' }).sign(key);
-    const strict = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: false })));
+    const strict = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: false })), ISSUER);
     const c = connection({ config: { alg: 'ES256', jwks_url: jwksUrl, max_token_age_seconds: 600 }, secrets: {} });
     await expect(reason(strict.verify(c, token))).resolves.toBe('url_refused');
-    const lax = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })));
+    const lax = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })), ISSUER);
     const broken = connection({ config: { alg: 'ES256', jwks_url: jwksUrl.replace('/jwks', '/broken'), max_token_age_seconds: 600 }, secrets: {} });
     await expect(reason(lax.verify(broken, token))).resolves.toBe('keys_unavailable');
     // Refused for key reasons: its jti is not spent.
@@ -207,7 +208,7 @@ describe('partner JWT upstream, keys', () => {
 
   it('a connection without key material is keys_unavailable, not a crash', async () => {
     const store = await ephemeralStore();
-    const u = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })));
+    const u = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })), ISSUER);
     await expect(reason(u.verify(connection({ secrets: {} }), await hs(claims())))).resolves.toBe('keys_unavailable');
     await store.close();
   });

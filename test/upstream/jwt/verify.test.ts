@@ -219,8 +219,25 @@ describe('verifyPartnerJwt', () => {
     expect(await outcome(await hs(claims({ iss: 'https://evil.example', aud: 'portico' })), p)).toMatchObject({ ok: false, reason: 'wrong_issuer' });
     expect(await outcome(await hs(claims({ iss: 'https://partner.example', aud: 'other' })), p)).toMatchObject({ ok: false, reason: 'wrong_audience' });
     expect(await outcome(await hs(claims({ iss: 'https://partner.example' })), p)).toMatchObject({ ok: false, reason: 'wrong_audience' });
-    // Not configured: not checked.
-    expect(await outcome(await hs(claims({ iss: 'anything', aud: 'anyone' })))).toMatchObject({ ok: true });
+    // No issuer configured: iss is not checked.
+    expect(await outcome(await hs(claims({ iss: 'anything' })))).toMatchObject({ ok: true });
+  });
+
+  it('without a configured audience, takes a token without aud, or with an aud naming this connection, and no other', async () => {
+    const login = 'https://portico.example/jwt/con_partner/login';
+    const p = policy({ recipients: [login, 'con_partner'] });
+    // Wise-shaped tokens carry no aud: accepted as they are.
+    expect(await outcome(await hs(claims()), p)).toMatchObject({ ok: true });
+    expect(await outcome(await hs(claims({ aud: login })), p)).toMatchObject({ ok: true });
+    expect(await outcome(await hs(claims({ aud: ['https://elsewhere.example', 'con_partner'] })), p)).toMatchObject({ ok: true });
+    // A token the partner made for another connection (another organization's, same key): refused here.
+    for (const aud of ['https://portico.example/jwt/con_other/login', 'con_other', ['con_other'], [], 'anyone', 7]) {
+      expect(await outcome(await hs(claims({ aud })), p)).toMatchObject({ ok: false, reason: 'wrong_audience' });
+    }
+    // A configured audience replaces the connection's own names (and then aud is required).
+    const q = policy({ recipients: [login, 'con_partner'], audience: 'portico' });
+    expect(await outcome(await hs(claims({ aud: login })), q)).toMatchObject({ ok: false, reason: 'wrong_audience' });
+    expect(await outcome(await hs(claims({ aud: 'portico' })), q)).toMatchObject({ ok: true });
   });
 
   it('refuses profile claims of the wrong type', async () => {

@@ -50,6 +50,8 @@ export const userResponse = z.strictObject({
   given_name: z.string().nullable(),
   family_name: z.string().nullable(),
   phone_number: z.string().nullable(),
+  /** Partner JWTs may find the user by phone_number: false when only an IdP sent it (README "Partner sign-in"). */
+  phone_number_verified: z.boolean(),
   external_id: z.string().nullable(),
   roles: z.array(z.string()),
   status: z.enum(['active', 'suspended']),
@@ -68,6 +70,7 @@ export const userView = (u: User) => ({
   given_name: u.given_name,
   family_name: u.family_name,
   phone_number: u.phone_number,
+  phone_number_verified: u.phone_number_verified,
   external_id: u.external_id,
   roles: u.roles,
   status: u.status,

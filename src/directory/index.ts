@@ -114,6 +114,8 @@ export class Directory {
       p.email_verified = emailVerified(identity, verifiedDomains);
     }
     for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];
+    // Kept, but partner tokens match by it only when the way in vouches for it (UserInput.phone_number_verified).
+    if (identity.phone_number) p.phone_number_verified = identity.phone_number_verified === true;
     const roles = rolesForLogin(identity.roles, identity.groups, connection.attribute_mapping);
     if (roles) p.roles = roles;
     return p;

@@ -450,6 +450,18 @@ where u.suspended_by = 'directory';
 create index users_suspended_by_directory on users(suspended_by_directory) where suspended_by_directory is not null;
 `,
   },
+  {
+    version: 16,
+    name: 'phone numbers partner tokens may match',
+    sql: `
+-- Partner JWTs find a user by phone number. A number an IdP sent at sign-in is the user's own say
+-- (many IdPs let people edit it): it is kept, but not matched (attacker review). True: set by an
+-- admin, a SCIM directory, or a partner token that named the user by it. Numbers from before this
+-- column cannot be told apart and stay matchable until an IdP sign-in sends another.
+alter table users add column phone_number_verified boolean not null default false;
+update users set phone_number_verified = true where phone_number is not null;
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

@@ -95,6 +95,8 @@ export interface User {
   given_name: string | null;
   family_name: string | null;
   phone_number: string | null;
+  /** Partner JWTs may match the user by phone_number (see UserInput.phone_number_verified). */
+  phone_number_verified: boolean;
   external_id: string | null;
   roles: string[];
   status: 'active' | 'suspended';

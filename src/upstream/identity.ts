@@ -15,6 +15,8 @@ export interface ExternalIdentity {
   given_name?: string;
   family_name?: string;
   phone_number?: string;
+  /** The upstream vouches for phone_number (a partner token naming the user by it); IdPs never do. */
+  phone_number_verified?: boolean;
   /** Partner-supplied external id (login links, partner JWTs). */
   external_id?: string;
   /** Portico user id, when the upstream names one directly (login links, partner JWTs). */

@@ -203,7 +203,7 @@ const users: Resource = {
     { field: 'given_name', value: 'Janet' },
     { field: 'family_name', value: 'Roe' },
     { field: 'phone_number', value: '+44 20 7946 0000' },
-    { field: 'phone_number', label: 'phone_number: null', value: null },
+    { field: 'phone_number', label: 'phone_number: null', value: null, derives: ['phone_number_verified'] },
     { field: 'external_id', value: () => uniq('ext2') },
     { field: 'external_id', label: 'external_id: null', value: null },
     { field: 'roles', value: ['viewer'] },

@@ -35,6 +35,7 @@ describe.each(dbBackends)('users admin API ($name)', (backend) => {
       given_name: 'Ada',
       family_name: 'Lovelace',
       phone_number: '+44 20 7946 0000',
+      phone_number_verified: true,
       external_id: 'hr-0001',
       roles: ['admin', 'billing'],
       status: 'active',

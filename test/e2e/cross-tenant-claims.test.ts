@@ -61,6 +61,8 @@ describe('cross-tenant identity claims: what the application sees in the id_toke
       accounts: {
         hank: { sub: 'hank-sub', email: 'hank@globex.example', email_verified: true, amr: ['pwd'] },
         ada: { sub: 'ada-sub', email: 'ada@acme.example', email_verified: true, amr: ['mfa', 'hwk'] },
+        // Many IdPs let people edit their own phone number: mallory has put victor's in hers.
+        mallory: { sub: 'mallory-sub', email: 'mallory@acme.example', email_verified: true, phone_number: '+15550107777' },
       },
     });
     await ok(ADMIN_KEY, 'POST', '/organizations', { slug: 'globex', name: 'Globex', domains: ['globex.example'] });
@@ -187,14 +189,31 @@ describe('cross-tenant identity claims: what the application sees in the id_toke
     expect(await viaPartner({ external_id: 'cx-1' })).toMatchObject({ sub: own.id, email_verified: true });
   });
 
+  const viaIdp = (login: string) => async (r: FlowResult, jar: CookieJar) => {
+    expect(r.location?.origin).toBe(idp.url);
+    const cb = await loginThroughIdp(r.location!.href, login);
+    return cb.method === 'GET'
+      ? follows(cb.url, jar)
+      : follows(cb.url, jar, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(cb.body).toString() });
+  };
+
+  it("partner JWT by phone: a number only the user's IdP sent does not find that user; one an admin set does", async () => {
+    // Victor's partner signs him in by the phone number the partner verified; Portico has no number for him.
+    const victor = await ok<{ id: string }>(acmeKey, 'POST', '/organizations/acme/users', { email: 'victor@acme.example' });
+    const mallory = await appSignIn(new CookieJar(), { connection: oidcConn }, viaIdp('mallory'));
+    const stored = await ok<{ id: string; phone_number: string; phone_number_verified: boolean }>(ADMIN_KEY, 'GET', `/organizations/acme/users/${String(mallory.sub)}`);
+    expect(stored).toMatchObject({ phone_number: '+15550107777', phone_number_verified: false });
+    // Victor's browser is not signed in as mallory: the jit connection makes a new user with the number instead.
+    const partner = await viaPartner({ phone_number: '+15550107777' });
+    expect(partner.sub).not.toBe(mallory.sub);
+    expect(partner.sub).not.toBe(victor.id);
+    expect(await ok(ADMIN_KEY, 'GET', `/organizations/acme/users/${String(partner.sub)}`)).toMatchObject({ phone_number: '+15550107777', phone_number_verified: true });
+    // Legitimate: the number an admin set finds the user.
+    await ok(acmeKey, 'PATCH', `/organizations/acme/users/${victor.id}`, { phone_number: '+15550108888' });
+    expect(await viaPartner({ phone_number: '+15550108888' })).toMatchObject({ sub: victor.id, email: 'victor@acme.example' });
+  });
+
   it("OIDC: the IdP's email_verified counts only for acme's verified domain; the IdP's amr is kept", async () => {
-    const viaIdp = (login: string) => async (r: FlowResult, jar: CookieJar) => {
-      expect(r.location?.origin).toBe(idp.url);
-      const cb = await loginThroughIdp(r.location!.href, login);
-      return cb.method === 'GET'
-        ? follows(cb.url, jar)
-        : follows(cb.url, jar, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(cb.body).toString() });
-    };
     const hank = await appSignIn(new CookieJar(), { connection: oidcConn }, viaIdp('hank'));
     expect(hank).toMatchObject({ email: 'hank@globex.example', email_verified: false, idp: oidcConn, amr: ['pwd'] });
     const ada = await appSignIn(new CookieJar(), { connection: oidcConn }, viaIdp('ada'));

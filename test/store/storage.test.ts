@@ -124,6 +124,28 @@ describe.each(dbBackends)('storage ($name)', (backend: DbBackend) => {
     expect(await violated(() => store.users.create(a.id, { external_id: 'e1' }))).toBe('users_org_external_id_key');
   });
 
+  it("phone numbers partner tokens may match: an IdP's new number is kept but not matched; the same number again keeps what vouched for it", async () => {
+    const org = await store.organizations.create({ slug: `phone-${Math.random().toString(36).slice(2, 8)}`, name: 'Phone' });
+    const phones = async (n: string) => (await store.users.findByPhone(org.id, n)).map((u) => u.id);
+    // Set by an admin (the default): matched.
+    const ada = await store.users.create(org.id, { email: 'ada@phone.test', phone_number: '+15550001' });
+    expect(ada.phone_number_verified).toBe(true);
+    expect(await phones('+15550001')).toEqual([ada.id]);
+    // An IdP sends the same number: still matched. Another number: kept, not matched.
+    expect((await store.users.update(ada.id, org.id, { phone_number: '+15550001', phone_number_verified: false }))?.phone_number_verified).toBe(true);
+    const moved = await store.users.update(ada.id, org.id, { phone_number: '+15550002', phone_number_verified: false });
+    expect(moved).toMatchObject({ phone_number: '+15550002', phone_number_verified: false });
+    expect(await phones('+15550002')).toEqual([]);
+    expect(await phones('+15550001')).toEqual([]);
+    // A JIT user made from an IdP's claim: not matched; an admin writing the number vouches for it.
+    const mal = await store.users.create(org.id, { email: 'mal@phone.test', phone_number: '+15550003', phone_number_verified: false });
+    expect(await phones('+15550003')).toEqual([]);
+    expect((await store.users.update(mal.id, org.id, { phone_number: '+15550003' }))?.phone_number_verified).toBe(true);
+    expect(await phones('+15550003')).toEqual([mal.id]);
+    // Cleared: nothing to match, and not verified.
+    expect(await store.users.update(mal.id, org.id, { phone_number: null })).toMatchObject({ phone_number: null, phone_number_verified: false });
+  });
+
   it('one identity per (connection, subject): a second user cannot claim it', async () => {
     const o = await store.organizations.create({ slug: 'ident', name: 'I' });
     const conn = await store.connections.create(o.id, { type: 'oidc', name: 'IdP', config: { discovery_url: 'https://idp.example/' } });

@@ -10,6 +10,12 @@ export interface UserInput {
   given_name?: string | null;
   family_name?: string | null;
   phone_number?: string | null;
+  /**
+   * Whether partner JWTs may match the user by `phone_number` (written with it): true (the default)
+   * for an admin, a SCIM directory or a partner token naming the user by it; false for an IdP's claim.
+   * A write of the number already stored does not lower it.
+   */
+  phone_number_verified?: boolean;
   external_id?: string | null;
   roles?: string[];
   /** Set by an admin (API, console): a suspension by an admin, or lifting any suspension. */
@@ -22,20 +28,20 @@ export interface UserInput {
 }
 
 const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
-  u.phone_number, u.external_id, u.roles, u.status, u.suspended_by, u.created_at, u.last_login_at,
+  u.phone_number, u.phone_number_verified, u.external_id, u.roles, u.status, u.suspended_by, u.created_at, u.last_login_at,
   (select coalesce(jsonb_agg(jsonb_build_object('connection_id', i.connection_id, 'subject', i.subject) order by i.created_at), '[]'::jsonb)
      from identities i where i.user_id = u.id) as identities
   from users u`;
 
 /** The user row alone: what tokens and claims need, without the identities subquery. */
 const SELECT_ROW = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
-  u.phone_number, u.external_id, u.roles, u.status, u.suspended_by, u.created_at, u.last_login_at from users u`;
+  u.phone_number, u.phone_number_verified, u.external_id, u.roles, u.status, u.suspended_by, u.created_at, u.last_login_at from users u`;
 
 /**
  * What logins and provisioning find a person by (directory/index.ts, Provisioning.match, jwt-route.ts),
  * and email_verified, which vouches for the email it was set with.
  */
-const MATCH_KEYS = new Set(['email', 'email_normalized', 'email_verified', 'phone_number', 'external_id']);
+const MATCH_KEYS = new Set(['email', 'email_normalized', 'email_verified', 'phone_number', 'phone_number_verified', 'external_id']);
 
 const FIELDS = ['email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'external_id', 'roles', 'status'] as const;
 
@@ -54,7 +60,7 @@ export class UserRepo {
     const insert = async (q: Sql) => {
       await q.query(
         `insert into users (id, organization_id, email, email_normalized, email_verified, name, given_name, family_name,
-           phone_number, external_id, roles, status, suspended_by, suspended_by_directory) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+           phone_number, phone_number_verified, external_id, roles, status, suspended_by, suspended_by_directory) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
         [
           id,
           organizationId,
@@ -65,6 +71,7 @@ export class UserRepo {
           u.given_name ?? null,
           u.family_name ?? null,
           u.phone_number ?? null,
+          Boolean(u.phone_number) && u.phone_number_verified !== false,
           u.external_id ?? null,
           JSON.stringify(u.roles ?? []),
           status,
@@ -105,9 +112,9 @@ export class UserRepo {
     return row;
   }
 
-  /** Users of the organization with exactly this phone number (at most `limit`; callers refuse ambiguity). */
+  /** Users of the organization with exactly this phone number, not one only an IdP sent (at most `limit`; callers refuse ambiguity). */
   async findByPhone(organizationId: string, phone: string, limit = 2): Promise<User[]> {
-    return this.db.query<User>(`${SELECT} where u.organization_id = $1 and u.phone_number = $2 order by u.id limit $3`, [organizationId, phone, limit]);
+    return this.db.query<User>(`${SELECT} where u.organization_id = $1 and u.phone_number = $2 and u.phone_number_verified order by u.id limit $3`, [organizationId, phone, limit]);
   }
 
   async findByIdentity(connectionId: string, subject: string): Promise<User | undefined> {
@@ -183,6 +190,11 @@ export class UserRepo {
       if (v === undefined) continue;
       const value = param(f === 'roles' ? JSON.stringify(v) : v);
       sets.push(`${f} = ${unlessKept(f, value)}`);
+      if (f === 'phone_number') {
+        const verified = param(v !== null && patch.phone_number_verified !== false);
+        // The same number again keeps what vouched for it; another one is only as good as its writer.
+        sets.push(`phone_number_verified = ${unlessKept('phone_number_verified', `case when phone_number is not distinct from ${value} then phone_number_verified or ${verified} else ${verified} end`)}`);
+      }
       if (f === 'email') sets.push(`email_normalized = ${unlessKept('email_normalized', param(typeof v === 'string' ? normalizeEmail(v) : null))}`);
       if (f === 'status') sets.push(`suspended_by = case when ${value}::text = 'suspended' then 'admin' end`, 'suspended_by_directory = null');
     }

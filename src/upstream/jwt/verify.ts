@@ -171,6 +171,7 @@ async function verifySteps(token: string, policy: PartnerJwtPolicy, key: Partner
   identity[kind] = value;
   // The partner names the user by this email: it vouches for it.
   if (kind === 'email') identity.email_verified = true;
+  if (kind === 'phone_number') identity.phone_number_verified = true;
   at.check = 'profile';
   for (const k of ['name', 'given_name', 'family_name'] as const) {
     const v = claims[k];

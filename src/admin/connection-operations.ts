@@ -10,7 +10,7 @@ import type { Runtime } from '../runtime.js';
 import { newId } from '../store/ids.js';
 import { PROVIDERS, type Connection, type ConnectionType, type Organization } from '../store/types.js';
 import { CONNECTION_TYPES, connectionSettings } from '../upstream/registry.js';
-import type { SettingsContext } from '../upstream/settings.js';
+import type { SettingsContext, SettingsWarning } from '../upstream/settings.js';
 import { storeSettings } from '../upstream/store-settings.js';
 import { parse, presentKeys, text } from './validation.js';
 
@@ -69,6 +69,8 @@ export interface ConnectionOperations {
   replaceMetadata(conn: Connection, xml: string): Promise<Connection>;
   /** POST …/{id}/certificates: one more IdP signing certificate (PEM). */
   addCertificate(conn: Connection, pem: string): Promise<Connection>;
+  /** Its settings that are allowed but risky, against every connection of its type (a jwt key another connection shares). */
+  warnings(conn: Connection): Promise<SettingsWarning[]>;
 }
 
 export function connectionOperations(rt: Runtime): ConnectionOperations {
@@ -149,6 +151,11 @@ export function connectionOperations(rt: Runtime): ConnectionOperations {
       const idp_certificates = [...existingCertificates(conn.config), nonEmpty(pem, 'idp_certificates')];
       const input = parse(connectionSettings.saml.schema.partial(), { idp_certificates }) as Record<string, unknown>;
       return replaceSettings(conn, presentKeys(input, { idp_certificates }));
+    },
+
+    async warnings(conn) {
+      const check = connectionSettings[conn.type].warnings;
+      return check ? check(conn, await store.connections.listByType(conn.type)) : [];
     },
   };
 }

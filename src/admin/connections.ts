@@ -62,8 +62,7 @@ export function connectionRoutes(rt: Runtime): Router {
   const show = (c: Connection) => connectionView(c, config.issuer);
   /** A write's answer: the view, plus `warnings` when the settings are risky but allowed (a jwt key other connections share). */
   const written = async (c: Connection) => {
-    const check = connectionSettings[c.type].warnings;
-    const warnings = check ? check(c, await store.connections.listByType(c.type)) : [];
+    const warnings = await ops.warnings(c);
     if (warnings.length) rt.logger.warn({ connection_id: c.id, organization_id: c.organization_id, warnings: warnings.map((w) => w.code) }, 'connection saved with a warning');
     return warnings.length ? { ...show(c), warnings } : show(c);
   };

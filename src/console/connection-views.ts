@@ -9,7 +9,7 @@ import { esc } from '../http/html.js';
 import { PROVIDERS, type ConnectionType, type Organization } from '../store/types.js';
 import { CONNECTION_TYPES } from '../upstream/registry.js';
 import { certificateExpiry, earliest, type CertificateExpiry } from './certificate-expiry.js';
-import { copyField, errorBox, nextPageLink, notice, when } from './page-kit.js';
+import { copyField, errorBox, nextPageLink, notice, warningBox, when } from './page-kit.js';
 
 export const TYPE_LABELS: Record<ConnectionType, string> = { saml: 'SAML 2.0', oidc: 'OpenID Connect', jwt: 'Partner JWT' };
 
@@ -236,6 +236,8 @@ export interface DetailPage {
   maxUpload: { metadata: string; certificate: string };
   error?: string;
   saved?: string;
+  /** Allowed but risky settings (a jwt key another connection shares): shown for as long as they hold. */
+  warnings?: string[];
 }
 
 function changeForms(p: DetailPage, base: string): string {
@@ -269,7 +271,7 @@ export function connectionDetailPage(p: DetailPage): string {
   const base = connBase(p.org, str(view.id));
   return `<p><a href="${esc(`${orgBase(p.org)}/connections`)}">Connections of ${esc(p.org.name)}</a></p>
 <h1>${esc(view.name)}</h1>
-${p.saved ? notice(p.saved) : ''}${p.error ? errorBox(p.error) : ''}
+${p.saved ? notice(p.saved) : ''}${p.error ? errorBox(p.error) : ''}${(p.warnings ?? []).map(warningBox).join('')}
 ${dl([
   ['Type', esc(TYPE_LABELS[view.type as ConnectionType] ?? view.type)],
   ['Provider', esc(view.provider)],

@@ -107,12 +107,13 @@ export function connectionPages(deps: ConsoleDeps): Router {
 
   async function renderDetail(req: Request, res: Response, org: Organization, conn: Connection, extra: { error?: string; saved?: string } = {}, status = 200) {
     const [row] = await rowsOf([conn]);
+    const warnings = (await ops.warnings(conn)).map((w) => w.message);
     deps.render(
       res,
       {
         title: conn.name,
         section: 'organizations',
-        body: connectionDetailPage({ org, row: row!, csrf: deps.csrfField(res), now: deps.now(), canWrite: canWrite(res), maxUpload: MAX_LABEL, ...extra }),
+        body: connectionDetailPage({ org, row: row!, csrf: deps.csrfField(res), now: deps.now(), canWrite: canWrite(res), maxUpload: MAX_LABEL, warnings, ...extra }),
       },
       status,
     );

@@ -25,6 +25,8 @@ export function when(at: Date | string | null | undefined, none = 'never'): stri
 }
 
 export const errorBox = (message: string) => `<p class="error" role="alert">${esc(message)}</p>`;
+/** A setting that is allowed but risky (the admin API's `warnings`). */
+export const warningBox = (message: string) => `<p class="error" role="status"><strong>Warning:</strong> ${esc(message)}</p>`;
 export const notice = (message: string) => `<p class="notice" role="status">${esc(message)}</p>`;
 
 /** An operation's refusal in words for the form: the first field error's "field: message". */

@@ -297,6 +297,20 @@ describe.each(dbBackends)('console connection pages ($name)', (backend) => {
     expect((await web().get(`${base(org)}/${jwt.id}`)).text).toContain('shared secret (never shown)');
   });
 
+  it("warns on a jwt connection's page while another connection (another organization's) has its key and neither sets audience", async () => {
+    const [org, other] = [await newOrg(), await newOrg('Globex')];
+    const secret = `console-shared-${Math.random().toString(36).slice(2)}-0123456789abcdef`;
+    const mine = await store().connections.create(org.id, { type: 'jwt', name: 'Partner', config: { alg: 'HS256' }, secrets: { secret } });
+    const page = async () => (await web().get(`${base(org)}/${mine.id}`).expect(200)).text;
+    expect(await page()).not.toContain('Warning:');
+    const theirs = await store().connections.create(other.id, { type: 'jwt', name: 'Partner', config: { alg: 'HS256' }, secrets: { secret } });
+    const warned = await page();
+    expect(warned).toContain('<strong>Warning:</strong> this key is also the key of 1 other jwt connection');
+    expect(warned).not.toContain(theirs.id);
+    await store().connections.update(theirs.id, other.id, { config: { alg: 'HS256', audience: 'https://partner.example/globex' } });
+    expect(await page()).not.toContain('Warning:');
+  });
+
   it('a viewer sees the pages without any form or create link', async () => {
     const org = await newOrg();
     const conn = await samlConnection(org, await selfSignedCert());

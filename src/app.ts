@@ -1,12 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { Registry } from 'prom-client';
 import { AuditTrail } from './admin/audit.js';
 import { adminRoutes } from './admin/index.js';
 import { createMetricsRegistry, healthRoutes } from './http/health.js';
-import { redactUrl } from './http/logging.js';
+import { accessLog } from './http/access-log.js';
 import { smtpMailer } from './http/mail.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
 import { countClientAuthFailures, failureGate, rateLimitsFor } from './http/rate-limit.js';
@@ -86,17 +85,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const readsConfig = new RegExp(`^/(oauth|interaction|login|link|setup|${CONNECTION_TYPES.join('|')})/`);
   app.use((req, _res, next) => store.readScope(next, readsConfig.test(req.path)));
   app.use(helmet());
-  app.use(
-    pinoHttp({
-      logger,
-      serializers: {
-        // originalUrl: a router mounted at a prefix (e.g. /link) strips it from req.url while it handles the request.
-        req: (req: { method: string; url: string; originalUrl?: string; id: unknown }) => ({ id: req.id, method: req.method, url: redactUrl(req.originalUrl ?? req.url) }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
-    }),
-  );
+  app.use(accessLog(logger, (path) => path === '/healthz' || path === '/metrics'));
   app.use(refuseNulInUrl());
   registerCertificateGauge(metrics, { store, certsDir: config.certsDir });
   registerEphemeralGauges(metrics, ephemeral);

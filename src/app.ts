@@ -16,7 +16,7 @@ import { LoginEvents } from './events/index.js';
 import { authorizationRefusalRecorder } from './login/authorize-refusals.js';
 import { discoveryApi } from './login/discovery-api.js';
 import { browserLogin } from './login/index.js';
-import { endGatewaySession, gatewaySessionStore, type InteractionAtLoad } from './login/session.js';
+import { currentLogin, endGatewaySession, gatewaySessionStore, type InteractionAtLoad } from './login/session.js';
 import { userAccess, type UserAccess } from './login/user-access.js';
 import type { BackchannelOptions } from './provider/backchannel.js';
 import { PAR_ROUTE } from './provider/par-dpop.js';
@@ -113,6 +113,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),
     // RP-initiated logout signs the browser out of the gateway too, not only out of oidc-provider.
     onLogout: (req, res) => endGatewaySession(req as Request, res as Response),
+    gatewaySignedIn: (req) => currentLogin((req as Request).session ?? {}) !== undefined,
     userSessions,
     backchannel: parts.backchannel,
     clock: parts.clock,
@@ -135,7 +136,9 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   countClientAuthFailures(provider.provider, limits);
   app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation, PAR_ROUTE], failureGate(limits, 'clientAuth'));
   const login = browserLogin(rt, provider, events, limits, userSessions, interactionAtLoad, access);
-  // ...so the logout confirmation loads the gateway session (its cookie has path /) before oidc-provider answers it.
+  // ...so the logout page and its confirmation load the gateway session (its cookie has path /) before
+  // oidc-provider answers them: the page asks while it is signed in, the confirmation ends it.
+  app.all(ROUTES.end_session, login.session);
   app.post(`${ROUTES.end_session}/confirm`, login.session);
   // A new sign-in can begin inside the authorization request (login/routes.ts startFromAuthorize;
   // oidc-provider serves that endpoint on GET only): its transport is noted before the mount.

@@ -47,7 +47,7 @@ import { requestPrefetch } from './prefetch.js';
 import { clientMetadata, presentedClientSecret } from './clients.js';
 import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES as PROVIDER_ROUTES } from './configuration.js';
 import type { SigningKeys } from './keys.js';
-import { afterLogout, allowFormTargets, recordLogin } from './middleware.js';
+import { afterLogout, allowFormTargets, askBeforeGatewayLogout, recordLogin } from './middleware.js';
 import type { BackchannelOptions } from './backchannel.js';
 import { recordRefreshRefusals, type Clock } from './refresh.js';
 import { extraTokenClaims, resourceIndicators } from './resources.js';
@@ -153,6 +153,8 @@ export interface ProviderOptions {
    * failure answers 500 (`logout_failed` page) instead of pretending the user is signed out.
    */
   onLogout?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** Whether this browser's gateway session is signed in: then a logout is confirmed by the user even with no provider session. */
+  gatewaySignedIn?: (req: IncomingMessage) => boolean;
   /** Where each user's sessions and grants are indexed (for ending them all). */
   userSessions?: UserSessionIndex;
   /** Back-channel logout delivery (attempts, backoff, timeout, bound). */
@@ -341,6 +343,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   const logout = providerLogout(rt, provider, adapter, `${PROVIDER_ROUTES.end_session}/confirm`, opts.backchannel);
   recordRefreshRefusals(provider, store, logger);
   if (opts.onLogout) provider.use(afterLogout(opts.onLogout, (err) => logger.error({ err }, 'logout: ending the gateway session failed')));
+  if (opts.gatewaySignedIn) provider.use(askBeforeGatewayLogout(opts.gatewaySignedIn));
 
   // Outcomes only: never tokens, codes or secrets.
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => logger.error({ err, route: ctx.oidc?.route }, 'oidc-provider error'));

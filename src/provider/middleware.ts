@@ -7,7 +7,8 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { LoginRecord, LoginRecords } from './account.js';
 import { grantLeft, type GrantLike } from './grant-lifetime.js';
 import { grantTtlSeconds } from './ttl.js';
-import { renderLogoutFailed } from './pages.js';
+import { esc } from '../http/html.js';
+import { logoutSource, renderLogoutFailed } from './pages.js';
 
 type Next = () => Promise<unknown>;
 type Ctx = KoaContextWithOIDC;
@@ -80,9 +81,28 @@ export function allowFormTargets() {
 }
 
 /**
+ * oidc-provider confirms a logout by itself, with a page that submits itself, when nobody is signed
+ * in to *its* session. The gateway session may still be (a login link or partner JWT before the
+ * app's code flow, or one that outlasted the provider session), and afterLogout ends it: any site
+ * could sign the browser out by sending it to /oauth/logout (attacker review). While `signedIn`,
+ * that page is the confirmation the signed-in case shows instead (same form, same xsrf).
+ */
+export function askBeforeGatewayLogout(signedIn: (req: IncomingMessage) => boolean) {
+  return async (ctx: Ctx, next: Next) => {
+    await next();
+    const oidc = oidcOf(ctx);
+    if (oidc?.route !== 'end_session' || ctx.status !== 200 || oidc.session?.accountId || !signedIn(ctx.req)) return;
+    const secret = (oidc.session?.state as { secret?: unknown } | undefined)?.secret;
+    if (typeof secret !== 'string') return;
+    const form = `<form id="op.logoutForm" method="post" action="${esc(oidc.urlFor('end_session_confirm'))}"><input type="hidden" name="xsrf" value="${esc(secret)}"/></form>`;
+    await logoutSource(ctx, form);
+  };
+}
+
+/**
  * RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2) ends the user's whole sign-in at Portico for
  * this browser, not only oidc-provider's session: when the confirmation ended that session (the
- * "Sign out" button, or the self-submitting form when no user was signed in to it), `ended` runs
+ * "Sign out" button, or the self-submitting form when nobody was signed in to either), `ended` runs
  * with the same request and response before the redirect leaves, so it can add its own Set-Cookie.
  * "Stay signed in" and refused confirmations (bad xsrf…) end nothing. When `ended` fails the browser
  * gets an error page (reason `logout_failed`) instead of the redirect that would claim success.

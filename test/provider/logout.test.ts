@@ -183,27 +183,49 @@ describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session (
     expectLoginPage(await authorize(replay).result);
   });
 
-  it('a gateway session outlasting the provider session is ended too (the logout page submits itself)', async () => {
+  /** The confirmation page's form as the "Sign out" button submits it (xsrf, logout=yes). */
+  function signOutForm(html: string): URLSearchParams {
+    expect(html).not.toContain('<title>Submitting Callback</title>');
+    expect(html).toContain('name="logout"');
+    const form = new URLSearchParams();
+    for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)) form.set(m[1]!, m[2]!);
+    expect([...form.keys()]).toEqual(['xsrf']);
+    form.set('logout', 'yes');
+    return form;
+  }
+
+  it('a gateway session outlasting the provider session: /oauth/logout asks first (no page submitting itself), and "Sign out" ends it too', async () => {
     const { jar } = await signIn();
     // The provider session is gone (expired, or its cookie lost); the gateway session is not.
     jar.cookies.delete('portico_op_session');
     const page = await fetch(`${base()}/oauth/logout`, { headers: { cookie: jar.header() } });
     jar.store(page);
-    const html = await page.text();
-    expect(html).toContain('<title>Submitting Callback</title>');
-    const body = new URLSearchParams();
-    for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)) body.set(m[1]!, m[2]!);
-    expect(body.get('logout')).toBe('yes');
+    expect(page.status).toBe(200);
+    const body = signOutForm(await page.text());
+    // Merely being sent to /oauth/logout (by any site) signed nobody out.
+    expect(codeOf(await authorize(jar).result)).toBeTruthy();
+    jar.cookies.delete('portico_op_session');
+    const again = await fetch(`${base()}/oauth/logout`, { headers: { cookie: jar.header() } });
+    jar.store(again);
     const res = await fetch(`${base()}/oauth/logout/confirm`, {
       method: 'POST',
       redirect: 'manual',
       headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
-      body,
+      body: signOutForm(await again.text()),
     });
     jar.store(res);
     expect(res.status).toBe(303);
     expect(jar.cookies.has(SESSION_COOKIE)).toBe(false);
     expectLoginPage(await authorize(jar).result);
+    expect(body.get('xsrf')).toBeTruthy();
+  });
+
+  it('a browser signed in nowhere: the logout page submits itself, as oidc-provider has it', async () => {
+    const page = await fetch(`${base()}/oauth/logout`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<title>Submitting Callback</title>');
+    expect(html).toContain('name="logout" value="yes"');
   });
 
   it('"Stay signed in" keeps the gateway session: the user is still signed in', async () => {
@@ -276,13 +298,14 @@ describe('RP-initiated logout when the gateway session cannot be ended', () => {
     expect(jar.cookies.has(SESSION_COOKIE)).toBe(true);
 
     store.failing = false;
-    // The provider session is gone already: the logout page submits itself, and this time the gateway session ends.
+    // The provider session is gone already: the logout page asks again, and this time the gateway session ends.
     const page = await fetch(`${base()}/oauth/logout`, { headers: { cookie: jar.header() } });
     jar.store(page);
     const html = await page.text();
+    expect(html).toContain('name="logout"');
     const form = new URLSearchParams();
     for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)) form.set(m[1]!, m[2]!);
-    expect(form.get('logout')).toBe('yes');
+    form.set('logout', 'yes');
     const res = await fetch(`${base()}/oauth/logout/confirm`, {
       method: 'POST',
       redirect: 'manual',

@@ -3,7 +3,7 @@
  *
  *   decodeSamlInput(input: string, maxBytes: number): string            base64 form value or raw XML -> XML text
  *   refuseDtd(xml: string): void                                          throws dtd_forbidden on DOCTYPE / ENTITY
- *   parseStrictXml(xml, what?, maxMarkup?): Document                     xmldom 0.9, any warning or error -> malformed; too many tags -> too_large
+ *   parseStrictXml(xml, what?, maxMarkup?): Document                     xmldom 0.9, any warning or error -> malformed; too many tags, too deep, too many attributes -> too_large
  *   childElements(el, ns?, local?): Element[]                             direct element children
  *   optionalChild(el, ns, local, what): Element | undefined               at most one, else malformed
  *   textOf(el, what): string                                              text + CDATA only, trimmed; element children refused
@@ -87,6 +87,78 @@ export function refuseDtd(xml: string, what = 'SAML message'): void {
  */
 export const MAX_XML_MARKUP = 10_000;
 
+/**
+ * How deep elements may nest, and how many attributes (namespace declarations included) one start
+ * tag may carry. Parsing and exclusive canonicalization cost grows with the square of both: xmldom
+ * on deep nesting, xml-crypto copying the prefixes in scope for every child and searching them for
+ * every attribute. 4,000 nested elements each declaring a prefix (185 KB, signed with any key, since
+ * the digest is computed before the key is looked at) froze the process for ~2 s, 1 MB of them for
+ * ~7.7 s (attacker review). Real SAML messages and metadata nest about 10 deep, with under 20 attributes.
+ */
+export const MAX_XML_DEPTH = 64;
+export const MAX_XML_ATTRIBUTES = 64;
+/**
+ * Distinct namespace bindings (prefix and URI) in one document. xml-crypto copies the list of
+ * prefixes in scope for every child it canonicalizes, and a prefix bound again to another URI is
+ * one more entry: 60 levels declaring 32 prefixes each over 9,500 leaves still took ~0.5 s, 120
+ * bindings ~0.25 s; 40 bindings 0.07–0.17 s, where the leaves alone take 0.04–0.07 s. Real
+ * messages bind about a dozen (the same xsi/xs on every AttributeValue count once).
+ */
+export const MAX_XML_NAMESPACE_BINDINGS = 48;
+
+/**
+ * The namespace bindings, nesting depth and attribute counts of `xml`, checked in linear passes before any parser
+ * sees it. Attribute values are skipped by their quotes (a `>` or `/>` inside a value must not end
+ * the tag early); comments, CDATA and processing instructions are skipped whole. Anything this
+ * reads differently from a parser is malformed, and the parser refuses it after.
+ */
+function refuseDeepStructure(xml: string, what: string): void {
+  const bindings = new Set<string>();
+  for (const m of xml.matchAll(/xmlns:([^\s=>/]{1,200})\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
+    bindings.add(`${m[1]}\u0000${m[2] ?? m[3]}`);
+    if (bindings.size > MAX_XML_NAMESPACE_BINDINGS) throw new UpstreamError('too_large', `${what} binds more than ${MAX_XML_NAMESPACE_BINDINGS} namespace prefixes`);
+  }
+  let depth = 0;
+  let i = xml.indexOf('<');
+  while (i !== -1 && i < xml.length) {
+    const next = xml.charCodeAt(i + 1);
+    let end: number;
+    if (next === 47 /* / */) {
+      depth--;
+      end = xml.indexOf('>', i);
+    } else if (xml.startsWith('<!--', i)) {
+      end = xml.indexOf('-->', i + 4);
+      if (end !== -1) end += 2;
+    } else if (xml.startsWith('<![CDATA[', i)) {
+      end = xml.indexOf(']]>', i + 9);
+      if (end !== -1) end += 2;
+    } else if (next === 63 /* ? */ || next === 33 /* ! */) {
+      end = xml.indexOf('>', i);
+    } else {
+      let quote = 0;
+      let attributes = 0;
+      end = -1;
+      for (let j = i + 1; j < xml.length; j++) {
+        const c = xml.charCodeAt(j);
+        if (quote) {
+          if (c === quote) quote = 0;
+        } else if (c === 34 || c === 39) quote = c;
+        else if (c === 61 /* = */) {
+          if (++attributes > MAX_XML_ATTRIBUTES) throw new UpstreamError('too_large', `${what} has an element with more than ${MAX_XML_ATTRIBUTES} attributes`);
+        } else if (c === 62 /* > */) {
+          end = j;
+          break;
+        }
+      }
+      if (end !== -1 && xml.charCodeAt(end - 1) !== 47 /* / */ && ++depth > MAX_XML_DEPTH) {
+        throw new UpstreamError('too_large', `${what} nests elements more than ${MAX_XML_DEPTH} deep`);
+      }
+    }
+    if (end === -1) return; // unterminated: the parser refuses it
+    i = xml.indexOf('<', end + 1);
+  }
+}
+
 /** Parses with xmldom 0.9; every warning, error and fatal error stops parsing (no lenient recovery). */
 export function parseStrictXml(xml: string, what = 'SAML message', maxMarkup = MAX_XML_MARKUP): Document {
   refuseDtd(xml, what);
@@ -94,6 +166,7 @@ export function parseStrictXml(xml: string, what = 'SAML message', maxMarkup = M
   for (let i = xml.indexOf('<'); i !== -1; i = xml.indexOf('<', i + 1)) {
     if (++markup > maxMarkup) throw new UpstreamError('too_large', `${what} has more than ${maxMarkup} tags`);
   }
+  refuseDeepStructure(xml, what);
   let problem: string | undefined;
   const parser = new DOMParser({
     locator: false,

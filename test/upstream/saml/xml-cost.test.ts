@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { UpstreamError } from '../../../src/upstream/identity.js';
 import { MetadataError, parseIdpMetadata } from '../../../src/upstream/saml/metadata.js';
 import { validateSamlResponse } from '../../../src/upstream/saml/validate.js';
-import { MAX_XML_MARKUP } from '../../../src/upstream/saml/xml.js';
+import { MAX_XML_ATTRIBUTES, MAX_XML_DEPTH, MAX_XML_MARKUP, MAX_XML_NAMESPACE_BINDINGS, parseStrictXml } from '../../../src/upstream/saml/xml.js';
 import { NOW, TEST_CFG, b64, buildResponse } from './builder.js';
 
 const FIXTURES = new URL('../../fixtures/saml/metadata/', import.meta.url);
@@ -46,6 +46,37 @@ describe('XML parse cost is bounded before parsing', () => {
     expect(outcome(b64(padded(buildResponse(), MAX_XML_MARKUP)))).toMatchObject({ reason: 'too_large' });
     const groups = Array.from({ length: 2000 }, (_, i) => `Group-${i}`);
     expect(outcome(b64(buildResponse({ attributes: { groups } })))).toMatchObject({ reason: 'accepted' });
+  });
+
+  /** `inner` inside samlp:Extensions of a response signed by the IdP (the digest no longer matches: what is measured is how soon it is refused). */
+  const extended = (inner: string) => buildResponse({ sign: 'response' }).replace('<samlp:Status>', `<samlp:Extensions>${inner}</samlp:Extensions><samlp:Status>`);
+  const nested = (depth: number, open: (i: number) => string, close: (i: number) => string) =>
+    Array.from({ length: depth }, (_, i) => open(i)).join('') + Array.from({ length: depth }, (_, i) => close(depth - 1 - i)).join('');
+
+  test('4,000 nested elements each binding its own prefix (canonicalization cost grows with their square: ~2 s) are too_large at once', () => {
+    // Attacker review: signed with any key, this froze the process for ~2 s (1 MB of it ~7.7 s).
+    const attack = extended(nested(4000, (i) => `<q${i}:x xmlns:q${i}="urn:u${i}">`, (i) => `</q${i}:x>`));
+    const r = outcome(b64(attack));
+    expect(r.reason).toBe('too_large');
+    expect(r.ms).toBeLessThan(500);
+  });
+
+  test('nesting, attributes per element and namespace bindings have caps; just under each, a response is still read', () => {
+    const plainDepth = (d: number) => extended(nested(d, () => '<x>', () => '</x>'));
+    expect(outcome(b64(plainDepth(MAX_XML_DEPTH + 1)))).toMatchObject({ reason: 'too_large' });
+    // Under the cap the document is read, and refused only because the Extensions broke the digest.
+    expect(outcome(b64(plainDepth(20)))).toMatchObject({ reason: 'signature_invalid' });
+    // A `>` or `/>` inside an attribute value does not end the tag for the depth count.
+    expect(outcome(b64(extended(nested(MAX_XML_DEPTH + 1, () => '<x a="/>" b=\'>\'>', () => '</x>'))))).toMatchObject({ reason: 'too_large' });
+    const attrs = (n: number) => extended(`<x ${Array.from({ length: n }, (_, i) => `a${i}="1"`).join(' ')}/>`);
+    expect(outcome(b64(attrs(MAX_XML_ATTRIBUTES + 1)))).toMatchObject({ reason: 'too_large' });
+    expect(outcome(b64(attrs(MAX_XML_ATTRIBUTES)))).toMatchObject({ reason: 'signature_invalid' });
+    // The same prefix bound to another URI is one more binding.
+    const bindings = (n: number) => extended(Array.from({ length: n }, (_, i) => `<p:x xmlns:p="urn:b${i}"/>`).join(''));
+    expect(outcome(b64(bindings(MAX_XML_NAMESPACE_BINDINGS)))).toMatchObject({ reason: 'too_large' });
+    expect(outcome(b64(bindings(MAX_XML_NAMESPACE_BINDINGS - 10)))).toMatchObject({ reason: 'signature_invalid' });
+    // The same binding repeated on every element counts once (xsi on each AttributeValue).
+    expect(parseStrictXml(`<r>${'<v xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string" xmlns:xs="http://www.w3.org/2001/XMLSchema">g</v>'.repeat(3000)}</r>`).documentElement!.childNodes.length).toBe(3000);
   });
 
   test('metadata with 100,000 extra elements is refused with a readable error; every real metadata fixture parses', () => {

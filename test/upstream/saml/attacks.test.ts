@@ -10,6 +10,9 @@ import { UpstreamError } from '../../../src/upstream/identity.js';
 import { checkReplay } from '../../../src/upstream/saml/replay.js';
 import { validateSamlResponse, type SamlValidationConfig } from '../../../src/upstream/saml/validate.js';
 import {
+  assertionXml,
+  encryptXml,
+  responseXml,
   ALG,
   IDP_ENTITY_ID,
   KEYS,
@@ -343,6 +346,33 @@ describe('encrypted assertions', () => {
     expect(refusal(b64(garbage), cfg)).toBe('decryption_failed');
     expect(refusal(b64(good), TEST_CFG)).toBe('decryption_failed');
     expect(accept(b64(good), cfg).ok).toBe(true);
+  });
+
+  test('no padding or well-formedness oracle: every way a CBC ciphertext fails to become an Assertion answers the same; the cause is only in the detail', async () => {
+    // Jager & Somorovsky (CCS 2011): a bad CBC padding told apart from a plaintext that is not XML decrypts XML Encryption without the key.
+    const wrapped = async (plain: string) => responseXml({}, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(plain, KEYS.spEncryption.cert, 'aes256-cbc')}</saml:EncryptedAssertion>`);
+    const notXml = await wrapped('not xml at all <<');
+    const notAssertion = await wrapped('<x xmlns="urn:other">y</x>');
+    const dtd = await wrapped('<!DOCTYPE x><x/>');
+    const at = notXml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
+    const end = notXml.indexOf('</xenc:CipherValue>', at);
+    // The last ciphertext block changed: its padding no longer checks out.
+    const cipher = Buffer.from(notXml.slice(at, end), 'base64');
+    cipher[cipher.length - 1] = cipher[cipher.length - 1]! ^ 0x55;
+    const badPadding = notXml.slice(0, at) + cipher.toString('base64') + notXml.slice(end);
+    const answers = [notXml, notAssertion, dtd, badPadding].map((xml) => {
+      try {
+        validateSamlResponse(b64(xml), cfg, NOW);
+      } catch (e) {
+        if (e instanceof UpstreamError) return e;
+      }
+      throw new Error('accepted');
+    });
+    for (const e of answers) expect({ reason: e.reason, message: e.message }).toEqual({ reason: 'decryption_failed', message: answers[0]!.message });
+    expect(new Set(answers.map((e) => String(e.detail.cause))).size).toBe(4);
+    // Legitimate: an Assertion encrypted with CBC (as ADFS does by default) is read.
+    const assertion = signElement(assertionXml({}), "/*[local-name(.)='Assertion']", {});
+    expect(accept(b64(await wrapped(assertion)), cfg)).toMatchObject({ encrypted: true, name_id: 'jane.doe@acme.test' });
   });
 
   test('an unsigned encrypted assertion in an unsigned Response is signature_missing; a signed outer Response suffices', async () => {

@@ -263,14 +263,14 @@ export interface EncryptOptions extends BuildOptions {
 }
 
 /** xenc:EncryptedData of `plaintext` (AES-256-GCM content, RSA-OAEP key transport) to `cert`. */
-export function encryptXml(plaintext: string, cert: string = KEYS.spEncryption.cert): Promise<string> {
+export function encryptXml(plaintext: string, cert: string = KEYS.spEncryption.cert, cipher: 'aes256-gcm' | 'aes256-cbc' = 'aes256-gcm'): Promise<string> {
   return new Promise<string>((resolve, reject) =>
     xmlenc.encrypt(
       plaintext,
       {
         rsa_pub: cert,
         pem: cert,
-        encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+        encryptionAlgorithm: cipher === 'aes256-gcm' ? 'http://www.w3.org/2009/xmlenc11#aes256-gcm' : 'http://www.w3.org/2001/04/xmlenc#aes256-cbc',
         keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
       },
       (err, result) => (err ? reject(err) : resolve(result)),

@@ -51,7 +51,16 @@ export class Directory {
     // Emails match case-insensitively: a different casing from the upstream is not a change.
     if (profile.email && user.email && normalizeEmail(profile.email) === normalizeEmail(user.email)) delete profile.email;
     const changed = Object.entries(profile).some(([k, v]) => JSON.stringify((user as unknown as Record<string, unknown>)[k]) !== JSON.stringify(v));
-    if (changed) user = (await this.store.users.update(user.id, orgId, profile)) ?? user;
+    if (changed) {
+      try {
+        user = (await this.store.users.update(user.id, orgId, profile)) ?? user;
+      } catch (e) {
+        // The upstream now gives this user the email of another user of the organization: refused
+        // (4xx, one login.failed event), not a 500, and neither user changes. An admin resolves it.
+        if (!uniqueViolation(e)) throw e;
+        throw new UpstreamError('user_conflict', "the upstream gives this user another user's email address", { user_id: user.id });
+      }
+    }
     // last_login_at is stamped with the login.succeeded event (EventRepo.appendLoginSucceeded).
     return user;
   }

@@ -447,6 +447,24 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       expectCode(await follow(portico.base, portico.issuer, url, jar));
     });
 
+    it("the IdP gives a signed-in user another user's email -> user_conflict (4xx and one event, not a 500); neither user changes", async () => {
+      const on = conns['idp-init']!;
+      const EMAIL = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress';
+      const subject = `alice-${randomUUID()}`;
+      const as = (email: string) => responseFor(on, { nameIdXml: subject, nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', attributes: { [EMAIL]: [email] } });
+      const alice = `alice.${randomUUID().slice(0, 8)}@acme.test`;
+      const first = await post(new CookieJar(), on, { SAMLResponse: as(alice) });
+      expect(first.location?.searchParams.get('login_hint')).toBe(alice);
+      const bob = `bob.${randomUUID().slice(0, 8)}@acme.test`;
+      expect((await portico.admin('POST', '/organizations/acme/users', { email: bob, name: 'Bob' })).status).toBe(201);
+      const users = async () => (await portico.admin<{ data: { email: string; name: string | null }[] }>('GET', '/organizations/acme/users?limit=200')).body.data.filter((u) => [alice, bob].includes(u.email));
+      const before = await users();
+      await expectRefused(on, 'user_conflict', () => post(new CookieJar(), on, { SAMLResponse: as(bob) }));
+      expect(await users()).toEqual(before);
+      // Legitimate: with her own address again she signs in.
+      expect((await post(new CookieJar(), on, { SAMLResponse: as(alice) })).location?.searchParams.get('login_hint')).toBe(alice);
+    });
+
     it('replay of the same assertion at the same ACS -> replayed; a fresh assertion passes', async () => {
       const on = conns['idp-init']!;
       const response = responseFor(on);

@@ -74,7 +74,16 @@ export async function checkOidcProvider(input: OidcCheckInput): Promise<OidcChec
   report.pkce_s256 = Array.isArray(pkce) ? pkce.includes('S256') : null;
   if (report.pkce_s256 === false) report.warnings.push('the IdP does not list S256 in code_challenge_methods_supported');
   for (const [k, v] of Object.entries(report.endpoints)) {
-    if (v && new URL(v).protocol === 'http:') report.warnings.push(`${k} is plain http`);
+    if (!v) continue;
+    // The required endpoints were checked by validateDiscovery; an optional one may be anything.
+    let protocol: string;
+    try {
+      protocol = new URL(v).protocol;
+    } catch {
+      report.warnings.push(`${k} is not a URL`);
+      continue;
+    }
+    if (protocol === 'http:') report.warnings.push(`${k} is plain http`);
   }
 
   // JWKS: at least one public signing key for an algorithm the IdP signs id_tokens with.

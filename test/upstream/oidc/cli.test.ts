@@ -93,6 +93,16 @@ describe('report details', () => {
     expect(r.client_credentials?.status).toBe('not_supported');
   });
 
+  test('a malformed optional endpoint is a warning in the report, not a crash (attacker review)', async () => {
+    const doc = await idp.discovery();
+    idp.serveJson('/odd/.well-known/openid-configuration', { ...doc, issuer: `${idp.url}/odd`, userinfo_endpoint: 'not a url', end_session_endpoint: '//x' });
+    const r = await check({ discoveryUrl: `${idp.url}/odd/.well-known/openid-configuration` });
+    expect(r.ok).toBe(true);
+    expect(r.warnings).toEqual(expect.arrayContaining(['userinfo_endpoint is not a URL', 'end_session_endpoint is not a URL']));
+    // The well-formed IdP gets no such warning.
+    expect((await check()).warnings.join(' ')).not.toMatch(/not a URL/);
+  });
+
   test('a JWKS without a usable signing key, or publishing private keys, is a problem', async () => {
     const doc = await idp.discovery();
     idp.serveJson('/enc-only/jwks', { keys: [{ kty: 'RSA', use: 'enc', n: 'AQAB', e: 'AQAB', kid: 'e1' }] });

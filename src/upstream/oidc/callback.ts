@@ -3,6 +3,7 @@ import type { Connection } from '../../store/types.js';
 import { clip, names, withEvidence } from '../evidence.js';
 import { UpstreamError, type ExternalIdentity } from '../identity.js';
 import { oidcConfigOf } from './connection-config.js';
+import { CLOCK_TOLERANCE_SECONDS } from './client-config.js';
 import { checkTenant, serverForIssParameter, tenantRetryServer } from './entra-tenants.js';
 import { toUpstreamError } from './errors.js';
 import { needsUserinfo, toExternalIdentity } from './presets.js';
@@ -108,6 +109,7 @@ async function completeSteps(
   const { tokens, cfg } = result;
   let claims = { ...(tokens.claims() ?? {}) } as Record<string, unknown>;
   seen.claims = claims;
+  checkIssuedFor(claims, oidcConfigOf(c).clientId, ctx.clock());
   if (entry.tenantTemplate) checkTenant(entry.server.issuer, claims, oidcConfigOf(c).allowedTenants);
   if (needsUserinfo(claims, c.provider, c.attribute_mapping) && server.userinfo_endpoint) {
     try {
@@ -124,4 +126,19 @@ async function completeSteps(
     attributeMapping: c.attribute_mapping ?? {},
     organizationDomains: opts.organizationDomains,
   });
+}
+
+/**
+ * What oauth4webapi leaves unchecked in the id_token (attacker review): an `iat` in the future
+ * beyond the clock tolerance (a token "issued" an hour from now does not fit the skew rule), and an
+ * `azp` naming another client when `aud` is a single value (OIDC Core §3.1.3.7: when present, azp
+ * must be this client; the library checks it only with several audiences).
+ */
+function checkIssuedFor(claims: Record<string, unknown>, clientId: string, nowMs: number): void {
+  if (typeof claims.iat === 'number' && claims.iat > Math.floor(nowMs / 1000) + CLOCK_TOLERANCE_SECONDS) {
+    throw new UpstreamError('id_token_invalid', 'the id_token iat is in the future', { phase: 'token_response', check: 'iat' });
+  }
+  if (claims.azp !== undefined && claims.azp !== clientId) {
+    throw new UpstreamError('id_token_invalid', 'the id_token azp names another client', { phase: 'token_response', check: 'azp' });
+  }
 }

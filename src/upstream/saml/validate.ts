@@ -576,7 +576,22 @@ function checkTimes(ctx: Ctx): void {
   if (scdExpiry === undefined) throw fail('malformed', 'bearer SubjectConfirmationData has no NotOnOrAfter');
   const conditionsExpiry = refuseExpired(ctx, conditions ? attr(conditions, 'NotOnOrAfter') : undefined, 'Conditions NotOnOrAfter');
   ctx.notOnOrAfter = Math.min(scdExpiry, conditionsExpiry ?? Infinity);
+  // Whatever its NotOnOrAfter says, an assertion is taken at most MAX_ASSERTION_LIFETIME_SECONDS
+  // after its IssueInstant, and its id is kept no longer (attacker review: an IdP-signed NotOnOrAfter
+  // of 9999-12-31 kept a replay entry ~8,000 years in a space every organization shares).
+  const issueInstant = attr(ctx.assertion, 'IssueInstant');
+  if (issueInstant !== undefined) {
+    refuseNotYet(ctx, issueInstant, 'Assertion IssueInstant');
+    const lastUse = parseSamlTime(issueInstant, 'Assertion IssueInstant') + MAX_ASSERTION_LIFETIME_SECONDS * 1000;
+    if (ctx.t >= lastUse + ctx.skewMs) {
+      throw fail('expired', `the assertion was issued more than ${MAX_ASSERTION_LIFETIME_SECONDS} seconds ago (IssueInstant ${issueInstant})`, timeDetail(ctx, 'Assertion IssueInstant', issueInstant, lastUse));
+    }
+    ctx.notOnOrAfter = Math.min(ctx.notOnOrAfter, lastUse);
+  }
 }
+
+/** The longest an assertion is accepted after its IssueInstant (real ones are posted within seconds; Entra's Conditions allow about an hour). */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 3600;
 
 function checkSession(ctx: Ctx): void {
   const authn = childElements(ctx.assertion, NS.saml, 'AuthnStatement')[0];

@@ -200,6 +200,21 @@ describe('validateSamlResponse refusal details', () => {
     expect(late.detail).toMatchObject({ check: 'SubjectConfirmationData NotOnOrAfter', difference_seconds: -600 });
   });
 
+  test('an assertion is taken at most an hour after its IssueInstant, whatever its NotOnOrAfter says: the replay id is kept no longer', () => {
+    // Attacker review: NotOnOrAfter 9999-12-31 was accepted years later and kept its replay entry ~8,000 years.
+    const forever = new Date('9999-12-31T00:00:00Z');
+    const old = refusal(b64(buildResponse({ now: plus(-7200), notBefore: null, notOnOrAfter: forever, scdNotOnOrAfter: forever })));
+    expect(old.reason).toBe('expired');
+    expect(old.detail).toMatchObject({ check: 'Assertion IssueInstant' });
+    // Fresh: accepted, and its not_on_or_after (the replay entry's lifetime) is an hour after issue at most.
+    const fresh = validateSamlResponse(b64(buildResponse({ notOnOrAfter: forever, scdNotOnOrAfter: forever })), TEST_CFG, NOW);
+    expect(Date.parse(fresh.not_on_or_after) - NOW.getTime()).toBeLessThanOrEqual(3600 * 1000);
+    expect(Date.parse(fresh.not_on_or_after) - NOW.getTime()).toBeGreaterThan(3500 * 1000);
+    // A usual assertion keeps its own, shorter window.
+    const usual = validateSamlResponse(b64(buildResponse({ scdNotOnOrAfter: plus(300) })), TEST_CFG, NOW);
+    expect(Date.parse(usual.not_on_or_after)).toBe(plus(300).getTime());
+  });
+
   test('signature_invalid by another key: the fingerprints configured and the KeyInfo certificate (named, never trusted)', () => {
     const e = refusal(b64(buildResponse({ signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert })));
     expect(e.reason).toBe('signature_invalid');

@@ -8,7 +8,7 @@
  * invalid one, exit 2 on usage errors (bad flags, unreadable files, unusable metadata/certificates).
  */
 import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CertificateError, splitCertificates } from '../upstream/saml/certificates.js';
 import { MetadataError, parseIdpMetadata } from '../upstream/saml/metadata.js';
@@ -26,6 +26,38 @@ interface VerifyOptions {
   spKey?: string;
   clockSkew?: string;
 }
+
+/**
+ * Up to `max` bytes of a file (`-`: stdin), and whether there was more: never the whole of a huge
+ * or endless input (`/dev/zero` made readFileSync abort the process with std::bad_alloc).
+ */
+export function readBounded(path: string, max: number): { text: string; tooLarge: boolean } {
+  const fd = path === '-' ? 0 : openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    for (;;) {
+      let got: number;
+      try {
+        got = readSync(fd, buf, n, buf.length - n, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue; // a non-blocking stdin
+        if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+        throw e;
+      }
+      if (got === 0) break;
+      n += got;
+      if (n > max) return { text: '', tooLarge: true };
+    }
+    return { text: buf.subarray(0, n).toString('utf8'), tooLarge: false };
+  } finally {
+    if (fd !== 0) closeSync(fd);
+  }
+}
+
+/** Input caps: the response as the ACS takes it (1 MB of XML, base64 of it), and the other files. */
+const MAX_RESPONSE_FILE_BYTES = 2 * 1024 * 1024;
+const MAX_OTHER_FILE_BYTES = 1024 * 1024;
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -48,12 +80,16 @@ export function registerSamlCommands(program: Command, out: (s: string) => void 
     .option('--clock-skew <seconds>', 'allowed clock skew in seconds (default 180)')
     .action(function (this: Command, responseFile: string, opts: VerifyOptions) {
       const usage = (message: string): never => this.error(`portico saml verify: ${message}`, { exitCode: 2, code: 'portico.usage' });
-      const readFile = (path: string, flag: string): string => {
+      const readFile = (path: string, flag: string, max = MAX_OTHER_FILE_BYTES): { text: string; tooLarge: boolean } => {
         try {
-          return path === '-' ? readFileSync(0, 'utf8') : readFileSync(path, 'utf8');
+          return readBounded(path, max);
         } catch (e) {
           return usage(`${flag}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
         }
+      };
+      const readSmall = (path: string, flag: string): string => {
+        const r = readFile(path, flag);
+        return r.tooLarge ? usage(`${flag}: ${path} is larger than ${MAX_OTHER_FILE_BYTES} bytes`) : r.text;
       };
 
       const certFiles = opts.idpCert ?? [];
@@ -64,7 +100,7 @@ export function registerSamlCommands(program: Command, out: (s: string) => void 
       let certificates: string[] = [];
       if (opts.idpMetadata) {
         try {
-          const md = parseIdpMetadata(readFile(opts.idpMetadata, '--idp-metadata'), { entityId: opts.idpEntityId });
+          const md = parseIdpMetadata(readSmall(opts.idpMetadata, '--idp-metadata'), { entityId: opts.idpEntityId });
           idpEntityId = md.entity_id;
           certificates = md.certificates;
         } catch (e) {
@@ -74,7 +110,7 @@ export function registerSamlCommands(program: Command, out: (s: string) => void 
       } else {
         for (const file of certFiles) {
           try {
-            certificates.push(...splitCertificates(readFile(file, '--idp-cert')));
+            certificates.push(...splitCertificates(readSmall(file, '--idp-cert')));
           } catch (e) {
             if (e instanceof CertificateError) usage(`--idp-cert ${file}: ${e.message}`);
             throw e;
@@ -95,7 +131,7 @@ export function registerSamlCommands(program: Command, out: (s: string) => void 
       }
       let spPrivateKey: string | undefined;
       if (opts.spKey) {
-        spPrivateKey = readFile(opts.spKey, '--sp-key');
+        spPrivateKey = readSmall(opts.spKey, '--sp-key');
         try {
           createPrivateKey(spPrivateKey);
         } catch {
@@ -108,7 +144,13 @@ export function registerSamlCommands(program: Command, out: (s: string) => void 
         usage(`--acs-url: ${JSON.stringify(opts.acsUrl)} is not an absolute URL`);
       }
 
-      const input = readFile(responseFile, '<response>').trim();
+      const response = readFile(responseFile, '<response>', MAX_RESPONSE_FILE_BYTES);
+      if (response.tooLarge) {
+        out(`${JSON.stringify({ ok: false, code: 'too_large', message: `the response file is larger than ${MAX_RESPONSE_FILE_BYTES} bytes` })}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const input = response.text.trim();
       const cfg: SamlValidationConfig = {
         idpEntityId,
         idpCertificates: certificates,

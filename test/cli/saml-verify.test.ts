@@ -151,5 +151,18 @@ describe('portico saml verify', () => {
       expect((await runInProcess(['saml', 'verify', join(dir, 'nope.b64'), ...byCert(), ...common()])).code).toBe(2);
       expect((await runInProcess(['saml', 'verify', file('v.b64', input), ...common()])).code).toBe(2);
     });
+
+    test('an endless or huge input is read only up to its cap: the response too_large (exit 1), another file a usage error (attacker review: /dev/zero aborted the process)', async () => {
+      const endless = await runInProcess(['saml', 'verify', '/dev/zero', ...byCert(), ...common()]);
+      expect(endless.code).toBe(1);
+      expect(JSON.parse(endless.stdout.trim())).toMatchObject({ ok: false, code: 'too_large' });
+      const huge = await runInProcess(['saml', 'verify', file('huge.b64', 'A'.repeat(3 * 1024 * 1024)), ...byCert(), ...common()]);
+      expect(JSON.parse(huge.stdout.trim())).toMatchObject({ ok: false, code: 'too_large' });
+      const cert = await verify(b64(buildResponse()), [], ['--idp-cert', '/dev/zero']);
+      expect({ code: cert.code, stdout: cert.stdout }).toEqual({ code: 2, stdout: '' });
+      expect(cert.stderr).toContain('larger than');
+      // Legitimate: a real response just read as before.
+      expect(JSON.parse((await verify(b64(buildResponse()))).stdout.trim())).toMatchObject({ ok: true });
+    });
   });
 });

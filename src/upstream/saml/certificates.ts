@@ -8,6 +8,9 @@
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
 
+/** The most IdP signing certificates one connection holds (manual idp_certificates or metadata): each is tried on every response. */
+export const MAX_IDP_CERTIFICATES = 10;
+
 export class CertificateError extends Error {
   override name = 'CertificateError';
 }

@@ -14,7 +14,7 @@
  */
 import type { Element } from '@xmldom/xmldom';
 import { UpstreamError } from '../identity.js';
-import { CertificateError, describeCertificate, splitCertificates, type CertificateInfo } from './certificates.js';
+import { CertificateError, MAX_IDP_CERTIFICATES, describeCertificate, splitCertificates, type CertificateInfo } from './certificates.js';
 import { NS, attr, childElements, descendants, is, parseStrictXml, textOf } from './xml.js';
 
 export const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
@@ -107,6 +107,8 @@ export function parseIdpMetadata(xml: string, opts: { entityId?: string; maxByte
     }
   }
   if (certificates.length === 0) throw new MetadataError('the IDPSSODescriptor has no signing certificate');
+  // As many as idp_certificates may hold: each is tried on every response posted to the ACS (attacker review: metadata carried 46).
+  if (certificates.length > MAX_IDP_CERTIFICATES) throw new MetadataError(`the IDPSSODescriptor lists more than ${MAX_IDP_CERTIFICATES} signing certificates`);
 
   const services: SsoService[] = [];
   for (const s of childElements(idp, NS.md, 'SingleSignOnService')) {

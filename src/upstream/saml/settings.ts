@@ -28,7 +28,7 @@ import { z } from 'zod';
 import { HttpProblem } from '../../http/problem.js';
 import { UrlRefusedError } from '../../http/safe-fetch.js';
 import type { ConnectionSettings, SettingsContext, StoredSettings } from '../settings.js';
-import { CertificateError, describeCertificate, splitCertificates, type CertificateInfo } from './certificates.js';
+import { CertificateError, MAX_IDP_CERTIFICATES, describeCertificate, splitCertificates, type CertificateInfo } from './certificates.js';
 import { readSamlConfig, samlEndpoints, type StoredSamlConfig } from './config.js';
 import { METADATA_MAX_BYTES, MetadataError, parseIdpMetadata, type IdpMetadata } from './metadata.js';
 
@@ -39,7 +39,7 @@ const schema = z.strictObject({
   metadata_url: url.optional(),
   idp_entity_id: z.string().trim().min(1).max(1024).optional(),
   idp_sso_url: url.optional(),
-  idp_certificates: z.array(z.string().min(1).max(20_000)).min(1).max(10).optional(),
+  idp_certificates: z.array(z.string().min(1).max(20_000)).min(1).max(MAX_IDP_CERTIFICATES).optional(),
   sign_authn_requests: z.boolean().optional(),
   allow_idp_initiated: z.boolean().optional(),
   allow_sha1: z.boolean().optional(),
@@ -101,7 +101,7 @@ function parseCertificateInput(list: string[]): string[] {
     }
     for (const p of pems) if (!out.includes(p)) out.push(p);
   });
-  if (out.length > 10) throw invalid('idp_certificates', 'at most 10 certificates');
+  if (out.length > MAX_IDP_CERTIFICATES) throw invalid('idp_certificates', `at most ${MAX_IDP_CERTIFICATES} certificates`);
   return out;
 }
 

@@ -13,6 +13,8 @@ import type { Connection } from '../../../src/store/types.js';
 import type { SettingsContext, StoredSettings } from '../../../src/upstream/settings.js';
 import { metadataRefreshDue, refreshMetadata, samlSettings } from '../../../src/upstream/saml/settings.js';
 import { FIXTURES, KEYS } from './builder.js';
+import { generate } from 'selfsigned';
+import { idpMetadata } from '../../admin/upstream-fixtures.js';
 
 const ISSUER = 'https://portico.example';
 const ctx = (fetch = createSafeFetch({ allowPrivate: true, timeoutMs: 3000 })): SettingsContext => ({ issuer: ISSUER, connectionId: 'conn_1', fetch });
@@ -94,6 +96,21 @@ describe('metadata import through samlSettings.store', () => {
       expect(p.message).toMatch(message);
     }
   });
+});
+
+test('metadata with more than 10 signing certificates is invalid_metadata (each is tried on every response); 10 are taken', async () => {
+  // Attacker review: metadata with 46 went in, where idp_certificates allows 10.
+  const pems = await Promise.all(Array.from({ length: 11 }, (_, i) => generate([{ name: 'commonName', value: `idp-${i}` }], { keySize: 1024, algorithm: 'sha256' }).then((p) => p.cert)));
+  const withCerts = (certs: string[]) =>
+    idpMetadata('https://idp.example.com', 'https://idp.example.com/sso', certs[0]!).replace(
+      /<md:KeyDescriptor use="signing">[\s\S]*?<\/md:KeyDescriptor>/,
+      certs.map((c) => `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${c.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '')}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`).join(''),
+    );
+  const p = await problem(store({ metadata_xml: withCerts(pems) }));
+  expect({ status: p.status, code: p.code }).toEqual({ status: 400, code: 'invalid_metadata' });
+  expect(p.message).toMatch(/more than 10 signing certificates/);
+  const ten = await store({ metadata_xml: withCerts(pems.slice(0, 10)) });
+  expect(ten.config.idp_certificates).toHaveLength(10);
 });
 
 test('idp_entity_id picks one IdP out of an EntitiesDescriptor holding several', async () => {

@@ -69,8 +69,13 @@ export interface ConnectionOperations {
   replaceMetadata(conn: Connection, xml: string): Promise<Connection>;
   /** POST …/{id}/certificates: one more IdP signing certificate (PEM). */
   addCertificate(conn: Connection, pem: string): Promise<Connection>;
-  /** Its settings that are allowed but risky, against every connection of its type (a jwt key another connection shares). */
-  warnings(conn: Connection): Promise<SettingsWarning[]>;
+  /**
+   * Its settings that are allowed but risky, against the connections of its type (a jwt key another
+   * connection shares): every organization's for the operator, only its own for `ownOrganizationOnly`
+   * (an organization's key: a cross-tenant answer would tell it whether a guessed secret, or a
+   * partner's public key, is some other customer's; review of 5f186f3).
+   */
+  warnings(conn: Connection, opts?: { ownOrganizationOnly?: boolean }): Promise<SettingsWarning[]>;
 }
 
 export function connectionOperations(rt: Runtime): ConnectionOperations {
@@ -153,9 +158,11 @@ export function connectionOperations(rt: Runtime): ConnectionOperations {
       return replaceSettings(conn, presentKeys(input, { idp_certificates }));
     },
 
-    async warnings(conn) {
+    async warnings(conn, opts = {}) {
       const check = connectionSettings[conn.type].warnings;
-      return check ? check(conn, await store.connections.listByType(conn.type)) : [];
+      if (!check) return [];
+      const sameType = await store.connections.listByType(conn.type);
+      return check(conn, opts.ownOrganizationOnly ? sameType.filter((o) => o.organization_id === conn.organization_id) : sameType);
     },
   };
 }

@@ -61,8 +61,8 @@ export function connectionRoutes(rt: Runtime): Router {
   const ops = connectionOperations(rt);
   const show = (c: Connection) => connectionView(c, config.issuer);
   /** A write's answer: the view, plus `warnings` when the settings are risky but allowed (a jwt key other connections share). */
-  const written = async (c: Connection) => {
-    const warnings = await ops.warnings(c);
+  const written = async (req: Request, c: Connection) => {
+    const warnings = await ops.warnings(c, { ownOrganizationOnly: Boolean(req.admin?.organizationId) });
     if (warnings.length) rt.logger.warn({ connection_id: c.id, organization_id: c.organization_id, warnings: warnings.map((w) => w.code) }, 'connection saved with a warning');
     return warnings.length ? { ...show(c), warnings } : show(c);
   };
@@ -74,7 +74,7 @@ export function connectionRoutes(rt: Runtime): Router {
   r.post('/organizations/:org/connections', async (req, res) => {
     const body = jsonObject(req);
     const org = await resolveOrg(store, req);
-    res.status(201).json(await written(await ops.create(org, body)));
+    res.status(201).json(await written(req, await ops.create(org, body)));
   });
 
   r.get('/organizations/:org/connections', async (req, res) => {
@@ -89,7 +89,7 @@ export function connectionRoutes(rt: Runtime): Router {
 
   r.patch('/organizations/:org/connections/:id', async (req, res) => {
     const body = jsonObject(req);
-    res.json(await written(await ops.update(await load(req), body)));
+    res.json(await written(req, await ops.update(await load(req), body)));
   });
 
   r.delete('/organizations/:org/connections/:id', async (req, res) => {

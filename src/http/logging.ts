@@ -26,7 +26,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
  * Path segments that are bearer credentials or equal a cookie value: the login-link, console-link and setup-link
  * tokens, and oidc-provider's interaction / resume uids (the value of its interaction cookie).
  */
-const SECRET_SEGMENT = /^(\/(?:link|setup|interaction|oauth\/authorize|console\/link)\/)[^/?#]+/;
+// Case-insensitive, as Express routes: `/LINK/<token>` opens the link too (review of 98e718d).
+const SECRET_SEGMENT = /^(\/(?:link|setup|interaction|oauth\/authorize|console\/link)\/)[^/?#]+/i;
 
 /**
  * A URL as it may be logged: secret path segments and every query value replaced by `[redacted]`

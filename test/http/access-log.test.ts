@@ -30,6 +30,13 @@ describe('accessLog', () => {
     expect(JSON.stringify(lines)).not.toMatch(/secret/);
   });
 
+  it('redacts a secret path segment in any case (Express routes /LINK/<token> as /link/<token>)', async () => {
+    const { app, lines } = appLogging();
+    await request(app).get('/LINK/lnk_secret-token-value').expect(303);
+    await request(app).get('/Link/lnk_secret-token-value').expect(303);
+    expect(lines.map((l) => (l.req as { url: string }).url)).toEqual(['/LINK/[redacted]', '/Link/[redacted]']);
+  });
+
   it('logs 5xx answers at error; skips the paths it is told to; writes nothing below info', async () => {
     const { app, lines } = appLogging();
     await request(app).get('/boom').expect(500);

@@ -137,11 +137,16 @@ describe.each(dbBackends)('storage ($name)', (backend: DbBackend) => {
     expect(moved).toMatchObject({ phone_number: '+15550002', phone_number_verified: false });
     expect(await phones('+15550002')).toEqual([]);
     expect(await phones('+15550001')).toEqual([]);
-    // A JIT user made from an IdP's claim: not matched; an admin writing the number vouches for it.
+    // A JIT user made from an IdP's claim: not matched; an admin writing the same number back (a
+    // GET-then-PATCH round trip) does not vouch for it; an admin setting a number does.
     const mal = await store.users.create(org.id, { email: 'mal@phone.test', phone_number: '+15550003', phone_number_verified: false });
     expect(await phones('+15550003')).toEqual([]);
-    expect((await store.users.update(mal.id, org.id, { phone_number: '+15550003' }))?.phone_number_verified).toBe(true);
-    expect(await phones('+15550003')).toEqual([mal.id]);
+    expect((await store.users.update(mal.id, org.id, { phone_number: '+15550003' }))?.phone_number_verified).toBe(false);
+    expect(await phones('+15550003')).toEqual([]);
+    expect((await store.users.update(mal.id, org.id, { phone_number: '+15550004' }))?.phone_number_verified).toBe(true);
+    expect(await phones('+15550004')).toEqual([mal.id]);
+    // An IdP sending it back does not lower it.
+    expect((await store.users.update(mal.id, org.id, { phone_number: '+15550004', phone_number_verified: false }))?.phone_number_verified).toBe(true);
     // Cleared: nothing to match, and not verified.
     expect(await store.users.update(mal.id, org.id, { phone_number: null })).toMatchObject({ phone_number: null, phone_number_verified: false });
   });

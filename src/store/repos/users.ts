@@ -13,7 +13,7 @@ export interface UserInput {
   /**
    * Whether partner JWTs may match the user by `phone_number` (written with it): true (the default)
    * for an admin, a SCIM directory or a partner token naming the user by it; false for an IdP's claim.
-   * A write of the number already stored does not lower it.
+   * A write of the number already stored changes nothing (neither lowers nor raises it).
    */
   phone_number_verified?: boolean;
   external_id?: string | null;
@@ -192,8 +192,10 @@ export class UserRepo {
       sets.push(`${f} = ${unlessKept(f, value)}`);
       if (f === 'phone_number') {
         const verified = param(v !== null && patch.phone_number_verified !== false);
-        // The same number again keeps what vouched for it; another one is only as good as its writer.
-        sets.push(`phone_number_verified = ${unlessKept('phone_number_verified', `case when phone_number is not distinct from ${value} then phone_number_verified or ${verified} else ${verified} end`)}`);
+        // The same number again keeps its standing, either way: an IdP does not lower one an admin set,
+        // and an admin's GET-then-PATCH round trip (or a SCIM sync fed by the same IdP profile) does not
+        // silently vouch for one only the IdP sent (review of 92162c9). Another number is only as good as its writer.
+        sets.push(`phone_number_verified = ${unlessKept('phone_number_verified', `case when phone_number is not distinct from ${value} then phone_number_verified else ${verified} end`)}`);
       }
       if (f === 'email') sets.push(`email_normalized = ${unlessKept('email_normalized', param(typeof v === 'string' ? normalizeEmail(v) : null))}`);
       if (f === 'status') sets.push(`suspended_by = case when ${value}::text = 'suspended' then 'admin' end`, 'suspended_by_directory = null');

@@ -31,7 +31,8 @@ function keyMaterial(c: Connection): string | undefined {
 const hasAudience = (c: Connection) => typeof c.config.audience === 'string';
 
 /**
- * How many other jwt connections (of any organization) verify with the key of `c` while neither
+ * How many other jwt connections (of those given: any organization's for the operator, the same
+ * organization's for an organization's own key) verify with the key of `c` while neither
  * sets `audience`. A token without `aud` that the partner made for one of them is then accepted
  * at `c` too, and one made for `c` at them: the signature cannot tell the connections apart, only
  * `aud` can (src/upstream/jwt/verify.ts takes an `aud` only when it names the connection).

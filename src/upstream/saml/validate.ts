@@ -579,15 +579,15 @@ function checkTimes(ctx: Ctx): void {
   // Whatever its NotOnOrAfter says, an assertion is taken at most MAX_ASSERTION_LIFETIME_SECONDS
   // after its IssueInstant, and its id is kept no longer (attacker review: an IdP-signed NotOnOrAfter
   // of 9999-12-31 kept a replay entry ~8,000 years in a space every organization shares).
+  // IssueInstant is required by the schema (SAML Core §2.3.3); without it the cap would not apply.
   const issueInstant = attr(ctx.assertion, 'IssueInstant');
-  if (issueInstant !== undefined) {
-    refuseNotYet(ctx, issueInstant, 'Assertion IssueInstant');
-    const lastUse = parseSamlTime(issueInstant, 'Assertion IssueInstant') + MAX_ASSERTION_LIFETIME_SECONDS * 1000;
-    if (ctx.t >= lastUse + ctx.skewMs) {
-      throw fail('expired', `the assertion was issued more than ${MAX_ASSERTION_LIFETIME_SECONDS} seconds ago (IssueInstant ${issueInstant})`, timeDetail(ctx, 'Assertion IssueInstant', issueInstant, lastUse));
-    }
-    ctx.notOnOrAfter = Math.min(ctx.notOnOrAfter, lastUse);
+  if (issueInstant === undefined) throw fail('malformed', 'the assertion has no IssueInstant');
+  refuseNotYet(ctx, issueInstant, 'Assertion IssueInstant');
+  const lastUse = parseSamlTime(issueInstant, 'Assertion IssueInstant') + MAX_ASSERTION_LIFETIME_SECONDS * 1000;
+  if (ctx.t >= lastUse + ctx.skewMs) {
+    throw fail('expired', `the assertion was issued more than ${MAX_ASSERTION_LIFETIME_SECONDS} seconds ago (IssueInstant ${issueInstant})`, timeDetail(ctx, 'Assertion IssueInstant', issueInstant, lastUse));
   }
+  ctx.notOnOrAfter = Math.min(ctx.notOnOrAfter, lastUse);
 }
 
 /** The longest an assertion is accepted after its IssueInstant (real ones are posted within seconds; Entra's Conditions allow about an hour). */

@@ -114,7 +114,8 @@ export const MAX_XML_NAMESPACE_BINDINGS = 48;
  */
 function refuseDeepStructure(xml: string, what: string): void {
   const bindings = new Set<string>();
-  for (const m of xml.matchAll(/xmlns:([^\s=>/]{1,200})\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
+  // No bound on the prefix's length: a prefix of 201 characters escaped a {1,200} (review of this pre-scan).
+  for (const m of xml.matchAll(/xmlns:([^\s=>/]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
     bindings.add(`${m[1]}\u0000${m[2] ?? m[3]}`);
     if (bindings.size > MAX_XML_NAMESPACE_BINDINGS) throw new UpstreamError('too_large', `${what} binds more than ${MAX_XML_NAMESPACE_BINDINGS} namespace prefixes`);
   }
@@ -124,7 +125,8 @@ function refuseDeepStructure(xml: string, what: string): void {
     const next = xml.charCodeAt(i + 1);
     let end: number;
     if (next === 47 /* / */) {
-      depth--;
+      // More closing tags than open elements is malformed; counting on would let them pay for extra depth.
+      if (--depth < 0) throw malformed(`${what} is not well-formed XML (a closing tag without its element)`);
       end = xml.indexOf('>', i);
     } else if (xml.startsWith('<!--', i)) {
       end = xml.indexOf('-->', i + 4);
@@ -132,7 +134,11 @@ function refuseDeepStructure(xml: string, what: string): void {
     } else if (xml.startsWith('<![CDATA[', i)) {
       end = xml.indexOf(']]>', i + 9);
       if (end !== -1) end += 2;
-    } else if (next === 63 /* ? */ || next === 33 /* ! */) {
+    } else if (next === 63 /* ? */) {
+      // A processing instruction ends at `?>` only: `<?pi </a></a> ?>` must not read as closing tags.
+      end = xml.indexOf('?>', i + 2);
+      if (end !== -1) end += 1;
+    } else if (next === 33 /* ! */) {
       end = xml.indexOf('>', i);
     } else {
       let quote = 0;

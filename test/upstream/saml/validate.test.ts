@@ -210,6 +210,11 @@ describe('validateSamlResponse refusal details', () => {
     const fresh = validateSamlResponse(b64(buildResponse({ notOnOrAfter: forever, scdNotOnOrAfter: forever })), TEST_CFG, NOW);
     expect(Date.parse(fresh.not_on_or_after) - NOW.getTime()).toBeLessThanOrEqual(3600 * 1000);
     expect(Date.parse(fresh.not_on_or_after) - NOW.getTime()).toBeGreaterThan(3500 * 1000);
+    // No IssueInstant (the schema requires one): malformed, not exempt from the cap.
+    const unsigned = assertionXml({ notOnOrAfter: forever, scdNotOnOrAfter: forever }).replace(/(<Assertion [^>]*?) IssueInstant="[^"]*"/, '$1');
+    expect(unsigned).not.toMatch(/<Assertion [^>]*IssueInstant/);
+    const bare = responseXml({}, signElement(unsigned, "/*[local-name(.)='Assertion']", {}));
+    expect(refusal(b64(bare)).reason).toBe('malformed');
     // A usual assertion keeps its own, shorter window.
     const usual = validateSamlResponse(b64(buildResponse({ scdNotOnOrAfter: plus(300) })), TEST_CFG, NOW);
     expect(Date.parse(usual.not_on_or_after)).toBe(plus(300).getTime());

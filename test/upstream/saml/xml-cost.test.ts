@@ -61,6 +61,26 @@ describe('XML parse cost is bounded before parsing', () => {
     expect(r.ms).toBeLessThan(500);
   });
 
+  test('the pre-scan cannot be talked out of counting: a prolog PI of closing tags, long prefixes (review of the pre-scan)', () => {
+    // `<?pi </x></x>… ?>` was read as closing tags that paid for as many extra levels (1.5-7 s); only `?>` ends a PI now.
+    const deep = extended(nested(3000, () => '<x>', () => '</x>'));
+    const pi = deep.replace(/^(<\?xml[^>]*\?>)?/, `$1<?pi ${'</x>'.repeat(3000)} ?>`);
+    expect(pi).toContain('<?pi </x>');
+    const r = outcome(b64(pi));
+    expect(r.reason).toBe('too_large');
+    expect(r.ms).toBeLessThan(500);
+    // A closing tag with no element open is malformed at once.
+    expect(outcome(b64(`</x>${'<x>'.repeat(100)}`)).reason).toBe('malformed');
+    // Bindings are counted whatever the prefix's length (a {1,200} bound let 201-character prefixes through: 0.5 s).
+    const long = (i: number) => `p${String(i).padStart(4, '0')}${'x'.repeat(200)}`;
+    const longPrefixes = extended(nested(12, (i) => Array.from({ length: 60 }, (_, k) => `<${long(i * 60 + k)}:y xmlns:${long(i * 60 + k)}="urn:u${i}-${k}"/>`).join('') + '<x>', () => '</x>'));
+    const lp = outcome(b64(longPrefixes));
+    expect(lp.reason).toBe('too_large');
+    expect(lp.ms).toBeLessThan(500);
+    // A PI in its place, as real documents have them, is no problem.
+    expect(outcome(b64(`<?xml version="1.0"?><?xml-stylesheet href="x" ?>${buildResponse().replace(/^<\?xml[^>]*\?>/, '')}`)).reason).toBe('accepted');
+  });
+
   test('nesting, attributes per element and namespace bindings have caps; just under each, a response is still read', () => {
     const plainDepth = (d: number) => extended(nested(d, () => '<x>', () => '</x>'));
     expect(outcome(b64(plainDepth(MAX_XML_DEPTH + 1)))).toMatchObject({ reason: 'too_large' });

@@ -18,12 +18,13 @@
  *   --half-load-seconds 10               then each login target at half of its measured peak, open loop
  *   --workers N                          Portico workers on PostgreSQL + Redis (default: cores)
  *   --redis-db 12                        Redis database used by the PostgreSQL + Redis servers
+ *   --only logins,tokens                 which pairs to run (default both)
  */
 import { availableParallelism } from 'node:os';
 import { createScratchDatabase, type ScratchDatabase } from '../test/support/scratch-db.js';
 import { startAll, startScript, type ChildServer } from './support/child.js';
 import { closedLoop, openLoop, pct, type LoadResult } from './support/load.js';
-import { backends, machineLine, numberOption } from './support/options.js';
+import { backends, listOption, machineLine, numberOption } from './support/options.js';
 import { serveHasWorkersFlag, startPortico, type PorticoServer } from './support/portico.js';
 import { Browser } from './support/browser.js';
 import { jacksonSamlTarget, porticoApp, porticoSamlTarget, type SamlLoginTarget } from './support/saml-login.js';
@@ -36,6 +37,7 @@ const TOKEN_SECONDS = numberOption('token-seconds', 4);
 const TOKEN_CONCURRENCY = numberOption('token-concurrency', 32);
 const WORKERS = numberOption('workers', availableParallelism());
 const HALF_LOAD_SECONDS = numberOption('half-load-seconds', 10);
+const ONLY = listOption('only', ['logins', 'tokens'] as const);
 
 /** Anything measured: runs one timed batch. */
 interface Subject {
@@ -167,13 +169,13 @@ async function main(): Promise<void> {
       const pt = await porticoSamlTarget(m.portico, client);
       const jt = await jacksonSamlTarget(m.jackson.url);
       const title = `SAML login: Portico ${m.mode} vs Jackson ${m.jacksonMode}, ${CONCURRENCY} in flight`;
-      pairs.push({ title, unit: 'logins/s', portico: loginSubject(`${title}: Portico`, m.portico, pt), peer: loginSubject(`${title}: Jackson`, m.jackson, jt) });
+      if (ONLY.includes('logins')) pairs.push({ title, unit: 'logins/s', portico: loginSubject(`${title}: Portico`, m.portico, pt), peer: loginSubject(`${title}: Jackson`, m.jackson, jt) });
       const signedIn = new Browser();
       await pt.login(0, signedIn);
       await jt.login(0);
       requests ||= `HTTP requests per login: Portico ${pt.requestsPerLogin()}, Jackson ${jt.requestsPerLogin()}`;
       const tokens = `code → token: Portico ${m.mode} vs bare oidc-provider 9, ${TOKEN_CONCURRENCY} in flight`;
-      tokenPairs.push({ title: tokens, unit: 'tokens/s', portico: tokenSubject(`${tokens}: Portico`, m.portico, tokenTarget(client, signedIn)), peer: tokenSubject(`${tokens}: bare`, bare, bareTarget) });
+      if (ONLY.includes('tokens')) tokenPairs.push({ title: tokens, unit: 'tokens/s', portico: tokenSubject(`${tokens}: Portico`, m.portico, tokenTarget(client, signedIn)), peer: tokenSubject(`${tokens}: bare`, bare, bareTarget) });
     }
     pairs.push(...tokenPairs);
     console.error('warming up (not counted)…');

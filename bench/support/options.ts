@@ -13,6 +13,17 @@ export function numberOption(name: string, fallback: number): number {
   return n;
 }
 
+/** `--name a,b` (or BENCH_NAME): which of `allowed` to run; all of them when not given. */
+export function listOption<T extends string>(name: string, allowed: readonly T[]): T[] {
+  const i = process.argv.indexOf(`--${name}`);
+  const raw = i >= 0 ? process.argv[i + 1] : process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
+  if (raw === undefined || raw === '') return [...allowed];
+  const picked = raw.split(',').map((s) => s.trim());
+  const wrong = picked.filter((s) => !(allowed as readonly string[]).includes(s));
+  if (wrong.length || !picked.length) throw new Error(`--${name}: expected some of ${allowed.join(',')}, got ${raw}`);
+  return picked as T[];
+}
+
 /** PostgreSQL and Redis for the "PostgreSQL + Redis" mode, when both are configured. */
 export function backends(): { databaseUrl: string; redisUrl: string } | undefined {
   const { DATABASE_URL, REDIS_URL } = process.env;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { HttpProblem, notFound } from '../http/problem.js';
 import { checkFetchableUrl, UrlRefusedError } from '../http/safe-fetch.js';
 import type { Runtime } from '../runtime.js';
-import type { Webhook, WebhookDelivery } from '../store/repos/webhooks.js';
+import { WebhookLimitError, type Webhook, type WebhookDelivery } from '../store/repos/webhooks.js';
 import { jsonBody, pageQuery, parse, timestamp } from './validation.js';
 
 /** `*`, an event type (`login.failed`), or a prefix of dot-separated names ending in `.*` (`login.*`). */
@@ -96,7 +96,9 @@ export function webhookRoutes(rt: Runtime): Router {
       if (!org || (callerOrg && callerOrg !== org.id)) throw notFound('organization');
       organizationId = org.id;
     }
-    const { webhook, secret } = await store.webhooks.create({ organization_id: organizationId, url: input.url, events: input.events });
+    const { webhook, secret } = await store.webhooks.create({ organization_id: organizationId, url: input.url, events: input.events }).catch((e: unknown) => {
+      throw e instanceof WebhookLimitError ? new HttpProblem(409, 'limit_reached', e.message) : e;
+    });
     res.status(201).json({ ...webhookView(webhook), secret });
   });
 

@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import type { FetchLike } from '../http/safe-fetch.js';
-import type { ClaimedDelivery, WebhookRepo } from '../store/repos/webhooks.js';
+import type { ClaimedDelivery, ClaimShares, WebhookRepo } from '../store/repos/webhooks.js';
 import { eventPayload } from './payload.js';
 
 export const RETRY_WINDOW_MS = 24 * 3600_000;
@@ -33,6 +33,20 @@ export interface WebhookDeliveryOptions {
   batch?: number;
   /** How long a claimed delivery is left to its sender before another may retry it (default 120 s). */
   leaseSeconds?: number;
+  /**
+   * Most deliveries in flight at once per webhook (default 4) and per organization (default 20; the
+   * operator's webhooks for every organization count as one): what one organization's receivers
+   * that never answer can hold of start()'s maxInFlight, each for the fetch's timeout.
+   */
+  perWebhook?: number;
+  perOrganization?: number;
+}
+
+/** Counts by key, dropping a key at zero. */
+function tally(counts: Map<string, number>, key: string, by: number): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }
 
 export class WebhookDelivery {
@@ -48,8 +62,8 @@ export class WebhookDelivery {
     return claimed.length;
   }
 
-  #claim(limit: number): Promise<ClaimedDelivery[]> {
-    return this.opts.repo.claim(this.#clock(), limit, this.opts.leaseSeconds ?? 120);
+  #claim(limit: number, shares?: ClaimShares): Promise<ClaimedDelivery[]> {
+    return this.opts.repo.claim(this.#clock(), limit, this.opts.leaseSeconds ?? 120, shares);
   }
 
   async #send(d: ClaimedDelivery): Promise<void> {
@@ -91,7 +105,8 @@ export class WebhookDelivery {
   /**
    * Claims due deliveries every `intervalMs` (and at once) until the returned stop function is
    * called. Sends are not waited for between claims, so a receiver that hangs until the timeout
-   * holds up only its own deliveries, never the others'; at most `maxInFlight` are open at a time.
+   * holds up only its own deliveries, never the others'; at most `maxInFlight` are open at a time,
+   * and of those at most `perWebhook` for one webhook and `perOrganization` for one organization.
    * Stop resolves once the sends in flight have finished, so a closing process does not leak them.
    */
   start(intervalMs = 1000, maxInFlight = 100): () => Promise<void> {
@@ -99,28 +114,62 @@ export class WebhookDelivery {
     let claiming: Promise<void> = Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
     const inFlight = new Set<Promise<void>>();
-    const tick = () => {
-      claiming = (async () => {
-        try {
-          for (;;) {
-            const room = Math.min(this.opts.batch ?? 20, maxInFlight - inFlight.size);
-            if (stopped || room <= 0) break;
-            const claimed = await this.#claim(room);
-            for (const d of claimed) {
-              const sending = this.#send(d).catch((err: unknown) => this.opts.logger.warn({ err }, 'webhook delivery could not be recorded'));
-              inFlight.add(sending);
-              void sending.finally(() => inFlight.delete(sending));
-            }
-            // A full claim means more may be due: claim again at once.
-            if (claimed.length < room) break;
-          }
-        } catch (err) {
-          this.opts.logger.warn({ err }, 'webhook delivery round failed');
+    const byWebhook = new Map<string, number>();
+    const byOrganization = new Map<string, number>();
+    const shares = (): ClaimShares => ({
+      perWebhook: this.opts.perWebhook ?? 4,
+      perOrganization: this.opts.perOrganization ?? 20,
+      inFlightByWebhook: Object.fromEntries(byWebhook),
+      inFlightByOrganization: Object.fromEntries(byOrganization),
+    });
+    // One claiming loop at a time. A finished send asks for another claim at once (`kick`): a
+    // webhook held to its share still drains its backlog as fast as its receiver answers.
+    let claimingNow = false;
+    let again = false;
+    const claimRound = async () => {
+      for (;;) {
+        const room = Math.min(this.opts.batch ?? 20, maxInFlight - inFlight.size);
+        if (stopped || room <= 0) return;
+        const claimed = await this.#claim(room, shares());
+        for (const d of claimed) {
+          const org = d.organization_id ?? '';
+          tally(byWebhook, d.webhook_id, 1);
+          tally(byOrganization, org, 1);
+          const sending = this.#send(d).catch((err: unknown) => this.opts.logger.warn({ err }, 'webhook delivery could not be recorded'));
+          inFlight.add(sending);
+          void sending.finally(() => {
+            inFlight.delete(sending);
+            tally(byWebhook, d.webhook_id, -1);
+            tally(byOrganization, org, -1);
+            kick();
+          });
         }
-        if (!stopped) timer = setTimeout(tick, intervalMs).unref();
+        // A full claim means more may be due: claim again at once.
+        if (claimed.length < room) return;
+      }
+    };
+    const kick = () => {
+      if (stopped) return;
+      if (claimingNow) {
+        again = true;
+        return;
+      }
+      claimingNow = true;
+      clearTimeout(timer);
+      claiming = (async () => {
+        do {
+          again = false;
+          try {
+            await claimRound();
+          } catch (err) {
+            this.opts.logger.warn({ err }, 'webhook delivery round failed');
+          }
+        } while (again && !stopped);
+        claimingNow = false;
+        if (!stopped) timer = setTimeout(kick, intervalMs).unref();
       })();
     };
-    tick();
+    kick();
     return async () => {
       stopped = true;
       clearTimeout(timer);

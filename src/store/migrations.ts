@@ -462,6 +462,15 @@ alter table users add column phone_number_verified boolean not null default fals
 update users set phone_number_verified = true where phone_number is not null;
 `,
   },
+  {
+    version: 17,
+    name: 'webhook deliveries claimed per webhook',
+    sql: `
+-- Deliveries are claimed a few per webhook at a time (WebhookRepo.claim), so that one webhook's
+-- backlog behind a receiver that never answers cannot hold up another's (attacker review).
+create index webhook_deliveries_due_by_webhook on webhook_deliveries(webhook_id, next_attempt_at) where status = 'pending';
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

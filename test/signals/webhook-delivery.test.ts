@@ -115,6 +115,55 @@ describe.each(dbBackends)('webhook delivery ($name)', (backend) => {
     }
   });
 
+  it("one organization's receivers that never answer do not hold up another organization's deliveries; each webhook and organization keeps to its share", async () => {
+    const attacker = await createOrg(t);
+    const victim = await createOrg(t);
+    const key = await orgKey(t, attacker.id);
+    for (let i = 0; i < 5; i++) await createWebhook(t, { url: rx.url(`/hang/${i}`), events: ['*'] }, key);
+    const hook = await createWebhook(t, { url: rx.url('/victim'), events: ['*'], organization: victim.id });
+    rx.secret('/victim', hook.secret);
+    rx.behaviourOf.set('/hang/', 'hang');
+    const store = t.runtime.store;
+    // 40 events x 5 webhooks: 200 deliveries due before the victim's, each held until the 2 s timeout.
+    for (let i = 0; i < 40; i++) await store.events.append(event(attacker.id, 'login.failed'));
+    const wanted = await store.events.append(event(victim.id, 'login.succeeded'));
+    const d = new WebhookDelivery({ repo: store.webhooks, fetch: fetchAny, logger, perWebhook: 2, perOrganization: 6 });
+    const started = Date.now();
+    const stop = d.start(50, 10);
+    try {
+      while (!rx.received.some((r) => r.id === wanted.id) && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 20));
+      // Delivered before any hanging delivery timed out (2 s): without the shares the 10 slots all
+      // went to the attacker's older deliveries, and the victim's waited for all 200 of them.
+      expect(Date.now() - started).toBeLessThan(1500);
+      expect(rx.received.find((r) => r.id === wanted.id)).toMatchObject({ path: '/victim', answered: 204, payload: expect.objectContaining({ type: 'login.succeeded' }) });
+      const hanging = rx.received.filter((r) => r.path.startsWith('/hang/'));
+      expect(hanging.length).toBe(6);
+      for (let i = 0; i < 5; i++) expect(hanging.filter((r) => r.path === `/hang/${i}`).length).toBeLessThanOrEqual(2);
+    } finally {
+      await stop();
+      rx.behaviourOf.clear();
+    }
+  }, 20_000);
+
+  it('a webhook held to its share still drains its backlog at once: each finished send claims the next', async () => {
+    const org = await createOrg(t);
+    const hook = await createWebhook(t, { url: rx.url('/backlog'), events: ['*'], organization: org.id });
+    rx.secret('/backlog', hook.secret);
+    for (let i = 0; i < 30; i++) await t.runtime.store.events.append(event(org.id, 'login.succeeded'));
+    const d = new WebhookDelivery({ repo: t.runtime.store.webhooks, fetch: fetchAny, logger });
+    const started = Date.now();
+    // A round every 60 s: only finished sends can claim the rest within the test.
+    const stop = d.start(60_000, 100);
+    try {
+      while (rx.received.filter((r) => r.path === '/backlog').length < 30 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
+      const got = rx.received.filter((r) => r.path === '/backlog');
+      expect(got).toHaveLength(30);
+      expect(got.every((r) => r.answered === 204)).toBe(true);
+    } finally {
+      await stop();
+    }
+  }, 20_000);
+
   it('a deleted webhook gets nothing more', async () => {
     const org = await createOrg(t);
     const hook = await createWebhook(t, { url: rx.url('/gone'), events: ['login.*'], organization: org.id });
@@ -178,6 +227,25 @@ describe('webhooks admin API', () => {
     await new WebhookDelivery({ repo: t.runtime.store.webhooks, fetch: t.runtime.fetch, logger }).runOnce();
     const [d] = (await api(t).get(`/api/v1/webhooks/${hook.id}/deliveries`).set(bearer()).expect(200)).body.data;
     expect(d).toMatchObject({ status: 'pending', attempts: 1, last_status: null, last_error: expect.stringMatching(/private address/) });
+  });
+
+  it('an organization has at most 20 webhooks, even when created all at once; another organization and the operator keep their own', async () => {
+    const a = await createOrg(t);
+    const b = await createOrg(t);
+    const keyA = await orgKey(t, a.id);
+    const tries = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => api(t).post('/api/v1/webhooks').set(bearer(keyA)).send({ url: `https://hooks.example.com/a${i}`, events: ['login.failed'] })),
+    );
+    expect(tries.filter((r) => r.status === 201)).toHaveLength(20);
+    for (const r of tries.filter((x) => x.status !== 201)) isProblem(r, 409, 'limit_reached');
+    const mine = (await api(t).get('/api/v1/webhooks?limit=200').set(bearer(keyA)).expect(200)).body.data;
+    expect(mine).toHaveLength(20);
+    // Another organization is not counted against it.
+    await createWebhook(t, { url: 'https://hooks.example.com/b', events: ['login.failed'], organization: b.id });
+    // One deleted makes room for one.
+    await api(t).delete(`/api/v1/webhooks/${mine[0].id}`).set(bearer(keyA)).expect(204);
+    await createWebhook(t, { url: 'https://hooks.example.com/again', events: ['login.failed'] }, keyA);
+    isProblem(await api(t).post('/api/v1/webhooks').set(bearer(keyA)).send({ url: 'https://hooks.example.com/more', events: ['login.failed'] }), 409, 'limit_reached');
   });
 });
 

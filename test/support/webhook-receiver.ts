@@ -23,6 +23,8 @@ export interface WebhookReceiver {
   /** The secret deliveries to `path` must be signed with. */
   secret(path: string, secret: string): void;
   behaviour: ReceiverBehaviour;
+  /** Paths answered otherwise than `behaviour` (by prefix). */
+  behaviourOf: Map<string, ReceiverBehaviour>;
   received: ReceivedDelivery[];
   close(): Promise<void>;
 }
@@ -34,6 +36,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     url: () => '',
     secret: (path, s) => void secrets.set(path, s),
     behaviour: 'ok',
+    behaviourOf: new Map(),
     received: [],
     close: async () => undefined,
   };
@@ -50,8 +53,9 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
         entry.error = (e as Error).message;
       }
       receiver.received.push(entry);
-      if (receiver.behaviour === 'hang') return void hanging.push(res);
-      res.statusCode = entry.error ? 400 : receiver.behaviour === 'ok' ? 204 : 503;
+      const behaviour = [...receiver.behaviourOf].find(([prefix]) => path.startsWith(prefix))?.[1] ?? receiver.behaviour;
+      if (behaviour === 'hang') return void hanging.push(res);
+      res.statusCode = entry.error ? 400 : behaviour === 'ok' ? 204 : 503;
       entry.answered = res.statusCode;
       res.end();
     });

@@ -32,12 +32,41 @@ export interface WebhookDelivery {
 
 /** A delivery claimed for sending, with what sending needs. */
 export interface ClaimedDelivery extends WebhookDelivery {
+  /** The webhook's organization; null for the operator's webhooks for every organization. */
+  organization_id: string | null;
   url: string;
   secret: string;
   event: Record<string, unknown>;
 }
 
 const COLS = 'id, organization_id, url, events, created_at';
+
+/**
+ * Most webhooks one organization may have (and the operator's webhooks for every organization,
+ * together). Every event is copied to each matching webhook: without a bound, one organization's key
+ * made 300 webhooks to a receiver that never answers and queued ~45,000 deliveries (attacker review).
+ */
+export const MAX_WEBHOOKS_PER_ORGANIZATION = 20;
+
+export class WebhookLimitError extends Error {
+  constructor() {
+    super(`an organization has at most ${MAX_WEBHOOKS_PER_ORGANIZATION} webhooks; delete one first`);
+  }
+}
+
+/**
+ * What the sender has in flight, so that a claim takes no more than each webhook's and each
+ * organization's share (the operator's webhooks for every organization count as organization '').
+ */
+export interface ClaimShares {
+  perWebhook: number;
+  perOrganization: number;
+  inFlightByWebhook: Record<string, number>;
+  inFlightByOrganization: Record<string, number>;
+}
+
+/** No shares: any number per webhook and organization (a single round: WebhookDelivery.runOnce). */
+const UNSHARED: ClaimShares = { perWebhook: 1_000_000, perOrganization: 1_000_000, inFlightByWebhook: {}, inFlightByOrganization: {} };
 
 /** Webhooks with their signing secret sealed at rest, and their outbox (rows are written by EventRepo). */
 export class WebhookRepo {
@@ -46,14 +75,25 @@ export class WebhookRepo {
     private readonly box: SecretBox,
   ) {}
 
-  /** The secret is Standard Webhooks' `whsec_` + base64 of 32 random bytes; returned only here. */
+  /**
+   * The secret is Standard Webhooks' `whsec_` + base64 of 32 random bytes; returned only here.
+   * @throws WebhookLimitError when the organization (or, for null, the operator's webhooks for every
+   * organization) already has MAX_WEBHOOKS_PER_ORGANIZATION: counted under a lock, so concurrent
+   * creations cannot pass it together.
+   */
   async create(w: { organization_id: string | null; url: string; events: string[] }): Promise<{ webhook: Webhook; secret: string }> {
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
-    const [webhook] = await this.db.query<Webhook>(
-      `insert into webhooks (id, organization_id, url, events, secret_enc) values ($1,$2,$3,$4,$5) returning ${COLS}`,
-      [newId('whk'), w.organization_id, w.url, JSON.stringify(w.events), this.box.seal(secret)],
-    );
-    return { webhook: webhook!, secret };
+    const webhook = await this.db.transaction(async (tx) => {
+      await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`portico:webhooks:${w.organization_id ?? ''}`]);
+      const [{ n }] = (await tx.query<{ n: number }>('select count(*)::int as n from webhooks where organization_id is not distinct from $1', [w.organization_id])) as [{ n: number }];
+      if (n >= MAX_WEBHOOKS_PER_ORGANIZATION) throw new WebhookLimitError();
+      const [row] = await tx.query<Webhook>(
+        `insert into webhooks (id, organization_id, url, events, secret_enc) values ($1,$2,$3,$4,$5) returning ${COLS}`,
+        [newId('whk'), w.organization_id, w.url, JSON.stringify(w.events), this.box.seal(secret)],
+      );
+      return row!;
+    });
+    return { webhook, secret };
   }
 
   /** `organizationId` null: every webhook (operator); else only that organization's. */
@@ -87,21 +127,42 @@ export class WebhookRepo {
   /**
    * Claims up to `limit` due deliveries for `leaseSeconds`: they count one attempt and are not due
    * again until the lease ends, so a process that dies while sending leaves them to be retried.
+   * Oldest due first, but never more than a webhook's or an organization's share (`shares`, less what
+   * is in flight): a backlog behind a receiver that never answers waits for its own slots, and
+   * another organization's delivery is claimed at the next round (attacker review: one
+   * organization's 300 hanging webhooks held every slot of the process for many minutes).
    * On PostgreSQL `for update skip locked` lets many processes claim at once without waiting on or
    * taking each other's rows (PGlite has one process).
    */
-  async claim(now: Date, limit: number, leaseSeconds: number): Promise<ClaimedDelivery[]> {
-    const rows = await this.db.query<WebhookDelivery & { url: string; secret_enc: string; event: Record<string, unknown> }>(
-      `with due as (
-         select webhook_id, event_id from webhook_deliveries
-         where status = 'pending' and next_attempt_at <= $1 order by next_attempt_at limit $2 for update skip locked),
+  async claim(now: Date, limit: number, leaseSeconds: number, shares: ClaimShares = UNSHARED): Promise<ClaimedDelivery[]> {
+    const rows = await this.db.query<WebhookDelivery & { organization_id: string | null; url: string; secret_enc: string; event: Record<string, unknown> }>(
+      `with candidate as (
+         -- each webhook's oldest due deliveries, at most its share less what it has in flight
+         select x.webhook_id, x.event_id, x.next_attempt_at, coalesce(w.organization_id, '') as org
+         from webhooks w cross join lateral (
+           select d.webhook_id, d.event_id, d.next_attempt_at from webhook_deliveries d
+           where d.webhook_id = w.id and d.status = 'pending' and d.next_attempt_at <= $1
+           order by d.next_attempt_at limit greatest(0, $4::int - coalesce(($5::jsonb ->> w.id)::int, 0))) x),
+       shared as (
+         select webhook_id, event_id, next_attempt_at, org,
+           row_number() over (partition by org order by next_attempt_at) as nth
+         from candidate),
+       picked as (
+         select webhook_id, event_id from shared
+         where nth <= $6::int - coalesce(($7::jsonb ->> org)::int, 0)
+         order by next_attempt_at limit $2),
+       due as (
+         select d.webhook_id, d.event_id from webhook_deliveries d
+         join picked p on p.webhook_id = d.webhook_id and p.event_id = d.event_id
+         where d.status = 'pending' and d.next_attempt_at <= $1
+         for update of d skip locked),
        c as (
          update webhook_deliveries d set attempts = d.attempts + 1, last_attempt_at = $1,
            next_attempt_at = $1::timestamptz + make_interval(secs => $3)
          from due where d.webhook_id = due.webhook_id and d.event_id = due.event_id returning d.*)
-       select c.*, w.url, w.secret_enc, to_jsonb(e) as event
+       select c.*, w.organization_id, w.url, w.secret_enc, to_jsonb(e) as event
        from c join webhooks w on w.id = c.webhook_id join events e on e.id = c.event_id`,
-      [now, limit, leaseSeconds],
+      [now, limit, leaseSeconds, shares.perWebhook, JSON.stringify(shares.inFlightByWebhook), shares.perOrganization, JSON.stringify(shares.inFlightByOrganization)],
     );
     return rows.map(({ secret_enc, ...r }) => ({ ...r, secret: this.box.open(secret_enc) }));
   }

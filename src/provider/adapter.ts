@@ -12,9 +12,12 @@
  *   userinfo-only access token is its opaque, stored token, found by its value like any other.
  * - Records live in the `sessions` space, the single-use and revocation markers in `replay`
  *   (docs/reference.md "Rules every part keeps"): neither is evicted early; a full space refuses, and the request gets
- *   `temporarily_unavailable` (503) instead of a record silently lost. Interactions (sign-ins not
- *   finished, which any anonymous request starts) are in `interactions`, which drops the oldest
- *   when full, so a flood of authorization requests cannot fill `sessions`.
+ *   `temporarily_unavailable` (503) instead of a record silently lost. What any anonymous request
+ *   makes is in `interactions`, which drops the oldest when full: interactions (sign-ins not
+ *   finished), pushed authorization requests, and sessions no one signed in to (oidc-provider saves
+ *   one for the xsrf of the logout page; attacker review: 250,000 anonymous GET /oauth/logout filled
+ *   `sessions` in 3 minutes and refused every sign-in for 24 h). A session moves to `sessions` when
+ *   it is signed in. So a flood of requests cannot fill `sessions`.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from './oidc.js';
@@ -61,6 +64,9 @@ const FALLBACK_TTL = 3600;
 
 /** Read with what their exchange at the token endpoint reads next (prefetch.ts). */
 const READ_AHEAD = new Set(['AuthorizationCode', 'RefreshToken']);
+
+/** Made by anonymous requests: kept in the evicting `interactions` space (a Session until it is signed in). */
+const ANONYMOUS = new Set(['Interaction', 'PushedAuthorizationRequest']);
 
 /** Single-use models: consuming twice is refused even when two processes race. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
@@ -123,7 +129,13 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       };
     }
 
-    const ephemeral = name === 'Interaction' ? interactions : sessions;
+    const ephemeral = ANONYMOUS.has(name) ? interactions : sessions;
+    // In memory a Session is in `sessions` once signed in, in `interactions` before (on Redis the
+    // spaces are one keyspace: the same key either way). `other` is the space it may have left.
+    const split = name === 'Session' && interactions !== sessions;
+    const spaceOf = (p: AdapterPayload) => (name === 'Session' && typeof p.accountId !== 'string' ? interactions : ephemeral);
+    /** A Session read from where it is: signed in, else anonymous. */
+    const getFromEither = async (k: string) => (await ephemeral.get(k)) ?? (split ? await interactions.get(k) : undefined);
     const prefetch = opts.prefetch;
     const prefetched = (k: string): AdapterPayload | undefined | false => {
       const hit = prefetch?.take(k);
@@ -160,7 +172,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         const raw = await redis.readUnlessRevoked(key(name, id), revokedKey(''));
         return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
       }
-      const raw = await ephemeral.get(key(name, id));
+      const raw = await getFromEither(key(name, id));
       if (!raw) return undefined;
       const payload = JSON.parse(raw) as AdapterPayload;
       if (payload.grantId && name !== 'Grant' && (await markers.get(revokedKey(payload.grantId)))) return undefined;
@@ -191,9 +203,27 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           // rewrite only extends the uid index: it already names this session, or the session
           // that replaced it under the same uid (oidc-provider's resetIdentifier), which it must keep.
           const uidKey = name === 'Session' && payload.uid ? key('SessionUid', payload.uid) : undefined;
+          const target = spaceOf(payload);
+          const other = split ? (target === sessions ? interactions : sessions) : undefined;
+          const k = key(name, id);
+          const value = JSON.stringify(payload);
+          // A rewrite of a session signed in (or out) in this request moves it between the spaces,
+          // still only while it exists.
+          const replaced = async () => {
+            if (await target.replace(k, value, ttl)) return true;
+            if (!other || (await other.take(k)) === undefined) return false;
+            await target.set(k, value, ttl);
+            return true;
+          };
+          const uidKept = async () => {
+            if ((await target.keepAtLeast(uidKey!, ttl)) || !other) return;
+            const moved = await other.take(uidKey!);
+            if (moved !== undefined) await target.set(uidKey!, moved, ttl);
+          };
           const writes = Promise.all([
-            rewrite ? ephemeral.replace(key(name, id), JSON.stringify(payload), ttl) : ephemeral.set(key(name, id), JSON.stringify(payload), ttl).then(() => true),
-            uidKey ? (rewrite ? ephemeral.keepAtLeast(uidKey, ttl) : ephemeral.set(uidKey, id, ttl)) : undefined,
+            rewrite ? replaced() : target.set(k, value, ttl).then(() => true),
+            uidKey ? (rewrite ? uidKept() : target.set(uidKey, id, ttl)) : undefined,
+            other && !rewrite ? Promise.all([other.delete(k), uidKey ? other.delete(uidKey) : undefined]) : undefined,
           ]);
           // The user's index only once the record exists: a suspension that takes the index between
           // the two still leaves this id in the index a later one takes (user-sessions.ts). On Redis a
@@ -214,7 +244,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           // (review of 51465ca: a request saving the session back, racing the sign-out's rename).
           const beside = renamedFrom ?? (rewrite ? id : undefined);
           const endUnindexed = async () => {
-            await Promise.all([ephemeral.delete(key(name, id)), uidKey ? ephemeral.delete(uidKey) : undefined]);
+            await Promise.all([target.delete(k), uidKey ? target.delete(uidKey) : undefined]);
             await endMadeGrants();
           };
           if (indexed && opts.onSavedInOrder && redis && !rewrite) {
@@ -240,7 +270,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           const raw = await redis.readByUid(key('SessionUid', uid), key(name, ''), revokedKey(''));
           return loaded(raw ? (JSON.parse(raw) as AdapterPayload) : undefined);
         }
-        const id = await ephemeral.get(key('SessionUid', uid));
+        const id = await getFromEither(key('SessionUid', uid));
         return id ? loaded(await read(id)) : undefined;
       },
 
@@ -294,9 +324,11 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           if (payload?.uid) {
             written(key('SessionUid', payload.uid));
             await ephemeral.delete(key('SessionUid', payload.uid));
+            if (split) await interactions.delete(key('SessionUid', payload.uid));
           }
         }
         await ephemeral.delete(key(name, id));
+        if (split) await interactions.delete(key(name, id));
       },
 
       async revokeByGrantId(grantId) {

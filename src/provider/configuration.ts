@@ -187,7 +187,12 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       AccessToken: accessTokenTTL,
       Grant: (ctx) => grantTtlSeconds(refreshWindow(ctx?.oidc?.client as never)),
       // Slides with use, never past SESSION_MAX_AGE_SECONDS after the sign-in (oidc-provider's own clock: it checks `exp` with it).
-      Session: (_ctx, session) => Math.max(1, sessionSecondsLeft((session as { loginTs?: number }).loginTs, TTL.Session, Math.floor(Date.now() / 1000))),
+      // One no one signed in to (the logout page's xsrf: anyone can make one) lives as an interaction does.
+      Session: (_ctx, session) => {
+        const s = session as { loginTs?: number; accountId?: string };
+        if (typeof s.accountId !== 'string') return TTL.Interaction;
+        return Math.max(1, sessionSecondsLeft(s.loginTs, TTL.Session, Math.floor(Date.now() / 1000)));
+      },
     },
     cookies: { names: COOKIE_NAMES, keys: cookieKeys(deps.secret), long: cookie, short: cookie },
     interactions: { policy: policy(), url: deps.interactionUrl ?? ((_ctx, interaction) => `/interaction/${interaction.uid}`) },

@@ -5,7 +5,8 @@
  * Driven headlessly through the real login module, a real oidc-provider upstream IdP and the real
  * session stores (memory and Redis). The browser test against a started server is test/e2e/logout.test.ts.
  */
-import { MemoryStore, type EphemeralStore, type SpaceName } from '../../src/store/ephemeral.js';
+import { MemoryStore, RedisStore, type EphemeralStore, type SpaceName } from '../../src/store/ephemeral.js';
+import { TTL } from '../../src/provider/ttl.js';
 import { ephemeralBackends } from '../support/backends.js';
 import { loginThroughIdp, startOidcIdp, type OidcIdp, connectToIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
@@ -68,8 +69,7 @@ function harness(open: () => Promise<EphemeralStore>) {
   }
 
   /** A full sign-in through the upstream IdP; returns the browser's jar and the app's id_token. */
-  async function signIn(): Promise<{ jar: CookieJar; idToken: string }> {
-    const jar = new CookieJar();
+  async function signIn(jar = new CookieJar()): Promise<{ jar: CookieJar; idToken: string }> {
     const { verifier, result } = authorize(jar, { login_hint: 'ada@acme.test' });
     const atIdp = await result;
     expect(atIdp.location?.origin).toBe(idp.url);
@@ -316,5 +316,49 @@ describe('RP-initiated logout when the gateway session cannot be ended', () => {
     expect(res.status).toBe(303);
     expect(jar.cookies.has(SESSION_COOKIE)).toBe(false);
     expectLoginPage(await authorize(jar).result);
+  });
+});
+
+describe.each(ephemeralBackends)('anonymous logout pages fill no room that sign-ins need ($name sessions)', (eph) => {
+  // In memory the `sessions` space is small here: room for a few sign-ins, far less than the flood.
+  let store: EphemeralStore;
+  const { base, authorize, signIn, logout } = harness(async () => {
+    store = eph.name === 'memory' ? new MemoryStore(undefined, undefined, undefined, { spaces: { sessions: { maxEntries: 120 }, interactions: { maxEntries: 50 } } }) : await eph.open();
+    return store;
+  });
+
+  it('300 GET /oauth/logout without a cookie: each session they make lives as an interaction does, and sign-in, sign-out and sign-in again still work', async () => {
+    const sessions = store.space('sessions');
+    const before = sessions instanceof MemoryStore ? sessions.size : 0;
+    for (let i = 0; i < 300; i++) {
+      const page = await fetch(`${base()}/oauth/logout`);
+      expect(page.status).toBe(200);
+      expect(page.headers.getSetCookie().some((c) => c.startsWith('portico_op_session='))).toBe(true);
+      await page.text();
+    }
+    if (sessions instanceof MemoryStore) {
+      // Attacker review: each one took two entries of `sessions` for 24 h, and a full space refused every sign-in.
+      expect(sessions.size).toBe(before);
+      expect((store.space('interactions') as MemoryStore).size).toBeLessThanOrEqual(50);
+    }
+    if (store instanceof RedisStore) {
+      const keys = await store.client.keys(`${store.prefix}op:Session:*`);
+      expect(keys.length).toBeGreaterThanOrEqual(300);
+      for (const k of keys.slice(0, 20)) expect(await store.client.pttl(k)).toBeLessThanOrEqual(TTL.Interaction * 1000);
+    }
+    // A browser that saw the logout page first (its anonymous session cookie) signs in: the session
+    // becomes a signed-in one, then signs out and in again.
+    const jar = new CookieJar();
+    jar.store(await fetch(`${base()}/oauth/logout`));
+    expect(jar.cookies.has('portico_op_session')).toBe(true);
+    await signIn(jar);
+    const again = await authorize(jar).result;
+    expect(codeOf(again)).toBeTruthy();
+    const { res } = await logout(jar, {});
+    expect(res.status).toBe(303);
+    expectLoginPage(await authorize(jar).result);
+    await signIn(jar);
+    await signIn();
+    if (sessions instanceof MemoryStore) expect(sessions.size).toBeGreaterThan(before);
   });
 });

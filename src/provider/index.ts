@@ -53,6 +53,7 @@ import { recordRefreshRefusals, type Clock } from './refresh.js';
 import { extraTokenClaims, resourceIndicators } from './resources.js';
 import { withTokenFeatures } from './token-features.js';
 import { providerLogout, type ProviderLogout } from './user-logout-wiring.js';
+import { hasNul } from '../http/text.js';
 import { randomToken } from '../store/secrets.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
 
@@ -266,7 +267,8 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       : undefined,
     onSavedInOrder: opts.userSessions?.sentInOrder === true,
     findClient: async (clientId) => {
-      if (clientId.length > 100) return undefined;
+      // A NUL (form bodies, a JWT's aud) cannot be in PostgreSQL text: no such client, not a 500 (attacker review).
+      if (clientId.length > 100 || hasNul(clientId)) return undefined;
       const app = await store.applications.get(clientId);
       // Provider.ctx: the request being served (oidc-provider's AsyncLocalStorage, a public static).
       return app ? clientMetadata(app, presentedClientSecret(ProviderClass.ctx), unmatchableSecret) : undefined;

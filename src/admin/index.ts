@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import express, { Router } from 'express';
 import { HttpProblem } from '../http/problem.js';
 import { countFailures, failureGate, perKeyRateLimit, type RateLimits } from '../http/rate-limit.js';
-import { findNul } from '../http/text.js';
+import { findText, hasNul, MAX_BODY_DEPTH, nulKeyLabel } from '../http/text.js';
 import type { Runtime } from '../runtime.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { apiRoutes } from './apis.js';
@@ -42,10 +42,11 @@ export function adminRoutes(rt: Runtime, audit: AuditTrail, limits?: RateLimits,
   // Bodies are parsed only after the key is checked: anonymous callers cannot make us read them.
   r.use(express.json({ limit: rt.config.bodyLimit, strict: true }));
   // No field of any resource may hold a NUL (PostgreSQL cannot store one): refused before any route reads it.
+  // Nor may a body nest deeper than any resource does: refused before anything walks it (a 500 from a stack overflow before).
   r.use((req, _res, next) => {
-    const field = findNul(req.body);
-    if (!field) return next();
-    const message = 'must not contain NUL characters';
+    const found = findText(req.body, hasNul, { maxDepth: MAX_BODY_DEPTH, label: nulKeyLabel });
+    if (!found) return next();
+    const [field, message] = found === 'too_deep' ? ['body', `must not be nested deeper than ${MAX_BODY_DEPTH} levels`] : [found.path, 'must not contain NUL characters'];
     next(new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] }));
   });
   r.use(audit.middleware);

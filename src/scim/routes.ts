@@ -11,7 +11,7 @@ import type { Store } from '../store/index.js';
 import { listOf, resourceTypes, schemas, serviceProviderConfig } from './discovery.js';
 import { scimContext, sendScim, type AccessEndReason, type OnAccessEnded, type ScimContext } from './context.js';
 import { invalidValue, ScimError, scimErrorHandler, scimNotFound, sendScimError } from './errors.js';
-import { hasNul } from '../http/text.js';
+import { findText, hasNul, MAX_BODY_DEPTH } from '../http/text.js';
 import { groupRoutes } from './groups.js';
 import { userRoutes } from './users.js';
 
@@ -31,18 +31,6 @@ const BEARER = /^Bearer\s+(\S{1,512})$/i;
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const unstorable = (s: string) => hasNul(s) || LONE_SURROGATE.test(s);
-
-/** The path of the first key or string value PostgreSQL cannot store, if any. */
-function unstorableText(value: unknown, path: string[] = []): string | undefined {
-  if (typeof value === 'string') return unstorable(value) ? path.join('.') || 'body' : undefined;
-  if (!value || typeof value !== 'object') return undefined;
-  for (const [k, v] of Object.entries(value)) {
-    if (unstorable(k)) return [...path, JSON.stringify(k).slice(1, -1)].join('.');
-    const found = unstorableText(v, [...path, k]);
-    if (found) return found;
-  }
-  return undefined;
-}
 
 export function scimRoutes(opts: ScimOptions): Router {
   const { store, logger } = opts;
@@ -89,8 +77,10 @@ export function scimRoutes(opts: ScimOptions): Router {
   r.use(express.json({ type: ['application/scim+json', 'application/json'], limit: opts.bodyLimit ?? '1mb', strict: true }));
   // Text PostgreSQL cannot store (a NUL, a lone UTF-16 surrogate in jsonb), anywhere in the body, keys included: a 400, never a 500 in SQL.
   r.use((req, _res, next) => {
-    const bad = unstorableText(req.body);
-    next(bad ? invalidValue(`${bad} must not contain NUL characters or unpaired surrogates`) : undefined);
+    // Nested deeper than any SCIM resource is: refused before anything walks it (a 500 from a stack overflow before).
+    const bad = findText(req.body, unstorable, { maxDepth: MAX_BODY_DEPTH, label: (k) => JSON.stringify(k).slice(1, -1) });
+    if (bad === 'too_deep') return next(invalidValue(`the body is nested deeper than ${MAX_BODY_DEPTH} levels`));
+    next(bad ? invalidValue(`${bad.path} must not contain NUL characters or unpaired surrogates`) : undefined);
   });
 
   r.get('/ServiceProviderConfig', (_req, res) => sendScim(res, 200, serviceProviderConfig(scimContext(res).baseUrl)));

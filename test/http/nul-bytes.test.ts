@@ -81,6 +81,22 @@ describe.each(dbBackends)('NUL bytes are refused with a reason ($name)', (backen
       expect(twin.status).toBeLessThan(300);
     });
 
+    it('a body nested deeper than 64 levels -> 400 validation_failed (a 10 KB one overflowed the stack: 500), nothing written; 64 levels are not refused for depth', async () => {
+      // Written out: JSON.stringify itself overflows on such a value.
+      const nested = (n: number) => `{"name":${'['.repeat(n)}1${']'.repeat(n)}}`;
+      const patch = (body: string) => request(t.express).patch('/api/v1/organizations/acme').set(bearer()).set('content-type', 'application/json').send(body);
+      const before = await counts();
+      for (const depth of [65, 5000]) {
+        const res = await patch(nested(depth));
+        expectProblem(res);
+        expect(JSON.parse(res.text).detail).toMatch(/nested deeper than 64/);
+      }
+      expect(await counts()).toBe(before);
+      const res = await patch(nested(63));
+      expectProblem(res);
+      expect(JSON.parse(res.text).detail).not.toMatch(/nested/);
+    });
+
     it.each([
       ['a query value', `/organizations/acme/users?email=ann%00@acme.example.test`],
       ['an events filter', `/organizations/acme/events?type=login.failed%00`],

@@ -57,6 +57,20 @@ describe('SCIM bad input', () => {
     await fetch(`${fx.p.base}/scim/v2/${other.id}/Users/${theirs.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${other.bearer_token}` } });
   }, 60_000);
 
+  test('a body nested deeper than 64 levels is 400 invalidValue (a 500 from a stack overflow before), and creates nothing; 60 levels of an extension are not refused for depth', async () => {
+    // Written out: JSON.stringify itself overflows on such a value.
+    const nested = (userName: string, n: number) => JSON.stringify({ ...valid, userName }).replace(/}$/, `,"x":${'['.repeat(n)}1${']'.repeat(n)}}`);
+    const before = await userCount();
+    for (const depth of [65, 8000]) {
+      const r = await fx.scim('POST', '/Users', undefined, { raw: nested(`deep${depth}@acme.example`, depth) });
+      expectError(r, 400, 'invalidValue');
+      expect(r.body.detail).toMatch(/nested deeper than 64/);
+    }
+    expect(await userCount()).toBe(before);
+    const r = await fx.scim('POST', '/Users', undefined, { raw: nested('deep60@acme.example', 60) });
+    expect(String(r.body.detail ?? '')).not.toMatch(/nested/);
+  }, 60_000);
+
   test('malformed JSON, a wrong content type and unknown attributes are refused and create nothing', async () => {
     const before = await userCount();
     expectError(await fx.scim('POST', '/Users', undefined, { raw: '{"userName": "x@acme.example",' }), 400, 'invalidSyntax');

@@ -60,7 +60,7 @@ export function cookieKeys(secret: string): string[] {
  * are the operator's first-party apps, so finishLogin and loadExistingGrant grant what is asked.
  * `prompt=consent` stays accepted (OIDC requires it for offline_access) and resolves silently.
  */
-function policy() {
+function policy(loginConnection?: ConfigurationDeps['loginConnection']) {
   const { Check, base } = interactionPolicy;
   const prompts = base();
   const login = prompts.get('login')!;
@@ -68,6 +68,27 @@ function policy() {
     new Check('account_unavailable', 'the signed-in account is no longer active', 'login_required', (ctx: KoaContextWithOIDC) =>
       ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
     ),
+  );
+  // SECURITY: an application that pins an organization or a connection gets a user of it, whichever
+  // session the browser holds. The login side reuses a gateway sign-in only when it fits the hints
+  // (login/routes.ts sessionFits); a provider session answered at once, with another
+  // organization's user (attacker review). A mismatch goes to the login side, which decides as it
+  // does for the gateway session (prompt=none: login_required).
+  login.checks.add(
+    new Check('routing_hint_mismatch', 'the application asked for another organization or connection', 'login_required', async (ctx: KoaContextWithOIDC) => {
+      // Resumed from an interaction: the login side has decided already (and would only be asked again).
+      if (ctx.oidc.result) return Check.NO_NEED_TO_PROMPT;
+      const claims = (ctx.oidc.account as { portico?: Record<string, unknown> } | undefined)?.portico;
+      const session = ctx.oidc.session;
+      if (!session?.accountId || !claims) return Check.NO_NEED_TO_PROMPT;
+      const { organization, connection } = ctx.oidc.params as { organization?: unknown; connection?: unknown };
+      if (typeof organization === 'string' && organization && organization !== claims.org_id && organization !== claims.org) return Check.REQUEST_PROMPT;
+      if (typeof connection === 'string' && connection) {
+        const signedInWith = session.uid ? await loginConnection?.(session.uid) : undefined;
+        if (connection !== signedInWith) return Check.REQUEST_PROMPT;
+      }
+      return Check.NO_NEED_TO_PROMPT;
+    }),
   );
   prompts.get('consent')!.checks.clear();
   return prompts;
@@ -119,6 +140,8 @@ export interface ConfigurationDeps {
   interactionUrl?: NonNullable<NonNullable<Configuration['interactions']>['url']>;
   /** Keeps the browser session's login record (account.ts) at least this many seconds. */
   keepLogin?: (sessionUid: string, seconds: number) => Promise<unknown>;
+  /** The connection a provider session (by its uid) was signed in with, from its login record. */
+  loginConnection?: (sessionUid: string) => Promise<string | undefined>;
   /** Milliseconds since the epoch (tests move it); default Date.now. */
   clock?: () => number;
 }
@@ -195,7 +218,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       },
     },
     cookies: { names: COOKIE_NAMES, keys: cookieKeys(deps.secret), long: cookie, short: cookie },
-    interactions: { policy: policy(), url: deps.interactionUrl ?? ((_ctx, interaction) => `/interaction/${interaction.uid}`) },
+    interactions: { policy: policy(deps.loginConnection), url: deps.interactionUrl ?? ((_ctx, interaction) => `/interaction/${interaction.uid}`) },
     loadExistingGrant: loadExistingGrantWith(deps.keepLogin, deps.clock ?? Date.now),
     renderError,
   };

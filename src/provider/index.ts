@@ -283,6 +283,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         adapter,
         findAccount: findAccountFor(store, logins),
         keepLogin: logins.keep,
+        loginConnection: async (uid) => (await logins.get(uid))?.idp,
         clock: opts.clock,
         resourceIndicators: resourceIndicators(store),
         extraTokenClaims: extraTokenClaims((accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid)),

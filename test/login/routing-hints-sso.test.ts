@@ -1,0 +1,64 @@
+/**
+ * An application that pins an organization (`organization=`) or a connection (`connection=`) gets a
+ * user of it, whichever session the browser holds: the gateway session (login/routes.ts
+ * sessionFits) or oidc-provider's own, which answered at once with another organization's user
+ * (attacker review). Signed in by a login link, on memory and Redis sessions.
+ */
+import { ephemeralBackends } from '../support/backends.js';
+import { startPortico, type RunningPortico } from '../support/portico.js';
+import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/provider.js';
+
+const REDIRECT = 'https://app.example.test/callback';
+const INITIATE = 'https://app.example.test/login';
+
+describe.each(ephemeralBackends)('routing hints with a provider session ($name sessions)', (eph) => {
+  let portico: RunningPortico;
+  let appA: { client_id: string };
+  let appB: { client_id: string };
+  let acmeId: string;
+  beforeAll(async () => {
+    portico = await startPortico({ ephemeral: await eph.open() });
+    acmeId = (await portico.admin<{ id: string }>('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).body.id;
+    expect((await portico.admin('POST', '/organizations', { slug: 'globex', name: 'Globex', domains: ['globex.test'] })).status).toBe(201);
+    const app = async (name: string) =>
+      (await portico.admin<{ client_id: string }>('POST', '/applications', { name, type: 'confidential', redirect_uris: [REDIRECT], initiate_login_uri: INITIATE })).body;
+    appA = await app('A');
+    appB = await app('B');
+  });
+  afterAll(() => portico?.close());
+
+  const authorize = (jar: CookieJar, clientId: string, extra: Record<string, string> = {}) =>
+    follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, clientId, REDIRECT, extra).replace(portico.base, portico.issuer).replace(portico.issuer, portico.base), jar);
+  const codeOf = (r: FlowResult) => (r.location?.href.startsWith(REDIRECT) ? r.location.searchParams.get('code') : null);
+  const errorOf = (r: FlowResult) => (r.location?.href.startsWith(REDIRECT) ? r.location.searchParams.get('error') : null);
+
+  /** Jane of acme signed in by a login link, then to app A: the browser holds a provider session. */
+  async function janeSignedIn(): Promise<CookieJar> {
+    const link = await portico.admin<{ login_url: string }>('POST', '/organizations/acme/login-links', { email: 'jane@acme.test', create_user: true, client_id: appA.client_id });
+    expect(link.status).toBe(201);
+    const jar = new CookieJar();
+    const landed = await follow(portico.base, portico.issuer, link.body.login_url.replace(portico.issuer, portico.base), jar);
+    expect(landed.location?.href.startsWith(INITIATE)).toBe(true);
+    const first = await authorize(jar, appA.client_id);
+    expect(codeOf(first)).toBeTruthy();
+    expect(jar.cookies.has('portico_op_session')).toBe(true);
+    return jar;
+  }
+
+  it('organization= of another organization: no code for the signed-in user (prompt=none: login_required); her own organization, by slug or id, is answered at once', async () => {
+    const jar = await janeSignedIn();
+    const other = await authorize(jar, appB.client_id, { organization: 'globex' });
+    expect(codeOf(other)).toBeNull();
+    expect(errorOf(await authorize(jar, appB.client_id, { organization: 'globex', prompt: 'none' }))).toBe('login_required');
+    expect(codeOf(await authorize(jar, appB.client_id, { organization: 'acme' }))).toBeTruthy();
+    expect(codeOf(await authorize(jar, appB.client_id, { organization: acmeId }))).toBeTruthy();
+    expect(codeOf(await authorize(jar, appB.client_id))).toBeTruthy();
+  });
+
+  it('connection= of another connection (or none such): no code; the connection she signed in with is answered at once', async () => {
+    const jar = await janeSignedIn();
+    expect(codeOf(await authorize(jar, appB.client_id, { connection: 'con_doesnotexist' }))).toBeNull();
+    expect(errorOf(await authorize(jar, appB.client_id, { connection: 'con_doesnotexist', prompt: 'none' }))).toBe('login_required');
+    expect(codeOf(await authorize(jar, appB.client_id, { connection: 'link' }))).toBeTruthy();
+  });
+});

@@ -100,11 +100,12 @@ export function createSafeFetch(opts: SafeFetchOptions): FetchLike {
       // Host names: checked on every address they resolve to, at connect time (DNS rebinding).
       lookup: (hostname, options, callback) => {
         dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-          if (err) return callback(err, '', 0);
+          // One answer for "resolves to a private address" and "does not resolve": told apart, they
+          // let an organization's admin map which internal names exist (attacker review).
+          const notPublic = () => callback(new UrlRefusedError(`${hostname} does not resolve to a public address`), '', 0);
+          if (err) return opts.allowPrivate ? callback(err, '', 0) : notPublic();
           const list = addresses as unknown as { address: string; family: number }[];
-          if (!opts.allowPrivate && list.some((a) => refused(a.address))) {
-            return callback(new UrlRefusedError(`${hostname} resolves to a private address`), '', 0);
-          }
+          if (!opts.allowPrivate && list.some((a) => refused(a.address))) return notPublic();
           const first = list[0]!;
           if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
           callback(null, first.address, first.family);

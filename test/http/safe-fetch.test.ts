@@ -40,7 +40,9 @@ test('private addresses are refused by literal and by name, before any connectio
   expect(await refusal(strict(`${base}/doc`))).toMatch(/private address/);
   expect(await refusal(strict('https://127.0.0.1:8443/doc'))).toMatch(/private address/);
   expect(await refusal(strict('https://[::1]:8443/doc'))).toMatch(/private address/);
-  expect(await refusal(strict('https://localhost:8443/doc'))).toMatch(/resolves to a private address/);
+  expect(await refusal(strict('https://localhost:8443/doc'))).toBe('localhost does not resolve to a public address');
+  // A name that does not resolve at all gets the very same answer: no map of which internal names exist.
+  expect(await refusal(strict('https://no-such-host.invalid/doc'))).toBe('no-such-host.invalid does not resolve to a public address');
 });
 
 test('plain http is refused unless allowed; the same URL is fetched when it is', async () => {
@@ -182,7 +184,7 @@ test('loopback in every spelling is refused before any connection is made', asyn
       expect([url, await refusal(strict(url))]).toEqual([url, expect.stringMatching(/is a private address/)]);
     }
     // A name is judged by what it resolves to, before connecting.
-    expect(await refusal(strict(`https://localhost:${p}/doc`))).toMatch(/localhost resolves to a private address/);
+    expect(await refusal(strict(`https://localhost:${p}/doc`))).toMatch(/localhost does not resolve to a public address/);
     expect(v4.connections()).toBe(0);
     expect(v6?.connections() ?? 0).toBe(0);
     // The legitimate case: the same listener is reached once the operator allows private URLs.

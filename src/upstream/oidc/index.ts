@@ -34,7 +34,7 @@
  *   idp_error             the IdP answered `error=`; detail.error / detail.error_description are the IdP's
  *                         text (untrusted: escape before display)
  *   discovery_failed      the discovery document could not be fetched or is unusable
- *   url_refused           an IdP endpoint resolves to a private address (SSRF rule)
+ *   url_refused           an IdP endpoint is or resolves to a private address, or resolves to none (SSRF rule)
  *   token_exchange_failed token endpoint unreachable or refusing the code (detail.error, e.g. invalid_grant),
  *                         unusable token response, userinfo failure
  *   id_token_invalid      signature (unknown kid, other key), issuer, audience, azp, expiry, RFC 9207 `iss`

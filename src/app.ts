@@ -8,7 +8,7 @@ import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { accessLog } from './http/access-log.js';
 import { smtpMailer } from './http/mail.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
-import { countClientAuthFailures, failureGate, rateLimitsFor } from './http/rate-limit.js';
+import { countClientAuthFailures, failureGate, loginRateLimit, rateLimitsFor } from './http/rate-limit.js';
 import { createProvider, type InteractionStarter, type PorticoProvider } from './provider/index.js';
 import { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
@@ -138,8 +138,11 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const login = browserLogin(rt, provider, events, limits, userSessions, interactionAtLoad, access);
   // ...so the logout page and its confirmation load the gateway session (its cookie has path /) before
   // oidc-provider answers them: the page asks while it is signed in, the confirmation ends it.
-  app.all(ROUTES.end_session, login.session);
-  app.post(`${ROUTES.end_session}/confirm`, login.session);
+  // Per client IP under the sign-in endpoints' budget: anyone may load the logout page, and each
+  // one keeps a session for its xsrf (30 min; on Redis nothing else bounds a flood of them).
+  const logoutLimited = loginRateLimit(limits);
+  app.all(ROUTES.end_session, logoutLimited, login.session);
+  app.post(`${ROUTES.end_session}/confirm`, logoutLimited, login.session);
   // A new sign-in can begin inside the authorization request (login/routes.ts startFromAuthorize;
   // oidc-provider serves that endpoint on GET only): its transport is noted before the mount.
   app.get(ROUTES.authorization, login.startFromAuthorize.noteTransport);

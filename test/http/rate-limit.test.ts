@@ -65,6 +65,8 @@ describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => 
       ['POST /saml/{conn}/acs', { path: '/saml/con_nothing/acs', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'SAMLResponse=PHg%2B' }],
       ['GET /oidc/{conn}/callback', { path: '/oidc/con_nothing/callback?code=c&state=s' }],
       ['GET /setup/{token}', { path: '/setup/stp_garbage' }],
+      ['GET /oauth/logout', { path: '/oauth/logout' }],
+      ['POST /oauth/logout/confirm', { path: '/oauth/logout/confirm', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'xsrf=x&logout=yes' }],
     ];
 
     test.each(garbage)('%s: 6 requests answered as usual, the 7th is 429 with Retry-After; another IP is unaffected', async (_name, { path, ...init }) => {

@@ -1,11 +1,14 @@
 import type { Request, Response } from 'express';
+import type { Store } from '../store/index.js';
 import type { UserAccess } from './user-access.js';
 import type { ProviderSeam } from './seams.js';
+import { loginFitsHints, routingHintsOf } from './routing.js';
 
 type FinishedLogin = Parameters<ProviderSeam['finishLogin']>[2];
 
 export interface FinishDeps {
   provider: Pick<ProviderSeam, 'finishLogin'>;
+  store: Store;
   /** Ends what a login finished after its gateway session was ended (user-access.ts). */
   access?: Pick<UserAccess, 'endSome'>;
 }
@@ -27,6 +30,10 @@ export async function finishAuthorization(deps: FinishDeps, req: Request, res: R
   const access = deps.access;
   await deps.provider.finishLogin(req, res, {
     ...login,
+    // SECURITY: whichever way the browser got here (the hosted page's chooser posts any connection
+    // id), a request that pinned an organization or a connection is answered only by a sign-in of
+    // it (attacker review: organization=globex got acme's user through POST /login connection=).
+    fits: (params) => loginFitsHints(deps.store, { organizationId, connectionId: login.connectionId }, routingHintsOf(params)),
     onSaved: access
       ? async (saved) => {
           // Fails closed: when the store cannot say, what this login created is ended.

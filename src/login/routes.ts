@@ -7,7 +7,7 @@ import { UpstreamError } from '../upstream/identity.js';
 import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
 import { finishAuthorization } from './finish.js';
 import { chooserPage, emailPage, errorPage, sendPage } from './html.js';
-import { routeLogin, type RoutingHints } from './routing.js';
+import { loginFitsHints, routeLogin, routingHintsOf, type RoutingHints } from './routing.js';
 import type { BrowserUpstream, ProviderSeam } from './seams.js';
 import { currentLogin, saveSession } from './session.js';
 import type { LoginTransactions } from './transactions.js';
@@ -70,11 +70,11 @@ export function loginRoutes(deps: LoginDeps): Router {
     }
     const nul = nulInHints(details.params);
     if (nul) return refuseNul(res, nul);
-    const hints = routingHints(details.params);
+    const hints = routingHintsOf(details.params);
     const login = currentLogin(req.session);
     // Single sign-on across applications: reuse the gateway login unless a fresh one is demanded
     // or the application asked for another organization/connection.
-    if (login && !details.freshLoginRequired && (await sessionFits(deps.store, login, hints))) {
+    if (login && !details.freshLoginRequired && (await loginFitsHints(deps.store, login, hints))) {
       return finishAuthorization(deps, req, res, login.organizationId, {
         uid: details.uid,
         accountId: login.userId,
@@ -118,12 +118,6 @@ export function loginRoutes(deps: LoginDeps): Router {
 
 const nulInHints = (p: Record<string, unknown>) => findNul({ login_hint: p.login_hint, domain_hint: p.domain_hint, organization: p.organization, connection: p.connection });
 
-const routingHints = (p: Record<string, unknown>): RoutingHints => ({
-  connection: str(p.connection),
-  organization: str(p.organization),
-  login_hint: str(p.login_hint),
-  domain_hint: str(p.domain_hint),
-});
 
 /** Begins the upstream sign-in, binds its transaction to this session and returns the IdP URL. */
 async function beginUpstream(deps: LoginDeps, req: Request, connection: Connection, loginHint?: string): Promise<string> {
@@ -168,7 +162,7 @@ export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boole
     if (nulInHints(info.params)) return undefined;
     if (!req.session) await loadSession(req, res);
     if (currentLogin(req.session)) return undefined;
-    const hints = routingHints(info.params);
+    const hints = routingHintsOf(info.params);
     const route = await routeLogin(deps.store, hints);
     if (route.kind !== 'connection' || !route.connection.enabled || !deps.upstreams[route.connection.type]) return undefined;
     req.session.interactionUid = info.uid;
@@ -176,16 +170,6 @@ export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boole
     return beginUpstream(deps, req, route.connection, hints.login_hint);
   };
   return { noteTransport, start };
-}
-
-/** The existing gateway login serves this request unless the app pinned another org or connection. */
-async function sessionFits(store: Store, login: { organizationId: string; connectionId: string }, hints: RoutingHints): Promise<boolean> {
-  if (hints.connection && hints.connection !== login.connectionId) return false;
-  if (hints.organization) {
-    const org = await store.organizations.get(hints.organization);
-    if (!org || org.id !== login.organizationId) return false;
-  }
-  return true;
 }
 
 export { completeLogin, failLogin };

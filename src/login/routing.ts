@@ -18,6 +18,29 @@ export type Route =
   | { kind: 'no_connection'; organization: Organization }
   | { kind: 'ask_email'; error?: string };
 
+/** The routing hints of an authorization request's parameters (strings only). */
+export const routingHintsOf = (p: Record<string, unknown>): RoutingHints => ({
+  connection: hintString(p.connection),
+  organization: hintString(p.organization),
+  login_hint: hintString(p.login_hint),
+  domain_hint: hintString(p.domain_hint),
+});
+const hintString = (v: unknown) => (typeof v === 'string' && v.length <= 320 ? v : undefined);
+
+/**
+ * Whether a sign-in (its user's organization and its connection) may answer a request with these
+ * hints: not when the application pinned another organization (id or slug) or connection. The one
+ * rule for reusing a gateway sign-in (routes.ts) and for finishing any sign-in (finish.ts).
+ */
+export async function loginFitsHints(store: Store, login: { organizationId: string; connectionId: string }, hints: RoutingHints): Promise<boolean> {
+  if (hints.connection && hints.connection !== login.connectionId) return false;
+  if (hints.organization) {
+    const org = await store.organizations.get(hints.organization);
+    if (!org || org.id !== login.organizationId) return false;
+  }
+  return true;
+}
+
 /** Connection types a browser can be sent to (partner-started kinds are not). */
 const BROWSER_TYPES = new Set<string>(typesWith('browserStarted'));
 

@@ -20,6 +20,8 @@ export interface ProviderSeam {
       uid?: string;
       activeJustChecked?: boolean;
       resumeHere?: boolean;
+      /** Whether this sign-in may answer the request (its parameters): if not, the app gets access_denied. */
+      fits?: (params: Record<string, unknown>) => Promise<boolean>;
       /** Once its grant and provider session are saved (indexed under the user), before the response leaves. */
       onSaved?: (saved: { grantId: string; sessionId?: string }) => Promise<void>;
     },

@@ -113,6 +113,12 @@ export interface FinishedLogin {
    */
   resumeHere?: boolean;
   /**
+   * Whether this sign-in may answer the pending request, given its parameters (the login side's
+   * routing-hint rule: login/routing.ts loginFitsHints). When not, the application gets
+   * access_denied and nothing is saved.
+   */
+  fits?: (params: Record<string, unknown>) => Promise<boolean>;
+  /**
    * Runs once the login's grant and (when the resume step runs in this request) its provider
    * session are saved, and so indexed under the user, before the response leaves: what the
    * application is sent then has not reached it yet (login/finish.ts). An error answers 500.
@@ -464,6 +470,10 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       if (!(login.authTime instanceof Date) || Number.isNaN(login.authTime.getTime())) throw new TypeError('finishLogin: authTime must be a Date');
       const i = await loadInteraction(login.uid ? { uid: login.uid } : { req, res });
       const clientId = String((i.params as { client_id?: unknown }).client_id);
+      if (login.fits && !(await login.fits(i.params as Record<string, unknown>))) {
+        await complete(req, res, i, { error: 'access_denied', error_description: 'the application asked for another organization or connection than this sign-in' });
+        return;
+      }
       if (!login.activeJustChecked && !(await loadAccount(store, logins, login.accountId))) {
         await complete(req, res, i, { error: 'access_denied', error_description: 'the account is not active' });
         return;

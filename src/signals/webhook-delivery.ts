@@ -40,6 +40,12 @@ export interface WebhookDeliveryOptions {
    */
   perWebhook?: number;
   perOrganization?: number;
+  /**
+   * One of the operator's webhooks for every organization may have the whole share of its group
+   * (default perOrganization): its feed carries every organization's events in order, and at 4 at a
+   * time one busy organization's events delayed the others' there (review of the shares).
+   */
+  perGlobalWebhook?: number;
 }
 
 /** Counts by key, dropping a key at zero. */
@@ -116,9 +122,11 @@ export class WebhookDelivery {
     const inFlight = new Set<Promise<void>>();
     const byWebhook = new Map<string, number>();
     const byOrganization = new Map<string, number>();
+    const perOrganization = this.opts.perOrganization ?? 20;
     const shares = (): ClaimShares => ({
       perWebhook: this.opts.perWebhook ?? 4,
-      perOrganization: this.opts.perOrganization ?? 20,
+      perGlobalWebhook: this.opts.perGlobalWebhook ?? perOrganization,
+      perOrganization,
       inFlightByWebhook: Object.fromEntries(byWebhook),
       inFlightByOrganization: Object.fromEntries(byOrganization),
     });

@@ -5,6 +5,7 @@
  * (attacker review). Signed in by a login link, on memory and Redis sessions.
  */
 import { ephemeralBackends } from '../support/backends.js';
+import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type IdpCallback, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/provider.js';
 
@@ -60,5 +61,70 @@ describe.each(ephemeralBackends)('routing hints with a provider session ($name s
     expect(codeOf(await authorize(jar, appB.client_id, { connection: 'con_doesnotexist' }))).toBeNull();
     expect(errorOf(await authorize(jar, appB.client_id, { connection: 'con_doesnotexist', prompt: 'none' }))).toBe('login_required');
     expect(codeOf(await authorize(jar, appB.client_id, { connection: 'link' }))).toBeTruthy();
+  });
+});
+
+describe('routing hints when the sign-in is made in the request', () => {
+  let portico: RunningPortico;
+  let idp: OidcIdp;
+  let app: { client_id: string };
+  let acmeConn: { id: string; redirect_uri: string };
+  let globexConn: { id: string; redirect_uri: string };
+  beforeAll(async () => {
+    portico = await startPortico({ config: { allowPrivateUrls: true } });
+    idp = await startOidcIdp({ redirectUris: [], accounts: { ada: { sub: 'ada-sub', email: 'ada@acme.test', email_verified: true } } });
+    for (const slug of ['acme', 'globex']) expect((await portico.admin('POST', '/organizations', { slug, name: slug, domains: [`${slug}.test`] })).status).toBe(201);
+    const connect = async (org: string) => {
+      const r = await portico.admin<{ id: string; redirect_uri: string }>('POST', `/organizations/${org}/connections`, {
+        type: 'oidc',
+        name: `${org} IdP`,
+        discovery_url: idp.discoveryUrl,
+        client_id: TEST_CLIENT_ID,
+        client_secret: TEST_CLIENT_SECRET,
+        user_matching: 'jit',
+      });
+      expect(r.status).toBe(201);
+      idp.addRedirectUri(r.body.redirect_uri);
+      return r.body;
+    };
+    acmeConn = await connect('acme');
+    globexConn = await connect('globex');
+    app = (await portico.admin<{ client_id: string }>('POST', '/applications', { name: 'Globex app', type: 'confidential', redirect_uris: [REDIRECT] })).body;
+  });
+  afterAll(async () => {
+    await idp?.close();
+    await portico?.close();
+  });
+
+  const back = (jar: CookieJar, cb: IdpCallback) =>
+    cb.method === 'GET'
+      ? follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar)
+      : follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams(cb.body).toString(),
+        });
+
+  /** organization=globex, then the hosted page's form posted with `connection`; the user signs in at the IdP. */
+  async function pinnedThenPosted(connectionId: string): Promise<FlowResult> {
+    const jar = new CookieJar();
+    const first = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.client_id, REDIRECT, { organization: 'globex' }), jar);
+    expect(first.location?.origin).toBe(idp.url);
+    const posted = await follow(portico.base, portico.issuer, `${portico.base}/login`, jar, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ connection: connectionId }).toString(),
+    });
+    expect(posted.location?.origin).toBe(idp.url);
+    return back(jar, await loginThroughIdp(posted.location!.href, 'ada'));
+  }
+
+  it("a request pinned to organization=globex is not answered by a sign-in at acme's connection posted to the hosted page (access_denied); one at globex's is", async () => {
+    const done = await pinnedThenPosted(acmeConn.id);
+    expect(done.location?.href.startsWith(REDIRECT)).toBe(true);
+    expect(done.location!.searchParams.get('code')).toBeNull();
+    expect(done.location!.searchParams.get('error')).toBe('access_denied');
+    const ok = await pinnedThenPosted(globexConn.id);
+    expect(ok.location?.searchParams.get('code')).toBeTruthy();
   });
 });

@@ -164,6 +164,34 @@ describe.each(dbBackends)('webhook delivery ($name)', (backend) => {
     }
   }, 20_000);
 
+  it("a claim takes at most a webhook's share less what it has in flight; one of the operator's webhooks for every organization gets its group's share", async () => {
+    const org = await createOrg(t);
+    const own = await createWebhook(t, { url: rx.url('/share-own'), events: ['login.failed'], organization: org.id });
+    const everyOrg = await createWebhook(t, { url: rx.url('/share-all'), events: ['login.failed'] });
+    try {
+      const store = t.runtime.store;
+      for (let i = 0; i < 30; i++) await store.events.append(event(org.id, 'login.failed'));
+      const shares = { perWebhook: 2, perGlobalWebhook: 10, perOrganization: 1000, inFlightByWebhook: {}, inFlightByOrganization: {} };
+      const claimed = await store.webhooks.claim(new Date(Date.now() + 1000), 100, 60, shares);
+      const count = (id: string, c: { webhook_id: string }[]) => c.filter((d) => d.webhook_id === id).length;
+      expect(count(own.id, claimed)).toBe(2);
+      expect(count(everyOrg.id, claimed)).toBe(10);
+      // Oldest first within each share.
+      const ownEvents = claimed.filter((d) => d.webhook_id === own.id).map((d) => d.event_id);
+      expect(ownEvents).toEqual([...ownEvents].sort());
+      // What is in flight counts against the share: one more for each, then none.
+      const more = await store.webhooks.claim(new Date(Date.now() + 1000), 100, 60, { ...shares, inFlightByWebhook: { [own.id]: 1, [everyOrg.id]: 9 } });
+      expect([count(own.id, more), count(everyOrg.id, more)]).toEqual([1, 1]);
+      const none = await store.webhooks.claim(new Date(Date.now() + 1000), 100, 60, { ...shares, inFlightByWebhook: { [own.id]: 2, [everyOrg.id]: 10 } });
+      expect([count(own.id, none), count(everyOrg.id, none)]).toEqual([0, 0]);
+      // And an organization's share over all its webhooks.
+      const orgShare = await store.webhooks.claim(new Date(Date.now() + 1000), 100, 60, { ...shares, perWebhook: 100, perOrganization: 3, inFlightByOrganization: { [org.id]: 1 } });
+      expect(count(own.id, orgShare)).toBe(2);
+    } finally {
+      await api(t).delete(`/api/v1/webhooks/${everyOrg.id}`).set(bearer()).expect(204);
+    }
+  });
+
   it('a deleted webhook gets nothing more', async () => {
     const org = await createOrg(t);
     const hook = await createWebhook(t, { url: rx.url('/gone'), events: ['login.*'], organization: org.id });

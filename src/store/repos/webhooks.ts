@@ -60,13 +60,15 @@ export class WebhookLimitError extends Error {
  */
 export interface ClaimShares {
   perWebhook: number;
+  /** The share of one of the operator's webhooks for every organization (their feed carries every organization's events). */
+  perGlobalWebhook: number;
   perOrganization: number;
   inFlightByWebhook: Record<string, number>;
   inFlightByOrganization: Record<string, number>;
 }
 
 /** No shares: any number per webhook and organization (a single round: WebhookDelivery.runOnce). */
-const UNSHARED: ClaimShares = { perWebhook: 1_000_000, perOrganization: 1_000_000, inFlightByWebhook: {}, inFlightByOrganization: {} };
+const UNSHARED: ClaimShares = { perWebhook: 1_000_000, perGlobalWebhook: 1_000_000, perOrganization: 1_000_000, inFlightByWebhook: {}, inFlightByOrganization: {} };
 
 /** Webhooks with their signing secret sealed at rest, and their outbox (rows are written by EventRepo). */
 export class WebhookRepo {
@@ -142,7 +144,8 @@ export class WebhookRepo {
          from webhooks w cross join lateral (
            select d.webhook_id, d.event_id, d.next_attempt_at from webhook_deliveries d
            where d.webhook_id = w.id and d.status = 'pending' and d.next_attempt_at <= $1
-           order by d.next_attempt_at limit greatest(0, $4::int - coalesce(($5::jsonb ->> w.id)::int, 0))) x),
+           order by d.next_attempt_at
+           limit greatest(0, (case when w.organization_id is null then $8::int else $4::int end) - coalesce(($5::jsonb ->> w.id)::int, 0))) x),
        shared as (
          select webhook_id, event_id, next_attempt_at, org,
            row_number() over (partition by org order by next_attempt_at) as nth
@@ -162,7 +165,7 @@ export class WebhookRepo {
          from due where d.webhook_id = due.webhook_id and d.event_id = due.event_id returning d.*)
        select c.*, w.organization_id, w.url, w.secret_enc, to_jsonb(e) as event
        from c join webhooks w on w.id = c.webhook_id join events e on e.id = c.event_id`,
-      [now, limit, leaseSeconds, shares.perWebhook, JSON.stringify(shares.inFlightByWebhook), shares.perOrganization, JSON.stringify(shares.inFlightByOrganization)],
+      [now, limit, leaseSeconds, shares.perWebhook, JSON.stringify(shares.inFlightByWebhook), shares.perOrganization, JSON.stringify(shares.inFlightByOrganization), shares.perGlobalWebhook],
     );
     return rows.map(({ secret_enc, ...r }) => ({ ...r, secret: this.box.open(secret_enc) }));
   }

@@ -15,8 +15,9 @@ import { Redis } from 'ioredis';
  * | `transactions` | upstream logins in flight (OIDC state/nonce/PKCE, SAML request ids)    | refuses                |
  * | `sessions`     | signed-in gateway sessions, oidc-provider records (sessions, codes,    | refuses                |
  * |                | tokens, grants), login records                                         |                        |
- * | `interactions` | sign-ins not finished yet: oidc-provider interactions, gateway         | drops the oldest       |
- * |                | sessions of browsers not signed in (anyone can start these)            |                        |
+ * | `interactions` | what anyone can start: sign-ins not finished yet (oidc-provider        | drops the oldest       |
+ * |                | interactions, gateway sessions of browsers not signed in), provider    |                        |
+ * |                | sessions no one signed in to, pushed authorization requests            |                        |
  * | `bounce`       | POST bodies parked for the POST→GET bounce (login/bounce.ts)           | drops the oldest body  |
  * | `counters`     | per-client counters (parked bytes per client)                          | refuses                |
  * | `general`      | anything else (locks); the store itself                                | refuses                |

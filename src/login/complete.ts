@@ -10,6 +10,7 @@ import { errorPage, sendPage } from './html.js';
 import { regenerate, saveSession } from './session.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
 import { finishAuthorization, type FinishDeps } from './finish.js';
+import { isInteractionGone } from './seams.js';
 
 export interface PipelineDeps extends FinishDeps {
   store: Store;
@@ -99,8 +100,9 @@ export async function completeLogin(
         activeJustChecked: true, // resolve() above refused a suspended user
         resumeHere: true,
       });
-    } catch {
+    } catch (e) {
       if (res.headersSent) return;
+      if (!isInteractionGone(e)) throw e; // logged as the server's error (a 500), a full store as 503 (failLogin)
       sendPage(res, 400, errorPage('Sign-in expired', 'This sign-in request has expired. Start again from your application.', 'no_pending_request'));
     }
     return;

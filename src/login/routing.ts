@@ -3,6 +3,7 @@ import type { Store } from '../store/index.js';
 import type { Connection, Organization } from '../store/types.js';
 import { UpstreamError } from '../upstream/identity.js';
 import { typesWith } from '../upstream/registry.js';
+import { MAX_HINT_LENGTH } from '../provider/configuration.js';
 
 /** Routing hints an application may send on /oauth/authorize (docs/reference.md "Endpoints"). */
 export interface RoutingHints {
@@ -25,7 +26,7 @@ export const routingHintsOf = (p: Record<string, unknown>): RoutingHints => ({
   login_hint: hintString(p.login_hint),
   domain_hint: hintString(p.domain_hint),
 });
-const hintString = (v: unknown) => (typeof v === 'string' && v.length <= 320 ? v : undefined);
+const hintString = (v: unknown) => (typeof v === 'string' && v.length <= MAX_HINT_LENGTH ? v : undefined);
 
 /**
  * Whether a sign-in (its user's organization and its connection) may answer a request with these

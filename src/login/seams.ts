@@ -28,6 +28,13 @@ export interface ProviderSeam {
   ): Promise<void>;
 }
 
+/**
+ * Whether an error of interactionDetails or finishLogin says the interaction is unknown or expired
+ * (the provider's InteractionNotFound), so the user must start again: anything else (a store that
+ * failed) is the server's fault and is not shown as an expired sign-in.
+ */
+export const isInteractionGone = (e: unknown): boolean => e instanceof Error && (e as { code?: unknown }).code === 'interaction_not_found';
+
 /** Starting a browser login at an upstream IdP (OIDC authorization request, SAML AuthnRequest). */
 export interface BrowserUpstream {
   begin(connection: Connection, opts: { loginHint?: string; forceAuthn?: boolean }): Promise<{

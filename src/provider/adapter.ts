@@ -65,6 +65,15 @@ const FALLBACK_TTL = 3600;
 /** Read with what their exchange at the token endpoint reads next (prefetch.ts). */
 const READ_AHEAD = new Set(['AuthorizationCode', 'RefreshToken']);
 
+/**
+ * Records whose grantId is only where they came from, not what they grant: a Grant itself, and an
+ * Interaction (the grant of the session it began in, which finishLogin looks up again and which
+ * revocation deleted). They are read whether or not that grant was revoked: signing in as another
+ * account revokes the earlier account's grants, and a filtered Interaction then ended that very
+ * sign-in ("interaction session not found").
+ */
+const NOT_GRANT_BOUND = new Set(['Grant', 'Interaction']);
+
 /** Made by anonymous requests: kept in the evicting `interactions` space (a Session until it is signed in). */
 const ANONYMOUS = new Set(['Interaction', 'PushedAuthorizationRequest']);
 
@@ -168,14 +177,14 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         const p = prefetched(key(name, id));
         if (p !== false) return p;
       }
-      if (redis && name !== 'Grant') {
+      if (redis && !NOT_GRANT_BOUND.has(name)) {
         const raw = await redis.readUnlessRevoked(key(name, id), revokedKey(''));
         return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
       }
       const raw = await getFromEither(key(name, id));
       if (!raw) return undefined;
       const payload = JSON.parse(raw) as AdapterPayload;
-      if (payload.grantId && name !== 'Grant' && (await markers.get(revokedKey(payload.grantId)))) return undefined;
+      if (payload.grantId && !NOT_GRANT_BOUND.has(name) && (await markers.get(revokedKey(payload.grantId)))) return undefined;
       return payload;
     };
 

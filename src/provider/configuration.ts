@@ -4,7 +4,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 import type { Configuration, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
-import { interactionPolicy } from './oidc.js';
+import { errors, interactionPolicy } from './oidc.js';
 import { SCOPE_CLAIMS, SCOPES } from './account.js';
 import { allowedOrigin } from './clients.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './pages.js';
@@ -46,6 +46,22 @@ export const PROVIDER_PATHS = [
 
 /** Routing hints the hosted login uses (docs/reference.md "Endpoints"), passed through to the interaction. */
 export const EXTRA_PARAMS = ['organization', 'connection', 'domain_hint'] as const;
+
+/** The longest routing hint the login side reads (login/routing.ts); a longer one is refused. */
+export const MAX_HINT_LENGTH = 320;
+
+/**
+ * An over-long organization= or connection= is refused (invalid_request), not ignored: ignored,
+ * the pin it stands for would not be enforced and any session's user would answer.
+ */
+const extraParamChecks = Object.fromEntries(
+  EXTRA_PARAMS.map((name) => [
+    name,
+    (_ctx: KoaContextWithOIDC, value: unknown) => {
+      if (value !== undefined && (typeof value !== 'string' || value.length > MAX_HINT_LENGTH)) throw new errors.InvalidRequest(`${name} is longer than ${MAX_HINT_LENGTH} characters`);
+    },
+  ]),
+);
 
 export const COOKIE_NAMES = { session: 'portico_op_session', interaction: 'portico_op_interaction', resume: 'portico_op_resume' };
 
@@ -178,7 +194,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       clientAuthSigningAlgValues: [...SIGNING_ALGS],
       requestObjectSigningAlgValues: [...SIGNING_ALGS],
     },
-    extraParams: [...EXTRA_PARAMS],
+    extraParams: extraParamChecks,
     extraClientMetadata: { properties: ['allowed_origins', ...API_CLIENT_METADATA] },
     extraTokenClaims: deps.extraTokenClaims,
     clientBasedCORS: (_ctx, origin, client) => allowedOrigin(origin, client),

@@ -4,6 +4,7 @@
  * sessionFits) or oidc-provider's own, which answered at once with another organization's user
  * (attacker review). Signed in by a login link, on memory and Redis sessions.
  */
+import { pino } from 'pino';
 import { ephemeralBackends } from '../support/backends.js';
 import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type IdpCallback, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
@@ -56,6 +57,42 @@ describe.each(ephemeralBackends)('routing hints with a provider session ($name s
     expect(codeOf(await authorize(jar, appB.client_id))).toBeTruthy();
   });
 
+  it("a user of another organization signs in to the application of the request after the first user's session has a grant for it: a code, and the session is the new user's", async () => {
+    const jar = await janeSignedIn();
+    expect(codeOf(await authorize(jar, appB.client_id))).toBeTruthy(); // jane's session now holds a grant for B
+    // Gus of globex, by a login link for app B; app B asks for globex. The interaction starts in
+    // jane's session (it carries her grant for B); signing gus in revokes her grants. Reading the
+    // interaction through that revocation answered 400 "interaction session not found".
+    const link = await portico.admin<{ login_url: string }>('POST', '/organizations/globex/login-links', { email: 'gus@globex.test', create_user: true, client_id: appB.client_id });
+    expect(link.status).toBe(201);
+    const landed = await follow(portico.base, portico.issuer, link.body.login_url.replace(portico.issuer, portico.base), jar);
+    expect(landed.location?.href.startsWith(INITIATE)).toBe(true);
+    const gus = await authorize(jar, appB.client_id, { organization: 'globex' });
+    // Another account in the session: oidc-provider ends jane's session first, with a page that posts
+    // its logout form by itself (as a browser does), then goes on with the sign-in.
+    const form = /<form method="post" action="([^"]+)">/.exec(gus.body);
+    expect(form?.[1]).toBe(`${portico.issuer}/oauth/logout/confirm`);
+    const fields = new URLSearchParams([...gus.body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!] as [string, string]));
+    const done = await follow(portico.base, portico.issuer, form![1]!.replace(portico.issuer, portico.base), jar, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: fields.toString(),
+    });
+    expect({ status: done.status, error: errorOf(done), code: Boolean(codeOf(done)) }).toMatchObject({ status: 303, error: null, code: true });
+    // The provider session is gus's now: app B without hints, and organization=acme is not answered at once.
+    expect(codeOf(await authorize(jar, appB.client_id, { organization: 'globex', prompt: 'none' }))).toBeTruthy();
+    expect(errorOf(await authorize(jar, appB.client_id, { organization: 'acme', prompt: 'none' }))).toBe('login_required');
+  });
+
+  it('an over-long organization= or connection= is refused (invalid_request), not ignored and answered with her session; 320 characters are read', async () => {
+    const jar = await janeSignedIn();
+    for (const name of ['organization', 'connection']) {
+      expect(errorOf(await authorize(jar, appB.client_id, { [name]: 'x'.repeat(321) }))).toBe('invalid_request');
+      expect(errorOf(await authorize(jar, appB.client_id, { [name]: 'x'.repeat(320), prompt: 'none' }))).toBe('login_required');
+    }
+    expect(codeOf(await authorize(jar, appB.client_id, { organization: 'acme' }))).toBeTruthy();
+  });
+
   it('connection= of another connection (or none such): no code; the connection she signed in with is answered at once', async () => {
     const jar = await janeSignedIn();
     expect(codeOf(await authorize(jar, appB.client_id, { connection: 'con_doesnotexist' }))).toBeNull();
@@ -70,8 +107,9 @@ describe('routing hints when the sign-in is made in the request', () => {
   let app: { client_id: string };
   let acmeConn: { id: string; redirect_uri: string };
   let globexConn: { id: string; redirect_uri: string };
+  const logged: string[] = [];
   beforeAll(async () => {
-    portico = await startPortico({ config: { allowPrivateUrls: true } });
+    portico = await startPortico({ config: { allowPrivateUrls: true }, logger: pino({ level: 'error' }, { write: (line: string) => void logged.push(line) }) });
     idp = await startOidcIdp({ redirectUris: [], accounts: { ada: { sub: 'ada-sub', email: 'ada@acme.test', email_verified: true } } });
     for (const slug of ['acme', 'globex']) expect((await portico.admin('POST', '/organizations', { slug, name: slug, domains: [`${slug}.test`] })).status).toBe(201);
     const connect = async (org: string) => {
@@ -106,7 +144,7 @@ describe('routing hints when the sign-in is made in the request', () => {
         });
 
   /** organization=globex, then the hosted page's form posted with `connection`; the user signs in at the IdP. */
-  async function pinnedThenPosted(connectionId: string): Promise<FlowResult> {
+  async function pinnedThenPosted(connectionId: string, beforeReturn?: () => Promise<void>): Promise<FlowResult> {
     const jar = new CookieJar();
     const first = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.client_id, REDIRECT, { organization: 'globex' }), jar);
     expect(first.location?.origin).toBe(idp.url);
@@ -116,7 +154,9 @@ describe('routing hints when the sign-in is made in the request', () => {
       body: new URLSearchParams({ connection: connectionId }).toString(),
     });
     expect(posted.location?.origin).toBe(idp.url);
-    return back(jar, await loginThroughIdp(posted.location!.href, 'ada'));
+    const response = await loginThroughIdp(posted.location!.href, 'ada');
+    await beforeReturn?.();
+    return back(jar, response);
   }
 
   it("a request pinned to organization=globex is not answered by a sign-in at acme's connection posted to the hosted page (access_denied); one at globex's is", async () => {
@@ -126,5 +166,30 @@ describe('routing hints when the sign-in is made in the request', () => {
     expect(done.location!.searchParams.get('error')).toBe('access_denied');
     const ok = await pinnedThenPosted(globexConn.id);
     expect(ok.location?.searchParams.get('code')).toBeTruthy();
+  });
+
+  it('a store that fails while the pin is checked is the server\'s error (500, logged), not an expired sign-in; the retry signs in', async () => {
+    // The repository under the configuration cache (a write below empties the cache, so the pin's
+    // lookup reaches it). The one fault not caused for real: the database failing on that lookup.
+    const orgs = portico.t.runtime.store.organizations; // the cache (a Proxy): an own property set lands on the repository
+    const repoGet = (Object.getPrototypeOf(orgs) as typeof orgs).get;
+    let armed = false;
+    orgs.get = async (idOrSlug: string) => {
+      if (armed && idOrSlug === 'globex') throw new Error('connection terminated unexpectedly');
+      return repoGet.call(orgs, idOrSlug);
+    };
+    logged.length = 0;
+    let failed: FlowResult;
+    try {
+      failed = await pinnedThenPosted(globexConn.id, async () => {
+        expect((await portico.admin('PATCH', '/organizations/acme', { name: 'Acme Corp' })).status).toBe(200);
+        armed = true;
+      });
+    } finally {
+      delete (orgs as Partial<typeof orgs>).get;
+    }
+    expect({ status: failed.status, expired: failed.body.includes('Sign-in expired') }).toEqual({ status: 500, expired: false });
+    expect(logged.some((l) => l.includes('unhandled error') && l.includes('connection terminated'))).toBe(true);
+    expect((await pinnedThenPosted(globexConn.id)).location?.searchParams.get('code')).toBeTruthy();
   });
 });

@@ -93,6 +93,7 @@ async function guarded<T>(f: () => Promise<T>): Promise<T> {
     };
     err.status = err.statusCode = 503;
     err.expose = true;
+    err.cause = e;
     throw err;
   }
 }
@@ -340,9 +341,13 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         if (split) await interactions.delete(key(name, id));
       },
 
+      // The marker ends every token of the grant, also ones made under it later; so the Grant goes
+      // too, and the next sign-in makes a new one. oidc-provider keeps the Grant when an app revokes
+      // an access token (revokeGrantPolicy), and single sign-on then reused it: every later code of
+      // that browser for the app was invalid_grant until the grant expired (attacker review).
       async revokeByGrantId(grantId) {
         written(key('Grant', grantId));
-        await guarded(() => markers.set(revokedKey(grantId), '1', opts.grantLifetimeSeconds));
+        await endGrants([grantId]);
       },
     };
   };

@@ -127,8 +127,11 @@ const isOom = (e: unknown) => e instanceof Error && /^OOM\b/.test(e.message);
 
 /** A CapacityError, or Redis refusing a write (or a MULTI holding one) because it reached maxmemory (noeviction). */
 export function isCapacityError(e: unknown): e is Error {
-  return e instanceof CapacityError || isOom(e) || (e instanceof Error && ((e as { previousErrors?: unknown[] }).previousErrors ?? []).some(isOom));
+  // Also one level of `cause`: the provider's adapter answers oidc-provider with its own 503 error
+  // and keeps the store's refusal as its cause, so the login side still tells it from a fault.
+  return isFull(e) || (e instanceof Error && isFull(e.cause));
 }
+const isFull = (e: unknown) => e instanceof CapacityError || isOom(e) || (e instanceof Error && ((e as { previousErrors?: unknown[] }).previousErrors ?? []).some(isOom));
 
 function ttlMs(ttlSeconds: number): number {
   if (!(ttlSeconds > 0)) throw new RangeError('ttlSeconds must be > 0');

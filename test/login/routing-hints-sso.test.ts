@@ -5,6 +5,7 @@
  * (attacker review). Signed in by a login link, on memory and Redis sessions.
  */
 import { pino } from 'pino';
+import { CapacityError } from '../../src/store/ephemeral.js';
 import { ephemeralBackends } from '../support/backends.js';
 import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type IdpCallback, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
@@ -190,6 +191,28 @@ describe('routing hints when the sign-in is made in the request', () => {
     }
     expect({ status: failed.status, expired: failed.body.includes('Sign-in expired') }).toEqual({ status: 500, expired: false });
     expect(logged.some((l) => l.includes('unhandled error') && l.includes('connection terminated'))).toBe(true);
+    expect((await pinnedThenPosted(globexConn.id)).location?.searchParams.get('code')).toBeTruthy();
+  });
+
+  it('a full store when the sign-in\'s grant is saved is 503 capacity_exceeded, not a 500; the retry signs in', async () => {
+    // The store refusing only the grant's write (the adapter answers oidc-provider with its own 503
+    // error, the refusal its cause). Earlier writes of the sign-in refusing are tested elsewhere.
+    const sessions = portico.t.runtime.ephemeral.space('sessions');
+    let armed = false;
+    sessions.set = async (key: string, value: string, ttl: number) => {
+      if (armed && key.includes('Grant:')) throw new CapacityError('sessions');
+      return Object.getPrototypeOf(sessions).set.call(sessions, key, value, ttl);
+    };
+    logged.length = 0;
+    let failed: FlowResult;
+    try {
+      failed = await pinnedThenPosted(globexConn.id, async () => {
+        armed = true;
+      });
+    } finally {
+      delete (sessions as Partial<typeof sessions>).set;
+    }
+    expect({ status: failed.status, capacity: failed.body.includes('capacity_exceeded'), logged: logged.filter((l) => l.includes('unhandled error')).length }).toEqual({ status: 503, capacity: true, logged: 0 });
     expect((await pinnedThenPosted(globexConn.id)).location?.searchParams.get('code')).toBeTruthy();
   });
 });

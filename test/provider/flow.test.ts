@@ -64,8 +64,11 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     await t?.close();
   });
 
-  const login = (clientId: string, extra: Record<string, string> = {}) =>
-    loginForCode(base, issuer, {
+  const login = (clientId: string, extra: Record<string, string> = {}, jar?: CookieJar) =>
+    loginForCode(
+      base,
+      issuer,
+      {
       client_id: clientId,
       response_type: 'code',
       redirect_uri: REDIRECT,
@@ -74,7 +77,9 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
       nonce: 'n-456',
       login_hint: user.id,
       ...extra,
-    });
+      },
+      jar,
+    );
 
   test('discovery document names the issuer, our endpoints, code flow only and S256', async () => {
     const res = await fetch(`${base}/.well-known/openid-configuration`);
@@ -309,6 +314,23 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     expect(hash.status).toBe(401);
     const ok = await exchangeCode(base, { code, clientId: 'web-rs', secret: secrets['web-rs'] });
     expect(ok.status).toBe(200);
+  });
+
+  test('revoking an access token ends its grant, not the sign-ins after it: the same browser gets a new grant whose code works (single sign-on and prompt=login)', async () => {
+    const first = await login('web-rs');
+    const tok = await exchangeCode(base, { code: first.code, clientId: 'web-rs', secret: secrets['web-rs'] });
+    expect(tok.status).toBe(200);
+    const at = tok.json.access_token as string;
+    expect((await postForm(base, '/oauth/revoke', new URLSearchParams({ token: at, token_type_hint: 'access_token' }), 'web-rs', secrets['web-rs'])).status).toBe(200);
+    expect((await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${at}` } })).status).toBe(401);
+    for (const extra of [{}, { prompt: 'login' }] as Record<string, string>[]) {
+      const next = await login('web-rs', extra, first.jar);
+      const exchanged = await exchangeCode(base, { code: next.code, clientId: 'web-rs', secret: secrets['web-rs'] });
+      expect({ extra, status: exchanged.status, error: exchanged.json.error }).toEqual({ extra, status: 200, error: undefined });
+      expect((await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${exchanged.json.access_token as string}` } })).status).toBe(200);
+    }
+    // The revoked token stays dead.
+    expect((await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${at}` } })).status).toBe(401);
   });
 
   test('introspection and revocation of the userinfo access token and of a refresh token', async () => {

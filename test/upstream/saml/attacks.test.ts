@@ -369,7 +369,12 @@ describe('encrypted assertions', () => {
       throw new Error('accepted');
     });
     for (const e of answers) expect({ reason: e.reason, message: e.message }).toEqual({ reason: 'decryption_failed', message: answers[0]!.message });
-    expect(new Set(answers.map((e) => String(e.detail.cause))).size).toBe(4);
+    // The causes (kept for the admin) differ: not XML, not an Assertion, a DTD. Not the bad padding's:
+    // xml-encryption strips CBC padding without checking it, so that ciphertext becomes garbage
+    // plaintext whose parse failure, under a random key, may read like the first's (a full run once
+    // failed when this counted it as a fourth cause).
+    expect(new Set(answers.slice(0, 3).map((e) => String(e.detail.cause))).size).toBe(3);
+    expect(String(answers[3]!.detail.cause)).not.toBe('undefined');
     // Legitimate: an Assertion encrypted with CBC (as ADFS does by default) is read.
     const assertion = signElement(assertionXml({}), "/*[local-name(.)='Assertion']", {});
     expect(accept(b64(await wrapped(assertion)), cfg)).toMatchObject({ encrypted: true, name_id: 'jane.doe@acme.test' });

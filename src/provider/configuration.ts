@@ -51,14 +51,15 @@ export const EXTRA_PARAMS = ['organization', 'connection', 'domain_hint'] as con
 export const MAX_HINT_LENGTH = 320;
 
 /**
- * An over-long organization= or connection= is refused (invalid_request), not ignored: ignored,
- * the pin it stands for would not be enforced and any session's user would answer.
+ * An over-long routing hint is refused (invalid_request), not ignored: an ignored organization= or
+ * connection= would leave its pin unenforced, and any session's user would answer. (oidc-provider
+ * has already refused a repeated parameter, so a value is a string or absent.)
  */
 const extraParamChecks = Object.fromEntries(
   EXTRA_PARAMS.map((name) => [
     name,
-    (_ctx: KoaContextWithOIDC, value: unknown) => {
-      if (value !== undefined && (typeof value !== 'string' || value.length > MAX_HINT_LENGTH)) throw new errors.InvalidRequest(`${name} is longer than ${MAX_HINT_LENGTH} characters`);
+    (_ctx: KoaContextWithOIDC, value: string | undefined) => {
+      if (value !== undefined && value.length > MAX_HINT_LENGTH) throw new errors.InvalidRequest(`${name} is longer than ${MAX_HINT_LENGTH} characters`);
     },
   ]),
 );

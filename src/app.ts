@@ -119,6 +119,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     clock: parts.clock,
     interactionStarter,
     boundInteractionUid: (req) => interactionAtLoad.get(req),
+    tokenBudget: (userId) => limits.consume('tokens', userId),
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
   // The user's organization names the logout events (organization event lists, webhooks). A

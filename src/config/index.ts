@@ -93,6 +93,8 @@ export interface RateLimitSettings {
   adminAuth: RateLimit | null;
   /** Per API key: admin API requests. */
   admin: RateLimit | null;
+  /** Per user: tokens issued at the token endpoint (code exchanges and refreshes together). */
+  tokens: RateLimit | null;
 }
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600 };
@@ -139,6 +141,7 @@ const schema = z.object({
   PORTICO_RATE_LIMIT_CLIENT_AUTH: rateLimit.prefault('20/60s'),
   PORTICO_RATE_LIMIT_ADMIN_AUTH: rateLimit.prefault('20/60s'),
   PORTICO_RATE_LIMIT_ADMIN: rateLimit.prefault('1200/60s'),
+  PORTICO_RATE_LIMIT_TOKENS: rateLimit.prefault('300/1h'),
   PORTICO_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)?$/i, 'must be a size such as 1mb').default('1mb'),
   PORTICO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORTICO_TRUST_PROXY: trustProxy.default({ hops: 0, legacy: false }),
@@ -272,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       clientAuth: c.PORTICO_RATE_LIMIT_CLIENT_AUTH,
       adminAuth: c.PORTICO_RATE_LIMIT_ADMIN_AUTH,
       admin: c.PORTICO_RATE_LIMIT_ADMIN,
+      tokens: c.PORTICO_RATE_LIMIT_TOKENS,
     },
     bodyLimit: c.PORTICO_BODY_LIMIT,
     logLevel: c.PORTICO_LOG_LEVEL,

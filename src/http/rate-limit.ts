@@ -9,6 +9,7 @@
  * - `adminAuth`: per client IP, admin API requests with a wrong API key; once over, that IP's
  *   admin API requests are refused before any key is looked up.
  * - `admin`: per API key, admin API requests.
+ * - `tokens`: per user, tokens issued at the token endpoint (src/provider/token-budget.ts).
  *
  * A refusal is `429` with `Retry-After` (seconds) and the reason `rate_limited`: problem+json on
  * APIs, an HTML error page on browser routes. The client IP is `req.ip` (PORTICO_TRUST_PROXY
@@ -33,9 +34,10 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   clientAuth: { points: 20, durationSeconds: 60 },
   adminAuth: { points: 20, durationSeconds: 60 },
   admin: { points: 1200, durationSeconds: 60 },
+  tokens: { points: 300, durationSeconds: 3600 },
 };
 
-const NAMES: LimitName[] = ['login', 'clientAuth', 'adminAuth', 'admin'];
+const NAMES: LimitName[] = ['login', 'clientAuth', 'adminAuth', 'admin', 'tokens'];
 
 /** The outcome of one check: allowed, or refused until `retryAfterSeconds` have passed. */
 export type Verdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; first: boolean };

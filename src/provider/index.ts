@@ -39,6 +39,7 @@ import type { Interaction, KoaContextWithOIDC } from 'oidc-provider';
 import { Provider as ProviderClass } from './oidc.js';
 import type { Runtime } from '../runtime.js';
 import { findAccountFor, loadAccount, loginRecords, type LoginRecords } from './account.js';
+import { withTokenBudget, type TokenBudget } from './token-budget.js';
 import { grantTtlSeconds } from './ttl.js';
 import { keepGrantOnRefresh } from './grant-lifetime.js';
 import { refreshWindowOf } from './token-settings.js';
@@ -182,6 +183,8 @@ export interface ProviderOptions {
    * proofs finishLogin's `resumeHere` accepts that the browser began the interaction it finishes.
    */
   boundInteractionUid?: (req: IncomingMessage) => string | undefined;
+  /** Counts each user's code exchanges and refreshes (token-budget.ts); none: no budget. */
+  tokenBudget?: TokenBudget;
 }
 
 export type InteractionStarter = (req: IncomingMessage, res: ServerResponse, interaction: InteractionInfo) => Promise<string | undefined>;
@@ -287,7 +290,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         secure,
         secret: rt.secret,
         adapter,
-        findAccount: findAccountFor(store, logins),
+        findAccount: withTokenBudget(findAccountFor(store, logins), opts.tokenBudget),
         keepLogin: logins.keep,
         loginConnection: async (uid) => (await logins.get(uid))?.idp,
         clock: opts.clock,

@@ -44,6 +44,7 @@ describe('configuration', () => {
         clientAuth: { points: 20, durationSeconds: 60 },
         adminAuth: { points: 20, durationSeconds: 60 },
         admin: { points: 1200, durationSeconds: 60 },
+        tokens: { points: 300, durationSeconds: 3600 },
       },
       bodyLimit: '1mb',
       logLevel: 'info',

@@ -37,7 +37,7 @@ async function expectLimitedProblem(res: Res) {
 }
 
 describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => {
-  const LIMITS: RateLimitSettings = { login: minute(6), clientAuth: minute(3), adminAuth: minute(3), admin: minute(1000) };
+  const LIMITS: RateLimitSettings = { login: minute(6), clientAuth: minute(3), adminAuth: minute(3), admin: minute(1000), tokens: null };
   let t: TestApp;
   let server: { url: string; close(): Promise<void> };
   const clients: IpClient[] = [];
@@ -233,7 +233,7 @@ describe.each(ephemeralBackends)('admin API per API key (ephemeral: $name)', (ba
   let server: { url: string; close(): Promise<void> };
   const clients: IpClient[] = [];
   beforeAll(async () => {
-    t = await buildTestApp({ ephemeral: await backend.open(), config: { rateLimits: { login: minute(100), clientAuth: minute(100), adminAuth: minute(100), admin: minute(10) } } });
+    t = await buildTestApp({ ephemeral: await backend.open(), config: { rateLimits: { login: minute(100), clientAuth: minute(100), adminAuth: minute(100), admin: minute(10), tokens: null } } });
     server = await listenLoopback(t.express);
   });
   afterAll(async () => {
@@ -261,8 +261,15 @@ describe.each(ephemeralBackends)('admin API per API key (ephemeral: $name)', (ba
 
 describe('configuration and client keys', () => {
   test('PORTICO_RATE_LIMIT_* take <points>/<duration> or off; anything else is one clear line', () => {
-    const c = loadConfig({ PORTICO_RATE_LIMIT_LOGIN: '30/5m', PORTICO_RATE_LIMIT_ADMIN: 'off', PORTICO_RATE_LIMIT_CLIENT_AUTH: '5/30' }, '/nonexistent');
-    expect(c.rateLimits).toEqual({ login: { points: 30, durationSeconds: 300 }, clientAuth: { points: 5, durationSeconds: 30 }, adminAuth: { points: 20, durationSeconds: 60 }, admin: null });
+    const c = loadConfig({ PORTICO_RATE_LIMIT_LOGIN: '30/5m', PORTICO_RATE_LIMIT_ADMIN: 'off', PORTICO_RATE_LIMIT_CLIENT_AUTH: '5/30', PORTICO_RATE_LIMIT_TOKENS: '1000/2h' }, '/nonexistent');
+    expect(c.rateLimits).toEqual({
+      login: { points: 30, durationSeconds: 300 },
+      clientAuth: { points: 5, durationSeconds: 30 },
+      adminAuth: { points: 20, durationSeconds: 60 },
+      admin: null,
+      tokens: { points: 1000, durationSeconds: 7200 },
+    });
+    expect(loadConfig({}, '/nonexistent').rateLimits!.tokens).toEqual({ points: 300, durationSeconds: 3600 });
     expect(loadConfig({}, '/nonexistent').rateLimits!.login).toEqual({ points: 120, durationSeconds: 60 });
     for (const bad of ['0/60s', '10', '10/0', 'ten/60s', '10/60d', '-1/60s']) {
       expect(() => loadConfig({ PORTICO_RATE_LIMIT_LOGIN: bad }, '/nonexistent')).toThrow(/^PORTICO_RATE_LIMIT_LOGIN: must be <points>\/<duration>/);

@@ -1,0 +1,52 @@
+/**
+ * A budget of tokens per user (PORTICO_RATE_LIMIT_TOKENS, default 300 an hour): authorization-code
+ * exchanges and refreshes at the token endpoint, counted together under the user the code or
+ * refresh token was issued to. Over it, the request is `429 rate_limited` with `Retry-After`.
+ *
+ * Why: what the token endpoint issues is kept where nothing evicts it before it expires (the
+ * `sessions` and `replay` spaces every organization shares): an access token (an hour), a refresh
+ * token (its idle lifetime, a week by default) and, for each refresh, the rotated-out token with its
+ * single-use marker (reuse detection needs both for as long). Attacker review: one signed-in user
+ * of a public app refreshing in a loop (~200 a second) filled `replay` in about 20 minutes, and
+ * every organization's code exchanges were refused (503) from then on. With the budget one user
+ * holds at most what 300 an hour leave behind (a week of refreshes: ~50,000 records, a fifth of
+ * the embedded `replay` space).
+ *
+ * Counted where oidc-provider looks the user up for the grant (findAccount), once per request:
+ * after it checked the client, the code or refresh token and the grant, before it issues anything.
+ * A refused refresh leaves its refresh token as it was (not rotated, still usable once the window
+ * ends); a refused code exchange has used its code, as any failed exchange does.
+ */
+import type { FindAccount, KoaContextWithOIDC } from 'oidc-provider';
+import type { Verdict } from '../http/rate-limit.js';
+import { errors } from './oidc.js';
+
+/** Counts one token request of `accountId`: allowed, or refused until `retryAfterSeconds`. */
+export type TokenBudget = (accountId: string) => Promise<Verdict>;
+
+const COUNTED_GRANTS = new Set(['authorization_code', 'refresh_token']);
+
+class TokenBudgetExceeded extends errors.OIDCProviderError {
+  constructor() {
+    super(429, 'rate_limited');
+    Object.assign(this, { error_description: 'too many token requests for this user; try again later' });
+  }
+}
+
+/** `find` with the token endpoint's code and refresh grants counted per user first. */
+export function withTokenBudget(find: FindAccount, budget: TokenBudget | undefined): FindAccount {
+  if (!budget) return find;
+  const counted = new WeakSet<object>();
+  return async (ctx: KoaContextWithOIDC, sub, token) => {
+    const grantType = ctx.oidc?.route === 'token' ? ctx.oidc.params?.grant_type : undefined;
+    if (typeof grantType === 'string' && COUNTED_GRANTS.has(grantType) && !counted.has(ctx.req)) {
+      counted.add(ctx.req);
+      const verdict = await budget(sub);
+      if (!verdict.allowed) {
+        ctx.set('Retry-After', String(verdict.retryAfterSeconds));
+        throw new TokenBudgetExceeded();
+      }
+    }
+    return find(ctx, sub, token);
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * The per-user token budget (PORTICO_RATE_LIMIT_TOKENS, src/provider/token-budget.ts): code
+ * exchanges and refreshes count together per user; past the budget the token endpoint answers
+ * 429 rate_limited with Retry-After and issues nothing, the refused refresh token stays usable,
+ * and other users (of the same app, of another organization) are not affected. In memory and on
+ * Redis (where the count is the deployment's, not the process's).
+ *
+ * The attack it bounds (attacker review): one signed-in user refreshing in a loop filled the
+ * shared `replay` space in minutes, and every organization's code exchanges got 503.
+ */
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_RATE_LIMITS } from '../../src/http/rate-limit.js';
+import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
+import type { User } from '../../src/store/types.js';
+import { buildTestApp, type TestApp } from '../support/app.js';
+import { hasRedis, REDIS_URL } from '../support/backends.js';
+import { CookieJar, exchangeCode, listen, loginForCode, pkce, postForm, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
+
+const stores: [string, () => Promise<EphemeralStore>][] = [
+  ['in memory', async () => new MemoryStore()],
+  ...(hasRedis ? [['on Redis', () => RedisStore.connect(REDIS_URL!, `portico-test:${randomBytes(4).toString('hex')}:`)] as [string, () => Promise<EphemeralStore>]] : []),
+];
+
+const BUDGET = 3;
+
+describe.each(stores)('token budget per user, %s', (_name, makeStore) => {
+  let t: TestApp;
+  let srv: Running;
+  let ann: User;
+  let bob: User;
+  let gus: User;
+  let secret: string;
+
+  beforeAll(async () => {
+    t = await buildTestApp({
+      ephemeral: await makeStore(),
+      config: { rateLimits: { ...DEFAULT_RATE_LIMITS, tokens: { points: BUDGET, durationSeconds: 600 } } },
+    });
+    srv = await listen(withTestLogin(t));
+    const store = t.runtime.store;
+    const acme = await seedUser(store, 'acme');
+    ann = acme.user;
+    bob = await store.users.create(acme.org.id, { email: 'bob@acme.example.test', email_verified: true, name: 'Bob' });
+    gus = (await seedUser(store, 'globex')).user;
+    secret = (await seedApp(store, 'crm')).secret!;
+  });
+  afterAll(async () => {
+    await srv?.close();
+    const ephemeral = t?.runtime.ephemeral;
+    if (ephemeral instanceof RedisStore) {
+      const keys = await ephemeral.client.keys(`${ephemeral.prefix}*`);
+      if (keys.length) await ephemeral.client.del(...keys);
+    }
+    await t?.close();
+  });
+
+  const params = (who: User) => ({ client_id: 'crm', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid email', nonce: 'n', login_hint: who.id });
+  const code = async (who: User, jar?: CookieJar) => (await loginForCode(srv.url, t.runtime.config.issuer, params(who), jar)).code;
+  const refresh = (refreshToken: string) =>
+    fetch(`${srv.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`crm:${secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+    });
+
+  test('code exchanges and refreshes count together; past the budget: 429 rate_limited, nothing issued, the refresh token left usable', async () => {
+    const jar = new CookieJar();
+    const first = await exchangeCode(srv.url, { code: await code(ann, jar), clientId: 'crm', secret });
+    expect(first.status).toBe(200);
+    let rt = String(first.json.refresh_token);
+    for (let i = 1; i < BUDGET; i++) {
+      const res = await refresh(rt);
+      expect(res.status).toBe(200);
+      rt = String(((await res.json()) as { refresh_token: string }).refresh_token);
+    }
+
+    const refused = await refresh(rt);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(600);
+    const body = (await refused.json()) as Record<string, unknown>;
+    expect(body).toEqual({ error: 'rate_limited', error_description: 'too many token requests for this user; try again later' });
+
+    // Not rotated, not consumed: the app's refresh token is still the live one.
+    const introspected = await postForm(srv.url, '/oauth/introspect', new URLSearchParams({ token: rt }), 'crm', secret);
+    expect(introspected.json).toMatchObject({ active: true, sub: ann.id });
+
+    // A code exchange of the same user counts under the same budget (single sign-on: a new code).
+    const again = await exchangeCode(srv.url, { code: await code(ann, jar), clientId: 'crm', secret });
+    expect(again.status).toBe(429);
+    expect(again.json.error).toBe('rate_limited');
+  });
+
+  test('another user of the organization, and a user of another organization, have budgets of their own', async () => {
+    for (const who of [bob, gus]) {
+      const res = await exchangeCode(srv.url, { code: await code(who), clientId: 'crm', secret });
+      expect(res.status).toBe(200);
+      expect(res.json.access_token).toEqual(expect.any(String));
+    }
+  });
+
+  test('the budget counts only code and refresh grants of the user: userinfo and introspection are not counted', async () => {
+    const res = await exchangeCode(srv.url, { code: await code(bob), clientId: 'crm', secret });
+    expect(res.status).toBe(200);
+    const at = String(res.json.access_token);
+    for (let i = 0; i < BUDGET + 2; i++) {
+      expect((await fetch(`${srv.url}/oauth/userinfo`, { headers: { authorization: `Bearer ${at}` } })).status).toBe(200);
+      expect((await postForm(srv.url, '/oauth/introspect', new URLSearchParams({ token: at }), 'crm', secret)).json.active).toBe(true);
+    }
+    // Bob has used 2 of 3: one more exchange passes, the next is refused.
+    expect((await exchangeCode(srv.url, { code: await code(bob), clientId: 'crm', secret })).status).toBe(200);
+    expect((await exchangeCode(srv.url, { code: await code(bob), clientId: 'crm', secret })).status).toBe(429);
+  });
+});
+
+describe('the attack the budget bounds (in memory, the replay space scaled down 1:625)', () => {
+  let t: TestApp;
+  let srv: Running;
+
+  beforeAll(async () => {
+    // 400 replay entries stand for the default 250,000; the budget is the default (300 an hour).
+    t = await buildTestApp({ ephemeral: new MemoryStore(undefined, undefined, undefined, { spaces: { replay: { maxEntries: 400 } } }) });
+    srv = await listen(withTestLogin(t));
+  });
+  afterAll(async () => {
+    await srv?.close();
+    await t?.close();
+  });
+
+  test("one user's refresh loop at a public app is cut off at the budget; another organization's sign-ins keep working", async () => {
+    const store = t.runtime.store;
+    const attacker = (await seedUser(store, 'acme')).user;
+    const victim = (await seedUser(store, 'globex')).user;
+    await seedApp(store, 'spa', { type: 'public' });
+    const crmSecret = (await seedApp(store, 'crm')).secret!;
+    const issuer = t.runtime.config.issuer;
+
+    const p = pkce();
+    const spa = { client_id: 'spa', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', login_hint: attacker.id, code_challenge: p.challenge, code_challenge_method: 'S256' };
+    const first = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, spa)).code, clientId: 'spa', verifier: p.verifier });
+    expect(first.status).toBe(200);
+    let rt = String(first.json.refresh_token);
+    let refreshed = 0;
+    let last = 200;
+    for (let i = 0; i < 1_000; i++) {
+      const r = await postForm(srv.url, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt }), 'spa');
+      last = r.status;
+      if (r.status !== 200) break;
+      refreshed++;
+      rt = String(r.json.refresh_token);
+    }
+    // The code exchange and 299 refreshes: the budget of 300, then 429 (before: 503 once replay was full, at ~399).
+    expect(refreshed).toBe(DEFAULT_RATE_LIMITS.tokens!.points - 1);
+    expect(last).toBe(429);
+
+    const crm = { client_id: 'crm', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', nonce: 'n', login_hint: victim.id };
+    const victimExchange = await exchangeCode(srv.url, { code: (await loginForCode(srv.url, issuer, crm)).code, clientId: 'crm', secret: crmSecret });
+    expect(victimExchange.status).toBe(200);
+    expect(victimExchange.json.id_token).toEqual(expect.any(String));
+  });
+});

@@ -93,7 +93,7 @@ export interface RateLimitSettings {
   adminAuth: RateLimit | null;
   /** Per API key: admin API requests. */
   admin: RateLimit | null;
-  /** Per user: tokens issued at the token endpoint (code exchanges and refreshes together). */
+  /** Per user: authorizations finished, code exchanges and refreshes together. */
   tokens: RateLimit | null;
 }
 

@@ -9,7 +9,8 @@
  * - `adminAuth`: per client IP, admin API requests with a wrong API key; once over, that IP's
  *   admin API requests are refused before any key is looked up.
  * - `admin`: per API key, admin API requests.
- * - `tokens`: per user, tokens issued at the token endpoint (src/provider/token-budget.ts).
+ * - `tokens`: per user, authorizations finished (login/finish.ts), code exchanges and refreshes
+ *   (src/provider/token-budget.ts) together.
  *
  * A refusal is `429` with `Retry-After` (seconds) and the reason `rate_limited`: problem+json on
  * APIs, an HTML error page on browser routes. The client IP is `req.ip` (PORTICO_TRUST_PROXY
@@ -207,7 +208,7 @@ export function sendRateLimited(res: Response, retryAfterSeconds: number, extra:
 }
 
 /** `429` HTML page with Retry-After (browser routes). */
-export function sendRateLimitedPage(res: Response, retryAfterSeconds: number): void {
+export function sendRateLimitedPage(res: Response, retryAfterSeconds: number, who = 'from your network'): void {
   const minutes = Math.ceil(retryAfterSeconds / 60);
   const wait = retryAfterSeconds < 60 ? `${retryAfterSeconds} seconds` : `${minutes} minute${minutes === 1 ? '' : 's'}`;
   res
@@ -218,7 +219,7 @@ export function sendRateLimitedPage(res: Response, retryAfterSeconds: number): v
     .send(
       layout(
         'Too many sign-in attempts',
-        `<p>${esc(`There were too many sign-in requests from your network. Please wait ${wait} and try again.`)}</p>
+        `<p>${esc(`There were too many sign-in requests ${who}. Please wait ${wait} and try again.`)}</p>
 <p class="code">Reason: <code>rate_limited</code></p>
 <p class="hint">If this keeps happening, contact your IT administrator and mention the reason above.</p>`,
       ),

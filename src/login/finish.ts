@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { sendRateLimitedPage, type Verdict } from '../http/rate-limit.js';
 import type { Store } from '../store/index.js';
 import type { UserAccess } from './user-access.js';
 import type { ProviderSeam } from './seams.js';
@@ -11,6 +12,15 @@ export interface FinishDeps {
   store: Store;
   /** Ends what a login finished after its gateway session was ended (user-access.ts). */
   access?: Pick<UserAccess, 'endSome'>;
+  /**
+   * Counts each authorization finished for a user (PORTICO_RATE_LIMIT_TOKENS, shared with the token
+   * endpoint): each makes a provider session and a grant that live for days, and ending them leaves
+   * a revocation marker as long. Attacker review: one signed-in user sending only the gateway
+   * cookie to /oauth/authorize got a new session and grant per request (~85 a second); past the
+   * 300 ids of the user's index each one ended an old grant, whose marker filled the shared
+   * `replay` space in under an hour, refusing every organization's code exchanges.
+   */
+  budget?: (userId: string) => Promise<Verdict>;
 }
 
 /**
@@ -27,6 +37,8 @@ export interface FinishDeps {
  * sign-on answered with codes after the revocation had answered 204.
  */
 export async function finishAuthorization(deps: FinishDeps, req: Request, res: Response, organizationId: string, login: FinishedLogin): Promise<void> {
+  const verdict = await deps.budget?.(login.accountId);
+  if (verdict && !verdict.allowed) return sendRateLimitedPage(res, verdict.retryAfterSeconds, 'for your account');
   const access = deps.access;
   await deps.provider.finishLogin(req, res, {
     ...login,

@@ -56,6 +56,8 @@ export function browserLogin(
     userSessions,
     provider,
     access,
+    // One budget per user with the token endpoint's code exchanges and refreshes (PORTICO_RATE_LIMIT_TOKENS).
+    budget: limits ? (userId) => limits.consume('tokens', userId) : undefined,
   };
   const transactions = new LoginTransactions(ephemeral);
   // Every upstream kind of the registry, opened once: its adapter sends browsers out and completes callbacks.
@@ -86,7 +88,7 @@ export function browserLogin(
         .catch((err: unknown) => rt.logger.error({ err }, 'recording a rate-limit refusal failed'));
     });
     router.post('/login', limited);
-    router.use(['/link', '/setup', '/console/link'], limited);
+    router.use(['/link', '/setup', '/console/link', '/console/login'], limited);
     router.all(
       [...adapters].map(([type, a]) => `/${type}/:connection/${a.callback.path}`),
       limited,

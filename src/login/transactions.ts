@@ -21,7 +21,10 @@ const key = (k: string) => `login-tx:${k}`;
 
 export class LoginTransactions {
   private readonly store: EphemeralStore;
-  /** Kept in the `transactions` space: refused when full, never evicted (request ids are security state). */
+  /**
+   * Kept in the `transactions` space, which drops its oldest when full (anyone can start a sign-in):
+   * a dropped transaction's callback finds nothing and is refused, never accepted without its checks.
+   */
   constructor(store: EphemeralStore) {
     this.store = store.space('transactions');
   }

@@ -116,10 +116,27 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     if (!w) perRequest.set(req, (w = { loadedSessions: new Map(), endedUids: new Set(), loadedGrants: new Set(), savedGrants: new Set() }));
     return w;
   };
+  /**
+   * How long a grant's revocation marker must live: as long as the grant could have, i.e. its
+   * record's own expiry (which outlasts everything issued under it: ttl.ts grantTtlSeconds), plus a
+   * minute for clocks. Not the longest any grant lives (~92 days) for every grant: attacker review —
+   * the grants one user's sign-in loop pushed out of their index were ended with 92-day markers,
+   * which filled the shared `replay` space. A grant already gone (or unreadable) keeps the longest.
+   */
+  const markerLifetime = async (grantId: string): Promise<number> => {
+    try {
+      const raw = await sessions.get(key('Grant', grantId));
+      const exp = raw ? (JSON.parse(raw) as AdapterPayload).exp : undefined;
+      if (typeof exp === 'number') return Math.min(opts.grantLifetimeSeconds, Math.max(exp - now(), 1) + 60);
+    } catch {
+      // fall through: the longest
+    }
+    return opts.grantLifetimeSeconds;
+  };
   /** Revokes (the marker every find checks) and deletes grants. */
   const endGrants = async (grantIds: Iterable<string>) => {
     for (const grantId of grantIds) {
-      await guarded(() => markers.set(revokedKey(grantId), '1', opts.grantLifetimeSeconds));
+      await guarded(async () => markers.set(revokedKey(grantId), '1', await markerLifetime(grantId)));
       await sessions.delete(key('Grant', grantId));
     }
   };

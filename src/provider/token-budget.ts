@@ -1,7 +1,8 @@
 /**
- * A budget of tokens per user (PORTICO_RATE_LIMIT_TOKENS, default 300 an hour): authorization-code
- * exchanges and refreshes at the token endpoint, counted together under the user the code or
- * refresh token was issued to. Over it, the request is `429 rate_limited` with `Retry-After`.
+ * A budget per user (PORTICO_RATE_LIMIT_TOKENS, default 300 an hour), the token endpoint's part:
+ * authorization-code exchanges and refreshes, counted under the user the code or refresh token was
+ * issued to, in the same budget as the authorizations finished for that user (login/finish.ts).
+ * Over it, the request is `429 rate_limited` with `Retry-After`.
  *
  * Why: what the token endpoint issues is kept where nothing evicts it before it expires (the
  * `sessions` and `replay` spaces every organization shares): an access token (an hour), a refresh

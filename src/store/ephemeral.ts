@@ -12,7 +12,8 @@ import { Redis } from 'ioredis';
  * |----------------|------------------------------------------------------------------------|------------------------|
  * | `replay`       | SAML assertion ids, partner-JWT jtis, login links (live and spent),    | refuses (CapacityError)|
  * |                | single-use markers of codes/refresh tokens, revoked-grant markers      |                        |
- * | `transactions` | upstream logins in flight (OIDC state/nonce/PKCE, SAML request ids)    | refuses                |
+ * | `transactions` | upstream logins in flight (OIDC state/nonce/PKCE, SAML request ids),   | drops the oldest (its  |
+ * |                | console sign-ins in flight                                             | callback is refused)   |
  * | `sessions`     | signed-in gateway sessions, oidc-provider records (sessions, codes,    | refuses                |
  * |                | tokens, grants), login records                                         |                        |
  * | `interactions` | what anyone can start: sign-ins not finished yet (oidc-provider        | drops the oldest       |
@@ -102,7 +103,11 @@ export const DEFAULT_LIMITS: EphemeralLimits = { parkedClientBytes: 8 * MiB, par
 export const DEFAULT_SPACE_BOUNDS: Record<SpaceName, SpaceBounds> = {
   general: { maxEntries: 100_000, maxBytes: 16 * MiB, onFull: 'refuse' },
   replay: { maxEntries: 250_000, maxBytes: 64 * MiB, onFull: 'refuse' },
-  transactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'refuse' },
+  // Sign-ins in flight, which anyone can start (an authorization request naming a connection, the
+  // console's sign-in page): attacker review — ~170 a second kept it full and refused every
+  // organization's sign-ins. Dropping the oldest fails closed: its callback finds no transaction and
+  // is refused (state_mismatch / in_response_to_mismatch); what stops replay is in `replay`.
+  transactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'evict' },
   // ~300 bytes of heap per entry besides its characters (measured): 500,000 entries and 256 MB bind at about
   // the same time for the records a sign-in keeps (~530 characters each).
   sessions: { maxEntries: 500_000, maxBytes: 256 * MiB, onFull: 'refuse' },

@@ -17,7 +17,9 @@
  *   finished), pushed authorization requests, and sessions no one signed in to (oidc-provider saves
  *   one for the xsrf of the logout page; attacker review: 250,000 anonymous GET /oauth/logout filled
  *   `sessions` in 3 minutes and refused every sign-in for 24 h). A session moves to `sessions` when
- *   it is signed in. So a flood of requests cannot fill `sessions`.
+ *   it is signed in. DPoP proofs' jtis (ReplayDetection), which anyone with a public client's id
+ *   can send, are in `dpop` (a flood of them filled `sessions`). So a flood of requests cannot fill
+ *   `sessions`.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from './oidc.js';
@@ -102,6 +104,8 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
   const sessions = opts.ephemeral.space('sessions');
   const interactions = opts.ephemeral.space('interactions');
   const markers = opts.ephemeral.space('replay');
+  // oidc-provider's DPoP proof jtis (ReplayDetection): sent by anyone, so kept apart (ephemeral.ts).
+  const dpopProofs = opts.ephemeral.space('dpop');
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const key = (model: string, id: string) => `${PREFIX}${model}:${id}`;
   const revokedKey = (grantId: string) => `${PREFIX}revoked-grant:${grantId}`;
@@ -156,7 +160,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       };
     }
 
-    const ephemeral = ANONYMOUS.has(name) ? interactions : sessions;
+    const ephemeral = ANONYMOUS.has(name) ? interactions : name === 'ReplayDetection' ? dpopProofs : sessions;
     // In memory a Session is in `sessions` once signed in, in `interactions` before (on Redis the
     // spaces are one keyspace: the same key either way). `other` is the space it may have left.
     const split = name === 'Session' && interactions !== sessions;

@@ -21,6 +21,7 @@ import { Redis } from 'ioredis';
  * |                | sessions no one signed in to, pushed authorization requests            |                        |
  * | `bounce`       | POST bodies parked for the POST→GET bounce (login/bounce.ts)           | drops the oldest body  |
  * | `counters`     | per-client counters (parked bytes per client)                          | refuses                |
+ * | `dpop`         | jtis of DPoP proofs seen (replay detection, 5 minutes)                 | refuses                |
  * | `general`      | anything else (locks); the store itself                                | refuses                |
  *
  * A refusal is a CapacityError, which the HTTP layer answers with 503 `capacity_exceeded`: nothing
@@ -77,7 +78,7 @@ export interface EphemeralStore {
   close(): Promise<void>;
 }
 
-export const SPACE_NAMES = ['general', 'replay', 'transactions', 'sessions', 'interactions', 'bounce', 'counters'] as const;
+export const SPACE_NAMES = ['general', 'replay', 'transactions', 'sessions', 'interactions', 'bounce', 'counters', 'dpop'] as const;
 export type SpaceName = (typeof SPACE_NAMES)[number];
 
 export interface SpaceBounds {
@@ -114,6 +115,9 @@ export const DEFAULT_SPACE_BOUNDS: Record<SpaceName, SpaceBounds> = {
   interactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'evict' },
   bounce: { maxEntries: 20_000, maxBytes: DEFAULT_LIMITS.parkedTotalBytes, onFull: 'evict' },
   counters: { maxEntries: 200_000, maxBytes: 16 * MiB, onFull: 'refuse' },
+  // DPoP proofs' jtis (5 minutes each), which anyone holding a public client's id can send: apart, so
+  // a flood of proofs refuses only DPoP requests (attacker review: it filled `sessions`).
+  dpop: { maxEntries: 100_000, maxBytes: 32 * MiB, onFull: 'refuse' },
 };
 
 /** A space (or Redis) is full: the write was refused and nothing was evicted. HTTP: 503 `capacity_exceeded`. */

@@ -32,8 +32,9 @@ async function main() {
   const certsDir = mkdtempSync(join(tmpdir(), 'portico-bench-'));
   const backend = process.env.DATABASE_URL ? postgresBackend : pgliteBackend;
   const ephemeral = process.env.REDIS_URL ? await RedisStore.connect(process.env.REDIS_URL, `portico-bench:${process.pid}:`) : new MemoryStore(1_000_000);
-  // One user's codes are exchanged thousands of times: measure the endpoint, not the per-user budget.
-  const t = await buildTestApp({ backend, ephemeral, config: { certsDir, rateLimits: { ...DEFAULT_RATE_LIMITS, tokens: null } } });
+  // One user's codes are exchanged thousands of times: a per-user budget nobody reaches, still
+  // counted on every exchange as in any deployment (its cost is in the figures).
+  const t = await buildTestApp({ backend, ephemeral, config: { certsDir, rateLimits: { ...DEFAULT_RATE_LIMITS, tokens: { points: 1e9, durationSeconds: 3600 } } } });
   const rt = t.runtime;
   const config = rt.config;
   const srv = await listen(withTestLogin(t));

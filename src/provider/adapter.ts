@@ -29,8 +29,10 @@ import type { RequestPrefetch } from './prefetch.js';
 
 export interface AdapterOptions {
   ephemeral: EphemeralStore;
-  /** Longest lifetime of anything tied to a grant; a revocation marker lives this long. */
+  /** Longest lifetime of anything tied to a grant; a revocation marker lives at most this long. */
   grantLifetimeSeconds: number;
+  /** A new grant's lifetime for this application (ttl.ts grantTtlSeconds); undefined: the longest. */
+  grantTtlFor?(clientId: string): Promise<number | undefined>;
   /** Reads an application as oidc-provider client metadata. */
   findClient(clientId: string): Promise<AdapterPayload | undefined>;
   now?: () => number;
@@ -121,26 +123,38 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     return w;
   };
   /**
-   * How long a grant's revocation marker must live: as long as the grant could have, i.e. its
-   * record's own expiry (which outlasts everything issued under it: ttl.ts grantTtlSeconds), plus a
-   * minute for clocks. Not the longest any grant lives (~92 days) for every grant: attacker review —
-   * the grants one user's sign-in loop pushed out of their index were ended with 92-day markers,
-   * which filled the shared `replay` space. A grant already gone (or unreadable) keeps the longest.
+   * How long a grant's revocation marker must live: as long as the grant could — its record's own
+   * expiry, or a whole new lifetime for its application when that is longer (a request that loaded
+   * the grant before the revocation may save it again, renewed) — plus a minute for clocks. Not the
+   * longest any grant lives (~92 days) for every grant: attacker review — the grants one user's
+   * sign-in loop pushed out of their index were ended with 92-day markers, which filled the shared
+   * `replay` space. Undefined when the grant is gone (or unreadable).
    */
-  const markerLifetime = async (grantId: string): Promise<number> => {
+  const markerLifetime = async (grantId: string): Promise<number | undefined> => {
     try {
       const raw = await sessions.get(key('Grant', grantId));
-      const exp = raw ? (JSON.parse(raw) as AdapterPayload).exp : undefined;
-      if (typeof exp === 'number') return Math.min(opts.grantLifetimeSeconds, Math.max(exp - now(), 1) + 60);
+      const grant = raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
+      if (typeof grant?.exp !== 'number') return undefined;
+      const renewed = (typeof grant.clientId === 'string' ? await opts.grantTtlFor?.(grant.clientId) : undefined) ?? opts.grantLifetimeSeconds;
+      return Math.min(opts.grantLifetimeSeconds, Math.max(grant.exp - now(), renewed) + 60);
     } catch {
-      // fall through: the longest
+      return undefined;
     }
-    return opts.grantLifetimeSeconds;
+  };
+  /**
+   * Writes a grant's revocation marker. A grant already gone gets the longest lifetime, unless a
+   * marker is there: ending a user's sessions one by one reaches a grant again through each session
+   * that held it, and must not stretch the marker its first ending sized.
+   */
+  const revokeGrant = async (grantId: string) => {
+    const ttl = await markerLifetime(grantId);
+    if (ttl === undefined && (await markers.get(revokedKey(grantId))) !== undefined) return;
+    await guarded(() => markers.set(revokedKey(grantId), '1', ttl ?? opts.grantLifetimeSeconds));
   };
   /** Revokes (the marker every find checks) and deletes grants. */
   const endGrants = async (grantIds: Iterable<string>) => {
     for (const grantId of grantIds) {
-      await guarded(async () => markers.set(revokedKey(grantId), '1', await markerLifetime(grantId)));
+      await revokeGrant(grantId);
       await sessions.delete(key('Grant', grantId));
     }
   };
@@ -336,7 +350,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         const ttl = remaining(payload);
         if (SINGLE_USE.has(name) && !(await guarded(() => markers.setIfAbsent(key(`${name}:consumed`, id), '1', ttl)))) {
           // Another request (possibly on another process) consumed it first: a replay. Revoke the grant.
-          if (payload.grantId) await guarded(() => markers.set(revokedKey(payload.grantId!), '1', opts.grantLifetimeSeconds));
+          if (payload.grantId) await revokeGrant(payload.grantId);
           throw new errors.InvalidGrant('grant already consumed');
         }
         // Won the claim, but a replay may already have revoked the grant: issue nothing then.

@@ -271,6 +271,10 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     prefetch,
     currentRequest: () => ProviderClass.ctx,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
+    grantTtlFor: async (clientId) => {
+      const app = clientId.length <= 100 && !hasNul(clientId) ? await store.applications.get(clientId) : undefined;
+      return app ? grantTtlSeconds(refreshWindowOf(app)) : undefined;
+    },
     onSaved: opts.userSessions
       ? (model, id, p, ttl, besideSession) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl, besideSession)
       : undefined,

@@ -245,3 +245,43 @@ describe('oidc-provider adapter spaces', () => {
     expect(await a.token.find('odd')).toBe('just a string');
   });
 });
+
+describe('revocation markers live as long as their grant could (attacker review: 92-day markers filled replay)', () => {
+  it('sized to the grant and to a renewal of it; ending the gone grant again leaves the marker as it was; an unknown grant gets the longest', async () => {
+    const store = new MemoryStore();
+    const replay = store.space('replay');
+    const ttls = new Map<string, number[]>();
+    const set = replay.set.bind(replay);
+    replay.set = (key, value, ttl) => {
+      const m = /revoked-grant:(.+)$/.exec(key);
+      if (m) ttls.set(m[1]!, [...(ttls.get(m[1]!) ?? []), ttl]);
+      return set(key, value, ttl);
+    };
+    const factory = createAdapterFactory({
+      ephemeral: store,
+      grantLifetimeSeconds: 90 * 24 * 3600,
+      findClient: async () => undefined,
+      grantTtlFor: async (clientId) => (clientId === 'app' ? 2 * 24 * 3600 : undefined),
+    });
+    const grant = factory('Grant');
+    const token = factory('AccessToken');
+    // A grant with a day left: its marker covers a renewal by a request that loaded it before (2 days).
+    await grant.upsert('g-app', { clientId: 'app', accountId: 'usr_1', exp: exp(24 * 3600) } as AdapterPayload, 24 * 3600);
+    await token.upsert('at-app', { grantId: 'g-app', exp: exp(600) } as AdapterPayload, 600);
+    await token.revokeByGrantId('g-app');
+    expect(ttls.get('g-app')).toEqual([2 * 24 * 3600 + 60]);
+    expect(await token.find('at-app')).toBeUndefined();
+    // Ended again (another session that held it): the grant is gone, the marker is not rewritten.
+    await token.revokeByGrantId('g-app');
+    expect(ttls.get('g-app')).toHaveLength(1);
+    expect(await token.find('at-app')).toBeUndefined();
+    // A grant with more left than a new one would get: its own expiry.
+    await grant.upsert('g-long', { clientId: 'app', accountId: 'usr_1', exp: exp(5 * 24 * 3600) } as AdapterPayload, 5 * 24 * 3600);
+    await token.revokeByGrantId('g-long');
+    expect(ttls.get('g-long')![0]).toBeGreaterThan(5 * 24 * 3600 - 5);
+    expect(ttls.get('g-long')![0]).toBeLessThanOrEqual(5 * 24 * 3600 + 60);
+    // A grant never seen (or already expired) and no marker: the longest, to be safe.
+    await token.revokeByGrantId('g-unknown');
+    expect(ttls.get('g-unknown')).toEqual([90 * 24 * 3600]);
+  });
+});

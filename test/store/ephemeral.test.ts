@@ -154,7 +154,7 @@ describe.each(ephemeralBackends)('ephemeral store ($name)', (backend) => {
   });
 });
 
-describe('memory store bounds (DESIGN §8: a full space refuses, it does not evict)', () => {
+describe('memory store bounds (DESIGN §8: a full space of security state refuses, it does not evict)', () => {
   it('a full refusing space throws CapacityError and keeps every entry; expired entries make room', async () => {
     let now = 1_000_000;
     const s = new MemoryStore(3, () => now);
@@ -206,7 +206,7 @@ describe('memory store bounds (DESIGN §8: a full space refuses, it does not evi
     await s.set('lock', '1', 60);
     // The same key in two spaces is two entries.
     expect(await s.get('jwt-jti:c:1')).toBeUndefined();
-    for (const name of ['replay', 'sessions', 'transactions'] as const) {
+    for (const name of ['replay', 'sessions'] as const) {
       for (let i = 2; i <= 5; i++) await s.space(name).set(`k${i}`, 'v', 60);
       await expect(s.space(name).set('k6', 'v', 60)).rejects.toMatchObject({ code: 'capacity_exceeded', space: name });
     }
@@ -219,6 +219,14 @@ describe('memory store bounds (DESIGN §8: a full space refuses, it does not evi
     expect(await s.space('sessions').get('sess:1')).toBe('{}');
     expect(await s.space('transactions').get('login-tx:1')).toBe('{}');
     expect(await s.get('lock')).toBe('1');
+    // Sign-ins in flight, which anyone can start: a full `transactions` drops its oldest, nothing else
+    // (attacker review: refusing there refused every organization's sign-ins).
+    for (let i = 2; i <= 6; i++) await s.space('transactions').set(`login-tx:${i}`, '{}', 60);
+    expect(s.space('transactions').size).toBe(5);
+    expect(await s.space('transactions').get('login-tx:1')).toBeUndefined();
+    expect(await s.space('transactions').get('login-tx:6')).toBe('{}');
+    expect(await replay.setIfAbsent('jwt-jti:c:1', '1', 60)).toBe(false);
+    expect(await s.space('sessions').get('sess:1')).toBe('{}');
     await s.close();
   });
 

@@ -266,13 +266,15 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
   // The client_secret of a request whose secret does not match (see clientMetadata): known to no one.
   const unmatchableSecret = randomToken('unmatchable_');
 
+  // A NUL (form bodies, a JWT's aud) cannot be in PostgreSQL text: no such client, not a 500 (attacker review).
+  const applicationOf = (clientId: string) => (clientId.length > 100 || hasNul(clientId) ? Promise.resolve(undefined) : store.applications.get(clientId));
   const adapter = createAdapterFactory({
     ephemeral,
     prefetch,
     currentRequest: () => ProviderClass.ctx,
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
     grantTtlFor: async (clientId) => {
-      const app = clientId.length <= 100 && !hasNul(clientId) ? await store.applications.get(clientId) : undefined;
+      const app = await applicationOf(clientId);
       return app ? grantTtlSeconds(refreshWindowOf(app)) : undefined;
     },
     onSaved: opts.userSessions
@@ -280,9 +282,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       : undefined,
     onSavedInOrder: opts.userSessions?.sentInOrder === true,
     findClient: async (clientId) => {
-      // A NUL (form bodies, a JWT's aud) cannot be in PostgreSQL text: no such client, not a 500 (attacker review).
-      if (clientId.length > 100 || hasNul(clientId)) return undefined;
-      const app = await store.applications.get(clientId);
+      const app = await applicationOf(clientId);
       // Provider.ctx: the request being served (oidc-provider's AsyncLocalStorage, a public static).
       return app ? clientMetadata(app, presentedClientSecret(ProviderClass.ctx), unmatchableSecret) : undefined;
     },

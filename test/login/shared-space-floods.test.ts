@@ -18,11 +18,18 @@ import { REFRESH_DEFAULTS } from '../../src/store/repos/applications.js';
 import { MemoryStore } from '../../src/store/ephemeral.js';
 import { connectToIdp, loginThroughIdp, startOidcIdp, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
-import { authorizeUrl, CookieJar, exchangeCode, follow, pkce, type FlowResult } from '../support/provider.js';
+import { appAuthorizeUrl, CookieJar, exchangeCode, follow, pkce, type FlowResult } from '../support/provider.js';
 
 const APP_REDIRECT = 'https://app.example.test/callback';
 const SESSION_COOKIE = 'portico.sid';
 const codeOf = (r: FlowResult) => (r.location?.href.startsWith(APP_REDIRECT) ? r.location.searchParams.get('code') : null);
+
+/** The application's authorization request, followed through Portico: where it ended, its code, its PKCE verifier. */
+async function authorize(portico: RunningPortico, clientId: string, jar: CookieJar, extra: Record<string, string> = {}) {
+  const p = pkce();
+  const result = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, clientId, APP_REDIRECT, { code_challenge: p.challenge, ...extra }), jar);
+  return { result, code: codeOf(result), verifier: p.verifier };
+}
 
 async function setUp(portico: RunningPortico, idp: OidcIdp) {
   for (const slug of ['acme', 'globex']) {
@@ -61,24 +68,9 @@ describe('one signed-in user: authorizations by single sign-on count in their bu
     await portico?.close();
   });
 
-  async function authorize(jar: CookieJar, extra: Record<string, string> = {}) {
-    const p = pkce();
-    const url = authorizeUrl(portico.base, {
-      client_id: app.client_id,
-      response_type: 'code',
-      redirect_uri: APP_REDIRECT,
-      scope: 'openid email',
-      nonce: 'n',
-      code_challenge: p.challenge,
-      code_challenge_method: 'S256',
-      ...extra,
-    });
-    const result = await follow(portico.base, portico.issuer, url, jar);
-    return { result, code: codeOf(result), verifier: p.verifier };
-  }
   async function signIn(who: 'ada' | 'gus', domain: string) {
     const jar = new CookieJar();
-    const started = await authorize(jar, { login_hint: `${who}@${domain}` });
+    const started = await authorize(portico, app.client_id, jar, { login_hint: `${who}@${domain}` });
     expect(started.result.location?.origin).toBe(idp.url);
     const cb = await loginThroughIdp(started.result.location!.href, who);
     const done = await follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar);
@@ -96,7 +88,7 @@ describe('one signed-in user: authorizations by single sign-on count in their bu
     for (let i = 0; i < 200 && !refused; i++) {
       const bare = new CookieJar();
       bare.cookies.set(SESSION_COOKIE, ada.jar.cookies.get(SESSION_COOKIE)!);
-      const r = await authorize(bare);
+      const r = await authorize(portico, app.client_id, bare);
       if (r.code) codes++;
       else refused = r.result;
     }
@@ -153,30 +145,16 @@ describe('anonymous sign-ins in flight cannot fill their space', () => {
     await portico?.close();
   });
 
-  const start = (jar: CookieJar, hint: string) => {
-    const p = pkce();
-    const url = authorizeUrl(portico.base, {
-      client_id: app.client_id,
-      response_type: 'code',
-      redirect_uri: APP_REDIRECT,
-      scope: 'openid email',
-      nonce: 'n',
-      code_challenge: p.challenge,
-      code_challenge_method: 'S256',
-      login_hint: hint,
-    });
-    return { p, flow: follow(portico.base, portico.issuer, url, jar) };
-  };
+  const start = (jar: CookieJar, hint: string) => authorize(portico, app.client_id, jar, { login_hint: hint });
 
   it('authorization requests naming a connection, 3x the space: the oldest is dropped (its callback refused), a new sign-in of another organization completes', async () => {
     const victim = new CookieJar();
-    const early = start(victim, 'gus@globex.test');
-    const earlyStarted = await early.flow;
+    const earlyStarted = (await start(victim, 'gus@globex.test')).result;
     expect(earlyStarted.location?.origin).toBe(idp.url);
     const earlyCallback = await loginThroughIdp(earlyStarted.location!.href, 'gus');
 
     for (let i = 0; i < 90; i++) {
-      const r = await start(new CookieJar(), `x${i}@acme.test`).flow;
+      const r = (await start(new CookieJar(), `x${i}@acme.test`)).result;
       expect(r.location?.origin).toBe(idp.url); // never "Portico is busy"
     }
     expect((portico.t.runtime.ephemeral.space('transactions') as MemoryStore).size).toBeLessThanOrEqual(30);
@@ -188,13 +166,12 @@ describe('anonymous sign-ins in flight cannot fill their space', () => {
 
     // A sign-in started now completes and its code works.
     const jar = new CookieJar();
-    const fresh = start(jar, 'gus@globex.test');
-    const started = await fresh.flow;
-    const cb = await loginThroughIdp(started.location!.href, 'gus');
+    const fresh = await start(jar, 'gus@globex.test');
+    const cb = await loginThroughIdp(fresh.result.location!.href, 'gus');
     const done = await follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar);
     const code = codeOf(done);
     expect(code).toBeTruthy();
-    const res = await exchangeCode(portico.base, { code: code!, clientId: app.client_id, secret: app.client_secret, redirectUri: APP_REDIRECT, verifier: fresh.p.verifier });
+    const res = await exchangeCode(portico.base, { code: code!, clientId: app.client_id, secret: app.client_secret, redirectUri: APP_REDIRECT, verifier: fresh.verifier });
     expect(res.status).toBe(200);
   }, 60_000);
 

@@ -8,22 +8,16 @@
  * The attack it bounds (attacker review): one signed-in user refreshing in a loop filled the
  * shared `replay` space in minutes, and every organization's code exchanges got 503.
  */
-import { randomBytes } from 'node:crypto';
 import { DEFAULT_RATE_LIMITS } from '../../src/http/rate-limit.js';
-import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
+import { MemoryStore, RedisStore } from '../../src/store/ephemeral.js';
 import type { User } from '../../src/store/types.js';
 import { buildTestApp, type TestApp } from '../support/app.js';
-import { hasRedis, REDIS_URL } from '../support/backends.js';
+import { ephemeralBackends } from '../support/backends.js';
 import { CookieJar, exchangeCode, listen, loginForCode, pkce, postForm, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
-
-const stores: [string, () => Promise<EphemeralStore>][] = [
-  ['in memory', async () => new MemoryStore()],
-  ...(hasRedis ? [['on Redis', () => RedisStore.connect(REDIS_URL!, `portico-test:${randomBytes(4).toString('hex')}:`)] as [string, () => Promise<EphemeralStore>]] : []),
-];
 
 const BUDGET = 3;
 
-describe.each(stores)('token budget per user, %s', (_name, makeStore) => {
+describe.each(ephemeralBackends)('token budget per user ($name)', (backend) => {
   let t: TestApp;
   let srv: Running;
   let ann: User;
@@ -33,7 +27,7 @@ describe.each(stores)('token budget per user, %s', (_name, makeStore) => {
 
   beforeAll(async () => {
     t = await buildTestApp({
-      ephemeral: await makeStore(),
+      ephemeral: await backend.open(),
       config: { rateLimits: { ...DEFAULT_RATE_LIMITS, tokens: { points: BUDGET, durationSeconds: 600 } } },
     });
     srv = await listen(withTestLogin(t));

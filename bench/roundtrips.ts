@@ -118,7 +118,7 @@ async function run(): Promise<void> {
   if (ephemeral instanceof RedisStore) countRedis(ephemeral.client);
   // One address signs in again and again here: count round trips, not the per-IP limits.
   const unlimited = { points: 1_000_000, durationSeconds: 60 };
-  const config = { rateLimits: { login: unlimited, clientAuth: unlimited, adminAuth: unlimited, admin: unlimited, tokens: unlimited } };
+  const config = { rateLimits: { login: unlimited, clientAuth: unlimited, adminAuth: unlimited, admin: unlimited, tokens: unlimited, authorize: unlimited } };
   const portico = await startPortico({ backend: pg ? postgresBackend : pgliteBackend, ephemeral, config });
   try {
     countSql(portico.t.runtime.store.db);

@@ -8,7 +8,7 @@ import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { accessLog } from './http/access-log.js';
 import { smtpMailer } from './http/mail.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
-import { countClientAuthFailures, failureGate, loginRateLimit, rateLimitsFor } from './http/rate-limit.js';
+import { authorizeRateLimit, countClientAuthFailures, failureGate, loginRateLimit, rateLimitsFor } from './http/rate-limit.js';
 import { createProvider, type InteractionStarter, type PorticoProvider } from './provider/index.js';
 import { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
@@ -136,6 +136,9 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
   countClientAuthFailures(provider.provider, limits);
   app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation, PAR_ROUTE], failureGate(limits, 'clientAuth'));
+  // Starting an authorization, per client IP (its resume step, /oauth/authorize/<uid>, is not counted).
+  app.all(ROUTES.authorization, authorizeRateLimit(limits, 'page'));
+  app.post(PAR_ROUTE, authorizeRateLimit(limits, 'api'));
   const login = browserLogin(rt, provider, events, limits, userSessions, interactionAtLoad, access);
   // ...so the logout page and its confirmation load the gateway session (its cookie has path /) before
   // oidc-provider answers them: the page asks while it is signed in, the confirmation ends it.

@@ -73,6 +73,8 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
       // ...and a few users sign in thousands of times: a per-user budget nobody reaches, still counted
       // on every sign-in and token request, as in any deployment (its cost is in the figures).
       PORTICO_RATE_LIMIT_TOKENS: '999999999/1h',
+      // (the same for the per-address count of authorization requests: counted, never reached)
+      PORTICO_RATE_LIMIT_AUTHORIZE: '999999999/60s',
       PORTICO_RATE_LIMIT_CLIENT_AUTH: 'off',
       PORTICO_RATE_LIMIT_ADMIN: 'off',
       // ...and the per-address budget of parked SAML POSTs (8 MB a minute ≈ 1,300 logins of ~6 KB).

@@ -95,6 +95,8 @@ export interface RateLimitSettings {
   admin: RateLimit | null;
   /** Per user: authorizations finished, code exchanges and refreshes together. */
   tokens: RateLimit | null;
+  /** Per client IP: authorization requests and pushed authorization requests together. */
+  authorize: RateLimit | null;
 }
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600 };
@@ -142,6 +144,7 @@ const schema = z.object({
   PORTICO_RATE_LIMIT_ADMIN_AUTH: rateLimit.prefault('20/60s'),
   PORTICO_RATE_LIMIT_ADMIN: rateLimit.prefault('1200/60s'),
   PORTICO_RATE_LIMIT_TOKENS: rateLimit.prefault('300/1h'),
+  PORTICO_RATE_LIMIT_AUTHORIZE: rateLimit.prefault('1200/60s'),
   PORTICO_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)?$/i, 'must be a size such as 1mb').default('1mb'),
   PORTICO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORTICO_TRUST_PROXY: trustProxy.default({ hops: 0, legacy: false }),
@@ -276,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       adminAuth: c.PORTICO_RATE_LIMIT_ADMIN_AUTH,
       admin: c.PORTICO_RATE_LIMIT_ADMIN,
       tokens: c.PORTICO_RATE_LIMIT_TOKENS,
+      authorize: c.PORTICO_RATE_LIMIT_AUTHORIZE,
     },
     bodyLimit: c.PORTICO_BODY_LIMIT,
     logLevel: c.PORTICO_LOG_LEVEL,

@@ -11,6 +11,8 @@
  * - `admin`: per API key, admin API requests.
  * - `tokens`: per user, authorizations finished (login/finish.ts), code exchanges and refreshes
  *   (src/provider/token-budget.ts) together.
+ * - `authorize`: per client IP, authorization requests and pushed authorization requests together
+ *   (`authorizeRateLimit`): anyone can send them, and each leaves state for minutes.
  *
  * A refusal is `429` with `Retry-After` (seconds) and the reason `rate_limited`: problem+json on
  * APIs, an HTML error page on browser routes. The client IP is `req.ip` (PORTICO_TRUST_PROXY
@@ -36,9 +38,10 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   adminAuth: { points: 20, durationSeconds: 60 },
   admin: { points: 1200, durationSeconds: 60 },
   tokens: { points: 300, durationSeconds: 3600 },
+  authorize: { points: 1200, durationSeconds: 60 },
 };
 
-const NAMES: LimitName[] = ['login', 'clientAuth', 'adminAuth', 'admin', 'tokens'];
+const NAMES: LimitName[] = ['login', 'clientAuth', 'adminAuth', 'admin', 'tokens', 'authorize'];
 
 /** The outcome of one check: allowed, or refused until `retryAfterSeconds` have passed. */
 export type Verdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; first: boolean };
@@ -237,6 +240,27 @@ export function loginRateLimit(limits: RateLimits, onLimited?: (req: Request, v:
       if (v.allowed) return next();
       if (v.first) onLimited?.(req, v);
       sendRateLimitedPage(res, v.retryAfterSeconds);
+    }, next);
+  };
+}
+
+/**
+ * `/oauth/authorize` (the request that starts a sign-in, not its resume step) and `/oauth/par`:
+ * counts every request per client IP under `authorize`; over it, the HTML 429 page (authorization
+ * requests are a browser's) or problem+json (PAR is an API), before oidc-provider reads anything.
+ * Why: anyone can send them, no credentials needed, and each one leaves state behind for minutes:
+ * an interaction (30 min), a sign-in in flight when it names a connection (10 min), a pushed
+ * request and a DPoP proof's jti. Attacker review: in the embedded store the spaces are bounded and
+ * a flood pushes out (or, for DPoP proofs, refuses) other organizations' entries; on Redis nothing
+ * bounded it but `maxmemory`. Apart from `login` so that an office behind one address keeps most of
+ * its budget for the sign-ins themselves.
+ */
+export function authorizeRateLimit(limits: RateLimits, answer: 'page' | 'api'): RequestHandler {
+  return (req, res, next) => {
+    limits.consume('authorize', clientKey(req.ip)).then((v) => {
+      if (v.allowed) return next();
+      if (answer === 'api') sendRateLimited(res, v.retryAfterSeconds);
+      else sendRateLimitedPage(res, v.retryAfterSeconds);
     }, next);
   };
 }

@@ -45,6 +45,7 @@ describe('configuration', () => {
         adminAuth: { points: 20, durationSeconds: 60 },
         admin: { points: 1200, durationSeconds: 60 },
         tokens: { points: 300, durationSeconds: 3600 },
+        authorize: { points: 1200, durationSeconds: 60 },
       },
       bodyLimit: '1mb',
       logLevel: 'info',

@@ -32,7 +32,7 @@ describe.each(ephemeralBackends)('login.failed aggregation (ephemeral: $name)', 
   let t: TestApp;
   // The login rate limit is off here: this is about the rows the refusals that get through write.
   beforeAll(async () => {
-    t = await buildTestApp({ ephemeral: await backend.open(), config: { rateLimits: { login: null, clientAuth: null, adminAuth: null, admin: null, tokens: null } } });
+    t = await buildTestApp({ ephemeral: await backend.open(), config: { rateLimits: { login: null, clientAuth: null, adminAuth: null, admin: null, tokens: null, authorize: null } } });
   });
   afterAll(() => t?.close());
 

@@ -7,6 +7,7 @@
 import request from 'supertest';
 import { loadConfig, type RateLimitSettings } from '../../src/config/index.js';
 import { clientKey, rateLimitsFor } from '../../src/http/rate-limit.js';
+import { MemoryStore, RedisStore } from '../../src/store/ephemeral.js';
 import { ADMIN_KEY, bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { ephemeralBackends } from '../support/backends.js';
 import { clientAt, listenLoopback, type IpClient } from '../support/client-ip.js';
@@ -37,7 +38,7 @@ async function expectLimitedProblem(res: Res) {
 }
 
 describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => {
-  const LIMITS: RateLimitSettings = { login: minute(6), clientAuth: minute(3), adminAuth: minute(3), admin: minute(1000), tokens: null };
+  const LIMITS: RateLimitSettings = { login: minute(6), clientAuth: minute(3), adminAuth: minute(3), admin: minute(1000), tokens: null, authorize: minute(5) };
   let t: TestApp;
   let server: { url: string; close(): Promise<void> };
   const clients: IpClient[] = [];
@@ -209,6 +210,77 @@ describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => 
     });
   });
 
+  describe('starting an authorization: per client IP, /oauth/authorize and /oauth/par together', () => {
+    let app: { client_id: string; client_secret?: string };
+    beforeAll(async () => {
+      app = await adminApi(t.express).app();
+    });
+    const authorizePath = () =>
+      `/oauth/authorize?${new URLSearchParams({
+        client_id: app.client_id,
+        response_type: 'code',
+        redirect_uri: 'https://app.example.com/callback',
+        scope: 'openid email',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+      })}`;
+    const par = (c: IpClient) =>
+      c.fetch(`${server.url}/oauth/par`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${app.client_id}:${app.client_secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: new URLSearchParams({ client_id: app.client_id, response_type: 'code', redirect_uri: 'https://app.example.com/callback', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }).toString(),
+      });
+    /** What is kept for sign-ins in flight: the entries of the spaces an anonymous authorization request writes. */
+    const kept = async (): Promise<number> => {
+      const e = t.runtime.ephemeral;
+      if (e instanceof RedisStore) return (await e.client.keys(`${e.prefix}*`)).filter((k) => !k.includes('rl:')).length;
+      return ['interactions', 'transactions', 'sessions'].reduce((n, name) => n + (e.space(name as never) as MemoryStore).size, 0);
+    };
+
+    test('5 authorization requests are answered (each keeps an interaction), the 6th is the 429 page and keeps nothing; another IP is unaffected', async () => {
+      const a = client();
+      const before = await kept();
+      for (let i = 0; i < 5; i++) {
+        const res = await a.fetch(server.url + authorizePath());
+        expect(res.status).toBe(303);
+        expect(res.headers.get('location')).toMatch(/^\/interaction\//);
+        await res.arrayBuffer();
+      }
+      const afterAllowed = await kept();
+      expect(afterAllowed).toBeGreaterThanOrEqual(before + 5);
+      for (let i = 0; i < 3; i++) await expectLimitedPage(await a.fetch(server.url + authorizePath()));
+      expect(await kept()).toBe(afterAllowed);
+      // POST to the authorization endpoint is counted as well.
+      await expectLimitedPage(await a.fetch(`${server.url}/oauth/authorize`, { method: 'POST', body: new URLSearchParams({ client_id: app.client_id }) }));
+      // The resume step of a sign-in already started is not a new authorization: not counted, not refused.
+      const resume = await a.fetch(`${server.url}/oauth/authorize/nosuchinteraction`);
+      expect(resume.status).not.toBe(429);
+      await resume.arrayBuffer();
+
+      const b = client();
+      const other = await b.fetch(server.url + authorizePath());
+      expect(other.status).toBe(303);
+      await other.arrayBuffer();
+    });
+
+    test('pushed authorization requests share the budget and are refused as problem+json', async () => {
+      const a = client();
+      for (let i = 0; i < 3; i++) {
+        const res = await par(a);
+        expect(res.status).toBe(201);
+        expect(await res.json()).toMatchObject({ request_uri: expect.stringMatching(/^urn:ietf:params:oauth:request_uri:/) });
+      }
+      for (let i = 0; i < 2; i++) expect((await a.fetch(server.url + authorizePath())).status).toBe(303);
+      await expectLimitedProblem(await par(a));
+      await expectLimitedPage(await a.fetch(server.url + authorizePath()));
+      expect((await par(client())).status).toBe(201);
+    });
+  });
+
   describe('admin API', () => {
     const get = (c: IpClient, key: string) => c.fetch(`${server.url}/api/v1/organizations?limit=1`, { headers: { authorization: `Bearer ${key}` } });
 
@@ -233,7 +305,7 @@ describe.each(ephemeralBackends)('admin API per API key (ephemeral: $name)', (ba
   let server: { url: string; close(): Promise<void> };
   const clients: IpClient[] = [];
   beforeAll(async () => {
-    t = await buildTestApp({ ephemeral: await backend.open(), config: { rateLimits: { login: minute(100), clientAuth: minute(100), adminAuth: minute(100), admin: minute(10), tokens: null } } });
+    t = await buildTestApp({ ephemeral: await backend.open(), config: { rateLimits: { login: minute(100), clientAuth: minute(100), adminAuth: minute(100), admin: minute(10), tokens: null, authorize: null } } });
     server = await listenLoopback(t.express);
   });
   afterAll(async () => {
@@ -261,16 +333,18 @@ describe.each(ephemeralBackends)('admin API per API key (ephemeral: $name)', (ba
 
 describe('configuration and client keys', () => {
   test('PORTICO_RATE_LIMIT_* take <points>/<duration> or off; anything else is one clear line', () => {
-    const c = loadConfig({ PORTICO_RATE_LIMIT_LOGIN: '30/5m', PORTICO_RATE_LIMIT_ADMIN: 'off', PORTICO_RATE_LIMIT_CLIENT_AUTH: '5/30', PORTICO_RATE_LIMIT_TOKENS: '1000/2h' }, '/nonexistent');
+    const c = loadConfig({ PORTICO_RATE_LIMIT_LOGIN: '30/5m', PORTICO_RATE_LIMIT_ADMIN: 'off', PORTICO_RATE_LIMIT_CLIENT_AUTH: '5/30', PORTICO_RATE_LIMIT_TOKENS: '1000/2h', PORTICO_RATE_LIMIT_AUTHORIZE: '600/1m' }, '/nonexistent');
     expect(c.rateLimits).toEqual({
       login: { points: 30, durationSeconds: 300 },
       clientAuth: { points: 5, durationSeconds: 30 },
       adminAuth: { points: 20, durationSeconds: 60 },
       admin: null,
       tokens: { points: 1000, durationSeconds: 7200 },
+      authorize: { points: 600, durationSeconds: 60 },
     });
     expect(loadConfig({}, '/nonexistent').rateLimits!.tokens).toEqual({ points: 300, durationSeconds: 3600 });
     expect(loadConfig({}, '/nonexistent').rateLimits!.login).toEqual({ points: 120, durationSeconds: 60 });
+    expect(loadConfig({}, '/nonexistent').rateLimits!.authorize).toEqual({ points: 1200, durationSeconds: 60 });
     for (const bad of ['0/60s', '10', '10/0', 'ten/60s', '10/60d', '-1/60s']) {
       expect(() => loadConfig({ PORTICO_RATE_LIMIT_LOGIN: bad }, '/nonexistent')).toThrow(/^PORTICO_RATE_LIMIT_LOGIN: must be <points>\/<duration>/);
     }

@@ -82,40 +82,58 @@ return out
 `;
 
 /**
- * KEYS: 1 record, 2 single-use marker. ARGV: 1 the revocation marker's prefix, 2 the marker's ttl
- * ms, 3 '1' when single use, 4 now (seconds), 5 the ttl ms of a record without one.
- * Returns 'ok', 'missing', 'consumed' (someone consumed it first: the grant is now revoked) or 'revoked'.
+ * KEYS: 1 record, 2 single-use marker. ARGV: 1 the revocation marker's prefix, 2 the longest a
+ * marker lives (ms), 3 '1' when single use, 4 now (seconds), 5 the ttl ms of a record without one,
+ * 6 the Grant record's key prefix.
+ * Returns {outcome, grantId or ''}: 'ok', 'missing', 'consumed' (someone consumed it first: the
+ * grant is now revoked) or 'revoked'.
+ * The revocation of a replay is sized to the grant (its record's remaining lifetime + a minute,
+ * the adapter then stretches it to a renewal of the grant); a grant already gone keeps the marker it
+ * has, else gets the longest: as the adapter's revokeGrant, here in the same step as the claim.
  * The consumed record is the stored JSON object with "consumed" added (records are written by
  * JSON.stringify: an object ending in '}'), not re-encoded: cjson would turn [] into {}.
  */
 const CLAIM = `
 local raw = redis.call('GET', KEYS[1])
-if not raw or string.sub(raw, 1, 1) ~= '{' or string.sub(raw, -1) ~= '}' then return 'missing' end
+if not raw or string.sub(raw, 1, 1) ~= '{' or string.sub(raw, -1) ~= '}' then return {'missing', ''} end
 local ok, p = pcall(cjson.decode, raw)
-if not ok or type(p) ~= 'table' then return 'missing' end
+if not ok or type(p) ~= 'table' then return {'missing', ''} end
+local grantId = ''
 local revoked = ''
-if type(p.grantId) == 'string' then revoked = ARGV[1] .. p.grantId end
+if type(p.grantId) == 'string' then
+  grantId = p.grantId
+  revoked = ARGV[1] .. grantId
+end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl <= 0 then ttl = tonumber(ARGV[5]) end
 if ARGV[3] == '1' and not redis.call('SET', KEYS[2], '1', 'PX', ttl, 'NX') then
-  if revoked ~= '' then redis.call('SET', revoked, '1', 'PX', ARGV[2]) end
-  return 'consumed'
+  if revoked ~= '' then
+    local left = redis.call('PTTL', ARGV[6] .. grantId)
+    if left > 0 then
+      redis.call('SET', revoked, '1', 'PX', math.min(tonumber(ARGV[2]), left + 60000))
+    else
+      redis.call('SET', revoked, '1', 'PX', ARGV[2], 'NX')
+    end
+  end
+  return {'consumed', grantId}
 end
-if revoked ~= '' and redis.call('EXISTS', revoked) == 1 then return 'revoked' end
+if revoked ~= '' and redis.call('EXISTS', revoked) == 1 then return {'revoked', grantId} end
 if p.consumed == nil then
   local sep = ','
   if raw == '{}' then sep = '' end
   redis.call('SET', KEYS[1], string.sub(raw, 1, -2) .. sep .. '"consumed":' .. ARGV[4] .. '}', 'KEEPTTL')
 end
-return 'ok'
+return {'ok', grantId}
 `;
 
 type ScriptedClient = Redis & {
   porticoReadUnlessRevoked(record: string, revokedPrefix: string): Promise<string | null>;
   porticoReadByUid(index: string, revokedPrefix: string, recordPrefix: string): Promise<string | null>;
   porticoReadWithCompanions(record: string, revokedPrefix: string, keyPrefix: string): Promise<(string | null)[] | null>;
-  porticoClaim(record: string, marker: string, revokedPrefix: string, revokedTtlMs: number, singleUse: '1' | '0', now: number, fallbackTtlMs: number): Promise<'ok' | 'missing' | 'consumed' | 'revoked'>;
+  porticoClaim(record: string, marker: string, revokedPrefix: string, revokedTtlMs: number, singleUse: '1' | '0', now: number, fallbackTtlMs: number, grantPrefix: string): Promise<[ClaimOutcome, string]>;
 };
+
+export type ClaimOutcome = 'ok' | 'missing' | 'consumed' | 'revoked';
 
 export interface RedisGrantOps {
   readUnlessRevoked(key: string, revokedPrefix: string): Promise<string | undefined>;
@@ -127,7 +145,17 @@ export interface RedisGrantOps {
    * `SessionUid:<sessionUid>` for the session record), undefined for what is absent.
    */
   readWithCompanions(key: string, revokedPrefix: string, keyPrefix: string): Promise<{ record: string; companions: [string, string | undefined][] } | undefined>;
-  claim(input: { key: string; marker: string; revokedPrefix: string; revokedTtlSeconds: number; singleUse: boolean; now: number; fallbackTtlSeconds: number }): Promise<'ok' | 'missing' | 'consumed' | 'revoked'>;
+  /** The outcome, and the record's grant id when it names one. `revokedTtlSeconds`: the longest a revocation marker lives. */
+  claim(input: {
+    key: string;
+    marker: string;
+    revokedPrefix: string;
+    revokedTtlSeconds: number;
+    grantPrefix: string;
+    singleUse: boolean;
+    now: number;
+    fallbackTtlSeconds: number;
+  }): Promise<{ outcome: ClaimOutcome; grantId: string | undefined }>;
 }
 
 const ms = (seconds: number) => Math.max(1, Math.ceil(seconds * 1000));
@@ -160,7 +188,8 @@ export function redisGrantOps(store: RedisStore): RedisGrantOps {
     },
     async claim(i) {
       try {
-        return await c.porticoClaim(p + i.key, p + i.marker, p + i.revokedPrefix, ms(i.revokedTtlSeconds), i.singleUse ? '1' : '0', i.now, ms(i.fallbackTtlSeconds));
+        const [outcome, grantId] = await c.porticoClaim(p + i.key, p + i.marker, p + i.revokedPrefix, ms(i.revokedTtlSeconds), i.singleUse ? '1' : '0', i.now, ms(i.fallbackTtlSeconds), p + i.grantPrefix);
+        return { outcome, grantId: grantId || undefined };
       } catch (e) {
         // Redis at maxmemory (noeviction) refuses the script's write: the same refusal as a full space.
         if (isCapacityError(e) && !(e instanceof CapacityError)) throw new CapacityError('redis');

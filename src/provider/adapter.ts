@@ -327,19 +327,25 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         written(key(name, id));
         if (redis) {
           // Read, claimed, checked and rewritten by one script (adapter-redis.ts).
-          const outcome = await guarded(() =>
+          const { outcome, grantId } = await guarded(() =>
             redis.claim({
               key: key(name, id),
               marker: key(`${name}:consumed`, id),
               revokedPrefix: revokedKey(''),
               revokedTtlSeconds: opts.grantLifetimeSeconds,
+              grantPrefix: key('Grant', ''),
               singleUse: SINGLE_USE.has(name),
               now: now(),
               fallbackTtlSeconds: FALLBACK_TTL,
             }),
           );
           if (outcome === 'missing') throw new errors.InvalidGrant('grant not found');
-          if (outcome === 'consumed') throw new errors.InvalidGrant('grant already consumed');
+          if (outcome === 'consumed') {
+            // The script revoked the grant for as long as its record lives; a renewal of it by a
+            // request that loaded it before may need longer (the application's grant lifetime).
+            if (grantId) await revokeGrant(grantId);
+            throw new errors.InvalidGrant('grant already consumed');
+          }
           if (outcome === 'revoked') throw new errors.InvalidGrant('grant revoked');
           return;
         }

@@ -6,6 +6,7 @@
  */
 import type { AdapterPayload } from 'oidc-provider';
 import { createAdapterFactory } from '../../src/provider/adapter.js';
+import { redisGrantOps } from '../../src/provider/adapter-redis.js';
 import { loginRecords } from '../../src/provider/account.js';
 import { requestPrefetch } from '../../src/provider/prefetch.js';
 import { randomBytes } from 'node:crypto';
@@ -138,6 +139,19 @@ describe('oidc-provider adapter spaces', () => {
     // A record that is not a JSON object is not a code.
     await store.set('op:AuthorizationCode:odd', '"just a string"', 60);
     await expect(a.code.consume('odd')).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it("the claim script's own revocation of a replay (before the adapter sizes it for a renewal) lives as long as the grant's record, + 1 minute", async () => {
+    const ops = redisGrantOps(store);
+    await store.set('op:Grant:g-own', JSON.stringify({ accountId: 'usr_1', exp: exp(3 * 3600) }), 3 * 3600);
+    await store.set('op:RefreshToken:rt-own', JSON.stringify({ grantId: 'g-own', exp: exp(600) }), 600);
+    const claim = () =>
+      ops.claim({ key: 'op:RefreshToken:rt-own', marker: 'op:RefreshToken:consumed:rt-own', revokedPrefix: 'op:revoked-grant:', revokedTtlSeconds: 90 * 24 * 3600, grantPrefix: 'op:Grant:', singleUse: true, now: exp(0), fallbackTtlSeconds: 600 });
+    expect(await claim()).toEqual({ outcome: 'ok', grantId: 'g-own' });
+    expect(await claim()).toEqual({ outcome: 'consumed', grantId: 'g-own' });
+    const ttl = await store.client.pttl(`${prefix}op:revoked-grant:g-own`);
+    expect(ttl).toBeGreaterThan(3 * 3600 * 1000);
+    expect(ttl).toBeLessThanOrEqual(3 * 3600 * 1000 + 60_000);
   });
 
   it('a session is found by its uid in one script: unknown uids, removed sessions and dangling indexes find nothing', async () => {
@@ -283,5 +297,90 @@ describe('revocation markers live as long as their grant could (attacker review:
     // A grant never seen (or already expired) and no marker: the longest, to be safe.
     await token.revokeByGrantId('g-unknown');
     expect(ttls.get('g-unknown')).toEqual([90 * 24 * 3600]);
+  });
+});
+
+/**
+ * The same sizing when a code or refresh token is used twice (a replay revokes its grant). On Redis
+ * the single-use claim script writes that revocation: it wrote the longest (~92 days) for every
+ * replay, each one two units of the user's budget (last attacker review, left open then).
+ */
+describe.each([
+  { name: 'memory', open: async () => new MemoryStore() as EphemeralStore },
+  ...(hasRedis ? [{ name: 'redis', open: async () => (await RedisStore.connect(REDIS_URL!, `portico-test:${randomBytes(4).toString('hex')}:`)) as EphemeralStore }] : []),
+])('a replayed code or refresh token revokes its grant for as long as the grant could live ($name)', ({ open }) => {
+  let store: EphemeralStore;
+  /** Seconds left on a grant's revocation marker (memory: what it was written with). */
+  let markerTtl: (grantId: string) => Promise<number | undefined>;
+  beforeEach(async () => {
+    store = await open();
+    if (store instanceof RedisStore) {
+      const redis = store;
+      markerTtl = async (grantId) => {
+        const ms = await redis.client.pttl(`${redis.prefix}op:revoked-grant:${grantId}`);
+        return ms > 0 ? Math.ceil(ms / 1000) : undefined;
+      };
+    } else {
+      const replay = store.space('replay');
+      const written = new Map<string, number>();
+      const set = replay.set.bind(replay);
+      replay.set = (key, value, ttl) => {
+        const m = /revoked-grant:(.+)$/.exec(key);
+        if (m) written.set(m[1]!, ttl);
+        return set(key, value, ttl);
+      };
+      markerTtl = async (grantId) => ((await replay.get(`op:revoked-grant:${grantId}`)) ? written.get(grantId) : undefined);
+    }
+  });
+  afterEach(async () => {
+    if (store instanceof RedisStore) {
+      const keys = await store.client.keys(`${store.prefix}*`);
+      if (keys.length) await store.client.del(...keys);
+    }
+    await store.close();
+  });
+
+  const DAY = 24 * 3600;
+  const factory = () =>
+    createAdapterFactory({
+      ephemeral: store,
+      grantLifetimeSeconds: 90 * DAY,
+      findClient: async () => undefined,
+      grantTtlFor: async (clientId) => (clientId === 'app' ? 2 * DAY : undefined),
+    });
+  const replayed = async (model: 'AuthorizationCode' | 'RefreshToken', id: string, grantId: string) => {
+    const f = factory();
+    await f(model).upsert(id, { grantId, exp: exp(600) } as AdapterPayload, 600);
+    // The first use wins the claim (refused when the grant was revoked already), the second is the replay.
+    await f(model).consume(id).catch((e: { error?: string }) => expect(e.error).toBe('invalid_grant'));
+    await expect(f(model).consume(id)).rejects.toMatchObject({ error: 'invalid_grant' });
+  };
+
+  it('a grant with a day left: a renewal of it (2 days) + 1 minute; with 5 days left: its own expiry', async () => {
+    const grant = factory()('Grant');
+    await grant.upsert('g-day', { clientId: 'app', accountId: 'usr_1', exp: exp(DAY) } as AdapterPayload, DAY);
+    await replayed('AuthorizationCode', 'code-day', 'g-day');
+    const day = await markerTtl('g-day');
+    expect(day).toBeGreaterThan(2 * DAY + 50);
+    expect(day).toBeLessThanOrEqual(2 * DAY + 60);
+
+    await grant.upsert('g-long', { clientId: 'app', accountId: 'usr_1', exp: exp(5 * DAY) } as AdapterPayload, 5 * DAY);
+    await replayed('RefreshToken', 'rt-long', 'g-long');
+    const long = await markerTtl('g-long');
+    expect(long).toBeGreaterThan(5 * DAY);
+    expect(long).toBeLessThanOrEqual(5 * DAY + 60);
+  });
+
+  it('a grant already gone keeps the marker it has; gone with no marker: the longest', async () => {
+    const grant = factory()('Grant');
+    await grant.upsert('g-gone', { clientId: 'app', accountId: 'usr_1', exp: exp(DAY) } as AdapterPayload, DAY);
+    await factory()('AccessToken').revokeByGrantId('g-gone'); // ended: marker ~2 days, grant deleted
+    const first = await markerTtl('g-gone');
+    expect(first).toBeLessThanOrEqual(2 * DAY + 60);
+    await replayed('AuthorizationCode', 'code-gone', 'g-gone');
+    expect(await markerTtl('g-gone')).toBeLessThanOrEqual(first!);
+
+    await replayed('RefreshToken', 'rt-unknown', 'g-unknown');
+    expect(await markerTtl('g-unknown')).toBeGreaterThan(90 * DAY - 60);
   });
 });

@@ -34,7 +34,7 @@ async function main() {
   const ephemeral = process.env.REDIS_URL ? await RedisStore.connect(process.env.REDIS_URL, `portico-bench:${process.pid}:`) : new MemoryStore(1_000_000);
   // One user's codes are exchanged thousands of times: a per-user budget nobody reaches, still
   // counted on every exchange as in any deployment (its cost is in the figures).
-  const t = await buildTestApp({ backend, ephemeral, config: { certsDir, rateLimits: { ...DEFAULT_RATE_LIMITS, tokens: { points: 1e9, durationSeconds: 3600 } } } });
+  const t = await buildTestApp({ backend, ephemeral, config: { certsDir, rateLimits: { ...DEFAULT_RATE_LIMITS, tokens: { points: 1e9, durationSeconds: 3600 }, authorize: { points: 1e9, durationSeconds: 60 } } } });
   const rt = t.runtime;
   const config = rt.config;
   const srv = await listen(withTestLogin(t));

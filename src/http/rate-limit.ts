@@ -16,7 +16,8 @@
  *
  * A refusal is `429` with `Retry-After` (seconds) and the reason `rate_limited`: problem+json on
  * APIs, an HTML error page on browser routes. The client IP is `req.ip` (PORTICO_TRUST_PROXY
- * decides whether X-Forwarded-For is believed); an IPv6 client is counted by its /64.
+ * decides whether X-Forwarded-For is believed); an IPv6 client is counted by its /64, and its /48
+ * together at SITE_FACTOR times the limit.
  */
 import { isIP } from 'node:net';
 import type { Request, RequestHandler, Response } from 'express';
@@ -52,54 +53,92 @@ export type Verdict = { allowed: true } | { allowed: false; retryAfterSeconds: n
  */
 export function clientKey(ip: string | undefined): string {
   if (!ip) return 'unknown';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  const mapped = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
   if (mapped) return mapped[1]!;
-  if (isIP(ip) !== 6) return ip;
-  const [head, tail = ''] = ip.toLowerCase().split('::') as [string, string?];
-  const left = head ? head.split(':') : [];
-  const right = ip.includes('::') && tail ? tail.split(':') : [];
-  // A trailing embedded IPv4 (::1.2.3.4) only affects the last 32 bits, which the /64 ignores.
-  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups
+  const bare = ip.split('%')[0]!;
+  if (isIP(bare) !== 6) return ip.slice(0, 64);
+  // A trailing embedded IPv4 (::1.2.3.4) is two groups, in the last 32 bits the /64 ignores.
+  const groups = (part: string) => (part ? part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : []);
+  const [head = '', tail] = bare.split('::');
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const full = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return `${full
     .slice(0, 4)
     .map((g) => (parseInt(g, 16) || 0).toString(16))
     .join(':')}::/64`;
 }
 
+/**
+ * How many times a /64's budget an IPv6 /48 gets, all its /64s together. Attacker review: a /48 is
+ * 65,536 /64s and anyone can have one (tunnel brokers give them away), so counting only by /64
+ * made every per-client limit per-attacker-unbounded over IPv6. A /48 is one site; its many
+ * subnets together get more than one IPv4 address (an office behind one NAT gets 1x).
+ */
+export const SITE_FACTOR = 8;
+
+/** The /48 of a client key that is an IPv6 /64 (`clientKey`), else undefined. */
+export function siteKey(key: string): string | undefined {
+  const m = /^([0-9a-f]{1,4}:[0-9a-f]{1,4}:[0-9a-f]{1,4}):[0-9a-f]{1,4}::\/64$/.exec(key);
+  return m ? `${m[1]}::/48` : undefined;
+}
+
 const retryAfter = (r: Pick<RateLimiterRes, 'msBeforeNext'>) => Math.max(1, Math.ceil(r.msBeforeNext / 1000));
 
-/** One named limit. */
+type Peek = (key: string) => Promise<{ consumedPoints: number; msBeforeNext: number } | undefined>;
+
+/** One counter: its limiter, its points, and (Redis) a cheaper read than the limiter's. */
+interface ClientCounter {
+  points: number;
+  limiter: RateLimiterAbstract;
+  peek?: Peek;
+}
+
+/** One named limit; keys that are IPv6 /64s are also counted under their /48 (SITE_FACTOR). */
 class Limit {
   constructor(
     readonly name: LimitName,
     readonly limit: RateLimit,
-    private readonly limiter: RateLimiterAbstract,
-    /** How `check` reads a count when it has a cheaper way than the limiter's (Redis: see RateLimits). */
-    private readonly peek?: (key: string) => Promise<{ consumedPoints: number; msBeforeNext: number } | undefined>,
+    private readonly own: ClientCounter,
+    private readonly site: ClientCounter,
   ) {}
 
-  /** Counts one request; refused once more than `points` were counted in the window. */
+  /** Counts one request; refused once more than `points` were counted in the window (or the /48's). */
   async consume(key: string): Promise<Verdict> {
-    try {
-      await this.limiter.consume(key);
-      return { allowed: true };
-    } catch (e) {
-      if (!(e instanceof RateLimiterRes)) throw e;
-      return { allowed: false, retryAfterSeconds: retryAfter(e), first: e.consumedPoints === this.limit.points + 1 };
-    }
+    const v = await consumeOne(this.own, key);
+    const wide = siteKey(key);
+    return v.allowed && wide ? consumeOne(this.site, wide) : v;
   }
 
-  /** Counts one failure without refusing it (the failure itself is answered as usual); true when this one used up the budget. */
+  /** Counts one failure without refusing it (the failure itself is answered as usual); true when this one used up a budget. */
   async penalty(key: string): Promise<boolean> {
-    return (await this.limiter.penalty(key)).consumedPoints === this.limit.points;
+    const wide = siteKey(key);
+    const [own, site] = await Promise.all([this.own.limiter.penalty(key), wide ? this.site.limiter.penalty(wide) : undefined]);
+    return own.consumedPoints === this.own.points || site?.consumedPoints === this.site.points;
   }
 
-  /** Refused when `points` failures were counted in the current window. */
+  /** Refused when `points` failures were counted in the current window (or the /48's). */
   async check(key: string): Promise<Verdict> {
-    const r = (await this.peek?.(key).catch(() => undefined)) ?? (await this.limiter.get(key));
-    if (!r || r.consumedPoints < this.limit.points) return { allowed: true };
-    return { allowed: false, retryAfterSeconds: retryAfter(r), first: false };
+    const v = await checkOne(this.own, key);
+    const wide = siteKey(key);
+    return v.allowed && wide ? checkOne(this.site, wide) : v;
   }
+}
+
+async function consumeOne(c: ClientCounter, key: string): Promise<Verdict> {
+  try {
+    await c.limiter.consume(key);
+    return { allowed: true };
+  } catch (e) {
+    if (!(e instanceof RateLimiterRes)) throw e;
+    return { allowed: false, retryAfterSeconds: retryAfter(e), first: e.consumedPoints === c.points + 1 };
+  }
+}
+
+async function checkOne(c: ClientCounter, key: string): Promise<Verdict> {
+  const r = (await c.peek?.(key).catch(() => undefined)) ?? (await c.limiter.get(key));
+  if (!r || r.consumedPoints < c.points) return { allowed: true };
+  return { allowed: false, retryAfterSeconds: retryAfter(r), first: false };
 }
 
 export interface RateLimiterDeps {
@@ -124,32 +163,31 @@ export class RateLimits {
     for (const name of NAMES) {
       const limit = settings[name];
       if (!limit) continue;
-      const opts = { points: limit.points, duration: limit.durationSeconds };
-      const memory = new RateLimiterMemory({ ...opts, keyPrefix: `rl:${name}` });
-      const limiter = redis
-        ? new RateLimiterRedis({
-            ...opts,
-            storeClient: redis.client,
-            keyPrefix: `${redis.prefix}rl:${name}`,
-            // Redis down: count in this process rather than refuse or wave everyone through.
-            rejectIfRedisNotReady: true,
-            insuranceLimiter: memory,
-          })
-        : memory;
-      // A check (every token request passes one) reads the count and its lifetime as two plain
-      // commands, which the client sends in the same write as the request's first other ones (the
-      // configuration version): one round trip fewer than the limiter's MULTI, which leaves alone.
-      // Not ready, or failing: the limiter's own read, with its in-process stand-in.
-      const peek =
-        redis && limiter instanceof RateLimiterRedis
-          ? async (key: string) => {
-              if (redis.client.status !== 'ready') return undefined;
-              const k = limiter.getKey(key);
-              const [count, ttl] = await Promise.all([redis.client.get(k), redis.client.pttl(k)]);
-              return { consumedPoints: Number(count ?? 0) || 0, msBeforeNext: Math.max(0, ttl) };
-            }
-          : undefined;
-      this.#limits[name] = new Limit(name, limit, limiter, peek);
+      const counter = (points: number, keyPrefix: string): ClientCounter => {
+        const opts = { points, duration: limit.durationSeconds };
+        const memory = new RateLimiterMemory({ ...opts, keyPrefix });
+        if (!redis) return { points, limiter: memory };
+        const limiter = new RateLimiterRedis({
+          ...opts,
+          storeClient: redis.client,
+          keyPrefix: `${redis.prefix}${keyPrefix}`,
+          // Redis down: count in this process rather than refuse or wave everyone through.
+          rejectIfRedisNotReady: true,
+          insuranceLimiter: memory,
+        });
+        // A check (every token request passes one) reads the count and its lifetime as two plain
+        // commands, which the client sends in the same write as the request's first other ones (the
+        // configuration version): one round trip fewer than the limiter's MULTI, which leaves alone.
+        // Not ready, or failing: the limiter's own read, with its in-process stand-in.
+        const peek: Peek = async (key) => {
+          if (redis.client.status !== 'ready') return undefined;
+          const k = limiter.getKey(key);
+          const [count, ttl] = await Promise.all([redis.client.get(k), redis.client.pttl(k)]);
+          return { consumedPoints: Number(count ?? 0) || 0, msBeforeNext: Math.max(0, ttl) };
+        };
+        return { points, limiter, peek };
+      };
+      this.#limits[name] = new Limit(name, limit, counter(limit.points, `rl:${name}`), counter(limit.points * SITE_FACTOR, `rl:${name}:48`));
     }
     this.useMetrics(deps.metrics);
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { isIPv6 } from 'node:net';
 import type { Request, Response } from 'express';
+import { clientKey, SITE_FACTOR, siteKey } from '../http/rate-limit.js';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import { UpstreamError } from '../upstream/identity.js';
 
@@ -12,8 +12,8 @@ import { UpstreamError } from '../upstream/identity.js';
  *
  * Anyone can POST there, so parking is bounded (issue 9, docs/reference.md "Rules every part keeps"):
  *  - a body larger than any sign-in response worth validating is refused (`too_large`);
- *  - each client (an IPv4 address, an IPv6 /64) may park `limits.parkedClientBytes` per minute,
- *    then gets 429 `rate_limited` with Retry-After;
+ *  - each client (an IPv4 address, an IPv6 /64) may park `limits.parkedClientBytes` per minute
+ *    (an IPv6 /48 all together SITE_FACTOR times that), then gets 429 `rate_limited` with Retry-After;
  *  - all parked bodies together are bounded by `limits.parkedTotalBytes`, in their own `bounce`
  *    space (memory and Redis): when it is full the oldest parked body is dropped (its sender, if it
  *    ever comes back for it, starts again). Nothing else — replay caches, links, sessions — is in
@@ -24,31 +24,17 @@ const WINDOW_SECONDS = 60;
 /** A SAMLResponse of the validator's 1 MiB in base64 with line breaks (≤ 1.5 M) plus a RelayState, as JSON. */
 export const MAX_PARKED_CHARS = 1_500_000 + 2048 + 256;
 
-/** The bucket a client's parked bytes are counted in: IPv4 address, or the /64 of an IPv6 address. */
-export function clientBucket(ip: string | undefined): string {
-  if (!ip) return 'unknown';
-  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
-  if (v4) return v4[1]!;
-  const bare = ip.split('%')[0]!;
-  if (!isIPv6(bare)) return ip.slice(0, 64);
-  const groups = (part: string) => (part ? part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : []);
-  const [head = '', tail] = bare.split('::');
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  const full = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return `${full
-    .slice(0, 4)
-    .map((g) => parseInt(g, 16).toString(16))
-    .join(':')}::/64`;
-}
-
 export async function bounceToGet(store: EphemeralStore, req: Request, res: Response, fields: Record<string, string>): Promise<void> {
   const k = randomBytes(24).toString('base64url');
   const value = JSON.stringify(fields);
   const size = `bounce:${k}`.length + value.length;
   if (size > MAX_PARKED_CHARS) throw new UpstreamError('too_large', 'the POST is larger than any sign-in response');
-  const used = await store.space('counters').increment(`bounce-client:${clientBucket(req.ip)}`, WINDOW_SECONDS, size);
-  if (used > store.limits.parkedClientBytes) {
+  const counters = store.space('counters');
+  const client = clientKey(req.ip);
+  const site = siteKey(client);
+  const used = await counters.increment(`bounce-client:${client}`, WINDOW_SECONDS, size);
+  const usedBySite = site && used <= store.limits.parkedClientBytes ? await counters.increment(`bounce-client:${site}`, WINDOW_SECONDS, size) : 0;
+  if (used > store.limits.parkedClientBytes || usedBySite > store.limits.parkedClientBytes * SITE_FACTOR) {
     throw new UpstreamError('rate_limited', 'too many sign-in responses from your network in the last minute; try again in a minute', {
       retry_after_seconds: WINDOW_SECONDS,
     });

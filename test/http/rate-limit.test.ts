@@ -6,7 +6,7 @@
  */
 import request from 'supertest';
 import { loadConfig, type RateLimitSettings } from '../../src/config/index.js';
-import { clientKey, rateLimitsFor } from '../../src/http/rate-limit.js';
+import { clientKey, rateLimitsFor, SITE_FACTOR, siteKey } from '../../src/http/rate-limit.js';
 import { MemoryStore, RedisStore } from '../../src/store/ephemeral.js';
 import { ADMIN_KEY, bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { ephemeralBackends } from '../support/backends.js';
@@ -331,6 +331,59 @@ describe.each(ephemeralBackends)('admin API per API key (ephemeral: $name)', (ba
   });
 });
 
+describe.each(ephemeralBackends)('an IPv6 /48 is counted together as well as each /64 (ephemeral: $name)', (backend) => {
+  // Attacker review: anyone can have a /48 (65,536 /64s; tunnel brokers give them away), and each
+  // /64 had a budget of its own, so rotating addresses in it escaped every per-client limit.
+  let t: TestApp;
+  let server: { url: string; close(): Promise<void> };
+  let app: { client_id: string };
+  beforeAll(async () => {
+    t = await buildTestApp({
+      ephemeral: await backend.open(),
+      // Behind one proxy: the client address is the one X-Forwarded-For names.
+      config: { trustProxy: 1, rateLimits: { login: minute(100), clientAuth: minute(3), adminAuth: minute(100), admin: minute(1000), tokens: null, authorize: minute(2) } },
+    });
+    server = await listenLoopback(t.express);
+    app = await adminApi(t.express).app();
+  });
+  afterAll(async () => {
+    await server?.close();
+    await t?.close();
+  });
+  const authorize = async (ip: string) => {
+    const res = await fetch(`${server.url}/oauth/authorize?${new URLSearchParams({ client_id: app.client_id, response_type: 'code', redirect_uri: 'https://app.example.com/callback', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`, {
+      redirect: 'manual',
+      headers: { 'x-forwarded-for': ip },
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+
+  test(`authorization requests: each /64 gets its 2, the /48 together ${SITE_FACTOR}x that; then every /64 of it is refused, another /48 is not`, async () => {
+    expect(await authorize('2001:db8:77:0::1')).toBe(303);
+    expect(await authorize('2001:db8:77:0::2')).toBe(303);
+    expect(await authorize('2001:db8:77:0:ffff::9')).toBe(429); // the same /64
+    for (let i = 1; i < SITE_FACTOR; i++) {
+      expect(await authorize(`2001:db8:77:${i.toString(16)}::1`)).toBe(303);
+      expect(await authorize(`2001:db8:77:${i.toString(16)}::1`)).toBe(303);
+    }
+    expect(await authorize('2001:db8:77:99::1')).toBe(429); // a fresh /64 of the spent /48
+    expect(await authorize('2001:db8:78:0::1')).toBe(303); // another /48
+    expect(await authorize('198.51.100.7')).toBe(303); // IPv4 as before
+  });
+
+  test('failures (client authentication) count under the /48 too: past its budget a fresh /64 of it is refused', async () => {
+    const limits = rateLimitsFor(t.runtime, {} as never);
+    for (let i = 0; i < 3 * SITE_FACTOR; i++) await limits.fail('clientAuth', clientKey(`2001:db8:99:${Math.floor(i / 3).toString(16)}::1`));
+    expect((await limits.check('clientAuth', clientKey('2001:db8:99:fff::1'))).allowed).toBe(false);
+    expect((await limits.check('clientAuth', clientKey('2001:db8:9a:0::1'))).allowed).toBe(true);
+    // Below the /48's budget, a /64 without failures of its own is allowed.
+    for (let i = 0; i < 3; i++) await limits.fail('clientAuth', clientKey('2001:db8:9b:0::1'));
+    expect((await limits.check('clientAuth', clientKey('2001:db8:9b:0::1'))).allowed).toBe(false);
+    expect((await limits.check('clientAuth', clientKey('2001:db8:9b:1::1'))).allowed).toBe(true);
+  });
+});
+
 describe('configuration and client keys', () => {
   test('PORTICO_RATE_LIMIT_* take <points>/<duration> or off; anything else is one clear line', () => {
     const c = loadConfig({ PORTICO_RATE_LIMIT_LOGIN: '30/5m', PORTICO_RATE_LIMIT_ADMIN: 'off', PORTICO_RATE_LIMIT_CLIENT_AUTH: '5/30', PORTICO_RATE_LIMIT_TOKENS: '1000/2h', PORTICO_RATE_LIMIT_AUTHORIZE: '600/1m' }, '/nonexistent');
@@ -359,5 +412,12 @@ describe('configuration and client keys', () => {
     expect(clientKey('::1')).toBe('0:0:0:0::/64');
     expect(clientKey('2001:db8:1:3::1')).not.toBe(clientKey('2001:db8:1:2::1'));
     expect(clientKey(undefined)).toBe('unknown');
+    expect(clientKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    // ...and an IPv6 /64 is also counted under its /48; nothing else is.
+    expect(siteKey(clientKey('2001:db8:1:2::9'))).toBe('2001:db8:1::/48');
+    expect(siteKey(clientKey('2001:0db8:0001:ffff::1'))).toBe('2001:db8:1::/48');
+    expect(siteKey(clientKey('203.0.113.9'))).toBeUndefined();
+    expect(siteKey('usr_2001:db8:1:2::/64')).toBeUndefined();
+    expect(siteKey('unknown')).toBeUndefined();
   });
 });

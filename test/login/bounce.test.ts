@@ -8,7 +8,8 @@ import { request as httpRequest } from 'node:http';
 import { hasRedis, REDIS_URL } from '../support/backends.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { IDP_ENTITY_ID, KEYS } from '../upstream/saml/builder.js';
-import { clientBucket, MAX_PARKED_CHARS, parkingRequest } from '../../src/login/bounce.js';
+import { MAX_PARKED_CHARS, parkingRequest } from '../../src/login/bounce.js';
+import { clientKey as clientBucket, SITE_FACTOR } from '../../src/http/rate-limit.js';
 import { MemoryStore, RedisStore, type EphemeralLimits, type EphemeralStore } from '../../src/store/ephemeral.js';
 
 interface Raw {
@@ -17,7 +18,7 @@ interface Raw {
   body: string;
 }
 
-function raw(url: string, opts: { method?: string; body?: string; from?: string } = {}): Promise<Raw> {
+function raw(url: string, opts: { method?: string; body?: string; from?: string; forwardedFor?: string } = {}): Promise<Raw> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const req = httpRequest(
@@ -27,7 +28,10 @@ function raw(url: string, opts: { method?: string; body?: string; from?: string 
         path: `${u.pathname}${u.search}`,
         method: opts.method ?? 'GET',
         localAddress: opts.from,
-        headers: opts.body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(opts.body) } : {},
+        headers: {
+          ...(opts.body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(opts.body) } : {}),
+          ...(opts.forwardedFor ? { 'x-forwarded-for': opts.forwardedFor } : {}),
+        },
       },
       (res) => {
         let body = '';
@@ -68,7 +72,7 @@ describe('parkingRequest: the POSTs that only park (no gateway session is loaded
   });
 });
 
-describe('clientBucket: whose budget a POST counts against', () => {
+describe('clientKey: whose budget a POST counts against', () => {
   it.each([
     ['203.0.113.7', '203.0.113.7'],
     ['::ffff:203.0.113.7', '203.0.113.7'],
@@ -112,6 +116,20 @@ describe.each(backends)('parked POST bodies are bounded (ephemeral: $name)', (ba
 
   afterEach(async () => {
     await portico?.close();
+  });
+
+  it(`an IPv6 /48 together parks ${SITE_FACTOR}x one client's budget: rotating /64s in it ends in 429; another /48 parks`, async () => {
+    store = await backend.open({ parkedClientBytes: 10_000 });
+    portico = await startPortico({ ephemeral: store, config: { trustProxy: 1 } });
+    acsId = await samlConnection();
+    const from = (ip: string) => raw(`${portico.base}/saml/${acsId}/acs`, { method: 'POST', body: `SAMLResponse=${'c'.repeat(3_000)}&RelayState=s`, forwardedFor: ip });
+    const statuses: number[] = [];
+    // 3 parked bodies (~9 KB) per /64 fit its own 10 KB; the /48 has 80 KB.
+    for (let i = 0; i < SITE_FACTOR + 1; i++) for (let j = 0; j < 3; j++) statuses.push((await from(`2001:db8:5:${i.toString(16)}::${j + 1}`)).status);
+    const firstRefused = statuses.indexOf(429);
+    expect(firstRefused).toBeGreaterThan(3 * SITE_FACTOR - 3);
+    expect(firstRefused).toBeLessThan(3 * SITE_FACTOR + 3);
+    expect((await from('2001:db8:6:0::1')).status).toBe(303);
   });
 
   it('per client: over its budget a client gets 429 rate_limited with Retry-After; other clients still park', async () => {

@@ -136,8 +136,11 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
   countClientAuthFailures(provider.provider, limits);
   app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation, PAR_ROUTE], failureGate(limits, 'clientAuth'));
-  // Starting an authorization, per client IP (its resume step, /oauth/authorize/<uid>, is not counted).
+  // Starting an authorization, per client IP (its resume step, /oauth/authorize/<uid>, is not counted),
+  // and the interaction page it sends the browser to: each load of that page may begin a sign-in
+  // and make a gateway session (attacker review: reloading it was a way around the count).
   app.all(ROUTES.authorization, authorizeRateLimit(limits, 'page'));
+  app.get('/interaction/:uid', authorizeRateLimit(limits, 'page'));
   app.post(PAR_ROUTE, authorizeRateLimit(limits, 'api'));
   const login = browserLogin(rt, provider, events, limits, userSessions, interactionAtLoad, access);
   // ...so the logout page and its confirmation load the gateway session (its cookie has path /) before

@@ -11,8 +11,9 @@
  * - `admin`: per API key, admin API requests.
  * - `tokens`: per user, authorizations finished (login/finish.ts), code exchanges and refreshes
  *   (src/provider/token-budget.ts) together.
- * - `authorize`: per client IP, authorization requests and pushed authorization requests together
- *   (`authorizeRateLimit`): anyone can send them, and each leaves state for minutes.
+ * - `authorize`: per client IP, authorization requests, pushed authorization requests and loads
+ *   of the interaction page together (`authorizeRateLimit`): anyone can send them, and each leaves
+ *   state for minutes.
  *
  * A refusal is `429` with `Retry-After` (seconds) and the reason `rate_limited`: problem+json on
  * APIs, an HTML error page on browser routes. The client IP is `req.ip` (PORTICO_TRUST_PROXY
@@ -283,7 +284,8 @@ export function loginRateLimit(limits: RateLimits, onLimited?: (req: Request, v:
 }
 
 /**
- * `/oauth/authorize` (the request that starts a sign-in, not its resume step) and `/oauth/par`:
+ * `/oauth/authorize` (the request that starts a sign-in, not its resume step), `/oauth/par` and
+ * `/interaction/<uid>` (each load may begin a sign-in at an IdP and make a gateway session):
  * counts every request per client IP under `authorize`; over it, the HTML 429 page (authorization
  * requests are a browser's) or problem+json (PAR is an API), before oidc-provider reads anything.
  * Why: anyone can send them, no credentials needed, and each one leaves state behind for minutes:

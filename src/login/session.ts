@@ -3,7 +3,7 @@ import session, { Store, type SessionData } from 'express-session';
 import ConnectRedisStore from 'connect-redis';
 import type { Request, RequestHandler, Response } from 'express';
 import { RedisStore, type EphemeralStore } from '../store/ephemeral.js';
-import { sessionSecondsLeft } from '../provider/ttl.js';
+import { sessionSecondsLeft, TTL } from '../provider/ttl.js';
 
 /** What the gateway session holds. The login transaction lives here until the callback. */
 export interface GatewayLogin {
@@ -132,12 +132,15 @@ interface SessionWrites extends Store {
 
 /**
  * Seconds until the session's cookie expires (the record lives as long; connect-redis's rule), and
- * for a signed-in session never past its absolute lifetime.
+ * for a signed-in session never past its absolute lifetime. A session not signed in holds only a
+ * sign-in in progress, which is over when its interaction is (TTL.Interaction): kept that long, not
+ * the 8 hours. Attacker review: anyone can make such a session with every interaction page load,
+ * and on Redis each one was kept 8 hours.
  */
 function secondsLeft(s: SessionData): number {
   const now = Date.now();
   const idle = s.cookie?.expires ? Math.ceil((new Date(s.cookie.expires).getTime() - now) / 1000) : SESSION_TTL_SECONDS;
-  return sessionSecondsLeft(s.login?.authTime, idle, now / 1000);
+  return s.login ? sessionSecondsLeft(s.login.authTime, idle, now / 1000) : Math.min(idle, TTL.Interaction);
 }
 const ttlOf = (s: SessionData) => Math.max(1, secondsLeft(s));
 
@@ -214,7 +217,7 @@ class RequestSessionWrites extends Store {
  * the bounded in-process store otherwise. `destroy(sid)` on it ends one session wherever it was made.
  */
 export function gatewaySessionStore(ephemeral: EphemeralStore): SessionWrites {
-  return ephemeral instanceof RedisStore ? new GatewayRedisStore(ephemeral.client, 'portico:sess:') : new EphemeralSessionStore(ephemeral);
+  return ephemeral instanceof RedisStore ? new GatewayRedisStore(ephemeral.client, `${ephemeral.prefix}sess:`) : new EphemeralSessionStore(ephemeral);
 }
 
 /**

@@ -31,6 +31,10 @@ export class LoginTransactions {
   async put(k: string, t: LoginTransaction): Promise<void> {
     await this.store.set(key(k), JSON.stringify(t), TTL_SECONDS);
   }
+  /** Forgets a sign-in in flight this browser replaced with a new one (its callback could not match any more). */
+  async drop(k: string): Promise<void> {
+    await this.store.delete(key(k));
+  }
   /** Single use: a replayed callback finds nothing. */
   async take(k: string): Promise<LoginTransaction | undefined> {
     const v = await this.store.take(key(k));

@@ -4,6 +4,7 @@
  *
  *  - readUnlessRevoked: a record, or nothing when its grant carries the revocation marker — the
  *    record and the marker read by one script instead of two GETs;
+ *  - readGrant: a Grant, or nothing when it carries the revocation marker itself;
  *  - readByUid: the same for the record a uid index names (a session by its uid: the index and
  *    the record in one script);
  *  - claim: the single-use claim of a code or refresh token, the revoked-grant check and the write
@@ -40,6 +41,12 @@ end
 /** KEYS: 1 record. ARGV: 1 the revocation marker's prefix. */
 const READ_UNLESS_REVOKED = `${READ}
 return read(KEYS[1])
+`;
+
+/** KEYS: 1 a Grant record, 2 its revocation marker. The record, or false when absent or revoked. */
+const READ_GRANT = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+return redis.call('GET', KEYS[1])
 `;
 
 /** KEYS: 1 the uid index (its value: the record's id). ARGV: 1 the revocation marker's prefix, 2 the record key's prefix. */
@@ -129,6 +136,7 @@ return {'ok', grantId}
 type ScriptedClient = Redis & {
   porticoReadUnlessRevoked(record: string, revokedPrefix: string): Promise<string | null>;
   porticoReadByUid(index: string, revokedPrefix: string, recordPrefix: string): Promise<string | null>;
+  porticoReadGrant(record: string, marker: string): Promise<string | null>;
   porticoReadWithCompanions(record: string, revokedPrefix: string, keyPrefix: string): Promise<(string | null)[] | null>;
   porticoClaim(record: string, marker: string, revokedPrefix: string, revokedTtlMs: number, singleUse: '1' | '0', now: number, fallbackTtlMs: number, grantPrefix: string): Promise<[ClaimOutcome, string]>;
 };
@@ -137,6 +145,8 @@ export type ClaimOutcome = 'ok' | 'missing' | 'consumed' | 'revoked';
 
 export interface RedisGrantOps {
   readUnlessRevoked(key: string, revokedPrefix: string): Promise<string | undefined>;
+  /** A Grant record, unless its own revocation marker (`markerKey`) is there. */
+  readGrant(key: string, markerKey: string): Promise<string | undefined>;
   /** The record `recordPrefix + (the value at indexKey)`, unless revoked. */
   readByUid(indexKey: string, recordPrefix: string, revokedPrefix: string): Promise<string | undefined>;
   /**
@@ -166,12 +176,16 @@ export function redisGrantOps(store: RedisStore): RedisGrantOps {
     c.defineCommand('porticoReadWithCompanions', { numberOfKeys: 1, lua: READ_WITH_COMPANIONS });
     c.defineCommand('porticoReadUnlessRevoked', { numberOfKeys: 1, lua: READ_UNLESS_REVOKED });
     c.defineCommand('porticoReadByUid', { numberOfKeys: 1, lua: READ_BY_UID });
+    c.defineCommand('porticoReadGrant', { numberOfKeys: 2, lua: READ_GRANT });
     c.defineCommand('porticoClaim', { numberOfKeys: 2, lua: CLAIM });
   }
   const p = store.prefix;
   return {
     async readUnlessRevoked(key, revokedPrefix) {
       return (await c.porticoReadUnlessRevoked(p + key, p + revokedPrefix)) ?? undefined;
+    },
+    async readGrant(key, markerKey) {
+      return (await c.porticoReadGrant(p + key, p + markerKey)) ?? undefined;
     },
     async readByUid(indexKey, recordPrefix, revokedPrefix) {
       return (await c.porticoReadByUid(p + indexKey, p + revokedPrefix, p + recordPrefix)) ?? undefined;

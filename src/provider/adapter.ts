@@ -210,8 +210,18 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         return JSON.parse(r.record) as AdapterPayload;
       }
       if (name === 'Grant') {
+        // (Prefetched with a code or token, read only when that one's grant was not revoked.)
         const p = prefetched(key(name, id));
         if (p !== false) return p;
+        // A revoked grant is not found, even if a request that loaded it before saved it again: it
+        // would be reused by single sign-on, and every code made under it would be dead.
+        if (redis) {
+          const raw = await redis.readGrant(key(name, id), revokedKey(id));
+          return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
+        }
+        const raw = await ephemeral.get(key(name, id));
+        if (!raw || (await markers.get(revokedKey(id)))) return undefined;
+        return JSON.parse(raw) as AdapterPayload;
       }
       if (redis && !NOT_GRANT_BOUND.has(name)) {
         const raw = await redis.readUnlessRevoked(key(name, id), revokedKey(''));
@@ -341,9 +351,11 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           );
           if (outcome === 'missing') throw new errors.InvalidGrant('grant not found');
           if (outcome === 'consumed') {
-            // The script revoked the grant for as long as its record lives; a renewal of it by a
-            // request that loaded it before may need longer (the application's grant lifetime).
-            if (grantId) await revokeGrant(grantId);
+            // The script revoked the grant for as long as its record lives; endGrants sizes the marker
+            // for a renewal of it too (the application's grant lifetime) and deletes the grant, as
+            // any revocation does (review: left in place, single sign-on kept reusing it, and every
+            // later code of that browser for the application was dead).
+            if (grantId) await endGrants([grantId]);
             throw new errors.InvalidGrant('grant already consumed');
           }
           if (outcome === 'revoked') throw new errors.InvalidGrant('grant revoked');
@@ -355,8 +367,8 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         const payload = JSON.parse(raw) as AdapterPayload;
         const ttl = remaining(payload);
         if (SINGLE_USE.has(name) && !(await guarded(() => markers.setIfAbsent(key(`${name}:consumed`, id), '1', ttl)))) {
-          // Another request (possibly on another process) consumed it first: a replay. Revoke the grant.
-          if (payload.grantId) await revokeGrant(payload.grantId);
+          // Another request (possibly on another process) consumed it first: a replay. End the grant.
+          if (payload.grantId) await endGrants([payload.grantId]);
           throw new errors.InvalidGrant('grant already consumed');
         }
         // Won the claim, but a replay may already have revoked the grant: issue nothing then.

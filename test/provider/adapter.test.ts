@@ -239,7 +239,7 @@ describe('oidc-provider adapter spaces', () => {
     current = {};
     expect(await a.code.find('code-p')).toBeUndefined();
     await changeAll(5);
-    expect(await a.grant.find('g-p')).toMatchObject({ v: 5 });
+    expect(await a.grant.find('g-p')).toBeUndefined(); // revoked: not found, even written again
     await expect(a.code.consume('code-p')).rejects.toMatchObject({ error: 'invalid_grant' });
 
     // What the code names but Redis does not hold is read as absent (as a read would).
@@ -369,6 +369,23 @@ describe.each([
     const long = await markerTtl('g-long');
     expect(long).toBeGreaterThan(5 * DAY);
     expect(long).toBeLessThanOrEqual(5 * DAY + 60);
+  });
+
+  it('the replay ends the grant (deleted, as any revocation), and a grant saved again after its revocation is not found', async () => {
+    const grant = factory()('Grant');
+    await grant.upsert('g-ended', { clientId: 'app', accountId: 'usr_1', exp: exp(DAY) } as AdapterPayload, DAY);
+    expect(await grant.find('g-ended')).toMatchObject({ accountId: 'usr_1' });
+    await replayed('AuthorizationCode', 'code-ended', 'g-ended');
+    // Attacker review: the grant was left in place; single sign-on reused it and every later code
+    // of that browser for the application was dead until the marker expired (~9 days).
+    expect(await store.space('sessions').get('op:Grant:g-ended')).toBeUndefined();
+    expect(await grant.find('g-ended')).toBeUndefined();
+    // A request that loaded the grant before the revocation saves it back: still not found.
+    await grant.upsert('g-ended', { clientId: 'app', accountId: 'usr_1', exp: exp(DAY) } as AdapterPayload, DAY);
+    expect(await grant.find('g-ended')).toBeUndefined();
+    // Another grant is found as before.
+    await grant.upsert('g-other', { clientId: 'app', accountId: 'usr_1', exp: exp(DAY) } as AdapterPayload, DAY);
+    expect(await grant.find('g-other')).toMatchObject({ accountId: 'usr_1' });
   });
 
   it('a grant already gone keeps the marker it has; gone with no marker: the longest', async () => {

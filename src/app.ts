@@ -8,7 +8,7 @@ import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { accessLog } from './http/access-log.js';
 import { smtpMailer } from './http/mail.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
-import { authorizeRateLimit, countClientAuthFailures, failureGate, loginRateLimit, rateLimitsFor } from './http/rate-limit.js';
+import { authorizeRateLimit, clientKey, countClientAuthFailures, failureGate, loginRateLimit, rateLimitsFor } from './http/rate-limit.js';
 import { createProvider, type InteractionStarter, type PorticoProvider } from './provider/index.js';
 import { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
@@ -120,6 +120,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     interactionStarter,
     boundInteractionUid: (req) => interactionAtLoad.get(req),
     tokenBudget: (userId) => limits.consume('tokens', userId),
+    anonymousBudget: (ip) => limits.consume('authorize', clientKey(ip)),
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });
   // The user's organization names the logout events (organization event lists, webhooks). A
@@ -136,12 +137,10 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   // Client authentication failures at the token endpoints, counted per IP from oidc-provider's events.
   countClientAuthFailures(provider.provider, limits);
   app.post([ROUTES.token, ROUTES.introspection, ROUTES.revocation, PAR_ROUTE], failureGate(limits, 'clientAuth'));
-  // Starting an authorization, per client IP (its resume step, /oauth/authorize/<uid>, is not counted),
-  // and the interaction page it sends the browser to: each load of that page may begin a sign-in
-  // and make a gateway session (attacker review: reloading it was a way around the count).
-  app.all(ROUTES.authorization, authorizeRateLimit(limits, 'page'));
-  app.get('/interaction/:uid', authorizeRateLimit(limits, 'page'));
-  app.post(PAR_ROUTE, authorizeRateLimit(limits, 'api'));
+  // Per client IP with the interactions and pushed requests the provider keeps (anonymous-budget.ts):
+  // each load of the interaction page may begin a sign-in at an IdP and make a gateway session
+  // (attacker review: reloading it was a way around the count).
+  app.get('/interaction/:uid', authorizeRateLimit(limits));
   const login = browserLogin(rt, provider, events, limits, userSessions, interactionAtLoad, access);
   // ...so the logout page and its confirmation load the gateway session (its cookie has path /) before
   // oidc-provider answers them: the page asks while it is signed in, the confirmation ends it.

@@ -95,7 +95,7 @@ export interface RateLimitSettings {
   admin: RateLimit | null;
   /** Per user: authorizations finished, code exchanges and refreshes together. */
   tokens: RateLimit | null;
-  /** Per client IP: authorization requests, pushed authorization requests and interaction page loads together. */
+  /** Per client IP: interactions, interaction page loads and public clients' pushed requests together (provider/anonymous-budget.ts). */
   authorize: RateLimit | null;
 }
 

@@ -11,9 +11,9 @@
  * - `admin`: per API key, admin API requests.
  * - `tokens`: per user, authorizations finished (login/finish.ts), code exchanges and refreshes
  *   (src/provider/token-budget.ts) together.
- * - `authorize`: per client IP, authorization requests, pushed authorization requests and loads
- *   of the interaction page together (`authorizeRateLimit`): anyone can send them, and each leaves
- *   state for minutes.
+ * - `authorize`: per client IP, what anyone can make the gateway keep for minutes: interactions
+ *   and public clients' pushed requests (src/provider/anonymous-budget.ts) and loads of the
+ *   interaction page (`authorizeRateLimit`) together.
  *
  * A refusal is `429` with `Retry-After` (seconds) and the reason `rate_limited`: problem+json on
  * APIs, an HTML error page on browser routes. The client IP is `req.ip` (PORTICO_TRUST_PROXY
@@ -45,8 +45,8 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
 
 const NAMES: LimitName[] = ['login', 'clientAuth', 'adminAuth', 'admin', 'tokens', 'authorize'];
 
-/** The outcome of one check: allowed, or refused until `retryAfterSeconds` have passed. */
-export type Verdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; first: boolean };
+/** The outcome of one check: allowed, or refused until `retryAfterSeconds` have passed (`by`: the counter that refused, e.g. an IPv6 /48). */
+export type Verdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; first: boolean; by?: string };
 
 /**
  * The counter key of a client address: an IPv4 address (also when IPv4-mapped) as it is; an IPv6
@@ -104,42 +104,48 @@ class Limit {
     private readonly site: ClientCounter,
   ) {}
 
+  /** The budget of `key`: the limit's points, SITE_FACTOR times them for an IPv6 /48. */
+  points(key: string): number {
+    return key.endsWith('::/48') ? this.site.points : this.own.points;
+  }
+
   /** Counts one request; refused once more than `points` were counted in the window (or the /48's). */
   async consume(key: string): Promise<Verdict> {
     const v = await consumeOne(this.own, key);
     const wide = siteKey(key);
-    return v.allowed && wide ? consumeOne(this.site, wide) : v;
+    return v.allowed && wide ? consumeOne(this.site, wide, wide) : v;
   }
 
-  /** Counts one failure without refusing it (the failure itself is answered as usual); true when this one used up a budget. */
-  async penalty(key: string): Promise<boolean> {
+  /** Counts one failure without refusing it (the failure itself is answered as usual); the key whose budget this one used up, if any. */
+  async penalty(key: string): Promise<string | undefined> {
     const wide = siteKey(key);
     const [own, site] = await Promise.all([this.own.limiter.penalty(key), wide ? this.site.limiter.penalty(wide) : undefined]);
-    return own.consumedPoints === this.own.points || site?.consumedPoints === this.site.points;
+    if (own.consumedPoints === this.own.points) return key;
+    return site?.consumedPoints === this.site.points ? wide : undefined;
   }
 
   /** Refused when `points` failures were counted in the current window (or the /48's). */
   async check(key: string): Promise<Verdict> {
     const v = await checkOne(this.own, key);
     const wide = siteKey(key);
-    return v.allowed && wide ? checkOne(this.site, wide) : v;
+    return v.allowed && wide ? checkOne(this.site, wide, wide) : v;
   }
 }
 
-async function consumeOne(c: ClientCounter, key: string): Promise<Verdict> {
+async function consumeOne(c: ClientCounter, key: string, by?: string): Promise<Verdict> {
   try {
     await c.limiter.consume(key);
     return { allowed: true };
   } catch (e) {
     if (!(e instanceof RateLimiterRes)) throw e;
-    return { allowed: false, retryAfterSeconds: retryAfter(e), first: e.consumedPoints === c.points + 1 };
+    return { allowed: false, retryAfterSeconds: retryAfter(e), first: e.consumedPoints === c.points + 1, ...(by ? { by } : {}) };
   }
 }
 
-async function checkOne(c: ClientCounter, key: string): Promise<Verdict> {
+async function checkOne(c: ClientCounter, key: string, by?: string): Promise<Verdict> {
   const r = (await c.peek?.(key).catch(() => undefined)) ?? (await c.limiter.get(key));
   if (!r || r.consumedPoints < c.points) return { allowed: true };
-  return { allowed: false, retryAfterSeconds: retryAfter(r), first: false };
+  return { allowed: false, retryAfterSeconds: retryAfter(r), first: false, ...(by ? { by } : {}) };
 }
 
 export interface RateLimiterDeps {
@@ -218,7 +224,8 @@ export class RateLimits {
     const l = this.#limits[name];
     if (!l) return;
     try {
-      if (await l.penalty(key)) this.#logger.warn({ limit: name, key, points: l.limit.points, duration_s: l.limit.durationSeconds }, 'rate limit reached');
+      const spent = await l.penalty(key);
+      if (spent) this.#logger.warn({ limit: name, key: spent, points: l.points(spent), duration_s: l.limit.durationSeconds }, 'rate limit reached');
     } catch (err) {
       this.#logger.warn({ err, limit: name }, 'rate limit: a failure could not be counted');
     }
@@ -235,7 +242,7 @@ export class RateLimits {
     }
     if (!v.allowed) {
       this.#counter?.inc({ limit: l.name });
-      if (v.first) this.#logger.warn({ limit: l.name, key, points: l.limit.points, duration_s: l.limit.durationSeconds }, 'rate limit reached');
+      if (v.first) this.#logger.warn({ limit: l.name, key: v.by ?? key, points: l.points(v.by ?? key), duration_s: l.limit.durationSeconds }, 'rate limit reached');
     }
     return v;
   }
@@ -284,23 +291,16 @@ export function loginRateLimit(limits: RateLimits, onLimited?: (req: Request, v:
 }
 
 /**
- * `/oauth/authorize` (the request that starts a sign-in, not its resume step), `/oauth/par` and
- * `/interaction/<uid>` (each load may begin a sign-in at an IdP and make a gateway session):
- * counts every request per client IP under `authorize`; over it, the HTML 429 page (authorization
- * requests are a browser's) or problem+json (PAR is an API), before oidc-provider reads anything.
- * Why: anyone can send them, no credentials needed, and each one leaves state behind for minutes:
- * an interaction (30 min), a sign-in in flight when it names a connection (10 min), a pushed
- * request and a DPoP proof's jti. Attacker review: in the embedded store the spaces are bounded and
- * a flood pushes out (or, for DPoP proofs, refuses) other organizations' entries; on Redis nothing
- * bounded it but `maxmemory`. Apart from `login` so that an office behind one address keeps most of
- * its budget for the sign-ins themselves.
+ * The interaction page (`/interaction/<uid>`): each load counts per client IP under `authorize`,
+ * with the records the provider keeps for anyone (src/provider/anonymous-budget.ts): a load may
+ * begin a sign-in at an IdP (10 minutes in `transactions`) and make a gateway session. Over the
+ * budget, the HTML 429 page.
  */
-export function authorizeRateLimit(limits: RateLimits, answer: 'page' | 'api'): RequestHandler {
+export function authorizeRateLimit(limits: RateLimits): RequestHandler {
   return (req, res, next) => {
     limits.consume('authorize', clientKey(req.ip)).then((v) => {
       if (v.allowed) return next();
-      if (answer === 'api') sendRateLimited(res, v.retryAfterSeconds);
-      else sendRateLimitedPage(res, v.retryAfterSeconds);
+      sendRateLimitedPage(res, v.retryAfterSeconds);
     }, next);
   };
 }

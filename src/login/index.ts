@@ -84,7 +84,7 @@ export function browserLogin(
     // The first refusal of a window is one unattributed login.failed (rate_limited) for the operator.
     const limited = loginRateLimit(limits, (req, v) => {
       events
-        .failed('rate_limited', { organization_id: null, connection_id: null, ip: req.ip, detail: { limit: 'login', retry_after: v.retryAfterSeconds } })
+        .failed('rate_limited', { organization_id: null, connection_id: null, ip: req.ip, detail: { limit: 'login', retry_after: v.retryAfterSeconds, ...(v.by ? { counted_by: v.by } : {}) } })
         .catch((err: unknown) => rt.logger.error({ err }, 'recording a rate-limit refusal failed'));
     });
     router.post('/login', limited);

@@ -8,7 +8,7 @@ import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
 import { finishAuthorization } from './finish.js';
 import { chooserPage, emailPage, errorPage, sendPage } from './html.js';
 import { loginFitsHints, routeLogin, routingHintsOf, type RoutingHints } from './routing.js';
-import type { BrowserUpstream, ProviderSeam } from './seams.js';
+import { isInteractionGone, type BrowserUpstream, type ProviderSeam } from './seams.js';
 import { currentLogin, saveSession } from './session.js';
 import type { LoginTransactions } from './transactions.js';
 
@@ -65,7 +65,9 @@ export function loginRoutes(deps: LoginDeps): Router {
     let details: Awaited<ReturnType<ProviderSeam['interactionDetails']>>;
     try {
       details = await deps.provider.interactionDetails(req, res);
-    } catch {
+    } catch (e) {
+      // A store that failed is the server's error (500, or 503 when full), not an expired sign-in.
+      if (!isInteractionGone(e)) throw e;
       return sendPage(res, 400, errorPage('Sign-in expired', 'This sign-in request is unknown or has expired. Start again from your application.', 'no_pending_request'));
     }
     const nul = nulInHints(details.params);

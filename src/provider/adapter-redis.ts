@@ -117,7 +117,9 @@ if ARGV[3] == '1' and not redis.call('SET', KEYS[2], '1', 'PX', ttl, 'NX') then
   if revoked ~= '' then
     local left = redis.call('PTTL', ARGV[6] .. grantId)
     if left > 0 then
-      redis.call('SET', revoked, '1', 'PX', math.min(tonumber(ARGV[2]), left + 60000))
+      -- Never shorter than a marker already there (a grant saved again after its revocation).
+      local want = math.min(tonumber(ARGV[2]), left + 60000)
+      if redis.call('PTTL', revoked) < want then redis.call('SET', revoked, '1', 'PX', want) end
     else
       redis.call('SET', revoked, '1', 'PX', ARGV[2], 'NX')
     end

@@ -51,6 +51,11 @@ export interface AdapterOptions {
   prefetch?: RequestPrefetch;
   /** The request being served (oidc-provider's context), if any: a session it loaded is rewritten only while it exists. */
   currentRequest?: () => object | undefined;
+  /**
+   * Before the first write of an Interaction, PushedAuthorizationRequest or ReplayDetection record
+   * in a request (one it did not load): throws to refuse it (anonymous-budget.ts).
+   */
+  admit?: (model: string, ctx: object | undefined) => Promise<void>;
 }
 
 /** What one request did with sessions and grants (see the Session upsert). */
@@ -61,10 +66,15 @@ interface RequestWrites {
   endedUids: Set<string>;
   loadedGrants: Set<string>;
   savedGrants: Set<string>;
+  /** Interactions this request loaded (a save of one of those is not a new one). */
+  loadedInteractions: Set<string>;
 }
 
 const PREFIX = 'op:';
 const FALLBACK_TTL = 3600;
+
+/** Records anyone can make kept, first written only after `admit` (anonymous-budget.ts). */
+const ADMITTED = new Set(['Interaction', 'PushedAuthorizationRequest', 'ReplayDetection']);
 
 /** Read with what their exchange at the token endpoint reads next (prefetch.ts). */
 const READ_AHEAD = new Set(['AuthorizationCode', 'RefreshToken']);
@@ -119,7 +129,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     const req = opts.currentRequest?.();
     if (!req) return undefined;
     let w = perRequest.get(req);
-    if (!w) perRequest.set(req, (w = { loadedSessions: new Map(), endedUids: new Set(), loadedGrants: new Set(), savedGrants: new Set() }));
+    if (!w) perRequest.set(req, (w = { loadedSessions: new Map(), endedUids: new Set(), loadedGrants: new Set(), savedGrants: new Set(), loadedInteractions: new Set() }));
     return w;
   };
   /**
@@ -195,6 +205,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
           ...(typeof p.accountId === 'string' ? { accountId: p.accountId } : {}),
         });
       else if (name === 'Grant') requestWrites()?.loadedGrants.add(p.jti);
+      else if (name === 'Interaction') requestWrites()?.loadedInteractions.add(p.jti);
       return p;
     };
     /** A write of `k` (and of a session's uid index) in this request: not served from a prefetch. */
@@ -237,8 +248,12 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     return {
       async upsert(id, payload, expiresIn) {
         const ttl = expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL;
-        written(key(name, id), name === 'Session' ? payload.uid : undefined);
         const w = requestWrites();
+        if (opts.admit && ADMITTED.has(name) && !(name === 'Interaction' && w?.loadedInteractions.has(id))) {
+          await opts.admit(name, opts.currentRequest?.());
+          if (name === 'Interaction') w?.loadedInteractions.add(id);
+        }
+        written(key(name, id), name === 'Session' ? payload.uid : undefined);
         if (name === 'Grant') w?.savedGrants.add(id);
         await guarded(async () => {
           // SECURITY: oidc-provider saves the session it loaded at the end of every request. If the

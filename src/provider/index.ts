@@ -36,7 +36,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type Express, type RequestHandler } from 'express';
 import type Provider from 'oidc-provider';
 import type { Interaction, KoaContextWithOIDC } from 'oidc-provider';
-import { Provider as ProviderClass } from './oidc.js';
+import { admitAnonymous, type AnonymousBudget } from './anonymous-budget.js';
+import { errors as oidcErrors, Provider as ProviderClass } from './oidc.js';
 import type { Runtime } from '../runtime.js';
 import { findAccountFor, loadAccount, loginRecords, type LoginRecords } from './account.js';
 import { withTokenBudget, type TokenBudget } from './token-budget.js';
@@ -185,6 +186,8 @@ export interface ProviderOptions {
   boundInteractionUid?: (req: IncomingMessage) => string | undefined;
   /** Counts each user's code exchanges and refreshes (token-budget.ts); none: no budget. */
   tokenBudget?: TokenBudget;
+  /** Counts, per client IP, the records anyone can make kept (anonymous-budget.ts); none: no budget. */
+  anonymousBudget?: AnonymousBudget;
 }
 
 export type InteractionStarter = (req: IncomingMessage, res: ServerResponse, interaction: InteractionInfo) => Promise<string | undefined>;
@@ -272,6 +275,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     ephemeral,
     prefetch,
     currentRequest: () => ProviderClass.ctx,
+    admit: admitAnonymous(opts.anonymousBudget),
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
     grantTtlFor: async (clientId) => {
       const app = await applicationOf(clientId);
@@ -397,7 +401,10 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       return i;
     } catch (e) {
       if (e instanceof InteractionNotFound) throw e;
-      throw new InteractionNotFound('interaction not found or expired');
+      // Unknown, expired or another browser's (no cookie, no record, its session gone): the user
+      // starts again. Anything else (a store that failed) is the server's, not an expired sign-in.
+      if (e instanceof oidcErrors.SessionNotFound) throw new InteractionNotFound('interaction not found or expired');
+      throw e;
     }
   };
 

@@ -210,38 +210,54 @@ describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => 
     });
   });
 
-  describe('starting an authorization: per client IP, /oauth/authorize and /oauth/par together', () => {
+  describe('what anyone can make the provider keep: per client IP, interactions and public clients\' pushed requests together', () => {
     let app: { client_id: string; client_secret?: string };
+    let spa: { client_id: string };
     beforeAll(async () => {
       app = await adminApi(t.express).app();
+      spa = await adminApi(t.express).app({ type: 'public' });
     });
-    const authorizePath = () =>
+    const authorizePath = (clientId = app.client_id, extra: Record<string, string> = {}) =>
       `/oauth/authorize?${new URLSearchParams({
-        client_id: app.client_id,
+        client_id: clientId,
         response_type: 'code',
         redirect_uri: 'https://app.example.com/callback',
         scope: 'openid email',
+        state: 'st',
         code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
         code_challenge_method: 'S256',
+        ...extra,
       })}`;
-    const par = (c: IpClient) =>
+    const parBody = (clientId: string) =>
+      new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: 'https://app.example.com/callback', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }).toString();
+    const par = (c: IpClient, confidential = false) =>
       c.fetch(`${server.url}/oauth/par`, {
         method: 'POST',
         headers: {
-          authorization: `Basic ${Buffer.from(`${app.client_id}:${app.client_secret}`).toString('base64')}`,
+          ...(confidential ? { authorization: `Basic ${Buffer.from(`${app.client_id}:${app.client_secret}`).toString('base64')}` } : {}),
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'application/json',
         },
-        body: new URLSearchParams({ client_id: app.client_id, response_type: 'code', redirect_uri: 'https://app.example.com/callback', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }).toString(),
+        body: parBody(confidential ? app.client_id : spa.client_id),
       });
-    /** What is kept for sign-ins in flight: the entries of the spaces an anonymous authorization request writes. */
+    /** What is kept: the entries of the spaces an anonymous authorization request writes. */
     const kept = async (): Promise<number> => {
       const e = t.runtime.ephemeral;
       if (e instanceof RedisStore) return (await e.client.keys(`${e.prefix}*`)).filter((k) => !k.includes('rl:')).length;
       return ['interactions', 'transactions', 'sessions'].reduce((n, name) => n + (e.space(name as never) as MemoryStore).size, 0);
     };
+    /** The application's redirect with temporarily_unavailable (RFC 6749 §4.1.2.1), Retry-After, nothing kept. */
+    const expectRefusedToApp = async (res: Res) => {
+      expect(res.status).toBe(303);
+      const to = new URL(res.headers.get('location')!);
+      expect(to.origin + to.pathname).toBe('https://app.example.com/callback');
+      expect(to.searchParams.get('error')).toBe('temporarily_unavailable');
+      expect(to.searchParams.get('state')).toBe('st');
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      await res.arrayBuffer();
+    };
 
-    test('5 authorization requests are answered (each keeps an interaction), the 6th is the 429 page and keeps nothing; another IP is unaffected', async () => {
+    test('5 authorization requests that need a sign-in are answered (each keeps an interaction), the 6th goes back to the application refused and keeps nothing; another IP is unaffected', async () => {
       const a = client();
       const before = await kept();
       for (let i = 0; i < 5; i++) {
@@ -252,22 +268,69 @@ describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => 
       }
       const afterAllowed = await kept();
       expect(afterAllowed).toBeGreaterThanOrEqual(before + 5);
-      for (let i = 0; i < 3; i++) await expectLimitedPage(await a.fetch(server.url + authorizePath()));
+      for (let i = 0; i < 3; i++) await expectRefusedToApp(await a.fetch(server.url + authorizePath()));
+      // POST to the authorization endpoint is not served at all.
+      const post = await a.fetch(`${server.url}/oauth/authorize`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: authorizePath().split('?')[1] });
+      expect(post.status).toBe(404);
+      await post.arrayBuffer();
       expect(await kept()).toBe(afterAllowed);
-      // POST to the authorization endpoint is counted as well.
-      await expectLimitedPage(await a.fetch(`${server.url}/oauth/authorize`, { method: 'POST', body: new URLSearchParams({ client_id: app.client_id }) }));
-      // The resume step of a sign-in already started is not a new authorization: not counted, not refused.
-      const resume = await a.fetch(`${server.url}/oauth/authorize/nosuchinteraction`);
-      expect(resume.status).not.toBe(429);
-      await resume.arrayBuffer();
+      // A request that keeps nothing (prompt=none without a sign-in: login_required) is answered as usual.
+      const none = await a.fetch(server.url + authorizePath(app.client_id, { prompt: 'none' }));
+      expect(new URL(none.headers.get('location')!).searchParams.get('error')).toBe('login_required');
+      await none.arrayBuffer();
 
       const b = client();
       const other = await b.fetch(server.url + authorizePath());
       expect(other.status).toBe(303);
+      expect(other.headers.get('location')).toMatch(/^\/interaction\//);
       await other.arrayBuffer();
     });
 
-    test('pushed authorization requests share the budget and are refused as problem+json', async () => {
+    test('a signed-in browser\'s single sign-on keeps nothing new and is not counted (an office behind one address)', async () => {
+      const admin = adminApi(t.express);
+      const org = await admin.org();
+      const user = await admin.user(org.id, { email: 'sso-budget@acme.test' });
+      const link = pathOf((await admin.link(org.id, { user_id: user.id, client_id: app.client_id })).login_url);
+      const a = client();
+      const jar = new Map<string, string>();
+      const remember = (res: Res) => {
+        for (const line of res.headers.getSetCookie()) {
+          const [pair] = line.split(';');
+          const i = pair!.indexOf('=');
+          jar.set(pair!.slice(0, i), pair!.slice(i + 1));
+        }
+      };
+      const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+      /** Requests inside the gateway, following its redirects until one leaves it. */
+      const through = async (path: string) => {
+        let res = await a.fetch(server.url + path, { headers: { cookie: cookie() } });
+        remember(res);
+        for (let hops = 0; hops < 8 && res.status >= 300 && res.status < 400; hops++) {
+          const to = new URL(res.headers.get('location')!, t.runtime.config.issuer);
+          if (to.origin !== new URL(t.runtime.config.issuer).origin) break;
+          await res.arrayBuffer();
+          res = await a.fetch(server.url + to.pathname + to.search, { headers: { cookie: cookie() } });
+          remember(res);
+        }
+        await res.arrayBuffer();
+        return res;
+      };
+      // Sign in with a login link (counted under the sign-in endpoints' limit, not this one), then
+      // the application's first authorization: its provider session (an interaction: 2 of the 5).
+      await through(link);
+      const first = await through(authorizePath());
+      expect(new URL(first.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+      // 12 single sign-on authorizations, more than twice the budget of 5: each answers with a code.
+      for (let i = 0; i < 12; i++) {
+        const sso = await a.fetch(server.url + authorizePath(), { headers: { cookie: cookie() } });
+        remember(sso);
+        expect(sso.status).toBe(303);
+        expect(new URL(sso.headers.get('location')!, server.url).searchParams.get('code')).toBeTruthy();
+        await sso.arrayBuffer();
+      }
+    });
+
+    test('a public client\'s pushed requests share the budget (429 temporarily_unavailable); a confidential client\'s backend is not counted', async () => {
       const a = client();
       for (let i = 0; i < 3; i++) {
         const res = await par(a);
@@ -275,9 +338,33 @@ describe.each(ephemeralBackends)('rate limits (ephemeral: $name)', (backend) => 
         expect(await res.json()).toMatchObject({ request_uri: expect.stringMatching(/^urn:ietf:params:oauth:request_uri:/) });
       }
       for (let i = 0; i < 2; i++) expect((await a.fetch(server.url + authorizePath())).status).toBe(303);
-      await expectLimitedProblem(await par(a));
-      await expectLimitedPage(await a.fetch(server.url + authorizePath()));
+      const refused = await par(a);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
+      await expectRefusedToApp(await a.fetch(server.url + authorizePath()));
+      // The confidential application's backend pushes for all its users from one address.
+      for (let i = 0; i < 6; i++) expect((await par(a, true)).status).toBe(201);
       expect((await par(client())).status).toBe(201);
+    });
+
+    test('the interaction page counts too: reloading it is not a way around the budget', async () => {
+      const a = client();
+      const res = await a.fetch(server.url + authorizePath());
+      const page = res.headers.get('location')!;
+      const cookies = res.headers
+        .getSetCookie()
+        .map((l) => l.split(';')[0])
+        .join('; ');
+      await res.arrayBuffer();
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await a.fetch(server.url + page, { headers: { cookie: cookies } });
+        statuses.push(r.status);
+        await r.arrayBuffer();
+      }
+      expect(statuses.slice(0, 4).every((s) => s !== 429)).toBe(true);
+      await expectLimitedPage(await a.fetch(server.url + page, { headers: { cookie: cookies } }));
     });
   });
 
@@ -356,7 +443,8 @@ describe.each(ephemeralBackends)('an IPv6 /48 is counted together as well as eac
       headers: { 'x-forwarded-for': ip },
     });
     await res.arrayBuffer();
-    return res.status;
+    // Refused: back to the application with temporarily_unavailable.
+    return res.headers.get('location')?.includes('error=temporarily_unavailable') ? 429 : res.status;
   };
 
   test(`authorization requests: each /64 gets its 2, the /48 together ${SITE_FACTOR}x that; then every /64 of it is refused, another /48 is not`, async () => {
@@ -375,11 +463,14 @@ describe.each(ephemeralBackends)('an IPv6 /48 is counted together as well as eac
   test('failures (client authentication) count under the /48 too: past its budget a fresh /64 of it is refused', async () => {
     const limits = rateLimitsFor(t.runtime, {} as never);
     for (let i = 0; i < 3 * SITE_FACTOR; i++) await limits.fail('clientAuth', clientKey(`2001:db8:99:${Math.floor(i / 3).toString(16)}::1`));
-    expect((await limits.check('clientAuth', clientKey('2001:db8:99:fff::1'))).allowed).toBe(false);
+    // Refused by the /48's count, and it says so (logs and events name the counter that refused).
+    expect(await limits.check('clientAuth', clientKey('2001:db8:99:fff::1'))).toMatchObject({ allowed: false, by: '2001:db8:99::/48' });
     expect((await limits.check('clientAuth', clientKey('2001:db8:9a:0::1'))).allowed).toBe(true);
     // Below the /48's budget, a /64 without failures of its own is allowed.
     for (let i = 0; i < 3; i++) await limits.fail('clientAuth', clientKey('2001:db8:9b:0::1'));
-    expect((await limits.check('clientAuth', clientKey('2001:db8:9b:0::1'))).allowed).toBe(false);
+    const own = await limits.check('clientAuth', clientKey('2001:db8:9b:0::1'));
+    expect(own.allowed).toBe(false);
+    expect(own).not.toHaveProperty('by');
     expect((await limits.check('clientAuth', clientKey('2001:db8:9b:1::1'))).allowed).toBe(true);
   });
 });

@@ -152,6 +152,14 @@ describe('oidc-provider adapter spaces', () => {
     const ttl = await store.client.pttl(`${prefix}op:revoked-grant:g-own`);
     expect(ttl).toBeGreaterThan(3 * 3600 * 1000);
     expect(ttl).toBeLessThanOrEqual(3 * 3600 * 1000 + 60_000);
+    // A longer marker already there (a grant saved again after its revocation) is never shortened.
+    await store.set('op:revoked-grant:g-own', '1', 5 * 24 * 3600);
+    await store.set('op:RefreshToken:rt-own2', JSON.stringify({ grantId: 'g-own', exp: exp(600) }), 600);
+    const again = () =>
+      ops.claim({ key: 'op:RefreshToken:rt-own2', marker: 'op:RefreshToken:consumed:rt-own2', revokedPrefix: 'op:revoked-grant:', revokedTtlSeconds: 90 * 24 * 3600, grantPrefix: 'op:Grant:', singleUse: true, now: exp(0), fallbackTtlSeconds: 600 });
+    expect((await again()).outcome).toBe('revoked');
+    expect((await again()).outcome).toBe('consumed');
+    expect(await store.client.pttl(`${prefix}op:revoked-grant:g-own`)).toBeGreaterThan(5 * 24 * 3600 * 1000 - 10_000);
   });
 
   it('a session is found by its uid in one script: unknown uids, removed sessions and dangling indexes find nothing', async () => {

@@ -1,0 +1,56 @@
+/**
+ * The per-client-IP count of what anyone can make oidc-provider keep (PORTICO_RATE_LIMIT_AUTHORIZE),
+ * the provider's part: counted where such a record is first written, so that what keeps nothing —
+ * single sign-on of a signed-in browser, `prompt=none` renewals — is never counted.
+ *
+ *  - a new Interaction: an authorization request (or a resume step) that needs a sign-in;
+ *  - a PushedAuthorizationRequest, and a DPoP proof's jti (ReplayDetection) at the PAR endpoint,
+ *    of a public client (one without client authentication: anyone can send those with its id; a
+ *    confidential client's backend, which pushes for all its users from one address, is not counted).
+ *
+ * Over the budget the record is not written and the request is refused with `temporarily_unavailable`
+ * (RFC 6749 §4.1.2.1: the authorization endpoint redirects it to the application, as any error after
+ * the redirect_uri check; PAR answers it as JSON), status 429 and Retry-After.
+ * Attacker review: every authorization request was an interaction kept 30 minutes (and a sign-in in
+ * flight when it named a connection): in the embedded store a flood pushed other organizations'
+ * sign-ins out; on Redis only `maxmemory` bounded it. Counting every authorization request instead
+ * (the first version) spent an office's budget on its users' single sign-on as well.
+ */
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Verdict } from '../http/rate-limit.js';
+import { errors } from './oidc.js';
+
+/** Counts one record kept for the client at `ip`: allowed, or refused until `retryAfterSeconds`. */
+export type AnonymousBudget = (ip: string | undefined) => Promise<Verdict>;
+
+class TooManyAuthorizations extends errors.OIDCProviderError {
+  constructor() {
+    super(429, 'temporarily_unavailable');
+    Object.assign(this, { error_description: 'too many sign-in requests from this network; try again later' });
+  }
+}
+
+const PAR_ROUTE_NAME = 'pushed_authorization_request';
+
+/** Whether the first write of `model` in this request is counted (see above). */
+function counted(model: string, ctx: KoaContextWithOIDC): boolean {
+  if (model === 'Interaction') return true;
+  if (model !== 'PushedAuthorizationRequest' && model !== 'ReplayDetection') return false;
+  return ctx.oidc?.route === PAR_ROUTE_NAME && ctx.oidc.client?.clientAuthMethod === 'none';
+}
+
+/**
+ * The adapter's `admit` hook: refuses the first write of a counted record when the client's
+ * address is over the budget. `ctx`: oidc-provider's context of the request (none: not counted).
+ */
+export function admitAnonymous(budget: AnonymousBudget | undefined): ((model: string, ctx: object | undefined) => Promise<void>) | undefined {
+  if (!budget) return undefined;
+  return async (model, raw) => {
+    const ctx = raw as KoaContextWithOIDC | undefined;
+    if (!ctx?.req || !counted(model, ctx)) return;
+    const verdict = await budget((ctx.req as { ip?: string }).ip);
+    if (verdict.allowed) return;
+    ctx.set('Retry-After', String(verdict.retryAfterSeconds));
+    throw new TooManyAuthorizations();
+  };
+}

@@ -93,7 +93,7 @@ export interface RateLimitSettings {
   adminAuth: RateLimit | null;
   /** Per API key: admin API requests. */
   admin: RateLimit | null;
-  /** Per user: authorizations finished, code exchanges and refreshes together. */
+  /** Per user: authorizations finished, codes issued by single sign-on, code exchanges and refreshes together. */
   tokens: RateLimit | null;
   /** Per client IP: interactions, interaction page loads and public clients' pushed requests together (provider/anonymous-budget.ts). */
   authorize: RateLimit | null;

@@ -9,8 +9,8 @@
  * - `adminAuth`: per client IP, admin API requests with a wrong API key; once over, that IP's
  *   admin API requests are refused before any key is looked up.
  * - `admin`: per API key, admin API requests.
- * - `tokens`: per user, authorizations finished (login/finish.ts), code exchanges and refreshes
- *   (src/provider/token-budget.ts) together.
+ * - `tokens`: per user, authorizations finished (login/finish.ts), codes issued by single sign-on
+ *   (src/provider/anonymous-budget.ts), code exchanges and refreshes (src/provider/token-budget.ts) together.
  * - `authorize`: per client IP, what anyone can make the gateway keep for minutes: interactions
  *   and public clients' pushed requests (src/provider/anonymous-budget.ts) and loads of the
  *   interaction page (`authorizeRateLimit`) together.

@@ -52,10 +52,10 @@ export interface AdapterOptions {
   /** The request being served (oidc-provider's context), if any: a session it loaded is rewritten only while it exists. */
   currentRequest?: () => object | undefined;
   /**
-   * Before the first write of an Interaction, PushedAuthorizationRequest or ReplayDetection record
-   * in a request (one it did not load): throws to refuse it (anonymous-budget.ts).
+   * Before the first write of an Interaction, PushedAuthorizationRequest, ReplayDetection or
+   * AuthorizationCode record in a request (one it did not load): throws to refuse it (anonymous-budget.ts).
    */
-  admit?: (model: string, ctx: object | undefined) => Promise<void>;
+  admit?: (model: string, ctx: object | undefined, payload: AdapterPayload) => Promise<void>;
 }
 
 /** What one request did with sessions and grants (see the Session upsert). */
@@ -73,8 +73,8 @@ interface RequestWrites {
 const PREFIX = 'op:';
 const FALLBACK_TTL = 3600;
 
-/** Records anyone can make kept, first written only after `admit` (anonymous-budget.ts). */
-const ADMITTED = new Set(['Interaction', 'PushedAuthorizationRequest', 'ReplayDetection']);
+/** Records anyone (or any signed-in browser) can make kept, first written only after `admit` (anonymous-budget.ts). */
+const ADMITTED = new Set(['Interaction', 'PushedAuthorizationRequest', 'ReplayDetection', 'AuthorizationCode']);
 
 /** Read with what their exchange at the token endpoint reads next (prefetch.ts). */
 const READ_AHEAD = new Set(['AuthorizationCode', 'RefreshToken']);
@@ -250,7 +250,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         const ttl = expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL;
         const w = requestWrites();
         if (opts.admit && ADMITTED.has(name) && !(name === 'Interaction' && w?.loadedInteractions.has(id))) {
-          await opts.admit(name, opts.currentRequest?.());
+          await opts.admit(name, opts.currentRequest?.(), payload);
           if (name === 'Interaction') w?.loadedInteractions.add(id);
         }
         written(key(name, id), name === 'Session' ? payload.uid : undefined);

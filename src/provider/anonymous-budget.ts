@@ -8,7 +8,13 @@
  *    of a public client (one without client authentication: anyone can send those with its id; a
  *    confidential client's backend, which pushes for all its users from one address, is not counted).
  *
- * Over the budget the record is not written and the request is refused with `temporarily_unavailable`
+ * And per user, in the budget of their authorizations and token requests (PORTICO_RATE_LIMIT_TOKENS,
+ * token-budget.ts): a code issued by single sign-on at the authorization endpoint itself (a
+ * signed-in browser whose provider session and grant already fit, no interaction: login/finish.ts,
+ * which counts the others, never sees it). Review: each such request kept a code (60 s) in the
+ * `sessions` space every organization shares, and nothing counted them.
+ *
+ * Over a budget the record is not written and the request is refused with `temporarily_unavailable`
  * (RFC 6749 §4.1.2.1: the authorization endpoint redirects it to the application, as any error after
  * the redirect_uri check; PAR answers it as JSON), status 429 and Retry-After.
  * Attacker review: every authorization request was an interaction kept 30 minutes (and a sign-in in
@@ -22,11 +28,13 @@ import { errors } from './oidc.js';
 
 /** Counts one record kept for the client at `ip`: allowed, or refused until `retryAfterSeconds`. */
 export type AnonymousBudget = (ip: string | undefined) => Promise<Verdict>;
+/** Counts one authorization of `accountId` (the per-user budget of token-budget.ts). */
+export type UserBudget = (accountId: string) => Promise<Verdict>;
 
 class TooManyAuthorizations extends errors.OIDCProviderError {
-  constructor() {
+  constructor(who: string) {
     super(429, 'temporarily_unavailable');
-    Object.assign(this, { error_description: 'too many sign-in requests from this network; try again later' });
+    Object.assign(this, { error_description: `too many sign-in requests ${who}; try again later` });
   }
 }
 
@@ -41,16 +49,26 @@ function counted(model: string, ctx: KoaContextWithOIDC): boolean {
 
 /**
  * The adapter's `admit` hook: refuses the first write of a counted record when the client's
- * address is over the budget. `ctx`: oidc-provider's context of the request (none: not counted).
+ * address (or, for a code by single sign-on, its user) is over the budget. `ctx`: oidc-provider's
+ * context of the request (none: not counted).
  */
-export function admitAnonymous(budget: AnonymousBudget | undefined): ((model: string, ctx: object | undefined) => Promise<void>) | undefined {
-  if (!budget) return undefined;
-  return async (model, raw) => {
+export function admitWrites(
+  anonymous: AnonymousBudget | undefined,
+  perUser: UserBudget | undefined,
+): ((model: string, ctx: object | undefined, payload: { accountId?: unknown }) => Promise<void>) | undefined {
+  if (!anonymous && !perUser) return undefined;
+  return async (model, raw, payload) => {
     const ctx = raw as KoaContextWithOIDC | undefined;
-    if (!ctx?.req || !counted(model, ctx)) return;
-    const verdict = await budget((ctx.req as { ip?: string }).ip);
-    if (verdict.allowed) return;
+    if (!ctx?.req) return;
+    let verdict: Verdict | undefined;
+    let who = 'from this network';
+    if (model === 'AuthorizationCode') {
+      if (ctx.oidc?.route !== 'authorization' || typeof payload.accountId !== 'string') return;
+      verdict = await perUser?.(payload.accountId);
+      who = 'for this account';
+    } else if (counted(model, ctx)) verdict = await anonymous?.((ctx.req as { ip?: string }).ip);
+    if (!verdict || verdict.allowed) return;
     ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-    throw new TooManyAuthorizations();
+    throw new TooManyAuthorizations(who);
   };
 }

@@ -36,7 +36,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type Express, type RequestHandler } from 'express';
 import type Provider from 'oidc-provider';
 import type { Interaction, KoaContextWithOIDC } from 'oidc-provider';
-import { admitAnonymous, type AnonymousBudget } from './anonymous-budget.js';
+import { admitWrites, type AnonymousBudget } from './anonymous-budget.js';
 import { errors as oidcErrors, Provider as ProviderClass } from './oidc.js';
 import type { Runtime } from '../runtime.js';
 import { findAccountFor, loadAccount, loginRecords, type LoginRecords } from './account.js';
@@ -275,7 +275,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     ephemeral,
     prefetch,
     currentRequest: () => ProviderClass.ctx,
-    admit: admitAnonymous(opts.anonymousBudget),
+    admit: admitWrites(opts.anonymousBudget, opts.tokenBudget),
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
     grantTtlFor: async (clientId) => {
       const app = await applicationOf(clientId);

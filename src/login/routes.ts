@@ -127,18 +127,12 @@ async function beginUpstream(deps: LoginDeps, req: Request, connection: Connecti
   if (!upstream) throw new UpstreamError('connection_not_found', `${connection.type} connections cannot start a browser login`);
   if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
   const started = await upstream.begin(connection, { loginHint, forceAuthn: req.session.forceAuthn === true });
-  // One sign-in in flight per browser: the one it replaces (a reload of the interaction page, another
-  // tab) could not match this session's binding any more, so it goes. Attacker review: reloading the
-  // page of one authorization request wrote a new transaction each time, kept 10 minutes.
-  const replaced = req.session.upstream?.key;
-  if (replaced) await deps.transactions.drop(replaced);
-  await deps.transactions.put(started.key, {
+  await deps.transactions.startFor(req.session, started.key, {
     connectionId: connection.id,
     interactionUid: req.session.interactionUid,
     transaction: started.transaction,
     createdAt: Date.now(),
   });
-  req.session.upstream = { connectionId: connection.id, key: started.key, startedAt: Date.now() };
   await saveSession(req);
   return started.url;
 }

@@ -1,3 +1,4 @@
+import type { SessionData } from 'express-session';
 import type { EphemeralStore } from '../store/ephemeral.js';
 
 /** An upstream login in flight, kept in the ephemeral store (shared by all nodes) until its callback. */
@@ -31,9 +32,17 @@ export class LoginTransactions {
   async put(k: string, t: LoginTransaction): Promise<void> {
     await this.store.set(key(k), JSON.stringify(t), TTL_SECONDS);
   }
-  /** Forgets a sign-in in flight this browser replaced with a new one (its callback could not match any more). */
-  async drop(k: string): Promise<void> {
-    await this.store.delete(key(k));
+  /**
+   * Keeps `t` under `k` as the browser's one sign-in in flight and binds the session to it (the
+   * caller saves the session). The one the session named before goes: its callback could not match
+   * the session's binding any more. Attacker review: reloading the interaction page of one
+   * authorization request wrote a new transaction each time, kept 10 minutes.
+   */
+  async startFor(session: Pick<SessionData, 'upstream'>, k: string, t: LoginTransaction): Promise<void> {
+    const replaced = session.upstream?.key;
+    if (replaced) await this.store.delete(key(replaced));
+    await this.put(k, t);
+    session.upstream = { connectionId: t.connectionId, key: k, startedAt: t.createdAt };
   }
   /** Single use: a replayed callback finds nothing. */
   async take(k: string): Promise<LoginTransaction | undefined> {

@@ -169,11 +169,7 @@ export function createTestSignIn(deps: TestSignInDeps): TestSignInEngine {
       try {
         if (!adapter?.begin) throw new UpstreamError('connection_not_found', `${connection.type} connections cannot be tested from a browser`);
         const started = await adapter.begin(connection, {});
-        // One sign-in in flight per browser, as a sign-in's own (login/routes.ts beginUpstream).
-        const replaced = req.session.upstream?.key;
-        if (replaced) await deps.transactions.drop(replaced);
-        await deps.transactions.put(started.key, { connectionId: connection.id, transaction: started.transaction, createdAt: Date.now(), test });
-        req.session.upstream = { connectionId: connection.id, key: started.key, startedAt: Date.now() };
+        await deps.transactions.startFor(req.session, started.key, { connectionId: connection.id, transaction: started.transaction, createdAt: Date.now(), test });
         await saveSession(req);
         return started.url;
       } catch (e) {

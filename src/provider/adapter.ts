@@ -56,6 +56,8 @@ export interface AdapterOptions {
    * AuthorizationCode record in a request (one it did not load): throws to refuse it (anonymous-budget.ts).
    */
   admit?: (model: string, ctx: object | undefined, payload: AdapterPayload) => Promise<void>;
+  /** Told when ending the grant of a caught replay failed (the replay is refused all the same). */
+  onReplayRevocationFailed?: (err: unknown, grantId: string) => void;
 }
 
 /** What one request did with sessions and grants (see the Session upsert). */
@@ -166,6 +168,20 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     for (const grantId of grantIds) {
       await revokeGrant(grantId);
       await sessions.delete(key('Grant', grantId));
+    }
+  };
+
+  /**
+   * A replay caught by the single-use claim ends its grant; the replay itself is refused whether or
+   * not that succeeds (its consumed marker is written), so a store failure there is logged and the
+   * answer stays invalid_grant, not a 500 (review: a 500 told the client nothing it could act on).
+   */
+  const endReplayedGrant = async (grantId: string | undefined) => {
+    if (!grantId) return;
+    try {
+      await endGrants([grantId]);
+    } catch (err) {
+      opts.onReplayRevocationFailed?.(err, grantId);
     }
   };
 
@@ -370,7 +386,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
             // for a renewal of it too (the application's grant lifetime) and deletes the grant, as
             // any revocation does (review: left in place, single sign-on kept reusing it, and every
             // later code of that browser for the application was dead).
-            if (grantId) await endGrants([grantId]);
+            await endReplayedGrant(grantId);
             throw new errors.InvalidGrant('grant already consumed');
           }
           if (outcome === 'revoked') throw new errors.InvalidGrant('grant revoked');
@@ -383,7 +399,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         const ttl = remaining(payload);
         if (SINGLE_USE.has(name) && !(await guarded(() => markers.setIfAbsent(key(`${name}:consumed`, id), '1', ttl)))) {
           // Another request (possibly on another process) consumed it first: a replay. End the grant.
-          if (payload.grantId) await endGrants([payload.grantId]);
+          await endReplayedGrant(payload.grantId);
           throw new errors.InvalidGrant('grant already consumed');
         }
         // Won the claim, but a replay may already have revoked the grant: issue nothing then.

@@ -285,6 +285,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       ? (model, id, p, ttl, besideSession) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl, besideSession)
       : undefined,
     onSavedInOrder: opts.userSessions?.sentInOrder === true,
+    onReplayRevocationFailed: (err, grantId) => logger.error({ err, grant_id: grantId }, 'a replayed code or refresh token was refused, but ending its grant failed'),
     findClient: async (clientId) => {
       const app = await applicationOf(clientId);
       // Provider.ctx: the request being served (oidc-provider's AsyncLocalStorage, a public static).

@@ -396,6 +396,34 @@ describe.each([
     expect(await grant.find('g-other')).toMatchObject({ accountId: 'usr_1' });
   });
 
+  it('a store failure while ending the grant of a caught replay: still invalid_grant (not a 500), the failure reported, the code still refused', async () => {
+    const failures: string[] = [];
+    const f = createAdapterFactory({
+      ephemeral: store,
+      grantLifetimeSeconds: 90 * DAY,
+      findClient: async () => undefined,
+      onReplayRevocationFailed: (_err, grantId) => failures.push(grantId),
+    });
+    await f('Grant').upsert('g-fail', { clientId: 'app', accountId: 'usr_1', exp: exp(DAY) } as AdapterPayload, DAY);
+    await f('AuthorizationCode').upsert('code-fail', { grantId: 'g-fail', exp: exp(600) } as AdapterPayload, 600);
+    await f('AuthorizationCode').consume('code-fail');
+    const replay = store.space('replay');
+    const set = replay.set.bind(replay);
+    replay.set = async (key, value, ttl) => {
+      if (key.includes('revoked-grant:')) throw new Error('store down');
+      return set(key, value, ttl);
+    };
+    try {
+      await expect(f('AuthorizationCode').consume('code-fail')).rejects.toMatchObject({ error: 'invalid_grant' });
+      expect(failures).toEqual(['g-fail']);
+      // Still refused on a third try, also once the store answers again.
+      await expect(f('AuthorizationCode').consume('code-fail')).rejects.toMatchObject({ error: 'invalid_grant' });
+    } finally {
+      replay.set = set;
+    }
+    await expect(f('AuthorizationCode').consume('code-fail')).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
   it('a grant already gone keeps the marker it has; gone with no marker: the longest', async () => {
     const grant = factory()('Grant');
     await grant.upsert('g-gone', { clientId: 'app', accountId: 'usr_1', exp: exp(DAY) } as AdapterPayload, DAY);

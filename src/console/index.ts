@@ -136,6 +136,11 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
     const raw = state && cookie && state.length <= 100 && safeEqual(state, cookie) ? await signins.take(`console-signin:${state}`) : undefined;
     if (!raw) return void bare(res, 400, 'Sign-in expired', 'This sign-in is unknown, expired or was started in another browser. Start again.', 'state_mismatch');
     const record = JSON.parse(raw) as SignInRecord;
+    if (req.query.error === 'temporarily_unavailable') {
+      // Not a refusal: too many sign-ins from this network (PORTICO_RATE_LIMIT_AUTHORIZE) or a full store.
+      res.set('Retry-After', '60');
+      return void bare(res, 503, 'Try again in a minute', 'Portico cannot take this sign-in right now. Wait a minute, then sign in again.', 'temporarily_unavailable');
+    }
     if (typeof req.query.error === 'string') {
       return void bare(res, 403, 'Sign-in refused', 'Portico refused the sign-in.', req.query.error.slice(0, 64));
     }

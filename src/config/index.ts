@@ -95,7 +95,7 @@ export interface RateLimitSettings {
   admin: RateLimit | null;
   /** Per user: authorizations finished, codes issued by single sign-on, code exchanges and refreshes together. */
   tokens: RateLimit | null;
-  /** Per client IP: interactions, interaction page loads and public clients' pushed requests together (provider/anonymous-budget.ts). */
+  /** Per client IP: interactions, interaction page loads, public clients' pushed requests and DPoP proofs together (provider/anonymous-budget.ts). */
   authorize: RateLimit | null;
 }
 

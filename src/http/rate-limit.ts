@@ -12,8 +12,8 @@
  * - `tokens`: per user, authorizations finished (login/finish.ts), codes issued by single sign-on
  *   (src/provider/anonymous-budget.ts), code exchanges and refreshes (src/provider/token-budget.ts) together.
  * - `authorize`: per client IP, what anyone can make the gateway keep for minutes: interactions
- *   and public clients' pushed requests (src/provider/anonymous-budget.ts) and loads of the
- *   interaction page (`authorizeRateLimit`) together.
+ *   and public clients' pushed requests and DPoP proofs (src/provider/anonymous-budget.ts) and
+ *   loads of the interaction page (`authorizeRateLimit`) together.
  *
  * A refusal is `429` with `Retry-After` (seconds) and the reason `rate_limited`: problem+json on
  * APIs, an HTML error page on browser routes. The client IP is `req.ip` (PORTICO_TRUST_PROXY

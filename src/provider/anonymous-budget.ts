@@ -4,9 +4,14 @@
  * single sign-on of a signed-in browser, `prompt=none` renewals — is never counted.
  *
  *  - a new Interaction: an authorization request (or a resume step) that needs a sign-in;
- *  - a PushedAuthorizationRequest, and a DPoP proof's jti (ReplayDetection) at the PAR endpoint,
- *    of a public client (one without client authentication: anyone can send those with its id; a
- *    confidential client's backend, which pushes for all its users from one address, is not counted).
+ *  - a PushedAuthorizationRequest at the PAR endpoint, and a DPoP proof's jti (ReplayDetection,
+ *    kept 5 minutes against its replay) at the PAR, token and userinfo endpoints, of a public client
+ *    (one without client authentication: anyone can send those with its id, or with a token it
+ *    holds; a confidential client's backend, which pushes and calls for all its users from one
+ *    address, is not counted). Attacker review: at the token and userinfo endpoints a proof's jti is
+ *    kept before anything else is counted (a refresh over the user's budget is refused after its
+ *    proof was kept), so one signed-in user of a DPoP application sending fresh proofs filled the
+ *    `dpop` space (~330 a second: 503 for every DPoP request of every organization).
  *
  * And per user, in the budget of their authorizations and token requests (PORTICO_RATE_LIMIT_TOKENS,
  * token-budget.ts): a code issued by single sign-on at the authorization endpoint itself (a
@@ -34,17 +39,30 @@ export type UserBudget = (accountId: string) => Promise<Verdict>;
 class TooManyAuthorizations extends errors.OIDCProviderError {
   constructor(who: string) {
     super(429, 'temporarily_unavailable');
-    Object.assign(this, { error_description: `too many sign-in requests ${who}; try again later` });
+    Object.assign(this, { error_description: `too many requests ${who}; try again later` });
   }
 }
 
 const PAR_ROUTE_NAME = 'pushed_authorization_request';
+/** Where a DPoP proof's jti is kept (oidc-provider's route names). */
+const DPOP_ROUTES = new Set([PAR_ROUTE_NAME, 'token', 'userinfo']);
+
+/**
+ * Whether the request's client has no client authentication. At userinfo no client authenticates:
+ * the client is the access token's (found before the proof's jti is kept).
+ */
+async function publicClient(ctx: KoaContextWithOIDC): Promise<boolean> {
+  const oidc = ctx.oidc;
+  const client = oidc?.client ?? (oidc?.route === 'userinfo' && oidc.accessToken?.clientId ? await oidc.provider.Client.find(oidc.accessToken.clientId) : undefined);
+  return client?.clientAuthMethod === 'none';
+}
 
 /** Whether the first write of `model` in this request is counted (see above). */
-function counted(model: string, ctx: KoaContextWithOIDC): boolean {
+async function counted(model: string, ctx: KoaContextWithOIDC): Promise<boolean> {
   if (model === 'Interaction') return true;
-  if (model !== 'PushedAuthorizationRequest' && model !== 'ReplayDetection') return false;
-  return ctx.oidc?.route === PAR_ROUTE_NAME && ctx.oidc.client?.clientAuthMethod === 'none';
+  const route = ctx.oidc?.route;
+  if (model === 'PushedAuthorizationRequest' ? route !== PAR_ROUTE_NAME : model !== 'ReplayDetection' || !DPOP_ROUTES.has(route ?? '')) return false;
+  return publicClient(ctx);
 }
 
 /**
@@ -66,7 +84,7 @@ export function admitWrites(
       if (ctx.oidc?.route !== 'authorization' || typeof payload.accountId !== 'string') return;
       verdict = await perUser?.(payload.accountId);
       who = 'for this account';
-    } else if (counted(model, ctx)) verdict = await anonymous?.((ctx.req as { ip?: string }).ip);
+    } else if (await counted(model, ctx)) verdict = await anonymous?.((ctx.req as { ip?: string }).ip);
     if (!verdict || verdict.allowed) return;
     ctx.set('Retry-After', String(verdict.retryAfterSeconds));
     throw new TooManyAuthorizations(who);

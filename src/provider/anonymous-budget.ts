@@ -5,7 +5,7 @@
  *
  *  - a new Interaction: an authorization request (or a resume step) that needs a sign-in;
  *  - a PushedAuthorizationRequest at the PAR endpoint, and a DPoP proof's jti (ReplayDetection,
- *    kept 5 minutes against its replay) at the PAR, token and userinfo endpoints, of a public client
+ *    kept 5 minutes against its replay) at PAR, at a refresh and at userinfo, of a public client
  *    (one without client authentication: anyone can send those with its id, or with a token it
  *    holds; a confidential client's backend, which pushes and calls for all its users from one
  *    address, is not counted). Attacker review: at the token and userinfo endpoints a proof's jti is
@@ -28,6 +28,7 @@
  * (the first version) spent an office's budget on its users' single sign-on as well.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { calculateJwkThumbprint, decodeProtectedHeader } from 'jose';
 import type { Verdict } from '../http/rate-limit.js';
 import { errors } from './oidc.js';
 
@@ -44,25 +45,52 @@ class TooManyAuthorizations extends errors.OIDCProviderError {
 }
 
 const PAR_ROUTE_NAME = 'pushed_authorization_request';
-/** Where a DPoP proof's jti is kept (oidc-provider's route names). */
-const DPOP_ROUTES = new Set([PAR_ROUTE_NAME, 'token', 'userinfo']);
+
+const isPublic = (client: { clientAuthMethod?: string } | undefined) => client?.clientAuthMethod === 'none';
 
 /**
- * Whether the request's client has no client authentication. At userinfo no client authenticates:
- * the client is the access token's (found before the proof's jti is kept).
+ * At userinfo the proof's jti is kept before oidc-provider checks that the access token is bound to
+ * the proof's key (RFC 9449 §7.1). Refused here first, so that only the holder of a DPoP-bound
+ * token's key gets anything kept. Attacker review: any access token (a confidential app's plain
+ * Bearer token, sent as `DPoP`) with proofs of fresh keys kept one jti per request, uncounted.
  */
-async function publicClient(ctx: KoaContextWithOIDC): Promise<boolean> {
-  const oidc = ctx.oidc;
-  const client = oidc?.client ?? (oidc?.route === 'userinfo' && oidc.accessToken?.clientId ? await oidc.provider.Client.find(oidc.accessToken.clientId) : undefined);
-  return client?.clientAuthMethod === 'none';
+async function assertProofBindsToken(ctx: KoaContextWithOIDC): Promise<void> {
+  const jkt = ctx.oidc.accessToken?.jkt;
+  const proof = ctx.get('DPoP');
+  let thumbprint: string | undefined;
+  try {
+    const { jwk } = decodeProtectedHeader(proof); // verified already (oidc-provider's validateDpop)
+    thumbprint = jwk ? await calculateJwkThumbprint(jwk) : undefined;
+  } catch {
+    thumbprint = undefined;
+  }
+  if (!jkt || !thumbprint || thumbprint !== jkt) throw new errors.InvalidToken('failed jkt verification');
 }
 
-/** Whether the first write of `model` in this request is counted (see above). */
+/**
+ * Whether the first write of `model` in this request is counted (see above). A proof at a code
+ * exchange is not: the code is used before its proof is checked, so each code keeps at most one
+ * (and codes are counted where they are issued); refusing it would lose the code that the answer
+ * "try again" tells the application to retry with (attacker review: the retry was a replay, and
+ * ended the user's grant).
+ */
 async function counted(model: string, ctx: KoaContextWithOIDC): Promise<boolean> {
   if (model === 'Interaction') return true;
-  const route = ctx.oidc?.route;
-  if (model === 'PushedAuthorizationRequest' ? route !== PAR_ROUTE_NAME : model !== 'ReplayDetection' || !DPOP_ROUTES.has(route ?? '')) return false;
-  return publicClient(ctx);
+  const oidc = ctx.oidc;
+  const route = oidc?.route;
+  if (model === 'PushedAuthorizationRequest') return route === PAR_ROUTE_NAME && isPublic(oidc.client);
+  if (model !== 'ReplayDetection') return false;
+  if (route === PAR_ROUTE_NAME) return isPublic(oidc.client);
+  if (route === 'token') return oidc.params?.grant_type === 'refresh_token' && isPublic(oidc.client);
+  if (route === 'userinfo') {
+    await assertProofBindsToken(ctx);
+    // No client authenticates at userinfo: the token's. Counted unless it is known to be
+    // confidential (a deleted application's tokens are counted: review, they were exempt).
+    const clientId = oidc.accessToken?.clientId;
+    const client = clientId ? await oidc.provider.Client.find(clientId) : undefined;
+    return !client || isPublic(client);
+  }
+  return false;
 }
 
 /**

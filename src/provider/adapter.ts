@@ -17,9 +17,10 @@
  *   finished), pushed authorization requests, and sessions no one signed in to (oidc-provider saves
  *   one for the xsrf of the logout page; attacker review: 250,000 anonymous GET /oauth/logout filled
  *   `sessions` in 3 minutes and refused every sign-in for 24 h). A session moves to `sessions` when
- *   it is signed in. DPoP proofs' jtis (ReplayDetection), which anyone with a public client's id
- *   can send, are in `dpop` (a flood of them filled `sessions`). So a flood of requests cannot fill
- *   `sessions`.
+ *   it is signed in. DPoP proofs' jtis (ReplayDetection) are in `dpop` (a flood of them filled
+ *   `sessions`), except those sent to PAR, which anyone with a public client's id can send: those
+ *   are in `interactions` with the pushed requests (proofJtis). So a flood of requests cannot fill
+ *   `sessions`, nor `dpop`.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from './oidc.js';
@@ -73,10 +74,12 @@ interface RequestWrites {
 }
 
 const PREFIX = 'op:';
+/** oidc-provider's name of the PAR route (ctx.oidc.route). */
+const PAR_ROUTE = 'pushed_authorization_request';
 const FALLBACK_TTL = 3600;
 
-/** Records anyone (or any signed-in browser) can make kept, first written only after `admit` (anonymous-budget.ts). */
-const ADMITTED = new Set(['Interaction', 'PushedAuthorizationRequest', 'ReplayDetection', 'AuthorizationCode']);
+/** Records anyone (or any signed-in browser) can make kept, first written only after `admit` (anonymous-budget.ts; and ReplayDetection, proofJtis). */
+const ADMITTED = new Set(['Interaction', 'PushedAuthorizationRequest', 'AuthorizationCode']);
 
 /** Read with what their exchange at the token endpoint reads next (prefetch.ts). */
 const READ_AHEAD = new Set(['AuthorizationCode', 'RefreshToken']);
@@ -118,7 +121,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
   const sessions = opts.ephemeral.space('sessions');
   const interactions = opts.ephemeral.space('interactions');
   const markers = opts.ephemeral.space('replay');
-  // oidc-provider's DPoP proof jtis (ReplayDetection): sent by anyone, so kept apart (ephemeral.ts).
+  // oidc-provider's DPoP proof jtis (ReplayDetection) of token holders, kept apart (proofJtis below).
   const dpopProofs = opts.ephemeral.space('dpop');
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const key = (model: string, id: string) => `${PREFIX}${model}:${id}`;
@@ -185,6 +188,38 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     }
   };
 
+  /**
+   * DPoP proofs' jtis (oidc-provider's ReplayDetection: find, then upsert when new). A proof sent to
+   * PAR needs no token: anyone with a public client's id can send them, from as many addresses as
+   * they have, so a per-address count does not bound them all (attacker review: ~17 IPv4 addresses
+   * at the default budget filled `dpop`, and every DPoP refresh and userinfo call of every
+   * organization was refused). They are kept in `interactions`, with the pushed requests they come
+   * with, which drops its oldest when full. What that gives up: a PAR proof pushed out within its 5
+   * minutes could be replayed at PAR, which yields a request bound to its key, useless without the
+   * key. The other proofs (a refresh, a userinfo call, a code exchange) need a DPoP-bound token or
+   * code and its key: kept in `dpop`, which refuses when full.
+   */
+  const proofJtis = (): Adapter => {
+    const spaceNow = () => ((opts.currentRequest?.() as { oidc?: { route?: string } } | undefined)?.oidc?.route === PAR_ROUTE ? interactions : dpopProofs);
+    return {
+      async find(id) {
+        const raw = await spaceNow().get(key('ReplayDetection', id));
+        return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
+      },
+      async upsert(id, payload, expiresIn) {
+        await opts.admit?.('ReplayDetection', opts.currentRequest?.(), payload);
+        await guarded(() => spaceNow().set(key('ReplayDetection', id), JSON.stringify(payload), expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL));
+      },
+      findByUid: async () => undefined,
+      findByUserCode: async () => undefined,
+      consume: async () => undefined,
+      async destroy(id) {
+        await spaceNow().delete(key('ReplayDetection', id));
+      },
+      revokeByGrantId: async () => undefined,
+    };
+  };
+
   return (name: string): Adapter => {
     if (name === 'Client') {
       return {
@@ -200,7 +235,8 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       };
     }
 
-    const ephemeral = ANONYMOUS.has(name) ? interactions : name === 'ReplayDetection' ? dpopProofs : sessions;
+    if (name === 'ReplayDetection') return proofJtis();
+    const ephemeral = ANONYMOUS.has(name) ? interactions : sessions;
     // In memory a Session is in `sessions` once signed in, in `interactions` before (on Redis the
     // spaces are one keyspace: the same key either way). `other` is the space it may have left.
     const split = name === 'Session' && interactions !== sessions;

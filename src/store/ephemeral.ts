@@ -18,10 +18,12 @@ import { Redis } from 'ioredis';
  * |                | tokens, grants), login records                                         |                        |
  * | `interactions` | what anyone can start: sign-ins not finished yet (oidc-provider        | drops the oldest       |
  * |                | interactions, gateway sessions of browsers not signed in), provider    |                        |
- * |                | sessions no one signed in to, pushed authorization requests            |                        |
+ * |                | sessions no one signed in to, pushed authorization requests and the    |                        |
+ * |                | jtis of their DPoP proofs                                              |                        |
  * | `bounce`       | POST bodies parked for the POST→GET bounce (login/bounce.ts)           | drops the oldest body  |
  * | `counters`     | per-client counters (parked bytes per client)                          | refuses                |
- * | `dpop`         | jtis of DPoP proofs seen (replay detection, 5 minutes)                 | refuses                |
+ * | `dpop`         | jtis of DPoP proofs seen (replay detection, 5 minutes) at the token    | refuses                |
+ * |                | and userinfo endpoints (they need a DPoP-bound code or token)          |                        |
  * | `general`      | anything else (locks); the store itself                                | refuses                |
  *
  * A refusal is a CapacityError, which the HTTP layer answers with 503 `capacity_exceeded`: nothing

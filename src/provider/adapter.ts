@@ -76,6 +76,8 @@ interface RequestWrites {
 const PREFIX = 'op:';
 /** oidc-provider's name of the PAR route (ctx.oidc.route). */
 const PAR_ROUTE = 'pushed_authorization_request';
+/** The oidc-provider route of the request being served (its context), if any. */
+const routeOf = (ctx: object | undefined) => (ctx as { oidc?: { route?: string } } | undefined)?.oidc?.route;
 const FALLBACK_TTL = 3600;
 
 /** Records anyone (or any signed-in browser) can make kept, first written only after `admit` (anonymous-budget.ts; and ReplayDetection, proofJtis). */
@@ -200,7 +202,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
    * code and its key: kept in `dpop`, which refuses when full.
    */
   const proofJtis = (): Adapter => {
-    const spaceNow = () => ((opts.currentRequest?.() as { oidc?: { route?: string } } | undefined)?.oidc?.route === PAR_ROUTE ? interactions : dpopProofs);
+    const spaceNow = () => (routeOf(opts.currentRequest?.()) === PAR_ROUTE ? interactions : dpopProofs);
     return {
       async find(id) {
         const raw = await spaceNow().get(key('ReplayDetection', id));
@@ -467,6 +469,10 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       // that browser for the app was invalid_grant until the grant expired (attacker review).
       async revokeByGrantId(grantId) {
         written(key('Grant', grantId));
+        // At the token endpoint a revocation is oidc-provider's answer to a used code or refresh
+        // token presented again, which it refuses (invalid_grant) whatever this does: a failing
+        // store is reported, not a 500 (as for the replays consume catches, endReplayedGrant).
+        if (routeOf(opts.currentRequest?.()) === 'token') return endReplayedGrant(grantId);
         await endGrants([grantId]);
       },
     };

@@ -424,6 +424,37 @@ describe.each([
     await expect(f('AuthorizationCode').consume('code-fail')).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it("oidc-provider's own revocation of a reused code or refresh token (at the token endpoint) is reported, not thrown, when the store fails; elsewhere it throws", async () => {
+    const failures: string[] = [];
+    let route = 'token';
+    const f = createAdapterFactory({
+      ephemeral: store,
+      grantLifetimeSeconds: 90 * DAY,
+      findClient: async () => undefined,
+      currentRequest: () => ({ oidc: { route } }),
+      onReplayRevocationFailed: (_err, grantId) => failures.push(grantId),
+    });
+    const replay = store.space('replay');
+    const set = replay.set.bind(replay);
+    replay.set = async (key, value, ttl) => {
+      if (key.includes('revoked-grant:')) throw new Error('store down');
+      return set(key, value, ttl);
+    };
+    try {
+      await f('RefreshToken').revokeByGrantId('g-reused');
+      expect(failures).toEqual(['g-reused']);
+      route = 'revocation';
+      await expect(f('RefreshToken').revokeByGrantId('g-revoked')).rejects.toThrow('store down');
+      expect(failures).toEqual(['g-reused']);
+    } finally {
+      replay.set = set;
+    }
+    // With the store answering, the revocation at the token endpoint is written as any other.
+    route = 'token';
+    await f('RefreshToken').revokeByGrantId('g-reused-2');
+    expect(await markerTtl('g-reused-2')).toBeGreaterThan(0);
+  });
+
   it('a grant already gone keeps the marker it has; gone with no marker: the longest', async () => {
     const grant = factory()('Grant');
     await grant.upsert('g-gone', { clientId: 'app', accountId: 'usr_1', exp: exp(DAY) } as AdapterPayload, DAY);

@@ -57,7 +57,7 @@ const SIZED_SPACES: readonly SpaceName[] = SPACE_NAMES.filter((s) => s !== 'boun
 const spaceSizes = z.string().transform((v, ctx) => {
   const out: Partial<Record<SpaceName, number>> = {};
   for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const m = /^([a-z]+)=(\d+(?:\.\d+)?)$/.exec(part);
+    const m = /^([a-z][a-z-]*)=(\d+(?:\.\d+)?)$/.exec(part);
     const name = m?.[1] as SpaceName | undefined;
     if (!m || !name || !SIZED_SPACES.includes(name) || !(Number(m[2]) > 0)) {
       ctx.addIssue({ code: 'custom', message: `"${part.slice(0, 40)}" is not space=MB with space one of ${SIZED_SPACES.join(', ')}` });

@@ -19,10 +19,10 @@
  *   `sessions` in 3 minutes and refused every sign-in for 24 h). A session moves to `sessions` when
  *   it is signed in. DPoP proofs' jtis (ReplayDetection) are in `dpop` (a flood of them filled
  *   `sessions`), except those sent to PAR, which anyone with a public client's id can send: those
- *   are in `interactions` with the pushed requests (proofJtis). So a flood of requests cannot fill
- *   `sessions`, nor `dpop`.
+ *   are in `dpop-par` (proofJtis). So a flood of requests cannot fill `sessions`, nor `dpop`.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { decodeJwt } from 'jose';
 import { errors } from './oidc.js';
 import { isCapacityError, RedisStore, type EphemeralStore } from '../store/ephemeral.js';
 import { redisGrantOps } from './adapter-redis.js';
@@ -78,6 +78,22 @@ const PREFIX = 'op:';
 const PAR_ROUTE = 'pushed_authorization_request';
 /** The oidc-provider route of the request being served (its context), if any. */
 const routeOf = (ctx: object | undefined) => (ctx as { oidc?: { route?: string } } | undefined)?.oidc?.route;
+/** How far from now oidc-provider accepts a DPoP proof's `iat` (its CHALLENGE_OK_WINDOW). */
+const DPOP_IAT_WINDOW_SECONDS = 300;
+/**
+ * Seconds until the DPoP proof of the request being served is no longer accepted (its `iat` + the
+ * window, + a few seconds for clocks); 0 when there is none. The proof was verified already.
+ */
+function proofAcceptedFor(ctx: object | undefined, nowSeconds: number): number {
+  const header = (ctx as { get?: (name: string) => string } | undefined)?.get?.('DPoP');
+  if (!header) return 0;
+  try {
+    const { iat } = decodeJwt(header);
+    return typeof iat === 'number' ? Math.max(iat + DPOP_IAT_WINDOW_SECONDS + 5 - nowSeconds, 0) : 0;
+  } catch {
+    return 0;
+  }
+}
 const FALLBACK_TTL = 3600;
 
 /** Records anyone (or any signed-in browser) can make kept, first written only after `admit` (anonymous-budget.ts; and ReplayDetection, proofJtis). */
@@ -123,8 +139,9 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
   const sessions = opts.ephemeral.space('sessions');
   const interactions = opts.ephemeral.space('interactions');
   const markers = opts.ephemeral.space('replay');
-  // oidc-provider's DPoP proof jtis (ReplayDetection) of token holders, kept apart (proofJtis below).
+  // oidc-provider's DPoP proof jtis (ReplayDetection), kept apart; those sent to PAR apart again (proofJtis below).
   const dpopProofs = opts.ephemeral.space('dpop');
+  const parProofs = opts.ephemeral.space('dpop-par');
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const key = (model: string, id: string) => `${PREFIX}${model}:${id}`;
   const revokedKey = (grantId: string) => `${PREFIX}revoked-grant:${grantId}`;
@@ -195,28 +212,35 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
    * PAR needs no token: anyone with a public client's id can send them, from as many addresses as
    * they have, so a per-address count does not bound them all (attacker review: ~17 IPv4 addresses
    * at the default budget filled `dpop`, and every DPoP refresh and userinfo call of every
-   * organization was refused). They are kept in `interactions`, with the pushed requests they come
-   * with, which drops its oldest when full. What that gives up: a PAR proof pushed out within its 5
-   * minutes could be replayed at PAR, which yields a request bound to its key, useless without the
-   * key. The other proofs (a refresh, a userinfo call, a code exchange) need a DPoP-bound token or
-   * code and its key: kept in `dpop`, which refuses when full.
+   * organization was refused). They are kept in a space of their own (`dpop-par`), which refuses
+   * when full as every replay cache does: a flood then refuses DPoP pushed requests only. The other
+   * proofs (a refresh, a userinfo call, a code exchange) need a DPoP-bound token or code and its key.
+   *
+   * A jti is kept for as long as its proof is accepted: oidc-provider accepts a proof whose `iat` is
+   * up to 5 minutes from now either way, but asks for the jti to be kept 5 minutes from its first
+   * use; a proof dated ahead was accepted again once its jti had expired (review: a replayed
+   * userinfo call 305 s later got 200).
    */
   const proofJtis = (): Adapter => {
-    const spaceNow = () => (routeOf(opts.currentRequest?.()) === PAR_ROUTE ? interactions : dpopProofs);
+    const spaceNow = (ctx: object | undefined) => (routeOf(ctx) === PAR_ROUTE ? parProofs : dpopProofs);
     return {
       async find(id) {
-        const raw = await spaceNow().get(key('ReplayDetection', id));
+        const raw = await spaceNow(opts.currentRequest?.()).get(key('ReplayDetection', id));
         return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
       },
       async upsert(id, payload, expiresIn) {
-        await opts.admit?.('ReplayDetection', opts.currentRequest?.(), payload);
-        await guarded(() => spaceNow().set(key('ReplayDetection', id), JSON.stringify(payload), expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL));
+        const ctx = opts.currentRequest?.();
+        await opts.admit?.('ReplayDetection', ctx, payload);
+        const ttl = Math.max(expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL, proofAcceptedFor(ctx, now()));
+        // The record's own exp too: oidc-provider takes a record past its exp for none.
+        const kept = { ...payload, exp: now() + ttl };
+        await guarded(() => spaceNow(ctx).set(key('ReplayDetection', id), JSON.stringify(kept), ttl));
       },
       findByUid: async () => undefined,
       findByUserCode: async () => undefined,
       consume: async () => undefined,
       async destroy(id) {
-        await spaceNow().delete(key('ReplayDetection', id));
+        await spaceNow(opts.currentRequest?.()).delete(key('ReplayDetection', id));
       },
       revokeByGrantId: async () => undefined,
     };

@@ -48,23 +48,35 @@ const PAR_ROUTE_NAME = 'pushed_authorization_request';
 
 const isPublic = (client: { clientAuthMethod?: string } | undefined) => client?.clientAuthMethod === 'none';
 
+/** The thumbprint of the request's DPoP proof key (verified already by oidc-provider's validateDpop), if any. */
+async function proofThumbprint(ctx: KoaContextWithOIDC): Promise<string | undefined> {
+  try {
+    const { jwk } = decodeProtectedHeader(ctx.get('DPoP'));
+    return jwk ? await calculateJwkThumbprint(jwk) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * At userinfo the proof's jti is kept before oidc-provider checks that the access token is bound to
- * the proof's key (RFC 9449 §7.1). Refused here first, so that only the holder of a DPoP-bound
- * token's key gets anything kept. Attacker review: any access token (a confidential app's plain
- * Bearer token, sent as `DPoP`) with proofs of fresh keys kept one jti per request, uncounted.
+ * At userinfo and at a refresh the proof's jti is kept before oidc-provider checks that the token
+ * is bound to the proof's key (RFC 9449 §7.1, §5). Refused here first, with oidc-provider's own
+ * answer, so that only the holder of the bound key gets anything kept. Attacker reviews: any access
+ * token (a confidential app's Bearer token, sent as `DPoP`), or a public client's refresh token, with
+ * proofs of fresh keys kept one jti per request, refused but kept.
  */
 async function assertProofBindsToken(ctx: KoaContextWithOIDC): Promise<void> {
-  const jkt = ctx.oidc.accessToken?.jkt;
-  const proof = ctx.get('DPoP');
-  let thumbprint: string | undefined;
-  try {
-    const { jwk } = decodeProtectedHeader(proof); // verified already (oidc-provider's validateDpop)
-    thumbprint = jwk ? await calculateJwkThumbprint(jwk) : undefined;
-  } catch {
-    thumbprint = undefined;
+  const oidc = ctx.oidc;
+  if (oidc.route === 'userinfo') {
+    const jkt = oidc.accessToken?.jkt;
+    if (!jkt || jkt !== (await proofThumbprint(ctx))) throw new errors.InvalidToken('failed jkt verification');
+    return;
   }
-  if (!jkt || !thumbprint || thumbprint !== jkt) throw new errors.InvalidToken('failed jkt verification');
+  // A refresh (its token is not the request's entity yet: read again). Unbound (a confidential
+  // client's): oidc-provider binds nothing to check.
+  const value = oidc.params?.refresh_token;
+  const token = typeof value === 'string' ? await oidc.provider.RefreshToken.find(value, { ignoreExpiration: true }) : undefined;
+  if (token?.jkt && token.jkt !== (await proofThumbprint(ctx))) throw new errors.InvalidGrant('failed jkt verification');
 }
 
 /**
@@ -81,7 +93,11 @@ async function counted(model: string, ctx: KoaContextWithOIDC): Promise<boolean>
   if (model === 'PushedAuthorizationRequest') return route === PAR_ROUTE_NAME && isPublic(oidc.client);
   if (model !== 'ReplayDetection') return false;
   if (route === PAR_ROUTE_NAME) return isPublic(oidc.client);
-  if (route === 'token') return oidc.params?.grant_type === 'refresh_token' && isPublic(oidc.client);
+  if (route === 'token') {
+    if (oidc.params?.grant_type !== 'refresh_token') return false;
+    await assertProofBindsToken(ctx);
+    return isPublic(oidc.client);
+  }
   if (route === 'userinfo') {
     await assertProofBindsToken(ctx);
     // No client authenticates at userinfo: the token's. Counted unless it is known to be
@@ -95,14 +111,15 @@ async function counted(model: string, ctx: KoaContextWithOIDC): Promise<boolean>
 
 /**
  * The adapter's `admit` hook: refuses the first write of a counted record when the client's
- * address (or, for a code by single sign-on, its user) is over the budget. `ctx`: oidc-provider's
- * context of the request (none: not counted).
+ * address (or, for a code by single sign-on, its user) is over the budget, and a DPoP proof's jti
+ * when the proof's key is not the one the token is bound to. `ctx`: oidc-provider's context of the
+ * request (none: not counted).
  */
 export function admitWrites(
   anonymous: AnonymousBudget | undefined,
   perUser: UserBudget | undefined,
-): ((model: string, ctx: object | undefined, payload: { accountId?: unknown }) => Promise<void>) | undefined {
-  if (!anonymous && !perUser) return undefined;
+): (model: string, ctx: object | undefined, payload: { accountId?: unknown }) => Promise<void> {
+  // Always installed: the key-binding check of a DPoP proof (assertProofBindsToken) holds without budgets too.
   return async (model, raw, payload) => {
     const ctx = raw as KoaContextWithOIDC | undefined;
     if (!ctx?.req) return;

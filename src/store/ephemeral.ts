@@ -18,12 +18,12 @@ import { Redis } from 'ioredis';
  * |                | tokens, grants), login records                                         |                        |
  * | `interactions` | what anyone can start: sign-ins not finished yet (oidc-provider        | drops the oldest       |
  * |                | interactions, gateway sessions of browsers not signed in), provider    |                        |
- * |                | sessions no one signed in to, pushed authorization requests and the    |                        |
- * |                | jtis of their DPoP proofs                                              |                        |
+ * |                | sessions no one signed in to, pushed authorization requests            |                        |
  * | `bounce`       | POST bodies parked for the POST→GET bounce (login/bounce.ts)           | drops the oldest body  |
  * | `counters`     | per-client counters (parked bytes per client)                          | refuses                |
  * | `dpop`         | jtis of DPoP proofs seen (replay detection, 5 minutes) at the token    | refuses                |
  * |                | and userinfo endpoints (they need a DPoP-bound code or token)          |                        |
+ * | `dpop-par`     | jtis of DPoP proofs seen at PAR (anyone can send them)                 | refuses                |
  * | `general`      | anything else (locks); the store itself                                | refuses                |
  *
  * A refusal is a CapacityError, which the HTTP layer answers with 503 `capacity_exceeded`: nothing
@@ -80,7 +80,7 @@ export interface EphemeralStore {
   close(): Promise<void>;
 }
 
-export const SPACE_NAMES = ['general', 'replay', 'transactions', 'sessions', 'interactions', 'bounce', 'counters', 'dpop'] as const;
+export const SPACE_NAMES = ['general', 'replay', 'transactions', 'sessions', 'interactions', 'bounce', 'counters', 'dpop', 'dpop-par'] as const;
 export type SpaceName = (typeof SPACE_NAMES)[number];
 
 export interface SpaceBounds {
@@ -117,9 +117,12 @@ export const DEFAULT_SPACE_BOUNDS: Record<SpaceName, SpaceBounds> = {
   interactions: { maxEntries: 100_000, maxBytes: 64 * MiB, onFull: 'evict' },
   bounce: { maxEntries: 20_000, maxBytes: DEFAULT_LIMITS.parkedTotalBytes, onFull: 'evict' },
   counters: { maxEntries: 200_000, maxBytes: 16 * MiB, onFull: 'refuse' },
-  // DPoP proofs' jtis (5 minutes each), which anyone holding a public client's id can send: apart, so
-  // a flood of proofs refuses only DPoP requests (attacker review: it filled `sessions`).
+  // DPoP proofs' jtis (5 minutes each), apart, so that a flood of proofs refuses only DPoP requests
+  // (attacker review: it filled `sessions`). Those sent to PAR, which anyone holding a public
+  // client's id can send from as many addresses as they have, apart again (`dpop-par`): a flood of
+  // them filled `dpop`, and every DPoP refresh and userinfo call of every organization was refused.
   dpop: { maxEntries: 100_000, maxBytes: 32 * MiB, onFull: 'refuse' },
+  'dpop-par': { maxEntries: 100_000, maxBytes: 32 * MiB, onFull: 'refuse' },
 };
 
 /** A space (or Redis) is full: the write was refused and nothing was evicted. HTTP: 503 `capacity_exceeded`. */

@@ -81,9 +81,9 @@ describe('configuration', () => {
   });
 
   it('reads the parked-body budgets and memory space sizes (issue 9: bounded ephemeral spaces)', () => {
-    const c = loadConfig({ PORTICO_PARKED_CLIENT_MB: '2', PORTICO_PARKED_TOTAL_MB: '0.5', PORTICO_MEMORY_SPACES_MB: 'sessions=512, replay=128' }, cwd);
+    const c = loadConfig({ PORTICO_PARKED_CLIENT_MB: '2', PORTICO_PARKED_TOTAL_MB: '0.5', PORTICO_MEMORY_SPACES_MB: 'sessions=512, replay=128, dpop-par=16' }, cwd);
     expect(c.ephemeralLimits).toEqual({ parkedClientBytes: 2 * 1024 * 1024, parkedTotalBytes: 512 * 1024 });
-    expect(c.memorySpacesMb).toEqual({ sessions: 512, replay: 128 });
+    expect(c.memorySpacesMb).toEqual({ sessions: 512, replay: 128, 'dpop-par': 16 });
     mkdirSync(join(cwd, 'config'));
     writeFileSync(join(cwd, 'config/portico.json'), JSON.stringify({ PORTICO_PARKED_TOTAL_MB: 32 }));
     expect(loadConfig({}, cwd).ephemeralLimits?.parkedTotalBytes).toBe(32 * 1024 * 1024);

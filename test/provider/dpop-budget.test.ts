@@ -10,9 +10,11 @@
  * code would be lost); at userinfo a proof of a key the token is not bound to keeps nothing; a
  * deleted application's tokens are counted.
  */
+import { createHash, randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import type { RateLimitSettings } from '../../src/config/index.js';
-import { RedisStore, type MemoryStore } from '../../src/store/ephemeral.js';
+import { MemoryStore, RedisStore } from '../../src/store/ephemeral.js';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { ephemeralBackends } from '../support/backends.js';
 import { CookieJar, follow, authorizeUrl, listen, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
@@ -42,7 +44,9 @@ describe.each(ephemeralBackends)('DPoP proofs of a public client count per clien
   const insecure = () => ({ [oauth.allowInsecureRequests]: true, [oauth.customFetch]: toListener }) as const;
 
   beforeAll(async () => {
-    t = await buildTestApp({ ephemeral: await backend.open(), config: { trustProxy: 1, rateLimits: LIMITS } });
+    // In memory on a clock that follows Date.now (the future-dated proof test moves it).
+    const ephemeral = backend.name === 'memory' ? new MemoryStore(undefined, () => Date.now()) : await backend.open();
+    t = await buildTestApp({ ephemeral, config: { trustProxy: 1, rateLimits: LIMITS } });
     srv = await listen(withTestLogin(t));
     issuer = t.runtime.config.issuer;
     userId = (await seedUser(t.runtime.store)).user.id;
@@ -223,5 +227,61 @@ describe.each(ephemeralBackends)('DPoP proofs of a public client count per clien
     const before = await keptProofs();
     for (let i = 0; i < BUDGET * 2; i++) expect((await userinfo(gone.client, gone.tokens.access_token, dpopOf('gone-spa', key))).status).toBeGreaterThanOrEqual(400);
     expect((await keptProofs()) - before).toBeLessThanOrEqual(BUDGET);
+  });
+
+  it("a refresh with a proof of a key the refresh token is not bound to: invalid_grant and nothing kept; with the bound key it refreshes", async () => {
+    const key = await oauth.generateKeyPair('ES256');
+    newAddress();
+    const spa = await signIn('dpop-spa', dpopOf('dpop-spa', key), await freshUser());
+    newAddress();
+    const before = await keptProofs();
+    for (let i = 0; i < BUDGET * 2; i++) {
+      const res = await refresh('dpop-spa', spa.tokens.refresh_token!, dpopOf('dpop-spa', await oauth.generateKeyPair('ES256')));
+      expect([res.status, ((await res.json()) as Record<string, unknown>).error]).toEqual([400, 'invalid_grant']);
+    }
+    expect((await keptProofs()) - before).toBe(0);
+    const res = await refresh('dpop-spa', spa.tokens.refresh_token!, dpopOf('dpop-spa', key));
+    expect(res.status).toBe(200);
+    expect((await keptProofs()) - before).toBe(1);
+  });
+
+  it('a proof dated ahead (accepted up to 5 minutes either way) is refused when replayed until it can no longer be accepted', async () => {
+    const realNow = Date.now;
+    let skew = 0;
+    Date.now = () => realNow() + skew;
+    try {
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = await exportJWK(publicKey);
+      newAddress();
+      const spa = await signIn('dpop-spa', dpopOf('dpop-spa', { privateKey, publicKey } as CryptoKeyPair), await freshUser());
+      const jti = randomUUID();
+      const proof = await new SignJWT({ jti, htm: 'GET', htu: `${issuer}/oauth/userinfo`, ath: await oauth.calculatePKCECodeChallenge(spa.tokens.access_token) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt(Math.floor(realNow() / 1000) + 290)
+        .sign(privateKey);
+      const call = async () => {
+        const res = await fetch(`${srv.url}/oauth/userinfo`, { headers: { authorization: `DPoP ${spa.tokens.access_token}`, dpop: proof, 'x-forwarded-for': ip } });
+        await res.arrayBuffer();
+        return res.status;
+      };
+      expect(await call()).toBe(200);
+      expect(await call()).toBe(401);
+      const e = t.runtime.ephemeral;
+      if (e instanceof RedisStore) {
+        // Redis expires keys on its own clock, which the test cannot move: the key's own lifetime.
+        const id = createHash('sha256').update(`dpop-spa${jti}`).digest('base64url');
+        const ms = await e.client.pttl(`${e.prefix}op:ReplayDetection:${id}`);
+        expect(ms).toBeGreaterThan(590_000);
+        expect(ms).toBeLessThanOrEqual(596_000);
+        return;
+      }
+      // Review: the jti was kept 5 minutes from its first use, the proof accepted until 5 minutes after its iat.
+      skew = 305_000;
+      expect(await call()).toBe(401);
+      skew = 590_000;
+      expect(await call()).toBe(401);
+    } finally {
+      Date.now = realNow;
+    }
   });
 });

@@ -4,9 +4,9 @@
  * Attacker reviews: those jtis landed in `sessions`, which a flood could fill (every organization's
  * sign-ins then 503); then in `dpop`, which ~17 addresses could fill despite the per-address budget
  * (every DPoP refresh and userinfo call of every organization then 503). Now the proofs sent to PAR
- * are kept with the pushed requests in `interactions`, which drops its oldest: a flood refuses no
- * one, a replayed proof is still refused, and the proofs of token holders (`dpop`) are untouched.
- * Spaces scaled down.
+ * have a space of their own (`dpop-par`), which refuses when full as every replay cache does: a
+ * flood refuses DPoP pushed requests only; a replayed proof is still refused; the proofs of token
+ * holders (`dpop`) and everything else go on. Spaces scaled down.
  */
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -21,7 +21,7 @@ describe('a flood of DPoP proofs at /oauth/par', () => {
   let store: MemoryStore;
 
   beforeAll(async () => {
-    store = new MemoryStore(undefined, undefined, undefined, { spaces: { dpop: { maxEntries: 20 }, interactions: { maxEntries: 30 }, sessions: { maxEntries: 40 } } });
+    store = new MemoryStore(undefined, undefined, undefined, { spaces: { 'dpop-par': { maxEntries: 20 }, dpop: { maxEntries: 20 }, sessions: { maxEntries: 40 } } });
     t = await buildTestApp({ ephemeral: store });
     srv = await listen(withTestLogin(t));
   });
@@ -30,7 +30,7 @@ describe('a flood of DPoP proofs at /oauth/par', () => {
     await t?.close();
   });
 
-  it("drops the oldest pushed requests and proofs, refuses none; a replayed proof is refused; token holders' DPoP calls and sign-ins without DPoP go on", async () => {
+  it("fills only dpop-par (then 503 for DPoP pushed requests only); a replayed proof is refused; token holders' DPoP calls, pushed requests without DPoP and sign-ins go on", async () => {
     const { user } = await seedUser(t.runtime.store);
     await seedApp(t.runtime.store, 'spa', { type: 'public' });
     const patched = await fetch(`${srv.url}/api/v1/applications/spa`, { method: 'PATCH', headers: { ...bearer(), 'content-type': 'application/json' }, body: JSON.stringify({ dpop_bound_access_tokens: true }) });
@@ -80,18 +80,23 @@ describe('a flood of DPoP proofs at /oauth/par', () => {
 
     const sessionsBefore = store.space('sessions').size;
     const dpopBefore = store.space('dpop').size;
-    const statuses = new Set<number>();
-    for (let i = 0; i < 60; i++) statuses.add((await par(await proof())).status);
-    expect([...statuses]).toEqual([201]);
-    expect(store.space('interactions').size).toBe(30);
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) statuses.push((await par(await proof())).status);
+    expect(statuses.slice(0, 15).every((s) => s === 201)).toBe(true);
+    expect(statuses.at(-1)).toBe(503);
+    expect(store.space('dpop-par').size).toBe(20);
     expect(store.space('dpop').size).toBe(dpopBefore);
     expect(store.space('sessions').size).toBe(sessionsBefore);
-    // A proof still in the space is still refused when replayed.
-    const recent = await proof();
-    expect((await par(recent)).status).toBe(201);
-    expect((await par(recent)).status).toBe(400);
+    // A pushed request without a proof is answered.
+    const p = pkce();
+    const plain = await fetch(`${srv.url}/oauth/par`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: 'spa', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', code_challenge: p.challenge, code_challenge_method: 'S256' }),
+    });
+    expect(plain.status).toBe(201);
 
-    // The token holder's DPoP calls go on (attacker review: 503 once `dpop` was full).
+    // The token holder's DPoP calls go on (attacker review: 503 once a PAR flood had filled `dpop`).
     expect(await userinfo()).toBe(200);
     // A sign-in at another application, without DPoP: code and tokens.
     const { code } = await loginForCode(srv.url, issuer, { client_id: 'crm', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', nonce: 'n', login_hint: user.id });

@@ -26,6 +26,7 @@ import { decodeJwt } from 'jose';
 import { errors } from './oidc.js';
 import { isCapacityError, RedisStore, type EphemeralStore } from '../store/ephemeral.js';
 import { redisGrantOps } from './adapter-redis.js';
+import { PAR_ROUTE_NAME } from './par-dpop.js';
 import type { RequestPrefetch } from './prefetch.js';
 
 export interface AdapterOptions {
@@ -74,8 +75,6 @@ interface RequestWrites {
 }
 
 const PREFIX = 'op:';
-/** oidc-provider's name of the PAR route (ctx.oidc.route). */
-const PAR_ROUTE = 'pushed_authorization_request';
 /** The oidc-provider route of the request being served (its context), if any. */
 const routeOf = (ctx: object | undefined) => (ctx as { oidc?: { route?: string } } | undefined)?.oidc?.route;
 /** How far from now oidc-provider accepts a DPoP proof's `iat` (its CHALLENGE_OK_WINDOW). */
@@ -222,7 +221,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
    * userinfo call 305 s later got 200).
    */
   const proofJtis = (): Adapter => {
-    const spaceNow = (ctx: object | undefined) => (routeOf(ctx) === PAR_ROUTE ? parProofs : dpopProofs);
+    const spaceNow = (ctx: object | undefined) => (routeOf(ctx) === PAR_ROUTE_NAME ? parProofs : dpopProofs);
     return {
       async find(id) {
         const raw = await spaceNow(opts.currentRequest?.()).get(key('ReplayDetection', id));

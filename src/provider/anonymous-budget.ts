@@ -31,6 +31,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { calculateJwkThumbprint, decodeProtectedHeader } from 'jose';
 import type { Verdict } from '../http/rate-limit.js';
 import { errors } from './oidc.js';
+import { PAR_ROUTE_NAME } from './par-dpop.js';
 
 /** Counts one record kept for the client at `ip`: allowed, or refused until `retryAfterSeconds`. */
 export type AnonymousBudget = (ip: string | undefined) => Promise<Verdict>;
@@ -44,7 +45,6 @@ class TooManyAuthorizations extends errors.OIDCProviderError {
   }
 }
 
-const PAR_ROUTE_NAME = 'pushed_authorization_request';
 
 const isPublic = (client: { clientAuthMethod?: string } | undefined) => client?.clientAuthMethod === 'none';
 

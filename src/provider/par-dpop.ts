@@ -9,6 +9,8 @@
 import type { Configuration } from 'oidc-provider';
 
 export const PAR_ROUTE = '/oauth/par';
+/** oidc-provider's name of that route (ctx.oidc.route). */
+export const PAR_ROUTE_NAME = 'pushed_authorization_request';
 
 export function parAndDpopFeatures(): Pick<NonNullable<Configuration['features']>, 'pushedAuthorizationRequests' | 'dPoP'> {
   return {

@@ -5,7 +5,7 @@
  * protocol Portico always speaks.
  */
 import type { Configuration } from 'oidc-provider';
-import { parAndDpopFeatures, PAR_ROUTE } from './par-dpop.js';
+import { parAndDpopFeatures, PAR_ROUTE, PAR_ROUTE_NAME } from './par-dpop.js';
 import { refreshTokenConfiguration, REFRESH_METADATA, type Clock } from './refresh.js';
 
 export function withTokenFeatures(base: Configuration, opts: { clock?: Clock } = {}): Configuration {
@@ -23,6 +23,6 @@ export function withTokenFeatures(base: Configuration, opts: { clock?: Clock } =
       // the tokens are sent by backchannel.ts, as oidc-provider's own sending would hold up the logout.
       backchannelLogout: { enabled: true },
     },
-    routes: { ...base.routes, pushed_authorization_request: PAR_ROUTE },
+    routes: { ...base.routes, [PAR_ROUTE_NAME]: PAR_ROUTE },
   };
 }

@@ -396,6 +396,19 @@ describe.each([
     expect(await grant.find('g-other')).toMatchObject({ accountId: 'usr_1' });
   });
 
+  /** Makes writing a grant's revocation marker fail (the store down); returns what undoes it. */
+  const failRevocationMarkers = () => {
+    const replay = store.space('replay');
+    const set = replay.set.bind(replay);
+    replay.set = async (key, value, ttl) => {
+      if (key.includes('revoked-grant:')) throw new Error('store down');
+      return set(key, value, ttl);
+    };
+    return () => {
+      replay.set = set;
+    };
+  };
+
   it('a store failure while ending the grant of a caught replay: still invalid_grant (not a 500), the failure reported, the code still refused', async () => {
     const failures: string[] = [];
     const f = createAdapterFactory({
@@ -407,19 +420,14 @@ describe.each([
     await f('Grant').upsert('g-fail', { clientId: 'app', accountId: 'usr_1', exp: exp(DAY) } as AdapterPayload, DAY);
     await f('AuthorizationCode').upsert('code-fail', { grantId: 'g-fail', exp: exp(600) } as AdapterPayload, 600);
     await f('AuthorizationCode').consume('code-fail');
-    const replay = store.space('replay');
-    const set = replay.set.bind(replay);
-    replay.set = async (key, value, ttl) => {
-      if (key.includes('revoked-grant:')) throw new Error('store down');
-      return set(key, value, ttl);
-    };
+    const restore = failRevocationMarkers();
     try {
       await expect(f('AuthorizationCode').consume('code-fail')).rejects.toMatchObject({ error: 'invalid_grant' });
       expect(failures).toEqual(['g-fail']);
       // Still refused on a third try, also once the store answers again.
       await expect(f('AuthorizationCode').consume('code-fail')).rejects.toMatchObject({ error: 'invalid_grant' });
     } finally {
-      replay.set = set;
+      restore();
     }
     await expect(f('AuthorizationCode').consume('code-fail')).rejects.toMatchObject({ error: 'invalid_grant' });
   });
@@ -434,12 +442,7 @@ describe.each([
       currentRequest: () => ({ oidc: { route } }),
       onReplayRevocationFailed: (_err, grantId) => failures.push(grantId),
     });
-    const replay = store.space('replay');
-    const set = replay.set.bind(replay);
-    replay.set = async (key, value, ttl) => {
-      if (key.includes('revoked-grant:')) throw new Error('store down');
-      return set(key, value, ttl);
-    };
+    const restore = failRevocationMarkers();
     try {
       await f('RefreshToken').revokeByGrantId('g-reused');
       expect(failures).toEqual(['g-reused']);
@@ -447,7 +450,7 @@ describe.each([
       await expect(f('RefreshToken').revokeByGrantId('g-revoked')).rejects.toThrow('store down');
       expect(failures).toEqual(['g-reused']);
     } finally {
-      replay.set = set;
+      restore();
     }
     // With the store answering, the revocation at the token endpoint is written as any other.
     route = 'token';

@@ -47,11 +47,32 @@ function parse(pem: string): X509Certificate {
   }
 }
 
+const BEGIN = '-----BEGIN CERTIFICATE-----';
+const END = '-----END CERTIFICATE-----';
+
+/**
+ * Each BEGIN…END block, as /BEGIN[\s\S]*?END/g finds them, in one pass: that lazy pattern ran from
+ * every BEGIN to the end of the text when no END followed (quadratic: 1 MB of BEGIN markers in
+ * uploaded metadata took ~20 s; attacker review).
+ */
+function pemBlocks(text: string): string[] {
+  const out: string[] = [];
+  for (let from = 0; ; ) {
+    const begin = text.indexOf(BEGIN, from);
+    if (begin === -1) break;
+    const end = text.indexOf(END, begin + BEGIN.length);
+    if (end === -1) break; // no END after this BEGIN: none after a later one either
+    out.push(text.slice(begin, end + END.length));
+    from = end + END.length;
+  }
+  return out;
+}
+
 /** Accepts one PEM, a bundle of several, or the bare base64 of a DER certificate (as in metadata). */
 export function splitCertificates(input: string): string[] {
   const text = input.trim();
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
-  const candidates = blocks ?? (/^[A-Za-z0-9+/=\s]+$/.test(text) && text.length > 0 ? [toPem(text)] : []);
+  const blocks = pemBlocks(text);
+  const candidates = blocks.length ? blocks : (/^[A-Za-z0-9+/=\s]+$/.test(text) && text.length > 0 ? [toPem(text)] : []);
   if (candidates.length === 0) throw new CertificateError('not a PEM or base64 DER X.509 certificate');
   return candidates.map((c) => {
     const cert = parse(c);

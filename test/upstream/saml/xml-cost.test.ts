@@ -9,10 +9,11 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { UpstreamError } from '../../../src/upstream/identity.js';
+import { splitCertificates } from '../../../src/upstream/saml/certificates.js';
 import { MetadataError, parseIdpMetadata } from '../../../src/upstream/saml/metadata.js';
 import { validateSamlResponse } from '../../../src/upstream/saml/validate.js';
 import { MAX_XML_ATTRIBUTES, MAX_XML_DEPTH, MAX_XML_MARKUP, MAX_XML_NAMESPACE_BINDINGS, parseStrictXml } from '../../../src/upstream/saml/xml.js';
-import { NOW, TEST_CFG, b64, buildResponse } from './builder.js';
+import { KEYS, NOW, TEST_CFG, b64, buildResponse } from './builder.js';
 
 const FIXTURES = new URL('../../fixtures/saml/metadata/', import.meta.url);
 
@@ -109,4 +110,33 @@ describe('XML parse cost is bounded before parsing', () => {
       expect(parseIdpMetadata(readFileSync(new URL(f, FIXTURES), 'utf8')).entity_id).toBeTruthy();
     }
   });
+
+  test('the pre-scans are linear: 1 MB of `xmlns:` repeated, or of PEM BEGIN markers in metadata, is refused at once (attacker review: minutes)', () => {
+    // `xmlns:xmlns:xmlns:…`: the namespace pre-scan's prefix class took the `:` too, so every match
+    // ran to the end of the input and back (128 KB ~2.5 s, 1 MB ~170 s, before any signature check).
+    const chain = '<samlp:Response ' + 'xmlns:'.repeat(Math.floor((1024 * 1024 - 32) / 6));
+    const r = outcome(b64(chain));
+    expect(r.reason).toBe('malformed');
+    expect(r.ms).toBeLessThan(1000);
+    // In metadata (the admin API, a setup link's upload, a metadata_url refresh): the same chain in
+    // an attribute value, and BEGIN markers without END (a lazy PEM pattern: 1 MB ~20 s).
+    const adfs = readFileSync(new URL('adfs.xml', FIXTURES), 'utf8').replace(/^<\?xml[^>]*\?>\s*/, '');
+    const timed = (xml: string) => {
+      const t = performance.now();
+      try {
+        parseIdpMetadata(xml); // an attribute it ignores: read
+      } catch (e) {
+        if (!(e instanceof MetadataError)) throw e; // a certificate that is none: refused
+      }
+      return performance.now() - t;
+    };
+    expect(timed(adfs.replace('<EntityDescriptor ', `<EntityDescriptor note="${'xmlns:'.repeat(150_000)}" `))).toBeLessThan(1000);
+    const signingKey = (certText: string) =>
+      `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.test"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${certText}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>`;
+    expect(timed(signingKey('-----BEGIN CERTIFICATE-----'.repeat(35_000)))).toBeLessThan(1000);
+    // Legitimate: prefixes are still counted (one over the cap is too_large), and a PEM bundle of two still splits.
+    expect(outcome(b64(extended(nested(MAX_XML_NAMESPACE_BINDINGS + 1, (i) => `<q${i}:x xmlns:q${i}="urn:u${i}">`, (i) => `</q${i}:x>`)))).reason).toBe('too_large');
+    expect(splitCertificates(KEYS.idp.cert + KEYS.idpNext.cert)).toHaveLength(2);
+  });
 });
+

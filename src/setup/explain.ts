@@ -182,7 +182,7 @@ const EXPLAINERS: Record<string, Explainer> = {
   }),
   decryption_failed: () => ({
     cause: 'Portico could not decrypt the encrypted assertion.',
-    fix: 'Upload Portico’s current encryption certificate (from the SP metadata in the setup instructions) to your identity provider, or turn assertion encryption off.',
+    fix: 'Upload Portico’s current encryption certificate (from the SP metadata in the setup instructions) to your identity provider, or turn assertion encryption off. An assertion encrypted with AES-CBC must also be signed itself (or choose AES-GCM).',
   }),
   replayed: () => ({
     cause: 'This sign-in response was already used (or has expired before it was read).',

@@ -11,8 +11,10 @@ import { DOMParser } from '@xmldom/xmldom';
 import { ephemeralBackends } from '../support/backends.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/provider.js';
+import { DEFAULT_RATE_LIMITS } from '../../src/http/rate-limit.js';
 import { SESSION_COOKIE } from '../../src/login/session.js';
-import { IDP_ENTITY_ID, KEYS, b64, buildEncryptedResponse, buildResponse, type BuildOptions } from '../upstream/saml/builder.js';
+import { DECRYPTION_FAILURE_FLOOR_MS } from '../../src/upstream/saml/kind.js';
+import { IDP_ENTITY_ID, KEYS, assertionXml, b64, buildEncryptedResponse, buildResponse, encryptXml, responseXml, signElement, type BuildOptions } from '../upstream/saml/builder.js';
 
 const APP_REDIRECT = 'https://app.example.test/callback';
 const APP_INITIATE = 'https://app.example.test/initiate';
@@ -42,7 +44,9 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
   const conns: Record<string, SamlConn> = {};
 
   beforeAll(async () => {
-    portico = await startPortico({ ephemeral: await eph.open() });
+    // This file signs in from one address far more often than a minute's per-IP budget allows
+    // (120); that budget has tests of its own (test/http/rate-limit.test.ts).
+    portico = await startPortico({ ephemeral: await eph.open(), config: { rateLimits: { ...DEFAULT_RATE_LIMITS, login: { points: 1000, durationSeconds: 60 } } } });
     expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
     const a = await portico.admin<{ client_id: string }>('POST', '/applications', {
       name: 'App',
@@ -375,6 +379,50 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       await expectRefused(conn, 'decryption_failed', async () => post(bad.jar, conn, { SAMLResponse: b64(await enc(bad.requestId, KEYS.spOther.cert)) }));
       const good = await start(conn);
       expectCode(await post(good.jar, conn, { SAMLResponse: b64(await enc(good.requestId, pem)) }));
+    });
+
+    it('a changed AES-CBC ciphertext is one answer: a bad padding and a changed signed assertion get the same page, the same recorded cause, and neither sooner than the floor', async () => {
+      // Jager & Somorovsky (CCS 2011): telling these apart (by reason, by detail, or by time) decrypts
+      // a captured CBC assertion without the key (src/upstream/saml/validate.ts unreadableCbc).
+      const conn = conns['sp-only']!;
+      const metadata = await (await fetch(`${portico.base}/saml/${conn.id}/metadata`)).text();
+      const encCert = /use="encryption"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
+      const pem = `-----BEGIN CERTIFICATE-----\n${encCert.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const cbc = async (requestId: string, change: (signedAssertion: string) => string = (x) => x) => {
+        const o: BuildOptions = { now: new Date(), destination: conn.acs_url, recipient: conn.acs_url, audiences: [[conn.sp_entity_id]], responseId: uid(), assertionId: uid(), inResponseTo: requestId };
+        const signed = change(signElement(assertionXml(o), "/*[local-name(.)='Assertion']", o));
+        return responseXml(o, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(signed, pem, 'aes256-cbc')}</saml:EncryptedAssertion>`);
+      };
+      const badPadding = (xml: string) => {
+        const at = xml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
+        const end = xml.indexOf('</xenc:CipherValue>', at);
+        const c = Buffer.from(xml.slice(at, end), 'base64');
+        c[c.length - 17] = c[c.length - 17]! ^ 0x80; // the last plaintext byte (the padding length) out of 1..16
+        return xml.slice(0, at) + c.toString('base64') + xml.slice(end);
+      };
+      const refusals: { ms: number; body: string; event: EventRow }[] = [];
+      for (const make of [async (id: string) => badPadding(await cbc(id)), (id: string) => cbc(id, (x) => x.replace('jane.doe@acme.test', 'jane.dog@acme.test'))]) {
+        const flow = await start(conn);
+        const xml = await make(flow.requestId);
+        let ms = 0;
+        let body = '';
+        const event = await expectRefused(conn, 'decryption_failed', async () => {
+          const t0 = performance.now();
+          const r = await post(flow.jar, conn, { SAMLResponse: b64(xml) });
+          ms = performance.now() - t0;
+          body = r.body;
+          return r;
+        });
+        refusals.push({ ms, body, event });
+      }
+      for (const r of refusals) expect(r.ms).toBeGreaterThanOrEqual(DECRYPTION_FAILURE_FLOOR_MS);
+      expect(refusals[1]!.body).toBe(refusals[0]!.body);
+      const cause = (e: EventRow) => ({ message: e.detail.message, cause: e.detail.cause });
+      expect(cause(refusals[1]!.event)).toEqual(cause(refusals[0]!.event));
+      expect(String(refusals[0]!.event.detail.cause)).toMatch(/AES-CBC/);
+      // The same assertion, unchanged, signs in.
+      const good = await start(conn);
+      expectCode(await post(good.jar, conn, { SAMLResponse: b64(await cbc(good.requestId)) }));
     });
 
     it("a response carrying another browser's InResponseTo -> in_response_to_mismatch; in its own browser it signs in", async () => {

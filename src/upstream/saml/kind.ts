@@ -29,6 +29,16 @@ const MAX_SAML_BASE64_CHARS = Math.ceil(DEFAULT_MAX_BYTES / 3) * 4;
 const MAX_RELAY_STATE_CHARS = 2048;
 const TOO_LARGE = 'the SAML response is larger than 1 MB';
 
+/**
+ * SECURITY: every refusal of an encrypted assertion that could have been changed answers the same
+ * (validate.ts unreadableCbc), and how long it took must not tell them apart either: a bad padding
+ * ends before the parse, a parse failure before the signature (bench:decrypt-timing). So a
+ * decryption_failed is answered this long after its validation began (or the next multiple of it),
+ * far above what the validation takes: 2-5 ms for an honest assertion (most of it the RSA key
+ * unwrap), and the plaintext an attacker can send on to the parse is bounded (MAX_CBC_CIPHERTEXT_CHARS).
+ */
+export const DECRYPTION_FAILURE_FLOOR_MS = 250;
+
 /** Whether the validator would refuse it as too_large anyway: then it is refused at the POST, never parked. */
 function tooLargeToValidate(samlResponse: string): boolean {
   if (samlResponse.length > MAX_SAML_RESPONSE_CHARS) return true;
@@ -124,6 +134,7 @@ export const samlKind: UpstreamKind<SamlReason> = {
         const now = clock.now();
         const cfg = validationConfigFor(connection, ctx.issuer, { expectedInResponseTo, spPrivateKey: encryption.keyPem });
         let result: SamlAssertionResult;
+        const began = performance.now();
         try {
           if (!spInitiated && !readSamlConfig(connection.config).allow_idp_initiated) {
             throw new UpstreamError('in_response_to_mismatch', 'unsolicited responses (sign-in started at the identity provider) are not allowed for this connection');
@@ -136,6 +147,13 @@ export const samlKind: UpstreamKind<SamlReason> = {
           }
           await checkReplay(ctx.ephemeral, connection.id, result, now);
         } catch (e) {
+          if (e instanceof UpstreamError && e.reason === 'decryption_failed') {
+            // At the next multiple of the floor: a validation that took longer (a loaded server) still
+            // shows only in steps of it.
+            const elapsed = performance.now() - began;
+            const at = Math.max(1, Math.ceil(elapsed / DECRYPTION_FAILURE_FLOOR_MS)) * DECRYPTION_FAILURE_FLOOR_MS;
+            await new Promise((resolve) => setTimeout(resolve, at - elapsed));
+          }
           // The login trace keeps what the response said beside what was expected (never the assertion).
           throw e instanceof UpstreamError ? withEvidence(e, samlEvidence(samlResponse, cfg, now)) : e;
         }

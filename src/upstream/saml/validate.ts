@@ -22,8 +22,10 @@
  *   checkSignatureAlgorithms  unsupported_algorithm
  *   verifyResponseSignature   signature_invalid, certificate_expired; multiple_assertions (signed shape)
  *   decryptAssertion          decryption_failed; multiple_assertions; the inner signature's placement
- *                             (signature_invalid) and algorithms (unsupported_algorithm)
- *   verifyAssertionSignature  signature_invalid, certificate_expired; signature_missing (neither signed)
+ *                             (signature_invalid) and algorithms (unsupported_algorithm); for a
+ *                             ciphertext that is not AES-GCM, any of these is decryption_failed
+ *   verifyAssertionSignature  signature_invalid, certificate_expired; signature_missing (neither signed);
+ *                             not AES-GCM: decryption_failed for any of these, or no own signature
  *   readSignedAssertion       multiple_assertions (nested); status_not_success (signed Response's Status)
  *   checkIssuer               wrong_issuer; malformed (Assertion Version, ID)
  *   checkDestination          wrong_destination
@@ -294,6 +296,8 @@ interface Ctx {
   signedResponse: VerifiedSignature | undefined;
   /** decryptAssertion: the assertion whose signature is checked next, its ID index and signature. */
   assertionEl: Element;
+  /** decryptAssertion: its ciphertext was not AES-GCM, so it could have been changed (see unreadableCbc). */
+  malleable: boolean;
   assertionIds: IdIndex;
   assertionSig: Element | undefined;
   /** verifyAssertionSignature */
@@ -400,8 +404,51 @@ function verifyResponseSignature(ctx: Ctx): void {
   ctx.signedResponse = signed;
 }
 
+/**
+ * SECURITY: the content algorithm is named in the unsigned XML, and only AES-GCM keeps a ciphertext
+ * from being changed. Under AES-CBC (or a GCM ciphertext relabelled as CBC) an attacker holding a
+ * captured EncryptedAssertion changes its plaintext a block at a time, and anything that tells one
+ * outcome of a changed plaintext from another (bad padding, not well-formed, not an Assertion, a
+ * signature that no longer verifies or is gone) decrypts it without the key (Jager & Somorovsky,
+ * CCS 2011; Jager, Paterson & Somorovsky, NDSS 2013 for GCM). The SP encryption key serves every
+ * connection, so the holder of one organization's IdP could also send another organization's
+ * ciphertext to their own connection, under a Response their IdP signs, and read the outcome in
+ * their own login trace. So for such a ciphertext every failure from the decryption to the
+ * assertion's own signature is this one error, detail included, and the assertion must carry its
+ * own signature: the Response's may be the attacker's. (After that signature the plaintext is the
+ * IdP's own; what the later checks say about it is no oracle.) The time taken is evened out at the
+ * ACS (kind.ts DECRYPTION_FAILURE_FLOOR_MS).
+ */
+const unreadableCbc = () =>
+  fail('decryption_failed', 'the encrypted assertion could not be read with the SP key', {
+    cause: 'an AES-CBC encrypted assertion must decrypt with the SP key to one saml:Assertion that carries its own valid signature (any failure answers the same)',
+  });
+
+/** base64 characters of a non-GCM EncryptedAssertion: ~190 KB of plaintext (a real assertion has 5-50 KB). */
+export const MAX_CBC_CIPHERTEXT_CHARS = 256 * 1024;
+
+const AEAD_CONTENT = new Set(['http://www.w3.org/2009/xmlenc11#aes128-gcm', 'http://www.w3.org/2009/xmlenc11#aes256-gcm']);
+
+/** Every content EncryptionMethod in the subtree is AES-GCM (xml-encryption matches them by local name, at any depth). */
+function authenticatedEncryption(enc: Element): boolean {
+  const methods = allElements(enc).filter((el) => el.localName === 'EncryptionMethod' && (el.parentNode as Element | null)?.localName === 'EncryptedData');
+  return methods.length > 0 && methods.every((m) => AEAD_CONTENT.has(attr(m, 'Algorithm') ?? ''));
+}
+
+/** Runs a step on a malleable ciphertext's plaintext: any refusal is unreadableCbc. */
+function sealed(ctx: Ctx, step: () => void): void {
+  if (!ctx.malleable) return step();
+  try {
+    step();
+  } catch (e) {
+    if (e instanceof UpstreamError) throw unreadableCbc();
+    throw e;
+  }
+}
+
 /** An EncryptedAssertion is decrypted (what the Response signature covered, when signed) and its own signature placed. */
 function decryptAssertion(ctx: Ctx): void {
+  ctx.malleable = false;
   if (!ctx.encrypted) {
     ctx.assertionEl = ctx.outerAssertion;
     ctx.assertionIds = ctx.ids;
@@ -409,27 +456,36 @@ function decryptAssertion(ctx: Ctx): void {
     return;
   }
   const enc = ctx.signedResponse ? childElements(ctx.signedResponse.element, NS.saml, 'EncryptedAssertion')[0]! : ctx.outerAssertion;
+  ctx.malleable = !authenticatedEncryption(enc);
+  // The attacker sizes the plaintext a valid padding sends on to the parse (garbage blocks put in
+  // front): bounded, so that the time of that work stays far under the ACS's answer floor.
+  if (ctx.malleable && deepTextOf(enc).length > MAX_CBC_CIPHERTEXT_CHARS) throw unreadableCbc();
   let assertion: Element;
   let ids: IdIndex;
   try {
     ({ assertion, ids } = parseDecryptedAssertion(decryptToXml(enc, ctx.cfg.spPrivateKey, ctx.maxBytes), ctx.outerAssertion));
   } catch (e) {
     if (!(e instanceof UpstreamError)) throw e;
-    // One answer, whatever the way the ciphertext failed to become one Assertion: a bad CBC padding
-    // told apart from a plaintext that is not well-formed XML, or not an Assertion, is the oracle that
-    // decrypts XML Encryption without the key, a block at a time (Jager & Somorovsky, CCS 2011;
-    // attacker review). The cause stays in the detail of the admin's login.failed event, not on the page.
+    if (ctx.malleable) throw unreadableCbc();
+    // AES-GCM: a changed ciphertext fails its tag, so the causes below are the encryptor's own
+    // mistakes (anyone may encrypt to the SP certificate), never an oracle on a captured one. The
+    // cause stays in the detail of the login.failed event, not on the page.
     throw fail('decryption_failed', 'the encrypted assertion could not be read with the SP key', { cause: e.message.slice(0, 200) });
   }
-  const sig = placeSignatures(assertion, [assertion]).get(assertion);
-  if (sig) checkAlgorithms(inspectSignature(sig, assertion), ctx.allowSha1);
+  sealed(ctx, () => {
+    const sig = placeSignatures(assertion, [assertion]).get(assertion);
+    if (sig) checkAlgorithms(inspectSignature(sig, assertion), ctx.allowSha1);
+    ctx.assertionSig = sig;
+  });
   ctx.assertionEl = assertion;
   ctx.assertionIds = ids;
-  ctx.assertionSig = sig;
 }
 
 function verifyAssertionSignature(ctx: Ctx): void {
-  ctx.signedAssertion = ctx.assertionSig ? verifyEnvelopedSignature(ctx.assertionSig, ctx.assertionEl, ctx.keys, ctx.assertionIds) : undefined;
+  sealed(ctx, () => {
+    ctx.signedAssertion = ctx.assertionSig ? verifyEnvelopedSignature(ctx.assertionSig, ctx.assertionEl, ctx.keys, ctx.assertionIds) : undefined;
+    if (ctx.malleable && !ctx.signedAssertion) throw fail('signature_missing', 'an AES-CBC encrypted assertion must be signed itself');
+  });
   if (!ctx.signedResponse && !ctx.signedAssertion) throw fail('signature_missing', 'neither the Response nor the Assertion is signed');
 }
 

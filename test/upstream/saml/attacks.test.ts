@@ -348,36 +348,73 @@ describe('encrypted assertions', () => {
     expect(accept(b64(good), cfg).ok).toBe(true);
   });
 
-  test('no padding or well-formedness oracle: every way a CBC ciphertext fails to become an Assertion answers the same; the cause is only in the detail', async () => {
-    // Jager & Somorovsky (CCS 2011): a bad CBC padding told apart from a plaintext that is not XML decrypts XML Encryption without the key.
-    const wrapped = async (plain: string) => responseXml({}, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(plain, KEYS.spEncryption.cert, 'aes256-cbc')}</saml:EncryptedAssertion>`);
+  test('no padding, well-formedness or signature oracle under AES-CBC: every way a changed ciphertext fails answers the same, detail included', async () => {
+    // Jager & Somorovsky (CCS 2011): anything that tells one outcome of a changed CBC plaintext from
+    // another (bad padding, not XML, not an Assertion, a signature that no longer verifies or is
+    // gone) decrypts XML Encryption a block at a time without the key. Each case below is what such
+    // a change can produce; each is built directly (we hold the SP certificate, as every IdP does).
+    const inner = (plain: string, cipher: 'aes256-cbc' | 'aes256-gcm' = 'aes256-cbc') => encryptXml(plain, KEYS.spEncryption.cert, cipher);
+    const wrapped = async (plain: string, signOuter = false) => {
+      const xml = responseXml({}, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await inner(plain)}</saml:EncryptedAssertion>`);
+      return signOuter ? signElement(xml, "/*[local-name(.)='Response']", {}) : xml;
+    };
+    const signedAssertion = signElement(assertionXml({}), "/*[local-name(.)='Assertion']", {});
     const notXml = await wrapped('not xml at all <<');
-    const notAssertion = await wrapped('<x xmlns="urn:other">y</x>');
-    const dtd = await wrapped('<!DOCTYPE x><x/>');
     const at = notXml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
     const end = notXml.indexOf('</xenc:CipherValue>', at);
     // The last ciphertext block changed: its padding no longer checks out.
     const cipher = Buffer.from(notXml.slice(at, end), 'base64');
     cipher[cipher.length - 1] = cipher[cipher.length - 1]! ^ 0x55;
-    const badPadding = notXml.slice(0, at) + cipher.toString('base64') + notXml.slice(end);
-    const answers = [notXml, notAssertion, dtd, badPadding].map((xml) => {
+    const cases: Record<string, string> = {
+      notXml,
+      badPadding: notXml.slice(0, at) + cipher.toString('base64') + notXml.slice(end),
+      notAssertion: await wrapped('<x xmlns="urn:other">y</x>'),
+      dtd: await wrapped('<!DOCTYPE x><x/>'),
+      // Well-formed, but what the signature covers was changed: signature_invalid before.
+      tampered: await wrapped(signedAssertion.replace('jane.doe@acme.test', 'jane.dog@acme.test')),
+      // The Signature element changed out of existence: signature_missing before.
+      signatureGone: await wrapped(signedAssertion.replace(/<ds:Signature\b/, '<ds:Signaturf').replace('</ds:Signature>', '</ds:Signaturf>')),
+      // ...or under a Response the configured IdP signs (an organization's admin, at their own
+      // connection, with another organization's ciphertext): accepted before.
+      signatureGoneSignedResponse: await wrapped(assertionXml({}), true),
+      nested: await wrapped(signElement(assertionXml({}).replace('</Assertion>', '<Advice><Assertion/></Advice></Assertion>'), "/*[local-name(.)='Assertion']", {})),
+      // Over the ciphertext cap (the plaintext a valid padding sends to the parse is bounded, so
+      // its time stays under the ACS's floor), even when what it holds would pass.
+      oversized: await wrapped(`${signedAssertion}<!--${'x'.repeat(200_000)}-->`),
+    };
+    // An AES-GCM ciphertext relabelled as CBC (Jager, Paterson & Somorovsky, NDSS 2013) is CBC.
+    const gcm = await buildEncryptedResponse();
+    cases.relabelled = gcm.replace('http://www.w3.org/2009/xmlenc11#aes256-gcm', 'http://www.w3.org/2001/04/xmlenc#aes256-cbc');
+    expect(cases.relabelled).not.toBe(gcm);
+    expect(cases.tampered).not.toContain('jane.doe');
+    const answers = Object.entries(cases).map(([name, xml]) => {
       try {
         validateSamlResponse(b64(xml), cfg, NOW);
       } catch (e) {
-        if (e instanceof UpstreamError) return e;
+        if (e instanceof UpstreamError) return { name, reason: e.reason, message: e.message, detail: e.detail };
+      }
+      throw new Error(`${name}: accepted`);
+    });
+    const one = { reason: 'decryption_failed', message: answers[0]!.message, detail: answers[0]!.detail };
+    for (const a of answers) expect({ name: a.name, reason: a.reason, message: a.message, detail: a.detail }).toEqual({ name: a.name, ...one });
+    expect(String(one.detail.cause)).toMatch(/AES-CBC/);
+    // Under AES-GCM (no change possible) the causes stay apart, for the admin: not an oracle.
+    const gcmCause = async (plain: string) => {
+      const xml = responseXml({}, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await inner(plain, 'aes256-gcm')}</saml:EncryptedAssertion>`);
+      try {
+        validateSamlResponse(b64(xml), cfg, NOW);
+      } catch (e) {
+        if (e instanceof UpstreamError) return `${e.reason}: ${String(e.detail.cause ?? '')}`;
       }
       throw new Error('accepted');
-    });
-    for (const e of answers) expect({ reason: e.reason, message: e.message }).toEqual({ reason: 'decryption_failed', message: answers[0]!.message });
-    // The causes (kept for the admin) differ: not XML, not an Assertion, a DTD. Not the bad padding's:
-    // xml-encryption strips CBC padding without checking it, so that ciphertext becomes garbage
-    // plaintext whose parse failure, under a random key, may read like the first's (a full run once
-    // failed when this counted it as a fourth cause).
-    expect(new Set(answers.slice(0, 3).map((e) => String(e.detail.cause))).size).toBe(3);
-    expect(String(answers[3]!.detail.cause)).not.toBe('undefined');
-    // Legitimate: an Assertion encrypted with CBC (as ADFS does by default) is read.
-    const assertion = signElement(assertionXml({}), "/*[local-name(.)='Assertion']", {});
-    expect(accept(b64(await wrapped(assertion)), cfg)).toMatchObject({ encrypted: true, name_id: 'jane.doe@acme.test' });
+    };
+    expect(new Set([await gcmCause('not xml'), await gcmCause('<x xmlns="urn:other">y</x>')]).size).toBe(2);
+    // Legitimate: an Assertion encrypted with CBC and signed itself (as ADFS does by default) is read,
+    // with or without a signed Response around it; and AES-GCM needs only one of the two signatures.
+    expect(accept(b64(await wrapped(signedAssertion)), cfg)).toMatchObject({ encrypted: true, name_id: 'jane.doe@acme.test' });
+    expect(accept(b64(await wrapped(`${signedAssertion}<!--${'x'.repeat(150_000)}-->`)), cfg)).toMatchObject({ encrypted: true });
+    expect(accept(b64(await wrapped(signedAssertion, true)), cfg)).toMatchObject({ encrypted: true, signed: { response: true, assertion: true } });
+    expect(accept(await buildEncryptedResponse({ signInner: false, signOuter: true }), cfg)).toMatchObject({ encrypted: true, signed: { response: true, assertion: false } });
   });
 
   test('an unsigned encrypted assertion in an unsigned Response is signature_missing; a signed outer Response suffices', async () => {

@@ -195,7 +195,7 @@ ${
 <input id="client_id" name="client_id" type="text" required autocomplete="off" value="${esc(f.client_id ?? '')}">
 <label for="client_secret">Client secret</label>
 <input id="client_secret" name="client_secret" type="password" autocomplete="new-password" aria-describedby="secret-hint"${p.current?.hasSecret ? '' : ' required'}>
-<p class="hint" id="secret-hint">${p.current?.hasSecret ? 'A client secret is saved. It is never shown again; leave this empty to keep it.' : 'Stored encrypted; it is never shown again.'}</p>
+<p class="hint" id="secret-hint">${p.current?.hasSecret ? 'A client secret is saved. It is never shown again; leave this empty to keep it (kept only while the discovery URL and client ID stay the same).' : 'Stored encrypted; it is never shown again.'}</p>
 <fieldset><legend>Response method</legend>
 <input type="radio" id="rm-query" name="response_mode" value="query"${f.response_mode !== 'form_post' ? ' checked' : ''}> <label class="inline" for="rm-query">Query (redirect)</label>
 <input type="radio" id="rm-form" name="response_mode" value="form_post"${f.response_mode === 'form_post' ? ' checked' : ''}> <label class="inline" for="rm-form">Form post</label>

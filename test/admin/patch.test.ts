@@ -267,8 +267,9 @@ const oidc: Resource = {
   },
   rows: [
     ...commonRows,
-    { field: 'discovery_url', value: (c: Ctx) => c.idpB.discoveryUrl },
-    { field: 'client_id', value: 'portico-two' },
+    // A secret is never sent to another IdP or for another client: not given again, it is dropped.
+    { field: 'discovery_url', value: (c: Ctx) => c.idpB.discoveryUrl, derives: ['has_client_secret'], writeOnlyAfter: null },
+    { field: 'client_id', value: 'portico-two', derives: ['has_client_secret'], writeOnlyAfter: null },
     { field: 'client_secret', value: 'upstream-secret-number-two', writeOnly: true, writeOnlyAfter: 'upstream-secret-number-two' },
     { field: 'scopes', value: ['openid', 'profile'] },
     { field: 'response_mode', value: 'query' },

@@ -9,7 +9,8 @@ const invalid = (message: string, field = 'discovery_url') =>
   new HttpProblem(400, 'invalid_discovery', `${field}: ${message}`, { errors: [{ field, message }] });
 
 /**
- * OIDC connection fields (docs/reference.md "Admin API"). `client_secret` is write-only and sealed at rest.
+ * OIDC connection fields (docs/reference.md "Admin API"). `client_secret` is write-only and sealed at rest,
+ * and kept on a change only while `discovery_url` and `client_id` stay the same.
  * Storing fetches the discovery document (SSRF-safe fetch from the context) and requires an
  * `issuer` consistent with the URL (Discovery §4.3; Entra ID tenant exception), and the
  * authorization, token and JWKS endpoints. A `discovery_url` given as the issuer identifier is
@@ -41,6 +42,12 @@ export const oidcSettings: ConnectionSettings = {
       });
     }
     const documentUrl = discoveryDocumentUrl(merged.discovery_url);
+    // SECURITY: a secret belongs to the IdP and client it was given for. Kept for another
+    // discovery_url or client_id, it went to that IdP's token endpoint: a setup link's holder (or an
+    // organization's key) pointed a live connection's test sign-in at their own server and read the
+    // write-only secret from its Authorization header (attacker review). Not given again, it is dropped.
+    const sameClient = existing && existing.config.discovery_url === documentUrl && existing.config.client_id === merged.client_id;
+    if (client_secret === undefined && !sameClient) delete secrets.client_secret;
     let doc: Record<string, unknown>;
     let multiTenant: boolean;
     try {

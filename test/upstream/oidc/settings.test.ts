@@ -83,6 +83,25 @@ describe('store', () => {
     expect(next.config).toEqual(first.config);
   });
 
+  test('a secret is kept only for the same IdP and client: another discovery_url or client_id drops it unless given again', async () => {
+    // Attacker review: kept for another discovery_url, a live connection's secret went to that IdP's
+    // token endpoint at a setup link's test sign-in (test/setup/secret-new-idp.test.ts).
+    const other = await startOidcIdp();
+    try {
+      const first = await oidcSettings.store(input(), undefined, ctx());
+      // The same ones (the issuer form of the same URL included): kept.
+      expect((await oidcSettings.store({ scopes: ['openid', 'email'] }, first, ctx())).secrets).toEqual({ client_secret: 's3cret-value' });
+      expect((await oidcSettings.store({ discovery_url: idp.url, client_id: TEST_CLIENT_ID }, first, ctx())).secrets).toEqual({ client_secret: 's3cret-value' });
+      // Another IdP, or another client at the same one: dropped.
+      expect((await oidcSettings.store({ discovery_url: other.discoveryUrl }, first, ctx())).secrets).toEqual({});
+      expect((await oidcSettings.store({ client_id: 'another-client' }, first, ctx())).secrets).toEqual({});
+      // ...unless given again with it.
+      expect((await oidcSettings.store({ discovery_url: other.discoveryUrl, client_secret: 'for-the-other' }, first, ctx())).secrets).toEqual({ client_secret: 'for-the-other' });
+    } finally {
+      await other.close();
+    }
+  });
+
   test('unreachable discovery URL -> invalid_discovery', async () => {
     const srv = createServer();
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));

@@ -189,6 +189,11 @@ function compile(f: Filter, target: Target, bind: (v: unknown) => string, depth:
 
 export function parseFilter(text: string): Filter {
   if (text.length > MAX_FILTER_LENGTH) throw invalidFilter('the filter is too long');
+  // SECURITY: scim2-parse-filter's string token, ("(?:[^"\\]|\\.|\n)*"), matches a raw newline two
+  // ways: an unclosed string of n newlines took 2^n steps (31: 9 s, 40: hours), one request from a
+  // SCIM token's holder (a filter, or a PATCH path's [filter]) stalled the process (attacker review).
+  // A filter has no use for raw control characters (JSON's \" and \n escapes are two printable ones).
+  if (/[\u0000-\u001f\u007f]/.test(text)) throw invalidFilter('the filter must not contain control characters');
   try {
     return scimFilter.parse(text);
   } catch (e) {

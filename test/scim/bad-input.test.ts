@@ -96,6 +96,29 @@ describe('SCIM bad input', () => {
     expect((await fx.scim('GET', `/Users?filter=${encodeURIComponent('userName eq "a" or (externalId eq "b" and active eq true)')}`)).status).toBe(200);
   }, 60_000);
 
+  test('a raw newline in a filter (an unclosed string of them took 2^n steps in the filter library) is invalidFilter at once, as a filter and in a PATCH path', async () => {
+    // Attacker review: 31 newlines took 9 s, 40 would take hours; one request stalled the process.
+    const attack = `userName eq "${'\n'.repeat(29)}x`;
+    const timed = async (act: () => Promise<Awaited<ReturnType<ScimFixture['scim']>>>) => {
+      const t = performance.now();
+      const r = await act();
+      return { r, ms: performance.now() - t };
+    };
+    const listed = await timed(() => fx.scim('GET', `/Users?filter=${encodeURIComponent(attack)}`));
+    expectError(listed.r, 400, 'invalidFilter');
+    expect(listed.ms).toBeLessThan(1000);
+    const user = await fx.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'newline@acme.example', emails: [{ value: 'newline@acme.example', type: 'work', primary: true }] });
+    expect(user.status).toBe(201);
+    const path = `emails[type eq "${'\n'.repeat(29)}x].value`;
+    const patched = await timed(() => fx.scim('PATCH', `/Users/${user.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path, value: 'y@acme.example' }] }));
+    expect(patched.r.status).toBe(400);
+    expect(patched.ms).toBeLessThan(1000);
+    // Legitimate: a filter with a JSON escape (printable) still runs, and the same PATCH path without the newlines applies.
+    expect((await fx.scim('GET', `/Users?filter=${encodeURIComponent('userName eq "new\\"line"')}`)).status).toBe(200);
+    const ok = await fx.scim('PATCH', `/Users/${user.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'emails[type eq "work"].value', value: 'y@acme.example' }] });
+    expect(ok.status).toBe(200);
+  }, 60_000);
+
   test('a date JavaScript reads but the database does not ("2020", "May 5") is invalidFilter, never a 500; an xsd:dateTime works', async () => {
     for (const f of ['meta.created gt "2020"', 'meta.lastModified ge "May 5"', 'meta.created lt "1"', 'meta.created gt "2020-02-30T00:00:00Z"', 'meta.created gt "0000-01-01T00:00:00Z"']) {
       expectError(await fx.scim('GET', `/Users?filter=${encodeURIComponent(f)}`), 400, 'invalidFilter');

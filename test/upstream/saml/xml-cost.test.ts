@@ -138,5 +138,24 @@ describe('XML parse cost is bounded before parsing', () => {
     expect(outcome(b64(extended(nested(MAX_XML_NAMESPACE_BINDINGS + 1, (i) => `<q${i}:x xmlns:q${i}="urn:u${i}">`, (i) => `</q${i}:x>`)))).reason).toBe('too_large');
     expect(splitCertificates(KEYS.idp.cert + KEYS.idpNext.cert)).toHaveLength(2);
   });
+
+  test('a signed response is canonicalised only once a configured key signed it, and never with a flood of characters c14n escapes one by one (attacker review: ~0.5 s a MB)', () => {
+    // 1 MB of `>` in samlp:Extensions: xml-crypto escaped it a character at a time (~0.5 s, ~1 s of GC).
+    const flood = '>'.repeat(1000 * 1024);
+    for (const o of [{}, { signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert }]) {
+      const r = outcome(b64(buildResponse({ sign: 'response', ...o }).replace('<samlp:Status>', `<samlp:Extensions><x>${flood}</x></samlp:Extensions><samlp:Status>`)));
+      expect(r.reason).toBe('too_large');
+      expect(r.ms).toBeLessThan(300);
+    }
+    // Under that cap, an attacker's key is refused before the signed element is canonicalised at all.
+    const padded = buildResponse({ sign: 'response', signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert }).replace(
+      '<samlp:Status>',
+      `<samlp:Extensions><x>${'a'.repeat(900 * 1024)}</x></samlp:Extensions><samlp:Status>`,
+    );
+    expect(() => validateSamlResponse(b64(padded), TEST_CFG, NOW)).toThrow(/does not verify with any configured IdP certificate/);
+    // Legitimate: ampersands and tags of a real response with 2,000 group values (each "R&D n") pass.
+    const groups = Array.from({ length: 2000 }, (_, i) => `R&D ${i}`);
+    expect(outcome(b64(buildResponse({ attributes: { groups } })))).toMatchObject({ reason: 'accepted' });
+  });
 });
 

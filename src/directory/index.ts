@@ -4,7 +4,6 @@ import type { Store } from '../store/index.js';
 import type { User } from '../store/types.js';
 import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
 import { emailVerified } from './email-verified.js';
-import { linkableByEmail } from './email-linking.js';
 import { rolesForLogin } from './roles.js';
 
 export interface ResolveOptions {
@@ -15,7 +14,7 @@ export interface ResolveOptions {
 /** How `resolve` would find the user of an identity (Directory.preview). */
 export interface ResolvePreview {
   profile: UserInput;
-  match: 'identity' | 'email' | 'conflict' | 'new' | 'none';
+  match: 'identity' | 'email' | 'new' | 'none';
   userId?: string;
 }
 
@@ -24,9 +23,7 @@ export interface ResolvePreview {
  * by the connection's policy:
  *  1. a Portico user id or partner external id named by the upstream (links, partner JWTs);
  *  2. the identity already linked (connection + subject);
- *  3. the same email, case-insensitively, unless the IdP says it is unverified — then linked; but
- *     only to a user whose own email was verified, or who has no identity yet (made by an admin, a
- *     directory or a partner): else `user_conflict` (see linkableByEmail);
+ *  3. the same email, case-insensitively, unless the IdP says it is unverified — then linked;
  *  4. `user_matching: jit` creates the user; `existing` refuses (`user_not_found`).
  * Suspended users are refused (`user_suspended`). Profile fields the IdP sends are synced.
  */
@@ -82,7 +79,7 @@ export class Directory {
     if (linked) return { profile, match: 'identity', userId: linked.id };
     if (identity.email && identity.email_verified !== false) {
       const byEmail = await this.store.users.findByEmail(orgId, identity.email);
-      if (byEmail) return { profile, match: linkableByEmail(byEmail) ? 'email' : 'conflict', userId: byEmail.id };
+      if (byEmail) return { profile, match: 'email', userId: byEmail.id };
     }
     return { profile, match: connection.user_matching === 'jit' ? 'new' : 'none' };
   }
@@ -97,11 +94,6 @@ export class Directory {
     if (linked) return linked;
     if (identity.email && identity.email_verified !== false) {
       const byEmail = await users.findByEmail(orgId, identity.email);
-      if (byEmail && !linkableByEmail(byEmail)) {
-        throw new UpstreamError('user_conflict', 'a user with this email signed in before from an upstream that did not verify it; it is not linked by email', {
-          user_id: byEmail.id,
-        });
-      }
       // Link for next time; a concurrent login may have linked it already, which is fine.
       if (byEmail && record) await users.linkIdentity(byEmail.id, connection.id, identity.subject);
       if (byEmail) return byEmail;

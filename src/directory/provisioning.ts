@@ -8,7 +8,6 @@
 import { uniqueViolation, type Sql } from '../store/database.js';
 import type { Store } from '../store/index.js';
 import type { DirectoryRow, User } from '../store/types.js';
-import { linkableByEmail } from './email-linking.js';
 import { inVerifiedDomain } from './email-verified.js';
 import { hasRoleRules, mapRoles } from './roles.js';
 
@@ -70,10 +69,7 @@ export class Provisioning {
       if (byExternalId) return byExternalId;
     }
     const byEmail = p.email ? await this.store.users.findByEmail(organizationId, p.email) : undefined;
-    // Not a user who signed in with an email nobody verified (linkableByEmail): adopting it gave the
-    // directory's person, and its groups' roles, to whoever made it. Its email then conflicts (409).
-    if (!byEmail || !linkableByEmail(byEmail)) return undefined;
-    return byEmail.external_id === null || byEmail.external_id === p.external_id ? byEmail : undefined;
+    return byEmail && (byEmail.external_id === null || byEmail.external_id === p.external_id) ? byEmail : undefined;
   }
 
   async #userFields(dir: DirectoryRow, p: ProvisionedProfile) {

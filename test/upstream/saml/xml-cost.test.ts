@@ -13,7 +13,7 @@ import { splitCertificates } from '../../../src/upstream/saml/certificates.js';
 import { MetadataError, parseIdpMetadata } from '../../../src/upstream/saml/metadata.js';
 import { validateSamlResponse } from '../../../src/upstream/saml/validate.js';
 import { MAX_XML_ATTRIBUTES, MAX_XML_DEPTH, MAX_XML_MARKUP, MAX_XML_NAMESPACE_BINDINGS, parseStrictXml } from '../../../src/upstream/saml/xml.js';
-import { KEYS, NOW, TEST_CFG, b64, buildResponse } from './builder.js';
+import { KEYS, NOW, TEST_CFG, b64, buildEncryptedResponse, buildResponse, responseXml } from './builder.js';
 
 const FIXTURES = new URL('../../fixtures/saml/metadata/', import.meta.url);
 
@@ -156,6 +156,32 @@ describe('XML parse cost is bounded before parsing', () => {
     // Legitimate: ampersands and tags of a real response with 2,000 group values (each "R&D n") pass.
     const groups = Array.from({ length: 2000 }, (_, i) => `R&D ${i}`);
     expect(outcome(b64(buildResponse({ attributes: { groups } })))).toMatchObject({ reason: 'accepted' });
+  });
+
+  test('an EncryptedAssertion of thousands of empty elements is refused before xml-encryption walks it (attacker review: ~0.3-0.9 s per anonymous POST)', async () => {
+    // xml-encryption runs some ten `//` XPath searches over what it is given, before any key or
+    // signature is looked at; 9,500 empty elements pass every pre-scan (no text, shallow).
+    const cfg = { ...TEST_CFG, spPrivateKey: KEYS.spEncryption.key };
+    const encrypted = (junk: string) =>
+      responseXml(
+        {},
+        `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/><xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData>${junk}</xenc:EncryptedData></saml:EncryptedAssertion>`,
+      );
+    const timed = (xml: string) => {
+      const t = performance.now();
+      try {
+        validateSamlResponse(b64(xml), cfg, NOW);
+      } catch (e) {
+        if (!(e instanceof UpstreamError)) throw e;
+        return { reason: e.reason, ms: performance.now() - t };
+      }
+      throw new Error('accepted');
+    };
+    const flood = timed(encrypted(`<j>${'<a/>'.repeat(9_500)}</j>`));
+    expect(flood.reason).toBe('decryption_failed');
+    expect(flood.ms).toBeLessThan(150);
+    // Legitimate: a real encrypted assertion (AES-GCM, RSA-OAEP, KeyInfo with its certificate) is read.
+    expect(validateSamlResponse(await buildEncryptedResponse(), cfg, NOW)).toMatchObject({ encrypted: true });
   });
 });
 

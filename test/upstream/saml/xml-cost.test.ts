@@ -145,7 +145,7 @@ describe('XML parse cost is bounded before parsing', () => {
     for (const o of [{}, { signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert }]) {
       const r = outcome(b64(buildResponse({ sign: 'response', ...o }).replace('<samlp:Status>', `<samlp:Extensions><x>${flood}</x></samlp:Extensions><samlp:Status>`)));
       expect(r.reason).toBe('too_large');
-      expect(r.ms).toBeLessThan(300);
+      expect(r.ms).toBeLessThan(1000); // 7-18 ms here; the reason above is what fails with the cap undone
     }
     // Under that cap, an attacker's key is refused before the signed element is canonicalised at all.
     const padded = buildResponse({ sign: 'response', signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert }).replace(
@@ -173,13 +173,14 @@ describe('XML parse cost is bounded before parsing', () => {
         validateSamlResponse(b64(xml), cfg, NOW);
       } catch (e) {
         if (!(e instanceof UpstreamError)) throw e;
-        return { reason: e.reason, ms: performance.now() - t };
+        return { reason: e.reason, cause: String(e.detail.cause), ms: performance.now() - t };
       }
       throw new Error('accepted');
     };
     const flood = timed(encrypted(`<j>${'<a/>'.repeat(9_500)}</j>`));
-    expect(flood.reason).toBe('decryption_failed');
-    expect(flood.ms).toBeLessThan(150);
+    // Refused by the element cap (AES-GCM: the cause is in the detail), not by xml-encryption after its walks.
+    expect(flood).toMatchObject({ reason: 'decryption_failed', cause: expect.stringMatching(/more than 64 elements/) });
+    expect(flood.ms).toBeLessThan(1000); // ~50-160 ms (the parse of 9,500 elements); 1.1 s with the cap undone
     // Legitimate: a real encrypted assertion (AES-GCM, RSA-OAEP, KeyInfo with its certificate) is read.
     expect(validateSamlResponse(await buildEncryptedResponse(), cfg, NOW)).toMatchObject({ encrypted: true });
   });

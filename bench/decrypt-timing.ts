@@ -20,8 +20,9 @@
  */
 import { validateSamlResponse } from '../src/upstream/saml/validate.js';
 import { UpstreamError } from '../src/upstream/identity.js';
-import { IDP_ENTITY_ID, KEYS, NOW, TEST_CFG, assertionXml, b64, encryptXml, responseXml, signElement, type BuildOptions } from '../test/upstream/saml/builder.js';
+import { KEYS, NOW, TEST_CFG, assertionXml, b64, encryptXml, responseXml, signElement, type BuildOptions } from '../test/upstream/saml/builder.js';
 import { startPortico } from './support/portico.js';
+import { idpInitiatedConnection } from './support/saml-login.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3000);
 const HTTP_RUNS = Number(process.env.BENCH_HTTP_RUNS ?? 30);
@@ -101,23 +102,7 @@ table(
 // 2. At a server's ACS.
 const portico = await startPortico();
 try {
-  await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] });
-  const app = await portico.admin<{ client_id: string }>('POST', '/applications', {
-    name: 'Bench app',
-    type: 'confidential',
-    redirect_uris: ['https://app.bench.test/callback'],
-    initiate_login_uri: 'https://app.bench.test/initiate',
-  });
-  const conn = await portico.admin<{ id: string; sp_entity_id: string; acs_url: string }>('POST', '/organizations/acme/connections', {
-    type: 'saml',
-    provider: 'adfs',
-    name: 'Bench IdP',
-    idp_entity_id: IDP_ENTITY_ID,
-    idp_sso_url: 'https://idp.acme.test/adfs/ls/',
-    idp_certificates: [KEYS.idp.cert],
-    allow_idp_initiated: true,
-    default_client_id: app.client_id,
-  });
+  const conn = await idpInitiatedConnection(portico);
   const metadata = await (await fetch(`${portico.url}/saml/${conn.id}/metadata`)).text();
   const der = /use="encryption"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
   const pem = `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;

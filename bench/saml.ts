@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { validateSamlResponse } from '../src/upstream/saml/validate.js';
 import { ADFS_ATTRIBUTES, IDP_ENTITY_ID, KEYS, NOW, TEST_CFG, b64, buildResponse, type BuildOptions } from '../test/upstream/saml/builder.js';
 import { createScratchDatabase } from '../test/support/scratch-db.js';
+import { APP_INITIATE } from './support/app-flow.js';
 import { startPortico } from './support/portico.js';
+import { idpInitiatedConnection } from './support/saml-login.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -56,23 +58,7 @@ const ACS_CONCURRENCY = Number(process.env.BENCH_ACS_CONCURRENCY ?? 8);
 async function acsRun(label: string, env: Record<string, string>): Promise<string> {
   const portico = await startPortico({ env });
   try {
-    await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] });
-    const app = await portico.admin<{ client_id: string }>('POST', '/applications', {
-      name: 'Bench app',
-      type: 'confidential',
-      redirect_uris: ['https://app.bench.test/callback'],
-      initiate_login_uri: 'https://app.bench.test/initiate',
-    });
-    const conn = await portico.admin<{ id: string; sp_entity_id: string; acs_url: string }>('POST', '/organizations/acme/connections', {
-      type: 'saml',
-      provider: 'adfs',
-      name: 'Bench IdP',
-      idp_entity_id: IDP_ENTITY_ID,
-      idp_sso_url: 'https://idp.acme.test/adfs/ls/',
-      idp_certificates: [KEYS.idp.cert],
-      allow_idp_initiated: true,
-      default_client_id: app.client_id,
-    });
+    const conn = await idpInitiatedConnection(portico);
 
     const t0 = Date.now();
     const bodies: string[] = [];
@@ -101,7 +87,7 @@ async function acsRun(label: string, env: Record<string, string>): Promise<strin
       const get = await fetch(new URL(bounce, portico.url), { redirect: 'manual' });
       await get.arrayBuffer();
       const to = get.headers.get('location') ?? '';
-      return get.status === 303 && (to.startsWith('https://app.bench.test/initiate?') || /\/oauth\/authorize\/[^/]+$/.test(to));
+      return get.status === 303 && (to.startsWith(`${APP_INITIATE}?`) || /\/oauth\/authorize\/[^/]+$/.test(to));
     };
     // Warm-up (JIT-creates the users, JIT-compiles the code paths); not counted.
     const warm = bodies.splice(0, Math.min(200, Math.floor(bodies.length / 5)));

@@ -44,6 +44,21 @@ export async function porticoApp(p: PorticoServer): Promise<AppClient> {
   return { authorizeUrl: `${p.url}/oauth/authorize`, tokenUrl: `${p.url}/oauth/token`, clientId: app.client_id, secret: app.client_secret };
 }
 
+/** acme, its application (porticoApp) and a SAML connection taking IdP-initiated responses, which land at the application's initiate_login_uri. */
+export async function idpInitiatedConnection(p: PorticoServer): Promise<{ id: string; acs_url: string; sp_entity_id: string }> {
+  const client = await porticoApp(p);
+  return p.admin('POST', '/organizations/acme/connections', {
+    type: 'saml',
+    provider: 'adfs',
+    name: 'Bench IdP',
+    idp_entity_id: IDP_ENTITY_ID,
+    idp_sso_url: IDP_SSO_URL,
+    idp_certificates: [KEYS.idp.cert],
+    allow_idp_initiated: true,
+    default_client_id: client.clientId,
+  });
+}
+
 /** A SAML connection of acme to the bench IdP; logins are pinned to it (`connection=`). */
 export async function porticoSamlTarget(p: PorticoServer, client: AppClient): Promise<SamlLoginTarget> {
   const conn = await p.admin<{ id: string; acs_url: string; sp_entity_id: string }>('POST', '/organizations/acme/connections', {

@@ -10,35 +10,9 @@ import { startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '
 import { randomUUID } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
+import { PortalBrowser, csrfOf } from '../support/portal-browser.js';
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/saml/${p}`, import.meta.url), 'utf8');
-
-/** One browser: a cookie jar over fetch, never following redirects. */
-export class PortalBrowser {
-  readonly cookies = new Map<string, string>();
-  constructor(private readonly base: string) {}
-  async request(path: string, init: RequestInit = {}): Promise<{ status: number; html: string; location: string | null; headers: Headers }> {
-    const res = await fetch(`${this.base}${path}`, {
-      ...init,
-      redirect: 'manual',
-      headers: { ...(init.headers as Record<string, string>), cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
-    });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair!.indexOf('=');
-      this.cookies.set(pair!.slice(0, i), pair!.slice(i + 1));
-    }
-    return { status: res.status, html: await res.text(), location: res.headers.get('location'), headers: res.headers };
-  }
-  get(path: string) {
-    return this.request(path);
-  }
-  post(path: string, body: URLSearchParams | FormData) {
-    return this.request(path, { method: 'POST', body });
-  }
-}
-
-export const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
 describe('setup portal over HTTP', () => {
   let p: RunningPortico;

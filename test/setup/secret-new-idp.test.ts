@@ -10,32 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { startOidcIdp, TEST_CLIENT_ID, type OidcIdp } from '../support/oidc-idp.js';
-
-/** One browser: a cookie jar over fetch, never following redirects (as test/setup/portal.test.ts). */
-class PortalBrowser {
-  readonly cookies = new Map<string, string>();
-  constructor(private readonly base: string) {}
-  async request(path: string, init: RequestInit = {}): Promise<{ status: number; html: string; location: string | null }> {
-    const res = await fetch(`${this.base}${path}`, {
-      ...init,
-      redirect: 'manual',
-      headers: { ...(init.headers as Record<string, string>), cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
-    });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair!.indexOf('=');
-      this.cookies.set(pair!.slice(0, i), pair!.slice(i + 1));
-    }
-    return { status: res.status, html: await res.text(), location: res.headers.get('location') };
-  }
-  get(path: string) {
-    return this.request(path);
-  }
-  post(path: string, body: URLSearchParams) {
-    return this.request(path, { method: 'POST', body });
-  }
-}
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+import { PortalBrowser, csrfOf } from '../support/portal-browser.js';
 
 const LIVE_SECRET = 'the-live-secret-nobody-may-read-0123456789';
 

@@ -52,6 +52,8 @@ export const userResponse = z.strictObject({
   phone_number: z.string().nullable(),
   /** Partner JWTs may find the user by phone_number: false when only an IdP sent it (README "Partner sign-in"). */
   phone_number_verified: z.boolean(),
+  /** Other upstreams' sign-ins with this email may be linked to the user: false when an IdP wrote it without vouching for it (README "Who gets in"). */
+  email_vouched: z.boolean(),
   external_id: z.string().nullable(),
   roles: z.array(z.string()),
   status: z.enum(['active', 'suspended']),
@@ -71,6 +73,7 @@ export const userView = (u: User) => ({
   family_name: u.family_name,
   phone_number: u.phone_number,
   phone_number_verified: u.phone_number_verified,
+  email_vouched: u.email_vouched,
   external_id: u.external_id,
   roles: u.roles,
   status: u.status,
@@ -100,7 +103,10 @@ export async function updateUser(store: Store, access: UserAccess | undefined, o
       errors: [{ field: 'email', message: 'email or external_id is required' }],
     });
   }
-  const updated = await withConflicts(() => store.users.update(user.id, org.id, patch));
+  // An admin who marks the email verified has checked who the user is: other upstreams' sign-ins
+  // with this address may be linked to it again (directory/email-verified.ts, linkableByEmail).
+  const write = patch.email_verified === true ? { ...patch, email_vouched: true } : patch;
+  const updated = await withConflicts(() => store.users.update(user.id, org.id, write));
   if (!updated) throw notFound('user');
   // A suspended user is signed out everywhere now, not when the sessions expire.
   if (user.status !== 'suspended' && updated.status === 'suspended') await access?.end(org.id, user.id, 'suspended');

@@ -1,3 +1,4 @@
+import type { User } from '../store/types.js';
 import type { ExternalIdentity } from '../upstream/identity.js';
 
 /** The domain of an email address, lower-case; undefined when it is not shaped like one. */
@@ -24,4 +25,16 @@ export function inVerifiedDomain(email: string | null | undefined, verifiedDomai
 export function emailVerified(identity: ExternalIdentity, verifiedDomains: readonly string[]): boolean {
   if (!identity.email) return false;
   return identity.email_verified === true && inVerifiedDomain(identity.email, verifiedDomains);
+}
+
+/**
+ * SECURITY: whether another upstream's sign-in (or a SCIM directory's new user) may be linked to
+ * this user by email: only when whoever wrote the address vouched for it (UserInput.email_vouched).
+ * Attacker review: a connection whose IdP lets people pick their email (sent unverified) made the
+ * user newhire@acme.test; the real new hire's first sign-in through the corporate IdP was then
+ * linked to it, and both people shared one `sub` at every application. Such a sign-in is now
+ * user_conflict; an admin who has checked who the user is sets its email_verified (which vouches).
+ */
+export function linkableByEmail(user: Pick<User, 'email_vouched'>): boolean {
+  return user.email_vouched;
 }

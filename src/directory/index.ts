@@ -3,7 +3,7 @@ import { normalizeEmail, type UserInput } from '../store/repos/users.js';
 import type { Store } from '../store/index.js';
 import type { User } from '../store/types.js';
 import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
-import { emailVerified } from './email-verified.js';
+import { emailVerified, linkableByEmail } from './email-verified.js';
 import { rolesForLogin } from './roles.js';
 
 export interface ResolveOptions {
@@ -14,7 +14,7 @@ export interface ResolveOptions {
 /** How `resolve` would find the user of an identity (Directory.preview). */
 export interface ResolvePreview {
   profile: UserInput;
-  match: 'identity' | 'email' | 'new' | 'none';
+  match: 'identity' | 'email' | 'conflict' | 'new' | 'none';
   userId?: string;
 }
 
@@ -23,7 +23,9 @@ export interface ResolvePreview {
  * by the connection's policy:
  *  1. a Portico user id or partner external id named by the upstream (links, partner JWTs);
  *  2. the identity already linked (connection + subject);
- *  3. the same email, case-insensitively, unless the IdP says it is unverified — then linked;
+ *  3. the same email, case-insensitively, unless the IdP says it is unverified — then linked, but
+ *     only to a user whose email was vouched for when it was written (else `user_conflict`: see
+ *     linkableByEmail);
  *  4. `user_matching: jit` creates the user; `existing` refuses (`user_not_found`).
  * Suspended users are refused (`user_suspended`). Profile fields the IdP sends are synced.
  */
@@ -79,7 +81,7 @@ export class Directory {
     if (linked) return { profile, match: 'identity', userId: linked.id };
     if (identity.email && identity.email_verified !== false) {
       const byEmail = await this.store.users.findByEmail(orgId, identity.email);
-      if (byEmail) return { profile, match: 'email', userId: byEmail.id };
+      if (byEmail) return { profile, match: linkableByEmail(byEmail) ? 'email' : 'conflict', userId: byEmail.id };
     }
     return { profile, match: connection.user_matching === 'jit' ? 'new' : 'none' };
   }
@@ -94,6 +96,11 @@ export class Directory {
     if (linked) return linked;
     if (identity.email && identity.email_verified !== false) {
       const byEmail = await users.findByEmail(orgId, identity.email);
+      if (byEmail && !linkableByEmail(byEmail)) {
+        throw new UpstreamError('user_conflict', 'a user with this email exists, but its email was written by an upstream that did not vouch for it: it is not linked by email', {
+          user_id: byEmail.id,
+        });
+      }
       // Link for next time; a concurrent login may have linked it already, which is fine.
       if (byEmail && record) await users.linkIdentity(byEmail.id, connection.id, identity.subject);
       if (byEmail) return byEmail;
@@ -121,6 +128,8 @@ export class Directory {
       p.email = identity.email;
       // Recomputed on every login: only an email of a verified domain of the organization counts (docs/reference.md "Rules every part keeps").
       p.email_verified = emailVerified(identity, verifiedDomains);
+      // Whether other upstreams may later be linked to this user by the address (linkableByEmail).
+      p.email_vouched = identity.email_verified === true;
     }
     for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];
     // Kept, but partner tokens match by it only when the way in vouches for it (UserInput.phone_number_verified).

@@ -8,7 +8,7 @@
 import { uniqueViolation, type Sql } from '../store/database.js';
 import type { Store } from '../store/index.js';
 import type { DirectoryRow, User } from '../store/types.js';
-import { inVerifiedDomain } from './email-verified.js';
+import { inVerifiedDomain, linkableByEmail } from './email-verified.js';
 import { hasRoleRules, mapRoles } from './roles.js';
 
 /** What of a provisioned user Portico keeps on the user itself. */
@@ -59,8 +59,8 @@ export class Provisioning {
 
   /**
    * An existing user of the organization this SCIM user is: by externalId, then by email
-   * (case-insensitively). A user the email names but who already carries another externalId is
-   * someone else (or known to another system): not adopted, so the create is a 409 uniqueness
+   * (case-insensitively). A user the email names but who already carries another externalId, or
+   * whose address nobody vouched for, is someone else (or known to another system): not adopted, so the create is a 409 uniqueness
    * instead of a take-over that would rewrite their externalId and profile.
    */
   async match(organizationId: string, p: ProvisionedProfile): Promise<User | undefined> {
@@ -69,7 +69,10 @@ export class Provisioning {
       if (byExternalId) return byExternalId;
     }
     const byEmail = p.email ? await this.store.users.findByEmail(organizationId, p.email) : undefined;
-    return byEmail && (byEmail.external_id === null || byEmail.external_id === p.external_id) ? byEmail : undefined;
+    // Not a user whose address an upstream wrote without vouching for it (linkableByEmail): adopting it
+    // gave the directory's person, and its groups' roles, to whoever made it. Its email then conflicts (409).
+    if (!byEmail || !linkableByEmail(byEmail)) return undefined;
+    return byEmail.external_id === null || byEmail.external_id === p.external_id ? byEmail : undefined;
   }
 
   async #userFields(dir: DirectoryRow, p: ProvisionedProfile) {

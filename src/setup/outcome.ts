@@ -66,11 +66,17 @@ export function describeIdentity(connection: Connection, identity: ExternalIdent
   if (hasRoleRules(connection.attribute_mapping ?? {}) && profile.roles?.length === 0) {
     warnings.push('none of the groups or roles received grants a Portico role (the role rules of the attribute mapping)');
   }
+  if (preview.match === 'conflict') {
+    warnings.push(
+      `a user with the email ${identity.email ?? ''} exists, but the upstream that wrote its email did not vouch for it: this sign-in would be refused (user_conflict). Ask the application's team to check who that user is and mark its email verified`,
+    );
+  }
   if (preview.match === 'none') warnings.push('no user of your organization matches this identity and the connection only signs in existing users: this person could not sign in yet');
 
   const matchText: Record<ResolvePreview['match'], string> = {
     identity: 'the existing user already linked to this identity',
     email: 'the existing user with this email (will be linked)',
+    conflict: 'nobody: a user with this email exists, but nobody vouched for its email, so it is not linked (user_conflict)',
     new: 'a new user (created at first sign-in)',
     none: 'nobody (existing users only)',
   };

@@ -91,6 +91,8 @@ export interface User {
   organization_id: string;
   email: string | null;
   email_verified: boolean;
+  /** Other upstreams' sign-ins may be linked to this user by email (see UserInput.email_vouched). */
+  email_vouched: boolean;
   name: string | null;
   given_name: string | null;
   family_name: string | null;

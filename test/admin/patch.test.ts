@@ -196,7 +196,7 @@ const users: Resource = {
   },
   rows: [
     { field: 'email', value: () => `${uniq('janet')}@acme.example` },
-    { field: 'email', label: 'email: null', value: null },
+    { field: 'email', label: 'email: null', value: null, derives: ['email_vouched'] },
     { field: 'email_verified', value: false },
     { field: 'name', value: 'Janet Roe' },
     { field: 'name', label: 'name: null', value: null },

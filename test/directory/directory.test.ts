@@ -64,6 +64,23 @@ describe.each(dbBackends)('directory ($name)', (backend) => {
     expect((await store.users.get(other.id))!.identities).toEqual([]);
   });
 
+  it('links by email only to a user whose address was vouched for when written; preview says so; writes nothing when it refuses', async () => {
+    const { org, connection } = await setup(store);
+    const other = await store.connections.create(org.id, { type: 'oidc', name: 'Self-service IdP', user_matching: 'jit', config: {} });
+    // An IdP that does not vouch (email_verified absent or false) makes the user: not linkable by email.
+    const made = await dir.resolve(other, identity({ connection: other.id, subject: 'mal', email: 'newhire@acme.test', email_verified: undefined }));
+    expect(made.email_vouched).toBe(false);
+    const owner = identity({ connection: connection.id, subject: 'real-newhire', email: 'newhire@acme.test' });
+    expect(await dir.preview(connection, owner)).toMatchObject({ match: 'conflict', userId: made.id });
+    await expect(dir.resolve(connection, owner)).rejects.toMatchObject({ reason: 'user_conflict', detail: { user_id: made.id } });
+    expect((await store.users.get(made.id))!.identities).toEqual([{ connection_id: other.id, subject: 'mal' }]);
+    // A vouching IdP makes the user: linked (the organization has no verified domain: not email_verified).
+    const ada = await dir.resolve(other, identity({ connection: other.id, subject: 'ada-other' }));
+    expect(ada).toMatchObject({ email_verified: false, email_vouched: true });
+    expect(await dir.preview(connection, identity({ connection: connection.id }))).toMatchObject({ match: 'email', userId: ada.id });
+    expect((await dir.resolve(connection, identity({ connection: connection.id }))).id).toBe(ada.id);
+  });
+
   it('refuses unknown users under `existing` and suspended users always, writing nothing', async () => {
     const { org, connection } = await setup(store, 'existing');
     await expect(dir.resolve(connection, identity({ connection: connection.id }))).rejects.toMatchObject({ reason: 'user_not_found' });

@@ -100,4 +100,12 @@ describe('flattenRaw', () => {
     expect(f.g).toHaveLength(100);
     expect(f.g![0]).toHaveLength(1000);
   });
+
+  it('warns: a user with this email exists whose address nobody vouched for (the sign-in would be user_conflict)', () => {
+    const d = describeIdentity(connection(), samlIdentity(), preview({ match: 'conflict', userId: 'usr_1' }));
+    expect(d.warnings).toEqual([
+      "a user with the email jane@acme.test exists, but the upstream that wrote its email did not vouch for it: this sign-in would be refused (user_conflict). Ask the application's team to check who that user is and mark its email verified",
+    ]);
+    expect(d.mapped!.user).toBe('nobody: a user with this email exists, but nobody vouched for its email, so it is not linked (user_conflict)');
+  });
 });

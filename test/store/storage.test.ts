@@ -151,6 +151,30 @@ describe.each(dbBackends)('storage ($name)', (backend: DbBackend) => {
     expect(await store.users.update(mal.id, org.id, { phone_number: null })).toMatchObject({ phone_number: null, phone_number_verified: false });
   });
 
+  it('emails other upstreams may link by (email_vouched): an unvouched address is never raised by a round trip, only by an explicit vouch; a new address is only as good as its writer', async () => {
+    const org = await store.organizations.create({ slug: `vouch-${Math.random().toString(36).slice(2, 8)}`, name: 'Vouch' });
+    const vouched = async (id: string, patch: Parameters<typeof store.users.update>[2]) => (await store.users.update(id, org.id, patch))?.email_vouched;
+    // An admin, a directory or a partner (the default): vouched. An IdP that does not vouch: not.
+    const ada = await store.users.create(org.id, { email: 'ada@vouch.test' });
+    expect(ada.email_vouched).toBe(true);
+    const mal = await store.users.create(org.id, { email: 'newhire@vouch.test', email_vouched: false });
+    expect(mal.email_vouched).toBe(false);
+    // The same address again, even re-cased, whoever writes it without an explicit vouch: unchanged either way.
+    expect(await vouched(mal.id, { email: 'NewHire@vouch.test' })).toBe(false);
+    expect(await vouched(ada.id, { email: 'ada@vouch.test', email_vouched: false })).toBe(true);
+    // An explicit vouch raises it, with or without rewriting the address.
+    expect(await vouched(mal.id, { email: 'newhire@vouch.test', email_vouched: true })).toBe(true);
+    const mal2 = await store.users.create(org.id, { email: 'other@vouch.test', email_vouched: false });
+    expect(await vouched(mal2.id, { email_vouched: true })).toBe(true);
+    // A new address: as good as its writer.
+    expect(await vouched(ada.id, { email: 'ada2@vouch.test', email_vouched: false })).toBe(false);
+    expect(await vouched(ada.id, { email: 'ada3@vouch.test' })).toBe(true);
+    expect(await vouched(ada.id, { email: null })).toBe(false);
+    // Rows from before the column stay linkable (they cannot be told apart).
+    const [col] = await db.query<{ column_default: string }>("select column_default from information_schema.columns where table_name = 'users' and column_name = 'email_vouched'");
+    expect(col!.column_default).toBe('true');
+  });
+
   it('one identity per (connection, subject): a second user cannot claim it', async () => {
     const o = await store.organizations.create({ slug: 'ident', name: 'I' });
     const conn = await store.connections.create(o.id, { type: 'oidc', name: 'IdP', config: { discovery_url: 'https://idp.example/' } });

@@ -6,6 +6,14 @@ import { toPage, type PageQuery } from './page.js';
 export interface UserInput {
   email?: string | null;
   email_verified?: boolean;
+  /**
+   * Whether the writer of `email` vouched for the address (written with it), so that another
+   * upstream's sign-in with the same email may be linked to this user (directory/email-linking.ts):
+   * true (the default) for an admin, a SCIM directory, a partner token or login link naming the
+   * user by it, or an IdP that says the address is verified; false for an IdP that does not. A
+   * write of the email already stored never lowers it, and raises it only when true is passed.
+   */
+  email_vouched?: boolean;
   name?: string | null;
   given_name?: string | null;
   family_name?: string | null;
@@ -27,21 +35,21 @@ export interface UserInput {
   directoryStatus?: { status: 'active' | 'suspended'; directoryId: string };
 }
 
-const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
+const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.email_vouched, u.name, u.given_name, u.family_name,
   u.phone_number, u.phone_number_verified, u.external_id, u.roles, u.status, u.suspended_by, u.created_at, u.last_login_at,
   (select coalesce(jsonb_agg(jsonb_build_object('connection_id', i.connection_id, 'subject', i.subject) order by i.created_at), '[]'::jsonb)
      from identities i where i.user_id = u.id) as identities
   from users u`;
 
 /** The user row alone: what tokens and claims need, without the identities subquery. */
-const SELECT_ROW = `select u.id, u.organization_id, u.email, u.email_verified, u.name, u.given_name, u.family_name,
+const SELECT_ROW = `select u.id, u.organization_id, u.email, u.email_verified, u.email_vouched, u.name, u.given_name, u.family_name,
   u.phone_number, u.phone_number_verified, u.external_id, u.roles, u.status, u.suspended_by, u.created_at, u.last_login_at from users u`;
 
 /**
  * What logins and provisioning find a person by (directory/index.ts, Provisioning.match, jwt-route.ts),
- * and email_verified, which vouches for the email it was set with.
+ * and email_verified and email_vouched, which vouch for the email they were set with.
  */
-const MATCH_KEYS = new Set(['email', 'email_normalized', 'email_verified', 'phone_number', 'phone_number_verified', 'external_id']);
+const MATCH_KEYS = new Set(['email', 'email_normalized', 'email_verified', 'email_vouched', 'phone_number', 'phone_number_verified', 'external_id']);
 
 const FIELDS = ['email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'external_id', 'roles', 'status'] as const;
 
@@ -59,14 +67,15 @@ export class UserRepo {
     const byDirectory = status === 'suspended' && !u.status ? u.directoryStatus!.directoryId : null;
     const insert = async (q: Sql) => {
       await q.query(
-        `insert into users (id, organization_id, email, email_normalized, email_verified, name, given_name, family_name,
-           phone_number, phone_number_verified, external_id, roles, status, suspended_by, suspended_by_directory) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+        `insert into users (id, organization_id, email, email_normalized, email_verified, email_vouched, name, given_name, family_name,
+           phone_number, phone_number_verified, external_id, roles, status, suspended_by, suspended_by_directory) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
         [
           id,
           organizationId,
           u.email ?? null,
           u.email ? normalizeEmail(u.email) : null,
           u.email_verified ?? false,
+          Boolean(u.email) && u.email_vouched !== false,
           u.name ?? null,
           u.given_name ?? null,
           u.family_name ?? null,
@@ -197,9 +206,20 @@ export class UserRepo {
         // silently vouch for one only the IdP sent (review of 92162c9). Another number is only as good as its writer.
         sets.push(`phone_number_verified = ${unlessKept('phone_number_verified', `case when phone_number is not distinct from ${value} then phone_number_verified else ${verified} end`)}`);
       }
-      if (f === 'email') sets.push(`email_normalized = ${unlessKept('email_normalized', param(typeof v === 'string' ? normalizeEmail(v) : null))}`);
+      if (f === 'email') {
+        const normalized = param(typeof v === 'string' ? normalizeEmail(v) : null);
+        sets.push(`email_normalized = ${unlessKept('email_normalized', normalized)}`);
+        // The same address again (case-insensitively) never lowers its standing, and raises it only when
+        // the writer vouches explicitly (an IdP that now says it is verified, an admin's email_verified:
+        // true): an admin's GET-then-PATCH round trip does not vouch for what only an IdP sent.
+        const vouched = `case when email_normalized is not distinct from ${normalized} then (email_vouched or ${param(patch.email_vouched === true)})
+          else ${param(v !== null && patch.email_vouched !== false)} end`;
+        sets.push(`email_vouched = ${unlessKept('email_vouched', vouched)}`);
+      }
       if (f === 'status') sets.push(`suspended_by = case when ${value}::text = 'suspended' then 'admin' end`, 'suspended_by_directory = null');
     }
+    // An admin vouching for the stored address (email_verified: true) without rewriting it.
+    if (patch.email === undefined && patch.email_vouched === true) sets.push('email_vouched = email is not null');
     if (byDirectory) {
       // A directory's active:true does not lift a suspension it does not own, and its active:false does not take one over.
       const d = `${param(byDirectory.status)}::text`;

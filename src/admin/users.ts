@@ -104,8 +104,10 @@ export async function updateUser(store: Store, access: UserAccess | undefined, o
     });
   }
   // An admin who marks the email verified has checked who the user is: other upstreams' sign-ins
-  // with this address may be linked to it again (directory/email-verified.ts, linkableByEmail).
-  const write = patch.email_verified === true ? { ...patch, email_vouched: true } : patch;
+  // with this address may be linked to it again (directory/email-verified.ts, linkableByEmail). Only
+  // a change vouches: a GET-then-PATCH round trip echoing email_verified: true does not.
+  const vouches = patch.email_verified === true && !user.email_verified;
+  const write = vouches ? { ...patch, email_vouched: true } : patch;
   const updated = await withConflicts(() => store.users.update(user.id, org.id, write));
   if (!updated) throw notFound('user');
   // A suspended user is signed out everywhere now, not when the sessions expire.

@@ -12,6 +12,7 @@ import { SecretBox } from '../store/secrets.js';
 import type { User } from '../store/types.js';
 import { consoleRoleOf } from '../console/access.js';
 import { CONSOLE_LINK_TTL_SECONDS, mintConsoleLink } from '../console/console-link.js';
+import { linkableByEmail } from '../directory/email-verified.js';
 
 /** A refusal of the command: exit code 2 for bad usage, 1 otherwise. */
 export class ConsoleLinkError extends Error {
@@ -45,6 +46,12 @@ export async function consoleOperator(store: Store, orgRef: string, email: strin
   if (!user) {
     user = await store.users.create(org.id, { email: email ?? DEFAULT_OPERATOR_EMAIL, name: email ? null : 'Console operator', roles: ['operator'] });
     created.push('user');
+  } else if (!linkableByEmail(user)) {
+    // An IdP that did not vouch for the address made this user: its maker, not the colleague the
+    // address names, would become an operator (attacker review; as in Directory's email linking).
+    throw new ConsoleLinkError(
+      `--email: the user ${user.email ?? user.id} of ${org.slug} was made by an identity provider that did not vouch for the address (email_vouched: false); check who it is and vouch for it (users API: PATCH email_verified: true), or name another address`,
+    );
   } else if (user.status !== 'active') {
     throw new ConsoleLinkError(`--email: ${user.email ?? user.id} is suspended in ${org.slug}; reactivate the user first`);
   } else if (!consoleRoleOf(user.roles)) {

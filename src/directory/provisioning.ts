@@ -81,6 +81,9 @@ export class Provisioning {
       email: p.email,
       // docs/reference.md "Events": an address counts as verified only in a verified domain of the organization.
       email_verified: inVerifiedDomain(p.email, verified),
+      // The directory vouches for the addresses it writes (other upstreams may link by them), even
+      // one a user it adopted by externalId already had: else email_verified and email_vouched would disagree.
+      email_vouched: true,
       name: p.name,
       given_name: p.given_name,
       family_name: p.family_name,

@@ -56,7 +56,7 @@ const EXPLAINERS: Record<string, Explainer> = {
   user_suspended: () => ({ cause: 'The matching user is suspended in Portico.', fix: 'Ask the application’s team to reactivate the user.' }),
   user_conflict: () => ({
     cause: 'A user with this email or id already exists and cannot be linked to this identity (for example: an identity provider that did not verify the email made that user).',
-    fix: 'Ask the application’s team to resolve the duplicate user (or, once they have checked who it is, to mark its email verified), then test again.',
+    fix: 'Ask the application’s team to resolve the duplicate user (or, once they have checked who it is, to mark its email verified with the users API), then test again.',
   }),
   organization_mismatch: () => ({
     cause: 'This identity belongs to a user of another organization.',

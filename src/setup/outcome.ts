@@ -68,7 +68,7 @@ export function describeIdentity(connection: Connection, identity: ExternalIdent
   }
   if (preview.match === 'conflict') {
     warnings.push(
-      `a user with the email ${identity.email ?? ''} exists, but the upstream that wrote its email did not vouch for it: this sign-in would be refused (user_conflict). Ask the application's team to check who that user is and mark its email verified`,
+      `a user with the email ${identity.email ?? ''} exists, but the upstream that wrote its email did not vouch for it: this sign-in would be refused (user_conflict). Ask the application's team to check who that user is and mark its email verified (users API: email_verified true)`,
     );
   }
   if (preview.match === 'none') warnings.push('no user of your organization matches this identity and the connection only signs in existing users: this person could not sign in yet');

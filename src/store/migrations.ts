@@ -476,9 +476,9 @@ create index webhook_deliveries_due_by_webhook on webhook_deliveries(webhook_id,
     name: 'emails other upstreams may link by',
     sql: `
 -- A sign-in is linked to an existing user by email only when whoever wrote that email vouched for
--- it (directory/email-linking.ts): an IdP where people pick their own address made a user with the
--- real owner's email, whose later sign-in through the corporate IdP was linked to it (attacker
--- review). Emails from before this column cannot be told apart and stay linkable until a sign-in
+-- it (linkableByEmail in directory/email-verified.ts): an IdP where people pick their own address
+-- made a user with the real owner's email, whose later sign-in through the corporate IdP was
+-- linked to it (attacker review). Emails from before this column cannot be told apart and stay linkable until a sign-in
 -- that does not vouch for them writes another address.
 alter table users add column email_vouched boolean not null default true;
 `,

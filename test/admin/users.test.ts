@@ -36,6 +36,7 @@ describe.each(dbBackends)('users admin API ($name)', (backend) => {
       family_name: 'Lovelace',
       phone_number: '+44 20 7946 0000',
       phone_number_verified: true,
+      email_vouched: true,
       external_id: 'hr-0001',
       roles: ['admin', 'billing'],
       status: 'active',
@@ -112,6 +113,20 @@ describe.each(dbBackends)('users admin API ($name)', (backend) => {
     isProblem(await api(t).patch(`${base()}/${u.body.id}`).set(bearer()).send({ email: null }), 400, 'validation_failed');
     await api(t).delete(`${base()}/${u.body.id}`).set(bearer()).expect(204);
     isProblem(await api(t).get(`${base()}/${u.body.id}`).set(bearer()), 404, 'not_found');
+  });
+
+  it('email_vouched (read-only): an admin marking the email verified vouches for it; echoing email_verified or the address does not', async () => {
+    const made = await t.runtime.store.users.create(org.id, { email: 'picked@example.com', email_vouched: false });
+    const patch = (body: Record<string, unknown>) => api(t).patch(`${base()}/${made.id}`).set(bearer()).send(body).expect(200);
+    expect((await patch({ email: 'Picked@example.com', email_verified: false })).body.email_vouched).toBe(false);
+    // Not writable as such: the API has no email_vouched field.
+    const refused = await api(t).patch(`${base()}/${made.id}`).set(bearer()).send({ email_vouched: true }).expect(400);
+    isProblem(refused, 400, 'validation_failed');
+    // A stored email_verified: true echoed back (a GET-then-PATCH round trip) is no vouch.
+    await t.runtime.store.users.update(made.id, org.id, { email_verified: true });
+    expect((await patch({ email_verified: true })).body.email_vouched).toBe(false);
+    await t.runtime.store.users.update(made.id, org.id, { email_verified: false });
+    expect((await patch({ email_verified: true })).body).toMatchObject({ email_verified: true, email_vouched: true });
   });
 
   it('pages through users with a cursor', async () => {

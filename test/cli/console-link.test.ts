@@ -46,6 +46,15 @@ describe('portico console-link', () => {
     await expect(consoleOperator(store, 'portico-console', 'gone@example.com')).rejects.toThrow(ConsoleLinkError);
   });
 
+  it('refuses a user an identity provider made without vouching for its email (its maker would become an operator); vouched for, it is made one', async () => {
+    const org = (await store.organizations.get('portico-console'))!;
+    const made = await store.users.create(org.id, { email: 'newop@example.com', email_vouched: false });
+    await expect(consoleOperator(store, 'portico-console', 'newop@example.com')).rejects.toThrow(/did not vouch/);
+    expect((await store.users.get(made.id))!.roles).toEqual([]);
+    await store.users.update(made.id, org.id, { email_vouched: true });
+    expect((await consoleOperator(store, 'portico-console', 'newop@example.com')).user).toMatchObject({ id: made.id, roles: ['operator'] });
+  });
+
   it('refuses a PORTICO_CONSOLE_ORG id that does not exist (only a slug is created)', async () => {
     await expect(consoleOperator(store, 'org_0000000000000000000000000', undefined)).rejects.toThrow(/no organization/);
   });

@@ -26,7 +26,11 @@ describe('email linking: an unverified email never takes a later verified identi
     portico = await startPortico();
     contractors = await startOidcIdp({
       redirectUris: [],
-      accounts: { mallory: { sub: 'mallory-sub', email: 'newhire@acme.test', email_verified: false }, alice: { sub: 'alice-c', email: 'alice@elsewhere.test', email_verified: true } },
+      accounts: {
+        mallory: { sub: 'mallory-sub', email: 'newhire@acme.test', email_verified: false },
+        alice: { sub: 'alice-c', email: 'alice@elsewhere.test', email_verified: true },
+        hr: { sub: 'hr-sub', email: 'hr@acme.test', email_verified: false },
+      },
     });
     corporate = await startOidcIdp({
       redirectUris: [],
@@ -136,5 +140,21 @@ describe('email linking: an unverified email never takes a later verified identi
     expect(made.body).toMatchObject({ email_verified: false, email_vouched: true });
     await signIn(conns.corporate!.id, corporate, 'alice');
     expect(await lastSuccess(conns.corporate!.id)).toBe(alice);
+  });
+
+  it('a SCIM directory adopting a user by its own externalId vouches for the address it writes: email_verified and email_vouched agree', async () => {
+    await signIn(conns.contractors!.id, contractors, 'hr');
+    const uid = await lastSuccess(conns.contractors!.id);
+    expect((await portico.admin('PATCH', `/organizations/acme/users/${uid}`, { external_id: 'E-2' })).status).toBe(200);
+    const dir = await portico.admin<{ id: string; bearer_token: string }>('POST', '/organizations/acme/directories', { provider: 'okta', name: 'Okta' });
+    const r = await fetch(`${portico.base}/scim/v2/${dir.body.id}/Users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${dir.body.bearer_token}`, 'content-type': 'application/scim+json' },
+      body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'hr@acme.test', externalId: 'E-2', emails: [{ value: 'hr@acme.test', primary: true }] }),
+    });
+    expect(r.status).toBe(201);
+    expect(((await r.json()) as { id: string }).id).toBe(uid);
+    const u = await portico.admin<Record<string, unknown>>('GET', `/organizations/acme/users/${uid}`);
+    expect(u.body).toMatchObject({ email: 'hr@acme.test', email_verified: true, email_vouched: true });
   });
 });

@@ -104,7 +104,7 @@ describe('flattenRaw', () => {
   it('warns: a user with this email exists whose address nobody vouched for (the sign-in would be user_conflict)', () => {
     const d = describeIdentity(connection(), samlIdentity(), preview({ match: 'conflict', userId: 'usr_1' }));
     expect(d.warnings).toEqual([
-      "a user with the email jane@acme.test exists, but the upstream that wrote its email did not vouch for it: this sign-in would be refused (user_conflict). Ask the application's team to check who that user is and mark its email verified",
+      "a user with the email jane@acme.test exists, but the upstream that wrote its email did not vouch for it: this sign-in would be refused (user_conflict). Ask the application's team to check who that user is and mark its email verified (users API: email_verified true)",
     ]);
     expect(d.mapped!.user).toBe('nobody: a user with this email exists, but nobody vouched for its email, so it is not linked (user_conflict)');
   });

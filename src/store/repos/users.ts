@@ -8,10 +8,11 @@ export interface UserInput {
   email_verified?: boolean;
   /**
    * Whether the writer of `email` vouched for the address (written with it), so that another
-   * upstream's sign-in with the same email may be linked to this user (directory/email-linking.ts):
-   * true (the default) for an admin, a SCIM directory, a partner token or login link naming the
-   * user by it, or an IdP that says the address is verified; false for an IdP that does not. A
-   * write of the email already stored never lowers it, and raises it only when true is passed.
+   * upstream's sign-in with the same email may be linked to this user (linkableByEmail in
+   * directory/email-verified.ts): true (the default) for an admin, a SCIM directory, a partner
+   * token or login link naming the user by it, or an IdP that says the address is verified; false
+   * for an IdP that does not. A write of the email already stored never lowers it, and raises it
+   * only when true is passed.
    */
   email_vouched?: boolean;
   name?: string | null;

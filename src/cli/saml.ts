@@ -23,6 +23,7 @@ interface VerifyOptions {
   at?: string;
   inResponseTo?: string;
   allowSha1?: boolean;
+  requireSignedResponse?: boolean;
   spKey?: string;
   clockSkew?: string;
 }
@@ -76,6 +77,7 @@ export function registerSamlCommands(program: Command, out: (s: string) => void 
     .option('--at <ISO-8601>', 'validate as of this time instead of now')
     .option('--in-response-to <id>', 'the AuthnRequest ID the response must answer')
     .option('--allow-sha1', 'accept SHA-1 signatures and digests')
+    .option('--require-signed-response', 'refuse a Response that is not signed itself (a signed Assertion alone is not enough)')
     .option('--sp-key <pem-file>', 'SP private key PEM file, for encrypted assertions')
     .option('--clock-skew <seconds>', 'allowed clock skew in seconds (default 180)')
     .action(function (this: Command, responseFile: string, opts: VerifyOptions) {
@@ -158,6 +160,7 @@ export function registerSamlCommands(program: Command, out: (s: string) => void 
         acsUrl: opts.acsUrl,
         expectedInResponseTo: opts.inResponseTo,
         allowSha1: opts.allowSha1 === true,
+        requireSignedResponse: opts.requireSignedResponse === true,
         spPrivateKey,
         clockSkewSeconds,
       };

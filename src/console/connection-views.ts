@@ -208,6 +208,7 @@ function idpSettings(view: Record<string, unknown>, now: number): string {
       ...(view.metadata_url ? ([['Metadata URL', esc(view.metadata_url)], ['Metadata fetched', when(str(view.metadata_fetched_at))]] as [string, string][]) : []),
       ['Signed AuthnRequests', view.sign_authn_requests ? 'yes' : 'no'],
       ['IdP-initiated sign-in', view.allow_idp_initiated ? 'allowed' : 'refused'],
+      ['Unsigned Responses', view.require_signed_response ? 'refused (the Response must be signed itself)' : 'accepted with a signed Assertion'],
     ])}
 ${certificateTable(view, now)}`;
   }

@@ -181,6 +181,7 @@ describe.each(dbBackends)('connections admin API ($name)', (backend) => {
       type: 'saml',
       allow_idp_initiated: false,
       allow_sha1: false,
+      require_signed_response: false,
       acs_url: `${ISSUER}/saml/${id}/acs`,
       sp_metadata_url: `${ISSUER}/saml/${id}/metadata`,
     });

@@ -285,8 +285,9 @@ const flagRows: Row[] = [
   { field: 'sign_authn_requests', value: false },
   { field: 'allow_idp_initiated', value: false },
   { field: 'allow_sha1', value: false },
+  { field: 'require_signed_response', value: false },
 ];
-const flagsOn = { sign_authn_requests: true, allow_idp_initiated: true, allow_sha1: true };
+const flagsOn = { sign_authn_requests: true, allow_idp_initiated: true, allow_sha1: true, require_signed_response: true };
 const samlRefused: [string, unknown][] = [
   ...commonRefused,
   ['type', 'jwt'],

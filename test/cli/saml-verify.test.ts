@@ -118,9 +118,13 @@ describe('portico saml verify', () => {
       }
     });
 
-    test('the flags change the verdict: --allow-sha1, --in-response-to, --sp-key, --clock-skew, --at', async () => {
+    test('the flags change the verdict: --allow-sha1, --require-signed-response, --in-response-to, --sp-key, --clock-skew, --at', async () => {
       const sha1 = b64(buildResponse({ signatureAlgorithm: ALG.rsaSha1, digestAlgorithm: ALG.sha1 }));
       expect((await verify(sha1, ['--allow-sha1'])).code).toBe(0);
+      const assertionOnly = b64(buildResponse({ sign: 'assertion' }));
+      expect((await verify(assertionOnly)).code).toBe(0);
+      expect(codeOf(await verify(assertionOnly, ['--require-signed-response']))).toBe('signature_missing');
+      expect((await verify(b64(buildResponse({ sign: 'both' })), ['--require-signed-response'])).code).toBe(0);
       expect((await verify(b64(buildResponse({ inResponseTo: '_req-1' })), ['--in-response-to', '_req-1'])).code).toBe(0);
       const encrypted = await buildEncryptedResponse();
       const withKey = await verify(encrypted, ['--sp-key', join(KEYS_DIR, 'sp-encryption.key')]);

@@ -74,6 +74,7 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
     await mk('idp-init-b', { allow_idp_initiated: true, default_client_id: app.client_id });
     await mk('disabled', { enabled: false, allow_idp_initiated: true, default_client_id: app.client_id });
     await mk('signed-requests', { sign_authn_requests: true });
+    await mk('strict', { require_signed_response: true });
   });
   afterAll(async () => {
     await portico?.close();
@@ -423,6 +424,34 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       // The same assertion, unchanged, signs in.
       const good = await start(conn);
       expectCode(await post(good.jar, conn, { SAMLResponse: b64(await cbc(good.requestId)) }));
+    });
+
+    it('require_signed_response: an AES-CBC assertion in an unsigned Response is signature_missing, changed or not, before any decryption; in a signed Response it signs in', async () => {
+      const conn = conns['strict']!;
+      const metadata = await (await fetch(`${portico.base}/saml/${conn.id}/metadata`)).text();
+      const encCert = /use="encryption"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
+      const pem = `-----BEGIN CERTIFICATE-----\n${encCert.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const cbc = async (requestId: string, signResponse: boolean) => {
+        const o: BuildOptions = { now: new Date(), destination: conn.acs_url, recipient: conn.acs_url, audiences: [[conn.sp_entity_id]], responseId: uid(), assertionId: uid(), inResponseTo: requestId };
+        const signed = signElement(assertionXml(o), "/*[local-name(.)='Assertion']", o);
+        const xml = responseXml(o, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(signed, pem, 'aes256-cbc')}</saml:EncryptedAssertion>`);
+        return signResponse ? signElement(xml, "/*[local-name(.)='Response']", o) : xml;
+      };
+      const lastByteFlipped = (xml: string) => {
+        const at = xml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
+        const end = xml.indexOf('</xenc:CipherValue>', at);
+        const c = Buffer.from(xml.slice(at, end), 'base64');
+        c[c.length - 17] = c[c.length - 17]! ^ 0x80;
+        return xml.slice(0, at) + c.toString('base64') + xml.slice(end);
+      };
+      for (const make of [(id: string) => cbc(id, false), async (id: string) => lastByteFlipped(await cbc(id, false))]) {
+        const flow = await start(conn);
+        const xml = await make(flow.requestId);
+        const event = await expectRefused(conn, 'signature_missing', () => post(flow.jar, conn, { SAMLResponse: b64(xml) }));
+        expect(String(event.detail.message)).toContain('require_signed_response');
+      }
+      const good = await start(conn);
+      expectCode(await post(good.jar, conn, { SAMLResponse: b64(await cbc(good.requestId, true)) }));
     });
 
     it("a response carrying another browser's InResponseTo -> in_response_to_mismatch; in its own browser it signs in", async () => {

@@ -27,6 +27,8 @@ export interface StoredSamlConfig {
   sign_authn_requests: boolean;
   allow_idp_initiated: boolean;
   allow_sha1: boolean;
+  /** Refuse a Response that is not signed itself (validate.ts requireSignedResponse). */
+  require_signed_response: boolean;
 }
 
 export function samlEndpoints(issuer: string, connectionId: string) {
@@ -50,6 +52,7 @@ export function readSamlConfig(config: Record<string, unknown>): StoredSamlConfi
     sign_authn_requests: config.sign_authn_requests === true,
     allow_idp_initiated: config.allow_idp_initiated === true,
     allow_sha1: config.allow_sha1 === true,
+    require_signed_response: config.require_signed_response === true,
   };
 }
 
@@ -67,6 +70,7 @@ export function validationConfigFor(
     acsUrl: sp.acs_url,
     expectedInResponseTo: opts.expectedInResponseTo,
     allowSha1: c.allow_sha1,
+    requireSignedResponse: c.require_signed_response,
     spPrivateKey: opts.spPrivateKey,
     clockSkewSeconds: Math.min(opts.clockSkewSeconds ?? MAX_SERVER_CLOCK_SKEW_SECONDS, MAX_SERVER_CLOCK_SKEW_SECONDS),
   };

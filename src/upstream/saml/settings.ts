@@ -20,7 +20,7 @@
  * picks that IdP from the same metadata (re-fetched / re-parsed; the source stays); new metadata
  * without idp_entity_id keeps the IdP chosen before when the document still holds it. Sending
  * idp_sso_url or idp_certificates switches to manual settings (a metadata_url would overwrite them).
- * Flags sign_authn_requests, allow_idp_initiated, allow_sha1 default to false and survive PATCHes
+ * Flags sign_authn_requests, allow_idp_initiated, allow_sha1, require_signed_response default to false and survive PATCHes
  * that do not name them (no zod defaults in the schema: `.partial()` would re-apply them).
  * Errors: 400 validation_failed (names the field), 400 invalid_metadata, 400 url_refused.
  */
@@ -43,6 +43,7 @@ const schema = z.strictObject({
   sign_authn_requests: z.boolean().optional(),
   allow_idp_initiated: z.boolean().optional(),
   allow_sha1: z.boolean().optional(),
+  require_signed_response: z.boolean().optional(),
 });
 
 const invalid = (field: string, message: string) =>
@@ -132,7 +133,7 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
     throw invalid('metadata_xml', 'give only one of metadata_xml, metadata_url, or idp_entity_id + idp_sso_url + idp_certificates');
   }
 
-  let idp: Omit<StoredSamlConfig, 'sign_authn_requests' | 'allow_idp_initiated' | 'allow_sha1'>;
+  let idp: Omit<StoredSamlConfig, 'sign_authn_requests' | 'allow_idp_initiated' | 'allow_sha1' | 'require_signed_response'>;
   if (input.metadata_xml !== undefined) {
     idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml', input.idp_entity_id, keepEntityId)) };
   } else if (input.metadata_url !== undefined) {
@@ -155,7 +156,7 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
       idp_certificates: certs,
     };
   } else if (prev) {
-    const { sign_authn_requests: _a, allow_idp_initiated: _b, allow_sha1: _c, ...rest } = prev;
+    const { sign_authn_requests: _a, allow_idp_initiated: _b, allow_sha1: _c, require_signed_response: _d, ...rest } = prev;
     idp = rest;
   } else {
     throw invalid('metadata_xml', 'one of metadata_xml, metadata_url, or idp_entity_id + idp_sso_url + idp_certificates is required');
@@ -166,6 +167,7 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
     sign_authn_requests: input.sign_authn_requests ?? prev?.sign_authn_requests ?? false,
     allow_idp_initiated: input.allow_idp_initiated ?? prev?.allow_idp_initiated ?? false,
     allow_sha1: input.allow_sha1 ?? prev?.allow_sha1 ?? false,
+    require_signed_response: input.require_signed_response ?? prev?.require_signed_response ?? false,
   };
   if (config.metadata_xml === undefined) delete config.metadata_xml;
   return { config: { ...config }, secrets: existing?.secrets ?? {} };
@@ -198,6 +200,7 @@ export const samlSettings: ConnectionSettings = {
       sign_authn_requests: cfg.sign_authn_requests,
       allow_idp_initiated: cfg.allow_idp_initiated,
       allow_sha1: cfg.allow_sha1,
+      require_signed_response: cfg.require_signed_response,
     };
   },
 };

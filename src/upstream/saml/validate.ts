@@ -20,7 +20,8 @@
  *   checkStatus               status_not_success; malformed (no Status)
  *   checkOneAssertion         multiple_assertions; malformed (none, not a direct child)
  *   checkSignatureAlgorithms  unsupported_algorithm
- *   verifyResponseSignature   signature_invalid, certificate_expired; multiple_assertions (signed shape)
+ *   verifyResponseSignature   signature_invalid, certificate_expired; multiple_assertions (signed shape);
+ *                             signature_missing (requireSignedResponse and the Response is not signed)
  *   decryptAssertion          decryption_failed; multiple_assertions; the inner signature's placement
  *                             (signature_invalid) and algorithms (unsupported_algorithm); for a
  *                             ciphertext that is not AES-GCM, any of these is decryption_failed
@@ -89,6 +90,12 @@ export interface SamlValidationConfig {
   expectedInResponseTo?: string;
   /** Accept SHA-1 signature/digest algorithms (default false). */
   allowSha1?: boolean;
+  /**
+   * Refuse a Response without its own valid signature (default false: a signed Assertion suffices).
+   * The one defence an AES-CBC encrypted assertion has: the signature covers the ciphertext and is
+   * checked before anything decrypts it (see unreadableCbc).
+   */
+  requireSignedResponse?: boolean;
   /** PEM private key for EncryptedAssertion. */
   spPrivateKey?: string;
   /** Default 180; the server passes at most 180 (MAX_SERVER_CLOCK_SKEW_SECONDS). */
@@ -394,6 +401,10 @@ function verifyResponseSignature(ctx: Ctx): void {
   ctx.keys = prepareVerificationKeys(ctx.cfg.idpCertificates, ctx.now);
   const sig = ctx.signatures.get(ctx.response);
   const signed = sig ? verifyEnvelopedSignature(sig, ctx.response, ctx.keys, ctx.ids) : undefined;
+  // Before any decryption: the answer cannot depend on the ciphertext.
+  if (!signed && ctx.cfg.requireSignedResponse === true) {
+    throw fail('signature_missing', 'this connection requires the Response itself to be signed (require_signed_response)');
+  }
   if (signed) {
     // What the signature covers must have the same shape as what we inspected (parser differential guard).
     const inSigned = assertionsIn(signed.element);
@@ -417,7 +428,10 @@ function verifyResponseSignature(ctx: Ctx): void {
  * assertion's own signature is this one error, detail included, and the assertion must carry its
  * own signature: the Response's may be the attacker's. (After that signature the plaintext is the
  * IdP's own; what the later checks say about it is no oracle.) The time taken is evened out at the
- * ACS (kind.ts DECRYPTION_FAILURE_FLOOR_MS).
+ * ACS (kind.ts DECRYPTION_FAILURE_FLOOR_MS), but not the CPU a valid padding costs. The one full
+ * defence (Shibboleth's advice) is a Response signature over the ciphertext, checked before it is
+ * decrypted: a connection with requireSignedResponse refuses every unsigned Response first, so a
+ * changed ciphertext never reaches the decryption there.
  */
 const unreadableCbc = () =>
   fail('decryption_failed', 'the encrypted assertion could not be read with the SP key', {

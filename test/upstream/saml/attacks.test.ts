@@ -417,6 +417,40 @@ describe('encrypted assertions', () => {
     expect(accept(await buildEncryptedResponse({ signInner: false, signOuter: true }), cfg)).toMatchObject({ encrypted: true, signed: { response: true, assertion: false } });
   });
 
+  test('requireSignedResponse: a changed CBC ciphertext never reaches the decryption (the Response signature covers it, checked first)', async () => {
+    const strict = { ...cfg, requireSignedResponse: true };
+    const signedAssertion = signElement(assertionXml({}), "/*[local-name(.)='Assertion']", {});
+    const inCbc = async (plain: string) =>
+      responseXml({}, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(plain, KEYS.spEncryption.cert, 'aes256-cbc')}</saml:EncryptedAssertion>`);
+    const signResponse = (xml: string) => signElement(xml, "/*[local-name(.)='Response']", {});
+    const legit = await inCbc(signedAssertion);
+    // Every block of the ciphertext the attacker may change: one bit of its last byte here.
+    const changeCipher = (xml: string) => {
+      const at = xml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
+      const end = xml.indexOf('</xenc:CipherValue>', at);
+      const c = Buffer.from(xml.slice(at, end), 'base64');
+      c[c.length - 1] = c[c.length - 1]! ^ 0x01;
+      return xml.slice(0, at) + c.toString('base64') + xml.slice(end);
+    };
+    // Unsigned Response: refused before the decryption, whatever the ciphertext holds. Without the
+    // SP key (which would make any decryption fail) the answer is the same: nothing was decrypted.
+    for (const xml of [legit, changeCipher(legit), await inCbc('not xml <<')]) {
+      for (const c of [strict, { ...strict, spPrivateKey: undefined }]) {
+        expect(() => validateSamlResponse(b64(xml), c, NOW)).toThrow(expect.objectContaining({ reason: 'signature_missing', message: expect.stringContaining('require_signed_response') }));
+      }
+    }
+    // Signed Response: a changed ciphertext breaks that signature, again before any decryption.
+    const signed = signResponse(legit);
+    expect(() => validateSamlResponse(b64(changeCipher(signed)), { ...strict, spPrivateKey: undefined }, NOW)).toThrow(expect.objectContaining({ reason: 'signature_invalid' }));
+    // Legitimate: the signed Response is read; without the flag an assertion-only signature still is.
+    expect(accept(b64(signed), strict)).toMatchObject({ encrypted: true, name_id: 'jane.doe@acme.test', signed: { response: true, assertion: true } });
+    expect(accept(b64(legit), cfg)).toMatchObject({ encrypted: true, signed: { response: false, assertion: true } });
+    // Plain assertions too: with the flag, a signed Assertion alone is not enough.
+    expect(refusal(b64(responseXml({}, signedAssertion)), strict)).toBe('signature_missing');
+    expect(accept(b64(responseXml({}, signedAssertion)), { ...strict, requireSignedResponse: false }).signed).toEqual({ response: false, assertion: true });
+    expect(accept(b64(signResponse(responseXml({}, assertionXml({})))), strict).signed).toEqual({ response: true, assertion: false });
+  });
+
   test('an unsigned encrypted assertion in an unsigned Response is signature_missing; a signed outer Response suffices', async () => {
     expect(refusal(await buildEncryptedResponse({ signInner: false }), cfg)).toBe('signature_missing');
     const outer = accept(await buildEncryptedResponse({ signInner: false, signOuter: true }), cfg);

@@ -149,14 +149,14 @@ describe('manual certificates and PATCH', () => {
 
   test('PATCH keeps what it does not name: flags, IdP settings, and switches source cleanly', async () => {
     const patchSchema = samlSettings.schema.partial();
-    const created = await store({ metadata_xml: metadata('adfs'), allow_sha1: true, sign_authn_requests: true });
+    const created = await store({ metadata_xml: metadata('adfs'), allow_sha1: true, sign_authn_requests: true, require_signed_response: true });
     // zod .partial() must not re-apply defaults that would reset the flags
     expect(patchSchema.parse({ allow_idp_initiated: true })).toEqual({ allow_idp_initiated: true });
     const flagOnly = await samlSettings.store(patchSchema.parse({ allow_idp_initiated: true }), created, ctx());
-    expect(flagOnly.config).toMatchObject({ source: 'metadata_xml', allow_sha1: true, sign_authn_requests: true, allow_idp_initiated: true, idp_entity_id: 'http://adfs.contoso.test/adfs/services/trust' });
+    expect(flagOnly.config).toMatchObject({ source: 'metadata_xml', allow_sha1: true, sign_authn_requests: true, allow_idp_initiated: true, require_signed_response: true, idp_entity_id: 'http://adfs.contoso.test/adfs/services/trust' });
     // adding a rotated certificate by hand switches to manual, keeping entity id and SSO URL
     const rotated = await samlSettings.store(patchSchema.parse({ idp_certificates: [KEYS.idpNext.cert] }), flagOnly, ctx());
-    expect(rotated.config).toMatchObject({ source: 'manual', idp_entity_id: 'http://adfs.contoso.test/adfs/services/trust', idp_sso_url: 'https://adfs.contoso.test/adfs/ls/', allow_sha1: true });
+    expect(rotated.config).toMatchObject({ source: 'manual', idp_entity_id: 'http://adfs.contoso.test/adfs/services/trust', idp_sso_url: 'https://adfs.contoso.test/adfs/ls/', allow_sha1: true, require_signed_response: true });
     expect(rotated.config).not.toHaveProperty('metadata_xml');
     expect(rotated.config.idp_certificates).toHaveLength(1);
     const back = await samlSettings.store(patchSchema.parse({ metadata_xml: metadata('okta') }), rotated, ctx());

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import express, { Router } from 'express';
 import { HttpProblem } from '../http/problem.js';
 import { countFailures, failureGate, perKeyRateLimit, type RateLimits } from '../http/rate-limit.js';
-import { findText, hasNul, MAX_BODY_DEPTH, nulKeyLabel } from '../http/text.js';
+import { findText, keyLabel, MAX_BODY_DEPTH, unstorable } from '../http/text.js';
 import type { Runtime } from '../runtime.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { apiRoutes } from './apis.js';
@@ -41,12 +41,13 @@ export function adminRoutes(rt: Runtime, audit: AuditTrail, limits?: RateLimits,
   } else r.use(requireApiKey(rt.store, rt.config.adminApiKey));
   // Bodies are parsed only after the key is checked: anonymous callers cannot make us read them.
   r.use(express.json({ limit: rt.config.bodyLimit, strict: true }));
-  // No field of any resource may hold a NUL (PostgreSQL cannot store one): refused before any route reads it.
+  // No field of any resource may hold a NUL or a lone surrogate (PostgreSQL cannot store them; the
+  // second only in jsonb, a 500 before: attacker review): refused before any route reads it.
   // Nor may a body nest deeper than any resource does: refused before anything walks it (a 500 from a stack overflow before).
   r.use((req, _res, next) => {
-    const found = findText(req.body, hasNul, { maxDepth: MAX_BODY_DEPTH, label: nulKeyLabel });
+    const found = findText(req.body, unstorable, { maxDepth: MAX_BODY_DEPTH, label: keyLabel });
     if (!found) return next();
-    const [field, message] = found === 'too_deep' ? ['body', `must not be nested deeper than ${MAX_BODY_DEPTH} levels`] : [found.path, 'must not contain NUL characters'];
+    const [field, message] = found === 'too_deep' ? ['body', `must not be nested deeper than ${MAX_BODY_DEPTH} levels`] : [found.path, 'must not contain NUL characters or unpaired surrogates'];
     next(new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] }));
   });
   r.use(audit.middleware);

@@ -4,6 +4,20 @@
  */
 export const hasNul = (s: string): boolean => s.includes('\u0000');
 
+/** Half of a UTF-16 surrogate pair: JSON.stringify writes it as `\ud83d`, which jsonb refuses. */
+export const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/** Text PostgreSQL cannot store (a NUL; a lone surrogate in jsonb): what request guards refuse with a 400. */
+export const unstorable = (s: string): boolean => hasNul(s) || LONE_SURROGATE.test(s);
+
+/** `s` cut to at most `max` UTF-16 units, never between the two halves of a surrogate pair. */
+export function clipText(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const code = s.charCodeAt(max - 1);
+  return s.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
+
 /** Deepest nesting of objects and arrays a request body may have (admin API, SCIM). */
 export const MAX_BODY_DEPTH = 64;
 
@@ -42,28 +56,34 @@ export function findText(
   return undefined;
 }
 
-/** A key holding a NUL, as a path names it. */
-export const nulKeyLabel = (k: string): string => k.replaceAll('\u0000', '\\u0000');
+/** A key holding a NUL or a lone surrogate, as a path names it (`\u0000`, `\ud800`). */
+export const keyLabel = (k: string): string =>
+  k.replaceAll('\u0000', '\\u0000').replace(LONE_SURROGATES, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 
 /** The path (`name`, `domains.0`, `attribute_mapping.<key>`) of the first key or string value holding a NUL. */
 export function findNul(value: unknown): string | undefined {
-  const found = findText(value, hasNul, { label: nulKeyLabel });
+  const found = findText(value, hasNul, { label: keyLabel });
   return found === 'too_deep' ? undefined : found?.path;
 }
 
 /** A URL with an encoded NUL (`%00`) in its path or query (a raw NUL cannot reach us: Node's parser refuses it). */
 export const urlHasNul = (url: string | undefined): boolean => /%00/i.test(url ?? '');
 
+const storableText = (s: string): string => s.replaceAll('\u0000', '').replace(LONE_SURROGATES, '\ufffd');
+
 /**
- * Removes NULs from every string in a value (event details: records must not fail on what they
- * record). What is nested deeper than MAX_BODY_DEPTH is recorded as null: an IdP's claims may be.
+ * A value PostgreSQL can store as jsonb, for what an upstream sent (event details, an IdP's roles:
+ * records must not fail on what they record): NULs removed and lone surrogates replaced by U+FFFD
+ * in every string and key (attacker review: an emoji cut in half by the login-trace evidence made
+ * an anonymous ACS POST a 500 with no event). What is nested deeper than MAX_BODY_DEPTH is recorded
+ * as null: an IdP's claims may be.
  */
-export function withoutNul<T>(value: T, depth = 0): T {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '') as T;
+export function storable<T>(value: T, depth = 0): T {
+  if (typeof value === 'string') return storableText(value) as T;
   if (value && typeof value === 'object' && depth >= MAX_BODY_DEPTH) return null as T;
-  if (Array.isArray(value)) return value.map((v) => withoutNul(v, depth + 1)) as T;
+  if (Array.isArray(value)) return value.map((v) => storable(v, depth + 1)) as T;
   if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll('\u0000', ''), withoutNul(v, depth + 1)])) as T;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storable(v, depth + 1)])) as T;
   }
   return value;
 }

@@ -55,7 +55,7 @@ import { recordRefreshRefusals, type Clock } from './refresh.js';
 import { extraTokenClaims, resourceIndicators } from './resources.js';
 import { withTokenFeatures } from './token-features.js';
 import { providerLogout, type ProviderLogout } from './user-logout-wiring.js';
-import { hasNul } from '../http/text.js';
+import { hasNul, LONE_SURROGATE } from '../http/text.js';
 import { randomToken } from '../store/secrets.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
 
@@ -208,7 +208,6 @@ export interface PorticoProvider {
 }
 
 const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function info(i: Interaction): InteractionInfo {
   const p = i.params as Record<string, unknown>;

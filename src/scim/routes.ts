@@ -11,7 +11,7 @@ import type { Store } from '../store/index.js';
 import { listOf, resourceTypes, schemas, serviceProviderConfig } from './discovery.js';
 import { scimContext, sendScim, type AccessEndReason, type OnAccessEnded, type ScimContext } from './context.js';
 import { invalidValue, ScimError, scimErrorHandler, scimNotFound, sendScimError } from './errors.js';
-import { findText, hasNul, MAX_BODY_DEPTH } from '../http/text.js';
+import { findText, MAX_BODY_DEPTH, unstorable } from '../http/text.js';
 import { groupRoutes } from './groups.js';
 import { userRoutes } from './users.js';
 
@@ -29,8 +29,6 @@ export interface ScimOptions {
 
 const BEARER = /^Bearer\s+(\S{1,512})$/i;
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const unstorable = (s: string) => hasNul(s) || LONE_SURROGATE.test(s);
 
 export function scimRoutes(opts: ScimOptions): Router {
   const { store, logger } = opts;

@@ -5,6 +5,7 @@
  * NAMES (attribute names, claim names) are kept, never their values, tokens, assertions or
  * signatures. Purged after PORTICO_TRACE_RETENTION_DAYS (src/signals/trace-retention.ts).
  */
+import { clipText } from '../http/text.js';
 import { UpstreamError } from './identity.js';
 
 export const EVIDENCE_TEXT_MAX = 300;
@@ -13,7 +14,7 @@ export const EVIDENCE_NAMES_MAX = 50;
 
 /** A string clipped to `max` characters; anything else null. */
 export function clip(v: unknown, max = EVIDENCE_TEXT_MAX): string | null {
-  return typeof v === 'string' ? v.slice(0, max) : null;
+  return typeof v === 'string' ? clipText(v, max) : null;
 }
 
 /** Distinct names, clipped and capped (first `max` in order of appearance). */
@@ -21,7 +22,7 @@ export function names(xs: Iterable<unknown>, max = EVIDENCE_NAMES_MAX): string[]
   const out = new Set<string>();
   for (const x of xs) {
     if (typeof x !== 'string' || !x) continue;
-    out.add(x.slice(0, EVIDENCE_NAME_MAX));
+    out.add(clipText(x, EVIDENCE_NAME_MAX));
     if (out.size >= max) break;
   }
   return [...out];

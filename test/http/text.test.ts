@@ -1,5 +1,5 @@
 /** The walkers over request bodies and event details (src/http/text.ts): iterative and bounded in depth. */
-import { findNul, findText, hasNul, MAX_BODY_DEPTH, withoutNul } from '../../src/http/text.js';
+import { clipText, findNul, findText, hasNul, keyLabel, MAX_BODY_DEPTH, storable, unstorable } from '../../src/http/text.js';
 
 const nested = (n: number, leaf: unknown): unknown => {
   let v = leaf;
@@ -24,10 +24,10 @@ describe('findText / findNul', () => {
   });
 });
 
-describe('withoutNul', () => {
+describe('storable', () => {
   it('removes NULs from keys and strings, and records what is nested deeper than the bound as null', () => {
-    expect(withoutNul({ ['k\u0000']: ['a\u0000b', 1, null] })).toEqual({ k: ['ab', 1, null] });
-    const deep = withoutNul(nested(10_000, 'x')) as unknown[];
+    expect(storable({ ['k\u0000']: ['a\u0000b', 1, null] })).toEqual({ k: ['ab', 1, null] });
+    const deep = storable(nested(10_000, 'x')) as unknown[];
     let v: unknown = deep;
     let depth = 0;
     while (Array.isArray(v)) {
@@ -36,5 +36,22 @@ describe('withoutNul', () => {
     }
     expect(depth).toBe(MAX_BODY_DEPTH);
     expect(v).toBeNull();
+  });
+});
+
+describe('lone surrogates (jsonb refuses them as written by JSON.stringify)', () => {
+  it('storable replaces them by U+FFFD in keys and strings and keeps whole pairs; unstorable finds them; keys are labelled escaped', () => {
+    expect(storable({ ['r\ud800']: ['a\udc00b', '\u{1F600}', 'x\ud83d'] })).toEqual({ ['r\ufffd']: ['a\ufffdb', '\u{1F600}', 'x\ufffd'] });
+    expect(JSON.stringify(storable({ a: 'x\ud83d' }))).not.toMatch(/\\ud/);
+    expect([unstorable('a\ud800'), unstorable('\udc00'), unstorable('n\u0000'), unstorable('\u{1F600} ok')]).toEqual([true, true, true, false]);
+    expect(keyLabel('k\ud800\u0000')).toBe('k\\ud800\\u0000');
+  });
+
+  it('clipText never cuts a pair in half', () => {
+    const s = `${'a'.repeat(299)}\u{1F600}tail`;
+    expect(clipText(s, 300)).toBe('a'.repeat(299));
+    expect(clipText(s, 301)).toBe(`${'a'.repeat(299)}\u{1F600}`);
+    expect(clipText('short', 300)).toBe('short');
+    expect(unstorable(clipText(s, 300))).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { withoutNul } from '../../http/text.js';
+import { storable } from '../../http/text.js';
 import type { Database } from '../database.js';
 import { newId } from '../ids.js';
 import { LAST_LOGIN_ONLY } from '../user-cache.js';
@@ -40,7 +40,7 @@ export class EventRepo {
     const [row] = await this.db.query<LoginEvent>(
       `with e as (${INSERT} values ${VALUES} returning *) ${FAN_OUT}`,
       // A refused input may be recorded in the detail: PostgreSQL cannot store its NULs, so they are dropped.
-      [newId('evt'), e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify(withoutNul(e.detail ?? {}))],
+      [newId('evt'), e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify(storable(e.detail ?? {}))],
     );
     return row!;
   }
@@ -54,7 +54,7 @@ export class EventRepo {
     const [row] = await this.db.query<LoginEvent>(
       `${LAST_LOGIN_ONLY}with touched as (update users set last_login_at = now() where id = $6),
             e as (${INSERT} values ${VALUES} returning *) ${FAN_OUT}`,
-      [newId('evt'), e.organization_id, 'login.succeeded', null, e.connection_id, e.user_id, e.ip, JSON.stringify(withoutNul(e.detail ?? {}))],
+      [newId('evt'), e.organization_id, 'login.succeeded', null, e.connection_id, e.user_id, e.ip, JSON.stringify(storable(e.detail ?? {}))],
     );
     return row!;
   }
@@ -69,7 +69,7 @@ export class EventRepo {
                   on conflict do nothing returning 1),
             e as (${INSERT} select $1,$2,$3,$4,$5,$6,$7,$8 where exists (select 1 from m) returning *) ${FAN_OUT}`,
       [
-        newId('evt'), e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify(withoutNul(e.detail ?? {})),
+        newId('evt'), e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify(storable(e.detail ?? {})),
         marker.holder, marker.fingerprint, marker.threshold,
       ],
     );

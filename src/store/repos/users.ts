@@ -1,3 +1,4 @@
+import { storable } from '../../http/text.js';
 import type { Database, Sql } from '../database.js';
 import { newId } from '../ids.js';
 import type { Page, User } from '../types.js';
@@ -83,7 +84,7 @@ export class UserRepo {
           u.phone_number ?? null,
           Boolean(u.phone_number) && u.phone_number_verified !== false,
           u.external_id ?? null,
-          JSON.stringify(u.roles ?? []),
+          JSON.stringify(storable(u.roles ?? [])),
           status,
           status === 'active' ? null : u.status ? 'admin' : 'directory',
           byDirectory,
@@ -198,7 +199,8 @@ export class UserRepo {
     for (const f of FIELDS) {
       const v = patch[f];
       if (v === undefined) continue;
-      const value = param(f === 'roles' ? JSON.stringify(v) : v);
+      // Roles may be an IdP's own (no role rules): storable, as jsonb must be.
+      const value = param(f === 'roles' ? JSON.stringify(storable(v)) : v);
       sets.push(`${f} = ${unlessKept(f, value)}`);
       if (f === 'phone_number') {
         const verified = param(v !== null && patch.phone_number_verified !== false);

@@ -1,0 +1,89 @@
+/**
+ * Half of a UTF-16 surrogate pair: PostgreSQL (and PGlite) keep it in text as U+FFFD, but
+ * JSON.stringify writes it as `\ud83d`, which jsonb refuses. Attacker review: the login-trace
+ * evidence cut an emoji in half, so an anonymous POST to any SAML ACS answered 500 and no
+ * login.failed event was kept; the admin API answered 500 for one in a jsonb field. Now the admin
+ * API refuses it (400, like a NUL), what an upstream sends is stored with U+FFFD in its place
+ * (src/http/text.ts storable), and evidence is never cut inside a pair. On PGlite and PostgreSQL.
+ */
+import request from 'supertest';
+import { bearer, buildTestApp, type TestApp } from '../support/app.js';
+import { dbBackends } from '../support/backends.js';
+import { adminApi, partnerClaims, signHs256, PARTNER_SECRET } from '../e2e/partner-support.js';
+import { seedApp } from '../support/provider.js';
+import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
+
+const HALF = '\ud800';
+
+describe.each(dbBackends)('lone surrogates never make a 500 ($name)', (backend) => {
+  let t: TestApp;
+  let orgId: string;
+  let userId: string;
+
+  beforeAll(async () => {
+    t = await buildTestApp({ backend });
+    orgId = (await request(t.express).post('/api/v1/organizations').set(bearer()).send({ slug: 'acme', name: 'Acme', domains: ['acme.test'] }).expect(201)).body.id;
+    userId = (await request(t.express).post('/api/v1/organizations/acme/users').set(bearer()).send({ email: 'u@acme.test' }).expect(201)).body.id;
+  });
+  afterAll(() => t?.close());
+
+  const counts = async () =>
+    JSON.stringify(await t.runtime.store.db.query('select (select count(*) from users) u, (select count(*) from connections) c, (select count(*) from directories) d'));
+  // Identical refusals from one client are one event with a count.
+  const failures = async () =>
+    (await t.runtime.store.db.query<{ n: number }>("select coalesce(sum(coalesce((detail->>'count')::int, 1)), 0)::int as n from events where type = 'login.failed'"))[0]!.n;
+
+  it.each([
+    ['directory attribute_mapping key', 'post', '/organizations/acme/directories', { name: 'd', attribute_mapping: { [`role:${HALF}`]: 'x' } }],
+    ['connection attribute_mapping value', 'post', '/organizations/acme/connections', { type: 'jwt', name: 'j', secret: 'a'.repeat(40), attribute_mapping: { 'role:a': `g${HALF}` } }],
+    ['user roles', 'post', '/organizations/acme/users', { email: 'v@acme.test', roles: [`r${HALF}`] }],
+    ['user PATCH roles', 'patch', '/organizations/acme/users/:user', { roles: ['x\udc00'] }],
+  ])('admin API, %s -> 400 validation_failed naming the field, nothing written; without it, accepted', async (_name, method, path, body) => {
+    const url = `/api/v1${path.replace(':user', userId)}`;
+    const send = (b: unknown) => request(t.express)[method as 'post'](url).set(bearer()).set('content-type', 'application/json').send(JSON.stringify(b));
+    const before = await counts();
+    const res = await send(body);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'validation_failed', detail: expect.stringMatching(/unpaired surrogates/) });
+    expect(await counts()).toBe(before);
+    const clean = JSON.parse(JSON.stringify(body).replace(/\\ud[89a-f][0-9a-f]{2}/g, '')) as Record<string, unknown>;
+    expect((await send(clean)).status).toBeLessThan(300);
+  });
+
+  it('an anonymous SAML response whose clipped evidence would end in half an emoji: refused with a 4xx page and its login.failed event', async () => {
+    const conn = (
+      await request(t.express)
+        .post('/api/v1/organizations/acme/connections')
+        .set(bearer())
+        .send({ type: 'saml', provider: 'adfs', name: 'ADFS', idp_entity_id: IDP_ENTITY_ID, idp_sso_url: 'https://idp.acme.test/sso', idp_certificates: [KEYS.idp.cert] })
+        .expect(201)
+    ).body as { id: string; acs_url: string; sp_entity_id: string };
+    const post = async (issuer: string) => {
+      const xml = buildResponse({ sign: 'none', issuer, destination: conn.acs_url, recipient: conn.acs_url, audiences: [[conn.sp_entity_id]] });
+      const first = await request(t.express).post(`/saml/${conn.id}/acs`).type('form').send({ SAMLResponse: b64(xml) });
+      return first.status === 303 && String(first.headers.location).includes('bounce=') ? request(t.express).get(String(first.headers.location)) : first;
+    };
+    // The issuer's 300th UTF-16 unit is the first half of U+1F600; 400 plain characters are the control.
+    for (const issuer of [`${'a'.repeat(299)}\u{1F600}tail`, 'a'.repeat(400)]) {
+      const before = await failures();
+      const res = await post(issuer);
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expect(await failures()).toBe(before + 1);
+    }
+    const [event] = await t.runtime.store.db.query<{ detail: string }>("select detail::text from events where type = 'login.failed' and connection_id = $1 order by id limit 1", [conn.id]);
+    expect(event!.detail).toContain('a'.repeat(299));
+    expect(event!.detail).not.toMatch(/\\ud83d|\ufffd/);
+  });
+
+  it("a partner's role holding half a pair (no role rules: roles kept as sent) signs in, stored with U+FFFD in its place", async () => {
+    const admin = adminApi(t.express);
+    await seedApp(t.runtime.store, 'web');
+    const conn = await admin.connection('acme', { secret: PARTNER_SECRET, user_matching: 'jit', default_client_id: 'web' });
+    const token = await signHs256(partnerClaims({ email: 'pat@acme.test', roles: [`ops${HALF}`, 'viewer'] }));
+    const res = await request(t.express).get(`/jwt/${conn.id}/login?token=${token}`);
+    expect(res.status).toBe(303);
+    const user = await t.runtime.store.users.findByEmail(orgId, 'pat@acme.test');
+    expect(user!.roles.sort()).toEqual(['ops\ufffd', 'viewer']);
+  });
+});

@@ -165,14 +165,18 @@ export async function updateApplication(store: Store, existing: Application, bod
   if (patch.allowed_apis !== undefined || patch.default_api !== undefined) {
     await checkApis(store, patch.allowed_apis ?? existing.allowed_apis, patch.default_api !== undefined ? patch.default_api : existing.default_api);
   }
-  // Becoming confidential issues a secret (shown once); becoming public drops it.
+  // Becoming confidential issues a secret (shown once); becoming public drops it, and the codes and
+  // refresh tokens issued until now stop working (public_since): they were issued to a client that
+  // authenticates, and would otherwise be redeemed with the client_id alone, without PKCE (attacker review).
   let secret: string | undefined;
   let client_secret_hash: string | null | undefined;
+  let public_since: Date | undefined;
   if (patch.type === 'confidential' && existing.type === 'public') {
     secret = newSecret();
     client_secret_hash = hashToken(secret);
   } else if (patch.type === 'public' && existing.type === 'confidential') {
     client_secret_hash = null;
+    public_since = new Date();
   }
   checkRefreshLifetimes({ ...existing, ...patch });
   if (patch.redirect_uris && patch.redirect_uris.length === 0) {
@@ -181,6 +185,7 @@ export async function updateApplication(store: Store, existing: Application, bod
   const updated = await store.applications.update(existing.client_id, {
     ...patch,
     ...(client_secret_hash !== undefined ? { client_secret_hash } : {}),
+    ...(public_since ? { public_since } : {}),
   });
   if (!updated) throw notFound('application');
   return { app: updated, ...(secret ? { secret } : {}) };

@@ -60,6 +60,11 @@ export interface AdapterOptions {
   admit?: (model: string, ctx: object | undefined, payload: AdapterPayload) => Promise<void>;
   /** Told when ending the grant of a caught replay failed (the replay is refused all the same). */
   onReplayRevocationFailed?: (err: unknown, grantId: string) => void;
+  /**
+   * True for a code or refresh token issued before its application last became public
+   * (Application.public_since): it is not found, so the token endpoint answers invalid_grant.
+   */
+  issuedBeforePublic?: (payload: AdapterPayload) => Promise<boolean>;
 }
 
 /** What one request did with sessions and grants (see the Session upsert). */
@@ -407,7 +412,9 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
 
       async find(id) {
         if (typeof id !== 'string' || !id || id.length > 8192) return undefined;
-        return loaded(await read(id));
+        const p = loaded(await read(id));
+        if (p && READ_AHEAD.has(name) && (await opts.issuedBeforePublic?.(p))) return undefined;
+        return p;
       },
 
       async findByUid(uid) {

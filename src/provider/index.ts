@@ -284,6 +284,12 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       ? (model, id, p, ttl, besideSession) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl, besideSession)
       : undefined,
     onSavedInOrder: opts.userSessions?.sentInOrder === true,
+    issuedBeforePublic: async (p) => {
+      if (typeof p.clientId !== 'string' || typeof p.iat !== 'number') return false;
+      const since = (await applicationOf(p.clientId))?.public_since;
+      // iat has whole seconds: one issued in the second of the change counts as before it.
+      return since != null && p.iat <= Math.floor(new Date(since).getTime() / 1000);
+    },
     onReplayRevocationFailed: (err, grantId) => logger.error({ err, grant_id: grantId }, 'a replayed code or refresh token was refused, but ending its grant failed'),
     findClient: async (clientId) => {
       const app = await applicationOf(clientId);

@@ -483,6 +483,16 @@ create index webhook_deliveries_due_by_webhook on webhook_deliveries(webhook_id,
 alter table users add column email_vouched boolean not null default true;
 `,
   },
+  {
+    version: 19,
+    name: 'when an application last became public',
+    sql: `
+-- Codes and refresh tokens issued while an application was confidential were issued to a client
+-- that authenticates: once it is public they are refused, not redeemable with its client_id alone
+-- (attacker review; src/provider/adapter.ts issuedBeforePublic).
+alter table applications add column public_since timestamptz;
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

@@ -48,6 +48,11 @@ export interface Application {
   allowed_apis: string[];
   /** The API its access tokens are for when it sends no resource= (one of allowed_apis), or null. */
   default_api: string | null;
+  /**
+   * When it last went from confidential to public, or null: codes and refresh tokens issued before
+   * then are refused (they were issued to a client that authenticates).
+   */
+  public_since: Date | null;
   created_at: Date;
 }
 

@@ -29,6 +29,7 @@ const app: Application = {
   dpop_bound_access_tokens: false,
   allowed_apis: ['https://api.example.test'],
   default_api: null,
+  public_since: null,
   created_at: new Date(),
 };
 

@@ -23,6 +23,8 @@ export interface ApplicationInput {
   dpop_bound_access_tokens?: boolean;
   allowed_apis?: string[];
   default_api?: string | null;
+  /** When the application last went from confidential to public (set by updateApplication). */
+  public_since?: Date | null;
 }
 
 const COLS =
@@ -30,7 +32,9 @@ const COLS =
   // migration 6
   ', refresh_tokens, refresh_token_absolute_ttl_seconds, refresh_token_idle_ttl_seconds, backchannel_logout_uri, require_pushed_authorization_requests, dpop_bound_access_tokens' +
   // migration 4
-  ', allowed_apis, default_api';
+  ', allowed_apis, default_api' +
+  // migration 19
+  ', public_since';
 
 const UPDATABLE = new Set([
   'client_secret_hash',
@@ -49,6 +53,7 @@ const UPDATABLE = new Set([
   'dpop_bound_access_tokens',
   'allowed_apis',
   'default_api',
+  'public_since',
 ]);
 
 export class ApplicationRepo {

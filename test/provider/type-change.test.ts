@@ -1,0 +1,94 @@
+/**
+ * An application that goes from confidential to public (PATCH {"type":"public"}) keeps none of the
+ * codes and refresh tokens issued while it was confidential (attacker review, reproduced): they
+ * were issued to a client that authenticates, and were then redeemed with the client_id alone —
+ * no secret, and for a code requested without PKCE (allowed to confidential apps) no code_verifier
+ * either. What the public application gets afterwards (PKCE, no secret) works. On the first and
+ * last storage pairs (PGlite + memory; PostgreSQL + Redis when there).
+ */
+import { buildTestApp, ADMIN_KEY, type TestApp } from '../support/app.js';
+import { dbBackends, ephemeralBackends } from '../support/backends.js';
+import { exchangeCode, listen, loginForCode, pkce, postForm, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
+import type { User } from '../../src/store/types.js';
+
+const combos = [
+  { db: dbBackends[0]!, eph: ephemeralBackends[0]! },
+  ...(dbBackends.length > 1 || ephemeralBackends.length > 1 ? [{ db: dbBackends[dbBackends.length - 1]!, eph: ephemeralBackends[ephemeralBackends.length - 1]! }] : []),
+];
+
+describe.each(combos)('an application made public on $db.name + $eph.name', ({ db, eph }) => {
+  let t: TestApp;
+  let srv: Running;
+  let user: User;
+
+  beforeAll(async () => {
+    t = await buildTestApp({ backend: db, ephemeral: await eph.open() });
+    srv = await listen(withTestLogin(t));
+    ({ user } = await seedUser(t.runtime.store));
+  });
+  afterAll(async () => {
+    await srv?.close();
+    await t?.close();
+  });
+
+  const login = (clientId: string, extra: Record<string, string> = {}) =>
+    loginForCode(srv.url, t.runtime.config.issuer, {
+      client_id: clientId,
+      response_type: 'code',
+      redirect_uri: REDIRECT,
+      scope: 'openid email',
+      state: 's',
+      nonce: 'n',
+      login_hint: user.id,
+      ...extra,
+    });
+  const patch = async (clientId: string, body: Record<string, unknown>) => {
+    const r = await fetch(`${srv.url}/api/v1/applications/${clientId}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(r.status).toBe(200);
+  };
+  const refresh = (clientId: string, token: unknown, secret?: string) =>
+    postForm(srv.url, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: String(token) }), clientId, secret, secret ? undefined : 'none');
+  // Tokens carry whole seconds: one issued in the second of the change counts as before it.
+  const nextSecond = () => new Promise((r) => setTimeout(r, 1100));
+
+  it('its refresh tokens and unused codes from before are invalid_grant; the public app it became signs in with PKCE and refreshes', async () => {
+    const { secret } = await seedApp(t.runtime.store, 'was-confidential');
+    const first = await exchangeCode(srv.url, { code: (await login('was-confidential')).code, clientId: 'was-confidential', secret });
+    expect(first.status).toBe(200);
+    // Legitimate before the change: the confidential app refreshes with its secret.
+    const rotated = await refresh('was-confidential', first.json.refresh_token, secret);
+    expect(rotated.status).toBe(200);
+    const unused = (await login('was-confidential')).code; // no code_challenge: allowed to a confidential app
+
+    await patch('was-confidential', { type: 'public' });
+    const r = await refresh('was-confidential', rotated.json.refresh_token);
+    expect(r.status).toBe(400);
+    expect(r.json.error).toBe('invalid_grant');
+    const c = await exchangeCode(srv.url, { code: unused, clientId: 'was-confidential', method: 'none' });
+    expect(c.status).toBe(400);
+    expect(c.json.error).toBe('invalid_grant');
+
+    await nextSecond();
+    const p = pkce();
+    const fresh = await exchangeCode(srv.url, {
+      code: (await login('was-confidential', { code_challenge: p.challenge, code_challenge_method: 'S256' })).code,
+      clientId: 'was-confidential',
+      method: 'none',
+      verifier: p.verifier,
+    });
+    expect(fresh.status).toBe(200);
+    expect((await refresh('was-confidential', fresh.json.refresh_token)).status).toBe(200);
+  });
+
+  it("other changes (a rename) leave the tokens alone", async () => {
+    const { secret } = await seedApp(t.runtime.store, 'stays-confidential');
+    const tok = await exchangeCode(srv.url, { code: (await login('stays-confidential')).code, clientId: 'stays-confidential', secret });
+    await patch('stays-confidential', { name: 'Renamed' });
+    await nextSecond();
+    expect((await refresh('stays-confidential', tok.json.refresh_token, secret)).status).toBe(200);
+  });
+});

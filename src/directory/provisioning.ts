@@ -60,8 +60,9 @@ export class Provisioning {
   /**
    * An existing user of the organization this SCIM user is: by externalId, then by email
    * (case-insensitively). A user the email names but who already carries another externalId, or
-   * whose address nobody vouched for, is someone else (or known to another system): not adopted, so the create is a 409 uniqueness
-   * instead of a take-over that would rewrite their externalId and profile.
+   * whose address nobody vouched for, is someone else (or known to another system): not adopted,
+   * so the create is a 409 uniqueness instead of a take-over that would rewrite their externalId
+   * and profile.
    */
   async match(organizationId: string, p: ProvisionedProfile): Promise<User | undefined> {
     if (p.external_id) {

@@ -63,6 +63,11 @@ export function describeIdentity(connection: Connection, identity: ExternalIdent
     );
   }
   if (!identity.name && !identity.given_name && !identity.family_name) warnings.push(`no name ${attribute} received`);
+  if (saml && identity.raw.encryption === 'aes-cbc' && identity.raw.response_signed === false) {
+    warnings.push(
+      'the assertion is encrypted with AES-CBC in a Response that is not signed: whoever captures one can change its ciphertext and learn from the answers. Have your IdP sign the Response too (or encrypt with AES-GCM), then ask the application’s team to set require_signed_response',
+    );
+  }
   if (hasRoleRules(connection.attribute_mapping ?? {}) && profile.roles?.length === 0) {
     warnings.push('none of the groups or roles received grants a Portico role (the role rules of the attribute mapping)');
   }

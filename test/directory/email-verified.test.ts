@@ -175,6 +175,7 @@ function samlResult(nameId: string, email: string): SamlAssertionResult {
     session_not_on_or_after: null,
     signed: { response: false, assertion: true },
     encrypted: false,
+    encryption: null,
     certificate_sha256: 'AA',
   };
 }

@@ -108,4 +108,14 @@ describe('flattenRaw', () => {
     ]);
     expect(d.mapped!.user).toBe('nobody: a user with this email exists, but nobody vouched for its email, so it is not linked (user_conflict)');
   });
+
+  it('warns: an AES-CBC encrypted assertion in a Response that is not signed (not for AES-GCM, nor a signed Response)', () => {
+    const warn = /AES-CBC in a Response that is not signed/;
+    const raw = (over: Record<string, unknown>) => samlIdentity({ raw: { ...samlIdentity().raw, ...over } });
+    expect(describeIdentity(connection(), raw({ encryption: 'aes-cbc', response_signed: false }), preview()).warnings).toEqual([expect.stringMatching(warn)]);
+    expect(describeIdentity(connection(), raw({ encryption: 'aes-cbc', response_signed: true }), preview()).warnings).toEqual([]);
+    expect(describeIdentity(connection(), raw({ encryption: 'aes-gcm', response_signed: false }), preview()).warnings).toEqual([]);
+    // Shown among the raw values, for the admin.
+    expect(describeIdentity(connection(), raw({ encryption: 'aes-cbc', response_signed: false }), preview()).raw).toMatchObject({ encryption: ['aes-cbc'], response_signed: ['false'] });
+  });
 });

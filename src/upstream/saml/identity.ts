@@ -86,6 +86,9 @@ export function toExternalIdentity(
       name_id_format: result.name_id_format,
       session_index: result.session_index,
       authn_context_class_ref: result.authn_context_class_ref,
+      // How it came (the setup test sign-in shows it and warns about an unsigned Response around AES-CBC).
+      response_signed: result.signed.response,
+      encryption: result.encryption,
       attributes: result.attributes,
     },
     amr: amrOf(result),

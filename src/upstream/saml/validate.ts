@@ -124,6 +124,8 @@ export interface SamlAssertionResult {
   /** Which parts carried a verified signature. */
   signed: { response: boolean; assertion: boolean };
   encrypted: boolean;
+  /** The content encryption of an encrypted assertion: AES-GCM, or one that can be changed (AES-CBC). */
+  encryption: 'aes-gcm' | 'aes-cbc' | null;
   /** SHA-256 fingerprint of the configured certificate that verified. */
   certificate_sha256: string;
 }
@@ -732,6 +734,7 @@ function readResult(ctx: Ctx): SamlAssertionResult {
     session_not_on_or_after: sessionNotOnOrAfter !== undefined ? new Date(parseSamlTime(sessionNotOnOrAfter, 'SessionNotOnOrAfter')).toISOString() : null,
     signed: { response: Boolean(ctx.signedResponse), assertion: Boolean(ctx.signedAssertion) },
     encrypted: ctx.encrypted,
+    encryption: ctx.encrypted ? (ctx.malleable ? 'aes-cbc' : 'aes-gcm') : null,
     certificate_sha256: (ctx.signedAssertion ?? ctx.signedResponse)!.key.fingerprint_sha256,
   };
 }

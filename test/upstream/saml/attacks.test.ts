@@ -443,7 +443,8 @@ describe('encrypted assertions', () => {
     const signed = signResponse(legit);
     expect(() => validateSamlResponse(b64(changeCipher(signed)), { ...strict, spPrivateKey: undefined }, NOW)).toThrow(expect.objectContaining({ reason: 'signature_invalid' }));
     // Legitimate: the signed Response is read; without the flag an assertion-only signature still is.
-    expect(accept(b64(signed), strict)).toMatchObject({ encrypted: true, name_id: 'jane.doe@acme.test', signed: { response: true, assertion: true } });
+    expect(accept(b64(signed), strict)).toMatchObject({ encrypted: true, encryption: 'aes-cbc', name_id: 'jane.doe@acme.test', signed: { response: true, assertion: true } });
+    expect(accept(await buildEncryptedResponse(), cfg)).toMatchObject({ encrypted: true, encryption: 'aes-gcm' });
     expect(accept(b64(legit), cfg)).toMatchObject({ encrypted: true, signed: { response: false, assertion: true } });
     // Plain assertions too: with the flag, a signed Assertion alone is not enough.
     expect(refusal(b64(responseXml({}, signedAssertion)), strict)).toBe('signature_missing');

@@ -228,13 +228,21 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
   const proofJtis = (): Adapter => {
     const spaceNow = (ctx: object | undefined) => (routeOf(ctx) === PAR_ROUTE_NAME ? parProofs : dpopProofs);
     return {
+      /**
+       * Claims the jti, atomically: oidc-provider's ReplayDetection.unique is a find then a save, and
+       * two requests with one proof at once both found nothing and were both served (attacker
+       * review; RFC 9449 §11.1). Found (a replay) unless this request set it. The write is admitted
+       * (budget, key binding) before it is made, as a save's was.
+       */
       async find(id) {
-        const raw = await spaceNow(opts.currentRequest?.()).get(key('ReplayDetection', id));
-        return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
+        const ctx = opts.currentRequest?.();
+        await opts.admit?.('ReplayDetection', ctx, {});
+        const ttl = Math.max(FALLBACK_TTL, proofAcceptedFor(ctx, now()));
+        const claimed = await guarded(() => spaceNow(ctx).setIfAbsent(key('ReplayDetection', id), JSON.stringify({ jti: id, exp: now() + ttl }), ttl));
+        return claimed ? undefined : { jti: id };
       },
       async upsert(id, payload, expiresIn) {
         const ctx = opts.currentRequest?.();
-        await opts.admit?.('ReplayDetection', ctx, payload);
         const ttl = Math.max(expiresIn && expiresIn > 0 ? expiresIn : FALLBACK_TTL, proofAcceptedFor(ctx, now()));
         // The record's own exp too: oidc-provider takes a record past its exp for none.
         const kept = { ...payload, exp: now() + ttl };

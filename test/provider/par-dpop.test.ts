@@ -5,6 +5,8 @@
  * completes a pushed one; an application with `dpop_bound_access_tokens` gets DPoP-bound tokens
  * only with a proof, and its access token is refused without the proof or with another key's.
  */
+import { createHash, randomUUID } from 'node:crypto';
+import { exportJWK, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { CookieJar, follow, authorizeUrl, listen, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
@@ -162,5 +164,25 @@ describe('PAR and DPoP (oauth4webapi as the application)', () => {
     await expect(codeFlow('dpop-app', { push: false })).rejects.toMatchObject({ error: 'invalid_grant' });
     // ...while an application without the setting still gets Bearer tokens without one.
     expect((await codeFlow('plain-app', { push: false })).tokens.token_type).toBe('bearer');
+  });
+
+  it('one DPoP proof sent several times at once is served once (its jti is claimed atomically); a fresh proof is served', async () => {
+    const key = await oauth.generateKeyPair('ES256', { extractable: true });
+    const dpop = oauth.DPoP(clientOf('dpop-app'), key);
+    const { tokens } = await codeFlow('dpop-app', { push: false, dpop });
+    const jwk = await exportJWK(key.publicKey);
+    const proof = () =>
+      new SignJWT({ htm: 'GET', htu: `${issuer}/oauth/userinfo`, jti: randomUUID(), ath: createHash('sha256').update(tokens.access_token).digest('base64url') })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(key.privateKey);
+    const call = (p: string) => toListener(`${issuer}/oauth/userinfo`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: p } });
+    // oidc-provider's replay check is a find then a save: before the claim, each of these was served.
+    const once = await proof();
+    const statuses = (await Promise.all(Array.from({ length: 8 }, () => call(once)))).map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(7);
+    expect((await call(once)).status).toBe(401);
+    expect((await call(await proof())).status).toBe(200);
   });
 });

@@ -11,6 +11,7 @@ import * as oauth from 'oauth4webapi';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { CookieJar, follow, authorizeUrl, listen, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
 import type { User } from '../../src/store/types.js';
+import { ephemeralBackends } from '../support/backends.js';
 
 let issuer = '';
 let base = '';
@@ -30,7 +31,8 @@ describe('PAR and DPoP (oauth4webapi as the application)', () => {
   const secrets: Record<string, string> = {};
 
   beforeAll(async () => {
-    t = await buildTestApp();
+    // On Redis when there: its round trips let concurrent requests interleave, as in production.
+    t = await buildTestApp({ ephemeral: await ephemeralBackends[ephemeralBackends.length - 1]!.open() });
     srv = await listen(withTestLogin(t));
     ({ user } = await seedUser(t.runtime.store));
     for (const id of ['par-app', 'dpop-app', 'plain-app']) secrets[id] = (await seedApp(t.runtime.store, id)).secret!;

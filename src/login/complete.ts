@@ -7,7 +7,7 @@ import { isCapacityError } from '../store/ephemeral.js';
 import { clip, withEvidence } from '../upstream/evidence.js';
 import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
 import { errorPage, sendPage } from './html.js';
-import { regenerate, saveSession } from './session.js';
+import { dropProviderSessionCookie, regenerate, saveSession } from './session.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
 import { finishAuthorization, type FinishDeps } from './finish.js';
 import { isInteractionGone } from './seams.js';
@@ -116,6 +116,11 @@ export async function completeLogin(
   u.searchParams.set('iss', deps.issuer);
   if (user.email) u.searchParams.set('login_hint', user.email);
   if (input.target?.targetLinkUri) u.searchParams.set('target_link_uri', input.target.targetLinkUri);
+  // SECURITY: this browser signs in as `user` now. A provider session it kept from an earlier
+  // sign-in (another person's, maybe of another organization) answered the application's code
+  // flow at once with that account (attacker review: a login link for Bob gave the app Ann). Without
+  // it the flow reaches the login side, which finds this gateway sign-in.
+  dropProviderSessionCookie(res, deps.issuer.startsWith('https:'));
   res.redirect(303, u.toString());
 }
 

@@ -3,6 +3,7 @@ import session, { Store, type SessionData } from 'express-session';
 import ConnectRedisStore from 'connect-redis';
 import type { Request, RequestHandler, Response } from 'express';
 import { RedisStore, type EphemeralStore } from '../store/ephemeral.js';
+import { COOKIE_NAMES } from '../provider/configuration.js';
 import { sessionSecondsLeft, TTL } from '../provider/ttl.js';
 
 /** What the gateway session holds. The login transaction lives here until the callback. */
@@ -289,6 +290,15 @@ export function saveSession(req: { session: session.Session }): Promise<void> {
  * browser-facing sign-out). Needs gatewaySession to have run on this request; a request that carried
  * no session cookie has nothing stored, and only the (absent) cookie is cleared.
  */
+/**
+ * Drops this browser's OpenID Provider session cookie (and its signature), so that its next
+ * authorization request goes to the login side instead of being answered from that session.
+ * The session record stays for its user's other ends (user-sessions.ts) until it expires.
+ */
+export function dropProviderSessionCookie(res: Response, secure: boolean): void {
+  for (const name of [COOKIE_NAMES.session, `${COOKIE_NAMES.session}.sig`]) res.clearCookie(name, { httpOnly: true, sameSite: 'lax', secure, path: '/' });
+}
+
 export async function endGatewaySession(req: Request, res: Response): Promise<void> {
   const current = req.session as (session.Session & Partial<SessionData>) | undefined;
   if (!current) throw new Error('endGatewaySession: the gateway session middleware did not run on this request');

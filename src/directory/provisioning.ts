@@ -21,7 +21,8 @@ export interface ProvisionedProfile {
   given_name: string | null;
   family_name: string | null;
   phone_number: string | null;
-  active: boolean;
+  /** undefined: unchanged (a PATCH that does not touch it leaves the user's status as it is now). */
+  active: boolean | undefined;
 }
 
 /** A unique constraint refused the write (the SCIM answer is 409 uniqueness). */
@@ -91,12 +92,15 @@ export class Provisioning {
       phone_number: p.phone_number,
       external_id: p.external_id,
       // The directory's own say: it cannot lift an admin's or another directory's suspension (UserRepo.update).
-      directoryStatus: { status: p.active ? ('active' as const) : ('suspended' as const), directoryId: dir.id },
+      directoryStatus: { status: p.active === undefined ? undefined : p.active ? ('active' as const) : ('suspended' as const), directoryId: dir.id },
     };
   }
 
-  /** Creates (or adopts) the user; returns its id and whether an existing user was adopted. */
-  async createUser(dir: DirectoryRow, p: ProvisionedProfile, resource: Record<string, unknown>): Promise<{ userId: string; adopted: boolean }> {
+  /**
+   * Creates (or adopts) the user; returns its id, whether an existing user was adopted, and whether
+   * that adoption suspended an active user (`active: false`: their access must end, as a deactivation's).
+   */
+  async createUser(dir: DirectoryRow, p: ProvisionedProfile, resource: Record<string, unknown>): Promise<{ userId: string; adopted: boolean; suspended: boolean }> {
     const existing = await this.match(dir.organization_id, p);
     const fields = await this.#userFields(dir, p);
     const rules = hasRoleRules(dir.attribute_mapping);
@@ -109,7 +113,7 @@ export class Provisioning {
           : await this.store.users.create(dir.organization_id, withRoles, undefined, tx);
         if (!user) throw new ProvisioningConflict('users_pkey');
         await this.store.directoryUsers.insert(tx, dir.id, user.id, { ...p, resource });
-        return { userId: user.id, adopted: Boolean(existing) };
+        return { userId: user.id, adopted: Boolean(existing), suspended: existing?.status === 'active' && user.status === 'suspended' };
       }),
     );
   }
@@ -118,8 +122,9 @@ export class Provisioning {
     const fields = await this.#userFields(dir, p);
     await conflicts(() =>
       this.store.db.transaction(async (tx) => {
-        await this.store.users.update(userId, dir.organization_id, fields, tx);
+        // Lock order: the provisioned row, then the user (see #detach).
         await this.store.directoryUsers.update(tx, dir.id, userId, { ...p, resource });
+        await this.store.users.update(userId, dir.organization_id, fields, tx);
       }),
     );
   }
@@ -134,9 +139,13 @@ export class Provisioning {
   }
 
   async #detach(tx: Sql, dir: DirectoryRow, userId: string): Promise<void> {
+    // The provisioned row first (the lock order of every write here: provisioned rows, then users):
+    // it waits for a group write that holds it (#checkMembers), whose new membership removeFromAll
+    // then sees (attacker review: a membership added while the user was detached stayed, and
+    // granted its role once the directory created the person again).
+    await this.store.directoryUsers.delete(tx, dir.id, userId);
     await this.store.users.update(userId, dir.organization_id, { directoryStatus: { status: 'suspended', directoryId: dir.id } }, tx);
     await this.store.directoryGroups.removeFromAll(tx, dir.id, userId);
-    await this.store.directoryUsers.delete(tx, dir.id, userId);
     await this.#recomputeRoles(tx, dir, [userId]);
   }
 
@@ -147,6 +156,7 @@ export class Provisioning {
    */
   async deleteUser(dir: DirectoryRow, userId: string): Promise<boolean> {
     return this.store.db.transaction(async (tx) => {
+      await this.store.directoryUsers.existing(dir.id, [userId], tx, 'update'); // lock order: see #detach
       const suspension = await this.store.users.suspensionForUpdate(userId, dir.organization_id, tx);
       if (suspension?.by === 'admin' || (suspension?.by === 'directory' && suspension.directoryId !== dir.id)) {
         await this.#detach(tx, dir, userId);
@@ -169,15 +179,26 @@ export class Provisioning {
     );
   }
 
-  /** Writes the group as given; only the member changes touch the database (a 10,000-member group stays cheap to patch). */
-  async replaceGroup(dir: DirectoryRow, groupId: string, g: GroupWrite): Promise<{ added: string[]; removed: string[]; renamed: boolean }> {
+  /**
+   * Writes the group as given; only the member changes touch the database (a 10,000-member group
+   * stays cheap to patch). `delta` (a PATCH): only those members are added or removed, whatever
+   * others wrote since the patch read the group; without it (a PUT) the members become exactly
+   * g.members. (Attacker review: two PATCHes at once, each applied to its own read of the members,
+   * lost each other's adds and put back a member the other removed, with its role.)
+   */
+  async replaceGroup(
+    dir: DirectoryRow,
+    groupId: string,
+    g: GroupWrite,
+    delta?: { added: string[]; removed: string[] },
+  ): Promise<{ added: string[]; removed: string[]; renamed: boolean }> {
     return conflicts(() =>
       this.store.db.transaction(async (tx) => {
         const before = await this.store.directoryGroups.get(dir.id, groupId, tx);
         const current = new Set((await this.store.directoryGroups.members(groupId, tx)).map((m) => m.user_id));
         const next = new Set(g.members);
-        const added = g.members.filter((m) => !current.has(m));
-        const removed = [...current].filter((m) => !next.has(m));
+        const added = (delta?.added ?? g.members).filter((m) => !current.has(m));
+        const removed = delta ? delta.removed.filter((m) => current.has(m)) : [...current].filter((m) => !next.has(m));
         await this.#checkMembers(tx, dir, added);
         const renamed = before?.display_name !== g.displayName || before?.external_id !== g.externalId;
         if (renamed) await this.store.directoryGroups.update(tx, groupId, { display_name: g.displayName, external_id: g.externalId });
@@ -213,7 +234,8 @@ export class Provisioning {
   /** Members must be users of this directory; anything else refuses the whole write. */
   async #checkMembers(tx: Sql, dir: DirectoryRow, userIds: string[]): Promise<void> {
     if (!userIds.length) return;
-    const known = await this.store.directoryUsers.existing(dir.id, userIds, tx);
+    // Held until the group write commits: a user detached meanwhile is either unknown here or loses the membership after (#detach).
+    const known = await this.store.directoryUsers.existing(dir.id, userIds, tx, 'share');
     const unknown = userIds.find((id) => !known.has(id));
     if (unknown) throw new UnknownMember(unknown);
   }

@@ -78,7 +78,11 @@ export function groupRoutes(): Router {
     const members = await ctx.store.directoryGroups.members(g.id);
     const doc: Json = { displayName: g.display_name, externalId: g.external_id, members: members.map((m) => ({ value: m.user_id })) };
     const input = groupInput(applyPatch(doc, ops, GROUP_SCHEMA), false);
-    const change = await guarded(() => ctx.provisioning.replaceGroup(ctx.directory, g.id, input));
+    // What this PATCH changes, as a delta on the members it read (replaceGroup).
+    const read = new Set(members.map((m) => m.user_id));
+    const next = new Set(input.members);
+    const delta = { added: input.members.filter((m) => !read.has(m)), removed: [...read].filter((m) => !next.has(m)) };
+    const change = await guarded(() => ctx.provisioning.replaceGroup(ctx.directory, g.id, input, delta));
     await ctx.events.record('group.updated', ev(ctx, req), null, { group_id: g.id, added: change.added.length, removed: change.removed.length });
     // RFC 7644 §3.5.2: 204 unless the client asked for attributes back.
     if (req.query.attributes === undefined) return void res.status(204).end();

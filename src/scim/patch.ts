@@ -176,14 +176,16 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string): void {
   container[attr] = isObject(op.value) && isObject(container[attr]) ? merge(container[attr], op.value) : op.value;
 }
 
+/** `members`, also with its schema's URN in front (as parsePath takes it; attacker review: uncounted). */
+const MEMBERS = /^(?:urn:ietf:params:scim:schemas:core:2\.0:Group:)?members$/i;
+
 /** Member values named by add operations on members: what MAX_MEMBERS_PER_REQUEST counts. */
 export function memberValuesIn(ops: PatchOperation[]): number {
   let n = 0;
   for (const op of ops) {
-    if (op.path && /^members$/i.test(op.path.trim())) n += asArray(op.value ?? []).length;
+    if (op.path && MEMBERS.test(op.path.trim())) n += asArray(op.value ?? []).length;
     else if (!op.path && isObject(op.value)) {
-      const k = Object.keys(op.value).find((x) => x.toLowerCase() === 'members');
-      if (k) n += asArray(op.value[k]).length;
+      for (const k of Object.keys(op.value)) if (MEMBERS.test(k)) n += asArray(op.value[k]).length;
     }
   }
   return n;

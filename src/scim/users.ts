@@ -36,8 +36,10 @@ async function view(ctx: ScimContext, req: Request, u: DirectoryUser, knownGroup
  * Writes the new resource and says what happened to the person: a deactivation ends their access
  * at once (onAccessEnded: gateway sessions, grants, refresh tokens), a reactivation restores login.
  */
-async function replace(ctx: ScimContext, req: Request, before: DirectoryUser, resource: Json): Promise<DirectoryUser> {
-  const profile = profileOf(resource);
+async function replace(ctx: ScimContext, req: Request, before: DirectoryUser, resource: Json, keepStatus = false): Promise<DirectoryUser> {
+  // keepStatus: a PATCH that does not change `active` writes no status, so that it cannot undo a
+  // deactivation another request made since it read the user (attacker review: it did, silently).
+  const profile = { ...profileOf(resource), ...(keepStatus ? { active: undefined } : {}) };
   const { id: _id, ...stored } = resource;
   await withUniqueness(() => ctx.provisioning.replaceUser(ctx.directory, before.user_id, profile, stored));
   const after = (await ctx.store.directoryUsers.get(ctx.directory.id, before.user_id))!;
@@ -61,11 +63,15 @@ export function userRoutes(): Router {
     const ctx = scimContext(res);
     const resource = userResource(req.body);
     const profile = profileOf(resource);
-    const { userId, adopted } = await withUniqueness(() => ctx.provisioning.createUser(ctx.directory, profile, resource));
+    const { userId, adopted, suspended } = await withUniqueness(() => ctx.provisioning.createUser(ctx.directory, profile, resource));
     const user = (await ctx.store.directoryUsers.get(ctx.directory.id, userId))!;
-    await ctx.events.record('user.provisioned', { organization_id: ctx.directory.organization_id, directory_id: ctx.directory.id, ip: req.ip ?? null }, userId, {
-      adopted,
-    });
+    const ev = { organization_id: ctx.directory.organization_id, directory_id: ctx.directory.id, ip: req.ip ?? null };
+    await ctx.events.record('user.provisioned', ev, userId, { adopted });
+    // An active user adopted with active: false is deprovisioned: their sessions end now (attacker review: they did not).
+    if (suspended) {
+      await ctx.onAccessEnded(ctx.directory.organization_id, userId, 'deprovisioned');
+      await ctx.events.record('user.deprovisioned', ev, userId, { deleted: false });
+    }
     // Just provisioned: in no group of this directory yet.
     sendScim(res, 201, await view(ctx, req, user, []), `${ctx.baseUrl}/Users/${userId}`);
   });
@@ -100,7 +106,8 @@ export function userRoutes(): Router {
     const ops = patchOperations(req.body);
     const before = await load(ctx, req.params.id!);
     const resource = userResource(applyPatch(current(before), ops, USER_SCHEMA));
-    const after = await replace(ctx, req, before, resource);
+    const keepStatus = (resource.active !== false) === (before.status === 'active');
+    const after = await replace(ctx, req, before, resource, keepStatus);
     sendScim(res, 200, await view(ctx, req, after));
   });
 

@@ -65,7 +65,7 @@ describe('upstream adapters do not take a trailing-dot address as the email', ()
   });
   it('SAML: neither the email attribute nor an emailAddress NameID with a trailing dot becomes the email', () => {
     const result = (nameId: string, attributes: Record<string, string[]>, format = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress') =>
-      ({ ok: true, issuer: 'https://idp', name_id: nameId, name_id_format: format, session_index: null, attributes }) as unknown as SamlAssertionResult;
+      ({ ok: true, issuer: 'https://idp', name_id: nameId, name_id_format: format, session_index: null, attributes, signed: { response: true, assertion: true }, encryption: null }) as unknown as SamlAssertionResult;
     expect(samlIdentity('con_x', 'generic', {}, result('n1', { email: [DOTTED] }, 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent')).email).toBeUndefined();
     expect(samlIdentity('con_x', 'generic', {}, result(DOTTED, {})).email).toBeUndefined();
     expect(samlIdentity('con_x', 'generic', {}, result(DOTTED, {}, 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified')).email).toBeUndefined();

@@ -185,6 +185,10 @@ describe('SCIM bad input', () => {
     const u = await fx.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'member@acme.example' });
     const members = Array.from({ length: 10_000 }, (_, i) => ({ value: i === 0 ? u.body.id : `usr_${String(i).padStart(25, '0')}` }));
     expectError(await fx.scim('PATCH', `/Groups/${g.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: members }] }), 413);
+    // The same members under the schema's URN (a path parsePath takes, or a path-less value's key) count too (attacker review: they were not).
+    const urn = `${GROUP_SCHEMA}:members`;
+    expectError(await fx.scim('PATCH', `/Groups/${g.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: urn, value: members }] }), 413);
+    expectError(await fx.scim('PATCH', `/Groups/${g.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', value: { [urn]: members } }] }), 413);
     expectError(await fx.scim('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Huge', members }), 413);
     expect((await fx.scim('GET', `/Groups/${g.body.id}`)).body.members).toEqual([]);
     // A member that is not a user of the directory refuses the whole batch.

@@ -65,9 +65,14 @@ export class DirectoryUserRepo {
   }
 
   /** Of these user ids, the ones provisioned by this directory. */
-  async existing(directoryId: string, userIds: string[], q: Sql = this.db): Promise<Set<string>> {
+  /**
+   * `lock`: the rows are held until `q`'s transaction ends — `share`: no detach removes them
+   * meanwhile; `update`: no group write adds a membership meanwhile (Provisioning's lock order:
+   * provisioned rows, then users).
+   */
+  async existing(directoryId: string, userIds: string[], q: Sql = this.db, lock?: 'share' | 'update'): Promise<Set<string>> {
     if (!userIds.length) return new Set();
-    const rows = await q.query<{ user_id: string }>('select user_id from directory_users where directory_id = $1 and user_id = any($2::text[])', [
+    const rows = await q.query<{ user_id: string }>(`select user_id from directory_users where directory_id = $1 and user_id = any($2::text[])${lock ? ` for ${lock}` : ''}`, [
       directoryId,
       userIds,
     ]);

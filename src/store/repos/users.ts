@@ -34,7 +34,7 @@ export interface UserInput {
    * Set by a SCIM directory: suspends the user as that directory's own doing, or lifts only that
    * directory's suspension. A user an admin or another directory suspended stays suspended (see update()).
    */
-  directoryStatus?: { status: 'active' | 'suspended'; directoryId: string };
+  directoryStatus?: { status?: 'active' | 'suspended'; directoryId: string };
 }
 
 const SELECT = `select u.id, u.organization_id, u.email, u.email_verified, u.email_vouched, u.name, u.given_name, u.family_name,
@@ -223,7 +223,8 @@ export class UserRepo {
     }
     // An admin vouching for the stored address (email_verified: true) without rewriting it.
     if (patch.email === undefined && patch.email_vouched === true) sets.push('email_vouched = email is not null');
-    if (byDirectory) {
+    // status undefined: a directory's write that leaves the status as it is (its keys are kept all the same).
+    if (byDirectory?.status) {
       // A directory's active:true does not lift a suspension it does not own, and its active:false does not take one over.
       const d = `${param(byDirectory.status)}::text`;
       sets.push(

@@ -64,9 +64,8 @@ export class DirectoryUserRepo {
     return rows.map((r) => r.user_id);
   }
 
-  /** Of these user ids, the ones provisioned by this directory. */
   /**
-   * `lock`: the rows are held until `q`'s transaction ends — `share`: no detach removes them
+   * Of these user ids, the ones provisioned by this directory. `lock`: the rows are held until `q`'s transaction ends — `share`: no detach removes them
    * meanwhile; `update`: no group write adds a membership meanwhile (Provisioning's lock order:
    * provisioned rows, then users).
    */

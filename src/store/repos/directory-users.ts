@@ -65,9 +65,9 @@ export class DirectoryUserRepo {
   }
 
   /**
-   * Of these user ids, the ones provisioned by this directory. `lock`: the rows are held until `q`'s transaction ends — `share`: no detach removes them
-   * meanwhile; `update`: no group write adds a membership meanwhile (Provisioning's lock order:
-   * provisioned rows, then users).
+   * Of these user ids, the ones provisioned by this directory. `lock`: the rows are held until
+   * `q`'s transaction ends — `share`: no detach removes them meanwhile; `update`: no group write
+   * adds a membership meanwhile (Provisioning's lock order: provisioned rows, then users).
    */
   async existing(directoryId: string, userIds: string[], q: Sql = this.db, lock?: 'share' | 'update'): Promise<Set<string>> {
     if (!userIds.length) return new Set();

@@ -39,5 +39,10 @@ export async function ensureConsoleApplication(store: Store, issuer: string): Pr
     app.post_logout_redirect_uris.length === 1 &&
     app.post_logout_redirect_uris[0] === urls.signedOut && !app.require_pushed_authorization_requests && !app.dpop_bound_access_tokens;
   if (same) return app;
-  return (await store.applications.update(CONSOLE_CLIENT_ID, { ...want, client_secret_hash: null, require_pushed_authorization_requests: false, dpop_bound_access_tokens: false })) ?? app;
+  // Made confidential through the admin API meanwhile: what it issued then stops working, as for
+  // any application made public again (applications.public_since; attacker review).
+  const madePublic = app.type === 'confidential' ? { public_since: new Date() } : {};
+  return (
+    (await store.applications.update(CONSOLE_CLIENT_ID, { ...want, ...madePublic, client_secret_hash: null, require_pushed_authorization_requests: false, dpop_bound_access_tokens: false })) ?? app
+  );
 }

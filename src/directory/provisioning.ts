@@ -122,8 +122,10 @@ export class Provisioning {
     const fields = await this.#userFields(dir, p);
     await conflicts(() =>
       this.store.db.transaction(async (tx) => {
-        // Lock order: the provisioned row, then the user (see #detach).
-        await this.store.directoryUsers.update(tx, dir.id, userId, { ...p, resource });
+        // Lock order: the provisioned row, then the user (see #detach). A user the directory
+        // deprovisioned meanwhile is not written (attacker review: a PUT racing the DELETE made the
+        // detached person active again, and answered 500).
+        if (!(await this.store.directoryUsers.update(tx, dir.id, userId, { ...p, resource }))) throw new NotProvisioned(userId);
         await this.store.users.update(userId, dir.organization_id, fields, tx);
       }),
     );
@@ -249,6 +251,13 @@ export class Provisioning {
     const keys = await this.store.directoryGroups.groupKeysOf(tx, dir.id, userIds);
     const roles = new Map([...keys].map(([id, groups]) => [id, mapRoles([], groups, dir.attribute_mapping)]));
     await this.store.directoryUsers.setRoles(tx, roles);
+  }
+}
+
+/** The directory no longer holds this user (a SCIM 404). */
+export class NotProvisioned extends Error {
+  constructor(readonly userId: string) {
+    super(`user ${userId} is not provisioned by this directory`);
   }
 }
 

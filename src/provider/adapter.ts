@@ -61,10 +61,11 @@ export interface AdapterOptions {
   /** Told when ending the grant of a caught replay failed (the replay is refused all the same). */
   onReplayRevocationFailed?: (err: unknown, grantId: string) => void;
   /**
-   * True for a code or refresh token issued before its application last became public
-   * (Application.public_since): it is not found, so the token endpoint answers invalid_grant.
+   * True for a code or refresh token its application may not redeem as it is now (one issued before
+   * it last became public, or a public client's code without PKCE): it is not found, so the token
+   * endpoint answers invalid_grant.
    */
-  issuedBeforePublic?: (payload: AdapterPayload) => Promise<boolean>;
+  refusedForClient?: (model: 'AuthorizationCode' | 'RefreshToken', payload: AdapterPayload) => Promise<boolean>;
 }
 
 /** What one request did with sessions and grants (see the Session upsert). */
@@ -421,7 +422,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
       async find(id) {
         if (typeof id !== 'string' || !id || id.length > 8192) return undefined;
         const p = loaded(await read(id));
-        if (p && READ_AHEAD.has(name) && (await opts.issuedBeforePublic?.(p))) return undefined;
+        if (p && READ_AHEAD.has(name) && (await opts.refusedForClient?.(name as 'AuthorizationCode' | 'RefreshToken', p))) return undefined;
         return p;
       },
 

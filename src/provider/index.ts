@@ -284,11 +284,15 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       ? (model, id, p, ttl, besideSession) => opts.userSessions!.add(String(p.accountId), model === 'Session' ? 'provider' : 'grant', id, ttl, besideSession)
       : undefined,
     onSavedInOrder: opts.userSessions?.sentInOrder === true,
-    issuedBeforePublic: async (p) => {
-      if (typeof p.clientId !== 'string' || typeof p.iat !== 'number') return false;
-      const since = (await applicationOf(p.clientId))?.public_since;
+    refusedForClient: async (model, p) => {
+      if (typeof p.clientId !== 'string') return false;
+      const app = await applicationOf(p.clientId);
+      if (!app) return false;
+      // A public client's code always carries a PKCE challenge: one without was asked for while the
+      // application was confidential, even if issued after it became public (attacker review).
+      if (model === 'AuthorizationCode' && app.type === 'public' && typeof p.codeChallenge !== 'string') return true;
       // iat has whole seconds: one issued in the second of the change counts as before it.
-      return since != null && p.iat <= Math.floor(new Date(since).getTime() / 1000);
+      return app.public_since != null && typeof p.iat === 'number' && p.iat <= Math.floor(new Date(app.public_since).getTime() / 1000);
     },
     onReplayRevocationFailed: (err, grantId) => logger.error({ err, grant_id: grantId }, 'a replayed code or refresh token was refused, but ending its grant failed'),
     findClient: async (clientId) => {

@@ -1,6 +1,6 @@
 /** /Users (RFC 7644 §3.3–3.6): create, get, list with filter, PUT, PATCH, DELETE. */
 import { Router, type Request, type Response } from 'express';
-import { ProvisioningConflict } from '../directory/provisioning.js';
+import { NotProvisioned, ProvisioningConflict } from '../directory/provisioning.js';
 import type { DirectoryUser } from '../store/types.js';
 import { scimNotFound, uniqueness } from './errors.js';
 import { filterToSql } from './filter.js';
@@ -16,6 +16,7 @@ async function withUniqueness<T>(write: () => Promise<T>): Promise<T> {
     return await write();
   } catch (e) {
     if (e instanceof ProvisioningConflict) throw uniqueness(e.message);
+    if (e instanceof NotProvisioned) throw scimNotFound('user');
     throw e;
   }
 }

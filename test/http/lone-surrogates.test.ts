@@ -3,7 +3,8 @@
  * JSON.stringify writes it as `\ud83d`, which jsonb refuses. Attacker review: the login-trace
  * evidence cut an emoji in half, so an anonymous POST to any SAML ACS answered 500 and no
  * login.failed event was kept; the admin API answered 500 for one in a jsonb field. Now the admin
- * API refuses it (400, like a NUL), what an upstream sends is stored with U+FFFD in its place
+ * API refuses it (400, like a NUL) and so does SAML metadata whose character references make one
+ * (400 invalid_metadata), what an upstream sends is stored with U+FFFD in its place
  * (src/http/text.ts storable), and evidence is never cut inside a pair. On PGlite and PostgreSQL.
  */
 import request from 'supertest';
@@ -11,6 +12,7 @@ import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { dbBackends } from '../support/backends.js';
 import { adminApi, partnerClaims, signHs256, PARTNER_SECRET } from '../e2e/partner-support.js';
 import { seedApp } from '../support/provider.js';
+import { idpMetadata, selfSignedCert } from '../admin/upstream-fixtures.js';
 import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
 
 const HALF = '\ud800';
@@ -85,5 +87,25 @@ describe.each(dbBackends)('lone surrogates never make a 500 ($name)', (backend) 
     expect(res.status).toBe(303);
     const user = await t.runtime.store.users.findByEmail(orgId, 'pat@acme.test');
     expect(user!.roles.sort()).toEqual(['ops\ufffd', 'viewer']);
+  });
+
+  it('SAML metadata whose entityID holds &#xD800; -> 400 invalid_metadata (POST and PUT …/metadata), nothing written; without it, accepted', async () => {
+    const cert = await selfSignedCert();
+    const xml = (entity: string) => idpMetadata(entity, 'https://idp.example.com/sso', cert);
+    const before = await counts();
+    const post = await request(t.express).post('/api/v1/organizations/acme/connections').set(bearer()).send({ type: 'saml', provider: 'okta', name: 'Okta', metadata_xml: xml('https://idp.example.com/saml&#xD800;') });
+    expect(post.status).toBe(400);
+    expect(post.body.code).toBe('invalid_metadata');
+    expect(await counts()).toBe(before);
+    const ok = await request(t.express).post('/api/v1/organizations/acme/connections').set(bearer()).send({ type: 'saml', provider: 'okta', name: 'Okta', metadata_xml: xml('https://idp.example.com/saml') });
+    expect(ok.status).toBe(201);
+    const put = await request(t.express)
+      .put(`/api/v1/organizations/acme/connections/${ok.body.id}/metadata`)
+      .set(bearer())
+      .set('content-type', 'application/xml')
+      .send(xml('https://idp.example.com/saml&#xD800;'));
+    expect(put.status).toBe(400);
+    expect(put.body.code).toBe('invalid_metadata');
+    expect((await request(t.express).get(`/api/v1/organizations/acme/connections/${ok.body.id}`).set(bearer())).body.idp_entity_id).toBe('https://idp.example.com/saml');
   });
 });

@@ -3,12 +3,15 @@
  * codes and refresh tokens issued while it was confidential (attacker review, reproduced): they
  * were issued to a client that authenticates, and were then redeemed with the client_id alone —
  * no secret, and for a code requested without PKCE (allowed to confidential apps) no code_verifier
- * either. What the public application gets afterwards (PKCE, no secret) works. On the first and
+ * either. A code asked for without PKCE while the application was confidential is refused even if
+ * issued after the change; the console's own application, put back to public by Portico, is no
+ * exception. What the public application gets afterwards (PKCE, no secret) works. On the first and
  * last storage pairs (PGlite + memory; PostgreSQL + Redis when there).
  */
 import { buildTestApp, ADMIN_KEY, type TestApp } from '../support/app.js';
 import { dbBackends, ephemeralBackends } from '../support/backends.js';
-import { exchangeCode, listen, loginForCode, pkce, postForm, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
+import { authorizeUrl, CookieJar, exchangeCode, follow, listen, loginForCode, pkce, postForm, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
+import { ensureConsoleApplication } from '../../src/console/application.js';
 import type { User } from '../../src/store/types.js';
 
 const combos = [
@@ -90,5 +93,36 @@ describe.each(combos)('an application made public on $db.name + $eph.name', ({ d
     await patch('stays-confidential', { name: 'Renamed' });
     await nextSecond();
     expect((await refresh('stays-confidential', tok.json.refresh_token, secret)).status).toBe(200);
+  });
+
+  it('a code asked for without PKCE while the application was confidential, issued after the change, is invalid_grant', async () => {
+    await seedApp(t.runtime.store, 'pending-switch');
+    const iss = t.runtime.config.issuer;
+    const jar = new CookieJar();
+    const start = await fetch(authorizeUrl(srv.url, { client_id: 'pending-switch', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', state: 's', nonce: 'n', login_hint: user.id }), { redirect: 'manual' });
+    jar.store(start);
+    const interaction = new URL(start.headers.get('location')!, iss).href;
+    await patch('pending-switch', { type: 'public' });
+    await nextSecond();
+    const done = await follow(srv.url, iss, interaction.replace(iss, srv.url), jar);
+    const code = done.location?.searchParams.get('code');
+    expect(code).toBeTruthy();
+    const r = await exchangeCode(srv.url, { code: code!, clientId: 'pending-switch', method: 'none' });
+    expect(r.status).toBe(400);
+    expect(r.json.error).toBe('invalid_grant');
+  });
+
+  it("the console's application, made confidential through the admin API and put back to public by Portico, keeps none of that era's tokens", async () => {
+    await ensureConsoleApplication(t.runtime.store, t.runtime.config.issuer);
+    await patch('portico-console', { type: 'confidential', redirect_uris: [REDIRECT] });
+    const rotated = await fetch(`${srv.url}/api/v1/applications/portico-console/rotate-secret`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const clientSecret = ((await rotated.json()) as { client_secret: string }).client_secret;
+    const tok = await exchangeCode(srv.url, { code: (await login('portico-console')).code, clientId: 'portico-console', secret: clientSecret });
+    expect(tok.status).toBe(200);
+    await ensureConsoleApplication(t.runtime.store, t.runtime.config.issuer); // what a GET /console/login runs
+    expect((await t.runtime.store.applications.get('portico-console'))!.type).toBe('public');
+    const r = await refresh('portico-console', tok.json.refresh_token);
+    expect(r.status).toBe(400);
+    expect(r.json.error).toBe('invalid_grant');
   });
 });

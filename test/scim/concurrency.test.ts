@@ -8,6 +8,8 @@
  *    (Provisioning.replaceGroup).
  *  - A group add racing the user's DELETE leaves no membership behind (#checkMembers holds the
  *    provisioned rows; #detach deletes the row first, then the memberships).
+ *  - A PUT racing the user's DELETE does not make the detached person active again (404 instead
+ *    of a 500 and an active user; Provisioning.replaceUser writes nothing once the row is gone).
  *  - POST /Users with active: false adopting an active user ends their access, as a deactivation does.
  */
 import { dbBackends, type DbBackend } from '../support/backends.js';
@@ -77,6 +79,20 @@ describe.each(dbBackends)('SCIM writes at once ($name)', (backend: DbBackend) =>
       expect((await fx.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: email, emails: [{ primary: true, value: email }] })).body.id).toBe(id);
       await fx.scim('PATCH', `/Groups/${gid}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'externalId', value: `x${round}` }] });
       expect((await adminUser(id)).roles).toEqual([]);
+    }
+  }, 120_000);
+
+  test('a PUT (active: true) racing the DELETE: the person stays suspended, the PUT is 200 or 404, never 500', async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const email = `put${round}-${Date.now()}@acme.example`;
+      const id = await mk({ userName: email, emails: [{ primary: true, value: email }] });
+      const [put, del] = await Promise.all([
+        fx.scim('PUT', `/Users/${id}`, { schemas: [USER_SCHEMA], userName: email, name: { givenName: `G${round}` }, emails: [{ primary: true, value: email }], active: true }),
+        fx.scim('DELETE', `/Users/${id}`),
+      ]);
+      expect([200, 404]).toContain(put.status);
+      expect(del.status).toBe(204);
+      expect((await adminUser(id)).status).toBe('suspended');
     }
   }, 120_000);
 

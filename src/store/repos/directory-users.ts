@@ -86,12 +86,14 @@ export class DirectoryUserRepo {
     );
   }
 
-  async update(q: Sql, directoryId: string, userId: string, d: DirectoryUserInput): Promise<void> {
-    await q.query(
+  /** False when the directory no longer holds the user (deprovisioned meanwhile). */
+  async update(q: Sql, directoryId: string, userId: string, d: DirectoryUserInput): Promise<boolean> {
+    const rows = await q.query(
       `update directory_users set user_name = $3, user_name_normalized = $4, external_id = $5, display_name = $6, resource = $7, updated_at = now()
-       where directory_id = $1 and user_id = $2`,
+       where directory_id = $1 and user_id = $2 returning user_id`,
       [directoryId, userId, d.user_name, d.user_name.toLowerCase(), d.external_id, d.display_name, JSON.stringify(d.resource)],
     );
+    return rows.length > 0;
   }
 
   async delete(q: Sql, directoryId: string, userId: string): Promise<void> {

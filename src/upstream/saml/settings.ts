@@ -26,6 +26,7 @@
  */
 import { z } from 'zod';
 import { HttpProblem } from '../../http/problem.js';
+import { findText, unstorable } from '../../http/text.js';
 import { UrlRefusedError } from '../../http/safe-fetch.js';
 import type { ConnectionSettings, SettingsContext, StoredSettings } from '../settings.js';
 import { CertificateError, MAX_IDP_CERTIFICATES, describeCertificate, splitCertificates, type CertificateInfo } from './certificates.js';
@@ -170,6 +171,11 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
     require_signed_response: input.require_signed_response ?? prev?.require_signed_response ?? false,
   };
   if (config.metadata_xml === undefined) delete config.metadata_xml;
+  // A character reference such as &#xD800; in the metadata gives text jsonb cannot hold (a 500
+  // when stored; attacker review): the document is refused as unreadable instead.
+  const { metadata_xml: _xml, ...read } = config;
+  const bad = findText(read, unstorable);
+  if (bad) throw new HttpProblem(400, 'invalid_metadata', `the IdP settings hold a character that cannot be stored (${bad === 'too_deep' ? 'nested too deep' : bad.path})`);
   return { config: { ...config }, secrets: existing?.secrets ?? {} };
 }
 

@@ -44,16 +44,21 @@ export async function porticoApp(p: PorticoServer): Promise<AppClient> {
   return { authorizeUrl: `${p.url}/oauth/authorize`, tokenUrl: `${p.url}/oauth/token`, clientId: app.client_id, secret: app.client_secret };
 }
 
+/** The admin API body of acme's SAML connection to the bench IdP. */
+const BENCH_SAML_CONNECTION = {
+  type: 'saml',
+  provider: 'adfs',
+  name: 'Bench IdP',
+  idp_entity_id: IDP_ENTITY_ID,
+  idp_sso_url: IDP_SSO_URL,
+  idp_certificates: [KEYS.idp.cert],
+};
+
 /** acme, its application (porticoApp) and a SAML connection taking IdP-initiated responses, which land at the application's initiate_login_uri. */
 export async function idpInitiatedConnection(p: PorticoServer): Promise<{ id: string; acs_url: string; sp_entity_id: string }> {
   const client = await porticoApp(p);
   return p.admin('POST', '/organizations/acme/connections', {
-    type: 'saml',
-    provider: 'adfs',
-    name: 'Bench IdP',
-    idp_entity_id: IDP_ENTITY_ID,
-    idp_sso_url: IDP_SSO_URL,
-    idp_certificates: [KEYS.idp.cert],
+    ...BENCH_SAML_CONNECTION,
     allow_idp_initiated: true,
     default_client_id: client.clientId,
   });
@@ -61,14 +66,7 @@ export async function idpInitiatedConnection(p: PorticoServer): Promise<{ id: st
 
 /** A SAML connection of acme to the bench IdP; logins are pinned to it (`connection=`). */
 export async function porticoSamlTarget(p: PorticoServer, client: AppClient): Promise<SamlLoginTarget> {
-  const conn = await p.admin<{ id: string; acs_url: string; sp_entity_id: string }>('POST', '/organizations/acme/connections', {
-    type: 'saml',
-    provider: 'adfs',
-    name: 'Bench IdP',
-    idp_entity_id: IDP_ENTITY_ID,
-    idp_sso_url: IDP_SSO_URL,
-    idp_certificates: [KEYS.idp.cert],
-  });
+  const conn = await p.admin<{ id: string; acs_url: string; sp_entity_id: string }>('POST', '/organizations/acme/connections', BENCH_SAML_CONNECTION);
   return samlTarget(client, { acsUrl: conn.acs_url, audience: conn.sp_entity_id }, { connection: conn.id });
 }
 

@@ -14,7 +14,7 @@ import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/
 import { DEFAULT_RATE_LIMITS } from '../../src/http/rate-limit.js';
 import { SESSION_COOKIE } from '../../src/login/session.js';
 import { DECRYPTION_FAILURE_FLOOR_MS } from '../../src/upstream/saml/kind.js';
-import { IDP_ENTITY_ID, KEYS, assertionXml, b64, buildEncryptedResponse, buildResponse, encryptXml, responseXml, signElement, type BuildOptions } from '../upstream/saml/builder.js';
+import { IDP_ENTITY_ID, KEYS, assertionXml, b64, buildEncryptedResponse, buildResponse, changeCiphertextByte, encryptXml, responseXml, signElement, type BuildOptions } from '../upstream/saml/builder.js';
 
 const APP_REDIRECT = 'https://app.example.test/callback';
 const APP_INITIATE = 'https://app.example.test/initiate';
@@ -93,6 +93,13 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
         ...o,
       }),
     );
+
+  /** The SP certificate (signing or encryption) a connection's metadata publishes, as PEM. */
+  async function spCertPem(conn: { id: string }, use: 'signing' | 'encryption'): Promise<string> {
+    const metadata = await (await fetch(`${portico.base}/saml/${conn.id}/metadata`)).text();
+    const der = new RegExp(`use="${use}"[\\s\\S]*?<(?:ds:)?X509Certificate>([^<]+)<`).exec(metadata)![1]!.replace(/\s+/g, '');
+    return `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  }
 
   /** Starts an authorization request pinned to `conn`; returns the browser's jar and the AuthnRequest id. */
   async function start(conn: SamlConn, jar = new CookieJar()) {
@@ -353,18 +360,14 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       const { createVerify } = await import('node:crypto');
       const raw = idpUrl.search.slice(1).split('&').filter((p) => !p.startsWith('Signature='));
       const signed = ['SAMLRequest', 'RelayState', 'SigAlg'].map((k) => raw.find((p) => p.startsWith(`${k}=`))).filter(Boolean).join('&');
-      const metadata = await (await fetch(`${portico.base}/saml/${conns['signed-requests']!.id}/metadata`)).text();
-      const signingCert = /use="signing"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
-      const pem = `-----BEGIN CERTIFICATE-----\n${signingCert.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const pem = await spCertPem(conns['signed-requests']!, 'signing');
       const ok = createVerify('RSA-SHA256').update(signed).verify(pem, idpUrl.searchParams.get('Signature')!, 'base64');
       expect(ok).toBe(true);
     });
 
     it('an encrypted assertion (to the SP encryption certificate from the metadata) signs in; one to another key is decryption_failed', async () => {
       const conn = conns['sp-only']!;
-      const metadata = await (await fetch(`${portico.base}/saml/${conn.id}/metadata`)).text();
-      const encCert = /use="encryption"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
-      const pem = `-----BEGIN CERTIFICATE-----\n${encCert.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const pem = await spCertPem(conn, 'encryption');
       const enc = (requestId: string, encryptTo: string) =>
         buildEncryptedResponse({
           now: new Date(),
@@ -386,21 +389,13 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       // Jager & Somorovsky (CCS 2011): telling these apart (by reason, by detail, or by time) decrypts
       // a captured CBC assertion without the key (src/upstream/saml/validate.ts unreadableCbc).
       const conn = conns['sp-only']!;
-      const metadata = await (await fetch(`${portico.base}/saml/${conn.id}/metadata`)).text();
-      const encCert = /use="encryption"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
-      const pem = `-----BEGIN CERTIFICATE-----\n${encCert.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const pem = await spCertPem(conn, 'encryption');
       const cbc = async (requestId: string, change: (signedAssertion: string) => string = (x) => x) => {
         const o: BuildOptions = { now: new Date(), destination: conn.acs_url, recipient: conn.acs_url, audiences: [[conn.sp_entity_id]], responseId: uid(), assertionId: uid(), inResponseTo: requestId };
         const signed = change(signElement(assertionXml(o), "/*[local-name(.)='Assertion']", o));
         return responseXml(o, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(signed, pem, 'aes256-cbc')}</saml:EncryptedAssertion>`);
       };
-      const badPadding = (xml: string) => {
-        const at = xml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
-        const end = xml.indexOf('</xenc:CipherValue>', at);
-        const c = Buffer.from(xml.slice(at, end), 'base64');
-        c[c.length - 17] = c[c.length - 17]! ^ 0x80; // the last plaintext byte (the padding length) out of 1..16
-        return xml.slice(0, at) + c.toString('base64') + xml.slice(end);
-      };
+      const badPadding = (xml: string) => changeCiphertextByte(xml, 17, 0x80); // the last plaintext byte (the padding length) out of 1..16
       const refusals: { ms: number; body: string; event: EventRow }[] = [];
       for (const make of [async (id: string) => badPadding(await cbc(id)), (id: string) => cbc(id, (x) => x.replace('jane.doe@acme.test', 'jane.dog@acme.test'))]) {
         const flow = await start(conn);
@@ -428,22 +423,14 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
 
     it('require_signed_response: an AES-CBC assertion in an unsigned Response is signature_missing, changed or not, before any decryption; in a signed Response it signs in', async () => {
       const conn = conns['strict']!;
-      const metadata = await (await fetch(`${portico.base}/saml/${conn.id}/metadata`)).text();
-      const encCert = /use="encryption"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
-      const pem = `-----BEGIN CERTIFICATE-----\n${encCert.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const pem = await spCertPem(conn, 'encryption');
       const cbc = async (requestId: string, signResponse: boolean) => {
         const o: BuildOptions = { now: new Date(), destination: conn.acs_url, recipient: conn.acs_url, audiences: [[conn.sp_entity_id]], responseId: uid(), assertionId: uid(), inResponseTo: requestId };
         const signed = signElement(assertionXml(o), "/*[local-name(.)='Assertion']", o);
         const xml = responseXml(o, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(signed, pem, 'aes256-cbc')}</saml:EncryptedAssertion>`);
         return signResponse ? signElement(xml, "/*[local-name(.)='Response']", o) : xml;
       };
-      const lastByteFlipped = (xml: string) => {
-        const at = xml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
-        const end = xml.indexOf('</xenc:CipherValue>', at);
-        const c = Buffer.from(xml.slice(at, end), 'base64');
-        c[c.length - 17] = c[c.length - 17]! ^ 0x80;
-        return xml.slice(0, at) + c.toString('base64') + xml.slice(end);
-      };
+      const lastByteFlipped = (xml: string) => changeCiphertextByte(xml, 17, 0x80);
       for (const make of [(id: string) => cbc(id, false), async (id: string) => lastByteFlipped(await cbc(id, false))]) {
         const flow = await start(conn);
         const xml = await make(flow.requestId);

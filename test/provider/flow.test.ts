@@ -6,7 +6,7 @@
  */
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { buildTestApp, type TestApp } from '../support/app.js';
-import { dbBackends, ephemeralBackends } from '../support/backends.js';
+import { storagePairs } from '../support/backends.js';
 import {
   authorizeUrl,
   CookieJar,
@@ -29,10 +29,7 @@ import type { Organization, User } from '../../src/store/types.js';
 /** Base of the API identifiers this suite creates (one per signing algorithm). */
 const API = 'https://api.flow.example.test';
 
-const combos = [
-  { db: dbBackends[0]!, eph: ephemeralBackends[0]! },
-  ...(dbBackends.length > 1 || ephemeralBackends.length > 1 ? [{ db: dbBackends[dbBackends.length - 1]!, eph: ephemeralBackends[ephemeralBackends.length - 1]! }] : []),
-];
+const combos = storagePairs;
 
 describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) => {
   let t: TestApp;

@@ -9,15 +9,12 @@
  * last storage pairs (PGlite + memory; PostgreSQL + Redis when there).
  */
 import { buildTestApp, ADMIN_KEY, type TestApp } from '../support/app.js';
-import { dbBackends, ephemeralBackends } from '../support/backends.js';
+import { storagePairs } from '../support/backends.js';
 import { authorizeUrl, CookieJar, exchangeCode, follow, listen, loginForCode, pkce, postForm, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
 import { ensureConsoleApplication } from '../../src/console/application.js';
 import type { User } from '../../src/store/types.js';
 
-const combos = [
-  { db: dbBackends[0]!, eph: ephemeralBackends[0]! },
-  ...(dbBackends.length > 1 || ephemeralBackends.length > 1 ? [{ db: dbBackends[dbBackends.length - 1]!, eph: ephemeralBackends[ephemeralBackends.length - 1]! }] : []),
-];
+const combos = storagePairs;
 
 describe.each(combos)('an application made public on $db.name + $eph.name', ({ db, eph }) => {
   let t: TestApp;

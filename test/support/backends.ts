@@ -106,3 +106,12 @@ export const ephemeralBackends: EphemeralBackend[] = [
     ? [{ name: 'redis' as const, open: () => RedisStore.connect(REDIS_URL!, `portico-test:${randomBytes(4).toString('hex')}:`) }]
     : []),
 ];
+
+/**
+ * Two storage pairs that cover both kinds of each store without running all four: the embedded
+ * pair (PGlite + memory) and, when the servers are there, PostgreSQL + Redis.
+ */
+export const storagePairs: { db: DbBackend; eph: EphemeralBackend }[] = [
+  { db: dbBackends[0]!, eph: ephemeralBackends[0]! },
+  ...(dbBackends.length > 1 || ephemeralBackends.length > 1 ? [{ db: dbBackends[dbBackends.length - 1]!, eph: ephemeralBackends[ephemeralBackends.length - 1]! }] : []),
+];

@@ -11,6 +11,7 @@ import { checkReplay } from '../../../src/upstream/saml/replay.js';
 import { validateSamlResponse, type SamlValidationConfig } from '../../../src/upstream/saml/validate.js';
 import {
   assertionXml,
+  changeCiphertextByte,
   encryptXml,
   responseXml,
   ALG,
@@ -360,14 +361,10 @@ describe('encrypted assertions', () => {
     };
     const signedAssertion = signElement(assertionXml({}), "/*[local-name(.)='Assertion']", {});
     const notXml = await wrapped('not xml at all <<');
-    const at = notXml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
-    const end = notXml.indexOf('</xenc:CipherValue>', at);
-    // The last ciphertext block changed: its padding no longer checks out.
-    const cipher = Buffer.from(notXml.slice(at, end), 'base64');
-    cipher[cipher.length - 1] = cipher[cipher.length - 1]! ^ 0x55;
     const cases: Record<string, string> = {
       notXml,
-      badPadding: notXml.slice(0, at) + cipher.toString('base64') + notXml.slice(end),
+      // The last ciphertext block changed: its padding no longer checks out.
+      badPadding: changeCiphertextByte(notXml, 1, 0x55),
       notAssertion: await wrapped('<x xmlns="urn:other">y</x>'),
       dtd: await wrapped('<!DOCTYPE x><x/>'),
       // Well-formed, but what the signature covers was changed: signature_invalid before.
@@ -425,13 +422,7 @@ describe('encrypted assertions', () => {
     const signResponse = (xml: string) => signElement(xml, "/*[local-name(.)='Response']", {});
     const legit = await inCbc(signedAssertion);
     // Every block of the ciphertext the attacker may change: one bit of its last byte here.
-    const changeCipher = (xml: string) => {
-      const at = xml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
-      const end = xml.indexOf('</xenc:CipherValue>', at);
-      const c = Buffer.from(xml.slice(at, end), 'base64');
-      c[c.length - 1] = c[c.length - 1]! ^ 0x01;
-      return xml.slice(0, at) + c.toString('base64') + xml.slice(end);
-    };
+    const changeCipher = (xml: string) => changeCiphertextByte(xml, 1, 0x01);
     // Unsigned Response: refused before the decryption, whatever the ciphertext holds. Without the
     // SP key (which would make any decryption fail) the answer is the same: nothing was decrypted.
     for (const xml of [legit, changeCipher(legit), await inCbc('not xml <<')]) {

@@ -263,6 +263,18 @@ export interface EncryptOptions extends BuildOptions {
 }
 
 /** xenc:EncryptedData of `plaintext` (AES-256-GCM content, RSA-OAEP key transport) to `cert`. */
+/**
+ * The response with one byte of its (last) EncryptedData ciphertext XORed with `mask`, `fromEnd`
+ * bytes before the end (1: the last byte; 17: under CBC, the one that sets the padding length).
+ */
+export function changeCiphertextByte(xml: string, fromEnd: number, mask: number): string {
+  const at = xml.lastIndexOf('<xenc:CipherValue>') + '<xenc:CipherValue>'.length;
+  const end = xml.indexOf('</xenc:CipherValue>', at);
+  const c = Buffer.from(xml.slice(at, end), 'base64');
+  c[c.length - fromEnd] = c[c.length - fromEnd]! ^ mask;
+  return xml.slice(0, at) + c.toString('base64') + xml.slice(end);
+}
+
 export function encryptXml(plaintext: string, cert: string = KEYS.spEncryption.cert, cipher: 'aes256-gcm' | 'aes256-cbc' = 'aes256-gcm'): Promise<string> {
   return new Promise<string>((resolve, reject) =>
     xmlenc.encrypt(

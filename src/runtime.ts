@@ -9,6 +9,7 @@ import { createLogger } from './http/logging.js';
 import type { Database } from './store/database.js';
 import { createSafeFetch, type FetchLike } from './http/safe-fetch.js';
 import { DEFAULT_SPACE_BOUNDS, MemoryStore, RedisStore, type EphemeralStore, type MemoryStoreOptions, type SpaceName } from './store/ephemeral.js';
+import { ColdTier } from './store/cold-tier.js';
 import { createStore, openDatabase, type Store } from './store/index.js';
 import { configVersionFor } from './store/config-cache.js';
 import { directoryVersionFor } from './store/user-cache.js';
@@ -91,8 +92,14 @@ function memorySpaces(mb: Config['memorySpacesMb'] = {}): MemoryStoreOptions['sp
   return out;
 }
 
-/** The ephemeral store: Redis with REDIS_URL, else in-process spaces with their bounds. */
-async function openEphemeral(config: Config, logger: Logger): Promise<EphemeralStore> {
+/** Default of Config.spillIdleSeconds. */
+export const DEFAULT_SPILL_IDLE_SECONDS = 60;
+
+/**
+ * The ephemeral store: Redis with REDIS_URL, else in-process spaces with their bounds, whose
+ * `sessions` space moves idle entries to the embedded database (store/cold-tier.ts).
+ */
+async function openEphemeral(config: Config, logger: Logger, db: Database): Promise<EphemeralStore> {
   const limits = config.ephemeralLimits;
   if (!config.redisUrl) {
     const spaces = memorySpaces(config.memorySpacesMb);
@@ -100,6 +107,8 @@ async function openEphemeral(config: Config, logger: Logger): Promise<EphemeralS
     const store = new MemoryStore(general?.maxEntries, Date.now, general?.maxBytes, { limits, spaces });
     const warning = heapWarning(store.capacity(), v8.getHeapStatistics().heap_size_limit);
     if (warning) logger.warn(warning);
+    const idle = config.spillIdleSeconds ?? DEFAULT_SPILL_IDLE_SECONDS;
+    if (db.kind === 'pglite' && idle > 0) await ColdTier.attach(db, store.space('sessions'), { idleMs: idle * 1000, intervalMs: Math.min(5000, idle * 1000), logger });
     return store;
   }
   const redis = await RedisStore.connect(config.redisUrl, undefined, limits);
@@ -115,7 +124,7 @@ export async function openRuntime(config: Config, logger: Logger = createLogger(
   let ephemeral: EphemeralStore;
   try {
     secret = await openSecret(config, db, logger);
-    ephemeral = await openEphemeral(config, logger);
+    ephemeral = await openEphemeral(config, logger, db);
   } catch (e) {
     await db.close();
     throw e;

@@ -153,6 +153,7 @@ const schema = z.object({
   PORTICO_PARKED_CLIENT_MB: megabytes.default(8),
   PORTICO_PARKED_TOTAL_MB: megabytes.default(64),
   PORTICO_MEMORY_SPACES_MB: spaceSizes.optional(),
+  PORTICO_SPILL_IDLE_SECONDS: integer(0, 86_400, 'must be a number of seconds from 0 (never) to 86400').default(60),
   PORTICO_SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   PORTICO_MAIL_FROM: z.string().trim().min(3).max(320).optional(),
   // The organization whose users sign in to /console (an id or slug; created by `portico console-link`).
@@ -190,6 +191,11 @@ export interface Config {
   ephemeralLimits?: EphemeralLimits;
   /** Memory mode: MB of each space (over DEFAULT_SPACE_BOUNDS). */
   memorySpacesMb?: Partial<Record<SpaceName, number>>;
+  /**
+   * Embedded mode: seconds after which a signed-in session or token no one wrote moves from memory to
+   * the embedded database (store/cold-tier.ts); 0: never. Absent: 60.
+   */
+  spillIdleSeconds?: number;
   /** Outgoing mail (setup-link invitations): PORTICO_SMTP_URL and PORTICO_MAIL_FROM, both or neither. */
   smtp?: { url: string; from: string };
   /** PORTICO_CONSOLE_ORG: the organization (slug or id) whose `operator`/`viewer` users sign in to /console. Default `portico-console`. */
@@ -290,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     ...(warnings.length ? { warnings } : {}),
     ephemeralLimits: { parkedClientBytes: Math.round(c.PORTICO_PARKED_CLIENT_MB * MB), parkedTotalBytes: Math.round(c.PORTICO_PARKED_TOTAL_MB * MB) },
     ...(c.PORTICO_MEMORY_SPACES_MB ? { memorySpacesMb: c.PORTICO_MEMORY_SPACES_MB } : {}),
+    spillIdleSeconds: c.PORTICO_SPILL_IDLE_SECONDS,
     consoleOrg: c.PORTICO_CONSOLE_ORG,
     ...(c.PORTICO_SMTP_URL && c.PORTICO_MAIL_FROM ? { smtp: { url: c.PORTICO_SMTP_URL, from: c.PORTICO_MAIL_FROM } } : {}),
     workers: c.PORTICO_WORKERS,

@@ -164,6 +164,32 @@ export interface MemoryStoreOptions {
   limits?: Partial<EphemeralLimits>;
 }
 
+interface Entry {
+  value: string;
+  /** End of its lifetime, ms. */
+  expires: number;
+  /** Last written (or kept), ms: the cold tier moves entries idle for a while. */
+  at: number;
+}
+
+/** An entry as MemoryStore.idleEntries read it. */
+export interface IdleEntry {
+  key: string;
+  value: string;
+  expires: number;
+  /** The entry itself: changed or replaced since, it is not dropped. */
+  entry: object;
+}
+
+/** What a space with a cold tier asks of it (cold-tier.ts). */
+export interface ColdTierOf {
+  /** False when the tier cannot hold `key` (no lookup needed); true when it may. */
+  mayHold(key: string): boolean;
+  /** Moves `key` from the tier back into memory, if the tier holds it. */
+  promote(key: string): Promise<void>;
+  close(): void;
+}
+
 /** Expired entries are swept at most this often when a space is full (a sweep walks the space). */
 const PURGE_INTERVAL_MS = 1000;
 
@@ -177,11 +203,13 @@ export class MemoryStore implements EphemeralStore {
   readonly limits: EphemeralLimits;
   readonly name: SpaceName;
   readonly onFull: SpaceBounds['onFull'];
-  readonly #entries = new Map<string, { value: string; expires: number }>();
+  readonly #entries = new Map<string, Entry>();
   readonly #sweep: NodeJS.Timeout;
   readonly #spaces = new Map<SpaceName, MemoryStore>();
   readonly #options: MemoryStoreOptions;
   #root: MemoryStore = this;
+  /** Where this space's idle entries go (cold-tier.ts), if anywhere. */
+  #cold?: ColdTierOf;
   #bytes = 0;
   #lastPurge = 0;
   /**
@@ -257,7 +285,7 @@ export class MemoryStore implements EphemeralStore {
       if (!this.#fits(key, size)) throw new CapacityError(this.name);
     }
     this.#remove(key);
-    this.#entries.set(key, { value, expires });
+    this.#entries.set(key, { value, expires, at: this.now() });
     this.#bytes += size;
   }
   get size() {
@@ -276,26 +304,46 @@ export class MemoryStore implements EphemeralStore {
   get bytes() {
     return this.#bytes;
   }
+  /**
+   * With a cold tier (cold-tier.ts), brings `key` back into memory first when it may be there; else
+   * nothing, and the caller goes on in the same tick: a key found in memory is worked on before any
+   * demotion can move it (every operation below is then one synchronous step, as without a tier).
+   */
+  #warm(key: string): Promise<void> | undefined {
+    const cold = this.#cold;
+    return cold && !this.#entries.has(key) && cold.mayHold(key) ? cold.promote(key) : undefined;
+  }
   async get(key: string) {
+    const w = this.#warm(key);
+    if (w) await w;
     return this.#live(key)?.value;
   }
   async set(key: string, value: string, ttlSeconds: number) {
+    const w = this.#warm(key);
+    if (w) await w;
     this.#put(key, value, ttlSeconds);
   }
   async setIfAbsent(key: string, value: string, ttlSeconds: number) {
+    const w = this.#warm(key);
+    if (w) await w;
     if (this.#live(key)) return false;
     this.#put(key, value, ttlSeconds);
     return true;
   }
   async delete(key: string) {
+    const w = this.#warm(key);
+    if (w) await w;
     this.#remove(key);
   }
   async keepAtLeast(key: string, ttlSeconds: number, value?: string) {
+    const w = this.#warm(key);
+    if (w) await w;
     const e = this.#live(key);
     const until = this.now() + ttlMs(ttlSeconds);
     if (value === undefined) {
       if (!e) return false;
       e.expires = Math.max(e.expires, until);
+      e.at = this.now();
       // Kept, so newest: an evicting space drops its oldest entries first (a Map keeps insertion order).
       this.#entries.delete(key);
       this.#entries.set(key, e);
@@ -305,16 +353,22 @@ export class MemoryStore implements EphemeralStore {
     return true;
   }
   async replace(key: string, value: string, ttlSeconds: number) {
+    const w = this.#warm(key);
+    if (w) await w;
     if (!this.#live(key)) return false;
     this.#put(key, value, ttlSeconds);
     return true;
   }
   async take(key: string) {
+    const w = this.#warm(key);
+    if (w) await w;
     const e = this.#live(key);
     this.#remove(key);
     return e?.value;
   }
   async increment(key: string, ttlSeconds: number, by = 1) {
+    const w = this.#warm(key);
+    if (w) await w;
     const e = this.#live(key);
     if (!e) {
       this.#put(key, String(by), ttlSeconds);
@@ -327,6 +381,8 @@ export class MemoryStore implements EphemeralStore {
   }
   // A set is one entry holding a JSON array of [member, end of its lifetime in ms], oldest add first (one process: every call is atomic).
   async addToSet(key: string, member: string, ttlSeconds: number, maxMembers: number, memberTtlSeconds = ttlSeconds, beside?: string) {
+    const w = this.#warm(key);
+    if (w) await w;
     const t = this.now();
     const members = parseScored(this.#live(key)?.value).filter(([m, end]) => end > t || m === member);
     if (beside !== undefined && !members.some(([m, end]) => m === beside && end > t)) return null;
@@ -340,9 +396,43 @@ export class MemoryStore implements EphemeralStore {
   async takeSet(key: string) {
     return parseScored(await this.take(key)).map(([m]) => m);
   }
+
+  /** Sends this space's idle entries to `cold` (cold-tier.ts); reads bring them back. */
+  spillTo(cold: ColdTierOf): void {
+    this.#cold = cold;
+  }
+  /**
+   * Entries last written before `before` (ms) that `worth` accepts, oldest first, at most `limit`
+   * (for the cold tier). Writes append to the Map, so the walk stops at the first newer entry.
+   */
+  idleEntries(before: number, limit: number, worth: (e: IdleEntry) => boolean): IdleEntry[] {
+    const out: IdleEntry[] = [];
+    for (const [key, e] of this.#entries) {
+      if (e.at >= before || out.length >= limit) break;
+      const idle = { key, value: e.value, expires: e.expires, entry: e };
+      if (worth(idle)) out.push(idle);
+    }
+    return out;
+  }
+  /** Drops an idle entry the cold tier now holds, unless it changed since idleEntries read it (true when dropped). */
+  dropIfUnchanged(idle: IdleEntry): boolean {
+    const e = this.#entries.get(idle.key);
+    if (e !== idle.entry || e.value !== idle.value || e.expires !== idle.expires) return false;
+    this.#remove(idle.key);
+    return true;
+  }
+  /**
+   * Puts back an entry the cold tier gave up, with its own expiry, unless memory holds the key
+   * (written since: newer) or it has expired. @throws CapacityError when the space is full.
+   */
+  restore(key: string, value: string, expires: number): void {
+    if (this.#entries.has(key) || expires <= this.now()) return;
+    this.#put(key, value, (expires - this.now()) / 1000);
+  }
   async ping() {}
   async close() {
     clearInterval(this.#sweep);
+    this.#cold?.close();
     this.#entries.clear();
     this.#bytes = 0;
     if (this.#root === this) {

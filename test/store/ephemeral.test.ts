@@ -5,10 +5,36 @@ import { ephemeralBackends, hasRedis, REDIS_URL } from '../support/backends.js';
 import { CapacityError, MemoryStore, RedisStore, type EphemeralLimits, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { freePort } from '../support/processes.js';
 import { userSessionIndex } from '../../src/store/user-sessions.js';
+import { ColdTier } from '../../src/store/cold-tier.js';
+import { openPglite } from '../../src/store/database.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe.each(ephemeralBackends)('ephemeral store ($name)', (backend) => {
+/**
+ * The embedded mode's `sessions` space with its cold tier moving every entry to PGlite as soon as it
+ * can (every 2 ms, short lifetimes too): each operation below then meets keys in memory, in the
+ * table, and in flight between them (store/cold-tier.ts).
+ */
+const spilling = {
+  name: 'memory, sessions moved to PGlite at once',
+  open: async (): Promise<EphemeralStore> => {
+    const db = await openPglite(undefined, { thread: true });
+    const root = new MemoryStore();
+    const space = root.space('sessions');
+    const tier = await ColdTier.attach(db, space, { idleMs: 0, intervalMs: 2, nearlyExpiredMs: 0 });
+    const closeSpace = space.close.bind(space); // (the root's own timers are unref'd)
+    const close = async () => {
+      // The suite met the tier only if entries were moved.
+      const moved = tier.moved;
+      await closeSpace();
+      await db.close();
+      if (moved < 20) throw new Error(`the cold tier moved ${moved} entries during the suite`);
+    };
+    return Object.assign(space, { close });
+  },
+};
+
+describe.each([...ephemeralBackends, spilling])('ephemeral store ($name)', (backend) => {
   let s: EphemeralStore;
   beforeAll(async () => {
     s = await backend.open();

@@ -1,0 +1,212 @@
+/**
+ * The embedded mode's cold tier (src/store/cold-tier.ts): idle entries of the in-process `sessions`
+ * space move to an unlogged table of the embedded database (PGlite on its thread, as `portico serve`
+ * runs it) and come back on any use, with the space's semantics unchanged.
+ */
+import { openPglite, type Database } from '../../src/store/database.js';
+import { BloomFilter, COLD_TABLE, ColdTier } from '../../src/store/cold-tier.js';
+import { CapacityError, MemoryStore } from '../../src/store/ephemeral.js';
+
+describe('cold tier of the sessions space (PGlite on its thread)', () => {
+  let db: Database;
+  let now: number;
+  let root: MemoryStore;
+  let space: MemoryStore;
+  let tier: ColdTier;
+  const rows = async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${COLD_TABLE}`))[0]!.n);
+  const idle = (seconds = 61) => (now += seconds * 1000);
+
+  beforeAll(async () => {
+    db = await openPglite(undefined, { thread: true });
+  });
+  afterAll(() => db.close());
+  beforeEach(async () => {
+    now = 1_000_000_000_000;
+    root = new MemoryStore(undefined, () => now);
+    space = root.space('sessions');
+    tier = await ColdTier.attach(db, space, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+  });
+  afterEach(() => root.close());
+
+  it('moves entries idle for idleMs out of memory, and a read brings each back once', async () => {
+    await space.set('a', 'value-a', 3600);
+    idle(30);
+    await space.set('b', 'value-b', 3600);
+    idle(31); // a: 61 s idle, b: 31 s
+    await tier.demote();
+    expect(space.size).toBe(1);
+    expect(space.bytes).toBe('b'.length + 'value-b'.length);
+    expect(await rows()).toBe(1);
+
+    expect(await space.get('a')).toBe('value-a');
+    expect(space.size).toBe(2);
+    expect(await rows()).toBe(0); // back in memory, not in both places
+    expect(await space.get('a')).toBe('value-a');
+  });
+
+  it('keeps each entry’s own expiry while it is in the table', async () => {
+    await space.set('short', 'x', 120);
+    await space.set('long', 'y', 3600);
+    idle();
+    await tier.demote();
+    expect(space.size).toBe(0);
+    idle(60); // 121 s after the write: `short` has expired in the table
+    expect(await space.get('short')).toBeUndefined();
+    expect(await space.get('long')).toBe('y');
+  });
+
+  it('a write over a moved key wins, and the old value never comes back when the new one ends', async () => {
+    await space.set('k', 'old', 3600);
+    idle();
+    await tier.demote();
+    await space.set('k', 'new', 30);
+    expect(await space.get('k')).toBe('new');
+    idle(31);
+    expect(await space.get('k')).toBeUndefined();
+    expect(await rows()).toBe(0);
+  });
+
+  it('a deleted or taken key stays gone', async () => {
+    await space.set('d', 'v', 3600);
+    await space.set('t', 'v', 3600);
+    idle();
+    await tier.demote();
+    await space.delete('d');
+    expect(await space.get('d')).toBeUndefined();
+    expect(await space.take('t')).toBe('v');
+    expect(await space.take('t')).toBeUndefined();
+    expect(await space.get('t')).toBeUndefined();
+    expect(await rows()).toBe(0);
+  });
+
+  it('single use holds across the tiers: setIfAbsent, replace, keepAtLeast and sets see a moved key', async () => {
+    await space.set('once', 'first', 3600);
+    await space.set('r', 'v1', 3600);
+    await space.set('kept', 'v', 120);
+    await space.addToSet('set', 'm1', 3600, 10);
+    idle();
+    await tier.demote();
+    expect(space.size).toBe(0);
+    expect(await space.setIfAbsent('once', 'second', 3600)).toBe(false);
+    expect(await space.get('once')).toBe('first');
+    expect(await space.replace('r', 'v2', 3600)).toBe(true);
+    expect(await space.get('r')).toBe('v2');
+    expect(await space.keepAtLeast('kept', 3600)).toBe(true);
+    idle(120);
+    expect(await space.get('kept')).toBe('v');
+    expect(await space.addToSet('set', 'm2', 3600, 10)).toEqual([]);
+    expect(await space.takeSet('set')).toEqual(['m1', 'm2']);
+    // Two takes of one moved key at once: exactly one gets it.
+    await space.set('race', 'v', 3600);
+    idle();
+    await tier.demote();
+    const taken = await Promise.all([space.take('race'), space.take('race'), space.take('race')]);
+    expect(taken.filter((v) => v === 'v')).toHaveLength(1);
+  });
+
+  it('an entry written while its move is in flight stays in memory, and its row is deleted', async () => {
+    await space.set('busy', 'before', 3600);
+    await space.set('gone', 'before', 3600);
+    idle();
+    const moving = tier.demote();
+    // Same tick as the pass's INSERT being sent: memory holds the key, so these run at once.
+    await space.set('busy', 'during', 3600);
+    await space.delete('gone');
+    await moving;
+    expect(await space.get('busy')).toBe('during');
+    expect(await rows()).toBe(0);
+    idle(3600);
+    expect(await space.get('busy')).toBeUndefined();
+    expect(await space.get('gone')).toBeUndefined();
+  });
+
+  it('leaves in memory what the table cannot hold exactly, and what is about to expire', async () => {
+    await space.set('nul', 'a\u0000b', 3600);
+    await space.set('surrogate', 'x\ud83d', 3600);
+    await space.set('code', 'c', 65);
+    await space.set('plain', 'p', 3600);
+    idle();
+    await tier.demote();
+    expect(space.size).toBe(3);
+    expect(await space.get('nul')).toBe('a\u0000b');
+    expect(await space.get('surrogate')).toBe('x\ud83d');
+    expect(await space.get('code')).toBe('c');
+    expect(await rows()).toBe(1);
+  });
+
+  it('a new key costs no database lookup (the Bloom filter answers)', async () => {
+    const own = new MemoryStore(undefined, () => now);
+    try {
+      const queries: string[] = [];
+      const counting = { query: <T>(text: string, params?: unknown[]) => (queries.push(text), db.query<T>(text, params)) };
+      const s = own.space('sessions');
+      const t = await ColdTier.attach(counting, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+      await s.set('moved', 'v', 3600);
+      idle();
+      await t.demote();
+      queries.length = 0;
+      await s.set('fresh', 'v', 3600);
+      expect(await s.get('fresh')).toBe('v');
+      expect(await s.get('never')).toBeUndefined();
+      expect(await s.setIfAbsent('new', 'v', 3600)).toBe(true);
+      expect(queries).toEqual([]);
+      expect(await s.get('moved')).toBe('v');
+      expect(queries).toHaveLength(1);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a full memory space refuses a promotion and the entry stays in the table', async () => {
+    const small = new MemoryStore(undefined, () => now, undefined, { spaces: { sessions: { maxEntries: 1 } } });
+    try {
+      const s = small.space('sessions');
+      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+      await s.set('one', 'v1', 3600);
+      idle();
+      await t.demote();
+      await s.set('two', 'v2', 3600);
+      await expect(s.get('one')).rejects.toBeInstanceOf(CapacityError);
+      await s.delete('two');
+      expect(await s.get('one')).toBe('v1');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('starts empty: what an earlier process left is not served', async () => {
+    await space.set('left', 'v', 3600);
+    idle();
+    await tier.demote();
+    expect(await rows()).toBe(1);
+    root.close();
+    root = new MemoryStore(undefined, () => now);
+    space = root.space('sessions');
+    tier = await ColdTier.attach(db, space, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+    expect(await rows()).toBe(0);
+    expect(await space.get('left')).toBeUndefined();
+  });
+
+  it('expired rows are deleted by a later pass', async () => {
+    await space.set('e', 'v', 120);
+    idle();
+    await tier.demote();
+    expect(await rows()).toBe(1);
+    idle(120);
+    await tier.demote();
+    expect(await rows()).toBe(0);
+    expect(tier.rows).toBe(0);
+  });
+});
+
+describe('BloomFilter', () => {
+  it('never forgets a key, and mostly says no to others', () => {
+    const f = new BloomFilter(1 << 16, 5);
+    const keys = Array.from({ length: 2000 }, (_, i) => `oidc:Session:${i}-${(i * 7919).toString(36)}`);
+    for (const k of keys) f.add(k);
+    expect(keys.every((k) => f.has(k))).toBe(true);
+    const others = Array.from({ length: 10_000 }, (_, i) => `oidc:Grant:${i}`);
+    const falsePositives = others.filter((k) => f.has(k)).length;
+    expect(falsePositives).toBeLessThan(100); // ~0.1% expected at 2,000 keys in 65,536 bits
+  });
+});

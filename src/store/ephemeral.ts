@@ -187,6 +187,8 @@ export interface ColdTierOf {
   mayHold(key: string): boolean;
   /** Moves `key` from the tier back into memory, if the tier holds it. */
   promote(key: string): Promise<void>;
+  /** Entries it holds (as of its last pass). */
+  readonly rows: number;
   close(): void;
 }
 
@@ -295,10 +297,10 @@ export class MemoryStore implements EphemeralStore {
   capacity(): number {
     return SPACE_NAMES.reduce((n, name) => n + this.space(name).maxBytes, 0);
   }
-  /** Entries and characters (keys + values) held in each space of this store (metrics). */
-  stats(): { space: SpaceName; entries: number; characters: number }[] {
+  /** Entries and characters (keys + values) held in each space of this store, and the entries its cold tier holds (metrics). */
+  stats(): { space: SpaceName; entries: number; characters: number; cold: number }[] {
     const root = this.#root;
-    return [root, ...root.#spaces.values()].map((s) => ({ space: s.name, entries: s.#entries.size, characters: s.#bytes }));
+    return [root, ...root.#spaces.values()].map((s) => ({ space: s.name, entries: s.#entries.size, characters: s.#bytes, cold: s.#cold?.rows ?? 0 }));
   }
   /** Characters of keys + values held in this space. */
   get bytes() {

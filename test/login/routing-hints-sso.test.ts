@@ -6,7 +6,7 @@
  */
 import { pino } from 'pino';
 import { CapacityError } from '../../src/store/ephemeral.js';
-import { ephemeralBackends } from '../support/backends.js';
+import { ephemeralBackends, spillingBackend } from '../support/backends.js';
 import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type IdpCallback, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/provider.js';
@@ -14,7 +14,7 @@ import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/
 const REDIRECT = 'https://app.example.test/callback';
 const INITIATE = 'https://app.example.test/login';
 
-describe.each(ephemeralBackends)('routing hints with a provider session ($name sessions)', (eph) => {
+describe.each([...ephemeralBackends, spillingBackend])('routing hints with a provider session ($name sessions)', (eph) => {
   let portico: RunningPortico;
   let appA: { client_id: string };
   let appB: { client_id: string };

@@ -6,7 +6,7 @@
  */
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { buildTestApp, type TestApp } from '../support/app.js';
-import { storagePairs } from '../support/backends.js';
+import { pgliteBackend, spillingBackend, storagePairs } from '../support/backends.js';
 import {
   authorizeUrl,
   CookieJar,
@@ -29,7 +29,8 @@ import type { Organization, User } from '../../src/store/types.js';
 /** Base of the API identifiers this suite creates (one per signing algorithm). */
 const API = 'https://api.flow.example.test';
 
-const combos = storagePairs;
+// And the embedded pair with idle sessions and tokens moved to PGlite at once (store/cold-tier.ts).
+const combos = [...storagePairs, { db: pgliteBackend, eph: spillingBackend }];
 
 describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) => {
   let t: TestApp;

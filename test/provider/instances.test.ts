@@ -16,15 +16,15 @@ import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ep
 import type { Runtime } from '../../src/runtime.js';
 import type { User } from '../../src/store/types.js';
 import { buildTestApp, type TestApp } from '../support/app.js';
-import { ephemeralBackends, REDIS_URL } from '../support/backends.js';
+import { ephemeralBackends, REDIS_URL, type EphemeralBackend } from '../support/backends.js';
 import { exchangeCode, listen, loginForCode, REDIRECT, seedApp, seedUser, withTestLogin, type Running } from '../support/provider.js';
 
 /** The API the key-rotation tests ask access tokens for. */
 const API = 'https://api.rotation.example.test';
 
 /** Two handles on one shared ephemeral store, as two processes would have. */
-async function sharedPair(name: 'memory' | 'redis'): Promise<[EphemeralStore, EphemeralStore]> {
-  if (name === 'memory') {
+async function sharedPair(name: EphemeralBackend['name']): Promise<[EphemeralStore, EphemeralStore]> {
+  if (name !== 'redis') {
     const m = new MemoryStore();
     return [m, m];
   }

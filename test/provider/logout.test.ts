@@ -9,7 +9,7 @@ import { MemoryStore, RedisStore, type EphemeralStore, type SpaceName } from '..
 import { TTL } from '../../src/provider/ttl.js';
 import type { Config } from '../../src/config/index.js';
 import { DEFAULT_RATE_LIMITS } from '../../src/http/rate-limit.js';
-import { ephemeralBackends } from '../support/backends.js';
+import { ephemeralBackends, spillingBackend } from '../support/backends.js';
 import { loginThroughIdp, startOidcIdp, type OidcIdp, connectToIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { authorizeUrl, CookieJar, exchangeCode, follow, pkce, type FlowResult } from '../support/provider.js';
@@ -114,7 +114,7 @@ function harness(open: () => Promise<EphemeralStore>, config: Partial<Config> = 
   };
 }
 
-describe.each(ephemeralBackends)('RP-initiated logout ends the gateway session ($name sessions)', (eph) => {
+describe.each([...ephemeralBackends, spillingBackend])('RP-initiated logout ends the gateway session ($name sessions)', (eph) => {
   const { base, admin, authorize, signIn, logout } = harness(() => eph.open());
 
   it('sessions/revoke ends the gateway session too: neither the browser nor a kept copy of its gateway cookie signs in any more', async () => {

@@ -1,34 +1,26 @@
 /** The short-lived store on memory and Redis: the semantics logins rely on (expiry, single use, replay, counters). */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { ephemeralBackends, hasRedis, REDIS_URL } from '../support/backends.js';
+import { ephemeralBackends, hasRedis, REDIS_URL, spillingBackend } from '../support/backends.js';
 import { CapacityError, MemoryStore, RedisStore, type EphemeralLimits, type EphemeralStore } from '../../src/store/ephemeral.js';
 import { freePort } from '../support/processes.js';
 import { userSessionIndex } from '../../src/store/user-sessions.js';
-import { ColdTier } from '../../src/store/cold-tier.js';
-import { openPglite } from '../../src/store/database.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * The embedded mode's `sessions` space with its cold tier moving every entry to PGlite as soon as it
- * can (every 2 ms, short lifetimes too): each operation below then meets keys in memory, in the
- * table, and in flight between them (store/cold-tier.ts).
- */
+// The sessions space of a spilling store: every operation meets keys in memory, in PGlite and between.
 const spilling = {
-  name: 'memory, sessions moved to PGlite at once',
+  name: spillingBackend.name,
   open: async (): Promise<EphemeralStore> => {
-    const db = await openPglite(undefined, { thread: true });
-    const root = new MemoryStore();
-    const space = root.space('sessions');
-    const tier = await ColdTier.attach(db, space, { idleMs: 0, intervalMs: 2, nearlyExpiredMs: 0 });
-    const closeSpace = space.close.bind(space); // (the root's own timers are unref'd)
+    const root = await spillingBackend.open();
+    const space = root.space('sessions') as MemoryStore;
+    const closeSpace = space.close.bind(space);
+    let closing = false;
+    // Closing the space closes its store (and its database); the store closes its spaces, this one again.
     const close = async () => {
-      // The suite met the tier only if entries were moved.
-      const moved = tier.moved;
-      await closeSpace();
-      await db.close();
-      if (moved < 20) throw new Error(`the cold tier moved ${moved} entries during the suite`);
+      if (closing) return closeSpace();
+      closing = true;
+      await root.close();
     };
     return Object.assign(space, { close });
   },

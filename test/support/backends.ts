@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-db.js';
 import { dumpPgliteSnapshot, openPglite, openPostgres, type Database } from '../../src/store/database.js';
+import { ColdTier } from '../../src/store/cold-tier.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import { publishFileOnce } from '../../src/store/files.js';
 import { MemoryStore, RedisStore, type EphemeralStore } from '../../src/store/ephemeral.js';
@@ -97,7 +98,7 @@ export async function openTestStore(backend: DbBackend): Promise<{ store: Store;
 export const dbBackends: DbBackend[] = hasPostgres ? [pgliteBackend, postgresBackend] : [pgliteBackend];
 
 export interface EphemeralBackend {
-  name: 'memory' | 'redis';
+  name: 'memory' | 'redis' | 'memory, sessions moved to PGlite at once';
   open(): Promise<EphemeralStore>;
 }
 export const ephemeralBackends: EphemeralBackend[] = [
@@ -106,6 +107,30 @@ export const ephemeralBackends: EphemeralBackend[] = [
     ? [{ name: 'redis' as const, open: () => RedisStore.connect(REDIS_URL!, `portico-test:${randomBytes(4).toString('hex')}:`) }]
     : []),
 ];
+
+/**
+ * The embedded mode's store with the cold tier of its `sessions` space (store/cold-tier.ts) moving
+ * every entry to PGlite (on its thread, as `portico serve` runs it) as soon as it can, every 2 ms,
+ * short lifetimes too: what runs on it meets keys in memory, in the table, and in flight between
+ * them. Closing it checks that the tier did move entries.
+ */
+export const spillingBackend: EphemeralBackend = {
+  name: 'memory, sessions moved to PGlite at once',
+  open: async () => {
+    const db = await openPglite(undefined, { thread: true });
+    const root = new MemoryStore();
+    const tier = await ColdTier.attach(db, root.space('sessions'), { idleMs: 0, intervalMs: 2, nearlyExpiredMs: 0 });
+    const closeRoot = root.close.bind(root);
+    return Object.assign(root, {
+      close: async () => {
+        const moved = tier.moved;
+        await closeRoot();
+        await db.close();
+        if (moved < 10) throw new Error(`the cold tier moved only ${moved} entries: the suite did not meet it`);
+      },
+    });
+  },
+};
 
 /**
  * Two storage pairs that cover both kinds of each store without running all four: the embedded

@@ -26,6 +26,9 @@ import { Redis } from 'ioredis';
  * | `dpop-par`     | jtis of DPoP proofs seen at PAR (anyone can send them)                 | refuses                |
  * | `general`      | anything else (locks); the store itself                                | refuses                |
  *
+ * On the embedded database, entries of `sessions` idle for a minute move from memory to a table of
+ * that database and back on use (cold-tier.ts); its bounds are then those of what is in memory.
+ *
  * A refusal is a CapacityError, which the HTTP layer answers with 503 `capacity_exceeded`: nothing
  * in a refusing space is ever evicted before it expires. In memory every space has its own entry
  * and byte bounds. In Redis the spaces share the keyspace (same key prefixes as before); only

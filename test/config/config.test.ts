@@ -52,8 +52,17 @@ describe('configuration', () => {
       trustProxy: 0,
       traceRetentionDays: 30,
       ephemeralLimits: { parkedClientBytes: 8 * 1024 * 1024, parkedTotalBytes: 64 * 1024 * 1024 },
+      spillIdleSeconds: 60,
       workers: 'auto',
     });
+  });
+
+  it('PORTICO_SPILL_IDLE_SECONDS: whole seconds from 0 (never) to 86400', () => {
+    expect(loadConfig({ PORTICO_SPILL_IDLE_SECONDS: '0' }, cwd).spillIdleSeconds).toBe(0);
+    expect(loadConfig({ PORTICO_SPILL_IDLE_SECONDS: '300' }, cwd).spillIdleSeconds).toBe(300);
+    for (const bad of ['-1', '86401', '1.5', '60s', 'never']) {
+      expect(configError({ PORTICO_SPILL_IDLE_SECONDS: bad }, cwd)).toBe('PORTICO_SPILL_IDLE_SECONDS: must be a number of seconds from 0 (never) to 86400');
+    }
   });
 
   it('PORTICO_TRACE_RETENTION_DAYS: whole days from 1 to 3650', () => {

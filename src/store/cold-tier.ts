@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { unstorable } from '../http/text.js';
 import type { Sql } from './database.js';
-import { CapacityError, type ColdTierOf, type IdleEntry, type MemoryStore } from './ephemeral.js';
+import { CapacityError, type ColdRow, type ColdTierOf, type IdleEntry, type MemoryStore } from './ephemeral.js';
 
 /**
  * The embedded mode's cold tier for the in-process `sessions` space: entries no one has written for
@@ -14,13 +14,22 @@ import { CapacityError, type ColdTierOf, type IdleEntry, type MemoryStore } from
  * - A key is in memory or in the table, never both, except while a demotion's INSERT is in flight;
  *   that demotion drops the memory entry only if it did not change meanwhile, and deletes the row
  *   it just wrote otherwise.
- * - A promotion is one `DELETE … RETURNING`. The database thread runs statements in the order they
- *   were sent, so of two promotions of one key the first gets the row and the second then finds the
- *   key in memory.
+ * - A promotion is one `DELETE … RETURNING`, and promotions of one key run one after the other
+ *   (each re-checks memory first), so of two the first gets the row and the second finds the key
+ *   in memory — also when the first could not put it back for lack of room and returned it to the
+ *   table (attacker review: a delete racing such a read was lost).
+ * - A key of a demotion in flight is not looked up until that demotion is over, its clean-up
+ *   included (attacker review: a key taken during the INSERT, then read again, was found in the row
+ *   the INSERT had just written — taken twice, a logged-out session back). Rows whose clean-up
+ *   failed are remembered, deleted again, and never served.
  * - A key found in memory is worked on in the same tick (MemoryStore#warm): nothing can move it in
  *   between.
  * - A Bloom filter says which keys may be in the table, so a new key (most writes) costs no lookup.
- *   It only ever gains keys; a false positive costs one lookup that finds nothing.
+ *   A false positive costs one lookup that finds nothing; the filter is rebuilt from the table's
+ *   keys once it has taken many more keys than the table holds (it never forgets one otherwise).
+ * - Only what the table gives back exactly moves: no NUL, lone surrogate or leading U+FEFF (the
+ *   decoder drops a byte-order mark), keys short enough for the index, expiries that are integers.
+ *   An entry the database still refuses is found by halving the batch and stays in memory.
  *
  * Unlogged, and emptied at start: the table is as short-lived as the memory it stands for (sessions
  * end when the process does, as they always have without Redis). Nothing durable is in it.
@@ -32,6 +41,8 @@ export interface ColdTierOptions {
   intervalMs?: number;
   /** Most entries moved in one pass (one INSERT). */
   batch?: number;
+  /** Most characters (keys + values) moved in one pass. */
+  batchCharacters?: number;
   /** Most rows the table holds; past it, nothing more moves (memory then fills and refuses, as without the tier). */
   maxRows?: number;
   /** Entries that expire within this, ms, stay in memory (default 10 s: an authorization code, a login's last steps are not worth a move). */
@@ -41,7 +52,18 @@ export interface ColdTierOptions {
 }
 
 export const COLD_TABLE = 'ephemeral_cold';
-const DEFAULT_BATCH = 5000;
+const DEFAULT_BATCH = 2000;
+/** A pass moves at most this many characters: a long INSERT holds up every other statement of the database thread. */
+const DEFAULT_BATCH_CHARACTERS = 1_000_000;
+/** With more to move, the next pass comes this soon, ms (letting other statements in between). */
+const BACKLOG_PAUSE_MS = 100;
+/** Longer keys stay in memory (a btree index entry must fit a third of a page). */
+const MAX_KEY_LENGTH = 600;
+const BLOOM_BITS = 1 << 26;
+const BLOOM_PROBES = 5;
+/** The filter is rebuilt once it has taken this many keys more than the table holds. */
+const REBUILD_AFTER = 2_000_000;
+const REBUILD_PAGE = 10_000;
 const DEFAULT_MAX_ROWS = 2_000_000;
 /** Expired rows are deleted this often. */
 const SWEEP_MS = 60_000;
@@ -50,7 +72,20 @@ export class ColdTier implements ColdTierOf {
   readonly #db: Sql;
   readonly #space: MemoryStore;
   readonly #opts: Required<Omit<ColdTierOptions, 'logger'>> & Pick<ColdTierOptions, 'logger'>;
-  readonly #bloom = new BloomFilter(1 << 26, 5);
+  #bloom = new BloomFilter(BLOOM_BITS, BLOOM_PROBES);
+  /** The filter being rebuilt from the table's keys, and the last key read (keyset paging). */
+  #rebuild?: { filter: BloomFilter; after: string };
+  /** Keys added to the filter since it was (re)built. */
+  #added = 0;
+  /** Keys of the demotion in flight, until its clean-up is done. */
+  readonly #inFlight = new Set<string>();
+  /** Keys whose row outlived its entry (a clean-up DELETE failed): deleted again, never served. */
+  readonly #stale = new Set<string>();
+  /** Promotions in flight, per key. */
+  readonly #promoting = new Map<string, Promise<unknown>>();
+  /** Entries the database refused alone (found by halving a failed batch): they stay in memory. */
+  readonly #refused = new WeakSet<object>();
+  #batch: number;
   #timer?: NodeJS.Timeout;
   #running?: Promise<void>;
   #lastSweep = 0;
@@ -62,7 +97,8 @@ export class ColdTier implements ColdTierOf {
   private constructor(db: Sql, space: MemoryStore, opts: ColdTierOptions) {
     this.#db = db;
     this.#space = space;
-    this.#opts = { intervalMs: 5000, batch: DEFAULT_BATCH, maxRows: DEFAULT_MAX_ROWS, nearlyExpiredMs: 10_000, now: Date.now, ...opts };
+    this.#opts = { intervalMs: 5000, batch: DEFAULT_BATCH, batchCharacters: DEFAULT_BATCH_CHARACTERS, maxRows: DEFAULT_MAX_ROWS, nearlyExpiredMs: 10_000, now: Date.now, ...opts };
+    this.#batch = this.#opts.batch;
   }
 
   /** Creates (or empties) the table and attaches the tier to `space`; demotion passes run every intervalMs from now on. */
@@ -72,10 +108,17 @@ export class ColdTier implements ColdTierOf {
     await db.query(`TRUNCATE ${COLD_TABLE}`);
     const tier = new ColdTier(db, space, opts);
     space.spillTo(tier);
-    tier.#timer = setInterval(() => void tier.demote(), tier.#opts.intervalMs);
-    tier.#timer.unref();
+    tier.#schedule(tier.#opts.intervalMs);
     return tier;
   }
+
+  #schedule(ms: number) {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => void this.demote().finally(() => this.#schedule(this.#backlog ? Math.min(BACKLOG_PAUSE_MS, this.#opts.intervalMs) : this.#opts.intervalMs)), ms);
+    this.#timer.unref();
+  }
+  /** The last pass stopped at its bound with more to move. */
+  #backlog = false;
 
   /** Rows in the table (as of the last pass; for /metrics). */
   get rows(): number {
@@ -87,20 +130,51 @@ export class ColdTier implements ColdTierOf {
   }
 
   mayHold(key: string): boolean {
-    return this.#bloom.has(key);
+    return this.#bloom.has(key) || this.#inFlight.has(key) || this.#stale.has(key);
   }
 
-  async promote(key: string): Promise<void> {
-    const [row] = await this.#db.query<{ value: string; expires_at: string }>(`DELETE FROM ${COLD_TABLE} WHERE key = $1 RETURNING value, expires_at`, [key]);
-    if (!row) return;
+  /**
+   * Takes `key`'s row out of the table: back into memory (`restore`), or only handed to the caller
+   * (a take or delete, which need no room in memory). Promotions of one key run one after the other.
+   */
+  promote(key: string, restore = true): Promise<ColdRow | undefined> {
+    const before = this.#promoting.get(key);
+    const mine = (before ? before.catch(() => undefined) : Promise.resolve()).then(() => this.#promoteNow(key, restore));
+    const tracked = mine.finally(() => {
+      if (this.#promoting.get(key) === tracked) this.#promoting.delete(key);
+    });
+    tracked.catch(() => undefined); // (the caller gets the error through `mine`)
+    this.#promoting.set(key, tracked);
+    return mine;
+  }
+
+  async #promoteNow(key: string, restore: boolean): Promise<ColdRow | undefined> {
+    // A demotion of this key in flight: after it (and its clean-up), memory or the table has the truth.
+    while (this.#inFlight.has(key) && this.#running) await this.#running;
+    if (this.#space.holds(key)) return undefined;
+    if (this.#stale.has(key)) {
+      await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = $1`, [key]);
+      this.#stale.delete(key);
+      return undefined;
+    }
+    if (!this.#bloom.has(key)) return undefined;
+    const [found] = await this.#db.query<{ value: string; expires_at: string }>(`DELETE FROM ${COLD_TABLE} WHERE key = $1 RETURNING value, expires_at`, [key]);
+    if (!found) return undefined;
     this.#rows = Math.max(0, this.#rows - 1);
+    const row = { value: found.value, expires: Number(found.expires_at) };
+    if (!restore) return row;
     try {
-      this.#space.restore(key, row.value, Number(row.expires_at));
+      this.#space.restore(key, row.value, row.expires);
     } catch (e) {
       // Memory is full: the entry stays where it was, and this operation is refused as any write to a full space is.
-      if (e instanceof CapacityError) await this.#insert([{ key, value: row.value, expires: Number(row.expires_at) }]);
+      if (e instanceof CapacityError) {
+        await this.#insert([{ key, ...row }]);
+        this.#rows++;
+        this.#addKey(key); // (a filter being rebuilt may have read its page already)
+      }
       throw e;
     }
+    return row;
   }
 
   /**
@@ -116,6 +190,11 @@ export class ColdTier implements ColdTierOf {
     if (this.#closed) return;
     const now = this.#opts.now();
     try {
+      if (this.#stale.size) {
+        const keys = [...this.#stale];
+        await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = ANY($1::text[])`, [keys]);
+        for (const k of keys) this.#stale.delete(k);
+      }
       await this.#move(now);
       if (now - this.#lastSweep >= SWEEP_MS) {
         this.#lastSweep = now;
@@ -123,6 +202,7 @@ export class ColdTier implements ColdTierOf {
         const [c] = await this.#db.query<{ n: string }>(`SELECT count(*) AS n FROM ${COLD_TABLE}`);
         this.#rows = Number(c?.n ?? 0);
       }
+      await this.#rebuildStep();
       if (this.#failing) this.#opts.logger?.warn('the embedded database takes idle sessions again');
       this.#failing = false;
     } catch (err) {
@@ -133,27 +213,95 @@ export class ColdTier implements ColdTierOf {
     }
   }
 
+  /** Whether the table gives `e` back exactly, and it is worth a move. */
+  #movable(e: IdleEntry, now: number): boolean {
+    return (
+      e.expires - now > this.#opts.nearlyExpiredMs &&
+      Number.isSafeInteger(Math.ceil(e.expires)) &&
+      e.key.length <= MAX_KEY_LENGTH &&
+      !this.#refused.has(e.entry) &&
+      exact(e.key) &&
+      exact(e.value)
+    );
+  }
+
   /** Moves what has been idle long enough (the snapshot is taken in the tick the INSERT is sent). */
   async #move(now: number): Promise<void> {
+    this.#backlog = false;
     const room = this.#opts.maxRows - this.#rows;
     if (room <= 0) return;
-    // Values PostgreSQL text cannot hold exactly (NUL, a lone surrogate) stay in memory.
-    const idle = this.#space.idleEntries(
-      now - this.#opts.idleMs,
-      Math.min(room, this.#opts.batch),
-      (e) => e.expires - now > this.#opts.nearlyExpiredMs && !unstorable(e.key) && !unstorable(e.value),
-    );
+    let characters = 0;
+    const bound = this.#opts.batchCharacters;
+    const idle = this.#space.idleEntries(now - this.#opts.idleMs, Math.min(room, this.#batch), (e) => {
+      const size = e.key.length + e.value.length;
+      // (An entry of more than a quarter of a pass stays in memory: one alone would hold the thread up.)
+      if (characters >= bound || size > bound / 4 || !this.#movable(e, now)) return false;
+      characters += size;
+      return true;
+    });
     if (!idle.length) return;
-    await this.#insert(idle);
-    const changed: string[] = [];
-    for (const e of idle) {
-      if (this.#space.dropIfUnchanged(e)) this.#bloom.add(e.key);
-      else changed.push(e.key);
+    this.#backlog = idle.length >= this.#batch || characters >= this.#opts.batchCharacters;
+    for (const e of idle) this.#inFlight.add(e.key);
+    try {
+      try {
+        await this.#insert(idle);
+      } catch (e) {
+        // One entry the database refuses must not stop every later pass: halve the batch until it is found alone.
+        if (idle.length === 1) this.#refused.add(idle[0]!.entry);
+        this.#batch = Math.max(1, Math.floor(idle.length / 2));
+        this.#backlog = true;
+        throw e;
+      }
+      this.#batch = Math.min(this.#opts.batch, this.#batch * 2);
+      const changed: string[] = [];
+      for (const e of idle) {
+        if (this.#space.dropIfUnchanged(e)) {
+          this.#addKey(e.key);
+          this.#stale.delete(e.key);
+        } else changed.push(e.key);
+      }
+      this.#rows += idle.length - changed.length;
+      this.#moved += idle.length - changed.length;
+      // Written (or deleted) while the INSERT ran: memory holds the truth, and the row must not outlive it.
+      if (changed.length) {
+        try {
+          await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = ANY($1::text[])`, [changed]);
+        } catch (e) {
+          for (const k of changed) this.#stale.add(k);
+          throw e;
+        }
+      }
+    } finally {
+      for (const e of idle) this.#inFlight.delete(e.key);
     }
-    // Written (or deleted) while the INSERT ran: memory holds the truth, and the row must not outlive it.
-    if (changed.length) await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = ANY($1::text[])`, [changed]);
-    this.#rows += idle.length - changed.length;
-    this.#moved += idle.length - changed.length;
+  }
+
+  #addKey(key: string) {
+    this.#bloom.add(key);
+    this.#rebuild?.filter.add(key);
+    this.#added++;
+  }
+
+  /**
+   * The filter only gains keys; once it has taken REBUILD_AFTER more than the table holds, a new one
+   * is built from the table's keys, a page a pass, and replaces it (keys moved meanwhile go to both).
+   */
+  async #rebuildStep(): Promise<void> {
+    if (!this.#rebuild) {
+      if (this.#added < this.#rows + REBUILD_AFTER) return;
+      this.#rebuild = { filter: new BloomFilter(BLOOM_BITS, BLOOM_PROBES), after: '' };
+    }
+    const r = this.#rebuild;
+    const page = await this.#db.query<{ key: string }>(`SELECT key FROM ${COLD_TABLE} WHERE key > $1 ORDER BY key LIMIT ${REBUILD_PAGE}`, [r.after]);
+    for (const { key } of page) r.filter.add(key);
+    if (page.length === REBUILD_PAGE) {
+      r.after = page[page.length - 1]!.key;
+      return;
+    }
+    // Stale keys stay looked up by their own set; keys in flight are in the new filter if they moved.
+    this.#bloom = r.filter;
+    this.#added = this.#rows;
+    this.#rebuild = undefined;
   }
 
   async #insert(entries: Pick<IdleEntry, 'key' | 'value' | 'expires'>[]): Promise<void> {
@@ -167,9 +315,12 @@ export class ColdTier implements ColdTierOf {
 
   close(): void {
     this.#closed = true;
-    clearInterval(this.#timer);
+    clearTimeout(this.#timer);
   }
 }
+
+/** What PostgreSQL text gives back exactly: no NUL, no lone surrogate, no leading byte-order mark. */
+const exact = (s: string) => !unstorable(s) && !s.startsWith('\ufeff');
 
 /**
  * A Bloom filter over strings: two 32-bit hashes (FNV-1a and djb2-xor) combined by double hashing

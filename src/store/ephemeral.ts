@@ -184,12 +184,21 @@ export interface IdleEntry {
   entry: object;
 }
 
+/** An entry as the cold tier gives it back. */
+export interface ColdRow {
+  value: string;
+  expires: number;
+}
+
 /** What a space with a cold tier asks of it (cold-tier.ts). */
 export interface ColdTierOf {
   /** False when the tier cannot hold `key` (no lookup needed); true when it may. */
   mayHold(key: string): boolean;
-  /** Moves `key` from the tier back into memory, if the tier holds it. */
-  promote(key: string): Promise<void>;
+  /**
+   * Takes `key` out of the tier, if it holds it: back into memory (`restore`, default; @throws
+   * CapacityError when memory is full, and the tier keeps it), or only returned (a take or delete).
+   */
+  promote(key: string, restore?: boolean): Promise<ColdRow | undefined>;
   /** Entries it holds (as of its last pass). */
   readonly rows: number;
   close(): void;
@@ -314,9 +323,9 @@ export class MemoryStore implements EphemeralStore {
    * nothing, and the caller goes on in the same tick: a key found in memory is worked on before any
    * demotion can move it (every operation below is then one synchronous step, as without a tier).
    */
-  #warm(key: string): Promise<void> | undefined {
+  #warm(key: string, restore = true): Promise<ColdRow | undefined> | undefined {
     const cold = this.#cold;
-    return cold && !this.#entries.has(key) && cold.mayHold(key) ? cold.promote(key) : undefined;
+    return cold && !this.#entries.has(key) && cold.mayHold(key) ? cold.promote(key, restore) : undefined;
   }
   async get(key: string) {
     const w = this.#warm(key);
@@ -336,7 +345,8 @@ export class MemoryStore implements EphemeralStore {
     return true;
   }
   async delete(key: string) {
-    const w = this.#warm(key);
+    // Out of the tier without a way through memory: a delete needs no room (nor does a take).
+    const w = this.#warm(key, false);
     if (w) await w;
     this.#remove(key);
   }
@@ -365,8 +375,12 @@ export class MemoryStore implements EphemeralStore {
     return true;
   }
   async take(key: string) {
-    const w = this.#warm(key);
-    if (w) await w;
+    const w = this.#warm(key, false);
+    if (w) {
+      const row = await w;
+      // Written again since the tier gave the row up: memory is newer.
+      if (!this.#entries.has(key)) return row && row.expires > this.now() ? row.value : undefined;
+    }
     const e = this.#live(key);
     this.#remove(key);
     return e?.value;
@@ -402,6 +416,10 @@ export class MemoryStore implements EphemeralStore {
     return parseScored(await this.take(key)).map(([m]) => m);
   }
 
+  /** Whether memory holds `key` now (expired or not; the cold tier's re-check after a wait). */
+  holds(key: string): boolean {
+    return this.#entries.has(key);
+  }
   /** Sends this space's idle entries to `cold` (cold-tier.ts); reads bring them back. */
   spillTo(cold: ColdTierOf): void {
     this.#cold = cold;

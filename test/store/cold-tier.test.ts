@@ -187,6 +187,142 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     expect(await space.get('left')).toBeUndefined();
   });
 
+  // Attacker review: a key the filter knew from an earlier move, changed while its next move was in
+  // flight, was then read from the row that INSERT had just written.
+  describe('a key changed while its move is in flight is not read back from the row being written', () => {
+    /** `key` moved once and back (the filter knows it), then idle again. */
+    const knownAndIdle = async (key: string, write: () => Promise<unknown>) => {
+      await write();
+      idle();
+      await tier.demote();
+      await space.get(key);
+      idle();
+    };
+    it('take: exactly one caller gets the value', async () => {
+      await knownAndIdle('code', () => space.set('code', 'secret', 3600));
+      const moving = tier.demote();
+      const first = await space.take('code');
+      const second = await space.take('code');
+      await moving;
+      expect([first, second]).toEqual(['secret', undefined]);
+      expect(await space.get('code')).toBeUndefined();
+    });
+    it('delete: a logged-out session stays gone', async () => {
+      await knownAndIdle('sess', () => space.set('sess', 'alice', 3600));
+      const moving = tier.demote();
+      await space.delete('sess');
+      const after = space.get('sess');
+      await moving;
+      expect(await after).toBeUndefined();
+      expect(await space.get('sess')).toBeUndefined();
+    });
+    it('takeSet: a user’s session index taken (log out everywhere) does not get its old members back', async () => {
+      await knownAndIdle('idx', () => space.addToSet('idx', 's1', 3600, 10));
+      const moving = tier.demote();
+      expect(await space.takeSet('idx')).toEqual(['s1']);
+      const add = space.addToSet('idx', 's2', 3600, 10);
+      await moving;
+      await add;
+      expect(await space.takeSet('idx')).toEqual(['s2']);
+    });
+  });
+
+  it('a delete racing a read that memory has no room for still deletes (attacker review: it came back)', async () => {
+    const small = new MemoryStore(undefined, () => now, undefined, { spaces: { sessions: { maxEntries: 1 } } });
+    try {
+      const s = small.space('sessions');
+      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+      await s.set('victim', 'session-of-alice', 3600);
+      idle();
+      await t.demote();
+      await s.set('filler', 'x', 3600);
+      const read = s.get('victim');
+      const del = s.delete('victim');
+      await expect(read).rejects.toBeInstanceOf(CapacityError);
+      await expect(del).resolves.toBeUndefined();
+      await s.delete('filler');
+      expect(await s.get('victim')).toBeUndefined();
+      // A take needs no room either.
+      await s.set('code', 'c', 3600);
+      idle();
+      await t.demote();
+      await s.set('filler', 'x', 3600);
+      expect(await s.take('code')).toBe('c');
+      expect(await s.take('code')).toBeUndefined();
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('a row whose clean-up failed is never served, and is deleted by a later pass', async () => {
+    const own = new MemoryStore(undefined, () => now);
+    try {
+      let failCleanUp = false;
+      const flaky = { query: <T>(text: string, params?: unknown[]) => (failCleanUp && text.includes('ANY($1') ? Promise.reject(new Error('database hiccup')) : db.query<T>(text, params)) };
+      const s = own.space('sessions');
+      const t = await ColdTier.attach(flaky, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+      await s.set('sess', 'alice', 3600);
+      idle();
+      await t.demote();
+      await s.get('sess');
+      idle();
+      failCleanUp = true;
+      const moving = t.demote();
+      await s.delete('sess');
+      await moving;
+      failCleanUp = false;
+      expect(await rows()).toBe(1); // the row the clean-up could not delete
+      expect(await s.get('sess')).toBeUndefined();
+      await s.set('other', 'v', 3600);
+      idle(); // (a later pass deletes any left)
+      await t.demote();
+      expect(await s.get('sess')).toBeUndefined();
+      expect(await s.get('other')).toBe('v');
+      expect(await rows()).toBe(0);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('an entry the database refuses stays in memory and does not stop later moves', async () => {
+    const errors: unknown[] = [];
+    const own = new MemoryStore(undefined, () => now);
+    try {
+      const s = own.space('sessions');
+      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: (e: unknown) => void errors.push(e) } });
+      await s.set('k'.repeat(700), 'v', 3600); // too long for the index: left in memory
+      await s.set('long-key-' + 'k'.repeat(590), 'v', 3600); // (long, but it fits)
+      await s.set('bom', '\ufeff{"a":1}', 3600); // the decoder would drop the byte-order mark
+      await s.set('far', 'v', 1e16); // an expiry past bigint
+      for (let i = 0; i < 5; i++) await s.set(`plain${i}`, 'p', 3600);
+      idle();
+      await t.demote();
+      expect(await rows()).toBe(6); // the long key (under 600 characters) and the five plain entries
+      expect(await s.get('bom')).toBe('\ufeff{"a":1}');
+      expect(await s.get('far')).toBe('v');
+      expect(s.size).toBe(3);
+      expect(errors).toEqual([]);
+    } finally {
+      await own.close();
+    }
+    // A value the database refuses whatever the filter says: found by halving, then left alone.
+    const refusing = new MemoryStore(undefined, () => now);
+    try {
+      const poisoned = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('INSERT') && (params?.[0] as string[]).includes('poison') ? Promise.reject(new Error('refused')) : db.query<T>(text, params)) };
+      const s = refusing.space('sessions');
+      const t = await ColdTier.attach(poisoned, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+      await s.set('poison', 'v', 3600);
+      for (let i = 0; i < 7; i++) await s.set(`plain${i}`, 'p', 3600);
+      idle();
+      for (let pass = 0; pass < 8; pass++) await t.demote();
+      expect(s.size).toBe(1);
+      expect(await s.get('poison')).toBe('v');
+      expect(await rows()).toBe(7);
+    } finally {
+      await refusing.close();
+    }
+  });
+
   it('expired rows are deleted by a later pass', async () => {
     await space.set('e', 'v', 120);
     idle();

@@ -45,6 +45,10 @@ export interface ColdTierOptions {
   batchCharacters?: number;
   /** Most rows the table holds; past it, nothing more moves (memory then fills and refuses, as without the tier). */
   maxRows?: number;
+  /** The Bloom filter is rebuilt from the table's keys once it has taken this many more keys than the table holds (default 2,000,000). */
+  rebuildAfter?: number;
+  /** Keys read per pass while rebuilding (default 10,000). */
+  rebuildPage?: number;
   /** Entries that expire within this, ms, stay in memory (default 10 s: an authorization code, a login's last steps are not worth a move). */
   nearlyExpiredMs?: number;
   now?: () => number;
@@ -91,13 +95,14 @@ export class ColdTier implements ColdTierOf {
   #lastSweep = 0;
   #rows = 0;
   #moved = 0;
+  #rebuilds = 0;
   #closed = false;
   #failing = false;
 
   private constructor(db: Sql, space: MemoryStore, opts: ColdTierOptions) {
     this.#db = db;
     this.#space = space;
-    this.#opts = { intervalMs: 5000, batch: DEFAULT_BATCH, batchCharacters: DEFAULT_BATCH_CHARACTERS, maxRows: DEFAULT_MAX_ROWS, nearlyExpiredMs: 10_000, now: Date.now, ...opts };
+    this.#opts = { intervalMs: 5000, batch: DEFAULT_BATCH, batchCharacters: DEFAULT_BATCH_CHARACTERS, maxRows: DEFAULT_MAX_ROWS, rebuildAfter: REBUILD_AFTER, rebuildPage: REBUILD_PAGE, nearlyExpiredMs: 10_000, now: Date.now, ...opts };
     this.#batch = this.#opts.batch;
   }
 
@@ -120,6 +125,10 @@ export class ColdTier implements ColdTierOf {
   /** The last pass stopped at its bound with more to move. */
   #backlog = false;
 
+  /** Times the Bloom filter was rebuilt. */
+  get rebuilds(): number {
+    return this.#rebuilds;
+  }
   /** Rows in the table (as of the last pass; for /metrics). */
   get rows(): number {
     return this.#rows;
@@ -288,13 +297,13 @@ export class ColdTier implements ColdTierOf {
    */
   async #rebuildStep(): Promise<void> {
     if (!this.#rebuild) {
-      if (this.#added < this.#rows + REBUILD_AFTER) return;
+      if (this.#added < this.#rows + this.#opts.rebuildAfter) return;
       this.#rebuild = { filter: new BloomFilter(BLOOM_BITS, BLOOM_PROBES), after: '' };
     }
     const r = this.#rebuild;
-    const page = await this.#db.query<{ key: string }>(`SELECT key FROM ${COLD_TABLE} WHERE key > $1 ORDER BY key LIMIT ${REBUILD_PAGE}`, [r.after]);
+    const page = await this.#db.query<{ key: string }>(`SELECT key FROM ${COLD_TABLE} WHERE key > $1 ORDER BY key LIMIT $2`, [r.after, this.#opts.rebuildPage]);
     for (const { key } of page) r.filter.add(key);
-    if (page.length === REBUILD_PAGE) {
+    if (page.length === this.#opts.rebuildPage) {
       r.after = page[page.length - 1]!.key;
       return;
     }
@@ -302,6 +311,7 @@ export class ColdTier implements ColdTierOf {
     this.#bloom = r.filter;
     this.#added = this.#rows;
     this.#rebuild = undefined;
+    this.#rebuilds++;
   }
 
   async #insert(entries: Pick<IdleEntry, 'key' | 'value' | 'expires'>[]): Promise<void> {

@@ -323,6 +323,36 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     }
   });
 
+  it('rebuilds its Bloom filter from the table once it knows many more keys than the table holds, a page a pass', async () => {
+    const own = new MemoryStore(undefined, () => now);
+    try {
+      const lookups: string[] = [];
+      const counting = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('DELETE') && text.includes('RETURNING') && lookups.push(String(params?.[0])), db.query<T>(text, params)) };
+      const s = own.space('sessions');
+      const t = await ColdTier.attach(counting, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, rebuildAfter: 5, rebuildPage: 2 });
+      for (let i = 0; i < 10; i++) await s.set(`a${i}`, `v${i}`, 3600);
+      idle();
+      await t.demote();
+      for (let i = 0; i < 8; i++) await s.delete(`a${i}`); // the table keeps a8, a9; the filter still knows all ten
+      await t.demote(); // rebuild starts: first page
+      expect(t.rebuilds).toBe(0);
+      // Moved while the new filter is being built: it learns them too.
+      for (let i = 0; i < 3; i++) await s.set(`0b${i}`, `w${i}`, 3600); // (before the page read: only the move tells the new filter)
+      idle();
+      for (let pass = 0; pass < 6 && t.rebuilds === 0; pass++) await t.demote();
+      expect(t.rebuilds).toBe(1);
+      lookups.length = 0;
+      for (let i = 0; i < 8; i++) expect(await s.get(`a${i}`)).toBeUndefined();
+      expect(lookups).toEqual([]); // forgotten: no lookup
+      expect(await s.get('a8')).toBe('v8');
+      expect(await s.get('a9')).toBe('v9');
+      for (let i = 0; i < 3; i++) expect(await s.get(`0b${i}`)).toBe(`w${i}`);
+      expect(lookups).toHaveLength(5);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('expired rows are deleted by a later pass', async () => {
     await space.set('e', 'v', 120);
     idle();

@@ -126,8 +126,8 @@ async function soak(mode: string, p: PorticoServer, upstream: OidcIdp): Promise<
   ];
 
   console.log(`\n### ${mode}: ${p.processes()} process(es), ${CONCURRENCY} logins in flight + admin calls, ${MINUTES} min\n`);
-  console.log('| min | SAML | OIDC | link | JWT | admin | failed | RSS MiB (per process) | RSS total MiB | heap used / heap total / external / in-process store MiB | database thread: wasm / heap MiB | loop delay p50 / p99 / max ms |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| min | SAML | OIDC | link | JWT | admin | failed | RSS MiB (per process) | RSS total MiB | heap used / heap total / external / in-process store MiB | moved to the database (entries) | database thread: wasm / heap MiB | loop delay p50 / p99 / max ms |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   await p.metrics(); // resets the delay histograms: each minute's figures are that minute's
   const rssByMinute: number[] = [];
   const t0 = Date.now();
@@ -143,7 +143,7 @@ async function soak(mode: string, p: PorticoServer, upstream: OidcIdp): Promise<
     rssByMinute.push(total);
     const f = (v?: number) => (v === undefined ? '?' : v.toFixed(v < 10 ? 1 : 0));
     console.log(
-      `| ${minute} | ${counts.saml} | ${counts.oidc} | ${counts.link} | ${counts.jwt} | ${counts.admin} | ${failures} | ${rss.map(MiB).join(' + ')} | ${MiB(total)} | ${[mem.heapUsed, mem.heapTotal, mem.external, mem.storeChars].map((v) => (v === undefined ? '–' : MiB(v))).join(' / ')} | ${[mem.dbWasm, mem.dbHeap].map((v) => (v === undefined ? '–' : MiB(v))).join(' / ')} | ${f(delay.p50)} / ${f(delay.p99)} / ${f(delay.max)} |`,
+      `| ${minute} | ${counts.saml} | ${counts.oidc} | ${counts.link} | ${counts.jwt} | ${counts.admin} | ${failures} | ${rss.map(MiB).join(' + ')} | ${MiB(total)} | ${[mem.heapUsed, mem.heapTotal, mem.external, mem.storeChars].map((v) => (v === undefined ? '–' : MiB(v))).join(' / ')} | ${mem.movedEntries ?? '–'} | ${[mem.dbWasm, mem.dbHeap].map((v) => (v === undefined ? '–' : MiB(v))).join(' / ')} | ${f(delay.p50)} / ${f(delay.p99)} / ${f(delay.max)} |`,
     );
     for (const k of KINDS) counts[k] -= before[k];
     failures -= failedBefore;

@@ -26,11 +26,13 @@ export function sampleSum(text: string, name: string): number | undefined {
 
 /**
  * Where a server's memory is, from its /metrics: V8 heap used and reserved (total), memory outside
- * the heap (buffers), the in-process store's characters, and the embedded database thread's
+ * the heap (buffers), the in-process store's characters and entries moved out of it to the embedded
+ * database (store/cold-tier.ts), and the embedded database thread's
  * WebAssembly memory and V8 heap.
  */
-export function memoryParts(text: string): { heapUsed?: number; heapTotal?: number; external?: number; storeChars?: number; dbWasm?: number; dbHeap?: number } {
+export function memoryParts(text: string): { heapUsed?: number; heapTotal?: number; external?: number; storeChars?: number; movedEntries?: number; dbWasm?: number; dbHeap?: number } {
   return {
+    movedEntries: sampleSum(text, 'portico_ephemeral_moved_entries'),
     dbWasm: sample(text, 'portico_embedded_database_bytes\\{part="wasm"\\}'),
     dbHeap: sample(text, 'portico_embedded_database_bytes\\{part="heap"\\}'),
     heapUsed: sample(text, 'nodejs_heap_size_used_bytes'),

@@ -1,3 +1,4 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { unstorable } from '../http/text.js';
 import type { Sql } from './database.js';
@@ -35,6 +36,8 @@ import { CapacityError, type ColdRow, type ColdTierOf, type IdleEntry, type Memo
  * end when the process does, as they always have without Redis). Nothing durable is in it.
  */
 export interface ColdTierOptions {
+  /** The master secret: rows are sealed under keys derived from it (RowSeal). */
+  secret: string;
   /** Entries not written for this long move to the table, ms. */
   idleMs: number;
   /** How often a demotion pass runs, ms. */
@@ -75,6 +78,7 @@ const SWEEP_MS = 60_000;
 export class ColdTier implements ColdTierOf {
   readonly #db: Sql;
   readonly #space: MemoryStore;
+  readonly #seal: RowSeal;
   readonly #opts: Required<Omit<ColdTierOptions, 'logger'>> & Pick<ColdTierOptions, 'logger'>;
   #bloom = new BloomFilter(BLOOM_BITS, BLOOM_PROBES);
   /** The filter being rebuilt from the table's keys, and the last key read (keyset paging). */
@@ -102,6 +106,7 @@ export class ColdTier implements ColdTierOf {
   private constructor(db: Sql, space: MemoryStore, opts: ColdTierOptions) {
     this.#db = db;
     this.#space = space;
+    this.#seal = new RowSeal(opts.secret);
     this.#opts = { intervalMs: 5000, batch: DEFAULT_BATCH, batchCharacters: DEFAULT_BATCH_CHARACTERS, maxRows: DEFAULT_MAX_ROWS, rebuildAfter: REBUILD_AFTER, rebuildPage: REBUILD_PAGE, nearlyExpiredMs: 10_000, now: Date.now, ...opts };
     this.#batch = this.#opts.batch;
   }
@@ -139,7 +144,7 @@ export class ColdTier implements ColdTierOf {
   }
 
   mayHold(key: string): boolean {
-    return this.#bloom.has(key) || this.#inFlight.has(key) || this.#stale.has(key);
+    return this.#inFlight.has(key) || this.#stale.has(key) || this.#bloom.has(this.#seal.id(key));
   }
 
   /**
@@ -162,15 +167,22 @@ export class ColdTier implements ColdTierOf {
     while (this.#inFlight.has(key) && this.#running) await this.#running;
     if (this.#space.holds(key)) return undefined;
     if (this.#stale.has(key)) {
-      await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = $1`, [key]);
+      await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = $1`, [this.#seal.id(key)]);
       this.#stale.delete(key);
       return undefined;
     }
-    if (!this.#bloom.has(key)) return undefined;
-    const [found] = await this.#db.query<{ value: string; expires_at: string }>(`DELETE FROM ${COLD_TABLE} WHERE key = $1 RETURNING value, expires_at`, [key]);
+    const id = this.#seal.id(key);
+    if (!this.#bloom.has(id)) return undefined;
+    const [found] = await this.#db.query<{ value: string; expires_at: string }>(`DELETE FROM ${COLD_TABLE} WHERE key = $1 RETURNING value, expires_at`, [id]);
     if (!found) return undefined;
     this.#rows = Math.max(0, this.#rows - 1);
-    const row = { value: found.value, expires: Number(found.expires_at) };
+    const value = this.#seal.open(found.value, id);
+    if (value === undefined) {
+      // Not sealed by this process for this key (changed in the database): gone, as a deleted entry is.
+      this.#opts.logger?.error('an idle session row in the embedded database did not open; it was dropped');
+      return undefined;
+    }
+    const row = { value, expires: Number(found.expires_at) };
     if (!restore) return row;
     try {
       this.#space.restore(key, row.value, row.expires);
@@ -201,7 +213,7 @@ export class ColdTier implements ColdTierOf {
     try {
       if (this.#stale.size) {
         const keys = [...this.#stale];
-        await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = ANY($1::text[])`, [keys]);
+        await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = ANY($1::text[])`, [keys.map((k) => this.#seal.id(k))]);
         for (const k of keys) this.#stale.delete(k);
       }
       await this.#move(now);
@@ -274,7 +286,7 @@ export class ColdTier implements ColdTierOf {
       // Written (or deleted) while the INSERT ran: memory holds the truth, and the row must not outlive it.
       if (changed.length) {
         try {
-          await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = ANY($1::text[])`, [changed]);
+          await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE key = ANY($1::text[])`, [changed.map((k) => this.#seal.id(k))]);
         } catch (e) {
           for (const k of changed) this.#stale.add(k);
           throw e;
@@ -286,8 +298,9 @@ export class ColdTier implements ColdTierOf {
   }
 
   #addKey(key: string) {
-    this.#bloom.add(key);
-    this.#rebuild?.filter.add(key);
+    const id = this.#seal.id(key);
+    this.#bloom.add(id);
+    this.#rebuild?.filter.add(id);
     this.#added++;
   }
 
@@ -302,7 +315,7 @@ export class ColdTier implements ColdTierOf {
     }
     const r = this.#rebuild;
     const page = await this.#db.query<{ key: string }>(`SELECT key FROM ${COLD_TABLE} WHERE key > $1 ORDER BY key LIMIT $2`, [r.after, this.#opts.rebuildPage]);
-    for (const { key } of page) r.filter.add(key);
+    for (const { key: id } of page) r.filter.add(id); // (the filter holds ids, as the table does)
     if (page.length === this.#opts.rebuildPage) {
       r.after = page[page.length - 1]!.key;
       return;
@@ -315,17 +328,56 @@ export class ColdTier implements ColdTierOf {
   }
 
   async #insert(entries: Pick<IdleEntry, 'key' | 'value' | 'expires'>[]): Promise<void> {
+    const ids = entries.map((e) => this.#seal.id(e.key));
     await this.#db.query(
       `INSERT INTO ${COLD_TABLE} (key, value, expires_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::bigint[])
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-      [entries.map((e) => e.key), entries.map((e) => e.value), entries.map((e) => String(Math.ceil(e.expires)))],
+      [ids, entries.map((e, i) => this.#seal.seal(e.value, ids[i]!)), entries.map((e) => String(Math.ceil(e.expires)))],
     );
   }
 
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * What the table holds is sealed: a key is stored as its HMAC-SHA256 (looked up by it), a value
+ * AES-256-GCM-encrypted with that id as associated data (a row moved to another key does not open).
+ * The keys of `sessions` are bearer secrets — opaque access and refresh tokens, session ids — that
+ * were only ever in memory; a copy of the data dir (a backup) must not hand them out. Keys derived
+ * from the master secret with HKDF, apart from SecretBox's.
+ */
+export class RowSeal {
+  readonly #mac: Buffer;
+  readonly #enc: Buffer;
+  constructor(secret: string) {
+    this.#mac = Buffer.from(hkdfSync('sha256', secret, 'portico', 'portico/cold-tier/id/v1', 32));
+    this.#enc = Buffer.from(hkdfSync('sha256', secret, 'portico', 'portico/cold-tier/value/v1', 32));
+  }
+  id(key: string): string {
+    return createHmac('sha256', this.#mac).update(key, 'utf8').digest('base64url');
+  }
+  seal(value: string, id: string): string {
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', this.#enc, iv);
+    c.setAAD(Buffer.from(id));
+    const ct = Buffer.concat([c.update(value, 'utf8'), c.final()]);
+    return Buffer.concat([iv, c.getAuthTag(), ct]).toString('base64url');
+  }
+  /** The value, or undefined when the row does not open under this key and id. */
+  open(sealed: string, id: string): string | undefined {
+    try {
+      const b = Buffer.from(sealed, 'base64url');
+      const d = createDecipheriv('aes-256-gcm', this.#enc, b.subarray(0, 12));
+      d.setAAD(Buffer.from(id));
+      d.setAuthTag(b.subarray(12, 28));
+      return Buffer.concat([d.update(b.subarray(28)), d.final()]).toString('utf8');
+    } catch {
+      return undefined;
+    }
   }
 }
 

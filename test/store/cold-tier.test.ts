@@ -4,8 +4,10 @@
  * runs it) and come back on any use, with the space's semantics unchanged.
  */
 import { openPglite, type Database } from '../../src/store/database.js';
-import { BloomFilter, COLD_TABLE, ColdTier } from '../../src/store/cold-tier.js';
+import { BloomFilter, COLD_TABLE, ColdTier, RowSeal } from '../../src/store/cold-tier.js';
 import { CapacityError, MemoryStore } from '../../src/store/ephemeral.js';
+
+const COLD_SECRET = 'cold-tier-test-master-secret-0123456789abcdef';
 
 describe('cold tier of the sessions space (PGlite on its thread)', () => {
   let db: Database;
@@ -24,7 +26,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     now = 1_000_000_000_000;
     root = new MemoryStore(undefined, () => now);
     space = root.space('sessions');
-    tier = await ColdTier.attach(db, space, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+    tier = await ColdTier.attach(db, space, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
   });
   afterEach(() => root.close());
 
@@ -140,7 +142,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       const queries: string[] = [];
       const counting = { query: <T>(text: string, params?: unknown[]) => (queries.push(text), db.query<T>(text, params)) };
       const s = own.space('sessions');
-      const t = await ColdTier.attach(counting, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+      const t = await ColdTier.attach(counting, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
       await s.set('moved', 'v', 3600);
       idle();
       await t.demote();
@@ -161,7 +163,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     const small = new MemoryStore(undefined, () => now, undefined, { spaces: { sessions: { maxEntries: 1 } } });
     try {
       const s = small.space('sessions');
-      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+      const t = await ColdTier.attach(db, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
       await s.set('one', 'v1', 3600);
       idle();
       await t.demote();
@@ -182,7 +184,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     root.close();
     root = new MemoryStore(undefined, () => now);
     space = root.space('sessions');
-    tier = await ColdTier.attach(db, space, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+    tier = await ColdTier.attach(db, space, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
     expect(await rows()).toBe(0);
     expect(await space.get('left')).toBeUndefined();
   });
@@ -231,7 +233,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     const small = new MemoryStore(undefined, () => now, undefined, { spaces: { sessions: { maxEntries: 1 } } });
     try {
       const s = small.space('sessions');
-      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+      const t = await ColdTier.attach(db, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
       await s.set('victim', 'session-of-alice', 3600);
       idle();
       await t.demote();
@@ -260,7 +262,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       let failCleanUp = false;
       const flaky = { query: <T>(text: string, params?: unknown[]) => (failCleanUp && text.includes('ANY($1') ? Promise.reject(new Error('database hiccup')) : db.query<T>(text, params)) };
       const s = own.space('sessions');
-      const t = await ColdTier.attach(flaky, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+      const t = await ColdTier.attach(flaky, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
       await s.set('sess', 'alice', 3600);
       idle();
       await t.demote();
@@ -289,7 +291,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     const own = new MemoryStore(undefined, () => now);
     try {
       const s = own.space('sessions');
-      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: (e: unknown) => void errors.push(e) } });
+      const t = await ColdTier.attach(db, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: (e: unknown) => void errors.push(e) } });
       await s.set('k'.repeat(700), 'v', 3600); // too long for the index: left in memory
       await s.set('long-key-' + 'k'.repeat(590), 'v', 3600); // (long, but it fits)
       await s.set('bom', '\ufeff{"a":1}', 3600); // the decoder would drop the byte-order mark
@@ -308,9 +310,9 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     // A value the database refuses whatever the filter says: found by halving, then left alone.
     const refusing = new MemoryStore(undefined, () => now);
     try {
-      const poisoned = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('INSERT') && (params?.[0] as string[]).includes('poison') ? Promise.reject(new Error('refused')) : db.query<T>(text, params)) };
+      const poisoned = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('INSERT') && (params?.[0] as string[]).includes(new RowSeal(COLD_SECRET).id('poison')) ? Promise.reject(new Error('refused')) : db.query<T>(text, params)) };
       const s = refusing.space('sessions');
-      const t = await ColdTier.attach(poisoned, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+      const t = await ColdTier.attach(poisoned, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
       await s.set('poison', 'v', 3600);
       for (let i = 0; i < 7; i++) await s.set(`plain${i}`, 'p', 3600);
       idle();
@@ -329,7 +331,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       const lookups: string[] = [];
       const counting = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('DELETE') && text.includes('RETURNING') && lookups.push(String(params?.[0])), db.query<T>(text, params)) };
       const s = own.space('sessions');
-      const t = await ColdTier.attach(counting, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, rebuildAfter: 5, rebuildPage: 2 });
+      const t = await ColdTier.attach(counting, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now, rebuildAfter: 5, rebuildPage: 2 });
       for (let i = 0; i < 10; i++) await s.set(`a${i}`, `v${i}`, 3600);
       idle();
       await t.demote();
@@ -351,6 +353,31 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     } finally {
       await own.close();
     }
+  });
+
+  it('the table holds no key or value in the clear, and a row moved to another key does not open', async () => {
+    const token = 'ZmFrZS1yZWZyZXNoLXRva2VuLXZhbHVlLTAxMjM0NTY3ODk';
+    await space.set(`oidc:RefreshToken:${token}`, JSON.stringify({ jti: token, accountId: 'usr_road', kind: 'RefreshToken' }), 3600);
+    await space.set('oidc:Session:other', JSON.stringify({ accountId: 'usr_coyote' }), 3600);
+    idle();
+    await tier.demote();
+    const dump = (await db.query<{ row: string }>(`SELECT r::text AS row FROM ${COLD_TABLE} r`)).map((r) => r.row).join('\n');
+    expect(dump).not.toContain(token);
+    expect(dump).not.toContain('usr_road');
+    expect(dump).not.toContain('RefreshToken');
+    // Someone who can write the database swaps the two rows' values: neither opens, nothing is served.
+    const seal = new RowSeal(COLD_SECRET);
+    const [a, b] = [seal.id(`oidc:RefreshToken:${token}`), seal.id('oidc:Session:other')];
+    await db.query(`UPDATE ${COLD_TABLE} SET value = CASE key WHEN $1 THEN (SELECT value FROM ${COLD_TABLE} WHERE key = $2) ELSE (SELECT value FROM ${COLD_TABLE} WHERE key = $1) END WHERE key IN ($1, $2)`, [a, b]);
+    expect(await space.get('oidc:Session:other')).toBeUndefined();
+    expect(await space.get(`oidc:RefreshToken:${token}`)).toBeUndefined();
+    // Another master secret opens nothing either.
+    await space.set('k', 'v', 3600);
+    idle();
+    await tier.demote();
+    const [row] = await db.query<{ key: string; value: string }>(`SELECT key, value FROM ${COLD_TABLE}`);
+    expect(new RowSeal('another-master-secret-0123456789abcdef').open(row!.value, row!.key)).toBeUndefined();
+    expect(seal.open(row!.value, row!.key)).toBe('v');
   });
 
   it('expired rows are deleted by a later pass', async () => {

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { unstorable } from '../http/text.js';
+import { LONE_SURROGATE } from '../http/text.js';
 import type { Sql } from './database.js';
 import { CapacityError, type ColdRow, type ColdTierOf, type IdleEntry, type MemoryStore } from './ephemeral.js';
 
@@ -28,9 +28,11 @@ import { CapacityError, type ColdRow, type ColdTierOf, type IdleEntry, type Memo
  * - A Bloom filter says which keys may be in the table, so a new key (most writes) costs no lookup.
  *   A false positive costs one lookup that finds nothing; the filter is rebuilt from the table's
  *   keys once it has taken many more keys than the table holds (it never forgets one otherwise).
- * - Only what the table gives back exactly moves: no NUL, lone surrogate or leading U+FEFF (the
- *   decoder drops a byte-order mark), keys short enough for the index, expiries that are integers.
- *   An entry the database still refuses is found by halving the batch and stays in memory.
+ * - Only what comes back exactly moves: no lone surrogate (UTF-8 has none: two keys would share an
+ *   id, a value would change), expiries that are integers. Sealed rows are base64url and ids of a
+ *   fixed length, so a NUL, a byte-order mark or a long key reach the database as any other (a
+ *   review found each of them breaking plain text rows). An entry the database still refuses is
+ *   found by halving the batch and stays in memory.
  *
  * Unlogged, and emptied at start: the table is as short-lived as the memory it stands for (sessions
  * end when the process does, as they always have without Redis). Nothing durable is in it.
@@ -64,8 +66,6 @@ const DEFAULT_BATCH = 2000;
 const DEFAULT_BATCH_CHARACTERS = 1_000_000;
 /** With more to move, the next pass comes this soon, ms (letting other statements in between). */
 const BACKLOG_PAUSE_MS = 100;
-/** Longer keys stay in memory (a btree index entry must fit a third of a page). */
-const MAX_KEY_LENGTH = 600;
 const BLOOM_BITS = 1 << 26;
 const BLOOM_PROBES = 5;
 /** The filter is rebuilt once it has taken this many keys more than the table holds. */
@@ -239,10 +239,9 @@ export class ColdTier implements ColdTierOf {
     return (
       e.expires - now > this.#opts.nearlyExpiredMs &&
       Number.isSafeInteger(Math.ceil(e.expires)) &&
-      e.key.length <= MAX_KEY_LENGTH &&
       !this.#refused.has(e.entry) &&
-      exact(e.key) &&
-      exact(e.value)
+      !LONE_SURROGATE.test(e.key) &&
+      !LONE_SURROGATE.test(e.value)
     );
   }
 
@@ -381,8 +380,6 @@ export class RowSeal {
   }
 }
 
-/** What PostgreSQL text gives back exactly: no NUL, no lone surrogate, no leading byte-order mark. */
-const exact = (s: string) => !unstorable(s) && !s.startsWith('\ufeff');
 
 /**
  * A Bloom filter over strings: two 32-bit hashes (FNV-1a and djb2-xor) combined by double hashing

@@ -219,9 +219,9 @@ export class ColdTier implements ColdTierOf {
       await this.#move(now);
       if (now - this.#lastSweep >= SWEEP_MS) {
         this.#lastSweep = now;
-        await this.#db.query(`DELETE FROM ${COLD_TABLE} WHERE expires_at <= $1`, [now]);
-        const [c] = await this.#db.query<{ n: string }>(`SELECT count(*) AS n FROM ${COLD_TABLE}`);
-        this.#rows = Number(c?.n ?? 0);
+        // Counted from what is deleted, not with count(*): that reads the whole table, which grows past the page cache.
+        const [c] = await this.#db.query<{ n: string }>(`WITH gone AS (DELETE FROM ${COLD_TABLE} WHERE expires_at <= $1 RETURNING 1) SELECT count(*) AS n FROM gone`, [now]);
+        this.#rows = Math.max(0, this.#rows - Number(c?.n ?? 0));
       }
       await this.#rebuildStep();
       if (this.#failing) this.#opts.logger?.warn('the embedded database takes idle sessions again');

@@ -99,7 +99,7 @@ export const DEFAULT_SPILL_IDLE_SECONDS = 60;
  * The ephemeral store: Redis with REDIS_URL, else in-process spaces with their bounds, whose
  * `sessions` space moves idle entries to the embedded database (store/cold-tier.ts).
  */
-async function openEphemeral(config: Config, logger: Logger, db: Database, secret: string): Promise<EphemeralStore> {
+async function openEphemeral(config: Config, logger: Logger, db: Database): Promise<EphemeralStore> {
   const limits = config.ephemeralLimits;
   if (!config.redisUrl) {
     const spaces = memorySpaces(config.memorySpacesMb);
@@ -108,7 +108,7 @@ async function openEphemeral(config: Config, logger: Logger, db: Database, secre
     const warning = heapWarning(store.capacity(), v8.getHeapStatistics().heap_size_limit);
     if (warning) logger.warn(warning);
     const idle = config.spillIdleSeconds ?? DEFAULT_SPILL_IDLE_SECONDS;
-    if (db.kind === 'pglite' && idle > 0) await ColdTier.attach(db, store.space('sessions'), { secret, idleMs: idle * 1000, intervalMs: Math.min(5000, idle * 1000), logger });
+    if (db.kind === 'pglite' && idle > 0) await ColdTier.attach(db, store.space('sessions'), { idleMs: idle * 1000, intervalMs: Math.min(5000, idle * 1000), logger });
     return store;
   }
   const redis = await RedisStore.connect(config.redisUrl, undefined, limits);
@@ -124,7 +124,7 @@ export async function openRuntime(config: Config, logger: Logger = createLogger(
   let ephemeral: EphemeralStore;
   try {
     secret = await openSecret(config, db, logger);
-    ephemeral = await openEphemeral(config, logger, db, secret);
+    ephemeral = await openEphemeral(config, logger, db);
   } catch (e) {
     await db.close();
     throw e;

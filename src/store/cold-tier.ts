@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { LONE_SURROGATE } from '../http/text.js';
 import type { Sql } from './database.js';
@@ -16,7 +16,8 @@ import { CapacityError, type ColdRow, type ColdTierOf, type IdleEntry, type Memo
  *   that demotion drops the memory entry only if it did not change meanwhile, and deletes the row
  *   it just wrote otherwise.
  * - A promotion is one `DELETE … RETURNING`, and promotions of one key run one after the other
- *   (each re-checks memory first), so of two the first gets the row and the second finds the key
+ *   (each re-checks memory first; a key being promoted counts as one the table may hold, also for a
+ *   filter rebuilt while its row was out), so of two the first gets the row and the second finds the key
  *   in memory — also when the first could not put it back for lack of room and returned it to the
  *   table (attacker review: a delete racing such a read was lost).
  * - A key of a demotion in flight is not looked up until that demotion is over, its clean-up
@@ -34,12 +35,15 @@ import { CapacityError, type ColdRow, type ColdTierOf, type IdleEntry, type Memo
  *   review found each of them breaking plain text rows). An entry the database still refuses is
  *   found by halving the batch and stays in memory.
  *
- * Unlogged, and emptied at start: the table is as short-lived as the memory it stands for (sessions
- * end when the process does, as they always have without Redis). Nothing durable is in it.
+ * Unlogged, emptied at start, and sealed with keys only this process holds (RowSeal): the table is
+ * as short-lived as the memory it stands for (sessions end when the process does, as they always
+ * have without Redis). Nothing durable is in it.
+ *
+ * Known limits: someone who can write the database while this process runs can put back a row it
+ * saved earlier (a session that has since ended) — the same access lets them change every user and
+ * key. With memory full, reading a moved key is refused (503) as a new write is.
  */
 export interface ColdTierOptions {
-  /** The master secret: rows are sealed under keys derived from it (RowSeal). */
-  secret: string;
   /** Entries not written for this long move to the table, ms. */
   idleMs: number;
   /** How often a demotion pass runs, ms. */
@@ -93,6 +97,8 @@ export class ColdTier implements ColdTierOf {
   readonly #promoting = new Map<string, Promise<unknown>>();
   /** Entries the database refused alone (found by halving a failed batch): they stay in memory. */
   readonly #refused = new WeakSet<object>();
+  /** An entry refused alone, until a batch without it is taken (then it is refused) or also fails (the database is down). */
+  #suspect?: object;
   #batch: number;
   #timer?: NodeJS.Timeout;
   #running?: Promise<void>;
@@ -106,7 +112,7 @@ export class ColdTier implements ColdTierOf {
   private constructor(db: Sql, space: MemoryStore, opts: ColdTierOptions) {
     this.#db = db;
     this.#space = space;
-    this.#seal = new RowSeal(opts.secret);
+    this.#seal = new RowSeal();
     this.#opts = { intervalMs: 5000, batch: DEFAULT_BATCH, batchCharacters: DEFAULT_BATCH_CHARACTERS, maxRows: DEFAULT_MAX_ROWS, rebuildAfter: REBUILD_AFTER, rebuildPage: REBUILD_PAGE, nearlyExpiredMs: 10_000, now: Date.now, ...opts };
     this.#batch = this.#opts.batch;
   }
@@ -143,8 +149,16 @@ export class ColdTier implements ColdTierOf {
     return this.#moved;
   }
 
+  /** The id a key's row has in the table (tests). */
+  rowId(key: string): string {
+    return this.#seal.id(key);
+  }
+
   mayHold(key: string): boolean {
-    return this.#inFlight.has(key) || this.#stale.has(key) || this.#bloom.has(this.#seal.id(key));
+    // Never moved (UTF-8 has no lone surrogate: such a key would share its id with another; attacker review).
+    if (LONE_SURROGATE.test(key)) return false;
+    // A key being promoted may be missing from a filter rebuilt meanwhile: it waits for that promotion (attacker review).
+    return this.#inFlight.has(key) || this.#stale.has(key) || this.#promoting.has(key) || this.#bloom.has(this.#seal.id(key));
   }
 
   /**
@@ -176,7 +190,7 @@ export class ColdTier implements ColdTierOf {
     const [found] = await this.#db.query<{ value: string; expires_at: string }>(`DELETE FROM ${COLD_TABLE} WHERE key = $1 RETURNING value, expires_at`, [id]);
     if (!found) return undefined;
     this.#rows = Math.max(0, this.#rows - 1);
-    const value = this.#seal.open(found.value, id);
+    const value = this.#seal.open(found.value, id, Number(found.expires_at));
     if (value === undefined) {
       // Not sealed by this process for this key (changed in the database): gone, as a deleted entry is.
       this.#opts.logger?.error('an idle session row in the embedded database did not open; it was dropped');
@@ -189,9 +203,14 @@ export class ColdTier implements ColdTierOf {
     } catch (e) {
       // Memory is full: the entry stays where it was, and this operation is refused as any write to a full space is.
       if (e instanceof CapacityError) {
-        await this.#insert([{ key, ...row }]);
-        this.#rows++;
-        this.#addKey(key); // (a filter being rebuilt may have read its page already)
+        try {
+          await this.#insert([{ key, ...row }]);
+          this.#rows++;
+          this.#addKey(key); // (a filter being rebuilt may have read its page already)
+        } catch (err) {
+          // Lost (as at a restart): the entry ends; the caller still hears that memory was full.
+          this.#opts.logger?.error({ err }, 'an idle session could not be put back in the embedded database; it ended');
+        }
       }
       throw e;
     }
@@ -240,6 +259,7 @@ export class ColdTier implements ColdTierOf {
       e.expires - now > this.#opts.nearlyExpiredMs &&
       Number.isSafeInteger(Math.ceil(e.expires)) &&
       !this.#refused.has(e.entry) &&
+      e.entry !== this.#suspect &&
       !LONE_SURROGATE.test(e.key) &&
       !LONE_SURROGATE.test(e.value)
     );
@@ -266,12 +286,19 @@ export class ColdTier implements ColdTierOf {
       try {
         await this.#insert(idle);
       } catch (e) {
-        // One entry the database refuses must not stop every later pass: halve the batch until it is found alone.
-        if (idle.length === 1) this.#refused.add(idle[0]!.entry);
-        this.#batch = Math.max(1, Math.floor(idle.length / 2));
+        // One entry the database refuses must not stop every later pass: halve the batch until it is
+        // found alone; it is refused for good only once a batch without it is taken. If that batch
+        // fails too, the database is down (attacker review: an outage pinned an entry per pass).
+        if (this.#suspect) {
+          this.#suspect = undefined;
+          this.#batch = this.#opts.batch;
+        } else if (idle.length === 1) this.#suspect = idle[0]!.entry;
+        else this.#batch = Math.max(1, Math.floor(idle.length / 2));
         this.#backlog = true;
         throw e;
       }
+      if (this.#suspect) this.#refused.add(this.#suspect);
+      this.#suspect = undefined;
       this.#batch = Math.min(this.#opts.batch, this.#batch * 2);
       const changed: string[] = [];
       for (const e of idle) {
@@ -332,7 +359,7 @@ export class ColdTier implements ColdTierOf {
       `INSERT INTO ${COLD_TABLE} (key, value, expires_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::bigint[])
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-      [ids, entries.map((e, i) => this.#seal.seal(e.value, ids[i]!)), entries.map((e) => String(Math.ceil(e.expires)))],
+      [ids, entries.map((e, i) => this.#seal.seal(e.value, ids[i]!, Math.ceil(e.expires))), entries.map((e) => String(Math.ceil(e.expires)))],
     );
   }
 
@@ -344,34 +371,33 @@ export class ColdTier implements ColdTierOf {
 
 /**
  * What the table holds is sealed: a key is stored as its HMAC-SHA256 (looked up by it), a value
- * AES-256-GCM-encrypted with that id as associated data (a row moved to another key does not open).
- * The keys of `sessions` are bearer secrets — opaque access and refresh tokens, session ids — that
- * were only ever in memory; a copy of the data dir (a backup) must not hand them out. Keys derived
- * from the master secret with HKDF, apart from SecretBox's.
+ * AES-256-GCM-encrypted with that id and the row's expiry as associated data (a row moved to another
+ * key, or given a longer life, does not open). The keys of `sessions` are bearer secrets — opaque
+ * access and refresh tokens, session ids — that were only ever in memory; a copy of the data dir (a
+ * backup) must not hand them out. The keys are random and this process's alone: rows never need to
+ * outlive it, and a key derived from the master secret would be in that same data dir by default
+ * (attacker review: a stopped server's rows opened with `<data dir>/secret`).
  */
 export class RowSeal {
-  readonly #mac: Buffer;
-  readonly #enc: Buffer;
-  constructor(secret: string) {
-    this.#mac = Buffer.from(hkdfSync('sha256', secret, 'portico', 'portico/cold-tier/id/v1', 32));
-    this.#enc = Buffer.from(hkdfSync('sha256', secret, 'portico', 'portico/cold-tier/value/v1', 32));
-  }
+  readonly #mac = randomBytes(32);
+  readonly #enc = randomBytes(32);
   id(key: string): string {
     return createHmac('sha256', this.#mac).update(key, 'utf8').digest('base64url');
   }
-  seal(value: string, id: string): string {
+  seal(value: string, id: string, expires: number): string {
     const iv = randomBytes(12);
     const c = createCipheriv('aes-256-gcm', this.#enc, iv);
-    c.setAAD(Buffer.from(id));
+    c.setAAD(Buffer.from(`${id}.${expires}`));
     const ct = Buffer.concat([c.update(value, 'utf8'), c.final()]);
     return Buffer.concat([iv, c.getAuthTag(), ct]).toString('base64url');
   }
   /** The value, or undefined when the row does not open under this key and id. */
-  open(sealed: string, id: string): string | undefined {
+  open(sealed: string, id: string, expires: number): string | undefined {
     try {
       const b = Buffer.from(sealed, 'base64url');
-      const d = createDecipheriv('aes-256-gcm', this.#enc, b.subarray(0, 12));
-      d.setAAD(Buffer.from(id));
+      if (b.length < 28) return undefined;
+      const d = createDecipheriv('aes-256-gcm', this.#enc, b.subarray(0, 12), { authTagLength: 16 });
+      d.setAAD(Buffer.from(`${id}.${expires}`));
       d.setAuthTag(b.subarray(12, 28));
       return Buffer.concat([d.update(b.subarray(28)), d.final()]).toString('utf8');
     } catch {

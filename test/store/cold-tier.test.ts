@@ -7,7 +7,6 @@ import { openPglite, type Database } from '../../src/store/database.js';
 import { BloomFilter, COLD_TABLE, ColdTier, RowSeal } from '../../src/store/cold-tier.js';
 import { CapacityError, MemoryStore } from '../../src/store/ephemeral.js';
 
-const COLD_SECRET = 'cold-tier-test-master-secret-0123456789abcdef';
 
 describe('cold tier of the sessions space (PGlite on its thread)', () => {
   let db: Database;
@@ -26,7 +25,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     now = 1_000_000_000_000;
     root = new MemoryStore(undefined, () => now);
     space = root.space('sessions');
-    tier = await ColdTier.attach(db, space, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+    tier = await ColdTier.attach(db, space, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
   });
   afterEach(() => root.close());
 
@@ -146,7 +145,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       const queries: string[] = [];
       const counting = { query: <T>(text: string, params?: unknown[]) => (queries.push(text), db.query<T>(text, params)) };
       const s = own.space('sessions');
-      const t = await ColdTier.attach(counting, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+      const t = await ColdTier.attach(counting, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
       await s.set('moved', 'v', 3600);
       idle();
       await t.demote();
@@ -167,7 +166,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     const small = new MemoryStore(undefined, () => now, undefined, { spaces: { sessions: { maxEntries: 1 } } });
     try {
       const s = small.space('sessions');
-      const t = await ColdTier.attach(db, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
       await s.set('one', 'v1', 3600);
       idle();
       await t.demote();
@@ -188,7 +187,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     root.close();
     root = new MemoryStore(undefined, () => now);
     space = root.space('sessions');
-    tier = await ColdTier.attach(db, space, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+    tier = await ColdTier.attach(db, space, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
     expect(await rows()).toBe(0);
     expect(await space.get('left')).toBeUndefined();
   });
@@ -237,7 +236,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     const small = new MemoryStore(undefined, () => now, undefined, { spaces: { sessions: { maxEntries: 1 } } });
     try {
       const s = small.space('sessions');
-      const t = await ColdTier.attach(db, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
       await s.set('victim', 'session-of-alice', 3600);
       idle();
       await t.demote();
@@ -266,7 +265,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       let failCleanUp = false;
       const flaky = { query: <T>(text: string, params?: unknown[]) => (failCleanUp && text.includes('ANY($1') ? Promise.reject(new Error('database hiccup')) : db.query<T>(text, params)) };
       const s = own.space('sessions');
-      const t = await ColdTier.attach(flaky, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+      const t = await ColdTier.attach(flaky, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
       await s.set('sess', 'alice', 3600);
       idle();
       await t.demote();
@@ -295,7 +294,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     const own = new MemoryStore(undefined, () => now);
     try {
       const s = own.space('sessions');
-      const t = await ColdTier.attach(db, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: (e: unknown) => void errors.push(e) } });
+      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: (e: unknown) => void errors.push(e) } });
       await s.set('far', 'v', 1e16); // an expiry past bigint
       for (let i = 0; i < 5; i++) await s.set(`plain${i}`, 'p', 3600);
       idle();
@@ -310,9 +309,10 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     // A value the database refuses whatever the filter says: found by halving, then left alone.
     const refusing = new MemoryStore(undefined, () => now);
     try {
-      const poisoned = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('INSERT') && (params?.[0] as string[]).includes(new RowSeal(COLD_SECRET).id('poison')) ? Promise.reject(new Error('refused')) : db.query<T>(text, params)) };
+      let t: ColdTier | undefined = undefined;
+      const poisoned = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('INSERT') && (params?.[0] as string[]).includes(t!.rowId('poison')) ? Promise.reject(new Error('refused')) : db.query<T>(text, params)) };
       const s = refusing.space('sessions');
-      const t = await ColdTier.attach(poisoned, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+      t = await ColdTier.attach(poisoned, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
       await s.set('poison', 'v', 3600);
       for (let i = 0; i < 7; i++) await s.set(`plain${i}`, 'p', 3600);
       idle();
@@ -331,7 +331,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       const lookups: string[] = [];
       const counting = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('DELETE') && text.includes('RETURNING') && lookups.push(String(params?.[0])), db.query<T>(text, params)) };
       const s = own.space('sessions');
-      const t = await ColdTier.attach(counting, s, { secret: COLD_SECRET, idleMs: 60_000, intervalMs: 3_600_000, now: () => now, rebuildAfter: 5, rebuildPage: 2 });
+      const t = await ColdTier.attach(counting, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, rebuildAfter: 5, rebuildPage: 2 });
       for (let i = 0; i < 10; i++) await s.set(`a${i}`, `v${i}`, 3600);
       idle();
       await t.demote();
@@ -366,18 +366,52 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     expect(dump).not.toContain('usr_road');
     expect(dump).not.toContain('RefreshToken');
     // Someone who can write the database swaps the two rows' values: neither opens, nothing is served.
-    const seal = new RowSeal(COLD_SECRET);
-    const [a, b] = [seal.id(`oidc:RefreshToken:${token}`), seal.id('oidc:Session:other')];
+    const [a, b] = [tier.rowId(`oidc:RefreshToken:${token}`), tier.rowId('oidc:Session:other')];
     await db.query(`UPDATE ${COLD_TABLE} SET value = CASE key WHEN $1 THEN (SELECT value FROM ${COLD_TABLE} WHERE key = $2) ELSE (SELECT value FROM ${COLD_TABLE} WHERE key = $1) END WHERE key IN ($1, $2)`, [a, b]);
     expect(await space.get('oidc:Session:other')).toBeUndefined();
     expect(await space.get(`oidc:RefreshToken:${token}`)).toBeUndefined();
-    // Another master secret opens nothing either.
+    // A longer life given in the database does not open either (the expiry is sealed with the value).
+    await space.set('short', 'v', 120);
+    idle();
+    await tier.demote();
+    await db.query(`UPDATE ${COLD_TABLE} SET expires_at = expires_at + 3600000 WHERE key = $1`, [tier.rowId('short')]);
+    expect(await space.get('short')).toBeUndefined();
+    // Another process's keys (every process has its own, in memory only) open nothing: a copy of the data dir serves no one.
     await space.set('k', 'v', 3600);
     idle();
     await tier.demote();
-    const [row] = await db.query<{ key: string; value: string }>(`SELECT key, value FROM ${COLD_TABLE}`);
-    expect(new RowSeal('another-master-secret-0123456789abcdef').open(row!.value, row!.key)).toBeUndefined();
-    expect(seal.open(row!.value, row!.key)).toBe('v');
+    const [row] = await db.query<{ key: string; value: string; expires_at: string }>(`SELECT key, value, expires_at FROM ${COLD_TABLE}`);
+    expect(row!.key).toBe(tier.rowId('k'));
+    expect(new RowSeal().open(row!.value, row!.key, Number(row!.expires_at))).toBeUndefined();
+    expect(await space.get('k')).toBe('v');
+  });
+
+  it('a key with a lone surrogate never reads the row of the key UTF-8 would make of it (attacker review)', async () => {
+    await space.set('oidc:Session:a\ufffd', 'session-of-alice', 3600);
+    idle();
+    await tier.demote();
+    expect(await space.get('oidc:Session:a\ud800')).toBeUndefined();
+    expect(await space.get('oidc:Session:a\ufffd')).toBe('session-of-alice');
+  });
+
+  it('a database outage pins nothing: once it answers again everything moves (attacker review)', async () => {
+    const own = new MemoryStore(undefined, () => now);
+    try {
+      let down = true;
+      const flaky = { query: <T>(text: string, params?: unknown[]) => (down && text.startsWith('INSERT') ? Promise.reject(new Error('disk full')) : db.query<T>(text, params)) };
+      const s = own.space('sessions');
+      const t = await ColdTier.attach(flaky, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+      for (let i = 0; i < 40; i++) await s.set(`e${i}`, 'v', 3600);
+      idle();
+      for (let pass = 0; pass < 30; pass++) await t.demote();
+      expect(s.size).toBe(40);
+      down = false;
+      for (let pass = 0; pass < 30 && s.size > 0; pass++) await t.demote();
+      expect(s.size).toBe(0);
+      expect(await rows()).toBe(40);
+    } finally {
+      await own.close();
+    }
   });
 
   it('expired rows are deleted by a later pass', async () => {
@@ -389,6 +423,104 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
     await tier.demote();
     expect(await rows()).toBe(0);
     expect(tier.rows).toBe(0);
+  });
+});
+
+// Attacker review (second round): a filter rebuild finishing while a promotion had the row out of
+// the table left that key out of the new filter; until the promotion was over, the key looked absent.
+describe('a rebuild finishing during a promotion', () => {
+  let db: Database;
+  let now: number;
+  beforeAll(async () => {
+    db = await openPglite(undefined, { thread: true });
+  });
+  afterAll(() => db.close());
+  beforeEach(() => {
+    now = 1_000_000_000_000;
+  });
+
+  /** A db whose next query matching `match` is held (after it ran when `after`) until release(). */
+  function gated() {
+    let hold: { match: (t: string, p?: unknown[]) => boolean; after: boolean; reached: () => void; gate: Promise<void> } | undefined;
+    let release = () => undefined as void;
+    const q = {
+      query: async <T>(text: string, params?: unknown[]): Promise<T[]> => {
+        const h = hold;
+        if (h && h.match(text, params)) {
+          hold = undefined;
+          if (h.after) {
+            const r = await db.query<T>(text, params);
+            h.reached();
+            await h.gate;
+            return r;
+          }
+          h.reached();
+          await h.gate;
+        }
+        return db.query<T>(text, params);
+      },
+    };
+    const arm = (match: (t: string, p?: unknown[]) => boolean, after: boolean) => {
+      let reached!: () => void;
+      const r = new Promise<void>((res) => (reached = res));
+      const gate = new Promise<void>((res) => (release = res));
+      hold = { match, after, reached, gate };
+      return { reached: r, release: () => release() };
+    };
+    return { q, arm };
+  }
+
+  it('a delete during a capacity-refused promotion is lost when a rebuild completes meanwhile: the session comes back', async () => {
+    const root = new MemoryStore(undefined, () => now, undefined, { spaces: { sessions: { maxEntries: 1 } } });
+    try {
+      const s = root.space('sessions');
+      const { q, arm } = gated();
+      const t = await ColdTier.attach(q, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, rebuildAfter: 0, rebuildPage: 1000, logger: { warn: () => undefined, error: () => undefined } });
+      await s.set('victim', 'session-of-alice', 3600);
+      now += 61_000;
+      await t.demote(); // victim in the table
+      await s.set('filler', 'x', 3600); // memory full
+      // Hold the re-insert of the refused promotion.
+      const g = arm((text, p) => text.startsWith('INSERT') && (p?.[0] as string[]).includes(t.rowId('victim')), false);
+      const read = s.get('victim');
+      await g.reached; // row deleted, restore refused, re-insert pending
+      await t.demote(); // a pass: the rebuild reads the table (victim not in it right now) and swaps the filter
+      const logout = s.delete('victim'); // the user logs out
+      await new Promise((r) => setTimeout(r, 50));
+      g.release();
+      await logout;
+      await expect(read).rejects.toBeInstanceOf(CapacityError);
+      await s.delete('filler');
+      // Expected: undefined (deleted). Observed: the logged-out session is back.
+      expect(await s.get('victim')).toBeUndefined();
+    } finally {
+      await root.close();
+    }
+  });
+
+  it('a setIfAbsent during a promotion succeeds over an existing key, and a read sees it missing then present', async () => {
+    const root = new MemoryStore(undefined, () => now);
+    try {
+      const s = root.space('sessions');
+      const { q, arm } = gated();
+      const t = await ColdTier.attach(q, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, rebuildAfter: 0, rebuildPage: 1000, logger: { warn: () => undefined, error: () => undefined } });
+      await s.set('tok', 'original', 3600);
+      now += 61_000;
+      await t.demote();
+      const g = arm((text, p) => text.startsWith('DELETE') && text.includes('RETURNING') && p?.[0] === t.rowId('tok'), true);
+      const first = s.get('tok');
+      await g.reached; // the row is out of the table, its promotion not finished
+      await t.demote(); // rebuild completes without `tok`
+      const second = s.get('tok'); // a concurrent read
+      const claim = s.setIfAbsent('tok', 'attacker', 3600); // plain memory: false
+      await new Promise((r) => setTimeout(r, 50));
+      g.release();
+      const results = { first: await first, second: await second, claim: await claim, after: await s.get('tok') };
+      // Expected (as memory alone): every read 'original', setIfAbsent false.
+      expect(results).toEqual({ first: 'original', second: 'original', claim: false, after: 'original' });
+    } finally {
+      await root.close();
+    }
   });
 });
 

@@ -114,13 +114,12 @@ export const ephemeralBackends: EphemeralBackend[] = [
  * short lifetimes too: what runs on it meets keys in memory, in the table, and in flight between
  * them. Closing it checks that the tier did move entries.
  */
-const COLD_SECRET = 'spilling-backend-master-secret-0123456789abcdef';
 export const spillingBackend: EphemeralBackend = {
   name: 'memory, sessions moved to PGlite at once',
   open: async () => {
     const db = await openPglite(undefined, { thread: true });
     const root = new MemoryStore();
-    const tier = await ColdTier.attach(db, root.space('sessions'), { secret: COLD_SECRET, idleMs: 0, intervalMs: 2, nearlyExpiredMs: 0 });
+    const tier = await ColdTier.attach(db, root.space('sessions'), { idleMs: 0, intervalMs: 2, nearlyExpiredMs: 0 });
     const closeRoot = root.close.bind(root);
     return Object.assign(root, {
       close: async () => {

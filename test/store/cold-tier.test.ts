@@ -3,8 +3,8 @@
  * space move to an unlogged table of the embedded database (PGlite on its thread, as `portico serve`
  * runs it) and come back on any use, with the space's semantics unchanged.
  */
-import { openPglite, type Database } from '../../src/store/database.js';
-import { BloomFilter, COLD_TABLE, ColdTier, RowSeal } from '../../src/store/cold-tier.js';
+import { openPglite, type Database, type Sql } from '../../src/store/database.js';
+import { BloomFilter, COLD_TABLE, ColdTier, RowSeal, type ColdTierOptions } from '../../src/store/cold-tier.js';
 import { CapacityError, MemoryStore } from '../../src/store/ephemeral.js';
 
 
@@ -16,6 +16,20 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
   let tier: ColdTier;
   const rows = async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${COLD_TABLE}`))[0]!.n);
   const idle = (seconds = 61) => (now += seconds * 1000);
+  /**
+   * A store of its own whose `sessions` space has a tier on `sql` (moves only when the test calls
+   * demote; errors not logged unless `opts.logger`), closed after `fn`.
+   */
+  const withTier = async (sql: Sql, opts: Partial<ColdTierOptions> & { sessionsMaxEntries?: number }, fn: (s: MemoryStore, t: ColdTier) => Promise<void>) => {
+    const { sessionsMaxEntries, ...options } = opts;
+    const own = new MemoryStore(undefined, () => now, undefined, sessionsMaxEntries ? { spaces: { sessions: { maxEntries: sessionsMaxEntries } } } : {});
+    try {
+      const s = own.space('sessions');
+      await fn(s, await ColdTier.attach(sql, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined }, ...options }));
+    } finally {
+      await own.close();
+    }
+  };
 
   beforeAll(async () => {
     db = await openPglite(undefined, { thread: true });
@@ -140,12 +154,9 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
   });
 
   it('a new key costs no database lookup (the Bloom filter answers)', async () => {
-    const own = new MemoryStore(undefined, () => now);
-    try {
-      const queries: string[] = [];
-      const counting = { query: <T>(text: string, params?: unknown[]) => (queries.push(text), db.query<T>(text, params)) };
-      const s = own.space('sessions');
-      const t = await ColdTier.attach(counting, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+    const queries: string[] = [];
+    const counting = { query: <T>(text: string, params?: unknown[]) => (queries.push(text), db.query<T>(text, params)) };
+    await withTier(counting, {}, async (s, t) => {
       await s.set('moved', 'v', 3600);
       idle();
       await t.demote();
@@ -157,16 +168,11 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       expect(queries).toEqual([]);
       expect(await s.get('moved')).toBe('v');
       expect(queries).toHaveLength(1);
-    } finally {
-      await own.close();
-    }
+    });
   });
 
   it('a full memory space refuses a promotion and the entry stays in the table', async () => {
-    const small = new MemoryStore(undefined, () => now, undefined, { spaces: { sessions: { maxEntries: 1 } } });
-    try {
-      const s = small.space('sessions');
-      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+    await withTier(db, { sessionsMaxEntries: 1 }, async (s, t) => {
       await s.set('one', 'v1', 3600);
       idle();
       await t.demote();
@@ -174,9 +180,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       await expect(s.get('one')).rejects.toBeInstanceOf(CapacityError);
       await s.delete('two');
       expect(await s.get('one')).toBe('v1');
-    } finally {
-      await small.close();
-    }
+    });
   });
 
   it('starts empty: what an earlier process left is not served', async () => {
@@ -233,10 +237,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
   });
 
   it('a delete racing a read that memory has no room for still deletes (attacker review: it came back)', async () => {
-    const small = new MemoryStore(undefined, () => now, undefined, { spaces: { sessions: { maxEntries: 1 } } });
-    try {
-      const s = small.space('sessions');
-      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now });
+    await withTier(db, { sessionsMaxEntries: 1 }, async (s, t) => {
       await s.set('victim', 'session-of-alice', 3600);
       idle();
       await t.demote();
@@ -254,18 +255,13 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       await s.set('filler', 'x', 3600);
       expect(await s.take('code')).toBe('c');
       expect(await s.take('code')).toBeUndefined();
-    } finally {
-      await small.close();
-    }
+    });
   });
 
   it('a row whose clean-up failed is never served, and is deleted by a later pass', async () => {
-    const own = new MemoryStore(undefined, () => now);
-    try {
-      let failCleanUp = false;
-      const flaky = { query: <T>(text: string, params?: unknown[]) => (failCleanUp && text.includes('ANY($1') ? Promise.reject(new Error('database hiccup')) : db.query<T>(text, params)) };
-      const s = own.space('sessions');
-      const t = await ColdTier.attach(flaky, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+    let failCleanUp = false;
+    const flaky = { query: <T>(text: string, params?: unknown[]) => (failCleanUp && text.includes('ANY($1') ? Promise.reject(new Error('database hiccup')) : db.query<T>(text, params)) };
+    await withTier(flaky, {}, async (s, t) => {
       await s.set('sess', 'alice', 3600);
       idle();
       await t.demote();
@@ -284,17 +280,12 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       expect(await s.get('sess')).toBeUndefined();
       expect(await s.get('other')).toBe('v');
       expect(await rows()).toBe(0);
-    } finally {
-      await own.close();
-    }
+    });
   });
 
   it('an entry the database refuses stays in memory and does not stop later moves', async () => {
     const errors: unknown[] = [];
-    const own = new MemoryStore(undefined, () => now);
-    try {
-      const s = own.space('sessions');
-      const t = await ColdTier.attach(db, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: (e: unknown) => void errors.push(e) } });
+    await withTier(db, { logger: { warn: () => undefined, error: (e: unknown) => void errors.push(e) } }, async (s, t) => {
       await s.set('far', 'v', 1e16); // an expiry past bigint
       for (let i = 0; i < 5; i++) await s.set(`plain${i}`, 'p', 3600);
       idle();
@@ -303,16 +294,12 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       expect(s.size).toBe(1);
       expect(await s.get('far')).toBe('v');
       expect(errors).toEqual([]);
-    } finally {
-      await own.close();
-    }
+    });
     // A value the database refuses whatever the filter says: found by halving, then left alone.
-    const refusing = new MemoryStore(undefined, () => now);
-    try {
-      let t: ColdTier | undefined = undefined;
-      const poisoned = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('INSERT') && (params?.[0] as string[]).includes(t!.rowId('poison')) ? Promise.reject(new Error('refused')) : db.query<T>(text, params)) };
-      const s = refusing.space('sessions');
-      t = await ColdTier.attach(poisoned, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+    let poisonId = '';
+    const poisoned = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('INSERT') && (params?.[0] as string[]).includes(poisonId) ? Promise.reject(new Error('refused')) : db.query<T>(text, params)) };
+    await withTier(poisoned, {}, async (s, t) => {
+      poisonId = t.rowId('poison');
       await s.set('poison', 'v', 3600);
       for (let i = 0; i < 7; i++) await s.set(`plain${i}`, 'p', 3600);
       idle();
@@ -320,18 +307,13 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       expect(s.size).toBe(1);
       expect(await s.get('poison')).toBe('v');
       expect(await rows()).toBe(7);
-    } finally {
-      await refusing.close();
-    }
+    });
   });
 
   it('rebuilds its Bloom filter from the table once it knows many more keys than the table holds, a page a pass', async () => {
-    const own = new MemoryStore(undefined, () => now);
-    try {
-      const lookups: string[] = [];
-      const counting = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('DELETE') && text.includes('RETURNING') && lookups.push(String(params?.[0])), db.query<T>(text, params)) };
-      const s = own.space('sessions');
-      const t = await ColdTier.attach(counting, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, rebuildAfter: 5, rebuildPage: 2 });
+    const lookups: string[] = [];
+    const counting = { query: <T>(text: string, params?: unknown[]) => (text.startsWith('DELETE') && text.includes('RETURNING') && lookups.push(String(params?.[0])), db.query<T>(text, params)) };
+    await withTier(counting, { rebuildAfter: 5, rebuildPage: 2 }, async (s, t) => {
       for (let i = 0; i < 10; i++) await s.set(`a${i}`, `v${i}`, 3600);
       idle();
       await t.demote();
@@ -350,9 +332,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       expect(await s.get('a9')).toBe('v9');
       for (let i = 0; i < 3; i++) expect(await s.get(`0b${i}`)).toBe(`w${i}`);
       expect(lookups).toHaveLength(5);
-    } finally {
-      await own.close();
-    }
+    });
   });
 
   it('the table holds no key or value in the clear, and a row moved to another key does not open', async () => {
@@ -395,12 +375,9 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
   });
 
   it('a database outage pins nothing: once it answers again everything moves (attacker review)', async () => {
-    const own = new MemoryStore(undefined, () => now);
-    try {
-      let down = true;
-      const flaky = { query: <T>(text: string, params?: unknown[]) => (down && text.startsWith('INSERT') ? Promise.reject(new Error('disk full')) : db.query<T>(text, params)) };
-      const s = own.space('sessions');
-      const t = await ColdTier.attach(flaky, s, { idleMs: 60_000, intervalMs: 3_600_000, now: () => now, logger: { warn: () => undefined, error: () => undefined } });
+    let down = true;
+    const flaky = { query: <T>(text: string, params?: unknown[]) => (down && text.startsWith('INSERT') ? Promise.reject(new Error('disk full')) : db.query<T>(text, params)) };
+    await withTier(flaky, {}, async (s, t) => {
       for (let i = 0; i < 40; i++) await s.set(`e${i}`, 'v', 3600);
       idle();
       for (let pass = 0; pass < 30; pass++) await t.demote();
@@ -409,9 +386,7 @@ describe('cold tier of the sessions space (PGlite on its thread)', () => {
       for (let pass = 0; pass < 30 && s.size > 0; pass++) await t.demote();
       expect(s.size).toBe(0);
       expect(await rows()).toBe(40);
-    } finally {
-      await own.close();
-    }
+    });
   });
 
   it('expired rows are deleted by a later pass', async () => {

@@ -9,6 +9,11 @@
  * - Code -> token exchange (bench/support/token-exchange.ts): Portico (each mode) vs the bare
  *   provider doing the same work.
  *
+ * Besides each server's own CPU per operation, it prints what an operation costs the whole machine
+ * (/proc/stat: every process, the load generator, PostgreSQL and Redis included; of it the local
+ * postgres and redis-server processes) and so the most the machine's cores could serve: the
+ * ceiling a ratio target meets on this machine, whatever the server does.
+ *
  * Every server is its own process; the load generator is this process. Options (flag or env):
  *   --rounds 3 (BENCH_ROUNDS)            interleaved rounds
  *   --seconds 8 (BENCH_SECONDS)          login load per target per round
@@ -25,6 +30,7 @@ import { createScratchDatabase, type ScratchDatabase } from '../test/support/scr
 import { startAll, startScript, type ChildServer } from './support/child.js';
 import { closedLoop, openLoop, pct, type LoadResult } from './support/load.js';
 import { backends, listOption, machineLine, numberOption } from './support/options.js';
+import { commandCpuSeconds, cpuSecondsBetween, machineCpuSeconds } from './support/proc.js';
 import { serveHasWorkersFlag, startPortico, type PorticoServer } from './support/portico.js';
 import { Browser } from './support/browser.js';
 import { jacksonSamlTarget, porticoApp, porticoSamlTarget, type SamlLoginTarget } from './support/saml-login.js';
@@ -51,26 +57,41 @@ interface Subject {
   atRate?(seconds: number, perSecond: number): Promise<LoadResult>;
 }
 
+/** Command names of the local PostgreSQL and Redis server processes (/proc/<pid>/stat). */
+const STORE_COMMANDS = ['postgres', 'redis-server'];
+
 interface Tally {
   rates: number[];
   latencies: number[];
   ok: number;
   serverCpu: number;
   clientCpu: number;
+  /** Every process of the machine (server, load generator, PostgreSQL, Redis, anything else) and the time stolen from it. */
+  machineCpu: number;
+  stolen: number;
+  /** The local PostgreSQL and Redis servers' processes (every database and client of them). */
+  storesCpu: number;
 }
 
 async function measure(s: Subject, tally: Tally): Promise<void> {
   await s.prepare?.();
   const cpu0 = s.server.cpuSeconds();
   const me0 = process.cpuUsage();
+  const machine0 = machineCpuSeconds();
+  const stores0 = commandCpuSeconds(STORE_COMMANDS);
   const r = await s.run();
   const me = process.cpuUsage(me0);
+  const machine = machineCpuSeconds();
+  const stores = commandCpuSeconds(STORE_COMMANDS);
   if (r.ok === 0) throw new Error(`${s.label}: nothing completed (${r.failed} failed: ${r.firstError})`);
   tally.rates.push(r.ok / r.seconds);
   tally.latencies.push(...r.latencies);
   tally.ok += r.ok;
   tally.serverCpu += s.server.cpuSeconds() - cpu0;
   tally.clientCpu += (me.user + me.system) / 1e6;
+  tally.machineCpu += machine.busy - machine0.busy;
+  tally.stolen += machine.stolen - machine0.stolen;
+  tally.storesCpu += cpuSecondsBetween(stores0, stores);
   if (r.failed) console.error(`${s.label}: ${r.failed} failed (${r.firstError})`);
 }
 
@@ -182,7 +203,7 @@ async function main(): Promise<void> {
     for (const p of pairs) for (const s of [p.portico, p.peer]) await s.warm();
 
     const tallies = new Map<Subject, Tally>();
-    for (const p of pairs) for (const s of [p.portico, p.peer]) tallies.set(s, { rates: [], latencies: [], ok: 0, serverCpu: 0, clientCpu: 0 });
+    for (const p of pairs) for (const s of [p.portico, p.peer]) tallies.set(s, { rates: [], latencies: [], ok: 0, serverCpu: 0, clientCpu: 0, machineCpu: 0, stolen: 0, storesCpu: 0 });
     for (let round = 1; round <= ROUNDS; round++) {
       // Interleaved: every subject once per round, the order within a pair alternating.
       for (const p of pairs) {
@@ -202,6 +223,16 @@ async function main(): Promise<void> {
     console.log(`\nratio /s = Portico's rate / the peer's; ratio per CPU = the peer's server CPU per operation / Portico's (>1: Portico does it with less CPU).`);
     const client = (s: Subject) => fmt((1000 * tallies.get(s)!.clientCpu) / tallies.get(s)!.ok);
     for (const p of pairs) console.log(`Load generator CPU ms/op (it shares the cores), ${p.title}: Portico ${client(p.portico)}, peer ${client(p.peer)}`);
+    // What a rate costs the whole machine, PostgreSQL and Redis included, and so the most these cores
+    // could serve of it with nothing else running: the ceiling a ratio target meets on this machine.
+    const cores = availableParallelism();
+    const whole = (s: Subject) => {
+      const t = tallies.get(s)!;
+      const ms = (1000 * t.machineCpu) / t.ok;
+      const stores = (1000 * t.storesCpu) / t.ok;
+      return `${fmt(ms)} ms/op, of which PostgreSQL + Redis ${fmt(stores)} (at most ~${fmt((cores * 1000) / ms)}/s on ${cores} cores; ${fmt((100 * t.stolen) / (t.machineCpu + t.stolen || 1))}% stolen)`;
+    };
+    for (const p of pairs) console.log(`Machine CPU (every process: servers, load generator, PostgreSQL, Redis), ${p.title}: Portico ${whole(p.portico)}, peer ${whole(p.peer)}`);
 
     // Latency at half of peak: each login target, open loop, at half of the rate it reached above.
     const half: string[] = [];

@@ -43,3 +43,43 @@ export function treeRss(pid: number): number[] {
 }
 
 export const treeRssBytes = (pid: number) => treeRss(pid).reduce((a, b) => a + b, 0);
+
+/** user + system CPU seconds used so far by each live process whose command name is one of `names` (say postgres, redis-server). */
+export function commandCpuSeconds(names: readonly string[]): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+    if (!names.includes(comm)) continue;
+    const f = text.slice(text.lastIndexOf(') ') + 2).split(' ');
+    byPid.set(Number(name), (Number(f[11]) + Number(f[12])) / TICKS);
+  }
+  return byPid;
+}
+
+/**
+ * CPU seconds the processes of `after` used since `before` (both from commandCpuSeconds): one that
+ * started in between counts whole; one that ended in between is not seen (a pool's connection
+ * closing), so the figure may fall short, never below zero.
+ */
+export function cpuSecondsBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, seconds] of after) sum += Math.max(0, seconds - (before.get(pid) ?? 0));
+  return sum;
+}
+
+/**
+ * CPU seconds this machine's CPUs spent busy so far, all processes together (/proc/stat: user, nice,
+ * system, irq, softirq), and `stolen`: time the hypervisor gave another guest while this one wanted to run.
+ */
+export function machineCpuSeconds(): { busy: number; stolen: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+  return { busy: (user + nice + system + irq + softirq) / TICKS, stolen: steal / TICKS };
+}

@@ -7,14 +7,23 @@ import { readFileSync, readdirSync } from 'node:fs';
 const TICKS = 100; // USER_HZ on Linux
 const PAGE = 4096;
 
-/** Fields of /proc/<pid>/stat after the command name (field 3 = index 0). */
-function stat(pid: number): string[] | undefined {
+/** /proc/<pid>/stat: the command name, and the fields after it (field 3 = index 0). */
+function procStat(pid: number | string): { comm: string; fields: string[] } | undefined {
+  let text: string;
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
+  // The name may itself hold ") ": it runs to the last one.
+  const end = text.lastIndexOf(') ');
+  return { comm: text.slice(text.indexOf('(') + 1, end), fields: text.slice(end + 2).split(' ') };
 }
+
+const stat = (pid: number) => procStat(pid)?.fields;
+
+/** user + system CPU seconds of a stat's fields. */
+const cpuOf = (fields: string[]) => (Number(fields[11]) + Number(fields[12])) / TICKS;
 
 /** `pid` and all its descendants that are alive now. */
 export function processTree(pid: number): number[] {
@@ -33,7 +42,7 @@ export function processTree(pid: number): number[] {
 export function treeCpuSeconds(pid: number): number {
   return processTree(pid).reduce((sum, p) => {
     const f = stat(p);
-    return sum + (f ? (Number(f[11]) + Number(f[12])) / TICKS : 0);
+    return sum + (f ? cpuOf(f) : 0);
   }, 0);
 }
 
@@ -49,16 +58,8 @@ export function commandCpuSeconds(names: readonly string[]): Map<number, number>
   const byPid = new Map<number, number>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-    if (!names.includes(comm)) continue;
-    const f = text.slice(text.lastIndexOf(') ') + 2).split(' ');
-    byPid.set(Number(name), (Number(f[11]) + Number(f[12])) / TICKS);
+    const p = procStat(name);
+    if (p && names.includes(p.comm)) byPid.set(Number(name), cpuOf(p.fields));
   }
   return byPid;
 }

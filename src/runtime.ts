@@ -119,7 +119,7 @@ async function openEphemeral(config: Config, logger: Logger, db: Database): Prom
 }
 
 export async function openRuntime(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Runtime> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, dataCacheMb: config.dataCacheMb, logger });
+  const db = await openDatabase({ ...config, logger });
   let secret: string;
   let ephemeral: EphemeralStore;
   try {

@@ -70,7 +70,7 @@ export function registerConsoleCommands(program: Command, out: (s: string) => vo
     .action(async (opts: { email?: string }) => {
       if (opts.email !== undefined && !isEmailAddress(opts.email)) throw new ConsoleLinkError('--email: must be an email address', 2);
       const config = loadConfig();
-      const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, dataCacheMb: config.dataCacheMb });
+      const db = await openDatabase(config);
       try {
         const secret = await openSecret(config, db);
         const store = createStore(db, new SecretBox(secret));

@@ -15,7 +15,7 @@ import { registerSamlCommands } from './saml.js';
 /** Opens the configured database (migrating it) for one-shot commands. */
 async function withStore<T>(fn: (store: ReturnType<typeof createStore>) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, dataCacheMb: config.dataCacheMb });
+  const db = await openDatabase(config);
   try {
     return await fn(createStore(db, new SecretBox(await openSecret(config, db))));
   } finally {

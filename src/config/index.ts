@@ -134,6 +134,7 @@ const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   PORTICO_DATA_DIR: z.string().min(1).default('./data'),
   PORTICO_DATA_CACHE_MB: integer(16, 16384, 'must be a number of MB from 16 to 16384').optional(),
+  PORTICO_STATEMENT_TIMEOUT_SECONDS: integer(0, 3600, 'must be a number of seconds from 0 (no limit) to 3600').optional(),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   PORTICO_ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   PORTICO_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -169,6 +170,8 @@ export interface Config {
   dataDir: string;
   /** Embedded database only: its page cache (shared_buffers), MB; absent: store/index.ts DEFAULT_DATA_CACHE_MB. */
   dataCacheMb?: number;
+  /** PostgreSQL only: what one statement may take, seconds (0: no limit); absent: store/database.ts DEFAULT_STATEMENT_TIMEOUT_SECONDS. */
+  statementTimeoutSeconds?: number;
   redisUrl?: string;
   adminApiKey?: string;
   /** Master secret; when absent here, the composition root loads or generates it in the data dir. */
@@ -274,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     databaseUrl: c.DATABASE_URL,
     dataDir: c.PORTICO_DATA_DIR,
     ...(c.PORTICO_DATA_CACHE_MB ? { dataCacheMb: c.PORTICO_DATA_CACHE_MB } : {}),
+    ...(c.PORTICO_STATEMENT_TIMEOUT_SECONDS !== undefined ? { statementTimeoutSeconds: c.PORTICO_STATEMENT_TIMEOUT_SECONDS } : {}),
     redisUrl: c.REDIS_URL,
     adminApiKey: c.PORTICO_ADMIN_API_KEY,
     secret: c.PORTICO_SECRET,

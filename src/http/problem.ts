@@ -4,6 +4,7 @@ import { errorPage } from '../login/html.js';
 import { PAGE_CSP } from './html.js';
 import { redactUrl } from './logging.js';
 import { urlHasNul } from './text.js';
+import { databaseUnavailable } from '../store/database.js';
 import { isCapacityError } from '../store/ephemeral.js';
 
 /**
@@ -88,6 +89,12 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     if (isCapacityError(err)) {
       res.set('Retry-After', '60');
       return sendError(req, res, 503, 'capacity_exceeded', 'the short-lived store is full; try again in a minute');
+    }
+    // A statement over its time limit, or PostgreSQL unreachable: the request may be tried again.
+    if (databaseUnavailable(err)) {
+      logger.error({ err: { code: err.code, message: err.message }, path: redactUrl(req.originalUrl ?? req.path) }, 'database unavailable');
+      res.set('Retry-After', '5');
+      return sendError(req, res, 503, 'database_unavailable', 'the database did not answer in time; try again in a few seconds');
     }
     logger.error({ err, path: redactUrl(req.originalUrl ?? req.path) }, 'unhandled error');
     sendError(req, res, 500, 'internal_error', 'internal error');

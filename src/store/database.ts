@@ -20,6 +20,24 @@ export interface Database extends Sql {
   memory?(): Promise<DatabaseMemory>;
 }
 
+/** PostgreSQL's codes for "could not answer now": cancelled (the statement timeout), shutting down, no connection slot, a dropped connection. */
+const UNAVAILABLE_CODES = new Set(['57014', '57P01', '57P02', '57P03', '53300', '25P03']);
+const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** What pg says when its pool found no connection in time, or one ended under a query (it gives these no code). */
+const UNAVAILABLE_MESSAGE = /^(?:timeout exceeded when trying to connect|Connection terminated(?: unexpectedly| due to connection timeout)?|Client has encountered a connection error and is not queryable)$/;
+
+/**
+ * The database did not answer the statement: over its time limit, the server going down or out of
+ * connections, the connection lost or never made. The request may be tried again shortly; the
+ * caller's input had nothing to do with it.
+ */
+export function databaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08') || UNAVAILABLE_SOCKET.has(e.code))) return true;
+  return typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
+}
+
 /** PostgreSQL unique violation, as both pg and PGlite report it. */
 export function uniqueViolation(err: unknown): string | undefined {
   const e = err as { code?: string; constraint?: string };
@@ -234,11 +252,39 @@ export async function dumpPgliteSnapshot(db: Database): Promise<Blob> {
   return dump();
 }
 
+/**
+ * Runs fn in one transaction whose statements have no time limit: the few whose work grows with
+ * the data and must finish however large it is (migrations, deleting an organization, connection
+ * or directory with everything it holds). PGlite accepts the setting too (it never enforces one).
+ */
+export function withoutStatementTimeout<T>(db: Pick<Database, 'transaction'>, fn: (tx: Sql) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.query('set local statement_timeout = 0');
+    return fn(tx);
+  });
+}
+
 // Return timestamps as Date and int8 counters as numbers, the same as PGlite does.
 pg.types.setTypeParser(20, (v) => Number(v));
 
-export async function openPostgres(url: string): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+/**
+ * What one statement may take on PostgreSQL unless the operator says otherwise
+ * (PORTICO_STATEMENT_TIMEOUT_SECONDS). A statement stuck behind a lock or a bad plan would otherwise
+ * hold one of the pool's ten connections for good, and ten of them every request that needs the
+ * database. The same bound ends a transaction left idle by a stalled process, whose locks would
+ * otherwise stay held.
+ */
+export const DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30;
+
+export async function openPostgres(url: string, opts: { statementTimeoutSeconds?: number } = {}): Promise<Database> {
+  const ms = (opts.statementTimeoutSeconds ?? DEFAULT_STATEMENT_TIMEOUT_SECONDS) * 1000;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: 5000,
+    // Session settings sent as the connection starts (0: the server's own, none by default).
+    ...(ms > 0 ? { statement_timeout: ms, idle_in_transaction_session_timeout: ms } : {}),
+  });
   pool.on('error', () => {
     /* an idle client died; the pool replaces it. Surfacing happens on the next query. */
   });

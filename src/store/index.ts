@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
 import { openPglite, openPostgres, type Database } from './database.js';
 import { migrate } from './migrations.js';
 import { ApiKeyRepo } from './repos/api-keys.js';
@@ -143,7 +144,9 @@ export const DEFAULT_DATA_CACHE_MB = 32;
  * PostgreSQL when a URL is given, else embedded PGlite in dataDir (undefined = in memory, for tests), on a thread of its own.
  * Migrates. With a logger, says what it is doing: creating an embedded database takes a while.
  */
-export async function openDatabase(opts: { databaseUrl?: string; dataDir?: string; dataCacheMb?: number; logger?: Pick<Logger, 'info'> }): Promise<Database> {
+export async function openDatabase(
+  opts: Partial<Pick<Config, 'databaseUrl' | 'dataDir' | 'dataCacheMb' | 'statementTimeoutSeconds'>> & { logger?: Pick<Logger, 'info'> },
+): Promise<Database> {
   const log = opts.logger;
   if (opts.databaseUrl) log?.info('connecting to PostgreSQL (DATABASE_URL)');
   else if (opts.dataDir) {
@@ -153,7 +156,9 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir?: strin
       fresh ? `creating the embedded database in ${opts.dataDir} (first start; this takes a while)` : `opening the embedded database in ${opts.dataDir}`,
     );
   }
-  const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(opts.dataDir, { thread: true, cacheMb: opts.dataCacheMb ?? DEFAULT_DATA_CACHE_MB });
+  const db = opts.databaseUrl
+    ? await openPostgres(opts.databaseUrl, { statementTimeoutSeconds: opts.statementTimeoutSeconds })
+    : await openPglite(opts.dataDir, { thread: true, cacheMb: opts.dataCacheMb ?? DEFAULT_DATA_CACHE_MB });
   try {
     const applied = await migrate(db);
     if (applied.length) log?.info({ versions: applied }, `database migrations applied: ${applied.join(', ')}`);

@@ -1,4 +1,4 @@
-import type { Database } from './database.js';
+import { withoutStatementTimeout, type Database } from './database.js';
 
 /**
  * One migration list for PGlite and PostgreSQL. Append only: never edit a migration that has shipped.
@@ -497,7 +497,8 @@ alter table applications add column public_since timestamptz;
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */
 export async function migrate(db: Database): Promise<number[]> {
-  return db.transaction(async (tx) => {
+  // No time limit: a migration over a large table, or waiting here while another process migrates, takes what it takes.
+  return withoutStatementTimeout(db, async (tx) => {
     if (db.kind === 'postgres') await tx.query('select pg_advisory_xact_lock(4242001)');
     await tx.query(
       'create table if not exists schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())',

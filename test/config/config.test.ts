@@ -80,6 +80,15 @@ describe('configuration', () => {
     }
   });
 
+  it('PORTICO_STATEMENT_TIMEOUT_SECONDS: whole seconds from 0 (no limit) to 3600, absent by default', () => {
+    expect(loadConfig({}, cwd).statementTimeoutSeconds).toBeUndefined();
+    expect(loadConfig({ PORTICO_STATEMENT_TIMEOUT_SECONDS: '0' }, cwd).statementTimeoutSeconds).toBe(0);
+    expect(loadConfig({ PORTICO_STATEMENT_TIMEOUT_SECONDS: '120' }, cwd).statementTimeoutSeconds).toBe(120);
+    for (const bad of ['-1', '3601', '1.5', '30s', 'none']) {
+      expect(configError({ PORTICO_STATEMENT_TIMEOUT_SECONDS: bad }, cwd)).toBe('PORTICO_STATEMENT_TIMEOUT_SECONDS: must be a number of seconds from 0 (no limit) to 3600');
+    }
+  });
+
   it('reads PORTICO_WORKERS: auto (any case) or 1 to 64 processes; anything else is refused naming the variable', () => {
     expect(loadConfig({ PORTICO_WORKERS: 'AUTO' }, cwd).workers).toBe('auto');
     expect(loadConfig({ PORTICO_WORKERS: '3' }, cwd).workers).toBe(3);

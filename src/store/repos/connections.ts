@@ -1,4 +1,4 @@
-import type { Database } from '../database.js';
+import { withoutStatementTimeout, type Database } from '../database.js';
 import { newId } from '../ids.js';
 import type { SecretBox } from '../secrets.js';
 import type { Connection, ConnectionType, Page, Provider } from '../types.js';
@@ -128,6 +128,7 @@ export class ConnectionRepo {
   }
 
   async delete(id: string, organizationId: string): Promise<boolean> {
-    return (await this.db.query('delete from connections where id = $1 and organization_id = $2 returning id', [id, organizationId])).length > 0;
+    // Every identity it made goes with it: no time limit.
+    return withoutStatementTimeout(this.db, async (tx) => (await tx.query('delete from connections where id = $1 and organization_id = $2 returning id', [id, organizationId])).length > 0);
   }
 }

@@ -16,7 +16,7 @@ const AUTHENTICATED_ERRORS: Record<number, string[]> = {
   415: ['unsupported_media_type'],
   429: ['rate_limited'],
   500: ['internal_error'],
-  503: ['capacity_exceeded', 'database_unavailable'],
+  503: ['capacity_exceeded', 'database_unavailable', 'store_unavailable'],
 };
 const PUBLIC_ERRORS: Record<number, string[]> = { 500: ['internal_error'] };
 

@@ -5,7 +5,7 @@ import { PAGE_CSP } from './html.js';
 import { redactUrl } from './logging.js';
 import { urlHasNul } from './text.js';
 import { databaseUnavailable } from '../store/database.js';
-import { isCapacityError } from '../store/ephemeral.js';
+import { isCapacityError, isStoreUnavailable } from '../store/ephemeral.js';
 
 /**
  * An error with a stable, machine-readable `code` that becomes an RFC 9457
@@ -89,6 +89,11 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     if (isCapacityError(err)) {
       res.set('Retry-After', '60');
       return sendError(req, res, 503, 'capacity_exceeded', 'the short-lived store is full; try again in a minute');
+    }
+    if (isStoreUnavailable(err)) {
+      logger.error({ err: { message: err.message }, path: redactUrl(req.originalUrl ?? req.path) }, 'Redis unavailable');
+      res.set('Retry-After', '5');
+      return sendError(req, res, 503, 'store_unavailable', 'the session store did not answer in time; try again in a few seconds');
     }
     // A statement over its time limit, or PostgreSQL unreachable: the request may be tried again.
     if (databaseUnavailable(err)) {

@@ -24,7 +24,8 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { decodeJwt } from 'jose';
 import { errors } from './oidc.js';
-import { isCapacityError, RedisStore, type EphemeralStore } from '../store/ephemeral.js';
+import { databaseUnavailable } from '../store/database.js';
+import { isCapacityError, isStoreUnavailable, RedisStore, type EphemeralStore } from '../store/ephemeral.js';
 import { redisGrantOps } from './adapter-redis.js';
 import { PAR_ROUTE_NAME } from './par-dpop.js';
 import type { RequestPrefetch } from './prefetch.js';
@@ -122,13 +123,19 @@ const ANONYMOUS = new Set(['Interaction', 'PushedAuthorizationRequest']);
 /** Single-use models: consuming twice is refused even when two processes race. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
 
-/** A full store: oidc-provider answers temporarily_unavailable with 503 (RFC 6749 §4.1.2.1) rather than a 500. */
+/** A full store, or Redis or the database not answering (a client looked up): oidc-provider answers temporarily_unavailable with 503 (RFC 6749 §4.1.2.1) rather than a 500. */
 async function guarded<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
-    if (!isCapacityError(e)) throw e;
-    const err = new errors.TemporarilyUnavailable('Portico cannot take more sign-ins right now; try again in a minute') as InstanceType<typeof errors.TemporarilyUnavailable> & {
+    if (e instanceof errors.TemporarilyUnavailable) throw e; // a nested guarded() made it already
+    const message = isCapacityError(e)
+      ? 'Portico cannot take more sign-ins right now; try again in a minute'
+      : isStoreUnavailable(e) || databaseUnavailable(e)
+        ? 'the session store or the database did not answer in time; try again in a few seconds'
+        : undefined;
+    if (!message) throw e;
+    const err = new errors.TemporarilyUnavailable(message) as InstanceType<typeof errors.TemporarilyUnavailable> & {
       status: number;
       statusCode: number;
       expose: boolean;
@@ -259,7 +266,15 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     };
   };
 
+  // Every method guarded: Redis not answering a read is a 503 as much as a full store refusing a write.
   return (name: string): Adapter => {
+    const adapter = modelAdapter(name);
+    const out: Record<string, unknown> = {};
+    for (const [method, f] of Object.entries(adapter) as [string, (...a: unknown[]) => Promise<unknown>][]) out[method] = (...a: unknown[]) => guarded(() => f.apply(adapter, a));
+    return out as unknown as Adapter;
+  };
+
+  function modelAdapter(name: string): Adapter {
     if (name === 'Client') {
       return {
         find: (id) => opts.findClient(id),
@@ -515,5 +530,5 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
         await endGrants([grantId]);
       },
     };
-  };
+  }
 }

@@ -32,10 +32,14 @@ const UNAVAILABLE_MESSAGE = /^(?:timeout exceeded when trying to connect|Connect
  * caller's input had nothing to do with it.
  */
 export function databaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  if (!e || typeof e !== 'object') return false;
-  if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08') || UNAVAILABLE_SOCKET.has(e.code))) return true;
-  return typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
+  const unavailable = (x: unknown) => {
+    const e = x as { code?: unknown; message?: unknown } | null;
+    if (!e || typeof e !== 'object') return false;
+    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08') || UNAVAILABLE_SOCKET.has(e.code))) return true;
+    return typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
+  };
+  // Also one level of `cause`: the provider's adapter answers oidc-provider with its own 503 error around it.
+  return unavailable(err) || (err instanceof Error && unavailable(err.cause));
 }
 
 /** PostgreSQL unique violation, as both pg and PGlite report it. */

@@ -150,6 +150,28 @@ export function isCapacityError(e: unknown): e is Error {
 }
 const isFull = (e: unknown) => e instanceof CapacityError || isOom(e) || (e instanceof Error && ((e as { previousErrors?: unknown[] }).previousErrors ?? []).some(isOom));
 
+/**
+ * What one Redis command may take before its caller gets an error (ms). Without it a Redis that
+ * hangs — blocked by a slow command, or cut off by the network without a reset — holds every
+ * request waiting on it for as long as the socket stays open. Generous: Portico's commands take
+ * well under a millisecond, and a timer that fires after a long pause of the event loop should not
+ * fail a command whose answer is already there.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 5000;
+
+/** What ioredis says when Redis did not answer: a command over its time, the connection closed or never made. */
+const REDIS_UNAVAILABLE_MESSAGE = /^(?:Command timed out|Connection is closed\.|Stream isn't writeable and enableOfflineQueue options is false)$/;
+
+/**
+ * Redis did not answer (see REDIS_COMMAND_TIMEOUT_MS; also one level of `cause`, as isCapacityError):
+ * the request may be tried again shortly. HTTP: 503 `store_unavailable`.
+ */
+export function isStoreUnavailable(e: unknown): e is Error {
+  const unavailable = (x: unknown) =>
+    x instanceof Error && (x.name === 'MaxRetriesPerRequestError' || REDIS_UNAVAILABLE_MESSAGE.test(x.message));
+  return unavailable(e) || (e instanceof Error && unavailable(e.cause));
+}
+
 function ttlMs(ttlSeconds: number): number {
   if (!(ttlSeconds > 0)) throw new RangeError('ttlSeconds must be > 0');
   return Math.ceil(ttlSeconds * 1000);
@@ -507,10 +529,10 @@ export class RedisStore implements EphemeralStore {
     // uncaught TypeError (ioredis#1931) — the process dies.
     defineScripts(client);
   }
-  static async connect(url: string, prefix?: string, limits?: Partial<EphemeralLimits>): Promise<RedisStore> {
+  static async connect(url: string, prefix?: string, limits?: Partial<EphemeralLimits>, commandTimeoutMs = REDIS_COMMAND_TIMEOUT_MS): Promise<RedisStore> {
     // Auto-pipelining: the commands of every request issued in one tick of the event loop go out in
     // one socket write (and their replies come back in one read) instead of one write each.
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true });
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true, commandTimeout: commandTimeoutMs });
     client.on('error', () => {
       /* reconnects by itself; callers see errors on their commands; /readyz reports it */
     });

@@ -20,6 +20,14 @@ export interface Database extends Sql {
   memory?(): Promise<DatabaseMemory>;
 }
 
+/** Errors thrown by the PostgreSQL pool or its connections (see databaseUnavailable). */
+const fromPostgres = new WeakSet<object>();
+const fromPool = <T>(p: Promise<T>): Promise<T> =>
+  p.catch((e: unknown) => {
+    if (e && typeof e === 'object') fromPostgres.add(e);
+    throw e;
+  });
+
 /** PostgreSQL's codes for "could not answer now": cancelled (the statement timeout), shutting down, no connection slot, a dropped connection. */
 const UNAVAILABLE_CODES = new Set(['57014', '57P01', '57P02', '57P03', '53300', '25P03']);
 const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -35,7 +43,9 @@ export function databaseUnavailable(err: unknown): boolean {
   const unavailable = (x: unknown) => {
     const e = x as { code?: unknown; message?: unknown } | null;
     if (!e || typeof e !== 'object') return false;
-    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08') || UNAVAILABLE_SOCKET.has(e.code))) return true;
+    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code))) return true;
+    // A socket's code says nothing of whose socket it was (an IdP's, a mail server's): only the pool's count.
+    if (typeof e.code === 'string' && UNAVAILABLE_SOCKET.has(e.code)) return fromPostgres.has(e);
     return typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
   };
   // Also one level of `cause`: the provider's adapter answers oidc-provider with its own 503 error around it.
@@ -295,13 +305,13 @@ export async function openPostgres(url: string, opts: { statementTimeoutSeconds?
   await pool.query('select 1');
   return {
     kind: 'postgres',
-    query: async (text, params) => (await pool.query(text, params)).rows,
+    query: async (text, params) => (await fromPool(pool.query(text, params))).rows,
     transaction: async (fn) => {
-      const client = await pool.connect();
+      const client = await fromPool(pool.connect());
       try {
-        await client.query('begin');
-        const out = await fn({ query: async (text, params) => (await client.query(text, params)).rows });
-        await client.query('commit');
+        await fromPool(client.query('begin'));
+        const out = await fn({ query: async (text, params) => (await fromPool(client.query(text, params))).rows });
+        await fromPool(client.query('commit'));
         return out;
       } catch (e) {
         await client.query('rollback').catch(() => undefined);
@@ -311,7 +321,7 @@ export async function openPostgres(url: string, opts: { statementTimeoutSeconds?
       }
     },
     ping: async () => {
-      await pool.query('select 1');
+      await fromPool(pool.query('select 1'));
     },
     close: () => pool.end(),
   };

@@ -5,6 +5,7 @@
  * (migrations, deleting an organization or a connection) have no limit. Real PostgreSQL; the locks
  * are taken by a second, plain connection, as another process would.
  */
+import { connect } from 'node:net';
 import pg from 'pg';
 import { databaseUnavailable, openPostgres, type Database } from '../../src/store/database.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -12,6 +13,7 @@ import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { freshPostgresDatabase, hasPostgres, type DbBackend } from '../support/backends.js';
 import { api, createOrg, isProblem } from '../admin/helpers.js';
 import { selfSignedCert } from '../admin/upstream-fixtures.js';
+import { startStallProxy } from '../support/stall-proxy.js';
 
 const LIMIT_SECONDS = 1;
 
@@ -151,13 +153,31 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
   });
 
   it('tells the database being unavailable from a refused statement or a bug', async () => {
-    const refused = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:1/test', connectionTimeoutMillis: 2000 });
-    const noServer = await refused.connect().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(noServer).toMatchObject({ code: 'ECONNREFUSED' });
-    expect(databaseUnavailable(noServer)).toBe(true);
+    // PostgreSQL gone: a pool whose server stops taking connections (a proxy in front of it, closed).
+    const target = new URL(url);
+    const proxy = await startStallProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(url);
+    viaProxy.host = proxy.address;
+    const gone = await openPostgres(viaProxy.href, { statementTimeoutSeconds: LIMIT_SECONDS });
+    try {
+      await proxy.close();
+      const noServer = await gone.query('select 1').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(databaseUnavailable(noServer)).toBe(true);
+    } finally {
+      await gone.close().catch(() => undefined);
+    }
+    // The same socket error from anything else (an IdP, a mail server) is not the database's.
+    const closed = await startStallProxy({ host: '127.0.0.1', port: 9 });
+    await closed.close();
+    const [host, port] = closed.address.split(':') as [string, string];
+    const elsewhere = await new Promise<unknown>((resolve) => connect(Number(port), host).on('error', resolve));
+    expect(elsewhere).toMatchObject({ code: 'ECONNREFUSED' });
+    expect(databaseUnavailable(elsewhere)).toBe(false);
+    expect(databaseUnavailable(new Error('fetch failed', { cause: elsewhere }))).toBe(false);
+
     // The server ends the connection (as on a restart): what the query in flight gets.
     const victim = new pg.Client({ connectionString: url });
     await victim.connect();

@@ -4,8 +4,7 @@ import { errorPage } from '../login/html.js';
 import { PAGE_CSP } from './html.js';
 import { redactUrl } from './logging.js';
 import { urlHasNul } from './text.js';
-import { databaseUnavailable } from '../store/database.js';
-import { isCapacityError, isStoreUnavailable } from '../store/ephemeral.js';
+import { outageLog, unavailable } from './unavailable.js';
 
 /**
  * An error with a stable, machine-readable `code` that becomes an RFC 9457
@@ -85,21 +84,11 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     const p = err instanceof HttpProblem ? err : (fromDatabase(err ?? {}) ?? fromFramework(err ?? {}));
     if (res.headersSent) return void res.end();
     if (p) return sendError(req, res, p.status, p.code, p.message, p.extra);
-    // A full bounded store refuses the write rather than evicting (docs/reference.md "Rules every part keeps"): 503, try again later.
-    if (isCapacityError(err)) {
-      res.set('Retry-After', '60');
-      return sendError(req, res, 503, 'capacity_exceeded', 'the short-lived store is full; try again in a minute');
-    }
-    if (isStoreUnavailable(err)) {
-      logger.error({ err: { message: err.message }, path: redactUrl(req.originalUrl ?? req.path) }, 'Redis unavailable');
-      res.set('Retry-After', '5');
-      return sendError(req, res, 503, 'store_unavailable', 'the session store did not answer in time; try again in a few seconds');
-    }
-    // A statement over its time limit, or PostgreSQL unreachable: the request may be tried again.
-    if (databaseUnavailable(err)) {
-      logger.error({ err: { code: err.code, message: err.message }, path: redactUrl(req.originalUrl ?? req.path) }, 'database unavailable');
-      res.set('Retry-After', '5');
-      return sendError(req, res, 503, 'database_unavailable', 'the database did not answer in time; try again in a few seconds');
+    const down = unavailable(err);
+    if (down) {
+      if (down.code !== 'capacity_exceeded') logger.error({ err: outageLog(err), path: redactUrl(req.originalUrl ?? req.path) }, down.code);
+      res.set('Retry-After', String(down.retryAfterSeconds));
+      return sendError(req, res, 503, down.code, down.message);
     }
     logger.error({ err, path: redactUrl(req.originalUrl ?? req.path) }, 'unhandled error');
     sendError(req, res, 500, 'internal_error', 'internal error');

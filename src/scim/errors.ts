@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { outageLog, unavailable } from '../http/unavailable.js';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json';
 export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
@@ -52,6 +53,13 @@ export function toScimError(err: unknown): ScimError | undefined {
 /** `onError` records the refusal before the answer goes out (so a client that reads the events next sees it). */
 export function scimErrorHandler(logger: Logger, onError?: (e: ScimError, req: Parameters<ErrorRequestHandler>[1]) => Promise<void>): ErrorRequestHandler {
   return (err, req, res, _next) => {
+    const down = unavailable(err);
+    if (down) {
+      // Not recorded as the directory's refusal: the store that would keep it is the one that failed.
+      if (down.code !== 'capacity_exceeded') logger.error({ err: outageLog(err) }, down.code);
+      res.set('Retry-After', String(down.retryAfterSeconds));
+      return sendScimError(res, new ScimError(503, down.code, down.message));
+    }
     const e = toScimError(err);
     if (!e) {
       logger.error({ err }, 'SCIM request failed');

@@ -268,8 +268,8 @@ export async function dumpPgliteSnapshot(db: Database): Promise<Blob> {
 
 /**
  * Runs fn in one transaction whose statements have no time limit: the few whose work grows with
- * the data and must finish however large it is (migrations, deleting an organization, connection
- * or directory with everything it holds). PGlite accepts the setting too (it never enforces one).
+ * the data and must finish however large it is (migrations, deleting an organization, connection,
+ * directory or webhook with everything it holds). PGlite accepts the setting too (it never enforces one).
  */
 export function withoutStatementTimeout<T>(db: Pick<Database, 'transaction'>, fn: (tx: Sql) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
@@ -292,32 +292,43 @@ export const DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30;
 
 export async function openPostgres(url: string, opts: { statementTimeoutSeconds?: number } = {}): Promise<Database> {
   const ms = (opts.statementTimeoutSeconds ?? DEFAULT_STATEMENT_TIMEOUT_SECONDS) * 1000;
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 10,
-    connectionTimeoutMillis: 5000,
-    // Session settings sent as the connection starts (0: the server's own, none by default).
-    ...(ms > 0 ? { statement_timeout: ms, idle_in_transaction_session_timeout: ms } : {}),
-  });
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
   pool.on('error', () => {
     /* an idle client died; the pool replaces it. Surfacing happens on the next query. */
   });
+  // Set by a statement each new connection runs before any other (0: the server's own, none by
+  // default), not as startup parameters, which PgBouncer refuses unless told to ignore them.
+  if (ms > 0) {
+    pool.on('connect', (client) => {
+      client.query(`set statement_timeout = ${ms}; set idle_in_transaction_session_timeout = ${ms}`).catch(() => undefined);
+    });
+  }
   await pool.query('select 1');
   return {
     kind: 'postgres',
     query: async (text, params) => (await fromPool(pool.query(text, params))).rows,
     transaction: async (fn) => {
       const client = await fromPool(pool.connect());
+      // A checked-out client has no listener of the pool's: the server ending its connection between
+      // two statements (a restart, the idle-in-transaction limit) emitted 'error' to no one, which
+      // ends the process. Kept here instead; the transaction's next statement fails, and the
+      // connection is not given back to the pool.
+      let lost: Error | undefined;
+      const onError = (e: Error) => {
+        lost = e;
+      };
+      client.on('error', onError);
       try {
         await fromPool(client.query('begin'));
         const out = await fn({ query: async (text, params) => (await fromPool(client.query(text, params))).rows });
         await fromPool(client.query('commit'));
         return out;
       } catch (e) {
-        await client.query('rollback').catch(() => undefined);
+        if (!lost) await client.query('rollback').catch(() => undefined);
         throw e;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(lost);
       }
     },
     ping: async () => {

@@ -5,7 +5,7 @@
  * (migrations, deleting an organization or a connection) have no limit. Real PostgreSQL; the locks
  * are taken by a second, plain connection, as another process would.
  */
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import pg from 'pg';
 import { databaseUnavailable, openPostgres, type Database } from '../../src/store/database.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -14,6 +14,7 @@ import { freshPostgresDatabase, hasPostgres, type DbBackend } from '../support/b
 import { api, createOrg, isProblem } from '../admin/helpers.js';
 import { selfSignedCert } from '../admin/upstream-fixtures.js';
 import { startStallProxy } from '../support/stall-proxy.js';
+import { scimFixture } from '../scim/helpers.js';
 
 const LIMIT_SECONDS = 1;
 
@@ -70,6 +71,56 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     await db.query('select pg_sleep(0.2)');
   });
 
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+  it('a connection the server ends inside a transaction (a restart) fails that transaction, not the process; the pool serves the next', async () => {
+    const err = await failure(
+      db.transaction(async (tx) => {
+        const [backend] = await tx.query<{ pid: number }>('select pg_backend_pid() as pid');
+        await db.query('select pg_terminate_backend($1)', [backend!.pid]);
+        await new Promise((r) => setTimeout(r, 200));
+        await tx.query('select 2');
+      }),
+    );
+    expect(databaseUnavailable(err)).toBe(true);
+    expect(await db.query('select 1 as one')).toEqual([{ one: 1 }]);
+    expect(await db.transaction((tx) => tx.query('select 2 as two'))).toEqual([{ two: 2 }]);
+  });
+
+  it('a transaction left idle past the limit is ended by the server the same way', async () => {
+    const err = await failure(
+      db.transaction(async (tx) => {
+        await tx.query('select 1');
+        await new Promise((r) => setTimeout(r, LIMIT_SECONDS * 1000 + 500));
+        await tx.query('select 2');
+      }),
+    );
+    expect(databaseUnavailable(err)).toBe(true);
+    expect(await db.transaction((tx) => tx.query('select 3 as three'))).toEqual([{ three: 3 }]);
+  });
+
+  it('sets the limits by a statement, not as startup parameters (PgBouncer refuses unknown ones)', async () => {
+    let startup = '';
+    const fake = createServer((s) =>
+      s.once('data', (b) => {
+        startup = b.subarray(8).toString('latin1');
+        s.destroy();
+      }),
+    );
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    try {
+      await failure(openPostgres(`postgres://portico@127.0.0.1:${(fake.address() as AddressInfo).port}/portico`, { statementTimeoutSeconds: 30 }));
+    } finally {
+      fake.close();
+    }
+    expect(startup.split('\0')).toEqual(expect.arrayContaining(['user', 'portico', 'database']));
+    expect(startup).not.toMatch(/statement_timeout|idle_in_transaction/);
+  });
+
   it('0 leaves statements unbounded', async () => {
     const free = await openPostgres(url, { statementTimeoutSeconds: 0 });
     try {
@@ -123,7 +174,36 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     expect(served.text).toContain('EntityDescriptor');
   });
 
-  it('deleting an organization or a connection waits for a lock longer than the limit, and completes', async () => {
+  it('SCIM answers a statement stuck behind a lock with its own 503 error, and serves the request once the lock is gone', async () => {
+    // A directory of its own on a Portico of its own (scimFixture), on this database with the same limit.
+    const backend: DbBackend = {
+      name: 'postgres',
+      open: async () => {
+        const own = await openPostgres(url, { statementTimeoutSeconds: LIMIT_SECONDS });
+        return { db: own, url, cleanup: () => own.close() };
+      },
+    };
+    const fx = await scimFixture(backend);
+    try {
+      const users = () => fetch(`${fx.directory.scim_base_url}/Users`, { headers: { authorization: `Bearer ${fx.directory.bearer_token}` } });
+      const lock = await holdLock(url, 'lock table directory_users in access exclusive mode');
+      let res: Response;
+      try {
+        res = await users();
+      } finally {
+        await lock.release();
+      }
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toMatch(/^application\/scim\+json/);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(await res.json()).toMatchObject({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '503' });
+      expect((await users()).status).toBe(200);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('deleting an organization, a connection or a webhook waits for a lock longer than the limit, and completes', async () => {
     const org = await createOrg(t);
     const connection = await samlConnection(org.id);
 
@@ -141,6 +221,14 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     await api(t).delete(`/api/v1/organizations/${org.id}`).set(bearer()).expect(204);
     await released;
     await api(t).get(`/api/v1/organizations/${org.id}`).set(bearer()).expect(404);
+
+    // A webhook's deliveries (never pruned) go with it.
+    const hook = (await api(t).post('/api/v1/webhooks').set(bearer()).send({ url: 'https://hooks.example.com/in', events: ['login.*'] }).expect(201)).body.id as string;
+    lock = await holdLock(url, 'select id from webhooks where id = $1 for update', [hook]);
+    released = release(lock);
+    await api(t).delete(`/api/v1/webhooks/${hook}`).set(bearer()).expect(204);
+    await released;
+    await api(t).get(`/api/v1/webhooks/${hook}`).set(bearer()).expect(404);
   });
 
   it('migrations wait for another migrating process longer than the limit', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Database } from '../database.js';
+import { withoutStatementTimeout, type Database } from '../database.js';
 import { newId } from '../ids.js';
 import type { SecretBox } from '../secrets.js';
 import type { Page } from '../types.js';
@@ -112,9 +112,9 @@ export class WebhookRepo {
     return row;
   }
 
-  /** Its pending deliveries go with it (cascade): nothing is sent to a deleted webhook. */
+  /** Its deliveries go with it (cascade; nothing is sent to a deleted webhook): no time limit, there may be millions. */
   async delete(id: string): Promise<boolean> {
-    return (await this.db.query('delete from webhooks where id = $1 returning id', [id])).length > 0;
+    return withoutStatementTimeout(this.db, async (tx) => (await tx.query('delete from webhooks where id = $1 returning id', [id])).length > 0);
   }
 
   /** Newest first; the cursor is the last event id seen. */

@@ -123,7 +123,7 @@ const ANONYMOUS = new Set(['Interaction', 'PushedAuthorizationRequest']);
 /** Single-use models: consuming twice is refused even when two processes race. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
 
-/** A full store, or Redis or the database not answering (a client looked up): oidc-provider answers temporarily_unavailable with 503 (RFC 6749 §4.1.2.1) rather than a 500. */
+/** A full store, Redis unreachable, or the database not answering (a client looked up): oidc-provider answers temporarily_unavailable with 503 (RFC 6749 §4.1.2.1) rather than a 500. */
 async function guarded<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
@@ -132,7 +132,7 @@ async function guarded<T>(f: () => Promise<T>): Promise<T> {
     const message = isCapacityError(e)
       ? 'Portico cannot take more sign-ins right now; try again in a minute'
       : isStoreUnavailable(e) || databaseUnavailable(e)
-        ? 'the session store or the database did not answer in time; try again in a few seconds'
+        ? 'the session store or the database cannot be reached; try again in a few seconds'
         : undefined;
     if (!message) throw e;
     const err = new errors.TemporarilyUnavailable(message) as InstanceType<typeof errors.TemporarilyUnavailable> & {
@@ -266,7 +266,7 @@ export function createAdapterFactory(opts: AdapterOptions): (name: string) => Ad
     };
   };
 
-  // Every method guarded: Redis not answering a read is a 503 as much as a full store refusing a write.
+  // Every method guarded: Redis unreachable for a read is a 503 as much as a full store refusing a write.
   return (name: string): Adapter => {
     const adapter = modelAdapter(name);
     const out: Record<string, unknown> = {};

@@ -151,24 +151,21 @@ export function isCapacityError(e: unknown): e is Error {
 const isFull = (e: unknown) => e instanceof CapacityError || isOom(e) || (e instanceof Error && ((e as { previousErrors?: unknown[] }).previousErrors ?? []).some(isOom));
 
 /**
- * What one Redis command may take before its caller gets an error (ms). Without it a Redis that
- * hangs — blocked by a slow command, or cut off by the network without a reset — holds every
- * request waiting on it for as long as the socket stays open. Generous: Portico's commands take
- * well under a millisecond, and a timer that fires after a long pause of the event loop should not
- * fail a command whose answer is already there.
+ * What ioredis says when Redis could not be reached: the connection closed or never made, a
+ * command given up after its reconnection attempts (maxRetriesPerRequest).
+ *
+ * There is deliberately no command timeout (ioredis's commandTimeout): a command it gives up on has
+ * often been sent, and Redis runs it once it answers again. The caller, told it failed, retries
+ * into the result: a revocation's take of the user's session index emptied the index and the retry
+ * ended nothing (204, sessions alive); a code's or refresh token's single-use claim made the retry
+ * a replay that ended the grant (attacker review, both reproduced). So a Redis that hangs (blocked,
+ * or cut off without a reset) still holds the requests waiting on it.
  */
-export const REDIS_COMMAND_TIMEOUT_MS = 5000;
+const REDIS_UNAVAILABLE_MESSAGE = /^(?:Connection is closed\.|Stream isn't writeable and enableOfflineQueue options is false)$/;
 
-/** What ioredis says when Redis did not answer: a command over its time, the connection closed or never made. */
-const REDIS_UNAVAILABLE_MESSAGE = /^(?:Command timed out|Connection is closed\.|Stream isn't writeable and enableOfflineQueue options is false)$/;
-
-/**
- * Redis did not answer (see REDIS_COMMAND_TIMEOUT_MS; also one level of `cause`, as isCapacityError):
- * the request may be tried again shortly. HTTP: 503 `store_unavailable`.
- */
+/** Redis could not be reached (also one level of `cause`, as isCapacityError): try again shortly. HTTP: 503 `store_unavailable`. */
 export function isStoreUnavailable(e: unknown): e is Error {
-  const unavailable = (x: unknown) =>
-    x instanceof Error && (x.name === 'MaxRetriesPerRequestError' || REDIS_UNAVAILABLE_MESSAGE.test(x.message));
+  const unavailable = (x: unknown) => x instanceof Error && (x.name === 'MaxRetriesPerRequestError' || REDIS_UNAVAILABLE_MESSAGE.test(x.message));
   return unavailable(e) || (e instanceof Error && unavailable(e.cause));
 }
 
@@ -529,10 +526,10 @@ export class RedisStore implements EphemeralStore {
     // uncaught TypeError (ioredis#1931) — the process dies.
     defineScripts(client);
   }
-  static async connect(url: string, prefix?: string, limits?: Partial<EphemeralLimits>, commandTimeoutMs = REDIS_COMMAND_TIMEOUT_MS): Promise<RedisStore> {
+  static async connect(url: string, prefix?: string, limits?: Partial<EphemeralLimits>): Promise<RedisStore> {
     // Auto-pipelining: the commands of every request issued in one tick of the event loop go out in
     // one socket write (and their replies come back in one read) instead of one write each.
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true, commandTimeout: commandTimeoutMs });
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true });
     client.on('error', () => {
       /* reconnects by itself; callers see errors on their commands; /readyz reports it */
     });

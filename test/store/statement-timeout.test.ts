@@ -13,7 +13,7 @@ import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { freshPostgresDatabase, hasPostgres, type DbBackend } from '../support/backends.js';
 import { api, createOrg, isProblem } from '../admin/helpers.js';
 import { selfSignedCert } from '../admin/upstream-fixtures.js';
-import { startStallProxy } from '../support/stall-proxy.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { scimFixture } from '../scim/helpers.js';
 
 const LIMIT_SECONDS = 1;
@@ -243,12 +243,12 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
   it('tells the database being unavailable from a refused statement or a bug', async () => {
     // PostgreSQL gone: a pool whose server stops taking connections (a proxy in front of it, closed).
     const target = new URL(url);
-    const proxy = await startStallProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
     const viaProxy = new URL(url);
     viaProxy.host = proxy.address;
     const gone = await openPostgres(viaProxy.href, { statementTimeoutSeconds: LIMIT_SECONDS });
     try {
-      await proxy.close();
+      await proxy.cut();
       const noServer = await gone.query('select 1').then(
         () => undefined,
         (e: unknown) => e,
@@ -258,8 +258,8 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
       await gone.close().catch(() => undefined);
     }
     // The same socket error from anything else (an IdP, a mail server) is not the database's.
-    const closed = await startStallProxy({ host: '127.0.0.1', port: 9 });
-    await closed.close();
+    const closed = await startTcpProxy({ host: '127.0.0.1', port: 9 });
+    await closed.cut();
     const [host, port] = closed.address.split(':') as [string, string];
     const elsewhere = await new Promise<unknown>((resolve) => connect(Number(port), host).on('error', resolve));
     expect(elsewhere).toMatchObject({ code: 'ECONNREFUSED' });

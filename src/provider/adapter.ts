@@ -124,7 +124,7 @@ const ANONYMOUS = new Set(['Interaction', 'PushedAuthorizationRequest']);
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
 
 /** A full store, Redis unreachable, or the database not answering (a client looked up): oidc-provider answers temporarily_unavailable with 503 (RFC 6749 §4.1.2.1) rather than a 500. */
-async function guarded<T>(f: () => Promise<T>): Promise<T> {
+export async function guarded<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
@@ -146,6 +146,12 @@ async function guarded<T>(f: () => Promise<T>): Promise<T> {
     throw err;
   }
 }
+
+/** `f` with its failures guarded: for what oidc-provider calls besides the adapter (an account, an API read from the database). */
+export const guardedCall =
+  <A extends unknown[], R>(f: (...a: A) => Promise<R> | R) =>
+  (...a: A): Promise<R> =>
+    guarded(async () => f(...a));
 
 export function createAdapterFactory(opts: AdapterOptions): (name: string) => Adapter {
   const sessions = opts.ephemeral.space('sessions');

@@ -44,7 +44,7 @@ import { withTokenBudget, type TokenBudget } from './token-budget.js';
 import { grantTtlSeconds } from './ttl.js';
 import { keepGrantOnRefresh } from './grant-lifetime.js';
 import { refreshWindowOf } from './token-settings.js';
-import { createAdapterFactory } from './adapter.js';
+import { createAdapterFactory, guardedCall } from './adapter.js';
 import { requestPrefetch } from './prefetch.js';
 import { clientMetadata, presentedClientSecret } from './clients.js';
 import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES as PROVIDER_ROUTES } from './configuration.js';
@@ -308,12 +308,13 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         secure,
         secret: rt.secret,
         adapter,
-        findAccount: withTokenBudget(findAccountFor(store, logins), opts.tokenBudget),
-        keepLogin: logins.keep,
-        loginConnection: async (uid) => (await logins.get(uid))?.idp,
+        // What reads the database or Redis outside the adapter is guarded as the adapter is: an outage is a 503, not a 500.
+        findAccount: guardedCall(withTokenBudget(findAccountFor(store, logins), opts.tokenBudget)),
+        keepLogin: guardedCall(logins.keep),
+        loginConnection: guardedCall(async (uid: string) => (await logins.get(uid))?.idp),
         clock: opts.clock,
         resourceIndicators: resourceIndicators(store),
-        extraTokenClaims: extraTokenClaims((accountId, sessionUid) => loadAccount(store, logins, accountId, sessionUid)),
+        extraTokenClaims: extraTokenClaims(guardedCall((accountId: string, sessionUid?: string) => loadAccount(store, logins, accountId, sessionUid))),
         // The interaction page's URL stays what oidc-provider sees, so its cookies keep their own
         // path (an IdP's URL path is not a cookie path: `;` in it made `cookies` throw, `/` made the
         // cookie ride on every request). Where the starter began the sign-in, the middleware after

@@ -17,6 +17,7 @@
 import type { Client, Configuration, Grant, KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
 import type { Store } from '../store/index.js';
 import { errors } from './oidc.js';
+import { guarded } from './adapter.js';
 import type { PorticoAccount } from './account.js';
 import { TTL } from './ttl.js';
 import { metadataOf } from './clients.js';
@@ -49,7 +50,7 @@ export function resourceIndicators(store: Store): ResourceIndicators {
     useGrantedResource: async () => true,
     getResourceServerInfo: async (_ctx, identifier, client): Promise<ResourceServer> => {
       if (!allowedApis(client).includes(identifier)) throw new errors.InvalidTarget('this application may not ask for this API');
-      const api = await store.apis.byIdentifier(identifier);
+      const api = await guarded(() => store.apis.byIdentifier(identifier));
       if (!api) throw new errors.InvalidTarget('no such API');
       return {
         scope: api.scopes.join(' '),

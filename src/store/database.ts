@@ -43,7 +43,8 @@ export function databaseUnavailable(err: unknown): boolean {
   const unavailable = (x: unknown) => {
     const e = x as { code?: unknown; message?: unknown } | null;
     if (!e || typeof e !== 'object') return false;
-    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code))) return true;
+    // Class 08 (connection exception), except 08P01: a protocol violation is a malformed message of ours (too many parameters), not an outage.
+    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || (/^08[0-9A-Z]{3}$/.test(e.code) && e.code !== '08P01'))) return true;
     // A socket's code says nothing of whose socket it was (an IdP's, a mail server's): only the pool's count.
     if (typeof e.code === 'string' && UNAVAILABLE_SOCKET.has(e.code)) return fromPostgres.has(e);
     return typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
@@ -292,17 +293,28 @@ export const DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30;
 
 export async function openPostgres(url: string, opts: { statementTimeoutSeconds?: number } = {}): Promise<Database> {
   const ms = (opts.statementTimeoutSeconds ?? DEFAULT_STATEMENT_TIMEOUT_SECONDS) * 1000;
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: 5000,
+    // A server gone without a reset (a failover's old primary vanishing) is found by TCP keepalives
+    // rather than never, for connections idle in the pool.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    // The limits are set by a statement each new connection runs before it is handed out (a
+    // failure fails that checkout), not as startup parameters, which PgBouncer refuses unless told
+    // to ignore them. 0: the server's own, none by default.
+    ...(ms > 0
+      ? {
+          onConnect: async (client: pg.ClientBase) => {
+            await client.query(`set statement_timeout = ${ms}; set idle_in_transaction_session_timeout = ${ms}`);
+          },
+        }
+      : {}),
+  });
   pool.on('error', () => {
     /* an idle client died; the pool replaces it. Surfacing happens on the next query. */
   });
-  // Set by a statement each new connection runs before any other (0: the server's own, none by
-  // default), not as startup parameters, which PgBouncer refuses unless told to ignore them.
-  if (ms > 0) {
-    pool.on('connect', (client) => {
-      client.query(`set statement_timeout = ${ms}; set idle_in_transaction_session_timeout = ${ms}`).catch(() => undefined);
-    });
-  }
   await pool.query('select 1');
   return {
     kind: 'postgres',

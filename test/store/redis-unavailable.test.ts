@@ -1,8 +1,8 @@
 /**
  * Redis gone (the server stopped, or unreachable) and back: each request that needs it answers 503
  * with a stable code once ioredis gives its command up (maxRetriesPerRequest), instead of a 500,
- * and the same requests are served once Redis is back. A real Redis behind a TCP proxy that is cut
- * and restored (test/support/tcp-proxy.ts). A Redis that hangs instead is not bounded: see
+ * and the same requests are served once Redis is back. A real Redis behind a TCP proxy that resets
+ * its connections, then passes them again (test/support/tcp-proxy.ts). A Redis that hangs instead is not bounded: see
  * isStoreUnavailable for why commands have no timeout.
  */
 import { randomBytes } from 'node:crypto';
@@ -37,11 +37,11 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
   /** Runs fn while Redis is gone; back afterwards (its client reconnected), whatever fn did. */
   const whileGone = async <T>(fn: () => Promise<T>): Promise<T> => {
-    await proxy.cut();
+    proxy.cut();
     try {
       return await fn();
     } finally {
-      await proxy.restore();
+      proxy.restore();
       for (let i = 0; i < 100 && store.client.status !== 'ready'; i++) await new Promise((r) => setTimeout(r, 50));
       expect(store.client.status).toBe('ready');
     }

@@ -15,6 +15,7 @@ import { api, createOrg, isProblem } from '../admin/helpers.js';
 import { selfSignedCert } from '../admin/upstream-fixtures.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { scimFixture } from '../scim/helpers.js';
+import { exchangeCode, listen, loginForCode, REDIRECT, seedApp, seedUser, withTestLogin } from '../support/provider.js';
 
 const LIMIT_SECONDS = 1;
 
@@ -95,7 +96,7 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     const err = await failure(
       db.transaction(async (tx) => {
         await tx.query('select 1');
-        await new Promise((r) => setTimeout(r, LIMIT_SECONDS * 1000 + 500));
+        await new Promise((r) => setTimeout(r, LIMIT_SECONDS * 1000 + 1000));
         await tx.query('select 2');
       }),
     );
@@ -203,6 +204,29 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     }
   });
 
+  it('the token endpoint answers a database that does not answer with 503 temporarily_unavailable (the account read outside the adapter too)', async () => {
+    const srv = await listen(withTestLogin(t));
+    try {
+      const { user } = await seedUser(t.runtime.store, 'stuck-token');
+      const secret = (await seedApp(t.runtime.store, 'stuck-crm')).secret!;
+      const code = async () =>
+        (await loginForCode(srv.url, t.runtime.config.issuer, { client_id: 'stuck-crm', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', nonce: 'n', login_hint: user.id })).code;
+      const first = await code();
+      // The code is taken before oidc-provider reads the account: only a new one can be exchanged after.
+      const lock = await holdLock(url, 'lock table users in access exclusive mode');
+      let res;
+      try {
+        res = await exchangeCode(srv.url, { code: first, clientId: 'stuck-crm', secret });
+      } finally {
+        await lock.release();
+      }
+      expect(res).toMatchObject({ status: 503, json: { error: 'temporarily_unavailable' } });
+      expect(await exchangeCode(srv.url, { code: await code(), clientId: 'stuck-crm', secret })).toMatchObject({ status: 200, json: { id_token: expect.any(String) } });
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('deleting an organization, a connection or a webhook waits for a lock longer than the limit, and completes', async () => {
     const org = await createOrg(t);
     const connection = await samlConnection(org.id);
@@ -248,7 +272,7 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     viaProxy.host = proxy.address;
     const gone = await openPostgres(viaProxy.href, { statementTimeoutSeconds: LIMIT_SECONDS });
     try {
-      await proxy.cut();
+      proxy.cut();
       const noServer = await gone.query('select 1').then(
         () => undefined,
         (e: unknown) => e,
@@ -258,13 +282,14 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
       await gone.close().catch(() => undefined);
     }
     // The same socket error from anything else (an IdP, a mail server) is not the database's.
-    const closed = await startTcpProxy({ host: '127.0.0.1', port: 9 });
-    await closed.cut();
-    const [host, port] = closed.address.split(':') as [string, string];
-    const elsewhere = await new Promise<unknown>((resolve) => connect(Number(port), host).on('error', resolve));
-    expect(elsewhere).toMatchObject({ code: 'ECONNREFUSED' });
+    const elsewhere = await new Promise<unknown>((resolve) => {
+      const [host, port] = proxy.address.split(':') as [string, string];
+      connect(Number(port), host).on('error', resolve);
+    });
+    expect(elsewhere).toMatchObject({ code: 'ECONNRESET' });
     expect(databaseUnavailable(elsewhere)).toBe(false);
     expect(databaseUnavailable(new Error('fetch failed', { cause: elsewhere }))).toBe(false);
+    await proxy.close();
 
     // The server ends the connection (as on a restart): what the query in flight gets.
     const victim = new pg.Client({ connectionString: url });
@@ -289,6 +314,10 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
       expect(e).toBeInstanceOf(Error);
       expect(databaseUnavailable(e)).toBe(false);
     }
+    // More parameters than the protocol can count: 08P01, a malformed message, not an outage.
+    const tooMany = await failure(db.query('select $1::int', Array.from({ length: 65_539 }, () => 1)));
+    expect(tooMany).toMatchObject({ code: '08P01' });
+    expect(databaseUnavailable(tooMany)).toBe(false);
     expect(databaseUnavailable(new Error('Cannot read properties of undefined'))).toBe(false);
     expect(databaseUnavailable(undefined)).toBe(false);
   });

@@ -1,23 +1,27 @@
 /**
  * A TCP proxy in front of a real server (PostgreSQL, Redis) that can be cut: every connection
- * through it ends and new ones are refused, as when the server goes away; restored, it takes
- * connections on the same port again, as when the server comes back.
+ * through it is reset and new ones are reset as they come, as when the server goes away; restored,
+ * it passes connections again, as when the server comes back. It keeps its port all along, so no
+ * other listener (a parallel test) can take it while cut.
  */
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 
 export interface TcpProxy {
   /** host:port to give clients instead of the real server's. */
   readonly address: string;
-  /** Ends every connection through the proxy and refuses new ones. */
-  cut(): Promise<void>;
-  /** Takes connections again, on the same port. */
-  restore(): Promise<void>;
+  /** Resets every connection through the proxy, and each new one as it arrives (ECONNRESET). */
+  cut(): void;
+  /** Passes connections again. */
+  restore(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  let cutOff = false;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
+    client.on('error', () => undefined);
+    if (cutOff) return void client.resetAndDestroy();
     const upstream = connect(target.port, target.host);
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -31,18 +35,23 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  const listen = (port: number) => new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
-  await listen(0);
-  const { port } = server.address() as AddressInfo;
-  const cut = async () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of sockets) s.destroy();
-    await closed;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const resetAll = () => {
+    for (const s of sockets) s.resetAndDestroy();
   };
   return {
-    address: `127.0.0.1:${port}`,
-    cut,
-    restore: () => listen(port),
-    close: () => (server.listening ? cut() : Promise.resolve()),
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut: () => {
+      cutOff = true;
+      resetAll();
+    },
+    restore: () => {
+      cutOff = false;
+    },
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      resetAll();
+      await closed;
+    },
   };
 }

@@ -24,8 +24,8 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { decodeJwt } from 'jose';
 import { errors } from './oidc.js';
-import { databaseUnavailable } from '../store/database.js';
-import { isCapacityError, isStoreUnavailable, RedisStore, type EphemeralStore } from '../store/ephemeral.js';
+import { unavailable } from '../http/unavailable.js';
+import { RedisStore, type EphemeralStore } from '../store/ephemeral.js';
 import { redisGrantOps } from './adapter-redis.js';
 import { PAR_ROUTE_NAME } from './par-dpop.js';
 import type { RequestPrefetch } from './prefetch.js';
@@ -129,12 +129,10 @@ export async function guarded<T>(f: () => Promise<T>): Promise<T> {
     return await f();
   } catch (e) {
     if (e instanceof errors.TemporarilyUnavailable) throw e; // a nested guarded() made it already
-    const message = isCapacityError(e)
-      ? 'Portico cannot take more sign-ins right now; try again in a minute'
-      : isStoreUnavailable(e) || databaseUnavailable(e)
-        ? 'the session store or the database cannot be reached; try again in a few seconds'
-        : undefined;
-    if (!message) throw e;
+    const down = unavailable(e);
+    if (!down) throw e;
+    const message =
+      down.code === 'capacity_exceeded' ? 'Portico cannot take more sign-ins right now; try again in a minute' : 'the session store or the database cannot be reached; try again in a few seconds';
     const err = new errors.TemporarilyUnavailable(message) as InstanceType<typeof errors.TemporarilyUnavailable> & {
       status: number;
       statusCode: number;

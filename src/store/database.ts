@@ -279,6 +279,10 @@ export function withoutStatementTimeout<T>(db: Pick<Database, 'transaction'>, fn
   });
 }
 
+/** Deletes one row whose cascade grows with the data, without a time limit (see withoutStatementTimeout): whether it was there. */
+export const deleteWithoutTimeLimit = (db: Pick<Database, 'transaction'>, text: string, params: unknown[]): Promise<boolean> =>
+  withoutStatementTimeout(db, async (tx) => (await tx.query(text, params)).length > 0);
+
 // Return timestamps as Date and int8 counters as numbers, the same as PGlite does.
 pg.types.setTypeParser(20, (v) => Number(v));
 

@@ -19,6 +19,13 @@ import { exchangeCode, listen, loginForCode, REDIRECT, seedApp, seedUser, withTe
 
 const LIMIT_SECONDS = 1;
 
+/** What p rejected with (undefined when it resolved). */
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
 /** A second connection that holds a row lock (or an advisory lock) until told to let go. */
 async function holdLock(url: string, sql: string, params: unknown[] = []): Promise<{ release(): Promise<void> }> {
   const c = new pg.Client({ connectionString: url });
@@ -60,10 +67,7 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
 
   it('cancels a statement over the limit; the connection then serves the next one', async () => {
     const started = Date.now();
-    const err = await db.query('select pg_sleep(5)').then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err = await failure(db.query('select pg_sleep(5)'));
     expect(err).toMatchObject({ code: '57014' });
     expect(databaseUnavailable(err)).toBe(true);
     expect(Date.now() - started).toBeLessThan(4000);
@@ -71,12 +75,6 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     // Within the limit: served.
     await db.query('select pg_sleep(0.2)');
   });
-
-  const failure = (p: Promise<unknown>) =>
-    p.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
 
   it('a connection the server ends inside a transaction (a restart) fails that transaction, not the process; the pool serves the next', async () => {
     const err = await failure(
@@ -273,10 +271,7 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     const gone = await openPostgres(viaProxy.href, { statementTimeoutSeconds: LIMIT_SECONDS });
     try {
       proxy.cut();
-      const noServer = await gone.query('select 1').then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const noServer = await failure(gone.query('select 1'));
       expect(databaseUnavailable(noServer)).toBe(true);
     } finally {
       await gone.close().catch(() => undefined);
@@ -296,10 +291,7 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     await victim.connect();
     victim.on('error', () => undefined);
     const [{ pid }] = (await victim.query<{ pid: number }>('select pg_backend_pid() as pid')).rows as [{ pid: number }];
-    const sleeping = victim.query('select pg_sleep(5)').then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const sleeping = failure(victim.query('select pg_sleep(5)'));
     await new Promise((r) => setTimeout(r, 200));
     await db.query('select pg_terminate_backend($1)', [pid]);
     const terminated = await sleeping;
@@ -307,10 +299,7 @@ async function holdLock(url: string, sql: string, params: unknown[] = []): Promi
     await victim.end().catch(() => undefined);
 
     for (const sql of ["insert into organizations (id, name, slug) values ('org_x', 'X', 'x'), ('org_x', 'X', 'x2')", 'select from nowhere_at_all', 'selec 1']) {
-      const e = await db.query(sql).then(
-        () => undefined,
-        (x: unknown) => x,
-      );
+      const e = await failure(db.query(sql));
       expect(e).toBeInstanceOf(Error);
       expect(databaseUnavailable(e)).toBe(false);
     }

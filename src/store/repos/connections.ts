@@ -1,4 +1,4 @@
-import { withoutStatementTimeout, type Database } from '../database.js';
+import { deleteWithoutTimeLimit, type Database } from '../database.js';
 import { newId } from '../ids.js';
 import type { SecretBox } from '../secrets.js';
 import type { Connection, ConnectionType, Page, Provider } from '../types.js';
@@ -129,6 +129,6 @@ export class ConnectionRepo {
 
   async delete(id: string, organizationId: string): Promise<boolean> {
     // Every identity it made goes with it: no time limit.
-    return withoutStatementTimeout(this.db, async (tx) => (await tx.query('delete from connections where id = $1 and organization_id = $2 returning id', [id, organizationId])).length > 0);
+    return deleteWithoutTimeLimit(this.db, 'delete from connections where id = $1 and organization_id = $2 returning id', [id, organizationId]);
   }
 }

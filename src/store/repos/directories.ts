@@ -1,4 +1,4 @@
-import { withoutStatementTimeout, type Database } from '../database.js';
+import { deleteWithoutTimeLimit, type Database } from '../database.js';
 import { newId } from '../ids.js';
 import { hashToken, randomToken, safeEqual } from '../secrets.js';
 import type { DirectoryProvider, DirectoryRow, Page } from '../types.js';
@@ -77,7 +77,7 @@ export class DirectoryRepo {
 
   async delete(id: string, organizationId: string): Promise<boolean> {
     // Its users' and groups' rows go with it: no time limit.
-    return withoutStatementTimeout(this.db, async (tx) => (await tx.query('delete from directories where id = $1 and organization_id = $2 returning id', [id, organizationId])).length > 0);
+    return deleteWithoutTimeLimit(this.db, 'delete from directories where id = $1 and organization_id = $2 returning id', [id, organizationId]);
   }
 
   /**

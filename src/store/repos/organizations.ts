@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { withoutStatementTimeout, type Database, type Sql } from '../database.js';
+import { deleteWithoutTimeLimit, type Database, type Sql } from '../database.js';
 import { newId } from '../ids.js';
 import type { Organization, OrganizationDomain, Page, SsoPolicy } from '../types.js';
 import { toPage, type PageQuery } from './page.js';
@@ -135,7 +135,7 @@ export class OrganizationRepo {
 
   async delete(id: string): Promise<boolean> {
     // Everything the organization holds goes with it (its users, identities, events...): no time limit.
-    return withoutStatementTimeout(this.db, async (tx) => (await tx.query('delete from organizations where id = $1 returning id', [id])).length > 0);
+    return deleteWithoutTimeLimit(this.db, 'delete from organizations where id = $1 returning id', [id]);
   }
 
   /** The organization's domains with their verification state, by name. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { withoutStatementTimeout, type Database } from '../database.js';
+import { deleteWithoutTimeLimit, type Database } from '../database.js';
 import { newId } from '../ids.js';
 import type { SecretBox } from '../secrets.js';
 import type { Page } from '../types.js';
@@ -114,7 +114,7 @@ export class WebhookRepo {
 
   /** Its deliveries go with it (cascade; nothing is sent to a deleted webhook): no time limit, there may be millions. */
   async delete(id: string): Promise<boolean> {
-    return withoutStatementTimeout(this.db, async (tx) => (await tx.query('delete from webhooks where id = $1 returning id', [id])).length > 0);
+    return deleteWithoutTimeLimit(this.db, 'delete from webhooks where id = $1 returning id', [id]);
   }
 
   /** Newest first; the cursor is the last event id seen. */

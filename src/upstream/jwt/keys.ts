@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { createRemoteJWKSet, customFetch, errors, importSPKI, type CompactVerifyGetKey, type CryptoKey } from 'jose';
 import type { FetchLike } from '../../http/safe-fetch.js';
 import { UrlRefusedError } from '../../http/safe-fetch.js';
@@ -39,7 +40,9 @@ export class PartnerKeys {
       let key = this.#imported.get(id);
       if (!key) {
         try {
-          key = await importSPKI(pem, alg);
+          // Through node:crypto, which reads a certificate or PKCS#1 key too: rows saved before
+          // the API kept every public key as SPKI (settings.ts) may hold one.
+          key = await importSPKI(createPublicKey(pem).export({ type: 'spki', format: 'pem' }).toString(), alg);
         } catch {
           throw unavailable(`the connection's public key cannot be used for ${alg}`);
         }
@@ -63,7 +66,9 @@ export class PartnerKeys {
           return await set(header, token);
         } catch (e) {
           // No key for this kid/alg is the token's fault; an unreachable or broken JWKS is not.
-          if (e instanceof errors.JWKSNoMatchingKey) throw e;
+          // Several matching keys (a rollover: old and new published, no kid or one kid for both)
+          // are tried in turn by verify.ts.
+          if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) throw e;
           if (e instanceof UrlRefusedError) throw new UpstreamError('url_refused', 'the JWKS URL is refused', { jwks_url: url });
           throw unavailable('the partner JWKS could not be fetched', { jwks_url: url });
         }

@@ -11,17 +11,25 @@ const KEY_KINDS = ['secret', 'public_key', 'jwks_url'] as const;
 const invalid = (field: string, message: string) =>
   new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] });
 
-/** A PEM public key usable for RS256 (RSA ≥ 2048 bits) or ES256 (EC P-256); returns the alg it implies. */
-function publicKeyAlg(pem: string): 'RS256' | 'ES256' {
+/**
+ * A PEM public key usable for RS256 (RSA ≥ 2048 bits) or ES256 (EC P-256): the alg it implies, and
+ * the key as SPKI (`BEGIN PUBLIC KEY`), which is what is kept. Partners often hand out their
+ * certificate or a PKCS#1 `BEGIN RSA PUBLIC KEY` instead; both are taken and kept as SPKI, so what
+ * the API shows is what verifies tokens. A private key is refused, never kept (it would be stored
+ * and shown in the clear).
+ */
+function publicKey(pem: string): { alg: 'RS256' | 'ES256'; spki: string } {
+  if (/PRIVATE KEY-----/.test(pem)) throw invalid('public_key', "this is a private key: paste the partner's public key or certificate, never its private key");
   let key: KeyObject;
   try {
     key = createPublicKey({ key: pem, format: 'pem' });
   } catch {
-    throw invalid('public_key', 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
+    throw invalid('public_key', 'must be a PEM public key (-----BEGIN PUBLIC KEY-----) or certificate');
   }
   const details = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048) return 'RS256';
-  if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') return 'ES256';
+  const spki = key.export({ type: 'spki', format: 'pem' }).toString();
+  if (key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048) return { alg: 'RS256', spki };
+  if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') return { alg: 'ES256', spki };
   throw invalid('public_key', 'must be an RSA key of at least 2048 bits (RS256) or an EC P-256 key (ES256)');
 }
 
@@ -82,9 +90,10 @@ export const jwtSettings: ConnectionSettings = {
       if (config.alg !== undefined && config.alg !== 'HS256') throw invalid('alg', 'a shared secret signs with HS256');
       config.alg = 'HS256';
     } else if (config.public_key) {
-      const implied = publicKeyAlg(String(config.public_key));
+      const { alg: implied, spki } = publicKey(String(config.public_key));
       if (config.alg !== undefined && config.alg !== implied) throw invalid('alg', `this public key signs with ${implied}`);
       config.alg = implied;
+      config.public_key = spki;
     } else {
       if (config.alg === 'HS256') throw invalid('alg', 'a JWKS URL needs RS256 or ES256');
       config.alg ??= 'RS256';

@@ -93,6 +93,33 @@ interface Step {
   claims?: Record<string, unknown>;
 }
 
+/** Keys of one JWKS tried for a token that several of them match: a rollover publishes two, seldom more. */
+const MAX_CANDIDATE_KEYS = 10;
+
+/**
+ * The verified payload. When several keys of the partner's JWKS match the token's header (old and
+ * new key published during a rollover, tokens without a kid or with one kid for both), each is tried
+ * until one verifies (jose's JWKSMultipleMatchingKeys); a signature none of them verifies is invalid.
+ */
+async function verifySignature(token: string, key: PartnerKey, alg: PartnerJwtAlg): Promise<Uint8Array> {
+  const options = { algorithms: [alg] };
+  try {
+    return (await compactVerify(token, key as CompactVerifyGetKey, options)).payload;
+  } catch (e) {
+    if (!(e instanceof errors.JWKSMultipleMatchingKeys)) throw e;
+    let tried = 0;
+    for await (const candidate of e as unknown as AsyncIterable<CryptoKey>) {
+      if (++tried > MAX_CANDIDATE_KEYS) break;
+      try {
+        return (await compactVerify(token, candidate, options)).payload;
+      } catch (inner) {
+        if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+      }
+    }
+    throw new errors.JWSSignatureVerificationFailed();
+  }
+}
+
 async function verifySteps(token: string, policy: PartnerJwtPolicy, key: PartnerKey, nowMs: number, at: Step): Promise<PartnerToken> {
   if (typeof token !== 'string' || token.length === 0) throw invalid('no token');
   if (token.length > MAX_TOKEN_LENGTH) throw invalid('token too large');
@@ -101,8 +128,7 @@ async function verifySteps(token: string, policy: PartnerJwtPolicy, key: Partner
   at.check = 'signature';
   try {
     // `algorithms` pins the connection's algorithm: alg "none" and HS256-signed-with-the-public-key are refused here.
-    const verified = await compactVerify(token, key as CompactVerifyGetKey, { algorithms: [policy.alg] });
-    payloadBytes = verified.payload;
+    payloadBytes = await verifySignature(token, key, policy.alg);
   } catch (e) {
     if (e instanceof UpstreamError) throw e;
     if (e instanceof errors.JOSEAlgNotAllowed) throw invalid(`the token must be signed with ${policy.alg}`);

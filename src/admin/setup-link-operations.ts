@@ -11,7 +11,7 @@ import { HttpProblem, notFound } from '../http/problem.js';
 import type { Runtime } from '../runtime.js';
 import type { SetupLink } from '../store/repos/setup-links.js';
 import type { Organization } from '../store/types.js';
-import { SETUP_IDP_KEYS, setupIdp } from '../setup/idps.js';
+import { SETUP_PROVIDER_NAMES, setupIdpFor } from '../setup/idps.js';
 import type { Actor } from './audit.js';
 import { emailAddress, parse } from './validation.js';
 
@@ -19,7 +19,7 @@ const DAY = 86_400;
 export const createSchema = z.strictObject({
   admin_email: emailAddress.optional(),
   connection_type: z.enum(['saml', 'oidc']).optional(),
-  provider: z.enum(SETUP_IDP_KEYS).optional(),
+  provider: z.enum(SETUP_PROVIDER_NAMES).optional(),
   connection_id: z.string().min(1).max(100).optional(),
   ttl_seconds: z.number().int().min(60).max(30 * DAY).default(7 * DAY),
   send_email: z.boolean().default(false),
@@ -76,7 +76,8 @@ export function setupLinkOperations(rt: Runtime, mailer: Mailer | undefined): Se
 
     async create(org, body, by) {
       const input = parse(createSchema, body);
-      const idp = input.provider ? setupIdp(input.provider)! : undefined;
+      const idp = input.provider ? setupIdpFor(input.provider, input.connection_type) : undefined;
+      if (input.provider && !idp) throw fieldError('provider', `the setup portal does not offer ${input.provider} over ${input.connection_type}`);
       let type = input.connection_type ?? idp?.protocol ?? null;
       if (idp && input.connection_type && idp.protocol !== input.connection_type) {
         throw fieldError('provider', `${input.provider} is a ${idp.protocol} provider, not ${input.connection_type}`);
@@ -96,7 +97,7 @@ export function setupLinkOperations(rt: Runtime, mailer: Mailer | undefined): Se
       const { token, link } = await store.setupLinks.create(org.id, {
         admin_email: input.admin_email ?? null,
         connection_type: type,
-        provider: input.provider ?? null,
+        provider: idp?.key ?? null,
         connection_id: input.connection_id ?? null,
         ttlSeconds: input.ttl_seconds,
       });

@@ -3,7 +3,7 @@
  * the values Portico gives it, and under which names it should release the user's attributes.
  * Data only (no I/O); the admin API validates a setup link's `provider` against SETUP_IDPS.
  */
-import type { Provider } from '../store/types.js';
+import { PROVIDERS, type Provider } from '../store/types.js';
 
 export type SetupProtocol = 'saml' | 'oidc';
 
@@ -225,3 +225,19 @@ export const SETUP_IDPS: SetupIdp[] = [
 export const SETUP_IDP_KEYS = SETUP_IDPS.map((i) => i.key) as [string, ...string[]];
 
 export const setupIdp = (key: string | null | undefined): SetupIdp | undefined => SETUP_IDPS.find((i) => i.key === key);
+
+/** What a setup link's `provider` may be: a preset key (`okta-oidc`), or a connection provider as connections name it (`okta`). */
+export const SETUP_PROVIDER_NAMES = [...new Set([...SETUP_IDP_KEYS, ...PROVIDERS])] as [string, ...string[]];
+
+/**
+ * The preset a setup link's `provider` names: a preset by its key, or a connection provider's
+ * preset over `protocol` (when not given, its first: SAML before OIDC); `generic` is the
+ * protocol's plain preset (`saml`, `oidc`). Undefined when the portal has none (google over OIDC).
+ * It is the choice the portal shows selected; the customer's admin may still pick another.
+ */
+export function setupIdpFor(name: string, protocol?: SetupProtocol): SetupIdp | undefined {
+  const preset = setupIdp(name);
+  if (preset) return preset;
+  if (name === 'generic') return setupIdp(protocol ?? 'saml');
+  return SETUP_IDPS.find((i) => i.provider === name && (!protocol || i.protocol === protocol));
+}

@@ -103,6 +103,28 @@ describe('setup links (admin API)', () => {
     expect(own.body).toMatchObject({ connection_id: theirs.body.id, connection_type: 'saml' });
   });
 
+  it('takes a provider as connections name it (okta, azure, generic…) and keeps the setup preset it means', async () => {
+    const org = await createOrg(t);
+    const url = `/api/v1/organizations/${org.slug}/setup-links`;
+    const made = async (body: Record<string, unknown>) => (await api(t).post(url).set(bearer()).send(body).expect(201)).body as { provider: string; connection_type: string };
+    expect(await made({ connection_type: 'saml', provider: 'okta' })).toMatchObject({ provider: 'okta-saml', connection_type: 'saml' });
+    expect(await made({ connection_type: 'oidc', provider: 'okta' })).toMatchObject({ provider: 'okta-oidc', connection_type: 'oidc' });
+    expect(await made({ connection_type: 'oidc', provider: 'azure' })).toMatchObject({ provider: 'entra-oidc', connection_type: 'oidc' });
+    // Without a type: the provider's first preset (SAML before OIDC).
+    expect(await made({ provider: 'azure' })).toMatchObject({ provider: 'entra-saml', connection_type: 'saml' });
+    expect(await made({ connection_type: 'oidc', provider: 'generic' })).toMatchObject({ provider: 'oidc', connection_type: 'oidc' });
+    expect(await made({ connection_type: 'saml', provider: 'ping-federate' })).toMatchObject({ provider: 'ping-federate', connection_type: 'saml' });
+    // The preset keys are still taken as they are.
+    expect(await made({ provider: 'okta-oidc' })).toMatchObject({ provider: 'okta-oidc', connection_type: 'oidc' });
+    const before = (await api(t).get(`${url}?limit=100`).set(bearer()).expect(200)).body.data.length;
+    // A provider the portal offers only over the other protocol: 400, nothing made.
+    const google = await api(t).post(url).set(bearer()).send({ connection_type: 'oidc', provider: 'google' });
+    isProblem(google, 400, 'validation_failed');
+    expect(google.body.detail).toBe('provider: the setup portal does not offer google over oidc');
+    isProblem(await api(t).post(url).set(bearer()).send({ connection_type: 'oidc', provider: 'adfs' }), 400, 'validation_failed');
+    expect((await api(t).get(`${url}?limit=100`).set(bearer()).expect(200)).body.data.length).toBe(before);
+  });
+
   it("an organization-scoped key manages its own organization's links only", async () => {
     const a = await createOrg(t);
     const b = await createOrg(t);

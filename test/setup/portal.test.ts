@@ -43,6 +43,14 @@ describe('setup portal over HTTP', () => {
     return b.get(`${path}/configure`);
   }
 
+  it("a link made for a provider as connections name it opens with that provider's preset chosen", async () => {
+    const link = await newLink({ connection_type: 'oidc', provider: 'okta' });
+    const page = await new PortalBrowser(p.base).get(link.path);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('value="okta-oidc" checked');
+    expect(page.html.match(/ checked/g)).toHaveLength(1);
+  });
+
   it('unknown, expired and revoked links get one identical neutral page; a good link opens with strict headers', async () => {
     const b = new PortalBrowser(p.base);
     const good = await newLink();

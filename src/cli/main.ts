@@ -93,7 +93,17 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 
   registerConsoleCommands(program, out);
 
+  // `portico --help` names every command a group holds too (keys rotate, saml verify, …), not only the groups.
+  program.addHelpText('after', () => `\nAll commands:\n${everyCommand(program).map((c) => `  portico ${c}`).join('\n')}\n`);
+
   return program;
+}
+
+/** Each command that runs something, with its arguments: `serve [options]`, `keys rotate`, `saml verify [options] <response>`. */
+function everyCommand(program: Command): string[] {
+  return program.commands.flatMap((c) =>
+    c.commands.length ? c.commands.map((sub) => `${c.name()} ${sub.name()} ${sub.usage()}`.trim()) : [`${c.name()} ${c.usage()}`.trim()],
+  );
 }
 
 /**

@@ -35,6 +35,10 @@ describe('portico CLI', () => {
     const { code, stdout } = await portico(['--help']);
     expect(code).toBe(0);
     for (const cmd of ['serve', 'migrate', 'api-keys']) expect(stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
+    // Every command of the contract, by its full name (not only the groups).
+    for (const cmd of ['serve', 'migrate', 'api-keys create', 'keys rotate', 'keys list', 'saml verify', 'oidc check', 'console-link']) {
+      expect(stdout).toMatch(new RegExp(`^  portico ${cmd}\\b`, 'm'));
+    }
     const sub = await portico(['api-keys', 'create', '--help']);
     expect(sub.code).toBe(0);
     expect(sub.stdout).toContain('--org <org>');

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { isEmailAddress } from '../directory/email.js';
 import { HttpProblem, notFound } from '../http/problem.js';
 import type { Store } from '../store/index.js';
+import { userEmailVerified } from '../directory/email-verified.js';
 import type { Organization, User } from '../store/types.js';
 import { resolveOrg } from './auth.js';
 import type { UserAccess } from '../login/user-access.js';
@@ -64,10 +65,15 @@ export const userResponse = z.strictObject({
   last_login_at: timestamp.nullable(),
 });
 
-export const userView = (u: User) => ({
+/**
+ * A user as the API shows it. `email_verified` is what applications receive in the claim (stored
+ * flag and a verified domain of the organization, directory/email-verified.ts); setting it true
+ * also vouches for the address (`email_vouched`), in any domain.
+ */
+export const userView = (u: User, org: Pick<Organization, 'verified_domains'>) => ({
   id: u.id,
   email: u.email,
-  email_verified: u.email_verified,
+  email_verified: userEmailVerified(u, org.verified_domains),
   name: u.name,
   given_name: u.given_name,
   family_name: u.family_name,
@@ -129,7 +135,7 @@ export function userRoutes(store: Store, access?: UserAccess): Router {
     const org = await resolveOrg(store, req);
     const input = parse(createSchema, body);
     const user = await withConflicts(() => store.users.create(org.id, input));
-    res.status(201).json(userView(user));
+    res.status(201).json(userView(user, org));
   });
 
   r.get('/organizations/:org/users', async (req, res) => {
@@ -139,17 +145,18 @@ export function userRoutes(store: Store, access?: UserAccess): Router {
       throw new HttpProblem(400, 'validation_failed', 'email: must be an email address', { errors: [{ field: 'email', message: 'must be an email address' }] });
     }
     const page = await store.users.list(org.id, { ...pageQuery(req), ...(byEmail ? { email: byEmail } : {}) });
-    res.json({ data: page.data.map(userView), next_cursor: page.next_cursor });
+    res.json({ data: page.data.map((u) => userView(u, org)), next_cursor: page.next_cursor });
   });
 
   r.get('/organizations/:org/users/:id', async (req, res) => {
-    res.json(userView((await load(req)).user));
+    const { org, user } = await load(req);
+    res.json(userView(user, org));
   });
 
   r.patch('/organizations/:org/users/:id', async (req, res) => {
     const body = jsonBody(req);
     const { org, user } = await load(req);
-    res.json(userView(await updateUser(store, access, org, user, body)));
+    res.json(userView(await updateUser(store, access, org, user, body), org));
   });
 
   r.delete('/organizations/:org/users/:id', async (req, res) => {

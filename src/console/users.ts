@@ -9,6 +9,7 @@ import { resolveOrg } from '../admin/auth.js';
 import { loadUser, updateUser } from '../admin/users.js';
 import { esc } from '../http/html.js';
 import type { HttpProblem } from '../http/problem.js';
+import { userEmailVerified } from '../directory/email-verified.js';
 import type { Organization, User } from '../store/types.js';
 import type { ConsoleDeps } from './context.js';
 import { attempt, auditAs, field, formBody, lines, pager, problemBox, queryText, when } from './forms.js';
@@ -103,7 +104,7 @@ ${u.identities.map((i) => `<tr><td>${esc(i.connection_id)}</td><td>${esc(i.subje
 ${problemBox(problem)}
 <dl>
 <dt>Id</dt><dd>${esc(u.id)}</dd>
-<dt>Email</dt><dd>${esc(u.email ?? '—')}${u.email && !u.email_verified ? ' (not verified)' : ''}</dd>
+<dt>Email</dt><dd>${esc(u.email ?? '—')}${u.email && !userEmailVerified(u, org.verified_domains) ? ' (not verified)' : ''}</dd>
 <dt>Name</dt><dd>${esc(u.name ?? '—')}</dd>
 <dt>External id</dt><dd>${esc(u.external_id ?? '—')}</dd>
 <dt>Status</dt><dd>${esc(u.status)}${u.suspended_by === 'admin' ? ' (by an admin: a directory cannot reactivate the user)' : u.suspended_by === 'directory' ? ' (by a SCIM directory)' : ''}</dd>

@@ -14,6 +14,16 @@ export function inVerifiedDomain(email: string | null | undefined, verifiedDomai
 }
 
 /**
+ * Whether a user's email counts as verified, as applications receive it (the `email_verified` claim)
+ * and as the users API and the console show it: the stored flag (an upstream that vouched, or an
+ * admin or directory) AND the address in one of the organization's verified domains — now, so a
+ * domain verified later counts, and one removed stops counting (docs/reference.md "Rules every part keeps").
+ */
+export function userEmailVerified(user: Pick<User, 'email' | 'email_verified'>, verifiedDomains: readonly string[]): boolean {
+  return Boolean(user.email) && user.email_verified && inVerifiedDomain(user.email, verifiedDomains);
+}
+
+/**
  * The email verification rule (docs/reference.md "Rules every part keeps"): an upstream's email counts as verified only when the upstream
  * vouches for it — `email_verified: true`, which each adapter sets as far as its protocol goes (an
  * OIDC IdP's claim, absent: not vouched; a SAML assertion from the organization's own IdP; a partner

@@ -10,7 +10,7 @@
 import type { Account, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import type { Store } from '../store/index.js';
-import { inVerifiedDomain } from '../directory/email-verified.js';
+import { userEmailVerified } from '../directory/email-verified.js';
 import type { RequestPrefetch } from './prefetch.js';
 
 export interface LoginRecord {
@@ -81,7 +81,7 @@ export async function loadAccount(store: Store, logins: LoginRecords, userId: st
     sub: user.id,
     email: user.email ?? undefined,
     // docs/reference.md "Rules every part keeps": never true for an address outside the organization's verified domains, whoever set it.
-    email_verified: user.email ? user.email_verified && inVerifiedDomain(user.email, org.verified_domains) : undefined,
+    email_verified: user.email ? userEmailVerified(user, org.verified_domains) : undefined,
     name: user.name ?? undefined,
     given_name: user.given_name ?? undefined,
     family_name: user.family_name ?? undefined,

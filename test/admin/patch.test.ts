@@ -49,6 +49,8 @@ const api = (t: Target, method: string, path: string, body?: unknown) => call(t,
 interface Ctx {
   t: Target;
   org: string;
+  /** A verified domain of `org`. */
+  domain: string;
   apps: [string, string];
   idpA: OidcIdp;
   idpB: OidcIdp;
@@ -182,7 +184,7 @@ const users: Resource = {
   name: 'users',
   async create(c) {
     const u = await created(c, `/organizations/${c.org}/users`, {
-      email: `${uniq('jane')}@acme.example`,
+      email: `${uniq('jane')}@${c.domain}`,
       email_verified: true,
       name: 'Jane Doe',
       given_name: 'Jane',
@@ -195,8 +197,9 @@ const users: Resource = {
     return { path: u._path };
   },
   rows: [
-    { field: 'email', value: () => `${uniq('janet')}@acme.example` },
-    { field: 'email', label: 'email: null', value: null, derives: ['email_vouched'] },
+    { field: 'email', value: (c: Ctx) => `${uniq('janet')}@${c.domain}` },
+    // No address, none verified: email_verified reads false.
+    { field: 'email', label: 'email: null', value: null, derives: ['email_vouched', 'email_verified'] },
     { field: 'email_verified', value: false },
     { field: 'name', value: 'Janet Roe' },
     { field: 'name', label: 'name: null', value: null },
@@ -500,9 +503,11 @@ async function stopPeers(p: Peers | undefined) {
 
 /** Without peers, only the resources that need none (organizations, applications, users) can run. */
 async function context(t: Target, peers?: Peers): Promise<Ctx> {
-  const org = await created({ t } as Ctx, '/organizations', { slug: uniq('patch'), name: 'Patch org' });
+  // Its own domain (verified: the operator adds it), so a user's email there reads email_verified: true.
+  const domain = `${uniq('patch')}.example`;
+  const org = await created({ t } as Ctx, '/organizations', { slug: uniq('patch'), name: 'Patch org', domains: [domain] });
   const app = async () => (await created({ t } as Ctx, '/applications', { name: 'App', redirect_uris: [`${APP}/callback`] }, 'client_id')).client_id as string;
-  return { t, org: org.id, apps: [await app(), await app()], ...(peers as Peers) };
+  return { t, org: org.id, domain, apps: [await app(), await app()], ...(peers as Peers) };
 }
 
 const table = (resources: Resource[]) => resources.flatMap((res) => res.rows.map((row) => [res.name, rowName(row), res, row] as const));

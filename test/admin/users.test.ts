@@ -5,9 +5,12 @@ import { api, createOrg, isProblem, orgKey } from './helpers.js';
 describe.each(dbBackends)('users admin API ($name)', (backend) => {
   let t: TestApp;
   let org: { id: string; slug: string };
+  // The organization's own domain (the operator's domains are verified at once): an email there may be shown verified.
+  let domain: string;
   beforeAll(async () => {
     t = await buildTestApp({ backend });
-    org = await createOrg(t);
+    domain = `users-${process.pid}-${Math.random().toString(36).slice(2, 8)}.example`;
+    org = await createOrg(t, { domains: [domain] });
   });
   afterAll(() => t.close());
   const base = () => `/api/v1/organizations/${org.slug}/users`;
@@ -17,7 +20,7 @@ describe.each(dbBackends)('users admin API ($name)', (backend) => {
       .post(base())
       .set(bearer())
       .send({
-        email: 'Ada.Lovelace@Example.com',
+        email: `Ada.Lovelace@${domain.toUpperCase()}`,
         email_verified: true,
         name: 'Ada Lovelace',
         given_name: 'Ada',
@@ -29,7 +32,7 @@ describe.each(dbBackends)('users admin API ($name)', (backend) => {
       .expect(201);
     expect(res.body).toEqual({
       id: expect.stringMatching(/^usr_/),
-      email: 'Ada.Lovelace@Example.com',
+      email: `Ada.Lovelace@${domain.toUpperCase()}`,
       email_verified: true,
       name: 'Ada Lovelace',
       given_name: 'Ada',
@@ -46,7 +49,7 @@ describe.each(dbBackends)('users admin API ($name)', (backend) => {
       last_login_at: null,
     });
     await api(t).get(`${base()}/${res.body.id}`).set(bearer()).expect(200, res.body);
-    const found = await api(t).get(`${base()}?email=${encodeURIComponent('ada.lovelace@EXAMPLE.com')}`).set(bearer()).expect(200);
+    const found = await api(t).get(`${base()}?email=${encodeURIComponent(`ada.lovelace@${domain}`)}`).set(bearer()).expect(200);
     expect(found.body.data.map((u: { id: string }) => u.id)).toEqual([res.body.id]);
     const none = await api(t).get(`${base()}?email=nobody@example.com`).set(bearer()).expect(200);
     expect(none.body).toEqual({ data: [], next_cursor: null });
@@ -116,9 +119,9 @@ describe.each(dbBackends)('users admin API ($name)', (backend) => {
   });
 
   it('email_vouched (read-only): an admin marking the email verified vouches for it; echoing email_verified or the address does not', async () => {
-    const made = await t.runtime.store.users.create(org.id, { email: 'picked@example.com', email_vouched: false });
+    const made = await t.runtime.store.users.create(org.id, { email: `picked@${domain}`, email_vouched: false });
     const patch = (body: Record<string, unknown>) => api(t).patch(`${base()}/${made.id}`).set(bearer()).send(body).expect(200);
-    expect((await patch({ email: 'Picked@example.com', email_verified: false })).body.email_vouched).toBe(false);
+    expect((await patch({ email: `Picked@${domain}`, email_verified: false })).body.email_vouched).toBe(false);
     // Not writable as such: the API has no email_vouched field.
     const refused = await api(t).patch(`${base()}/${made.id}`).set(bearer()).send({ email_vouched: true }).expect(400);
     isProblem(refused, 400, 'validation_failed');
@@ -127,6 +130,27 @@ describe.each(dbBackends)('users admin API ($name)', (backend) => {
     expect((await patch({ email_verified: true })).body.email_vouched).toBe(false);
     await t.runtime.store.users.update(made.id, org.id, { email_verified: false });
     expect((await patch({ email_verified: true })).body).toMatchObject({ email_verified: true, email_vouched: true });
+  });
+
+  it('email_verified is shown as applications receive it: true only in a verified domain of the organization; setting it still vouches', async () => {
+    // An address in a domain the organization has not verified: shown false, as the claim is, but vouched for.
+    const outside = await api(t).post(base()).set(bearer()).send({ email: `eve-${Math.random()}@gmail.com`, email_verified: true }).expect(201);
+    expect(outside.body).toMatchObject({ email_verified: false, email_vouched: true });
+    expect((await api(t).get(`${base()}/${outside.body.id}`).set(bearer()).expect(200)).body.email_verified).toBe(false);
+    const listed = (await api(t).get(`${base()}?email=${encodeURIComponent(outside.body.email)}`).set(bearer()).expect(200)).body.data;
+    expect(listed.map((u: { email_verified: boolean }) => u.email_verified)).toEqual([false]);
+    // The organization's own domain: true.
+    const inside = await api(t).post(base()).set(bearer()).send({ email: `ann-${Math.random()}@${domain}`, email_verified: true }).expect(201);
+    expect(inside.body).toMatchObject({ email_verified: true, email_vouched: true });
+    // Not verified by the admin: false, in any domain.
+    expect((await api(t).post(base()).set(bearer()).send({ email: `bob-${Math.random()}@${domain}` }).expect(201)).body.email_verified).toBe(false);
+    // The domain verified later counts from then on (the rule is worked out when read).
+    const later = `later-${Math.random().toString(36).slice(2, 8)}.example`;
+    const pending = await api(t).post(base()).set(bearer()).send({ email: `cy@${later}`, email_verified: true }).expect(201);
+    expect(pending.body.email_verified).toBe(false);
+    await api(t).patch(`/api/v1/organizations/${org.slug}`).set(bearer()).send({ domains: [domain, later] }).expect(200);
+    expect((await api(t).get(`${base()}/${pending.body.id}`).set(bearer()).expect(200)).body.email_verified).toBe(true);
+    await api(t).patch(`/api/v1/organizations/${org.slug}`).set(bearer()).send({ domains: [domain] }).expect(200);
   });
 
   it('pages through users with a cursor', async () => {

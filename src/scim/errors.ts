@@ -29,6 +29,7 @@ export const invalidFilter = (message: string) => new ScimError(400, 'invalid_fi
 export const invalidPath = (message: string) => new ScimError(400, 'invalid_path', message, 'invalidPath');
 export const noTarget = (message: string) => new ScimError(400, 'no_target', message, 'noTarget');
 export const uniqueness = (message: string) => new ScimError(409, 'uniqueness', message, 'uniqueness');
+export const tooMany = (message: string) => new ScimError(400, 'too_many', message, 'tooMany');
 export const scimNotFound = (what: string) => new ScimError(404, 'not_found', `${what} not found`);
 
 /** RFC 7644 §3.12: `status` is a string. */

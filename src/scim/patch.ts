@@ -10,9 +10,9 @@
  */
 import scimFilter from 'scim2-parse-filter';
 import type { Compare, Filter } from 'scim2-parse-filter';
-import { invalidPath, invalidSyntax, invalidValue, noTarget } from './errors.js';
+import { invalidPath, invalidSyntax, invalidValue, noTarget, tooMany } from './errors.js';
 import { parseFilter } from './filter.js';
-import { canonicalName, ENTERPRISE_SCHEMA, MULTI_VALUED, PATCH_SCHEMA, type Json } from './schema.js';
+import { canonicalName, ENTERPRISE_SCHEMA, MAX_VALUES, MULTI_VALUED, PATCH_SCHEMA, USER_SCHEMA, type Json } from './schema.js';
 
 export type PatchOpName = 'add' | 'replace' | 'remove';
 export interface PatchOperation {
@@ -76,8 +76,70 @@ export function parsePath(path: string, coreSchema: string): ParsedPath {
   return { extension, attr, ...(filter ? { filter } : {}), ...(m[3] ? { sub: m[3] } : {}) };
 }
 
-const sameValue = (a: unknown, b: unknown) =>
-  isObject(a) && isObject(b) && a.value !== undefined ? a.value === b.value : JSON.stringify(a) === JSON.stringify(b);
+/**
+ * The identity two values of a multi-valued attribute are compared by: their `value` when the
+ * element has one, else the whole element (as JSON). Kept in a Set, so adding or removing V values
+ * on a list of N costs N + V, not N × V (a group of many members).
+ */
+const valueKey = (e: unknown) => (isObject(e) && e.value !== undefined ? `v${JSON.stringify(e.value)}` : `j${JSON.stringify(e)}`);
+
+/**
+ * Work one PATCH may ask for, in units: an element visited costs 1 for a plain `attr eq "…"` value
+ * filter (what Okta and Entra send), 25 per filter term otherwise (~250 ns each here), and 1 for
+ * each element and value of a list add or remove. About 0.1–0.2 s of one core at most. Attacker
+ * review: one 1 MB PATCH (3,000 emails, then ~400 removes with 100-term filters) held the whole
+ * process for 40 s; it is now refused (400 tooMany) before the work is done.
+ */
+export const MAX_PATCH_WORK = 10_000_000;
+const TERM_COST = 25;
+
+class WorkBudget {
+  #spent = 0;
+  spend(units: number) {
+    this.#spent += units;
+    if (this.#spent > MAX_PATCH_WORK) throw tooMany('this PATCH asks for too much work in one request: send fewer operations, or simpler value filters');
+  }
+}
+
+/** Filter terms (comparisons) in a filter. */
+function terms(f: Filter): number {
+  switch (f.op) {
+    case 'or':
+    case 'and':
+      return f.filters.reduce((n, c) => n + terms(c), 0);
+    case 'not':
+      return terms(f.filter);
+    case '[]':
+      return 1 + terms(f.valFilter);
+    default:
+      return 1;
+  }
+}
+
+/**
+ * An element test for a value filter, and its cost per element. `attr eq "…"` on a plain attribute
+ * (`value eq "…"`, `type eq "work"`) is compared directly, as scim2-parse-filter compares (the
+ * attribute's name in any case, the value exactly), the name as written looked up first; anything
+ * else goes through the library (~100× slower per element).
+ */
+function elementTest(filter: Filter): { test: (e: unknown) => boolean; cost: number } {
+  if (filter.op === 'eq' && /^[A-Za-z$][\w$-]*$/.test((filter as Compare).attrPath)) {
+    const attr = (filter as Compare).attrPath;
+    const name = attr.toLowerCase();
+    const wanted = (filter as Compare).compValue;
+    return {
+      test: (e) => {
+        if (!isObject(e)) return false;
+        if (Object.hasOwn(e, attr)) return e[attr] === wanted;
+        for (const k of Object.keys(e)) if (k.toLowerCase() === name) return e[k] === wanted;
+        return false;
+      },
+      cost: 1,
+    };
+  }
+  const library = scimFilter.filter(filter);
+  return { test: (e) => isObject(e) && library(e), cost: TERM_COST * terms(filter) };
+}
 
 function asArray(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [v];
@@ -93,11 +155,12 @@ function merge(target: unknown, value: Json): Json {
 /** Applies the operations to a copy of `doc`; the result still needs validating. */
 export function applyPatch(doc: Json, ops: PatchOperation[], coreSchema: string): Json {
   const out = structuredClone(doc);
-  for (const op of ops) applyOne(out, op, coreSchema);
+  const budget = new WorkBudget();
+  for (const op of ops) applyOne(out, op, coreSchema, budget);
   return out;
 }
 
-function applyOne(doc: Json, op: PatchOperation, coreSchema: string): void {
+function applyOne(doc: Json, op: PatchOperation, coreSchema: string, budget: WorkBudget): void {
   if (!op.path) {
     if (op.op === 'remove') throw noTarget('remove needs a path');
     if (!isObject(op.value)) throw invalidValue('an operation without a path needs an object value');
@@ -106,7 +169,7 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string): void {
         doc[ENTERPRISE_SCHEMA] = merge(doc[ENTERPRISE_SCHEMA], v);
         continue;
       }
-      applyOne(doc, { op: op.op, path: k, value: v }, coreSchema);
+      applyOne(doc, { op: op.op, path: k, value: v }, coreSchema, budget);
     }
     return;
   }
@@ -122,9 +185,19 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string): void {
   if (filter) {
     if (!MULTI.has(attr)) throw invalidPath(`${attr} is not multi-valued`);
     const list = Array.isArray(container[attr]) ? (container[attr] as unknown[]) : [];
-    const matches = (e: unknown) => isObject(e) && scimFilter.filter(filter)(e);
+    const { test: matches, cost } = elementTest(filter);
+    budget.spend(Math.max(list.length, 1) * cost);
+    if (remove && sub) {
+      container[attr] = list.map((e) => (matches(e) ? Object.fromEntries(Object.entries(e as Json).filter(([k]) => k !== sub)) : e));
+      return;
+    }
     if (remove) {
-      container[attr] = sub ? list.map((e) => (matches(e) ? Object.fromEntries(Object.entries(e as Json).filter(([k]) => k !== sub)) : e)) : list.filter((e) => !matches(e));
+      // In place (the list is this PATCH's copy): a new array per operation made Okta's one-remove-per-member
+      // PATCH on a group of 50,000 members allocate 50,000 elements 200 times (~1 s); compacting it takes ~60 ms.
+      let kept = 0;
+      for (const e of list) if (!matches(e)) list[kept++] = e;
+      list.length = kept;
+      container[attr] = list;
       return;
     }
     let hit = false;
@@ -139,7 +212,7 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string): void {
       if (!seed) throw noTarget(`no value of ${attr} matches ${op.path}`);
       next.push(sub ? { ...seed, [sub]: op.value } : { ...seed, ...(isObject(op.value) ? op.value : { value: op.value }) });
     }
-    container[attr] = next;
+    container[attr] = bounded(next, attr, coreSchema);
     return;
   }
 
@@ -159,14 +232,24 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string): void {
 
   if (MULTI.has(attr)) {
     const list = Array.isArray(container[attr]) ? (container[attr] as unknown[]) : [];
+    const values = op.value === undefined || op.value === null ? [] : asArray(op.value);
+    budget.spend(list.length + values.length);
     if (op.op === 'remove') {
       // Entra ID removes members by listing them in `value` rather than with a value filter.
-      container[attr] = op.value === undefined ? [] : list.filter((e) => !asArray(op.value).some((v) => sameValue(e, v)));
+      const gone = new Set(values.map(valueKey));
+      container[attr] = op.value === undefined ? [] : list.filter((e) => !gone.has(valueKey(e)));
     } else if (op.op === 'add') {
       const next = [...list];
-      for (const v of asArray(op.value)) if (!next.some((e) => sameValue(e, v))) next.push(v);
-      container[attr] = next;
-    } else container[attr] = op.value === null ? [] : asArray(op.value);
+      const held = new Set(list.map(valueKey));
+      for (const v of values) {
+        const key = valueKey(v);
+        if (!held.has(key)) {
+          held.add(key);
+          next.push(v);
+        }
+      }
+      container[attr] = bounded(next, attr, coreSchema);
+    } else container[attr] = bounded([...values], attr, coreSchema);
     return;
   }
   if (remove) {
@@ -174,6 +257,15 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string): void {
     return;
   }
   container[attr] = isObject(op.value) && isObject(container[attr]) ? merge(container[attr], op.value) : op.value;
+}
+
+/**
+ * A user's multi-valued attribute may hold MAX_VALUES values in the end (userResource refuses more):
+ * one that grows past it halfway through a PATCH is refused then, not after the rest is applied to it.
+ */
+function bounded(list: unknown[], attr: string, coreSchema: string): unknown[] {
+  if (coreSchema === USER_SCHEMA && list.length > MAX_VALUES) throw invalidValue(`${attr} has too many values`);
+  return list;
 }
 
 /** `members`, also with its schema's URN in front (as parsePath takes it; attacker review: uncounted). */

@@ -16,7 +16,8 @@ export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 /** Most member values one request may carry (a PATCH or a PUT of a Group): more is a 413 (RFC 7644 §3.12). */
 export const MAX_MEMBERS_PER_REQUEST = 1000;
 const MAX_TEXT = 1024;
-const MAX_VALUES = 100;
+/** Values a user's multi-valued attribute (emails, phoneNumbers, …) may hold. */
+export const MAX_VALUES = 100;
 
 const STRING_ATTRS = ['userName', 'displayName', 'nickName', 'profileUrl', 'title', 'userType', 'preferredLanguage', 'locale', 'timezone', 'externalId'];
 const NAME_ATTRS = ['formatted', 'familyName', 'givenName', 'middleName', 'honorificPrefix', 'honorificSuffix'];

@@ -130,7 +130,8 @@ export class AuditTrail {
   };
 
   async #organizationOf(req: Request): Promise<string | undefined> {
-    const ref = /^\/organizations\/([^/]+)/.exec(req.path)?.[1];
+    // Any letter case: the routes ignore it (attacker review: /Organizations/acme/users was audited with no organization).
+    const ref = /^\/organizations\/([^/]+)/i.exec(req.path)?.[1];
     if (!ref) return req.admin?.organizationId ?? undefined;
     let decoded: string;
     try {

@@ -256,9 +256,20 @@ interface SessionSnapshot {
  * tokens do not expire with the session (refresh.ts), which makes oidc-provider keep their grants
  * on logout; a user who signs out means those tokens too, hence the revocation here.
  */
+/**
+ * Whether oidc-provider may route `path` to `route`: its router ignores ASCII case and one trailing
+ * slash (attacker review: `POST /oauth/logout/confirm/` signed the user out but skipped this hook, so
+ * the refresh tokens outlived the logout). A superset of its match: the hook confirms the route
+ * oidc-provider took (`ctx.oidc.route`) before it acts.
+ */
+export function mayBeRoute(path: string, route: string): boolean {
+  const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  return trimmed.toLowerCase() === route.toLowerCase();
+}
+
 export function endOnLogout(deps: LogoutHookDeps) {
   return async (ctx: KoaContextWithOIDC, next: Next) => {
-    if (ctx.method !== 'POST' || ctx.path !== deps.confirmPath) return next();
+    if (ctx.method !== 'POST' || !mayBeRoute(ctx.path, deps.confirmPath)) return next();
     let before: SessionSnapshot | undefined;
     try {
       const session = await deps.provider.Session.get(ctx);

@@ -134,6 +134,16 @@ describe.each(dbBackends)('audit log of admin changes ($name)', (backend) => {
     expect((await adminEvents()).length).toBe(before);
   });
 
+  it('a change sent with the path in another letter case (the routes ignore it) is audited in its organization', async () => {
+    const org = await createOrg(t);
+    for (const prefix of ['/api/v1/organizations', '/api/v1/Organizations', '/api/v1/ORGANIZATIONS']) {
+      const u = (await api(t).post(`${prefix}/${org.slug}/users`).set(bearer()).send({ email: `u-${Math.random()}@acme.test` }).expect(201)).body;
+      expect((await waitForAudit('admin.user.created', u.id)).organization_id).toBe(org.id);
+      const own = (await api(t).get(`/api/v1/organizations/${org.slug}/events?type=admin.*&limit=200`).set(bearer()).expect(200)).body.data as AuditEvent[];
+      expect(own.map((e) => e.detail.object.id)).toContain(u.id);
+    }
+  });
+
   it('per organization: its own audit events, filtered by admin.*', async () => {
     const org = await createOrg(t);
     await api(t).post(`/api/v1/organizations/${org.slug}/users`).set(bearer()).send({ email: 'bob@audit.example' }).expect(201);

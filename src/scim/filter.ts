@@ -100,12 +100,17 @@ const GROUP_TARGET: Target = {
   },
 };
 
-const XSD_DATE_TIME = /^(\d{4})-(\d\d)-(\d\d)T\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
+const XSD_DATE_TIME = /^(\d{4})-(\d\d)-(\d\d)T\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-](\d\d):(\d\d))$/;
 
-/** A real calendar date-time: Date.parse also rolls "2020-02-30" over into March, which the database refuses. */
+/**
+ * A real calendar date-time: Date.parse also rolls "2020-02-30" over into March, which the database
+ * refuses. The offset is at most ±14:00 (xsd:dateTime): Date.parse takes -23:59, which PostgreSQL
+ * refuses beyond ±15:59 (attacker review: a 500).
+ */
 function isDateTime(value: string): boolean {
   const m = XSD_DATE_TIME.exec(value);
   if (!m || Number.isNaN(Date.parse(value))) return false;
+  if (m[6] !== undefined && (Number(m[7]) > 59 || Number(m[6]) * 60 + Number(m[7]) > 14 * 60)) return false;
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
   return y >= 1 && mo >= 1 && mo <= 12 && new Date(Date.UTC(y, mo - 1, d)).getUTCDate() === d;
 }

@@ -124,7 +124,13 @@ describe('SCIM bad input', () => {
       expectError(await fx.scim('GET', `/Users?filter=${encodeURIComponent(f)}`), 400, 'invalidFilter');
     }
     expectError(await fx.scim('GET', `/Groups?filter=${encodeURIComponent('meta.created gt "2020"')}`), 400, 'invalidFilter');
-    for (const f of ['meta.created gt "2020-01-01T00:00:00Z"', 'meta.lastModified le "2099-12-31T23:59:59.5+02:00"']) {
+    // An offset beyond xsd:dateTime's ±14:00 (JavaScript reads -23:59; the database refuses it past ±15:59: it was a 500).
+    for (const offset of ['-23:59', '+15:00', '+14:01', '+02:60']) {
+      for (const path of ['/Users', '/Groups']) {
+        expectError(await fx.scim('GET', `${path}?filter=${encodeURIComponent(`meta.created gt "2020-01-01T00:00:00${offset}"`)}`), 400, 'invalidFilter');
+      }
+    }
+    for (const f of ['meta.created gt "2020-01-01T00:00:00Z"', 'meta.lastModified le "2099-12-31T23:59:59.5+02:00"', 'meta.created gt "2020-01-01T00:00:00-14:00"', 'meta.created gt "2020-01-01T00:00:00+14:00"']) {
       const ok = await fx.scim('GET', `/Users?filter=${encodeURIComponent(f)}`);
       expect(ok.status).toBe(200);
     }

@@ -7,6 +7,7 @@ import { UpstreamError } from '../upstream/identity.js';
 import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
 import { finishAuthorization } from './finish.js';
 import { chooserPage, emailPage, errorPage, sendPage } from './html.js';
+import { loginConnectionEnabled } from '../provider/account.js';
 import { loginFitsHints, routeLogin, routingHintsOf, type RoutingHints } from './routing.js';
 import { isInteractionGone, type BrowserUpstream, type ProviderSeam } from './seams.js';
 import { currentLogin, saveSession } from './session.js';
@@ -74,9 +75,15 @@ export function loginRoutes(deps: LoginDeps): Router {
     if (nul) return refuseNul(res, nul);
     const hints = routingHintsOf(details.params);
     const login = currentLogin(req.session);
-    // Single sign-on across applications: reuse the gateway login unless a fresh one is demanded
-    // or the application asked for another organization/connection.
-    if (login && !details.freshLoginRequired && (await loginFitsHints(deps.store, login, hints))) {
+    // Single sign-on across applications: reuse the gateway login unless a fresh one is demanded,
+    // the application asked for another organization/connection, or the login's connection has
+    // been disabled or deleted since (then it is asked for again, and refused as connection_disabled).
+    if (
+      login &&
+      !details.freshLoginRequired &&
+      (await loginConnectionEnabled(deps.store, login.organizationId, login.connectionId)) &&
+      (await loginFitsHints(deps.store, login, hints))
+    ) {
       return finishAuthorization(deps, req, res, login.organizationId, {
         uid: details.uid,
         accountId: login.userId,

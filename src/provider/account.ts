@@ -11,6 +11,7 @@ import type { Account, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import type { Store } from '../store/index.js';
 import { userEmailVerified } from '../directory/email-verified.js';
+import { LINK_CONNECTION_ID } from '../upstream/link/identity.js';
 import type { RequestPrefetch } from './prefetch.js';
 
 export interface LoginRecord {
@@ -70,13 +71,31 @@ export interface PorticoAccount extends Account {
   portico: Record<string, unknown>;
 }
 
-/** Claims of an active user; undefined for a missing or suspended user (so no tokens are issued). */
+/**
+ * Whether a sign-in through `connectionId` may still answer for its user: the connection still
+ * exists in the organization and is enabled (a login link's `link` has no row and always may).
+ * SECURITY: disabling or deleting a connection ends what its sign-ins can do at once — single
+ * sign-on from the gateway session (login/routes.ts) or the provider session, refreshes, userinfo —
+ * not when the sessions expire (attacker review: up to 24 h of new codes after the switch).
+ * Enabling it again gives them back. Read from the in-process configuration cache.
+ */
+export async function loginConnectionEnabled(store: Store, organizationId: string, connectionId: string | undefined): Promise<boolean> {
+  if (!connectionId || connectionId === LINK_CONNECTION_ID) return true;
+  const connection = await store.connections.get(connectionId, organizationId);
+  return connection?.enabled === true;
+}
+
+/**
+ * Claims of an active user; undefined for a missing or suspended user, or one signed in through a
+ * connection since disabled or deleted (so no tokens are issued, and oidc-provider asks for a new sign-in).
+ */
 export async function loadAccount(store: Store, logins: LoginRecords, userId: string, sessionUid?: string): Promise<PorticoAccount | undefined> {
   if (typeof userId !== 'string' || !userId.startsWith('usr_') || userId.length > 100) return undefined;
   const user = await store.users.getWithoutIdentities(userId);
   if (!user || user.status !== 'active') return undefined;
   const [org, login] = await Promise.all([store.organizations.get(user.organization_id), sessionUid ? logins.get(sessionUid) : undefined]);
   if (!org) return undefined;
+  if (!(await loginConnectionEnabled(store, org.id, login?.idp))) return undefined;
   const all: Record<string, unknown> = {
     sub: user.id,
     email: user.email ?? undefined,
@@ -125,7 +144,9 @@ interface TokenRef {
 export function findAccountFor(store: Store, logins: LoginRecords): FindAccount {
   return async (ctx, sub, token) => {
     const ref = token as TokenRef | undefined;
-    const account = await loadAccount(store, logins, sub, ref?.sessionUid);
+    // Without a token (an authorization request answered from the browser's session): that session's login.
+    const sessionUid = ref?.sessionUid ?? (ctx as Partial<KoaContextWithOIDC> | undefined)?.oidc?.session?.uid;
+    const account = await loadAccount(store, logins, sub, sessionUid);
     if (!account) return undefined;
     const plain = account.claims;
     return {

@@ -50,7 +50,7 @@ describe.each(ephemeralBackends.map((b) => b.name))('two instances sharing %s', 
     const rtB: Runtime = { ...a.runtime, ephemeral: eb };
     b = createApp(rtB); // same db, same certs dir, its own provider
     srvA = await listen(withTestLogin(a));
-    srvB = await listen(withTestLogin(b));
+    srvB = await listen(withTestLogin(b, rtB.store));
     ({ user } = await seedUser(a.runtime.store));
     secret = (await seedApp(a.runtime.store, 'web')).secret!;
   });
@@ -127,7 +127,7 @@ test('key rotation: after a restart on the same certs dir, old tokens still veri
     // "Restart": a new app instance on the same runtime and certs dir.
     await srv.close();
     const restarted = createApp(t.runtime, { keys: loadSigningKeys(t.runtime.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }) });
-    srv = await listen(withTestLogin(restarted));
+    srv = await listen(withTestLogin(restarted, t.runtime.store));
     const jwks = createLocalJWKSet((await (await fetch(`${srv.url}/oauth/jwks`)).json()) as JSONWebKeySet);
 
     const old = await jwtVerify(before.json.id_token as string, jwks, { issuer, audience: 'web' });
@@ -158,7 +158,7 @@ test('key rotation without a restart: the reloading app signs with the new kid, 
   const outer = express();
   outer.use((req, res) => {
     const app = reloading.current();
-    if (!wrapped.has(app)) wrapped.set(app, withTestLogin(app));
+    if (!wrapped.has(app)) wrapped.set(app, withTestLogin(app, t.runtime.store));
     wrapped.get(app)!(req, res);
   });
   const srv = await listen(outer);

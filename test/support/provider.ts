@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { App } from '../../src/app.js';
+import type { Runtime } from '../../src/runtime.js';
 import type { Store } from '../../src/store/index.js';
 import { hashToken, randomToken } from '../../src/store/secrets.js';
 import type { Application, Organization, SigningAlg, User } from '../../src/store/types.js';
@@ -15,10 +16,29 @@ import type { Application, Organization, SigningAlg, User } from '../../src/stor
 export const TEST_CONNECTION = 'con_testconnection';
 
 /**
- * login_hint = user id to log in; `deny:<anything>` refuses. The connection hint, when present,
- * becomes the login's connection id (idp).
+ * The connection a test sign-in names, as a row of the user's organization: tokens count only for a
+ * sign-in through an enabled connection (provider/account.ts loginConnectionEnabled). Made when
+ * missing; when the id is another organization's connection already, the user's organization gets
+ * one of its own (`<id>_<organization>`), which is the login's connection then.
  */
-export function withTestLogin(app: App): express.Express {
+async function testConnection(store: Store, userId: string, connectionId: string): Promise<string> {
+  const user = userId.startsWith('usr_') ? await store.users.getWithoutIdentities(userId) : undefined;
+  if (!user) return connectionId;
+  const existing = await store.connections.get(connectionId);
+  const id = !existing || existing.organization_id === user.organization_id ? connectionId : `${connectionId}_${user.organization_id.replace(/^org_/, '')}`;
+  if (id === connectionId && existing) return id;
+  if (await store.connections.get(id)) return id;
+  // (Another sign-in may make it at the same time.)
+  await store.connections.create(user.organization_id, { id, type: 'oidc', provider: 'generic', name: 'Test sign-in', enabled: true, config: {} }).catch(() => undefined);
+  return id;
+}
+
+/**
+ * login_hint = user id to log in; `deny:<anything>` refuses. The connection hint, when present,
+ * becomes the login's connection id (idp); else TEST_CONNECTION (testConnection).
+ */
+export function withTestLogin(app: App & { runtime?: Runtime }, store: Store | undefined = app.runtime?.store): express.Express {
+  if (!store) throw new Error('withTestLogin needs the store of the app (a TestApp, or pass it)');
   const outer = express();
   outer.get('/interaction/:uid', async (req, res, next) => {
     try {
@@ -26,9 +46,10 @@ export function withTestLogin(app: App): express.Express {
       if (details.uid !== req.params.uid) return void res.status(400).send('uid mismatch');
       const hint = details.params.login_hint ?? '';
       if (hint.startsWith('deny')) return void (await app.provider.abortInteraction(req, res, 'access_denied', 'refused by test <script>'));
+      const connectionId = await testConnection(store, hint, details.params.connection ?? TEST_CONNECTION);
       await app.provider.finishLogin(req, res, {
         accountId: hint,
-        connectionId: details.params.connection ?? TEST_CONNECTION,
+        connectionId,
         amr: ['pwd', 'mfa'],
         authTime: new Date(Date.now() - 5_000),
       });
@@ -42,10 +63,11 @@ export function withTestLogin(app: App): express.Express {
   outer.get('/test-complete/:uid', async (req, res, next) => {
     try {
       const details = await app.provider.interactionByUid(req.params.uid);
+      const connectionId = await testConnection(store, details.params.login_hint ?? '', details.params.connection ?? TEST_CONNECTION);
       await app.provider.finishLogin(req, res, {
         uid: details.uid,
         accountId: details.params.login_hint ?? '',
-        connectionId: details.params.connection ?? TEST_CONNECTION,
+        connectionId,
         // ?amr=<JSON array>: what an upstream IdP claimed (JSON, so a test can send any string).
         amr: typeof req.query.amr === 'string' ? (JSON.parse(req.query.amr) as string[]) : ['otp'],
         authTime: new Date(),

@@ -161,7 +161,8 @@ export function connectionOperations(rt: Runtime): ConnectionOperations {
     async warnings(conn, opts = {}) {
       const check = connectionSettings[conn.type].warnings;
       if (!check) return [];
-      const sameType = await store.connections.listByType(conn.type);
+      // Every connection of the type is read only for a check that compares with them (jwt's shared key).
+      const sameType = check.length > 1 ? await store.connections.listByType(conn.type) : [];
       return check(conn, opts.ownOrganizationOnly ? sameType.filter((o) => o.organization_id === conn.organization_id) : sameType);
     },
   };

@@ -107,7 +107,7 @@ export function connectionRoutes(rt: Runtime): Router {
   r.put('/organizations/:org/connections/:id/metadata', express.text({ type: XML_TYPES, limit: '1mb' }), async (req, res) => {
     const conn = await load(req);
     requireSaml(conn);
-    res.json(show(await ops.replaceMetadata(conn, rawBody(req, XML_TYPES))));
+    res.json(await written(req, await ops.replaceMetadata(conn, rawBody(req, XML_TYPES))));
   });
 
   // One more IdP signing certificate (PEM), e.g. ahead of an IdP's certificate rollover.

@@ -205,6 +205,22 @@ describe.each(dbBackends)('connections admin API ($name)', (backend) => {
     expect((await api(t).get(`${base()}/${id}`).set(bearer()).expect(200)).body.idp_certificates).toHaveLength(before + 1);
   });
 
+  it("warns (idp_post_binding_only) when the IdP's metadata lists only HTTP-POST for sign-in: Portico sends HTTP-Redirect", async () => {
+    const cert = await selfSignedCert('post-only.example.com');
+    const both = idpMetadata('https://idp.example.com/saml', 'https://idp.example.com/sso', cert);
+    const postOnly = both.replace('bindings:HTTP-Redirect', 'bindings:HTTP-POST');
+    const made = await api(t).post(base()).set(bearer()).send({ type: 'saml', name: 'Post only', metadata_xml: postOnly }).expect(201);
+    expect(made.body).toMatchObject({ idp_sso_binding: 'HTTP-POST', warnings: [{ code: 'idp_post_binding_only', message: expect.stringContaining('HTTP-Redirect') }] });
+    // The same answer on the metadata upload; none once the metadata lists HTTP-Redirect.
+    const put = (xml: string) => api(t).put(`${base()}/${made.body.id}/metadata`).set(bearer()).set('Content-Type', 'application/xml').send(xml).expect(200);
+    expect((await put(postOnly)).body.warnings).toEqual([expect.objectContaining({ code: 'idp_post_binding_only' })]);
+    const fixed = await put(both);
+    expect(fixed.body.idp_sso_binding).toBe('HTTP-Redirect');
+    expect(fixed.body).not.toHaveProperty('warnings');
+    // Reads carry no warnings (they are the answer to a write).
+    expect((await api(t).get(`${base()}/${made.body.id}`).set(bearer()).expect(200)).body).not.toHaveProperty('warnings');
+  });
+
   it('refuses metadata and certificates for a connection that is not SAML', async () => {
     const oidc = await api(t).post(base()).set(bearer()).send(oidcBody()).expect(201);
     isProblem(await api(t).put(`${base()}/${oidc.body.id}/metadata`).set(bearer()).set('Content-Type', 'text/xml').send('<x/>'), 400, 'wrong_connection_type');

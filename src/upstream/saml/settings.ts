@@ -209,6 +209,20 @@ export const samlSettings: ConnectionSettings = {
       require_signed_response: cfg.require_signed_response,
     };
   },
+  warnings(c) {
+    // Portico sends AuthnRequests by the HTTP-Redirect binding only (sp.ts); an IdP whose metadata
+    // lists only HTTP-POST may refuse them (attacker review: such metadata was taken silently, and
+    // every sign-in was sent as a GET). Many IdPs answer both at one URL, so it is not refused.
+    return readSamlConfig(c.config).idp_sso_binding === 'HTTP-POST'
+      ? [
+          {
+            code: 'idp_post_binding_only',
+            message:
+              "the IdP's metadata lists only the HTTP-POST binding for sign-in; Portico sends sign-in requests by HTTP-Redirect, which this IdP may refuse: add an HTTP-Redirect SingleSignOnService at the IdP, or check with a test sign-in",
+          },
+        ]
+      : [];
+  },
 };
 
 export async function refreshMetadata(existing: StoredSettings, ctx: SettingsContext, now = new Date()): Promise<StoredSettings> {

@@ -76,19 +76,19 @@ export function setupLinkOperations(rt: Runtime, mailer: Mailer | undefined): Se
 
     async create(org, body, by) {
       const input = parse(createSchema, body);
-      const idp = input.provider ? setupIdpFor(input.provider, input.connection_type) : undefined;
-      if (input.provider && !idp) throw fieldError('provider', `the setup portal does not offer ${input.provider} over ${input.connection_type}`);
-      let type = input.connection_type ?? idp?.protocol ?? null;
-      if (idp && input.connection_type && idp.protocol !== input.connection_type) {
-        throw fieldError('provider', `${input.provider} is a ${idp.protocol} provider, not ${input.connection_type}`);
+      // The connection to reconfigure first: its type is the protocol a provider name means (okta + an OIDC connection: okta-oidc).
+      const conn = input.connection_id ? await store.connections.get(input.connection_id, org.id) : undefined;
+      if (input.connection_id && !conn) throw fieldError('connection_id', 'no such connection in this organization');
+      if (conn && conn.type !== 'saml' && conn.type !== 'oidc') throw fieldError('connection_id', 'only SAML and OIDC connections can be set up through a link');
+      const connType = conn?.type as 'saml' | 'oidc' | undefined;
+      if (connType && input.connection_type && input.connection_type !== connType) throw fieldError('connection_type', `the connection is ${connType}`);
+      const protocol = input.connection_type ?? connType;
+      const idp = input.provider ? setupIdpFor(input.provider, protocol) : undefined;
+      if (input.provider && !idp) throw fieldError('provider', `the setup portal does not offer ${input.provider} over ${protocol}`);
+      if (idp && protocol && idp.protocol !== protocol) {
+        throw fieldError('provider', `${input.provider} is a ${idp.protocol} provider, not ${protocol}`);
       }
-      if (input.connection_id) {
-        const conn = await store.connections.get(input.connection_id, org.id);
-        if (!conn) throw fieldError('connection_id', 'no such connection in this organization');
-        if (conn.type !== 'saml' && conn.type !== 'oidc') throw fieldError('connection_id', 'only SAML and OIDC connections can be set up through a link');
-        if (type && type !== conn.type) throw fieldError('connection_type', `the connection is ${conn.type}`);
-        type = conn.type;
-      }
+      const type = protocol ?? idp?.protocol ?? null;
       if (input.send_email) {
         if (!input.admin_email) throw fieldError('admin_email', 'required with send_email');
         // Nothing is created when the invitation cannot be sent at all.

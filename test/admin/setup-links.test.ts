@@ -123,6 +123,12 @@ describe('setup links (admin API)', () => {
     expect(google.body.detail).toBe('provider: the setup portal does not offer google over oidc');
     isProblem(await api(t).post(url).set(bearer()).send({ connection_type: 'oidc', provider: 'adfs' }), 400, 'validation_failed');
     expect((await api(t).get(`${url}?limit=100`).set(bearer()).expect(200)).body.data.length).toBe(before);
+    // With a connection to reconfigure and no connection_type: the connection's protocol.
+    // (An OIDC connection not configured yet, as the portal itself makes one.)
+    const oidc = await t.runtime.store.connections.create(org.id, { type: 'oidc', provider: 'generic', name: 'O', enabled: false, config: {} });
+    expect(await made({ provider: 'okta', connection_id: oidc.id })).toMatchObject({ provider: 'okta-oidc', connection_type: 'oidc' });
+    expect(await made({ provider: 'generic', connection_id: oidc.id })).toMatchObject({ provider: 'oidc', connection_type: 'oidc' });
+    isProblem(await api(t).post(url).set(bearer()).send({ provider: 'adfs', connection_id: oidc.id }), 400, 'validation_failed');
   });
 
   it("an organization-scoped key manages its own organization's links only", async () => {

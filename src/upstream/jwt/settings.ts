@@ -11,6 +11,19 @@ const KEY_KINDS = ['secret', 'public_key', 'jwks_url'] as const;
 const invalid = (field: string, message: string) =>
   new HttpProblem(400, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] });
 
+const isPrivateKeyPem = (pem: string) => /PRIVATE KEY-----/.test(pem);
+
+/** What the API shows of a stored key: never a private key a row saved before they were refused may hold (its public half instead). */
+function shownKey(pem: unknown): string | null {
+  if (typeof pem !== 'string') return null;
+  if (!isPrivateKeyPem(pem)) return pem;
+  try {
+    return createPublicKey(pem).export({ type: 'spki', format: 'pem' }).toString();
+  } catch {
+    return null;
+  }
+}
+
 /**
  * A PEM public key usable for RS256 (RSA ≥ 2048 bits) or ES256 (EC P-256): the alg it implies, and
  * the key as SPKI (`BEGIN PUBLIC KEY`), which is what is kept. Partners often hand out their
@@ -18,8 +31,9 @@ const invalid = (field: string, message: string) =>
  * the API shows is what verifies tokens. A private key is refused, never kept (it would be stored
  * and shown in the clear).
  */
-function publicKey(pem: string): { alg: 'RS256' | 'ES256'; spki: string } {
-  if (/PRIVATE KEY-----/.test(pem)) throw invalid('public_key', "this is a private key: paste the partner's public key or certificate, never its private key");
+function publicKey(pem: string, sent: boolean): { alg: 'RS256' | 'ES256'; spki: string } {
+  // A row saved before private keys were refused keeps only its public half from its next write on.
+  if (sent && isPrivateKeyPem(pem)) throw invalid('public_key', "this is a private key: paste the partner's public key or certificate, never its private key");
   let key: KeyObject;
   try {
     key = createPublicKey({ key: pem, format: 'pem' });
@@ -90,7 +104,7 @@ export const jwtSettings: ConnectionSettings = {
       if (config.alg !== undefined && config.alg !== 'HS256') throw invalid('alg', 'a shared secret signs with HS256');
       config.alg = 'HS256';
     } else if (config.public_key) {
-      const { alg: implied, spki } = publicKey(String(config.public_key));
+      const { alg: implied, spki } = publicKey(String(config.public_key), input.public_key !== undefined);
       if (config.alg !== undefined && config.alg !== implied) throw invalid('alg', `this public key signs with ${implied}`);
       config.alg = implied;
       config.public_key = spki;
@@ -104,7 +118,7 @@ export const jwtSettings: ConnectionSettings = {
     const { public_key, jwks_url, alg, max_token_age_seconds, issuer: tokenIssuer, audience, require_jti } = c.config as Record<string, unknown>;
     return {
       alg,
-      public_key: public_key ?? null,
+      public_key: shownKey(public_key),
       jwks_url: jwks_url ?? null,
       has_secret: Boolean(c.secrets.secret),
       max_token_age_seconds: max_token_age_seconds ?? 600,

@@ -112,8 +112,9 @@ async function verifySignature(token: string, key: PartnerKey, alg: PartnerJwtAl
       if (++tried > MAX_CANDIDATE_KEYS) break;
       try {
         return (await compactVerify(token, candidate, options)).payload;
-      } catch (inner) {
-        if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+      } catch {
+        // Not this key: a wrong signature, or a key that cannot verify at all (attacker review: the
+        // old 1024-bit key of a 1024 -> 2048 rollover, listed first, refused the new key's tokens).
       }
     }
     throw new errors.JWSSignatureVerificationFailed();

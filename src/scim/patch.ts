@@ -41,8 +41,35 @@ export function patchOperations(body: unknown): PatchOperation[] {
     if (op !== 'add' && op !== 'replace' && op !== 'remove') throw invalidSyntax(`Operations[${i}].op must be add, replace or remove`);
     if (o.path !== undefined && (typeof o.path !== 'string' || !o.path.trim())) throw invalidPath(`Operations[${i}].path must be a string`);
     if (op !== 'remove' && o.value === undefined) throw invalidValue(`Operations[${i}].value is required`);
+    checkValueShape(o.value, `Operations[${i}].value`, 0);
     return { op, path: o.path as string | undefined, value: o.value };
   });
+}
+
+/** Bounds of an operation's value, beyond any SCIM attribute's: what one operation can make the rest of the PATCH work on. */
+const MAX_VALUE_KEYS = 100;
+const MAX_VALUE_STRING = 16_384;
+const MAX_VALUE_DEPTH = 5;
+
+/**
+ * An operation's value within those bounds (attacker review: `name` set to 30,000 keys, then 999
+ * merges into it, each copying it all, held the process 27 s). Walks the value once.
+ */
+function checkValueShape(v: unknown, at: string, depth: number): void {
+  if (typeof v === 'string') {
+    if (v.length > MAX_VALUE_STRING) throw invalidValue(`${at}: a string longer than ${MAX_VALUE_STRING} characters`);
+    return;
+  }
+  if (typeof v !== 'object' || v === null) return;
+  if (depth >= MAX_VALUE_DEPTH) throw invalidValue(`${at}: nested deeper than ${MAX_VALUE_DEPTH} levels`);
+  if (Array.isArray(v)) {
+    // (How many: the body's size bounds it; a group's members are counted, a user's lists bounded, as they are applied.)
+    for (const e of v) checkValueShape(e, at, depth + 1);
+    return;
+  }
+  const keys = Object.keys(v);
+  if (keys.length > MAX_VALUE_KEYS) throw invalidValue(`${at}: an object of more than ${MAX_VALUE_KEYS} attributes`);
+  for (const k of keys) checkValueShape((v as Json)[k], at, depth + 1);
 }
 
 interface ParsedPath {
@@ -81,25 +108,58 @@ export function parsePath(path: string, coreSchema: string): ParsedPath {
  * element has one, else the whole element (as JSON). Kept in a Set, so adding or removing V values
  * on a list of N costs N + V, not N × V (a group of many members).
  */
-const valueKey = (e: unknown) => (isObject(e) && e.value !== undefined ? `v${JSON.stringify(e.value)}` : `j${JSON.stringify(e)}`);
+const valueKeyOf = (e: Json) => (e.value !== undefined ? `v${JSON.stringify(e.value)}` : `j${JSON.stringify(e)}`);
+
+/**
+ * Values of a list by that identity. An object's key is worked out once per PATCH (a list of large
+ * values would otherwise be serialised again by every operation: attacker review); a primitive is
+ * its own key, in a set of its own (it never equals an object).
+ */
+class ValueSet {
+  readonly #objects = new Set<string>();
+  readonly #primitives = new Set<unknown>();
+  constructor(private readonly keys: WeakMap<object, string>) {}
+  #key(e: Json): string {
+    let k = this.keys.get(e);
+    if (k === undefined) this.keys.set(e, (k = valueKeyOf(e)));
+    return k;
+  }
+  has(e: unknown): boolean {
+    return isObject(e) ? this.#objects.has(this.#key(e)) : this.#primitives.has(e);
+  }
+  add(e: unknown): void {
+    if (isObject(e)) this.#objects.add(this.#key(e));
+    else this.#primitives.add(e);
+  }
+}
 
 /**
  * Work one PATCH may ask for, in units: an element visited costs 1 for a plain `attr eq "…"` value
- * filter (what Okta and Entra send), 25 per filter term otherwise (~250 ns each here), and 1 for
- * each element and value of a list add or remove. About 0.1–0.2 s of one core at most. Attacker
- * review: one 1 MB PATCH (3,000 emails, then ~400 removes with 100-term filters) held the whole
- * process for 40 s; it is now refused (400 tooMany) before the work is done.
+ * filter (what Okta and Entra send), 25 per filter term otherwise (~250 ns each here); 1 for each
+ * element and value of a list add or remove; COPY_COST for each element copied with a changed
+ * attribute; 1 for each attribute merged or copied, and for each operation. About 0.1–0.2 s of one
+ * core at most; operations' values are bounded too (checkValueShape). Attacker reviews: one 1 MB
+ * PATCH (3,000 emails, then ~400 removes with 100-term filters) held the whole process for 40 s;
+ * then 999 merges into a 30,000-key `name` 27 s, and 1,000 `members.display` on 50,000 members
+ * 56 s. Each is now refused (400 tooMany or invalidValue) before the work is done.
  */
 export const MAX_PATCH_WORK = 10_000_000;
 const TERM_COST = 25;
+/** An element copied with a changed attribute (`{ ...e, [sub]: v }`, ~0.7 µs here), plus 1 per attribute it has. */
+const COPY_COST = 40;
 
 class WorkBudget {
   #spent = 0;
+  /** valueKeyOf of the objects this PATCH has compared (ValueSet). */
+  readonly keys = new WeakMap<object, string>();
   spend(units: number) {
     this.#spent += units;
     if (this.#spent > MAX_PATCH_WORK) throw tooMany('this PATCH asks for too much work in one request: send fewer operations, or simpler value filters');
   }
 }
+
+/** Attributes of an object (0 for anything else): what copying it costs. */
+const keyCount = (v: unknown) => (isObject(v) ? Object.keys(v).length : 0);
 
 /** Filter terms (comparisons) in a filter. */
 function terms(f: Filter): number {
@@ -123,22 +183,53 @@ function terms(f: Filter): number {
  * else goes through the library (~100× slower per element).
  */
 function elementTest(filter: Filter): { test: (e: unknown) => boolean; cost: number } {
-  if (filter.op === 'eq' && /^[A-Za-z$][\w$-]*$/.test((filter as Compare).attrPath)) {
-    const attr = (filter as Compare).attrPath;
-    const name = attr.toLowerCase();
-    const wanted = (filter as Compare).compValue;
-    return {
-      test: (e) => {
-        if (!isObject(e)) return false;
-        if (Object.hasOwn(e, attr)) return e[attr] === wanted;
-        for (const k of Object.keys(e)) if (k.toLowerCase() === name) return e[k] === wanted;
-        return false;
-      },
-      cost: 1,
-    };
+  const plain = plainEq(filter);
+  if (plain) {
+    const { attr, wanted } = plain;
+    return { test: (e) => attrOf(e, attr) === wanted, cost: 1 };
   }
   const library = scimFilter.filter(filter);
   return { test: (e) => isObject(e) && library(e), cost: TERM_COST * terms(filter) };
+}
+
+/** `attr eq "…"` on a plain attribute: the attribute and the value compared. */
+function plainEq(filter: Filter): { attr: string; wanted: unknown } | undefined {
+  if (filter.op !== 'eq' || !/^[A-Za-z$][\w$-]*$/.test((filter as Compare).attrPath)) return undefined;
+  return { attr: (filter as Compare).attrPath, wanted: (filter as Compare).compValue };
+}
+
+/** An element's attribute as scim2-parse-filter reads it: by its name in any case (the name as written first); undefined when none. */
+function attrOf(e: unknown, attr: string): unknown {
+  if (!isObject(e)) return undefined;
+  if (Object.hasOwn(e, attr)) return e[attr];
+  const name = attr.toLowerCase();
+  for (const k of Object.keys(e)) if (k.toLowerCase() === name) return e[k];
+  return undefined;
+}
+
+/**
+ * Consecutive `remove attr[value eq "…"]` operations on one multi-valued attribute, from `from`:
+ * how Okta removes group members, one operation each. Applied as one removal by value (one pass,
+ * not one per operation), with the same result as one after the other.
+ */
+function removalRun(ops: PatchOperation[], from: number, coreSchema: string): { attr: string; extension: boolean; key: string; values: Set<unknown>; next: number } | undefined {
+  let run: { attr: string; extension: boolean; key: string; values: Set<unknown>; next: number } | undefined;
+  for (let i = from; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (op.op !== 'remove' || !op.path) break;
+    let p: ParsedPath;
+    try {
+      p = parsePath(op.path, coreSchema);
+    } catch {
+      break; // applyOne refuses it with its own message
+    }
+    const eq = p.filter && !p.sub && MULTI.has(p.attr) ? plainEq(p.filter) : undefined;
+    if (!eq || (run && (run.attr !== p.attr || run.extension !== p.extension || run.key !== eq.attr))) break;
+    run ??= { attr: p.attr, extension: p.extension, key: eq.attr, values: new Set(), next: i };
+    run.values.add(eq.wanted);
+    run.next = i + 1;
+  }
+  return run && run.next - from > 1 ? run : undefined;
 }
 
 function asArray(v: unknown): unknown[] {
@@ -146,9 +237,10 @@ function asArray(v: unknown): unknown[] {
 }
 
 /** Deep merge for complex values (name, the enterprise extension, manager): what Entra and Okta expect of add and replace. */
-function merge(target: unknown, value: Json): Json {
+function merge(target: unknown, value: Json, budget: WorkBudget): Json {
   const out: Json = isObject(target) ? { ...target } : {};
-  for (const [k, v] of Object.entries(value)) out[k] = isObject(v) && isObject(out[k]) ? merge(out[k], v) : v;
+  budget.spend(Object.keys(out).length + Object.keys(value).length);
+  for (const [k, v] of Object.entries(value)) out[k] = isObject(v) && isObject(out[k]) ? merge(out[k], v, budget) : v;
   return out;
 }
 
@@ -156,17 +248,30 @@ function merge(target: unknown, value: Json): Json {
 export function applyPatch(doc: Json, ops: PatchOperation[], coreSchema: string): Json {
   const out = structuredClone(doc);
   const budget = new WorkBudget();
-  for (const op of ops) applyOne(out, op, coreSchema, budget);
+  for (let i = 0; i < ops.length; ) {
+    const run = removalRun(ops, i, coreSchema);
+    if (!run) {
+      applyOne(out, ops[i]!, coreSchema, budget);
+      i++;
+      continue;
+    }
+    const container = run.extension ? (isObject(out[ENTERPRISE_SCHEMA]) ? (out[ENTERPRISE_SCHEMA] as Json) : (out[ENTERPRISE_SCHEMA] = {})) : out;
+    const list = Array.isArray(container[run.attr]) ? (container[run.attr] as unknown[]) : [];
+    budget.spend(list.length + run.values.size);
+    container[run.attr] = list.filter((e) => !(isObject(e) && run.values.has(attrOf(e, run.key))));
+    i = run.next;
+  }
   return out;
 }
 
 function applyOne(doc: Json, op: PatchOperation, coreSchema: string, budget: WorkBudget): void {
+  budget.spend(1);
   if (!op.path) {
     if (op.op === 'remove') throw noTarget('remove needs a path');
     if (!isObject(op.value)) throw invalidValue('an operation without a path needs an object value');
     for (const [k, v] of Object.entries(op.value)) {
       if (k.toLowerCase() === ENTERPRISE_SCHEMA.toLowerCase() && isObject(v)) {
-        doc[ENTERPRISE_SCHEMA] = merge(doc[ENTERPRISE_SCHEMA], v);
+        doc[ENTERPRISE_SCHEMA] = merge(doc[ENTERPRISE_SCHEMA], v, budget);
         continue;
       }
       applyOne(doc, { op: op.op, path: k, value: v }, coreSchema, budget);
@@ -204,6 +309,7 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string, budget: Wor
     const next = list.map((e) => {
       if (!matches(e)) return e;
       hit = true;
+      budget.spend(COPY_COST + keyCount(e) + keyCount(op.value));
       return sub ? { ...(e as Json), [sub]: op.value } : isObject(op.value) ? { ...(e as Json), ...op.value } : e;
     });
     if (!hit) {
@@ -219,6 +325,8 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string, budget: Wor
   if (sub) {
     if (MULTI.has(attr)) {
       const list = Array.isArray(container[attr]) ? (container[attr] as Json[]) : [];
+      // Every element is copied (attacker review: 1,000 `members.display` on 50,000 members, 56 s, uncharged).
+      budget.spend(list.reduce((n, e) => n + COPY_COST + keyCount(e), 0));
       if (remove) container[attr] = list.map((e) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== sub)));
       else container[attr] = list.length ? list.map((e) => ({ ...e, [sub]: op.value })) : [{ [sub]: op.value }];
       return;
@@ -236,15 +344,16 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string, budget: Wor
     budget.spend(list.length + values.length);
     if (op.op === 'remove') {
       // Entra ID removes members by listing them in `value` rather than with a value filter.
-      const gone = new Set(values.map(valueKey));
-      container[attr] = op.value === undefined ? [] : list.filter((e) => !gone.has(valueKey(e)));
+      const gone = new ValueSet(budget.keys);
+      for (const v of values) gone.add(v);
+      container[attr] = op.value === undefined ? [] : list.filter((e) => !gone.has(e));
     } else if (op.op === 'add') {
       const next = [...list];
-      const held = new Set(list.map(valueKey));
+      const held = new ValueSet(budget.keys);
+      for (const e of list) held.add(e);
       for (const v of values) {
-        const key = valueKey(v);
-        if (!held.has(key)) {
-          held.add(key);
+        if (!held.has(v)) {
+          held.add(v);
           next.push(v);
         }
       }
@@ -256,7 +365,7 @@ function applyOne(doc: Json, op: PatchOperation, coreSchema: string, budget: Wor
     delete container[attr];
     return;
   }
-  container[attr] = isObject(op.value) && isObject(container[attr]) ? merge(container[attr], op.value) : op.value;
+  container[attr] = isObject(op.value) && isObject(container[attr]) ? merge(container[attr], op.value, budget) : op.value;
 }
 
 /**

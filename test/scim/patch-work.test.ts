@@ -4,7 +4,7 @@
  * filters) held the whole process for ~40 s, every organization's sign-ins with it. The shapes
  * Okta and Entra send against a large group still apply.
  */
-import { applyPatch, MAX_PATCH_WORK } from '../../src/scim/patch.js';
+import { applyPatch, MAX_PATCH_WORK, patchOperations } from '../../src/scim/patch.js';
 import { GROUP_SCHEMA, USER_SCHEMA as USER } from '../../src/scim/schema.js';
 import { ScimError } from '../../src/scim/errors.js';
 import { pgliteBackend } from '../support/backends.js';
@@ -42,6 +42,16 @@ describe('SCIM PATCH work bound (applyPatch)', () => {
     expect(refusal(() => applyPatch(doc, [{ ...add, value: add.value.slice(0, 100) }], USER))).toBe('applied');
   });
 
+  it("refuses an operation's value larger than any attribute (second review: 999 merges into a 30,000-key name took 27 s)", () => {
+    const big = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`k${i}`, 0]));
+    const merges = Array.from({ length: 999 }, () => ({ op: 'add' as const, path: 'name', value: { a: 1 } }));
+    const body = (value: unknown) => ({ Operations: [{ op: 'replace', path: 'name', value }, ...merges] });
+    expect(refusal(() => patchOperations(body(big)))).toBe('400 invalidValue Operations[0].value: an object of more than 100 attributes');
+    expect(refusal(() => patchOperations({ Operations: [{ op: 'add', path: 'emails', value: [{ value: 'x'.repeat(20_000) }] }] }))).toMatch(/^400 invalidValue .*longer than 16384/);
+    // Within the bounds: applied.
+    expect(refusal(() => applyPatch({ userName: 'u', name: {} }, patchOperations(body({ givenName: 'A' })), USER))).toBe('applied');
+  });
+
   describe('a group of 50,000 members', () => {
     const members = Array.from({ length: 50_000 }, (_, i) => ({ value: `usr_${i}` }));
     const group = () => ({ displayName: 'All staff', members });
@@ -59,6 +69,23 @@ describe('SCIM PATCH work bound (applyPatch)', () => {
       expect(cased.members).toHaveLength(49_999);
     });
 
+    it('a run of value-filtered removes gives what applying them one by one gives, mixed with other operations', () => {
+      const small = { displayName: 'Some', members: Array.from({ length: 40 }, (_, i) => ({ value: `usr_${i}`, ...(i % 3 ? {} : { Value: `odd_${i}` }) })) };
+      let seed = 7;
+      const rnd = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+      for (let round = 0; round < 50; round++) {
+        const ops = Array.from({ length: 12 }, () => {
+          const k = rnd(10);
+          if (k < 6) return { op: 'remove' as const, path: `members[${k < 5 ? 'value' : 'VALUE'} eq "usr_${rnd(45)}"]` };
+          if (k < 8) return { op: 'add' as const, path: 'members', value: [{ value: `usr_${rnd(45)}` }] };
+          return { op: 'remove' as const, path: `members[display eq "x"]` };
+        });
+        const together = applyPatch(small, ops, GROUP_SCHEMA);
+        const oneByOne = ops.reduce((d, op) => applyPatch(d, [op], GROUP_SCHEMA), small as Record<string, unknown>);
+        expect(together).toEqual(oneByOne);
+      }
+    });
+
     it("Entra's removes by a value list and adds (1,000 values each) apply, duplicates not added twice", () => {
       const removed = applyPatch(group(), [{ op: 'remove', path: 'members', value: Array.from({ length: 1000 }, (_, i) => ({ value: `usr_${i}` })) }], GROUP_SCHEMA) as {
         members: unknown[];
@@ -69,6 +96,13 @@ describe('SCIM PATCH work bound (applyPatch)', () => {
       };
       expect(added.members).toHaveLength(50_500);
       expect(new Set(added.members.map((m) => m.value)).size).toBe(50_500);
+    });
+
+    it("sub-attribute operations copy every member and are charged for it (second review: 1,000 members.display, 56 s)", () => {
+      const ops = Array.from({ length: 1000 }, (_, i) => ({ op: 'replace' as const, path: 'members.display', value: `d${i}` }));
+      expect(refusal(() => applyPatch(group(), ops, GROUP_SCHEMA))).toMatch(/^400 tooMany/);
+      const one = applyPatch(group(), ops.slice(0, 1), GROUP_SCHEMA) as { members: { display: string }[] };
+      expect(one.members[49_999]!.display).toBe('d0');
     });
 
     it('a wide value filter over all of them is refused: its work is over the bound', () => {

@@ -3,7 +3,7 @@ import type { Organization, User } from '../store/types.js';
 import type { ConsoleRole, ConsoleUser } from './context.js';
 
 /** Why a signed-in person is refused the console (shown on the refusal page, stable). */
-export type ConsoleRefusal = 'console_not_set_up' | 'not_console_organization' | 'no_console_role' | 'user_suspended' | 'user_not_found';
+export type ConsoleRefusal = 'console_not_set_up' | 'not_console_organization' | 'no_console_role' | 'user_suspended' | 'user_not_found' | 'connection_disabled';
 
 export const REFUSAL_TEXT: Record<ConsoleRefusal, string> = {
   console_not_set_up: 'The console organization does not exist yet. Run `npx portico console-link` on the server to create it and sign in.',
@@ -11,6 +11,7 @@ export const REFUSAL_TEXT: Record<ConsoleRefusal, string> = {
   no_console_role: 'Your account has neither the operator nor the viewer role in the console organization. Ask an operator to give you one.',
   user_suspended: 'Your account is suspended.',
   user_not_found: 'Your account no longer exists.',
+  connection_disabled: 'The connection you signed in through has been disabled or removed. Sign in again through another one.',
 };
 
 /** `operator` wins over `viewer`; any other role gives no access. */

@@ -28,6 +28,8 @@ const s256 = (verifier: string) => createHash('sha256').update(verifier).digest(
 export interface RedeemedCode {
   accountId: string;
   authTime?: number;
+  /** The provider session the code was issued in (its login record names the connection). */
+  sessionUid?: string;
 }
 
 export async function redeemCode(provider: Provider, check: CodeCheck): Promise<RedeemedCode> {
@@ -53,6 +55,6 @@ export async function redeemCode(provider: Provider, check: CodeCheck): Promise<
   } catch {
     throw new CodeRedemptionError('code already used');
   }
-  const authTime = (code as unknown as { authTime?: unknown }).authTime;
-  return { accountId, ...(typeof authTime === 'number' ? { authTime } : {}) };
+  const { authTime, sessionUid } = code as unknown as { authTime?: unknown; sessionUid?: unknown };
+  return { accountId, ...(typeof authTime === 'number' ? { authTime } : {}), ...(typeof sessionUid === 'string' ? { sessionUid } : {}) };
 }

@@ -12,6 +12,7 @@ import type Provider from 'oidc-provider';
 import type { AdminPrincipal } from '../admin/auth.js';
 import type { AuditTrail } from '../admin/audit.js';
 import { PAGE_CSP, esc } from '../http/html.js';
+import { loginConnectionEnabled, loginRecords } from '../provider/account.js';
 import type { Mailer } from '../http/mail.js';
 import type { UserAccess } from '../login/user-access.js';
 import type { Runtime } from '../runtime.js';
@@ -69,6 +70,8 @@ const safeNext = (v: unknown): string | null =>
 export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
   const { rt, audit } = deps;
   const { store, config, ephemeral, logger } = rt;
+  // Which connection a console sign-in came through: its provider session's login record.
+  const logins = loginRecords(ephemeral);
   const now = deps.now ?? Date.now;
   const secure = config.issuer.startsWith('https:');
   const urls = consoleUrls(config.issuer);
@@ -158,9 +161,12 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       logger.info({ reason: e.message }, 'console sign-in: authorization code refused');
       return void bare(res, 400, 'Sign-in failed', 'The sign-in could not be completed. Start again.', 'invalid_grant');
     }
-    const { accountId, authTime } = redeemed;
-    const [user, org] = await Promise.all([store.users.get(accountId), consoleOrg()]);
-    const verdict = consoleAccess(user, org);
+    const { accountId, authTime, sessionUid } = redeemed;
+    const [user, org, login] = await Promise.all([store.users.get(accountId), consoleOrg(), sessionUid ? logins.get(sessionUid) : undefined]);
+    const connectionId = login?.idp;
+    let verdict = consoleAccess(user, org);
+    // A code issued just before its connection was disabled opens no session (provider/account.ts loginConnectionEnabled).
+    if (!('refused' in verdict) && !(await loginConnectionEnabled(store, verdict.user.organization_id, connectionId))) verdict = { refused: 'connection_disabled' };
     if ('refused' in verdict) {
       logger.info({ user_id: accountId, reason: verdict.refused }, 'console sign-in refused');
       // In the console organization's log. A user of another organization is not named there:
@@ -176,7 +182,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       });
       return void refuse(res, verdict.refused);
     }
-    const { id } = await sessions.create(verdict.user, authTime);
+    const { id } = await sessions.create(verdict.user, authTime, connectionId);
     res.cookie(CONSOLE_COOKIE, id, { ...cookieOptions, maxAge: CONSOLE_ABSOLUTE_MS });
     res.redirect(303, record.next ?? '/console/organizations');
   });
@@ -225,8 +231,10 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       }
       return void bare(res, 401, 'Signed out', 'Your console session has ended. Sign in again.', 'session_expired');
     }
-    // The person's row decides on every request: a suspension or a removed role ends access at once.
-    const verdict = consoleAccess(await store.users.get(session.userId), await consoleOrg());
+    // The person's row decides on every request: a suspension or a removed role ends access at once,
+    // and so does disabling or deleting the connection they signed in through (attacker review).
+    let verdict = consoleAccess(await store.users.get(session.userId), await consoleOrg());
+    if (!('refused' in verdict) && !(await loginConnectionEnabled(store, session.organizationId, session.connectionId))) verdict = { refused: 'connection_disabled' };
     if ('refused' in verdict) {
       await sessions.end(id);
       res.clearCookie(CONSOLE_COOKIE, cookieOptions);

@@ -24,6 +24,8 @@ export interface ConsoleSessionRecord {
   lastSeenAt: number;
   /** When it ends however active (ms): 8 h after sign-in, or the end of the IdP sign-in's lifetime if sooner. */
   endsAt?: number;
+  /** The connection the sign-in came through (`link` for a console link); it must stay enabled (provider/account.ts loginConnectionEnabled). */
+  connectionId?: string;
 }
 
 /** A record written before `endsAt` existed ends 8 h after its sign-in. */
@@ -49,11 +51,19 @@ export class ConsoleSessions {
   }
 
   /** `authTime`: when the IdP authenticated the person (epoch seconds), from the redeemed code. */
-  async create(user: { id: string; organization_id: string }, authTime?: number): Promise<{ id: string; record: ConsoleSessionRecord }> {
+  async create(user: { id: string; organization_id: string }, authTime?: number, connectionId?: string): Promise<{ id: string; record: ConsoleSessionRecord }> {
     const id = randomBytes(32).toString('base64url');
     const at = this.now();
     const endsAt = Math.min(at + CONSOLE_ABSOLUTE_MS, authTime === undefined ? Infinity : (authTime + SESSION_MAX_AGE_SECONDS) * 1000);
-    const record: ConsoleSessionRecord = { userId: user.id, organizationId: user.organization_id, csrf: randomBytes(32).toString('base64url'), createdAt: at, lastSeenAt: at, endsAt };
+    const record: ConsoleSessionRecord = {
+      userId: user.id,
+      organizationId: user.organization_id,
+      csrf: randomBytes(32).toString('base64url'),
+      createdAt: at,
+      lastSeenAt: at,
+      endsAt,
+      ...(connectionId ? { connectionId } : {}),
+    };
     await this.space.set(key(id), JSON.stringify(record), this.ttlSeconds(record));
     return { id, record };
   }

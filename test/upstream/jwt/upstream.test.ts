@@ -131,8 +131,11 @@ describe.each(ephemeralBackends)('partner JWT upstream, replay cache ($name)', (
   it('keeps a spent token past its exp by the allowed clock skew: a node 60 s behind still refuses it', async () => {
     const c = connection();
     const behind = new JwtUpstream(ephemeral, new PartnerKeys(createSafeFetch({ allowPrivate: true })), ISSUER, () => Date.now() - 60_000);
-    const token = await hs(claims({ exp: now() + 1 }));
-    await expect(reason(upstream(ephemeral).verify(c, token))).resolves.toBe('accepted');
+    // The first use is judged at a pinned instant before exp, so a slow machine cannot make it late.
+    const t0 = Date.now();
+    const token = await hs(claims({ exp: Math.floor(t0 / 1000) + 1, iat: Math.floor(t0 / 1000) }));
+    const atT0 = new JwtUpstream(ephemeral, new PartnerKeys(createSafeFetch({ allowPrivate: true })), ISSUER, () => t0);
+    await expect(reason(atT0.verify(c, token))).resolves.toBe('accepted');
     await new Promise((r) => setTimeout(r, 2500)); // past exp + 1 s on this node's clock
     await expect(reason(upstream(ephemeral).verify(c, token))).resolves.toBe('token_expired');
     await expect(reason(behind.verify(c, token))).resolves.toBe('token_replayed');

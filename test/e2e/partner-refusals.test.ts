@@ -90,7 +90,7 @@ describe.each(ephemeralBackends)('partner sign-in refusals over HTTP (ephemeral:
       const { login_url } = await admin.link(org.id, { email: 'late@acme.test', client_id: clientId, ttl_seconds: 1 });
       await new Promise((r) => setTimeout(r, 1300));
       await refused(org.id, async () => open(login_url), 'link_expired');
-      const fresh = await admin.link(org.id, { email: 'late@acme.test', client_id: clientId, ttl_seconds: 1 });
+      const fresh = await admin.link(org.id, { email: 'late@acme.test', client_id: clientId, ttl_seconds: 60 });
       expectLanded(await open(fresh.login_url));
     });
 

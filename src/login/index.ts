@@ -74,7 +74,9 @@ export function browserLogin(
   }
   const upstreams: Partial<Record<ConnectionType, BrowserUpstream>> = {};
   for (const [type, adapter] of adapters) {
-    if (UPSTREAMS[type].capabilities.browserStarted && adapter.begin) upstreams[type] = { begin: adapter.begin.bind(adapter) };
+    if (UPSTREAMS[type].capabilities.browserStarted && adapter.begin) {
+      upstreams[type] = { begin: adapter.begin.bind(adapter), ...(adapter.beginsWithForm ? { beginsWithForm: adapter.beginsWithForm.bind(adapter) } : {}) };
+    }
   }
 
   const router = Router();

@@ -3,6 +3,7 @@ import { isEmailAddress } from '../directory/email.js';
 import type { Store } from '../store/index.js';
 import type { Connection, ConnectionType } from '../store/types.js';
 import { findNul } from '../http/text.js';
+import { sendOutbound, type Outbound } from '../http/outbound-form.js';
 import { UpstreamError } from '../upstream/identity.js';
 import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
 import { finishAuthorization } from './finish.js';
@@ -34,9 +35,9 @@ export function loginRoutes(deps: LoginDeps): Router {
   const r = Router();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
 
-  /** Sends the browser to the connection's IdP, binding the transaction to this session. */
+  /** Sends the browser to the connection's IdP (a redirect, or a form it posts), binding the transaction to this session. */
   async function startUpstream(req: Request, res: Response, connection: Connection, loginHint?: string) {
-    res.redirect(303, await beginUpstream(deps, req, connection, loginHint));
+    sendOutbound(res, await beginUpstream(deps, req, connection, loginHint));
   }
 
   async function dispatch(req: Request, res: Response, hints: RoutingHints, emailTyped?: string) {
@@ -128,8 +129,8 @@ export function loginRoutes(deps: LoginDeps): Router {
 const nulInHints = (p: Record<string, unknown>) => findNul({ login_hint: p.login_hint, domain_hint: p.domain_hint, organization: p.organization, connection: p.connection });
 
 
-/** Begins the upstream sign-in, binds its transaction to this session and returns the IdP URL. */
-async function beginUpstream(deps: LoginDeps, req: Request, connection: Connection, loginHint?: string): Promise<string> {
+/** Begins the upstream sign-in, binds its transaction to this session and returns where the browser goes. */
+async function beginUpstream(deps: LoginDeps, req: Request, connection: Connection, loginHint?: string): Promise<Outbound> {
   const upstream = deps.upstreams[connection.type];
   if (!upstream) throw new UpstreamError('connection_not_found', `${connection.type} connections cannot start a browser login`);
   if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
@@ -141,7 +142,7 @@ async function beginUpstream(deps: LoginDeps, req: Request, connection: Connecti
     createdAt: Date.now(),
   });
   await saveSession(req);
-  return started.url;
+  return { url: started.url, ...(started.form ? { form: started.form } : {}) };
 }
 
 /**
@@ -172,10 +173,15 @@ export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boole
     if (currentLogin(req.session)) return undefined;
     const hints = routingHintsOf(info.params);
     const route = await routeLogin(deps.store, hints);
-    if (route.kind !== 'connection' || !route.connection.enabled || !deps.upstreams[route.connection.type]) return undefined;
+    const upstream = route.kind === 'connection' ? deps.upstreams[route.connection.type] : undefined;
+    if (route.kind !== 'connection' || !route.connection.enabled || !upstream) return undefined;
+    // A request the browser must POST (SAML HTTP-POST binding) cannot leave by this redirect: the page sends it.
+    if (upstream.beginsWithForm?.(route.connection)) return undefined;
     req.session.interactionUid = info.uid;
     req.session.forceAuthn = info.freshLoginRequired;
-    return beginUpstream(deps, req, route.connection, hints.login_hint);
+    const to = await beginUpstream(deps, req, route.connection, hints.login_hint);
+    if (to.form) throw new Error(`a ${route.connection.type} sign-in answered with a form although it said it would not`);
+    return to.url;
   };
   return { noteTransport, start };
 }

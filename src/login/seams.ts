@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import type { Connection } from '../store/types.js';
+import type { UpstreamAdapter } from '../upstream/kind.js';
 
 /** What the login flow needs from the OpenID Provider side (src/provider). */
 export interface ProviderSeam {
@@ -36,12 +37,4 @@ export interface ProviderSeam {
 export const isInteractionGone = (e: unknown): boolean => e instanceof Error && (e as { code?: unknown }).code === 'interaction_not_found';
 
 /** Starting a browser login at an upstream IdP (OIDC authorization request, SAML AuthnRequest). */
-export interface BrowserUpstream {
-  begin(connection: Connection, opts: { loginHint?: string; forceAuthn?: boolean }): Promise<{
-    url: string;
-    /** The value that comes back with the response (OIDC state, SAML request id) and binds it to this browser. */
-    key: string;
-    /** Protocol-specific data the callback needs (nonce, PKCE verifier, ...), JSON-serialisable. */
-    transaction: unknown;
-  }>;
-}
+export type BrowserUpstream = Required<Pick<UpstreamAdapter, 'begin'>> & Pick<UpstreamAdapter, 'beginsWithForm'>;

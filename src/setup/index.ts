@@ -6,6 +6,7 @@
  */
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import multer from 'multer';
+import { sendOutbound } from '../http/outbound-form.js';
 import type { Runtime } from '../runtime.js';
 import { newId } from '../store/ids.js';
 import type { SetupLink } from '../store/repos/setup-links.js';
@@ -219,8 +220,7 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const { link } = req.setup!;
     const conn = await connectionOf(link);
     if (!conn || !link.progress.idp_configured || !deps.testSignIn) return void res.redirect(303, base(req));
-    const url = await deps.testSignIn.begin(req, settingsUnderTest(conn, link), { linkId: link.id, returnTo: `${base(req)}/test` });
-    res.redirect(303, url);
+    sendOutbound(res, await deps.testSignIn.begin(req, settingsUnderTest(conn, link), { linkId: link.id, returnTo: `${base(req)}/test` }));
   });
 
   r.get('/setup/:token/activate', async (req, res) => {

@@ -14,6 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
+import type { Outbound } from '../http/outbound-form.js';
 import { findNul } from '../http/text.js';
 import type { TestSignInCallback } from '../login/callback.js';
 import { saveSession } from '../login/session.js';
@@ -62,10 +63,11 @@ export interface TestOutcome {
 export interface TestSignIn {
   /**
    * Starts a test sign-in for this connection from this browser (the gateway session must be
-   * loaded on `req`); returns the URL to send the browser to: the IdP, or directly `returnTo` with
-   * `?result=` when starting already failed (e.g. an unreachable discovery URL).
+   * loaded on `req`); returns where to send the browser: the IdP (a redirect, or a form to post),
+   * or directly `returnTo` with `?result=` when starting already failed (e.g. an unreachable
+   * discovery URL).
    */
-  begin(req: Request, connection: Connection, opts: { linkId: string; returnTo: string }): Promise<string>;
+  begin(req: Request, connection: Connection, opts: { linkId: string; returnTo: string }): Promise<Outbound>;
   /** The outcome for this link (resultId comes back in the returnTo URL as `?result=`); undefined when unknown/expired/other link. */
   outcome(linkId: string, resultId: string): Promise<TestOutcome | undefined>;
   /** An escaped HTML fragment (no inline script/style) showing the outcome. */
@@ -171,9 +173,9 @@ export function createTestSignIn(deps: TestSignInDeps): TestSignInEngine {
         const started = await adapter.begin(connection, {});
         await deps.transactions.startFor(req.session, started.key, { connectionId: connection.id, transaction: started.transaction, createdAt: Date.now(), test });
         await saveSession(req);
-        return started.url;
+        return { url: started.url, ...(started.form ? { form: started.form } : {}) };
       } catch (e) {
-        return report(req, connection, test, failure(e));
+        return { url: await report(req, connection, test, failure(e)) };
       }
     },
 

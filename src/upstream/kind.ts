@@ -40,7 +40,10 @@ export interface BeginOptions {
 }
 
 export interface Begun {
+  /** Where the browser goes: a GET of this URL, or a POST of `form` to it. */
   url: string;
+  /** Fields the browser must POST to `url` (the SAML HTTP-POST binding); absent: a redirect. */
+  form?: Record<string, string>;
   /** The value that comes back with the response (OIDC state, SAML request id) and binds it to this browser. */
   key: string;
   /** Protocol-specific data the callback needs (nonce, PKCE verifier, ...), JSON-serialisable. */
@@ -106,6 +109,8 @@ export interface UpstreamAdapter {
   callback: CallbackSpec;
   /** Browser-started kinds: where the browser is sent out. */
   begin?(connection: Connection, opts: BeginOptions): Promise<Begun>;
+  /** Whether `begin` answers with a form to POST for this connection: then it cannot begin inside a redirect (the authorization request's). */
+  beginsWithForm?(connection: Connection): boolean;
   /** The callback to an identity, or throws UpstreamError with a reason code. */
   complete(connection: Connection, input: CallbackInput, pending: PendingTransaction | undefined, clock: Clock): Promise<Completion>;
   /** Public documents of a connection, served at `GET /{type}/:connection/{name}` (SAML SP metadata). */

@@ -5,7 +5,7 @@ import { toExternalIdentity } from './identity.js';
 import { SAML_REASONS, type SamlReason } from './reasons.js';
 import { checkReplay } from './replay.js';
 import { samlSettings } from './settings.js';
-import { buildAuthnRequestRedirectUrl, buildSpMetadata, newRequestId } from './sp.js';
+import { buildAuthnRequestPostForm, buildAuthnRequestRedirectUrl, buildSpMetadata, newRequestId } from './sp.js';
 import { spKeySource } from './sp-keys.js';
 import { validateSamlResponse, type SamlAssertionResult } from './validate.js';
 import { samlEvidence } from './evidence.js';
@@ -53,8 +53,9 @@ function tooLargeToValidate(samlResponse: string): boolean {
 /**
  * SAML 2.0 upstream kind: Portico as service provider to the organization's IdP.
  *
- * `begin`: an AuthnRequest over the HTTP-Redirect binding (signed with the SP signing key when the
- * connection has sign_authn_requests). Its ID is the transaction key, so the ACS finds it (single
+ * `begin`: an AuthnRequest over the binding the IdP's settings name: HTTP-Redirect (signed in the
+ * query), or HTTP-POST (a form the browser posts, signed inside the XML), with the SP signing key
+ * when the connection has sign_authn_requests. Its ID is the transaction key, so the ACS finds it (single
  * use) and requires the response's InResponseTo to be exactly it. No RelayState is needed: the
  * browser binding lives in the gateway session.
  *
@@ -109,14 +110,19 @@ export const samlKind: UpstreamKind<SamlReason> = {
         }
         const sp = samlEndpoints(ctx.issuer, connection.id);
         const requestId = newRequestId();
-        const signingKey = cfg.sign_authn_requests ? (await spKeys.get()).signing.key : undefined;
-        const url = await buildAuthnRequestRedirectUrl(
-          { spEntityId: sp.sp_entity_id, acsUrl: sp.acs_url, idpSsoUrl: cfg.idp_sso_url, forceAuthn: forceAuthn === true },
-          { requestId, signingKey },
-        );
+        const request = { spEntityId: sp.sp_entity_id, acsUrl: sp.acs_url, idpSsoUrl: cfg.idp_sso_url, forceAuthn: forceAuthn === true };
         const transaction: SamlTransaction = { requestId };
+        if (cfg.idp_sso_binding === 'HTTP-POST') {
+          const signing = cfg.sign_authn_requests ? (await spKeys.get()).signing : undefined;
+          const { action, fields } = await buildAuthnRequestPostForm(request, { requestId, signingKey: signing?.key, signingCertPem: signing?.certPem });
+          return { url: action, form: fields, key: requestId, transaction };
+        }
+        const signingKey = cfg.sign_authn_requests ? (await spKeys.get()).signing.key : undefined;
+        const url = await buildAuthnRequestRedirectUrl(request, { requestId, signingKey });
         return { url, key: requestId, transaction };
       },
+
+      beginsWithForm: (connection) => readSamlConfig(connection.config).idp_sso_binding === 'HTTP-POST',
 
       async complete(connection, input, pending, clock) {
         const samlResponse = input.params.SAMLResponse;

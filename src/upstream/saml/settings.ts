@@ -13,13 +13,13 @@
  *     call store({ metadata_xml: body }, existing, ctx)); with idp_entity_id, that entity is picked
  *     from an EntitiesDescriptor holding several IdPs (same for metadata_url),
  *   - metadata_url (fetched with ctx.fetch, the SSRF-safe fetch; parsed result and fetch time kept),
- *   - idp_entity_id + idp_sso_url + idp_certificates[] (PEM; `POST …/{id}/certificates` can call
+ *   - idp_entity_id + idp_sso_url (+ idp_sso_binding, HTTP-Redirect unless HTTP-POST is named) + idp_certificates[] (PEM; `POST …/{id}/certificates` can call
  *     store({ idp_certificates: [...current PEMs, body] }, existing, ctx)). On PATCH, missing
  *     manual fields are taken from the current settings.
  * PATCH changes only what it names: idp_entity_id alone on a connection configured by metadata
  * picks that IdP from the same metadata (re-fetched / re-parsed; the source stays); new metadata
  * without idp_entity_id keeps the IdP chosen before when the document still holds it. Sending
- * idp_sso_url or idp_certificates switches to manual settings (a metadata_url would overwrite them).
+ * idp_sso_url, idp_sso_binding or idp_certificates switches to manual settings (a metadata_url would overwrite them).
  * Flags sign_authn_requests, allow_idp_initiated, allow_sha1, require_signed_response default to false and survive PATCHes
  * that do not name them (no zod defaults in the schema: `.partial()` would re-apply them).
  * Errors: 400 validation_failed (names the field), 400 invalid_metadata, 400 url_refused.
@@ -40,6 +40,7 @@ const schema = z.strictObject({
   metadata_url: url.optional(),
   idp_entity_id: z.string().trim().min(1).max(1024).optional(),
   idp_sso_url: url.optional(),
+  idp_sso_binding: z.enum(['HTTP-Redirect', 'HTTP-POST']).optional(),
   idp_certificates: z.array(z.string().min(1).max(20_000)).min(1).max(MAX_IDP_CERTIFICATES).optional(),
   sign_authn_requests: z.boolean().optional(),
   allow_idp_initiated: z.boolean().optional(),
@@ -128,7 +129,9 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
   const keepEntityId = input.idp_entity_id === undefined ? prev?.idp_entity_id : undefined;
   const metadataGiven = input.metadata_xml !== undefined || input.metadata_url !== undefined;
   // With metadata, idp_entity_id only selects the IdP in an EntitiesDescriptor holding several.
-  const manualGiven = input.idp_sso_url !== undefined || input.idp_certificates !== undefined || (input.idp_entity_id !== undefined && !metadataGiven);
+  if (metadataGiven && input.idp_sso_binding !== undefined) throw invalid('idp_sso_binding', 'comes from the metadata; set it only with manual settings (idp_sso_url)');
+  const manualGiven =
+    input.idp_sso_url !== undefined || input.idp_sso_binding !== undefined || input.idp_certificates !== undefined || (input.idp_entity_id !== undefined && !metadataGiven);
   const given = [input.metadata_xml !== undefined, input.metadata_url !== undefined, manualGiven].filter(Boolean).length;
   if (given > 1) {
     throw invalid('metadata_xml', 'give only one of metadata_xml, metadata_url, or idp_entity_id + idp_sso_url + idp_certificates');
@@ -153,7 +156,8 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
       metadata_fetched_at: null,
       idp_entity_id: entityId,
       idp_sso_url: ssoUrl,
-      idp_sso_binding: input.idp_sso_url !== undefined ? 'HTTP-Redirect' : prev?.idp_sso_binding ?? 'HTTP-Redirect',
+      // A new URL without a binding is an HTTP-Redirect one, as most IdPs' sign-in URLs are.
+      idp_sso_binding: input.idp_sso_binding ?? (input.idp_sso_url !== undefined ? 'HTTP-Redirect' : prev?.idp_sso_binding ?? 'HTTP-Redirect'),
       idp_certificates: certs,
     };
   } else if (prev) {
@@ -208,20 +212,6 @@ export const samlSettings: ConnectionSettings = {
       allow_sha1: cfg.allow_sha1,
       require_signed_response: cfg.require_signed_response,
     };
-  },
-  warnings(c) {
-    // Portico sends AuthnRequests by the HTTP-Redirect binding only (sp.ts); an IdP whose metadata
-    // lists only HTTP-POST may refuse them (attacker review: such metadata was taken silently, and
-    // every sign-in was sent as a GET). Many IdPs answer both at one URL, so it is not refused.
-    return readSamlConfig(c.config).idp_sso_binding === 'HTTP-POST'
-      ? [
-          {
-            code: 'idp_post_binding_only',
-            message:
-              "the IdP's metadata lists only the HTTP-POST binding for sign-in; Portico sends sign-in requests by HTTP-Redirect, which this IdP may refuse: add an HTTP-Redirect SingleSignOnService at the IdP, or check with a test sign-in",
-          },
-        ]
-      : [];
   },
 };
 

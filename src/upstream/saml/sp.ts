@@ -7,6 +7,10 @@
  *       SigAlg + Signature query parameters (RSA-SHA256) when signingKey (a parsed KeyObject, or
  *       PEM) is given, i.e. when the connection has sign_authn_requests. Keep requestId (ephemeral store) and pass it as
  *       expectedInResponseTo when the response comes back.
+ *   buildAuthnRequestPostForm(cfg, { requestId, relayState?, signingKey?, signingCertPem? }): Promise<{ action, fields }>
+ *       HTTP-POST binding (SAML bindings §3.5): the fields a self-submitting form POSTs to the IdP,
+ *       SAMLRequest base64 of the XML itself (not deflated, §3.5.4), with an enveloped XML
+ *       signature (RSA-SHA256, exclusive c14n) inside the AuthnRequest when signingKey is given.
  *   buildSpMetadata({ spEntityId, acsUrl, signingCertPem?, encryptionCertPem?, wantAssertionsSigned? }): string
  *       md:EntityDescriptor for GET /saml/{connection}/metadata. Include signingCertPem only for
  *       connections that sign AuthnRequests; encryptionCertPem advertises the key that
@@ -19,7 +23,7 @@ import { SAML, ValidateInResponseTo, generateServiceProviderMetadata } from '@no
 export interface AuthnRequestConfig {
   spEntityId: string;
   acsUrl: string;
-  /** The IdP's SingleSignOnService (HTTP-Redirect) URL. */
+  /** The IdP's SingleSignOnService URL (of the binding the request is built for). */
   idpSsoUrl: string;
   /** Ask the IdP to re-authenticate the user. */
   forceAuthn?: boolean;
@@ -34,28 +38,61 @@ export function newRequestId(): string {
   return `_${randomBytes(20).toString('hex')}`;
 }
 
-export async function buildAuthnRequestRedirectUrl(
-  cfg: AuthnRequestConfig,
-  req: { requestId: string; relayState?: string; signingKey?: KeyObject | string },
-): Promise<string> {
-  if (!XS_ID.test(req.requestId)) throw new TypeError('requestId must be an xs:ID (letter or underscore first)');
-  const saml = new SAML({
+/** node-saml set up to write one AuthnRequest (it builds the XML; nothing here validates anything). */
+function authnRequestWriter(cfg: AuthnRequestConfig, requestId: string, binding: 'HTTP-Redirect' | 'HTTP-POST', postSigning?: { key: KeyObject | string; certPem?: string }): SAML {
+  if (!XS_ID.test(requestId)) throw new TypeError('requestId must be an xs:ID (letter or underscore first)');
+  return new SAML({
     entryPoint: cfg.idpSsoUrl,
     issuer: cfg.spEntityId,
     callbackUrl: cfg.acsUrl,
     // node-saml insists on an IdP certificate even though building a request never uses it.
     idpCert: 'unused-for-authn-requests',
-    authnRequestBinding: 'HTTP-Redirect',
-    generateUniqueId: () => req.requestId,
+    authnRequestBinding: binding,
+    generateUniqueId: () => requestId,
     identifierFormat: cfg.nameIdFormat ?? null,
     // Requesting PasswordProtectedTransport with exact comparison makes Entra/ADFS refuse MFA,
     // Kerberos or certificate logins: let the IdP choose.
     disableRequestedAuthnContext: true,
     forceAuthn: cfg.forceAuthn ?? false,
     validateInResponseTo: ValidateInResponseTo.never,
+    // HTTP-POST carries the XML base64-encoded as it is (bindings §3.5.4); node-saml deflates it
+    // unless told not to, which IdPs following the spec cannot read.
+    skipRequestCompression: binding === 'HTTP-POST',
+    ...(postSigning
+      ? {
+          // xml-crypto signs with node:crypto, which takes the parsed KeyObject as well as PEM.
+          privateKey: postSigning.key as string,
+          ...(postSigning.certPem ? { publicCert: postSigning.certPem } : {}),
+          signatureAlgorithm: cfg.signatureAlgorithm ?? 'sha256',
+          digestAlgorithm: 'sha256',
+        }
+      : {}),
   });
-  const unsigned = await saml.getAuthorizeUrlAsync(req.relayState ?? '', undefined, {});
+}
+
+export async function buildAuthnRequestRedirectUrl(
+  cfg: AuthnRequestConfig,
+  req: { requestId: string; relayState?: string; signingKey?: KeyObject | string },
+): Promise<string> {
+  const unsigned = await authnRequestWriter(cfg, req.requestId, 'HTTP-Redirect').getAuthorizeUrlAsync(req.relayState ?? '', undefined, {});
   return req.signingKey ? signRedirect(unsigned, req.signingKey, cfg.signatureAlgorithm ?? 'sha256') : unsigned;
+}
+
+/** The form of an AuthnRequest sent by the HTTP-POST binding: POST `fields` to `action`. */
+export interface AuthnRequestForm {
+  action: string;
+  fields: Record<string, string>;
+}
+
+export async function buildAuthnRequestPostForm(
+  cfg: AuthnRequestConfig,
+  req: { requestId: string; relayState?: string; signingKey?: KeyObject | string; signingCertPem?: string },
+): Promise<AuthnRequestForm> {
+  const signing = req.signingKey ? { key: req.signingKey, certPem: req.signingCertPem } : undefined;
+  const message = await authnRequestWriter(cfg, req.requestId, 'HTTP-POST', signing).getAuthorizeMessageAsync(req.relayState ?? '', undefined, {});
+  const fields: Record<string, string> = {};
+  for (const [k, v] of Object.entries(message)) if (typeof v === 'string' && (k === 'SAMLRequest' || (k === 'RelayState' && v !== ''))) fields[k] = v;
+  return { action: cfg.idpSsoUrl, fields };
 }
 
 const SIG_ALGS = {

@@ -1,7 +1,7 @@
 /**
  * Interop with a real SAML IdP (Debian SimpleSAMLphp 1.19, test/support/simplesamlphp.ts):
  * its metadata is imported through samlSettings (metadata_url over the SSRF-safe fetch), our own
- * AuthnRequest (buildAuthnRequestRedirectUrl, signed and unsigned) starts the login, the login form
+ * AuthnRequest (buildAuthnRequestRedirectUrl and buildAuthnRequestPostForm, signed and unsigned) starts the login, the login form
  * is filled over plain HTTP, and the Response SimpleSAMLphp posts is validated by
  * validateSamlResponse with the connection's validation config — signed Response + Assertion,
  * encrypted assertions, IdP-initiated — then mapped by toExternalIdentity.
@@ -11,7 +11,7 @@ import type { Connection } from '../../../src/store/types.js';
 import { validationConfigFor } from '../../../src/upstream/saml/config.js';
 import { toExternalIdentity } from '../../../src/upstream/saml/identity.js';
 import { samlSettings } from '../../../src/upstream/saml/settings.js';
-import { buildAuthnRequestRedirectUrl, newRequestId } from '../../../src/upstream/saml/sp.js';
+import { buildAuthnRequestPostForm, buildAuthnRequestRedirectUrl, newRequestId } from '../../../src/upstream/saml/sp.js';
 import { validateSamlResponse } from '../../../src/upstream/saml/validate.js';
 import { UpstreamError } from '../../../src/upstream/identity.js';
 import { DEFAULT_SAML_USERS, startSimpleSamlIdp, type SimpleSamlIdp } from '../../support/simplesamlphp.js';
@@ -23,7 +23,11 @@ const CONN_ENC = 'conn_ssp_enc';
 const sp = (id: string) => ({ entityId: `${ISSUER}/saml/${id}/metadata`, acsUrl: `${ISSUER}/saml/${id}/acs` });
 
 /** Minimal browser: follows redirects, keeps cookies, fills SimpleSAMLphp's UserPass form, returns the POSTed SAMLResponse. */
-async function loginOverHttp(startUrl: string, username: string, password: string): Promise<{ samlResponse: string; action: string; relayState?: string }> {
+async function loginOverHttp(
+  start: string | { action: string; fields: Record<string, string> },
+  username: string,
+  password: string,
+): Promise<{ samlResponse: string; action: string; relayState?: string }> {
   const jar = new Map<string, string>();
   const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
   const remember = (res: Response) => {
@@ -49,9 +53,16 @@ async function loginOverHttp(startUrl: string, username: string, password: strin
     }
     throw new Error('too many redirects');
   };
-  const loginPage = await go(startUrl);
+  // A string is a URL to GET (HTTP-Redirect binding); a form is POSTed, as the browser submits it (HTTP-POST binding).
+  const loginPage =
+    typeof start === 'string'
+      ? await go(start)
+      : await go(start.action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(start.fields).toString() });
   const authState = /name="AuthState" value="([^"]+)"/.exec(loginPage.body)?.[1];
-  if (!authState) throw new Error(`no login form at ${loginPage.url}: ${loginPage.body.slice(0, 300)}`);
+  if (!authState) {
+    const text = loginPage.body.replace(/<script[\s\S]*?<\/script>|<style[\s\S]*?<\/style>|<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
+    throw new Error(`no login form at ${loginPage.url}: ${text.slice(0, 600)}`);
+  }
   const decode = (s: string) => s.replace(/&quot;/g, '"').replace(/&#039;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
   const posted = await go(loginPage.url, {
     method: 'POST',
@@ -145,5 +156,32 @@ describe('a real SimpleSAMLphp IdP against the validation core', () => {
       reason = (e as UpstreamError).reason;
     }
     expect(reason).toBe('decryption_failed');
+  });
+  test('HTTP-POST binding: our posted AuthnRequest (unsigned) is answered, InResponseTo bound and RelayState kept', async () => {
+    const requestId = newRequestId();
+    const form = await buildAuthnRequestPostForm({ spEntityId: sp(CONN).entityId, acsUrl: sp(CONN).acsUrl, idpSsoUrl: idp.ssoUrl }, { requestId, relayState: 'rs-post' });
+    const post = await loginOverHttp(form, 'alice', DEFAULT_SAML_USERS.alice!.password);
+    expect(post.action).toBe(sp(CONN).acsUrl);
+    expect(post.relayState).toBe('rs-post');
+    const r = validateSamlResponse(post.samlResponse, validationConfigFor(connection, ISSUER, { expectedInResponseTo: requestId }), new Date());
+    expect(r).toMatchObject({ name_id: 'alice@example.com', in_response_to: requestId });
+  });
+
+  test('HTTP-POST binding, signed: the IdP that checks request signatures takes ours, and refuses one signed by another key or changed after signing', async () => {
+    const request = { spEntityId: sp(CONN_ENC).entityId, acsUrl: sp(CONN_ENC).acsUrl, idpSsoUrl: idp.ssoUrl };
+    const requestId = newRequestId();
+    const form = await buildAuthnRequestPostForm(request, { requestId, signingKey: KEYS.spEncryption.key, signingCertPem: KEYS.spEncryption.cert });
+    const post = await loginOverHttp(form, 'alice', DEFAULT_SAML_USERS.alice!.password);
+    const r = validateSamlResponse(post.samlResponse, validationConfigFor(encConnection, ISSUER, { expectedInResponseTo: requestId, spPrivateKey: KEYS.spEncryption.key }), new Date());
+    expect(r).toMatchObject({ name_id: 'alice@example.com', in_response_to: requestId, encrypted: true });
+
+    // The IdP knows this SP by the spEncryption certificate only: another key's signature is refused before any login form.
+    const other = await buildAuthnRequestPostForm(request, { requestId: newRequestId(), signingKey: KEYS.spOther.key, signingCertPem: KEYS.spOther.cert });
+    await expect(loginOverHttp(other, 'alice', DEFAULT_SAML_USERS.alice!.password)).rejects.toThrow(/no login form[\s\S]*Unable to validate Signature/);
+    // Our own signature over a request changed afterwards (made passive): refused as well.
+    const xml = Buffer.from(form.fields.SAMLRequest!, 'base64').toString('utf8');
+    const changed = { action: form.action, fields: { SAMLRequest: Buffer.from(xml.replace('Version="2.0"', 'Version="2.0" IsPassive="true"')).toString('base64') } };
+    // (SimpleSAMLphp drops a signature whose digest no longer matches, then refuses the request as unsigned.)
+    await expect(loginOverHttp(changed, 'alice', DEFAULT_SAML_USERS.alice!.password)).rejects.toThrow(/no login form[\s\S]*no signature found/);
   });
 });

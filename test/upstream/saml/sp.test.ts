@@ -1,10 +1,11 @@
-/** AuthnRequest (HTTP-Redirect binding) and SP metadata, checked independently of node-saml. */
+/** AuthnRequest (HTTP-Redirect and HTTP-POST bindings) and SP metadata, checked independently of node-saml. */
 import { createPrivateKey, createVerify } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { SAML as NodeSaml, ValidateInResponseTo } from '@node-saml/node-saml';
 import { inflateRawSync } from 'node:zlib';
 import { DOMParser } from '@xmldom/xmldom';
-import { buildAuthnRequestRedirectUrl, buildSpMetadata, newRequestId } from '../../../src/upstream/saml/sp.js';
+import { SignedXml } from 'xml-crypto';
+import { buildAuthnRequestPostForm, buildAuthnRequestRedirectUrl, buildSpMetadata, newRequestId } from '../../../src/upstream/saml/sp.js';
 import { parseIdpMetadata } from '../../../src/upstream/saml/metadata.js';
 import { KEYS, SP_A } from './builder.js';
 
@@ -84,6 +85,67 @@ describe('buildAuthnRequestRedirectUrl', () => {
 
   test('refuses a request id that is not an xs:ID', async () => {
     await expect(buildAuthnRequestRedirectUrl(cfg, { requestId: '1-starts-with-digit' })).rejects.toThrow(TypeError);
+  });
+});
+
+const DSIG = 'http://www.w3.org/2000/09/xmldsig#';
+
+/** Whether the AuthnRequest's enveloped signature verifies with certPem (xml-crypto, as an IdP would check it). */
+function postSignatureVerifies(xml: string, certPem: string): boolean {
+  const doc = new DOMParser().parseFromString(xml, 'text/xml');
+  const signature = doc.documentElement!.getElementsByTagNameNS(DSIG, 'Signature')[0];
+  if (!signature) return false;
+  const verifier = new SignedXml({ publicCert: certPem, getCertFromKeyInfo: () => null });
+  verifier.loadSignature(signature as unknown as Node);
+  try {
+    return verifier.checkSignature(xml);
+  } catch {
+    return false;
+  }
+}
+
+describe('buildAuthnRequestPostForm (HTTP-POST binding, bindings §3.5)', () => {
+  test('unsigned: the form goes to the IdP URL as given and carries the AuthnRequest base64-encoded, not deflated, with RelayState only when given', async () => {
+    const requestId = newRequestId();
+    const form = await buildAuthnRequestPostForm(cfg, { requestId, relayState: 'rs-post' });
+    expect(form.action).toBe(cfg.idpSsoUrl);
+    expect(Object.keys(form.fields).sort()).toEqual(['RelayState', 'SAMLRequest']);
+    expect(form.fields.RelayState).toBe('rs-post');
+    const xml = Buffer.from(form.fields.SAMLRequest!, 'base64').toString('utf8');
+    const req = new DOMParser().parseFromString(xml, 'text/xml').documentElement!;
+    expect(req.namespaceURI).toBe(SAMLP);
+    expect(req.localName).toBe('AuthnRequest');
+    expect(req.getAttribute('ID')).toBe(requestId);
+    expect(req.getAttribute('Destination')).toBe(cfg.idpSsoUrl);
+    expect(req.getAttribute('AssertionConsumerServiceURL')).toBe(SP_A.acsUrl);
+    expect(req.getElementsByTagNameNS(SAML, 'Issuer')[0]!.textContent).toBe(SP_A.entityId);
+    expect(req.getElementsByTagNameNS(SAMLP, 'RequestedAuthnContext')).toHaveLength(0);
+    expect(req.getElementsByTagNameNS(DSIG, 'Signature')).toHaveLength(0);
+    expect(Object.keys((await buildAuthnRequestPostForm(cfg, { requestId: newRequestId() })).fields)).toEqual(['SAMLRequest']);
+  });
+
+  test('signed: an enveloped RSA-SHA256 signature over the request (after the Issuer) that verifies with the SP certificate, and with no other', async () => {
+    const form = await buildAuthnRequestPostForm(cfg, { requestId: '_req-post', signingKey: createPrivateKey(KEYS.spEncryption.key), signingCertPem: KEYS.spEncryption.cert });
+    const xml = Buffer.from(form.fields.SAMLRequest!, 'base64').toString('utf8');
+    const req = new DOMParser().parseFromString(xml, 'text/xml').documentElement!;
+    const signature = req.getElementsByTagNameNS(DSIG, 'Signature')[0]!;
+    // saml-schema-protocol: ds:Signature follows saml:Issuer, as a child of the AuthnRequest.
+    expect(signature.parentNode).toBe(req);
+    expect((signature.previousSibling as Element).localName).toBe('Issuer');
+    expect(signature.getElementsByTagNameNS(DSIG, 'SignatureMethod')[0]!.getAttribute('Algorithm')).toBe('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256');
+    expect(signature.getElementsByTagNameNS(DSIG, 'Reference')[0]!.getAttribute('URI')).toBe('#_req-post');
+    expect(signature.getElementsByTagNameNS(DSIG, 'X509Certificate')).toHaveLength(1);
+    expect(postSignatureVerifies(xml, KEYS.spEncryption.cert)).toBe(true);
+    expect(postSignatureVerifies(xml, KEYS.spOther.cert)).toBe(false);
+    // Changed after signing (another ACS): the signature no longer holds.
+    expect(postSignatureVerifies(xml.replace(SP_A.acsUrl, 'https://attacker.test/acs'), KEYS.spEncryption.cert)).toBe(false);
+    // From PEM as well as from the parsed key.
+    const fromPem = await buildAuthnRequestPostForm(cfg, { requestId: '_req-pem', signingKey: KEYS.spEncryption.key });
+    expect(postSignatureVerifies(Buffer.from(fromPem.fields.SAMLRequest!, 'base64').toString('utf8'), KEYS.spEncryption.cert)).toBe(true);
+  });
+
+  test('refuses a request id that is not an xs:ID', async () => {
+    await expect(buildAuthnRequestPostForm(cfg, { requestId: '1abc' })).rejects.toThrow(TypeError);
   });
 });
 

@@ -205,20 +205,32 @@ describe.each(dbBackends)('connections admin API ($name)', (backend) => {
     expect((await api(t).get(`${base()}/${id}`).set(bearer()).expect(200)).body.idp_certificates).toHaveLength(before + 1);
   });
 
-  it("warns (idp_post_binding_only) when the IdP's metadata lists only HTTP-POST for sign-in: Portico sends HTTP-Redirect", async () => {
+  it("takes the IdP's sign-in binding from its metadata (HTTP-POST when only that is listed), or as idp_sso_binding with manual settings", async () => {
     const cert = await selfSignedCert('post-only.example.com');
     const both = idpMetadata('https://idp.example.com/saml', 'https://idp.example.com/sso', cert);
     const postOnly = both.replace('bindings:HTTP-Redirect', 'bindings:HTTP-POST');
     const made = await api(t).post(base()).set(bearer()).send({ type: 'saml', name: 'Post only', metadata_xml: postOnly }).expect(201);
-    expect(made.body).toMatchObject({ idp_sso_binding: 'HTTP-POST', warnings: [{ code: 'idp_post_binding_only', message: expect.stringContaining('HTTP-Redirect') }] });
-    // The same answer on the metadata upload; none once the metadata lists HTTP-Redirect.
+    expect(made.body).toMatchObject({ idp_sso_binding: 'HTTP-POST', idp_sso_url: 'https://idp.example.com/sso' });
+    // Portico sends such an IdP a form to post: nothing to warn about any more.
+    expect(made.body).not.toHaveProperty('warnings');
     const put = (xml: string) => api(t).put(`${base()}/${made.body.id}/metadata`).set(bearer()).set('Content-Type', 'application/xml').send(xml).expect(200);
-    expect((await put(postOnly)).body.warnings).toEqual([expect.objectContaining({ code: 'idp_post_binding_only' })]);
-    const fixed = await put(both);
-    expect(fixed.body.idp_sso_binding).toBe('HTTP-Redirect');
-    expect(fixed.body).not.toHaveProperty('warnings');
-    // Reads carry no warnings (they are the answer to a write).
-    expect((await api(t).get(`${base()}/${made.body.id}`).set(bearer()).expect(200)).body).not.toHaveProperty('warnings');
+    expect((await put(both)).body.idp_sso_binding).toBe('HTTP-Redirect');
+    // The binding comes from the metadata: naming it as well is refused, and changes nothing.
+    const clash = await api(t).patch(`${base()}/${made.body.id}`).set(bearer()).send({ metadata_xml: postOnly, idp_sso_binding: 'HTTP-POST' });
+    isProblem(clash, 400, 'validation_failed');
+    expect(clash.body.errors).toEqual([expect.objectContaining({ field: 'idp_sso_binding' })]);
+    expect((await api(t).get(`${base()}/${made.body.id}`).set(bearer()).expect(200)).body.idp_sso_binding).toBe('HTTP-Redirect');
+    // Manual settings: HTTP-Redirect unless named; the binding alone switches to manual settings, keeping the rest.
+    const manual = { type: 'saml', name: 'Manual', idp_entity_id: 'https://idp.example.com/m', idp_sso_url: 'https://idp.example.com/sso-m', idp_certificates: [cert] };
+    const m = await api(t).post(base()).set(bearer()).send(manual).expect(201);
+    expect(m.body.idp_sso_binding).toBe('HTTP-Redirect');
+    const posted = await api(t).patch(`${base()}/${m.body.id}`).set(bearer()).send({ idp_sso_binding: 'HTTP-POST' }).expect(200);
+    expect(posted.body).toMatchObject({ idp_sso_binding: 'HTTP-POST', idp_sso_url: 'https://idp.example.com/sso-m', idp_entity_id: 'https://idp.example.com/m', metadata_source: 'manual' });
+    // A PATCH that names neither keeps it; a new URL without a binding is an HTTP-Redirect one.
+    expect((await api(t).patch(`${base()}/${m.body.id}`).set(bearer()).send({ name: 'Renamed' }).expect(200)).body.idp_sso_binding).toBe('HTTP-POST');
+    expect((await api(t).patch(`${base()}/${m.body.id}`).set(bearer()).send({ idp_sso_url: 'https://idp.example.com/sso-2' }).expect(200)).body.idp_sso_binding).toBe('HTTP-Redirect');
+    isProblem(await api(t).patch(`${base()}/${m.body.id}`).set(bearer()).send({ idp_sso_binding: 'SOAP' }), 400, 'validation_failed');
+    expect((await api(t).post(base()).set(bearer()).send({ ...manual, idp_sso_binding: 'HTTP-POST' }).expect(201)).body.idp_sso_binding).toBe('HTTP-POST');
   });
 
   it('refuses metadata and certificates for a connection that is not SAML', async () => {

@@ -130,6 +130,8 @@ export interface FlowResult {
   location?: URL;
   body: string;
   setCookies: string[];
+  /** The headers of that last response. */
+  headers: Headers;
   /** Every request made at Portico, in order: method and path (no query). */
   requests: string[];
 }
@@ -149,12 +151,12 @@ export async function follow(base: string, issuer: string, start: string, jar: C
     if (res.status >= 300 && res.status < 400 && loc) {
       const next = new URL(loc, url);
       const mapped = next.href.startsWith(issuer) ? base + next.href.slice(issuer.length) : next.href;
-      if (!mapped.startsWith(base)) return { status: res.status, location: next, body: await res.text(), setCookies, requests };
+      if (!mapped.startsWith(base)) return { status: res.status, location: next, body: await res.text(), setCookies, headers: res.headers, requests };
       url = mapped;
       req = {};
       continue;
     }
-    return { status: res.status, body: await res.text(), setCookies, requests };
+    return { status: res.status, body: await res.text(), setCookies, headers: res.headers, requests };
   }
   throw new Error('too many redirects');
 }

@@ -131,7 +131,7 @@ describe('buildAuthnRequestPostForm (HTTP-POST binding, bindings §3.5)', () => 
     const signature = req.getElementsByTagNameNS(DSIG, 'Signature')[0]!;
     // saml-schema-protocol: ds:Signature follows saml:Issuer, as a child of the AuthnRequest.
     expect(signature.parentNode).toBe(req);
-    expect((signature.previousSibling as Element).localName).toBe('Issuer');
+    expect((signature.previousSibling as unknown as Element).localName).toBe('Issuer');
     expect(signature.getElementsByTagNameNS(DSIG, 'SignatureMethod')[0]!.getAttribute('Algorithm')).toBe('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256');
     expect(signature.getElementsByTagNameNS(DSIG, 'Reference')[0]!.getAttribute('URI')).toBe('#_req-post');
     expect(signature.getElementsByTagNameNS(DSIG, 'X509Certificate')).toHaveLength(1);

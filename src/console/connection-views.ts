@@ -204,6 +204,7 @@ function idpSettings(view: Record<string, unknown>, now: number): string {
     return `${dl([
       ['IdP entity ID', esc(view.idp_entity_id ?? 'not configured')],
       ['IdP sign-in URL', esc(view.idp_sso_url ?? 'not configured')],
+      ['Sign-in requests sent by', esc(view.idp_sso_binding ?? 'HTTP-Redirect')],
       ['Configured from', esc(view.metadata_source ?? '')],
       ...(view.metadata_url ? ([['Metadata URL', esc(view.metadata_url)], ['Metadata fetched', when(str(view.metadata_fetched_at))]] as [string, string][]) : []),
       ['Signed AuthnRequests', view.sign_authn_requests ? 'yes' : 'no'],

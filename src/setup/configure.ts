@@ -35,6 +35,7 @@ export function formValues(body: Record<string, unknown>): ConfigureForm {
     metadata_xml: str(body.metadata_xml),
     idp_entity_id: str(body.idp_entity_id),
     idp_sso_url: str(body.idp_sso_url),
+    idp_sso_binding: str(body.idp_sso_binding) === 'HTTP-POST' ? 'HTTP-POST' : 'HTTP-Redirect',
     idp_certificate: str(body.idp_certificate),
     discovery_url: str(body.discovery_url),
     client_id: str(body.client_id),
@@ -63,7 +64,10 @@ function samlInput(body: Record<string, unknown>, files: Uploads, current: Conne
   }
   const input: Record<string, unknown> = {};
   if (entityId) input.idp_entity_id = entityId;
-  if (ssoUrl) input.idp_sso_url = ssoUrl;
+  if (ssoUrl) {
+    input.idp_sso_url = ssoUrl;
+    input.idp_sso_binding = str(body.idp_sso_binding) === 'HTTP-POST' ? 'HTTP-POST' : 'HTTP-Redirect';
+  }
   if (cert) {
     const keep = body.keep_certificates === 'yes' ? readSamlConfig(current.config).idp_certificates : [];
     input.idp_certificates = [...keep, cert];
@@ -137,7 +141,7 @@ export function currentConfig(conn: Connection, now = new Date()): CurrentConfig
     return {
       summary: [
         ['Identity provider entity ID', cfg.idp_entity_id],
-        ['Sign-in URL', cfg.idp_sso_url],
+        ['Sign-in URL', `${cfg.idp_sso_url} (${cfg.idp_sso_binding})`],
         ['Configured from', cfg.source === 'metadata_url' ? `metadata URL ${cfg.metadata_url ?? ''}` : cfg.source === 'metadata_xml' ? 'uploaded metadata' : 'values entered by hand'],
       ],
       certificates: cfg.idp_certificates.flatMap((pem) => {

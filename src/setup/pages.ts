@@ -108,6 +108,7 @@ export interface ConfigureForm {
   metadata_xml?: string;
   idp_entity_id?: string;
   idp_sso_url?: string;
+  idp_sso_binding?: 'HTTP-Redirect' | 'HTTP-POST';
   idp_certificate?: string;
   discovery_url?: string;
   client_id?: string;
@@ -176,8 +177,13 @@ export function configurePage(p: {
 <fieldset><legend>…or enter the values by hand</legend>
 <label for="idp_entity_id">Identity provider entity ID (issuer)</label>
 <input id="idp_entity_id" name="idp_entity_id" type="text" value="${esc(f.idp_entity_id ?? '')}">
-<label for="idp_sso_url">Single sign-on URL (HTTP-Redirect)</label>
+<label for="idp_sso_url">Single sign-on URL</label>
 <input id="idp_sso_url" name="idp_sso_url" type="url" value="${esc(f.idp_sso_url ?? '')}">
+<label for="idp_sso_binding">How that URL takes sign-in requests (binding)</label>
+<select id="idp_sso_binding" name="idp_sso_binding">
+<option value="HTTP-Redirect"${f.idp_sso_binding === 'HTTP-POST' ? '' : ' selected'}>HTTP-Redirect (most identity providers)</option>
+<option value="HTTP-POST"${f.idp_sso_binding === 'HTTP-POST' ? ' selected' : ''}>HTTP-POST</option>
+</select>
 <label for="certificate_file">Signing certificate file (.pem, .cer, .crt)</label>
 <input id="certificate_file" name="certificate_file" type="file" accept=".pem,.cer,.crt,application/x-pem-file,application/pkix-cert">
 <label for="idp_certificate">…or paste the certificate (PEM)</label>

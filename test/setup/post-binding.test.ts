@@ -1,0 +1,106 @@
+/**
+ * The setup portal's test sign-in at an IdP that takes sign-in requests by the HTTP-POST binding
+ * only (its metadata lists no HTTP-Redirect service): the request leaves by a self-submitting form,
+ * with no Referer (the portal page's URL holds the setup link's token), and its answer counts.
+ */
+import { randomUUID } from 'node:crypto';
+import { idpMetadata } from '../admin/upstream-fixtures.js';
+import { PortalBrowser, csrfOf } from '../support/portal-browser.js';
+import { startPortico, type RunningPortico } from '../support/portico.js';
+import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
+
+describe('setup portal: test sign-in by the HTTP-POST binding', () => {
+  let p: RunningPortico;
+  beforeAll(async () => {
+    p = await startPortico();
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  async function newLink(body: Record<string, unknown>, name = 'metadata') {
+    const slug = `post-${name}-${process.pid}`;
+    expect((await p.admin('POST', '/organizations', { slug, name: 'Acme Corp' })).status).toBe(201);
+    const link = await p.admin<{ id: string; url: string }>('POST', `/organizations/${slug}/setup-links`, body);
+    expect(link.status).toBe(201);
+    return { slug, id: link.body.id, path: new URL(link.body.url).pathname };
+  }
+
+  async function chooseIdp(b: PortalBrowser, path: string, idpKey: string) {
+    const page = await b.get(path);
+    expect(page.status).toBe(200);
+    const res = await b.post(`${path}/provider`, new URLSearchParams({ csrf: csrfOf(page.html), idp: idpKey }));
+    expect(res.status).toBe(303);
+    return b.get(`${path}/configure`);
+  }
+
+  it("an IdP taking sign-in requests by POST only: the test sign-in sends the request by a form (no Referer: the page's URL holds the link), and its answer counts", async () => {
+    const link = await newLink({ connection_type: 'saml' });
+    const b = new PortalBrowser(p.base);
+    const csrf = csrfOf((await chooseIdp(b, link.path, 'saml')).html);
+    const fd = new FormData();
+    fd.set('csrf', csrf);
+    const postOnly = idpMetadata(IDP_ENTITY_ID, 'https://idp.acme.test/sso-post', KEYS.idp.cert).replace('bindings:HTTP-Redirect', 'bindings:HTTP-POST');
+    fd.set('metadata_file', new Blob([postOnly], { type: 'application/xml' }), 'idp.xml');
+    expect((await b.post(`${link.path}/configure`, fd)).status).toBe(303);
+    const connId = (await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`)).body.connection_id;
+    const conn = (await p.admin<{ acs_url: string; sp_entity_id: string; idp_sso_binding: string }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body;
+    expect(conn.idp_sso_binding).toBe('HTTP-POST');
+
+    const started = await b.post(`${link.path}/test`, new URLSearchParams({ csrf }));
+    expect(started.status).toBe(200);
+    expect(started.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(started.headers.get('content-security-policy')).toMatch(/script-src 'self'.*form-action https:\/\/idp\.acme\.test https:$/);
+    expect(started.html).toContain('<form method="post" action="https://idp.acme.test/sso-post" id="outbound">');
+    expect(started.html).toContain('<meta name="referrer" content="no-referrer">');
+    expect(started.html).not.toContain(link.path);
+    const request = Buffer.from(/name="SAMLRequest" value="([^"]+)"/.exec(started.html)![1]!, 'base64').toString('utf8');
+    expect(request).toContain('Destination="https://idp.acme.test/sso-post"');
+    const xml = buildResponse({
+      now: new Date(),
+      destination: conn.acs_url,
+      recipient: conn.acs_url,
+      audiences: [[conn.sp_entity_id]],
+      inResponseTo: /\sID="([^"]+)"/.exec(request)![1]!,
+      responseId: `_${randomUUID()}`,
+      assertionId: `_${randomUUID()}`,
+    });
+    let res = await b.post(`/saml/${connId}/acs`, new URLSearchParams({ SAMLResponse: b64(xml) }));
+    for (let hop = 0; hop < 5 && res.status >= 300 && res.status < 400 && res.location; hop++) {
+      const u = new URL(res.location, p.base);
+      res = await b.get(u.pathname + u.search);
+    }
+    expect(res.html).toContain('test-outcome ok');
+    const steps = (await p.admin<{ progress: { step: string }[] }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`)).body.progress.map((s) => s.step);
+    expect(steps).toContain('test_succeeded');
+  });
+
+  it('values entered by hand: the binding is chosen next to the sign-in URL (HTTP-Redirect unless HTTP-POST is picked) and shown in the current configuration', async () => {
+    const link = await newLink({ connection_type: 'saml' }, 'manual');
+    const b = new PortalBrowser(p.base);
+    const page = await chooseIdp(b, link.path, 'saml');
+    expect(page.html).toContain('<option value="HTTP-Redirect" selected>HTTP-Redirect (most identity providers)</option>');
+    const csrf = csrfOf(page.html);
+    const configure = async (binding?: string) => {
+      const fd = new FormData();
+      fd.set('csrf', csrf);
+      fd.set('idp_entity_id', IDP_ENTITY_ID);
+      fd.set('idp_sso_url', 'https://idp.acme.test/sso-manual');
+      if (binding) fd.set('idp_sso_binding', binding);
+      fd.set('idp_certificate', KEYS.idp.cert);
+      expect((await b.post(`${link.path}/configure`, fd)).status).toBe(303);
+      const connId = (await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`)).body.connection_id;
+      return (await p.admin<{ idp_sso_binding: string }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body.idp_sso_binding;
+    };
+    expect(await configure('HTTP-POST')).toBe('HTTP-POST');
+    // A reconfigure link for that connection shows it in the current configuration.
+    const connId = (await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`)).body.connection_id;
+    const again = await p.admin<{ url: string }>('POST', `/organizations/${link.slug}/setup-links`, { connection_id: connId });
+    expect(again.status).toBe(201);
+    const current = await new PortalBrowser(p.base).get(`${new URL(again.body.url).pathname}/configure`);
+    expect(current.html).toContain('https://idp.acme.test/sso-manual (HTTP-POST)');
+    expect(await configure()).toBe('HTTP-Redirect');
+    // Anything else is the default, never stored as given.
+    expect(await configure('SOAP')).toBe('HTTP-Redirect');
+  });
+});

@@ -16,7 +16,7 @@ export function unavailable(err: unknown): Unavailable | undefined {
   if (isCapacityError(err)) return { code: 'capacity_exceeded', message: 'the short-lived store is full; try again in a minute', retryAfterSeconds: 60 };
   // Redis unreachable, PostgreSQL over its statement limit, unreachable or going down: the request may be tried again.
   if (isStoreUnavailable(err)) return { code: 'store_unavailable', message: 'the session store cannot be reached; try again in a few seconds', retryAfterSeconds: 5 };
-  if (databaseUnavailable(err)) return { code: 'database_unavailable', message: 'the database did not answer in time; try again in a few seconds', retryAfterSeconds: 5 };
+  if (databaseUnavailable(err)) return { code: 'database_unavailable', message: 'the database could not answer; try again in a few seconds', retryAfterSeconds: 5 };
   return undefined;
 }
 

@@ -28,7 +28,12 @@ const fromPool = <T>(p: Promise<T>): Promise<T> =>
     throw e;
   });
 
-/** PostgreSQL's codes for "could not answer now": cancelled (the statement timeout), shutting down, no connection slot, a dropped connection. */
+/**
+ * PostgreSQL's codes for "could not answer now": cancelled (the statement timeout), shutting down,
+ * no connection slot, a dropped connection. Class 58 (system error: a file it could not create or
+ * read, an I/O error) as well: the server's disk, not the request (the embedded database whose data
+ * directory was deleted under it answered writes with 58P02, a 500 before).
+ */
 const UNAVAILABLE_CODES = new Set(['57014', '57P01', '57P02', '57P03', '53300', '25P03']);
 const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 /** What pg says when its pool found no connection in time, or one ended under a query (it gives these no code). */
@@ -44,7 +49,7 @@ export function databaseUnavailable(err: unknown): boolean {
     const e = x as { code?: unknown; message?: unknown } | null;
     if (!e || typeof e !== 'object') return false;
     // Class 08 (connection exception), except 08P01: a protocol violation is a malformed message of ours (too many parameters), not an outage.
-    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || (/^08[0-9A-Z]{3}$/.test(e.code) && e.code !== '08P01'))) return true;
+    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || /^58[0-9A-Z]{3}$/.test(e.code) || (/^08[0-9A-Z]{3}$/.test(e.code) && e.code !== '08P01'))) return true;
     // A socket's code says nothing of whose socket it was (an IdP's, a mail server's): only the pool's count.
     if (typeof e.code === 'string' && UNAVAILABLE_SOCKET.has(e.code)) return fromPostgres.has(e);
     return typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
@@ -206,6 +211,9 @@ export async function openPglite(dataDir: string | undefined, opts: { snapshot?:
     query: engine.query,
     transaction: engine.transaction,
     ping: async () => {
+      // PGlite keeps the files it has open: a data directory deleted under a running server still
+      // answers `select 1` (and some writes) until a statement needs a new file. Readiness says so at once.
+      if (dataDir && !existsSync(join(dataDir, 'PG_VERSION'))) throw new Error(`the embedded database's data directory ${dataDir} is gone`);
       await engine.query('select 1');
     },
     ...(engine.memory ? { memory: engine.memory } : {}),

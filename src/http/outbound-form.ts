@@ -16,10 +16,19 @@ export interface Outbound {
   form?: Record<string, string>;
 }
 
-/** The auto-submitting page's policy: our script, and form submission to the IdP's origin or any https origin (an IdP may redirect the POST on to another of its hosts). */
+/** An origin that can stand in a CSP source list as it is: scheme, DNS name or IP literal, port. */
+const PLAIN_ORIGIN = /^https?:\/\/(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The auto-submitting page's policy: our script, and form submission to the IdP's origin or any
+ * https origin (an IdP may redirect the POST on to another of its hosts). A URL's host may hold `;`
+ * or `,` (WHATWG URL allows them), which would end the directive and add others to the header
+ * (attacker review): an origin that is not plain is left out, and only https origins are allowed.
+ */
 export function outboundFormCsp(action: string): string {
   const origin = new URL(action).origin;
-  return `${PAGE_CSP.replace("default-src 'none';", "default-src 'none'; script-src 'self';")}; form-action ${origin} https:`;
+  const sources = PLAIN_ORIGIN.test(origin) ? `${origin} https:` : 'https:';
+  return `${PAGE_CSP.replace("default-src 'none';", "default-src 'none'; script-src 'self';")}; form-action ${sources}`;
 }
 
 export function outboundFormPage(action: string, fields: Record<string, string>): string {

@@ -59,15 +59,18 @@ function samlInput(body: Record<string, unknown>, files: Uploads, current: Conne
   const cert = files.certificate_file?.length ? certificateText(files.certificate_file) : str(body.idp_certificate);
   const entityId = str(body.idp_entity_id);
   const ssoUrl = str(body.idp_sso_url);
-  if (!cert && !entityId && !ssoUrl) {
+  const binding = str(body.idp_sso_binding) === 'HTTP-POST' ? 'HTTP-POST' : 'HTTP-Redirect';
+  // The form shows the current binding; choosing another is a change on its own for settings entered by hand
+  // (with metadata, the binding is the metadata's).
+  const was = current.config && Object.keys(current.config).length ? readSamlConfig(current.config) : undefined;
+  const bindingChanged = was?.source === 'manual' && typeof body.idp_sso_binding === 'string' && binding !== was.idp_sso_binding;
+  if (!cert && !entityId && !ssoUrl && !bindingChanged) {
     throw new SetupInputError('Nothing was entered.', 'Upload the metadata XML file of your identity provider, paste it, give its metadata URL, or enter the entity ID, sign-in URL and certificate.', 'validation_failed');
   }
   const input: Record<string, unknown> = {};
   if (entityId) input.idp_entity_id = entityId;
-  if (ssoUrl) {
-    input.idp_sso_url = ssoUrl;
-    input.idp_sso_binding = str(body.idp_sso_binding) === 'HTTP-POST' ? 'HTTP-POST' : 'HTTP-Redirect';
-  }
+  if (ssoUrl) input.idp_sso_url = ssoUrl;
+  if (ssoUrl || bindingChanged) input.idp_sso_binding = binding;
   if (cert) {
     const keep = body.keep_certificates === 'yes' ? readSamlConfig(current.config).idp_certificates : [];
     input.idp_certificates = [...keep, cert];

@@ -11,7 +11,7 @@ import type { Runtime } from '../runtime.js';
 import { newId } from '../store/ids.js';
 import type { SetupLink } from '../store/repos/setup-links.js';
 import type { Connection, Organization } from '../store/types.js';
-import { samlEndpoints } from '../upstream/saml/config.js';
+import { readSamlConfig, samlEndpoints } from '../upstream/saml/config.js';
 import { spKeySource } from '../upstream/saml/sp-keys.js';
 import { configure, currentConfig, formValues, SetupInputError, type Uploads } from './configure.js';
 import { checkCsrf, loadLink, securityHeaders } from './guard.js';
@@ -151,7 +151,11 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const conn = await connectionOf(req.setup!.link);
     if (!conn) return void res.redirect(303, base(req));
     const c = conn.config as Record<string, unknown>;
-    const prefill: ConfigureForm = conn.type === 'oidc' ? { discovery_url: String(c.discovery_url ?? ''), client_id: String(c.client_id ?? ''), response_mode: String(c.response_mode ?? 'query') } : {};
+    const prefill: ConfigureForm =
+      conn.type === 'oidc'
+        ? { discovery_url: String(c.discovery_url ?? ''), client_id: String(c.client_id ?? ''), response_mode: String(c.response_mode ?? 'query') }
+        : // The binding select shows the one in force: a new URL typed alone keeps it (attacker review: it fell back to HTTP-Redirect).
+          { idp_sso_binding: readSamlConfig(c).idp_sso_binding };
     await renderConfigure(req, res, conn, prefill);
   });
 

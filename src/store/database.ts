@@ -20,11 +20,11 @@ export interface Database extends Sql {
   memory?(): Promise<DatabaseMemory>;
 }
 
-/** Errors thrown by the PostgreSQL pool or its connections (see databaseUnavailable). */
-const fromPostgres = new WeakSet<object>();
+/** Errors thrown by the database (the PostgreSQL pool or its connections, PGlite): see databaseUnavailable. */
+const fromDatabase = new WeakSet<object>();
 const fromPool = <T>(p: Promise<T>): Promise<T> =>
   p.catch((e: unknown) => {
-    if (e && typeof e === 'object') fromPostgres.add(e);
+    if (e && typeof e === 'object') fromDatabase.add(e);
     throw e;
   });
 
@@ -49,9 +49,10 @@ export function databaseUnavailable(err: unknown): boolean {
     const e = x as { code?: unknown; message?: unknown } | null;
     if (!e || typeof e !== 'object') return false;
     // Class 08 (connection exception), except 08P01: a protocol violation is a malformed message of ours (too many parameters), not an outage.
-    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || /^58[0-9A-Z]{3}$/.test(e.code) || (/^08[0-9A-Z]{3}$/.test(e.code) && e.code !== '08P01'))) return true;
-    // A socket's code says nothing of whose socket it was (an IdP's, a mail server's): only the pool's count.
-    if (typeof e.code === 'string' && UNAVAILABLE_SOCKET.has(e.code)) return fromPostgres.has(e);
+    if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || (/^08[0-9A-Z]{3}$/.test(e.code) && e.code !== '08P01'))) return true;
+    // A socket's code, or a system error's, says nothing of whose it was (an IdP's socket, a file
+    // another part read): only the database's count.
+    if (typeof e.code === 'string' && (UNAVAILABLE_SOCKET.has(e.code) || /^58[0-9A-Z]{3}$/.test(e.code))) return fromDatabase.has(e);
     return typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
   };
   // Also one level of `cause`: the provider's adapter answers oidc-provider with its own 503 error around it.
@@ -208,8 +209,9 @@ export async function openPglite(dataDir: string | undefined, opts: { snapshot?:
   }
   const wrapped: Database = {
     kind: 'pglite',
-    query: engine.query,
-    transaction: engine.transaction,
+    query: (text, params) => fromPool(engine.query(text, params)),
+    // Each statement's error is marked, not whatever fn throws (an IdP's socket error is no database outage).
+    transaction: (fn) => engine.transaction((tx) => fn({ query: (text, params) => fromPool(tx.query(text, params)) })),
     ping: async () => {
       // PGlite keeps the files it has open: a data directory deleted under a running server still
       // answers `select 1` (and some writes) until a statement needs a new file. Readiness says so at once.

@@ -299,8 +299,9 @@ const samlRefused: [string, unknown][] = [
   ['sp_metadata_url', 'https://evil.example/md'],
   ['metadata_source', 'manual'],
   ['metadata_fetched_at', '2000-01-01T00:00:00.000Z'],
-  ['idp_sso_binding', 'HTTP-POST'],
 ];
+/** Connections configured by metadata: the binding is the metadata's. */
+const samlMetadataRefused: [string, unknown][] = [...samlRefused, ['idp_sso_binding', 'HTTP-POST']];
 /** The base64 body of a PEM certificate, as the view's `idp_certificates[].pem` contains it. */
 const certBody = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '').slice(0, 200);
 const showsCert = (pem: string) => [expect.objectContaining({ pem: expect.stringContaining(certBody(pem).slice(0, 64)) })];
@@ -322,6 +323,7 @@ const samlManual: Resource = {
     ...commonRows,
     { field: 'idp_entity_id', value: 'https://idp-two.acme.test/' },
     { field: 'idp_sso_url', value: 'https://idp-one.acme.test/sso/v2' },
+    { field: 'idp_sso_binding', value: 'HTTP-POST' },
     { field: 'idp_certificates', value: (c: Ctx) => [c.certs[1]], shown: (c: Ctx) => showsCert(c.certs[1]) },
     ...flagRows,
   ],
@@ -350,7 +352,7 @@ const samlByUrl: Resource = {
     // Another URL with the same document: the IdP chosen before (E1) is still the one.
     { field: 'metadata_url', value: (c: Ctx) => `${c.md}/two-idps-mirror`, derives: ['metadata_fetched_at'] },
   ],
-  refused: samlRefused,
+  refused: samlMetadataRefused,
 };
 
 const samlByXml: Resource = {
@@ -371,7 +373,7 @@ const samlByXml: Resource = {
       derives: ['idp_entity_id', 'idp_sso_url', 'idp_certificates'],
     },
   ],
-  refused: samlRefused,
+  refused: samlMetadataRefused,
   async writeOnlyHolds(c, cr, expected) {
     expect((await storedConnection(c, cr)).config.metadata_xml).toBe(expected ?? undefined);
   },

@@ -62,6 +62,8 @@ describe.each(ephemeralBackends)('SAML AuthnRequest by the HTTP-POST binding (ep
     await mk('post', { idp_sso_url: IDP_SSO_POST, idp_sso_binding: 'HTTP-POST' });
     await mk('post-signed', { idp_sso_url: IDP_SSO_POST, idp_sso_binding: 'HTTP-POST', sign_authn_requests: true });
     await mk('redirect', { idp_sso_url: IDP_SSO_REDIRECT });
+    // A host WHATWG URL takes with `;` in it: put in the policy as it is, it would add directives.
+    await mk('odd-host', { idp_sso_url: 'https://idp.example;script-src-elem/sso', idp_sso_binding: 'HTTP-POST' });
   });
   afterAll(async () => {
     await portico?.close();
@@ -164,6 +166,16 @@ describe.each(ephemeralBackends)('SAML AuthnRequest by the HTTP-POST binding (ep
     expect(verifies(KEYS.spOther.cert)).toBe(false);
     // No query-string signature: that is the HTTP-Redirect binding's.
     expect(Object.keys(formOf(r.body).fields)).toEqual(['SAMLRequest']);
+  });
+
+  it("an IdP URL whose host holds ';' adds nothing to the page's policy: the form may go to https origins only", async () => {
+    const { r } = await start(conns['odd-host']!);
+    expect(r.status).toBe(200);
+    const csp = r.headers.get('content-security-policy')!;
+    expect(csp).not.toContain('script-src-elem');
+    expect(csp).toMatch(/; form-action https:$/);
+    expect(csp.split(';').map((d) => d.trim().split(' ')[0])).toEqual(['default-src', 'script-src', 'style-src', 'img-src', 'base-uri', 'frame-ancestors', 'form-action']);
+    expect(formOf(r.body).action).toBe('https://idp.example;script-src-elem/sso');
   });
 
   it('an IdP taking HTTP-Redirect still gets the redirect, begun inside the authorization request', async () => {

@@ -103,4 +103,45 @@ describe('setup portal: test sign-in by the HTTP-POST binding', () => {
     // Anything else is the default, never stored as given.
     expect(await configure('SOAP')).toBe('HTTP-Redirect');
   });
+  it("a reconfigure link shows the binding in force, keeps it when only the URL is retyped, and takes a change of binding alone (attacker review: it fell back to HTTP-Redirect)", async () => {
+    const slug = `post-live-${process.pid}`;
+    expect((await p.admin('POST', '/organizations', { slug, name: 'Live Corp' })).status).toBe(201);
+    const conn = await p.admin<{ id: string }>('POST', `/organizations/${slug}/connections`, {
+      type: 'saml',
+      name: 'Live',
+      idp_entity_id: IDP_ENTITY_ID,
+      idp_sso_url: 'https://idp.live.test/sso',
+      idp_sso_binding: 'HTTP-POST',
+      idp_certificates: [KEYS.idp.cert],
+    });
+    expect(conn.status).toBe(201);
+    const pendingBinding = async () =>
+      (await p.t.runtime.store.db.query<{ pending: { config: { idp_sso_binding: string; idp_sso_url: string } } | null }>('select pending from setup_links where connection_id = $1', [conn.body.id]))[0]!.pending?.config;
+    const link = await p.admin<{ url: string }>('POST', `/organizations/${slug}/setup-links`, { connection_id: conn.body.id });
+    const path = new URL(link.body.url).pathname;
+    const b = new PortalBrowser(p.base);
+    const page = await b.get(`${path}/configure`);
+    expect(page.html).toContain('<option value="HTTP-POST" selected>HTTP-POST</option>');
+    const csrf = csrfOf(page.html);
+    // What a browser submits: the select as shown, the URL retyped.
+    const fd = new FormData();
+    fd.set('csrf', csrf);
+    fd.set('idp_sso_url', 'https://idp.live.test/sso-v2');
+    fd.set('idp_sso_binding', 'HTTP-POST');
+    expect((await b.post(`${path}/configure`, fd)).status).toBe(303);
+    expect(await pendingBinding()).toMatchObject({ idp_sso_url: 'https://idp.live.test/sso-v2', idp_sso_binding: 'HTTP-POST' });
+    // Only the select changed: that is the change.
+    const only = new FormData();
+    only.set('csrf', csrf);
+    only.set('idp_sso_binding', 'HTTP-Redirect');
+    expect((await b.post(`${path}/configure`, only)).status).toBe(303);
+    expect(await pendingBinding()).toMatchObject({ idp_sso_binding: 'HTTP-Redirect' });
+    // The select as it was, nothing else: still "nothing was entered".
+    const none = new FormData();
+    none.set('csrf', csrf);
+    none.set('idp_sso_binding', 'HTTP-POST');
+    const refused = await b.post(`${path}/configure`, none);
+    expect(refused.status).toBe(400);
+    expect(refused.html).toContain('Nothing was entered.');
+  });
 });

@@ -34,6 +34,8 @@ describe('embedded database: its data directory deleted under it', () => {
     expect(err).toBeInstanceOf(Error);
     expect((err as { code?: string }).code).toMatch(/^58/);
     expect(databaseUnavailable(err)).toBe(true);
+    // The same code on an error that did not come from the database (a file another part read) is no outage.
+    expect(databaseUnavailable(Object.assign(new Error('could not open file'), { code: (err as { code: string }).code }))).toBe(false);
   });
 
   it('other statement errors stay what they are (a syntax error is no outage)', async () => {

@@ -129,7 +129,10 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
   const keepEntityId = input.idp_entity_id === undefined ? prev?.idp_entity_id : undefined;
   const metadataGiven = input.metadata_xml !== undefined || input.metadata_url !== undefined;
   // With metadata, idp_entity_id only selects the IdP in an EntitiesDescriptor holding several.
-  if (metadataGiven && input.idp_sso_binding !== undefined) throw invalid('idp_sso_binding', 'comes from the metadata; set it only with manual settings (idp_sso_url)');
+  // The binding is the metadata's (with the URL it names): it is set alone only on manual settings.
+  if (input.idp_sso_binding !== undefined && (metadataGiven || (input.idp_sso_url === undefined && prev !== undefined && prev.source !== 'manual'))) {
+    throw invalid('idp_sso_binding', 'comes from the metadata; set it with idp_sso_url (manual settings)');
+  }
   const manualGiven =
     input.idp_sso_url !== undefined || input.idp_sso_binding !== undefined || input.idp_certificates !== undefined || (input.idp_entity_id !== undefined && !metadataGiven);
   const given = [input.metadata_xml !== undefined, input.metadata_url !== undefined, manualGiven].filter(Boolean).length;

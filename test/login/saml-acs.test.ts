@@ -190,6 +190,11 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       const certs = (x: string) => [...x.matchAll(/<(?:ds:)?X509Certificate>([^<]+)</g)].map((m) => m[1]!.replace(/\s+/g, ''));
       expect(certs(other)).toEqual(certs(xml));
       expect(new Set(certs(xml)).size).toBe(2);
+      // AuthnRequestsSigned is the connection's sign_authn_requests (an IdP may hold us to it).
+      const sp = doc.getElementsByTagNameNS(md, 'SPSSODescriptor')[0]!;
+      expect(sp.getAttribute('AuthnRequestsSigned')).toBe('false');
+      const signing = await (await fetch(`${portico.base}/saml/${conns['signed-requests']!.id}/metadata`)).text();
+      expect(new DOMParser().parseFromString(signing, 'text/xml').getElementsByTagNameNS(md, 'SPSSODescriptor')[0]!.getAttribute('AuthnRequestsSigned')).toBe('true');
     });
 
     it('404 for an unknown connection and for a connection that is not SAML', async () => {

@@ -176,6 +176,7 @@ export const samlKind: UpstreamKind<SamlReason> = {
             signingCertPem: keys.signing.certPem,
             encryptionCertPem: keys.encryption.certPem,
             wantAssertionsSigned: true,
+            authnRequestsSigned: readSamlConfig(connection.config).sign_authn_requests,
           });
           return { contentType: 'application/samlmetadata+xml', body };
         },

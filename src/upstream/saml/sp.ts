@@ -11,14 +11,17 @@
  *       HTTP-POST binding (SAML bindings §3.5): the fields a self-submitting form POSTs to the IdP,
  *       SAMLRequest base64 of the XML itself (not deflated, §3.5.4), with an enveloped XML
  *       signature (RSA-SHA256, exclusive c14n) inside the AuthnRequest when signingKey is given.
- *   buildSpMetadata({ spEntityId, acsUrl, signingCertPem?, encryptionCertPem?, wantAssertionsSigned? }): string
- *       md:EntityDescriptor for GET /saml/{connection}/metadata. Include signingCertPem only for
- *       connections that sign AuthnRequests; encryptionCertPem advertises the key that
+ *   buildSpMetadata({ spEntityId, acsUrl, signingCertPem?, encryptionCertPem?, wantAssertionsSigned?, authnRequestsSigned? }): string
+ *       md:EntityDescriptor for GET /saml/{connection}/metadata. AuthnRequestsSigned says whether
+ *       the connection signs its requests; encryptionCertPem advertises the key that
  *       EncryptedAssertions are decrypted with (spPrivateKey in SamlValidationConfig).
  */
 import { createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { stringify } from 'node:querystring';
 import { SAML, ValidateInResponseTo, generateServiceProviderMetadata } from '@node-saml/node-saml';
+import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
+
+const MD_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
 
 export interface AuthnRequestConfig {
   spEntityId: string;
@@ -124,8 +127,10 @@ export function buildSpMetadata(opts: {
   signingCertPem?: string;
   encryptionCertPem?: string;
   wantAssertionsSigned?: boolean;
+  /** Whether this SP signs its AuthnRequests (the connection's sign_authn_requests); default: when a signing certificate is given. */
+  authnRequestsSigned?: boolean;
 }): string {
-  return generateServiceProviderMetadata({
+  const xml = generateServiceProviderMetadata({
     issuer: opts.spEntityId,
     callbackUrl: opts.acsUrl,
     identifierFormat: null,
@@ -135,4 +140,13 @@ export function buildSpMetadata(opts: {
     ...(opts.signingCertPem ? { publicCerts: opts.signingCertPem, privateKey: 'not-used-metadata-is-unsigned' } : {}),
     ...(opts.encryptionCertPem ? { decryptionCert: opts.encryptionCertPem, decryptionPvk: 'not-used-metadata-is-unsigned' } : {}),
   });
+  // node-saml says AuthnRequestsSigned="true" whenever it publishes a signing certificate. An IdP
+  // importing the metadata may then refuse every unsigned request (SAML metadata §2.4.4): the
+  // attribute says what the connection does; the certificate stays, ready for when it signs.
+  const signed = opts.authnRequestsSigned ?? Boolean(opts.signingCertPem);
+  const doc = new DOMParser().parseFromString(xml, 'text/xml');
+  const descriptor = doc.getElementsByTagNameNS(MD_NS, 'SPSSODescriptor')[0];
+  if (!descriptor) throw new Error('node-saml wrote SP metadata without an SPSSODescriptor');
+  descriptor.setAttribute('AuthnRequestsSigned', String(signed));
+  return new XMLSerializer().serializeToString(doc);
 }

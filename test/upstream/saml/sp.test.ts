@@ -172,5 +172,20 @@ describe('buildSpMetadata', () => {
     const xml = buildSpMetadata({ spEntityId: SP_A.entityId, acsUrl: SP_A.acsUrl });
     expect(xml).not.toContain('KeyDescriptor');
     expect(xml).toContain(`entityID="${SP_A.entityId}"`);
+    expect(xml).toContain('AuthnRequestsSigned="false"');
+  });
+
+  // Newcomer review: node-saml said AuthnRequestsSigned="true" whenever the signing certificate was
+  // published, for connections that send unsigned requests; an IdP honouring it refuses them.
+  test('AuthnRequestsSigned says what the connection does; the signing certificate is published either way', () => {
+    const spOf = (signed: boolean) => {
+      const xml = buildSpMetadata({ spEntityId: SP_A.entityId, acsUrl: SP_A.acsUrl, signingCertPem: KEYS.spEncryption.cert, encryptionCertPem: KEYS.spOther.cert, authnRequestsSigned: signed });
+      return new DOMParser().parseFromString(xml, 'text/xml').getElementsByTagNameNS(MD, 'SPSSODescriptor')[0]!;
+    };
+    for (const signed of [false, true]) {
+      const sp = spOf(signed);
+      expect(sp.getAttribute('AuthnRequestsSigned')).toBe(String(signed));
+      expect(Array.from(sp.getElementsByTagNameNS(MD, 'KeyDescriptor')).map((k) => k.getAttribute('use')).sort()).toEqual(['encryption', 'signing']);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { notFound } from '../http/problem.js';
+import { HttpProblem, notFound } from '../http/problem.js';
 import type { Store } from '../store/index.js';
 import type { ApiKey } from '../store/types.js';
 import { jsonBody, pageQuery, parse, queryString, text, timestamp } from './validation.js';
@@ -33,7 +33,9 @@ export const apiKeyView = (k: ApiKey) => ({
  */
 async function scope(store: Store, callerOrg: string | null, ref: string | undefined): Promise<string | null> {
   if (ref === undefined) {
-    if (callerOrg) throw notFound('organization');
+    // Absent means an operator key, which only an operator makes: said plainly (a 404 "organization
+    // not found" puzzled a newcomer whose organization was there).
+    if (callerOrg) throw new HttpProblem(403, 'operator_only', 'only an operator key creates operator keys: send "organization" with your organization to create a key for it');
     return null;
   }
   const org = await store.organizations.get(ref);

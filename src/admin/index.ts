@@ -31,6 +31,13 @@ export function adminRoutes(rt: Runtime, audit: AuditTrail, limits?: RateLimits,
   // The API's description is public: it holds no data, and clients generate code from it.
   const description = JSON.stringify(openApiDocument(rt.config.issuer));
   r.get('/openapi.json', (_req, res) => void res.type('application/json').send(description));
+  // Every other answer is about one caller's data, and some carry a secret shown once (an API key,
+  // a client secret, a webhook or SCIM secret): never kept by a cache (attacker review: only the
+  // link endpoints said so).
+  r.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   if (limits) {
     // An IP that sent too many wrong keys is refused before any key is looked up; then a budget per key.
     r.use(failureGate(limits, 'adminAuth'));

@@ -28,10 +28,18 @@ export const createSchema = z.strictObject({
 const fieldError = (field: string, message: string, code = 'validation_failed') =>
   new HttpProblem(400, code, `${field}: ${message}`, { errors: [{ field, message }] });
 
+/** Invitations one organization may send an hour, whoever asks (attacker review: the operator's mail server for anyone's text). */
+export const INVITATIONS_PER_HOUR = 20;
+/** How much of the organization's name the subject line carries. */
+const SUBJECT_NAME_CHARS = 60;
+
+const shortName = (name: string) => (name.length > SUBJECT_NAME_CHARS ? `${name.slice(0, SUBJECT_NAME_CHARS - 1)}…` : name);
+
 function invitation(org: Organization, url: string, expiresAt: Date) {
   const until = expiresAt.toUTCString();
   return {
-    subject: `Set up single sign-on for ${org.name}`,
+    // The name is the organization's own text: quoted and cut short, it reads as a name, not as the message.
+    subject: `Set up single sign-on for "${shortName(org.name)}"`,
     text: `Hello,\n\nyou have been asked to connect ${org.name}'s identity provider for single sign-on.\n\nOpen this link to start (it works until ${until}):\n${url}\n\nThe page walks you through every step. Do not forward this link: anyone with it can configure the connection.\n`,
     html: `<p>Hello,</p><p>you have been asked to connect ${esc(org.name)}'s identity provider for single sign-on.</p><p><a href="${esc(url)}">Open the setup page</a> (it works until ${esc(until)}).</p><p>Do not forward this link: anyone with it can configure the connection.</p>`,
   };
@@ -42,6 +50,8 @@ export interface Requester {
   keyId?: string | null;
   actor?: Actor;
   ip: string | null;
+  /** The caller is the organization's own key (not the operator): its invitations go to the organization's verified domains only. */
+  organizationScoped?: boolean;
 }
 
 export interface CreatedSetupLink {
@@ -93,6 +103,18 @@ export function setupLinkOperations(rt: Runtime, mailer: Mailer | undefined): Se
         if (!input.admin_email) throw fieldError('admin_email', 'required with send_email');
         // Nothing is created when the invitation cannot be sent at all.
         if (!mailer) throw new HttpProblem(400, 'smtp_not_configured', 'send_email: no SMTP server is configured (PORTICO_SMTP_URL and PORTICO_MAIL_FROM)');
+        // SECURITY: an organization's own key would otherwise have the operator's mail server write
+        // to any address, under the operator's sender, with the organization's name (its own text)
+        // in the message. It invites its own people: addresses at its verified domains.
+        const domain = input.admin_email.slice(input.admin_email.lastIndexOf('@') + 1).toLowerCase();
+        if (by.organizationScoped && !org.verified_domains.includes(domain)) {
+          throw fieldError('admin_email', `an organization's key sends invitations to its verified domains only (${org.verified_domains.join(', ') || 'none yet'}); create the link without send_email and pass its url on`);
+        }
+        // Checked before anything is created; counted per organization, whoever asks.
+        const sent = await rt.ephemeral.space('counters').increment(`setup-invitations:${org.id}`, 3600);
+        if (sent > INVITATIONS_PER_HOUR) {
+          throw new HttpProblem(429, 'rate_limited', `send_email: this organization sent ${INVITATIONS_PER_HOUR} invitations in the last hour; create the link without send_email, or try again later`);
+        }
       }
       const { token, link } = await store.setupLinks.create(org.id, {
         admin_email: input.admin_email ?? null,

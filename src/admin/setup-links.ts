@@ -60,7 +60,7 @@ export function setupLinkRoutes(rt: Runtime, mailer: Mailer | undefined): Router
   r.post('/organizations/:org/setup-links', async (req, res) => {
     const body = jsonObject(req);
     const org = await resolveOrg(store, req);
-    const created = await ops.create(org, body, { keyId: req.admin?.keyId ?? null, ip: req.ip ?? null });
+    const created = await ops.create(org, body, { keyId: req.admin?.keyId ?? null, ip: req.ip ?? null, organizationScoped: Boolean(req.admin?.organizationId) });
     res
       .status(201)
       .set('Cache-Control', 'no-store')

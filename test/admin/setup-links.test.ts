@@ -157,6 +157,14 @@ async function idpCert(): Promise<string> {
   return readFile(new URL('../fixtures/saml/keys/idp.crt', import.meta.url), 'utf8');
 }
 
+/** The Subject header of a message as received, unfolded and decoded (RFC 2047 Q-encoding, as nodemailer writes it). */
+function subjectOf(data: string): string {
+  const raw = /^Subject: (.*(?:\r?\n[ \t].*)*)/m.exec(data)![1]!.replace(/\r?\n[ \t]/g, ' ');
+  const bytes = (q: string) => Buffer.from(q.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+  const words = [...raw.matchAll(/=\?UTF-8\?Q\?([^?]*)\?=/gi)];
+  return words.length ? Buffer.concat(words.map((w) => bytes(w[1]!))).toString('utf8') : raw;
+}
+
 describe('setup link invitation e-mail (real SMTP server)', () => {
   it('e-mails the link to admin_email with a plain-text and an HTML part', async () => {
     const smtp = await startSmtp();
@@ -169,7 +177,7 @@ describe('setup link invitation e-mail (real SMTP server)', () => {
       const mail = smtp.received[0]!;
       expect(mail.to).toEqual(['it@acme.test']);
       expect(mail.from).toBe('sso@portico.test');
-      expect(mail.data).toMatch(/^Subject: Set up single sign-on for Acme Corp/m);
+      expect(subjectOf(mail.data)).toBe('Set up single sign-on for "Acme Corp"');
       expect(mail.data).toMatch(/Content-Type: text\/plain/);
       expect(mail.data).toMatch(/Content-Type: text\/html/);
       // The URL as created (quoted-printable may wrap it: compare without soft line breaks).
@@ -196,6 +204,45 @@ describe('setup link invitation e-mail (real SMTP server)', () => {
       expect(events.body.data).toHaveLength(1);
       expect(events.body.data[0].reason).toBe('smtp_failed');
       await api(t).get(`/api/v1/organizations/${org.slug}/setup-links/${res.body.id}`).set(bearer()).expect(200);
+    } finally {
+      await t.close();
+      await smtp.close();
+    }
+  });
+  // Attacker review: an organization's own key had the operator's mail server write to any address,
+  // under the operator's sender, with the organization's name (its own text) in subject and body.
+  it("an organization's key invites only addresses at its verified domains; each organization sends at most 20 invitations an hour; the name in the subject is quoted and cut short", async () => {
+    const smtp = await startSmtp();
+    const t = await buildTestApp({ config: { smtp: { url: smtp.url, from: 'sso@portico.test' } } });
+    try {
+      const name = `Acme — URGENT: your mailbox is locked, call +1-555-0100 or reply with your password`;
+      const org = await createOrg(t, { name, domains: ['acme-invite.test'] });
+      const key = await orgKey(t, org.id);
+      const links = async () => (await api(t).get(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).expect(200)).body.data.length;
+      const refused = await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer(key)).send({ admin_email: 'ceo@victim.example', send_email: true });
+      isProblem(refused, 400, 'validation_failed');
+      expect(refused.body.errors).toEqual([expect.objectContaining({ field: 'admin_email' })]);
+      expect(refused.body.detail).toContain('acme-invite.test');
+      expect(smtp.received).toHaveLength(0);
+      expect(await links()).toBe(0);
+      // The same key: a link without e-mail for anyone (it passes the URL on itself), an invitation to its own domain.
+      await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer(key)).send({ admin_email: 'ceo@victim.example' }).expect(201);
+      const own = await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer(key)).send({ admin_email: 'it@ACME-invite.test', send_email: true }).expect(201);
+      expect(own.body.emailed).toBe(true);
+      expect(smtp.received.map((m) => m.to)).toEqual([['it@acme-invite.test']]);
+      const subject = subjectOf(smtp.received[0]!.data);
+      expect(subject).toBe(`Set up single sign-on for "${name.slice(0, 59)}…"`);
+      expect(subject).not.toContain('password');
+      // The operator invites anyone; every caller counts against the organization's hour.
+      for (let i = 2; i <= 20; i++) await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).send({ admin_email: `it${i}@elsewhere.example`, send_email: true }).expect(201);
+      expect(smtp.received).toHaveLength(20);
+      const before = await links();
+      isProblem(await api(t).post(`/api/v1/organizations/${org.slug}/setup-links`).set(bearer()).send({ admin_email: 'it21@elsewhere.example', send_email: true }), 429, 'rate_limited');
+      expect(await links()).toBe(before);
+      expect(smtp.received).toHaveLength(20);
+      // Another organization's hour is its own.
+      const other = await createOrg(t);
+      await api(t).post(`/api/v1/organizations/${other.slug}/setup-links`).set(bearer()).send({ admin_email: 'it@other.example', send_email: true }).expect(201);
     } finally {
       await t.close();
       await smtp.close();

@@ -5,8 +5,10 @@
  * keep verifying: the retired keys stay in /oauth/jwks until every token they signed has expired.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from '../config/index.js';
-import { listSigningKeys, rotateSigningKeys } from '../provider/keys.js';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { SIGNING_KEYS_FILE, listSigningKeys, rotateSigningKeys } from '../provider/keys.js';
 // ttl.js does not load oidc-provider: the other commands and `serve`'s one-line errors stay quiet.
 import { KEY_ACTIVATION_DELAY_SECONDS, KEY_RELOAD_SECONDS, KEY_RETENTION_SECONDS } from '../provider/ttl.js';
 
@@ -20,9 +22,14 @@ export function registerKeyCommands(program: Command, out: (s: string) => void =
 
   keys
     .command('list')
-    .description('list signing keys (kid, alg, created_at, status); generates the first set when none exist')
+    .description('list signing keys (kid, alg, created_at, status) in PORTICO_CERTS_DIR; creates none')
     .action(async () => {
       const { certsDir } = loadConfig();
+      // A listing run without the server's PORTICO_CERTS_DIR made a new set in ./certs that looked
+      // like the server's (newcomer review): where there is no key file, it says so instead.
+      if (!existsSync(join(certsDir, SIGNING_KEYS_FILE))) {
+        throw new ConfigError(`PORTICO_CERTS_DIR: no signing keys in ${resolve(certsDir)}; run this command with the server's PORTICO_CERTS_DIR (the server creates its keys at its first start)`);
+      }
       out(`${JSON.stringify({ keys: listSigningKeys(certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }) }, null, 2)}\n`);
     });
 

@@ -102,7 +102,7 @@ export function createSafeFetch(opts: SafeFetchOptions): FetchLike {
         dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
           // One answer for "resolves to a private address" and "does not resolve": told apart, they
           // let an organization's admin map which internal names exist (attacker review).
-          const notPublic = () => callback(new UrlRefusedError(`${hostname} does not resolve to a public address`), '', 0);
+          const notPublic = () => callback(new UrlRefusedError(`${hostname} does not resolve to a public address (it does not resolve at all, or to a private one)`), '', 0);
           if (err) return opts.allowPrivate ? callback(err, '', 0) : notPublic();
           const list = addresses as unknown as { address: string; family: number }[];
           if (!opts.allowPrivate && list.some((a) => refused(a.address))) return notPublic();

@@ -6,7 +6,8 @@ export const MAX_RESULTS = 200;
 export function serviceProviderConfig(baseUrl: string): Json {
   return {
     schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
-    documentationUri: 'https://github.com/portico/portico#directories-scim',
+    // The README's section (GitHub's anchor for "## Directory sync (SCIM 2.0)").
+    documentationUri: 'https://github.com/portico/portico#directory-sync-scim-20',
     patch: { supported: true },
     bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
     filter: { supported: true, maxResults: MAX_RESULTS },

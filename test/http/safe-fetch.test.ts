@@ -40,9 +40,9 @@ test('private addresses are refused by literal and by name, before any connectio
   expect(await refusal(strict(`${base}/doc`))).toMatch(/private address/);
   expect(await refusal(strict('https://127.0.0.1:8443/doc'))).toMatch(/private address/);
   expect(await refusal(strict('https://[::1]:8443/doc'))).toMatch(/private address/);
-  expect(await refusal(strict('https://localhost:8443/doc'))).toBe('localhost does not resolve to a public address');
+  expect(await refusal(strict('https://localhost:8443/doc'))).toBe('localhost does not resolve to a public address (it does not resolve at all, or to a private one)');
   // A name that does not resolve at all gets the very same answer: no map of which internal names exist.
-  expect(await refusal(strict('https://no-such-host.invalid/doc'))).toBe('no-such-host.invalid does not resolve to a public address');
+  expect(await refusal(strict('https://no-such-host.invalid/doc'))).toBe('no-such-host.invalid does not resolve to a public address (it does not resolve at all, or to a private one)');
 });
 
 test('plain http is refused unless allowed; the same URL is fetched when it is', async () => {

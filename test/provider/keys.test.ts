@@ -1,6 +1,6 @@
 /** Signing keys in the certs dir: creation, agreement between processes, rotation, retention, CLI. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildProgram } from '../../src/cli/main.js';
@@ -121,6 +121,12 @@ describe('portico keys list / rotate', () => {
     process.env.PORTICO_CERTS_DIR = dir;
     process.env.PORTICO_SECRET = 'cli-test-secret-0123456789abcdef0123456789';
     let out = '';
+    // Where there is no key file, list says so and makes none (newcomer review: a run without the
+    // server's PORTICO_CERTS_DIR made a new set in ./certs that looked like the server's).
+    await expect(buildProgram((s) => (out += s)).parseAsync(['keys', 'list'], { from: 'user' })).rejects.toThrow(/PORTICO_CERTS_DIR: no signing keys in/);
+    expect(existsSync(join(dir, 'jwks.json'))).toBe(false);
+    expect(out).toBe('');
+    loadSigningKeys(dir, { retentionSeconds: RETENTION }); // what the server's first start does
     await buildProgram((s) => (out += s)).parseAsync(['keys', 'list'], { from: 'user' });
     const listed = JSON.parse(out) as { keys: Record<string, unknown>[] };
     expect(listed.keys).toHaveLength(3);

@@ -95,7 +95,7 @@ describe('console setup-link pages', () => {
     const res = await post(h, org, { target: 'provider:okta-saml', admin_email: 'it@acme.test', send_email: 'on' }).expect(201);
     expect(res.text).toContain('The link was e-mailed to it@acme.test.');
     const url = /readonly value="([^"]+)"/.exec(res.text)![1]!;
-    expect(outbox.sent.at(-1)).toMatchObject({ to: 'it@acme.test', subject: 'Set up single sign-on for Acme Corp' });
+    expect(outbox.sent.at(-1)).toMatchObject({ to: 'it@acme.test', subject: 'Set up single sign-on for "Acme Corp"' });
     expect(outbox.sent.at(-1)!.text).toContain(url);
     outbox.failWith = '550 mailbox unavailable';
     const failed = await post(h, org, { target: '', admin_email: 'gone@acme.test', send_email: 'on' }).expect(201);

@@ -28,12 +28,7 @@ const fromPool = <T>(p: Promise<T>): Promise<T> =>
     throw e;
   });
 
-/**
- * PostgreSQL's codes for "could not answer now": cancelled (the statement timeout), shutting down,
- * no connection slot, a dropped connection. Class 58 (system error: a file it could not create or
- * read, an I/O error) as well: the server's disk, not the request (the embedded database whose data
- * directory was deleted under it answered writes with 58P02, a 500 before).
- */
+/** PostgreSQL's codes for "could not answer now": cancelled (the statement timeout), shutting down, no connection slot, a dropped connection. */
 const UNAVAILABLE_CODES = new Set(['57014', '57P01', '57P02', '57P03', '53300', '25P03']);
 const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 /** What pg says when its pool found no connection in time, or one ended under a query (it gives these no code). */
@@ -50,8 +45,9 @@ export function databaseUnavailable(err: unknown): boolean {
     if (!e || typeof e !== 'object') return false;
     // Class 08 (connection exception), except 08P01: a protocol violation is a malformed message of ours (too many parameters), not an outage.
     if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || (/^08[0-9A-Z]{3}$/.test(e.code) && e.code !== '08P01'))) return true;
-    // A socket's code, or a system error's, says nothing of whose it was (an IdP's socket, a file
-    // another part read): only the database's count.
+    // A socket's code, or a system error's (class 58: a file the database could not create or read,
+    // an I/O error; the embedded database whose data directory was deleted under it, a 500 before),
+    // says nothing of whose it was (an IdP's socket, a file another part read): only the database's count.
     if (typeof e.code === 'string' && (UNAVAILABLE_SOCKET.has(e.code) || /^58[0-9A-Z]{3}$/.test(e.code))) return fromDatabase.has(e);
     return typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
   };

@@ -19,7 +19,8 @@
  * PATCH changes only what it names: idp_entity_id alone on a connection configured by metadata
  * picks that IdP from the same metadata (re-fetched / re-parsed; the source stays); new metadata
  * without idp_entity_id keeps the IdP chosen before when the document still holds it. Sending
- * idp_sso_url, idp_sso_binding or idp_certificates switches to manual settings (a metadata_url would overwrite them).
+ * idp_sso_url or idp_certificates switches to manual settings (a metadata_url would overwrite them);
+ * idp_sso_binding comes from the metadata, so it is taken with idp_sso_url or on manual settings only.
  * Flags sign_authn_requests, allow_idp_initiated, allow_sha1, require_signed_response default to false and survive PATCHes
  * that do not name them (no zod defaults in the schema: `.partial()` would re-apply them).
  * Errors: 400 validation_failed (names the field), 400 invalid_metadata, 400 url_refused.

@@ -83,7 +83,8 @@ const handlers = {
     return true;
   },
   memory() {
-    return { wasm: db.mod.HEAPU8.length, heap: v8.getHeapStatistics().total_heap_size };
+    const young = v8.getHeapSpaceStatistics().filter((s) => s.space_name === 'new_space').reduce((n, s) => n + s.space_size, 0);
+    return { wasm: db.mod.HEAPU8.length, heap: v8.getHeapStatistics().total_heap_size, young };
   },
 };
 parentPort.on('message', (m) => {
@@ -122,7 +123,7 @@ export interface PgliteThread {
   /** Runs fn in one transaction inside the worker; rolls back if it throws. */
   transaction<T>(fn: (query: <R>(text: string, params?: unknown[]) => Promise<R[]>) => Promise<T>): Promise<T>;
   dump(): Promise<Uint8Array>;
-  /** Bytes of the thread's WebAssembly memory (PostgreSQL's, never given back) and of its V8 heap. */
+  /** Bytes of the thread's WebAssembly memory (PostgreSQL's, never given back), of its V8 heap and of that heap's young generation. */
   memory(): Promise<DatabaseMemory>;
   close(): Promise<void>;
 }
@@ -130,6 +131,8 @@ export interface PgliteThread {
 export interface DatabaseMemory {
   wasm: number;
   heap: number;
+  /** Bytes of the thread's young generation (V8's new space), bounded by DATABASE_THREAD_YOUNG_MB. */
+  young: number;
 }
 
 /**

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dumpPgliteSnapshot, openPglite, uniqueViolation, type Database } from '../../src/store/database.js';
-import { startPgliteThread } from '../../src/store/pglite-thread.js';
+import { DATABASE_THREAD_YOUNG_MB, startPgliteThread } from '../../src/store/pglite-thread.js';
 
 
 const SCHEMA = 'create table t (k text primary key, v jsonb, b bytea, n int8, at timestamptz)';
@@ -204,12 +204,18 @@ describe('the database thread: settings and memory', () => {
   });
 
   it('keeps its own heap small under a stream of statements (a bounded young generation)', async () => {
-    // With V8's default young generation (48 MB) this loop leaves the thread's heap at ~80 MB; with
-    // DATABASE_THREAD_YOUNG_MB, 26–37 MB. PostgreSQL's memory is the WebAssembly memory, not this heap.
+    // With V8's default young generation (48 MB) this loop left the thread's heap at ~80 MB; with
+    // DATABASE_THREAD_YOUNG_MB, 26–37 MB (bench:soak). PostgreSQL's memory is the WebAssembly memory,
+    // not this heap. The whole heap's size depends on when V8 last collected the old generation (a
+    // loaded CI machine saw 50 MB once), so the test checks the bound itself: the limit the thread
+    // runs with, and its young generation's size after the stream.
     const t = await startPgliteThread(undefined);
     try {
+      expect((t as unknown as { worker: { resourceLimits: { maxYoungGenerationSizeMb: number } } }).worker.resourceLimits.maxYoungGenerationSizeMb).toBe(DATABASE_THREAD_YOUNG_MB);
       for (let i = 0; i < 3000; i++) await t.query("select g, repeat('x', 200) as pad from generate_series(1, 100) g", undefined);
-      expect((await t.memory()).heap).toBeLessThan(48 * 1024 * 1024);
+      const m = await t.memory();
+      expect(m.young).toBeGreaterThan(0);
+      expect(m.young).toBeLessThanOrEqual(DATABASE_THREAD_YOUNG_MB * 1024 * 1024);
       expect(await t.query('select 3 as n', undefined)).toEqual([{ n: 3 }]);
     } finally {
       await t.close();

@@ -16,6 +16,9 @@ export interface Outbound {
   form?: Record<string, string>;
 }
 
+/** Where a begun sign-in sends the browser: its URL and form only (the rest of what `begin` answered stays on the server). */
+export const outboundOf = (begun: Outbound): Outbound => (begun.form ? { url: begun.url, form: begun.form } : { url: begun.url });
+
 /** An origin that can stand in a CSP source list as it is: scheme, DNS name or IP literal, port. */
 const PLAIN_ORIGIN = /^https?:\/\/(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 

@@ -3,7 +3,7 @@ import { isEmailAddress } from '../directory/email.js';
 import type { Store } from '../store/index.js';
 import type { Connection, ConnectionType } from '../store/types.js';
 import { findNul } from '../http/text.js';
-import { sendOutbound, type Outbound } from '../http/outbound-form.js';
+import { outboundOf, sendOutbound, type Outbound } from '../http/outbound-form.js';
 import { UpstreamError } from '../upstream/identity.js';
 import { completeLogin, failLogin, type PipelineDeps } from './complete.js';
 import { finishAuthorization } from './finish.js';
@@ -142,7 +142,7 @@ async function beginUpstream(deps: LoginDeps, req: Request, connection: Connecti
     createdAt: Date.now(),
   });
   await saveSession(req);
-  return { url: started.url, ...(started.form ? { form: started.form } : {}) };
+  return outboundOf(started);
 }
 
 /**

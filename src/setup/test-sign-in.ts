@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
-import type { Outbound } from '../http/outbound-form.js';
+import { outboundOf, type Outbound } from '../http/outbound-form.js';
 import { findNul } from '../http/text.js';
 import type { TestSignInCallback } from '../login/callback.js';
 import { saveSession } from '../login/session.js';
@@ -173,7 +173,7 @@ export function createTestSignIn(deps: TestSignInDeps): TestSignInEngine {
         const started = await adapter.begin(connection, {});
         await deps.transactions.startFor(req.session, started.key, { connectionId: connection.id, transaction: started.transaction, createdAt: Date.now(), test });
         await saveSession(req);
-        return { url: started.url, ...(started.form ? { form: started.form } : {}) };
+        return outboundOf(started);
       } catch (e) {
         return { url: await report(req, connection, test, failure(e)) };
       }

@@ -11,6 +11,7 @@ import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { launchBrowser } from '../support/browser.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { startRp, type Rp } from '../support/rp.js';
+import { spCertificate } from '../support/sp-metadata.js';
 import { DEFAULT_SAML_USERS, SIMPLESAMLPHP_LOGIN, startSimpleSamlIdp, type SimpleSamlIdp } from '../support/simplesamlphp.js';
 
 interface SamlConn {
@@ -38,13 +39,6 @@ function postOnlyMetadata(xml: string): string {
     else s.setAttribute('Binding', POST_BINDING);
   }
   return new XMLSerializer().serializeToString(doc);
-}
-
-/** The certificate Portico's SP metadata publishes for `use`, as PEM. */
-async function spCert(portico: RunningPortico, conn: SamlConn, use: 'signing' | 'encryption'): Promise<string> {
-  const metadata = await (await fetch(conn.sp_metadata_url.replace(portico.issuer, portico.base))).text();
-  const der = new RegExp(`use="${use}"[\\s\\S]*?<(?:ds:)?X509Certificate>([^<]+)<`).exec(metadata)![1]!.replace(/\s+/g, '');
-  return `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
 describe('SAML sign-in by the HTTP-POST binding (chromium, SimpleSAMLphp IdP)', () => {
@@ -106,7 +100,7 @@ describe('SAML sign-in by the HTTP-POST binding (chromium, SimpleSAMLphp IdP)', 
   }
 
   it('the browser posts the signed request (the page submits itself); the IdP checks it with the SP metadata certificate and the user lands signed in', async () => {
-    await idp.addSp({ spEntityId: conn.sp_entity_id, acsUrl: conn.acs_url, validateAuthnRequestSignature: true, spCertPem: await spCert(portico, conn, 'signing') });
+    await idp.addSp({ spEntityId: conn.sp_entity_id, acsUrl: conn.acs_url, validateAuthnRequestSignature: true, spCertPem: await spCertificate(portico.base, conn.id, 'signing') });
     const context = await browser.newContext();
     try {
       const { login, toIdp } = await signIn(context);
@@ -126,7 +120,7 @@ describe('SAML sign-in by the HTTP-POST binding (chromium, SimpleSAMLphp IdP)', 
   });
 
   it("with scripts off, the page's button sends the same request, and the IdP takes it (its login form shows)", async () => {
-    await idp.addSp({ spEntityId: conn.sp_entity_id, acsUrl: conn.acs_url, validateAuthnRequestSignature: true, spCertPem: await spCert(portico, conn, 'signing') });
+    await idp.addSp({ spEntityId: conn.sp_entity_id, acsUrl: conn.acs_url, validateAuthnRequestSignature: true, spCertPem: await spCertificate(portico.base, conn.id, 'signing') });
     const context = await browser.newContext({ javaScriptEnabled: false });
     try {
       const page = await context.newPage();
@@ -145,7 +139,7 @@ describe('SAML sign-in by the HTTP-POST binding (chromium, SimpleSAMLphp IdP)', 
   });
 
   it('the twin: with another certificate registered for this SP, the IdP refuses the posted request and nothing reaches the ACS', async () => {
-    await idp.addSp({ spEntityId: conn.sp_entity_id, acsUrl: conn.acs_url, validateAuthnRequestSignature: true, spCertPem: await spCert(portico, conn, 'encryption') });
+    await idp.addSp({ spEntityId: conn.sp_entity_id, acsUrl: conn.acs_url, validateAuthnRequestSignature: true, spCertPem: await spCertificate(portico.base, conn.id, 'encryption') });
     const context = await browser.newContext();
     try {
       const page = await context.newPage();

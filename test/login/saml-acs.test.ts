@@ -10,6 +10,7 @@ import { inflateRawSync } from 'node:zlib';
 import { DOMParser } from '@xmldom/xmldom';
 import { ephemeralBackends } from '../support/backends.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
+import { spCertificate } from '../support/sp-metadata.js';
 import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/provider.js';
 import { DEFAULT_RATE_LIMITS } from '../../src/http/rate-limit.js';
 import { SESSION_COOKIE } from '../../src/login/session.js';
@@ -94,12 +95,7 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       }),
     );
 
-  /** The SP certificate (signing or encryption) a connection's metadata publishes, as PEM. */
-  async function spCertPem(conn: { id: string }, use: 'signing' | 'encryption'): Promise<string> {
-    const metadata = await (await fetch(`${portico.base}/saml/${conn.id}/metadata`)).text();
-    const der = new RegExp(`use="${use}"[\\s\\S]*?<(?:ds:)?X509Certificate>([^<]+)<`).exec(metadata)![1]!.replace(/\s+/g, '');
-    return `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
-  }
+  const spCertPem = (conn: { id: string }, use: 'signing' | 'encryption') => spCertificate(portico.base, conn.id, use);
 
   /** Starts an authorization request pinned to `conn`; returns the browser's jar and the AuthnRequest id. */
   async function start(conn: SamlConn, jar = new CookieJar()) {

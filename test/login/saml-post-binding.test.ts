@@ -10,6 +10,7 @@ import { DOMParser } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 import { ephemeralBackends } from '../support/backends.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
+import { spCertificate } from '../support/sp-metadata.js';
 import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from '../support/provider.js';
 import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
 
@@ -77,13 +78,6 @@ describe.each(ephemeralBackends)('SAML AuthnRequest by the HTTP-POST binding (ep
     const { fields } = formOf(r.body);
     const xml = Buffer.from(fields.SAMLRequest!, 'base64').toString('utf8');
     return { xml, req: new DOMParser().parseFromString(xml, 'text/xml').documentElement! };
-  }
-
-  /** The SP signing certificate the connection's metadata publishes, as PEM. */
-  async function spSigningCert(conn: SamlConn): Promise<string> {
-    const metadata = await (await fetch(`${portico.base}/saml/${conn.id}/metadata`)).text();
-    const der = /use="signing"[\s\S]*?<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
-    return `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
   }
 
   it('sends the browser a page whose form posts the AuthnRequest to the IdP: its own policy, no Referer, not cached, every value escaped', async () => {
@@ -162,7 +156,7 @@ describe.each(ephemeralBackends)('SAML AuthnRequest by the HTTP-POST binding (ep
         return false;
       }
     };
-    expect(verifies(await spSigningCert(conns['post-signed']!))).toBe(true);
+    expect(verifies(await spCertificate(portico.base, conns['post-signed']!.id, 'signing'))).toBe(true);
     expect(verifies(KEYS.spOther.cert)).toBe(false);
     // No query-string signature: that is the HTTP-Redirect binding's.
     expect(Object.keys(formOf(r.body).fields)).toEqual(['SAMLRequest']);

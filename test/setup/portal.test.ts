@@ -10,7 +10,7 @@ import { startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '
 import { randomUUID } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
-import { PortalBrowser, csrfOf } from '../support/portal-browser.js';
+import { PortalBrowser, chooseIdp, csrfOf, newSetupLink } from '../support/portal-browser.js';
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/saml/${p}`, import.meta.url), 'utf8');
 
@@ -27,21 +27,7 @@ describe('setup portal over HTTP', () => {
   });
 
   let n = 0;
-  async function newLink(body: Record<string, unknown> = {}) {
-    const slug = `acme-${process.pid}-${++n}`;
-    expect((await p.admin('POST', '/organizations', { slug, name: 'Acme Corp' })).status).toBe(201);
-    const link = await p.admin<{ id: string; url: string }>('POST', `/organizations/${slug}/setup-links`, body);
-    expect(link.status).toBe(201);
-    return { slug, id: link.body.id, path: new URL(link.body.url).pathname };
-  }
-
-  async function chooseIdp(b: PortalBrowser, path: string, idpKey: string) {
-    const page = await b.get(path);
-    expect(page.status).toBe(200);
-    const res = await b.post(`${path}/provider`, new URLSearchParams({ csrf: csrfOf(page.html), idp: idpKey }));
-    expect(res.status).toBe(303);
-    return b.get(`${path}/configure`);
-  }
+  const newLink = (body: Record<string, unknown> = {}) => newSetupLink(p, `acme-${process.pid}-${++n}`, body);
 
   it("a link made for a provider as connections name it opens with that provider's preset chosen", async () => {
     const link = await newLink({ connection_type: 'oidc', provider: 'okta' });

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { idpMetadata } from '../admin/upstream-fixtures.js';
-import { PortalBrowser, csrfOf } from '../support/portal-browser.js';
+import { PortalBrowser, chooseIdp, csrfOf, newSetupLink } from '../support/portal-browser.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { IDP_ENTITY_ID, KEYS, b64, buildResponse } from '../upstream/saml/builder.js';
 
@@ -18,21 +18,7 @@ describe('setup portal: test sign-in by the HTTP-POST binding', () => {
     await p.close();
   });
 
-  async function newLink(body: Record<string, unknown>, name = 'metadata') {
-    const slug = `post-${name}-${process.pid}`;
-    expect((await p.admin('POST', '/organizations', { slug, name: 'Acme Corp' })).status).toBe(201);
-    const link = await p.admin<{ id: string; url: string }>('POST', `/organizations/${slug}/setup-links`, body);
-    expect(link.status).toBe(201);
-    return { slug, id: link.body.id, path: new URL(link.body.url).pathname };
-  }
-
-  async function chooseIdp(b: PortalBrowser, path: string, idpKey: string) {
-    const page = await b.get(path);
-    expect(page.status).toBe(200);
-    const res = await b.post(`${path}/provider`, new URLSearchParams({ csrf: csrfOf(page.html), idp: idpKey }));
-    expect(res.status).toBe(303);
-    return b.get(`${path}/configure`);
-  }
+  const newLink = (body: Record<string, unknown>, name = 'metadata') => newSetupLink(p, `post-${name}-${process.pid}`, body);
 
   it("an IdP taking sign-in requests by POST only: the test sign-in sends the request by a form (no Referer: the page's URL holds the link), and its answer counts", async () => {
     const link = await newLink({ connection_type: 'saml' });

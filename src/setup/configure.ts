@@ -52,19 +52,20 @@ function certificateText(buf: Buffer): string {
 }
 
 function samlInput(body: Record<string, unknown>, files: Uploads, current: Connection): Record<string, unknown> {
+  const binding = str(body.idp_sso_binding) === 'HTTP-POST' ? 'HTTP-POST' : 'HTTP-Redirect';
+  // The form shows the binding in force (HTTP-Redirect for a new connection); choosing another is a
+  // change: with metadata, it picks that SingleSignOnService of the metadata; alone, of the current one.
+  const was = current.config && Object.keys(current.config).length ? readSamlConfig(current.config) : undefined;
+  const bindingChanged = typeof body.idp_sso_binding === 'string' && binding !== (was?.idp_sso_binding ?? 'HTTP-Redirect');
+  const chosen = bindingChanged ? { idp_sso_binding: binding } : {};
   const xml = files.metadata_file?.length ? files.metadata_file.toString('utf8') : str(body.metadata_xml);
-  if (xml) return { metadata_xml: xml };
+  if (xml) return { metadata_xml: xml, ...chosen };
   const url = str(body.metadata_url);
-  if (url) return { metadata_url: url };
+  if (url) return { metadata_url: url, ...chosen };
   const cert = files.certificate_file?.length ? certificateText(files.certificate_file) : str(body.idp_certificate);
   const entityId = str(body.idp_entity_id);
   const ssoUrl = str(body.idp_sso_url);
-  const binding = str(body.idp_sso_binding) === 'HTTP-POST' ? 'HTTP-POST' : 'HTTP-Redirect';
-  // The form shows the current binding; choosing another is a change on its own for settings entered by hand
-  // (with metadata, the binding is the metadata's).
-  const was = current.config && Object.keys(current.config).length ? readSamlConfig(current.config) : undefined;
-  const bindingChanged = was?.source === 'manual' && typeof body.idp_sso_binding === 'string' && binding !== was.idp_sso_binding;
-  if (!cert && !entityId && !ssoUrl && !bindingChanged) {
+  if (!cert && !entityId && !ssoUrl && !(bindingChanged && was)) {
     throw new SetupInputError('Nothing was entered.', 'Upload the metadata XML file of your identity provider, paste it, give its metadata URL, or enter the entity ID, sign-in URL and certificate.', 'validation_failed');
   }
   const input: Record<string, unknown> = {};

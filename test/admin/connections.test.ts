@@ -205,21 +205,31 @@ describe.each(dbBackends)('connections admin API ($name)', (backend) => {
     expect((await api(t).get(`${base()}/${id}`).set(bearer()).expect(200)).body.idp_certificates).toHaveLength(before + 1);
   });
 
-  it("takes the IdP's sign-in binding from its metadata (HTTP-POST when only that is listed), or as idp_sso_binding with manual settings", async () => {
+  it("takes the IdP's sign-in binding from its metadata (HTTP-POST when only that is listed; idp_sso_binding picks one it lists), or as idp_sso_binding with manual settings", async () => {
     const cert = await selfSignedCert('post-only.example.com');
-    const both = idpMetadata('https://idp.example.com/saml', 'https://idp.example.com/sso', cert);
-    const postOnly = both.replace('bindings:HTTP-Redirect', 'bindings:HTTP-POST');
+    const redirectOnly = idpMetadata('https://idp.example.com/saml', 'https://idp.example.com/sso', cert);
+    const postOnly = redirectOnly.replace('bindings:HTTP-Redirect', 'bindings:HTTP-POST');
+    const both = redirectOnly.replace('<md:SingleSignOnService', '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example.com/sso-post"/>\n    <md:SingleSignOnService');
     const made = await api(t).post(base()).set(bearer()).send({ type: 'saml', name: 'Post only', metadata_xml: postOnly }).expect(201);
     expect(made.body).toMatchObject({ idp_sso_binding: 'HTTP-POST', idp_sso_url: 'https://idp.example.com/sso' });
     // Portico sends such an IdP a form to post: nothing to warn about any more.
     expect(made.body).not.toHaveProperty('warnings');
     const put = (xml: string) => api(t).put(`${base()}/${made.body.id}/metadata`).set(bearer()).set('Content-Type', 'application/xml').send(xml).expect(200);
-    expect((await put(both)).body.idp_sso_binding).toBe('HTTP-Redirect');
-    // The binding comes from the metadata: naming it as well is refused, and changes nothing.
-    const clash = await api(t).patch(`${base()}/${made.body.id}`).set(bearer()).send({ metadata_xml: postOnly, idp_sso_binding: 'HTTP-POST' });
+    // New metadata keeps the binding in force while it lists it (with the URL it names for it)...
+    expect((await put(both)).body).toMatchObject({ idp_sso_binding: 'HTTP-POST', idp_sso_url: 'https://idp.example.com/sso-post' });
+    // ...the binding alone picks another one the metadata lists; the settings stay the metadata's...
+    const redirect = await api(t).patch(`${base()}/${made.body.id}`).set(bearer()).send({ idp_sso_binding: 'HTTP-Redirect' }).expect(200);
+    expect(redirect.body).toMatchObject({ idp_sso_binding: 'HTTP-Redirect', idp_sso_url: 'https://idp.example.com/sso', metadata_source: 'metadata_xml' });
+    // ...and one it does not list is refused, naming the field, and changes nothing.
+    const clash = await api(t).patch(`${base()}/${made.body.id}`).set(bearer()).send({ metadata_xml: redirectOnly, idp_sso_binding: 'HTTP-POST' });
     isProblem(clash, 400, 'validation_failed');
     expect(clash.body.errors).toEqual([expect.objectContaining({ field: 'idp_sso_binding' })]);
-    expect((await api(t).get(`${base()}/${made.body.id}`).set(bearer()).expect(200)).body.idp_sso_binding).toBe('HTTP-Redirect');
+    expect((await api(t).get(`${base()}/${made.body.id}`).set(bearer()).expect(200)).body).toMatchObject({ idp_sso_binding: 'HTTP-Redirect', idp_sso_url: 'https://idp.example.com/sso' });
+    expect((await api(t).patch(`${base()}/${made.body.id}`).set(bearer()).send({ metadata_xml: both, idp_sso_binding: 'HTTP-POST' }).expect(200)).body).toMatchObject({
+      idp_sso_binding: 'HTTP-POST',
+      idp_sso_url: 'https://idp.example.com/sso-post',
+      metadata_source: 'metadata_xml',
+    });
     // Manual settings: HTTP-Redirect unless named; the binding alone switches to manual settings, keeping the rest.
     const manual = { type: 'saml', name: 'Manual', idp_entity_id: 'https://idp.example.com/m', idp_sso_url: 'https://idp.example.com/sso-m', idp_certificates: [cert] };
     const m = await api(t).post(base()).set(bearer()).send(manual).expect(201);

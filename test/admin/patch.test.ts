@@ -300,7 +300,7 @@ const samlRefused: [string, unknown][] = [
   ['metadata_source', 'manual'],
   ['metadata_fetched_at', '2000-01-01T00:00:00.000Z'],
 ];
-/** Connections configured by metadata: the binding is the metadata's. */
+/** Connections configured by metadata: a binding the metadata does not list (these list HTTP-Redirect only). */
 const samlMetadataRefused: [string, unknown][] = [...samlRefused, ['idp_sso_binding', 'HTTP-POST']];
 /** The base64 body of a PEM certificate, as the view's `idp_certificates[].pem` contains it. */
 const certBody = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '').slice(0, 200);

@@ -130,4 +130,44 @@ describe('setup portal: test sign-in by the HTTP-POST binding', () => {
     expect(refused.status).toBe(400);
     expect(refused.html).toContain('Nothing was entered.');
   });
+  it('a connection configured by metadata: the binding select picks one of the metadata\'s sign-in services, alone or with new metadata, and one it does not list is explained', async () => {
+    const slug = `post-md-${process.pid}`;
+    expect((await p.admin('POST', '/organizations', { slug, name: 'Metadata Corp' })).status).toBe(201);
+    const redirectOnly = idpMetadata(IDP_ENTITY_ID, 'https://idp.md.test/sso', KEYS.idp.cert);
+    const both = redirectOnly.replace('<md:SingleSignOnService', '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.md.test/sso-post"/>\n    <md:SingleSignOnService');
+    const conn = await p.admin<{ id: string; idp_sso_binding: string }>('POST', `/organizations/${slug}/connections`, { type: 'saml', name: 'By metadata', metadata_xml: both });
+    expect(conn.status).toBe(201);
+    expect(conn.body.idp_sso_binding).toBe('HTTP-Redirect');
+    const pending = async () =>
+      (await p.t.runtime.store.db.query<{ pending: { config: { idp_sso_binding: string; idp_sso_url: string; source: string } } | null }>('select pending from setup_links where connection_id = $1', [conn.body.id]))[0]!.pending?.config;
+    const link = await p.admin<{ url: string }>('POST', `/organizations/${slug}/setup-links`, { connection_id: conn.body.id });
+    const path = new URL(link.body.url).pathname;
+    const b = new PortalBrowser(p.base);
+    const page = await b.get(`${path}/configure`);
+    expect(page.html).toContain('<option value="HTTP-Redirect" selected>');
+    const csrf = csrfOf(page.html);
+    const submit = async (fields: Record<string, string>, xml?: string) => {
+      const fd = new FormData();
+      fd.set('csrf', csrf);
+      for (const [k, v] of Object.entries(fields)) fd.set(k, v);
+      if (xml) fd.set('metadata_file', new Blob([xml], { type: 'application/xml' }), 'idp.xml');
+      return b.post(`${path}/configure`, fd);
+    };
+    // The select alone: the metadata's HTTP-POST service, its own URL, the settings still the metadata's.
+    expect((await submit({ idp_sso_binding: 'HTTP-POST' })).status).toBe(303);
+    expect(await pending()).toMatchObject({ source: 'metadata_xml', idp_sso_binding: 'HTTP-POST', idp_sso_url: 'https://idp.md.test/sso-post' });
+    // New metadata with the select as shown keeps the metadata's (HTTP-Redirect when it lists both)...
+    expect((await submit({ idp_sso_binding: 'HTTP-Redirect' }, both)).status).toBe(303);
+    expect(await pending()).toMatchObject({ idp_sso_binding: 'HTTP-Redirect', idp_sso_url: 'https://idp.md.test/sso' });
+    // ...and with the select changed, picks from it.
+    expect((await submit({ idp_sso_binding: 'HTTP-POST' }, both)).status).toBe(303);
+    expect(await pending()).toMatchObject({ idp_sso_binding: 'HTTP-POST', idp_sso_url: 'https://idp.md.test/sso-post' });
+    // A binding the new metadata does not list: explained, nothing kept.
+    const refused = await submit({ idp_sso_binding: 'HTTP-POST' }, redirectOnly);
+    expect(refused.status).toBe(400);
+    expect(refused.html).toContain('the metadata lists no HTTP-POST SingleSignOnService (it lists HTTP-Redirect)');
+    expect(await pending()).toMatchObject({ idp_sso_binding: 'HTTP-POST', idp_sso_url: 'https://idp.md.test/sso-post' });
+    // The live connection itself is untouched until the test sign-in and the switch.
+    expect((await p.admin<{ idp_sso_binding: string }>('GET', `/organizations/${slug}/connections/${conn.body.id}`)).body.idp_sso_binding).toBe('HTTP-Redirect');
+  });
 });

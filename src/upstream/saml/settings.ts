@@ -16,11 +16,13 @@
  *   - idp_entity_id + idp_sso_url (+ idp_sso_binding, HTTP-Redirect unless HTTP-POST is named) + idp_certificates[] (PEM; `POST …/{id}/certificates` can call
  *     store({ idp_certificates: [...current PEMs, body] }, existing, ctx)). On PATCH, missing
  *     manual fields are taken from the current settings.
- * PATCH changes only what it names: idp_entity_id alone on a connection configured by metadata
- * picks that IdP from the same metadata (re-fetched / re-parsed; the source stays); new metadata
- * without idp_entity_id keeps the IdP chosen before when the document still holds it. Sending
- * idp_sso_url or idp_certificates switches to manual settings (a metadata_url would overwrite them);
- * idp_sso_binding comes from the metadata, so it is taken with idp_sso_url or on manual settings only.
+ * PATCH changes only what it names: idp_entity_id or idp_sso_binding alone on a connection
+ * configured by metadata picks that IdP / that SingleSignOnService from the same metadata
+ * (re-fetched / re-parsed; the source stays); new metadata (a refresh too) without them keeps the
+ * IdP and the binding chosen before while the document still lists them, else takes the
+ * document's (HTTP-Redirect when it lists both). A binding the metadata does not list is refused.
+ * Sending idp_sso_url or idp_certificates switches to manual settings (a metadata_url would
+ * overwrite them).
  * Flags sign_authn_requests, allow_idp_initiated, allow_sha1, require_signed_response default to false and survive PATCHes
  * that do not name them (no zod defaults in the schema: `.partial()` would re-apply them).
  * Errors: 400 validation_failed (names the field), 400 invalid_metadata, 400 url_refused.
@@ -90,8 +92,18 @@ async function fetchMetadata(metadataUrl: string, ctx: SettingsContext, entityId
   return parseMetadata(await res.text(), 'metadata_url', entityId, keepEntityId);
 }
 
-function fromMetadata(md: IdpMetadata): Pick<StoredSamlConfig, 'idp_entity_id' | 'idp_sso_url' | 'idp_sso_binding' | 'idp_certificates'> {
-  return { idp_entity_id: md.entity_id, idp_sso_url: md.sso_url, idp_sso_binding: md.sso_binding, idp_certificates: md.certificates };
+type Binding = StoredSamlConfig['idp_sso_binding'];
+
+/**
+ * The IdP's settings from its metadata. The SingleSignOnService is the one of binding `wanted`
+ * (refused when the metadata lists none), else of `kept` (the binding in force) while the
+ * metadata lists it, else the metadata's preference.
+ */
+function fromMetadata(md: IdpMetadata, wanted?: Binding, kept?: Binding): Pick<StoredSamlConfig, 'idp_entity_id' | 'idp_sso_url' | 'idp_sso_binding' | 'idp_certificates'> {
+  const listed = (b: Binding | undefined) => (b ? md.sso_services.find((s) => s.binding === b) : undefined);
+  if (wanted && !listed(wanted)) throw invalid('idp_sso_binding', `the metadata lists no ${wanted} SingleSignOnService (it lists ${md.sso_services.map((s) => s.binding).join(', ')})`);
+  const service = listed(wanted) ?? listed(kept) ?? { binding: md.sso_binding, location: md.sso_url };
+  return { idp_entity_id: md.entity_id, idp_sso_url: service.location, idp_sso_binding: service.binding, idp_certificates: md.certificates };
 }
 
 function parseCertificateInput(list: string[]): string[] {
@@ -114,10 +126,12 @@ type Input = z.infer<typeof schema>;
 async function store(raw: Record<string, unknown>, existing: StoredSettings | undefined, ctx: SettingsContext, now = new Date()): Promise<StoredSettings> {
   const prev = existing && existing.config.idp_entity_id ? readSamlConfig(existing.config) : undefined;
   let input = raw as Input;
-  // idp_entity_id alone on a metadata-configured connection re-selects the IdP from that metadata.
+  // idp_entity_id or idp_sso_binding alone on a metadata-configured connection re-selects the IdP /
+  // the SingleSignOnService from that metadata.
   if (
     prev &&
-    input.idp_entity_id !== undefined &&
+    prev.source !== 'manual' &&
+    (input.idp_entity_id !== undefined || input.idp_sso_binding !== undefined) &&
     input.metadata_xml === undefined &&
     input.metadata_url === undefined &&
     input.idp_sso_url === undefined &&
@@ -125,17 +139,20 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
   ) {
     if (prev.source === 'metadata_url' && prev.metadata_url) input = { ...input, metadata_url: prev.metadata_url };
     else if (prev.source === 'metadata_xml' && prev.metadata_xml) input = { ...input, metadata_xml: prev.metadata_xml };
+    // The document is not kept (a connection stored before it was): the binding alone must not
+    // turn the metadata's settings into manual ones (attacker review of the HTTP-POST binding).
+    else if (input.idp_entity_id === undefined) throw invalid('idp_sso_binding', 'send the metadata again with it (metadata_xml or metadata_url)');
   }
-  // New metadata without idp_entity_id keeps the IdP chosen before, if the document still holds it.
+  // New metadata without idp_entity_id / idp_sso_binding keeps the IdP / binding chosen before, if the document still lists it.
   const keepEntityId = input.idp_entity_id === undefined ? prev?.idp_entity_id : undefined;
+  const keepBinding = input.idp_sso_binding === undefined ? prev?.idp_sso_binding : undefined;
   const metadataGiven = input.metadata_xml !== undefined || input.metadata_url !== undefined;
-  // With metadata, idp_entity_id only selects the IdP in an EntitiesDescriptor holding several.
-  // The binding is the metadata's (with the URL it names): it is set alone only on manual settings.
-  if (input.idp_sso_binding !== undefined && (metadataGiven || (input.idp_sso_url === undefined && prev !== undefined && prev.source !== 'manual'))) {
-    throw invalid('idp_sso_binding', 'comes from the metadata; set it with idp_sso_url (manual settings)');
-  }
+  // With metadata, idp_entity_id selects the IdP in an EntitiesDescriptor holding several, and
+  // idp_sso_binding one of the SingleSignOnServices the metadata lists (with the URL it names).
   const manualGiven =
-    input.idp_sso_url !== undefined || input.idp_sso_binding !== undefined || input.idp_certificates !== undefined || (input.idp_entity_id !== undefined && !metadataGiven);
+    input.idp_sso_url !== undefined ||
+    input.idp_certificates !== undefined ||
+    (!metadataGiven && (input.idp_sso_binding !== undefined || input.idp_entity_id !== undefined));
   const given = [input.metadata_xml !== undefined, input.metadata_url !== undefined, manualGiven].filter(Boolean).length;
   if (given > 1) {
     throw invalid('metadata_xml', 'give only one of metadata_xml, metadata_url, or idp_entity_id + idp_sso_url + idp_certificates');
@@ -143,10 +160,10 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
 
   let idp: Omit<StoredSamlConfig, 'sign_authn_requests' | 'allow_idp_initiated' | 'allow_sha1' | 'require_signed_response'>;
   if (input.metadata_xml !== undefined) {
-    idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml', input.idp_entity_id, keepEntityId)) };
+    idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml', input.idp_entity_id, keepEntityId), input.idp_sso_binding, keepBinding) };
   } else if (input.metadata_url !== undefined) {
     const md = await fetchMetadata(input.metadata_url, ctx, input.idp_entity_id, keepEntityId);
-    idp = { source: 'metadata_url', metadata_url: input.metadata_url, metadata_fetched_at: now.toISOString(), ...fromMetadata(md) };
+    idp = { source: 'metadata_url', metadata_url: input.metadata_url, metadata_fetched_at: now.toISOString(), ...fromMetadata(md, input.idp_sso_binding, keepBinding) };
   } else if (manualGiven) {
     const entityId = input.idp_entity_id ?? prev?.idp_entity_id;
     const ssoUrl = input.idp_sso_url ?? prev?.idp_sso_url;
@@ -223,6 +240,7 @@ export async function refreshMetadata(existing: StoredSettings, ctx: SettingsCon
   const cfg = readSamlConfig(existing.config);
   if (cfg.source !== 'metadata_url' || !cfg.metadata_url) return existing;
   // The stored entity id selects the IdP again: a changed entity id needs the admin, not a cron job.
+  // The binding in force is kept while the metadata lists it (store's keepBinding).
   return store({ metadata_url: cfg.metadata_url, idp_entity_id: cfg.idp_entity_id }, existing, ctx, now);
 }
 

@@ -164,6 +164,52 @@ describe('manual certificates and PATCH', () => {
   });
 });
 
+describe('the sign-in binding of a connection configured by metadata', () => {
+  const patchSchema = samlSettings.schema.partial();
+  const patch = (input: Record<string, unknown>, existing: StoredSettings) => samlSettings.store(patchSchema.parse(input), existing, ctx());
+  const REDIRECT = 'https://northwind.onelogin.test/trust/saml2/http-redirect/sso/5b0e8f2c-1a2b-4c3d-8e9f-0a1b2c3d4e5f';
+  const POST = 'https://northwind.onelogin.test/trust/saml2/http-post/sso/5b0e8f2c-1a2b-4c3d-8e9f-0a1b2c3d4e5f';
+  // OneLogin's metadata lists HTTP-Redirect, HTTP-POST and SOAP, each at its own URL.
+  const both = metadata('onelogin');
+  const redirectOnly = both.replace(/<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"[^>]*\/>/, '');
+
+  test('idp_sso_binding picks that SingleSignOnService (its URL) from the metadata, with it or alone; the source stays the metadata', async () => {
+    const stored = await store({ metadata_xml: both });
+    expect(stored.config).toMatchObject({ idp_sso_binding: 'HTTP-Redirect', idp_sso_url: REDIRECT });
+    const posted = await patch({ idp_sso_binding: 'HTTP-POST' }, stored);
+    expect(posted.config).toMatchObject({ source: 'metadata_xml', metadata_xml: both, idp_sso_binding: 'HTTP-POST', idp_sso_url: POST, idp_certificates: stored.config.idp_certificates });
+    expect((await store({ metadata_xml: both, idp_sso_binding: 'HTTP-POST' })).config).toMatchObject({ idp_sso_binding: 'HTTP-POST', idp_sso_url: POST });
+    expect((await patch({ idp_sso_binding: 'HTTP-Redirect' }, posted)).config).toMatchObject({ source: 'metadata_xml', idp_sso_binding: 'HTTP-Redirect', idp_sso_url: REDIRECT });
+  });
+
+  test('new metadata keeps the binding chosen while it lists it, else takes its own', async () => {
+    const posted = await store({ metadata_xml: both, idp_sso_binding: 'HTTP-POST' });
+    expect((await patch({ metadata_xml: both }, posted)).config).toMatchObject({ idp_sso_binding: 'HTTP-POST', idp_sso_url: POST });
+    expect((await patch({ metadata_xml: redirectOnly }, posted)).config).toMatchObject({ idp_sso_binding: 'HTTP-Redirect', idp_sso_url: REDIRECT });
+  });
+
+  test('a binding the metadata does not list is refused, naming idp_sso_binding and what it lists', async () => {
+    const stored = await store({ metadata_xml: redirectOnly });
+    for (const attempt of [store({ metadata_xml: redirectOnly, idp_sso_binding: 'HTTP-POST' }), patch({ idp_sso_binding: 'HTTP-POST' }, stored)]) {
+      const e = await problem(attempt);
+      expect({ status: e.status, code: e.code }).toEqual({ status: 400, code: 'validation_failed' });
+      expect(e.message).toBe('idp_sso_binding: the metadata lists no HTTP-POST SingleSignOnService (it lists HTTP-Redirect)');
+    }
+  });
+
+  test('alone on a connection whose metadata document is not kept, it is refused rather than turning the settings into manual ones', async () => {
+    const stored = await store({ metadata_xml: both });
+    const { metadata_xml: _gone, ...config } = stored.config;
+    const e = await problem(patch({ idp_sso_binding: 'HTTP-POST' }, { ...stored, config }));
+    expect({ code: e.code, message: e.message }).toEqual({ code: 'validation_failed', message: 'idp_sso_binding: send the metadata again with it (metadata_xml or metadata_url)' });
+  });
+
+  test('manual settings still take it alone or with the URL', async () => {
+    const manual = await store({ idp_entity_id: 'https://idp.example/', idp_sso_url: 'https://idp.example/sso', idp_certificates: [KEYS.idp.cert] });
+    expect((await patch({ idp_sso_binding: 'HTTP-POST' }, manual)).config).toMatchObject({ source: 'manual', idp_sso_binding: 'HTTP-POST', idp_sso_url: 'https://idp.example/sso' });
+  });
+});
+
 describe('metadata_url through the SSRF-safe fetch (real local HTTP server)', () => {
   let server: Server;
   let base: string;
@@ -198,6 +244,18 @@ describe('metadata_url through the SSRF-safe fetch (real local HTTP server)', ()
     const refreshed = await refreshMetadata({ ...stored, config: { ...stored.config, allow_sha1: true } }, ctx(), new Date('2026-03-02T00:00:00Z'));
     expect(refreshed.config).toMatchObject({ metadata_fetched_at: '2026-03-02T00:00:00.000Z', allow_sha1: true });
     expect((samlSettings.view(connection(refreshed), ISSUER).idp_certificates as { not_after: string }[])[0]!.not_after).toBe('2037-01-01T00:00:00.000Z');
+  });
+
+  test('a refresh keeps the binding chosen while the metadata lists it, then takes the metadata\'s', async () => {
+    body = metadata('onelogin');
+    status = 200;
+    const stored = await samlSettings.store(samlSettings.schema.parse({ metadata_url: `${base}/metadata` }), undefined, ctx());
+    expect(stored.config.idp_sso_binding).toBe('HTTP-Redirect');
+    const posted = await samlSettings.store(samlSettings.schema.partial().parse({ idp_sso_binding: 'HTTP-POST' }), stored, ctx());
+    expect(posted.config).toMatchObject({ source: 'metadata_url', metadata_url: `${base}/metadata`, idp_sso_binding: 'HTTP-POST', idp_sso_url: expect.stringContaining('/http-post/') });
+    expect((await refreshMetadata(posted, ctx())).config).toMatchObject({ idp_sso_binding: 'HTTP-POST', idp_sso_url: expect.stringContaining('/http-post/') });
+    body = metadata('onelogin').replace(/<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"[^>]*\/>/, '');
+    expect((await refreshMetadata(posted, ctx())).config).toMatchObject({ idp_sso_binding: 'HTTP-Redirect', idp_sso_url: expect.stringContaining('/http-redirect/') });
   });
 
   test('HTTP errors, bad bodies and private addresses are refused with a code', async () => {

@@ -3,24 +3,49 @@ import { metadataRefreshDue, refreshMetadata } from '../upstream/saml/index.js';
 
 export interface RefreshReport {
   refreshed: string[];
+  /** Changed by someone else while its metadata was fetched: left for the next run. */
+  skipped: string[];
   failed: { id: string; error: string }[];
 }
+
+/** The IdP settings a refresh may change, named in its connection.updated event. */
+const IDP_FIELDS = ['idp_entity_id', 'idp_sso_url', 'idp_sso_binding', 'idp_certificates'] as const;
 
 /**
  * SAML connections configured by `metadata_url` are re-fetched once their metadata is older than
  * `maxAgeSeconds` (IdPs publish rotated certificates there first). One node refreshes a given
  * connection at a time (a short lock in the shared ephemeral store); a failed fetch keeps the
- * metadata the connection already has, so logins go on, and is logged.
+ * metadata the connection already has, so logins go on, and is logged. The new settings are
+ * written only over the config they were made from: an admin's change that landed while the
+ * metadata was fetched (a certificate removed, IdP-initiated sign-in turned off) stays, and the
+ * next run starts from it (attacker review: the job wrote back what it had read). A refresh that
+ * changes the IdP's settings is a `connection.updated` event naming the fields.
  */
 export async function refreshDueMetadata(rt: Runtime, now = new Date(), maxAgeSeconds = 86_400): Promise<RefreshReport> {
-  const report: RefreshReport = { refreshed: [], failed: [] };
+  const report: RefreshReport = { refreshed: [], skipped: [], failed: [] };
   for (const c of await rt.store.connections.listByType('saml')) {
     if (!metadataRefreshDue(c.config, now, maxAgeSeconds)) continue;
     if (!(await rt.ephemeral.setIfAbsent(`saml-metadata-refresh:${c.id}`, '1', 300))) continue;
     try {
       const next = await refreshMetadata({ config: c.config, secrets: c.secrets }, { issuer: rt.config.issuer, connectionId: c.id, fetch: rt.fetch }, now);
-      await rt.store.connections.update(c.id, c.organization_id, { config: next.config });
+      const written = await rt.store.connections.update(c.id, c.organization_id, { config: next.config }, { ifConfig: c.config });
+      if (!written) {
+        report.skipped.push(c.id);
+        continue;
+      }
       report.refreshed.push(c.id);
+      const changed = IDP_FIELDS.filter((f) => JSON.stringify(c.config[f]) !== JSON.stringify(next.config[f]));
+      if (changed.length) {
+        await rt.store.events.append({
+          type: 'connection.updated',
+          reason: null,
+          organization_id: c.organization_id,
+          connection_id: c.id,
+          user_id: null,
+          ip: null,
+          detail: { source: 'metadata_refresh', changed },
+        });
+      }
     } catch (e) {
       const error = e instanceof Error ? e.message.slice(0, 300) : 'refresh failed';
       report.failed.push({ id: c.id, error });

@@ -14,12 +14,15 @@ describe('SAML metadata refresh', () => {
   let server: Server;
   let body = fixture('metadata/keycloak.xml');
   let status = 200;
+  let delayMs = 0;
   let url: string;
   beforeAll(async () => {
     t = await buildTestApp();
     server = createServer((_req, res) => {
-      res.writeHead(status, { 'content-type': 'application/samlmetadata+xml' });
-      res.end(body);
+      setTimeout(() => {
+        res.writeHead(status, { 'content-type': 'application/samlmetadata+xml' });
+        res.end(body);
+      }, delayMs);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metadata`;
@@ -44,7 +47,7 @@ describe('SAML metadata refresh', () => {
     body = fixture('metadata/keycloak.xml').replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${bare(rotated)}</ds:X509Certificate>`);
 
     // Not due yet: nothing fetched.
-    expect(await refreshDueMetadata(t.runtime, new Date())).toEqual({ refreshed: [], failed: [] });
+    expect(await refreshDueMetadata(t.runtime, new Date())).toEqual({ refreshed: [], skipped: [], failed: [] });
     expect(await certs()).toEqual(before);
 
     // A day later the IdP is down: the connection keeps what it has.
@@ -57,9 +60,79 @@ describe('SAML metadata refresh', () => {
     // Back up: the rotated certificate replaces the old one (the lock from the failed run has to lapse first).
     status = 200;
     await t.runtime.ephemeral.delete(`saml-metadata-refresh:${id}`);
-    expect(await refreshDueMetadata(t.runtime, later)).toEqual({ refreshed: [id], failed: [] });
+    expect(await refreshDueMetadata(t.runtime, later)).toEqual({ refreshed: [id], skipped: [], failed: [] });
     const after = await certs();
     expect(after).toHaveLength(1);
     expect(after[0]!.fingerprint_sha256).not.toBe(before[0]!.fingerprint_sha256);
+    // The organization can see what the job changed.
+    const events = await t.runtime.store.events.list(null, { limit: 50, connection_id: id, type: 'connection.updated' });
+    expect(events.data.filter((e) => e.type === 'connection.updated').map((e) => e.detail)).toEqual([{ source: 'metadata_refresh', changed: ['idp_certificates'] }]);
+  });
+
+  /** A metadata_url connection created now, whose metadata is due for a refresh at `later`. */
+  const connection = async (name: string) => {
+    body = fixture('metadata/keycloak.xml');
+    status = 200;
+    delayMs = 0;
+    const created = await request(t.express).post('/api/v1/organizations/acme/connections').set(bearer()).send({ type: 'saml', name, metadata_url: url, allow_idp_initiated: true }).expect(201);
+    return created.body.id as string;
+  };
+  const read = async (id: string) => (await request(t.express).get(`/api/v1/organizations/acme/connections/${id}`).set(bearer()).expect(200)).body;
+  const later = () => new Date(Date.now() + 25 * 3600_000);
+
+  it("does not undo an admin's change made while it fetched the metadata (attacker review: it wrote back what it had read)", async () => {
+    const id = await connection('Changed meanwhile');
+    const rotated = fixture('keys/idp-next.crt');
+    body = fixture('metadata/keycloak.xml').replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${bare(rotated)}</ds:X509Certificate>`);
+    delayMs = 1500;
+    const run = refreshDueMetadata(t.runtime, later());
+    await new Promise((r) => setTimeout(r, 300));
+    // The admin turns IdP-initiated sign-in off and trusts only the rotated certificate, by hand.
+    await request(t.express).patch(`/api/v1/organizations/acme/connections/${id}`).set(bearer()).send({ allow_idp_initiated: false, idp_certificates: [rotated] }).expect(200);
+    const report = await run;
+    expect(report.skipped).toContain(id);
+    expect(report.refreshed).not.toContain(id);
+    const after = await read(id);
+    expect(after).toMatchObject({ metadata_source: 'manual', allow_idp_initiated: false });
+    expect(after.idp_certificates).toHaveLength(1);
+    expect(after.idp_certificates[0].pem.replace(/\s+/g, '')).toBe(rotated.replace(/\s+/g, ''));
+  });
+
+  it('a change that keeps the metadata URL is kept too, and the next run refreshes on top of it', async () => {
+    const id = await connection('Flag changed meanwhile');
+    const rotated = fixture('keys/idp-next.crt');
+    body = fixture('metadata/keycloak.xml').replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${bare(rotated)}</ds:X509Certificate>`);
+    delayMs = 1500;
+    const run = refreshDueMetadata(t.runtime, later());
+    await new Promise((r) => setTimeout(r, 300));
+    await request(t.express).patch(`/api/v1/organizations/acme/connections/${id}`).set(bearer()).send({ allow_idp_initiated: false }).expect(200);
+    expect((await run).skipped).toContain(id);
+    expect(await read(id)).toMatchObject({ metadata_source: 'metadata_url', allow_idp_initiated: false });
+    delayMs = 0;
+    await t.runtime.ephemeral.delete(`saml-metadata-refresh:${id}`);
+    expect((await refreshDueMetadata(t.runtime, later())).refreshed).toContain(id);
+    const after = await read(id);
+    expect(after).toMatchObject({ metadata_source: 'metadata_url', allow_idp_initiated: false });
+    expect(after.idp_certificates[0].pem.replace(/\s+/g, '')).toBe(rotated.replace(/\s+/g, ''));
+  });
+
+  it('keeps the current settings when the metadata served has expired (validUntil) or holds only expired certificates', async () => {
+    const id = await connection('Stale metadata served');
+    const before = await read(id);
+    const attempt = async (served: string) => {
+      body = served;
+      await t.runtime.ephemeral.delete(`saml-metadata-refresh:${id}`);
+      const report = await refreshDueMetadata(t.runtime, later());
+      const error = report.failed.find((f) => f.id === id)?.error;
+      expect(report.refreshed.includes(id)).toBe(error === undefined);
+      return error;
+    };
+    const keycloak = fixture('metadata/keycloak.xml');
+    expect(await attempt(keycloak.replace('<md:EntitiesDescriptor ', '<md:EntitiesDescriptor validUntil="2001-01-01T00:00:00Z" '))).toMatch(/the metadata expired at 2001-01-01T00:00:00.000Z/);
+    const expired = keycloak.replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${bare(fixture('keys/idp-expired.crt'))}</ds:X509Certificate>`);
+    expect(await attempt(expired)).toMatch(/every signing certificate in the metadata has expired/);
+    expect(await read(id)).toEqual(before);
+    // The same document with a current certificate is taken.
+    expect(await attempt(keycloak)).toBeUndefined();
   });
 });

@@ -151,6 +151,10 @@ describe('portico saml verify', () => {
         expect({ extra, code: r.code, stdout: r.stdout }).toEqual({ extra, code: 2, stdout: '' });
       }
       expect((await verify(input, [], ['--idp-cert', join(KEYS_DIR, 'idp.key')])).code).toBe(2);
+      // A certificate whose key Portico does not verify with (src/upstream/key-policy.ts), as the admin API refuses it.
+      const weak = await verify(input, [], ['--idp-cert', join(KEYS_DIR, 'refused', 'rsa1024.crt')]);
+      expect({ code: weak.code, stdout: weak.stdout }).toEqual({ code: 2, stdout: '' });
+      expect(weak.stderr).toContain('an RSA key of 1024 bits: at least 2048 are required');
       expect((await verify(input, [], ['--idp-metadata', file('bad-md.xml', '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"/>')])).code).toBe(2);
       expect((await runInProcess(['saml', 'verify', join(dir, 'nope.b64'), ...byCert(), ...common()])).code).toBe(2);
       expect((await runInProcess(['saml', 'verify', file('v.b64', input), ...common()])).code).toBe(2);

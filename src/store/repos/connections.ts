@@ -98,8 +98,15 @@ export class ConnectionRepo {
    * Replaces the given fields; `config` and `secrets` are replaced whole (callers merge).
    * `whileDisabled`: only if the connection is not live, checked in the same statement (the setup
    * portal: an activation landing after its check must not let untested settings onto it).
+   * `ifConfig`: only if its config is still this one (a background job's write must not undo an
+   * admin's change made while it fetched).
    */
-  async update(id: string, organizationId: string, patch: Partial<Omit<ConnectionInput, 'type'>>, opts: { whileDisabled?: boolean } = {}): Promise<Connection | undefined> {
+  async update(
+    id: string,
+    organizationId: string,
+    patch: Partial<Omit<ConnectionInput, 'type'>>,
+    opts: { whileDisabled?: boolean; ifConfig?: Record<string, unknown> } = {},
+  ): Promise<Connection | undefined> {
     const [row] = await this.db.query<Row>(
       `update connections set
          provider = coalesce($3, provider), name = coalesce($4, name), enabled = coalesce($5, enabled),
@@ -108,7 +115,7 @@ export class ConnectionRepo {
          config = coalesce($10, config),
          secrets_enc = case when $11::boolean then $12 else secrets_enc end,
          updated_at = now()
-       where id = $1 and organization_id = $2${opts.whileDisabled ? ' and not enabled' : ''} returning ${COLS}`,
+       where id = $1 and organization_id = $2${opts.whileDisabled ? ' and not enabled' : ''}${opts.ifConfig ? ' and config = $13::jsonb' : ''} returning ${COLS}`,
       [
         id,
         organizationId,
@@ -122,6 +129,7 @@ export class ConnectionRepo {
         patch.config ? JSON.stringify(patch.config) : null,
         patch.secrets !== undefined,
         this.#seal(patch.secrets),
+        ...(opts.ifConfig ? [JSON.stringify(opts.ifConfig)] : []),
       ],
     );
     return row && this.#toConnection(row);

@@ -1,6 +1,7 @@
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { createRemoteJWKSet, customFetch, errors, importSPKI, type CompactVerifyGetKey, type CryptoKey } from 'jose';
 import type { FetchLike } from '../../http/safe-fetch.js';
+import { publicKeyProblem } from '../key-policy.js';
 import { UrlRefusedError } from '../../http/safe-fetch.js';
 import type { Connection } from '../../store/types.js';
 import { UpstreamError } from '../identity.js';
@@ -56,7 +57,7 @@ export class PartnerKeys {
     let jwks = this.#remote.get(id);
     if (!jwks) {
       const set = createRemoteJWKSet(new URL(url), {
-        [customFetch]: this.fetch,
+        [customFetch]: withUsableKeys(this.fetch),
         timeoutDuration: 5000,
         cooldownDuration: 30_000,
         cacheMaxAge: 600_000,
@@ -77,6 +78,37 @@ export class PartnerKeys {
     }
     return jwks;
   }
+}
+
+/**
+ * The JWKS as fetched, without the RSA keys key-policy.ts refuses (jose checks only their length):
+ * a key with a huge public exponent made each verification cost milliseconds, and anyone can post
+ * tokens to a partner connection's login URL (attacker review). A body that is not a JWKS is passed
+ * on unchanged, for jose to refuse.
+ */
+function withUsableKeys(fetch: FetchLike): FetchLike {
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    if (!res.ok) return res;
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return new Response(text, { status: res.status, headers: res.headers });
+    }
+    const keys = (body as { keys?: unknown }).keys;
+    if (!Array.isArray(keys)) return new Response(text, { status: res.status, headers: res.headers });
+    const usable = keys.filter((k: unknown) => {
+      if (!k || typeof k !== 'object' || (k as { kty?: unknown }).kty !== 'RSA') return true;
+      try {
+        return !publicKeyProblem(createPublicKey({ key: k as NodeJwk, format: 'jwk' }));
+      } catch {
+        return false;
+      }
+    });
+    return new Response(JSON.stringify({ ...(body as object), keys: usable }), { status: res.status, headers: { 'content-type': 'application/json' } });
+  };
 }
 
 function remember<V>(map: Map<string, V>, key: string, value: V) {

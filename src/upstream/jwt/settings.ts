@@ -1,4 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import { publicKeyProblem } from '../key-policy.js';
 import { z } from 'zod';
 import { HttpProblem } from '../../http/problem.js';
 import { checkFetchableUrl, UrlRefusedError } from '../../http/safe-fetch.js';
@@ -41,6 +42,8 @@ function publicKey(pem: string, sent: boolean): { alg: 'RS256' | 'ES256'; spki: 
     throw invalid('public_key', 'must be a PEM public key (-----BEGIN PUBLIC KEY-----) or certificate');
   }
   const details = key.asymmetricKeyDetails ?? {};
+  const problem = publicKeyProblem(key);
+  if (problem && key.asymmetricKeyType === 'rsa') throw invalid('public_key', `this is ${problem}`);
   const spki = key.export({ type: 'spki', format: 'pem' }).toString();
   if (key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048) return { alg: 'RS256', spki };
   if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') return { alg: 'ES256', spki };

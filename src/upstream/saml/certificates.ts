@@ -7,6 +7,7 @@
  *   prepareVerificationKeys(pems: string[], now: Date): VerificationKey[]   usable keys first, expired ones last
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
+import { publicKeyProblem } from '../key-policy.js';
 
 /** The most IdP signing certificates one connection holds (manual idp_certificates or metadata): each is tried on every response. */
 export const MAX_IDP_CERTIFICATES = 10;
@@ -76,6 +77,8 @@ export function splitCertificates(input: string): string[] {
   if (candidates.length === 0) throw new CertificateError('not a PEM or base64 DER X.509 certificate');
   return candidates.map((c) => {
     const cert = parse(c);
+    const problem = publicKeyProblem(cert.publicKey);
+    if (problem) throw new CertificateError(`the certificate holds ${problem}`);
     return toPem(cert.raw.toString('base64'));
   });
 }
@@ -123,7 +126,9 @@ function parseForVerification(pem: string): ParsedCertificate | null {
     const cert = new X509Certificate(pem.includes('-----BEGIN') ? pem : toPem(pem));
     const key = cert.publicKey;
     const t = key.asymmetricKeyType;
-    parsed = { key, keyType: t === 'rsa' ? 'rsa' : t === 'ec' ? 'ec' : 'other', fingerprint_sha256: cert.fingerprint256, notAfter: notAfterOf(cert) };
+    // A key the input checks refuse (one stored before they did) is not tried either: a huge RSA
+    // exponent made every anonymous POST to the ACS cost milliseconds per key.
+    if (!publicKeyProblem(key)) parsed = { key, keyType: t === 'rsa' ? 'rsa' : t === 'ec' ? 'ec' : 'other', fingerprint_sha256: cert.fingerprint256, notAfter: notAfterOf(cert) };
   } catch {
     parsed = null;
   }

@@ -1,7 +1,7 @@
 /**
  * IdP metadata (SAML metadata 2.0) -> what a connection needs. Pure; no fetching here.
  *
- *   parseIdpMetadata(xml: string, opts?: { entityId?: string; maxBytes?: number }): IdpMetadata
+ *   parseIdpMetadata(xml: string, opts?: { entityId?: string; maxBytes?: number; now?: Date }): IdpMetadata   refuses a validUntil past `now`
  *       throws MetadataError with an admin-readable message (settings.ts maps it to
  *       HttpProblem(400, 'invalid_metadata'), the CLI to a usage error).
  *
@@ -12,7 +12,7 @@
  * SingleSignOnService: HTTP-Redirect preferred, then HTTP-POST. Metadata signatures are not
  * verified: the admin who uploads or points at the metadata is the trust anchor.
  */
-import type { Element } from '@xmldom/xmldom';
+import type { Element, Node } from '@xmldom/xmldom';
 import { UpstreamError } from '../identity.js';
 import { CertificateError, MAX_IDP_CERTIFICATES, describeCertificate, splitCertificates, type CertificateInfo } from './certificates.js';
 import { NS, attr, childElements, descendants, is, parseStrictXml, textOf } from './xml.js';
@@ -27,6 +27,9 @@ export const MAX_METADATA_MARKUP = 20_000;
 export class MetadataError extends Error {
   override name = 'MetadataError';
 }
+
+/** The document holds no IdP of the entityID asked for. */
+export class EntityNotFoundError extends MetadataError {}
 
 export interface SsoService {
   binding: 'HTTP-Redirect' | 'HTTP-POST';
@@ -67,7 +70,23 @@ function httpUrl(value: string | undefined): string | undefined {
   }
 }
 
-export function parseIdpMetadata(xml: string, opts: { entityId?: string; maxBytes?: number } = {}): IdpMetadata {
+/**
+ * The earliest validUntil among the IdP's descriptor, its EntityDescriptor and every
+ * EntitiesDescriptor around it (SAML 2.0 Metadata §2.3.1: metadata past it must not be used).
+ */
+function validUntilOf(idp: Element): number | undefined {
+  let earliest: number | undefined;
+  for (let n: Node | null = idp; n && n.nodeType === 1; n = n.parentNode) {
+    const raw = attr(n as unknown as Element, 'validUntil');
+    if (raw === undefined) continue;
+    const t = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(raw.trim()) ? Date.parse(raw.trim()) : NaN;
+    if (!Number.isFinite(t)) throw new MetadataError(`validUntil is not a date and time (${raw.slice(0, 40)})`);
+    earliest = earliest === undefined ? t : Math.min(earliest, t);
+  }
+  return earliest;
+}
+
+export function parseIdpMetadata(xml: string, opts: { entityId?: string; maxBytes?: number; now?: Date } = {}): IdpMetadata {
   if (typeof xml !== 'string' || xml.trim() === '') throw new MetadataError('metadata is empty');
   if (Buffer.byteLength(xml, 'utf8') > (opts.maxBytes ?? METADATA_MAX_BYTES)) throw new MetadataError('metadata is larger than 1 MB');
   let root: Element;
@@ -79,8 +98,11 @@ export function parseIdpMetadata(xml: string, opts: { entityId?: string; maxByte
   const idps = entityDescriptors(root).filter((e) => idpDescriptor(e));
   let entity: Element | undefined;
   if (opts.entityId !== undefined) {
-    entity = idps.find((e) => attr(e, 'entityID') === opts.entityId);
-    if (!entity) throw new MetadataError(`metadata has no SAML 2.0 IdP with entityID ${opts.entityId}`);
+    const named = idps.filter((e) => attr(e, 'entityID') === opts.entityId);
+    if (named.length === 0) throw new EntityNotFoundError(`metadata has no SAML 2.0 IdP with entityID ${opts.entityId}`);
+    // Which of two would be the IdP is not for document order to say (attacker review: the first was taken).
+    if (named.length > 1) throw new MetadataError(`metadata holds ${named.length} SAML 2.0 IdPs with entityID ${opts.entityId}`);
+    entity = named[0];
   } else if (idps.length === 1) {
     entity = idps[0];
   } else if (idps.length === 0) {
@@ -91,6 +113,9 @@ export function parseIdpMetadata(xml: string, opts: { entityId?: string; maxByte
   const entityId = attr(entity!, 'entityID')?.trim();
   if (!entityId) throw new MetadataError('EntityDescriptor has no entityID');
   const idp = idpDescriptor(entity!)!;
+  const validUntil = validUntilOf(idp);
+  const now = opts.now ?? new Date();
+  if (validUntil !== undefined && validUntil <= now.getTime()) throw new MetadataError(`the metadata expired at ${new Date(validUntil).toISOString()} (validUntil): get a current copy from the IdP`);
 
   const certificates: string[] = [];
   for (const kd of childElements(idp, NS.md, 'KeyDescriptor')) {
@@ -101,7 +126,7 @@ export function parseIdpMetadata(xml: string, opts: { entityId?: string; maxByte
       try {
         pems = splitCertificates(textOf(c, 'X509Certificate'));
       } catch (e) {
-        throw new MetadataError(`a signing certificate in the metadata is unreadable (${e instanceof CertificateError ? e.message : 'bad certificate'})`);
+        throw new MetadataError(`a signing certificate in the metadata is unreadable or unusable (${e instanceof CertificateError ? e.message : 'bad certificate'})`);
       }
       for (const pem of pems) if (!certificates.includes(pem)) certificates.push(pem);
     }
@@ -128,7 +153,7 @@ export function parseIdpMetadata(xml: string, opts: { entityId?: string; maxByte
     sso_services: services,
     certificates,
     certificate_info: certificates.map(describeCertificate),
-    valid_until: attr(entity!, 'validUntil') ?? attr(root, 'validUntil') ?? null,
+    valid_until: validUntil === undefined ? null : new Date(validUntil).toISOString(),
     want_authn_requests_signed: attr(idp, 'WantAuthnRequestsSigned') === 'true',
   };
 }

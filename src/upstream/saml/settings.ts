@@ -34,7 +34,7 @@ import { UrlRefusedError } from '../../http/safe-fetch.js';
 import type { ConnectionSettings, SettingsContext, StoredSettings } from '../settings.js';
 import { CertificateError, MAX_IDP_CERTIFICATES, describeCertificate, splitCertificates, type CertificateInfo } from './certificates.js';
 import { readSamlConfig, samlEndpoints, type StoredSamlConfig } from './config.js';
-import { METADATA_MAX_BYTES, MetadataError, parseIdpMetadata, type IdpMetadata } from './metadata.js';
+import { EntityNotFoundError, METADATA_MAX_BYTES, MetadataError, parseIdpMetadata, type IdpMetadata } from './metadata.js';
 
 const url = z.url({ protocol: /^https?$/ }).max(2048);
 
@@ -65,22 +65,23 @@ function metadataProblem(e: unknown, where: string): HttpProblem {
  * `entityId` must be in the document; `keepEntityId` (the IdP chosen before) is picked when the
  * document holds it, else the document is read as if none was chosen.
  */
-function parseMetadata(xml: string, where: string, entityId?: string, keepEntityId?: string): IdpMetadata {
+function parseMetadata(xml: string, where: string, now: Date, entityId?: string, keepEntityId?: string): IdpMetadata {
   try {
     if (entityId === undefined && keepEntityId) {
       try {
-        return parseIdpMetadata(xml, { entityId: keepEntityId });
-      } catch {
-        /* not (or no longer) in this document: read it without a choice */
+        return parseIdpMetadata(xml, { entityId: keepEntityId, now });
+      } catch (e) {
+        // Not (or no longer) in this document: read it without a choice. Any other refusal stands.
+        if (!(e instanceof EntityNotFoundError)) throw e;
       }
     }
-    return parseIdpMetadata(xml, { entityId });
+    return parseIdpMetadata(xml, { entityId, now });
   } catch (e) {
     throw metadataProblem(e, where);
   }
 }
 
-async function fetchMetadata(metadataUrl: string, ctx: SettingsContext, entityId?: string, keepEntityId?: string): Promise<IdpMetadata> {
+async function fetchMetadata(metadataUrl: string, ctx: SettingsContext, now: Date, entityId?: string, keepEntityId?: string): Promise<IdpMetadata> {
   let res: Response;
   try {
     res = await ctx.fetch(metadataUrl, { headers: { accept: 'application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1' } });
@@ -89,7 +90,7 @@ async function fetchMetadata(metadataUrl: string, ctx: SettingsContext, entityId
     throw new HttpProblem(400, 'invalid_metadata', `metadata_url: could not fetch the metadata (${e instanceof Error ? e.message.slice(0, 200) : 'network error'})`);
   }
   if (res.status !== 200) throw new HttpProblem(400, 'invalid_metadata', `metadata_url: the server answered HTTP ${res.status}`);
-  return parseMetadata(await res.text(), 'metadata_url', entityId, keepEntityId);
+  return parseMetadata(await res.text(), 'metadata_url', now, entityId, keepEntityId);
 }
 
 type Binding = StoredSamlConfig['idp_sso_binding'];
@@ -160,9 +161,9 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
 
   let idp: Omit<StoredSamlConfig, 'sign_authn_requests' | 'allow_idp_initiated' | 'allow_sha1' | 'require_signed_response'>;
   if (input.metadata_xml !== undefined) {
-    idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml', input.idp_entity_id, keepEntityId), input.idp_sso_binding, keepBinding) };
+    idp = { source: 'metadata_xml', metadata_xml: input.metadata_xml, metadata_url: null, metadata_fetched_at: null, ...fromMetadata(parseMetadata(input.metadata_xml, 'metadata_xml', now, input.idp_entity_id, keepEntityId), input.idp_sso_binding, keepBinding) };
   } else if (input.metadata_url !== undefined) {
-    const md = await fetchMetadata(input.metadata_url, ctx, input.idp_entity_id, keepEntityId);
+    const md = await fetchMetadata(input.metadata_url, ctx, now, input.idp_entity_id, keepEntityId);
     idp = { source: 'metadata_url', metadata_url: input.metadata_url, metadata_fetched_at: now.toISOString(), ...fromMetadata(md, input.idp_sso_binding, keepBinding) };
   } else if (manualGiven) {
     const entityId = input.idp_entity_id ?? prev?.idp_entity_id;
@@ -241,7 +242,14 @@ export async function refreshMetadata(existing: StoredSettings, ctx: SettingsCon
   if (cfg.source !== 'metadata_url' || !cfg.metadata_url) return existing;
   // The stored entity id selects the IdP again: a changed entity id needs the admin, not a cron job.
   // The binding in force is kept while the metadata lists it (store's keepBinding).
-  return store({ metadata_url: cfg.metadata_url, idp_entity_id: cfg.idp_entity_id }, existing, ctx, now);
+  const next = await store({ metadata_url: cfg.metadata_url, idp_entity_id: cfg.idp_entity_id }, existing, ctx, now);
+  // Metadata whose every signing certificate has expired would fail every sign-in from now on: the
+  // settings in force stay (attacker review: a refresh took it in place of valid certificates).
+  const certs = readSamlConfig(next.config).idp_certificates;
+  if (certs.length && certs.every((pem) => Date.parse(describeCertificate(pem).not_after) <= now.getTime())) {
+    throw new HttpProblem(400, 'invalid_metadata', 'metadata_url: every signing certificate in the metadata has expired; the current settings are kept');
+  }
+  return next;
 }
 
 export function metadataRefreshDue(config: Record<string, unknown>, now: Date, maxAgeSeconds = 86_400): boolean {

@@ -16,7 +16,9 @@ import type { Connection } from '../../../src/store/types.js';
 import { JwtUpstream, PartnerKeys } from '../../../src/upstream/jwt/index.js';
 import { bearer, buildTestApp, type TestApp } from '../../support/app.js';
 import { adminApi, nowSeconds, partnerHttp, pathOf } from '../../e2e/partner-support.js';
-import { KEYS } from '../saml/builder.js';
+import { FIXTURES, KEYS } from '../saml/builder.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 let t: TestApp;
 let jwksServer: Server;
@@ -87,6 +89,20 @@ describe('a partner JWKS during a key rollover', () => {
     expect(reasonOf(small.text)).toBe('token_invalid');
   });
 
+  it('a key with a huge RSA public exponent is left out of the JWKS (each check with it cost ~4.5 ms; anyone can post tokens): its tokens are token_invalid, the other key signs in', async () => {
+    const big = createPrivateKey(readFileSync(join(FIXTURES, 'keys', 'refused', 'big-exponent.key')));
+    const good = await generateKeyPair('RS256', { extractable: true });
+    jwks = { keys: [{ ...createPublicKey(big).export({ format: 'jwk' }), kid: 'big' }, { ...(await exportJWK(good.publicKey)), kid: 'good' }] };
+    const { login } = await partner({ jwks_url: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks-big-e-${Math.random()}` });
+    expect((await login(await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid: 'good' }).sign(good.privateKey))).status).toBe(303);
+    // Signed by hand with the big-exponent key (jose would verify it: the JWKS filter is what refuses it).
+    const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const signed = `${part({ alg: 'RS256', kid: 'big' })}.${part(claims())}`;
+    const refused = await login(`${signed}.${sign('sha256', Buffer.from(signed), big).toString('base64url')}`);
+    expect(refused.status).toBe(400);
+    expect(reasonOf(refused.text)).toBe('token_invalid');
+  });
+
   it('one key published (the usual case) signs in as before', async () => {
     const key = await generateKeyPair('RS256', { extractable: true });
     jwks = { keys: [await exportJWK(key.publicKey)] };
@@ -110,6 +126,15 @@ describe('a partner public_key in the forms partners hand out', () => {
     const refused = await login(await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256' }).sign(other));
     expect(refused.status).toBe(400);
     expect(reasonOf(refused.text)).toBe('token_invalid');
+  });
+
+  it('a public key with a huge RSA exponent is refused (400), naming why', async () => {
+    const http = await partnerHttp(t);
+    const org = await adminApi(http).org();
+    const pem = readFileSync(join(FIXTURES, 'keys', 'refused', 'big-exponent.crt'), 'utf8');
+    const res = await request(http).post(`/api/v1/organizations/${org.id}/connections`).set(bearer()).send({ type: 'jwt', name: 'Partner', public_key: pem });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'validation_failed', detail: 'public_key: this is an RSA key whose public exponent is not an odd number below 2^32 (65537 is usual)' });
   });
 
   it.each([

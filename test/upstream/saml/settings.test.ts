@@ -12,6 +12,7 @@ import { createSafeFetch } from '../../../src/http/safe-fetch.js';
 import type { Connection } from '../../../src/store/types.js';
 import type { SettingsContext, StoredSettings } from '../../../src/upstream/settings.js';
 import { metadataRefreshDue, refreshMetadata, samlSettings } from '../../../src/upstream/saml/settings.js';
+import { parseIdpMetadata } from '../../../src/upstream/saml/metadata.js';
 import { FIXTURES, KEYS } from './builder.js';
 import { generate } from 'selfsigned';
 import { idpMetadata } from '../../admin/upstream-fixtures.js';
@@ -100,7 +101,7 @@ describe('metadata import through samlSettings.store', () => {
 
 test('metadata with more than 10 signing certificates is invalid_metadata (each is tried on every response); 10 are taken', async () => {
   // Attacker review: metadata with 46 went in, where idp_certificates allows 10.
-  const pems = await Promise.all(Array.from({ length: 11 }, (_, i) => generate([{ name: 'commonName', value: `idp-${i}` }], { keySize: 1024, algorithm: 'sha256' }).then((p) => p.cert)));
+  const pems = await Promise.all(Array.from({ length: 11 }, (_, i) => generate([{ name: 'commonName', value: `idp-${i}` }], { keySize: 2048, algorithm: 'sha256' }).then((p) => p.cert)));
   const withCerts = (certs: string[]) =>
     idpMetadata('https://idp.example.com', 'https://idp.example.com/sso', certs[0]!).replace(
       /<md:KeyDescriptor use="signing">[\s\S]*?<\/md:KeyDescriptor>/,
@@ -111,6 +112,37 @@ test('metadata with more than 10 signing certificates is invalid_metadata (each 
   expect(p.message).toMatch(/more than 10 signing certificates/);
   const ten = await store({ metadata_xml: withCerts(pems.slice(0, 10)) });
   expect(ten.config.idp_certificates).toHaveLength(10);
+});
+
+test('a certificate whose key Portico does not verify with is refused, from metadata or given by hand (src/upstream/key-policy.ts)', async () => {
+  const refused = (name: string) => readFileSync(join(FIXTURES, 'keys', 'refused', name), 'utf8');
+  const inMetadata = await problem(store({ metadata_xml: idpMetadata('https://idp.example.com', 'https://idp.example.com/sso', refused('rsa1024.crt')) }));
+  expect({ code: inMetadata.code, message: inMetadata.message }).toEqual({
+    code: 'invalid_metadata',
+    message: 'metadata_xml: a signing certificate in the metadata is unreadable or unusable (the certificate holds an RSA key of 1024 bits: at least 2048 are required)',
+  });
+  const byHand = await problem(store({ idp_entity_id: 'https://idp.example.com', idp_sso_url: 'https://idp.example.com/sso', idp_certificates: [KEYS.idp.cert, refused('big-exponent.crt')] }));
+  expect({ code: byHand.code, errors: byHand.extra.errors }).toEqual({ code: 'validation_failed', errors: [{ field: 'idp_certificates.1', message: expect.stringContaining('public exponent') }] });
+});
+
+test('metadata past its validUntil (its own, or an EntitiesDescriptor around it) is refused; one not yet past is taken', async () => {
+  const okta = metadata('okta');
+  const until = (when: string) => okta.replace('<md:EntityDescriptor ', `<md:EntityDescriptor validUntil="${when}" `);
+  expect((await store({ metadata_xml: until('2099-06-01T00:00:00Z') })).config.idp_entity_id).toBe('http://www.okta.com/exk1a2b3c4d5E6F7g8h9');
+  const past = await problem(store({ metadata_xml: until('2001-06-01T00:00:00Z') }));
+  expect({ code: past.code, message: past.message }).toEqual({ code: 'invalid_metadata', message: 'metadata_xml: the metadata expired at 2001-06-01T00:00:00.000Z (validUntil): get a current copy from the IdP' });
+  // The clock is the caller's (parseIdpMetadata is pure): the same document a second after its validUntil.
+  expect(parseIdpMetadata(until('2030-06-01T00:00:00Z'), { now: new Date('2030-05-31T23:59:59Z') }).valid_until).toBe('2030-06-01T00:00:00.000Z');
+  expect(() => parseIdpMetadata(until('2030-06-01T00:00:00Z'), { now: new Date('2030-06-01T00:00:01Z') })).toThrow(/expired at 2030-06-01/);
+  const wrapped = `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" validUntil="2001-01-01T00:00:00Z">${okta.replace(/<\?xml[^>]*\?>/, '')}</md:EntitiesDescriptor>`;
+  expect((await problem(store({ metadata_xml: wrapped }))).message).toMatch(/expired at 2001-01-01/);
+  expect((await problem(store({ metadata_xml: until('yesterday') }))).message).toMatch(/validUntil is not a date and time/);
+});
+
+test('an aggregate holding two IdPs of the entityID asked for is refused (attacker review: the first was taken)', async () => {
+  const twice = `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">${metadata('okta').replace(/<\?xml[^>]*\?>/, '')}${metadata('okta').replace(/<\?xml[^>]*\?>/, '').replace('sso/saml', 'sso/other')}</md:EntitiesDescriptor>`;
+  const p = await problem(store({ metadata_xml: twice, idp_entity_id: 'http://www.okta.com/exk1a2b3c4d5E6F7g8h9' }));
+  expect({ code: p.code, message: p.message }).toEqual({ code: 'invalid_metadata', message: 'metadata_xml: metadata holds 2 SAML 2.0 IdPs with entityID http://www.okta.com/exk1a2b3c4d5E6F7g8h9' });
 });
 
 test('idp_entity_id picks one IdP out of an EntitiesDescriptor holding several', async () => {

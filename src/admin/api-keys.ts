@@ -44,10 +44,19 @@ async function scope(store: Store, callerOrg: string | null, ref: string | undef
 }
 
 /** `POST /api-keys` for the admin API and the console: the key is in the answer once, then only its hash is kept. */
+/**
+ * The most keys one organization holds. Each key has its own PORTICO_RATE_LIMIT_ADMIN budget, so
+ * keys without number multiplied it (attacker review: an organization's key made 60 keys and
+ * drove the admin API at 60 times its budget).
+ */
+export const MAX_KEYS_PER_ORGANIZATION = 50;
+
 export async function createApiKey(store: Store, callerOrg: string | null, body: unknown): Promise<{ key: string; apiKey: ApiKey }> {
   const input = parse(createSchema, body);
   const organizationId = await scope(store, callerOrg, input.organization);
-  return store.apiKeys.create(input.name, organizationId);
+  const made = await store.apiKeys.create(input.name, organizationId, MAX_KEYS_PER_ORGANIZATION);
+  if (!made) throw new HttpProblem(409, 'limit_reached', `an organization holds at most ${MAX_KEYS_PER_ORGANIZATION} API keys; delete one it no longer uses`);
+  return made;
 }
 
 /** `DELETE /api-keys/{id}`: a key outside the caller's scope is as unknown as a missing one. */

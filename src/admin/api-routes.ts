@@ -102,7 +102,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   { method: 'get', path: '/organizations/{org}/setup-links/{id}', tag: 'setup links', summary: 'Get a setup link (status and progress)', status: 200, response: setupLinks.setupLinkResponse },
   { method: 'delete', path: '/organizations/{org}/setup-links/{id}', tag: 'setup links', summary: 'Revoke a setup link: its URL stops working', status: 204 },
   // API keys
-  { method: 'post', path: '/api-keys', tag: 'API keys', summary: 'Create an API key (the key is shown once)', body: apiKeys.createSchema, status: 201, response: apiKeys.apiKeyResponse, errors: { 400: ['validation_failed'], 403: ['operator_only'], 404: ['not_found'] } },
+  { method: 'post', path: '/api-keys', tag: 'API keys', summary: 'Create an API key (the key is shown once)', body: apiKeys.createSchema, status: 201, response: apiKeys.apiKeyResponse, errors: { 400: ['validation_failed'], 403: ['operator_only'], 404: ['not_found'], ...conflictsOf('limit_reached') } },
   { method: 'get', path: '/api-keys', tag: 'API keys', summary: 'List API keys', query: { organization: "only this organization's keys (id or slug)" }, paged: true, status: 200, response: listOf(apiKeys.apiKeyResponse), errors: { 404: ['not_found'] } },
   { method: 'delete', path: '/api-keys/{id}', tag: 'API keys', summary: 'Delete an API key (the login links it issued stop working)', status: 204 },
   // events

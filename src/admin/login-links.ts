@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { HttpProblem } from '../http/problem.js';
+import { DEFAULT_RATE_LIMITS, sendRateLimited } from '../http/rate-limit.js';
 import { checkTarget } from '../login/target.js';
 import type { Runtime } from '../runtime.js';
 import { UpstreamError } from '../upstream/identity.js';
@@ -57,6 +58,14 @@ export function loginLinkRoutes(rt: Runtime, links = new LoginLinkStore(rt.ephem
       throw fieldError('client_id', 'the application has no initiate_login_uri to land in');
     }
 
+    // Counted per organization, whichever of its keys asks: each link is kept (live, then spent) in
+    // memory or Redis for up to its lifetime + 10 minutes, and one organization must not fill that
+    // for every other (attacker review: its keys made ~125,000 in 100 s).
+    const budget = config.rateLimits?.loginLinks === undefined ? DEFAULT_RATE_LIMITS.loginLinks : config.rateLimits.loginLinks;
+    if (budget) {
+      const made = await rt.ephemeral.space('counters').increment(`login-links:${org.id}`, budget.durationSeconds);
+      if (made > budget.points) return void sendRateLimited(res, budget.durationSeconds, { detail: `this organization created ${budget.points} login links in ${budget.durationSeconds} s (PORTICO_RATE_LIMIT_LOGIN_LINKS); try again later` });
+    }
     const { token, expiresAt } = await links.create(
       {
         organization_id: org.id,

@@ -80,7 +80,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
           if (!org) throw new UsageError(`--org: no organization ${opts.org}`);
           orgId = org.id;
         }
-        const { key, apiKey } = await store.apiKeys.create(opts.name, orgId);
+        // The operator's own command: not bounded (the admin API bounds organizations' keys).
+        const { key, apiKey } = (await store.apiKeys.create(opts.name, orgId))!;
         out(`${JSON.stringify({ id: apiKey.id, name: apiKey.name, organization: orgId, key })}\n`);
       });
     });

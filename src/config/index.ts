@@ -97,6 +97,8 @@ export interface RateLimitSettings {
   tokens: RateLimit | null;
   /** Per client IP: interactions, interaction page loads, public clients' pushed requests and DPoP proofs together (provider/anonymous-budget.ts). */
   authorize: RateLimit | null;
+  /** Per organization: login links created (admin/login-links.ts), whichever key asks. Not given: the default. */
+  loginLinks?: RateLimit | null;
 }
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600 };
@@ -146,6 +148,7 @@ const schema = z.object({
   PORTICO_RATE_LIMIT_ADMIN: rateLimit.prefault('1200/60s'),
   PORTICO_RATE_LIMIT_TOKENS: rateLimit.prefault('300/1h'),
   PORTICO_RATE_LIMIT_AUTHORIZE: rateLimit.prefault('1200/60s'),
+  PORTICO_RATE_LIMIT_LOGIN_LINKS: rateLimit.prefault('600/60s'),
   PORTICO_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)?$/i, 'must be a size such as 1mb').default('1mb'),
   PORTICO_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORTICO_TRUST_PROXY: trustProxy.default({ hops: 0, legacy: false }),
@@ -290,6 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       admin: c.PORTICO_RATE_LIMIT_ADMIN,
       tokens: c.PORTICO_RATE_LIMIT_TOKENS,
       authorize: c.PORTICO_RATE_LIMIT_AUTHORIZE,
+      loginLinks: c.PORTICO_RATE_LIMIT_LOGIN_LINKS,
     },
     bodyLimit: c.PORTICO_BODY_LIMIT,
     logLevel: c.PORTICO_LOG_LEVEL,

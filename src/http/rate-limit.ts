@@ -41,8 +41,10 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   admin: { points: 1200, durationSeconds: 60 },
   tokens: { points: 300, durationSeconds: 3600 },
   authorize: { points: 1200, durationSeconds: 60 },
+  loginLinks: { points: 600, durationSeconds: 60 },
 };
 
+/** The limits counted here (loginLinks is an organization's count, kept by admin/login-links.ts). */
 const NAMES: LimitName[] = ['login', 'clientAuth', 'adminAuth', 'admin', 'tokens', 'authorize'];
 
 /** The outcome of one check: allowed, or refused until `retryAfterSeconds` have passed (`by`: the counter that refused, e.g. an IPv6 /48). */

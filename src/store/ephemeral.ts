@@ -83,7 +83,7 @@ export interface EphemeralStore {
   close(): Promise<void>;
 }
 
-export const SPACE_NAMES = ['general', 'replay', 'transactions', 'sessions', 'interactions', 'bounce', 'counters', 'dpop', 'dpop-par'] as const;
+export const SPACE_NAMES = ['general', 'replay', 'transactions', 'sessions', 'interactions', 'bounce', 'counters', 'dpop', 'dpop-par', 'links'] as const;
 export type SpaceName = (typeof SPACE_NAMES)[number];
 
 export interface SpaceBounds {
@@ -126,6 +126,10 @@ export const DEFAULT_SPACE_BOUNDS: Record<SpaceName, SpaceBounds> = {
   // them filled `dpop`, and every DPoP refresh and userinfo call of every organization was refused.
   dpop: { maxEntries: 100_000, maxBytes: 32 * MiB, onFull: 'refuse' },
   'dpop-par': { maxEntries: 100_000, maxBytes: 32 * MiB, onFull: 'refuse' },
+  // Login links, live and spent, apart from `replay`: organizations' keys make them (each
+  // organization at most PORTICO_RATE_LIMIT_LOGIN_LINKS), and a flood of them filled `replay`, after
+  // which every organization's code exchanges and SAML and JWT sign-ins were refused (attacker review).
+  links: { maxEntries: 100_000, maxBytes: 32 * MiB, onFull: 'refuse' },
 };
 
 /** A space (or Redis) is full: the write was refused and nothing was evicted. HTTP: 503 `capacity_exceeded`. */

@@ -10,13 +10,21 @@ const COLS = 'id, name, organization_id, created_at, last_used_at';
 export class ApiKeyRepo {
   constructor(private readonly db: Database) {}
 
-  async create(name: string, organizationId: string | null): Promise<{ key: string; apiKey: ApiKey }> {
+  /**
+   * A new key; for an organization, only while it holds fewer than `maxPerOrganization` (checked in
+   * the same statement; concurrent creations may pass it by a few): undefined past it.
+   */
+  async create(name: string, organizationId: string | null, maxPerOrganization = Infinity): Promise<{ key: string; apiKey: ApiKey } | undefined> {
     const key = randomToken('pk_');
+    const bounded = organizationId !== null && Number.isFinite(maxPerOrganization);
     const [apiKey] = await this.db.query<ApiKey>(
-      `insert into api_keys (id, name, organization_id, key_hash) values ($1, $2, $3, $4) returning ${COLS}`,
-      [newId('key'), name, organizationId, hashToken(key)],
+      bounded
+        ? `insert into api_keys (id, name, organization_id, key_hash)
+             select $1, $2, $3, $4 where (select count(*) from api_keys where organization_id = $3) < $5 returning ${COLS}`
+        : `insert into api_keys (id, name, organization_id, key_hash) values ($1, $2, $3, $4) returning ${COLS}`,
+      [newId('key'), name, organizationId, hashToken(key), ...(bounded ? [maxPerOrganization] : [])],
     );
-    return { key, apiKey: apiKey! };
+    return apiKey ? { key, apiKey } : undefined;
   }
 
   /** Looks a presented key up by hash and stamps last_used_at (at most once a minute). */

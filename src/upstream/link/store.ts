@@ -54,8 +54,10 @@ export class LoginLinkStore {
     ephemeral: EphemeralStore,
     private readonly now: () => number = Date.now,
   ) {
-    // Live and spent links are security state: the `replay` space never evicts them early (docs/reference.md "Rules every part keeps").
-    this.ephemeral = ephemeral.space('replay');
+    // Live and spent links are security state: their space never evicts them early (docs/reference.md
+    // "Rules every part keeps"). Their own space, not `replay`: what organizations' keys make must
+    // not take the room code exchanges and sign-ins need.
+    this.ephemeral = ephemeral.space('links');
   }
 
   async create(link: Omit<LoginLink, 'expires_at'>, ttlSeconds: number): Promise<{ token: string; expiresAt: Date }> {

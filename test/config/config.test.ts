@@ -46,6 +46,7 @@ describe('configuration', () => {
         admin: { points: 1200, durationSeconds: 60 },
         tokens: { points: 300, durationSeconds: 3600 },
         authorize: { points: 1200, durationSeconds: 60 },
+        loginLinks: { points: 600, durationSeconds: 60 },
       },
       bodyLimit: '1mb',
       logLevel: 'info',

@@ -477,7 +477,7 @@ describe.each(ephemeralBackends)('an IPv6 /48 is counted together as well as eac
 
 describe('configuration and client keys', () => {
   test('PORTICO_RATE_LIMIT_* take <points>/<duration> or off; anything else is one clear line', () => {
-    const c = loadConfig({ PORTICO_RATE_LIMIT_LOGIN: '30/5m', PORTICO_RATE_LIMIT_ADMIN: 'off', PORTICO_RATE_LIMIT_CLIENT_AUTH: '5/30', PORTICO_RATE_LIMIT_TOKENS: '1000/2h', PORTICO_RATE_LIMIT_AUTHORIZE: '600/1m' }, '/nonexistent');
+    const c = loadConfig({ PORTICO_RATE_LIMIT_LOGIN: '30/5m', PORTICO_RATE_LIMIT_ADMIN: 'off', PORTICO_RATE_LIMIT_CLIENT_AUTH: '5/30', PORTICO_RATE_LIMIT_TOKENS: '1000/2h', PORTICO_RATE_LIMIT_AUTHORIZE: '600/1m', PORTICO_RATE_LIMIT_LOGIN_LINKS: 'off' }, '/nonexistent');
     expect(c.rateLimits).toEqual({
       login: { points: 30, durationSeconds: 300 },
       clientAuth: { points: 5, durationSeconds: 30 },
@@ -485,7 +485,9 @@ describe('configuration and client keys', () => {
       admin: null,
       tokens: { points: 1000, durationSeconds: 7200 },
       authorize: { points: 600, durationSeconds: 60 },
+      loginLinks: null,
     });
+    expect(loadConfig({}, '/nonexistent').rateLimits!.loginLinks).toEqual({ points: 600, durationSeconds: 60 });
     expect(loadConfig({}, '/nonexistent').rateLimits!.tokens).toEqual({ points: 300, durationSeconds: 3600 });
     expect(loadConfig({}, '/nonexistent').rateLimits!.login).toEqual({ points: 120, durationSeconds: 60 });
     expect(loadConfig({}, '/nonexistent').rateLimits!.authorize).toEqual({ points: 1200, durationSeconds: 60 });

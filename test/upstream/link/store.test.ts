@@ -64,11 +64,11 @@ describe.each(ephemeralBackends)('login link store ($name)', (backend) => {
   it('keeps only the hash of the token, never the token itself', async () => {
     const { token } = await links.create(link(), 60);
     const hash = hashToken(token);
-    // Links live in the `replay` space (never evicted early, DESIGN §8).
-    const replay = ephemeral.space('replay');
-    expect(await replay.get(`link:${hash}`)).toBeDefined();
-    expect(await replay.get(`link:${token}`)).toBeUndefined();
-    const stored = `${await replay.get(`link:${hash}`)}${await replay.get(`link-meta:${hash}`)}`;
+    // Links live in the `links` space (never evicted early; apart from `replay`, which sign-ins need).
+    const space = ephemeral.space('links');
+    expect(await space.get(`link:${hash}`)).toBeDefined();
+    expect(await space.get(`link:${token}`)).toBeUndefined();
+    const stored = `${await space.get(`link:${hash}`)}${await space.get(`link-meta:${hash}`)}`;
     expect(stored).not.toContain(token);
     expect(stored).not.toContain(token.slice(4));
     if (ephemeral instanceof RedisStore) {
@@ -100,7 +100,7 @@ describe('login link store, explicit expiry check (memory store on a test clock)
     const links = new LoginLinkStore(ephemeral, () => now);
     const { token } = await links.create(link(), 30);
     now += 31_000;
-    expect(await ephemeral.space('replay').get(`link:${hashToken(token)}`)).toBeDefined();
+    expect(await ephemeral.space('links').get(`link:${hashToken(token)}`)).toBeDefined();
     await expect(reason(links.redeem(token))).resolves.toBe('link_expired');
     // Spent by that attempt: still expired, not "used".
     await expect(reason(links.redeem(token))).resolves.toBe('link_expired');

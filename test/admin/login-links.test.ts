@@ -9,7 +9,7 @@
 import { MAX_KEYS_PER_ORGANIZATION } from '../../src/admin/api-keys.js';
 import { MemoryStore } from '../../src/store/ephemeral.js';
 import { ADMIN_KEY, buildTestApp, bearer, type TestApp } from '../support/app.js';
-import { ephemeralBackends } from '../support/backends.js';
+import { dbBackends, ephemeralBackends } from '../support/backends.js';
 import { api, createApplication, createOrg, isProblem, orgKey } from './helpers.js';
 
 describe.each(ephemeralBackends)('login links per organization ($name)', (backend) => {
@@ -41,6 +41,22 @@ describe.each(ephemeralBackends)('login links per organization ($name)', (backen
     // Globex is untouched.
     const other = await orgKey(t, globex.id);
     expect((await link(other, globex.id)).status).toBe(201);
+  });
+
+  it('a link counts one per kilobyte it keeps, and a target longer than 2,048 characters once normalised is refused (a review filled the space with escaped non-ASCII targets within the count)', async () => {
+    const org = await createOrg(t);
+    const key = await orgKey(t, org.id);
+    const big = (await api(t).post(`/api/v1/organizations/${org.id}/login-links`).set({ authorization: `Bearer ${key}` }).send({ email: 'a@example.com', client_id: clientId, target_link_uri: `https://app.example.com/${'a'.repeat(1900)}` })).status;
+    expect(big).toBe(201);
+    // That one counted 3 (~2.6 KB kept): the budget of 3 is spent.
+    isProblem(await link(key, org.id), 429, 'rate_limited');
+    const other = await createOrg(t);
+    const otherKey = await orgKey(t, other.id);
+    const escaped = await api(t).post(`/api/v1/organizations/${other.id}/login-links`).set({ authorization: `Bearer ${otherKey}` }).send({ email: 'a@example.com', client_id: clientId, target_link_uri: `https://app.example.com/${'一'.repeat(300)}` });
+    isProblem(escaped, 400, 'invalid_target');
+    expect(escaped.body.detail).toBe('target_link_uri: longer than 2048 characters once normalised');
+    // Refused, so not counted: a small one still goes through.
+    expect((await link(otherKey, other.id)).status).toBe(201);
   });
 
   it('refused input is not counted', async () => {
@@ -75,6 +91,25 @@ describe('login links are kept in a space of their own', () => {
       await expect(store.space('replay').setIfAbsent('a-replay-entry', '1', 60)).resolves.toBe(true);
       // The link made before the space filled still works.
       expect((await api(t).get(new URL(made.body.login_url).pathname)).status).toBe(303);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe.each(dbBackends)('API keys per organization, created at once ($name)', (backend) => {
+  it('80 creations at once leave exactly the most an organization holds', async () => {
+    const t = await buildTestApp({ backend });
+    try {
+      const org = await createOrg(t);
+      const own = await orgKey(t, org.id);
+      const results = await Promise.all(
+        Array.from({ length: 80 }, (_, i) => api(t).post('/api/v1/api-keys').set({ authorization: `Bearer ${own}` }).send({ name: `k${i}`, organization: i % 2 ? org.id : org.slug })),
+      );
+      expect(results.filter((r) => r.status === 201)).toHaveLength(MAX_KEYS_PER_ORGANIZATION - 1);
+      expect(results.filter((r) => r.status !== 201).every((r) => r.status === 409 && r.body.code === 'limit_reached')).toBe(true);
+      const listed = await api(t).get(`/api/v1/api-keys?organization=${org.id}&limit=200`).set(bearer()).expect(200);
+      expect(listed.body.data).toHaveLength(MAX_KEYS_PER_ORGANIZATION);
     } finally {
       await t.close();
     }

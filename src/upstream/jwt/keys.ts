@@ -42,8 +42,11 @@ export class PartnerKeys {
       if (!key) {
         try {
           // Through node:crypto, which reads a certificate or PKCS#1 key too: rows saved before
-          // the API kept every public key as SPKI (settings.ts) may hold one.
-          key = await importSPKI(createPublicKey(pem).export({ type: 'spki', format: 'pem' }).toString(), alg);
+          // the API kept every public key as SPKI (settings.ts) may hold one. A key saved before
+          // key-policy.ts refused it (a huge exponent: ms per check, on an anonymous endpoint) is not used.
+          const node = createPublicKey(pem);
+          if (publicKeyProblem(node)) throw new Error('refused key');
+          key = await importSPKI(node.export({ type: 'spki', format: 'pem' }).toString(), alg);
         } catch {
           throw unavailable(`the connection's public key cannot be used for ${alg}`);
         }

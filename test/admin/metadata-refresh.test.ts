@@ -8,6 +8,8 @@ import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/saml/${name}`, import.meta.url), 'utf8');
 const bare = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+/** Keycloak's metadata with `pem` as its signing certificate. */
+const keycloakWith = (pem: string) => fixture('metadata/keycloak.xml').replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${bare(pem)}</ds:X509Certificate>`);
 
 describe('SAML metadata refresh', () => {
   let t: TestApp;
@@ -44,7 +46,7 @@ describe('SAML metadata refresh', () => {
     const before = await certs();
 
     const rotated = fixture('keys/idp-next.crt');
-    body = fixture('metadata/keycloak.xml').replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${bare(rotated)}</ds:X509Certificate>`);
+    body = keycloakWith(rotated);
 
     // Not due yet: nothing fetched.
     expect(await refreshDueMetadata(t.runtime, new Date())).toEqual({ refreshed: [], skipped: [], failed: [] });
@@ -79,17 +81,21 @@ describe('SAML metadata refresh', () => {
   };
   const read = async (id: string) => (await request(t.express).get(`/api/v1/organizations/acme/connections/${id}`).set(bearer()).expect(200)).body;
   const later = () => new Date(Date.now() + 25 * 3600_000);
+  /** A refresh whose metadata takes 1.5 s to arrive, and an admin's PATCH landing 0.3 s into it. */
+  const refreshWhilePatching = async (id: string, patch: Record<string, unknown>) => {
+    delayMs = 1500;
+    const run = refreshDueMetadata(t.runtime, later());
+    await new Promise((r) => setTimeout(r, 300));
+    await request(t.express).patch(`/api/v1/organizations/acme/connections/${id}`).set(bearer()).send(patch).expect(200);
+    return run;
+  };
 
   it("does not undo an admin's change made while it fetched the metadata (attacker review: it wrote back what it had read)", async () => {
     const id = await connection('Changed meanwhile');
     const rotated = fixture('keys/idp-next.crt');
-    body = fixture('metadata/keycloak.xml').replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${bare(rotated)}</ds:X509Certificate>`);
-    delayMs = 1500;
-    const run = refreshDueMetadata(t.runtime, later());
-    await new Promise((r) => setTimeout(r, 300));
+    body = keycloakWith(rotated);
     // The admin turns IdP-initiated sign-in off and trusts only the rotated certificate, by hand.
-    await request(t.express).patch(`/api/v1/organizations/acme/connections/${id}`).set(bearer()).send({ allow_idp_initiated: false, idp_certificates: [rotated] }).expect(200);
-    const report = await run;
+    const report = await refreshWhilePatching(id, { allow_idp_initiated: false, idp_certificates: [rotated] });
     expect(report.skipped).toContain(id);
     expect(report.refreshed).not.toContain(id);
     const after = await read(id);
@@ -101,12 +107,8 @@ describe('SAML metadata refresh', () => {
   it('a change that keeps the metadata URL is kept too, and the next run refreshes on top of it', async () => {
     const id = await connection('Flag changed meanwhile');
     const rotated = fixture('keys/idp-next.crt');
-    body = fixture('metadata/keycloak.xml').replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${bare(rotated)}</ds:X509Certificate>`);
-    delayMs = 1500;
-    const run = refreshDueMetadata(t.runtime, later());
-    await new Promise((r) => setTimeout(r, 300));
-    await request(t.express).patch(`/api/v1/organizations/acme/connections/${id}`).set(bearer()).send({ allow_idp_initiated: false }).expect(200);
-    expect((await run).skipped).toContain(id);
+    body = keycloakWith(rotated);
+    expect((await refreshWhilePatching(id, { allow_idp_initiated: false })).skipped).toContain(id);
     expect(await read(id)).toMatchObject({ metadata_source: 'metadata_url', allow_idp_initiated: false });
     delayMs = 0;
     await t.runtime.ephemeral.delete(`saml-metadata-refresh:${id}`);
@@ -129,7 +131,7 @@ describe('SAML metadata refresh', () => {
     };
     const keycloak = fixture('metadata/keycloak.xml');
     expect(await attempt(keycloak.replace('<md:EntitiesDescriptor ', '<md:EntitiesDescriptor validUntil="2001-01-01T00:00:00Z" '))).toMatch(/the metadata expired at 2001-01-01T00:00:00.000Z/);
-    const expired = keycloak.replace(/<ds:X509Certificate>[^<]+<\/ds:X509Certificate>/, `<ds:X509Certificate>${bare(fixture('keys/idp-expired.crt'))}</ds:X509Certificate>`);
+    const expired = keycloakWith(fixture('keys/idp-expired.crt'));
     expect(await attempt(expired)).toMatch(/every signing certificate in the metadata has expired/);
     expect(await read(id)).toEqual(before);
     // The same document with a current certificate is taken.

@@ -111,6 +111,23 @@ describe('a partner JWKS during a key rollover', () => {
   });
 });
 
+/** A jwt connection row as the store holds it, keyed by a stored `public_key` (no admin API on the way). */
+const storedRow = (id: string, publicKey: string): Connection => ({
+  id,
+  organization_id: 'org_a',
+  type: 'jwt',
+  provider: 'generic',
+  name: 'Partner',
+  enabled: true,
+  user_matching: 'existing',
+  attribute_mapping: {},
+  default_client_id: null,
+  config: { alg: 'RS256', public_key: publicKey, max_token_age_seconds: 600 },
+  secrets: {},
+  created_at: new Date(),
+});
+const upstream = () => new JwtUpstream(new MemoryStore(1000), new PartnerKeys(createSafeFetch({ allowPrivate: true })), 'https://portico.example');
+
 describe('a partner public_key in the forms partners hand out', () => {
   const spki = createPublicKey(KEYS.idp.cert).export({ type: 'spki', format: 'pem' }).toString();
   it.each([
@@ -167,44 +184,16 @@ describe('a partner public_key in the forms partners hand out', () => {
   });
 
   it('a row kept before public keys were stored as SPKI (a certificate) still verifies', async () => {
-    const c: Connection = {
-      id: 'con_legacy01',
-      organization_id: 'org_a',
-      type: 'jwt',
-      provider: 'generic',
-      name: 'Partner',
-      enabled: true,
-      user_matching: 'existing',
-      attribute_mapping: {},
-      default_client_id: null,
-      config: { alg: 'RS256', public_key: KEYS.idp.cert, max_token_age_seconds: 600 },
-      secrets: {},
-      created_at: new Date(),
-    };
-    const upstream = new JwtUpstream(new MemoryStore(1000), new PartnerKeys(createSafeFetch({ allowPrivate: true })), 'https://portico.example');
+    const c = storedRow('con_legacy01', KEYS.idp.cert);
     const token = await new SignJWT({ ...claims(), external_id: undefined }).setProtectedHeader({ alg: 'RS256' }).sign(createPrivateKey(KEYS.idp.key));
-    await expect(upstream.verify(c, token)).resolves.toMatchObject({ email: 'ada@acme.test', connection: 'con_legacy01' });
+    await expect(upstream().verify(c, token)).resolves.toMatchObject({ email: 'ada@acme.test', connection: 'con_legacy01' });
   });
 
   it('a row kept before key-policy.ts (an RSA key with a huge exponent) is not used: keys_unavailable, nothing verified against it', async () => {
     const big = createPrivateKey(readFileSync(join(FIXTURES, 'keys', 'refused', 'big-exponent.key')));
-    const c: Connection = {
-      id: 'con_legacy02',
-      organization_id: 'org_a',
-      type: 'jwt',
-      provider: 'generic',
-      name: 'Partner',
-      enabled: true,
-      user_matching: 'existing',
-      attribute_mapping: {},
-      default_client_id: null,
-      config: { alg: 'RS256', public_key: createPublicKey(big).export({ type: 'spki', format: 'pem' }).toString(), max_token_age_seconds: 600 },
-      secrets: {},
-      created_at: new Date(),
-    };
-    const upstream = new JwtUpstream(new MemoryStore(1000), new PartnerKeys(createSafeFetch({ allowPrivate: true })), 'https://portico.example');
+    const c = storedRow('con_legacy02', createPublicKey(big).export({ type: 'spki', format: 'pem' }).toString());
     const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const signed = `${part({ alg: 'RS256' })}.${part({ ...claims(), external_id: undefined })}`;
-    await expect(upstream.verify(c, `${signed}.${sign('sha256', Buffer.from(signed), big).toString('base64url')}`)).rejects.toMatchObject({ reason: 'keys_unavailable' });
+    await expect(upstream().verify(c, `${signed}.${sign('sha256', Buffer.from(signed), big).toString('base64url')}`)).rejects.toMatchObject({ reason: 'keys_unavailable' });
   });
 });

@@ -15,7 +15,7 @@
 import type { Element, Node } from '@xmldom/xmldom';
 import { UpstreamError } from '../identity.js';
 import { CertificateError, MAX_IDP_CERTIFICATES, describeCertificate, splitCertificates, type CertificateInfo } from './certificates.js';
-import { NS, attr, childElements, descendants, is, parseStrictXml, textOf } from './xml.js';
+import { NS, attr, childElements, descendants, is, parseSamlTime, parseStrictXml, textOf } from './xml.js';
 
 export const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
 export const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
@@ -79,8 +79,12 @@ function validUntilOf(idp: Element): number | undefined {
   for (let n: Node | null = idp; n && n.nodeType === 1; n = n.parentNode) {
     const raw = attr(n as unknown as Element, 'validUntil');
     if (raw === undefined) continue;
-    const t = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(raw.trim()) ? Date.parse(raw.trim()) : NaN;
-    if (!Number.isFinite(t)) throw new MetadataError(`validUntil is not a date and time (${raw.slice(0, 40)})`);
+    let t: number;
+    try {
+      t = parseSamlTime(raw, 'validUntil');
+    } catch {
+      throw new MetadataError(`validUntil is not a date and time (${raw.slice(0, 40)})`);
+    }
     earliest = earliest === undefined ? t : Math.min(earliest, t);
   }
   return earliest;

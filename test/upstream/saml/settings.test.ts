@@ -137,6 +137,9 @@ test('metadata past its validUntil (its own, or an EntitiesDescriptor around it)
   const wrapped = `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" validUntil="2001-01-01T00:00:00Z">${okta.replace(/<\?xml[^>]*\?>/, '')}</md:EntitiesDescriptor>`;
   expect((await problem(store({ metadata_xml: wrapped }))).message).toMatch(/expired at 2001-01-01/);
   expect((await problem(store({ metadata_xml: until('yesterday') }))).message).toMatch(/validUntil is not a date and time/);
+  // Read as the SAML times of a response are (parseSamlTime): no zone is UTC, seven fraction digits as ADFS writes them.
+  expect(parseIdpMetadata(until('2030-06-01T00:00:00'), { now: new Date('2030-05-31T23:59:59Z') }).valid_until).toBe('2030-06-01T00:00:00.000Z');
+  expect(parseIdpMetadata(until('2030-06-01T00:00:00.1234567Z'), { now: new Date('2030-05-31T23:59:59Z') }).valid_until).toBe('2030-06-01T00:00:00.123Z');
 });
 
 test('an aggregate holding two IdPs of the entityID asked for is refused (attacker review: the first was taken)', async () => {

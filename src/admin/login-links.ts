@@ -5,7 +5,7 @@ import { DEFAULT_RATE_LIMITS, sendRateLimited } from '../http/rate-limit.js';
 import { checkTarget } from '../login/target.js';
 import type { Runtime } from '../runtime.js';
 import { UpstreamError } from '../upstream/identity.js';
-import { LoginLinkStore, MAX_LINK_TTL_SECONDS, type LinkIdentifier } from '../upstream/link/store.js';
+import { LoginLinkStore, MAX_LINK_TTL_SECONDS, charactersKept, type LinkIdentifier } from '../upstream/link/store.js';
 import { resolveOrg } from './auth.js';
 import { emailAddress, jsonObject, parse } from './validation.js';
 
@@ -23,8 +23,6 @@ export const loginLinkResponse = z.strictObject({ login_url: z.string(), expires
 
 /** The longest target_link_uri kept, once normalised (the input's own bound). */
 const MAX_TARGET_LENGTH = 2048;
-/** Characters a link keeps besides its target, identifier and client id: its JSON, ids, keys and the spent record (measured: ~460). */
-const LINK_RECORD_OVERHEAD = 512;
 
 const fieldError = (field: string, message: string, code = 'validation_failed') =>
   new HttpProblem(400, code, `${field}: ${message}`, { errors: [{ field, message }] });
@@ -70,28 +68,25 @@ export function loginLinkRoutes(rt: Runtime, links = new LoginLinkStore(rt.ephem
     // memory or Redis for up to its lifetime + 10 minutes, and one organization must not fill that
     // for every other (attacker review: its keys made ~125,000 in 100 s). A link counts one per
     // kilobyte it keeps (most: one), so large ones cannot fill the space within the budget either.
+    const link = {
+      organization_id: org.id,
+      identifier,
+      client_id: app.client_id,
+      // The normalised URL that was checked, never the raw string (the application may parse it differently).
+      target_link_uri: target ?? null,
+      create_user: input.create_user,
+      issued_by: { key_id: req.admin?.keyId ?? null, organization_id: req.admin?.organizationId ?? null },
+    };
     const budget = config.rateLimits?.loginLinks === undefined ? DEFAULT_RATE_LIMITS.loginLinks : config.rateLimits.loginLinks;
     if (budget) {
-      const kept = (target?.length ?? 0) + identifier.value.length + app.client_id.length + LINK_RECORD_OVERHEAD;
-      const made = await rt.ephemeral.space('counters').increment(`login-links:${org.id}`, budget.durationSeconds, Math.ceil(kept / 1024));
+      const made = await rt.ephemeral.space('counters').increment(`login-links:${org.id}`, budget.durationSeconds, Math.ceil(charactersKept(link) / 1024));
       if (made > budget.points) {
         return void sendRateLimited(res, budget.durationSeconds, {
           detail: `this organization's login links reached ${budget.points} in ${budget.durationSeconds} s (PORTICO_RATE_LIMIT_LOGIN_LINKS; a link counts one per kilobyte it keeps); try again later`,
         });
       }
     }
-    const { token, expiresAt } = await links.create(
-      {
-        organization_id: org.id,
-        identifier,
-        client_id: app.client_id,
-        // The normalised URL that was checked, never the raw string (the application may parse it differently).
-        target_link_uri: target ?? null,
-        create_user: input.create_user,
-        issued_by: { key_id: req.admin?.keyId ?? null, organization_id: req.admin?.organizationId ?? null },
-      },
-      input.ttl_seconds,
-    );
+    const { token, expiresAt } = await links.create(link, input.ttl_seconds);
     res.status(201).set('Cache-Control', 'no-store').json({ login_url: `${config.issuer}/link/${token}`, expires_at: expiresAt.toISOString() });
   });
   return r;

@@ -48,6 +48,16 @@ const TOKEN_FORMAT = /^lnk_[A-Za-z0-9_-]{43}$/;
  *    second use is told `link_used`, a late one `link_expired`, and a token never issued
  *    (or long forgotten) `link_invalid` — without ever storing the plaintext.
  */
+/**
+ * Characters a link keeps in its space, live and then spent: its record and its spent record, with
+ * their keys (the admin API counts links by it, admin/login-links.ts).
+ */
+export function charactersKept(link: Omit<LoginLink, 'expires_at'>): number {
+  const expires_at = 10 ** 13; // as many digits as any expiry in ms
+  const hashKey = 'link-meta:'.length + 43;
+  return JSON.stringify({ ...link, expires_at }).length + JSON.stringify({ organization_id: link.organization_id, expires_at }).length + 2 * hashKey;
+}
+
 export class LoginLinkStore {
   private readonly ephemeral: EphemeralStore;
   constructor(

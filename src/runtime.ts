@@ -15,6 +15,7 @@ import { configVersionFor } from './store/config-cache.js';
 import { directoryVersionFor } from './store/user-cache.js';
 import { checkSecret } from './store/secret-check.js';
 import { SecretBox } from './store/secrets.js';
+import type { SettingsContext } from './upstream/settings.js';
 
 /** Everything with a connection or a file behind it, opened once per process and closed on shutdown. */
 export interface Runtime {
@@ -35,6 +36,11 @@ export interface Runtime {
  */
 export function upstreamFetch(config: Pick<Config, 'allowPrivateUrls'>): FetchLike {
   return createSafeFetch({ allowPrivate: config.allowPrivateUrls });
+}
+
+/** What a connection's settings are validated and fetched with, wherever they come in (admin API, setup portal, metadata refresh). */
+export function settingsContext(rt: Pick<Runtime, 'config' | 'fetch'>, connectionId: string): SettingsContext {
+  return { issuer: rt.config.issuer, connectionId, fetch: rt.fetch, allowPrivateUrls: rt.config.allowPrivateUrls };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { HttpProblem, notFound } from '../http/problem.js';
-import type { Runtime } from '../runtime.js';
+import { settingsContext, type Runtime } from '../runtime.js';
 import { newId } from '../store/ids.js';
 import { PROVIDERS, type Connection, type ConnectionType, type Organization } from '../store/types.js';
 import { CONNECTION_TYPES, connectionSettings } from '../upstream/registry.js';
@@ -81,12 +81,7 @@ export interface ConnectionOperations {
 export function connectionOperations(rt: Runtime): ConnectionOperations {
   const { store, config } = rt;
   // Admin-supplied URLs (discovery, metadata, JWKS) are fetched with the SSRF rules (rt.fetch).
-  const ctx = (connectionId: string): SettingsContext => ({
-    issuer: config.issuer,
-    connectionId,
-    fetch: rt.fetch,
-    allowPrivateUrls: config.allowPrivateUrls,
-  });
+  const ctx = (connectionId: string): SettingsContext => settingsContext(rt, connectionId);
 
   async function checkClient(clientId: string | null | undefined) {
     if (clientId && !(await store.applications.get(clientId))) throw fieldError('default_client_id', 'no such application');

@@ -1,4 +1,6 @@
-import type { Runtime } from '../runtime.js';
+import { HttpProblem } from '../http/problem.js';
+import { settingsContext, type Runtime } from '../runtime.js';
+import type { Connection } from '../store/types.js';
 import { metadataRefreshDue, refreshMetadata } from '../upstream/saml/index.js';
 
 export interface RefreshReport {
@@ -27,7 +29,7 @@ export async function refreshDueMetadata(rt: Runtime, now = new Date(), maxAgeSe
     if (!metadataRefreshDue(c.config, now, maxAgeSeconds)) continue;
     if (!(await rt.ephemeral.setIfAbsent(`saml-metadata-refresh:${c.id}`, '1', 300))) continue;
     try {
-      const next = await refreshMetadata({ config: c.config, secrets: c.secrets }, { issuer: rt.config.issuer, connectionId: c.id, fetch: rt.fetch }, now);
+      const next = await refreshMetadata({ config: c.config, secrets: c.secrets }, settingsContext(rt, c.id), now);
       const written = await rt.store.connections.update(c.id, c.organization_id, { config: next.config }, { ifConfig: c.config });
       if (!written) {
         report.skipped.push(c.id);
@@ -50,9 +52,26 @@ export async function refreshDueMetadata(rt: Runtime, now = new Date(), maxAgeSe
       const error = e instanceof Error ? e.message.slice(0, 300) : 'refresh failed';
       report.failed.push({ id: c.id, error });
       rt.logger.warn({ connection: c.id, error }, 'SAML metadata refresh failed; keeping the current metadata');
+      // The organization's admins see it too (events, webhooks), once a day while it keeps failing:
+      // a rotated certificate the IdP published must not go unnoticed until sign-ins fail.
+      await noteFailure(rt, c, e, error, maxAgeSeconds).catch((err: unknown) => rt.logger.warn({ err, connection: c.id }, 'the failed refresh could not be recorded'));
     }
   }
   return report;
+}
+
+async function noteFailure(rt: Runtime, c: Connection, e: unknown, error: string, onceEverySeconds: number): Promise<void> {
+  if (await rt.ephemeral.setIfAbsent(`saml-metadata-refresh-failed:${c.id}`, '1', onceEverySeconds)) {
+    await rt.store.events.append({
+      type: 'connection.metadata_refresh_failed',
+      reason: e instanceof HttpProblem ? e.code : 'invalid_metadata',
+      organization_id: c.organization_id,
+      connection_id: c.id,
+      user_id: null,
+      ip: null,
+      detail: { error },
+    });
+  }
 }
 
 /** Runs refreshDueMetadata every `intervalMs` until the returned stop function is called. */

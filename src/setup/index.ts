@@ -7,7 +7,7 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import multer from 'multer';
 import { sendOutbound } from '../http/outbound-form.js';
-import type { Runtime } from '../runtime.js';
+import { settingsContext, type Runtime } from '../runtime.js';
 import { newId } from '../store/ids.js';
 import type { SetupLink } from '../store/repos/setup-links.js';
 import type { Connection, Organization } from '../store/types.js';
@@ -179,7 +179,7 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     const up: Uploads = { metadata_file: files?.metadata_file?.[0]?.buffer, certificate_file: files?.certificate_file?.[0]?.buffer };
     let stored;
     try {
-      stored = await configure(conn, body, up, { issuer: config.issuer, connectionId: conn.id, fetch: rt.fetch, allowPrivateUrls: config.allowPrivateUrls });
+      stored = await configure(conn, body, up, settingsContext(rt, conn.id));
     } catch (e) {
       if (!(e instanceof SetupInputError)) throw e;
       return void (await renderConfigure(req, res, conn, formValues(body), e, 400));

@@ -58,6 +58,12 @@ describe('SAML metadata refresh', () => {
     const failed = await refreshDueMetadata(t.runtime, later);
     expect(failed.failed.map((f) => f.id)).toEqual([id]);
     expect(await certs()).toEqual(before);
+    // The organization's admins see the failure as an event, once a day while it keeps failing.
+    const failures = async () => (await t.runtime.store.events.list(null, { limit: 50, connection_id: id, type: 'connection.metadata_refresh_failed' })).data.filter((e) => e.type === 'connection.metadata_refresh_failed');
+    expect((await failures()).map((e) => ({ reason: e.reason, detail: e.detail }))).toEqual([{ reason: 'invalid_metadata', detail: { error: 'metadata_url: the server answered HTTP 503' } }]);
+    await t.runtime.ephemeral.delete(`saml-metadata-refresh:${id}`);
+    expect((await refreshDueMetadata(t.runtime, later)).failed.map((f) => f.id)).toEqual([id]);
+    expect(await failures()).toHaveLength(1);
 
     // Back up: the rotated certificate replaces the old one (the lock from the failed run has to lapse first).
     status = 200;

@@ -197,6 +197,13 @@ async function store(raw: Record<string, unknown>, existing: StoredSettings | un
     require_signed_response: input.require_signed_response ?? prev?.require_signed_response ?? false,
   };
   if (config.metadata_xml === undefined) delete config.metadata_xml;
+  // The browser carries the AuthnRequest and the employee's sign-in to this URL: plain http only
+  // where PORTICO_ALLOW_PRIVATE_URLS allows plain http for the IdP's other URLs (a sign-in URL
+  // kept from before is left alone, so an upgrade does not break a connection).
+  if (!ctx.allowPrivateUrls && config.idp_sso_url !== prev?.idp_sso_url && new URL(config.idp_sso_url).protocol === 'http:') {
+    const field = config.source === 'manual' ? 'idp_sso_url' : config.source;
+    throw new HttpProblem(400, 'url_refused', `${field}: the sign-in URL ${config.idp_sso_url.slice(0, 200)} is plain http; use https (PORTICO_ALLOW_PRIVATE_URLS=true allows it)`);
+  }
   // A character reference such as &#xD800; in the metadata gives text jsonb cannot hold (a 500
   // when stored; attacker review): the document is refused as unreadable instead.
   const { metadata_xml: _xml, ...read } = config;

@@ -182,6 +182,22 @@ describe('manual certificates and PATCH', () => {
     expect({ code: mixed.code, message: mixed.message }).toMatchObject({ code: 'validation_failed', message: expect.stringMatching(/only one of/) });
   });
 
+  test('a plain-http sign-in URL is refused unless PORTICO_ALLOW_PRIVATE_URLS, from a form or from metadata; one kept from before stays', async () => {
+    const http = { ...manual, idp_sso_url: 'http://idp.acme.test/sso' };
+    const refused = await problem(store(http));
+    expect({ status: refused.status, code: refused.code }).toEqual({ status: 400, code: 'url_refused' });
+    expect(refused.message).toMatch(/^idp_sso_url: the sign-in URL http:\/\/idp\.acme\.test\/sso is plain http; use https/);
+    const plainMetadata = metadata('keycloak').replaceAll('https://keycloak.acme.test/realms/acme/protocol/saml', 'http://keycloak.acme.test/realms/acme/protocol/saml');
+    expect(await problem(store({ metadata_xml: plainMetadata }))).toMatchObject({ code: 'url_refused', message: expect.stringMatching(/^metadata_xml: the sign-in URL http:/) });
+    // Allowed with the setting (development, on-premises IdPs over http).
+    const allowed = await store(http, undefined, { ...ctx(), allowPrivateUrls: true });
+    expect(allowed.config.idp_sso_url).toBe('http://idp.acme.test/sso');
+    // Stored before the rule: a change of anything else keeps it; https is taken as ever.
+    const flag = await samlSettings.store(samlSettings.schema.partial().parse({ allow_idp_initiated: true }), allowed, ctx());
+    expect(flag.config).toMatchObject({ idp_sso_url: 'http://idp.acme.test/sso', allow_idp_initiated: true });
+    expect((await store(manual)).config.idp_sso_url).toBe('https://idp.acme.test/sso');
+  });
+
   test('PATCH keeps what it does not name: flags, IdP settings, and switches source cleanly', async () => {
     const patchSchema = samlSettings.schema.partial();
     const created = await store({ metadata_xml: metadata('adfs'), allow_sha1: true, sign_authn_requests: true, require_signed_response: true });

@@ -30,6 +30,8 @@ export interface RedeemedCode {
   authTime?: number;
   /** The provider session the code was issued in (its login record names the connection). */
   sessionUid?: string;
+  /** The grant the code was issued under: the console session lives only while it does. */
+  grantId: string;
 }
 
 export async function redeemCode(provider: Provider, check: CodeCheck): Promise<RedeemedCode> {
@@ -56,5 +58,5 @@ export async function redeemCode(provider: Provider, check: CodeCheck): Promise<
     throw new CodeRedemptionError('code already used');
   }
   const { authTime, sessionUid } = code as unknown as { authTime?: unknown; sessionUid?: unknown };
-  return { accountId, ...(typeof authTime === 'number' ? { authTime } : {}), ...(typeof sessionUid === 'string' ? { sessionUid } : {}) };
+  return { accountId, grantId: code.grantId!, ...(typeof authTime === 'number' ? { authTime } : {}), ...(typeof sessionUid === 'string' ? { sessionUid } : {}) };
 }

@@ -161,7 +161,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       logger.info({ reason: e.message }, 'console sign-in: authorization code refused');
       return void bare(res, 400, 'Sign-in failed', 'The sign-in could not be completed. Start again.', 'invalid_grant');
     }
-    const { accountId, authTime, sessionUid } = redeemed;
+    const { accountId, authTime, sessionUid, grantId } = redeemed;
     const [user, org, login] = await Promise.all([store.users.get(accountId), consoleOrg(), sessionUid ? logins.get(sessionUid) : undefined]);
     const connectionId = login?.idp;
     let verdict = consoleAccess(user, org);
@@ -182,7 +182,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       });
       return void refuse(res, verdict.refused);
     }
-    const { id } = await sessions.create(verdict.user, authTime, connectionId);
+    const { id } = await sessions.create(verdict.user, authTime, connectionId, grantId);
     res.cookie(CONSOLE_COOKIE, id, { ...cookieOptions, maxAge: CONSOLE_ABSOLUTE_MS });
     res.redirect(303, record.next ?? '/console/organizations');
   });
@@ -235,6 +235,13 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
     // and so does disabling or deleting the connection they signed in through (attacker review).
     let verdict = consoleAccess(await store.users.get(session.userId), await consoleOrg());
     if (!('refused' in verdict) && !(await loginConnectionEnabled(store, session.organizationId, session.connectionId))) verdict = { refused: 'connection_disabled' };
+    // Its grant ended: the user's sessions were ended, or the person signed out of every application.
+    if (!('refused' in verdict) && session.grantId && !(await deps.provider.Grant.find(session.grantId))) {
+      await sessions.end(id);
+      res.clearCookie(CONSOLE_COOKIE, cookieOptions);
+      if (req.method === 'GET' || req.method === 'HEAD') return void res.redirect(303, '/console/signed-out');
+      return void bare(res, 401, 'Signed out', 'Your console session has ended. Sign in again.', 'session_expired');
+    }
     if ('refused' in verdict) {
       await sessions.end(id);
       res.clearCookie(CONSOLE_COOKIE, cookieOptions);

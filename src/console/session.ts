@@ -26,6 +26,12 @@ export interface ConsoleSessionRecord {
   endsAt?: number;
   /** The connection the sign-in came through (`link` for a console link); it must stay enabled (provider/account.ts loginConnectionEnabled). */
   connectionId?: string;
+  /**
+   * The console application's grant the sign-in's code was issued under. The session lives only
+   * while it does: ending the user's sessions (a revocation, a suspension) and a sign-out of every
+   * application end the grant, and so the console session (attacker review: it outlived both).
+   */
+  grantId?: string;
 }
 
 /** A record written before `endsAt` existed ends 8 h after its sign-in. */
@@ -51,7 +57,7 @@ export class ConsoleSessions {
   }
 
   /** `authTime`: when the IdP authenticated the person (epoch seconds), from the redeemed code. */
-  async create(user: { id: string; organization_id: string }, authTime?: number, connectionId?: string): Promise<{ id: string; record: ConsoleSessionRecord }> {
+  async create(user: { id: string; organization_id: string }, authTime?: number, connectionId?: string, grantId?: string): Promise<{ id: string; record: ConsoleSessionRecord }> {
     const id = randomBytes(32).toString('base64url');
     const at = this.now();
     const endsAt = Math.min(at + CONSOLE_ABSOLUTE_MS, authTime === undefined ? Infinity : (authTime + SESSION_MAX_AGE_SECONDS) * 1000);
@@ -63,6 +69,7 @@ export class ConsoleSessions {
       lastSeenAt: at,
       endsAt,
       ...(connectionId ? { connectionId } : {}),
+      ...(grantId ? { grantId } : {}),
     };
     await this.space.set(key(id), JSON.stringify(record), this.ttlSeconds(record));
     return { id, record };

@@ -15,6 +15,8 @@
  *   - OIDC / SAML: the claim or attribute is not used as the user's email;
  *   - partner JWT naming the user by it: `token_invalid`.
  */
+import { LONE_SURROGATE } from '../http/text.js';
+
 const LOCAL = /^[^\s@\p{Cc}]{1,64}$/u;
 const LABEL = /^[^\s@.\p{Cc}]+$/u;
 
@@ -31,7 +33,8 @@ const mergesWhenLowerCased = (value: string) =>
   });
 
 export function isEmailAddress(value: unknown): value is string {
-  if (typeof value !== 'string' || value.length > 320) return false;
+  // Half of a surrogate pair would be stored as U+FFFD: a second spelling of another address.
+  if (typeof value !== 'string' || value.length > 320 || LONE_SURROGATE.test(value)) return false;
   const at = value.lastIndexOf('@');
   if (at < 1) return false;
   const local = value.slice(0, at);

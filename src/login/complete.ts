@@ -2,15 +2,14 @@ import type { Request, Response } from 'express';
 import type { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
 import type { Store } from '../store/index.js';
-import { findNul } from '../http/text.js';
 import { isCapacityError } from '../store/ephemeral.js';
 import { clip, withEvidence } from '../upstream/evidence.js';
-import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
+import { identityProblem, UpstreamError, type ExternalIdentity, type IdentitySource } from '../upstream/identity.js';
 import { errorPage, sendPage } from './html.js';
 import { dropProviderSessionCookie, regenerate, saveSession } from './session.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
 import { finishAuthorization, type FinishDeps } from './finish.js';
-import { isInteractionGone } from './seams.js';
+import { isInteractionGone, type ProviderSeam } from './seams.js';
 
 export interface PipelineDeps extends FinishDeps {
   store: Store;
@@ -19,6 +18,7 @@ export interface PipelineDeps extends FinishDeps {
   issuer: string;
   /** Indexes the new gateway session under its user, so UserAccess can end it (user-access.ts). */
   userSessions?: UserSessionIndex;
+  provider: Pick<ProviderSeam, 'finishLogin' | 'replaceBrowserSession'>;
 }
 
 /** Where a login without a pending authorization request lands (docs/architecture.md "The pipeline"). */
@@ -48,10 +48,14 @@ export async function completeLogin(
   },
 ): Promise<void> {
   const { connection, identity } = input;
-  // Names, emails and ids are stored: PostgreSQL cannot hold a NUL, and no real one contains it.
-  const { raw: _raw, ...stored } = identity;
-  const nul = findNul(stored);
-  if (nul) throw new UpstreamError('malformed', `the sign-in carried a value with a NUL character (${nul})`, { field: nul });
+  const unstorable = identityProblem(identity);
+  if (unstorable) throw unstorable;
+  const interactionUid = input.useInteraction === false ? undefined : req.session.interactionUid;
+  // Without a pending request, where the browser lands is known before anything is written: a
+  // sign-in with nowhere to go is refused whole, with no user made, session saved or success
+  // recorded (attacker review: the 400 page came after a signed-in session that answered the next
+  // application's authorization request at once).
+  const landing = interactionUid ? undefined : await landingApplication(deps, connection, input.target);
   let user: Awaited<ReturnType<Directory['resolve']>>;
   try {
     user = await deps.directory.resolve(connection, identity, { createUser: input.createUser, recordIdentity: input.recordIdentity });
@@ -59,7 +63,6 @@ export async function completeLogin(
     // The login trace names who tried (the email or the IdP's subject), never other claims' values.
     throw e instanceof UpstreamError ? withEvidence(e, { identifier: clip(identity.email ?? identity.subject) }) : e;
   }
-  const interactionUid = input.useInteraction === false ? undefined : req.session.interactionUid;
   const authTime = Math.floor(Date.now() / 1000);
   const oldDeleted = regenerate(req);
   oldDeleted.catch(() => undefined); // awaited below; handled now, so a quick failure is no unhandled rejection
@@ -109,19 +112,27 @@ export async function completeLogin(
   }
 
   // No pending request: third-party-initiated login at the application, which starts a normal code flow.
-  const clientId = input.target?.clientId ?? connection.default_client_id;
-  const app = clientId ? await deps.store.applications.get(clientId) : undefined;
-  if (!app?.initiate_login_uri) throw new UpstreamError('no_pending_request', 'no application to continue to (set default_client_id and its initiate_login_uri)');
-  const u = new URL(app.initiate_login_uri);
+  const u = new URL(landing!);
   u.searchParams.set('iss', deps.issuer);
   if (user.email) u.searchParams.set('login_hint', user.email);
   if (input.target?.targetLinkUri) u.searchParams.set('target_link_uri', input.target.targetLinkUri);
   // SECURITY: this browser signs in as `user` now. A provider session it kept from an earlier
-  // sign-in (another person's, maybe of another organization) answered the application's code
-  // flow at once with that account (attacker review: a login link for Bob gave the app Ann). Without
-  // it the flow reaches the login side, which finds this gateway sign-in.
-  dropProviderSessionCookie(res, deps.issuer.startsWith('https:'));
+  // sign-in of another person (maybe of another organization) answered the application's code flow
+  // at once with that account (attacker review: a login link for Bob gave the app Ann). Without it
+  // the flow reaches the login side, which finds this gateway sign-in. That session is ended, not
+  // only forgotten by the browser: its refresh tokens lived on past the browser's later sign-out,
+  // which ends only the session the browser then holds (attacker review). The user's own session
+  // stays, so a sign-out ends both applications, and one portal tile does not sign out another.
+  if ((await deps.provider.replaceBrowserSession(req, res, user.id)) !== 'kept') dropProviderSessionCookie(res, deps.issuer.startsWith('https:'));
   res.redirect(303, u.toString());
+}
+
+/** The initiate_login_uri a sign-in without a pending request continues to (OIDC Core §4), or no_pending_request. */
+async function landingApplication(deps: PipelineDeps, connection: IdentitySource, target: LoginTarget | undefined): Promise<string> {
+  const clientId = target?.clientId ?? connection.default_client_id;
+  const app = clientId ? await deps.store.applications.get(clientId) : undefined;
+  if (!app?.initiate_login_uri) throw new UpstreamError('no_pending_request', 'no application to continue to (set default_client_id and its initiate_login_uri)');
+  return app.initiate_login_uri;
 }
 
 const STATUS: Partial<Record<string, number>> = {

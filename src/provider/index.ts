@@ -205,6 +205,14 @@ export interface PorticoProvider {
   logins: LoginRecords;
   /** Ending a user's provider sessions and grants, and the back-channel logout queue. */
   logout: ProviderLogout;
+  /**
+   * For a sign-in as `accountId` without a pending authorization request (login/complete.ts): the
+   * provider session this browser's (signed) cookie names is `kept` when it is that account's, else
+   * `ended` — the session, its grants with their access and refresh tokens, and a back-channel
+   * logout token to each application it signed into (`session_replaced`) — or there is `none`.
+   * Unless kept, the caller clears the cookie.
+   */
+  replaceBrowserSession(req: IncomingMessage, res: ServerResponse, accountId: string): Promise<'kept' | 'ended' | 'none'>;
 }
 
 const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -534,5 +542,17 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       );
     },
     abortInteraction,
+    async replaceBrowserSession(req, res, accountId) {
+      // oidc-provider's own cookie reading: only a session id this provider signed is believed.
+      const id = provider.createContext(req, res).cookies.get(provider.cookieName('session'), { signed: true });
+      if (!id) return 'none';
+      const holder = ((await adapter('Session').find(id)) as { accountId?: unknown } | undefined)?.accountId;
+      if (typeof holder !== 'string') return 'none';
+      if (holder === accountId) return 'kept';
+      const ended = await logout.endUser(holder, { provider: [id], grant: [] });
+      const organizationId = ended.length ? await logout.organizationOf(holder).catch(() => null) : null;
+      for (const a of ended) logout.queue.enqueue({ clientId: a.clientId, sub: holder, sid: a.sid, organizationId, trigger: 'session_replaced' });
+      return 'ended';
+    },
   };
 }

@@ -15,7 +15,6 @@ import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Directory } from '../directory/index.js';
 import { outboundOf, type Outbound } from '../http/outbound-form.js';
-import { findNul } from '../http/text.js';
 import type { TestSignInCallback } from '../login/callback.js';
 import { saveSession } from '../login/session.js';
 import type { LoginTransactions, TestMark } from '../login/transactions.js';
@@ -23,7 +22,7 @@ import { isCapacityError, type EphemeralStore } from '../store/ephemeral.js';
 import type { Store } from '../store/index.js';
 import type { FingerprintedSettings, SetupLink } from '../store/repos/setup-links.js';
 import type { Connection, ConnectionType } from '../store/types.js';
-import { UpstreamError } from '../upstream/identity.js';
+import { identityProblem, UpstreamError } from '../upstream/identity.js';
 import type { Completion, UpstreamAdapter } from '../upstream/kind.js';
 import { explain } from './explain.js';
 import { describeIdentity } from './outcome.js';
@@ -190,8 +189,8 @@ export function createTestSignIn(deps: TestSignInDeps): TestSignInEngine {
         const { identity } = await complete();
         const described = describeIdentity(connection, identity, await deps.directory.preview(connection, identity));
         // What the login would refuse next (completeLogin), and an identity without an email, fail the test too.
-        const nul = findNul((({ raw: _raw, ...stored }) => stored)(identity));
-        if (nul) found = failure(new UpstreamError('malformed', `the sign-in carried a value with a NUL character (${nul})`, { field: nul }), described);
+        const unstorable = identityProblem(identity);
+        if (unstorable) found = failure(unstorable, described);
         else if (!identity.email) found = failure(new UpstreamError('missing_claim', 'the IdP did not send a usable email address', { claim: 'email' }), described);
         else found = { ...described, ok: true };
       } catch (e) {

@@ -1,3 +1,4 @@
+import { findText, hasNul, keyLabel, LONE_SURROGATE } from '../http/text.js';
 import type { UpstreamReason } from './registry.js';
 
 /**
@@ -81,3 +82,23 @@ export class UpstreamError extends Error {
   }
 }
 
+
+/** The fields a user is found by: two spellings of one of them must not name one user. */
+const IDENTIFIERS = ['connection', 'subject', 'email', 'external_id', 'user_id', 'phone_number'] as const;
+
+/**
+ * Why the identity cannot be stored, as the `malformed` refusal, or undefined. Names, emails and
+ * ids are stored: PostgreSQL cannot hold a NUL, and no real one contains it. Half of a surrogate
+ * pair (an XML character reference such as `&#xD800;`, a JSON `\ud800`) in what a user is found by
+ * would be stored as U+FFFD, so `E\ud800` and `E\ufffd` would name one user (attacker review);
+ * elsewhere (names, roles) it is stored as U+FFFD. `raw`, the upstream's own claims, is only ever
+ * recorded as storable text.
+ */
+export function identityProblem(identity: ExternalIdentity): UpstreamError | undefined {
+  const { raw: _raw, ...stored } = identity;
+  const nul = findText(stored, hasNul, { label: keyLabel });
+  if (nul && nul !== 'too_deep') return new UpstreamError('malformed', `the sign-in carried a value with a NUL character (${nul.path})`, { field: nul.path });
+  const half = IDENTIFIERS.find((k) => typeof identity[k] === 'string' && LONE_SURROGATE.test(identity[k]));
+  if (half) return new UpstreamError('malformed', `the sign-in carried a value with half of a surrogate pair (${half})`, { field: half });
+  return undefined;
+}

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { consoleLinkPath, consoleSignIn, consoleUser, follow } from '../support/console.js';
 
 describe('console sign-in', () => {
@@ -13,6 +13,47 @@ describe('console sign-in', () => {
     const c = await consoleSignIn(t, 'operator');
     expect(c.landedAt).toBe('/console/organizations');
     expect(c.csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+});
+
+/**
+ * Attacker review: a console session outlived the end of the user's sessions (it was not in the
+ * per-user index) and a sign-out of every application; the revocation even reported it had ended
+ * the console's application. The console session now lives only while the grant its sign-in's
+ * code was issued under does.
+ */
+describe('the end of a console session', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp();
+  });
+  afterAll(() => t?.close());
+
+  it("ending the user's sessions ends the console session: pages and writes alike", async () => {
+    const c = await consoleSignIn(t, 'operator');
+    expect((await request(t.express).get('/console/organizations').set('Cookie', c.cookie)).status).toBe(200);
+    await request(t.express).post(`/api/v1/organizations/${c.orgId}/users/${c.user.id}/sessions/revoke`).set(bearer()).expect(204);
+    const page = await request(t.express).get('/console/organizations').set('Cookie', c.cookie);
+    expect({ status: page.status, location: page.headers.location }).toEqual({ status: 303, location: '/console/signed-out' });
+    const write = await request(t.express).post('/console/organizations').set('Cookie', c.cookie).type('form').send({ csrf: c.csrf, slug: 'after-revoke', name: 'Made after the revocation' });
+    expect(write.status).toBe(401);
+    expect(await t.runtime.store.organizations.get('after-revoke')).toBeUndefined();
+  });
+
+  it('signing out of every application ends it; a console session of another browser stays', async () => {
+    const c = await consoleSignIn(t, 'operator');
+    const signOut = async (all: boolean) => {
+      const page = await c.agent.get('/oauth/logout');
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)?.[1];
+      expect(xsrf).toBeDefined();
+      await c.agent.post('/oauth/logout/confirm').type('form').send({ xsrf, ...(all ? { logout: 'yes' } : {}) }).expect(303);
+    };
+    await signOut(true);
+    const after = await request(t.express).get('/console/organizations').set('Cookie', c.cookie);
+    expect({ status: after.status, location: after.headers.location }).toEqual({ status: 303, location: '/console/signed-out' });
+    // Another browser's sign-in (its own provider session and grant) is untouched.
+    const other = await consoleSignIn(t, 'operator');
+    expect((await request(t.express).get('/console/organizations').set('Cookie', other.cookie)).status).toBe(200);
   });
 });
 

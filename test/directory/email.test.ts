@@ -45,6 +45,12 @@ describe('isEmailAddress / emailDomain', () => {
     ['\u00C5sa@acme.example', true],
     ['JOS\u00C9@acme.example', true],
     ['\u03A3\u03C9\u03C2@acme.example', true],
+    // Half of a surrogate pair is stored as U+FFFD: a second spelling of that address (attacker review).
+    ['sur\ud800x@acme.example', false],
+    ['sur\udc00x@acme.example', false],
+    ['sur@acme\ud83d.example', false],
+    ['sur\ufffdx@acme.example', true],
+    ['sur\u{1F600}x@acme.example', true],
   ])('%s -> %s', (value, ok) => {
     expect(isEmailAddress(value)).toBe(ok);
   });

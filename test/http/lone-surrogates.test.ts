@@ -78,6 +78,46 @@ describe.each(dbBackends)('lone surrogates never make a 500 ($name)', (backend) 
     expect(event!.detail).not.toMatch(/\\ud83d|\ufffd/);
   });
 
+  it('an anonymous response with character references for half a pair (Issuer &#xD800;, NameID x&#xDC00;y): a 4xx and its login.failed event, counted again the second time', async () => {
+    // Attacker review: the second identical refusal is counted into the first event, and that
+    // write took the detail as sent: a 500 with no event.
+    const conn = (
+      await request(t.express)
+        .post('/api/v1/organizations/acme/connections')
+        .set(bearer())
+        .send({ type: 'saml', provider: 'adfs', name: 'ADFS refs', idp_entity_id: IDP_ENTITY_ID, idp_sso_url: 'https://idp.acme.test/sso', idp_certificates: [KEYS.idp.cert] })
+        .expect(201)
+    ).body as { id: string; acs_url: string; sp_entity_id: string };
+    const xml = buildResponse({ sign: 'none', issuer: 'ISSUER', nameIdXml: 'x&#xDC00;y', destination: conn.acs_url, recipient: conn.acs_url, audiences: [[conn.sp_entity_id]] }).replaceAll('>ISSUER<', '>&#xD800;<');
+    for (const round of [1, 2]) {
+      const first = await request(t.express).post(`/saml/${conn.id}/acs`).type('form').send({ SAMLResponse: b64(xml) });
+      const res = first.status === 303 && String(first.headers.location).includes('bounce=') ? await request(t.express).get(String(first.headers.location)) : first;
+      expect({ round, status: res.status }).toEqual({ round, status: 400 });
+      const [row] = await t.runtime.store.db.query<{ n: number }>("select coalesce(sum(coalesce((detail->>'count')::int, 1)), 0)::int as n from events where type = 'login.failed' and connection_id = $1", [conn.id]);
+      expect(row!.n).toBe(round);
+    }
+  });
+
+  it('a partner naming its user with half a pair: refused (malformed; token_invalid for an email), no user made; the whole character signs in', async () => {
+    const admin = adminApi(t.express);
+    await seedApp(t.runtime.store, 'web-halves');
+    const conn = await admin.connection('acme', { secret: PARTNER_SECRET, user_matching: 'jit', default_client_id: 'web-halves' });
+    const signIn = async (claims: Record<string, unknown>) => request(t.express).get(`/jwt/${conn.id}/login?token=${await signHs256(partnerClaims(claims))}`);
+    const before = await counts();
+    for (const [claims, reason] of [
+      [{ external_id: `E${HALF}1` }, 'malformed'],
+      [{ email: `pat${HALF}x@acme.test` }, 'token_invalid'],
+      [{ email: 'pat\udc00x@acme.test' }, 'token_invalid'],
+    ] as const) {
+      const res = await signIn(claims);
+      expect({ claims, status: res.status, reason: /<code>([^<]+)<\/code>/.exec(res.text)?.[1] }).toEqual({ claims, status: 400, reason });
+    }
+    expect(await counts()).toBe(before);
+    // U+FFFD itself is a character like any other: that address signs in (and is a user of its own).
+    expect((await signIn({ email: 'pat\ufffdx@acme.test' })).status).toBe(303);
+    expect((await signIn({ external_id: 'E\u{1F600}1' })).status).toBe(303);
+  });
+
   it("a partner's role holding half a pair (no role rules: roles kept as sent) signs in, stored with U+FFFD in its place", async () => {
     const admin = adminApi(t.express);
     await seedApp(t.runtime.store, 'web');

@@ -9,7 +9,8 @@
 import { decodeJwt } from 'jose';
 import request from 'supertest';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
-import { CookieJar, REDIRECT, exchangeCode, follow, listen, pkce, authorizeUrl, type Running } from '../support/provider.js';
+import { CookieJar, REDIRECT, exchangeCode, follow, listen, pkce, postForm, authorizeUrl, type Running } from '../support/provider.js';
+import { ephemeralBackends } from '../support/backends.js';
 import { adminApi, pathOf, signHs256, partnerClaims, PARTNER_SECRET } from '../e2e/partner-support.js';
 
 
@@ -90,5 +91,104 @@ describe('a third-party-initiated sign-in replaces the browser\'s earlier provid
     await follow(srv.url, ISSUER, srv.url + pathOf(l2.login_url), jar);
     const who = await codeFlow(jar, 'carol@globex.test');
     expect(who).toBe('carol@globex.test');
+  });
+});
+
+/**
+ * What becomes of the provider session such a sign-in replaces (attacker review, reproduced on
+ * memory and Redis): the browser forgot it, but it lived on. Ann's refresh token at application A
+ * still worked after the browser's next person signed in, and after Ann's own "Sign out" at B,
+ * which ended only the session the browser then held. Now another person's session is ended (its
+ * grants and tokens, a back-channel logout token to A), and Ann's own is kept for her, so her
+ * sign-out ends both and one portal tile does not sign her out of the other application.
+ */
+describe.each(ephemeralBackends)('the provider session a third-party-initiated sign-in replaces ($name)', (backend) => {
+  const A = 'https://a.example.test/callback';
+  const B = 'https://b.example.test/callback';
+  let t: TestApp;
+  let srv: Running;
+  let admin: ReturnType<typeof adminApi>;
+  let org: { id: string; slug: string };
+  let appA: { client_id: string; client_secret?: string };
+  let appB: { client_id: string; client_secret?: string };
+  let ISSUER = '';
+  const notices: { clientId: string; sub: string; trigger: string }[] = [];
+
+  beforeAll(async () => {
+    t = await buildTestApp({ ephemeral: await backend.open() });
+    ISSUER = t.runtime.config.issuer;
+    srv = await listen(t.express);
+    admin = adminApi(t.express);
+    org = await admin.org();
+    appA = await admin.app({ redirect_uris: [A], initiate_login_uri: 'https://a.example.test/start', backchannel_logout_uri: 'https://a.example.test/bcl' });
+    appB = await admin.app({ redirect_uris: [B], initiate_login_uri: 'https://b.example.test/start' });
+    await admin.user(org.id, { email: 'ann@acme.test', name: 'Ann' });
+    await admin.user(org.id, { email: 'bob@acme.test', name: 'Bob' });
+    const queue = t.provider.logout.queue;
+    const enqueue = queue.enqueue.bind(queue);
+    queue.enqueue = (n) => {
+      notices.push({ clientId: n.clientId, sub: n.sub, trigger: n.trigger });
+      enqueue(n);
+    };
+  });
+  afterAll(async () => {
+    await srv?.close();
+    await t?.close();
+  });
+
+  /** A code flow for `app` in this browser, and its tokens. */
+  async function tokens(jar: CookieJar, app: { client_id: string; client_secret?: string }, redirect: string, hint: string) {
+    const p = pkce();
+    const r = await follow(srv.url, ISSUER, authorizeUrl(srv.url, {
+      client_id: app.client_id, response_type: 'code', redirect_uri: redirect, scope: 'openid email', state: 's', nonce: 'n',
+      code_challenge: p.challenge, code_challenge_method: 'S256', login_hint: hint,
+    }), jar);
+    const code = r.location?.searchParams.get('code');
+    if (!code) throw new Error(`no code: ${r.status} ${r.location?.href} ${r.body.slice(0, 200)}`);
+    const x = await exchangeCode(srv.url, { code, clientId: app.client_id, secret: app.client_secret, verifier: p.verifier, redirectUri: redirect });
+    expect(x.status).toBe(200);
+    return { email: String(decodeJwt(String(x.json.id_token)).email), idToken: String(x.json.id_token), refresh: String(x.json.refresh_token) };
+  }
+  const refresh = (app: { client_id: string; client_secret?: string }, token: string) =>
+    postForm(srv.url, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }), app.client_id, app.client_secret);
+  const signInWithLink = async (jar: CookieJar, email: string, app: { client_id: string }) =>
+    follow(srv.url, ISSUER, srv.url + pathOf((await admin.link(org.slug, { email, client_id: app.client_id })).login_url), jar);
+
+  it("another person's sign-in ends the session the browser held: Ann's refresh token at A is dead, and A is told", async () => {
+    const jar = new CookieJar();
+    await signInWithLink(jar, 'ann@acme.test', appA);
+    const ann = await tokens(jar, appA, A, 'ann@acme.test');
+    expect((await refresh(appA, ann.refresh)).status).toBe(200);
+    notices.length = 0;
+
+    await signInWithLink(jar, 'bob@acme.test', appB);
+    expect((await tokens(jar, appB, B, 'bob@acme.test')).email).toBe('bob@acme.test');
+    const after = await refresh(appA, ann.refresh);
+    expect({ status: after.status, error: after.json.error }).toEqual({ status: 400, error: 'invalid_grant' });
+    expect(notices.filter((n) => n.trigger === 'session_replaced').map((n) => n.clientId)).toEqual([appA.client_id]);
+  });
+
+  it("the same person's sign-in keeps her session: A keeps working, and her sign-out at B ends A's too", async () => {
+    const jar = new CookieJar();
+    await signInWithLink(jar, 'ann@acme.test', appA);
+    const atA = await tokens(jar, appA, A, 'ann@acme.test');
+    notices.length = 0;
+
+    await signInWithLink(jar, 'ann@acme.test', appB);
+    const atB = await tokens(jar, appB, B, 'ann@acme.test');
+    expect(atB.email).toBe('ann@acme.test');
+    expect(notices).toEqual([]);
+    const stillA = await refresh(appA, atA.refresh);
+    expect(stillA.status).toBe(200);
+
+    // "Sign out" at B, confirmed for the whole sign-in in this browser.
+    const page = await fetch(`${srv.url}/oauth/logout?${new URLSearchParams({ id_token_hint: atB.idToken })}`, { headers: { cookie: jar.header() } });
+    jar.store(page);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.text())?.[1];
+    expect(xsrf).toBeDefined();
+    const confirmed = await fetch(`${srv.url}/oauth/logout/confirm`, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ xsrf: xsrf!, logout: 'yes' }) });
+    expect(confirmed.status).toBe(303);
+    const afterA = await refresh(appA, String(stillA.json.refresh_token));
+    expect({ status: afterA.status, error: afterA.json.error }).toEqual({ status: 400, error: 'invalid_grant' });
   });
 });

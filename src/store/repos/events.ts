@@ -89,7 +89,7 @@ export class EventRepo {
          'count', coalesce((events.detail->>'count')::int, 1) + 1,
          'last_at', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
        returning *) ${FAN_OUT}`,
-      [id, e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify({ ...(e.detail ?? {}), count: 1 })],
+      [id, e.organization_id, e.type, e.reason, e.connection_id, e.user_id, e.ip, JSON.stringify(storable({ ...(e.detail ?? {}), count: 1 }))],
     );
     return row!;
   }

@@ -2,7 +2,7 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import { sendProblem } from '../http/problem.js';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import type { Connection, ConnectionType } from '../store/types.js';
-import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
+import { MAX_CLOCK_SKEW_SECONDS, UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
 import { systemClock, type CallbackSpec, type Completion, type PendingTransaction, type UpstreamAdapter } from '../upstream/kind.js';
 import { bounceToGet, takeBounced } from './bounce.js';
 import { completeLogin, failLogin, type LoginTarget, type PipelineDeps } from './complete.js';
@@ -102,7 +102,7 @@ export function callbackRoutes(deps: CallbackDeps, type: ConnectionType, adapter
     try {
       if (!connection) throw new UpstreamError('connection_not_found', 'unknown connection');
       const { params, posted } = await callbackParams(deps, req, spec);
-      const { pending, test } = await takePending(deps, req, connection, spec, params);
+      const { pending, test, freshSince } = await takePending(deps, req, connection, spec, params);
       const complete = async (settings: Connection = connection) => {
         const org = await deps.store.organizations.get(connection.organization_id);
         const input = { url: `${deps.issuer}/${type}/${connection.id}/${spec.path}`, params, posted, organizationDomains: org?.verified_domains ?? [] };
@@ -115,6 +115,7 @@ export function callbackRoutes(deps: CallbackDeps, type: ConnectionType, adapter
       }
       if (!connection.enabled) throw new UpstreamError('connection_disabled', 'this sign-in method is disabled', { connection_id: connection.id });
       const completion = await complete();
+      if (freshSince !== undefined) checkFresh(completion.identity, freshSince);
       const landing = land ? await land(req, connection, completion, params) : {};
       await completeLogin(deps, req, res, {
         connection,
@@ -160,13 +161,28 @@ async function callbackParams(deps: CallbackDeps, req: Request, spec: CallbackSp
  *    unsolicited response: the adapter decides); a pending one already taken or expired is refused;
  *  - binding `none`: partner-started kinds have none.
  */
+/**
+ * SECURITY: the application asked for a new authentication (prompt=login, max_age) and the IdP was
+ * asked for one (OIDC prompt=login, SAML ForceAuthn). An IdP that answers with the sign-in it
+ * already had (ignoring the request, or a hostile one) must not give the application a fresh
+ * auth_time for it (attacker review): where the IdP says when it authenticated the person, that
+ * must not be before the request, give or take the allowed clock skew. An IdP that does not say is
+ * taken at its word.
+ */
+function checkFresh(identity: ExternalIdentity, freshSinceMs: number): void {
+  if (identity.auth_time === undefined || identity.auth_time * 1000 >= freshSinceMs - MAX_CLOCK_SKEW_SECONDS * 1000) return;
+  throw new UpstreamError('stale_authentication', 'the application asked for a new sign-in, and the identity provider answered with an earlier one', {
+    idp_auth_time: new Date(identity.auth_time * 1000).toISOString(),
+  });
+}
+
 async function takePending(
   deps: CallbackDeps,
   req: Request,
   connection: Connection,
   spec: CallbackSpec,
   params: Record<string, string>,
-): Promise<{ pending?: PendingTransaction; test?: TestMark }> {
+): Promise<{ pending?: PendingTransaction; test?: TestMark; freshSince?: number }> {
   const binding = spec.binding;
   if (binding.kind === 'none') return {};
   const pending = req.session.upstream;
@@ -185,7 +201,7 @@ async function takePending(
   if (!tx || tx.connectionId !== connection.id) {
     throw new UpstreamError(binding.mismatch, 'this sign-in request was already answered or has expired; start again from your application');
   }
-  return { pending: { key: pending.key, transaction: tx.transaction }, ...(tx.test ? { test: tx.test } : {}) };
+  return { pending: { key: pending.key, transaction: tx.transaction }, ...(tx.test ? { test: tx.test } : {}), ...(tx.fresh ? { freshSince: tx.createdAt } : {}) };
 }
 
 export type { Response };

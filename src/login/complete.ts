@@ -140,6 +140,7 @@ const STATUS: Partial<Record<string, number>> = {
   user_suspended: 403,
   connection_disabled: 403,
   sso_required: 403,
+  stale_authentication: 403,
   connection_not_found: 404,
   application_not_found: 404,
   rate_limited: 429,
@@ -152,6 +153,7 @@ const TITLES: Partial<Record<string, string>> = {
   user_suspended: 'Your account is suspended',
   connection_disabled: 'This sign-in method is disabled',
   idp_error: 'Your identity provider refused the sign-in',
+  stale_authentication: 'Your identity provider did not ask you to sign in again',
   rate_limited: 'Too many sign-in attempts',
   capacity_exceeded: 'Portico is busy',
 };

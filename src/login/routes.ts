@@ -140,6 +140,7 @@ async function beginUpstream(deps: LoginDeps, req: Request, connection: Connecti
     interactionUid: req.session.interactionUid,
     transaction: started.transaction,
     createdAt: Date.now(),
+    ...(req.session.forceAuthn === true ? { fresh: true } : {}),
   });
   await saveSession(req);
   return outboundOf(started);

@@ -1,6 +1,9 @@
 import { findText, hasNul, keyLabel, LONE_SURROGATE } from '../http/text.js';
 import type { UpstreamReason } from './registry.js';
 
+/** The most clock skew any upstream's times are allowed (docs: "clock skew ≤ 3 minutes"). */
+export const MAX_CLOCK_SKEW_SECONDS = 180;
+
 /**
  * What every upstream adapter (oidc, saml, jwt, link) produces: a normalised identity, or an
  * UpstreamError with a stable reason code. Adapters know nothing of users or applications (docs/architecture.md "The pipeline").
@@ -28,6 +31,8 @@ export interface ExternalIdentity {
   raw: Record<string, unknown>;
   /** Authentication methods (RFC 8176), e.g. ["pwd"], ["mfa"], ["saml"]. */
   amr: string[];
+  /** When the IdP authenticated the person (epoch seconds), where it says: OIDC `auth_time`, SAML `AuthnInstant`. */
+  auth_time?: number;
 }
 
 /**
@@ -64,6 +69,8 @@ export const PIPELINE_REASONS = [
   /** A bounded ephemeral space (or Redis) is full: the write was refused rather than evicting anything (503). */
   'capacity_exceeded',
   'sso_required',
+  /** The application asked for a new authentication, and the IdP answered with an earlier one. */
+  'stale_authentication',
   // the application's authorization request (refused by the provider)
   'redirect_uri_mismatch',
   'pkce_required',

@@ -92,6 +92,9 @@ describe('OIDC login refusals', () => {
   it('prompt=login from the app asks the IdP for a fresh authentication too', async () => {
     const fresh = await start(conns.main!.id, { prompt: 'login' });
     expect(fresh.r.location!.searchParams.get('prompt')).toBe('login');
+    // The real IdP authenticates again: its auth_time is after the request, and the app gets its code.
+    const done = await deliver(fresh.jar, await loginThroughIdp(fresh.r.location!.href, 'ada'));
+    expect(done.location!.searchParams.get('code')).toBeTruthy();
     const normal = await start(conns.main!.id);
     expect(normal.r.location!.searchParams.get('prompt')).toBeNull();
   });

@@ -267,6 +267,27 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       const request = inflateRawSync(Buffer.from(page.location!.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
       expect(request).toContain('ForceAuthn="true"');
     });
+
+    it('a fresh login demanded: an IdP answering with an earlier authentication is stale_authentication; a new one signs in (attacker review)', async () => {
+      const conn = conns['sp-only']!;
+      const first = await start(conn);
+      // Without a demand for a fresh login, an IdP's hour-old session is a sign-in like any other.
+      const hourAgo = new Date(Date.now() - 3600_000);
+      expectCode(await post(first.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: first.requestId, authnInstant: hourAgo }) }));
+      const freshRequest = async () => {
+        const fresh = await authorize({ connection: conn.id, prompt: 'login' }, first.jar);
+        const page = await follow(portico.base, portico.issuer, `${portico.base}${fresh.location}`, first.jar);
+        return /\sID="([^"]+)"/.exec(inflateRawSync(Buffer.from(page.location!.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8'))![1]!;
+      };
+      // The IdP ignores ForceAuthn and answers with that hour-old authentication: refused, recorded.
+      const stale = await post(first.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: await freshRequest(), authnInstant: hourAgo }) });
+      expect(stale.status).toBe(403);
+      expect(stale.location).toBeUndefined();
+      expect(stale.body).toContain('stale_authentication');
+      expect((await failures(conn))[0]).toMatchObject({ reason: 'stale_authentication', detail: expect.objectContaining({ idp_auth_time: hourAgo.toISOString().replace(/\.\d{3}Z$/, '.000Z') }) });
+      // Authenticated again (within the allowed skew of the request): the code.
+      expectCode(await post(first.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: await freshRequest(), authnInstant: new Date(Date.now() - 60_000) }) }));
+    });
   });
 
   describe('SP-initiated', () => {

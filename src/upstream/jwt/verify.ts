@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { compactVerify, errors, type CompactVerifyGetKey, type CryptoKey, type KeyObject } from 'jose';
 import { isEmailAddress } from '../../directory/email.js';
 import { names, withEvidence } from '../evidence.js';
-import { UpstreamError, type ExternalIdentity } from '../identity.js';
+import { MAX_CLOCK_SKEW_SECONDS, UpstreamError, type ExternalIdentity } from '../identity.js';
 
 export type PartnerJwtAlg = 'HS256' | 'RS256' | 'ES256';
 
@@ -46,7 +46,7 @@ export interface PartnerToken {
 }
 
 export const MAX_TOKEN_LENGTH = 8192;
-export const DEFAULT_CLOCK_SKEW_SECONDS = 180;
+export const DEFAULT_CLOCK_SKEW_SECONDS = MAX_CLOCK_SKEW_SECONDS;
 
 /** Identifier claims; aliases (Wise's names): `vendorUserId`, `userId` -> external_id, `phoneNumber` -> phone_number. Exactly one kind per token. */
 const IDENTIFIERS = ['user_id', 'external_id', 'email', 'phone_number'] as const;

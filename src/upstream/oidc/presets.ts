@@ -182,6 +182,7 @@ export function toExternalIdentity(claims: Record<string, unknown>, ctx: MapCont
     identity.email = email;
     identity.email_verified = verified === true;
   }
+  if (typeof claims.auth_time === 'number' && Number.isSafeInteger(claims.auth_time) && claims.auth_time > 0) identity.auth_time = claims.auth_time;
   if (name) identity.name = name;
   if (given) identity.given_name = given;
   if (family) identity.family_name = family;

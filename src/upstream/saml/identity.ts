@@ -98,6 +98,7 @@ export function toExternalIdentity(
     // The customer's IdP asserts it, and a connection only ever logs into its own organization.
     identity.email_verified = true;
   }
+  if (result.authn_instant) identity.auth_time = Math.floor(Date.parse(result.authn_instant) / 1000);
   if (name) identity.name = name;
   if (given) identity.given_name = given;
   if (family) identity.family_name = family;

@@ -51,7 +51,7 @@
  * algorithms, SAML conditions).
  */
 import type { Document, Element } from '@xmldom/xmldom';
-import { UpstreamError } from '../identity.js';
+import { MAX_CLOCK_SKEW_SECONDS, UpstreamError } from '../identity.js';
 import { prepareVerificationKeys, type VerificationKey } from './certificates.js';
 import { decryptAssertion as decryptToXml } from './decrypt.js';
 import { checkAlgorithms, inspectSignature, verifyEnvelopedSignature, type IdIndex, type VerifiedSignature } from './signature.js';
@@ -73,7 +73,7 @@ import {
   textOf,
 } from './xml.js';
 
-export const MAX_SERVER_CLOCK_SKEW_SECONDS = 180;
+export const MAX_SERVER_CLOCK_SKEW_SECONDS = MAX_CLOCK_SKEW_SECONDS;
 export const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 

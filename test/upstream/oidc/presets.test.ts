@@ -207,6 +207,11 @@ describe('pure mapping', () => {
     expect(toExternalIdentity({ sub: 's' }, ctx).amr).toEqual(['ext']);
   });
 
+  test("auth_time: the id_token's, when it is a positive whole number of seconds (the fresh-sign-in check compares it)", () => {
+    expect(toExternalIdentity({ sub: 's', auth_time: 1764000000 }, ctx).auth_time).toBe(1764000000);
+    for (const bad of ['1764000000', 1764000000.5, -1, 0, null, Number.MAX_VALUE]) expect(toExternalIdentity({ sub: 's', auth_time: bad }, ctx).auth_time).toBeUndefined();
+  });
+
   test('name from given + family when absent; email must look like an email', () => {
     const id = toExternalIdentity({ sub: 's', given_name: 'Ann', family_name: 'Lee', email: 'not an email' }, ctx);
     expect(id.name).toBe('Ann Lee');

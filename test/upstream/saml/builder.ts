@@ -89,6 +89,8 @@ export interface BuildOptions {
   attributeXml?: string;
   sessionIndex?: string;
   authnContextClassRef?: string;
+  /** When the IdP authenticated the person (AuthnStatement AuthnInstant); default: 3 s before `now`. */
+  authnInstant?: Date;
   now?: Date;
   /** Conditions window; null omits the attribute. */
   notBefore?: Date | null;
@@ -141,6 +143,7 @@ function defaults(o: BuildOptions) {
     attributes: o.attributes ?? ADFS_ATTRIBUTES,
     sessionIndex: o.sessionIndex ?? '_session-5e2a9c7b-41d3-4f8a-b0c6-9d1e3f7a2b84',
     authnContextClassRef: o.authnContextClassRef ?? 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport',
+    authnInstant: o.authnInstant ?? plus(now, -3),
     notBefore: o.notBefore === undefined ? plus(now, -60) : o.notBefore,
     notOnOrAfter: o.notOnOrAfter === undefined ? plus(now, 3600) : o.notOnOrAfter,
     scdNotOnOrAfter: o.scdNotOnOrAfter ?? plus(now, 300),
@@ -177,7 +180,7 @@ export function assertionXml(o: BuildOptions = {}, idOverride?: string): string 
     `<SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><SubjectConfirmationData${d.scdInResponseTo !== null ? ` InResponseTo="${esc(d.scdInResponseTo)}"` : ''} NotOnOrAfter="${t(d.scdNotOnOrAfter)}"${d.recipient !== null ? ` Recipient="${esc(d.recipient)}"` : ''}/></SubjectConfirmation></Subject>` +
     `<Conditions${conditionsAttrs}>${audience}</Conditions>` +
     `<AttributeStatement>${attrs}${o.attributeXml ?? ''}</AttributeStatement>` +
-    `<AuthnStatement AuthnInstant="${t(plus(d.now, -3))}" SessionIndex="${d.sessionIndex}"><AuthnContext><AuthnContextClassRef>${d.authnContextClassRef}</AuthnContextClassRef></AuthnContext></AuthnStatement>` +
+    `<AuthnStatement AuthnInstant="${t(d.authnInstant)}" SessionIndex="${d.sessionIndex}"><AuthnContext><AuthnContextClassRef>${d.authnContextClassRef}</AuthnContextClassRef></AuthnContext></AuthnStatement>` +
     `</Assertion>`
   );
 }

@@ -14,6 +14,20 @@ import { ephemeralBackends } from '../support/backends.js';
 import { adminApi, pathOf, signHs256, partnerClaims, PARTNER_SECRET } from '../e2e/partner-support.js';
 
 
+/** A code flow for `app` in this browser, and the tokens it gets. */
+async function tokensFor(srv: Running, issuer: string, jar: CookieJar, app: { client_id: string; client_secret?: string }, redirect: string, hint: string) {
+  const p = pkce();
+  const r = await follow(srv.url, issuer, authorizeUrl(srv.url, {
+    client_id: app.client_id, response_type: 'code', redirect_uri: redirect, scope: 'openid email', state: 's', nonce: 'n',
+    code_challenge: p.challenge, code_challenge_method: 'S256', login_hint: hint,
+  }), jar);
+  const code = r.location?.searchParams.get('code');
+  if (!code) throw new Error(`no code: ${r.status} ${r.location?.href} ${r.body.slice(0, 200)} ${r.requests.join(',')}`);
+  const x = await exchangeCode(srv.url, { code, clientId: app.client_id, secret: app.client_secret, verifier: p.verifier, redirectUri: redirect });
+  expect(x.status).toBe(200);
+  return { email: String(decodeJwt(String(x.json.id_token)).email), idToken: String(x.json.id_token), refresh: String(x.json.refresh_token) };
+}
+
 describe('a third-party-initiated sign-in replaces the browser\'s earlier provider session', () => {
   let t: TestApp;
   let srv: Running;
@@ -41,18 +55,7 @@ describe('a third-party-initiated sign-in replaces the browser\'s earlier provid
     await t?.close();
   });
 
-  async function codeFlow(jar: CookieJar, loginHint: string): Promise<string> {
-    const p = pkce();
-    const r = await follow(srv.url, ISSUER, authorizeUrl(srv.url, {
-      client_id: app.client_id, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid email', state: 's', nonce: 'n',
-      code_challenge: p.challenge, code_challenge_method: 'S256', login_hint: loginHint,
-    }), jar);
-    const code = r.location?.searchParams.get('code');
-    if (!code) throw new Error(`no code: ${r.status} ${r.location?.href} ${r.body.slice(0, 200)} ${r.requests.join(',')}`);
-    const x = await exchangeCode(srv.url, { code, clientId: app.client_id, secret: app.client_secret, verifier: p.verifier });
-    expect(x.status).toBe(200);
-    return String(decodeJwt(String(x.json.id_token)).email);
-  }
+  const codeFlow = async (jar: CookieJar, loginHint: string): Promise<string> => (await tokensFor(srv, ISSUER, jar, app, REDIRECT, loginHint)).email;
 
   it('a login link for Bob after Ann signed in to the app in the same browser: the app gets Bob', async () => {
     const jar = new CookieJar();
@@ -136,19 +139,7 @@ describe.each(ephemeralBackends)('the provider session a third-party-initiated s
     await t?.close();
   });
 
-  /** A code flow for `app` in this browser, and its tokens. */
-  async function tokens(jar: CookieJar, app: { client_id: string; client_secret?: string }, redirect: string, hint: string) {
-    const p = pkce();
-    const r = await follow(srv.url, ISSUER, authorizeUrl(srv.url, {
-      client_id: app.client_id, response_type: 'code', redirect_uri: redirect, scope: 'openid email', state: 's', nonce: 'n',
-      code_challenge: p.challenge, code_challenge_method: 'S256', login_hint: hint,
-    }), jar);
-    const code = r.location?.searchParams.get('code');
-    if (!code) throw new Error(`no code: ${r.status} ${r.location?.href} ${r.body.slice(0, 200)}`);
-    const x = await exchangeCode(srv.url, { code, clientId: app.client_id, secret: app.client_secret, verifier: p.verifier, redirectUri: redirect });
-    expect(x.status).toBe(200);
-    return { email: String(decodeJwt(String(x.json.id_token)).email), idToken: String(x.json.id_token), refresh: String(x.json.refresh_token) };
-  }
+  const tokens = (jar: CookieJar, app: { client_id: string; client_secret?: string }, redirect: string, hint: string) => tokensFor(srv, ISSUER, jar, app, redirect, hint);
   const refresh = (app: { client_id: string; client_secret?: string }, token: string) =>
     postForm(srv.url, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }), app.client_id, app.client_secret);
   const signInWithLink = async (jar: CookieJar, email: string, app: { client_id: string }) =>

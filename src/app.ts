@@ -111,8 +111,12 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
   const interactionAtLoad: InteractionAtLoad = new WeakMap();
   const provider = createProvider(rt, parts.keys ?? loadSigningKeys(config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS }), {
     onAuthorizationRefused: authorizationRefusalRecorder(store, events),
-    // RP-initiated logout signs the browser out of the gateway too, not only out of oidc-provider.
-    onLogout: (req, res) => endGatewaySession(req as Request, res as Response),
+    // RP-initiated logout signs the browser out of the gateway too, not only out of oidc-provider,
+    // and ends the provider sessions sign-ins without a pending request left behind in it.
+    onLogout: async (req, res) => {
+      await provider.endSessions((req as Request).session?.replacedProviderSessions ?? [], 'rp_logout');
+      await endGatewaySession(req as Request, res as Response);
+    },
     gatewaySignedIn: (req) => currentLogin((req as Request).session ?? {}) !== undefined,
     userSessions,
     backchannel: parts.backchannel,

@@ -18,7 +18,7 @@ export interface PipelineDeps extends FinishDeps {
   issuer: string;
   /** Indexes the new gateway session under its user, so UserAccess can end it (user-access.ts). */
   userSessions?: UserSessionIndex;
-  provider: Pick<ProviderSeam, 'finishLogin' | 'replaceBrowserSession'>;
+  provider: Pick<ProviderSeam, 'finishLogin' | 'browserSessionId'>;
 }
 
 /** Where a login without a pending authorization request lands (docs/architecture.md "The pipeline"). */
@@ -64,6 +64,9 @@ export async function completeLogin(
     throw e instanceof UpstreamError ? withEvidence(e, { identifier: clip(identity.email ?? identity.subject) }) : e;
   }
   const authTime = Math.floor(Date.now() / 1000);
+  // Without a pending request the browser's provider session is left behind (below): remembered
+  // here, with those an earlier such sign-in left, so this browser's sign-out ends them too.
+  const replaced = leftBehind(deps, req, res, !interactionUid);
   const oldDeleted = regenerate(req);
   oldDeleted.catch(() => undefined); // awaited below; handled now, so a quick failure is no unhandled rejection
   req.session.login = {
@@ -73,6 +76,7 @@ export async function completeLogin(
     amr: identity.amr,
     authTime,
   };
+  if (replaced.length) req.session.replacedProviderSessions = replaced;
   // Indexed under the user once the record exists (user-sessions.ts: on Redis both leave together,
   // in that order). It lives what its cookie has left (session.ts).
   const sid = req.sessionID;
@@ -117,14 +121,25 @@ export async function completeLogin(
   if (user.email) u.searchParams.set('login_hint', user.email);
   if (input.target?.targetLinkUri) u.searchParams.set('target_link_uri', input.target.targetLinkUri);
   // SECURITY: this browser signs in as `user` now. A provider session it kept from an earlier
-  // sign-in of another person (maybe of another organization) answered the application's code flow
+  // sign-in (another person's, maybe of another organization) answered the application's code flow
   // at once with that account (attacker review: a login link for Bob gave the app Ann). Without it
-  // the flow reaches the login side, which finds this gateway sign-in. That session is ended, not
-  // only forgotten by the browser: its refresh tokens lived on past the browser's later sign-out,
-  // which ends only the session the browser then holds (attacker review). The user's own session
-  // stays, so a sign-out ends both applications, and one portal tile does not sign out another.
-  if ((await deps.provider.replaceBrowserSession(req, res, user.id)) !== 'kept') dropProviderSessionCookie(res, deps.issuer.startsWith('https:'));
+  // the flow reaches the login side, which finds this gateway sign-in. That session is not ended
+  // here: anyone can send a browser a login link or a partner JWT, and would sign its person out of
+  // every application unasked (attacker review of an earlier fix that did). It is remembered in the
+  // new gateway session instead, so this browser's sign-out ends it (its refresh tokens outlived
+  // that sign-out before; attacker review).
+  dropProviderSessionCookie(res, deps.issuer.startsWith('https:'));
   res.redirect(303, u.toString());
+}
+
+/** At most this many provider sessions are remembered for a browser's sign-out (the newest). */
+const MAX_LEFT_BEHIND = 10;
+
+/** The provider sessions this browser has left behind: those its gateway session remembered, and its cookie's when `andCurrent`. */
+function leftBehind(deps: PipelineDeps, req: Request, res: Response, andCurrent: boolean): string[] {
+  const current = andCurrent ? deps.provider.browserSessionId(req, res) : undefined;
+  const earlier = Array.isArray(req.session.replacedProviderSessions) ? req.session.replacedProviderSessions : [];
+  return [...new Set([...earlier, ...(current ? [current] : [])])].slice(-MAX_LEFT_BEHIND);
 }
 
 /** The initiate_login_uri a sign-in without a pending request continues to (OIDC Core §4), or no_pending_request. */

@@ -27,8 +27,8 @@ export interface ProviderSeam {
       onSaved?: (saved: { grantId: string; sessionId?: string }) => Promise<void>;
     },
   ): Promise<void>;
-  /** Keeps the provider session this browser's cookie names when it is `accountId`'s, else ends it (PorticoProvider). */
-  replaceBrowserSession(req: Request, res: Response, accountId: string): Promise<'kept' | 'ended' | 'none'>;
+  /** The provider session id this browser's (signed) cookie names (PorticoProvider). */
+  browserSessionId(req: Request, res: Response): string | undefined;
 }
 
 /**

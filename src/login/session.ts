@@ -24,6 +24,11 @@ declare module 'express-session' {
     /** Browser binding of the upstream login in flight: the state/request id we sent upstream. */
     upstream?: { connectionId: string; key: string; startedAt: number };
     login?: GatewayLogin;
+    /**
+     * Provider sessions this browser held before sign-ins without a pending request replaced them
+     * (login/complete.ts): its cookie no longer names them, and its sign-out ends them too.
+     */
+    replacedProviderSessions?: string[];
   }
 }
 

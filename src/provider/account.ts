@@ -5,7 +5,9 @@
  * oidc-provider carries `amr` from the interaction result into the session, code and id_token, but
  * has no slot for the connection id. finishLogin records it and the login is stored under the
  * browser session's uid (`login:<sessionUid>`), which every code, access token and refresh token
- * of that session carries as `sessionUid`. A re-login in the same session overwrites the record.
+ * of that session carries as `sessionUid`. A re-login in the same session overwrites the record,
+ * but keeps the connections of the logins before it (`earlier`), which the session's earlier
+ * grants came from: each must still be enabled for any token of the session to be answered.
  */
 import type { Account, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { EphemeralStore } from '../store/ephemeral.js';
@@ -20,6 +22,12 @@ export interface LoginRecord {
   amr: string[];
   /** Seconds since the epoch. */
   auth_time: number;
+  /**
+   * The connections of earlier logins in the same session, when another was used since
+   * (recordLogin). Attacker review: a refresh token of a sign-in through C1 was answered, with
+   * `idp` C2, after C1 was disabled, once the person signed in again through C2 in that browser.
+   */
+  earlier?: string[];
 }
 
 /** Which claims each scope releases (id_token and userinfo use the same map). */
@@ -95,7 +103,7 @@ export async function loadAccount(store: Store, logins: LoginRecords, userId: st
   if (!user || user.status !== 'active') return undefined;
   const [org, login] = await Promise.all([store.organizations.get(user.organization_id), sessionUid ? logins.get(sessionUid) : undefined]);
   if (!org) return undefined;
-  if (!(await loginConnectionEnabled(store, org.id, login?.idp))) return undefined;
+  for (const idp of [login?.idp, ...(login?.earlier ?? [])]) if (!(await loginConnectionEnabled(store, org.id, idp))) return undefined;
   const all: Record<string, unknown> = {
     sub: user.id,
     email: user.email ?? undefined,

@@ -32,11 +32,9 @@ export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backcha
 /**
  * Why the user's sessions at an application ended (detail.trigger of the delivery events).
  * `session_ended`: a login finished just after its gateway session was ended (login/finish.ts);
- * `session_limit`: the user's oldest, past the bound of the per-user index (store/user-sessions.ts);
- * `session_replaced`: the browser signed in as someone else without a pending request (a login
- * link, a partner JWT, IdP-initiated SAML), which ends the provider session it held (login/complete.ts).
+ * `session_limit`: the user's oldest, past the bound of the per-user index (store/user-sessions.ts).
  */
-export type LogoutTrigger = 'rp_logout' | 'suspended' | 'deleted' | 'sessions_revoked' | 'deprovisioned' | 'removed' | 'session_ended' | 'session_limit' | 'session_replaced';
+export type LogoutTrigger = 'rp_logout' | 'suspended' | 'deleted' | 'sessions_revoked' | 'deprovisioned' | 'removed' | 'session_ended' | 'session_limit';
 
 export interface LogoutNotice {
   clientId: string;

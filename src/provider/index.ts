@@ -50,7 +50,7 @@ import { clientMetadata, presentedClientSecret } from './clients.js';
 import { buildConfiguration, EXTRA_PARAMS, GRANT_LIFETIME_SECONDS, PROVIDER_PATHS, ROUTES as PROVIDER_ROUTES } from './configuration.js';
 import type { SigningKeys } from './keys.js';
 import { afterLogout, allowFormTargets, askBeforeGatewayLogout, recordLogin } from './middleware.js';
-import type { BackchannelOptions } from './backchannel.js';
+import type { BackchannelOptions, LogoutTrigger } from './backchannel.js';
 import { recordRefreshRefusals, type Clock } from './refresh.js';
 import { extraTokenClaims, resourceIndicators } from './resources.js';
 import { withTokenFeatures } from './token-features.js';
@@ -205,14 +205,13 @@ export interface PorticoProvider {
   logins: LoginRecords;
   /** Ending a user's provider sessions and grants, and the back-channel logout queue. */
   logout: ProviderLogout;
+  /** The provider session id this browser's cookie names, if the cookie is one this provider signed. */
+  browserSessionId(req: IncomingMessage, res: ServerResponse): string | undefined;
   /**
-   * For a sign-in as `accountId` without a pending authorization request (login/complete.ts): the
-   * provider session this browser's (signed) cookie names is `kept` when it is that account's, else
-   * `ended` — the session, its grants with their access and refresh tokens, and a back-channel
-   * logout token to each application it signed into (`session_replaced`) — or there is `none`.
-   * Unless kept, the caller clears the cookie.
+   * Ends these provider sessions, whoever is signed in to them: each session, its grants with their
+   * access and refresh tokens, and a back-channel logout token to each application it signed into.
    */
-  replaceBrowserSession(req: IncomingMessage, res: ServerResponse, accountId: string): Promise<'kept' | 'ended' | 'none'>;
+  endSessions(ids: readonly string[], trigger: LogoutTrigger): Promise<void>;
 }
 
 const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -536,23 +535,24 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
           login: { accountId: login.accountId, amr: amr.length ? amr : undefined, ts: authTime, remember: true },
           consent: { grantId },
           portico: { idp: login.connectionId, amr, auth_time: authTime },
+          // The browser's session was signed in already (a new sign-in in it): recordLogin keeps the earlier connections.
+          ...(i.session?.accountId ? { relogin: true } : {}),
         },
         login.resumeHere === true && boundToBrowser(req, i.uid),
         login.onSaved && ((sessionId) => login.onSaved!({ grantId, ...(sessionId ? { sessionId } : {}) })),
       );
     },
     abortInteraction,
-    async replaceBrowserSession(req, res, accountId) {
-      // oidc-provider's own cookie reading: only a session id this provider signed is believed.
-      const id = provider.createContext(req, res).cookies.get(provider.cookieName('session'), { signed: true });
-      if (!id) return 'none';
-      const holder = ((await adapter('Session').find(id)) as { accountId?: unknown } | undefined)?.accountId;
-      if (typeof holder !== 'string') return 'none';
-      if (holder === accountId) return 'kept';
-      const ended = await logout.endUser(holder, { provider: [id], grant: [] });
-      const organizationId = ended.length ? await logout.organizationOf(holder).catch(() => null) : null;
-      for (const a of ended) logout.queue.enqueue({ clientId: a.clientId, sub: holder, sid: a.sid, organizationId, trigger: 'session_replaced' });
-      return 'ended';
+    // oidc-provider's own cookie reading: only a session id this provider signed is believed.
+    browserSessionId: (req, res) => provider.createContext(req, res).cookies.get(provider.cookieName('session'), { signed: true }) || undefined,
+    async endSessions(ids, trigger) {
+      for (const id of ids) {
+        const holder = ((await adapter('Session').find(id)) as { accountId?: unknown } | undefined)?.accountId;
+        if (typeof holder !== 'string') continue;
+        const ended = await logout.endUser(holder, { provider: [id], grant: [] });
+        const organizationId = ended.length ? await logout.organizationOf(holder).catch(() => null) : null;
+        for (const a of ended) logout.queue.enqueue({ clientId: a.clientId, sub: holder, sid: a.sid, organizationId, trigger });
+      }
     },
   };
 }

@@ -18,6 +18,8 @@ const oidcOf = (ctx: Ctx) => ('oidc' in ctx ? ctx.oidc : undefined);
 export interface PorticoResult {
   portico?: LoginRecord;
   login?: { accountId?: string };
+  /** The session was signed in before this login (finishLogin). */
+  relogin?: boolean;
 }
 
 /**
@@ -35,7 +37,15 @@ export function recordLogin(logins: LoginRecords, clock: () => number = Date.now
     if (result?.portico && session?.uid && session.accountId && session.accountId === result.login?.accountId) {
       const grant = oidc.entities.Grant as unknown as GrantLike | undefined;
       const seconds = grant ? grantLeft(grant, Math.floor(clock() / 1000)) : grantTtlSeconds(undefined);
-      await logins.put(session.uid, result.portico, seconds);
+      let record: LoginRecord = result.portico;
+      // A session that was signed in before: the connections its earlier grants came from stay
+      // checked (LoginRecord.earlier). A new session has no record to read.
+      if (result.relogin) {
+        const before = await logins.get(session.uid);
+        const earlier = [...new Set([...(before?.earlier ?? []), ...(before ? [before.idp] : [])])].filter((c) => c !== record.idp);
+        if (earlier.length) record = { ...record, earlier };
+      }
+      await logins.put(session.uid, record, seconds);
     }
   };
 }

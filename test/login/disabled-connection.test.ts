@@ -16,16 +16,19 @@ const APP = 'https://app.example.test/callback';
 describe.each(ephemeralBackends)('a connection disabled or deleted after its sign-ins ($name sessions)', (eph) => {
   let portico: RunningPortico;
   let idp: OidcIdp;
+  let other: OidcIdp;
   let apps: { client_id: string; client_secret: string }[];
   beforeAll(async () => {
     portico = await startPortico({ ephemeral: await eph.open() });
     idp = await startOidcIdp({ redirectUris: [], accounts: { ada: { sub: 'ada-sub', email: 'ada@acme.test', email_verified: true, name: 'Ada' } } });
+    other = await startOidcIdp({ redirectUris: [], accounts: { ada: { sub: 'ada-at-other', email: 'ada@acme.test', email_verified: true, name: 'Ada' } } });
     expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
     apps = [];
     for (const name of ['One', 'Two']) apps.push((await portico.admin<{ client_id: string; client_secret: string }>('POST', '/applications', { name, redirect_uris: [APP] })).body);
   });
   afterAll(async () => {
     await idp?.close();
+    await other?.close();
     await portico?.close();
   });
 
@@ -84,6 +87,26 @@ describe.each(ephemeralBackends)('a connection disabled or deleted after its sig
     expect(again.code).toBeTruthy();
     expect(await userinfo(t.access_token!)).toBe(200);
     expect((await refresh(0, t.refresh_token!)).status).toBe(200);
+  });
+
+  it('a new sign-in through another connection in the same browser does not keep alive what the disabled one issued (attacker review)', async () => {
+    const { conn, jar, t } = await signIn();
+    // Application Two asks for a fresh sign-in, pinned to another IdP of the organization.
+    const second = await connectToIdp(portico.admin, other);
+    const fresh = await authorize(jar, 1, { connection: second.id, prompt: 'login' });
+    const cb = await loginThroughIdp(fresh.r.location!.href, 'ada');
+    const done = await follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar);
+    expect(codeOf(done)).toBeTruthy();
+    const rotated = await refresh(0, t.refresh_token!);
+    expect(rotated.status).toBe(200);
+    const latest = String(rotated.json.refresh_token);
+
+    // The session's latest login is the other connection's; One's tokens came from the first.
+    expect((await portico.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: false })).status).toBe(200);
+    expect((await refresh(0, latest)).json.error).toBe('invalid_grant');
+    expect(await userinfo(t.access_token!)).toBe(401);
+    expect((await portico.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: true })).status).toBe(200);
+    expect((await refresh(0, latest)).status).toBe(200);
   });
 
   it('deleted: the same, and nothing comes back', async () => {

@@ -100,10 +100,11 @@ describe('a third-party-initiated sign-in replaces the browser\'s earlier provid
 /**
  * What becomes of the provider session such a sign-in replaces (attacker review, reproduced on
  * memory and Redis): the browser forgot it, but it lived on. Ann's refresh token at application A
- * still worked after the browser's next person signed in, and after Ann's own "Sign out" at B,
- * which ended only the session the browser then held. Now another person's session is ended (its
- * grants and tokens, a back-channel logout token to A), and Ann's own is kept for her, so her
- * sign-out ends both and one portal tile does not sign her out of the other application.
+ * still worked after the browser's "Sign out" at B, which ended only the session the browser then
+ * held. Now the gateway session remembers what the browser left behind, and its sign-out ends that
+ * too. A later review: ending it at once, as the sign-in happened, let anyone who can send the
+ * browser a login link (another organization's admin, a partner) sign its person out of every
+ * application unasked; so it is not ended until the browser's own, confirmed, sign-out.
  */
 describe.each(ephemeralBackends)('the provider session a third-party-initiated sign-in replaces ($name)', (backend) => {
   const A = 'https://a.example.test/callback';
@@ -145,21 +146,36 @@ describe.each(ephemeralBackends)('the provider session a third-party-initiated s
   const signInWithLink = async (jar: CookieJar, email: string, app: { client_id: string }) =>
     follow(srv.url, ISSUER, srv.url + pathOf((await admin.link(org.slug, { email, client_id: app.client_id })).login_url), jar);
 
-  it("another person's sign-in ends the session the browser held: Ann's refresh token at A is dead, and A is told", async () => {
+  /** "Sign out" at an application, confirmed for the whole sign-in in this browser. */
+  const signOut = async (jar: CookieJar, idToken: string) => {
+    const page = await fetch(`${srv.url}/oauth/logout?${new URLSearchParams({ id_token_hint: idToken })}`, { headers: { cookie: jar.header() } });
+    jar.store(page);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.text())?.[1];
+    expect(xsrf).toBeDefined();
+    const confirmed = await fetch(`${srv.url}/oauth/logout/confirm`, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ xsrf: xsrf!, logout: 'yes' }) });
+    expect(confirmed.status).toBe(303);
+  };
+
+  it("another person's sign-in does not end Ann's session (anyone can send a link); the browser's sign-out does, and A is told", async () => {
     const jar = new CookieJar();
     await signInWithLink(jar, 'ann@acme.test', appA);
     const ann = await tokens(jar, appA, A, 'ann@acme.test');
-    expect((await refresh(appA, ann.refresh)).status).toBe(200);
     notices.length = 0;
 
     await signInWithLink(jar, 'bob@acme.test', appB);
-    expect((await tokens(jar, appB, B, 'bob@acme.test')).email).toBe('bob@acme.test');
-    const after = await refresh(appA, ann.refresh);
+    const bob = await tokens(jar, appB, B, 'bob@acme.test');
+    expect(bob.email).toBe('bob@acme.test');
+    const meanwhile = await refresh(appA, ann.refresh);
+    expect(meanwhile.status).toBe(200);
+    expect(notices).toEqual([]);
+
+    await signOut(jar, bob.idToken);
+    const after = await refresh(appA, String(meanwhile.json.refresh_token));
     expect({ status: after.status, error: after.json.error }).toEqual({ status: 400, error: 'invalid_grant' });
-    expect(notices.filter((n) => n.trigger === 'session_replaced').map((n) => n.clientId)).toEqual([appA.client_id]);
+    expect(notices.filter((n) => n.clientId === appA.client_id).map((n) => n.trigger)).toEqual(['rp_logout']);
   });
 
-  it("the same person's sign-in keeps her session: A keeps working, and her sign-out at B ends A's too", async () => {
+  it("the same person's sign-in: A keeps working (one portal tile does not sign out another), and her sign-out at B ends A's too", async () => {
     const jar = new CookieJar();
     await signInWithLink(jar, 'ann@acme.test', appA);
     const atA = await tokens(jar, appA, A, 'ann@acme.test');
@@ -172,13 +188,7 @@ describe.each(ephemeralBackends)('the provider session a third-party-initiated s
     const stillA = await refresh(appA, atA.refresh);
     expect(stillA.status).toBe(200);
 
-    // "Sign out" at B, confirmed for the whole sign-in in this browser.
-    const page = await fetch(`${srv.url}/oauth/logout?${new URLSearchParams({ id_token_hint: atB.idToken })}`, { headers: { cookie: jar.header() } });
-    jar.store(page);
-    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.text())?.[1];
-    expect(xsrf).toBeDefined();
-    const confirmed = await fetch(`${srv.url}/oauth/logout/confirm`, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ xsrf: xsrf!, logout: 'yes' }) });
-    expect(confirmed.status).toBe(303);
+    await signOut(jar, atB.idToken);
     const afterA = await refresh(appA, String(stillA.json.refresh_token));
     expect({ status: afterA.status, error: afterA.json.error }).toEqual({ status: 400, error: 'invalid_grant' });
   });

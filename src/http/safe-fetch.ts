@@ -87,6 +87,9 @@ export function checkFetchableUrl(
   return url;
 }
 
+/** Longest WWW-Authenticate passed on to the caller (openid-client); a longer one is dropped. */
+const MAX_CHALLENGE_CHARS = 1024;
+
 /** Returns a fetch-compatible function with the rules above (usable as openid-client's customFetch). */
 export function createSafeFetch(opts: SafeFetchOptions): FetchLike {
   const timeoutMs = opts.timeoutMs ?? 5000;
@@ -160,6 +163,11 @@ export function createSafeFetch(opts: SafeFetchOptions): FetchLike {
       }
     }
     const body = [204, 205, 304].includes(res.status) ? null : Buffer.concat(chunks);
-    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers as unknown as HeadersInit });
+    const out = new Headers(res.headers as unknown as HeadersInit);
+    // openid-client reads WWW-Authenticate with patterns that rescan the rest of the header for each
+    // parameter: 16 KB of `a="",` took 50-100 ms (attacker review). A real challenge is short.
+    const challenge = out.get('www-authenticate');
+    if (challenge !== null && challenge.length > MAX_CHALLENGE_CHARS) out.delete('www-authenticate');
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: out });
   };
 }

@@ -74,6 +74,10 @@ const EXPLAINERS: Record<string, Explainer> = {
     cause: 'Your organization requires signing in through its own identity provider.',
     fix: 'Use the connection being set up here to sign in.',
   }),
+  stale_authentication: () => ({
+    cause: 'The application asked for a new sign-in, and the identity provider answered with an earlier one instead of asking the person again.',
+    fix: 'Make the identity provider honour a forced sign-in (OIDC prompt=login, SAML ForceAuthn), or check its clock.',
+  }),
   redirect_uri_mismatch: () => ({
     cause: 'The application asked to return to an address it did not register.',
     fix: 'Ask the application’s team to check its registered redirect URIs.',

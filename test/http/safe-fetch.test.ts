@@ -312,3 +312,28 @@ describe('redirects: every hop is checked before it is connected to', () => {
     expect(seen).toEqual([]);
   });
 });
+
+describe('what is handed back', () => {
+  let server: Server;
+  let base: string;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const n = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('n') ?? 0);
+      res.writeHead(401, { 'www-authenticate': `Bearer error="invalid_token"${',a=""'.repeat(n)}`, 'content-type': 'application/json' });
+      res.end('{"error":"invalid_token"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  test('a WWW-Authenticate challenge over 1 KB is dropped (openid-client parses it in quadratic time; attacker review), a short one kept', async () => {
+    const fetchIt = createSafeFetch({ allowPrivate: true });
+    const short = await fetchIt(`${base}/?n=3`);
+    expect(short.headers.get('www-authenticate')).toBe('Bearer error="invalid_token",a="",a="",a=""');
+    const long = await fetchIt(`${base}/?n=3000`);
+    expect(long.status).toBe(401);
+    expect(long.headers.get('www-authenticate')).toBeNull();
+    expect(await long.json()).toEqual({ error: 'invalid_token' });
+  });
+});

@@ -121,19 +121,26 @@ export function parseIdpMetadata(xml: string, opts: { entityId?: string; maxByte
   const now = opts.now ?? new Date();
   if (validUntil !== undefined && validUntil <= now.getTime()) throw new MetadataError(`the metadata expired at ${new Date(validUntil).toISOString()} (validUntil): get a current copy from the IdP`);
 
-  const certificates: string[] = [];
+  // Each distinct text once, and no more of them than may be kept, before any is parsed (splitCertificates).
+  const texts = new Map<string, string>();
   for (const kd of childElements(idp, NS.md, 'KeyDescriptor')) {
     const use = attr(kd, 'use');
     if (use !== undefined && use !== 'signing') continue;
     for (const c of descendants(kd, NS.ds, 'X509Certificate')) {
-      let pems: string[];
-      try {
-        pems = splitCertificates(textOf(c, 'X509Certificate'));
-      } catch (e) {
-        throw new MetadataError(`a signing certificate in the metadata is unreadable or unusable (${e instanceof CertificateError ? e.message : 'bad certificate'})`);
-      }
-      for (const pem of pems) if (!certificates.includes(pem)) certificates.push(pem);
+      const text = textOf(c, 'X509Certificate');
+      texts.set(text.replace(/\s+/g, ''), text);
+      if (texts.size > MAX_IDP_CERTIFICATES) throw new MetadataError(`the IDPSSODescriptor lists more than ${MAX_IDP_CERTIFICATES} signing certificates`);
     }
+  }
+  const certificates: string[] = [];
+  for (const text of texts.values()) {
+    let pems: string[];
+    try {
+      pems = splitCertificates(text);
+    } catch (e) {
+      throw new MetadataError(`a signing certificate in the metadata is unreadable or unusable (${e instanceof CertificateError ? e.message : 'bad certificate'})`);
+    }
+    for (const pem of pems) if (!certificates.includes(pem)) certificates.push(pem);
   }
   if (certificates.length === 0) throw new MetadataError('the IDPSSODescriptor has no signing certificate');
   // As many as idp_certificates may hold: each is tried on every response posted to the ACS (attacker review: metadata carried 46).

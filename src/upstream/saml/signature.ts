@@ -74,6 +74,26 @@ export interface VerifiedSignature {
 
 const invalid = (message: string) => new UpstreamError('signature_invalid', message);
 
+/**
+ * A SignedInfo is about 1 KB (with an InclusiveNamespaces PrefixList, 2). It is canonicalised
+ * before any key is tried, so anyone can send one: 1 MB of `"` in one of its attributes took ~1 s
+ * (attacker review). Counted over names, attribute values and text, without serializing.
+ */
+const MAX_SIGNED_INFO_CHARS = 16_384;
+
+function refuseLargeSignedInfo(signedInfo: Element, where: string): void {
+  let chars = 0;
+  const stack: Node[] = [signedInfo];
+  while (stack.length) {
+    const n = stack.pop()!;
+    chars += n.nodeName.length + (n.nodeValue?.length ?? 0);
+    const attributes = (n as Element).attributes;
+    if (attributes) for (let i = 0; i < attributes.length; i++) chars += attributes[i]!.name.length + attributes[i]!.value.length;
+    if (chars > MAX_SIGNED_INFO_CHARS) throw new UpstreamError('too_large', `${where}: SignedInfo is larger than ${MAX_SIGNED_INFO_CHARS} characters`);
+    for (let c = n.firstChild; c; c = c.nextSibling) stack.push(c);
+  }
+}
+
 function one(parent: Element, local: string, what: string): Element {
   const found = childElements(parent, NS.ds, local);
   if (found.length !== 1) throw invalid(`${what}: expected exactly one ds:${local}, found ${found.length}`);
@@ -323,6 +343,7 @@ export function verifyEnvelopedSignature(signature: Element, parent: Element, ke
   const shape = inspectSignature(signature, parent);
   const where = `signature on ${parent.localName}`;
   const signedInfoEl = one(signature, 'SignedInfo', where);
+  refuseLargeSignedInfo(signedInfoEl, where);
   const canonicalSignedInfo = canonicalOrRefuse(signedInfoEl, inclusivePrefixes(one(signedInfoEl, 'CanonicalizationMethod', where)));
   const si = readSignedInfo(canonicalSignedInfo);
   if (si.canonicalization !== shape.canonicalization || si.signatureMethod !== shape.signatureMethod || si.digestMethod !== shape.digestMethod) {

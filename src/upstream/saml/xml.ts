@@ -107,20 +107,26 @@ export const MAX_XML_ATTRIBUTES = 64;
 export const MAX_XML_NAMESPACE_BINDINGS = 48;
 
 /**
- * Characters exclusive canonicalization escapes one at a time (`>`, `&`, CR; `<` is counted as
- * markup): xml-crypto makes a callback and a new string for each, so 1 MB of `>` in a signed
- * element took ~0.5 s to canonicalise (~1 s of it GC), for anyone holding any signed response
- * (attacker review). A real message has about one per tag (each tag's `>`), a few `&` in values.
+ * Characters exclusive canonicalization escapes one at a time (`>`, `&`, CR anywhere; `"`, TAB and
+ * LF inside attribute values, counted by refuseDeepStructure; `<` is counted as markup): xml-crypto
+ * makes a callback and a new string for each, so 1 MB of `>` in a signed element took ~0.5 s to
+ * canonicalise (~1 s of it GC), for anyone holding any signed response, and 1 MB of `"` in a
+ * single-quoted attribute of an attacker's own SignedInfo ~1 s, anonymously (attacker reviews).
+ * A real message has about one per tag (each tag's `>`), a few `&` in values.
  */
 const ESCAPES_PER_TAG = 5;
 
-function refuseEscapeFlood(xml: string, what: string, max: number): void {
+/** The escapes counted outside attribute values; throws past `max`. */
+function refuseEscapeFlood(xml: string, what: string, max: number): number {
   let n = 0;
   for (let i = 0; i < xml.length; i++) {
     const c = xml.charCodeAt(i);
-    if ((c === 62 || c === 38 || c === 13) && ++n > max) throw new UpstreamError('too_large', `${what} has more than ${max} characters that canonicalization escapes (>, &, CR)`);
+    if ((c === 62 || c === 38 || c === 13) && ++n > max) throw escapeFlood(what, max);
   }
+  return n;
 }
+
+const escapeFlood = (what: string, max: number) => new UpstreamError('too_large', `${what} has more than ${max} characters that canonicalization escapes (>, &, CR; ", TAB, LF in attribute values)`);
 
 /**
  * The namespace bindings, nesting depth and attribute counts of `xml`, checked in linear passes before any parser
@@ -128,7 +134,7 @@ function refuseEscapeFlood(xml: string, what: string, max: number): void {
  * the tag early); comments, CDATA and processing instructions are skipped whole. Anything this
  * reads differently from a parser is malformed, and the parser refuses it after.
  */
-function refuseDeepStructure(xml: string, what: string): void {
+function refuseDeepStructure(xml: string, what: string, escapes: { counted: number; max: number }): void {
   const bindings = new Set<string>();
   // No bound on the prefix's length: a prefix of 201 characters escaped a {1,200} (review of this pre-scan).
   // A prefix is an NCName, so it never holds a `:`: with `:` in the class, `xmlns:xmlns:xmlns:…` made
@@ -167,6 +173,7 @@ function refuseDeepStructure(xml: string, what: string): void {
         const c = xml.charCodeAt(j);
         if (quote) {
           if (c === quote) quote = 0;
+          else if ((c === 34 || c === 9 || c === 10) && ++escapes.counted > escapes.max) throw escapeFlood(what, escapes.max);
         } else if (c === 34 || c === 39) quote = c;
         else if (c === 61 /* = */) {
           if (++attributes > MAX_XML_ATTRIBUTES) throw new UpstreamError('too_large', `${what} has an element with more than ${MAX_XML_ATTRIBUTES} attributes`);
@@ -191,8 +198,8 @@ export function parseStrictXml(xml: string, what = 'SAML message', maxMarkup = M
   for (let i = xml.indexOf('<'); i !== -1; i = xml.indexOf('<', i + 1)) {
     if (++markup > maxMarkup) throw new UpstreamError('too_large', `${what} has more than ${maxMarkup} tags`);
   }
-  refuseEscapeFlood(xml, what, maxMarkup * ESCAPES_PER_TAG);
-  refuseDeepStructure(xml, what);
+  const maxEscapes = maxMarkup * ESCAPES_PER_TAG;
+  refuseDeepStructure(xml, what, { counted: refuseEscapeFlood(xml, what, maxEscapes), max: maxEscapes });
   let problem: string | undefined;
   const parser = new DOMParser({
     locator: false,

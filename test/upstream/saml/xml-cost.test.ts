@@ -158,6 +158,52 @@ describe('XML parse cost is bounded before parsing', () => {
     expect(outcome(b64(buildResponse({ attributes: { groups } })))).toMatchObject({ reason: 'accepted' });
   });
 
+  test("an attacker's own SignedInfo is never canonicalised with a flood of quotes, tabs or newlines in an attribute (attacker review: ~1 s per anonymous POST)", () => {
+    const attacker = { sign: 'response' as const, signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert };
+    const withSignedInfoAttribute = (value: string) => b64(buildResponse(attacker).replace('<ds:SignedInfo>', `<ds:SignedInfo x='${value}'>`));
+    // 1 MB of `"`, TAB or LF in one single-quoted attribute: refused by the pre-scan, at once.
+    for (const c of ['"', '\t', '\n']) {
+      const r = outcome(withSignedInfoAttribute(c.repeat(1000 * 1024)));
+      expect({ c, reason: r.reason }).toEqual({ c, reason: 'too_large' });
+      expect(r.ms).toBeLessThan(1000);
+    }
+    // Within the document's escape budget, but a SignedInfo no real one is: refused before canonicalisation.
+    const big = outcome(withSignedInfoAttribute('a'.repeat(20_000)));
+    expect(big.reason).toBe('too_large');
+    // A few of them (a real attribute may hold a quote or a newline) are read as before: the attacker's key is what fails.
+    expect(outcome(withSignedInfoAttribute('say "hi"\n'))).toMatchObject({ reason: 'signature_invalid' });
+    expect(outcome(b64(buildResponse({ sign: 'response' })))).toMatchObject({ reason: 'accepted' });
+  });
+
+  test('metadata whose certificate element holds a bundle of copies, or that lists too many: refused before each is parsed (attacker review: ~1 s per PUT)', () => {
+    const metadata = (inner: string) =>
+      `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.test"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">${inner}<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>`;
+    const key = (text: string) => `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${text}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`;
+    const timed = (xml: string) => {
+      const t = performance.now();
+      let message = 'accepted';
+      try {
+        parseIdpMetadata(xml);
+      } catch (e) {
+        if (!(e instanceof MetadataError)) throw e;
+        message = e.message;
+      }
+      return { message, ms: performance.now() - t };
+    };
+    // A bundle of copies of one certificate (~1 s before): each copy is parsed once, so it is quick and taken.
+    const copies = timed(metadata(key(KEYS.idp.cert.repeat(800))));
+    expect(copies.message).toBe('accepted');
+    expect(copies.ms).toBeLessThan(300);
+    expect(splitCertificates(KEYS.idp.cert.repeat(11) + KEYS.idpNext.cert)).toHaveLength(2);
+    // More than 10 different ones in one element: refused before any is parsed (these are not even certificates).
+    const pem = (i: number) => `-----BEGIN CERTIFICATE-----\n${'A'.repeat(i + 4)}\n-----END CERTIFICATE-----\n`;
+    expect(timed(metadata(key(Array.from({ length: 11 }, (_, i) => pem(i)).join('')))).message).toMatch(/more than 10 certificates/);
+    const many = timed(metadata(Array.from({ length: 11 }, (_, i) => key(`${'A'.repeat(i + 1)}`)).join('')));
+    expect(many.message).toMatch(/more than 10 signing certificates/);
+    // The same certificate in many KeyDescriptors (signing and encryption, say) is one.
+    expect(timed(metadata(key(KEYS.idp.cert).repeat(30))).message).toBe('accepted');
+  });
+
   test('an EncryptedAssertion of thousands of empty elements is refused before xml-encryption walks it (attacker review: ~0.3-0.9 s per anonymous POST)', async () => {
     // xml-encryption runs some ten `//` XPath searches over what it is given, before any key or
     // signature is looked at; 9,500 empty elements pass every pre-scan (no text, shallow).

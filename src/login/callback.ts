@@ -201,7 +201,13 @@ async function takePending(
   if (!tx || tx.connectionId !== connection.id) {
     throw new UpstreamError(binding.mismatch, 'this sign-in request was already answered or has expired; start again from your application');
   }
-  return { pending: { key: pending.key, transaction: tx.transaction }, ...(tx.test ? { test: tx.test } : {}), ...(tx.fresh ? { freshSince: tx.createdAt } : {}) };
+  // SECURITY: the response finishes the authorization request its sign-in was begun for, never one
+  // this browser began since (review: a transaction begun without prompt=login, answered after the
+  // interaction page of a prompt=login request had taken its place, finished that request unchecked).
+  if (!tx.test && tx.interactionUid !== req.session.interactionUid) {
+    throw new UpstreamError(binding.mismatch, 'this sign-in response belongs to an earlier sign-in request of this browser; start again from your application');
+  }
+  return { pending: { key: pending.key, transaction: tx.transaction }, ...(tx.test ? { test: tx.test } : {}), ...(tx.freshAfter !== undefined ? { freshSince: tx.freshAfter } : {}) };
 }
 
 export type { Response };

@@ -97,6 +97,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     }
     req.session.interactionUid = details.uid;
     req.session.forceAuthn = details.freshLoginRequired;
+    req.session.freshAfter = freshAfter(details);
     await saveSession(req);
     await dispatch(req, res, hints);
   });
@@ -126,6 +127,17 @@ export function loginRoutes(deps: LoginDeps): Router {
   return r;
 }
 
+/**
+ * The earliest time (ms) the IdP's authentication may be from, when the application asked for a
+ * new one: now for `prompt=login`, `max_age` seconds ago for `max_age` (OIDC Core §3.1.2.1).
+ */
+function freshAfter(i: { freshLoginRequired: boolean; params: Record<string, unknown> }, now = Date.now()): number | undefined {
+  if (!i.freshLoginRequired) return undefined;
+  const prompt = typeof i.params.prompt === 'string' ? i.params.prompt.split(' ') : [];
+  const maxAge = Number(i.params.max_age);
+  return prompt.includes('login') || !Number.isSafeInteger(maxAge) || maxAge < 0 ? now : now - maxAge * 1000;
+}
+
 const nulInHints = (p: Record<string, unknown>) => findNul({ login_hint: p.login_hint, domain_hint: p.domain_hint, organization: p.organization, connection: p.connection });
 
 
@@ -140,7 +152,7 @@ async function beginUpstream(deps: LoginDeps, req: Request, connection: Connecti
     interactionUid: req.session.interactionUid,
     transaction: started.transaction,
     createdAt: Date.now(),
-    ...(req.session.forceAuthn === true ? { fresh: true } : {}),
+    ...(req.session.forceAuthn === true && req.session.freshAfter !== undefined ? { freshAfter: req.session.freshAfter } : {}),
   });
   await saveSession(req);
   return outboundOf(started);
@@ -180,6 +192,7 @@ export function startFromAuthorize(deps: LoginDeps, opts: { secureCookies: boole
     if (upstream.beginsWithForm?.(route.connection)) return undefined;
     req.session.interactionUid = info.uid;
     req.session.forceAuthn = info.freshLoginRequired;
+    req.session.freshAfter = freshAfter(info);
     const to = await beginUpstream(deps, req, route.connection, hints.login_hint);
     if (to.form) throw new Error(`a ${route.connection.type} sign-in answered with a form although it said it would not`);
     return to.url;

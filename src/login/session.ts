@@ -21,6 +21,8 @@ declare module 'express-session' {
     interactionUid?: string;
     /** The application asked for a new authentication (prompt=login, max_age): ask the IdP for one too. */
     forceAuthn?: boolean;
+    /** Then, the earliest time (ms) the IdP's authentication may be from (freshAfter). */
+    freshAfter?: number;
     /** Browser binding of the upstream login in flight: the state/request id we sent upstream. */
     upstream?: { connectionId: string; key: string; startedAt: number };
     login?: GatewayLogin;

@@ -7,8 +7,8 @@ export interface LoginTransaction {
   interactionUid?: string;
   transaction: unknown;
   createdAt: number;
-  /** The application asked for a new authentication (prompt=login, max_age): the IdP was asked for one at createdAt. */
-  fresh?: boolean;
+  /** The application asked for a new authentication (prompt=login, max_age): the IdP's may not be from before this (ms). */
+  freshAfter?: number;
   /** A test sign-in of self-service setup (src/setup/test-sign-in.ts): the callback reports instead of signing in. */
   test?: TestMark;
 }

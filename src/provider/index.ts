@@ -535,8 +535,6 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
           login: { accountId: login.accountId, amr: amr.length ? amr : undefined, ts: authTime, remember: true },
           consent: { grantId },
           portico: { idp: login.connectionId, amr, auth_time: authTime },
-          // The browser's session was signed in already (a new sign-in in it): recordLogin keeps the earlier connections.
-          ...(i.session?.accountId ? { relogin: true } : {}),
         },
         login.resumeHere === true && boundToBrowser(req, i.uid),
         login.onSaved && ((sessionId) => login.onSaved!({ grantId, ...(sessionId ? { sessionId } : {}) })),

@@ -18,8 +18,6 @@ const oidcOf = (ctx: Ctx) => ('oidc' in ctx ? ctx.oidc : undefined);
 export interface PorticoResult {
   portico?: LoginRecord;
   login?: { accountId?: string };
-  /** The session was signed in before this login (finishLogin). */
-  relogin?: boolean;
 }
 
 /**
@@ -38,13 +36,12 @@ export function recordLogin(logins: LoginRecords, clock: () => number = Date.now
       const grant = oidc.entities.Grant as unknown as GrantLike | undefined;
       const seconds = grant ? grantLeft(grant, Math.floor(clock() / 1000)) : grantTtlSeconds(undefined);
       let record: LoginRecord = result.portico;
-      // A session that was signed in before: the connections its earlier grants came from stay
-      // checked (LoginRecord.earlier). A new session has no record to read.
-      if (result.relogin) {
-        const before = await logins.get(session.uid);
-        const earlier = [...new Set([...(before?.earlier ?? []), ...(before ? [before.idp] : [])])].filter((c) => c !== record.idp);
-        if (earlier.length) record = { ...record, earlier };
-      }
+      // A session signed in before keeps the connections its earlier grants came from checked
+      // (LoginRecord.earlier). Read every time: whether the session was signed in when the
+      // interaction began says nothing of a sign-in finished since in another tab (review).
+      const before = await logins.get(session.uid);
+      const earlier = [...new Set([...(before?.earlier ?? []), ...(before ? [before.idp] : [])])].filter((c) => c !== record.idp);
+      if (earlier.length) record = { ...record, earlier };
       await logins.put(session.uid, record, seconds);
     }
   };

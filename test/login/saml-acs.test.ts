@@ -288,6 +288,36 @@ describe.each(ephemeralBackends)('SAML ACS over HTTP (ephemeral: $name)', (eph) 
       // Authenticated again (within the allowed skew of the request): the code.
       expectCode(await post(first.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: await freshRequest(), authnInstant: new Date(Date.now() - 60_000) }) }));
     });
+
+    it('max_age: an IdP authentication within it signs in, an older one is stale_authentication (OIDC Core: max_age, not "now")', async () => {
+      const conn = conns['sp-only']!;
+      const within = await authorize({ connection: conn.id, max_age: '3600' });
+      const idOf = (location: string) => /\sID="([^"]+)"/.exec(inflateRawSync(Buffer.from(new URL(location).searchParams.get('SAMLRequest')!, 'base64')).toString('utf8'))![1]!;
+      expect(inflateRawSync(Buffer.from(new URL(within.location).searchParams.get('SAMLRequest')!, 'base64')).toString('utf8')).toContain('ForceAuthn="true"');
+      expectCode(await post(within.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: idOf(within.location), authnInstant: new Date(Date.now() - 1800_000) }) }));
+      const older = await authorize({ connection: conn.id, max_age: '3600' });
+      const refused = await post(older.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: idOf(older.location), authnInstant: new Date(Date.now() - 7200_000) }) });
+      expect(refused.status).toBe(403);
+      expect(refused.body).toContain('stale_authentication');
+    });
+
+    it("a response finishes only the request its sign-in was begun for, not a prompt=login one the browser began since (review: the fresh check was skipped)", async () => {
+      const conn = conns['sp-only']!;
+      // A: an ordinary request, sent to the IdP (not followed yet).
+      const a = await authorize({ connection: conn.id, state: 'A' });
+      const idA = /\sID="([^"]+)"/.exec(inflateRawSync(Buffer.from(new URL(a.location).searchParams.get('SAMLRequest')!, 'base64')).toString('utf8'))![1]!;
+      // B: prompt=login without hints, in the same browser: the email page, no new sign-in begun.
+      const b = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.client_id, APP_REDIRECT, { prompt: 'login', state: 'B' }), a.jar);
+      expect(b.status).toBe(200);
+      // The IdP answers A's request from an hour-old session: it finishes neither A nor B.
+      const out = await post(a.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: idA, authnInstant: new Date(Date.now() - 3600_000) }) });
+      expect(out.location).toBeUndefined();
+      expect(out.status).toBe(400);
+      expect(out.body).toContain('in_response_to_mismatch');
+      // Begun and answered in one request's turn, the same browser signs in.
+      const c = await start(conn, a.jar);
+      expectCode(await post(a.jar, conn, { SAMLResponse: responseFor(conn, { inResponseTo: c.requestId }) }));
+    });
   });
 
   describe('SP-initiated', () => {

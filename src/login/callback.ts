@@ -153,20 +153,12 @@ async function callbackParams(deps: CallbackDeps, req: Request, spec: CallbackSp
 }
 
 /**
- * The transaction this browser started for this connection, single use (the session binding and
- * the stored transaction both go), and its test mark when it is a test sign-in:
- *  - binding `state`: the response names it; it must be this browser's pending one, else the
- *    kind's mismatch reason (a callback replayed, forged or carried to another browser);
- *  - binding `session`: this browser's pending one for the connection if any, else undefined (an
- *    unsolicited response: the adapter decides); a pending one already taken or expired is refused;
- *  - binding `none`: partner-started kinds have none.
- */
-/**
  * SECURITY: the application asked for a new authentication (prompt=login, max_age) and the IdP was
  * asked for one (OIDC prompt=login, SAML ForceAuthn). An IdP that answers with the sign-in it
  * already had (ignoring the request, or a hostile one) must not give the application a fresh
  * auth_time for it (attacker review): where the IdP says when it authenticated the person, that
- * must not be before the request, give or take the allowed clock skew. An IdP that does not say is
+ * must not be before the bound (the request for prompt=login, max_age seconds before it for
+ * max_age: routes.ts freshAfter), give or take the allowed clock skew. An IdP that does not say is
  * taken at its word.
  */
 function checkFresh(identity: ExternalIdentity, freshSinceMs: number): void {
@@ -176,6 +168,16 @@ function checkFresh(identity: ExternalIdentity, freshSinceMs: number): void {
   });
 }
 
+/**
+ * The transaction this browser started for this connection, single use (the session binding and
+ * the stored transaction both go), and its test mark when it is a test sign-in:
+ *  - binding `state`: the response names it; it must be this browser's pending one, else the
+ *    kind's mismatch reason (a callback replayed, forged or carried to another browser);
+ *  - binding `session`: this browser's pending one for the connection if any, else undefined (an
+ *    unsolicited response: the adapter decides); a pending one already taken or expired is refused;
+ *  - binding `none`: partner-started kinds have none.
+ * It must have been begun for the authorization request the browser's gateway session names now.
+ */
 async function takePending(
   deps: CallbackDeps,
   req: Request,

@@ -9,7 +9,7 @@
  */
 import type { Store as SessionStore } from 'express-session';
 import type { Logger } from 'pino';
-import type { ProviderLogout } from '../provider/user-logout-wiring.js';
+import { endAndNotify, type ProviderLogout } from '../provider/user-logout-wiring.js';
 import type { EventRepo } from '../store/repos/events.js';
 import type { UserSessionIds, UserSessionIndex } from '../store/user-sessions.js';
 
@@ -73,8 +73,7 @@ export function userAccess(deps: UserAccessDeps): UserAccess {
     for (const kind of ['gateway', 'provider', 'grant'] as const) for (const id of ids[kind]) await deps.index.add(userId, kind, id).catch(() => undefined);
   };
   async function endTaken(organizationId: string, userId: string, reason: UserAccessEndReason, ids: UserSessionIds): Promise<void> {
-    const ended = await deps.provider.endUser(userId, ids);
-    for (const a of ended) deps.provider.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId, trigger: reason });
+    const ended = await endAndNotify(deps.provider, userId, ids, organizationId, reason);
     await deps.events.append({
       type: 'user.sessions_ended',
       reason,
@@ -105,8 +104,7 @@ export function userAccess(deps: UserAccessDeps): UserAccess {
     async endSome(organizationId, userId, ids, why) {
       try {
         for (const sid of ids.gateway ?? []) await destroy(deps.gatewaySessions, sid);
-        const ended = await deps.provider.endUser(userId, { provider: ids.provider ?? [], grant: ids.grant ?? [] });
-        for (const a of ended) deps.provider.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId, trigger: why });
+        const ended = await endAndNotify(deps.provider, userId, { provider: ids.provider ?? [], grant: ids.grant ?? [] }, organizationId, why);
         deps.logger.warn({ user: userId, why, gateway_sessions: ids.gateway?.length ?? 0, authorizations: ended.length }, 'some of a user\'s sessions ended');
       } catch (err) {
         deps.logger.error({ err, user: userId, why }, 'some of a user\'s sessions could not be ended');

@@ -54,7 +54,7 @@ import type { BackchannelOptions, LogoutTrigger } from './backchannel.js';
 import { recordRefreshRefusals, type Clock } from './refresh.js';
 import { extraTokenClaims, resourceIndicators } from './resources.js';
 import { withTokenFeatures } from './token-features.js';
-import { providerLogout, type ProviderLogout } from './user-logout-wiring.js';
+import { endAndNotify, providerLogout, type ProviderLogout } from './user-logout-wiring.js';
 import { hasNul, LONE_SURROGATE } from '../http/text.js';
 import { randomToken } from '../store/secrets.js';
 import type { UserSessionIndex } from '../store/user-sessions.js';
@@ -547,9 +547,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       for (const id of ids) {
         const holder = ((await adapter('Session').find(id)) as { accountId?: unknown } | undefined)?.accountId;
         if (typeof holder !== 'string') continue;
-        const ended = await logout.endUser(holder, { provider: [id], grant: [] });
-        const organizationId = ended.length ? await logout.organizationOf(holder).catch(() => null) : null;
-        for (const a of ended) logout.queue.enqueue({ clientId: a.clientId, sub: holder, sid: a.sid, organizationId, trigger });
+        await endAndNotify(logout, holder, { provider: [id], grant: [] }, () => logout.organizationOf(holder).catch(() => null), trigger);
       }
     },
   };

@@ -6,7 +6,7 @@ import type Provider from 'oidc-provider';
 import type { Adapter } from 'oidc-provider';
 import type { Runtime } from '../runtime.js';
 import type { UserSessionIds } from '../store/user-sessions.js';
-import { endOnLogout, backchannelQueue, logoutTokenSigner, type BackchannelOptions, type BackchannelQueue } from './backchannel.js';
+import { endOnLogout, backchannelQueue, logoutTokenSigner, type BackchannelOptions, type BackchannelQueue, type LogoutTrigger } from './backchannel.js';
 import { providerUserLogout, type EndedAuthorization } from './user-logout.js';
 
 export interface ProviderLogout {
@@ -37,4 +37,23 @@ export function providerLogout(rt: Runtime, provider: Provider, adapterFor: (mod
   };
   provider.use(endOnLogout({ provider, confirmPath, queue, organizationOf, revokeGrant, logger }));
   return { queue, organizationOf, endUser: providerUserLogout(adapterFor) };
+}
+
+/**
+ * Ends the named oidc-provider sessions and grants of one user and queues a back-channel logout
+ * notice for each application whose authorization ended: what every way of ending a user's access
+ * does (user-access.ts, PorticoProvider.endSessions).
+ */
+export async function endAndNotify(
+  logout: Pick<ProviderLogout, 'queue' | 'endUser'>,
+  userId: string,
+  ids: Pick<UserSessionIds, 'provider' | 'grant'>,
+  organizationId: string | null | (() => Promise<string | null>),
+  trigger: LogoutTrigger,
+): Promise<EndedAuthorization[]> {
+  const ended = await logout.endUser(userId, ids);
+  if (!ended.length) return ended;
+  const org = typeof organizationId === 'function' ? await organizationId() : organizationId;
+  for (const a of ended) logout.queue.enqueue({ clientId: a.clientId, sub: userId, sid: a.sid, organizationId: org, trigger });
+  return ended;
 }

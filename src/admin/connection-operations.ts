@@ -21,6 +21,7 @@ export const commonSchema = z.strictObject({
   name: text(),
   enabled: z.boolean().default(true),
   user_matching: z.enum(['jit', 'existing']).default('jit'),
+  trust_email: z.boolean().default(true),
   attribute_mapping: z
     .record(z.string().min(1).max(200), z.string().min(1).max(200))
     .refine((m) => Object.keys(m).length <= 100, 'at most 100 entries')

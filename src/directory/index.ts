@@ -6,6 +6,9 @@ import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../up
 import { emailVerified, linkableByEmail } from './email-verified.js';
 import { rolesForLogin } from './roles.js';
 
+/** A connection row says whether it is trusted with email addresses; a way in without one (a login link, named by the organization's own key) is. */
+const linksByEmail = (connection: IdentitySource) => connection.trust_email !== false;
+
 export interface ResolveOptions {
   createUser?: boolean;
   recordIdentity?: boolean;
@@ -24,8 +27,8 @@ export interface ResolvePreview {
  *  1. a Portico user id or partner external id named by the upstream (links, partner JWTs);
  *  2. the identity already linked (connection + subject);
  *  3. the same email, case-insensitively, unless the IdP says it is unverified — then linked, but
- *     only to a user whose email was vouched for when it was written (else `user_conflict`: see
- *     linkableByEmail);
+ *     only to a user whose email was vouched for when it was written, and only through a connection
+ *     trusted with email addresses (`trust_email`; else `user_conflict`: see linkableByEmail);
  *  4. `user_matching: jit` creates the user; `existing` refuses (`user_not_found`).
  * Suspended users are refused (`user_suspended`). Profile fields the IdP sends are synced.
  */
@@ -81,7 +84,7 @@ export class Directory {
     if (linked) return { profile, match: 'identity', userId: linked.id };
     if (identity.email && identity.email_verified !== false) {
       const byEmail = await this.store.users.findByEmail(orgId, identity.email);
-      if (byEmail) return { profile, match: linkableByEmail(byEmail) ? 'email' : 'conflict', userId: byEmail.id };
+      if (byEmail) return { profile, match: linksByEmail(connection) && linkableByEmail(byEmail) ? 'email' : 'conflict', userId: byEmail.id };
     }
     return { profile, match: connection.user_matching === 'jit' ? 'new' : 'none' };
   }
@@ -96,6 +99,13 @@ export class Directory {
     if (linked) return linked;
     if (identity.email && identity.email_verified !== false) {
       const byEmail = await users.findByEmail(orgId, identity.email);
+      // SECURITY: a connection the organization does not trust with addresses (a contractor's IdP)
+      // would otherwise sign in as anyone of the organization whose email it asserts (review).
+      if (byEmail && !linksByEmail(connection)) {
+        throw new UpstreamError('user_conflict', 'a user with this email exists, and this connection is not trusted to link sign-ins to users by email (trust_email)', {
+          user_id: byEmail.id,
+        });
+      }
       if (byEmail && !linkableByEmail(byEmail)) {
         throw new UpstreamError('user_conflict', 'a user with this email exists, but its email was written by an upstream that did not vouch for it: it is not linked by email', {
           user_id: byEmail.id,
@@ -127,9 +137,10 @@ export class Directory {
     if (identity.email) {
       p.email = identity.email;
       // Recomputed on every login: only an email of a verified domain of the organization counts (docs/reference.md "Rules every part keeps").
-      p.email_verified = emailVerified(identity, verifiedDomains);
+      // A connection not trusted with email addresses never makes one verified, nor vouches for it.
+      p.email_verified = linksByEmail(connection) && emailVerified(identity, verifiedDomains);
       // Whether other upstreams may later be linked to this user by the address (linkableByEmail).
-      p.email_vouched = identity.email_verified === true;
+      p.email_vouched = linksByEmail(connection) && identity.email_verified === true;
     }
     for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];
     // Kept, but partner tokens match by it only when the way in vouches for it (UserInput.phone_number_verified).

@@ -99,7 +99,8 @@ const ID_SHAPE = /^[A-Za-z0-9_-]{1,100}$/;
 export function settingsFingerprint(c: FingerprintedSettings): string {
   return createHash('sha256')
     // The provider too: switching the IdP preset after a passed test changes how identities are read (attacker review).
-    .update(JSON.stringify([c.type, c.provider, c.config, c.secrets, c.attribute_mapping, c.user_matching]))
+    // trust_email only when false: the digests of tests made before it existed still hold.
+    .update(JSON.stringify([c.type, c.provider, c.config, c.secrets, c.attribute_mapping, c.user_matching, ...(c.trust_email === false ? [false] : [])]))
     .digest('base64url');
 }
 /**

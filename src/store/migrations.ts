@@ -493,6 +493,15 @@ alter table users add column email_vouched boolean not null default true;
 alter table applications add column public_since timestamptz;
 `,
   },
+  {
+    version: 20,
+    name: 'connections trusted with email addresses',
+    sql: `
+-- Whether a connection's sign-ins may be linked to an existing user by email, and whether the
+-- addresses it writes vouch for linking others (directory/index.ts). Every connection so far was.
+alter table connections add column trust_email boolean not null default true;
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

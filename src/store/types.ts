@@ -82,6 +82,13 @@ export interface Connection {
   name: string;
   enabled: boolean;
   user_matching: 'jit' | 'existing';
+  /**
+   * Whether this connection is trusted with email addresses: its sign-ins may be linked to an
+   * existing user of the organization by email, and the addresses it writes vouch for linking
+   * other connections' sign-ins (directory/index.ts). False for an IdP the organization does not
+   * control (a contractor's, a partner's): it then signs in only the users it made or was linked to.
+   */
+  trust_email: boolean;
   attribute_mapping: Record<string, string>;
   default_client_id: string | null;
   /** Type-specific, non-secret settings. */

@@ -44,6 +44,8 @@ export interface IdentitySource {
   id: string;
   organization_id: string;
   user_matching: 'jit' | 'existing';
+  /** Absent (a way in without a connection row, named by the organization's own key): trusted. */
+  trust_email?: boolean;
   attribute_mapping: Record<string, string>;
   default_client_id: string | null;
 }

@@ -12,6 +12,7 @@ const connection = (over: Partial<Connection> = {}): Connection => ({
   name: 'SSO',
   enabled: false,
   user_matching: 'jit',
+  trust_email: true,
   attribute_mapping: {},
   default_client_id: null,
   config: {},

@@ -16,6 +16,7 @@ export interface ConnectionInput {
   name: string;
   enabled?: boolean;
   user_matching?: 'jit' | 'existing';
+  trust_email?: boolean;
   attribute_mapping?: Record<string, string>;
   default_client_id?: string | null;
   config?: Record<string, unknown>;
@@ -23,7 +24,7 @@ export interface ConnectionInput {
 }
 
 const COLS =
-  'id, organization_id, type, provider, name, enabled, user_matching, attribute_mapping, default_client_id, config, secrets_enc, created_at';
+  'id, organization_id, type, provider, name, enabled, user_matching, trust_email, attribute_mapping, default_client_id, config, secrets_enc, created_at';
 
 /** Connections with their secrets sealed at rest (SecretBox) and opened only when loaded. */
 export class ConnectionRepo {
@@ -44,8 +45,8 @@ export class ConnectionRepo {
   async create(organizationId: string, c: ConnectionInput): Promise<Connection> {
     const [row] = await this.db.query<Row>(
       `insert into connections (id, organization_id, type, provider, name, enabled, user_matching, attribute_mapping,
-         default_client_id, config, secrets_enc)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning ${COLS}`,
+         default_client_id, config, secrets_enc, trust_email)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning ${COLS}`,
       [
         c.id ?? newId('con'),
         organizationId,
@@ -58,6 +59,7 @@ export class ConnectionRepo {
         c.default_client_id ?? null,
         JSON.stringify(c.config ?? {}),
         this.#seal(c.secrets),
+        c.trust_email ?? true,
       ],
     );
     return this.#toConnection(row!);
@@ -114,8 +116,9 @@ export class ConnectionRepo {
          default_client_id = case when $8::boolean then $9 else default_client_id end,
          config = coalesce($10, config),
          secrets_enc = case when $11::boolean then $12 else secrets_enc end,
+         trust_email = coalesce($13, trust_email),
          updated_at = now()
-       where id = $1 and organization_id = $2${opts.whileDisabled ? ' and not enabled' : ''}${opts.ifConfig ? ' and config = $13::jsonb' : ''} returning ${COLS}`,
+       where id = $1 and organization_id = $2${opts.whileDisabled ? ' and not enabled' : ''}${opts.ifConfig ? ' and config = $14::jsonb' : ''} returning ${COLS}`,
       [
         id,
         organizationId,
@@ -129,6 +132,7 @@ export class ConnectionRepo {
         patch.config ? JSON.stringify(patch.config) : null,
         patch.secrets !== undefined,
         this.#seal(patch.secrets),
+        patch.trust_email ?? null,
         ...(opts.ifConfig ? [JSON.stringify(opts.ifConfig)] : []),
       ],
     );

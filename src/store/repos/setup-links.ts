@@ -50,6 +50,8 @@ export interface FingerprintedSettings {
   secrets: Record<string, string>;
   attribute_mapping: Record<string, string>;
   user_matching: 'jit' | 'existing';
+  /** Whether the test linked (or refused) by email depends on it. */
+  trust_email: boolean;
 }
 
 /** How pending settings are stored: the secrets sealed exactly as the connection stores them. */
@@ -217,12 +219,12 @@ export class SetupLinkRepo {
       );
       if (!link?.connection_id || !link.tested_settings) return false;
       const [conn] = await tx.query<Omit<FingerprintedSettings, 'secrets'> & { secrets_enc: string | null }>(
-        'select type, provider, config, secrets_enc, attribute_mapping, user_matching from connections where id = $1 and organization_id = $2 for update',
+        'select type, provider, config, secrets_enc, attribute_mapping, user_matching, trust_email from connections where id = $1 and organization_id = $2 for update',
         [link.connection_id, organizationId],
       );
       if (!conn) return false;
       const next: SealedSettings = link.pending ?? { config: conn.config, secrets_enc: conn.secrets_enc };
-      const fp = fingerprint({ type: conn.type, provider: conn.provider, config: next.config, secrets: this.#open(next.secrets_enc), attribute_mapping: conn.attribute_mapping, user_matching: conn.user_matching });
+      const fp = fingerprint({ type: conn.type, provider: conn.provider, config: next.config, secrets: this.#open(next.secrets_enc), attribute_mapping: conn.attribute_mapping, user_matching: conn.user_matching, trust_email: conn.trust_email });
       if (fp !== link.tested_settings) return false;
       await tx.query('update connections set config = $3::jsonb, secrets_enc = $4, enabled = true, updated_at = now() where id = $1 and organization_id = $2', [
         link.connection_id,

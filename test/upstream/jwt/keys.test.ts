@@ -120,6 +120,7 @@ const storedRow = (id: string, publicKey: string): Connection => ({
   name: 'Partner',
   enabled: true,
   user_matching: 'existing',
+  trust_email: true,
   attribute_mapping: {},
   default_client_id: null,
   config: { alg: 'RS256', public_key: publicKey, max_token_age_seconds: 600 },

@@ -19,6 +19,7 @@ const connection = (over: Partial<Connection> = {}): Connection => ({
   name: 'Partner',
   enabled: true,
   user_matching: 'existing',
+  trust_email: true,
   attribute_mapping: {},
   default_client_id: null,
   config: { alg: 'HS256', max_token_age_seconds: 600 },

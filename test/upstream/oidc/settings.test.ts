@@ -46,6 +46,7 @@ const asConnection = (stored: StoredSettings): Connection => ({
   name: 'x',
   enabled: true,
   user_matching: 'jit',
+  trust_email: true,
   attribute_mapping: {},
   default_client_id: null,
   config: stored.config,

@@ -17,6 +17,7 @@ export function oidcConnection(
     name: 'Test IdP',
     enabled: true,
     user_matching: 'jit',
+    trust_email: true,
     attribute_mapping: over.attribute_mapping ?? {},
     default_client_id: null,
     config: {

@@ -28,6 +28,7 @@ const connection = (stored: StoredSettings): Connection => ({
   name: 'SAML',
   enabled: true,
   user_matching: 'jit',
+  trust_email: true,
   attribute_mapping: {},
   default_client_id: null,
   config: stored.config,

@@ -93,7 +93,7 @@ describe('a real SimpleSAMLphp IdP against the validation core', () => {
     });
     const ctx = { issuer: ISSUER, connectionId: CONN, fetch: createSafeFetch({ allowPrivate: true }), allowPrivateUrls: true };
     const stored = await samlSettings.store(samlSettings.schema.parse({ metadata_url: idp.metadataUrl }), undefined, ctx);
-    const base = { organization_id: 'org', type: 'saml' as const, provider: 'generic' as const, name: 'ssp', enabled: true, user_matching: 'jit' as const, attribute_mapping: {}, default_client_id: null, created_at: new Date() };
+    const base = { organization_id: 'org', type: 'saml' as const, provider: 'generic' as const, name: 'ssp', enabled: true, user_matching: 'jit' as const, trust_email: true, attribute_mapping: {}, default_client_id: null, created_at: new Date() };
     connection = { ...base, id: CONN, config: stored.config, secrets: {} };
     encConnection = { ...base, id: CONN_ENC, config: { ...stored.config, sign_authn_requests: true }, secrets: {} };
   }, 60_000);

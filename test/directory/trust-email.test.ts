@@ -1,0 +1,134 @@
+/**
+ * A connection the organization does not trust with email addresses (`trust_email: false`: a
+ * contractor's or partner's IdP). Attacker review: any connection of an organization could sign in
+ * as any user of it whose address it asserted as verified, since sign-ins are linked to existing
+ * users by email. Such a connection is never linked by email (user_conflict), and the addresses it
+ * writes are neither verified nor vouched for (no other connection's sign-in is linked to a user it
+ * made). Trusted connections (the default) keep linking, so people keep their user when the
+ * organization moves from one IdP to another.
+ */
+import { appAuthorizeUrl, CookieJar, follow } from '../support/provider.js';
+import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+import { startPortico, type RunningPortico } from '../support/portico.js';
+
+const APP_REDIRECT = 'https://app.example.test/callback';
+
+interface UserView {
+  id: string;
+  email: string;
+  email_verified: boolean;
+  email_vouched: boolean;
+  identities: { connection_id: string; subject: string }[];
+}
+
+describe('trust_email: false — a connection not trusted with email addresses', () => {
+  let portico: RunningPortico;
+  let contractors: OidcIdp;
+  let corporate: OidcIdp;
+  let app: { client_id: string };
+  const conns: Record<string, { id: string; redirect_uri: string; trust_email: boolean }> = {};
+
+  beforeAll(async () => {
+    portico = await startPortico();
+    contractors = await startOidcIdp({
+      redirectUris: [],
+      accounts: {
+        alice: { sub: 'c-alice', email: 'alice@acme.test', email_verified: true },
+        bob: { sub: 'c-bob', email: 'bob@acme.test', email_verified: true },
+      },
+    });
+    corporate = await startOidcIdp({
+      redirectUris: [],
+      accounts: {
+        alice: { sub: 'alice-sub', email: 'alice@acme.test', email_verified: true },
+        bob: { sub: 'bob-sub', email: 'bob@acme.test', email_verified: true },
+      },
+    });
+    expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
+    for (const [name, idp, trust] of [['contractors', contractors, false], ['corporate', corporate, undefined]] as const) {
+      const r = await portico.admin<{ id: string; redirect_uri: string; trust_email: boolean }>('POST', '/organizations/acme/connections', {
+        type: 'oidc',
+        name,
+        discovery_url: idp.discoveryUrl,
+        client_id: TEST_CLIENT_ID,
+        client_secret: TEST_CLIENT_SECRET,
+        ...(trust === undefined ? {} : { trust_email: trust }),
+      });
+      expect(r.status).toBe(201);
+      idp.addRedirectUri(r.body.redirect_uri);
+      conns[name] = r.body;
+    }
+    app = (await portico.admin<typeof app>('POST', '/applications', { name: 'App', type: 'confidential', redirect_uris: [APP_REDIRECT] })).body;
+  });
+  afterAll(async () => {
+    await contractors?.close();
+    await corporate?.close();
+    await portico?.close();
+  });
+
+  async function signIn(connection: string, idp: OidcIdp, login: string) {
+    const jar = new CookieJar();
+    const r = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.client_id, APP_REDIRECT, { connection }), jar);
+    expect(r.location!.origin).toBe(idp.url);
+    const cb = await loginThroughIdp(r.location!.href, login);
+    return follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar);
+  }
+  const lastSuccess = async (connectionId: string) =>
+    (await portico.admin<{ data: { user_id: string }[] }>('GET', `/organizations/acme/events?type=login.succeeded&connection_id=${connectionId}&limit=1`)).body.data[0]?.user_id;
+  const user = async (id: string) => (await portico.admin<UserView>('GET', `/organizations/acme/users/${id}`)).body;
+  const code = (r: Awaited<ReturnType<typeof follow>>) => r.location?.searchParams.get('code') ?? null;
+
+  it('is set, shown and kept by the admin API: default true, a PATCH without it keeps it, a wrong value is refused and changes nothing', async () => {
+    expect(conns.corporate!.trust_email).toBe(true);
+    expect(conns.contractors!.trust_email).toBe(false);
+    const path = `/organizations/acme/connections/${conns.contractors!.id}`;
+    expect((await portico.admin<{ trust_email: boolean }>('GET', path)).body.trust_email).toBe(false);
+    const renamed = await portico.admin<{ trust_email: boolean; name: string }>('PATCH', path, { name: 'Contractors' });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body).toMatchObject({ name: 'Contractors', trust_email: false });
+    const bad = await portico.admin<{ code: string }>('PATCH', path, { trust_email: 'yes' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.code).toBe('validation_failed');
+    expect((await portico.admin<{ trust_email: boolean }>('GET', path)).body.trust_email).toBe(false);
+  });
+
+  it("never signs in as an existing user by the address it asserts; the users it makes are its own, and unverified; trusted, it links", async () => {
+    // Alice exists, signed in through the corporate IdP.
+    expect(code(await signIn(conns.corporate!.id, corporate, 'alice'))).toBeTruthy();
+    const alice = (await lastSuccess(conns.corporate!.id))!;
+    expect(await user(alice)).toMatchObject({ email: 'alice@acme.test', email_verified: true, email_vouched: true });
+
+    // The contractors' IdP asserts her verified address: refused, and she is unchanged.
+    const refused = await signIn(conns.contractors!.id, contractors, 'alice');
+    expect(code(refused)).toBeNull();
+    expect(refused.body).toContain('user_conflict');
+    const failed = await portico.admin<{ data: { reason: string; detail: Record<string, unknown> }[] }>(
+      'GET',
+      `/organizations/acme/events?type=login.failed&connection_id=${conns.contractors!.id}&limit=1`,
+    );
+    expect(failed.body.data[0]).toMatchObject({ reason: 'user_conflict', detail: { user_id: alice } });
+    const after = await user(alice);
+    expect(after.identities.map((i) => i.connection_id)).toEqual([conns.corporate!.id]);
+    expect(after).toMatchObject({ email_verified: true, email_vouched: true });
+
+    // Legitimate: it signs in a person nobody else has, again and again, as the same user; the
+    // address it wrote is neither verified (the email_verified claim) nor vouched for.
+    expect(code(await signIn(conns.contractors!.id, contractors, 'bob'))).toBeTruthy();
+    const bob = (await lastSuccess(conns.contractors!.id))!;
+    expect(await user(bob)).toMatchObject({ email: 'bob@acme.test', email_verified: false, email_vouched: false });
+    expect(code(await signIn(conns.contractors!.id, contractors, 'bob'))).toBeTruthy();
+    expect(await lastSuccess(conns.contractors!.id)).toBe(bob);
+
+    // Nor is a trusted connection's sign-in linked to the user it made (pre-hijack the other way round).
+    const corporateBob = await signIn(conns.corporate!.id, corporate, 'bob');
+    expect(code(corporateBob)).toBeNull();
+    expect(corporateBob.body).toContain('user_conflict');
+    expect((await user(bob)).identities.map((i) => i.connection_id)).toEqual([conns.contractors!.id]);
+
+    // Trusted after all: its sign-in links to Alice by her address.
+    expect((await portico.admin('PATCH', `/organizations/acme/connections/${conns.contractors!.id}`, { trust_email: true })).status).toBe(200);
+    expect(code(await signIn(conns.contractors!.id, contractors, 'alice'))).toBeTruthy();
+    expect(await lastSuccess(conns.contractors!.id)).toBe(alice);
+    expect((await user(alice)).identities.map((i) => i.connection_id).sort()).toEqual([conns.contractors!.id, conns.corporate!.id].sort());
+  });
+});

@@ -8,7 +8,7 @@ import { createMetricsRegistry, healthRoutes } from './http/health.js';
 import { accessLog } from './http/access-log.js';
 import { smtpMailer } from './http/mail.js';
 import { problemHandler, refuseNulInUrl, sendError } from './http/problem.js';
-import { authorizeRateLimit, clientKey, countClientAuthFailures, failureGate, loginRateLimit, rateLimitsFor } from './http/rate-limit.js';
+import { authorizeRateLimit, clientKey, countClientAuthFailures, failureGate, loginRateLimit, rateLimitsFor, tokenBudgetKey } from './http/rate-limit.js';
 import { createProvider, type InteractionStarter, type PorticoProvider } from './provider/index.js';
 import { GRANT_LIFETIME_SECONDS, KEY_RETENTION_SECONDS, ROUTES } from './provider/configuration.js';
 import { loadSigningKeys, type SigningKeys } from './provider/keys.js';
@@ -123,7 +123,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     clock: parts.clock,
     interactionStarter,
     boundInteractionUid: (req) => interactionAtLoad.get(req),
-    tokenBudget: (userId) => limits.consume('tokens', userId),
+    tokenBudget: (userId, clientId) => limits.consume('tokens', tokenBudgetKey(userId, clientId)),
     anonymousBudget: (ip) => limits.consume('authorize', clientKey(ip)),
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });

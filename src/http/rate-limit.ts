@@ -9,8 +9,10 @@
  * - `adminAuth`: per client IP, admin API requests with a wrong API key; once over, that IP's
  *   admin API requests are refused before any key is looked up.
  * - `admin`: per API key, admin API requests.
- * - `tokens`: per user, authorizations finished (login/finish.ts), codes issued by single sign-on
- *   (src/provider/anonymous-budget.ts), code exchanges and refreshes (src/provider/token-budget.ts) together.
+ * - `tokens`: per user and application, authorizations finished (login/finish.ts), codes issued by
+ *   single sign-on (src/provider/anonymous-budget.ts), code exchanges and refreshes
+ *   (src/provider/token-budget.ts) together; and per user, all applications together, at
+ *   USER_TOKENS_FACTOR times that (`tokenBudgetKey`).
  * - `authorize`: per client IP, what anyone can make the gateway keep for minutes: interactions
  *   and public clients' pushed requests and DPoP proofs (src/provider/anonymous-budget.ts) and
  *   loads of the interaction page (`authorizeRateLimit`) together.
@@ -86,6 +88,37 @@ export function siteKey(key: string): string | undefined {
   return m ? `${m[1]}::/48` : undefined;
 }
 
+/**
+ * How many times one application's budget a user gets, all applications together. Attacker review:
+ * counted per user only, whoever held one application's refresh token (or an application itself,
+ * bouncing the signed-in browser through single sign-on) spent the whole budget, and the user could
+ * sign in to no other application until the window ended, again every window. Now one application
+ * can spend only its own part; the user's total still bounds what one user can make the gateway
+ * keep (token-budget.ts).
+ */
+export const USER_TOKENS_FACTOR = 3;
+
+/** The `tokens` key of a user at an application; counted under the user's own key too (`userOfTokenKey`). */
+export const tokenBudgetKey = (userId: string, clientId: string): string => `${userId}|${clientId}`;
+
+/** The user of a `tokens` key made by tokenBudgetKey (user ids hold no '|'), else undefined. */
+function userOfTokenKey(key: string): string | undefined {
+  const at = key.indexOf('|');
+  return at > 0 ? key.slice(0, at) : undefined;
+}
+
+/** A key that is also counted under a wider one, at `factor` times the points: an IPv6 /64 under its /48, a user at one application under the user. */
+interface Widening {
+  of(key: string): string | undefined;
+  /** Whether a key is a wider one itself (what `of` returns). */
+  isWide(key: string): boolean;
+  factor: number;
+  /** The wider counter's key prefix, after the limit's. */
+  suffix: string;
+}
+const BY_SITE: Widening = { of: siteKey, isWide: (k) => k.endsWith('::/48'), factor: SITE_FACTOR, suffix: ':48' };
+const BY_USER: Widening = { of: userOfTokenKey, isWide: (k) => !k.includes('|'), factor: USER_TOKENS_FACTOR, suffix: ':user' };
+
 const retryAfter = (r: Pick<RateLimiterRes, 'msBeforeNext'>) => Math.max(1, Math.ceil(r.msBeforeNext / 1000));
 
 type Peek = (key: string) => Promise<{ consumedPoints: number; msBeforeNext: number } | undefined>;
@@ -97,39 +130,40 @@ interface ClientCounter {
   peek?: Peek;
 }
 
-/** One named limit; keys that are IPv6 /64s are also counted under their /48 (SITE_FACTOR). */
+/** One named limit; keys that have a wider one (Widening) are also counted under it. */
 class Limit {
   constructor(
     readonly name: LimitName,
     readonly limit: RateLimit,
     private readonly own: ClientCounter,
     private readonly site: ClientCounter,
+    private readonly widening: Widening,
   ) {}
 
-  /** The budget of `key`: the limit's points, SITE_FACTOR times them for an IPv6 /48. */
+  /** The budget of `key`: the limit's points, the wider counter's for a key that is wide itself. */
   points(key: string): number {
-    return key.endsWith('::/48') ? this.site.points : this.own.points;
+    return this.widening.isWide(key) ? this.site.points : this.own.points;
   }
 
-  /** Counts one request; refused once more than `points` were counted in the window (or the /48's). */
+  /** Counts one request; refused once more than `points` were counted in the window (or the wider key's). */
   async consume(key: string): Promise<Verdict> {
     const v = await consumeOne(this.own, key);
-    const wide = siteKey(key);
+    const wide = this.widening.of(key);
     return v.allowed && wide ? consumeOne(this.site, wide, wide) : v;
   }
 
   /** Counts one failure without refusing it (the failure itself is answered as usual); the key whose budget this one used up, if any. */
   async penalty(key: string): Promise<string | undefined> {
-    const wide = siteKey(key);
+    const wide = this.widening.of(key);
     const [own, site] = await Promise.all([this.own.limiter.penalty(key), wide ? this.site.limiter.penalty(wide) : undefined]);
     if (own.consumedPoints === this.own.points) return key;
     return site?.consumedPoints === this.site.points ? wide : undefined;
   }
 
-  /** Refused when `points` failures were counted in the current window (or the /48's). */
+  /** Refused when `points` failures were counted in the current window (or the wider key's). */
   async check(key: string): Promise<Verdict> {
     const v = await checkOne(this.own, key);
-    const wide = siteKey(key);
+    const wide = this.widening.of(key);
     return v.allowed && wide ? checkOne(this.site, wide, wide) : v;
   }
 }
@@ -196,7 +230,8 @@ export class RateLimits {
         };
         return { points, limiter, peek };
       };
-      this.#limits[name] = new Limit(name, limit, counter(limit.points, `rl:${name}`), counter(limit.points * SITE_FACTOR, `rl:${name}:48`));
+      const widening = name === 'tokens' ? BY_USER : BY_SITE;
+      this.#limits[name] = new Limit(name, limit, counter(limit.points, `rl:${name}`), counter(limit.points * widening.factor, `rl:${name}${widening.suffix}`), widening);
     }
     this.useMetrics(deps.metrics);
   }

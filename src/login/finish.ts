@@ -13,14 +13,14 @@ export interface FinishDeps {
   /** Ends what a login finished after its gateway session was ended (user-access.ts). */
   access?: Pick<UserAccess, 'endSome'>;
   /**
-   * Counts each authorization finished for a user (PORTICO_RATE_LIMIT_TOKENS, shared with the token
-   * endpoint): each makes a provider session and a grant that live for days, and ending them leaves
+   * Counts each authorization finished for a user at an application (PORTICO_RATE_LIMIT_TOKENS,
+   * shared with the token endpoint): each makes a provider session and a grant that live for days, and ending them leaves
    * a revocation marker as long. Attacker review: one signed-in user sending only the gateway
    * cookie to /oauth/authorize got a new session and grant per request (~85 a second); past the
    * 300 ids of the user's index each one ended an old grant, whose marker filled the shared
    * `replay` space in under an hour, refusing every organization's code exchanges.
    */
-  budget?: (userId: string) => Promise<Verdict>;
+  budget?: (userId: string, clientId: string) => Promise<Verdict>;
 }
 
 /**
@@ -37,11 +37,18 @@ export interface FinishDeps {
  * sign-on answered with codes after the revocation had answered 204.
  */
 export async function finishAuthorization(deps: FinishDeps, req: Request, res: Response, organizationId: string, login: FinishedLogin): Promise<void> {
-  const verdict = await deps.budget?.(login.accountId);
-  if (verdict && !verdict.allowed) return sendRateLimitedPage(res, verdict.retryAfterSeconds, 'for your account');
   const access = deps.access;
+  const budget = deps.budget;
   await deps.provider.finishLogin(req, res, {
     ...login,
+    admit: budget
+      ? async (clientId) => {
+          const verdict = await budget(login.accountId, clientId);
+          if (verdict.allowed) return true;
+          sendRateLimitedPage(res, verdict.retryAfterSeconds, 'for your account');
+          return false;
+        }
+      : undefined,
     // SECURITY: whichever way the browser got here (the hosted page's chooser posts any connection
     // id), a request that pinned an organization or a connection is answered only by a sign-in of
     // it (attacker review: organization=globex got acme's user through POST /login connection=).

@@ -2,7 +2,7 @@ import express, { Router, type RequestHandler } from 'express';
 import { fileURLToPath } from 'node:url';
 import { Directory } from '../directory/index.js';
 import type { LoginEvents } from '../events/index.js';
-import { loginRateLimit, type RateLimits } from '../http/rate-limit.js';
+import { loginRateLimit, tokenBudgetKey, type RateLimits } from '../http/rate-limit.js';
 import type { Runtime } from '../runtime.js';
 import { createTestSignIn, type TestSignIn } from '../setup/test-sign-in.js';
 import type { UpstreamAdapter, UpstreamContext } from '../upstream/kind.js';
@@ -56,8 +56,8 @@ export function browserLogin(
     userSessions,
     provider,
     access,
-    // One budget per user with the token endpoint's code exchanges and refreshes (PORTICO_RATE_LIMIT_TOKENS).
-    budget: limits ? (userId) => limits.consume('tokens', userId) : undefined,
+    // One budget per user and application with the token endpoint's code exchanges and refreshes (PORTICO_RATE_LIMIT_TOKENS).
+    budget: limits ? (userId, clientId) => limits.consume('tokens', tokenBudgetKey(userId, clientId)) : undefined,
   };
   const transactions = new LoginTransactions(ephemeral);
   // Every upstream kind of the registry, opened once: its adapter sends browsers out and completes callbacks.

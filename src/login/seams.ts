@@ -21,6 +21,11 @@ export interface ProviderSeam {
       uid?: string;
       activeJustChecked?: boolean;
       resumeHere?: boolean;
+      /**
+       * Counts the authorization at the application it is for, first: false when it is refused
+       * (its answer, a 429 page, is sent), and nothing is finished.
+       */
+      admit?: (clientId: string) => Promise<boolean>;
       /** Whether this sign-in may answer the request (its parameters): if not, the app gets access_denied. */
       fits?: (params: Record<string, unknown>) => Promise<boolean>;
       /** Once its grant and provider session are saved (indexed under the user), before the response leaves. */

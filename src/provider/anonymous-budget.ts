@@ -13,8 +13,8 @@
  *    proof was kept), so one signed-in user of a DPoP application sending fresh proofs filled the
  *    `dpop` space (~330 a second: 503 for every DPoP request of every organization).
  *
- * And per user, in the budget of their authorizations and token requests (PORTICO_RATE_LIMIT_TOKENS,
- * token-budget.ts): a code issued by single sign-on at the authorization endpoint itself (a
+ * And per user and application, in the budget of their authorizations and token requests
+ * (PORTICO_RATE_LIMIT_TOKENS, token-budget.ts): a code issued by single sign-on at the authorization endpoint itself (a
  * signed-in browser whose provider session and grant already fit, no interaction: login/finish.ts,
  * which counts the others, never sees it). Review: each such request kept a code (60 s) in the
  * `sessions` space every organization shares, and nothing counted them.
@@ -35,8 +35,8 @@ import { PAR_ROUTE_NAME } from './par-dpop.js';
 
 /** Counts one record kept for the client at `ip`: allowed, or refused until `retryAfterSeconds`. */
 export type AnonymousBudget = (ip: string | undefined) => Promise<Verdict>;
-/** Counts one authorization of `accountId` (the per-user budget of token-budget.ts). */
-export type UserBudget = (accountId: string) => Promise<Verdict>;
+/** Counts one authorization of `accountId` at `clientId` (the budget of token-budget.ts). */
+export type UserBudget = (accountId: string, clientId: string) => Promise<Verdict>;
 
 class TooManyAuthorizations extends errors.OIDCProviderError {
   constructor(who: string) {
@@ -127,7 +127,7 @@ export function admitWrites(
     let who = 'from this network';
     if (model === 'AuthorizationCode') {
       if (ctx.oidc?.route !== 'authorization' || typeof payload.accountId !== 'string') return;
-      verdict = await perUser?.(payload.accountId);
+      verdict = await perUser?.(payload.accountId, String(ctx.oidc.client?.clientId));
       who = 'for this account';
     } else if (await counted(model, ctx)) verdict = await anonymous?.((ctx.req as { ip?: string }).ip);
     if (!verdict || verdict.allowed) return;

@@ -115,6 +115,12 @@ export interface FinishedLogin {
    */
   resumeHere?: boolean;
   /**
+   * Counts the authorization under the budget of its user at the application it is for
+   * (login/finish.ts), before anything else: false when refused (the caller sent the answer, a
+   * 429 page), and nothing is saved.
+   */
+  admit?: (clientId: string) => Promise<boolean>;
+  /**
    * Whether this sign-in may answer the pending request, given its parameters (the login side's
    * routing-hint rule: login/routing.ts loginFitsHints). When not, the application gets
    * access_denied and nothing is saved.
@@ -502,6 +508,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       if (!(login.authTime instanceof Date) || Number.isNaN(login.authTime.getTime())) throw new TypeError('finishLogin: authTime must be a Date');
       const i = await loadInteraction(login.uid ? { uid: login.uid } : { req, res });
       const clientId = String((i.params as { client_id?: unknown }).client_id);
+      if (login.admit && !(await login.admit(clientId))) return;
       if (login.fits && !(await login.fits(i.params as Record<string, unknown>))) {
         await complete(req, res, i, { error: 'access_denied', error_description: 'the application asked for another organization or connection than this sign-in' });
         return;

@@ -1,8 +1,12 @@
 /**
- * A budget per user (PORTICO_RATE_LIMIT_TOKENS, default 300 an hour), the token endpoint's part:
- * authorization-code exchanges and refreshes, counted under the user the code or refresh token was
- * issued to, in the same budget as the authorizations finished for that user (login/finish.ts).
- * Over it, the request is `429 rate_limited` with `Retry-After`.
+ * A budget per user and application (PORTICO_RATE_LIMIT_TOKENS, default 300 an hour; the user's
+ * applications together USER_TOKENS_FACTOR times that, http/rate-limit.ts), the token endpoint's
+ * part: authorization-code exchanges and refreshes, counted under the user the code or refresh
+ * token was issued to and the client that sends it, in the same budget as the authorizations
+ * finished for that user at that application (login/finish.ts). Over it, the request is
+ * `429 rate_limited` with `Retry-After`. Per application too (attacker review): whoever held one
+ * application's refresh token spent a per-user budget in a loop, and the user could get tokens at
+ * no other application.
  *
  * Why: what the token endpoint issues is kept where nothing evicts it before it expires (the
  * `sessions` and `replay` spaces every organization shares): an access token (an hour), a refresh
@@ -11,7 +15,7 @@
  * of a public app refreshing in a loop (~200 a second) filled `replay` in about 20 minutes, and
  * every organization's code exchanges were refused (503) from then on. With the budget one user
  * holds at most what 300 an hour leave behind (a week of refreshes: ~50,000 records, a fifth of
- * the embedded `replay` space).
+ * the embedded `replay` space; three applications' worth at most, all of them together).
  *
  * Counted where oidc-provider looks the user up for the grant (findAccount), once per request:
  * after it checked the client, the code or refresh token and the grant, before it issues anything.
@@ -22,8 +26,8 @@ import type { FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { Verdict } from '../http/rate-limit.js';
 import { errors } from './oidc.js';
 
-/** Counts one token request of `accountId`: allowed, or refused until `retryAfterSeconds`. */
-export type TokenBudget = (accountId: string) => Promise<Verdict>;
+/** Counts one token request of `accountId` at `clientId`: allowed, or refused until `retryAfterSeconds`. */
+export type TokenBudget = (accountId: string, clientId: string) => Promise<Verdict>;
 
 const COUNTED_GRANTS = new Set(['authorization_code', 'refresh_token']);
 
@@ -42,7 +46,7 @@ export function withTokenBudget(find: FindAccount, budget: TokenBudget | undefin
     const grantType = ctx.oidc?.route === 'token' ? ctx.oidc.params?.grant_type : undefined;
     if (typeof grantType === 'string' && COUNTED_GRANTS.has(grantType) && !counted.has(ctx.req)) {
       counted.add(ctx.req);
-      const verdict = await budget(sub);
+      const verdict = await budget(sub, String(ctx.oidc.client?.clientId));
       if (!verdict.allowed) {
         ctx.set('Retry-After', String(verdict.retryAfterSeconds));
         throw new TokenBudgetExceeded();

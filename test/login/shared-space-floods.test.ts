@@ -98,6 +98,12 @@ describe('one signed-in user: authorizations by single sign-on count in their bu
     expect(refused?.body).toContain('rate_limited');
     expect(refused?.body).toContain('too many sign-in requests for your account');
 
+    // The budget is the user's at that application: the same browser still signs in to another
+    // one by single sign-on (attacker review: one application bouncing the browser, or whoever
+    // held its tokens, spent the user's budget at every application).
+    const other = await portico.admin<{ client_id: string }>('POST', '/applications', { name: 'Other', type: 'confidential', redirect_uris: [APP_REDIRECT] });
+    expect((await authorize(portico, other.body.client_id, ada.jar)).code).toBeTruthy();
+
     // Another organization's user signs in and redeems (before: 503, `replay` full).
     const gus = await signIn('gus', 'globex.test');
     expect(gus.code).toBeTruthy();

@@ -8,7 +8,7 @@
  * The attack it bounds (attacker review): one signed-in user refreshing in a loop filled the
  * shared `replay` space in minutes, and every organization's code exchanges got 503.
  */
-import { DEFAULT_RATE_LIMITS } from '../../src/http/rate-limit.js';
+import { DEFAULT_RATE_LIMITS, USER_TOKENS_FACTOR } from '../../src/http/rate-limit.js';
 import { MemoryStore, RedisStore } from '../../src/store/ephemeral.js';
 import type { User } from '../../src/store/types.js';
 import { buildTestApp, type TestApp } from '../support/app.js';
@@ -108,6 +108,44 @@ describe.each(ephemeralBackends)('token budget per user ($name)', (backend) => {
     // Bob has used 2 of 3: one more exchange passes, the next is refused.
     expect((await exchangeCode(srv.url, { code: await code(bob), clientId: 'crm', secret })).status).toBe(200);
     expect((await exchangeCode(srv.url, { code: await code(bob), clientId: 'crm', secret })).status).toBe(429);
+  });
+
+  test("one application's refresh token spent in a loop leaves the user's budget at other applications; all applications together get USER_TOKENS_FACTOR times it", async () => {
+    // Attacker review: counted per user only, whoever held one application's refresh token spent the
+    // user's whole budget, and the user got 429 at every other application, window after window.
+    const store = t.runtime.store;
+    const dee = await store.users.create(ann.organization_id, { email: 'dee@acme.example.test', email_verified: true, name: 'Dee' });
+    const apps: Record<string, string> = { crm: secret };
+    for (const id of ['erp', 'wiki', 'hr']) apps[id] = (await seedApp(store, id)).secret!;
+    const forApp = async (clientId: string) => {
+      const { code: c } = await loginForCode(srv.url, t.runtime.config.issuer, { ...params(dee), client_id: clientId });
+      return exchangeCode(srv.url, { code: c, clientId, secret: apps[clientId]! });
+    };
+    const refreshAt = (clientId: string, token: string) =>
+      postForm(srv.url, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }), clientId, apps[clientId]!);
+    /** The exchange and refreshes until refused; how many passed, and the refusal. */
+    const spend = async (clientId: string) => {
+      const first = await forApp(clientId);
+      if (first.status !== 200) return { passed: 0, refused: first };
+      let rt = String(first.json.refresh_token);
+      for (let passed = 1; ; passed++) {
+        const r = await refreshAt(clientId, rt);
+        if (r.status !== 200) return { passed, refused: r };
+        rt = String(r.json.refresh_token);
+      }
+    };
+
+    // The holder of crm's token: its exchange and refreshes, up to crm's budget.
+    const crm = await spend('crm');
+    expect(crm.passed).toBe(BUDGET);
+    expect(crm.refused.status).toBe(429);
+    // Dee still gets tokens at erp and wiki (before: 429 at once), each up to its own budget...
+    for (const clientId of ['erp', 'wiki']) expect((await spend(clientId)).passed).toBe(BUDGET);
+    // ...and, past USER_TOKENS_FACTOR applications' worth all together, at none.
+    expect(USER_TOKENS_FACTOR).toBe(3);
+    const hr = await forApp('hr');
+    expect(hr.status).toBe(429);
+    expect(hr.json).toEqual({ error: 'rate_limited', error_description: 'too many token requests for this user; try again later' });
   });
 
   test('a code issued by single sign-on counts: issuance and exchange are two of the budget', async () => {

@@ -178,6 +178,9 @@ export async function updateApplication(store: Store, existing: Application, bod
     client_secret_hash = null;
     public_since = new Date();
   }
+  // Turning refresh tokens off ends those issued until now, also for when they are turned on again
+  // (refresh_tokens_off_since; attacker review: they came back to life).
+  const refresh_tokens_off_since = patch.refresh_tokens === 'none' && existing.refresh_tokens !== 'none' ? new Date() : undefined;
   checkRefreshLifetimes({ ...existing, ...patch });
   if (patch.redirect_uris && patch.redirect_uris.length === 0) {
     throw new HttpProblem(400, 'validation_failed', 'redirect_uris: at least one redirect_uri is required');
@@ -186,6 +189,7 @@ export async function updateApplication(store: Store, existing: Application, bod
     ...patch,
     ...(client_secret_hash !== undefined ? { client_secret_hash } : {}),
     ...(public_since ? { public_since } : {}),
+    ...(refresh_tokens_off_since ? { refresh_tokens_off_since } : {}),
   });
   if (!updated) throw notFound('application');
   return { app: updated, ...(secret ? { secret } : {}) };

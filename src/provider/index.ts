@@ -305,7 +305,10 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       // application was confidential, even if issued after it became public (attacker review).
       if (model === 'AuthorizationCode' && app.type === 'public' && typeof p.codeChallenge !== 'string') return true;
       // iat has whole seconds: one issued in the second of the change counts as before it.
-      return app.public_since != null && typeof p.iat === 'number' && p.iat <= Math.floor(new Date(app.public_since).getTime() / 1000);
+      const issuedBefore = (at: Date | null) => at != null && typeof p.iat === 'number' && p.iat <= Math.floor(new Date(at).getTime() / 1000);
+      // A refresh token issued before refresh tokens were last turned off (attacker review).
+      if (model === 'RefreshToken' && issuedBefore(app.refresh_tokens_off_since)) return true;
+      return issuedBefore(app.public_since);
     },
     onReplayRevocationFailed: (err, grantId) => logger.error({ err, grant_id: grantId }, 'a replayed code or refresh token was refused, but ending its grant failed'),
     findClient: async (clientId) => {

@@ -502,6 +502,16 @@ alter table applications add column public_since timestamptz;
 alter table connections add column trust_email boolean not null default true;
 `,
   },
+  {
+    version: 21,
+    name: 'when an application last stopped refresh tokens',
+    sql: `
+-- Refresh tokens issued before an application's refresh_tokens became 'none' stay refused when it
+-- becomes 'rotating' again (attacker review: turning them off, say after a leak, only suspended
+-- them; src/provider/index.ts refusedForClient).
+alter table applications add column refresh_tokens_off_since timestamptz;
+`,
+  },
 ];
 
 /** Applies pending migrations. On PostgreSQL an advisory lock keeps concurrent starters in line. */

@@ -53,6 +53,8 @@ export interface Application {
    * then are refused (they were issued to a client that authenticates).
    */
   public_since: Date | null;
+  /** When refresh tokens were last turned off: those issued until then stay refused if they are turned on again. */
+  refresh_tokens_off_since: Date | null;
   created_at: Date;
 }
 

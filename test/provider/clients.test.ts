@@ -30,6 +30,7 @@ const app: Application = {
   allowed_apis: ['https://api.example.test'],
   default_api: null,
   public_since: null,
+  refresh_tokens_off_since: null,
   created_at: new Date(),
 };
 

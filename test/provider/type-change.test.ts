@@ -5,7 +5,9 @@
  * no secret, and for a code requested without PKCE (allowed to confidential apps) no code_verifier
  * either. A code asked for without PKCE while the application was confidential is refused even if
  * issued after the change; the console's own application, put back to public by Portico, is no
- * exception. What the public application gets afterwards (PKCE, no secret) works. On the first and
+ * exception. What the public application gets afterwards (PKCE, no secret) works. Likewise refresh
+ * tokens issued before an application's refresh tokens were turned off stay refused when they are
+ * turned on again. On the first and
  * last storage pairs (PGlite + memory; PostgreSQL + Redis when there).
  */
 import { buildTestApp, ADMIN_KEY, type TestApp } from '../support/app.js';
@@ -82,6 +84,32 @@ describe.each(combos)('an application made public on $db.name + $eph.name', ({ d
     });
     expect(fresh.status).toBe(200);
     expect((await refresh('was-confidential', fresh.json.refresh_token)).status).toBe(200);
+  });
+
+  it('refresh tokens turned off and on again: those from before stay invalid_grant; a new sign-in refreshes', async () => {
+    // Attacker review: refresh_tokens "none" only suspended them, and "rotating" again revived them
+    // (an operator turning them off after a leak expects them gone).
+    const { secret } = await seedApp(t.runtime.store, 'refresh-off');
+    const tok = await exchangeCode(srv.url, { code: (await login('refresh-off')).code, clientId: 'refresh-off', secret });
+    expect(tok.status).toBe(200);
+    const rotated = await refresh('refresh-off', tok.json.refresh_token, secret);
+    expect(rotated.status).toBe(200);
+    await patch('refresh-off', { refresh_tokens: 'none' });
+    expect((await refresh('refresh-off', rotated.json.refresh_token, secret)).status).toBe(400);
+    await patch('refresh-off', { refresh_tokens: 'rotating' });
+    await nextSecond();
+    const revived = await refresh('refresh-off', rotated.json.refresh_token, secret);
+    expect(revived.status).toBe(400);
+    expect(revived.json.error).toBe('invalid_grant');
+    // Legitimate: a sign-in after it is on again gets a refresh token that works; another
+    // application's refresh tokens were never touched.
+    const fresh = await exchangeCode(srv.url, { code: (await login('refresh-off')).code, clientId: 'refresh-off', secret });
+    expect((await refresh('refresh-off', fresh.json.refresh_token, secret)).status).toBe(200);
+    const { secret: other } = await seedApp(t.runtime.store, 'refresh-other');
+    const otherTok = await exchangeCode(srv.url, { code: (await login('refresh-other')).code, clientId: 'refresh-other', secret: other });
+    await patch('refresh-other', { refresh_tokens: 'rotating' }); // no change: nothing ends
+    await nextSecond();
+    expect((await refresh('refresh-other', otherTok.json.refresh_token, other)).status).toBe(200);
   });
 
   it("other changes (a rename) leave the tokens alone", async () => {

@@ -25,6 +25,8 @@ export interface ApplicationInput {
   default_api?: string | null;
   /** When the application last went from confidential to public (set by updateApplication). */
   public_since?: Date | null;
+  /** When refresh tokens were last turned off (refresh_tokens: none; set by updateApplication). */
+  refresh_tokens_off_since?: Date | null;
 }
 
 const COLS =
@@ -34,7 +36,9 @@ const COLS =
   // migration 4
   ', allowed_apis, default_api' +
   // migration 19
-  ', public_since';
+  ', public_since' +
+  // migration 21
+  ', refresh_tokens_off_since';
 
 const UPDATABLE = new Set([
   'client_secret_hash',
@@ -54,6 +58,7 @@ const UPDATABLE = new Set([
   'allowed_apis',
   'default_api',
   'public_since',
+  'refresh_tokens_off_since',
 ]);
 
 export class ApplicationRepo {

@@ -9,8 +9,13 @@
  * cache, gives the version a new random value after the write has committed (createStore wraps the
  * writers: any method of those repositories that is not a known read). A row loaded while a write
  * was in flight is tagged with the version read before loading, so the next read after the write's
- * new version discards it. A random value (not a counter) cannot come back: a Redis flushed or
- * restarted without the key disables caching (reads go to the database) until the next write.
+ * new version discards it. A random value (not a counter) does not come back by itself: a Redis
+ * flushed or restarted without the key disables caching (reads go to the database) until the next
+ * write. It can come back with Redis's data, though: a Redis restored from a snapshot, or a replica
+ * promoted before it had the last write, holds an older version again. So a version read is tagged
+ * with how many times this process's client has connected: rows loaded before Redis came back
+ * never match a version read after (attacker review: rows under the restored version were served
+ * again, a disabled connection signed people in for up to MAX_AGE_MS).
  *
  * Where the version lives:
  *  - Redis (REDIS_URL): shared by every process and worker on that Redis;
@@ -36,8 +41,11 @@ export interface ConfigVersion {
   read(): Promise<string | undefined>;
   /** A new version: every cached row of every process is stale from now on. */
   bump(): Promise<void>;
-  /** Where it lives in Redis: the versions one request reads are read together (requestScopedVersions). */
-  readonly redis?: { readonly client: RedisStore['client']; readonly key: string };
+  /**
+   * Where it lives in Redis: the versions one request reads are read together (requestScopedVersions).
+   * `found`: the version a read of the key found (undefined: none, or not to be served from memory).
+   */
+  readonly redis?: { readonly client: RedisStore['client']; readonly key: string; found(raw: string | null | undefined): Promise<string | undefined> };
 }
 
 const newVersion = () => randomBytes(12).toString('base64url');
@@ -82,7 +90,7 @@ export function requestScopedVersions<K extends string>(
     }
     const missing = together.filter((n) => !seen.has(n));
     const values = client.mget(missing.map((n) => versions[n].redis!.key)).catch(() => undefined);
-    missing.forEach((n, i) => seen.set(n, values.then((vs) => (vs ? startIfAbsent(client, versions[n].redis!.key, vs[i]) : undefined))));
+    missing.forEach((n, i) => seen.set(n, values.then((vs) => (vs ? versions[n].redis!.found(vs[i]) : undefined))));
     return seen.get(name)!;
   };
   const version = (name: K): ConfigVersion => {
@@ -141,16 +149,35 @@ export function redisConfigVersion(redis: RedisStore): ConfigVersion {
   return redisVersion(redis, 'config-version');
 }
 
+/** How many times each Redis client has become ready (connected, or connected again). */
+const connections = new WeakMap<RedisStore['client'], { count: number }>();
+function connectionsOf(client: RedisStore['client']): { count: number } {
+  let c = connections.get(client);
+  if (!c) {
+    const counted = { count: 0 };
+    client.on('ready', () => counted.count++);
+    connections.set(client, (c = counted));
+  }
+  return c;
+}
+
 /** A version in Redis under the store's prefix (the configuration's, the directory's: user-cache.ts). */
 export function redisVersion(redis: RedisStore, name: string): ConfigVersion {
   const { client } = redis;
   const key = `${redis.prefix}${name}`;
+  const connected = connectionsOf(client);
+  // Tagged as it is read: a reply after a reconnection comes from the Redis that is there now.
+  const found = async (raw: string | null | undefined) => {
+    const tag = connected.count;
+    const v = await startIfAbsent(client, key, raw);
+    return v === undefined ? undefined : `${tag}.${v}`;
+  };
   return {
-    redis: { client, key },
+    redis: { client, key, found },
     async read() {
       // Redis unreachable: read the database (as without a cache) rather than fail the request.
       const v = await client.get(key).catch(() => undefined);
-      return v === undefined ? undefined : startIfAbsent(client, key, v);
+      return v === undefined ? undefined : found(v);
     },
     async bump() {
       await client.set(key, newVersion());

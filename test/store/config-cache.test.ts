@@ -253,6 +253,38 @@ const both = hasPostgres && hasRedis;
     await expect(version.bump()).rejects.toThrow();
   });
 
+  it('a Redis that comes back with an older version (a restored snapshot, a replica promoted) serves nothing loaded before it came back', async () => {
+    // Attacker review: rows loaded under the version a restore brought back were served again, so
+    // a connection disabled since signed people in until the rows aged out (60 s).
+    const storeB = b.t.runtime.store;
+    const redisB = (b.t.runtime.ephemeral as RedisStore).client;
+    const key = `${prefix}config-version`;
+    const orgId = (await storeB.connections.get(conn.id))!.organization_id;
+    expect((await storeB.connections.get(conn.id))?.enabled).toBe(true); // cached by b
+    const before = await redisB.get(key);
+    expect((await a.admin('PATCH', `/organizations/acme/connections/${conn.id}`, { enabled: false })).status).toBe(200);
+    // Redis loses that write and b is cut off and reconnects (a restore, a failover): the old version is back.
+    const other = await RedisStore.connect(REDIS_URL!, prefix);
+    try {
+      await other.client.set(key, before!);
+      const id = await redisB.client('ID');
+      const readied = new Promise((r) => redisB.once('ready', r));
+      await other.client.client('KILL', 'ID', String(id));
+      await readied;
+    } finally {
+      other.client.disconnect();
+    }
+    expect(await redisB.get(key)).toBe(before);
+    expect((await storeB.connections.get(conn.id))?.enabled).toBe(false);
+    const refused = await idpLogin(b);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('<code>connection_disabled</code>');
+    // Legitimate: caching goes on from the restored version, and the next change is seen at once.
+    await a.t.runtime.store.connections.update(conn.id, orgId, { enabled: true });
+    signedIn(await idpLogin(b));
+    expect((await storeB.connections.get(conn.id))?.enabled).toBe(true);
+  });
+
   it('a Redis that lost the version key (flushed, restarted) serves nothing stale: reads go to the database', async () => {
     const storeB = b.t.runtime.store;
     const redis = (b.t.runtime.ephemeral as RedisStore).client;

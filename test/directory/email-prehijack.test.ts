@@ -9,8 +9,7 @@
  * linkableByEmail). An address outside the organization's verified domains (never email_verified)
  * links the same way: two IdPs that vouch for it still share their user.
  */
-import { appAuthorizeUrl, CookieJar, follow } from '../support/provider.js';
-import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type IdpCallback, type OidcIdp } from '../support/oidc-idp.js';
+import { signInThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 
 const APP_REDIRECT = 'https://app.example.test/callback';
@@ -61,26 +60,16 @@ describe('email linking: an unverified email never takes a later verified identi
     await portico?.close();
   });
 
+  const signInRefused = (connection: string, idp: OidcIdp, login: string) =>
+    signInThroughIdp(portico, { clientId: app.client_id, redirectUri: APP_REDIRECT }, connection, idp, login);
   async function signIn(connection: string, idp: OidcIdp, login: string) {
-    const jar = new CookieJar();
-    const r = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.client_id, APP_REDIRECT, { connection }), jar);
-    expect(r.location!.origin).toBe(idp.url);
-    const cb: IdpCallback = await loginThroughIdp(r.location!.href, login);
-    const done = await follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar);
-    expect(done.location?.searchParams.get('code')).toBeTruthy();
+    expect((await signInRefused(connection, idp, login)).location?.searchParams.get('code')).toBeTruthy();
   }
 
   const lastSuccess = async (connectionId: string) =>
     (
       await portico.admin<{ data: { user_id: string }[] }>('GET', `/organizations/acme/events?type=login.succeeded&connection_id=${connectionId}&limit=1`)
     ).body.data[0]!.user_id;
-
-  async function signInRefused(connection: string, idp: OidcIdp, login: string) {
-    const jar = new CookieJar();
-    const r = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.client_id, APP_REDIRECT, { connection }), jar);
-    const cb: IdpCallback = await loginThroughIdp(r.location!.href, login);
-    return follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar);
-  }
 
   it("the real owner's verified sign-in is refused (user_conflict), not linked to the account an unverified claimant made; vouched for, it links", async () => {
     await signIn(conns.contractors!.id, contractors, 'mallory');

@@ -7,8 +7,8 @@
  * made). Trusted connections (the default) keep linking, so people keep their user when the
  * organization moves from one IdP to another.
  */
-import { appAuthorizeUrl, CookieJar, follow } from '../support/provider.js';
-import { loginThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+import type { FlowResult } from '../support/provider.js';
+import { signInThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 
 const APP_REDIRECT = 'https://app.example.test/callback';
@@ -66,17 +66,11 @@ describe('trust_email: false — a connection not trusted with email addresses',
     await portico?.close();
   });
 
-  async function signIn(connection: string, idp: OidcIdp, login: string) {
-    const jar = new CookieJar();
-    const r = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.client_id, APP_REDIRECT, { connection }), jar);
-    expect(r.location!.origin).toBe(idp.url);
-    const cb = await loginThroughIdp(r.location!.href, login);
-    return follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar);
-  }
+  const signIn = (connection: string, idp: OidcIdp, login: string) => signInThroughIdp(portico, { clientId: app.client_id, redirectUri: APP_REDIRECT }, connection, idp, login);
   const lastSuccess = async (connectionId: string) =>
     (await portico.admin<{ data: { user_id: string }[] }>('GET', `/organizations/acme/events?type=login.succeeded&connection_id=${connectionId}&limit=1`)).body.data[0]?.user_id;
   const user = async (id: string) => (await portico.admin<UserView>('GET', `/organizations/acme/users/${id}`)).body;
-  const code = (r: Awaited<ReturnType<typeof follow>>) => r.location?.searchParams.get('code') ?? null;
+  const code = (r: FlowResult) => r.location?.searchParams.get('code') ?? null;
 
   it('is set, shown and kept by the admin API: default true, a PATCH without it keeps it, a wrong value is refused and changes nothing', async () => {
     expect(conns.corporate!.trust_email).toBe(true);

@@ -25,6 +25,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import Provider, { type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { appAuthorizeUrl, CookieJar, follow, type FlowResult } from './provider.js';
 
 export const TEST_CLIENT_ID = 'portico-test';
 export const TEST_CLIENT_SECRET = 'portico-test-secret-0123456789abcdef';
@@ -415,4 +416,22 @@ export async function connectToIdp(admin: AdminCall, idp: OidcIdp, org = 'acme')
   if (conn.status !== 201) throw new Error(`creating the oidc connection: ${conn.status} ${JSON.stringify(conn.body)}`);
   idp.addRedirectUri(conn.body.redirect_uri);
   return conn.body;
+}
+
+/**
+ * An application's authorization request pinned to `connectionId`, signed in at `idp` as `login`,
+ * and the IdP's answer carried back to Portico: where the browser ended (a code, or a refusal page).
+ */
+export async function signInThroughIdp(
+  portico: { base: string; issuer: string },
+  app: { clientId: string; redirectUri: string },
+  connectionId: string,
+  idp: OidcIdp,
+  login: string,
+  jar = new CookieJar(),
+): Promise<FlowResult> {
+  const r = await follow(portico.base, portico.issuer, appAuthorizeUrl(portico.base, app.clientId, app.redirectUri, { connection: connectionId }), jar);
+  if (r.location?.origin !== idp.url) throw new Error(`expected a redirect to the IdP, got ${r.status} ${r.location?.href ?? r.body.slice(0, 200)}`);
+  const cb = await loginThroughIdp(r.location.href, login);
+  return follow(portico.base, portico.issuer, cb.url.replace(portico.issuer, portico.base), jar);
 }

@@ -9,7 +9,7 @@
  * linkableByEmail). An address outside the organization's verified domains (never email_verified)
  * links the same way: two IdPs that vouch for it still share their user.
  */
-import { signInThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+import { connectToIdp, signInThroughIdp, startOidcIdp, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 
 const APP_REDIRECT = 'https://app.example.test/callback';
@@ -40,18 +40,7 @@ describe('email linking: an unverified email never takes a later verified identi
       },
     });
     expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
-    for (const [name, idp] of [['contractors', contractors], ['corporate', corporate]] as const) {
-      const r = await portico.admin<{ id: string; redirect_uri: string }>('POST', '/organizations/acme/connections', {
-        type: 'oidc',
-        name,
-        discovery_url: idp.discoveryUrl,
-        client_id: TEST_CLIENT_ID,
-        client_secret: TEST_CLIENT_SECRET,
-      });
-      expect(r.status).toBe(201);
-      idp.addRedirectUri(r.body.redirect_uri);
-      conns[name] = r.body;
-    }
+    for (const [name, idp] of [['contractors', contractors], ['corporate', corporate]] as const) conns[name] = await connectToIdp(portico.admin, idp, 'acme', { name });
     app = (await portico.admin<typeof app>('POST', '/applications', { name: 'App', type: 'confidential', redirect_uris: [APP_REDIRECT] })).body;
   });
   afterAll(async () => {

@@ -8,7 +8,7 @@
  * organization moves from one IdP to another.
  */
 import type { FlowResult } from '../support/provider.js';
-import { signInThroughIdp, startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
+import { connectToIdp, signInThroughIdp, startOidcIdp, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 
 const APP_REDIRECT = 'https://app.example.test/callback';
@@ -45,19 +45,8 @@ describe('trust_email: false — a connection not trusted with email addresses',
       },
     });
     expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
-    for (const [name, idp, trust] of [['contractors', contractors, false], ['corporate', corporate, undefined]] as const) {
-      const r = await portico.admin<{ id: string; redirect_uri: string; trust_email: boolean }>('POST', '/organizations/acme/connections', {
-        type: 'oidc',
-        name,
-        discovery_url: idp.discoveryUrl,
-        client_id: TEST_CLIENT_ID,
-        client_secret: TEST_CLIENT_SECRET,
-        ...(trust === undefined ? {} : { trust_email: trust }),
-      });
-      expect(r.status).toBe(201);
-      idp.addRedirectUri(r.body.redirect_uri);
-      conns[name] = r.body;
-    }
+    conns.contractors = await connectToIdp(portico.admin, contractors, 'acme', { name: 'contractors', trust_email: false });
+    conns.corporate = await connectToIdp(portico.admin, corporate, 'acme', { name: 'corporate' }); // trust_email left to its default
     app = (await portico.admin<typeof app>('POST', '/applications', { name: 'App', type: 'confidential', redirect_uris: [APP_REDIRECT] })).body;
   });
   afterAll(async () => {

@@ -404,14 +404,20 @@ function unescapeHtml(s: string): string {
 /** The admin API call shape of test/support/portico.ts (and of the suites' own fetch helpers). */
 export type AdminCall = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => Promise<{ status: number; body: T }>;
 
-/** Creates an `oidc` connection of `org` to this IdP through the admin API and registers its redirect_uri there. */
-export async function connectToIdp(admin: AdminCall, idp: OidcIdp, org = 'acme'): Promise<{ id: string; redirect_uri: string }> {
-  const conn = await admin<{ id: string; redirect_uri: string }>('POST', `/organizations/${org}/connections`, {
+/** Creates an `oidc` connection of `org` to this IdP through the admin API (`extra`: more fields of the body) and registers its redirect_uri there. */
+export async function connectToIdp(
+  admin: AdminCall,
+  idp: OidcIdp,
+  org = 'acme',
+  extra: Record<string, unknown> = {},
+): Promise<{ id: string; redirect_uri: string; trust_email: boolean }> {
+  const conn = await admin<{ id: string; redirect_uri: string; trust_email: boolean }>('POST', `/organizations/${org}/connections`, {
     type: 'oidc',
     name: 'IdP',
     discovery_url: idp.discoveryUrl,
     client_id: TEST_CLIENT_ID,
     client_secret: TEST_CLIENT_SECRET,
+    ...extra,
   });
   if (conn.status !== 201) throw new Error(`creating the oidc connection: ${conn.status} ${JSON.stringify(conn.body)}`);
   idp.addRedirectUri(conn.body.redirect_uri);

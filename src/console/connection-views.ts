@@ -246,11 +246,19 @@ function changeForms(p: DetailPage, base: string): string {
   if (!p.canWrite) return '';
   const { view } = p.row;
   const on = view.enabled === true;
+  const trusted = view.trust_email !== false;
   const toggle = `<h2>Status</h2>
 <form method="post" action="${esc(`${base}/enabled`)}">
 ${p.csrf}
 <input type="hidden" name="enabled" value="${on ? 'false' : 'true'}">
 <button type="submit">${on ? 'Disable the connection' : 'Enable the connection'}</button>
+</form>
+<h2>Email addresses</h2>
+<p>${trusted ? 'Trusted: a sign-in is linked to the existing user with the same (vouched) email. Stop trusting them for an IdP the organization does not run itself (a contractor&rsquo;s, a partner&rsquo;s).' : 'Not trusted: sign-ins are never linked to existing users by email, and the addresses this IdP gives are not verified.'}</p>
+<form method="post" action="${esc(`${base}/trust-email`)}">
+${p.csrf}
+<input type="hidden" name="trust_email" value="${trusted ? 'false' : 'true'}">
+<button type="submit">${trusted ? 'Stop trusting its email addresses' : 'Trust its email addresses'}</button>
 </form>`;
   if (view.type !== 'saml') return toggle;
   return `${toggle}
@@ -278,6 +286,7 @@ ${dl([
   ['Type', esc(TYPE_LABELS[view.type as ConnectionType] ?? view.type)],
   ['Provider', esc(view.provider)],
   ['Status', esc(enabledText(view))],
+  ['Email addresses', view.trust_email === false ? 'Not trusted (never linked to existing users by email)' : 'Trusted (linked to existing users by email)'],
   ['Connection ID', `<code>${esc(view.id)}</code>`],
   ['Created', when(view.created_at as Date | string)],
   ['Last successful login', when(p.row.lastSucceeded)],

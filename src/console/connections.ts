@@ -189,6 +189,8 @@ export function connectionPages(deps: ConsoleDeps): Router {
     created: 'The connection was created.',
     enabled: 'The connection is enabled.',
     disabled: 'The connection is disabled.',
+    'email-trusted': "The connection's email addresses are trusted: its sign-ins are linked to existing users by email.",
+    'email-untrusted': "The connection's email addresses are not trusted: its sign-ins are never linked to existing users by email.",
     metadata: 'The IdP metadata was saved.',
     certificate: 'The certificate was added.',
   };
@@ -211,20 +213,27 @@ export function connectionPages(deps: ConsoleDeps): Router {
     res.redirect(303, `/console/organizations/${encodeURIComponent(org.slug)}/connections/${encodeURIComponent(conn.id)}?saved=${saved}`);
   }
 
-  r.post('/organizations/:org/connections/:id/enabled', form, async (req, res) => {
-    const { org, conn } = await loadConn(req);
-    const value = field(req, 'enabled');
-    const body = { enabled: value === 'true' ? true : value === 'false' ? false : value };
-    await change(
-      req,
-      res,
-      org,
-      conn,
-      () => ops.update(conn, body),
-      () => record(req, res, 'PATCH /organizations/:org/connections/:id', org, conn.id, ['enabled']),
-      body.enabled === true ? 'enabled' : 'disabled',
-    );
-  });
+  // The switches of the detail page: each one boolean field, PATCHed as the admin route does.
+  const switches = [
+    { path: 'enabled', name: 'enabled', saved: ['enabled', 'disabled'] },
+    { path: 'trust-email', name: 'trust_email', saved: ['email-trusted', 'email-untrusted'] },
+  ] as const;
+  for (const sw of switches) {
+    r.post(`/organizations/:org/connections/:id/${sw.path}`, form, async (req, res) => {
+      const { org, conn } = await loadConn(req);
+      const value = field(req, sw.name);
+      const body = { [sw.name]: value === 'true' ? true : value === 'false' ? false : value };
+      await change(
+        req,
+        res,
+        org,
+        conn,
+        () => ops.update(conn, body),
+        () => record(req, res, 'PATCH /organizations/:org/connections/:id', org, conn.id, [sw.name]),
+        body[sw.name] === true ? sw.saved[0] : sw.saved[1],
+      );
+    });
+  }
 
   // The two uploads differ only in their field, cap and operation; each is the admin route's change.
   const uploads = [

@@ -192,6 +192,29 @@ describe.each(dbBackends)('console connection pages ($name)', (backend) => {
     ]);
   });
 
+  it("stops and starts trusting a connection's email addresses: PATCH trust_email, admin.connection.updated [trust_email]; a bad value changes nothing", async () => {
+    const org = await newOrg();
+    const conn = await samlConnection(org, await selfSignedCert());
+    const shown = await web().get(`${base(org)}/${conn.id}`).expect(200);
+    expect(shown.text).toContain('Trusted (linked to existing users by email)');
+    await web().post(`${base(org)}/${conn.id}/trust-email`).type('form').send({ csrf: HARNESS_CSRF, trust_email: 'false' }).expect(303).expect('Location', `${base(org)}/${conn.id}?saved=email-untrusted`);
+    expect((await store().connections.get(conn.id, org.id))!.trust_email).toBe(false);
+    const detail = await web().get(`${base(org)}/${conn.id}?saved=email-untrusted`).expect(200);
+    expect(detail.text).toContain('its sign-ins are never linked to existing users by email');
+    expect(detail.text).toContain('Not trusted (never linked to existing users by email)');
+    expect(detail.text).toContain('Trust its email addresses');
+    const bad = await web().post(`${base(org)}/${conn.id}/trust-email`).type('form').send({ csrf: HARNESS_CSRF, trust_email: 'maybe' }).expect(400);
+    expect(bad.text).toContain('role="alert">trust_email:');
+    expect((await store().connections.get(conn.id, org.id))!).toMatchObject({ trust_email: false, enabled: true });
+    await web().post(`${base(org)}/${conn.id}/trust-email`).type('form').send({ csrf: HARNESS_CSRF, trust_email: 'true' }).expect(303);
+    expect((await store().connections.get(conn.id, org.id))!.trust_email).toBe(true);
+    const events = await auditEvents(org);
+    expect(events.map((e) => [e.type, e.detail.fields, e.detail.actor.type, e.connection_id])).toEqual([
+      ['admin.connection.updated', ['trust_email'], 'console_user', conn.id],
+      ['admin.connection.updated', ['trust_email'], 'console_user', conn.id],
+    ]);
+  });
+
   it('uploads IdP metadata and a certificate (multipart); too large is a 413, bad content a 400, and neither changes anything', async () => {
     const org = await newOrg();
     const firstCert = await selfSignedCert('first.example');

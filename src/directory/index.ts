@@ -6,8 +6,14 @@ import { UpstreamError, type ExternalIdentity, type IdentitySource } from '../up
 import { emailVerified, linkableByEmail } from './email-verified.js';
 import { rolesForLogin } from './roles.js';
 
-/** A connection row says whether it is trusted with email addresses; a way in without one (a login link, named by the organization's own key) is. */
-const linksByEmail = (connection: IdentitySource) => connection.trust_email !== false;
+/**
+ * Whether a connection is trusted with the identifiers it asserts (`trust_email`; a way in without a
+ * connection row, a login link named by the organization's own key, is). One that is not (a
+ * contractor's IdP, a partner) signs in only the users it made or was linked to, by its own subject:
+ * it finds nobody by email, user id, external id or phone number, and what it writes (email, phone
+ * number, external id) neither counts as verified nor lets anyone else find its users (reviews).
+ */
+const trusted = (connection: IdentitySource) => connection.trust_email !== false;
 
 export interface ResolveOptions {
   createUser?: boolean;
@@ -84,7 +90,7 @@ export class Directory {
     if (linked) return { profile, match: 'identity', userId: linked.id };
     if (identity.email && identity.email_verified !== false) {
       const byEmail = await this.store.users.findByEmail(orgId, identity.email);
-      if (byEmail) return { profile, match: linksByEmail(connection) && linkableByEmail(byEmail) ? 'email' : 'conflict', userId: byEmail.id };
+      if (byEmail) return { profile, match: trusted(connection) && linkableByEmail(byEmail) ? 'email' : 'conflict', userId: byEmail.id };
     }
     return { profile, match: connection.user_matching === 'jit' ? 'new' : 'none' };
   }
@@ -93,19 +99,13 @@ export class Directory {
     const orgId = connection.organization_id;
     const users = this.store.users;
     const record = opts.recordIdentity !== false;
+    if (!trusted(connection)) return this.#findOwn(connection, identity);
     if (identity.user_id) return users.get(identity.user_id, orgId);
     if (identity.external_id) return users.findByExternalId(orgId, identity.external_id);
     const linked = record ? await users.findByIdentity(connection.id, identity.subject) : undefined;
     if (linked) return linked;
     if (identity.email && identity.email_verified !== false) {
       const byEmail = await users.findByEmail(orgId, identity.email);
-      // SECURITY: a connection the organization does not trust with addresses (a contractor's IdP)
-      // would otherwise sign in as anyone of the organization whose email it asserts (review).
-      if (byEmail && !linksByEmail(connection)) {
-        throw new UpstreamError('user_conflict', 'a user with this email exists, and this connection is not trusted to link sign-ins to users by email (trust_email)', {
-          user_id: byEmail.id,
-        });
-      }
       if (byEmail && !linkableByEmail(byEmail)) {
         throw new UpstreamError('user_conflict', 'a user with this email exists, but its email was written by an upstream that did not vouch for it: it is not linked by email', {
           user_id: byEmail.id,
@@ -118,12 +118,33 @@ export class Directory {
     return undefined;
   }
 
+  /**
+   * SECURITY: a connection not trusted with identifiers finds only the user linked to its own subject
+   * (trusted(), above). A user of the organization with the email it asserts is user_conflict, not
+   * a new user beside it; one named by user id, external id or phone number is simply not found (a
+   * new user is made, or user_not_found). Reviews: it signed in as anyone whose address, external id,
+   * user id or phone number it asserted.
+   */
+  async #findOwn(connection: IdentitySource, identity: ExternalIdentity): Promise<User | undefined> {
+    const linked = await this.store.users.findByIdentity(connection.id, identity.subject);
+    if (linked) return linked;
+    const byEmail = identity.email ? await this.store.users.findByEmail(connection.organization_id, identity.email) : undefined;
+    if (byEmail) {
+      throw new UpstreamError('user_conflict', 'a user with this email exists, and this connection is not trusted to link sign-ins to existing users (trust_email)', {
+        user_id: byEmail.id,
+      });
+    }
+    return undefined;
+  }
+
   /** Two first logins of the same person at once: one insert wins, the loser finds the winner. */
   async #create(connection: IdentitySource, identity: ExternalIdentity, profile: UserInput, opts: ResolveOptions): Promise<User> {
+    const own = !trusted(connection);
+    // An untrusted connection's users are found again by its subject only, and keep no external id it gave.
     const withIdentity =
-      identity.user_id || identity.external_id || opts.recordIdentity === false ? undefined : { connection_id: connection.id, subject: identity.subject };
+      !own && (identity.user_id || identity.external_id || opts.recordIdentity === false) ? undefined : { connection_id: connection.id, subject: identity.subject };
     try {
-      return await this.store.users.create(connection.organization_id, { ...profile, external_id: identity.external_id ?? null }, withIdentity);
+      return await this.store.users.create(connection.organization_id, { ...profile, external_id: own ? null : (identity.external_id ?? null) }, withIdentity);
     } catch (e) {
       if (!uniqueViolation(e)) throw e;
       const winner = await this.#find(connection, identity, opts);
@@ -138,13 +159,13 @@ export class Directory {
       p.email = identity.email;
       // Recomputed on every login: only an email of a verified domain of the organization counts (docs/reference.md "Rules every part keeps").
       // A connection not trusted with email addresses never makes one verified, nor vouches for it.
-      p.email_verified = linksByEmail(connection) && emailVerified(identity, verifiedDomains);
+      p.email_verified = trusted(connection) && emailVerified(identity, verifiedDomains);
       // Whether other upstreams may later be linked to this user by the address (linkableByEmail).
-      p.email_vouched = linksByEmail(connection) && identity.email_verified === true;
+      p.email_vouched = trusted(connection) && identity.email_verified === true;
     }
     for (const k of ['name', 'given_name', 'family_name', 'phone_number'] as const) if (identity[k]) p[k] = identity[k];
     // Kept, but partner tokens match by it only when the way in vouches for it (UserInput.phone_number_verified).
-    if (identity.phone_number) p.phone_number_verified = identity.phone_number_verified === true;
+    if (identity.phone_number) p.phone_number_verified = trusted(connection) && identity.phone_number_verified === true;
     const roles = rolesForLogin(identity.roles, identity.groups, connection.attribute_mapping);
     if (roles) p.roles = roles;
     return p;

@@ -49,7 +49,8 @@ export function jwtLoginRoutes(deps: CallbackDeps, jwt: UpstreamAdapter): Router
  * None: the directory goes on (an identity linked on an earlier login, or JIT creation).
  */
 async function byPhone(store: Store, connection: Connection, identity: ExternalIdentity): Promise<ExternalIdentity> {
-  if (!identity.phone_number) return identity;
+  // A connection not trusted with identifiers finds only its own users, by its subject (directory/index.ts).
+  if (!identity.phone_number || connection.trust_email === false) return identity;
   const rows = await store.users.findByPhone(connection.organization_id, identity.phone_number);
   if (rows.length > 1) throw new UpstreamError('ambiguous_identifier', 'more than one user of the organization has this phone number');
   return rows.length === 1 ? { ...identity, user_id: rows[0]!.id } : identity;

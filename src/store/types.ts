@@ -85,10 +85,11 @@ export interface Connection {
   enabled: boolean;
   user_matching: 'jit' | 'existing';
   /**
-   * Whether this connection is trusted with email addresses: its sign-ins may be linked to an
-   * existing user of the organization by email, and the addresses it writes vouch for linking
-   * other connections' sign-ins (directory/index.ts). False for an IdP the organization does not
-   * control (a contractor's, a partner's): it then signs in only the users it made or was linked to.
+   * Whether this connection is trusted with the identifiers it asserts: email addresses above all
+   * (its sign-ins are linked to existing users by them, and the addresses it writes vouch for
+   * linking other connections' sign-ins), user ids, external ids and phone numbers too
+   * (directory/index.ts). False for an IdP the organization does not control (a contractor's, a
+   * partner's): it then signs in only the users it made, by its own subject.
    */
   trust_email: boolean;
   attribute_mapping: Record<string, string>;

@@ -5,9 +5,13 @@
  * users by email. Such a connection is never linked by email (user_conflict), and the addresses it
  * writes are neither verified nor vouched for (no other connection's sign-in is linked to a user it
  * made). Trusted connections (the default) keep linking, so people keep their user when the
- * organization moves from one IdP to another.
+ * organization moves from one IdP to another. Review of that fix: a partner JWT connection with
+ * trust_email: false still signed in as anyone named by user id, external id or phone number, and
+ * the external ids and phone numbers it wrote let a trusted connection or a SCIM directory land in
+ * its users: such a connection now finds only its own users, by its subject.
  */
-import type { FlowResult } from '../support/provider.js';
+import { CookieJar, follow, type FlowResult } from '../support/provider.js';
+import { PARTNER_SECRET, partnerClaims, signHs256 } from '../e2e/partner-support.js';
 import { connectToIdp, signInThroughIdp, startOidcIdp, type OidcIdp } from '../support/oidc-idp.js';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 
@@ -113,5 +117,87 @@ describe('trust_email: false — a connection not trusted with email addresses',
     expect(code(await signIn(conns.contractors!.id, contractors, 'alice'))).toBeTruthy();
     expect(await lastSuccess(conns.contractors!.id)).toBe(alice);
     expect((await user(alice)).identities.map((i) => i.connection_id).sort()).toEqual([conns.contractors!.id, conns.corporate!.id].sort());
+  });
+});
+
+describe('trust_email: false on a partner JWT connection — it names only its own users', () => {
+  const INITIATE = 'https://app.example.test/initiate';
+  const OTHER_SECRET = 'another-partner-secret-0123456789abcdef';
+  let portico: RunningPortico;
+  let untrusted: { id: string };
+  let trustedConn: { id: string };
+  let ceo: { id: string };
+
+  beforeAll(async () => {
+    portico = await startPortico();
+    expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
+    const app = (await portico.admin<{ client_id: string }>('POST', '/applications', { name: 'App', redirect_uris: [APP_REDIRECT], initiate_login_uri: INITIATE })).body;
+    const jwt = async (name: string, secret: string, extra: Record<string, unknown>) => {
+      const r = await portico.admin<{ id: string; trust_email: boolean }>('POST', '/organizations/acme/connections', { type: 'jwt', name, secret, user_matching: 'jit', default_client_id: app.client_id, ...extra });
+      expect(r.status).toBe(201);
+      return r.body;
+    };
+    untrusted = await jwt('Partner', PARTNER_SECRET, { trust_email: false });
+    trustedConn = await jwt('Own backend', OTHER_SECRET, {});
+    ceo = (await portico.admin<{ id: string }>('POST', '/organizations/acme/users', { email: 'ceo@acme.test', email_verified: true, external_id: 'HR-0001', phone_number: '+15550000001' })).body;
+  });
+  afterAll(() => portico?.close());
+
+  /** A partner sign-in: the user it landed as, or the refusal's reason. */
+  async function partner(connectionId: string, claims: Record<string, unknown>, secret = PARTNER_SECRET): Promise<{ user?: string; reason?: string }> {
+    const token = await signHs256(partnerClaims(claims), secret);
+    const r = await follow(portico.base, portico.issuer, `${portico.base}/jwt/${connectionId}/login?token=${token}`, new CookieJar());
+    const events = await portico.admin<{ data: { type: string; reason: string | null; user_id: string | null }[] }>('GET', `/organizations/acme/events?connection_id=${connectionId}&type=login.*&limit=1`);
+    const last = events.body.data[0]!;
+    if (r.location?.href.startsWith(INITIATE)) {
+      expect(last.type).toBe('login.succeeded');
+      return { user: last.user_id! };
+    }
+    expect(last.type).toBe('login.failed');
+    return { reason: last.reason! };
+  }
+
+  it('never signs in as an existing user by email, user id, external id or phone number', async () => {
+    expect(await partner(untrusted.id, { email: 'ceo@acme.test' })).toEqual({ reason: 'user_conflict' });
+    expect(await partner(untrusted.id, { user_id: ceo.id })).toEqual({ reason: 'user_not_found' });
+    for (const claims of [{ external_id: 'HR-0001' }, { vendorUserId: 'HR-0001' }, { phone_number: '+15550000001' }]) {
+      const r = await partner(untrusted.id, claims);
+      expect(r.user).toBeDefined();
+      expect(r.user).not.toBe(ceo.id);
+    }
+    const after = await portico.admin<{ identities: unknown[]; external_id: string; phone_number: string }>('GET', `/organizations/acme/users/${ceo.id}`);
+    expect(after.body).toMatchObject({ identities: [], external_id: 'HR-0001', phone_number: '+15550000001' });
+    // Legitimate: the trusted connection names the CEO by each identifier.
+    for (const claims of [{ external_id: 'HR-0001' }, { phone_number: '+15550000001' }, { user_id: ceo.id }]) {
+      expect(await partner(trustedConn.id, claims, OTHER_SECRET)).toEqual({ user: ceo.id });
+    }
+  });
+
+  it("the identifiers it gave its own users find them again through it only: no other connection's sign-in, and no SCIM directory, lands in them", async () => {
+    const byExternal = await partner(untrusted.id, { external_id: 'EMP-42' });
+    const byPhone = await partner(untrusted.id, { phone_number: '+15550000042' });
+    expect(byExternal.user).toBeDefined();
+    expect(byPhone.user).toBeDefined();
+    // Again through it: the same users.
+    expect(await partner(untrusted.id, { external_id: 'EMP-42' })).toEqual(byExternal);
+    expect(await partner(untrusted.id, { phone_number: '+15550000042' })).toEqual(byPhone);
+    const made = await portico.admin<{ external_id: string | null; phone_number_verified: boolean }>('GET', `/organizations/acme/users/${byPhone.user}`);
+    expect(made.body.phone_number_verified).toBe(false);
+    // The trusted connection's sign-ins with those identifiers are other people.
+    const other = await partner(trustedConn.id, { external_id: 'EMP-42' }, OTHER_SECRET);
+    expect(other.user).toBeDefined();
+    expect(other.user).not.toBe(byExternal.user);
+    const otherPhone = await partner(trustedConn.id, { phone_number: '+15550000042' }, OTHER_SECRET);
+    expect(otherPhone.user).toBeDefined();
+    expect(otherPhone.user).not.toBe(byPhone.user);
+    // A SCIM directory does not adopt its user by the external id it gave.
+    const dir = await portico.admin<{ id: string; bearer_token: string }>('POST', '/organizations/acme/directories', { provider: 'okta', name: 'Okta' });
+    const scim = await fetch(`${portico.base}/scim/v2/${dir.body.id}/Users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${dir.body.bearer_token}`, 'content-type': 'application/scim+json' },
+      body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'emp42@acme.test', externalId: 'EMP-43', emails: [{ value: 'emp42@acme.test', primary: true }] }),
+    });
+    expect(scim.status).toBe(201);
+    expect(((await scim.json()) as { id: string }).id).not.toBe(byExternal.user);
   });
 });

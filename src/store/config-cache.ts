@@ -15,7 +15,9 @@
  * promoted before it had the last write, holds an older version again. So a version read is tagged
  * with how many times this process's client has connected: rows loaded before Redis came back
  * never match a version read after (attacker review: rows under the restored version were served
- * again, a disabled connection signed people in for up to MAX_AGE_MS).
+ * again, a disabled connection signed people in for up to MAX_AGE_MS). A Redis that goes back
+ * without dropping its clients (a master made a replica of one behind it, in place) is not seen;
+ * there MAX_AGE_MS bounds it (review: 60 s was too long for that, now 10 s).
  *
  * Where the version lives:
  *  - Redis (REDIS_URL): shared by every process and worker on that Redis;
@@ -222,7 +224,8 @@ export function copyRow<T>(row: T): T {
 }
 
 export const MAX_ENTRIES = 10_000;
-export const MAX_AGE_MS = 60_000;
+/** As the user cache's (user-cache.ts): a row in use is read again once per 10 s per process, one query. */
+export const MAX_AGE_MS = 10_000;
 
 /** One kind of row (say connections by id), cached under the shared version. */
 export class VersionedRows<T> {

@@ -18,6 +18,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
+import { redactUrl } from '../http/logging.js';
 
 /** Who made a change: an API key (`id` "bootstrap" for PORTICO_ADMIN_API_KEY) or a console user. */
 export type Actor = { type: 'api_key'; id: string } | { type: 'console_user'; id: string };
@@ -117,7 +118,7 @@ export class AuditTrail {
     const pending: Pending = {};
     res.on('finish', () => {
       if (res.statusCode < 200 || res.statusCode > 299) return;
-      this.#record(req, pending).catch((err: unknown) => this.logger.error({ err, method: req.method, url: req.originalUrl }, 'audit event could not be written'));
+      this.#record(req, pending).catch((err: unknown) => this.logger.error({ err, method: req.method, url: redactUrl(req.originalUrl) }, 'audit event could not be written'));
     });
     // The organization a change is made in, resolved now: after a DELETE it is gone.
     void this.#organizationOf(req).then(

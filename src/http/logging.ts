@@ -30,13 +30,39 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 const SECRET_SEGMENT = /^(\/(?:link|setup|interaction|oauth\/authorize|console\/link)\/)[^/?#]+/i;
 
 /**
+ * The path-and-query of a request target: an absolute-form one (`GET http://host/setup/<token>`,
+ * which HTTP/1.1 servers must accept and Express routes like any other) without its scheme and host.
+ */
+export function originForm(url: string): string {
+  const stripped = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
+  return stripped === url ? url : stripped.startsWith('/') ? stripped : `/${stripped}`;
+}
+
+/**
+ * A path as it may be logged: a secret segment replaced by `[redacted]`, judged on the path as a
+ * router might read it too (percent-decoded, repeated slashes as one). Attacker review: an
+ * absolute-form request line, `//setup/<token>` and `/setup%2F<token>` logged live tokens in full.
+ */
+function redactPath(path: string): string {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // Not decodable: judged as sent.
+  }
+  const normal = decoded.replace(/\/{2,}/g, '/');
+  return SECRET_SEGMENT.test(normal) ? normal.replace(SECRET_SEGMENT, '$1[redacted]') : path;
+}
+
+/**
  * A URL as it may be logged: secret path segments and every query value replaced by `[redacted]`
  * (the parameter names stay, which is what a reader debugging a request needs).
  */
-export function redactUrl(url: string | undefined): string {
-  if (!url) return '';
+export function redactUrl(raw: string | undefined): string {
+  if (!raw) return '';
+  const url = originForm(raw);
   const q = url.indexOf('?');
-  const path = (q < 0 ? url : url.slice(0, q)).replace(SECRET_SEGMENT, '$1[redacted]');
+  const path = redactPath(q < 0 ? url : url.slice(0, q));
   if (q < 0) return path;
   const names = url
     .slice(q + 1)

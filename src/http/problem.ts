@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import type { Logger } from 'pino';
 import { errorPage } from '../login/html.js';
 import { PAGE_CSP } from './html.js';
-import { redactUrl } from './logging.js';
+import { originForm, redactUrl } from './logging.js';
 import { urlHasNul } from './text.js';
 import { outageLog, unavailable } from './unavailable.js';
 
@@ -43,7 +43,7 @@ export function sendErrorPage(res: Response, status: number, code: string, detai
 /** Answers with an HTML page on browser routes and problem+json elsewhere. */
 export function sendError(req: Request, res: Response, status: number, code: string, detail: string, extra: Record<string, unknown> = {}) {
   // originalUrl: inside a router mounted at a prefix, req.path lacks that prefix.
-  if (isBrowserPath((req.originalUrl ?? req.url).split('?')[0]!)) return sendErrorPage(res, status, code, detail);
+  if (isBrowserPath(originForm(req.originalUrl ?? req.url).split('?')[0]!)) return sendErrorPage(res, status, code, detail);
   sendProblem(res, status, code, detail, extra);
 }
 

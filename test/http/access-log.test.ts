@@ -1,4 +1,6 @@
 /** The access log: one line per request, URL redacted, 5xx at error, nothing for /healthz and /metrics. */
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { accessLog } from '../../src/http/access-log.js';
@@ -35,6 +37,40 @@ describe('accessLog', () => {
     await request(app).get('/LINK/lnk_secret-token-value').expect(303);
     await request(app).get('/Link/lnk_secret-token-value').expect(303);
     expect(lines.map((l) => (l.req as { url: string }).url)).toEqual(['/LINK/[redacted]', '/Link/[redacted]']);
+  });
+
+  it('redacts the token of an absolute-form request line, of doubled slashes and of an encoded slash (attacker review: logged in full)', async () => {
+    const { app, lines } = appLogging();
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as AddressInfo).port;
+    // A request line as a proxy (or a client that keeps the absolute URL) sends it: `GET http://host/link/<token> HTTP/1.1`.
+    const send = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      expect(await send(`http://127.0.0.1:${port}/link/lnk_secret-token-value`)).toBe(303); // routed: the link works this way too
+      await send(`HTTP://127.0.0.1:${port}/setup/secret-token-value/provider?x=1`);
+      await send('//link/lnk_secret-token-value');
+      await send('/link%2Flnk_secret-token-value');
+      await send(`http://127.0.0.1:${port}/jwt/con_1/login?token=eyJ.secret.sig`);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    expect(lines.map((l) => (l.req as { url: string }).url)).toEqual([
+      '/link/[redacted]',
+      '/setup/[redacted]/provider?x=[redacted]',
+      '/link/[redacted]',
+      '/link/[redacted]',
+      '/jwt/con_1/login?token=[redacted]',
+    ]);
+    expect(JSON.stringify(lines)).not.toMatch(/secret/);
   });
 
   it('logs 5xx answers at error; skips the paths it is told to; writes nothing below info', async () => {

@@ -38,6 +38,8 @@ export function scimRoutes(opts: ScimOptions): Router {
 
   // The token is checked before the body is read: an anonymous caller cannot make us parse anything.
   r.use(async (req: Request, res: Response, next: NextFunction) => {
+    // People's data, for one directory's bearer: never kept by a cache (review; the admin API says so too).
+    res.set('Cache-Control', 'no-store');
     try {
       const directoryId = String(req.params.directory ?? '');
       const m = BEARER.exec(req.get('authorization') ?? '');

@@ -1,7 +1,8 @@
 /**
  * Admin API answers are never kept by a cache: some carry a secret shown once (an API key, a client
  * secret, a webhook signing secret, a SCIM bearer token). Attacker review: only the setup-link and
- * login-link answers said `no-store`. The public API description may be cached.
+ * login-link answers said `no-store`. The public API description may be cached. SCIM answers
+ * (people's data) are no-store as well (review: they said nothing).
  */
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { api, createOrg } from './helpers.js';
@@ -27,5 +28,14 @@ describe('admin API: Cache-Control', () => {
     expect((await api(t).get('/api/v1/organizations').set(bearer()).expect(200)).headers['cache-control']).toBe('no-store');
     expect((await api(t).get('/api/v1/organizations').set(bearer('wrong-key-0123456789abcdef0123456789')).expect(401)).headers['cache-control']).toBe('no-store');
     expect((await api(t).get('/api/v1/openapi.json').expect(200)).headers['cache-control']).toBeUndefined();
+  });
+
+  it("SCIM answers (people's data) are no-store too, the directory's refusals as well", async () => {
+    const org = await createOrg(t);
+    const dir = (await api(t).post(`/api/v1/organizations/${org.slug}/directories`).set(bearer()).send({ name: 'Dir' }).expect(201)).body as { id: string; bearer_token: string };
+    const users = await api(t).get(`/scim/v2/${dir.id}/Users`).set('Authorization', `Bearer ${dir.bearer_token}`).expect(200);
+    expect(users.headers['cache-control']).toBe('no-store');
+    const refused = await api(t).get(`/scim/v2/${dir.id}/Users`).set('Authorization', 'Bearer wrong').expect(401);
+    expect(refused.headers['cache-control']).toBe('no-store');
   });
 });

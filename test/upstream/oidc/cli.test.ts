@@ -54,6 +54,18 @@ test('a good IdP with client credentials: exit 0 and a JSON report', async () =>
   expect(report.jwks!.usable).toEqual([{ kid: idp.kid, kty: 'RSA', alg: 'RS256' }]);
 });
 
+test("--client-secret - reads the secret from standard input (out of ps and shell history); a wrong one is reported", async () => {
+  const run = (stdin: string) =>
+    runPortico(['oidc', 'check', '--discovery-url', idp.discoveryUrl, '--client-id', TEST_CLIENT_ID, '--client-secret', '-'], { env: { PORTICO_ALLOW_PRIVATE_URLS: 'true' }, stdin });
+  const good = await run(`${TEST_CLIENT_SECRET}\n`);
+  expect(good.code).toBe(0);
+  expect((JSON.parse(good.stdout) as OidcCheckReport).client_credentials).toMatchObject({ status: 'ok' });
+  const wrong = await run('not-the-secret\n');
+  expect(wrong.code).toBe(1);
+  expect((JSON.parse(wrong.stdout) as OidcCheckReport).client_credentials?.status).not.toBe('ok');
+  expect((await run('')).code).toBe(2);
+});
+
 test('a bad URL: exit 1 with the problem in the report', async () => {
   const r = await portico(['oidc', 'check', '--discovery-url', `${idp.url}/nothing-here`], { PORTICO_ALLOW_PRIVATE_URLS: 'true' });
   expect(r.code).toBe(1);

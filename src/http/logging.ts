@@ -50,7 +50,8 @@ function redactPath(path: string): string {
   } catch {
     // Not decodable: judged as sent.
   }
-  const normal = decoded.replace(/\/{2,}/g, '/');
+  // A backslash too: Node's legacy URL parser (Express's for an absolute-form target) reads it as a slash (review).
+  const normal = decoded.replace(/\\/g, '/').replace(/\/{2,}/g, '/');
   return SECRET_SEGMENT.test(normal) ? normal.replace(SECRET_SEGMENT, '$1[redacted]') : path;
 }
 

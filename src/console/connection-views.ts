@@ -96,7 +96,7 @@ ${nextPageLink(`${base}/connections`, p.nextCursor, p.limit)}
 }
 
 /** The values of a create form a page may show again after a refusal (never a secret). */
-export type CreateForm = Partial<Record<'name' | 'provider' | 'enabled' | 'metadata_url' | 'metadata_xml' | 'discovery_url' | 'client_id' | 'jwks_url' | 'public_key', string>>;
+export type CreateForm = Partial<Record<'name' | 'provider' | 'enabled' | 'untrusted' | 'metadata_url' | 'metadata_xml' | 'discovery_url' | 'client_id' | 'jwks_url' | 'public_key', string>>;
 
 function textInput(name: string, label: string, value: string | undefined, opts: { type?: string; required?: boolean; hint?: string; autocomplete?: string } = {}): string {
   const hintId = opts.hint ? `${name}-hint` : '';
@@ -161,6 +161,7 @@ ${textInput('name', 'Name', p.form.name, { required: true })}
 <select id="provider" name="provider">${options}</select>
 ${typeFields(p.type, p.form, p.maxUpload)}
 <p><input type="checkbox" id="enabled" name="enabled"${enabled ? ' checked' : ''}> <label class="inline" for="enabled">Enabled (users can sign in through it at once)</label></p>
+<p><input type="checkbox" id="untrusted" name="untrusted"${p.form.untrusted === 'on' ? ' checked' : ''}> <label class="inline" for="untrusted">Do not trust its email addresses: an IdP the organization does not run (a contractor&rsquo;s, a partner&rsquo;s) signs in only the users it makes</label></p>
 <button type="submit">Create the connection</button>
 </form>
 <p><a href="${esc(`${base}/connections`)}">Back to the connections</a></p>`;

@@ -151,6 +151,7 @@ export function connectionPages(deps: ConsoleDeps): Router {
     const out: Record<string, string> = {};
     for (const k of ['name', 'provider', 'metadata_url', 'metadata_xml', 'discovery_url', 'client_id', 'jwks_url', 'public_key']) out[k] = field(req, k);
     out.enabled = field(req, 'enabled') === 'on' ? 'on' : 'off';
+    out.untrusted = field(req, 'untrusted') === 'on' ? 'on' : 'off';
     return out;
   };
 
@@ -167,6 +168,8 @@ export function connectionPages(deps: ConsoleDeps): Router {
       // The admin API's flat body, from the form: only the fields given.
       const body: Record<string, unknown> = { type, name: field(req, 'name'), provider: field(req, 'provider') || 'generic', enabled: field(req, 'enabled') === 'on' };
       for (const k of CREATE_FIELDS[type]) if (field(req, k).trim()) body[k] = field(req, k);
+      // Sent only when asked for: a form without the box keeps the admin API's default (trusted).
+      if (field(req, 'untrusted') === 'on') body.trust_email = false;
       const file = fileText(req);
       if (type === 'saml' && file !== undefined && file.trim()) {
         // A file and pasted XML: which one was meant cannot be guessed.

@@ -88,9 +88,13 @@ export class Directory {
     const profile = this.#profile(connection, identity, verifiedDomains);
     const linked = await this.store.users.findByIdentity(connection.id, identity.subject);
     if (linked) return { profile, match: 'identity', userId: linked.id };
-    if (identity.email && identity.email_verified !== false) {
+    // As #findOwn: for a connection not trusted, any user with the address is a conflict (review: the test said 'new').
+    if (identity.email && !trusted(connection)) {
       const byEmail = await this.store.users.findByEmail(orgId, identity.email);
-      if (byEmail) return { profile, match: trusted(connection) && linkableByEmail(byEmail) ? 'email' : 'conflict', userId: byEmail.id };
+      if (byEmail) return { profile, match: 'conflict', userId: byEmail.id };
+    } else if (identity.email && identity.email_verified !== false) {
+      const byEmail = await this.store.users.findByEmail(orgId, identity.email);
+      if (byEmail) return { profile, match: linkableByEmail(byEmail) ? 'email' : 'conflict', userId: byEmail.id };
     }
     return { profile, match: connection.user_matching === 'jit' ? 'new' : 'none' };
   }

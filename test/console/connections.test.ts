@@ -134,6 +134,17 @@ describe.each(dbBackends)('console connection pages ($name)', (backend) => {
     expect(page.text).toContain('id="sp-metadata-url"');
     expect(page.text).toContain('https://idp.created.example/sso');
     expect(page.text).not.toContain('EntityDescriptor');
+    expect(conn!.trust_email).toBe(true); // the box left unticked: the admin API's default
+  });
+
+  it("creates a connection not trusted with identifiers from the start (the form's box), as the admin API's trust_email: false", async () => {
+    const org = await newOrg();
+    const form = await web().get(`${base(org)}/new?type=jwt`).expect(200);
+    expect(form.text).toContain('name="untrusted"');
+    const res = await web().post(base(org)).field('csrf', HARNESS_CSRF).field('type', 'jwt').field('name', 'Partner').field('jwks_url', 'https://partner.example/jwks').field('untrusted', 'on').expect(303);
+    const id = /\/connections\/(con_[0-9a-z]+)\?saved=created$/.exec(res.headers.location!)?.[1];
+    expect((await store().connections.get(id!, org.id))!.trust_email).toBe(false);
+    expect((await auditEvents(org))[0]!.detail.fields).toContain('trust_email');
   });
 
   it('a refused create shows the reason on the form (4xx) and creates nothing, writes no audit event', async () => {

@@ -10,6 +10,8 @@
  * the external ids and phone numbers it wrote let a trusted connection or a SCIM directory land in
  * its users: such a connection now finds only its own users, by its subject.
  */
+import { Directory } from '../../src/directory/index.js';
+import type { ExternalIdentity } from '../../src/upstream/identity.js';
 import { CookieJar, follow, type FlowResult } from '../support/provider.js';
 import { PARTNER_SECRET, partnerClaims, signHs256 } from '../e2e/partner-support.js';
 import { connectToIdp, signInThroughIdp, startOidcIdp, type OidcIdp } from '../support/oidc-idp.js';
@@ -39,6 +41,8 @@ describe('trust_email: false — a connection not trusted with email addresses',
       accounts: {
         alice: { sub: 'c-alice', email: 'alice@acme.test', email_verified: true },
         bob: { sub: 'c-bob', email: 'bob@acme.test', email_verified: true },
+        carol: { sub: 'c-carol', email: 'carol@acme.test', email_verified: true },
+        dave: { sub: 'c-dave', email: 'dave@acme.test', email_verified: true },
       },
     });
     corporate = await startOidcIdp({
@@ -46,6 +50,8 @@ describe('trust_email: false — a connection not trusted with email addresses',
       accounts: {
         alice: { sub: 'alice-sub', email: 'alice@acme.test', email_verified: true },
         bob: { sub: 'bob-sub', email: 'bob@acme.test', email_verified: true },
+        carol: { sub: 'carol-sub', email: 'carol@acme.test', email_verified: true },
+        dave: { sub: 'dave-sub', email: 'dave@acme.test', email_verified: true },
       },
     });
     expect((await portico.admin('POST', '/organizations', { slug: 'acme', name: 'Acme', domains: ['acme.test'] })).status).toBe(201);
@@ -117,6 +123,51 @@ describe('trust_email: false — a connection not trusted with email addresses',
     expect(code(await signIn(conns.contractors!.id, contractors, 'alice'))).toBeTruthy();
     expect(await lastSuccess(conns.contractors!.id)).toBe(alice);
     expect((await user(alice)).identities.map((i) => i.connection_id).sort()).toEqual([conns.contractors!.id, conns.corporate!.id].sort());
+  });
+
+  it('trusted first, then not: the users it made become its own, and a user it was linked to by email loses it as a way in', async () => {
+    // Review: the switch applied only to later sign-ins. A user it had made stayed vouched for, and
+    // the real owner's sign-in through the corporate IdP was linked to it; a user it had been linked
+    // to kept it.
+    const vendor = await connectToIdp(portico.admin, contractors, 'acme', { name: 'vendor' });
+    expect(code(await signIn(conns.corporate!.id, corporate, 'dave'))).toBeTruthy();
+    const dave = (await lastSuccess(conns.corporate!.id))!;
+    expect(code(await signIn(vendor.id, contractors, 'dave'))).toBeTruthy();
+    expect(await lastSuccess(vendor.id)).toBe(dave); // linked by email while trusted
+    expect(code(await signIn(vendor.id, contractors, 'carol'))).toBeTruthy();
+    const carol = (await lastSuccess(vendor.id))!;
+    expect(await user(carol)).toMatchObject({ email_verified: true, email_vouched: true });
+
+    expect((await portico.admin('PATCH', `/organizations/acme/connections/${vendor.id}`, { trust_email: false })).status).toBe(200);
+    expect(await user(carol)).toMatchObject({ email_verified: false, email_vouched: false, identities: [expect.objectContaining({ connection_id: vendor.id })] });
+    expect((await user(dave)).identities.map((i) => i.connection_id)).toEqual([conns.corporate!.id]);
+
+    // The real Carol's first corporate sign-in is not linked to the vendor's user.
+    const corporateCarol = await signIn(conns.corporate!.id, corporate, 'carol');
+    expect(code(corporateCarol)).toBeNull();
+    expect(corporateCarol.body).toContain('user_conflict');
+    // The vendor signs in its own user, not Dave any more; Dave signs in through the corporate IdP.
+    expect(code(await signIn(vendor.id, contractors, 'carol'))).toBeTruthy();
+    expect(await lastSuccess(vendor.id)).toBe(carol);
+    const vendorDave = await signIn(vendor.id, contractors, 'dave');
+    expect(code(vendorDave)).toBeNull();
+    expect(vendorDave.body).toContain('user_conflict');
+    expect(code(await signIn(conns.corporate!.id, corporate, 'dave'))).toBeTruthy();
+    expect(await lastSuccess(conns.corporate!.id)).toBe(dave);
+  });
+
+  it("the setup portal's test sign-in predicts what the sign-in does: a user with the address is a conflict, whatever the IdP says of it", async () => {
+    // Review: preview said 'new' for an address the IdP marked unverified; the sign-in was user_conflict.
+    const directory = new Directory(portico.t.runtime.store);
+    const made = await connectToIdp(portico.admin, contractors, 'acme', { name: 'preview', trust_email: false });
+    const conn = (await portico.t.runtime.store.connections.get(made.id))!;
+    expect(conn.trust_email).toBe(false);
+    const identity = { connection: conn.id, subject: 'someone-new', email: 'alice@acme.test', email_verified: false, amr: [], raw: {} } as unknown as ExternalIdentity;
+    expect((await directory.preview(conn, identity)).match).toBe('conflict');
+    await expect(directory.resolve(conn, identity)).rejects.toMatchObject({ reason: 'user_conflict' });
+    // Legitimate: an address nobody has is a new user, in the preview and the sign-in alike.
+    const fresh = { ...identity, subject: 'someone-else', email: 'nobody-yet@acme.test' } as ExternalIdentity;
+    expect((await directory.preview(conn, fresh)).match).toBe('new');
   });
 });
 

@@ -1,4 +1,4 @@
-import { deleteWithoutTimeLimit, type Database } from '../database.js';
+import { deleteWithoutTimeLimit, type Database, type Sql } from '../database.js';
 import { newId } from '../ids.js';
 import type { SecretBox } from '../secrets.js';
 import type { Connection, ConnectionType, Page, Provider } from '../types.js';
@@ -109,7 +109,22 @@ export class ConnectionRepo {
     patch: Partial<Omit<ConnectionInput, 'type'>>,
     opts: { whileDisabled?: boolean; ifConfig?: Record<string, unknown> } = {},
   ): Promise<Connection | undefined> {
-    const [row] = await this.db.query<Row>(
+    if (patch.trust_email === false) return this.db.transaction((tx) => this.#update(tx, id, organizationId, patch, opts));
+    return this.#update(this.db, id, organizationId, patch, opts);
+  }
+
+  async #update(
+    q: Sql,
+    id: string,
+    organizationId: string,
+    patch: Partial<Omit<ConnectionInput, 'type'>>,
+    opts: { whileDisabled?: boolean; ifConfig?: Record<string, unknown> },
+  ): Promise<Connection | undefined> {
+    const trustedBefore =
+      patch.trust_email === false
+        ? (await q.query<{ trust_email: boolean }>('select trust_email from connections where id = $1 and organization_id = $2 for update', [id, organizationId]))[0]?.trust_email
+        : undefined;
+    const [row] = await q.query<Row>(
       `update connections set
          provider = coalesce($3, provider), name = coalesce($4, name), enabled = coalesce($5, enabled),
          user_matching = coalesce($6, user_matching), attribute_mapping = coalesce($7, attribute_mapping),
@@ -136,6 +151,7 @@ export class ConnectionRepo {
         ...(opts.ifConfig ? [JSON.stringify(opts.ifConfig)] : []),
       ],
     );
+    if (row && trustedBefore === true) await distrust(q, id);
     return row && this.#toConnection(row);
   }
 
@@ -143,4 +159,28 @@ export class ConnectionRepo {
     // Every identity it made goes with it: no time limit.
     return deleteWithoutTimeLimit(this.db, 'delete from connections where id = $1 and organization_id = $2 returning id', [id, organizationId]);
   }
+}
+
+/**
+ * SECURITY: a connection that stops being trusted with identifiers (trust_email true -> false)
+ * leaves nothing it could use, or others could use, from its trusted days (review: the users it
+ * made then stayed vouched for, and the real owner's later sign-in through the corporate IdP was
+ * linked to one; a user it was linked to by email kept it as a way in).
+ *  - A user also reached through another connection loses this connection's identity: the
+ *    untrusted IdP no longer signs in as someone others sign in as.
+ *  - A user reached only through it becomes its own user: its email is no longer vouched for nor
+ *    verified, its phone number no longer verified, and it keeps no external id, so no other
+ *    connection, partner or SCIM directory finds it by them.
+ */
+async function distrust(q: Sql, connectionId: string): Promise<void> {
+  await q.query(
+    `delete from identities i where i.connection_id = $1
+       and exists (select 1 from identities o where o.user_id = i.user_id and o.connection_id <> $1)`,
+    [connectionId],
+  );
+  await q.query(
+    `update users set email_vouched = false, email_verified = false, phone_number_verified = false, external_id = null
+       where id in (select user_id from identities where connection_id = $1)`,
+    [connectionId],
+  );
 }

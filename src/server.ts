@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { startMetadataRefresh } from './admin/metadata-refresh.js';
 import type { ReloadingApp } from './app.js';
 import { ConfigError, type Config } from './config/index.js';
+import { limitConnections } from './http/connections.js';
 import { createLogger } from './http/logging.js';
 import { SIGNING_KEYS_FILE } from './provider/keys.js';
 import { KEY_RELOAD_SECONDS } from './provider/ttl.js';
@@ -73,6 +74,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     throw e;
   }
   server.keepAliveTimeout = 65_000;
+  limitConnections(server, logger);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   // Background jobs are safe to run in every process (the database and short locks keep them from

@@ -11,6 +11,7 @@ import multer from 'multer';
 import type Provider from 'oidc-provider';
 import type { AdminPrincipal } from '../admin/auth.js';
 import type { AuditTrail } from '../admin/audit.js';
+import { multipartAtMost } from '../http/body-size.js';
 import { PAGE_CSP, esc } from '../http/html.js';
 import { loginConnectionEnabled, loginRecords } from '../provider/account.js';
 import type { Mailer } from '../http/mail.js';
@@ -255,8 +256,18 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
   // Every non-GET: its body parsed here, then CSRF, then the operator role — before any page module.
   const form = express.urlencoded({ extended: false, limit: CONSOLE_UPLOAD_MAX_BYTES + 64 * 1024, parameterLimit: 200 });
   const uploads = multer({ storage: multer.memoryStorage(), limits: { fileSize: CONSOLE_UPLOAD_MAX_BYTES, fieldSize: CONSOLE_UPLOAD_MAX_BYTES, files: 4, fields: 100, parts: 104 } }).any();
+  // The whole multipart body: two files at most and the form's small fields (multer caps only each part).
+  const wholeUpload = multipartAtMost(2 * CONSOLE_UPLOAD_MAX_BYTES + 64 * 1024, (_req, res, status) =>
+    status === 411
+      ? bare(res, 411, 'The form could not be read', 'Reload the page and submit it again.', 'invalid_request')
+      : bare(res, 413, 'Too large', 'The form or a file in it is too large (1 MB at most).', 'payload_too_large'),
+  );
   r.use((req, res, next) => {
     if (req.method === 'GET' || req.method === 'HEAD') return next();
+    if (req.is('multipart/form-data')) return wholeUpload(req, res, () => parseForm(req, res, next));
+    parseForm(req, res, next);
+  });
+  function parseForm(req: Request, res: Response, next: NextFunction) {
     const parse = req.is('multipart/form-data') ? uploads : form;
     parse(req, res, (err: unknown) => {
       if (err) {
@@ -266,7 +277,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       }
       guard(req, res, next);
     });
-  });
+  }
   function guard(req: Request, res: Response, next: NextFunction) {
     const sent = (req.body as Record<string, unknown> | undefined)?.csrf;
     if (typeof sent !== 'string' || !safeEqual(sent, (res.locals as ConsoleLocals).csrfToken)) {

@@ -68,6 +68,9 @@ function fromFramework(err: { type?: string; status?: number; statusCode?: numbe
       return new HttpProblem(400, 'invalid_json', 'request body is not valid JSON');
     case 'entity.too.large':
       return new HttpProblem(413, 'payload_too_large', 'request body is too large');
+    case 'parameters.too.many':
+      // Review: it fell through to a generic bad_request.
+      return new HttpProblem(413, 'payload_too_large', 'too many form parameters');
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new HttpProblem(415, 'unsupported_media_type', 'unsupported body encoding');

@@ -6,6 +6,7 @@
  */
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import multer from 'multer';
+import { multipartAtMost } from '../http/body-size.js';
 import { sendOutbound } from '../http/outbound-form.js';
 import { settingsContext, type Runtime } from '../runtime.js';
 import { newId } from '../store/ids.js';
@@ -159,7 +160,17 @@ export function setupPortal(rt: Runtime, deps: SetupPortalDeps): Router {
     await renderConfigure(req, res, conn, prefill);
   });
 
-  r.post('/setup/:token/configure', (req, res, next) => {
+  // The whole multipart body: the two files at most, and the form's small fields.
+  const wholeUpload = multipartAtMost(2 * UPLOAD_MAX_BYTES + 64 * 1024, (_req, res, status) =>
+    sendPage(
+      res,
+      status === 411
+        ? messagePage('The form could not be read', 'Reload the page and submit it again.')
+        : messagePage('File too large', 'Uploads and pasted metadata are limited to 1 MB. Upload the metadata of this one application, not a whole federation.'),
+      status,
+    ),
+  );
+  r.post('/setup/:token/configure', wholeUpload, (req, res, next) => {
     const parse = req.is('multipart/form-data') ? uploads : bigForm;
     parse(req, res, (err: unknown) => {
       if (!err) return next();

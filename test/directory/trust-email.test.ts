@@ -43,6 +43,7 @@ describe('trust_email: false — a connection not trusted with email addresses',
         bob: { sub: 'c-bob', email: 'bob@acme.test', email_verified: true },
         carol: { sub: 'c-carol', email: 'carol@acme.test', email_verified: true },
         dave: { sub: 'c-dave', email: 'dave@acme.test', email_verified: true },
+        erin: { sub: 'c-erin', email: 'erin@acme.test', email_verified: true },
       },
     });
     corporate = await startOidcIdp({
@@ -137,10 +138,19 @@ describe('trust_email: false — a connection not trusted with email addresses',
     expect(code(await signIn(vendor.id, contractors, 'carol'))).toBeTruthy();
     const carol = (await lastSuccess(vendor.id))!;
     expect(await user(carol)).toMatchObject({ email_verified: true, email_vouched: true });
+    // A user an admin made, whose only way in so far is the vendor (linked by email while trusted).
+    const erin = (await portico.admin<{ id: string }>('POST', '/organizations/acme/users', { email: 'erin@acme.test', email_verified: true })).body.id;
+    expect(code(await signIn(vendor.id, contractors, 'erin'))).toBeTruthy();
+    expect(await lastSuccess(vendor.id)).toBe(erin);
 
     expect((await portico.admin('PATCH', `/organizations/acme/connections/${vendor.id}`, { trust_email: false })).status).toBe(200);
     expect(await user(carol)).toMatchObject({ email_verified: false, email_vouched: false, identities: [expect.objectContaining({ connection_id: vendor.id })] });
     expect((await user(dave)).identities.map((i) => i.connection_id)).toEqual([conns.corporate!.id]);
+    // Erin was not made by it: she loses it as a way in and keeps her vouched address.
+    expect(await user(erin)).toMatchObject({ identities: [], email_verified: true, email_vouched: true });
+    const vendorErin = await signIn(vendor.id, contractors, 'erin');
+    expect(code(vendorErin)).toBeNull();
+    expect(vendorErin.body).toContain('user_conflict');
 
     // The real Carol's first corporate sign-in is not linked to the vendor's user.
     const corporateCarol = await signIn(conns.corporate!.id, corporate, 'carol');

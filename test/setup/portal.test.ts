@@ -5,6 +5,7 @@
  * only after a successful test.
  */
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { startPortico, type RunningPortico } from '../support/portico.js';
 import { startOidcIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type OidcIdp } from '../support/oidc-idp.js';
 import { randomUUID } from 'node:crypto';
@@ -28,6 +29,32 @@ describe('setup portal over HTTP', () => {
 
   let n = 0;
   const newLink = (body: Record<string, unknown> = {}) => newSetupLink(p, `acme-${process.pid}-${++n}`, body);
+
+  it('a multipart form is capped as a whole before it is read (413), one without a length refused (411); nothing is kept or changed', async () => {
+    // Attacker review: multer capped each part (20 fields of 1 MB, 2 files), not the sum: ~22 MB a
+    // request, read before the CSRF check; ~75 unfinished ones crashed the server (out of memory).
+    const link = await newLink({ connection_type: 'saml' });
+    const b = new PortalBrowser(p.base);
+    await chooseIdp(b, link.path, 'okta-saml');
+    const url = new URL(`${link.path}/configure`, p.base);
+    const send = (headers: Record<string, string>, body?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x', ...headers } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        // Only the declared length is told: nothing of a 50 MB body is sent, nor read.
+        if (body !== undefined) req.end(body);
+        else req.flushHeaders();
+      });
+    expect(await send({ 'content-length': String(50 * 1024 * 1024) })).toBe(413);
+    expect(await send({ 'content-length': String(2 * 1024 * 1024 + 64 * 1024 + 1) })).toBe(413);
+    expect(await send({ 'transfer-encoding': 'chunked' }, '0\r\n\r\n')).toBe(411);
+    const got = await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`);
+    const conn = await p.admin<{ idp_entity_id?: string }>('GET', `/organizations/${link.slug}/connections/${got.body.connection_id}`);
+    expect(conn.body.idp_entity_id || null).toBeNull(); // still not configured
+  });
 
   it("a link made for a provider as connections name it opens with that provider's preset chosen", async () => {
     const link = await newLink({ connection_type: 'oidc', provider: 'okta' });

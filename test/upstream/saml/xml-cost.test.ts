@@ -193,7 +193,8 @@ describe('XML parse cost is bounded before parsing', () => {
     // A bundle of copies of one certificate (~1 s before): each copy is parsed once, so it is quick and taken.
     const copies = timed(metadata(key(KEYS.idp.cert.repeat(800))));
     expect(copies.message).toBe('accepted');
-    expect(copies.ms).toBeLessThan(300);
+    // ~1 s with the fix undone on an idle machine, ~30 ms with it; 348 ms once on a loaded CI machine.
+    expect(copies.ms).toBeLessThan(700);
     expect(splitCertificates(KEYS.idp.cert.repeat(11) + KEYS.idpNext.cert)).toHaveLength(2);
     // More than 10 different ones in one element: refused before any is parsed (these are not even certificates).
     const pem = (i: number) => `-----BEGIN CERTIFICATE-----\n${'A'.repeat(i + 4)}\n-----END CERTIFICATE-----\n`;

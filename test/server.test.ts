@@ -4,11 +4,13 @@
  * - issue 9 item 19: it says what it is doing while it creates the database, the master secret
  *   and the signing keys (which takes a while), then the URL where it is ready;
  * - item 12: the embedded database's folder is 0700 and its files 0600 (PGlite creates them 0666);
- * - item 10: an https issuer without PORTICO_TRUST_PROXY is warned about at start-up.
+ * - item 10: an https issuer without PORTICO_TRUST_PROXY is warned about at start-up;
+ * - attacker review: a connection that never sends a byte is closed (it was kept for good).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ensureBuilt, freePort } from './support/processes.js';
 
@@ -122,6 +124,15 @@ describe('first start of portico serve', () => {
     const warnings = lines.filter((l) => l.level === 40).map((l) => l.msg);
     expect(warnings).toEqual([expect.stringMatching(/^PORTICO_ISSUER is https but PORTICO_TRUST_PROXY is 0: .*set PORTICO_TRUST_PROXY to the number of proxies/)]);
   });
+
+  it('closes a connection that sends nothing after 15 s, and still serves a prompt client (src/http/connections.ts, on the real command)', async () => {
+    const idle = connect(port, '127.0.0.1');
+    const opened = Date.now();
+    const closedAfter = await new Promise<number>((resolve) => idle.once('close', () => resolve(Date.now() - opened)));
+    expect(closedAfter).toBeGreaterThanOrEqual(14_000);
+    expect(closedAfter).toBeLessThan(25_000);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  }, 40_000);
 
   it('keeps the embedded database private: data dir 0700, files 0600, while running and after stopping', async () => {
     expect(readdirSync(join(dir, 'data'))).toEqual(expect.arrayContaining(['PG_VERSION', 'secret', 'base']));

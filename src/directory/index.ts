@@ -13,7 +13,7 @@ import { rolesForLogin } from './roles.js';
  * it finds nobody by email, user id, external id or phone number, and what it writes (email, phone
  * number, external id) neither counts as verified nor lets anyone else find its users (reviews).
  */
-const trusted = (connection: IdentitySource) => connection.trust_email !== false;
+export const trusted = (connection: IdentitySource) => connection.trust_email !== false;
 
 export interface ResolveOptions {
   createUser?: boolean;

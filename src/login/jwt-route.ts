@@ -1,4 +1,5 @@
 import type { Router } from 'express';
+import { trusted } from '../directory/index.js';
 import type { Store } from '../store/index.js';
 import type { Connection } from '../store/types.js';
 import { UpstreamError, type ExternalIdentity } from '../upstream/identity.js';
@@ -49,8 +50,8 @@ export function jwtLoginRoutes(deps: CallbackDeps, jwt: UpstreamAdapter): Router
  * None: the directory goes on (an identity linked on an earlier login, or JIT creation).
  */
 async function byPhone(store: Store, connection: Connection, identity: ExternalIdentity): Promise<ExternalIdentity> {
-  // A connection not trusted with identifiers finds only its own users, by its subject (directory/index.ts).
-  if (!identity.phone_number || connection.trust_email === false) return identity;
+  // A connection not trusted with identifiers finds only its own users, by its subject.
+  if (!identity.phone_number || !trusted(connection)) return identity;
   const rows = await store.users.findByPhone(connection.organization_id, identity.phone_number);
   if (rows.length > 1) throw new UpstreamError('ambiguous_identifier', 'more than one user of the organization has this phone number');
   return rows.length === 1 ? { ...identity, user_id: rows[0]!.id } : identity;

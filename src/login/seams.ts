@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import type { FinishedLogin } from '../provider/index.js';
 import type { Connection } from '../store/types.js';
 import type { UpstreamAdapter } from '../upstream/kind.js';
 
@@ -10,28 +11,8 @@ export interface ProviderSeam {
     /** prompt=login or max_age exceeded: the gateway session must not be reused. */
     freshLoginRequired: boolean;
   }>;
-  finishLogin(
-    req: Request,
-    res: Response,
-    login: {
-      accountId: string;
-      connectionId: string;
-      amr: string[];
-      authTime: Date;
-      uid?: string;
-      activeJustChecked?: boolean;
-      resumeHere?: boolean;
-      /**
-       * Counts the authorization at the application it is for, first: false when it is refused
-       * (its answer, a 429 page, is sent), and nothing is finished.
-       */
-      admit?: (clientId: string) => Promise<boolean>;
-      /** Whether this sign-in may answer the request (its parameters): if not, the app gets access_denied. */
-      fits?: (params: Record<string, unknown>) => Promise<boolean>;
-      /** Once its grant and provider session are saved (indexed under the user), before the response leaves. */
-      onSaved?: (saved: { grantId: string; sessionId?: string }) => Promise<void>;
-    },
-  ): Promise<void>;
+  /** The login the provider finishes: one type with the provider's own (FinishedLogin). */
+  finishLogin(req: Request, res: Response, login: FinishedLogin): Promise<void>;
   /** The provider session id this browser's (signed) cookie names (PorticoProvider). */
   browserSessionId(req: Request, res: Response): string | undefined;
 }

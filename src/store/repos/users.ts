@@ -263,3 +263,32 @@ export class UserRepo {
     return (await q.query('delete from users where id = $1 and organization_id = $2 returning id', [id, organizationId])).length > 0;
   }
 }
+
+/**
+ * SECURITY: a connection that stops being trusted with identifiers (trust_email true -> false)
+ * leaves nothing it could use, or others could use, from its trusted days (review: the users it
+ * made then stayed vouched for, and the real owner's later sign-in through the corporate IdP was
+ * linked to one; a user it was linked to by email kept it as a way in). Runs in the transaction
+ * of that switch (ConnectionRepo.update).
+ *  - A user it made (its identity written with the user, in one transaction: the same created_at)
+ *    and reached by nothing else (no other connection, no SCIM directory) becomes its own user: its
+ *    email is no longer vouched for nor verified, its phone number no longer verified, and it keeps
+ *    no external id, so no other connection, partner or SCIM directory finds it by them.
+ *  - Every other user it is linked to (made by an admin, a directory or another connection, or
+ *    reached another way too) loses this connection's identity: the untrusted IdP no longer signs
+ *    in as someone it did not make.
+ */
+export async function distrustConnection(q: Sql, connectionId: string): Promise<void> {
+  await q.query(
+    `delete from identities i where i.connection_id = $1 and not (
+       i.created_at = (select u.created_at from users u where u.id = i.user_id)
+       and not exists (select 1 from identities o where o.user_id = i.user_id and o.connection_id <> $1)
+       and not exists (select 1 from directory_users d where d.user_id = i.user_id))`,
+    [connectionId],
+  );
+  await q.query(
+    `update users set email_vouched = false, email_verified = false, phone_number_verified = false, external_id = null
+       where id in (select user_id from identities where connection_id = $1)`,
+    [connectionId],
+  );
+}

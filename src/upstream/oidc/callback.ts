@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 import type { Connection } from '../../store/types.js';
 import { clip, names, withEvidence } from '../evidence.js';
@@ -110,6 +112,7 @@ async function completeSteps(
   let claims = { ...(tokens.claims() ?? {}) } as Record<string, unknown>;
   seen.claims = claims;
   checkIssuedFor(claims, oidcConfigOf(c).clientId, ctx.clock());
+  checkAccessTokenHash(claims, tokens.id_token, tokens.access_token);
   if (entry.tenantTemplate) checkTenant(entry.server.issuer, claims, oidcConfigOf(c).allowedTenants);
   if (needsUserinfo(claims, c.provider, c.attribute_mapping) && server.userinfo_endpoint) {
     try {
@@ -141,4 +144,35 @@ function checkIssuedFor(claims: Record<string, unknown>, clientId: string, nowMs
   if (claims.azp !== undefined && claims.azp !== clientId) {
     throw new UpstreamError('id_token_invalid', 'the id_token azp names another client', { phase: 'token_response', check: 'azp' });
   }
+}
+
+/** The hash of an id_token's `at_hash`: the one of its signing algorithm (OIDC Core §3.1.3.6). */
+const AT_HASH_DIGEST: Record<string, string> = {
+  RS256: 'sha256',
+  PS256: 'sha256',
+  ES256: 'sha256',
+  RS384: 'sha384',
+  PS384: 'sha384',
+  ES384: 'sha384',
+  RS512: 'sha512',
+  PS512: 'sha512',
+  ES512: 'sha512',
+  EdDSA: 'sha512',
+  Ed25519: 'sha512',
+};
+
+/**
+ * An id_token's `at_hash`, when it has one, binds it to the access token of the same response
+ * (OIDC Core §3.1.3.8); the library does not check it. The access token goes to the userinfo
+ * endpoint, so one that does not belong with the id_token is refused, not used.
+ */
+function checkAccessTokenHash(claims: Record<string, unknown>, idToken: string | undefined, accessToken: string): void {
+  if (claims.at_hash === undefined || !idToken) return;
+  const refuse = (why: string) => {
+    throw new UpstreamError('id_token_invalid', `the id_token at_hash ${why}`, { phase: 'token_response', check: 'at_hash' });
+  };
+  const digest = AT_HASH_DIGEST[String(decodeProtectedHeader(idToken).alg)];
+  if (!digest) return refuse('uses a signing algorithm without a known hash');
+  const hash = createHash(digest).update(accessToken, 'ascii').digest();
+  if (claims.at_hash !== hash.subarray(0, hash.length / 2).toString('base64url')) refuse('does not match the access token');
 }

@@ -37,7 +37,7 @@
  *   url_refused           an IdP endpoint is or resolves to a private address, or resolves to none (SSRF rule)
  *   token_exchange_failed token endpoint unreachable or refusing the code (detail.error, e.g. invalid_grant),
  *                         unusable token response, userinfo failure
- *   id_token_invalid      signature (unknown kid, other key), issuer, audience, azp, expiry, RFC 9207 `iss`
+ *   id_token_invalid      signature (unknown kid, other key), issuer, audience, azp, at_hash, expiry, RFC 9207 `iss`
  *                         response parameter; detail.check names the failed check
  *   nonce_mismatch        the id_token nonce is not this transaction's
  *   missing_claim         no usable subject, or no usable email where the provider preset requires one

@@ -3,6 +3,7 @@
  * code paths against a scripted IdP (a fetch that answers discovery, JWKS, token and userinfo with
  * hand-built responses and hand-signed id_tokens), so each case can be produced exactly.
  */
+import { createHash } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { createSafeFetch, type FetchLike } from '../../../src/http/safe-fetch.js';
 import type { ReasonCode } from '../../../src/upstream/identity.js';
@@ -65,6 +66,8 @@ async function idToken(tx: OidcTransaction, claims: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(payload)) if (v === undefined) delete (payload as Record<string, unknown>)[k];
   return new SignJWT(payload).setProtectedHeader({ alg, kid: keys.jwk.kid }).sign(keys.privateKey);
 }
+/** OIDC Core §3.1.3.6 for RS256: the left half of the access token's SHA-256, base64url. */
+const atHash = (accessToken: string) => createHash('sha256').update(accessToken).digest().subarray(0, 16).toString('base64url');
 const tokenJson = (id_token?: string, extra: Record<string, unknown> = {}) =>
   Response.json({ access_token: 'at-1', token_type: 'Bearer', expires_in: 300, ...(id_token ? { id_token } : {}), ...extra });
 
@@ -216,6 +219,8 @@ describe('id_token (id_token_invalid / nonce_mismatch)', () => {
     ['several audiences and no azp', (tx) => idToken(tx, { aud: [TEST_CLIENT_ID, 'x'] }), 'id_token_invalid', { check: 'aud' }],
     // Left unchecked by the library (attacker review): one audience with azp of another client, an iat an hour ahead.
     ['one audience and azp of another client', (tx) => idToken(tx, { azp: 'x' }), 'id_token_invalid', { check: 'azp' }],
+    // OIDC Core §3.1.3.8: at_hash binds the id_token to the access token of the response (the library leaves it).
+    ['at_hash of another access token', (tx) => idToken(tx, { at_hash: atHash('another-access-token') }), 'id_token_invalid', { check: 'at_hash' }],
     ['issued an hour in the future', (tx) => idToken(tx, { iat: Math.floor(Date.now() / 1000) + 3600, exp: Math.floor(Date.now() / 1000) + 7200 }), 'id_token_invalid', { check: 'iat' }],
     ['wrong issuer', (tx) => idToken(tx, { iss: 'https://evil.test' }), 'id_token_invalid', { check: 'iss' }],
     ['expired', (tx) => idToken(tx, { exp: Math.floor(Date.now() / 1000) - 3600, iat: Math.floor(Date.now() / 1000) - 7200 }), 'id_token_invalid', { check: 'exp' }],
@@ -233,6 +238,8 @@ describe('id_token (id_token_invalid / nonce_mismatch)', () => {
   test('legitimate twins: azp naming this client, and an iat ahead by less than the clock tolerance, pass', async () => {
     const now = Math.floor(Date.now() / 1000);
     await expect(run({ respond: async (tx) => tokenJson(await idToken(tx, { azp: TEST_CLIENT_ID, iat: now + 30 })) })).resolves.toMatchObject({ subject: 'user-1' });
+    // The at_hash of this response's access token ('at-1', tokenJson).
+    await expect(run({ respond: async (tx) => tokenJson(await idToken(tx, { at_hash: atHash('at-1') })) })).resolves.toMatchObject({ subject: 'user-1' });
   });
 
   test('HS256 id_token (symmetric, not allowed by the IdP metadata) -> id_token_invalid', async () => {

@@ -247,7 +247,8 @@ function inScopeNamespaces(el: Element): string {
  * The plaintext of an EncryptedAssertion, parsed strictly. Most IdPs declare the assertion
  * namespace on the Assertion itself; when the plaintext relies on prefixes declared around the
  * EncryptedAssertion, it is parsed inside a wrapper carrying those declarations (exclusive c14n of
- * the Assertion is the same either way).
+ * the Assertion is the same either way). `encryptedAssertion` must be one a signature covers when
+ * the plaintext is not signed itself: the Response's, re-parsed from what its signature covered.
  */
 function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { assertion: Element; ids: IdIndex } {
   refuseDtd(plain, 'decrypted assertion');
@@ -479,7 +480,10 @@ function decryptAssertion(ctx: Ctx): void {
   let assertion: Element;
   let ids: IdIndex;
   try {
-    ({ assertion, ids } = parseDecryptedAssertion(decryptToXml(enc, ctx.cfg.spPrivateKey, ctx.maxBytes), ctx.outerAssertion));
+    // The prefixes the plaintext may borrow come from `enc` too: under a signed Response, only the
+    // declarations its signature covers (attacker review: taken from the raw document, a prefix no
+    // signed element used could be rebound after signing, and the AuthnStatement read as nothing).
+    ({ assertion, ids } = parseDecryptedAssertion(decryptToXml(enc, ctx.cfg.spPrivateKey, ctx.maxBytes), enc));
   } catch (e) {
     if (!(e instanceof UpstreamError)) throw e;
     if (ctx.malleable) throw unreadableCbc();

@@ -338,6 +338,38 @@ describe('encrypted assertions', () => {
     expect(r).toMatchObject({ encrypted: true, name_id: 'jane.doe@acme.test', signed: { response: false, assertion: true } });
   });
 
+  test('a decrypted assertion borrows namespace prefixes only from what the Response signature covers (attacker review)', async () => {
+    // AES-GCM, only the Response signed: the plaintext writes its AuthnStatement with a prefix it
+    // does not declare. Taken from the raw document, a declaration no signed element used could be
+    // rebound after signing: the AuthnStatement was read as nothing (no authn_instant, so a
+    // prompt=login freshness check passed on a two-hour-old sign-in).
+    const prefixed = (prefix: string) =>
+      assertionXml({ authnInstant: new Date(NOW.getTime() - 2 * 3600_000) })
+        .replace('<AuthnStatement', `<${prefix}:AuthnStatement`)
+        .replace('</AuthnStatement>', `</${prefix}:AuthnStatement>`)
+        .replace(/<(\/?)(AuthnContext(?:ClassRef)?)>/g, `<$1${prefix}:$2>`);
+    const signedAround = async (plain: string, rootDeclarations: string) =>
+      signElement(
+        responseXml({}, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(plain)}</saml:EncryptedAssertion>`).replace(
+          '<samlp:Response ',
+          `<samlp:Response ${rootDeclarations} `,
+        ),
+        "/*[local-name(.)='Response']",
+        {},
+      );
+    const hidden = await signedAround(prefixed('a'), 'xmlns:a="urn:oasis:names:tc:SAML:2.0:assertion"');
+    const rebound = hidden.replace('xmlns:a="urn:oasis:names:tc:SAML:2.0:assertion"', 'xmlns:a="urn:attacker"');
+    expect(rebound).not.toBe(hidden);
+    // Nothing signed declares `a`: what it means is the sender's to change, so neither is read.
+    expect(refusal(b64(rebound), cfg)).toBe('decryption_failed');
+    expect(refusal(b64(hidden), cfg)).toBe('decryption_failed');
+    // Legitimate: a prefix the signed EncryptedAssertion declares (and uses) is borrowed, and the
+    // AuthnStatement read; with that declaration changed there is no SAML EncryptedAssertion left.
+    const covered = await signedAround(prefixed('saml'), '');
+    expect(accept(b64(covered), cfg)).toMatchObject({ encrypted: true, signed: { response: true, assertion: false }, authn_instant: new Date(NOW.getTime() - 2 * 3600_000).toISOString() });
+    expect(refusal(b64(covered.replace('<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">', '<saml:EncryptedAssertion xmlns:saml="urn:attacker">')), cfg)).toBe('malformed');
+  });
+
   test('encrypted to another key, garbage ciphertext or no key configured is decryption_failed', async () => {
     expect(refusal(b64(await buildEncryptedResponse({ encryptTo: KEYS.spOther.cert })), cfg)).toBe('decryption_failed');
     const good = await buildEncryptedResponse();

@@ -238,12 +238,20 @@ const DEFAULT_NS_FOR_PREFIX = { ds: NS.ds };
 
 /** canonicalise(), with anything it cannot render (a node type c14n has no form for) refused as signature_invalid. */
 function canonicalOrRefuse(el: Element, prefixList: readonly string[], without?: Element): string {
+  let canonical: string;
   try {
-    return canonicalise(el, { prefixList, without });
+    canonical = canonicalise(el, { prefixList, without });
   } catch (e) {
     if (e instanceof UpstreamError) throw e;
     throw invalid(`${el.localName} could not be canonicalised`);
   }
+  // SECURITY: a character reference to a lone surrogate (&#xD800;, not an XML Char) is parsed into
+  // the string, and hashing it as UTF-8 writes U+FFFD: every such value digests as the one signed
+  // with U+FFFD there (attacker review), so what is read could differ from what was signed.
+  if (!(canonical as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new UpstreamError('malformed', `${el.localName} holds a character reference to a lone surrogate (not an XML character)`);
+  }
+  return canonical;
 }
 
 /** What the canonical, signed SignedInfo says, read from its own bytes. */

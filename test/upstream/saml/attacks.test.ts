@@ -319,6 +319,17 @@ describe('DTDs, size, encoding', () => {
     expect(accept(b64(signed)).ok).toBe(true);
   });
 
+  test('a character reference to a lone surrogate is malformed: hashed as U+FFFD, it would pass for what was signed (attacker review)', () => {
+    // Signed over U+FFFD (xml-crypto writes it raw), then each U+FFFD changed to a lone surrogate.
+    const signedFffd = buildResponse({ attributeXml: '<Attribute Name="role"><AttributeValue>Reader&#xFFFD;</AttributeValue></Attribute>' });
+    expect(signedFffd).toContain('Reader\uFFFD');
+    expect(refusal(b64(signedFffd.replace('Reader\uFFFD', 'Reader&#xDC00;')))).toBe('malformed');
+    expect(refusal(b64(signedFffd.replace('Reader\uFFFD', 'Reader&#55296;')))).toBe('malformed');
+    // Legitimate: a real character outside the BMP, written as a surrogate pair of references.
+    const pair = buildResponse({ attributeXml: '<Attribute Name="role"><AttributeValue>Reader&#xD83D;&#xDE08;</AttributeValue></Attribute>' });
+    expect(accept(b64(pair)).attributes.role).toEqual(['Reader\u{1F608}']);
+  });
+
   test('truncated base64 and truncated XML are malformed', () => {
     const input = b64(signed);
     expect(refusal(input.slice(0, -3))).toBe('malformed');

@@ -147,15 +147,33 @@ const fail = (reason: UpstreamError['reason'], message: string, detail?: Record<
 export function validateSamlResponse(input: string, cfg: SamlValidationConfig, now: Date): SamlAssertionResult {
   // A broken clock would make every time comparison false, i.e. accept expired assertions: fail loudly.
   if (!(now instanceof Date) || !Number.isFinite(now.getTime())) throw new TypeError('validateSamlResponse: now must be a valid Date');
+  let ctx: Ctx | undefined;
   try {
-    const ctx = newContext(input, cfg, now);
+    ctx = newContext(input, cfg, now);
     for (const check of CHECKS) check(ctx);
     return readResult(ctx);
   } catch (e) {
-    if (e instanceof UpstreamError) throw e;
+    if (e instanceof UpstreamError) throw ctx && decryptedUnvouched(ctx) && e.reason !== 'decryption_failed' ? withoutPlaintext(e) : e;
     // A library threw on input we did not anticipate: still a refusal with a code, never a 500.
     throw fail('malformed', 'the SAML response could not be processed');
   }
+}
+
+/**
+ * The assertion was decrypted, and no signature of the configured IdP covers its plaintext (the
+ * Response's covers only the ciphertext). Anyone may wrap a ciphertext they captured, encrypted to
+ * the SP's key for ANOTHER connection, in a Response their own IdP signs (attacker review).
+ */
+const decryptedUnvouched = (ctx: Ctx): boolean => ctx.encrypted === true && ctx.assertionEl !== undefined && ctx.signedAssertion === undefined;
+
+/**
+ * A refusal that quotes nothing read from such a plaintext (its issuer, audiences, KeyInfo): no
+ * message, event or page shows another tenant's values. Not for decryption_failed, which quotes
+ * nothing, and under AES-CBC must answer every failure the same (no oracle).
+ */
+function withoutPlaintext(e: UpstreamError): UpstreamError {
+  const kept = Object.fromEntries(Object.entries(e.detail).filter(([k]) => k === 'expected' || k === 'element' || k === 'configured_sha256'));
+  return new UpstreamError(e.reason, `the decrypted assertion was refused (${e.reason}); what it holds is not shown, as no signature of this connection's IdP covers it`, kept);
 }
 
 /**

@@ -4,6 +4,7 @@
  * XSW1–XSW8 follow Somorovsky et al., "On Breaking SAML: Be Whoever You Want to Be" (USENIX Sec 2012)
  * as catalogued by SAML Raider.
  */
+import { X509Certificate } from 'node:crypto';
 import type { Document, Element } from '@xmldom/xmldom';
 import { MemoryStore } from '../../../src/store/ephemeral.js';
 import { UpstreamError } from '../../../src/upstream/identity.js';
@@ -25,6 +26,7 @@ import {
   buildEncryptedResponse,
   buildResponse,
   signElement,
+  RESPONSE_XPATH,
   type BuildOptions,
 } from './builder.js';
 import { DS, SAML, SAMLP, childOf, first, mutate, setNameId } from './dom.js';
@@ -379,6 +381,47 @@ describe('encrypted assertions', () => {
     const covered = await signedAround(prefixed('saml'), '');
     expect(accept(b64(covered), cfg)).toMatchObject({ encrypted: true, signed: { response: true, assertion: false }, authn_instant: new Date(NOW.getTime() - 2 * 3600_000).toISOString() });
     expect(refusal(b64(covered.replace('<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">', '<saml:EncryptedAssertion xmlns:saml="urn:attacker">')), cfg)).toBe('malformed');
+  });
+
+  test("a decrypted assertion no IdP signature covers is refused without quoting it: another connection's ciphertext in a Response an admin's own IdP signs (attacker review)", async () => {
+    // One SP encryption key serves every connection: an organization's admin may wrap organization
+    // Y's captured ciphertext in a Response their own IdP signs. The checks refuse it, and the
+    // refusal (message, login event, error page) must not quote what Y's IdP wrote.
+    const other = 'https://idp.other-tenant.example/y-entity';
+    const otherAudience = 'https://sso.example/saml/conn_OTHERTENANT/metadata';
+    const refusedWith = (xml: string) => {
+      try {
+        validateSamlResponse(b64(xml), cfg, NOW);
+      } catch (e) {
+        if (e instanceof UpstreamError) return { reason: e.reason, said: `${e.message} ${JSON.stringify(e.detail)}` };
+      }
+      throw new Error('accepted');
+    };
+    const wrapped = (o: BuildOptions) => buildEncryptedResponse({ ...o, signInner: false, signOuter: true });
+    const issuer = refusedWith(await wrapped({ assertionIssuer: other }));
+    expect(issuer.reason).toBe('wrong_issuer');
+    expect(issuer.said).not.toContain('other-tenant');
+    const audience = refusedWith(await wrapped({ audiences: [[otherAudience]] }));
+    expect(audience.reason).toBe('wrong_audience');
+    expect(audience.said).not.toContain('OTHERTENANT');
+    expect(audience.said).toContain(SP_A.entityId); // what was expected is still said
+    // Y's assertion signed by Y's IdP (its certificate in KeyInfo): signature_invalid, Y's certificate not named.
+    const signedByY = signElement(assertionXml({}), "/*[local-name(.)='Assertion']", { signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert, keyInfo: true });
+    const certSubject = new X509Certificate(KEYS.attacker.cert).subject.split('\n')[0]!;
+    const inY = signElement(
+      responseXml({}, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(signedByY)}</saml:EncryptedAssertion>`),
+      RESPONSE_XPATH,
+      {},
+    );
+    const sig = refusedWith(inY);
+    expect(sig.reason).toBe('signature_invalid');
+    expect(sig.said).not.toContain(certSubject.split('=')[1]!);
+    expect(sig.said).not.toContain(new X509Certificate(KEYS.attacker.cert).fingerprint256);
+    // Legitimate contrasts: unencrypted, or signed by this IdP itself, a refusal says what it got;
+    // the wrapped form of a good assertion is read.
+    expect(refusedWith(buildResponse({ assertionIssuer: other, sign: 'response' })).said).toContain('other-tenant');
+    expect(refusedWith(await buildEncryptedResponse({ assertionIssuer: other })).said).toContain('other-tenant');
+    expect(accept(await wrapped({}), cfg)).toMatchObject({ encrypted: true, signed: { response: true, assertion: false } });
   });
 
   test('encrypted to another key, garbage ciphertext or no key configured is decryption_failed', async () => {

@@ -153,28 +153,34 @@ export function validateSamlResponse(input: string, cfg: SamlValidationConfig, n
     for (const check of CHECKS) check(ctx);
     return readResult(ctx);
   } catch (e) {
-    if (e instanceof UpstreamError) throw ctx && decryptedUnvouched(ctx) && e.reason !== 'decryption_failed' ? withoutPlaintext(e) : e;
+    if (e instanceof UpstreamError) throw ctx && notForThisConnection(ctx, e) ? notForThisConnectionError(ctx) : e;
     // A library threw on input we did not anticipate: still a refusal with a code, never a 500.
     throw fail('malformed', 'the SAML response could not be processed');
   }
 }
 
 /**
- * The assertion was decrypted, and no signature of the configured IdP covers its plaintext (the
- * Response's covers only the ciphertext). Anyone may wrap a ciphertext they captured, encrypted to
- * the SP's key for ANOTHER connection, in a Response their own IdP signs (attacker review).
+ * A decrypted assertion that is not for this connection: its audiences do not all name this SP.
+ * One SP encryption key serves every connection, so anyone may wrap a ciphertext captured from
+ * ANOTHER connection in a Response their own IdP signs, or configure that connection's public IdP
+ * certificate on their own (attacker reviews). Such a refusal is always wrong_audience and quotes
+ * nothing from the plaintext (issuer, audiences, KeyInfo), in its message, event or page: neither
+ * the values nor which check failed tell them what another organization's IdP wrote. Not for
+ * decryption_failed, which quotes nothing, and under AES-CBC must answer every failure the same.
  */
-const decryptedUnvouched = (ctx: Ctx): boolean => ctx.encrypted === true && ctx.assertionEl !== undefined && ctx.signedAssertion === undefined;
-
-/**
- * A refusal that quotes nothing read from such a plaintext (its issuer, audiences, KeyInfo): no
- * message, event or page shows another tenant's values. Not for decryption_failed, which quotes
- * nothing, and under AES-CBC must answer every failure the same (no oracle).
- */
-function withoutPlaintext(e: UpstreamError): UpstreamError {
-  const kept = Object.fromEntries(Object.entries(e.detail).filter(([k]) => k === 'expected' || k === 'element' || k === 'configured_sha256'));
-  return new UpstreamError(e.reason, `the decrypted assertion was refused (${e.reason}); what it holds is not shown, as no signature of this connection's IdP covers it`, kept);
+function notForThisConnection(ctx: Ctx, e: UpstreamError): boolean {
+  if (!ctx.encrypted || !ctx.assertionEl || e.reason === 'decryption_failed') return false;
+  try {
+    return audiencesNotNaming(ctx.assertion ?? ctx.assertionEl, ctx.cfg.spEntityId) !== undefined;
+  } catch {
+    return true; // an unreadable Audience is not this SP's either
+  }
 }
+
+const notForThisConnectionError = (ctx: Ctx) =>
+  fail('wrong_audience', 'the decrypted assertion is not for this connection (its AudienceRestriction does not name this SP); what it holds is not shown', {
+    expected: ctx.cfg.spEntityId,
+  });
 
 /**
  * ID-typed attributes as xml-crypto resolves them: unique across the document, or it is an attack.
@@ -265,32 +271,43 @@ function inScopeNamespaces(el: Element): string {
  * The plaintext of an EncryptedAssertion, parsed strictly. Most IdPs declare the assertion
  * namespace on the Assertion itself; when the plaintext relies on prefixes declared around the
  * EncryptedAssertion, it is parsed inside a wrapper carrying those declarations (exclusive c14n of
- * the Assertion is the same either way). `encryptedAssertion` must be one a signature covers when
- * the plaintext is not signed itself: the Response's, re-parsed from what its signature covered.
+ * the Assertion is the same either way): first the ones a signature covers (`covered`: under a
+ * signed Response, its EncryptedAssertion re-parsed from what the signature covered), then those
+ * of the document as received (`received`), and then `uncovered` is true: the plaintext must carry
+ * a valid signature of its own, which binds every prefix it uses (attacker review: borrowed from the
+ * raw document under a Response signature only, a prefix no signed element used could be rebound
+ * after signing, and the AuthnStatement read as nothing).
  */
-function parseDecryptedAssertion(plain: string, encryptedAssertion: Element): { assertion: Element; ids: IdIndex } {
+function parseDecryptedAssertion(plain: string, covered: Element, received: Element): { assertion: Element; ids: IdIndex; uncovered: boolean } {
   refuseDtd(plain, 'decrypted assertion');
-  let xml = plain;
-  let root: Element;
-  try {
-    root = parseStrictXml(xml, 'decrypted assertion').documentElement!;
-  } catch {
-    xml = `<portico-decrypted ${inScopeNamespaces(encryptedAssertion)}>${plain.replace(/^\s*<\?xml[^>]*\?>/, '')}</portico-decrypted>`;
+  const body = plain.replace(/^\s*<\?xml[^>]*\?>/, '');
+  const within = (declarations: Element): Element | undefined => {
     try {
-      const wrapper = parseStrictXml(xml, 'decrypted assertion').documentElement!;
+      const wrapper = parseStrictXml(`<portico-decrypted ${inScopeNamespaces(declarations)}>${body}</portico-decrypted>`, 'decrypted assertion').documentElement!;
       const kids = childElements(wrapper);
-      if (kids.length !== 1) throw new Error('not one element');
-      root = kids[0]!;
+      return kids.length === 1 ? kids[0] : undefined;
     } catch {
-      throw fail('decryption_failed', 'the decrypted assertion is not well-formed XML');
+      return undefined;
     }
+  };
+  let root: Element | undefined;
+  let uncovered = false;
+  try {
+    root = parseStrictXml(plain, 'decrypted assertion').documentElement!;
+  } catch {
+    root = within(covered);
+    if (!root && received !== covered) {
+      root = within(received);
+      uncovered = root !== undefined;
+    }
+    if (!root) throw fail('decryption_failed', 'the decrypted assertion is not well-formed XML');
   }
   if (!is(root, NS.saml, 'Assertion')) throw fail('decryption_failed', 'the encrypted content is not a saml:Assertion');
   const ids = refuseDuplicateIds(root.ownerDocument!);
   if (descendants(root, NS.saml, 'Assertion').length + descendants(root, NS.saml, 'EncryptedAssertion').length > 0) {
     throw fail('multiple_assertions', 'the encrypted assertion contains further assertions');
   }
-  return { assertion: root, ids };
+  return { assertion: root, ids, uncovered };
 }
 
 /**
@@ -330,6 +347,8 @@ interface Ctx {
   assertionSig: Element | undefined;
   /** verifyAssertionSignature */
   signedAssertion: VerifiedSignature | undefined;
+  /** decryptAssertion: the plaintext borrowed namespace declarations no signature covers (then it must be signed itself). */
+  prefixesUncovered: boolean;
   /** readSignedAssertion: the assertion read from signed bytes; the Response, signed or (to refuse only) not. */
   assertion: Element;
   trustedResponse: Element | undefined;
@@ -497,11 +516,9 @@ function decryptAssertion(ctx: Ctx): void {
   if (ctx.malleable && deepTextOf(enc).length > MAX_CBC_CIPHERTEXT_CHARS) throw unreadableCbc();
   let assertion: Element;
   let ids: IdIndex;
+  let uncovered: boolean;
   try {
-    // The prefixes the plaintext may borrow come from `enc` too: under a signed Response, only the
-    // declarations its signature covers (attacker review: taken from the raw document, a prefix no
-    // signed element used could be rebound after signing, and the AuthnStatement read as nothing).
-    ({ assertion, ids } = parseDecryptedAssertion(decryptToXml(enc, ctx.cfg.spPrivateKey, ctx.maxBytes), enc));
+    ({ assertion, ids, uncovered } = parseDecryptedAssertion(decryptToXml(enc, ctx.cfg.spPrivateKey, ctx.maxBytes), enc, ctx.outerAssertion));
   } catch (e) {
     if (!(e instanceof UpstreamError)) throw e;
     if (ctx.malleable) throw unreadableCbc();
@@ -517,12 +534,16 @@ function decryptAssertion(ctx: Ctx): void {
   });
   ctx.assertionEl = assertion;
   ctx.assertionIds = ids;
+  ctx.prefixesUncovered = uncovered;
 }
 
 function verifyAssertionSignature(ctx: Ctx): void {
   sealed(ctx, () => {
     ctx.signedAssertion = ctx.assertionSig ? verifyEnvelopedSignature(ctx.assertionSig, ctx.assertionEl, ctx.keys, ctx.assertionIds) : undefined;
     if (ctx.malleable && !ctx.signedAssertion) throw fail('signature_missing', 'an AES-CBC encrypted assertion must be signed itself');
+    if (ctx.prefixesUncovered && !ctx.signedAssertion) {
+      throw fail('signature_missing', 'the decrypted assertion uses namespace prefixes that no signature covers (declared outside it, and it is not signed itself)');
+    }
   });
   if (!ctx.signedResponse && !ctx.signedAssertion) throw fail('signature_missing', 'neither the Response nor the Assertion is signed');
 }
@@ -579,22 +600,33 @@ function checkDestination(ctx: Ctx): void {
   if (destination === undefined && ctx.trustedResponse) throw fail('wrong_destination', 'a signed Response must carry a Destination', { received: null, expected: ctx.cfg.acsUrl });
 }
 
-/** Every AudienceRestriction names this SP, and there is at least one. */
-function checkAudience(ctx: Ctx): void {
-  const conditions = optionalChild(ctx.assertion, NS.saml, 'Conditions', 'saml:Conditions');
+/**
+ * The audiences of the first AudienceRestriction that does not name `sp` ([] when there is none at
+ * all), else undefined: every AudienceRestriction names it, and there is at least one.
+ */
+function audiencesNotNaming(assertion: Element, sp: string): string[] | undefined {
+  const conditions = optionalChild(assertion, NS.saml, 'Conditions', 'saml:Conditions');
   const restrictions = conditions ? childElements(conditions, NS.saml, 'AudienceRestriction') : [];
-  if (restrictions.length === 0) throw fail('wrong_audience', 'the assertion has no AudienceRestriction', { received: [], expected: ctx.cfg.spEntityId });
+  if (restrictions.length === 0) return [];
   for (const r of restrictions) {
     const audiences = childElements(r, NS.saml, 'Audience').map((a) => textOf(a, 'Audience'));
-    if (!audiences.includes(ctx.cfg.spEntityId)) {
-      const received = audiences.slice(0, 5).map((a) => a.slice(0, 200));
-      throw fail('wrong_audience', `AudienceRestriction ${JSON.stringify(received)} does not name this SP (${ctx.cfg.spEntityId})`, {
-        received,
-        expected: ctx.cfg.spEntityId,
-      });
-    }
+    if (!audiences.includes(sp)) return audiences;
   }
-  ctx.conditions = conditions;
+  return undefined;
+}
+
+/** Every AudienceRestriction names this SP, and there is at least one. */
+function checkAudience(ctx: Ctx): void {
+  const audiences = audiencesNotNaming(ctx.assertion, ctx.cfg.spEntityId);
+  if (audiences?.length === 0) throw fail('wrong_audience', 'the assertion has no AudienceRestriction', { received: [], expected: ctx.cfg.spEntityId });
+  if (audiences) {
+    const received = audiences.slice(0, 5).map((a) => a.slice(0, 200));
+    throw fail('wrong_audience', `AudienceRestriction ${JSON.stringify(received)} does not name this SP (${ctx.cfg.spEntityId})`, {
+      received,
+      expected: ctx.cfg.spEntityId,
+    });
+  }
+  ctx.conditions = optionalChild(ctx.assertion, NS.saml, 'Conditions', 'saml:Conditions');
 }
 
 /** Subject: a NameID and a bearer confirmation for this ACS. */

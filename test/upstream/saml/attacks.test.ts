@@ -374,8 +374,8 @@ describe('encrypted assertions', () => {
     const rebound = hidden.replace('xmlns:a="urn:oasis:names:tc:SAML:2.0:assertion"', 'xmlns:a="urn:attacker"');
     expect(rebound).not.toBe(hidden);
     // Nothing signed declares `a`: what it means is the sender's to change, so neither is read.
-    expect(refusal(b64(rebound), cfg)).toBe('decryption_failed');
-    expect(refusal(b64(hidden), cfg)).toBe('decryption_failed');
+    expect(refusal(b64(rebound), cfg)).toBe('signature_missing');
+    expect(refusal(b64(hidden), cfg)).toBe('signature_missing');
     // Legitimate: a prefix the signed EncryptedAssertion declares (and uses) is borrowed, and the
     // AuthnStatement read; with that declaration changed there is no SAML EncryptedAssertion left.
     const covered = await signedAround(prefixed('saml'), '');
@@ -383,44 +383,64 @@ describe('encrypted assertions', () => {
     expect(refusal(b64(covered.replace('<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">', '<saml:EncryptedAssertion xmlns:saml="urn:attacker">')), cfg)).toBe('malformed');
   });
 
-  test("a decrypted assertion no IdP signature covers is refused without quoting it: another connection's ciphertext in a Response an admin's own IdP signs (attacker review)", async () => {
+  test('a signed decrypted assertion may borrow prefixes declared anywhere around it (review of the fix: xs/xsi on the Response, both signed)', async () => {
+    // The Assertion's own signature binds every prefix it uses, whatever the Response signature covers.
+    const XS = ' xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"';
+    const build = async (signInner: boolean, signOuter: boolean, cipher: 'aes256-gcm' | 'aes256-cbc' = 'aes256-gcm') => {
+      let a = assertionXml({});
+      if (signInner) a = signElement(a, "/*[local-name(.)='Assertion']", {});
+      expect(a).toContain(XS);
+      const enc = await encryptXml(a.replace(XS, ''), KEYS.spEncryption.cert, cipher);
+      const xml = responseXml({}, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${enc}</saml:EncryptedAssertion>`).replace('<samlp:Response ', `<samlp:Response${XS} `);
+      return b64(signOuter ? signElement(xml, RESPONSE_XPATH, {}) : xml);
+    };
+    expect(accept(await build(true, true), cfg)).toMatchObject({ encrypted: true, signed: { response: true, assertion: true } });
+    expect(accept(await build(true, true, 'aes256-cbc'), cfg)).toMatchObject({ encrypted: true, encryption: 'aes-cbc', signed: { response: true, assertion: true } });
+    expect(accept(await build(true, false), cfg)).toMatchObject({ encrypted: true, signed: { response: false, assertion: true } });
+    // Only the Response signed, and xsi (used) declared where that signature does not reach: refused.
+    expect(refusal(await build(false, true), cfg)).toBe('signature_missing');
+  });
+
+  test("another connection's encrypted assertion is wrong_audience and quotes nothing from it, whatever else is wrong (attacker reviews)", async () => {
     // One SP encryption key serves every connection: an organization's admin may wrap organization
-    // Y's captured ciphertext in a Response their own IdP signs. The checks refuse it, and the
-    // refusal (message, login event, error page) must not quote what Y's IdP wrote.
+    // Y's captured ciphertext in a Response their own IdP signs, or set Y's public IdP certificate
+    // on their own connection. Every refusal is then wrong_audience, the same whatever else is wrong,
+    // and its message, event and page do not quote what Y's IdP wrote (nor which guess was right).
     const other = 'https://idp.other-tenant.example/y-entity';
-    const otherAudience = 'https://sso.example/saml/conn_OTHERTENANT/metadata';
-    const refusedWith = (xml: string) => {
+    const otherAudience = 'https://portico.test/saml/conn_OTHERTENANT/metadata';
+    const refusedWith = (xml: string, c: SamlValidationConfig = cfg) => {
       try {
-        validateSamlResponse(b64(xml), cfg, NOW);
+        validateSamlResponse(b64(xml), c, NOW);
       } catch (e) {
         if (e instanceof UpstreamError) return { reason: e.reason, said: `${e.message} ${JSON.stringify(e.detail)}` };
       }
       throw new Error('accepted');
     };
+    const forY = { assertionIssuer: other, audiences: [[otherAudience]] };
     const wrapped = (o: BuildOptions) => buildEncryptedResponse({ ...o, signInner: false, signOuter: true });
-    const issuer = refusedWith(await wrapped({ assertionIssuer: other }));
-    expect(issuer.reason).toBe('wrong_issuer');
-    expect(issuer.said).not.toContain('other-tenant');
-    const audience = refusedWith(await wrapped({ audiences: [[otherAudience]] }));
-    expect(audience.reason).toBe('wrong_audience');
-    expect(audience.said).not.toContain('OTHERTENANT');
-    expect(audience.said).toContain(SP_A.entityId); // what was expected is still said
-    // Y's assertion signed by Y's IdP (its certificate in KeyInfo): signature_invalid, Y's certificate not named.
-    const signedByY = signElement(assertionXml({}), "/*[local-name(.)='Assertion']", { signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert, keyInfo: true });
-    const certSubject = new X509Certificate(KEYS.attacker.cert).subject.split('\n')[0]!;
-    const inY = signElement(
-      responseXml({}, `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(signedByY)}</saml:EncryptedAssertion>`),
-      RESPONSE_XPATH,
-      {},
-    );
-    const sig = refusedWith(inY);
-    expect(sig.reason).toBe('signature_invalid');
-    expect(sig.said).not.toContain(certSubject.split('=')[1]!);
-    expect(sig.said).not.toContain(new X509Certificate(KEYS.attacker.cert).fingerprint256);
-    // Legitimate contrasts: unencrypted, or signed by this IdP itself, a refusal says what it got;
+    // Y's assertion signed by Y's IdP, its certificate in KeyInfo.
+    const signedByY = signElement(assertionXml(forY), "/*[local-name(.)='Assertion']", { signingKey: KEYS.attacker.key, signingCert: KEYS.attacker.cert, keyInfo: true });
+    const yCiphertext = `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${await encryptXml(signedByY)}</saml:EncryptedAssertion>`;
+    const yCert = new X509Certificate(KEYS.attacker.cert);
+    const answers = [
+      refusedWith(await wrapped(forY)), // issuer and audience are Y's
+      refusedWith(await wrapped(forY), { ...cfg, idpEntityId: other }), // the issuer guessed right
+      refusedWith(await wrapped({ audiences: [[otherAudience]] })), // only the audience is Y's
+      refusedWith(signElement(responseXml({}, yCiphertext), RESPONSE_XPATH, {})), // Y's signature: not a configured key
+      refusedWith(responseXml({}, yCiphertext), { ...cfg, idpCertificates: [KEYS.attacker.cert] }), // Y's certificate configured
+      refusedWith(responseXml({}, yCiphertext), { ...cfg, idpCertificates: [KEYS.attacker.cert], idpEntityId: other }),
+    ];
+    for (const a of answers) {
+      expect(a.reason).toBe('wrong_audience');
+      expect(a.said).toBe(answers[0]!.said);
+    }
+    expect(answers[0]!.said).toContain(SP_A.entityId); // what was expected is still said
+    for (const secret of ['other-tenant', 'OTHERTENANT', yCert.fingerprint256, yCert.subject.split('\n')[0]!.split('=')[1]!]) expect(answers[0]!.said).not.toContain(secret);
+    // Legitimate contrasts: an assertion for this connection (or an unencrypted one) says what it got;
     // the wrapped form of a good assertion is read.
-    expect(refusedWith(buildResponse({ assertionIssuer: other, sign: 'response' })).said).toContain('other-tenant');
-    expect(refusedWith(await buildEncryptedResponse({ assertionIssuer: other })).said).toContain('other-tenant');
+    expect(refusedWith(await wrapped({ assertionIssuer: other }))).toMatchObject({ reason: 'wrong_issuer', said: expect.stringContaining('other-tenant') });
+    expect(refusedWith(buildResponse({ ...forY, sign: 'response' }))).toMatchObject({ reason: 'wrong_issuer', said: expect.stringContaining('other-tenant') });
+    expect(refusedWith(buildResponse({ audiences: [[otherAudience]] }))).toMatchObject({ reason: 'wrong_audience', said: expect.stringContaining('OTHERTENANT') });
     expect(accept(await wrapped({}), cfg)).toMatchObject({ encrypted: true, signed: { response: true, assertion: false } });
   });
 

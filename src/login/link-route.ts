@@ -23,9 +23,10 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
   const links = deps.links ?? new LoginLinkStore(deps.ephemeral);
   const r = Router();
 
-  // Link scanners and unfurlers often send HEAD first: answer without spending the link.
+  // Link scanners and unfurlers often send HEAD first: answer it as a page would be (200, no body),
+  // without spending the link or even looking it up. A 405 could send one on to a GET, which spends it.
   r.head('/link/:token', (_req, res) => {
-    res.status(405).set('Allow', 'GET').set('Cache-Control', 'no-store').end();
+    res.status(200).type('html').set('Cache-Control', 'no-store').end();
   });
 
   r.get('/link/:token', async (req, res) => {

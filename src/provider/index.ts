@@ -53,6 +53,7 @@ import { afterLogout, allowFormTargets, askBeforeGatewayLogout, recordLogin } fr
 import type { BackchannelOptions, LogoutTrigger } from './backchannel.js';
 import { recordRefreshRefusals, type Clock } from './refresh.js';
 import { extraTokenClaims, resourceIndicators } from './resources.js';
+import { refusalReason } from './pages.js';
 import { withTokenFeatures } from './token-features.js';
 import { endAndNotify, providerLogout, type ProviderLogout } from './user-logout-wiring.js';
 import { hasNul, LONE_SURROGATE } from '../http/text.js';
@@ -154,7 +155,7 @@ export type InteractionError = 'access_denied' | 'login_required' | 'interaction
  * without PKCE. `params` are the request's routing hints, so the listener can find the organization.
  */
 export interface AuthorizationRefusal {
-  reason: 'redirect_uri_mismatch' | 'pkce_required';
+  reason: NonNullable<ReturnType<typeof refusalReason>>;
   clientId: string | undefined;
   hints: { connection?: string; organization?: string; login_hint?: string; domain_hint?: string };
   ip: string | undefined;
@@ -255,13 +256,6 @@ function redirect(res: ServerResponse, location: string) {
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Length', '0');
   res.end();
-}
-
-/** Which authorization errors become events; every other one is the app's own bug, only logged. */
-function refusalReason(err: { error?: string; error_description?: string }): AuthorizationRefusal['reason'] | undefined {
-  if (err.error === 'invalid_redirect_uri') return 'redirect_uri_mismatch';
-  if (err.error === 'invalid_request' && /\bPKCE\b|code_challenge/.test(err.error_description ?? '')) return 'pkce_required';
-  return undefined;
 }
 
 export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOptions = {}): PorticoProvider {

@@ -9,6 +9,17 @@ import { esc as escapeHtml, layout } from '../http/html.js';
 
 const page = (title: string, heading: string, body: string) => layout(title, body, heading);
 
+/**
+ * Which authorization errors are refusals with a reason code of their own (a `login.failed` event,
+ * and the code the error page shows, as for every refused login); every other one is the app's
+ * own bug, only logged, and the page shows oidc-provider's OAuth error.
+ */
+export function refusalReason(err: { error?: string; error_description?: string }): 'redirect_uri_mismatch' | 'pkce_required' | undefined {
+  if (err.error === 'invalid_redirect_uri') return 'redirect_uri_mismatch';
+  if (err.error === 'invalid_request' && /\bPKCE\b|code_challenge/.test(err.error_description ?? '')) return 'pkce_required';
+  return undefined;
+}
+
 /** Error out of oidc-provider: `out` is {error, error_description, state?}. No redirect, escaped text. */
 export async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): Promise<void> {
   ctx.type = 'html';
@@ -17,7 +28,7 @@ export async function renderError(ctx: KoaContextWithOIDC, out: { error: string;
     'Sign-in error',
     'Sign-in could not continue',
     `<p>The application sent a request that Portico cannot accept.</p>
-<p>Error: <code id="error">${escapeHtml(out.error)}</code></p>
+<p>Error: <code id="error">${escapeHtml(refusalReason(out) ?? out.error)}</code></p>
 ${out.error_description ? `<p id="error_description">${escapeHtml(out.error_description)}</p>` : ''}
 <p>Return to the application and try again. If this keeps happening, contact its administrator.</p>`,
   );

@@ -220,8 +220,11 @@ describe.each(ephemeralBackends)('partner sign-in refusals over HTTP (ephemeral:
       const org = await admin.org();
       await admin.user(org.id, { email: 'head@acme.test' });
       const { login_url } = await admin.link(org.id, { email: 'head@acme.test', client_id: clientId });
-      expect((await request(http).head(pathOf(login_url))).status).toBe(405);
+      const head = await request(http).head(pathOf(login_url));
+      expect([head.status, head.headers['content-type'], head.headers['cache-control']]).toEqual([200, 'text/html; charset=utf-8', 'no-store']);
       expectLanded(await open(login_url));
+      // Spent by that GET, not by the HEAD: a second GET is refused.
+      expect((await request(http).get(pathOf(login_url)).redirects(0)).text).toContain('link_used');
     });
 
     it('validates link requests: one identifier, a known application with initiate_login_uri, ttl ≤ 300, scope', async () => {

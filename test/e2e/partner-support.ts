@@ -7,7 +7,7 @@ import { bearer, type TestApp } from '../support/app.js';
 /** The app's HTTP handler, after checking that it serves the partner routes (src/login/index.ts mounts them). */
 export async function partnerHttp(t: TestApp): Promise<Express> {
   const probe = await request(t.express).head('/link/lnk_probe');
-  if (probe.status !== 405) throw new Error(`the app does not serve GET /link/{token} (HEAD answered ${probe.status})`);
+  if (probe.status !== 200) throw new Error(`the app does not serve GET /link/{token} (HEAD answered ${probe.status})`);
   return t.express;
 }
 

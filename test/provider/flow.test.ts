@@ -256,7 +256,8 @@ describe.each(combos)('OpenID Provider on $db.name + $eph.name', ({ db, eph }) =
     expect(res.headers.get('location')).toBeNull();
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
     const html = await res.text();
-    expect(html).toContain('invalid_redirect_uri');
+    // The code of the refusal's login.failed event (docs: the error page shows the same code).
+    expect(html).toContain('<code id="error">redirect_uri_mismatch</code>');
     expect(html).not.toContain('<script>');
     expect(html).not.toContain('evil.example.test');
 

@@ -325,6 +325,13 @@ const samlManual: Resource = {
     { field: 'idp_sso_url', value: 'https://idp-one.acme.test/sso/v2' },
     { field: 'idp_sso_binding', value: 'HTTP-POST' },
     { field: 'idp_certificates', value: (c: Ctx) => [c.certs[1]], shown: (c: Ctx) => showsCert(c.certs[1]) },
+    // Sent back in the shape GET shows (outside QA review): the read-only parts are ignored.
+    {
+      field: 'idp_certificates',
+      label: 'idp_certificates as GET shows them',
+      value: (c: Ctx) => [{ pem: c.certs[1], fingerprint_sha256: 'AA:BB', subject: 'CN=not read', not_after: '2000-01-01T00:00:00.000Z' }],
+      shown: (c: Ctx) => showsCert(c.certs[1]),
+    },
     ...flagRows,
   ],
   refused: samlRefused,

@@ -37,6 +37,7 @@ import { readSamlConfig, samlEndpoints, type StoredSamlConfig } from './config.j
 import { EntityNotFoundError, METADATA_MAX_BYTES, MetadataError, parseIdpMetadata, type IdpMetadata } from './metadata.js';
 
 const url = z.url({ protocol: /^https?$/ }).max(2048);
+const pem = z.string().min(1).max(20_000);
 
 const schema = z.strictObject({
   metadata_xml: z.string().min(1).max(METADATA_MAX_BYTES).optional(),
@@ -44,7 +45,12 @@ const schema = z.strictObject({
   idp_entity_id: z.string().trim().min(1).max(1024).optional(),
   idp_sso_url: url.optional(),
   idp_sso_binding: z.enum(['HTTP-Redirect', 'HTTP-POST']).optional(),
-  idp_certificates: z.array(z.string().min(1).max(20_000)).min(1).max(MAX_IDP_CERTIFICATES).optional(),
+  // PEM text, or an entry as GET shows it (its read-only fingerprint, subject, not_after ignored): a view sent back as it was read.
+  idp_certificates: z
+    .array(z.union([pem, z.object({ pem }).transform((c) => c.pem)]))
+    .min(1)
+    .max(MAX_IDP_CERTIFICATES)
+    .optional(),
   sign_authn_requests: z.boolean().optional(),
   allow_idp_initiated: z.boolean().optional(),
   allow_sha1: z.boolean().optional(),

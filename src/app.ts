@@ -184,6 +184,8 @@ export interface ReloadingApp {
   current(): App;
   /** Re-reads the certs dir; true when the published key set changed and a fresh app now serves. */
   reloadKeys(): boolean;
+  /** When the loaded keys' statuses next change (a staged key starts signing): reload then. */
+  nextKeyChangeAt(): number | undefined;
 }
 
 /** Identity of a key set: which keys are published and which of them sign (a staged key activating changes it). */
@@ -205,6 +207,7 @@ export function createReloadingApp(rt: Runtime, parts: Pick<AppParts, 'metricsTe
   return {
     handler: (req, res) => app.express(req, res),
     current: () => app,
+    nextKeyChangeAt: () => keys.nextChangeAt,
     reloadKeys() {
       let next: SigningKeys;
       try {

@@ -86,13 +86,29 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     jobs = { stopRefresh: startMetadataRefresh(runtime), stopSignals: startSignals(runtime, { backchannel: () => app.current().provider.logout.queue }) };
   };
   if (opts.jobs ?? true) startJobs();
-  // `portico keys rotate` on the shared certs dir reaches every process within a minute.
-  const keyTimer = setInterval(() => app.reloadKeys(), KEY_RELOAD_SECONDS * 1000).unref();
+  // `portico keys rotate` on the shared certs dir reaches every process within a minute; a staged
+  // key starts signing at its activates_at (and the old one stops), not at the next minute's read.
+  let transitionTimer: NodeJS.Timeout | undefined;
+  const armTransition = () => {
+    clearTimeout(transitionTimer);
+    const at = app.nextKeyChangeAt();
+    if (at === undefined || at - Date.now() > KEY_RELOAD_SECONDS * 1000) return;
+    transitionTimer = setTimeout(() => {
+      app.reloadKeys();
+      armTransition();
+    }, Math.max(0, at - Date.now()) + 5).unref();
+  };
+  armTransition();
+  const keyTimer = setInterval(() => {
+    app.reloadKeys();
+    armTransition();
+  }, KEY_RELOAD_SECONDS * 1000).unref();
   const stop = () =>
     (stopping ??= (async () => {
       draining = true;
       jobs?.stopRefresh();
       clearInterval(keyTimer);
+      clearTimeout(transitionTimer);
       await new Promise<void>((resolve) => {
         // Stop accepting connections, but not through http's close(), which also drops idle
         // keep-alive connections at once: a client may be sending its next request on one right

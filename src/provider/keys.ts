@@ -69,6 +69,8 @@ export interface SigningKeys {
   /** Public JWKS (what /oauth/jwks serves). */
   publicJwks(): { keys: JsonWebKey[] };
   current(alg: SigningAlg): KeyRecord;
+  /** When (ms since the epoch) a record's status next changes (a staged key activates, an old one retires), if ever. */
+  readonly nextChangeAt: number | undefined;
 }
 
 export interface KeyOptions {
@@ -204,9 +206,14 @@ export function loadSigningKeys(dir: string, opts: KeyOptions): SigningKeys {
   );
   const current = new Map<SigningAlg, KeyRecord>();
   for (const k of records) if (keyStatus(k, now) === 'current' && !current.has(k.alg)) current.set(k.alg, k);
+  const changes = records
+    .flatMap((k) => [k.activates_at, k.retired_at])
+    .map((t) => (t ? Date.parse(t) : NaN))
+    .filter((t) => t > now.getTime());
   return {
     dir,
     records,
+    nextChangeAt: changes.length ? Math.min(...changes) : undefined,
     status: (k) => keyStatus(k, now),
     privateJwks: () => ({ keys: records.map((k) => ({ ...k.jwk })) }),
     publicJwks: () => ({ keys: records.map((k) => publicJwk(k.jwk)) }),

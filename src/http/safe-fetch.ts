@@ -87,6 +87,9 @@ export function checkFetchableUrl(
   return url;
 }
 
+/** How long an idle outbound connection is kept for reuse (ms), at most. */
+export const IDLE_KEEP_ALIVE_MS = 2_000;
+
 /** Longest WWW-Authenticate passed on to the caller (openid-client); a longer one is dropped. */
 const MAX_CHALLENGE_CHARS = 1024;
 
@@ -97,6 +100,12 @@ export function createSafeFetch(opts: SafeFetchOptions): FetchLike {
   const refused = opts.isRefusedAddress ?? isPrivateAddress;
   const extraCa = opts.ca === undefined ? [] : Array.isArray(opts.ca) ? opts.ca : [opts.ca];
   const dispatcher = new Agent({
+    // SECURITY: an idle connection to a host an admin chose is kept a few seconds, whatever its
+    // `Keep-Alive: timeout=` says (undici honours up to 600 s): one per origin, distinct origins
+    // held ~12,000 sockets from one organization's key until the server ran out of file
+    // descriptors (attacker review).
+    keepAliveTimeout: IDLE_KEEP_ALIVE_MS,
+    keepAliveMaxTimeout: IDLE_KEEP_ALIVE_MS,
     connect: {
       timeout: timeoutMs,
       ...(extraCa.length ? { ca: [...rootCertificates, ...extraCa] } : {}),

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { generate } from 'selfsigned';
-import { createSafeFetch, isPrivateAddress, UrlRefusedError, type SafeFetchOptions } from '../../src/http/safe-fetch.js';
+import { createSafeFetch, IDLE_KEEP_ALIVE_MS, isPrivateAddress, UrlRefusedError, type SafeFetchOptions } from '../../src/http/safe-fetch.js';
 
 let server: Server;
 let base: string;
@@ -326,6 +326,35 @@ describe('what is handed back', () => {
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  test("an idle connection is closed within seconds, whatever the server's Keep-Alive asks (attacker review: 600 s held a socket per origin)", async () => {
+    let open = 0;
+    const hostile = createServer((_req, res) => {
+      res.writeHead(400, { 'keep-alive': 'timeout=600', 'content-type': 'text/plain' });
+      res.end('no');
+    });
+    hostile.keepAliveTimeout = 700_000;
+    hostile.on('connection', (socket) => {
+      open++;
+      socket.on('close', () => open--);
+    });
+    await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}/metadata`;
+      const fetchIt = createSafeFetch({ allowPrivate: true });
+      const res = await fetchIt(url);
+      expect([res.status, await res.text()]).toEqual([400, 'no']);
+      // Kept open after the answer (for reuse)...
+      expect(open).toBe(1);
+      // ...and closed by Portico's side once idle past IDLE_KEEP_ALIVE_MS.
+      const deadline = Date.now() + IDLE_KEEP_ALIVE_MS + 3_000;
+      while (open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(open).toBe(0);
+    } finally {
+      hostile.closeAllConnections();
+      await new Promise<void>((r) => hostile.close(() => r()));
+    }
+  });
 
   test('a WWW-Authenticate challenge over 1 KB is dropped (openid-client parses it in quadratic time; attacker review), a short one kept', async () => {
     const fetchIt = createSafeFetch({ allowPrivate: true });

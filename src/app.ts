@@ -203,11 +203,13 @@ export function createReloadingApp(rt: Runtime, parts: Pick<AppParts, 'metricsTe
   const metrics = createMetricsRegistry();
   const load = () => loadSigningKeys(rt.config.certsDir, { retentionSeconds: KEY_RETENTION_SECONDS });
   let keys = load();
+  // From the newest successful read, even one that changed no status (a postponed activation).
+  let nextChange = keys.nextChangeAt;
   let app = createApp(rt, { keys, metrics, ...parts });
   return {
     handler: (req, res) => app.express(req, res),
     current: () => app,
-    nextKeyChangeAt: () => keys.nextChangeAt,
+    nextKeyChangeAt: () => nextChange,
     reloadKeys() {
       let next: SigningKeys;
       try {
@@ -217,6 +219,7 @@ export function createReloadingApp(rt: Runtime, parts: Pick<AppParts, 'metricsTe
         rt.logger.error({ err }, 'signing keys could not be reloaded; keeping the current ones');
         return false;
       }
+      nextChange = next.nextChangeAt;
       if (keySetId(next) === keySetId(keys)) return false;
       keys = next;
       app = createApp(rt, { keys, metrics, ...parts });

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { startMetadataRefresh } from './admin/metadata-refresh.js';
 import type { ReloadingApp } from './app.js';
 import { ConfigError, type Config } from './config/index.js';
-import { limitConnections } from './http/connections.js';
+import { limitConnections, SERVER_OPTIONS } from './http/connections.js';
 import { createLogger } from './http/logging.js';
 import { SIGNING_KEYS_FILE } from './provider/keys.js';
 import { KEY_RELOAD_SECONDS } from './provider/ttl.js';
@@ -54,7 +54,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     const { createReloadingApp } = await import('./app.js');
     app = createReloadingApp(runtime, { metricsText: opts.metricsText });
     server = await new Promise<Server>((resolve, reject) => {
-      const s = createServer((req, res) => {
+      const s = createServer(SERVER_OPTIONS, (req, res) => {
         // Once stopping, every answer closes its connection, so a keep-alive client reconnects
         // (to another worker, or to the process that replaces this one) instead of reusing it.
         if (draining) res.setHeader('connection', 'close');
@@ -86,29 +86,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     jobs = { stopRefresh: startMetadataRefresh(runtime), stopSignals: startSignals(runtime, { backchannel: () => app.current().provider.logout.queue }) };
   };
   if (opts.jobs ?? true) startJobs();
-  // `portico keys rotate` on the shared certs dir reaches every process within a minute; a staged
-  // key starts signing at its activates_at (and the old one stops), not at the next minute's read.
-  let transitionTimer: NodeJS.Timeout | undefined;
-  const armTransition = () => {
-    clearTimeout(transitionTimer);
-    const at = app.nextKeyChangeAt();
-    if (at === undefined || at - Date.now() > KEY_RELOAD_SECONDS * 1000) return;
-    transitionTimer = setTimeout(() => {
-      app.reloadKeys();
-      armTransition();
-    }, Math.max(0, at - Date.now()) + 5).unref();
-  };
-  armTransition();
-  const keyTimer = setInterval(() => {
-    app.reloadKeys();
-    armTransition();
-  }, KEY_RELOAD_SECONDS * 1000).unref();
+  const stopKeyReloads = scheduleKeyReloads(app);
   const stop = () =>
     (stopping ??= (async () => {
       draining = true;
       jobs?.stopRefresh();
-      clearInterval(keyTimer);
-      clearTimeout(transitionTimer);
+      stopKeyReloads();
       await new Promise<void>((resolve) => {
         // Stop accepting connections, but not through http's close(), which also drops idle
         // keep-alive connections at once: a client may be sending its next request on one right
@@ -127,4 +110,32 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     `portico listening on http://localhost:${port} — ready (issuer ${config.issuer})`,
   );
   return { server, runtime, app, url: `http://127.0.0.1:${port}`, startJobs, stop };
+}
+
+/**
+ * `portico keys rotate` on the shared certs dir reaches every process within a minute (a read of
+ * the key file each KEY_RELOAD_SECONDS), and a staged key starts signing at its activates_at (the
+ * old one stops): one more read then. A change time already past (a read that failed, or changed
+ * no status) is left to the minute's read, never re-armed at once (review: a 5 ms loop). Returns stop.
+ */
+export function scheduleKeyReloads(app: Pick<ReloadingApp, 'reloadKeys' | 'nextKeyChangeAt'>, everyMs = KEY_RELOAD_SECONDS * 1000): () => void {
+  let transition: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(transition);
+    const at = app.nextKeyChangeAt();
+    if (at === undefined || at <= Date.now() || at - Date.now() > everyMs) return;
+    transition = setTimeout(() => {
+      app.reloadKeys();
+      arm();
+    }, at - Date.now() + 5).unref();
+  };
+  arm();
+  const minute = setInterval(() => {
+    app.reloadKeys();
+    arm();
+  }, everyMs).unref();
+  return () => {
+    clearInterval(minute);
+    clearTimeout(transition);
+  };
 }

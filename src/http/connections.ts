@@ -12,6 +12,13 @@ export const CONNECTION_LIMITS = {
 };
 
 /**
+ * Options for the server's createServer: Node checks the headers and request timeouts only every
+ * connectionsCheckingInterval (30 s by default), so a client could hold its headers ~50 s and a
+ * request ~90 s (review); checked each second, the limits above hold within a second.
+ */
+export const SERVER_OPTIONS = { connectionsCheckingInterval: 1_000 } as const;
+
+/**
  * SECURITY: anonymous clients hold no connection, and no unfinished body, for long (attacker review,
  * reproduced): a connection that never sent a byte was kept for good, and a few hundred of them
  * took every file descriptor (the server unreachable); an unfinished 2 MB body was held 5 minutes.

@@ -5,7 +5,7 @@
  */
 import { createServer, request as httpRequest } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { limitConnections } from '../../src/http/connections.js';
+import { limitConnections, SERVER_OPTIONS } from '../../src/http/connections.js';
 import { createLogger } from '../../src/http/logging.js';
 
 describe('limitConnections', () => {
@@ -47,6 +47,32 @@ describe('limitConnections', () => {
 
       server.emit('error', new Error('EMFILE: too many open files'));
       expect(lines).toContainEqual(expect.objectContaining({ level: 50, msg: 'http server error' }));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('answers 408 to headers that take longer than their limit, within a second of it (not at the next 30 s check)', async () => {
+    const server = createServer(SERVER_OPTIONS, (_req, res) => res.end('ok'));
+    limitConnections(server, createLogger('silent'), { firstRequestMs: 5000, headersMs: 1500, requestMs: 5000 });
+    server.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      // A header line every 300 ms, never the end of the headers.
+      const slow = connect(port, '127.0.0.1');
+      let answer = '';
+      slow.on('data', (d: Buffer) => (answer += String(d)));
+      slow.write('GET / HTTP/1.1\r\nHost: x\r\n');
+      const drip = setInterval(() => slow.writable && slow.write('X-Slow: 1\r\n'), 300);
+      const started = Date.now();
+      await new Promise<void>((resolve) => slow.once('close', () => resolve()));
+      clearInterval(drip);
+      const heldMs = Date.now() - started;
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(heldMs).toBeGreaterThanOrEqual(1400);
+      expect(heldMs).toBeLessThan(4000);
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

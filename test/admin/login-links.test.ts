@@ -98,16 +98,19 @@ describe('login links are kept in a space of their own', () => {
 });
 
 describe.each(dbBackends)('API keys per organization, created at once ($name)', (backend) => {
-  it('80 creations at once leave exactly the most an organization holds', async () => {
+  it('60 creations at once (11 over the limit) leave exactly the most an organization holds', async () => {
     const t = await buildTestApp({ backend });
     try {
       const org = await createOrg(t);
       const own = await orgKey(t, org.id);
       const results = await Promise.all(
-        Array.from({ length: 80 }, (_, i) => api(t).post('/api/v1/api-keys').set({ authorization: `Bearer ${own}` }).send({ name: `k${i}`, organization: i % 2 ? org.id : org.slug })),
+        Array.from({ length: 60 }, (_, i) => api(t).post('/api/v1/api-keys').set({ authorization: `Bearer ${own}` }).send({ name: `k${i}`, organization: i % 2 ? org.id : org.slug })),
       );
       expect(results.filter((r) => r.status === 201)).toHaveLength(MAX_KEYS_PER_ORGANIZATION - 1);
-      expect(results.filter((r) => r.status !== 201).every((r) => r.status === 409 && r.body.code === 'limit_reached')).toBe(true);
+      // (Each waits for the organization's lock holding a pooled connection: 80 at once on a loaded
+      // CI machine once waited past the pool's 5 s checkout; the answers are listed if it happens.)
+      const refused = results.filter((r) => r.status !== 201).map((r) => `${r.status} ${String(r.body.code)}`);
+      expect(refused).toEqual(refused.map(() => '409 limit_reached'));
       const listed = await api(t).get(`/api/v1/api-keys?organization=${org.id}&limit=200`).set(bearer()).expect(200);
       expect(listed.body.data).toHaveLength(MAX_KEYS_PER_ORGANIZATION);
     } finally {

@@ -60,7 +60,7 @@ function shownUrl(url: string): string {
 
 export function createDiscoveryCache(options: DiscoveryCacheOptions): DiscoveryCache {
   const { clock } = options;
-  const servers = new Map<string, Promise<DiscoveredServer> | DiscoveredServer>();
+  const servers = new Map<string, { key: string; promise: Promise<DiscoveredServer> } | DiscoveredServer>();
 
   async function fetchServer(c: Connection, url: string, key: string): Promise<DiscoveredServer> {
     const { clientId } = oidcConfigOf(c);
@@ -96,18 +96,19 @@ export function createDiscoveryCache(options: DiscoveryCacheOptions): DiscoveryC
       const url = discoveryDocumentUrl(oidcConfigOf(c).discoveryUrl);
       const key = `${url}|${c.provider}`;
       const cached = servers.get(c.id);
-      if (cached) {
-        const entry = await Promise.resolve(cached).catch(() => undefined);
-        if (entry && entry.key === key && clock() - entry.at < DISCOVERY_TTL_SECONDS * 1000) return entry;
-      }
-      const pending = fetchServer(c, url, key);
+      // A fetch in flight for the same document is shared, its failure too: concurrent sign-ins
+      // to an IdP that hangs wait on one fetch, not one each (attacker review: 50 made 50).
+      if (cached && 'promise' in cached && cached.key === key) return cached.promise;
+      if (cached && !('promise' in cached) && cached.key === key && clock() - cached.at < DISCOVERY_TTL_SECONDS * 1000) return cached;
+      const promise = fetchServer(c, url, key);
+      const pending = { key, promise };
       setBounded(servers, c.id, pending);
       try {
-        const entry = await pending;
-        setBounded(servers, c.id, entry);
+        const entry = await promise;
+        if (servers.get(c.id) === pending) setBounded(servers, c.id, entry);
         return entry;
       } catch (e) {
-        servers.delete(c.id);
+        if (servers.get(c.id) === pending) servers.delete(c.id);
         throw e;
       }
     },

@@ -70,6 +70,18 @@ test('concurrent logins on one connection share one fetch; connections do not sh
   expect(one.fetches()).toBe(2);
 });
 
+test('concurrent logins share a failing fetch too: one fetch, every one of them refused (attacker review: 50 made 50)', async () => {
+  const missing = issuer(doc, false);
+  const cache = cacheAt(() => 0);
+  const conn = oidcConnection(missing.discoveryUrl);
+  const results = await Promise.allSettled(Array.from({ length: 20 }, () => cache.get(conn)));
+  expect(results.map((r) => (r.status === 'rejected' ? (r.reason as { reason?: string }).reason : 'resolved'))).toEqual(results.map(() => 'discovery_failed'));
+  expect(missing.fetches()).toBe(1);
+  // Not kept once settled: the next login fetches again.
+  await upstreamError(cache.get(conn));
+  expect(missing.fetches()).toBe(2);
+});
+
 test('an edited discovery_url or provider is fetched anew at once', async () => {
   const one = issuer();
   const other = issuer();

@@ -25,15 +25,15 @@ const IDP_FIELDS = ['idp_entity_id', 'idp_sso_url', 'idp_sso_binding', 'idp_cert
  */
 export async function refreshDueMetadata(rt: Runtime, now = new Date(), maxAgeSeconds = 86_400): Promise<RefreshReport> {
   const report: RefreshReport = { refreshed: [], skipped: [], failed: [] };
-  for (const c of await rt.store.connections.listByType('saml')) {
-    if (!metadataRefreshDue(c.config, now, maxAgeSeconds)) continue;
-    if (!(await rt.ephemeral.setIfAbsent(`saml-metadata-refresh:${c.id}`, '1', 300))) continue;
+  const due = (await rt.store.connections.listByType('saml')).filter((c) => metadataRefreshDue(c.config, now, maxAgeSeconds));
+  await eachAtMost(byOrganizationInTurn(due), REFRESH_CONCURRENCY, async (c) => {
+    if (!(await rt.ephemeral.setIfAbsent(`saml-metadata-refresh:${c.id}`, '1', 300))) return;
     try {
       const next = await refreshMetadata({ config: c.config, secrets: c.secrets }, settingsContext(rt, c.id), now);
       const written = await rt.store.connections.update(c.id, c.organization_id, { config: next.config }, { ifConfig: c.config });
       if (!written) {
         report.skipped.push(c.id);
-        continue;
+        return;
       }
       report.refreshed.push(c.id);
       const changed = IDP_FIELDS.filter((f) => JSON.stringify(c.config[f]) !== JSON.stringify(next.config[f]));
@@ -56,8 +56,38 @@ export async function refreshDueMetadata(rt: Runtime, now = new Date(), maxAgeSe
       // a rotated certificate the IdP published must not go unnoticed until sign-ins fail.
       await noteFailure(rt, c, e, error, maxAgeSeconds).catch((err: unknown) => rt.logger.warn({ err, connection: c.id }, 'the failed refresh could not be recorded'));
     }
-  }
+  });
   return report;
+}
+
+/** How many metadata fetches a refresh run has in flight at once. */
+const REFRESH_CONCURRENCY = 8;
+
+/**
+ * The organizations' connections taken in turn (one of each organization, then the next of each):
+ * one organization's metadata servers that hang (each fetch waits its timeout) delay another's
+ * refresh by a turn, not by all of theirs (attacker review: serial, 720 of them held every
+ * organization's certificate rotations for an hour).
+ */
+function byOrganizationInTurn(connections: Connection[]): Connection[] {
+  const queues = new Map<string, Connection[]>();
+  for (const c of connections) {
+    const queue = queues.get(c.organization_id);
+    if (queue) queue.push(c);
+    else queues.set(c.organization_id, [c]);
+  }
+  const out: Connection[] = [];
+  for (let i = 0; out.length < connections.length; i++) for (const q of queues.values()) if (q[i]) out.push(q[i]!);
+  return out;
+}
+
+/** Runs `fn` over `items` in order, at most `limit` at once. */
+async function eachAtMost<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 async function noteFailure(rt: Runtime, c: Connection, e: unknown, error: string, onceEverySeconds: number): Promise<void> {

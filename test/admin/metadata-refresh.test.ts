@@ -144,3 +144,41 @@ describe('SAML metadata refresh', () => {
     expect(await attempt(keycloak)).toBeUndefined();
   });
 });
+
+describe('SAML metadata refresh across organizations', () => {
+  it("one organization's hanging metadata servers hold another's refresh a turn, not one timeout each (attacker review)", async () => {
+    const t = await buildTestApp();
+    const fetchedAt = new Map<string, number>();
+    let hang = false;
+    const server = createServer((req, res) => {
+      fetchedAt.set(req.url ?? '', Date.now());
+      if (hang && req.url?.startsWith('/attacker')) return; // never answers: each fetch waits its timeout
+      res.writeHead(200, { 'content-type': 'application/samlmetadata+xml' });
+      res.end(fixture('metadata/keycloak.xml'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const org = (slug: string) => request(t.express).post('/api/v1/organizations').set(bearer()).send({ slug, name: slug }).expect(201);
+      const connection = (slug: string, path: string) =>
+        request(t.express).post(`/api/v1/organizations/${slug}/connections`).set(bearer()).send({ type: 'saml', name: path, metadata_url: `${base}${path}` }).expect(201);
+      await org('attacker');
+      await org('victim');
+      for (let i = 0; i < 10; i++) await connection('attacker', `/attacker/${i}`);
+      const victim = (await connection('victim', '/victim')).body.id as string;
+      hang = true;
+      fetchedAt.clear();
+      const started = Date.now();
+      const report = await refreshDueMetadata(t.runtime, new Date(Date.now() + 25 * 3600_000));
+      expect(report.refreshed).toEqual([victim]);
+      expect(report.failed).toHaveLength(10);
+      // In its organization's turn, beside the first ones: not after ten 5 s timeouts (serial: ~50 s).
+      expect(fetchedAt.get('/victim')! - started).toBeLessThan(2_000);
+      expect(Date.now() - started).toBeLessThan(20_000);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await t.close();
+    }
+  }, 90_000);
+});

@@ -173,6 +173,7 @@ function checkAccessTokenHash(claims: Record<string, unknown>, idToken: string |
   };
   const digest = AT_HASH_DIGEST[String(decodeProtectedHeader(idToken).alg)];
   if (!digest) return refuse('uses a signing algorithm without a known hash');
-  const hash = createHash(digest).update(accessToken, 'ascii').digest();
+  // UTF-8, not Node's 'ascii', which keeps the low byte of each character: 'at-ĩ' would hash as 'at-)'.
+  const hash = createHash(digest).update(accessToken, 'utf8').digest();
   if (claims.at_hash !== hash.subarray(0, hash.length / 2).toString('base64url')) refuse('does not match the access token');
 }

@@ -98,8 +98,10 @@ export function createDiscoveryCache(options: DiscoveryCacheOptions): DiscoveryC
       const cached = servers.get(c.id);
       // A fetch in flight for the same document is shared, its failure too: concurrent sign-ins
       // to an IdP that hangs wait on one fetch, not one each (attacker review: 50 made 50).
-      if (cached && 'promise' in cached && cached.key === key) return cached.promise;
-      if (cached && !('promise' in cached) && cached.key === key && clock() - cached.at < DISCOVERY_TTL_SECONDS * 1000) return cached;
+      if (cached?.key === key) {
+        if ('promise' in cached) return cached.promise;
+        if (clock() - cached.at < DISCOVERY_TTL_SECONDS * 1000) return cached;
+      }
       const promise = fetchServer(c, url, key);
       const pending = { key, promise };
       setBounded(servers, c.id, pending);

@@ -171,7 +171,8 @@ export function validateSamlResponse(input: string, cfg: SamlValidationConfig, n
 function notForThisConnection(ctx: Ctx, e: UpstreamError): boolean {
   if (!ctx.encrypted || !ctx.assertionEl || e.reason === 'decryption_failed') return false;
   try {
-    return audiencesNotNaming(ctx.assertion ?? ctx.assertionEl, ctx.cfg.spEntityId) !== undefined;
+    const { restricted, notNaming } = audiencesOf(ctx.assertion ?? ctx.assertionEl, ctx.cfg.spEntityId);
+    return !restricted || notNaming !== undefined;
   } catch {
     return true; // an unreadable Audience is not this SP's either
   }
@@ -601,32 +602,29 @@ function checkDestination(ctx: Ctx): void {
 }
 
 /**
- * The audiences of the first AudienceRestriction that does not name `sp` ([] when there is none at
- * all), else undefined: every AudienceRestriction names it, and there is at least one.
+ * The assertion's Conditions and its audience restrictions against `sp`: `restricted` when it has
+ * at least one AudienceRestriction, `notNaming` the audiences of the first that does not name `sp`.
  */
-function audiencesNotNaming(assertion: Element, sp: string): string[] | undefined {
+function audiencesOf(assertion: Element, sp: string): { conditions: Element | undefined; restricted: boolean; notNaming?: string[] } {
   const conditions = optionalChild(assertion, NS.saml, 'Conditions', 'saml:Conditions');
   const restrictions = conditions ? childElements(conditions, NS.saml, 'AudienceRestriction') : [];
-  if (restrictions.length === 0) return [];
   for (const r of restrictions) {
     const audiences = childElements(r, NS.saml, 'Audience').map((a) => textOf(a, 'Audience'));
-    if (!audiences.includes(sp)) return audiences;
+    if (!audiences.includes(sp)) return { conditions, restricted: true, notNaming: audiences };
   }
-  return undefined;
+  return { conditions, restricted: restrictions.length > 0 };
 }
 
 /** Every AudienceRestriction names this SP, and there is at least one. */
 function checkAudience(ctx: Ctx): void {
-  const audiences = audiencesNotNaming(ctx.assertion, ctx.cfg.spEntityId);
-  if (audiences?.length === 0) throw fail('wrong_audience', 'the assertion has no AudienceRestriction', { received: [], expected: ctx.cfg.spEntityId });
-  if (audiences) {
-    const received = audiences.slice(0, 5).map((a) => a.slice(0, 200));
-    throw fail('wrong_audience', `AudienceRestriction ${JSON.stringify(received)} does not name this SP (${ctx.cfg.spEntityId})`, {
-      received,
-      expected: ctx.cfg.spEntityId,
-    });
+  const { conditions, restricted, notNaming } = audiencesOf(ctx.assertion, ctx.cfg.spEntityId);
+  if (!restricted) throw fail('wrong_audience', 'the assertion has no AudienceRestriction', { received: [], expected: ctx.cfg.spEntityId });
+  if (notNaming) {
+    const received = notNaming.slice(0, 5).map((a) => a.slice(0, 200));
+    const said = received.length === 0 ? 'an AudienceRestriction with no Audience' : `AudienceRestriction ${JSON.stringify(received)}`;
+    throw fail('wrong_audience', `${said} does not name this SP (${ctx.cfg.spEntityId})`, { received, expected: ctx.cfg.spEntityId });
   }
-  ctx.conditions = optionalChild(ctx.assertion, NS.saml, 'Conditions', 'saml:Conditions');
+  ctx.conditions = conditions;
 }
 
 /** Subject: a NameID and a bearer confirmation for this ACS. */

@@ -242,6 +242,13 @@ describe('id_token (id_token_invalid / nonce_mismatch)', () => {
     await expect(run({ respond: async (tx) => tokenJson(await idToken(tx, { at_hash: atHash('at-1') })) })).resolves.toMatchObject({ subject: 'user-1' });
   });
 
+  test('at_hash over a token with characters beyond ASCII: hashed as UTF-8, so no other token shares it', async () => {
+    // Hashed with Node's 'ascii' encoding (the low byte of each character), 'at-ĩ' read as 'at-)'.
+    const withToken = (token: string, hashed: string) => run({ respond: async (tx) => tokenJson(await idToken(tx, { at_hash: atHash(hashed) }), { access_token: token }) });
+    await expectReason(withToken('at-ĩ', 'at-)'), 'id_token_invalid', { check: 'at_hash' });
+    await expect(withToken('at-é', 'at-é')).resolves.toMatchObject({ subject: 'user-1' });
+  });
+
   test('HS256 id_token (symmetric, not allowed by the IdP metadata) -> id_token_invalid', async () => {
     const secret = new TextEncoder().encode('a'.repeat(32));
     await expectReason(

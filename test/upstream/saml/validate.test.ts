@@ -186,6 +186,9 @@ describe('validateSamlResponse refusal details', () => {
   test('wrong_audience, wrong_issuer, wrong_destination, wrong_recipient: received and expected', () => {
     expect(refusal(b64(buildResponse({ audiences: [['https://x']] }))).detail).toEqual({ received: ['https://x'], expected: SP_A.entityId });
     expect(refusal(b64(buildResponse({ audiences: null }))).detail).toEqual({ received: [], expected: SP_A.entityId });
+    // Both received nothing; the messages tell a missing restriction from an empty one.
+    expect(refusal(b64(buildResponse({ audiences: null }))).message).toMatch(/has no AudienceRestriction/);
+    expect(refusal(b64(buildResponse({ audiences: [[SP_A.entityId], []] }))).message).toMatch(/an AudienceRestriction with no Audience does not name this SP/);
     expect(refusal(b64(buildResponse({ issuer: 'https://other-idp' }))).detail).toEqual({ element: 'Assertion', received: 'https://other-idp', expected: TEST_CFG.idpEntityId });
     expect(refusal(b64(buildResponse({ destination: 'https://elsewhere/acs' }))).detail).toEqual({ received: 'https://elsewhere/acs', expected: SP_A.acsUrl });
     expect(refusal(b64(buildResponse({ recipient: 'https://elsewhere/acs' }))).detail).toEqual({ received: 'https://elsewhere/acs', expected: SP_A.acsUrl });

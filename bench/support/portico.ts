@@ -77,6 +77,8 @@ export async function startPortico(opts: { env?: Record<string, string>; workers
       PORTICO_RATE_LIMIT_AUTHORIZE: '999999999/60s',
       PORTICO_RATE_LIMIT_CLIENT_AUTH: 'off',
       PORTICO_RATE_LIMIT_ADMIN: 'off',
+      // (bench:soak creates a login link per link login, ~850 a minute: over the default 600 a minute of an organization)
+      PORTICO_RATE_LIMIT_LOGIN_LINKS: 'off',
       // ...and the per-address budget of parked SAML POSTs (8 MB a minute ≈ 1,300 logins of ~6 KB).
       PORTICO_PARKED_CLIENT_MB: '256',
       ...opts.env,

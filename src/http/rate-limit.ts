@@ -130,6 +130,9 @@ interface ClientCounter {
   peek?: Peek;
 }
 
+/** Counts a key and its wider key in one step: the verdict, or undefined when that cannot be done here (Redis not ready or failing). */
+type CountBoth = (key: string, wide: string) => Promise<Verdict | undefined>;
+
 /** One named limit; keys that have a wider one (Widening) are also counted under it. */
 class Limit {
   constructor(
@@ -138,6 +141,7 @@ class Limit {
     private readonly own: ClientCounter,
     private readonly site: ClientCounter,
     private readonly widening: Widening,
+    private readonly countBoth?: CountBoth,
   ) {}
 
   /** The budget of `key`: the limit's points, the wider counter's for a key that is wide itself. */
@@ -147,8 +151,10 @@ class Limit {
 
   /** Counts one request; refused once more than `points` were counted in the window (or the wider key's). */
   async consume(key: string): Promise<Verdict> {
-    const v = await consumeOne(this.own, key);
     const wide = this.widening.of(key);
+    const both = wide ? await this.countBoth?.(key, wide) : undefined;
+    if (both) return both;
+    const v = await consumeOne(this.own, key);
     return v.allowed && wide ? consumeOne(this.site, wide, wide) : v;
   }
 
@@ -182,6 +188,23 @@ async function checkOne(c: ClientCounter, key: string, by?: string): Promise<Ver
   const r = (await c.peek?.(key).catch(() => undefined)) ?? (await c.limiter.get(key));
   if (!r || r.consumedPoints < c.points) return { allowed: true };
   return { allowed: false, retryAfterSeconds: retryAfter(r), first: false, ...(by ? { by } : {}) };
+}
+
+/**
+ * CountBoth on Redis: one round trip where the limiters take two (every token request of a user
+ * counts under the user at the application and under the user), same keys and windows as the
+ * limiters. Not ready, or failing: undefined, and the caller counts with the limiters, which have
+ * their in-process stand-ins (a script that failed midway counted this request twice at worst).
+ */
+function countBothIn(redis: RedisStore, own: ClientCounter, site: ClientCounter, seconds: number): CountBoth {
+  return async (key, wide) => {
+    if (redis.client.status !== 'ready') return undefined;
+    const counted = await redis.countPair(own.limiter.getKey(key), site.limiter.getKey(wide), own.points, site.points, seconds).catch(() => undefined);
+    if (!counted) return undefined;
+    if (counted.over === undefined) return { allowed: true };
+    const [points, by] = counted.over === 'first' ? [own.points, undefined] : [site.points, wide];
+    return { allowed: false, retryAfterSeconds: retryAfter(counted), first: counted.count === points + 1, ...(by ? { by } : {}) };
+  };
 }
 
 export interface RateLimiterDeps {
@@ -231,7 +254,9 @@ export class RateLimits {
         return { points, limiter, peek };
       };
       const widening = name === 'tokens' ? BY_USER : BY_SITE;
-      this.#limits[name] = new Limit(name, limit, counter(limit.points, `rl:${name}`), counter(limit.points * widening.factor, `rl:${name}${widening.suffix}`), widening);
+      const own = counter(limit.points, `rl:${name}`);
+      const site = counter(limit.points * widening.factor, `rl:${name}${widening.suffix}`);
+      this.#limits[name] = new Limit(name, limit, own, site, widening, redis && countBothIn(redis, own, site, limit.durationSeconds));
     }
     this.useMetrics(deps.metrics);
   }

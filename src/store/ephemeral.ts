@@ -511,6 +511,7 @@ async function writing<T>(f: () => Promise<T>): Promise<T> {
 /** The client with the scripts RedisStore defines. */
 type ScriptedRedis = Redis & {
   porticoKeepAtLeast(key: string, ttlMs: number, ...value: string[]): Promise<number>;
+  porticoCountPair(first: string, second: string, firstPoints: number, secondPoints: number, seconds: number): Promise<number[]>;
   porticoSetAdd(key: string, ends: string, member: string, keep: number, ttlMs: number, memberTtlMs: number, beside?: string): Promise<string[] | null>;
 };
 
@@ -607,6 +608,16 @@ export class RedisStore implements EphemeralStore {
     if (dropped === null) return null;
     return Array.isArray(dropped) ? dropped : [];
   }
+  /**
+   * Two rate-limit counters (http/rate-limit.ts: a key and its wider key) in one round trip, each
+   * counted as rate-limiter-flexible's RateLimiterRedis counts (full keys; a window of `seconds`
+   * from the first count), the second only when the first is within `firstPoints`. The counter over
+   * its points, if any, with its count and the milliseconds left in its window.
+   */
+  async countPair(first: string, second: string, firstPoints: number, secondPoints: number, seconds: number): Promise<{ over?: 'first' | 'second'; count: number; msBeforeNext: number }> {
+    const [which, count = 0, msBeforeNext = 0] = (await (this.client as ScriptedRedis).porticoCountPair(first, second, firstPoints, secondPoints, seconds)).map(Number);
+    return { ...(which ? { over: which === 1 ? 'first' : 'second' } : {}), count, msBeforeNext };
+  }
   async takeSet(key: string) {
     const k = this.prefix + key;
     const results = (await this.client.multi().zrange(k, '0', '-1').del(k, `${k}:ends`).exec()) as [Error | null, unknown][] | null;
@@ -637,6 +648,29 @@ end
 if left == -2 then return 0 end
 if left >= 0 and left < ms then redis.call('PEXPIRE', KEYS[1], ms) end
 return 1
+`;
+
+/**
+ * KEYS: 1 and 2 the counters. ARGV: 1 and 2 their points, 3 the window in seconds. Each counted as
+ * rate-limiter-flexible's own script does (SET NX EX, INCR, PTTL); the second only when the first
+ * is within its points. Answers {0} or {1 | 2, count, ms left} for the counter over its points.
+ */
+const COUNT_PAIR = `
+local function count(key)
+  redis.call('SET', key, 0, 'EX', ARGV[3], 'NX')
+  local n = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 then
+    redis.call('EXPIRE', key, ARGV[3])
+    ttl = 1000 * ARGV[3]
+  end
+  return n, ttl
+end
+for i = 1, 2 do
+  local n, ttl = count(KEYS[i])
+  if n > tonumber(ARGV[i]) then return {i, n, ttl} end
+end
+return {0}
 `;
 
 /**
@@ -740,6 +774,7 @@ type BoundedClient = Redis & {
 function defineScripts(client: Redis): void {
   const scripts = {
     porticoKeepAtLeast: { numberOfKeys: 1, lua: KEEP_AT_LEAST },
+    porticoCountPair: { numberOfKeys: 2, lua: COUNT_PAIR },
     porticoSetAdd: { numberOfKeys: 2, lua: SET_ADD },
     porticoBoundedSet: { numberOfKeys: 4, lua: BOUNDED_SET },
     porticoBoundedRemove: { numberOfKeys: 4, lua: BOUNDED_REMOVE },

@@ -6,7 +6,9 @@
  */
 import request from 'supertest';
 import { loadConfig, type RateLimitSettings } from '../../src/config/index.js';
-import { clientKey, rateLimitsFor, SITE_FACTOR, siteKey } from '../../src/http/rate-limit.js';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { clientKey, DEFAULT_RATE_LIMITS, RateLimits, rateLimitsFor, SITE_FACTOR, siteKey, tokenBudgetKey, USER_TOKENS_FACTOR } from '../../src/http/rate-limit.js';
 import { MemoryStore, RedisStore } from '../../src/store/ephemeral.js';
 import { ADMIN_KEY, bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { ephemeralBackends } from '../support/backends.js';
@@ -472,6 +474,72 @@ describe.each(ephemeralBackends)('an IPv6 /48 is counted together as well as eac
     expect(own.allowed).toBe(false);
     expect(own).not.toHaveProperty('by');
     expect((await limits.check('clientAuth', clientKey('2001:db8:9b:1::1'))).allowed).toBe(true);
+  });
+});
+
+/** Token requests of user u at applications app-0, app-1, …: 2 per application a minute, 2 × USER_TOKENS_FACTOR for the user. */
+async function spendUserBudget(limits: RateLimits) {
+  const verdicts: string[] = [];
+  const count = async (app: number) => {
+    const v = await limits.consume('tokens', tokenBudgetKey('u', `app-${app}`));
+    verdicts.push(v.allowed ? 'ok' : `refused${v.by ? ` by ${v.by}` : ''}${v.first ? ' (first)' : ''}`);
+  };
+  for (let i = 0; i < 3; i++) await count(0); // the third: over app-0's own 2, not counted for the user
+  for (let app = 1; app < USER_TOKENS_FACTOR; app++) for (let i = 0; i < 2; i++) await count(app);
+  await count(USER_TOKENS_FACTOR); // a fresh application: the user's total is spent
+  await count(USER_TOKENS_FACTOR + 1);
+  return verdicts;
+}
+const SPENT = ['ok', 'ok', 'refused (first)', ...Array(2 * (USER_TOKENS_FACTOR - 1)).fill('ok'), 'refused by u (first)', 'refused by u'];
+const TOKENS_2 = { ...DEFAULT_RATE_LIMITS, tokens: minute(2) };
+const silent = pino({ level: 'silent' });
+
+describe.each(ephemeralBackends)('a user at an application and the user, counted together (ephemeral: $name)', (backend) => {
+  test('an application spends its own part, the user counter counts only what the application allowed', async () => {
+    const store = await backend.open();
+    try {
+      expect(await spendUserBudget(new RateLimits({ ephemeral: store, settings: TOKENS_2, logger: silent }))).toEqual(SPENT);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('on Redis: both counters in one round trip', () => {
+  const url = process.env.REDIS_URL;
+  test('one command per token request, the same counts as the limiters keep (a later check reads them)', async () => {
+    if (!url) throw new Error('REDIS_URL is not set: this test needs the Redis the README describes');
+    const store = await RedisStore.connect(url, `portico-test:pair-${Date.now()}:`);
+    const sent: string[] = [];
+    const send = store.client.sendCommand.bind(store.client);
+    store.client.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+      sent.push(command.name);
+      return (send as (...a: unknown[]) => unknown)(command, ...rest);
+    }) as typeof store.client.sendCommand;
+    try {
+      const limits = new RateLimits({ ephemeral: store, settings: TOKENS_2, logger: silent });
+      expect(await spendUserBudget(limits)).toEqual(SPENT);
+      expect(sent.filter((c) => c !== 'evalsha' && c !== 'eval')).toEqual([]);
+      expect(sent.filter((c) => c === 'evalsha')).toHaveLength(SPENT.length);
+      // The counts are the limiters' own keys: what they read agrees.
+      expect(await store.client.get(`${store.prefix}rl:tokens:${tokenBudgetKey('u', 'app-0')}`)).toBe('3');
+      expect(await store.client.get(`${store.prefix}rl:tokens:user:u`)).toBe(String(2 * USER_TOKENS_FACTOR + 2));
+      expect(Number(await store.client.pttl(`${store.prefix}rl:tokens:user:u`))).toBeGreaterThan(50_000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('Redis not answering: the in-process counters stand in, with the same verdicts', async () => {
+    // A Redis that never connects (nothing listens on port 1): the store's client is never ready.
+    const client = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    const store = new RedisStore(client, 'portico-test:down:');
+    try {
+      expect(await spendUserBudget(new RateLimits({ ephemeral: store, settings: TOKENS_2, logger: silent }))).toEqual(SPENT);
+    } finally {
+      client.disconnect();
+    }
   });
 });
 

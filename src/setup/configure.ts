@@ -1,12 +1,15 @@
 /**
  * Step 3: what the IT admin typed or uploaded -> the connection's settings, through the admin API's
- * own validation (storeSettings), with every refusal turned into plain words and a fix.
+ * own validation (the type's schema as a PATCH checks it, then storeSettings), with every refusal
+ * turned into plain words and a fix.
  */
+import { parse, presentKeys } from '../admin/validation.js';
 import { HttpProblem } from '../http/problem.js';
 import type { Connection } from '../store/types.js';
 import type { SettingsContext, StoredSettings } from '../upstream/settings.js';
 import { describeCertificate } from '../upstream/saml/certificates.js';
 import { readSamlConfig } from '../upstream/saml/config.js';
+import { connectionSettings } from '../upstream/registry.js';
 import { storeSettings } from '../upstream/store-settings.js';
 import type { ConfigureForm, CurrentConfig } from './pages.js';
 
@@ -99,9 +102,21 @@ const FIXES: Record<string, string> = {
   certificate_expired: 'Download the current signing certificate (or fresh metadata) from your identity provider.',
 };
 
+/** The form's name of each field a refusal names first. */
+const FIELD_WORDS: Record<string, string> = {
+  metadata_xml: 'The metadata',
+  metadata_url: 'The metadata URL',
+  discovery_url: 'The discovery URL',
+  idp_entity_id: 'The entity ID',
+  idp_sso_url: 'The sign-in URL',
+  idp_certificates: 'The certificate',
+  client_id: 'The client ID',
+  client_secret: 'The client secret',
+};
+
 /** Plain words for what the settings code refused (its message names the field). */
 function explain(e: HttpProblem): SetupInputError {
-  const message = e.message.replace(/^metadata_xml: /, 'The metadata: ').replace(/^metadata_url: /, 'The metadata URL: ').replace(/^discovery_url: /, 'The discovery URL: ');
+  const message = e.message.replace(/^([a-z_]+)(?:\.\d+)?: /, (all, field: string) => (FIELD_WORDS[field] ? `${FIELD_WORDS[field]}: ` : all));
   return new SetupInputError(message, FIXES[e.code] ?? FIXES.validation_failed!, e.code);
 }
 
@@ -128,7 +143,10 @@ export async function configure(
   const input = type === 'saml' ? samlInput(body, files, conn) : oidcInput(body);
   const existing = conn.config && Object.keys(conn.config).length ? { config: conn.config, secrets: conn.secrets } : undefined;
   try {
-    const stored = await storeSettings(type, input, existing, ctx);
+    // The checks an admin API PATCH of these fields passes (security review: the portal skipped
+    // them, and stored a javascript: sign-in URL and a 500,000-character entity ID).
+    const checked = presentKeys(parse(connectionSettings[type].schema.partial(), input) as Record<string, unknown>, input);
+    const stored = await storeSettings(type, checked, existing, ctx);
     if (type === 'saml') checkCertificates(stored, now);
     return stored;
   } catch (e) {

@@ -89,6 +89,37 @@ describe('setup portal: test sign-in by the HTTP-POST binding', () => {
     // Anything else is the default, never stored as given.
     expect(await configure('SOAP')).toBe('HTTP-Redirect');
   });
+  it('values entered by hand pass the checks an admin API PATCH does (security review: a javascript: sign-in URL and a 500,000-character entity ID were stored); nothing is stored, then the same form with good values is', async () => {
+    const link = await newLink({ connection_type: 'saml' }, 'checked');
+    const b = new PortalBrowser(p.base);
+    const csrf = csrfOf((await chooseIdp(b, link.path, 'saml')).html);
+    const post = (fields: Record<string, string>) => {
+      const fd = new FormData();
+      fd.set('csrf', csrf);
+      for (const [k, v] of Object.entries({ idp_entity_id: IDP_ENTITY_ID, idp_sso_url: 'https://idp.acme.test/sso-checked', idp_sso_binding: 'HTTP-POST', idp_certificate: KEYS.idp.cert, ...fields })) fd.set(k, v);
+      return b.post(`${link.path}/configure`, fd);
+    };
+    const refusals: [Record<string, string>, string][] = [
+      [{ idp_sso_url: 'javascript:alert(document.domain)//' }, 'The sign-in URL: '],
+      [{ idp_sso_url: 'data:text/html,<script>alert(1)</script>' }, 'The sign-in URL: '],
+      [{ idp_entity_id: 'x'.repeat(2000) }, 'The entity ID: '],
+    ];
+    for (const [fields, said] of refusals) {
+      const refused = await post(fields);
+      expect(refused.status).toBe(400);
+      expect(refused.html).toMatch(/role="alert"/);
+      expect(refused.html).toContain(said);
+    }
+    const connId = (await p.admin<{ connection_id: string }>('GET', `/organizations/${link.slug}/setup-links/${link.id}`)).body.connection_id;
+    const stored = async () => {
+      const [row] = await p.t.runtime.store.db.query<{ pending: unknown }>('select pending from setup_links where id = $1', [link.id]);
+      return JSON.stringify([row?.pending, (await p.admin('GET', `/organizations/${link.slug}/connections/${connId}`)).body]);
+    };
+    expect(await stored()).not.toMatch(/javascript:|data:text|x{2000}/);
+    expect((await post({})).status).toBe(303);
+    const conn = (await p.admin<{ idp_sso_url: string; idp_entity_id: string }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body;
+    expect(conn).toMatchObject({ idp_sso_url: 'https://idp.acme.test/sso-checked', idp_entity_id: IDP_ENTITY_ID });
+  });
   it("a reconfigure link shows the binding in force, keeps it when only the URL is retyped, and takes a change of binding alone (attacker review: it fell back to HTTP-Redirect)", async () => {
     const slug = `post-live-${process.pid}`;
     expect((await p.admin('POST', '/organizations', { slug, name: 'Live Corp' })).status).toBe(201);

@@ -73,7 +73,7 @@ export class PartnerKeys {
           // Several matching keys (a rollover: old and new published, no kid or one kid for both)
           // are tried in turn by verify.ts.
           if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) throw e;
-          if (e instanceof UrlRefusedError) throw new UpstreamError('url_refused', 'the JWKS URL is refused', { jwks_url: url });
+          if (e instanceof UrlRefusedError) throw new UpstreamError('url_refused', `the JWKS URL is refused: ${e.message}`, { jwks_url: url });
           throw unavailable('the partner JWKS could not be fetched', { jwks_url: url });
         }
       };

@@ -172,6 +172,7 @@ describe('partner JWT upstream, keys', () => {
     server = createServer((req, res) => {
       served++;
       if (req.url === '/jwks') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+      else if (req.url === '/huge') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk], pad: 'x'.repeat(1_100_000) }));
       else res.writeHead(500).end('broken');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -205,6 +206,9 @@ describe('partner JWT upstream, keys', () => {
     const lax = new JwtUpstream(store, new PartnerKeys(createSafeFetch({ allowPrivate: true })), ISSUER);
     const broken = connection({ config: { alg: 'ES256', jwks_url: jwksUrl.replace('/jwks', '/broken'), max_token_age_seconds: 600 }, secrets: {} });
     await expect(reason(lax.verify(broken, token))).resolves.toBe('keys_unavailable');
+    // A JWKS over the 1 MB cap: refused, and the message says why (review: it only said "refused").
+    const huge = connection({ config: { alg: 'ES256', jwks_url: jwksUrl.replace('/jwks', '/huge'), max_token_age_seconds: 600 }, secrets: {} });
+    await expect(lax.verify(huge, token)).rejects.toMatchObject({ reason: 'url_refused', message: expect.stringMatching(/^the JWKS URL is refused: response larger than \d+ bytes$/) });
     // Refused for key reasons: its jti is not spent.
     await expect(reason(lax.verify(c, token))).resolves.toBe('accepted');
     await store.close();

@@ -119,6 +119,17 @@ describe('setup portal: test sign-in by the HTTP-POST binding', () => {
     expect((await post({})).status).toBe(303);
     const conn = (await p.admin<{ idp_sso_url: string; idp_entity_id: string }>('GET', `/organizations/${link.slug}/connections/${connId}`)).body;
     expect(conn).toMatchObject({ idp_sso_url: 'https://idp.acme.test/sso-checked', idp_entity_id: IDP_ENTITY_ID });
+    // One stored before the portal checked (the row forced here, through the store: no check there).
+    const org = (await p.t.runtime.store.organizations.get(link.slug))!;
+    const row = (await p.t.runtime.store.connections.get(connId, org.id))!;
+    expect(await p.t.runtime.store.connections.update(connId, org.id, { config: { ...row.config, idp_sso_url: 'javascript:alert(1)//' } })).toBeDefined();
+    const test = await b.post(`${link.path}/test`, new URLSearchParams({ csrf }));
+    expect(test.location ?? '').not.toMatch(/^javascript:/);
+    expect(test.html).not.toContain('javascript:');
+    expect(test.status).toBe(303);
+    const outcome = await b.get(new URL(test.location!, p.base).pathname + new URL(test.location!, p.base).search);
+    expect(outcome.html).not.toContain('javascript:');
+    expect(outcome.html).toContain('connection_not_found');
   });
   it("a reconfigure link shows the binding in force, keeps it when only the URL is retyped, and takes a change of binding alone (attacker review: it fell back to HTTP-Redirect)", async () => {
     const slug = `post-live-${process.pid}`;

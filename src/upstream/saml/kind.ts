@@ -103,8 +103,10 @@ export const samlKind: UpstreamKind<SamlReason> = {
 
       async begin(connection, { forceAuthn }) {
         const cfg = readSamlConfig(connection.config);
-        if (!cfg.idp_sso_url) {
-          throw new UpstreamError('connection_not_found', 'this SAML connection has no identity provider sign-in URL yet (upload the IdP metadata)', {
+        // Not http(s): as good as none. The admin API never stored one; the setup portal did before it
+        // ran the same checks (security review), and a browser is never sent to such a URL.
+        if (!/^https?:\/\//i.test(cfg.idp_sso_url)) {
+          throw new UpstreamError('connection_not_found', 'this SAML connection has no usable identity provider sign-in URL (upload the IdP metadata)', {
             connection_id: connection.id,
           });
         }

@@ -124,6 +124,7 @@ export function createApp(rt: Runtime, parts: AppParts = {}): App {
     interactionStarter,
     boundInteractionUid: (req) => interactionAtLoad.get(req),
     tokenBudget: (userId, clientId) => limits.consume('tokens', tokenBudgetKey(userId, clientId)),
+    authorizationBudget: (userId, clientId) => limits.consumeAlone('tokens', tokenBudgetKey(userId, clientId)),
     anonymousBudget: (ip) => limits.consume('authorize', clientKey(ip)),
   });
   const access = userAccess({ index: userSessions, gatewaySessions: gatewaySessionStore(ephemeral), provider: provider.logout, events: store.events, logger });

@@ -12,7 +12,8 @@
  * - `tokens`: per user and application, authorizations finished (login/finish.ts), codes issued by
  *   single sign-on (src/provider/anonymous-budget.ts), code exchanges and refreshes
  *   (src/provider/token-budget.ts) together; and per user, all applications together, at
- *   USER_TOKENS_FACTOR times that (`tokenBudgetKey`).
+ *   USER_TOKENS_FACTOR times that (`tokenBudgetKey`), the token endpoint's requests only: what a
+ *   site can make the signed-in browser do is counted per application alone (`consumeAlone`).
  * - `authorize`: per client IP, what anyone can make the gateway keep for minutes: interactions
  *   and public clients' pushed requests and DPoP proofs (src/provider/anonymous-budget.ts) and
  *   loads of the interaction page (`authorizeRateLimit`) together.
@@ -94,7 +95,10 @@ export function siteKey(key: string): string | undefined {
  * bouncing the signed-in browser through single sign-on) spent the whole budget, and the user could
  * sign in to no other application until the window ended, again every window. Now one application
  * can spend only its own part; the user's total still bounds what one user can make the gateway
- * keep (token-budget.ts).
+ * keep (token-budget.ts). It counts only the token endpoint's requests, which need an application's
+ * credentials or a code or refresh token it was given. Attacker review: when authorizations and
+ * single sign-on codes counted there too, any site bouncing the signed-in browser through three
+ * applications' authorization endpoints spent the user's total, and the user got no token anywhere.
  */
 export const USER_TOKENS_FACTOR = 3;
 
@@ -149,9 +153,12 @@ class Limit {
     return this.widening.isWide(key) ? this.site.points : this.own.points;
   }
 
-  /** Counts one request; refused once more than `points` were counted in the window (or the wider key's). */
-  async consume(key: string): Promise<Verdict> {
-    const wide = this.widening.of(key);
+  /**
+   * Counts one request; refused once more than `points` were counted in the window (or the wider
+   * key's). `alone`: under `key` only, not its wider key.
+   */
+  async consume(key: string, alone = false): Promise<Verdict> {
+    const wide = alone ? undefined : this.widening.of(key);
     const both = wide ? await this.countBoth?.(key, wide) : undefined;
     if (both) return both;
     const v = await consumeOne(this.own, key);
@@ -269,10 +276,16 @@ export class RateLimits {
       new Counter({ name: METRIC, help: 'Requests refused by a rate limit', labelNames: ['limit'], registers: [registry] });
   }
 
-  /** Counts one request under `name` for `key`. A limit that is off always allows. */
+  /** Counts one request under `name` for `key` (and its wider key). A limit that is off always allows. */
   async consume(name: LimitName, key: string): Promise<Verdict> {
     const l = this.#limits[name];
     return l ? this.#guard(l, key, () => l.consume(key)) : { allowed: true };
+  }
+
+  /** Counts one request under `name` for `key` only, not under its wider key. */
+  async consumeAlone(name: LimitName, key: string): Promise<Verdict> {
+    const l = this.#limits[name];
+    return l ? this.#guard(l, key, () => l.consume(key, true)) : { allowed: true };
   }
 
   /** Whether `key` is over its failure budget under `name`, without counting. */

@@ -56,8 +56,9 @@ export function browserLogin(
     userSessions,
     provider,
     access,
-    // One budget per user and application with the token endpoint's code exchanges and refreshes (PORTICO_RATE_LIMIT_TOKENS).
-    budget: limits ? (userId, clientId) => limits.consume('tokens', tokenBudgetKey(userId, clientId)) : undefined,
+    // One budget per user and application with the token endpoint's code exchanges and refreshes
+    // (PORTICO_RATE_LIMIT_TOKENS); not the user's total, which a site bouncing the browser could spend.
+    budget: limits ? (userId, clientId) => limits.consumeAlone('tokens', tokenBudgetKey(userId, clientId)) : undefined,
   };
   const transactions = new LoginTransactions(ephemeral);
   // Every upstream kind of the registry, opened once: its adapter sends browsers out and completes callbacks.

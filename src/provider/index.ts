@@ -193,6 +193,8 @@ export interface ProviderOptions {
   boundInteractionUid?: (req: IncomingMessage) => string | undefined;
   /** Counts each user's code exchanges and refreshes (token-budget.ts); none: no budget. */
   tokenBudget?: TokenBudget;
+  /** Counts each code issued by single sign-on, per user and application only (anonymous-budget.ts); none: no budget. */
+  authorizationBudget?: TokenBudget;
   /** Counts, per client IP, the records anyone can make kept (anonymous-budget.ts); none: no budget. */
   anonymousBudget?: AnonymousBudget;
 }
@@ -281,7 +283,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
     ephemeral,
     prefetch,
     currentRequest: () => ProviderClass.ctx,
-    admit: admitWrites(opts.anonymousBudget, opts.tokenBudget),
+    admit: admitWrites(opts.anonymousBudget, opts.authorizationBudget),
     grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
     grantTtlFor: async (clientId) => {
       const app = await applicationOf(clientId);

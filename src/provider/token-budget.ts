@@ -44,7 +44,11 @@ export function withTokenBudget(find: FindAccount, budget: TokenBudget | undefin
   const counted = new WeakSet<object>();
   return async (ctx: KoaContextWithOIDC, sub, token) => {
     const grantType = ctx.oidc?.route === 'token' ? ctx.oidc.params?.grant_type : undefined;
-    if (typeof grantType === 'string' && COUNTED_GRANTS.has(grantType) && !counted.has(ctx.req)) {
+    // A rotated-out refresh token presented again is a theft signal: oidc-provider revokes its family
+    // after this lookup. Not counted, so a spent budget never answers 429 in its place (attacker
+    // review: the replay got rate_limited, and the family lived on); it issues nothing anyway.
+    const replayedRefresh = (token as { kind?: string; consumed?: unknown } | undefined)?.kind === 'RefreshToken' && Boolean((token as { consumed?: unknown }).consumed);
+    if (typeof grantType === 'string' && COUNTED_GRANTS.has(grantType) && !replayedRefresh && !counted.has(ctx.req)) {
       counted.add(ctx.req);
       const verdict = await budget(sub, String(ctx.oidc.client?.clientId));
       if (!verdict.allowed) {

@@ -148,6 +148,53 @@ describe.each(ephemeralBackends)('token budget per user ($name)', (backend) => {
     expect(hr.json).toEqual({ error: 'rate_limited', error_description: 'too many token requests for this user; try again later' });
   });
 
+  test("a site bouncing the signed-in browser through every other application spends each one's part, never the user's total: the application the user uses still gets codes and tokens", async () => {
+    // Attacker review: single sign-on codes counted in the user's total (3x one application's), so
+    // bare authorization requests at three applications (public client_ids and redirect_uris, a
+    // popup the site keeps navigating) left the user no token at any application for the window.
+    const store = t.runtime.store;
+    const eve = await store.users.create(ann.organization_id, { email: 'eve@acme.example.test', email_verified: true, name: 'Eve' });
+    const others = ['bounce-1', 'bounce-2', 'bounce-3', 'bounce-4'];
+    for (const id of others) await seedApp(store, id);
+    const jar = new CookieJar();
+    const first = await loginForCode(srv.url, t.runtime.config.issuer, params(eve), jar);
+    const outcomes: Record<string, string[]> = {};
+    for (const clientId of others) {
+      for (let i = 0; i <= BUDGET; i++) {
+        const r = await follow(srv.url, t.runtime.config.issuer, authorizeUrl(srv.url, { ...params(eve), client_id: clientId, state: `s${i}` }), jar);
+        (outcomes[clientId] ??= []).push(r.location?.searchParams.get('code') ? 'code' : String(r.location?.searchParams.get('error')));
+      }
+    }
+    // Each bounced application: its budget of codes, then refused.
+    for (const clientId of others) expect(outcomes[clientId]).toEqual([...Array(BUDGET).fill('code'), 'temporarily_unavailable']);
+    // The application Eve uses: its code exchanged, and a new code by single sign-on, exchanged too.
+    expect((await exchangeCode(srv.url, { code: first.code, clientId: 'crm', secret })).status).toBe(200);
+    const again = await loginForCode(srv.url, t.runtime.config.issuer, { ...params(eve), state: 'mine' }, jar);
+    expect((await exchangeCode(srv.url, { code: again.code, clientId: 'crm', secret })).status).toBe(200);
+  });
+
+  test('a rotated-out refresh token presented again while the budget is spent is still a replay: the family is revoked (invalid_grant), not 429', async () => {
+    // Attacker review: the budget answered 429 before oidc-provider saw the token was consumed, and
+    // the family of a stolen token lived on.
+    const store = t.runtime.store;
+    const fay = await store.users.create(ann.organization_id, { email: 'fay@acme.example.test', email_verified: true, name: 'Fay' });
+    const first = await exchangeCode(srv.url, { code: await code(fay), clientId: 'crm', secret });
+    expect(first.status).toBe(200);
+    const rotatedOut = String(first.json.refresh_token);
+    let rt = rotatedOut;
+    for (let i = 1; i < BUDGET; i++) {
+      const res = await refresh(rt);
+      expect(res.status).toBe(200);
+      rt = String(((await res.json()) as { refresh_token: string }).refresh_token);
+    }
+    expect((await refresh(rt)).status).toBe(429); // the budget is spent: the live token is left usable
+    const replay = await refresh(rotatedOut);
+    expect(replay.status).toBe(400);
+    expect(await replay.json()).toMatchObject({ error: 'invalid_grant' });
+    // The family is gone: the live token is no longer active.
+    expect((await postForm(srv.url, '/oauth/introspect', new URLSearchParams({ token: rt }), 'crm', secret)).json).toMatchObject({ active: false });
+  });
+
   test('a code issued by single sign-on counts: issuance and exchange are two of the budget', async () => {
     const jar = new CookieJar();
     // gus: 1 used by the test above. A sign-in (not counted here: the test login finishes it

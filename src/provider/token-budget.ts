@@ -47,7 +47,8 @@ export function withTokenBudget(find: FindAccount, budget: TokenBudget | undefin
     // A rotated-out refresh token presented again is a theft signal: oidc-provider revokes its family
     // after this lookup. Not counted, so a spent budget never answers 429 in its place (attacker
     // review: the replay got rate_limited, and the family lived on); it issues nothing anyway.
-    const replayedRefresh = (token as { kind?: string; consumed?: unknown } | undefined)?.kind === 'RefreshToken' && Boolean((token as { consumed?: unknown }).consumed);
+    const found = token as { kind?: string; consumed?: unknown } | undefined;
+    const replayedRefresh = found?.kind === 'RefreshToken' && Boolean(found.consumed);
     if (typeof grantType === 'string' && COUNTED_GRANTS.has(grantType) && !replayedRefresh && !counted.has(ctx.req)) {
       counted.add(ctx.req);
       const verdict = await budget(sub, String(ctx.oidc.client?.clientId));

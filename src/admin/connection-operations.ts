@@ -59,6 +59,14 @@ export function requireSaml(conn: Connection): void {
   if (conn.type !== 'saml') throw new HttpProblem(400, 'wrong_connection_type', 'only SAML connections take metadata and certificates');
 }
 
+/**
+ * A connection type's own fields as a PATCH sends them, checked by the type's schema; only the
+ * fields sent (no defaults filled in). The setup portal's form goes through it too.
+ */
+export function settingsPatch(type: ConnectionType, fields: Record<string, unknown>): Record<string, unknown> {
+  return presentKeys(parse(connectionSettings[type].schema.partial(), fields) as Record<string, unknown>, fields);
+}
+
 export interface ConnectionOperations {
   /** The organization's connection, or 404 `not_found` (ids longer than 100 characters are never looked up). */
   load(org: Organization, id: string): Promise<Connection>;
@@ -128,8 +136,7 @@ export function connectionOperations(rt: Runtime): ConnectionOperations {
       const { common, specific } = split(body, conn.type);
       delete common.type;
       const c = presentKeys(parse(commonPatchSchema, common), common);
-      const settings = connectionSettings[conn.type];
-      const input = presentKeys(parse(settings.schema.partial(), specific) as Record<string, unknown>, specific);
+      const input = settingsPatch(conn.type, specific);
       await checkClient(c.default_client_id);
       // Only re-derive the stored settings (which may fetch a URL) when type fields were sent.
       const stored = Object.keys(input).length

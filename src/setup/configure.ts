@@ -3,13 +3,12 @@
  * own validation (the type's schema as a PATCH checks it, then storeSettings), with every refusal
  * turned into plain words and a fix.
  */
-import { parse, presentKeys } from '../admin/validation.js';
+import { settingsPatch } from '../admin/connection-operations.js';
 import { HttpProblem } from '../http/problem.js';
 import type { Connection } from '../store/types.js';
 import type { SettingsContext, StoredSettings } from '../upstream/settings.js';
 import { describeCertificate } from '../upstream/saml/certificates.js';
 import { readSamlConfig } from '../upstream/saml/config.js';
-import { connectionSettings } from '../upstream/registry.js';
 import { storeSettings } from '../upstream/store-settings.js';
 import type { ConfigureForm, CurrentConfig } from './pages.js';
 
@@ -145,7 +144,7 @@ export async function configure(
   try {
     // The checks an admin API PATCH of these fields passes (security review: the portal skipped
     // them, and stored a javascript: sign-in URL and a 500,000-character entity ID).
-    const checked = presentKeys(parse(connectionSettings[type].schema.partial(), input) as Record<string, unknown>, input);
+    const checked = settingsPatch(type, input);
     const stored = await storeSettings(type, checked, existing, ctx);
     if (type === 'saml') checkCertificates(stored, now);
     return stored;

@@ -56,7 +56,11 @@ type RefreshTokenLike = { iat?: number; iiat?: number };
 /** Seconds since the epoch, from an injectable clock in milliseconds. */
 export type Clock = () => number;
 
-export function refreshTokenConfiguration(clock: Clock = Date.now): Pick<Configuration, 'issueRefreshToken' | 'rotateRefreshToken' | 'expiresWithSession'> & {
+/**
+ * `checkTarget`: refuses a refresh whose access token could not be issued (resources.ts,
+ * refreshTargetCheck) while the presented token is still unused.
+ */
+export function refreshTokenConfiguration(clock: Clock = Date.now, checkTarget?: (ctx: KoaContextWithOIDC) => Promise<void>): Pick<Configuration, 'issueRefreshToken' | 'rotateRefreshToken' | 'expiresWithSession'> & {
   ttl: { RefreshToken: NonNullable<NonNullable<Configuration['ttl']>['RefreshToken']> };
 } {
   const nowSeconds = () => Math.floor(clock() / 1000);
@@ -64,12 +68,13 @@ export function refreshTokenConfiguration(clock: Clock = Date.now): Pick<Configu
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     // Refresh tokens follow their own idle/absolute lifetimes; logout and revocation end them explicitly.
     expiresWithSession: async () => false,
-    rotateRefreshToken(ctx: KoaContextWithOIDC) {
+    async rotateRefreshToken(ctx: KoaContextWithOIDC) {
       const token = ctx.oidc.entities.RefreshToken as unknown as RefreshTokenLike;
       const { absolute, idle } = lifetimesOf(ctx.oidc.entities.Client as never);
       const now = nowSeconds();
       if (typeof token.iiat === 'number' && token.iiat + absolute <= now) throw new errors.InvalidGrant(ABSOLUTE_EXPIRED);
       if (typeof token.iat === 'number' && token.iat + idle <= now) throw new errors.InvalidGrant(IDLE_EXPIRED);
+      await checkTarget?.(ctx);
       return true;
     },
     ttl: {

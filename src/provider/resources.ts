@@ -63,6 +63,29 @@ export function resourceIndicators(store: Store): ResourceIndicators {
   };
 }
 
+/**
+ * The API a refresh will issue its access token for, checked before the refresh token is rotated.
+ * oidc-provider resolves and checks it only after it has consumed the presented token
+ * (actions/grants/refresh_token.js), so a refusal there (`invalid_target`: resource= naming an API
+ * the grant lacks, or an API since taken out of allowed_apis or deleted) burnt the token, and the
+ * application's retry with it was taken for reuse: the whole grant revoked, a false
+ * `token.refresh_reused` (attacker review, reproduced). This follows oidc-provider's own resolution
+ * (helpers/resolve_resource.js) under this configuration, where the granted resource is always used.
+ */
+export function refreshTargetCheck(indicators: ResourceIndicators) {
+  return async (ctx: KoaContextWithOIDC): Promise<void> => {
+    const client = ctx.oidc.entities.Client as Client;
+    const token = ctx.oidc.entities.RefreshToken as unknown as { resource?: string | string[]; resourceIndicators: Set<string> };
+    let resource: string | readonly string[] | undefined = (ctx.oidc.params?.resource as string | string[] | undefined) || token.resource || undefined;
+    if (typeof resource === 'object' && resource.length === 0) resource = undefined;
+    if (typeof resource === 'object') resource = await indicators.defaultResource!(ctx, client, [...resource]);
+    if (typeof resource === 'object') throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
+    if (!resource) return;
+    if (!token.resourceIndicators.has(resource)) throw new errors.InvalidTarget();
+    await indicators.getResourceServerInfo!(ctx, resource, client);
+  };
+}
+
 /** An access token for an API lives as the API says; the userinfo token as TTL.AccessToken. */
 export function accessTokenTTL(_ctx: KoaContextWithOIDC, token: { resourceServer?: { accessTokenTTL?: number } }): number {
   return token.resourceServer?.accessTokenTTL ?? TTL.AccessToken;

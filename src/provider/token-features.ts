@@ -7,9 +7,11 @@
 import type { Configuration } from 'oidc-provider';
 import { parAndDpopFeatures, PAR_ROUTE, PAR_ROUTE_NAME } from './par-dpop.js';
 import { refreshTokenConfiguration, REFRESH_METADATA, type Clock } from './refresh.js';
+import { refreshTargetCheck } from './resources.js';
 
 export function withTokenFeatures(base: Configuration, opts: { clock?: Clock } = {}): Configuration {
-  const { ttl: refreshTtl, ...refresh } = refreshTokenConfiguration(opts.clock);
+  const indicators = base.features?.resourceIndicators;
+  const { ttl: refreshTtl, ...refresh } = refreshTokenConfiguration(opts.clock, indicators?.enabled ? refreshTargetCheck(indicators) : undefined);
   const extra = base.extraClientMetadata ?? {};
   return {
     ...base,

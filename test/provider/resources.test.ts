@@ -38,6 +38,7 @@ describe('APIs: resource-bound access tokens', () => {
     secrets.shop = (await seedApp(store, 'shop', { apis: [ORDERS, BILLING] })).secret!;
     secrets.other = (await seedApp(store, 'other')).secret!;
     secrets.defaulted = (await seedApp(store, 'defaulted', { apis: [ORDERS], defaultApi: ORDERS })).secret!;
+    secrets.refresher = (await seedApp(store, 'refresher', { apis: [ORDERS, BILLING] })).secret!;
     jwks = createLocalJWKSet((await (await fetch(`${base}/oauth/jwks`)).json()) as JSONWebKeySet);
 
     // The orders API: express-oauth2-jwt-bearer in its default mode (not strict), as its README shows.
@@ -166,6 +167,38 @@ describe('APIs: resource-bound access tokens', () => {
     expect((await postForm(base, '/oauth/revoke', new URLSearchParams({ token: plain.access_token }), 'shop', secrets.shop)).status).toBe(200);
     expect((await postForm(base, '/oauth/introspect', new URLSearchParams({ token: plain.access_token }), 'shop', secrets.shop)).json).toEqual({ active: false });
     expect((await fetch(`${base}/oauth/userinfo`, { headers: { authorization: `Bearer ${plain.access_token}` } })).status).toBe(401);
+  });
+
+  test('a refresh refused invalid_target leaves its refresh token usable: another API than granted, an API taken out of allowed_apis', async () => {
+    // oidc-provider checks the resource only after it has rotated the token: the retry was then a
+    // "reuse" that revoked the grant (attacker review). Checked before rotation now.
+    const store = t.runtime.store;
+    const tok = await tokens('refresher', { resource: ORDERS, scope: 'openid read:orders' });
+    const refresh = (token: string, extra: Record<string, string> = {}) =>
+      postForm(base, '/oauth/token', new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token, ...extra }), 'refresher', secrets.refresher);
+    const first = (tok as { refresh_token?: string }).refresh_token!;
+    expect(typeof first).toBe('string');
+
+    const other = await refresh(first, { resource: BILLING });
+    expect(other.status).toBe(400);
+    expect(other.json.error).toBe('invalid_target');
+    const retried = await refresh(first);
+    expect(retried.status).toBe(200);
+    await jwtVerify(retried.json.access_token as string, jwks, { issuer, audience: ORDERS, typ: 'at+jwt' });
+    const second = retried.json.refresh_token as string;
+    expect(second).not.toBe(first);
+
+    await store.applications.update('refresher', { allowed_apis: [BILLING] });
+    const removed = await refresh(second);
+    expect(removed.status).toBe(400);
+    expect(removed.json.error).toBe('invalid_target');
+    await store.applications.update('refresher', { allowed_apis: [ORDERS, BILLING] });
+    const back = await refresh(second);
+    expect(back.status).toBe(200);
+    expect(typeof back.json.refresh_token).toBe('string');
+
+    const reused = await store.events.list(null, { limit: 50, type: 'token.refresh_reused', user_id: user.id });
+    expect(reused.data).toHaveLength(0);
   });
 
   test('an API change applies to the next token: lifetime and signing algorithm', async () => {

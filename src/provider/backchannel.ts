@@ -9,7 +9,13 @@
  *   revocation): asynchronous (the logout that caused it never waits), retried with exponential
  *   backoff, bounded, and one event per outcome: `logout.backchannel_delivered` or
  *   `logout.backchannel_failed` (reason `delivery_failed` after the last attempt, `queue_full`
- *   when the bound refused it, `token_failed` when no token could be built).
+ *   when the bound refused it and it could not be journaled, `token_failed` when no token could be
+ *   built).
+ * - Bounded in flight per process and per application: a notice beyond either bound is journaled
+ *   as deferred, and delivered by the next `recover` of any process (within 30 s), never dropped.
+ *   An application whose receiver hangs holds each of its notices ~35 s (every attempt times out):
+ *   with one bound for all, a mass logout at such an application filled it, and the next notices
+ *   of every application were refused and lost (attacker review).
  *   oidc-provider's own delivery in end_session awaits every receiver before answering the
  *   browser, so it is not used: `backchannel_logout_uri` is read from the applications table,
  *   never handed to oidc-provider as client metadata.
@@ -70,8 +76,10 @@ export interface BackchannelOptions {
   backoffMs?: number;
   /** Per attempt (default 5000 ms). */
   timeoutMs?: number;
-  /** Notices waiting or in flight, over all applications; more are refused with an event (default 1000). */
+  /** Notices in flight in this process, over all applications; more are deferred to the journal (default 1000). */
   maxPending?: number;
+  /** Notices in flight in this process for one application; more are deferred (default 100, at most maxPending). */
+  maxPendingPerApplication?: number;
   /** How long a notice stays leased to the process delivering it (default: its whole retry schedule plus a minute). */
   leaseSeconds?: number;
 }
@@ -84,17 +92,17 @@ export interface BackchannelDeps {
   events: EventRepo;
   logger: Logger;
   /** Where notices wait for their outcome across restarts; without it they live in this process only. */
-  journal?: Pick<BackchannelJournal, 'add' | 'remove' | 'claimDue'>;
+  journal?: Pick<BackchannelJournal, 'add' | 'defer' | 'remove' | 'claimDue'>;
 }
 
 export interface BackchannelQueue {
   /** Queues one notice; returns at once and never throws. */
   enqueue(notice: LogoutNotice): void;
-  /** Takes over the journaled notices whose lease ended (their process stopped first) and delivers them; how many. */
+  /** Takes over the journaled notices whose lease ended (their process stopped first) or that were deferred, and delivers them; how many. */
   recover(): Promise<number>;
-  /** Resolves when nothing is waiting or in flight (tests, graceful shutdown). */
+  /** Resolves when nothing is in flight or being deferred (tests, graceful shutdown). */
   idle(): Promise<void>;
-  /** Notices waiting or in flight now. */
+  /** Notices in flight now. */
   pending(): number;
 }
 
@@ -108,11 +116,17 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
   const backoffMs = opts.backoffMs ?? 2000;
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxPending = opts.maxPending ?? 1000;
+  const maxPerApp = Math.min(maxPending, opts.maxPendingPerApplication ?? 100);
   // Longer than a delivery can take here: a notice is never taken over while its process still works on it.
   const leaseSeconds = opts.leaseSeconds ?? Math.ceil((attempts * timeoutMs + backoffMs * (2 ** (attempts - 1) - 1)) / 1000) + 60;
   const journal = deps.journal;
   let inFlight = 0;
+  /** In flight per application (client_id). */
+  const perApp = new Map<string, number>();
+  /** Deferrals being written to the journal. */
+  let deferring = 0;
   let waiters: (() => void)[] = [];
+  let lastDeferWarning = 0;
 
   const record = async (n: LogoutNotice, type: 'logout.backchannel_delivered' | 'logout.backchannel_failed', reason: string | null, detail: Record<string, unknown>) => {
     try {
@@ -178,6 +192,7 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
   /** Delivers one notice, journaled first (unless it came from the journal, as `journalId`) and removed once it has an outcome. */
   const run = (n: LogoutNotice, journalId?: string, extra: Record<string, unknown> = {}) => {
     inFlight++;
+    perApp.set(n.clientId, (perApp.get(n.clientId) ?? 0) + 1);
     // Next macrotask: nothing of the delivery runs on the logout's own request.
     setImmediate(() => {
       (async () => {
@@ -195,13 +210,47 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
         }
       })()
         .catch((err: unknown) => deps.logger.error({ err }, 'back-channel logout delivery crashed'))
-        .finally(done);
+        .finally(() => {
+          const left = (perApp.get(n.clientId) ?? 1) - 1;
+          if (left > 0) perApp.set(n.clientId, left);
+          else perApp.delete(n.clientId);
+          inFlight--;
+          settled();
+        });
     });
   };
 
-  const done = () => {
-    inFlight--;
-    if (inFlight === 0) {
+  /** Beyond a bound: journaled for a later `recover`; refused (queue_full) only when it cannot be journaled. */
+  const defer = (n: LogoutNotice) => {
+    const refuse = () => record(n, 'logout.backchannel_failed', 'queue_full', { attempts: 0 });
+    if (!journal) {
+      deps.logger.warn({ client_id: n.clientId }, 'back-channel logout queue full; notice dropped');
+      deferring++;
+      void refuse().finally(() => {
+        deferring--;
+        settled();
+      });
+      return;
+    }
+    if (Date.now() - lastDeferWarning > 10_000) {
+      lastDeferWarning = Date.now();
+      deps.logger.warn({ client_id: n.clientId, in_flight: inFlight, application_in_flight: perApp.get(n.clientId) ?? 0 }, 'back-channel logout: in-flight bound reached; notices are deferred to the journal');
+    }
+    deferring++;
+    journal
+      .defer(n)
+      .catch(async (err: unknown) => {
+        deps.logger.error({ err, client_id: n.clientId }, 'back-channel logout: deferring the notice failed; notice dropped');
+        await refuse();
+      })
+      .finally(() => {
+        deferring--;
+        settled();
+      });
+  };
+
+  const settled = () => {
+    if (inFlight === 0 && deferring === 0) {
       const ws = waiters;
       waiters = [];
       for (const w of ws) w();
@@ -210,21 +259,19 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
 
   return {
     enqueue(n) {
-      if (inFlight >= maxPending) {
-        deps.logger.warn({ client_id: n.clientId }, 'back-channel logout queue full; notice dropped');
-        void record(n, 'logout.backchannel_failed', 'queue_full', { attempts: 0 });
-        return;
-      }
-      run(n);
+      if (inFlight >= maxPending || (perApp.get(n.clientId) ?? 0) >= maxPerApp) defer(n);
+      else run(n);
     },
     async recover() {
       const room = Math.min(maxPending - inFlight, 100);
       if (!journal || room <= 0) return 0;
-      const claimed = await journal.claimDue(room, leaseSeconds);
+      // Not the applications at their own bound: their rows wait, the others' are taken.
+      const full = [...perApp].filter(([, count]) => count >= maxPerApp).map(([clientId]) => clientId);
+      const claimed = await journal.claimDue(room, leaseSeconds, full);
       for (const { id, claims, ...n } of claimed) run({ ...n, trigger: n.trigger as LogoutTrigger }, id, { recovered: true, claims });
       return claimed.length;
     },
-    idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
+    idle: () => (inFlight === 0 && deferring === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
     pending: () => inFlight,
   };
 }

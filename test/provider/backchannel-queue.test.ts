@@ -1,7 +1,10 @@
 /**
  * The back-channel logout delivery queue on its own, over real HTTP and a real event table:
  * a receiver that fails once is retried after the backoff and delivered (one event, attempts 2);
- * the bound refuses a notice beyond it at once with `queue_full`, while the queued ones still run;
+ * without a journal the bound refuses a notice beyond it at once with `queue_full`, while the queued
+ * ones still run; with one, a notice beyond the bound (all applications, or its own application's)
+ * is deferred to the journal and delivered by a later recover, one application's hanging receiver
+ * delaying no other's;
  * every notice is journaled until its outcome, and one a stopped process left is taken over (once)
  * when its lease ends — on PGlite and on PostgreSQL.
  */
@@ -72,7 +75,7 @@ describe.each(dbBackends)('back-channel logout queue ($name)', (backend) => {
     expect(evs[0]).toMatchObject({ type: 'logout.backchannel_delivered', reason: null, detail: { client_id: 'app-q', attempts: 2, trigger: 'sessions_revoked', sid: 'sid-1' } });
   });
 
-  it('is bounded: beyond maxPending a notice is refused at once (queue_full); the queued ones still end with an outcome', async () => {
+  it('without a journal it is bounded: beyond maxPending a notice is refused at once (queue_full); the queued ones still end with an outcome', async () => {
     const q = queueTo('/hang', { attempts: 1, timeoutMs: 400, maxPending: 2 });
     q.enqueue(notice('usr_q1'));
     q.enqueue(notice('usr_q2'));
@@ -83,6 +86,49 @@ describe.each(dbBackends)('back-channel logout queue ($name)', (backend) => {
     for (const sub of ['usr_q1', 'usr_q2']) {
       expect((await eventsOf(sub))[0]).toMatchObject({ type: 'logout.backchannel_failed', reason: 'delivery_failed', detail: { attempts: 1, error: 'timeout' } });
     }
+  });
+
+  it('with a journal nothing is dropped: beyond the bound (all applications, or one application) a notice is deferred and the next recover delivers it; a hanging receiver delays no other application', async () => {
+    // The attack: one application's receiver hangs; a mass logout there filled the one bound, and
+    // every other application's notices were refused (queue_full) and lost.
+    const q = backchannelQueue(
+      {
+        sign: async (clientId, sub) => `token-${clientId}-${sub}`,
+        uriFor: async (clientId) => `${url}/${clientId === 'app-slow' ? 'hang' : 'ok-' + clientId}`,
+        fetch: (u, init) => fetch(u, init),
+        events: t.runtime.store.events,
+        logger: pino({ level: 'silent' }),
+        journal: t.runtime.store.backchannel,
+      },
+      { attempts: 1, timeoutMs: 1500, maxPending: 3, maxPendingPerApplication: 2, leaseSeconds: 30 },
+    );
+    const to = (clientId: string, sub: string): LogoutNotice => ({ clientId, sub, organizationId: null, trigger: 'sessions_revoked' });
+    calls.length = 0;
+    for (const sub of ['usr_s1', 'usr_s2', 'usr_s3']) q.enqueue(to('app-slow', sub));
+    expect(q.pending()).toBe(2); // the slow application's own bound
+    q.enqueue(to('app-good', 'usr_g1')); // still room for another application
+    expect(q.pending()).toBe(3);
+    q.enqueue(to('app-good', 'usr_g2')); // the bound over all: deferred
+    expect(q.pending()).toBe(3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await journaled()).filter((sub) => ['usr_s3', 'usr_g2'].includes(sub)).sort()).toEqual(['usr_g2', 'usr_s3']);
+    expect(calls.filter((c) => c.path === '/ok-app-good')).toHaveLength(1);
+
+    // The slow application is at its bound: recover takes only the other application's notice.
+    expect(await q.recover()).toBe(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls.filter((c) => c.path === '/ok-app-good')).toHaveLength(2);
+    expect((await eventsOf('usr_g2'))[0]).toMatchObject({ type: 'logout.backchannel_delivered', detail: { client_id: 'app-good', recovered: true, claims: 1 } });
+
+    await q.idle(); // the two hanging deliveries time out
+    expect(await q.recover()).toBe(1); // now the slow application's deferred one
+    await q.idle();
+    for (const sub of ['usr_s1', 'usr_s2', 'usr_s3']) {
+      expect((await eventsOf(sub))[0]).toMatchObject({ type: 'logout.backchannel_failed', reason: 'delivery_failed', detail: { client_id: 'app-slow', error: 'timeout' } });
+    }
+    expect((await eventsOf('usr_g1'))[0]).toMatchObject({ type: 'logout.backchannel_delivered' });
+    for (const sub of ['usr_s1', 'usr_s2', 'usr_s3', 'usr_g1', 'usr_g2']) expect((await eventsOf(sub)).map((e) => e.reason)).not.toContain('queue_full');
+    expect(await journaled()).toEqual([]);
   });
 
   it('journals a notice until its outcome: while it is delivered (retries included) it is leased, after it the row is gone', async () => {

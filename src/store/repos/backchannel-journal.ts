@@ -42,25 +42,40 @@ export class BackchannelJournal {
     return id;
   }
 
+  /**
+   * Writes a notice no process has taken yet (the delivering process was at its bound): due at once,
+   * claimed by the next `claimDue` of any process.
+   */
+  async defer(n: JournaledNotice): Promise<void> {
+    await this.db.query(
+      `insert into backchannel_deliveries (id, client_id, sub, sid, organization_id, trigger, claims, next_attempt_at)
+       values ($1, $2, $3, $4, $5, $6, 0, now())`,
+      [newId('bcl'), n.clientId, n.sub, n.sid ?? null, n.organizationId, n.trigger],
+    );
+  }
+
   /** The notice has an outcome (delivered, failed for good, its application gone). */
   async remove(id: string): Promise<void> {
     await this.db.query('delete from backchannel_deliveries where id = $1', [id]);
   }
 
   /**
-   * Claims up to `limit` notices whose lease has ended (their process stopped before an outcome),
-   * leasing them to the caller for `leaseSeconds`; drops those older than JOURNAL_MAX_AGE_HOURS.
-   * On PostgreSQL `for update skip locked` keeps two processes from claiming the same row.
+   * Claims up to `limit` notices whose lease has ended (their process stopped before an outcome) or
+   * that were deferred, leasing them to the caller for `leaseSeconds`; none of the applications in
+   * `skipClients` (the caller has as many of theirs in flight as it takes); drops those older than
+   * JOURNAL_MAX_AGE_HOURS. On PostgreSQL `for update skip locked` keeps two processes from claiming
+   * the same row.
    */
-  async claimDue(limit: number, leaseSeconds: number): Promise<(JournaledNotice & { id: string; claims: number })[]> {
+  async claimDue(limit: number, leaseSeconds: number, skipClients: readonly string[] = []): Promise<(JournaledNotice & { id: string; claims: number })[]> {
     await this.db.query(`delete from backchannel_deliveries where created_at < now() - make_interval(hours => $1)`, [JOURNAL_MAX_AGE_HOURS]);
     const rows = await this.db.query<Row>(
       `with due as (
-         select id from backchannel_deliveries where next_attempt_at <= now() order by next_attempt_at limit $1 for update skip locked)
+         select id from backchannel_deliveries where next_attempt_at <= now() and client_id <> all($3::text[])
+         order by next_attempt_at limit $1 for update skip locked)
        update backchannel_deliveries d set claims = d.claims + 1, next_attempt_at = now() + make_interval(secs => $2)
        from due where d.id = due.id
        returning d.id, d.client_id, d.sub, d.sid, d.organization_id, d.trigger, d.claims`,
-      [limit, leaseSeconds],
+      [limit, leaseSeconds, [...skipClients]],
     );
     return rows.map((r) => ({
       id: r.id,

@@ -27,7 +27,7 @@ import { checkConsoleLink } from './console-link.js';
 import type { ConsoleDeps, ConsoleLocals, ConsolePage, ConsolePageModule } from './context.js';
 import { consoleUserOf } from './context.js';
 import { consoleDocument } from './layout.js';
-import { CONSOLE_ABSOLUTE_MS, CONSOLE_COOKIE, ConsoleSessions, readCookie } from './session.js';
+import { CONSOLE_ABSOLUTE_MS, CONSOLE_COOKIE, CONSOLE_IDLE_MS, ConsoleSessions, readCookie, type ConsoleSessionRecord } from './session.js';
 import { consoleAdminAction, consolePrincipal } from './admin-action.js';
 
 export const SIGNIN_COOKIE = 'portico_console_signin';
@@ -62,7 +62,20 @@ interface SignInRecord {
   verifier: string;
   nonce: string;
   next: string | null;
+  /** Started with prompt=login because the sign-in before it was too old (see isFresh). */
+  reauth?: boolean;
 }
+
+/**
+ * How recent the authentication behind a console sign-in must be. Portico's own sign-in lives a
+ * day: a console session that ended (30 minutes idle, 8 hours, "Sign out" with the logout then
+ * left unconfirmed) came straight back from it without anyone signing in (attacker review). So the
+ * console asks for `max_age` and checks `auth_time` itself (OIDC Core §3.1.2.1: the client checks
+ * it): at most CONSOLE_IDLE_MS old, and later than the person's last console sign-out.
+ */
+const MAX_AUTH_AGE_SECONDS = CONSOLE_IDLE_MS / 1000;
+/** A console sign-out, per user: how long it is remembered (after that, the age check alone suffices). */
+const SIGNED_OUT_TTL_SECONDS = MAX_AUTH_AGE_SECONDS + 60;
 
 /** Where a sign-in may return to: a console page of this origin, nothing else (no open redirect). */
 const safeNext = (v: unknown): string | null =>
@@ -85,6 +98,10 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
   const r = Router();
 
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure, path: '/console' };
+  const signedOutKey = (userId: string) => `console-signed-out:${userId}`;
+  /** The authentication (auth_time, seconds) is recent enough and after the person's last console sign-out (seconds, as stored). */
+  const isFresh = (authTime: number | undefined, signedOut: string | undefined): boolean =>
+    authTime !== undefined && now() - authTime * 1000 <= MAX_AUTH_AGE_SECONDS * 1000 && !(signedOut !== undefined && authTime < Number(signedOut));
 
   /** A page outside a session (sign-in steps, refusals): no navigation. */
   const bare = (res: Response, status: number, title: string, message: string, code?: string) =>
@@ -112,7 +129,8 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
     if (!org) return void refuse(res, 'console_not_set_up');
     await ensureConsoleApplication(store, config.issuer);
     const state = randomBytes(32).toString('base64url');
-    const record: SignInRecord = { verifier: randomBytes(32).toString('base64url'), nonce: randomBytes(16).toString('base64url'), next: safeNext(req.query.next) };
+    const reauth = req.query.reauth === '1';
+    const record: SignInRecord = { verifier: randomBytes(32).toString('base64url'), nonce: randomBytes(16).toString('base64url'), next: safeNext(req.query.next), ...(reauth ? { reauth } : {}) };
     await signins.set(`console-signin:${state}`, JSON.stringify(record), SIGNIN_TTL_SECONDS);
     res.cookie(SIGNIN_COOKIE, state, { ...cookieOptions, maxAge: SIGNIN_TTL_SECONDS * 1000 });
     const q = new URLSearchParams({
@@ -126,6 +144,8 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       code_challenge_method: 'S256',
       // Any connection of the console organization; never another organization's.
       organization: org.slug,
+      max_age: String(MAX_AUTH_AGE_SECONDS),
+      ...(reauth ? { prompt: 'login' } : {}),
     });
     const hint = req.query.login_hint;
     if (typeof hint === 'string' && hint.length <= 320) q.set('login_hint', hint);
@@ -163,8 +183,22 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       return void bare(res, 400, 'Sign-in failed', 'The sign-in could not be completed. Start again.', 'invalid_grant');
     }
     const { accountId, authTime, sessionUid, grantId } = redeemed;
-    const [user, org, login] = await Promise.all([store.users.get(accountId), consoleOrg(), sessionUid ? logins.get(sessionUid) : undefined]);
+    const [user, org, login, signedOut] = await Promise.all([
+      store.users.get(accountId),
+      consoleOrg(),
+      sessionUid ? logins.get(sessionUid) : undefined,
+      signins.get(signedOutKey(accountId)),
+    ]);
     const connectionId = login?.idp;
+    if (!isFresh(authTime, signedOut)) {
+      logger.info({ user_id: accountId, auth_time: authTime, reauth: record.reauth === true }, 'console sign-in: the authentication is too old; a new one is required');
+      // A console link cannot be signed in with again; an IdP can, asked with prompt=login (once).
+      if (connectionId === 'link' || record.reauth) {
+        return void bare(res, 401, 'Sign in again', connectionId === 'link' ? 'Your console sign-in has ended. Run `npx portico console-link` for a new link.' : 'Portico could not confirm a new sign-in. Sign in again.', 'reauthentication_required');
+      }
+      const q = new URLSearchParams({ reauth: '1', ...(record.next ? { next: record.next } : {}) });
+      return void res.redirect(303, `/console/login?${q.toString()}`);
+    }
     let verdict = consoleAccess(user, org);
     // A code issued just before its connection was disabled opens no session (provider/account.ts loginConnectionEnabled).
     if (!('refused' in verdict) && !(await loginConnectionEnabled(store, verdict.user.organization_id, connectionId))) verdict = { refused: 'connection_disabled' };
@@ -202,6 +236,8 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
     if (!(await spent.setIfAbsent(`console-link:${claims.jti}`, '1', ttl))) {
       return void bare(res, 410, 'Link already used', 'This console link has already been used. Run `npx portico console-link` again.', 'link_used');
     }
+    // A console link is a new authentication: a console sign-out before it no longer stands in its way.
+    await signins.delete(signedOutKey(claims.user));
     await ensureConsoleApplication(store, config.issuer);
     const { token } = await links.create(
       {
@@ -249,7 +285,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       return void refuse(res, verdict.refused);
     }
     const locals: ConsoleLocals = { consoleUser: verdict.user, csrfToken: session.csrf };
-    Object.assign(res.locals, locals, { consoleSessionId: id });
+    Object.assign(res.locals, locals, { consoleSessionId: id, consoleSession: session });
     next();
   });
 
@@ -295,9 +331,12 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
     res.status(status).type('html').send(consoleDocument(page, { user: consoleUser, csrf: csrfToken }));
   }
 
-  // Ends the console session here, then Portico's own sign-in (RP-initiated logout, confirmed by the user).
+  // Ends the console session here, then Portico's own sign-in (RP-initiated logout, confirmed by the
+  // user). Whether or not the user confirms that, no earlier authentication signs in to the console again.
   r.post('/logout', async (_req, res) => {
-    await sessions.end((res.locals as { consoleSessionId?: string }).consoleSessionId);
+    const { consoleSessionId, consoleSession } = res.locals as { consoleSessionId?: string; consoleSession?: ConsoleSessionRecord };
+    if (consoleSession) await signins.set(signedOutKey(consoleSession.userId), String(Math.floor(now() / 1000)), SIGNED_OUT_TTL_SECONDS);
+    await sessions.end(consoleSessionId);
     res.clearCookie(CONSOLE_COOKIE, cookieOptions);
     const q = new URLSearchParams({ client_id: CONSOLE_CLIENT_ID, post_logout_redirect_uri: urls.signedOut });
     res.redirect(303, `/oauth/logout?${q.toString()}`);

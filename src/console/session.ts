@@ -1,15 +1,14 @@
 /**
  * Console sessions: separate from the gateway session and from admin API keys. The browser holds a
  * random id (cookie `portico_console`, path /console); the ephemeral store (Redis with REDIS_URL,
- * so every process sees it) holds the rest under the id's hash. A session ends 8 hours after sign-in
- * (absolute) or 30 minutes after its last request (idle), by the injected clock, or at sign-out —
- * and never later than the sign-in it came from (SESSION_MAX_AGE_SECONDS after the IdP
- * authenticated the person: a console sign-in by SSO late in that day gets what is left of it).
+ * so every process sees it) holds the rest under the id's hash. A session ends 8 hours after the
+ * authentication it came from (absolute: a sign-in by SSO gets what is left of it) or 30 minutes
+ * after its last request (idle), by the injected clock, or at sign-out. (The shell signs in only
+ * with an authentication at most 30 minutes old: index.ts isFresh.)
  */
 import { randomBytes } from 'node:crypto';
 import type { EphemeralStore } from '../store/ephemeral.js';
 import { hashToken } from '../store/secrets.js';
-import { SESSION_MAX_AGE_SECONDS } from '../provider/ttl.js';
 
 export const CONSOLE_COOKIE = 'portico_console';
 export const CONSOLE_ABSOLUTE_MS = 8 * 3600 * 1000;
@@ -22,7 +21,7 @@ export interface ConsoleSessionRecord {
   csrf: string;
   createdAt: number;
   lastSeenAt: number;
-  /** When it ends however active (ms): 8 h after sign-in, or the end of the IdP sign-in's lifetime if sooner. */
+  /** When it ends however active (ms): 8 h after the authentication it came from. */
   endsAt?: number;
   /** The connection the sign-in came through (`link` for a console link); it must stay enabled (provider/account.ts loginConnectionEnabled). */
   connectionId?: string;
@@ -60,7 +59,7 @@ export class ConsoleSessions {
   async create(user: { id: string; organization_id: string }, authTime?: number, connectionId?: string, grantId?: string): Promise<{ id: string; record: ConsoleSessionRecord }> {
     const id = randomBytes(32).toString('base64url');
     const at = this.now();
-    const endsAt = Math.min(at + CONSOLE_ABSOLUTE_MS, authTime === undefined ? Infinity : (authTime + SESSION_MAX_AGE_SECONDS) * 1000);
+    const endsAt = Math.min(at, authTime === undefined ? Infinity : authTime * 1000) + CONSOLE_ABSOLUTE_MS;
     const record: ConsoleSessionRecord = {
       userId: user.id,
       organizationId: user.organization_id,

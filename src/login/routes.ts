@@ -76,12 +76,13 @@ export function loginRoutes(deps: LoginDeps): Router {
     if (nul) return refuseNul(res, nul);
     const hints = routingHintsOf(details.params);
     const login = currentLogin(req.session);
-    // Single sign-on across applications: reuse the gateway login unless a fresh one is demanded,
-    // the application asked for another organization/connection, or the login's connection has
-    // been disabled or deleted since (then it is asked for again, and refused as connection_disabled).
+    // Single sign-on across applications: reuse the gateway login unless a fresh one is demanded
+    // (prompt=login, or max_age and the login's authentication is older), the application asked
+    // for another organization/connection, or the login's connection has been disabled or deleted
+    // since (then it is asked for again, and refused as connection_disabled).
     if (
       login &&
-      !details.freshLoginRequired &&
+      recentEnough(login.authTime, details) &&
       (await loginConnectionEnabled(deps.store, login.organizationId, login.connectionId)) &&
       (await loginFitsHints(deps.store, login, hints))
     ) {
@@ -136,6 +137,21 @@ function freshAfter(i: { freshLoginRequired: boolean; params: Record<string, unk
   const prompt = typeof i.params.prompt === 'string' ? i.params.prompt.split(' ') : [];
   const maxAge = Number(i.params.max_age);
   return prompt.includes('login') || !Number.isSafeInteger(maxAge) || maxAge < 0 ? now : now - maxAge * 1000;
+}
+
+/**
+ * Whether a gateway login (its IdP authentication at `authTime`, seconds) answers this request:
+ * always when no new authentication is demanded; for `max_age` alone when it is no older than that
+ * (OIDC Core §3.1.2.1: max_age bounds the authentication's age; oidc-provider asks for one whenever
+ * its own session is older or absent, e.g. the browser's first request to the provider after a
+ * login link); never for prompt=login.
+ */
+export function recentEnough(authTime: number, i: { freshLoginRequired: boolean; params: Record<string, unknown> }, now = Date.now()): boolean {
+  if (!i.freshLoginRequired) return true;
+  const prompt = typeof i.params.prompt === 'string' ? i.params.prompt.split(' ') : [];
+  if (prompt.includes('login')) return false;
+  const after = freshAfter(i, now);
+  return after !== undefined && authTime * 1000 >= after;
 }
 
 const nulInHints = (p: Record<string, unknown>) => findNul({ login_hint: p.login_hint, domain_hint: p.domain_hint, organization: p.organization, connection: p.connection });

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { bearer, buildTestApp, type TestApp } from '../support/app.js';
 import { consoleLinkPath, consoleSignIn, consoleUser, follow } from '../support/console.js';
+import { withTestLogin } from '../support/provider.js';
 
 describe('console sign-in', () => {
   let t: TestApp;
@@ -80,5 +81,96 @@ describe('console sign-in over the per-network authorization budget', () => {
     expect(over!.text).toContain('Try again in a minute');
     expect(over!.text).toContain('<code>temporarily_unavailable</code>');
     expect(over!.text).not.toContain('Sign-in refused');
+  });
+});
+
+/**
+ * Attacker review: Portico's own sign-in lives a day, and a console session that had ended (30
+ * minutes idle, 8 hours, "Sign out" with the logout page then left unconfirmed) came straight back
+ * from it, with nobody signing in. The console now asks for max_age (its idle window) and checks
+ * auth_time itself: at most 30 minutes old and later than the person's last console sign-out.
+ */
+describe('an ended console session does not come back without a new authentication', () => {
+  let t: TestApp;
+  let offset = 0;
+  const MIN = 60_000;
+  beforeAll(async () => {
+    t = await buildTestApp({ parts: { consoleClock: () => Date.now() + offset } });
+  });
+  afterAll(() => t?.close());
+  beforeEach(() => {
+    offset = 0;
+  });
+
+  /** Follows redirects like `follow`, keeping every path of the chain. */
+  const chain = async (agent: ReturnType<typeof request.agent>, path: string) => {
+    const paths: string[] = [];
+    let current = path;
+    for (let i = 0; i < 15; i++) {
+      paths.push(current);
+      const res = await agent.get(current);
+      const loc = res.headers.location as string | undefined;
+      if (res.status < 300 || res.status >= 400 || !loc) return { res, paths };
+      const u = new URL(loc, 'http://localhost');
+      current = `${u.pathname}${u.search}`;
+    }
+    throw new Error('too many redirects');
+  };
+  const reasonOf = (html: string) => /Reason: <code>([^<]+)<\/code>/.exec(html)?.[1];
+
+  it('asks for max_age (its 30-minute idle window) at every sign-in, and prompt=login when it asks again', async () => {
+    await consoleUser(t, 'operator');
+    const plain = await request(t.express).get('/console/login').redirects(0);
+    const q = new URL(String(plain.headers.location), 'http://x').searchParams;
+    expect(q.get('max_age')).toBe('1800');
+    expect(q.get('prompt')).toBeNull();
+    const again = new URL(String((await request(t.express).get('/console/login?reauth=1').redirects(0)).headers.location), 'http://x').searchParams;
+    expect(again.get('prompt')).toBe('login');
+  });
+
+  it('after 30 minutes without a request: no silent sign-in from the old authentication; a new console link signs in', async () => {
+    const c = await consoleSignIn(t, 'operator');
+    expect((await c.agent.get('/console/organizations')).status).toBe(200);
+    offset = 31 * MIN;
+    const back = await chain(c.agent, '/console/organizations');
+    expect(back.res.status).toBe(401);
+    expect(reasonOf(back.res.text)).toBe('reauthentication_required');
+    expect(back.res.text).toContain('console-link');
+    expect(back.paths.some((p) => p.startsWith('/console/organizations') && p !== back.paths[0])).toBe(false);
+    // The legitimate case: a new link (a new authentication) in the same browser.
+    offset = 0;
+    const fresh = await chain(c.agent, consoleLinkPath(t, { orgId: c.orgId, user: c.user }));
+    expect({ status: fresh.res.status, at: fresh.paths.at(-1) }).toEqual({ status: 200, at: '/console/organizations' });
+  });
+
+  it('after "Sign out" left unconfirmed at the logout page: no silent sign-in; a new console link signs in', async () => {
+    const c = await consoleSignIn(t, 'operator');
+    offset = 2_000; // the sign-out comes after the sign-in's second
+    const out = await c.agent.post('/console/logout').type('form').send({ csrf: c.csrf }).redirects(0);
+    expect(out.status).toBe(303);
+    expect(String(out.headers.location)).toMatch(/^\/oauth\/logout\?/);
+    // "Stay signed in", or the page just left: Portico's own sign-in lives on.
+    const back = await chain(c.agent, '/console/organizations');
+    expect(back.res.status).toBe(401);
+    expect(reasonOf(back.res.text)).toBe('reauthentication_required');
+    const fresh = await chain(c.agent, consoleLinkPath(t, { orgId: c.orgId, user: c.user }));
+    expect({ status: fresh.res.status, at: fresh.paths.at(-1) }).toEqual({ status: 200, at: '/console/organizations' });
+  });
+
+  it('signed in through an IdP: an old authentication is sent back to sign in again with prompt=login, and a new one signs in', async () => {
+    const who = await consoleUser(t, 'operator');
+    const agent = request.agent(withTestLogin(t));
+    const first = await chain(agent, `/console/login?login_hint=${who.user.id}`);
+    expect({ status: first.res.status, at: first.paths.at(-1) }).toEqual({ status: 200, at: '/console/organizations' });
+    offset = 31 * MIN;
+    const back = await chain(agent, '/console/organizations');
+    const authorizations = back.paths.filter((p) => p.startsWith('/oauth/authorize?'));
+    expect(back.paths).toContain('/console/login?reauth=1&next=%2Fconsole%2Forganizations');
+    expect(new URL(authorizations.at(-1)!, 'http://x').searchParams.get('prompt')).toBe('login');
+    expect(back.paths.at(-1)).not.toBe('/console/organizations');
+    // The new authentication (the test IdP signs in again when asked).
+    offset = 0;
+    const again = await chain(agent, `/console/login?reauth=1&login_hint=${who.user.id}`);
+    expect({ status: again.res.status, at: again.paths.at(-1) }).toEqual({ status: 200, at: '/console/organizations' });
   });
 });

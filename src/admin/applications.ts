@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { HttpProblem, notFound } from '../http/problem.js';
+import { checkFetchableUrl, UrlRefusedError } from '../http/safe-fetch.js';
 import { newId } from '../store/ids.js';
 import type { Store } from '../store/index.js';
 import { hashToken, randomToken } from '../store/secrets.js';
@@ -149,9 +150,32 @@ export interface ApplicationChange {
   secret?: string;
 }
 
+/** What decides whether an application's outbound URLs can be fetched (config.allowPrivateUrls). */
+export interface ApplicationUrlRules {
+  allowPrivateUrls: boolean;
+}
+
+/**
+ * A back-channel logout URI is fetched under the rules of every admin-supplied URL (safe-fetch):
+ * one those rules refuse (a private or loopback address, plain http, credentials) is refused when
+ * saved, with the reason, instead of failing every delivery later with only an event (attacker
+ * review: https://169.254.169.254/, http://localhost:6379/ were stored and never delivered).
+ */
+function checkBackchannelUri(uri: string | null | undefined, rules: ApplicationUrlRules): void {
+  if (!uri) return;
+  try {
+    checkFetchableUrl(uri, { allowPrivate: rules.allowPrivateUrls });
+  } catch (e) {
+    if (!(e instanceof UrlRefusedError)) throw e;
+    const message = `${e.message} (back-channel logout tokens are sent under the rules of other admin-supplied URLs: PORTICO_ALLOW_PRIVATE_URLS)`;
+    throw new HttpProblem(400, 'validation_failed', `backchannel_logout_uri: ${message}`, { errors: [{ field: 'backchannel_logout_uri', message }] });
+  }
+}
+
 /** `POST /applications` for the admin API and the console: `body` validated by createSchema. */
-export async function createApplication(store: Store, body: unknown): Promise<ApplicationChange> {
+export async function createApplication(store: Store, body: unknown, rules: ApplicationUrlRules): Promise<ApplicationChange> {
   const input = parse(createSchema, body);
+  checkBackchannelUri(input.backchannel_logout_uri, rules);
   checkRefreshLifetimes(input);
   await checkApis(store, input.allowed_apis, input.default_api);
   const secret = input.type === 'confidential' ? newSecret() : undefined;
@@ -160,8 +184,9 @@ export async function createApplication(store: Store, body: unknown): Promise<Ap
 }
 
 /** `PATCH /applications/{client_id}`: only the fields sent change (patchSchema). */
-export async function updateApplication(store: Store, existing: Application, body: unknown): Promise<ApplicationChange> {
+export async function updateApplication(store: Store, existing: Application, body: unknown, rules: ApplicationUrlRules): Promise<ApplicationChange> {
   const patch = presentKeys(parse(patchSchema, body), body);
+  checkBackchannelUri(patch.backchannel_logout_uri, rules);
   if (patch.allowed_apis !== undefined || patch.default_api !== undefined) {
     await checkApis(store, patch.allowed_apis ?? existing.allowed_apis, patch.default_api !== undefined ? patch.default_api : existing.default_api);
   }
@@ -214,12 +239,12 @@ export async function deleteApplication(store: Store, app: Application): Promise
 const withSecret = ({ app, secret }: ApplicationChange) => ({ ...appView(app), ...(secret ? { client_secret: secret } : {}) });
 
 /** Applications are the operator's own relying parties: organization-scoped keys never see them. */
-export function applicationRoutes(store: Store): Router {
+export function applicationRoutes(store: Store, rules: ApplicationUrlRules): Router {
   const r = Router();
   r.use('/applications', operatorOnly);
 
   r.post('/applications', async (req, res) => {
-    res.status(201).json(withSecret(await createApplication(store, jsonBody(req))));
+    res.status(201).json(withSecret(await createApplication(store, jsonBody(req), rules)));
   });
 
   r.get('/applications', async (req, res) => {
@@ -233,7 +258,7 @@ export function applicationRoutes(store: Store): Router {
 
   r.patch('/applications/:client_id', async (req, res) => {
     const body = jsonBody(req);
-    res.json(withSecret(await updateApplication(store, await loadApplication(store, req.params.client_id), body)));
+    res.json(withSecret(await updateApplication(store, await loadApplication(store, req.params.client_id), body, rules)));
   });
 
   r.delete('/applications/:client_id', async (req, res) => {

@@ -60,7 +60,7 @@ export function adminRoutes(rt: Runtime, audit: AuditTrail, limits?: RateLimits,
   r.use(audit.middleware);
   r.use(organizationRoutes(rt.store, access, rt.logger));
   r.use(domainRoutes(rt.store, new DnsDomainVerifier(rt.config.dnsServer)));
-  r.use(applicationRoutes(rt.store));
+  r.use(applicationRoutes(rt.store, rt.config));
   r.use(apiRoutes(rt.store));
   r.use(connectionRoutes(rt));
   r.use(userRoutes(rt.store, access));

@@ -54,7 +54,7 @@ ${pager('/console/applications', {}, Boolean(cursor), page.next_cursor)}`;
 
   r.post('/applications', form, async (req, res) => {
     const input = { name: field(req, 'name'), type: field(req, 'type') || 'confidential', redirect_uris: lines(field(req, 'redirect_uris')) };
-    const result = await attempt(() => createApplication(store, input));
+    const result = await attempt(() => createApplication(store, input, deps.rt.config));
     if ('problem' in result) return renderCreate(res, input, result.problem);
     const { app, secret } = result.ok;
     await auditAs(deps, req, res, 'POST /applications', { organizationId: null, objectId: app.client_id, fields: Object.keys(input) });
@@ -71,7 +71,7 @@ ${pager('/console/applications', {}, Boolean(cursor), page.next_cursor)}`;
   r.post('/applications/:client_id/redirect-uris', form, async (req, res) => {
     const app = await loadApplication(store, String(req.params.client_id));
     const text = field(req, 'redirect_uris');
-    const result = await attempt(() => updateApplication(store, app, { redirect_uris: lines(text) }));
+    const result = await attempt(() => updateApplication(store, app, { redirect_uris: lines(text) }, deps.rt.config));
     if ('problem' in result) return renderApp(res, app, { problem: result.problem, redirectUris: text });
     await auditAs(deps, req, res, 'PATCH /applications/:client_id', { organizationId: null, objectId: app.client_id, fields: ['redirect_uris'] });
     await showOnce(req, res, app.client_id, result.ok.secret);

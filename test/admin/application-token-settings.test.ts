@@ -73,3 +73,46 @@ describe.each(dbBackends)('application token settings ($name)', (backend) => {
     expect((await api(t).get(`/api/v1/applications/${existing.client_id}`).set(bearer())).body).toEqual(existing.client_secret ? Object.fromEntries(Object.entries(existing).filter(([k]) => k !== 'client_secret')) : existing);
   });
 });
+
+/**
+ * Attacker review: back-channel logout URIs at internal addresses were stored and every delivery
+ * then failed at safe-fetch, with only an event. They are refused when saved now, under the same
+ * rules (PORTICO_ALLOW_PRIVATE_URLS) as other admin-supplied URLs.
+ */
+describe('application back-channel logout URI: the outbound URL rules at save time', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({ config: { allowPrivateUrls: false } });
+  });
+  afterAll(() => t.close());
+
+  const create = (body: Record<string, unknown> = {}) =>
+    api(t).post('/api/v1/applications').set(bearer()).send({ name: 'App', redirect_uris: ['https://app.example.com/cb'], ...body });
+
+  it.each([
+    'https://127.0.0.1/bc',
+    'https://169.254.169.254/latest/meta-data',
+    'https://[::1]/bc',
+    'https://[::ffff:127.0.0.1]/bc',
+    'https://2130706433/bc',
+    'https://0x7f.1/bc',
+    'https://10.0.0.1/bc',
+    'http://localhost:6379/',
+    'http://127.0.0.1:5432/',
+  ])('refuses %s on create and on PATCH (validation_failed, the reason named), and changes nothing', async (uri) => {
+    const res = await create({ backchannel_logout_uri: uri }).expect(400);
+    expect(res.body).toMatchObject({ code: 'validation_failed', errors: [expect.objectContaining({ field: 'backchannel_logout_uri' })] });
+    expect(res.body.detail).toMatch(/private address|plain http/);
+    const existing = (await create({ backchannel_logout_uri: 'https://app.example.com/bc' }).expect(201)).body;
+    const patch = await api(t).patch(`/api/v1/applications/${existing.client_id}`).set(bearer()).send({ backchannel_logout_uri: uri }).expect(400);
+    expect(patch.body.code).toBe('validation_failed');
+    expect((await api(t).get(`/api/v1/applications/${existing.client_id}`).set(bearer())).body.backchannel_logout_uri).toBe('https://app.example.com/bc');
+  });
+
+  it('takes a public https URI, and null', async () => {
+    const app = (await create({ backchannel_logout_uri: 'https://app.example.com/bc' }).expect(201)).body;
+    expect(app.backchannel_logout_uri).toBe('https://app.example.com/bc');
+    const cleared = await api(t).patch(`/api/v1/applications/${app.client_id}`).set(bearer()).send({ backchannel_logout_uri: null }).expect(200);
+    expect(cleared.body.backchannel_logout_uri).toBeNull();
+  });
+});

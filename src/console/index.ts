@@ -190,8 +190,11 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       signins.get(signedOutKey(accountId)),
     ]);
     const connectionId = login?.idp;
-    if (!isFresh(authTime, signedOut)) {
-      logger.info({ user_id: accountId, auth_time: authTime, reauth: record.reauth === true }, 'console sign-in: the authentication is too old; a new one is required');
+    // When the person authenticated: the IdP's own time where it said (or a console link's use),
+    // not when the sign-in through Portico finished (an IdP answering from its own old session).
+    const authenticated = login?.idp_auth_time ?? authTime;
+    if (!isFresh(authenticated, signedOut)) {
+      logger.info({ user_id: accountId, auth_time: authenticated, reauth: record.reauth === true }, 'console sign-in: the authentication is too old; a new one is required');
       // A console link cannot be signed in with again; an IdP can, asked with prompt=login (once).
       if (connectionId === 'link' || record.reauth) {
         return void bare(res, 401, 'Sign in again', connectionId === 'link' ? 'Your console sign-in has ended. Run `npx portico console-link` for a new link.' : 'Portico could not confirm a new sign-in. Sign in again.', 'reauthentication_required');
@@ -217,7 +220,7 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
       });
       return void refuse(res, verdict.refused);
     }
-    const { id } = await sessions.create(verdict.user, authTime, connectionId, grantId);
+    const { id } = await sessions.create(verdict.user, authenticated, connectionId, grantId);
     res.cookie(CONSOLE_COOKIE, id, { ...cookieOptions, maxAge: CONSOLE_ABSOLUTE_MS });
     res.redirect(303, record.next ?? '/console/organizations');
   });

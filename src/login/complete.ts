@@ -64,6 +64,7 @@ export async function completeLogin(
     throw e instanceof UpstreamError ? withEvidence(e, { identifier: clip(identity.email ?? identity.subject) }) : e;
   }
   const authTime = Math.floor(Date.now() / 1000);
+  const idpAuthTime = identity.auth_time === undefined ? undefined : Math.min(identity.auth_time, authTime);
   // Without a pending request the browser's provider session is left behind (below): remembered
   // here, with those an earlier such sign-in left, so this browser's sign-out ends them too.
   const replaced = leftBehind(deps, req, res, !interactionUid);
@@ -75,6 +76,7 @@ export async function completeLogin(
     connectionId: connection.id,
     amr: identity.amr,
     authTime,
+    ...(idpAuthTime !== undefined ? { idpAuthTime } : {}),
   };
   if (replaced.length) req.session.replacedProviderSessions = replaced;
   // Indexed under the user once the record exists (user-sessions.ts: on Redis both leave together,
@@ -104,6 +106,7 @@ export async function completeLogin(
         connectionId: connection.id,
         amr: identity.amr,
         authTime: new Date(authTime * 1000),
+        ...(idpAuthTime !== undefined ? { idpAuthTime: new Date(idpAuthTime * 1000) } : {}),
         activeJustChecked: true, // resolve() above refused a suspended user
         resumeHere: true,
       });

@@ -60,7 +60,8 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
       check = 'user';
       await completeLogin(deps, req, res, {
         connection,
-        identity: linkIdentity(link),
+        // Following the link is the authentication: it happened now (what max_age is held against).
+        identity: { ...linkIdentity(link), auth_time: Math.floor(Date.now() / 1000) },
         // The link decides whether an unknown user is created (never for a user id); links have no connection row.
         createUser: link.identifier.kind !== 'user_id' && link.create_user,
         recordIdentity: false,

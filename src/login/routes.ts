@@ -82,7 +82,7 @@ export function loginRoutes(deps: LoginDeps): Router {
     // since (then it is asked for again, and refused as connection_disabled).
     if (
       login &&
-      recentEnough(login.authTime, details) &&
+      recentEnough(login.idpAuthTime, details) &&
       (await loginConnectionEnabled(deps.store, login.organizationId, login.connectionId)) &&
       (await loginFitsHints(deps.store, login, hints))
     ) {
@@ -92,6 +92,7 @@ export function loginRoutes(deps: LoginDeps): Router {
         connectionId: login.connectionId,
         amr: login.amr,
         authTime: new Date(login.authTime * 1000),
+        ...(login.idpAuthTime !== undefined ? { idpAuthTime: new Date(login.idpAuthTime * 1000) } : {}),
         // The uid came with this browser's interaction cookie, set with its resume cookie.
         resumeHere: true,
       });
@@ -140,18 +141,20 @@ function freshAfter(i: { freshLoginRequired: boolean; params: Record<string, unk
 }
 
 /**
- * Whether a gateway login (its IdP authentication at `authTime`, seconds) answers this request:
- * always when no new authentication is demanded; for `max_age` alone when it is no older than that
- * (OIDC Core §3.1.2.1: max_age bounds the authentication's age; oidc-provider asks for one whenever
+ * Whether a gateway login answers this request: always when no new authentication is demanded; for
+ * `max_age` alone when the person's authentication (`idpAuthTime`, seconds: the IdP's own time, or
+ * a login link's use) is no older than that (OIDC Core §3.1.2.1; oidc-provider asks for one whenever
  * its own session is older or absent, e.g. the browser's first request to the provider after a
- * login link); never for prompt=login.
+ * login link); never when that time is unknown (the IdP did not say, a partner JWT), never for
+ * prompt=login. Not the time the sign-in through Portico finished: an IdP answering from its own
+ * hours-old session (IdP-initiated, or an ordinary request) then met any max_age (review).
  */
-export function recentEnough(authTime: number, i: { freshLoginRequired: boolean; params: Record<string, unknown> }, now = Date.now()): boolean {
+export function recentEnough(idpAuthTime: number | undefined, i: { freshLoginRequired: boolean; params: Record<string, unknown> }, now = Date.now()): boolean {
   if (!i.freshLoginRequired) return true;
   const prompt = typeof i.params.prompt === 'string' ? i.params.prompt.split(' ') : [];
-  if (prompt.includes('login')) return false;
+  if (prompt.includes('login') || idpAuthTime === undefined) return false;
   const after = freshAfter(i, now);
-  return after !== undefined && authTime * 1000 >= after;
+  return after !== undefined && idpAuthTime * 1000 >= after;
 }
 
 const nulInHints = (p: Record<string, unknown>) => findNul({ login_hint: p.login_hint, domain_hint: p.domain_hint, organization: p.organization, connection: p.connection });

@@ -12,7 +12,13 @@ export interface GatewayLogin {
   organizationId: string;
   connectionId: string;
   amr: string[];
-  authTime: number; // epoch seconds
+  authTime: number; // epoch seconds: when this sign-in through Portico finished
+  /**
+   * When the person authenticated at the IdP (epoch seconds, never after authTime), where that is
+   * known: the IdP said so (SAML AuthnInstant, OIDC auth_time), or a login link was followed (the
+   * link is the authentication). What `max_age` is held against (routes.ts recentEnough).
+   */
+  idpAuthTime?: number;
 }
 
 declare module 'express-session' {

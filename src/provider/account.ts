@@ -22,6 +22,8 @@ export interface LoginRecord {
   amr: string[];
   /** Seconds since the epoch. */
   auth_time: number;
+  /** When the IdP says the person authenticated (seconds), where known: login/session.ts GatewayLogin.idpAuthTime. */
+  idp_auth_time?: number;
   /**
    * The connections of earlier logins in the same session, when another was used since
    * (recordLogin). Attacker review: a refresh token of a sign-in through C1 was answered, with

@@ -97,6 +97,8 @@ export interface FinishedLogin {
   amr: string[];
   /** When the user authenticated (upstream): becomes `auth_time`. */
   authTime: Date;
+  /** When the IdP says the person authenticated, where known (GatewayLogin.idpAuthTime): kept in the login record as `idp_auth_time`. */
+  idpAuthTime?: Date;
   /** Interaction uid; when omitted, read from the interaction cookie (only sent to /interaction/<uid>). */
   uid?: string;
   /**
@@ -530,6 +532,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
       const grantId = await grant.save();
       // auth_time may not lie in the future (a skewed upstream clock) — it would confuse max_age.
       const authTime = Math.min(epoch(login.authTime), epoch(new Date()));
+      const idpAuthTime = login.idpAuthTime instanceof Date && !Number.isNaN(login.idpAuthTime.getTime()) ? Math.min(epoch(login.idpAuthTime), authTime) : undefined;
       // Well-formed strings only: a lone surrogate (which JSON.stringify writes as \ud800) is JSON
       // that Redis's Lua cannot decode, and the stored session must stay readable there (adapter-redis.ts).
       const amr = login.amr.filter((m) => typeof m === 'string' && m.length > 0 && m.length <= 64 && !LONE_SURROGATE.test(m)).slice(0, 16);
@@ -540,7 +543,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         {
           login: { accountId: login.accountId, amr: amr.length ? amr : undefined, ts: authTime, remember: true },
           consent: { grantId },
-          portico: { idp: login.connectionId, amr, auth_time: authTime },
+          portico: { idp: login.connectionId, amr, auth_time: authTime, ...(idpAuthTime !== undefined ? { idp_auth_time: idpAuthTime } : {}) },
         },
         login.resumeHere === true && boundToBrowser(req, i.uid),
         login.onSaved && ((sessionId) => login.onSaved!({ grantId, ...(sessionId ? { sessionId } : {}) })),

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { HttpProblem } from '../http/problem.js';
 import { DEFAULT_RATE_LIMITS, sendRateLimited } from '../http/rate-limit.js';
+import { CONSOLE_CLIENT_ID } from '../console/application.js';
 import { checkTarget } from '../login/target.js';
 import type { Runtime } from '../runtime.js';
 import { UpstreamError } from '../upstream/identity.js';
@@ -50,6 +51,10 @@ export function loginLinkRoutes(rt: Runtime, links = new LoginLinkStore(rt.ephem
     if (kind === 'user_id' && input.create_user) throw fieldError('create_user', 'needs email or external_id, not user_id');
     const identifier: LinkIdentifier = { kind, value: input[kind]! };
 
+    // The operator console is entered with `portico console-link` or an IdP of its organization,
+    // never a link from this API: a key of the console organization (its own scope) made links that
+    // opened operator sessions, past the console's sign-out (review).
+    if (input.client_id === CONSOLE_CLIENT_ID) throw fieldError('client_id', 'the operator console is signed in to with `portico console-link` or an identity provider, not a login link');
     const app = await store.applications.get(input.client_id);
     if (!app) throw fieldError('client_id', 'no such application');
     let target: string | undefined;

@@ -174,3 +174,32 @@ describe('an ended console session does not come back without a new authenticati
     expect({ status: again.res.status, at: again.paths.at(-1) }).toEqual({ status: 200, at: '/console/organizations' });
   });
 });
+
+/**
+ * Review: a key of the console organization (or the operator's) made admin-API login links for the
+ * console application, which opened operator sessions, past a console sign-out. The console is
+ * entered with `portico console-link` or an IdP of its organization only.
+ */
+describe('admin-API login links never open the console', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp();
+  });
+  afterAll(() => t?.close());
+
+  it('refuses client_id portico-console for the console organization\'s key and the operator\'s (400, nothing made); links for other applications still work', async () => {
+    const c = await consoleSignIn(t, 'operator');
+    const scoped = await request(t.express).post('/api/v1/api-keys').set(bearer()).send({ name: 'console org', organization: c.orgId }).expect(201);
+    for (const key of [bearer(scoped.body.key as string), bearer()]) {
+      const res = await request(t.express).post(`/api/v1/organizations/${c.orgId}/login-links`).set(key).send({ client_id: 'portico-console', user_id: c.user.id });
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ code: 'validation_failed' });
+      expect(res.body.detail).toContain('console-link');
+      expect(res.body.login_url).toBeUndefined();
+    }
+    const other = await request(t.express).post('/api/v1/applications').set(bearer()).send({ name: 'Other', redirect_uris: ['https://other.example.test/cb'], initiate_login_uri: 'https://other.example.test/start' }).expect(201);
+    const ok = await request(t.express).post(`/api/v1/organizations/${c.orgId}/login-links`).set(bearer(scoped.body.key as string)).send({ client_id: other.body.client_id, user_id: c.user.id });
+    expect(ok.status).toBe(201);
+    expect(ok.body.login_url).toMatch(/\/link\//);
+  });
+});

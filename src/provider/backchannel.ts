@@ -12,7 +12,10 @@
  *   when the bound refused it and it could not be journaled, `token_failed` when no token could be
  *   built).
  * - Bounded in flight per process and per application: a notice beyond either bound is journaled
- *   as deferred, and delivered by the next `recover` of any process (within 30 s), never dropped.
+ *   as deferred, never dropped, and claimed back by this process as its deliveries finish (or by
+ *   the 30-second `recover` of any process), at most half an application's bound at a time and
+ *   none for an application at half its bound or more. A journaled notice older than a day is
+ *   dropped with a `logout.backchannel_failed` event (reason `expired`).
  *   An application whose receiver hangs holds each of its notices ~35 s (every attempt times out):
  *   with one bound for all, a mass logout at such an application filled it, and the next notices
  *   of every application were refused and lost (attacker review).
@@ -82,6 +85,8 @@ export interface BackchannelOptions {
   maxPendingPerApplication?: number;
   /** How long a notice stays leased to the process delivering it (default: its whole retry schedule plus a minute). */
   leaseSeconds?: number;
+  /** With deferred notices waiting: claim them this long after a delivery ends (default 1000 ms; 0: only at `recover`). */
+  recoverSoonMs?: number;
 }
 
 export interface BackchannelDeps {
@@ -92,7 +97,7 @@ export interface BackchannelDeps {
   events: EventRepo;
   logger: Logger;
   /** Where notices wait for their outcome across restarts; without it they live in this process only. */
-  journal?: Pick<BackchannelJournal, 'add' | 'defer' | 'remove' | 'claimDue'>;
+  journal?: Pick<BackchannelJournal, 'add' | 'defer' | 'remove' | 'claimDue' | 'dropExpired'>;
 }
 
 export interface BackchannelQueue {
@@ -117,6 +122,9 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxPending = opts.maxPending ?? 1000;
   const maxPerApp = Math.min(maxPending, opts.maxPendingPerApplication ?? 100);
+  /** What one claim gives an application at most, and from how many in flight it gets none: together never over its bound. */
+  const claimPerApp = Math.max(1, Math.floor(maxPerApp / 2));
+  const recoverSoonMs = opts.recoverSoonMs ?? 1000;
   // Longer than a delivery can take here: a notice is never taken over while its process still works on it.
   const leaseSeconds = opts.leaseSeconds ?? Math.ceil((attempts * timeoutMs + backoffMs * (2 ** (attempts - 1) - 1)) / 1000) + 60;
   const journal = deps.journal;
@@ -127,6 +135,11 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
   let deferring = 0;
   let waiters: (() => void)[] = [];
   let lastDeferWarning = 0;
+  /** Deferred notices may be waiting in the journal for this process to claim. */
+  let backlog = false;
+  let soon: NodeJS.Timeout | undefined;
+  /** A claim was asked for while one was scheduled or running: another follows it. */
+  let again = false;
 
   const record = async (n: LogoutNotice, type: 'logout.backchannel_delivered' | 'logout.backchannel_failed', reason: string | null, detail: Record<string, unknown>) => {
     try {
@@ -216,8 +229,44 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
           else perApp.delete(n.clientId);
           inFlight--;
           settled();
+          claimSoon();
         });
     });
+  };
+
+  /**
+   * Claims deferred notices (and those a stopped process left) as far as the bounds allow; how many.
+   * `backlog` stays set while more may be waiting for this process: it claimed some (a claim is
+   * capped per application), skipped applications at their bound, or had no room.
+   */
+  const claim = async (): Promise<number> => {
+    if (!journal) return 0;
+    const room = Math.min(maxPending - inFlight, 100);
+    if (room <= 0) return 0;
+    const skipped = [...perApp].filter(([, count]) => count + claimPerApp > maxPerApp).map(([clientId]) => clientId);
+    const claimed = await journal.claimDue(room, leaseSeconds, skipped, claimPerApp);
+    backlog = claimed.length > 0 || skipped.length > 0;
+    for (const { id, claims, ...n } of claimed) run({ ...n, trigger: n.trigger as LogoutTrigger }, id, { recovered: true, claims });
+    return claimed.length;
+  };
+
+  /** With a backlog: a claim shortly (one at a time), as deliveries free room. */
+  const claimSoon = () => {
+    if (!backlog || !journal || recoverSoonMs <= 0) return;
+    if (soon) {
+      again = true;
+      return;
+    }
+    again = false;
+    soon = setTimeout(() => {
+      claim()
+        .catch((err: unknown) => deps.logger.error({ err }, 'back-channel logout: claiming deferred notices failed'))
+        .finally(() => {
+          soon = undefined;
+          if (again) claimSoon();
+        });
+    }, recoverSoonMs);
+    soon.unref();
   };
 
   /** Beyond a bound: journaled for a later `recover`; refused (queue_full) only when it cannot be journaled. */
@@ -239,6 +288,10 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
     deferring++;
     journal
       .defer(n)
+      .then(() => {
+        backlog = true;
+        claimSoon();
+      })
       .catch(async (err: unknown) => {
         deps.logger.error({ err, client_id: n.clientId }, 'back-channel logout: deferring the notice failed; notice dropped');
         await refuse();
@@ -263,13 +316,11 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
       else run(n);
     },
     async recover() {
-      const room = Math.min(maxPending - inFlight, 100);
-      if (!journal || room <= 0) return 0;
-      // Not the applications at their own bound: their rows wait, the others' are taken.
-      const full = [...perApp].filter(([, count]) => count >= maxPerApp).map(([clientId]) => clientId);
-      const claimed = await journal.claimDue(room, leaseSeconds, full);
-      for (const { id, claims, ...n } of claimed) run({ ...n, trigger: n.trigger as LogoutTrigger }, id, { recovered: true, claims });
-      return claimed.length;
+      if (!journal) return 0;
+      for (const n of await journal.dropExpired()) {
+        await record({ ...n, trigger: n.trigger as LogoutTrigger }, 'logout.backchannel_failed', 'expired', { attempts: 0 });
+      }
+      return claim();
     },
     idle: () => (inFlight === 0 && deferring === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
     pending: () => inFlight,

@@ -100,7 +100,8 @@ describe.each(dbBackends)('back-channel logout queue ($name)', (backend) => {
         logger: pino({ level: 'silent' }),
         journal: t.runtime.store.backchannel,
       },
-      { attempts: 1, timeoutMs: 1500, maxPending: 3, maxPendingPerApplication: 2, leaseSeconds: 30 },
+      // (recoverSoonMs 0: only the recover calls below claim, so each step is seen)
+      { attempts: 1, timeoutMs: 1500, maxPending: 3, maxPendingPerApplication: 2, leaseSeconds: 30, recoverSoonMs: 0 },
     );
     const to = (clientId: string, sub: string): LogoutNotice => ({ clientId, sub, organizationId: null, trigger: 'sessions_revoked' });
     calls.length = 0;
@@ -129,6 +130,50 @@ describe.each(dbBackends)('back-channel logout queue ($name)', (backend) => {
     expect((await eventsOf('usr_g1'))[0]).toMatchObject({ type: 'logout.backchannel_delivered' });
     for (const sub of ['usr_s1', 'usr_s2', 'usr_s3', 'usr_g1', 'usr_g2']) expect((await eventsOf(sub)).map((e) => e.reason)).not.toContain('queue_full');
     expect(await journaled()).toEqual([]);
+  });
+
+  it('deferred notices are claimed back as deliveries end, without waiting for the periodic recover, never more than an application\'s bound at once', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const q = backchannelQueue(
+      {
+        sign: async (_clientId, sub) => `token-${sub}`,
+        uriFor: async () => `${url}/ok-soon`,
+        fetch: async (u, init) => {
+          most = Math.max(most, ++inFlight);
+          try {
+            await new Promise((r) => setTimeout(r, 50));
+            return await fetch(u, init);
+          } finally {
+            inFlight--;
+          }
+        },
+        events: t.runtime.store.events,
+        logger: pino({ level: 'silent' }),
+        journal: t.runtime.store.backchannel,
+      },
+      { attempts: 1, timeoutMs: 2000, maxPending: 10, maxPendingPerApplication: 4, leaseSeconds: 30, recoverSoonMs: 100 },
+    );
+    const subs = Array.from({ length: 12 }, (_, i) => `usr_soon${i}`);
+    for (const sub of subs) q.enqueue({ clientId: 'app-soon', sub, organizationId: null, trigger: 'sessions_revoked' });
+    expect(q.pending()).toBe(4);
+    const deadline = Date.now() + 15_000;
+    const delivered = async () => (await Promise.all(subs.map(eventsOf))).filter((evs) => evs[0]?.type === 'logout.backchannel_delivered').length;
+    while ((await delivered()) < subs.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await delivered()).toBe(subs.length);
+    expect(most).toBeLessThanOrEqual(4);
+    expect((await journaled()).filter((sub) => sub.startsWith('usr_soon'))).toEqual([]);
+  });
+
+  it('a journaled notice older than a day is dropped with an event (expired), not silently', async () => {
+    await t.runtime.store.backchannel.defer(notice('usr_old'));
+    await t.runtime.store.db.query(`update backchannel_deliveries set created_at = now() - interval '25 hours' where sub = 'usr_old'`);
+    const q = queueTo('/never', { recoverSoonMs: 0 }, true);
+    calls.length = 0;
+    expect(await q.recover()).toBe(0);
+    expect(calls).toEqual([]);
+    expect(await journaled()).not.toContain('usr_old');
+    expect((await eventsOf('usr_old'))[0]).toMatchObject({ type: 'logout.backchannel_failed', reason: 'expired', detail: { client_id: 'app-q', attempts: 0, trigger: 'sessions_revoked' } });
   });
 
   it('journals a notice until its outcome: while it is delivered (retries included) it is leased, after it the row is gone', async () => {

@@ -59,32 +59,44 @@ export class BackchannelJournal {
     await this.db.query('delete from backchannel_deliveries where id = $1', [id]);
   }
 
+  /** Removes the notices older than JOURNAL_MAX_AGE_HOURS, unsent (whatever they were about has long expired), and returns them. */
+  async dropExpired(): Promise<JournaledNotice[]> {
+    const rows = await this.db.query<Row>(
+      `delete from backchannel_deliveries where created_at < now() - make_interval(hours => $1)
+       returning id, client_id, sub, sid, organization_id, trigger, claims`,
+      [JOURNAL_MAX_AGE_HOURS],
+    );
+    return rows.map(noticeOf);
+  }
+
   /**
    * Claims up to `limit` notices whose lease has ended (their process stopped before an outcome) or
-   * that were deferred, leasing them to the caller for `leaseSeconds`; none of the applications in
-   * `skipClients` (the caller has as many of theirs in flight as it takes); drops those older than
-   * JOURNAL_MAX_AGE_HOURS. On PostgreSQL `for update skip locked` keeps two processes from claiming
-   * the same row.
+   * that were deferred, leasing them to the caller for `leaseSeconds`: at most `perClient` of one
+   * application, none of the applications in `skipClients` (the caller has as many of theirs in
+   * flight as it takes). On PostgreSQL `for update skip locked` keeps two processes from claiming the
+   * same row.
    */
-  async claimDue(limit: number, leaseSeconds: number, skipClients: readonly string[] = []): Promise<(JournaledNotice & { id: string; claims: number })[]> {
-    await this.db.query(`delete from backchannel_deliveries where created_at < now() - make_interval(hours => $1)`, [JOURNAL_MAX_AGE_HOURS]);
+  async claimDue(limit: number, leaseSeconds: number, skipClients: readonly string[] = [], perClient = limit): Promise<(JournaledNotice & { id: string; claims: number })[]> {
     const rows = await this.db.query<Row>(
-      `with due as (
-         select id from backchannel_deliveries where next_attempt_at <= now() and client_id <> all($3::text[])
-         order by next_attempt_at limit $1 for update skip locked)
+      `with ranked as (
+         select id, row_number() over (partition by client_id order by next_attempt_at) as rank
+         from backchannel_deliveries where next_attempt_at <= now() and client_id <> all($3::text[])),
+       due as (
+         select d.id from backchannel_deliveries d join ranked r on r.id = d.id
+         where r.rank <= $4 order by d.next_attempt_at limit $1 for update of d skip locked)
        update backchannel_deliveries d set claims = d.claims + 1, next_attempt_at = now() + make_interval(secs => $2)
        from due where d.id = due.id
        returning d.id, d.client_id, d.sub, d.sid, d.organization_id, d.trigger, d.claims`,
-      [limit, leaseSeconds, [...skipClients]],
+      [limit, leaseSeconds, [...skipClients], perClient],
     );
-    return rows.map((r) => ({
-      id: r.id,
-      clientId: r.client_id,
-      sub: r.sub,
-      ...(r.sid ? { sid: r.sid } : {}),
-      organizationId: r.organization_id,
-      trigger: r.trigger,
-      claims: r.claims,
-    }));
+    return rows.map((r) => ({ ...noticeOf(r), id: r.id, claims: r.claims }));
   }
 }
+
+const noticeOf = (r: Row): JournaledNotice => ({
+  clientId: r.client_id,
+  sub: r.sub,
+  ...(r.sid ? { sid: r.sid } : {}),
+  organizationId: r.organization_id,
+  trigger: r.trigger,
+});

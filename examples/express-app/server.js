@@ -17,7 +17,13 @@ async function start() {
   }
   // Verify the id_token's signature against Portico's JWKS, not only its claims.
   oidc.enableNonRepudiationChecks(portico);
-  exampleApp(config, portico).listen(config.port, () => {
+  // Express 5 hands a listen error (the port taken, e.g. by Portico itself: both read PORT) to this callback.
+  exampleApp(config, portico).listen(config.port, (err) => {
+    if (err) {
+      console.error(`example app: cannot listen on port ${config.port} (${err.code ?? err.message}); set PORT to a free port (Portico reads PORT too)`);
+      process.exitCode = 1;
+      return;
+    }
     console.log(`example app listening on ${config.appUrl.origin} — ready (Portico ${config.issuer.origin}, client ${config.clientId})`);
   });
 }

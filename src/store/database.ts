@@ -87,7 +87,7 @@ function lockDataDir(dataDir: string): () => void {
     if (pid === process.pid) return () => undefined;
     if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
       throw new Error(
-        `PORTICO_DATA_DIR: ${dataDir} is in use by another Portico process (pid ${pid}); stop it first, or use the admin API while it runs`,
+        `PORTICO_DATA_DIR: ${dataDir} is in use by another Portico process (pid ${pid}); stop it first (the admin API does most of what the CLI does while it runs)`,
       );
     }
     try {

@@ -10,6 +10,7 @@
  * and two blocks are not run — `npm test` (this is it) and `npx portico api-keys create` (it needs
  * the server stopped; test/cli covers it).
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -123,6 +124,24 @@ describe('README quick start: from npm start to signed in at the example applica
     expect(await page.locator('input[type="email"], input[name="email"]').count()).toBeGreaterThan(0);
     await page.close();
   }, 300_000);
+
+  it('the example app on a port already taken says so and exits 1, never "ready" (Express 5 hands listen errors to the callback)', async () => {
+    const created = JSON.parse(readFileSync(join(dir, 'app.json'), 'utf8')) as { client_id: string; client_secret: string };
+    const run = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['examples/express-app/server.js'], {
+        cwd: dir,
+        // The port Portico itself listens on: what a shell that exported PORT for Portico gives the app.
+        env: { PATH: process.env.PATH ?? '', CLIENT_ID: created.client_id, CLIENT_SECRET: created.client_secret, PORTICO_URL: portico, PORT: new URL(portico).port },
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('close', (code) => resolve({ code, out }));
+    });
+    expect(run.code).toBe(1);
+    expect(run.out).toContain('cannot listen on port');
+    expect(run.out).not.toContain('ready');
+  });
 
   it("the README's partner sign-in examples land in the example app as pasted: a login link, a partner JWT", async () => {
     const links = readmeShellBlocks(`${ROOT}README.md`, '### One-time login links');

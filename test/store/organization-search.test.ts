@@ -64,9 +64,11 @@ describe.each(dbBackends)('organization search ($name)', (backend) => {
     await store.events.append({ ...base, type: 'login.succeeded', reason: null });
     await store.events.append({ ...base, type: 'login.failed', reason: 'wrong_audience' });
     await store.events.append({ ...base, type: 'login.failed', reason: 'expired' });
+    // One row standing for 3 identical refusals (LoginEvents.appendCounted): 3 failures, not 1 (newcomer review).
+    await store.events.append({ ...base, type: 'login.failed', reason: 'link_used', detail: { count: 3 } });
     const globex = (await store.organizations.get('globex'))!;
     const h = await organizationHealth(db, [acme.id, globex.id], now + 1000);
-    expect(h.get(acme.id)).toEqual({ connections_enabled: 1, last_login_at: expect.any(Date), failures_24h: 2 });
+    expect(h.get(acme.id)).toEqual({ connections_enabled: 1, last_login_at: expect.any(Date), failures_24h: 5 });
     expect(h.get(globex.id)).toEqual({ connections_enabled: 0, last_login_at: null, failures_24h: 0 });
     // A day later the failures are no longer "in the last 24 h".
     expect((await organizationHealth(db, [acme.id], now + 25 * 3600 * 1000)).get(acme.id)!.failures_24h).toBe(0);

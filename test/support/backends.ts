@@ -22,7 +22,7 @@ const inCI = process.env.CI === 'true';
 
 function requireService(name: string, url: string | undefined): boolean {
   if (url) return true;
-  if (inCI) throw new Error(`${name} is required in CI but its URL is not set`);
+  if (inCI) throw new Error(`${name} is required in CI but its URL is not set: set ${name === 'PostgreSQL' ? 'DATABASE_URL' : 'REDIS_URL'}, or unset CI to skip its suites`);
   console.warn(`SKIPPED: ${name} suites (set ${name === 'PostgreSQL' ? 'DATABASE_URL' : 'REDIS_URL'} to run them)`);
   return false;
 }

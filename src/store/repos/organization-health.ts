@@ -4,7 +4,7 @@ import type { Database } from '../database.js';
 export interface OrganizationHealth {
   connections_enabled: number;
   last_login_at: Date | null;
-  /** `login.failed` events in the 24 hours before `now`. */
+  /** Failed sign-ins in the 24 hours before `now`: `login.failed` events, each counted as the attempts it stands for (`detail.count`). */
   failures_24h: number;
 }
 
@@ -21,7 +21,9 @@ export async function organizationHealth(db: Database, organizationIds: string[]
     `select o.id,
        (select count(*) from connections c where c.organization_id = o.id and c.enabled)::int as connections_enabled,
        (select max(e.at) from events e where e.organization_id = o.id and e.type = 'login.succeeded') as last_login_at,
-       (select count(*) from events e where e.organization_id = o.id and e.type = 'login.failed' and e.at >= $2)::int as failures_24h
+       -- Identical refusals within a minute are one row with detail.count (LoginEvents.appendCounted).
+       (select coalesce(sum(case when jsonb_typeof(e.detail->'count') = 'number' then greatest(1, (e.detail->>'count')::numeric)::int else 1 end), 0)
+          from events e where e.organization_id = o.id and e.type = 'login.failed' and e.at >= $2)::int as failures_24h
      from organizations o where o.id = any($1::text[])`,
     [organizationIds, new Date(now - DAY_MS)],
   );

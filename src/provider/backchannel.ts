@@ -239,7 +239,13 @@ export function backchannelQueue(deps: BackchannelDeps, opts: BackchannelOptions
    * `backlog` stays set while more may be waiting for this process: it claimed some (a claim is
    * capped per application), skipped applications at their bound, or had no room.
    */
-  const claim = async (): Promise<number> => {
+  let claiming: Promise<number> | undefined;
+  /** One claim at a time in this process (the periodic recover and claimSoon overlapped: two claims over one application's bound, review). */
+  const claim = (): Promise<number> =>
+    (claiming ??= claimOnce().finally(() => {
+      claiming = undefined;
+    }));
+  const claimOnce = async (): Promise<number> => {
     if (!journal) return 0;
     const room = Math.min(maxPending - inFlight, 100);
     if (room <= 0) return 0;

@@ -165,6 +165,28 @@ describe.each(dbBackends)('back-channel logout queue ($name)', (backend) => {
     expect((await journaled()).filter((sub) => sub.startsWith('usr_soon'))).toEqual([]);
   });
 
+  it('claims run one at a time: recovers at once never put an application over its bound', async () => {
+    for (let i = 0; i < 8; i++) await t.runtime.store.backchannel.defer({ clientId: 'app-once', sub: `usr_once${i}`, organizationId: null, trigger: 'sessions_revoked' });
+    const q = backchannelQueue(
+      {
+        sign: async (_clientId, sub) => `token-${sub}`,
+        uriFor: async () => `${url}/hang`,
+        fetch: (u, init) => fetch(u, init),
+        events: t.runtime.store.events,
+        logger: pino({ level: 'silent' }),
+        journal: t.runtime.store.backchannel,
+      },
+      { attempts: 1, timeoutMs: 500, maxPending: 50, maxPendingPerApplication: 4, leaseSeconds: 30, recoverSoonMs: 0 },
+    );
+    await Promise.all([q.recover(), q.recover(), q.recover()]);
+    expect(q.pending()).toBeLessThanOrEqual(4);
+    await q.recover();
+    expect(q.pending()).toBeLessThanOrEqual(4);
+    await q.idle();
+    while ((await q.recover()) > 0) await q.idle();
+    expect((await journaled()).filter((sub) => sub.startsWith('usr_once'))).toEqual([]);
+  });
+
   it('a journaled notice older than a day is dropped with an event (expired), not silently', async () => {
     await t.runtime.store.backchannel.defer(notice('usr_old'));
     await t.runtime.store.db.query(`update backchannel_deliveries set created_at = now() - interval '25 hours' where sub = 'usr_old'`);

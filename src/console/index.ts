@@ -193,10 +193,13 @@ export function consoleRoutes(deps: ConsoleShellDeps): ConsoleShell {
     // When the person authenticated: the IdP's own time where it said (or a console link's use),
     // not when the sign-in through Portico finished (an IdP answering from its own old session).
     const authenticated = login?.idp_auth_time ?? authTime;
-    if (!isFresh(authenticated, signedOut)) {
-      logger.info({ user_id: accountId, auth_time: authenticated, reauth: record.reauth === true }, 'console sign-in: the authentication is too old; a new one is required');
+    // A login link made for another application is no way into the console (review: a key of the
+    // console organization made one for any application, and the console's request reused it).
+    const otherLink = connectionId === 'link' && login?.link_client !== CONSOLE_CLIENT_ID;
+    if (otherLink || !isFresh(authenticated, signedOut)) {
+      logger.info({ user_id: accountId, auth_time: authenticated, other_link: otherLink, reauth: record.reauth === true }, 'console sign-in: a new authentication is required');
       // A console link cannot be signed in with again; an IdP can, asked with prompt=login (once).
-      if (connectionId === 'link' || record.reauth) {
+      if ((connectionId === 'link' && !otherLink) || record.reauth) {
         return void bare(res, 401, 'Sign in again', connectionId === 'link' ? 'Your console sign-in has ended. Run `npx portico console-link` for a new link.' : 'Portico could not confirm a new sign-in. Sign in again.', 'reauthentication_required');
       }
       const q = new URLSearchParams({ reauth: '1', ...(record.next ? { next: record.next } : {}) });

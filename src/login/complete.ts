@@ -45,6 +45,8 @@ export async function completeLogin(
     recordIdentity?: boolean;
     target?: LoginTarget;
     useInteraction?: boolean;
+    /** A login link's sign-in: the application it was made for (GatewayLogin.linkClientId). */
+    linkClientId?: string;
   },
 ): Promise<void> {
   const { connection, identity } = input;
@@ -77,6 +79,7 @@ export async function completeLogin(
     amr: identity.amr,
     authTime,
     ...(idpAuthTime !== undefined ? { idpAuthTime } : {}),
+    ...(input.linkClientId ? { linkClientId: input.linkClientId } : {}),
   };
   if (replaced.length) req.session.replacedProviderSessions = replaced;
   // Indexed under the user once the record exists (user-sessions.ts: on Redis both leave together,

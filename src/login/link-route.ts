@@ -68,6 +68,7 @@ export function linkLoginRoutes(deps: LinkRouteDeps): Router {
         target: { clientId: app.client_id, ...(target ? { targetLinkUri: target } : {}) },
         // A link is its own way in: it never completes some other pending authorization request in this browser.
         useInteraction: false,
+        linkClientId: app.client_id,
       });
     } catch (e) {
       const org = organizationId ?? (e instanceof UpstreamError && typeof e.detail.organization_id === 'string' ? e.detail.organization_id : null);

@@ -93,6 +93,7 @@ export function loginRoutes(deps: LoginDeps): Router {
         amr: login.amr,
         authTime: new Date(login.authTime * 1000),
         ...(login.idpAuthTime !== undefined ? { idpAuthTime: new Date(login.idpAuthTime * 1000) } : {}),
+        ...(login.linkClientId ? { linkClientId: login.linkClientId } : {}),
         // The uid came with this browser's interaction cookie, set with its resume cookie.
         resumeHere: true,
       });

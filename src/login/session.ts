@@ -19,6 +19,8 @@ export interface GatewayLogin {
    * link is the authentication). What `max_age` is held against (routes.ts recentEnough).
    */
   idpAuthTime?: number;
+  /** A login link's sign-in: the application the link was made for (the console takes only its own links). */
+  linkClientId?: string;
 }
 
 declare module 'express-session' {

@@ -24,6 +24,8 @@ export interface LoginRecord {
   auth_time: number;
   /** When the IdP says the person authenticated (seconds), where known: login/session.ts GatewayLogin.idpAuthTime. */
   idp_auth_time?: number;
+  /** A login link's sign-in: the application the link was made for (the console takes only its own). */
+  link_client?: string;
   /**
    * The connections of earlier logins in the same session, when another was used since
    * (recordLogin). Attacker review: a refresh token of a sign-in through C1 was answered, with

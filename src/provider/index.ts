@@ -99,6 +99,8 @@ export interface FinishedLogin {
   authTime: Date;
   /** When the IdP says the person authenticated, where known (GatewayLogin.idpAuthTime): kept in the login record as `idp_auth_time`. */
   idpAuthTime?: Date;
+  /** A login link's sign-in: the application it was made for; kept in the login record as `link_client`. */
+  linkClientId?: string;
   /** Interaction uid; when omitted, read from the interaction cookie (only sent to /interaction/<uid>). */
   uid?: string;
   /**
@@ -543,7 +545,7 @@ export function createProvider(rt: Runtime, keys: SigningKeys, opts: ProviderOpt
         {
           login: { accountId: login.accountId, amr: amr.length ? amr : undefined, ts: authTime, remember: true },
           consent: { grantId },
-          portico: { idp: login.connectionId, amr, auth_time: authTime, ...(idpAuthTime !== undefined ? { idp_auth_time: idpAuthTime } : {}) },
+          portico: { idp: login.connectionId, amr, auth_time: authTime, ...(idpAuthTime !== undefined ? { idp_auth_time: idpAuthTime } : {}), ...(typeof login.linkClientId === 'string' ? { link_client: login.linkClientId } : {}) },
         },
         login.resumeHere === true && boundToBrowser(req, i.uid),
         login.onSaved && ((sessionId) => login.onSaved!({ grantId, ...(sessionId ? { sessionId } : {}) })),

@@ -201,5 +201,31 @@ describe('admin-API login links never open the console', () => {
     const ok = await request(t.express).post(`/api/v1/organizations/${c.orgId}/login-links`).set(bearer(scoped.body.key as string)).send({ client_id: other.body.client_id, user_id: c.user.id });
     expect(ok.status).toBe(201);
     expect(ok.body.login_url).toMatch(/\/link\//);
+
+    // That link, followed in a browser, signs in at the other application only: the console's own
+    // request in the same browser is sent to sign in again, not answered from the link (review).
+    const agent = request.agent(t.express);
+    let path = new URL(ok.body.login_url as string).pathname;
+    for (let i = 0; i < 10; i++) {
+      const res = await agent.get(path).redirects(0);
+      const loc = new URL(String(res.headers.location), 'http://127.0.0.1');
+      if (loc.hostname === 'other.example.test') break;
+      path = `${loc.pathname}${loc.search}`;
+    }
+    const paths: string[] = [];
+    let current = '/console/organizations';
+    let last: request.Response | undefined;
+    for (let i = 0; i < 12; i++) {
+      paths.push(current);
+      last = await agent.get(current).redirects(0);
+      if (last.status < 300 || last.status >= 400) break;
+      const loc = new URL(String(last.headers.location), 'http://127.0.0.1');
+      current = `${loc.pathname}${loc.search}`;
+    }
+    expect(paths).toContain('/console/login?reauth=1&next=%2Fconsole%2Forganizations');
+    expect(paths.filter((p) => p.startsWith('/console/organizations'))).toHaveLength(1);
+    // It ends at Portico's own sign-in (prompt=login), not in the console.
+    expect(paths.at(-1)!.startsWith('/console/')).toBe(false);
+    expect(last!.status).toBeLessThan(500);
   });
 });
